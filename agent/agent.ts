@@ -1,0 +1,120 @@
+import type { Identity } from '../core/identity/identity';
+import { TokenVerifier } from '../core/identity/verifier';
+import { jsonLogger, type Logger } from '../core/log';
+import { decide, type Action, type Decision } from '../core/policy/decide';
+import type { Result } from '../core/result';
+import type { TokenRejectedError } from '../core/identity/verifier';
+import { fetchJson } from '../core/identity/fetch-json';
+import { agentKeyOf, type AgentConfig, type TargetConfig } from './config';
+import { PolicyCache } from './policy/policy-cache';
+import { TunnelClient } from './tunnel/tunnel-client';
+
+export const AGENT_VERSION = '0.1.0';
+
+/** What a protocol listener gets from the agent: who the caller is and what the policy says. */
+export interface AgentContext {
+  readonly name: string;
+  readonly log: Logger;
+  verifyToken(token: string): Promise<Result<Identity, TokenRejectedError>>;
+  /** Fails closed: without a policy every action is denied. */
+  decide(identity: Identity, target: string, action: Action): Decision;
+  readonly tunnel: TunnelClient;
+}
+
+export interface ProtocolListener {
+  readonly target: string;
+  /** host:port the listener actually bound. */
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+export type ListenerFactory = (target: TargetConfig, context: AgentContext) => Promise<ProtocolListener>;
+
+export interface RunningAgent {
+  readonly context: AgentContext;
+  readonly policy: PolicyCache;
+  readonly tunnel: TunnelClient;
+  readonly listeners: readonly ProtocolListener[];
+  stop(): Promise<void>;
+}
+
+export interface AgentOptions {
+  readonly listenerFactories?: Partial<Record<TargetConfig['protocol'], ListenerFactory>>;
+  readonly heartbeatIntervalMs?: number;
+  readonly log?: Logger;
+}
+
+export async function startAgent(config: AgentConfig, options: AgentOptions = {}): Promise<RunningAgent> {
+  const log = options.log ?? jsonLogger(`agent:${config.name}`);
+  const policy = new PolicyCache(config.stateDir);
+  if (await policy.load()) log.info('policy.loaded-from-disk', { version: policy.policy?.version });
+  const verifier = new TokenVerifier(config.identity.issuers, { fetchJson, nowMs: Date.now });
+  const tunnel = new TunnelClient({
+    url: config.controlPlane.url,
+    key: await agentKeyOf(config),
+    agentVersion: AGENT_VERSION,
+    targets: () => config.targets.map((t) => t.name),
+    policyVersion: () => policy.policy?.version,
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    log,
+  });
+  tunnel.onMessage(async (message) => {
+    switch (message.type) {
+      case 'policy': {
+        const applied = await policy.apply(message.version, message.document);
+        if (!applied.ok) log.error('policy.rejected', { version: message.version, reason: applied.error.message });
+        else log.info('policy.applied', { version: message.version, result: applied.value });
+        return;
+      }
+      case 'hello.ok':
+        for (const r of message.rejected) log.warn('target.rejected', { target: r.target, reason: r.reason });
+        return;
+      case 'error':
+        log.warn('control-plane.error', { code: message.code, message: message.message });
+        return;
+      case 'heartbeat.ok':
+        return;
+    }
+  });
+
+  const context: AgentContext = {
+    name: config.name,
+    log,
+    verifyToken: (token) => verifier.verify(token),
+    decide(identity, target, action) {
+      const current = policy.policy;
+      if (!current) return { kind: 'deny', rule: undefined, reason: 'the agent has no policy yet' };
+      return decide(identity, target, action, current.document);
+    },
+    tunnel,
+  };
+
+  const listeners: ProtocolListener[] = [];
+  try {
+    for (const target of config.targets) {
+      const factory = options.listenerFactories?.[target.protocol];
+      if (!factory) {
+        log.warn('target.unsupported', { target: target.name, protocol: target.protocol });
+        continue;
+      }
+      const listener = await factory(target, context);
+      listeners.push(listener);
+      log.info('target.listening', { target: target.name, endpoint: listener.endpoint });
+    }
+  } catch (e) {
+    await Promise.all(listeners.map((l) => l.stop()));
+    throw e;
+  }
+  tunnel.start();
+
+  return {
+    context,
+    policy,
+    tunnel,
+    listeners,
+    async stop() {
+      await Promise.all(listeners.map((l) => l.stop()));
+      await tunnel.stop();
+    },
+  };
+}

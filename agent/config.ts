@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { PROTOCOLS } from '../core/policy/schema';
+
+const credential = z.strictObject({
+  user: z.string().min(1),
+  password: z.string().optional(),
+  /** Name of an environment variable holding the password, so that it need not sit in the file. */
+  passwordEnv: z.string().optional(),
+});
+
+const target = z.strictObject({
+  name: z.string().min(1).max(128),
+  protocol: z.enum(PROTOCOLS),
+  listen: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }),
+  upstream: z.strictObject({ host: z.string(), port: z.number().int().min(1).max(65535), database: z.string().optional() }),
+  readCredential: credential,
+  writeCredential: credential,
+  tls: z.strictObject({ certFile: z.string(), keyFile: z.string() }).optional(),
+});
+
+export const agentConfigSchema = z.strictObject({
+  name: z.string().min(1).max(63),
+  controlPlane: z.strictObject({
+    url: z.string().regex(/^wss?:\/\//, 'a ws:// or wss:// URL'),
+    keyFile: z.string().optional(),
+    keyEnv: z.string().default('TWOKEY_AGENT_KEY'),
+  }),
+  stateDir: z.string(),
+  identity: z.strictObject({
+    issuers: z.array(z.strictObject({ issuer: z.string().url(), audience: z.string(), groupsClaim: z.string().optional() })).min(1),
+  }),
+  targets: z.array(target).default([]),
+});
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type TargetConfig = AgentConfig['targets'][number];
+export type CredentialConfig = z.infer<typeof credential>;
+
+export class AgentConfigError extends Error {
+  override name = 'AgentConfigError';
+}
+
+/** Loads an agent config file; relative paths inside it are relative to the file. */
+export async function loadAgentConfig(file: string): Promise<AgentConfig> {
+  const text = await readFile(file, 'utf8');
+  const parsed = agentConfigSchema.safeParse(parseYaml(text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AgentConfigError(`${file}: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  const base = dirname(resolve(file));
+  const config = parsed.data;
+  return {
+    ...config,
+    stateDir: resolve(base, config.stateDir),
+    controlPlane: { ...config.controlPlane, keyFile: config.controlPlane.keyFile && resolve(base, config.controlPlane.keyFile) },
+    targets: config.targets.map((t) => ({ ...t, tls: t.tls && { certFile: resolve(base, t.tls.certFile), keyFile: resolve(base, t.tls.keyFile) } })),
+  };
+}
+
+export function passwordOf(c: CredentialConfig): string | undefined {
+  return c.passwordEnv ? process.env[c.passwordEnv] : c.password;
+}
+
+export async function agentKeyOf(config: AgentConfig): Promise<string> {
+  const fromEnv = process.env[config.controlPlane.keyEnv];
+  if (fromEnv) return fromEnv.trim();
+  if (config.controlPlane.keyFile) return (await readFile(config.controlPlane.keyFile, 'utf8')).trim();
+  throw new AgentConfigError(`no agent key: set ${config.controlPlane.keyEnv} or controlPlane.keyFile`);
+}

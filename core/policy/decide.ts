@@ -1,0 +1,101 @@
+import type { Identity } from '../identity/identity';
+import { matchesAny } from '../glob';
+import type { ActionClass, BlockableStatement, DecisionSpec, PolicyDocument, PolicyMask, PolicyRule } from './schema';
+
+/** What the caller wants to do, as the protocol classifier understood it. */
+export interface Action {
+  readonly class: ActionClass;
+  /** Statement kinds that block rules can name (e.g. `drop`, `update-without-where`). */
+  readonly statements?: readonly BlockableStatement[];
+  /** Schema-qualified relation names the action touches. */
+  readonly tables?: readonly string[];
+  /** Schema-qualified function names the action calls. */
+  readonly functions?: readonly string[];
+}
+
+export interface ApprovalRequirement {
+  readonly groups: readonly string[];
+  readonly min: number;
+  readonly timeoutSeconds: number;
+  readonly requireReason: boolean;
+}
+
+export type Decision =
+  | { readonly kind: 'allow'; readonly rule: string; readonly masks: readonly PolicyMask[] }
+  | { readonly kind: 'approve'; readonly rule: string; readonly approval: ApprovalRequirement; readonly masks: readonly PolicyMask[] }
+  | { readonly kind: 'deny'; readonly rule: string | undefined; readonly reason: string };
+
+export function subjectMatches(subjects: { users: readonly string[]; groups: readonly string[] }, identity: Identity): boolean {
+  const email = identity.email?.toLowerCase();
+  if (subjects.users.some((u) => u === identity.subject || (email !== undefined && u.toLowerCase() === email))) return true;
+  return subjects.groups.some((g) => identity.groups.includes(g));
+}
+
+/** Decision for one class from one rule; `control` falls back to the rule's `read` decision. */
+function specFor(rule: PolicyRule, cls: ActionClass): DecisionSpec | undefined {
+  return rule.actions[cls] ?? (cls === 'control' ? rule.actions.read : undefined);
+}
+
+const SEVERITY = { allow: 0, approve: 1, deny: 2 } as const;
+
+function approvalOf(spec: Exclude<DecisionSpec, 'allow' | 'deny'>): ApprovalRequirement {
+  return spec.approve;
+}
+
+/** Approval that asks more of reviewers is the more restrictive one. */
+function stricterApproval(a: ApprovalRequirement, b: ApprovalRequirement): boolean {
+  if (a.min !== b.min) return a.min > b.min;
+  if (a.requireReason !== b.requireReason) return a.requireReason;
+  return a.timeoutSeconds < b.timeoutSeconds;
+}
+
+/**
+ * The policy decision for one action. Pure. Default deny: an action no rule speaks to is refused.
+ * Block rules come first; among the matching rules the most restrictive decision wins
+ * (deny over approve over allow).
+ */
+export function decide(identity: Identity, target: string, action: Action, policy: PolicyDocument): Decision {
+  if (!policy.targets.some((t) => t.name === target)) {
+    return { kind: 'deny', rule: undefined, reason: `target ${target} is not in the policy` };
+  }
+  for (const block of policy.blocks) {
+    if (!matchesAny(block.targets, target)) continue;
+    if (block.subjects && !subjectMatches(block.subjects, identity)) continue;
+    const hit =
+      action.statements?.find((s) => block.statements.includes(s)) ??
+      action.tables?.find((t) => matchesAny(block.tables, t)) ??
+      action.functions?.find((f) => matchesAny(block.functions, f));
+    if (hit !== undefined) return { kind: 'deny', rule: block.name, reason: `blocked by ${block.name} (${hit})` };
+  }
+
+  let chosen: { rule: PolicyRule; spec: DecisionSpec } | undefined;
+  for (const rule of policy.rules) {
+    if (!matchesAny(rule.targets, target) || !subjectMatches(rule.subjects, identity)) continue;
+    const spec = specFor(rule, action.class);
+    if (spec === undefined) continue;
+    if (!chosen || isStricter(spec, chosen.spec)) chosen = { rule, spec };
+  }
+  if (!chosen) return { kind: 'deny', rule: undefined, reason: `no rule grants ${action.class} on ${target}` };
+  if (chosen.spec === 'deny') {
+    return { kind: 'deny', rule: chosen.rule.name, reason: `${action.class} denied by rule ${chosen.rule.name}` };
+  }
+  const masks = policy.masks.filter((m) => matchesAny(m.targets, target) && subjectMatches(m.subjects, identity));
+  if (chosen.spec === 'allow') return { kind: 'allow', rule: chosen.rule.name, masks };
+  return { kind: 'approve', rule: chosen.rule.name, approval: approvalOf(chosen.spec), masks };
+}
+
+function severity(spec: DecisionSpec): number {
+  return typeof spec === 'string' ? SEVERITY[spec] : SEVERITY.approve;
+}
+
+function isStricter(a: DecisionSpec, b: DecisionSpec): boolean {
+  const sa = severity(a);
+  const sb = severity(b);
+  if (sa !== sb) return sa > sb;
+  return typeof a === 'object' && typeof b === 'object' && stricterApproval(approvalOf(a), approvalOf(b));
+}
+
+/** Targets the policy assigns to an agent. */
+export function targetsOfAgent(policy: PolicyDocument, agent: string): string[] {
+  return policy.targets.filter((t) => t.agent === agent).map((t) => t.name);
+}

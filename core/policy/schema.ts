@@ -1,0 +1,140 @@
+import { z } from 'zod';
+
+/** Action classes in increasing privilege. `control` (BEGIN, harmless SET) takes the `read` decision unless a rule names it. */
+export const ACTION_CLASSES = ['control', 'read', 'write', 'ddl', 'admin', 'unknown'] as const;
+export type ActionClass = (typeof ACTION_CLASSES)[number];
+
+export const PROTOCOLS = ['postgres', 'kubernetes', 'ssh'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export const MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600;
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 900;
+export const DEFAULT_RESULT_ROWS_RECORDED = 1000;
+
+const name = z.string().min(1).max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore only');
+const glob = z.string().min(1).max(256);
+const email = z.string().regex(/^[^\s@]+@[^\s@]+$/, 'an email address');
+
+const subjects = z
+  .strictObject({
+    users: z.array(z.string().min(1)).default([]),
+    groups: z.array(z.string().min(1)).default([]),
+  })
+  .refine((s) => s.users.length + s.groups.length > 0, 'name at least one user or group');
+
+const approve = z.strictObject({
+  approve: z.strictObject({
+    groups: z.array(z.string().min(1)).min(1),
+    min: z.number().int().min(1).max(10).default(1),
+    timeoutSeconds: z.number().int().min(10).max(MAX_APPROVAL_TIMEOUT_SECONDS).default(DEFAULT_APPROVAL_TIMEOUT_SECONDS),
+    requireReason: z.boolean().default(false),
+  }),
+});
+
+export const decisionSpec = z.union([z.literal('allow'), z.literal('deny'), approve]);
+
+const actions = z.strictObject({
+  control: decisionSpec.optional(),
+  read: decisionSpec.optional(),
+  write: decisionSpec.optional(),
+  ddl: decisionSpec.optional(),
+  admin: decisionSpec.optional(),
+  unknown: decisionSpec.optional(),
+});
+
+export const BLOCKABLE_STATEMENTS = [
+  'drop',
+  'truncate',
+  'delete-without-where',
+  'update-without-where',
+  'alter',
+  'grant',
+  'copy-program',
+] as const;
+
+const target = z.strictObject({
+  name,
+  protocol: z.enum(PROTOCOLS),
+  agent: name,
+  description: z.string().max(1024).optional(),
+});
+
+const rule = z.strictObject({
+  name,
+  targets: z.array(glob).min(1),
+  subjects,
+  actions,
+});
+
+const block = z
+  .strictObject({
+    name,
+    targets: z.array(glob).min(1),
+    subjects: subjects.optional(),
+    statements: z.array(z.enum(BLOCKABLE_STATEMENTS)).default([]),
+    tables: z.array(glob).default([]),
+    functions: z.array(glob).default([]),
+  })
+  .refine((b) => b.statements.length + b.tables.length + b.functions.length > 0, 'a block names statements, tables or functions');
+
+const mask = z.strictObject({
+  name,
+  targets: z.array(glob).min(1),
+  subjects,
+  columns: z.array(glob).default([]),
+  detectors: z.array(z.string().min(1)).default([]),
+  style: z.enum(['full', 'partial', 'hash']).default('full'),
+  strict: z.boolean().default(false),
+});
+
+export const policySchema = z
+  .strictObject({
+    targets: z.array(target).default([]),
+    reviewers: z.record(z.string().min(1), z.array(email)).default({}),
+    rules: z.array(rule).default([]),
+    blocks: z.array(block).default([]),
+    masks: z.array(mask).default([]),
+    recording: z
+      .strictObject({
+        mode: z.enum(['strict', 'best-effort', 'off']).default('best-effort'),
+        maxRowsPerStatement: z.number().int().min(0).max(1_000_000).default(DEFAULT_RESULT_ROWS_RECORDED),
+      })
+      .default({ mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED }),
+  })
+  .superRefine((p, ctx) => {
+    const seen = new Set<string>();
+    p.targets.forEach((t, i) => {
+      if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target ${t.name}` });
+      seen.add(t.name);
+    });
+    p.rules.forEach((r, i) => {
+      for (const [cls, spec] of Object.entries(r.actions)) {
+        if (spec && typeof spec === 'object') {
+          for (const g of spec.approve.groups) {
+            if (!p.reviewers[g]) {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['rules', i, 'actions', cls, 'approve', 'groups'],
+                message: `approver group ${g} has no entry in reviewers`,
+              });
+            }
+          }
+        }
+      }
+    });
+  });
+
+export type PolicyDocument = z.infer<typeof policySchema>;
+export type PolicyRule = PolicyDocument['rules'][number];
+export type PolicyBlock = PolicyDocument['blocks'][number];
+export type PolicyMask = PolicyDocument['masks'][number];
+export type PolicyTarget = PolicyDocument['targets'][number];
+export type DecisionSpec = z.infer<typeof decisionSpec>;
+export type BlockableStatement = (typeof BLOCKABLE_STATEMENTS)[number];
+
+/** A stored policy: the validated document plus its version and the YAML it came from. */
+export interface VersionedPolicy {
+  readonly version: number;
+  readonly document: PolicyDocument;
+  readonly source: string;
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { err, ok, type Result } from '../result';
+
+/** API Gateway WebSocket frames are limited to 32 KB; a sender refuses anything larger. */
+export const MAX_FRAME_BYTES = 32 * 1024;
+export const TUNNEL_PROTOCOL_VERSION = 1;
+export const MAX_TARGETS_PER_AGENT = 200;
+
+const v = z.literal(TUNNEL_PROTOCOL_VERSION);
+const targetName = z.string().min(1).max(128);
+
+/** Agent -> control plane. The message `type` is API Gateway's route key. */
+export const agentMessageSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('hello'),
+    v,
+    agentVersion: z.string().max(64),
+    targets: z.array(targetName).max(MAX_TARGETS_PER_AGENT),
+    policyVersion: z.number().int().nonnegative().optional(),
+  }),
+  z.strictObject({ type: z.literal('policy.get'), v }),
+  z.strictObject({ type: z.literal('heartbeat'), v, sentAt: z.number().int() }),
+]);
+
+/** Control plane -> agent. */
+export const controlMessageSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('hello.ok'),
+    v,
+    agent: z.string(),
+    accepted: z.array(targetName),
+    rejected: z.array(z.strictObject({ target: targetName, reason: z.string() })),
+  }),
+  z.strictObject({
+    type: z.literal('policy'),
+    v,
+    version: z.number().int().nonnegative(),
+    /** The policy document reduced to what concerns this agent's targets; the agent validates it again. */
+    document: z.unknown(),
+  }),
+  z.strictObject({ type: z.literal('heartbeat.ok'), v, sentAt: z.number().int() }),
+  z.strictObject({
+    type: z.literal('error'),
+    v,
+    code: z.string().max(64),
+    message: z.string().max(1024),
+    inReplyTo: z.string().max(64).optional(),
+  }),
+]);
+
+export type AgentMessage = z.infer<typeof agentMessageSchema>;
+export type ControlMessage = z.infer<typeof controlMessageSchema>;
+
+export class FrameError extends Error {
+  constructor(
+    readonly code: 'frame-too-large' | 'malformed-frame',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FrameError';
+  }
+}
+
+/** Serializes a message; refuses frames over {@link MAX_FRAME_BYTES} instead of letting API Gateway drop them. */
+export function encodeFrame(message: AgentMessage | ControlMessage): Result<string, FrameError> {
+  const text = JSON.stringify(message);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_FRAME_BYTES) {
+    return err(new FrameError('frame-too-large', `${message.type} frame is ${bytes} bytes, limit ${MAX_FRAME_BYTES}`));
+  }
+  return ok(text);
+}
+
+function decodeWith<T>(schema: z.ZodType<T>, frame: string | Buffer): Result<T, FrameError> {
+  const size = typeof frame === 'string' ? Buffer.byteLength(frame, 'utf8') : frame.length;
+  if (size > MAX_FRAME_BYTES) return err(new FrameError('frame-too-large', `frame of ${size} bytes, limit ${MAX_FRAME_BYTES}`));
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof frame === 'string' ? frame : frame.toString('utf8'));
+  } catch {
+    return err(new FrameError('malformed-frame', 'frame is not JSON'));
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return err(new FrameError('malformed-frame', `invalid message: ${first?.path.join('.') || '(root)'} ${first?.message ?? ''}`.trim()));
+  }
+  return ok(parsed.data);
+}
+
+export const decodeAgentMessage = (frame: string | Buffer): Result<AgentMessage, FrameError> =>
+  decodeWith(agentMessageSchema, frame);
+export const decodeControlMessage = (frame: string | Buffer): Result<ControlMessage, FrameError> =>
+  decodeWith(controlMessageSchema, frame);

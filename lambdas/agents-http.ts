@@ -1,0 +1,17 @@
+import { listAgents, registerAgent } from './domain/agents';
+import { bodyJson, httpRoute, json, requireCaller } from './shared/http';
+import { getRuntime } from './shared/runtime';
+
+/** POST /agents (admin): registers an agent and returns its key once. */
+export const register = httpRoute('agents', getRuntime, async (event, rt) => {
+  const admin = await requireCaller(event, rt, [rt.config.adminGroup]);
+  const body = bodyJson(event);
+  const agent = await registerAgent(rt.deps, { name: body.name, rotate: body.rotate }, admin);
+  return json(201, agent);
+});
+
+/** GET /agents (admin): each agent, whether it is connected, its targets. */
+export const list = httpRoute('agents', getRuntime, async (event, rt) => {
+  await requireCaller(event, rt, [rt.config.adminGroup]);
+  return json(200, { agents: await listAgents(rt.deps) });
+});

@@ -1,0 +1,87 @@
+import type { Identity } from '../../core/identity/identity';
+import { policyForAgent } from '../../core/policy/for-agent';
+import { parsePolicy } from '../../core/policy/parse';
+import { TUNNEL_PROTOCOL_VERSION, encodeFrame, type ControlMessage } from '../../core/tunnel/messages';
+import type { PolicyRecord } from '../store/stores';
+import type { ControlPlaneDeps } from './deps';
+import { InvalidRequestError, NotFoundError, VersionConflictError } from './errors';
+
+export async function putPolicy(
+  deps: Pick<ControlPlaneDeps, 'policies' | 'clock' | 'log'>,
+  source: string,
+  expectedVersion: number | undefined,
+  by: Identity,
+): Promise<PolicyRecord> {
+  const parsed = parsePolicy(source);
+  if (!parsed.ok) {
+    throw new InvalidRequestError('invalid policy', parsed.error.problems);
+  }
+  if (expectedVersion === undefined || !Number.isInteger(expectedVersion) || expectedVersion < 0) {
+    throw new InvalidRequestError('state the version you are replacing (If-Match header or ?expectedVersion=, 0 for the first policy)');
+  }
+  const current = await deps.policies.latest();
+  const currentVersion = current?.version ?? 0;
+  if (currentVersion !== expectedVersion) throw new VersionConflictError(currentVersion);
+  const record: PolicyRecord = { version: currentVersion + 1, source, updatedAt: deps.clock().toISOString(), updatedBy: by.subject };
+  try {
+    await deps.policies.putVersion(record);
+  } catch (e) {
+    // A concurrent writer took this version first.
+    if (e instanceof VersionConflictError) throw new VersionConflictError((await deps.policies.latest())?.version ?? 0);
+    throw e;
+  }
+  deps.log.info('policy.updated', { version: record.version, by: by.subject });
+  return record;
+}
+
+export async function getPolicy(deps: Pick<ControlPlaneDeps, 'policies'>): Promise<PolicyRecord> {
+  const current = await deps.policies.latest();
+  if (!current) throw new NotFoundError('no policy has been stored yet');
+  return current;
+}
+
+/** The `policy` message for one agent, or an `error` message when the policy cannot be sent. */
+export function policyMessageFor(record: PolicyRecord | undefined, agent: string): ControlMessage {
+  if (!record) return { type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: 'no-policy', message: 'no policy stored yet' };
+  const parsed = parsePolicy(record.source);
+  if (!parsed.ok) return { type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: 'policy-invalid', message: 'stored policy is invalid' };
+  const message: ControlMessage = {
+    type: 'policy',
+    v: TUNNEL_PROTOCOL_VERSION,
+    version: record.version,
+    document: policyForAgent(parsed.value, agent),
+  };
+  const frame = encodeFrame(message);
+  if (!frame.ok) {
+    return { type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: 'policy-too-large', message: frame.error.message };
+  }
+  return message;
+}
+
+/** Sends a policy version to every connected agent; connections that are gone are forgotten. */
+export async function pushPolicyToAgents(
+  deps: Pick<ControlPlaneDeps, 'connections' | 'agents' | 'push' | 'log'>,
+  record: PolicyRecord,
+): Promise<{ sent: number; gone: number }> {
+  const connections = await deps.connections.list();
+  let sent = 0;
+  let gone = 0;
+  await Promise.all(
+    connections.map(async (c) => {
+      try {
+        const result = await deps.push(c.connectionId, policyMessageFor(record, c.agent));
+        if (result === 'sent') {
+          sent++;
+          return;
+        }
+        gone++;
+        await deps.connections.delete(c.connectionId);
+        await deps.agents.markDisconnected(c.agent, c.connectionId);
+      } catch (e) {
+        deps.log.error('policy.push.failed', { agent: c.agent, connectionId: c.connectionId, error: String(e) });
+      }
+    }),
+  );
+  deps.log.info('policy.pushed', { version: record.version, sent, gone });
+  return { sent, gone };
+}

@@ -1,0 +1,66 @@
+import { targetsOfAgent } from '../../core/policy/decide';
+import { parsePolicy } from '../../core/policy/parse';
+import { TUNNEL_PROTOCOL_VERSION, decodeAgentMessage, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
+import type { ControlPlaneDeps } from './deps';
+import { policyMessageFor } from './policies';
+
+export async function onAgentConnect(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'clock' | 'log'>, connectionId: string, agent: string): Promise<void> {
+  const at = deps.clock().toISOString();
+  await deps.connections.put({ connectionId, agent, connectedAt: at });
+  await deps.agents.markConnected(agent, connectionId, at);
+  deps.log.info('agent.connected', { agent, connectionId });
+}
+
+export async function onAgentDisconnect(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'log'>, connectionId: string): Promise<void> {
+  const connection = await deps.connections.get(connectionId);
+  await deps.connections.delete(connectionId);
+  if (connection) await deps.agents.markDisconnected(connection.agent, connectionId);
+  deps.log.info('agent.disconnected', { agent: connection?.agent, connectionId });
+}
+
+/**
+ * Handles one frame from an agent and sends the replies. A frame that does not decode is answered
+ * with an `error` message and logged; the connection stays open.
+ */
+export async function onAgentMessage(deps: ControlPlaneDeps, connectionId: string, frame: string): Promise<void> {
+  const connection = await deps.connections.get(connectionId);
+  if (!connection) {
+    deps.log.warn('tunnel.unknown-connection', { connectionId });
+    return;
+  }
+  const decoded = decodeAgentMessage(frame);
+  if (!decoded.ok) {
+    deps.log.warn('tunnel.bad-frame', { agent: connection.agent, reason: decoded.error.message });
+    await deps.push(connectionId, { type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: decoded.error.code, message: decoded.error.message });
+    return;
+  }
+  for (const reply of await replyTo(deps, connection.agent, decoded.value)) {
+    await deps.push(connectionId, reply);
+  }
+}
+
+async function replyTo(deps: ControlPlaneDeps, agent: string, message: AgentMessage): Promise<ControlMessage[]> {
+  const at = deps.clock().toISOString();
+  switch (message.type) {
+    case 'hello': {
+      const record = await deps.policies.latest();
+      const parsed = record ? parsePolicy(record.source) : undefined;
+      const assigned = new Set(parsed?.ok ? targetsOfAgent(parsed.value, agent) : []);
+      const accepted = message.targets.filter((t) => assigned.has(t));
+      const rejected = message.targets
+        .filter((t) => !assigned.has(t))
+        .map((target) => ({ target, reason: 'the policy does not assign this target to this agent' }));
+      await deps.agents.recordHello(agent, accepted, message.agentVersion, at);
+      if (rejected.length > 0) deps.log.warn('agent.targets.rejected', { agent, rejected: rejected.map((r) => r.target) });
+      return [
+        { type: 'hello.ok', v: TUNNEL_PROTOCOL_VERSION, agent, accepted, rejected },
+        policyMessageFor(record, agent),
+      ];
+    }
+    case 'policy.get':
+      return [policyMessageFor(await deps.policies.latest(), agent)];
+    case 'heartbeat':
+      await deps.agents.touch(agent, at);
+      return [{ type: 'heartbeat.ok', v: TUNNEL_PROTOCOL_VERSION, sentAt: message.sentAt }];
+  }
+}

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import type { IssuerConfig } from '../../core/identity/verifier';
+import { TABLES } from '../store/table-definitions';
+
+const issuersSchema = z
+  .array(z.strictObject({ issuer: z.string().url(), audience: z.string().min(1), groupsClaim: z.string().optional() }))
+  .min(1);
+
+export interface ControlPlaneConfig {
+  readonly tables: { agents: string; connections: string; policies: string };
+  readonly issuers: readonly IssuerConfig[];
+  readonly adminGroup: string;
+  readonly auditorGroup: string;
+  readonly wsManagementEndpoint: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads the handlers' configuration from the environment the stack (or local mode) sets. Fails loudly at cold start. */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneConfig {
+  const need = (name: string): string => {
+    const value = env[name];
+    if (!value) throw new ConfigError(`environment variable ${name} is not set`);
+    return value;
+  };
+  const issuers = issuersSchema.safeParse(JSON.parse(need('OIDC_ISSUERS')));
+  if (!issuers.success) throw new ConfigError('OIDC_ISSUERS is not a list of {issuer, audience, groupsClaim?}');
+  return {
+    tables: {
+      agents: need(TABLES.agents.envVar),
+      connections: need(TABLES.connections.envVar),
+      policies: need(TABLES.policies.envVar),
+    },
+    issuers: issuers.data,
+    adminGroup: env.ADMIN_GROUP ?? 'admin',
+    auditorGroup: env.AUDITOR_GROUP ?? 'auditor',
+    wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
+  };
+}

@@ -1,0 +1,188 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { AgentExistsError, VersionConflictError } from '../domain/errors';
+import type { AgentRecord, AgentStore, ConnectionRecord, ConnectionStore, PolicyRecord, PolicyStore } from './stores';
+
+/** All policy versions live under one partition; the deployment has one policy document. */
+const POLICY_PARTITION = 'default';
+const MAX_SCAN_PAGES = 100;
+
+async function scanAll<T>(ddb: DynamoDBDocumentClient, table: string): Promise<T[]> {
+  const items: T[] = [];
+  let start: Record<string, unknown> | undefined;
+  for (let page = 0; page < MAX_SCAN_PAGES; page++) {
+    const out = await ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
+    items.push(...((out.Items ?? []) as T[]));
+    start = out.LastEvaluatedKey;
+    if (!start) break;
+  }
+  return items;
+}
+
+const isConditionFailure = (e: unknown): boolean =>
+  e instanceof ConditionalCheckFailedException || (e as { name?: string }).name === 'ConditionalCheckFailedException';
+
+export class DynamoAgentStore implements AgentStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async create(record: AgentRecord, replace: boolean): Promise<void> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: record,
+          ConditionExpression: replace ? undefined : 'attribute_not_exists(#n)',
+          ExpressionAttributeNames: replace ? undefined : { '#n': 'name' },
+        }),
+      );
+    } catch (e) {
+      if (isConditionFailure(e)) throw new AgentExistsError(`agent ${record.name} exists`);
+      throw e;
+    }
+  }
+
+  async get(name: string): Promise<AgentRecord | undefined> {
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { name }, ConsistentRead: true }));
+    return out.Item as AgentRecord | undefined;
+  }
+
+  list(): Promise<AgentRecord[]> {
+    return scanAll<AgentRecord>(this.ddb, this.table);
+  }
+
+  async markConnected(name: string, connectionId: string, at: string): Promise<void> {
+    await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { name },
+        UpdateExpression: 'SET connectionId = :c, connectedAt = :t, lastSeenAt = :t',
+        ConditionExpression: 'attribute_exists(#n)',
+        ExpressionAttributeNames: { '#n': 'name' },
+        ExpressionAttributeValues: { ':c': connectionId, ':t': at },
+      }),
+    );
+  }
+
+  async markDisconnected(name: string, connectionId: string): Promise<void> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { name },
+          UpdateExpression: 'REMOVE connectionId',
+          ConditionExpression: 'connectionId = :c',
+          ExpressionAttributeValues: { ':c': connectionId },
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
+  }
+
+  async recordHello(name: string, targets: readonly string[], agentVersion: string, at: string): Promise<void> {
+    await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { name },
+        UpdateExpression: 'SET targets = :targets, agentVersion = :v, lastSeenAt = :t',
+        ConditionExpression: 'attribute_exists(#n)',
+        ExpressionAttributeNames: { '#n': 'name' },
+        ExpressionAttributeValues: { ':targets': targets, ':v': agentVersion, ':t': at },
+      }),
+    );
+  }
+
+  async touch(name: string, at: string): Promise<void> {
+    await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { name },
+        UpdateExpression: 'SET lastSeenAt = :t',
+        ConditionExpression: 'attribute_exists(#n)',
+        ExpressionAttributeNames: { '#n': 'name' },
+        ExpressionAttributeValues: { ':t': at },
+      }),
+    );
+  }
+}
+
+export class DynamoConnectionStore implements ConnectionStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async put(record: ConnectionRecord): Promise<void> {
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: record }));
+  }
+
+  async get(connectionId: string): Promise<ConnectionRecord | undefined> {
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { connectionId }, ConsistentRead: true }));
+    return out.Item as ConnectionRecord | undefined;
+  }
+
+  async delete(connectionId: string): Promise<void> {
+    await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { connectionId } }));
+  }
+
+  list(): Promise<ConnectionRecord[]> {
+    return scanAll<ConnectionRecord>(this.ddb, this.table);
+  }
+}
+
+export class DynamoPolicyStore implements PolicyStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async latest(): Promise<PolicyRecord | undefined> {
+    const out = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'policyName = :p',
+        ExpressionAttributeValues: { ':p': POLICY_PARTITION },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const item = out.Items?.[0];
+    return item ? toPolicyRecord(item) : undefined;
+  }
+
+  async putVersion(record: PolicyRecord): Promise<void> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { policyName: POLICY_PARTITION, ...record },
+          ConditionExpression: 'attribute_not_exists(version)',
+        }),
+      );
+    } catch (e) {
+      if (isConditionFailure(e)) throw new VersionConflictError(record.version);
+      throw e;
+    }
+  }
+}
+
+export function toPolicyRecord(item: Record<string, unknown>): PolicyRecord {
+  return {
+    version: Number(item.version),
+    source: String(item.source),
+    updatedAt: String(item.updatedAt),
+    updatedBy: String(item.updatedBy),
+  };
+}

@@ -1,0 +1,132 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { getRuntime, resetRuntime } from '../lambdas/shared/runtime';
+import { DynamoPolicyStore } from '../lambdas/store/dynamo-stores';
+import { TABLES } from '../lambdas/store/table-definitions';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws/credentials';
+import { startLocalDynamo, type LocalDynamo } from './aws/dynamo';
+import { startPolicyStream } from './aws/policy-stream';
+import { startLocalS3, type LocalS3 } from './aws/s3';
+import { serveHttpApi, sendJson } from './gateway/http-api';
+import { LocalWebSocketApi, MANAGEMENT_PREFIX, TUNNEL_PATH } from './gateway/websocket-api';
+import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, issuerDocuments, loadOrCreateSigningKey, type DevSigningKey } from './oidc/dev-issuer';
+
+export const OIDC_PATH = '/oidc';
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface ControlPlaneOptions {
+  /** Directory for on-disk state; undefined keeps everything in memory (DynamoDB) or in a temp dir (S3). */
+  readonly dataDir: string | undefined;
+  readonly s3Dir: string;
+  readonly host: string;
+  readonly ports: { http: number; dynamo: number; s3: number };
+  readonly log: (line: string) => void;
+}
+
+export interface LocalControlPlane {
+  readonly httpUrl: string;
+  readonly wsUrl: string;
+  readonly issuer: string;
+  readonly signingKey: DevSigningKey;
+  readonly dynamo: LocalDynamo;
+  readonly s3: LocalS3;
+  /** Drops every agent connection at once, as if the control plane had crashed. */
+  dropConnections(): void;
+  stop(): Promise<void>;
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * The control plane on one machine: dynalite, s3rver, the dev OIDC issuer, and one HTTP server that
+ * plays API Gateway (HTTP API, WebSocket API and its Management API) in front of the same handlers.
+ */
+export async function startLocalControlPlane(options: ControlPlaneOptions): Promise<LocalControlPlane> {
+  const dynamo = await startLocalDynamo({ path: options.dataDir ? join(options.dataDir, 'dynamodb') : undefined, port: options.ports.dynamo, host: options.host });
+  const s3 = await startLocalS3({ directory: options.s3Dir, port: options.ports.s3, host: options.host });
+  const signingKey = await loadOrCreateSigningKey(options.dataDir);
+
+  let domain = `${options.host}:${options.ports.http}`;
+  const wsApi = new LocalWebSocketApi(() => domain);
+  let docs: Record<string, unknown> = {};
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', `http://${domain}`);
+    if (url.pathname.startsWith(`${OIDC_PATH}/`) && req.method === 'GET') {
+      const doc = docs[url.pathname.slice(OIDC_PATH.length)];
+      return doc ? sendJson(res, 200, doc) : sendJson(res, 404, { message: 'Not Found' });
+    }
+    const work = url.pathname.startsWith(MANAGEMENT_PREFIX) ? wsApi.serveManagement(req, res, url) : serveHttpApi(req, res, url);
+    work.catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { message: 'Internal Server Error' });
+      else res.destroy();
+    });
+  });
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = REQUEST_TIMEOUT_MS;
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    if (new URL(req.url ?? '/', 'http://x').pathname !== TUNNEL_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    void wsApi.handleUpgrade(req, socket, head);
+  });
+  const port = await listen(server, options.ports.http, options.host);
+  domain = `${options.host}:${port}`;
+  const httpUrl = `http://${domain}`;
+  const issuer = `${httpUrl}${OIDC_PATH}`;
+  docs = issuerDocuments(issuer, signingKey);
+
+  // The handlers read their configuration from the environment, exactly as in Lambda.
+  Object.assign(process.env, {
+    AWS_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    [TABLES.agents.envVar]: dynamo.tableNames.agents,
+    [TABLES.connections.envVar]: dynamo.tableNames.connections,
+    [TABLES.policies.envVar]: dynamo.tableNames.policies,
+    OIDC_ISSUERS: JSON.stringify([{ issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }]),
+    WS_MANAGEMENT_ENDPOINT: httpUrl,
+    RECORDINGS_BUCKET: s3.bucket,
+  });
+  resetRuntime();
+  getRuntime('local');
+
+  const ddb = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+  );
+  const stream = startPolicyStream(new DynamoPolicyStore(ddb, dynamo.tableNames.policies), (e) =>
+    options.log(`policy stream: ${e instanceof Error ? e.message : String(e)}`),
+  );
+
+  return {
+    httpUrl,
+    wsUrl: `ws://${domain}${TUNNEL_PATH}`,
+    issuer,
+    signingKey,
+    dynamo,
+    s3,
+    dropConnections: () => wsApi.terminateAll(),
+    async stop() {
+      stream.stop();
+      wsApi.closeAll();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      ddb.destroy();
+      await s3.stop();
+      await dynamo.stop();
+      resetRuntime();
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import * as agentsHttp from '../../lambdas/agents-http';
+import * as policiesHttp from '../../lambdas/policies-http';
+import * as policyStream from '../../lambdas/policy-stream';
+import type { HandlerRef } from '../../lambdas/routes';
+import * as tunnelWs from '../../lambdas/tunnel-ws';
+
+/** The handler modules, imported statically so the type checker sees every entry the route table names. */
+const MODULES: Record<HandlerRef['entry'], Record<string, unknown>> = {
+  'agents-http': agentsHttp,
+  'policies-http': policiesHttp,
+  'policy-stream': policyStream,
+  'tunnel-ws': tunnelWs,
+};
+
+export type LambdaHandler<E, R> = (event: E) => Promise<R>;
+
+export function resolveHandler<E, R>(ref: HandlerRef): LambdaHandler<E, R> {
+  const fn = MODULES[ref.entry][ref.export];
+  if (typeof fn !== 'function') throw new Error(`lambdas/${ref.entry} has no export ${ref.export}`);
+  return fn as LambdaHandler<E, R>;
+}
