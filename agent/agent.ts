@@ -1,3 +1,5 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Identity } from '../core/identity/identity';
 import { TokenVerifier } from '../core/identity/verifier';
 import { jsonLogger, type Logger } from '../core/log';
@@ -105,6 +107,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     await Promise.all(listeners.map((l) => l.stop()));
     throw e;
   }
+  await writeEndpoints(config.stateDir, listeners);
   tunnel.start();
 
   return {
@@ -117,4 +120,12 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       await tunnel.stop();
     },
   };
+}
+
+/** `stateDir/endpoints.json`: where each target's listener actually bound (tools and `twokey dev` read it). */
+async function writeEndpoints(stateDir: string, listeners: readonly ProtocolListener[]): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const file = join(stateDir, 'endpoints.json');
+  await writeFile(`${file}.tmp`, JSON.stringify(Object.fromEntries(listeners.map((l) => [l.target, l.endpoint]))), { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
 }

@@ -1,0 +1,5 @@
+import type { ListenerFactory } from './agent';
+import type { TargetConfig } from './config';
+
+/** The protocol listener for each target protocol this agent build serves. */
+export const listenerFactories: Partial<Record<TargetConfig['protocol'], ListenerFactory>> = {};

@@ -1,0 +1,53 @@
+import { DEFAULT_DATA_DIR } from '../../local/dev-config';
+import { parse, UsageError } from '../args';
+import { apiCall } from '../control-plane-client';
+
+interface AgentRow {
+  name: string;
+  connected: boolean;
+  targets: string[];
+  lastSeenAt: string | null;
+}
+
+const common = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
+  json: { type: 'boolean', default: false },
+} as const;
+
+/** `twokey agents list [--json]` and `twokey agents register NAME [--rotate]`. */
+export async function agentsCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'list') {
+    const { values } = parse(rest, common);
+    const { json } = await apiCall({ url: values.url, token: values.token, dataDir: values['data-dir'] }, 'GET', '/agents');
+    const agents = (json as { agents: AgentRow[] }).agents;
+    if (values.json) {
+      console.log(JSON.stringify(json, null, 2));
+      return 0;
+    }
+    console.log(['NAME'.padEnd(24), 'CONNECTED'.padEnd(10), 'LAST SEEN'.padEnd(26), 'TARGETS'].join(' '));
+    for (const a of agents) {
+      console.log([a.name.padEnd(24), (a.connected ? 'yes' : 'no').padEnd(10), (a.lastSeenAt ?? '-').padEnd(26), a.targets.join(',')].join(' '));
+    }
+    return 0;
+  }
+  if (sub === 'register') {
+    const { values, positionals } = parse(rest, { ...common, rotate: { type: 'boolean', default: false } });
+    const name = positionals[0];
+    if (!name) throw new UsageError('usage: twokey agents register NAME [--rotate]');
+    const { json } = await apiCall(
+      { url: values.url, token: values.token, dataDir: values['data-dir'] },
+      'POST',
+      '/agents',
+      JSON.stringify({ name, rotate: values.rotate }),
+      { 'content-type': 'application/json' },
+    );
+    const agent = json as { name: string; key: string };
+    if (values.json) console.log(JSON.stringify(agent));
+    else console.log(`agent ${agent.name} registered. Its key is shown once; keep it secret:\n${agent.key}`);
+    return 0;
+  }
+  throw new UsageError('usage: twokey agents list|register');
+}

@@ -1,0 +1,46 @@
+import { DEFAULT_DATA_DIR, readDevInfo } from '../local/dev-config';
+
+export const CLI_HTTP_TIMEOUT_MS = 15_000;
+
+export interface ClientOptions {
+  readonly url?: string;
+  readonly token?: string;
+  readonly dataDir?: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Calls the control plane HTTP API: URL from --url or dev.json, token from --token or TWOKEY_TOKEN. */
+export async function apiCall(options: ClientOptions, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; headers: Headers }> {
+  const base = options.url ?? (await readDevInfo(options.dataDir ?? DEFAULT_DATA_DIR)).controlPlane.httpUrl;
+  const token = options.token ?? process.env.TWOKEY_TOKEN;
+  if (!token) throw new ApiError(0, 'no_token', 'no token: pass --token or set TWOKEY_TOKEN (e.g. TWOKEY_TOKEN=$(twokey token --user root))');
+  const res = await fetch(`${base.replace(/\/$/, '')}${path}`, {
+    method,
+    body,
+    headers: { authorization: `Bearer ${token}`, ...headers },
+    signal: AbortSignal.timeout(CLI_HTTP_TIMEOUT_MS),
+  });
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // keep the text
+  }
+  if (!res.ok) {
+    const error = (json as { error?: { code?: string; message?: string; details?: unknown } }).error;
+    const details = error?.details ? `\n${JSON.stringify(error.details, null, 2)}` : '';
+    throw new ApiError(res.status, error?.code ?? 'http_error', `HTTP ${res.status}: ${error?.message ?? text}${details}`);
+  }
+  return { status: res.status, json, headers: res.headers };
+}

@@ -1,0 +1,22 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** `DIR/dev.json`: where a running `twokey dev` can be reached. CLI commands read it. */
+export interface DevInfo {
+  readonly controlPlane: { httpUrl: string; wsUrl: string };
+  readonly issuer: string;
+  readonly outboxDir: string;
+  readonly targets: Record<string, { protocol: string; endpoint: string | null; adminUrl?: string; database?: string }>;
+  readonly pid: number;
+}
+
+export const DEV_INFO_FILE = 'dev.json';
+export const DEFAULT_DATA_DIR = '.twokey';
+
+export async function readDevInfo(dataDir: string): Promise<DevInfo> {
+  try {
+    return JSON.parse(await readFile(join(dataDir, DEV_INFO_FILE), 'utf8')) as DevInfo;
+  } catch {
+    throw new Error(`no ${DEV_INFO_FILE} in ${dataDir}: is \`twokey dev\` running? (or pass --url)`);
+  }
+}

@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { startLocalControlPlane, type LocalControlPlane } from './control-plane';
+import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
+import { DEV_INFO_FILE, type DevInfo } from './dev-config';
+import { freePort } from './free-port';
+import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from './oidc/dev-issuer';
+
+export const DEMO_AGENT = 'demo-agent';
+export const DEMO_TARGET = 'demo-pg';
+export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543 } as const;
+const AGENT_READY_TIMEOUT_MS = 30_000;
+const AGENT_STOP_TIMEOUT_MS = 5_000;
+const REPO_ROOT = resolve(__dirname, '..');
+
+export interface DevStackOptions {
+  readonly dataDir: string;
+  readonly memory: boolean;
+  readonly fresh: boolean;
+  readonly autoPorts: boolean;
+  readonly demo: boolean;
+  readonly policyFile: string;
+  readonly host?: string;
+  readonly log: (line: string) => void;
+}
+
+export interface DevStack {
+  readonly info: DevInfo;
+  readonly controlPlane: LocalControlPlane;
+  readonly agentProcess: ChildProcess | undefined;
+  stop(): Promise<void>;
+}
+
+async function adminCall(cp: LocalControlPlane, method: string, path: string, body: string, headers: Record<string, string> = {}): Promise<unknown> {
+  const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'twokey-dev', groups: ['admin'], ttlSeconds: 300 });
+  const res = await fetch(`${cp.httpUrl}${path}`, { method, body, headers: { authorization: `Bearer ${token}`, ...headers } });
+  const json = (await res.json()) as unknown;
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function waitForFile(file: string, child: ChildProcess, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the agent exited with code ${child.exitCode}; see its log`);
+    if (existsSync(file)) return readFile(file, 'utf8');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the agent did not start within ${timeoutMs / 1000}s`);
+}
+
+/**
+ * `twokey dev`: the control plane with its stand-ins, the demo database, and one agent (a child
+ * process running `twokey agent`) serving `demo-pg`. Writes `DIR/dev.json` with the real endpoints.
+ */
+export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
+  const host = options.host ?? '127.0.0.1';
+  const dataDir = resolve(options.dataDir);
+  if (options.fresh) await rm(dataDir, { recursive: true, force: true });
+  await mkdir(join(dataDir, 'logs'), { recursive: true });
+  await chmod(dataDir, 0o755);
+  const outboxDir = join(dataDir, 'outbox');
+  await mkdir(outboxDir, { recursive: true });
+
+  const port = async (fixed: number): Promise<number> => (options.autoPorts ? freePort(host) : fixed);
+  const stoppers: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stoppers.reverse()) await stop().catch((e: unknown) => options.log(`stop: ${String(e)}`));
+    stoppers.length = 0;
+  };
+
+  try {
+    const controlPlane = await startLocalControlPlane({
+      dataDir: options.memory ? undefined : dataDir,
+      s3Dir: join(dataDir, 's3'),
+      host,
+      ports: options.autoPorts ? { http: 0, dynamo: 0, s3: 0 } : DEFAULT_PORTS,
+      log: options.log,
+    });
+    stoppers.push(() => controlPlane.stop());
+
+    const current = (await adminCall(controlPlane, 'GET', '/policies', '').catch(() => undefined)) as { version?: number } | undefined;
+    if (!current?.version) {
+      const source = await readFile(options.policyFile, 'utf8');
+      await adminCall(controlPlane, 'PUT', '/policies', source, { 'if-match': '"0"', 'content-type': 'application/yaml' });
+    }
+    const registered = (await adminCall(controlPlane, 'POST', '/agents', JSON.stringify({ name: DEMO_AGENT, rotate: true }), {
+      'content-type': 'application/json',
+    })) as { key: string };
+
+    let postgres: DemoPostgres | undefined;
+    if (options.demo) {
+      postgres = await startDemoPostgres({ dir: join(dataDir, 'postgres'), host, port: await port(DEFAULT_PORTS.postgres), log: options.log });
+      const pgServer = postgres;
+      stoppers.push(() => pgServer.stop());
+    }
+
+    const agentDir = join(dataDir, 'agent');
+    await mkdir(agentDir, { recursive: true, mode: 0o700 });
+    await writeFile(join(agentDir, 'agent.key'), registered.key, { mode: 0o600 });
+    const endpointsFile = join(agentDir, 'state', 'endpoints.json');
+    await rm(endpointsFile, { force: true });
+    const agentConfig = {
+      name: DEMO_AGENT,
+      controlPlane: { url: controlPlane.wsUrl, keyFile: 'agent.key' },
+      stateDir: 'state',
+      identity: { issuers: [{ issuer: controlPlane.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }] },
+      targets: postgres
+        ? [
+            {
+              name: DEMO_TARGET,
+              protocol: 'postgres',
+              listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentPostgres },
+              upstream: { host, port: postgres.port, database: DEMO_DATABASE },
+              readCredential: postgres.read,
+              writeCredential: postgres.write,
+            },
+          ]
+        : [],
+    };
+    const configFile = join(agentDir, 'agent.yaml');
+    await writeFile(configFile, toYaml(agentConfig), { mode: 0o600 });
+
+    const logFd = openSync(join(dataDir, 'logs', 'agent.log'), 'a');
+    const agentProcess = spawn(process.execPath, [join(REPO_ROOT, 'cli', 'bin.cjs'), 'agent', '--config', configFile], {
+      stdio: ['ignore', logFd, logFd],
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+    });
+    stoppers.push(async () => {
+      if (agentProcess.exitCode !== null) return;
+      const exited = new Promise<void>((r) => agentProcess.once('exit', () => r()));
+      agentProcess.kill('SIGTERM');
+      const timer = setTimeout(() => agentProcess.kill('SIGKILL'), AGENT_STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    });
+    const endpoints = JSON.parse(await waitForFile(endpointsFile, agentProcess, AGENT_READY_TIMEOUT_MS)) as Record<string, string>;
+
+    const info: DevInfo = {
+      controlPlane: { httpUrl: controlPlane.httpUrl, wsUrl: controlPlane.wsUrl },
+      issuer: controlPlane.issuer,
+      outboxDir,
+      targets: postgres
+        ? { [DEMO_TARGET]: { protocol: 'postgres', endpoint: endpoints[DEMO_TARGET] ?? null, adminUrl: postgres.adminUrl, database: DEMO_DATABASE } }
+        : {},
+      pid: process.pid,
+    };
+    await writeFile(join(dataDir, DEV_INFO_FILE), JSON.stringify(info, null, 2), { mode: 0o600 });
+    stoppers.push(() => rm(join(dataDir, DEV_INFO_FILE), { force: true }));
+    return { info, controlPlane, agentProcess, stop: stopAll };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}

@@ -1,0 +1,52 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalControlPlane, type LocalControlPlane } from '../../local/control-plane';
+import { mintDevToken } from '../../local/oidc/dev-issuer';
+
+/** The local control plane on free ports, in memory (or on disk in `dataDir`). */
+export async function startTestControlPlane(dataDir?: string, httpPort = 0): Promise<LocalControlPlane> {
+  return startLocalControlPlane({
+    dataDir,
+    s3Dir: mkdtempSync(join(tmpdir(), 'tk-s3-')),
+    host: '127.0.0.1',
+    ports: { http: httpPort, dynamo: 0, s3: 0 },
+    log: () => undefined,
+  });
+}
+
+export function tokenFor(cp: LocalControlPlane, user: string, groups: string[], ttlSeconds?: number): Promise<string> {
+  return mintDevToken(cp.issuer, cp.signingKey, { user, groups, ttlSeconds });
+}
+
+export async function api(cp: LocalControlPlane, token: string | undefined, method: string, path: string, body?: string, headers: Record<string, string> = {}) {
+  const res = await fetch(`${cp.httpUrl}${path}`, {
+    method,
+    body,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: res.headers };
+}
+
+export const TEST_POLICY = `
+targets:
+  - { name: orders-db, protocol: postgres, agent: edge-1 }
+  - { name: other-db, protocol: postgres, agent: edge-2 }
+reviewers: { dba: [bob@example.com] }
+rules:
+  - name: support
+    targets: [orders-db]
+    subjects: { groups: [support] }
+    actions: { read: allow, write: { approve: { groups: [dba] } } }
+`;
+
+export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

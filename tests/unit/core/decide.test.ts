@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decide, type Action } from '../../../core/policy/decide';
+import { parsePolicy } from '../../../core/policy/parse';
+import type { PolicyDocument } from '../../../core/policy/schema';
+import { identity } from '../../support/identities';
+
+function policy(source: string): PolicyDocument {
+  const parsed = parsePolicy(source);
+  if (!parsed.ok) throw parsed.error;
+  return parsed.value;
+}
+
+const demo = policy(readFileSync(join(__dirname, '../../../examples/dev/policy.yaml'), 'utf8'));
+const alice = identity('alice', ['support']);
+const bob = identity('bob', ['dba']);
+const dave = identity('dave', ['analyst']);
+const erin = identity('erin', ['auditor']);
+
+const action = (cls: Action['class'], extra: Partial<Action> = {}): Action => ({ class: cls, ...extra });
+
+describe('decide() on the demo policy', () => {
+  it.each([
+    ['alice', alice, 'read', 'allow'],
+    ['alice', alice, 'control', 'allow'],
+    ['alice', alice, 'write', 'approve'],
+    ['alice', alice, 'ddl', 'deny'],
+    ['alice', alice, 'admin', 'deny'],
+    ['alice', alice, 'unknown', 'deny'],
+    ['dave', dave, 'read', 'allow'],
+    ['dave', dave, 'write', 'deny'],
+    ['bob', bob, 'ddl', 'approve'],
+    ['bob', bob, 'admin', 'deny'],
+    ['erin (no rule on demo-pg)', erin, 'read', 'deny'],
+  ] as const)('%s %s -> %s', (_who, who, cls, expected) => {
+    expect(decide(who, 'demo-pg', action(cls), demo).kind).toBe(expected);
+  });
+
+  it('names the approver groups and timeout of an approval', () => {
+    const decision = decide(alice, 'demo-pg', action('write'), demo);
+    expect(decision).toMatchObject({ kind: 'approve', rule: 'support-read-approve-writes', approval: { groups: ['dba'], min: 1, timeoutSeconds: 900 } });
+  });
+
+  it('denies a target the policy does not know', () => {
+    expect(decide(alice, 'prod-pg', action('read'), demo)).toMatchObject({ kind: 'deny', reason: 'target prod-pg is not in the policy' });
+  });
+
+  it('applies block rules before any allow', () => {
+    const decision = decide(bob, 'demo-pg', action('write', { statements: ['update-without-where'] }), demo);
+    expect(decision).toMatchObject({ kind: 'deny', rule: 'no-destructive-statements' });
+  });
+
+  it('returns the mask rules of the caller with an allow', () => {
+    const decision = decide(dave, 'demo-pg', action('read'), demo);
+    expect(decision.kind === 'allow' && decision.masks.map((m) => m.name)).toEqual(['customer-pii-analyst']);
+    const forBob = decide(bob, 'demo-pg', action('read'), demo);
+    expect(forBob.kind === 'allow' && forBob.masks).toEqual([]);
+  });
+});
+
+describe('decide() resolution rules', () => {
+  const layered = policy(`
+targets: [{ name: prod-db, protocol: postgres, agent: a }, { name: dev-db, protocol: postgres, agent: a }]
+reviewers: { dba: [bob@example.com], sec: [sam@example.com] }
+rules:
+  - { name: everyone-reads, targets: ['*'], subjects: { groups: [eng] }, actions: { read: allow, write: allow } }
+  - { name: prod-writes-approved, targets: ['prod-*'], subjects: { groups: [eng] }, actions: { write: { approve: { groups: [dba] } } } }
+  - { name: prod-writes-two, targets: ['prod-*'], subjects: { users: [mallory@example.com] }, actions: { write: { approve: { groups: [dba, sec], min: 2 } } } }
+  - { name: contractors-no-writes, targets: ['*'], subjects: { groups: [contractor] }, actions: { write: deny } }
+blocks:
+  - { name: no-pg-catalog, targets: ['*'], tables: ['pg_catalog.*'] }
+  - { name: no-kill, targets: ['prod-*'], functions: ['pg_terminate_backend'] }
+`);
+  const eng = identity('eve', ['eng']);
+  const contractor = identity('carl', ['eng', 'contractor']);
+  const mallory = identity('m1', ['eng'], 'Mallory@Example.com');
+
+  it('lets the most restrictive matching rule win', () => {
+    expect(decide(eng, 'dev-db', action('write'), layered).kind).toBe('allow');
+    expect(decide(eng, 'prod-db', action('write'), layered)).toMatchObject({ kind: 'approve', rule: 'prod-writes-approved' });
+    expect(decide(contractor, 'dev-db', action('write'), layered)).toMatchObject({ kind: 'deny', rule: 'contractors-no-writes' });
+  });
+
+  it('prefers the approval that needs more reviewers and matches users by email case-insensitively', () => {
+    expect(decide(mallory, 'prod-db', action('write'), layered)).toMatchObject({ kind: 'approve', approval: { min: 2 } });
+  });
+
+  it('denies by default when no rule names the class', () => {
+    expect(decide(eng, 'dev-db', action('ddl'), layered)).toMatchObject({ kind: 'deny', reason: 'no rule grants ddl on dev-db' });
+  });
+
+  it('blocks by table glob and by function, only on matching targets', () => {
+    expect(decide(eng, 'dev-db', action('read', { tables: ['pg_catalog.pg_authid'] }), layered).kind).toBe('deny');
+    expect(decide(eng, 'dev-db', action('read', { functions: ['pg_terminate_backend'] }), layered).kind).toBe('allow');
+    expect(decide(eng, 'prod-db', action('read', { functions: ['pg_terminate_backend'] }), layered)).toMatchObject({ kind: 'deny', rule: 'no-kill' });
+  });
+
+  it('treats glob metacharacters in names literally', () => {
+    expect(decide(eng, 'dev-db', action('read', { tables: ['pg_catalogXfoo'] }), layered).kind).toBe('allow');
+  });
+});
