@@ -4,6 +4,7 @@ import type { Identity } from '../core/identity/identity';
 import { TokenVerifier } from '../core/identity/verifier';
 import { jsonLogger, type Logger } from '../core/log';
 import { decide, type Action, type Decision } from '../core/policy/decide';
+import { TUNNEL_PROTOCOL_VERSION } from '../core/tunnel/messages';
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
@@ -75,6 +76,10 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
         log.warn('control-plane.error', { code: message.code, message: message.message });
         return;
       case 'heartbeat.ok':
+        if (message.policyVersion !== undefined && message.policyVersion > (policy.policy?.version ?? 0)) {
+          log.warn('policy.behind', { have: policy.policy?.version, current: message.policyVersion });
+          tunnel.send({ type: 'policy.get', v: TUNNEL_PROTOCOL_VERSION });
+        }
         return;
     }
   });

@@ -1,10 +1,5 @@
 import { UsageError } from './args';
 import { ApiError } from './control-plane-client';
-import { agentCommand } from './commands/agent';
-import { agentsCommand } from './commands/agents';
-import { devCommand } from './commands/dev';
-import { policiesCommand } from './commands/policies';
-import { tokenCommand } from './commands/token';
 
 const USAGE = `usage: twokey <command> [options]
 
@@ -16,17 +11,22 @@ const USAGE = `usage: twokey <command> [options]
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN).`;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  dev: devCommand,
-  agent: agentCommand,
-  token: tokenCommand,
-  agents: agentsCommand,
-  policies: policiesCommand,
+type Command = (argv: string[]) => Promise<number>;
+
+// Each command loads its own modules on demand: `twokey token` need not load the AWS SDK or Postgres.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const COMMANDS: Record<string, () => Command> = {
+  dev: () => (require('./commands/dev') as typeof import('./commands/dev')).devCommand,
+  agent: () => (require('./commands/agent') as typeof import('./commands/agent')).agentCommand,
+  token: () => (require('./commands/token') as typeof import('./commands/token')).tokenCommand,
+  agents: () => (require('./commands/agents') as typeof import('./commands/agents')).agentsCommand,
+  policies: () => (require('./commands/policies') as typeof import('./commands/policies')).policiesCommand,
 };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  const command = name === undefined ? undefined : COMMANDS[name];
+  const command = name === undefined ? undefined : COMMANDS[name]?.();
   if (!command) {
     console.error(USAGE);
     return name === undefined || name === 'help' || name === '--help' ? 0 : 2;

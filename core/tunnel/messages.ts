@@ -38,7 +38,13 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
     /** The policy document reduced to what concerns this agent's targets; the agent validates it again. */
     document: z.unknown(),
   }),
-  z.strictObject({ type: z.literal('heartbeat.ok'), v, sentAt: z.number().int() }),
+  z.strictObject({
+    type: z.literal('heartbeat.ok'),
+    v,
+    sentAt: z.number().int(),
+    /** The current policy version, so an agent that missed a push notices within one heartbeat. */
+    policyVersion: z.number().int().nonnegative().optional(),
+  }),
   z.strictObject({
     type: z.literal('error'),
     v,

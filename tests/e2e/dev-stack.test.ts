@@ -1,0 +1,88 @@
+import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { waitFor } from '../support/control-plane';
+import { startDev, twokey, type DevProcess } from '../support/cli';
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, host);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('twokey dev (npm start) end to end', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tk-dev-'));
+  let dev: DevProcess;
+
+  beforeAll(async () => {
+    dev = await startDev(dataDir, ['--fresh']);
+  }, 120_000);
+  afterAll(async () => {
+    await dev?.stop();
+  });
+
+  it('shows the demo agent connected to an admin within 10 s', async () => {
+    const started = Date.now();
+    const token = (await twokey(['token', '--user', 'root', '--data-dir', dataDir])).stdout.trim();
+    const agent = await waitFor(async () => {
+      const res = await twokey(['agents', 'list', '--json', '--data-dir', dataDir], { TWOKEY_TOKEN: token });
+      expect(res.code).toBe(0);
+      const agents = (JSON.parse(res.stdout) as { agents: { name: string; connected: boolean; targets: string[] }[] }).agents;
+      return agents.find((a) => a.name === 'demo-agent' && a.connected);
+    }, 10_000, 'demo agent connected');
+    expect(agent.targets).toEqual(['demo-pg']);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('refuses agents list to a non-admin and without a token', async () => {
+    const alice = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const forbidden = await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: alice });
+    expect(forbidden.code).toBe(1);
+    expect(forbidden.stderr).toMatch(/HTTP 403/);
+    const anonymous = await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: '' });
+    expect(anonymous.stderr).toMatch(/no token/);
+  });
+
+  it('serves the demo database with the deterministic data and a read-only role', async () => {
+    const target = dev.info.targets['demo-pg'];
+    expect(target?.adminUrl).toBeDefined();
+    const admin = new pg.Client({ connectionString: target?.adminUrl });
+    await admin.connect();
+    const counts = await admin.query('SELECT (SELECT count(*) FROM customers)::int AS c, (SELECT count(*) FROM orders)::int AS o');
+    expect(counts.rows[0]).toEqual({ c: 1000, o: 5000 });
+    const roles = await admin.query("SELECT rolname, rolsuper, rolcreaterole FROM pg_roles WHERE rolname LIKE 'twokey_%' ORDER BY 1");
+    expect(roles.rows).toEqual([
+      { rolname: 'twokey_read', rolsuper: false, rolcreaterole: false },
+      { rolname: 'twokey_write', rolsuper: false, rolcreaterole: false },
+    ]);
+    await admin.end();
+  });
+
+  it('stores a new policy through the CLI and reports a bad one with its line', async () => {
+    const root = (await twokey(['token', '--user', 'root', '--data-dir', dataDir])).stdout.trim();
+    const current = await twokey(['policies', 'get', '--json', '--data-dir', dataDir], { TWOKEY_TOKEN: root });
+    expect(JSON.parse(current.stdout).version).toBe(1);
+    const badFile = join(dataDir, 'bad.yaml');
+    require('node:fs').writeFileSync(badFile, 'targets:\n  - { name: x, protocol: ftp, agent: a }\n');
+    const bad = await twokey(['policies', 'put', badFile, '--data-dir', dataDir], { TWOKEY_TOKEN: root });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/targets\.0\.protocol/);
+    expect(bad.stderr).toMatch(/"line": 2/);
+  });
+
+  it('stops every child process on SIGTERM', async () => {
+    const pgUrl = new URL(dev.info.targets['demo-pg']?.adminUrl ?? '');
+    const http = new URL(dev.info.controlPlane.httpUrl);
+    expect(await portOpen(pgUrl.hostname, Number(pgUrl.port))).toBe(true);
+    expect(await dev.stop()).toBe(0);
+    expect(await portOpen(pgUrl.hostname, Number(pgUrl.port))).toBe(false);
+    expect(await portOpen(http.hostname, Number(http.port))).toBe(false);
+  });
+});

@@ -1,0 +1,129 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { startAgent, type RunningAgent } from '../../agent/agent';
+import type { AgentConfig } from '../../agent/config';
+import type { LocalControlPlane } from '../../local/control-plane';
+import { DEV_AUDIENCE } from '../../local/oidc/dev-issuer';
+import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
+import { identity } from '../support/identities';
+
+const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function agentConfig(cp: LocalControlPlane, stateDir: string, targets: string[] = ['orders-db']): AgentConfig {
+  return {
+    name: 'edge-1',
+    controlPlane: { url: cp.wsUrl, keyEnv: 'TEST_EDGE1_KEY' },
+    stateDir,
+    identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
+    targets: targets.map((name, i) => ({
+      name,
+      protocol: 'postgres' as const,
+      listen: { host: '127.0.0.1', port: 0 },
+      upstream: { host: '127.0.0.1', port: 5432 + i },
+      readCredential: { user: 'r' },
+      writeCredential: { user: 'w' },
+    })),
+  };
+}
+
+/** A listener factory that binds nothing: the tunnel tests need only the target names. */
+const stubListener = { postgres: async (t: AgentConfig['targets'][number]) => ({ target: t.name, endpoint: 'none', stop: async () => undefined }) };
+
+describe('agent <-> local control plane over a real WebSocket', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tk-cp-'));
+  let cp: LocalControlPlane;
+  let root: string;
+  let agent: RunningAgent;
+  let agentKey: string;
+
+  beforeAll(async () => {
+    cp = await startTestControlPlane(dataDir);
+    root = await tokenFor(cp, 'root', ['admin']);
+    expect((await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"0"' })).status).toBe(200);
+    const registered = await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'edge-1' }));
+    agentKey = registered.body.key as string;
+    process.env.TEST_EDGE1_KEY = agentKey;
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    await cp.stop();
+  });
+
+  it('connects, says hello, fetches its policy and shows as connected', async () => {
+    const started = Date.now();
+    agent = await startAgent(agentConfig(cp, mkdtempSync(join(tmpdir(), 'tk-agent-')), ['orders-db', 'other-db']), {
+      listenerFactories: stubListener,
+      log: quietLog,
+    });
+    await waitFor(() => agent.policy.policy, 10_000, 'policy');
+    expect(agent.policy.policy?.version).toBe(1);
+    // The agent receives only its own targets' part of the policy.
+    expect(agent.policy.policy?.document.targets.map((t) => t.name)).toEqual(['orders-db']);
+    const { body } = await api(cp, root, 'GET', '/agents');
+    expect(body.agents).toEqual([expect.objectContaining({ name: 'edge-1', connected: true, targets: ['orders-db'] })]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(agent.context.decide(identity('alice', ['support']), 'orders-db', { class: 'write' }).kind).toBe('approve');
+  });
+
+  it('receives a policy change pushed by the control plane', async () => {
+    const changed = TEST_POLICY.replace('read: allow', 'read: deny');
+    const sent = Date.now();
+    expect((await api(cp, root, 'PUT', '/policies', changed, { 'if-match': '"1"' })).status).toBe(200);
+    await waitFor(() => agent.policy.policy?.version === 2 || undefined, 5_000, 'pushed policy');
+    const latencyMs = Date.now() - sent;
+    expect(latencyMs).toBeLessThan(2_000);
+    expect(agent.context.decide(identity('alice', ['support']), 'orders-db', { class: 'read' }).kind).toBe('deny');
+  });
+
+  it('keeps the previous policy everywhere when an invalid one is submitted', async () => {
+    const result = await api(cp, root, 'PUT', '/policies', 'rules: 42\n', { 'if-match': '"2"' });
+    expect(result.status).toBe(400);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(agent.policy.policy?.version).toBe(2);
+  });
+
+  it('answers a malformed frame with an error and keeps serving the connection', async () => {
+    const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}` } });
+    const received: Record<string, unknown>[] = [];
+    ws.on('message', (d) => received.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise((r) => ws.once('open', r));
+    ws.send('{"type":"hello","v":1,"targets":"all"}');
+    ws.send('not json at all');
+    ws.send(JSON.stringify({ type: 'policy.get', v: 1 }));
+    await waitFor(() => received.length >= 3 || undefined, 5_000, 'three replies');
+    expect(received[0]).toMatchObject({ type: 'error', code: 'malformed-frame' });
+    expect(received[1]).toMatchObject({ type: 'error', code: 'malformed-frame' });
+    expect(received[2]).toMatchObject({ type: 'policy', version: 2 });
+    ws.close();
+  });
+
+  it('refuses a bad agent key at the handshake', async () => {
+    const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}tampered` } });
+    const status = await new Promise<number | undefined>((resolve) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+      ws.on('open', () => resolve(101));
+      ws.on('error', () => resolve(undefined));
+    });
+    expect(status).toBe(403);
+  });
+
+  it('reconnects after the control plane restarts and keeps its policy meanwhile', async () => {
+    const { httpUrl } = cp;
+    const port = Number(new URL(httpUrl).port);
+    await cp.stop();
+    await waitFor(() => !agent.tunnel.connected || undefined, 5_000, 'disconnect');
+    // Without a control plane the cached policy still decides.
+    expect(agent.policy.policy?.version).toBe(2);
+
+    cp = await startTestControlPlane(dataDir, port);
+    root = await tokenFor(cp, 'root', ['admin']);
+    await waitFor(async () => {
+      const { body } = await api(cp, root, 'GET', '/agents');
+      return (body.agents as { connected: boolean }[])[0]?.connected || undefined;
+    }, 20_000, 'reconnect');
+    expect((await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"2"' })).status).toBe(200);
+    await waitFor(() => agent.policy.policy?.version === 3 || undefined, 5_000, 'policy after restart');
+  });
+});
