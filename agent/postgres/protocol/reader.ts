@@ -1,0 +1,139 @@
+/**
+ * Reads fields out of one message body. Every read is bounds-checked: a truncated or lying message
+ * throws ProtocolReadError, which the session turns into a protocol-violation ErrorResponse.
+ */
+export class ProtocolReadError extends Error {
+  override name = 'ProtocolReadError';
+}
+
+export class BodyReader {
+  private offset: number;
+
+  constructor(
+    private readonly buf: Buffer,
+    start: number,
+    private readonly end: number,
+  ) {
+    this.offset = start;
+  }
+
+  get remaining(): number {
+    return this.end - this.offset;
+  }
+
+  int16(): number {
+    if (this.offset + 2 > this.end) throw new ProtocolReadError('message truncated (int16)');
+    const v = this.buf.readInt16BE(this.offset);
+    this.offset += 2;
+    return v;
+  }
+
+  int32(): number {
+    if (this.offset + 4 > this.end) throw new ProtocolReadError('message truncated (int32)');
+    const v = this.buf.readInt32BE(this.offset);
+    this.offset += 4;
+    return v;
+  }
+
+  byte(): number {
+    if (this.offset + 1 > this.end) throw new ProtocolReadError('message truncated (byte)');
+    return this.buf[this.offset++] as number;
+  }
+
+  cstring(): string {
+    const nul = this.buf.indexOf(0, this.offset);
+    if (nul < 0 || nul >= this.end) throw new ProtocolReadError('unterminated string');
+    const s = this.buf.toString('utf8', this.offset, nul);
+    this.offset = nul + 1;
+    return s;
+  }
+
+  bytes(n: number): Buffer {
+    if (n < 0 || this.offset + n > this.end) throw new ProtocolReadError('message truncated (bytes)');
+    const b = this.buf.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    return b;
+  }
+
+  rest(): Buffer {
+    const b = this.buf.subarray(this.offset, this.end);
+    this.offset = this.end;
+    return b;
+  }
+}
+
+/** `buf[start..end)` is a whole typed message; the reader starts after its 5-byte header. */
+export const bodyOf = (buf: Buffer, start: number, end: number): BodyReader => new BodyReader(buf, start + 5, end);
+
+export interface ParseMessage {
+  readonly name: string;
+  readonly query: string;
+  readonly paramTypes: number[];
+}
+
+export function readParse(r: BodyReader): ParseMessage {
+  const name = r.cstring();
+  const query = r.cstring();
+  const count = r.int16();
+  const paramTypes: number[] = [];
+  for (let i = 0; i < count; i++) paramTypes.push(r.int32());
+  return { name, query, paramTypes };
+}
+
+export interface BindMessage {
+  readonly portal: string;
+  readonly statement: string;
+  readonly paramFormats: number[];
+  readonly params: (Buffer | null)[];
+  readonly resultFormats: number[];
+}
+
+export function readBind(r: BodyReader): BindMessage {
+  const portal = r.cstring();
+  const statement = r.cstring();
+  const formatCount = r.int16();
+  const paramFormats: number[] = [];
+  for (let i = 0; i < formatCount; i++) paramFormats.push(r.int16());
+  const paramCount = r.int16();
+  const params: (Buffer | null)[] = [];
+  for (let i = 0; i < paramCount; i++) {
+    const len = r.int32();
+    params.push(len === -1 ? null : r.bytes(len));
+  }
+  const resultCount = r.int16();
+  const resultFormats: number[] = [];
+  for (let i = 0; i < resultCount; i++) resultFormats.push(r.int16());
+  return { portal, statement, paramFormats, params, resultFormats };
+}
+
+/** Describe and Close: a kind byte ('S' statement, 'P' portal) and a name. */
+export function readTarget(r: BodyReader): { kind: 'S' | 'P'; name: string } {
+  const kind = String.fromCharCode(r.byte());
+  if (kind !== 'S' && kind !== 'P') throw new ProtocolReadError(`invalid describe/close kind ${kind}`);
+  return { kind, name: r.cstring() };
+}
+
+export function readExecute(r: BodyReader): { portal: string; maxRows: number } {
+  return { portal: r.cstring(), maxRows: r.int32() };
+}
+
+/** StartupMessage body after the protocol version: name/value pairs ending with an empty name. */
+export function readStartupParams(r: BodyReader): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (let i = 0; i < 64; i++) {
+    const key = r.cstring();
+    if (key === '') return params;
+    params[key] = r.cstring();
+  }
+  throw new ProtocolReadError('too many start-up parameters');
+}
+
+/** ErrorResponse/NoticeResponse fields by their one-letter codes. */
+export function readErrorFields(r: BodyReader): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (;;) {
+    const code = r.byte();
+    if (code === 0) return fields;
+    fields[String.fromCharCode(code)] = r.cstring();
+  }
+}
