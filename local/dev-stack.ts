@@ -34,10 +34,11 @@ export interface DevStack {
   stop(): Promise<void>;
 }
 
-async function adminCall(cp: LocalControlPlane, method: string, path: string, body: string, headers: Record<string, string> = {}): Promise<unknown> {
+async function adminCall(cp: LocalControlPlane, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<unknown> {
   const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'twokey-dev', groups: ['admin'], ttlSeconds: 300 });
   const res = await fetch(`${cp.httpUrl}${path}`, { method, body, headers: { authorization: `Bearer ${token}`, ...headers } });
   const json = (await res.json()) as unknown;
+  if (res.status === 404 && method === 'GET') return undefined;
   if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(json)}`);
   return json;
 }
@@ -82,7 +83,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     });
     stoppers.push(() => controlPlane.stop());
 
-    const current = (await adminCall(controlPlane, 'GET', '/policies', '').catch(() => undefined)) as { version?: number } | undefined;
+    const current = (await adminCall(controlPlane, 'GET', '/policies')) as { version?: number } | undefined;
     if (!current?.version) {
       const source = await readFile(options.policyFile, 'utf8');
       await adminCall(controlPlane, 'PUT', '/policies', source, { 'if-match': '"0"', 'content-type': 'application/yaml' });

@@ -47,4 +47,7 @@ export const READ_SAFE_FUNCTIONS: ReadonlySet<string> = new Set([
   'pg_partition_root', 'pg_relation_is_publishable', 'has_table_privilege', 'has_schema_privilege', 'has_column_privilege',
   'has_database_privilege', 'has_function_privilege', 'pg_has_role', 'array_in', 'pg_char_to_encoding', 'pg_column_size',
   'txid_current_if_assigned', 'pg_current_xact_id_if_assigned', 'inet_client_addr', 'inet_server_addr', 'host', 'family',
+  'pg_partition_ancestors', 'pg_get_statisticsobjdef', 'pg_get_statisticsobjdef_expressions', 'pg_options_to_table',
+  'pg_get_replica_identity_index', 'pg_relation_filenode', 'pg_describe_object', 'pg_identify_object', 'pg_get_object_address',
+  'array_agg', 'pg_stat_get_numscans', 'pg_get_publication_tables', 'pg_sequence_parameters', 'pg_get_triggerdef',
 ]);

@@ -1,0 +1,120 @@
+import { randomInt, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { connect as tcpConnect, createServer, type AddressInfo, type Server } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import type { AgentContext, ProtocolListener } from '../agent';
+import { passwordOf, type TargetConfig } from '../config';
+import { loadParser, StatementClassifier } from './classify/classifier';
+import type { PgSessionEvents } from './events';
+import { ClientSession, type SessionLimits } from './session';
+import { cancelRequest } from './protocol/writer';
+import { querySimple } from './upstream/simple-query';
+
+/** Default cap on one client message: large enough for big COPY rows and long SQL, small enough to bound memory. */
+export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_SERVER_MESSAGE_BYTES = 256 * 1024 * 1024;
+export const MAX_SESSIONS_PER_TARGET = 500;
+
+export class ReadCredentialError extends Error {
+  override name = 'ReadCredentialError';
+}
+
+/**
+ * Defense in depth: the read credential must not be able to write its way around twokey. A superuser
+ * or a role that can create roles is refused at start-up, with the reason.
+ */
+export async function checkReadCredential(target: TargetConfig): Promise<void> {
+  const rows = await querySimple(
+    {
+      host: target.upstream.host,
+      port: target.upstream.port,
+      user: target.readCredential.user,
+      password: passwordOf(target.readCredential),
+      database: target.upstream.database ?? 'postgres',
+    },
+    'SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = current_user',
+  );
+  const [superuser, createRole] = rows[0] ?? [];
+  if (superuser === 't') throw new ReadCredentialError(`target ${target.name}: the read credential ${target.readCredential.user} is a superuser; give it a role that can only SELECT`);
+  if (createRole === 't') throw new ReadCredentialError(`target ${target.name}: the read credential ${target.readCredential.user} can create roles; give it a role that can only SELECT`);
+}
+
+export interface PostgresListenerOptions {
+  readonly events?: PgSessionEvents;
+  readonly limits?: Partial<SessionLimits>;
+}
+
+/** The agent's PostgreSQL endpoint for one target. */
+export async function startPostgresListener(target: TargetConfig, context: AgentContext, options: PostgresListenerOptions = {}): Promise<ProtocolListener & { sessions: () => number }> {
+  await loadParser();
+  await checkReadCredential(target);
+  const tls = target.tls ? createSecureContext({ cert: readFileSync(target.tls.certFile), key: readFileSync(target.tls.keyFile) }) : undefined;
+  const classifier = new StatementClassifier();
+  const byPid = new Map<number, ClientSession>();
+  const limits: SessionLimits = {
+    maxClientMessageBytes: options.limits?.maxClientMessageBytes ?? DEFAULT_MAX_CLIENT_MESSAGE_BYTES,
+    maxServerMessageBytes: options.limits?.maxServerMessageBytes ?? DEFAULT_MAX_SERVER_MESSAGE_BYTES,
+  };
+  const secrets = new Map<ClientSession, number>();
+
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    new ClientSession(socket, {
+      target: {
+        name: target.name,
+        upstream: { host: target.upstream.host, port: target.upstream.port, database: target.upstream.database },
+        read: { user: target.readCredential.user, password: passwordOf(target.readCredential) },
+        tls,
+      },
+      limits,
+      classifier,
+      verifyToken: (token) => context.verifyToken(token),
+      decide: (identity, t, action) => context.decide(identity, t, action),
+      events: options.events ?? {},
+      log: context.log,
+      register(session) {
+        let pid: number;
+        do pid = randomInt(1, 2 ** 31 - 1);
+        while (byPid.has(pid));
+        const secret = randomInt(0, 2 ** 31 - 1);
+        byPid.set(pid, session);
+        secrets.set(session, secret);
+        return { pid, secret };
+      },
+      unregister(session) {
+        byPid.delete(session.backendKey.pid);
+        secrets.delete(session);
+      },
+      cancel(pid, secret) {
+        const session = byPid.get(pid);
+        const expected = session ? secrets.get(session) : undefined;
+        const a = Buffer.alloc(4);
+        const b = Buffer.alloc(4);
+        a.writeInt32BE(secret);
+        b.writeInt32BE(expected ?? ~secret);
+        const upstreamKey = session?.upstreamKey;
+        if (!session || expected === undefined || !timingSafeEqual(a, b) || !upstreamKey) {
+          context.log.warn('pg.cancel.rejected', { target: target.name });
+          return;
+        }
+        // Forward the cancel with the database's own key data, on a new connection, as PostgreSQL expects.
+        const s = tcpConnect({ host: target.upstream.host, port: target.upstream.port }, () => s.end(cancelRequest(upstreamKey.pid, upstreamKey.secret)));
+        s.on('error', () => s.destroy());
+      },
+    });
+  });
+  server.maxConnections = MAX_SESSIONS_PER_TARGET;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(target.listen.port, target.listen.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    target: target.name,
+    endpoint: `${target.listen.host}:${address.port}`,
+    sessions: () => secrets.size,
+    async stop() {
+      for (const session of [...secrets.keys()]) session.close('the agent is stopping');
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,594 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Identity } from '../../core/identity/identity';
+import type { Logger } from '../../core/log';
+import type { Action, Decision } from '../../core/policy/decide';
+import type { ActionClass } from '../../core/policy/schema';
+import type { StatementClassifier } from './classify/classifier';
+import { CLASS_RANK, type Classification } from './classify/classify';
+import { AUTH, BACKEND, FRONTEND, SQLSTATE, STARTUP, type TransactionStatus } from './protocol/codes';
+import { MessageFramer, takeStartupPacket, type FramerError } from './protocol/framer';
+import { bodyOf, BodyReader, ProtocolReadError, readErrorFields, readParse, readStartupParams } from './protocol/reader';
+import {
+  authenticationRequest,
+  backendKeyData,
+  errorResponse,
+  int32,
+  message,
+  parameterStatus,
+  readyForQuery,
+  terminateMessage,
+  type ErrorFields,
+} from './protocol/writer';
+import type { PgSessionEvents } from './events';
+import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
+
+/** Time a client has to finish TLS, start-up and authentication. */
+export const STARTUP_TIMEOUT_MS = 15_000;
+/** Start-up parameters passed on to the database; everything else (notably `options`) is dropped. */
+const FORWARDED_STARTUP_PARAMS = ['application_name', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits', 'search_path'];
+const MAX_PREPARED_PER_SESSION = 10_000;
+
+export interface SessionLimits {
+  /** Largest message a client may send (bytes, header included). */
+  readonly maxClientMessageBytes: number;
+  /** Largest single message accepted from the database (a DataRow is buffered whole only when split). */
+  readonly maxServerMessageBytes: number;
+}
+
+export interface SessionTarget {
+  readonly name: string;
+  readonly upstream: { host: string; port: number; database: string | undefined };
+  readonly read: { user: string; password: string | undefined };
+  readonly tls: SecureContext | undefined;
+}
+
+export interface SessionDeps {
+  readonly target: SessionTarget;
+  readonly limits: SessionLimits;
+  readonly classifier: StatementClassifier;
+  readonly verifyToken: (token: string) => Promise<{ ok: true; value: Identity } | { ok: false; error: { reason: string } }>;
+  readonly decide: (identity: Identity, target: string, action: Action) => Decision;
+  readonly events: PgSessionEvents;
+  readonly log: Logger;
+  /** Registers the session for CancelRequest; returns the key data the client gets. */
+  readonly register: (session: ClientSession) => { pid: number; secret: number };
+  readonly unregister: (session: ClientSession) => void;
+  readonly cancel: (pid: number, secret: number) => void;
+}
+
+/** One request/response cycle the database owes us a ReadyForQuery for, with what to inject around it. */
+interface Cycle {
+  readonly before: Buffer[];
+  readonly after: Buffer[];
+  readonly startedAt: number;
+  readonly tags: string[];
+  readonly errors: string[];
+  rows: number;
+}
+
+type State = 'startup' | 'auth' | 'connecting' | 'ready' | 'closed';
+
+/**
+ * One client connection: start-up and authentication as a PostgreSQL server, then a proxy to one
+ * upstream connection on the read credential, deciding every statement before it is forwarded.
+ *
+ * Responses stay in order although some are made here: each forwarded Query or Sync owes one
+ * ReadyForQuery from the database, and a refusal is injected before (inside an extended-protocol batch)
+ * or after (between cycles) the right one.
+ */
+export class ClientSession {
+  readonly id = randomUUID();
+  private state: State = 'startup';
+  private client: Socket;
+  private upstream: UpstreamConnection | undefined;
+  private startupBuffer: Buffer = Buffer.alloc(0);
+  private readonly clientFramer: MessageFramer;
+  private readonly serverFramer: MessageFramer;
+  private readonly startupTimer: NodeJS.Timeout;
+  private identity: Identity | undefined;
+  private startupParams: Record<string, string> = {};
+  private keyData = { pid: 0, secret: 0 };
+  private readonly pending: Cycle[] = [];
+  /** The extended-protocol batch being forwarded (messages sent since the last Sync). */
+  private openBatch: Cycle | undefined;
+  /** After a refused extended-protocol message, everything up to Sync is discarded, as the server would. */
+  private skippingToSync = false;
+  private transactionStatus: TransactionStatus = 'I';
+  private standardConformingStrings = true;
+  /** SQL-level PREPARE names and the class of what they prepared. */
+  private readonly sqlPrepared = new Map<string, ActionClass>();
+  private readonly outgoing: Buffer[] = [];
+
+  constructor(
+    socket: Socket,
+    private readonly deps: SessionDeps,
+  ) {
+    this.client = socket;
+    this.clientFramer = new MessageFramer(deps.limits.maxClientMessageBytes);
+    this.serverFramer = new MessageFramer(deps.limits.maxServerMessageBytes);
+    this.startupTimer = setTimeout(() => this.fatal(SQLSTATE.protocolViolation, 'twokey: start-up timed out'), STARTUP_TIMEOUT_MS);
+    this.attachClient(socket);
+  }
+
+  get clientAddress(): string {
+    return `${this.client.remoteAddress ?? '?'}:${this.client.remotePort ?? '?'}`;
+  }
+
+  /** Read through a getter so that checks after an await are not narrowed away by the compiler. */
+  private get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get backendKey(): { pid: number; secret: number } {
+    return this.keyData;
+  }
+
+  get upstreamKey(): { pid: number; secret: number } | undefined {
+    return this.upstream?.backendKey;
+  }
+
+  /** Ends the session from outside (agent shutdown). */
+  close(reason: string): void {
+    this.fatal(SQLSTATE.connectionFailure, `twokey: ${reason}`);
+  }
+
+  private attachClient(socket: Socket): void {
+    socket.setNoDelay(true);
+    socket.on('data', this.onClientData);
+    socket.on('error', () => this.teardown('client error'));
+    socket.on('close', () => this.teardown('client closed'));
+    socket.on('drain', () => this.upstream?.socket.resume());
+  }
+
+  private readonly onClientData = (chunk: Buffer): void => {
+    try {
+      if (this.state === 'startup') this.onStartupData(chunk);
+      else if (this.state === 'auth') this.pushClient(chunk, (buf, start, end, code) => this.onAuthMessage(buf, start, end, code));
+      else if (this.state === 'ready') this.onReadyData(chunk);
+      else if (this.state === 'connecting') this.fatal(SQLSTATE.protocolViolation, 'twokey: message before start-up finished');
+    } catch (e) {
+      if (e instanceof ProtocolReadError) this.fatal(SQLSTATE.protocolViolation, `twokey: invalid message: ${e.message}`);
+      else {
+        this.deps.log.error('pg.session.failed', { sessionId: this.id, error: String(e) });
+        this.fatal(SQLSTATE.internalError, 'twokey: internal error');
+      }
+    }
+  };
+
+  private pushClient(chunk: Buffer, visit: (buf: Buffer, start: number, end: number, code: number) => void): void {
+    const problem = this.clientFramer.push(chunk, visit);
+    if (problem) this.rejectFrame(problem);
+  }
+
+  private rejectFrame(problem: FramerError): void {
+    if (problem.kind === 'too-large') {
+      this.deps.log.warn('pg.message.too-large', { sessionId: this.id, bytes: problem.length + 1 });
+      this.fatal(SQLSTATE.programLimitExceeded, `twokey: message of ${problem.length + 1} bytes exceeds the limit of ${this.deps.limits.maxClientMessageBytes} bytes`);
+    } else this.fatal(SQLSTATE.protocolViolation, `twokey: invalid message length ${problem.length}`);
+  }
+
+  // ---- start-up (PostgreSQL protocol, "Start-up" flow) ----
+
+  private onStartupData(chunk: Buffer): void {
+    this.startupBuffer = this.startupBuffer.length ? Buffer.concat([this.startupBuffer, chunk]) : chunk;
+    const packet = takeStartupPacket(this.startupBuffer);
+    if (packet === 'need-more') return;
+    if (packet === 'invalid') return this.fatal(SQLSTATE.protocolViolation, 'twokey: invalid start-up packet');
+    this.startupBuffer = Buffer.alloc(0);
+    const r = new BodyReader(packet.body, 0, packet.body.length);
+    const code = r.int32();
+    if (code === STARTUP.SSLRequest) {
+      if (packet.rest.length > 0) return this.fatal(SQLSTATE.protocolViolation, 'twokey: data after SSLRequest');
+      if (this.deps.target.tls && !(this.client instanceof TLSSocket)) {
+        this.client.write('S');
+        this.upgradeToTls(this.deps.target.tls);
+      } else this.client.write('N');
+      return;
+    }
+    if (code === STARTUP.GSSENCRequest) {
+      this.client.write('N');
+      if (packet.rest.length) this.onStartupData(packet.rest);
+      return;
+    }
+    if (code === STARTUP.CancelRequest) {
+      this.deps.cancel(r.int32(), r.int32());
+      this.teardown('cancel request');
+      this.client.destroy();
+      return;
+    }
+    if (code >> 16 !== 3) return this.fatal(SQLSTATE.featureNotSupported, `twokey: unsupported protocol ${code >> 16}.${code & 0xffff}`);
+    this.startupParams = readStartupParams(r);
+    const minor = code & 0xffff;
+    const unsupported = Object.keys(this.startupParams).filter((k) => k.startsWith('_pq_.'));
+    if (minor !== 0 || unsupported.length) {
+      // NegotiateProtocolVersion: we speak 3.0 and none of the requested protocol options.
+      this.client.write(message(BACKEND.NegotiateProtocolVersion, Buffer.concat([int32(0), int32(unsupported.length), ...unsupported.map((u) => Buffer.from(`${u}\0`))])));
+    }
+    if (this.startupParams.replication !== undefined) return this.fatal(SQLSTATE.featureNotSupported, 'twokey: replication connections are not supported');
+    this.state = 'auth';
+    this.client.write(authenticationRequest(AUTH.CleartextPassword));
+    if (packet.rest.length) this.onClientData(packet.rest);
+  }
+
+  private upgradeToTls(context: SecureContext): void {
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('error');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('drain');
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: context });
+    this.client = tls;
+    this.attachClient(tls);
+  }
+
+  private onAuthMessage(buf: Buffer, start: number, end: number, code: number): void {
+    if (code !== FRONTEND.Password) return this.fatal(SQLSTATE.protocolViolation, 'twokey: expected a password message');
+    const token = bodyOf(buf, start, end).cstring();
+    this.state = 'connecting';
+    this.client.pause();
+    void this.authenticate(token);
+  }
+
+  private async authenticate(token: string): Promise<void> {
+    const verified = await this.deps.verifyToken(token);
+    if (this.closed) return;
+    if (!verified.ok) {
+      this.deps.log.warn('pg.auth.rejected', { sessionId: this.id, reason: verified.error.reason, startupUser: this.startupParams.user, client: this.clientAddress });
+      // Same message as PostgreSQL's, which does not say why a password was wrong.
+      return this.fatal(SQLSTATE.invalidPassword, `password authentication failed for user "${this.startupParams.user ?? ''}"`);
+    }
+    this.identity = verified.value;
+    const target = this.deps.target;
+    const params: Record<string, string> = {};
+    for (const key of FORWARDED_STARTUP_PARAMS) {
+      const value = this.startupParams[key];
+      if (value !== undefined) params[key] = value;
+    }
+    let upstream: UpstreamConnection;
+    try {
+      upstream = await connectUpstream({
+        host: target.upstream.host,
+        port: target.upstream.port,
+        user: target.read.user,
+        password: target.read.password,
+        database: target.upstream.database ?? this.startupParams.database ?? this.startupParams.user ?? 'postgres',
+        params,
+      });
+    } catch (e) {
+      this.deps.log.error('pg.upstream.connect-failed', { sessionId: this.id, target: target.name, error: e instanceof Error ? e.message : String(e) });
+      const detail = e instanceof UpstreamError && e.fields?.M ? e.fields.M : undefined;
+      return this.fatal(SQLSTATE.connectionFailure, `twokey: cannot connect to ${target.name}`, detail);
+    }
+    if (this.closed) {
+      upstream.socket.destroy();
+      return;
+    }
+    this.upstream = upstream;
+    this.transactionStatus = upstream.transactionStatus;
+    this.standardConformingStrings = upstream.parameters.get('standard_conforming_strings') !== 'off';
+    this.keyData = this.deps.register(this);
+    const hello: Buffer[] = [authenticationRequest(AUTH.Ok)];
+    for (const [k, v] of upstream.parameters) hello.push(parameterStatus(k, v));
+    hello.push(backendKeyData(this.keyData.pid, this.keyData.secret), readyForQuery(upstream.transactionStatus));
+    upstream.socket.on('data', this.onServerData);
+    upstream.socket.on('error', (e) => {
+      this.deps.log.warn('pg.upstream.error', { sessionId: this.id, error: e.message });
+      this.fatal(SQLSTATE.connectionFailure, 'twokey: lost the connection to the database');
+    });
+    upstream.socket.on('close', () => this.fatal(SQLSTATE.connectionFailure, 'twokey: the database closed the connection'));
+    upstream.socket.on('drain', () => this.client.resume());
+    clearTimeout(this.startupTimer);
+    this.state = 'ready';
+    this.client.write(Buffer.concat(hello));
+    this.emit(() =>
+      this.deps.events.sessionStart?.({
+        sessionId: this.id,
+        target: target.name,
+        identity: verified.value,
+        startupUser: this.startupParams.user,
+        database: target.upstream.database ?? this.startupParams.database ?? '',
+        applicationName: this.startupParams.application_name,
+        clientAddress: this.clientAddress,
+        at: new Date(),
+      }),
+    );
+    this.client.resume();
+  }
+
+  // ---- client -> database ----
+
+  private onReadyData(chunk: Buffer): void {
+    const upstream = this.upstream?.socket;
+    if (!upstream) return;
+    this.pushClient(chunk, (buf, start, end, code) => this.onClientMessage(buf, start, end, code));
+    this.flushOutgoing(upstream);
+  }
+
+  private forward(buf: Buffer, start: number, end: number): void {
+    this.outgoing.push(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  }
+
+  private flushOutgoing(upstream: Socket): void {
+    if (this.outgoing.length === 0 || this.state !== 'ready') {
+      this.outgoing.length = 0;
+      return;
+    }
+    const data = this.outgoing.length === 1 ? (this.outgoing[0] as Buffer) : Buffer.concat(this.outgoing);
+    this.outgoing.length = 0;
+    if (!upstream.write(data)) this.client.pause();
+  }
+
+  private onClientMessage(buf: Buffer, start: number, end: number, code: number): void {
+    if (this.state !== 'ready') return;
+    if (this.skippingToSync && code !== FRONTEND.Sync && code !== FRONTEND.Terminate) return;
+    switch (code) {
+      case FRONTEND.Query: {
+        const sql = bodyOf(buf, start, end).cstring();
+        const verdict = this.judge(sql, 'simple');
+        if (verdict.kind === 'allow') {
+          this.forward(buf, start, end);
+          this.pending.push(newCycle());
+        } else this.refuseCycle([errorResponse(refusal(verdict))]);
+        return;
+      }
+      case FRONTEND.Parse: {
+        const parse = readParse(bodyOf(buf, start, end));
+        const verdict = this.judge(parse.query, 'extended');
+        if (verdict.kind === 'allow') return this.forwardInBatch(buf, start, end);
+        return this.refuseInBatch(errorResponse(refusal(verdict)));
+      }
+      case FRONTEND.Bind:
+      case FRONTEND.Describe:
+      case FRONTEND.Execute:
+      case FRONTEND.Close:
+      case FRONTEND.Flush:
+        return this.forwardInBatch(buf, start, end);
+      case FRONTEND.Sync:
+        if (this.skippingToSync) {
+          this.skippingToSync = false;
+          if (!this.openBatch) return this.refuseCycle([]);
+        }
+        this.forward(buf, start, end);
+        if (!this.openBatch) this.pending.push(newCycle());
+        this.openBatch = undefined;
+        return;
+      case FRONTEND.CopyData:
+      case FRONTEND.CopyDone:
+      case FRONTEND.CopyFail:
+        // Only meaningful after the server accepted a COPY FROM STDIN, which was decided as a statement.
+        return this.forward(buf, start, end);
+      case FRONTEND.FunctionCall:
+        return this.refuseCycle([
+          errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'twokey: the fast-path function call protocol is not allowed' }),
+        ]);
+      case FRONTEND.Terminate:
+        this.forward(buf, start, end);
+        if (this.upstream) this.flushOutgoing(this.upstream.socket);
+        return this.teardown('client terminated');
+      default:
+        return this.fatal(SQLSTATE.protocolViolation, `twokey: unexpected message type ${JSON.stringify(String.fromCharCode(code))}`);
+    }
+  }
+
+  private forwardInBatch(buf: Buffer, start: number, end: number): void {
+    this.forward(buf, start, end);
+    if (!this.openBatch) {
+      this.openBatch = newCycle();
+      this.pending.push(this.openBatch);
+    }
+  }
+
+  /** A refused extended-protocol message: the error goes where the server would have put it, then skip to Sync. */
+  private refuseInBatch(error: Buffer): void {
+    if (this.openBatch) this.openBatch.before.push(error);
+    else this.inject(error);
+    this.skippingToSync = true;
+  }
+
+  /** A whole cycle answered here: the messages and then ReadyForQuery, after everything owed before it. */
+  private refuseCycle(messages: Buffer[]): void {
+    this.inject(Buffer.concat([...messages, readyForQuery(this.transactionStatus)]));
+  }
+
+  private inject(bytes: Buffer): void {
+    const last = this.pending[this.pending.length - 1];
+    if (last) last.after.push(bytes);
+    else this.writeClient(bytes);
+  }
+
+  /** Classifies and decides one statement string; reports it; returns the decision. */
+  private judge(sql: string, protocol: 'simple' | 'extended'): Decision {
+    const identity = this.identity as Identity;
+    const classification = this.deps.classifier.classify(sql, this.standardConformingStrings);
+    const cls = this.effectiveClass(classification);
+    const decision = this.deps.decide(identity, this.deps.target.name, {
+      class: cls,
+      statements: classification.statements,
+      tables: classification.tables,
+      functions: classification.functions,
+    });
+    if (decision.kind === 'allow') this.track(classification);
+    this.emit(() =>
+      this.deps.events.statement?.({
+        sessionId: this.id,
+        text: sql,
+        protocol,
+        class: cls,
+        decision: decision.kind,
+        rule: decision.rule,
+        reason: decision.kind === 'deny' ? decision.reason : classification.reason,
+        at: new Date(),
+      }),
+    );
+    return decision;
+  }
+
+  /** EXECUTE takes the class its statement was prepared with; an unknown name is `unknown`. */
+  private effectiveClass(c: Classification): ActionClass {
+    let cls = c.class;
+    const preparedHere = new Map(c.prepares.map((p) => [p.name, p.class]));
+    for (const name of c.executes) {
+      const prepared = preparedHere.get(name) ?? this.sqlPrepared.get(name) ?? 'unknown';
+      if (CLASS_RANK[prepared] > CLASS_RANK[cls]) cls = prepared;
+    }
+    return cls;
+  }
+
+  private track(c: Classification): void {
+    if (c.deallocates === 'all') this.sqlPrepared.clear();
+    else for (const name of c.deallocates) this.sqlPrepared.delete(name);
+    for (const p of c.prepares) {
+      if (this.sqlPrepared.size >= MAX_PREPARED_PER_SESSION) break;
+      this.sqlPrepared.set(p.name, p.class);
+    }
+  }
+
+  // ---- database -> client ----
+
+  /** The slice of the current server chunk not yet written to the client. */
+  private runBuf: Buffer | undefined;
+  private runStart = -1;
+  private runEnd = -1;
+
+  private readonly onServerData = (chunk: Buffer): void => {
+    if (this.state !== 'ready') return;
+    const problem = this.serverFramer.push(chunk, this.onServerMessage);
+    this.flushRun();
+    if (problem) {
+      this.deps.log.error('pg.upstream.bad-message', { sessionId: this.id, kind: problem.kind, bytes: problem.length });
+      this.fatal(SQLSTATE.programLimitExceeded, 'twokey: the database sent a message over the size limit');
+    }
+  };
+
+  private readonly onServerMessage = (buf: Buffer, start: number, end: number, code: number): void => {
+    const cycle = this.pending[0];
+    switch (code) {
+      case BACKEND.DataRow:
+        if (cycle) cycle.rows++;
+        if (this.deps.events.dataRow) this.deps.events.dataRow(this.id, buf, start, end);
+        break;
+      case BACKEND.CommandComplete:
+        cycle?.tags.push(bodyOf(buf, start, end).cstring());
+        break;
+      case BACKEND.ErrorResponse:
+      case BACKEND.NoticeResponse: {
+        const fields = readErrorFields(bodyOf(buf, start, end));
+        if (code === BACKEND.ErrorResponse) cycle?.errors.push(fields.M ?? '');
+        this.emit(() => this.deps.events.serverMessage?.({ sessionId: this.id, kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields }));
+        break;
+      }
+      case BACKEND.ParameterStatus: {
+        const r = bodyOf(buf, start, end);
+        if (r.cstring() === 'standard_conforming_strings') this.standardConformingStrings = r.cstring() !== 'off';
+        break;
+      }
+      case BACKEND.ReadyForQuery: {
+        this.transactionStatus = String.fromCharCode(buf[start + 5] as number) as TransactionStatus;
+        const done = this.pending.shift();
+        if (!done) break;
+        if (done.before.length) {
+          this.flushRun();
+          this.writeClient(Buffer.concat(done.before));
+        }
+        this.appendRun(buf, start, end);
+        if (done.after.length) {
+          this.flushRun();
+          this.writeClient(Buffer.concat(done.after));
+        }
+        this.emit(() =>
+          this.deps.events.cycleEnd?.({
+            sessionId: this.id,
+            durationMs: Date.now() - done.startedAt,
+            commandTags: done.tags,
+            rowsSent: done.rows,
+            errors: done.errors,
+          }),
+        );
+        return;
+      }
+      default:
+        break;
+    }
+    this.appendRun(buf, start, end);
+  };
+
+  /** Consecutive messages of one chunk go to the client as one slice of it. */
+  private appendRun(buf: Buffer, start: number, end: number): void {
+    if (this.runBuf === buf && this.runEnd === start) {
+      this.runEnd = end;
+      return;
+    }
+    this.flushRun();
+    this.runBuf = buf;
+    this.runStart = start;
+    this.runEnd = end;
+  }
+
+  private flushRun(): void {
+    if (!this.runBuf) return;
+    const b = this.runBuf;
+    this.runBuf = undefined;
+    this.writeClient(this.runStart === 0 && this.runEnd === b.length ? b : b.subarray(this.runStart, this.runEnd));
+  }
+
+  private writeClient(bytes: Buffer): void {
+    if (this.state === 'closed') return;
+    if (!this.client.write(bytes)) this.upstream?.socket.pause();
+  }
+
+  // ---- endings ----
+
+  private emit(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.deps.log.error('pg.events.observer-failed', { sessionId: this.id, error: String(e) });
+    }
+  }
+
+  /** A FATAL ErrorResponse, then the connection ends (PostgreSQL does the same for fatal errors). */
+  private fatal(code: string, text: string, detail?: string): void {
+    if (this.state === 'closed') return;
+    const fields: ErrorFields = { severity: 'FATAL', code, message: text, detail };
+    this.flushRun();
+    this.client.end(errorResponse(fields));
+    this.teardown(text);
+  }
+
+  private teardown(reason: string): void {
+    if (this.state === 'closed') return;
+    const wasReady = this.state === 'ready';
+    this.state = 'closed';
+    clearTimeout(this.startupTimer);
+    this.deps.unregister(this);
+    const upstream = this.upstream?.socket;
+    if (upstream && !upstream.destroyed) {
+      upstream.removeAllListeners('data');
+      upstream.end(terminateMessage());
+      upstream.destroySoon();
+    }
+    if (!this.client.writableEnded) this.client.end();
+    setTimeout(() => this.client.destroy(), 1000).unref();
+    if (wasReady) this.emit(() => this.deps.events.sessionEnd?.({ sessionId: this.id, reason, at: new Date() }));
+  }
+}
+
+function newCycle(): Cycle {
+  return { before: [], after: [], startedAt: Date.now(), tags: [], errors: [], rows: 0 };
+}
+
+/** The ErrorResponse for a statement twokey will not run now. */
+function refusal(decision: Exclude<Decision, { kind: 'allow' }>): ErrorFields {
+  if (decision.kind === 'deny') {
+    return { severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: `twokey: ${decision.reason}`, detail: decision.rule ? `rule: ${decision.rule}` : undefined };
+  }
+  const a = decision.approval;
+  return {
+    severity: 'ERROR',
+    code: SQLSTATE.insufficientPrivilege,
+    message: `twokey: approval required (rule ${decision.rule}): ${a.min} approval(s) from ${a.groups.join(', ')}`,
+    hint: 'This statement needs a reviewer’s approval before it can run.',
+  };
+}

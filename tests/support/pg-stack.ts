@@ -1,0 +1,93 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startAgent, type RunningAgent } from '../../agent/agent';
+import type { AgentConfig, TargetConfig } from '../../agent/config';
+import { startPostgresListener } from '../../agent/postgres/listener';
+import type { LocalControlPlane } from '../../local/control-plane';
+import { DEV_AUDIENCE } from '../../local/oidc/dev-issuer';
+import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
+import { startTestPostgres, type TestPostgres } from './postgres';
+
+export const PG_TEST_POLICY = `
+targets:
+  - { name: test-pg, protocol: postgres, agent: pg-agent }
+  - { name: test-pg-rw, protocol: postgres, agent: pg-agent }
+  - { name: test-pg-tls, protocol: postgres, agent: pg-agent }
+reviewers: { dba: [bob@example.com] }
+rules:
+  - name: support
+    targets: [test-pg, test-pg-tls]
+    subjects: { groups: [support] }
+    actions: { read: allow, write: { approve: { groups: [dba] } }, ddl: deny, admin: deny, unknown: deny }
+  - name: analysts
+    targets: [test-pg]
+    subjects: { groups: [analyst] }
+    actions: { read: allow, write: deny }
+  - name: loader
+    targets: [test-pg-rw]
+    subjects: { users: [loader] }
+    actions: { read: allow, write: allow }
+blocks:
+  - { name: no-destructive, targets: ['*'], statements: [drop, truncate, delete-without-where, update-without-where] }
+  - { name: no-kill, targets: ['*'], functions: ['pg_catalog.pg_terminate_backend'] }
+`;
+
+export interface PgStack {
+  readonly cp: LocalControlPlane;
+  readonly pg: TestPostgres;
+  readonly agent: RunningAgent;
+  endpoint(target: string): { host: string; port: number };
+  token(user: string, groups: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Extra targets need extra database roles; `prepare` runs as the superuser before the agent starts. */
+export async function startPgStack(options: { extraTargets?: (pg: TestPostgres) => TargetConfig[]; prepare?: (admin: pg.Client) => Promise<void> } = {}): Promise<PgStack> {
+  const pgServer = await startTestPostgres();
+  const admin = new pg.Client({ connectionString: pgServer.adminUrl });
+  await admin.connect();
+  await options.prepare?.(admin);
+  await admin.end();
+  const cp = await startTestControlPlane();
+  const root = await tokenFor(cp, 'root', ['admin']);
+  await api(cp, root, 'PUT', '/policies', PG_TEST_POLICY, { 'if-match': '"0"' });
+  const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
+  process.env.PG_AGENT_KEY = key;
+  const base: TargetConfig = {
+    name: 'test-pg',
+    protocol: 'postgres',
+    listen: { host: '127.0.0.1', port: 0 },
+    upstream: { host: '127.0.0.1', port: pgServer.port, database: 'demo' },
+    readCredential: pgServer.read,
+    writeCredential: pgServer.write,
+  };
+  const config: AgentConfig = {
+    name: 'pg-agent',
+    controlPlane: { url: cp.wsUrl, keyEnv: 'PG_AGENT_KEY' },
+    stateDir: mkdtempSync(join(tmpdir(), 'tk-pg-agent-')),
+    identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
+    targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
+  };
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const agent = await startAgent(config, { listenerFactories: { postgres: (t, ctx) => startPostgresListener(t, ctx) }, log: quiet });
+  await waitFor(() => agent.policy.policy, 10_000, 'policy');
+  return {
+    cp,
+    pg: pgServer,
+    agent,
+    endpoint(target) {
+      const l = agent.listeners.find((x) => x.target === target);
+      if (!l) throw new Error(`no listener for ${target}`);
+      const [host, port] = l.endpoint.split(':');
+      return { host: host ?? '127.0.0.1', port: Number(port) };
+    },
+    token: (user, groups) => tokenFor(cp, user, groups),
+    async stop() {
+      await agent.stop();
+      await cp.stop();
+      await pgServer.stop();
+    },
+  };
+}
