@@ -77,6 +77,24 @@ describe('twokey dev (npm start) end to end', () => {
     expect(bad.stderr).toMatch(/"line": 2/);
   });
 
+  it('serves demo-pg to psql through the agent: alice reads, her write waits for approval, dave may not write', async () => {
+    const [host, port] = (dev.info.targets['demo-pg']?.endpoint ?? '').split(':');
+    const alice = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const dave = (await twokey(['token', '--user', 'dave', '--data-dir', dataDir])).stdout.trim();
+    const psql = (token: string, ...commands: string[]) =>
+      new Promise<{ stdout: string; stderr: string }>((resolve) => {
+        const args = [`host=${host} port=${port} dbname=demo user=me`, '-X', '-A', '-t', ...commands.flatMap((c) => ['-c', c])];
+        require('node:child_process').execFile('psql', args, { env: { ...process.env, PGPASSWORD: token } }, (_e: unknown, stdout: string, stderr: string) =>
+          resolve({ stdout, stderr }),
+        );
+      });
+    const read = await psql(alice, 'SELECT name FROM customers WHERE id = 2', "UPDATE customers SET name = 'x' WHERE id = 2");
+    expect(read.stdout.trim()).toBe('Chloe Ahmed');
+    expect(read.stderr).toMatch(/twokey: approval required \(rule support-read-approve-writes\)/);
+    const denied = await psql(dave, "UPDATE customers SET name = 'x' WHERE id = 2");
+    expect(denied.stderr).toMatch(/twokey: write denied by rule analysts-read-only/);
+  });
+
   it('stops every child process on SIGTERM', async () => {
     const pgUrl = new URL(dev.info.targets['demo-pg']?.adminUrl ?? '');
     const http = new URL(dev.info.controlPlane.httpUrl);

@@ -1,5 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { ReadCredentialError, startPostgresListener } from '../../../agent/postgres/listener';
 import { cancelRequest, int32, message } from '../../../agent/postgres/protocol/writer';
@@ -29,6 +32,10 @@ describe('Postgres data plane through the agent', () => {
   let conn: (target?: string, user?: string) => string;
 
   beforeAll(async () => {
+    // A throw-away certificate, made for this run only.
+    const certDir = mkdtempSync(join(tmpdir(), 'tk-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=localhost', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
     stack = await startPgStack({
       prepare: async (admin) => {
         await admin.query('CREATE TABLE scratch (id int, note text)');
@@ -44,6 +51,15 @@ describe('Postgres data plane through the agent', () => {
           upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
           readCredential: { user: 'tk_loader', password: 'loader-pw' },
           writeCredential: p.write,
+        },
+        {
+          name: 'test-pg-tls',
+          protocol: 'postgres',
+          listen: { host: '127.0.0.1', port: 0 },
+          upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
+          readCredential: p.read,
+          writeCredential: p.write,
+          tls: { certFile: join(certDir, 'cert.pem'), keyFile: join(certDir, 'key.pem') },
         },
       ],
     });
@@ -108,6 +124,19 @@ describe('Postgres data plane through the agent', () => {
     it('drops start-up options that would change the read-only default', async () => {
       const r = await run('psql', [conn(), '-X', '-A', '-t', '-c', 'SHOW default_transaction_read_only'], { PGPASSWORD: alice, PGOPTIONS: '-c default_transaction_read_only=off' });
       expect(r.stdout.trim()).toBe('on');
+    });
+
+    it('speaks TLS when the target has a certificate, and refuses sslmode=require otherwise', async () => {
+      const secure = await run('psql', [`${conn('test-pg-tls')} sslmode=require`, '-X', '-A', '-t', '-c', 'SELECT 7'], { PGPASSWORD: alice });
+      expect(secure.stderr).toBe('');
+      expect(secure.stdout.trim()).toBe('7');
+      const plain = await run('psql', [`${conn()} sslmode=require`, '-X', '-c', 'SELECT 1'], { PGPASSWORD: alice });
+      expect(plain.stderr).toMatch(/server does not support SSL/);
+      const { host, port } = stack.endpoint('test-pg-tls');
+      const c = new pg.Client({ host, port, user: 'alice', password: alice, database: 'demo', ssl: { rejectUnauthorized: false } });
+      await c.connect();
+      expect((await c.query('SELECT $1::text AS t', ['over tls'])).rows).toEqual([{ t: 'over tls' }]);
+      await c.end();
     });
 
     it('refuses a bad token like a wrong password', async () => {

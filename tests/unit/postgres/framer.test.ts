@@ -1,0 +1,85 @@
+import { MessageFramer, takeStartupPacket } from '../../../agent/postgres/protocol/framer';
+import { bodyOf, readBind, readParse } from '../../../agent/postgres/protocol/reader';
+import { cstring, int32, message, startupMessage } from '../../../agent/postgres/protocol/writer';
+
+function collect(framer: MessageFramer, chunks: Buffer[]): { code: number; bytes: string }[] {
+  const out: { code: number; bytes: string }[] = [];
+  for (const c of chunks) {
+    const problem = framer.push(c, (buf, start, end, code) => out.push({ code, bytes: buf.subarray(start, end).toString('hex') }));
+    if (problem) throw new Error(problem.kind);
+  }
+  return out;
+}
+
+describe('MessageFramer', () => {
+  const stream = Buffer.concat([
+    message(0x50, Buffer.concat([cstring('s1'), cstring('SELECT $1::int'), Buffer.from([0, 1]), int32(23)])),
+    message(0x42, Buffer.concat([cstring(''), cstring('s1'), Buffer.from([0, 0, 0, 1]), int32(2), Buffer.from('42'), Buffer.from([0, 0])])),
+    message(0x45, Buffer.concat([cstring(''), int32(0)])),
+    message(0x53),
+    message(0x51, cstring('SELECT 1')),
+  ]);
+  const whole = collect(new MessageFramer(1024), [stream]);
+
+  it('finds each message in one chunk', () => {
+    expect(whole.map((m) => String.fromCharCode(m.code)).join('')).toBe('PBESQ');
+  });
+
+  it('gives the same messages at every split point', () => {
+    for (let i = 1; i < stream.length; i++) {
+      expect(collect(new MessageFramer(1024), [stream.subarray(0, i), stream.subarray(i)])).toEqual(whole);
+    }
+  });
+
+  it('gives the same messages at every pair of split points', () => {
+    for (let i = 1; i < stream.length; i += 3) {
+      for (let j = i + 1; j < stream.length; j += 2) {
+        expect(collect(new MessageFramer(1024), [stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)])).toEqual(whole);
+      }
+    }
+  });
+
+  it('gives the same messages fed one byte at a time', () => {
+    const bytes = [...stream].map((b) => Buffer.from([b]));
+    expect(collect(new MessageFramer(1024), bytes)).toEqual(whole);
+  });
+
+  it('refuses a declared length over the cap before buffering it', () => {
+    const framer = new MessageFramer(100);
+    const problem = framer.push(Buffer.concat([Buffer.from('Q'), int32(1_000_000)]), () => undefined);
+    expect(problem).toEqual({ kind: 'too-large', code: 0x51, length: 1_000_000 });
+  });
+
+  it('refuses a length below the header size', () => {
+    expect(new MessageFramer(100).push(Buffer.concat([Buffer.from('Q'), int32(2)]), () => undefined)).toMatchObject({ kind: 'malformed' });
+  });
+
+  it('decodes Parse and Bind bodies, and rejects truncated ones', () => {
+    const [parse, bind] = [0, 1].map((i) => {
+      let hit: { buf: Buffer; start: number; end: number } | undefined;
+      let n = 0;
+      new MessageFramer(1024).push(stream, (buf, start, end) => {
+        if (n++ === i) hit = { buf, start, end };
+      });
+      return hit as { buf: Buffer; start: number; end: number };
+    });
+    expect(readParse(bodyOf(parse!.buf, parse!.start, parse!.end))).toEqual({ name: 's1', query: 'SELECT $1::int', paramTypes: [23] });
+    expect(readBind(bodyOf(bind!.buf, bind!.start, bind!.end)).params.map((p) => p?.toString())).toEqual(['42']);
+    expect(() => readParse(bodyOf(parse!.buf, parse!.start, parse!.end - 3))).toThrow(/truncated|unterminated/);
+  });
+});
+
+describe('takeStartupPacket', () => {
+  const packet = startupMessage({ user: 'alice', database: 'demo' });
+
+  it('waits for the whole packet at every split point', () => {
+    for (let i = 0; i < packet.length; i++) expect(takeStartupPacket(packet.subarray(0, i))).toBe('need-more');
+    const got = takeStartupPacket(packet);
+    expect(got !== 'need-more' && got !== 'invalid' && got.body.readInt32BE(0)).toBe(196608);
+  });
+
+  it('rejects absurd lengths', () => {
+    expect(takeStartupPacket(int32(3))).toBe('invalid');
+    expect(takeStartupPacket(int32(1_000_000))).toBe('invalid');
+  });
+});
