@@ -100,6 +100,9 @@ export class ClientSession {
   /** SQL-level PREPARE names and the class of what they prepared. */
   private readonly sqlPrepared = new Map<string, ActionClass>();
   private readonly outgoing: Buffer[] = [];
+  private outBuf: Buffer | undefined;
+  private outStart = 0;
+  private outEnd = 0;
 
   constructor(
     socket: Socket,
@@ -306,11 +309,27 @@ export class ClientSession {
     this.flushOutgoing(upstream);
   }
 
+  /** Adjacent messages of one chunk are forwarded as one slice of it (no copy, one write). */
   private forward(buf: Buffer, start: number, end: number): void {
-    this.outgoing.push(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    if (this.outBuf === buf && this.outEnd === start) {
+      this.outEnd = end;
+      return;
+    }
+    this.closeOutRun();
+    this.outBuf = buf;
+    this.outStart = start;
+    this.outEnd = end;
+  }
+
+  private closeOutRun(): void {
+    const b = this.outBuf;
+    if (!b) return;
+    this.outBuf = undefined;
+    this.outgoing.push(this.outStart === 0 && this.outEnd === b.length ? b : b.subarray(this.outStart, this.outEnd));
   }
 
   private flushOutgoing(upstream: Socket): void {
+    this.closeOutRun();
     if (this.outgoing.length === 0 || this.state !== 'ready') {
       this.outgoing.length = 0;
       return;
@@ -410,7 +429,7 @@ export class ClientSession {
       functions: classification.functions,
     });
     if (decision.kind === 'allow') this.track(classification);
-    this.emit(() =>
+    if (this.deps.events.statement) this.emit(() =>
       this.deps.events.statement?.({
         sessionId: this.id,
         text: sql,
@@ -470,7 +489,7 @@ export class ClientSession {
         if (this.deps.events.dataRow) this.deps.events.dataRow(this.id, buf, start, end);
         break;
       case BACKEND.CommandComplete:
-        cycle?.tags.push(bodyOf(buf, start, end).cstring());
+        if (cycle && this.deps.events.cycleEnd) cycle.tags.push(bodyOf(buf, start, end).cstring());
         break;
       case BACKEND.ErrorResponse:
       case BACKEND.NoticeResponse: {
@@ -497,7 +516,7 @@ export class ClientSession {
           this.flushRun();
           this.writeClient(Buffer.concat(done.after));
         }
-        this.emit(() =>
+        if (this.deps.events.cycleEnd) this.emit(() =>
           this.deps.events.cycleEnd?.({
             sessionId: this.id,
             durationMs: Date.now() - done.startedAt,

@@ -1,0 +1,237 @@
+/**
+ * `npm run bench:pg`: the agent against a direct connection and pgbouncer (session pooling), in one run
+ * on this machine. Prints TPS, average latency and ratios; streams a 1,000,000-row SELECT directly and
+ * through the agent and reports the agent's peak RSS; appends the results to bench/RESULTS.md.
+ *
+ * Never part of `npm test`. Installs pgbouncer with apt-get when missing (as root).
+ */
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { MessageFramer } from '../agent/postgres/protocol/framer';
+import { queryMessage } from '../agent/postgres/protocol/writer';
+import { connectUpstream } from '../agent/postgres/upstream/connect';
+import { startLocalControlPlane } from '../local/control-plane';
+import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
+import { freePort } from '../local/free-port';
+import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from '../local/oidc/dev-issuer';
+
+const HOST = '127.0.0.1';
+const PGBENCH_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const PGBENCH_SCALE = 10; // 1,000,000 rows in pgbench_accounts
+const BIG_SELECT = 'SELECT * FROM pgbench_accounts';
+const REPO = resolve(__dirname, '..');
+
+interface PgbenchResult {
+  tps: number;
+  latencyMs: number;
+}
+
+/** Asynchronous: the control plane in this process must keep answering (the agent fetches its JWKS). */
+async function pgbench(conninfo: string, mode: string, clients: number, env: NodeJS.ProcessEnv, seconds = PGBENCH_SECONDS): Promise<PgbenchResult> {
+  const out = await new Promise<string>((resolveOut, reject) =>
+    execFile(
+      'pgbench',
+      ['-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), conninfo],
+      { env: { ...process.env, ...env }, encoding: 'utf8' },
+      (error, stdout, stderr) => (error ? reject(new Error(`pgbench failed: ${stderr}`)) : resolveOut(stdout)),
+    ),
+  );
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
+  const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1]);
+  if (!Number.isFinite(tps)) throw new Error(`pgbench output not understood:\n${out}`);
+  return { tps, latencyMs };
+}
+
+/** Streams a query's whole result over the simple protocol and counts it: as thin a client as there is. */
+async function streamQuery(port: number, user: string, password: string, sql: string): Promise<{ rows: number; bytes: number; seconds: number }> {
+  const { socket } = await connectUpstream({ host: HOST, port, user, password, database: DEMO_DATABASE });
+  return new Promise((resolvePromise, reject) => {
+    const framer = new MessageFramer(64 * 1024 * 1024);
+    let rows = 0;
+    let bytes = 0;
+    const started = Date.now();
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      framer.push(chunk, (_buf, _start, _end, code) => {
+        if (code === 0x44) rows++;
+        else if (code === 0x45) reject(new Error('query failed'));
+        else if (code === 0x5a) {
+          socket.end();
+          resolvePromise({ rows, bytes, seconds: (Date.now() - started) / 1000 });
+        }
+      });
+    });
+    socket.write(queryMessage(sql));
+  });
+}
+
+function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
+}
+const peakRssMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
+const currentRssMb = (pid: number): number => procStatusMb(pid, 'VmRSS');
+
+const BARE_NODE_RELAY = `
+const net = require('net');
+const [listen, upstream] = process.argv.slice(1).map(Number);
+net.createServer({ noDelay: true }, (c) => {
+  const u = net.connect(upstream, '127.0.0.1');
+  u.setNoDelay(true);
+  c.pipe(u); u.pipe(c);
+  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+}).listen(listen, '127.0.0.1');`;
+
+function ensurePgbouncer(): string {
+  const found = spawnSync('sh', ['-c', 'command -v pgbouncer || ls /usr/sbin/pgbouncer'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  if (found) return found;
+  execFileSync('apt-get', ['install', '-y', '-qq', 'pgbouncer'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return '/usr/sbin/pgbouncer';
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, HOST, () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} did not open`);
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'tk-bench-'));
+  chmodSync(work, 0o755);
+  const children: ChildProcess[] = [];
+  const pg = await startDemoPostgres({ dir: join(work, 'pg'), host: HOST, port: await freePort(HOST), log: () => undefined });
+  try {
+    execFileSync('pgbench', ['-i', '-q', '-s', String(PGBENCH_SCALE), pg.adminUrl], { stdio: 'ignore' });
+
+    // pgbouncer, session pooling, in front of the same read role.
+    const bouncerPort = await freePort(HOST);
+    const bouncerDir = join(work, 'pgbouncer');
+    execFileSync('mkdir', ['-p', bouncerDir]);
+    writeFileSync(join(bouncerDir, 'userlist.txt'), `"${pg.read.user}" "${pg.read.password}"\n`);
+    writeFileSync(
+      join(bouncerDir, 'pgbouncer.ini'),
+      [
+        '[databases]',
+        `${DEMO_DATABASE} = host=${HOST} port=${pg.port} dbname=${DEMO_DATABASE}`,
+        '[pgbouncer]',
+        `listen_addr = ${HOST}`,
+        `listen_port = ${bouncerPort}`,
+        'auth_type = trust',
+        `auth_file = ${join(bouncerDir, 'userlist.txt')}`,
+        'pool_mode = session',
+        'max_client_conn = 100',
+        'default_pool_size = 20',
+        `unix_socket_dir =`,
+        `logfile = ${join(bouncerDir, 'pgbouncer.log')}`,
+        '',
+      ].join('\n'),
+    );
+    execFileSync('chown', ['-R', 'postgres:postgres', bouncerDir]);
+    const bouncer = spawn(ensurePgbouncer(), ['-u', 'postgres', join(bouncerDir, 'pgbouncer.ini')], { stdio: 'ignore' });
+    children.push(bouncer);
+    await waitForPort(bouncerPort);
+
+    // The control plane in this process; the agent in its own, as deployed.
+    const cp = await startLocalControlPlane({ dataDir: undefined, s3Dir: join(work, 's3'), host: HOST, ports: { http: 0, dynamo: 0, s3: 0 }, log: () => undefined });
+    const admin = await mintDevToken(cp.issuer, cp.signingKey, { user: 'root', groups: ['admin'] });
+    const adminHeaders = { authorization: `Bearer ${admin}` };
+    await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': '"0"' }, body: readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8') });
+    const key = ((await (await fetch(`${cp.httpUrl}/agents`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ name: 'demo-agent' }) })).json()) as { key: string }).key;
+    const agentPort = await freePort(HOST);
+    const agentDir = join(work, 'agent');
+    execFileSync('mkdir', ['-p', agentDir]);
+    writeFileSync(
+      join(agentDir, 'agent.yaml'),
+      toYaml({
+        name: 'demo-agent',
+        controlPlane: { url: cp.wsUrl },
+        stateDir: 'state',
+        identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }] },
+        targets: [{ name: 'demo-pg', protocol: 'postgres', listen: { host: HOST, port: agentPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write }],
+      }),
+    );
+    const agentLog = require('node:fs').openSync(join(agentDir, 'agent.log'), 'a') as number;
+    // BENCH_PROFILE=DIR writes a V8 CPU profile of the agent there (open it in Chrome DevTools).
+    const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
+    const agent = spawn(process.execPath, [...profile, join(REPO, 'cli/bin.cjs'), 'agent', '--config', join(agentDir, 'agent.yaml')], {
+      stdio: ['ignore', agentLog, agentLog],
+      env: { ...process.env, TWOKEY_AGENT_KEY: key, LOG_LEVEL: 'warn' },
+    });
+    children.push(agent);
+    await waitForPort(agentPort);
+    const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'alice', groups: ['support'], ttlSeconds: 3600 });
+
+    // Reference: a bare Node TCP relay with no logic at all, the floor for any proxy written in Node here.
+    const relayPort = await freePort(HOST);
+    const relay = spawn(process.execPath, ['-e', BARE_NODE_RELAY, String(relayPort), String(pg.port)], { stdio: 'ignore' });
+    children.push(relay);
+    await waitForPort(relayPort);
+
+    const direct = `host=${HOST} port=${pg.port} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
+    const viaBouncer = `host=${HOST} port=${bouncerPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
+    const viaAgent = `host=${HOST} port=${agentPort} dbname=${DEMO_DATABASE} user=alice`;
+    const viaRelay = `host=${HOST} port=${relayPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
+    const idleRssMb = currentRssMb(agent.pid as number);
+    // Warm-up, so that every column is measured in steady state (JIT, connection caches).
+    for (const mode of ['simple', 'prepared']) {
+      await pgbench(direct, mode, 2, { PGPASSWORD: pg.read.password }, 2);
+      await pgbench(viaAgent, mode, 2, { PGPASSWORD: token }, 2);
+      await pgbench(viaRelay, mode, 2, { PGPASSWORD: pg.read.password }, 2);
+    }
+    const rows: string[] = [];
+    const table: string[] = [
+      '| mode | clients | direct TPS | pgbouncer TPS | bare Node relay TPS | agent TPS | agent/direct | agent/pgbouncer | agent/relay | direct lat ms | agent lat ms | added ms |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ];
+    const modes = (process.env.BENCH_MODES ?? 'simple,prepared').split(',');
+    const clientCounts = (process.env.BENCH_CLIENTS ?? '1,8').split(',').map(Number);
+    for (const mode of modes) {
+      for (const clients of clientCounts) {
+        const d = await pgbench(direct, mode, clients, { PGPASSWORD: pg.read.password });
+        const b = await pgbench(viaBouncer, mode, clients, {});
+        const r = await pgbench(viaRelay, mode, clients, { PGPASSWORD: pg.read.password });
+        const a = await pgbench(viaAgent, mode, clients, { PGPASSWORD: token });
+        const line = `| ${mode} | ${clients} | ${d.tps.toFixed(0)} | ${b.tps.toFixed(0)} | ${r.tps.toFixed(0)} | ${a.tps.toFixed(0)} | ${(a.tps / d.tps).toFixed(2)} | ${(a.tps / b.tps).toFixed(2)} | ${(a.tps / r.tps).toFixed(2)} | ${d.latencyMs.toFixed(3)} | ${a.latencyMs.toFixed(3)} | ${(a.latencyMs - d.latencyMs).toFixed(3)} |`;
+        table.push(line);
+        console.log(line);
+      }
+    }
+    const directBig = await streamQuery(pg.port, pg.read.user, pg.read.password, BIG_SELECT);
+    const agentBig = await streamQuery(agentPort, 'alice', token, BIG_SELECT);
+    const rss = peakRssMb(agent.pid as number);
+    const bigLine = `1,000,000-row SELECT: direct ${directBig.seconds.toFixed(2)} s (${directBig.rows} rows, ${(directBig.bytes / 1e6).toFixed(0)} MB); agent ${agentBig.seconds.toFixed(2)} s (${agentBig.rows} rows); throughput agent/direct ${(directBig.seconds / agentBig.seconds).toFixed(2)}; agent peak RSS ${rss.toFixed(0)} MB (${idleRssMb.toFixed(0)} MB idle after start-up)`;
+    console.log(bigLine);
+    rows.push(...table, '', bigLine);
+    const date = new Date().toISOString().slice(0, 10);
+    const file = join(REPO, 'bench', 'RESULTS.md');
+    if (!existsSync(file)) writeFileSync(file, '# Benchmark results\n\nEach run appends a section. Same machine, same run for every column.\n');
+    appendFileSync(file, `\n## ${date}: npm run bench:pg (pgbench -S, ${PGBENCH_SECONDS} s per cell, scale ${PGBENCH_SCALE}; ${require('node:os').cpus().length} cores)\n\n${rows.join('\n')}\n`);
+    await cp.stop();
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    await pg.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
