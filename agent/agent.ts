@@ -9,6 +9,7 @@ import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
 import { agentKeyOf, type AgentConfig, type TargetConfig } from './config';
+import { ApprovalClient } from './approvals/approval-client';
 import { PolicyCache } from './policy/policy-cache';
 import { TunnelClient } from './tunnel/tunnel-client';
 
@@ -22,6 +23,7 @@ export interface AgentContext {
   /** Fails closed: without a policy every action is denied. */
   decide(identity: Identity, target: string, action: Action): Decision;
   readonly tunnel: TunnelClient;
+  readonly approvals: ApprovalClient;
 }
 
 export interface ProtocolListener {
@@ -94,6 +96,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       return decide(identity, target, action, current.document);
     },
     tunnel,
+    approvals: new ApprovalClient(tunnel, log),
   };
 
   const listeners: ProtocolListener[] = [];

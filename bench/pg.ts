@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     await waitForPort(bouncerPort);
 
     // The control plane in this process; the agent in its own, as deployed.
-    const cp = await startLocalControlPlane({ dataDir: undefined, s3Dir: join(work, 's3'), host: HOST, ports: { http: 0, dynamo: 0, s3: 0 }, log: () => undefined });
+    const cp = await startLocalControlPlane({ dataDir: undefined, s3Dir: join(work, 's3'), outboxDir: join(work, 'outbox'), host: HOST, ports: { http: 0, dynamo: 0, s3: 0 }, log: () => undefined });
     const admin = await mintDevToken(cp.issuer, cp.signingKey, { user: 'root', groups: ['admin'] });
     const adminHeaders = { authorization: `Bearer ${admin}` };
     await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': '"0"' }, body: readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8') });

@@ -4,25 +4,30 @@
  */
 export interface HandlerRef {
   /** File under lambdas/, without extension. */
-  readonly entry: 'agents-http' | 'policies-http' | 'tunnel-ws' | 'policy-stream';
+  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
   readonly export: string;
 }
 
 export interface HttpRoute extends HandlerRef {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   readonly path: string;
+  /** `oidc`: a bearer token (API Gateway's JWT authorizer, then the handler); `link`: the signed approval link is the credential. */
+  readonly auth: 'oidc' | 'link';
 }
 
 export const HTTP_ROUTES: readonly HttpRoute[] = [
-  { method: 'POST', path: '/agents', entry: 'agents-http', export: 'register' },
-  { method: 'GET', path: '/agents', entry: 'agents-http', export: 'list' },
-  { method: 'PUT', path: '/policies', entry: 'policies-http', export: 'put' },
-  { method: 'GET', path: '/policies', entry: 'policies-http', export: 'get' },
+  { method: 'POST', path: '/agents', entry: 'agents-http', export: 'register', auth: 'oidc' },
+  { method: 'GET', path: '/agents', entry: 'agents-http', export: 'list', auth: 'oidc' },
+  { method: 'PUT', path: '/policies', entry: 'policies-http', export: 'put', auth: 'oidc' },
+  { method: 'GET', path: '/policies', entry: 'policies-http', export: 'get', auth: 'oidc' },
+  { method: 'GET', path: '/approvals', entry: 'approvals-http', export: 'list', auth: 'oidc' },
+  { method: 'GET', path: '/approvals/review', entry: 'approvals-http', export: 'review', auth: 'link' },
+  { method: 'POST', path: '/approvals/review', entry: 'approvals-http', export: 'vote', auth: 'link' },
 ];
 
 /** Agent messages are routed on `$request.body.type`. */
 export const WS_ROUTE_SELECTION_EXPRESSION = '$request.body.type';
-export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'heartbeat'] as const;
+export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'heartbeat', 'approval.request', 'approval.ack'] as const;
 
 export const WS_HANDLERS = {
   authorizer: { entry: 'tunnel-ws', export: 'authorize' },
@@ -32,3 +37,13 @@ export const WS_HANDLERS = {
 } as const satisfies Record<string, HandlerRef>;
 
 export const POLICY_STREAM_HANDLER: HandlerRef = { entry: 'policy-stream', export: 'handler' };
+
+/** Task states of the approval workflow and the handler each runs (the ASL names them by substitution). */
+export const APPROVAL_WORKFLOW_TASKS = {
+  RecordPending: { entry: 'approval-workflow', export: 'pending', substitution: 'RecordPendingFunction' },
+  NotifyReviewersAndWait: { entry: 'approval-workflow', export: 'notify', substitution: 'NotifyReviewersFunction' },
+  RecordDecision: { entry: 'approval-workflow', export: 'outcome', substitution: 'RecordOutcomeFunction' },
+  RecordExpired: { entry: 'approval-workflow', export: 'outcome', substitution: 'RecordOutcomeFunction' },
+  RecordFailure: { entry: 'approval-workflow', export: 'outcome', substitution: 'RecordOutcomeFunction' },
+  NotifyAgent: { entry: 'approval-workflow', export: 'agent', substitution: 'NotifyAgentFunction' },
+} as const satisfies Record<string, HandlerRef & { substitution: string }>;

@@ -8,7 +8,10 @@ import { DynamoPolicyStore } from '../lambdas/store/dynamo-stores';
 import { TABLES } from '../lambdas/store/table-definitions';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws/credentials';
 import { startLocalDynamo, type LocalDynamo } from './aws/dynamo';
+import { SES_PREFIX, LocalEmailOutbox } from './aws/email-outbox';
 import { startPolicyStream } from './aws/policy-stream';
+import { LINK_KEY_SECRET_ID, LocalSecrets, SECRETS_PREFIX } from './aws/secrets';
+import { LOCAL_STATE_MACHINE_ARN, LocalStepFunctions } from './aws/step-functions';
 import { startLocalS3, type LocalS3 } from './aws/s3';
 import { serveHttpApi, sendJson } from './gateway/http-api';
 import { LocalWebSocketApi, MANAGEMENT_PREFIX, TUNNEL_PATH } from './gateway/websocket-api';
@@ -23,8 +26,11 @@ export interface ControlPlaneOptions {
   readonly s3Dir: string;
   readonly host: string;
   readonly ports: { http: number; dynamo: number; s3: number };
+  readonly outboxDir: string;
   readonly log: (line: string) => void;
 }
+
+const SFN_PREFIX = '/@sfn';
 
 export interface LocalControlPlane {
   readonly httpUrl: string;
@@ -33,6 +39,8 @@ export interface LocalControlPlane {
   readonly signingKey: DevSigningKey;
   readonly dynamo: LocalDynamo;
   readonly s3: LocalS3;
+  readonly stepFunctions: LocalStepFunctions;
+  readonly outboxDir: string;
   /** Drops every agent connection at once, as if the control plane had crashed. */
   dropConnections(): void;
   stop(): Promise<void>;
@@ -58,8 +66,14 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
   let domain = `${options.host}:${options.ports.http}`;
   const wsApi = new LocalWebSocketApi(() => domain);
   let docs: Record<string, unknown> = {};
+  const stepFunctions = new LocalStepFunctions(options.log);
+  const outbox = new LocalEmailOutbox(options.outboxDir, options.log);
+  const secrets = new LocalSecrets(options.dataDir);
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://${domain}`);
+    if (url.pathname.startsWith(SFN_PREFIX)) return void stepFunctions.serve(req, res);
+    if (url.pathname.startsWith(SES_PREFIX)) return void outbox.serve(req, res, url.pathname.slice(SES_PREFIX.length));
+    if (url.pathname.startsWith(SECRETS_PREFIX)) return void secrets.serve(req, res);
     if (url.pathname.startsWith(`${OIDC_PATH}/`) && req.method === 'GET') {
       const doc = docs[url.pathname.slice(OIDC_PATH.length)];
       return doc ? sendJson(res, 200, doc) : sendJson(res, 404, { message: 'Not Found' });
@@ -96,12 +110,25 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     [TABLES.agents.envVar]: dynamo.tableNames.agents,
     [TABLES.connections.envVar]: dynamo.tableNames.connections,
     [TABLES.policies.envVar]: dynamo.tableNames.policies,
+    [TABLES.approvals.envVar]: dynamo.tableNames.approvals,
+    AWS_ENDPOINT_URL_SFN: `${httpUrl}${SFN_PREFIX}`,
+    AWS_ENDPOINT_URL_SESV2: `${httpUrl}${SES_PREFIX}`,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: `${httpUrl}${SECRETS_PREFIX}`,
+    APPROVAL_STATE_MACHINE_ARN: LOCAL_STATE_MACHINE_ARN,
+    LINK_KEY_SECRET_ID,
+    PUBLIC_URL: httpUrl,
+    SENDER_EMAIL: 'twokey@localhost',
     OIDC_ISSUERS: JSON.stringify([{ issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }]),
     WS_MANAGEMENT_ENDPOINT: httpUrl,
     RECORDINGS_BUCKET: s3.bucket,
   });
   resetRuntime();
-  getRuntime('local');
+  const runtime = getRuntime('local');
+  // Requests still pending from before a restart: run their workflow again (it resumes at the wait,
+  // with the time that is left, and sends no second email).
+  for (const pending of (await runtime.deps.approvals.list()).filter((r) => r.status === 'pending')) {
+    await stepFunctions.startExecution(pending.requestId, JSON.stringify({ requestId: pending.requestId }));
+  }
 
   const ddb = DynamoDBDocumentClient.from(
     new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
@@ -117,9 +144,12 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     signingKey,
     dynamo,
     s3,
+    stepFunctions,
+    outboxDir: options.outboxDir,
     dropConnections: () => wsApi.terminateAll(),
     async stop() {
       stream.stop();
+      stepFunctions.stop();
       wsApi.closeAll();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

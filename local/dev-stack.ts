@@ -77,6 +77,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     const controlPlane = await startLocalControlPlane({
       dataDir: options.memory ? undefined : dataDir,
       s3Dir: join(dataDir, 's3'),
+      outboxDir,
       host,
       ports: options.autoPorts ? { http: 0, dynamo: 0, s3: 0 } : DEFAULT_PORTS,
       log: options.log,

@@ -50,7 +50,16 @@ export interface SessionEndEvent {
   readonly at: Date;
 }
 
+export interface ApprovalEvent {
+  readonly sessionId: string;
+  readonly requestId: string;
+  readonly outcome: string;
+  readonly reviewers: readonly string[];
+  readonly at: Date;
+}
+
 export interface PgSessionEvents {
+  approval?(e: ApprovalEvent): void;
   sessionStart?(e: SessionStartEvent): void;
   statement?(e: StatementEvent): void;
   cycleEnd?(e: CycleEndEvent): void;

@@ -9,6 +9,7 @@ import type { PgSessionEvents } from './events';
 import { ClientSession, type SessionLimits } from './session';
 import { cancelRequest } from './protocol/writer';
 import { querySimple } from './upstream/simple-query';
+import { countingQuery, planRows } from './approval/blast-radius';
 
 /** Default cap on one client message: large enough for big COPY rows and long SQL, small enough to bound memory. */
 export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -39,6 +40,31 @@ export async function checkReadCredential(target: TargetConfig): Promise<void> {
   if (createRole === 't') throw new ReadCredentialError(`target ${target.name}: the read credential ${target.readCredential.user} can create roles; give it a role that can only SELECT`);
 }
 
+const BLAST_RADIUS_TIMEOUT_MS = 3_000;
+
+/** The planner's row estimate for a write, planned as a SELECT on the read credential (nothing runs). */
+export async function estimateBlastRadius(target: TargetConfig, sql: string, searchPath: string | undefined): Promise<string> {
+  const counting = countingQuery(sql);
+  if (!counting) return 'unknown (not estimated for this kind of statement)';
+  if ('rows' in counting) return `${counting.rows} row(s) (VALUES list)`;
+  const rows = await Promise.race([
+    querySimple(
+      {
+        host: target.upstream.host,
+        port: target.upstream.port,
+        user: target.readCredential.user,
+        password: passwordOf(target.readCredential),
+        database: target.upstream.database ?? 'postgres',
+        params: searchPath ? { search_path: searchPath } : undefined,
+      },
+      `EXPLAIN (FORMAT JSON) ${counting.select}`,
+    ),
+    new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), BLAST_RADIUS_TIMEOUT_MS).unref()),
+  ]);
+  const estimate = rows ? planRows(rows[0]?.[0] ?? '') : undefined;
+  return estimate === undefined ? 'unknown (the planner gave no estimate)' : `about ${estimate} row(s) (planner estimate)`;
+}
+
 export interface PostgresListenerOptions {
   readonly events?: PgSessionEvents;
   readonly limits?: Partial<SessionLimits>;
@@ -63,8 +89,11 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
         name: target.name,
         upstream: { host: target.upstream.host, port: target.upstream.port, database: target.upstream.database },
         read: { user: target.readCredential.user, password: passwordOf(target.readCredential) },
+        write: { user: target.writeCredential.user, password: passwordOf(target.writeCredential) },
         tls,
       },
+      approvals: context.approvals,
+      estimateBlastRadius: (sql, searchPath) => estimateBlastRadius(target, sql, searchPath),
       limits,
       classifier,
       verifyToken: (token) => context.verifyToken(token),

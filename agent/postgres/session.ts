@@ -9,11 +9,13 @@ import type { StatementClassifier } from './classify/classifier';
 import { CLASS_RANK, type Classification } from './classify/classify';
 import { AUTH, BACKEND, FRONTEND, SQLSTATE, STARTUP, type TransactionStatus } from './protocol/codes';
 import { MessageFramer, takeStartupPacket, type FramerError } from './protocol/framer';
-import { bodyOf, BodyReader, ProtocolReadError, readErrorFields, readParse, readStartupParams } from './protocol/reader';
+import { bodyOf, BodyReader, ProtocolReadError, readBind, readErrorFields, readParse, readStartupParams } from './protocol/reader';
 import {
   authenticationRequest,
   backendKeyData,
+  commandComplete,
   errorResponse,
+  noticeResponse,
   int32,
   message,
   parameterStatus,
@@ -21,6 +23,10 @@ import {
   terminateMessage,
   type ErrorFields,
 } from './protocol/writer';
+import { actionHash } from '../../core/approval/request';
+import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
+import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
+import { runOnWriteConnection } from './approval/run-approved';
 import type { PgSessionEvents } from './events';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
 
@@ -41,6 +47,7 @@ export interface SessionTarget {
   readonly name: string;
   readonly upstream: { host: string; port: number; database: string | undefined };
   readonly read: { user: string; password: string | undefined };
+  readonly write: { user: string; password: string | undefined };
   readonly tls: SecureContext | undefined;
 }
 
@@ -52,6 +59,9 @@ export interface SessionDeps {
   readonly decide: (identity: Identity, target: string, action: Action) => Decision;
   readonly events: PgSessionEvents;
   readonly log: Logger;
+  readonly approvals: ApprovalClient;
+  /** The planner's estimate of what a write touches, from the read credential; best effort. */
+  readonly estimateBlastRadius: (sql: string, searchPath: string | undefined) => Promise<string>;
   /** Registers the session for CancelRequest; returns the key data the client gets. */
   readonly register: (session: ClientSession) => { pid: number; secret: number };
   readonly unregister: (session: ClientSession) => void;
@@ -100,6 +110,16 @@ export class ClientSession {
   /** SQL-level PREPARE names and the class of what they prepared. */
   private readonly sqlPrepared = new Map<string, ActionClass>();
   private readonly outgoing: Buffer[] = [];
+  /** While a statement waits for approval, later client messages wait here, in order. */
+  private held = false;
+  private readonly heldMessages: Buffer[] = [];
+  /** An extended-protocol batch whose Parse needs approval, collected up to its Sync. */
+  private collecting: { text: string; messages: Buffer[]; decision: Extract<Decision, { kind: 'approve' }>; cls: ActionClass } | undefined;
+  private readonly drainWaiters: (() => void)[] = [];
+  private readonly serverParams = new Map<string, string>();
+  /** `SET twokey.reason = '...'`: kept by the agent, never sent upstream. */
+  private reason: string | undefined;
+  private readonly abort = new AbortController();
   private outBuf: Buffer | undefined;
   private outStart = 0;
   private outEnd = 0;
@@ -271,6 +291,7 @@ export class ClientSession {
     this.upstream = upstream;
     this.transactionStatus = upstream.transactionStatus;
     this.standardConformingStrings = upstream.parameters.get('standard_conforming_strings') !== 'off';
+    for (const [k, v] of upstream.parameters) this.serverParams.set(k, v);
     this.keyData = this.deps.register(this);
     const hello: Buffer[] = [authenticationRequest(AUTH.Ok)];
     for (const [k, v] of upstream.parameters) hello.push(parameterStatus(k, v));
@@ -341,14 +362,26 @@ export class ClientSession {
 
   private onClientMessage(buf: Buffer, start: number, end: number, code: number): void {
     if (this.state !== 'ready') return;
+    if (this.held) {
+      this.heldMessages.push(Buffer.from(buf.subarray(start, end)));
+      return;
+    }
+    if (this.collecting) return this.collect(buf, start, end, code);
     if (this.skippingToSync && code !== FRONTEND.Sync && code !== FRONTEND.Terminate) return;
     switch (code) {
       case FRONTEND.Query: {
         const sql = bodyOf(buf, start, end).cstring();
+        const reason = reasonSetting(sql);
+        if (reason !== undefined) {
+          this.reason = reason || undefined;
+          return this.refuseCycle([commandComplete('SET')]);
+        }
         const verdict = this.judge(sql, 'simple');
         if (verdict.kind === 'allow') {
           this.forward(buf, start, end);
           this.pending.push(newCycle());
+        } else if (verdict.kind === 'approve') {
+          this.hold({ text: sql, params: undefined, messages: Buffer.from(buf.subarray(start, end)), decision: verdict, cls: this.lastClass });
         } else this.refuseCycle([errorResponse(refusal(verdict))]);
         return;
       }
@@ -356,6 +389,13 @@ export class ClientSession {
         const parse = readParse(bodyOf(buf, start, end));
         const verdict = this.judge(parse.query, 'extended');
         if (verdict.kind === 'allow') return this.forwardInBatch(buf, start, end);
+        if (verdict.kind === 'approve' && !this.openBatch) {
+          this.collecting = { text: parse.query, messages: [Buffer.from(buf.subarray(start, end))], decision: verdict, cls: this.lastClass };
+          return;
+        }
+        if (verdict.kind === 'approve') {
+          return this.refuseInBatch(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'twokey: a statement that needs approval must be sent in a batch of its own (Parse ... Sync)' }));
+        }
         return this.refuseInBatch(errorResponse(refusal(verdict)));
       }
       case FRONTEND.Bind:
@@ -391,6 +431,155 @@ export class ClientSession {
     }
   }
 
+  private lastClass: ActionClass = 'unknown';
+
+  /** Collects the rest of an extended batch whose statement needs approval; holds it at its Sync. */
+  private collect(buf: Buffer, start: number, end: number, code: number): void {
+    const batch = this.collecting;
+    if (!batch) return;
+    batch.messages.push(Buffer.from(buf.subarray(start, end)));
+    if (code === FRONTEND.Parse) {
+      this.collecting = undefined;
+      this.skippingToSync = true;
+      return this.inject(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'twokey: a statement that needs approval must be sent in a batch of its own (Parse ... Sync)' }));
+    }
+    if (code !== FRONTEND.Sync) return;
+    this.collecting = undefined;
+    const bind = batch.messages.find((m) => m[0] === FRONTEND.Bind);
+    let params: (string | null)[] = [];
+    if (bind) {
+      const b = readBind(bodyOf(bind, 0, bind.length));
+      if (b.paramFormats.some((f) => f !== 0)) {
+        return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.featureNotSupported, message: 'twokey: statements that need approval must send their parameters as text, so that reviewers can read them' })]);
+      }
+      params = b.params.map((p) => (p === null ? null : p.toString('utf8')));
+    }
+    this.hold({ text: batch.text, params, messages: Buffer.concat(batch.messages), decision: batch.decision, cls: batch.cls });
+  }
+
+  // ---- hold and run (approvals) ----
+
+  private hold(h: Held): void {
+    this.held = true;
+    this.client.pause();
+    void this.runHeld(h)
+      .catch((e: unknown) => {
+        this.deps.log.error('pg.approval.failed', { sessionId: this.id, error: String(e) });
+        if (!this.closed) this.writeClient(Buffer.concat([errorResponse({ severity: 'ERROR', code: SQLSTATE.internalError, message: 'twokey: the approved statement could not be run' }), readyForQuery(this.transactionStatus)]));
+      })
+      .finally(() => this.release());
+  }
+
+  private drained(): Promise<void> {
+    if (this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private async runHeld(h: Held): Promise<void> {
+    const identity = this.identity as Identity;
+    const target = this.deps.target;
+    const approvals = this.deps.approvals;
+    const sha256 = actionHash(h.text, h.params);
+    const finish = async (messages: Buffer[]): Promise<void> => {
+      await this.drained();
+      if (!this.closed) this.writeClient(Buffer.concat([...messages, readyForQuery(this.transactionStatus)]));
+    };
+    const refuse = (message: string, hint?: string): Promise<void> =>
+      finish([errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message, hint })]);
+
+    if (this.transactionStatus !== 'I') {
+      return refuse('twokey: a write inside a transaction block cannot wait for approval', 'Submit the whole script with `twokey exec --target ' + target.name + ' -f script.sql`; it runs as one transaction once approved.');
+    }
+    if (approvals.windowOpen(identity.subject, target.name)) {
+      return this.runApproved(h, noticeResponse({ code: '00000', message: `twokey: running on the write credential inside your approved write window` }));
+    }
+    if (approvals.takeOneTimeGrant(identity.subject, target.name, sha256)) {
+      return this.runApproved(h, noticeResponse({ code: '00000', message: 'twokey: running once under the approval given earlier for this exact statement' }));
+    }
+    const approval = h.decision.approval;
+    if (approval.requireReason && !this.reason) {
+      return refuse('twokey: this statement needs a reason before it can be sent for approval', "Run SET twokey.reason = 'why' first.");
+    }
+    if (Buffer.byteLength(h.text) > MAX_APPROVAL_TEXT_BYTES) return refuse(`twokey: statements over ${MAX_APPROVAL_TEXT_BYTES} bytes cannot be sent for approval; use twokey exec`);
+    const requestId = newRequestId();
+    const blastRadius = await this.deps.estimateBlastRadius(h.text, this.serverParams.get('search_path')).catch(() => 'unknown');
+    const submitted = await approvals.submit({
+      requestId,
+      kind: 'statement',
+      target: target.name,
+      protocol: 'postgres',
+      text: h.text,
+      params: h.params,
+      sha256,
+      class: h.cls,
+      rule: h.decision.rule,
+      requester: { subject: identity.subject, name: identity.name, email: identity.email, groups: identity.groups },
+      reason: this.reason,
+      blastRadius,
+      approval: { groups: approval.groups, min: approval.min, timeoutSeconds: approval.timeoutSeconds },
+    });
+    if (!submitted.ok) return refuse(`twokey: approval required but unavailable: ${submitted.reason}`);
+    this.inject(
+      noticeResponse({
+        code: '00000',
+        message: `twokey: approval required, request ${requestId}, sent to ${approval.groups.join(', ')}, waiting up to ${approval.timeoutSeconds}s`,
+      }),
+    );
+    this.emitApproval(requestId, 'requested', []);
+    const decision = await approvals.waitForDecision(requestId, approval.timeoutSeconds * 1000, this.abort.signal);
+    if (this.closed) return;
+    if (!decision) {
+      return refuse(`twokey: no decision on request ${requestId} within ${approval.timeoutSeconds}s`, 'The request stays open: once approved, sending the identical statement runs it once.');
+    }
+    this.emitApproval(requestId, decision.outcome, decision.decidedBy);
+    if (decision.outcome !== 'approved') {
+      const who = decision.decidedBy.length ? ` by ${decision.decidedBy.join(', ')}` : '';
+      return refuse(`twokey: request ${requestId} ${decision.outcome}${who}${decision.comment ? `: ${decision.comment}` : ''}`);
+    }
+    return this.runApproved(h, noticeResponse({ code: '00000', message: `twokey: request ${requestId} approved by ${decision.decidedBy.join(', ')}; running it once on the write credential` }));
+  }
+
+  private async runApproved(h: Held, notice: Buffer): Promise<void> {
+    await this.drained();
+    if (this.closed) return;
+    this.writeClient(notice);
+    const target = this.deps.target;
+    const params: Record<string, string> = {};
+    // The write connection resolves names as the caller's session would (PostgreSQL reports these settings).
+    for (const key of ['search_path', 'TimeZone', 'DateStyle', 'IntervalStyle', 'application_name']) {
+      const value = this.serverParams.get(key);
+      if (value !== undefined) params[key] = value;
+    }
+    await runOnWriteConnection(
+      {
+        host: target.upstream.host,
+        port: target.upstream.port,
+        user: target.write.user,
+        password: target.write.password,
+        database: target.upstream.database ?? this.startupParams.database ?? 'postgres',
+        params,
+      },
+      h.messages,
+      { write: (bytes) => this.client.write(bytes), onDrain: (resume) => this.client.once('drain', resume) },
+      this.deps.limits.maxServerMessageBytes,
+    );
+    if (!this.closed) this.writeClient(readyForQuery(this.transactionStatus));
+  }
+
+  private emitApproval(requestId: string, outcome: string, reviewers: readonly string[]): void {
+    if (this.deps.events.approval) this.emit(() => this.deps.events.approval?.({ sessionId: this.id, requestId, outcome, reviewers, at: new Date() }));
+  }
+
+  /** Replays what arrived while a statement was held, then reads from the client again. */
+  private release(): void {
+    this.held = false;
+    if (this.closed) return;
+    // If a replayed statement is held again, the messages after it queue up behind it, in order.
+    for (const m of this.heldMessages.splice(0)) this.onClientMessage(m, 0, m.length, m[0] as number);
+    if (this.upstream) this.flushOutgoing(this.upstream.socket);
+    if (!this.held) this.client.resume();
+  }
+
   private forwardInBatch(buf: Buffer, start: number, end: number): void {
     this.forward(buf, start, end);
     if (!this.openBatch) {
@@ -422,6 +611,7 @@ export class ClientSession {
     const identity = this.identity as Identity;
     const classification = this.deps.classifier.classify(sql, this.standardConformingStrings);
     const cls = this.effectiveClass(classification);
+    this.lastClass = cls;
     const decision = this.deps.decide(identity, this.deps.target.name, {
       class: cls,
       statements: classification.statements,
@@ -500,12 +690,16 @@ export class ClientSession {
       }
       case BACKEND.ParameterStatus: {
         const r = bodyOf(buf, start, end);
-        if (r.cstring() === 'standard_conforming_strings') this.standardConformingStrings = r.cstring() !== 'off';
+        const name = r.cstring();
+        const value = r.cstring();
+        this.serverParams.set(name, value);
+        if (name === 'standard_conforming_strings') this.standardConformingStrings = value !== 'off';
         break;
       }
       case BACKEND.ReadyForQuery: {
         this.transactionStatus = String.fromCharCode(buf[start + 5] as number) as TransactionStatus;
         const done = this.pending.shift();
+        if (this.pending.length === 0) for (const w of this.drainWaiters.splice(0)) w();
         if (!done) break;
         if (done.before.length) {
           this.flushRun();
@@ -580,6 +774,7 @@ export class ClientSession {
     if (this.state === 'closed') return;
     const wasReady = this.state === 'ready';
     this.state = 'closed';
+    this.abort.abort();
     clearTimeout(this.startupTimer);
     this.deps.unregister(this);
     const upstream = this.upstream?.socket;
@@ -592,6 +787,21 @@ export class ClientSession {
     setTimeout(() => this.client.destroy(), 1000).unref();
     if (wasReady) this.emit(() => this.deps.events.sessionEnd?.({ sessionId: this.id, reason, at: new Date() }));
   }
+}
+
+interface Held {
+  readonly text: string;
+  readonly params: (string | null)[] | undefined;
+  /** The client's own messages for this statement, run as sent once approved. */
+  readonly messages: Buffer;
+  readonly decision: Extract<Decision, { kind: 'approve' }>;
+  readonly cls: ActionClass;
+}
+
+/** `SET [SESSION|LOCAL] twokey.reason = '...'` (or TO): the reason, '' for RESET-like empty values. */
+export function reasonSetting(sql: string): string | undefined {
+  const m = /^\s*set\s+(?:session\s+|local\s+)?twokey\.reason\s*(?:=|to)\s*'((?:[^']|'')*)'\s*;?\s*$/i.exec(sql);
+  return m ? (m[1] ?? '').replace(/''/g, "'") : undefined;
 }
 
 function newCycle(): Cycle {

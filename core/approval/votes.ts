@@ -22,7 +22,7 @@ export function evaluateVotes(votes: readonly Vote[], min: number, expiresAt: st
 export function reviewersFor(
   directory: Readonly<Record<string, readonly string[]>>,
   groups: readonly string[],
-  requester: { subject: string; email: string | undefined },
+  requester: { subject: string; email?: string | undefined },
 ): string[] {
   const me = new Set([requester.subject.toLowerCase(), ...(requester.email ? [requester.email.toLowerCase()] : [])]);
   const all = groups.flatMap((g) => directory[g] ?? []).map((e) => e.toLowerCase());

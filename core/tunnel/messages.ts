@@ -9,6 +9,34 @@ export const MAX_TARGETS_PER_AGENT = 200;
 const v = z.literal(TUNNEL_PROTOCOL_VERSION);
 const targetName = z.string().min(1).max(128);
 
+const requestId = z.string().regex(/^[A-Za-z0-9-]{8,64}$/);
+/** Statement text must leave room in a 32 KB frame for the rest of the request. */
+export const MAX_APPROVAL_TEXT_BYTES = 24 * 1024;
+
+const approvalAsk = z.strictObject({
+  type: z.literal('approval.request'),
+  v,
+  requestId,
+  kind: z.enum(['statement', 'script', 'window']),
+  target: targetName,
+  protocol: z.string().max(32),
+  text: z.string().max(MAX_APPROVAL_TEXT_BYTES),
+  params: z.array(z.string().max(4096).nullable()).max(100).optional(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  class: z.enum(['control', 'read', 'write', 'ddl', 'admin', 'unknown']),
+  rule: z.string().max(128),
+  requester: z.strictObject({
+    subject: z.string().max(256),
+    name: z.string().max(256),
+    email: z.string().max(256).optional(),
+    groups: z.array(z.string().max(128)).max(100),
+  }),
+  reason: z.string().max(1024).optional(),
+  blastRadius: z.string().max(256).optional(),
+  approval: z.strictObject({ groups: z.array(z.string().max(128)).min(1).max(20), min: z.number().int().min(1).max(10), timeoutSeconds: z.number().int().min(1) }),
+  windowMinutes: z.number().int().min(1).max(24 * 60).optional(),
+});
+
 /** Agent -> control plane. The message `type` is API Gateway's route key. */
 export const agentMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -20,6 +48,8 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('policy.get'), v }),
   z.strictObject({ type: z.literal('heartbeat'), v, sentAt: z.number().int() }),
+  approvalAsk,
+  z.strictObject({ type: z.literal('approval.ack'), v, requestId }),
 ]);
 
 /** Control plane -> agent. */
@@ -44,6 +74,28 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
     sentAt: z.number().int(),
     /** The current policy version, so an agent that missed a push notices within one heartbeat. */
     policyVersion: z.number().int().nonnegative().optional(),
+  }),
+  z.strictObject({
+    type: z.literal('approval.pending'),
+    v,
+    requestId,
+    reviewers: z.number().int().nonnegative(),
+    groups: z.array(z.string()),
+    expiresAt: z.string(),
+  }),
+  z.strictObject({
+    type: z.literal('approval.decision'),
+    v,
+    requestId,
+    outcome: z.enum(['approved', 'denied', 'expired', 'failed']),
+    decidedBy: z.array(z.string()),
+    comment: z.string().max(1024).optional(),
+    kind: z.enum(['statement', 'script', 'window']),
+    target: targetName,
+    subject: z.string(),
+    sha256: z.string(),
+    /** Until when an approval can still be used (a one-time grant, or a write window). */
+    validUntil: z.string(),
   }),
   z.strictObject({
     type: z.literal('error'),

@@ -2,6 +2,7 @@ import { targetsOfAgent } from '../../core/policy/decide';
 import { parsePolicy } from '../../core/policy/parse';
 import { TUNNEL_PROTOCOL_VERSION, decodeAgentMessage, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
 import type { ControlPlaneDeps } from './deps';
+import { intakeApproval, undeliveredDecisions } from './approvals';
 import { policyMessageFor } from './policies';
 
 export async function onAgentConnect(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'clock' | 'log'>, connectionId: string, agent: string): Promise<void> {
@@ -55,13 +56,24 @@ async function replyTo(deps: ControlPlaneDeps, agent: string, message: AgentMess
       return [
         { type: 'hello.ok', v: TUNNEL_PROTOCOL_VERSION, agent, accepted, rejected },
         policyMessageFor(record, agent),
+        ...(await undeliveredDecisions(deps, agent)),
       ];
     }
     case 'policy.get':
       return [policyMessageFor(await deps.policies.latest(), agent)];
-    case 'heartbeat':
+    case 'heartbeat': {
       await deps.agents.touch(agent, at);
       const latest = await deps.policies.latest();
       return [{ type: 'heartbeat.ok', v: TUNNEL_PROTOCOL_VERSION, sentAt: message.sentAt, policyVersion: latest?.version }];
+    }
+    case 'approval.request': {
+      const { type: _type, v: _v, ...ask } = message;
+      return [await intakeApproval(deps, agent, ask)];
+    }
+    case 'approval.ack': {
+      const record = await deps.approvals.get(message.requestId);
+      if (record?.agent === agent) await deps.approvals.markDelivered(message.requestId);
+      return [];
+    }
   }
 }

@@ -7,7 +7,11 @@ const issuersSchema = z
   .min(1);
 
 export interface ControlPlaneConfig {
-  readonly tables: { agents: string; connections: string; policies: string };
+  readonly tables: { agents: string; connections: string; policies: string; approvals: string };
+  readonly stateMachineArn: string | undefined;
+  readonly linkKeySecretId: string | undefined;
+  readonly senderEmail: string;
+  readonly publicUrl: string;
   readonly issuers: readonly IssuerConfig[];
   readonly adminGroup: string;
   readonly auditorGroup: string;
@@ -32,7 +36,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
       agents: need(TABLES.agents.envVar),
       connections: need(TABLES.connections.envVar),
       policies: need(TABLES.policies.envVar),
+      approvals: need(TABLES.approvals.envVar),
     },
+    stateMachineArn: env.APPROVAL_STATE_MACHINE_ARN,
+    linkKeySecretId: env.LINK_KEY_SECRET_ID,
+    senderEmail: env.SENDER_EMAIL ?? 'twokey@example.com',
+    publicUrl: (env.PUBLIC_URL ?? '').replace(/\/$/, ''),
     issuers: issuers.data,
     adminGroup: env.ADMIN_GROUP ?? 'admin',
     auditorGroup: env.AUDITOR_GROUP ?? 'auditor',

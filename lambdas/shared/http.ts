@@ -73,7 +73,8 @@ export async function requireCaller(event: APIGatewayProxyEventV2, runtime: Runt
     runtime.deps.log.warn('http.token.rejected', { reason: verified.error.reason, path: event.rawPath });
     throw new UnauthorizedError('token rejected');
   }
-  if (!groups.some((g) => verified.value.groups.includes(g))) {
+  // An empty list means any authenticated caller; the route filters what they see.
+  if (groups.length > 0 && !groups.some((g) => verified.value.groups.includes(g))) {
     runtime.deps.log.warn('http.forbidden', { subject: verified.value.subject, path: event.rawPath });
     throw new ForbiddenError(`requires group ${groups.join(' or ')}`);
   }

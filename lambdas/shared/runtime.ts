@@ -1,10 +1,14 @@
 import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import { ExecutionAlreadyExists, SendTaskSuccessCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { fetchJson } from '../../core/identity/fetch-json';
 import { TokenVerifier } from '../../core/identity/verifier';
 import { encodeFrame } from '../../core/tunnel/messages';
-import type { AgentPusher, ControlPlaneDeps } from '../domain/deps';
+import type { AgentPusher, ApprovalWorkflow, ControlPlaneDeps, Mailer } from '../domain/deps';
+import { DynamoApprovalStore } from '../store/approval-store';
 import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../store/dynamo-stores';
 import { readConfig, type ControlPlaneConfig } from './config';
 import { jsonLogger } from '../../core/log';
@@ -30,6 +34,57 @@ function pusherFor(client: ApiGatewayManagementApiClient | undefined): AgentPush
   };
 }
 
+function workflowFor(sfn: SFNClient, stateMachineArn: string | undefined): ApprovalWorkflow {
+  const arn = (): string => {
+    if (!stateMachineArn) throw new Error('APPROVAL_STATE_MACHINE_ARN is not configured');
+    return stateMachineArn;
+  };
+  return {
+    async start(requestId) {
+      try {
+        await sfn.send(new StartExecutionCommand({ stateMachineArn: arn(), name: requestId, input: JSON.stringify({ requestId }) }));
+      } catch (e) {
+        // Same name, same input: the execution exists already, which is what a retried request wants.
+        if (!(e instanceof ExecutionAlreadyExists || (e as { name?: string }).name === 'ExecutionAlreadyExists')) throw e;
+      }
+    },
+    async complete(taskToken, output) {
+      await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
+    },
+  };
+}
+
+function mailerFor(ses: SESv2Client, from: string): Mailer {
+  return {
+    async send(mail) {
+      await ses.send(
+        new SendEmailCommand({
+          FromEmailAddress: from,
+          Destination: { ToAddresses: [mail.to] },
+          Content: { Simple: { Subject: { Data: mail.subject }, Body: { Text: { Data: mail.text }, Html: { Data: mail.html } } } },
+        }),
+      );
+    },
+  };
+}
+
+/** The link-signing key, read from Secrets Manager once per container. */
+function linkKeyFor(secrets: SecretsManagerClient, secretId: string | undefined): () => Promise<Buffer> {
+  let key: Promise<Buffer> | undefined;
+  return () => {
+    key ??= (async () => {
+      if (!secretId) throw new Error('LINK_KEY_SECRET_ID is not configured');
+      const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
+      if (!out.SecretString || out.SecretString.length < 32) throw new Error('the link-signing secret is missing or too short');
+      return Buffer.from(out.SecretString, 'utf8');
+    })().catch((e: unknown) => {
+      key = undefined;
+      throw e;
+    });
+    return key;
+  };
+}
+
 let runtime: Runtime | undefined;
 
 /** SDK clients are built once per Lambda container (or once in local mode) and shared by invocations. */
@@ -47,6 +102,11 @@ export function getRuntime(component: string): Runtime {
       agents: new DynamoAgentStore(ddb, config.tables.agents),
       connections: new DynamoConnectionStore(ddb, config.tables.connections),
       policies: new DynamoPolicyStore(ddb, config.tables.policies),
+      approvals: new DynamoApprovalStore(ddb, config.tables.approvals),
+      workflow: workflowFor(new SFNClient({}), config.stateMachineArn),
+      mailer: mailerFor(new SESv2Client({}), config.senderEmail),
+      linkKey: linkKeyFor(new SecretsManagerClient({}), config.linkKeySecretId),
+      publicUrl: config.publicUrl,
       push: pusherFor(management),
       clock: () => new Date(),
       log: jsonLogger(component),

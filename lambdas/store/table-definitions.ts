@@ -21,6 +21,7 @@ export const TABLES = {
     sortKey: { name: 'version', type: 'N' },
     stream: true,
   },
+  approvals: { logicalName: 'Approvals', envVar: 'TABLE_APPROVALS', partitionKey: { name: 'requestId', type: 'S' } },
 } as const satisfies Record<string, TableDefinition>;
 
 export type TableKey = keyof typeof TABLES;

@@ -1,4 +1,6 @@
 import * as agentsHttp from '../../lambdas/agents-http';
+import * as approvalWorkflow from '../../lambdas/approval-workflow';
+import * as approvalsHttp from '../../lambdas/approvals-http';
 import * as policiesHttp from '../../lambdas/policies-http';
 import * as policyStream from '../../lambdas/policy-stream';
 import type { HandlerRef } from '../../lambdas/routes';
@@ -7,6 +9,8 @@ import * as tunnelWs from '../../lambdas/tunnel-ws';
 /** The handler modules, imported statically so the type checker sees every entry the route table names. */
 const MODULES: Record<HandlerRef['entry'], Record<string, unknown>> = {
   'agents-http': agentsHttp,
+  'approvals-http': approvalsHttp,
+  'approval-workflow': approvalWorkflow,
   'policies-http': policiesHttp,
   'policy-stream': policyStream,
   'tunnel-ws': tunnelWs,

@@ -9,6 +9,7 @@ export async function startTestControlPlane(dataDir?: string, httpPort = 0): Pro
   return startLocalControlPlane({
     dataDir,
     s3Dir: mkdtempSync(join(tmpdir(), 'tk-s3-')),
+    outboxDir: mkdtempSync(join(tmpdir(), 'tk-outbox-')),
     host: '127.0.0.1',
     ports: { http: httpPort, dynamo: 0, s3: 0 },
     log: () => undefined,

@@ -1,0 +1,57 @@
+import { BACKEND } from '../protocol/codes';
+import { MessageFramer } from '../protocol/framer';
+import { bodyOf, readErrorFields } from '../protocol/reader';
+import { terminateMessage } from '../protocol/writer';
+import { connectUpstream, type UpstreamOptions } from '../upstream/connect';
+
+export interface ResultSink {
+  /** Writes to the caller; false asks the writer to wait for `drain`. */
+  write(bytes: Buffer): boolean;
+  onDrain(resume: () => void): void;
+}
+
+export interface RunOutcome {
+  readonly errors: readonly string[];
+  readonly commandTags: readonly string[];
+}
+
+/**
+ * Runs exactly the approved protocol messages (a Query, or a Parse/Bind/Execute/Sync batch, as the
+ * caller sent them) once, on a fresh connection with the write credential, and streams the results to
+ * the caller. The database's own ReadyForQuery and ParameterStatus stay here: the caller's session is
+ * the read connection, whose state the caller's ReadyForQuery reports.
+ */
+export async function runOnWriteConnection(options: UpstreamOptions, messages: Buffer, sink: ResultSink, maxMessageBytes: number): Promise<RunOutcome> {
+  const conn = await connectUpstream(options);
+  const { socket } = conn;
+  return new Promise<RunOutcome>((resolve, reject) => {
+    const framer = new MessageFramer(maxMessageBytes);
+    const errors: string[] = [];
+    const tags: string[] = [];
+    let settled = false;
+    const finish = (e?: Error): void => {
+      if (settled) return;
+      settled = true;
+      socket.removeAllListeners('data');
+      socket.end(terminateMessage());
+      if (e) reject(e);
+      else resolve({ errors, commandTags: tags });
+    };
+    socket.on('data', (chunk: Buffer) => {
+      const problem = framer.push(chunk, (buf, start, end, code) => {
+        if (code === BACKEND.ReadyForQuery) return finish();
+        if (code === BACKEND.ParameterStatus) return;
+        if (code === BACKEND.ErrorResponse) errors.push(readErrorFields(bodyOf(buf, start, end)).M ?? 'error');
+        if (code === BACKEND.CommandComplete) tags.push(bodyOf(buf, start, end).cstring());
+        if (!sink.write(Buffer.from(buf.subarray(start, end)))) {
+          socket.pause();
+          sink.onDrain(() => socket.resume());
+        }
+      });
+      if (problem) finish(new Error(`the database sent an invalid message (${problem.kind})`));
+    });
+    socket.on('error', (e) => finish(e));
+    socket.on('close', () => finish(new Error('the database closed the write connection')));
+    socket.write(messages);
+  });
+}

@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import type { ActionClass } from '../policy/schema';
+import type { ApprovalOutcome, Vote } from './votes';
+
+export type ApprovalKind = 'statement' | 'script' | 'window';
+export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed';
+
+export interface Requester {
+  readonly subject: string;
+  readonly name: string;
+  readonly email?: string;
+  readonly groups: readonly string[];
+}
+
+/** What the agent asks the control plane to approve: exactly what will run, nothing else. */
+export interface ApprovalAsk {
+  readonly requestId: string;
+  readonly kind: ApprovalKind;
+  readonly target: string;
+  readonly protocol: string;
+  readonly text: string;
+  /** Extended-protocol parameter values, as text (null for SQL NULL). */
+  readonly params?: readonly (string | null)[];
+  readonly sha256: string;
+  readonly class: ActionClass;
+  readonly rule: string;
+  readonly requester: Requester;
+  readonly reason?: string;
+  readonly blastRadius?: string;
+  readonly approval: { readonly groups: readonly string[]; readonly min: number; readonly timeoutSeconds: number };
+  readonly windowMinutes?: number;
+}
+
+export interface ApprovalRecord extends ApprovalAsk {
+  readonly agent: string;
+  readonly status: ApprovalStatus;
+  readonly reviewers: readonly string[];
+  readonly votes: Readonly<Record<string, Vote>>;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  readonly decidedAt?: string;
+  readonly linksSent: boolean;
+  readonly delivered: boolean;
+}
+
+/** The hash a reviewer approves: the text and every parameter, unambiguously framed. */
+export function actionHash(text: string, params: readonly (string | null)[] = []): string {
+  const h = createHash('sha256');
+  h.update(`text:${Buffer.byteLength(text)}:`).update(text);
+  for (const p of params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
+  return h.digest('hex');
+}

@@ -1,0 +1,50 @@
+import type { ApprovalRecord } from '../../core/approval/request';
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const STYLE = `body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#111}
+pre{background:#f4f4f4;padding:1rem;white-space:pre-wrap;word-break:break-word;border-radius:6px}
+dt{font-weight:600}dd{margin:0 0 .6rem}button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem;border-radius:6px;border:1px solid #888;cursor:pointer}
+.approve{background:#0a7d32;color:#fff}.deny{background:#b3261e;color:#fff}textarea{width:100%;min-height:4rem}`;
+
+function layout(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+}
+
+/** A page that says something went wrong (used, expired, forged link) and changes nothing. */
+export function messagePage(title: string, message: string): string {
+  return layout(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`);
+}
+
+/** The review page: everything the reviewer approves, and a form that only POST submits. */
+export function reviewPage(record: ApprovalRecord, reviewer: string, token: string): string {
+  const approvals = Object.values(record.votes).filter((v) => v.decision === 'approve').length;
+  const params = record.params?.length
+    ? `<dt>Parameters</dt><dd><ol>${record.params.map((p) => `<li><code>${p === null ? 'NULL' : escapeHtml(p)}</code></li>`).join('')}</ol></dd>`
+    : '';
+  const window = record.kind === 'window' ? `<dt>Write window</dt><dd>${record.windowMinutes ?? 0} minutes</dd>` : '';
+  return layout(
+    `Approve ${record.class} on ${record.target}?`,
+    `<h1>Approval requested</h1>
+<dl>
+<dt>Requested by</dt><dd>${escapeHtml(record.requester.name)} &lt;${escapeHtml(record.requester.email ?? record.requester.subject)}&gt;</dd>
+<dt>Target</dt><dd>${escapeHtml(record.target)} (${escapeHtml(record.protocol)})</dd>
+<dt>Why</dt><dd>${record.reason ? escapeHtml(record.reason) : '<em>no reason given</em>'}</dd>
+<dt>Class</dt><dd>${escapeHtml(record.class)} (rule ${escapeHtml(record.rule)})</dd>
+${window}<dt>${record.kind === 'script' ? 'Script' : 'Statement'}</dt><dd><pre id="statement">${escapeHtml(record.text)}</pre></dd>
+${params}<dt>Blast radius</dt><dd>${escapeHtml(record.blastRadius ?? 'unknown')}</dd>
+<dt>Approvals</dt><dd>${approvals} of ${record.approval.min} needed</dd>
+<dt>Expires</dt><dd>${escapeHtml(record.expiresAt)}</dd>
+<dt>SHA-256</dt><dd><code>${escapeHtml(record.sha256)}</code></dd>
+</dl>
+<form method="post">
+<input type="hidden" name="t" value="${escapeHtml(token)}">
+<p>Reviewing as <strong>${escapeHtml(reviewer)}</strong>.</p>
+<label>Comment (optional)<br><textarea name="comment" maxlength="1000"></textarea></label>
+<p><button class="approve" type="submit" name="decision" value="approve">Approve</button><button class="deny" type="submit" name="decision" value="deny">Deny</button></p>
+</form>`,
+  );
+}

@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import { signLinkToken, verifyLinkToken } from '../../core/approval/link-token';
+import type { ApprovalAsk, ApprovalRecord } from '../../core/approval/request';
+import { evaluateVotes, reviewersFor } from '../../core/approval/votes';
+import type { Identity } from '../../core/identity/identity';
+import { targetsOfAgent } from '../../core/policy/decide';
+import { parsePolicy } from '../../core/policy/parse';
+import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
+import { escapeHtml, messagePage, reviewPage } from './approval-page';
+import type { ControlPlaneDeps } from './deps';
+
+/** How long an approval stays usable once decided (a one-time grant when the caller had left). */
+export const GRANT_VALIDITY_SECONDS = 3600;
+/** Leaves the workflow a moment to start waiting before the timeout counts from a restart. */
+const MIN_REMAINING_WAIT_SECONDS = 1;
+
+function errorReply(requestId: string, code: string, message: string): ControlMessage {
+  return { type: 'error', v: TUNNEL_PROTOCOL_VERSION, code, message, inReplyTo: requestId };
+}
+
+/**
+ * An agent asks for approval. The control plane checks that the agent serves the target, stores the
+ * request (idempotent on its id) and starts the workflow execution named by the id.
+ */
+export async function intakeApproval(deps: ControlPlaneDeps, agent: string, ask: ApprovalAsk): Promise<ControlMessage> {
+  const policy = await deps.policies.latest();
+  const parsed = policy ? parsePolicy(policy.source) : undefined;
+  if (!parsed?.ok || !targetsOfAgent(parsed.value, agent).includes(ask.target)) {
+    deps.log.warn('approval.refused', { agent, target: ask.target, requestId: ask.requestId, reason: 'agent does not serve target' });
+    return errorReply(ask.requestId, 'target-not-served', `agent ${agent} does not serve ${ask.target}`);
+  }
+  const reviewers = reviewersFor(parsed.value.reviewers, ask.approval.groups, ask.requester);
+  if (reviewers.length < ask.approval.min) {
+    return errorReply(ask.requestId, 'not-enough-reviewers', `${ask.approval.min} approval(s) needed but only ${reviewers.length} reviewer(s) other than the requester exist`);
+  }
+  const now = deps.clock();
+  const record: ApprovalRecord = {
+    ...ask,
+    agent,
+    status: 'pending',
+    reviewers,
+    votes: {},
+    createdAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + ask.approval.timeoutSeconds * 1000).toISOString(),
+    linksSent: false,
+    delivered: false,
+  };
+  const created = await deps.approvals.create(record);
+  const stored = created === 'created' ? record : await deps.approvals.get(ask.requestId);
+  if (!stored || stored.agent !== agent || stored.sha256 !== ask.sha256) {
+    return errorReply(ask.requestId, 'request-conflict', 'a different request with this id exists');
+  }
+  await deps.workflow.start(ask.requestId);
+  deps.log.info('approval.requested', { requestId: ask.requestId, agent, target: ask.target, requester: ask.requester.subject, class: ask.class });
+  return {
+    type: 'approval.pending',
+    v: TUNNEL_PROTOCOL_VERSION,
+    requestId: ask.requestId,
+    reviewers: reviewers.length,
+    groups: [...ask.approval.groups],
+    expiresAt: stored.expiresAt,
+  };
+}
+
+/** Workflow step 1: the request is pending; how long to wait for reviewers from now. */
+export async function recordPending(deps: Pick<ControlPlaneDeps, 'approvals' | 'clock'>, requestId: string): Promise<{ status: string; timeoutSeconds: number }> {
+  const record = await deps.approvals.get(requestId);
+  if (!record) throw new Error(`approval ${requestId} not found`);
+  const remaining = Math.ceil((Date.parse(record.expiresAt) - deps.clock().getTime()) / 1000);
+  return { status: record.status, timeoutSeconds: Math.max(MIN_REMAINING_WAIT_SECONDS, remaining) };
+}
+
+/** Workflow step 2: keep the task token here and send each reviewer a link of their own (once). */
+export async function notifyReviewers(deps: ControlPlaneDeps, requestId: string, taskToken: string): Promise<void> {
+  await deps.approvals.setTaskToken(requestId, taskToken);
+  const record = await deps.approvals.get(requestId);
+  if (!record || record.status !== 'pending' || record.linksSent) return;
+  const key = await deps.linkKey();
+  const exp = Math.floor(Date.parse(record.expiresAt) / 1000);
+  for (const reviewer of record.reviewers) {
+    const token = signLinkToken({ requestId, reviewer, exp, nonce: randomBytes(9).toString('base64url') }, key);
+    const link = `${deps.publicUrl}/approvals/review?t=${encodeURIComponent(token)}`;
+    const subject = `[twokey] ${record.requester.name} asks to run a ${record.class} on ${record.target}`;
+    const text = [
+      `${record.requester.name} <${record.requester.email ?? record.requester.subject}> asks to run on ${record.target}:`,
+      '',
+      record.text,
+      '',
+      `Reason: ${record.reason ?? '(none given)'}`,
+      `Blast radius: ${record.blastRadius ?? 'unknown'}`,
+      `Expires: ${record.expiresAt}`,
+      '',
+      `Review it (the page asks before anything happens): ${link}`,
+    ].join('\n');
+    const html = `<p>${escapeHtml(record.requester.name)} asks to run on <b>${escapeHtml(record.target)}</b>:</p><pre>${escapeHtml(record.text)}</pre><p><a href="${escapeHtml(link)}">Review the request</a> (expires ${escapeHtml(record.expiresAt)}).</p>`;
+    await deps.mailer.send({ to: reviewer, subject, text, html });
+  }
+  await deps.approvals.markLinksSent(requestId);
+  deps.log.info('approval.notified', { requestId, reviewers: record.reviewers.length });
+}
+
+/** Workflow step 3: the outcome, recorded once (a reviewer's vote may have recorded it already). */
+export async function recordOutcome(deps: Pick<ControlPlaneDeps, 'approvals' | 'clock' | 'log'>, requestId: string, outcome: 'approved' | 'denied' | 'expired' | 'failed'): Promise<void> {
+  const changed = await deps.approvals.finalize(requestId, outcome, deps.clock().toISOString());
+  if (changed) deps.log.info('approval.decided', { requestId, outcome });
+}
+
+export function decisionMessage(record: ApprovalRecord): ControlMessage | undefined {
+  if (record.status === 'pending') return undefined;
+  const decidedAt = Date.parse(record.decidedAt ?? record.expiresAt);
+  const validUntil = record.kind === 'window' ? decidedAt + (record.windowMinutes ?? 0) * 60_000 : Math.max(Date.parse(record.expiresAt), decidedAt + GRANT_VALIDITY_SECONDS * 1000);
+  const votes = Object.values(record.votes);
+  return {
+    type: 'approval.decision',
+    v: TUNNEL_PROTOCOL_VERSION,
+    requestId: record.requestId,
+    outcome: record.status,
+    decidedBy: votes.filter((v) => (record.status === 'denied' ? v.decision === 'deny' : v.decision === 'approve')).map((v) => v.reviewer),
+    comment: votes.find((v) => v.comment)?.comment,
+    kind: record.kind,
+    target: record.target,
+    subject: record.requester.subject,
+    sha256: record.sha256,
+    validUntil: new Date(validUntil).toISOString(),
+  };
+}
+
+/** Workflow step 4: tell the agent. An agent that is not connected gets it on its next hello. */
+export async function notifyAgent(deps: ControlPlaneDeps, requestId: string): Promise<void> {
+  const record = await deps.approvals.get(requestId);
+  const message = record && decisionMessage(record);
+  if (!record || !message) return;
+  const connections = (await deps.connections.list()).filter((c) => c.agent === record.agent);
+  for (const c of connections) {
+    const sent = await deps.push(c.connectionId, message).catch(() => 'gone' as const);
+    if (sent === 'gone') await deps.connections.delete(c.connectionId);
+  }
+}
+
+/** Decisions an agent has not acknowledged yet, for its hello. */
+export async function undeliveredDecisions(deps: Pick<ControlPlaneDeps, 'approvals'>, agent: string): Promise<ControlMessage[]> {
+  const records = (await deps.approvals.list()).filter((r) => r.agent === agent && r.status !== 'pending' && !r.delivered);
+  return records.map(decisionMessage).filter((m): m is ControlMessage => m !== undefined);
+}
+
+export interface PageResult {
+  readonly status: number;
+  readonly html: string;
+}
+
+/** GET on a link: the request and a form. Never changes anything (mail scanners prefetch links). */
+export async function reviewLinkPage(deps: ControlPlaneDeps, token: string): Promise<PageResult> {
+  const checked = await checkLink(deps, token);
+  if ('page' in checked) return checked.page;
+  const { record, reviewer } = checked;
+  if (record.status !== 'pending') return { status: 409, html: messagePage('Already decided', `This request is ${record.status}. Nothing was changed.`) };
+  if (record.votes[reviewer]) return { status: 409, html: messagePage('Already recorded', `Your ${record.votes[reviewer]?.decision} was recorded. Nothing was changed.`) };
+  return { status: 200, html: reviewPage(record, reviewer, token) };
+}
+
+/** POST on a link: one vote by the reviewer the link was made for. */
+export async function voteFromLink(deps: ControlPlaneDeps, token: string, decision: string | undefined, comment: string | undefined): Promise<PageResult> {
+  if (decision !== 'approve' && decision !== 'deny') return { status: 400, html: messagePage('Choose approve or deny', 'The form was incomplete. Nothing was changed.') };
+  const checked = await checkLink(deps, token);
+  if ('page' in checked) return checked.page;
+  const { record, reviewer } = checked;
+  const at = deps.clock();
+  const vote = { reviewer, decision, at: at.toISOString(), ...(comment ? { comment: comment.slice(0, 1000) } : {}) } as const;
+  const recorded = await deps.approvals.addVote(record.requestId, vote);
+  if (recorded === 'duplicate') return { status: 409, html: messagePage('Already recorded', 'Your vote on this request was recorded before. Nothing was changed.') };
+  if (recorded === 'closed') return { status: 409, html: messagePage('Already decided', 'This request is no longer pending. Nothing was changed.') };
+  deps.log.info('approval.vote', { requestId: record.requestId, reviewer, decision });
+  const updated = await deps.approvals.get(record.requestId);
+  const outcome = updated ? evaluateVotes(Object.values(updated.votes), updated.approval.min, updated.expiresAt, at) : 'pending';
+  if (outcome === 'approved' || outcome === 'denied') {
+    if (await deps.approvals.finalize(record.requestId, outcome, at.toISOString())) {
+      const taskToken = await deps.approvals.getTaskToken(record.requestId);
+      const resumed = taskToken
+        ? await deps.workflow.complete(taskToken, { outcome }).then(
+            () => true,
+            (e: unknown) => {
+              deps.log.error('approval.callback-failed', { requestId: record.requestId, error: String(e) });
+              return false;
+            },
+          )
+        : false;
+      // The decision is recorded either way; without a waiting workflow the agent is told here.
+      if (!resumed) await notifyAgent(deps, record.requestId);
+    }
+    return { status: 200, html: messagePage(outcome === 'approved' ? 'Approved' : 'Denied', `Request ${record.requestId} is ${outcome}. The requester's agent is told now.`) };
+  }
+  const approvals = Object.values(updated?.votes ?? {}).filter((v) => v.decision === 'approve').length;
+  return { status: 200, html: messagePage('Vote recorded', `Your ${decision} is recorded: ${approvals} of ${record.approval.min} approvals so far.`) };
+}
+
+async function checkLink(deps: ControlPlaneDeps, token: string): Promise<{ record: ApprovalRecord; reviewer: string } | { page: PageResult }> {
+  const verified = verifyLinkToken(token, await deps.linkKey(), deps.clock());
+  if (!verified.ok) {
+    deps.log.warn('approval.link.rejected', { reason: verified.error });
+    const page =
+      verified.error === 'expired'
+        ? { status: 410, html: messagePage('Link expired', 'This approval link has expired. Nothing was changed.') }
+        : { status: 403, html: messagePage('Invalid link', 'This approval link is not valid. Nothing was changed.') };
+    return { page };
+  }
+  const record = await deps.approvals.get(verified.value.requestId);
+  if (!record || !record.reviewers.includes(verified.value.reviewer)) {
+    deps.log.warn('approval.link.rejected', { reason: 'unknown request or reviewer', requestId: verified.value.requestId });
+    return { page: { status: 403, html: messagePage('Invalid link', 'This approval link is not valid. Nothing was changed.') } };
+  }
+  return { record, reviewer: verified.value.reviewer };
+}
+
+/** Pending and recent requests, for reviewers and admins. */
+export async function listApprovals(deps: Pick<ControlPlaneDeps, 'approvals'>, caller: Identity, isAdmin: boolean): Promise<ApprovalRecord[]> {
+  const email = caller.email?.toLowerCase();
+  const all = await deps.approvals.list();
+  return all
+    .filter((r) => isAdmin || (email !== undefined && r.reviewers.includes(email)) || r.requester.subject === caller.subject)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+}

@@ -1,0 +1,120 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ApprovalRecord, ApprovalStatus } from '../../core/approval/request';
+import type { Vote } from '../../core/approval/votes';
+
+const MAX_SCAN_PAGES = 100;
+
+export interface ApprovalStore {
+  /** Stores a new request; `exists` when one with this id is already stored (a retried request). */
+  create(record: ApprovalRecord): Promise<'created' | 'exists'>;
+  get(requestId: string): Promise<ApprovalRecord | undefined>;
+  /** The Step Functions task token stays here, in the control plane. */
+  setTaskToken(requestId: string, taskToken: string): Promise<void>;
+  getTaskToken(requestId: string): Promise<string | undefined>;
+  markLinksSent(requestId: string): Promise<void>;
+  /** Records one reviewer's vote while the request is pending; `duplicate` if that reviewer voted already. */
+  addVote(requestId: string, vote: Vote): Promise<'recorded' | 'duplicate' | 'closed'>;
+  /** Moves a pending request to its outcome once; false if it was already decided. */
+  finalize(requestId: string, status: Exclude<ApprovalStatus, 'pending'>, at: string): Promise<boolean>;
+  markDelivered(requestId: string): Promise<void>;
+  list(): Promise<ApprovalRecord[]>;
+}
+
+const failedCondition = (e: unknown): boolean =>
+  e instanceof ConditionalCheckFailedException || (e as { name?: string }).name === 'ConditionalCheckFailedException';
+
+export class DynamoApprovalStore implements ApprovalStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async create(record: ApprovalRecord): Promise<'created' | 'exists'> {
+    try {
+      await this.ddb.send(new PutCommand({ TableName: this.table, Item: record, ConditionExpression: 'attribute_not_exists(requestId)' }));
+      return 'created';
+    } catch (e) {
+      if (failedCondition(e)) return 'exists';
+      throw e;
+    }
+  }
+
+  async get(requestId: string): Promise<ApprovalRecord | undefined> {
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { requestId }, ConsistentRead: true }));
+    if (!out.Item) return undefined;
+    const { taskToken: _hidden, ...record } = out.Item as ApprovalRecord & { taskToken?: string };
+    return record;
+  }
+
+  async setTaskToken(requestId: string, taskToken: string): Promise<void> {
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET taskToken = :t', ExpressionAttributeValues: { ':t': taskToken } }));
+  }
+
+  async getTaskToken(requestId: string): Promise<string | undefined> {
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { requestId }, ConsistentRead: true, ProjectionExpression: 'taskToken' }));
+    return out.Item?.taskToken as string | undefined;
+  }
+
+  async markLinksSent(requestId: string): Promise<void> {
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET linksSent = :y', ExpressionAttributeValues: { ':y': true } }));
+  }
+
+  async addVote(requestId: string, vote: Vote): Promise<'recorded' | 'duplicate' | 'closed'> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { requestId },
+          UpdateExpression: 'SET votes.#r = :v',
+          ConditionExpression: '#s = :pending AND attribute_not_exists(votes.#r)',
+          ExpressionAttributeNames: { '#r': vote.reviewer, '#s': 'status' },
+          ExpressionAttributeValues: { ':v': vote, ':pending': 'pending' },
+        }),
+      );
+      return 'recorded';
+    } catch (e) {
+      if (!failedCondition(e)) throw e;
+      const current = await this.get(requestId);
+      return current?.votes[vote.reviewer] ? 'duplicate' : 'closed';
+    }
+  }
+
+  async finalize(requestId: string, status: Exclude<ApprovalStatus, 'pending'>, at: string): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { requestId },
+          UpdateExpression: 'SET #s = :s, decidedAt = :at',
+          ConditionExpression: '#s = :pending',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':s': status, ':at': at, ':pending': 'pending' },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (failedCondition(e)) return false;
+      throw e;
+    }
+  }
+
+  async markDelivered(requestId: string): Promise<void> {
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET delivered = :y', ExpressionAttributeValues: { ':y': true } }));
+  }
+
+  async list(): Promise<ApprovalRecord[]> {
+    const items: ApprovalRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    for (let page = 0; page < MAX_SCAN_PAGES; page++) {
+      const out = await this.ddb.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
+      for (const item of out.Items ?? []) {
+        const { taskToken: _hidden, ...record } = item as ApprovalRecord & { taskToken?: string };
+        items.push(record);
+      }
+      start = out.LastEvaluatedKey;
+      if (!start) break;
+    }
+    return items;
+  }
+}
