@@ -9,10 +9,20 @@ import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockMode, ObjectLockRetention, StorageClass } from 'aws-cdk-lib/aws-s3';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { EmailIdentity, Identity } from 'aws-cdk-lib/aws-ses';
-import type { Construct } from 'constructs';
+import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct, IConstruct } from 'constructs';
 import { join } from 'node:path';
-import { HTTP_ROUTES, POLICY_STREAM_HANDLER, WS_HANDLERS, WS_MESSAGE_ROUTES, WS_ROUTE_SELECTION_EXPRESSION, type HandlerRef } from '../lambdas/routes';
+import {
+  APPROVAL_WORKFLOW_TASKS,
+  HTTP_ROUTES,
+  POLICY_STREAM_HANDLER,
+  WS_HANDLERS,
+  WS_MESSAGE_ROUTES,
+  WS_ROUTE_SELECTION_EXPRESSION,
+  type HandlerRef,
+} from '../lambdas/routes';
 import { TABLES, type TableDefinition, type TableKey } from '../lambdas/store/table-definitions';
 
 export const LAMBDA_TIMEOUT_SECONDS = 10;
@@ -40,6 +50,9 @@ export interface ControlPlaneProps extends StackProps {
 }
 
 const LAMBDAS_DIR = join(__dirname, '..', 'lambdas');
+export const APPROVAL_ASL_FILE = join(__dirname, '..', 'state-machines', 'approval.asl.json');
+/** Longest an approval can wait (the policy schema's maximum) plus the steps around the wait. */
+export const APPROVAL_WORKFLOW_TIMEOUT_SECONDS = 8 * 24 * 3600;
 
 /**
  * The serverless control plane: WebSocket API for agent tunnels, HTTP API for admins and auditors,
@@ -50,6 +63,9 @@ export class ControlPlaneStack extends Stack {
   readonly recordings: Bucket;
   readonly functions: NodejsFunction[] = [];
   readonly tunnelApi: WebSocketApi;
+  readonly approvalWorkflow: StateMachine;
+  readonly linkRoutes: IConstruct[] = [];
+  workflowFunctions: NodejsFunction[] = [];
 
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
     super(scope, id, props);
@@ -109,6 +125,12 @@ export class ControlPlaneStack extends Stack {
     });
 
     const sender = new EmailIdentity(this, 'SenderIdentity', { identity: Identity.email(props.senderEmail) });
+    // Approval links are signed with this key; handlers read it at cold start (it is in no template or variable).
+    const linkKey = new Secret(this, 'LinkSigningKey', {
+      description: 'twokey: signs approval links',
+      encryptionKey: dataKey,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
 
     // WebSocket API first: the functions need its management endpoint.
     const wsApi = new WebSocketApi(this, 'TunnelApi', {
@@ -126,6 +148,8 @@ export class ControlPlaneStack extends Stack {
       [TABLES.agents.envVar]: this.tables.agents.tableName,
       [TABLES.connections.envVar]: this.tables.connections.tableName,
       [TABLES.policies.envVar]: this.tables.policies.tableName,
+      [TABLES.approvals.envVar]: this.tables.approvals.tableName,
+      LINK_KEY_SECRET_ID: linkKey.secretArn,
       OIDC_ISSUERS: JSON.stringify([{ issuer: props.oidcIssuer, audience: props.oidcAudience, groupsClaim: props.groupsClaim }]),
       ADMIN_GROUP: props.adminGroup,
       AUDITOR_GROUP: props.auditorGroup,
@@ -166,6 +190,7 @@ export class ControlPlaneStack extends Stack {
       this.tables.agents.grantReadWriteData(f);
       this.tables.connections.grantReadWriteData(f);
       this.tables.policies.grantReadData(f);
+      this.tables.approvals.grantReadWriteData(f);
       wsStage.grantManagementApiAccess(f);
     }
 
@@ -192,20 +217,53 @@ export class ControlPlaneStack extends Stack {
       }),
     );
 
+    // The approval workflow: the real ASL file, its task functions substituted in, least-privilege role.
+    const workflowFns = Object.fromEntries(Object.values(APPROVAL_WORKFLOW_TASKS).map((t) => [t.substitution, fn(t)]));
+    for (const f of Object.values(workflowFns)) {
+      this.tables.approvals.grantReadWriteData(f);
+      this.tables.connections.grantReadWriteData(f);
+    }
+    const notifyFn = fn(APPROVAL_WORKFLOW_TASKS.NotifyReviewersAndWait);
+    sender.grantSendEmail(notifyFn);
+    linkKey.grantRead(notifyFn);
+    wsStage.grantManagementApiAccess(fn(APPROVAL_WORKFLOW_TASKS.NotifyAgent));
+    const workflowLogs = new LogGroup(this, 'ApprovalWorkflowLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
+    this.approvalWorkflow = new StateMachine(this, 'ApprovalWorkflow', {
+      definitionBody: DefinitionBody.fromFile(APPROVAL_ASL_FILE),
+      definitionSubstitutions: Object.fromEntries(Object.entries(workflowFns).map(([name, f]) => [name, f.functionArn])),
+      timeout: Duration.seconds(APPROVAL_WORKFLOW_TIMEOUT_SECONDS),
+      tracingEnabled: true,
+      logs: { destination: workflowLogs, level: LogLevel.ALL, includeExecutionData: false },
+    });
+    for (const f of Object.values(workflowFns)) f.grantInvoke(this.approvalWorkflow);
+    this.workflowFunctions = Object.values(workflowFns);
+    const startsWorkflow = fn(WS_HANDLERS.message);
+    startsWorkflow.addEnvironment('APPROVAL_STATE_MACHINE_ARN', this.approvalWorkflow.stateMachineArn);
+    this.approvalWorkflow.grantStartExecution(startsWorkflow);
+
     const httpApi = new HttpApi(this, 'HttpApi', { apiName: 'twokey-http', createDefaultStage: true });
     const jwt = new HttpJwtAuthorizer('OidcAuthorizer', props.oidcIssuer, { jwtAudience: [props.oidcAudience] });
+    notifyFn.addEnvironment('PUBLIC_URL', httpApi.apiEndpoint);
     for (const route of HTTP_ROUTES) {
       const f = fn(route);
       if (route.entry === 'agents-http') this.tables.agents.grantReadWriteData(f);
+      if (route.entry === 'approvals-http') {
+        this.tables.approvals.grantReadWriteData(f);
+        this.tables.connections.grantReadWriteData(f);
+        linkKey.grantRead(f);
+        wsStage.grantManagementApiAccess(f);
+        f.addEnvironment('APPROVAL_STATE_MACHINE_ARN', this.approvalWorkflow.stateMachineArn);
+        this.approvalWorkflow.grantTaskResponse(f);
+      }
       this.tables.policies.grantReadWriteData(f);
-      httpApi.addRoutes({
+      const [added] = httpApi.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
         integration: new HttpLambdaIntegration(`${route.entry}-${route.export}`, f),
-        authorizer: jwt,
+        authorizer: route.auth === 'oidc' ? jwt : undefined,
       });
+      if (route.auth === 'link' && added) this.linkRoutes.push(added);
     }
-    sender.grantSendEmail(fn(HTTP_ROUTES[0] as HandlerRef));
 
     // Access logs for both APIs (who called what, from where), kept like the function logs.
     const accessLogGroup = new LogGroup(this, 'ApiAccessLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });

@@ -1,4 +1,4 @@
-import { Validations } from 'aws-cdk-lib';
+import { Validations, type CfnElement } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { WS_STAGE, type ControlPlaneStack } from './control-plane-stack';
 
@@ -36,6 +36,32 @@ export function applyNagSuppressions(stack: ControlPlaneStack): void {
       'execute-api:ManageConnections on the tunnel API stage only: connection ids are assigned at run time, so the connection segment must be a wildcard.',
     );
   }
+  for (const route of stack.linkRoutes) {
+    ack(
+      route,
+      'AwsSolutions-APIG4',
+      'Approval review routes are reached from an email link by reviewers who may hold no session: the signed, expiring, single-use link token bound to one reviewer and one request is the credential, checked by the handler before anything is shown or decided.',
+    );
+  }
+  const workflow = stack.approvalWorkflow;
+  ack(
+    workflow,
+    'AwsSolutions-IAM5[Resource::*]',
+    'Step Functions X-Ray tracing and CloudWatch Logs delivery (xray:PutTraceSegments, logs:CreateLogDelivery and related) do not support resource-level permissions; AWS documents Resource "*" for them.',
+  );
+  for (const fn of stack.workflowFunctions) {
+    const name = stack.getLogicalId(fn.node.defaultChild as CfnElement);
+    ack(
+      workflow,
+      `AwsSolutions-IAM5[Resource::<${name}.Arn>:*]`,
+      'lambda:InvokeFunction on one workflow task function and its versions/aliases (the ":*" suffix CDK adds for qualified ARNs); no other function is reachable.',
+    );
+  }
+  ack(
+    stack,
+    'AwsSolutions-SMG4',
+    'The approval-link signing key is not rotated automatically: rotation would invalidate every outstanding link mid-review. Links expire with their request (7 days at most); operators rotate by setting a new value between approval windows.',
+  );
   ack(
     stack.tunnelApi,
     'AwsSolutions-APIG4',

@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp, propsFromContext } from '../../infra/app';
 import { ControlPlaneStack } from '../../infra/control-plane-stack';
-import { HTTP_ROUTES, POLICY_STREAM_HANDLER, WS_HANDLERS } from '../../lambdas/routes';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { APPROVAL_ASL_FILE } from '../../infra/control-plane-stack';
+import { APPROVAL_WORKFLOW_TASKS, HTTP_ROUTES, POLICY_STREAM_HANDLER, WS_HANDLERS } from '../../lambdas/routes';
 
 /** Skips esbuild bundling: the template is the same apart from asset hashes, and synth is seconds faster. */
 const testApp = (context: Record<string, unknown> = {}) =>
@@ -28,7 +31,7 @@ describe('ControlPlaneStack', () => {
   });
 
   it('has one function per handler, on a current Node runtime with log retention', () => {
-    const handlers = new Set([...HTTP_ROUTES, ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER].map((h) => `${h.entry}.${h.export}`));
+    const handlers = new Set([...HTTP_ROUTES, ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER, ...Object.values(APPROVAL_WORKFLOW_TASKS)].map((h) => `${h.entry}.${h.export}`));
     template.resourceCountIs('AWS::Lambda::Function', handlers.size);
     template.allResourcesProperties('AWS::Lambda::Function', { Runtime: 'nodejs24.x', TracingConfig: { Mode: 'Active' } });
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
@@ -43,15 +46,35 @@ describe('ControlPlaneStack', () => {
     }
   });
 
-  it('puts every HTTP route behind the OIDC JWT authorizer', () => {
+  it('puts every admin route behind the OIDC JWT authorizer, and only review links outside it', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerType: 'JWT', JwtConfiguration: { Audience: ['twokey'] } });
     for (const route of HTTP_ROUTES) {
-      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: `${route.method} ${route.path}`, AuthorizationType: 'JWT' });
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: `${route.method} ${route.path}`,
+        AuthorizationType: route.auth === 'oidc' ? 'JWT' : 'NONE',
+      });
     }
+    expect(HTTP_ROUTES.filter((r) => r.auth === 'link').map((r) => r.path)).toEqual(['/approvals/review', '/approvals/review']);
+  });
+
+  it('builds the approval state machine from the ASL file, with a timeout on the callback task', () => {
+    const asl = readFileSync(APPROVAL_ASL_FILE, 'utf8');
+    const machines = template.findResources('AWS::StepFunctions::StateMachine');
+    const [machine] = Object.values(machines) as { Properties: { DefinitionS3Location: { Key: string }; DefinitionSubstitutions: Record<string, unknown> } }[];
+    // DefinitionBody.fromFile ships the file itself as an asset: the staged asset is the ASL file, unchanged.
+    const hash = machine?.Properties.DefinitionS3Location.Key.replace(/\.json$/, '') ?? '';
+    const staged = readFileSync(join(app.synth().directory, `asset.${hash}.json`), 'utf8');
+    expect(createHash('sha256').update(staged).digest('hex')).toBe(createHash('sha256').update(asl).digest('hex'));
+    expect(Object.keys(machine?.Properties.DefinitionSubstitutions ?? {}).sort()).toEqual(['NotifyAgentFunction', 'NotifyReviewersFunction', 'RecordOutcomeFunction', 'RecordPendingFunction']);
+    const definition = JSON.parse(asl) as { States: Record<string, { Resource?: string; TimeoutSecondsPath?: string; TimeoutSeconds?: number; Catch?: { ErrorEquals: string[] }[] }> };
+    const callback = Object.values(definition.States).find((st) => st.Resource?.endsWith('.waitForTaskToken'));
+    expect(callback?.TimeoutSecondsPath ?? callback?.TimeoutSeconds).toBeDefined();
+    expect(callback?.Catch?.some((c) => c.ErrorEquals.includes('States.Timeout'))).toBe(true);
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', { TracingConfiguration: { Enabled: true }, LoggingConfiguration: Match.objectLike({ Level: 'ALL' }) });
   });
 
   it('keeps tables on demand, recoverable, encrypted and protected, with a stream on policies', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 3);
+    template.resourceCountIs('AWS::DynamoDB::Table', 4);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -82,7 +105,7 @@ describe('ControlPlaneStack', () => {
     const roles = template.findResources('AWS::IAM::Role');
     for (const role of Object.values(roles)) {
       const principals = JSON.stringify((role as { Properties: { AssumeRolePolicyDocument: unknown } }).Properties.AssumeRolePolicyDocument);
-      expect(principals).toMatch(/lambda\.amazonaws\.com|apigateway\.amazonaws\.com/);
+      expect(principals).toMatch(/lambda\.amazonaws\.com|apigateway\.amazonaws\.com|states\.amazonaws\.com/);
     }
   });
 
