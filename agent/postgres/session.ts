@@ -35,6 +35,7 @@ export const STARTUP_TIMEOUT_MS = 15_000;
 /** Start-up parameters passed on to the database; everything else (notably `options`) is dropped. */
 const FORWARDED_STARTUP_PARAMS = ['application_name', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits', 'search_path'];
 const MAX_PREPARED_PER_SESSION = 10_000;
+export const HOLD_GRACE_SECONDS = 5;
 
 export interface SessionLimits {
   /** Largest message a client may send (bytes, header included). */
@@ -526,7 +527,8 @@ export class ClientSession {
       }),
     );
     this.emitApproval(requestId, 'requested', []);
-    const decision = await approvals.waitForDecision(requestId, approval.timeoutSeconds * 1000, this.abort.signal);
+    // A little longer than the request itself, so that the control plane's expiry arrives as a decision.
+    const decision = await approvals.waitForDecision(requestId, (approval.timeoutSeconds + HOLD_GRACE_SECONDS) * 1000, this.abort.signal);
     if (this.closed) return;
     if (!decision) {
       return refuse(`twokey: no decision on request ${requestId} within ${approval.timeoutSeconds}s`, 'The request stays open: once approved, sending the identical statement runs it once.');

@@ -44,7 +44,7 @@ export interface PgStack {
 }
 
 /** Extra targets need extra database roles; `prepare` runs as the superuser before the agent starts. */
-export async function startPgStack(options: { extraTargets?: (pg: TestPostgres) => TargetConfig[]; prepare?: (admin: pg.Client) => Promise<void> } = {}): Promise<PgStack> {
+export async function startPgStack(options: { extraTargets?: (pg: TestPostgres) => TargetConfig[]; prepare?: (admin: pg.Client) => Promise<void>; policy?: string } = {}): Promise<PgStack> {
   const pgServer = await startTestPostgres();
   const admin = new pg.Client({ connectionString: pgServer.adminUrl });
   await admin.connect();
@@ -52,7 +52,7 @@ export async function startPgStack(options: { extraTargets?: (pg: TestPostgres) 
   await admin.end();
   const cp = await startTestControlPlane();
   const root = await tokenFor(cp, 'root', ['admin']);
-  await api(cp, root, 'PUT', '/policies', PG_TEST_POLICY, { 'if-match': '"0"' });
+  await api(cp, root, 'PUT', '/policies', options.policy ?? PG_TEST_POLICY, { 'if-match': '"0"' });
   const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
   process.env.PG_AGENT_KEY = key;
   const base: TargetConfig = {

@@ -1,0 +1,239 @@
+import { execFile, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import pg from 'pg';
+import { signLinkToken } from '../../../core/approval/link-token';
+import { demoCustomer } from '../../../local/demo/seed';
+import { getRuntime } from '../../../lambdas/shared/runtime';
+import { waitFor } from '../../support/control-plane';
+import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
+import { startPgStack, type PgStack } from '../../support/pg-stack';
+
+const POLICY = `
+targets:
+  - { name: test-pg, protocol: postgres, agent: pg-agent }
+reviewers:
+  dba: [bob@example.com, carol@example.com]
+  security: [sam@example.com, sue@example.com]
+rules:
+  - name: support
+    targets: [test-pg]
+    subjects: { groups: [support] }
+    actions: { read: allow, write: { approve: { groups: [dba], min: 1, timeoutSeconds: 900 } } }
+  - name: dba-changes
+    targets: [test-pg]
+    subjects: { groups: [dba] }
+    actions: { read: allow, write: { approve: { groups: [dba], min: 1, timeoutSeconds: 900 } } }
+  - name: two-keys
+    targets: [test-pg]
+    subjects: { users: [mallory] }
+    actions: { read: allow, write: { approve: { groups: [security], min: 2, timeoutSeconds: 900 } } }
+  - name: quick
+    targets: [test-pg]
+    subjects: { users: [quinn] }
+    actions: { read: allow, write: { approve: { groups: [dba], min: 1, timeoutSeconds: 10 } } }
+  - name: with-reason
+    targets: [test-pg]
+    subjects: { users: [rita] }
+    actions: { read: allow, write: { approve: { groups: [dba], min: 1, requireReason: true } } }
+`;
+
+interface Psql {
+  child: ChildProcess;
+  done: Promise<{ stdout: string; stderr: string }>;
+}
+
+describe('approvals for Postgres writes (hold-and-run)', () => {
+  let stack: PgStack;
+  let outbox: string;
+
+  beforeAll(async () => {
+    stack = await startPgStack({ policy: POLICY });
+    outbox = stack.cp.outboxDir;
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  const conninfo = (): string => {
+    const { host, port } = stack.endpoint('test-pg');
+    return `host=${host} port=${port} dbname=demo user=someone`;
+  };
+
+  async function psql(user: string, groups: string[], ...commands: string[]): Promise<Psql> {
+    const token = await stack.token(user, groups);
+    let child!: ChildProcess;
+    const done = new Promise<{ stdout: string; stderr: string }>((resolve) => {
+      child = execFile('psql', [conninfo(), '-X', ...commands.flatMap((c) => ['-c', c])], { env: { ...process.env, PGPASSWORD: token }, timeout: 60_000 }, (_e, stdout, stderr) =>
+        resolve({ stdout, stderr }),
+      );
+    });
+    return { child, done };
+  }
+
+  async function adminQuery(sql: string): Promise<unknown[]> {
+    const c = new pg.Client({ connectionString: stack.pg.adminUrl });
+    await c.connect();
+    const rows = (await c.query(sql)).rows;
+    await c.end();
+    return rows;
+  }
+
+  it('holds an UPDATE until bob approves it from the link, then runs it once on the write credential', async () => {
+    const run = await psql('alice', ['support'], "UPDATE customers SET name = 'Approved Once' WHERE id = 11");
+    const mail = await waitForMail(outbox, 'bob@example.com', 'Approved Once');
+    const page = await fetch(mail.link);
+    const html = await page.text();
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(html).toContain('UPDATE customers SET name = &#39;Approved Once&#39; WHERE id = 11');
+    expect(html).toMatch(/about 1 row\(s\) \(planner estimate\)/);
+    expect(html).toContain('<form method="post">');
+    // GET changed nothing: still held, nothing written.
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 11')).toEqual([{ name: demoCustomer(11).name }]);
+
+    const decided = await postDecision(mail.link, mail.token, 'approve', 'ok');
+    expect(decided.status).toBe(200);
+    const out = await run.done;
+    expect(out.stdout).toMatch(/UPDATE 1/);
+    expect(out.stderr).toMatch(/NOTICE:\s+twokey: approval required, request [0-9a-f-]{36}, sent to dba, waiting up to 900s/);
+    expect(out.stderr).toMatch(/approved by bob@example.com/);
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 11')).toEqual([{ name: 'Approved Once' }]);
+
+    // The same link again: already decided, nothing changes.
+    const replay = await postDecision(mail.link, mail.token, 'deny');
+    expect(replay.status).toBe(409);
+    expect((await fetch(mail.link)).status).toBe(409);
+  });
+
+  it('refuses the write when carol denies it, naming her and her comment', async () => {
+    const run = await psql('alice', ['support'], "UPDATE customers SET name = 'Denied' WHERE id = 12");
+    const mail = await waitForMail(outbox, 'carol@example.com', "'Denied'");
+    expect((await postDecision(mail.link, mail.token, 'deny', 'not during the freeze')).status).toBe(200);
+    const out = await run.done;
+    expect(out.stderr).toMatch(/ERROR:\s+twokey: request [0-9a-f-]+ denied by carol@example.com: not during the freeze/);
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 12')).toEqual([{ name: demoCustomer(12).name }]);
+  });
+
+  it('never lets a requester approve their own write', async () => {
+    const seen = new Set(readOutbox(outbox).map((m) => m.file));
+    const run = await psql('bob', ['dba'], "UPDATE customers SET name = 'Self' WHERE id = 13");
+    const mail = await waitForMail(outbox, 'carol@example.com', "'Self'", seen);
+    expect(readOutbox(outbox).filter((m) => !seen.has(m.file)).map((m) => m.to)).toEqual(['carol@example.com']);
+    // A link bob makes for himself with the real key is still refused: he is not a reviewer of his own request.
+    const key = await getRuntime('test').deps.linkKey();
+    const requestId = JSON.parse(Buffer.from(mail.token.split('.')[0] ?? '', 'base64url').toString()).requestId as string;
+    const forBob = signLinkToken({ requestId, reviewer: 'bob@example.com', exp: Math.floor(Date.now() / 1000) + 600, nonce: 'x' }, key);
+    expect((await postDecision(mail.link, forBob, 'approve')).status).toBe(403);
+    expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+    expect((await run.done).stderr).toMatch(/denied by carol@example.com/);
+  });
+
+  it('needs both reviewers under a 2-of-2 rule', async () => {
+    const run = await psql('mallory', [], "UPDATE customers SET name = 'Two Keys' WHERE id = 14");
+    const sam = await waitForMail(outbox, 'sam@example.com', 'Two Keys');
+    const sue = await waitForMail(outbox, 'sue@example.com', 'Two Keys');
+    const first = await postDecision(sam.link, sam.token, 'approve');
+    expect(first.html).toMatch(/1 of 2 approvals/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 14')).toEqual([{ name: demoCustomer(14).name }]);
+    await postDecision(sue.link, sue.token, 'approve');
+    expect((await run.done).stdout).toMatch(/UPDATE 1/);
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 14')).toEqual([{ name: 'Two Keys' }]);
+  });
+
+  it('refuses forged, expired and wrong-reviewer links without changing anything', async () => {
+    const run = await psql('alice', ['support'], "UPDATE customers SET name = 'Links' WHERE id = 15");
+    const mail = await waitForMail(outbox, 'bob@example.com', "'Links'");
+    const [payload, signature] = mail.token.split('.');
+    const forged = `${payload}.${(signature ?? '').slice(0, -2)}AA`;
+    expect((await postDecision(mail.link, forged, 'approve')).status).toBe(403);
+    const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as { requestId: string };
+    const key = await getRuntime('test').deps.linkKey();
+    const expired = signLinkToken({ requestId: claims.requestId, reviewer: 'bob@example.com', exp: Math.floor(Date.now() / 1000) - 1, nonce: 'y' }, key);
+    const expiredPost = await postDecision(mail.link, expired, 'approve');
+    expect(expiredPost.status).toBe(410);
+    expect(expiredPost.html).toMatch(/expired/);
+    const stranger = signLinkToken({ requestId: claims.requestId, reviewer: 'eve@example.com', exp: Math.floor(Date.now() / 1000) + 600, nonce: 'z' }, key);
+    expect((await postDecision(mail.link, stranger, 'approve')).status).toBe(403);
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 15')).toEqual([{ name: demoCustomer(15).name }]);
+    await postDecision(mail.link, mail.token, 'deny');
+    await run.done;
+  });
+
+  it('renders statement text inert on the review page', async () => {
+    const run = await psql('alice', ['support'], "UPDATE customers SET name = '<script>alert(1)</script><img src=x onerror=alert(2)>' WHERE id = 16");
+    const mail = await waitForMail(outbox, 'bob@example.com', 'alert(1)');
+    const html = await (await fetch(mail.link)).text();
+    expect(html).not.toContain('<script>alert');
+    expect(html).not.toContain('<img src=x');
+    expect(html).toContain('&#60;script&#62;alert(1)&#60;/script&#62;');
+    await postDecision(mail.link, mail.token, 'deny');
+    await run.done;
+  });
+
+  it('shows extended-protocol parameters to the reviewer and runs exactly them', async () => {
+    const { host, port } = stack.endpoint('test-pg');
+    const client = new pg.Client({ host, port, user: 'alice', password: await stack.token('alice', ['support']), database: 'demo' });
+    await client.connect();
+    const pending = client.query('UPDATE customers SET name = $1 WHERE id = $2', ['From Params', 17]);
+    const mail = await waitForMail(outbox, 'bob@example.com', 'SET name = $1 WHERE id = $2');
+    const html = await (await fetch(mail.link)).text();
+    expect(html).toContain('<li><code>From Params</code></li><li><code>17</code></li>');
+    await postDecision(mail.link, mail.token, 'approve');
+    expect((await pending).rowCount).toBe(1);
+    expect((await client.query('SELECT name FROM customers WHERE id = 17')).rows).toEqual([{ name: 'From Params' }]);
+    await client.end();
+  });
+
+  it('keeps a request open after the caller leaves, and then runs the identical statement once', async () => {
+    const sql = "UPDATE customers SET name = 'Later' WHERE id = 18";
+    const first = await psql('alice', ['support'], sql);
+    const mail = await waitForMail(outbox, 'bob@example.com', "'Later'");
+    first.child.kill('SIGKILL');
+    await first.done;
+    await postDecision(mail.link, mail.token, 'approve');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 18')).toEqual([{ name: demoCustomer(18).name }]);
+    const again = await (await psql('alice', ['support'], sql)).done;
+    expect(again.stdout).toMatch(/UPDATE 1/);
+    expect(again.stderr).toMatch(/running once under the approval given earlier/);
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 18')).toEqual([{ name: 'Later' }]);
+    // Once only: the third time asks again.
+    const seen = new Set(readOutbox(outbox).map((m) => m.file));
+    const third = await psql('alice', ['support'], sql);
+    const mail3 = await waitForMail(outbox, 'bob@example.com', "'Later'", seen);
+    await postDecision(mail3.link, mail3.token, 'deny');
+    expect((await third.done).stderr).toMatch(/denied/);
+  });
+
+  it('points a write inside a transaction block to twokey exec', async () => {
+    const out = await (await psql('alice', ['support'], 'BEGIN', "UPDATE customers SET name = 'Tx' WHERE id = 19")).done;
+    expect(out.stderr).toMatch(/twokey: a write inside a transaction block cannot wait for approval/);
+    expect(out.stderr).toMatch(/twokey exec/);
+  });
+
+  it('asks for a reason when the rule requires one, and shows it to the reviewer', async () => {
+    const without = await (await psql('rita', [], "UPDATE customers SET name = 'Reason' WHERE id = 20")).done;
+    expect(without.stderr).toMatch(/needs a reason/);
+    const run = await psql('rita', [], "SET twokey.reason = 'ticket OPS-42'", "UPDATE customers SET name = 'Reason' WHERE id = 20");
+    const mail = await waitForMail(outbox, 'bob@example.com', "'Reason'");
+    expect(await (await fetch(mail.link)).text()).toContain('ticket OPS-42');
+    await postDecision(mail.link, mail.token, 'approve');
+    expect((await run.done).stdout).toMatch(/UPDATE 1/);
+  });
+
+  it('ends as expired when nobody decides in time', async () => {
+    const started = Date.now();
+    const out = await (await psql('quinn', [], "UPDATE customers SET name = 'Too Late' WHERE id = 21")).done;
+    expect(out.stderr).toMatch(/twokey: request [0-9a-f-]+ expired/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 21')).toEqual([{ name: demoCustomer(21).name }]);
+  }, 40_000);
+
+  it('refuses writes that need approval when the control plane is unreachable, while reads go on', async () => {
+    await stack.cp.stop();
+    await waitFor(() => !stack.agent.tunnel.connected || undefined, 5_000, 'tunnel down');
+    const out = await (await psql('alice', ['support'], 'SELECT count(*) FROM orders', "UPDATE customers SET name = 'Offline' WHERE id = 22")).done;
+    expect(out.stdout).toMatch(/5000/);
+    expect(out.stderr).toMatch(/approval required but unavailable: the control plane cannot be reached/);
+    expect(readdirSync(outbox).length).toBeGreaterThan(0);
+  });
+});
