@@ -8,6 +8,9 @@ const USAGE = `usage: twokey <command> [options]
   token --user NAME [--groups a,b] [--email E]               print a token from the dev issuer
   agents list [--json] | register NAME [--rotate]            agents (admin)
   policies get [--json] | put FILE [--expected-version N]    the policy (admin)
+  approvals list [--json]                                    pending and recent approval requests
+  exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)
+  request-access --target T --minutes M --reason R           ask for a time-boxed write window
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN).`;
 
@@ -21,6 +24,9 @@ const COMMANDS: Record<string, () => Command> = {
   token: () => (require('./commands/token') as typeof import('./commands/token')).tokenCommand,
   agents: () => (require('./commands/agents') as typeof import('./commands/agents')).agentsCommand,
   policies: () => (require('./commands/policies') as typeof import('./commands/policies')).policiesCommand,
+  approvals: () => (require('./commands/approvals') as typeof import('./commands/approvals')).approvalsCommand,
+  exec: () => (require('./commands/exec') as typeof import('./commands/exec')).execCommand,
+  'request-access': () => (require('./commands/exec') as typeof import('./commands/exec')).requestAccessCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 

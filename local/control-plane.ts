@@ -137,6 +137,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     options.log(`policy stream: ${e instanceof Error ? e.message : String(e)}`),
   );
 
+  let stopped = false;
   return {
     httpUrl,
     wsUrl: `ws://${domain}${TUNNEL_PATH}`,
@@ -148,6 +149,8 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     outboxDir: options.outboxDir,
     dropConnections: () => wsApi.terminateAll(),
     async stop() {
+      if (stopped) return;
+      stopped = true;
       stream.stop();
       stepFunctions.stop();
       wsApi.closeAll();

@@ -112,6 +112,11 @@ export class ApprovalClient {
     return until > this.now();
   }
 
+  /** A write window this session's caller was just granted (also kept if the decision arrived without a waiter). */
+  openWindow(subject: string, target: string, until: number): void {
+    this.remember(this.windows, `${subject}\n${target}`, until);
+  }
+
   windowOpen(subject: string, target: string): boolean {
     const until = this.windows.get(`${subject}\n${target}`);
     return until !== undefined && until > this.now();

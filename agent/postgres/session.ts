@@ -36,6 +36,7 @@ export const STARTUP_TIMEOUT_MS = 15_000;
 const FORWARDED_STARTUP_PARAMS = ['application_name', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits', 'search_path'];
 const MAX_PREPARED_PER_SESSION = 10_000;
 export const HOLD_GRACE_SECONDS = 5;
+export const MAX_WINDOW_MINUTES = 24 * 60;
 
 export interface SessionLimits {
   /** Largest message a client may send (bytes, header included). */
@@ -372,17 +373,16 @@ export class ClientSession {
     switch (code) {
       case FRONTEND.Query: {
         const sql = bodyOf(buf, start, end).cstring();
-        const reason = reasonSetting(sql);
-        if (reason !== undefined) {
-          this.reason = reason || undefined;
-          return this.refuseCycle([commandComplete('SET')]);
-        }
+        const setting = twokeySetting(sql);
+        if (setting) return this.applySetting(setting.name, setting.value);
+        const script = this.scriptNext;
+        this.scriptNext = false;
         const verdict = this.judge(sql, 'simple');
         if (verdict.kind === 'allow') {
           this.forward(buf, start, end);
           this.pending.push(newCycle());
         } else if (verdict.kind === 'approve') {
-          this.hold({ text: sql, params: undefined, messages: Buffer.from(buf.subarray(start, end)), decision: verdict, cls: this.lastClass });
+          this.hold({ kind: script ? 'script' : 'statement', text: sql, params: undefined, messages: Buffer.from(buf.subarray(start, end)), decision: verdict, cls: this.lastClass });
         } else this.refuseCycle([errorResponse(refusal(verdict))]);
         return;
       }
@@ -433,6 +433,35 @@ export class ClientSession {
   }
 
   private lastClass: ActionClass = 'unknown';
+  /** `SET twokey.script = on`: the next Query is a whole script (`twokey exec`), approved and run as one. */
+  private scriptNext = false;
+
+  /** `SET twokey.<name>`: the agent's own session settings, answered here and never sent upstream. */
+  private applySetting(name: string, value: string): void {
+    if (name === 'reason') {
+      this.reason = value || undefined;
+      return this.refuseCycle([commandComplete('SET')]);
+    }
+    if (name === 'script') {
+      this.scriptNext = value === 'on';
+      return this.refuseCycle([commandComplete('SET')]);
+    }
+    if (name === 'request_access') {
+      const minutes = Number(value);
+      const identity = this.identity as Identity;
+      const decision = this.deps.decide(identity, this.deps.target.name, { class: 'write' });
+      if (!Number.isInteger(minutes) || minutes < 1 || minutes > MAX_WINDOW_MINUTES) {
+        return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.featureNotSupported, message: `twokey: a write window is 1 to ${MAX_WINDOW_MINUTES} minutes` })]);
+      }
+      if (decision.kind !== 'approve') {
+        const message = decision.kind === 'allow' ? 'twokey: writes on this target need no approval' : `twokey: ${decision.reason}`;
+        return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message })]);
+      }
+      const text = `write access to ${this.deps.target.name} for ${minutes} minute(s)`;
+      return this.hold({ kind: 'window', text, params: undefined, messages: Buffer.alloc(0), decision, cls: 'write', windowMinutes: minutes });
+    }
+    return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.featureNotSupported, message: `twokey: unknown setting twokey.${name}` })]);
+  }
 
   /** Collects the rest of an extended batch whose statement needs approval; holds it at its Sync. */
   private collect(buf: Buffer, start: number, end: number, code: number): void {
@@ -455,7 +484,7 @@ export class ClientSession {
       }
       params = b.params.map((p) => (p === null ? null : p.toString('utf8')));
     }
-    this.hold({ text: batch.text, params, messages: Buffer.concat(batch.messages), decision: batch.decision, cls: batch.cls });
+    this.hold({ kind: 'statement', text: batch.text, params, messages: Buffer.concat(batch.messages), decision: batch.decision, cls: batch.cls });
   }
 
   // ---- hold and run (approvals) ----
@@ -488,13 +517,13 @@ export class ClientSession {
     const refuse = (message: string, hint?: string): Promise<void> =>
       finish([errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message, hint })]);
 
-    if (this.transactionStatus !== 'I') {
+    if (this.transactionStatus !== 'I' && h.kind === 'statement') {
       return refuse('twokey: a write inside a transaction block cannot wait for approval', 'Submit the whole script with `twokey exec --target ' + target.name + ' -f script.sql`; it runs as one transaction once approved.');
     }
-    if (approvals.windowOpen(identity.subject, target.name)) {
+    if (h.kind !== 'window' && approvals.windowOpen(identity.subject, target.name)) {
       return this.runApproved(h, noticeResponse({ code: '00000', message: `twokey: running on the write credential inside your approved write window` }));
     }
-    if (approvals.takeOneTimeGrant(identity.subject, target.name, sha256)) {
+    if (h.kind !== 'window' && approvals.takeOneTimeGrant(identity.subject, target.name, sha256)) {
       return this.runApproved(h, noticeResponse({ code: '00000', message: 'twokey: running once under the approval given earlier for this exact statement' }));
     }
     const approval = h.decision.approval;
@@ -503,10 +532,11 @@ export class ClientSession {
     }
     if (Buffer.byteLength(h.text) > MAX_APPROVAL_TEXT_BYTES) return refuse(`twokey: statements over ${MAX_APPROVAL_TEXT_BYTES} bytes cannot be sent for approval; use twokey exec`);
     const requestId = newRequestId();
-    const blastRadius = await this.deps.estimateBlastRadius(h.text, this.serverParams.get('search_path')).catch(() => 'unknown');
+    const blastRadius = h.kind === 'statement' ? await this.deps.estimateBlastRadius(h.text, this.serverParams.get('search_path')).catch(() => 'unknown') : undefined;
     const submitted = await approvals.submit({
       requestId,
-      kind: 'statement',
+      kind: h.kind,
+      windowMinutes: h.windowMinutes,
       target: target.name,
       protocol: 'postgres',
       text: h.text,
@@ -537,6 +567,13 @@ export class ClientSession {
     if (decision.outcome !== 'approved') {
       const who = decision.decidedBy.length ? ` by ${decision.decidedBy.join(', ')}` : '';
       return refuse(`twokey: request ${requestId} ${decision.outcome}${who}${decision.comment ? `: ${decision.comment}` : ''}`);
+    }
+    if (h.kind === 'window') {
+      approvals.openWindow(identity.subject, target.name, Date.parse(decision.validUntil));
+      return finish([
+        noticeResponse({ code: '00000', message: `twokey: request ${requestId} approved by ${decision.decidedBy.join(', ')}; writes on ${target.name} run on the write credential until ${decision.validUntil}` }),
+        commandComplete('SET'),
+      ]);
     }
     return this.runApproved(h, noticeResponse({ code: '00000', message: `twokey: request ${requestId} approved by ${decision.decidedBy.join(', ')}; running it once on the write credential` }));
   }
@@ -792,6 +829,8 @@ export class ClientSession {
 }
 
 interface Held {
+  readonly kind: 'statement' | 'script' | 'window';
+  readonly windowMinutes?: number;
   readonly text: string;
   readonly params: (string | null)[] | undefined;
   /** The client's own messages for this statement, run as sent once approved. */
@@ -800,10 +839,11 @@ interface Held {
   readonly cls: ActionClass;
 }
 
-/** `SET [SESSION|LOCAL] twokey.reason = '...'` (or TO): the reason, '' for RESET-like empty values. */
-export function reasonSetting(sql: string): string | undefined {
-  const m = /^\s*set\s+(?:session\s+|local\s+)?twokey\.reason\s*(?:=|to)\s*'((?:[^']|'')*)'\s*;?\s*$/i.exec(sql);
-  return m ? (m[1] ?? '').replace(/''/g, "'") : undefined;
+/** `SET [SESSION|LOCAL] twokey.<name> = '...'` (or TO, or an unquoted word): the agent's own settings. */
+export function twokeySetting(sql: string): { name: string; value: string } | undefined {
+  const m = /^\s*set\s+(?:session\s+|local\s+)?twokey\.([a-z_]+)\s*(?:=|to)\s*(?:'((?:[^']|'')*)'|([A-Za-z0-9_]+))\s*;?\s*$/i.exec(sql);
+  if (!m) return undefined;
+  return { name: (m[1] ?? '').toLowerCase(), value: m[2] !== undefined ? m[2].replace(/''/g, "'") : (m[3] ?? '') };
 }
 
 function newCycle(): Cycle {

@@ -1,10 +1,13 @@
 import { execFile, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { signLinkToken } from '../../../core/approval/link-token';
 import { demoCustomer } from '../../../local/demo/seed';
 import { getRuntime } from '../../../lambdas/shared/runtime';
 import { waitFor } from '../../support/control-plane';
+import { twokey } from '../../support/cli';
 import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
 
@@ -220,6 +223,67 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
     expect((await run.done).stdout).toMatch(/UPDATE 1/);
   });
 
+  describe('CLI', () => {
+    const twokeyCli = async (args: string[], token: string): Promise<{ code: number; stdout: string; stderr: string }> => {
+      const { host, port } = stack.endpoint('test-pg');
+      return twokey([...args, '--host', host, '--port', String(port), '--database', 'demo'], { TWOKEY_TOKEN: token });
+    };
+
+    it('twokey exec submits a script, and runs it as one transaction once approved', async () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'tk-exec-')), 'fix.sql');
+      writeFileSync(file, "UPDATE orders SET status = 'exec-1' WHERE id = 101;\nUPDATE orders SET status = 'exec-2' WHERE id = 102;\nSELECT id, status FROM orders WHERE id IN (101, 102) ORDER BY id;\n");
+      const alice = await stack.token('alice', ['support']);
+      const submitted = await twokeyCli(['exec', '--target', 'test-pg', '-f', file, '--reason', 'OPS-7'], alice);
+      expect(submitted.code).toBe(5);
+      expect(submitted.stderr).toMatch(/submitted for approval as request/);
+      const mail = await waitForMail(outbox, 'bob@example.com', 'exec-2');
+      expect(mail.text).toContain('OPS-7');
+      await postDecision(mail.link, mail.token, 'approve');
+      await new Promise((r) => setTimeout(r, 300));
+      const ran = await twokeyCli(['exec', '--target', 'test-pg', '-f', file], alice);
+      expect(ran.code).toBe(0);
+      expect(ran.stdout).toContain('101|exec-1\n102|exec-2');
+
+      const denied = twokeyCli(['exec', '--target', 'test-pg', '-f', file, '--wait'], alice);
+      const mail2 = await waitForMail(outbox, 'bob@example.com', 'exec-2', new Set([mail.file]));
+      await postDecision(mail2.link, mail2.token, 'deny');
+      const out = await denied;
+      expect(out.code).toBe(4);
+      expect(out.stderr).toMatch(/denied by bob@example.com/);
+    });
+
+    it('twokey request-access opens a write window once approved', async () => {
+      const alice = await stack.token('alice', ['support']);
+      const asking = twokeyCli(['request-access', '--target', 'test-pg', '--minutes', '5', '--reason', 'incident 9'], alice);
+      const mail = await waitForMail(outbox, 'bob@example.com', 'write access to test-pg for 5 minute(s)');
+      expect(await (await fetch(mail.link)).text()).toContain('incident 9');
+      await postDecision(mail.link, mail.token, 'approve');
+      const out = await asking;
+      expect(out.code).toBe(0);
+      expect(out.stderr).toMatch(/writes on test-pg run on the write credential until/);
+      const write = await (await psql('alice', ['support'], "UPDATE customers SET name = 'Window' WHERE id = 23")).done;
+      expect(write.stdout).toMatch(/UPDATE 1/);
+      expect(write.stderr).toMatch(/inside your approved write window/);
+      // The window is alice's alone: another caller still waits for a reviewer.
+      const other = await psql('dave', ['support'], "UPDATE customers SET name = 'Not Dave' WHERE id = 24");
+      const mail2 = await waitForMail(outbox, 'bob@example.com', 'Not Dave');
+      await postDecision(mail2.link, mail2.token, 'deny');
+      expect((await other.done).stderr).toMatch(/approval required[\s\S]*denied/);
+    });
+
+    it('twokey approvals list shows a reviewer the requests they review', async () => {
+      const bob = await stack.token('bob', ['dba']);
+      const listed = await twokey(['approvals', 'list', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: bob });
+      const approvals = (JSON.parse(listed.stdout) as { approvals: { reviewers: string[]; status: string; taskToken?: string }[] }).approvals;
+      expect(approvals.length).toBeGreaterThan(3);
+      expect(approvals.every((a) => a.reviewers.includes('bob@example.com') || a.status)).toBe(true);
+      expect(listed.stdout).not.toContain('taskToken');
+      const erin = await stack.token('erin', ['auditor']);
+      const none = await twokey(['approvals', 'list', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
+      expect(JSON.parse(none.stdout)).toEqual({ approvals: [] });
+    });
+  });
+
   it('ends as expired when nobody decides in time', async () => {
     const started = Date.now();
     const out = await (await psql('quinn', [], "UPDATE customers SET name = 'Too Late' WHERE id = 21")).done;
@@ -231,7 +295,7 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
   it('refuses writes that need approval when the control plane is unreachable, while reads go on', async () => {
     await stack.cp.stop();
     await waitFor(() => !stack.agent.tunnel.connected || undefined, 5_000, 'tunnel down');
-    const out = await (await psql('alice', ['support'], 'SELECT count(*) FROM orders', "UPDATE customers SET name = 'Offline' WHERE id = 22")).done;
+    const out = await (await psql('amy', ['support'], 'SELECT count(*) FROM orders', "UPDATE customers SET name = 'Offline' WHERE id = 22")).done;
     expect(out.stdout).toMatch(/5000/);
     expect(out.stderr).toMatch(/approval required but unavailable: the control plane cannot be reached/);
     expect(readdirSync(outbox).length).toBeGreaterThan(0);

@@ -1,0 +1,29 @@
+import { DEFAULT_DATA_DIR } from '../../local/dev-config';
+import type { ApprovalRecord } from '../../core/approval/request';
+import { parse, UsageError } from '../args';
+import { apiCall } from '../control-plane-client';
+
+/** `twokey approvals list [--json]`: pending and recent requests you review or made (all of them for admins). */
+export async function approvalsCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'list') throw new UsageError('usage: twokey approvals list [--json]');
+  const { values } = parse(rest, {
+    url: { type: 'string' },
+    token: { type: 'string' },
+    'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
+    json: { type: 'boolean', default: false },
+  });
+  const { json } = await apiCall({ url: values.url, token: values.token, dataDir: values['data-dir'] }, 'GET', '/approvals');
+  if (values.json) {
+    console.log(JSON.stringify(json, null, 2));
+    return 0;
+  }
+  const approvals = (json as { approvals: ApprovalRecord[] }).approvals;
+  console.log(['REQUEST'.padEnd(36), 'STATUS'.padEnd(9), 'TARGET'.padEnd(14), 'REQUESTER'.padEnd(20), 'VOTES'.padEnd(6), 'STATEMENT'].join(' '));
+  for (const a of approvals) {
+    const votes = `${Object.values(a.votes).filter((v) => v.decision === 'approve').length}/${a.approval.min}`;
+    const text = a.text.replace(/\s+/g, ' ').slice(0, 60);
+    console.log([a.requestId.padEnd(36), a.status.padEnd(9), a.target.padEnd(14), (a.requester.email ?? a.requester.subject).padEnd(20), votes.padEnd(6), text].join(' '));
+  }
+  return 0;
+}
