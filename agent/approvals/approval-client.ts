@@ -92,13 +92,15 @@ export class ApprovalClient {
   /** Waits for the decision, at most `holdMs`; undefined when the hold time passed (the request stays open). */
   waitForDecision(requestId: string, holdMs: number, signal?: AbortSignal): Promise<DecisionMessage | undefined> {
     return new Promise((resolve) => {
+      const onAbort = (): void => done(undefined);
       const done = (d: DecisionMessage | undefined): void => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         this.waiting.delete(requestId);
         resolve(d);
       };
       const timer = setTimeout(() => done(undefined), holdMs);
-      signal?.addEventListener('abort', () => done(undefined), { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.set(requestId, done);
     });
   }
