@@ -6,9 +6,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { waitForMail } from '../support/outbox';
 import { startPgStack, type PgStack } from '../support/pg-stack';
 
-/** Flags for headless Chromium on a machine without network or a sandbox-capable user. */
+/** Flags for headless Chromium on a machine without network or a sandbox-capable user (playwright adds a fresh profile). */
 const CHROMIUM_ARGS = [
-  '--headless',
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',
@@ -26,7 +25,8 @@ describe('the approval page in a real browser', () => {
     stack = await startPgStack();
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [...CHROMIUM_ARGS, `--user-data-dir=${mkdtempSync(join(tmpdir(), 'tk-chromium-'))}`],
+      headless: true,
+      args: CHROMIUM_ARGS,
     });
   }, 120_000);
   afterAll(async () => {

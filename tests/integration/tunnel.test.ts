@@ -99,6 +99,32 @@ describe('agent <-> local control plane over a real WebSocket', () => {
     ws.close();
   });
 
+  it('refuses an approval request for a target the agent does not serve', async () => {
+    const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}` } });
+    const received: Record<string, unknown>[] = [];
+    ws.on('message', (d) => received.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(
+      JSON.stringify({
+        type: 'approval.request',
+        v: 1,
+        requestId: '11111111-2222-3333-4444-555555555555',
+        kind: 'statement',
+        target: 'other-db',
+        protocol: 'postgres',
+        text: 'DELETE FROM t WHERE id = 1',
+        sha256: 'a'.repeat(64),
+        class: 'write',
+        rule: 'support',
+        requester: { subject: 'alice', name: 'alice', groups: ['support'] },
+        approval: { groups: ['dba'], min: 1, timeoutSeconds: 60 },
+      }),
+    );
+    await waitFor(() => received.length >= 1 || undefined, 5_000, 'reply');
+    expect(received[0]).toMatchObject({ type: 'error', code: 'target-not-served', inReplyTo: '11111111-2222-3333-4444-555555555555' });
+    ws.close();
+  });
+
   it('refuses a bad agent key at the handshake', async () => {
     const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}tampered` } });
     const status = await new Promise<number | undefined>((resolve) => {

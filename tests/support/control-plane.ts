@@ -8,8 +8,8 @@ import { mintDevToken } from '../../local/oidc/dev-issuer';
 export async function startTestControlPlane(dataDir?: string, httpPort = 0): Promise<LocalControlPlane> {
   return startLocalControlPlane({
     dataDir,
-    s3Dir: mkdtempSync(join(tmpdir(), 'tk-s3-')),
-    outboxDir: mkdtempSync(join(tmpdir(), 'tk-outbox-')),
+    s3Dir: dataDir ? join(dataDir, 's3') : mkdtempSync(join(tmpdir(), 'tk-s3-')),
+    outboxDir: dataDir ? join(dataDir, 'outbox') : mkdtempSync(join(tmpdir(), 'tk-outbox-')),
     host: '127.0.0.1',
     ports: { http: httpPort, dynamo: 0, s3: 0 },
     log: () => undefined,

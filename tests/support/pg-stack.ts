@@ -35,7 +35,9 @@ blocks:
 `;
 
 export interface PgStack {
-  readonly cp: LocalControlPlane;
+  cp: LocalControlPlane;
+  /** Stops the control plane and starts it again on the same port with the same on-disk state. */
+  restartControlPlane(): Promise<void>;
   readonly pg: TestPostgres;
   readonly agent: RunningAgent;
   endpoint(target: string): { host: string; port: number };
@@ -44,13 +46,15 @@ export interface PgStack {
 }
 
 /** Extra targets need extra database roles; `prepare` runs as the superuser before the agent starts. */
-export async function startPgStack(options: { extraTargets?: (pg: TestPostgres) => TargetConfig[]; prepare?: (admin: pg.Client) => Promise<void>; policy?: string } = {}): Promise<PgStack> {
+export async function startPgStack(
+  options: { extraTargets?: (pg: TestPostgres) => TargetConfig[]; prepare?: (admin: pg.Client) => Promise<void>; policy?: string; controlPlaneDir?: string } = {},
+): Promise<PgStack> {
   const pgServer = await startTestPostgres();
   const admin = new pg.Client({ connectionString: pgServer.adminUrl });
   await admin.connect();
   await options.prepare?.(admin);
   await admin.end();
-  const cp = await startTestControlPlane();
+  const cp = await startTestControlPlane(options.controlPlaneDir);
   const root = await tokenFor(cp, 'root', ['admin']);
   await api(cp, root, 'PUT', '/policies', options.policy ?? PG_TEST_POLICY, { 'if-match': '"0"' });
   const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
@@ -73,8 +77,13 @@ export async function startPgStack(options: { extraTargets?: (pg: TestPostgres) 
   const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const agent = await startAgent(config, { listenerFactories: { postgres: (t, ctx) => startPostgresListener(t, ctx) }, log: quiet });
   await waitFor(() => agent.policy.policy, 10_000, 'policy');
-  return {
+  const stack: PgStack = {
     cp,
+    async restartControlPlane() {
+      const port = Number(new URL(stack.cp.httpUrl).port);
+      await stack.cp.stop();
+      stack.cp = await startTestControlPlane(options.controlPlaneDir, port);
+    },
     pg: pgServer,
     agent,
     endpoint(target) {
@@ -83,11 +92,12 @@ export async function startPgStack(options: { extraTargets?: (pg: TestPostgres) 
       const [host, port] = l.endpoint.split(':');
       return { host: host ?? '127.0.0.1', port: Number(port) };
     },
-    token: (user, groups) => tokenFor(cp, user, groups),
+    token: (user, groups) => tokenFor(stack.cp, user, groups),
     async stop() {
       await agent.stop();
-      await cp.stop();
+      await stack.cp.stop();
       await pgServer.stop();
     },
   };
+  return stack;
 }
