@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { waitFor } from '../support/control-plane';
+import { execFile } from 'node:child_process';
 import { startDev, twokey, type DevProcess } from '../support/cli';
+import { postDecision, waitForMail } from '../support/outbox';
 
 function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -77,20 +79,27 @@ describe('twokey dev (npm start) end to end', () => {
     expect(bad.stderr).toMatch(/"line": 2/);
   });
 
-  it('serves demo-pg to psql through the agent: alice reads, her write waits for approval, dave may not write', async () => {
+  it('walks through the README: alice reads, her UPDATE waits for bob, his link runs it, dave may not write', async () => {
     const [host, port] = (dev.info.targets['demo-pg']?.endpoint ?? '').split(':');
     const alice = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
     const dave = (await twokey(['token', '--user', 'dave', '--data-dir', dataDir])).stdout.trim();
     const psql = (token: string, ...commands: string[]) =>
       new Promise<{ stdout: string; stderr: string }>((resolve) => {
         const args = [`host=${host} port=${port} dbname=demo user=me`, '-X', '-A', '-t', ...commands.flatMap((c) => ['-c', c])];
-        require('node:child_process').execFile('psql', args, { env: { ...process.env, PGPASSWORD: token } }, (_e: unknown, stdout: string, stderr: string) =>
-          resolve({ stdout, stderr }),
-        );
+        execFile('psql', args, { env: { ...process.env, PGPASSWORD: token } }, (_e, stdout, stderr) => resolve({ stdout, stderr }));
       });
-    const read = await psql(alice, 'SELECT name FROM customers WHERE id = 2', "UPDATE customers SET name = 'x' WHERE id = 2");
-    expect(read.stdout.trim()).toBe('Chloe Ahmed');
-    expect(read.stderr).toMatch(/twokey: approval required \(rule support-read-approve-writes\)/);
+    expect((await psql(alice, 'SELECT name FROM customers WHERE id = 2')).stdout.trim()).toBe('Chloe Ahmed');
+
+    const held = psql(alice, "UPDATE customers SET name = 'Ada Lovelace' WHERE id = 2");
+    const mail = await waitForMail(dev.info.outboxDir, 'bob@example.com', 'Ada Lovelace');
+    expect(dev.output()).toContain(`mail to bob@example.com`);
+    expect((await fetch(mail.link)).status).toBe(200);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const out = await held;
+    expect(out.stderr).toMatch(/twokey: approval required, request .* sent to dba/);
+    expect(out.stdout.trim()).toBe('UPDATE 1');
+    expect((await psql(alice, 'SELECT name FROM customers WHERE id = 2')).stdout.trim()).toBe('Ada Lovelace');
+
     const denied = await psql(dave, "UPDATE customers SET name = 'x' WHERE id = 2");
     expect(denied.stderr).toMatch(/twokey: write denied by rule analysts-read-only/);
   });

@@ -75,13 +75,13 @@ describe('Postgres data plane through the agent', () => {
 
   describe('psql', () => {
     it('runs reads, and refuses a write with 42501 while the session goes on', async () => {
-      const r = await run('psql', [conn(), '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=0',
+      const r = await run('psql', [conn('test-pg', 'dave'), '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=0',
         '-c', 'SELECT count(*) FROM customers',
         '-c', "UPDATE customers SET name = 'x' WHERE id = 1",
         '-c', 'SELECT name FROM customers WHERE id = 1',
-      ], { PGPASSWORD: alice });
+      ], { PGPASSWORD: dave });
       expect(r.stdout.trim().split('\n')).toEqual(['1000', 'Ben Ahmed']);
-      expect(r.stderr).toMatch(/ERROR:\s+twokey: approval required/);
+      expect(r.stderr).toMatch(/ERROR:\s+twokey: write denied by rule analysts/);
     });
 
     it('names the rule and class when a statement is denied or blocked', async () => {
@@ -94,8 +94,9 @@ describe('Postgres data plane through the agent', () => {
     it('runs multi-statement strings as a whole, or refuses them as a whole', async () => {
       const ok = await run('psql', [conn(), '-X', '-A', '-t', '-c', 'SELECT 1; SELECT 2'], { PGPASSWORD: alice });
       expect(ok.stdout.trim().split('\n')).toEqual(['1', '2']);
-      const mixed = await run('psql', [conn(), '-X', '-A', '-t', '-c', "SELECT 1; UPDATE orders SET status = 'x' WHERE id = 1"], { PGPASSWORD: alice });
-      expect(mixed.stderr).toMatch(/approval required/);
+      const mixed = await run('psql', [conn(), '-X', '-A', '-t', '-c', "SELECT 1; UPDATE orders SET status = 'x' WHERE id = 1"], { PGPASSWORD: dave });
+      expect(mixed.stderr).toMatch(/write denied/);
+      expect(mixed.stdout).toBe('');
     });
 
     it('serves psql meta-commands that read the catalog', async () => {
@@ -164,14 +165,14 @@ describe('Postgres data plane through the agent', () => {
     });
 
     it('refuses a write with 42501 and keeps the connection usable', async () => {
-      const c = await client(alice);
+      const c = await client(dave);
       await expect(c.query('UPDATE orders SET status = $1 WHERE id = $2', ['x', 1])).rejects.toMatchObject({ code: '42501' });
       expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       await c.end();
     });
 
     it('tracks SQL-level PREPARE and EXECUTE by the prepared class', async () => {
-      const c = await client(alice);
+      const c = await client(dave);
       await c.query('PREPARE read_one AS SELECT 1 AS v');
       expect((await c.query('EXECUTE read_one')).rows).toEqual([{ v: 1 }]);
       await expect(c.query("PREPARE wipe AS UPDATE orders SET status = 'x' WHERE id = 1")).rejects.toMatchObject({ code: '42501' });
@@ -207,7 +208,7 @@ describe('Postgres data plane through the agent', () => {
   });
 
   describe('wire level', () => {
-    const login = async (token = alice): Promise<WireClient> => {
+    const login = async (token = dave): Promise<WireClient> => {
       const { host, port } = stack.endpoint('test-pg');
       return WireClient.login(host, port, token);
     };
