@@ -14,6 +14,7 @@ import { PolicyCache } from './policy/policy-cache';
 import { TunnelClient } from './tunnel/tunnel-client';
 
 export const AGENT_VERSION = '0.1.0';
+const POLICY_RETRY_MS = 3_000;
 
 /** What a protocol listener gets from the agent: who the caller is and what the policy says. */
 export interface AgentContext {
@@ -73,6 +74,10 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       }
       case 'hello.ok':
         for (const r of message.rejected) log.warn('target.rejected', { target: r.target, reason: r.reason });
+        // The policy follows hello.ok; if it got lost, ask again rather than wait for a heartbeat.
+        setTimeout(() => {
+          if (!policy.policy && tunnel.connected) tunnel.send({ type: 'policy.get', v: TUNNEL_PROTOCOL_VERSION });
+        }, POLICY_RETRY_MS).unref();
         return;
       case 'error':
         log.warn('control-plane.error', { code: message.code, message: message.message });

@@ -27,6 +27,8 @@ export interface ControlPlaneOptions {
   readonly host: string;
   readonly ports: { http: number; dynamo: number; s3: number };
   readonly outboxDir: string;
+  /** Run the stand-in for the Policies table stream (tests that drive the stream handler themselves turn it off). */
+  readonly policyStream?: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -133,9 +135,10 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
   const ddb = DynamoDBDocumentClient.from(
     new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
   );
-  const stream = startPolicyStream(new DynamoPolicyStore(ddb, dynamo.tableNames.policies), (e) =>
-    options.log(`policy stream: ${e instanceof Error ? e.message : String(e)}`),
-  );
+  const stream =
+    options.policyStream === false
+      ? { stop: () => undefined }
+      : startPolicyStream(new DynamoPolicyStore(ddb, dynamo.tableNames.policies), (e) => options.log(`policy stream: ${e instanceof Error ? e.message : String(e)}`));
 
   let stopped = false;
   return {

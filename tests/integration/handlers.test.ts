@@ -25,7 +25,8 @@ describe('control-plane handlers with API Gateway events', () => {
   let alice: string;
 
   beforeAll(async () => {
-    cp = await startTestControlPlane();
+    // This suite hands the stream handler its own fixture, so the local stream stand-in stays off.
+    cp = await startTestControlPlane(undefined, 0, false);
     root = await tokenFor(cp, 'root', ['admin']);
     alice = await tokenFor(cp, 'alice', ['support']);
   });

@@ -5,9 +5,10 @@ import { startLocalControlPlane, type LocalControlPlane } from '../../local/cont
 import { mintDevToken } from '../../local/oidc/dev-issuer';
 
 /** The local control plane on free ports, in memory (or on disk in `dataDir`). */
-export async function startTestControlPlane(dataDir?: string, httpPort = 0): Promise<LocalControlPlane> {
+export async function startTestControlPlane(dataDir?: string, httpPort = 0, policyStream = true): Promise<LocalControlPlane> {
   return startLocalControlPlane({
     dataDir,
+    policyStream,
     s3Dir: dataDir ? join(dataDir, 's3') : mkdtempSync(join(tmpdir(), 'tk-s3-')),
     outboxDir: dataDir ? join(dataDir, 'outbox') : mkdtempSync(join(tmpdir(), 'tk-outbox-')),
     host: '127.0.0.1',

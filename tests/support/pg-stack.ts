@@ -74,9 +74,14 @@ export async function startPgStack(
     identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
     targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
   };
-  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  // Kept, not printed: shown only if the agent fails to get its policy.
+  const lines: string[] = [];
+  const keep = (level: string) => (event: string, fields?: Record<string, unknown>) => void lines.push(`${level} ${event} ${JSON.stringify(fields ?? {})}`);
+  const quiet = { info: keep('info'), warn: keep('warn'), error: keep('error') };
   const agent = await startAgent(config, { listenerFactories: { postgres: (t, ctx) => startPostgresListener(t, ctx) }, log: quiet });
-  await waitFor(() => agent.policy.policy, 10_000, 'policy');
+  await waitFor(() => agent.policy.policy, 30_000, 'policy').catch((e: unknown) => {
+    throw new Error(`${String(e)}; agent log:\n${lines.join('\n')}`);
+  });
   const stack: PgStack = {
     cp,
     async restartControlPlane() {
