@@ -9,6 +9,7 @@ import type { StatementClassifier } from './classify/classifier';
 import { CLASS_RANK, type Classification } from './classify/classify';
 import { AUTH, BACKEND, FRONTEND, SQLSTATE, STARTUP, type TransactionStatus } from './protocol/codes';
 import { MessageFramer, takeStartupPacket, type FramerError } from './protocol/framer';
+import { SliceRun } from './protocol/slice-run';
 import { bodyOf, BodyReader, ProtocolReadError, readBind, readErrorFields, readParse, readStartupParams } from './protocol/reader';
 import {
   authenticationRequest,
@@ -122,9 +123,9 @@ export class ClientSession {
   /** `SET twokey.reason = '...'`: kept by the agent, never sent upstream. */
   private reason: string | undefined;
   private readonly abort = new AbortController();
-  private outBuf: Buffer | undefined;
-  private outStart = 0;
-  private outEnd = 0;
+  private readonly outRun = new SliceRun((slice) => this.outgoing.push(slice));
+  /** The part of the current server chunk not yet written to the client. */
+  private readonly serverRun = new SliceRun((slice) => this.writeClient(slice));
 
   constructor(
     socket: Socket,
@@ -334,25 +335,11 @@ export class ClientSession {
 
   /** Adjacent messages of one chunk are forwarded as one slice of it (no copy, one write). */
   private forward(buf: Buffer, start: number, end: number): void {
-    if (this.outBuf === buf && this.outEnd === start) {
-      this.outEnd = end;
-      return;
-    }
-    this.closeOutRun();
-    this.outBuf = buf;
-    this.outStart = start;
-    this.outEnd = end;
-  }
-
-  private closeOutRun(): void {
-    const b = this.outBuf;
-    if (!b) return;
-    this.outBuf = undefined;
-    this.outgoing.push(this.outStart === 0 && this.outEnd === b.length ? b : b.subarray(this.outStart, this.outEnd));
+    this.outRun.add(buf, start, end);
   }
 
   private flushOutgoing(upstream: Socket): void {
-    this.closeOutRun();
+    this.outRun.flush();
     if (this.outgoing.length === 0 || this.state !== 'ready') {
       this.outgoing.length = 0;
       return;
@@ -695,10 +682,6 @@ export class ClientSession {
 
   // ---- database -> client ----
 
-  /** The slice of the current server chunk not yet written to the client. */
-  private runBuf: Buffer | undefined;
-  private runStart = -1;
-  private runEnd = -1;
 
   private readonly onServerData = (chunk: Buffer): void => {
     if (this.state !== 'ready') return;
@@ -766,23 +749,12 @@ export class ClientSession {
     this.appendRun(buf, start, end);
   };
 
-  /** Consecutive messages of one chunk go to the client as one slice of it. */
   private appendRun(buf: Buffer, start: number, end: number): void {
-    if (this.runBuf === buf && this.runEnd === start) {
-      this.runEnd = end;
-      return;
-    }
-    this.flushRun();
-    this.runBuf = buf;
-    this.runStart = start;
-    this.runEnd = end;
+    this.serverRun.add(buf, start, end);
   }
 
   private flushRun(): void {
-    if (!this.runBuf) return;
-    const b = this.runBuf;
-    this.runBuf = undefined;
-    this.writeClient(this.runStart === 0 && this.runEnd === b.length ? b : b.subarray(this.runStart, this.runEnd));
+    this.serverRun.flush();
   }
 
   private writeClient(bytes: Buffer): void {

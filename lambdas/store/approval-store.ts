@@ -1,9 +1,7 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalRecord, ApprovalStatus } from '../../core/approval/request';
 import type { Vote } from '../../core/approval/votes';
-
-const MAX_SCAN_PAGES = 100;
+import { isConditionFailure, scanTable } from './dynamo-table';
 
 export interface ApprovalStore {
   /** Stores a new request; `exists` when one with this id is already stored (a retried request). */
@@ -21,9 +19,6 @@ export interface ApprovalStore {
   list(): Promise<ApprovalRecord[]>;
 }
 
-const failedCondition = (e: unknown): boolean =>
-  e instanceof ConditionalCheckFailedException || (e as { name?: string }).name === 'ConditionalCheckFailedException';
-
 export class DynamoApprovalStore implements ApprovalStore {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
@@ -35,7 +30,7 @@ export class DynamoApprovalStore implements ApprovalStore {
       await this.ddb.send(new PutCommand({ TableName: this.table, Item: record, ConditionExpression: 'attribute_not_exists(requestId)' }));
       return 'created';
     } catch (e) {
-      if (failedCondition(e)) return 'exists';
+      if (isConditionFailure(e)) return 'exists';
       throw e;
     }
   }
@@ -74,7 +69,7 @@ export class DynamoApprovalStore implements ApprovalStore {
       );
       return 'recorded';
     } catch (e) {
-      if (!failedCondition(e)) throw e;
+      if (!isConditionFailure(e)) throw e;
       const current = await this.get(requestId);
       return current?.votes[vote.reviewer] ? 'duplicate' : 'closed';
     }
@@ -94,7 +89,7 @@ export class DynamoApprovalStore implements ApprovalStore {
       );
       return true;
     } catch (e) {
-      if (failedCondition(e)) return false;
+      if (isConditionFailure(e)) return false;
       throw e;
     }
   }
@@ -104,17 +99,7 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async list(): Promise<ApprovalRecord[]> {
-    const items: ApprovalRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    for (let page = 0; page < MAX_SCAN_PAGES; page++) {
-      const out = await this.ddb.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
-      for (const item of out.Items ?? []) {
-        const { taskToken: _hidden, ...record } = item as ApprovalRecord & { taskToken?: string };
-        items.push(record);
-      }
-      start = out.LastEvaluatedKey;
-      if (!start) break;
-    }
-    return items;
+    const items = await scanTable<ApprovalRecord & { taskToken?: string }>(this.ddb, this.table);
+    return items.map(({ taskToken: _hidden, ...record }) => record);
   }
 }

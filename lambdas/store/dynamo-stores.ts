@@ -1,34 +1,17 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
-  ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { AgentExistsError, VersionConflictError } from '../domain/errors';
+import { isConditionFailure, scanTable } from './dynamo-table';
 import type { AgentRecord, AgentStore, ConnectionRecord, ConnectionStore, PolicyRecord, PolicyStore } from './stores';
 
 /** All policy versions live under one partition; the deployment has one policy document. */
 const POLICY_PARTITION = 'default';
-const MAX_SCAN_PAGES = 100;
-
-async function scanAll<T>(ddb: DynamoDBDocumentClient, table: string): Promise<T[]> {
-  const items: T[] = [];
-  let start: Record<string, unknown> | undefined;
-  for (let page = 0; page < MAX_SCAN_PAGES; page++) {
-    const out = await ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
-    items.push(...((out.Items ?? []) as T[]));
-    start = out.LastEvaluatedKey;
-    if (!start) break;
-  }
-  return items;
-}
-
-const isConditionFailure = (e: unknown): boolean =>
-  e instanceof ConditionalCheckFailedException || (e as { name?: string }).name === 'ConditionalCheckFailedException';
 
 export class DynamoAgentStore implements AgentStore {
   constructor(
@@ -58,7 +41,7 @@ export class DynamoAgentStore implements AgentStore {
   }
 
   list(): Promise<AgentRecord[]> {
-    return scanAll<AgentRecord>(this.ddb, this.table);
+    return scanTable<AgentRecord>(this.ddb, this.table);
   }
 
   async markConnected(name: string, connectionId: string, at: string): Promise<void> {
@@ -137,7 +120,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   list(): Promise<ConnectionRecord[]> {
-    return scanAll<ConnectionRecord>(this.ddb, this.table);
+    return scanTable<ConnectionRecord>(this.ddb, this.table);
   }
 }
 

@@ -1,0 +1,21 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/** Tables here stay small (agents, connections, approvals); a scan is bounded by this many pages. */
+export const MAX_SCAN_PAGES = 100;
+
+export async function scanTable<T>(ddb: DynamoDBDocumentClient, table: string): Promise<T[]> {
+  const items: T[] = [];
+  let start: Record<string, unknown> | undefined;
+  for (let page = 0; page < MAX_SCAN_PAGES; page++) {
+    const out = await ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
+    items.push(...((out.Items ?? []) as T[]));
+    start = out.LastEvaluatedKey;
+    if (!start) break;
+  }
+  return items;
+}
+
+/** A failed condition expression, from the SDK's typed error or from a stand-in that only sets the name. */
+export const isConditionFailure = (e: unknown): boolean =>
+  e instanceof ConditionalCheckFailedException || (e as { name?: string }).name === 'ConditionalCheckFailedException';
