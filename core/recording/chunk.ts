@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { err, ok, type Result } from '../result';
+
+/**
+ * Recording chunks: gzip of one JSON header line and the chunk's events. Each header carries its
+ * sequence number and the SHA-256 of the previous chunk (as stored, gzipped), so the chunks form a
+ * chain; the digest of the last chunk, kept by the control plane, seals the whole recording.
+ */
+export const CHUNK_FORMAT_VERSION = 1;
+export const GENESIS_DIGEST = '0'.repeat(64);
+/** A chunk is cut at this size or at CHUNK_MAX_SECONDS, whichever comes first. */
+export const CHUNK_MAX_BYTES = 5 * 1024 * 1024;
+export const CHUNK_MAX_SECONDS = 10;
+/** Decompressed chunks larger than this are refused when reading (a gzip bomb is not a recording). */
+const MAX_INFLATED_CHUNK_BYTES = 64 * 1024 * 1024;
+
+export type RecordingFormat = 'ndjson' | 'asciicast';
+
+export interface ChunkHeader {
+  readonly twokey: 'recording-chunk';
+  readonly v: typeof CHUNK_FORMAT_VERSION;
+  readonly sessionId: string;
+  readonly seq: number;
+  readonly format: RecordingFormat;
+  readonly prev: string;
+  readonly createdAt: string;
+}
+
+export function encodeChunk(header: ChunkHeader, body: Buffer): Buffer {
+  return gzipSync(Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body]));
+}
+
+export const chunkDigest = (stored: Buffer): string => createHash('sha256').update(stored).digest('hex');
+
+export type ChunkProblem = { readonly chunk: number; readonly reason: string };
+
+export function decodeChunk(stored: Buffer, index: number): Result<{ header: ChunkHeader; body: Buffer }, ChunkProblem> {
+  let raw: Buffer;
+  try {
+    raw = gunzipSync(stored, { maxOutputLength: MAX_INFLATED_CHUNK_BYTES });
+  } catch {
+    return err({ chunk: index, reason: 'not a valid gzip stream' });
+  }
+  const newline = raw.indexOf(0x0a);
+  if (newline < 0) return err({ chunk: index, reason: 'no header line' });
+  try {
+    const header = JSON.parse(raw.toString('utf8', 0, newline)) as ChunkHeader;
+    if (header.twokey !== 'recording-chunk' || header.v !== CHUNK_FORMAT_VERSION) return err({ chunk: index, reason: 'not a twokey recording chunk' });
+    return ok({ header, body: raw.subarray(newline + 1) });
+  } catch {
+    return err({ chunk: index, reason: 'header is not JSON' });
+  }
+}
+
+/**
+ * Checks a downloaded recording: every chunk decodes, sequence numbers run 0..n-1, each names the
+ * digest of the one before, and the last digest and the count match what the control plane stored.
+ * Names the first bad chunk.
+ */
+export interface ExpectedRecording {
+  readonly sessionId: string;
+  readonly finalDigest: string;
+  readonly chunkCount: number;
+  /** Per-chunk digests from the manifest; with them a changed chunk is named itself, not its successor. */
+  readonly digests?: readonly string[];
+}
+
+export function verifyChain(chunks: readonly Buffer[], expected: ExpectedRecording): Result<{ finalDigest: string }, ChunkProblem> {
+  if (expected.digests && (expected.digests.length !== expected.chunkCount || expected.digests[expected.chunkCount - 1] !== expected.finalDigest)) {
+    return err({ chunk: 0, reason: 'the manifest does not match the digest stored for the session' });
+  }
+  let prev = GENESIS_DIGEST;
+  for (let i = 0; i < chunks.length; i++) {
+    const stored = chunks[i] as Buffer;
+    if (expected.digests && expected.digests[i] !== chunkDigest(stored)) return err({ chunk: i, reason: 'content differs from the digest recorded for it' });
+    const decoded = decodeChunk(stored, i);
+    if (!decoded.ok) return decoded;
+    const { header } = decoded.value;
+    if (header.sessionId !== expected.sessionId) return err({ chunk: i, reason: 'belongs to another session' });
+    if (header.seq !== i) return err({ chunk: i, reason: `sequence number ${header.seq}, expected ${i}` });
+    if (header.prev !== prev) return err({ chunk: i, reason: 'does not chain to the previous chunk' });
+    prev = chunkDigest(stored);
+  }
+  if (chunks.length !== expected.chunkCount) return err({ chunk: chunks.length, reason: `${chunks.length} chunks, the recording has ${expected.chunkCount}` });
+  if (prev !== expected.finalDigest) return err({ chunk: Math.max(0, chunks.length - 1), reason: 'final digest does not match the one stored' });
+  return ok({ finalDigest: prev });
+}

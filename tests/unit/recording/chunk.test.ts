@@ -1,0 +1,55 @@
+import { chunkDigest, encodeChunk, GENESIS_DIGEST, verifyChain, type ChunkHeader } from '../../../core/recording/chunk';
+
+const SESSION = 'a1b2c3d4-0000-4000-8000-000000000001';
+
+function chain(bodies: string[]): { chunks: Buffer[]; finalDigest: string } {
+  const chunks: Buffer[] = [];
+  let prev = GENESIS_DIGEST;
+  bodies.forEach((body, seq) => {
+    const header: ChunkHeader = { twokey: 'recording-chunk', v: 1, sessionId: SESSION, seq, format: 'ndjson', prev, createdAt: '2026-11-28T00:00:00.000Z' };
+    const chunk = encodeChunk(header, Buffer.from(body));
+    chunks.push(chunk);
+    prev = chunkDigest(chunk);
+  });
+  return { chunks, finalDigest: prev };
+}
+
+describe('recording chunk chain', () => {
+  const { chunks, finalDigest } = chain(['{"e":"start"}\n', '{"e":"statement"}\n', '{"e":"end"}\n']);
+  const expected = { finalDigest, chunkCount: 3, sessionId: SESSION };
+
+  it('verifies an untouched chain', () => {
+    expect(verifyChain(chunks, expected)).toEqual({ ok: true, value: { finalDigest } });
+  });
+
+  it('names the first chunk with one byte changed', () => {
+    const tampered = chunks.map((c) => Buffer.from(c));
+    const middle = tampered[1] as Buffer;
+    middle[middle.length - 10] = (middle[middle.length - 10] as number) ^ 0xff;
+    const result = verifyChain(tampered, expected);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.chunk).toBe(1);
+  });
+
+  it('names the changed chunk itself when the manifest lists every digest, even if gzip still decodes', () => {
+    const digests = chunks.map(chunkDigest);
+    const tampered = chunks.map((c) => Buffer.from(c));
+    (tampered[1] as Buffer)[4] = 0x42; // the gzip header's mtime: still a valid stream
+    const result = verifyChain(tampered, { ...expected, digests });
+    expect(!result.ok && result.error).toEqual({ chunk: 1, reason: 'content differs from the digest recorded for it' });
+    expect(verifyChain(chunks, { ...expected, digests }).ok).toBe(true);
+  });
+
+  it('names a missing chunk and a reordered chain', () => {
+    const missing = verifyChain([chunks[0] as Buffer, chunks[2] as Buffer], expected);
+    expect(!missing.ok && missing.error).toEqual({ chunk: 1, reason: 'sequence number 2, expected 1' });
+    const truncated = verifyChain(chunks.slice(0, 2), expected);
+    expect(!truncated.ok && truncated.error.chunk).toBe(2);
+  });
+
+  it('refuses a chain whose last digest differs from the stored one', () => {
+    const other = chain(['{"e":"start"}\n', '{"e":"statement"}\n', '{"e":"forged end"}\n']);
+    const result = verifyChain(other.chunks, expected);
+    expect(!result.ok && result.error.reason).toMatch(/final digest/);
+  });
+});
