@@ -5,11 +5,13 @@ import { TokenVerifier } from '../core/identity/verifier';
 import { jsonLogger, type Logger } from '../core/log';
 import { decide, type Action, type Decision } from '../core/policy/decide';
 import { TUNNEL_PROTOCOL_VERSION } from '../core/tunnel/messages';
+import { DEFAULT_RESULT_ROWS_RECORDED } from '../core/policy/schema';
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
 import { agentKeyOf, type AgentConfig, type TargetConfig } from './config';
 import { ApprovalClient } from './approvals/approval-client';
+import { RecordingService } from './recording/uploader';
 import { PolicyCache } from './policy/policy-cache';
 import { TunnelClient } from './tunnel/tunnel-client';
 
@@ -25,6 +27,9 @@ export interface AgentContext {
   decide(identity: Identity, target: string, action: Action): Decision;
   readonly tunnel: TunnelClient;
   readonly approvals: ApprovalClient;
+  readonly recording: RecordingService;
+  /** The recording section of the current policy (defaults until a policy arrives). */
+  recordingSettings(): { mode: 'strict' | 'best-effort' | 'off'; maxRowsPerStatement: number };
 }
 
 export interface ProtocolListener {
@@ -102,6 +107,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     },
     tunnel,
     approvals: new ApprovalClient(tunnel, log),
+    recording: new RecordingService(join(config.stateDir, 'spool'), tunnel, log),
+    recordingSettings: () => policy.policy?.document.recording ?? { mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED },
   };
 
   const listeners: ProtocolListener[] = [];
@@ -122,6 +129,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   }
   await writeEndpoints(config.stateDir, listeners);
   tunnel.start();
+  context.recording.start();
 
   return {
     context,
@@ -130,6 +138,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     listeners,
     async stop() {
       await Promise.all(listeners.map((l) => l.stop()));
+      context.recording.stop();
       await tunnel.stop();
     },
   };

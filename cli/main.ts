@@ -11,6 +11,9 @@ const USAGE = `usage: twokey <command> [options]
   approvals list [--json]                                    pending and recent approval requests
   exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)
   request-access --target T --minutes M --reason R           ask for a time-boxed write window
+  sessions list [--target T] [--user U] [--since 1h] [--json] recorded sessions (auditors)
+  recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
+  replay <id> [--speed N]                                    a Postgres session as a transcript
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN).`;
 
@@ -26,6 +29,9 @@ const COMMANDS: Record<string, () => Command> = {
   policies: () => (require('./commands/policies') as typeof import('./commands/policies')).policiesCommand,
   approvals: () => (require('./commands/approvals') as typeof import('./commands/approvals')).approvalsCommand,
   exec: () => (require('./commands/exec') as typeof import('./commands/exec')).execCommand,
+  sessions: () => (require('./commands/recordings') as typeof import('./commands/recordings')).sessionsCommand,
+  recording: () => (require('./commands/recordings') as typeof import('./commands/recordings')).recordingCommand,
+  replay: () => (require('./commands/recordings') as typeof import('./commands/recordings')).replayCommand,
   'request-access': () => (require('./commands/exec') as typeof import('./commands/exec')).requestAccessCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */

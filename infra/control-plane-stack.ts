@@ -3,6 +3,7 @@ import { CfnStage, HttpApi, HttpMethod, WebSocketApi, WebSocketStage } from 'aws
 import { HttpJwtAuthorizer, WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Runtime, StartingPosition, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -92,6 +93,15 @@ export class ControlPlaneStack extends Stack {
         }),
       ]),
     ) as Record<TableKey, Table>;
+    for (const [key, def] of Object.entries(TABLES) as [TableKey, TableDefinition][]) {
+      for (const ix of def.indexes ?? []) {
+        this.tables[key].addGlobalSecondaryIndex({
+          indexName: ix.name,
+          partitionKey: { name: ix.partitionKey.name, type: ix.partitionKey.type === 'S' ? AttributeType.STRING : AttributeType.NUMBER },
+          sortKey: { name: ix.sortKey.name, type: ix.sortKey.type === 'S' ? AttributeType.STRING : AttributeType.NUMBER },
+        });
+      }
+    }
 
     const accessLogs = new Bucket(this, 'AccessLogsBucket', {
       encryption: BucketEncryption.S3_MANAGED,
@@ -149,6 +159,8 @@ export class ControlPlaneStack extends Stack {
       [TABLES.connections.envVar]: this.tables.connections.tableName,
       [TABLES.policies.envVar]: this.tables.policies.tableName,
       [TABLES.approvals.envVar]: this.tables.approvals.tableName,
+      [TABLES.sessions.envVar]: this.tables.sessions.tableName,
+      [TABLES.auditEvents.envVar]: this.tables.auditEvents.tableName,
       LINK_KEY_SECRET_ID: linkKey.secretArn,
       OIDC_ISSUERS: JSON.stringify([{ issuer: props.oidcIssuer, audience: props.oidcAudience, groupsClaim: props.groupsClaim }]),
       ADMIN_GROUP: props.adminGroup,
@@ -191,8 +203,15 @@ export class ControlPlaneStack extends Stack {
       this.tables.connections.grantReadWriteData(f);
       this.tables.policies.grantReadData(f);
       this.tables.approvals.grantReadWriteData(f);
+      this.tables.sessions.grantReadWriteData(f);
       wsStage.grantManagementApiAccess(f);
     }
+    // The message handler presigns chunk uploads (the agent's PUT runs with its permission), reads chunks
+    // back for the manifest and writes the manifest: put and get under recordings/, nothing else (no delete).
+    const recordingObjects = this.recordings.arnForObjects('recordings/*');
+    const messageFn = fn(WS_HANDLERS.message);
+    messageFn.addToRolePolicy(new PolicyStatement({ actions: ['s3:PutObject', 's3:GetObject'], resources: [recordingObjects] }));
+    dataKey.grantEncryptDecrypt(messageFn);
 
     const authorizer = new WebSocketLambdaAuthorizer('AgentKeyAuthorizer', authorizerFn, {
       identitySource: ['route.request.header.Authorization'],
@@ -247,6 +266,13 @@ export class ControlPlaneStack extends Stack {
     for (const route of HTTP_ROUTES) {
       const f = fn(route);
       if (route.entry === 'agents-http') this.tables.agents.grantReadWriteData(f);
+      if (route.entry === 'sessions-http') {
+        this.tables.sessions.grantReadData(f);
+        this.tables.auditEvents.grantWriteData(f);
+        // Presigned GET URLs for auditors carry this function's permission: read under recordings/ only.
+        f.addToRolePolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.recordings.arnForObjects('recordings/*')] }));
+        dataKey.grantDecrypt(f);
+      }
       if (route.entry === 'approvals-http') {
         this.tables.approvals.grantReadWriteData(f);
         this.tables.connections.grantReadWriteData(f);

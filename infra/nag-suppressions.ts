@@ -36,6 +36,20 @@ export function applyNagSuppressions(stack: ControlPlaneStack): void {
       'execute-api:ManageConnections on the tunnel API stage only: connection ids are assigned at run time, so the connection segment must be a wildcard.',
     );
   }
+  const bucketId = stack.getLogicalId(stack.recordings.node.defaultChild as CfnElement);
+  const sessionsId = stack.getLogicalId(stack.tables.sessions.node.defaultChild as CfnElement);
+  for (const fn of stack.functions) {
+    ack(
+      fn,
+      `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/recordings/*]`,
+      'Recording chunks are written and read under keys made per session at run time (recordings/<date>/<session>/<seq>); the grant is limited to that prefix and to GetObject/PutObject (no delete, and Object Lock retains objects).',
+    );
+    ack(
+      fn,
+      `AwsSolutions-IAM5[Resource::<${sessionsId}.Arn>/index/*]`,
+      'Auditor queries use the sessions table GSIs (byTarget, byUser); the index wildcard is scoped to this one table.',
+    );
+  }
   for (const route of stack.linkRoutes) {
     ack(
       route,

@@ -4,7 +4,7 @@
  */
 export interface HandlerRef {
   /** File under lambdas/, without extension. */
-  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
+  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'sessions-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
   readonly export: string;
 }
 
@@ -23,11 +23,14 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'GET', path: '/approvals', entry: 'approvals-http', export: 'list', auth: 'oidc' },
   { method: 'GET', path: '/approvals/review', entry: 'approvals-http', export: 'review', auth: 'link' },
   { method: 'POST', path: '/approvals/review', entry: 'approvals-http', export: 'vote', auth: 'link' },
+  { method: 'GET', path: '/sessions', entry: 'sessions-http', export: 'list', auth: 'oidc' },
+  { method: 'GET', path: '/sessions/{id}', entry: 'sessions-http', export: 'get', auth: 'oidc' },
+  { method: 'GET', path: '/sessions/{id}/recording', entry: 'sessions-http', export: 'recording', auth: 'oidc' },
 ];
 
 /** Agent messages are routed on `$request.body.type`. */
 export const WS_ROUTE_SELECTION_EXPRESSION = '$request.body.type';
-export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'heartbeat', 'approval.request', 'approval.ack'] as const;
+export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'heartbeat', 'approval.request', 'approval.ack', 'session.start', 'recording.presign', 'session.end'] as const;
 
 export const WS_HANDLERS = {
   authorizer: { entry: 'tunnel-ws', export: 'authorize' },

@@ -113,6 +113,8 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     [TABLES.connections.envVar]: dynamo.tableNames.connections,
     [TABLES.policies.envVar]: dynamo.tableNames.policies,
     [TABLES.approvals.envVar]: dynamo.tableNames.approvals,
+    [TABLES.sessions.envVar]: dynamo.tableNames.sessions,
+    [TABLES.auditEvents.envVar]: dynamo.tableNames.auditEvents,
     AWS_ENDPOINT_URL_SFN: `${httpUrl}${SFN_PREFIX}`,
     AWS_ENDPOINT_URL_SESV2: `${httpUrl}${SES_PREFIX}`,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: `${httpUrl}${SECRETS_PREFIX}`,
@@ -123,6 +125,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     OIDC_ISSUERS: JSON.stringify([{ issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }]),
     WS_MANAGEMENT_ENDPOINT: httpUrl,
     RECORDINGS_BUCKET: s3.bucket,
+    S3_FORCE_PATH_STYLE: 'true',
   });
   resetRuntime();
   const runtime = getRuntime('local');

@@ -9,6 +9,7 @@ import type { PgSessionEvents } from './events';
 import { ClientSession, type SessionLimits } from './session';
 import { cancelRequest } from './protocol/writer';
 import { querySimple } from './upstream/simple-query';
+import { pgRecorder } from '../recording/pg-recorder';
 import { countingQuery, planRows } from './approval/blast-radius';
 
 /** Default cap on one client message: large enough for big COPY rows and long SQL, small enough to bound memory. */
@@ -82,6 +83,8 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
     maxServerMessageBytes: options.limits?.maxServerMessageBytes ?? DEFAULT_MAX_SERVER_MESSAGE_BYTES,
   };
   const secrets = new Map<ClientSession, number>();
+  // Every session is recorded unless the policy turns recording off.
+  const events = pgRecorder(context.recording, target.name, () => context.recordingSettings());
 
   const server: Server = createServer({ noDelay: true }, (socket) => {
     new ClientSession(socket, {
@@ -98,7 +101,7 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
       classifier,
       verifyToken: (token) => context.verifyToken(token),
       decide: (identity, t, action) => context.decide(identity, t, action),
-      events: options.events ?? {},
+      events: options.events ?? events,
       log: context.log,
       register(session) {
         let pid: number;

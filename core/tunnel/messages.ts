@@ -50,6 +50,27 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('heartbeat'), v, sentAt: z.number().int() }),
   approvalAsk,
   z.strictObject({ type: z.literal('approval.ack'), v, requestId }),
+  z.strictObject({
+    type: z.literal('session.start'),
+    v,
+    sessionId: requestId,
+    target: targetName,
+    protocol: z.string().max(32),
+    format: z.enum(['ndjson', 'asciicast']),
+    identity: z.strictObject({ subject: z.string().max(256), name: z.string().max(256), email: z.string().max(256).optional(), groups: z.array(z.string().max(128)).max(100) }),
+    startedAt: z.string().max(40),
+  }),
+  z.strictObject({ type: z.literal('recording.presign'), v, sessionId: requestId, seq: z.number().int().min(0).max(1_000_000) }),
+  z.strictObject({
+    type: z.literal('session.end'),
+    v,
+    sessionId: requestId,
+    endedAt: z.string().max(40),
+    chunkCount: z.number().int().min(0),
+    finalDigest: z.string().regex(/^[0-9a-f]{64}$/),
+    /** false when the agent could not record everything (a crash, a full spool under best-effort). */
+    complete: z.boolean(),
+  }),
 ]);
 
 /** Control plane -> agent. */
@@ -97,6 +118,8 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
     /** Until when an approval can still be used (a one-time grant, or a write window). */
     validUntil: z.string(),
   }),
+  z.strictObject({ type: z.literal('recording.url'), v, sessionId: requestId, seq: z.number().int(), url: z.string().max(4096), expiresAt: z.string() }),
+  z.strictObject({ type: z.literal('session.ended'), v, sessionId: requestId, status: z.enum(['complete', 'incomplete']) }),
   z.strictObject({
     type: z.literal('error'),
     v,

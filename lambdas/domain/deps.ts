@@ -1,6 +1,7 @@
 import type { ControlMessage } from '../../core/tunnel/messages';
 import type { Logger } from '../../core/log';
 import type { ApprovalStore } from '../store/approval-store';
+import type { AuditStore, SessionStore } from '../store/session-store';
 import type { AgentStore, ConnectionStore, PolicyStore } from '../store/stores';
 
 /** Step Functions, as the approval domain uses it. */
@@ -9,6 +10,14 @@ export interface ApprovalWorkflow {
   start(requestId: string): Promise<void>;
   /** Completes the waiting task (the callback of `.waitForTaskToken`). */
   complete(taskToken: string, output: { outcome: 'approved' | 'denied' }): Promise<void>;
+}
+
+/** The recordings bucket, as the domain uses it (S3 behind it; presigned URLs for agents and auditors). */
+export interface RecordingBucket {
+  presignPut(key: string, expiresSeconds: number): Promise<string>;
+  presignGet(key: string, expiresSeconds: number): Promise<string>;
+  get(key: string): Promise<Buffer | undefined>;
+  put(key: string, body: Buffer, contentType: string): Promise<void>;
 }
 
 export interface Mail {
@@ -31,6 +40,9 @@ export interface ControlPlaneDeps {
   readonly connections: ConnectionStore;
   readonly policies: PolicyStore;
   readonly approvals: ApprovalStore;
+  readonly sessions: SessionStore;
+  readonly audit: AuditStore;
+  readonly recordings: RecordingBucket;
   readonly workflow: ApprovalWorkflow;
   readonly mailer: Mailer;
   /** The key approval links are signed with (from Secrets Manager; never in the template or plain env). */

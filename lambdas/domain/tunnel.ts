@@ -4,6 +4,7 @@ import { TUNNEL_PROTOCOL_VERSION, decodeAgentMessage, type AgentMessage, type Co
 import type { ControlPlaneDeps } from './deps';
 import { intakeApproval, undeliveredDecisions } from './approvals';
 import { policyMessageFor } from './policies';
+import { endSession, presignChunk, startSession } from './sessions';
 
 export async function onAgentConnect(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'clock' | 'log'>, connectionId: string, agent: string): Promise<void> {
   const at = deps.clock().toISOString();
@@ -70,6 +71,12 @@ async function replyTo(deps: ControlPlaneDeps, agent: string, message: AgentMess
       const { type: _type, v: _v, ...ask } = message;
       return [await intakeApproval(deps, agent, ask)];
     }
+    case 'session.start':
+      return startSession(deps, agent, message);
+    case 'recording.presign':
+      return presignChunk(deps, agent, message);
+    case 'session.end':
+      return endSession(deps, agent, message);
     case 'approval.ack': {
       const record = await deps.approvals.get(message.requestId);
       if (record?.agent === agent) await deps.approvals.markDelivered(message.requestId);

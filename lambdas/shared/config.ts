@@ -7,7 +7,9 @@ const issuersSchema = z
   .min(1);
 
 export interface ControlPlaneConfig {
-  readonly tables: { agents: string; connections: string; policies: string; approvals: string };
+  readonly tables: { agents: string; connections: string; policies: string; approvals: string; sessions: string; auditEvents: string };
+  readonly recordingsBucket: string;
+  readonly s3ForcePathStyle: boolean;
   readonly stateMachineArn: string | undefined;
   readonly linkKeySecretId: string | undefined;
   readonly senderEmail: string;
@@ -37,7 +39,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
       connections: need(TABLES.connections.envVar),
       policies: need(TABLES.policies.envVar),
       approvals: need(TABLES.approvals.envVar),
+      sessions: need(TABLES.sessions.envVar),
+      auditEvents: need(TABLES.auditEvents.envVar),
     },
+    recordingsBucket: need('RECORDINGS_BUCKET'),
+    s3ForcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
     stateMachineArn: env.APPROVAL_STATE_MACHINE_ARN,
     linkKeySecretId: env.LINK_KEY_SECRET_ID,
     senderEmail: env.SENDER_EMAIL ?? 'twokey@example.com',

@@ -9,6 +9,10 @@ import { TokenVerifier } from '../../core/identity/verifier';
 import { encodeFrame } from '../../core/tunnel/messages';
 import type { AgentPusher, ApprovalWorkflow, ControlPlaneDeps, Mailer } from '../domain/deps';
 import { DynamoApprovalStore } from '../store/approval-store';
+import { DynamoAuditStore, DynamoSessionStore } from '../store/session-store';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { RecordingBucket } from '../domain/deps';
 import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../store/dynamo-stores';
 import { readConfig, type ControlPlaneConfig } from './config';
 import { jsonLogger } from '../../core/log';
@@ -85,6 +89,25 @@ function linkKeyFor(secrets: SecretsManagerClient, secretId: string | undefined)
   };
 }
 
+function bucketFor(s3: S3Client, bucket: string): RecordingBucket {
+  return {
+    presignPut: (key, expiresIn) => getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: 'application/gzip' }), { expiresIn }),
+    presignGet: (key, expiresIn) => getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn }),
+    async get(key) {
+      try {
+        const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        return out.Body ? Buffer.from(await out.Body.transformToByteArray()) : undefined;
+      } catch (e) {
+        if (e instanceof NoSuchKey || (e as { name?: string }).name === 'NoSuchKey') return undefined;
+        throw e;
+      }
+    },
+    async put(key, body, contentType) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    },
+  };
+}
+
 let runtime: Runtime | undefined;
 
 /** SDK clients are built once per Lambda container (or once in local mode) and shared by invocations. */
@@ -103,6 +126,13 @@ export function getRuntime(component: string): Runtime {
       connections: new DynamoConnectionStore(ddb, config.tables.connections),
       policies: new DynamoPolicyStore(ddb, config.tables.policies),
       approvals: new DynamoApprovalStore(ddb, config.tables.approvals),
+      sessions: new DynamoSessionStore(ddb, config.tables.sessions),
+      audit: new DynamoAuditStore(ddb, config.tables.auditEvents),
+      // Checksums only when required: otherwise streamed bodies get aws-chunked framing some S3 stand-ins store verbatim.
+      recordings: bucketFor(
+        new S3Client({ forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
+        config.recordingsBucket,
+      ),
       workflow: workflowFor(new SFNClient({}), config.stateMachineArn),
       mailer: mailerFor(new SESv2Client({}), config.senderEmail),
       linkKey: linkKeyFor(new SecretsManagerClient({}), config.linkKeySecretId),

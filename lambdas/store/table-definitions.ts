@@ -9,6 +9,7 @@ export interface TableDefinition {
   readonly partitionKey: { name: string; type: 'S' | 'N' };
   readonly sortKey?: { name: string; type: 'S' | 'N' };
   readonly stream?: boolean;
+  readonly indexes?: readonly { name: string; partitionKey: { name: string; type: 'S' | 'N' }; sortKey: { name: string; type: 'S' | 'N' } }[];
 }
 
 export const TABLES = {
@@ -22,6 +23,16 @@ export const TABLES = {
     stream: true,
   },
   approvals: { logicalName: 'Approvals', envVar: 'TABLE_APPROVALS', partitionKey: { name: 'requestId', type: 'S' } },
+  sessions: {
+    logicalName: 'Sessions',
+    envVar: 'TABLE_SESSIONS',
+    partitionKey: { name: 'sessionId', type: 'S' },
+    indexes: [
+      { name: 'byTarget', partitionKey: { name: 'target', type: 'S' }, sortKey: { name: 'startedAt', type: 'S' } },
+      { name: 'byUser', partitionKey: { name: 'user', type: 'S' }, sortKey: { name: 'startedAt', type: 'S' } },
+    ],
+  },
+  auditEvents: { logicalName: 'AuditEvents', envVar: 'TABLE_AUDIT_EVENTS', partitionKey: { name: 'eventId', type: 'S' } },
 } as const satisfies Record<string, TableDefinition>;
 
 export type TableKey = keyof typeof TABLES;

@@ -1,3 +1,3 @@
-/** The stand-ins accept any credentials; these only satisfy the SDK's signer. */
+/** s3rver knows only its default key pair; dynalite accepts any. They only satisfy the SDK's signer. */
 export const LOCAL_REGION = 'us-east-1';
-export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;

@@ -14,11 +14,23 @@ const TABLE_PREFIX = 'twokey-';
 
 function createTableInput(def: TableDefinition, name: string): CreateTableCommandInput {
   const keys = [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])];
+  const indexKeys = (def.indexes ?? []).flatMap((ix) => [ix.partitionKey, ix.sortKey]);
+  const attributes = new Map([...keys, ...indexKeys].map((k) => [k.name, k.type]));
   return {
     TableName: name,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: keys.map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
+    AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
     KeySchema: keys.map((k, i) => ({ AttributeName: k.name, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+    GlobalSecondaryIndexes: def.indexes?.length
+      ? def.indexes.map((ix) => ({
+          IndexName: ix.name,
+          KeySchema: [
+            { AttributeName: ix.partitionKey.name, KeyType: 'HASH' as const },
+            { AttributeName: ix.sortKey.name, KeyType: 'RANGE' as const },
+          ],
+          Projection: { ProjectionType: 'ALL' as const },
+        }))
+      : undefined,
   };
 }
 

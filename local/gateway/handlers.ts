@@ -3,6 +3,7 @@ import * as approvalWorkflow from '../../lambdas/approval-workflow';
 import * as approvalsHttp from '../../lambdas/approvals-http';
 import * as policiesHttp from '../../lambdas/policies-http';
 import * as policyStream from '../../lambdas/policy-stream';
+import * as sessionsHttp from '../../lambdas/sessions-http';
 import type { HandlerRef } from '../../lambdas/routes';
 import * as tunnelWs from '../../lambdas/tunnel-ws';
 
@@ -13,6 +14,7 @@ const MODULES: Record<HandlerRef['entry'], Record<string, unknown>> = {
   'approval-workflow': approvalWorkflow,
   'policies-http': policiesHttp,
   'policy-stream': policyStream,
+  'sessions-http': sessionsHttp,
   'tunnel-ws': tunnelWs,
 };
 

@@ -74,7 +74,7 @@ describe('ControlPlaneStack', () => {
   });
 
   it('keeps tables on demand, recoverable, encrypted and protected, with a stream on policies', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 4);
+    template.resourceCountIs('AWS::DynamoDB::Table', 6);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },

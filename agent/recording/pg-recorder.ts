@@ -1,0 +1,72 @@
+import type { PgSessionEvents } from '../postgres/events';
+import type { SessionSpool } from './spool';
+import type { RecordingService } from './uploader';
+
+/** Reads the text values of a DataRow (`buf[start..end)`, header included); binary values as hex. */
+function dataRowValues(buf: Buffer, start: number, end: number): (string | null)[] {
+  const values: (string | null)[] = [];
+  let at = start + 5;
+  const count = buf.readInt16BE(at);
+  at += 2;
+  for (let i = 0; i < count && at + 4 <= end; i++) {
+    const len = buf.readInt32BE(at);
+    at += 4;
+    if (len < 0) values.push(null);
+    else {
+      values.push(buf.toString('utf8', at, Math.min(end, at + len)));
+      at += len;
+    }
+  }
+  return values;
+}
+
+/**
+ * Postgres sessions as newline-delimited JSON events: start (identity, target, client, application),
+ * statements (text, class, decision), rows as sent to the caller up to a cap per statement (then the
+ * count beyond it), results, errors and notices, approvals, end.
+ */
+export function pgRecorder(service: RecordingService, target: string, settings: () => { mode: string; maxRowsPerStatement: number }): PgSessionEvents {
+  const spools = new Map<string, { spool: SessionSpool; rows: number; cap: number }>();
+  const t = (): string => new Date().toISOString();
+  return {
+    sessionStart(e) {
+      const { mode, maxRowsPerStatement } = settings();
+      if (mode === 'off') return;
+      const identity = { subject: e.identity.subject, name: e.identity.name, email: e.identity.email, groups: [...e.identity.groups] };
+      const spool = service.begin({ sessionId: e.sessionId, target, protocol: 'postgres', format: 'ndjson', identity, startedAt: e.at.toISOString() });
+      spools.set(e.sessionId, { spool, rows: 0, cap: maxRowsPerStatement });
+      spool.append({ t: e.at.toISOString(), e: 'session.start', sessionId: e.sessionId, target, identity, startupUser: e.startupUser, database: e.database, application: e.applicationName, client: e.clientAddress });
+    },
+    statement(e) {
+      const s = spools.get(e.sessionId);
+      if (!s) return;
+      s.rows = 0;
+      s.spool.append({ t: e.at.toISOString(), e: 'statement', text: e.text, protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason });
+    },
+    dataRow(sessionId, buf, start, end) {
+      const s = spools.get(sessionId);
+      if (!s) return;
+      s.rows++;
+      if (s.rows <= s.cap) s.spool.append({ e: 'row', v: dataRowValues(buf, start, end) });
+    },
+    cycleEnd(e) {
+      const s = spools.get(e.sessionId);
+      if (!s) return;
+      s.spool.append({ t: t(), e: 'result', tags: e.commandTags, rows: e.rowsSent, rowsNotRecorded: Math.max(0, e.rowsSent - s.cap), durationMs: e.durationMs, errors: e.errors });
+      s.rows = 0;
+    },
+    serverMessage(e) {
+      spools.get(e.sessionId)?.spool.append({ t: t(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
+    },
+    approval(e) {
+      spools.get(e.sessionId)?.spool.append({ t: e.at.toISOString(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
+    },
+    sessionEnd(e) {
+      const s = spools.get(e.sessionId);
+      if (!s) return;
+      s.spool.append({ t: e.at.toISOString(), e: 'session.end', reason: e.reason });
+      spools.delete(e.sessionId);
+      service.end(e.sessionId, true);
+    },
+  };
+}

@@ -1,0 +1,134 @@
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, type RecordingFormat } from '../../core/recording/chunk';
+
+export interface SessionMeta {
+  readonly sessionId: string;
+  readonly target: string;
+  readonly protocol: string;
+  readonly format: RecordingFormat;
+  readonly identity: { subject: string; name: string; email?: string; groups: string[] };
+  readonly startedAt: string;
+  nextSeq: number;
+  prev: string;
+  startSent: boolean;
+  ended?: { endedAt: string; complete: boolean };
+}
+
+const META = 'meta.json';
+const OPEN = 'open.log';
+const sealedName = (seq: number): string => `${String(seq).padStart(8, '0')}.gz`;
+
+function writeAtomic(file: string, data: Buffer | string): void {
+  writeFileSync(`${file}.tmp`, data, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+}
+
+export function readMeta(dir: string): SessionMeta | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, META), 'utf8')) as SessionMeta;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeMeta(dir: string, meta: SessionMeta): void {
+  writeAtomic(join(dir, META), JSON.stringify(meta));
+}
+
+/** Sealed chunks of a session waiting for upload, in order. */
+export function sealedChunks(dir: string): { seq: number; file: string }[] {
+  return readdirSync(dir)
+    .filter((f) => /^\d{8}\.gz$/.test(f))
+    .map((f) => ({ seq: Number(f.slice(0, 8)), file: join(dir, f) }))
+    .sort((a, b) => a.seq - b.seq);
+}
+
+/**
+ * One session's spool: events are appended, in order, to `open.log`; a chunk is sealed (gzip, chained
+ * header, written atomically) at CHUNK_MAX_BYTES or every CHUNK_MAX_SECONDS. Nothing is removed here:
+ * the uploader deletes a chunk only after its upload succeeded.
+ */
+export class SessionSpool {
+  private stream: WriteStream;
+  private lines: string[] = [];
+  private bytes = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    readonly dir: string,
+    private readonly meta: SessionMeta,
+    private readonly onSealed: () => void,
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeMeta(dir, meta);
+    this.stream = createWriteStream(join(dir, OPEN), { flags: 'a', mode: 0o600 });
+    this.timer = setInterval(() => this.seal(), CHUNK_MAX_SECONDS * 1000);
+    this.timer.unref();
+  }
+
+  get sessionId(): string {
+    return this.meta.sessionId;
+  }
+
+  append(event: Record<string, unknown>): void {
+    if (this.meta.ended) return;
+    const line = `${JSON.stringify(event)}\n`;
+    this.stream.write(line);
+    this.lines.push(line);
+    this.bytes += Buffer.byteLength(line);
+    if (this.bytes >= CHUNK_MAX_BYTES) this.seal();
+  }
+
+  /** Seals what is buffered as the next chunk of the chain. */
+  seal(): void {
+    if (this.bytes === 0) return;
+    const body = Buffer.from(this.lines.join(''));
+    this.lines = [];
+    this.bytes = 0;
+    sealChunk(this.dir, this.meta, body);
+    this.stream.end();
+    this.stream = createWriteStream(join(this.dir, OPEN), { flags: 'w', mode: 0o600 });
+    this.onSealed();
+  }
+
+  end(complete: boolean): void {
+    clearInterval(this.timer);
+    this.seal();
+    this.stream.end();
+    this.meta.ended = { endedAt: new Date().toISOString(), complete };
+    writeMeta(this.dir, this.meta);
+    this.onSealed();
+  }
+}
+
+/** Writes `body` as chunk `meta.nextSeq`, chained to the previous one, and advances the meta. */
+export function sealChunk(dir: string, meta: SessionMeta, body: Buffer): void {
+  const chunk = encodeChunk(
+    { twokey: 'recording-chunk', v: 1, sessionId: meta.sessionId, seq: meta.nextSeq, format: meta.format, prev: meta.prev, createdAt: new Date().toISOString() },
+    body,
+  );
+  writeAtomic(join(dir, sealedName(meta.nextSeq)), chunk);
+  meta.prev = chunkDigest(chunk);
+  meta.nextSeq += 1;
+  writeMeta(dir, meta);
+}
+
+/**
+ * After a crash: what reached `open.log` becomes the last chunk, and the session is marked as ended
+ * incomplete (the agent cannot know what it missed).
+ */
+export function recoverSession(dir: string): SessionMeta | undefined {
+  const meta = readMeta(dir);
+  if (!meta) return undefined;
+  const open = join(dir, OPEN);
+  if (existsSync(open) && statSync(open).size > 0) {
+    sealChunk(dir, meta, readFileSync(open));
+    rmSync(open);
+  }
+  if (!meta.ended) meta.ended = { endedAt: new Date().toISOString(), complete: false };
+  writeMeta(dir, meta);
+  return meta;
+}
+
+export const genesisMeta = (m: Omit<SessionMeta, 'nextSeq' | 'prev' | 'startSent'>): SessionMeta => ({ ...m, nextSeq: 0, prev: GENESIS_DIGEST, startSent: false });

@@ -1,0 +1,153 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../core/log';
+import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
+import type { TunnelClient } from '../tunnel/tunnel-client';
+import { genesisMeta, readMeta, recoverSession, sealedChunks, SessionSpool, writeMeta, type SessionMeta } from './spool';
+
+export const DRAIN_INTERVAL_MS = 2_000;
+export const UPLOAD_TIMEOUT_MS = 30_000;
+const REPLY_TIMEOUT_MS = 10_000;
+
+type Reply = Extract<ControlMessage, { type: 'recording.url' | 'session.ended' | 'error' }>;
+
+/**
+ * Recording on the agent: spools every session and ships sealed chunks to S3 with presigned PUT URLs
+ * the control plane issues over the tunnel (the agent has no AWS credentials). A chunk leaves the
+ * spool only after its upload succeeded; leftovers from before a restart are shipped first.
+ */
+export class RecordingService {
+  private readonly active = new Map<string, SessionSpool>();
+  private readonly waiters = new Map<string, (reply: Reply) => void>();
+  private draining = false;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly root: string,
+    private readonly tunnel: TunnelClient,
+    private readonly log: Logger,
+  ) {
+    mkdirSync(root, { recursive: true, mode: 0o700 });
+    tunnel.onMessage((m) => this.onMessage(m));
+    tunnel.onConnected(() => this.drain());
+  }
+
+  start(): void {
+    for (const id of readdirSync(this.root)) {
+      const dir = join(this.root, id);
+      if (recoverSession(dir)) this.log.warn('recording.recovered', { sessionId: id });
+    }
+    this.timer = setInterval(() => this.drain(), DRAIN_INTERVAL_MS);
+    this.timer.unref();
+    this.drain();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  begin(meta: Omit<SessionMeta, 'nextSeq' | 'prev' | 'startSent'>): SessionSpool {
+    const spool = new SessionSpool(join(this.root, meta.sessionId), genesisMeta(meta), () => this.drain());
+    this.active.set(meta.sessionId, spool);
+    return spool;
+  }
+
+  end(sessionId: string, complete: boolean): void {
+    this.active.get(sessionId)?.end(complete);
+    this.active.delete(sessionId);
+  }
+
+  /** Sessions and chunks still waiting in the spool (for tests and health). */
+  pending(): { sessions: number; chunks: number } {
+    const ids = existsSync(this.root) ? readdirSync(this.root) : [];
+    return { sessions: ids.length, chunks: ids.reduce((n, id) => n + sealedChunks(join(this.root, id)).length, 0) };
+  }
+
+  private onMessage(m: ControlMessage): void {
+    if (m.type === 'recording.url') this.waiters.get(`url:${m.sessionId}:${m.seq}`)?.(m);
+    else if (m.type === 'session.ended') this.waiters.get(`end:${m.sessionId}`)?.(m);
+    else if (m.type === 'error' && m.inReplyTo) {
+      for (const [k, w] of this.waiters) if (k.includes(`:${m.inReplyTo}`)) w(m);
+    }
+  }
+
+  private ask(key: string, send: () => void): Promise<Reply | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(undefined), REPLY_TIMEOUT_MS);
+      const done = (r: Reply | undefined): void => {
+        clearTimeout(timer);
+        this.waiters.delete(key);
+        resolve(r);
+      };
+      this.waiters.set(key, done);
+      send();
+    });
+  }
+
+  /** Ships what can be shipped now; runs again if asked while running. */
+  drain(): void {
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    this.draining = true;
+    void this.drainOnce()
+      .catch((e: unknown) => this.log.warn('recording.upload.deferred', { error: e instanceof Error ? e.message : String(e) }))
+      .finally(() => {
+        this.draining = false;
+        if (this.again) {
+          this.again = false;
+          this.drain();
+        }
+      });
+  }
+
+  private async drainOnce(): Promise<void> {
+    for (const id of readdirSync(this.root)) {
+      if (!this.tunnel.connected) return;
+      const dir = join(this.root, id);
+      const meta = readMeta(dir);
+      if (!meta) continue;
+      if (!meta.startSent) {
+        const sent = this.tunnel.send({ type: 'session.start', v: TUNNEL_PROTOCOL_VERSION, sessionId: meta.sessionId, target: meta.target, protocol: meta.protocol, format: meta.format, identity: meta.identity, startedAt: meta.startedAt });
+        if (!sent.ok) return;
+        meta.startSent = true;
+        writeMeta(dir, meta);
+      }
+      for (const chunk of sealedChunks(dir)) {
+        const reply = await this.ask(`url:${meta.sessionId}:${chunk.seq}`, () =>
+          this.tunnel.send({ type: 'recording.presign', v: TUNNEL_PROTOCOL_VERSION, sessionId: meta.sessionId, seq: chunk.seq }),
+        );
+        if (reply?.type !== 'recording.url') {
+          if (reply?.type === 'error' && reply.code === 'unknown-session') {
+            meta.startSent = false;
+            writeMeta(dir, meta);
+          }
+          throw new Error(`no upload URL for ${meta.sessionId}/${chunk.seq}${reply?.type === 'error' ? `: ${reply.message}` : ''}`);
+        }
+        const res = await fetch(reply.url, { method: 'PUT', body: readFileSync(chunk.file), headers: { 'content-type': 'application/gzip' }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
+        if (!res.ok) throw new Error(`upload of ${meta.sessionId}/${chunk.seq} failed: HTTP ${res.status}`);
+        unlinkSync(chunk.file);
+      }
+      const current = readMeta(dir);
+      if (current?.ended && sealedChunks(dir).length === 0 && !this.active.has(id)) {
+        const reply = await this.ask(`end:${current.sessionId}`, () =>
+          this.tunnel.send({
+            type: 'session.end',
+            v: TUNNEL_PROTOCOL_VERSION,
+            sessionId: current.sessionId,
+            endedAt: current.ended?.endedAt ?? new Date().toISOString(),
+            chunkCount: current.nextSeq,
+            finalDigest: current.prev,
+            complete: current.ended?.complete ?? false,
+          }),
+        );
+        if (reply?.type === 'session.ended') {
+          rmSync(dir, { recursive: true, force: true });
+          this.log.info('recording.shipped', { sessionId: current.sessionId, chunks: current.nextSeq, status: reply.status });
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeChunk, verifyChain } from '../../core/recording/chunk';
+import { DEFAULT_DATA_DIR } from '../../local/dev-config';
+import { parse, UsageError } from '../args';
+import { apiCall, type ClientOptions } from '../control-plane-client';
+
+/** `recording get` and `verify` exit with this code when a recording was altered or is incomplete. */
+export const EXIT_TAMPERED = 3;
+const DOWNLOAD_TIMEOUT_MS = 60_000;
+
+interface SessionView {
+  sessionId: string;
+  target: string;
+  user: string;
+  identity: { name: string; email?: string };
+  startedAt: string;
+  endedAt?: string;
+  status: string;
+  chunkCount?: number;
+  finalDigest?: string;
+}
+
+/** What `recording get -o FILE` keeps: the session as the control plane recorded it, the manifest and the chunks. */
+interface Download {
+  twokey: 'recording-download';
+  v: 1;
+  session: SessionView;
+  manifest: { chunks: { seq: number; sha256: string }[] };
+  chunks: string[];
+}
+
+const common = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
+  json: { type: 'boolean', default: false },
+} as const;
+
+const client = (v: { url?: string; token?: string; 'data-dir': string }): ClientOptions => ({ url: v.url, token: v.token, dataDir: v['data-dir'] });
+
+function sinceToIso(since: string | undefined): string | undefined {
+  if (!since) return undefined;
+  const m = /^(\d+)([smhd])$/.exec(since);
+  if (!m) throw new UsageError('--since takes a duration like 30m, 1h or 7d');
+  const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  return new Date(Date.now() - seconds * 1000).toISOString();
+}
+
+/** `twokey sessions list [--target T] [--user U] [--since 1h] [--json]` (auditors). */
+export async function sessionsCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'list') throw new UsageError('usage: twokey sessions list [--target T] [--user U] [--since 1h] [--json]');
+  const { values } = parse(rest, { ...common, target: { type: 'string' }, user: { type: 'string' }, since: { type: 'string' } });
+  const q = new URLSearchParams();
+  if (values.target) q.set('target', values.target);
+  if (values.user) q.set('user', values.user);
+  const from = sinceToIso(values.since);
+  if (from) q.set('from', from);
+  const { json } = await apiCall(client(values), 'GET', `/sessions${q.size ? `?${q}` : ''}`);
+  if (values.json) {
+    console.log(JSON.stringify(json, null, 2));
+    return 0;
+  }
+  console.log(['SESSION'.padEnd(36), 'TARGET'.padEnd(12), 'USER'.padEnd(20), 'STARTED'.padEnd(24), 'STATUS'.padEnd(10), 'CHUNKS'].join(' '));
+  for (const s of (json as { sessions: SessionView[] }).sessions) {
+    console.log([s.sessionId.padEnd(36), s.target.padEnd(12), (s.identity.email ?? s.user).padEnd(20), s.startedAt.padEnd(24), s.status.padEnd(10), String(s.chunkCount ?? '-')].join(' '));
+  }
+  return 0;
+}
+
+async function download(options: ClientOptions, sessionId: string, progress: boolean): Promise<Download> {
+  const { json } = await apiCall(options, 'GET', `/sessions/${encodeURIComponent(sessionId)}/recording`);
+  const links = json as { session: SessionView; manifestUrl: string; chunks: { seq: number; url: string }[] };
+  const fetchBytes = async (url: string): Promise<Buffer> => {
+    const res = await fetch(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
+    if (!res.ok) throw new Error(`download failed: HTTP ${res.status}`);
+    return Buffer.from(await res.arrayBuffer());
+  };
+  const manifest = JSON.parse((await fetchBytes(links.manifestUrl)).toString('utf8')) as Download['manifest'];
+  const chunks: string[] = [];
+  for (const [i, c] of links.chunks.entries()) {
+    chunks.push((await fetchBytes(c.url)).toString('base64'));
+    if (progress) process.stderr.write(`\rdownloading ${sessionId}: ${'#'.repeat(Math.round(((i + 1) / links.chunks.length) * 30)).padEnd(30, '.')} ${i + 1}/${links.chunks.length}`);
+  }
+  if (progress && links.chunks.length) process.stderr.write('\n');
+  return { twokey: 'recording-download', v: 1, session: links.session, manifest, chunks };
+}
+
+/** Checks a download against the session's sealed digest; prints what is wrong and returns the exit code. */
+function verify(d: Download): number {
+  const session = d.session;
+  if (!session.finalDigest || session.chunkCount === undefined) {
+    console.error(`session ${session.sessionId} has no sealed recording (status ${session.status})`);
+    return EXIT_TAMPERED;
+  }
+  const result = verifyChain(
+    d.chunks.map((c) => Buffer.from(c, 'base64')),
+    { sessionId: session.sessionId, finalDigest: session.finalDigest, chunkCount: session.chunkCount, digests: d.manifest.chunks.map((c) => c.sha256) },
+  );
+  if (!result.ok) {
+    console.error(`recording ${session.sessionId} does not verify: chunk ${result.error.chunk}: ${result.error.reason}`);
+    return EXIT_TAMPERED;
+  }
+  console.error(`verified: ${session.chunkCount} chunk(s), digest ${session.finalDigest}${session.status === 'incomplete' ? ' (the session is marked incomplete)' : ''}`);
+  return 0;
+}
+
+/** `twokey recording get <id> [-o FILE]` and `twokey recording verify FILE`. */
+export async function recordingCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'get') {
+    const { values, positionals } = parse(rest, { ...common, output: { type: 'string', short: 'o' } });
+    const id = positionals[0];
+    if (!id) throw new UsageError('usage: twokey recording get <session-id> [-o FILE]');
+    const d = await download(client(values), id, process.stderr.isTTY === true);
+    const code = verify(d);
+    if (values.output) await writeFile(values.output, JSON.stringify(d), { mode: 0o600 });
+    return code;
+  }
+  if (sub === 'verify') {
+    const { values, positionals } = parse(rest, common);
+    const file = positionals[0];
+    if (!file) throw new UsageError('usage: twokey recording verify FILE');
+    const d = JSON.parse(await readFile(file, 'utf8')) as Download;
+    // The digest to trust is the control plane's, not the one inside the file.
+    const current = await apiCall(client(values), 'GET', `/sessions/${encodeURIComponent(d.session.sessionId)}`).catch(() => undefined);
+    if (current) d.session = current.json as SessionView;
+    else console.error('the control plane is not reachable: checking the file against the digest it carries');
+    return verify(d);
+  }
+  throw new UsageError('usage: twokey recording get|verify');
+}
+
+/** `twokey replay <session-id> [--speed N]`: a Postgres session as a psql-like transcript with timing. */
+export async function replayCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { ...common, speed: { type: 'string', default: '0' } });
+  const id = positionals[0];
+  if (!id) throw new UsageError('usage: twokey replay <session-id> [--speed N]');
+  const speed = Number(values.speed);
+  const d = await download(client(values), id, false);
+  const code = verify(d);
+  if (code !== 0) return code;
+  let first: number | undefined;
+  let last: number | undefined;
+  const prompt = { db: 'sql' };
+  for (const [i, c] of d.chunks.entries()) {
+    const decoded = decodeChunk(Buffer.from(c, 'base64'), i);
+    if (!decoded.ok) return EXIT_TAMPERED;
+    for (const line of decoded.value.body.toString('utf8').split('\n')) {
+      if (!line) continue;
+      const e = JSON.parse(line) as Record<string, unknown>;
+      const at = typeof e.t === 'string' ? Date.parse(e.t) : undefined;
+      if (at !== undefined) {
+        first ??= at;
+        if (speed > 0 && last !== undefined) await sleep(Math.min(5_000, (at - last) / speed));
+        last = at;
+      }
+      const stamp = at !== undefined && first !== undefined ? `[+${((at - first) / 1000).toFixed(3)}s] ` : '';
+      if (e.e === 'session.start' && typeof e.database === 'string' && e.database) prompt.db = e.database;
+      process.stdout.write(transcriptLine(e, stamp, prompt.db));
+    }
+  }
+  return 0;
+}
+
+function transcriptLine(e: Record<string, unknown>, stamp: string, database: string): string {
+  switch (e.e) {
+    case 'session.start': {
+      const who = e.identity as { name: string; email?: string };
+      return `${stamp}-- ${who.name} <${who.email ?? ''}> connected to ${String(e.target)} from ${String(e.client)} (${String(e.application ?? 'unknown client')})\n`;
+    }
+    case 'statement':
+      return `${stamp}${database}=> ${String(e.text)}\n${stamp}-- ${String(e.class)}, ${String(e.decision)}${e.rule ? ` by rule ${String(e.rule)}` : ''}${e.decision === 'deny' && e.reason ? `: ${String(e.reason)}` : ''}\n`;
+    case 'row':
+      return `  ${(e.v as (string | null)[]).map((v) => v ?? 'NULL').join(' | ')}\n`;
+    case 'result':
+      return `${stamp}${(e.tags as string[]).join(', ') || '(no result)'}${Number(e.rowsNotRecorded) ? ` (+${String(e.rowsNotRecorded)} rows not recorded)` : ''} in ${String(e.durationMs)} ms\n`;
+    case 'error':
+    case 'notice':
+      return `${stamp}${e.e === 'error' ? 'ERROR' : 'NOTICE'}:  ${String(e.message)}\n`;
+    case 'approval':
+      return `${stamp}-- approval ${String(e.requestId)}: ${String(e.outcome)}${(e.reviewers as string[]).length ? ` by ${(e.reviewers as string[]).join(', ')}` : ''}\n`;
+    case 'session.end':
+      return `${stamp}-- session ended (${String(e.reason)})\n`;
+    default:
+      return '';
+  }
+}
