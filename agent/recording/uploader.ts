@@ -24,7 +24,7 @@ export class RecordingService {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly root: string,
+    readonly root: string,
     private readonly tunnel: TunnelClient,
     private readonly log: Logger,
   ) {

@@ -4,6 +4,8 @@ import S3rver from 's3rver';
 export interface LocalS3 {
   readonly endpoint: string;
   readonly bucket: string;
+  /** Where s3rver keeps the objects (one file per object below its key). */
+  readonly directory: string;
   stop(): Promise<void>;
 }
 
@@ -19,9 +21,11 @@ export async function startLocalS3(options: { directory: string; port: number; h
     configureBuckets: [{ name: LOCAL_RECORDINGS_BUCKET, configs: [] }],
   });
   const address = (await server.run()) as AddressInfo;
+  let stopped: Promise<void> | undefined;
   return {
     endpoint: `http://${options.host}:${address.port}`,
     bucket: LOCAL_RECORDINGS_BUCKET,
-    stop: () => server.close(),
+    directory: options.directory,
+    stop: () => (stopped ??= server.close()),
   };
 }

@@ -1,0 +1,122 @@
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RecordingService } from '../../../agent/recording/uploader';
+import { getRuntime } from '../../../lambdas/shared/runtime';
+import { startLocalS3 } from '../../../local/aws/s3';
+import { twokey } from '../../support/cli';
+import { waitFor } from '../../support/control-plane';
+import { startPgStack, type PgStack } from '../../support/pg-stack';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Every file under `dir` (s3rver keeps each object as a file below its key). */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? filesUnder(join(dir, d.name)) : [join(dir, d.name)]));
+}
+
+describe('session recording for Postgres', () => {
+  let stack: PgStack;
+  let erin: string;
+  const cli = (args: string[], token: string) => twokey([...args, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: token });
+
+  beforeAll(async () => {
+    stack = await startPgStack();
+    erin = await stack.token('erin', ['auditor']);
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  async function psqlSession(user: string, groups: string[], ...commands: string[]): Promise<void> {
+    const { host, port } = stack.endpoint('test-pg');
+    const token = await stack.token(user, groups);
+    await new Promise<void>((resolve) =>
+      execFile('psql', [`host=${host} port=${port} dbname=demo user=${user}`, '-X', ...commands.flatMap((c) => ['-c', c])], { env: { ...process.env, PGPASSWORD: token } }, () => resolve()),
+    );
+  }
+
+  const shipped = (): Promise<true> => waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'recording shipped');
+
+  async function sessionsOf(user: string): Promise<{ sessionId: string; status: string; chunkCount: number }[]> {
+    const out = await cli(['sessions', 'list', '--user', user, '--json'], erin);
+    return (JSON.parse(out.stdout) as { sessions: { sessionId: string; status: string; chunkCount: number }[] }).sessions;
+  }
+
+  it('records statements and results; an auditor lists, verifies and replays the session', async () => {
+    await psqlSession('alice', ['support'], 'SELECT id, name FROM customers ORDER BY id LIMIT 2', 'DROP TABLE orders');
+    await shipped();
+    const [session] = await sessionsOf('alice');
+    expect(session).toMatchObject({ status: 'complete', chunkCount: 1 });
+    const got = await cli(['recording', 'get', session?.sessionId ?? ''], erin);
+    expect(got.code).toBe(0);
+    expect(got.stderr).toMatch(/verified: 1 chunk/);
+    const replay = await cli(['replay', session?.sessionId ?? ''], erin);
+    expect(replay.stdout).toContain('demo=> SELECT id, name FROM customers ORDER BY id LIMIT 2');
+    expect(replay.stdout).toContain('  1 | Ben Ahmed');
+    expect(replay.stdout).toContain('SELECT 2 in');
+    expect(replay.stdout).toMatch(/DROP TABLE orders\n.*-- ddl, deny by rule no-destructive: blocked by no-destructive \(drop\)/);
+  });
+
+  it('requires an auditor (or admin) token', async () => {
+    const alice = await stack.token('alice', ['support']);
+    const refused = await cli(['sessions', 'list', '--json'], alice);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/HTTP 403/);
+  });
+
+  it('gives auditors presigned URLs that expire', async () => {
+    const url = await getRuntime('test').deps.recordings.presignGet('recordings/none', 1);
+    await new Promise((r) => setTimeout(r, 2_100));
+    expect((await fetch(url)).status).toBe(403);
+    expect(statSync(stack.cp.s3.directory).isDirectory()).toBe(true);
+  });
+
+  it('exits 3 and names the chunk when a stored byte changes', async () => {
+    await psqlSession('tess', ['support'], 'SELECT 42');
+    await shipped();
+    const [session] = await sessionsOf('tess');
+    const stored = filesUnder(join(stack.cp.s3.directory)).find((f) => f.includes(session?.sessionId ?? '?') && f.includes('0.ndjson.gz') && !f.includes('metadata'));
+    expect(stored).toBeDefined();
+    const bytes = readFileSync(stored as string);
+    bytes[bytes.length - 12] = (bytes[bytes.length - 12] as number) ^ 0x01;
+    writeFileSync(stored as string, bytes);
+    const got = await cli(['recording', 'get', session?.sessionId ?? ''], erin);
+    expect(got.code).toBe(3);
+    expect(got.stderr).toMatch(/chunk 0/);
+  });
+
+  it('uploads what was spooled before a crash after a restart, and marks the session incomplete', async () => {
+    const root = stack.agent.context.recording.root;
+    // A recorder that dies mid-session: its spool stays on disk with an open chunk.
+    const crashed = new RecordingService(root, stack.agent.tunnel, quiet);
+    const spool = crashed.begin({ sessionId: 'c0ffee00-0000-4000-8000-000000000001', target: 'test-pg', protocol: 'postgres', format: 'ndjson', identity: { subject: 'kim', name: 'kim', groups: [] }, startedAt: new Date().toISOString() });
+    spool.append({ e: 'statement', text: 'SELECT before the crash' });
+    spool.seal();
+    spool.append({ e: 'statement', text: 'SELECT still open' });
+    await new Promise((r) => setTimeout(r, 200));
+    // After the restart a new recorder finds the leftover spool and ships it first.
+    const restarted = new RecordingService(root, stack.agent.tunnel, quiet);
+    restarted.start();
+    await waitFor(() => (restarted.pending().sessions === 0 ? true : undefined), 20_000, 'leftovers shipped');
+    restarted.stop();
+    const [session] = await sessionsOf('kim');
+    expect(session).toMatchObject({ status: 'incomplete', chunkCount: 2 });
+    const replay = await cli(['replay', session?.sessionId ?? ''], erin);
+    expect(replay.stdout).toContain('SELECT before the crash');
+    expect(replay.stdout).toContain('SELECT still open');
+  });
+
+  it('keeps chunks in the spool while S3 is down and drains them when it is back', async () => {
+    const s3 = stack.cp.s3;
+    const port = Number(new URL(s3.endpoint).port);
+    await s3.stop();
+    await psqlSession('una', ['support'], 'SELECT 1', 'SELECT 2');
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(stack.agent.context.recording.pending().chunks).toBeGreaterThan(0);
+    const back = await startLocalS3({ directory: s3.directory, port, host: '127.0.0.1' });
+    await shipped();
+    const [session] = await sessionsOf('una');
+    expect(session).toMatchObject({ status: 'complete' });
+    expect((await cli(['recording', 'get', session?.sessionId ?? ''], erin)).code).toBe(0);
+    await back.stop();
+  }, 60_000);
+});
