@@ -210,12 +210,25 @@ async function main(): Promise<void> {
         console.log(line);
       }
     }
+    // Recording overhead: the same agent with the policy's recording turned off, against the run above.
+    const withRecording = new Map(table.slice(2).map((l) => l.split('|').map((c) => c.trim())).map((c) => [`${c[1]}/${c[2]}`, Number(c[6])]));
+    const policyText = readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8').replace(/mode: best-effort/, 'mode: off');
+    await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': '"1"' }, body: policyText });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const overhead: string[] = ['', '| mode | clients | agent TPS, recording off | agent TPS, recording on | recording overhead |', '|---|---|---|---|---|'];
+    for (const mode of modes) {
+      const off = await pgbench(viaAgent, mode, 8, { PGPASSWORD: token });
+      const on = withRecording.get(`${mode}/8`) ?? NaN;
+      const line = `| ${mode} | 8 | ${off.tps.toFixed(0)} | ${on.toFixed(0)} | ${(((off.tps - on) / off.tps) * 100).toFixed(1)}% |`;
+      overhead.push(line);
+      console.log(line);
+    }
     const directBig = await streamQuery(pg.port, pg.read.user, pg.read.password, BIG_SELECT);
     const agentBig = await streamQuery(agentPort, 'alice', token, BIG_SELECT);
     const rss = peakRssMb(agent.pid as number);
     const bigLine = `1,000,000-row SELECT: direct ${directBig.seconds.toFixed(2)} s (${directBig.rows} rows, ${(directBig.bytes / 1e6).toFixed(0)} MB); agent ${agentBig.seconds.toFixed(2)} s (${agentBig.rows} rows); throughput agent/direct ${(directBig.seconds / agentBig.seconds).toFixed(2)}; agent peak RSS ${rss.toFixed(0)} MB (${idleRssMb.toFixed(0)} MB idle after start-up)`;
     console.log(bigLine);
-    rows.push(...table, '', bigLine);
+    rows.push(...table, ...overhead, '', bigLine);
     const date = new Date().toISOString().slice(0, 10);
     const file = join(REPO, 'bench', 'RESULTS.md');
     if (!existsSync(file)) writeFileSync(file, '# Benchmark results\n\nEach run appends a section. Same machine, same run for every column.\n');

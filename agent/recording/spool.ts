@@ -2,6 +2,10 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, re
 import { join } from 'node:path';
 import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, type RecordingFormat } from '../../core/recording/chunk';
 
+/** Events reach the spool file within this time, or sooner once this many bytes are waiting. */
+export const SPOOL_FLUSH_MS = 50;
+export const SPOOL_FLUSH_BYTES = 64 * 1024;
+
 export interface SessionMeta {
   readonly sessionId: string;
   readonly target: string;
@@ -45,7 +49,7 @@ export function sealedChunks(dir: string): { seq: number; file: string }[] {
 }
 
 /**
- * One session's spool: events are appended, in order, to `open.log`; a chunk is sealed (gzip, chained
+ * One session's spool: events are appended, in order, to `open.log` (batched: within SPOOL_FLUSH_MS); a chunk is sealed (gzip, chained
  * header, written atomically) at CHUNK_MAX_BYTES or every CHUNK_MAX_SECONDS. Nothing is removed here:
  * the uploader deletes a chunk only after its upload succeeded.
  */
@@ -53,6 +57,10 @@ export class SessionSpool {
   private stream: WriteStream;
   private lines: string[] = [];
   private bytes = 0;
+  /** Lines not yet handed to the file: written together, at most SPOOL_FLUSH_MS later. */
+  private unwritten: string[] = [];
+  private unwrittenBytes = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -74,15 +82,33 @@ export class SessionSpool {
   append(event: Record<string, unknown>): void {
     if (this.meta.ended) return;
     const line = `${JSON.stringify(event)}\n`;
-    this.stream.write(line);
+    const size = Buffer.byteLength(line);
     this.lines.push(line);
-    this.bytes += Buffer.byteLength(line);
+    this.bytes += size;
+    this.unwritten.push(line);
+    this.unwrittenBytes += size;
     if (this.bytes >= CHUNK_MAX_BYTES) this.seal();
+    else if (this.unwrittenBytes >= SPOOL_FLUSH_BYTES) this.flush();
+    else this.flushTimer ??= setTimeout(() => this.flush(), SPOOL_FLUSH_MS);
+  }
+
+  /** One file write for many events: per-event writes would cost a system call each on the hot path. */
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.unwritten.length === 0) return;
+    this.stream.write(this.unwritten.join(''));
+    this.unwritten = [];
+    this.unwrittenBytes = 0;
   }
 
   /** Seals what is buffered as the next chunk of the chain. */
   seal(): void {
     if (this.bytes === 0) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.unwritten = [];
+    this.unwrittenBytes = 0;
     const body = Buffer.from(this.lines.join(''));
     this.lines = [];
     this.bytes = 0;
