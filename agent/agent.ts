@@ -107,7 +107,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     },
     tunnel,
     approvals: new ApprovalClient(tunnel, log),
-    recording: new RecordingService(join(config.stateDir, 'spool'), tunnel, log),
+    recording: new RecordingService(join(config.stateDir, 'spool'), tunnel, log, config.recording?.spoolCapBytes),
     recordingSettings: () => policy.policy?.document.recording ?? { mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED },
   };
 

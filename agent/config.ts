@@ -33,6 +33,7 @@ export const agentConfigSchema = z.strictObject({
     issuers: z.array(z.strictObject({ issuer: z.string().url(), audience: z.string(), groupsClaim: z.string().optional() })).min(1),
   }),
   targets: z.array(target).default([]),
+  recording: z.strictObject({ spoolCapBytes: z.number().int().min(1).optional() }).optional(),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

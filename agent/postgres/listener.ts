@@ -85,6 +85,12 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
   const secrets = new Map<ClientSession, number>();
   // Every session is recorded unless the policy turns recording off.
   const events = pgRecorder(context.recording, target.name, () => context.recordingSettings());
+  const CANNOT_RECORD = "recording cannot proceed (the agent's spool is full) and the policy requires it";
+  const strictAndFull = (): boolean => context.recordingSettings().mode === 'strict' && context.recording.full();
+  context.recording.onFull(() => {
+    if (context.recordingSettings().mode !== 'strict') return;
+    for (const session of [...secrets.keys()]) session.close(CANNOT_RECORD);
+  });
 
   const server: Server = createServer({ noDelay: true }, (socket) => {
     new ClientSession(socket, {
@@ -97,6 +103,7 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
       },
       approvals: context.approvals,
       estimateBlastRadius: (sql, searchPath) => estimateBlastRadius(target, sql, searchPath),
+      admit: () => (strictAndFull() ? `twokey: ${CANNOT_RECORD}` : undefined),
       limits,
       classifier,
       verifyToken: (token) => context.verifyToken(token),

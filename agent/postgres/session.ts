@@ -65,6 +65,8 @@ export interface SessionDeps {
   readonly approvals: ApprovalClient;
   /** The planner's estimate of what a write touches, from the read credential; best effort. */
   readonly estimateBlastRadius: (sql: string, searchPath: string | undefined) => Promise<string>;
+  /** A reason to refuse new sessions (strict recording with a full spool), or undefined. */
+  readonly admit?: () => string | undefined;
   /** Registers the session for CancelRequest; returns the key data the client gets. */
   readonly register: (session: ClientSession) => { pid: number; secret: number };
   readonly unregister: (session: ClientSession) => void;
@@ -266,6 +268,8 @@ export class ClientSession {
       return this.fatal(SQLSTATE.invalidPassword, `password authentication failed for user "${this.startupParams.user ?? ''}"`);
     }
     this.identity = verified.value;
+    const refusal = this.deps.admit?.();
+    if (refusal) return this.fatal(SQLSTATE.diskFull, refusal);
     const target = this.deps.target;
     const params: Record<string, string> = {};
     for (const key of FORWARDED_STARTUP_PARAMS) {

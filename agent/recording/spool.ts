@@ -5,6 +5,7 @@ import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_D
 /** Events reach the spool file within this time, or sooner once this many bytes are waiting. */
 export const SPOOL_FLUSH_MS = 50;
 export const SPOOL_FLUSH_BYTES = 64 * 1024;
+const INITIAL_CHUNK_BUFFER_BYTES = 64 * 1024;
 
 export interface SessionMeta {
   readonly sessionId: string;
@@ -16,6 +17,8 @@ export interface SessionMeta {
   nextSeq: number;
   prev: string;
   startSent: boolean;
+  /** Set when events had to be dropped (spool full under best-effort): the recording is incomplete. */
+  lost?: boolean;
   ended?: { endedAt: string; complete: boolean };
 }
 
@@ -55,18 +58,23 @@ export function sealedChunks(dir: string): { seq: number; file: string }[] {
  */
 export class SessionSpool {
   private stream: WriteStream;
-  private lines: string[] = [];
-  private bytes = 0;
-  /** Lines not yet handed to the file: written together, at most SPOOL_FLUSH_MS later. */
-  private unwritten: string[] = [];
-  private unwrittenBytes = 0;
+  /**
+   * The open chunk's bytes. Kept as one growing buffer, not as strings: thousands of live strings per
+   * second would be promoted to the old generation and slow every session down with full collections.
+   */
+  private body = Buffer.allocUnsafe(INITIAL_CHUNK_BUFFER_BYTES);
+  private used = 0;
+  /** Bytes of `body` already handed to the spool file; the rest follows within SPOOL_FLUSH_MS. */
+  private written = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
     readonly dir: string,
     private readonly meta: SessionMeta,
-    private readonly onSealed: () => void,
+    private readonly onSealed: (bytes: number) => void,
+    /** False when the spool is over its disk cap: the chunk is dropped and the recording marked incomplete. */
+    private readonly hasRoom: () => boolean = () => true,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeMeta(dir, meta);
@@ -83,12 +91,14 @@ export class SessionSpool {
     if (this.meta.ended) return;
     const line = `${JSON.stringify(event)}\n`;
     const size = Buffer.byteLength(line);
-    this.lines.push(line);
-    this.bytes += size;
-    this.unwritten.push(line);
-    this.unwrittenBytes += size;
-    if (this.bytes >= CHUNK_MAX_BYTES) this.seal();
-    else if (this.unwrittenBytes >= SPOOL_FLUSH_BYTES) this.flush();
+    if (this.used + size > this.body.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.body.length * 2, this.used + size));
+      this.body.copy(grown, 0, 0, this.used);
+      this.body = grown;
+    }
+    this.used += this.body.write(line, this.used);
+    if (this.used >= CHUNK_MAX_BYTES) this.seal();
+    else if (this.used - this.written >= SPOOL_FLUSH_BYTES) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), SPOOL_FLUSH_MS);
   }
 
@@ -96,40 +106,42 @@ export class SessionSpool {
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.unwritten.length === 0) return;
-    this.stream.write(this.unwritten.join(''));
-    this.unwritten = [];
-    this.unwrittenBytes = 0;
+    if (this.used === this.written) return;
+    // A copy: the buffer is reused for the next chunk while the write may still be pending.
+    this.stream.write(Buffer.from(this.body.subarray(this.written, this.used)));
+    this.written = this.used;
   }
 
   /** Seals what is buffered as the next chunk of the chain. */
   seal(): void {
-    if (this.bytes === 0) return;
+    if (this.used === 0) return;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    this.unwritten = [];
-    this.unwrittenBytes = 0;
-    const body = Buffer.from(this.lines.join(''));
-    this.lines = [];
-    this.bytes = 0;
-    sealChunk(this.dir, this.meta, body);
+    let sealed = 0;
+    if (this.hasRoom()) sealed = sealChunk(this.dir, this.meta, this.body.subarray(0, this.used));
+    else {
+      this.meta.lost = true;
+      writeMeta(this.dir, this.meta);
+    }
+    this.used = 0;
+    this.written = 0;
     this.stream.end();
     this.stream = createWriteStream(join(this.dir, OPEN), { flags: 'w', mode: 0o600 });
-    this.onSealed();
+    this.onSealed(sealed);
   }
 
   end(complete: boolean): void {
     clearInterval(this.timer);
     this.seal();
     this.stream.end();
-    this.meta.ended = { endedAt: new Date().toISOString(), complete };
+    this.meta.ended = { endedAt: new Date().toISOString(), complete: complete && !this.meta.lost };
     writeMeta(this.dir, this.meta);
-    this.onSealed();
+    this.onSealed(0);
   }
 }
 
-/** Writes `body` as chunk `meta.nextSeq`, chained to the previous one, and advances the meta. */
-export function sealChunk(dir: string, meta: SessionMeta, body: Buffer): void {
+/** Writes `body` as chunk `meta.nextSeq`, chained to the previous one, and advances the meta; returns its size. */
+export function sealChunk(dir: string, meta: SessionMeta, body: Buffer): number {
   const chunk = encodeChunk(
     { twokey: 'recording-chunk', v: 1, sessionId: meta.sessionId, seq: meta.nextSeq, format: meta.format, prev: meta.prev, createdAt: new Date().toISOString() },
     body,
@@ -138,6 +150,7 @@ export function sealChunk(dir: string, meta: SessionMeta, body: Buffer): void {
   meta.prev = chunkDigest(chunk);
   meta.nextSeq += 1;
   writeMeta(dir, meta);
+  return chunk.length;
 }
 
 /**

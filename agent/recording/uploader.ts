@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../core/log';
 import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
@@ -6,6 +6,7 @@ import type { TunnelClient } from '../tunnel/tunnel-client';
 import { genesisMeta, readMeta, recoverSession, sealedChunks, SessionSpool, writeMeta, type SessionMeta } from './spool';
 
 export const DRAIN_INTERVAL_MS = 2_000;
+export const DEFAULT_SPOOL_CAP_BYTES = 1024 * 1024 * 1024;
 export const UPLOAD_TIMEOUT_MS = 30_000;
 const REPLY_TIMEOUT_MS = 10_000;
 
@@ -22,21 +23,36 @@ export class RecordingService {
   private draining = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Bytes of sealed chunks waiting in the spool. */
+  private spooled = 0;
+  private readonly fullListeners = new Set<() => void>();
 
   constructor(
     readonly root: string,
     private readonly tunnel: TunnelClient,
     private readonly log: Logger,
+    private readonly capBytes: number = DEFAULT_SPOOL_CAP_BYTES,
   ) {
     mkdirSync(root, { recursive: true, mode: 0o700 });
     tunnel.onMessage((m) => this.onMessage(m));
     tunnel.onConnected(() => this.drain());
   }
 
+  /** True while the spool is at its disk cap (the control plane or S3 has been unreachable for long). */
+  full(): boolean {
+    return this.spooled >= this.capBytes;
+  }
+
+  /** Called once each time the spool reaches its cap. */
+  onFull(listener: () => void): void {
+    this.fullListeners.add(listener);
+  }
+
   start(): void {
     for (const id of readdirSync(this.root)) {
       const dir = join(this.root, id);
       if (recoverSession(dir)) this.log.warn('recording.recovered', { sessionId: id });
+      for (const c of sealedChunks(dir)) this.spooled += statSync(c.file).size;
     }
     this.timer = setInterval(() => this.drain(), DRAIN_INTERVAL_MS);
     this.timer.unref();
@@ -48,7 +64,20 @@ export class RecordingService {
   }
 
   begin(meta: Omit<SessionMeta, 'nextSeq' | 'prev' | 'startSent'>): SessionSpool {
-    const spool = new SessionSpool(join(this.root, meta.sessionId), genesisMeta(meta), () => this.drain());
+    const spool = new SessionSpool(
+      join(this.root, meta.sessionId),
+      genesisMeta(meta),
+      (bytes) => {
+        const wasFull = this.full();
+        this.spooled += bytes;
+        if (!wasFull && this.full()) {
+          this.log.error('recording.spool.full', { bytes: this.spooled, cap: this.capBytes });
+          for (const l of this.fullListeners) l();
+        }
+        this.drain();
+      },
+      () => !this.full(),
+    );
     this.active.set(meta.sessionId, spool);
     return spool;
   }
@@ -128,6 +157,7 @@ export class RecordingService {
         }
         const res = await fetch(reply.url, { method: 'PUT', body: readFileSync(chunk.file), headers: { 'content-type': 'application/gzip' }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
         if (!res.ok) throw new Error(`upload of ${meta.sessionId}/${chunk.seq} failed: HTTP ${res.status}`);
+        this.spooled = Math.max(0, this.spooled - statSync(chunk.file).size);
         unlinkSync(chunk.file);
       }
       const current = readMeta(dir);

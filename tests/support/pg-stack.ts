@@ -47,7 +47,13 @@ export interface PgStack {
 
 /** Extra targets need extra database roles; `prepare` runs as the superuser before the agent starts. */
 export async function startPgStack(
-  options: { extraTargets?: (pg: TestPostgres) => TargetConfig[]; prepare?: (admin: pg.Client) => Promise<void>; policy?: string; controlPlaneDir?: string } = {},
+  options: {
+    extraTargets?: (pg: TestPostgres) => TargetConfig[];
+    prepare?: (admin: pg.Client) => Promise<void>;
+    policy?: string;
+    controlPlaneDir?: string;
+    spoolCapBytes?: number;
+  } = {},
 ): Promise<PgStack> {
   const pgServer = await startTestPostgres();
   const admin = new pg.Client({ connectionString: pgServer.adminUrl });
@@ -73,6 +79,7 @@ export async function startPgStack(
     stateDir: mkdtempSync(join(tmpdir(), 'tk-pg-agent-')),
     identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
     targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
+    recording: options.spoolCapBytes ? { spoolCapBytes: options.spoolCapBytes } : undefined,
   };
   // Kept, not printed: shown only if the agent fails to get its policy.
   const lines: string[] = [];

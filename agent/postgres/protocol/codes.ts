@@ -74,6 +74,7 @@ export const SQLSTATE = {
   activeSqlTransaction: '25001',
   queryCanceled: '57014',
   internalError: 'XX000',
+  diskFull: '53100',
 } as const;
 
 export type TransactionStatus = 'I' | 'T' | 'E';

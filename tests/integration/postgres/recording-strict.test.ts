@@ -1,0 +1,40 @@
+import { execFile } from 'node:child_process';
+import { startLocalS3 } from '../../../local/aws/s3';
+import { waitFor } from '../../support/control-plane';
+import { PG_TEST_POLICY, startPgStack, type PgStack } from '../../support/pg-stack';
+
+describe('strict recording', () => {
+  let stack: PgStack;
+
+  beforeAll(async () => {
+    // A spool that fills with the first chunk, so an S3 outage reaches the cap at once.
+    stack = await startPgStack({ policy: `${PG_TEST_POLICY}\nrecording: { mode: strict }\n`, spoolCapBytes: 1 });
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  const psql = async (sql: string): Promise<{ stdout: string; stderr: string }> => {
+    const { host, port } = stack.endpoint('test-pg');
+    const token = await stack.token('alice', ['support']);
+    return new Promise((resolve) =>
+      execFile('psql', [`host=${host} port=${port} dbname=demo user=alice`, '-X', '-A', '-t', '-c', sql], { env: { ...process.env, PGPASSWORD: token } }, (_e, stdout, stderr) =>
+        resolve({ stdout, stderr }),
+      ),
+    );
+  };
+
+  it('refuses new sessions while recording cannot proceed, and serves again once the spool drains', async () => {
+    const s3 = stack.cp.s3;
+    const port = Number(new URL(s3.endpoint).port);
+    await s3.stop();
+    expect((await psql('SELECT 1')).stdout.trim()).toBe('1');
+    await waitFor(() => stack.agent.context.recording.full() || undefined, 10_000, 'spool full');
+    const refused = await psql('SELECT 2');
+    expect(refused.stderr).toMatch(/FATAL:\s+twokey: recording cannot proceed \(the agent's spool is full\) and the policy requires it/);
+
+    const back = await startLocalS3({ directory: s3.directory, port, host: '127.0.0.1' });
+    await waitFor(() => (!stack.agent.context.recording.full() ? true : undefined), 20_000, 'spool drained');
+    expect((await psql('SELECT 3')).stdout.trim()).toBe('3');
+    await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'shipped');
+    await back.stop();
+  }, 60_000);
+});

@@ -1,0 +1,51 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readMeta, sealedChunks } from '../../../agent/recording/spool';
+import { RecordingService } from '../../../agent/recording/uploader';
+import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
+import { verifyChain } from '../../../core/recording/chunk';
+import { readFileSync } from 'node:fs';
+
+/** A tunnel that is never connected: nothing leaves the spool, which is what these tests look at. */
+const offline = { connected: false, onMessage: () => undefined, onConnected: () => undefined, send: () => ({ ok: false, error: new Error('offline') }) } as unknown as TunnelClient;
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const meta = (sessionId: string) => ({ sessionId, target: 't', protocol: 'postgres', format: 'ndjson' as const, identity: { subject: 's', name: 's', groups: [] }, startedAt: new Date().toISOString() });
+
+describe('recording spool', () => {
+  it('keeps sealed chunks, chained, until they are uploaded', () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
+    const service = new RecordingService(root, offline, quiet);
+    const spool = service.begin(meta('11111111-1111-4111-8111-111111111111'));
+    spool.append({ e: 'one' });
+    spool.seal();
+    spool.append({ e: 'two' });
+    service.end('11111111-1111-4111-8111-111111111111', true);
+    const dir = join(root, '11111111-1111-4111-8111-111111111111');
+    const chunks = sealedChunks(dir).map((c) => readFileSync(c.file));
+    const m = readMeta(dir);
+    expect(chunks).toHaveLength(2);
+    expect(m?.ended?.complete).toBe(true);
+    expect(verifyChain(chunks, { sessionId: '11111111-1111-4111-8111-111111111111', finalDigest: m?.prev ?? '', chunkCount: 2 }).ok).toBe(true);
+    expect(service.pending()).toEqual({ sessions: 1, chunks: 2 });
+  });
+
+  it('at its disk cap, says so once, drops further chunks and marks the session incomplete', () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
+    const service = new RecordingService(root, offline, quiet, 10);
+    let fullCalls = 0;
+    service.onFull(() => fullCalls++);
+    const spool = service.begin(meta('22222222-2222-4222-8222-222222222222'));
+    spool.append({ e: 'fits before the cap is known' });
+    spool.seal();
+    expect(service.full()).toBe(true);
+    spool.append({ e: 'dropped' });
+    spool.seal();
+    service.end('22222222-2222-4222-8222-222222222222', true);
+    const dir = join(root, '22222222-2222-4222-8222-222222222222');
+    expect(fullCalls).toBe(1);
+    expect(sealedChunks(dir)).toHaveLength(1);
+    expect(readMeta(dir)).toMatchObject({ lost: true, ended: { complete: false } });
+    expect(readdirSync(root)).toHaveLength(1);
+  });
+});
