@@ -75,12 +75,33 @@ export class SessionSpool {
     private readonly onSealed: (bytes: number) => void,
     /** False when the spool is over its disk cap: the chunk is dropped and the recording marked incomplete. */
     private readonly hasRoom: () => boolean = () => true,
+    private readonly onError: (e: unknown) => void = () => undefined,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeMeta(dir, meta);
-    this.stream = createWriteStream(join(dir, OPEN), { flags: 'a', mode: 0o600 });
-    this.timer = setInterval(() => this.seal(), CHUNK_MAX_SECONDS * 1000);
+    this.stream = this.openStream('a');
+    // A timer must never throw: a failed seal is reported, and the events stay in the buffer.
+    this.timer = setInterval(() => {
+      try {
+        this.seal();
+      } catch (e) {
+        this.onError(e);
+      }
+    }, CHUNK_MAX_SECONDS * 1000);
     this.timer.unref();
+  }
+
+  private openStream(flags: 'a' | 'w'): WriteStream {
+    const stream = createWriteStream(join(this.dir, OPEN), { flags, mode: 0o600 });
+    stream.on('error', (e) => this.onError(e));
+    return stream;
+  }
+
+  /** Stops the timers without sealing, as a crash would (the spool on disk is recovered at the next start). */
+  abandon(): void {
+    clearInterval(this.timer);
+    clearTimeout(this.flushTimer);
+    this.stream.end();
   }
 
   get sessionId(): string {
@@ -126,7 +147,7 @@ export class SessionSpool {
     this.used = 0;
     this.written = 0;
     this.stream.end();
-    this.stream = createWriteStream(join(this.dir, OPEN), { flags: 'w', mode: 0o600 });
+    this.stream = this.openStream('w');
     this.onSealed(sealed);
   }
 

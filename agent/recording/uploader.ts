@@ -61,6 +61,7 @@ export class RecordingService {
 
   stop(): void {
     clearInterval(this.timer);
+    for (const spool of this.active.values()) spool.abandon();
   }
 
   begin(meta: Omit<SessionMeta, 'nextSeq' | 'prev' | 'startSent'>): SessionSpool {
@@ -77,6 +78,7 @@ export class RecordingService {
         this.drain();
       },
       () => !this.full(),
+      (e) => this.log.error('recording.spool.failed', { sessionId: meta.sessionId, error: e instanceof Error ? e.message : String(e) }),
     );
     this.active.set(meta.sessionId, spool);
     return spool;

@@ -93,6 +93,7 @@ describe('session recording for Postgres', () => {
     spool.seal();
     spool.append({ e: 'statement', text: 'SELECT still open' });
     await new Promise((r) => setTimeout(r, 200));
+    crashed.stop(); // the process is gone: its timers with it
     // After the restart a new recorder finds the leftover spool and ships it first.
     const restarted = new RecordingService(root, stack.agent.tunnel, quiet);
     restarted.start();
