@@ -12,6 +12,8 @@ import { reconnectDelayMs } from './backoff';
 
 export const HEARTBEAT_INTERVAL_MS = 30_000;
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** A connection whose hello is not answered in this time is dropped and made again. */
+export const HELLO_TIMEOUT_MS = 10_000;
 /** Frames from the control plane are 32 KB at most; allow the 128 KB message limit and refuse more. */
 const MAX_INCOMING_BYTES = 128 * 1024;
 
@@ -37,6 +39,7 @@ export class TunnelClient {
   private stopped = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
   private readonly handlers = new Set<Handler>();
   private connectedListeners = new Set<() => void>();
 
@@ -70,6 +73,7 @@ export class TunnelClient {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
+    clearTimeout(this.helloTimer);
     clearInterval(this.heartbeat);
     const socket = this.socket;
     if (!socket || socket.readyState === WebSocket.CLOSED) return;
@@ -93,6 +97,11 @@ export class TunnelClient {
     this.socket = socket;
     socket.on('open', () => {
       this.options.log.info('tunnel.connected', { url: this.options.url });
+      clearTimeout(this.helloTimer);
+      this.helloTimer = setTimeout(() => {
+        this.options.log.warn('tunnel.hello.unanswered', { afterMs: HELLO_TIMEOUT_MS });
+        socket.terminate();
+      }, HELLO_TIMEOUT_MS);
       this.send({
         type: 'hello',
         v: TUNNEL_PROTOCOL_VERSION,
@@ -113,7 +122,10 @@ export class TunnelClient {
         this.options.log.warn('tunnel.bad-frame', { reason: decoded.error.message });
         return;
       }
-      if (decoded.value.type === 'hello.ok') this.attempt = 0;
+      if (decoded.value.type === 'hello.ok') {
+        this.attempt = 0;
+        clearTimeout(this.helloTimer);
+      }
       for (const h of this.handlers) {
         Promise.resolve(h(decoded.value)).catch((e: unknown) =>
           this.options.log.error('tunnel.handler.failed', { type: decoded.value.type, error: String(e) }),
@@ -127,6 +139,7 @@ export class TunnelClient {
     socket.on('error', (e) => this.options.log.warn('tunnel.error', { error: e.message }));
     socket.on('close', () => {
       clearInterval(this.heartbeat);
+      clearTimeout(this.helloTimer);
       if (this.socket !== socket || this.stopped) return;
       const delay = reconnectDelayMs(this.attempt++);
       this.options.log.info('tunnel.reconnecting', { inMs: delay, attempt: this.attempt });

@@ -108,15 +108,18 @@ function bucketFor(s3: S3Client, bucket: string): RecordingBucket {
   };
 }
 
+/** No AWS call may hang a handler: bounded connect and request times for every client. */
+const REQUEST_HANDLER = { connectionTimeout: 3_000, requestTimeout: 10_000 } as const;
+
 let runtime: Runtime | undefined;
 
 /** SDK clients are built once per Lambda container (or once in local mode) and shared by invocations. */
 export function getRuntime(component: string): Runtime {
   if (runtime) return runtime;
   const config = readConfig();
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler: REQUEST_HANDLER }), { marshallOptions: { removeUndefinedValues: true } });
   const management = config.wsManagementEndpoint
-    ? new ApiGatewayManagementApiClient({ endpoint: config.wsManagementEndpoint })
+    ? new ApiGatewayManagementApiClient({ endpoint: config.wsManagementEndpoint, requestHandler: REQUEST_HANDLER })
     : undefined;
   runtime = {
     config,
@@ -130,12 +133,12 @@ export function getRuntime(component: string): Runtime {
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),
       // Checksums only when required: otherwise streamed bodies get aws-chunked framing some S3 stand-ins store verbatim.
       recordings: bucketFor(
-        new S3Client({ forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
+        new S3Client({ requestHandler: REQUEST_HANDLER, forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
         config.recordingsBucket,
       ),
-      workflow: workflowFor(new SFNClient({}), config.stateMachineArn),
-      mailer: mailerFor(new SESv2Client({}), config.senderEmail),
-      linkKey: linkKeyFor(new SecretsManagerClient({}), config.linkKeySecretId),
+      workflow: workflowFor(new SFNClient({ requestHandler: REQUEST_HANDLER }), config.stateMachineArn),
+      mailer: mailerFor(new SESv2Client({ requestHandler: REQUEST_HANDLER }), config.senderEmail),
+      linkKey: linkKeyFor(new SecretsManagerClient({ requestHandler: REQUEST_HANDLER }), config.linkKeySecretId),
       publicUrl: config.publicUrl,
       push: pusherFor(management),
       clock: () => new Date(),
