@@ -2,6 +2,18 @@ import type { PgSessionEvents } from '../postgres/events';
 import type { SessionSpool } from './spool';
 import type { RecordingService } from './uploader';
 
+let lastMs = 0;
+let lastIso = '';
+/** ISO time, formatted at most once per millisecond (formatting costs more than the rest of an event). */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 /** Reads the text values of a DataRow (`buf[start..end)`, header included); binary values as hex. */
 function dataRowValues(buf: Buffer, start: number, end: number): (string | null)[] {
   const values: (string | null)[] = [];
@@ -27,7 +39,7 @@ function dataRowValues(buf: Buffer, start: number, end: number): (string | null)
  */
 export function pgRecorder(service: RecordingService, target: string, settings: () => { mode: string; maxRowsPerStatement: number }): PgSessionEvents {
   const spools = new Map<string, { spool: SessionSpool; rows: number; cap: number }>();
-  const t = (): string => new Date().toISOString();
+  const t = isoNow;
   return {
     sessionStart(e) {
       const { mode, maxRowsPerStatement } = settings();
@@ -41,7 +53,7 @@ export function pgRecorder(service: RecordingService, target: string, settings: 
       const s = spools.get(e.sessionId);
       if (!s) return;
       s.rows = 0;
-      s.spool.append({ t: e.at.toISOString(), e: 'statement', text: e.text, protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason });
+      s.spool.append({ t: t(), e: 'statement', text: e.text, protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason });
     },
     dataRow(sessionId, buf, start, end) {
       const s = spools.get(sessionId);
@@ -59,7 +71,7 @@ export function pgRecorder(service: RecordingService, target: string, settings: 
       spools.get(e.sessionId)?.spool.append({ t: t(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
     },
     approval(e) {
-      spools.get(e.sessionId)?.spool.append({ t: e.at.toISOString(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
+      spools.get(e.sessionId)?.spool.append({ t: t(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
     },
     sessionEnd(e) {
       const s = spools.get(e.sessionId);
