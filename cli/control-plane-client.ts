@@ -2,6 +2,16 @@ import { DEFAULT_DATA_DIR, readDevInfo } from '../local/dev-config';
 
 export const CLI_HTTP_TIMEOUT_MS = 15_000;
 
+/** Options every command that calls the control plane takes. */
+export const CONTROL_PLANE_OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
+  json: { type: 'boolean', default: false },
+} as const;
+
+export const clientOptions = (v: { url?: string; token?: string; 'data-dir': string }): ClientOptions => ({ url: v.url, token: v.token, dataDir: v['data-dir'] });
+
 export interface ClientOptions {
   readonly url?: string;
   readonly token?: string;

@@ -1,6 +1,5 @@
-import { DEFAULT_DATA_DIR } from '../../local/dev-config';
 import { parse, UsageError } from '../args';
-import { apiCall } from '../control-plane-client';
+import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS } from '../control-plane-client';
 
 interface AgentRow {
   name: string;
@@ -9,19 +8,14 @@ interface AgentRow {
   lastSeenAt: string | null;
 }
 
-const common = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
-  json: { type: 'boolean', default: false },
-} as const;
+const common = CONTROL_PLANE_OPTIONS;
 
 /** `twokey agents list [--json]` and `twokey agents register NAME [--rotate]`. */
 export async function agentsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'list') {
     const { values } = parse(rest, common);
-    const { json } = await apiCall({ url: values.url, token: values.token, dataDir: values['data-dir'] }, 'GET', '/agents');
+    const { json } = await apiCall(clientOptions(values), 'GET', '/agents');
     const agents = (json as { agents: AgentRow[] }).agents;
     if (values.json) {
       console.log(JSON.stringify(json, null, 2));
@@ -38,7 +32,7 @@ export async function agentsCommand(argv: string[]): Promise<number> {
     const name = positionals[0];
     if (!name) throw new UsageError('usage: twokey agents register NAME [--rotate]');
     const { json } = await apiCall(
-      { url: values.url, token: values.token, dataDir: values['data-dir'] },
+      clientOptions(values),
       'POST',
       '/agents',
       JSON.stringify({ name, rotate: values.rotate }),

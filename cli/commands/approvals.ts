@@ -1,19 +1,13 @@
-import { DEFAULT_DATA_DIR } from '../../local/dev-config';
 import type { ApprovalRecord } from '../../core/approval/request';
 import { parse, UsageError } from '../args';
-import { apiCall } from '../control-plane-client';
+import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS } from '../control-plane-client';
 
 /** `twokey approvals list [--json]`: pending and recent requests you review or made (all of them for admins). */
 export async function approvalsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'list') throw new UsageError('usage: twokey approvals list [--json]');
-  const { values } = parse(rest, {
-    url: { type: 'string' },
-    token: { type: 'string' },
-    'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
-    json: { type: 'boolean', default: false },
-  });
-  const { json } = await apiCall({ url: values.url, token: values.token, dataDir: values['data-dir'] }, 'GET', '/approvals');
+  const { values } = parse(rest, CONTROL_PLANE_OPTIONS);
+  const { json } = await apiCall(clientOptions(values), 'GET', '/approvals');
   if (values.json) {
     console.log(JSON.stringify(json, null, 2));
     return 0;

@@ -1,19 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_DATA_DIR } from '../../local/dev-config';
 import { parse, UsageError } from '../args';
-import { apiCall } from '../control-plane-client';
+import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS } from '../control-plane-client';
 
 /** `twokey policies get [--json]` and `twokey policies put FILE [--expected-version N]`. */
 export async function policiesCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, {
-    url: { type: 'string' },
-    token: { type: 'string' },
-    'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
-    json: { type: 'boolean', default: false },
-    'expected-version': { type: 'string' },
-  });
-  const client = { url: values.url, token: values.token, dataDir: values['data-dir'] };
+  const { values, positionals } = parse(rest, { ...CONTROL_PLANE_OPTIONS, 'expected-version': { type: 'string' } });
+  const client = clientOptions(values);
   if (sub === 'get') {
     const { json } = await apiCall(client, 'GET', '/policies');
     const record = json as { version: number; source: string; updatedAt: string; updatedBy: string };

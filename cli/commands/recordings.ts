@@ -1,9 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeChunk, verifyChain } from '../../core/recording/chunk';
-import { DEFAULT_DATA_DIR } from '../../local/dev-config';
 import { parse, UsageError } from '../args';
-import { apiCall, type ClientOptions } from '../control-plane-client';
+import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS, type ClientOptions } from '../control-plane-client';
 
 /** `recording get` and `verify` exit with this code when a recording was altered or is incomplete. */
 export const EXIT_TAMPERED = 3;
@@ -30,14 +29,8 @@ interface Download {
   chunks: string[];
 }
 
-const common = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
-  json: { type: 'boolean', default: false },
-} as const;
-
-const client = (v: { url?: string; token?: string; 'data-dir': string }): ClientOptions => ({ url: v.url, token: v.token, dataDir: v['data-dir'] });
+const common = CONTROL_PLANE_OPTIONS;
+const client = clientOptions;
 
 function sinceToIso(since: string | undefined): string | undefined {
   if (!since) return undefined;
