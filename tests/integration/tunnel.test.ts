@@ -145,11 +145,12 @@ describe('agent <-> local control plane over a real WebSocket', () => {
 
     cp = await startTestControlPlane(dataDir, port);
     root = await tokenFor(cp, 'root', ['admin']);
+    // Backoff is capped at 30 s with full jitter: the next attempt after the restart may be that far off.
     await waitFor(async () => {
       const { body } = await api(cp, root, 'GET', '/agents');
       return (body.agents as { connected: boolean }[])[0]?.connected || undefined;
-    }, 20_000, 'reconnect');
+    }, 40_000, 'reconnect');
     expect((await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"2"' })).status).toBe(200);
     await waitFor(() => agent.policy.policy?.version === 3 || undefined, 5_000, 'policy after restart');
-  });
+  }, 70_000);
 });
