@@ -3,7 +3,7 @@
  * (write sent -> email in the outbox) and (approve POST -> result at the caller). p50 and p95,
  * appended to bench/RESULTS.md. Never part of `npm test`.
  */
-import { appendFileSync, chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -13,6 +13,7 @@ import { startLocalControlPlane } from '../local/control-plane';
 import { DEMO_DATABASE, startDemoPostgres } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from '../local/oidc/dev-issuer';
+import { appendResults, runBench } from './results';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const HOST = '127.0.0.1';
@@ -87,17 +88,11 @@ async function main(): Promise<void> {
       `| approve POST -> result at the caller | ${fmt(percentile(toResult, 50))} | ${fmt(percentile(toResult, 95))} | ≤ 1000 ms |`,
     ];
     console.log(lines.join('\n'));
-    appendFileSync(join(REPO, 'bench', 'RESULTS.md'), `\n## ${new Date().toISOString().slice(0, 10)}: npm run bench:approvals (${RUNS} runs, local stack)\n\n${lines.join('\n')}\n`);
+    appendResults(`npm run bench:approvals (${RUNS} runs, local stack)`, lines);
   } finally {
     await cp.stop();
     await db.stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runBench(main);

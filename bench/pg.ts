@@ -6,9 +6,9 @@
  * Never part of `npm test`. Installs pgbouncer with apt-get when missing (as root).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { MessageFramer } from '../agent/postgres/protocol/framer';
@@ -18,6 +18,7 @@ import { startLocalControlPlane } from '../local/control-plane';
 import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from '../local/oidc/dev-issuer';
+import { appendResults, runBench } from './results';
 
 const HOST = '127.0.0.1';
 const PGBENCH_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -229,10 +230,7 @@ async function main(): Promise<void> {
     const bigLine = `1,000,000-row SELECT: direct ${directBig.seconds.toFixed(2)} s (${directBig.rows} rows, ${(directBig.bytes / 1e6).toFixed(0)} MB); agent ${agentBig.seconds.toFixed(2)} s (${agentBig.rows} rows); throughput agent/direct ${(directBig.seconds / agentBig.seconds).toFixed(2)}; agent peak RSS ${rss.toFixed(0)} MB (${idleRssMb.toFixed(0)} MB idle after start-up)`;
     console.log(bigLine);
     rows.push(...table, ...overhead, '', bigLine);
-    const date = new Date().toISOString().slice(0, 10);
-    const file = join(REPO, 'bench', 'RESULTS.md');
-    if (!existsSync(file)) writeFileSync(file, '# Benchmark results\n\nEach run appends a section. Same machine, same run for every column.\n');
-    appendFileSync(file, `\n## ${date}: npm run bench:pg (pgbench -S, ${PGBENCH_SECONDS} s per cell, scale ${PGBENCH_SCALE}; ${require('node:os').cpus().length} cores)\n\n${rows.join('\n')}\n`);
+    appendResults(`npm run bench:pg (pgbench -S, ${PGBENCH_SECONDS} s per cell, scale ${PGBENCH_SCALE}; ${cpus().length} cores)`, rows);
     await cp.stop();
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -241,10 +239,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runBench(main);

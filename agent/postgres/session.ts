@@ -667,6 +667,8 @@ export class ClientSession {
   /** EXECUTE takes the class its statement was prepared with; an unknown name is `unknown`. */
   private effectiveClass(c: Classification): ActionClass {
     let cls = c.class;
+    // The common case (no EXECUTE) allocates nothing: this runs for every statement.
+    if (c.executes.length === 0) return cls;
     const preparedHere = new Map(c.prepares.map((p) => [p.name, p.class]));
     for (const name of c.executes) {
       const prepared = preparedHere.get(name) ?? this.sqlPrepared.get(name) ?? 'unknown';

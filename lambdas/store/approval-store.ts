@@ -1,7 +1,7 @@
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalRecord, ApprovalStatus } from '../../core/approval/request';
 import type { Vote } from '../../core/approval/votes';
-import { isConditionFailure, scanTable } from './dynamo-table';
+import { isConditionFailure, putIfAbsent, scanTable } from './dynamo-table';
 
 export interface ApprovalStore {
   /** Stores a new request; `exists` when one with this id is already stored (a retried request). */
@@ -25,14 +25,8 @@ export class DynamoApprovalStore implements ApprovalStore {
     private readonly table: string,
   ) {}
 
-  async create(record: ApprovalRecord): Promise<'created' | 'exists'> {
-    try {
-      await this.ddb.send(new PutCommand({ TableName: this.table, Item: record, ConditionExpression: 'attribute_not_exists(requestId)' }));
-      return 'created';
-    } catch (e) {
-      if (isConditionFailure(e)) return 'exists';
-      throw e;
-    }
+  create(record: ApprovalRecord): Promise<'created' | 'exists'> {
+    return putIfAbsent(this.ddb, this.table, { ...record }, 'requestId');
   }
 
   async get(requestId: string): Promise<ApprovalRecord | undefined> {

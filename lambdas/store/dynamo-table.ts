@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /** Tables here stay small (agents, connections, approvals); a scan is bounded by this many pages. */
 export const MAX_SCAN_PAGES = 100;
@@ -19,3 +19,14 @@ export async function scanTable<T>(ddb: DynamoDBDocumentClient, table: string): 
 /** A failed condition expression, from the SDK's typed error or from a stand-in that only sets the name. */
 export const isConditionFailure = (e: unknown): boolean =>
   e instanceof ConditionalCheckFailedException || (e as { name?: string }).name === 'ConditionalCheckFailedException';
+
+/** Stores `item` unless an item with the same key exists (retries and replays are idempotent). */
+export async function putIfAbsent(ddb: DynamoDBDocumentClient, table: string, item: Record<string, unknown>, keyAttribute: string): Promise<'created' | 'exists'> {
+  try {
+    await ddb.send(new PutCommand({ TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(#k)', ExpressionAttributeNames: { '#k': keyAttribute } }));
+    return 'created';
+  } catch (e) {
+    if (isConditionFailure(e)) return 'exists';
+    throw e;
+  }
+}

@@ -1,5 +1,5 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isConditionFailure, scanTable } from './dynamo-table';
+import { putIfAbsent, scanTable } from './dynamo-table';
 
 export type SessionStatus = 'live' | 'complete' | 'incomplete';
 
@@ -53,14 +53,8 @@ export class DynamoSessionStore implements SessionStore {
     private readonly table: string,
   ) {}
 
-  async create(record: SessionRecord): Promise<'created' | 'exists'> {
-    try {
-      await this.ddb.send(new PutCommand({ TableName: this.table, Item: record, ConditionExpression: 'attribute_not_exists(sessionId)' }));
-      return 'created';
-    } catch (e) {
-      if (isConditionFailure(e)) return 'exists';
-      throw e;
-    }
+  create(record: SessionRecord): Promise<'created' | 'exists'> {
+    return putIfAbsent(this.ddb, this.table, { ...record }, 'sessionId');
   }
 
   async get(sessionId: string): Promise<SessionRecord | undefined> {

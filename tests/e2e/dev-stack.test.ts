@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +72,7 @@ describe('twokey dev (npm start) end to end', () => {
     const current = await twokey(['policies', 'get', '--json', '--data-dir', dataDir], { TWOKEY_TOKEN: root });
     expect(JSON.parse(current.stdout).version).toBe(1);
     const badFile = join(dataDir, 'bad.yaml');
-    require('node:fs').writeFileSync(badFile, 'targets:\n  - { name: x, protocol: ftp, agent: a }\n');
+    writeFileSync(badFile, 'targets:\n  - { name: x, protocol: ftp, agent: a }\n');
     const bad = await twokey(['policies', 'put', badFile, '--data-dir', dataDir], { TWOKEY_TOKEN: root });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/targets\.0\.protocol/);

@@ -14,6 +14,21 @@ const isIdentChar = (c: number): boolean =>
   (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x24;
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
+/**
+ * Index of the quote closing the literal or identifier opened at `open` (a doubled quote is part of
+ * it); undefined when unterminated (the parser reports it) or holding what the subset excludes.
+ */
+function closingQuote(sql: string, open: number, quote: number, refuseBackslash: boolean): number | undefined {
+  for (let j = open + 1; j < sql.length; j++) {
+    const d = sql.charCodeAt(j);
+    if (d >= 0x80 || (refuseBackslash && d === 0x5c)) return undefined;
+    if (d !== quote) continue;
+    if (sql.charCodeAt(j + 1) !== quote) return j;
+    j++;
+  }
+  return undefined;
+}
+
 export function statementShape(sql: string): string | undefined {
   const n = sql.length;
   if (n > MAX_SHAPE_INPUT_CHARS) return undefined;
@@ -37,40 +52,17 @@ export function statementShape(sql: string): string | undefined {
     }
     if (c === 0x27 /* ' */) {
       if (isIdentChar(prev)) return undefined; // E'..', B'..', X'..', N'..', or a keyword glued to a string
-      let j = i + 1;
-      for (;;) {
-        if (j >= n) return undefined; // unterminated: let the parser report it
-        const d = sql.charCodeAt(j);
-        if (d >= 0x80 || d === 0x5c) return undefined;
-        if (d === 0x27) {
-          if (sql.charCodeAt(j + 1) === 0x27) {
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        j++;
-      }
+      // Backslashes are literal with standard_conforming_strings, but refusing them keeps the subset simple.
+      const j = closingQuote(sql, i, 0x27, true);
+      if (j === undefined) return undefined;
       out += `${sql.slice(runStart, i)}?`;
       i = j + 1;
       runStart = i;
       continue;
     }
     if (c === 0x22 /* " */) {
-      let j = i + 1;
-      for (;;) {
-        if (j >= n) return undefined;
-        const d = sql.charCodeAt(j);
-        if (d >= 0x80) return undefined;
-        if (d === 0x22) {
-          if (sql.charCodeAt(j + 1) === 0x22) {
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        j++;
-      }
+      const j = closingQuote(sql, i, 0x22, false);
+      if (j === undefined) return undefined;
       i = j + 1;
       continue;
     }
