@@ -92,7 +92,8 @@ describe('twokey dev (npm start) end to end', () => {
 
     const held = psql(alice, "UPDATE customers SET name = 'Ada Lovelace' WHERE id = 2");
     const mail = await waitForMail(dev.info.outboxDir, 'bob@example.com', 'Ada Lovelace');
-    expect(dev.output()).toContain(`mail to bob@example.com`);
+    // The console line follows the .eml file through the child's stderr pipe: wait for it.
+    await waitFor(() => dev.output().includes('mail to bob@example.com') || undefined, 5_000, 'console mail line');
     expect((await fetch(mail.link)).status).toBe(200);
     expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
     const out = await held;
