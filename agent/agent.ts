@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import type { Identity } from '../core/identity/identity';
 import { TokenVerifier } from '../core/identity/verifier';
 import { jsonLogger, type Logger } from '../core/log';
-import { decide, type Action, type Decision } from '../core/policy/decide';
+import { decide, masksFor, type Action, type Decision } from '../core/policy/decide';
 import { TUNNEL_PROTOCOL_VERSION } from '../core/tunnel/messages';
-import { DEFAULT_RESULT_ROWS_RECORDED } from '../core/policy/schema';
+import { DEFAULT_RESULT_ROWS_RECORDED, type PolicyMask } from '../core/policy/schema';
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
@@ -28,6 +28,10 @@ export interface AgentContext {
   readonly tunnel: TunnelClient;
   readonly approvals: ApprovalClient;
   readonly recording: RecordingService;
+  /** The mask rules for a subject on a target (none without a policy: nothing is readable then anyway). */
+  masks(identity: Identity, target: string): readonly PolicyMask[];
+  /** The deployment's key for `hash` masks, once the control plane has sent it. */
+  maskingKey(): Buffer | undefined;
   /** The recording section of the current policy (defaults until a policy arrives). */
   recordingSettings(): { mode: 'strict' | 'best-effort' | 'off'; maxRowsPerStatement: number };
 }
@@ -58,6 +62,8 @@ export interface AgentOptions {
 export async function startAgent(config: AgentConfig, options: AgentOptions = {}): Promise<RunningAgent> {
   const log = options.log ?? jsonLogger(`agent:${config.name}`);
   const policy = new PolicyCache(config.stateDir);
+  /** From the control plane's hello.ok; until it arrives, `hash` masks are shown as full masks. */
+  let maskingKey: Buffer | undefined;
   if (await policy.load()) log.info('policy.loaded-from-disk', { version: policy.policy?.version });
   const verifier = new TokenVerifier(config.identity.issuers, { fetchJson, nowMs: Date.now });
   const tunnel = new TunnelClient({
@@ -78,6 +84,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
         return;
       }
       case 'hello.ok':
+        if (message.maskingKey) maskingKey = Buffer.from(message.maskingKey, 'base64');
         for (const r of message.rejected) log.warn('target.rejected', { target: r.target, reason: r.reason });
         // The policy follows hello.ok; if it got lost, ask again rather than wait for a heartbeat.
         setTimeout(() => {
@@ -108,6 +115,11 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     tunnel,
     approvals: new ApprovalClient(tunnel, log),
     recording: new RecordingService(join(config.stateDir, 'spool'), tunnel, log, config.recording?.spoolCapBytes),
+    masks(identity, target) {
+      const current = policy.policy;
+      return current ? masksFor(identity, target, current.document) : [];
+    },
+    maskingKey: () => maskingKey,
     recordingSettings: () => policy.policy?.document.recording ?? { mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED },
   };
 

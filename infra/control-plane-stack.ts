@@ -212,6 +212,8 @@ export class ControlPlaneStack extends Stack {
     const messageFn = fn(WS_HANDLERS.message);
     messageFn.addToRolePolicy(new PolicyStatement({ actions: ['s3:PutObject', 's3:GetObject'], resources: [recordingObjects] }));
     dataKey.grantEncryptDecrypt(messageFn);
+    // The masking hash key that agents receive in hello.ok is derived from the link key.
+    linkKey.grantRead(messageFn);
 
     const authorizer = new WebSocketLambdaAuthorizer('AgentKeyAuthorizer', authorizerFn, {
       identitySource: ['route.request.header.Authorization'],

@@ -11,6 +11,7 @@ import { cancelRequest } from './protocol/writer';
 import { querySimple } from './upstream/simple-query';
 import { pgRecorder } from '../recording/pg-recorder';
 import { countingQuery, planRows } from './approval/blast-radius';
+import { PgMaskingService } from './masking/masking-service';
 
 /** Default cap on one client message: large enough for big COPY rows and long SQL, small enough to bound memory. */
 export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -92,6 +93,14 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
     for (const session of [...secrets.keys()]) session.close(CANNOT_RECORD);
   });
 
+  const masking = new PgMaskingService(
+    target.name,
+    (identity, t) => context.masks(identity, t),
+    () => context.maskingKey(),
+    (database) => ({ host: target.upstream.host, port: target.upstream.port, user: target.readCredential.user, password: passwordOf(target.readCredential), database }),
+    context.log,
+  );
+
   const server: Server = createServer({ noDelay: true }, (socket) => {
     new ClientSession(socket, {
       target: {
@@ -109,6 +118,7 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
       verifyToken: (token) => context.verifyToken(token),
       decide: (identity, t, action) => context.decide(identity, t, action),
       events: options.events ?? events,
+      masking,
       log: context.log,
       register(session) {
         let pid: number;

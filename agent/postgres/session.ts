@@ -27,9 +27,14 @@ import {
 import { actionHash } from '../../core/approval/request';
 import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
 import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
-import { runOnWriteConnection } from './approval/run-approved';
+import { runOnWriteConnection, type ResultTransform } from './approval/run-approved';
 import type { PgSessionEvents } from './events';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
+import type { PgCatalog } from './masking/catalog';
+import type { SessionMasking } from './masking/masking-service';
+import { ByteBatch, ResultMasker } from './masking/result-masker';
+import { checkStatement, type StatementMasking } from './masking/statement-masking';
+import type { CopyPlan } from './masking/copy-rows';
 
 /** Time a client has to finish TLS, start-up and authentication. */
 export const STARTUP_TIMEOUT_MS = 15_000;
@@ -71,6 +76,8 @@ export interface SessionDeps {
   readonly register: (session: ClientSession) => { pid: number; secret: number };
   readonly unregister: (session: ClientSession) => void;
   readonly cancel: (pid: number, secret: number) => void;
+  /** Masking for subjects the policy masks; absent, nothing is masked. */
+  readonly masking?: SessionMasking;
 }
 
 /** One request/response cycle the database owes us a ReadyForQuery for, with what to inject around it. */
@@ -128,6 +135,18 @@ export class ClientSession {
   private readonly outRun = new SliceRun((slice) => this.outgoing.push(slice));
   /** The part of the current server chunk not yet written to the client. */
   private readonly serverRun = new SliceRun((slice) => this.writeClient(slice));
+  /** Set for the whole session when the policy masks its subject. */
+  private masker: ResultMasker | undefined;
+  private catalog: PgCatalog | undefined;
+  /** Masked sessions copy what they send into one buffer per server chunk (rewritten rows are new bytes). */
+  private readonly maskedOut = new ByteBatch((bytes) => this.writeClient(bytes));
+  /** After a result that could not be masked, the rest of its cycle is dropped up to ReadyForQuery. */
+  private refusingResult = false;
+  /** Server messages that arrived while the catalog reloads for a description it did not know. */
+  private serverQueue: Buffer[] | undefined;
+  private planUnknownRelations = false;
+  /** The statement the catalog was last reloaded for (reloaded once per statement, not in a loop). */
+  private reloadedFor: string | undefined;
 
   constructor(
     socket: Socket,
@@ -167,7 +186,9 @@ export class ClientSession {
     socket.on('data', this.onClientData);
     socket.on('error', () => this.teardown('client error'));
     socket.on('close', () => this.teardown('client closed'));
-    socket.on('drain', () => this.upstream?.socket.resume());
+    socket.on('drain', () => {
+      if (!this.serverQueue) this.upstream?.socket.resume();
+    });
   }
 
   private readonly onClientData = (chunk: Buffer): void => {
@@ -276,6 +297,7 @@ export class ClientSession {
       const value = this.startupParams[key];
       if (value !== undefined) params[key] = value;
     }
+    const database = target.upstream.database ?? this.startupParams.database ?? this.startupParams.user ?? 'postgres';
     let upstream: UpstreamConnection;
     try {
       upstream = await connectUpstream({
@@ -283,7 +305,7 @@ export class ClientSession {
         port: target.upstream.port,
         user: target.read.user,
         password: target.read.password,
-        database: target.upstream.database ?? this.startupParams.database ?? this.startupParams.user ?? 'postgres',
+        database,
         params,
       });
     } catch (e) {
@@ -291,7 +313,7 @@ export class ClientSession {
       const detail = e instanceof UpstreamError && e.fields?.M ? e.fields.M : undefined;
       return this.fatal(SQLSTATE.connectionFailure, `twokey: cannot connect to ${target.name}`, detail);
     }
-    if (this.closed) {
+    if (this.closed || !(await this.startMasking(verified.value, database))) {
       upstream.socket.destroy();
       return;
     }
@@ -326,6 +348,65 @@ export class ClientSession {
       }),
     );
     this.client.resume();
+  }
+
+  /** Loads the catalog a masked subject's results are masked by; false when the session had to end. */
+  private async startMasking(identity: Identity, database: string): Promise<boolean> {
+    const masking = this.deps.masking;
+    const profile = masking?.profileFor(identity);
+    if (!masking || !profile) return true;
+    const catalog = masking.catalogFor(database);
+    try {
+      if (!catalog.ready) await catalog.refresh();
+    } catch (e) {
+      this.deps.log.error('pg.masking.catalog-failed', { sessionId: this.id, error: String(e) });
+      this.fatal(SQLSTATE.connectionFailure, 'twokey: masking applies to this session, but the database catalog could not be read');
+      return false;
+    }
+    catalog.keepFresh();
+    this.catalog = catalog;
+    this.masker = new ResultMasker(profile, catalog);
+    return !this.closed;
+  }
+
+  /**
+   * Masking's say on a statement the policy allows: strict-mode refusals and COPY plans. Undefined
+   * when the statement is held while the catalog reloads (it is replayed afterwards) or the session ended.
+   */
+  private checkMasking(decision: Decision, sql: string, buf: Buffer, start: number, end: number): StatementMasking | undefined {
+    if (decision.kind === 'deny') return { kind: 'ok', copy: undefined };
+    const masker = this.masker;
+    const catalog = this.catalog;
+    if (!masker || !catalog) {
+      if (decision.masks.length === 0) return { kind: 'ok', copy: undefined };
+      // Masks that did not apply when the session started: its results were never planned for masking.
+      this.fatal(SQLSTATE.insufficientPrivilege, 'twokey: masking now applies to this session; reconnect');
+      return undefined;
+    }
+    if (decision.masks.length) masker.profile = this.deps.masking?.profileFor(this.identity as Identity) ?? masker.profile;
+    catalog.keepFresh();
+    const mayReload = this.reloadedFor !== sql;
+    const verdict = checkStatement(sql, masker.profile, catalog, mayReload || !catalog.ready);
+    if (verdict.kind !== 'reload') {
+      this.reloadedFor = undefined;
+      return verdict;
+    }
+    this.reloadedFor = sql;
+    this.held = true;
+    this.client.pause();
+    this.heldMessages.push(Buffer.from(buf.subarray(start, end)));
+    catalog
+      .refresh()
+      .catch((e: unknown) => this.deps.log.warn('pg.masking.catalog-failed', { sessionId: this.id, error: String(e) }))
+      .finally(() => this.release());
+    return undefined;
+  }
+
+  /** Tells the result masker what the server will answer, in order; ends the session past the cap. */
+  private expectReply(code: number, buf: Buffer, start: number, end: number, copy?: CopyPlan): void {
+    if (this.masker && !this.masker.expectClient(code, buf, start, end, copy)) {
+      this.fatal(SQLSTATE.programLimitExceeded, 'twokey: too many messages awaiting a reply');
+    }
   }
 
   // ---- client -> database ----
@@ -369,8 +450,12 @@ export class ClientSession {
         const script = this.scriptNext;
         this.scriptNext = false;
         const verdict = this.judge(sql, 'simple');
+        const masking = this.checkMasking(verdict, sql, buf, start, end);
+        if (!masking) return;
+        if (masking.kind === 'deny') return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: masking.message })]);
         if (verdict.kind === 'allow') {
           this.forward(buf, start, end);
+          this.expectReply(code, buf, start, end, masking.kind === 'ok' ? masking.copy : undefined);
           this.pending.push(newCycle());
         } else if (verdict.kind === 'approve') {
           this.hold({ kind: script ? 'script' : 'statement', text: sql, params: undefined, messages: Buffer.from(buf.subarray(start, end)), decision: verdict, cls: this.lastClass });
@@ -380,6 +465,12 @@ export class ClientSession {
       case FRONTEND.Parse: {
         const parse = readParse(bodyOf(buf, start, end));
         const verdict = this.judge(parse.query, 'extended');
+        const masking = this.checkMasking(verdict, parse.query, buf, start, end);
+        if (!masking) return;
+        if (masking.kind === 'deny' || (masking.kind === 'ok' && masking.copy?.columns?.some((c) => c))) {
+          const message = masking.kind === 'deny' ? masking.message : 'twokey: COPY of masked columns must use the simple query protocol';
+          return this.refuseInBatch(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message }));
+        }
         if (verdict.kind === 'allow') return this.forwardInBatch(buf, start, end);
         if (verdict.kind === 'approve' && !this.openBatch) {
           this.collecting = { text: parse.query, messages: [Buffer.from(buf.subarray(start, end))], decision: verdict, cls: this.lastClass };
@@ -393,6 +484,8 @@ export class ClientSession {
       case FRONTEND.Bind:
       case FRONTEND.Describe:
       case FRONTEND.Execute:
+        this.expectReply(code, buf, start, end);
+        return this.forwardInBatch(buf, start, end);
       case FRONTEND.Close:
       case FRONTEND.Flush:
         return this.forwardInBatch(buf, start, end);
@@ -402,6 +495,7 @@ export class ClientSession {
           if (!this.openBatch) return this.refuseCycle([]);
         }
         this.forward(buf, start, end);
+        this.expectReply(code, buf, start, end);
         if (!this.openBatch) this.pending.push(newCycle());
         this.openBatch = undefined;
         return;
@@ -590,10 +684,29 @@ export class ClientSession {
         params,
       },
       h.messages,
-      { write: (bytes) => this.client.write(bytes), onDrain: (resume) => this.client.once('drain', resume) },
+      { write: (bytes) => this.client.write(bytes), onDrain: (resume) => this.client.once('drain', resume), transform: this.approvedRunMasking(h.messages) },
       this.deps.limits.maxServerMessageBytes,
     );
     if (!this.closed) this.writeClient(readyForQuery(this.transactionStatus));
+  }
+
+  /** Results of an approved run are masked like any other (with a masker of their own: another connection). */
+  private approvedRunMasking(messages: Buffer): ResultTransform | undefined {
+    if (!this.masker || !this.catalog) return undefined;
+    const masker = new ResultMasker(this.masker.profile, this.catalog);
+    new MessageFramer(messages.length + 1).push(messages, (buf, start, end, code) => {
+      masker.expectClient(code, buf, start, end);
+    });
+    let refusing = false;
+    return (buf, start, end, code) => {
+      if (refusing) return null;
+      const outcome = masker.handle(buf, start, end, code, true);
+      if (outcome.kind === 'refuse') {
+        refusing = true;
+        return errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: outcome.reason });
+      }
+      return outcome.kind === 'written' ? outcome.bytes : undefined;
+    };
   }
 
   private emitApproval(requestId: string, outcome: string, reviewers: readonly string[]): void {
@@ -652,7 +765,8 @@ export class ClientSession {
     if (this.deps.events.statement) this.emit(() =>
       this.deps.events.statement?.({
         sessionId: this.id,
-        text: sql,
+        // A masked subject's recording holds what the detectors leave of the statement's literals.
+        text: this.masker ? this.masker.profile.scanner.scanString(sql) : sql,
         protocol,
         class: cls,
         decision: decision.kind,
@@ -699,7 +813,31 @@ export class ClientSession {
     }
   };
 
-  private readonly onServerMessage = (buf: Buffer, start: number, end: number, code: number): void => {
+  private readonly onServerMessage = (original: Buffer, originalStart: number, originalEnd: number, code: number): void => {
+    let buf = original;
+    let start = originalStart;
+    let end = originalEnd;
+    if (this.masker) {
+      if (this.serverQueue) {
+        this.serverQueue.push(Buffer.from(buf.subarray(start, end)));
+        return;
+      }
+      const outcome = this.masker.handle(buf, start, end, code, this.planUnknownRelations || this.refusingResult);
+      if (outcome.kind === 'reload') return this.pauseForCatalog(buf, start, end);
+      if (this.refusingResult && code !== BACKEND.ReadyForQuery) return;
+      this.refusingResult = false;
+      if (outcome.kind === 'refuse') {
+        this.refusingResult = code !== BACKEND.ReadyForQuery;
+        this.pending[0]?.errors.push(outcome.reason);
+        this.appendRun(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: outcome.reason }), 0, undefined);
+        return;
+      }
+      if (outcome.kind === 'written') {
+        buf = outcome.bytes;
+        start = 0;
+        end = buf.length;
+      }
+    }
     const cycle = this.pending[0];
     switch (code) {
       case BACKEND.DataRow:
@@ -755,12 +893,39 @@ export class ClientSession {
     this.appendRun(buf, start, end);
   };
 
-  private appendRun(buf: Buffer, start: number, end: number): void {
-    this.serverRun.add(buf, start, end);
+  private appendRun(buf: Buffer, start: number, end: number = buf.length): void {
+    if (this.masker) this.maskedOut.add(buf, start, end);
+    else this.serverRun.add(buf, start, end);
   }
 
   private flushRun(): void {
     this.serverRun.flush();
+    this.maskedOut.flush();
+  }
+
+  /**
+   * A description names a relation the catalog does not know (created since it was read): the stream
+   * pauses, the catalog reloads, and the queued messages go on in order.
+   */
+  private pauseForCatalog(buf: Buffer, start: number, end: number): void {
+    this.serverQueue = [Buffer.from(buf.subarray(start, end))];
+    this.upstream?.socket.pause();
+    this.masker
+      ?.reloadCatalog()
+      .catch((e: unknown) => this.deps.log.warn('pg.masking.catalog-failed', { sessionId: this.id, error: String(e) }))
+      .finally(() => {
+        const queue = this.serverQueue ?? [];
+        this.serverQueue = undefined;
+        if (this.closed) return;
+        // What the reload still cannot name is planned as unknown (masked in full), not reloaded again.
+        this.planUnknownRelations = true;
+        const first = queue.shift();
+        if (first) this.onServerMessage(first, 0, first.length, first[0] as number);
+        this.planUnknownRelations = false;
+        for (const m of queue) this.onServerMessage(m, 0, m.length, m[0] as number);
+        this.flushRun();
+        if (!this.serverQueue) this.upstream?.socket.resume();
+      });
   }
 
   private writeClient(bytes: Buffer): void {

@@ -79,9 +79,14 @@ export function decide(identity: Identity, target: string, action: Action, polic
   if (chosen.spec === 'deny') {
     return { kind: 'deny', rule: chosen.rule.name, reason: `${action.class} denied by rule ${chosen.rule.name}` };
   }
-  const masks = policy.masks.filter((m) => matchesAny(m.targets, target) && subjectMatches(m.subjects, identity));
+  const masks = masksFor(identity, target, policy);
   if (chosen.spec === 'allow') return { kind: 'allow', rule: chosen.rule.name, masks };
   return { kind: 'approve', rule: chosen.rule.name, approval: approvalOf(chosen.spec), masks };
+}
+
+/** The mask rules that apply to a subject on a target. */
+export function masksFor(identity: Identity, target: string, policy: PolicyDocument): PolicyMask[] {
+  return policy.masks.filter((m) => matchesAny(m.targets, target) && subjectMatches(m.subjects, identity));
 }
 
 function severity(spec: DecisionSpec): number {

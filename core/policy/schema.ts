@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DETECTOR_NAMES } from '../masking/detectors';
 
 /** Action classes in increasing privilege. `control` (BEGIN, harmless SET) takes the `read` decision unless a rule names it. */
 export const ACTION_CLASSES = ['control', 'read', 'write', 'ddl', 'admin', 'unknown'] as const;
@@ -82,7 +83,10 @@ const mask = z.strictObject({
   targets: z.array(glob).min(1),
   subjects,
   columns: z.array(glob).default([]),
-  detectors: z.array(z.string().min(1)).default([]),
+  /** Content detectors to run; all of them when omitted, none with []. */
+  detectors: z.array(z.enum(DETECTOR_NAMES)).optional(),
+  /** Source columns the detectors run on; every column when omitted (computed columns always). */
+  scanColumns: z.array(glob).optional(),
   style: z.enum(['full', 'partial', 'hash']).default('full'),
   strict: z.boolean().default(false),
 });

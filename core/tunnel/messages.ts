@@ -81,6 +81,8 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
     agent: z.string(),
     accepted: z.array(targetName),
     rejected: z.array(z.strictObject({ target: targetName, reason: z.string() })),
+    /** The deployment's key for `hash` masks (base64), so that hashed values join across agents. */
+    maskingKey: z.string().max(128).optional(),
   }),
   z.strictObject({
     type: z.literal('policy'),

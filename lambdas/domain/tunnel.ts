@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { targetsOfAgent } from '../../core/policy/decide';
 import { parsePolicy } from '../../core/policy/parse';
 import { TUNNEL_PROTOCOL_VERSION, decodeAgentMessage, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
@@ -55,7 +56,7 @@ async function replyTo(deps: ControlPlaneDeps, agent: string, message: AgentMess
       await deps.agents.recordHello(agent, accepted, message.agentVersion, at);
       if (rejected.length > 0) deps.log.warn('agent.targets.rejected', { agent, rejected: rejected.map((r) => r.target) });
       return [
-        { type: 'hello.ok', v: TUNNEL_PROTOCOL_VERSION, agent, accepted, rejected },
+        { type: 'hello.ok', v: TUNNEL_PROTOCOL_VERSION, agent, accepted, rejected, maskingKey: await maskingKeyOf(deps) },
         policyMessageFor(record, agent),
         ...(await undeliveredDecisions(deps, agent)),
       ];
@@ -83,4 +84,9 @@ async function replyTo(deps: ControlPlaneDeps, agent: string, message: AgentMess
       return [];
     }
   }
+}
+
+/** The `hash` mask key: derived from the link key, so that a deployment has one secret to keep and rotate. */
+async function maskingKeyOf(deps: ControlPlaneDeps): Promise<string> {
+  return createHmac('sha256', await deps.linkKey()).update('twokey masking key v1').digest('base64');
 }

@@ -79,6 +79,8 @@ export function seedSql(): string[] {
             timestamptz '2024-01-01 00:00:00+00' + g * interval '97 minutes'
      FROM generate_series(1, ${DEMO_ORDERS}) AS g`,
   );
+  // A view over masked columns: masking follows it to its source columns.
+  statements.push(`CREATE VIEW customer_contacts AS SELECT c.id, c.name, c.email FROM customers c`);
   return statements;
 }
 

@@ -4,10 +4,15 @@ import { bodyOf, readErrorFields } from '../protocol/reader';
 import { terminateMessage } from '../protocol/writer';
 import { connectUpstream, type UpstreamOptions } from '../upstream/connect';
 
+/** Rewrites one result message for the caller: new bytes, null to drop it, undefined to pass it. */
+export type ResultTransform = (buf: Buffer, start: number, end: number, code: number) => Buffer | null | undefined;
+
 export interface ResultSink {
   /** Writes to the caller; false asks the writer to wait for `drain`. */
   write(bytes: Buffer): boolean;
   onDrain(resume: () => void): void;
+  /** Masking, when the caller's results are masked. */
+  readonly transform?: ResultTransform | undefined;
 }
 
 export interface RunOutcome {
@@ -43,7 +48,9 @@ export async function runOnWriteConnection(options: UpstreamOptions, messages: B
         if (code === BACKEND.ParameterStatus) return;
         if (code === BACKEND.ErrorResponse) errors.push(readErrorFields(bodyOf(buf, start, end)).M ?? 'error');
         if (code === BACKEND.CommandComplete) tags.push(bodyOf(buf, start, end).cstring());
-        if (!sink.write(Buffer.from(buf.subarray(start, end)))) {
+        const replaced = sink.transform?.(buf, start, end, code);
+        if (replaced === null) return;
+        if (!sink.write(replaced ?? Buffer.from(buf.subarray(start, end)))) {
           socket.pause();
           sink.onDrain(() => socket.resume());
         }

@@ -1,0 +1,164 @@
+import { parseSync } from 'libpg-query';
+import type { Logger } from '../../../core/log';
+import { UNKNOWN_SOURCE } from '../../../core/masking/profile';
+import { analyzeStatement, type Lineage, type RelationShape } from './lineage';
+
+/** Objects made by initdb have OIDs below this (PostgreSQL's FirstNormalObjectId): system catalogs. */
+export const FIRST_USER_OID = 16384;
+/** Relations loaded per database; a column of a relation beyond this is masked in full. */
+export const MAX_CATALOG_RELATIONS = 20_000;
+/** Catalog age after which the next lookup refreshes it in the background (DDL made outside twokey). */
+export const CATALOG_MAX_AGE_MS = 60_000;
+const MAX_VIEW_NESTING = 16;
+
+export interface CatalogRelation extends RelationShape {
+  readonly oid: number;
+  readonly kind: string;
+  /** Column names by attribute number. */
+  readonly attnums: ReadonlyMap<number, string>;
+  readonly viewDefinition: string | undefined;
+}
+
+/** The catalog rows: one JSON object per user relation (see CATALOG_SQL). */
+export type CatalogQuery = (sql: string) => Promise<(string | null)[][]>;
+
+export const CATALOG_SQL = `SELECT json_build_object(
+  'oid', c.oid, 'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
+  'columns', (SELECT json_agg(json_build_array(a.attnum, a.attname) ORDER BY a.attnum)
+              FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  'view', CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END)::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND c.oid >= ${FIRST_USER_OID}
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_toast%'
+ORDER BY c.oid LIMIT ${MAX_CATALOG_RELATIONS}`;
+
+interface RawRelation {
+  oid: number;
+  schema: string;
+  name: string;
+  kind: string;
+  columns: [number, string][] | null;
+  view: string | null;
+}
+
+/**
+ * What the masking engine needs from one database's catalog: relations by OID (RowDescription names
+ * a column by table OID and attribute number) and by name (strict mode reads the statement's text),
+ * with the lineage of every view column. Loaded in one query on the read credential, shared by the
+ * sessions of that database, refreshed after DDL, on an unknown OID, and when older than a minute.
+ */
+export class PgCatalog {
+  private byOid = new Map<number, CatalogRelation>();
+  private byName = new Map<string, CatalogRelation[]>();
+  private loadedAt = 0;
+  private inFlight: Promise<void> | undefined;
+  private stale = true;
+
+  constructor(
+    private readonly query: CatalogQuery,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get ready(): boolean {
+    return !this.stale;
+  }
+
+  /** Marks the catalog out of date (a DDL statement ran); the next session lookup reloads it. */
+  invalidate(): void {
+    this.stale = true;
+  }
+
+  /** Loads (or reloads) the catalog; concurrent callers share one query. */
+  refresh(): Promise<void> {
+    this.inFlight ??= this.load().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  /** Refreshes in the background when the catalog is older than CATALOG_MAX_AGE_MS. */
+  keepFresh(): void {
+    if (this.now() - this.loadedAt > CATALOG_MAX_AGE_MS && !this.inFlight) {
+      this.refresh().catch((e: unknown) => this.log.warn('pg.catalog.refresh-failed', { error: String(e) }));
+    }
+  }
+
+  relation(oid: number): CatalogRelation | undefined {
+    return this.byOid.get(oid);
+  }
+
+  lookup = (schema: string | undefined, name: string): readonly CatalogRelation[] => {
+    const all = this.byName.get(name) ?? [];
+    return schema === undefined ? all : all.filter((r) => r.schema === schema);
+  };
+
+  private async load(): Promise<void> {
+    const rows = await this.query(CATALOG_SQL);
+    // json_build_object renders an oid as a string.
+    const raws: RawRelation[] = rows
+      .map((r) => JSON.parse(r[0] ?? 'null') as RawRelation | null)
+      .filter((r): r is RawRelation => r !== null)
+      .map((r) => ({ ...r, oid: Number(r.oid) }));
+    const byOid = new Map<number, CatalogRelation>();
+    const byName = new Map<string, CatalogRelation[]>();
+    const pending = new Map<number, RawRelation>();
+    for (const raw of raws) {
+      if (raw.view === null) this.add(byOid, byName, raw, undefined);
+      else pending.set(raw.oid, raw);
+    }
+    // Views: analyzed against the catalog built so far, views over views in dependency order.
+    const lookup = (schema: string | undefined, name: string): readonly CatalogRelation[] => {
+      for (const raw of pending.values()) {
+        if (raw.name === name && (schema === undefined || raw.schema === schema)) resolveView(raw, 0);
+      }
+      const all = byName.get(name) ?? [];
+      return schema === undefined ? all : all.filter((r) => r.schema === schema);
+    };
+    const resolveView = (raw: RawRelation, depth: number): void => {
+      if (!pending.delete(raw.oid)) return;
+      this.add(byOid, byName, raw, depth > MAX_VIEW_NESTING ? undefined : viewLineage(raw, lookup, this.log));
+    };
+    for (const raw of [...pending.values()]) resolveView(raw, 0);
+    this.byOid = byOid;
+    this.byName = byName;
+    this.loadedAt = this.now();
+    this.stale = false;
+    this.log.info('pg.catalog.loaded', { relations: byOid.size });
+  }
+
+  private add(byOid: Map<number, CatalogRelation>, byName: Map<string, CatalogRelation[]>, raw: RawRelation, view: Lineage | undefined): void {
+    const columns = raw.columns ?? [];
+    const relation: CatalogRelation = {
+      oid: raw.oid,
+      schema: raw.schema,
+      name: raw.name,
+      kind: raw.kind,
+      columns: columns.map(([, name]) => name),
+      attnums: new Map(columns),
+      viewDefinition: raw.view ?? undefined,
+      view: raw.view === null ? undefined : (view ?? opaqueLineage(columns.length)),
+    };
+    byOid.set(raw.oid, relation);
+    const list = byName.get(raw.name) ?? [];
+    list.push(relation);
+    byName.set(raw.name, list);
+  }
+}
+
+function viewLineage(raw: RawRelation, lookup: (schema: string | undefined, name: string) => readonly RelationShape[], log: Logger): Lineage | undefined {
+  try {
+    const tree = parseSync(raw.view ?? '') as { stmts: { stmt: Record<string, unknown> }[] };
+    const stmt = tree.stmts[0]?.stmt;
+    return stmt ? analyzeStatement(stmt, lookup) : undefined;
+  } catch (e) {
+    log.warn('pg.catalog.view-unreadable', { view: `${raw.schema}.${raw.name}`, error: String(e) });
+    return undefined;
+  }
+}
+
+/** A view whose definition cannot be analyzed: every column may show anything (masked in full). */
+function opaqueLineage(columns: number): Lineage {
+  const sources = new Set([UNKNOWN_SOURCE]);
+  return { outputs: Array.from({ length: columns }, () => ({ name: undefined, sources, plain: false })), uses: new Map([[UNKNOWN_SOURCE, 'an unreadable view']]) };
+}

@@ -1,0 +1,347 @@
+import type { MaskingProfile } from '../../../core/masking/profile';
+import { BACKEND, FRONTEND } from '../protocol/codes';
+import { bodyOf, readTarget } from '../protocol/reader';
+import type { PgCatalog } from './catalog';
+import { message } from '../protocol/writer';
+import { binaryAsText, planColumns, readRowDescription, unknownRelations, JSONB, TEXT_TYPES, type ColumnPlan } from './column-plan';
+import { maskCopyRow, type CopyPlan } from './copy-rows';
+
+/** Client messages forwarded and still owed a response: the order in which the server answers. */
+type Expectation =
+  | { readonly k: 'Q'; readonly copy: CopyPlan | undefined }
+  | { readonly k: 'B'; readonly portal: string }
+  | { readonly k: 'D'; readonly portal: string | undefined }
+  | { readonly k: 'E'; readonly portal: string }
+  | { readonly k: 'S' };
+
+/** Outstanding client messages a masked session may pipeline before the agent ends it. */
+export const MAX_OUTSTANDING_MESSAGES = 100_000;
+/** Error and notice fields that carry text a detector should read (severity, code, file, line do not). */
+const SCANNED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'c', 't', 's']);
+
+/** Copies messages into one output buffer per server chunk, so that rewritten rows still go out in one write. */
+export class ByteBatch {
+  static readonly SIZE = 64 * 1024;
+  private buf = Buffer.allocUnsafe(ByteBatch.SIZE);
+  private used = 0;
+
+  constructor(private readonly emit: (bytes: Buffer) => void) {}
+
+  add(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (n > ByteBatch.SIZE / 2) {
+      this.flush();
+      this.emit(start === 0 && end === src.length ? src : src.subarray(start, end));
+      return;
+    }
+    if (this.used + n > this.buf.length) this.flush();
+    src.copy(this.buf, this.used, start, end);
+    this.used += n;
+  }
+
+  flush(): void {
+    if (this.used === 0) return;
+    this.emit(this.buf.subarray(0, this.used));
+    this.buf = Buffer.allocUnsafe(ByteBatch.SIZE);
+    this.used = 0;
+  }
+}
+
+export type RowOutcome = { readonly kind: 'pass' } | { readonly kind: 'written'; readonly bytes: Buffer } | { readonly kind: 'refuse'; readonly reason: string };
+
+/** What to do with one server message: forward it, forward the rewritten bytes, refuse the rest of the cycle, or reload the catalog and come back. */
+export type MessageOutcome = RowOutcome | { readonly kind: 'reload' };
+
+const PASS: RowOutcome = { kind: 'pass' };
+const RELOAD: MessageOutcome = { kind: 'reload' };
+
+/**
+ * Masks what one session's database sends back, following the protocol to know which description
+ * each row belongs to: a simple Query's RowDescription, or the Describe of the portal an Execute runs.
+ * Rows without a description it knows are refused, never passed.
+ */
+export class ResultMasker {
+  private readonly expected: Expectation[] = [];
+  private readonly portalPlans = new Map<string, ColumnPlan>();
+  private current: ColumnPlan | undefined;
+  private copy: CopyPlan | undefined;
+  private copyHeader = false;
+  /** Replacement values of the row being rewritten (reused: no allocation per row). */
+  private readonly replacements: (Buffer | null | undefined)[] = [];
+
+  constructor(
+    public profile: MaskingProfile,
+    private readonly catalog: PgCatalog,
+  ) {}
+
+  // ---- client messages, in the order they are forwarded ----
+
+  /**
+   * Notes a forwarded client message that the server will answer (Query, Bind, Describe, Execute,
+   * Sync). False when the client has too many messages outstanding (the session ends).
+   */
+  expectClient(code: number, buf: Buffer, start: number, end: number, copy?: CopyPlan): boolean {
+    let e: Expectation;
+    switch (code) {
+      case FRONTEND.Query:
+        e = { k: 'Q', copy };
+        break;
+      case FRONTEND.Bind:
+        e = { k: 'B', portal: bodyOf(buf, start, end).cstring() };
+        break;
+      case FRONTEND.Describe: {
+        const t = readTarget(bodyOf(buf, start, end));
+        e = { k: 'D', portal: t.kind === 'P' ? t.name : undefined };
+        break;
+      }
+      case FRONTEND.Execute:
+        e = { k: 'E', portal: bodyOf(buf, start, end).cstring() };
+        break;
+      case FRONTEND.Sync:
+        e = { k: 'S' };
+        break;
+      default:
+        return true;
+    }
+    if (this.expected.length >= MAX_OUTSTANDING_MESSAGES) return false;
+    this.expected.push(e);
+    return true;
+  }
+
+  // ---- server messages ----
+
+  /**
+   * One server message. With `planUnknown` a description naming relations the catalog does not know
+   * is planned anyway (their columns masked in full) instead of asking for a reload.
+   */
+  handle(buf: Buffer, start: number, end: number, code: number, planUnknown = false): MessageOutcome {
+    switch (code) {
+      case BACKEND.DataRow:
+        return this.dataRow(buf, start, end);
+      case BACKEND.RowDescription:
+        return this.rowDescription(buf, start, end, planUnknown) ? PASS : RELOAD;
+      case BACKEND.NoData:
+        this.noData();
+        return PASS;
+      case BACKEND.BindComplete:
+        this.bindComplete();
+        return PASS;
+      case BACKEND.CommandComplete:
+      case BACKEND.EmptyQueryResponse:
+      case BACKEND.PortalSuspended:
+        this.resultEnd();
+        return PASS;
+      case BACKEND.ErrorResponse:
+      case BACKEND.NoticeResponse: {
+        if (code === BACKEND.ErrorResponse) this.error();
+        return written(this.fields(buf, start, end));
+      }
+      case BACKEND.ReadyForQuery:
+        this.ready(buf[start + 5] === 0x49);
+        return PASS;
+      case BACKEND.CopyOutResponse: {
+        const refusal = this.copyOut();
+        return refusal ? { kind: 'refuse', reason: refusal } : PASS;
+      }
+      case BACKEND.CopyData:
+        return written(this.copyData(buf, start, end));
+      case BACKEND.NotificationResponse:
+        return written(this.notification(buf, start, end));
+      case BACKEND.CopyBothResponse:
+        return { kind: 'refuse', reason: 'twokey: COPY BOTH cannot be masked' };
+      default:
+        return PASS;
+    }
+  }
+
+  /** A RowDescription: true when it was planned, false when the catalog must be reloaded first. */
+  rowDescription(buf: Buffer, start: number, end: number, planUnknown = false): boolean {
+    const fields = readRowDescription(buf, start, end);
+    if (!planUnknown && unknownRelations(fields, this.catalog)) return false;
+    const plan = planColumns(fields, this.profile, this.catalog);
+    const head = this.expected[0];
+    if (head?.k === 'D') {
+      this.expected.shift();
+      if (head.portal !== undefined) this.portalPlans.set(head.portal, plan);
+    } else this.current = plan;
+    return true;
+  }
+
+  /** Loads the catalog (after `rowDescription` returned false). */
+  reloadCatalog(): Promise<void> {
+    return this.catalog.refresh();
+  }
+
+  noData(): void {
+    const head = this.expected[0];
+    if (head?.k !== 'D') return;
+    this.expected.shift();
+    if (head.portal !== undefined) this.portalPlans.delete(head.portal);
+  }
+
+  bindComplete(): void {
+    const head = this.expected[0];
+    if (head?.k !== 'B') return;
+    this.expected.shift();
+    this.portalPlans.delete(head.portal);
+  }
+
+  /** CommandComplete, EmptyQueryResponse, PortalSuspended: one Execute's (or one statement's) results ended. */
+  resultEnd(): void {
+    const head = this.expected[0];
+    if (head?.k === 'E') this.expected.shift();
+    this.current = undefined;
+    this.copy = undefined;
+  }
+
+  /** After an error the server skips the rest of an extended batch, up to its Sync. */
+  error(): void {
+    this.current = undefined;
+    this.copy = undefined;
+    while (this.expected.length && this.expected[0]?.k !== 'S' && this.expected[0]?.k !== 'Q') this.expected.shift();
+  }
+
+  ready(transactionIdle: boolean): void {
+    const head = this.expected[0];
+    if (head?.k === 'Q' || head?.k === 'S') this.expected.shift();
+    this.current = undefined;
+    this.copy = undefined;
+    // Portals live until their transaction ends.
+    if (transactionIdle) this.portalPlans.clear();
+  }
+
+  copyOut(): string | undefined {
+    const head = this.expected[0];
+    if (head?.k !== 'Q' || !head.copy) {
+      return this.profile.scanner.empty ? undefined : 'twokey: COPY TO STDOUT under masking must be a simple-protocol COPY the agent has read';
+    }
+    this.copy = head.copy;
+    this.copyHeader = head.copy.header;
+    return undefined;
+  }
+
+  copyData(buf: Buffer, start: number, end: number): Buffer | undefined {
+    const plan = this.copy;
+    if (!plan) return undefined;
+    if (this.copyHeader) {
+      this.copyHeader = false;
+      return undefined;
+    }
+    const line = buf.toString('utf8', start + 5, end);
+    const masked = maskCopyRow(plan, line, this.profile.scanner);
+    return masked === line ? undefined : message(BACKEND.CopyData, Buffer.from(masked, 'utf8'));
+  }
+
+  /** Masks one DataRow. */
+  dataRow(buf: Buffer, start: number, end: number): RowOutcome {
+    const head = this.expected[0];
+    const plan = head?.k === 'E' ? this.portalPlans.get(head.portal) : this.current;
+    if (!plan) return { kind: 'refuse', reason: 'twokey: rows without a row description cannot be masked; describe the portal before executing it' };
+    if (plan.passThrough) return PASS;
+    const actions = plan.actions;
+    const count = buf.readInt16BE(start + 5);
+    if (count !== actions.length) return { kind: 'refuse', reason: 'twokey: a row does not match its description' };
+    const replacements = this.replacements;
+    replacements.length = count;
+    let at = start + 7;
+    let size = end - start;
+    let changed = false;
+    for (let i = 0; i < count; i++) {
+      const len = buf.readInt32BE(at);
+      at += 4;
+      replacements[i] = undefined;
+      if (len < 0) continue;
+      const action = actions[i];
+      let replacement: Buffer | undefined;
+      if (action?.kind === 'mask') {
+        replacement = Buffer.from(action.mask.mask(buf.toString('utf8', at, at + len)), 'utf8');
+      } else if (action?.kind === 'scan') {
+        if (!action.binary) {
+          const masked = this.profile.scanner.scanBytes(buf, at, at + len);
+          if (masked !== undefined) replacement = Buffer.from(masked, 'utf8');
+        } else {
+          const text = binaryAsText(action.type, buf, at, at + len);
+          if (text !== undefined && this.profile.scanner.scanString(text) !== text) {
+            if (!isTextual(action.type)) return { kind: 'refuse', reason: 'twokey: a binary-format value holds data that must be masked; request text format' };
+            const masked = this.profile.scanner.scanString(text);
+            replacement = action.type === JSONB ? Buffer.concat([Buffer.from([1]), Buffer.from(masked, 'utf8')]) : Buffer.from(masked, 'utf8');
+          }
+        }
+      } else if (action?.kind === 'refuse') return { kind: 'refuse', reason: action.reason };
+      if (replacement) {
+        replacements[i] = replacement;
+        size += replacement.length - len;
+        changed = true;
+      }
+      at += len;
+    }
+    if (!changed) return PASS;
+    const target = Buffer.allocUnsafe(size);
+    const offset = 0;
+    target[offset] = BACKEND.DataRow;
+    target.writeInt32BE(size - 1, offset + 1);
+    target.writeInt16BE(count, offset + 5);
+    let w = offset + 7;
+    at = start + 7;
+    for (let i = 0; i < count; i++) {
+      const len = buf.readInt32BE(at);
+      at += 4;
+      const r = replacements[i];
+      if (r) {
+        target.writeInt32BE(r.length, w);
+        r.copy(target, w + 4);
+        w += 4 + r.length;
+      } else {
+        target.writeInt32BE(len, w);
+        w += 4;
+        if (len > 0) {
+          buf.copy(target, w, at, at + len);
+          w += len;
+        }
+      }
+      if (len > 0) at += len;
+    }
+    return { kind: 'written', bytes: target };
+  }
+
+  /** ErrorResponse, NoticeResponse: the text fields pass the detectors (PostgreSQL echoes values in them). */
+  fields(buf: Buffer, start: number, end: number): Buffer | undefined {
+    const scanner = this.profile.scanner;
+    if (scanner.empty) return undefined;
+    const parts: Buffer[] = [];
+    let changed = false;
+    let at = start + 5;
+    while (at < end && buf[at] !== 0) {
+      const code = String.fromCharCode(buf[at] as number);
+      const nul = buf.indexOf(0, at + 1);
+      if (nul < 0 || nul >= end) return undefined;
+      const value = buf.toString('utf8', at + 1, nul);
+      const masked = SCANNED_FIELDS.has(code) ? scanner.scanString(value) : value;
+      if (masked !== value) changed = true;
+      parts.push(Buffer.from(code, 'latin1'), Buffer.from(masked, 'utf8'), Buffer.from([0]));
+      at = nul + 1;
+    }
+    if (!changed) return undefined;
+    parts.push(Buffer.from([0]));
+    return message(buf[start] as number, Buffer.concat(parts));
+  }
+
+  /** NotificationResponse: the payload passes the detectors. */
+  notification(buf: Buffer, start: number, end: number): Buffer | undefined {
+    const channelEnd = buf.indexOf(0, start + 9);
+    const payloadEnd = channelEnd < 0 ? -1 : buf.indexOf(0, channelEnd + 1);
+    if (payloadEnd < 0 || payloadEnd >= end) return undefined;
+    const payload = buf.toString('utf8', channelEnd + 1, payloadEnd);
+    const masked = this.profile.scanner.scanString(payload);
+    if (masked === payload) return undefined;
+    return message(BACKEND.NotificationResponse, Buffer.concat([buf.subarray(start + 5, channelEnd + 1), Buffer.from(`${masked}\0`, 'utf8')]));
+  }
+}
+
+function written(replacement: Buffer | undefined): RowOutcome {
+  return replacement ? { kind: 'written', bytes: replacement } : PASS;
+}
+
+function isTextual(type: number): boolean {
+  return type === JSONB || TEXT_TYPES.has(type);
+}

@@ -1,0 +1,123 @@
+import { parseSync } from 'libpg-query';
+import { UNKNOWN_SOURCE, type ColumnMask, type MaskingProfile } from '../../../core/masking/profile';
+import type { PgCatalog } from './catalog';
+import type { CopyPlan } from './copy-rows';
+import { analyzeStatement, type Lineage, type RelationShape } from './lineage';
+
+type Node = Record<string, unknown>;
+
+export type StatementMasking =
+  | { readonly kind: 'ok'; readonly copy: CopyPlan | undefined }
+  | { readonly kind: 'deny'; readonly message: string }
+  /** The statement names a relation the catalog does not know: reload it, then ask again. */
+  | { readonly kind: 'reload' };
+
+const OK: StatementMasking = { kind: 'ok', copy: undefined };
+
+/**
+ * What masking asks of a statement before it runs: in strict mode, that no masked column is used
+ * except as a plain output column (anything else could infer its value); for COPY TO STDOUT, how to
+ * mask the copied rows, or a refusal when they cannot be masked by column.
+ */
+export function checkStatement(sql: string, profile: MaskingProfile, catalog: PgCatalog, mayReload: boolean): StatementMasking {
+  let stmts: Node[];
+  try {
+    stmts = (parseSync(sql) as { stmts: { stmt: Node }[] }).stmts.map((s) => s.stmt);
+  } catch {
+    return { kind: 'deny', message: 'twokey: the statement cannot be parsed, so it cannot be masked' };
+  }
+  let missing = false;
+  const lookup = (schema: string | undefined, name: string): readonly RelationShape[] => {
+    const found = catalog.lookup(schema, name);
+    if (found.length === 0 && !isSystemName(schema, name)) missing = true;
+    return found;
+  };
+  let copy: CopyPlan | undefined;
+  for (const stmt of stmts) {
+    let lineage: Lineage;
+    try {
+      lineage = analyzeStatement(stmt, lookup);
+    } catch (e) {
+      return { kind: 'deny', message: `twokey: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    if (missing && mayReload) return { kind: 'reload' };
+    if (profile.strict) {
+      const violation = strictViolation(lineage, profile);
+      if (violation) return { kind: 'deny', message: violation };
+    }
+    const copyStmt = stmt.CopyStmt as Node | undefined;
+    if (copyStmt && copyStmt.is_from !== true) {
+      const plan = copyPlan(copyStmt, lineage, profile, catalog);
+      if (typeof plan === 'string') return { kind: 'deny', message: plan };
+      if (copy && plan) return { kind: 'deny', message: 'twokey: one COPY TO STDOUT per query string under masking' };
+      copy = plan;
+    }
+  }
+  return copy ? { kind: 'ok', copy } : OK;
+}
+
+function strictViolation(lineage: Lineage, profile: MaskingProfile): string | undefined {
+  for (const [source, where] of lineage.uses) {
+    const mask = profile.column(source);
+    if (mask?.strict) return `twokey: ${describe(source)} is masked (strict) and cannot be used in ${where}`;
+  }
+  for (const out of lineage.outputs) {
+    if (out.plain && out.sources.size <= 1) continue;
+    for (const source of out.sources) {
+      if (profile.column(source)?.strict) return `twokey: ${describe(source)} is masked (strict) and can only be selected as a plain column, not in an expression`;
+    }
+  }
+  return undefined;
+}
+
+function describe(source: string): string {
+  return source === UNKNOWN_SOURCE ? 'a column the agent cannot identify' : `column ${source}`;
+}
+
+function copyPlan(copy: Node, lineage: Lineage, profile: MaskingProfile, catalog: PgCatalog): CopyPlan | string | undefined {
+  if (copy.filename !== undefined || copy.is_program === true) return undefined;
+  const options = new Map<string, string>();
+  for (const o of (copy.options as Node[] | undefined) ?? []) {
+    const d = o.DefElem as Node | undefined;
+    if (!d) continue;
+    const arg = d.arg as Node | undefined;
+    const value = (arg?.String as Node | undefined)?.sval ?? (arg?.Boolean as Node | undefined)?.boolval ?? (arg?.Integer as Node | undefined)?.ival ?? 'true';
+    options.set(String(d.defname), String(value));
+  }
+  const format = options.get('format') ?? 'text';
+  if (format === 'binary') return 'twokey: COPY in binary format cannot be masked; use text or csv';
+  const standard = [...options.keys()].every((k) => k === 'format' || k === 'header' || k === 'delimiter' || k === 'null');
+  const delimiter = options.get('delimiter') ?? (format === 'csv' ? ',' : '\t');
+  const header = format === 'csv' && options.has('header') && options.get('header') !== 'false';
+  const relation = copy.relation as Node | undefined;
+  if (!relation) {
+    const masked = lineage.outputs.some((o) => profile.derived(o.sources, o.plain));
+    if (masked || [...lineage.uses.keys()].some((s) => profile.column(s))) {
+      return 'twokey: COPY (query) TO STDOUT of a masked column cannot be masked by column; COPY the table, or SELECT instead';
+    }
+    return { format: format === 'csv' ? 'csv' : 'text', delimiter, header, columns: undefined };
+  }
+  const schema = relation.schemaname === undefined ? undefined : String(relation.schemaname);
+  const relations = catalog.lookup(schema, String(relation.relname));
+  const wanted = ((copy.attlist as Node[] | undefined) ?? []).map((a) => String((a.String as Node | undefined)?.sval ?? ''));
+  const names = wanted.length ? wanted : (relations[0]?.columns ?? []);
+  const columns: (ColumnMask | undefined)[] = names.map((name) => {
+    let found: ColumnMask | undefined;
+    for (const rel of relations) {
+      const i = rel.columns.indexOf(name);
+      if (i < 0) continue;
+      const out = rel.view?.outputs[i];
+      const m = out ? profile.derived(out.sources, out.plain) : profile.column(`${rel.schema}.${rel.name}.${name}`);
+      if (m) found = m;
+    }
+    return found;
+  });
+  if (columns.some((c) => c) && (!standard || relations.length !== 1 || (format !== 'csv' && format !== 'text'))) {
+    return 'twokey: this COPY of masked columns cannot be masked; use the default text or csv options';
+  }
+  return { format: format === 'csv' ? 'csv' : 'text', delimiter, header, columns };
+}
+
+function isSystemName(schema: string | undefined, name: string): boolean {
+  return schema === 'pg_catalog' || schema === 'information_schema' || name.startsWith('pg_');
+}

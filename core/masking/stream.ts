@@ -1,0 +1,39 @@
+import type { ContentScanner } from './scanner';
+
+/** Longest text a match may span across chunk boundaries (a 4096-bit RSA key in PEM is about 3.3 KB). */
+export const STREAM_LOOK_BEHIND_CHARS = 8192;
+
+/**
+ * Masks a text stream (terminal output) whose chunks split values anywhere. The last
+ * `STREAM_LOOK_BEHIND_CHARS` of what arrived are held back, because a value may continue in the next
+ * chunk; `flush` releases them (the caller flushes when the stream goes idle or ends, trading the last
+ * partial value's protection for latency, which a terminal needs).
+ */
+export class StreamMasker {
+  private carry = '';
+
+  constructor(
+    private readonly scanner: ContentScanner,
+    private readonly lookBehindChars = STREAM_LOOK_BEHIND_CHARS,
+  ) {}
+
+  /** Masked text that is safe to emit now. */
+  push(chunk: string): string {
+    const text = this.carry + chunk;
+    if (text.length <= this.lookBehindChars) {
+      this.carry = text;
+      return '';
+    }
+    let cut = text.length - this.lookBehindChars;
+    // Never cut inside a value the scanner recognizes: it is kept whole for the next round.
+    for (const [from, to] of this.scanner.matchRanges(text)) if (from < cut && to > cut) cut = from;
+    this.carry = text.slice(cut);
+    return this.scanner.scanString(text.slice(0, cut));
+  }
+
+  flush(): string {
+    const out = this.scanner.scanString(this.carry);
+    this.carry = '';
+    return out;
+  }
+}

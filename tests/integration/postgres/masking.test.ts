@@ -1,0 +1,169 @@
+import { execFile } from 'node:child_process';
+import pg from 'pg';
+import { DEMO_CUSTOMERS, demoCustomer } from '../../../local/demo/seed';
+import { twokey } from '../../support/cli';
+import { waitFor } from '../../support/control-plane';
+import { startPgStack, type PgStack } from '../../support/pg-stack';
+
+const POLICY = `
+targets:
+  - { name: test-pg, protocol: postgres, agent: pg-agent }
+reviewers: { dba: [bob@example.com] }
+rules:
+  - name: support
+    targets: [test-pg]
+    subjects: { groups: [support] }
+    actions: { read: allow, write: { approve: { groups: [dba] } }, ddl: deny, admin: deny, unknown: deny }
+  - name: analysts
+    targets: [test-pg]
+    subjects: { groups: [analyst, bi] }
+    actions: { read: allow, write: deny, ddl: deny, admin: deny, unknown: deny }
+masks:
+  - name: pii-support
+    targets: [test-pg]
+    subjects: { groups: [support] }
+    columns: [public.customers.email, public.customers.ssn, public.customers.card_number]
+    style: partial
+  - name: pii-analyst
+    targets: [test-pg]
+    subjects: { groups: [analyst] }
+    columns: [public.customers.email, public.customers.ssn, public.customers.card_number]
+    style: full
+    strict: true
+  - name: pii-bi
+    targets: [test-pg]
+    subjects: { groups: [bi] }
+    columns: [public.customers.email]
+    style: hash
+`;
+
+/** Every raw email, SSN and card number of the demo data. */
+const RAW: readonly string[] = Array.from({ length: DEMO_CUSTOMERS }, (_, i) => demoCustomer(i + 1)).flatMap((c) => [c.email, c.ssn, c.cardNumber]);
+
+function leaks(text: string): string[] {
+  return RAW.filter((v) => text.includes(v) || text.includes(v.toUpperCase()));
+}
+
+describe('masking through the Postgres agent', () => {
+  let stack: PgStack;
+
+  beforeAll(async () => {
+    stack = await startPgStack({ policy: POLICY });
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  async function psql(user: string, groups: string[], ...commands: string[]): Promise<{ stdout: string; stderr: string }> {
+    const { host, port } = stack.endpoint('test-pg');
+    const token = await stack.token(user, groups);
+    return new Promise((resolve) =>
+      execFile('psql', [`host=${host} port=${port} dbname=demo user=${user}`, '-X', '-A', ...commands.flatMap((c) => ['-c', c])], { env: { ...process.env, PGPASSWORD: token }, maxBuffer: 64 * 1024 * 1024 }, (_e, stdout, stderr) =>
+        resolve({ stdout: String(stdout), stderr: String(stderr) }),
+      ),
+    );
+  }
+
+  const dave = (...commands: string[]) => psql('dave', ['analyst'], ...commands);
+  const alice = (...commands: string[]) => psql('alice', ['support'], ...commands);
+
+  it('masks source columns for dave across SELECT *, aliases, joins and views', async () => {
+    const out = await dave(
+      'SELECT * FROM customers',
+      'SELECT email AS e, ssn AS s, card_number AS c FROM customers',
+      'SELECT o.id, c.email, c.card_number FROM orders o JOIN customers c ON c.id = o.customer_id',
+      'SELECT * FROM customer_contacts',
+      'SELECT x.* FROM (SELECT id FROM customers) x',
+    );
+    expect(out.stderr).toBe('');
+    expect(leaks(out.stdout)).toEqual([]);
+    expect(out.stdout).toContain('1|Ben Ahmed|****|****|****|');
+    expect(out.stdout).toContain('(1000 rows)');
+    expect(out.stdout).toContain('(5000 rows)');
+  });
+
+  it('refuses in strict mode what would infer a masked value, naming the column', async () => {
+    const attempts: [string, RegExp][] = [
+      ["SELECT id FROM customers WHERE ssn LIKE '1%'", /column public\.customers\.ssn is masked \(strict\) and cannot be used in WHERE/],
+      ['SELECT id FROM customers ORDER BY card_number', /public\.customers\.card_number .* ORDER BY/],
+      ['SELECT substring(ssn, 1, 3) FROM customers', /public\.customers\.ssn .* not in an expression/],
+      ['SELECT length(email) FROM customers', /public\.customers\.email .* not in an expression/],
+      ['SELECT upper(email) FROM customers', /public\.customers\.email/],
+      ["SELECT email || '' FROM customers", /public\.customers\.email/],
+      ['SELECT count(*) FROM customers GROUP BY ssn', /GROUP BY/],
+      ['SELECT c.id FROM customers c JOIN customers d ON c.email = d.email', /JOIN ON/],
+      ['WITH x AS (SELECT ssn AS s FROM customers) SELECT s FROM x', /WITH query x/],
+      ['SELECT id FROM customer_contacts WHERE email = $$a$$', /WHERE/],
+      ['SELECT c FROM customers c', /not in an expression/],
+      ['COPY customers TO STDOUT', /COPY/],
+      ['SELECT email::varchar FROM customers', /expression/],
+      ['SELECT CASE WHEN ssn > $$5$$ THEN 1 END FROM customers', /expression/],
+    ];
+    for (const [sql, message] of attempts) {
+      const out = await dave(sql);
+      expect(`${sql} -> ${out.stderr}`).toMatch(message);
+      expect(out.stdout).toBe('');
+    }
+  });
+
+  it('keeps values out of errors and notices', async () => {
+    const { email, ssn } = demoCustomer(7);
+    const out = await dave(`SELECT * FROM customers WHERE id = '${email}'`, `SELECT '${ssn}'::int`);
+    expect(out.stderr).toMatch(/invalid input syntax for type integer: "\*\*\*\*"/);
+    // psql itself prints the statement it sent after "LINE 1:" (from its own copy, not from the server).
+    const fromServer = out.stderr.split('\n').filter((l) => !/^LINE \d+:|^\s+\^/.test(l)).join('\n');
+    expect(leaks(fromServer + out.stdout)).toEqual([]);
+  });
+
+  it('masks binary-format results from node-postgres', async () => {
+    const { host, port } = stack.endpoint('test-pg');
+    const client = new pg.Client({ host, port, user: 'dave', database: 'demo', password: await stack.token('dave', ['analyst']), binary: true });
+    await client.connect();
+    try {
+      // With parameters node-postgres uses the extended protocol, where `binary` asks for binary results.
+      const r = await client.query('SELECT id, name, email, ssn, card_number, created_at FROM customers WHERE id <= $1 ORDER BY id', [3]);
+      expect(r.rows[0]).toMatchObject({ id: 1, name: 'Ben Ahmed', email: '****', ssn: '****', card_number: '****' });
+      expect(r.rows[0].created_at).toBeInstanceOf(Date);
+      expect(leaks(JSON.stringify(r.rows))).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('masks partially for alice, through expressions (detectors), COPY and views', async () => {
+    const c = demoCustomer(1);
+    const out = await alice(
+      'SELECT email, ssn, card_number FROM customers WHERE id = 1',
+      'SELECT upper(email), ssn || $$ $$, card_number || $$$$ FROM customers',
+      'COPY customers TO STDOUT',
+      'COPY customers (id, email) TO STDOUT WITH (FORMAT csv, HEADER)',
+      'SELECT * FROM customer_contacts',
+      'SELECT row_to_json(c) FROM customers c',
+    );
+    expect(out.stderr).toBe('');
+    expect(leaks(out.stdout)).toEqual([]);
+    expect(out.stdout).toContain(`****${c.email.slice(-4)}|****${c.ssn.slice(-4)}|****${c.cardNumber.slice(-4)}`);
+    expect(out.stdout).toContain(`1\tBen Ahmed\t****${c.email.slice(-4)}\t****${c.ssn.slice(-4)}`);
+    expect(out.stdout).toContain(`id,email\n1,****${c.email.slice(-4)}`);
+  });
+
+  it('masks with a keyed hash that still joins', async () => {
+    const out = await psql('gus', ['bi'], 'SELECT a.email, b.email FROM customers a JOIN customers b USING (id) WHERE a.id = 3');
+    const [first, second] = (out.stdout.split('\n')[1] ?? '').split('|');
+    expect(first).toMatch(/^hmac:[0-9a-f]{16}$/);
+    expect(second).toBe(first);
+    expect(leaks(out.stdout)).toEqual([]);
+  });
+
+  it('records what dave saw: masked', async () => {
+    await dave('SELECT * FROM customers ORDER BY id LIMIT 20', `SELECT '${demoCustomer(3).ssn}'::int`);
+    await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'recording shipped');
+    const erin = await stack.token('erin', ['auditor']);
+    const cli = (args: string[]) => twokey([...args, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
+    const list = await cli(['sessions', 'list', '--user', 'dave', '--json']);
+    const sessions = (JSON.parse(list.stdout) as { sessions: { sessionId: string }[] }).sessions;
+    let replays = '';
+    for (const s of sessions) replays += (await cli(['replay', s.sessionId])).stdout;
+    expect(replays).toContain('Ben Ahmed');
+    expect(replays).toContain('****');
+    expect(leaks(replays)).toEqual([]);
+  });
+});
