@@ -115,11 +115,14 @@ describe('masking through the Postgres agent', () => {
 
   it('masks binary-format results from node-postgres', async () => {
     const { host, port } = stack.endpoint('test-pg');
-    const client = new pg.Client({ host, port, user: 'dave', database: 'demo', password: await stack.token('dave', ['analyst']), binary: true });
+    const client = new pg.Client({ host, port, user: 'dave', database: 'demo', password: await stack.token('dave', ['analyst']) });
     await client.connect();
     try {
       // With parameters node-postgres uses the extended protocol, where `binary` asks for binary results.
-      const r = await client.query('SELECT id, name, email, ssn, card_number, created_at FROM customers WHERE id <= $1 ORDER BY id', [3]);
+      // `binary` is a node-postgres query option its type definitions leave out.
+      const query = { text: 'SELECT id, name, email, ssn, card_number, created_at FROM customers WHERE id <= $1 ORDER BY id', values: [3], binary: true };
+      const r = await client.query(query as pg.QueryConfig<number[]>);
+      expect(r.fields.map((f) => f.format)).toEqual(Array(6).fill('binary'));
       expect(r.rows[0]).toMatchObject({ id: 1, name: 'Ben Ahmed', email: '****', ssn: '****', card_number: '****' });
       expect(r.rows[0].created_at).toBeInstanceOf(Date);
       expect(leaks(JSON.stringify(r.rows))).toEqual([]);
