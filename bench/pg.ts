@@ -10,6 +10,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Client as PgClient } from 'pg';
 import { stringify as toYaml } from 'yaml';
 import { MessageFramer } from '../agent/postgres/protocol/framer';
 import { queryMessage } from '../agent/postgres/protocol/writer';
@@ -24,6 +25,13 @@ const HOST = '127.0.0.1';
 const PGBENCH_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PGBENCH_SCALE = 10; // 1,000,000 rows in pgbench_accounts
 const BIG_SELECT = 'SELECT * FROM pgbench_accounts';
+const MASKED_ROWS = 1_000_000;
+const MASKED_ROWS_SQL = `INSERT INTO customers (id, name, email, ssn, card_number, created_at)
+  SELECT g, 'Customer ' || g, 'user' || g || '@example.com',
+         lpad((100 + g % 600)::text, 3, '0') || '-' || lpad((10 + g % 89)::text, 2, '0') || '-' || lpad((1000 + g % 8999)::text, 4, '0'),
+         '4' || lpad((g::bigint * 7919)::text, 15, '0'), timestamptz '2024-01-01' + g * interval '1 minute'
+  FROM generate_series((SELECT max(id) + 1 FROM customers), ${MASKED_ROWS}) AS g`;
+const MASKED_SELECT = 'SELECT * FROM customers';
 const REPO = resolve(__dirname, '..');
 
 interface PgbenchResult {
@@ -76,6 +84,8 @@ function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
 }
 const peakRssMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
+/** Resets the process's peak RSS (Linux: writing 5 to clear_refs), so that one phase's peak can be read. */
+const resetPeakRss = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5');
 const currentRssMb = (pid: number): number => procStatusMb(pid, 'VmRSS');
 
 const BARE_NODE_RELAY = `
@@ -224,12 +234,26 @@ async function main(): Promise<void> {
       overhead.push(line);
       console.log(line);
     }
+    const runPeakRss = peakRssMb(agent.pid as number);
     const directBig = await streamQuery(pg.port, pg.read.user, pg.read.password, BIG_SELECT);
+    resetPeakRss(agent.pid as number);
     const agentBig = await streamQuery(agentPort, 'alice', token, BIG_SELECT);
-    const rss = peakRssMb(agent.pid as number);
-    const bigLine = `1,000,000-row SELECT: direct ${directBig.seconds.toFixed(2)} s (${directBig.rows} rows, ${(directBig.bytes / 1e6).toFixed(0)} MB); agent ${agentBig.seconds.toFixed(2)} s (${agentBig.rows} rows); throughput agent/direct ${(directBig.seconds / agentBig.seconds).toFixed(2)}; agent peak RSS ${rss.toFixed(0)} MB (${idleRssMb.toFixed(0)} MB idle after start-up)`;
+    const bigRss = peakRssMb(agent.pid as number);
+    // Masking: the demo's customers grown to 1,000,000 rows, read by dave (three masked columns, detectors on the rest).
+    const adminClient = new PgClient({ connectionString: pg.adminUrl });
+    await adminClient.connect();
+    await adminClient.query(MASKED_ROWS_SQL);
+    await adminClient.end();
+    const dave = await mintDevToken(cp.issuer, cp.signingKey, { user: 'dave', groups: ['analyst'], ttlSeconds: 3600 });
+    const directMasked = await streamQuery(pg.port, pg.read.user, pg.read.password, MASKED_SELECT);
+    resetPeakRss(agent.pid as number);
+    const agentMasked = await streamQuery(agentPort, 'dave', dave, MASKED_SELECT);
+    const maskedRss = peakRssMb(agent.pid as number);
+    const maskedLine = `1,000,000-row SELECT * FROM customers, 3 masked columns (dave): direct ${directMasked.seconds.toFixed(2)} s (${directMasked.rows} rows, ${(directMasked.bytes / 1e6).toFixed(0)} MB); agent ${agentMasked.seconds.toFixed(2)} s (${agentMasked.rows} rows, ${(agentMasked.bytes / 1e6).toFixed(0)} MB); throughput agent/direct ${(directMasked.seconds / agentMasked.seconds).toFixed(2)}; agent peak RSS during it ${maskedRss.toFixed(0)} MB`;
+    console.log(maskedLine);
+    const bigLine = `1,000,000-row SELECT: direct ${directBig.seconds.toFixed(2)} s (${directBig.rows} rows, ${(directBig.bytes / 1e6).toFixed(0)} MB); agent ${agentBig.seconds.toFixed(2)} s (${agentBig.rows} rows); throughput agent/direct ${(directBig.seconds / agentBig.seconds).toFixed(2)}; agent peak RSS during it ${bigRss.toFixed(0)} MB (${idleRssMb.toFixed(0)} MB idle after start-up, ${runPeakRss.toFixed(0)} MB peak during the pgbench runs)`;
     console.log(bigLine);
-    rows.push(...table, ...overhead, '', bigLine);
+    rows.push(...table, ...overhead, '', bigLine, '', maskedLine);
     appendResults(`npm run bench:pg (pgbench -S, ${PGBENCH_SECONDS} s per cell, scale ${PGBENCH_SCALE}; ${cpus().length} cores)`, rows);
     await cp.stop();
   } finally {

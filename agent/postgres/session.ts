@@ -32,7 +32,8 @@ import type { PgSessionEvents } from './events';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
 import type { PgCatalog } from './masking/catalog';
 import type { SessionMasking } from './masking/masking-service';
-import { ByteBatch, ResultMasker } from './masking/result-masker';
+import { ResultMasker } from './masking/result-masker';
+import { ByteBatch } from './protocol/byte-batch';
 import { checkStatement, type StatementMasking } from './masking/statement-masking';
 import type { CopyPlan } from './masking/copy-rows';
 
@@ -822,7 +823,7 @@ export class ClientSession {
         this.serverQueue.push(Buffer.from(buf.subarray(start, end)));
         return;
       }
-      const outcome = this.masker.handle(buf, start, end, code, this.planUnknownRelations || this.refusingResult);
+      const outcome = this.masker.handle(buf, start, end, code, this.planUnknownRelations || this.refusingResult, this.refusingResult ? undefined : this.maskedOut);
       if (outcome.kind === 'reload') return this.pauseForCatalog(buf, start, end);
       if (this.refusingResult && code !== BACKEND.ReadyForQuery) return;
       this.refusingResult = false;
@@ -836,6 +837,11 @@ export class ClientSession {
         buf = outcome.bytes;
         start = 0;
         end = buf.length;
+      } else if (outcome.kind === 'emitted') {
+        // Only DataRows are rewritten in place: count and record them; they are already in the output.
+        if (this.pending[0]) this.pending[0].rows++;
+        this.deps.events.dataRow?.(this.id, outcome.buf, outcome.start, outcome.end);
+        return;
       }
     }
     const cycle = this.pending[0];

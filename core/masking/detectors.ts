@@ -28,6 +28,9 @@ export interface CharacterCounts {
   length: number;
   digits: number;
   upper: number;
+  lower: number;
+  /** `/`, which base64 uses besides letters, digits and `+`. */
+  slash: number;
   at: number;
   colon: number;
   dot: number;
@@ -168,13 +171,13 @@ export const DETECTORS: Readonly<Record<DetectorName, Detector>> = {
   'aws-secret-access-key': {
     name: 'aws-secret-access-key',
     pattern: /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g,
-    mayOccur: (c) => c.length >= 40,
+    mayOccur: (c) => c.upper + c.lower + c.digits + c.plus + c.slash >= 40,
     valid: awsSecretValid,
   },
   jwt: {
     name: 'jwt',
     pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
-    mayOccur: (c) => c.length >= 20 && c.dot >= 2,
+    mayOccur: (c) => c.upper + c.lower + c.digits >= 20 && c.dot >= 2,
     valid: jwtValid,
   },
   'pem-private-key': {

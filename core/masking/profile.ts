@@ -2,7 +2,7 @@ import { globToRegExp } from '../glob';
 import type { PolicyMask } from '../policy/schema';
 import { DETECTOR_NAMES, type DetectorName } from './detectors';
 import { ContentScanner } from './scanner';
-import { maskerFor, strongerStyle, type MaskStyle } from './styles';
+import { constantMask, maskerFor, strongerStyle, type MaskStyle } from './styles';
 
 /** Marks a source column that cannot be known: every rule applies to it. */
 export const UNKNOWN_SOURCE = '?';
@@ -13,6 +13,8 @@ export interface ColumnMask {
   readonly strict: boolean;
   readonly rule: string;
   readonly mask: (value: string) => string;
+  /** The masked text when every value masks to the same (no need to read the value). */
+  readonly constant: string | undefined;
 }
 
 /**
@@ -59,7 +61,7 @@ export class MaskingProfile {
       if (source !== UNKNOWN_SOURCE && !m.columns.some((g) => globToRegExp(g).test(source))) continue;
       if (source === UNKNOWN_SOURCE && m.columns.length === 0) continue;
       const style = found ? strongerStyle(found.style, m.style) : m.style;
-      found = { style, strict: m.strict || (found?.strict ?? false), rule: m.name, mask: maskerFor(style, this.hashKey) };
+      found = { style, strict: m.strict || (found?.strict ?? false), rule: m.name, mask: maskerFor(style, this.hashKey), constant: constantMask(style, this.hashKey) };
     }
     if (this.cache.size >= MAX_CACHED_COLUMNS) this.cache.clear();
     this.cache.set(source, found ?? null);
@@ -76,7 +78,7 @@ export class MaskingProfile {
       if (m) found = found ? { ...found, strict: found.strict || m.strict } : m;
     }
     if (!found) return undefined;
-    return plain && count === 1 ? found : { ...found, style: 'full', mask: maskerFor('full', undefined) };
+    return plain && count === 1 ? found : { ...found, style: 'full', mask: maskerFor('full', undefined), constant: constantMask('full', undefined) };
   }
 
   /** Whether the detectors run on a column (undefined: a computed column, always scanned). */

@@ -19,6 +19,11 @@ export function strongerStyle(a: MaskStyle, b: MaskStyle): MaskStyle {
   return STYLE_STRENGTH[a] >= STYLE_STRENGTH[b] ? a : b;
 }
 
+/** The masked text when it does not depend on the value (full, or hash without a key), else undefined. */
+export function constantMask(style: MaskStyle, hashKey: Buffer | undefined): string | undefined {
+  return style === 'full' || (style === 'hash' && !hashKey) ? FULL_MASK : undefined;
+}
+
 /** A masking function for one style. Without a key, `hash` degrades to `full` rather than to something weaker. */
 export function maskerFor(style: MaskStyle, hashKey: Buffer | undefined): (value: string) => string {
   if (style === 'partial') {

@@ -13,7 +13,7 @@ const NUMERIC = 1700;
 /** What happens to one result column's values. */
 export type ColumnAction =
   | { readonly kind: 'pass' }
-  | { readonly kind: 'mask'; readonly mask: ColumnMask; readonly binary: boolean; readonly name: string }
+  | { readonly kind: 'mask'; readonly mask: ColumnMask; readonly constant: Buffer | undefined; readonly binary: boolean; readonly name: string }
   | { readonly kind: 'scan'; readonly type: number; readonly binary: boolean }
   | { readonly kind: 'refuse'; readonly reason: string };
 
@@ -66,7 +66,7 @@ export function planColumns(fields: readonly FieldDescription[], profile: Maskin
       if (binary && !TEXT_TYPES.has(f.typeOid)) {
         return { kind: 'refuse', reason: `twokey: column "${f.name}" is masked and its type cannot be masked in binary format; request text format` };
       }
-      return { kind: 'mask', mask, binary, name: f.name };
+      return { kind: 'mask', mask, constant: mask.constant === undefined ? undefined : Buffer.from(mask.constant), binary, name: f.name };
     }
     if (UNSCANNABLE_TYPES.has(f.typeOid) || !profile.scans(source)) return { kind: 'pass' };
     return { kind: 'scan', type: f.typeOid, binary };

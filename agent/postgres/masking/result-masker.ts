@@ -3,6 +3,7 @@ import { BACKEND, FRONTEND } from '../protocol/codes';
 import { bodyOf, readTarget } from '../protocol/reader';
 import type { PgCatalog } from './catalog';
 import { message } from '../protocol/writer';
+import type { ByteBatch } from '../protocol/byte-batch';
 import { binaryAsText, planColumns, readRowDescription, unknownRelations, JSONB, TEXT_TYPES, type ColumnPlan } from './column-plan';
 import { maskCopyRow, type CopyPlan } from './copy-rows';
 
@@ -19,35 +20,12 @@ export const MAX_OUTSTANDING_MESSAGES = 100_000;
 /** Error and notice fields that carry text a detector should read (severity, code, file, line do not). */
 const SCANNED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'c', 't', 's']);
 
-/** Copies messages into one output buffer per server chunk, so that rewritten rows still go out in one write. */
-export class ByteBatch {
-  static readonly SIZE = 64 * 1024;
-  private buf = Buffer.allocUnsafe(ByteBatch.SIZE);
-  private used = 0;
-
-  constructor(private readonly emit: (bytes: Buffer) => void) {}
-
-  add(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (n > ByteBatch.SIZE / 2) {
-      this.flush();
-      this.emit(start === 0 && end === src.length ? src : src.subarray(start, end));
-      return;
-    }
-    if (this.used + n > this.buf.length) this.flush();
-    src.copy(this.buf, this.used, start, end);
-    this.used += n;
-  }
-
-  flush(): void {
-    if (this.used === 0) return;
-    this.emit(this.buf.subarray(0, this.used));
-    this.buf = Buffer.allocUnsafe(ByteBatch.SIZE);
-    this.used = 0;
-  }
-}
-
-export type RowOutcome = { readonly kind: 'pass' } | { readonly kind: 'written'; readonly bytes: Buffer } | { readonly kind: 'refuse'; readonly reason: string };
+export type RowOutcome =
+  | { readonly kind: 'pass' }
+  | { readonly kind: 'written'; readonly bytes: Buffer }
+  /** Rewritten straight into the output batch, at `buf[start..end)`: already on its way out. */
+  | { readonly kind: 'emitted'; readonly buf: Buffer; readonly start: number; readonly end: number }
+  | { readonly kind: 'refuse'; readonly reason: string };
 
 /** What to do with one server message: forward it, forward the rewritten bytes, refuse the rest of the cycle, or reload the catalog and come back. */
 export type MessageOutcome = RowOutcome | { readonly kind: 'reload' };
@@ -114,10 +92,10 @@ export class ResultMasker {
    * One server message. With `planUnknown` a description naming relations the catalog does not know
    * is planned anyway (their columns masked in full) instead of asking for a reload.
    */
-  handle(buf: Buffer, start: number, end: number, code: number, planUnknown = false): MessageOutcome {
+  handle(buf: Buffer, start: number, end: number, code: number, planUnknown = false, out?: ByteBatch): MessageOutcome {
     switch (code) {
       case BACKEND.DataRow:
-        return this.dataRow(buf, start, end);
+        return this.dataRow(buf, start, end, out);
       case BACKEND.RowDescription:
         return this.rowDescription(buf, start, end, planUnknown) ? PASS : RELOAD;
       case BACKEND.NoData:
@@ -232,29 +210,29 @@ export class ResultMasker {
     return masked === line ? undefined : message(BACKEND.CopyData, Buffer.from(masked, 'utf8'));
   }
 
-  /** Masks one DataRow. */
-  dataRow(buf: Buffer, start: number, end: number): RowOutcome {
+  /** Masks one DataRow: into `out` when given (no allocation for constant masks), else into new bytes. */
+  dataRow(buf: Buffer, start: number, end: number, out?: ByteBatch): RowOutcome {
     const head = this.expected[0];
     const plan = head?.k === 'E' ? this.portalPlans.get(head.portal) : this.current;
     if (!plan) return { kind: 'refuse', reason: 'twokey: rows without a row description cannot be masked; describe the portal before executing it' };
     if (plan.passThrough) return PASS;
     const actions = plan.actions;
-    const count = buf.readInt16BE(start + 5);
+    const count = (buf[start + 5] as number) << 8 | (buf[start + 6] as number);
     if (count !== actions.length) return { kind: 'refuse', reason: 'twokey: a row does not match its description' };
     const replacements = this.replacements;
-    replacements.length = count;
+    if (replacements.length < count) replacements.length = count;
     let at = start + 7;
     let size = end - start;
     let changed = false;
     for (let i = 0; i < count; i++) {
-      const len = buf.readInt32BE(at);
+      const len = int32At(buf, at);
       at += 4;
       replacements[i] = undefined;
       if (len < 0) continue;
       const action = actions[i];
       let replacement: Buffer | undefined;
       if (action?.kind === 'mask') {
-        replacement = Buffer.from(action.mask.mask(buf.toString('utf8', at, at + len)), 'utf8');
+        replacement = action.constant ?? Buffer.from(action.mask.mask(buf.toString('utf8', at, at + len)), 'utf8');
       } else if (action?.kind === 'scan') {
         if (!action.binary) {
           const masked = this.profile.scanner.scanBytes(buf, at, at + len);
@@ -276,15 +254,14 @@ export class ResultMasker {
       at += len;
     }
     if (!changed) return PASS;
-    const target = Buffer.allocUnsafe(size);
-    const offset = 0;
+    const { target, offset } = out ? out.reserve(size) : { target: Buffer.allocUnsafe(size), offset: 0 };
     target[offset] = BACKEND.DataRow;
     target.writeInt32BE(size - 1, offset + 1);
     target.writeInt16BE(count, offset + 5);
     let w = offset + 7;
     at = start + 7;
     for (let i = 0; i < count; i++) {
-      const len = buf.readInt32BE(at);
+      const len = int32At(buf, at);
       at += 4;
       const r = replacements[i];
       if (r) {
@@ -301,7 +278,7 @@ export class ResultMasker {
       }
       if (len > 0) at += len;
     }
-    return { kind: 'written', bytes: target };
+    return out ? { kind: 'emitted', buf: target, start: offset, end: offset + size } : { kind: 'written', bytes: target };
   }
 
   /** ErrorResponse, NoticeResponse: the text fields pass the detectors (PostgreSQL echoes values in them). */
@@ -336,6 +313,11 @@ export class ResultMasker {
     if (masked === payload) return undefined;
     return message(BACKEND.NotificationResponse, Buffer.concat([buf.subarray(start + 5, channelEnd + 1), Buffer.from(`${masked}\0`, 'utf8')]));
   }
+}
+
+/** A signed big-endian Int32 without Buffer's method call and bounds checks (the framer bounded the message). */
+function int32At(buf: Buffer, at: number): number {
+  return ((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number);
 }
 
 function written(replacement: Buffer | undefined): RowOutcome {
