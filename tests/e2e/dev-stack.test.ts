@@ -7,6 +7,7 @@ import { waitFor } from '../support/control-plane';
 import { execFile } from 'node:child_process';
 import { startDev, twokey, type DevProcess } from '../support/cli';
 import { postDecision, waitForMail } from '../support/outbox';
+import { demoCustomer } from '../../local/demo/seed';
 
 function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -103,6 +104,14 @@ describe('twokey dev (npm start) end to end', () => {
 
     const denied = await psql(dave, "UPDATE customers SET name = 'x' WHERE id = 2");
     expect(denied.stderr).toMatch(/twokey: write denied by rule analysts-read-only/);
+
+    // The masking section: partial for alice, full and strict for dave, views included.
+    const c1 = demoCustomer(1);
+    expect((await psql(alice, 'SELECT email, ssn FROM customers WHERE id = 1')).stdout.trim()).toBe(`****${c1.email.slice(-4)}|****${c1.ssn.slice(-4)}`);
+    expect((await psql(dave, 'SELECT * FROM customers WHERE id = 1')).stdout.trim()).toMatch(/^1\|Ben Ahmed\|\*\*\*\*\|\*\*\*\*\|\*\*\*\*\|/);
+    expect((await psql(dave, 'SELECT email AS e FROM customer_contacts LIMIT 1')).stdout.trim()).toBe('****');
+    const inferred = await psql(dave, "SELECT id FROM customers WHERE ssn LIKE '1%'");
+    expect(inferred.stderr).toMatch(/ERROR: {2}twokey: column public\.customers\.ssn is masked \(strict\) and cannot be used in WHERE/);
   });
 
   it('stops every child process on SIGTERM', async () => {
