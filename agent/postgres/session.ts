@@ -148,6 +148,7 @@ export class ClientSession {
   private planUnknownRelations = false;
   /** The statement the catalog was last reloaded for (reloaded once per statement, not in a loop). */
   private reloadedFor: string | undefined;
+  private database = '';
 
   constructor(
     socket: Socket,
@@ -299,6 +300,7 @@ export class ClientSession {
       if (value !== undefined) params[key] = value;
     }
     const database = target.upstream.database ?? this.startupParams.database ?? this.startupParams.user ?? 'postgres';
+    this.database = database;
     let upstream: UpstreamConnection;
     try {
       upstream = await connectUpstream({
@@ -387,7 +389,8 @@ export class ClientSession {
     if (decision.masks.length) masker.profile = this.deps.masking?.profileFor(this.identity as Identity) ?? masker.profile;
     catalog.keepFresh();
     const mayReload = this.reloadedFor !== sql;
-    const verdict = checkStatement(sql, masker.profile, catalog, mayReload || !catalog.ready);
+    // A catalog invalidated by DDL is reloaded before it decides anything (once per statement).
+    const verdict = !catalog.ready && mayReload ? ({ kind: 'reload' } as const) : checkStatement(sql, masker.profile, catalog, mayReload);
     if (verdict.kind !== 'reload') {
       this.reloadedFor = undefined;
       return verdict;
@@ -688,6 +691,8 @@ export class ClientSession {
       { write: (bytes) => this.client.write(bytes), onDrain: (resume) => this.client.once('drain', resume), transform: this.approvedRunMasking(h.messages) },
       this.deps.limits.maxServerMessageBytes,
     );
+    // Approved DDL may change what a column is (or a view reads): masking reads the catalog again.
+    if (h.cls === 'ddl' || h.cls === 'unknown' || h.kind === 'script') this.deps.masking?.invalidate(this.database);
     if (!this.closed) this.writeClient(readyForQuery(this.transactionStatus));
   }
 

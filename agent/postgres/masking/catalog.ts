@@ -1,7 +1,7 @@
 import { parseSync } from 'libpg-query';
 import type { Logger } from '../../../core/log';
 import { UNKNOWN_SOURCE } from '../../../core/masking/profile';
-import { analyzeStatement, type Lineage, type RelationShape } from './lineage';
+import { analyzeStatement, type FunctionLookup, type Lineage, type RelationShape } from './lineage';
 
 /** Objects made by initdb have OIDs below this (PostgreSQL's FirstNormalObjectId): system catalogs. */
 export const FIRST_USER_OID = 16384;
@@ -32,6 +32,17 @@ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND c.oid >= ${FIRST_USER_OID}
   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_toast%'
 ORDER BY c.oid LIMIT ${MAX_CATALOG_RELATIONS}`;
 
+export const FUNCTIONS_SQL = `SELECT json_build_object('schema', n.nspname, 'name', p.proname, 'language', l.lanname, 'body', p.prosrc)::text
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+WHERE p.oid >= ${FIRST_USER_OID} AND n.nspname <> 'information_schema' LIMIT ${MAX_CATALOG_RELATIONS}`;
+
+interface RawFunction {
+  schema: string;
+  name: string;
+  language: string;
+  body: string | null;
+}
+
 interface RawRelation {
   oid: number;
   schema: string;
@@ -50,6 +61,7 @@ interface RawRelation {
 export class PgCatalog {
   private byOid = new Map<number, CatalogRelation>();
   private byName = new Map<string, CatalogRelation[]>();
+  private functionsByName = new Map<string, { schema: string; sources: ReadonlySet<string> }[]>();
   private loadedAt = 0;
   private inFlight: Promise<void> | undefined;
   private stale = true;
@@ -93,8 +105,11 @@ export class PgCatalog {
     return schema === undefined ? all : all.filter((r) => r.schema === schema);
   };
 
+  /** What a user-defined function reads; undefined for names that are not user functions (built-ins). */
+  functionSources = (schema: string | undefined, name: string): ReadonlySet<string> | undefined => sourcesOf(this.functionsByName, schema, name);
+
   private async load(): Promise<void> {
-    const rows = await this.query(CATALOG_SQL);
+    const [rows, functionRows] = await Promise.all([this.query(CATALOG_SQL), this.query(FUNCTIONS_SQL)]);
     // json_build_object renders an oid as a string.
     const raws: RawRelation[] = rows
       .map((r) => JSON.parse(r[0] ?? 'null') as RawRelation | null)
@@ -115,11 +130,22 @@ export class PgCatalog {
       const all = byName.get(name) ?? [];
       return schema === undefined ? all : all.filter((r) => r.schema === schema);
     };
-    const resolveView = (raw: RawRelation, depth: number): void => {
+    const resolveView = (raw: RawRelation, depth: number, functions?: FunctionLookup): void => {
       if (!pending.delete(raw.oid)) return;
-      this.add(byOid, byName, raw, depth > MAX_VIEW_NESTING ? undefined : viewLineage(raw, lookup, this.log));
+      this.add(byOid, byName, raw, depth > MAX_VIEW_NESTING ? undefined : viewLineage(raw, lookup, functions, this.log));
     };
-    for (const raw of [...pending.values()]) resolveView(raw, 0);
+    // Functions before the views that call them (a function over a view resolves that view first).
+    const functionsByName = new Map<string, { schema: string; sources: ReadonlySet<string> }[]>();
+    const functions = (schema: string | undefined, name: string): ReadonlySet<string> | undefined => sourcesOf(functionsByName, schema, name);
+    for (const row of functionRows) {
+      const f = JSON.parse(row[0] ?? 'null') as RawFunction | null;
+      if (!f) continue;
+      const list = functionsByName.get(f.name) ?? [];
+      list.push({ schema: f.schema, sources: functionLineage(f, byName, lookup) });
+      functionsByName.set(f.name, list);
+    }
+    for (const raw of [...pending.values()]) resolveView(raw, 0, functions);
+    this.functionsByName = functionsByName;
     this.byOid = byOid;
     this.byName = byName;
     this.loadedAt = this.now();
@@ -146,11 +172,55 @@ export class PgCatalog {
   }
 }
 
-function viewLineage(raw: RawRelation, lookup: (schema: string | undefined, name: string) => readonly RelationShape[], log: Logger): Lineage | undefined {
+/**
+ * Source columns a function body reads. SQL bodies are analyzed like statements; bodies in other
+ * languages count every column of every relation their text names; an empty or unreadable body
+ * (a SQL-standard BEGIN ATOMIC body, C) reads unknown columns.
+ */
+function functionLineage(f: RawFunction, byName: ReadonlyMap<string, readonly CatalogRelation[]>, lookup: (schema: string | undefined, name: string) => readonly RelationShape[]): ReadonlySet<string> {
+  const sources = new Set<string>();
+  const body = f.body ?? '';
+  if (f.language === 'sql' && body.trim()) {
+    try {
+      for (const s of (parseSync(body) as { stmts: { stmt: Record<string, unknown> }[] }).stmts) {
+        const lineage = analyzeStatement(s.stmt, lookup);
+        for (const o of lineage.outputs) for (const source of o.sources) sources.add(source);
+        for (const source of lineage.uses.keys()) sources.add(source);
+      }
+      return sources;
+    } catch {
+      // Parameters written as names, or a body the parser does not take: fall back to the text.
+    }
+  }
+  if (!body.trim() || f.language === 'c' || f.language === 'internal') {
+    if (f.language !== 'c' && f.language !== 'internal') sources.add(UNKNOWN_SOURCE);
+    return sources;
+  }
+  const words = new Set(body.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
+  for (const [name, relations] of byName) {
+    if (!words.has(name.toLowerCase())) continue;
+    for (const rel of relations) rel.columns.forEach((col, i) => {
+      const view = rel.view?.outputs[i];
+      if (view) for (const s of view.sources) sources.add(s);
+      else sources.add(`${rel.schema}.${rel.name}.${col}`);
+    });
+  }
+  return sources;
+}
+
+function sourcesOf(functions: ReadonlyMap<string, readonly { schema: string; sources: ReadonlySet<string> }[]>, schema: string | undefined, name: string): ReadonlySet<string> | undefined {
+  const found = (functions.get(name) ?? []).filter((f) => schema === undefined || f.schema === schema);
+  if (found.length === 0) return undefined;
+  const all = new Set<string>();
+  for (const f of found) for (const s of f.sources) all.add(s);
+  return all;
+}
+
+function viewLineage(raw: RawRelation, lookup: (schema: string | undefined, name: string) => readonly RelationShape[], functions: FunctionLookup | undefined, log: Logger): Lineage | undefined {
   try {
     const tree = parseSync(raw.view ?? '') as { stmts: { stmt: Record<string, unknown> }[] };
     const stmt = tree.stmts[0]?.stmt;
-    return stmt ? analyzeStatement(stmt, lookup) : undefined;
+    return stmt ? analyzeStatement(stmt, lookup, functions) : undefined;
   } catch (e) {
     log.warn('pg.catalog.view-unreadable', { view: `${raw.schema}.${raw.name}`, error: String(e) });
     return undefined;

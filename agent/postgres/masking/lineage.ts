@@ -37,6 +37,9 @@ export interface RelationShape {
 /** Relations named `name` (in `schema`, or in any schema when unqualified). */
 export type RelationLookup = (schema: string | undefined, name: string) => readonly RelationShape[];
 
+/** Source columns a user-defined function reads (its body's lineage), or undefined for built-ins. */
+export type FunctionLookup = (schema: string | undefined, name: string) => ReadonlySet<string> | undefined;
+
 interface Column {
   readonly name: string;
   readonly sources: ReadonlySet<string>;
@@ -59,8 +62,8 @@ interface Scope {
 const EMPTY: ReadonlySet<string> = new Set();
 const MAX_DEPTH = 64;
 
-export function analyzeStatement(stmt: Node, lookup: RelationLookup): Lineage {
-  return new LineageWalker(lookup, stmt).statement(stmt);
+export function analyzeStatement(stmt: Node, lookup: RelationLookup, functions?: FunctionLookup): Lineage {
+  return new LineageWalker(lookup, stmt, functions).statement(stmt);
 }
 
 class LineageWalker {
@@ -72,6 +75,7 @@ class LineageWalker {
   constructor(
     private readonly lookup: RelationLookup,
     root: Node,
+    private readonly functions: FunctionLookup | undefined,
   ) {
     this.collectRelations(root);
   }
@@ -312,6 +316,13 @@ class LineageWalker {
       const outputs = this.subquery(asNode(sublink.subselect) ?? {}, scope);
       for (const o of outputs) this.flow(o.sources, where ?? 'a subquery', into);
       return;
+    }
+    const call = asNode(node.FuncCall);
+    if (call && this.functions) {
+      // A function that reads masked columns counts as reading them, wherever it is called.
+      const names = list(call.funcname).map(stringValue);
+      const read = this.functions(names.length > 1 ? names[names.length - 2] : undefined, names[names.length - 1] ?? '');
+      if (read) this.flow(read, where ?? 'a function', into);
     }
     const select = asNode(node.SelectStmt);
     if (select) {

@@ -12,6 +12,8 @@ const MAX_CACHED_PROFILES = 1_000;
 export interface SessionMasking {
   profileFor(identity: Identity): MaskingProfile | undefined;
   catalogFor(database: string): PgCatalog;
+  /** DDL ran on a database: its catalog is reloaded before masking uses it again. */
+  invalidate(database: string): void;
 }
 
 /**
@@ -46,6 +48,10 @@ export class PgMaskingService implements SessionMasking {
     const profile = new MaskingProfile(masks, key);
     this.profiles.set(id, profile);
     return profile;
+  }
+
+  invalidate(database: string): void {
+    this.catalogs.get(database)?.invalidate();
   }
 
   catalogFor(database: string): PgCatalog {

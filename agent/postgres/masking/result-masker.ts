@@ -135,7 +135,7 @@ export class ResultMasker {
   /** A RowDescription: true when it was planned, false when the catalog must be reloaded first. */
   rowDescription(buf: Buffer, start: number, end: number, planUnknown = false): boolean {
     const fields = readRowDescription(buf, start, end);
-    if (!planUnknown && unknownRelations(fields, this.catalog)) return false;
+    if (!planUnknown && (!this.catalog.ready || unknownRelations(fields, this.catalog))) return false;
     const plan = planColumns(fields, this.profile, this.catalog);
     const head = this.expected[0];
     if (head?.k === 'D') {

@@ -38,7 +38,7 @@ export function checkStatement(sql: string, profile: MaskingProfile, catalog: Pg
   for (const stmt of stmts) {
     let lineage: Lineage;
     try {
-      lineage = analyzeStatement(stmt, lookup);
+      lineage = analyzeStatement(stmt, lookup, catalog.functionSources);
     } catch (e) {
       return { kind: 'deny', message: `twokey: ${e instanceof Error ? e.message : String(e)}` };
     }

@@ -48,7 +48,14 @@ describe('masking through the Postgres agent', () => {
   let stack: PgStack;
 
   beforeAll(async () => {
-    stack = await startPgStack({ policy: POLICY });
+    stack = await startPgStack({
+      policy: POLICY,
+      // A SQL function that reads a masked column, and a view that shows it through the function.
+      prepare: async (admin) => {
+        await admin.query(`CREATE FUNCTION ssn_of(i int) RETURNS text LANGUAGE sql STABLE AS 'SELECT ssn FROM customers WHERE id = i'`);
+        await admin.query('CREATE VIEW customer_ssns AS SELECT id, ssn_of(id) AS s FROM customers');
+      },
+    });
   }, 120_000);
   afterAll(() => stack?.stop());
 
@@ -94,6 +101,7 @@ describe('masking through the Postgres agent', () => {
       ['SELECT id FROM customer_contacts WHERE email = $$a$$', /WHERE/],
       ['SELECT c FROM customers c', /not in an expression/],
       ['COPY customers TO STDOUT', /COPY/],
+      ['SELECT s FROM customer_ssns', /public\.customers\.ssn .* not in an expression/],
       ['SELECT email::varchar FROM customers', /expression/],
       ['SELECT CASE WHEN ssn > $$5$$ THEN 1 END FROM customers', /expression/],
     ];
@@ -140,12 +148,24 @@ describe('masking through the Postgres agent', () => {
       'COPY customers (id, email) TO STDOUT WITH (FORMAT csv, HEADER)',
       'SELECT * FROM customer_contacts',
       'SELECT row_to_json(c) FROM customers c',
+      'SELECT * FROM customer_ssns WHERE id <= 3',
     );
     expect(out.stderr).toBe('');
     expect(leaks(out.stdout)).toEqual([]);
     expect(out.stdout).toContain(`****${c.email.slice(-4)}|****${c.ssn.slice(-4)}|****${c.cardNumber.slice(-4)}`);
     expect(out.stdout).toContain(`1\tBen Ahmed\t****${c.email.slice(-4)}\t****${c.ssn.slice(-4)}`);
     expect(out.stdout).toContain(`id,email\n1,****${c.email.slice(-4)}`);
+  });
+
+  it('reads the catalog again for a view created after it was loaded', async () => {
+    await dave('SELECT 1');
+    const admin = new pg.Client({ connectionString: stack.pg.adminUrl });
+    await admin.connect();
+    await admin.query('CREATE VIEW late_contacts AS SELECT id, email AS address FROM customers');
+    await admin.end();
+    const out = await dave('SELECT address FROM late_contacts WHERE id = 1', 'SELECT id FROM late_contacts WHERE address LIKE $$a%$$');
+    expect(out.stdout).toContain('address\n****\n(1 row)');
+    expect(out.stderr).toMatch(/public\.customers\.email is masked \(strict\) and cannot be used in WHERE/);
   });
 
   it('masks with a keyed hash that still joins', async () => {
