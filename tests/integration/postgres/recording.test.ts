@@ -7,6 +7,7 @@ import { startLocalS3 } from '../../../local/aws/s3';
 import { twokey } from '../../support/cli';
 import { waitFor } from '../../support/control-plane';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
+import { openPsql } from '../../support/psql';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -106,18 +107,29 @@ describe('session recording for Postgres', () => {
     expect(replay.stdout).toContain('SELECT still open');
   });
 
-  it('keeps chunks in the spool while S3 is down and drains them when it is back', async () => {
+  it('keeps a live session recording through a 30 s S3 outage and drains the spool, losing nothing', async () => {
     const s3 = stack.cp.s3;
-    const port = Number(new URL(s3.endpoint).port);
+    const s3Port = Number(new URL(s3.endpoint).port);
+    const { host, port } = stack.endpoint('test-pg');
+    const psql = openPsql(host, port, 'una', await stack.token('una', ['support']));
+    await psql.run("SELECT 'before the outage'", 'before the outage');
     await s3.stop();
-    await psqlSession('una', ['support'], 'SELECT 1', 'SELECT 2');
-    await new Promise((r) => setTimeout(r, 2_500));
-    expect(stack.agent.context.recording.pending().chunks).toBeGreaterThan(0);
-    const back = await startLocalS3({ directory: s3.directory, port, host: '127.0.0.1' });
+    // Statements keep coming for 30 s while S3 is down: chunks are sealed every 10 s and stay in the spool.
+    for (let i = 0; i < 6; i++) {
+      await psql.run(`SELECT 'during the outage ${i}'`, `during the outage ${i}`);
+      await new Promise((r) => setTimeout(r, 5_000));
+    }
+    expect(stack.agent.context.recording.pending().chunks).toBeGreaterThanOrEqual(2);
+    const back = await startLocalS3({ directory: s3.directory, port: s3Port, host: '127.0.0.1' });
+    await psql.run("SELECT 'after the outage'", 'after the outage');
+    await psql.close();
     await shipped();
     const [session] = await sessionsOf('una');
-    expect(session).toMatchObject({ status: 'complete' });
+    expect(session?.status).toBe('complete');
+    expect(session?.chunkCount).toBeGreaterThanOrEqual(3);
     expect((await cli(['recording', 'get', session?.sessionId ?? ''], erin)).code).toBe(0);
+    const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+    for (const text of ['before the outage', ...Array.from({ length: 6 }, (_, i) => `during the outage ${i}`), 'after the outage']) expect(replay).toContain(text);
     await back.stop();
-  }, 60_000);
+  }, 120_000);
 });

@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import type { LocalControlPlane } from '../../../local/control-plane';
+import { freePort } from '../../../local/free-port';
+import { DEV_AUDIENCE } from '../../../local/oidc/dev-issuer';
+import { twokey, TWOKEY_BIN } from '../../support/cli';
+import { api, startTestControlPlane, tokenFor, waitFor } from '../../support/control-plane';
+import { PG_TEST_POLICY } from '../../support/pg-stack';
+import { startTestPostgres, type TestPostgres } from '../../support/postgres';
+import { openPsql } from '../../support/psql';
+
+const HOST = '127.0.0.1';
+
+/** The agent as deployed: `twokey agent --config FILE`, a process of its own that the test can kill -9. */
+describe('recording across kill -9 of the agent process', () => {
+  let pg: TestPostgres;
+  let cp: LocalControlPlane;
+  let agent: ChildProcess | undefined;
+  let configFile: string;
+  let key: string;
+  let port: number;
+
+  const startAgentProcess = async (): Promise<ChildProcess> => {
+    const child = spawn(process.execPath, [TWOKEY_BIN, 'agent', '--config', configFile], { stdio: 'ignore', env: { ...process.env, TWOKEY_AGENT_KEY: key, LOG_LEVEL: 'warn' } });
+    await waitFor(
+      () =>
+        new Promise<true | undefined>((resolve) => {
+          const s = connect(port, HOST, () => {
+            s.destroy();
+            resolve(true);
+          });
+          s.on('error', () => resolve(undefined));
+        }),
+      60_000,
+      'agent listening',
+    );
+    return child;
+  };
+
+  beforeAll(async () => {
+    pg = await startTestPostgres();
+    cp = await startTestControlPlane();
+    const root = await tokenFor(cp, 'root', ['admin']);
+    await api(cp, root, 'PUT', '/policies', PG_TEST_POLICY, { 'if-match': '"0"' });
+    key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
+    port = await freePort(HOST);
+    const dir = mkdtempSync(join(tmpdir(), 'tk-crash-agent-'));
+    configFile = join(dir, 'agent.yaml');
+    writeFileSync(
+      configFile,
+      toYaml({
+        name: 'pg-agent',
+        controlPlane: { url: cp.wsUrl },
+        stateDir: join(dir, 'state'),
+        identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
+        targets: [{ name: 'test-pg', protocol: 'postgres', listen: { host: HOST, port }, upstream: { host: HOST, port: pg.port, database: 'demo' }, readCredential: pg.read, writeCredential: pg.write }],
+      }),
+    );
+    agent = await startAgentProcess();
+  }, 120_000);
+
+  afterAll(async () => {
+    agent?.kill('SIGKILL');
+    await cp?.stop();
+    await pg?.stop();
+  });
+
+  it('uploads every chunk spooled before the kill after a restart, verifies it, and marks the session incomplete', async () => {
+    const psql = openPsql(HOST, port, 'kit', await tokenFor(cp, 'kit', ['support']));
+    await psql.run("SELECT 'spooled-before-the-kill'", 'spooled-before-the-kill');
+    await psql.run('SELECT name FROM customers WHERE id = 3', 'Dev Ahmed');
+    // The spool writes within 50 ms; give it a little more, then the process dies without warning.
+    await new Promise((r) => setTimeout(r, 500));
+    agent?.kill('SIGKILL');
+    await psql.close();
+
+    agent = await startAgentProcess();
+    const erin = await tokenFor(cp, 'erin', ['auditor']);
+    const cli = (args: string[]) => twokey([...args, '--url', cp.httpUrl], { TWOKEY_TOKEN: erin });
+    const session = await waitFor(
+      async () => {
+        const list = JSON.parse((await cli(['sessions', 'list', '--user', 'kit', '--json'])).stdout) as { sessions: { sessionId: string; status: string; chunkCount: number }[] };
+        return list.sessions.find((s) => s.status === 'incomplete');
+      },
+      60_000,
+      'the recovered session',
+    );
+    expect(session.chunkCount).toBeGreaterThanOrEqual(1);
+    const got = await cli(['recording', 'get', session.sessionId]);
+    expect(got.code).toBe(0);
+    expect(got.stderr).toMatch(/verified/);
+    const replay = await cli(['replay', session.sessionId]);
+    expect(replay.stdout).toContain("SELECT 'spooled-before-the-kill'");
+    expect(replay.stdout).toContain('Dev Ahmed');
+  }, 120_000);
+});
