@@ -108,7 +108,8 @@ export class SessionSpool {
     return this.meta.sessionId;
   }
 
-  append(event: Record<string, unknown>): void {
+  /** One JSON line: an event object (ndjson) or an asciicast v2 header or event array. */
+  append(event: object): void {
     if (this.meta.ended) return;
     const line = `${JSON.stringify(event)}\n`;
     const size = Buffer.byteLength(line);

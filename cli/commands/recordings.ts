@@ -125,7 +125,7 @@ export async function recordingCommand(argv: string[]): Promise<number> {
   throw new UsageError('usage: twokey recording get|verify');
 }
 
-/** `twokey replay <session-id> [--speed N]`: a Postgres session as a psql-like transcript with timing. */
+/** `twokey replay <session-id> [--speed N]`: a Postgres session as a psql-like transcript with timing; a terminal session played back. */
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...common, speed: { type: 'string', default: '0' } });
   const id = positionals[0];
@@ -136,10 +136,15 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (code !== 0) return code;
   let first: number | undefined;
   let last: number | undefined;
+  let castClock: number | undefined;
   const prompt = { db: 'sql' };
   for (const [i, c] of d.chunks.entries()) {
     const decoded = decodeChunk(Buffer.from(c, 'base64'), i);
     if (!decoded.ok) return EXIT_TAMPERED;
+    if (decoded.value.header.format === 'asciicast') {
+      castClock = await playAsciicast(decoded.value.body.toString('utf8'), speed, castClock);
+      continue;
+    }
     for (const line of decoded.value.body.toString('utf8').split('\n')) {
       if (!line) continue;
       const e = JSON.parse(line) as Record<string, unknown>;
@@ -155,6 +160,30 @@ export async function replayCommand(argv: string[]): Promise<number> {
     }
   }
   return 0;
+}
+
+/**
+ * Terminal sessions: asciicast v2 lines played back as they were shown (output to stdout at the
+ * recorded pace divided by `speed`, or at once with speed 0); the header and markers go to stderr.
+ * Returns the time of the last event, so that playback continues across chunks.
+ */
+async function playAsciicast(body: string, speed: number, last: number | undefined): Promise<number | undefined> {
+  let previous = last;
+  for (const line of body.split('\n')) {
+    if (!line) continue;
+    const event = JSON.parse(line) as unknown;
+    if (!Array.isArray(event)) {
+      const header = event as { title?: string; width?: number; height?: number };
+      process.stderr.write(`-- ${header.title ?? 'terminal session'} (${String(header.width)}x${String(header.height)})\n`);
+      continue;
+    }
+    const [seconds, code, data] = event as [number, string, string];
+    if (speed > 0 && previous !== undefined) await sleep(Math.min(5_000, ((seconds - previous) * 1000) / speed));
+    previous = seconds;
+    if (code === 'o') process.stdout.write(data);
+    else if (code === 'm') process.stderr.write(`\n-- [${seconds.toFixed(3)}s] ${data}\n`);
+  }
+  return previous;
 }
 
 function transcriptLine(e: Record<string, unknown>, stamp: string, database: string): string {

@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { TerminalRecording } from '../../../agent/recording/terminal-recorder';
 import { RecordingService } from '../../../agent/recording/uploader';
+import { ContentScanner } from '../../../core/masking/scanner';
 import { getRuntime } from '../../../lambdas/shared/runtime';
 import { startLocalS3 } from '../../../local/aws/s3';
 import { twokey } from '../../support/cli';
@@ -55,6 +58,30 @@ describe('session recording for Postgres', () => {
     expect(replay.stdout).toContain('  1 | Ben Ahmed');
     expect(replay.stdout).toContain('SELECT 2 in');
     expect(replay.stdout).toMatch(/DROP TABLE orders\n.*-- ddl, deny by rule no-destructive: blocked by no-destructive \(drop\)/);
+  });
+
+  it('records a terminal session as asciicast v2, masked, and plays it back', async () => {
+    const recording = new TerminalRecording(stack.agent.context.recording, {
+      sessionId: randomUUID(),
+      target: 'test-pg',
+      protocol: 'ssh',
+      identity: { subject: 'tom', name: 'tom', email: 'tom@example.com', groups: ['support'], issuer: stack.cp.issuer },
+      width: 80,
+      height: 24,
+      command: 'bash',
+      scanner: new ContentScanner(['email'], () => '****'),
+    });
+    recording.output('$ cat contacts\r\nada@exa');
+    recording.output('mple.com\r\n');
+    recording.mark('blocked: rm -rf /');
+    recording.end('client closed');
+    await shipped();
+    const [session] = await sessionsOf('tom');
+    expect((await cli(['recording', 'get', session?.sessionId ?? ''], erin)).code).toBe(0);
+    const replay = await cli(['replay', session?.sessionId ?? ''], erin);
+    expect(replay.stdout).toBe('$ cat contacts\r\n****\r\n');
+    expect(replay.stderr).toContain('-- tom on test-pg: bash (80x24)');
+    expect(replay.stderr).toMatch(/-- \[\d+\.\d{3}s\] blocked: rm -rf \//);
   });
 
   it('requires an auditor (or admin) token', async () => {

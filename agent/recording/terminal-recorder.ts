@@ -1,0 +1,96 @@
+import type { Identity } from '../../core/identity/identity';
+import type { ContentScanner } from '../../core/masking/scanner';
+import { StreamMasker } from '../../core/masking/stream';
+import type { SessionSpool } from './spool';
+import type { RecordingService } from './uploader';
+
+/** Output is masked with a look-behind: what is held back goes out after this much quiet. */
+export const TERMINAL_IDLE_FLUSH_MS = 50;
+
+export interface TerminalStart {
+  readonly sessionId: string;
+  readonly target: string;
+  readonly protocol: 'ssh' | 'kubernetes';
+  readonly identity: Identity;
+  readonly width: number;
+  readonly height: number;
+  readonly command?: string;
+  readonly term?: string;
+  /** Detectors for the output, when the subject's output is masked. */
+  readonly scanner?: ContentScanner;
+  /** Keystrokes are recorded only when asked (they may hold passwords typed at prompts). */
+  readonly recordInput?: boolean;
+}
+
+/**
+ * A terminal session (SSH shell, `kubectl exec`) as asciicast v2 (docs.asciinema.org, "asciicast v2"):
+ * a header line, then `[seconds, code, data]` events: `o` output, `i` input, `r` resize, `m` markers
+ * for what twokey decided. Same spool, chunks and chain as Postgres sessions; only the lines differ.
+ */
+export class TerminalRecording {
+  private readonly spool: SessionSpool;
+  private readonly started = Date.now();
+  private readonly masker: StreamMasker | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly service: RecordingService,
+    private readonly start: TerminalStart,
+  ) {
+    const identity = { subject: start.identity.subject, name: start.identity.name, email: start.identity.email, groups: [...start.identity.groups] };
+    const startedAt = new Date(this.started);
+    this.spool = service.begin({ sessionId: start.sessionId, target: start.target, protocol: start.protocol, format: 'asciicast', identity, startedAt: startedAt.toISOString() });
+    this.masker = start.scanner ? new StreamMasker(start.scanner) : undefined;
+    this.spool.append({
+      version: 2,
+      width: start.width,
+      height: start.height,
+      timestamp: Math.floor(this.started / 1000),
+      title: `${identity.name} on ${start.target}${start.command ? `: ${start.command}` : ''}`,
+      env: { TERM: start.term ?? 'xterm-256color', SHELL: '' },
+    });
+  }
+
+  output(data: string): void {
+    if (this.ended) return;
+    if (!this.masker) return this.event('o', data);
+    const safe = this.masker.push(data);
+    if (safe) this.event('o', safe);
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.flushOutput(), TERMINAL_IDLE_FLUSH_MS);
+  }
+
+  input(data: string): void {
+    if (this.start.recordInput) this.event('i', this.masker ? (this.start.scanner?.scanString(data) ?? data) : data);
+  }
+
+  resize(width: number, height: number): void {
+    this.event('r', `${width}x${height}`);
+  }
+
+  /** A marker: what twokey decided (a blocked command, an approval), shown by players as a chapter. */
+  mark(label: string): void {
+    this.event('m', label);
+  }
+
+  end(reason: string): void {
+    if (this.ended) return;
+    this.flushOutput();
+    this.mark(`session ended (${reason})`);
+    this.ended = true;
+    this.service.end(this.start.sessionId, true);
+  }
+
+  private flushOutput(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const rest = this.masker?.flush();
+    if (rest) this.event('o', rest);
+  }
+
+  private event(code: 'o' | 'i' | 'r' | 'm', data: string): void {
+    if (this.ended) return;
+    this.spool.append([Number(((Date.now() - this.started) / 1000).toFixed(6)), code, data]);
+  }
+}
