@@ -184,7 +184,8 @@ async function main(): Promise<void> {
     });
     children.push(agent);
     await waitForPort(agentPort);
-    const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'alice', groups: ['support'], ttlSeconds: 3600 });
+    // bob (dba) reads without masks: these cells measure the proxy and recording; masking has its own line below.
+    const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'bob', groups: ['dba'], ttlSeconds: 3600 });
 
     // Reference: a bare Node TCP relay with no logic at all, the floor for any proxy written in Node here.
     const relayPort = await freePort(HOST);
@@ -194,7 +195,7 @@ async function main(): Promise<void> {
 
     const direct = `host=${HOST} port=${pg.port} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const viaBouncer = `host=${HOST} port=${bouncerPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
-    const viaAgent = `host=${HOST} port=${agentPort} dbname=${DEMO_DATABASE} user=alice`;
+    const viaAgent = `host=${HOST} port=${agentPort} dbname=${DEMO_DATABASE} user=bob`;
     const viaRelay = `host=${HOST} port=${relayPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const idleRssMb = currentRssMb(agent.pid as number);
     // Warm-up, so that every column is measured in steady state (JIT, connection caches).
@@ -237,7 +238,7 @@ async function main(): Promise<void> {
     const runPeakRss = peakRssMb(agent.pid as number);
     const directBig = await streamQuery(pg.port, pg.read.user, pg.read.password, BIG_SELECT);
     resetPeakRss(agent.pid as number);
-    const agentBig = await streamQuery(agentPort, 'alice', token, BIG_SELECT);
+    const agentBig = await streamQuery(agentPort, 'bob', token, BIG_SELECT);
     const bigRss = peakRssMb(agent.pid as number);
     // Masking: the demo's customers grown to 1,000,000 rows, read by dave (three masked columns, detectors on the rest).
     const adminClient = new PgClient({ connectionString: pg.adminUrl });

@@ -40,6 +40,27 @@ function dataRowValues(buf: Buffer, start: number, end: number): (string | null)
 export function pgRecorder(service: RecordingService, target: string, settings: () => { mode: string; maxRowsPerStatement: number }): PgSessionEvents {
   const spools = new Map<string, { spool: SessionSpool; rows: number; cap: number }>();
   const t = isoNow;
+  // Encoding waits until the proxy has written what it was doing (setImmediate runs after this I/O
+  // round): recording work then overlaps with the client and the database instead of delaying them.
+  const queue: (() => void)[] = [];
+  let scheduled = false;
+  const runQueue = (): void => {
+    scheduled = false;
+    for (const write of queue.splice(0)) {
+      try {
+        write();
+      } catch {
+        // One session's spool failing (its own onError reports it) must not cost the others their events.
+      }
+    }
+  };
+  const later = (write: () => void): void => {
+    queue.push(write);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(runQueue);
+    }
+  };
   return {
     sessionStart(e) {
       const { mode, maxRowsPerStatement } = settings();
@@ -53,32 +74,41 @@ export function pgRecorder(service: RecordingService, target: string, settings: 
       const s = spools.get(e.sessionId);
       if (!s) return;
       s.rows = 0;
-      s.spool.append({ t: t(), e: 'statement', text: e.text, protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason });
+      const at = t();
+      later(() => s.spool.append({ t: at, e: 'statement', text: e.text, protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason }));
     },
     dataRow(sessionId, buf, start, end) {
       const s = spools.get(sessionId);
       if (!s) return;
       s.rows++;
-      if (s.rows <= s.cap) s.spool.append({ e: 'row', v: dataRowValues(buf, start, end) });
+      if (s.rows <= s.cap) later(() => s.spool.append({ e: 'row', v: dataRowValues(buf, start, end) }));
     },
     cycleEnd(e) {
       const s = spools.get(e.sessionId);
       if (!s) return;
-      s.spool.append({ t: t(), e: 'result', tags: e.commandTags, rows: e.rowsSent, rowsNotRecorded: Math.max(0, e.rowsSent - s.cap), durationMs: e.durationMs, errors: e.errors });
+      const at = t();
+      const rowsNotRecorded = Math.max(0, e.rowsSent - s.cap);
+      later(() => s.spool.append({ t: at, e: 'result', tags: e.commandTags, rows: e.rowsSent, rowsNotRecorded, durationMs: e.durationMs, errors: e.errors }));
       s.rows = 0;
     },
     serverMessage(e) {
-      spools.get(e.sessionId)?.spool.append({ t: t(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
+      const s = spools.get(e.sessionId);
+      const at = t();
+      if (s) later(() => s.spool.append({ t: at, e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D }));
     },
     approval(e) {
-      spools.get(e.sessionId)?.spool.append({ t: t(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
+      const s = spools.get(e.sessionId);
+      const at = t();
+      if (s) later(() => s.spool.append({ t: at, e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers }));
     },
     sessionEnd(e) {
       const s = spools.get(e.sessionId);
       if (!s) return;
-      s.spool.append({ t: e.at.toISOString(), e: 'session.end', reason: e.reason });
       spools.delete(e.sessionId);
-      service.end(e.sessionId, true);
+      later(() => {
+        s.spool.append({ t: e.at.toISOString(), e: 'session.end', reason: e.reason });
+        service.end(e.sessionId, true);
+      });
     },
   };
 }

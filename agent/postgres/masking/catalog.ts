@@ -65,6 +65,8 @@ export class PgCatalog {
   private loadedAt = 0;
   private inFlight: Promise<void> | undefined;
   private stale = true;
+  /** Bumped on every load: plans made from an older catalog are not reused. */
+  version = 0;
 
   constructor(
     private readonly query: CatalogQuery,
@@ -150,6 +152,7 @@ export class PgCatalog {
     this.byName = byName;
     this.loadedAt = this.now();
     this.stale = false;
+    this.version++;
     this.log.info('pg.catalog.loaded', { relations: byOid.size });
   }
 

@@ -42,6 +42,7 @@ export class ResultMasker {
   private readonly expected: Expectation[] = [];
   private readonly portalPlans = new Map<string, ColumnPlan>();
   private current: ColumnPlan | undefined;
+  private last: { description: Buffer; plan: ColumnPlan; profile: MaskingProfile; catalogVersion: number } | undefined;
   private copy: CopyPlan | undefined;
   private copyHeader = false;
   /** Replacement values of the row being rewritten (reused: no allocation per row). */
@@ -134,15 +135,29 @@ export class ResultMasker {
 
   /** A RowDescription: true when it was planned, false when the catalog must be reloaded first. */
   rowDescription(buf: Buffer, start: number, end: number, planUnknown = false): boolean {
-    const fields = readRowDescription(buf, start, end);
-    if (!planUnknown && (!this.catalog.ready || unknownRelations(fields, this.catalog))) return false;
-    const plan = planColumns(fields, this.profile, this.catalog);
+    const plan = this.reusablePlan(buf, start, end) ?? this.newPlan(buf, start, end, planUnknown);
+    if (!plan) return false;
     const head = this.expected[0];
     if (head?.k === 'D') {
       this.expected.shift();
       if (head.portal !== undefined) this.portalPlans.set(head.portal, plan);
     } else this.current = plan;
     return true;
+  }
+
+  /** The last plan, when this description is byte for byte the last one (a statement run again). */
+  private reusablePlan(buf: Buffer, start: number, end: number): ColumnPlan | undefined {
+    const last = this.last;
+    if (!last || last.profile !== this.profile || last.catalogVersion !== this.catalog.version || !this.catalog.ready) return undefined;
+    return last.description.length === end - start && last.description.compare(buf, start, end) === 0 ? last.plan : undefined;
+  }
+
+  private newPlan(buf: Buffer, start: number, end: number, planUnknown: boolean): ColumnPlan | undefined {
+    const fields = readRowDescription(buf, start, end);
+    if (!planUnknown && (!this.catalog.ready || unknownRelations(fields, this.catalog))) return undefined;
+    const plan = planColumns(fields, this.profile, this.catalog);
+    this.last = { description: Buffer.from(buf.subarray(start, end)), plan, profile: this.profile, catalogVersion: this.catalog.version };
+    return plan;
   }
 
   /** Loads the catalog (after `rowDescription` returned false). */
