@@ -217,7 +217,8 @@ async function main(): Promise<void> {
       '| mode | clients | direct TPS | pgbouncer TPS | bare Node relay TPS | agent TPS | agent/direct | agent/pgbouncer | agent/relay | direct lat ms | agent lat ms | added ms |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ];
-    const modes = (process.env.BENCH_MODES ?? 'simple,prepared').split(',');
+    // BENCH_MODES=none skips the pgbench cells (the SELECT measurements still run).
+    const modes = (process.env.BENCH_MODES ?? 'simple,prepared').split(',').filter((m) => m && m !== 'none');
     const clientCounts = (process.env.BENCH_CLIENTS ?? '1,8').split(',').map(Number);
     for (const mode of modes) {
       for (const clients of clientCounts) {

@@ -83,7 +83,7 @@ export class ContentScanner {
   private countBytes(buf: Buffer, start: number, end: number): boolean {
     // One table lookup and one increment per byte, no branches: this runs on every scanned value.
     const tally = this.tally;
-    tally.fill(0);
+    for (let k = 0; k < CLASS_COUNT; k++) tally[k] = 0;
     for (let i = start; i < end; i++) (tally[CLASS_OF_BYTE[buf[i] as number] as number] as number)++;
     const c = this.counts;
     c.length = end - start;
