@@ -14,22 +14,41 @@ function isoNow(): string {
   return lastIso;
 }
 
-/** Reads the text values of a DataRow (`buf[start..end)`, header included); binary values as hex. */
-function dataRowValues(buf: Buffer, start: number, end: number): (string | null)[] {
-  const values: (string | null)[] = [];
+/** A row event's JSON, straight from a DataRow (`buf[start..end)`, header included): no array, no object. */
+function rowJson(buf: Buffer, start: number, end: number): string {
   let at = start + 5;
   const count = buf.readInt16BE(at);
   at += 2;
+  let json = '{"e":"row","v":[';
   for (let i = 0; i < count && at + 4 <= end; i++) {
     const len = buf.readInt32BE(at);
     at += 4;
-    if (len < 0) values.push(null);
+    if (i > 0) json += ',';
+    if (len < 0) json += 'null';
     else {
-      values.push(buf.toString('utf8', at, Math.min(end, at + len)));
+      json += JSON.stringify(buf.toString('utf8', at, Math.min(end, at + len)));
       at += len;
     }
   }
-  return values;
+  return `${json}]}`;
+}
+
+/** The tail of a statement event after its text: the same few combinations over and over, so kept. */
+const statementTails = new Map<string, string>();
+const MAX_STATEMENT_TAILS = 1_000;
+let lastTail = { protocol: '', cls: '', decision: '', rule: undefined as string | undefined, reason: undefined as string | undefined, tail: '' };
+function statementTail(protocol: string, cls: string, decision: string, rule: string | undefined, reason: string | undefined): string {
+  const l = lastTail;
+  if (l.tail && l.protocol === protocol && l.cls === cls && l.decision === decision && l.rule === rule && l.reason === reason) return l.tail;
+  const key = `${protocol}\0${cls}\0${decision}\0${rule ?? ''}\0${reason ?? ''}`;
+  let tail = statementTails.get(key);
+  if (tail === undefined) {
+    tail = JSON.stringify({ protocol, class: cls, decision, rule, reason }).replace(/^\{/, ',');
+    if (statementTails.size >= MAX_STATEMENT_TAILS) statementTails.clear();
+    statementTails.set(key, tail);
+  }
+  lastTail = { protocol, cls, decision, rule, reason, tail };
+  return tail;
 }
 
 /**
@@ -75,20 +94,26 @@ export function pgRecorder(service: RecordingService, target: string, settings: 
       if (!s) return;
       s.rows = 0;
       const at = t();
-      later(() => s.spool.append({ t: at, e: 'statement', text: e.text, protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason }));
+      const tail = statementTail(e.protocol, e.class, e.decision, e.rule, e.reason);
+      later(() => s.spool.appendJson(`{"t":"${at}","e":"statement","text":${JSON.stringify(e.text)}${tail}`));
     },
     dataRow(sessionId, buf, start, end) {
       const s = spools.get(sessionId);
       if (!s) return;
       s.rows++;
-      if (s.rows <= s.cap) later(() => s.spool.append({ e: 'row', v: dataRowValues(buf, start, end) }));
+      if (s.rows <= s.cap) later(() => s.spool.appendJson(rowJson(buf, start, end)));
     },
     cycleEnd(e) {
       const s = spools.get(e.sessionId);
       if (!s) return;
       const at = t();
       const rowsNotRecorded = Math.max(0, e.rowsSent - s.cap);
-      later(() => s.spool.append({ t: at, e: 'result', tags: e.commandTags, rows: e.rowsSent, rowsNotRecorded, durationMs: e.durationMs, errors: e.errors }));
+      const { commandTags, rowsSent, durationMs, errors } = e;
+      later(() =>
+        s.spool.appendJson(
+          `{"t":"${at}","e":"result","tags":${JSON.stringify(commandTags)},"rows":${rowsSent},"rowsNotRecorded":${rowsNotRecorded},"durationMs":${durationMs},"errors":${errors.length ? JSON.stringify(errors) : '[]'}}`,
+        ),
+      );
       s.rows = 0;
     },
     serverMessage(e) {

@@ -110,15 +110,21 @@ export class SessionSpool {
 
   /** One JSON line: an event object (ndjson) or an asciicast v2 header or event array. */
   append(event: object): void {
+    this.appendJson(JSON.stringify(event));
+  }
+
+  /** One line of JSON text the caller encoded itself (the hot Postgres events are, without objects). */
+  appendJson(json: string): void {
     if (this.meta.ended) return;
-    const line = `${JSON.stringify(event)}\n`;
-    const size = Buffer.byteLength(line);
-    if (this.used + size > this.body.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.body.length * 2, this.used + size));
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: room for that, then one write and no measuring pass.
+    const room = json.length * 3 + 1;
+    if (this.used + room > this.body.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.body.length * 2, this.used + room));
       this.body.copy(grown, 0, 0, this.used);
       this.body = grown;
     }
-    this.used += this.body.write(line, this.used);
+    this.used += this.body.write(json, this.used);
+    this.body[this.used++] = 0x0a;
     if (this.used >= CHUNK_MAX_BYTES) this.seal();
     else if (this.used - this.written >= SPOOL_FLUSH_BYTES) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), SPOOL_FLUSH_MS);

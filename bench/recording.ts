@@ -1,0 +1,62 @@
+/**
+ * The recorder's own CPU per Postgres transaction, in one process and without the network, so that
+ * changes to it can be compared without the noise of a shared machine: a pgbench -S-like transaction
+ * (statement, one row, result) recorded TRANSACTIONS times; prints microseconds per transaction.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordingService } from '../agent/recording/uploader';
+import { pgRecorder } from '../agent/recording/pg-recorder';
+import type { TunnelClient } from '../agent/tunnel/tunnel-client';
+import { appendResults, runBench } from './results';
+
+const TRANSACTIONS = 200_000;
+const SESSIONS = 8;
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+/** A tunnel that is never connected: chunks stay in the spool (uploads are not what is measured). */
+const offline = { onMessage: () => undefined, onConnected: () => undefined, connected: false, send: () => false } as unknown as TunnelClient;
+
+function dataRow(value: string): Buffer {
+  const v = Buffer.from(value);
+  const b = Buffer.alloc(11 + v.length);
+  b[0] = 0x44;
+  b.writeInt32BE(10 + v.length, 1);
+  b.writeInt16BE(1, 5);
+  b.writeInt32BE(v.length, 7);
+  v.copy(b, 11);
+  return b;
+}
+
+async function main(): Promise<void> {
+  const service = new RecordingService(mkdtempSync(join(tmpdir(), 'tk-rec-bench-')), offline, quiet, 8 * 1024 * 1024 * 1024);
+  const recorder = pgRecorder(service, 'bench', () => ({ mode: 'best-effort', maxRowsPerStatement: 1000 }));
+  const identity = { subject: 'bob', name: 'bob', email: 'bob@example.com', groups: ['dba'], issuer: 'bench' };
+  const ids = Array.from({ length: SESSIONS }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+  for (const sessionId of ids) recorder.sessionStart?.({ sessionId, target: 'bench', identity, startupUser: 'bob', database: 'demo', applicationName: 'pgbench', clientAddress: '127.0.0.1:1', at: new Date() });
+  const row = dataRow('-2712');
+  const run = async (count: number): Promise<number> => {
+    const started = process.cpuUsage();
+    for (let i = 0; i < count; i++) {
+      const sessionId = ids[i % SESSIONS] as string;
+      recorder.statement?.({ sessionId, text: `SELECT abalance FROM pgbench_accounts WHERE aid = ${i};`, protocol: 'simple', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined, at: new Date() });
+      recorder.dataRow?.(sessionId, row, 0, row.length);
+      recorder.cycleEnd?.({ sessionId, durationMs: 0, commandTags: ['SELECT 1'], rowsSent: 1, errors: [] });
+      // Let the deferred encoding run as it would between network reads.
+      if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const used = process.cpuUsage(started);
+    return (used.user + used.system) / count;
+  };
+  await run(20_000);
+  const perTransaction = await run(TRANSACTIONS);
+  for (const sessionId of ids) recorder.sessionEnd?.({ sessionId, reason: 'done', at: new Date() });
+  await new Promise((r) => setTimeout(r, 200));
+  service.stop();
+  const line = `recorder CPU per pgbench -S transaction (statement, 1 row, result; ${SESSIONS} sessions, spool and gzip included): ${perTransaction.toFixed(2)} µs`;
+  console.log(line);
+  appendResults('npm run bench:recording', [line]);
+}
+
+runBench(main);
