@@ -9,8 +9,11 @@ import { err, ok, type Result } from '../result';
  */
 export const CHUNK_FORMAT_VERSION = 1;
 export const GENESIS_DIGEST = '0'.repeat(64);
-/** A chunk is cut at this size or at CHUNK_MAX_SECONDS, whichever comes first. */
-export const CHUNK_MAX_BYTES = 5 * 1024 * 1024;
+/**
+ * A chunk is cut at this size or at CHUNK_MAX_SECONDS, whichever comes first. Within the 5 MiB the
+ * format allows, 1 MiB keeps what a busy session holds in memory before sealing small.
+ */
+export const CHUNK_MAX_BYTES = 1024 * 1024;
 export const CHUNK_MAX_SECONDS = 10;
 /** Decompressed chunks larger than this are refused when reading (a gzip bomb is not a recording). */
 const MAX_INFLATED_CHUNK_BYTES = 64 * 1024 * 1024;
