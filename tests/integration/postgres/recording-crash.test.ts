@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ describe('recording across kill -9 of the agent process', () => {
   let configFile: string;
   let key: string;
   let port: number;
+  let stateDir: string;
 
   const startAgentProcess = async (): Promise<ChildProcess> => {
     const child = spawn(process.execPath, [TWOKEY_BIN, 'agent', '--config', configFile], { stdio: 'ignore', env: { ...process.env, TWOKEY_AGENT_KEY: key, LOG_LEVEL: 'warn' } });
@@ -38,6 +39,8 @@ describe('recording across kill -9 of the agent process', () => {
       60_000,
       'agent listening',
     );
+    // Reads are decided by the cached policy: wait until the agent has one (it keeps it in its state dir).
+    await waitFor(() => (existsSync(join(stateDir, 'policy.json')) ? true : undefined), 60_000, 'agent policy');
     return child;
   };
 
@@ -50,12 +53,13 @@ describe('recording across kill -9 of the agent process', () => {
     port = await freePort(HOST);
     const dir = mkdtempSync(join(tmpdir(), 'tk-crash-agent-'));
     configFile = join(dir, 'agent.yaml');
+    stateDir = join(dir, 'state');
     writeFileSync(
       configFile,
       toYaml({
         name: 'pg-agent',
         controlPlane: { url: cp.wsUrl },
-        stateDir: join(dir, 'state'),
+        stateDir,
         identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
         targets: [{ name: 'test-pg', protocol: 'postgres', listen: { host: HOST, port }, upstream: { host: HOST, port: pg.port, database: 'demo' }, readCredential: pg.read, writeCredential: pg.write }],
       }),
