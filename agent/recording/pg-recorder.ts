@@ -33,20 +33,12 @@ function rowJson(buf: Buffer, start: number, end: number): string {
   return `${json}]}`;
 }
 
-/** The tail of a statement event after its text: the same few combinations over and over, so kept. */
-const statementTails = new Map<string, string>();
-const MAX_STATEMENT_TAILS = 1_000;
+/** The tail of a statement event after its text. A session repeats the same one, so the last is kept. */
 let lastTail = { protocol: '', cls: '', decision: '', rule: undefined as string | undefined, reason: undefined as string | undefined, tail: '' };
 function statementTail(protocol: string, cls: string, decision: string, rule: string | undefined, reason: string | undefined): string {
   const l = lastTail;
   if (l.tail && l.protocol === protocol && l.cls === cls && l.decision === decision && l.rule === rule && l.reason === reason) return l.tail;
-  const key = `${protocol}\0${cls}\0${decision}\0${rule ?? ''}\0${reason ?? ''}`;
-  let tail = statementTails.get(key);
-  if (tail === undefined) {
-    tail = JSON.stringify({ protocol, class: cls, decision, rule, reason }).replace(/^\{/, ',');
-    if (statementTails.size >= MAX_STATEMENT_TAILS) statementTails.clear();
-    statementTails.set(key, tail);
-  }
+  const tail = JSON.stringify({ protocol, class: cls, decision, rule, reason }).replace(/^\{/, ',');
   lastTail = { protocol, cls, decision, rule, reason, tail };
   return tail;
 }

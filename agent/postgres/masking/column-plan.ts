@@ -88,10 +88,10 @@ function sourceMask(f: FieldDescription, profile: MaskingProfile, catalog: PgCat
 }
 
 /**
- * The text a detector should read from a binary value, or undefined when the bytes are not text.
- * int8 and numeric are decoded (a card number fits in both); jsonb carries a version byte.
+ * The text a detector should read from a binary value: text types as UTF-8, int8 and numeric decoded
+ * (a card number fits in both), jsonb after its version byte, anything else as raw bytes (latin1).
  */
-export function binaryAsText(type: number, buf: Buffer, start: number, end: number): string | undefined {
+export function binaryAsText(type: number, buf: Buffer, start: number, end: number): string {
   if (TEXT_TYPES.has(type)) return buf.toString('utf8', start, end);
   if (type === JSONB) return buf.toString('utf8', start + 1, end);
   if (type === INT8 && end - start === 8) return buf.readBigInt64BE(start).toString();

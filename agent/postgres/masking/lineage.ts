@@ -60,7 +60,8 @@ interface Scope {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
-const MAX_DEPTH = 64;
+/** Nested SELECTs analyzed before the statement is refused as too deep. */
+const MAX_NESTING_DEPTH = 64;
 
 export function analyzeStatement(stmt: Node, lookup: RelationLookup, functions?: FunctionLookup): Lineage {
   return new LineageWalker(lookup, stmt, functions).statement(stmt);
@@ -125,7 +126,7 @@ class LineageWalker {
   }
 
   private select(s: Node, outer: Scope | undefined, outerCtes?: Map<string, readonly Column[]>): Output[] {
-    if (++this.depth > MAX_DEPTH) throw new Error('statement nested too deeply to analyze');
+    if (++this.depth > MAX_NESTING_DEPTH) throw new Error('statement nested too deeply to analyze');
     try {
       const scope: Scope = { items: [], outer, ctes: new Map(outerCtes ?? outer?.ctes ?? []) };
       const withClause = asNode(s.withClause);
@@ -137,7 +138,8 @@ class LineageWalker {
         const outputs = query ? this.subquery(query, scope) : [];
         const renamed = list(c.aliascolnames).map(stringValue);
         const columns = outputs.map((o, i) => ({ name: renamed[i] ?? o.name ?? '?column?', sources: o.sources, plain: o.plain }));
-        this.reexpose(columns, `the WITH query ${name}`);
+        // A CTE or subquery that passes a column on may rename it: its outputs count as uses.
+        this.useAll(columns, `the WITH query ${name}`);
         scope.ctes.set(name, columns);
       }
       if (s.op && s.op !== 'SETOP_NONE') return this.setOperation(s, scope);
@@ -196,7 +198,7 @@ class LineageWalker {
         const outputs = this.subquery(query, visible);
         const alias = asNode(body.alias);
         const columns = renameColumns(outputs.map((o) => ({ name: o.name ?? '?column?', sources: o.sources, plain: o.plain })), alias);
-        this.reexpose(columns, `the subquery ${String(alias?.aliasname ?? '')}`.trim());
+        this.useAll(columns, `the subquery ${String(alias?.aliasname ?? '')}`.trim());
         return [{ alias: String(alias?.aliasname ?? ''), columns, opaque: false }];
       }
       case 'JoinExpr': {
@@ -376,11 +378,6 @@ class LineageWalker {
   }
 
   private useAll(columns: readonly { sources: ReadonlySet<string> }[], where: string): void {
-    for (const c of columns) this.use(c.sources, where);
-  }
-
-  /** A subquery or CTE that passes a column on may rename it: strict masking refuses that. */
-  private reexpose(columns: readonly Column[], where: string): void {
     for (const c of columns) this.use(c.sources, where);
   }
 

@@ -255,9 +255,9 @@ export class ResultMasker {
           if (masked !== undefined) replacement = Buffer.from(masked, 'utf8');
         } else {
           const text = binaryAsText(action.type, buf, at, at + len);
-          if (text !== undefined && this.profile.scanner.scanString(text) !== text) {
+          const masked = this.profile.scanner.scanString(text);
+          if (masked !== text) {
             if (!isTextual(action.type)) return { kind: 'refuse', reason: 'twokey: a binary-format value holds data that must be masked; request text format' };
-            const masked = this.profile.scanner.scanString(text);
             replacement = action.type === JSONB ? Buffer.concat([Buffer.from([1]), Buffer.from(masked, 'utf8')]) : Buffer.from(masked, 'utf8');
           }
         }

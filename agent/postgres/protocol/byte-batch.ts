@@ -6,9 +6,11 @@ import { SliceRun } from './slice-run';
  * rewritten message must follow them), rewritten ones are written straight into one buffer, and
  * everything leaves in order, in as few writes as possible per server chunk.
  */
+/** One output buffer; a rewritten message larger than this gets its own. */
+const BATCH_BYTES = 64 * 1024;
+
 export class ByteBatch {
-  static readonly SIZE = 64 * 1024;
-  private buf = Buffer.allocUnsafe(ByteBatch.SIZE);
+  private buf = Buffer.allocUnsafe(BATCH_BYTES);
   private used = 0;
   /** While set, the pending range goes out as it is (nothing rewritten precedes it). */
   private direct = false;
@@ -46,9 +48,9 @@ export class ByteBatch {
   /** Puts an unchanged range behind what is already in the buffer (a copy, or its own write when large). */
   private copyIn(slice: Buffer): void {
     const n = slice.length;
-    if (n > ByteBatch.SIZE / 2 || this.used + n > this.buf.length) {
+    if (n > BATCH_BYTES / 2 || this.used + n > this.buf.length) {
       this.flushBuffer();
-      if (n > ByteBatch.SIZE / 2) {
+      if (n > BATCH_BYTES / 2) {
         this.emit(slice);
         return;
       }
@@ -60,7 +62,7 @@ export class ByteBatch {
   private flushBuffer(): void {
     if (this.used === 0) return;
     this.emit(this.buf.subarray(0, this.used));
-    this.buf = Buffer.allocUnsafe(ByteBatch.SIZE);
+    this.buf = Buffer.allocUnsafe(BATCH_BYTES);
     this.used = 0;
   }
 }
