@@ -4,6 +4,11 @@
  * through the agent and reports the agent's peak RSS; appends the results to bench/RESULTS.md.
  *
  * Never part of `npm test`. Installs pgbouncer with apt-get when missing (as root).
+ *
+ * Environment: BENCH_MODES (simple,prepared | none), BENCH_CLIENTS (1,8), BENCH_SECONDS (per cell),
+ * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
+ * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent and of
+ * the whole machine), BENCH_PROFILE=DIR (agent CPU profile), BENCH_AGENT_FLAGS (Node flags for the agent).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,10 +20,9 @@ import { stringify as toYaml } from 'yaml';
 import { MessageFramer } from '../agent/postgres/protocol/framer';
 import { queryMessage } from '../agent/postgres/protocol/writer';
 import { connectUpstream } from '../agent/postgres/upstream/connect';
-import { startLocalControlPlane } from '../local/control-plane';
 import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
-import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from '../local/oidc/dev-issuer';
+import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
 import { appendResults, runBench } from './results';
 
 const HOST = '127.0.0.1';
@@ -45,6 +49,7 @@ const REPO = resolve(__dirname, '..');
 interface PgbenchResult {
   tps: number;
   latencyMs: number;
+  transactions: number;
 }
 
 /** Asynchronous: the control plane in this process must keep answering (the agent fetches its JWKS). */
@@ -59,8 +64,9 @@ async function pgbench(conninfo: string, mode: string, clients: number, env: Nod
   );
   const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
   const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1]);
-  if (!Number.isFinite(tps)) throw new Error(`pgbench output not understood:\n${out}`);
-  return { tps, latencyMs };
+  const transactions = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1]);
+  if (!Number.isFinite(tps) || !Number.isFinite(transactions)) throw new Error(`pgbench output not understood:\n${out}`);
+  return { tps, latencyMs, transactions };
 }
 
 /** Streams a query's whole result over the simple protocol and counts it: as thin a client as there is. */
@@ -95,6 +101,18 @@ const peakRssMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
 /** Resets the process's peak RSS (Linux: writing 5 to clear_refs), so that one phase's peak can be read. */
 const resetPeakRss = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5');
 const currentRssMb = (pid: number): number => procStatusMb(pid, 'VmRSS');
+/** CPU seconds (user + system, every thread) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+/** CPU seconds the whole machine has been busy (all cores, everything but idle and iowait). */
+function machineBusySeconds(): number {
+  const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).map(Number);
+  const busy = ticks.reduce((a, b) => a + b, 0) - (ticks[3] ?? 0) - (ticks[4] ?? 0);
+  return busy / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const BARE_NODE_RELAY = `
 const net = require('net');
@@ -111,6 +129,19 @@ function ensurePgbouncer(): string {
   if (found) return found;
   execFileSync('apt-get', ['install', '-y', '-qq', 'pgbouncer'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   return '/usr/sbin/pgbouncer';
+}
+
+/** The first line the control-plane process prints: where it listens and the dev issuer's key. */
+async function controlPlaneInfo(child: ChildProcess): Promise<{ httpUrl: string; wsUrl: string; issuer: string; signingKey: DevSigningKey }> {
+  return new Promise((resolveInfo, reject) => {
+    let text = '';
+    child.once('exit', (code) => reject(new Error(`the control plane exited (code ${code})`)));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const line = text.split('\n')[0];
+      if (text.includes('\n') && line) resolveInfo(JSON.parse(line) as { httpUrl: string; wsUrl: string; issuer: string; signingKey: DevSigningKey });
+    });
+  });
 }
 
 async function waitForPort(port: number): Promise<void> {
@@ -164,14 +195,22 @@ async function main(): Promise<void> {
     children.push(bouncer);
     await waitForPort(bouncerPort);
 
-    // The control plane in this process; the agent in its own, as deployed.
-    const cp = await startLocalControlPlane({ dataDir: undefined, s3Dir: join(work, 's3'), outboxDir: join(work, 'outbox'), host: HOST, ports: { http: 0, dynamo: 0, s3: 0 }, log: () => undefined });
+    // The control plane in a process of its own at the lowest CPU priority (see control-plane-process.ts);
+    // the agent in its own, as deployed.
+    const cpProcess = spawn('nice', ['-n', '19', process.execPath, '-r', 'tsx/cjs', join(__dirname, 'control-plane-process.ts'), work, HOST], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+    });
+    children.push(cpProcess);
+    const cp = await controlPlaneInfo(cpProcess);
     const admin = await mintDevToken(cp.issuer, cp.signingKey, { user: 'root', groups: ['admin'] });
     const adminHeaders = { authorization: `Bearer ${admin}` };
     await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': '"0"' }, body: readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8') });
     const key = ((await (await fetch(`${cp.httpUrl}/agents`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ name: 'demo-agent' }) })).json()) as { key: string }).key;
     const agentPort = await freePort(HOST);
     const agentDir = join(work, 'agent');
+    console.log(`agent directory: ${agentDir}`);
     execFileSync('mkdir', ['-p', agentDir]);
     writeFileSync(
       join(agentDir, 'agent.yaml'),
@@ -184,13 +223,15 @@ async function main(): Promise<void> {
       }),
     );
     const agentLog = require('node:fs').openSync(join(agentDir, 'agent.log'), 'a') as number;
-    // BENCH_PROFILE=DIR writes a V8 CPU profile of the agent there (open it in Chrome DevTools).
-    const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
+    // BENCH_PROFILE=DIR writes a V8 CPU profile of the agent there (open it in Chrome DevTools);
+    // BENCH_AGENT_FLAGS adds Node flags to the agent (e.g. --trace-gc; its output lands in the agent's log).
+    const profile = [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), ...(process.env.BENCH_AGENT_FLAGS ?? '').split(' ').filter(Boolean)];
     const agent = spawn(process.execPath, [...profile, join(REPO, 'cli/bin.cjs'), 'agent', '--config', join(agentDir, 'agent.yaml')], {
       stdio: ['ignore', agentLog, agentLog],
       env: { ...process.env, TWOKEY_AGENT_KEY: key, LOG_LEVEL: 'warn' },
     });
     children.push(agent);
+    const agentStarted = Date.now();
     await waitForPort(agentPort);
     // bob (dba) reads without masks: these cells measure the proxy and recording; masking has its own line below.
     const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'bob', groups: ['dba'], ttlSeconds: 3600 });
@@ -206,38 +247,43 @@ async function main(): Promise<void> {
     const viaAgent = `host=${HOST} port=${agentPort} dbname=${DEMO_DATABASE} user=bob`;
     const viaRelay = `host=${HOST} port=${relayPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const idleRssMb = currentRssMb(agent.pid as number);
-    // The large SELECTs first, on an agent that has not yet held eight recorded pgbench sessions:
-    // their peak RSS is their own (the pgbench phase's peak is reported on its own line).
-    const directBig = await streamQuery(pg.port, pg.read.user, pg.read.password, BIG_SELECT);
-    resetPeakRss(agent.pid as number);
-    const agentBig = await streamQuery(agentPort, 'bob', token, BIG_SELECT);
-    const bigRss = peakRssMb(agent.pid as number);
-    // Masking: the demo's customers grown to 1,000,000 rows, read by dave (three masked columns, detectors on the rest).
-    const adminClient = new PgClient({ connectionString: pg.adminUrl });
-    await adminClient.connect();
-    await adminClient.query(MASKED_ROWS_SQL);
-    await adminClient.end();
-    const dave = await mintDevToken(cp.issuer, cp.signingKey, { user: 'dave', groups: ['analyst'], ttlSeconds: 3600 });
-    // Alternated and repeated: the median of MASKED_ROUNDS runs each way.
-    const directRuns: number[] = [];
-    const agentRuns: number[] = [];
-    let maskedRss = 0;
-    let directMasked = { rows: 0, bytes: 0, seconds: 0 };
-    let agentMasked = { rows: 0, bytes: 0, seconds: 0 };
-    for (let round = 0; round < MASKED_ROUNDS; round++) {
-      directMasked = await streamQuery(pg.port, pg.read.user, pg.read.password, MASKED_SELECT);
-      directRuns.push(directMasked.seconds);
+    const only = process.env.BENCH_ONLY;
+    const selectLines = only === 'recording' ? [] : await bigSelects();
+    async function bigSelects(): Promise<string[]> {
+      // The large SELECTs first, on an agent that has not yet held eight recorded pgbench sessions:
+      // their peak RSS is their own (the pgbench phase's peak is reported on its own line).
+      const directBig = await streamQuery(pg.port, pg.read.user, pg.read.password, BIG_SELECT);
       resetPeakRss(agent.pid as number);
-      agentMasked = await streamQuery(agentPort, 'dave', dave, MASKED_SELECT);
-      agentRuns.push(agentMasked.seconds);
-      maskedRss = Math.max(maskedRss, peakRssMb(agent.pid as number));
+      const agentBig = await streamQuery(agentPort, 'bob', token, BIG_SELECT);
+      const bigRss = peakRssMb(agent.pid as number);
+      // Masking: the demo's customers grown to 1,000,000 rows, read by dave (three masked columns, detectors on the rest).
+      const adminClient = new PgClient({ connectionString: pg.adminUrl });
+      await adminClient.connect();
+      await adminClient.query(MASKED_ROWS_SQL);
+      await adminClient.end();
+      const dave = await mintDevToken(cp.issuer, cp.signingKey, { user: 'dave', groups: ['analyst'], ttlSeconds: 3600 });
+      // Alternated and repeated: the median of MASKED_ROUNDS runs each way.
+      const directRuns: number[] = [];
+      const agentRuns: number[] = [];
+      let maskedRss = 0;
+      let directMasked = { rows: 0, bytes: 0, seconds: 0 };
+      let agentMasked = { rows: 0, bytes: 0, seconds: 0 };
+      for (let round = 0; round < MASKED_ROUNDS; round++) {
+        directMasked = await streamQuery(pg.port, pg.read.user, pg.read.password, MASKED_SELECT);
+        directRuns.push(directMasked.seconds);
+        resetPeakRss(agent.pid as number);
+        agentMasked = await streamQuery(agentPort, 'dave', dave, MASKED_SELECT);
+        agentRuns.push(agentMasked.seconds);
+        maskedRss = Math.max(maskedRss, peakRssMb(agent.pid as number));
+      }
+      directMasked = { ...directMasked, seconds: median(directRuns) };
+      agentMasked = { ...agentMasked, seconds: median(agentRuns) };
+      const maskedLine = `1,000,000-row SELECT * FROM customers, 3 masked columns (dave), median of ${MASKED_ROUNDS}: direct ${directMasked.seconds.toFixed(2)} s (${directMasked.rows} rows, ${(directMasked.bytes / 1e6).toFixed(0)} MB); agent ${agentMasked.seconds.toFixed(2)} s (${agentMasked.rows} rows, ${(agentMasked.bytes / 1e6).toFixed(0)} MB); throughput agent/direct ${(directMasked.seconds / agentMasked.seconds).toFixed(2)}; agent peak RSS during it ${maskedRss.toFixed(0)} MB`;
+      console.log(maskedLine);
+      const bigLine = `1,000,000-row SELECT: direct ${directBig.seconds.toFixed(2)} s (${directBig.rows} rows, ${(directBig.bytes / 1e6).toFixed(0)} MB); agent ${agentBig.seconds.toFixed(2)} s (${agentBig.rows} rows); throughput agent/direct ${(directBig.seconds / agentBig.seconds).toFixed(2)}; agent peak RSS during it ${bigRss.toFixed(0)} MB (${idleRssMb.toFixed(0)} MB idle after start-up)`;
+      console.log(bigLine);
+      return ['', bigLine, '', maskedLine];
     }
-    directMasked = { ...directMasked, seconds: median(directRuns) };
-    agentMasked = { ...agentMasked, seconds: median(agentRuns) };
-    const maskedLine = `1,000,000-row SELECT * FROM customers, 3 masked columns (dave), median of ${MASKED_ROUNDS}: direct ${directMasked.seconds.toFixed(2)} s (${directMasked.rows} rows, ${(directMasked.bytes / 1e6).toFixed(0)} MB); agent ${agentMasked.seconds.toFixed(2)} s (${agentMasked.rows} rows, ${(agentMasked.bytes / 1e6).toFixed(0)} MB); throughput agent/direct ${(directMasked.seconds / agentMasked.seconds).toFixed(2)}; agent peak RSS during it ${maskedRss.toFixed(0)} MB`;
-    console.log(maskedLine);
-    const bigLine = `1,000,000-row SELECT: direct ${directBig.seconds.toFixed(2)} s (${directBig.rows} rows, ${(directBig.bytes / 1e6).toFixed(0)} MB); agent ${agentBig.seconds.toFixed(2)} s (${agentBig.rows} rows); throughput agent/direct ${(directBig.seconds / agentBig.seconds).toFixed(2)}; agent peak RSS during it ${bigRss.toFixed(0)} MB (${idleRssMb.toFixed(0)} MB idle after start-up)`;
-    console.log(bigLine);
     resetPeakRss(agent.pid as number);
     // Warm-up, so that every column is measured in steady state (JIT, connection caches).
     for (const mode of ['simple', 'prepared']) {
@@ -253,7 +299,7 @@ async function main(): Promise<void> {
     // BENCH_MODES=none skips the pgbench cells (the SELECT measurements still run).
     const modes = (process.env.BENCH_MODES ?? 'simple,prepared').split(',').filter((m) => m && m !== 'none');
     const clientCounts = (process.env.BENCH_CLIENTS ?? '1,8').split(',').map(Number);
-    for (const mode of modes) {
+    for (const mode of only === 'recording' ? [] : modes) {
       for (const clients of clientCounts) {
         const d = await pgbench(direct, mode, clients, { PGPASSWORD: pg.read.password });
         const b = await pgbench(viaBouncer, mode, clients, {});
@@ -274,26 +320,47 @@ async function main(): Promise<void> {
       policyVersion++;
       await new Promise((r) => setTimeout(r, 1_000));
     };
-    const overhead: string[] = ['', `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead |`, '|---|---|---|---|---|'];
+    const overhead: string[] = [
+      '',
+      `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead | agent CPU µs/txn off | agent CPU µs/txn on |`,
+      '|---|---|---|---|---|---|---|',
+    ];
+    // One cell: TPS, and the agent's CPU time (all threads) per transaction, which the machine's noise moves less.
+    const overheadCell = async (mode: string): Promise<{ tps: number; cpuUs: number }> => {
+      const before = cpuSeconds(agent.pid as number);
+      const cellStart = Date.now() - agentStarted;
+      const [machineBefore, selfBefore] = [machineBusySeconds(), process.cpuUsage()];
+      const result = await pgbench(viaAgent, mode, 8, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS);
+      const self = process.cpuUsage(selfBefore);
+      if (process.env.BENCH_VERBOSE)
+        console.log(
+          `cell ${mode} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${(((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions).toFixed(1)}, machine ${(((machineBusySeconds() - machineBefore) * 1e6) / result.transactions).toFixed(1)}, bench process ${((self.user + self.system) / result.transactions).toFixed(1)}`,
+        );
+      return { tps: result.tps, cpuUs: ((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions };
+    };
     for (const mode of modes) {
-      const off: number[] = [];
-      const on: number[] = [];
+      const off: { tps: number; cpuUs: number }[] = [];
+      const on: { tps: number; cpuUs: number }[] = [];
       for (let round = 0; round < OVERHEAD_ROUNDS; round++) {
-        await setRecording('off');
-        off.push((await pgbench(viaAgent, mode, 8, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS)).tps);
-        await setRecording('best-effort');
-        on.push((await pgbench(viaAgent, mode, 8, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS)).tps);
+        if (process.env.BENCH_SIDE !== 'on') {
+          await setRecording('off');
+          off.push(await overheadCell(mode));
+        }
+        if (process.env.BENCH_SIDE !== 'off') {
+          await setRecording('best-effort');
+          on.push(await overheadCell(mode));
+        }
       }
-      const [offTps, onTps] = [median(off), median(on)];
-      const line = `| ${mode} | 8 | ${offTps.toFixed(0)} | ${onTps.toFixed(0)} | ${(((offTps - onTps) / offTps) * 100).toFixed(1)}% |`;
+      const [offTps, onTps] = [median(off.map((c) => c.tps)), median(on.map((c) => c.tps))];
+      const [offCpu, onCpu] = [median(off.map((c) => c.cpuUs)), median(on.map((c) => c.cpuUs))];
+      const line = `| ${mode} | 8 | ${offTps.toFixed(0)} | ${onTps.toFixed(0)} | ${(((offTps - onTps) / offTps) * 100).toFixed(1)}% | ${offCpu.toFixed(1)} | ${onCpu.toFixed(1)} |`;
       overhead.push(line);
       console.log(line);
     }
     const pgbenchRss = `agent peak RSS over the pgbench cells (8 recorded sessions at a time): ${peakRssMb(agent.pid as number).toFixed(0)} MB`;
     console.log(pgbenchRss);
-    rows.push(...table, ...overhead, '', bigLine, '', maskedLine, '', pgbenchRss);
+    rows.push(...table, ...overhead, ...selectLines, '', pgbenchRss);
     appendResults(`npm run bench:pg (pgbench -S, ${PGBENCH_SECONDS} s per cell, scale ${PGBENCH_SCALE}; ${cpus().length} cores)`, rows);
-    await cp.stop();
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));

@@ -33,16 +33,20 @@ async function main(): Promise<void> {
   const recorder = pgRecorder(service, 'bench', () => ({ mode: 'best-effort', maxRowsPerStatement: 1000 }));
   const identity = { subject: 'bob', name: 'bob', email: 'bob@example.com', groups: ['dba'], issuer: 'bench' };
   const ids = Array.from({ length: SESSIONS }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
-  for (const sessionId of ids) recorder.sessionStart?.({ sessionId, target: 'bench', identity, startupUser: 'bob', database: 'demo', applicationName: 'pgbench', clientAddress: '127.0.0.1:1', at: new Date() });
+  const sessions = ids.map((sessionId) => {
+    const observer = recorder.sessionStart({ sessionId, target: 'bench', identity, startupUser: 'bob', database: 'demo', applicationName: 'pgbench', clientAddress: '127.0.0.1:1', at: new Date() });
+    if (!observer) throw new Error('recording is on: every session has an observer');
+    return observer;
+  });
   const row = dataRow('-2712');
   const run = async (count: number): Promise<number> => {
     const started = process.cpuUsage();
     for (let i = 0; i < count; i++) {
-      const sessionId = ids[i % SESSIONS] as string;
-      recorder.statement?.({ sessionId, text: `SELECT abalance FROM pgbench_accounts WHERE aid = ${i};`, protocol: 'simple', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined, at: new Date() });
-      recorder.dataRow?.(sessionId, row, 0, row.length);
-      recorder.cycleEnd?.({ sessionId, durationMs: 0, commandTags: ['SELECT 1'], rowsSent: 1, errors: [] });
-      // Let the deferred encoding run as it would between network reads.
+      const session = sessions[i % SESSIONS] as (typeof sessions)[number];
+      session.statement({ text: `SELECT abalance FROM pgbench_accounts WHERE aid = ${i};`, protocol: 'simple', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined });
+      session.dataRow(row, 0, row.length);
+      session.cycleEnd({ durationMs: 0, commandTags: ['SELECT 1'], rowsSent: 1, errors: [] });
+      // Let timers (spool flushes) run as they would between network reads.
       if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -51,7 +55,7 @@ async function main(): Promise<void> {
   };
   await run(20_000);
   const perTransaction = await run(TRANSACTIONS);
-  for (const sessionId of ids) recorder.sessionEnd?.({ sessionId, reason: 'done', at: new Date() });
+  for (const session of sessions) session.sessionEnd('done');
   await new Promise((r) => setTimeout(r, 200));
   service.stop();
   const line = `recorder CPU per pgbench -S transaction (statement, 1 row, result; ${SESSIONS} sessions, spool and gzip included): ${perTransaction.toFixed(2)} µs`;

@@ -3,8 +3,7 @@ import type { ActionClass } from '../../core/policy/schema';
 import type { Decision } from '../../core/policy/decide';
 
 /**
- * What a Postgres session reports as it runs. Recording and masking plug in here without touching the
- * proxy. Observers must be quick and must not throw (a throwing observer is logged and ignored).
+ * What a Postgres session reports as it runs: recording plugs in here without touching the proxy.
  */
 export interface SessionStartEvent {
   readonly sessionId: string;
@@ -19,19 +18,16 @@ export interface SessionStartEvent {
 }
 
 export interface StatementEvent {
-  readonly sessionId: string;
   readonly text: string;
   readonly protocol: 'simple' | 'extended';
   readonly class: ActionClass;
   readonly decision: Decision['kind'];
   readonly rule: string | undefined;
   readonly reason: string | undefined;
-  readonly at: Date;
 }
 
 /** One request/response cycle finished (ReadyForQuery): what the server said about it. */
 export interface CycleEndEvent {
-  readonly sessionId: string;
   readonly durationMs: number;
   readonly commandTags: readonly string[];
   readonly rowsSent: number;
@@ -39,32 +35,31 @@ export interface CycleEndEvent {
 }
 
 export interface ServerMessageEvent {
-  readonly sessionId: string;
   readonly kind: 'error' | 'notice';
   readonly fields: Readonly<Record<string, string>>;
 }
 
-export interface SessionEndEvent {
-  readonly sessionId: string;
-  readonly reason: string;
-  readonly at: Date;
-}
-
 export interface ApprovalEvent {
-  readonly sessionId: string;
   readonly requestId: string;
   readonly outcome: string;
   readonly reviewers: readonly string[];
-  readonly at: Date;
 }
 
 export interface PgSessionEvents {
-  approval?(e: ApprovalEvent): void;
-  sessionStart?(e: SessionStartEvent): void;
-  statement?(e: StatementEvent): void;
-  cycleEnd?(e: CycleEndEvent): void;
-  /** A DataRow exactly as sent to the client (`buf[start..end)`, header included). Only called when set. */
-  dataRow?(sessionId: string, buf: Buffer, start: number, end: number): void;
-  serverMessage?(e: ServerMessageEvent): void;
-  sessionEnd?(e: SessionEndEvent): void;
+  /** A session is ready: the observer of the rest of it, or undefined when nothing observes it. */
+  sessionStart(e: SessionStartEvent): PgSessionObserver | undefined;
+}
+
+/**
+ * One session's observer. Its methods run on the proxy's hot path (a statement, its rows and its
+ * result per transaction): they must be quick, must not throw, and keep nothing they are passed.
+ */
+export interface PgSessionObserver {
+  statement(e: StatementEvent): void;
+  /** A DataRow exactly as sent to the client (`buf[start..end)`, header included). */
+  dataRow(buf: Buffer, start: number, end: number): void;
+  cycleEnd(e: CycleEndEvent): void;
+  serverMessage(e: ServerMessageEvent): void;
+  approval(e: ApprovalEvent): void;
+  sessionEnd(reason: string): void;
 }

@@ -28,7 +28,7 @@ import { actionHash } from '../../core/approval/request';
 import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
 import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
 import { runOnWriteConnection, type ResultTransform } from './approval/run-approved';
-import type { PgSessionEvents } from './events';
+import type { PgSessionEvents, PgSessionObserver } from './events';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
 import type { PgCatalog } from './masking/catalog';
 import type { SessionMasking } from './masking/masking-service';
@@ -138,6 +138,8 @@ export class ClientSession {
   private readonly serverRun = new SliceRun((slice) => this.writeClient(slice));
   /** Set for the whole session when the policy masks its subject. */
   private masker: ResultMasker | undefined;
+  /** The session's recording (unless the policy turns it off); its hot methods are called inline and never throw. */
+  private observer: PgSessionObserver | undefined;
   private catalog: PgCatalog | undefined;
   /** Masked sessions copy what they send into one buffer per server chunk (rewritten rows are new bytes). */
   private readonly maskedOut = new ByteBatch((bytes) => this.writeClient(bytes));
@@ -338,8 +340,8 @@ export class ClientSession {
     clearTimeout(this.startupTimer);
     this.state = 'ready';
     this.client.write(Buffer.concat(hello));
-    this.emit(() =>
-      this.deps.events.sessionStart?.({
+    this.emit(() => {
+      this.observer = this.deps.events.sessionStart({
         sessionId: this.id,
         target: target.name,
         identity: verified.value,
@@ -348,8 +350,8 @@ export class ClientSession {
         applicationName: this.startupParams.application_name,
         clientAddress: this.clientAddress,
         at: new Date(),
-      }),
-    );
+      });
+    });
     this.client.resume();
   }
 
@@ -716,7 +718,8 @@ export class ClientSession {
   }
 
   private emitApproval(requestId: string, outcome: string, reviewers: readonly string[]): void {
-    if (this.deps.events.approval) this.emit(() => this.deps.events.approval?.({ sessionId: this.id, requestId, outcome, reviewers, at: new Date() }));
+    const observer = this.observer;
+    if (observer) this.emit(() => observer.approval({ requestId, outcome, reviewers }));
   }
 
   /** Replays what arrived while a statement was held, then reads from the client again. */
@@ -768,19 +771,15 @@ export class ClientSession {
       functions: classification.functions,
     });
     if (decision.kind === 'allow') this.track(classification);
-    if (this.deps.events.statement) this.emit(() =>
-      this.deps.events.statement?.({
-        sessionId: this.id,
-        // A masked subject's recording holds what the detectors leave of the statement's literals.
-        text: this.masker ? this.masker.profile.scanner.scanString(sql) : sql,
-        protocol,
-        class: cls,
-        decision: decision.kind,
-        rule: decision.rule,
-        reason: decision.kind === 'deny' ? decision.reason : classification.reason,
-        at: new Date(),
-      }),
-    );
+    this.observer?.statement({
+      // A masked subject's recording holds what the detectors leave of the statement's literals.
+      text: this.masker ? this.masker.profile.scanner.scanString(sql) : sql,
+      protocol,
+      class: cls,
+      decision: decision.kind,
+      rule: decision.rule,
+      reason: decision.kind === 'deny' ? decision.reason : classification.reason,
+    });
     return decision;
   }
 
@@ -845,7 +844,7 @@ export class ClientSession {
       } else if (outcome.kind === 'emitted') {
         // Only DataRows are rewritten in place: count and record them; they are already in the output.
         if (this.pending[0]) this.pending[0].rows++;
-        this.deps.events.dataRow?.(this.id, outcome.buf, outcome.start, outcome.end);
+        this.observer?.dataRow(outcome.buf, outcome.start, outcome.end);
         return;
       }
     }
@@ -853,16 +852,17 @@ export class ClientSession {
     switch (code) {
       case BACKEND.DataRow:
         if (cycle) cycle.rows++;
-        if (this.deps.events.dataRow) this.deps.events.dataRow(this.id, buf, start, end);
+        this.observer?.dataRow(buf, start, end);
         break;
       case BACKEND.CommandComplete:
-        if (cycle && this.deps.events.cycleEnd) cycle.tags.push(bodyOf(buf, start, end).cstring());
+        if (cycle && this.observer) cycle.tags.push(bodyOf(buf, start, end).cstring());
         break;
       case BACKEND.ErrorResponse:
       case BACKEND.NoticeResponse: {
         const fields = readErrorFields(bodyOf(buf, start, end));
         if (code === BACKEND.ErrorResponse) cycle?.errors.push(fields.M ?? '');
-        this.emit(() => this.deps.events.serverMessage?.({ sessionId: this.id, kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields }));
+        const observer = this.observer;
+        if (observer) this.emit(() => observer.serverMessage({ kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields }));
         break;
       }
       case BACKEND.ParameterStatus: {
@@ -887,15 +887,7 @@ export class ClientSession {
           this.flushRun();
           this.writeClient(Buffer.concat(done.after));
         }
-        if (this.deps.events.cycleEnd) this.emit(() =>
-          this.deps.events.cycleEnd?.({
-            sessionId: this.id,
-            durationMs: Date.now() - done.startedAt,
-            commandTags: done.tags,
-            rowsSent: done.rows,
-            errors: done.errors,
-          }),
-        );
+        this.observer?.cycleEnd({ durationMs: Date.now() - done.startedAt, commandTags: done.tags, rowsSent: done.rows, errors: done.errors });
         return;
       }
       default:
@@ -978,7 +970,8 @@ export class ClientSession {
     }
     if (!this.client.writableEnded) this.client.end();
     setTimeout(() => this.client.destroy(), 1000).unref();
-    if (wasReady) this.emit(() => this.deps.events.sessionEnd?.({ sessionId: this.id, reason, at: new Date() }));
+    const observer = this.observer;
+    if (wasReady && observer) this.emit(() => observer.sessionEnd(reason));
   }
 }
 

@@ -1,6 +1,25 @@
-import type { PgSessionEvents } from '../postgres/events';
+import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent, ApprovalEvent } from '../postgres/events';
+import { jsonText, type JsonLineBuffer } from './json-line-buffer';
 import type { SessionSpool } from './spool';
 import type { RecordingService } from './uploader';
+
+// The hot events' constant parts, as bytes. The event shapes are those of the NDJSON format:
+// {"t":…,"e":"statement","text":…,"protocol":…,"class":…,"decision":…,"rule":…,"reason":…}
+// {"e":"row","v":[…]}
+// {"t":…,"e":"result","tags":[…],"rows":…,"rowsNotRecorded":…,"durationMs":…,"errors":[…]}
+const OPEN_TIME = jsonText('{"t":"');
+const STATEMENT_TEXT = jsonText('","e":"statement","text":');
+const ROW_OPEN = jsonText('{"e":"row","v":[');
+const ROW_CLOSE = jsonText(']}');
+const COMMA = jsonText(',');
+const NULL = jsonText('null');
+const RESULT_TAGS = jsonText('","e":"result","tags":[');
+const RESULT_ROWS = jsonText('],"rows":');
+const RESULT_NOT_RECORDED = jsonText(',"rowsNotRecorded":');
+const RESULT_DURATION = jsonText(',"durationMs":');
+const RESULT_ERRORS = jsonText(',"errors":');
+const NO_ERRORS_END = jsonText('[]}');
+const CLOSE = jsonText('}');
 
 let lastMs = 0;
 let lastIso = '';
@@ -14,118 +33,173 @@ function isoNow(): string {
   return lastIso;
 }
 
-/** A row event's JSON, straight from a DataRow (`buf[start..end)`, header included): no array, no object. */
-function rowJson(buf: Buffer, start: number, end: number): string {
+/**
+ * One Postgres session's recording, as newline-delimited JSON events: start (identity, target, client,
+ * application), statements (text, class, decision), rows as sent to the caller up to a cap per
+ * statement (then the count beyond it), results, errors and notices, approvals, end.
+ *
+ * The per-transaction events (statement, row, result) are queued until the proxy's writes are out
+ * (see `defer`), then written straight into the spool's buffer byte by byte: no string, object or
+ * closure per event (see JsonLineBuffer). The rare ones go through JSON.stringify.
+ */
+class PgSessionRecording implements PgSessionObserver {
+  private rows = 0;
+  /** The statement event's tail after its text; a session repeats the same one, so the last is kept. */
+  private tail = { protocol: '', cls: '', decision: '', rule: undefined as string | undefined, reason: undefined as string | undefined, bytes: CLOSE };
+
+  constructor(
+    private readonly spool: SessionSpool,
+    private readonly cap: number,
+    private readonly onEnd: () => void,
+  ) {}
+
+  statement(e: StatementEvent): void {
+    this.rows = 0;
+    defer(this, STATEMENT, e, 0, 0);
+  }
+
+  dataRow(buf: Buffer, start: number, end: number): void {
+    if (++this.rows > this.cap) return;
+    defer(this, ROW, buf, start, end);
+  }
+
+  cycleEnd(e: CycleEndEvent): void {
+    this.rows = 0;
+    defer(this, RESULT, e, 0, 0);
+  }
+
+  writeStatement(e: StatementEvent): void {
+    const out = this.spool.beginLine();
+    if (!out) return;
+    out.raw(OPEN_TIME);
+    out.ascii(isoNow());
+    out.raw(STATEMENT_TEXT);
+    out.string(e.text);
+    out.raw(this.tailOf(e));
+    this.spool.endLine();
+  }
+
+  writeRow(buf: Buffer, start: number, end: number): void {
+    const out = this.spool.beginLine();
+    if (!out) return;
+    out.raw(ROW_OPEN);
+    writeRowValues(out, buf, start, end);
+    out.raw(ROW_CLOSE);
+    this.spool.endLine();
+  }
+
+  writeResult(e: CycleEndEvent): void {
+    const out = this.spool.beginLine();
+    if (!out) return;
+    out.raw(OPEN_TIME);
+    out.ascii(isoNow());
+    out.raw(RESULT_TAGS);
+    const tags = e.commandTags;
+    for (let i = 0; i < tags.length; i++) {
+      if (i > 0) out.raw(COMMA);
+      out.string(tags[i] as string);
+    }
+    out.raw(RESULT_ROWS);
+    out.uint(e.rowsSent);
+    out.raw(RESULT_NOT_RECORDED);
+    out.uint(Math.max(0, e.rowsSent - this.cap));
+    out.raw(RESULT_DURATION);
+    out.uint(e.durationMs);
+    out.raw(RESULT_ERRORS);
+    if (e.errors.length === 0) out.raw(NO_ERRORS_END);
+    else {
+      out.json(JSON.stringify(e.errors));
+      out.raw(CLOSE);
+    }
+    this.spool.endLine();
+  }
+
+  serverMessage(e: ServerMessageEvent): void {
+    runDeferred();
+    this.spool.append({ t: isoNow(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
+  }
+
+  approval(e: ApprovalEvent): void {
+    runDeferred();
+    this.spool.append({ t: isoNow(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
+  }
+
+  sessionEnd(reason: string): void {
+    runDeferred();
+    this.spool.append({ t: isoNow(), e: 'session.end', reason });
+    this.onEnd();
+  }
+
+  private tailOf(e: StatementEvent): Buffer {
+    const l = this.tail;
+    if (l.protocol === e.protocol && l.cls === e.class && l.decision === e.decision && l.rule === e.rule && l.reason === e.reason) return l.bytes;
+    const json = JSON.stringify({ protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason });
+    this.tail = { protocol: e.protocol, cls: e.class, decision: e.decision, rule: e.rule, reason: e.reason, bytes: jsonText(`,${json.slice(1)}`) };
+    return this.tail.bytes;
+  }
+}
+
+const STATEMENT = 0;
+const ROW = 1;
+const RESULT = 2;
+/**
+ * The hot events wait here until the proxy has issued its writes for this I/O round (setImmediate):
+ * recording then overlaps with the client and the database instead of delaying them. One queue for
+ * every session, five slots per event, so that deferring allocates nothing per event. Rare events
+ * run the queue first, to keep each session's events in order.
+ */
+const deferred: unknown[] = [];
+let deferredScheduled = false;
+
+function defer(recording: PgSessionRecording, kind: number, a: unknown, b: number, c: number): void {
+  deferred.push(recording, kind, a, b, c);
+  if (!deferredScheduled) {
+    deferredScheduled = true;
+    setImmediate(runDeferred);
+  }
+}
+
+function runDeferred(): void {
+  deferredScheduled = false;
+  for (let i = 0; i < deferred.length; i += 5) {
+    const recording = deferred[i] as PgSessionRecording;
+    const kind = deferred[i + 1] as number;
+    if (kind === ROW) recording.writeRow(deferred[i + 2] as Buffer, deferred[i + 3] as number, deferred[i + 4] as number);
+    else if (kind === STATEMENT) recording.writeStatement(deferred[i + 2] as StatementEvent);
+    else recording.writeResult(deferred[i + 2] as CycleEndEvent);
+  }
+  deferred.length = 0;
+}
+
+/** A DataRow's values (`buf[start..end)`, header included) as JSON array items: strings or null. */
+function writeRowValues(out: JsonLineBuffer, buf: Buffer, start: number, end: number): void {
+  if (end - start < 7) return;
   let at = start + 5;
   const count = buf.readInt16BE(at);
   at += 2;
-  let json = '{"e":"row","v":[';
   for (let i = 0; i < count && at + 4 <= end; i++) {
     const len = buf.readInt32BE(at);
     at += 4;
-    if (i > 0) json += ',';
-    if (len < 0) json += 'null';
+    if (i > 0) out.raw(COMMA);
+    if (len < 0) out.raw(NULL);
     else {
-      json += JSON.stringify(buf.toString('utf8', at, Math.min(end, at + len)));
-      at += len;
+      const valueEnd = Math.min(end, at + len);
+      out.utf8(buf, at, valueEnd);
+      at = valueEnd;
     }
   }
-  return `${json}]}`;
 }
 
-/** The tail of a statement event after its text. A session repeats the same one, so the last is kept. */
-let lastTail = { protocol: '', cls: '', decision: '', rule: undefined as string | undefined, reason: undefined as string | undefined, tail: '' };
-function statementTail(protocol: string, cls: string, decision: string, rule: string | undefined, reason: string | undefined): string {
-  const l = lastTail;
-  if (l.tail && l.protocol === protocol && l.cls === cls && l.decision === decision && l.rule === rule && l.reason === reason) return l.tail;
-  const tail = JSON.stringify({ protocol, class: cls, decision, rule, reason }).replace(/^\{/, ',');
-  lastTail = { protocol, cls, decision, rule, reason, tail };
-  return tail;
-}
-
-/**
- * Postgres sessions as newline-delimited JSON events: start (identity, target, client, application),
- * statements (text, class, decision), rows as sent to the caller up to a cap per statement (then the
- * count beyond it), results, errors and notices, approvals, end.
- */
+/** Postgres sessions recorded unless the policy turns recording off (read when each session starts). */
 export function pgRecorder(service: RecordingService, target: string, settings: () => { mode: string; maxRowsPerStatement: number }): PgSessionEvents {
-  const spools = new Map<string, { spool: SessionSpool; rows: number; cap: number }>();
-  const t = isoNow;
-  // Encoding waits until the proxy has written what it was doing (setImmediate runs after this I/O
-  // round): recording work then overlaps with the client and the database instead of delaying them.
-  const queue: (() => void)[] = [];
-  let scheduled = false;
-  const runQueue = (): void => {
-    scheduled = false;
-    for (const write of queue.splice(0)) {
-      try {
-        write();
-      } catch {
-        // One session's spool failing (its own onError reports it) must not cost the others their events.
-      }
-    }
-  };
-  const later = (write: () => void): void => {
-    queue.push(write);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(runQueue);
-    }
-  };
   return {
     sessionStart(e) {
       const { mode, maxRowsPerStatement } = settings();
-      if (mode === 'off') return;
+      if (mode === 'off') return undefined;
       const identity = { subject: e.identity.subject, name: e.identity.name, email: e.identity.email, groups: [...e.identity.groups] };
       const spool = service.begin({ sessionId: e.sessionId, target, protocol: 'postgres', format: 'ndjson', identity, startedAt: e.at.toISOString() });
-      spools.set(e.sessionId, { spool, rows: 0, cap: maxRowsPerStatement });
       spool.append({ t: e.at.toISOString(), e: 'session.start', sessionId: e.sessionId, target, identity, startupUser: e.startupUser, database: e.database, application: e.applicationName, client: e.clientAddress });
-    },
-    statement(e) {
-      const s = spools.get(e.sessionId);
-      if (!s) return;
-      s.rows = 0;
-      const at = t();
-      const tail = statementTail(e.protocol, e.class, e.decision, e.rule, e.reason);
-      later(() => s.spool.appendJson(`{"t":"${at}","e":"statement","text":${JSON.stringify(e.text)}${tail}`));
-    },
-    dataRow(sessionId, buf, start, end) {
-      const s = spools.get(sessionId);
-      if (!s) return;
-      s.rows++;
-      if (s.rows <= s.cap) later(() => s.spool.appendJson(rowJson(buf, start, end)));
-    },
-    cycleEnd(e) {
-      const s = spools.get(e.sessionId);
-      if (!s) return;
-      const at = t();
-      const rowsNotRecorded = Math.max(0, e.rowsSent - s.cap);
-      const { commandTags, rowsSent, durationMs, errors } = e;
-      later(() =>
-        s.spool.appendJson(
-          `{"t":"${at}","e":"result","tags":${JSON.stringify(commandTags)},"rows":${rowsSent},"rowsNotRecorded":${rowsNotRecorded},"durationMs":${durationMs},"errors":${errors.length ? JSON.stringify(errors) : '[]'}}`,
-        ),
-      );
-      s.rows = 0;
-    },
-    serverMessage(e) {
-      const s = spools.get(e.sessionId);
-      const at = t();
-      if (s) later(() => s.spool.append({ t: at, e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D }));
-    },
-    approval(e) {
-      const s = spools.get(e.sessionId);
-      const at = t();
-      if (s) later(() => s.spool.append({ t: at, e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers }));
-    },
-    sessionEnd(e) {
-      const s = spools.get(e.sessionId);
-      if (!s) return;
-      spools.delete(e.sessionId);
-      later(() => {
-        s.spool.append({ t: e.at.toISOString(), e: 'session.end', reason: e.reason });
-        service.end(e.sessionId, true);
-      });
+      return new PgSessionRecording(spool, maxRowsPerStatement, () => service.end(e.sessionId, true));
     },
   };
 }

@@ -1,11 +1,12 @@
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, type RecordingFormat } from '../../core/recording/chunk';
+import { JsonLineBuffer } from './json-line-buffer';
 
 /** Events reach the spool file within this time, or sooner once this many bytes are waiting. */
 export const SPOOL_FLUSH_MS = 50;
 export const SPOOL_FLUSH_BYTES = 64 * 1024;
-const INITIAL_CHUNK_BUFFER_BYTES = 64 * 1024;
+const INITIAL_PENDING_BYTES = 16 * 1024;
 
 export interface SessionMeta {
   readonly sessionId: string;
@@ -52,20 +53,20 @@ export function sealedChunks(dir: string): { seq: number; file: string }[] {
 }
 
 /**
- * One session's spool: events are appended, in order, to `open.log` (batched: within SPOOL_FLUSH_MS); a chunk is sealed (gzip, chained
- * header, written atomically) at CHUNK_MAX_BYTES or every CHUNK_MAX_SECONDS. Nothing is removed here:
- * the uploader deletes a chunk only after its upload succeeded.
+ * One session's spool: events are appended, in order, to `open.log` (batched: within SPOOL_FLUSH_MS,
+ * one synchronous write each time, so that no write is left pending in a thread pool); a chunk is
+ * sealed (gzip, chained header, written atomically) from that file at CHUNK_MAX_BYTES or every
+ * CHUNK_MAX_SECONDS. The open chunk lives in the file, not in memory: a session holds at most a
+ * flush's worth of events. Nothing is removed here: the uploader deletes a chunk only after its upload.
  */
 export class SessionSpool {
-  private stream: WriteStream;
-  /**
-   * The open chunk's bytes. Kept as one growing buffer, not as strings: thousands of live strings per
-   * second would be promoted to the old generation and slow every session down with full collections.
-   */
-  private body = Buffer.allocUnsafe(INITIAL_CHUNK_BUFFER_BYTES);
-  private used = 0;
-  /** Bytes of `body` already handed to the spool file; the rest follows within SPOOL_FLUSH_MS. */
-  private written = 0;
+  private fd: number;
+  /** Events not yet in `open.log`: bytes, not strings (thousands of live strings a second would wake the old-generation collector). */
+  private readonly pending = new JsonLineBuffer(INITIAL_PENDING_BYTES);
+  /** Where the line being written began (-1: none open). */
+  private lineStart = -1;
+  /** Bytes of the open chunk already in `open.log`. */
+  private fileBytes = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly timer: NodeJS.Timeout;
 
@@ -79,29 +80,17 @@ export class SessionSpool {
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeMeta(dir, meta);
-    this.stream = this.openStream('a');
-    // A timer must never throw: a failed seal is reported, and the events stay in the buffer.
-    this.timer = setInterval(() => {
-      try {
-        this.seal();
-      } catch (e) {
-        this.onError(e);
-      }
-    }, CHUNK_MAX_SECONDS * 1000);
+    this.fd = openSync(join(dir, OPEN), 'a', 0o600);
+    this.fileBytes = fstatSync(this.fd).size;
+    this.timer = setInterval(() => this.sealOrReport(), CHUNK_MAX_SECONDS * 1000);
     this.timer.unref();
   }
 
-  private openStream(flags: 'a' | 'w'): WriteStream {
-    const stream = createWriteStream(join(this.dir, OPEN), { flags, mode: 0o600 });
-    stream.on('error', (e) => this.onError(e));
-    return stream;
-  }
-
-  /** Stops the timers without sealing, as a crash would (the spool on disk is recovered at the next start). */
+  /** Stops without sealing, as a crash would: what was flushed is recovered at the next start. */
   abandon(): void {
     clearInterval(this.timer);
     clearTimeout(this.flushTimer);
-    this.stream.end();
+    closeSync(this.fd);
   }
 
   get sessionId(): string {
@@ -113,55 +102,95 @@ export class SessionSpool {
     this.appendJson(JSON.stringify(event));
   }
 
-  /** One line of JSON text the caller encoded itself (the hot Postgres events are, without objects). */
+  /** One line of JSON text the caller encoded itself. */
   appendJson(json: string): void {
-    if (this.meta.ended) return;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: room for that, then one write and no measuring pass.
-    const room = json.length * 3 + 1;
-    if (this.used + room > this.body.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.body.length * 2, this.used + room));
-      this.body.copy(grown, 0, 0, this.used);
-      this.body = grown;
-    }
-    this.used += this.body.write(json, this.used);
-    this.body[this.used++] = 0x0a;
-    if (this.used >= CHUNK_MAX_BYTES) this.seal();
-    else if (this.used - this.written >= SPOOL_FLUSH_BYTES) this.flush();
-    else this.flushTimer ??= setTimeout(() => this.flush(), SPOOL_FLUSH_MS);
+    this.beginLine()?.json(json);
+    this.endLine();
+  }
+
+  /**
+   * The buffer one event is written into, in place (the hot Postgres events are, byte by byte); then
+   * `endLine()`. Undefined once the session has ended. A line left unfinished (its writer failed) is
+   * dropped, so that half an event never reaches the file.
+   */
+  beginLine(): JsonLineBuffer | undefined {
+    if (this.meta.ended) return undefined;
+    this.dropUnfinishedLine();
+    this.lineStart = this.pending.length;
+    return this.pending;
+  }
+
+  endLine(): void {
+    if (this.lineStart < 0) return;
+    this.lineStart = -1;
+    this.pending.newline();
+    const waiting = this.pending.length;
+    if (this.fileBytes + waiting >= CHUNK_MAX_BYTES) this.sealOrReport();
+    else if (waiting >= SPOOL_FLUSH_BYTES) this.flushOrReport();
+    else this.flushTimer ??= setTimeout(() => this.flushOrReport(), SPOOL_FLUSH_MS);
+  }
+
+  private dropUnfinishedLine(): void {
+    if (this.lineStart >= 0) this.pending.truncate(this.lineStart);
+    this.lineStart = -1;
   }
 
   /** One file write for many events: per-event writes would cost a system call each on the hot path. */
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.used === this.written) return;
-    // A copy: the buffer is reused for the next chunk while the write may still be pending.
-    this.stream.write(Buffer.from(this.body.subarray(this.written, this.used)));
-    this.written = this.used;
+    this.dropUnfinishedLine();
+    const bytes = this.pending.bytes;
+    const length = this.pending.length;
+    for (let at = 0; at < length; ) at += writeSync(this.fd, bytes, at, length - at);
+    this.fileBytes += length;
+    this.pending.reset();
   }
 
-  /** Seals what is buffered as the next chunk of the chain. */
+  /** Timers and event writers must never throw: failures are reported, and the events wait for the next try. */
+  private flushOrReport(): void {
+    try {
+      this.flush();
+    } catch (e) {
+      this.failed(e);
+    }
+  }
+
+  private sealOrReport(): void {
+    try {
+      this.seal();
+    } catch (e) {
+      this.failed(e);
+    }
+  }
+
+  /** Events that cannot reach the disk are kept up to one chunk's worth, then dropped: the recording is incomplete. */
+  private failed(e: unknown): void {
+    this.onError(e);
+    if (this.pending.length < CHUNK_MAX_BYTES) return;
+    this.pending.reset();
+    this.meta.lost = true;
+  }
+
+  /** Seals the open chunk as the next chunk of the chain. */
   seal(): void {
-    if (this.used === 0) return;
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    this.flush();
+    if (this.fileBytes === 0) return;
     let sealed = 0;
-    if (this.hasRoom()) sealed = sealChunk(this.dir, this.meta, this.body.subarray(0, this.used));
+    if (this.hasRoom()) sealed = sealChunk(this.dir, this.meta, readFileSync(join(this.dir, OPEN)));
     else {
       this.meta.lost = true;
       writeMeta(this.dir, this.meta);
     }
-    this.used = 0;
-    this.written = 0;
-    this.stream.end();
-    this.stream = this.openStream('w');
+    ftruncateSync(this.fd, 0);
+    this.fileBytes = 0;
     this.onSealed(sealed);
   }
 
   end(complete: boolean): void {
     clearInterval(this.timer);
     this.seal();
-    this.stream.end();
+    closeSync(this.fd);
     this.meta.ended = { endedAt: new Date().toISOString(), complete: complete && !this.meta.lost };
     writeMeta(this.dir, this.meta);
     this.onSealed(0);

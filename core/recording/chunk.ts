@@ -10,10 +10,11 @@ import { err, ok, type Result } from '../result';
 export const CHUNK_FORMAT_VERSION = 1;
 export const GENESIS_DIGEST = '0'.repeat(64);
 /**
- * A chunk is cut at this size or at CHUNK_MAX_SECONDS, whichever comes first. Within the 5 MiB the
- * format allows, 1 MiB keeps what a busy session holds in memory before sealing small.
+ * A chunk is cut once its events reach this size, or at CHUNK_MAX_SECONDS, whichever comes first: with
+ * the event that crosses it, a chunk stays within the 5 MiB the format allows (unless that one event alone is over 1 MiB).
+ * Fewer, larger chunks cost fewer uploads; the open chunk waits on disk, not in memory.
  */
-export const CHUNK_MAX_BYTES = 1024 * 1024;
+export const CHUNK_MAX_BYTES = 4 * 1024 * 1024;
 export const CHUNK_MAX_SECONDS = 10;
 /** Decompressed chunks larger than this are refused when reading (a gzip bomb is not a recording). */
 const MAX_INFLATED_CHUNK_BYTES = 64 * 1024 * 1024;

@@ -1,0 +1,67 @@
+import { JsonLineBuffer, jsonText } from '../../../agent/recording/json-line-buffer';
+
+/** What the buffer holds, parsed: every write must leave valid JSON that means what JSON.stringify would. */
+function parsed(write: (b: JsonLineBuffer) => void, initialBytes = 4): unknown {
+  const b = new JsonLineBuffer(initialBytes);
+  write(b);
+  return JSON.parse(b.view().toString('utf8'));
+}
+
+describe('JsonLineBuffer', () => {
+  const strings = [
+    '',
+    'SELECT abalance FROM pgbench_accounts WHERE aid = 1;',
+    'quote " backslash \\ tab \t newline \n nul \u0000 unit-sep \u001f del \u007f',
+    'non-ASCII: é ü 漢字 😀 and a long tail ' + 'x'.repeat(300),
+    'lone surrogate \ud800 here',
+    'x'.repeat(5000) + '"',
+  ];
+
+  it.each(strings)('writes a string value as JSON.stringify means it: %#', (s) => {
+    const expected = s.includes('\ud800') ? s.replace('\ud800', '\ufffd') : s;
+    const value = parsed((b) => b.string(s));
+    // A lone surrogate is either escaped (JSON.stringify) or replaced: both are valid JSON for the auditor.
+    expect([s, expected]).toContainEqual(value);
+  });
+
+  it.each(strings.filter((s) => !s.includes('\ud800')))('writes UTF-8 bytes as a string value: %#', (s) => {
+    const bytes = Buffer.concat([Buffer.from([0xde, 0xad]), Buffer.from(s, 'utf8'), Buffer.from([0xbe])]);
+    expect(parsed((b) => b.utf8(bytes, 2, bytes.length - 1))).toBe(s);
+  });
+
+  it('decodes bytes that are not UTF-8 with replacement characters, as Buffer#toString does', () => {
+    const bytes = Buffer.from([0x61, 0xff, 0xfe, 0x62, 0xc3]);
+    expect(parsed((b) => b.utf8(bytes, 0, bytes.length))).toBe(bytes.toString('utf8'));
+    expect(parsed((b) => b.utf8(bytes, 0, bytes.length))).toBe('a\ufffd\ufffdb\ufffd');
+  });
+
+  it.each([0, 7, 10, 12345, 2 ** 40, Number.MAX_SAFE_INTEGER])('writes the integer %d in decimal', (n) => {
+    expect(parsed((b) => b.uint(n))).toBe(n);
+  });
+
+  it('writes what is not a non-negative integer through JSON', () => {
+    expect(parsed((b) => b.uint(-3))).toBe(-3);
+    expect(parsed((b) => b.uint(1.5))).toBe(1.5);
+    expect(parsed((b) => b.uint(Number.NaN))).toBeNull();
+  });
+
+  it('builds whole events from prepared pieces, growing as needed, and forgets a cut-short tail', () => {
+    const b = new JsonLineBuffer(2);
+    b.raw(jsonText('{"t":"'));
+    b.ascii('2026-11-28T00:00:00.000Z');
+    b.raw(jsonText('","v":['));
+    b.string('a');
+    b.raw(jsonText(','));
+    b.utf8(Buffer.from('b'), 0, 1);
+    b.raw(jsonText('],"n":'));
+    b.uint(42);
+    b.json(',"x":"é"}');
+    const whole = b.length;
+    b.newline();
+    b.raw(jsonText('{"cut":'));
+    b.truncate(whole);
+    expect(JSON.parse(b.view().toString('utf8'))).toEqual({ t: '2026-11-28T00:00:00.000Z', v: ['a', 'b'], n: 42, x: 'é' });
+    b.reset();
+    expect(b.length).toBe(0);
+  });
+});
