@@ -1,6 +1,6 @@
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, type RecordingFormat } from '../../core/recording/chunk';
+import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, ChunkEncoder, chunkDigest, GENESIS_DIGEST, GZIP_MEMBER_BYTES, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
 import { JsonLineBuffer } from './json-line-buffer';
 
 /** Events reach the spool file within this time, or sooner once this many bytes are waiting. */
@@ -177,7 +177,7 @@ export class SessionSpool {
     this.flush();
     if (this.fileBytes === 0) return;
     let sealed = 0;
-    if (this.hasRoom()) sealed = sealChunk(this.dir, this.meta, readFileSync(join(this.dir, OPEN)));
+    if (this.hasRoom()) sealed = sealChunkFromFile(this.dir, this.meta, join(this.dir, OPEN));
     else {
       this.meta.lost = true;
       writeMeta(this.dir, this.meta);
@@ -197,12 +197,33 @@ export class SessionSpool {
   }
 }
 
-/** Writes `body` as chunk `meta.nextSeq`, chained to the previous one, and advances the meta; returns its size. */
-export function sealChunk(dir: string, meta: SessionMeta, body: Buffer): number {
-  const chunk = encodeChunk(
-    { twokey: 'recording-chunk', v: 1, sessionId: meta.sessionId, seq: meta.nextSeq, format: meta.format, prev: meta.prev, createdAt: new Date().toISOString() },
-    body,
-  );
+/**
+ * Writes a file's events as chunk `meta.nextSeq`, chained to the previous one, and advances the meta;
+ * returns its size. Read a gzip member's worth at a time: a chunk's events are never all in memory.
+ */
+function sealChunkFromFile(dir: string, meta: SessionMeta, file: string): number {
+  const encoder = new ChunkEncoder(chunkHeader(meta));
+  const piece = Buffer.allocUnsafe(GZIP_MEMBER_BYTES);
+  const fd = openSync(file, 'r');
+  try {
+    for (let n = readSync(fd, piece, 0, piece.length, null); n > 0; n = readSync(fd, piece, 0, piece.length, null)) encoder.add(piece.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return storeChunk(dir, meta, encoder.finish());
+}
+
+const chunkHeader = (meta: SessionMeta): ChunkHeader => ({
+  twokey: 'recording-chunk',
+  v: 1,
+  sessionId: meta.sessionId,
+  seq: meta.nextSeq,
+  format: meta.format,
+  prev: meta.prev,
+  createdAt: new Date().toISOString(),
+});
+
+function storeChunk(dir: string, meta: SessionMeta, chunk: Buffer): number {
   writeAtomic(join(dir, sealedName(meta.nextSeq)), chunk);
   meta.prev = chunkDigest(chunk);
   meta.nextSeq += 1;
@@ -219,7 +240,7 @@ export function recoverSession(dir: string): SessionMeta | undefined {
   if (!meta) return undefined;
   const open = join(dir, OPEN);
   if (existsSync(open) && statSync(open).size > 0) {
-    sealChunk(dir, meta, readFileSync(open));
+    sealChunkFromFile(dir, meta, open);
     rmSync(open);
   }
   if (!meta.ended) meta.ended = { endedAt: new Date().toISOString(), complete: false };

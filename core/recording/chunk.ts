@@ -31,9 +31,36 @@ export interface ChunkHeader {
   readonly createdAt: string;
 }
 
+/**
+ * Body bytes per gzip member. A chunk is stored as concatenated gzip members, which every gunzip
+ * reads as one stream: sealing then never holds more than this much of a chunk's events at once.
+ */
+export const GZIP_MEMBER_BYTES = 256 * 1024;
+
+/** Builds a stored chunk from its body given in pieces (each at most GZIP_MEMBER_BYTES is best). */
+export class ChunkEncoder {
+  private readonly members: Buffer[];
+
+  constructor(header: ChunkHeader) {
+    this.members = [gzipMember(Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'))];
+  }
+
+  add(piece: Buffer): void {
+    if (piece.length > 0) this.members.push(gzipMember(piece));
+  }
+
+  finish(): Buffer {
+    return Buffer.concat(this.members);
+  }
+}
+
+// Level 1: sealing runs on the proxy's thread, and the fastest level still shrinks JSON events several-fold.
+const gzipMember = (bytes: Buffer): Buffer => gzipSync(bytes, { level: 1 });
+
 export function encodeChunk(header: ChunkHeader, body: Buffer): Buffer {
-  // Level 1: sealing runs on the proxy's thread, and the fastest level still shrinks JSON events several-fold.
-  return gzipSync(Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body]), { level: 1 });
+  const encoder = new ChunkEncoder(header);
+  for (let at = 0; at < body.length; at += GZIP_MEMBER_BYTES) encoder.add(body.subarray(at, at + GZIP_MEMBER_BYTES));
+  return encoder.finish();
 }
 
 export const chunkDigest = (stored: Buffer): string => createHash('sha256').update(stored).digest('hex');

@@ -1,4 +1,5 @@
-import { chunkDigest, encodeChunk, GENESIS_DIGEST, verifyChain, type ChunkHeader } from '../../../core/recording/chunk';
+import { gunzipSync } from 'node:zlib';
+import { chunkDigest, decodeChunk, encodeChunk, GENESIS_DIGEST, GZIP_MEMBER_BYTES, verifyChain, type ChunkHeader } from '../../../core/recording/chunk';
 
 const SESSION = 'a1b2c3d4-0000-4000-8000-000000000001';
 
@@ -17,6 +18,17 @@ function chain(bodies: string[]): { chunks: Buffer[]; finalDigest: string } {
 describe('recording chunk chain', () => {
   const { chunks, finalDigest } = chain(['{"e":"start"}\n', '{"e":"statement"}\n', '{"e":"end"}\n']);
   const expected = { finalDigest, chunkCount: 3, sessionId: SESSION };
+
+  it('stores a large body as gzip members that read back as one stream', () => {
+    const lines = Array.from({ length: 30_000 }, (_, i) => `{"e":"row","v":["${i}"]}`).join('\n');
+    expect(lines.length).toBeGreaterThan(2 * GZIP_MEMBER_BYTES);
+    const big = chain([lines]);
+    const decoded = decodeChunk(big.chunks[0] as Buffer, 0);
+    expect(decoded.ok && decoded.value.body.toString('utf8')).toBe(lines);
+    // Any gunzip reads the members as one stream: the header line, then the events.
+    expect(gunzipSync(big.chunks[0] as Buffer).toString('utf8').split('\n').length).toBe(30_001);
+    expect(verifyChain(big.chunks, { finalDigest: big.finalDigest, chunkCount: 1, sessionId: SESSION }).ok).toBe(true);
+  });
 
   it('verifies an untouched chain', () => {
     expect(verifyChain(chunks, expected)).toEqual({ ok: true, value: { finalDigest } });
