@@ -10,7 +10,7 @@ import { CLASS_RANK, type Classification } from './classify/classify';
 import { AUTH, BACKEND, FRONTEND, SQLSTATE, STARTUP, type TransactionStatus } from './protocol/codes';
 import { MessageFramer, takeStartupPacket, type FramerError } from './protocol/framer';
 import { SliceRun } from './protocol/slice-run';
-import { bodyOf, BodyReader, ProtocolReadError, readBind, readErrorFields, readParse, readStartupParams } from './protocol/reader';
+import { bodyOf, BodyReader, ProtocolReadError, readBind, readErrorFields, readParse, readStartupParams, readTarget } from './protocol/reader';
 import {
   authenticationRequest,
   backendKeyData,
@@ -28,7 +28,7 @@ import { actionHash } from '../../core/approval/request';
 import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
 import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
 import { runOnWriteConnection, type ResultTransform } from './approval/run-approved';
-import type { PgSessionEvents, PgSessionObserver } from './events';
+import type { PgSessionEvents, PgSessionObserver, StatementEvent } from './events';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
 import type { PgCatalog } from './masking/catalog';
 import type { SessionMasking } from './masking/masking-service';
@@ -477,7 +477,10 @@ export class ClientSession {
           const message = masking.kind === 'deny' ? masking.message : 'twokey: COPY of masked columns must use the simple query protocol';
           return this.refuseInBatch(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message }));
         }
-        if (verdict.kind === 'allow') return this.forwardInBatch(buf, start, end);
+        if (verdict.kind === 'allow') {
+          this.rememberNamedStatement(parse.name);
+          return this.forwardInBatch(buf, start, end);
+        }
         if (verdict.kind === 'approve' && !this.openBatch) {
           this.collecting = { text: parse.query, messages: [Buffer.from(buf.subarray(start, end))], decision: verdict, cls: this.lastClass };
           return;
@@ -488,14 +491,23 @@ export class ClientSession {
         return this.refuseInBatch(errorResponse(refusal(verdict)));
       }
       case FRONTEND.Bind:
+        if (this.namedStatements.size > 0) this.recordExecution(buf, start, end);
+        this.expectReply(code, buf, start, end);
+        return this.forwardInBatch(buf, start, end);
       case FRONTEND.Describe:
       case FRONTEND.Execute:
         this.expectReply(code, buf, start, end);
         return this.forwardInBatch(buf, start, end);
       case FRONTEND.Close:
+        if (this.namedStatements.size > 0) {
+          const target = readTarget(bodyOf(buf, start, end));
+          if (target.kind === 'S') this.namedStatements.delete(target.name);
+        }
+        return this.forwardInBatch(buf, start, end);
       case FRONTEND.Flush:
         return this.forwardInBatch(buf, start, end);
       case FRONTEND.Sync:
+        if (this.parsedInBatch.size > 0) this.parsedInBatch.clear();
         if (this.skippingToSync) {
           this.skippingToSync = false;
           if (!this.openBatch) return this.refuseCycle([]);
@@ -524,6 +536,31 @@ export class ClientSession {
   }
 
   private lastClass: ActionClass = 'unknown';
+  /** The statement event of the last statement judged (recorded sessions only). */
+  private lastStatement: StatementEvent | undefined;
+  /**
+   * Named prepared statements (recorded sessions only): each later Bind of one is recorded as its
+   * statement again, so that every execution shows in the recording, not only the Parse.
+   */
+  private readonly namedStatements = new Map<string, StatementEvent>();
+  /** Named statements parsed in the batch now open: a Bind of one there is the execution already recorded. */
+  private readonly parsedInBatch = new Set<string>();
+
+  private rememberNamedStatement(name: string): void {
+    if (!this.observer || !this.lastStatement || name === '') return;
+    this.parsedInBatch.add(name);
+    if (this.namedStatements.size >= MAX_PREPARED_PER_SESSION && !this.namedStatements.has(name)) return;
+    this.namedStatements.set(name, this.lastStatement);
+  }
+
+  private recordExecution(buf: Buffer, start: number, end: number): void {
+    const r = bodyOf(buf, start, end);
+    r.cstring();
+    const name = r.cstring();
+    if (this.parsedInBatch.delete(name)) return;
+    const statement = this.namedStatements.get(name);
+    if (statement) this.observer?.statement(statement);
+  }
   /** `SET twokey.script = on`: the next Query is a whole script (`twokey exec`), approved and run as one. */
   private scriptNext = false;
 
@@ -771,15 +808,18 @@ export class ClientSession {
       functions: classification.functions,
     });
     if (decision.kind === 'allow') this.track(classification);
-    this.observer?.statement({
-      // A masked subject's recording holds what the detectors leave of the statement's literals.
-      text: this.masker ? this.masker.profile.scanner.scanString(sql) : sql,
-      protocol,
-      class: cls,
-      decision: decision.kind,
-      rule: decision.rule,
-      reason: decision.kind === 'deny' ? decision.reason : classification.reason,
-    });
+    if (this.observer) {
+      this.lastStatement = {
+        // A masked subject's recording holds what the detectors leave of the statement's literals.
+        text: this.masker ? this.masker.profile.scanner.scanString(sql) : sql,
+        protocol,
+        class: cls,
+        decision: decision.kind,
+        rule: decision.rule,
+        reason: decision.kind === 'deny' ? decision.reason : classification.reason,
+      };
+      this.observer.statement(this.lastStatement);
+    }
     return decision;
   }
 

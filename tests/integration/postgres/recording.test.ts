@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { TerminalRecording } from '../../../agent/recording/terminal-recorder';
 import { RecordingService } from '../../../agent/recording/uploader';
 import { ContentScanner } from '../../../core/masking/scanner';
@@ -58,6 +59,24 @@ describe('session recording for Postgres', () => {
     expect(replay.stdout).toContain('  1 | Ben Ahmed');
     expect(replay.stdout).toContain('SELECT 2 in');
     expect(replay.stdout).toMatch(/DROP TABLE orders\n.*-- ddl, deny by rule no-destructive: blocked by no-destructive \(drop\)/);
+  });
+
+  it('records every execution of a named prepared statement, not only its Parse', async () => {
+    const { host, port } = stack.endpoint('test-pg');
+    const client = new pg.Client({ host, port, database: 'demo', user: 'walt', password: await stack.token('walt', ['support']) });
+    await client.connect();
+    // node-postgres parses a named statement once, then only binds and executes it.
+    for (const id of [1, 2, 3]) {
+      const result = await client.query({ name: 'customer-name', text: 'SELECT name FROM customers WHERE id = $1', values: [id] });
+      expect(result.rows).toHaveLength(1);
+    }
+    await client.query('SELECT 42 AS answer');
+    await client.end();
+    await shipped();
+    const [session] = await sessionsOf('walt');
+    const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+    expect(replay.split('demo=> SELECT name FROM customers WHERE id = $1')).toHaveLength(4);
+    expect(replay).toContain('demo=> SELECT 42 AS answer');
   });
 
   it('records a terminal session as asciicast v2, masked, and plays it back', async () => {
