@@ -5,7 +5,7 @@
  */
 import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { startAgent } from '../agent/agent';
 import { startPostgresListener } from '../agent/postgres/listener';
@@ -13,11 +13,10 @@ import { startLocalControlPlane } from '../local/control-plane';
 import { DEMO_DATABASE, startDemoPostgres } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from '../local/oidc/dev-issuer';
-import { appendResults, runBench } from './results';
+import { appendResults, runBench, seedDemoControlPlane } from './results';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const HOST = '127.0.0.1';
-const REPO = resolve(__dirname, '..');
 const POLL_MS = 2;
 
 const percentile = (values: number[], p: number): number => {
@@ -45,9 +44,7 @@ async function main(): Promise<void> {
   const outboxDir = join(work, 'outbox');
   const cp = await startLocalControlPlane({ dataDir: undefined, s3Dir: join(work, 's3'), outboxDir, host: HOST, ports: { http: 0, dynamo: 0, s3: 0 }, log: () => undefined });
   try {
-    const admin = { authorization: `Bearer ${await mintDevToken(cp.issuer, cp.signingKey, { user: 'root', groups: ['admin'] })}` };
-    await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...admin, 'if-match': '"0"' }, body: readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8') });
-    process.env.BENCH_AGENT_KEY = ((await (await fetch(`${cp.httpUrl}/agents`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'demo-agent' }) })).json()) as { key: string }).key;
+    process.env.BENCH_AGENT_KEY = (await seedDemoControlPlane(cp)).agentKey;
     const agent = await startAgent(
       {
         name: 'demo-agent',

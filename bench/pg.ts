@@ -23,7 +23,7 @@ import { connectUpstream } from '../agent/postgres/upstream/connect';
 import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
-import { appendResults, runBench } from './results';
+import { appendResults, runBench, seedDemoControlPlane } from './results';
 
 const HOST = '127.0.0.1';
 const PGBENCH_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -204,10 +204,7 @@ async function main(): Promise<void> {
     });
     children.push(cpProcess);
     const cp = await controlPlaneInfo(cpProcess);
-    const admin = await mintDevToken(cp.issuer, cp.signingKey, { user: 'root', groups: ['admin'] });
-    const adminHeaders = { authorization: `Bearer ${admin}` };
-    await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': '"0"' }, body: readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8') });
-    const key = ((await (await fetch(`${cp.httpUrl}/agents`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ name: 'demo-agent' }) })).json()) as { key: string }).key;
+    const { adminHeaders, agentKey: key } = await seedDemoControlPlane(cp);
     const agentPort = await freePort(HOST);
     const agentDir = join(work, 'agent');
     console.log(`agent directory: ${agentDir}`);

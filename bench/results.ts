@@ -1,5 +1,6 @@
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
 
 const RESULTS_FILE = join(__dirname, 'RESULTS.md');
 
@@ -18,4 +19,16 @@ export function runBench(main: () => Promise<void>): void {
       process.exit(1);
     },
   );
+}
+
+/**
+ * Readies a fresh local control plane the way `twokey dev` does: stores the demo policy and registers
+ * the `demo-agent`. Returns the admin's headers and the agent's key.
+ */
+export async function seedDemoControlPlane(cp: { httpUrl: string; issuer: string; signingKey: DevSigningKey }): Promise<{ adminHeaders: Record<string, string>; agentKey: string }> {
+  const adminHeaders = { authorization: `Bearer ${await mintDevToken(cp.issuer, cp.signingKey, { user: 'root', groups: ['admin'] })}` };
+  const policy = readFileSync(resolve(__dirname, '..', 'examples/dev/policy.yaml'), 'utf8');
+  await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': '"0"' }, body: policy });
+  const registered = await fetch(`${cp.httpUrl}/agents`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ name: 'demo-agent' }) });
+  return { adminHeaders, agentKey: ((await registered.json()) as { key: string }).key };
 }
