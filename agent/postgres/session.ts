@@ -561,6 +561,7 @@ export class ClientSession {
     const statement = this.namedStatements.get(name);
     if (statement) this.observer?.statement(statement);
   }
+
   /** `SET twokey.script = on`: the next Query is a whole script (`twokey exec`), approved and run as one. */
   private scriptNext = false;
 

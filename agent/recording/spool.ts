@@ -142,7 +142,13 @@ export class SessionSpool {
     this.dropUnfinishedLine();
     const bytes = this.pending.bytes;
     const length = this.pending.length;
-    for (let at = 0; at < length; ) at += writeSync(this.fd, bytes, at, length - at);
+    try {
+      for (let at = 0; at < length; ) at += writeSync(this.fd, bytes, at, length - at);
+    } catch (e) {
+      // Part of the batch may have reached the file: cut it back, so the retry cannot store half a line twice.
+      ftruncateSync(this.fd, this.fileBytes);
+      throw e;
+    }
     this.fileBytes += length;
     this.pending.reset();
   }
@@ -189,7 +195,13 @@ export class SessionSpool {
 
   end(complete: boolean): void {
     clearInterval(this.timer);
-    this.seal();
+    // The end is written whatever happens to the last seal: a session that cannot seal is incomplete, not stuck.
+    try {
+      this.seal();
+    } catch (e) {
+      this.onError(e);
+      this.meta.lost = true;
+    }
     closeSync(this.fd);
     this.meta.ended = { endedAt: new Date().toISOString(), complete: complete && !this.meta.lost };
     writeMeta(this.dir, this.meta);
