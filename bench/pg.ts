@@ -159,6 +159,52 @@ async function waitForPort(port: number): Promise<void> {
   throw new Error(`port ${port} did not open`);
 }
 
+/**
+ * The large SELECTs, run first, on an agent that has not yet held eight recorded pgbench sessions:
+ * their peak RSS is their own (the pgbench phase's peak is reported on its own line).
+ */
+async function largeSelects(s: {
+  pg: Awaited<ReturnType<typeof startDemoPostgres>>;
+  cp: { issuer: string; signingKey: DevSigningKey };
+  agentPid: number;
+  agentPort: number;
+  token: string;
+  idleRssMb: number;
+}): Promise<string[]> {
+  const { pg, cp, agentPid, agentPort, token, idleRssMb } = s;
+  const directBig = await streamQuery(pg.port, pg.read.user, pg.read.password, BIG_SELECT);
+  resetPeakRss(agentPid);
+  const agentBig = await streamQuery(agentPort, 'bob', token, BIG_SELECT);
+  const bigRss = peakRssMb(agentPid);
+  // Masking: the demo's customers grown to 1,000,000 rows, read by dave (three masked columns, detectors on the rest).
+  const adminClient = new PgClient({ connectionString: pg.adminUrl });
+  await adminClient.connect();
+  await adminClient.query(MASKED_ROWS_SQL);
+  await adminClient.end();
+  const dave = await mintDevToken(cp.issuer, cp.signingKey, { user: 'dave', groups: ['analyst'], ttlSeconds: 3600 });
+  // Alternated and repeated: the median of MASKED_ROUNDS runs each way.
+  const directRuns: number[] = [];
+  const agentRuns: number[] = [];
+  let maskedRss = 0;
+  let directMasked = { rows: 0, bytes: 0, seconds: 0 };
+  let agentMasked = { rows: 0, bytes: 0, seconds: 0 };
+  for (let round = 0; round < MASKED_ROUNDS; round++) {
+    directMasked = await streamQuery(pg.port, pg.read.user, pg.read.password, MASKED_SELECT);
+    directRuns.push(directMasked.seconds);
+    resetPeakRss(agentPid);
+    agentMasked = await streamQuery(agentPort, 'dave', dave, MASKED_SELECT);
+    agentRuns.push(agentMasked.seconds);
+    maskedRss = Math.max(maskedRss, peakRssMb(agentPid));
+  }
+  directMasked = { ...directMasked, seconds: median(directRuns) };
+  agentMasked = { ...agentMasked, seconds: median(agentRuns) };
+  const maskedLine = `1,000,000-row SELECT * FROM customers, 3 masked columns (dave), median of ${MASKED_ROUNDS}: direct ${directMasked.seconds.toFixed(2)} s (${directMasked.rows} rows, ${(directMasked.bytes / 1e6).toFixed(0)} MB); agent ${agentMasked.seconds.toFixed(2)} s (${agentMasked.rows} rows, ${(agentMasked.bytes / 1e6).toFixed(0)} MB); throughput agent/direct ${(directMasked.seconds / agentMasked.seconds).toFixed(2)}; agent peak RSS during it ${maskedRss.toFixed(0)} MB`;
+  console.log(maskedLine);
+  const bigLine = `1,000,000-row SELECT: direct ${directBig.seconds.toFixed(2)} s (${directBig.rows} rows, ${(directBig.bytes / 1e6).toFixed(0)} MB); agent ${agentBig.seconds.toFixed(2)} s (${agentBig.rows} rows); throughput agent/direct ${(directBig.seconds / agentBig.seconds).toFixed(2)}; agent peak RSS during it ${bigRss.toFixed(0)} MB (${idleRssMb.toFixed(0)} MB idle after start-up)`;
+  console.log(bigLine);
+  return ['', bigLine, '', maskedLine];
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'tk-bench-'));
   chmodSync(work, 0o755);
@@ -245,42 +291,7 @@ async function main(): Promise<void> {
     const viaRelay = `host=${HOST} port=${relayPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const idleRssMb = currentRssMb(agent.pid as number);
     const only = process.env.BENCH_ONLY;
-    const selectLines = only === 'recording' ? [] : await bigSelects();
-    async function bigSelects(): Promise<string[]> {
-      // The large SELECTs first, on an agent that has not yet held eight recorded pgbench sessions:
-      // their peak RSS is their own (the pgbench phase's peak is reported on its own line).
-      const directBig = await streamQuery(pg.port, pg.read.user, pg.read.password, BIG_SELECT);
-      resetPeakRss(agent.pid as number);
-      const agentBig = await streamQuery(agentPort, 'bob', token, BIG_SELECT);
-      const bigRss = peakRssMb(agent.pid as number);
-      // Masking: the demo's customers grown to 1,000,000 rows, read by dave (three masked columns, detectors on the rest).
-      const adminClient = new PgClient({ connectionString: pg.adminUrl });
-      await adminClient.connect();
-      await adminClient.query(MASKED_ROWS_SQL);
-      await adminClient.end();
-      const dave = await mintDevToken(cp.issuer, cp.signingKey, { user: 'dave', groups: ['analyst'], ttlSeconds: 3600 });
-      // Alternated and repeated: the median of MASKED_ROUNDS runs each way.
-      const directRuns: number[] = [];
-      const agentRuns: number[] = [];
-      let maskedRss = 0;
-      let directMasked = { rows: 0, bytes: 0, seconds: 0 };
-      let agentMasked = { rows: 0, bytes: 0, seconds: 0 };
-      for (let round = 0; round < MASKED_ROUNDS; round++) {
-        directMasked = await streamQuery(pg.port, pg.read.user, pg.read.password, MASKED_SELECT);
-        directRuns.push(directMasked.seconds);
-        resetPeakRss(agent.pid as number);
-        agentMasked = await streamQuery(agentPort, 'dave', dave, MASKED_SELECT);
-        agentRuns.push(agentMasked.seconds);
-        maskedRss = Math.max(maskedRss, peakRssMb(agent.pid as number));
-      }
-      directMasked = { ...directMasked, seconds: median(directRuns) };
-      agentMasked = { ...agentMasked, seconds: median(agentRuns) };
-      const maskedLine = `1,000,000-row SELECT * FROM customers, 3 masked columns (dave), median of ${MASKED_ROUNDS}: direct ${directMasked.seconds.toFixed(2)} s (${directMasked.rows} rows, ${(directMasked.bytes / 1e6).toFixed(0)} MB); agent ${agentMasked.seconds.toFixed(2)} s (${agentMasked.rows} rows, ${(agentMasked.bytes / 1e6).toFixed(0)} MB); throughput agent/direct ${(directMasked.seconds / agentMasked.seconds).toFixed(2)}; agent peak RSS during it ${maskedRss.toFixed(0)} MB`;
-      console.log(maskedLine);
-      const bigLine = `1,000,000-row SELECT: direct ${directBig.seconds.toFixed(2)} s (${directBig.rows} rows, ${(directBig.bytes / 1e6).toFixed(0)} MB); agent ${agentBig.seconds.toFixed(2)} s (${agentBig.rows} rows); throughput agent/direct ${(directBig.seconds / agentBig.seconds).toFixed(2)}; agent peak RSS during it ${bigRss.toFixed(0)} MB (${idleRssMb.toFixed(0)} MB idle after start-up)`;
-      console.log(bigLine);
-      return ['', bigLine, '', maskedLine];
-    }
+    const selectLines = only === 'recording' ? [] : await largeSelects({ pg, cp, agentPid: agent.pid as number, agentPort, token, idleRssMb });
     resetPeakRss(agent.pid as number);
     // Warm-up, so that every column is measured in steady state (JIT, connection caches).
     for (const mode of ['simple', 'prepared']) {

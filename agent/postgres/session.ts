@@ -554,6 +554,7 @@ export class ClientSession {
   }
 
   private recordExecution(buf: Buffer, start: number, end: number): void {
+    // Bind: portal name (drivers send the unnamed one, an empty string), then statement name.
     const r = bodyOf(buf, start, end);
     r.cstring();
     const name = r.cstring();

@@ -8,6 +8,8 @@ for (let b = 0; b < 0x20; b++) BYTE_CLASS[b] = 1;
 BYTE_CLASS[0x22] = 1;
 BYTE_CLASS[0x5c] = 1;
 for (let b = 0x80; b < 0x100; b++) BYTE_CLASS[b] = 2;
+/** Digits of the largest safe integer. */
+const MAX_INTEGER_DIGITS = 16;
 /** Strings up to this length are copied by a loop; longer ones by one native write. */
 const SHORT_STRING = 256;
 
@@ -80,7 +82,7 @@ export class JsonLineBuffer {
   /** A non-negative integer, in decimal; anything else through JSON (so NaN is `null`, as JSON has it). */
   uint(n: number): void {
     if (!(Number.isSafeInteger(n) && n >= 0)) return this.ascii(JSON.stringify(n));
-    this.room(16);
+    this.room(MAX_INTEGER_DIGITS);
     const out = this.bytes;
     const start = this.length;
     let at = start;

@@ -145,9 +145,10 @@ const RESULT = 2;
 /**
  * The hot events wait here until the proxy has issued its writes for this I/O round (setImmediate):
  * recording then overlaps with the client and the database instead of delaying them. One queue for
- * every session, five slots per event, so that deferring allocates nothing per event. Rare events
- * run the queue first, to keep each session's events in order.
+ * every session, SLOTS_PER_EVENT slots per event (recording, kind, three arguments), so that deferring
+ * allocates nothing per event. Rare events run the queue first, to keep each session's events in order.
  */
+const SLOTS_PER_EVENT = 5;
 const deferred: unknown[] = [];
 let deferredScheduled = false;
 
@@ -161,7 +162,7 @@ function defer(recording: PgSessionRecording, kind: number, a: unknown, b: numbe
 
 function runDeferred(): void {
   deferredScheduled = false;
-  for (let i = 0; i < deferred.length; i += 5) {
+  for (let i = 0; i < deferred.length; i += SLOTS_PER_EVENT) {
     const recording = deferred[i] as PgSessionRecording;
     const kind = deferred[i + 1] as number;
     if (kind === ROW) recording.writeRow(deferred[i + 2] as Buffer, deferred[i + 3] as number, deferred[i + 4] as number);
@@ -171,10 +172,13 @@ function runDeferred(): void {
   deferred.length = 0;
 }
 
+/** A message's type byte and length. */
+const DATA_ROW_HEADER_BYTES = 5;
+
 /** A DataRow's values (`buf[start..end)`, header included) as JSON array items: strings or null. */
 function writeRowValues(out: JsonLineBuffer, buf: Buffer, start: number, end: number): void {
-  if (end - start < 7) return;
-  let at = start + 5;
+  if (end - start < DATA_ROW_HEADER_BYTES + 2) return;
+  let at = start + DATA_ROW_HEADER_BYTES;
   const count = buf.readInt16BE(at);
   at += 2;
   for (let i = 0; i < count && at + 4 <= end; i++) {

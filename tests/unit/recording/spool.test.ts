@@ -1,10 +1,10 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readMeta, sealedChunks } from '../../../agent/recording/spool';
+import { readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import { RecordingService } from '../../../agent/recording/uploader';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
-import { verifyChain } from '../../../core/recording/chunk';
+import { decodeChunk, verifyChain } from '../../../core/recording/chunk';
 import { readFileSync } from 'node:fs';
 
 /** A tunnel that is never connected: nothing leaves the spool, which is what these tests look at. */
@@ -47,5 +47,38 @@ describe('recording spool', () => {
     expect(sealedChunks(dir)).toHaveLength(1);
     expect(readMeta(dir)).toMatchObject({ lost: true, ended: { complete: false } });
     expect(readdirSync(root)).toHaveLength(1);
+  });
+
+  it('never stores half an event: a line its writer left unfinished is dropped', () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
+    const service = new RecordingService(root, offline, quiet);
+    const spool = service.begin(meta('66666666-6666-4666-8666-666666666666'));
+    spool.append({ e: 'one' });
+    // A writer that threw half way through its event.
+    spool.beginLine()?.json('{"half":');
+    spool.append({ e: 'two' });
+    spool.beginLine()?.json('{"half again":');
+    service.end('66666666-6666-4666-8666-666666666666', true);
+    const dir = join(root, '66666666-6666-4666-8666-666666666666');
+    const bodies = sealedChunks(dir).map((c, i) => {
+      const decoded = decodeChunk(readFileSync(c.file), i);
+      return decoded.ok ? decoded.value.body.toString('utf8') : decoded.error.reason;
+    });
+    expect(bodies).toEqual(['{"e":"one"}\n{"e":"two"}\n']);
+  });
+
+  it('after a crash, seals what reached open.log as the last chunk and marks the session incomplete', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
+    const service = new RecordingService(root, offline, quiet);
+    const spool = service.begin(meta('77777777-7777-4777-8777-777777777777'));
+    spool.append({ e: 'flushed' });
+    await new Promise((r) => setTimeout(r, SPOOL_FLUSH_MS * 2));
+    spool.append({ e: 'still in memory when the process died' });
+    service.stop();
+    const dir = join(root, '77777777-7777-4777-8777-777777777777');
+    expect(recoverSession(dir)?.ended?.complete).toBe(false);
+    const [chunk] = sealedChunks(dir);
+    const decoded = decodeChunk(readFileSync(chunk?.file ?? ''), 0);
+    expect(decoded.ok && decoded.value.body.toString('utf8')).toBe('{"e":"flushed"}\n');
   });
 });
