@@ -3,8 +3,7 @@
  * (write sent -> email in the outbox) and (approve POST -> result at the caller). p50 and p95,
  * appended to bench/RESULTS.md. Never part of `npm test`.
  */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startAgent } from '../agent/agent';
@@ -13,7 +12,7 @@ import { startLocalControlPlane } from '../local/control-plane';
 import { DEMO_DATABASE, startDemoPostgres } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from '../local/oidc/dev-issuer';
-import { appendResults, runBench, seedDemoControlPlane } from './results';
+import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const HOST = '127.0.0.1';
@@ -36,7 +35,7 @@ async function waitForNewMail(dir: string, seen: Set<string>): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(join(tmpdir(), 'tk-bench-approvals-'));
+  const { dir: work, remove: removeWork } = benchWorkDir('tk-bench-approvals-');
   chmodSync(work, 0o755);
   const quiet = { info: () => undefined, warn: () => undefined, error: (e: string, f?: unknown) => console.error(e, f) };
   process.env.LOG_LEVEL = 'warn';
@@ -89,6 +88,7 @@ async function main(): Promise<void> {
   } finally {
     await cp.stop();
     await db.stop();
+    removeWork();
   }
 }
 

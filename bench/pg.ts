@@ -8,12 +8,13 @@
  * Environment: BENCH_MODES (simple,prepared | none), BENCH_CLIENTS (1,8), BENCH_SECONDS (per cell),
  * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent and of
- * the whole machine), BENCH_PROFILE=DIR (agent CPU profile), BENCH_AGENT_FLAGS (Node flags for the agent).
+ * the whole machine), BENCH_PROFILE=DIR (agent CPU profile), BENCH_AGENT_FLAGS (Node flags for the agent), BENCH_RATE
+ * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_KEEP (keep the work directory).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { stringify as toYaml } from 'yaml';
@@ -23,7 +24,7 @@ import { connectUpstream } from '../agent/postgres/upstream/connect';
 import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
-import { appendResults, runBench, seedDemoControlPlane } from './results';
+import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
 const HOST = '127.0.0.1';
 const PGBENCH_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -39,6 +40,10 @@ const MASKED_SELECT = 'SELECT * FROM customers';
 const MASKED_ROUNDS = 3;
 const OVERHEAD_ROUNDS = 5;
 const OVERHEAD_CELL_SECONDS = 8;
+/** BENCH_OVERHEAD_CLIENTS: one client (each transaction waits for the last) and eight (the machine saturated). */
+const OVERHEAD_CLIENTS = (process.env.BENCH_OVERHEAD_CLIENTS ?? '1,8').split(',').map(Number);
+/** BENCH_RATE: the overhead cells at this fixed rate (pgbench -R), to compare CPU per transaction on an unsaturated machine. */
+const OVERHEAD_RATE = Number(process.env.BENCH_RATE ?? 0) || undefined;
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -53,11 +58,11 @@ interface PgbenchResult {
 }
 
 /** Asynchronous: the control plane in this process must keep answering (the agent fetches its JWKS). */
-async function pgbench(conninfo: string, mode: string, clients: number, env: NodeJS.ProcessEnv, seconds = PGBENCH_SECONDS): Promise<PgbenchResult> {
+async function pgbench(conninfo: string, mode: string, clients: number, env: NodeJS.ProcessEnv, seconds = PGBENCH_SECONDS, rate?: number): Promise<PgbenchResult> {
   const out = await new Promise<string>((resolveOut, reject) =>
     execFile(
       'pgbench',
-      ['-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), conninfo],
+      ['-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), ...(rate ? ['-R', String(rate)] : []), conninfo],
       { env: { ...process.env, ...env }, encoding: 'utf8' },
       (error, stdout, stderr) => (error ? reject(new Error(`pgbench failed: ${stderr}`)) : resolveOut(stdout)),
     ),
@@ -206,7 +211,7 @@ async function largeSelects(s: {
 }
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(join(tmpdir(), 'tk-bench-'));
+  const { dir: work, remove: removeWork } = benchWorkDir('tk-bench-');
   chmodSync(work, 0o755);
   const children: ChildProcess[] = [];
   const pg = await startDemoPostgres({ dir: join(work, 'pg'), host: HOST, port: await freePort(HOST), log: () => undefined });
@@ -334,34 +339,34 @@ async function main(): Promise<void> {
       '|---|---|---|---|---|---|---|',
     ];
     // One cell: TPS, and the agent's CPU time (all threads) per transaction, which the machine's noise moves less.
-    const overheadCell = async (mode: string): Promise<{ tps: number; cpuUs: number }> => {
+    const overheadCell = async (mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
       const before = cpuSeconds(agent.pid as number);
       const cellStart = Date.now() - agentStarted;
       const [machineBefore, selfBefore] = [machineBusySeconds(), process.cpuUsage()];
-      const result = await pgbench(viaAgent, mode, 8, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS);
+      const result = await pgbench(viaAgent, mode, clients, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS, OVERHEAD_RATE);
       const self = process.cpuUsage(selfBefore);
       if (process.env.BENCH_VERBOSE)
         console.log(
-          `cell ${mode} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${(((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions).toFixed(1)}, machine ${(((machineBusySeconds() - machineBefore) * 1e6) / result.transactions).toFixed(1)}, bench process ${((self.user + self.system) / result.transactions).toFixed(1)}`,
+          `cell ${mode} ${clients} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${(((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions).toFixed(1)}, machine ${(((machineBusySeconds() - machineBefore) * 1e6) / result.transactions).toFixed(1)}, bench process ${((self.user + self.system) / result.transactions).toFixed(1)}`,
         );
       return { tps: result.tps, cpuUs: ((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions };
     };
-    for (const mode of modes) {
+    for (const mode of modes) for (const clients of OVERHEAD_CLIENTS) {
       const off: { tps: number; cpuUs: number }[] = [];
       const on: { tps: number; cpuUs: number }[] = [];
       for (let round = 0; round < OVERHEAD_ROUNDS; round++) {
         if (process.env.BENCH_SIDE !== 'on') {
           await setRecording('off');
-          off.push(await overheadCell(mode));
+          off.push(await overheadCell(mode, clients));
         }
         if (process.env.BENCH_SIDE !== 'off') {
           await setRecording('best-effort');
-          on.push(await overheadCell(mode));
+          on.push(await overheadCell(mode, clients));
         }
       }
       const [offTps, onTps] = [median(off.map((c) => c.tps)), median(on.map((c) => c.tps))];
       const [offCpu, onCpu] = [median(off.map((c) => c.cpuUs)), median(on.map((c) => c.cpuUs))];
-      const line = `| ${mode} | 8 | ${offTps.toFixed(0)} | ${onTps.toFixed(0)} | ${(((offTps - onTps) / offTps) * 100).toFixed(1)}% | ${offCpu.toFixed(1)} | ${onCpu.toFixed(1)} |`;
+      const line = `| ${mode} | ${clients} | ${offTps.toFixed(0)} | ${onTps.toFixed(0)} | ${(((offTps - onTps) / offTps) * 100).toFixed(1)}% | ${offCpu.toFixed(1)} | ${onCpu.toFixed(1)} |`;
       overhead.push(line);
       console.log(line);
     }
@@ -373,6 +378,7 @@ async function main(): Promise<void> {
     for (const c of children) c.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
     await pg.stop();
+    removeWork();
   }
 }
 

@@ -3,13 +3,10 @@
  * changes to it can be compared without the noise of a shared machine: a pgbench -S-like transaction
  * (statement, one row, result) recorded TRANSACTIONS times; prints microseconds per transaction.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { RecordingService } from '../agent/recording/uploader';
 import { pgRecorder } from '../agent/recording/pg-recorder';
 import type { TunnelClient } from '../agent/tunnel/tunnel-client';
-import { appendResults, runBench } from './results';
+import { appendResults, benchWorkDir, runBench } from './results';
 
 const TRANSACTIONS = 200_000;
 const SESSIONS = 8;
@@ -29,7 +26,8 @@ function dataRow(value: string): Buffer {
 }
 
 async function main(): Promise<void> {
-  const service = new RecordingService(mkdtempSync(join(tmpdir(), 'tk-rec-bench-')), offline, quiet, 8 * 1024 * 1024 * 1024);
+  const work = benchWorkDir('tk-rec-bench-');
+  const service = new RecordingService(work.dir, offline, quiet, 8 * 1024 * 1024 * 1024);
   const recorder = pgRecorder(service, 'bench', () => ({ mode: 'best-effort', maxRowsPerStatement: 1000 }));
   const identity = { subject: 'bob', name: 'bob', email: 'bob@example.com', groups: ['dba'], issuer: 'bench' };
   const ids = Array.from({ length: SESSIONS }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
@@ -58,6 +56,7 @@ async function main(): Promise<void> {
   for (const session of sessions) session.sessionEnd('done');
   await new Promise((r) => setTimeout(r, 200));
   service.stop();
+  work.remove();
   const line = `recorder CPU per pgbench -S transaction (statement, 1 row, result; ${SESSIONS} sessions, spool and gzip included): ${perTransaction.toFixed(2)} µs`;
   console.log(line);
   appendResults('npm run bench:recording', [line]);

@@ -1,4 +1,5 @@
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
 
@@ -8,6 +9,21 @@ const RESULTS_FILE = join(__dirname, 'RESULTS.md');
 export function appendResults(title: string, lines: readonly string[]): void {
   if (!existsSync(RESULTS_FILE)) writeFileSync(RESULTS_FILE, '# Benchmark results\n\nEach run appends a section. Same machine, same run for every column.\n');
   appendFileSync(RESULTS_FILE, `\n## ${new Date().toISOString().slice(0, 10)}: ${title}\n\n${lines.join('\n')}\n`);
+}
+
+/**
+ * A scratch directory for one run (a database, spools: hundreds of MB), removed when the run ends;
+ * BENCH_KEEP=1 keeps it, to read the agent's log afterwards.
+ */
+export function benchWorkDir(prefix: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    dir,
+    remove: () => {
+      if (process.env.BENCH_KEEP) console.log(`kept: ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Runs a benchmark's main and exits with its outcome (servers it started must not keep the process alive). */

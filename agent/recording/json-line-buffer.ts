@@ -8,6 +8,8 @@ for (let b = 0; b < 0x20; b++) BYTE_CLASS[b] = 1;
 BYTE_CLASS[0x22] = 1;
 BYTE_CLASS[0x5c] = 1;
 for (let b = 0x80; b < 0x100; b++) BYTE_CLASS[b] = 2;
+/** An emptied buffer larger than this is given back: each session keeps one, and a large row must not pin its size. */
+export const MAX_IDLE_BUFFER_BYTES = 256 * 1024;
 /** Digits of the largest safe integer. */
 const MAX_INTEGER_DIGITS = 16;
 /** Strings up to this length are copied by a loop; longer ones by one native write. */
@@ -22,7 +24,7 @@ export class JsonLineBuffer {
   bytes: Buffer;
   length = 0;
 
-  constructor(initialBytes: number) {
+  constructor(private readonly initialBytes: number) {
     this.bytes = Buffer.allocUnsafe(initialBytes);
   }
 
@@ -31,8 +33,10 @@ export class JsonLineBuffer {
     return this.bytes.subarray(0, this.length);
   }
 
+  /** Empties the buffer; one that a burst (a large row) grew past MAX_IDLE_BUFFER_BYTES goes back to its initial size. */
   reset(): void {
     this.length = 0;
+    if (this.bytes.length > MAX_IDLE_BUFFER_BYTES) this.bytes = Buffer.allocUnsafe(this.initialBytes);
   }
 
   /** Forgets what was written after `length` (an event cut short). */

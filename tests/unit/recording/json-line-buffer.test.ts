@@ -1,4 +1,4 @@
-import { JsonLineBuffer, jsonText } from '../../../agent/recording/json-line-buffer';
+import { JsonLineBuffer, jsonText, MAX_IDLE_BUFFER_BYTES } from '../../../agent/recording/json-line-buffer';
 
 /** What the buffer holds, parsed: every write must leave valid JSON that means what JSON.stringify would. */
 function parsed(write: (b: JsonLineBuffer) => void, initialBytes = 4): unknown {
@@ -63,5 +63,18 @@ describe('JsonLineBuffer', () => {
     expect(JSON.parse(b.view().toString('utf8'))).toEqual({ t: '2026-11-28T00:00:00.000Z', v: ['a', 'b'], n: 42, x: 'é' });
     b.reset();
     expect(b.length).toBe(0);
+  });
+
+  it('gives back what a large value made it grow to once emptied, and keeps a modest size', () => {
+    const initialBytes = 1024;
+    const b = new JsonLineBuffer(initialBytes);
+    b.utf8(Buffer.alloc(MAX_IDLE_BUFFER_BYTES * 2, 0x61), 0, MAX_IDLE_BUFFER_BYTES * 2);
+    expect(b.bytes.length).toBeGreaterThan(MAX_IDLE_BUFFER_BYTES);
+    b.reset();
+    expect(b.bytes.length).toBe(initialBytes);
+    b.utf8(Buffer.alloc(initialBytes * 4, 0x61), 0, initialBytes * 4);
+    const grown = b.bytes;
+    b.reset();
+    expect(b.bytes).toBe(grown);
   });
 });
