@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -73,10 +73,11 @@ export async function startPgStack(
     readCredential: pgServer.read,
     writeCredential: pgServer.write,
   };
+  const stateDir = mkdtempSync(join(tmpdir(), 'tk-pg-agent-'));
   const config: AgentConfig = {
     name: 'pg-agent',
     controlPlane: { url: cp.wsUrl, keyEnv: 'PG_AGENT_KEY' },
-    stateDir: mkdtempSync(join(tmpdir(), 'tk-pg-agent-')),
+    stateDir,
     identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
     targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
     recording: options.spoolCapBytes ? { spoolCapBytes: options.spoolCapBytes } : undefined,
@@ -109,6 +110,7 @@ export async function startPgStack(
       await agent.stop();
       await stack.cp.stop();
       await pgServer.stop();
+      rmSync(stateDir, { recursive: true, force: true });
     },
   };
   return stack;

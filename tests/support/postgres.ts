@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,10 +31,15 @@ export function startTestPostgres(): Promise<TestPostgres> {
       const info = JSON.parse(line) as Omit<TestPostgres, 'stop'>;
       resolve({
         ...info,
+        // The data directory (about 50 MB) goes with the server.
         stop: () =>
           new Promise<void>((done) => {
-            if (child.exitCode !== null) return done();
-            child.once('exit', () => done());
+            const removed = (): void => {
+              rmSync(dir, { recursive: true, force: true });
+              done();
+            };
+            if (child.exitCode !== null) return removed();
+            child.once('exit', removed);
             child.stdin?.end();
           }),
       });
