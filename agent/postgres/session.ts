@@ -10,7 +10,7 @@ import { CLASS_RANK, type Classification } from './classify/classify';
 import { AUTH, BACKEND, FRONTEND, SQLSTATE, STARTUP, type TransactionStatus } from './protocol/codes';
 import { MessageFramer, takeStartupPacket, type FramerError } from './protocol/framer';
 import { SliceRun } from './protocol/slice-run';
-import { bodyOf, BodyReader, ProtocolReadError, readBind, readErrorFields, readParse, readStartupParams, readTarget } from './protocol/reader';
+import { bodyOf, BodyReader, ProtocolReadError, readBind, readErrorFields, readParse, readStartupParams, readTarget, RecentCstring } from './protocol/reader';
 import {
   authenticationRequest,
   backendKeyData,
@@ -545,6 +545,10 @@ export class ClientSession {
   private readonly namedStatements = new Map<string, StatementEvent>();
   /** Named statements parsed in the batch now open: a Bind of one there is the execution already recorded. */
   private readonly parsedInBatch = new Set<string>();
+  // Recorded sessions repeat these: decoded once while they stay the same.
+  private readonly recentPortal = new RecentCstring();
+  private readonly recentStatementName = new RecentCstring();
+  private readonly recentCommandTag = new RecentCstring();
 
   private rememberNamedStatement(name: string): void {
     if (!this.observer || !this.lastStatement || name === '') return;
@@ -556,8 +560,8 @@ export class ClientSession {
   private recordExecution(buf: Buffer, start: number, end: number): void {
     // Bind: portal name (drivers send the unnamed one, an empty string), then statement name.
     const r = bodyOf(buf, start, end);
-    r.cstring();
-    const name = r.cstring();
+    r.cstring(this.recentPortal);
+    const name = r.cstring(this.recentStatementName);
     if (this.parsedInBatch.delete(name)) return;
     const statement = this.namedStatements.get(name);
     if (statement) this.observer?.statement(statement);
@@ -897,7 +901,7 @@ export class ClientSession {
         this.observer?.dataRow(buf, start, end);
         break;
       case BACKEND.CommandComplete:
-        if (cycle && this.observer) cycle.tags.push(bodyOf(buf, start, end).cstring());
+        if (cycle && this.observer) cycle.tags.push(bodyOf(buf, start, end).cstring(this.recentCommandTag));
         break;
       case BACKEND.ErrorResponse:
       case BACKEND.NoticeResponse: {

@@ -143,12 +143,16 @@ const STATEMENT = 0;
 const ROW = 1;
 const RESULT = 2;
 /**
- * The hot events wait here until the proxy has issued its writes for this I/O round (setImmediate):
- * recording then overlaps with the client and the database instead of delaying them. One queue for
- * every session, SLOTS_PER_EVENT slots per event (recording, kind, three arguments), so that deferring
- * allocates nothing per event. Rare events run the queue first, to keep each session's events in order.
+ * The hot events wait here until the proxy has issued its writes for this I/O callback: recording then
+ * overlaps with the client and the database instead of delaying them. The queue runs as a microtask
+ * after the callback (libuv issues a socket write at once when nothing is queued, so the writes are
+ * out by then); setImmediate cost an extra event-loop turn per transaction (about 8 µs at 3,000 TPS,
+ * 16 µs at one client), queueMicrotask an async resource each. One queue for every session,
+ * SLOTS_PER_EVENT slots per event (recording, kind, three arguments), so that deferring allocates
+ * nothing per event. Rare events run the queue first, to keep each session's events in order.
  */
 const SLOTS_PER_EVENT = 5;
+const AFTER_THIS_CALLBACK = Promise.resolve();
 const deferred: unknown[] = [];
 let deferredScheduled = false;
 
@@ -156,7 +160,7 @@ function defer(recording: PgSessionRecording, kind: number, a: unknown, b: numbe
   deferred.push(recording, kind, a, b, c);
   if (!deferredScheduled) {
     deferredScheduled = true;
-    setImmediate(runDeferred);
+    void AFTER_THIS_CALLBACK.then(runDeferred);
   }
 }
 

@@ -6,6 +6,36 @@ export class ProtocolReadError extends Error {
   override name = 'ProtocolReadError';
 }
 
+/** Longest string a RecentCstring remembers (statement names and command tags are short). */
+const RECENT_CSTRING_MAX_BYTES = 64;
+
+/**
+ * The last string decoded through it, reused while the bytes repeat: a session sends the same
+ * statement name and gets the same command tag (`SELECT 1`) thousands of times a second, and each
+ * decoding is a native call and a new string on the proxy's hot path.
+ */
+export class RecentCstring {
+  private readonly bytes = Buffer.alloc(RECENT_CSTRING_MAX_BYTES);
+  private length = -1;
+  private text = '';
+
+  decode(buf: Buffer, start: number, end: number): string {
+    const n = end - start;
+    if (n === this.length) {
+      let i = 0;
+      while (i < n && buf[start + i] === this.bytes[i]) i++;
+      if (i === n) return this.text;
+    }
+    const text = buf.toString('utf8', start, end);
+    if (n <= RECENT_CSTRING_MAX_BYTES) {
+      buf.copy(this.bytes, 0, start, end);
+      this.length = n;
+      this.text = text;
+    }
+    return text;
+  }
+}
+
 export class BodyReader {
   private offset: number;
 
@@ -40,10 +70,10 @@ export class BodyReader {
     return this.buf[this.offset++] as number;
   }
 
-  cstring(): string {
+  cstring(recent?: RecentCstring): string {
     const nul = this.buf.indexOf(0, this.offset);
     if (nul < 0 || nul >= this.end) throw new ProtocolReadError('unterminated string');
-    const s = this.buf.toString('utf8', this.offset, nul);
+    const s = recent ? recent.decode(this.buf, this.offset, nul) : this.buf.toString('utf8', this.offset, nul);
     this.offset = nul + 1;
     return s;
   }

@@ -1,5 +1,5 @@
 import { MessageFramer, takeStartupPacket } from '../../../agent/postgres/protocol/framer';
-import { bodyOf, readBind, readParse } from '../../../agent/postgres/protocol/reader';
+import { BodyReader, bodyOf, readBind, readParse, RecentCstring } from '../../../agent/postgres/protocol/reader';
 import { cstring, int32, message, startupMessage } from '../../../agent/postgres/protocol/writer';
 
 function collect(framer: MessageFramer, chunks: Buffer[]): { code: number; bytes: string }[] {
@@ -81,5 +81,29 @@ describe('takeStartupPacket', () => {
   it('rejects absurd lengths', () => {
     expect(takeStartupPacket(int32(3))).toBe('invalid');
     expect(takeStartupPacket(int32(1_000_000))).toBe('invalid');
+  });
+});
+
+describe('RecentCstring', () => {
+  const body = (...strings: string[]): Buffer => Buffer.concat(strings.map((s) => cstring(s)));
+
+  it('decodes each string as it is, reusing the last one only while the bytes repeat', () => {
+    const recent = new RecentCstring();
+    const read = (b: Buffer): string[] => {
+      const r = new BodyReader(b, 0, b.length);
+      return [r.cstring(recent), r.cstring(recent)];
+    };
+    expect(read(body('SELECT 1', 'SELECT 1'))).toEqual(['SELECT 1', 'SELECT 1']);
+    // Same length, other bytes; then a longer one; then non-ASCII; then past what it remembers.
+    expect(read(body('SELECT 2', 'UPDATE 1'))).toEqual(['SELECT 2', 'UPDATE 1']);
+    expect(read(body('INSERT 0 1', 'INSERT 0 1'))).toEqual(['INSERT 0 1', 'INSERT 0 1']);
+    expect(read(body('sté', 'stè'))).toEqual(['sté', 'stè']);
+    const long = 'x'.repeat(100);
+    expect(read(body(long, `${'x'.repeat(99)}y`))).toEqual([long, `${'x'.repeat(99)}y`]);
+  });
+
+  it('still refuses an unterminated string', () => {
+    const b = Buffer.from('no terminator');
+    expect(() => new BodyReader(b, 0, b.length).cstring(new RecentCstring())).toThrow(/unterminated/);
   });
 });
