@@ -546,7 +546,6 @@ export class ClientSession {
   /** Named statements parsed in the batch now open: a Bind of one there is the execution already recorded. */
   private readonly parsedInBatch = new Set<string>();
   // Recorded sessions repeat these: decoded once while they stay the same.
-  private readonly recentPortal = new RecentCstring();
   private readonly recentStatementName = new RecentCstring();
   private readonly recentCommandTag = new RecentCstring();
 
@@ -560,7 +559,7 @@ export class ClientSession {
   private recordExecution(buf: Buffer, start: number, end: number): void {
     // Bind: portal name (drivers send the unnamed one, an empty string), then statement name.
     const r = bodyOf(buf, start, end);
-    r.cstring(this.recentPortal);
+    r.skipCstring();
     const name = r.cstring(this.recentStatementName);
     if (this.parsedInBatch.delete(name)) return;
     const statement = this.namedStatements.get(name);

@@ -1,4 +1,5 @@
 import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent, ApprovalEvent } from '../postgres/events';
+import { MESSAGE_HEADER_BYTES } from '../postgres/protocol/framer';
 import { jsonText, type JsonLineBuffer } from './json-line-buffer';
 import type { SessionSpool } from './spool';
 import type { RecordingService } from './uploader';
@@ -176,13 +177,10 @@ function runDeferred(): void {
   deferred.length = 0;
 }
 
-/** A message's type byte and length. */
-const DATA_ROW_HEADER_BYTES = 5;
-
 /** A DataRow's values (`buf[start..end)`, header included) as JSON array items: strings or null. */
 function writeRowValues(out: JsonLineBuffer, buf: Buffer, start: number, end: number): void {
-  if (end - start < DATA_ROW_HEADER_BYTES + 2) return;
-  let at = start + DATA_ROW_HEADER_BYTES;
+  if (end - start < MESSAGE_HEADER_BYTES + 2) return;
+  let at = start + MESSAGE_HEADER_BYTES;
   const count = buf.readInt16BE(at);
   at += 2;
   for (let i = 0; i < count && at + 4 <= end; i++) {

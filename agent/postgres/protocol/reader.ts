@@ -71,11 +71,22 @@ export class BodyReader {
   }
 
   cstring(recent?: RecentCstring): string {
-    const nul = this.buf.indexOf(0, this.offset);
-    if (nul < 0 || nul >= this.end) throw new ProtocolReadError('unterminated string');
+    const nul = this.terminator();
     const s = recent ? recent.decode(this.buf, this.offset, nul) : this.buf.toString('utf8', this.offset, nul);
     this.offset = nul + 1;
     return s;
+  }
+
+  /** Steps over a string whose value is not needed (no decoding). */
+  skipCstring(): void {
+    this.offset = this.terminator() + 1;
+  }
+
+  /** Where the string at the offset ends (its NUL), within the message. */
+  private terminator(): number {
+    const nul = this.buf.indexOf(0, this.offset);
+    if (nul < 0 || nul >= this.end) throw new ProtocolReadError('unterminated string');
+    return nul;
   }
 
   bytes(n: number): Buffer {

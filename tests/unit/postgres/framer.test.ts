@@ -105,5 +105,14 @@ describe('RecentCstring', () => {
   it('still refuses an unterminated string', () => {
     const b = Buffer.from('no terminator');
     expect(() => new BodyReader(b, 0, b.length).cstring(new RecentCstring())).toThrow(/unterminated/);
+    expect(() => new BodyReader(b, 0, b.length).skipCstring()).toThrow(/unterminated/);
+  });
+
+  it('steps over a string it does not need to the field after it', () => {
+    const b = body('portal', 'statement');
+    const r = new BodyReader(b, 0, b.length);
+    r.skipCstring();
+    expect(r.cstring()).toBe('statement');
+    expect(r.remaining).toBe(0);
   });
 });
