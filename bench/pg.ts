@@ -12,7 +12,7 @@
  * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_KEEP (keep the work directory).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -116,6 +116,42 @@ function machineBusySeconds(): number {
   const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).map(Number);
   const busy = ticks.reduce((a, b) => a + b, 0) - (ticks[3] ?? 0) - (ticks[4] ?? 0);
   return busy / CLOCK_TICKS;
+}
+/** CPU seconds by process name, every process on the machine (kernel threads too): where a cell's CPU went. */
+function cpuByProcessName(): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone since the listing
+    }
+    let name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\/\d+$|\d+$/, '');
+    if (name === 'node') name = nodeProcessName(entry);
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+  }
+  return byName;
+}
+/** A Node process by what it runs: the agent, the local stack, this benchmark. */
+function nodeProcessName(pid: string): string {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return `node:${args.slice(1).filter((a) => !a.startsWith('-') && a !== '').slice(-2).join(' ').slice(-40)}`;
+  } catch {
+    return 'node';
+  }
+}
+/** The largest per-process CPU differences between two snapshots, in µs per transaction. */
+function topCpu(before: Map<string, number>, after: Map<string, number>, transactions: number, count = 8): string {
+  return [...after]
+    .map(([name, s]) => [name, ((s - (before.get(name) ?? 0)) * 1e6) / transactions] as const)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, us]) => `${name} ${us.toFixed(1)}`)
+    .join(', ');
 }
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
@@ -343,11 +379,12 @@ async function main(): Promise<void> {
       const before = cpuSeconds(agent.pid as number);
       const cellStart = Date.now() - agentStarted;
       const [machineBefore, selfBefore] = [machineBusySeconds(), process.cpuUsage()];
+      const processesBefore = process.env.BENCH_VERBOSE ? cpuByProcessName() : undefined;
       const result = await pgbench(viaAgent, mode, clients, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS, OVERHEAD_RATE);
       const self = process.cpuUsage(selfBefore);
       if (process.env.BENCH_VERBOSE)
         console.log(
-          `cell ${mode} ${clients} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${(((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions).toFixed(1)}, machine ${(((machineBusySeconds() - machineBefore) * 1e6) / result.transactions).toFixed(1)}, bench process ${((self.user + self.system) / result.transactions).toFixed(1)}`,
+          `cell ${mode} ${clients} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${(((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions).toFixed(1)}, machine ${(((machineBusySeconds() - machineBefore) * 1e6) / result.transactions).toFixed(1)}, bench process ${((self.user + self.system) / result.transactions).toFixed(1)}; by process: ${topCpu(processesBefore ?? new Map(), cpuByProcessName(), result.transactions)}`,
         );
       return { tps: result.tps, cpuUs: ((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions };
     };
