@@ -1,6 +1,7 @@
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, ChunkEncoder, chunkDigest, GENESIS_DIGEST, GZIP_MEMBER_BYTES, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
+import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
 import { JsonLineBuffer } from './json-line-buffer';
 
 /** Events reach the spool file within this time, or sooner once this many bytes are waiting. */
@@ -24,7 +25,7 @@ export interface SessionMeta {
 }
 
 const META = 'meta.json';
-const OPEN = 'open.log';
+const OPEN = 'open.gz';
 const sealedName = (seq: number): string => `${String(seq).padStart(8, '0')}.gz`;
 
 function writeAtomic(file: string, data: Buffer | string): void {
@@ -53,20 +54,26 @@ export function sealedChunks(dir: string): { seq: number; file: string }[] {
 }
 
 /**
- * One session's spool: events are appended, in order, to `open.log` (batched: within SPOOL_FLUSH_MS,
- * one synchronous write each time, so that no write is left pending in a thread pool); a chunk is
- * sealed (gzip, chained header, written atomically) from that file at CHUNK_MAX_BYTES or every
- * CHUNK_MAX_SECONDS. The open chunk lives in the file, not in memory: a session holds at most a
- * flush's worth of events. Nothing is removed here: the uploader deletes a chunk only after its upload.
+ * One session's spool. Events wait in memory for at most SPOOL_FLUSH_MS (or SPOOL_FLUSH_BYTES), then
+ * are compressed into one gzip member and appended to the open chunk's file, `open.gz`, in one
+ * synchronous write (no write left pending in a thread pool). That file is the chunk as it will be
+ * stored: its header member (sequence, previous digest), then the events' members, which any gunzip
+ * reads as one stream. Sealing (at CHUNK_MAX_BYTES of events or every CHUNK_MAX_SECONDS) renames it:
+ * the events are compressed once and written once, and the open chunk lives on disk, not in memory.
+ * Nothing is removed here: the uploader deletes a chunk only after its upload.
  */
 export class SessionSpool {
-  private fd: number;
-  /** Events not yet in `open.log`: bytes, not strings (thousands of live strings a second would wake the old-generation collector). */
+  /** The open chunk's file, opened at its first events. */
+  private fd: number | undefined;
+  /** Events not yet in the file: bytes, not strings (thousands of live strings a second would wake the old-generation collector). */
   private readonly pending = new JsonLineBuffer(INITIAL_PENDING_BYTES);
   /** Where the line being written began (-1: none open). */
   private lineStart = -1;
-  /** Bytes of the open chunk already in `open.log`. */
+  /** Event bytes (before compression) in the open chunk's file. */
+  private chunkEventBytes = 0;
+  /** Bytes of the open chunk's file, and their SHA-256 so far: the chunk's digest without reading it back. */
   private fileBytes = 0;
+  private digest: Hash | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly timer: NodeJS.Timeout;
 
@@ -80,8 +87,6 @@ export class SessionSpool {
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeMeta(dir, meta);
-    this.fd = openSync(join(dir, OPEN), 'a', 0o600);
-    this.fileBytes = fstatSync(this.fd).size;
     this.timer = setInterval(() => this.sealOrReport(), CHUNK_MAX_SECONDS * 1000);
     this.timer.unref();
   }
@@ -90,7 +95,7 @@ export class SessionSpool {
   abandon(): void {
     clearInterval(this.timer);
     clearTimeout(this.flushTimer);
-    closeSync(this.fd);
+    this.closeFile();
   }
 
   get sessionId(): string {
@@ -125,7 +130,7 @@ export class SessionSpool {
     this.lineStart = -1;
     this.pending.newline();
     const waiting = this.pending.length;
-    if (this.fileBytes + waiting >= CHUNK_MAX_BYTES) this.sealOrReport();
+    if (this.chunkEventBytes + waiting >= CHUNK_MAX_BYTES) this.sealOrReport();
     else if (waiting >= SPOOL_FLUSH_BYTES) this.flushOrReport();
     else this.flushTimer ??= setTimeout(() => this.flushOrReport(), SPOOL_FLUSH_MS);
   }
@@ -135,21 +140,28 @@ export class SessionSpool {
     this.lineStart = -1;
   }
 
-  /** One file write for many events: per-event writes would cost a system call each on the hot path. */
+  /** One member and one file write for many events: per-event writes would cost a system call each on the hot path. */
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.dropUnfinishedLine();
-    const bytes = this.pending.bytes;
     const length = this.pending.length;
+    if (length === 0) return;
+    const events = gzipMember(this.pending.view());
+    const opening = this.fileBytes === 0;
+    const bytes = opening ? Buffer.concat([headerMember(chunkHeader(this.meta)), events]) : events;
+    this.fd ??= openSync(join(this.dir, OPEN), 'w', 0o600);
     try {
-      for (let at = 0; at < length; ) at += writeSync(this.fd, bytes, at, length - at);
+      for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at, bytes.length - at);
     } catch (e) {
-      // Part of the batch may have reached the file: cut it back, so the retry cannot store half a line twice.
+      // Part of the member may have reached the file: cut it back, so the retry cannot store half a member.
       ftruncateSync(this.fd, this.fileBytes);
       throw e;
     }
-    this.fileBytes += length;
+    if (opening) this.digest = createHash('sha256');
+    this.digest?.update(bytes);
+    this.fileBytes += bytes.length;
+    this.chunkEventBytes += length;
     this.pending.reset();
   }
 
@@ -178,19 +190,32 @@ export class SessionSpool {
     this.meta.lost = true;
   }
 
+  private closeFile(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
   /** Seals the open chunk as the next chunk of the chain. */
   seal(): void {
     this.flush();
     if (this.fileBytes === 0) return;
-    let sealed = 0;
-    if (this.hasRoom()) sealed = sealChunkFromFile(this.dir, this.meta, join(this.dir, OPEN));
-    else {
+    const sealed = this.fileBytes;
+    const digest = this.digest?.digest('hex') ?? '';
+    this.closeFile();
+    const open = join(this.dir, OPEN);
+    this.fileBytes = 0;
+    this.chunkEventBytes = 0;
+    this.digest = undefined;
+    if (this.hasRoom()) {
+      renameSync(open, join(this.dir, sealedName(this.meta.nextSeq)));
+      advance(this.dir, this.meta, digest);
+      this.onSealed(sealed);
+    } else {
+      rmSync(open, { force: true });
       this.meta.lost = true;
       writeMeta(this.dir, this.meta);
+      this.onSealed(0);
     }
-    ftruncateSync(this.fd, 0);
-    this.fileBytes = 0;
-    this.onSealed(sealed);
   }
 
   end(complete: boolean): void {
@@ -202,27 +227,11 @@ export class SessionSpool {
       this.onError(e);
       this.meta.lost = true;
     }
-    closeSync(this.fd);
+    this.closeFile();
     this.meta.ended = { endedAt: new Date().toISOString(), complete: complete && !this.meta.lost };
     writeMeta(this.dir, this.meta);
     this.onSealed(0);
   }
-}
-
-/**
- * Writes a file's events as chunk `meta.nextSeq`, chained to the previous one, and advances the meta;
- * returns its size. Read a gzip member's worth at a time: a chunk's events are never all in memory.
- */
-function sealChunkFromFile(dir: string, meta: SessionMeta, file: string): number {
-  const encoder = new ChunkEncoder(chunkHeader(meta));
-  const piece = Buffer.allocUnsafe(GZIP_MEMBER_BYTES);
-  const fd = openSync(file, 'r');
-  try {
-    for (let n = readSync(fd, piece, 0, piece.length, null); n > 0; n = readSync(fd, piece, 0, piece.length, null)) encoder.add(piece.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return storeChunk(dir, meta, encoder.finish());
 }
 
 const chunkHeader = (meta: SessionMeta): ChunkHeader => ({
@@ -235,24 +244,33 @@ const chunkHeader = (meta: SessionMeta): ChunkHeader => ({
   createdAt: new Date().toISOString(),
 });
 
-function storeChunk(dir: string, meta: SessionMeta, chunk: Buffer): number {
-  writeAtomic(join(dir, sealedName(meta.nextSeq)), chunk);
-  meta.prev = chunkDigest(chunk);
+/** Chunk `meta.nextSeq` is stored: the next one chains to it. */
+function advance(dir: string, meta: SessionMeta, digest: string): void {
+  meta.prev = digest;
   meta.nextSeq += 1;
   writeMeta(dir, meta);
-  return chunk.length;
 }
 
 /**
- * After a crash: what reached `open.log` becomes the last chunk, and the session is marked as ended
- * incomplete (the agent cannot know what it missed).
+ * After a crash: the open chunk's whole members become the last chunk (a member cut short by a torn
+ * write is dropped, and the recording marked lost), and the session is marked as ended incomplete (the
+ * agent cannot know what it missed). A chunk renamed just before the crash, its meta not yet updated,
+ * is chained in first.
  */
 export function recoverSession(dir: string): SessionMeta | undefined {
   const meta = readMeta(dir);
   if (!meta) return undefined;
+  for (const chunk of sealedChunks(dir)) if (chunk.seq === meta.nextSeq) advance(dir, meta, chunkDigest(readFileSync(chunk.file)));
   const open = join(dir, OPEN);
-  if (existsSync(open) && statSync(open).size > 0) {
-    sealChunkFromFile(dir, meta, open);
+  if (existsSync(open)) {
+    const stored = readFileSync(open);
+    const whole = wholeMembersLength(stored);
+    if (whole < stored.length) meta.lost = true;
+    if (whole > 0) {
+      const chunk = stored.subarray(0, whole);
+      writeAtomic(join(dir, sealedName(meta.nextSeq)), chunk);
+      advance(dir, meta, chunkDigest(chunk));
+    }
     rmSync(open);
   }
   if (!meta.ended) meta.ended = { endedAt: new Date().toISOString(), complete: false };

@@ -37,12 +37,15 @@ export interface ChunkHeader {
  */
 export const GZIP_MEMBER_BYTES = 256 * 1024;
 
+/** The first member of every chunk: its header line. */
+export const headerMember = (header: ChunkHeader): Buffer => gzipMember(Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'));
+
 /** Builds a stored chunk from its body given in pieces (each at most GZIP_MEMBER_BYTES is best). */
 export class ChunkEncoder {
   private readonly members: Buffer[];
 
   constructor(header: ChunkHeader) {
-    this.members = [gzipMember(Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'))];
+    this.members = [headerMember(header)];
   }
 
   add(piece: Buffer): void {
@@ -54,8 +57,37 @@ export class ChunkEncoder {
   }
 }
 
-// Level 1: sealing runs on the proxy's thread, and the fastest level still shrinks JSON events several-fold.
-const gzipMember = (bytes: Buffer): Buffer => gzipSync(bytes, { level: 1 });
+// Level 1: members are compressed on the proxy's thread, and the fastest level still shrinks JSON events several-fold.
+export const gzipMember = (bytes: Buffer): Buffer => gzipSync(bytes, { level: 1 });
+
+/** How every gzip member begins (ID1, ID2, deflate). */
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b, 0x08]);
+const isWhole = (members: Buffer): boolean => {
+  try {
+    gunzipSync(members, { maxOutputLength: MAX_INFLATED_CHUNK_BYTES });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The length of the longest prefix of `members` made of whole gzip members: a chunk file cut short
+ * (a write torn by a power loss or a full disk) is kept up to its last whole member. 0 when none is.
+ */
+export function wholeMembersLength(members: Buffer): number {
+  if (isWhole(members)) return members.length;
+  for (let at = members.length - 1; at > 0; at--) {
+    if (beginsMember(members, at) && isWhole(members.subarray(0, at))) return at;
+  }
+  return 0;
+}
+
+/** Whether a member could begin at `at`: the magic bytes follow, as far as the buffer goes (a write may have stopped within them). */
+function beginsMember(bytes: Buffer, at: number): boolean {
+  for (let i = 0; i < GZIP_MAGIC.length && at + i < bytes.length; i++) if (bytes[at + i] !== GZIP_MAGIC[i]) return false;
+  return true;
+}
 
 export function encodeChunk(header: ChunkHeader, body: Buffer): Buffer {
   const encoder = new ChunkEncoder(header);

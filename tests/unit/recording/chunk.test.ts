@@ -1,5 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import { chunkDigest, decodeChunk, encodeChunk, GENESIS_DIGEST, GZIP_MEMBER_BYTES, verifyChain, type ChunkHeader } from '../../../core/recording/chunk';
+import { chunkDigest, decodeChunk, encodeChunk, GENESIS_DIGEST, GZIP_MEMBER_BYTES, gzipMember, verifyChain, wholeMembersLength, type ChunkHeader } from '../../../core/recording/chunk';
 
 const SESSION = 'a1b2c3d4-0000-4000-8000-000000000001';
 
@@ -63,5 +63,14 @@ describe('recording chunk chain', () => {
     const other = chain(['{"e":"start"}\n', '{"e":"statement"}\n', '{"e":"forged end"}\n']);
     const result = verifyChain(other.chunks, expected);
     expect(!result.ok && result.error.reason).toMatch(/final digest/);
+  });
+
+  it('finds where the whole gzip members of a file cut short end', () => {
+    const members = [gzipMember(Buffer.from('{"e":"one"}\n')), gzipMember(Buffer.from('{"e":"two"}\n')), gzipMember(Buffer.from('{"e":"three"}\n'))];
+    const whole = Buffer.concat(members);
+    const firstTwo = (members[0] as Buffer).length + (members[1] as Buffer).length;
+    expect(wholeMembersLength(whole)).toBe(whole.length);
+    for (const cut of [firstTwo + 1, firstTwo + 10, whole.length - 1]) expect(wholeMembersLength(whole.subarray(0, cut))).toBe(firstTwo);
+    expect(wholeMembersLength(whole.subarray(0, 5))).toBe(0);
   });
 });

@@ -106,7 +106,7 @@ describe('Postgres recorder', () => {
     session?.statement({ text: 'SELECT 1', protocol: 'simple', class: 'read', decision: 'allow', rule: undefined, reason: undefined });
     session?.statement({ text: 'SELECT 2', protocol: 'simple', class: 'read', decision: 'allow', rule: undefined, reason: undefined });
     await nextRound();
-    // Flushed to open.log within the flush interval; then the process "dies" without sealing.
+    // Flushed to the open chunk's file within the flush interval; then the process "dies" without sealing.
     await new Promise((r) => setTimeout(r, SPOOL_FLUSH_MS * 2));
     service.stop();
     const dir = join(root, sessionId);

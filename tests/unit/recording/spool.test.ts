@@ -5,7 +5,7 @@ import { readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS } from '../../..
 import { RecordingService } from '../../../agent/recording/uploader';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
 import { decodeChunk, verifyChain } from '../../../core/recording/chunk';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** A tunnel that is never connected: nothing leaves the spool, which is what these tests look at. */
 const offline = { connected: false, onMessage: () => undefined, onConnected: () => undefined, send: () => ({ ok: false, error: new Error('offline') }) } as unknown as TunnelClient;
@@ -67,7 +67,7 @@ describe('recording spool', () => {
     expect(bodies).toEqual(['{"e":"one"}\n{"e":"two"}\n']);
   });
 
-  it('after a crash, seals what reached open.log as the last chunk and marks the session incomplete', async () => {
+  it('after a crash, seals what reached the open chunk file as the last chunk and marks the session incomplete', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
     const service = new RecordingService(root, offline, quiet);
     const spool = service.begin(meta('77777777-7777-4777-8777-777777777777'));
@@ -80,5 +80,47 @@ describe('recording spool', () => {
     const [chunk] = sealedChunks(dir);
     const decoded = decodeChunk(readFileSync(chunk?.file ?? ''), 0);
     expect(decoded.ok && decoded.value.body.toString('utf8')).toBe('{"e":"flushed"}\n');
+  });
+
+  it('after a crash that tore the last write, keeps the whole members and marks the recording lost', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
+    const service = new RecordingService(root, offline, quiet);
+    const sessionId = '88888888-8888-4888-8888-888888888888';
+    const spool = service.begin(meta(sessionId));
+    spool.append({ e: 'first flush' });
+    await new Promise((r) => setTimeout(r, SPOOL_FLUSH_MS * 2));
+    spool.append({ e: 'second flush' });
+    await new Promise((r) => setTimeout(r, SPOOL_FLUSH_MS * 2));
+    service.stop();
+    const dir = join(root, sessionId);
+    const open = join(dir, 'open.gz');
+    const stored = readFileSync(open);
+    // The last member cut in half, as a power loss in mid-write would leave it.
+    const secondMember = stored.lastIndexOf(Buffer.from([0x1f, 0x8b, 0x08]));
+    writeFileSync(open, stored.subarray(0, secondMember + 12));
+    const recovered = recoverSession(dir);
+    expect(recovered).toMatchObject({ lost: true, nextSeq: 1, ended: { complete: false } });
+    const chunks = sealedChunks(dir).map((c) => readFileSync(c.file));
+    const decoded = decodeChunk(chunks[0] as Buffer, 0);
+    expect(decoded.ok && decoded.value.body.toString('utf8')).toBe('{"e":"first flush"}\n');
+    expect(verifyChain(chunks, { sessionId, finalDigest: recovered?.prev ?? '', chunkCount: 1 }).ok).toBe(true);
+  });
+
+  it('after a crash between a seal and its meta update, chains the sealed chunk in', () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
+    const service = new RecordingService(root, offline, quiet);
+    const sessionId = '99999999-9999-4999-8999-999999999999';
+    const spool = service.begin(meta(sessionId));
+    const dir = join(root, sessionId);
+    const before = readFileSync(join(dir, 'meta.json'));
+    spool.append({ e: 'sealed' });
+    spool.seal();
+    // The meta as it was before the seal: the process died right after the rename.
+    writeFileSync(join(dir, 'meta.json'), before);
+    spool.abandon();
+    const recovered = recoverSession(dir);
+    const chunks = sealedChunks(dir).map((c) => readFileSync(c.file));
+    expect(recovered).toMatchObject({ nextSeq: 1, ended: { complete: false } });
+    expect(verifyChain(chunks, { sessionId, finalDigest: recovered?.prev ?? '', chunkCount: 1 }).ok).toBe(true);
   });
 });
