@@ -8,7 +8,7 @@
  * Environment: BENCH_MODES (simple,prepared | none), BENCH_CLIENTS (1,8), BENCH_SECONDS (per cell),
  * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent and of
- * the whole machine), BENCH_PROFILE=DIR (agent CPU profile), BENCH_AGENT_FLAGS (Node flags for the agent), BENCH_RATE
+ * the whole machine), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent), BENCH_RATE
  * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_KEEP (keep the work directory).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -284,7 +284,8 @@ async function main(): Promise<void> {
 
     // The control plane in a process of its own at the lowest CPU priority (see control-plane-process.ts);
     // the agent in its own, as deployed.
-    const cpProcess = spawn('nice', ['-n', '19', process.execPath, '-r', 'tsx/cjs', join(__dirname, 'control-plane-process.ts'), work, HOST], {
+    const cpProfile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(process.env.BENCH_PROFILE, 'control-plane')] : [];
+    const cpProcess = spawn('nice', ['-n', '19', process.execPath, ...cpProfile, '-r', 'tsx/cjs', join(__dirname, 'control-plane-process.ts'), work, HOST], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, LOG_LEVEL: 'warn' },
@@ -307,7 +308,7 @@ async function main(): Promise<void> {
       }),
     );
     const agentLog = require('node:fs').openSync(join(agentDir, 'agent.log'), 'a') as number;
-    // BENCH_PROFILE=DIR writes a V8 CPU profile of the agent there (open it in Chrome DevTools);
+    // BENCH_PROFILE=DIR writes a V8 CPU profile of the agent there (and of the stack, above) (open it in Chrome DevTools);
     // BENCH_AGENT_FLAGS adds Node flags to the agent (e.g. --trace-gc; its output lands in the agent's log).
     const profile = [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), ...(process.env.BENCH_AGENT_FLAGS ?? '').split(' ').filter(Boolean)];
     const agent = spawn(process.execPath, [...profile, join(REPO, 'cli/bin.cjs'), 'agent', '--config', join(agentDir, 'agent.yaml')], {

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
 import { JsonLineBuffer } from './json-line-buffer';
@@ -24,7 +24,14 @@ export interface SessionMeta {
   ended?: { endedAt: string; complete: boolean };
 }
 
-const META = 'meta.json';
+/**
+ * A session's meta is a log: each change appends the whole meta as one line, and the last whole line
+ * is the meta. Replacing a file by rename (or by truncation) makes ext4 write the new data out at once,
+ * which blocked the proxy's thread for milliseconds at every change; an append does not. A log grown
+ * past META_LOG_MAX_BYTES is rewritten to its last line (that once, by rename).
+ */
+const META = 'meta.log';
+export const META_LOG_MAX_BYTES = 64 * 1024;
 const OPEN = 'open.gz';
 const sealedName = (seq: number): string => `${String(seq).padStart(8, '0')}.gz`;
 
@@ -33,16 +40,37 @@ function writeAtomic(file: string, data: Buffer | string): void {
   renameSync(`${file}.tmp`, file);
 }
 
+/** The meta as last written; a line cut short by a crash is passed over for the one before it. */
 export function readMeta(dir: string): SessionMeta | undefined {
+  let log: string;
   try {
-    return JSON.parse(readFileSync(join(dir, META), 'utf8')) as SessionMeta;
+    log = readFileSync(join(dir, META), 'utf8');
   } catch {
     return undefined;
   }
+  for (let end = log.lastIndexOf('\n'); end > 0; end = log.lastIndexOf('\n', end - 1)) {
+    const start = log.lastIndexOf('\n', end - 1) + 1;
+    try {
+      return JSON.parse(log.slice(start, end)) as SessionMeta;
+    } catch {
+      // cut short: the line before it
+    }
+  }
+  return undefined;
 }
 
 export function writeMeta(dir: string, meta: SessionMeta): void {
-  writeAtomic(join(dir, META), JSON.stringify(meta));
+  const file = join(dir, META);
+  const line = `${JSON.stringify(meta)}\n`;
+  const fd = openSync(file, 'a', 0o600);
+  let size: number;
+  try {
+    writeSync(fd, line);
+    size = fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+  if (size > META_LOG_MAX_BYTES) writeAtomic(file, line);
 }
 
 /** Sealed chunks of a session waiting for upload, in order. */

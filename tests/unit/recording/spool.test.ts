@@ -1,11 +1,11 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
+import { META_LOG_MAX_BYTES, readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS, writeMeta } from '../../../agent/recording/spool';
 import { RecordingService } from '../../../agent/recording/uploader';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
 import { decodeChunk, verifyChain } from '../../../core/recording/chunk';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 
 /** A tunnel that is never connected: nothing leaves the spool, which is what these tests look at. */
 const offline = { connected: false, onMessage: () => undefined, onConnected: () => undefined, send: () => ({ ok: false, error: new Error('offline') }) } as unknown as TunnelClient;
@@ -112,15 +112,39 @@ describe('recording spool', () => {
     const sessionId = '99999999-9999-4999-8999-999999999999';
     const spool = service.begin(meta(sessionId));
     const dir = join(root, sessionId);
-    const before = readFileSync(join(dir, 'meta.json'));
+    const before = readFileSync(join(dir, 'meta.log'));
     spool.append({ e: 'sealed' });
     spool.seal();
     // The meta as it was before the seal: the process died right after the rename.
-    writeFileSync(join(dir, 'meta.json'), before);
+    writeFileSync(join(dir, 'meta.log'), before);
     spool.abandon();
     const recovered = recoverSession(dir);
     const chunks = sealedChunks(dir).map((c) => readFileSync(c.file));
     expect(recovered).toMatchObject({ nextSeq: 1, ended: { complete: false } });
     expect(verifyChain(chunks, { sessionId, finalDigest: recovered?.prev ?? '', chunkCount: 1 }).ok).toBe(true);
+  });
+
+  it('reads the meta from its last whole line, and keeps the log short', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tk-meta-'));
+    const first = { ...meta('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'), nextSeq: 0, prev: '0'.repeat(64), startSent: false };
+    writeMeta(dir, first);
+    writeMeta(dir, { ...first, nextSeq: 1 });
+    expect(readMeta(dir)?.nextSeq).toBe(1);
+    // A crash in mid-append leaves half a line: the one before it counts.
+    appendFileSync(join(dir, 'meta.log'), '{"sessionId":"aaaa');
+    expect(readMeta(dir)?.nextSeq).toBe(1);
+    let seq = 2;
+    let largest = 0;
+    for (; seq < 10_000; seq++) {
+      writeMeta(dir, { ...first, nextSeq: seq });
+      const size = statSync(join(dir, 'meta.log')).size;
+      if (size < largest) break;
+      largest = size;
+    }
+    // Rewritten once it grew past the bound: one line, the latest.
+    expect(largest).toBeLessThanOrEqual(META_LOG_MAX_BYTES);
+    expect(largest).toBeGreaterThan(META_LOG_MAX_BYTES / 2);
+    expect(readFileSync(join(dir, 'meta.log'), 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+    expect(readMeta(dir)?.nextSeq).toBe(seq);
   });
 });
