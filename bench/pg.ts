@@ -21,6 +21,7 @@ import { stringify as toYaml } from 'yaml';
 import { MessageFramer } from '../agent/postgres/protocol/framer';
 import { queryMessage } from '../agent/postgres/protocol/writer';
 import { connectUpstream } from '../agent/postgres/upstream/connect';
+import { POLICY_STREAM_POLL_MS } from '../local/aws/policy-stream';
 import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
@@ -368,7 +369,8 @@ async function main(): Promise<void> {
       const body = policySource.replace(/mode: best-effort/, `mode: ${mode}`);
       await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': `"${policyVersion}"` }, body });
       policyVersion++;
-      await new Promise((r) => setTimeout(r, 1_000));
+      // The local stack's policy stream polls; then the push reaches the agent.
+      await new Promise((r) => setTimeout(r, 2 * POLICY_STREAM_POLL_MS + 500));
     };
     const overhead: string[] = [
       '',

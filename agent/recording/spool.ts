@@ -5,7 +5,7 @@ import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, GENESIS_DIGEST, gzipMe
 import { JsonLineBuffer } from './json-line-buffer';
 
 /** Events reach the spool file within this time, or sooner once this many bytes are waiting. */
-export const SPOOL_FLUSH_MS = 50;
+export const SPOOL_FLUSH_MS = 200;
 export const SPOOL_FLUSH_BYTES = 64 * 1024;
 const INITIAL_PENDING_BYTES = 16 * 1024;
 

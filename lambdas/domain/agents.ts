@@ -1,7 +1,7 @@
 import { targetsOfAgent } from '../../core/policy/decide';
-import { parsePolicy } from '../../core/policy/parse';
 import type { Identity } from '../../core/identity/identity';
 import { agentOfKey, keyMatchesHash, newAgentKey } from './agent-keys';
+import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
 import { InvalidRequestError } from './errors';
 
@@ -69,7 +69,7 @@ export interface AgentView {
 
 export async function listAgents(deps: Pick<ControlPlaneDeps, 'agents' | 'policies' | 'clock'>): Promise<AgentView[]> {
   const [agents, policy] = await Promise.all([deps.agents.list(), deps.policies.latest()]);
-  const parsed = policy ? parsePolicy(policy.source) : undefined;
+  const parsed = policy ? parseStoredPolicy(policy) : undefined;
   const now = deps.clock().getTime();
   return agents
     .map((a) => ({

@@ -4,9 +4,9 @@ import type { ApprovalAsk, ApprovalRecord } from '../../core/approval/request';
 import { evaluateVotes, reviewersFor } from '../../core/approval/votes';
 import type { Identity } from '../../core/identity/identity';
 import { targetsOfAgent } from '../../core/policy/decide';
-import { parsePolicy } from '../../core/policy/parse';
 import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
 import { escapeHtml, messagePage, reviewPage } from './approval-page';
+import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
 
 /** How long an approval stays usable once decided (a one-time grant when the caller had left). */
@@ -24,7 +24,7 @@ function errorReply(requestId: string, code: string, message: string): ControlMe
  */
 export async function intakeApproval(deps: ControlPlaneDeps, agent: string, ask: ApprovalAsk): Promise<ControlMessage> {
   const policy = await deps.policies.latest();
-  const parsed = policy ? parsePolicy(policy.source) : undefined;
+  const parsed = policy ? parseStoredPolicy(policy) : undefined;
   if (!parsed?.ok || !targetsOfAgent(parsed.value, agent).includes(ask.target)) {
     deps.log.warn('approval.refused', { agent, target: ask.target, requestId: ask.requestId, reason: 'agent does not serve target' });
     return errorReply(ask.requestId, 'target-not-served', `agent ${agent} does not serve ${ask.target}`);

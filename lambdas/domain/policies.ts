@@ -40,10 +40,21 @@ export async function getPolicy(deps: Pick<ControlPlaneDeps, 'policies'>): Promi
   return current;
 }
 
+let lastParsed: { source: string; result: ReturnType<typeof parsePolicy> } | undefined;
+/**
+ * A stored policy, parsed. Every session start, approval and agent hello reads the current policy,
+ * and parsing a large one costs milliseconds: a warm function instance keeps the last one parsed (the
+ * same source parses to the same document; the document is shared, so nothing may change it).
+ */
+export function parseStoredPolicy(record: PolicyRecord): ReturnType<typeof parsePolicy> {
+  if (lastParsed?.source !== record.source) lastParsed = { source: record.source, result: parsePolicy(record.source) };
+  return lastParsed.result;
+}
+
 /** The `policy` message for one agent, or an `error` message when the policy cannot be sent. */
 export function policyMessageFor(record: PolicyRecord | undefined, agent: string): ControlMessage {
   if (!record) return { type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: 'no-policy', message: 'no policy stored yet' };
-  const parsed = parsePolicy(record.source);
+  const parsed = parseStoredPolicy(record);
   if (!parsed.ok) return { type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: 'policy-invalid', message: 'stored policy is invalid' };
   const message: ControlMessage = {
     type: 'policy',

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { chunkDigest, type RecordingFormat } from '../../core/recording/chunk';
 import type { Identity } from '../../core/identity/identity';
 import { targetsOfAgent } from '../../core/policy/decide';
-import { parsePolicy } from '../../core/policy/parse';
 import { TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
 import type { SessionFilter, SessionRecord } from '../store/session-store';
+import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
 import { ForbiddenError, NotFoundError } from './errors';
 
@@ -32,7 +32,7 @@ function reply(sessionId: string, code: string, message: string): ControlMessage
 
 export async function startSession(deps: ControlPlaneDeps, agent: string, m: Msg<'session.start'>): Promise<ControlMessage[]> {
   const policy = await deps.policies.latest();
-  const parsed = policy ? parsePolicy(policy.source) : undefined;
+  const parsed = policy ? parseStoredPolicy(policy) : undefined;
   if (!parsed?.ok || !targetsOfAgent(parsed.value, agent).includes(m.target)) {
     deps.log.warn('session.refused', { agent, target: m.target, sessionId: m.sessionId });
     return [reply(m.sessionId, 'target-not-served', `agent ${agent} does not serve ${m.target}`)];

@@ -1,10 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { targetsOfAgent } from '../../core/policy/decide';
-import { parsePolicy } from '../../core/policy/parse';
 import { TUNNEL_PROTOCOL_VERSION, decodeAgentMessage, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
 import type { ControlPlaneDeps } from './deps';
 import { intakeApproval, undeliveredDecisions } from './approvals';
-import { policyMessageFor } from './policies';
+import { policyMessageFor, parseStoredPolicy } from './policies';
 import { endSession, presignChunk, startSession } from './sessions';
 
 export async function onAgentConnect(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'clock' | 'log'>, connectionId: string, agent: string): Promise<void> {
@@ -47,7 +46,7 @@ async function replyTo(deps: ControlPlaneDeps, agent: string, message: AgentMess
   switch (message.type) {
     case 'hello': {
       const record = await deps.policies.latest();
-      const parsed = record ? parsePolicy(record.source) : undefined;
+      const parsed = record ? parseStoredPolicy(record) : undefined;
       const assigned = new Set(parsed?.ok ? targetsOfAgent(parsed.value, agent) : []);
       const accepted = message.targets.filter((t) => assigned.has(t));
       const rejected = message.targets
