@@ -114,4 +114,26 @@ describe('Postgres recorder', () => {
     expect(recoverSession(dir)?.ended?.complete).toBe(false);
     expect(events(dir).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2']);
   });
+
+  it('keeps each session in order when a second session makes events be written at once', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
+    const service = new RecordingService(root, offline, quiet);
+    const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 }));
+    const start = (sessionId: string) =>
+      recorder.sessionStart({ sessionId, target: 'demo-pg', identity, startupUser: 'bob', database: 'demo', applicationName: 'psql', clientAddress: '127.0.0.1:8', at: new Date() });
+    const [a, b] = ['aaaaaaaa-0000-4000-8000-00000000000a', 'bbbbbbbb-0000-4000-8000-00000000000b'];
+    const first = start(a);
+    const statement = (text: string) => ({ text, protocol: 'simple' as const, class: 'read' as const, decision: 'allow' as const, rule: undefined, reason: undefined });
+    // Alone, the first session's event waits for the end of this callback...
+    first?.statement(statement('SELECT 1'));
+    const second = start(b);
+    // ...and with two sessions the next is written at once: the waiting one must go first.
+    first?.statement(statement('SELECT 2'));
+    second?.statement(statement('SELECT 3'));
+    first?.sessionEnd('client closed');
+    second?.sessionEnd('client closed');
+    await nextRound();
+    expect(events(join(root, a)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2', 'session.end']);
+    expect(events(join(root, b)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 3', 'session.end']);
+  });
 });
