@@ -8,6 +8,7 @@ import type { RecordingService } from './uploader';
 // {"t":…,"e":"statement","text":…,"protocol":…,"class":…,"decision":…,"rule":…,"reason":…}
 // {"e":"row","v":[…]}
 // {"t":…,"e":"result","tags":[…],"rows":…,"rowsNotRecorded":…,"durationMs":…,"errors":[…]}
+// (rowsNotRecorded only when rows went beyond the cap, errors only when there were any)
 const OPEN_TIME = jsonText('{"t":"');
 const STATEMENT_TEXT = jsonText('","e":"statement","text":');
 const ROW_OPEN = jsonText('{"e":"row","v":[');
@@ -19,7 +20,6 @@ const RESULT_ROWS = jsonText('],"rows":');
 const RESULT_NOT_RECORDED = jsonText(',"rowsNotRecorded":');
 const RESULT_DURATION = jsonText(',"durationMs":');
 const RESULT_ERRORS = jsonText(',"errors":');
-const NO_ERRORS_END = jsonText('[]}');
 const CLOSE = jsonText('}');
 
 let lastMs = 0;
@@ -114,16 +114,18 @@ class PgSessionRecording implements PgSessionObserver {
     }
     out.raw(RESULT_ROWS);
     out.uint(e.rowsSent);
-    out.raw(RESULT_NOT_RECORDED);
-    out.uint(Math.max(0, e.rowsSent - this.cap));
+    // Defaults are left out (no rows beyond the cap, no errors): every transaction writes this line.
+    if (e.rowsSent > this.cap) {
+      out.raw(RESULT_NOT_RECORDED);
+      out.uint(e.rowsSent - this.cap);
+    }
     out.raw(RESULT_DURATION);
     out.uint(e.durationMs);
-    out.raw(RESULT_ERRORS);
-    if (e.errors.length === 0) out.raw(NO_ERRORS_END);
-    else {
+    if (e.errors.length > 0) {
+      out.raw(RESULT_ERRORS);
       out.json(JSON.stringify(e.errors));
-      out.raw(CLOSE);
     }
+    out.raw(CLOSE);
     this.spool.endLine();
   }
 
