@@ -40,7 +40,8 @@ const MASKED_ROWS_SQL = `INSERT INTO customers (id, name, email, ssn, card_numbe
 const MASKED_SELECT = 'SELECT * FROM customers';
 const MASKED_ROUNDS = 3;
 const OVERHEAD_ROUNDS = 5;
-const OVERHEAD_CELL_SECONDS = 8;
+/** BENCH_OVERHEAD_SECONDS: each overhead cell's length (pgbench opens its sessions once per cell). */
+const OVERHEAD_CELL_SECONDS = Number(process.env.BENCH_OVERHEAD_SECONDS ?? 8);
 /** BENCH_OVERHEAD_CLIENTS: one client (each transaction waits for the last) and eight (the machine saturated). */
 const OVERHEAD_CLIENTS = (process.env.BENCH_OVERHEAD_CLIENTS ?? '1,8').split(',').map(Number);
 /** BENCH_RATE: the overhead cells at this fixed rate (pgbench -R), to compare CPU per transaction on an unsaturated machine. */
