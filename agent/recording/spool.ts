@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
+import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
 import { JsonLineBuffer } from './json-line-buffer';
 
 /** Events reach the spool file within this time, or sooner once this many bytes are waiting. */
@@ -46,7 +46,7 @@ export function readMeta(dir: string): SessionMeta | undefined {
   try {
     log = readFileSync(join(dir, META), 'utf8');
   } catch {
-    return undefined;
+    return readLegacyMeta(dir);
   }
   for (let end = log.lastIndexOf('\n'); end > 0; end = log.lastIndexOf('\n', end - 1)) {
     const start = log.lastIndexOf('\n', end - 1) + 1;
@@ -57,6 +57,21 @@ export function readMeta(dir: string): SessionMeta | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Spools written before the meta log and compressed flushes (meta.json; events in open.log, not yet
+ * compressed) are still read, so that an upgrade loses nothing a crash left behind.
+ */
+const LEGACY_META = 'meta.json';
+const LEGACY_OPEN = 'open.log';
+
+function readLegacyMeta(dir: string): SessionMeta | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, LEGACY_META), 'utf8')) as SessionMeta;
+  } catch {
+    return undefined;
+  }
 }
 
 export function writeMeta(dir: string, meta: SessionMeta): void {
@@ -300,6 +315,16 @@ export function recoverSession(dir: string): SessionMeta | undefined {
       advance(dir, meta, chunkDigest(chunk));
     }
     rmSync(open);
+  }
+  const legacyOpen = join(dir, LEGACY_OPEN);
+  if (existsSync(legacyOpen)) {
+    const events = readFileSync(legacyOpen);
+    if (events.length > 0) {
+      const chunk = encodeChunk(chunkHeader(meta), events);
+      writeAtomic(join(dir, sealedName(meta.nextSeq)), chunk);
+      advance(dir, meta, chunkDigest(chunk));
+    }
+    rmSync(legacyOpen);
   }
   if (!meta.ended) meta.ended = { endedAt: new Date().toISOString(), complete: false };
   writeMeta(dir, meta);

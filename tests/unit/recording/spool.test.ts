@@ -147,4 +147,18 @@ describe('recording spool', () => {
     expect(readFileSync(join(dir, 'meta.log'), 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
     expect(readMeta(dir)?.nextSeq).toBe(seq);
   });
+
+  it('recovers a spool left by the earlier format (meta.json, uncompressed open.log)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tk-legacy-'));
+    const sessionId = 'cccccccc-cccc-4ccc-8ccc-cccccccccccc';
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify({ ...meta(sessionId), nextSeq: 0, prev: '0'.repeat(64), startSent: true }));
+    writeFileSync(join(dir, 'open.log'), '{"e":"left by the old agent"}\n');
+    const recovered = recoverSession(dir);
+    expect(recovered).toMatchObject({ sessionId, nextSeq: 1, ended: { complete: false } });
+    const chunks = sealedChunks(dir).map((c) => readFileSync(c.file));
+    const decoded = decodeChunk(chunks[0] as Buffer, 0);
+    expect(decoded.ok && decoded.value.body.toString('utf8')).toBe('{"e":"left by the old agent"}\n');
+    expect(verifyChain(chunks, { sessionId, finalDigest: recovered?.prev ?? '', chunkCount: 1 }).ok).toBe(true);
+    expect(readMeta(dir)?.nextSeq).toBe(1);
+  });
 });
