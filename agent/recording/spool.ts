@@ -175,7 +175,7 @@ export class SessionSpool {
     const waiting = this.pending.length;
     if (this.chunkEventBytes + waiting >= CHUNK_MAX_BYTES) this.sealOrReport();
     else if (waiting >= SPOOL_FLUSH_BYTES) this.flushOrReport();
-    else this.flushTimer ??= setTimeout(() => this.flushOrReport(), SPOOL_FLUSH_MS);
+    else this.flushTimer ??= setTimeout(() => this.flushOrReport(), SPOOL_FLUSH_MS).unref();
   }
 
   private dropUnfinishedLine(): void {
