@@ -103,6 +103,17 @@ export class JsonLineBuffer {
     this.length = at;
   }
 
+  /** A non-negative integer below 10^width, in decimal, zero-padded to `width` digits. */
+  paddedUint(n: number, width: number): void {
+    this.room(width);
+    const out = this.bytes;
+    for (let i = this.length + width - 1; i >= this.length; i--) {
+      out[i] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    this.length += width;
+  }
+
   /** A string value, quoted: plain ASCII is copied, anything else goes through JSON.stringify. */
   string(s: string): void {
     const n = s.length;

@@ -24,7 +24,7 @@ const CLOSE = jsonText('}');
 
 let lastMs = 0;
 let lastIso = '';
-/** ISO time, formatted at most once per millisecond (formatting costs more than the rest of an event). */
+/** ISO time for the rare events, formatted at most once per millisecond. */
 function isoNow(): string {
   const ms = Date.now();
   if (ms !== lastMs) {
@@ -32,6 +32,33 @@ function isoNow(): string {
     lastIso = new Date(ms).toISOString();
   }
   return lastIso;
+}
+
+/** `YYYY-MM-DDTHH:MM:SS.` is the same for a second's events; toISOString costs about 1 µs a call. */
+const ISO_SECOND_PREFIX_LENGTH = 20;
+const ISO_LENGTH = 24;
+const MS_PER_SECOND = 1000;
+const MS_DIGITS = 3;
+const ISO_END = jsonText('Z');
+let prefixSecond = -1;
+let secondPrefix: Buffer | undefined;
+/**
+ * The hot events' time, written as ISO 8601 bytes: the part up to the second is formatted once a
+ * second, the milliseconds written as digits.
+ */
+function writeTime(out: JsonLineBuffer): void {
+  const ms = Date.now();
+  const second = Math.floor(ms / MS_PER_SECOND);
+  if (second !== prefixSecond) {
+    const iso = new Date(second * MS_PER_SECOND).toISOString();
+    prefixSecond = second;
+    // Years past 9999 have a longer form: those are written whole.
+    secondPrefix = iso.length === ISO_LENGTH ? jsonText(iso.slice(0, ISO_SECOND_PREFIX_LENGTH)) : undefined;
+  }
+  if (!secondPrefix) return out.ascii(new Date(ms).toISOString());
+  out.raw(secondPrefix);
+  out.paddedUint(ms - second * MS_PER_SECOND, MS_DIGITS);
+  out.raw(ISO_END);
 }
 
 /**
@@ -85,7 +112,7 @@ class PgSessionRecording implements PgSessionObserver {
     const out = this.spool.beginLine();
     if (!out) return;
     out.raw(OPEN_TIME);
-    out.ascii(isoNow());
+    writeTime(out);
     out.raw(STATEMENT_TEXT);
     out.string(e.text);
     out.raw(this.tailOf(e));
@@ -105,7 +132,7 @@ class PgSessionRecording implements PgSessionObserver {
     const out = this.spool.beginLine();
     if (!out) return;
     out.raw(OPEN_TIME);
-    out.ascii(isoNow());
+    writeTime(out);
     out.raw(RESULT_TAGS);
     const tags = e.commandTags;
     for (let i = 0; i < tags.length; i++) {

@@ -39,6 +39,18 @@ describe('JsonLineBuffer', () => {
     expect(parsed((b) => b.uint(n))).toBe(n);
   });
 
+  it.each([
+    [0, 3, '000'],
+    [7, 3, '007'],
+    [45, 3, '045'],
+    [999, 3, '999'],
+    [12, 2, '12'],
+  ])('writes %d zero-padded to %d digits', (n, width, text) => {
+    const b = new JsonLineBuffer(1);
+    b.paddedUint(n, width);
+    expect(b.view().toString('latin1')).toBe(text);
+  });
+
   it('writes what is not a non-negative integer through JSON', () => {
     expect(parsed((b) => b.uint(-3))).toBe(-3);
     expect(parsed((b) => b.uint(1.5))).toBe(1.5);

@@ -42,6 +42,7 @@ function events(dir: string): Record<string, unknown>[] {
 
 describe('Postgres recorder', () => {
   it('records statements, rows as sent (up to the cap), results, notices and the end, in order', async () => {
+    const testStarted = Date.now();
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
     const service = new RecordingService(root, offline, quiet);
     const sessionId = '33333333-3333-4333-8333-333333333333';
@@ -66,7 +67,13 @@ describe('Postgres recorder', () => {
     session.sessionEnd('client closed');
     const dir = join(root, sessionId);
     const recorded = events(dir).map(({ t, ...rest }) => {
-      if (rest.e !== 'row') expect(typeof t).toBe('string');
+      if (rest.e !== 'row') {
+        // ISO 8601 as toISOString writes it, within the test's time.
+        expect(t).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+        expect(new Date(t as string).toISOString()).toBe(t);
+        expect(Date.parse(t as string)).toBeGreaterThanOrEqual(testStarted);
+        expect(Date.parse(t as string)).toBeLessThanOrEqual(Date.now());
+      }
       return rest;
     });
     expect(recorded).toEqual([
