@@ -14,8 +14,6 @@ export const MAX_IDLE_BUFFER_BYTES = 256 * 1024;
 const MAX_INTEGER_DIGITS = 16;
 /** Strings up to this length are copied by a loop; longer ones by one native write. */
 const SHORT_STRING = 256;
-/** Prepared pieces up to this length are copied by a loop (a native call costs more for keys and punctuation). */
-const SHORT_COPY = 64;
 
 /**
  * A growable buffer that JSON text is written into as bytes: constant parts copied from prepared
@@ -59,11 +57,6 @@ export class JsonLineBuffer {
     const n = src.length;
     this.room(n);
     const out = this.bytes;
-    if (n > SHORT_COPY) {
-      src.copy(out, this.length);
-      this.length += n;
-      return;
-    }
     let at = this.length;
     for (let i = 0; i < n; i++) out[at++] = src[i] as number;
     this.length = at;

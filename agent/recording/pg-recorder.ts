@@ -78,9 +78,6 @@ function writeTime(out: JsonLineBuffer): void {
 class PgSessionRecording implements PgSessionObserver {
   private rows = 0;
   /** The statement event's tail after its text; a session repeats the same one, so the last is kept. */
-  /** The last statement event written, and the one whose line after its time is kept encoded. */
-  private previous: StatementEvent | undefined;
-  private repeated: { event: StatementEvent | undefined; rest: Buffer } = { event: undefined, rest: CLOSE };
   private tail = { protocol: '', cls: '', decision: '', rule: undefined as string | undefined, reason: undefined as string | undefined, bytes: CLOSE };
 
   constructor(
@@ -116,18 +113,9 @@ class PgSessionRecording implements PgSessionObserver {
     if (!out) return;
     out.raw(OPEN_TIME);
     writeTime(out);
-    if (e === this.repeated.event) out.raw(this.repeated.rest);
-    else if (e === this.previous) {
-      // Executions of a prepared statement repeat its event (the same object): encoded once, then copied.
-      const rest = Buffer.concat([STATEMENT_TEXT, jsonText(JSON.stringify(e.text)), this.tailOf(e)]);
-      this.repeated = { event: e, rest };
-      out.raw(rest);
-    } else {
-      out.raw(STATEMENT_TEXT);
-      out.string(e.text);
-      out.raw(this.tailOf(e));
-    }
-    this.previous = e;
+    out.raw(STATEMENT_TEXT);
+    out.string(e.text);
+    out.raw(this.tailOf(e));
     this.spool.endLine();
   }
 

@@ -51,15 +51,6 @@ describe('JsonLineBuffer', () => {
     expect(b.view().toString('latin1')).toBe(text);
   });
 
-  it('copies prepared pieces short and long alike', () => {
-    const long = jsonText(`"${'k'.repeat(200)}":`);
-    expect(parsed((b) => {
-      b.raw(jsonText('{'));
-      b.raw(long);
-      b.raw(jsonText('1}'));
-    })).toEqual({ ['k'.repeat(200)]: 1 });
-  });
-
   it('writes what is not a non-negative integer through JSON', () => {
     expect(parsed((b) => b.uint(-3))).toBe(-3);
     expect(parsed((b) => b.uint(1.5))).toBe(1.5);

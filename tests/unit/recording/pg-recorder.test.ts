@@ -143,24 +143,4 @@ describe('Postgres recorder', () => {
     expect(events(join(root, a)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2', 'session.end']);
     expect(events(join(root, b)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 3', 'session.end']);
   });
-
-  it('records each execution of a prepared statement (the same event again) in full', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const service = new RecordingService(root, offline, quiet);
-    const sessionId = 'dddddddd-0000-4000-8000-00000000000d';
-    const session = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 })).sessionStart({
-      sessionId, target: 'demo-pg', identity, startupUser: 'bob', database: 'demo', applicationName: 'pgbench', clientAddress: '127.0.0.1:9', at: new Date(),
-    });
-    const prepared = { text: 'SELECT "é\\" FROM t WHERE aid = $1', protocol: 'extended' as const, class: 'read' as const, decision: 'allow' as const, rule: 'r1', reason: undefined };
-    const other = { ...prepared, text: 'SELECT 2' };
-    for (const e of [prepared, prepared, prepared, other, prepared, prepared]) {
-      session?.statement(e);
-      session?.cycleEnd({ durationMs: 0, commandTags: ['SELECT 1'], rowsSent: 0, errors: [] });
-      await nextRound();
-    }
-    session?.sessionEnd('client closed');
-    const statements = events(join(root, sessionId)).filter((e) => e.e === 'statement').map(({ t, ...rest }) => rest);
-    const line = (text: string) => ({ e: 'statement', text, protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1' });
-    expect(statements).toEqual([prepared.text, prepared.text, prepared.text, 'SELECT 2', prepared.text, prepared.text].map(line));
-  });
 });
