@@ -105,7 +105,7 @@ export class RecordingService {
 
   private ask(key: string, send: () => void): Promise<Reply | undefined> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => done(undefined), REPLY_TIMEOUT_MS);
+      const timer = setTimeout(() => done(undefined), REPLY_TIMEOUT_MS).unref();
       const done = (r: Reply | undefined): void => {
         clearTimeout(timer);
         this.waiters.delete(key);
