@@ -9,7 +9,8 @@
  * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent and of
  * the whole machine), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent), BENCH_RATE
- * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_KEEP (keep the work directory).
+ * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (8 per
+ * overhead cell), BENCH_KEEP (keep the work directory).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -40,6 +41,8 @@ const MASKED_ROWS_SQL = `INSERT INTO customers (id, name, email, ssn, card_numbe
 const MASKED_SELECT = 'SELECT * FROM customers';
 const MASKED_ROUNDS = 3;
 const OVERHEAD_ROUNDS = 5;
+/** Time for a policy the stream has seen to reach the agent over the tunnel (well under this locally). */
+const POLICY_PUSH_MS = 500;
 /** BENCH_OVERHEAD_SECONDS: each overhead cell's length (pgbench opens its sessions once per cell). */
 const OVERHEAD_CELL_SECONDS = Number(process.env.BENCH_OVERHEAD_SECONDS ?? 8);
 /** BENCH_OVERHEAD_CLIENTS: one client (each transaction waits for the last) and eight (the machine saturated). */
@@ -110,7 +113,11 @@ const resetPeakRss = (pid: number): void => writeFileSync(`/proc/${pid}/clear_re
 const currentRssMb = (pid: number): number => procStatusMb(pid, 'VmRSS');
 /** CPU seconds (user + system, every thread) a process has used so far. */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+/** utime + stime from a /proc/<pid>/stat line (the fields after the command name, which may hold spaces). */
+function statCpuSeconds(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 /** CPU seconds the whole machine has been busy (all cores, everything but idle and iowait). */
@@ -132,8 +139,7 @@ function cpuByProcessName(): Map<string, number> {
     }
     let name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\/\d+$|\d+$/, '');
     if (name === 'node') name = nodeProcessName(entry);
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+    byName.set(name, (byName.get(name) ?? 0) + statCpuSeconds(stat));
   }
   return byName;
 }
@@ -310,7 +316,7 @@ async function main(): Promise<void> {
       }),
     );
     const agentLog = require('node:fs').openSync(join(agentDir, 'agent.log'), 'a') as number;
-    // BENCH_PROFILE=DIR writes a V8 CPU profile of the agent there (and of the stack, above) (open it in Chrome DevTools);
+    // BENCH_PROFILE=DIR writes a V8 CPU profile of the agent there, and of the stack above (open them in Chrome DevTools);
     // BENCH_AGENT_FLAGS adds Node flags to the agent (e.g. --trace-gc; its output lands in the agent's log).
     const profile = [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), ...(process.env.BENCH_AGENT_FLAGS ?? '').split(' ').filter(Boolean)];
     const agent = spawn(process.execPath, [...profile, join(REPO, 'cli/bin.cjs'), 'agent', '--config', join(agentDir, 'agent.yaml')], {
@@ -371,7 +377,7 @@ async function main(): Promise<void> {
       await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': `"${policyVersion}"` }, body });
       policyVersion++;
       // The local stack's policy stream polls; then the push reaches the agent.
-      await new Promise((r) => setTimeout(r, 2 * POLICY_STREAM_POLL_MS + 500));
+      await new Promise((r) => setTimeout(r, 2 * POLICY_STREAM_POLL_MS + POLICY_PUSH_MS));
     };
     const overhead: string[] = [
       '',

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
 import { JsonLineBuffer } from './json-line-buffer';
@@ -116,7 +116,7 @@ export class SessionSpool {
   private chunkEventBytes = 0;
   /** Bytes of the open chunk's file, and their SHA-256 so far: the chunk's digest without reading it back. */
   private fileBytes = 0;
-  private digest: Hash | undefined;
+  private digest: Hash = createHash('sha256');
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly timer: NodeJS.Timeout;
 
@@ -201,8 +201,7 @@ export class SessionSpool {
       ftruncateSync(this.fd, this.fileBytes);
       throw e;
     }
-    if (opening) this.digest = createHash('sha256');
-    this.digest?.update(bytes);
+    this.digest.update(bytes);
     this.fileBytes += bytes.length;
     this.chunkEventBytes += length;
     this.pending.reset();
@@ -243,12 +242,12 @@ export class SessionSpool {
     this.flush();
     if (this.fileBytes === 0) return;
     const sealed = this.fileBytes;
-    const digest = this.digest?.digest('hex') ?? '';
+    const digest = this.digest.digest('hex');
     this.closeFile();
     const open = join(this.dir, OPEN);
     this.fileBytes = 0;
     this.chunkEventBytes = 0;
-    this.digest = undefined;
+    this.digest = createHash('sha256');
     if (this.hasRoom()) {
       renameSync(open, join(this.dir, sealedName(this.meta.nextSeq)));
       advance(this.dir, this.meta, digest);
@@ -308,13 +307,14 @@ export function recoverSession(dir: string): SessionMeta | undefined {
   if (existsSync(open)) {
     const stored = readFileSync(open);
     const whole = wholeMembersLength(stored);
-    if (whole < stored.length) meta.lost = true;
-    if (whole > 0) {
-      const chunk = stored.subarray(0, whole);
-      writeAtomic(join(dir, sealedName(meta.nextSeq)), chunk);
-      advance(dir, meta, chunkDigest(chunk));
+    if (whole < stored.length) {
+      meta.lost = true;
+      truncateSync(open, whole);
     }
-    rmSync(open);
+    if (whole > 0) {
+      renameSync(open, join(dir, sealedName(meta.nextSeq)));
+      advance(dir, meta, chunkDigest(stored.subarray(0, whole)));
+    } else rmSync(open);
   }
   const legacyOpen = join(dir, LEGACY_OPEN);
   if (existsSync(legacyOpen)) {
