@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../core/log';
-import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
+import { MAX_PRESIGN_BATCH, TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
 import type { TunnelClient } from '../tunnel/tunnel-client';
 import { genesisMeta, readMeta, recoverSession, sealedChunks, SessionSpool, writeMeta, type SessionMeta } from './spool';
 
@@ -9,6 +9,8 @@ export const DRAIN_INTERVAL_MS = 2_000;
 export const DEFAULT_SPOOL_CAP_BYTES = 1024 * 1024 * 1024;
 export const UPLOAD_TIMEOUT_MS = 30_000;
 const REPLY_TIMEOUT_MS = 10_000;
+/** A URL kept for a later chunk is used only while it has this long left: the upload must finish before it expires. */
+const KEPT_URL_MARGIN_MS = UPLOAD_TIMEOUT_MS;
 
 type Reply = Extract<ControlMessage, { type: 'recording.url' | 'session.ended' | 'error' }>;
 
@@ -26,6 +28,12 @@ export class RecordingService {
   /** Bytes of sealed chunks waiting in the spool. */
   private spooled = 0;
   private readonly fullListeners = new Set<() => void>();
+  /**
+   * Upload URLs per session for chunks `seq` onwards: each presign asks for the next chunks' URLs too
+   * (a request to the control plane per MAX_PRESIGN_BATCH chunks, not per chunk). Forgotten when an
+   * upload fails, so that a retry asks again.
+   */
+  private readonly kept = new Map<string, { seq: number; urls: string[]; expiresAt: number }>();
 
   constructor(
     readonly root: string,
@@ -147,18 +155,15 @@ export class RecordingService {
         writeMeta(dir, meta);
       }
       for (const chunk of sealedChunks(dir)) {
-        const reply = await this.ask(`url:${meta.sessionId}:${chunk.seq}`, () =>
-          this.tunnel.send({ type: 'recording.presign', v: TUNNEL_PROTOCOL_VERSION, sessionId: meta.sessionId, seq: chunk.seq }),
-        );
-        if (reply?.type !== 'recording.url') {
-          if (reply?.type === 'error' && reply.code === 'unknown-session') {
-            meta.startSent = false;
-            writeMeta(dir, meta);
-          }
-          throw new Error(`no upload URL for ${meta.sessionId}/${chunk.seq}${reply?.type === 'error' ? `: ${reply.message}` : ''}`);
+        const url = await this.uploadUrl(dir, meta, chunk.seq);
+        try {
+          const res = await fetch(url, { method: 'PUT', body: readFileSync(chunk.file), headers: { 'content-type': 'application/gzip' }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
+          if (!res.ok) throw new Error(`upload of ${meta.sessionId}/${chunk.seq} failed: HTTP ${res.status}`);
+        } catch (e) {
+          // The URL may be what failed (expired, a skewed clock): the retry asks for new ones.
+          this.kept.delete(meta.sessionId);
+          throw e;
         }
-        const res = await fetch(reply.url, { method: 'PUT', body: readFileSync(chunk.file), headers: { 'content-type': 'application/gzip' }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
-        if (!res.ok) throw new Error(`upload of ${meta.sessionId}/${chunk.seq} failed: HTTP ${res.status}`);
         this.spooled = Math.max(0, this.spooled - statSync(chunk.file).size);
         unlinkSync(chunk.file);
       }
@@ -176,10 +181,31 @@ export class RecordingService {
           }),
         );
         if (reply?.type === 'session.ended') {
+          this.kept.delete(current.sessionId);
           rmSync(dir, { recursive: true, force: true });
           this.log.info('recording.shipped', { sessionId: current.sessionId, chunks: current.nextSeq, status: reply.status });
         }
       }
     }
+  }
+
+  /** The chunk's upload URL: one kept from an earlier presign while it is still valid, else a new presign. */
+  private async uploadUrl(dir: string, meta: SessionMeta, seq: number): Promise<string> {
+    const kept = this.kept.get(meta.sessionId);
+    const keptUrl = kept && kept.expiresAt - Date.now() > KEPT_URL_MARGIN_MS ? kept.urls[seq - kept.seq] : undefined;
+    if (keptUrl) return keptUrl;
+    const reply = await this.ask(`url:${meta.sessionId}:${seq}`, () =>
+      this.tunnel.send({ type: 'recording.presign', v: TUNNEL_PROTOCOL_VERSION, sessionId: meta.sessionId, seq, count: MAX_PRESIGN_BATCH }),
+    );
+    if (reply?.type !== 'recording.url') {
+      if (reply?.type === 'error' && reply.code === 'unknown-session') {
+        meta.startSent = false;
+        writeMeta(dir, meta);
+      }
+      throw new Error(`no upload URL for ${meta.sessionId}/${seq}${reply?.type === 'error' ? `: ${reply.message}` : ''}`);
+    }
+    // An expiry that does not parse keeps nothing (NaN compares false).
+    this.kept.set(meta.sessionId, { seq, urls: [reply.url, ...(reply.following ?? [])], expiresAt: Date.parse(reply.expiresAt) });
+    return reply.url;
   }
 }

@@ -5,6 +5,12 @@ import { err, ok, type Result } from '../result';
 export const MAX_FRAME_BYTES = 32 * 1024;
 export const TUNNEL_PROTOCOL_VERSION = 1;
 export const MAX_TARGETS_PER_AGENT = 200;
+/**
+ * Upload URLs one presign request may ask for (a chunk's and those of the chunks after it): an agent
+ * sealing a chunk every 10 s asks once a minute; six URLs of at most 4 KB fit in a frame.
+ */
+export const MAX_PRESIGN_BATCH = 6;
+const MAX_URL_CHARS = 4096;
 
 const v = z.literal(TUNNEL_PROTOCOL_VERSION);
 const targetName = z.string().min(1).max(128);
@@ -60,7 +66,7 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
     identity: z.strictObject({ subject: z.string().max(256), name: z.string().max(256), email: z.string().max(256).optional(), groups: z.array(z.string().max(128)).max(100) }),
     startedAt: z.string().max(40),
   }),
-  z.strictObject({ type: z.literal('recording.presign'), v, sessionId: requestId, seq: z.number().int().min(0).max(1_000_000) }),
+  z.strictObject({ type: z.literal('recording.presign'), v, sessionId: requestId, seq: z.number().int().min(0).max(1_000_000), count: z.number().int().min(1).max(MAX_PRESIGN_BATCH).optional() }),
   z.strictObject({
     type: z.literal('session.end'),
     v,
@@ -120,7 +126,16 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
     /** Until when an approval can still be used (a one-time grant, or a write window). */
     validUntil: z.string(),
   }),
-  z.strictObject({ type: z.literal('recording.url'), v, sessionId: requestId, seq: z.number().int(), url: z.string().max(4096), expiresAt: z.string() }),
+  z.strictObject({
+    type: z.literal('recording.url'),
+    v,
+    sessionId: requestId,
+    seq: z.number().int(),
+    url: z.string().max(MAX_URL_CHARS),
+    /** URLs for the chunks after `seq`, in order, when the request asked for more than one. */
+    following: z.array(z.string().max(MAX_URL_CHARS)).max(MAX_PRESIGN_BATCH - 1).optional(),
+    expiresAt: z.string(),
+  }),
   z.strictObject({ type: z.literal('session.ended'), v, sessionId: requestId, status: z.enum(['complete', 'incomplete']) }),
   z.strictObject({
     type: z.literal('error'),

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { chunkDigest, type RecordingFormat } from '../../core/recording/chunk';
 import type { Identity } from '../../core/identity/identity';
 import { targetsOfAgent } from '../../core/policy/decide';
-import { TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
+import { MAX_PRESIGN_BATCH, TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
 import type { SessionFilter, SessionRecord } from '../store/session-store';
 import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
@@ -61,8 +61,13 @@ export async function presignChunk(deps: ControlPlaneDeps, agent: string, m: Msg
   const session = await ownSession(deps, agent, m.sessionId);
   if (!session) return [reply(m.sessionId, 'unknown-session', 'no such session for this agent')];
   if (session.status !== 'live' || m.seq >= MAX_CHUNKS_PER_SESSION) return [reply(m.sessionId, 'session-closed', 'the session is closed to uploads')];
-  const url = await deps.recordings.presignPut(chunkKey(session.prefix, m.seq, session.format), UPLOAD_URL_SECONDS);
-  return [{ type: 'recording.url', v: TUNNEL_PROTOCOL_VERSION, sessionId: m.sessionId, seq: m.seq, url, expiresAt: new Date(deps.clock().getTime() + UPLOAD_URL_SECONDS * 1000).toISOString() }];
+  // One URL per key; an agent asks for the next chunks' too, so that a busy session costs a request a minute, not one per chunk.
+  const count = Math.min(m.count ?? 1, MAX_PRESIGN_BATCH, MAX_CHUNKS_PER_SESSION - m.seq);
+  const urls: string[] = [];
+  for (let seq = m.seq; seq < m.seq + count; seq++) urls.push(await deps.recordings.presignPut(chunkKey(session.prefix, seq, session.format), UPLOAD_URL_SECONDS));
+  const [url, ...following] = urls as [string, ...string[]];
+  const expiresAt = new Date(deps.clock().getTime() + UPLOAD_URL_SECONDS * 1000).toISOString();
+  return [{ type: 'recording.url', v: TUNNEL_PROTOCOL_VERSION, sessionId: m.sessionId, seq: m.seq, url, ...(following.length > 0 ? { following } : {}), expiresAt }];
 }
 
 /**

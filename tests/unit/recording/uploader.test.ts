@@ -1,0 +1,111 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordingService } from '../../../agent/recording/uploader';
+import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
+import { MAX_PRESIGN_BATCH, TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../../core/tunnel/messages';
+
+const SESSION = '33333333-3333-4333-8333-333333333333';
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const meta = { sessionId: SESSION, target: 't', protocol: 'postgres', format: 'ndjson' as const, identity: { subject: 's', name: 's', groups: [] }, startedAt: new Date().toISOString() };
+
+/**
+ * A control plane that answers presign requests with URLs of a local HTTP server (which stands in for
+ * S3 and refuses the next `refuse` uploads with 403): what is counted is the agent's requests.
+ */
+function controlPlane(base: () => string, expiresInMs: number) {
+  const asked: Extract<AgentMessage, { type: 'recording.presign' }>[] = [];
+  let handler: (m: ControlMessage) => void = () => undefined;
+  const tunnel = {
+    connected: true,
+    onMessage: (h: (m: ControlMessage) => void) => (handler = h),
+    onConnected: () => undefined,
+    send: (m: AgentMessage) => {
+      if (m.type === 'recording.presign') {
+        asked.push(m);
+        const urls = Array.from({ length: m.count ?? 1 }, (_, i) => `${base()}/${m.sessionId}/${m.seq + i}`);
+        const expiresAt = new Date(Date.now() + expiresInMs).toISOString();
+        setImmediate(() => handler({ type: 'recording.url', v: TUNNEL_PROTOCOL_VERSION, sessionId: m.sessionId, seq: m.seq, url: urls[0] as string, following: urls.slice(1), expiresAt }));
+      }
+      return { ok: true };
+    },
+  } as unknown as TunnelClient;
+  return { tunnel, asked };
+}
+
+describe('chunk uploads', () => {
+  let server: Server;
+  let base = '';
+  const stored: string[] = [];
+  let refuse = 0;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (refuse > 0) {
+          refuse--;
+          res.statusCode = 403;
+        } else stored.push(req.url ?? '');
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  beforeEach(() => {
+    stored.length = 0;
+    refuse = 0;
+  });
+
+  const sealChunks = (service: RecordingService, count: number) => {
+    const spool = service.begin(meta);
+    for (let i = 0; i < count; i++) {
+      spool.append({ e: 'event', i });
+      spool.seal();
+    }
+  };
+
+  const drained = async (service: RecordingService, chunks: number) => {
+    for (let i = 0; i < 200 && stored.length < chunks; i++) {
+      service.drain();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  it("uploads a session's chunks with URLs from one presign request per batch", async () => {
+    const cp = controlPlane(() => base, 300_000);
+    const service = new RecordingService(mkdtempSync(join(tmpdir(), 'tk-upload-')), cp.tunnel, quiet);
+    sealChunks(service, MAX_PRESIGN_BATCH + 2);
+    await drained(service, MAX_PRESIGN_BATCH + 2);
+    expect(stored).toEqual(Array.from({ length: MAX_PRESIGN_BATCH + 2 }, (_, seq) => `/${SESSION}/${seq}`));
+    expect(cp.asked.map((m) => [m.seq, m.count])).toEqual([
+      [0, MAX_PRESIGN_BATCH],
+      [MAX_PRESIGN_BATCH, MAX_PRESIGN_BATCH],
+    ]);
+    service.stop();
+  });
+
+  it('asks again when a kept URL is about to expire or an upload with one fails', async () => {
+    // Valid for less than an upload may take: never kept.
+    const soon = controlPlane(() => base, 1_000);
+    const first = new RecordingService(mkdtempSync(join(tmpdir(), 'tk-upload-')), soon.tunnel, quiet);
+    sealChunks(first, 3);
+    await drained(first, 3);
+    expect(soon.asked.map((m) => m.seq)).toEqual([0, 1, 2]);
+    first.stop();
+
+    stored.length = 0;
+    const cp = controlPlane(() => base, 300_000);
+    const second = new RecordingService(mkdtempSync(join(tmpdir(), 'tk-upload-')), cp.tunnel, quiet);
+    sealChunks(second, 3);
+    refuse = 2; // the first two uploads are refused: each time, the kept URLs are dropped and asked for again
+    await drained(second, 3);
+    expect(stored).toEqual([0, 1, 2].map((seq) => `/${SESSION}/${seq}`));
+    expect(cp.asked.map((m) => m.seq)).toEqual([0, 0, 0]);
+    second.stop();
+  });
+});
