@@ -145,6 +145,12 @@ export class SessionSpool {
     return this.meta.sessionId;
   }
 
+  /** Whether the control plane knows the session: set by the uploader, kept in the meta this spool rewrites. */
+  setStartSent(sent: boolean): void {
+    this.meta.startSent = sent;
+    writeMeta(this.dir, this.meta);
+  }
+
   /** One JSON line: an event object (ndjson) or an asciicast v2 header or event array. */
   append(event: object): void {
     this.appendJson(JSON.stringify(event));

@@ -151,8 +151,7 @@ export class RecordingService {
       if (!meta.startSent) {
         const sent = this.tunnel.send({ type: 'session.start', v: TUNNEL_PROTOCOL_VERSION, sessionId: meta.sessionId, target: meta.target, protocol: meta.protocol, format: meta.format, identity: meta.identity, startedAt: meta.startedAt });
         if (!sent.ok) return;
-        meta.startSent = true;
-        writeMeta(dir, meta);
+        this.setStartSent(dir, meta, true);
       }
       for (const chunk of sealedChunks(dir)) {
         const url = await this.uploadUrl(dir, meta, chunk.seq);
@@ -189,6 +188,17 @@ export class RecordingService {
     }
   }
 
+  /**
+   * An open session's spool rewrites its meta at every seal, from its own copy: the flag goes there,
+   * or the next seal would undo it (and every drain after it would announce the session again).
+   */
+  private setStartSent(dir: string, meta: SessionMeta, sent: boolean): void {
+    meta.startSent = sent;
+    const spool = this.active.get(meta.sessionId);
+    if (spool) spool.setStartSent(sent);
+    else writeMeta(dir, meta);
+  }
+
   /** The chunk's upload URL: one kept from an earlier presign while it is still valid, else a new presign. */
   private async uploadUrl(dir: string, meta: SessionMeta, seq: number): Promise<string> {
     const kept = this.kept.get(meta.sessionId);
@@ -199,8 +209,7 @@ export class RecordingService {
     );
     if (reply?.type !== 'recording.url') {
       if (reply?.type === 'error' && reply.code === 'unknown-session') {
-        meta.startSent = false;
-        writeMeta(dir, meta);
+        this.setStartSent(dir, meta, false);
       }
       throw new Error(`no upload URL for ${meta.sessionId}/${seq}${reply?.type === 'error' ? `: ${reply.message}` : ''}`);
     }

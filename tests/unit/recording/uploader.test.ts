@@ -15,16 +15,24 @@ const meta = { sessionId: SESSION, target: 't', protocol: 'postgres', format: 'n
  * A control plane that answers presign requests with URLs of a local HTTP server (which stands in for
  * S3 and refuses the next `refuse` uploads with 403): what is counted is the agent's requests.
  */
-function controlPlane(base: () => string, expiresInMs: number) {
+function controlPlane(base: () => string, expiresInMs: number, forgetSessions = 0) {
+  let forget = forgetSessions;
   const asked: Extract<AgentMessage, { type: 'recording.presign' }>[] = [];
+  const started: string[] = [];
   let handler: (m: ControlMessage) => void = () => undefined;
   const tunnel = {
     connected: true,
     onMessage: (h: (m: ControlMessage) => void) => (handler = h),
     onConnected: () => undefined,
     send: (m: AgentMessage) => {
+      if (m.type === 'session.start') started.push(m.sessionId);
       if (m.type === 'recording.presign') {
         asked.push(m);
+        if (forget > 0) {
+          forget--;
+          setImmediate(() => handler({ type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: 'unknown-session', message: 'no such session for this agent', inReplyTo: m.sessionId }));
+          return { ok: true };
+        }
         const urls = Array.from({ length: m.count ?? 1 }, (_, i) => `${base()}/${m.sessionId}/${m.seq + i}`);
         const expiresAt = new Date(Date.now() + expiresInMs).toISOString();
         setImmediate(() => handler({ type: 'recording.url', v: TUNNEL_PROTOCOL_VERSION, sessionId: m.sessionId, seq: m.seq, url: urls[0] as string, following: urls.slice(1), expiresAt }));
@@ -32,7 +40,7 @@ function controlPlane(base: () => string, expiresInMs: number) {
       return { ok: true };
     },
   } as unknown as TunnelClient;
-  return { tunnel, asked };
+  return { tunnel, asked, started };
 }
 
 describe('chunk uploads', () => {
@@ -67,6 +75,7 @@ describe('chunk uploads', () => {
       spool.append({ e: 'event', i });
       spool.seal();
     }
+    return spool;
   };
 
   const drained = async (service: RecordingService, chunks: number) => {
@@ -86,6 +95,8 @@ describe('chunk uploads', () => {
       [0, MAX_PRESIGN_BATCH],
       [MAX_PRESIGN_BATCH, MAX_PRESIGN_BATCH],
     ]);
+    // Announced once, though the open spool rewrote its meta at every seal.
+    expect(cp.started).toEqual([SESSION]);
     service.stop();
   });
 
@@ -107,5 +118,20 @@ describe('chunk uploads', () => {
     expect(stored).toEqual([0, 1, 2].map((seq) => `/${SESSION}/${seq}`));
     expect(cp.asked.map((m) => m.seq)).toEqual([0, 0, 0]);
     second.stop();
+  });
+
+  it('announces an open session again when the control plane does not know it, then uploads', async () => {
+    const cp = controlPlane(() => base, 300_000, 1);
+    const service = new RecordingService(mkdtempSync(join(tmpdir(), 'tk-upload-')), cp.tunnel, quiet);
+    const spool = sealChunks(service, 1);
+    for (let i = 0; i < 200 && cp.asked.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    // A seal after the refusal rewrites the meta from the spool's copy: it must still say "not announced".
+    spool.append({ e: 'event' });
+    spool.seal();
+    await drained(service, 2);
+    expect(cp.started).toEqual([SESSION, SESSION]);
+    expect(stored).toEqual([0, 1].map((seq) => `/${SESSION}/${seq}`));
+    service.stop();
   });
 });
