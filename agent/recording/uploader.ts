@@ -153,8 +153,11 @@ export class RecordingService {
         if (!sent.ok) return;
         this.setStartSent(dir, meta, true);
       }
-      for (const chunk of sealedChunks(dir)) {
-        const url = await this.uploadUrl(dir, meta, chunk.seq);
+      const chunks = sealedChunks(dir);
+      for (const [i, chunk] of chunks.entries()) {
+        // An open session will seal more chunks (one every 10 s): URLs for them come in the same request.
+        // An ended one needs only those left; each URL is a signature the control plane computes.
+        const url = await this.uploadUrl(dir, meta, chunk.seq, meta.ended ? chunks.length - i : MAX_PRESIGN_BATCH);
         try {
           const res = await fetch(url, { method: 'PUT', body: readFileSync(chunk.file), headers: { 'content-type': 'application/gzip' }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
           if (!res.ok) throw new Error(`upload of ${meta.sessionId}/${chunk.seq} failed: HTTP ${res.status}`);
@@ -200,12 +203,12 @@ export class RecordingService {
   }
 
   /** The chunk's upload URL: one kept from an earlier presign while it is still valid, else a new presign. */
-  private async uploadUrl(dir: string, meta: SessionMeta, seq: number): Promise<string> {
+  private async uploadUrl(dir: string, meta: SessionMeta, seq: number, wanted: number): Promise<string> {
     const kept = this.kept.get(meta.sessionId);
     const keptUrl = kept && kept.expiresAt - Date.now() > KEPT_URL_MARGIN_MS ? kept.urls[seq - kept.seq] : undefined;
     if (keptUrl) return keptUrl;
     const reply = await this.ask(`url:${meta.sessionId}:${seq}`, () =>
-      this.tunnel.send({ type: 'recording.presign', v: TUNNEL_PROTOCOL_VERSION, sessionId: meta.sessionId, seq, count: MAX_PRESIGN_BATCH }),
+      this.tunnel.send({ type: 'recording.presign', v: TUNNEL_PROTOCOL_VERSION, sessionId: meta.sessionId, seq, count: Math.min(wanted, MAX_PRESIGN_BATCH) }),
     );
     if (reply?.type !== 'recording.url') {
       if (reply?.type === 'error' && reply.code === 'unknown-session') {

@@ -134,4 +134,16 @@ describe('chunk uploads', () => {
     expect(stored).toEqual([0, 1].map((seq) => `/${SESSION}/${seq}`));
     service.stop();
   });
+
+  it('asks for only the URLs an ended session still needs', async () => {
+    const cp = controlPlane(() => base, 300_000);
+    (cp.tunnel as { connected: boolean }).connected = false;
+    const service = new RecordingService(mkdtempSync(join(tmpdir(), 'tk-upload-')), cp.tunnel, quiet);
+    sealChunks(service, 2);
+    service.end(SESSION, true);
+    (cp.tunnel as { connected: boolean }).connected = true;
+    await drained(service, 2);
+    expect(cp.asked.map((m) => [m.seq, m.count])).toEqual([[0, 2]]);
+    service.stop();
+  });
 });
