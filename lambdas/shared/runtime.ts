@@ -14,6 +14,7 @@ import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sd
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { RecordingBucket } from '../domain/deps';
 import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../store/dynamo-stores';
+import { KnownConnections } from '../store/known-connections';
 import { readConfig, type ControlPlaneConfig } from './config';
 import { jsonLogger } from '../../core/log';
 
@@ -126,7 +127,7 @@ export function getRuntime(component: string): Runtime {
     verifier: new TokenVerifier(config.issuers, { fetchJson, nowMs: Date.now }),
     deps: {
       agents: new DynamoAgentStore(ddb, config.tables.agents),
-      connections: new DynamoConnectionStore(ddb, config.tables.connections),
+      connections: new KnownConnections(new DynamoConnectionStore(ddb, config.tables.connections)),
       policies: new DynamoPolicyStore(ddb, config.tables.policies),
       approvals: new DynamoApprovalStore(ddb, config.tables.approvals),
       sessions: new DynamoSessionStore(ddb, config.tables.sessions),
