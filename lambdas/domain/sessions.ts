@@ -63,10 +63,11 @@ export async function presignChunk(deps: ControlPlaneDeps, agent: string, m: Msg
   if (session.status !== 'live' || m.seq >= MAX_CHUNKS_PER_SESSION) return [reply(m.sessionId, 'session-closed', 'the session is closed to uploads')];
   // One URL per key; an agent asks for the next chunks' too, so that a busy session costs a request a minute, not one per chunk.
   const count = Math.min(m.count ?? 1, MAX_PRESIGN_BATCH, MAX_CHUNKS_PER_SESSION - m.seq);
+  // Taken before signing, so that the agent is never told a URL lasts longer than it does.
+  const expiresAt = new Date(deps.clock().getTime() + UPLOAD_URL_SECONDS * 1000).toISOString();
   const urls: string[] = [];
   for (let seq = m.seq; seq < m.seq + count; seq++) urls.push(await deps.recordings.presignPut(chunkKey(session.prefix, seq, session.format), UPLOAD_URL_SECONDS));
   const [url, ...following] = urls as [string, ...string[]];
-  const expiresAt = new Date(deps.clock().getTime() + UPLOAD_URL_SECONDS * 1000).toISOString();
   return [{ type: 'recording.url', v: TUNNEL_PROTOCOL_VERSION, sessionId: m.sessionId, seq: m.seq, url, ...(following.length > 0 ? { following } : {}), expiresAt }];
 }
 
