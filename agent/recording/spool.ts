@@ -119,6 +119,11 @@ export class SessionSpool {
   private digest: Hash = createHash('sha256');
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly timer: NodeJS.Timeout;
+  /**
+   * Whether `end()` ran; read at every event. Not `meta.ended`: metas take several shapes (parsed from
+   * meta.log, fields added as sessions end), and V8 logged that load as megamorphic (--log-ic).
+   */
+  private ended = false;
 
   constructor(
     readonly dir: string,
@@ -168,7 +173,7 @@ export class SessionSpool {
    * dropped, so that half an event never reaches the file.
    */
   beginLine(): JsonLineBuffer | undefined {
-    if (this.meta.ended) return undefined;
+    if (this.ended) return undefined;
     this.dropUnfinishedLine();
     this.lineStart = this.pending.length;
     return this.pending;
@@ -276,6 +281,7 @@ export class SessionSpool {
       this.meta.lost = true;
     }
     this.closeFile();
+    this.ended = true;
     this.meta.ended = { endedAt: new Date().toISOString(), complete: complete && !this.meta.lost };
     writeMeta(this.dir, this.meta);
     this.onSealed(0);
