@@ -7,10 +7,10 @@ import type { Action, Decision } from '../../core/policy/decide';
 import type { ActionClass } from '../../core/policy/schema';
 import type { StatementClassifier } from './classify/classifier';
 import { CLASS_RANK, type Classification } from './classify/classify';
-import { AUTH, BACKEND, FRONTEND, SQLSTATE, STARTUP, type TransactionStatus } from './protocol/codes';
+import { AUTH, BACKEND as BACKEND_CODES, FRONTEND as FRONTEND_CODES, SQLSTATE, STARTUP, type TransactionStatus } from './protocol/codes';
 import { MessageFramer, takeStartupPacket, type FramerError } from './protocol/framer';
 import { SliceRun } from './protocol/slice-run';
-import { bodyOf, BodyReader, ProtocolReadError, readBind, readErrorFields, readParse, readStartupParams, readTarget, RecentCstring } from './protocol/reader';
+import { bodyOf as readBody, BodyReader, ProtocolReadError, readBind, readErrorFields, readParse, readStartupParams, readTarget, RecentCstring } from './protocol/reader';
 import {
   authenticationRequest,
   backendKeyData,
@@ -36,6 +36,12 @@ import { ResultMasker } from './masking/result-masker';
 import { ByteBatch } from './protocol/byte-batch';
 import { checkStatement, type StatementMasking } from './masking/statement-masking';
 import type { CopyPlan } from './masking/copy-rows';
+
+// Run through tsx, each use of an imported binding costs two getter calls and a megamorphic keyed
+// load (esbuild's CommonJS interop: exports are getters); the per-message paths read these copies.
+const BACKEND = BACKEND_CODES;
+const FRONTEND = FRONTEND_CODES;
+const bodyOf = readBody;
 
 /** Time a client has to finish TLS, start-up and authentication. */
 export const STARTUP_TIMEOUT_MS = 15_000;

@@ -1,5 +1,5 @@
 import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent, ApprovalEvent } from '../postgres/events';
-import { MESSAGE_HEADER_BYTES } from '../postgres/protocol/framer';
+import { MESSAGE_HEADER_BYTES as HEADER_BYTES } from '../postgres/protocol/framer';
 import { jsonText, type JsonLineBuffer } from './json-line-buffer';
 import type { SessionSpool } from './spool';
 import type { RecordingService } from './uploader';
@@ -21,6 +21,9 @@ const RESULT_NOT_RECORDED = jsonText(',"rowsNotRecorded":');
 const RESULT_DURATION = jsonText(',"durationMs":');
 const RESULT_ERRORS = jsonText(',"errors":');
 const CLOSE = jsonText('}');
+
+/** Read for every row: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
+const MESSAGE_HEADER_BYTES = HEADER_BYTES;
 
 /** ISO time for the rare events. */
 const isoNow = (): string => new Date().toISOString();
