@@ -30,6 +30,23 @@ describe('recording spool', () => {
     expect(service.pending()).toEqual({ sessions: 1, chunks: 2 });
   });
 
+  it('writes nothing after the session ended: no event, no further chunk', () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
+    const service = new RecordingService(root, offline, quiet);
+    const sessionId = '44444444-4444-4444-8444-444444444444';
+    const spool = service.begin(meta(sessionId));
+    spool.append({ e: 'before' });
+    service.end(sessionId, true);
+    expect(spool.beginLine()).toBeUndefined();
+    spool.append({ e: 'after' });
+    spool.seal();
+    const chunks = sealedChunks(join(root, sessionId)).map((c, i) => decodeChunk(readFileSync(c.file), i));
+    expect(chunks).toHaveLength(1);
+    const body = chunks[0]?.ok ? chunks[0].value.body.toString() : '';
+    expect(body).toContain('"before"');
+    expect(body).not.toContain('"after"');
+  });
+
   it('at its disk cap, says so once, drops further chunks and marks the session incomplete', () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
     const service = new RecordingService(root, offline, quiet, 10);
