@@ -8,7 +8,13 @@ import type { RecordingService } from './uploader';
 // {"t":…,"e":"statement","text":…,"protocol":…,"class":…,"decision":…,"rule":…,"reason":…}
 // {"e":"row","v":[…]}
 // {"t":…,"e":"result","tags":[…],"rows":…,"rowsNotRecorded":…,"durationMs":…,"errors":[…]}
-// (rowsNotRecorded only when rows went beyond the cap, errors only when there were any)
+// (rowsNotRecorded only when rows went beyond the cap, errors only when there were any).
+// A statement's rows and result are folded into its line while nothing else comes between:
+// {"t":…,"e":"statement","text":…,…,"v":[[…],…],"result":{"tags":[…],"rows":…,"durationMs":…}}
+// (v only when rows were recorded; result fields as in the result event, without t). That is most of
+// what a busy session does: a transaction of pgbench -S is one such line instead of three. Anything
+// between them (a notice, another statement, a spool flush) ends the line as it stands, and the rest
+// follows as separate events; so does a result's row after the first FOLDED_ROWS_MAX.
 const OPEN_TIME = jsonText('{"t":"');
 const STATEMENT_TEXT = jsonText('","e":"statement","text":');
 const ROW_OPEN = jsonText('{"e":"row","v":[');
@@ -21,6 +27,14 @@ const RESULT_NOT_RECORDED = jsonText(',"rowsNotRecorded":');
 const RESULT_DURATION = jsonText(',"durationMs":');
 const RESULT_ERRORS = jsonText(',"errors":');
 const CLOSE = jsonText('}');
+const FOLDED_ROWS_OPEN = jsonText(',"v":[[');
+const FOLDED_ROWS_NEXT = jsonText('],[');
+const FOLDED_ROWS_END = jsonText(']]');
+const FOLDED_ROWS_CLOSE = jsonText(']]}');
+const FOLDED_RESULT_TAGS = jsonText(',"result":{"tags":[');
+const FOLDED_RESULT_CLOSE = jsonText('}}');
+/** Rows folded into their statement's line; a larger result is written as row events. */
+export const FOLDED_ROWS_MAX = 8;
 
 /** Read for every row: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
 const MESSAGE_HEADER_BYTES = HEADER_BYTES;
@@ -73,6 +87,15 @@ class PgSessionRecording implements PgSessionObserver {
   private rows = 0;
   /** The statement event's tail after its text; a session repeats the same one, so the last is kept. */
   private tail = { protocol: '', cls: '', decision: '', rule: undefined as string | undefined, reason: undefined as string | undefined, bytes: CLOSE };
+  /** A statement event written twice in a row and its encoding; the one written before the last. */
+  private lastStatement: StatementEvent | undefined;
+  private lastStatementBytes = CLOSE;
+  private previousStatement: StatementEvent | undefined;
+  /** Statements written since the last result: only the only one can have its result folded in. */
+  private statementsSinceResult = 0;
+  /** The spool holds this session's statement line open for its rows and result (see `holdLine`). */
+  private folding = false;
+  private foldedRows = 0;
 
   constructor(
     private readonly spool: SessionSpool,
@@ -107,16 +130,33 @@ class PgSessionRecording implements PgSessionObserver {
 
   writeStatement(e: StatementEvent): void {
     const out = this.spool.beginLine();
+    this.folding = false;
     if (!out) return;
     out.raw(OPEN_TIME);
     writeTime(out);
-    out.raw(STATEMENT_TEXT);
-    out.string(e.text);
-    out.raw(this.tailOf(e));
-    this.spool.endLine();
+    this.writeStatementBody(out, e);
+    // A second statement before a result (a pipeline, a batch): its rows and result are not its own.
+    if (this.statementsSinceResult++ > 0) {
+      out.raw(CLOSE);
+      this.spool.endLine();
+      return;
+    }
+    this.folding = true;
+    this.foldedRows = 0;
+    this.spool.holdLine(CLOSE);
   }
 
   writeRow(buf: Buffer, start: number, end: number): void {
+    if (this.folding && this.foldedRows < FOLDED_ROWS_MAX) {
+      const line = this.spool.resumeLine();
+      if (line) {
+        line.raw(this.foldedRows++ === 0 ? FOLDED_ROWS_OPEN : FOLDED_ROWS_NEXT);
+        writeRowValues(line, buf, start, end);
+        this.spool.holdLine(FOLDED_ROWS_CLOSE);
+        return;
+      }
+    }
+    this.folding = false;
     const out = this.spool.beginLine();
     if (!out) return;
     out.raw(ROW_OPEN);
@@ -126,11 +166,29 @@ class PgSessionRecording implements PgSessionObserver {
   }
 
   writeResult(e: CycleEndEvent): void {
+    this.statementsSinceResult = 0;
+    const folded = this.folding ? this.spool.resumeLine() : undefined;
+    this.folding = false;
+    if (folded) {
+      if (this.foldedRows > 0) folded.raw(FOLDED_ROWS_END);
+      folded.raw(FOLDED_RESULT_TAGS);
+      this.writeResultFields(folded, e);
+      folded.raw(FOLDED_RESULT_CLOSE);
+      this.spool.endLine();
+      return;
+    }
     const out = this.spool.beginLine();
     if (!out) return;
     out.raw(OPEN_TIME);
     writeTime(out);
     out.raw(RESULT_TAGS);
+    this.writeResultFields(out, e);
+    out.raw(CLOSE);
+    this.spool.endLine();
+  }
+
+  /** From the tags' items to the last field, without the closing brace. */
+  private writeResultFields(out: JsonLineBuffer, e: CycleEndEvent): void {
     const tags = e.commandTags;
     for (let i = 0; i < tags.length; i++) {
       if (i > 0) out.raw(COMMA);
@@ -138,7 +196,7 @@ class PgSessionRecording implements PgSessionObserver {
     }
     out.raw(RESULT_ROWS);
     out.uint(e.rowsSent);
-    // Defaults are left out (no rows beyond the cap, no errors): every transaction writes this line.
+    // Defaults are left out (no rows beyond the cap, no errors): every transaction writes these fields.
     if (e.rowsSent > this.cap) {
       out.raw(RESULT_NOT_RECORDED);
       out.uint(e.rowsSent - this.cap);
@@ -149,8 +207,6 @@ class PgSessionRecording implements PgSessionObserver {
       out.raw(RESULT_ERRORS);
       out.json(JSON.stringify(e.errors));
     }
-    out.raw(CLOSE);
-    this.spool.endLine();
   }
 
   serverMessage(e: ServerMessageEvent): void {
@@ -170,11 +226,29 @@ class PgSessionRecording implements PgSessionObserver {
     this.onEnd();
   }
 
+  /**
+   * `","e":"statement","text":…` to the statement's last field (no closing brace). An event passed
+   * twice in a row (a prepared statement's executions) is encoded once and then copied; a new event
+   * each time (simple queries) is written as it comes, with nothing allocated.
+   */
+  private writeStatementBody(out: JsonLineBuffer, e: StatementEvent): void {
+    if (e === this.lastStatement) return out.raw(this.lastStatementBytes);
+    if (e === this.previousStatement) {
+      this.lastStatement = e;
+      this.lastStatementBytes = Buffer.concat([STATEMENT_TEXT, jsonText(JSON.stringify(e.text)), this.tailOf(e)]);
+      return out.raw(this.lastStatementBytes);
+    }
+    this.previousStatement = e;
+    out.raw(STATEMENT_TEXT);
+    out.string(e.text);
+    out.raw(this.tailOf(e));
+  }
+
   private tailOf(e: StatementEvent): Buffer {
     const l = this.tail;
     if (l.protocol === e.protocol && l.cls === e.class && l.decision === e.decision && l.rule === e.rule && l.reason === e.reason) return l.bytes;
     const json = JSON.stringify({ protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason });
-    this.tail = { protocol: e.protocol, cls: e.class, decision: e.decision, rule: e.rule, reason: e.reason, bytes: jsonText(`,${json.slice(1)}`) };
+    this.tail = { protocol: e.protocol, cls: e.class, decision: e.decision, rule: e.rule, reason: e.reason, bytes: jsonText(`,${json.slice(1, -1)}`) };
     return this.tail.bytes;
   }
 }

@@ -115,6 +115,11 @@ export class SessionSpool {
   private readonly pending = new JsonLineBuffer(INITIAL_PENDING_BYTES);
   /** Where the line being written began (-1: none open). */
   private lineStart = -1;
+  /**
+   * Set while the line being written is held open (see `holdLine`): the bytes that end it as a whole
+   * event if anything else has to be written first.
+   */
+  private heldClose: Buffer | undefined;
   /** Event bytes (before compression) in the open chunk's file. */
   private chunkEventBytes = 0;
   /** Bytes of the open chunk's file, and their SHA-256 so far: the chunk's digest without reading it back. */
@@ -177,13 +182,42 @@ export class SessionSpool {
    */
   beginLine(): JsonLineBuffer | undefined {
     if (this.ended) return undefined;
+    this.closeHeldLine();
     this.dropUnfinishedLine();
     this.lineStart = this.pending.length;
     return this.pending;
   }
 
+  /**
+   * Leaves the line being written open, to be continued by `resumeLine()`: a statement's line, which its
+   * rows and result are folded into when nothing else comes between. `close` is what makes the line
+   * a whole event as it stands; the spool writes it when any other line begins, or before a flush.
+   */
+  holdLine(close: Buffer): void {
+    if (this.lineStart < 0) return;
+    this.heldClose = close;
+    this.flushTimer ??= setTimeout(() => this.flushOrReport(), SPOOL_FLUSH_MS).unref();
+  }
+
+  /** The line held open, to write more of it (then `endLine()` or `holdLine()` again); undefined once it was closed. */
+  resumeLine(): JsonLineBuffer | undefined {
+    if (this.heldClose === undefined) return undefined;
+    this.heldClose = undefined;
+    return this.pending;
+  }
+
+  private closeHeldLine(): void {
+    const close = this.heldClose;
+    if (close === undefined) return;
+    this.heldClose = undefined;
+    this.pending.raw(close);
+    this.pending.newline();
+    this.lineStart = -1;
+  }
+
   endLine(): void {
     if (this.lineStart < 0) return;
+    this.heldClose = undefined;
     this.lineStart = -1;
     this.pending.newline();
     const waiting = this.pending.length;
@@ -201,6 +235,7 @@ export class SessionSpool {
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.closeHeldLine();
     this.dropUnfinishedLine();
     const length = this.pending.length;
     if (length === 0) return;
@@ -243,6 +278,8 @@ export class SessionSpool {
     this.onError(e);
     if (this.pending.length < CHUNK_MAX_BYTES) return;
     this.pending.reset();
+    this.heldClose = undefined;
+    this.lineStart = -1;
     this.meta.lost = true;
   }
 

@@ -192,8 +192,13 @@ function transcriptLine(e: Record<string, unknown>, stamp: string, database: str
       const who = e.identity as { name: string; email?: string };
       return `${stamp}-- ${who.name} <${who.email ?? ''}> connected to ${String(e.target)} from ${String(e.client)} (${String(e.application ?? 'unknown client')})\n`;
     }
-    case 'statement':
-      return `${stamp}${database}=> ${String(e.text)}\n${stamp}-- ${String(e.class)}, ${String(e.decision)}${e.rule ? ` by rule ${String(e.rule)}` : ''}${e.decision === 'deny' && e.reason ? `: ${String(e.reason)}` : ''}\n`;
+    case 'statement': {
+      const said = `${stamp}${database}=> ${String(e.text)}\n${stamp}-- ${String(e.class)}, ${String(e.decision)}${e.rule ? ` by rule ${String(e.rule)}` : ''}${e.decision === 'deny' && e.reason ? `: ${String(e.reason)}` : ''}\n`;
+      // A statement with its rows and result folded into its line (see agent/recording/pg-recorder.ts).
+      const rows = Array.isArray(e.v) ? (e.v as unknown[]).map((v) => transcriptLine({ e: 'row', v }, stamp, database)).join('') : '';
+      const result = typeof e.result === 'object' && e.result !== null ? transcriptLine({ ...(e.result as Record<string, unknown>), e: 'result' }, stamp, database) : '';
+      return said + rows + result;
+    }
     case 'row':
       return `  ${(e.v as (string | null)[]).map((v) => v ?? 'NULL').join(' | ')}\n`;
     case 'result':

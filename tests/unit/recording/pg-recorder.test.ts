@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pgRecorder } from '../../../agent/recording/pg-recorder';
+import { FOLDED_ROWS_MAX, pgRecorder } from '../../../agent/recording/pg-recorder';
+import type { CycleEndEvent, PgSessionObserver, StatementEvent } from '../../../agent/postgres/events';
 import { readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import { RecordingService } from '../../../agent/recording/uploader';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
@@ -78,10 +79,21 @@ describe('Postgres recorder', () => {
     });
     expect(recorded).toEqual([
       expect.objectContaining({ e: 'session.start', sessionId, target: 'demo-pg', application: 'psql', client: '127.0.0.1:5', startupUser: 'bob' }),
-      { e: 'statement', text: "SELECT name, note FROM t WHERE name = 'é\"\\'", protocol: 'simple', class: 'read', decision: 'allow', rule: 'r1' },
-      { e: 'row', v: ['Zoë "Z"', null] },
-      { e: 'row', v: ['line\nbreak', 'tab\t'] },
-      { e: 'result', tags: ['SELECT 3'], rows: 3, rowsNotRecorded: 1, durationMs: 3 },
+      // Rows and result with nothing in between: folded into the statement's line.
+      {
+        e: 'statement',
+        text: "SELECT name, note FROM t WHERE name = 'é\"\\'",
+        protocol: 'simple',
+        class: 'read',
+        decision: 'allow',
+        rule: 'r1',
+        v: [
+          ['Zoë "Z"', null],
+          ['line\nbreak', 'tab\t'],
+        ],
+        result: { tags: ['SELECT 3'], rows: 3, rowsNotRecorded: 1, durationMs: 3 },
+      },
+      // A notice in between: the events as they came.
       { e: 'statement', text: 'SELECT 1/0', protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', reason: 'x' },
       { e: 'error', code: '22012', message: 'division by zero' },
       { e: 'result', tags: [], rows: 0, durationMs: 1, errors: ['division by zero'] },
@@ -142,5 +154,117 @@ describe('Postgres recorder', () => {
     await nextRound();
     expect(events(join(root, a)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2', 'session.end']);
     expect(events(join(root, b)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 3', 'session.end']);
+  });
+  /** Events of one session driven by `drive`, with two sessions open (events written at once) or one (deferred). */
+  async function recordedWith(sessions: 1 | 2, drive: (session: PgSessionObserver) => Promise<void> | void): Promise<Record<string, unknown>[]> {
+    const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
+    const service = new RecordingService(root, offline, quiet);
+    const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 100 }));
+    const start = (sessionId: string) =>
+      recorder.sessionStart({ sessionId, target: 'demo-pg', identity, startupUser: 'bob', database: 'demo', applicationName: 'psql', clientAddress: '127.0.0.1:9', at: new Date() });
+    const sessionId = '66666666-6666-4666-8666-666666666666';
+    const session = start(sessionId);
+    const other = sessions === 2 ? start('77777777-7777-4777-8777-777777777777') : undefined;
+    if (!session) throw new Error('recording is on');
+    await drive(session);
+    await nextRound();
+    session.sessionEnd('client closed');
+    other?.sessionEnd('client closed');
+    return events(join(root, sessionId))
+      .filter((e) => e.e !== 'session.start' && e.e !== 'session.end')
+      .map(({ t: _t, ...rest }) => rest);
+  }
+  const select = (text: string): StatementEvent => ({ text, protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', reason: undefined });
+  const resultOf = (rows: number): CycleEndEvent => ({ durationMs: 0, commandTags: [`SELECT ${rows}`], rowsSent: rows, errors: [] });
+  const rowEvent = (i: number) => ({ e: 'row', v: [String(i)] });
+
+  it.each([1, 2] as const)('folds up to FOLDED_ROWS_MAX rows into the statement line; further rows follow as row events (%i session(s))', async (sessions) => {
+    const rows = FOLDED_ROWS_MAX + 2;
+    const recorded = await recordedWith(sessions, (s) => {
+      s.statement(select('SELECT n FROM big'));
+      for (let i = 0; i < rows; i++) {
+        const row = dataRow([String(i)]);
+        s.dataRow(row, 0, row.length);
+      }
+      s.cycleEnd(resultOf(rows));
+    });
+    const folded = Array.from({ length: FOLDED_ROWS_MAX }, (_, i) => [String(i)]);
+    expect(recorded).toEqual([
+      { e: 'statement', text: 'SELECT n FROM big', protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', v: folded },
+      rowEvent(FOLDED_ROWS_MAX),
+      rowEvent(FOLDED_ROWS_MAX + 1),
+      { e: 'result', tags: [`SELECT ${rows}`], rows, durationMs: 0 },
+    ]);
+  });
+
+  it('folds a result without rows, and repeats a prepared statement\'s event exactly at each execution', async () => {
+    const prepared = select('SELECT abalance FROM pgbench_accounts WHERE aid = $1');
+    const recorded = await recordedWith(2, (s) => {
+      for (let i = 0; i < 3; i++) {
+        s.statement(prepared);
+        const row = dataRow([String(i)]);
+        s.dataRow(row, 0, row.length);
+        s.cycleEnd(resultOf(1));
+      }
+      s.statement(select('SET x = 1'));
+      s.cycleEnd({ durationMs: 2, commandTags: ['SET'], rowsSent: 0, errors: [] });
+    });
+    const execution = (i: number) => ({ e: 'statement', text: prepared.text, protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', v: [[String(i)]], result: { tags: ['SELECT 1'], rows: 1, durationMs: 0 } });
+    expect(recorded).toEqual([
+      execution(0),
+      execution(1),
+      execution(2),
+      { e: 'statement', text: 'SET x = 1', protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', result: { tags: ['SET'], rows: 0, durationMs: 2 } },
+    ]);
+  });
+
+  it('folds nothing into a statement that is not the only one before a result (pipelines, batches)', async () => {
+    const recorded = await recordedWith(2, (s) => {
+      s.statement(select('SELECT 1'));
+      s.statement(select('SELECT 2'));
+      for (const v of ['1', '2']) {
+        const row = dataRow([v]);
+        s.dataRow(row, 0, row.length);
+        s.cycleEnd(resultOf(1));
+      }
+    });
+    const statement = (text: string) => ({ e: 'statement', text, protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1' });
+    expect(recorded).toEqual([
+      statement('SELECT 1'),
+      statement('SELECT 2'),
+      rowEvent(1),
+      { e: 'result', tags: ['SELECT 1'], rows: 1, durationMs: 0 },
+      rowEvent(2),
+      { e: 'result', tags: ['SELECT 1'], rows: 1, durationMs: 0 },
+    ]);
+  });
+
+  it('writes a statement line held open to the spool file at the flush, whole, when its result is late', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
+    const service = new RecordingService(root, offline, quiet);
+    const sessionId = '88888888-8888-4888-8888-888888888888';
+    const session = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 })).sessionStart({
+      sessionId,
+      target: 'demo-pg',
+      identity,
+      startupUser: 'bob',
+      database: 'demo',
+      applicationName: 'psql',
+      clientAddress: '127.0.0.1:10',
+      at: new Date(),
+    });
+    session?.statement(select('SELECT pg_sleep(60)'));
+    const row = dataRow(['first']);
+    session?.dataRow(row, 0, row.length);
+    await nextRound();
+    await new Promise((r) => setTimeout(r, SPOOL_FLUSH_MS * 2));
+    // The process dies before the result: what is in the file is whole lines.
+    service.stop();
+    const dir = join(root, sessionId);
+    recoverSession(dir);
+    expect(events(dir).map(({ t: _t, ...rest }) => rest)).toEqual([
+      expect.objectContaining({ e: 'session.start' }),
+      { e: 'statement', text: 'SELECT pg_sleep(60)', protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', v: [['first']] },
+    ]);
   });
 });

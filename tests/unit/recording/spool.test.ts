@@ -84,6 +84,28 @@ describe('recording spool', () => {
     expect(bodies).toEqual(['{"e":"one"}\n{"e":"two"}\n']);
   });
 
+  it('ends a line held open as it stands when another line begins or the session ends, and resumes it only while held', () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
+    const service = new RecordingService(root, offline, quiet);
+    const sessionId = '99999999-9999-4999-8999-999999999999';
+    const spool = service.begin(meta(sessionId));
+    const line = (text: string) => spool.beginLine()?.json(text);
+    const close = Buffer.from('}');
+    line('{"e":"held","n":1');
+    spool.holdLine(close);
+    spool.resumeLine()?.json(',"more":true');
+    spool.holdLine(close);
+    // Another line: the held one is ended with its closing bytes first, and can no longer be resumed.
+    spool.append({ e: 'between' });
+    expect(spool.resumeLine()).toBeUndefined();
+    line('{"e":"held at the end"');
+    spool.holdLine(close);
+    service.end(sessionId, true);
+    const [chunk] = sealedChunks(join(root, sessionId));
+    const decoded = decodeChunk(readFileSync(chunk?.file ?? ''), 0);
+    expect(decoded.ok && decoded.value.body.toString('utf8')).toBe('{"e":"held","n":1,"more":true}\n{"e":"between"}\n{"e":"held at the end"}\n');
+  });
+
   it('after a crash, seals what reached the open chunk file as the last chunk and marks the session incomplete', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
     const service = new RecordingService(root, offline, quiet);
