@@ -12,8 +12,13 @@ for (let b = 0x80; b < 0x100; b++) BYTE_CLASS[b] = 2;
 export const MAX_IDLE_BUFFER_BYTES = 256 * 1024;
 /** Digits of the largest safe integer. */
 const MAX_INTEGER_DIGITS = 16;
-/** Strings up to this length are copied by a loop; longer ones by one native write. */
+/** Strings up to this length are escaped by a loop here; longer ones go through JSON.stringify. */
 const SHORT_STRING = 256;
+/**
+ * Byte runs up to this length are copied by a loop; longer ones by one native copy. A loop costs about
+ * 3 ns a byte here (V8's element stores into a Buffer), a native copy about 50 ns whatever its length.
+ */
+const SHORT_COPY = 16;
 
 /**
  * A growable buffer that JSON text is written into as bytes: constant parts copied from prepared
@@ -58,6 +63,11 @@ export class JsonLineBuffer {
     this.room(n);
     const out = this.bytes;
     let at = this.length;
+    if (n > SHORT_COPY) {
+      out.set(src, at);
+      this.length = at + n;
+      return;
+    }
     for (let i = 0; i < n; i++) out[at++] = src[i] as number;
     this.length = at;
   }
@@ -149,7 +159,7 @@ export class JsonLineBuffer {
       this.room(n + 2);
       const out = this.bytes;
       out[this.length++] = QUOTE;
-      if (n > SHORT_STRING) src.copy(out, this.length, start, end);
+      if (n > SHORT_COPY) src.copy(out, this.length, start, end);
       else for (let i = start, at = this.length; i < end; i++) out[at++] = src[i] as number;
       this.length += n;
       out[this.length++] = QUOTE;
