@@ -567,7 +567,7 @@ export class ClientSession {
     const r = bodyOf(buf, start, end);
     r.skipCstring();
     const name = r.cstring(this.recentStatementName);
-    if (this.parsedInBatch.delete(name)) return;
+    if (this.parsedInBatch.size > 0 && this.parsedInBatch.delete(name)) return;
     const statement = this.namedStatements.get(name);
     if (statement) this.observer?.statement(statement);
   }
