@@ -29,7 +29,11 @@ export class JsonLineBuffer {
   bytes: Buffer;
   length = 0;
 
-  constructor(private readonly initialBytes: number) {
+  constructor(
+    private readonly initialBytes: number,
+    /** Kept across resets up to this size: what the owner fills between resets, so that it is not grown again each time. */
+    private readonly maxIdleBytes: number = MAX_IDLE_BUFFER_BYTES,
+  ) {
     this.bytes = Buffer.allocUnsafe(initialBytes);
   }
 
@@ -38,10 +42,10 @@ export class JsonLineBuffer {
     return this.bytes.subarray(0, this.length);
   }
 
-  /** Empties the buffer; one that a burst (a large row) grew past MAX_IDLE_BUFFER_BYTES goes back to its initial size. */
+  /** Empties the buffer; one that a burst (a large row) grew past its idle size goes back to its initial size. */
   reset(): void {
     this.length = 0;
-    if (this.bytes.length > MAX_IDLE_BUFFER_BYTES) this.bytes = Buffer.allocUnsafe(this.initialBytes);
+    if (this.bytes.length > this.maxIdleBytes) this.bytes = Buffer.allocUnsafe(this.initialBytes);
   }
 
   /** Forgets what was written after `length` (an event cut short). */

@@ -16,6 +16,12 @@ const CHUNK_MAX_BYTES = MAX_CHUNK_EVENT_BYTES;
 export const SPOOL_FLUSH_MS = 1000;
 export const SPOOL_FLUSH_BYTES = 256 * 1024;
 const INITIAL_PENDING_BYTES = 16 * 1024;
+/**
+ * A busy session's buffer is kept between flushes: it fills to SPOOL_FLUSH_BYTES (its last line may
+ * double it). Given back at each flush, it would be grown again through five sizes, its bytes copied
+ * at each.
+ */
+const PENDING_IDLE_BYTES = 2 * SPOOL_FLUSH_BYTES;
 
 export interface SessionMeta {
   readonly sessionId: string;
@@ -117,7 +123,7 @@ export class SessionSpool {
   /** The open chunk's file, opened at its first events. */
   private fd: number | undefined;
   /** Events not yet in the file: bytes, not strings (thousands of live strings a second would wake the old-generation collector). */
-  private readonly pending = new JsonLineBuffer(INITIAL_PENDING_BYTES);
+  private readonly pending = new JsonLineBuffer(INITIAL_PENDING_BYTES, PENDING_IDLE_BYTES);
   /** Where the line being written began (-1: none open). */
   private lineStart = -1;
   /**
