@@ -89,4 +89,16 @@ describe('JsonLineBuffer', () => {
     b.reset();
     expect(b.bytes).toBe(grown);
   });
+
+  it('keeps up to the idle size its owner gives (a spool fills it to its flush size between resets)', () => {
+    const b = new JsonLineBuffer(1024, MAX_IDLE_BUFFER_BYTES * 4);
+    b.utf8(Buffer.alloc(MAX_IDLE_BUFFER_BYTES * 2, 0x61), 0, MAX_IDLE_BUFFER_BYTES * 2);
+    const grown = b.bytes;
+    expect(grown.length).toBeGreaterThan(MAX_IDLE_BUFFER_BYTES * 2);
+    b.reset();
+    expect(b.bytes).toBe(grown);
+    b.utf8(Buffer.alloc(MAX_IDLE_BUFFER_BYTES * 5, 0x61), 0, MAX_IDLE_BUFFER_BYTES * 5);
+    b.reset();
+    expect(b.bytes.length).toBe(1024);
+  });
 });
