@@ -373,6 +373,7 @@ async function main(): Promise<void> {
     const policySource = readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8');
     let policyVersion = 1;
     const setRecording = async (mode: 'off' | 'best-effort'): Promise<void> => {
+      recordingOn = mode !== 'off';
       const body = policySource.replace(/mode: best-effort/, `mode: ${mode}`);
       await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': `"${policyVersion}"` }, body });
       policyVersion++;
@@ -384,8 +385,19 @@ async function main(): Promise<void> {
       `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead | agent CPU µs/txn off | agent CPU µs/txn on |`,
       '|---|---|---|---|---|---|---|',
     ];
+    // Each cell's time and side, to check afterwards that the policy switch had landed (see recordedCheck).
+    const cells: { from: string; to: string; recorded: boolean; clients: number }[] = [];
+    let recordingOn = true;
     // One cell: TPS, and the agent's CPU time (all threads) per transaction, which the machine's noise moves less.
     const overheadCell = async (mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
+      const from = new Date().toISOString();
+      try {
+        return await measureCell(mode, clients);
+      } finally {
+        cells.push({ from, to: new Date().toISOString(), recorded: recordingOn, clients });
+      }
+    };
+    const measureCell = async (mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
       const before = cpuSeconds(agent.pid as number);
       const cellStart = Date.now() - agentStarted;
       const [machineBefore, selfBefore] = [machineBusySeconds(), process.cpuUsage()];
@@ -417,9 +429,11 @@ async function main(): Promise<void> {
       overhead.push(line);
       console.log(line);
     }
+    const check = await recordedCheck(cp.httpUrl, adminHeaders, cells);
+    console.log(check);
     const pgbenchRss = `agent peak RSS over the pgbench cells (8 recorded sessions at a time): ${peakRssMb(agent.pid as number).toFixed(0)} MB`;
     console.log(pgbenchRss);
-    rows.push(...table, ...overhead, ...selectLines, '', pgbenchRss);
+    rows.push(...table, ...overhead, '', check, ...selectLines, '', pgbenchRss);
     appendResults(`npm run bench:pg (pgbench -S, ${PGBENCH_SECONDS} s per cell, scale ${PGBENCH_SCALE}; ${cpus().length} cores)`, rows);
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -427,6 +441,35 @@ async function main(): Promise<void> {
     await pg.stop();
     removeWork();
   }
+}
+
+/** How long the control plane (lowest priority) may take to register the last cells' sessions. */
+const RECORDED_CHECK_TIMEOUT_MS = 120_000;
+const RECORDED_CHECK_POLL_MS = 2_000;
+
+/**
+ * That each recording-on cell was recorded (its pgbench sessions are in the sessions table) and no
+ * recording-off cell was: the policy switch between cells lands through a push, and a cell that ran
+ * with the other side's setting would spoil the comparison without a trace in the TPS.
+ */
+async function recordedCheck(httpUrl: string, headers: Record<string, string>, cells: { from: string; to: string; recorded: boolean; clients: number }[]): Promise<string> {
+  const count = async (c: { from: string; to: string }): Promise<number> => {
+    const res = await fetch(`${httpUrl}/sessions?target=demo-pg&from=${encodeURIComponent(c.from)}&to=${encodeURIComponent(c.to)}`, { headers });
+    if (!res.ok) throw new Error(`GET /sessions: HTTP ${res.status}`);
+    return ((await res.json()) as { sessions: unknown[] }).sessions.length;
+  };
+  const deadline = Date.now() + RECORDED_CHECK_TIMEOUT_MS;
+  let counts: number[] = [];
+  for (;;) {
+    counts = [];
+    for (const c of cells) counts.push(await count(c));
+    const caughtUp = cells.every((c, i) => !c.recorded || (counts[i] ?? 0) >= c.clients);
+    if (caughtUp || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, RECORDED_CHECK_POLL_MS));
+  }
+  const wrong = cells.filter((c, i) => (c.recorded ? (counts[i] ?? 0) < c.clients : (counts[i] ?? 0) > 0)).length;
+  const list = (recorded: boolean) => cells.flatMap((c, i) => (c.recorded === recorded ? [String(counts[i])] : [])).join(',');
+  return `sessions recorded per overhead cell: on ${list(true)}; off ${list(false)}${wrong ? ` (${wrong} cell(s) ran with the other setting: these results are not valid)` : ' (as set)'}`;
 }
 
 runBench(main);
