@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
+import { SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import type { LocalControlPlane } from '../../../local/control-plane';
 import { freePort } from '../../../local/free-port';
 import { DEV_AUDIENCE } from '../../../local/oidc/dev-issuer';
@@ -77,8 +78,8 @@ describe('recording across kill -9 of the agent process', () => {
     const psql = openPsql(HOST, port, 'kit', await tokenFor(cp, 'kit', ['support']));
     await psql.run("SELECT 'spooled-before-the-kill'", 'spooled-before-the-kill');
     await psql.run('SELECT name FROM customers WHERE id = 3', 'Dev Ahmed');
-    // The spool writes within 50 ms; give it a little more, then the process dies without warning.
-    await new Promise((r) => setTimeout(r, 500));
+    // The spool writes within SPOOL_FLUSH_MS; give it that twice, then the process dies without warning.
+    await new Promise((r) => setTimeout(r, SPOOL_FLUSH_MS * 2));
     agent?.kill('SIGKILL');
     await psql.close();
 

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import { TerminalRecording } from '../../../agent/recording/terminal-recorder';
 import { RecordingService } from '../../../agent/recording/uploader';
 import { ContentScanner } from '../../../core/masking/scanner';
@@ -139,7 +140,7 @@ describe('session recording for Postgres', () => {
     spool.append({ e: 'statement', text: 'SELECT before the crash' });
     spool.seal();
     spool.append({ e: 'statement', text: 'SELECT still open' });
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, SPOOL_FLUSH_MS * 2));
     crashed.stop(); // the process is gone: its timers with it
     // After the restart a new recorder finds the leftover spool and ships it first.
     const restarted = new RecordingService(root, stack.agent.tunnel, quiet);
