@@ -10,7 +10,7 @@
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent and of
  * the whole machine), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent), BENCH_RATE
  * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (8 per
- * overhead cell), BENCH_OVERHEAD_ROUNDS (5 cell pairs), BENCH_KEEP (keep the work directory).
+ * overhead cell), BENCH_OVERHEAD_ROUNDS (10 cell pairs), BENCH_KEEP (keep the work directory).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -40,8 +40,8 @@ const MASKED_ROWS_SQL = `INSERT INTO customers (id, name, email, ssn, card_numbe
   FROM generate_series((SELECT max(id) + 1 FROM customers), ${MASKED_ROWS}) AS g`;
 const MASKED_SELECT = 'SELECT * FROM customers';
 const MASKED_ROUNDS = 3;
-/** BENCH_OVERHEAD_ROUNDS: off/on cell pairs per mode and client count (more of them narrow the medians on a noisy machine). */
-const OVERHEAD_ROUNDS = Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 5);
+/** BENCH_OVERHEAD_ROUNDS: off/on cell pairs per mode and client count; runs of 5 pairs of one build differed by several points here, 10 narrow the medians. */
+const OVERHEAD_ROUNDS = Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 10);
 if (!(Number.isInteger(OVERHEAD_ROUNDS) && OVERHEAD_ROUNDS > 0)) throw new Error('BENCH_OVERHEAD_ROUNDS: a positive whole number of cell pairs');
 /** Time for a policy the stream has seen to reach the agent over the tunnel (well under this locally). */
 const POLICY_PUSH_MS = 500;
