@@ -374,6 +374,9 @@ async function main(): Promise<void> {
     // drift on a shared machine hits both alike; the median of OVERHEAD_ROUNDS cells each.
     const policySource = readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8');
     let policyVersion = 1;
+    // Each cell's time and side, to check afterwards that the policy switch had landed (see recordedCheck).
+    const cells: { from: string; to: string; recorded: boolean; clients: number }[] = [];
+    let recordingOn = true;
     const setRecording = async (mode: 'off' | 'best-effort'): Promise<void> => {
       recordingOn = mode !== 'off';
       const body = policySource.replace(/mode: best-effort/, `mode: ${mode}`);
@@ -387,9 +390,6 @@ async function main(): Promise<void> {
       `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead | agent CPU µs/txn off | agent CPU µs/txn on |`,
       '|---|---|---|---|---|---|---|',
     ];
-    // Each cell's time and side, to check afterwards that the policy switch had landed (see recordedCheck).
-    const cells: { from: string; to: string; recorded: boolean; clients: number }[] = [];
-    let recordingOn = true;
     // One cell: TPS, and the agent's CPU time (all threads) per transaction, which the machine's noise moves less.
     const overheadCell = async (mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
       const from = new Date().toISOString();

@@ -207,7 +207,7 @@ export class SessionSpool {
   holdLine(close: Buffer): void {
     if (this.lineStart < 0) return;
     this.heldClose = close;
-    this.flushTimer ??= setTimeout(() => this.flushOrReport(), SPOOL_FLUSH_MS).unref();
+    this.scheduleFlush();
   }
 
   /** The line held open, to write more of it (then `endLine()` or `holdLine()` again); undefined once it was closed. */
@@ -215,6 +215,11 @@ export class SessionSpool {
     if (this.heldClose === undefined) return undefined;
     this.heldClose = undefined;
     return this.pending;
+  }
+
+  /** Events written and not yet flushed reach the file within SPOOL_FLUSH_MS. */
+  private scheduleFlush(): void {
+    this.flushTimer ??= setTimeout(() => this.flushOrReport(), SPOOL_FLUSH_MS).unref();
   }
 
   private closeHeldLine(): void {
@@ -234,7 +239,7 @@ export class SessionSpool {
     const waiting = this.pending.length;
     if (this.chunkEventBytes + waiting >= CHUNK_MAX_BYTES) this.sealOrReport();
     else if (waiting >= SPOOL_FLUSH_BYTES) this.flushOrReport();
-    else this.flushTimer ??= setTimeout(() => this.flushOrReport(), SPOOL_FLUSH_MS).unref();
+    else this.scheduleFlush();
   }
 
   private dropUnfinishedLine(): void {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FOLDED_ROWS_MAX, pgRecorder } from '../../../agent/recording/pg-recorder';
-import type { CycleEndEvent, PgSessionObserver, StatementEvent } from '../../../agent/postgres/events';
+import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, StatementEvent } from '../../../agent/postgres/events';
 import { readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import { RecordingService } from '../../../agent/recording/uploader';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
@@ -12,6 +12,9 @@ const offline = { connected: false, onMessage: () => undefined, onConnected: () 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const identity = { subject: 'bob', name: 'bob', email: 'bob@example.com', groups: ['dba'], issuer: 'test' };
 const nextRound = (): Promise<void> => new Promise((r) => setImmediate(r));
+/** bob's psql session starting on `recorder` (undefined when recording is off). */
+const psqlSession = (recorder: PgSessionEvents, sessionId: string) =>
+  recorder.sessionStart({ sessionId, target: 'demo-pg', identity, startupUser: 'bob', database: 'demo', applicationName: 'psql', clientAddress: '127.0.0.1:7', at: new Date() });
 
 /** A DataRow message (header included) with text values; null is SQL NULL. */
 function dataRow(values: (string | null)[]): Buffer {
@@ -112,16 +115,7 @@ describe('Postgres recorder', () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
     const service = new RecordingService(root, offline, quiet);
     const sessionId = '55555555-5555-4555-8555-555555555555';
-    const session = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 })).sessionStart({
-      sessionId,
-      target: 'demo-pg',
-      identity,
-      startupUser: 'bob',
-      database: 'demo',
-      applicationName: 'psql',
-      clientAddress: '127.0.0.1:7',
-      at: new Date(),
-    });
+    const session = psqlSession(pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 })), sessionId);
     session?.statement({ text: 'SELECT 1', protocol: 'simple', class: 'read', decision: 'allow', rule: undefined, reason: undefined });
     session?.statement({ text: 'SELECT 2', protocol: 'simple', class: 'read', decision: 'allow', rule: undefined, reason: undefined });
     await nextRound();
@@ -138,8 +132,7 @@ describe('Postgres recorder', () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
     const service = new RecordingService(root, offline, quiet);
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 }));
-    const start = (sessionId: string) =>
-      recorder.sessionStart({ sessionId, target: 'demo-pg', identity, startupUser: 'bob', database: 'demo', applicationName: 'psql', clientAddress: '127.0.0.1:8', at: new Date() });
+    const start = (sessionId: string) => psqlSession(recorder, sessionId);
     const [a, b] = ['aaaaaaaa-0000-4000-8000-00000000000a', 'bbbbbbbb-0000-4000-8000-00000000000b'];
     const first = start(a);
     const statement = (text: string) => ({ text, protocol: 'simple' as const, class: 'read' as const, decision: 'allow' as const, rule: undefined, reason: undefined });
@@ -160,8 +153,7 @@ describe('Postgres recorder', () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
     const service = new RecordingService(root, offline, quiet);
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 100 }));
-    const start = (sessionId: string) =>
-      recorder.sessionStart({ sessionId, target: 'demo-pg', identity, startupUser: 'bob', database: 'demo', applicationName: 'psql', clientAddress: '127.0.0.1:9', at: new Date() });
+    const start = (sessionId: string) => psqlSession(recorder, sessionId);
     const sessionId = '66666666-6666-4666-8666-666666666666';
     const session = start(sessionId);
     const other = sessions === 2 ? start('77777777-7777-4777-8777-777777777777') : undefined;
@@ -243,16 +235,7 @@ describe('Postgres recorder', () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
     const service = new RecordingService(root, offline, quiet);
     const sessionId = '88888888-8888-4888-8888-888888888888';
-    const session = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 })).sessionStart({
-      sessionId,
-      target: 'demo-pg',
-      identity,
-      startupUser: 'bob',
-      database: 'demo',
-      applicationName: 'psql',
-      clientAddress: '127.0.0.1:10',
-      at: new Date(),
-    });
+    const session = psqlSession(pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 })), sessionId);
     session?.statement(select('SELECT pg_sleep(60)'));
     const row = dataRow(['first']);
     session?.dataRow(row, 0, row.length);
