@@ -26,6 +26,7 @@ import { POLICY_STREAM_POLL_MS } from '../local/aws/policy-stream';
 import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
+import { offFirst, pairedOverhead } from './paired';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
 const HOST = '127.0.0.1';
@@ -370,8 +371,8 @@ async function main(): Promise<void> {
         console.log(line);
       }
     }
-    // Recording overhead: the same agent with the policy's recording off and on, alternated so that
-    // drift on a shared machine hits both alike; the median of OVERHEAD_ROUNDS cells each.
+    // Recording overhead: the same agent with the policy's recording off and on, in OVERHEAD_ROUNDS pairs
+    // of cells (off-on, then on-off: see bench/paired.ts); the overhead is the median of the pairs' own.
     const policySource = readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8');
     let policyVersion = 1;
     // Each cell's time and side, to check afterwards that the policy switch had landed (see recordedCheck).
@@ -387,8 +388,8 @@ async function main(): Promise<void> {
     };
     const overhead: string[] = [
       '',
-      `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead | agent CPU µs/txn off | agent CPU µs/txn on |`,
-      '|---|---|---|---|---|---|---|',
+      `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead (median of the ${OVERHEAD_ROUNDS} pairs' own) | middle half of the pairs | agent CPU µs/txn off | agent CPU µs/txn on |`,
+      '|---|---|---|---|---|---|---|---|',
     ];
     // One cell: TPS, and the agent's CPU time (all threads) per transaction, which the machine's noise moves less.
     const overheadCell = async (mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
@@ -415,19 +416,33 @@ async function main(): Promise<void> {
     for (const mode of modes) for (const clients of OVERHEAD_CLIENTS) {
       const off: { tps: number; cpuUs: number }[] = [];
       const on: { tps: number; cpuUs: number }[] = [];
+      const runOff = async (): Promise<void> => {
+        if (process.env.BENCH_SIDE === 'on') return;
+        await setRecording('off');
+        off.push(await overheadCell(mode, clients));
+      };
+      const runOn = async (): Promise<void> => {
+        if (process.env.BENCH_SIDE === 'off') return;
+        await setRecording('best-effort');
+        on.push(await overheadCell(mode, clients));
+      };
       for (let round = 0; round < OVERHEAD_ROUNDS; round++) {
-        if (process.env.BENCH_SIDE !== 'on') {
-          await setRecording('off');
-          off.push(await overheadCell(mode, clients));
-        }
-        if (process.env.BENCH_SIDE !== 'off') {
-          await setRecording('best-effort');
-          on.push(await overheadCell(mode, clients));
+        if (offFirst(round)) {
+          await runOff();
+          await runOn();
+        } else {
+          await runOn();
+          await runOff();
         }
       }
       const [offTps, onTps] = [median(off.map((c) => c.tps)), median(on.map((c) => c.tps))];
       const [offCpu, onCpu] = [median(off.map((c) => c.cpuUs)), median(on.map((c) => c.cpuUs))];
-      const line = `| ${mode} | ${clients} | ${offTps.toFixed(0)} | ${onTps.toFixed(0)} | ${(((offTps - onTps) / offTps) * 100).toFixed(1)}% | ${offCpu.toFixed(1)} | ${onCpu.toFixed(1)} |`;
+      const paired = pairedOverhead(
+        off.map((c) => c.tps),
+        on.map((c) => c.tps),
+      );
+      const percent = (f: number | undefined): string => (f === undefined ? 'n/a' : `${(f * 100).toFixed(1)}%`);
+      const line = `| ${mode} | ${clients} | ${offTps.toFixed(0)} | ${onTps.toFixed(0)} | ${percent(paired?.median)} | ${percent(paired?.q1)} to ${percent(paired?.q3)} | ${offCpu.toFixed(1)} | ${onCpu.toFixed(1)} |`;
       overhead.push(line);
       console.log(line);
     }

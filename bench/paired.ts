@@ -1,0 +1,34 @@
+/**
+ * The overhead of one setting against another from cells run in pairs, each pair close in time: the
+ * median of the pairs' own overheads, with the middle half of them as its spread. Cells of one build
+ * here differ by ±10% from one to the next (the machine's scheduling, its neighbours): a pair shares
+ * its minute's conditions, which medians taken of each side apart do not.
+ */
+export interface PairedOverhead {
+  /** Median over pairs of (off − on) / off, as a fraction. */
+  readonly median: number;
+  /** The pairs' 25th and 75th percentiles of the same. */
+  readonly q1: number;
+  readonly q3: number;
+}
+
+/** Linear interpolation between the closest ranks (the usual definition). */
+function percentile(sorted: readonly number[], p: number): number {
+  const at = (sorted.length - 1) * p;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (at - lo);
+}
+
+export function pairedOverhead(off: readonly number[], on: readonly number[]): PairedOverhead | undefined {
+  const pairs = Math.min(off.length, on.length);
+  if (pairs === 0) return undefined;
+  const overheads = Array.from({ length: pairs }, (_, i) => ((off[i] as number) - (on[i] as number)) / (off[i] as number)).sort((a, b) => a - b);
+  return { median: percentile(overheads, 0.5), q1: percentile(overheads, 0.25), q3: percentile(overheads, 0.75) };
+}
+
+/**
+ * Which side a round runs first: off-on, then on-off (ABBA), so that a trend over the run (the
+ * machine warming, growing tables) moves both sides alike instead of always favouring the second.
+ */
+export const offFirst = (round: number): boolean => round % 2 === 0;
