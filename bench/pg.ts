@@ -7,8 +7,8 @@
  *
  * Environment: BENCH_MODES (simple,prepared | none), BENCH_CLIENTS (1,8), BENCH_SECONDS (per cell),
  * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
- * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent and of
- * the whole machine), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent), BENCH_RATE
+ * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent, of its
+ * main thread and of the whole machine, the agent's context switches), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent), BENCH_RATE
  * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (8 per
  * overhead cell), BENCH_OVERHEAD_ROUNDS (10 cell pairs), BENCH_KEEP (keep the work directory).
  */
@@ -122,6 +122,20 @@ function cpuSeconds(pid: number): number {
 function statCpuSeconds(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+/** CPU seconds of a process's main thread (the proxy's event loop), without its helper threads. */
+function mainThreadCpuSeconds(pid: number): number {
+  return statCpuSeconds(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
+}
+/** Context switches of all of a process's threads: voluntary (it waited) and not (it was preempted). */
+function contextSwitches(pid: number): { voluntary: number; preempted: number } {
+  const total = { voluntary: 0, preempted: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    total.voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    total.preempted += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  }
+  return total;
 }
 /** CPU seconds the whole machine has been busy (all cores, everything but idle and iowait). */
 function machineBusySeconds(): number {
@@ -405,12 +419,17 @@ async function main(): Promise<void> {
       const cellStart = Date.now() - agentStarted;
       const [machineBefore, selfBefore] = [machineBusySeconds(), process.cpuUsage()];
       const processesBefore = process.env.BENCH_VERBOSE ? cpuByProcessName() : undefined;
+      const switchesBefore = process.env.BENCH_VERBOSE ? contextSwitches(agent.pid as number) : undefined;
+      const mainBefore = process.env.BENCH_VERBOSE ? mainThreadCpuSeconds(agent.pid as number) : 0;
       const result = await pgbench(viaAgent, mode, clients, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS, OVERHEAD_RATE);
       const self = process.cpuUsage(selfBefore);
-      if (process.env.BENCH_VERBOSE)
+      if (process.env.BENCH_VERBOSE) {
+        const switches = contextSwitches(agent.pid as number);
+        const perTxn = (n: number): string => (n / result.transactions).toFixed(2);
         console.log(
-          `cell ${mode} ${clients} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${(((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions).toFixed(1)}, machine ${(((machineBusySeconds() - machineBefore) * 1e6) / result.transactions).toFixed(1)}, bench process ${((self.user + self.system) / result.transactions).toFixed(1)}; by process: ${topCpu(processesBefore ?? new Map(), cpuByProcessName(), result.transactions)}`,
+          `cell ${mode} ${clients} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${(((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions).toFixed(1)}, machine ${(((machineBusySeconds() - machineBefore) * 1e6) / result.transactions).toFixed(1)}, bench process ${((self.user + self.system) / result.transactions).toFixed(1)}; agent's main thread ${(((mainThreadCpuSeconds(agent.pid as number) - mainBefore) * 1e6) / result.transactions).toFixed(1)}; agent context switches per txn: waited ${perTxn(switches.voluntary - (switchesBefore?.voluntary ?? 0))}, preempted ${perTxn(switches.preempted - (switchesBefore?.preempted ?? 0))}; by process: ${topCpu(processesBefore ?? new Map(), cpuByProcessName(), result.transactions)}`,
         );
+      }
       return { tps: result.tps, cpuUs: ((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions };
     };
     for (const mode of modes) for (const clients of OVERHEAD_CLIENTS) {
