@@ -10,7 +10,7 @@ import { CLASS_RANK, type Classification } from './classify/classify';
 import { AUTH, BACKEND as BACKEND_CODES, FRONTEND as FRONTEND_CODES, SQLSTATE, STARTUP, type TransactionStatus } from './protocol/codes';
 import { MessageFramer, takeStartupPacket, type FramerError } from './protocol/framer';
 import { SliceRun } from './protocol/slice-run';
-import { bodyOf as readBody, BodyReader, ProtocolReadError, readBind, readErrorFields, readParse, readStartupParams, readTarget, RecentCstring } from './protocol/reader';
+import { bodyOf as readBody, BodyReader, ProtocolReadError, readBind, readBindStatementName, readCommandTag, readErrorFields, readParse, readStartupParams, readTarget, RecentCstring } from './protocol/reader';
 import {
   authenticationRequest,
   backendKeyData,
@@ -42,6 +42,8 @@ import type { CopyPlan } from './masking/copy-rows';
 const BACKEND = BACKEND_CODES;
 const FRONTEND = FRONTEND_CODES;
 const bodyOf = readBody;
+const bindStatementName = readBindStatementName;
+const commandTag = readCommandTag;
 
 /** Time a client has to finish TLS, start-up and authentication. */
 export const STARTUP_TIMEOUT_MS = 15_000;
@@ -563,10 +565,7 @@ export class ClientSession {
   }
 
   private recordExecution(buf: Buffer, start: number, end: number): void {
-    // Bind: portal name (drivers send the unnamed one, an empty string), then statement name.
-    const r = bodyOf(buf, start, end);
-    r.skipCstring();
-    const name = r.cstring(this.recentStatementName);
+    const name = bindStatementName(buf, start, end, this.recentStatementName);
     if (this.parsedInBatch.size > 0 && this.parsedInBatch.delete(name)) return;
     const statement = this.namedStatements.get(name);
     if (statement) this.observer?.statement(statement);
@@ -906,7 +905,7 @@ export class ClientSession {
         this.observer?.dataRow(buf, start, end);
         break;
       case BACKEND.CommandComplete:
-        if (cycle && this.observer) cycle.tags.push(bodyOf(buf, start, end).cstring(this.recentCommandTag));
+        if (cycle && this.observer) cycle.tags.push(commandTag(buf, start, end, this.recentCommandTag));
         break;
       case BACKEND.ErrorResponse:
       case BACKEND.NoticeResponse: {

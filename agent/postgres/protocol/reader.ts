@@ -106,6 +106,28 @@ export class BodyReader {
 /** `buf[start..end)` is a whole typed message; the reader starts after its 5-byte header. */
 export const bodyOf = (buf: Buffer, start: number, end: number): BodyReader => new BodyReader(buf, start + 5, end);
 
+/**
+ * Where the string beginning at `from` ends (its NUL) within `buf[..end)`. A loop, not indexOf: the
+ * strings read this way on the hot path are a few bytes (statement names, command tags), shorter than
+ * what a native call costs.
+ */
+function cstringEnd(buf: Buffer, from: number, end: number): number {
+  for (let i = from; i < end; i++) if (buf[i] === 0) return i;
+  throw new ProtocolReadError('unterminated string');
+}
+
+/** A Bind's statement name (message `buf[start..end)`, header included), without a reader: read for every execution of a recorded session. */
+export function readBindStatementName(buf: Buffer, start: number, end: number, recent: RecentCstring): string {
+  // Portal name first: drivers send the unnamed portal (an empty string).
+  const nameStart = cstringEnd(buf, start + 5, end) + 1;
+  return recent.decode(buf, nameStart, cstringEnd(buf, nameStart, end));
+}
+
+/** A CommandComplete's tag (its body is that one string), without a reader. */
+export function readCommandTag(buf: Buffer, start: number, end: number, recent: RecentCstring): string {
+  return recent.decode(buf, start + 5, cstringEnd(buf, start + 5, end));
+}
+
 export interface ParseMessage {
   readonly name: string;
   readonly query: string;
