@@ -2,9 +2,13 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RECONNECT_CAP_MS } from '../../../agent/tunnel/backoff';
 import { waitFor } from '../../support/control-plane';
 import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
+
+/** Beyond the backoff cap: the handshake (hello, policy) after the connection opens. */
+const RECONNECT_MARGIN_MS = 10_000;
 
 describe('a pending approval across a control-plane restart (local mode, on-disk state)', () => {
   let stack: PgStack;
@@ -26,12 +30,13 @@ describe('a pending approval across a control-plane restart (local mode, on-disk
     const mail = await waitForMail(outbox, 'bob@example.com', 'survived');
 
     await stack.restartControlPlane();
-    await waitFor(() => stack.agent.tunnel.connected || undefined, 20_000, 'agent reconnected');
+    // The agent's reconnect backoff grows while the control plane is down: its next try can be up to the cap away.
+    await waitFor(() => stack.agent.tunnel.connected || undefined, RECONNECT_CAP_MS + RECONNECT_MARGIN_MS, 'agent reconnected');
     await new Promise((r) => setTimeout(r, 500));
     expect(readOutbox(outbox).filter((m) => m.text.includes('survived'))).toHaveLength(1);
 
     expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
     const out = await psql;
     expect(out.stdout).toMatch(/UPDATE 1/);
-  }, 60_000);
+  }, RECONNECT_CAP_MS + 60_000);
 });
