@@ -104,7 +104,10 @@ export class BodyReader {
 }
 
 /** `buf[start..end)` is a whole typed message; the reader starts after its 5-byte header. */
-export const bodyOf = (buf: Buffer, start: number, end: number): BodyReader => new BodyReader(buf, start + 5, end);
+/** A message's code byte and length: where its body begins. */
+const BODY_OFFSET = 5;
+
+export const bodyOf = (buf: Buffer, start: number, end: number): BodyReader => new BodyReader(buf, start + BODY_OFFSET, end);
 
 /**
  * Where the string beginning at `from` ends (its NUL) within `buf[..end)`. A loop, not indexOf: the
@@ -119,13 +122,13 @@ function cstringEnd(buf: Buffer, from: number, end: number): number {
 /** A Bind's statement name (message `buf[start..end)`, header included), without a reader: read for every execution of a recorded session. */
 export function readBindStatementName(buf: Buffer, start: number, end: number, recent: RecentCstring): string {
   // Portal name first: drivers send the unnamed portal (an empty string).
-  const nameStart = cstringEnd(buf, start + 5, end) + 1;
+  const nameStart = cstringEnd(buf, start + BODY_OFFSET, end) + 1;
   return recent.decode(buf, nameStart, cstringEnd(buf, nameStart, end));
 }
 
 /** A CommandComplete's tag (its body is that one string), without a reader. */
 export function readCommandTag(buf: Buffer, start: number, end: number, recent: RecentCstring): string {
-  return recent.decode(buf, start + 5, cstringEnd(buf, start + 5, end));
+  return recent.decode(buf, start + BODY_OFFSET, cstringEnd(buf, start + BODY_OFFSET, end));
 }
 
 export interface ParseMessage {
