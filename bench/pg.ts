@@ -423,14 +423,16 @@ async function main(): Promise<void> {
       const mainBefore = process.env.BENCH_VERBOSE ? mainThreadCpuSeconds(agent.pid as number) : 0;
       const result = await pgbench(viaAgent, mode, clients, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS, OVERHEAD_RATE);
       const self = process.cpuUsage(selfBefore);
+      const cpuUs = ((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions;
       if (process.env.BENCH_VERBOSE) {
         const switches = contextSwitches(agent.pid as number);
-        const perTxn = (n: number): string => (n / result.transactions).toFixed(2);
+        const perTxn = (n: number, digits: number): string => (n / result.transactions).toFixed(digits);
+        const usPerTxn = (seconds: number): string => perTxn(seconds * 1e6, 1);
         console.log(
-          `cell ${mode} ${clients} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${(((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions).toFixed(1)}, machine ${(((machineBusySeconds() - machineBefore) * 1e6) / result.transactions).toFixed(1)}, bench process ${((self.user + self.system) / result.transactions).toFixed(1)}; agent's main thread ${(((mainThreadCpuSeconds(agent.pid as number) - mainBefore) * 1e6) / result.transactions).toFixed(1)}; agent context switches per txn: waited ${perTxn(switches.voluntary - (switchesBefore?.voluntary ?? 0))}, preempted ${perTxn(switches.preempted - (switchesBefore?.preempted ?? 0))}; by process: ${topCpu(processesBefore ?? new Map(), cpuByProcessName(), result.transactions)}`,
+          `cell ${mode} ${clients} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${cpuUs.toFixed(1)}, machine ${usPerTxn(machineBusySeconds() - machineBefore)}, bench process ${perTxn(self.user + self.system, 1)}; agent's main thread ${usPerTxn(mainThreadCpuSeconds(agent.pid as number) - mainBefore)}; agent context switches per txn: waited ${perTxn(switches.voluntary - (switchesBefore?.voluntary ?? 0), 2)}, preempted ${perTxn(switches.preempted - (switchesBefore?.preempted ?? 0), 2)}; by process: ${topCpu(processesBefore ?? new Map(), cpuByProcessName(), result.transactions)}`,
         );
       }
-      return { tps: result.tps, cpuUs: ((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions };
+      return { tps: result.tps, cpuUs };
     };
     for (const mode of modes) for (const clients of OVERHEAD_CLIENTS) {
       const off: { tps: number; cpuUs: number }[] = [];

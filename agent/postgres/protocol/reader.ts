@@ -1,3 +1,5 @@
+import { MESSAGE_HEADER_BYTES } from './framer';
+
 /**
  * Reads fields out of one message body. Every read is bounds-checked: a truncated or lying message
  * throws ProtocolReadError, which the session turns into a protocol-violation ErrorResponse.
@@ -103,10 +105,10 @@ export class BodyReader {
   }
 }
 
-/** `buf[start..end)` is a whole typed message; the reader starts after its 5-byte header. */
-/** A message's code byte and length: where its body begins. */
-const BODY_OFFSET = 5;
+/** Where a message's body begins: a local copy, read on hot paths (an imported binding is a getter chain under tsx, see session.ts). */
+const BODY_OFFSET = MESSAGE_HEADER_BYTES;
 
+/** `buf[start..end)` is a whole typed message; the reader starts after its 5-byte header. */
 export const bodyOf = (buf: Buffer, start: number, end: number): BodyReader => new BodyReader(buf, start + BODY_OFFSET, end);
 
 /**
