@@ -118,14 +118,17 @@ const currentRssMb = (pid: number): number => procStatusMb(pid, 'VmRSS');
 function cpuSeconds(pid: number): number {
   return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 }
+/** A /proc/<pid>/stat line's fields after the command name (which may hold spaces): utime is [11], stime [12]. */
+const statFields = (stat: string): string[] => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 /** utime + stime from a /proc/<pid>/stat line (the fields after the command name, which may hold spaces). */
 function statCpuSeconds(stat: string): number {
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(stat);
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
-/** CPU seconds of a process's main thread (the proxy's event loop), without its helper threads. */
-function mainThreadCpuSeconds(pid: number): number {
-  return statCpuSeconds(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
+/** CPU seconds of a process's main thread (the proxy's event loop), without its helper threads: in user space and in the kernel. */
+function mainThreadCpuSeconds(pid: number): { user: number; system: number } {
+  const fields = statFields(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
+  return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS };
 }
 /** Context switches of all of a process's threads: voluntary (it waited) and not (it was preempted). */
 function contextSwitches(pid: number): { voluntary: number; preempted: number } {
@@ -420,16 +423,17 @@ async function main(): Promise<void> {
       const [machineBefore, selfBefore] = [machineBusySeconds(), process.cpuUsage()];
       const processesBefore = process.env.BENCH_VERBOSE ? cpuByProcessName() : undefined;
       const switchesBefore = process.env.BENCH_VERBOSE ? contextSwitches(agent.pid as number) : undefined;
-      const mainBefore = process.env.BENCH_VERBOSE ? mainThreadCpuSeconds(agent.pid as number) : 0;
+      const mainBefore = process.env.BENCH_VERBOSE ? mainThreadCpuSeconds(agent.pid as number) : { user: 0, system: 0 };
       const result = await pgbench(viaAgent, mode, clients, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS, OVERHEAD_RATE);
       const self = process.cpuUsage(selfBefore);
       const cpuUs = ((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions;
       if (process.env.BENCH_VERBOSE) {
         const switches = contextSwitches(agent.pid as number);
+        const main = mainThreadCpuSeconds(agent.pid as number);
         const perTxn = (n: number, digits: number): string => (n / result.transactions).toFixed(digits);
         const usPerTxn = (seconds: number): string => perTxn(seconds * 1e6, 1);
         console.log(
-          `cell ${mode} ${clients} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${cpuUs.toFixed(1)}, machine ${usPerTxn(machineBusySeconds() - machineBefore)}, bench process ${perTxn(self.user + self.system, 1)}; agent's main thread ${usPerTxn(mainThreadCpuSeconds(agent.pid as number) - mainBefore)}; agent context switches per txn: waited ${perTxn(switches.voluntary - (switchesBefore?.voluntary ?? 0), 2)}, preempted ${perTxn(switches.preempted - (switchesBefore?.preempted ?? 0), 2)}; by process: ${topCpu(processesBefore ?? new Map(), cpuByProcessName(), result.transactions)}`,
+          `cell ${mode} ${clients} [${cellStart}-${Date.now() - agentStarted} ms]: ${result.tps.toFixed(0)} TPS; per txn µs: agent ${cpuUs.toFixed(1)}, machine ${usPerTxn(machineBusySeconds() - machineBefore)}, bench process ${perTxn(self.user + self.system, 1)}; agent's main thread ${usPerTxn(main.user + main.system - mainBefore.user - mainBefore.system)} (user ${usPerTxn(main.user - mainBefore.user)}, kernel ${usPerTxn(main.system - mainBefore.system)}); agent context switches per txn: waited ${perTxn(switches.voluntary - (switchesBefore?.voluntary ?? 0), 2)}, preempted ${perTxn(switches.preempted - (switchesBefore?.preempted ?? 0), 2)}; by process: ${topCpu(processesBefore ?? new Map(), cpuByProcessName(), result.transactions)}`,
         );
       }
       return { tps: result.tps, cpuUs };
