@@ -1,7 +1,8 @@
 /**
  * The recorder's own CPU per Postgres transaction, in one process and without the network, so that
  * changes to it can be compared without the noise of a shared machine: a pgbench -S-like transaction
- * (statement, one row, result) recorded TRANSACTIONS times; prints microseconds per transaction.
+ * (statement, one row, result) recorded TRANSACTIONS times, for simple and for prepared statements;
+ * prints microseconds per transaction.
  */
 import { RecordingService } from '../agent/recording/uploader';
 import { pgRecorder } from '../agent/recording/pg-recorder';
@@ -10,6 +11,9 @@ import { appendResults, benchWorkDir, runBench } from './results';
 
 const TRANSACTIONS = 200_000;
 const SESSIONS = 8;
+/** pgbench -M simple (a new statement text each time) and -M prepared (one statement, executed again and again). */
+const PROTOCOLS = ['simple', 'prepared'] as const;
+type Protocol = (typeof PROTOCOLS)[number];
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 /** A tunnel that is never connected: chunks stay in the spool (uploads are not what is measured). */
 const offline = { onMessage: () => undefined, onConnected: () => undefined, connected: false, send: () => false } as unknown as TunnelClient;
@@ -37,13 +41,16 @@ async function main(): Promise<void> {
     return observer;
   });
   const row = dataRow('-2712');
-  const run = async (count: number): Promise<number> => {
+  const tag = 'SELECT 1';
+  // A prepared statement's executions pass the same event each time (the session keeps it per name).
+  const prepared = { text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;', protocol: 'extended', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined } as const;
+  const run = async (count: number, protocol: Protocol): Promise<number> => {
     const started = process.cpuUsage();
     for (let i = 0; i < count; i++) {
       const session = sessions[i % SESSIONS] as (typeof sessions)[number];
-      session.statement({ text: `SELECT abalance FROM pgbench_accounts WHERE aid = ${i};`, protocol: 'simple', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined });
+      session.statement(protocol === 'prepared' ? prepared : { text: `SELECT abalance FROM pgbench_accounts WHERE aid = ${i};`, protocol: 'simple', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined });
       session.dataRow(row, 0, row.length);
-      session.cycleEnd({ durationMs: 0, commandTags: ['SELECT 1'], rowsSent: 1, errors: [] });
+      session.cycleEnd({ durationMs: 0, commandTags: [tag], rowsSent: 1, errors: [] });
       // Let timers (spool flushes) run as they would between network reads.
       if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     }
@@ -51,15 +58,18 @@ async function main(): Promise<void> {
     const used = process.cpuUsage(started);
     return (used.user + used.system) / count;
   };
-  await run(20_000);
-  const perTransaction = await run(TRANSACTIONS);
+  const lines: string[] = [];
+  for (const protocol of PROTOCOLS) {
+    await run(20_000, protocol);
+    const perTransaction = await run(TRANSACTIONS, protocol);
+    lines.push(`recorder CPU per pgbench -S transaction, ${protocol} (statement, 1 row, result; ${SESSIONS} sessions, spool and gzip included): ${perTransaction.toFixed(2)} µs`);
+    console.log(lines[lines.length - 1]);
+  }
   for (const session of sessions) session.sessionEnd('done');
   await new Promise((r) => setTimeout(r, 200));
   service.stop();
   work.remove();
-  const line = `recorder CPU per pgbench -S transaction (statement, 1 row, result; ${SESSIONS} sessions, spool and gzip included): ${perTransaction.toFixed(2)} µs`;
-  console.log(line);
-  appendResults('npm run bench:recording', [line]);
+  appendResults('npm run bench:recording', lines);
 }
 
 runBench(main);

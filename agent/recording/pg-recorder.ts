@@ -1,6 +1,6 @@
 import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent, ApprovalEvent } from '../postgres/events';
 import { MESSAGE_HEADER_BYTES as HEADER_BYTES } from '../postgres/protocol/framer';
-import { jsonText, type JsonLineBuffer } from './json-line-buffer';
+import { JsonLineBuffer, jsonText } from './json-line-buffer';
 import type { SessionSpool } from './spool';
 import type { RecordingService } from './uploader';
 
@@ -16,12 +16,13 @@ import type { RecordingService } from './uploader';
 // between them (a notice, another statement, a spool flush) ends the line as it stands, and the rest
 // follows as separate events; so does a result's row after the first FOLDED_ROWS_MAX.
 const OPEN_TIME = jsonText('{"t":"');
-const STATEMENT_TEXT = jsonText('","e":"statement","text":');
+// A hot line's time is written without its closing `Z`: the constant after it begins with one (one copy fewer per line).
+const STATEMENT_TEXT = jsonText('Z","e":"statement","text":');
 const ROW_OPEN = jsonText('{"e":"row","v":[');
 const ROW_CLOSE = jsonText(']}');
 const COMMA = jsonText(',');
 const NULL = jsonText('null');
-const RESULT_TAGS = jsonText('","e":"result","tags":[');
+const RESULT_TAGS = jsonText('Z","e":"result","tags":[');
 const RESULT_ROWS = jsonText('],"rows":');
 const RESULT_NOT_RECORDED = jsonText(',"rowsNotRecorded":');
 const RESULT_DURATION = jsonText(',"durationMs":');
@@ -33,6 +34,8 @@ const FOLDED_ROWS_END = jsonText(']]');
 const FOLDED_ROWS_CLOSE = jsonText(']]}');
 const FOLDED_RESULT_TAGS = jsonText(',"result":{"tags":[');
 const FOLDED_RESULT_CLOSE = jsonText('}}');
+/** Where a folded result's end is put together before it is kept (one at a time: the proxy has one thread). */
+const resultScratch = new JsonLineBuffer(256);
 /** Rows folded into their statement's line; a larger result is written as row events. */
 export const FOLDED_ROWS_MAX = 8;
 
@@ -42,31 +45,32 @@ const MESSAGE_HEADER_BYTES = HEADER_BYTES;
 /** ISO time for the rare events. */
 const isoNow = (): string => new Date().toISOString();
 
-/** `YYYY-MM-DDTHH:MM:SS.` is the same for a second's events; toISOString costs about 1 µs a call. */
-const ISO_SECOND_PREFIX_LENGTH = 20;
+/** `{"t":"YYYY-MM-DDTHH:MM:SS.` is the same for a second's events; toISOString costs about 1 µs a call. */
+const ISO_TO_SECOND_LENGTH = 'YYYY-MM-DDTHH:MM:SS.'.length;
+const OPEN_AND_SECOND_LENGTH = OPEN_TIME.length + ISO_TO_SECOND_LENGTH;
 const ISO_LENGTH = 24;
 const MS_PER_SECOND = 1000;
 const MS_DIGITS = 3;
-const ISO_END = jsonText('Z');
-let prefixSecond = -1;
-let secondPrefix: Buffer | undefined;
+let secondStartMs = 0;
+let openAndSecond: Buffer | undefined;
 /**
- * The hot events' time, written as ISO 8601 bytes: the part up to the second is formatted once a
+ * Opens a hot event's line: `{"t":"` and the time as ISO 8601 up to its milliseconds, without the
+ * closing `Z` (the caller's next constant begins with it). The part up to the second is built once a
  * second, the milliseconds written as digits.
  */
-function writeTime(out: JsonLineBuffer): void {
+function openLineWithTime(out: JsonLineBuffer): void {
   const ms = Date.now();
-  const second = Math.floor(ms / MS_PER_SECOND);
-  if (second !== prefixSecond) {
-    const iso = new Date(second * MS_PER_SECOND).toISOString();
-    prefixSecond = second;
-    // Years past 9999 have a longer form: those are written whole.
-    secondPrefix = iso.length === ISO_LENGTH ? jsonText(iso.slice(0, ISO_SECOND_PREFIX_LENGTH)) : undefined;
+  const inSecond = ms - secondStartMs;
+  if (inSecond >= 0 && inSecond < MS_PER_SECOND && openAndSecond) {
+    out.raw(openAndSecond);
+    return out.paddedUint(inSecond, MS_DIGITS);
   }
-  if (!secondPrefix) return out.ascii(new Date(ms).toISOString());
-  out.raw(secondPrefix);
-  out.paddedUint(ms - second * MS_PER_SECOND, MS_DIGITS);
-  out.raw(ISO_END);
+  secondStartMs = ms - (ms % MS_PER_SECOND);
+  const iso = new Date(ms).toISOString();
+  // Years past 9999 have a longer form: those are written whole.
+  openAndSecond = iso.length === ISO_LENGTH ? jsonText(`{"t":"${iso}`.slice(0, OPEN_AND_SECOND_LENGTH)) : undefined;
+  out.raw(OPEN_TIME);
+  out.ascii(iso.slice(0, -1));
 }
 
 /**
@@ -96,6 +100,8 @@ class PgSessionRecording implements PgSessionObserver {
   /** The spool holds this session's statement line open for its rows and result (see `holdLine`). */
   private folding = false;
   private foldedRows = 0;
+  /** The last folded result's end, as bytes (see `foldedResultTail`). */
+  private lastResult = { tag: '', rows: -1, durationMs: -1, withRows: false, bytes: CLOSE };
 
   constructor(
     private readonly spool: SessionSpool,
@@ -107,33 +113,34 @@ class PgSessionRecording implements PgSessionObserver {
     live.sessions++;
   }
 
+  // The hot events: written at once when several sessions are recorded (any deferred first, to keep
+  // each session's events in order), else after this I/O callback.
   statement(e: StatementEvent): void {
     this.rows = 0;
-    this.record(STATEMENT, e, 0, 0);
+    if (this.live.sessions <= 1) return defer(this, STATEMENT, e, 0, 0);
+    if (deferred.length > 0) runDeferred();
+    this.writeStatement(e);
   }
 
   dataRow(buf: Buffer, start: number, end: number): void {
     if (++this.rows > this.cap) return;
-    this.record(ROW, buf, start, end);
+    if (this.live.sessions <= 1) return defer(this, ROW, buf, start, end);
+    if (deferred.length > 0) runDeferred();
+    this.writeRow(buf, start, end);
   }
 
   cycleEnd(e: CycleEndEvent): void {
     this.rows = 0;
-    this.record(RESULT, e, 0, 0);
-  }
-
-  /** A hot event: written at once when several sessions are recorded, else after this I/O callback. */
-  private record(kind: number, a: unknown, b: number, c: number): void {
-    if (this.live.sessions > 1) writeNow(this, kind, a, b, c);
-    else defer(this, kind, a, b, c);
+    if (this.live.sessions <= 1) return defer(this, RESULT, e, 0, 0);
+    if (deferred.length > 0) runDeferred();
+    this.writeResult(e);
   }
 
   writeStatement(e: StatementEvent): void {
     const out = this.spool.beginLine();
     this.folding = false;
     if (!out) return;
-    out.raw(OPEN_TIME);
-    writeTime(out);
+    openLineWithTime(out);
     this.writeStatementBody(out, e);
     // A second statement before a result (a pipeline, a batch): its rows and result are not its own.
     if (this.statementsSinceResult++ > 0) {
@@ -170,21 +177,45 @@ class PgSessionRecording implements PgSessionObserver {
     const folded = this.folding ? this.spool.resumeLine() : undefined;
     this.folding = false;
     if (folded) {
-      if (this.foldedRows > 0) folded.raw(FOLDED_ROWS_END);
-      folded.raw(FOLDED_RESULT_TAGS);
-      this.writeResultFields(folded, e);
-      folded.raw(FOLDED_RESULT_CLOSE);
+      const tail = this.foldedResultTail(e);
+      if (tail) folded.raw(tail);
+      else {
+        if (this.foldedRows > 0) folded.raw(FOLDED_ROWS_END);
+        folded.raw(FOLDED_RESULT_TAGS);
+        this.writeResultFields(folded, e);
+        folded.raw(FOLDED_RESULT_CLOSE);
+      }
       this.spool.endLine();
       return;
     }
     const out = this.spool.beginLine();
     if (!out) return;
-    out.raw(OPEN_TIME);
-    writeTime(out);
+    openLineWithTime(out);
     out.raw(RESULT_TAGS);
     this.writeResultFields(out, e);
     out.raw(CLOSE);
     this.spool.endLine();
+  }
+
+  /**
+   * A folded line's end from its rows' close to the last brace, for a result like the last one (one
+   * tag, no errors, rows within the cap): a session's transactions mostly end alike, and one copy
+   * replaces a dozen writes. Undefined for any other result (written field by field).
+   */
+  private foldedResultTail(e: CycleEndEvent): Buffer | undefined {
+    const tags = e.commandTags;
+    if (tags.length !== 1 || e.errors.length > 0 || e.rowsSent > this.cap) return undefined;
+    const last = this.lastResult;
+    const withRows = this.foldedRows > 0;
+    if (last.tag === tags[0] && last.rows === e.rowsSent && last.durationMs === e.durationMs && last.withRows === withRows) return last.bytes;
+    const out = resultScratch;
+    out.reset();
+    if (withRows) out.raw(FOLDED_ROWS_END);
+    out.raw(FOLDED_RESULT_TAGS);
+    this.writeResultFields(out, e);
+    out.raw(FOLDED_RESULT_CLOSE);
+    this.lastResult = { tag: tags[0] as string, rows: e.rowsSent, durationMs: e.durationMs, withRows, bytes: Buffer.from(out.view()) };
+    return this.lastResult.bytes;
   }
 
   /** From the tags' items to the last field, without the closing brace. */
@@ -288,12 +319,6 @@ function write(recording: PgSessionRecording, kind: number, a: unknown, b: numbe
   if (kind === ROW) recording.writeRow(a as Buffer, b, c);
   else if (kind === STATEMENT) recording.writeStatement(a as StatementEvent);
   else recording.writeResult(a as CycleEndEvent);
-}
-
-/** An event written at once; any still deferred go first, so that each session's events stay in order. */
-function writeNow(recording: PgSessionRecording, kind: number, a: unknown, b: number, c: number): void {
-  if (deferred.length > 0) runDeferred();
-  write(recording, kind, a, b, c);
 }
 
 /** A DataRow's values (`buf[start..end)`, header included) as JSON array items: strings or null. */

@@ -210,6 +210,51 @@ describe('Postgres recorder', () => {
     ]);
   });
 
+  it('writes each folded result as it was, whether like the one before it or not (duration, rows, tag, errors, the cap)', async () => {
+    const statement = select('SELECT abalance FROM pgbench_accounts WHERE aid = $1');
+    const results: { rows: string[]; result: CycleEndEvent }[] = [
+      { rows: ['1'], result: resultOf(1) },
+      { rows: ['2'], result: resultOf(1) },
+      // A row counted but not passed on (as when it was not recorded): the same result, without the rows' close.
+      { rows: [], result: resultOf(1) },
+      { rows: ['3'], result: { ...resultOf(1), durationMs: 5 } },
+      { rows: [], result: resultOf(0) },
+      { rows: ['4'], result: { ...resultOf(1), durationMs: 5, errors: ['boom'] } },
+      { rows: ['5', '6'], result: resultOf(2) },
+      { rows: ['7'], result: { ...resultOf(1), rowsSent: 101 } },
+      { rows: ['8'], result: { ...resultOf(1), commandTags: ['FETCH 1'] } },
+      { rows: ['9'], result: resultOf(1) },
+    ];
+    const recorded = await recordedWith(2, (s) => {
+      for (const { rows, result } of results) {
+        s.statement(statement);
+        for (const v of rows) {
+          const row = dataRow([v]);
+          s.dataRow(row, 0, row.length);
+        }
+        s.cycleEnd(result);
+      }
+    });
+    expect(recorded).toEqual(
+      results.map(({ rows, result }) => ({
+        e: 'statement',
+        text: statement.text,
+        protocol: 'extended',
+        class: 'read',
+        decision: 'allow',
+        rule: 'r1',
+        ...(rows.length > 0 ? { v: rows.map((v) => [v]) } : {}),
+        result: {
+          tags: result.commandTags,
+          rows: result.rowsSent,
+          ...(result.rowsSent > 100 ? { rowsNotRecorded: result.rowsSent - 100 } : {}),
+          durationMs: result.durationMs,
+          ...(result.errors.length > 0 ? { errors: result.errors } : {}),
+        },
+      })),
+    );
+  });
+
   it('folds nothing into a statement that is not the only one before a result (pipelines, batches)', async () => {
     const recorded = await recordedWith(2, (s) => {
       s.statement(select('SELECT 1'));
