@@ -148,6 +148,29 @@ describe('Postgres recorder', () => {
     expect(events(join(root, a)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2', 'session.end']);
     expect(events(join(root, b)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 3', 'session.end']);
   });
+  it('gives each session its own statements and results when sessions repeat alike and unlike ones', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
+    const service = new RecordingService(root, offline, quiet);
+    const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 }));
+    const ids = ['cccccccc-0000-4000-8000-00000000000c', 'dddddddd-0000-4000-8000-00000000000d', 'eeeeeeee-0000-4000-8000-00000000000e'];
+    const sessions = ids.map((id) => psqlSession(recorder, id) as PgSessionObserver);
+    // Each session parses its own statement event: the first two alike, the third not (and over the size kept once for all).
+    const texts = ['SELECT abalance FROM pgbench_accounts WHERE aid = $1', 'SELECT abalance FROM pgbench_accounts WHERE aid = $1', `SELECT '${'x'.repeat(2000)}' WHERE $1`];
+    const prepared = texts.map((text) => select(text));
+    for (let round = 0; round < 3; round++) {
+      sessions.forEach((s, i) => {
+        s.statement(prepared[i] as StatementEvent);
+        s.cycleEnd({ ...resultOf(0), durationMs: i });
+      });
+    }
+    for (const s of sessions) s.sessionEnd('client closed');
+    await nextRound();
+    ids.forEach((id, i) => {
+      const recorded = events(join(root, id)).filter((e) => e.e === 'statement');
+      expect(recorded.map((e) => [e.text, e.result])).toEqual(Array.from({ length: 3 }, () => [texts[i], { tags: ['SELECT 0'], rows: 0, durationMs: i }]));
+    });
+  });
+
   /** Events of one session driven by `drive`, with two sessions open (events written at once) or one (deferred). */
   async function recordedWith(sessions: 1 | 2, drive: (session: PgSessionObserver) => Promise<void> | void): Promise<Record<string, unknown>[]> {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
