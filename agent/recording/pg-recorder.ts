@@ -47,7 +47,6 @@ const isoNow = (): string => new Date().toISOString();
 
 /** `{"t":"YYYY-MM-DDTHH:MM:SS.` is the same for a second's events; toISOString costs about 1 µs a call. */
 const ISO_TO_SECOND_LENGTH = 'YYYY-MM-DDTHH:MM:SS.'.length;
-const OPEN_AND_SECOND_LENGTH = OPEN_TIME.length + ISO_TO_SECOND_LENGTH;
 const ISO_LENGTH = 24;
 const MS_PER_SECOND = 1000;
 const MS_DIGITS = 3;
@@ -68,7 +67,7 @@ function openLineWithTime(out: JsonLineBuffer): void {
   secondStartMs = ms - (ms % MS_PER_SECOND);
   const iso = new Date(ms).toISOString();
   // Years past 9999 have a longer form: those are written whole.
-  openAndSecond = iso.length === ISO_LENGTH ? jsonText(`{"t":"${iso}`.slice(0, OPEN_AND_SECOND_LENGTH)) : undefined;
+  openAndSecond = iso.length === ISO_LENGTH ? Buffer.concat([OPEN_TIME, jsonText(iso.slice(0, ISO_TO_SECOND_LENGTH))]) : undefined;
   out.raw(OPEN_TIME);
   out.ascii(iso.slice(0, -1));
 }

@@ -171,6 +171,34 @@ describe('Postgres recorder', () => {
     });
   });
 
+  it('writes each hot event\'s time as toISOString would, across seconds, a clock set back, and years past 9999', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
+    const service = new RecordingService(root, offline, quiet);
+    const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 }));
+    const [a, b] = ['ffffffff-0000-4000-8000-00000000000f', 'abababab-0000-4000-8000-0000000000ab'];
+    const session = psqlSession(recorder, a) as PgSessionObserver;
+    // A second session: events are written at once, so each is stamped when it is reported.
+    const other = psqlSession(recorder, b) as PgSessionObserver;
+    const second = Date.UTC(2026, 10, 30, 0, 0, 0);
+    const times = [second + 998, second + 999, second + 1001, second + 1999, second + 500, Date.UTC(10000, 0, 1, 0, 0, 0, 5), second + 7];
+    let now = 0;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => now);
+    try {
+      for (const [i, time] of times.entries()) {
+        now = time;
+        session.statement(select(`SELECT ${i}`));
+        session.cycleEnd(resultOf(0));
+      }
+    } finally {
+      clock.mockRestore();
+    }
+    session.sessionEnd('client closed');
+    other.sessionEnd('client closed');
+    await nextRound();
+    const stamped = events(join(root, a)).filter((e) => e.e === 'statement');
+    expect(stamped.map((e) => [e.text, e.t])).toEqual(times.map((time, i) => [`SELECT ${i}`, new Date(time).toISOString()]));
+  });
+
   /** Events of one session driven by `drive`, with two sessions open (events written at once) or one (deferred). */
   async function recordedWith(sessions: 1 | 2, drive: (session: PgSessionObserver) => Promise<void> | void): Promise<Record<string, unknown>[]> {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
