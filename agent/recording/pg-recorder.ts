@@ -112,27 +112,32 @@ class PgSessionRecording implements PgSessionObserver {
     live.sessions++;
   }
 
-  // The hot events: written at once when several sessions are recorded (any deferred first, to keep
-  // each session's events in order), else after this I/O callback.
   statement(e: StatementEvent): void {
     this.rows = 0;
-    if (this.live.sessions <= 1) return defer(this, STATEMENT, e, 0, 0);
-    if (deferred.length > 0) runDeferred();
-    this.writeStatement(e);
+    if (this.writesNow()) this.writeStatement(e);
+    else defer(this, STATEMENT, e, 0, 0);
   }
 
   dataRow(buf: Buffer, start: number, end: number): void {
     if (++this.rows > this.cap) return;
-    if (this.live.sessions <= 1) return defer(this, ROW, buf, start, end);
-    if (deferred.length > 0) runDeferred();
-    this.writeRow(buf, start, end);
+    if (this.writesNow()) this.writeRow(buf, start, end);
+    else defer(this, ROW, buf, start, end);
   }
 
   cycleEnd(e: CycleEndEvent): void {
     this.rows = 0;
-    if (this.live.sessions <= 1) return defer(this, RESULT, e, 0, 0);
+    if (this.writesNow()) this.writeResult(e);
+    else defer(this, RESULT, e, 0, 0);
+  }
+
+  /**
+   * Whether a hot event is written at once: yes when several sessions are recorded (after any still
+   * deferred, so that each session's events stay in order), no for a lone one (after this I/O callback).
+   */
+  private writesNow(): boolean {
+    if (this.live.sessions <= 1) return false;
     if (deferred.length > 0) runDeferred();
-    this.writeResult(e);
+    return true;
   }
 
   writeStatement(e: StatementEvent): void {
@@ -213,7 +218,7 @@ class PgSessionRecording implements PgSessionObserver {
     out.raw(FOLDED_RESULT_TAGS);
     this.writeResultFields(out, e);
     out.raw(FOLDED_RESULT_CLOSE);
-    this.lastResult = { tag: tags[0] as string, rows: e.rowsSent, durationMs: e.durationMs, withRows, bytes: intern(out.view()) };
+    this.lastResult = { tag: tags[0] as string, rows: e.rowsSent, durationMs: e.durationMs, withRows, bytes: intern(Buffer.from(out.view())) };
     return this.lastResult.bytes;
   }
 
@@ -288,20 +293,20 @@ class PgSessionRecording implements PgSessionObserver {
  * that has the same: pgbench's eight sessions (or a pool's) repeat the same statements and results,
  * and one copy stays in the CPU's caches where eight would each be fetched from memory at each use
  * (on a busy machine, such fetches are most of what a recorded transaction costs). Bounded: entries
- * up to INTERNED_MAX_BYTES each, INTERNED_MAX_ENTRIES in all (then it starts again).
+ * up to INTERNED_MAX_BYTES each, INTERNED_MAX_ENTRIES in all (then it starts again). `bytes` must be
+ * the caller's own (never written to afterwards): it is what gets kept.
  */
 const interned = new Map<string, Buffer>();
 const INTERNED_MAX_ENTRIES = 1024;
 const INTERNED_MAX_BYTES = 1024;
 function intern(bytes: Buffer): Buffer {
-  if (bytes.length > INTERNED_MAX_BYTES) return Buffer.from(bytes);
+  if (bytes.length > INTERNED_MAX_BYTES) return bytes;
   const key = bytes.toString('latin1');
   const found = interned.get(key);
   if (found) return found;
   if (interned.size >= INTERNED_MAX_ENTRIES) interned.clear();
-  const copy = Buffer.from(bytes);
-  interned.set(key, copy);
-  return copy;
+  interned.set(key, bytes);
+  return bytes;
 }
 
 const STATEMENT = 0;
