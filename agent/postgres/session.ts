@@ -509,7 +509,7 @@ export class ClientSession {
       case FRONTEND.Close:
         if (this.namedStatements.size > 0) {
           const target = readTarget(bodyOf(buf, start, end));
-          if (target.kind === 'S') this.namedStatements.delete(target.name);
+          if (target.kind === 'S') this.forgetNamedStatement(target.name);
         }
         return this.forwardInBatch(buf, start, end);
       case FRONTEND.Flush:
@@ -562,13 +562,23 @@ export class ClientSession {
     this.parsedInBatch.add(name);
     if (this.namedStatements.size >= MAX_PREPARED_PER_SESSION && !this.namedStatements.has(name)) return;
     this.namedStatements.set(name, this.lastStatement);
+    this.lastExecuted = undefined;
   }
+
+  private forgetNamedStatement(name: string): void {
+    this.namedStatements.delete(name);
+    this.lastExecuted = undefined;
+  }
+
+  /** The statement the last Bind executed: a session mostly executes the same one again (no map lookup then). */
+  private lastExecuted: { name: string; statement: StatementEvent | undefined } | undefined;
 
   private recordExecution(buf: Buffer, start: number, end: number): void {
     const name = bindStatementName(buf, start, end, this.recentStatementName);
     if (this.parsedInBatch.size > 0 && this.parsedInBatch.delete(name)) return;
-    const statement = this.namedStatements.get(name);
-    if (statement) this.observer?.statement(statement);
+    let last = this.lastExecuted;
+    if (last?.name !== name) last = this.lastExecuted = { name, statement: this.namedStatements.get(name) };
+    if (last.statement) this.observer?.statement(last.statement);
   }
 
   /** `SET twokey.script = on`: the next Query is a whole script (`twokey exec`), approved and run as one. */

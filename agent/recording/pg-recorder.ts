@@ -34,7 +34,7 @@ const FOLDED_ROWS_END = jsonText(']]');
 const FOLDED_ROWS_CLOSE = jsonText(']]}');
 const FOLDED_RESULT_TAGS = jsonText(',"result":{"tags":[');
 const FOLDED_RESULT_CLOSE = jsonText('}}');
-/** Where a folded result's end is put together before it is kept (one at a time: the proxy has one thread). */
+/** Where the kept part of a folded result's end is put together (one at a time: the proxy has one thread). */
 const resultScratch = new JsonLineBuffer(256);
 /** Rows folded into their statement's line; a larger result is written as row events. */
 export const FOLDED_ROWS_MAX = 8;
@@ -99,8 +99,8 @@ class PgSessionRecording implements PgSessionObserver {
   /** The spool holds this session's statement line open for its rows and result (see `holdLine`). */
   private folding = false;
   private foldedRows = 0;
-  /** The last folded result's end, as bytes (see `foldedResultTail`). */
-  private lastResult = { tag: '', rows: -1, durationMs: -1, withRows: false, bytes: CLOSE };
+  /** The last folded result's end up to its duration, as bytes (see `writeFoldedResultLikeLast`). */
+  private lastResult = { tag: '', rows: -1, withRows: false, head: CLOSE };
 
   constructor(
     private readonly spool: SessionSpool,
@@ -181,9 +181,7 @@ class PgSessionRecording implements PgSessionObserver {
     const folded = this.folding ? this.spool.resumeLine() : undefined;
     this.folding = false;
     if (folded) {
-      const tail = this.foldedResultTail(e);
-      if (tail) folded.raw(tail);
-      else {
+      if (!this.writeFoldedResultLikeLast(folded, e)) {
         if (this.foldedRows > 0) folded.raw(FOLDED_ROWS_END);
         folded.raw(FOLDED_RESULT_TAGS);
         this.writeResultFields(folded, e);
@@ -202,24 +200,31 @@ class PgSessionRecording implements PgSessionObserver {
   }
 
   /**
-   * A folded line's end from its rows' close to the last brace, for a result like the last one (one
-   * tag, no errors, rows within the cap): a session's transactions mostly end alike, and one copy
-   * replaces a dozen writes. Undefined for any other result (written field by field).
+   * A folded line's end for a result like the last one (one tag, no errors, rows within the cap): a
+   * session's transactions mostly end alike, so the part up to the duration is kept as bytes and copied
+   * (one copy for a dozen writes), and the duration, which differs from one transaction to the next
+   * under load, is written as digits after it. False for any other result (written field by field).
    */
-  private foldedResultTail(e: CycleEndEvent): Buffer | undefined {
+  private writeFoldedResultLikeLast(out: JsonLineBuffer, e: CycleEndEvent): boolean {
     const tags = e.commandTags;
-    if (tags.length !== 1 || e.errors.length > 0 || e.rowsSent > this.cap) return undefined;
-    const last = this.lastResult;
+    if (tags.length !== 1 || e.errors.length > 0 || e.rowsSent > this.cap) return false;
     const withRows = this.foldedRows > 0;
-    if (last.tag === tags[0] && last.rows === e.rowsSent && last.durationMs === e.durationMs && last.withRows === withRows) return last.bytes;
-    const out = resultScratch;
-    out.reset();
-    if (withRows) out.raw(FOLDED_ROWS_END);
-    out.raw(FOLDED_RESULT_TAGS);
-    this.writeResultFields(out, e);
+    let last = this.lastResult;
+    if (last.tag !== tags[0] || last.rows !== e.rowsSent || last.withRows !== withRows) {
+      const head = resultScratch;
+      head.reset();
+      if (withRows) head.raw(FOLDED_ROWS_END);
+      head.raw(FOLDED_RESULT_TAGS);
+      head.string(tags[0] as string);
+      head.raw(RESULT_ROWS);
+      head.uint(e.rowsSent);
+      head.raw(RESULT_DURATION);
+      last = this.lastResult = { tag: tags[0] as string, rows: e.rowsSent, withRows, head: intern(Buffer.from(head.view())) };
+    }
+    out.raw(last.head);
+    out.uint(e.durationMs);
     out.raw(FOLDED_RESULT_CLOSE);
-    this.lastResult = { tag: tags[0] as string, rows: e.rowsSent, durationMs: e.durationMs, withRows, bytes: intern(Buffer.from(out.view())) };
-    return this.lastResult.bytes;
+    return true;
   }
 
   /** From the tags' items to the last field, without the closing brace. */

@@ -104,6 +104,7 @@ export const wire = {
   bind: (portal: string, statement: string) => message(0x42, Buffer.concat([cstring(portal), cstring(statement), Buffer.from([0, 0, 0, 0, 0, 0])])),
   describePortal: (portal: string) => message(0x44, Buffer.concat([Buffer.from('P'), cstring(portal)])),
   execute: (portal: string) => message(0x45, Buffer.concat([cstring(portal), int32(0)])),
+  closeStatement: (name: string) => message(0x43, Buffer.concat([Buffer.from('S'), cstring(name)])),
   sync: () => message(0x53),
   functionCall: () => message(0x46, Buffer.concat([int32(1234), Buffer.from([0, 0, 0, 0, 0, 0])])),
 };

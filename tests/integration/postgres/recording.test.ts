@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { message } from '../../../agent/postgres/protocol/writer';
 import { SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import { TerminalRecording } from '../../../agent/recording/terminal-recorder';
 import { RecordingService } from '../../../agent/recording/uploader';
@@ -12,6 +13,7 @@ import { startLocalS3 } from '../../../local/aws/s3';
 import { twokey } from '../../support/cli';
 import { waitFor } from '../../support/control-plane';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
+import { WireClient, wire } from '../../support/pg-wire';
 import { openPsql } from '../../support/psql';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -78,6 +80,36 @@ describe('session recording for Postgres', () => {
     const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
     expect(replay.split('demo=> SELECT name FROM customers WHERE id = $1')).toHaveLength(4);
     expect(replay).toContain('demo=> SELECT 42 AS answer');
+  });
+
+  it('records a Bind as the statement its name stands for now: not after a Close, the new text after a new Parse', async () => {
+    const { host, port } = stack.endpoint('test-pg');
+    const c = await WireClient.login(host, port, await stack.token('wanda', ['support']));
+    const batch = async (...messages: Buffer[]): Promise<void> => {
+      const from = c.received.length;
+      c.write(...messages, wire.sync());
+      await c.readyCount(1, from);
+    };
+    const execute = [wire.bind('', 's1'), wire.execute('')];
+    await batch(wire.parse('s1', 'SELECT 1 AS first'));
+    // Another named statement stays prepared throughout.
+    await batch(wire.parse('s2', 'SELECT 3 AS other'));
+    await batch(...execute);
+    await batch(wire.closeStatement('s1'));
+    // The server refuses it (no such statement): it ran nothing, and nothing is recorded as run.
+    await batch(...execute);
+    await batch(wire.parse('s1', 'SELECT 2 AS second'));
+    await batch(...execute);
+    await batch(...execute);
+    c.write(message(0x58));
+    c.close();
+    await shipped();
+    const [session] = await sessionsOf('wanda');
+    const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+    // Each Parse and each Bind that ran is a statement in the recording.
+    expect(replay.split('demo=> SELECT 1 AS first')).toHaveLength(3);
+    expect(replay.split('demo=> SELECT 2 AS second')).toHaveLength(4);
+    expect(replay.split('demo=> SELECT 3 AS other')).toHaveLength(2);
   });
 
   it('records a terminal session as asciicast v2, masked, and plays it back', async () => {
