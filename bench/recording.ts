@@ -17,6 +17,8 @@ const TRANSACTIONS = 200_000;
  */
 const DURATIONS_MS = [0, 1, 0, 2, 1, 1, 0, 3, 1, 0, 2];
 const SESSIONS = 8;
+/** Distinct simple-query texts, in turn (pgbench -S draws a new aid for each transaction). */
+const SIMPLE_TEXTS = 4096;
 /** pgbench -M simple (a new statement text each time) and -M prepared (one statement, executed again and again). */
 const PROTOCOLS = ['simple', 'prepared'] as const;
 type Protocol = (typeof PROTOCOLS)[number];
@@ -50,11 +52,14 @@ async function main(): Promise<void> {
   const tag = 'SELECT 1';
   // A prepared statement's executions pass the same event each time (the session keeps it per name).
   const prepared = { text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;', protocol: 'extended', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined } as const;
+  // Simple queries' texts as the session has them: decoded from the message's bytes (flat strings; a
+  // template literal's result is a rope, which the recorder would flatten first), a new one each time.
+  const simpleTexts = Array.from({ length: SIMPLE_TEXTS }, (_, i) => Buffer.from(`SELECT abalance FROM pgbench_accounts WHERE aid = ${i};`).toString('utf8'));
   const run = async (count: number, protocol: Protocol): Promise<number> => {
     const started = process.cpuUsage();
     for (let i = 0; i < count; i++) {
       const session = sessions[i % SESSIONS] as (typeof sessions)[number];
-      session.statement(protocol === 'prepared' ? prepared : { text: `SELECT abalance FROM pgbench_accounts WHERE aid = ${i};`, protocol: 'simple', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined });
+      session.statement(protocol === 'prepared' ? prepared : { text: simpleTexts[i % simpleTexts.length] as string, protocol: 'simple', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined });
       session.dataRow(row, 0, row.length);
       session.cycleEnd({ durationMs: DURATIONS_MS[i % DURATIONS_MS.length] as number, commandTags: [tag], rowsSent: 1, errors: [] });
       // Let timers (spool flushes) run as they would between network reads.
