@@ -306,8 +306,17 @@ export class SessionSpool {
 
   /** Seals the open chunk as the next chunk of the chain. */
   seal(): void {
+    const sealed = this.sealChunk();
+    if (sealed !== undefined) this.onSealed(sealed);
+  }
+
+  /**
+   * Seals the open chunk without telling the uploader: the bytes now waiting for upload (0 when the
+   * chunk had to be dropped), undefined when there was nothing to seal.
+   */
+  private sealChunk(): number | undefined {
     this.flush();
-    if (this.fileBytes === 0) return;
+    if (this.fileBytes === 0) return undefined;
     const sealed = this.fileBytes;
     const digest = this.digest.digest('hex');
     this.closeFile();
@@ -318,20 +327,20 @@ export class SessionSpool {
     if (this.hasRoom()) {
       renameSync(open, join(this.dir, sealedName(this.meta.nextSeq)));
       advance(this.dir, this.meta, digest);
-      this.onSealed(sealed);
-    } else {
-      rmSync(open, { force: true });
-      this.meta.lost = true;
-      writeMeta(this.dir, this.meta);
-      this.onSealed(0);
+      return sealed;
     }
+    rmSync(open, { force: true });
+    this.meta.lost = true;
+    writeMeta(this.dir, this.meta);
+    return 0;
   }
 
   end(complete: boolean): void {
     clearInterval(this.timer);
     // The end is written whatever happens to the last seal: a session that cannot seal is incomplete, not stuck.
+    let sealed = 0;
     try {
-      this.seal();
+      sealed = this.sealChunk() ?? 0;
     } catch (e) {
       this.onError(e);
       this.meta.lost = true;
@@ -340,7 +349,9 @@ export class SessionSpool {
     this.ended = true;
     this.meta.ended = { endedAt: new Date().toISOString(), complete: complete && !this.meta.lost };
     writeMeta(this.dir, this.meta);
-    this.onSealed(0);
+    // Told only now: an upload started by the last seal reads the meta as ended and asks for the URLs
+    // the session still needs, not for a batch of chunks to come.
+    this.onSealed(sealed);
   }
 }
 

@@ -135,6 +135,17 @@ describe('chunk uploads', () => {
     service.stop();
   });
 
+  it('asks for one URL for the chunk a connected session seals as it ends', async () => {
+    const cp = controlPlane(() => base, 300_000);
+    const service = new RecordingService(mkdtempSync(join(tmpdir(), 'tk-upload-')), cp.tunnel, quiet);
+    service.begin(meta).append({ e: 'event' });
+    service.end(SESSION, true);
+    await drained(service, 1);
+    expect(stored).toEqual([`/${SESSION}/0`]);
+    expect(cp.asked.map((m) => [m.seq, m.count])).toEqual([[0, 1]]);
+    service.stop();
+  });
+
   it('asks for only the URLs an ended session still needs', async () => {
     const cp = controlPlane(() => base, 300_000);
     (cp.tunnel as { connected: boolean }).connected = false;
