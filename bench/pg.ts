@@ -8,7 +8,7 @@
  * Environment: BENCH_MODES (simple,prepared | none), BENCH_CLIENTS (1,8), BENCH_SECONDS (per cell),
  * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent, of its
- * main thread and of the whole machine, the agent's context switches), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent), BENCH_RATE
+ * main thread and of the whole machine, the agent's context switches), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent, e.g. --perf-basic-prof for perf), BENCH_RATE
  * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (8 per
  * overhead cell), BENCH_OVERHEAD_ROUNDS (10 cell pairs), BENCH_KEEP (keep the work directory).
  */
@@ -338,6 +338,8 @@ async function main(): Promise<void> {
     const agentLog = require('node:fs').openSync(join(agentDir, 'agent.log'), 'a') as number;
     // BENCH_PROFILE=DIR writes a V8 CPU profile of the agent there, and of the stack above (open them in Chrome DevTools);
     // BENCH_AGENT_FLAGS adds Node flags to the agent (e.g. --trace-gc; its output lands in the agent's log).
+    // --perf-basic-prof names the agent's JavaScript functions for `perf record -a -e cpu-clock -g` run
+    // around the bench: sampled in place, with recording on against off, the way 74e3d24's cause was found.
     const profile = [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), ...(process.env.BENCH_AGENT_FLAGS ?? '').split(' ').filter(Boolean)];
     const agent = spawn(process.execPath, [...profile, join(REPO, 'cli/bin.cjs'), 'agent', '--config', join(agentDir, 'agent.yaml')], {
       stdio: ['ignore', agentLog, agentLog],
