@@ -182,8 +182,7 @@ class PgSessionRecording implements PgSessionObserver {
     this.folding = false;
     if (folded) {
       if (!this.writeFoldedResultLikeLast(folded, e)) {
-        if (this.foldedRows > 0) folded.raw(FOLDED_ROWS_END);
-        folded.raw(FOLDED_RESULT_TAGS);
+        this.openFoldedResult(folded, this.foldedRows > 0);
         this.writeResultFields(folded, e);
         folded.raw(FOLDED_RESULT_CLOSE);
       }
@@ -213,12 +212,8 @@ class PgSessionRecording implements PgSessionObserver {
     if (last.tag !== tags[0] || last.rows !== e.rowsSent || last.withRows !== withRows) {
       const head = resultScratch;
       head.reset();
-      if (withRows) head.raw(FOLDED_ROWS_END);
-      head.raw(FOLDED_RESULT_TAGS);
-      head.string(tags[0] as string);
-      head.raw(RESULT_ROWS);
-      head.uint(e.rowsSent);
-      head.raw(RESULT_DURATION);
+      this.openFoldedResult(head, withRows);
+      this.writeResultUpToDuration(head, e);
       last = this.lastResult = { tag: tags[0] as string, rows: e.rowsSent, withRows, head: intern(Buffer.from(head.view())) };
     }
     out.raw(last.head);
@@ -227,8 +222,24 @@ class PgSessionRecording implements PgSessionObserver {
     return true;
   }
 
+  /** Closes the folded rows (if any) and opens the line's result, up to its tags' items. */
+  private openFoldedResult(out: JsonLineBuffer, withRows: boolean): void {
+    if (withRows) out.raw(FOLDED_ROWS_END);
+    out.raw(FOLDED_RESULT_TAGS);
+  }
+
   /** From the tags' items to the last field, without the closing brace. */
   private writeResultFields(out: JsonLineBuffer, e: CycleEndEvent): void {
+    this.writeResultUpToDuration(out, e);
+    out.uint(e.durationMs);
+    if (e.errors.length > 0) {
+      out.raw(RESULT_ERRORS);
+      out.json(JSON.stringify(e.errors));
+    }
+  }
+
+  /** From the tags' items to the duration's key (`,"durationMs":`), the part that repeats from one transaction to the next. */
+  private writeResultUpToDuration(out: JsonLineBuffer, e: CycleEndEvent): void {
     const tags = e.commandTags;
     for (let i = 0; i < tags.length; i++) {
       if (i > 0) out.raw(COMMA);
@@ -242,11 +253,6 @@ class PgSessionRecording implements PgSessionObserver {
       out.uint(e.rowsSent - this.cap);
     }
     out.raw(RESULT_DURATION);
-    out.uint(e.durationMs);
-    if (e.errors.length > 0) {
-      out.raw(RESULT_ERRORS);
-      out.json(JSON.stringify(e.errors));
-    }
   }
 
   serverMessage(e: ServerMessageEvent): void {

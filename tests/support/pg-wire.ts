@@ -106,5 +106,6 @@ export const wire = {
   execute: (portal: string) => message(0x45, Buffer.concat([cstring(portal), int32(0)])),
   closeStatement: (name: string) => message(0x43, Buffer.concat([Buffer.from('S'), cstring(name)])),
   sync: () => message(0x53),
+  terminate: () => message(0x58),
   functionCall: () => message(0x46, Buffer.concat([int32(1234), Buffer.from([0, 0, 0, 0, 0, 0])])),
 };

@@ -3,7 +3,6 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { message } from '../../../agent/postgres/protocol/writer';
 import { SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import { TerminalRecording } from '../../../agent/recording/terminal-recorder';
 import { RecordingService } from '../../../agent/recording/uploader';
@@ -101,7 +100,7 @@ describe('session recording for Postgres', () => {
     await batch(wire.parse('s1', 'SELECT 2 AS second'));
     await batch(...execute);
     await batch(...execute);
-    c.write(message(0x58));
+    c.write(wire.terminate());
     c.close();
     await shipped();
     const [session] = await sessionsOf('wanda');
