@@ -34,8 +34,10 @@ const FOLDED_ROWS_END = jsonText(']]');
 const FOLDED_ROWS_CLOSE = jsonText(']]}');
 const FOLDED_RESULT_TAGS = jsonText(',"result":{"tags":[');
 const FOLDED_RESULT_CLOSE = jsonText('}}');
+/** A kept result part's usual size at most (tags, rows, the duration's key); the scratch grows past it if need be. */
+const RESULT_SCRATCH_BYTES = 256;
 /** Where the kept part of a folded result's end is put together (one at a time: the proxy has one thread). */
-const resultScratch = new JsonLineBuffer(256);
+const resultScratch = new JsonLineBuffer(RESULT_SCRATCH_BYTES);
 /** Rows folded into their statement's line; a larger result is written as row events. */
 export const FOLDED_ROWS_MAX = 8;
 
