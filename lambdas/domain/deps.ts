@@ -39,6 +39,8 @@ export interface ControlPlaneDeps {
   readonly agents: AgentStore;
   readonly connections: ConnectionStore;
   readonly policies: PolicyStore;
+  /** The current policy as read at most seconds ago: for a session start's check, which the agent's pushed policy makes as old (see RecentPolicy). */
+  readonly recentPolicy: Pick<PolicyStore, 'latest'>;
   readonly approvals: ApprovalStore;
   readonly sessions: SessionStore;
   readonly audit: AuditStore;

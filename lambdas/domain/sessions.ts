@@ -31,7 +31,7 @@ function reply(sessionId: string, code: string, message: string): ControlMessage
 }
 
 export async function startSession(deps: ControlPlaneDeps, agent: string, m: Msg<'session.start'>): Promise<ControlMessage[]> {
-  const policy = await deps.policies.latest();
+  const policy = await deps.recentPolicy.latest();
   const parsed = policy ? parseStoredPolicy(policy) : undefined;
   if (!parsed?.ok || !targetsOfAgent(parsed.value, agent).includes(m.target)) {
     deps.log.warn('session.refused', { agent, target: m.target, sessionId: m.sessionId });

@@ -15,6 +15,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { RecordingBucket } from '../domain/deps';
 import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../store/dynamo-stores';
 import { KnownConnections } from '../store/known-connections';
+import { RecentPolicy } from '../store/recent-policy';
 import { readConfig, type ControlPlaneConfig } from './config';
 import { jsonLogger } from '../../core/log';
 
@@ -122,13 +123,15 @@ export function getRuntime(component: string): Runtime {
   const management = config.wsManagementEndpoint
     ? new ApiGatewayManagementApiClient({ endpoint: config.wsManagementEndpoint, requestHandler: REQUEST_HANDLER })
     : undefined;
+  const policies = new DynamoPolicyStore(ddb, config.tables.policies);
   runtime = {
     config,
     verifier: new TokenVerifier(config.issuers, { fetchJson, nowMs: Date.now }),
     deps: {
       agents: new DynamoAgentStore(ddb, config.tables.agents),
       connections: new KnownConnections(new DynamoConnectionStore(ddb, config.tables.connections)),
-      policies: new DynamoPolicyStore(ddb, config.tables.policies),
+      policies,
+      recentPolicy: new RecentPolicy(policies, Date.now),
       approvals: new DynamoApprovalStore(ddb, config.tables.approvals),
       sessions: new DynamoSessionStore(ddb, config.tables.sessions),
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),
