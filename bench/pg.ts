@@ -10,7 +10,8 @@
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent, of its
  * main thread and of the whole machine, the agent's context switches), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent, e.g. --perf-basic-prof for perf), BENCH_RATE
  * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (8 per
- * overhead cell), BENCH_OVERHEAD_ROUNDS (10 cell pairs), BENCH_KEEP (keep the work directory).
+ * overhead cell), BENCH_OVERHEAD_ROUNDS (10 cell pairs), BENCH_CALIBRATE=1 (both cells of every pair with
+ * recording off: what the method reads when there is nothing to find), BENCH_KEEP (keep the work directory).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -52,6 +53,8 @@ const OVERHEAD_CELL_SECONDS = Number(process.env.BENCH_OVERHEAD_SECONDS ?? 8);
 const OVERHEAD_CLIENTS = (process.env.BENCH_OVERHEAD_CLIENTS ?? '1,8').split(',').map(Number);
 /** BENCH_RATE: the overhead cells at this fixed rate (pgbench -R), to compare CPU per transaction on an unsaturated machine. */
 const OVERHEAD_RATE = Number(process.env.BENCH_RATE ?? 0) || undefined;
+/** BENCH_CALIBRATE=1: the "on" cells run with recording off too, so the overhead column shows the method's own spread. */
+const CALIBRATE = process.env.BENCH_CALIBRATE === '1';
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -397,7 +400,8 @@ async function main(): Promise<void> {
     // Each cell's time and side, to check afterwards that the policy switch had landed (see recordedCheck).
     const cells: { from: string; to: string; recorded: boolean; clients: number }[] = [];
     let recordingOn = true;
-    const setRecording = async (mode: 'off' | 'best-effort'): Promise<void> => {
+    const setRecording = async (wanted: 'off' | 'best-effort'): Promise<void> => {
+      const mode = CALIBRATE ? 'off' : wanted;
       recordingOn = mode !== 'off';
       const body = policySource.replace(/mode: best-effort/, `mode: ${mode}`);
       await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': `"${policyVersion}"` }, body });
@@ -405,8 +409,11 @@ async function main(): Promise<void> {
       // The local stack's policy stream polls; then the push reaches the agent.
       await new Promise((r) => setTimeout(r, 2 * POLICY_STREAM_POLL_MS + POLICY_PUSH_MS));
     };
+    const calibration = 'Calibration (BENCH_CALIBRATE=1): both cells of every pair ran with recording off; the overhead column is what the method reads when there is nothing to find.';
+    if (CALIBRATE) console.log(calibration);
     const overhead: string[] = [
       '',
+      ...(CALIBRATE ? [calibration, ''] : []),
       `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead (median of the ${OVERHEAD_ROUNDS} pairs' own) | middle half of the pairs | agent CPU µs/txn off | agent CPU µs/txn on |`,
       '|---|---|---|---|---|---|---|---|',
     ];
@@ -478,7 +485,7 @@ async function main(): Promise<void> {
     const pgbenchRss = `agent peak RSS over the pgbench cells (8 recorded sessions at a time): ${peakRssMb(agent.pid as number).toFixed(0)} MB`;
     console.log(pgbenchRss);
     rows.push(...table, ...overhead, '', check, ...selectLines, '', pgbenchRss);
-    appendResults(`npm run bench:pg (pgbench -S, ${PGBENCH_SECONDS} s per cell, scale ${PGBENCH_SCALE}; ${cpus().length} cores)`, rows);
+    appendResults(`npm run bench:pg (pgbench -S, ${PGBENCH_SECONDS} s per cell, scale ${PGBENCH_SCALE}; ${cpus().length} cores${CALIBRATE ? '; calibration: recording off on both sides' : ''})`, rows);
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
