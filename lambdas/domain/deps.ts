@@ -39,7 +39,7 @@ export interface ControlPlaneDeps {
   readonly agents: AgentStore;
   readonly connections: ConnectionStore;
   readonly policies: PolicyStore;
-  /** The current policy as read at most seconds ago: for a session start's check, which the agent's pushed policy makes as old (see RecentPolicy). */
+  /** The current policy as read at most seconds ago: for a session start's check, as old as the policy the agent serves by (see RecentPolicy). */
   readonly recentPolicy: Pick<PolicyStore, 'latest'>;
   readonly approvals: ApprovalStore;
   readonly sessions: SessionStore;
