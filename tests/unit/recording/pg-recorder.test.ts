@@ -105,6 +105,41 @@ describe('Postgres recorder', () => {
     expect(readMeta(dir)?.ended?.complete).toBe(true);
   });
 
+  it('writes a lone session\'s deferred events once each, in order, after a burst of rows and after smaller transactions', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
+    const service = new RecordingService(root, offline, quiet);
+    const sessionId = '33333333-3333-4333-8333-333333333334';
+    const burst = 1500;
+    const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: burst }));
+    const session = psqlSession(recorder, sessionId);
+    if (!session) throw new Error('recording is on');
+    const transaction = (text: string, values: string[]) => {
+      session.statement({ text, protocol: 'simple', class: 'read', decision: 'allow', rule: 'r1', reason: undefined });
+      for (const v of values) {
+        const row = dataRow([v]);
+        session.dataRow(row, 0, row.length);
+      }
+      session.cycleEnd({ durationMs: 0, commandTags: [`SELECT ${values.length}`], rowsSent: values.length, errors: [] });
+    };
+    // One callback's events, written after it: more than the queue keeps between runs, then fewer, then fewer still.
+    transaction('SELECT big', Array.from({ length: burst }, (_, i) => String(i)));
+    await nextRound();
+    transaction('SELECT two', ['a', 'b']);
+    await nextRound();
+    transaction('SELECT none', []);
+    await nextRound();
+    session.sessionEnd('client closed');
+    const recorded = events(join(root, sessionId));
+    const statements = recorded.filter((e) => e.e === 'statement').map((e) => e.text);
+    expect(statements).toEqual(['SELECT big', 'SELECT two', 'SELECT none']);
+    const big = recorded.find((e) => e.text === 'SELECT big');
+    const rowValues = [...((big?.v as string[][]) ?? []), ...recorded.filter((e) => e.e === 'row').map((e) => e.v as string[])].map((v) => v[0]);
+    expect(rowValues).toEqual(Array.from({ length: burst }, (_, i) => String(i)));
+    const results = recorded.flatMap((e) => (e.e === 'result' ? [e.tags] : e.result ? [(e.result as { tags: string[] }).tags] : []));
+    expect(results).toEqual([['SELECT 1500'], ['SELECT 2'], ['SELECT 0']]);
+    expect(recorded.filter((e) => e.text === 'SELECT two')).toEqual([expect.objectContaining({ v: [['a'], ['b']], result: { tags: ['SELECT 2'], rows: 2, durationMs: 0 } })]);
+  });
+
   it('records nothing when the policy turns recording off', () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
     const recorder = pgRecorder(new RecordingService(root, offline, quiet), 'demo-pg', () => ({ mode: 'off', maxRowsPerStatement: 10 }));
