@@ -551,6 +551,12 @@ export class ClientSession {
    * statement again, so that every execution shows in the recording, not only the Parse.
    */
   private readonly namedStatements = new Map<string, StatementEvent>();
+  /**
+   * The name the last Bind executed and its statement (undefined: none by that name): a session mostly
+   * executes the same one again, which then costs no map lookup. Dropped whenever the map changes.
+   */
+  private lastExecutedName: string | undefined;
+  private lastExecutedStatement: StatementEvent | undefined;
   /** Named statements parsed in the batch now open: a Bind of one there is the execution already recorded. */
   private readonly parsedInBatch = new Set<string>();
   // Recorded sessions repeat these: decoded once while they stay the same.
@@ -562,23 +568,22 @@ export class ClientSession {
     this.parsedInBatch.add(name);
     if (this.namedStatements.size >= MAX_PREPARED_PER_SESSION && !this.namedStatements.has(name)) return;
     this.namedStatements.set(name, this.lastStatement);
-    this.lastExecuted = undefined;
+    this.lastExecutedName = undefined;
   }
 
   private forgetNamedStatement(name: string): void {
     this.namedStatements.delete(name);
-    this.lastExecuted = undefined;
+    this.lastExecutedName = undefined;
   }
-
-  /** The statement the last Bind executed: a session mostly executes the same one again (no map lookup then). */
-  private lastExecuted: { name: string; statement: StatementEvent | undefined } | undefined;
 
   private recordExecution(buf: Buffer, start: number, end: number): void {
     const name = bindStatementName(buf, start, end, this.recentStatementName);
     if (this.parsedInBatch.size > 0 && this.parsedInBatch.delete(name)) return;
-    let last = this.lastExecuted;
-    if (last?.name !== name) last = this.lastExecuted = { name, statement: this.namedStatements.get(name) };
-    if (last.statement) this.observer?.statement(last.statement);
+    if (this.lastExecutedName !== name) {
+      this.lastExecutedName = name;
+      this.lastExecutedStatement = this.namedStatements.get(name);
+    }
+    if (this.lastExecutedStatement) this.observer?.statement(this.lastExecutedStatement);
   }
 
   /** `SET twokey.script = on`: the next Query is a whole script (`twokey exec`), approved and run as one. */
