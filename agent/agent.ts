@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import type { Identity } from '../core/identity/identity';
 import { TokenVerifier } from '../core/identity/verifier';
 import { jsonLogger, type Logger } from '../core/log';
-import { decide, masksFor, type Action, type Decision } from '../core/policy/decide';
+import { decide, masksFor, recordingFor, type Action, type Decision } from '../core/policy/decide';
 import { TUNNEL_PROTOCOL_VERSION } from '../core/tunnel/messages';
-import { DEFAULT_RESULT_ROWS_RECORDED, type PolicyMask } from '../core/policy/schema';
+import { DEFAULT_RESULT_ROWS_RECORDED, type PolicyMask, type RecordingSettings } from '../core/policy/schema';
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
@@ -32,8 +32,8 @@ export interface AgentContext {
   masks(identity: Identity, target: string): readonly PolicyMask[];
   /** The deployment's key for `hash` masks, once the control plane has sent it. */
   maskingKey(): Buffer | undefined;
-  /** The recording section of the current policy (defaults until a policy arrives). */
-  recordingSettings(): { mode: 'strict' | 'best-effort' | 'off'; maxRowsPerStatement: number };
+  /** How the current policy records a target's sessions (the defaults until a policy arrives). */
+  recordingSettings(target: string): RecordingSettings;
 }
 
 export interface ProtocolListener {
@@ -120,7 +120,10 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       return current ? masksFor(identity, target, current.document) : [];
     },
     maskingKey: () => maskingKey,
-    recordingSettings: () => policy.policy?.document.recording ?? { mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED },
+    recordingSettings(target) {
+      const current = policy.policy;
+      return current ? recordingFor(current.document, target) : { mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED };
+    },
   };
 
   const listeners: ProtocolListener[] = [];

@@ -10,7 +10,11 @@ export interface PairedOverhead {
   /** The pairs' 25th and 75th percentiles of the same. */
   readonly q1: number;
   readonly q3: number;
+  /** A distribution-free interval holding the true median with at least CONFIDENCE (none for under six pairs). */
+  readonly interval: readonly [number, number] | undefined;
 }
+
+export const CONFIDENCE = 0.95;
 
 /** Linear interpolation between the closest ranks (the usual definition). */
 function percentile(sorted: readonly number[], p: number): number {
@@ -24,7 +28,26 @@ export function pairedOverhead(off: readonly number[], on: readonly number[]): P
   const pairs = Math.min(off.length, on.length);
   if (pairs === 0) return undefined;
   const overheads = Array.from({ length: pairs }, (_, i) => ((off[i] as number) - (on[i] as number)) / (off[i] as number)).sort((a, b) => a - b);
-  return { median: percentile(overheads, 0.5), q1: percentile(overheads, 0.25), q3: percentile(overheads, 0.75) };
+  return { median: percentile(overheads, 0.5), q1: percentile(overheads, 0.25), q3: percentile(overheads, 0.75), interval: medianInterval(overheads, CONFIDENCE) };
+}
+
+/**
+ * The order statistics bounding a sample's median with the given confidence: each value falls below
+ * the true median with probability 1/2, so the count below it is binomial(n, 1/2); k values are cut
+ * from each end while both tails stay within (1 - confidence) / 2.
+ */
+export function medianInterval(sorted: readonly number[], confidence: number): readonly [number, number] | undefined {
+  const n = sorted.length;
+  const tail = (1 - confidence) / 2;
+  let term = 0.5 ** n; // P(count = 0)
+  let below = term; // P(count <= k)
+  let k = 0;
+  while (below <= tail) {
+    k++;
+    term = (term * (n - k + 1)) / k;
+    below += term;
+  }
+  return k === 0 ? undefined : [sorted[k - 1] as number, sorted[n - k] as number];
 }
 
 /**

@@ -9,8 +9,8 @@
  * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent, of its
  * main thread and of the whole machine, the agent's context switches), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent, e.g. --perf-basic-prof for perf), BENCH_RATE
- * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (8 per
- * overhead cell), BENCH_OVERHEAD_ROUNDS (10 cell pairs), BENCH_CALIBRATE=1 (both cells of every pair with
+ * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (6 per
+ * overhead cell), BENCH_OVERHEAD_ROUNDS (20 cell pairs), BENCH_CALIBRATE=1 (both cells of every pair with
  * recording off: what the method reads when there is nothing to find), BENCH_KEEP (keep the work directory).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -19,15 +19,14 @@ import { connect } from 'node:net';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client as PgClient } from 'pg';
-import { stringify as toYaml } from 'yaml';
+import { parse as fromYaml, stringify as toYaml } from 'yaml';
 import { MessageFramer } from '../agent/postgres/protocol/framer';
 import { queryMessage } from '../agent/postgres/protocol/writer';
 import { connectUpstream } from '../agent/postgres/upstream/connect';
-import { POLICY_STREAM_POLL_MS } from '../local/aws/policy-stream';
 import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
-import { offFirst, pairedOverhead } from './paired';
+import { CONFIDENCE, offFirst, pairedOverhead } from './paired';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
 const HOST = '127.0.0.1';
@@ -42,13 +41,24 @@ const MASKED_ROWS_SQL = `INSERT INTO customers (id, name, email, ssn, card_numbe
   FROM generate_series((SELECT max(id) + 1 FROM customers), ${MASKED_ROWS}) AS g`;
 const MASKED_SELECT = 'SELECT * FROM customers';
 const MASKED_ROUNDS = 3;
-/** BENCH_OVERHEAD_ROUNDS: off/on cell pairs per mode and client count; runs of 5 pairs of one build differed by several points here, 10 narrow the medians. */
-const OVERHEAD_ROUNDS = Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 10);
+/**
+ * BENCH_OVERHEAD_ROUNDS: off/on cell pairs per mode and client count. With 10 pairs of 8-s cells one
+ * run's median read -5% to +6% with recording off on both sides; the median's error falls with the
+ * square root of the pairs, and its interval (see paired.ts) says how far it can be trusted.
+ */
+const OVERHEAD_ROUNDS = Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 20);
 if (!(Number.isInteger(OVERHEAD_ROUNDS) && OVERHEAD_ROUNDS > 0)) throw new Error('BENCH_OVERHEAD_ROUNDS: a positive whole number of cell pairs');
-/** Time for a policy the stream has seen to reach the agent over the tunnel (well under this locally). */
-const POLICY_PUSH_MS = 500;
 /** BENCH_OVERHEAD_SECONDS: each overhead cell's length (pgbench opens its sessions once per cell). */
-const OVERHEAD_CELL_SECONDS = Number(process.env.BENCH_OVERHEAD_SECONDS ?? 8);
+const OVERHEAD_CELL_SECONDS = Number(process.env.BENCH_OVERHEAD_SECONDS ?? 6);
+/**
+ * The agent serves the demo target twice over the same database: `demo-pg`, recorded as the policy
+ * says, and this one with the target's own `recording: { mode: off }`. The overhead cells alternate
+ * between them with no policy change in between, so a pair's two cells are seconds apart.
+ */
+const UNRECORDED_TARGET = 'demo-pg-unrecorded';
+/** After a recorded cell, how long its sessions may take to be sealed, shipped and marked complete. */
+const SETTLE_TIMEOUT_MS = 30_000;
+const SETTLE_POLL_MS = 100;
 /** BENCH_OVERHEAD_CLIENTS: one client (each transaction waits for the last) and eight (the machine saturated). */
 const OVERHEAD_CLIENTS = (process.env.BENCH_OVERHEAD_CLIENTS ?? '1,8').split(',').map(Number);
 /** BENCH_RATE: the overhead cells at this fixed rate (pgbench -R), to compare CPU per transaction on an unsaturated machine. */
@@ -324,7 +334,9 @@ async function main(): Promise<void> {
     children.push(cpProcess);
     const cp = await controlPlaneInfo(cpProcess);
     const { adminHeaders, agentKey: key } = await seedDemoControlPlane(cp);
+    await putBenchPolicy(cp.httpUrl, adminHeaders);
     const agentPort = await freePort(HOST);
+    const unrecordedPort = await freePort(HOST);
     const agentDir = join(work, 'agent');
     console.log(`agent directory: ${agentDir}`);
     execFileSync('mkdir', ['-p', agentDir]);
@@ -335,7 +347,10 @@ async function main(): Promise<void> {
         controlPlane: { url: cp.wsUrl },
         stateDir: 'state',
         identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }] },
-        targets: [{ name: 'demo-pg', protocol: 'postgres', listen: { host: HOST, port: agentPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write }],
+        targets: [
+          { name: 'demo-pg', protocol: 'postgres', listen: { host: HOST, port: agentPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
+          { name: UNRECORDED_TARGET, protocol: 'postgres', listen: { host: HOST, port: unrecordedPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
+        ],
       }),
     );
     const agentLog = require('node:fs').openSync(join(agentDir, 'agent.log'), 'a') as number;
@@ -363,6 +378,7 @@ async function main(): Promise<void> {
     const direct = `host=${HOST} port=${pg.port} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const viaBouncer = `host=${HOST} port=${bouncerPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const viaAgent = `host=${HOST} port=${agentPort} dbname=${DEMO_DATABASE} user=bob`;
+    const viaAgentUnrecorded = `host=${HOST} port=${unrecordedPort} dbname=${DEMO_DATABASE} user=bob`;
     const viaRelay = `host=${HOST} port=${relayPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const idleRssMb = currentRssMb(agent.pid as number);
     const only = process.env.BENCH_ONLY;
@@ -372,6 +388,7 @@ async function main(): Promise<void> {
     for (const mode of ['simple', 'prepared']) {
       await pgbench(direct, mode, 2, { PGPASSWORD: pg.read.password }, 2);
       await pgbench(viaAgent, mode, 2, { PGPASSWORD: token }, 2);
+      await pgbench(viaAgentUnrecorded, mode, 2, { PGPASSWORD: token }, 2);
       await pgbench(viaRelay, mode, 2, { PGPASSWORD: pg.read.password }, 2);
     }
     const rows: string[] = [];
@@ -393,47 +410,40 @@ async function main(): Promise<void> {
         console.log(line);
       }
     }
-    // Recording overhead: the same agent with the policy's recording off and on, in OVERHEAD_ROUNDS pairs
-    // of cells (off-on, then on-off: see bench/paired.ts); the overhead is the median of the pairs' own.
-    const policySource = readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8');
-    let policyVersion = 1;
-    // Each cell's time and side, to check afterwards that the policy switch had landed (see recordedCheck).
-    const cells: { from: string; to: string; recorded: boolean; clients: number }[] = [];
-    let recordingOn = true;
-    const setRecording = async (wanted: 'off' | 'best-effort'): Promise<void> => {
-      const mode = CALIBRATE ? 'off' : wanted;
-      recordingOn = mode !== 'off';
-      const body = policySource.replace(/mode: best-effort/, `mode: ${mode}`);
-      await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': `"${policyVersion}"` }, body });
-      policyVersion++;
-      // The local stack's policy stream polls; then the push reaches the agent.
-      await new Promise((r) => setTimeout(r, 2 * POLICY_STREAM_POLL_MS + POLICY_PUSH_MS));
-    };
-    const calibration = 'Calibration (BENCH_CALIBRATE=1): both cells of every pair ran with recording off; the overhead column is what the method reads when there is nothing to find.';
+    // Recording overhead: the same agent through its unrecorded and its recorded target, in OVERHEAD_ROUNDS
+    // pairs of cells (off-on, then on-off: see bench/paired.ts); the overhead is the median of the pairs' own.
+    // Each cell's time and target, to check afterwards that the one was recorded and the other not (see recordedCheck).
+    const cells: OverheadCell[] = [];
+    const calibration = 'Calibration (BENCH_CALIBRATE=1): both targets had recording off; the overhead column is what the method reads when there is nothing to find.';
     if (CALIBRATE) console.log(calibration);
     const overhead: string[] = [
       '',
       ...(CALIBRATE ? [calibration, ''] : []),
-      `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead (median of the ${OVERHEAD_ROUNDS} pairs' own) | middle half of the pairs | agent CPU µs/txn off | agent CPU µs/txn on |`,
-      '|---|---|---|---|---|---|---|---|',
+      `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead (median of the ${OVERHEAD_ROUNDS} pairs' own) | ${CONFIDENCE * 100}% interval of that median | middle half of the pairs | agent CPU µs/txn off | agent CPU µs/txn on |`,
+      '|---|---|---|---|---|---|---|---|---|',
     ];
     // One cell: TPS, and the agent's CPU time (all threads) per transaction, which the machine's noise moves less.
-    const overheadCell = async (mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
+    const overheadCell = async (mode: string, clients: number, recordedTarget: boolean): Promise<{ tps: number; cpuUs: number }> => {
       const from = new Date().toISOString();
+      const cell: OverheadCell = { from, to: from, target: recordedTarget ? 'demo-pg' : UNRECORDED_TARGET, recorded: recordedTarget && !CALIBRATE, clients };
       try {
-        return await measureCell(mode, clients);
+        return await measureCell(recordedTarget ? viaAgent : viaAgentUnrecorded, mode, clients);
       } finally {
-        cells.push({ from, to: new Date().toISOString(), recorded: recordingOn, clients });
+        cell.to = new Date().toISOString();
+        cells.push(cell);
+        // The recorded sessions' ends (last chunks sealed, shipped, the manifest written) finish here,
+        // not in the next cell, where they would count against whichever side runs next.
+        if (cell.recorded) await settle(cp.httpUrl, adminHeaders, cell);
       }
     };
-    const measureCell = async (mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
+    const measureCell = async (conninfo: string, mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
       const before = cpuSeconds(agent.pid as number);
       const cellStart = Date.now() - agentStarted;
       const [machineBefore, selfBefore] = [machineBusySeconds(), process.cpuUsage()];
       const processesBefore = process.env.BENCH_VERBOSE ? cpuByProcessName() : undefined;
       const switchesBefore = process.env.BENCH_VERBOSE ? contextSwitches(agent.pid as number) : undefined;
       const mainBefore = process.env.BENCH_VERBOSE ? mainThreadCpuSeconds(agent.pid as number) : { user: 0, system: 0 };
-      const result = await pgbench(viaAgent, mode, clients, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS, OVERHEAD_RATE);
+      const result = await pgbench(conninfo, mode, clients, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS, OVERHEAD_RATE);
       const self = process.cpuUsage(selfBefore);
       const cpuUs = ((cpuSeconds(agent.pid as number) - before) * 1e6) / result.transactions;
       if (process.env.BENCH_VERBOSE) {
@@ -451,14 +461,10 @@ async function main(): Promise<void> {
       const off: { tps: number; cpuUs: number }[] = [];
       const on: { tps: number; cpuUs: number }[] = [];
       const runOff = async (): Promise<void> => {
-        if (process.env.BENCH_SIDE === 'on') return;
-        await setRecording('off');
-        off.push(await overheadCell(mode, clients));
+        if (process.env.BENCH_SIDE !== 'on') off.push(await overheadCell(mode, clients, false));
       };
       const runOn = async (): Promise<void> => {
-        if (process.env.BENCH_SIDE === 'off') return;
-        await setRecording('best-effort');
-        on.push(await overheadCell(mode, clients));
+        if (process.env.BENCH_SIDE !== 'off') on.push(await overheadCell(mode, clients, true));
       };
       for (let round = 0; round < OVERHEAD_ROUNDS; round++) {
         if (offFirst(round)) {
@@ -476,7 +482,8 @@ async function main(): Promise<void> {
         on.map((c) => c.tps),
       );
       const percent = (f: number | undefined): string => (f === undefined ? 'n/a' : `${(f * 100).toFixed(1)}%`);
-      const line = `| ${mode} | ${clients} | ${offTps.toFixed(0)} | ${onTps.toFixed(0)} | ${percent(paired?.median)} | ${percent(paired?.q1)} to ${percent(paired?.q3)} | ${offCpu.toFixed(1)} | ${onCpu.toFixed(1)} |`;
+      const interval = paired?.interval ? `${percent(paired.interval[0])} to ${percent(paired.interval[1])}` : 'n/a';
+      const line = `| ${mode} | ${clients} | ${offTps.toFixed(0)} | ${onTps.toFixed(0)} | ${percent(paired?.median)} | ${interval} | ${percent(paired?.q1)} to ${percent(paired?.q3)} | ${offCpu.toFixed(1)} | ${onCpu.toFixed(1)} |`;
       overhead.push(line);
       console.log(line);
     }
@@ -494,33 +501,58 @@ async function main(): Promise<void> {
   }
 }
 
-/** How long the control plane (lowest priority) may take to register the last cells' sessions. */
-const RECORDED_CHECK_TIMEOUT_MS = 120_000;
-const RECORDED_CHECK_POLL_MS = 2_000;
+interface OverheadCell {
+  from: string;
+  to: string;
+  target: string;
+  /** Whether its sessions should be in the sessions table (not in calibration, nor for the unrecorded target). */
+  recorded: boolean;
+  clients: number;
+}
 
 /**
- * That each recording-on cell was recorded (its pgbench sessions are in the sessions table) and no
- * recording-off cell was: the policy switch between cells lands through a push, and a cell that ran
- * with the other side's setting would spoil the comparison without a trace in the TPS.
+ * The demo policy with the unrecorded target beside demo-pg (the same rules reach it) and, in
+ * calibration, demo-pg's recording off too. Put before the agent starts, so it serves by it from hello.
  */
-async function recordedCheck(httpUrl: string, headers: Record<string, string>, cells: { from: string; to: string; recorded: boolean; clients: number }[]): Promise<string> {
-  const count = async (c: { from: string; to: string }): Promise<number> => {
-    const res = await fetch(`${httpUrl}/sessions?target=demo-pg&from=${encodeURIComponent(c.from)}&to=${encodeURIComponent(c.to)}`, { headers });
-    if (!res.ok) throw new Error(`GET /sessions: HTTP ${res.status}`);
-    return ((await res.json()) as { sessions: unknown[] }).sessions.length;
-  };
-  const deadline = Date.now() + RECORDED_CHECK_TIMEOUT_MS;
-  let counts: number[] = [];
-  for (;;) {
-    counts = [];
-    for (const c of cells) counts.push(await count(c));
-    const caughtUp = cells.every((c, i) => !c.recorded || (counts[i] ?? 0) >= c.clients);
-    if (caughtUp || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, RECORDED_CHECK_POLL_MS));
+async function putBenchPolicy(httpUrl: string, headers: Record<string, string>): Promise<void> {
+  type Doc = { targets: { name: string; recording?: { mode: string } }[]; rules: { targets: string[] }[] };
+  const doc = fromYaml(readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8')) as Doc;
+  const demo = doc.targets.find((t) => t.name === 'demo-pg');
+  if (!demo) throw new Error('examples/dev/policy.yaml has no demo-pg target');
+  doc.targets.push({ ...demo, name: UNRECORDED_TARGET, recording: { mode: 'off' } });
+  if (CALIBRATE) demo.recording = { mode: 'off' };
+  for (const rule of doc.rules) if (rule.targets.includes('demo-pg')) rule.targets.push(UNRECORDED_TARGET);
+  const res = await fetch(`${httpUrl}/policies`, { method: 'PUT', headers: { ...headers, 'if-match': '"1"' }, body: toYaml(doc) });
+  if (!res.ok) throw new Error(`PUT /policies: HTTP ${res.status} ${await res.text()}`);
+}
+
+async function sessionsOfCell(httpUrl: string, headers: Record<string, string>, c: OverheadCell): Promise<{ status: string }[]> {
+  const res = await fetch(`${httpUrl}/sessions?target=${c.target}&from=${encodeURIComponent(c.from)}&to=${encodeURIComponent(c.to)}`, { headers });
+  if (!res.ok) throw new Error(`GET /sessions: HTTP ${res.status}`);
+  return ((await res.json()) as { sessions: { status: string }[] }).sessions;
+}
+
+/** Waits (bounded) until a recorded cell's sessions are all in the table and no longer live. */
+async function settle(httpUrl: string, headers: Record<string, string>, c: OverheadCell): Promise<void> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const sessions = await sessionsOfCell(httpUrl, headers, c);
+    if (sessions.length >= c.clients && sessions.every((x) => x.status !== 'live')) return;
+    await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
   }
+  console.log(`a recorded ${c.clients}-client cell's sessions were not all ended after ${SETTLE_TIMEOUT_MS} ms; the next cell shares their work`);
+}
+
+/**
+ * That each recorded cell's pgbench sessions are in the sessions table and no unrecorded cell's (nor,
+ * in calibration, any): a cell recorded by mistake would spoil the comparison without a trace in the TPS.
+ */
+async function recordedCheck(httpUrl: string, headers: Record<string, string>, cells: readonly OverheadCell[]): Promise<string> {
+  const counts: number[] = [];
+  for (const c of cells) counts.push((await sessionsOfCell(httpUrl, headers, c)).length);
   const wrong = cells.filter((c, i) => (c.recorded ? (counts[i] ?? 0) < c.clients : (counts[i] ?? 0) > 0)).length;
-  const list = (recorded: boolean) => cells.flatMap((c, i) => (c.recorded === recorded ? [String(counts[i])] : [])).join(',');
-  return `sessions recorded per overhead cell: on ${list(true)}; off ${list(false)}${wrong ? ` (${wrong} cell(s) ran with the other setting: these results are not valid)` : ' (as set)'}`;
+  const list = (target: string) => cells.flatMap((c, i) => (c.target === target ? [String(counts[i])] : [])).join(',');
+  return `sessions recorded per overhead cell: demo-pg ${list('demo-pg')}; ${UNRECORDED_TARGET} ${list(UNRECORDED_TARGET)}${wrong ? ` (${wrong} cell(s) not recorded as set: these results are not valid)` : ' (as set)'}`;
 }
 
 runBench(main);

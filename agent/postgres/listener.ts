@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect as tcpConnect, createServer, type AddressInfo, type Server } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { AgentContext, ProtocolListener } from '../agent';
+import type { RecordingSettings } from '../../core/policy/schema';
 import { passwordOf, type TargetConfig } from '../config';
 import { loadParser, StatementClassifier } from './classify/classifier';
 import type { PgSessionEvents } from './events';
@@ -84,12 +85,13 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
     maxServerMessageBytes: options.limits?.maxServerMessageBytes ?? DEFAULT_MAX_SERVER_MESSAGE_BYTES,
   };
   const secrets = new Map<ClientSession, number>();
-  // Every session is recorded unless the policy turns recording off.
-  const events = pgRecorder(context.recording, target.name, () => context.recordingSettings());
+  // Every session is recorded unless the policy turns recording off (for all targets or this one).
+  const recording = (): RecordingSettings => context.recordingSettings(target.name);
+  const events = pgRecorder(context.recording, target.name, recording);
   const CANNOT_RECORD = "recording cannot proceed (the agent's spool is full) and the policy requires it";
-  const strictAndFull = (): boolean => context.recordingSettings().mode === 'strict' && context.recording.full();
+  const strictAndFull = (): boolean => recording().mode === 'strict' && context.recording.full();
   context.recording.onFull(() => {
-    if (context.recordingSettings().mode !== 'strict') return;
+    if (recording().mode !== 'strict') return;
     for (const session of [...secrets.keys()]) session.close(CANNOT_RECORD);
   });
 

@@ -3,6 +3,7 @@ import { MESSAGE_HEADER_BYTES as HEADER_BYTES } from '../postgres/protocol/frame
 import { JsonLineBuffer, jsonText } from './json-line-buffer';
 import type { SessionSpool } from './spool';
 import type { RecordingService } from './uploader';
+import type { RecordingSettings } from '../../core/policy/schema';
 
 // The hot events' constant parts, as bytes. The event shapes are those of the NDJSON format:
 // {"t":…,"e":"statement","text":…,"protocol":…,"class":…,"decision":…,"rule":…,"reason":…}
@@ -379,7 +380,7 @@ function writeRowValues(out: JsonLineBuffer, buf: Buffer, start: number, end: nu
 }
 
 /** Postgres sessions recorded unless the policy turns recording off (read when each session starts). */
-export function pgRecorder(service: RecordingService, target: string, settings: () => { mode: string; maxRowsPerStatement: number }): PgSessionEvents {
+export function pgRecorder(service: RecordingService, target: string, settings: () => RecordingSettings): PgSessionEvents {
   const live = { sessions: 0 };
   return {
     sessionStart(e) {

@@ -1,6 +1,6 @@
 import type { Identity } from '../identity/identity';
 import { matchesAny } from '../glob';
-import type { ActionClass, BlockableStatement, DecisionSpec, PolicyDocument, PolicyMask, PolicyRule } from './schema';
+import type { ActionClass, BlockableStatement, DecisionSpec, PolicyDocument, PolicyMask, PolicyRule, RecordingSettings } from './schema';
 
 /** What the caller wants to do, as the protocol classifier understood it. */
 export interface Action {
@@ -98,6 +98,13 @@ function isStricter(a: DecisionSpec, b: DecisionSpec): boolean {
   const sb = severity(b);
   if (sa !== sb) return sa > sb;
   return typeof a === 'object' && typeof b === 'object' && stricterApproval(approvalOf(a), approvalOf(b));
+}
+
+/** How a target's sessions are recorded: the policy's recording section, with the target's own fields over it. */
+export function recordingFor(policy: PolicyDocument, target: string): RecordingSettings {
+  const own = policy.targets.find((t) => t.name === target)?.recording;
+  if (!own) return policy.recording;
+  return { mode: own.mode ?? policy.recording.mode, maxRowsPerStatement: own.maxRowsPerStatement ?? policy.recording.maxRowsPerStatement };
 }
 
 /** Targets the policy assigns to an agent. */

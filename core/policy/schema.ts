@@ -53,11 +53,16 @@ export const BLOCKABLE_STATEMENTS = [
   'copy-program',
 ] as const;
 
+const RECORDING_MODES = ['strict', 'best-effort', 'off'] as const;
+const maxRowsPerStatement = z.number().int().min(0).max(1_000_000);
+
 const target = z.strictObject({
   name,
   protocol: z.enum(PROTOCOLS),
   agent: name,
   description: z.string().max(1024).optional(),
+  /** Overrides the policy's recording section for this target's sessions, field by field. */
+  recording: z.strictObject({ mode: z.enum(RECORDING_MODES).optional(), maxRowsPerStatement: maxRowsPerStatement.optional() }).optional(),
 });
 
 const rule = z.strictObject({
@@ -100,8 +105,8 @@ export const policySchema = z
     masks: z.array(mask).default([]),
     recording: z
       .strictObject({
-        mode: z.enum(['strict', 'best-effort', 'off']).default('best-effort'),
-        maxRowsPerStatement: z.number().int().min(0).max(1_000_000).default(DEFAULT_RESULT_ROWS_RECORDED),
+        mode: z.enum(RECORDING_MODES).default('best-effort'),
+        maxRowsPerStatement: maxRowsPerStatement.default(DEFAULT_RESULT_ROWS_RECORDED),
       })
       .default({ mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED }),
   })
@@ -133,6 +138,7 @@ export type PolicyRule = PolicyDocument['rules'][number];
 export type PolicyBlock = PolicyDocument['blocks'][number];
 export type PolicyMask = PolicyDocument['masks'][number];
 export type PolicyTarget = PolicyDocument['targets'][number];
+export type RecordingSettings = PolicyDocument['recording'];
 export type DecisionSpec = z.infer<typeof decisionSpec>;
 export type BlockableStatement = (typeof BLOCKABLE_STATEMENTS)[number];
 

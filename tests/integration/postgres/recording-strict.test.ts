@@ -8,15 +8,22 @@ describe('strict recording', () => {
 
   beforeAll(async () => {
     // A spool that fills with the first chunk, so an S3 outage reaches the cap at once.
-    stack = await startPgStack({ policy: `${PG_TEST_POLICY}\nrecording: { mode: strict }\n`, spoolCapBytes: 1 });
+    // test-pg-rw overrides the policy's strict recording with best-effort.
+    const rwTarget = '{ name: test-pg-rw, protocol: postgres, agent: pg-agent }';
+    const policy = `${PG_TEST_POLICY.replace(rwTarget, `${rwTarget.slice(0, -2)}, recording: { mode: best-effort } }`)}\nrecording: { mode: strict }\n`;
+    stack = await startPgStack({
+      policy,
+      spoolCapBytes: 1,
+      extraTargets: (p) => [{ name: 'test-pg-rw', protocol: 'postgres', listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: p.port, database: 'demo' }, readCredential: p.read, writeCredential: p.write }],
+    });
   }, 120_000);
   afterAll(() => stack?.stop());
 
-  const psql = async (sql: string): Promise<{ stdout: string; stderr: string }> => {
-    const { host, port } = stack.endpoint('test-pg');
-    const token = await stack.token('alice', ['support']);
+  const psql = async (sql: string, target = 'test-pg', user = 'alice'): Promise<{ stdout: string; stderr: string }> => {
+    const { host, port } = stack.endpoint(target);
+    const token = await stack.token(user, user === 'alice' ? ['support'] : []);
     return new Promise((resolve) =>
-      execFile('psql', [`host=${host} port=${port} dbname=demo user=alice`, '-X', '-A', '-t', '-c', sql], { env: { ...process.env, PGPASSWORD: token } }, (_e, stdout, stderr) =>
+      execFile('psql', [`host=${host} port=${port} dbname=demo user=${user}`, '-X', '-A', '-t', '-c', sql], { env: { ...process.env, PGPASSWORD: token } }, (_e, stdout, stderr) =>
         resolve({ stdout, stderr }),
       ),
     );
@@ -30,6 +37,8 @@ describe('strict recording', () => {
     await waitFor(() => stack.agent.context.recording.full() || undefined, 10_000, 'spool full');
     const refused = await psql('SELECT 2');
     expect(refused.stderr).toMatch(/FATAL:\s+twokey: recording cannot proceed \(the agent's spool is full\) and the policy requires it/);
+    // A target whose own recording is best-effort is served meanwhile.
+    expect(await psql('SELECT 4', 'test-pg-rw', 'loader')).toEqual({ stdout: '4\n', stderr: '' });
 
     const back = await startLocalS3({ directory: s3.directory, port, host: '127.0.0.1' });
     await waitFor(() => (!stack.agent.context.recording.full() ? true : undefined), 20_000, 'spool drained');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decide, type Action } from '../../../core/policy/decide';
+import { decide, recordingFor, type Action } from '../../../core/policy/decide';
 import { parsePolicy } from '../../../core/policy/parse';
 import type { PolicyDocument } from '../../../core/policy/schema';
 import { identity } from '../../support/identities';
@@ -97,5 +97,31 @@ blocks:
 
   it('treats glob metacharacters in names literally', () => {
     expect(decide(eng, 'dev-db', action('read', { tables: ['pg_catalogXfoo'] }), layered).kind).toBe('allow');
+  });
+});
+
+describe('recordingFor', () => {
+  const recorded = policy(`
+targets:
+  - { name: prod-db, protocol: postgres, agent: a }
+  - { name: scratch-db, protocol: postgres, agent: a, recording: { mode: off } }
+  - { name: audit-db, protocol: postgres, agent: a, recording: { maxRowsPerStatement: 5 } }
+recording: { mode: strict, maxRowsPerStatement: 50 }
+`);
+
+  it("takes the policy's section for a target without its own, and the target's fields over it", () => {
+    expect(recordingFor(recorded, 'prod-db')).toEqual({ mode: 'strict', maxRowsPerStatement: 50 });
+    expect(recordingFor(recorded, 'scratch-db')).toEqual({ mode: 'off', maxRowsPerStatement: 50 });
+    expect(recordingFor(recorded, 'audit-db')).toEqual({ mode: 'strict', maxRowsPerStatement: 5 });
+    expect(recordingFor(recorded, 'unknown-db')).toEqual({ mode: 'strict', maxRowsPerStatement: 50 });
+  });
+
+  it('defaults to best-effort with the default row cap', () => {
+    expect(recordingFor(demo, 'demo-pg')).toEqual({ mode: 'best-effort', maxRowsPerStatement: 1000 });
+  });
+
+  it("rejects a target's recording mode or field it does not know", () => {
+    expect(parsePolicy('targets: [{ name: t, protocol: postgres, agent: a, recording: { mode: sometimes } }]\n').ok).toBe(false);
+    expect(parsePolicy('targets: [{ name: t, protocol: postgres, agent: a, recording: { rows: 5 } }]\n').ok).toBe(false);
   });
 });
