@@ -442,7 +442,7 @@ async function main(): Promise<void> {
       const from = new Date().toISOString();
       const cell: OverheadCell = { from, to: from, target: recordedTarget ? 'demo-pg' : UNRECORDED_TARGET, recorded: recordedTarget && !CALIBRATE, clients };
       try {
-        return await measureCell(recordedTarget ? viaAgent : viaAgentUnrecorded, mode, clients);
+        return await measureCell(recordedTarget ? viaAgent : viaAgentUnrecorded, mode, clients, cell);
       } finally {
         cell.to = new Date().toISOString();
         cells.push(cell);
@@ -452,9 +452,11 @@ async function main(): Promise<void> {
       }
     };
     const cpPid = cpProcess.pid as number;
-    const measureCell = async (conninfo: string, mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
+    const measureCell = async (conninfo: string, mode: string, clients: number, cell: OverheadCell): Promise<{ tps: number; cpuUs: number }> => {
       if (!PAUSE_CONTROL_PLANE) return measureCellNow(conninfo, mode, clients);
       for (;;) {
+        // A cell run again counts from its last run (its sessions are checked over that time).
+        cell.from = new Date().toISOString();
         process.kill(cpPid, 'SIGSTOP');
         let resumedEarly = false;
         const watchdog = setTimeout(() => {
