@@ -91,7 +91,7 @@ interface PgbenchResult {
   transactions: number;
 }
 
-/** Asynchronous: the control plane in this process must keep answering (the agent fetches its JWKS). */
+/** Asynchronous: the timer that resumes a paused control plane must fire while pgbench runs. */
 async function pgbench(conninfo: string, mode: string, clients: number, env: NodeJS.ProcessEnv, seconds = PGBENCH_SECONDS, rate?: number): Promise<PgbenchResult> {
   const out = await new Promise<string>((resolveOut, reject) =>
     execFile(
