@@ -11,7 +11,8 @@
  * main thread and of the whole machine, the agent's context switches), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent, e.g. --perf-basic-prof for perf), BENCH_RATE
  * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (6 per
  * overhead cell), BENCH_OVERHEAD_ROUNDS (60 cell pairs), BENCH_CALIBRATE=1 (both cells of every pair with
- * recording off: what the method reads when there is nothing to find), BENCH_CONTROL_PLANE=run (the local
+ * recording off: what the method reads when there is nothing to find), BENCH_SWAP_TARGETS=1 (the twin
+ * target recorded instead of demo-pg), BENCH_CONTROL_PLANE=run (the local
  * control plane keeps running during the overhead cells instead of being paused), BENCH_KEEP (keep the work directory).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -52,11 +53,15 @@ if (!(Number.isInteger(OVERHEAD_ROUNDS) && OVERHEAD_ROUNDS > 0)) throw new Error
 /** BENCH_OVERHEAD_SECONDS: each overhead cell's length (pgbench opens its sessions once per cell). */
 const OVERHEAD_CELL_SECONDS = Number(process.env.BENCH_OVERHEAD_SECONDS ?? 2);
 /**
- * The agent serves the demo target twice over the same database: `demo-pg`, recorded as the policy
- * says, and this one with the target's own `recording: { mode: off }`. The overhead cells alternate
- * between them with no policy change in between, so a pair's two cells are seconds apart.
+ * The agent serves the demo database as two targets: `demo-pg`, recorded as the policy says, and its
+ * twin with the target's own `recording: { mode: off }`. The overhead cells alternate between them
+ * with no policy change in between, so a pair's two cells are seconds apart. BENCH_SWAP_TARGETS=1
+ * records the twin and not demo-pg: with BENCH_CALIBRATE, whether the two targets differ by themselves.
  */
-const UNRECORDED_TARGET = 'demo-pg-unrecorded';
+const TWIN_TARGET = 'demo-pg-twin';
+const SWAP_TARGETS = process.env.BENCH_SWAP_TARGETS === '1';
+const RECORDED_TARGET = SWAP_TARGETS ? TWIN_TARGET : 'demo-pg';
+const UNRECORDED_TARGET = SWAP_TARGETS ? 'demo-pg' : TWIN_TARGET;
 /**
  * BENCH_CONTROL_PLANE=run keeps the local control plane running during the overhead cells; by default
  * it is paused (SIGSTOP) for each cell's pgbench and resumed after. Deployed, the control plane and S3
@@ -349,7 +354,7 @@ async function main(): Promise<void> {
     const { adminHeaders, agentKey: key } = await seedDemoControlPlane(cp);
     await putBenchPolicy(cp.httpUrl, adminHeaders);
     const agentPort = await freePort(HOST);
-    const unrecordedPort = await freePort(HOST);
+    const twinPort = await freePort(HOST);
     const agentDir = join(work, 'agent');
     console.log(`agent directory: ${agentDir}`);
     execFileSync('mkdir', ['-p', agentDir]);
@@ -362,7 +367,7 @@ async function main(): Promise<void> {
         identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }] },
         targets: [
           { name: 'demo-pg', protocol: 'postgres', listen: { host: HOST, port: agentPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
-          { name: UNRECORDED_TARGET, protocol: 'postgres', listen: { host: HOST, port: unrecordedPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
+          { name: TWIN_TARGET, protocol: 'postgres', listen: { host: HOST, port: twinPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
         ],
       }),
     );
@@ -391,7 +396,7 @@ async function main(): Promise<void> {
     const direct = `host=${HOST} port=${pg.port} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const viaBouncer = `host=${HOST} port=${bouncerPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const viaAgent = `host=${HOST} port=${agentPort} dbname=${DEMO_DATABASE} user=bob`;
-    const viaAgentUnrecorded = `host=${HOST} port=${unrecordedPort} dbname=${DEMO_DATABASE} user=bob`;
+    const viaTwin = `host=${HOST} port=${twinPort} dbname=${DEMO_DATABASE} user=bob`;
     const viaRelay = `host=${HOST} port=${relayPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const idleRssMb = currentRssMb(agent.pid as number);
     const only = process.env.BENCH_ONLY;
@@ -401,7 +406,7 @@ async function main(): Promise<void> {
     for (const mode of ['simple', 'prepared']) {
       await pgbench(direct, mode, 2, { PGPASSWORD: pg.read.password }, 2);
       await pgbench(viaAgent, mode, 2, { PGPASSWORD: token }, 2);
-      await pgbench(viaAgentUnrecorded, mode, 2, { PGPASSWORD: token }, 2);
+      await pgbench(viaTwin, mode, 2, { PGPASSWORD: token }, 2);
       await pgbench(viaRelay, mode, 2, { PGPASSWORD: pg.read.password }, 2);
     }
     const rows: string[] = [];
@@ -432,7 +437,7 @@ async function main(): Promise<void> {
     const overhead: string[] = [
       '',
       ...(CALIBRATE ? [calibration, ''] : []),
-      `Recording overhead: ${OVERHEAD_ROUNDS} pairs of ${OVERHEAD_CELL_SECONDS}-s cells, ${UNRECORDED_TARGET} (off) against demo-pg (on) on the same agent; the local control plane ${PAUSE_CONTROL_PLANE ? 'paused during each cell (AWS when deployed)' : 'running during the cells (BENCH_CONTROL_PLANE=run)'}.`,
+      `Recording overhead: ${OVERHEAD_ROUNDS} pairs of ${OVERHEAD_CELL_SECONDS}-s cells, ${UNRECORDED_TARGET} (off) against ${RECORDED_TARGET} (on) on the same agent; the local control plane ${PAUSE_CONTROL_PLANE ? 'paused during each cell (AWS when deployed)' : 'running during the cells (BENCH_CONTROL_PLANE=run)'}.`,
       '',
       `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead (median of the ${OVERHEAD_ROUNDS} pairs' own) | ${CONFIDENCE * 100}% interval of that median | middle half of the pairs | agent CPU µs/txn off | agent CPU µs/txn on |`,
       '|---|---|---|---|---|---|---|---|---|',
@@ -440,9 +445,9 @@ async function main(): Promise<void> {
     // One cell: TPS, and the agent's CPU time (all threads) per transaction, which the machine's noise moves less.
     const overheadCell = async (mode: string, clients: number, recordedTarget: boolean): Promise<{ tps: number; cpuUs: number }> => {
       const from = new Date().toISOString();
-      const cell: OverheadCell = { from, to: from, target: recordedTarget ? 'demo-pg' : UNRECORDED_TARGET, recorded: recordedTarget && !CALIBRATE, clients };
+      const cell: OverheadCell = { from, to: from, target: recordedTarget ? RECORDED_TARGET : UNRECORDED_TARGET, recorded: recordedTarget && !CALIBRATE, clients };
       try {
-        return await measureCell(recordedTarget ? viaAgent : viaAgentUnrecorded, mode, clients, cell);
+        return await measureCell(cell.target === TWIN_TARGET ? viaTwin : viaAgent, mode, clients, cell);
       } finally {
         cell.to = new Date().toISOString();
         cells.push(cell);
@@ -550,17 +555,18 @@ interface OverheadCell {
 }
 
 /**
- * The demo policy with the unrecorded target beside demo-pg (the same rules reach it) and, in
- * calibration, demo-pg's recording off too. Put before the agent starts, so it serves by it from hello.
+ * The demo policy with demo-pg's twin beside it (the same rules reach it) and the unrecorded one's
+ * recording off (in calibration both). Put before the agent starts, so it serves by it from hello.
  */
 async function putBenchPolicy(httpUrl: string, headers: Record<string, string>): Promise<void> {
   type Doc = { targets: { name: string; recording?: { mode: string } }[]; rules: { targets: string[] }[] };
   const doc = fromYaml(readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8')) as Doc;
   const demo = doc.targets.find((t) => t.name === 'demo-pg');
   if (!demo) throw new Error('examples/dev/policy.yaml has no demo-pg target');
-  doc.targets.push({ ...demo, name: UNRECORDED_TARGET, recording: { mode: 'off' } });
-  if (CALIBRATE) demo.recording = { mode: 'off' };
-  for (const rule of doc.rules) if (rule.targets.includes('demo-pg')) rule.targets.push(UNRECORDED_TARGET);
+  const twin: Doc['targets'][number] = { ...demo, name: TWIN_TARGET };
+  doc.targets.push(twin);
+  for (const t of CALIBRATE ? [demo, twin] : [SWAP_TARGETS ? demo : twin]) t.recording = { mode: 'off' };
+  for (const rule of doc.rules) if (rule.targets.includes('demo-pg')) rule.targets.push(TWIN_TARGET);
   const res = await fetch(`${httpUrl}/policies`, { method: 'PUT', headers: { ...headers, 'if-match': '"1"' }, body: toYaml(doc) });
   if (!res.ok) throw new Error(`PUT /policies: HTTP ${res.status} ${await res.text()}`);
 }
@@ -594,7 +600,7 @@ async function recordedCheck(httpUrl: string, headers: Record<string, string>, c
     const of = counts.filter((_, i) => cells[i]?.target === target);
     return of.length === 0 ? 'no cells' : `${Math.min(...of)} to ${Math.max(...of)}`;
   };
-  return `sessions recorded per overhead cell (${cells.length} cells): demo-pg ${range('demo-pg')}; ${UNRECORDED_TARGET} ${range(UNRECORDED_TARGET)}${wrong ? ` (${wrong} cell(s) not recorded as set: these results are not valid)` : ' (as set)'}`;
+  return `sessions recorded per overhead cell (${cells.length} cells): ${RECORDED_TARGET} ${range(RECORDED_TARGET)}; ${UNRECORDED_TARGET} ${range(UNRECORDED_TARGET)}${wrong ? ` (${wrong} cell(s) not recorded as set: these results are not valid)` : ' (as set)'}`;
 }
 
 runBench(main);
