@@ -97,6 +97,8 @@ interface Cycle {
   readonly tags: string[];
   readonly errors: string[];
   rows: number;
+  /** The one name a simple Query's DEALLOCATE drops, forgotten once the server confirms it (recorded sessions). */
+  deallocates: string | undefined;
 }
 
 type State = 'startup' | 'auth' | 'connecting' | 'ready' | 'closed';
@@ -470,7 +472,10 @@ export class ClientSession {
         if (verdict.kind === 'allow') {
           this.forward(buf, start, end);
           this.expectReply(code, buf, start, end, masking.kind === 'ok' ? masking.copy : undefined);
-          this.pending.push(newCycle());
+          const cycle = newCycle();
+          const dropped = this.judgedDeallocates;
+          if (this.namedStatements.size > 0 && dropped !== 'all' && dropped.length === 1) cycle.deallocates = dropped[0];
+          this.pending.push(cycle);
         } else if (verdict.kind === 'approve') {
           this.hold({ kind: script ? 'script' : 'statement', text: sql, params: undefined, messages: Buffer.from(buf.subarray(start, end)), decision: verdict, cls: this.lastClass });
         } else this.refuseCycle([errorResponse(refusal(verdict))]);
@@ -544,6 +549,8 @@ export class ClientSession {
   }
 
   private lastClass: ActionClass = 'unknown';
+  /** What the statement judged last deallocates (see `forgetDeallocated`). */
+  private judgedDeallocates: readonly string[] | 'all' = [];
   /** The statement event of the last statement judged (recorded sessions only). */
   private lastStatement: StatementEvent | undefined;
   /**
@@ -574,6 +581,19 @@ export class ClientSession {
   private forgetNamedStatement(name: string): void {
     this.namedStatements.delete(name);
     this.lastExecutedName = undefined;
+  }
+
+  /**
+   * A named statement dropped by SQL is forgotten when the server confirms it, not when the statement
+   * is judged: one that failed (or never ran after an error before it) leaves the name prepared, and a
+   * Bind of a name forgotten too early would run unrecorded. `DEALLOCATE ALL` and `DISCARD ALL` say
+   * what they dropped; a bare `DEALLOCATE` tag only in a simple Query that names one statement.
+   */
+  private forgetDeallocated(cycle: Cycle, tag: string): void {
+    if (tag === 'DEALLOCATE ALL' || tag === 'DISCARD ALL') {
+      this.namedStatements.clear();
+      this.lastExecutedName = undefined;
+    } else if (tag === 'DEALLOCATE' && cycle.deallocates !== undefined) this.forgetNamedStatement(cycle.deallocates);
   }
 
   private recordExecution(buf: Buffer, start: number, end: number): void {
@@ -832,6 +852,7 @@ export class ClientSession {
       tables: classification.tables,
       functions: classification.functions,
     });
+    this.judgedDeallocates = classification.deallocates;
     if (decision.kind === 'allow') this.track(classification);
     if (this.observer) {
       this.lastStatement = {
@@ -920,7 +941,11 @@ export class ClientSession {
         this.observer?.dataRow(buf, start, end);
         break;
       case BACKEND.CommandComplete:
-        if (cycle && this.observer) cycle.tags.push(commandTag(buf, start, end, this.recentCommandTag));
+        if (cycle && this.observer) {
+          const tag = commandTag(buf, start, end, this.recentCommandTag);
+          cycle.tags.push(tag);
+          if (this.namedStatements.size > 0) this.forgetDeallocated(cycle, tag);
+        }
         break;
       case BACKEND.ErrorResponse:
       case BACKEND.NoticeResponse: {
@@ -1059,7 +1084,7 @@ export function twokeySetting(sql: string): { name: string; value: string } | un
 }
 
 function newCycle(): Cycle {
-  return { before: [], after: [], startedAt: Date.now(), tags: [], errors: [], rows: 0 };
+  return { before: [], after: [], startedAt: Date.now(), tags: [], errors: [], rows: 0, deallocates: undefined };
 }
 
 /** The ErrorResponse for a statement twokey will not run now. */

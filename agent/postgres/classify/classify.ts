@@ -142,6 +142,8 @@ class Walker {
       case 'ClosePortalStmt':
         return this.raise('read');
       case 'DiscardStmt':
+        // DISCARD ALL deallocates every prepared statement, as DEALLOCATE ALL does.
+        if (b.target === 'DISCARD_ALL') this.deallocates = 'all';
         return this.raise('control');
       case 'DeclareCursorStmt':
         this.raise('read');

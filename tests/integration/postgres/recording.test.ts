@@ -111,6 +111,37 @@ describe('session recording for Postgres', () => {
     expect(replay.split('demo=> SELECT 3 AS other')).toHaveLength(2);
   });
 
+  it('forgets a named statement once the server confirms SQL dropped it (DEALLOCATE, DISCARD ALL), not when the drop did not run', async () => {
+    const { host, port } = stack.endpoint('test-pg');
+    const c = await WireClient.login(host, port, await stack.token('wendy', ['support']));
+    const cycle = async (...messages: Buffer[]): Promise<void> => {
+      const from = c.received.length;
+      c.write(...messages);
+      await c.readyCount(1, from);
+    };
+    const run = (name: string): Buffer[] => [wire.bind('', name), wire.execute(''), wire.sync()];
+    await cycle(wire.parse('s1', 'SELECT 1 AS dropped'), wire.sync());
+    await cycle(wire.parse('s2', 'SELECT 2 AS kept'), wire.sync());
+    await cycle(wire.query('DEALLOCATE s1'));
+    // The server refuses it (no such statement): nothing is recorded as run.
+    await cycle(...run('s1'));
+    // The error stops the query before its DEALLOCATE: s2 is still prepared, and its execution is recorded.
+    await cycle(wire.query('SELECT 1/0; DEALLOCATE s2'));
+    await cycle(...run('s2'));
+    await cycle(wire.query('DISCARD ALL'));
+    await cycle(...run('s2'));
+    c.write(wire.terminate());
+    c.close();
+    await shipped();
+    const [session] = await sessionsOf('wendy');
+    const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+    // Each Parse, and each Bind that ran.
+    expect(replay.split('demo=> SELECT 1 AS dropped')).toHaveLength(2);
+    expect(replay.split('demo=> SELECT 2 AS kept')).toHaveLength(3);
+    expect(replay).toContain('prepared statement "s1" does not exist');
+    expect(replay).toContain('prepared statement "s2" does not exist');
+  });
+
   it('records a terminal session as asciicast v2, masked, and plays it back', async () => {
     const recording = new TerminalRecording(stack.agent.context.recording, {
       sessionId: randomUUID(),

@@ -175,6 +175,10 @@ describe('classifySql', () => {
     expect(c.prepares).toEqual([{ name: 'del', class: 'write' }]);
     expect(c.executes).toEqual(['del']);
     expect(c.deallocates).toEqual(['del']);
+    // DISCARD ALL drops every prepared statement; DISCARD PLANS none.
+    expect(classifySql('DISCARD ALL').deallocates).toBe('all');
+    expect(classifySql('DEALLOCATE ALL').deallocates).toBe('all');
+    expect(classifySql('DISCARD PLANS').deallocates).toEqual([]);
   });
 });
 
