@@ -442,12 +442,12 @@ async function main(): Promise<void> {
       `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead (median of the ${OVERHEAD_ROUNDS} pairs' own) | ${CONFIDENCE * 100}% interval of that median | middle half of the pairs | agent CPU µs/txn off | agent CPU µs/txn on |`,
       '|---|---|---|---|---|---|---|---|---|',
     ];
-    // One cell: TPS, and the agent's CPU time (all threads) per transaction, which the machine's noise moves less.
+    // One cell: TPS, and the agent's CPU time (all threads) per transaction.
     const overheadCell = async (mode: string, clients: number, recordedTarget: boolean): Promise<{ tps: number; cpuUs: number }> => {
       const from = new Date().toISOString();
       const cell: OverheadCell = { from, to: from, target: recordedTarget ? RECORDED_TARGET : UNRECORDED_TARGET, recorded: recordedTarget && !CALIBRATE, clients };
       try {
-        return await measureCell(cell.target === TWIN_TARGET ? viaTwin : viaAgent, mode, clients, cell);
+        return await measureCell(cell, mode);
       } finally {
         cell.to = new Date().toISOString();
         cells.push(cell);
@@ -457,8 +457,9 @@ async function main(): Promise<void> {
       }
     };
     const cpPid = cpProcess.pid as number;
-    const measureCell = async (conninfo: string, mode: string, clients: number, cell: OverheadCell): Promise<{ tps: number; cpuUs: number }> => {
-      if (!PAUSE_CONTROL_PLANE) return measureCellNow(conninfo, mode, clients);
+    const measureCell = async (cell: OverheadCell, mode: string): Promise<{ tps: number; cpuUs: number }> => {
+      const conninfo = cell.target === TWIN_TARGET ? viaTwin : viaAgent;
+      if (!PAUSE_CONTROL_PLANE) return measureCellNow(conninfo, mode, cell.clients);
       for (;;) {
         // A cell run again counts from its last run (its sessions are checked over that time).
         cell.from = new Date().toISOString();
@@ -470,7 +471,7 @@ async function main(): Promise<void> {
         }, OVERHEAD_CELL_SECONDS * 1000 + PAUSE_MARGIN_MS);
         let result: { tps: number; cpuUs: number };
         try {
-          result = await measureCellNow(conninfo, mode, clients);
+          result = await measureCellNow(conninfo, mode, cell.clients);
         } finally {
           clearTimeout(watchdog);
           process.kill(cpPid, 'SIGCONT');
