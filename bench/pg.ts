@@ -74,6 +74,8 @@ const UNRECORDED_TARGET = SWAP_TARGETS ? 'demo-pg' : TWIN_TARGET;
 const PAUSE_CONTROL_PLANE = process.env.BENCH_CONTROL_PLANE !== 'run';
 /** A paused control plane is resumed after this long past a cell's end at most (a connection might wait on it). */
 const PAUSE_MARGIN_MS = 5_000;
+/** Runs of one cell while the control plane is paused, before its failure is the bench's. */
+const PAUSED_CELL_ATTEMPTS = 3;
 /** After a recorded cell, how long its sessions may take to be sealed, shipped and marked complete. */
 const SETTLE_TIMEOUT_MS = 30_000;
 const SETTLE_POLL_MS = 100;
@@ -460,7 +462,7 @@ async function main(): Promise<void> {
     const measureCell = async (cell: OverheadCell, mode: string): Promise<{ tps: number; cpuUs: number }> => {
       const conninfo = cell.target === TWIN_TARGET ? viaTwin : viaAgent;
       if (!PAUSE_CONTROL_PLANE) return measureCellNow(conninfo, mode, cell.clients);
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
         // A cell run again counts from its last run (its sessions are checked over that time).
         cell.from = new Date().toISOString();
         process.kill(cpPid, 'SIGSTOP');
@@ -469,15 +471,20 @@ async function main(): Promise<void> {
           resumedEarly = true;
           process.kill(cpPid, 'SIGCONT');
         }, OVERHEAD_CELL_SECONDS * 1000 + PAUSE_MARGIN_MS);
-        let result: { tps: number; cpuUs: number };
+        let result: { tps: number; cpuUs: number } | undefined;
+        let failure: unknown;
         try {
           result = await measureCellNow(conninfo, mode, cell.clients);
+        } catch (e) {
+          failure = e;
         } finally {
           clearTimeout(watchdog);
           process.kill(cpPid, 'SIGCONT');
         }
-        if (!resumedEarly) return result;
-        // A connection waited for the control plane (the agent refreshing its JWKS): the cell ran short.
+        if (result && !resumedEarly) return result;
+        // A connection waited for the control plane (the agent refreshing its JWKS, every 10 minutes):
+        // the cell ran short, or pgbench's time ran out before it connected (no transactions at all).
+        if (attempt >= PAUSED_CELL_ATTEMPTS) throw failure ?? new Error('a cell kept waiting for the paused control plane');
         console.log('a cell waited for the paused control plane; running it again');
       }
     };
