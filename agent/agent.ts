@@ -5,7 +5,7 @@ import { TokenVerifier } from '../core/identity/verifier';
 import { jsonLogger, type Logger } from '../core/log';
 import { decide, masksFor, recordingFor, type Action, type Decision } from '../core/policy/decide';
 import { TUNNEL_PROTOCOL_VERSION } from '../core/tunnel/messages';
-import { DEFAULT_RESULT_ROWS_RECORDED, type PolicyMask, type RecordingSettings } from '../core/policy/schema';
+import { DEFAULT_RECORDING, type PolicyMask, type RecordingSettings } from '../core/policy/schema';
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
@@ -122,7 +122,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     maskingKey: () => maskingKey,
     recordingSettings(target) {
       const current = policy.policy;
-      return current ? recordingFor(current.document, target) : { mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED };
+      return current ? recordingFor(current.document, target) : DEFAULT_RECORDING;
     },
   };
 

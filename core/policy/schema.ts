@@ -55,6 +55,8 @@ export const BLOCKABLE_STATEMENTS = [
 
 const RECORDING_MODES = ['strict', 'best-effort', 'off'] as const;
 const maxRowsPerStatement = z.number().int().min(0).max(1_000_000);
+/** Recording when a policy says nothing of it (and on an agent that has no policy yet). */
+export const DEFAULT_RECORDING = { mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED } as const;
 
 const target = z.strictObject({
   name,
@@ -105,10 +107,10 @@ export const policySchema = z
     masks: z.array(mask).default([]),
     recording: z
       .strictObject({
-        mode: z.enum(RECORDING_MODES).default('best-effort'),
-        maxRowsPerStatement: maxRowsPerStatement.default(DEFAULT_RESULT_ROWS_RECORDED),
+        mode: z.enum(RECORDING_MODES).default(DEFAULT_RECORDING.mode),
+        maxRowsPerStatement: maxRowsPerStatement.default(DEFAULT_RECORDING.maxRowsPerStatement),
       })
-      .default({ mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED }),
+      .default(DEFAULT_RECORDING),
   })
   .superRefine((p, ctx) => {
     const seen = new Set<string>();

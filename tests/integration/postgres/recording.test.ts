@@ -48,6 +48,26 @@ describe('session recording for Postgres', () => {
     return (JSON.parse(out.stdout) as { sessions: { sessionId: string; status: string; chunkCount: number }[] }).sessions;
   }
 
+  /** A session spoken message by message: `cycle` sends messages and waits for their ReadyForQuery; `end` returns the replay. */
+  async function wireSession(user: string): Promise<{ cycle: (...messages: Buffer[]) => Promise<void>; end: () => Promise<string> }> {
+    const { host, port } = stack.endpoint('test-pg');
+    const c = await WireClient.login(host, port, await stack.token(user, ['support']));
+    return {
+      async cycle(...messages) {
+        const from = c.received.length;
+        c.write(...messages);
+        await c.readyCount(1, from);
+      },
+      async end() {
+        c.write(wire.terminate());
+        c.close();
+        await shipped();
+        const [session] = await sessionsOf(user);
+        return (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+      },
+    };
+  }
+
   it('records statements and results; an auditor lists, verifies and replays the session', async () => {
     await psqlSession('alice', ['support'], 'SELECT id, name FROM customers ORDER BY id LIMIT 2', 'DROP TABLE orders');
     await shipped();
@@ -82,13 +102,8 @@ describe('session recording for Postgres', () => {
   });
 
   it('records a Bind as the statement its name stands for now: not after a Close, the new text after a new Parse', async () => {
-    const { host, port } = stack.endpoint('test-pg');
-    const c = await WireClient.login(host, port, await stack.token('wanda', ['support']));
-    const batch = async (...messages: Buffer[]): Promise<void> => {
-      const from = c.received.length;
-      c.write(...messages, wire.sync());
-      await c.readyCount(1, from);
-    };
+    const { cycle, end } = await wireSession('wanda');
+    const batch = (...messages: Buffer[]): Promise<void> => cycle(...messages, wire.sync());
     const execute = [wire.bind('', 's1'), wire.execute('')];
     await batch(wire.parse('s1', 'SELECT 1 AS first'));
     // Another named statement stays prepared throughout.
@@ -100,11 +115,7 @@ describe('session recording for Postgres', () => {
     await batch(wire.parse('s1', 'SELECT 2 AS second'));
     await batch(...execute);
     await batch(...execute);
-    c.write(wire.terminate());
-    c.close();
-    await shipped();
-    const [session] = await sessionsOf('wanda');
-    const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+    const replay = await end();
     // Each Parse and each Bind that ran is a statement in the recording.
     expect(replay.split('demo=> SELECT 1 AS first')).toHaveLength(3);
     expect(replay.split('demo=> SELECT 2 AS second')).toHaveLength(4);
@@ -112,13 +123,7 @@ describe('session recording for Postgres', () => {
   });
 
   it('forgets a named statement once the server confirms SQL dropped it (DEALLOCATE, DISCARD ALL), not when the drop did not run', async () => {
-    const { host, port } = stack.endpoint('test-pg');
-    const c = await WireClient.login(host, port, await stack.token('wendy', ['support']));
-    const cycle = async (...messages: Buffer[]): Promise<void> => {
-      const from = c.received.length;
-      c.write(...messages);
-      await c.readyCount(1, from);
-    };
+    const { cycle, end } = await wireSession('wendy');
     const run = (name: string): Buffer[] => [wire.bind('', name), wire.execute(''), wire.sync()];
     await cycle(wire.parse('s1', 'SELECT 1 AS dropped'), wire.sync());
     await cycle(wire.parse('s2', 'SELECT 2 AS kept'), wire.sync());
@@ -130,11 +135,7 @@ describe('session recording for Postgres', () => {
     await cycle(...run('s2'));
     await cycle(wire.query('DISCARD ALL'));
     await cycle(...run('s2'));
-    c.write(wire.terminate());
-    c.close();
-    await shipped();
-    const [session] = await sessionsOf('wendy');
-    const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+    const replay = await end();
     // Each Parse, and each Bind that ran.
     expect(replay.split('demo=> SELECT 1 AS dropped')).toHaveLength(2);
     expect(replay.split('demo=> SELECT 2 AS kept')).toHaveLength(3);
