@@ -1,395 +1,231 @@
-import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent, ApprovalEvent } from '../postgres/events';
-import { MESSAGE_HEADER_BYTES as HEADER_BYTES } from '../postgres/protocol/framer';
-import { JsonLineBuffer, jsonText } from './json-line-buffer';
-import type { SessionSpool } from './spool';
-import type { RecordingService } from './uploader';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { ApprovalEvent, CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent } from '../postgres/events';
 import type { RecordingSettings } from '../../core/policy/schema';
+import { newRingMemory, RECORD_HEADER_BYTES, RecordWriter, RingWriter, utf8Max } from './event-ring';
+import { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } from './pg-event-records';
+import type { RecordingService } from './uploader';
 
-// The hot events' constant parts, as bytes. The event shapes are those of the NDJSON format:
-// {"t":…,"e":"statement","text":…,"protocol":…,"class":…,"decision":…,"rule":…,"reason":…}
-// {"e":"row","v":[…]}
-// {"t":…,"e":"result","tags":[…],"rows":…,"rowsNotRecorded":…,"durationMs":…,"errors":[…]}
-// (rowsNotRecorded only when rows went beyond the cap, errors only when there were any).
-// A statement's rows and result are folded into its line while nothing else comes between:
-// {"t":…,"e":"statement","text":…,…,"v":[[…],…],"result":{"tags":[…],"rows":…,"durationMs":…}}
-// (v only when rows were recorded; result fields as in the result event, without t). That is most of
-// what a busy session does: a transaction of pgbench -S is one such line instead of three. Anything
-// between them (a notice, another statement, a spool flush) ends the line as it stands, and the rest
-// follows as separate events; so does a result's row after the first FOLDED_ROWS_MAX.
-const OPEN_TIME = jsonText('{"t":"');
-// A hot line's time is written without its closing `Z`: the constant after it begins with one (one copy fewer per line).
-const STATEMENT_TEXT = jsonText('Z","e":"statement","text":');
-const ROW_OPEN = jsonText('{"e":"row","v":[');
-const ROW_CLOSE = jsonText(']}');
-const COMMA = jsonText(',');
-const NULL = jsonText('null');
-const RESULT_TAGS = jsonText('Z","e":"result","tags":[');
-const RESULT_ROWS = jsonText('],"rows":');
-const RESULT_NOT_RECORDED = jsonText(',"rowsNotRecorded":');
-const RESULT_DURATION = jsonText(',"durationMs":');
-const RESULT_ERRORS = jsonText(',"errors":');
-const CLOSE = jsonText('}');
-const FOLDED_ROWS_OPEN = jsonText(',"v":[[');
-const FOLDED_ROWS_NEXT = jsonText('],[');
-const FOLDED_ROWS_END = jsonText(']]');
-const FOLDED_ROWS_CLOSE = jsonText(']]}');
-const FOLDED_RESULT_TAGS = jsonText(',"result":{"tags":[');
-const FOLDED_RESULT_CLOSE = jsonText('}}');
-/** A kept result part's usual size at most (tags, rows, the duration's key); the scratch grows past it if need be. */
-const RESULT_SCRATCH_BYTES = 256;
-/** Where the kept part of a folded result's end is put together (one at a time: the proxy has one thread). */
-const resultScratch = new JsonLineBuffer(RESULT_SCRATCH_BYTES);
-/** Rows folded into their statement's line; a larger result is written as row events. */
-export const FOLDED_ROWS_MAX = 8;
+export { FOLDED_ROWS_MAX } from './pg-lines';
 
-/** Read for every row: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const MESSAGE_HEADER_BYTES = HEADER_BYTES;
+/**
+ * Bytes of events the proxy can be ahead of the recorder's worker: at eight pgbench clients the
+ * events come at about 1.2 MB a second, and the worker reads them every RING_POLL_MS.
+ */
+export const RING_BYTES = 8 * 1024 * 1024;
+/**
+ * A full ring makes the proxy wait for the worker (backpressure, as a slow disk would) up to this
+ * long; then the event is dropped and the session marked incomplete.
+ */
+export const RING_FULL_WAIT_MS = 5_000;
+const WORKER_BOOT = join(__dirname, 'pg-recording-worker.cjs');
 
 /** ISO time for the rare events. */
 const isoNow = (): string => new Date().toISOString();
 
-/** `{"t":"YYYY-MM-DDTHH:MM:SS.` is the same for a second's events; toISOString costs about 1 µs a call. */
-const ISO_TO_SECOND_LENGTH = 'YYYY-MM-DDTHH:MM:SS.'.length;
-const ISO_LENGTH = 24;
-const MS_PER_SECOND = 1000;
-const MS_DIGITS = 3;
-let secondStartMs = 0;
-let openAndSecond: Buffer | undefined;
-/**
- * Opens a hot event's line: `{"t":"` and the time as ISO 8601 up to its milliseconds, without the
- * closing `Z` (the caller's next constant begins with it). The part up to the second is built once a
- * second, the milliseconds written as digits.
- */
-function openLineWithTime(out: JsonLineBuffer): void {
-  const ms = Date.now();
-  const inSecond = ms - secondStartMs;
-  if (inSecond >= 0 && inSecond < MS_PER_SECOND && openAndSecond) {
-    out.raw(openAndSecond);
-    return out.paddedUint(inSecond, MS_DIGITS);
-  }
-  secondStartMs = ms - (ms % MS_PER_SECOND);
-  const iso = new Date(ms).toISOString();
-  // Years past 9999 have a longer form: those are written whole.
-  openAndSecond = iso.length === ISO_LENGTH ? Buffer.concat([OPEN_TIME, jsonText(iso.slice(0, ISO_TO_SECOND_LENGTH))]) : undefined;
-  out.raw(OPEN_TIME);
-  out.ascii(iso.slice(0, -1));
-}
+/** Worker messages: a gzip member of a session's lines, the session's last lines written, a record too large for the ring. */
+export type FromWorker = { type: 'member'; sessionId: string; member: Uint8Array; eventBytes: number } | { type: 'ended'; sessionId: string };
+export type ToWorker = { type: 'large'; id: number; record: Uint8Array };
 
 /**
- * One Postgres session's recording, as newline-delimited JSON events: start (identity, target, client,
- * application), statements (text, class, decision), rows as sent to the caller up to a cap per
- * statement (then the count beyond it), results, errors and notices, approvals, end.
- *
- * The per-transaction events (statement, row, result) are written straight into the spool's buffer
- * byte by byte: no string, object or closure per event (see JsonLineBuffer). The rare ones go through
- * JSON.stringify. When several sessions are recorded, each event is written as it happens, while the
- * message just parsed is still in the CPU's caches; with one, it waits until the proxy's writes are out
- * (see `defer`), so that recording overlaps with the client's and the database's turn instead of
- * adding to the round trip. At eight clients, deferring cost 4.5 µs more per transaction (22.7 vs 18.2
- * µs at 5,000 TPS: the process is preempted once its writes wake the others, and the caches are cold
- * when the deferred events run); at one client, writing at once cost latency (3.0% -> 14.5% overhead).
+ * Postgres recording in two halves. On the proxy's thread, each session's events are appended to a
+ * ring in shared memory as plain stores (about 1.3 µs per pgbench transaction in place). A worker
+ * thread at the lowest priority reads them, writes the JSON lines (pg-lines.ts), compresses them and
+ * hands each gzip member back to the session's spool here, which appends it to the open chunk. The
+ * worker's work (encoding and gzip: 5-7 µs per transaction on this machine) then runs on idle CPU
+ * instead of on every transaction's path. Events reach the spool file within SPOOL_FLUSH_MS plus the
+ * worker's poll; a crash loses what was in between (the session is then marked incomplete).
  */
-class PgSessionRecording implements PgSessionObserver {
-  private rows = 0;
-  /** The statement event's tail after its text; a session repeats the same one, so the last is kept. */
-  private tail = { protocol: '', cls: '', decision: '', rule: undefined as string | undefined, reason: undefined as string | undefined, bytes: CLOSE };
-  /** A statement event written twice in a row and its encoding; the one written before the last. */
-  private lastStatement: StatementEvent | undefined;
-  private lastStatementBytes = CLOSE;
-  private previousStatement: StatementEvent | undefined;
-  /** Statements written since the last result: only the only one can have its result folded in. */
-  private statementsSinceResult = 0;
-  /** The spool holds this session's statement line open for its rows and result (see `holdLine`). */
-  private folding = false;
-  private foldedRows = 0;
-  /** The last folded result's end up to its duration, as bytes (see `writeFoldedResultLikeLast`). */
-  private lastResult = { tag: '', rows: -1, withRows: false, head: CLOSE };
+class PgRecordingPipe {
+  private readonly memory = newRingMemory(RING_BYTES);
+  private readonly ring = new RingWriter(this.memory);
+  private worker: Worker | undefined;
+  private nextSlot = 1;
+  private nextLarge = 1;
+  /** Live sessions by slot: what ends them when the worker says so, or when it is lost. */
+  private readonly sessions = new Map<number, { sessionId: string; ended: () => void }>();
+  private readonly slots = new Map<string, number>();
+  /** Set by `stop()`: the spools were abandoned as a crash would leave them, and nothing more is written. */
+  private stopped = false;
 
   constructor(
-    private readonly spool: SessionSpool,
-    private readonly cap: number,
-    /** Recorded sessions now open for this target: with more than one, events are written as they happen. */
-    private readonly live: { sessions: number },
-    private readonly onEnd: () => void,
-  ) {
-    live.sessions++;
+    private readonly service: RecordingService,
+    private readonly onError: (e: unknown) => void,
+  ) {}
+
+  begin(sessionId: string, cap: number, startLine: string, ended: () => void): number {
+    this.ensureWorker();
+    const slot = this.nextSlot++;
+    this.sessions.set(slot, { sessionId, ended });
+    this.slots.set(sessionId, slot);
+    const out = this.open(START, slot, RECORD_HEADER_BYTES + 4 + utf8Max(sessionId) + utf8Max(startLine));
+    if (out) {
+      out.u32(cap);
+      out.str(sessionId);
+      out.str(startLine);
+      this.close(out);
+    }
+    return slot;
   }
 
+  /**
+   * Opens a record: the ring's writer, or (for a record larger than the ring takes) a buffer of its
+   * own, sent by message behind a LARGE record so that it keeps its place. Undefined when the ring
+   * stayed full: the event is lost, and its session marked incomplete.
+   */
+  open(kind: number, slot: number, max: number): RecordWriter | undefined {
+    if (max > this.ring.maxRecord) {
+      const out = new RecordWriter(Buffer.allocUnsafe(max));
+      out.at = 4;
+      out.u8(kind);
+      out.u32(slot);
+      return out;
+    }
+    if (this.ring.open(kind, slot, max, RING_FULL_WAIT_MS)) return this.ring.out;
+    const session = this.sessions.get(slot);
+    if (session) this.service.markLost(session.sessionId);
+    return undefined;
+  }
+
+  close(out: RecordWriter): void {
+    if (out === this.ring.out) return this.ring.close();
+    const end = out.at;
+    out.at = 0;
+    out.u32(end);
+    const id = this.nextLarge++;
+    const message: ToWorker = { type: 'large', id, record: out.buf.subarray(0, end) };
+    this.worker?.postMessage(message);
+    const slot = out.buf.readUInt32LE(5);
+    if (this.ring.open(LARGE, slot, RECORD_HEADER_BYTES + 4, RING_FULL_WAIT_MS)) {
+      this.ring.out.u32(id);
+      this.ring.close();
+    }
+  }
+
+  private ensureWorker(): void {
+    if (this.worker) return;
+    const worker = new Worker(WORKER_BOOT, { workerData: { memory: this.memory } });
+    worker.unref();
+    worker.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (e) => this.onError(e));
+    worker.on('exit', () => this.lost(worker));
+    this.worker = worker;
+  }
+
+  private onMessage(m: FromWorker): void {
+    if (m.type === 'member') return this.service.appendMember(m.sessionId, Buffer.from(m.member.buffer, m.member.byteOffset, m.member.byteLength), m.eventBytes);
+    const slot = this.slots.get(m.sessionId);
+    if (slot === undefined) return;
+    const session = this.sessions.get(slot);
+    this.sessions.delete(slot);
+    this.slots.delete(m.sessionId);
+    session?.ended();
+  }
+
+  /** The worker stopped (crashed, or the agent is stopping): its sessions' unwritten events are gone. */
+  private lost(worker: Worker): void {
+    if (this.worker !== worker || this.stopped) return;
+    this.worker = undefined;
+    for (const s of this.sessions.values()) {
+      this.service.markLost(s.sessionId);
+      s.ended();
+    }
+    this.sessions.clear();
+    this.slots.clear();
+  }
+
+  stop(): Promise<number> | undefined {
+    this.stopped = true;
+    return this.worker?.terminate();
+  }
+}
+
+/** One session's events into the ring. */
+class PgSessionWriter implements PgSessionObserver {
+  /** The statement event last written: the same one again (a prepared statement's execution) is sent as STATEMENT_AGAIN. */
+  private last: StatementEvent | undefined;
+
+  constructor(
+    private readonly pipe: PgRecordingPipe,
+    private readonly slot: number,
+  ) {}
+
   statement(e: StatementEvent): void {
-    this.rows = 0;
-    if (this.writesNow()) this.writeStatement(e);
-    else defer(this, STATEMENT, e, 0, 0);
+    const ms = Date.now();
+    if (e === this.last) {
+      const out = this.pipe.open(STATEMENT_AGAIN, this.slot, RECORD_HEADER_BYTES + 8);
+      if (!out) return;
+      out.uint(ms);
+      return this.pipe.close(out);
+    }
+    const out = this.pipe.open(STATEMENT, this.slot, statementMax(e));
+    if (!out) return;
+    this.last = e;
+    writeStatement(out, e, ms);
+    this.pipe.close(out);
   }
 
   dataRow(buf: Buffer, start: number, end: number): void {
-    if (++this.rows > this.cap) return;
-    if (this.writesNow()) this.writeRow(buf, start, end);
-    else defer(this, ROW, buf, start, end);
+    const out = this.pipe.open(ROW, this.slot, RECORD_HEADER_BYTES + end - start);
+    if (!out) return;
+    out.bytes(buf, start, end);
+    this.pipe.close(out);
   }
 
   cycleEnd(e: CycleEndEvent): void {
-    this.rows = 0;
-    if (this.writesNow()) this.writeResult(e);
-    else defer(this, RESULT, e, 0, 0);
-  }
-
-  /**
-   * Whether a hot event is written at once: yes when several sessions are recorded (after any still
-   * deferred, so that each session's events stay in order), no for a lone one (after this I/O callback).
-   */
-  private writesNow(): boolean {
-    if (this.live.sessions <= 1) return false;
-    if (deferred.length > 0) runDeferred();
-    return true;
-  }
-
-  writeStatement(e: StatementEvent): void {
-    const out = this.spool.beginLine();
-    this.folding = false;
+    const out = this.pipe.open(RESULT, this.slot, resultMax(e));
     if (!out) return;
-    openLineWithTime(out);
-    this.writeStatementBody(out, e);
-    // A second statement before a result (a pipeline, a batch): its rows and result are not its own.
-    if (this.statementsSinceResult++ > 0) {
-      out.raw(CLOSE);
-      this.spool.endLine();
-      return;
-    }
-    this.folding = true;
-    this.foldedRows = 0;
-    this.spool.holdLine(CLOSE);
-  }
-
-  writeRow(buf: Buffer, start: number, end: number): void {
-    if (this.folding && this.foldedRows < FOLDED_ROWS_MAX) {
-      const line = this.spool.resumeLine();
-      if (line) {
-        line.raw(this.foldedRows++ === 0 ? FOLDED_ROWS_OPEN : FOLDED_ROWS_NEXT);
-        writeRowValues(line, buf, start, end);
-        this.spool.holdLine(FOLDED_ROWS_CLOSE);
-        return;
-      }
-    }
-    this.folding = false;
-    const out = this.spool.beginLine();
-    if (!out) return;
-    out.raw(ROW_OPEN);
-    writeRowValues(out, buf, start, end);
-    out.raw(ROW_CLOSE);
-    this.spool.endLine();
-  }
-
-  writeResult(e: CycleEndEvent): void {
-    this.statementsSinceResult = 0;
-    const folded = this.folding ? this.spool.resumeLine() : undefined;
-    this.folding = false;
-    if (folded) {
-      if (!this.writeFoldedResultLikeLast(folded, e)) {
-        this.openFoldedResult(folded, this.foldedRows > 0);
-        this.writeResultFields(folded, e);
-        folded.raw(FOLDED_RESULT_CLOSE);
-      }
-      this.spool.endLine();
-      return;
-    }
-    const out = this.spool.beginLine();
-    if (!out) return;
-    openLineWithTime(out);
-    out.raw(RESULT_TAGS);
-    this.writeResultFields(out, e);
-    out.raw(CLOSE);
-    this.spool.endLine();
-  }
-
-  /**
-   * A folded line's end for a result like the last one (one tag, no errors, rows within the cap): a
-   * session's transactions mostly end alike, so the part up to the duration is kept as bytes and copied
-   * (one copy for a dozen writes), and the duration, which differs from one transaction to the next
-   * under load, is written as digits after it. False for any other result (written field by field).
-   */
-  private writeFoldedResultLikeLast(out: JsonLineBuffer, e: CycleEndEvent): boolean {
-    const tags = e.commandTags;
-    if (tags.length !== 1 || e.errors.length > 0 || e.rowsSent > this.cap) return false;
-    const withRows = this.foldedRows > 0;
-    let last = this.lastResult;
-    if (last.tag !== tags[0] || last.rows !== e.rowsSent || last.withRows !== withRows) {
-      const head = resultScratch;
-      head.reset();
-      this.openFoldedResult(head, withRows);
-      this.writeResultUpToDuration(head, e);
-      last = this.lastResult = { tag: tags[0] as string, rows: e.rowsSent, withRows, head: intern(Buffer.from(head.view())) };
-    }
-    out.raw(last.head);
-    out.uint(e.durationMs);
-    out.raw(FOLDED_RESULT_CLOSE);
-    return true;
-  }
-
-  /** Closes the folded rows (if any) and opens the line's result, up to its tags' items. */
-  private openFoldedResult(out: JsonLineBuffer, withRows: boolean): void {
-    if (withRows) out.raw(FOLDED_ROWS_END);
-    out.raw(FOLDED_RESULT_TAGS);
-  }
-
-  /** From the tags' items to the last field, without the closing brace. */
-  private writeResultFields(out: JsonLineBuffer, e: CycleEndEvent): void {
-    this.writeResultUpToDuration(out, e);
-    out.uint(e.durationMs);
-    if (e.errors.length > 0) {
-      out.raw(RESULT_ERRORS);
-      out.json(JSON.stringify(e.errors));
-    }
-  }
-
-  /** From the tags' items to the duration's key (`,"durationMs":`), the part that repeats from one transaction to the next. */
-  private writeResultUpToDuration(out: JsonLineBuffer, e: CycleEndEvent): void {
-    const tags = e.commandTags;
-    for (let i = 0; i < tags.length; i++) {
-      if (i > 0) out.raw(COMMA);
-      out.string(tags[i] as string);
-    }
-    out.raw(RESULT_ROWS);
-    out.uint(e.rowsSent);
-    // Defaults are left out (no rows beyond the cap, no errors): every transaction writes these fields.
-    if (e.rowsSent > this.cap) {
-      out.raw(RESULT_NOT_RECORDED);
-      out.uint(e.rowsSent - this.cap);
-    }
-    out.raw(RESULT_DURATION);
+    writeResult(out, e, Date.now());
+    this.pipe.close(out);
   }
 
   serverMessage(e: ServerMessageEvent): void {
-    runDeferred();
-    this.spool.append({ t: isoNow(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
+    this.line(LINE, { t: isoNow(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
   }
 
   approval(e: ApprovalEvent): void {
-    runDeferred();
-    this.spool.append({ t: isoNow(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
+    this.line(LINE, { t: isoNow(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
   }
 
   sessionEnd(reason: string): void {
-    runDeferred();
-    this.live.sessions--;
-    this.spool.append({ t: isoNow(), e: 'session.end', reason });
-    this.onEnd();
+    this.line(END, { t: isoNow(), e: 'session.end', reason });
   }
 
-  /**
-   * `","e":"statement","text":…` to the statement's last field (no closing brace). An event passed
-   * twice in a row (a prepared statement's executions) is encoded once and then copied; a new event
-   * each time (simple queries) is written as it comes, with nothing allocated.
-   */
-  private writeStatementBody(out: JsonLineBuffer, e: StatementEvent): void {
-    if (e === this.lastStatement) return out.raw(this.lastStatementBytes);
-    if (e === this.previousStatement) {
-      this.lastStatement = e;
-      this.lastStatementBytes = intern(Buffer.concat([STATEMENT_TEXT, jsonText(JSON.stringify(e.text)), this.tailOf(e)]));
-      return out.raw(this.lastStatementBytes);
-    }
-    this.previousStatement = e;
-    out.raw(STATEMENT_TEXT);
-    out.string(e.text);
-    out.raw(this.tailOf(e));
-  }
-
-  private tailOf(e: StatementEvent): Buffer {
-    const l = this.tail;
-    if (l.protocol === e.protocol && l.cls === e.class && l.decision === e.decision && l.rule === e.rule && l.reason === e.reason) return l.bytes;
-    const json = JSON.stringify({ protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason });
-    this.tail = { protocol: e.protocol, cls: e.class, decision: e.decision, rule: e.rule, reason: e.reason, bytes: jsonText(`,${json.slice(1, -1)}`) };
-    return this.tail.bytes;
+  private line(kind: number, event: object): void {
+    const json = JSON.stringify(event);
+    const out = this.pipe.open(kind, this.slot, RECORD_HEADER_BYTES + utf8Max(json));
+    if (!out) return;
+    out.str(json);
+    this.pipe.close(out);
   }
 }
 
-/**
- * The statement and result bytes that sessions keep for their repeats, one copy for every session
- * that has the same: pgbench's eight sessions (or a pool's) repeat the same statements and results,
- * and one copy stays in the CPU's caches where eight would each be fetched from memory at each use
- * (on a busy machine, such fetches are most of what a recorded transaction costs). Bounded: entries
- * up to INTERNED_MAX_BYTES each, INTERNED_MAX_ENTRIES in all (then it starts again). `bytes` must be
- * the caller's own (never written to afterwards): it is what gets kept.
- */
-const interned = new Map<string, Buffer>();
-const INTERNED_MAX_ENTRIES = 1024;
-const INTERNED_MAX_BYTES = 1024;
-function intern(bytes: Buffer): Buffer {
-  if (bytes.length > INTERNED_MAX_BYTES) return bytes;
-  const key = bytes.toString('latin1');
-  const found = interned.get(key);
-  if (found) return found;
-  if (interned.size >= INTERNED_MAX_ENTRIES) interned.clear();
-  interned.set(key, bytes);
-  return bytes;
-}
+const pipes = new WeakMap<RecordingService, PgRecordingPipe>();
 
-const STATEMENT = 0;
-const ROW = 1;
-const RESULT = 2;
-/**
- * The hot events wait here until the proxy has issued its writes for this I/O callback: recording then
- * overlaps with the client and the database instead of delaying them. The queue runs as a microtask
- * after the callback (libuv issues a socket write at once when nothing is queued, so the writes are
- * out by then); setImmediate cost an extra event-loop turn per transaction (about 8 µs at 3,000 TPS,
- * 16 µs at one client), queueMicrotask an async resource each. One queue for every session,
- * SLOTS_PER_EVENT slots per event (recording, kind, three arguments), so that deferring allocates
- * nothing per event. Rare events run the queue first, to keep each session's events in order.
- */
-const SLOTS_PER_EVENT = 5;
-const AFTER_THIS_CALLBACK = Promise.resolve();
-const deferred: unknown[] = [];
-let deferredScheduled = false;
-
-function defer(recording: PgSessionRecording, kind: number, a: unknown, b: number, c: number): void {
-  deferred.push(recording, kind, a, b, c);
-  if (!deferredScheduled) {
-    deferredScheduled = true;
-    void AFTER_THIS_CALLBACK.then(runDeferred);
+/** The service's one recording pipe (and worker) for every Postgres target; stopped with the service. */
+function pipeOf(service: RecordingService): PgRecordingPipe {
+  let pipe = pipes.get(service);
+  if (!pipe) {
+    const created = new PgRecordingPipe(service, (e) => service.reportError('pg-recording-worker', e));
+    service.onStop(() => void created.stop());
+    pipes.set(service, created);
+    pipe = created;
   }
-}
-
-function runDeferred(): void {
-  deferredScheduled = false;
-  for (let i = 0; i < deferred.length; i += SLOTS_PER_EVENT) write(deferred[i] as PgSessionRecording, deferred[i + 1] as number, deferred[i + 2], deferred[i + 3] as number, deferred[i + 4] as number);
-  deferred.length = 0;
-}
-
-function write(recording: PgSessionRecording, kind: number, a: unknown, b: number, c: number): void {
-  if (kind === ROW) recording.writeRow(a as Buffer, b, c);
-  else if (kind === STATEMENT) recording.writeStatement(a as StatementEvent);
-  else recording.writeResult(a as CycleEndEvent);
-}
-
-/** A DataRow's values (`buf[start..end)`, header included) as JSON array items: strings or null. */
-function writeRowValues(out: JsonLineBuffer, buf: Buffer, start: number, end: number): void {
-  if (end - start < MESSAGE_HEADER_BYTES + 2) return;
-  let at = start + MESSAGE_HEADER_BYTES;
-  const count = buf.readInt16BE(at);
-  at += 2;
-  for (let i = 0; i < count && at + 4 <= end; i++) {
-    const len = buf.readInt32BE(at);
-    at += 4;
-    if (i > 0) out.raw(COMMA);
-    if (len < 0) out.raw(NULL);
-    else {
-      const valueEnd = Math.min(end, at + len);
-      out.utf8(buf, at, valueEnd);
-      at = valueEnd;
-    }
-  }
+  return pipe;
 }
 
 /** Postgres sessions recorded unless the policy turns recording off (read when each session starts). */
 export function pgRecorder(service: RecordingService, target: string, settings: () => RecordingSettings): PgSessionEvents {
-  const live = { sessions: 0 };
   return {
     sessionStart(e) {
       const { mode, maxRowsPerStatement } = settings();
       if (mode === 'off') return undefined;
       const identity = { subject: e.identity.subject, name: e.identity.name, email: e.identity.email, groups: [...e.identity.groups] };
-      const spool = service.begin({ sessionId: e.sessionId, target, protocol: 'postgres', format: 'ndjson', identity, startedAt: e.at.toISOString() });
-      spool.append({ t: e.at.toISOString(), e: 'session.start', sessionId: e.sessionId, target, identity, startupUser: e.startupUser, database: e.database, application: e.applicationName, client: e.clientAddress });
-      return new PgSessionRecording(spool, maxRowsPerStatement, live, () => service.end(e.sessionId, true));
+      service.begin({ sessionId: e.sessionId, target, protocol: 'postgres', format: 'ndjson', identity, startedAt: e.at.toISOString() });
+      const startLine = JSON.stringify({ t: e.at.toISOString(), e: 'session.start', sessionId: e.sessionId, target, identity, startupUser: e.startupUser, database: e.database, application: e.applicationName, client: e.clientAddress });
+      const pipe = pipeOf(service);
+      const slot = pipe.begin(e.sessionId, maxRowsPerStatement, startLine, () => service.end(e.sessionId, true));
+      return new PgSessionWriter(pipe, slot);
     },
   };
 }

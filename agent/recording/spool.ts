@@ -2,7 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHUNK_MAX_BYTES as MAX_CHUNK_EVENT_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
-import { JsonLineBuffer } from './json-line-buffer';
+import { EventLines } from './event-lines';
+import type { JsonLineBuffer } from './json-line-buffer';
 
 /** Read at every event: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
 const CHUNK_MAX_BYTES = MAX_CHUNK_EVENT_BYTES;
@@ -15,13 +16,12 @@ const CHUNK_MAX_BYTES = MAX_CHUNK_EVENT_BYTES;
  */
 export const SPOOL_FLUSH_MS = 1000;
 export const SPOOL_FLUSH_BYTES = 256 * 1024;
-const INITIAL_PENDING_BYTES = 16 * 1024;
 /**
  * A busy session's buffer is kept between flushes: it fills to SPOOL_FLUSH_BYTES (its last line may
  * double it). Given back at each flush, it would be grown again through five sizes, its bytes copied
  * at each.
  */
-const PENDING_IDLE_BYTES = 2 * SPOOL_FLUSH_BYTES;
+export const PENDING_IDLE_BYTES = 2 * SPOOL_FLUSH_BYTES;
 
 export interface SessionMeta {
   readonly sessionId: string;
@@ -122,15 +122,16 @@ export function sealedChunks(dir: string): { seq: number; file: string }[] {
 export class SessionSpool {
   /** The open chunk's file, opened at its first events. */
   private fd: number | undefined;
-  /** Events not yet in the file: bytes, not strings (thousands of live strings a second would wake the old-generation collector). */
-  private readonly pending = new JsonLineBuffer(INITIAL_PENDING_BYTES, PENDING_IDLE_BYTES);
-  /** Where the line being written began (-1: none open). */
-  private lineStart = -1;
-  /**
-   * Set while the line being written is held open (see `holdLine`): the bytes that end it as a whole
-   * event if anything else has to be written first.
-   */
-  private heldClose: Buffer | undefined;
+  /** Events not yet in the file. */
+  private readonly lines = new EventLines(
+    PENDING_IDLE_BYTES,
+    (waiting) => {
+      if (this.chunkEventBytes + waiting >= CHUNK_MAX_BYTES) this.sealOrReport();
+      else if (waiting >= SPOOL_FLUSH_BYTES) this.flushOrReport();
+      else this.scheduleFlush();
+    },
+    () => this.scheduleFlush(),
+  );
   /** Event bytes (before compression) in the open chunk's file. */
   private chunkEventBytes = 0;
   /** Bytes of the open chunk's file, and their SHA-256 so far: the chunk's digest without reading it back. */
@@ -180,41 +181,43 @@ export class SessionSpool {
     this.appendJson(JSON.stringify(event));
   }
 
-  /** One line of JSON text the caller encoded itself. */
+  /** One line of JSON text the caller encoded itself; nothing once the session has ended. */
   appendJson(json: string): void {
-    this.beginLine()?.json(json);
-    this.endLine();
+    if (!this.ended) this.lines.appendJson(json);
   }
 
-  /**
-   * The buffer one event is written into, in place (the hot Postgres events are, byte by byte); then
-   * `endLine()`. Undefined once the session has ended. A line left unfinished (its writer failed) is
-   * dropped, so that half an event never reaches the file.
-   */
+  /** The buffer one event is written into, in place; then `endLine()` (see EventLines). Undefined once the session has ended. */
   beginLine(): JsonLineBuffer | undefined {
-    if (this.ended) return undefined;
-    this.closeHeldLine();
-    this.dropUnfinishedLine();
-    this.lineStart = this.pending.length;
-    return this.pending;
+    return this.ended ? undefined : this.lines.beginLine();
+  }
+
+  /** See EventLines. */
+  holdLine(close: Buffer): void {
+    this.lines.holdLine(close);
+  }
+
+  resumeLine(): JsonLineBuffer | undefined {
+    return this.lines.resumeLine();
+  }
+
+  endLine(): void {
+    this.lines.endLine();
   }
 
   /**
-   * Leaves the line being written open, to be continued by `resumeLine()`: a statement's line, which its
-   * rows and result are folded into when nothing else comes between. `close` is what makes the line
-   * a whole event as it stands; the spool writes it when any other line begins, or before a flush.
+   * A gzip member of whole event lines compressed elsewhere (the Postgres recorder's worker thread),
+   * `eventBytes` of events before compression: appended to the open chunk as a flush would.
    */
-  holdLine(close: Buffer): void {
-    if (this.lineStart < 0) return;
-    this.heldClose = close;
-    this.scheduleFlush();
-  }
-
-  /** The line held open, to write more of it (then `endLine()` or `holdLine()` again); undefined once it was closed. */
-  resumeLine(): JsonLineBuffer | undefined {
-    if (this.heldClose === undefined) return undefined;
-    this.heldClose = undefined;
-    return this.pending;
+  appendMember(member: Buffer, eventBytes: number): void {
+    if (this.ended) return;
+    try {
+      this.flush();
+      this.writeMember(member, eventBytes);
+      if (this.chunkEventBytes >= CHUNK_MAX_BYTES) this.seal();
+    } catch (e) {
+      this.onError(e);
+      this.meta.lost = true;
+    }
   }
 
   /** Events written and not yet flushed reach the file within SPOOL_FLUSH_MS. */
@@ -222,42 +225,19 @@ export class SessionSpool {
     this.flushTimer ??= setTimeout(() => this.flushOrReport(), SPOOL_FLUSH_MS).unref();
   }
 
-  private closeHeldLine(): void {
-    const close = this.heldClose;
-    if (close === undefined) return;
-    this.heldClose = undefined;
-    this.pending.raw(close);
-    this.pending.newline();
-    this.lineStart = -1;
-  }
-
-  endLine(): void {
-    if (this.lineStart < 0) return;
-    this.heldClose = undefined;
-    this.lineStart = -1;
-    this.pending.newline();
-    const waiting = this.pending.length;
-    if (this.chunkEventBytes + waiting >= CHUNK_MAX_BYTES) this.sealOrReport();
-    else if (waiting >= SPOOL_FLUSH_BYTES) this.flushOrReport();
-    else this.scheduleFlush();
-  }
-
-  private dropUnfinishedLine(): void {
-    if (this.lineStart >= 0) this.pending.truncate(this.lineStart);
-    this.lineStart = -1;
-  }
-
   /** One member and one file write for many events: per-event writes would cost a system call each on the hot path. */
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    this.closeHeldLine();
-    this.dropUnfinishedLine();
-    const length = this.pending.length;
-    if (length === 0) return;
-    const events = gzipMember(this.pending.view());
-    const opening = this.fileBytes === 0;
-    const bytes = opening ? Buffer.concat([headerMember(chunkHeader(this.meta)), events]) : events;
+    const events = this.lines.whole();
+    if (events.length === 0) return;
+    this.writeMember(gzipMember(events), events.length);
+    this.lines.clear();
+  }
+
+  /** Appends a member of `eventBytes` events to the open chunk's file (opening it with its header member). */
+  private writeMember(member: Buffer, eventBytes: number): void {
+    const bytes = this.fileBytes === 0 ? Buffer.concat([headerMember(chunkHeader(this.meta)), member]) : member;
     this.fd ??= openSync(join(this.dir, OPEN), 'w', 0o600);
     try {
       for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at, bytes.length - at);
@@ -268,8 +248,7 @@ export class SessionSpool {
     }
     this.digest.update(bytes);
     this.fileBytes += bytes.length;
-    this.chunkEventBytes += length;
-    this.pending.reset();
+    this.chunkEventBytes += eventBytes;
   }
 
   /** Timers and event writers must never throw: failures are reported, and the events wait for the next try. */
@@ -289,13 +268,18 @@ export class SessionSpool {
     }
   }
 
+  /** Events were lost before they reached the spool: the recording is incomplete. */
+  markLost(): void {
+    if (this.meta.lost) return;
+    this.meta.lost = true;
+    writeMeta(this.dir, this.meta);
+  }
+
   /** Events that cannot reach the disk are kept up to one chunk's worth, then dropped: the recording is incomplete. */
   private failed(e: unknown): void {
     this.onError(e);
-    if (this.pending.length < CHUNK_MAX_BYTES) return;
-    this.pending.reset();
-    this.heldClose = undefined;
-    this.lineStart = -1;
+    if (this.lines.length < CHUNK_MAX_BYTES) return;
+    this.lines.clear();
     this.meta.lost = true;
   }
 

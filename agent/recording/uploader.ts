@@ -28,6 +28,7 @@ export class RecordingService {
   /** Bytes of sealed chunks waiting in the spool. */
   private spooled = 0;
   private readonly fullListeners = new Set<() => void>();
+  private readonly stoppers: (() => void)[] = [];
   /**
    * Upload URLs per session for chunks `seq` onwards: each presign asks for the next chunks' URLs too
    * (a request to the control plane per MAX_PRESIGN_BATCH chunks, not per chunk). Forgotten when an
@@ -69,7 +70,27 @@ export class RecordingService {
 
   stop(): void {
     clearInterval(this.timer);
+    for (const stop of this.stoppers.splice(0)) stop();
     for (const spool of this.active.values()) spool.abandon();
+  }
+
+  /** Runs when the service stops (the Postgres recorder's worker). */
+  onStop(stop: () => void): void {
+    this.stoppers.push(stop);
+  }
+
+  /** A session's events compressed elsewhere (the Postgres recorder's worker), for its spool. */
+  appendMember(sessionId: string, member: Buffer, eventBytes: number): void {
+    this.active.get(sessionId)?.appendMember(member, eventBytes);
+  }
+
+  /** Events of the session were lost before its spool (the recorder's worker fell behind, or stopped): it is incomplete. */
+  markLost(sessionId: string): void {
+    this.active.get(sessionId)?.markLost();
+  }
+
+  reportError(component: string, e: unknown): void {
+    this.log.error('recording.failed', { component, error: e instanceof Error ? e.message : String(e) });
   }
 
   begin(meta: Omit<SessionMeta, 'nextSeq' | 'prev' | 'startSent'>): SessionSpool {

@@ -32,7 +32,13 @@ function dataRow(values: (string | null)[]): Buffer {
   return Buffer.concat([header, body]);
 }
 
-function events(dir: string): Record<string, unknown>[] {
+/** How long a test waits for the recorder's worker to have written a session's end. */
+const END_WAIT_MS = 5_000;
+
+/** The session's recorded events, once its end reached the spool (the recorder's worker writes the lines). */
+async function events(dir: string): Promise<Record<string, unknown>[]> {
+  const deadline = Date.now() + END_WAIT_MS;
+  while (!readMeta(dir)?.ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   return sealedChunks(dir).flatMap((c, i) => {
     const decoded = decodeChunk(readFileSync(c.file), i);
     if (!decoded.ok) throw new Error(decoded.error.reason);
@@ -64,13 +70,13 @@ describe('Postgres recorder', () => {
     }
     session.cycleEnd({ durationMs: 3, commandTags: ['SELECT 3'], rowsSent: 3, errors: [] });
     session.statement({ text: 'SELECT 1/0', protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', reason: 'x' });
-    // A notice arrives before the deferred events were written: order is kept all the same.
+    // A notice in the middle of a cycle: order is kept.
     session.serverMessage({ kind: 'error', fields: { C: '22012', M: 'division by zero' } });
     session.cycleEnd({ durationMs: 1, commandTags: [], rowsSent: 0, errors: ['division by zero'] });
     await nextRound();
     session.sessionEnd('client closed');
     const dir = join(root, sessionId);
-    const recorded = events(dir).map(({ t, ...rest }) => {
+    const recorded = (await events(dir)).map(({ t, ...rest }) => {
       if (rest.e !== 'row') {
         // ISO 8601 as toISOString writes it, within the test's time.
         expect(t).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
@@ -105,7 +111,7 @@ describe('Postgres recorder', () => {
     expect(readMeta(dir)?.ended?.complete).toBe(true);
   });
 
-  it('writes a lone session\'s deferred events once each, in order, after a burst of rows and after smaller transactions', async () => {
+  it('writes a burst of rows and smaller transactions after it once each, in order', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
     const service = new RecordingService(root, offline, quiet);
     const sessionId = '33333333-3333-4333-8333-333333333334';
@@ -121,7 +127,7 @@ describe('Postgres recorder', () => {
       }
       session.cycleEnd({ durationMs: 0, commandTags: [`SELECT ${values.length}`], rowsSent: values.length, errors: [] });
     };
-    // One callback's events, written after it: more than the queue keeps between runs, then fewer, then fewer still.
+    // More rows than fold into a line, then fewer, then none.
     transaction('SELECT big', Array.from({ length: burst }, (_, i) => String(i)));
     await nextRound();
     transaction('SELECT two', ['a', 'b']);
@@ -129,7 +135,7 @@ describe('Postgres recorder', () => {
     transaction('SELECT none', []);
     await nextRound();
     session.sessionEnd('client closed');
-    const recorded = events(join(root, sessionId));
+    const recorded = await events(join(root, sessionId));
     const statements = recorded.filter((e) => e.e === 'statement').map((e) => e.text);
     expect(statements).toEqual(['SELECT big', 'SELECT two', 'SELECT none']);
     const big = recorded.find((e) => e.text === 'SELECT big');
@@ -160,10 +166,10 @@ describe('Postgres recorder', () => {
     const dir = join(root, sessionId);
     expect(sealedChunks(dir)).toHaveLength(0);
     expect(recoverSession(dir)?.ended?.complete).toBe(false);
-    expect(events(dir).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2']);
+    expect((await events(dir)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2']);
   });
 
-  it('keeps each session in order when a second session makes events be written at once', async () => {
+  it('keeps each session\'s events in order while sessions start and interleave', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
     const service = new RecordingService(root, offline, quiet);
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 }));
@@ -171,17 +177,15 @@ describe('Postgres recorder', () => {
     const [a, b] = ['aaaaaaaa-0000-4000-8000-00000000000a', 'bbbbbbbb-0000-4000-8000-00000000000b'];
     const first = start(a);
     const statement = (text: string) => ({ text, protocol: 'simple' as const, class: 'read' as const, decision: 'allow' as const, rule: undefined, reason: undefined });
-    // Alone, the first session's event waits for the end of this callback...
     first?.statement(statement('SELECT 1'));
     const second = start(b);
-    // ...and with two sessions the next is written at once: the waiting one must go first.
     first?.statement(statement('SELECT 2'));
     second?.statement(statement('SELECT 3'));
     first?.sessionEnd('client closed');
     second?.sessionEnd('client closed');
     await nextRound();
-    expect(events(join(root, a)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2', 'session.end']);
-    expect(events(join(root, b)).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 3', 'session.end']);
+    expect((await events(join(root, a))).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2', 'session.end']);
+    expect((await events(join(root, b))).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 3', 'session.end']);
   });
   it('gives each session its own statements and results when sessions repeat alike and unlike ones', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
@@ -200,10 +204,10 @@ describe('Postgres recorder', () => {
     }
     for (const s of sessions) s.sessionEnd('client closed');
     await nextRound();
-    ids.forEach((id, i) => {
-      const recorded = events(join(root, id)).filter((e) => e.e === 'statement');
+    for (const [i, id] of ids.entries()) {
+      const recorded = (await events(join(root, id))).filter((e) => e.e === 'statement');
       expect(recorded.map((e) => [e.text, e.result])).toEqual(Array.from({ length: 3 }, () => [texts[i], { tags: ['SELECT 0'], rows: 0, durationMs: i }]));
-    });
+    }
   });
 
   it('writes each hot event\'s time as toISOString would, across seconds, a clock set back, and years past 9999', async () => {
@@ -212,7 +216,7 @@ describe('Postgres recorder', () => {
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 }));
     const [a, b] = ['ffffffff-0000-4000-8000-00000000000f', 'abababab-0000-4000-8000-0000000000ab'];
     const session = psqlSession(recorder, a) as PgSessionObserver;
-    // A second session: events are written at once, so each is stamped when it is reported.
+    // Each event is stamped when it is reported (the worker writes it later), with a second session open.
     const other = psqlSession(recorder, b) as PgSessionObserver;
     const second = Date.UTC(2026, 10, 30, 0, 0, 0);
     const times = [second + 998, second + 999, second + 1001, second + 1999, second + 500, Date.UTC(10000, 0, 1, 0, 0, 0, 5), second + 7];
@@ -230,11 +234,11 @@ describe('Postgres recorder', () => {
     session.sessionEnd('client closed');
     other.sessionEnd('client closed');
     await nextRound();
-    const stamped = events(join(root, a)).filter((e) => e.e === 'statement');
+    const stamped = (await events(join(root, a))).filter((e) => e.e === 'statement');
     expect(stamped.map((e) => [e.text, e.t])).toEqual(times.map((time, i) => [`SELECT ${i}`, new Date(time).toISOString()]));
   });
 
-  /** Events of one session driven by `drive`, with two sessions open (events written at once) or one (deferred). */
+  /** Events of one session driven by `drive`, alone or with a second session open (sharing the ring and the worker). */
   async function recordedWith(sessions: 1 | 2, drive: (session: PgSessionObserver) => Promise<void> | void): Promise<Record<string, unknown>[]> {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
     const service = new RecordingService(root, offline, quiet);
@@ -248,7 +252,7 @@ describe('Postgres recorder', () => {
     await nextRound();
     session.sessionEnd('client closed');
     other?.sessionEnd('client closed');
-    return events(join(root, sessionId))
+    return (await events(join(root, sessionId)))
       .filter((e) => e.e !== 'session.start' && e.e !== 'session.end')
       .map(({ t: _t, ...rest }) => rest);
   }
@@ -376,7 +380,7 @@ describe('Postgres recorder', () => {
     service.stop();
     const dir = join(root, sessionId);
     recoverSession(dir);
-    expect(events(dir).map(({ t: _t, ...rest }) => rest)).toEqual([
+    expect((await events(dir)).map(({ t: _t, ...rest }) => rest)).toEqual([
       expect.objectContaining({ e: 'session.start' }),
       { e: 'statement', text: 'SELECT pg_sleep(60)', protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', v: [['first']] },
     ]);

@@ -1,0 +1,94 @@
+import type { CycleEndEvent, StatementEvent } from '../postgres/events';
+import { RECORD_HEADER_BYTES, utf8Max, type RecordReader, type RecordWriter } from './event-ring';
+
+/**
+ * The Postgres recorder's records, as the proxy's thread writes them into the ring and the recorder's
+ * worker reads them (see event-ring.ts for the framing). Each kind's payload:
+ * - START: cap (u32), session id, the session.start line
+ * - STATEMENT: time, text, protocol, class, decision, rule and reason (each with a presence byte)
+ * - STATEMENT_AGAIN: time (the session's last statement event again: a prepared statement's execution)
+ * - ROW: the DataRow message's bytes, to the record's end
+ * - RESULT: time, duration, rows sent, tags (count, then each), errors (count, then each)
+ * - LINE: a rare event's whole JSON line (a notice, an error, an approval)
+ * - END: the session.end line
+ * - LARGE: the id of a record too large for the ring, sent by message (its bytes are a whole record)
+ */
+export const START = 1;
+export const STATEMENT = 2;
+export const STATEMENT_AGAIN = 3;
+export const ROW = 4;
+export const RESULT = 5;
+export const LINE = 6;
+export const END = 7;
+export const LARGE = 8;
+
+const UINT_BYTES = 8;
+const U32_BYTES = 4;
+
+const optMax = (s: string | undefined): number => 1 + (s === undefined ? 0 : utf8Max(s));
+
+export function statementMax(e: StatementEvent): number {
+  return RECORD_HEADER_BYTES + UINT_BYTES + utf8Max(e.text) + utf8Max(e.protocol) + utf8Max(e.class) + utf8Max(e.decision) + optMax(e.rule) + optMax(e.reason);
+}
+
+export function writeStatement(out: RecordWriter, e: StatementEvent, ms: number): void {
+  out.uint(ms);
+  out.str(e.text);
+  out.str(e.protocol);
+  out.str(e.class);
+  out.str(e.decision);
+  writeOpt(out, e.rule);
+  writeOpt(out, e.reason);
+}
+
+export function readStatement(r: RecordReader): StatementEvent {
+  return {
+    text: r.str(),
+    protocol: r.str() as StatementEvent['protocol'],
+    class: r.str() as StatementEvent['class'],
+    decision: r.str() as StatementEvent['decision'],
+    rule: readOpt(r),
+    reason: readOpt(r),
+  };
+}
+
+export function resultMax(e: CycleEndEvent): number {
+  let n = RECORD_HEADER_BYTES + 3 * UINT_BYTES + 2 * U32_BYTES;
+  for (const t of e.commandTags) n += utf8Max(t);
+  for (const m of e.errors) n += utf8Max(m);
+  return n;
+}
+
+export function writeResult(out: RecordWriter, e: CycleEndEvent, ms: number): void {
+  out.uint(ms);
+  // A clock set back during the cycle: no negative duration (the record carries whole numbers from 0).
+  out.uint(e.durationMs > 0 ? e.durationMs : 0);
+  out.uint(e.rowsSent);
+  writeList(out, e.commandTags);
+  writeList(out, e.errors);
+}
+
+export function readResult(r: RecordReader): CycleEndEvent {
+  return { durationMs: r.uint(), rowsSent: r.uint(), commandTags: readList(r), errors: readList(r) };
+}
+
+function writeOpt(out: RecordWriter, s: string | undefined): void {
+  out.u8(s === undefined ? 0 : 1);
+  if (s !== undefined) out.str(s);
+}
+
+function readOpt(r: RecordReader): string | undefined {
+  return r.u8() === 0 ? undefined : r.str();
+}
+
+function writeList(out: RecordWriter, items: readonly string[]): void {
+  out.u32(items.length);
+  for (const s of items) out.str(s);
+}
+
+function readList(r: RecordReader): string[] {
+  const n = r.u32();
+  const items: string[] = [];
+  for (let i = 0; i < n; i++) items.push(r.str());
+  return items;
+}

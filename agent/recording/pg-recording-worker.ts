@@ -1,0 +1,139 @@
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { gzipMember } from '../../core/recording/chunk';
+import type { StatementEvent } from '../postgres/events';
+import { EventLines } from './event-lines';
+import { RecordReader, RingReader } from './event-ring';
+import { END, LARGE, LINE, readResult, readStatement, RESULT, ROW, START, STATEMENT, STATEMENT_AGAIN } from './pg-event-records';
+import { PgLineWriter } from './pg-lines';
+import type { FromWorker, ToWorker } from './pg-recorder';
+import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
+
+/**
+ * The Postgres recorder's worker (see pg-recorder.ts): reads the ring every RING_POLL_MS, writes each
+ * session's JSON lines, and sends each session's lines as a gzip member within SPOOL_FLUSH_MS (or at
+ * SPOOL_FLUSH_BYTES, or at the session's end).
+ */
+export const RING_POLL_MS = 5;
+/** The lowest priority: the worker takes CPU the proxy, PostgreSQL and the clients leave idle (Linux: per thread). */
+const NICENESS = 19;
+
+interface Session {
+  readonly sessionId: string;
+  readonly lines: EventLines;
+  readonly writer: PgLineWriter;
+  last: StatementEvent | undefined;
+  flushTimer: NodeJS.Timeout | undefined;
+}
+
+const port = parentPort;
+if (!port) throw new Error('pg-recording-worker runs as a worker thread');
+try {
+  setPriority(NICENESS);
+} catch {
+  // Not permitted here: the worker runs at the agent's priority.
+}
+
+const ring = new RingReader((workerData as { memory: SharedArrayBuffer }).memory);
+const sessions = new Map<number, Session>();
+/** Records too large for the ring, by id, until their place in the ring comes. */
+const large = new Map<number, Buffer>();
+
+function post(m: FromWorker): void {
+  port?.postMessage(m);
+}
+
+function flush(s: Session): void {
+  clearTimeout(s.flushTimer);
+  s.flushTimer = undefined;
+  const events = s.lines.whole();
+  if (events.length === 0) return;
+  const member = gzipMember(events);
+  post({ type: 'member', sessionId: s.sessionId, member, eventBytes: events.length });
+  s.lines.clear();
+}
+
+function begin(slot: number, r: RecordReader): void {
+  const cap = r.u32();
+  const sessionId = r.str();
+  const startLine = r.str();
+  const lines = new EventLines(
+    PENDING_IDLE_BYTES,
+    (waiting) => {
+      if (waiting >= SPOOL_FLUSH_BYTES) flush(session);
+      else scheduleFlush(session);
+    },
+    () => scheduleFlush(session),
+  );
+  const session: Session = { sessionId, lines, writer: new PgLineWriter(lines, cap), last: undefined, flushTimer: undefined };
+  sessions.set(slot, session);
+  session.writer.line(startLine);
+}
+
+function scheduleFlush(s: Session): void {
+  s.flushTimer ??= setTimeout(() => flush(s), SPOOL_FLUSH_MS);
+}
+
+function handle(kind: number, slot: number, r: RecordReader): boolean {
+  if (kind === LARGE) {
+    const id = r.u32();
+    const record = large.get(id);
+    // Its message has not arrived yet: the ring waits here for it.
+    if (!record) return false;
+    large.delete(id);
+    const inner = new RecordReader(record);
+    inner.at = 4;
+    inner.end = record.length;
+    const innerKind = inner.u8();
+    const innerSlot = inner.u32();
+    return handle(innerKind, innerSlot, inner);
+  }
+  if (kind === START) {
+    begin(slot, r);
+    return true;
+  }
+  const s = sessions.get(slot);
+  if (!s) return true;
+  switch (kind) {
+    case STATEMENT: {
+      const ms = r.uint();
+      s.last = readStatement(r);
+      s.writer.statement(s.last, ms);
+      break;
+    }
+    case STATEMENT_AGAIN: {
+      const ms = r.uint();
+      if (s.last) s.writer.statement(s.last, ms);
+      break;
+    }
+    case ROW:
+      s.writer.dataRow(r.buf, r.at, r.end);
+      break;
+    case RESULT: {
+      const ms = r.uint();
+      s.writer.cycleEnd(readResult(r), ms);
+      break;
+    }
+    case LINE:
+      s.writer.line(r.str());
+      break;
+    case END:
+      s.writer.line(r.str());
+      flush(s);
+      sessions.delete(slot);
+      post({ type: 'ended', sessionId: s.sessionId });
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+const drain = (): void => ring.read(handle);
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'large') {
+    large.set(m.id, Buffer.from(m.record.buffer, m.record.byteOffset, m.record.byteLength));
+    drain();
+  }
+});
+setInterval(drain, RING_POLL_MS);
