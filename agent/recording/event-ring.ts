@@ -15,6 +15,8 @@ const INDEX_BYTES = 8;
 const LENGTH_BYTES = 4;
 /** length, kind, slot */
 export const RECORD_HEADER_BYTES = 9;
+/** Read for every record: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
+const SHORT_COPY = 16;
 const TWO_32 = 2 ** 32;
 
 export const newRingMemory = (bytes: number): SharedArrayBuffer => new SharedArrayBuffer(INDEX_BYTES + bytes);
@@ -73,8 +75,6 @@ export class RecordWriter {
 
 /** Bytes a string can take in a record. */
 export const utf8Max = (s: string): number => LENGTH_BYTES + 3 * s.length;
-/** Copies up to this many bytes by a loop, longer ones natively (see JsonLineBuffer). */
-const SHORT_COPY = 16;
 
 /** Reads values from one record. */
 export class RecordReader {
@@ -155,7 +155,7 @@ export class RingWriter {
   /** Where `max` contiguous bytes can be written (a wrap marked if need be), waiting for the reader up to `waitMs`; -1 if it did not make room. */
   private room(max: number, waitMs: number): number {
     const w = this.start;
-    const deadline = waitMs > 0 ? Date.now() + waitMs : 0;
+    let deadline = 0;
     for (;;) {
       const r = Atomics.load(this.index, READ);
       // The writer never catches up with the reader (equal indexes mean empty): one byte stays free.
@@ -170,6 +170,8 @@ export class RingWriter {
           return 0;
         }
       } else if (r - w - 1 >= max) return w;
+      // Full: the clock is read only now, off the usual path.
+      if (deadline === 0) deadline = Date.now() + waitMs;
       const left = deadline - Date.now();
       if (left <= 0) return -1;
       Atomics.wait(this.index, READ, r, left);

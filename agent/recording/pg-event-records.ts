@@ -1,11 +1,16 @@
 import type { CycleEndEvent, StatementEvent } from '../postgres/events';
-import { RECORD_HEADER_BYTES, utf8Max, type RecordReader, type RecordWriter } from './event-ring';
+import * as ring from './event-ring';
+import type { RecordReader, RecordWriter } from './event-ring';
+
+/** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
+const { RECORD_HEADER_BYTES, utf8Max } = ring;
 
 /**
  * The Postgres recorder's records, as the proxy's thread writes them into the ring and the recorder's
  * worker reads them (see event-ring.ts for the framing). Each kind's payload:
  * - START: cap (u32), session id, the session.start line
- * - STATEMENT: time, text, protocol, class, decision, rule and reason (each with a presence byte)
+ * - STATEMENT: time, text, then 1 when protocol, class, decision, rule and reason are those of the
+ *   session's statement before (a session mostly repeats them) or 0 and each (rule and reason with a presence byte)
  * - STATEMENT_AGAIN: time (the session's last statement event again: a prepared statement's execution)
  * - ROW: the DataRow message's bytes, to the record's end
  * - RESULT: time, duration, rows sent, tags (count, then each), errors (count, then each)
@@ -28,12 +33,19 @@ const U32_BYTES = 4;
 const optMax = (s: string | undefined): number => 1 + (s === undefined ? 0 : utf8Max(s));
 
 export function statementMax(e: StatementEvent): number {
-  return RECORD_HEADER_BYTES + UINT_BYTES + utf8Max(e.text) + utf8Max(e.protocol) + utf8Max(e.class) + utf8Max(e.decision) + optMax(e.rule) + optMax(e.reason);
+  return RECORD_HEADER_BYTES + UINT_BYTES + utf8Max(e.text) + 1 + utf8Max(e.protocol) + utf8Max(e.class) + utf8Max(e.decision) + optMax(e.rule) + optMax(e.reason);
 }
 
-export function writeStatement(out: RecordWriter, e: StatementEvent, ms: number): void {
+/** Whether `e` has the same fields after its text as `before`. */
+export const sameTail = (e: StatementEvent, before: StatementEvent | undefined): boolean =>
+  before !== undefined && e.protocol === before.protocol && e.class === before.class && e.decision === before.decision && e.rule === before.rule && e.reason === before.reason;
+
+/** A statement event; `before` is the session's statement event written before it. */
+export function writeStatement(out: RecordWriter, e: StatementEvent, before: StatementEvent | undefined, ms: number): void {
   out.uint(ms);
   out.str(e.text);
+  if (sameTail(e, before)) return out.u8(1);
+  out.u8(0);
   out.str(e.protocol);
   out.str(e.class);
   out.str(e.decision);
@@ -41,9 +53,12 @@ export function writeStatement(out: RecordWriter, e: StatementEvent, ms: number)
   writeOpt(out, e.reason);
 }
 
-export function readStatement(r: RecordReader): StatementEvent {
+/** A statement event; `before` is the session's statement event read before it. */
+export function readStatement(r: RecordReader, before: StatementEvent | undefined): StatementEvent {
+  const text = r.str();
+  if (r.u8() === 1 && before) return { text, protocol: before.protocol, class: before.class, decision: before.decision, rule: before.rule, reason: before.reason };
   return {
-    text: r.str(),
+    text,
     protocol: r.str() as StatementEvent['protocol'],
     class: r.str() as StatementEvent['class'],
     decision: r.str() as StatementEvent['decision'],

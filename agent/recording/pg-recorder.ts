@@ -2,8 +2,9 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ApprovalEvent, CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent } from '../postgres/events';
 import type { RecordingSettings } from '../../core/policy/schema';
-import { newRingMemory, RECORD_HEADER_BYTES, RecordWriter, RingWriter, utf8Max } from './event-ring';
-import { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } from './pg-event-records';
+import * as ring from './event-ring';
+import { newRingMemory, RecordWriter, RingWriter } from './event-ring';
+import * as records from './pg-event-records';
 import type { RecordingService } from './uploader';
 
 export { FOLDED_ROWS_MAX } from './pg-lines';
@@ -19,6 +20,10 @@ export const RING_BYTES = 8 * 1024 * 1024;
  */
 export const RING_FULL_WAIT_MS = 5_000;
 const WORKER_BOOT = join(__dirname, 'pg-recording-worker.cjs');
+
+/** Used for every event: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
+const { RECORD_HEADER_BYTES, utf8Max } = ring;
+const { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } = records;
 
 /** ISO time for the rare events. */
 const isoNow = (): string => new Date().toISOString();
@@ -160,8 +165,8 @@ class PgSessionWriter implements PgSessionObserver {
     }
     const out = this.pipe.open(STATEMENT, this.slot, statementMax(e));
     if (!out) return;
+    writeStatement(out, e, this.last, ms);
     this.last = e;
-    writeStatement(out, e, ms);
     this.pipe.close(out);
   }
 

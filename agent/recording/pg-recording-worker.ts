@@ -4,7 +4,7 @@ import { gzipMember } from '../../core/recording/chunk';
 import type { StatementEvent } from '../postgres/events';
 import { EventLines } from './event-lines';
 import { RecordReader, RingReader } from './event-ring';
-import { END, LARGE, LINE, readResult, readStatement, RESULT, ROW, START, STATEMENT, STATEMENT_AGAIN } from './pg-event-records';
+import * as records from './pg-event-records';
 import { PgLineWriter } from './pg-lines';
 import type { FromWorker, ToWorker } from './pg-recorder';
 import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
@@ -15,6 +15,8 @@ import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
  * SPOOL_FLUSH_BYTES, or at the session's end).
  */
 export const RING_POLL_MS = 5;
+/** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
+const { END, LARGE, LINE, readResult, readStatement, RESULT, ROW, START, STATEMENT, STATEMENT_AGAIN } = records;
 /** The lowest priority: the worker takes CPU the proxy, PostgreSQL and the clients leave idle (Linux: per thread). */
 const NICENESS = 19;
 
@@ -97,7 +99,7 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
   switch (kind) {
     case STATEMENT: {
       const ms = r.uint();
-      s.last = readStatement(r);
+      s.last = readStatement(r, s.last);
       s.writer.statement(s.last, ms);
       break;
     }
