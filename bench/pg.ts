@@ -115,6 +115,22 @@ async function pgbench(conninfo: string, mode: string, clients: number, env: Nod
   return { tps, latencyMs, transactions };
 }
 
+/** The agent refuses sessions until the control plane sent it the policy, a moment after it listens. */
+async function untilAgentHasPolicy(viaAgent: string, token: string): Promise<void> {
+  const deadline = Date.now() + POLICY_WAIT_MS;
+  for (;;) {
+    try {
+      await pgbench(viaAgent, 'simple', 1, { PGPASSWORD: token }, 1);
+      return;
+    } catch (e) {
+      if (!String(e).includes('no policy yet') || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, POLICY_POLL_MS));
+    }
+  }
+}
+const POLICY_WAIT_MS = 30_000;
+const POLICY_POLL_MS = 500;
+
 /** Streams a query's whole result over the simple protocol and counts it: as thin a client as there is. */
 async function streamQuery(port: number, user: string, password: string, sql: string): Promise<{ rows: number; bytes: number; seconds: number }> {
   const { socket } = await connectUpstream({ host: HOST, port, user, password, database: DEMO_DATABASE });
@@ -404,6 +420,7 @@ async function main(): Promise<void> {
     const only = process.env.BENCH_ONLY;
     const selectLines = only === 'recording' ? [] : await largeSelects({ pg, cp, agentPid: agent.pid as number, agentPort, token, idleRssMb });
     resetPeakRss(agent.pid as number);
+    await untilAgentHasPolicy(viaAgent, token);
     // Warm-up, so that every column is measured in steady state (JIT, connection caches).
     for (const mode of ['simple', 'prepared']) {
       await pgbench(direct, mode, 2, { PGPASSWORD: pg.read.password }, 2);

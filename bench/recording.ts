@@ -4,6 +4,9 @@
  * (statement, one row, result) recorded TRANSACTIONS times, for simple and for prepared statements;
  * prints microseconds per transaction.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readMeta } from '../agent/recording/spool';
 import { RecordingService } from '../agent/recording/uploader';
 import { pgRecorder } from '../agent/recording/pg-recorder';
 import type { TunnelClient } from '../agent/tunnel/tunnel-client';
@@ -37,17 +40,29 @@ function dataRow(value: string): Buffer {
   return b;
 }
 
+/** The proxy's thread's CPU time so far, in µs (Linux: the main thread's runtime in /proc). */
+function mainThreadMicros(): number {
+  const [ns] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ');
+  return Number(ns) / 1000;
+}
+
+/** Waits until every session's end reached its spool (the recorder's worker writes the lines). */
+async function whenEnded(root: string, ids: string[]): Promise<void> {
+  const deadline = Date.now() + END_WAIT_MS;
+  while (!ids.every((id) => readMeta(join(root, id))?.ended)) {
+    if (Date.now() > deadline) throw new Error('the recorder did not end the sessions');
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+const END_WAIT_MS = 60_000;
+const POLL_MS = 10;
+
 async function main(): Promise<void> {
   const work = benchWorkDir('tk-rec-bench-');
   const service = new RecordingService(work.dir, offline, quiet, 8 * 1024 * 1024 * 1024);
   const recorder = pgRecorder(service, 'bench', () => ({ mode: 'best-effort', maxRowsPerStatement: 1000 }));
   const identity = { subject: 'bob', name: 'bob', email: 'bob@example.com', groups: ['dba'], issuer: 'bench' };
-  const ids = Array.from({ length: SESSIONS }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
-  const sessions = ids.map((sessionId) => {
-    const observer = recorder.sessionStart({ sessionId, target: 'bench', identity, startupUser: 'bob', database: 'demo', applicationName: 'pgbench', clientAddress: '127.0.0.1:1', at: new Date() });
-    if (!observer) throw new Error('recording is on: every session has an observer');
-    return observer;
-  });
+  let runs = 0;
   const row = dataRow('-2712');
   const tag = 'SELECT 1';
   // A prepared statement's executions pass the same event each time (the session keeps it per name).
@@ -55,29 +70,38 @@ async function main(): Promise<void> {
   // Simple queries' texts as the session has them: decoded from the message's bytes (flat strings; a
   // template literal's result is a rope, which the recorder would flatten first), a new one each time.
   const simpleTexts = Array.from({ length: SIMPLE_TEXTS }, (_, i) => Buffer.from(`SELECT abalance FROM pgbench_accounts WHERE aid = ${i};`).toString('utf8'));
-  const run = async (count: number, protocol: Protocol): Promise<number> => {
+  /** CPU per transaction in µs: all threads (the proxy's and the recorder's worker), and the proxy's alone. */
+  const run = async (count: number, protocol: Protocol): Promise<{ all: number; proxy: number }> => {
+    runs++;
+    const ids = Array.from({ length: SESSIONS }, (_, i) => `00000000-0000-4000-8000-${String(runs * SESSIONS + i).padStart(12, '0')}`);
+    const sessions = ids.map((sessionId) => {
+      const observer = recorder.sessionStart({ sessionId, target: 'bench', identity, startupUser: 'bob', database: 'demo', applicationName: 'pgbench', clientAddress: '127.0.0.1:1', at: new Date() });
+      if (!observer) throw new Error('recording is on: every session has an observer');
+      return observer;
+    });
     const started = process.cpuUsage();
+    const proxyStarted = mainThreadMicros();
     for (let i = 0; i < count; i++) {
       const session = sessions[i % SESSIONS] as (typeof sessions)[number];
       session.statement(protocol === 'prepared' ? prepared : { text: simpleTexts[i % simpleTexts.length] as string, protocol: 'simple', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined });
       session.dataRow(row, 0, row.length);
       session.cycleEnd({ durationMs: DURATIONS_MS[i % DURATIONS_MS.length] as number, commandTags: [tag], rowsSent: 1, errors: [] });
-      // Let timers (spool flushes) run as they would between network reads.
+      // Let timers and messages (the worker's members) run as they would between network reads.
       if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     }
-    await new Promise((r) => setTimeout(r, 100));
+    const proxy = mainThreadMicros() - proxyStarted;
+    for (const session of sessions) session.sessionEnd('done');
+    await whenEnded(work.dir, ids);
     const used = process.cpuUsage(started);
-    return (used.user + used.system) / count;
+    return { all: (used.user + used.system) / count, proxy: proxy / count };
   };
   const lines: string[] = [];
   for (const protocol of PROTOCOLS) {
     await run(20_000, protocol);
-    const perTransaction = await run(TRANSACTIONS, protocol);
-    lines.push(`recorder CPU per pgbench -S transaction, ${protocol} (statement, 1 row, result; ${SESSIONS} sessions, spool and gzip included): ${perTransaction.toFixed(2)} µs`);
+    const { all, proxy } = await run(TRANSACTIONS, protocol);
+    lines.push(`recorder CPU per pgbench -S transaction, ${protocol} (statement, 1 row, result; ${SESSIONS} sessions, spool and gzip included): ${all.toFixed(2)} µs, of which ${proxy.toFixed(2)} µs on the proxy's thread (the rest on the recorder's worker)`);
     console.log(lines[lines.length - 1]);
   }
-  for (const session of sessions) session.sessionEnd('done');
-  await new Promise((r) => setTimeout(r, 200));
   service.stop();
   work.remove();
   appendResults('npm run bench:recording', lines);

@@ -23,13 +23,15 @@ const WORKER_BOOT = join(__dirname, 'pg-recording-worker.cjs');
 
 /** Used for every event: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
 const { RECORD_HEADER_BYTES, utf8Max } = ring;
+/** A record's length field. */
+const LENGTH_BYTES = 4;
 const { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } = records;
 
 /** ISO time for the rare events. */
 const isoNow = (): string => new Date().toISOString();
 
 /** Worker messages: a gzip member of a session's lines, the session's last lines written, a record too large for the ring. */
-export type FromWorker = { type: 'member'; sessionId: string; member: Uint8Array; eventBytes: number } | { type: 'ended'; sessionId: string };
+export type FromWorker = { type: 'member'; sessionId: string; member: Uint8Array; eventBytes: number } | { type: 'ended'; slot: number };
 export type ToWorker = { type: 'large'; id: number; record: Uint8Array };
 
 /**
@@ -42,14 +44,12 @@ export type ToWorker = { type: 'large'; id: number; record: Uint8Array };
  * worker's poll; a crash loses what was in between (the session is then marked incomplete).
  */
 class PgRecordingPipe {
-  private readonly memory = newRingMemory(RING_BYTES);
-  private readonly ring = new RingWriter(this.memory);
-  private worker: Worker | undefined;
+  /** The worker and the ring it reads; both made again if the worker stops (its sessions are then ended incomplete). */
+  private current: { worker: Worker; ring: RingWriter } | undefined;
   private nextSlot = 1;
   private nextLarge = 1;
   /** Live sessions by slot: what ends them when the worker says so, or when it is lost. */
   private readonly sessions = new Map<number, { sessionId: string; ended: () => void }>();
-  private readonly slots = new Map<string, number>();
   /** Set by `stop()`: the spools were abandoned as a crash would leave them, and nothing more is written. */
   private stopped = false;
 
@@ -59,10 +59,8 @@ class PgRecordingPipe {
   ) {}
 
   begin(sessionId: string, cap: number, startLine: string, ended: () => void): number {
-    this.ensureWorker();
     const slot = this.nextSlot++;
     this.sessions.set(slot, { sessionId, ended });
-    this.slots.set(sessionId, slot);
     const out = this.open(START, slot, RECORD_HEADER_BYTES + 4 + utf8Max(sessionId) + utf8Max(startLine));
     if (out) {
       out.u32(cap);
@@ -79,69 +77,84 @@ class PgRecordingPipe {
    * stayed full: the event is lost, and its session marked incomplete.
    */
   open(kind: number, slot: number, max: number): RecordWriter | undefined {
-    if (max > this.ring.maxRecord) {
+    const { ring } = this.current ?? this.start();
+    if (max > ring.maxRecord) {
       const out = new RecordWriter(Buffer.allocUnsafe(max));
-      out.at = 4;
+      out.at = LENGTH_BYTES;
       out.u8(kind);
       out.u32(slot);
       return out;
     }
-    if (this.ring.open(kind, slot, max, RING_FULL_WAIT_MS)) return this.ring.out;
-    const session = this.sessions.get(slot);
-    if (session) this.service.markLost(session.sessionId);
+    if (ring.open(kind, slot, max, RING_FULL_WAIT_MS)) return ring.out;
+    this.lostEvent(slot);
     return undefined;
   }
 
   close(out: RecordWriter): void {
-    if (out === this.ring.out) return this.ring.close();
+    const current = this.current;
+    if (!current) return;
+    if (out === current.ring.out) return current.ring.close();
     const end = out.at;
     out.at = 0;
     out.u32(end);
+    const slot = out.buf.readUInt32LE(LENGTH_BYTES + 1);
+    if (!current.ring.open(LARGE, slot, RECORD_HEADER_BYTES + LENGTH_BYTES, RING_FULL_WAIT_MS)) return this.lostEvent(slot);
     const id = this.nextLarge++;
     const message: ToWorker = { type: 'large', id, record: out.buf.subarray(0, end) };
-    this.worker?.postMessage(message);
-    const slot = out.buf.readUInt32LE(5);
-    if (this.ring.open(LARGE, slot, RECORD_HEADER_BYTES + 4, RING_FULL_WAIT_MS)) {
-      this.ring.out.u32(id);
-      this.ring.close();
-    }
+    current.worker.postMessage(message);
+    current.ring.out.u32(id);
+    current.ring.close();
   }
 
-  private ensureWorker(): void {
-    if (this.worker) return;
-    const worker = new Worker(WORKER_BOOT, { workerData: { memory: this.memory } });
-    worker.unref();
-    worker.on('message', (m: FromWorker) => this.onMessage(m));
-    worker.on('error', (e) => this.onError(e));
-    worker.on('exit', () => this.lost(worker));
-    this.worker = worker;
-  }
-
-  private onMessage(m: FromWorker): void {
-    if (m.type === 'member') return this.service.appendMember(m.sessionId, Buffer.from(m.member.buffer, m.member.byteOffset, m.member.byteLength), m.eventBytes);
-    const slot = this.slots.get(m.sessionId);
-    if (slot === undefined) return;
-    const session = this.sessions.get(slot);
-    this.sessions.delete(slot);
-    this.slots.delete(m.sessionId);
-    session?.ended();
-  }
-
-  /** The worker stopped (crashed, or the agent is stopping): its sessions' unwritten events are gone. */
-  private lost(worker: Worker): void {
-    if (this.worker !== worker || this.stopped) return;
-    this.worker = undefined;
-    for (const s of this.sessions.values()) {
-      this.service.markLost(s.sessionId);
-      s.ended();
-    }
-    this.sessions.clear();
-    this.slots.clear();
+  /** A session's last event: it ends once the worker has written it, or at once when it cannot be sent. */
+  end(slot: number, json: string): void {
+    const out = this.open(END, slot, RECORD_HEADER_BYTES + utf8Max(json));
+    if (!out) return this.ended(slot);
+    out.str(json);
+    this.close(out);
   }
 
   stop(): Promise<number> | undefined {
     this.stopped = true;
-    return this.worker?.terminate();
+    return this.current?.worker.terminate();
+  }
+
+  private lostEvent(slot: number): void {
+    const session = this.sessions.get(slot);
+    if (session) this.service.markLost(session.sessionId);
+  }
+
+  private ended(slot: number): void {
+    const session = this.sessions.get(slot);
+    this.sessions.delete(slot);
+    session?.ended();
+  }
+
+  private start(): { worker: Worker; ring: RingWriter } {
+    const memory = newRingMemory(RING_BYTES);
+    const worker = new Worker(WORKER_BOOT, { workerData: { memory } });
+    worker.unref();
+    worker.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (e) => this.onError(e));
+    worker.on('exit', () => this.lost(worker));
+    this.current = { worker, ring: new RingWriter(memory) };
+    return this.current;
+  }
+
+  private onMessage(m: FromWorker): void {
+    if (this.stopped) return;
+    if (m.type === 'member') return this.service.appendMember(m.sessionId, Buffer.from(m.member.buffer, m.member.byteOffset, m.member.byteLength), m.eventBytes);
+    this.ended(m.slot);
+  }
+
+  /** The worker stopped (it failed): what it had not written is gone, and its sessions end incomplete. */
+  private lost(worker: Worker): void {
+    if (this.current?.worker !== worker || this.stopped) return;
+    this.current = undefined;
+    for (const [slot, s] of this.sessions) {
+      this.service.markLost(s.sessionId);
+      this.ended(slot);
+    }
   }
 }
 
@@ -185,20 +198,20 @@ class PgSessionWriter implements PgSessionObserver {
   }
 
   serverMessage(e: ServerMessageEvent): void {
-    this.line(LINE, { t: isoNow(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
+    this.line({ t: isoNow(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
   }
 
   approval(e: ApprovalEvent): void {
-    this.line(LINE, { t: isoNow(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
+    this.line({ t: isoNow(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
   }
 
   sessionEnd(reason: string): void {
-    this.line(END, { t: isoNow(), e: 'session.end', reason });
+    this.pipe.end(this.slot, JSON.stringify({ t: isoNow(), e: 'session.end', reason }));
   }
 
-  private line(kind: number, event: object): void {
+  private line(event: object): void {
     const json = JSON.stringify(event);
-    const out = this.pipe.open(kind, this.slot, RECORD_HEADER_BYTES + utf8Max(json));
+    const out = this.pipe.open(LINE, this.slot, RECORD_HEADER_BYTES + utf8Max(json));
     if (!out) return;
     out.str(json);
     this.pipe.close(out);

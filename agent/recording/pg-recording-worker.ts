@@ -123,7 +123,7 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
       s.writer.line(r.str());
       flush(s);
       sessions.delete(slot);
-      post({ type: 'ended', sessionId: s.sessionId });
+      post({ type: 'ended', slot });
       break;
     default:
       break;

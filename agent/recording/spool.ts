@@ -12,7 +12,8 @@ const CHUNK_MAX_BYTES = MAX_CHUNK_EVENT_BYTES;
  * Events reach the spool file within this time, or sooner once this many bytes are waiting. Each
  * flush is a gzip member with its own compressor state, a file write and a digest update: at eight
  * pgbench clients, flushing every 200 ms or 64 KB cost the agent about 0.3 ms of CPU per flush, 10 µs
- * per transaction at 1,000 transactions a second. A crash loses at most this much of a session.
+ * per transaction at 1,000 transactions a second. A crash loses at most this much of a session (for
+ * Postgres sessions, plus the recorder worker's poll: see pg-recorder.ts).
  */
 export const SPOOL_FLUSH_MS = 1000;
 export const SPOOL_FLUSH_BYTES = 256 * 1024;

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FOLDED_ROWS_MAX, pgRecorder } from '../../../agent/recording/pg-recorder';
+import { FOLDED_ROWS_MAX, pgRecorder, RING_BYTES } from '../../../agent/recording/pg-recorder';
 import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, StatementEvent } from '../../../agent/postgres/events';
 import { readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import { RecordingService } from '../../../agent/recording/uploader';
@@ -50,11 +50,23 @@ async function events(dir: string): Promise<Record<string, unknown>[]> {
   });
 }
 
+/** Every service a test makes, stopped after it (with the recorder's worker thread). */
+const services: RecordingService[] = [];
+function service_(root: string): RecordingService {
+  const service = new RecordingService(root, offline, quiet);
+  services.push(service);
+  return service;
+}
+
 describe('Postgres recorder', () => {
+  afterEach(() => {
+    for (const s of services.splice(0)) s.stop();
+  });
+
   it('records statements, rows as sent (up to the cap), results, notices and the end, in order', async () => {
     const testStarted = Date.now();
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const service = new RecordingService(root, offline, quiet);
+    const service = service_(root);
     const sessionId = '33333333-3333-4333-8333-333333333333';
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 2 }));
     const session = recorder.sessionStart({ sessionId, target: 'demo-pg', identity, startupUser: 'bob', database: 'demo', applicationName: 'psql', clientAddress: '127.0.0.1:5', at: new Date() });
@@ -113,7 +125,7 @@ describe('Postgres recorder', () => {
 
   it('writes a burst of rows and smaller transactions after it once each, in order', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const service = new RecordingService(root, offline, quiet);
+    const service = service_(root);
     const sessionId = '33333333-3333-4333-8333-333333333334';
     const burst = 1500;
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: burst }));
@@ -146,15 +158,35 @@ describe('Postgres recorder', () => {
     expect(recorded.filter((e) => e.text === 'SELECT two')).toEqual([expect.objectContaining({ v: [['a'], ['b']], result: { tags: ['SELECT 2'], rows: 2, durationMs: 0 } })]);
   });
 
+  it('keeps an event larger than the ring takes in its place among the others', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
+    const service = service_(root);
+    const sessionId = '33333333-3333-4333-8333-333333333335';
+    const session = psqlSession(pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 })), sessionId);
+    if (!session) throw new Error('recording is on');
+    // A statement's reservation is 3 bytes a character: this one is over a quarter of the ring.
+    const huge = `SELECT '${'z'.repeat(RING_BYTES / 8)}'`;
+    const select = (text: string): StatementEvent => ({ text, protocol: 'simple', class: 'read', decision: 'allow', rule: undefined, reason: undefined });
+    session.statement(select('SELECT 1'));
+    session.statement(select(huge));
+    const row = dataRow(['after']);
+    session.dataRow(row, 0, row.length);
+    session.cycleEnd({ durationMs: 0, commandTags: ['SELECT 1', 'SELECT 1'], rowsSent: 1, errors: [] });
+    session.sessionEnd('client closed');
+    const recorded = await events(join(root, sessionId));
+    expect(recorded.map((e) => (e.text === huge ? 'huge' : (e.text ?? e.e)))).toEqual(['session.start', 'SELECT 1', 'huge', 'row', 'result', 'session.end']);
+    service.stop();
+  });
+
   it('records nothing when the policy turns recording off', () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const recorder = pgRecorder(new RecordingService(root, offline, quiet), 'demo-pg', () => ({ mode: 'off', maxRowsPerStatement: 10 }));
+    const recorder = pgRecorder(service_(root), 'demo-pg', () => ({ mode: 'off', maxRowsPerStatement: 10 }));
     expect(recorder.sessionStart({ sessionId: '44444444-4444-4444-8444-444444444444', target: 'demo-pg', identity, startupUser: undefined, database: 'demo', applicationName: undefined, clientAddress: '127.0.0.1:6', at: new Date() })).toBeUndefined();
   });
 
   it('keeps what reached the spool file across a crash', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const service = new RecordingService(root, offline, quiet);
+    const service = service_(root);
     const sessionId = '55555555-5555-4555-8555-555555555555';
     const session = psqlSession(pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 })), sessionId);
     session?.statement({ text: 'SELECT 1', protocol: 'simple', class: 'read', decision: 'allow', rule: undefined, reason: undefined });
@@ -171,7 +203,7 @@ describe('Postgres recorder', () => {
 
   it('keeps each session\'s events in order while sessions start and interleave', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const service = new RecordingService(root, offline, quiet);
+    const service = service_(root);
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 }));
     const start = (sessionId: string) => psqlSession(recorder, sessionId);
     const [a, b] = ['aaaaaaaa-0000-4000-8000-00000000000a', 'bbbbbbbb-0000-4000-8000-00000000000b'];
@@ -189,7 +221,7 @@ describe('Postgres recorder', () => {
   });
   it('gives each session its own statements and results when sessions repeat alike and unlike ones', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const service = new RecordingService(root, offline, quiet);
+    const service = service_(root);
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 }));
     const ids = ['cccccccc-0000-4000-8000-00000000000c', 'dddddddd-0000-4000-8000-00000000000d', 'eeeeeeee-0000-4000-8000-00000000000e'];
     const sessions = ids.map((id) => psqlSession(recorder, id) as PgSessionObserver);
@@ -212,7 +244,7 @@ describe('Postgres recorder', () => {
 
   it('writes each hot event\'s time as toISOString would, across seconds, a clock set back, and years past 9999', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const service = new RecordingService(root, offline, quiet);
+    const service = service_(root);
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 }));
     const [a, b] = ['ffffffff-0000-4000-8000-00000000000f', 'abababab-0000-4000-8000-0000000000ab'];
     const session = psqlSession(recorder, a) as PgSessionObserver;
@@ -241,7 +273,7 @@ describe('Postgres recorder', () => {
   /** Events of one session driven by `drive`, alone or with a second session open (sharing the ring and the worker). */
   async function recordedWith(sessions: 1 | 2, drive: (session: PgSessionObserver) => Promise<void> | void): Promise<Record<string, unknown>[]> {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const service = new RecordingService(root, offline, quiet);
+    const service = service_(root);
     const recorder = pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 100 }));
     const start = (sessionId: string) => psqlSession(recorder, sessionId);
     const sessionId = '66666666-6666-4666-8666-666666666666';
@@ -368,7 +400,7 @@ describe('Postgres recorder', () => {
 
   it('writes a statement line held open to the spool file at the flush, whole, when its result is late', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tk-pgrec-'));
-    const service = new RecordingService(root, offline, quiet);
+    const service = service_(root);
     const sessionId = '88888888-8888-4888-8888-888888888888';
     const session = psqlSession(pgRecorder(service, 'demo-pg', () => ({ mode: 'best-effort', maxRowsPerStatement: 10 })), sessionId);
     session?.statement(select('SELECT pg_sleep(60)'));
