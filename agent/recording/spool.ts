@@ -269,11 +269,12 @@ export class SessionSpool {
     }
   }
 
-  /** Events were lost before they reached the spool: the recording is incomplete. */
-  markLost(): void {
-    if (this.meta.lost) return;
+  /** Events were lost before they reached the spool: the recording is incomplete. True the first time. */
+  markLost(): boolean {
+    if (this.meta.lost) return false;
     this.meta.lost = true;
     writeMeta(this.dir, this.meta);
+    return true;
   }
 
   /** Events that cannot reach the disk are kept up to one chunk's worth, then dropped: the recording is incomplete. */

@@ -29,6 +29,7 @@ export class RecordingService {
   private spooled = 0;
   private readonly fullListeners = new Set<() => void>();
   private readonly stoppers: (() => void)[] = [];
+  private readonly lostListeners = new Set<(sessionId: string) => void>();
   /**
    * Upload URLs per session for chunks `seq` onwards: each presign asks for the next chunks' URLs too
    * (a request to the control plane per MAX_PRESIGN_BATCH chunks, not per chunk). Forgotten when an
@@ -86,7 +87,16 @@ export class RecordingService {
 
   /** Events of the session were lost before its spool (the recorder's worker fell behind, or stopped): it is incomplete. */
   markLost(sessionId: string): void {
-    this.active.get(sessionId)?.markLost();
+    if (!this.active.get(sessionId)?.markLost()) return;
+    // Told after the event that found it lost: a listener may end the session, which is still reporting it.
+    setImmediate(() => {
+      for (const l of this.lostListeners) l(sessionId);
+    });
+  }
+
+  /** Called once for each session whose recording lost events (a strict policy ends it). */
+  onLost(listener: (sessionId: string) => void): void {
+    this.lostListeners.add(listener);
   }
 
   reportError(component: string, e: unknown): void {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readMeta } from '../../../agent/recording/spool';
 import { RecordingService } from '../../../agent/recording/uploader';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
 import { MAX_PRESIGN_BATCH, TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../../core/tunnel/messages';
@@ -84,6 +85,25 @@ describe('chunk uploads', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
   };
+
+  it('marks a session that lost events incomplete and tells its listeners once, after the event that found it', async () => {
+    const cp = controlPlane(() => base, 300_000);
+    const root = mkdtempSync(join(tmpdir(), 'tk-upload-'));
+    const service = new RecordingService(root, { ...cp.tunnel, connected: false } as TunnelClient, quiet);
+    const told: string[] = [];
+    service.onLost((id) => told.push(id));
+    service.begin(meta);
+    service.markLost(SESSION);
+    service.markLost(SESSION);
+    service.markLost('44444444-4444-4444-8444-444444444444');
+    expect(told).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(told).toEqual([SESSION]);
+    expect(readMeta(join(root, SESSION))?.lost).toBe(true);
+    service.end(SESSION, true);
+    expect(readMeta(join(root, SESSION))?.ended?.complete).toBe(false);
+    service.stop();
+  });
 
   it("uploads a session's chunks with URLs from one presign request per batch", async () => {
     const cp = controlPlane(() => base, 300_000);
