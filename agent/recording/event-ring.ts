@@ -1,3 +1,5 @@
+import { SHORT_COPY as COPY_LOOP_MAX } from './json-line-buffer';
+
 /**
  * A single-producer, single-consumer ring of records in shared memory: the proxy's thread appends
  * each recorded Postgres event as a few plain stores, and the recorder's worker thread reads them.
@@ -12,11 +14,15 @@
 const WRITE = 0;
 const READ = 1;
 const INDEX_BYTES = 8;
-const LENGTH_BYTES = 4;
+/** A u32 value (a record's length, a slot, a count) and a whole number up to 2^53 (two u32). */
+export const U32_BYTES = 4;
+export const UINT_BYTES = 8;
+/** Where a record's kind follows its length. */
+export const LENGTH_BYTES = U32_BYTES;
 /** length, kind, slot */
-export const RECORD_HEADER_BYTES = 9;
+export const RECORD_HEADER_BYTES = LENGTH_BYTES + 1 + U32_BYTES;
 /** Read for every record: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const SHORT_COPY = 16;
+const SHORT_COPY = COPY_LOOP_MAX;
 const TWO_32 = 2 ** 32;
 
 export const newRingMemory = (bytes: number): SharedArrayBuffer => new SharedArrayBuffer(INDEX_BYTES + bytes);
@@ -59,22 +65,22 @@ export class RecordWriter {
     const n = s.length;
     const b = this.buf;
     const lengthAt = this.at;
-    let at = lengthAt + LENGTH_BYTES;
+    let at = lengthAt + U32_BYTES;
     let i = 0;
     for (; i < n; i++) {
       const c = s.charCodeAt(i);
       if (c >= 0x80) break;
       b[at++] = c;
     }
-    if (i < n) at = lengthAt + LENGTH_BYTES + b.write(s, lengthAt + LENGTH_BYTES, 'utf8');
+    if (i < n) at = lengthAt + U32_BYTES + b.write(s, lengthAt + U32_BYTES, 'utf8');
     this.at = lengthAt;
-    this.u32(at - lengthAt - LENGTH_BYTES);
+    this.u32(at - lengthAt - U32_BYTES);
     this.at = at;
   }
 }
 
 /** Bytes a string can take in a record. */
-export const utf8Max = (s: string): number => LENGTH_BYTES + 3 * s.length;
+export const utf8Max = (s: string): number => U32_BYTES + 3 * s.length;
 
 /** Reads values from one record. */
 export class RecordReader {
@@ -89,7 +95,7 @@ export class RecordReader {
   u32(): number {
     const b = this.buf;
     const at = this.at;
-    this.at = at + 4;
+    this.at = at + U32_BYTES;
     return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
   }
 

@@ -18,7 +18,7 @@ const SHORT_STRING = 256;
  * Byte runs up to this length are copied by a loop; longer ones by one native copy. A loop costs about
  * 3 ns a byte here (V8's element stores into a Buffer), a native copy about 50 ns whatever its length.
  */
-const SHORT_COPY = 16;
+export const SHORT_COPY = 16;
 
 /**
  * A growable buffer that JSON text is written into as bytes: constant parts copied from prepared

@@ -3,7 +3,7 @@ import * as ring from './event-ring';
 import type { RecordReader, RecordWriter } from './event-ring';
 
 /** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const { RECORD_HEADER_BYTES, utf8Max } = ring;
+const { RECORD_HEADER_BYTES, U32_BYTES, UINT_BYTES, utf8Max } = ring;
 
 /**
  * The Postgres recorder's records, as the proxy's thread writes them into the ring and the recorder's
@@ -27,8 +27,6 @@ export const LINE = 6;
 export const END = 7;
 export const LARGE = 8;
 
-const UINT_BYTES = 8;
-const U32_BYTES = 4;
 
 const optMax = (s: string | undefined): number => 1 + (s === undefined ? 0 : utf8Max(s));
 

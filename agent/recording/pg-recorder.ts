@@ -22,9 +22,7 @@ export const RING_FULL_WAIT_MS = 5_000;
 const WORKER_BOOT = join(__dirname, 'pg-recording-worker.cjs');
 
 /** Used for every event: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const { RECORD_HEADER_BYTES, utf8Max } = ring;
-/** A record's length field. */
-const LENGTH_BYTES = 4;
+const { LENGTH_BYTES, RECORD_HEADER_BYTES, U32_BYTES, UINT_BYTES, utf8Max } = ring;
 const { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } = records;
 
 /** ISO time for the rare events. */
@@ -61,7 +59,7 @@ class PgRecordingPipe {
   begin(sessionId: string, cap: number, startLine: string, ended: () => void): number {
     const slot = this.nextSlot++;
     this.sessions.set(slot, { sessionId, ended });
-    const out = this.open(START, slot, RECORD_HEADER_BYTES + 4 + utf8Max(sessionId) + utf8Max(startLine));
+    const out = this.open(START, slot, RECORD_HEADER_BYTES + U32_BYTES + utf8Max(sessionId) + utf8Max(startLine));
     if (out) {
       out.u32(cap);
       out.str(sessionId);
@@ -98,7 +96,7 @@ class PgRecordingPipe {
     out.at = 0;
     out.u32(end);
     const slot = out.buf.readUInt32LE(LENGTH_BYTES + 1);
-    if (!current.ring.open(LARGE, slot, RECORD_HEADER_BYTES + LENGTH_BYTES, RING_FULL_WAIT_MS)) return this.lostEvent(slot);
+    if (!current.ring.open(LARGE, slot, RECORD_HEADER_BYTES + U32_BYTES, RING_FULL_WAIT_MS)) return this.lostEvent(slot);
     const id = this.nextLarge++;
     const message: ToWorker = { type: 'large', id, record: out.buf.subarray(0, end) };
     current.worker.postMessage(message);
@@ -171,7 +169,7 @@ class PgSessionWriter implements PgSessionObserver {
   statement(e: StatementEvent): void {
     const ms = Date.now();
     if (e === this.last) {
-      const out = this.pipe.open(STATEMENT_AGAIN, this.slot, RECORD_HEADER_BYTES + 8);
+      const out = this.pipe.open(STATEMENT_AGAIN, this.slot, RECORD_HEADER_BYTES + UINT_BYTES);
       if (!out) return;
       out.uint(ms);
       return this.pipe.close(out);

@@ -3,7 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { gzipMember } from '../../core/recording/chunk';
 import type { StatementEvent } from '../postgres/events';
 import { EventLines } from './event-lines';
-import { RecordReader, RingReader } from './event-ring';
+import { LENGTH_BYTES, RecordReader, RingReader } from './event-ring';
 import * as records from './pg-event-records';
 import { PgLineWriter } from './pg-lines';
 import type { FromWorker, ToWorker } from './pg-recorder';
@@ -84,7 +84,7 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
     if (!record) return false;
     large.delete(id);
     const inner = new RecordReader(record);
-    inner.at = 4;
+    inner.at = LENGTH_BYTES;
     inner.end = record.length;
     const innerKind = inner.u8();
     const innerSlot = inner.u32();
