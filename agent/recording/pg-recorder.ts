@@ -34,7 +34,7 @@ export type ToWorker = { type: 'large'; id: number; record: Uint8Array };
 
 /**
  * Postgres recording in two halves. On the proxy's thread, each session's events are appended to a
- * ring in shared memory as plain stores (about 1.3 µs per pgbench transaction in place). A worker
+ * ring in shared memory as plain stores (1.5-1.7 µs per pgbench transaction alone, in `bench:recording`; +2 to +13 µs on the proxy's thread in place, see bench/RESULTS.md). A worker
  * thread at the lowest priority reads them, writes the JSON lines (pg-lines.ts), compresses them and
  * hands each gzip member back to the session's spool here, which appends it to the open chunk. The
  * worker's work (encoding and gzip: 5-7 µs per transaction on this machine) then runs on idle CPU
