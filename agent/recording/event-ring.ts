@@ -5,15 +5,24 @@ import { SHORT_COPY as COPY_LOOP_MAX } from './json-line-buffer';
  * each recorded Postgres event as a few plain stores, and the recorder's worker thread reads them.
  * Nothing is allocated per record, and the proxy never waits on the worker unless the ring is full.
  *
- * Memory: two int32 indexes (where the writer will write next, where the reader will read next) and
- * the records' bytes. A record is `[u32 length, header included][u8 kind][u32 slot][payload]`, always
- * contiguous: one that does not fit before the end starts again at 0, after a length of 0 (or fewer
- * than 4 bytes left) that tells the reader to do the same. The writer publishes a record by storing
- * its end as the write index (Atomics: the record's bytes are visible to the reader before it).
+ * Memory: two int32 indexes (where the writer will write next, where the reader will read next),
+ * each on a cache line of its own, and the records' bytes. A record is `[u32 length, header
+ * included][u8 kind][u32 slot][payload]`, always contiguous: one that does not fit before the end
+ * starts again at 0, after a length of 0 (or fewer than 4 bytes left) that tells the reader to do the
+ * same. The writer publishes a record by storing its end as the write index (Atomics: the record's
+ * bytes are visible to the reader before it).
+ *
+ * Each side touches the other's index as little as it can (a line written by one core and read by
+ * the other moves between their caches at each access, on every record the proxy writes): the writer
+ * keeps the read index it last saw and loads it again only when that leaves too little room; the reader
+ * loads the write index once per `read` and gives space back every RELEASE_BYTES, not per record.
  */
 const WRITE = 0;
-const READ = 1;
-const INDEX_BYTES = 8;
+/** The read index's place in int32s: a cache line (64 bytes, 128 with the adjacent line the CPU may fetch along) after the write index. */
+const READ = 32;
+const INDEX_BYTES = 2 * 128;
+/** The reader gives space back to the writer at least this often (bytes read), so that a writer waiting on a full ring goes on before a long read ends. */
+const RELEASE_BYTES = 64 * 1024;
 /** A u32 value (a record's length, a slot, a count) and a whole number up to 2^53 (two u32). */
 export const U32_BYTES = 4;
 export const UINT_BYTES = 8;
@@ -118,13 +127,16 @@ export class RingWriter {
   private readonly capacity: number;
   /** Where the record being written began. */
   private start = 0;
+  /** The read index as last loaded: behind the reader's or equal to it, so the room it shows is there. */
+  private readSeen = 0;
   readonly out: RecordWriter;
 
   constructor(memory: SharedArrayBuffer) {
-    this.index = new Int32Array(memory, 0, 2);
+    this.index = new Int32Array(memory, 0, INDEX_BYTES / U32_BYTES);
     this.capacity = memory.byteLength - INDEX_BYTES;
     this.out = new RecordWriter(Buffer.from(memory, INDEX_BYTES, this.capacity));
     this.start = Atomics.load(this.index, WRITE);
+    this.readSeen = Atomics.load(this.index, READ);
   }
 
   /** The largest record the ring takes; larger ones go another way (see the recorder). */
@@ -161,9 +173,9 @@ export class RingWriter {
   /** Where `max` contiguous bytes can be written (a wrap marked if need be), waiting for the reader up to `waitMs`; -1 if it did not make room. */
   private room(max: number, waitMs: number): number {
     const w = this.start;
+    let r = this.readSeen;
     let deadline = 0;
     for (;;) {
-      const r = Atomics.load(this.index, READ);
       // The writer never catches up with the reader (equal indexes mean empty): one byte stays free.
       if (w >= r) {
         if (this.capacity - w - (r === 0 ? 1 : 0) >= max) return w;
@@ -176,11 +188,17 @@ export class RingWriter {
           return 0;
         }
       } else if (r - w - 1 >= max) return w;
+      const fresh = Atomics.load(this.index, READ);
+      if (fresh !== r) {
+        r = this.readSeen = fresh;
+        continue;
+      }
       // Full: the clock is read only now, off the usual path.
       if (deadline === 0) deadline = Date.now() + waitMs;
       const left = deadline - Date.now();
       if (left <= 0) return -1;
       Atomics.wait(this.index, READ, r, left);
+      r = this.readSeen = Atomics.load(this.index, READ);
     }
   }
 }
@@ -192,7 +210,7 @@ export class RingReader {
   readonly record: RecordReader;
 
   constructor(memory: SharedArrayBuffer) {
-    this.index = new Int32Array(memory, 0, 2);
+    this.index = new Int32Array(memory, 0, INDEX_BYTES / U32_BYTES);
     this.capacity = memory.byteLength - INDEX_BYTES;
     this.record = new RecordReader(Buffer.from(memory, INDEX_BYTES, this.capacity));
   }
@@ -200,12 +218,13 @@ export class RingReader {
   /**
    * Calls `each(kind, slot, record)` for every record published so far, in order, the reader placed at
    * the payload and `record.end` at the record's end. `each` returns false to stop before the record
-   * (it is read again at the next call). The space is given back to the writer as records are read.
+   * (it is read again at the next call). The space read is given back to the writer every RELEASE_BYTES and at the end.
    */
   read(each: (kind: number, slot: number, record: RecordReader) => boolean): void {
     const rec = this.record;
     let r = Atomics.load(this.index, READ);
     const w = Atomics.load(this.index, WRITE);
+    let unreleased = 0;
     while (r !== w) {
       if (this.capacity - r < LENGTH_BYTES) {
         r = 0;
@@ -222,7 +241,12 @@ export class RingReader {
       const slot = rec.u32();
       if (!each(kind, slot, rec)) break;
       r += length;
-      Atomics.store(this.index, READ, r);
+      unreleased += length;
+      if (unreleased >= RELEASE_BYTES) {
+        unreleased = 0;
+        Atomics.store(this.index, READ, r);
+        Atomics.notify(this.index, READ);
+      }
     }
     Atomics.store(this.index, READ, r);
     // A writer waiting for room wakes up.

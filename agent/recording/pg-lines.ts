@@ -88,7 +88,6 @@ function openLineWithTime(out: JsonLineBuffer, ms: number): void {
  * by byte: no string, object or closure per event (see JsonLineBuffer).
  */
 export class PgLineWriter {
-  private rows = 0;
   /** The statement event's tail after its text; a session repeats the same one, so the last is kept. */
   private tail = { protocol: '', cls: '', decision: '', rule: undefined as string | undefined, reason: undefined as string | undefined, bytes: CLOSE };
   /** A statement event written twice in a row and its encoding; the one written before the last. */
@@ -109,17 +108,15 @@ export class PgLineWriter {
   ) {}
 
   statement(e: StatementEvent, ms: number): void {
-    this.rows = 0;
     this.writeStatement(e, ms);
   }
 
+  /** A row as sent to the caller: the proxy's thread sends a statement's rows up to the cap only (see pg-recorder.ts). */
   dataRow(buf: Buffer, start: number, end: number): void {
-    if (++this.rows > this.cap) return;
     this.writeRow(buf, start, end);
   }
 
   cycleEnd(e: CycleEndEvent, ms: number): void {
-    this.rows = 0;
     this.writeResult(e, ms);
   }
 

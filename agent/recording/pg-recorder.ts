@@ -160,13 +160,17 @@ class PgRecordingPipe {
 class PgSessionWriter implements PgSessionObserver {
   /** The statement event last written: the same one again (a prepared statement's execution) is sent as STATEMENT_AGAIN. */
   private last: StatementEvent | undefined;
+  /** Rows of the current statement so far: those beyond the cap are not sent (the result's count tells how many). */
+  private rows = 0;
 
   constructor(
     private readonly pipe: PgRecordingPipe,
     private readonly slot: number,
+    private readonly cap: number,
   ) {}
 
   statement(e: StatementEvent): void {
+    this.rows = 0;
     const ms = Date.now();
     if (e === this.last) {
       const out = this.pipe.open(STATEMENT_AGAIN, this.slot, RECORD_HEADER_BYTES + UINT_BYTES);
@@ -182,6 +186,8 @@ class PgSessionWriter implements PgSessionObserver {
   }
 
   dataRow(buf: Buffer, start: number, end: number): void {
+    // A large result's rows past the cap would fill the ring only to be dropped by the worker.
+    if (++this.rows > this.cap) return;
     const out = this.pipe.open(ROW, this.slot, RECORD_HEADER_BYTES + end - start);
     if (!out) return;
     out.bytes(buf, start, end);
@@ -189,6 +195,7 @@ class PgSessionWriter implements PgSessionObserver {
   }
 
   cycleEnd(e: CycleEndEvent): void {
+    this.rows = 0;
     const out = this.pipe.open(RESULT, this.slot, resultMax(e));
     if (!out) return;
     writeResult(out, e, Date.now());
@@ -241,7 +248,7 @@ export function pgRecorder(service: RecordingService, target: string, settings: 
       const startLine = JSON.stringify({ t: e.at.toISOString(), e: 'session.start', sessionId: e.sessionId, target, identity, startupUser: e.startupUser, database: e.database, application: e.applicationName, client: e.clientAddress });
       const pipe = pipeOf(service);
       const slot = pipe.begin(e.sessionId, maxRowsPerStatement, startLine, () => service.end(e.sessionId, true));
-      return new PgSessionWriter(pipe, slot);
+      return new PgSessionWriter(pipe, slot, maxRowsPerStatement);
     },
   };
 }

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { stringify as toYaml } from 'yaml';
-import { SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import type { LocalControlPlane } from '../../../local/control-plane';
 import { freePort } from '../../../local/free-port';
 import { DEV_AUDIENCE } from '../../../local/oidc/dev-issuer';
@@ -15,6 +15,23 @@ import { startTestPostgres, type TestPostgres } from '../../support/postgres';
 import { openPsql } from '../../support/psql';
 
 const HOST = '127.0.0.1';
+
+/** Whether a chunk file in the agent's spool (`<stateDir>/spool/<session>/*.gz`) holds `text` yet. */
+function spooled(stateDir: string, text: string): true | undefined {
+  const root = join(stateDir, 'spool');
+  if (!existsSync(root)) return undefined;
+  for (const session of readdirSync(root)) {
+    for (const file of readdirSync(join(root, session))) {
+      if (!file.endsWith('.gz')) continue;
+      try {
+        if (gunzipSync(readFileSync(join(root, session, file))).toString('utf8').includes(text)) return true;
+      } catch {
+        // A member being written, or the file just moved: looked at again at the next poll.
+      }
+    }
+  }
+  return undefined;
+}
 
 /** The agent as deployed: `twokey agent --config FILE`, a process of its own that the test can kill -9. */
 describe('recording across kill -9 of the agent process', () => {
@@ -78,8 +95,9 @@ describe('recording across kill -9 of the agent process', () => {
     const psql = openPsql(HOST, port, 'kit', await tokenFor(cp, 'kit', ['support']));
     await psql.run("SELECT 'spooled-before-the-kill'", 'spooled-before-the-kill');
     await psql.run('SELECT name FROM customers WHERE id = 3', 'Dev Ahmed');
-    // The spool writes within SPOOL_FLUSH_MS; give it that twice, then the process dies without warning.
-    await new Promise((r) => setTimeout(r, SPOOL_FLUSH_MS * 2));
+    // Once both statements' events are in the spool's file (within SPOOL_FLUSH_MS when the machine has a
+    // moment for the recorder's worker), the process dies without warning.
+    await waitFor(() => spooled(stateDir, 'Dev Ahmed'), 30_000, 'the events in the spool');
     agent?.kill('SIGKILL');
     await psql.close();
 
