@@ -113,6 +113,14 @@ export class RecordReader {
     return this.u32() * TWO_32 + lo;
   }
 
+  /** A string's bytes, not decoded: where they start; `at` is left at their end. */
+  span(): number {
+    const n = this.u32();
+    const at = this.at;
+    this.at = at + n;
+    return at;
+  }
+
   str(): string {
     const n = this.u32();
     const at = this.at;

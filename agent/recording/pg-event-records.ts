@@ -1,4 +1,5 @@
 import type { CycleEndEvent, StatementEvent } from '../postgres/events';
+import type { StatementTail } from './pg-lines';
 import * as ring from './event-ring';
 import type { RecordReader, RecordWriter } from './event-ring';
 
@@ -51,12 +52,13 @@ export function writeStatement(out: RecordWriter, e: StatementEvent, before: Sta
   writeOpt(out, e.reason);
 }
 
-/** A statement event; `before` is the session's statement event read before it. */
-export function readStatement(r: RecordReader, before: StatementEvent | undefined): StatementEvent {
-  const text = r.str();
-  if (r.u8() === 1 && before) return { text, protocol: before.protocol, class: before.class, decision: before.decision, rule: before.rule, reason: before.reason };
+/**
+ * A STATEMENT record's tail, after its text (read with `r.span()`: bytes, not decoded): the fields
+ * when they differ from the statement's before, undefined when the record says they are the same.
+ */
+export function readStatementTail(r: RecordReader): StatementTail | undefined {
+  if (r.u8() === 1) return undefined;
   return {
-    text,
     protocol: r.str() as StatementEvent['protocol'],
     class: r.str() as StatementEvent['class'],
     decision: r.str() as StatementEvent['decision'],
@@ -81,8 +83,33 @@ export function writeResult(out: RecordWriter, e: CycleEndEvent, ms: number): vo
   writeList(out, e.errors);
 }
 
-export function readResult(r: RecordReader): CycleEndEvent {
-  return { durationMs: r.uint(), rowsSent: r.uint(), commandTags: readList(r), errors: readList(r) };
+/** Whole RESULT lists (tags and errors) up to this size are kept to be compared with the next. */
+const LISTS_KEPT_BYTES = 256;
+
+/**
+ * Reads a session's RESULT records after their time into one object (valid until the next read): the
+ * tags and errors are decoded again only when their bytes differ from the record before (a session's
+ * results mostly repeat them: `SELECT 1`, no error).
+ */
+export class ResultReader {
+  private readonly result = { durationMs: 0, rowsSent: 0, commandTags: [] as readonly string[], errors: [] as readonly string[] };
+  private readonly lists = Buffer.allocUnsafe(LISTS_KEPT_BYTES);
+  private listsLength = -1;
+
+  read(r: RecordReader): CycleEndEvent {
+    const e = this.result;
+    e.durationMs = r.uint();
+    e.rowsSent = r.uint();
+    const start = r.at;
+    const n = r.end - start;
+    if (n !== this.listsLength || r.buf.compare(this.lists, 0, n, start, r.end) !== 0) {
+      e.commandTags = readList(r);
+      e.errors = readList(r);
+      this.listsLength = n <= LISTS_KEPT_BYTES ? n : -1;
+      if (this.listsLength >= 0) r.buf.copy(this.lists, 0, start, r.end);
+    }
+    return e;
+  }
 }
 
 function writeOpt(out: RecordWriter, s: string | undefined): void {

@@ -43,8 +43,20 @@ const FOLDED_RESULT_TAGS = jsonText(',"result":{"tags":[');
 const FOLDED_RESULT_CLOSE = jsonText('}}');
 /** A kept result part's usual size at most (tags, rows, the duration's key); the scratch grows past it if need be. */
 const RESULT_SCRATCH_BYTES = 256;
-/** Where the kept part of a folded result's end is put together (one at a time: the proxy has one thread). */
+/** Where the kept part of a folded result's end is put together (one at a time: the worker has one thread). */
 const resultScratch = new JsonLineBuffer(RESULT_SCRATCH_BYTES);
+/** A statement's text up to this size is kept in its session's buffer; a longer one in a buffer of its own. */
+const TEXT_SCRATCH_BYTES = 1024;
+/** Where a repeated statement's body is put together (see `statementAgain`). */
+const bodyScratch = new JsonLineBuffer(TEXT_SCRATCH_BYTES);
+const EMPTY = Buffer.alloc(0);
+
+/** A statement event's fields after its text. */
+export type StatementTail = Omit<StatementEvent, 'text'>;
+
+/** `,"protocol":…` to the tail's last field (rule and reason only when set, as JSON.stringify leaves undefined out). */
+const tailBytes = (t: StatementTail): Buffer =>
+  intern(jsonText(`,${JSON.stringify({ protocol: t.protocol, class: t.class, decision: t.decision, rule: t.rule, reason: t.reason }).slice(1, -1)}`));
 /** Rows folded into their statement's line; a larger result is written as row events. */
 export const FOLDED_ROWS_MAX = 8;
 
@@ -88,12 +100,14 @@ function openLineWithTime(out: JsonLineBuffer, ms: number): void {
  * by byte: no string, object or closure per event (see JsonLineBuffer).
  */
 export class PgLineWriter {
-  /** The statement event's tail after its text; a session repeats the same one, so the last is kept. */
-  private tail = { protocol: '', cls: '', decision: '', rule: undefined as string | undefined, reason: undefined as string | undefined, bytes: CLOSE };
-  /** A statement event written twice in a row and its encoding; the one written before the last. */
-  private lastStatement: StatementEvent | undefined;
-  private lastStatementBytes = CLOSE;
-  private previousStatement: StatementEvent | undefined;
+  /** The statement event's tail after its text (`,"protocol":…` to its last field), as the worker last read it. */
+  private tail: Buffer = EMPTY;
+  /** The current statement's text as UTF-8: a copy, for a repeat of it (see `statementAgain`). */
+  private text = Buffer.allocUnsafe(TEXT_SCRATCH_BYTES);
+  private readonly textScratch = this.text;
+  private textLength = -1;
+  /** The current statement's body (`","e":"statement","text":…` to its last field) once it was executed again. */
+  private againBody: Buffer | undefined;
   /** Statements written since the last result: only the only one can have its result folded in. */
   private statementsSinceResult = 0;
   /** The sink holds this session's statement line open for its rows and result (see `holdLine`). */
@@ -107,8 +121,32 @@ export class PgLineWriter {
     private readonly cap: number,
   ) {}
 
-  statement(e: StatementEvent, ms: number): void {
-    this.writeStatement(e, ms);
+  /**
+   * A statement whose text is `src[start..end)` (UTF-8, as the ring has it: written as it is when it
+   * needs no escaping); `tail` when its fields after the text differ from the statement's before.
+   */
+  statement(src: Buffer, start: number, end: number, tail: StatementTail | undefined, ms: number): void {
+    if (tail) this.tail = tailBytes(tail);
+    this.keepText(src, start, end);
+    const out = this.openStatementLine(ms);
+    if (!out) return;
+    out.raw(STATEMENT_TEXT);
+    out.utf8(src, start, end);
+    out.raw(this.tail);
+    this.holdStatementLine(out);
+  }
+
+  /**
+   * The current statement again (a prepared statement's execution): its body is encoded once, at its
+   * first repeat, and then copied.
+   */
+  statementAgain(ms: number): void {
+    if (this.textLength < 0) return;
+    const body = (this.againBody ??= this.encodeAgainBody());
+    const out = this.openStatementLine(ms);
+    if (!out) return;
+    out.raw(body);
+    this.holdStatementLine(out);
   }
 
   /** A row as sent to the caller: the proxy's thread sends a statement's rows up to the cap only (see pg-recorder.ts). */
@@ -126,12 +164,32 @@ export class PgLineWriter {
     this.spool.appendJson(json);
   }
 
-  private writeStatement(e: StatementEvent, ms: number): void {
+  private keepText(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    this.text = n > this.textScratch.length ? Buffer.allocUnsafe(n) : this.textScratch;
+    src.copy(this.text, 0, start, end);
+    this.textLength = n;
+    this.againBody = undefined;
+  }
+
+  private encodeAgainBody(): Buffer {
+    const body = bodyScratch;
+    body.reset();
+    body.raw(STATEMENT_TEXT);
+    body.utf8(this.text, 0, this.textLength);
+    body.raw(this.tail);
+    return intern(Buffer.from(body.view()));
+  }
+
+  private openStatementLine(ms: number): JsonLineBuffer | undefined {
     const out = this.spool.beginLine();
     this.folding = false;
-    if (!out) return;
-    openLineWithTime(out, ms);
-    this.writeStatementBody(out, e);
+    if (out) openLineWithTime(out, ms);
+    return out;
+  }
+
+  /** Ends a statement's line, or holds it open for its rows and result. */
+  private holdStatementLine(out: JsonLineBuffer): void {
     // A second statement before a result (a pipeline, a batch): its rows and result are not its own.
     if (this.statementsSinceResult++ > 0) {
       out.raw(CLOSE);
@@ -239,32 +297,6 @@ export class PgLineWriter {
       out.uint(e.rowsSent - this.cap);
     }
     out.raw(RESULT_DURATION);
-  }
-
-  /**
-   * `","e":"statement","text":…` to the statement's last field (no closing brace). An event passed
-   * twice in a row (a prepared statement's executions) is encoded once and then copied; a new event
-   * each time (simple queries) is written as it comes, with nothing allocated.
-   */
-  private writeStatementBody(out: JsonLineBuffer, e: StatementEvent): void {
-    if (e === this.lastStatement) return out.raw(this.lastStatementBytes);
-    if (e === this.previousStatement) {
-      this.lastStatement = e;
-      this.lastStatementBytes = intern(Buffer.concat([STATEMENT_TEXT, jsonText(JSON.stringify(e.text)), this.tailOf(e)]));
-      return out.raw(this.lastStatementBytes);
-    }
-    this.previousStatement = e;
-    out.raw(STATEMENT_TEXT);
-    out.string(e.text);
-    out.raw(this.tailOf(e));
-  }
-
-  private tailOf(e: StatementEvent): Buffer {
-    const l = this.tail;
-    if (l.protocol === e.protocol && l.cls === e.class && l.decision === e.decision && l.rule === e.rule && l.reason === e.reason) return l.bytes;
-    const json = JSON.stringify({ protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason });
-    this.tail = { protocol: e.protocol, cls: e.class, decision: e.decision, rule: e.rule, reason: e.reason, bytes: jsonText(`,${json.slice(1, -1)}`) };
-    return this.tail.bytes;
   }
 }
 

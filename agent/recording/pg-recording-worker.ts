@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipMember } from '../../core/recording/chunk';
-import type { StatementEvent } from '../postgres/events';
 import { EventLines } from './event-lines';
 import { LENGTH_BYTES, RecordReader, RingReader } from './event-ring';
 import * as records from './pg-event-records';
@@ -16,24 +17,46 @@ import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
  */
 export const RING_POLL_MS = 5;
 /** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const { END, LARGE, LINE, readResult, readStatement, RESULT, ROW, START, STATEMENT, STATEMENT_AGAIN } = records;
-/** The lowest priority: the worker takes CPU the proxy, PostgreSQL and the clients leave idle (Linux: per thread). */
+const { END, LARGE, LINE, readStatementTail, RESULT, ResultReader, ROW, START, STATEMENT, STATEMENT_AGAIN } = records;
+/** Where SCHED_IDLE cannot be had: the lowest priority (Linux: per thread). */
 const NICENESS = 19;
+/** How long setting the worker's scheduling class may take (a process run once, when the worker starts). */
+const SCHED_SET_TIMEOUT_MS = 2_000;
 
 interface Session {
   readonly sessionId: string;
   readonly lines: EventLines;
   readonly writer: PgLineWriter;
-  last: StatementEvent | undefined;
+  readonly results: InstanceType<typeof ResultReader>;
   flushTimer: NodeJS.Timeout | undefined;
 }
 
 const port = parentPort;
 if (!port) throw new Error('pg-recording-worker runs as a worker thread');
-try {
-  setPriority(NICENESS);
-} catch {
-  // Not permitted here: the worker runs at the agent's priority.
+runWhenIdle();
+
+/**
+ * The worker runs on CPU the proxy, PostgreSQL and the clients leave idle. Linux's SCHED_IDLE class
+ * does that exactly: a waking task of the normal class takes the CPU from it at once, and a CPU
+ * running only it counts as idle when a waking task's CPU is chosen. At nice 19 (the normal class) the
+ * kernel may let it run on to the end of its slice first (EEVDF's run-to-parity: up to a few ms), and a
+ * transaction's next step woken on its CPU waits for it. Node has no call for a thread's scheduling class: util-linux's
+ * `chrt` sets it on this thread's id. A machine that keeps every CPU busy still gives the worker a share
+ * (and when the ring fills, the proxy waits for it, see pg-recorder.ts). Without chrt: nice 19.
+ */
+function runWhenIdle(): void {
+  try {
+    setPriority(NICENESS);
+  } catch {
+    // Not permitted here: the worker runs at the agent's priority.
+  }
+  try {
+    // `<pid>/task/<tid>` of the thread that reads it.
+    const tid = readlinkSync('/proc/thread-self').split('/').pop() as string;
+    execFileSync('chrt', ['--idle', '--pid', '0', tid], { stdio: 'ignore', timeout: SCHED_SET_TIMEOUT_MS });
+  } catch {
+    // No chrt, or not Linux: nice 19 stays.
+  }
 }
 
 const ring = new RingReader((workerData as { memory: SharedArrayBuffer }).memory);
@@ -67,7 +90,7 @@ function begin(slot: number, r: RecordReader): void {
     },
     () => scheduleFlush(session),
   );
-  const session: Session = { sessionId, lines, writer: new PgLineWriter(lines, cap), last: undefined, flushTimer: undefined };
+  const session: Session = { sessionId, lines, writer: new PgLineWriter(lines, cap), results: new ResultReader(), flushTimer: undefined };
   sessions.set(slot, session);
   session.writer.line(startLine);
 }
@@ -99,21 +122,20 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
   switch (kind) {
     case STATEMENT: {
       const ms = r.uint();
-      s.last = readStatement(r, s.last);
-      s.writer.statement(s.last, ms);
+      const text = r.span();
+      const textEnd = r.at;
+      s.writer.statement(r.buf, text, textEnd, readStatementTail(r), ms);
       break;
     }
-    case STATEMENT_AGAIN: {
-      const ms = r.uint();
-      if (s.last) s.writer.statement(s.last, ms);
+    case STATEMENT_AGAIN:
+      s.writer.statementAgain(r.uint());
       break;
-    }
     case ROW:
       s.writer.dataRow(r.buf, r.at, r.end);
       break;
     case RESULT: {
       const ms = r.uint();
-      s.writer.cycleEnd(readResult(r), ms);
+      s.writer.cycleEnd(s.results.read(r), ms);
       break;
     }
     case LINE:

@@ -332,6 +332,21 @@ describe('Postgres recorder', () => {
     ]);
   });
 
+  it('repeats a statement exactly whatever its text (escaped, non-ASCII, longer than the kept copy) and follows its fields when only they change', async () => {
+    const quoted = select('SELECT "é" FROM t WHERE x = $1 -- a\ttab\nand a line');
+    const long = select(`SELECT ${'x'.repeat(3000)}`);
+    const denied: StatementEvent = { ...quoted, decision: 'deny', rule: undefined, reason: 'no' };
+    const order = [quoted, quoted, quoted, long, long, quoted, quoted, denied, quoted, quoted];
+    const recorded = await recordedWith(1, (s) => {
+      for (const statement of order) {
+        s.statement(statement);
+        s.cycleEnd(resultOf(0));
+      }
+    });
+    const fields = (e: StatementEvent) => Object.fromEntries(Object.entries({ text: e.text, protocol: e.protocol, class: e.class, decision: e.decision, rule: e.rule, reason: e.reason }).filter(([, v]) => v !== undefined));
+    expect(recorded).toEqual(order.map((e) => ({ e: 'statement', ...fields(e), result: { tags: ['SELECT 0'], rows: 0, durationMs: 0 } })));
+  });
+
   it('writes each folded result as it was, whether like the one before it or not (duration, rows, tag, errors, the cap)', async () => {
     const statement = select('SELECT abalance FROM pgbench_accounts WHERE aid = $1');
     const results: { rows: string[]; result: CycleEndEvent }[] = [
