@@ -226,13 +226,15 @@ export class RingReader {
   /**
    * Calls `each(kind, slot, record)` for every record published so far, in order, the reader placed at
    * the payload and `record.end` at the record's end. `each` returns false to stop before the record
-   * (it is read again at the next call). The space read is given back to the writer every RELEASE_BYTES and at the end.
+   * (it is read again at the next call). The space read is given back to the writer every RELEASE_BYTES
+   * and at the end. Returns how many records were read.
    */
-  read(each: (kind: number, slot: number, record: RecordReader) => boolean): void {
+  read(each: (kind: number, slot: number, record: RecordReader) => boolean): number {
     const rec = this.record;
     let r = Atomics.load(this.index, READ);
     const w = Atomics.load(this.index, WRITE);
     let unreleased = 0;
+    let count = 0;
     while (r !== w) {
       if (this.capacity - r < LENGTH_BYTES) {
         r = 0;
@@ -248,6 +250,7 @@ export class RingReader {
       const kind = rec.u8();
       const slot = rec.u32();
       if (!each(kind, slot, rec)) break;
+      count++;
       r += length;
       unreleased += length;
       if (unreleased >= RELEASE_BYTES) {
@@ -259,5 +262,6 @@ export class RingReader {
     Atomics.store(this.index, READ, r);
     // A writer waiting for room wakes up.
     Atomics.notify(this.index, READ);
+    return count;
   }
 }

@@ -1,5 +1,3 @@
-import { execFileSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipMember } from '../../core/recording/chunk';
@@ -15,13 +13,19 @@ import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
  * session's JSON lines, and sends each session's lines as a gzip member within SPOOL_FLUSH_MS (or at
  * SPOOL_FLUSH_BYTES, or at the session's end).
  */
-export const RING_POLL_MS = 5;
+/**
+ * Each read wakes the worker and brings its code and sessions back into the CPU's caches, a cost per
+ * read rather than per event (on this machine's VM, a wake-up costs tens of µs): at 5 ms a one-client
+ * pgbench session's ~20 transactions shared it. Events reach the spool within SPOOL_FLUSH_MS anyway;
+ * the ring holds far more than this long's events. A read that found nothing doubles the wait before
+ * the next, up to IDLE_POLL_MAX_MS (idle sessions, or none).
+ */
+export const RING_POLL_MS = 25;
+export const IDLE_POLL_MAX_MS = 200;
 /** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
 const { END, LARGE, LINE, readStatementTail, RESULT, ResultReader, ROW, START, STATEMENT, STATEMENT_AGAIN } = records;
-/** Where SCHED_IDLE cannot be had: the lowest priority (Linux: per thread). */
+/** The lowest priority: the worker takes CPU the proxy, PostgreSQL and the clients leave idle (Linux: per thread). */
 const NICENESS = 19;
-/** How long setting the worker's scheduling class may take (a process run once, when the worker starts). */
-const SCHED_SET_TIMEOUT_MS = 2_000;
 
 interface Session {
   readonly sessionId: string;
@@ -33,30 +37,10 @@ interface Session {
 
 const port = parentPort;
 if (!port) throw new Error('pg-recording-worker runs as a worker thread');
-runWhenIdle();
-
-/**
- * The worker runs on CPU the proxy, PostgreSQL and the clients leave idle. Linux's SCHED_IDLE class
- * does that exactly: a waking task of the normal class takes the CPU from it at once, and a CPU
- * running only it counts as idle when a waking task's CPU is chosen. At nice 19 (the normal class) the
- * kernel may let it run on to the end of its slice first (EEVDF's run-to-parity: up to a few ms), and a
- * transaction's next step woken on its CPU waits for it. Node has no call for a thread's scheduling class: util-linux's
- * `chrt` sets it on this thread's id. A machine that keeps every CPU busy still gives the worker a share
- * (and when the ring fills, the proxy waits for it, see pg-recorder.ts). Without chrt: nice 19.
- */
-function runWhenIdle(): void {
-  try {
-    setPriority(NICENESS);
-  } catch {
-    // Not permitted here: the worker runs at the agent's priority.
-  }
-  try {
-    // `<pid>/task/<tid>` of the thread that reads it.
-    const tid = readlinkSync('/proc/thread-self').split('/').pop() as string;
-    execFileSync('chrt', ['--idle', '--pid', '0', tid], { stdio: 'ignore', timeout: SCHED_SET_TIMEOUT_MS });
-  } catch {
-    // No chrt, or not Linux: nice 19 stays.
-  }
+try {
+  setPriority(NICENESS);
+} catch {
+  // Not permitted here: the worker runs at the agent's priority.
 }
 
 const ring = new RingReader((workerData as { memory: SharedArrayBuffer }).memory);
@@ -153,11 +137,29 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
   return true;
 }
 
-const drain = (): void => ring.read(handle);
+let pollTimer: NodeJS.Timeout | undefined;
+/** Reads since the last one that found records. */
+let emptyReads = 0;
+
+function poll(): void {
+  pollTimer = undefined;
+  emptyReads = ring.read(handle) > 0 ? 0 : emptyReads + 1;
+  schedulePoll();
+}
+
+function schedulePoll(): void {
+  if (pollTimer) return;
+  pollTimer = setTimeout(poll, Math.min(IDLE_POLL_MAX_MS, RING_POLL_MS * 2 ** Math.min(emptyReads, MAX_DOUBLINGS)));
+}
+/** Enough doublings of RING_POLL_MS to pass IDLE_POLL_MAX_MS (the exponent stays small). */
+const MAX_DOUBLINGS = 8;
+
 port.on('message', (m: ToWorker) => {
-  if (m.type === 'large') {
-    large.set(m.id, Buffer.from(m.record.buffer, m.record.byteOffset, m.record.byteLength));
-    drain();
-  }
+  if (m.type !== 'large') return;
+  large.set(m.id, Buffer.from(m.record.buffer, m.record.byteOffset, m.record.byteLength));
+  // The ring may be waiting for it: read now.
+  emptyReads = 0;
+  clearTimeout(pollTimer);
+  poll();
 });
-setInterval(drain, RING_POLL_MS);
+schedulePoll();
