@@ -17,10 +17,12 @@ import { SHORT_COPY as COPY_LOOP_MAX } from './json-line-buffer';
  * keeps the read index it last saw and loads it again only when that leaves too little room; the reader
  * loads the write index once per `read` and gives space back every RELEASE_BYTES, not per record.
  */
+/** A cache line (64 bytes) and the adjacent one the CPU may fetch along with it. */
+const LINE_PAIR_BYTES = 128;
+/** The indexes' places in int32s: the read index a line pair after the write index. */
 const WRITE = 0;
-/** The read index's place in int32s: a cache line (64 bytes, 128 with the adjacent line the CPU may fetch along) after the write index. */
-const READ = 32;
-const INDEX_BYTES = 2 * 128;
+const READ = LINE_PAIR_BYTES / Int32Array.BYTES_PER_ELEMENT;
+const INDEX_BYTES = 2 * LINE_PAIR_BYTES;
 /** The reader gives space back to the writer at least this often (bytes read), so that a writer waiting on a full ring goes on before a long read ends. */
 const RELEASE_BYTES = 64 * 1024;
 /** A u32 value (a record's length, a slot, a count) and a whole number up to 2^53 (two u32). */
@@ -140,7 +142,7 @@ export class RingWriter {
   readonly out: RecordWriter;
 
   constructor(memory: SharedArrayBuffer) {
-    this.index = new Int32Array(memory, 0, INDEX_BYTES / U32_BYTES);
+    this.index = new Int32Array(memory, 0, INDEX_BYTES / Int32Array.BYTES_PER_ELEMENT);
     this.capacity = memory.byteLength - INDEX_BYTES;
     this.out = new RecordWriter(Buffer.from(memory, INDEX_BYTES, this.capacity));
     this.start = Atomics.load(this.index, WRITE);
@@ -218,7 +220,7 @@ export class RingReader {
   readonly record: RecordReader;
 
   constructor(memory: SharedArrayBuffer) {
-    this.index = new Int32Array(memory, 0, INDEX_BYTES / U32_BYTES);
+    this.index = new Int32Array(memory, 0, INDEX_BYTES / Int32Array.BYTES_PER_ELEMENT);
     this.capacity = memory.byteLength - INDEX_BYTES;
     this.record = new RecordReader(Buffer.from(memory, INDEX_BYTES, this.capacity));
   }

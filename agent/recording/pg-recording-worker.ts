@@ -140,6 +140,8 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
 let pollTimer: NodeJS.Timeout | undefined;
 /** Reads since the last one that found records. */
 let emptyReads = 0;
+/** Enough doublings of RING_POLL_MS to pass IDLE_POLL_MAX_MS (the exponent stays small). */
+const MAX_DOUBLINGS = 8;
 
 function poll(): void {
   pollTimer = undefined;
@@ -151,8 +153,6 @@ function schedulePoll(): void {
   if (pollTimer) return;
   pollTimer = setTimeout(poll, Math.min(IDLE_POLL_MAX_MS, RING_POLL_MS * 2 ** Math.min(emptyReads, MAX_DOUBLINGS)));
 }
-/** Enough doublings of RING_POLL_MS to pass IDLE_POLL_MAX_MS (the exponent stays small). */
-const MAX_DOUBLINGS = 8;
 
 port.on('message', (m: ToWorker) => {
   if (m.type !== 'large') return;
