@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { startLocalS3 } from '../../../local/aws/s3';
-import { waitFor } from '../../support/control-plane';
+import { api, waitFor } from '../../support/control-plane';
 import { PG_TEST_POLICY, startPgStack, type PgStack } from '../../support/pg-stack';
+import { openPsql } from '../../support/psql';
 
 describe('strict recording', () => {
   let stack: PgStack;
@@ -46,4 +47,43 @@ describe('strict recording', () => {
     await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'shipped');
     await back.stop();
   }, 60_000);
+});
+
+describe('strict recording when a session lost events', () => {
+  let stack: PgStack;
+
+  beforeAll(async () => {
+    stack = await startPgStack({ policy: `${PG_TEST_POLICY}\nrecording: { mode: strict }\n` });
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  type Listed = { sessionId: string; status: string };
+  const sessionsOf = async (user: string): Promise<Listed[]> => {
+    const auditor = await stack.token('erin', ['auditor']);
+    return ((await api(stack.cp, auditor, 'GET', `/sessions?user=${user}`)).body.sessions ?? []) as Listed[];
+  };
+
+  // The recorder marks a session lost when its worker stopped or could not keep up for RING_FULL_WAIT_MS;
+  // the test marks it through the same call (forcing either from outside the agent has no hook).
+  it('ends the session with a clear reason, records it incomplete, and serves new sessions', async () => {
+    const { host, port } = stack.endpoint('test-pg');
+    const psql = openPsql(host, port, 'alice', await stack.token('alice', ['support']));
+    let live: Listed;
+    try {
+      await psql.run("SELECT 'before the loss'", 'before the loss');
+      live = await waitFor(async () => (await sessionsOf('alice')).find((x) => x.status === 'live'), 20_000, "alice's live session");
+      stack.agent.context.recording.markLost(live.sessionId);
+      await psql.run("SELECT 'after the loss'", 'recording lost events of this session');
+      expect(psql.output()).not.toContain('after the loss\n');
+    } finally {
+      // Ended whatever happened, so that the stack can stop.
+      await psql.close();
+    }
+    const ended = await waitFor(async () => (await sessionsOf('alice')).find((x) => x.sessionId === live.sessionId && x.status !== 'live'), 30_000, 'the session ended');
+    expect(ended.status).toBe('incomplete');
+
+    const next = openPsql(host, port, 'alice', await stack.token('alice', ['support']));
+    await next.run("SELECT 'a new session'", 'a new session');
+    await next.close();
+  }, 90_000);
 });
