@@ -28,17 +28,18 @@ const { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AG
 /** ISO time for the rare events. */
 const isoNow = (): string => new Date().toISOString();
 
-/** Worker messages: a gzip member of a session's lines, the session's last lines written, a record too large for the ring. */
+/** From the worker: a gzip member of a session's lines, or that a session's last lines were written. To it: a record too large for the ring. */
 export type FromWorker = { type: 'member'; sessionId: string; member: Uint8Array; eventBytes: number } | { type: 'ended'; slot: number };
 export type ToWorker = { type: 'large'; id: number; record: Uint8Array };
 
 /**
  * Postgres recording in two halves. On the proxy's thread, each session's events are appended to a
- * ring in shared memory as plain stores (1.5-1.7 µs per pgbench transaction alone, in `bench:recording`; +2 to +13 µs on the proxy's thread in place, see bench/RESULTS.md). A worker
- * thread at the lowest priority reads them, writes the JSON lines (pg-lines.ts), compresses them and
- * hands each gzip member back to the session's spool here, which appends it to the open chunk. The
- * worker's work (encoding and gzip: 5-7 µs per transaction on this machine) then runs on idle CPU
- * instead of on every transaction's path. Events reach the spool file within SPOOL_FLUSH_MS plus the
+ * ring in shared memory as plain stores (1.5-1.8 µs per pgbench transaction alone in `bench:recording`;
+ * +3 to +8 µs on the proxy's thread in place, see bench/RESULTS.md). A worker thread at the lowest
+ * priority reads them, writes the JSON lines (pg-lines.ts), compresses them and hands each gzip member
+ * back to the session's spool here, which appends it to the open chunk. The worker's work (encoding
+ * and gzip: 2-4 µs per transaction alone, +3 to +5 in place) then runs on idle CPU instead of on every
+ * transaction's path. Events reach the spool file within SPOOL_FLUSH_MS plus the
  * worker's poll; a crash loses what was in between (the session is then marked incomplete).
  */
 class PgRecordingPipe {

@@ -8,11 +8,10 @@ import { PgLineWriter } from './pg-lines';
 import type { FromWorker, ToWorker } from './pg-recorder';
 import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
 
-/**
- * The Postgres recorder's worker (see pg-recorder.ts): reads the ring every RING_POLL_MS, writes each
- * session's JSON lines, and sends each session's lines as a gzip member within SPOOL_FLUSH_MS (or at
- * SPOOL_FLUSH_BYTES, or at the session's end).
- */
+// The Postgres recorder's worker (see pg-recorder.ts): reads the ring every RING_POLL_MS, writes each
+// session's JSON lines, and sends each session's lines as a gzip member within SPOOL_FLUSH_MS (or at
+// SPOOL_FLUSH_BYTES, or at the session's end).
+
 /**
  * Each read wakes the worker and brings its code and sessions back into the CPU's caches, a cost per
  * read rather than per event (on this machine's VM, a wake-up costs tens of µs): at 5 ms a one-client
