@@ -29,7 +29,6 @@ import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
 import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
 import { runOnWriteConnection, type ResultTransform } from './approval/run-approved';
 import type { PgSessionEvents, PgSessionObserver, StatementEvent } from './events';
-import { DeferredObserver } from './deferred-observer';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
 import type { PgCatalog } from './masking/catalog';
 import type { SessionMasking } from './masking/masking-service';
@@ -352,7 +351,7 @@ export class ClientSession {
     this.state = 'ready';
     this.client.write(Buffer.concat(hello));
     this.emit(() => {
-      const observer = this.deps.events.sessionStart({
+      this.observer = this.deps.events.sessionStart({
         sessionId: this.id,
         target: target.name,
         identity: verified.value,
@@ -362,8 +361,6 @@ export class ClientSession {
         clientAddress: this.clientAddress,
         at: new Date(),
       });
-      // Recorded after forwarding: see DeferredObserver.
-      this.observer = observer && new DeferredObserver(observer, (e) => this.deps.log.error('pg.events.observer-failed', { sessionId: this.id, error: String(e) }));
     });
     this.client.resume();
   }
