@@ -41,26 +41,28 @@ export const newRingMemory = (bytes: number): SharedArrayBuffer => new SharedArr
 /** Writes values at `at` in `buf` (a ring's bytes, or a buffer of its own for a record too large for the ring). */
 export class RecordWriter {
   at = 0;
-  constructor(public buf: Buffer) {}
+  /** The same bytes, for numbers written as one store each rather than byte by byte. */
+  private readonly view: DataView;
+  constructor(readonly buf: Buffer) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
 
   u8(v: number): void {
     this.buf[this.at++] = v;
   }
 
   u32(v: number): void {
-    const b = this.buf;
-    let at = this.at;
-    b[at++] = v & 0xff;
-    b[at++] = (v >>> 8) & 0xff;
-    b[at++] = (v >>> 16) & 0xff;
-    b[at++] = (v >>> 24) & 0xff;
-    this.at = at;
+    this.view.setUint32(this.at, v, true);
+    this.at += U32_BYTES;
   }
 
   /** A non-negative whole number up to 2^53 (a time in ms, a count). */
   uint(v: number): void {
-    this.u32(v % TWO_32);
-    this.u32(Math.floor(v / TWO_32));
+    const view = this.view;
+    const at = this.at;
+    view.setUint32(at, v % TWO_32, true);
+    view.setUint32(at + U32_BYTES, Math.floor(v / TWO_32), true);
+    this.at = at + UINT_BYTES;
   }
 
   /** `src[start..end)` as they are, to the record's end (the reader takes the rest of the record). */
