@@ -35,6 +35,8 @@ export const RECORD_HEADER_BYTES = LENGTH_BYTES + 1 + U32_BYTES;
 /** Read for every record: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
 const SHORT_COPY = COPY_LOOP_MAX;
 const TWO_32 = 2 ** 32;
+/** Numbers are stored least significant byte first, as RecordReader reads them. */
+const LITTLE_ENDIAN = true;
 
 export const newRingMemory = (bytes: number): SharedArrayBuffer => new SharedArrayBuffer(INDEX_BYTES + bytes);
 
@@ -52,7 +54,7 @@ export class RecordWriter {
   }
 
   u32(v: number): void {
-    this.view.setUint32(this.at, v, true);
+    this.view.setUint32(this.at, v, LITTLE_ENDIAN);
     this.at += U32_BYTES;
   }
 
@@ -60,8 +62,8 @@ export class RecordWriter {
   uint(v: number): void {
     const view = this.view;
     const at = this.at;
-    view.setUint32(at, v % TWO_32, true);
-    view.setUint32(at + U32_BYTES, Math.floor(v / TWO_32), true);
+    view.setUint32(at, v % TWO_32, LITTLE_ENDIAN);
+    view.setUint32(at + U32_BYTES, Math.floor(v / TWO_32), LITTLE_ENDIAN);
     this.at = at + UINT_BYTES;
   }
 
