@@ -174,6 +174,11 @@ function statCpuSeconds(stat: string): number {
   const fields = statFields(stat);
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
+/** With the CPU of its children that ended and were waited for (cutime [13], cstime [14]): a cell's PostgreSQL backends end with it. */
+function statCpuSecondsWithChildren(stat: string): number {
+  const fields = statFields(stat);
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+}
 /** CPU seconds of a process's main thread (the proxy's event loop), without its helper threads: in user space and in the kernel. */
 function mainThreadCpuSeconds(pid: number): { user: number; system: number } {
   const fields = statFields(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
@@ -195,7 +200,7 @@ function machineBusySeconds(): number {
   const busy = ticks.reduce((a, b) => a + b, 0) - (ticks[3] ?? 0) - (ticks[4] ?? 0);
   return busy / CLOCK_TICKS;
 }
-/** CPU seconds by process name, every process on the machine (kernel threads too): where a cell's CPU went. */
+/** CPU seconds by process name, every process on the machine (kernel threads too; ended children with their parent): where a cell's CPU went. */
 function cpuByProcessName(): Map<string, number> {
   const byName = new Map<string, number>();
   for (const entry of readdirSync('/proc')) {
@@ -208,7 +213,10 @@ function cpuByProcessName(): Map<string, number> {
     }
     let name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\/\d+$|\d+$/, '');
     if (name === 'node') name = nodeProcessName(entry);
-    byName.set(name, (byName.get(name) ?? 0) + statCpuSeconds(stat));
+    // A kernel worker is named after the work it did last (kworker/1:1-events, then kworker/1:1-mm_percpu_wq):
+    // keyed by that name, a renamed one would count all its CPU since boot against the cell.
+    else if (name.startsWith('kworker/')) name = 'kworkers';
+    byName.set(name, (byName.get(name) ?? 0) + statCpuSecondsWithChildren(stat));
   }
   return byName;
 }
