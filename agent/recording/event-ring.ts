@@ -103,6 +103,14 @@ export class RecordReader {
   end = 0;
   constructor(public buf: Buffer) {}
 
+  /** Places the reader after the length of the record at `at` and its end at the record's end; returns the length (0: the ring's wrap mark). */
+  begin(at: number): number {
+    this.at = at;
+    const length = this.u32();
+    this.end = at + length;
+    return length;
+  }
+
   u8(): number {
     return this.buf[this.at++] as number;
   }
@@ -246,13 +254,11 @@ export class RingReader {
         r = 0;
         continue;
       }
-      rec.at = r;
-      const length = rec.u32();
+      const length = rec.begin(r);
       if (length === 0) {
         r = 0;
         continue;
       }
-      rec.end = r + length;
       const kind = rec.u8();
       const slot = rec.u32();
       if (!each(kind, slot, rec)) break;

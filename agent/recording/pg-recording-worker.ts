@@ -2,25 +2,17 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipMember } from '../../core/recording/chunk';
 import { EventLines } from './event-lines';
-import { LENGTH_BYTES, RecordReader, RingReader } from './event-ring';
+import { RecordReader, RingReader } from './event-ring';
 import * as records from './pg-event-records';
 import { PgLineWriter } from './pg-lines';
+import { pollDelayMs } from './ring-poll';
 import type { FromWorker, ToWorker } from './pg-recorder';
 import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
 
-// The Postgres recorder's worker (see pg-recorder.ts): reads the ring every RING_POLL_MS, writes each
+// The Postgres recorder's worker (see pg-recorder.ts): reads the ring every RING_POLL_MS (ring-poll.ts), writes each
 // session's JSON lines, and sends each session's lines as a gzip member within SPOOL_FLUSH_MS (or at
 // SPOOL_FLUSH_BYTES, or at the session's end).
 
-/**
- * Each read wakes the worker and brings its code and sessions back into the CPU's caches, a cost per
- * read rather than per event (on this machine's VM, a wake-up costs tens of µs): at 5 ms a one-client
- * pgbench session's ~20 transactions shared it. Events reach the spool within SPOOL_FLUSH_MS anyway;
- * the ring holds far more than this long's events. A read that found nothing doubles the wait before
- * the next, up to IDLE_POLL_MAX_MS (idle sessions, or none).
- */
-export const RING_POLL_MS = 25;
-export const IDLE_POLL_MAX_MS = 200;
 /** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
 const { END, LARGE, LINE, readStatementTail, RESULT, ResultReader, ROW, START, STATEMENT, STATEMENT_AGAIN } = records;
 /** The lowest priority: the worker takes CPU the proxy, PostgreSQL and the clients leave idle (Linux: per thread). */
@@ -89,9 +81,9 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
     // Its message has not arrived yet: the ring waits here for it.
     if (!record) return false;
     large.delete(id);
+    // A whole record, framed as in the ring.
     const inner = new RecordReader(record);
-    inner.at = LENGTH_BYTES;
-    inner.end = record.length;
+    inner.begin(0);
     const innerKind = inner.u8();
     const innerSlot = inner.u32();
     return handle(innerKind, innerSlot, inner);
@@ -139,8 +131,6 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
 let pollTimer: NodeJS.Timeout | undefined;
 /** Reads since the last one that found records. */
 let emptyReads = 0;
-/** Enough doublings of RING_POLL_MS to pass IDLE_POLL_MAX_MS (the exponent stays small). */
-const MAX_DOUBLINGS = 8;
 
 function poll(): void {
   pollTimer = undefined;
@@ -150,7 +140,7 @@ function poll(): void {
 
 function schedulePoll(): void {
   if (pollTimer) return;
-  pollTimer = setTimeout(poll, Math.min(IDLE_POLL_MAX_MS, RING_POLL_MS * 2 ** Math.min(emptyReads, MAX_DOUBLINGS)));
+  pollTimer = setTimeout(poll, pollDelayMs(emptyReads));
 }
 
 port.on('message', (m: ToWorker) => {

@@ -171,10 +171,15 @@ describe('Postgres recorder', () => {
     session.statement(select(huge));
     const row = dataRow(['after']);
     session.dataRow(row, 0, row.length);
-    session.cycleEnd({ durationMs: 0, commandTags: ['SELECT 1', 'SELECT 1'], rowsSent: 1, errors: [] });
+    // A row over a quarter of the ring: its bytes run to its record's end, which must be kept exactly.
+    const wide = 'w'.repeat(RING_BYTES / 3);
+    const wideRow = dataRow([wide, 'last']);
+    session.dataRow(wideRow, 0, wideRow.length);
+    session.cycleEnd({ durationMs: 0, commandTags: ['SELECT 1', 'SELECT 2'], rowsSent: 2, errors: [] });
     session.sessionEnd('client closed');
     const recorded = await events(join(root, sessionId));
-    expect(recorded.map((e) => (e.text === huge ? 'huge' : (e.text ?? e.e)))).toEqual(['session.start', 'SELECT 1', 'huge', 'row', 'result', 'session.end']);
+    expect(recorded.map((e) => (e.text === huge ? 'huge' : (e.text ?? e.e)))).toEqual(['session.start', 'SELECT 1', 'huge', 'row', 'row', 'result', 'session.end']);
+    expect(recorded.filter((e) => e.e === 'row').map((e) => e.v)).toEqual([['after'], [wide, 'last']]);
     service.stop();
   });
 
