@@ -9,10 +9,11 @@
  * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent, of its
  * main thread and of the whole machine, the agent's context switches), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent, e.g. --perf-basic-prof for perf), BENCH_RATE
- * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (6 per
- * overhead cell), BENCH_OVERHEAD_ROUNDS (60 cell pairs), BENCH_CALIBRATE=1 (both cells of every pair with
- * recording off: what the method reads when there is nothing to find), BENCH_SWAP_TARGETS=1 (the twin
- * target recorded instead of demo-pg), BENCH_CONTROL_PLANE=run (the local
+ * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (2 per
+ * overhead cell), BENCH_OVERHEAD_ROUNDS (60 cell pairs), BENCH_OVERHEAD_BLOCKS (4: the recorded target
+ * alternates between them), BENCH_CALIBRATE=1 (both cells of every pair with recording off: what the
+ * method reads when there is nothing to find), BENCH_SWAP_TARGETS=1 (the twin target recorded in the
+ * first block instead of demo-pg), BENCH_CONTROL_PLANE=run (the local
  * control plane keeps running during the overhead cells instead of being paused), BENCH_KEEP (keep the work directory).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -53,15 +54,32 @@ if (!(Number.isInteger(OVERHEAD_ROUNDS) && OVERHEAD_ROUNDS > 0)) throw new Error
 /** BENCH_OVERHEAD_SECONDS: each overhead cell's length (pgbench opens its sessions once per cell). */
 const OVERHEAD_CELL_SECONDS = Number(process.env.BENCH_OVERHEAD_SECONDS ?? 2);
 /**
- * The agent serves the demo database as two targets: `demo-pg`, recorded as the policy says, and its
- * twin with the target's own `recording: { mode: off }`. The overhead cells alternate between them
- * with no policy change in between, so a pair's two cells are seconds apart. BENCH_SWAP_TARGETS=1
- * records the twin and not demo-pg: with BENCH_CALIBRATE, whether the two targets differ by themselves.
+ * The agent serves the demo database as two targets: `demo-pg` and its twin, one recorded as the
+ * policy says and the other with the target's own `recording: { mode: off }`. The overhead cells
+ * alternate between them with no policy change in between, so a pair's two cells are seconds apart.
+ * BENCH_SWAP_TARGETS=1 records the twin first instead of demo-pg.
  */
+const DEMO_TARGET = 'demo-pg';
 const TWIN_TARGET = 'demo-pg-twin';
 const SWAP_TARGETS = process.env.BENCH_SWAP_TARGETS === '1';
-const RECORDED_TARGET = SWAP_TARGETS ? TWIN_TARGET : 'demo-pg';
-const UNRECORDED_TARGET = SWAP_TARGETS ? 'demo-pg' : TWIN_TARGET;
+/**
+ * BENCH_OVERHEAD_BLOCKS: each configuration's pairs run in this many blocks, and which of the two
+ * targets is recorded alternates from block to block (a policy change in between). With recording off
+ * on both, the two targets of one agent differed by themselves for a whole run (prepared, one client,
+ * 120 pairs: 4.0%, interval 2.5-6.6%, every 20 pairs' median above 2%; the targets swapped, 1.4%):
+ * alternating which one is recorded puts such a difference on both sides alike. 1, or even.
+ */
+const OVERHEAD_BLOCKS = Number(process.env.BENCH_OVERHEAD_BLOCKS ?? 4);
+if (!(Number.isInteger(OVERHEAD_BLOCKS) && (OVERHEAD_BLOCKS === 1 || (OVERHEAD_BLOCKS > 0 && OVERHEAD_BLOCKS % 2 === 0)) && OVERHEAD_BLOCKS <= OVERHEAD_ROUNDS)) {
+  throw new Error('BENCH_OVERHEAD_BLOCKS: 1, or an even number of blocks no larger than BENCH_OVERHEAD_ROUNDS');
+}
+/** Which target block `block` records (and compares with the other). */
+const recordedIn = (block: number): { recorded: string; unrecorded: string } =>
+  (block % 2 === 0) !== SWAP_TARGETS ? { recorded: DEMO_TARGET, unrecorded: TWIN_TARGET } : { recorded: TWIN_TARGET, unrecorded: DEMO_TARGET };
+/** A policy change reaches the agent within about a second locally (a 1-s stream poll): checked, up to this long. */
+const POLICY_SWITCH_TIMEOUT_MS = 60_000;
+/** Seconds of each probe (one client) that checks which target the agent records. */
+const PROBE_SECONDS = 1;
 /**
  * BENCH_CONTROL_PLANE=run keeps the local control plane running during the overhead cells; by default
  * it is paused (SIGSTOP) for each cell's pgbench and resumed after. Deployed, the control plane and S3
@@ -378,7 +396,8 @@ async function main(): Promise<void> {
     children.push(cpProcess);
     const cp = await controlPlaneInfo(cpProcess);
     const { adminHeaders, agentKey: key } = await seedDemoControlPlane(cp);
-    await putBenchPolicy(cp.httpUrl, adminHeaders);
+    let policy = { version: 1, recorded: CALIBRATE ? undefined : recordedIn(0).recorded };
+    policy.version = await putBenchPolicy(cp.httpUrl, adminHeaders, policy.recorded, policy.version);
     const agentPort = await freePort(HOST);
     const twinPort = await freePort(HOST);
     const agentDir = join(work, 'agent');
@@ -392,7 +411,7 @@ async function main(): Promise<void> {
         stateDir: 'state',
         identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }] },
         targets: [
-          { name: 'demo-pg', protocol: 'postgres', listen: { host: HOST, port: agentPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
+          { name: DEMO_TARGET, protocol: 'postgres', listen: { host: HOST, port: agentPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
           { name: TWIN_TARGET, protocol: 'postgres', listen: { host: HOST, port: twinPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
         ],
       }),
@@ -464,15 +483,16 @@ async function main(): Promise<void> {
     const overhead: string[] = [
       '',
       ...(CALIBRATE ? [calibration, ''] : []),
-      `Recording overhead: ${OVERHEAD_ROUNDS} pairs of ${OVERHEAD_CELL_SECONDS}-s cells, ${UNRECORDED_TARGET} (off) against ${RECORDED_TARGET} (on) on the same agent; the local control plane ${PAUSE_CONTROL_PLANE ? 'paused during each cell (AWS when deployed)' : 'running during the cells (BENCH_CONTROL_PLANE=run)'}.`,
+      `Recording overhead: ${OVERHEAD_ROUNDS} pairs of ${OVERHEAD_CELL_SECONDS}-s cells, an unrecorded target (off) against a recorded one (on) on the same agent, ${OVERHEAD_BLOCKS === 1 ? `${recordedIn(0).recorded} recorded` : `in ${OVERHEAD_BLOCKS} blocks recording ${recordedIn(0).recorded} and ${recordedIn(1).recorded} in turn`}; the local control plane ${PAUSE_CONTROL_PLANE ? 'paused during each cell (AWS when deployed)' : 'running during the cells (BENCH_CONTROL_PLANE=run)'}.`,
       '',
       `| mode | clients | agent TPS, recording off (median of ${OVERHEAD_ROUNDS}) | agent TPS, recording on (median of ${OVERHEAD_ROUNDS}) | recording overhead (median of the ${OVERHEAD_ROUNDS} pairs' own) | ${CONFIDENCE * 100}% interval of that median | middle half of the pairs | agent CPU µs/txn off | agent CPU µs/txn on |`,
       '|---|---|---|---|---|---|---|---|---|',
     ];
     // One cell: TPS, and the agent's CPU time (all threads) per transaction.
-    const overheadCell = async (mode: string, clients: number, recordedTarget: boolean): Promise<{ tps: number; cpuUs: number }> => {
+    type Roles = ReturnType<typeof recordedIn>;
+    const overheadCell = async (mode: string, clients: number, roles: Roles, recordedTarget: boolean): Promise<{ tps: number; cpuUs: number }> => {
       const from = new Date().toISOString();
-      const cell: OverheadCell = { from, to: from, target: recordedTarget ? RECORDED_TARGET : UNRECORDED_TARGET, recorded: recordedTarget && !CALIBRATE, clients };
+      const cell: OverheadCell = { from, to: from, target: recordedTarget ? roles.recorded : roles.unrecorded, recorded: recordedTarget && !CALIBRATE, clients };
       try {
         return await measureCell(cell, mode);
       } finally {
@@ -484,6 +504,25 @@ async function main(): Promise<void> {
       }
     };
     const cpPid = cpProcess.pid as number;
+    // Between blocks: the policy records the other target, and short probes of both show when the agent has it.
+    const recordInTurn = async (roles: Roles): Promise<void> => {
+      if (CALIBRATE || policy.recorded === roles.recorded) return;
+      policy = { version: await putBenchPolicy(cp.httpUrl, adminHeaders, roles.recorded, policy.version), recorded: roles.recorded };
+      const deadline = Date.now() + POLICY_SWITCH_TIMEOUT_MS;
+      for (;;) {
+        let asSet = true;
+        for (const [target, recorded] of [[roles.recorded, true], [roles.unrecorded, false]] as const) {
+          const probe: OverheadCell = { from: new Date().toISOString(), to: '', target, recorded, clients: 1 };
+          await pgbench(target === TWIN_TARGET ? viaTwin : viaAgent, 'simple', 1, { PGPASSWORD: token }, PROBE_SECONDS);
+          probe.to = new Date().toISOString();
+          const sessions = await sessionsOfCell(cp.httpUrl, adminHeaders, probe);
+          if (recorded !== sessions.length > 0) asSet = false;
+          else if (recorded) await settle(cp.httpUrl, adminHeaders, probe);
+        }
+        if (asSet) return;
+        if (Date.now() > deadline) throw new Error(`the agent did not record ${roles.recorded} (and not ${roles.unrecorded}) within ${POLICY_SWITCH_TIMEOUT_MS} ms of the policy change`);
+      }
+    };
     const measureCell = async (cell: OverheadCell, mode: string): Promise<{ tps: number; cpuUs: number }> => {
       const conninfo = cell.target === TWIN_TARGET ? viaTwin : viaAgent;
       if (!PAUSE_CONTROL_PLANE) return measureCellNow(conninfo, mode, cell.clients);
@@ -537,19 +576,24 @@ async function main(): Promise<void> {
     for (const mode of modes) for (const clients of OVERHEAD_CLIENTS) {
       const off: { tps: number; cpuUs: number }[] = [];
       const on: { tps: number; cpuUs: number }[] = [];
-      const runOff = async (): Promise<void> => {
-        if (process.env.BENCH_SIDE !== 'on') off.push(await overheadCell(mode, clients, false));
-      };
-      const runOn = async (): Promise<void> => {
-        if (process.env.BENCH_SIDE !== 'off') on.push(await overheadCell(mode, clients, true));
-      };
-      for (let round = 0; round < OVERHEAD_ROUNDS; round++) {
-        if (offFirst(round)) {
-          await runOff();
-          await runOn();
-        } else {
-          await runOn();
-          await runOff();
+      for (let block = 0; block < OVERHEAD_BLOCKS; block++) {
+        const roles = recordedIn(block);
+        await recordInTurn(roles);
+        const runOff = async (): Promise<void> => {
+          if (process.env.BENCH_SIDE !== 'on') off.push(await overheadCell(mode, clients, roles, false));
+        };
+        const runOn = async (): Promise<void> => {
+          if (process.env.BENCH_SIDE !== 'off') on.push(await overheadCell(mode, clients, roles, true));
+        };
+        const [first, end] = [Math.round((block * OVERHEAD_ROUNDS) / OVERHEAD_BLOCKS), Math.round(((block + 1) * OVERHEAD_ROUNDS) / OVERHEAD_BLOCKS)];
+        for (let round = first; round < end; round++) {
+          if (offFirst(round)) {
+            await runOff();
+            await runOn();
+          } else {
+            await runOn();
+            await runOff();
+          }
         }
       }
       const [offTps, onTps] = [median(off.map((c) => c.tps)), median(on.map((c) => c.tps))];
@@ -588,20 +632,22 @@ interface OverheadCell {
 }
 
 /**
- * The demo policy with demo-pg's twin beside it (the same rules reach it) and the unrecorded one's
- * recording off (in calibration both). Put before the agent starts, so it serves by it from hello.
+ * The demo policy with demo-pg's twin beside it (the same rules reach it) and recording off but on
+ * `recorded` (undefined: off on both, as in calibration). First put before the agent starts, so it
+ * serves by it from hello. Returns the policy's new version.
  */
-async function putBenchPolicy(httpUrl: string, headers: Record<string, string>): Promise<void> {
+async function putBenchPolicy(httpUrl: string, headers: Record<string, string>, recorded: string | undefined, version: number): Promise<number> {
   type Doc = { targets: { name: string; recording?: { mode: string } }[]; rules: { targets: string[] }[] };
   const doc = fromYaml(readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8')) as Doc;
-  const demo = doc.targets.find((t) => t.name === 'demo-pg');
+  const demo = doc.targets.find((t) => t.name === DEMO_TARGET);
   if (!demo) throw new Error('examples/dev/policy.yaml has no demo-pg target');
   const twin: Doc['targets'][number] = { ...demo, name: TWIN_TARGET };
   doc.targets.push(twin);
-  for (const t of CALIBRATE ? [demo, twin] : [SWAP_TARGETS ? demo : twin]) t.recording = { mode: 'off' };
-  for (const rule of doc.rules) if (rule.targets.includes('demo-pg')) rule.targets.push(TWIN_TARGET);
-  const res = await fetch(`${httpUrl}/policies`, { method: 'PUT', headers: { ...headers, 'if-match': '"1"' }, body: toYaml(doc) });
+  for (const t of [demo, twin]) if (t.name !== recorded) t.recording = { mode: 'off' };
+  for (const rule of doc.rules) if (rule.targets.includes(DEMO_TARGET)) rule.targets.push(TWIN_TARGET);
+  const res = await fetch(`${httpUrl}/policies`, { method: 'PUT', headers: { ...headers, 'if-match': `"${version}"` }, body: toYaml(doc) });
   if (!res.ok) throw new Error(`PUT /policies: HTTP ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { version: number }).version;
 }
 
 async function sessionsOfCell(httpUrl: string, headers: Record<string, string>, c: OverheadCell): Promise<{ status: string }[]> {
@@ -629,11 +675,12 @@ async function recordedCheck(httpUrl: string, headers: Record<string, string>, c
   const counts: number[] = [];
   for (const c of cells) counts.push((await sessionsOfCell(httpUrl, headers, c)).length);
   const wrong = cells.filter((c, i) => (c.recorded ? (counts[i] ?? 0) < c.clients : (counts[i] ?? 0) > 0)).length;
-  const range = (target: string): string => {
-    const of = counts.filter((_, i) => cells[i]?.target === target);
-    return of.length === 0 ? 'no cells' : `${Math.min(...of)} to ${Math.max(...of)}`;
+  const range = (target: string, recorded: boolean): string => {
+    const of = counts.filter((_, i) => cells[i]?.target === target && cells[i]?.recorded === recorded);
+    return of.length === 0 ? '' : ` ${target} ${recorded ? 'recorded' : 'unrecorded'} ${Math.min(...of)} to ${Math.max(...of)};`;
   };
-  return `sessions recorded per overhead cell (${cells.length} cells): ${RECORDED_TARGET} ${range(RECORDED_TARGET)}; ${UNRECORDED_TARGET} ${range(UNRECORDED_TARGET)}${wrong ? ` (${wrong} cell(s) not recorded as set: these results are not valid)` : ' (as set)'}`;
+  const ranges = [DEMO_TARGET, TWIN_TARGET].flatMap((t) => [range(t, true), range(t, false)]).join('');
+  return `sessions recorded per overhead cell (${cells.length} cells):${ranges.replace(/;$/, '')}${wrong ? ` (${wrong} cell(s) not recorded as set: these results are not valid)` : ' (as set)'}`;
 }
 
 runBench(main);
