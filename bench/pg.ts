@@ -187,15 +187,15 @@ function cpuSeconds(pid: number): number {
 }
 /** A /proc/<pid>/stat line's fields after the command name (which may hold spaces): utime is [11], stime [12]. */
 const statFields = (stat: string): string[] => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-/** utime + stime from a /proc/<pid>/stat line (the fields after the command name, which may hold spaces). */
-function statCpuSeconds(stat: string): number {
+/**
+ * utime + stime from a /proc/<pid>/stat line (the fields after the command name, which may hold spaces);
+ * with `endedChildren`, plus the CPU of its children that ended and were waited for (cutime [13],
+ * cstime [14]): a cell's PostgreSQL backends and pgbench end with it.
+ */
+function statCpuSeconds(stat: string, endedChildren = false): number {
   const fields = statFields(stat);
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-/** With the CPU of its children that ended and were waited for (cutime [13], cstime [14]): a cell's PostgreSQL backends end with it. */
-function statCpuSecondsWithChildren(stat: string): number {
-  const fields = statFields(stat);
-  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+  const own = Number(fields[11]) + Number(fields[12]);
+  return (endedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) / CLOCK_TICKS;
 }
 /** CPU seconds of a process's main thread (the proxy's event loop), without its helper threads: in user space and in the kernel. */
 function mainThreadCpuSeconds(pid: number): { user: number; system: number } {
@@ -234,7 +234,7 @@ function cpuByProcessName(): Map<string, number> {
     // A kernel worker is named after the work it did last (kworker/1:1-events, then kworker/1:1-mm_percpu_wq):
     // keyed by that name, a renamed one would count all its CPU since boot against the cell.
     else if (name.startsWith('kworker/')) name = 'kworkers';
-    byName.set(name, (byName.get(name) ?? 0) + statCpuSecondsWithChildren(stat));
+    byName.set(name, (byName.get(name) ?? 0) + statCpuSeconds(stat, true));
   }
   return byName;
 }
@@ -442,6 +442,7 @@ async function main(): Promise<void> {
     const viaBouncer = `host=${HOST} port=${bouncerPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const viaAgent = `host=${HOST} port=${agentPort} dbname=${DEMO_DATABASE} user=bob`;
     const viaTwin = `host=${HOST} port=${twinPort} dbname=${DEMO_DATABASE} user=bob`;
+    const conninfoOf = (target: string): string => (target === TWIN_TARGET ? viaTwin : viaAgent);
     const viaRelay = `host=${HOST} port=${relayPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const idleRssMb = currentRssMb(agent.pid as number);
     const only = process.env.BENCH_ONLY;
@@ -513,7 +514,7 @@ async function main(): Promise<void> {
         let asSet = true;
         for (const [target, recorded] of [[roles.recorded, true], [roles.unrecorded, false]] as const) {
           const probe: OverheadCell = { from: new Date().toISOString(), to: '', target, recorded, clients: 1 };
-          await pgbench(target === TWIN_TARGET ? viaTwin : viaAgent, 'simple', 1, { PGPASSWORD: token }, PROBE_SECONDS);
+          await pgbench(conninfoOf(target), 'simple', 1, { PGPASSWORD: token }, PROBE_SECONDS);
           probe.to = new Date().toISOString();
           const sessions = await sessionsOfCell(cp.httpUrl, adminHeaders, probe);
           if (recorded !== sessions.length > 0) asSet = false;
@@ -524,7 +525,7 @@ async function main(): Promise<void> {
       }
     };
     const measureCell = async (cell: OverheadCell, mode: string): Promise<{ tps: number; cpuUs: number }> => {
-      const conninfo = cell.target === TWIN_TARGET ? viaTwin : viaAgent;
+      const conninfo = conninfoOf(cell.target);
       if (!PAUSE_CONTROL_PLANE) return measureCellNow(conninfo, mode, cell.clients);
       for (let attempt = 1; ; attempt++) {
         // A cell run again counts from its last run (its sessions are checked over that time).
@@ -675,12 +676,13 @@ async function recordedCheck(httpUrl: string, headers: Record<string, string>, c
   const counts: number[] = [];
   for (const c of cells) counts.push((await sessionsOfCell(httpUrl, headers, c)).length);
   const wrong = cells.filter((c, i) => (c.recorded ? (counts[i] ?? 0) < c.clients : (counts[i] ?? 0) > 0)).length;
-  const range = (target: string, recorded: boolean): string => {
-    const of = counts.filter((_, i) => cells[i]?.target === target && cells[i]?.recorded === recorded);
-    return of.length === 0 ? '' : ` ${target} ${recorded ? 'recorded' : 'unrecorded'} ${Math.min(...of)} to ${Math.max(...of)};`;
-  };
-  const ranges = [DEMO_TARGET, TWIN_TARGET].flatMap((t) => [range(t, true), range(t, false)]).join('');
-  return `sessions recorded per overhead cell (${cells.length} cells):${ranges.replace(/;$/, '')}${wrong ? ` (${wrong} cell(s) not recorded as set: these results are not valid)` : ' (as set)'}`;
+  const ranges = [DEMO_TARGET, TWIN_TARGET].flatMap((target) =>
+    [true, false].flatMap((recorded) => {
+      const of = counts.filter((_, i) => cells[i]?.target === target && cells[i]?.recorded === recorded);
+      return of.length === 0 ? [] : [`${target} ${recorded ? 'recorded' : 'unrecorded'} ${Math.min(...of)} to ${Math.max(...of)}`];
+    }),
+  );
+  return `sessions recorded per overhead cell (${cells.length} cells): ${ranges.join('; ')}${wrong ? ` (${wrong} cell(s) not recorded as set: these results are not valid)` : ' (as set)'}`;
 }
 
 runBench(main);
