@@ -28,7 +28,8 @@ import { actionHash } from '../../core/approval/request';
 import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
 import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
 import { runOnWriteConnection, type ResultTransform } from './approval/run-approved';
-import type { PgSessionEvents, PgSessionObserver, StatementEvent } from './events';
+import type { PgSessionEvents, StatementEvent } from './events';
+import { DeferredObserver } from './deferred-observer';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
 import type { PgCatalog } from './masking/catalog';
 import type { SessionMasking } from './masking/masking-service';
@@ -148,8 +149,8 @@ export class ClientSession {
   private readonly serverRun = new SliceRun((slice) => this.writeClient(slice));
   /** Set for the whole session when the policy masks its subject. */
   private masker: ResultMasker | undefined;
-  /** The session's recording (unless the policy turns it off); its hot methods are called inline and never throw. */
-  private observer: PgSessionObserver | undefined;
+  /** The session's recording (unless the policy turns it off), handed its events once their bytes are written. */
+  private observer: DeferredObserver | undefined;
   private catalog: PgCatalog | undefined;
   /** Masked sessions copy what they send into one buffer per server chunk (rewritten rows are new bytes). */
   private readonly maskedOut = new ByteBatch((bytes) => this.writeClient(bytes));
@@ -351,7 +352,7 @@ export class ClientSession {
     this.state = 'ready';
     this.client.write(Buffer.concat(hello));
     this.emit(() => {
-      this.observer = this.deps.events.sessionStart({
+      const observer = this.deps.events.sessionStart({
         sessionId: this.id,
         target: target.name,
         identity: verified.value,
@@ -361,6 +362,7 @@ export class ClientSession {
         clientAddress: this.clientAddress,
         at: new Date(),
       });
+      if (observer) this.observer = new DeferredObserver(observer, (e) => this.deps.log.error('pg.events.observer-failed', { sessionId: this.id, error: String(e) }));
     });
     this.client.resume();
   }
@@ -430,8 +432,14 @@ export class ClientSession {
   private onReadyData(chunk: Buffer): void {
     const upstream = this.upstream?.socket;
     if (!upstream) return;
-    this.pushClient(chunk, (buf, start, end, code) => this.onClientMessage(buf, start, end, code));
-    this.flushOutgoing(upstream);
+    const observer = this.observer;
+    observer?.hold();
+    try {
+      this.pushClient(chunk, (buf, start, end, code) => this.onClientMessage(buf, start, end, code));
+      this.flushOutgoing(upstream);
+    } finally {
+      observer?.release();
+    }
   }
 
   /** Adjacent messages of one chunk are forwarded as one slice of it (no copy, one write). */
@@ -896,8 +904,15 @@ export class ClientSession {
 
   private readonly onServerData = (chunk: Buffer): void => {
     if (this.state !== 'ready') return;
-    const problem = this.serverFramer.push(chunk, this.onServerMessage);
-    this.flushRun();
+    const observer = this.observer;
+    observer?.hold();
+    let problem: FramerError | undefined;
+    try {
+      problem = this.serverFramer.push(chunk, this.onServerMessage);
+      this.flushRun();
+    } finally {
+      observer?.release();
+    }
     if (problem) {
       this.deps.log.error('pg.upstream.bad-message', { sessionId: this.id, kind: problem.kind, bytes: problem.length });
       this.fatal(SQLSTATE.programLimitExceeded, 'twokey: the database sent a message over the size limit');
