@@ -85,7 +85,7 @@ async function main(): Promise<void> {
       const session = sessions[i % SESSIONS] as (typeof sessions)[number];
       session.statement(protocol === 'prepared' ? prepared : { text: simpleTexts[i % simpleTexts.length] as string, protocol: 'simple', class: 'read', decision: 'allow', rule: 'dba-read-approve-changes', reason: undefined });
       session.dataRow(row, 0, row.length);
-      session.cycleEnd({ durationMs: DURATIONS_MS[i % DURATIONS_MS.length] as number, commandTags: [tag], rowsSent: 1, errors: [] });
+      session.cycleEnd({ endedAt: Date.now(), durationMs: DURATIONS_MS[i % DURATIONS_MS.length] as number, commandTags: [tag], rowsSent: 1, errors: [] });
       // Let timers and messages (the worker's members) run as they would between network reads.
       if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     }

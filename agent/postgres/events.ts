@@ -28,6 +28,8 @@ export interface StatementEvent {
 
 /** One request/response cycle finished (ReadyForQuery): what the server said about it. */
 export interface CycleEndEvent {
+  /** When it ended (epoch ms): the event may reach the observer a little later. */
+  readonly endedAt: number;
   readonly durationMs: number;
   readonly commandTags: readonly string[];
   readonly rowsSent: number;

@@ -911,7 +911,7 @@ export class ClientSession {
       problem = this.serverFramer.push(chunk, this.onServerMessage);
       this.flushRun();
     } finally {
-      observer?.release();
+      observer?.park();
     }
     if (problem) {
       this.deps.log.error('pg.upstream.bad-message', { sessionId: this.id, kind: problem.kind, bytes: problem.length });
@@ -992,7 +992,10 @@ export class ClientSession {
           this.flushRun();
           this.writeClient(Buffer.concat(done.after));
         }
-        this.observer?.cycleEnd({ durationMs: Date.now() - done.startedAt, commandTags: done.tags, rowsSent: done.rows, errors: done.errors });
+        if (this.observer) {
+          const endedAt = Date.now();
+          this.observer.cycleEnd({ endedAt, durationMs: endedAt - done.startedAt, commandTags: done.tags, rowsSent: done.rows, errors: done.errors });
+        }
         return;
       }
       default:

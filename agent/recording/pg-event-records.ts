@@ -74,8 +74,8 @@ export function resultMax(e: CycleEndEvent): number {
   return n;
 }
 
-export function writeResult(out: RecordWriter, e: CycleEndEvent, ms: number): void {
-  out.uint(ms);
+export function writeResult(out: RecordWriter, e: CycleEndEvent): void {
+  out.uint(e.endedAt);
   // A clock set back during the cycle: no negative duration (the record carries whole numbers from 0).
   out.uint(e.durationMs > 0 ? e.durationMs : 0);
   out.uint(e.rowsSent);
@@ -87,17 +87,18 @@ export function writeResult(out: RecordWriter, e: CycleEndEvent, ms: number): vo
 const LISTS_KEPT_BYTES = 256;
 
 /**
- * Reads a session's RESULT records after their time into one object (valid until the next read): the
+ * Reads a session's RESULT records into one object (valid until the next read): the
  * tags and errors are decoded again only when their bytes differ from the record before (a session's
  * results mostly repeat them: `SELECT 1`, no error).
  */
 export class ResultReader {
-  private readonly result = { durationMs: 0, rowsSent: 0, commandTags: [] as readonly string[], errors: [] as readonly string[] };
+  private readonly result = { endedAt: 0, durationMs: 0, rowsSent: 0, commandTags: [] as readonly string[], errors: [] as readonly string[] };
   private readonly lists = Buffer.allocUnsafe(LISTS_KEPT_BYTES);
   private listsLength = -1;
 
   read(r: RecordReader): CycleEndEvent {
     const e = this.result;
+    e.endedAt = r.uint();
     e.durationMs = r.uint();
     e.rowsSent = r.uint();
     const start = r.at;

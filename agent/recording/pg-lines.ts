@@ -154,8 +154,8 @@ export class PgLineWriter {
     this.writeRow(buf, start, end);
   }
 
-  cycleEnd(e: CycleEndEvent, ms: number): void {
-    this.writeResult(e, ms);
+  cycleEnd(e: CycleEndEvent): void {
+    this.writeResult(e);
   }
 
   /** A rare event's whole line (JSON text with its time). */
@@ -220,7 +220,7 @@ export class PgLineWriter {
     this.spool.endLine();
   }
 
-  private writeResult(e: CycleEndEvent, ms: number): void {
+  private writeResult(e: CycleEndEvent): void {
     this.statementsSinceResult = 0;
     const folded = this.folding ? this.spool.resumeLine() : undefined;
     this.folding = false;
@@ -235,7 +235,7 @@ export class PgLineWriter {
     }
     const out = this.spool.beginLine();
     if (!out) return;
-    openLineWithTime(out, ms);
+    openLineWithTime(out, e.endedAt);
     out.raw(RESULT_TAGS);
     this.writeResultFields(out, e);
     out.raw(CLOSE);

@@ -108,11 +108,9 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
     case ROW:
       s.writer.dataRow(r.buf, r.at, r.end);
       break;
-    case RESULT: {
-      const ms = r.uint();
-      s.writer.cycleEnd(s.results.read(r), ms);
+    case RESULT:
+      s.writer.cycleEnd(s.results.read(r));
       break;
-    }
     case LINE:
       s.writer.line(r.str());
       break;

@@ -80,15 +80,19 @@ describe('Postgres recorder', () => {
       session.dataRow(chunk, at, at + r.length);
       at += r.length;
     }
-    session.cycleEnd({ durationMs: 3, commandTags: ['SELECT 3'], rowsSent: 3, errors: [] });
+    session.cycleEnd({ endedAt: Date.now(), durationMs: 3, commandTags: ['SELECT 3'], rowsSent: 3, errors: [] });
     session.statement({ text: 'SELECT 1/0', protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', reason: 'x' });
     // A notice in the middle of a cycle: order is kept.
     session.serverMessage({ kind: 'error', fields: { C: '22012', M: 'division by zero' } });
-    session.cycleEnd({ durationMs: 1, commandTags: [], rowsSent: 0, errors: ['division by zero'] });
+    // The result's time is when the cycle ended, not when the recorder was handed it.
+    const endedAt = testStarted;
+    session.cycleEnd({ endedAt, durationMs: 1, commandTags: [], rowsSent: 0, errors: ['division by zero'] });
     await nextRound();
     session.sessionEnd('client closed');
     const dir = join(root, sessionId);
-    const recorded = (await events(dir)).map(({ t, ...rest }) => {
+    const raw = await events(dir);
+    expect(raw.find((e) => e.e === 'result')?.t).toBe(new Date(endedAt).toISOString());
+    const recorded = raw.map(({ t, ...rest }) => {
       if (rest.e !== 'row') {
         // ISO 8601 as toISOString writes it, within the test's time.
         expect(t).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
@@ -137,7 +141,7 @@ describe('Postgres recorder', () => {
         const row = dataRow([v]);
         session.dataRow(row, 0, row.length);
       }
-      session.cycleEnd({ durationMs: 0, commandTags: [`SELECT ${values.length}`], rowsSent: values.length, errors: [] });
+      session.cycleEnd({ endedAt: Date.now(), durationMs: 0, commandTags: [`SELECT ${values.length}`], rowsSent: values.length, errors: [] });
     };
     // More rows than fold into a line, then fewer, then none.
     transaction('SELECT big', Array.from({ length: burst }, (_, i) => String(i)));
@@ -175,7 +179,7 @@ describe('Postgres recorder', () => {
     const wide = 'w'.repeat(RING_BYTES / 3);
     const wideRow = dataRow([wide, 'last']);
     session.dataRow(wideRow, 0, wideRow.length);
-    session.cycleEnd({ durationMs: 0, commandTags: ['SELECT 1', 'SELECT 2'], rowsSent: 2, errors: [] });
+    session.cycleEnd({ endedAt: Date.now(), durationMs: 0, commandTags: ['SELECT 1', 'SELECT 2'], rowsSent: 2, errors: [] });
     session.sessionEnd('client closed');
     const recorded = await events(join(root, sessionId));
     expect(recorded.map((e) => (e.text === huge ? 'huge' : (e.text ?? e.e)))).toEqual(['session.start', 'SELECT 1', 'huge', 'row', 'row', 'result', 'session.end']);
@@ -294,7 +298,7 @@ describe('Postgres recorder', () => {
       .map(({ t: _t, ...rest }) => rest);
   }
   const select = (text: string): StatementEvent => ({ text, protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', reason: undefined });
-  const resultOf = (rows: number): CycleEndEvent => ({ durationMs: 0, commandTags: [`SELECT ${rows}`], rowsSent: rows, errors: [] });
+  const resultOf = (rows: number): CycleEndEvent => ({ endedAt: Date.now(), durationMs: 0, commandTags: [`SELECT ${rows}`], rowsSent: rows, errors: [] });
   const rowEvent = (i: number) => ({ e: 'row', v: [String(i)] });
 
   it.each([1, 2] as const)('folds up to FOLDED_ROWS_MAX rows into the statement line; further rows follow as row events (%i session(s))', async (sessions) => {
@@ -326,7 +330,7 @@ describe('Postgres recorder', () => {
         s.cycleEnd(resultOf(1));
       }
       s.statement(select('SET x = 1'));
-      s.cycleEnd({ durationMs: 2, commandTags: ['SET'], rowsSent: 0, errors: [] });
+      s.cycleEnd({ endedAt: Date.now(), durationMs: 2, commandTags: ['SET'], rowsSent: 0, errors: [] });
     });
     const execution = (i: number) => ({ e: 'statement', text: prepared.text, protocol: 'extended', class: 'read', decision: 'allow', rule: 'r1', v: [[String(i)]], result: { tags: ['SELECT 1'], rows: 1, durationMs: 0 } });
     expect(recorded).toEqual([
