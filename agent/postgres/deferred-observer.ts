@@ -8,31 +8,16 @@ const APPROVAL = 4;
 
 type Payload = StatementEvent | Buffer | CycleEndEvent | ServerMessageEvent | ApprovalEvent;
 
-/** Events parked by `park()` reach the observer at the latest this long after (a session gone quiet). */
-export const PARK_MAX_MS = 10;
-/** More events than this from one read are handed on at once, not parked (a large result's rows). */
-export const PARK_MAX_EVENTS = 64;
-
-/** Observers with parked events, handed on together every PARK_MAX_MS (one timer for all sessions). */
-const parked: DeferredObserver[] = [];
-let sweep: NodeJS.Timeout | undefined;
-
-function sweepParked(): void {
-  sweep = undefined;
-  for (const observer of parked.splice(0)) observer.unpark();
-}
-
 /**
  * Hands a session's events to its observer once the bytes they describe have been written on to the
  * client or the database: recording then runs while they work instead of before (a lone client's
- * transaction waits for every microsecond on its path). The client's handler `hold()`s the events it
- * produces and `release()`s them after its write to the database, which then works on the other core.
- * The database's handler `park()`s them instead: the client it wakes mostly runs on the agent's own core
- * (measured: 99% of pgbench's wake-ups at one client) and would wait for them, so they are handed on
- * with the client's next request, or within PARK_MAX_MS. Events from anywhere else (approvals, a catalog
- * reload) go in a microtask. Order is kept; nothing is copied: a DataRow's buffer is a chunk as read,
- * or an output buffer of the session's, and neither is written into again once sent. The queue is
- * plain parallel arrays, reused.
+ * transaction waits for every microsecond on its path). The session's socket handlers `hold()` the
+ * events they produce and `release()` them after their writes; events from anywhere else (approvals, a
+ * catalog reload) go in a microtask. Order is kept; nothing is copied: a DataRow's buffer is a chunk as
+ * read, or an output buffer of the session's, and neither is written into again once sent. The queue
+ * is plain parallel arrays, reused. (A response's events kept until the client's next request, as the
+ * client woken mostly runs on the agent's core: the agent's CPU rose by 10 µs a transaction at one
+ * client, see bench/RESULTS.md.)
  */
 export class DeferredObserver implements PgSessionObserver {
   private readonly kinds: number[] = [];
@@ -41,8 +26,6 @@ export class DeferredObserver implements PgSessionObserver {
   private readonly ends: number[] = [];
   private queued = 0;
   private holding = false;
-  /** In `parked` (until the next sweep, even if handed on before it). */
-  private inSweep = false;
   private readonly drainNow = (): void => this.drain();
 
   constructor(
@@ -85,23 +68,6 @@ export class DeferredObserver implements PgSessionObserver {
   release(): void {
     this.holding = false;
     this.drain();
-  }
-
-  /** Ends a hold, the events handed on with the next release (or within PARK_MAX_MS). */
-  park(): void {
-    this.holding = false;
-    if (this.queued === 0) return;
-    if (this.queued > PARK_MAX_EVENTS) return this.drain();
-    if (this.inSweep) return;
-    this.inSweep = true;
-    parked.push(this);
-    sweep ??= setTimeout(sweepParked, PARK_MAX_MS).unref();
-  }
-
-  /** The sweep's: parked events (if the session has not handed them on since) go now. */
-  unpark(): void {
-    this.inSweep = false;
-    if (!this.holding) this.drain();
   }
 
   /** Everything queued, in order, to the observer now. */

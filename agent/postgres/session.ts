@@ -362,7 +362,7 @@ export class ClientSession {
         clientAddress: this.clientAddress,
         at: new Date(),
       });
-      if (observer) this.observer = new DeferredObserver(observer, (e) => this.deps.log.error('pg.events.observer-failed', { sessionId: this.id, error: String(e) }));
+      if (observer) this.observer = new DeferredObserver(observer, (e) => this.observerFailed(e));
     });
     this.client.resume();
   }
@@ -808,8 +808,7 @@ export class ClientSession {
   }
 
   private emitApproval(requestId: string, outcome: string, reviewers: readonly string[]): void {
-    const observer = this.observer;
-    if (observer) this.emit(() => observer.approval({ requestId, outcome, reviewers }));
+    this.observer?.approval({ requestId, outcome, reviewers });
   }
 
   /** Replays what arrived while a statement was held, then reads from the client again. */
@@ -911,7 +910,7 @@ export class ClientSession {
       problem = this.serverFramer.push(chunk, this.onServerMessage);
       this.flushRun();
     } finally {
-      observer?.park();
+      observer?.release();
     }
     if (problem) {
       this.deps.log.error('pg.upstream.bad-message', { sessionId: this.id, kind: problem.kind, bytes: problem.length });
@@ -966,8 +965,7 @@ export class ClientSession {
       case BACKEND.NoticeResponse: {
         const fields = readErrorFields(bodyOf(buf, start, end));
         if (code === BACKEND.ErrorResponse) cycle?.errors.push(fields.M ?? '');
-        const observer = this.observer;
-        if (observer) this.emit(() => observer.serverMessage({ kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields }));
+        this.observer?.serverMessage({ kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields });
         break;
       }
       case BACKEND.ParameterStatus: {
@@ -1050,8 +1048,12 @@ export class ClientSession {
     try {
       fn();
     } catch (e) {
-      this.deps.log.error('pg.events.observer-failed', { sessionId: this.id, error: String(e) });
+      this.observerFailed(e);
     }
+  }
+
+  private observerFailed(e: unknown): void {
+    this.deps.log.error('pg.events.observer-failed', { sessionId: this.id, error: String(e) });
   }
 
   /** A FATAL ErrorResponse, then the connection ends (PostgreSQL does the same for fatal errors). */

@@ -37,8 +37,7 @@ export type ToWorker = { type: 'large'; id: number; record: Uint8Array };
  * ring in shared memory as plain stores (1.5-1.7 µs per pgbench transaction alone in `bench:recording`,
  * 0.8-0.9 with prepared statements; +3 to +12 µs on the proxy's thread in place, its user time about +5:
  * writing the records is the whole of the proxy's cost, see bench/RESULTS.md; the session hands the
- * events over after its socket writes, a response's with the next request, so that a lone client does
- * not wait for them: agent/postgres/deferred-observer.ts).
+ * events over after its socket writes, agent/postgres/deferred-observer.ts).
  * A worker thread at the lowest priority reads them, writes the JSON lines (pg-lines.ts), compresses
  * them and hands each gzip member back to the session's spool here, which appends it to the open chunk. The worker's work (encoding
  * and gzip: 2-4 µs per transaction alone, +3 to +5 in place) then runs on idle CPU instead of on every

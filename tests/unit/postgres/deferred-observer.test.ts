@@ -1,4 +1,4 @@
-import { DeferredObserver, PARK_MAX_EVENTS, PARK_MAX_MS } from '../../../agent/postgres/deferred-observer';
+import { DeferredObserver } from '../../../agent/postgres/deferred-observer';
 import type { PgSessionObserver, StatementEvent } from '../../../agent/postgres/events';
 
 /** An observer that writes down what it is handed, in order. */
@@ -52,43 +52,6 @@ describe("a session's events handed on after its bytes are written", () => {
     deferred.approval({ requestId: 'r', outcome: 'denied', reviewers: ['bob'] });
     await microtasks();
     expect(seen.slice(2)).toEqual(['approval denied']);
-  });
-
-  it("parks a response's events until the next request is released (the client woken on the agent's core does not wait for them)", async () => {
-    const { seen, observer } = listing();
-    const deferred = new DeferredObserver(observer, (e) => seen.push(`failed ${String(e)}`));
-    deferred.hold();
-    deferred.dataRow(Buffer.from('r1'), 0, 2);
-    deferred.cycleEnd({ endedAt: Date.now(), durationMs: 1, commandTags: ['SELECT 1'], rowsSent: 1, errors: [] });
-    deferred.park();
-    await microtasks();
-    expect(seen).toEqual([]);
-    deferred.hold();
-    deferred.statement(statement('select 2'));
-    deferred.release();
-    expect(seen).toEqual(['row r1', 'end SELECT 1', 'statement select 2']);
-  });
-
-  it('hands parked events on within PARK_MAX_MS when no request comes', async () => {
-    const { seen, observer } = listing();
-    const deferred = new DeferredObserver(observer, (e) => seen.push(`failed ${String(e)}`));
-    deferred.hold();
-    deferred.cycleEnd({ endedAt: Date.now(), durationMs: 1, commandTags: ['SELECT 1'], rowsSent: 1, errors: [] });
-    deferred.park();
-    await microtasks();
-    expect(seen).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, PARK_MAX_MS * 3));
-    expect(seen).toEqual(['end SELECT 1']);
-  });
-
-  it('hands on at once more than PARK_MAX_EVENTS from one read (a large result is not kept in memory)', () => {
-    const { seen, observer } = listing();
-    const deferred = new DeferredObserver(observer, (e) => seen.push(`failed ${String(e)}`));
-    const row = Buffer.from('r');
-    deferred.hold();
-    for (let i = 0; i <= PARK_MAX_EVENTS; i++) deferred.dataRow(row, 0, 1);
-    deferred.park();
-    expect(seen).toHaveLength(PARK_MAX_EVENTS + 1);
   });
 
   it('ends the session at once, after what is still queued', () => {
