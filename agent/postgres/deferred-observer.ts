@@ -15,9 +15,10 @@ type Payload = StatementEvent | Buffer | CycleEndEvent | ServerMessageEvent | Ap
  * events they produce and `release()` them after their writes; events from anywhere else (approvals, a
  * catalog reload) go in a microtask. Order is kept; nothing is copied: a DataRow's buffer is a chunk as
  * read, or an output buffer of the session's, and neither is written into again once sent. The queue
- * is plain parallel arrays, reused. (A response's events kept until the client's next request, as the
- * client woken mostly runs on the agent's core: the agent's CPU rose by 10 µs a transaction at one
- * client, see bench/RESULTS.md.)
+ * is plain parallel arrays, reused, and holds at most one event per message of one read.
+ * Tried and not kept: a response's events kept until the client's next request (the client woken mostly
+ * runs on the agent's core and waits for them): the agent's CPU rose by 10 µs a transaction at one
+ * client (bench/RESULTS.md).
  */
 export class DeferredObserver implements PgSessionObserver {
   private readonly kinds: number[] = [];
@@ -74,12 +75,12 @@ export class DeferredObserver implements PgSessionObserver {
   drain(): void {
     const n = this.queued;
     if (n === 0) return;
-    const { inner, kinds, payloads, starts, ends } = this;
+    const { kinds, payloads, starts, ends } = this;
     for (let i = 0; i < n; i++) {
       const payload = payloads[i];
       payloads[i] = undefined;
       try {
-        this.deliver(inner, kinds[i] as number, payload as Payload, starts[i] as number, ends[i] as number);
+        this.deliver(kinds[i] as number, payload as Payload, starts[i] as number, ends[i] as number);
       } catch (e) {
         this.onError(e);
       }
@@ -87,7 +88,8 @@ export class DeferredObserver implements PgSessionObserver {
     this.queued = 0;
   }
 
-  private deliver(inner: PgSessionObserver, kind: number, payload: Payload, start: number, end: number): void {
+  private deliver(kind: number, payload: Payload, start: number, end: number): void {
+    const inner = this.inner;
     switch (kind) {
       case STATEMENT:
         inner.statement(payload as StatementEvent);

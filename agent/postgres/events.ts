@@ -54,7 +54,8 @@ export interface PgSessionEvents {
 
 /**
  * One session's observer. Its methods run on the proxy's hot path (a statement, its rows and its
- * result per transaction): they must be quick, must not throw, and keep nothing they are passed.
+ * result per transaction): they must be quick, must not throw, and keep nothing they are passed (the
+ * session's DeferredObserver alone holds them, until its socket handler's writes are out).
  */
 export interface PgSessionObserver {
   statement(e: StatementEvent): void;

@@ -1,20 +1,18 @@
 import { DeferredObserver } from '../../../agent/postgres/deferred-observer';
 import type { PgSessionObserver, StatementEvent } from '../../../agent/postgres/events';
 
-/** An observer that writes down what it is handed, in order. */
-function listing(): { seen: string[]; observer: PgSessionObserver } {
+/** An observer that writes down what it is handed, in order (and what failed), behind a DeferredObserver. */
+function listing(): { seen: string[]; observer: PgSessionObserver; deferred: DeferredObserver } {
   const seen: string[] = [];
-  return {
-    seen,
-    observer: {
-      statement: (e) => seen.push(`statement ${e.text}`),
-      dataRow: (buf, start, end) => seen.push(`row ${buf.toString('utf8', start, end)}`),
-      cycleEnd: (e) => seen.push(`end ${e.commandTags.join(',')}`),
-      serverMessage: (e) => seen.push(`${e.kind} ${e.fields.M}`),
-      approval: (e) => seen.push(`approval ${e.outcome}`),
-      sessionEnd: (reason) => seen.push(`session end ${reason}`),
-    },
+  const observer: PgSessionObserver = {
+    statement: (e) => seen.push(`statement ${e.text}`),
+    dataRow: (buf, start, end) => seen.push(`row ${buf.toString('utf8', start, end)}`),
+    cycleEnd: (e) => seen.push(`end ${e.commandTags.join(',')}`),
+    serverMessage: (e) => seen.push(`${e.kind} ${e.fields.M}`),
+    approval: (e) => seen.push(`approval ${e.outcome}`),
+    sessionEnd: (reason) => seen.push(`session end ${reason}`),
   };
+  return { seen, observer, deferred: new DeferredObserver(observer, (e) => seen.push(`failed ${String(e)}`)) };
 }
 
 const statement = (text: string): StatementEvent => ({ text, protocol: 'simple', class: 'read', decision: 'allow', rule: undefined, reason: undefined });
@@ -22,8 +20,7 @@ const microtasks = (): Promise<void> => new Promise((resolve) => setImmediate(re
 
 describe("a session's events handed on after its bytes are written", () => {
   it('hands nothing on during the call that produced the events, everything in order once it returns', async () => {
-    const { seen, observer } = listing();
-    const deferred = new DeferredObserver(observer, (e) => seen.push(`failed ${String(e)}`));
+    const { seen, deferred } = listing();
     const chunk = Buffer.from('xxab|cd');
     deferred.statement(statement('select 1'));
     deferred.dataRow(chunk, 2, 4);
@@ -40,8 +37,7 @@ describe("a session's events handed on after its bytes are written", () => {
   });
 
   it('keeps held events (a socket handler writing) until they are released, not only until the call returns', async () => {
-    const { seen, observer } = listing();
-    const deferred = new DeferredObserver(observer, (e) => seen.push(`failed ${String(e)}`));
+    const { seen, deferred } = listing();
     deferred.hold();
     deferred.statement(statement('select 1'));
     deferred.cycleEnd({ endedAt: Date.now(), durationMs: 1, commandTags: ['SELECT 1'], rowsSent: 1, errors: [] });
@@ -55,8 +51,7 @@ describe("a session's events handed on after its bytes are written", () => {
   });
 
   it('ends the session at once, after what is still queued', () => {
-    const { seen, observer } = listing();
-    const deferred = new DeferredObserver(observer, (e) => seen.push(`failed ${String(e)}`));
+    const { seen, deferred } = listing();
     deferred.statement(statement('select 1'));
     deferred.sessionEnd('client terminated');
     expect(seen).toEqual(['statement select 1', 'session end client terminated']);
