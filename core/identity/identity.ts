@@ -6,3 +6,11 @@ export interface Identity {
   readonly groups: readonly string[];
   readonly issuer: string;
 }
+
+/**
+ * The one key that names a caller: issuer and subject together (a `sub` is unique only within its
+ * issuer). Grants, windows, reviewer exclusion and policy `users:` compare identities by this.
+ */
+export function principalKey(identity: Pick<Identity, 'issuer' | 'subject'>): string {
+  return JSON.stringify([identity.issuer, identity.subject]);
+}
