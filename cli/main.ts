@@ -1,10 +1,18 @@
 import { UsageError } from './args';
+import { NotLoggedInError } from './auth/login-session';
+import { OAuthError } from './auth/oauth-client';
+import { LoginCacheError } from './auth/token-cache';
 import { ApiError } from './control-plane-client';
 
 const USAGE = `usage: twokey <command> [options]
 
-  dev [--data-dir DIR] [--ports auto] [--fresh] [--memory]   run the control plane, demo database and agent locally
+  dev [--data-dir DIR] [--ports auto] [--fresh] [--memory] [--idp oidc]
+                                                             run the control plane, demo database and agent locally
   agent --config FILE                                        run a data-plane agent
+  login [--device] [--issuer URL --client-id ID] [--use id]  sign in with the OpenID provider (browser + PKCE, or device code)
+  logout                                                     revoke and forget the cached login
+  token                                                      print a fresh token from the login (psql password, kubectl, ssh)
+  token --client-credentials --issuer URL --client-id ID     a service's token (secret in TWOKEY_CLIENT_SECRET)
   token --user NAME [--groups a,b] [--email E]               print a token from the dev issuer
   agents list [--json] | register NAME [--rotate]            agents (admin)
   policies get [--json] | put FILE [--expected-version N]    the policy (admin)
@@ -25,6 +33,8 @@ const COMMANDS: Record<string, () => Command> = {
   dev: () => (require('./commands/dev') as typeof import('./commands/dev')).devCommand,
   agent: () => (require('./commands/agent') as typeof import('./commands/agent')).agentCommand,
   token: () => (require('./commands/token') as typeof import('./commands/token')).tokenCommand,
+  login: () => (require('./commands/login') as typeof import('./commands/login')).loginCommand,
+  logout: () => (require('./commands/login') as typeof import('./commands/login')).logoutCommand,
   agents: () => (require('./commands/agents') as typeof import('./commands/agents')).agentsCommand,
   policies: () => (require('./commands/policies') as typeof import('./commands/policies')).policiesCommand,
   approvals: () => (require('./commands/approvals') as typeof import('./commands/approvals')).approvalsCommand,
@@ -50,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`twokey ${name}: ${e.message}`);
       return 2;
     }
-    if (e instanceof ApiError) {
+    if (e instanceof ApiError || e instanceof OAuthError || e instanceof NotLoggedInError || e instanceof LoginCacheError) {
       console.error(`twokey ${name}: ${e.message}`);
       return 1;
     }

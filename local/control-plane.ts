@@ -15,6 +15,7 @@ import { LOCAL_STATE_MACHINE_ARN, LocalStepFunctions } from './aws/step-function
 import { startLocalS3, type LocalS3 } from './aws/s3';
 import { serveHttpApi, sendJson } from './gateway/http-api';
 import { LocalWebSocketApi, MANAGEMENT_PREFIX, TUNNEL_PATH } from './gateway/websocket-api';
+import type { IssuerConfig } from '../core/identity/verifier';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, issuerDocuments, loadOrCreateSigningKey, type DevSigningKey } from './oidc/dev-issuer';
 
 export const OIDC_PATH = '/oidc';
@@ -29,6 +30,8 @@ export interface ControlPlaneOptions {
   readonly outboxDir: string;
   /** Run the stand-in for the Policies table stream (tests that drive the stream handler themselves turn it off). */
   readonly policyStream?: boolean;
+  /** Issuers trusted besides the dev issuer (e.g. the local OpenID provider of `--idp oidc`). */
+  readonly extraIssuers?: readonly IssuerConfig[];
   readonly log: (line: string) => void;
 }
 
@@ -122,7 +125,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     LINK_KEY_SECRET_ID,
     PUBLIC_URL: httpUrl,
     SENDER_EMAIL: 'twokey@localhost',
-    OIDC_ISSUERS: JSON.stringify([{ issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }]),
+    OIDC_ISSUERS: JSON.stringify([{ issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }, ...(options.extraIssuers ?? [])]),
     WS_MANAGEMENT_ENDPOINT: httpUrl,
     RECORDINGS_BUCKET: s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',

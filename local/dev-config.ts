@@ -8,6 +8,8 @@ export interface DevInfo {
   readonly outboxDir: string;
   readonly targets: Record<string, { protocol: string; endpoint: string | null; adminUrl?: string; database?: string }>;
   readonly pid: number;
+  /** With `--idp oidc`: the local OpenID provider `twokey login` uses by default. */
+  readonly idp?: { readonly issuer: string; readonly clientId: string; readonly resource?: string };
 }
 
 export const DEV_INFO_FILE = 'dev.json';

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -7,11 +8,14 @@ import { startLocalControlPlane, type LocalControlPlane } from './control-plane'
 import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
 import { DEV_INFO_FILE, type DevInfo } from './dev-config';
 import { freePort } from './free-port';
+import { IDP_AUDIENCE, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCE } from './idp/oidc-idp';
+import { spawnOidcIdp, type OidcIdpProcess } from './idp/oidc-idp-process';
 import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from './oidc/dev-issuer';
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_TARGET = 'demo-pg';
-export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543 } as const;
+export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790 } as const;
+export const IDP_SERVICE_SECRET_FILE = 'idp-service-secret';
 const AGENT_READY_TIMEOUT_MS = 30_000;
 const AGENT_STOP_TIMEOUT_MS = 5_000;
 const REPO_ROOT = resolve(__dirname, '..');
@@ -23,6 +27,8 @@ export interface DevStackOptions {
   readonly autoPorts: boolean;
   readonly demo: boolean;
   readonly policyFile: string;
+  /** `oidc`: also run the local OpenID provider (oidc-provider) that `twokey login` signs in with. */
+  readonly idp?: 'oidc';
   readonly host?: string;
   readonly log: (line: string) => void;
 }
@@ -53,6 +59,13 @@ async function waitForFile(file: string, child: ChildProcess, timeoutMs: number)
   throw new Error(`the agent did not start within ${timeoutMs / 1000}s`);
 }
 
+/** The local OpenID provider; its service client's secret goes to DIR/idp-service-secret (0600) for client-credentials tries. */
+async function startDevIdp(dataDir: string, port: number): Promise<OidcIdpProcess> {
+  const secret = randomBytes(24).toString('base64url');
+  await writeFile(join(dataDir, IDP_SERVICE_SECRET_FILE), secret, { mode: 0o600 });
+  return spawnOidcIdp({ TWOKEY_IDP_PORT: String(port), TWOKEY_IDP_SERVICE_SECRET: secret, TWOKEY_IDP_SERVICE_GROUPS: 'ci' });
+}
+
 /**
  * `twokey dev`: the control plane with its stand-ins, the demo database, and one agent (a child
  * process running `twokey agent`) serving `demo-pg`. Writes `DIR/dev.json` with the real endpoints.
@@ -74,7 +87,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   };
 
   try {
+    const idp = options.idp === 'oidc' ? await startDevIdp(dataDir, options.autoPorts ? 0 : DEFAULT_PORTS.idp) : undefined;
+    if (idp) stoppers.push(() => idp.stop());
+    const idpIssuers = idp ? [{ issuer: idp.issuer, audience: IDP_AUDIENCE, groupsClaim: IDP_GROUPS_CLAIM }] : [];
     const controlPlane = await startLocalControlPlane({
+      extraIssuers: idpIssuers,
       dataDir: options.memory ? undefined : dataDir,
       s3Dir: join(dataDir, 's3'),
       outboxDir,
@@ -109,7 +126,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       name: DEMO_AGENT,
       controlPlane: { url: controlPlane.wsUrl, keyFile: 'agent.key' },
       stateDir: 'state',
-      identity: { issuers: [{ issuer: controlPlane.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }] },
+      identity: { issuers: [{ issuer: controlPlane.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }, ...idpIssuers] },
       targets: postgres
         ? [
             {
@@ -149,6 +166,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         ? { [DEMO_TARGET]: { protocol: 'postgres', endpoint: endpoints[DEMO_TARGET] ?? null, adminUrl: postgres.adminUrl, database: DEMO_DATABASE } }
         : {},
       pid: process.pid,
+      ...(idp ? { idp: { issuer: idp.issuer, clientId: IDP_CLI_CLIENT_ID, resource: IDP_RESOURCE } } : {}),
     };
     await writeFile(join(dataDir, DEV_INFO_FILE), JSON.stringify(info, null, 2), { mode: 0o600 });
     stoppers.push(() => rm(join(dataDir, DEV_INFO_FILE), { force: true }));

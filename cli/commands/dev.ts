@@ -13,7 +13,9 @@ export async function devCommand(argv: string[]): Promise<number> {
     memory: { type: 'boolean', default: false },
     policy: { type: 'string', default: resolve(REPO_ROOT, 'examples/dev/policy.yaml') },
     'no-demo': { type: 'boolean', default: false },
+    idp: { type: 'string' },
   });
+  if (values.idp !== undefined && values.idp !== 'oidc') throw new UsageError('--idp takes oidc');
   if (values.ports !== 'auto' && values.ports !== 'default') throw new UsageError('--ports takes auto or default');
   // Handlers log every request; in the terminal only warnings matter (the agent logs to DIR/logs/agent.log).
   process.env.LOG_LEVEL ??= 'warn';
@@ -25,6 +27,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     autoPorts: values.ports === 'auto',
     demo: !values['no-demo'],
     policyFile: values.policy,
+    idp: values.idp,
     log: (line) => console.error(line),
   });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -40,6 +43,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  OIDC issuer    ${stack.info.issuer}`,
       pg ? `  demo-pg        agent endpoint ${pg.endpoint ?? '(not served yet)'}   direct (superuser) ${pg.adminUrl}` : '',
       `  outbox         ${stack.info.outboxDir}`,
+      stack.info.idp ? `  OpenID provider ${stack.info.idp.issuer} (twokey login${dd}; any password)` : '',
       '',
       'Try (in another terminal):',
       `  export TWOKEY_TOKEN=$(npx twokey token --user root${dd})`,

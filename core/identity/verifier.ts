@@ -1,5 +1,6 @@
 import { errors as joseErrors, importJWK, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey, type KeyLike } from 'jose';
 import { err, ok, type Result } from '../result';
+import { groupsAt } from './claim-path';
 import type { Identity } from './identity';
 
 /** Asymmetric algorithms only: `none` and HMAC (where a public key could be used as the secret) are never accepted. */
@@ -14,7 +15,7 @@ const MAX_JWKS_KEYS = 100;
 export interface IssuerConfig {
   readonly issuer: string;
   readonly audience: string;
-  /** Claim holding the caller's groups (an array of strings, or a space/comma separated string). */
+  /** Claim path holding the caller's groups (`groups`, `roles`, `cognito:groups`, `realm_access.roles`; see claim-path.ts). */
   readonly groupsClaim?: string;
 }
 
@@ -174,12 +175,7 @@ function readUnverifiedIssuer(token: string): string | undefined {
 }
 
 function toIdentity(payload: JWTPayload, config: IssuerConfig): Identity {
-  const claim = payload[config.groupsClaim ?? 'groups'];
-  const groups = Array.isArray(claim)
-    ? claim.filter((g): g is string => typeof g === 'string')
-    : typeof claim === 'string'
-      ? claim.split(/[\s,]+/).filter(Boolean)
-      : [];
+  const groups = groupsAt(payload, config.groupsClaim ?? 'groups');
   const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
   const subject = str(payload.sub);
   if (!subject) throw new TokenRejectedError('bad-claims', 'no subject');

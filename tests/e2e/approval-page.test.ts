@@ -2,20 +2,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../support/browser';
 import { waitForMail } from '../support/outbox';
 import { startPgStack, type PgStack } from '../support/pg-stack';
-
-/** Flags for headless Chromium on a machine without network or a sandbox-capable user (playwright adds a fresh profile). */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 describe('the approval page in a real browser', () => {
   let stack: PgStack;
@@ -23,11 +13,7 @@ describe('the approval page in a real browser', () => {
 
   beforeAll(async () => {
     stack = await startPgStack();
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
+    browser = await launchChromium();
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

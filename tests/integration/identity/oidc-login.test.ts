@@ -1,0 +1,178 @@
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { fetchJson } from '../../../core/identity/fetch-json';
+import { CLOCK_SKEW_SECONDS, JWKS_REFETCH_COOLDOWN_MS, TokenVerifier } from '../../../core/identity/verifier';
+import { IDP_AUDIENCE, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_SERVICE_CLIENT_ID } from '../../../local/idp/oidc-idp';
+import { launchChromium, loopbackContext } from '../../support/browser';
+import { twokey, type CliResult } from '../../support/cli';
+import { AUTHORIZATION_URL_LINE, confirmDeviceCode, DEVICE_URL_LINE, runLogin, signInAs, startTestIdp, type TestIdp } from '../../support/oidc-idp';
+
+function header(token: string): { kid?: string } {
+  return JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString()) as { kid?: string };
+}
+function claims(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as Record<string, unknown>;
+}
+
+describe('twokey login against a real OpenID provider (oidc-provider)', () => {
+  let idp: TestIdp;
+  let browser: Browser;
+  let configDir: string;
+  const env = (): Record<string, string> => ({ TWOKEY_CONFIG_DIR: configDir });
+  const loginFile = (): string => join(configDir, 'login.json');
+  const verifier = (audience = IDP_AUDIENCE, nowMs = Date.now): TokenVerifier =>
+    new TokenVerifier([{ issuer: idp.issuer, audience, groupsClaim: IDP_GROUPS_CLAIM }], { fetchJson, nowMs });
+
+  /** A page in a fresh browser profile: each person signs in anew, with no session cookie of an earlier test. */
+  async function freshPage(): Promise<Page> {
+    return (await loopbackContext(browser)).newPage();
+  }
+
+  const login = (args: string[], urlLine: RegExp, browse: (url: string) => Promise<void>): Promise<CliResult> =>
+    runLogin(['--issuer', idp.issuer, '--client-id', IDP_CLI_CLIENT_ID, ...args], env(), urlLine, browse);
+
+  const browserLogin = (user: string): Promise<CliResult> =>
+    login([], AUTHORIZATION_URL_LINE, async (url) => {
+      const page = await freshPage();
+      await page.goto(url);
+      await signInAs(page, user);
+      expect(await page.textContent('body')).toContain('Signed in to twokey');
+      await page.context().close();
+    });
+
+  beforeAll(async () => {
+    [idp, browser] = await Promise.all([startTestIdp(), launchChromium()]);
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await idp?.stop();
+  });
+  beforeEach(() => {
+    configDir = join(mkdtempSync(join(tmpdir(), 'tk-login-')), 'twokey');
+  });
+
+  it('logs in with PKCE through the browser on a loopback redirect and caches the tokens readable by the user alone', async () => {
+    const result = await login([], AUTHORIZATION_URL_LINE, async (url) => {
+      const params = new URL(url).searchParams;
+      expect(params.get('code_challenge_method')).toBe('S256');
+      expect(params.get('redirect_uri')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/);
+      const page = await freshPage();
+      await page.goto(url);
+      await signInAs(page, 'alice');
+      expect(await page.textContent('body')).toContain('Signed in to twokey');
+      await page.context().close();
+    });
+
+    expect(result).toMatchObject({ code: 0 });
+    expect(result.stderr).toContain('Logged in to');
+    expect(statSync(loginFile()).mode & 0o777).toBe(0o600);
+    expect(statSync(configDir).mode & 0o777).toBe(0o700);
+    const printed = await twokey(['token'], env());
+    expect(printed.code).toBe(0);
+    const verified = await verifier().verify(printed.stdout.trim());
+    expect(verified).toMatchObject({ ok: true, value: { subject: 'alice', email: 'alice@example.com', groups: ['support'], issuer: idp.issuer } });
+  });
+
+  it('prints the cached token while it is fresh and refreshes it with the refresh token when it is about to expire', async () => {
+    expect((await browserLogin('bob')).code).toBe(0);
+    const first = (await twokey(['token'], env())).stdout.trim();
+    expect((await twokey(['token'], env())).stdout.trim()).toBe(first);
+    const cached = JSON.parse(readFileSync(loginFile(), 'utf8')) as { expiresAt: number; refreshToken: string };
+    writeFileSync(loginFile(), JSON.stringify({ ...cached, expiresAt: Math.floor(Date.now() / 1000) + 30 }));
+
+    const refreshed = await twokey(['token'], env());
+
+    expect(refreshed).toMatchObject({ code: 0, stderr: '' });
+    const token = refreshed.stdout.trim();
+    expect(token).not.toBe(first);
+    expect(await verifier().verify(token)).toMatchObject({ ok: true, value: { subject: 'bob', groups: ['dba'] } });
+    const after = JSON.parse(readFileSync(loginFile(), 'utf8')) as { expiresAt: number; refreshToken: string };
+    expect(after.expiresAt).toBe(claims(token).exp);
+    expect(after.refreshToken).not.toBe(cached.refreshToken); // rotated for a public client
+    expect(statSync(loginFile()).mode & 0o777).toBe(0o600);
+  });
+
+  it('logs in with the device authorization grant (--device) when there is no browser on this machine', async () => {
+    const result = await login(['--device'], DEVICE_URL_LINE, async (url) => {
+      const page = await freshPage();
+      await confirmDeviceCode(page, url, 'carol');
+      await page.context().close();
+    });
+
+    expect(result.code).toBe(0);
+    const token = (await twokey(['token'], env())).stdout.trim();
+    expect(await verifier().verify(token)).toMatchObject({ ok: true, value: { subject: 'carol', groups: ['dba'] } });
+  });
+
+  it('revokes the refresh token on logout, after which neither the cache nor the old refresh token gives a token', async () => {
+    expect((await browserLogin('alice')).code).toBe(0);
+    const saved = JSON.parse(readFileSync(loginFile(), 'utf8')) as Record<string, unknown>;
+
+    expect((await twokey(['logout'], env())).code).toBe(0);
+
+    const none = await twokey(['token'], env());
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('not logged in: run twokey login');
+    writeFileSync(loginFile(), JSON.stringify({ ...saved, expiresAt: 0 }), { mode: 0o600 });
+    const revoked = await twokey(['token'], env());
+    expect(revoked.code).toBe(1);
+    expect(revoked.stderr).toContain('expired or was revoked');
+  });
+
+  it('refuses a login cache that other users can read', async () => {
+    expect((await browserLogin('alice')).code).toBe(0);
+    chmodSync(loginFile(), 0o644);
+
+    const result = await twokey(['token'], env());
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('can be read by others');
+    expect(result.stdout).toBe('');
+  });
+
+  it('gives a service its token with client credentials, the secret taken from the environment', async () => {
+    const args = ['token', '--client-credentials', '--issuer', idp.issuer, '--client-id', IDP_SERVICE_CLIENT_ID];
+    const wrong = await twokey(args, { ...env(), TWOKEY_CLIENT_SECRET: 'not-the-secret' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('invalid_client');
+
+    const result = await twokey(args, { ...env(), TWOKEY_CLIENT_SECRET: idp.serviceSecret });
+
+    expect(result.code).toBe(0);
+    expect(await verifier().verify(result.stdout.trim())).toMatchObject({ ok: true, value: { subject: IDP_SERVICE_CLIENT_ID, groups: ['ci'] } });
+  });
+
+  it('rejects a real token whose audience is another API, and one past its expiry', async () => {
+    const token = (await twokey(['token', '--client-credentials', '--issuer', idp.issuer, '--client-id', IDP_SERVICE_CLIENT_ID], { TWOKEY_CLIENT_SECRET: idp.serviceSecret })).stdout.trim();
+    const exp = claims(token).exp as number;
+
+    const otherAudience = await verifier('another-api').verify(token);
+    const expired = await verifier(IDP_AUDIENCE, () => (exp + CLOCK_SKEW_SECONDS + 1) * 1000).verify(token);
+
+    expect(otherAudience).toMatchObject({ ok: false, error: { reason: 'bad-claims' } });
+    expect(expired).toMatchObject({ ok: false, error: { reason: 'expired' } });
+  });
+
+  it('follows a rotated signing key: tokens under the new key verify, tokens under the retired key no longer do', async () => {
+    expect((await browserLogin('alice')).code).toBe(0);
+    const before = (await twokey(['token'], env())).stdout.trim();
+    let now = Date.now();
+    const agent = verifier(IDP_AUDIENCE, () => now);
+    expect(await agent.verify(before)).toMatchObject({ ok: true });
+
+    const kid = await idp.rotate();
+    const cached = JSON.parse(readFileSync(loginFile(), 'utf8')) as Record<string, unknown>;
+    writeFileSync(loginFile(), JSON.stringify({ ...cached, expiresAt: 0 }));
+    const refreshed = await twokey(['token'], env());
+    expect(refreshed).toMatchObject({ code: 0, stderr: '' });
+    const after = refreshed.stdout.trim();
+    now += JWKS_REFETCH_COOLDOWN_MS + 1;
+
+    expect(header(after).kid).toBe(kid);
+    expect(header(before).kid).not.toBe(kid);
+    expect(await agent.verify(after)).toMatchObject({ ok: true, value: { subject: 'alice' } });
+    expect(await agent.verify(before)).toMatchObject({ ok: false, error: { reason: 'unknown-key' } });
+  });
+});
