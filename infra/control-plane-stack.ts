@@ -275,7 +275,8 @@ export class ControlPlaneStack extends Stack {
         f.addToRolePolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.recordings.arnForObjects('recordings/*')] }));
         dataKey.grantDecrypt(f);
       }
-      if (route.entry === 'approvals-http') {
+      // A Slack button press votes as a link does.
+      if (route.entry === 'approvals-http' || route.entry === 'slack-http') {
         this.tables.approvals.grantReadWriteData(f);
         this.tables.connections.grantReadWriteData(f);
         linkKey.grantRead(f);

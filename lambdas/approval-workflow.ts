@@ -1,4 +1,5 @@
 import { notifyAgent, notifyReviewers, recordOutcome, recordPending } from './domain/approvals';
+import { postToSlack } from './domain/slack';
 import { getRuntime } from './shared/runtime';
 
 /** Task handlers of state-machines/approval.asl.json; each gets the state's `Payload`. */
@@ -14,7 +15,9 @@ export async function pending(input: StepInput): Promise<{ status: string; timeo
 
 export async function notify(input: StepInput): Promise<void> {
   if (!input.taskToken) throw new Error('notify needs the task token');
-  await notifyReviewers(getRuntime('approval-workflow').deps, input.requestId, input.taskToken);
+  const { deps } = getRuntime('approval-workflow');
+  await notifyReviewers(deps, input.requestId, input.taskToken);
+  await postToSlack(deps, input.requestId);
 }
 
 export async function outcome(input: StepInput): Promise<void> {

@@ -32,10 +32,14 @@ export interface ControlPlaneOptions {
   readonly policyStream?: boolean;
   /** Issuers trusted besides the dev issuer (e.g. the local OpenID provider of `--idp oidc`). */
   readonly extraIssuers?: readonly IssuerConfig[];
+  /** A Slack app (the stand-in's API URL and the app's secrets): approvals go to Slack as well. */
+  readonly slack?: { readonly apiUrl: string; readonly botToken: string; readonly signingSecret: string };
   readonly log: (line: string) => void;
 }
 
 const SFN_PREFIX = '/@sfn';
+const SLACK_BOT_TOKEN_SECRET_ID = 'twokey/slack-bot-token';
+const SLACK_SIGNING_SECRET_ID = 'twokey/slack-signing-secret';
 
 export interface LocalControlPlane {
   readonly httpUrl: string;
@@ -130,6 +134,14 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     RECORDINGS_BUCKET: s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',
   });
+  const slack = options.slack;
+  if (slack) {
+    secrets.put(SLACK_BOT_TOKEN_SECRET_ID, slack.botToken);
+    secrets.put(SLACK_SIGNING_SECRET_ID, slack.signingSecret);
+    Object.assign(process.env, { SLACK_BOT_TOKEN_SECRET_ID, SLACK_SIGNING_SECRET_ID, SLACK_API_URL: slack.apiUrl });
+  } else {
+    for (const name of ['SLACK_BOT_TOKEN_SECRET_ID', 'SLACK_SIGNING_SECRET_ID', 'SLACK_API_URL']) delete process.env[name];
+  }
   resetRuntime();
   const runtime = getRuntime('local');
   // Requests still pending from before a restart: run their workflow again (it resumes at the wait,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { slackSettingsSchema } from './slack-settings';
 import { DETECTOR_NAMES } from '../masking/detectors';
 
 /** Action classes in increasing privilege. `control` (BEGIN, harmless SET) takes the `read` decision unless a rule names it. */
@@ -102,6 +103,7 @@ export const policySchema = z
   .strictObject({
     targets: z.array(target).default([]),
     reviewers: z.record(z.string().min(1), z.array(email)).default({}),
+    slack: slackSettingsSchema.optional(),
     rules: z.array(rule).default([]),
     blocks: z.array(block).default([]),
     masks: z.array(mask).default([]),

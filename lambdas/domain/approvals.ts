@@ -164,11 +164,33 @@ export async function voteFromLink(deps: ControlPlaneDeps, token: string, decisi
   const checked = await checkLink(deps, token);
   if ('page' in checked) return checked.page;
   const { record, reviewer } = checked;
+  const result = await castVote(deps, record, reviewer, decision, comment);
+  switch (result.kind) {
+    case 'duplicate':
+      return { status: 409, html: messagePage('Already recorded', 'Your vote on this request was recorded before. Nothing was changed.') };
+    case 'closed':
+      return { status: 409, html: messagePage('Already decided', 'This request is no longer pending. Nothing was changed.') };
+    case 'decided':
+      return { status: 200, html: messagePage(result.outcome === 'approved' ? 'Approved' : 'Denied', `Request ${record.requestId} is ${result.outcome}. The requester's agent is told now.`) };
+    case 'recorded':
+      return { status: 200, html: messagePage('Vote recorded', `Your ${decision} is recorded: ${result.approvals} of ${record.approval.min} approvals so far.`) };
+  }
+}
+
+export type VoteResult =
+  | { readonly kind: 'duplicate' | 'closed' }
+  | { readonly kind: 'decided'; readonly outcome: 'approved' | 'denied' }
+  | { readonly kind: 'recorded'; readonly approvals: number };
+
+/**
+ * One vote by a reviewer of the request, whatever carried it (a link, a Slack button): counted once,
+ * and when it decides the request, the workflow (or, without one, the agent) is told.
+ */
+export async function castVote(deps: ControlPlaneDeps, record: ApprovalRecord, reviewer: string, decision: 'approve' | 'deny', comment: string | undefined): Promise<VoteResult> {
   const at = deps.clock();
   const vote = { reviewer, decision, at: at.toISOString(), ...(comment ? { comment: comment.slice(0, 1000) } : {}) } as const;
   const recorded = await deps.approvals.addVote(record.requestId, vote);
-  if (recorded === 'duplicate') return { status: 409, html: messagePage('Already recorded', 'Your vote on this request was recorded before. Nothing was changed.') };
-  if (recorded === 'closed') return { status: 409, html: messagePage('Already decided', 'This request is no longer pending. Nothing was changed.') };
+  if (recorded === 'duplicate' || recorded === 'closed') return { kind: recorded };
   deps.log.info('approval.vote', { requestId: record.requestId, reviewer, decision });
   const updated = await deps.approvals.get(record.requestId);
   const outcome = updated ? evaluateVotes(Object.values(updated.votes), updated.approval.min, updated.expiresAt, at) : 'pending';
@@ -187,10 +209,9 @@ export async function voteFromLink(deps: ControlPlaneDeps, token: string, decisi
       // The decision is recorded either way; without a waiting workflow the agent is told here.
       if (!resumed) await notifyAgent(deps, record.requestId);
     }
-    return { status: 200, html: messagePage(outcome === 'approved' ? 'Approved' : 'Denied', `Request ${record.requestId} is ${outcome}. The requester's agent is told now.`) };
+    return { kind: 'decided', outcome };
   }
-  const approvals = Object.values(updated?.votes ?? {}).filter((v) => v.decision === 'approve').length;
-  return { status: 200, html: messagePage('Vote recorded', `Your ${decision} is recorded: ${approvals} of ${record.approval.min} approvals so far.`) };
+  return { kind: 'recorded', approvals: Object.values(updated?.votes ?? {}).filter((v) => v.decision === 'approve').length };
 }
 
 async function checkLink(deps: ControlPlaneDeps, token: string): Promise<{ record: ApprovalRecord; reviewer: string } | { page: PageResult }> {

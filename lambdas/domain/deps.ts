@@ -1,3 +1,4 @@
+import type { SlackBlocks } from '../../core/slack/approval-message';
 import type { ControlMessage } from '../../core/tunnel/messages';
 import type { Logger } from '../../core/log';
 import type { ApprovalStore } from '../store/approval-store';
@@ -34,6 +35,16 @@ export interface Mailer {
 /** Sends one message to one agent connection. `gone` means the connection no longer exists. */
 export type AgentPusher = (connectionId: string, message: ControlMessage) => Promise<'sent' | 'gone'>;
 
+/** Slack's Web API as the approval domain uses it (the official SDK behind it, a stand-in locally). */
+export interface SlackApi {
+  postMessage(channel: string, message: SlackBlocks): Promise<{ channel: string; ts: string }>;
+  updateMessage(channel: string, ts: string, message: SlackBlocks): Promise<void>;
+  /** A message only `user` sees in `channel` (why a press changed nothing). */
+  tellUser(channel: string, user: string, text: string): Promise<void>;
+  /** The user's email when Slack has confirmed it, else undefined. */
+  confirmedEmail(userId: string): Promise<string | undefined>;
+}
+
 /** Everything a control-plane domain function may touch, injected by the handler. */
 export interface ControlPlaneDeps {
   readonly agents: AgentStore;
@@ -54,6 +65,8 @@ export interface ControlPlaneDeps {
   readonly push: AgentPusher;
   readonly clock: () => Date;
   readonly log: Logger;
+  /** Approvals in Slack, when the deployment has an app (bot token and signing secret in Secrets Manager). */
+  readonly slack?: { readonly api: SlackApi; readonly signingSecret: () => Promise<string> };
 }
 
 export type { Logger };

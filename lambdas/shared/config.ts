@@ -18,6 +18,8 @@ export interface ControlPlaneConfig {
   readonly adminGroup: string;
   readonly auditorGroup: string;
   readonly wsManagementEndpoint: string | undefined;
+  /** Slack approvals: both secrets' ids, or neither (then Slack is off); the API URL only for a stand-in. */
+  readonly slack: { readonly botTokenSecretId: string; readonly signingSecretId: string; readonly apiUrl: string | undefined } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -52,5 +54,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     adminGroup: env.ADMIN_GROUP ?? 'admin',
     auditorGroup: env.AUDITOR_GROUP ?? 'auditor',
     wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
+    slack: readSlackConfig(env),
   };
+}
+
+function readSlackConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig['slack'] {
+  const botTokenSecretId = env.SLACK_BOT_TOKEN_SECRET_ID;
+  const signingSecretId = env.SLACK_SIGNING_SECRET_ID;
+  if (!botTokenSecretId && !signingSecretId) return undefined;
+  if (!botTokenSecretId || !signingSecretId) throw new ConfigError('SLACK_BOT_TOKEN_SECRET_ID and SLACK_SIGNING_SECRET_ID go together');
+  return { botTokenSecretId, signingSecretId, apiUrl: env.SLACK_API_URL };
 }

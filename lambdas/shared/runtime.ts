@@ -17,6 +17,7 @@ import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../s
 import { KnownConnections } from '../store/known-connections';
 import { RecentPolicy } from '../store/recent-policy';
 import { readConfig, type ControlPlaneConfig } from './config';
+import { slackWebApi } from './slack-web-api';
 import { jsonLogger } from '../../core/log';
 
 export interface Runtime {
@@ -74,22 +75,26 @@ function mailerFor(ses: SESv2Client, from: string): Mailer {
   };
 }
 
-/** The link-signing key, read from Secrets Manager once per container. */
-function linkKeyFor(secrets: SecretsManagerClient, secretId: string | undefined): () => Promise<Buffer> {
-  let key: Promise<Buffer> | undefined;
+/** A secret's value, read from Secrets Manager once per container (again after a failed read). */
+function secretFor(secrets: SecretsManagerClient, secretId: string | undefined, what: string, minLength: number): () => Promise<string> {
+  let value: Promise<string> | undefined;
   return () => {
-    key ??= (async () => {
-      if (!secretId) throw new Error('LINK_KEY_SECRET_ID is not configured');
+    value ??= (async () => {
+      if (!secretId) throw new Error(`the ${what} secret is not configured`);
       const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
-      if (!out.SecretString || out.SecretString.length < 32) throw new Error('the link-signing secret is missing or too short');
-      return Buffer.from(out.SecretString, 'utf8');
+      if (!out.SecretString || out.SecretString.length < minLength) throw new Error(`the ${what} secret is missing or too short`);
+      return out.SecretString;
     })().catch((e: unknown) => {
-      key = undefined;
+      value = undefined;
       throw e;
     });
-    return key;
+    return value;
   };
 }
+
+/** Shortest secrets accepted: the link key is ours (32 random bytes); Slack's signing secret is 32 hex characters. */
+const MIN_LINK_KEY_CHARS = 32;
+const MIN_SLACK_SECRET_CHARS = 32;
 
 function bucketFor(s3: S3Client, bucket: string): RecordingBucket {
   return {
@@ -124,6 +129,8 @@ export function getRuntime(component: string): Runtime {
     ? new ApiGatewayManagementApiClient({ endpoint: config.wsManagementEndpoint, requestHandler: REQUEST_HANDLER })
     : undefined;
   const policies = new DynamoPolicyStore(ddb, config.tables.policies);
+  const secrets = new SecretsManagerClient({ requestHandler: REQUEST_HANDLER });
+  const linkKey = secretFor(secrets, config.linkKeySecretId, 'link-signing', MIN_LINK_KEY_CHARS);
   runtime = {
     config,
     verifier: new TokenVerifier(config.issuers, { fetchJson, nowMs: Date.now }),
@@ -142,11 +149,19 @@ export function getRuntime(component: string): Runtime {
       ),
       workflow: workflowFor(new SFNClient({ requestHandler: REQUEST_HANDLER }), config.stateMachineArn),
       mailer: mailerFor(new SESv2Client({ requestHandler: REQUEST_HANDLER }), config.senderEmail),
-      linkKey: linkKeyFor(new SecretsManagerClient({ requestHandler: REQUEST_HANDLER }), config.linkKeySecretId),
+      linkKey: async () => Buffer.from(await linkKey(), 'utf8'),
       publicUrl: config.publicUrl,
       push: pusherFor(management),
       clock: () => new Date(),
       log: jsonLogger(component),
+      ...(config.slack
+        ? {
+            slack: {
+              api: slackWebApi(secretFor(secrets, config.slack.botTokenSecretId, 'Slack bot token', 1), config.slack.apiUrl),
+              signingSecret: secretFor(secrets, config.slack.signingSecretId, 'Slack signing', MIN_SLACK_SECRET_CHARS),
+            },
+          }
+        : {}),
     },
   };
   return runtime;

@@ -22,6 +22,11 @@ export class LocalSecrets {
     this.secrets.set(LINK_KEY_SECRET_ID, key);
   }
 
+  /** Adds or replaces a secret (local mode's Slack app secrets). */
+  put(id: string, value: string): void {
+    this.secrets.set(id, value);
+  }
+
   async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const body = await readJsonBody(req);

@@ -4,6 +4,7 @@ import * as approvalsHttp from '../../lambdas/approvals-http';
 import * as policiesHttp from '../../lambdas/policies-http';
 import * as policyStream from '../../lambdas/policy-stream';
 import * as sessionsHttp from '../../lambdas/sessions-http';
+import * as slackHttp from '../../lambdas/slack-http';
 import type { HandlerRef } from '../../lambdas/routes';
 import * as tunnelWs from '../../lambdas/tunnel-ws';
 
@@ -15,6 +16,7 @@ const MODULES: Record<HandlerRef['entry'], Record<string, unknown>> = {
   'policies-http': policiesHttp,
   'policy-stream': policyStream,
   'sessions-http': sessionsHttp,
+  'slack-http': slackHttp,
   'tunnel-ws': tunnelWs,
 };
 

@@ -1,12 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalControlPlane, type LocalControlPlane } from '../../local/control-plane';
+import { startLocalControlPlane, type ControlPlaneOptions, type LocalControlPlane } from '../../local/control-plane';
 import { mintDevToken } from '../../local/oidc/dev-issuer';
 
 /** The local control plane on free ports, in memory (or on disk in `dataDir`). */
-export async function startTestControlPlane(dataDir?: string, httpPort = 0, policyStream = true): Promise<LocalControlPlane> {
+export async function startTestControlPlane(dataDir?: string, httpPort = 0, policyStream = true, slack?: ControlPlaneOptions['slack']): Promise<LocalControlPlane> {
   return startLocalControlPlane({
+    slack,
     dataDir,
     policyStream,
     s3Dir: dataDir ? join(dataDir, 's3') : mkdtempSync(join(tmpdir(), 'tk-s3-')),

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig, TargetConfig } from '../../agent/config';
 import { startPostgresListener } from '../../agent/postgres/listener';
-import type { LocalControlPlane } from '../../local/control-plane';
+import type { ControlPlaneOptions, LocalControlPlane } from '../../local/control-plane';
 import { DEV_AUDIENCE } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
 import { startTestPostgres, type TestPostgres } from './postgres';
@@ -53,6 +53,7 @@ export async function startPgStack(
     policy?: string;
     controlPlaneDir?: string;
     spoolCapBytes?: number;
+    slack?: ControlPlaneOptions['slack'];
   } = {},
 ): Promise<PgStack> {
   const pgServer = await startTestPostgres();
@@ -60,7 +61,7 @@ export async function startPgStack(
   await admin.connect();
   await options.prepare?.(admin);
   await admin.end();
-  const cp = await startTestControlPlane(options.controlPlaneDir);
+  const cp = await startTestControlPlane(options.controlPlaneDir, 0, true, options.slack);
   const root = await tokenFor(cp, 'root', ['admin']);
   await api(cp, root, 'PUT', '/policies', options.policy ?? PG_TEST_POLICY, { 'if-match': '"0"' });
   const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
@@ -95,7 +96,7 @@ export async function startPgStack(
     async restartControlPlane() {
       const port = Number(new URL(stack.cp.httpUrl).port);
       await stack.cp.stop();
-      stack.cp = await startTestControlPlane(options.controlPlaneDir, port);
+      stack.cp = await startTestControlPlane(options.controlPlaneDir, port, true, options.slack);
     },
     pg: pgServer,
     agent,

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+
+const slackId = z.string().regex(/^[A-Z0-9]{2,32}$/, 'a Slack id such as C0123ABC or U0123ABC');
+
+/**
+ * `slack:` in the policy: where each reviewer group's requests are posted (a channel, or each listed
+ * user by direct message), and an explicit map of Slack users to reviewer addresses (otherwise the
+ * user's verified Slack email is used).
+ */
+export const slackSettingsSchema = z.strictObject({
+  groups: z.record(
+    z.string().min(1),
+    z
+      .strictObject({ channel: slackId.optional(), users: z.array(slackId).max(50).optional() })
+      .refine((g) => g.channel !== undefined || (g.users?.length ?? 0) > 0, 'name a channel or users'),
+  ),
+  users: z.record(slackId, z.string().email().transform((e) => e.toLowerCase())).default({}),
+});
+
+export type SlackSettings = z.infer<typeof slackSettingsSchema>;

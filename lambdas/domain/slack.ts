@@ -1,0 +1,104 @@
+import { approvalMessage, blockActionsSchema, outcomeMessage, APPROVE_ACTION_ID, type BlockActions } from '../../core/slack/approval-message';
+import { verifySlackRequest } from '../../core/slack/signature';
+import type { SlackSettings } from '../../core/policy/slack-settings';
+import { castVote } from './approvals';
+import type { ControlPlaneDeps, SlackApi } from './deps';
+import { ForbiddenError, InvalidRequestError, NotFoundError } from './errors';
+import { parseStoredPolicy } from './policies';
+
+async function slackSettings(deps: Pick<ControlPlaneDeps, 'policies'>): Promise<SlackSettings | undefined> {
+  const record = await deps.policies.latest();
+  const parsed = record ? parseStoredPolicy(record) : undefined;
+  return parsed?.ok ? parsed.value.slack : undefined;
+}
+
+/**
+ * Workflow step 2, after the mails: the request with Approve/Deny buttons in each place the policy
+ * names for its reviewer groups. Mail already went out, so a Slack failure is logged, not fatal.
+ */
+export async function postToSlack(deps: ControlPlaneDeps, requestId: string): Promise<void> {
+  if (!deps.slack) return;
+  const record = await deps.approvals.get(requestId);
+  const settings = record?.status === 'pending' ? await slackSettings(deps) : undefined;
+  if (!record || !settings) return;
+  const places = new Set(record.approval.groups.flatMap((g) => { const s = settings.groups[g]; return s ? [...(s.channel ? [s.channel] : []), ...(s.users ?? [])] : []; }));
+  const message = approvalMessage(record);
+  for (const place of places) {
+    try {
+      await deps.slack.api.postMessage(place, message);
+    } catch (e) {
+      deps.log.warn('slack.post-failed', { requestId, channel: place, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  if (places.size > 0) deps.log.info('slack.posted', { requestId, places: places.size });
+}
+
+export interface SlackRequest {
+  readonly signature: string | undefined;
+  readonly timestamp: string | undefined;
+  readonly rawBody: string;
+}
+
+function parseInteraction(rawBody: string): BlockActions {
+  const payload = new URLSearchParams(rawBody).get('payload');
+  let value: unknown;
+  try {
+    value = JSON.parse(payload ?? '');
+  } catch {
+    throw new InvalidRequestError('no interaction payload');
+  }
+  const parsed = blockActionsSchema.safeParse(value);
+  if (!parsed.success) throw new InvalidRequestError('not a twokey button press');
+  return parsed.data;
+}
+
+/** The reviewer a Slack user is: the policy's explicit map first, else the email Slack has confirmed. */
+async function reviewerOf(api: SlackApi, settings: SlackSettings | undefined, userId: string): Promise<string | undefined> {
+  return settings?.users[userId] ?? (await api.confirmedEmail(userId))?.toLowerCase();
+}
+
+/**
+ * A press of Approve or Deny. The request must carry Slack's signature over its exact body, made
+ * within the timestamp window; the presser must map to a reviewer of the request (never its
+ * requester, who is not among them); then it is one vote under the same rules as a link, and the
+ * message shows the outcome.
+ */
+export async function handleSlackInteraction(deps: ControlPlaneDeps, request: SlackRequest): Promise<void> {
+  const slack = deps.slack;
+  if (!slack) throw new NotFoundError('Slack is not configured');
+  const verified = verifySlackRequest(request, await slack.signingSecret(), deps.clock().getTime());
+  if (!verified.ok) {
+    deps.log.warn('slack.request.rejected', { reason: verified.error });
+    throw new ForbiddenError('not a valid Slack request');
+  }
+  const press = parseInteraction(request.rawBody);
+  const action = press.actions[0] as BlockActions['actions'][number];
+  const { channel_id: channel, message_ts: ts } = press.container;
+  const tell = (text: string): Promise<void> => slack.api.tellUser(channel, press.user.id, text);
+  const record = await deps.approvals.get(action.value);
+  if (!record) return tell('twokey: this request is unknown. Nothing was changed.');
+  const reviewer = await reviewerOf(slack.api, await slackSettings(deps), press.user.id);
+  if (!reviewer || !record.reviewers.includes(reviewer)) {
+    deps.log.warn('slack.vote.refused', { requestId: record.requestId, slackUser: press.user.id, reason: reviewer ? 'not a reviewer' : 'no confirmed email' });
+    return tell('twokey: you are not a reviewer of this request. Nothing was changed.');
+  }
+  if (record.status === 'pending' && deps.clock().getTime() >= Date.parse(record.expiresAt)) {
+    await slack.api.updateMessage(channel, ts, outcomeMessage(record, 'Expired'));
+    return tell('twokey: this request has expired. Nothing was changed.');
+  }
+  const decision = action.action_id === APPROVE_ACTION_ID ? 'approve' : 'deny';
+  const result = await castVote(deps, record, reviewer, decision, undefined);
+  switch (result.kind) {
+    case 'decided':
+      return slack.api.updateMessage(channel, ts, outcomeMessage(record, `${result.outcome === 'approved' ? 'Approved' : 'Denied'} by ${reviewer}`));
+    case 'recorded':
+      return tell(`twokey: your ${decision} is recorded: ${result.approvals} of ${record.approval.min} approvals so far.`);
+    case 'duplicate':
+      return tell('twokey: your vote on this request was recorded before. Nothing was changed.');
+    case 'closed': {
+      const now = await deps.approvals.get(record.requestId);
+      await slack.api.updateMessage(channel, ts, outcomeMessage(record, `Already ${now?.status ?? 'decided'}`));
+      return tell('twokey: this request is no longer pending. Nothing was changed.');
+    }
+  }
+}
