@@ -23,6 +23,7 @@ import {
   WS_MESSAGE_ROUTES,
   WS_ROUTE_SELECTION_EXPRESSION,
   type HandlerRef,
+  type HttpRoute,
 } from '../lambdas/routes';
 import { TABLES, type TableDefinition, type TableKey } from '../lambdas/store/table-definitions';
 
@@ -65,7 +66,8 @@ export class ControlPlaneStack extends Stack {
   readonly functions: NodejsFunction[] = [];
   readonly tunnelApi: WebSocketApi;
   readonly approvalWorkflow: StateMachine;
-  readonly linkRoutes: IConstruct[] = [];
+  /** Routes that authenticate in the handler (a signed link, Slack's signature, a SAML assertion), not with the JWT authorizer. */
+  readonly selfAuthenticatedRoutes: { readonly route: IConstruct; readonly auth: Exclude<HttpRoute['auth'], 'oidc'> }[] = [];
   workflowFunctions: NodejsFunction[] = [];
 
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
@@ -291,7 +293,7 @@ export class ControlPlaneStack extends Stack {
         integration: new HttpLambdaIntegration(`${route.entry}-${route.export}`, f),
         authorizer: route.auth === 'oidc' ? jwt : undefined,
       });
-      if (route.auth === 'link' && added) this.linkRoutes.push(added);
+      if (route.auth !== 'oidc' && added) this.selfAuthenticatedRoutes.push({ route: added, auth: route.auth });
     }
 
     // Access logs for both APIs (who called what, from where), kept like the function logs.
