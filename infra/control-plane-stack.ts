@@ -270,6 +270,8 @@ export class ControlPlaneStack extends Stack {
     for (const route of HTTP_ROUTES) {
       const f = fn(route);
       if (route.entry === 'agents-http') this.tables.agents.grantReadWriteData(f);
+      // SAML requests and accepted assertions (the replay cache) are kept as audit events.
+      if (route.entry === 'saml-http') this.tables.auditEvents.grantReadWriteData(f);
       if (route.entry === 'sessions-http') {
         this.tables.sessions.grantReadData(f);
         this.tables.auditEvents.grantWriteData(f);

@@ -11,6 +11,7 @@ import { WS_STAGE, type ControlPlaneStack } from './control-plane-stack';
 const SELF_AUTHENTICATION: Record<Exclude<HttpRoute['auth'], 'oidc'>, string> = {
   link: 'Approval review routes are reached from an email link by reviewers who may hold no session: the signed, expiring, single-use link token bound to one reviewer and one request is the credential, checked by the handler before anything is shown or decided.',
   slack: "Slack's interactivity requests carry no bearer token: the handler verifies Slack's HMAC signature over the exact body with the app's signing secret and a timestamp within five minutes before reading anything.",
+  saml: 'SAML sign-in routes are reached by browsers before the user holds any token: metadata is public, the login route only redirects to the IdP, and the ACS accepts nothing but an assertion signed by the configured IdP for this service provider, answering a request it sent, once.',
 };
 
 export function applyNagSuppressions(stack: ControlPlaneStack): void {

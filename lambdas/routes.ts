@@ -4,15 +4,15 @@
  */
 export interface HandlerRef {
   /** File under lambdas/, without extension. */
-  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'sessions-http' | 'slack-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
+  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'sessions-http' | 'slack-http' | 'saml-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
   readonly export: string;
 }
 
 export interface HttpRoute extends HandlerRef {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   readonly path: string;
-  /** `oidc`: a bearer token (API Gateway's JWT authorizer, then the handler); `link`: the signed approval link is the credential; `slack`: Slack's request signature. */
-  readonly auth: 'oidc' | 'link' | 'slack';
+  /** `oidc`: a bearer token (API Gateway's JWT authorizer, then the handler); `link`: the signed approval link is the credential; `slack`: Slack's request signature; `saml`: the IdP's signed assertion (or nothing secret: metadata, the login redirect). */
+  readonly auth: 'oidc' | 'link' | 'slack' | 'saml';
 }
 
 export const HTTP_ROUTES: readonly HttpRoute[] = [
@@ -24,6 +24,9 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'GET', path: '/approvals/review', entry: 'approvals-http', export: 'review', auth: 'link' },
   { method: 'POST', path: '/approvals/review', entry: 'approvals-http', export: 'vote', auth: 'link' },
   { method: 'POST', path: '/slack/interactions', entry: 'slack-http', export: 'interactions', auth: 'slack' },
+  { method: 'GET', path: '/saml/metadata', entry: 'saml-http', export: 'metadata', auth: 'saml' },
+  { method: 'GET', path: '/saml/login', entry: 'saml-http', export: 'login', auth: 'saml' },
+  { method: 'POST', path: '/saml/acs', entry: 'saml-http', export: 'acs', auth: 'saml' },
   { method: 'GET', path: '/sessions', entry: 'sessions-http', export: 'list', auth: 'oidc' },
   { method: 'GET', path: '/sessions/{id}', entry: 'sessions-http', export: 'get', auth: 'oidc' },
   { method: 'GET', path: '/sessions/{id}/recording', entry: 'sessions-http', export: 'recording', auth: 'oidc' },

@@ -34,6 +34,8 @@ export interface ControlPlaneOptions {
   readonly extraIssuers?: readonly IssuerConfig[];
   /** A Slack app (the stand-in's API URL and the app's secrets): approvals go to Slack as well. */
   readonly slack?: { readonly apiUrl: string; readonly botToken: string; readonly signingSecret: string };
+  /** A SAML identity provider (SAML_IDP): the control plane acts as its service provider. */
+  readonly samlIdp?: Record<string, unknown>;
   readonly log: (line: string) => void;
 }
 
@@ -134,6 +136,10 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     RECORDINGS_BUCKET: s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',
   });
+  // The control plane's own tokens (SAML sign-ins) are signed with the dev issuer's key, whose JWKS agents already trust.
+  process.env.LOCAL_TOKEN_SIGNER = JSON.stringify({ issuer, audience: DEV_AUDIENCE, privateJwk: signingKey.privateJwk });
+  if (options.samlIdp) process.env.SAML_IDP = JSON.stringify(options.samlIdp);
+  else delete process.env.SAML_IDP;
   const slack = options.slack;
   if (slack) {
     secrets.put(SLACK_BOT_TOKEN_SECRET_ID, slack.botToken);

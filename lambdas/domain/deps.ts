@@ -2,6 +2,7 @@ import type { SlackBlocks } from '../../core/slack/approval-message';
 import type { ControlMessage } from '../../core/tunnel/messages';
 import type { Logger } from '../../core/log';
 import type { ApprovalStore } from '../store/approval-store';
+import type { SamlStore } from '../store/saml-store';
 import type { AuditStore, SessionStore } from '../store/session-store';
 import type { AgentStore, ConnectionStore, PolicyStore } from '../store/stores';
 
@@ -45,6 +46,12 @@ export interface SlackApi {
   confirmedEmail(userId: string): Promise<string | undefined>;
 }
 
+/** Signs the control plane's own tokens (for SAML sign-ins), which agents trust like any issuer. */
+export interface TokenSigner {
+  readonly issuer: string;
+  sign(identity: { subject: string; name: string; email: string | undefined; groups: readonly string[] }, ttlSeconds: number): Promise<string>;
+}
+
 /** Everything a control-plane domain function may touch, injected by the handler. */
 export interface ControlPlaneDeps {
   readonly agents: AgentStore;
@@ -67,6 +74,8 @@ export interface ControlPlaneDeps {
   readonly log: Logger;
   /** Approvals in Slack, when the deployment has an app (bot token and signing secret in Secrets Manager). */
   readonly slack?: { readonly api: SlackApi; readonly signingSecret: () => Promise<string> };
+  /** The SAML service provider, when an identity provider is configured. */
+  readonly saml?: { readonly store: SamlStore; readonly signer: TokenSigner };
 }
 
 export type { Logger };

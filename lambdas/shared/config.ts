@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import type { IssuerConfig } from '../../core/identity/verifier';
+import { samlIdpSchema, type SamlIdpConfig } from '../domain/saml';
 import { TABLES } from '../store/table-definitions';
+
+const localSignerSchema = z.strictObject({ issuer: z.string().url(), audience: z.string().min(1), privateJwk: z.record(z.string(), z.unknown()) });
 
 const issuersSchema = z
   .array(z.strictObject({ issuer: z.string().url(), audience: z.string().min(1), groupsClaim: z.string().optional() }))
@@ -19,6 +22,10 @@ export interface ControlPlaneConfig {
   readonly auditorGroup: string;
   readonly wsManagementEndpoint: string | undefined;
   /** Slack approvals: both secrets' ids, or neither (then Slack is off); the API URL only for a stand-in. */
+  /** The SAML identity provider (SAML_IDP, JSON), if the control plane is a SAML service provider. */
+  readonly samlIdp: SamlIdpConfig | undefined;
+  /** Local mode's key for the control plane's own tokens (LOCAL_TOKEN_SIGNER, JSON: issuer, audience, privateJwk). */
+  readonly localTokenSigner: { readonly issuer: string; readonly audience: string; readonly privateJwk: Record<string, unknown> } | undefined;
   readonly slack: { readonly botTokenSecretId: string; readonly signingSecretId: string; readonly apiUrl: string | undefined } | undefined;
 }
 
@@ -55,6 +62,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     auditorGroup: env.AUDITOR_GROUP ?? 'auditor',
     wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
     slack: readSlackConfig(env),
+    samlIdp: readJsonEnv(env, 'SAML_IDP', samlIdpSchema),
+    localTokenSigner: readJsonEnv(env, 'LOCAL_TOKEN_SIGNER', localSignerSchema),
   };
 }
 
@@ -64,4 +73,18 @@ function readSlackConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig['slack'] {
   if (!botTokenSecretId && !signingSecretId) return undefined;
   if (!botTokenSecretId || !signingSecretId) throw new ConfigError('SLACK_BOT_TOKEN_SECRET_ID and SLACK_SIGNING_SECRET_ID go together');
   return { botTokenSecretId, signingSecretId, apiUrl: env.SLACK_API_URL };
+}
+
+function readJsonEnv<T>(env: NodeJS.ProcessEnv, name: string, schema: z.ZodType<T>): T | undefined {
+  const value = env[name];
+  if (!value) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new ConfigError(`${name} is not JSON`);
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) throw new ConfigError(`${name} is invalid: ${result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+  return result.data;
 }

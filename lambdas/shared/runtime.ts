@@ -18,6 +18,9 @@ import { KnownConnections } from '../store/known-connections';
 import { RecentPolicy } from '../store/recent-policy';
 import { readConfig, type ControlPlaneConfig } from './config';
 import { slackWebApi } from './slack-web-api';
+import { jwkTokenSigner } from './token-signer';
+import { DynamoSamlStore } from '../store/saml-store';
+import type { JWK } from 'jose';
 import { jsonLogger } from '../../core/log';
 
 export interface Runtime {
@@ -159,6 +162,14 @@ export function getRuntime(component: string): Runtime {
             slack: {
               api: slackWebApi(secretFor(secrets, config.slack.botTokenSecretId, 'Slack bot token', 1), config.slack.apiUrl),
               signingSecret: secretFor(secrets, config.slack.signingSecretId, 'Slack signing', MIN_SLACK_SECRET_CHARS),
+            },
+          }
+        : {}),
+      ...(config.localTokenSigner
+        ? {
+            saml: {
+              store: new DynamoSamlStore(ddb, config.tables.auditEvents),
+              signer: jwkTokenSigner(config.localTokenSigner.issuer, config.localTokenSigner.audience, config.localTokenSigner.privateJwk as unknown as JWK),
             },
           }
         : {}),

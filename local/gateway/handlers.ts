@@ -3,6 +3,7 @@ import * as approvalWorkflow from '../../lambdas/approval-workflow';
 import * as approvalsHttp from '../../lambdas/approvals-http';
 import * as policiesHttp from '../../lambdas/policies-http';
 import * as policyStream from '../../lambdas/policy-stream';
+import * as samlHttp from '../../lambdas/saml-http';
 import * as sessionsHttp from '../../lambdas/sessions-http';
 import * as slackHttp from '../../lambdas/slack-http';
 import type { HandlerRef } from '../../lambdas/routes';
@@ -15,6 +16,7 @@ const MODULES: Record<HandlerRef['entry'], Record<string, unknown>> = {
   'approval-workflow': approvalWorkflow,
   'policies-http': policiesHttp,
   'policy-stream': policyStream,
+  'saml-http': samlHttp,
   'sessions-http': sessionsHttp,
   'slack-http': slackHttp,
   'tunnel-ws': tunnelWs,

@@ -5,9 +5,14 @@ import { startLocalControlPlane, type ControlPlaneOptions, type LocalControlPlan
 import { mintDevToken } from '../../local/oidc/dev-issuer';
 
 /** The local control plane on free ports, in memory (or on disk in `dataDir`). */
-export async function startTestControlPlane(dataDir?: string, httpPort = 0, policyStream = true, slack?: ControlPlaneOptions['slack']): Promise<LocalControlPlane> {
+export async function startTestControlPlane(
+  dataDir?: string,
+  httpPort = 0,
+  policyStream = true,
+  extra: Pick<ControlPlaneOptions, 'slack' | 'samlIdp'> = {},
+): Promise<LocalControlPlane> {
   return startLocalControlPlane({
-    slack,
+    ...extra,
     dataDir,
     policyStream,
     s3Dir: dataDir ? join(dataDir, 's3') : mkdtempSync(join(tmpdir(), 'tk-s3-')),

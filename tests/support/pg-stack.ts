@@ -61,7 +61,7 @@ export async function startPgStack(
   await admin.connect();
   await options.prepare?.(admin);
   await admin.end();
-  const cp = await startTestControlPlane(options.controlPlaneDir, 0, true, options.slack);
+  const cp = await startTestControlPlane(options.controlPlaneDir, 0, true, { slack: options.slack });
   const root = await tokenFor(cp, 'root', ['admin']);
   await api(cp, root, 'PUT', '/policies', options.policy ?? PG_TEST_POLICY, { 'if-match': '"0"' });
   const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
@@ -96,7 +96,7 @@ export async function startPgStack(
     async restartControlPlane() {
       const port = Number(new URL(stack.cp.httpUrl).port);
       await stack.cp.stop();
-      stack.cp = await startTestControlPlane(options.controlPlaneDir, port, true, options.slack);
+      stack.cp = await startTestControlPlane(options.controlPlaneDir, port, true, { slack: options.slack });
     },
     pg: pgServer,
     agent,
