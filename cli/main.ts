@@ -10,6 +10,7 @@ const USAGE = `usage: twokey <command> [options]
                                                              run the control plane, demo database and agent locally
   agent --config FILE                                        run a data-plane agent
   login [--device] [--issuer URL --client-id ID] [--use id]  sign in with the OpenID provider (browser + PKCE, or device code)
+  login --saml [--url CONTROL_PLANE]                         sign in through the SAML IdP (the control plane issues the token)
   logout                                                     revoke and forget the cached login
   token                                                      print a fresh token from the login (psql password, kubectl, ssh)
   token --client-credentials --issuer URL --client-id ID     a service's token (secret in TWOKEY_CLIENT_SECRET)

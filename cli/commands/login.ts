@@ -2,12 +2,15 @@ import { spawn } from 'node:child_process';
 import { browserLogin } from '../auth/browser-login';
 import { deviceLogin } from '../auth/device-login';
 import { toCachedLogin } from '../auth/login-session';
-import { discover, jwtPayload, postForm } from '../auth/oauth-client';
+import { discover, jwtPayload, OAuthError, postForm } from '../auth/oauth-client';
+import { samlLogin } from '../auth/saml-login';
 import { configDir, readLogin, removeLogin, writeLogin, type LoginSettings } from '../auth/token-cache';
 import { DEFAULT_DATA_DIR, readDevInfo } from '../../local/dev-config';
 import { parse, UsageError } from '../args';
 
 export const DEFAULT_LOGIN_SCOPE = 'openid profile email offline_access';
+/** What a SAML login is cached under: its tokens come from the control plane, not from an OAuth client. */
+const SAML_CLIENT_ID = 'twokey-saml';
 
 function openBrowser(url: string): void {
   const [cmd, ...args] =
@@ -67,13 +70,20 @@ export async function loginCommand(argv: string[]): Promise<number> {
     use: { type: 'string', default: 'access' },
     param: { type: 'string', multiple: true },
     device: { type: 'boolean', default: false },
+    saml: { type: 'boolean', default: false },
+    url: { type: 'string' },
     'no-browser': { type: 'boolean', default: false },
     port: { type: 'string', default: '0' },
     'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
   });
-  const settings = await loginSettings(values);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes 0 to 65535');
+  const open = (url: string): void => {
+    console.error(`Opening the browser to sign in. If it does not open, visit:\n  ${url}`);
+    if (!values['no-browser']) openBrowser(url);
+  };
+  if (values.saml) return samlLoginCommand(values.url ?? (await readDevInfo(values['data-dir'])).controlPlane.httpUrl, port, open);
+  const settings = await loginSettings(values);
   const metadata = await discover(settings.issuer);
   const tokens = values.device
     ? await deviceLogin({
@@ -90,16 +100,24 @@ export async function loginCommand(argv: string[]): Promise<number> {
         settings,
         metadata,
         port,
-        open: (url) => {
-          console.error(`Opening the browser to sign in. If it does not open, visit:\n  ${url}`);
-          if (!values['no-browser']) openBrowser(url);
-        },
+        open,
       });
   const login = toCachedLogin(settings, tokens, Date.now());
   await writeLogin(configDir(), login);
   const claims = jwtPayload(login.idToken ?? login.accessToken);
   const who = [claims?.preferred_username, claims?.email, claims?.sub].find((v) => typeof v === 'string') ?? 'unknown';
   console.error(`Logged in to ${settings.issuer} as ${String(who)}${login.refreshToken ? '' : ' (no refresh token: log in again when the token expires)'}.`);
+  return 0;
+}
+
+/** `twokey login --saml`: the control plane's token after a SAML sign-in, cached like any login (without a refresh token). */
+async function samlLoginCommand(controlPlaneUrl: string, port: number, open: (url: string) => void): Promise<number> {
+  const token = await samlLogin({ controlPlaneUrl, port, open });
+  const issuer = jwtPayload(token)?.iss;
+  if (typeof issuer !== 'string') throw new OAuthError('invalid_response', 'the control plane sent a token without an issuer');
+  const login = toCachedLogin({ issuer, clientId: SAML_CLIENT_ID, scope: '', use: 'access' }, { access_token: token, token_type: 'Bearer' }, Date.now());
+  await writeLogin(configDir(), login);
+  console.error(`Logged in through SAML as ${String(jwtPayload(token)?.sub)} until ${new Date(login.expiresAt * 1000).toISOString()}.`);
   return 0;
 }
 

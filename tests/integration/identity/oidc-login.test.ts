@@ -38,7 +38,7 @@ describe('twokey login against a real OpenID provider (oidc-provider)', () => {
       const page = await freshPage();
       await page.goto(url);
       await signInAs(page, user);
-      expect(await page.textContent('body')).toContain('Signed in to twokey');
+      expect(await page.textContent('body')).toContain('twokey received the sign-in response');
       await page.context().close();
     });
 
@@ -61,7 +61,7 @@ describe('twokey login against a real OpenID provider (oidc-provider)', () => {
       const page = await freshPage();
       await page.goto(url);
       await signInAs(page, 'alice');
-      expect(await page.textContent('body')).toContain('Signed in to twokey');
+      expect(await page.textContent('body')).toContain('twokey received the sign-in response');
       await page.context().close();
     });
 

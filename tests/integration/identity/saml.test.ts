@@ -2,7 +2,12 @@ import { fetchJson } from '../../../core/identity/fetch-json';
 import { TokenVerifier } from '../../../core/identity/verifier';
 import type { LocalControlPlane } from '../../../local/control-plane';
 import { DEV_AUDIENCE } from '../../../local/oidc/dev-issuer';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { twokey } from '../../support/cli';
 import { startTestControlPlane } from '../../support/control-plane';
+import { runLogin } from '../../support/oidc-idp';
 import { assertionXml, IDP_ENTITY_ID, idOf, newSigningPair, requestIdOf, responseXml, signElement, type AssertionSpec, type SigningPair } from '../../support/saml-idp';
 
 describe('the control plane as a SAML service provider (@node-saml/node-saml)', () => {
@@ -136,5 +141,22 @@ describe('the control plane as a SAML service provider (@node-saml/node-saml)', 
 
     expect(result.status).toBe(200);
     expect(result.body.subject).toBe('alice@example.com.evil.test');
+  });
+
+  it('signs the CLI in with `twokey login --saml`: the token reaches its loopback listener and `twokey token` prints it', async () => {
+    const env = { TWOKEY_CONFIG_DIR: join(mkdtempSync(join(tmpdir(), 'tk-saml-cli-')), 'twokey') };
+    const login = await runLogin(['--saml', '--url', cp.httpUrl], env, /^\s+(http:\/\/\S+\/saml\/login\?\S+)$/m, async (url) => {
+      // The browser: to the IdP, back with a signed response (RelayState kept), then to the CLI's listener.
+      const toIdp = (await fetch(url, { redirect: 'manual' })).headers.get('location') as string;
+      const spec: AssertionSpec = { nameId: 'carol@example.com', groups: ['dba'], inResponseTo: requestIdOf(toIdp), audience: sp.entityId, recipient: sp.acs };
+      const assertion = assertionXml(spec);
+      const acs = await post(responseXml(signElement(assertion, idOf(assertion), idpKeys), spec), new URL(toIdp).searchParams.get('RelayState') as string);
+      expect(acs.status).toBe(303);
+      expect((await fetch(acs.location as string)).status).toBe(200);
+    });
+
+    expect(login.code).toBe(0);
+    const printed = await twokey(['token'], env);
+    expect(await agentVerifier().verify(printed.stdout.trim())).toMatchObject({ ok: true, value: { subject: 'carol@example.com', groups: ['dba'] } });
   });
 });
