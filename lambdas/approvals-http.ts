@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { listApprovals, reviewLinkPage, voteFromLink, type PageResult } from './domain/approvals';
+import { finishReviewerSignIn, startReviewerSignIn } from './domain/reviewer-sign-in';
 import { bodyText, httpRoute, json, requireCaller, type HttpResult } from './shared/http';
 import { getRuntime } from './shared/runtime';
 
@@ -20,13 +21,25 @@ function form(event: APIGatewayProxyEventV2): URLSearchParams {
 }
 
 /** GET /approvals/review?t=...: shows the request and a form. Changes nothing. */
-export const review = httpRoute('approvals', getRuntime, async (event, rt) => page(await reviewLinkPage(rt.deps, event.queryStringParameters?.t ?? '')));
+export const review = httpRoute('approvals', getRuntime, async (event, rt) => page(await reviewLinkPage(rt.deps, event.queryStringParameters?.t ?? '', event.cookies)));
 
 /** POST /approvals/review: the reviewer's decision (form fields `t`, `decision`, `comment`). */
 export const vote = httpRoute('approvals', getRuntime, async (event, rt) => {
   const fields = form(event);
   const token = fields.get('t') ?? event.queryStringParameters?.t ?? '';
-  return page(await voteFromLink(rt.deps, token, fields.get('decision') ?? undefined, fields.get('comment') ?? undefined));
+  return page(await voteFromLink(rt.deps, token, fields.get('decision') ?? undefined, fields.get('comment') ?? undefined, event.cookies));
+});
+
+/** GET /approvals/sign-in?t=...: a reviewer signs in with the IdP before voting (groups marked `reviewerSignIn`). */
+export const signIn = httpRoute('approvals', getRuntime, async (event, rt) => {
+  const started = await startReviewerSignIn(rt.deps, rt.config.reviewerOidc, event.queryStringParameters?.t ?? '');
+  return { statusCode: 302, headers: { location: started.location, 'cache-control': 'no-store' }, cookies: [started.cookie], body: '' };
+});
+
+/** GET /approvals/sign-in/callback: the IdP's answer; back to the review page with a reviewer session. */
+export const signInCallback = httpRoute('approvals', getRuntime, async (event, rt) => {
+  const finished = await finishReviewerSignIn(rt.deps, rt.config.reviewerOidc, event.queryStringParameters ?? {}, event.cookies);
+  return { statusCode: 303, headers: { location: finished.location, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' }, cookies: finished.cookies, body: '' };
 });
 
 /** GET /approvals (OIDC): pending and recent requests the caller reviews or made; all of them for admins. */

@@ -23,6 +23,8 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'GET', path: '/approvals', entry: 'approvals-http', export: 'list', auth: 'oidc' },
   { method: 'GET', path: '/approvals/review', entry: 'approvals-http', export: 'review', auth: 'link' },
   { method: 'POST', path: '/approvals/review', entry: 'approvals-http', export: 'vote', auth: 'link' },
+  { method: 'GET', path: '/approvals/sign-in', entry: 'approvals-http', export: 'signIn', auth: 'link' },
+  { method: 'GET', path: '/approvals/sign-in/callback', entry: 'approvals-http', export: 'signInCallback', auth: 'link' },
   { method: 'POST', path: '/slack/interactions', entry: 'slack-http', export: 'interactions', auth: 'slack' },
   { method: 'GET', path: '/saml/metadata', entry: 'saml-http', export: 'metadata', auth: 'saml' },
   { method: 'GET', path: '/saml/login', entry: 'saml-http', export: 'login', auth: 'saml' },

@@ -36,6 +36,8 @@ export interface ControlPlaneOptions {
   readonly slack?: { readonly apiUrl: string; readonly botToken: string; readonly signingSecret: string };
   /** A SAML identity provider (SAML_IDP): the control plane acts as its service provider. */
   readonly samlIdp?: Record<string, unknown>;
+  /** The OpenID provider reviewers sign in with (REVIEWER_OIDC). */
+  readonly reviewerOidc?: { readonly issuer: string; readonly clientId: string; readonly clientSecret?: string };
   readonly log: (line: string) => void;
 }
 
@@ -140,6 +142,8 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
   process.env.LOCAL_TOKEN_SIGNER = JSON.stringify({ issuer, audience: DEV_AUDIENCE, privateJwk: signingKey.privateJwk });
   if (options.samlIdp) process.env.SAML_IDP = JSON.stringify(options.samlIdp);
   else delete process.env.SAML_IDP;
+  if (options.reviewerOidc) process.env.REVIEWER_OIDC = JSON.stringify(options.reviewerOidc);
+  else delete process.env.REVIEWER_OIDC;
   const slack = options.slack;
   if (slack) {
     secrets.put(SLACK_BOT_TOKEN_SECRET_ID, slack.botToken);

@@ -104,6 +104,8 @@ export const policySchema = z
     targets: z.array(target).default([]),
     reviewers: z.record(z.string().min(1), z.array(email)).default({}),
     slack: slackSettingsSchema.optional(),
+    /** Reviewer groups whose votes count only from a reviewer signed in with the IdP on the review page. */
+    reviewerSignIn: z.array(z.string().min(1)).optional(),
     rules: z.array(rule).default([]),
     blocks: z.array(block).default([]),
     masks: z.array(mask).default([]),

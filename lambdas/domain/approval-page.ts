@@ -19,8 +19,20 @@ export function messagePage(title: string, message: string): string {
   return layout(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`);
 }
 
-/** The review page: everything the reviewer approves, and a form that only POST submits. */
-export function reviewPage(record: ApprovalRecord, reviewer: string, token: string): string {
+/** When the reviewer's group requires sign-in: who is signed in (if anyone) and where to sign in. */
+export interface ReviewSignIn {
+  readonly signedInAs: string | undefined;
+  readonly url: string;
+}
+
+function signInSection(signIn: ReviewSignIn): string {
+  return signIn.signedInAs === undefined
+    ? `<p id="sign-in">Votes of this reviewer group count only from a signed-in reviewer. <a href="${escapeHtml(signIn.url)}">Sign in to vote</a></p>`
+    : `<p id="sign-in">Signed in as <strong>${escapeHtml(signIn.signedInAs)}</strong> (<a href="${escapeHtml(signIn.url)}">sign in as someone else</a>).</p>`;
+}
+
+/** The review page: everything the reviewer approves, and a form that only POST submits (once signed in, when the group requires it). */
+export function reviewPage(record: ApprovalRecord, reviewer: string, token: string, signIn?: ReviewSignIn): string {
   const approvals = Object.values(record.votes).filter((v) => v.decision === 'approve').length;
   const params = record.params?.length
     ? `<dt>Parameters</dt><dd><ol>${record.params.map((p) => `<li><code>${p === null ? 'NULL' : escapeHtml(p)}</code></li>`).join('')}</ol></dd>`
@@ -40,11 +52,11 @@ ${params}<dt>Blast radius</dt><dd>${escapeHtml(record.blastRadius ?? 'unknown')}
 <dt>Expires</dt><dd>${escapeHtml(record.expiresAt)}</dd>
 <dt>SHA-256</dt><dd><code>${escapeHtml(record.sha256)}</code></dd>
 </dl>
-<form method="post">
+${signIn ? signInSection(signIn) : ''}${signIn?.signedInAs === undefined && signIn ? '' : `<form method="post">
 <input type="hidden" name="t" value="${escapeHtml(token)}">
 <p>Reviewing as <strong>${escapeHtml(reviewer)}</strong>.</p>
 <label>Comment (optional)<br><textarea name="comment" maxlength="1000"></textarea></label>
 <p><button class="approve" type="submit" name="decision" value="approve">Approve</button><button class="deny" type="submit" name="decision" value="deny">Deny</button></p>
-</form>`,
+</form>`}`,
   );
 }

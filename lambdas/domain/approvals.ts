@@ -8,6 +8,7 @@ import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/
 import { escapeHtml, messagePage, reviewPage } from './approval-page';
 import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
+import { reviewSignIn, signInRefusal } from './reviewer-sign-in';
 
 /** How long an approval stays usable once decided (a one-time grant when the caller had left). */
 export const GRANT_VALIDITY_SECONDS = 3600;
@@ -149,21 +150,23 @@ export interface PageResult {
 }
 
 /** GET on a link: the request and a form. Never changes anything (mail scanners prefetch links). */
-export async function reviewLinkPage(deps: ControlPlaneDeps, token: string): Promise<PageResult> {
+export async function reviewLinkPage(deps: ControlPlaneDeps, token: string, cookies?: readonly string[]): Promise<PageResult> {
   const checked = await checkLink(deps, token);
   if ('page' in checked) return checked.page;
   const { record, reviewer } = checked;
   if (record.status !== 'pending') return { status: 409, html: messagePage('Already decided', `This request is ${record.status}. Nothing was changed.`) };
   if (record.votes[reviewer]) return { status: 409, html: messagePage('Already recorded', `Your ${record.votes[reviewer]?.decision} was recorded. Nothing was changed.`) };
-  return { status: 200, html: reviewPage(record, reviewer, token) };
+  return { status: 200, html: reviewPage(record, reviewer, token, await reviewSignIn(deps, record, reviewer, token, cookies)) };
 }
 
 /** POST on a link: one vote by the reviewer the link was made for. */
-export async function voteFromLink(deps: ControlPlaneDeps, token: string, decision: string | undefined, comment: string | undefined): Promise<PageResult> {
+export async function voteFromLink(deps: ControlPlaneDeps, token: string, decision: string | undefined, comment: string | undefined, cookies?: readonly string[]): Promise<PageResult> {
   if (decision !== 'approve' && decision !== 'deny') return { status: 400, html: messagePage('Choose approve or deny', 'The form was incomplete. Nothing was changed.') };
   const checked = await checkLink(deps, token);
   if ('page' in checked) return checked.page;
   const { record, reviewer } = checked;
+  const refused = await signInRefusal(deps, record, reviewer, cookies);
+  if (refused) return refused;
   const result = await castVote(deps, record, reviewer, decision, comment);
   switch (result.kind) {
     case 'duplicate':

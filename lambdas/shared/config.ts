@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { IssuerConfig } from '../../core/identity/verifier';
+import { reviewerOidcSchema, type ReviewerOidcConfig } from '../domain/reviewer-sign-in';
 import { samlIdpSchema, type SamlIdpConfig } from '../domain/saml';
 import { TABLES } from '../store/table-definitions';
 
@@ -26,6 +27,8 @@ export interface ControlPlaneConfig {
   readonly samlIdp: SamlIdpConfig | undefined;
   /** Local mode's key for the control plane's own tokens (LOCAL_TOKEN_SIGNER, JSON: issuer, audience, privateJwk). */
   readonly localTokenSigner: { readonly issuer: string; readonly audience: string; readonly privateJwk: Record<string, unknown> } | undefined;
+  /** The OpenID provider reviewers sign in with (REVIEWER_OIDC, JSON: issuer, clientId, clientSecret?). */
+  readonly reviewerOidc: ReviewerOidcConfig | undefined;
   readonly slack: { readonly botTokenSecretId: string; readonly signingSecretId: string; readonly apiUrl: string | undefined } | undefined;
 }
 
@@ -63,6 +66,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
     slack: readSlackConfig(env),
     samlIdp: readJsonEnv(env, 'SAML_IDP', samlIdpSchema),
+    reviewerOidc: readJsonEnv(env, 'REVIEWER_OIDC', reviewerOidcSchema),
     localTokenSigner: readJsonEnv(env, 'LOCAL_TOKEN_SIGNER', localSignerSchema),
   };
 }

@@ -54,8 +54,12 @@ export function toHttpApiEvent(req: IncomingMessage, url: URL, body: Buffer, mat
   const isText = body.length === 0 || /^(text\/|application\/(json|yaml|x-yaml|x-www-form-urlencoded))/.test(contentType);
   const now = new Date();
   const routeKey = `${match.route.method} ${match.route.path}`;
+  // Payload 2.0 hands cookies over as a list and not as a header.
+  const cookies = headers.cookie?.split(/;\s*/).filter(Boolean);
+  delete headers.cookie;
   return {
     version: '2.0',
+    ...(cookies?.length ? { cookies } : {}),
     routeKey,
     rawPath: url.pathname,
     rawQueryString: url.search.replace(/^\?/, ''),

@@ -9,7 +9,8 @@ import { IDP_LINE_PREFIX, startOidcIdp, type IdpUser } from './oidc-idp';
  * CommonJS loader cannot load). Protocol on stdio, one line each: it prints
  * `TWOKEY_IDP {"issuer":...}` when listening; `rotate` on stdin replaces the signing key and
  * prints `TWOKEY_IDP {"kid":...}`. Environment: TWOKEY_IDP_PORT (0), TWOKEY_IDP_SERVICE_SECRET,
- * TWOKEY_IDP_SERVICE_GROUPS (comma separated), TWOKEY_IDP_ACCESS_TOKEN_TTL (seconds).
+ * TWOKEY_IDP_SERVICE_GROUPS (comma separated), TWOKEY_IDP_ACCESS_TOKEN_TTL (seconds),
+ * TWOKEY_IDP_REVIEW_SECRET and TWOKEY_IDP_REVIEW_REDIRECT (the review client).
  */
 const USERS_FILE = resolve(__dirname, '..', '..', 'examples', 'dev', 'users.yaml');
 
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
     serviceClientSecret: secret,
     serviceGroups: (env.TWOKEY_IDP_SERVICE_GROUPS ?? '').split(',').filter(Boolean),
     accessTokenTtlSeconds: env.TWOKEY_IDP_ACCESS_TOKEN_TTL ? Number(env.TWOKEY_IDP_ACCESS_TOKEN_TTL) : undefined,
+    reviewClient:
+      env.TWOKEY_IDP_REVIEW_SECRET && env.TWOKEY_IDP_REVIEW_REDIRECT ? { secret: env.TWOKEY_IDP_REVIEW_SECRET, redirectUri: env.TWOKEY_IDP_REVIEW_REDIRECT } : undefined,
   });
   const say = (value: unknown): void => void process.stdout.write(`${IDP_LINE_PREFIX}${JSON.stringify(value)}\n`);
   say({ issuer: idp.issuer });

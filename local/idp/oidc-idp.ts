@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
  */
 export const IDP_CLI_CLIENT_ID = 'twokey-cli';
 export const IDP_SERVICE_CLIENT_ID = 'twokey-ci';
+/** The control plane's client for reviewer sign-in on the review page (a confidential web client). */
+export const IDP_REVIEW_CLIENT_ID = 'twokey-review';
 /** The resource indicator (RFC 8707) the access tokens are for, and the audience they carry. */
 export const IDP_RESOURCE = 'urn:twokey';
 export const IDP_AUDIENCE = 'twokey';
@@ -35,6 +37,8 @@ export interface OidcIdpOptions {
   readonly serviceClientSecret: string;
   readonly serviceGroups?: readonly string[];
   readonly accessTokenTtlSeconds?: number;
+  /** Registers the review client with this secret and redirect URI (the control plane's /approvals/sign-in/callback). */
+  readonly reviewClient?: { readonly secret: string; readonly redirectUri: string };
 }
 
 export interface OidcIdp {
@@ -107,6 +111,9 @@ function buildProvider({ default: Provider, errors }: ProviderModule, issuer: st
         response_types: [],
         redirect_uris: [],
       },
+      ...(options.reviewClient
+        ? [{ client_id: IDP_REVIEW_CLIENT_ID, client_secret: options.reviewClient.secret, grant_types: ['authorization_code'], response_types: ['code'] as const, redirect_uris: [options.reviewClient.redirectUri] }]
+        : []),
     ],
     jwks: { keys: keys.keys as never },
     adapter: state.adapter,

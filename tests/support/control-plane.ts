@@ -9,7 +9,7 @@ export async function startTestControlPlane(
   dataDir?: string,
   httpPort = 0,
   policyStream = true,
-  extra: Pick<ControlPlaneOptions, 'slack' | 'samlIdp'> = {},
+  extra: Pick<ControlPlaneOptions, 'slack' | 'samlIdp' | 'reviewerOidc'> = {},
 ): Promise<LocalControlPlane> {
   return startLocalControlPlane({
     ...extra,

@@ -10,9 +10,9 @@ export interface TestIdp extends OidcIdpProcess {
 }
 
 /** The real OpenID provider (`oidc-provider`) in its own process on a free loopback port; its service client's tokens carry the group `ci`. */
-export async function startTestIdp(): Promise<TestIdp> {
+export async function startTestIdp(env: Record<string, string> = {}): Promise<TestIdp> {
   const serviceSecret = randomBytes(16).toString('hex');
-  const idp = await spawnOidcIdp({ TWOKEY_IDP_SERVICE_SECRET: serviceSecret, TWOKEY_IDP_SERVICE_GROUPS: 'ci' });
+  const idp = await spawnOidcIdp({ TWOKEY_IDP_SERVICE_SECRET: serviceSecret, TWOKEY_IDP_SERVICE_GROUPS: 'ci', ...env });
   return { ...idp, serviceSecret };
 }
 

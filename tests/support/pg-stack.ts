@@ -54,6 +54,9 @@ export async function startPgStack(
     controlPlaneDir?: string;
     spoolCapBytes?: number;
     slack?: ControlPlaneOptions['slack'];
+    reviewerOidc?: ControlPlaneOptions['reviewerOidc'];
+    /** The control plane's HTTP port (0: any), for an IdP that must know its redirect URI first. */
+    httpPort?: number;
   } = {},
 ): Promise<PgStack> {
   const pgServer = await startTestPostgres();
@@ -61,7 +64,7 @@ export async function startPgStack(
   await admin.connect();
   await options.prepare?.(admin);
   await admin.end();
-  const cp = await startTestControlPlane(options.controlPlaneDir, 0, true, { slack: options.slack });
+  const cp = await startTestControlPlane(options.controlPlaneDir, options.httpPort ?? 0, true, { slack: options.slack, reviewerOidc: options.reviewerOidc });
   const root = await tokenFor(cp, 'root', ['admin']);
   await api(cp, root, 'PUT', '/policies', options.policy ?? PG_TEST_POLICY, { 'if-match': '"0"' });
   const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
@@ -96,7 +99,7 @@ export async function startPgStack(
     async restartControlPlane() {
       const port = Number(new URL(stack.cp.httpUrl).port);
       await stack.cp.stop();
-      stack.cp = await startTestControlPlane(options.controlPlaneDir, port, true, { slack: options.slack });
+      stack.cp = await startTestControlPlane(options.controlPlaneDir, port, true, { slack: options.slack, reviewerOidc: options.reviewerOidc });
     },
     pg: pgServer,
     agent,
