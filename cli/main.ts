@@ -6,7 +6,7 @@ import { ApiError } from './control-plane-client';
 
 const USAGE = `usage: twokey <command> [options]
 
-  dev [--data-dir DIR] [--ports auto] [--fresh] [--memory] [--idp oidc]
+  dev [--data-dir DIR] [--ports auto] [--fresh] [--memory] [--idp oidc] [--slack]
                                                              run the control plane, demo database and agent locally
   agent --config FILE                                        run a data-plane agent
   login [--device] [--issuer URL --client-id ID] [--use id]  sign in with the OpenID provider (browser + PKCE, or device code)

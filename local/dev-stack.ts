@@ -4,9 +4,10 @@ import { existsSync, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
+import { LocalSlack } from './slack/slack-api';
 import { startLocalControlPlane, type LocalControlPlane } from './control-plane';
 import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
-import { DEV_INFO_FILE, type DevInfo } from './dev-config';
+import { DEV_INFO_FILE, readDevUsers, type DevInfo } from './dev-config';
 import { freePort } from './free-port';
 import { IDP_AUDIENCE, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCE } from './idp/oidc-idp';
 import { spawnOidcIdp, type OidcIdpProcess } from './idp/oidc-idp-process';
@@ -29,6 +30,8 @@ export interface DevStackOptions {
   readonly policyFile: string;
   /** `oidc`: also run the local OpenID provider (oidc-provider) that `twokey login` signs in with. */
   readonly idp?: 'oidc';
+  /** Also run the Slack API stand-in (users from examples/dev/users.yaml as U0ALICE..., channel C0DBA). */
+  readonly slack?: boolean;
   readonly host?: string;
   readonly log: (line: string) => void;
 }
@@ -66,6 +69,20 @@ async function startDevIdp(dataDir: string, port: number): Promise<OidcIdpProces
   return spawnOidcIdp({ TWOKEY_IDP_PORT: String(port), TWOKEY_IDP_SERVICE_SECRET: secret, TWOKEY_IDP_SERVICE_GROUPS: 'ci' });
 }
 
+/** The Slack stand-in with the dev users (U0ALICE, U0BOB, ...; emails confirmed) and the demo policy's channel. */
+async function startDevSlack(host: string): Promise<{ stand: LocalSlack; settings: { apiUrl: string; botToken: string; signingSecret: string } }> {
+  const users = readDevUsers();
+  const botToken = `xoxb-${randomBytes(12).toString('hex')}`;
+  const signingSecret = randomBytes(16).toString('hex');
+  const stand = new LocalSlack({
+    botToken,
+    signingSecret,
+    channels: ['C0DBA'],
+    users: Object.fromEntries(Object.entries(users).map(([name, u]) => [`U0${name.toUpperCase()}`, { email: u.email, emailConfirmed: true }])),
+  });
+  return { stand, settings: { apiUrl: await stand.start(host), botToken, signingSecret } };
+}
+
 /**
  * `twokey dev`: the control plane with its stand-ins, the demo database, and one agent (a child
  * process running `twokey agent`) serving `demo-pg`. Writes `DIR/dev.json` with the real endpoints.
@@ -90,8 +107,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     const idp = options.idp === 'oidc' ? await startDevIdp(dataDir, options.autoPorts ? 0 : DEFAULT_PORTS.idp) : undefined;
     if (idp) stoppers.push(() => idp.stop());
     const idpIssuers = idp ? [{ issuer: idp.issuer, audience: IDP_AUDIENCE, groupsClaim: IDP_GROUPS_CLAIM }] : [];
+    const slack = options.slack ? await startDevSlack(host) : undefined;
+    if (slack) stoppers.push(() => slack.stand.stop());
     const controlPlane = await startLocalControlPlane({
       extraIssuers: idpIssuers,
+      slack: slack?.settings,
       dataDir: options.memory ? undefined : dataDir,
       s3Dir: join(dataDir, 's3'),
       outboxDir,
@@ -100,6 +120,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       log: options.log,
     });
     stoppers.push(() => controlPlane.stop());
+    if (slack) slack.stand.interactionsUrl = `${controlPlane.httpUrl}/slack/interactions`;
 
     const current = (await adminCall(controlPlane, 'GET', '/policies')) as { version?: number } | undefined;
     if (!current?.version) {
@@ -166,6 +187,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         ? { [DEMO_TARGET]: { protocol: 'postgres', endpoint: endpoints[DEMO_TARGET] ?? null, adminUrl: postgres.adminUrl, database: DEMO_DATABASE } }
         : {},
       pid: process.pid,
+      ...(slack ? { slack: { viewer: slack.settings.apiUrl.replace(/api\/$/, '') } } : {}),
       ...(idp ? { idp: { issuer: idp.issuer, clientId: IDP_CLI_CLIENT_ID, resource: IDP_RESOURCE } } : {}),
     };
     await writeFile(join(dataDir, DEV_INFO_FILE), JSON.stringify(info, null, 2), { mode: 0o600 });

@@ -14,6 +14,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     policy: { type: 'string', default: resolve(REPO_ROOT, 'examples/dev/policy.yaml') },
     'no-demo': { type: 'boolean', default: false },
     idp: { type: 'string' },
+    slack: { type: 'boolean', default: false },
   });
   if (values.idp !== undefined && values.idp !== 'oidc') throw new UsageError('--idp takes oidc');
   if (values.ports !== 'auto' && values.ports !== 'default') throw new UsageError('--ports takes auto or default');
@@ -28,6 +29,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     demo: !values['no-demo'],
     policyFile: values.policy,
     idp: values.idp,
+    slack: values.slack,
     log: (line) => console.error(line),
   });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -43,6 +45,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  OIDC issuer    ${stack.info.issuer}`,
       pg ? `  demo-pg        agent endpoint ${pg.endpoint ?? '(not served yet)'}   direct (superuser) ${pg.adminUrl}` : '',
       `  outbox         ${stack.info.outboxDir}`,
+      stack.info.slack ? `  Slack stand-in ${stack.info.slack.viewer} (messages to #dba; press their buttons there)` : '',
       stack.info.idp ? `  OpenID provider ${stack.info.idp.issuer} (twokey login${dd}; any password)` : '',
       '',
       'Try (in another terminal):',

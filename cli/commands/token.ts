@@ -1,13 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { DEFAULT_DATA_DIR, readDevInfo } from '../../local/dev-config';
+import { DEFAULT_DATA_DIR, readDevInfo, readDevUsers } from '../../local/dev-config';
 import { mintDevToken, readSigningKey } from '../../local/oidc/dev-issuer';
 import { parse, UsageError } from '../args';
 import { freshToken, serviceToken } from '../auth/login-session';
 import { configDir } from '../auth/token-cache';
 
-const USERS_FILE = resolve(__dirname, '..', '..', 'examples', 'dev', 'users.yaml');
 const MAX_TTL_SECONDS = 24 * 3600;
 
 /**
@@ -42,7 +38,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   }
   const ttl = Number(values.ttl);
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) throw new UsageError(`--ttl takes 1 to ${MAX_TTL_SECONDS} seconds`);
-  const known = (parseYaml(await readFile(USERS_FILE, 'utf8')) as Record<string, { groups: string[]; email: string }>)[values.user];
+  const known = readDevUsers()[values.user];
   const groups = values.groups !== undefined ? values.groups.split(',').map((g) => g.trim()).filter(Boolean) : (known?.groups ?? []);
   const info = await readDevInfo(values['data-dir']);
   const key = await readSigningKey(values['data-dir']);

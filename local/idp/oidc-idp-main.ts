@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parse as parseYaml } from 'yaml';
-import { IDP_LINE_PREFIX, startOidcIdp, type IdpUser } from './oidc-idp';
+import { readDevUsers } from '../dev-config';
+import { IDP_LINE_PREFIX, startOidcIdp } from './oidc-idp';
 
 /**
  * Runs the local OpenID provider as its own process (`oidc-provider` is an ES module that jest's
@@ -12,11 +10,10 @@ import { IDP_LINE_PREFIX, startOidcIdp, type IdpUser } from './oidc-idp';
  * TWOKEY_IDP_SERVICE_GROUPS (comma separated), TWOKEY_IDP_ACCESS_TOKEN_TTL (seconds),
  * TWOKEY_IDP_REVIEW_SECRET and TWOKEY_IDP_REVIEW_REDIRECT (the review client).
  */
-const USERS_FILE = resolve(__dirname, '..', '..', 'examples', 'dev', 'users.yaml');
 
 async function main(): Promise<void> {
   const env = process.env;
-  const users = parseYaml(readFileSync(USERS_FILE, 'utf8')) as Record<string, IdpUser>;
+  const users = readDevUsers();
   const secret = env.TWOKEY_IDP_SERVICE_SECRET;
   if (!secret) throw new Error('TWOKEY_IDP_SERVICE_SECRET is not set');
   const idp = await startOidcIdp({

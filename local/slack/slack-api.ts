@@ -65,7 +65,9 @@ export class LocalSlack {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const send = (status: number, body: Reply): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    const method = new URL(req.url ?? '/', 'http://x').pathname.replace(/^\/api\//, '');
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === '/' || path === '/press') return this.serveViewer(req, res, path);
+    const method = path.replace(/^\/api\//, '');
     if (req.method !== 'POST') return send(405, { ok: false, error: 'method_not_supported' });
     const chunks: Buffer[] = [];
     let size = 0;
@@ -116,6 +118,40 @@ export class LocalSlack {
       default:
         return { ok: false, error: 'unknown_method' };
     }
+  }
+
+  /**
+   * A page for a person trying twokey locally (`twokey dev --slack`): the messages as posted, and for
+   * each pending one a button per Slack user that presses Approve or Deny as that user would.
+   */
+  private async serveViewer(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (path === '/press' && req.method === 'POST') {
+      let raw = '';
+      for await (const chunk of req) {
+        raw += String(chunk);
+        if (raw.length > MAX_REQUEST_BYTES) return void res.writeHead(413).end();
+      }
+      const form = new URLSearchParams(raw);
+      const message = this.messages.find((m) => m.ts === form.get('ts'));
+      const decision = form.get('decision');
+      const user = form.get('user') ?? '';
+      if (message && (decision === 'approve' || decision === 'deny') && this.options.users[user]) await this.press(message, decision, user).catch(() => undefined);
+      return void res.writeHead(303, { location: '/' }).end();
+    }
+    const esc = (t: string): string => t.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+    const buttons = (m: SlackMessage): string =>
+      Object.keys(this.options.users)
+        .flatMap((u) => (['approve', 'deny'] as const).map((d) => `<form method="post" action="/press" style="display:inline"><input type="hidden" name="ts" value="${esc(m.ts)}"><input type="hidden" name="user" value="${esc(u)}"><button name="decision" value="${d}">${d} as ${esc(u)}</button></form>`))
+        .join(' ');
+    const items = this.messages
+      .map((m) => {
+        const pending = m.blocks.some((b) => b.type === 'actions');
+        const texts = m.blocks.map((b) => (b.text as { text?: string } | undefined)?.text ?? '').filter(Boolean);
+        return `<li><b>#${esc(m.channel)}</b> <pre>${esc(texts.join('\n'))}</pre>${pending ? buttons(m) : ''}</li>`;
+      })
+      .join('');
+    const notes = this.ephemeral.map((e) => `<li>to ${esc(e.user)}: ${esc(e.text)}</li>`).join('');
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><title>Slack stand-in</title><h1>Messages</h1><ul>${items}</ul><h2>Only-you-can-see notes</h2><ul>${notes}</ul>`);
   }
 
   /** A channel we know, or a user id (a direct message, in the app's DM channel with them). */

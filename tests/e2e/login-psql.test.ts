@@ -7,6 +7,7 @@ import { IDP_SERVICE_CLIENT_ID } from '../../local/idp/oidc-idp';
 import { IDP_SERVICE_SECRET_FILE } from '../../local/dev-stack';
 import { launchChromium, loopbackContext } from '../support/browser';
 import { startDev, twokey, type DevProcess } from '../support/cli';
+import { waitFor } from '../support/control-plane';
 import { confirmDeviceCode, DEVICE_URL_LINE, runLogin } from '../support/oidc-idp';
 
 function psql(endpoint: string, token: string, sql: string): Promise<{ stdout: string; stderr: string }> {
@@ -18,14 +19,14 @@ function psql(endpoint: string, token: string, sql: string): Promise<{ stdout: s
   });
 }
 
-describe('the README path with the local OpenID provider (twokey dev --idp oidc)', () => {
+describe('the README path with the local OpenID provider and the Slack stand-in (twokey dev --idp oidc --slack)', () => {
   let dev: DevProcess;
   let browser: Browser;
   let dataDir: string;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'tk-dev-idp-'));
-    [dev, browser] = await Promise.all([startDev(dataDir, ['--memory', '--idp', 'oidc']), launchChromium()]);
+    [dev, browser] = await Promise.all([startDev(dataDir, ['--idp', 'oidc', '--slack']), launchChromium()]);
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
@@ -59,5 +60,21 @@ describe('the README path with the local OpenID provider (twokey dev --idp oidc)
 
     // Authenticated (a rejected token ends the connection with password authentication failed); the demo policy grants group `ci` nothing.
     expect(result.stderr).toBe('ERROR:  twokey: no rule grants read on demo-pg\n');
+  });
+
+  it('lets a reviewer approve alice\'s write from the Slack stand-in\'s page', async () => {
+    const token = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const held = psql(dev.info.targets['demo-pg']?.endpoint as string, token, "UPDATE customers SET name = 'Slack Approved' WHERE id = 3");
+    const viewer = dev.info.slack?.viewer as string;
+    const page = await (await loopbackContext(browser)).newPage();
+    await waitFor(async () => {
+      await page.goto(viewer);
+      return (await page.textContent('body'))?.includes("SET name = 'Slack Approved'") ? true : undefined;
+    }, 15_000, 'the Slack message');
+
+    await Promise.all([page.waitForNavigation(), page.click('form:has(input[value="U0BOB"]) button[value="approve"]')]);
+
+    expect((await held).stdout).toContain('UPDATE 1');
+    expect(await page.textContent('body')).toContain('Approved by bob@example.com');
   });
 });
