@@ -46,7 +46,7 @@ describe('ControlPlaneStack', () => {
     }
   });
 
-  it('puts every admin route behind the OIDC JWT authorizer, and only review links outside it', () => {
+  it('puts every admin route behind the OIDC JWT authorizer, and only review links, Slack presses and SAML sign-in outside it', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerType: 'JWT', JwtConfiguration: { Audience: ['twokey'] } });
     for (const route of HTTP_ROUTES) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
@@ -54,7 +54,16 @@ describe('ControlPlaneStack', () => {
         AuthorizationType: route.auth === 'oidc' ? 'JWT' : 'NONE',
       });
     }
-    expect(HTTP_ROUTES.filter((r) => r.auth === 'link').map((r) => r.path)).toEqual(['/approvals/review', '/approvals/review']);
+    expect(HTTP_ROUTES.filter((r) => r.auth !== 'oidc').map((r) => `${r.auth} ${r.method} ${r.path}`)).toEqual([
+      'link GET /approvals/review',
+      'link POST /approvals/review',
+      'link GET /approvals/sign-in',
+      'link GET /approvals/sign-in/callback',
+      'slack POST /slack/interactions',
+      'saml GET /saml/metadata',
+      'saml GET /saml/login',
+      'saml POST /saml/acs',
+    ]);
   });
 
   it('builds the approval state machine from the ASL file, with a timeout on the callback task', () => {
