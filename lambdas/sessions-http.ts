@@ -25,8 +25,15 @@ export const get = httpRoute('sessions', getRuntime, async (event, rt) => {
   return json(200, await getSession(rt.deps, event.pathParameters?.id ?? ''));
 });
 
-/** GET /sessions/{id}/recording (auditor or admin): short-lived URLs for the manifest and chunks. */
+function wholeNumber(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidRequestError(`${name} must be a whole number`);
+  return Number(value);
+}
+
+/** GET /sessions/{id}/recording?from=&limit= (auditor or admin): short-lived URLs for the manifest and a page of chunks. */
 export const recording = httpRoute('sessions', getRuntime, async (event, rt) => {
   const caller = await requireCaller(event, rt, [rt.config.auditorGroup, rt.config.adminGroup]);
-  return json(200, await recordingDownload(rt.deps, event.pathParameters?.id ?? '', caller));
+  const q = event.queryStringParameters ?? {};
+  return json(200, await recordingDownload(rt.deps, event.pathParameters?.id ?? '', caller, { fromSeq: wholeNumber(q.from, 'from'), limit: wholeNumber(q.limit, 'limit') }));
 });

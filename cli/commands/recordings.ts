@@ -63,20 +63,29 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
 }
 
 async function download(options: ClientOptions, sessionId: string, progress: boolean): Promise<Download> {
-  const { json } = await apiCall(options, 'GET', `/sessions/${encodeURIComponent(sessionId)}/recording`);
-  const links = json as { session: SessionView; manifestUrl: string; chunks: { seq: number; url: string }[] };
+  type Page = { session: SessionView; manifestUrl: string; chunks: { seq: number; url: string }[]; nextSeq?: number };
+  const page = async (fromSeq: number): Promise<Page> =>
+    (await apiCall(options, 'GET', `/sessions/${encodeURIComponent(sessionId)}/recording?from=${fromSeq}`)).json as Page;
   const fetchBytes = async (url: string): Promise<Buffer> => {
     const res = await fetch(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
     if (!res.ok) throw new Error(`download failed: HTTP ${res.status}`);
     return Buffer.from(await res.arrayBuffer());
   };
+  let links = await page(0);
   const manifest = JSON.parse((await fetchBytes(links.manifestUrl)).toString('utf8')) as Download['manifest'];
+  const total = links.session.chunkCount ?? 0;
   const chunks: string[] = [];
-  for (const [i, c] of links.chunks.entries()) {
-    chunks.push((await fetchBytes(c.url)).toString('base64'));
-    if (progress) process.stderr.write(`\rdownloading ${sessionId}: ${'#'.repeat(Math.round(((i + 1) / links.chunks.length) * 30)).padEnd(30, '.')} ${i + 1}/${links.chunks.length}`);
+  // The control plane gives the URLs a page at a time; each page's URLs are fetched before they expire.
+  for (;;) {
+    for (const c of links.chunks) {
+      chunks.push((await fetchBytes(c.url)).toString('base64'));
+      if (progress) process.stderr.write(`\rdownloading ${sessionId}: ${'#'.repeat(Math.round((chunks.length / Math.max(total, 1)) * 30)).padEnd(30, '.')} ${chunks.length}/${total}`);
+    }
+    if (links.nextSeq === undefined) break;
+    if (links.nextSeq !== chunks.length) throw new Error(`the recording's pages do not follow on (next ${links.nextSeq} after ${chunks.length} chunks)`);
+    links = await page(links.nextSeq);
   }
-  if (progress && links.chunks.length) process.stderr.write('\n');
+  if (progress && chunks.length) process.stderr.write('\n');
   return { twokey: 'recording-download', v: 1, session: links.session, manifest, chunks };
 }
 

@@ -7,7 +7,7 @@ const issuersSchema = z
   .min(1);
 
 export interface ControlPlaneConfig {
-  readonly tables: { agents: string; connections: string; policies: string; approvals: string; sessions: string; auditEvents: string };
+  readonly tables: { agents: string; connections: string; policies: string; approvals: string; sessions: string; recordingChunks: string; auditEvents: string };
   readonly recordingsBucket: string;
   readonly s3ForcePathStyle: boolean;
   readonly stateMachineArn: string | undefined;
@@ -40,6 +40,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
       policies: need(TABLES.policies.envVar),
       approvals: need(TABLES.approvals.envVar),
       sessions: need(TABLES.sessions.envVar),
+      recordingChunks: need(TABLES.recordingChunks.envVar),
       auditEvents: need(TABLES.auditEvents.envVar),
     },
     recordingsBucket: need('RECORDINGS_BUCKET'),

@@ -9,8 +9,10 @@ import { TokenVerifier } from '../../core/identity/verifier';
 import { encodeFrame } from '../../core/tunnel/messages';
 import type { AgentPusher, ApprovalWorkflow, ControlPlaneDeps, Mailer } from '../domain/deps';
 import { DynamoApprovalStore } from '../store/approval-store';
-import { DynamoAuditStore, DynamoSessionStore } from '../store/session-store';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DynamoAuditStore, DynamoChunkStore, DynamoSessionStore } from '../store/session-store';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { MAX_CHUNKS_PER_SESSION } from '../domain/sessions';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { RecordingBucket } from '../domain/deps';
 import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../store/dynamo-stores';
@@ -91,21 +93,40 @@ function linkKeyFor(secrets: SecretsManagerClient, secretId: string | undefined)
   };
 }
 
+/** S3 reads checksums as base64 of the digest's bytes; the chain keeps them as hex. */
+const base64OfHex = (hex: string): string => Buffer.from(hex, 'hex').toString('base64');
+/** Keys of one session's prefix, at most MAX_CHUNKS_PER_SESSION and the manifest: a list call returns 1,000. */
+const MAX_LIST_PAGES = Math.ceil(MAX_CHUNKS_PER_SESSION / 1000) + 1;
+
 function bucketFor(s3: S3Client, bucket: string): RecordingBucket {
   return {
-    presignPut: (key, expiresIn) => getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: 'application/gzip' }), { expiresIn }),
+    // The checksum header stays a signed header (not a query parameter): the uploader must send it, and S3 checks the body against it.
+    presignPut: (key, expiresIn, content) =>
+      getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: 'application/gzip', ContentLength: content.bytes, ChecksumSHA256: base64OfHex(content.sha256) }), {
+        expiresIn,
+        unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
+      }),
     presignGet: (key, expiresIn) => getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn }),
-    async get(key) {
+    async sizes(prefix) {
+      const sizes = new Map<string, number>();
+      let token: string | undefined;
+      for (let page = 0; page < MAX_LIST_PAGES; page++) {
+        const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of out.Contents ?? []) if (o.Key !== undefined) sizes.set(o.Key, o.Size ?? 0);
+        token = out.NextContinuationToken;
+        if (!token) return sizes;
+      }
+      throw new Error(`more than ${MAX_LIST_PAGES} pages of objects under ${prefix}`);
+    },
+    async putOnce(key, body, contentType) {
       try {
-        const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return out.Body ? Buffer.from(await out.Body.transformToByteArray()) : undefined;
+        const sha256 = createHash('sha256').update(body).digest('base64');
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ChecksumSHA256: sha256, IfNoneMatch: '*' }));
+        return 'written';
       } catch (e) {
-        if (e instanceof NoSuchKey || (e as { name?: string }).name === 'NoSuchKey') return undefined;
+        if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412) return 'exists';
         throw e;
       }
-    },
-    async put(key, body, contentType) {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
     },
   };
 }
@@ -134,6 +155,7 @@ export function getRuntime(component: string): Runtime {
       recentPolicy: new RecentPolicy(policies, Date.now),
       approvals: new DynamoApprovalStore(ddb, config.tables.approvals),
       sessions: new DynamoSessionStore(ddb, config.tables.sessions),
+      chunks: new DynamoChunkStore(ddb, config.tables.recordingChunks),
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),
       // Checksums only when required: otherwise streamed bodies get aws-chunked framing some S3 stand-ins store verbatim.
       recordings: bucketFor(

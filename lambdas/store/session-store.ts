@@ -1,5 +1,5 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { putIfAbsent, scanTable } from './dynamo-table';
+import { isConditionFailure, putIfAbsent, queryAll, scanTable } from './dynamo-table';
 
 export type SessionStatus = 'live' | 'complete' | 'incomplete';
 
@@ -30,8 +30,25 @@ export interface SessionFilter {
 export interface SessionStore {
   create(record: SessionRecord): Promise<'created' | 'exists'>;
   get(sessionId: string): Promise<SessionRecord | undefined>;
-  finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<void>;
+  /** Ends a live session; `already-ended` when it had ended (nothing is changed then). */
+  finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<'finished' | 'already-ended'>;
   query(filter: SessionFilter): Promise<SessionRecord[]>;
+}
+
+/** A chunk's upload as the agent declared it when its URL was signed; S3 stores exactly these bytes or none. */
+export interface ChunkRecord {
+  readonly sessionId: string;
+  readonly seq: number;
+  /** SHA-256 of the stored (gzipped) chunk, hex: the chain's digest. */
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+export interface ChunkStore {
+  /** Keeps the first declaration of a chunk: `same` for a repeat of it, `conflict` for other bytes under its number. */
+  declare(chunk: ChunkRecord): Promise<'declared' | 'same' | 'conflict'>;
+  /** The session's declared chunks with seq below `count`, in order. */
+  list(sessionId: string, count: number): Promise<ChunkRecord[]>;
 }
 
 export interface AuditEvent {
@@ -62,17 +79,23 @@ export class DynamoSessionStore implements SessionStore {
     return out.Item as SessionRecord | undefined;
   }
 
-  async finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<void> {
-    await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { sessionId },
-        UpdateExpression: 'SET endedAt = :e, #s = :s, chunkCount = :c, finalDigest = :d',
-        ConditionExpression: 'attribute_exists(sessionId)',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':e': fields.endedAt, ':s': fields.status, ':c': fields.chunkCount, ':d': fields.finalDigest },
-      }),
-    );
+  async finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<'finished' | 'already-ended'> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { sessionId },
+          UpdateExpression: 'SET endedAt = :e, #s = :s, chunkCount = :c, finalDigest = :d',
+          ConditionExpression: '#s = :live',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':e': fields.endedAt, ':s': fields.status, ':c': fields.chunkCount, ':d': fields.finalDigest, ':live': 'live' },
+        }),
+      );
+      return 'finished';
+    } catch (e) {
+      if (isConditionFailure(e)) return 'already-ended';
+      throw e;
+    }
   }
 
   async query(filter: SessionFilter): Promise<SessionRecord[]> {
@@ -109,5 +132,28 @@ export class DynamoAuditStore implements AuditStore {
 
   async put(event: AuditEvent): Promise<void> {
     await this.ddb.send(new PutCommand({ TableName: this.table, Item: event }));
+  }
+}
+
+export class DynamoChunkStore implements ChunkStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async declare(chunk: ChunkRecord): Promise<'declared' | 'same' | 'conflict'> {
+    if ((await putIfAbsent(this.ddb, this.table, { ...chunk }, 'sessionId')) === 'created') return 'declared';
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { sessionId: chunk.sessionId, seq: chunk.seq }, ConsistentRead: true }));
+    const held = out.Item as ChunkRecord | undefined;
+    return held?.sha256 === chunk.sha256 && held.bytes === chunk.bytes ? 'same' : 'conflict';
+  }
+
+  list(sessionId: string, count: number): Promise<ChunkRecord[]> {
+    return queryAll<ChunkRecord>(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'sessionId = :s AND seq < :n',
+      ExpressionAttributeValues: { ':s': sessionId, ':n': count },
+      ConsistentRead: true,
+    });
   }
 }

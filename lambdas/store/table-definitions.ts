@@ -32,6 +32,12 @@ export const TABLES = {
       { name: 'byUser', partitionKey: { name: 'user', type: 'S' }, sortKey: { name: 'startedAt', type: 'S' } },
     ],
   },
+  recordingChunks: {
+    logicalName: 'RecordingChunks',
+    envVar: 'TABLE_RECORDING_CHUNKS',
+    partitionKey: { name: 'sessionId', type: 'S' },
+    sortKey: { name: 'seq', type: 'N' },
+  },
   auditEvents: { logicalName: 'AuditEvents', envVar: 'TABLE_AUDIT_EVENTS', partitionKey: { name: 'eventId', type: 'S' } },
 } as const satisfies Record<string, TableDefinition>;
 
