@@ -114,6 +114,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     [TABLES.policies.envVar]: dynamo.tableNames.policies,
     [TABLES.approvals.envVar]: dynamo.tableNames.approvals,
     [TABLES.sessions.envVar]: dynamo.tableNames.sessions,
+    [TABLES.recordingChunks.envVar]: dynamo.tableNames.recordingChunks,
     [TABLES.auditEvents.envVar]: dynamo.tableNames.auditEvents,
     AWS_ENDPOINT_URL_SFN: `${httpUrl}${SFN_PREFIX}`,
     AWS_ENDPOINT_URL_SESV2: `${httpUrl}${SES_PREFIX}`,
