@@ -196,6 +196,7 @@ export class ControlPlaneStack extends Stack {
       ADMIN_GROUP: props.adminGroup,
       AUDITOR_GROUP: props.auditorGroup,
       WS_MANAGEMENT_ENDPOINT: wsStage.callbackUrl,
+      TUNNEL_URL: wsStage.url,
       RECORDINGS_BUCKET: this.recordings.bucketName,
       SENDER_EMAIL: props.senderEmail,
       NODE_OPTIONS: '--enable-source-maps',

@@ -125,6 +125,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     SENDER_EMAIL: 'twokey@localhost',
     OIDC_ISSUERS: JSON.stringify([{ issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }]),
     WS_MANAGEMENT_ENDPOINT: httpUrl,
+    TUNNEL_URL: `ws://${domain}${TUNNEL_PATH}`,
     RECORDINGS_BUCKET: s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',
   });

@@ -1,5 +1,7 @@
 import { parse, UsageError } from '../args';
+import { writeFileSync } from 'node:fs';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS } from '../control-plane-client';
+import { AGENT_CONFIG_PATH, AGENT_KEY_ENV, agentConfigYaml, agentInstallLine, targetsOf, type AgentSetup } from './agent-setup';
 
 interface AgentRow {
   name: string;
@@ -10,7 +12,7 @@ interface AgentRow {
 
 const common = CONTROL_PLANE_OPTIONS;
 
-/** `twokey agents list [--json]` and `twokey agents register NAME [--rotate]`. */
+/** `twokey agents list [--json]` and `twokey agents register NAME [--rotate] [-o agent.yaml]`. */
 export async function agentsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'list') {
@@ -28,19 +30,28 @@ export async function agentsCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (sub === 'register') {
-    const { values, positionals } = parse(rest, { ...common, rotate: { type: 'boolean', default: false } });
+    const { values, positionals } = parse(rest, { ...common, rotate: { type: 'boolean', default: false }, output: { type: 'string', short: 'o' } });
     const name = positionals[0];
-    if (!name) throw new UsageError('usage: twokey agents register NAME [--rotate]');
-    const { json } = await apiCall(
-      clientOptions(values),
-      'POST',
-      '/agents',
-      JSON.stringify({ name, rotate: values.rotate }),
-      { 'content-type': 'application/json' },
+    if (!name) throw new UsageError('usage: twokey agents register NAME [--rotate] [-o agent.yaml]');
+    const options = clientOptions(values);
+    const { json } = await apiCall(options, 'POST', '/agents', JSON.stringify({ name, rotate: values.rotate }), { 'content-type': 'application/json' });
+    const agent = json as { name: string; key: string; setup: AgentSetup };
+    if (values.json) {
+      console.log(JSON.stringify(agent));
+      return 0;
+    }
+    const policy = await apiCall(options, 'GET', '/policies').then(
+      (r) => (r.json as { source?: string }).source,
+      () => undefined,
     );
-    const agent = json as { name: string; key: string };
-    if (values.json) console.log(JSON.stringify(agent));
-    else console.log(`agent ${agent.name} registered. Its key is shown once; keep it secret:\n${agent.key}`);
+    const yaml = agentConfigYaml(agent.name, agent.setup, targetsOf(policy, agent.name));
+    console.log(`agent ${agent.name} registered. Its key is shown once; keep it secret and give it to the agent in its environment:`);
+    console.log(`${AGENT_KEY_ENV}=${agent.key}`);
+    console.log(`\nInstall the agent on a host that reaches the database (Node 20.19+):\n  ${agentInstallLine()}`);
+    if (values.output) {
+      writeFileSync(values.output, yaml, { mode: 0o600 });
+      console.log(`\nIts configuration is in ${values.output}; fill in each target's upstream, then: twokey-agent --config ${values.output}`);
+    } else console.log(`\nSave this as ${AGENT_CONFIG_PATH}, fill in each target's upstream, then: twokey-agent --config ${AGENT_CONFIG_PATH}\n\n${yaml}`);
     return 0;
   }
   throw new UsageError('usage: twokey agents list|register');

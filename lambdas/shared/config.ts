@@ -18,6 +18,8 @@ export interface ControlPlaneConfig {
   readonly adminGroup: string;
   readonly auditorGroup: string;
   readonly wsManagementEndpoint: string | undefined;
+  /** The WebSocket URL agents connect to (the stack's TunnelUrl), for a new agent's configuration. */
+  readonly tunnelUrl: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -53,5 +55,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     adminGroup: env.ADMIN_GROUP ?? 'admin',
     auditorGroup: env.AUDITOR_GROUP ?? 'auditor',
     wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
+    tunnelUrl: env.TUNNEL_URL,
   };
 }
