@@ -119,6 +119,7 @@ export class ControlPlaneStack extends Stack {
           encryption: TableEncryption.CUSTOMER_MANAGED,
           encryptionKey: dataKey,
           stream: def.stream ? StreamViewType.NEW_IMAGE : undefined,
+          timeToLiveAttribute: def.ttlAttribute,
           removalPolicy: props.deletionProtection ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
         }),
       ]),

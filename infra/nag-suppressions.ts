@@ -2,6 +2,7 @@ import { Stack, Validations, type CfnElement } from 'aws-cdk-lib';
 import type { Policy } from 'aws-cdk-lib/aws-iam';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { IConstruct } from 'constructs';
+import { TABLES, type TableDefinition, type TableKey } from '../lambdas/store/table-definitions';
 import { WS_STAGE, type ControlPlaneStack } from './control-plane-stack';
 
 interface Statement {
@@ -28,7 +29,6 @@ function holds(fn: NodejsFunction, action: string, resource = ''): boolean {
 export function applyNagSuppressions(stack: ControlPlaneStack): void {
   const ack = (scope: IConstruct, id: string, reason: string): void => Validations.of(scope).acknowledge({ id: `AwsSolutions::${id}`, reason });
   const bucketId = stack.getLogicalId(stack.recordings.node.defaultChild as CfnElement);
-  const sessionsId = stack.getLogicalId(stack.tables.sessions.node.defaultChild as CfnElement);
 
   for (const fn of stack.functions) {
     ack(
@@ -61,8 +61,11 @@ export function applyNagSuppressions(stack: ControlPlaneStack): void {
         'Recording chunks are written (message handler: PutObject) or read (recording download: GetObject) under keys made per session at run time (recordings/<date>/<session>/<seq>); the grant is limited to that prefix and to that one action (no delete, and Object Lock retains objects).',
       );
     }
-    if (holds(fn, 'dynamodb:Query', sessionsId)) {
-      ack(fn, `AwsSolutions-IAM5[Resource::<${sessionsId}.Arn>/index/*]`, 'Session queries use the sessions table GSIs (byTarget, byUser); the index wildcard is scoped to this one table.');
+    for (const [key, def] of Object.entries(TABLES) as [TableKey, TableDefinition][]) {
+      const tableId = stack.getLogicalId(stack.tables[key].node.defaultChild as CfnElement);
+      if (def.indexes && holds(fn, 'dynamodb:Query', tableId)) {
+        ack(fn, `AwsSolutions-IAM5[Resource::<${tableId}.Arn>/index/*]`, `Queries of the ${def.logicalName} table use its GSIs (${def.indexes.map((i) => i.name).join(', ')}); the index wildcard is scoped to this one table.`);
+      }
     }
     if (holds(fn, 'ses:SendEmail')) {
       ack(

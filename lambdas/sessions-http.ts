@@ -11,12 +11,12 @@ function instant(value: string | undefined, name: string): string | undefined {
   return value;
 }
 
-/** GET /sessions?target=&user=&from=&to= (auditor or admin). */
+/** GET /sessions?target=&user=&from=&to=&limit=&next= (auditor or admin): a page, newest first, and `next` while there are more. */
 export const list = httpRoute('sessions', getRuntime, async (event, rt) => {
   await requireCaller(event, rt, [rt.config.auditorGroup, rt.config.adminGroup]);
   const q = event.queryStringParameters ?? {};
-  const sessions = await listSessions(rt.deps, { target: q.target, user: q.user, from: instant(q.from, 'from'), to: instant(q.to, 'to') });
-  return json(200, { sessions });
+  const page = await listSessions(rt.deps, { target: q.target, user: q.user, from: instant(q.from, 'from'), to: instant(q.to, 'to') }, { limit: wholeNumber(q.limit, 'limit'), next: q.next });
+  return json(200, page);
 });
 
 /** GET /sessions/{id} (auditor or admin). */

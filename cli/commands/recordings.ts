@@ -40,25 +40,32 @@ function sinceToIso(since: string | undefined): string | undefined {
   return new Date(Date.now() - seconds * 1000).toISOString();
 }
 
-/** `twokey sessions list [--target T] [--user U] [--since 1h] [--json]` (auditors). */
+/** `twokey sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next TOKEN] [--json]` (auditors). */
 export async function sessionsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'list') throw new UsageError('usage: twokey sessions list [--target T] [--user U] [--since 1h] [--json]');
-  const { values } = parse(rest, { ...common, target: { type: 'string' }, user: { type: 'string' }, since: { type: 'string' } });
+  const usage = 'usage: twokey sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next TOKEN] [--json]';
+  if (sub !== 'list') throw new UsageError(usage);
+  const { values } = parse(rest, { ...common, target: { type: 'string' }, user: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, next: { type: 'string' } });
+  if (values.limit !== undefined && !/^[1-9]\d{0,3}$/.test(values.limit)) throw new UsageError(`--limit must be a whole number from 1 to 9999; ${usage}`);
   const q = new URLSearchParams();
   if (values.target) q.set('target', values.target);
   if (values.user) q.set('user', values.user);
   const from = sinceToIso(values.since);
   if (from) q.set('from', from);
+  if (values.limit) q.set('limit', values.limit);
+  if (values.next) q.set('next', values.next);
   const { json } = await apiCall(client(values), 'GET', `/sessions${q.size ? `?${q}` : ''}`);
   if (values.json) {
     console.log(JSON.stringify(json, null, 2));
     return 0;
   }
+  const page = json as { sessions: SessionView[]; next?: string };
   console.log(['SESSION'.padEnd(36), 'TARGET'.padEnd(12), 'USER'.padEnd(20), 'STARTED'.padEnd(24), 'STATUS'.padEnd(10), 'CHUNKS'].join(' '));
-  for (const s of (json as { sessions: SessionView[] }).sessions) {
+  for (const s of page.sessions) {
     console.log([s.sessionId.padEnd(36), s.target.padEnd(12), (s.identity.email ?? s.user).padEnd(20), s.startedAt.padEnd(24), s.status.padEnd(10), String(s.chunkCount ?? '-')].join(' '));
   }
+  // The next page is the caller's to ask for: to stderr, so that stdout stays the table.
+  if (page.next) console.error(`more: twokey sessions list ... --next ${page.next}`);
   return 0;
 }
 

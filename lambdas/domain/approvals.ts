@@ -130,7 +130,7 @@ export async function notifyAgent(deps: ControlPlaneDeps, requestId: string): Pr
   const record = await deps.approvals.get(requestId);
   const message = record && decisionMessage(record);
   if (!record || !message) return;
-  const connections = (await deps.connections.list()).filter((c) => c.agent === record.agent);
+  const connections = await deps.connections.listForAgent(record.agent);
   for (const c of connections) {
     const sent = await deps.push(c.connectionId, message).catch(() => 'gone' as const);
     if (sent === 'gone') await deps.connections.delete(c.connectionId);
@@ -139,7 +139,7 @@ export async function notifyAgent(deps: ControlPlaneDeps, requestId: string): Pr
 
 /** Decisions an agent has not acknowledged yet, for its hello. */
 export async function undeliveredDecisions(deps: Pick<ControlPlaneDeps, 'approvals'>, agent: string): Promise<ControlMessage[]> {
-  const records = (await deps.approvals.list()).filter((r) => r.agent === agent && r.status !== 'pending' && !r.delivered);
+  const records = await deps.approvals.undelivered(agent);
   return records.map(decisionMessage).filter((m): m is ControlMessage => m !== undefined);
 }
 

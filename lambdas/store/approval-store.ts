@@ -1,7 +1,7 @@
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalRecord, ApprovalStatus } from '../../core/approval/request';
 import type { Vote } from '../../core/approval/votes';
-import { isConditionFailure, putIfAbsent, scanTable } from './dynamo-table';
+import { isConditionFailure, putIfAbsent, queryAll, scanTable } from './dynamo-table';
 
 export interface ApprovalStore {
   /** Stores a new request; `exists` when one with this id is already stored (a retried request). */
@@ -17,7 +17,17 @@ export interface ApprovalStore {
   finalize(requestId: string, status: Exclude<ApprovalStatus, 'pending'>, at: string): Promise<boolean>;
   markDelivered(requestId: string): Promise<void>;
   list(): Promise<ApprovalRecord[]>;
+  /** Decided requests of `agent` whose decision it has not acknowledged (an index query, for every hello). */
+  undelivered(agent: string): Promise<ApprovalRecord[]>;
 }
+
+/** A decided request is kept this long after its decision, then DynamoDB's TTL deletes it (the audit trail is the recordings and logs). */
+export const DECIDED_APPROVAL_RETENTION_DAYS = 400;
+
+type StoredApproval = ApprovalRecord & { taskToken?: string; undeliveredAgent?: string; ttl?: number };
+
+/** The task token stays in the table; index and TTL attributes are storage's own. */
+const withoutStorage = ({ taskToken: _token, undeliveredAgent: _index, ttl: _ttl, ...record }: StoredApproval): ApprovalRecord => record;
 
 export class DynamoApprovalStore implements ApprovalStore {
   constructor(
@@ -75,10 +85,10 @@ export class DynamoApprovalStore implements ApprovalStore {
         new UpdateCommand({
           TableName: this.table,
           Key: { requestId },
-          UpdateExpression: 'SET #s = :s, decidedAt = :at',
+          UpdateExpression: 'SET #s = :s, decidedAt = :at, undeliveredAgent = #agent, #ttl = :ttl',
           ConditionExpression: '#s = :pending',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':s': status, ':at': at, ':pending': 'pending' },
+          ExpressionAttributeNames: { '#s': 'status', '#ttl': 'ttl', '#agent': 'agent' },
+          ExpressionAttributeValues: { ':s': status, ':at': at, ':pending': 'pending', ':ttl': Math.floor(Date.parse(at) / 1000) + DECIDED_APPROVAL_RETENTION_DAYS * 86_400 },
         }),
       );
       return true;
@@ -89,11 +99,20 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async markDelivered(requestId: string): Promise<void> {
-    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET delivered = :y', ExpressionAttributeValues: { ':y': true } }));
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET delivered = :y REMOVE undeliveredAgent', ExpressionAttributeValues: { ':y': true } }));
   }
 
   async list(): Promise<ApprovalRecord[]> {
-    const items = await scanTable<ApprovalRecord & { taskToken?: string }>(this.ddb, this.table);
-    return items.map(({ taskToken: _hidden, ...record }) => record);
+    return (await scanTable<StoredApproval>(this.ddb, this.table)).map(withoutStorage);
+  }
+
+  async undelivered(agent: string): Promise<ApprovalRecord[]> {
+    const items = await queryAll<StoredApproval>(this.ddb, {
+      TableName: this.table,
+      IndexName: 'undeliveredByAgent',
+      KeyConditionExpression: 'undeliveredAgent = :a',
+      ExpressionAttributeValues: { ':a': agent },
+    });
+    return items.map(withoutStorage);
   }
 }

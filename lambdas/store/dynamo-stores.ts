@@ -7,7 +7,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { AgentExistsError, VersionConflictError } from '../domain/errors';
-import { isConditionFailure, scanTable } from './dynamo-table';
+import { isConditionFailure, queryAll, scanTable } from './dynamo-table';
 import type { AgentRecord, AgentStore, ConnectionRecord, ConnectionStore, PolicyRecord, PolicyStore } from './stores';
 
 /** All policy versions live under one partition; the deployment has one policy document. */
@@ -107,22 +107,34 @@ export class DynamoConnectionStore implements ConnectionStore {
   ) {}
 
   async put(record: ConnectionRecord): Promise<void> {
-    await this.ddb.send(new PutCommand({ TableName: this.table, Item: record }));
+    // API Gateway closes a WebSocket connection after 2 hours at most: a record older than that is one whose $disconnect was lost.
+    const ttl = Math.floor(Date.parse(record.connectedAt) / 1000) + CONNECTION_RECORD_TTL_SECONDS;
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { ...record, ttl } }));
   }
 
   async get(connectionId: string): Promise<ConnectionRecord | undefined> {
     const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { connectionId }, ConsistentRead: true }));
-    return out.Item as ConnectionRecord | undefined;
+    return out.Item ? withoutTtl(out.Item as StoredConnection) : undefined;
   }
 
   async delete(connectionId: string): Promise<void> {
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { connectionId } }));
   }
 
-  list(): Promise<ConnectionRecord[]> {
-    return scanTable<ConnectionRecord>(this.ddb, this.table);
+  async list(): Promise<ConnectionRecord[]> {
+    return (await scanTable<StoredConnection>(this.ddb, this.table)).map(withoutTtl);
+  }
+
+  async listForAgent(agent: string): Promise<ConnectionRecord[]> {
+    const items = await queryAll<StoredConnection>(this.ddb, { TableName: this.table, IndexName: 'byAgent', KeyConditionExpression: '#a = :a', ExpressionAttributeNames: { '#a': 'agent' }, ExpressionAttributeValues: { ':a': agent } });
+    return items.map(withoutTtl);
   }
 }
+
+/** API Gateway's longest WebSocket connection (2 hours) and an hour's margin. */
+export const CONNECTION_RECORD_TTL_SECONDS = 3 * 3600;
+type StoredConnection = ConnectionRecord & { ttl?: number };
+const withoutTtl = ({ ttl: _ttl, ...record }: StoredConnection): ConnectionRecord => record;
 
 export class DynamoPolicyStore implements PolicyStore {
   constructor(

@@ -1,5 +1,6 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isConditionFailure, putIfAbsent, queryAll, scanTable } from './dynamo-table';
+import { isConditionFailure, putIfAbsent, queryAll } from './dynamo-table';
+import { decodePageToken, encodePageToken } from './page-token';
 
 export type SessionStatus = 'live' | 'complete' | 'incomplete';
 
@@ -27,12 +28,25 @@ export interface SessionFilter {
   readonly to?: string;
 }
 
+/** One page of a listing, newest first, and the token of the next page while there is one. */
+export interface SessionPage {
+  readonly sessions: SessionRecord[];
+  readonly next?: string;
+}
+
+/** Sessions a listing returns when the caller names no limit, and the most it may ask for. */
+export const DEFAULT_SESSION_PAGE = 100;
+export const MAX_SESSION_PAGE = 1000;
+/** A listing without a target or user walks months back from `to`: this many, when it names no `from`. */
+export const DEFAULT_LISTING_MONTHS = 12;
+
 export interface SessionStore {
   create(record: SessionRecord): Promise<'created' | 'exists'>;
   get(sessionId: string): Promise<SessionRecord | undefined>;
   /** Ends a live session; `already-ended` when it had ended (nothing is changed then). */
   finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<'finished' | 'already-ended'>;
-  query(filter: SessionFilter): Promise<SessionRecord[]>;
+  /** Sessions matching `filter`, newest first, a page at a time (always an index query, never a scan). */
+  query(filter: SessionFilter, page: { limit: number; next?: string }): Promise<SessionPage>;
 }
 
 /** A chunk's upload as the agent declared it when its URL was signed; S3 stores exactly these bytes or none. */
@@ -71,12 +85,12 @@ export class DynamoSessionStore implements SessionStore {
   ) {}
 
   create(record: SessionRecord): Promise<'created' | 'exists'> {
-    return putIfAbsent(this.ddb, this.table, { ...record }, 'sessionId');
+    return putIfAbsent(this.ddb, this.table, { ...record, month: monthOf(record.startedAt) }, 'sessionId');
   }
 
   async get(sessionId: string): Promise<SessionRecord | undefined> {
     const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { sessionId }, ConsistentRead: true }));
-    return out.Item as SessionRecord | undefined;
+    return out.Item ? withoutMonth(out.Item) : undefined;
   }
 
   async finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<'finished' | 'already-ended'> {
@@ -98,30 +112,69 @@ export class DynamoSessionStore implements SessionStore {
     }
   }
 
-  async query(filter: SessionFilter): Promise<SessionRecord[]> {
-    const index = filter.target ? { name: 'byTarget', key: 'target', value: filter.target } : filter.user ? { name: 'byUser', key: 'user', value: filter.user } : undefined;
-    let items: SessionRecord[];
-    if (index) {
+  async query(filter: SessionFilter, page: { limit: number; next?: string }): Promise<SessionPage> {
+    const position = page.next ? decodePageToken(page.next) : {};
+    const limit = Math.max(1, Math.min(page.limit, MAX_SESSION_PAGE));
+    const range = { ':from': filter.from ?? '0000', ':to': filter.to ?? '9999' };
+    if (filter.target || filter.user) {
+      // By target (and user, filtered) or by user: one partition of an index.
+      const [name, key, value] = filter.target ? ['byTarget', 'target', filter.target] : ['byUser', 'user', filter.user as string];
+      const also = filter.target && filter.user ? { FilterExpression: '#u = :u', names: { '#u': 'user' }, values: { ':u': filter.user } } : undefined;
       const out = await this.ddb.send(
         new QueryCommand({
           TableName: this.table,
-          IndexName: index.name,
+          IndexName: name,
           KeyConditionExpression: '#k = :v AND startedAt BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#k': index.key },
-          ExpressionAttributeValues: { ':v': index.value, ':from': filter.from ?? '0000', ':to': filter.to ?? '9999' },
+          FilterExpression: also?.FilterExpression,
+          ExpressionAttributeNames: { '#k': key, ...also?.names },
+          ExpressionAttributeValues: { ':v': value, ...range, ...also?.values },
           ScanIndexForward: false,
+          Limit: limit,
+          ExclusiveStartKey: position.key,
         }),
       );
-      items = (out.Items ?? []) as SessionRecord[];
-    } else items = await scanTable<SessionRecord>(this.ddb, this.table);
-    return items.filter(
-      (s) =>
-        (!filter.user || s.user === filter.user) &&
-        (!filter.target || s.target === filter.target) &&
-        (!filter.from || s.startedAt >= filter.from) &&
-        (!filter.to || s.startedAt <= filter.to),
-    );
+      return { sessions: (out.Items ?? []).map(withoutMonth), ...(out.LastEvaluatedKey ? { next: encodePageToken({ key: out.LastEvaluatedKey as Record<string, string> }) } : {}) };
+    }
+    // Everything: month by month (the byMonth index), newest first, from `to` back to `from`.
+    const to = filter.to ?? new Date().toISOString();
+    const last = monthOf(filter.from ?? monthsBefore(to, DEFAULT_LISTING_MONTHS));
+    const sessions: SessionRecord[] = [];
+    let month = position.partition ?? monthOf(to);
+    let start = position.key;
+    while (month >= last) {
+      const out = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'byMonth',
+          KeyConditionExpression: '#m = :m AND startedAt BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#m': 'month' },
+          ExpressionAttributeValues: { ':m': month, ...range },
+          ScanIndexForward: false,
+          Limit: limit - sessions.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      sessions.push(...(out.Items ?? []).map(withoutMonth));
+      start = out.LastEvaluatedKey as Record<string, string> | undefined;
+      if (!start) month = monthsBefore(`${month}-01`, 1).slice(0, 7);
+      if (sessions.length >= limit) break;
+    }
+    const more = start !== undefined || month >= last;
+    return { sessions, ...(more ? { next: encodePageToken({ partition: month, key: start }) } : {}) };
   }
+}
+
+type StoredSession = SessionRecord & { month?: string };
+const withoutMonth = (item: Record<string, unknown>): SessionRecord => {
+  const { month: _month, ...record } = item as unknown as StoredSession;
+  return record;
+};
+const monthOf = (iso: string): string => iso.slice(0, 7);
+/** The ISO date `months` calendar months before `iso` (UTC). */
+function monthsBefore(iso: string, months: number): string {
+  const d = new Date(iso);
+  const at = Number.isNaN(d.getTime()) ? new Date(0) : d;
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - months, 1)).toISOString();
 }
 
 export class DynamoAuditStore implements AuditStore {

@@ -34,6 +34,8 @@ export interface ConnectionStore {
   get(connectionId: string): Promise<ConnectionRecord | undefined>;
   delete(connectionId: string): Promise<void>;
   list(): Promise<ConnectionRecord[]>;
+  /** The connections of one agent (an index query). */
+  listForAgent(agent: string): Promise<ConnectionRecord[]>;
 }
 
 export interface PolicyRecord {

@@ -91,6 +91,14 @@ describe('ControlPlaneStack', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { StartingPosition: 'LATEST', BisectBatchOnFunctionError: true });
   });
 
+  it('expires stale connections and old decided requests by TTL, and indexes what hot paths look up', () => {
+    const ttl = Object.values(template.findResources('AWS::DynamoDB::Table', { Properties: { TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } } }));
+    expect(ttl).toHaveLength(2);
+    for (const index of ['byAgent', 'undeliveredByAgent', 'byMonth']) {
+      template.hasResourceProperties('AWS::DynamoDB::Table', { GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: index })]) });
+    }
+  });
+
   it('stores recordings versioned, object-locked, KMS-encrypted, private and TLS-only', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       ObjectLockEnabled: true,
