@@ -240,8 +240,10 @@ export class RecordingService {
   private setStartSent(dir: string, meta: SessionMeta, sent: boolean): void {
     meta.startSent = sent;
     const spool = this.active.get(meta.sessionId);
-    if (spool) spool.setStartSent(sent);
-    else writeMeta(dir, meta);
+    if (spool) return spool.setStartSent(sent);
+    // Read again: the session may have ended (and its spool written the end) while the answer was awaited.
+    const current = readMeta(dir) ?? meta;
+    writeMeta(dir, { ...current, startSent: sent });
   }
 
   /** One URL per chunk of the batch, each signed for that chunk's length and SHA-256. */

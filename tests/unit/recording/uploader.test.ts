@@ -23,6 +23,7 @@ function controlPlane(base: () => string, forgetSessions = 0, startDelayMs = 0) 
   let forget = forgetSessions;
   const asked: Extract<AgentMessage, { type: 'recording.presign' }>[] = [];
   const started: string[] = [];
+  const ended: string[] = [];
   const confirmed: string[] = [];
   let handler: (m: ControlMessage) => void = () => undefined;
   const tunnel = {
@@ -36,6 +37,10 @@ function controlPlane(base: () => string, forgetSessions = 0, startDelayMs = 0) 
           confirmed.push(m.sessionId);
           handler({ type: 'session.started', v: TUNNEL_PROTOCOL_VERSION, sessionId: m.sessionId });
         }, startDelayMs);
+      }
+      if (m.type === 'session.end') {
+        ended.push(m.sessionId);
+        setImmediate(() => handler({ type: 'session.ended', v: TUNNEL_PROTOCOL_VERSION, sessionId: m.sessionId, status: 'complete' }));
       }
       if (m.type === 'recording.presign') {
         asked.push(m);
@@ -51,7 +56,7 @@ function controlPlane(base: () => string, forgetSessions = 0, startDelayMs = 0) 
       return { ok: true };
     },
   } as unknown as TunnelClient;
-  return { tunnel, asked, started };
+  return { tunnel, asked, started, ended };
 }
 
 describe('chunk uploads', () => {
@@ -174,6 +179,22 @@ describe('chunk uploads', () => {
     await drained(service, 1);
     expect(stored).toEqual([`/${SESSION}/0`]);
     expect(cp.asked.map((m) => m.seq)).toEqual([0]);
+    service.stop();
+  });
+
+  it('keeps the end of a session that ended while its start was being confirmed, and ends it', async () => {
+    const cp = controlPlane(() => base, 0, 300);
+    const root = mkdtempSync(join(tmpdir(), 'tk-upload-'));
+    const service = new RecordingService(root, cp.tunnel, quiet);
+    sealChunks(service, 1);
+    for (let i = 0; i < 100 && cp.started.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    service.end(SESSION, true);
+    for (let i = 0; i < 200 && cp.ended.length === 0; i++) {
+      service.drain();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(stored).toEqual([`/${SESSION}/0`]);
+    expect(cp.ended).toEqual([SESSION]);
     service.stop();
   });
 
