@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig } from '../../agent/config';
 import type { LocalControlPlane } from '../../local/control-plane';
-import { DEV_AUDIENCE } from '../../local/oidc/dev-issuer';
+import { devIssuerConfig } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
 import { identity } from '../support/identities';
 
@@ -16,7 +16,7 @@ function agentConfig(cp: LocalControlPlane, stateDir: string, targets: string[] 
     name: 'edge-1',
     controlPlane: { url: cp.wsUrl, keyEnv: 'TEST_EDGE1_KEY' },
     stateDir,
-    identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
+    identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
     targets: targets.map((name, i) => ({
       name,
       protocol: 'postgres' as const,
@@ -116,7 +116,7 @@ describe('agent <-> local control plane over a real WebSocket', () => {
         sha256: 'a'.repeat(64),
         class: 'write',
         rule: 'support',
-        requester: { subject: 'alice', name: 'alice', groups: ['support'] },
+        requester: { issuer: cp.issuer, subject: 'alice', name: 'alice', groups: ['support'] },
         approval: { groups: ['dba'], min: 1, timeoutSeconds: 60 },
       }),
     );

@@ -226,7 +226,7 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
   describe('CLI', () => {
     const twokeyCli = async (args: string[], token: string): Promise<{ code: number; stdout: string; stderr: string }> => {
       const { host, port } = stack.endpoint('test-pg');
-      return twokey([...args, '--host', host, '--port', String(port), '--database', 'demo'], { TWOKEY_TOKEN: token });
+      return twokey([...args, '--host', host, '--port', String(port), '--database', 'demo'], { PGPASSWORD: token });
     };
 
     it('twokey exec submits a script, and runs it as one transaction once approved', async () => {
@@ -272,13 +272,13 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
     });
 
     it('twokey approvals list shows a reviewer the requests they review', async () => {
-      const bob = await stack.token('bob', ['dba']);
+      const bob = await stack.apiToken('bob', ['dba']);
       const listed = await twokey(['approvals', 'list', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: bob });
       const approvals = (JSON.parse(listed.stdout) as { approvals: { reviewers: string[]; status: string; taskToken?: string }[] }).approvals;
       expect(approvals.length).toBeGreaterThan(3);
       expect(approvals.every((a) => a.reviewers.includes('bob@example.com') || a.status)).toBe(true);
       expect(listed.stdout).not.toContain('taskToken');
-      const erin = await stack.token('erin', ['auditor']);
+      const erin = await stack.apiToken('erin', ['auditor']);
       const none = await twokey(['approvals', 'list', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
       expect(JSON.parse(none.stdout)).toEqual({ approvals: [] });
     });

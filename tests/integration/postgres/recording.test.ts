@@ -29,7 +29,7 @@ describe('session recording for Postgres', () => {
 
   beforeAll(async () => {
     stack = await startPgStack();
-    erin = await stack.token('erin', ['auditor']);
+    erin = await stack.apiToken('erin', ['auditor']);
   }, 120_000);
   afterAll(() => stack?.stop());
 
@@ -168,7 +168,7 @@ describe('session recording for Postgres', () => {
   });
 
   it('requires an auditor (or admin) token', async () => {
-    const alice = await stack.token('alice', ['support']);
+    const alice = await stack.apiToken('alice', ['support']);
     const refused = await cli(['sessions', 'list', '--json'], alice);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/HTTP 403/);
