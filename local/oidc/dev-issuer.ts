@@ -52,7 +52,10 @@ export interface TokenRequest {
   /** Which plane the token is for (its `aud`). */
   readonly audience: Plane;
   readonly groups: readonly string[];
-  readonly email?: string;
+  /** Defaults to USER@example.com; null leaves the claim out (as Okta and Entra access tokens do). */
+  readonly email?: string | null;
+  /** `email_verified`, true unless said otherwise. */
+  readonly emailVerified?: boolean;
   readonly ttlSeconds?: number;
 }
 
@@ -61,8 +64,7 @@ export async function mintDevToken(issuer: string, key: DevSigningKey, request: 
   return new SignJWT({
     name: request.user,
     preferred_username: request.user,
-    email: request.email ?? `${request.user}@example.com`,
-    email_verified: true,
+    ...(request.email === null ? {} : { email: request.email ?? `${request.user}@example.com`, email_verified: request.emailVerified ?? true }),
     [DEV_GROUPS_CLAIM]: [...request.groups],
   })
     .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: 'JWT' })

@@ -6,7 +6,7 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig, TargetConfig } from '../../agent/config';
 import { startPostgresListener } from '../../agent/postgres/listener';
 import type { LocalControlPlane } from '../../local/control-plane';
-import { devIssuerConfig, withDevIssuer } from '../../local/oidc/dev-issuer';
+import { devIssuerConfig, withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
 import { startTestPostgres, type TestPostgres } from './postgres';
 
@@ -42,9 +42,9 @@ export interface PgStack {
   readonly agent: RunningAgent;
   endpoint(target: string): { host: string; port: number };
   /** A data-plane token (a psql password). */
-  token(user: string, groups: string[]): Promise<string>;
+  token(user: string, groups: string[], claims?: Partial<TokenRequest>): Promise<string>;
   /** A token for the control plane's HTTP API. */
-  apiToken(user: string, groups: string[]): Promise<string>;
+  apiToken(user: string, groups: string[], claims?: Partial<TokenRequest>): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -108,8 +108,8 @@ export async function startPgStack(
       const [host, port] = l.endpoint.split(':');
       return { host: host ?? '127.0.0.1', port: Number(port) };
     },
-    token: (user, groups) => tokenFor(stack.cp, user, groups, { audience: 'data' }),
-    apiToken: (user, groups) => tokenFor(stack.cp, user, groups),
+    token: (user, groups, claims) => tokenFor(stack.cp, user, groups, { ...claims, audience: 'data' }),
+    apiToken: (user, groups, claims) => tokenFor(stack.cp, user, groups, claims),
     async stop() {
       await agent.stop();
       await stack.cp.stop();
