@@ -47,8 +47,17 @@ export function htmlVisible(text: string, multiline = false): string {
   return reveal(text, multiline, escapeHtml, (e) => `<mark class="hidden-char" title="an invisible or control character">${e}</mark>`);
 }
 
-/** A claim shown on one line (a mail subject, a name): hidden characters escaped, then cut to `maxChars`. */
+/**
+ * A claim shown on one line (a mail subject, a name, a comment): hidden characters and line breaks
+ * escaped, then cut to `maxChars` UTF-16 units (what message schemas count) without splitting a pair.
+ */
 export function oneLine(text: string, maxChars: number): string {
-  const chars = Array.from(plainVisible(text));
-  return chars.length <= maxChars ? chars.join('') : `${chars.slice(0, maxChars - 1).join('')}…`;
+  const visible = plainVisible(text);
+  if (visible.length <= maxChars) return visible;
+  let out = '';
+  for (const ch of visible) {
+    if (out.length + ch.length > maxChars - 1) break;
+    out += ch;
+  }
+  return `${out}…`;
 }

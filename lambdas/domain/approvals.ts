@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { signLinkToken, verifyLinkToken } from '../../core/approval/link-token';
 import type { ApprovalAsk, ApprovalRecord } from '../../core/approval/request';
 import { reviewersFor, type Reviewer } from '../../core/approval/reviewers';
+import { oneLine } from '../../core/approval/visible-text';
 import { evaluateVotes } from '../../core/approval/votes';
 import { principalKey, type Identity } from '../../core/identity/identity';
 import { targetsOfAgent } from '../../core/policy/decide';
@@ -13,6 +14,8 @@ import type { ControlPlaneDeps } from './deps';
 
 /** How long an approval stays usable once decided (a one-time grant when the caller had left). */
 export const GRANT_VALIDITY_SECONDS = 3600;
+/** A reviewer's comment, in UTF-16 units: it must fit the decision message's 1024. */
+export const MAX_COMMENT_CHARS = 1000;
 /** Leaves the workflow a moment to start waiting before the timeout counts from a restart. */
 const MIN_REMAINING_WAIT_SECONDS = 1;
 
@@ -157,7 +160,8 @@ export async function voteFromLink(deps: ControlPlaneDeps, token: string, decisi
   if ('page' in checked) return checked.page;
   const { record, reviewer } = checked;
   const at = deps.clock();
-  const vote = { reviewer, decision, at: at.toISOString(), ...(comment ? { comment: comment.slice(0, 1000) } : {}) } as const;
+  // The comment reaches the requester's terminal in an error message: one line, hidden characters escaped.
+  const vote = { reviewer, decision, at: at.toISOString(), ...(comment ? { comment: oneLine(comment, MAX_COMMENT_CHARS) } : {}) } as const;
   const recorded = await deps.approvals.addVote(record.requestId, vote);
   if (recorded === 'duplicate') return { status: 409, html: messagePage('Already recorded', 'Your vote on this request was recorded before. Nothing was changed.') };
   if (recorded === 'closed') return { status: 409, html: messagePage('Already decided', 'This request is no longer pending. Nothing was changed.') };

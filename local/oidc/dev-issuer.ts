@@ -49,6 +49,8 @@ export async function readSigningKey(dataDir: string): Promise<DevSigningKey> {
 
 export interface TokenRequest {
   readonly user: string;
+  /** The `name` claim (the user's own, editable at most IdPs); defaults to the user. */
+  readonly name?: string;
   /** Which plane the token is for (its `aud`). */
   readonly audience: Plane;
   readonly groups: readonly string[];
@@ -62,7 +64,7 @@ export interface TokenRequest {
 export async function mintDevToken(issuer: string, key: DevSigningKey, request: TokenRequest): Promise<string> {
   const privateKey = await importJWK(key.privateJwk, SIGNING_ALG);
   return new SignJWT({
-    name: request.user,
+    name: request.name ?? request.user,
     preferred_username: request.user,
     ...(request.email === null ? {} : { email: request.email ?? `${request.user}@example.com`, email_verified: request.emailVerified ?? true }),
     [DEV_GROUPS_CLAIM]: [...request.groups],
