@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { plainVisible } from '../../core/approval/visible-text';
 import { decodeChunk, verifyChain } from '../../core/recording/chunk';
 import { parse, UsageError } from '../args';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS, type ClientOptions } from '../control-plane-client';
@@ -156,7 +157,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
       }
       const stamp = at !== undefined && first !== undefined ? `[+${((at - first) / 1000).toFixed(3)}s] ` : '';
       if (e.e === 'session.start' && typeof e.database === 'string' && e.database) prompt.db = e.database;
-      process.stdout.write(transcriptLine(e, stamp, prompt.db));
+      // Callers wrote the statements, rows and names: escape sequences must not drive the auditor's terminal.
+      process.stdout.write(plainVisible(transcriptLine(e, stamp, prompt.db), true));
     }
   }
   return 0;

@@ -83,6 +83,16 @@ describe('session recording for Postgres', () => {
     expect(replay.stdout).toMatch(/DROP TABLE orders\n.*-- ddl, deny by rule no-destructive: blocked by no-destructive \(drop\)/);
   });
 
+  it('replays what callers wrote with terminal escape sequences shown, not run', async () => {
+    await psqlSession('esc', ['support'], "SELECT E'\\x1b]0;owned\\x07\\x1b[2J' AS t /* \u202E */");
+    await shipped();
+    const [session] = await sessionsOf('esc');
+    const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+    expect(replay).toContain('\\u001B]0;owned\\u0007\\u001B[2J');
+    expect(replay).toContain('/* \\u202E */');
+    expect(replay).not.toMatch(/[\u001B\u0007\u202E]/);
+  });
+
   it('records every execution of a named prepared statement, not only its Parse', async () => {
     const { host, port } = stack.endpoint('test-pg');
     const client = new pg.Client({ host, port, database: 'demo', user: 'walt', password: await stack.token('walt', ['support']) });
