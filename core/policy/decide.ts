@@ -32,9 +32,9 @@ export type Decision =
 export function userMatches(user: UserName, identity: Identity, defaultIssuer: string | undefined): boolean {
   const named = typeof user === 'string' ? { subject: user } : user;
   const issuer = named.issuer ?? defaultIssuer;
-  if (issuer === undefined || issuer !== identity.issuer) return false;
+  if (issuer === undefined) return false;
   if ('subject' in named) return principalKey({ issuer, subject: named.subject }) === principalKey(identity);
-  return identity.email !== undefined && identity.email.toLowerCase() === named.email.toLowerCase();
+  return issuer === identity.issuer && identity.email !== undefined && identity.email.toLowerCase() === named.email.toLowerCase();
 }
 
 export function subjectMatches(subjects: { users: readonly UserName[]; groups: readonly string[] }, identity: Identity, defaultIssuer: string | undefined): boolean {
