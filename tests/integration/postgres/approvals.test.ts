@@ -122,16 +122,21 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
     expect(await adminQuery('SELECT name FROM customers WHERE id = 12')).toEqual([{ name: demoCustomer(12).name }]);
   });
 
+  /** Signs, with the deployment's real key, a link to the mail's request for `subject`, and approves with it. */
+  async function approveWithLinkFor(mail: { link: string; token: string }, subject: string): Promise<number> {
+    const key = await getRuntime('test').deps.linkKey();
+    const requestId = JSON.parse(Buffer.from(mail.token.split('.')[0] ?? '', 'base64url').toString()).requestId as string;
+    const link = signLinkToken({ requestId, reviewer: principalKey({ issuer: stack.cp.issuer, subject }), exp: Math.floor(Date.now() / 1000) + 600, nonce: subject }, key);
+    return (await postDecision(mail.link, link, 'approve')).status;
+  }
+
   it('never lets a requester approve their own write', async () => {
     const seen = new Set(readOutbox(outbox).map((m) => m.file));
     const run = await psql('bob', ['dba'], "UPDATE customers SET name = 'Self' WHERE id = 13");
     const mail = await waitForMail(outbox, 'carol@example.com', "'Self'", seen);
     expect(readOutbox(outbox).filter((m) => !seen.has(m.file)).map((m) => m.to)).toEqual(['carol@example.com']);
     // A link bob makes for himself with the real key is still refused: he is not a reviewer of his own request.
-    const key = await getRuntime('test').deps.linkKey();
-    const requestId = JSON.parse(Buffer.from(mail.token.split('.')[0] ?? '', 'base64url').toString()).requestId as string;
-    const forBob = signLinkToken({ requestId, reviewer: principalKey({ issuer: stack.cp.issuer, subject: 'bob' }), exp: Math.floor(Date.now() / 1000) + 600, nonce: 'x' }, key);
-    expect((await postDecision(mail.link, forBob, 'approve')).status).toBe(403);
+    expect(await approveWithLinkFor(mail, 'bob')).toBe(403);
     expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
     expect((await run.done).stderr).toMatch(/denied by carol@example.com/);
   });
@@ -145,10 +150,7 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
     const page = await (await fetch(mail.link)).text();
     expect(page).toContain(`subject <code>00u-olga</code> at <code>${stack.cp.issuer}</code>`);
     expect(page).toContain('verified email: <em>none</em>');
-    const key = await getRuntime('test').deps.linkKey();
-    const requestId = JSON.parse(Buffer.from(mail.token.split('.')[0] ?? '', 'base64url').toString()).requestId as string;
-    const forOlga = signLinkToken({ requestId, reviewer: principalKey({ issuer: stack.cp.issuer, subject: '00u-olga' }), exp: Math.floor(Date.now() / 1000) + 600, nonce: 'o' }, key);
-    expect((await postDecision(mail.link, forOlga, 'approve')).status).toBe(403);
+    expect(await approveWithLinkFor(mail, '00u-olga')).toBe(403);
     expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
     expect((await run.done).stderr).toMatch(/denied by omar@example.com/);
   });
