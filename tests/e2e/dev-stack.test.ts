@@ -69,6 +69,9 @@ describe('twokey dev (npm start) end to end', () => {
     await ok.connect();
     expect((await ok.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     await ok.end();
+    const unknown = await twokey(['token', '--user', 'root', '--audience', 'admin', '--data-dir', dataDir]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/--audience takes data or api/);
   });
 
   it('serves the demo database with the deterministic data and a read-only role', async () => {
