@@ -46,7 +46,6 @@ const reviewer = z.strictObject(
       typeof issue.input === 'string' ? 'a reviewer is { subject, email } (issuer optional): a bare address cannot be told apart from the requester' : undefined,
   },
 );
-export type ReviewerEntry = z.infer<typeof reviewer>;
 
 const subjects = z
   .strictObject({

@@ -1,7 +1,7 @@
 import type { ApprovalRecord } from '../../core/approval/request';
 import type { Reviewer } from '../../core/approval/reviewers';
-import type { Mail } from './deps';
 import { escapeHtml, htmlVisible, oneLine, plainVisible } from '../../core/approval/visible-text';
+import type { Mail } from './deps';
 
 /** The requester's display name is their own claim: at most this much of it reaches a mail subject. */
 export const MAX_NAME_IN_SUBJECT_CHARS = 64;
@@ -16,7 +16,7 @@ function disarmLinks(text: string): string {
 }
 
 /** Who asks, as the verified token says: subject and issuer (the identity), then the claims they may edit. */
-export function requesterLines(record: ApprovalRecord): string[] {
+function requesterLines(record: ApprovalRecord): string[] {
   const r = record.requester;
   return [
     `Requested by: ${oneLine(r.name, MAX_CLAIM_IN_BODY_CHARS)} (subject ${oneLine(r.subject, MAX_CLAIM_IN_BODY_CHARS)} at ${oneLine(r.issuer, MAX_CLAIM_IN_BODY_CHARS)})`,
@@ -43,6 +43,7 @@ export function approvalMail(record: ApprovalRecord, reviewer: Reviewer, link: s
     '',
     ...requesterLines(record),
     `Reason: ${record.reason ? oneLine(disarmLinks(record.reason), MAX_CLAIM_IN_BODY_CHARS) : '(none given)'}`,
+    `Blast radius: ${oneLine(record.blastRadius ?? 'unknown', MAX_CLAIM_IN_BODY_CHARS)}`,
     `Needs: ${record.approval.min} approval(s) from ${record.approval.groups.join(', ')}; expires ${record.expiresAt}`,
     `Sent to: ${reviewer.email} (subject ${reviewer.subject} at ${reviewer.issuer})`,
     '',
