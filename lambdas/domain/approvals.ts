@@ -54,7 +54,8 @@ export async function intakeApproval(deps: ControlPlaneDeps, agent: string, ask:
   };
   const created = await deps.approvals.create(record);
   const stored = created === 'created' ? record : await deps.approvals.get(ask.requestId);
-  if (!stored || stored.agent !== agent || stored.sha256 !== ask.sha256) {
+  // A retried request is the same action by the same person; anything else reusing the id is refused.
+  if (!stored || stored.agent !== agent || stored.sha256 !== ask.sha256 || principalKey(stored.requester) !== principalKey(ask.requester)) {
     return errorReply(ask.requestId, 'request-conflict', 'a different request with this id exists');
   }
   await deps.workflow.start(ask.requestId);

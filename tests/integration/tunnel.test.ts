@@ -125,6 +125,34 @@ describe('agent <-> local control plane over a real WebSocket', () => {
     ws.close();
   });
 
+  it('refuses a request id reused for the same action by another requester', async () => {
+    const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}` } });
+    const received: Record<string, unknown>[] = [];
+    ws.on('message', (d) => received.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise((r) => ws.once('open', r));
+    const ask = (subject: string): string =>
+      JSON.stringify({
+        type: 'approval.request',
+        v: 1,
+        requestId: '22222222-3333-4444-5555-666666666666',
+        kind: 'statement',
+        target: 'orders-db',
+        protocol: 'postgres',
+        text: 'DELETE FROM t WHERE id = 2',
+        sha256: 'b'.repeat(64),
+        class: 'write',
+        rule: 'support',
+        requester: { issuer: cp.issuer, subject, name: subject, groups: ['support'] },
+        approval: { groups: ['dba'], min: 1, timeoutSeconds: 60 },
+      });
+    ws.send(ask('alice'));
+    await waitFor(() => received.length >= 1 || undefined, 5_000, 'first reply');
+    ws.send(ask('mallory'));
+    await waitFor(() => received.length >= 2 || undefined, 5_000, 'second reply');
+    expect(received.map((m) => m.type === 'error' ? m.code : m.type)).toEqual(['approval.pending', 'request-conflict']);
+    ws.close();
+  });
+
   it('refuses a bad agent key at the handshake', async () => {
     const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}tampered` } });
     const status = await new Promise<number | undefined>((resolve) => {
