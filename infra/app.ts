@@ -40,9 +40,13 @@ export function propsFromContext(app: App): ControlPlaneProps {
   if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new DeploySettingsError('recordingRetentionDays must be a whole number of days');
   const sesIdentity = ctx('sesIdentity', 'domain');
   if (sesIdentity !== 'domain' && sesIdentity !== 'email' && sesIdentity !== 'existing') throw new DeploySettingsError('sesIdentity must be domain, email or existing');
+  const oidcAudience = required('oidcAudience', () => '', 'twokey');
+  const dataPlaneAudience = ctx('dataPlaneAudience', 'twokey-data');
+  if (oidcAudience === dataPlaneAudience) throw new DeploySettingsError('oidcAudience (the HTTP API) and dataPlaneAudience (agents) must differ');
   return {
     oidcIssuer,
-    oidcAudience: required('oidcAudience', () => '', 'twokey'),
+    oidcAudience,
+    dataPlaneAudience,
     groupsClaim: ctx('groupsClaim', 'groups'),
     adminGroup: ctx('adminGroup', 'admin'),
     auditorGroup: ctx('auditorGroup', 'auditor'),

@@ -1,5 +1,6 @@
 import { listAgents, registerAgent } from './domain/agents';
 import { bodyJson, httpRoute, json, requireCaller } from './shared/http';
+import { agentIssuers } from './shared/config';
 import { getRuntime } from './shared/runtime';
 
 /** POST /agents (admin): registers an agent and returns its key once, with what its configuration needs (nothing secret). */
@@ -7,7 +8,7 @@ export const register = httpRoute('agents', getRuntime, async (event, rt) => {
   const admin = await requireCaller(event, rt, [rt.config.adminGroup]);
   const body = bodyJson(event);
   const agent = await registerAgent(rt.deps, { name: body.name, rotate: body.rotate }, admin);
-  return json(201, { ...agent, setup: { tunnelUrl: rt.config.tunnelUrl, issuers: rt.config.issuers } });
+  return json(201, { ...agent, setup: { tunnelUrl: rt.config.tunnelUrl, issuers: agentIssuers(rt.config) } });
 });
 
 /** GET /agents (admin): each agent, whether it is connected, its targets. */

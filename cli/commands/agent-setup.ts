@@ -5,7 +5,7 @@ import { parseDocument, stringify } from 'yaml';
 /** What the control plane tells a new agent's admin (nothing secret but the key, which goes elsewhere). */
 export interface AgentSetup {
   readonly tunnelUrl?: string;
-  readonly issuers: readonly { issuer: string; audience: string; groupsClaim?: string }[];
+  readonly issuers: readonly { issuer: string; audience: string; refusedAudiences: string[]; groupsClaim?: string }[];
 }
 
 export const AGENT_KEY_ENV = 'TWOKEY_AGENT_KEY';
@@ -34,7 +34,12 @@ export function agentConfigYaml(name: string, setup: AgentSetup, targets: readon
     name,
     controlPlane: { url: setup.tunnelUrl ?? 'wss://REPLACE-WITH-TunnelUrl', keyEnv: AGENT_KEY_ENV },
     stateDir: '/var/lib/twokey',
-    identity: { issuers: setup.issuers.map((i) => ({ issuer: i.issuer, audience: i.audience, groupsClaim: i.groupsClaim ?? 'groups' })) },
+    identity: {
+      issuers:
+        setup.issuers.length > 0
+          ? setup.issuers.map((i) => ({ issuer: i.issuer, audience: i.audience, refusedAudiences: i.refusedAudiences, groupsClaim: i.groupsClaim ?? 'groups' }))
+          : [{ issuer: 'https://REPLACE-WITH-your-IdP/', audience: 'REPLACE-WITH-the-data-plane-audience', refusedAudiences: ['REPLACE-WITH-the-API-audience'], groupsClaim: 'groups' }],
+    },
     targets: (targets.length > 0 ? targets : ['my-database']).map((target) => ({
       name: target,
       protocol: 'postgres',

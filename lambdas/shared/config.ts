@@ -3,7 +3,16 @@ import type { IssuerConfig } from '../../core/identity/verifier';
 import { TABLES } from '../store/table-definitions';
 
 const issuersSchema = z
-  .array(z.strictObject({ issuer: z.string().url(), audience: z.string().min(1), groupsClaim: z.string().optional() }))
+  .array(
+    z.strictObject({
+      issuer: z.string().url(),
+      /** The HTTP API's own audience; data-plane tokens carry another. */
+      audience: z.string().min(1),
+      /** The data plane's audience: a token naming it is refused here. */
+      refusedAudiences: z.array(z.string().min(1)).optional(),
+      groupsClaim: z.string().optional(),
+    }),
+  )
   .min(1);
 
 export interface ControlPlaneConfig {
@@ -34,7 +43,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     return value;
   };
   const issuers = issuersSchema.safeParse(JSON.parse(need('OIDC_ISSUERS')));
-  if (!issuers.success) throw new ConfigError('OIDC_ISSUERS is not a list of {issuer, audience, groupsClaim?}');
+  if (!issuers.success) throw new ConfigError('OIDC_ISSUERS is not a list of {issuer, audience, refusedAudiences?, groupsClaim?}');
   return {
     tables: {
       agents: need(TABLES.agents.envVar),
@@ -57,4 +66,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
     tunnelUrl: env.TUNNEL_URL,
   };
+}
+
+/**
+ * The issuers as an agent is to trust them: the same identity providers, with the data plane's
+ * audience as its own and the API's refused (the mirror of the API's settings). An issuer whose
+ * data-plane audience the control plane does not know is left out: the admin fills it in.
+ */
+export function agentIssuers(config: Pick<ControlPlaneConfig, 'issuers'>): { issuer: string; audience: string; refusedAudiences: string[]; groupsClaim?: string }[] {
+  return config.issuers.flatMap((i) => {
+    const dataPlane = i.refusedAudiences?.[0];
+    return dataPlane ? [{ issuer: i.issuer, audience: dataPlane, refusedAudiences: [i.audience], ...(i.groupsClaim ? { groupsClaim: i.groupsClaim } : {}) }] : [];
+  });
 }

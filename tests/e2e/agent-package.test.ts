@@ -15,7 +15,7 @@ const ROOT = join(__dirname, '..', '..');
 const POLICY = `
 targets:
   - { name: pkg-db, protocol: postgres, agent: pkg-agent }
-reviewers: { dba: [bob@example.com] }
+reviewers: { dba: [{ subject: bob, email: bob@example.com, issuer: 'https://issuer.test' }] }
 rules:
   - name: support
     targets: [pkg-db]
@@ -78,7 +78,7 @@ describe('the twokey-agent npm package', () => {
 
   it('runs from that install, configured by `twokey agents register`, against the local control plane and the demo database', async () => {
     const root = await tokenFor(cp, 'root', ['admin']);
-    await api(cp, root, 'PUT', '/policies', POLICY, { 'if-match': '"0"' });
+    expect((await api(cp, root, 'PUT', '/policies', POLICY, { 'if-match': '"0"' })).status).toBe(200);
     const configFile = join(installDir, 'agent.yaml');
     const registered = await twokey(['agents', 'register', 'pkg-agent', '-o', configFile, '--url', cp.httpUrl], { TWOKEY_TOKEN: root });
     expect(registered.code).toBe(0);
@@ -106,7 +106,7 @@ describe('the twokey-agent npm package', () => {
     const endpoint = await waitFor(() => (existsSync(endpoints) ? (JSON.parse(readFileSync(endpoints, 'utf8')) as Record<string, string>)['pkg-db'] : undefined), 30_000, `the agent's endpoint; output:\n${agentOutput}`);
     const [host, port] = endpoint.split(':') as [string, string];
 
-    const alice = await tokenFor(cp, 'alice', ['support']);
+    const alice = await tokenFor(cp, 'alice', ['support'], { audience: 'data' });
     await waitFor(async () => ((await api(cp, root, 'GET', '/agents')).body.agents as { name: string; connected: boolean }[]).find((a) => a.name === 'pkg-agent' && a.connected), 20_000, 'agent connected');
     const { stdout } = await run('psql', [`host=${host} port=${port} dbname=demo user=alice`, '-X', '-A', '-t', '-c', 'SELECT count(*) > 0 FROM customers'], { env: { ...process.env, PGPASSWORD: alice } });
     expect(stdout.trim()).toBe('t');
