@@ -19,6 +19,7 @@ import { devIssuerConfig, issuerDocuments, loadOrCreateSigningKey, type DevSigni
 
 export const OIDC_PATH = '/oidc';
 const REQUEST_TIMEOUT_MS = 30_000;
+const LOCAL_SDK_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface ControlPlaneOptions {
   /** Directory for on-disk state; undefined keeps everything in memory (DynamoDB) or in a temp dir (S3). */
@@ -126,6 +127,8 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     OIDC_ISSUERS: JSON.stringify([devIssuerConfig(issuer, 'api')]),
     WS_MANAGEMENT_ENDPOINT: httpUrl,
     TUNNEL_URL: `ws://${domain}${TUNNEL_PATH}`,
+    // The stand-ins share this machine with the agent, the database and tests: a loaded moment is no outage.
+    SDK_REQUEST_TIMEOUT_MS: String(LOCAL_SDK_REQUEST_TIMEOUT_MS),
     RECORDINGS_BUCKET: s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',
   });

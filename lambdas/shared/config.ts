@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { IssuerConfig } from '../../core/identity/verifier';
 import { TABLES } from '../store/table-definitions';
+import { SDK_REQUEST_TIMEOUT_MS } from './sdk-limits';
 
 const issuersSchema = z
   .array(
@@ -29,10 +30,18 @@ export interface ControlPlaneConfig {
   readonly wsManagementEndpoint: string | undefined;
   /** The WebSocket URL agents connect to (the stack's TunnelUrl), for a new agent's configuration. */
   readonly tunnelUrl: string | undefined;
+  /** Each AWS SDK request's time limit: SDK_REQUEST_TIMEOUT_MS in Lambda; local mode's stand-ins on a busy machine get longer. */
+  readonly sdkRequestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+function timeoutMs(value: string | undefined): number {
+  if (value === undefined) return SDK_REQUEST_TIMEOUT_MS;
+  if (!/^\d{3,6}$/.test(value)) throw new ConfigError('SDK_REQUEST_TIMEOUT_MS must be a whole number of milliseconds');
+  return Number(value);
 }
 
 /** Reads the handlers' configuration from the environment the stack (or local mode) sets. Fails loudly at cold start. */
@@ -65,6 +74,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     auditorGroup: env.AUDITOR_GROUP ?? 'auditor',
     wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
     tunnelUrl: env.TUNNEL_URL,
+    sdkRequestTimeoutMs: timeoutMs(env.SDK_REQUEST_TIMEOUT_MS),
   };
 }
 

@@ -19,7 +19,7 @@ import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../s
 import { KnownConnections } from '../store/known-connections';
 import { RecentPolicy } from '../store/recent-policy';
 import { readConfig, type ControlPlaneConfig } from './config';
-import { SDK_CONNECTION_TIMEOUT_MS, SDK_MAX_ATTEMPTS, SDK_REQUEST_TIMEOUT_MS } from './sdk-limits';
+import { SDK_CONNECTION_TIMEOUT_MS, SDK_MAX_ATTEMPTS } from './sdk-limits';
 import { jsonLogger } from '../../core/log';
 
 export interface Runtime {
@@ -132,9 +132,12 @@ function bucketFor(s3: S3Client, bucket: string): RecordingBucket {
   };
 }
 
-/** No AWS call may hang a handler: bounded connect and request times, and attempts, for every client. */
-const REQUEST_HANDLER = { connectionTimeout: SDK_CONNECTION_TIMEOUT_MS, requestTimeout: SDK_REQUEST_TIMEOUT_MS } as const;
-const CLIENT = { requestHandler: REQUEST_HANDLER, maxAttempts: SDK_MAX_ATTEMPTS } as const;
+/**
+ * No AWS call may hang a handler: bounded connect and request times (a request past its time fails,
+ * which the SDK otherwise only logs), and attempts, for every client.
+ */
+export const clientLimits = (requestTimeoutMs: number) =>
+  ({ requestHandler: { connectionTimeout: SDK_CONNECTION_TIMEOUT_MS, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true }, maxAttempts: SDK_MAX_ATTEMPTS }) as const;
 
 let runtime: Runtime | undefined;
 
@@ -142,9 +145,10 @@ let runtime: Runtime | undefined;
 export function getRuntime(component: string): Runtime {
   if (runtime) return runtime;
   const config = readConfig();
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(CLIENT), { marshallOptions: { removeUndefinedValues: true } });
+  const limits = clientLimits(config.sdkRequestTimeoutMs);
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(limits), { marshallOptions: { removeUndefinedValues: true } });
   const management = config.wsManagementEndpoint
-    ? new ApiGatewayManagementApiClient({ ...CLIENT, endpoint: config.wsManagementEndpoint })
+    ? new ApiGatewayManagementApiClient({ ...limits, endpoint: config.wsManagementEndpoint })
     : undefined;
   const policies = new DynamoPolicyStore(ddb, config.tables.policies);
   runtime = {
@@ -161,12 +165,12 @@ export function getRuntime(component: string): Runtime {
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),
       // Checksums only when required: otherwise streamed bodies get aws-chunked framing some S3 stand-ins store verbatim.
       recordings: bucketFor(
-        new S3Client({ ...CLIENT, forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
+        new S3Client({ ...limits, forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
         config.recordingsBucket,
       ),
-      workflow: workflowFor(new SFNClient(CLIENT), config.stateMachineArn),
-      mailer: mailerFor(new SESv2Client(CLIENT), config.senderEmail),
-      linkKey: linkKeyFor(new SecretsManagerClient(CLIENT), config.linkKeySecretId),
+      workflow: workflowFor(new SFNClient(limits), config.stateMachineArn),
+      mailer: mailerFor(new SESv2Client(limits), config.senderEmail),
+      linkKey: linkKeyFor(new SecretsManagerClient(limits), config.linkKeySecretId),
       publicUrl: config.publicUrl,
       push: pusherFor(management),
       clock: () => new Date(),
