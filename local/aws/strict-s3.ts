@@ -141,6 +141,8 @@ export function createStrictS3(options: StrictS3Options): Server {
   return createServer((req, res) => {
     handle(req, res, options).catch((e: unknown) => {
       if (res.headersSent) return void res.destroy();
+      // A refused upload's body is read and dropped, as S3 does, so that the client reads the answer.
+      req.resume();
       sendError(res, e instanceof S3Error ? e : new S3Error(502, 'ServiceUnavailable', 'the local S3 stand-in could not reach s3rver'));
     });
   });
