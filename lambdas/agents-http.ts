@@ -1,5 +1,5 @@
 import { listAgents, registerAgent } from './domain/agents';
-import { bodyJson, httpRoute, json, requireCaller } from './shared/http';
+import { bodyJson, httpRoute, json, pageParams, requireCaller } from './shared/http';
 import { agentIssuers } from './shared/config';
 import { getRuntime } from './shared/runtime';
 
@@ -11,8 +11,8 @@ export const register = httpRoute('agents', getRuntime, async (event, rt) => {
   return json(201, { ...agent, setup: { tunnelUrl: rt.config.tunnelUrl, issuers: agentIssuers(rt.config) } });
 });
 
-/** GET /agents (admin): each agent, whether it is connected, its targets. */
+/** GET /agents?limit=&next= (admin): a page of agents, whether each is connected, its targets. */
 export const list = httpRoute('agents', getRuntime, async (event, rt) => {
   await requireCaller(event, rt, [rt.config.adminGroup]);
-  return json(200, { agents: await listAgents(rt.deps) });
+  return json(200, await listAgents(rt.deps, pageParams(event)));
 });

@@ -1,6 +1,6 @@
 import { getSession, listSessions, recordingDownload } from './domain/sessions';
 import { InvalidRequestError } from './domain/errors';
-import { httpRoute, json, requireCaller } from './shared/http';
+import { httpRoute, json, pageParams, queryNumber, requireCaller } from './shared/http';
 import { getRuntime } from './shared/runtime';
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/;
@@ -15,7 +15,7 @@ function instant(value: string | undefined, name: string): string | undefined {
 export const list = httpRoute('sessions', getRuntime, async (event, rt) => {
   await requireCaller(event, rt, [rt.config.auditorGroup, rt.config.adminGroup]);
   const q = event.queryStringParameters ?? {};
-  const page = await listSessions(rt.deps, { target: q.target, user: q.user, from: instant(q.from, 'from'), to: instant(q.to, 'to') }, { limit: wholeNumber(q.limit, 'limit'), next: q.next });
+  const page = await listSessions(rt.deps, { target: q.target, user: q.user, from: instant(q.from, 'from'), to: instant(q.to, 'to') }, pageParams(event));
   return json(200, page);
 });
 
@@ -25,15 +25,9 @@ export const get = httpRoute('sessions', getRuntime, async (event, rt) => {
   return json(200, await getSession(rt.deps, event.pathParameters?.id ?? ''));
 });
 
-function wholeNumber(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d{1,9}$/.test(value)) throw new InvalidRequestError(`${name} must be a whole number`);
-  return Number(value);
-}
-
 /** GET /sessions/{id}/recording?from=&limit= (auditor or admin): short-lived URLs for the manifest and a page of chunks. */
 export const recording = httpRoute('sessions', getRuntime, async (event, rt) => {
   const caller = await requireCaller(event, rt, [rt.config.auditorGroup, rt.config.adminGroup]);
   const q = event.queryStringParameters ?? {};
-  return json(200, await recordingDownload(rt.deps, event.pathParameters?.id ?? '', caller, { fromSeq: wholeNumber(q.from, 'from'), limit: wholeNumber(q.limit, 'limit') }));
+  return json(200, await recordingDownload(rt.deps, event.pathParameters?.id ?? '', caller, { fromSeq: queryNumber(event, 'from'), limit: queryNumber(event, 'limit') }));
 });

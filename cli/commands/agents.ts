@@ -1,4 +1,5 @@
 import { parse, UsageError } from '../args';
+import { addPage, PAGE_OPTIONS, tellNext } from '../page-options';
 import { writeFileSync } from 'node:fs';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS } from '../control-plane-client';
 import { AGENT_CONFIG_PATH, AGENT_KEY_ENV, agentConfigYaml, agentInstallLine, targetsOf, type AgentSetup } from './agent-setup';
@@ -12,13 +13,14 @@ interface AgentRow {
 
 const common = CONTROL_PLANE_OPTIONS;
 
-/** `twokey agents list [--json]` and `twokey agents register NAME [--rotate] [-o agent.yaml]`. */
+/** `twokey agents list [--limit N] [--next TOKEN] [--json]` and `twokey agents register NAME [--rotate] [-o agent.yaml]`. */
 export async function agentsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'list') {
-    const { values } = parse(rest, common);
-    const { json } = await apiCall(clientOptions(values), 'GET', '/agents');
-    const agents = (json as { agents: AgentRow[] }).agents;
+    const { values } = parse(rest, { ...common, ...PAGE_OPTIONS });
+    const q = addPage(new URLSearchParams(), values, 'usage: twokey agents list [--limit N] [--next TOKEN] [--json]');
+    const { json } = await apiCall(clientOptions(values), 'GET', `/agents${q.size ? `?${q}` : ''}`);
+    const { agents, next } = json as { agents: AgentRow[]; next?: string };
     if (values.json) {
       console.log(JSON.stringify(json, null, 2));
       return 0;
@@ -27,6 +29,7 @@ export async function agentsCommand(argv: string[]): Promise<number> {
     for (const a of agents) {
       console.log([a.name.padEnd(24), (a.connected ? 'yes' : 'no').padEnd(10), (a.lastSeenAt ?? '-').padEnd(26), a.targets.join(',')].join(' '));
     }
+    tellNext('twokey agents list', next);
     return 0;
   }
   if (sub === 'register') {

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { oneLine, plainVisible } from '../../core/approval/visible-text';
 import { decodeChunk, verifyChain } from '../../core/recording/chunk';
 import { parse, UsageError } from '../args';
+import { addPage, PAGE_OPTIONS, tellNext } from '../page-options';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS, type ClientOptions } from '../control-plane-client';
 
 /** `recording get` and `verify` exit with this code when a recording was altered or is incomplete. */
@@ -46,15 +47,12 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const usage = 'usage: twokey sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next TOKEN] [--json]';
   if (sub !== 'list') throw new UsageError(usage);
-  const { values } = parse(rest, { ...common, target: { type: 'string' }, user: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, next: { type: 'string' } });
-  if (values.limit !== undefined && !/^[1-9]\d{0,3}$/.test(values.limit)) throw new UsageError(`--limit must be a whole number from 1 to 9999; ${usage}`);
-  const q = new URLSearchParams();
+  const { values } = parse(rest, { ...common, target: { type: 'string' }, user: { type: 'string' }, since: { type: 'string' }, ...PAGE_OPTIONS });
+  const q = addPage(new URLSearchParams(), values, usage);
   if (values.target) q.set('target', values.target);
   if (values.user) q.set('user', values.user);
   const from = sinceToIso(values.since);
   if (from) q.set('from', from);
-  if (values.limit) q.set('limit', values.limit);
-  if (values.next) q.set('next', values.next);
   const { json } = await apiCall(client(values), 'GET', `/sessions${q.size ? `?${q}` : ''}`);
   if (values.json) {
     console.log(JSON.stringify(json, null, 2));
@@ -65,8 +63,7 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
   for (const s of page.sessions) {
     console.log([s.sessionId.padEnd(36), s.target.padEnd(12), oneLine(s.identity.email ?? s.user, 40).padEnd(20), s.startedAt.padEnd(24), s.status.padEnd(10), String(s.chunkCount ?? '-')].join(' '));
   }
-  // The next page is the caller's to ask for: to stderr, so that stdout stays the table.
-  if (page.next) console.error(`more: twokey sessions list ... --next ${page.next}`);
+  tellNext('twokey sessions list ...', page.next);
   return 0;
 }
 

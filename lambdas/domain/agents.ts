@@ -4,6 +4,7 @@ import { agentOfKey, keyMatchesHash, newAgentKey } from './agent-keys';
 import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
 import { InvalidRequestError } from './errors';
+import { DEFAULT_PAGE_ITEMS } from '../store/page-token';
 
 const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** An agent counts as connected while it has a connection and spoke within this window (3 heartbeats). */
@@ -67,11 +68,11 @@ export interface AgentView {
   readonly agentVersion: string | null;
 }
 
-export async function listAgents(deps: Pick<ControlPlaneDeps, 'agents' | 'policies' | 'clock'>): Promise<AgentView[]> {
-  const [agents, policy] = await Promise.all([deps.agents.list(), deps.policies.latest()]);
+export async function listAgents(deps: Pick<ControlPlaneDeps, 'agents' | 'policies' | 'clock'>, page: { limit?: number; next?: string } = {}): Promise<{ agents: AgentView[]; next?: string }> {
+  const [{ agents, next }, policy] = await Promise.all([deps.agents.list({ limit: page.limit ?? DEFAULT_PAGE_ITEMS, next: page.next }), deps.policies.latest()]);
   const parsed = policy ? parseStoredPolicy(policy) : undefined;
   const now = deps.clock().getTime();
-  return agents
+  const views = agents
     .map((a) => ({
       name: a.name,
       connected:
@@ -84,4 +85,5 @@ export async function listAgents(deps: Pick<ControlPlaneDeps, 'agents' | 'polici
       agentVersion: a.agentVersion ?? null,
     }))
     .sort((x, y) => x.name.localeCompare(y.name));
+  return { agents: views, ...(next ? { next } : {}) };
 }

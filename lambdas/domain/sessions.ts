@@ -3,11 +3,11 @@ import { GENESIS_DIGEST, type RecordingFormat } from '../../core/recording/chunk
 import type { Identity } from '../../core/identity/identity';
 import { targetsOfAgent } from '../../core/policy/decide';
 import { TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
-import { DEFAULT_SESSION_PAGE, type SessionFilter, type SessionPage, type SessionRecord, type SessionStatus } from '../store/session-store';
-import { InvalidPageTokenError } from '../store/page-token';
+import { type SessionFilter, type SessionPage, type SessionRecord, type SessionStatus } from '../store/session-store';
+import { DEFAULT_PAGE_ITEMS } from '../store/page-token';
 import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
-import { ForbiddenError, InvalidRequestError, NotFoundError } from './errors';
+import { ForbiddenError, NotFoundError } from './errors';
 
 /** Presigned PUT URLs let an agent write one chunk key, briefly; it holds no AWS credentials. */
 export const UPLOAD_URL_SECONDS = 300;
@@ -123,14 +123,9 @@ export async function endSession(deps: ControlPlaneDeps, agent: string, m: Msg<'
   return ended(status);
 }
 
-/** A page of sessions, newest first; a bad page token is the caller's error. */
-export async function listSessions(deps: Pick<ControlPlaneDeps, 'sessions'>, filter: SessionFilter, page: { limit?: number; next?: string }): Promise<SessionPage> {
-  try {
-    return await deps.sessions.query(filter, { limit: page.limit ?? DEFAULT_SESSION_PAGE, next: page.next });
-  } catch (e) {
-    if (e instanceof InvalidPageTokenError) throw new InvalidRequestError(e.message, undefined, { cause: e });
-    throw e;
-  }
+/** A page of sessions, newest first. */
+export function listSessions(deps: Pick<ControlPlaneDeps, 'sessions'>, filter: SessionFilter, page: { limit?: number; next?: string }): Promise<SessionPage> {
+  return deps.sessions.query(filter, { limit: page.limit ?? DEFAULT_PAGE_ITEMS, next: page.next });
 }
 
 export async function getSession(deps: Pick<ControlPlaneDeps, 'sessions'>, sessionId: string): Promise<SessionRecord> {

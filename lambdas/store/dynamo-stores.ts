@@ -3,11 +3,13 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { AgentExistsError, VersionConflictError } from '../domain/errors';
 import { isConditionFailure, queryAll, scanTable } from './dynamo-table';
+import { decodePageToken, encodePageToken, pageLimit } from './page-token';
 import type { AgentRecord, AgentStore, ConnectionRecord, ConnectionStore, PolicyRecord, PolicyStore } from './stores';
 
 /** All policy versions live under one partition; the deployment has one policy document. */
@@ -40,8 +42,11 @@ export class DynamoAgentStore implements AgentStore {
     return out.Item as AgentRecord | undefined;
   }
 
-  list(): Promise<AgentRecord[]> {
-    return scanTable<AgentRecord>(this.ddb, this.table);
+  /** Every agent is the listing's subject, so a scan, but a page of one at a time (it never reads the table whole). */
+  async list(page: { limit: number; next?: string }): Promise<{ agents: AgentRecord[]; next?: string }> {
+    const start = page.next ? decodePageToken(page.next).key : undefined;
+    const out = await this.ddb.send(new ScanCommand({ TableName: this.table, Limit: pageLimit(page.limit), ExclusiveStartKey: start }));
+    return { agents: (out.Items ?? []) as AgentRecord[], ...(out.LastEvaluatedKey ? { next: encodePageToken({ key: out.LastEvaluatedKey as Record<string, string> }) } : {}) };
   }
 
   async markConnected(name: string, connectionId: string, at: string): Promise<void> {

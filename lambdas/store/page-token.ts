@@ -10,6 +10,11 @@ export interface PagePosition {
   readonly key?: Record<string, string>;
 }
 
+/** Items a listing returns when the caller names no limit, and the most it may ask for. */
+export const DEFAULT_PAGE_ITEMS = 100;
+export const MAX_PAGE_ITEMS = 1000;
+export const pageLimit = (limit: number): number => Math.max(1, Math.min(limit, MAX_PAGE_ITEMS));
+
 /** A token that does not decode; the HTTP layer answers it with 400. */
 export class InvalidPageTokenError extends Error {
   override name = 'InvalidPageTokenError';

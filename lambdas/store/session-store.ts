@@ -1,6 +1,6 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure, putIfAbsent, queryAll } from './dynamo-table';
-import { decodePageToken, encodePageToken } from './page-token';
+import { decodePageToken, encodePageToken, pageLimit } from './page-token';
 
 export type SessionStatus = 'live' | 'complete' | 'incomplete';
 
@@ -34,9 +34,6 @@ export interface SessionPage {
   readonly next?: string;
 }
 
-/** Sessions a listing returns when the caller names no limit, and the most it may ask for. */
-export const DEFAULT_SESSION_PAGE = 100;
-export const MAX_SESSION_PAGE = 1000;
 /** A listing without a target or user walks months back from `to`: this many, when it names no `from`. */
 export const DEFAULT_LISTING_MONTHS = 12;
 
@@ -114,7 +111,7 @@ export class DynamoSessionStore implements SessionStore {
 
   async query(filter: SessionFilter, page: { limit: number; next?: string }): Promise<SessionPage> {
     const position = page.next ? decodePageToken(page.next) : {};
-    const limit = Math.max(1, Math.min(page.limit, MAX_SESSION_PAGE));
+    const limit = pageLimit(page.limit);
     const range = { ':from': filter.from ?? '0000', ':to': filter.to ?? '9999' };
     if (filter.target || filter.user) {
       // By target (and user, filtered) or by user: one partition of an index.

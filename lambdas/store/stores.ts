@@ -15,7 +15,8 @@ export interface AgentStore {
   /** Creates the agent; with `replace`, overwrites the key of an existing one. Throws AgentExistsError otherwise. */
   create(record: AgentRecord, replace: boolean): Promise<void>;
   get(name: string): Promise<AgentRecord | undefined>;
-  list(): Promise<AgentRecord[]>;
+  /** A page of agents in storage order, and the token of the next page while there is one. */
+  list(page: { limit: number; next?: string }): Promise<{ agents: AgentRecord[]; next?: string }>;
   markConnected(name: string, connectionId: string, at: string): Promise<void>;
   /** Clears the connection only if it is still this one (a newer connection may have replaced it). */
   markDisconnected(name: string, connectionId: string): Promise<void>;

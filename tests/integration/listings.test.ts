@@ -10,6 +10,7 @@ import { CONNECTION_RECORD_TTL_SECONDS } from '../../lambdas/store/dynamo-stores
 import type { SessionRecord } from '../../lambdas/store/session-store';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
 import type { LocalControlPlane } from '../../local/control-plane';
+import { twokey } from '../support/cli';
 import { api, startTestControlPlane, TEST_POLICY, tokenFor } from '../support/control-plane';
 
 const approval = (requestId: string, agent: string): ApprovalRecord => ({
@@ -130,9 +131,32 @@ describe('listings and lookups on hot paths (local stack: dynalite)', () => {
     expect(commands).not.toContain(ScanCommand.name);
   });
 
+  it('lists agents a page at a time through the CLI (--limit, --next) until the last', async () => {
+    for (const name of ['page-a', 'page-b', 'page-c']) await deps().agents.create({ name, keyHash: 'x', createdAt: new Date().toISOString(), createdBy: 'root', targets: [] }, false);
+    const root = await tokenFor(cp, 'root', ['admin']);
+    const names: string[] = [];
+    let next: string | undefined;
+    let pages = 0;
+    do {
+      const out = await twokey(['agents', 'list', '--json', '--limit', '2', ...(next ? ['--next', next] : []), '--url', cp.httpUrl], { TWOKEY_TOKEN: root });
+      expect(out.code).toBe(0);
+      const page = JSON.parse(out.stdout) as { agents: { name: string }[]; next?: string };
+      expect(page.agents.length).toBeLessThanOrEqual(2);
+      names.push(...page.agents.map((a) => a.name));
+      next = page.next;
+      pages++;
+    } while (next && pages < 10);
+    expect(names.filter((n) => n.startsWith('page-')).sort()).toEqual(['page-a', 'page-b', 'page-c']);
+    expect(new Set(names).size).toBe(names.length);
+    expect(pages).toBeGreaterThanOrEqual(2);
+  });
+
   it('answers a forged page token with 400', async () => {
     const erin = await tokenFor(cp, 'erin', ['auditor']);
     const res = await api(cp, erin, 'GET', `/sessions?next=${Buffer.from('{"partition":"drop table"}').toString('base64url')}`);
     expect(res.status).toBe(400);
+    const root = await tokenFor(cp, 'root', ['admin']);
+    expect((await api(cp, root, 'GET', '/agents?next=not%20a%20token')).status).toBe(400);
+    expect((await api(cp, root, 'GET', '/agents?limit=many')).status).toBe(400);
   });
 });
