@@ -6,7 +6,7 @@ const USAGE = `usage: twokey <command> [options]
   dev [--data-dir DIR] [--ports auto] [--fresh] [--memory]   run the control plane, demo database and agent locally
   agent --config FILE                                        run a data-plane agent
   token --user NAME [--groups a,b] [--email E]               print a token from the dev issuer
-  agents list [--json] | register NAME [--rotate]            agents (admin)
+  agents list [--json] | register NAME [--rotate] | delete NAME   agents (admin; rotate/delete close its connections)
   policies get [--json] | put FILE [--expected-version N]    the policy (admin)
   approvals list [--json]                                    pending and recent approval requests
   exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)

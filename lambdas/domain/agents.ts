@@ -3,7 +3,7 @@ import type { Identity } from '../../core/identity/identity';
 import { agentOfKey, keyMatchesHash, newAgentKey } from './agent-keys';
 import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
-import { InvalidRequestError } from './errors';
+import { InvalidRequestError, NotFoundError } from './errors';
 
 const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** An agent counts as connected while it has a connection and spoke within this window (3 heartbeats). */
@@ -16,7 +16,7 @@ export interface RegisteredAgent {
 }
 
 export async function registerAgent(
-  deps: Pick<ControlPlaneDeps, 'agents' | 'clock' | 'log'>,
+  deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'disconnect' | 'clock' | 'log'>,
   input: { name: unknown; rotate?: unknown },
   by: Identity,
 ): Promise<RegisteredAgent> {
@@ -36,8 +36,32 @@ export async function registerAgent(
     },
     rotate,
   );
-  deps.log.info('agent.registered', { agent: input.name, by: by.subject, rotated: rotate });
+  const closed = rotate ? await closeConnectionsOf(deps, input.name) : 0;
+  deps.log.info('agent.registered', { agent: input.name, by: by.subject, rotated: rotate, connectionsClosed: closed });
   return { name: input.name, key };
+}
+
+/** Removes an agent: its key stops authenticating at once and its open tunnel connections are closed. */
+export async function deleteAgent(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'disconnect' | 'log'>, name: string, by: Identity): Promise<void> {
+  if (!AGENT_NAME.test(name)) throw new InvalidRequestError('name must be 1-63 letters, digits, dot, dash or underscore');
+  if (!(await deps.agents.delete(name))) throw new NotFoundError(`agent ${name} is not registered`);
+  const closed = await closeConnectionsOf(deps, name);
+  deps.log.info('agent.deleted', { agent: name, by: by.subject, connectionsClosed: closed });
+}
+
+/**
+ * Closes every tunnel connection of an agent whose key was replaced or removed: they were admitted with
+ * a key that no longer counts, and API Gateway checks a key only at $connect. The key was changed
+ * first, so the agent's reconnect with the old key is refused.
+ */
+async function closeConnectionsOf(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'disconnect'>, agent: string): Promise<number> {
+  const open = (await deps.connections.list()).filter((c) => c.agent === agent);
+  for (const c of open) {
+    await deps.disconnect(c.connectionId);
+    await deps.connections.delete(c.connectionId);
+    await deps.agents.markDisconnected(agent, c.connectionId);
+  }
+  return open.length;
 }
 
 /** Checks an agent key; the reason for a refusal goes to the log, never to the caller. */

@@ -40,6 +40,11 @@ export class DynamoAgentStore implements AgentStore {
     return out.Item as AgentRecord | undefined;
   }
 
+  async delete(name: string): Promise<boolean> {
+    const out = await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { name }, ReturnValues: 'ALL_OLD' }));
+    return out.Attributes !== undefined;
+  }
+
   list(): Promise<AgentRecord[]> {
     return scanTable<AgentRecord>(this.ddb, this.table);
   }

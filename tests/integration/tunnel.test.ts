@@ -126,13 +126,7 @@ describe('agent <-> local control plane over a real WebSocket', () => {
   });
 
   it('refuses a bad agent key at the handshake', async () => {
-    const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}tampered` } });
-    const status = await new Promise<number | undefined>((resolve) => {
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
-      ws.on('open', () => resolve(101));
-      ws.on('error', () => resolve(undefined));
-    });
-    expect(status).toBe(403);
+    expect(await handshakeStatus(cp, `${agentKey}tampered`)).toBe(403);
   });
 
   it('reconnects after the control plane restarts and keeps its policy meanwhile', async () => {
@@ -153,4 +147,55 @@ describe('agent <-> local control plane over a real WebSocket', () => {
     expect((await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"2"' })).status).toBe(200);
     await waitFor(() => agent.policy.policy?.version === 3 || undefined, 5_000, 'policy after restart');
   }, 70_000);
+
+  it('closes every open connection of an agent whose key is rotated, and the old key no longer connects', async () => {
+    await waitFor(() => agent.tunnel.connected || undefined, 40_000, 'agent connected');
+    const second = await openTunnel(cp, agentKey);
+    const secondClosed = new Promise<void>((resolve) => second.once('close', () => resolve()));
+
+    const rotated = await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'edge-1', rotate: true }));
+
+    expect(rotated.status).toBe(201);
+    await secondClosed;
+    await waitFor(() => !agent.tunnel.connected || undefined, 5_000, 'agent disconnected');
+    expect(await handshakeStatus(cp, agentKey)).toBe(403);
+    const { body } = await api(cp, root, 'GET', '/agents');
+    expect(body.agents).toEqual([expect.objectContaining({ name: 'edge-1', connected: false })]);
+    agentKey = rotated.body.key as string;
+    expect(await handshakeStatus(cp, agentKey)).toBe(101);
+  }, 60_000);
+
+  it('closes the connections of a deleted agent and refuses its key from then on', async () => {
+    const open = await openTunnel(cp, agentKey);
+    const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
+
+    const deleted = await api(cp, root, 'DELETE', '/agents/edge-1');
+
+    expect(deleted.status).toBe(200);
+    await closed;
+    expect(await handshakeStatus(cp, agentKey)).toBe(403);
+    expect((await api(cp, root, 'DELETE', '/agents/edge-1')).status).toBe(404);
+  });
 });
+
+async function openTunnel(cp: LocalControlPlane, key: string): Promise<WebSocket> {
+  const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${key}` } });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return ws;
+}
+
+/** 101 when the tunnel handshake succeeds (the socket is closed again at once), else the HTTP status. */
+function handshakeStatus(cp: LocalControlPlane, key: string): Promise<number | undefined> {
+  const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${key}` } });
+  return new Promise<number | undefined>((resolve) => {
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('error', () => resolve(undefined));
+  });
+}
