@@ -50,4 +50,5 @@ export const APPROVAL_WORKFLOW_TASKS = {
   RecordExpired: { entry: 'approval-workflow', export: 'outcome', substitution: 'RecordOutcomeFunction' },
   RecordFailure: { entry: 'approval-workflow', export: 'outcome', substitution: 'RecordOutcomeFunction' },
   NotifyAgent: { entry: 'approval-workflow', export: 'agent', substitution: 'NotifyAgentFunction' },
+  ApplyPolicyChange: { entry: 'approval-workflow', export: 'applyPolicy', substitution: 'ApplyPolicyChangeFunction' },
 } as const satisfies Record<string, HandlerRef & { substitution: string }>;

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { ActionClass } from '../policy/schema';
+import type { PolicyChangeDetails } from './policy-change';
 import type { ApprovalOutcome, Vote } from './votes';
 
+/** What an agent asks to approve. */
 export type ApprovalKind = 'statement' | 'script' | 'window';
-export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed';
+/** What a stored request is: an agent's ask, or a policy change an admin proposed. */
+export type RequestKind = ApprovalKind | 'policy-change';
+/** `emergency`: a policy change an admin applied without approval (recorded so that it is listed). */
+export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed' | 'emergency';
 
 export interface Requester {
   readonly subject: string;
@@ -31,7 +36,8 @@ export interface ApprovalAsk {
   readonly windowMinutes?: number;
 }
 
-export interface ApprovalRecord extends ApprovalAsk {
+export interface ApprovalRecord extends Omit<ApprovalAsk, 'kind'> {
+  readonly kind: RequestKind;
   readonly agent: string;
   readonly status: ApprovalStatus;
   readonly reviewers: readonly string[];
@@ -41,6 +47,8 @@ export interface ApprovalRecord extends ApprovalAsk {
   readonly decidedAt?: string;
   readonly linksSent: boolean;
   readonly delivered: boolean;
+  /** Present on policy-change requests only. */
+  readonly policyChange?: PolicyChangeDetails;
 }
 
 /** The hash a reviewer approves: the text and every parameter, unambiguously framed. */

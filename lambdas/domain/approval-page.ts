@@ -8,9 +8,10 @@ export function escapeHtml(s: string): string {
 const STYLE = `body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#111}
 pre{background:#f4f4f4;padding:1rem;white-space:pre-wrap;word-break:break-word;border-radius:6px}
 dt{font-weight:600}dd{margin:0 0 .6rem}button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem;border-radius:6px;border:1px solid #888;cursor:pointer}
-.approve{background:#0a7d32;color:#fff}.deny{background:#b3261e;color:#fff}textarea{width:100%;min-height:4rem}`;
+.approve{background:#0a7d32;color:#fff}.deny{background:#b3261e;color:#fff}textarea{width:100%;min-height:4rem}
+.diff .add{background:#e6ffec;display:block}.diff .del{background:#ffebe9;display:block}.diff .hunk{color:#555;display:block}`;
 
-function layout(title: string, body: string): string {
+export function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
 }
 
@@ -30,7 +31,7 @@ export function reviewPage(record: ApprovalRecord, reviewer: string, token: stri
     `Approve ${record.class} on ${record.target}?`,
     `<h1>Approval requested</h1>
 <dl>
-<dt>Requested by</dt><dd>${escapeHtml(record.requester.name)} &lt;${escapeHtml(record.requester.email ?? record.requester.subject)}&gt;</dd>
+${requestedBy(record)}
 <dt>Target</dt><dd>${escapeHtml(record.target)} (${escapeHtml(record.protocol)})</dd>
 <dt>Why</dt><dd>${record.reason ? escapeHtml(record.reason) : '<em>no reason given</em>'}</dd>
 <dt>Class</dt><dd>${escapeHtml(record.class)} (rule ${escapeHtml(record.rule)})</dd>
@@ -40,11 +41,21 @@ ${params}<dt>Blast radius</dt><dd>${escapeHtml(record.blastRadius ?? 'unknown')}
 <dt>Expires</dt><dd>${escapeHtml(record.expiresAt)}</dd>
 <dt>SHA-256</dt><dd><code>${escapeHtml(record.sha256)}</code></dd>
 </dl>
-<form method="post">
+${decisionForm(reviewer, token)}`,
+  );
+}
+
+/** Who asks, as every review page shows it. */
+export function requestedBy(record: ApprovalRecord): string {
+  return `<dt>Requested by</dt><dd>${escapeHtml(record.requester.name)} &lt;${escapeHtml(record.requester.email ?? record.requester.subject)}&gt;</dd>`;
+}
+
+/** The decision form: only its POST decides (a GET of the link changes nothing). */
+export function decisionForm(reviewer: string, token: string): string {
+  return `<form method="post">
 <input type="hidden" name="t" value="${escapeHtml(token)}">
 <p>Reviewing as <strong>${escapeHtml(reviewer)}</strong>.</p>
 <label>Comment (optional)<br><textarea name="comment" maxlength="1000"></textarea></label>
 <p><button class="approve" type="submit" name="decision" value="approve">Approve</button><button class="deny" type="submit" name="decision" value="deny">Deny</button></p>
-</form>`,
-  );
+</form>`;
 }

@@ -172,5 +172,8 @@ export function toPolicyRecord(item: Record<string, unknown>): PolicyRecord {
     source: String(item.source),
     updatedAt: String(item.updatedAt),
     updatedBy: String(item.updatedBy),
+    ...(typeof item.changeRequest === 'string' ? { changeRequest: item.changeRequest } : {}),
+    ...(Array.isArray(item.approvedBy) ? { approvedBy: item.approvedBy.map(String) } : {}),
+    ...(typeof item.emergencyReason === 'string' ? { emergencyReason: item.emergencyReason } : {}),
   };
 }

@@ -43,6 +43,11 @@ export interface PolicyRecord {
   readonly source: string;
   readonly updatedAt: string;
   readonly updatedBy: string;
+  /** The approval request that made this version (absent for the first policy and emergency changes). */
+  readonly changeRequest?: string;
+  /** Who approved it, or `emergency` with the reason. */
+  readonly approvedBy?: readonly string[];
+  readonly emergencyReason?: string;
 }
 
 export interface PolicyStore {

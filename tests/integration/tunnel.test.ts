@@ -8,6 +8,7 @@ import type { LocalControlPlane } from '../../local/control-plane';
 import { DEV_AUDIENCE } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
 import { identity } from '../support/identities';
+import { changePolicy } from '../support/policy-change';
 
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -67,12 +68,15 @@ describe('agent <-> local control plane over a real WebSocket', () => {
     expect(agent.context.decide(identity('alice', ['support']), 'orders-db', { class: 'write' }).kind).toBe('approve');
   });
 
-  it('receives a policy change pushed by the control plane', async () => {
+  it('receives a policy change pushed by the control plane once a second admin approves it', async () => {
     const changed = TEST_POLICY.replace('read: allow', 'read: deny');
     const sent = Date.now();
-    expect((await api(cp, root, 'PUT', '/policies', changed, { 'if-match': '"1"' })).status).toBe(200);
+    const { requestId } = await changePolicy(cp, root, changed, 1);
+    const approved = Date.now();
     await waitFor(() => agent.policy.policy?.version === 2 || undefined, 5_000, 'pushed policy');
-    const latencyMs = Date.now() - sent;
+    const latencyMs = Date.now() - approved;
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(approved - sent).toBeLessThan(5_000);
     expect(latencyMs).toBeLessThan(2_000);
     expect(agent.context.decide(identity('alice', ['support']), 'orders-db', { class: 'read' }).kind).toBe('deny');
   });
@@ -144,7 +148,7 @@ describe('agent <-> local control plane over a real WebSocket', () => {
       const { body } = await api(cp, root, 'GET', '/agents');
       return (body.agents as { connected: boolean }[])[0]?.connected || undefined;
     }, 40_000, 'reconnect');
-    expect((await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"2"' })).status).toBe(200);
+    await changePolicy(cp, root, TEST_POLICY, 2);
     await waitFor(() => agent.policy.policy?.version === 3 || undefined, 5_000, 'policy after restart');
   }, 70_000);
 

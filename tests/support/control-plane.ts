@@ -35,7 +35,7 @@ export const TEST_POLICY = `
 targets:
   - { name: orders-db, protocol: postgres, agent: edge-1 }
   - { name: other-db, protocol: postgres, agent: edge-2 }
-reviewers: { dba: [bob@example.com] }
+reviewers: { dba: [bob@example.com], admin: [root@example.com, grace@example.com] }
 rules:
   - name: support
     targets: [orders-db]
