@@ -12,8 +12,11 @@ export interface PolicyChangeDetails {
   readonly removed: number;
   /** Why an admin applied it without approval (emergency changes only). */
   readonly emergencyReason?: string;
-  /** Once decided: the version it became, or the version that had replaced its base (nothing changed). */
+  /**
+   * Once decided: the version it became; or, when nothing changed, the version that had replaced its
+   * base, or why it was refused.
+   */
   readonly result?: PolicyChangeResult;
 }
 
-export type PolicyChangeResult = { readonly applied: number } | { readonly conflict: number };
+export type PolicyChangeResult = { readonly applied: number } | { readonly conflict: number } | { readonly refused: string };

@@ -103,15 +103,17 @@ export async function applyPolicyChange(deps: Pick<ControlPlaneDeps, 'approvals'
   const record = await deps.approvals.get(requestId);
   const change = record?.policyChange;
   if (!record || !change || record.kind !== 'policy-change' || record.status !== 'approved' || change.result) return;
-  // The reviewers approved this hash; a stored text that does not match it is never applied.
-  if (actionHash(record.text) !== record.sha256) throw new Error(`policy change ${requestId}: the stored document does not match the approved hash`);
   const approvedBy = Object.values(record.votes)
     .filter((v) => v.decision === 'approve')
     .map((v) => v.reviewer);
-  const result = await storeApproved(deps, record, change.baseVersion, approvedBy);
+  // The reviewers approved this hash; a stored text that does not match it is never applied.
+  const result: PolicyChangeResult =
+    actionHash(record.text) === record.sha256 ? await storeApproved(deps, record, change.baseVersion, approvedBy) : { refused: 'the stored document does not match the approved hash' };
   if (!(await deps.approvals.setPolicyChangeResult(requestId, result))) return;
-  await audit(deps, record.requester.subject, 'applied' in result ? 'policy.changed' : 'policy.change-conflict', { requestId, baseVersion: change.baseVersion, approvedBy, ...result });
-  deps.log.info('policy.change-decided', { requestId, ...result });
+  const action = 'applied' in result ? 'policy.changed' : 'conflict' in result ? 'policy.change-conflict' : 'policy.change-refused';
+  await audit(deps, record.requester.subject, action, { requestId, baseVersion: change.baseVersion, approvedBy, ...result });
+  if ('refused' in result) deps.log.error(action, { requestId, ...result });
+  else deps.log.info(action, { requestId, ...result });
 }
 
 async function storeApproved(deps: Pick<ControlPlaneDeps, 'policies' | 'clock' | 'log'>, record: ApprovalRecord, baseVersion: number, approvedBy: readonly string[]): Promise<PolicyChangeResult> {
