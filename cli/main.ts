@@ -7,7 +7,8 @@ const USAGE = `usage: twokey <command> [options]
   agent --config FILE                                        run a data-plane agent
   token --user NAME [--groups a,b] [--email E]               print a token from the dev issuer
   agents list [--json] | register NAME [--rotate] | delete NAME   agents (admin; rotate/delete close its connections)
-  policies get [--json] | put FILE [--expected-version N]    the policy (admin)
+  policies get [--json] | put FILE [--reason R] [--wait]      the policy (admin); a change waits for another admin
+           put FILE --emergency --reason R                   (exit 5 = submitted); an emergency change applies at once, loudly
   approvals list [--json]                                    pending and recent approval requests
   exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)
   request-access --target T --minutes M --reason R           ask for a time-boxed write window

@@ -16,7 +16,8 @@ export async function approvalsCommand(argv: string[]): Promise<number> {
   console.log(['REQUEST'.padEnd(36), 'STATUS'.padEnd(9), 'TARGET'.padEnd(14), 'REQUESTER'.padEnd(20), 'VOTES'.padEnd(6), 'STATEMENT'].join(' '));
   for (const a of approvals) {
     const votes = `${Object.values(a.votes).filter((v) => v.decision === 'approve').length}/${a.approval.min}`;
-    const text = a.text.replace(/\s+/g, ' ').slice(0, 60);
+    const change = a.policyChange;
+    const text = change ? `policy version ${change.baseVersion} → ${change.baseVersion + 1} (+${change.added} -${change.removed} lines)` : a.text.replace(/\s+/g, ' ').slice(0, 60);
     console.log([a.requestId.padEnd(36), a.status.padEnd(9), a.target.padEnd(14), (a.requester.email ?? a.requester.subject).padEnd(20), votes.padEnd(6), text].join(' '));
   }
   return 0;
