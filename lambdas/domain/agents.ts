@@ -64,11 +64,17 @@ async function closeConnectionsOf(deps: Pick<ControlPlaneDeps, 'agents' | 'conne
   return open.length;
 }
 
+/** An agent whose key checked out, and which stored key it matched (for the check at $connect). */
+export interface AuthenticatedAgent {
+  readonly name: string;
+  readonly keyHash: string;
+}
+
 /** Checks an agent key; the reason for a refusal goes to the log, never to the caller. */
 export async function authenticateAgent(
   deps: Pick<ControlPlaneDeps, 'agents' | 'log'>,
   key: string | undefined,
-): Promise<string | undefined> {
+): Promise<AuthenticatedAgent | undefined> {
   const name = key === undefined ? undefined : agentOfKey(key);
   if (key === undefined || name === undefined) {
     deps.log.warn('agent.auth.rejected', { reason: key === undefined ? 'no key' : 'malformed key' });
@@ -79,7 +85,7 @@ export async function authenticateAgent(
     deps.log.warn('agent.auth.rejected', { agent: name, reason: agent ? 'wrong key' : 'unknown agent' });
     return undefined;
   }
-  return name;
+  return { name, keyHash: agent.keyHash };
 }
 
 export interface AgentView {

@@ -124,8 +124,9 @@ export class DynamoConnectionStore implements ConnectionStore {
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { connectionId } }));
   }
 
+  /** Read consistently: closing an agent's connections after a key rotation must see one recorded a moment ago. */
   list(): Promise<ConnectionRecord[]> {
-    return scanTable<ConnectionRecord>(this.ddb, this.table);
+    return scanTable<ConnectionRecord>(this.ddb, this.table, { consistentRead: true });
   }
 }
 
