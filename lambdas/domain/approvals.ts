@@ -220,11 +220,11 @@ async function checkLink(deps: ControlPlaneDeps, token: string): Promise<{ recor
   return { record, reviewer: verified.value.reviewer };
 }
 
-/** Pending and recent requests, for reviewers and admins. */
-export async function listApprovals(deps: Pick<ControlPlaneDeps, 'approvals'>, caller: Identity, isAdmin: boolean): Promise<ApprovalRecord[]> {
+/** Pending and recent requests, for reviewers and admins; auditors see every policy change (emergencies included). */
+export async function listApprovals(deps: Pick<ControlPlaneDeps, 'approvals'>, caller: Identity, role: { admin: boolean; auditor: boolean }): Promise<ApprovalRecord[]> {
   const email = caller.email?.toLowerCase();
   const all = await deps.approvals.list();
   return all
-    .filter((r) => isAdmin || (email !== undefined && r.reviewers.includes(email)) || r.requester.subject === caller.subject)
+    .filter((r) => role.admin || (role.auditor && r.kind === 'policy-change') || (email !== undefined && r.reviewers.includes(email)) || r.requester.subject === caller.subject)
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }

@@ -129,7 +129,7 @@ describe('policy changes need a second admin (local control plane, real approval
     expect(stale.body).toMatchObject({ error: { code: 'version_conflict', details: { currentVersion: 3 } } });
   });
 
-  it('applies an emergency change at once, mails every admin and auditor, audits it and lists it', async () => {
+  it('applies an emergency change at once, mails every admin and auditor, audits it and lists it for admins and auditors', async () => {
     const proposed = withRead(POLICY, 'deny');
 
     const put = await api(cp, root, 'PUT', `/policies?emergency=true&reason=${encodeURIComponent('INC-9: reads leak data')}`, proposed, { 'if-match': '"3"' });
@@ -144,6 +144,9 @@ describe('policy changes need a second admin (local control plane, real approval
     expect(notices[0]?.subject).toMatch(/EMERGENCY policy change by root/);
     expect(notices[0]?.text).toContain('INC-9: reads leak data');
     expect(notices[0]?.text).toContain('+    actions: { read: deny');
+    const erin = await tokenFor(cp, 'erin', ['auditor']);
+    const seenByAuditor = (await api(cp, erin, 'GET', '/approvals')).body.approvals as ListedRequest[];
+    expect(seenByAuditor.find((r) => r.status === 'emergency')?.requestId).toBe(entry?.requestId);
     const audit = (await ddb.send(new ScanCommand({ TableName: cp.dynamo.tableNames.auditEvents }))).Items ?? [];
     expect(audit.find((e) => e.action === 'policy.emergency-change')).toMatchObject({
       actor: 'root',
