@@ -1,4 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
 import type { LocalControlPlane } from '../../local/control-plane';
@@ -174,4 +177,34 @@ describe('policy changes need a second admin (local control plane, real approval
     expect(refused.status).toBe(400);
     expect(refused.body).toMatchObject({ error: { message: `no admin other than you is listed under reviewers.admin in policy version ${version} to approve this change` } });
   });
+});
+
+describe('a policy change nobody decides', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tk-policy-expiry-'));
+  let cp: LocalControlPlane;
+
+  afterAll(() => cp?.stop());
+
+  it('expires through the workflow and leaves the policy unchanged', async () => {
+    cp = await startTestControlPlane(dataDir);
+    const root = await tokenFor(cp, 'root', ['admin']);
+    expect((await api(cp, root, 'PUT', '/policies', POLICY, { 'if-match': '"0"' })).status).toBe(200);
+    const requestId = await proposePolicyChange(cp, root, `${POLICY}# never decided\n`, 1);
+    const mail = await waitForMail(cp.outboxDir, SECOND_ADMIN, requestId);
+    // The reviewers' day runs out: the request's expiry moves to a moment from now, and a control-plane
+    // restart runs its workflow again, which waits only for the time that is left.
+    const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: cp.dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
+    await ddb.send(new UpdateCommand({ TableName: cp.dynamo.tableNames.approvals, Key: { requestId }, UpdateExpression: 'SET expiresAt = :e', ExpressionAttributeValues: { ':e': new Date(Date.now() + 1_500).toISOString() } }));
+    ddb.destroy();
+    const port = Number(new URL(cp.httpUrl).port);
+    await cp.stop();
+    cp = await startTestControlPlane(dataDir, port);
+    const admin = await tokenFor(cp, 'root', ['admin']);
+
+    await waitFor(async () => (((await api(cp, admin, 'GET', '/approvals')).body.approvals as ListedRequest[]).find((r) => r.requestId === requestId)?.status === 'expired' ? true : undefined), 15_000, 'expired');
+
+    expect((await api(cp, admin, 'GET', '/policies')).body).toMatchObject({ version: 1, source: POLICY });
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBeGreaterThanOrEqual(400);
+    expect((await api(cp, admin, 'GET', '/policies')).body).toMatchObject({ version: 1 });
+  }, 40_000);
 });
