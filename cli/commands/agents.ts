@@ -38,9 +38,12 @@ export async function agentsCommand(argv: string[]): Promise<number> {
       JSON.stringify({ name, rotate: values.rotate }),
       { 'content-type': 'application/json' },
     );
-    const agent = json as { name: string; key: string };
+    const agent = json as { name: string; key: string; connectionsClosed: number };
     if (values.json) console.log(JSON.stringify(agent));
-    else console.log(`agent ${agent.name} registered. Its key is shown once; keep it secret:\n${agent.key}`);
+    else {
+      if (values.rotate) console.log(`the old key no longer connects; ${agent.connectionsClosed} open connection(s) of ${agent.name} closed`);
+      console.log(`agent ${agent.name} registered. Its key is shown once; keep it secret:\n${agent.key}`);
+    }
     return 0;
   }
   if (sub === 'delete') {

@@ -13,6 +13,8 @@ export interface RegisteredAgent {
   readonly name: string;
   /** Shown once; only its hash is stored. */
   readonly key: string;
+  /** Tunnel connections closed because they were opened with the key this one replaces. */
+  readonly connectionsClosed: number;
 }
 
 export async function registerAgent(
@@ -38,7 +40,7 @@ export async function registerAgent(
   );
   const closed = rotate ? await closeConnectionsOf(deps, input.name) : 0;
   deps.log.info('agent.registered', { agent: input.name, by: by.subject, rotated: rotate, connectionsClosed: closed });
-  return { name: input.name, key };
+  return { name: input.name, key, connectionsClosed: closed };
 }
 
 /** Removes an agent: its key stops authenticating at once and its open tunnel connections are closed. */

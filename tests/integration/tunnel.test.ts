@@ -160,6 +160,7 @@ describe('agent <-> local control plane over a real WebSocket', () => {
     const rotated = await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'edge-1', rotate: true }));
 
     expect(rotated.status).toBe(201);
+    expect(rotated.body.connectionsClosed).toBe(2);
     await secondClosed;
     await waitFor(() => !agent.tunnel.connected || undefined, 5_000, 'agent disconnected');
     expect(await handshakeStatus(cp, agentKey)).toBe(403);
