@@ -6,9 +6,10 @@ const USAGE = `usage: twokey <command> [options]
   dev [--data-dir DIR] [--ports auto] [--fresh] [--memory]   run the control plane, demo database and agent locally
   agent --config FILE                                        run a data-plane agent
   token --user NAME [--groups a,b] [--email E]               print a token from the dev issuer
-  agents list [--json] | register NAME [--rotate] | delete NAME   agents (admin; rotate/delete close its connections)
-  policies get [--json] | put FILE [--reason R] [--wait]      the policy (admin); a change waits for another admin
-           put FILE --emergency --reason R                   (exit 5 = submitted); an emergency change applies at once, loudly
+  agents list [--json] | register NAME [--rotate]            agents (admin); rotating a key closes the agent's connections
+  agents delete NAME                                         remove an agent; its key stops working at once
+  policies get [--json] | put FILE [--reason R] [--wait]     the policy (admin); a change waits for another admin (exit 5)
+  policies put FILE --emergency --reason R                   store at once, telling every admin and auditor
   approvals list [--json]                                    pending and recent approval requests
   exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)
   request-access --target T --minutes M --reason R           ask for a time-boxed write window
