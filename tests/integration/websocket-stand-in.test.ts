@@ -1,0 +1,69 @@
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException } from '@aws-sdk/client-apigatewaymanagementapi';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { getRuntime } from '../../lambdas/shared/runtime';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
+import type { LocalControlPlane } from '../../local/control-plane';
+import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
+
+/** A client frame (RFC 6455 section 5.2): FIN, opcode, masked payload of under 126 bytes. */
+function clientFrame(opcode: number, payload: Buffer): Buffer {
+  const mask = randomBytes(4);
+  const masked = Buffer.from(payload.map((b, i) => b ^ (mask[i % 4] as number)));
+  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length]), mask, masked]);
+}
+
+/** A WebSocket client written by hand, so that it can ignore a close frame as a broken or hostile client would. */
+async function rawTunnel(cp: LocalControlPlane, key: string): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
+  const url = new URL(cp.wsUrl);
+  const socket = connect(Number(url.port), url.hostname);
+  let data = Buffer.alloc(0);
+  socket.on('data', (d) => (data = Buffer.concat([data, d])));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(
+    [`GET ${url.pathname} HTTP/1.1`, `Host: ${url.host}`, 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13', `Authorization: Bearer ${key}`, '', ''].join('\r\n'),
+  );
+  await waitFor(() => (data.includes('\r\n\r\n') ? true : undefined), 5_000, 'handshake');
+  expect(data.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+  const headerEnd = data.indexOf('\r\n\r\n') + 4;
+  return { socket, received: () => data.subarray(headerEnd), closed };
+}
+
+describe('the local WebSocket API stand-in', () => {
+  let cp: LocalControlPlane;
+  let key: string;
+  let management: ApiGatewayManagementApiClient;
+
+  beforeAll(async () => {
+    cp = await startTestControlPlane();
+    const root = await tokenFor(cp, 'root', ['admin']);
+    await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"0"' });
+    key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'edge-1' }))).body.key as string;
+    management = new ApiGatewayManagementApiClient({ endpoint: cp.httpUrl, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  });
+  afterAll(async () => {
+    management.destroy();
+    await cp.stop();
+  });
+
+  it('ends a connection on DeleteConnection as API Gateway does: no message routed after it, the socket dropped, a second delete Gone', async () => {
+    const tunnel = await rawTunnel(cp, key);
+    const [connection] = await getRuntime('test').deps.connections.list();
+    const connectionId = connection?.connectionId ?? '';
+
+    await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+
+    await waitFor(() => (tunnel.received().includes(0x88) ? true : undefined), 5_000, 'close frame');
+    const seenBefore = (await getRuntime('test').deps.agents.get('edge-1'))?.lastSeenAt;
+    await new Promise((r) => setTimeout(r, 10));
+    // A heartbeat would move lastSeenAt if it were routed; this client never answers the close frame.
+    tunnel.socket.write(clientFrame(0x1, Buffer.from(JSON.stringify({ type: 'heartbeat', v: 1, sentAt: Date.now() }))));
+    const dropped = await Promise.race([tunnel.closed.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5_000))]);
+
+    expect(dropped).toBe(true);
+    expect((await getRuntime('test').deps.agents.get('edge-1'))?.lastSeenAt).toBe(seenBefore);
+    await expect(management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }))).rejects.toBeInstanceOf(GoneException);
+    await waitFor(async () => ((await getRuntime('test').deps.connections.get(connectionId)) === undefined ? true : undefined), 5_000, '$disconnect');
+  });
+});
