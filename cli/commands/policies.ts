@@ -77,7 +77,7 @@ function reportDecision(record: ApprovalRecord | undefined): number {
     return EXIT.failed;
   }
   const by = Object.values(record.votes)
-    .map((v) => `${v.reviewer}${v.comment ? ` (${v.comment})` : ''}`)
+    .map((v) => `${v.reviewer.email}${v.comment ? ` (${v.comment})` : ''}`)
     .join(', ');
   const result = record.policyChange?.result;
   if (record.status !== 'approved' || !result) {

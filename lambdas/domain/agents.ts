@@ -1,5 +1,5 @@
 import { targetsOfAgent } from '../../core/policy/decide';
-import type { Identity } from '../../core/identity/identity';
+import { principalKey, type Identity } from '../../core/identity/identity';
 import { agentOfKey, keyMatchesHash, newAgentKey } from './agent-keys';
 import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
@@ -33,13 +33,13 @@ export async function registerAgent(
       name: input.name,
       keyHash: hash,
       createdAt: existing?.createdAt ?? deps.clock().toISOString(),
-      createdBy: existing?.createdBy ?? by.subject,
+      createdBy: existing?.createdBy ?? principalKey(by),
       targets: existing?.targets ?? [],
     },
     rotate,
   );
   const closed = rotate ? await closeConnectionsOf(deps, input.name) : 0;
-  deps.log.info('agent.registered', { agent: input.name, by: by.subject, rotated: rotate, connectionsClosed: closed });
+  deps.log.info('agent.registered', { agent: input.name, by: principalKey(by), rotated: rotate, connectionsClosed: closed });
   return { name: input.name, key, connectionsClosed: closed };
 }
 
@@ -48,7 +48,7 @@ export async function deleteAgent(deps: Pick<ControlPlaneDeps, 'agents' | 'conne
   if (!AGENT_NAME.test(name)) throw new InvalidRequestError('name must be 1-63 letters, digits, dot, dash or underscore');
   if (!(await deps.agents.delete(name))) throw new NotFoundError(`agent ${name} is not registered`);
   const closed = await closeConnectionsOf(deps, name);
-  deps.log.info('agent.deleted', { agent: name, by: by.subject, connectionsClosed: closed });
+  deps.log.info('agent.deleted', { agent: name, by: principalKey(by), connectionsClosed: closed });
 }
 
 /**

@@ -1,57 +1,65 @@
 import type { ApprovalRecord } from '../../core/approval/request';
-import { escapeHtml } from './approval-page';
+import type { Reviewer } from '../../core/approval/reviewers';
+import { escapeHtml, htmlVisible, oneLine, plainVisible } from '../../core/approval/visible-text';
+import { disarmLinks, MAX_CLAIM_IN_BODY_CHARS, MAX_NAME_IN_SUBJECT_CHARS, requesterLines } from './approval-mail';
 import type { Mail } from './deps';
 
 /** Diff lines a mail carries; the review page shows the whole stored diff. */
 export const MAX_MAIL_DIFF_LINES = 200;
+/** Every diff line in the text part starts with this, so none can pass for a line of ours. */
+const QUOTE = '| ';
 
-const requesterOf = (record: ApprovalRecord): string => `${record.requester.name} <${record.requester.email ?? record.requester.subject}>`;
 const versions = (record: ApprovalRecord): string => `version ${record.policyChange?.baseVersion ?? 0} → ${(record.policyChange?.baseVersion ?? 0) + 1}`;
 
-/** The first lines of the diff for a mail, with a note of how many more the page shows. */
-function mailDiff(record: ApprovalRecord): string {
-  const lines = (record.policyChange?.diff ?? '').replace(/\n$/, '').split('\n');
-  if (lines.length <= MAX_MAIL_DIFF_LINES && !record.policyChange?.diffTruncated) return lines.join('\n');
-  return [...lines.slice(0, MAX_MAIL_DIFF_LINES), `… (diff cut short here: ${record.policyChange?.added ?? 0} line(s) added, ${record.policyChange?.removed ?? 0} removed in all)`].join('\n');
+/** The first lines of the diff, links disarmed, with a note of how much more the page shows. */
+function mailDiff(record: ApprovalRecord): string[] {
+  const change = record.policyChange;
+  const lines = disarmLinks(change?.diff ?? '').replace(/\n$/, '').split('\n');
+  if (lines.length <= MAX_MAIL_DIFF_LINES && !change?.diffTruncated) return lines;
+  return [...lines.slice(0, MAX_MAIL_DIFF_LINES), `… (diff cut short here: ${change?.added ?? 0} line(s) added, ${change?.removed ?? 0} removed in all)`];
 }
 
-/** The mail that asks one admin to review a policy change; the link is theirs alone. */
-export function policyChangeMail(record: ApprovalRecord, reviewer: string, link: string): Mail {
+function body(record: ApprovalRecord, opening: readonly string[]): { text: string; html: string } {
   const diff = mailDiff(record);
+  const reason = record.reason ? oneLine(disarmLinks(record.reason), MAX_CLAIM_IN_BODY_CHARS) : '(none given)';
+  const text = [
+    ...opening,
+    '',
+    ...requesterLines(record),
+    `Reason: ${reason}`,
+    '',
+    `The change, each line after "${QUOTE}"; links in it are disabled, hidden characters shown as \\uXXXX:`,
+    '----- begin -----',
+    ...diff.map((line) => `${QUOTE}${plainVisible(line)}`),
+    '----- end -----',
+  ].join('\n');
+  const html = `${opening.map((line) => `<p>${escapeHtml(line)}</p>`).join('')}
+<p>${requesterLines(record).map(escapeHtml).join('<br>')}<br>Reason: ${escapeHtml(reason)}</p>
+<pre>${diff.map((line) => htmlVisible(line)).join('\n')}</pre>`;
+  return { text, html };
+}
+
+/** The mail that asks one admin to review a policy change; the link is theirs alone and comes first. */
+export function policyChangeMail(record: ApprovalRecord, reviewer: Reviewer, link: string): Mail {
+  const { text, html } = body(record, [
+    `Policy change requested (${versions(record)}), request ${record.requestId}; expires ${record.expiresAt}.`,
+    'Review it here (the page shows the whole change and asks before anything happens):',
+    link,
+    `Sent to: ${reviewer.email} (subject ${reviewer.subject} at ${reviewer.issuer})`,
+  ]);
   return {
-    to: reviewer,
-    subject: `[twokey] ${record.requester.name} asks to change the policy (${versions(record)})`,
-    text: [
-      `${requesterOf(record)} asks to change the twokey policy (${versions(record)}).`,
-      `Request: ${record.requestId}`,
-      `Reason: ${record.reason ?? '(none given)'}`,
-      '',
-      diff,
-      '',
-      `Expires: ${record.expiresAt}`,
-      '',
-      `Review it (the page asks before anything happens): ${link}`,
-    ].join('\n'),
-    html: `<p>${escapeHtml(requesterOf(record))} asks to change the twokey policy (${escapeHtml(versions(record))}), request ${escapeHtml(record.requestId)}.</p><pre>${escapeHtml(diff)}</pre><p><a href="${escapeHtml(link)}">Review the change</a> (expires ${escapeHtml(record.expiresAt)}).</p>`,
+    to: reviewer.email,
+    subject: `[twokey] ${oneLine(record.requester.name, MAX_NAME_IN_SUBJECT_CHARS)} asks to change the policy (${versions(record)})`,
+    text,
+    html: `<p><a href="${escapeHtml(link)}">Review the policy change</a> (the page asks before anything happens).</p>\n${html}`,
   };
 }
 
 /** The mail every admin and auditor gets when an admin changes the policy without approval. */
 export function emergencyNotice(record: ApprovalRecord, to: string): Mail {
-  const diff = mailDiff(record);
-  const reason = record.policyChange?.emergencyReason ?? '';
-  return {
-    to,
-    subject: `[twokey] EMERGENCY policy change by ${record.requester.name} (${versions(record)}), applied without approval`,
-    text: [
-      `${requesterOf(record)} changed the twokey policy without a second admin's approval (${versions(record)}).`,
-      `Request: ${record.requestId}`,
-      `Reason given: ${reason}`,
-      '',
-      diff,
-      '',
-      'It is in effect now. If you did not expect it, review the policy (twokey policies get) and the approvals list.',
-    ].join('\n'),
-    html: `<p><strong>${escapeHtml(requesterOf(record))} changed the twokey policy without a second admin's approval</strong> (${escapeHtml(versions(record))}), request ${escapeHtml(record.requestId)}.</p><p>Reason given: ${escapeHtml(reason)}</p><pre>${escapeHtml(diff)}</pre><p>It is in effect now.</p>`,
-  };
+  const { text, html } = body(record, [
+    `EMERGENCY policy change (${versions(record)}), request ${record.requestId}: applied without a second admin's approval, in effect now.`,
+    'If you did not expect it, review the policy (twokey policies get) and the approvals list.',
+  ]);
+  return { to, subject: `[twokey] EMERGENCY policy change by ${oneLine(record.requester.name, MAX_NAME_IN_SUBJECT_CHARS)} (${versions(record)}), applied without approval`, text, html };
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { PolicyChangeDetails, PolicyChangeResult } from '../../core/approval/policy-change';
-import { actionHash, type ApprovalRecord, type ApprovalStatus } from '../../core/approval/request';
-import { reviewersFor } from '../../core/approval/votes';
-import type { Identity } from '../../core/identity/identity';
+import { actionHash, requesterOf, type ApprovalRecord, type ApprovalStatus } from '../../core/approval/request';
+import { reviewersFor, type Reviewer } from '../../core/approval/reviewers';
+import { principalKey, type Identity } from '../../core/identity/identity';
 import { unifiedLineDiff } from '../../core/line-diff';
 import { parsePolicy } from '../../core/policy/parse';
 import type { PolicyDocument } from '../../core/policy/schema';
@@ -58,7 +58,7 @@ export async function proposePolicy(deps: ControlPlaneDeps, proposal: PolicyProp
   if ((current?.version ?? 0) !== expectedVersion) throw new VersionConflictError(current?.version ?? 0);
   if (!current) {
     const record = await storeNextVersion(deps, proposal.source, 0, { updatedBy: by.subject });
-    await audit(deps, by.subject, 'policy.created', { version: record.version });
+    await audit(deps, by, 'policy.created', { version: record.version });
     return { kind: 'stored', record, emergency: false };
   }
   const currentDocument = parseStoredPolicy(current);
@@ -67,31 +67,35 @@ export async function proposePolicy(deps: ControlPlaneDeps, proposal: PolicyProp
     return applyEmergency(deps, { current, currentDocument: currentDocument.ok ? currentDocument.value : undefined, proposed: proposed.value, source: proposal.source, reason, details }, by, groups);
   }
   // An unreadable stored policy names no reviewers: only an emergency change can replace it.
-  const reviewers = currentDocument.ok ? policyChangeReviewers(currentDocument.value, groups.admin, by) : [];
-  if (reviewers.length === 0) {
-    throw new InvalidRequestError(`no admin other than you is listed under reviewers.${groups.admin} in policy version ${current.version} to approve this change`);
-  }
+  if (!currentDocument.ok) throw new InvalidRequestError(`policy version ${current.version} cannot be read; only an emergency change can replace it`);
+  const reviewers = policyChangeReviewers(currentDocument.value, groups.admin, by, current.version);
   const record = changeRequest(deps.clock(), { source: proposal.source, reason, details, by, adminGroup: groups.admin, status: 'pending', reviewers });
   await deps.approvals.create(record);
   await deps.workflow.start(record.requestId);
-  await audit(deps, by.subject, 'policy.change-requested', { requestId: record.requestId, baseVersion: current.version, reviewers: reviewers.length });
-  deps.log.info('policy.change-requested', { requestId: record.requestId, by: by.subject, baseVersion: current.version, reviewers: reviewers.length });
+  await audit(deps, by, 'policy.change-requested', { requestId: record.requestId, baseVersion: current.version, reviewers: reviewers.length });
+  deps.log.info('policy.change-requested', { requestId: record.requestId, by: principalKey(by), baseVersion: current.version, reviewers: reviewers.length });
   return { kind: 'submitted', requestId: record.requestId, baseVersion: current.version, reviewers: reviewers.length, expiresAt: record.expiresAt };
 }
 
 /**
  * The admins who may approve a change: the admin group of the CURRENT policy's reviewers directory
- * (a proposal cannot name its own reviewers), never the requester. Policy changes read the directory
- * only through this function and {@link noticeRecipients}.
+ * (a proposal cannot name its own reviewers), never the requester (by principal, and none of their
+ * mailboxes). Refused when no other admin is listed, or when the requester is an admin without an
+ * entry of their own there (one of the entries could be theirs).
  */
-export function policyChangeReviewers(current: PolicyDocument, adminGroup: string, requester: Identity): string[] {
-  return reviewersFor(current.reviewers, [adminGroup], requester);
+export function policyChangeReviewers(current: PolicyDocument, adminGroup: string, requester: Identity, version: number): Reviewer[] {
+  const selected = reviewersFor(current, [adminGroup], 1, requesterOf(requester));
+  if (selected.ok) return selected.value;
+  if (selected.error.code === 'not-enough-reviewers') {
+    throw new InvalidRequestError(`no admin other than you is listed under reviewers.${adminGroup} in policy version ${version} to approve this change`);
+  }
+  throw new InvalidRequestError(selected.error.message);
 }
 
-/** Everyone in these groups of any of these directories (the requester included): who hears of an emergency change. */
+/** Every mailbox in these groups of any of these directories (the requester's included): who hears of an emergency change. */
 function noticeRecipients(documents: readonly (PolicyDocument | undefined)[], groups: readonly string[]): string[] {
   const all = documents.flatMap((d) => groups.flatMap((g) => d?.reviewers[g] ?? []));
-  return [...new Set(all.map((a) => a.toLowerCase()))];
+  return [...new Set(all.map((r) => r.email.toLowerCase()))];
 }
 
 /**
@@ -105,13 +109,13 @@ export async function applyPolicyChange(deps: Pick<ControlPlaneDeps, 'approvals'
   if (!record || !change || record.kind !== 'policy-change' || record.status !== 'approved' || change.result) return;
   const approvedBy = Object.values(record.votes)
     .filter((v) => v.decision === 'approve')
-    .map((v) => v.reviewer);
+    .map((v) => v.reviewer.email);
   // The reviewers approved this hash; a stored text that does not match it is never applied.
   const result: PolicyChangeResult =
     actionHash(record.text) === record.sha256 ? await storeApproved(deps, record, change.baseVersion, approvedBy) : { refused: 'the stored document does not match the approved hash' };
   if (!(await deps.approvals.setPolicyChangeResult(requestId, result))) return;
   const action = 'applied' in result ? 'policy.changed' : 'conflict' in result ? 'policy.change-conflict' : 'policy.change-refused';
-  await audit(deps, record.requester.subject, action, { requestId, baseVersion: change.baseVersion, approvedBy, ...result });
+  await audit(deps, record.requester, action, { requestId, baseVersion: change.baseVersion, approvedBy, ...result });
   if ('refused' in result) deps.log.error(action, { requestId, ...result });
   else deps.log.info(action, { requestId, ...result });
 }
@@ -142,7 +146,7 @@ async function applyEmergency(deps: ControlPlaneDeps, change: EmergencyChange, b
   const stored = await storeNextVersion(deps, change.source, change.current.version, { updatedBy: by.subject, emergencyReason: change.reason });
   const details: PolicyChangeDetails = { ...change.details, emergencyReason: change.reason, result: { applied: stored.version } };
   const record = changeRequest(deps.clock(), { source: change.source, reason: change.reason, details, by, adminGroup: groups.admin, status: 'emergency', reviewers: [] });
-  await audit(deps, by.subject, 'policy.emergency-change', {
+  await audit(deps, by, 'policy.emergency-change', {
     requestId: record.requestId,
     reason: change.reason,
     fromVersion: change.current.version,
@@ -155,7 +159,7 @@ async function applyEmergency(deps: ControlPlaneDeps, change: EmergencyChange, b
   for (const to of recipients) {
     await deps.mailer.send(emergencyNotice(record, to)).catch((e: unknown) => deps.log.error('policy.emergency-notice.failed', { requestId: record.requestId, to, error: String(e) }));
   }
-  deps.log.warn('policy.emergency-change', { requestId: record.requestId, by: by.subject, version: stored.version, notified: recipients.length });
+  deps.log.warn('policy.emergency-change', { requestId: record.requestId, by: principalKey(by), version: stored.version, notified: recipients.length });
   return { kind: 'stored', record: stored, emergency: true };
 }
 
@@ -180,7 +184,7 @@ interface ChangeRequestFields {
   readonly by: Identity;
   readonly adminGroup: string;
   readonly status: Extract<ApprovalStatus, 'pending' | 'emergency'>;
-  readonly reviewers: readonly string[];
+  readonly reviewers: readonly Reviewer[];
 }
 
 function changeRequest(now: Date, f: ChangeRequestFields): ApprovalRecord {
@@ -193,7 +197,7 @@ function changeRequest(now: Date, f: ChangeRequestFields): ApprovalRecord {
     sha256: actionHash(f.source),
     class: 'admin',
     rule: 'policy-change',
-    requester: { subject: f.by.subject, name: f.by.name, groups: f.by.groups, ...(f.by.email ? { email: f.by.email } : {}) },
+    requester: requesterOf(f.by),
     ...(f.reason ? { reason: f.reason } : {}),
     approval: { groups: [f.adminGroup], min: 1, timeoutSeconds: POLICY_CHANGE_TIMEOUT_SECONDS },
     agent: NO_AGENT,
@@ -209,6 +213,7 @@ function changeRequest(now: Date, f: ChangeRequestFields): ApprovalRecord {
   };
 }
 
-async function audit(deps: Pick<ControlPlaneDeps, 'audit' | 'clock'>, actor: string, action: string, detail: Record<string, unknown>): Promise<void> {
-  await deps.audit.put({ eventId: randomUUID(), at: deps.clock().toISOString(), actor, action, subject: 'policy', detail });
+/** An audit event about the policy; the actor is named by principal (issuer and subject). */
+async function audit(deps: Pick<ControlPlaneDeps, 'audit' | 'clock'>, actor: Pick<Identity, 'issuer' | 'subject'>, action: string, detail: Record<string, unknown>): Promise<void> {
+  await deps.audit.put({ eventId: randomUUID(), at: deps.clock().toISOString(), actor: principalKey(actor), action, subject: 'policy', detail });
 }

@@ -7,10 +7,8 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
 import { postDecision, readOutbox, waitForMail } from '../support/outbox';
-import { changePolicy, proposePolicyChange, SECOND_ADMIN } from '../support/policy-change';
+import { changePolicy, proposePolicyChange, SECOND_ADMIN, withAdmins } from '../support/policy-change';
 
-/** The test policy with an auditor in its directory, so that emergency notices have one to reach. */
-const POLICY = TEST_POLICY.replace('admin: [root@example.com, grace@example.com] }', 'admin: [root@example.com, grace@example.com], auditor: [erin@example.com] }');
 
 interface ListedRequest {
   requestId: string;
@@ -25,6 +23,7 @@ describe('policy changes need a second admin (local control plane, real approval
   let root: string;
   let grace: string;
   let ddb: DynamoDBDocumentClient;
+  let policy: string;
 
   const current = async () => (await api(cp, root, 'GET', '/policies')).body as { version: number; source: string; changeRequest?: string; approvedBy?: string[] };
   const listed = async (requestId: string) => ((await api(cp, root, 'GET', '/approvals')).body.approvals as ListedRequest[]).find((r) => r.requestId === requestId);
@@ -36,8 +35,9 @@ describe('policy changes need a second admin (local control plane, real approval
     root = await tokenFor(cp, 'root', ['admin']);
     grace = await tokenFor(cp, 'grace', ['admin']);
     ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: cp.dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
+    policy = withAdmins(TEST_POLICY, cp.issuer);
     // The deployment's first policy is stored at once: there is nothing to protect yet.
-    expect((await api(cp, root, 'PUT', '/policies', POLICY, { 'if-match': '"0"' })).status).toBe(200);
+    expect((await api(cp, root, 'PUT', '/policies', policy, { 'if-match': '"0"' })).status).toBe(200);
   });
   afterAll(async () => {
     ddb.destroy();
@@ -45,7 +45,7 @@ describe('policy changes need a second admin (local control plane, real approval
   });
 
   it('holds a change until another admin approves it, showing the diff, then stores exactly the proposed document', async () => {
-    const proposed = withRead(POLICY, 'deny');
+    const proposed = withRead(policy, 'deny');
 
     const put = await api(cp, root, 'PUT', '/policies?reason=OPS-7%20close%20reads', proposed, { 'if-match': '"1"' });
 
@@ -75,7 +75,7 @@ describe('policy changes need a second admin (local control plane, real approval
   });
 
   it('never asks the requester to review their own change', async () => {
-    const requestId = await proposePolicyChange(cp, grace, withRead(POLICY, 'allow'), 2);
+    const requestId = await proposePolicyChange(cp, grace, withRead(policy, 'allow'), 2);
 
     await waitForMail(cp.outboxDir, 'root@example.com', requestId);
     await new Promise((r) => setTimeout(r, 300));
@@ -86,7 +86,7 @@ describe('policy changes need a second admin (local control plane, real approval
   });
 
   it('leaves the policy unchanged when the second admin denies', async () => {
-    const requestId = await proposePolicyChange(cp, root, withRead(POLICY, 'allow'), 2);
+    const requestId = await proposePolicyChange(cp, root, withRead(policy, 'allow'), 2);
     const mail = await waitForMail(cp.outboxDir, SECOND_ADMIN, requestId);
 
     expect((await postDecision(mail.link, mail.token, 'deny', 'no')).status).toBe(200);
@@ -98,8 +98,8 @@ describe('policy changes need a second admin (local control plane, real approval
   });
 
   it('fails an approved change as a conflict when another change replaced its base version first', async () => {
-    const first = await proposePolicyChange(cp, root, withRead(POLICY, 'allow'), 2);
-    const second = await proposePolicyChange(cp, root, POLICY.replace('dba: [bob@example.com]', 'dba: [bob@example.com, carol@example.com]'), 2);
+    const first = await proposePolicyChange(cp, root, withRead(policy, 'allow'), 2);
+    const second = await proposePolicyChange(cp, root, `${policy}# a second proposal\n`, 2);
     const firstMail = await waitForMail(cp.outboxDir, SECOND_ADMIN, first);
     const secondMail = await waitForMail(cp.outboxDir, SECOND_ADMIN, second);
 
@@ -113,10 +113,10 @@ describe('policy changes need a second admin (local control plane, real approval
   });
 
   it('never applies a stored document other than the one whose hash was approved', async () => {
-    const requestId = await proposePolicyChange(cp, root, withRead(POLICY, 'deny'), 3);
+    const requestId = await proposePolicyChange(cp, root, withRead(policy, 'deny'), 3);
     const mail = await waitForMail(cp.outboxDir, SECOND_ADMIN, requestId);
     // Someone with write access to the approvals table swaps the proposal after the reviewer's mail went out.
-    await ddb.send(new UpdateCommand({ TableName: cp.dynamo.tableNames.approvals, Key: { requestId }, UpdateExpression: 'SET #t = :t', ExpressionAttributeNames: { '#t': 'text' }, ExpressionAttributeValues: { ':t': `${POLICY}# swapped\n` } }));
+    await ddb.send(new UpdateCommand({ TableName: cp.dynamo.tableNames.approvals, Key: { requestId }, UpdateExpression: 'SET #t = :t', ExpressionAttributeNames: { '#t': 'text' }, ExpressionAttributeValues: { ':t': `${policy}# swapped\n` } }));
 
     await postDecision(mail.link, mail.token, 'approve');
 
@@ -126,14 +126,14 @@ describe('policy changes need a second admin (local control plane, real approval
   });
 
   it('refuses a stale base version with 409 before anyone is asked', async () => {
-    const stale = await api(cp, root, 'PUT', '/policies', withRead(POLICY, 'deny'), { 'if-match': '"1"' });
+    const stale = await api(cp, root, 'PUT', '/policies', withRead(policy, 'deny'), { 'if-match': '"1"' });
 
     expect(stale.status).toBe(409);
     expect(stale.body).toMatchObject({ error: { code: 'version_conflict', details: { currentVersion: 3 } } });
   });
 
   it('applies an emergency change at once, mails every admin and auditor, audits it and lists it for admins and auditors', async () => {
-    const proposed = withRead(POLICY, 'deny');
+    const proposed = withRead(policy, 'deny');
 
     const put = await api(cp, root, 'PUT', `/policies?emergency=true&reason=${encodeURIComponent('INC-9: reads leak data')}`, proposed, { 'if-match': '"3"' });
 
@@ -152,16 +152,16 @@ describe('policy changes need a second admin (local control plane, real approval
     expect(seenByAuditor.find((r) => r.status === 'emergency')?.requestId).toBe(entry?.requestId);
     const audit = (await ddb.send(new ScanCommand({ TableName: cp.dynamo.tableNames.auditEvents }))).Items ?? [];
     expect(audit.find((e) => e.action === 'policy.emergency-change')).toMatchObject({
-      actor: 'root',
+      actor: JSON.stringify([cp.issuer, 'root']),
       subject: 'policy',
       detail: { reason: 'INC-9: reads leak data', fromVersion: 3, toVersion: 4, diff: expect.stringContaining('+    actions: { read: deny') },
     });
   });
 
   it('refuses an emergency change without a reason, and a change by a non-admin', async () => {
-    const noReason = await api(cp, root, 'PUT', '/policies?emergency=true', POLICY, { 'if-match': '"4"' });
+    const noReason = await api(cp, root, 'PUT', '/policies?emergency=true', policy, { 'if-match': '"4"' });
     const alice = await tokenFor(cp, 'alice', ['support']);
-    const notAdmin = await api(cp, alice, 'PUT', `/policies?emergency=true&reason=x`, POLICY, { 'if-match': '"4"' });
+    const notAdmin = await api(cp, alice, 'PUT', `/policies?emergency=true&reason=x`, policy, { 'if-match': '"4"' });
 
     expect(noReason.status).toBe(400);
     expect(noReason.body).toMatchObject({ error: { message: 'an emergency change needs a reason' } });
@@ -170,9 +170,11 @@ describe('policy changes need a second admin (local control plane, real approval
   });
 
   it('refuses a change that no other admin could approve', async () => {
-    const { version } = await changePolicy(cp, root, POLICY.replace('admin: [root@example.com, grace@example.com]', 'admin: [root@example.com]'), 4);
+    const rootOnly = policy.replace(/, \{ subject: grace, email: grace@example.com, issuer: '[^']*' \}\]/, ']');
+    expect(rootOnly).not.toContain('subject: grace');
+    const { version } = await changePolicy(cp, root, rootOnly, 4);
 
-    const refused = await api(cp, root, 'PUT', '/policies', POLICY, { 'if-match': `"${version}"` });
+    const refused = await api(cp, root, 'PUT', '/policies', policy, { 'if-match': `"${version}"` });
 
     expect(refused.status).toBe(400);
     expect(refused.body).toMatchObject({ error: { message: `no admin other than you is listed under reviewers.admin in policy version ${version} to approve this change` } });
@@ -188,8 +190,9 @@ describe('a policy change nobody decides', () => {
   it('expires through the workflow and leaves the policy unchanged', async () => {
     cp = await startTestControlPlane(dataDir);
     const root = await tokenFor(cp, 'root', ['admin']);
-    expect((await api(cp, root, 'PUT', '/policies', POLICY, { 'if-match': '"0"' })).status).toBe(200);
-    const requestId = await proposePolicyChange(cp, root, `${POLICY}# never decided\n`, 1);
+    const policy = withAdmins(TEST_POLICY, cp.issuer);
+    expect((await api(cp, root, 'PUT', '/policies', policy, { 'if-match': '"0"' })).status).toBe(200);
+    const requestId = await proposePolicyChange(cp, root, `${policy}# never decided\n`, 1);
     const mail = await waitForMail(cp.outboxDir, SECOND_ADMIN, requestId);
     // The reviewers' day runs out: the request's expiry moves to a moment from now, and a control-plane
     // restart runs its workflow again, which waits only for the time that is left.
@@ -203,7 +206,7 @@ describe('a policy change nobody decides', () => {
 
     await waitFor(async () => (((await api(cp, admin, 'GET', '/approvals')).body.approvals as ListedRequest[]).find((r) => r.requestId === requestId)?.status === 'expired' ? true : undefined), 15_000, 'expired');
 
-    expect((await api(cp, admin, 'GET', '/policies')).body).toMatchObject({ version: 1, source: POLICY });
+    expect((await api(cp, admin, 'GET', '/policies')).body).toMatchObject({ version: 1, source: policy });
     expect((await postDecision(mail.link, mail.token, 'approve')).status).toBeGreaterThanOrEqual(400);
     expect((await api(cp, admin, 'GET', '/policies')).body).toMatchObject({ version: 1 });
   }, 40_000);

@@ -5,10 +5,10 @@ import { WebSocket } from 'ws';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig } from '../../agent/config';
 import type { LocalControlPlane } from '../../local/control-plane';
-import { DEV_AUDIENCE } from '../../local/oidc/dev-issuer';
+import { devIssuerConfig } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
 import { identity } from '../support/identities';
-import { changePolicy } from '../support/policy-change';
+import { changePolicy, withAdmins } from '../support/policy-change';
 
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -17,7 +17,7 @@ function agentConfig(cp: LocalControlPlane, stateDir: string, targets: string[] 
     name: 'edge-1',
     controlPlane: { url: cp.wsUrl, keyEnv: 'TEST_EDGE1_KEY' },
     stateDir,
-    identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
+    identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
     targets: targets.map((name, i) => ({
       name,
       protocol: 'postgres' as const,
@@ -38,11 +38,13 @@ describe('agent <-> local control plane over a real WebSocket', () => {
   let root: string;
   let agent: RunningAgent;
   let agentKey: string;
+  let policy: string;
 
   beforeAll(async () => {
     cp = await startTestControlPlane(dataDir);
     root = await tokenFor(cp, 'root', ['admin']);
-    expect((await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"0"' })).status).toBe(200);
+    policy = withAdmins(TEST_POLICY, cp.issuer);
+    expect((await api(cp, root, 'PUT', '/policies', policy, { 'if-match': '"0"' })).status).toBe(200);
     const registered = await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'edge-1' }));
     agentKey = registered.body.key as string;
     process.env.TEST_EDGE1_KEY = agentKey;
@@ -69,7 +71,7 @@ describe('agent <-> local control plane over a real WebSocket', () => {
   });
 
   it('receives a policy change pushed by the control plane once a second admin approves it', async () => {
-    const changed = TEST_POLICY.replace('read: allow', 'read: deny');
+    const changed = policy.replace('read: allow', 'read: deny');
     const sent = Date.now();
     const { requestId } = await changePolicy(cp, root, changed, 1);
     const approved = Date.now();
@@ -120,12 +122,40 @@ describe('agent <-> local control plane over a real WebSocket', () => {
         sha256: 'a'.repeat(64),
         class: 'write',
         rule: 'support',
-        requester: { subject: 'alice', name: 'alice', groups: ['support'] },
+        requester: { issuer: cp.issuer, subject: 'alice', name: 'alice', groups: ['support'] },
         approval: { groups: ['dba'], min: 1, timeoutSeconds: 60 },
       }),
     );
     await waitFor(() => received.length >= 1 || undefined, 5_000, 'reply');
     expect(received[0]).toMatchObject({ type: 'error', code: 'target-not-served', inReplyTo: '11111111-2222-3333-4444-555555555555' });
+    ws.close();
+  });
+
+  it('refuses a request id reused for the same action by another requester', async () => {
+    const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}` } });
+    const received: Record<string, unknown>[] = [];
+    ws.on('message', (d) => received.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise((r) => ws.once('open', r));
+    const ask = (subject: string): string =>
+      JSON.stringify({
+        type: 'approval.request',
+        v: 1,
+        requestId: '22222222-3333-4444-5555-666666666666',
+        kind: 'statement',
+        target: 'orders-db',
+        protocol: 'postgres',
+        text: 'DELETE FROM t WHERE id = 2',
+        sha256: 'b'.repeat(64),
+        class: 'write',
+        rule: 'support',
+        requester: { issuer: cp.issuer, subject, name: subject, groups: ['support'] },
+        approval: { groups: ['dba'], min: 1, timeoutSeconds: 60 },
+      });
+    ws.send(ask('alice'));
+    await waitFor(() => received.length >= 1 || undefined, 5_000, 'first reply');
+    ws.send(ask('mallory'));
+    await waitFor(() => received.length >= 2 || undefined, 5_000, 'second reply');
+    expect(received.map((m) => m.type === 'error' ? m.code : m.type)).toEqual(['approval.pending', 'request-conflict']);
     ws.close();
   });
 
@@ -148,7 +178,7 @@ describe('agent <-> local control plane over a real WebSocket', () => {
       const { body } = await api(cp, root, 'GET', '/agents');
       return (body.agents as { connected: boolean }[])[0]?.connected || undefined;
     }, 40_000, 'reconnect');
-    await changePolicy(cp, root, TEST_POLICY, 2);
+    await changePolicy(cp, root, policy, 2);
     await waitFor(() => agent.policy.policy?.version === 3 || undefined, 5_000, 'policy after restart');
   }, 70_000);
 

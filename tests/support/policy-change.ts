@@ -2,8 +2,20 @@ import type { LocalControlPlane } from '../../local/control-plane';
 import { api, waitFor } from './control-plane';
 import { postDecision, waitForMail } from './outbox';
 
-/** The second admin of the test policies' `reviewers.admin` (root is the first). */
+/** The second admin of {@link withAdmins}' `reviewers.admin` (root is the first). */
 export const SECOND_ADMIN = 'grace@example.com';
+
+/**
+ * A test policy with root and grace as the admins and erin as the auditor of its reviewers directory,
+ * at the local control plane's issuer (the tokens of `tokenFor` come from there). The policy's
+ * `reviewers:` line must be a one-line flow map, as in TEST_POLICY.
+ */
+export function withAdmins(policy: string, issuer: string): string {
+  const entry = (user: string) => `{ subject: ${user}, email: ${user}@example.com, issuer: '${issuer}' }`;
+  const line = /^reviewers: \{ (.*) \}$/m;
+  if (!line.test(policy)) throw new Error('withAdmins needs a one-line `reviewers: { ... }`');
+  return policy.replace(line, `reviewers: { $1, admin: [${entry('root')}, ${entry('grace')}], auditor: [${entry('erin')}] }`);
+}
 
 /**
  * Changes a stored policy the way admins must: one proposes it (PUT /policies answers 202 with a
