@@ -7,11 +7,11 @@ export const SECOND_ADMIN = 'grace@example.com';
 
 /**
  * A test policy with root and grace as the admins and erin as the auditor of its reviewers directory,
- * at the local control plane's issuer (the tokens of `tokenFor` come from there). The policy's
- * `reviewers:` line must be a one-line flow map, as in TEST_POLICY.
+ * at the local control plane's issuer (the tokens of `tokenFor` come from there), or at the policy's
+ * own issuer when none is given. The `reviewers:` line must be a one-line flow map, as in TEST_POLICY.
  */
-export function withAdmins(policy: string, issuer: string): string {
-  const entry = (user: string) => `{ subject: ${user}, email: ${user}@example.com, issuer: '${issuer}' }`;
+export function withAdmins(policy: string, issuer?: string): string {
+  const entry = (user: string) => `{ subject: ${user}, email: ${user}@example.com${issuer ? `, issuer: '${issuer}'` : ''} }`;
   const line = /^reviewers: \{ (.*) \}$/m;
   if (!line.test(policy)) throw new Error('withAdmins needs a one-line `reviewers: { ... }`');
   return policy.replace(line, `reviewers: { $1, admin: [${entry('root')}, ${entry('grace')}], auditor: [${entry('erin')}] }`);
