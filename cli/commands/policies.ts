@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { ApprovalRecord } from '../../core/approval/request';
+import { oneLine } from '../../core/approval/visible-text';
 import { parse, UsageError } from '../args';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS, type ClientOptions } from '../control-plane-client';
 import { EXIT } from '../exit-codes';
@@ -28,9 +29,10 @@ export async function policiesCommand(argv: string[]): Promise<number> {
   const client = clientOptions(values);
   if (sub === 'get') {
     const { json } = await apiCall(client, 'GET', '/policies');
-    const record = json as { version: number; source: string; updatedAt: string; updatedBy: string };
+    const record = json as { version: number; source: string; updatedAt: string; updatedBy: string; approvedBy?: string[]; emergencyReason?: string };
+    const how = record.emergencyReason !== undefined ? `, EMERGENCY change without approval: ${oneLine(record.emergencyReason, 200)}` : record.approvedBy ? `, approved by ${record.approvedBy.join(', ')}` : '';
     if (values.json) console.log(JSON.stringify(record, null, 2));
-    else process.stdout.write(`# version ${record.version}, ${record.updatedAt} by ${record.updatedBy}\n${record.source}`);
+    else process.stdout.write(`# version ${record.version}, ${record.updatedAt} by ${oneLine(record.updatedBy, 200)}${how}\n${record.source}`);
     return 0;
   }
   if (sub !== 'put') throw new UsageError('usage: twokey policies get|put');

@@ -127,6 +127,7 @@ describe('twokey dev (npm start) end to end', () => {
       await postDecision(asked.link, asked.token, decision, decision === 'deny' ? 'not today' : '');
       return waiting;
     };
+    expect((await twokey(['policies', 'get', '--data-dir', dataDir], asRoot)).stdout.split('\n')[0]).toMatch(/^# version \d+, \S+ by root, approved by grace@example\.com$/);
     const approved = await decideWaiting(2, 'approve');
     expect(approved.code).toBe(0);
     expect(approved.stdout).toMatch(new RegExp(`approved by grace@example.com; policy version ${current.version + 2} stored`));
@@ -137,6 +138,7 @@ describe('twokey dev (npm start) end to end', () => {
     const emergency = await twokey(['policies', 'put', changed(4), '--emergency', '--reason', 'INC-1 hotfix', '--data-dir', dataDir], asRoot);
     expect(emergency.code).toBe(0);
     expect(emergency.stdout).toContain(`policy version ${current.version + 3} stored (emergency change`);
+    expect((await twokey(['policies', 'get', '--data-dir', dataDir], asRoot)).stdout.split('\n')[0]).toMatch(/, EMERGENCY change without approval: INC-1 hotfix$/);
     const told = await waitFor(() => {
       const notices = readOutbox(dev.info.outboxDir).filter((m) => m.subject.includes('EMERGENCY'));
       return notices.length >= 3 ? notices : undefined;
