@@ -43,26 +43,38 @@ export async function registerAgent(
   return { name: input.name, key, connectionsClosed: closed };
 }
 
-/** Removes an agent: its key stops authenticating at once and its open tunnel connections are closed. */
+/**
+ * Removes an agent: its key stops authenticating at once and its open tunnel connections are closed.
+ * Deleting again closes what a failed first attempt left open (404 once nothing is left).
+ */
 export async function deleteAgent(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'disconnect' | 'log'>, name: string, by: Identity): Promise<void> {
   if (!AGENT_NAME.test(name)) throw new InvalidRequestError('name must be 1-63 letters, digits, dot, dash or underscore');
-  if (!(await deps.agents.delete(name))) throw new NotFoundError(`agent ${name} is not registered`);
+  const existed = await deps.agents.delete(name);
   const closed = await closeConnectionsOf(deps, name);
+  if (!existed && closed === 0) throw new NotFoundError(`agent ${name} is not registered`);
   deps.log.info('agent.deleted', { agent: name, by: principalKey(by), connectionsClosed: closed });
 }
 
 /**
  * Closes every tunnel connection of an agent whose key was replaced or removed: they were admitted with
  * a key that no longer counts, and API Gateway checks a key only at $connect. The key was changed
- * first, so the agent's reconnect with the old key is refused.
+ * first, so the agent's reconnect with the old key is refused. A connection that cannot be closed
+ * keeps its record, so that rotating or deleting again finds it, and the call fails after trying all.
  */
-async function closeConnectionsOf(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'disconnect'>, agent: string): Promise<number> {
+async function closeConnectionsOf(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'disconnect' | 'log'>, agent: string): Promise<number> {
   const open = (await deps.connections.list()).filter((c) => c.agent === agent);
+  let failed: unknown;
   for (const c of open) {
-    await deps.disconnect(c.connectionId);
-    await deps.connections.delete(c.connectionId);
-    await deps.agents.markDisconnected(agent, c.connectionId);
+    try {
+      await deps.disconnect(c.connectionId);
+      await deps.connections.delete(c.connectionId);
+      await deps.agents.markDisconnected(agent, c.connectionId);
+    } catch (e) {
+      deps.log.error('agent.connection.close-failed', { agent, connectionId: c.connectionId, error: String(e) });
+      failed ??= e;
+    }
   }
+  if (failed !== undefined) throw new Error(`could not close every connection of agent ${agent}`, { cause: failed });
   return open.length;
 }
 

@@ -1,10 +1,14 @@
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException } from '@aws-sdk/client-apigatewaymanagementapi';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { deleteAgent } from '../../lambdas/domain/agents';
+import { NotFoundError } from '../../lambdas/domain/errors';
 import { getRuntime } from '../../lambdas/shared/runtime';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
 import type { LocalControlPlane } from '../../local/control-plane';
+import { WebSocket } from 'ws';
 import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
+import { identity } from '../support/identities';
 
 /** A client frame (RFC 6455 section 5.2): FIN, opcode, masked payload of under 126 bytes. */
 function clientFrame(opcode: number, payload: Buffer): Buffer {
@@ -30,7 +34,16 @@ async function rawTunnel(cp: LocalControlPlane, key: string): Promise<{ socket: 
   return { socket, received: () => data.subarray(headerEnd), closed };
 }
 
-describe('the local WebSocket API stand-in', () => {
+async function openTunnel(cp: LocalControlPlane, key: string): Promise<WebSocket> {
+  const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${key}` } });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return ws;
+}
+
+describe('the local WebSocket API stand-in and closing agent connections', () => {
   let cp: LocalControlPlane;
   let key: string;
   let management: ApiGatewayManagementApiClient;
@@ -59,11 +72,32 @@ describe('the local WebSocket API stand-in', () => {
     await new Promise((r) => setTimeout(r, 10));
     // A heartbeat would move lastSeenAt if it were routed; this client never answers the close frame.
     tunnel.socket.write(clientFrame(0x1, Buffer.from(JSON.stringify({ type: 'heartbeat', v: 1, sentAt: Date.now() }))));
-    const dropped = await Promise.race([tunnel.closed.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const dropped = await Promise.race([tunnel.closed.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), 5_000)))]);
+    clearTimeout(timer);
 
     expect(dropped).toBe(true);
     expect((await getRuntime('test').deps.agents.get('edge-1'))?.lastSeenAt).toBe(seenBefore);
     await expect(management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }))).rejects.toBeInstanceOf(GoneException);
     await waitFor(async () => ((await getRuntime('test').deps.connections.get(connectionId)) === undefined ? true : undefined), 5_000, '$disconnect');
+  });
+
+  it('deleting an agent again closes a connection that the first attempt could not', async () => {
+    const open = [await openTunnel(cp, key), await openTunnel(cp, key)];
+    const closed = open.map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
+    const ids = (await getRuntime('test').deps.connections.list()).map((c) => c.connectionId);
+    expect(ids).toHaveLength(2);
+    const real = getRuntime('test').deps;
+    let failOnce = true;
+    const flaky = { ...real, disconnect: async (id: string) => (id === ids[0] && failOnce ? ((failOnce = false), Promise.reject(new Error('management API unavailable'))) : real.disconnect(id)) };
+    const root = identity('root', ['admin']);
+
+    await expect(deleteAgent(flaky, 'edge-1', root)).rejects.toThrow('could not close every connection of agent edge-1');
+
+    expect(await real.connections.get(ids[0] ?? '')).toBeDefined();
+    expect(await real.connections.get(ids[1] ?? '')).toBeUndefined();
+    await deleteAgent(real, 'edge-1', root);
+    await Promise.all(closed);
+    await expect(deleteAgent(real, 'edge-1', root)).rejects.toBeInstanceOf(NotFoundError);
   });
 });
