@@ -6,7 +6,7 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig } from '../../agent/config';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig } from '../../local/oidc/dev-issuer';
-import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
+import { api, openTunnel, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
 import { identity } from '../support/identities';
 import { changePolicy, withAdmins } from '../support/policy-change';
 
@@ -212,15 +212,6 @@ describe('agent <-> local control plane over a real WebSocket', () => {
     expect((await api(cp, root, 'DELETE', '/agents/edge-1')).status).toBe(404);
   });
 });
-
-async function openTunnel(cp: LocalControlPlane, key: string): Promise<WebSocket> {
-  const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${key}` } });
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  return ws;
-}
 
 /** 101 when the tunnel handshake succeeds (the socket is closed again at once), else the HTTP status. */
 function handshakeStatus(cp: LocalControlPlane, key: string): Promise<number | undefined> {

@@ -6,8 +6,7 @@ import { NotFoundError } from '../../lambdas/domain/errors';
 import { getRuntime } from '../../lambdas/shared/runtime';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
 import type { LocalControlPlane } from '../../local/control-plane';
-import { WebSocket } from 'ws';
-import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
+import { api, openTunnel, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
 import { identity } from '../support/identities';
 
 /** A client frame (RFC 6455 section 5.2): FIN, opcode, masked payload of under 126 bytes. */
@@ -34,15 +33,6 @@ async function rawTunnel(cp: LocalControlPlane, key: string): Promise<{ socket: 
   return { socket, received: () => data.subarray(headerEnd), closed };
 }
 
-async function openTunnel(cp: LocalControlPlane, key: string): Promise<WebSocket> {
-  const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${key}` } });
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  return ws;
-}
-
 describe('the local WebSocket API stand-in and closing agent connections', () => {
   let cp: LocalControlPlane;
   let key: string;
@@ -62,8 +52,7 @@ describe('the local WebSocket API stand-in and closing agent connections', () =>
 
   it('ends a connection on DeleteConnection as API Gateway does: no message routed after it, the socket dropped, a second delete Gone', async () => {
     const tunnel = await rawTunnel(cp, key);
-    const [connection] = await getRuntime('test').deps.connections.list();
-    const connectionId = connection?.connectionId ?? '';
+    const connectionId = await waitFor(async () => (await getRuntime('test').deps.connections.list())[0]?.connectionId, 5_000, 'connection record');
 
     await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
 
