@@ -285,6 +285,9 @@ export class ControlPlaneStack extends Stack {
     const notifyFn = fn(APPROVAL_WORKFLOW_TASKS.NotifyReviewersAndWait);
     this.grantSendFrom(notifyFn, sender, props.senderEmail);
     linkKey.grantRead(notifyFn);
+    const applyPolicyFn = fn(APPROVAL_WORKFLOW_TASKS.ApplyPolicyChange);
+    t.policies.grantReadWriteData(applyPolicyFn);
+    t.auditEvents.grantWriteData(applyPolicyFn);
     const notifyAgentFn = fn(APPROVAL_WORKFLOW_TASKS.NotifyAgent);
     t.connections.grantReadWriteData(notifyAgentFn);
     wsStage.grantManagementApiAccess(notifyAgentFn);
@@ -304,13 +307,28 @@ export class ControlPlaneStack extends Stack {
     const httpApi = new HttpApi(this, 'HttpApi', { apiName: 'twokey-http', createDefaultStage: true });
     const jwt = new HttpJwtAuthorizer('OidcAuthorizer', props.oidcIssuer, { jwtAudience: [props.oidcAudience] });
     notifyFn.addEnvironment('PUBLIC_URL', httpApi.apiEndpoint);
+    // Rotating or deleting an agent's key closes its open connections (Management API DeleteConnection).
+    const managesAgentKeys = (f: NodejsFunction): void => {
+      t.agents.grantReadWriteData(f);
+      t.connections.grantReadWriteData(f);
+      wsStage.grantManagementApiAccess(f);
+    };
     const httpGrants: Record<string, (f: NodejsFunction) => void> = {
-      'agents-http.register': (f) => t.agents.grantReadWriteData(f),
+      'agents-http.register': managesAgentKeys,
+      'agents-http.remove': managesAgentKeys,
       'agents-http.list': (f) => {
         t.agents.grantReadData(f);
         t.policies.grantReadData(f);
       },
-      'policies-http.put': (f) => t.policies.grantReadWriteData(f),
+      // A policy change is an approval request (its workflow started here); an emergency change is stored at once, mailed to admins and audited.
+      'policies-http.put': (f) => {
+        t.policies.grantReadWriteData(f);
+        t.approvals.grantReadWriteData(f);
+        t.auditEvents.grantWriteData(f);
+        this.grantSendFrom(f, sender, props.senderEmail);
+        f.addEnvironment('APPROVAL_STATE_MACHINE_ARN', this.approvalWorkflow.stateMachineArn);
+        this.approvalWorkflow.grantStartExecution(f);
+      },
       'policies-http.get': (f) => t.policies.grantReadData(f),
       'approvals-http.list': (f) => t.approvals.grantReadData(f),
       'approvals-http.review': (f) => {

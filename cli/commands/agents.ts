@@ -13,7 +13,7 @@ interface AgentRow {
 
 const common = CONTROL_PLANE_OPTIONS;
 
-/** `twokey agents list [--limit N] [--next TOKEN] [--json]` and `twokey agents register NAME [--rotate] [-o agent.yaml]`. */
+/** `twokey agents list [--limit N] [--next TOKEN] [--json]`, `twokey agents register NAME [--rotate] [-o agent.yaml]` and `twokey agents delete NAME`. */
 export async function agentsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'list') {
@@ -38,7 +38,7 @@ export async function agentsCommand(argv: string[]): Promise<number> {
     if (!name) throw new UsageError('usage: twokey agents register NAME [--rotate] [-o agent.yaml]');
     const options = clientOptions(values);
     const { json } = await apiCall(options, 'POST', '/agents', JSON.stringify({ name, rotate: values.rotate }), { 'content-type': 'application/json' });
-    const agent = json as { name: string; key: string; setup: AgentSetup };
+    const agent = json as { name: string; key: string; connectionsClosed: number; setup: AgentSetup };
     if (values.json) {
       console.log(JSON.stringify(agent));
       return 0;
@@ -48,6 +48,7 @@ export async function agentsCommand(argv: string[]): Promise<number> {
       () => undefined,
     );
     const yaml = agentConfigYaml(agent.name, agent.setup, targetsOf(policy, agent.name));
+    if (values.rotate) console.log(`the old key no longer connects; ${agent.connectionsClosed} open connection(s) of ${agent.name} closed`);
     console.log(`agent ${agent.name} registered. Its key is shown once; keep it secret and give it to the agent in its environment:`);
     console.log(`${AGENT_KEY_ENV}=${agent.key}`);
     console.log(`\nInstall the agent on a host that reaches the database (Node 20.19+):\n  ${agentInstallLine()}`);
@@ -57,5 +58,13 @@ export async function agentsCommand(argv: string[]): Promise<number> {
     } else console.log(`\nSave this as ${AGENT_CONFIG_PATH}, fill in each target's upstream, then: twokey-agent --config ${AGENT_CONFIG_PATH}\n\n${yaml}`);
     return 0;
   }
-  throw new UsageError('usage: twokey agents list|register');
+  if (sub === 'delete') {
+    const { values, positionals } = parse(rest, common);
+    const name = positionals[0];
+    if (!name) throw new UsageError('usage: twokey agents delete NAME');
+    await apiCall(clientOptions(values), 'DELETE', `/agents/${encodeURIComponent(name)}`);
+    console.log(`agent ${name} deleted; its key no longer connects and its open connections are closed`);
+    return 0;
+  }
+  throw new UsageError('usage: twokey agents list|register|delete');
 }

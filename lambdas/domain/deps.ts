@@ -46,6 +46,9 @@ export interface Mailer {
 /** Sends one message to one agent connection. `gone` means the connection no longer exists. */
 export type AgentPusher = (connectionId: string, message: ControlMessage) => Promise<'sent' | 'gone'>;
 
+/** Closes one agent connection (the Management API's DeleteConnection). `gone` means it was closed already. */
+export type AgentDisconnector = (connectionId: string) => Promise<'closed' | 'gone'>;
+
 /** Everything a control-plane domain function may touch, injected by the handler. */
 export interface ControlPlaneDeps {
   readonly agents: AgentStore;
@@ -66,6 +69,7 @@ export interface ControlPlaneDeps {
   /** Base URL of the HTTP API, for links in emails. */
   readonly publicUrl: string;
   readonly push: AgentPusher;
+  readonly disconnect: AgentDisconnector;
   readonly clock: () => Date;
   readonly log: Logger;
 }

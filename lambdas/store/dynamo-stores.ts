@@ -42,6 +42,11 @@ export class DynamoAgentStore implements AgentStore {
     return out.Item as AgentRecord | undefined;
   }
 
+  async delete(name: string): Promise<boolean> {
+    const out = await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { name }, ReturnValues: 'ALL_OLD' }));
+    return out.Attributes !== undefined;
+  }
+
   /** Every agent is the listing's subject, so a scan, but a page of one at a time (it never reads the table whole). */
   async list(page: { limit: number; next?: string }): Promise<{ agents: AgentRecord[]; next?: string }> {
     const start = page.next ? decodePageToken(page.next).key : undefined;
@@ -126,10 +131,12 @@ export class DynamoConnectionStore implements ConnectionStore {
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { connectionId } }));
   }
 
+  /** Read consistently: closing an agent's connections after a key rotation must see one recorded a moment ago. */
   async list(): Promise<ConnectionRecord[]> {
-    return (await scanTable<StoredConnection>(this.ddb, this.table)).map(withoutTtl);
+    return (await scanTable<StoredConnection>(this.ddb, this.table, { consistentRead: true })).map(withoutTtl);
   }
 
+  /** By index (eventually consistent): a connection recorded a moment ago may be missing; its agent's hello gets what it missed. */
   async listForAgent(agent: string): Promise<ConnectionRecord[]> {
     const items = await queryAll<StoredConnection>(this.ddb, { TableName: this.table, IndexName: 'byAgent', KeyConditionExpression: '#a = :a', ExpressionAttributeNames: { '#a': 'agent' }, ExpressionAttributeValues: { ':a': agent } });
     return items.map(withoutTtl);
@@ -184,5 +191,8 @@ export function toPolicyRecord(item: Record<string, unknown>): PolicyRecord {
     source: String(item.source),
     updatedAt: String(item.updatedAt),
     updatedBy: String(item.updatedBy),
+    ...(typeof item.changeRequest === 'string' ? { changeRequest: item.changeRequest } : {}),
+    ...(Array.isArray(item.approvedBy) ? { approvedBy: item.approvedBy.map(String) } : {}),
+    ...(typeof item.emergencyReason === 'string' ? { emergencyReason: item.emergencyReason } : {}),
   };
 }

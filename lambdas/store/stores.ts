@@ -15,6 +15,8 @@ export interface AgentStore {
   /** Creates the agent; with `replace`, overwrites the key of an existing one. Throws AgentExistsError otherwise. */
   create(record: AgentRecord, replace: boolean): Promise<void>;
   get(name: string): Promise<AgentRecord | undefined>;
+  /** Removes the agent; false if there was none. */
+  delete(name: string): Promise<boolean>;
   /** A page of agents in storage order, and the token of the next page while there is one. */
   list(page: { limit: number; next?: string }): Promise<{ agents: AgentRecord[]; next?: string }>;
   markConnected(name: string, connectionId: string, at: string): Promise<void>;
@@ -44,6 +46,11 @@ export interface PolicyRecord {
   readonly source: string;
   readonly updatedAt: string;
   readonly updatedBy: string;
+  /** The approval request that made this version (absent for the first policy and emergency changes). */
+  readonly changeRequest?: string;
+  /** Who approved it, or `emergency` with the reason. */
+  readonly approvedBy?: readonly string[];
+  readonly emergencyReason?: string;
 }
 
 export interface PolicyStore {

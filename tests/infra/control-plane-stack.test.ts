@@ -71,7 +71,7 @@ describe('ControlPlaneStack', () => {
     const hash = machine?.Properties.DefinitionS3Location.Key.replace(/\.json$/, '') ?? '';
     const staged = readFileSync(join(app.synth().directory, `asset.${hash}.json`), 'utf8');
     expect(createHash('sha256').update(staged).digest('hex')).toBe(createHash('sha256').update(asl).digest('hex'));
-    expect(Object.keys(machine?.Properties.DefinitionSubstitutions ?? {}).sort()).toEqual(['NotifyAgentFunction', 'NotifyReviewersFunction', 'RecordOutcomeFunction', 'RecordPendingFunction']);
+    expect(Object.keys(machine?.Properties.DefinitionSubstitutions ?? {}).sort()).toEqual(['ApplyPolicyChangeFunction', 'NotifyAgentFunction', 'NotifyReviewersFunction', 'RecordOutcomeFunction', 'RecordPendingFunction']);
     const definition = JSON.parse(asl) as { States: Record<string, { Resource?: string; TimeoutSecondsPath?: string; TimeoutSeconds?: number; Catch?: { ErrorEquals: string[] }[] }> };
     const callback = Object.values(definition.States).find((st) => st.Resource?.endsWith('.waitForTaskToken'));
     expect(callback?.TimeoutSecondsPath ?? callback?.TimeoutSeconds).toBeDefined();
@@ -190,13 +190,22 @@ describe('ControlPlaneStack', () => {
     expect(allows(statementsFor(WS_HANDLERS.authorizer), 'dynamodb:PutItem')).toBe(false);
   });
 
-  it('lets only the reviewer notifier send mail, from the sender address, in the SES sandbox too', () => {
-    const notify = statementsFor(APPROVAL_WORKFLOW_TASKS.NotifyReviewersAndWait);
-    const send = notify.find((st) => [st.Action].flat().includes('ses:SendEmail'));
-    expect(send?.Condition).toEqual({ StringEquals: { 'ses:FromAddress': 'twokey@example.com' } });
-    expect(JSON.stringify(send?.Resource)).toContain(':identity/*');
-    const others = [...HTTP_ROUTES, ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER, APPROVAL_WORKFLOW_TASKS.RecordPending, APPROVAL_WORKFLOW_TASKS.NotifyAgent];
+  it('lets only the reviewer notifier and the emergency policy change send mail, from the sender address, in the SES sandbox too', () => {
+    const policyPut = HTTP_ROUTES.find((r) => r.entry === 'policies-http' && r.export === 'put') as HttpRoute;
+    for (const ref of [APPROVAL_WORKFLOW_TASKS.NotifyReviewersAndWait, policyPut]) {
+      const send = statementsFor(ref).find((st) => [st.Action].flat().includes('ses:SendEmail'));
+      expect(send?.Condition).toEqual({ StringEquals: { 'ses:FromAddress': 'twokey@example.com' } });
+      expect(JSON.stringify(send?.Resource)).toContain(':identity/*');
+    }
+    const others = [...HTTP_ROUTES.filter((r) => r !== policyPut), ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER, APPROVAL_WORKFLOW_TASKS.RecordPending, APPROVAL_WORKFLOW_TASKS.NotifyAgent, APPROVAL_WORKFLOW_TASKS.ApplyPolicyChange];
     for (const ref of others) expect(allows(statementsFor(ref), 'ses:SendEmail')).toBe(false);
+  });
+
+  it('lets the functions that rotate or delete agent keys close connections, and a policy change start its workflow', () => {
+    for (const ref of HTTP_ROUTES.filter((r) => r.entry === 'agents-http' && r.export !== 'list')) expect(allows(statementsFor(ref), 'execute-api:ManageConnections')).toBe(true);
+    const policyPut = statementsFor(HTTP_ROUTES.find((r) => r.entry === 'policies-http' && r.export === 'put') as HttpRoute);
+    expect([allows(policyPut, 'states:StartExecution'), allows(policyPut, 'dynamodb:PutItem', tableId('approvals'))]).toEqual([true, true]);
+    expect(allows(statementsFor(APPROVAL_WORKFLOW_TASKS.ApplyPolicyChange), 'dynamodb:PutItem', tableId('policies'))).toBe(true);
   });
 
   it('alarms on approval workflow failures, agent disconnects and recording gaps', () => {
