@@ -13,35 +13,12 @@ import { querySimple } from './upstream/simple-query';
 import { pgRecorder } from '../recording/pg-recorder';
 import { countingQuery, planRows } from './approval/blast-radius';
 import { PgMaskingService } from './masking/masking-service';
+import { checkReadCredential } from './read-credential';
 
 /** Default cap on one client message: large enough for big COPY rows and long SQL, small enough to bound memory. */
 export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_SERVER_MESSAGE_BYTES = 256 * 1024 * 1024;
 export const MAX_SESSIONS_PER_TARGET = 500;
-
-export class ReadCredentialError extends Error {
-  override name = 'ReadCredentialError';
-}
-
-/**
- * Defense in depth: the read credential must not be able to write its way around twokey. A superuser
- * or a role that can create roles is refused at start-up, with the reason.
- */
-export async function checkReadCredential(target: TargetConfig): Promise<void> {
-  const rows = await querySimple(
-    {
-      host: target.upstream.host,
-      port: target.upstream.port,
-      user: target.readCredential.user,
-      password: passwordOf(target.readCredential),
-      database: pinnedDatabase(target),
-    },
-    'SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = current_user',
-  );
-  const [superuser, createRole] = rows[0] ?? [];
-  if (superuser === 't') throw new ReadCredentialError(`target ${target.name}: the read credential ${target.readCredential.user} is a superuser; give it a role that can only SELECT`);
-  if (createRole === 't') throw new ReadCredentialError(`target ${target.name}: the read credential ${target.readCredential.user} can create roles; give it a role that can only SELECT`);
-}
 
 const BLAST_RADIUS_TIMEOUT_MS = 3_000;
 
