@@ -11,6 +11,6 @@ export function isLoopback(host: string): boolean {
   if (isIPv4(h)) return h.startsWith('127.');
   if (!isIPv6(h)) return false;
   if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  const mapped = /^(?:0:0:0:0:0|):ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h)?.[1];
+  const mapped = /^(?:::|0:0:0:0:0:)ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h)?.[1];
   return mapped !== undefined && isIPv4(mapped) && mapped.startsWith('127.');
 }
