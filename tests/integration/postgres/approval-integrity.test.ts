@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -197,6 +197,34 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
 
     // Once only.
     expect(noticesIn(await send(identical))).toEqual([expect.stringMatching(/approval required, request/)]);
+  });
+
+  describe('pgbench', () => {
+    const pgbench = (mode: string, sql: string): Promise<string> => {
+      const { host, port } = stack.endpoint('test-pg');
+      const file = join(mkdtempSync(join(tmpdir(), 'tk-bench-')), 'write.sql');
+      writeFileSync(file, `${sql}\n`);
+      return new Promise((resolve) =>
+        execFile('pgbench', ['-h', host, '-p', String(port), '-U', 'alice', '-n', '-t', '1', '-M', mode, '-f', file, 'demo'], { env: { ...process.env, PGPASSWORD: alice }, timeout: 30_000 }, (_e, stdout, stderr) =>
+          resolve(stdout + stderr),
+        ),
+      );
+    };
+
+    it('holds a write sent with -M extended until it is approved, then runs it', async () => {
+      const seen = mailFiles();
+      const running = pgbench('extended', "UPDATE customers SET name = 'Bench Extended' WHERE id = 51");
+      const mail = await waitForMail(outbox, 'bob@example.com', 'Bench Extended', seen);
+      await postDecision(mail.link, mail.token, 'approve');
+      expect(await running).toMatch(/number of transactions actually processed: 1\/1/);
+      expect(await nameOf(51)).toBe('Bench Extended');
+    });
+
+    it('refuses a write sent with -M prepared (a named statement), saying why', async () => {
+      const out = await pgbench('prepared', "UPDATE customers SET name = 'Bench Prepared' WHERE id = 52");
+      expect(out).toMatch(/cannot be prepared under a name/);
+      expect(await nameOf(52)).toBe(demoCustomer(52).name);
+    });
   });
 
   it("runs an approved write under the write role's settings, not the caller's search_path", async () => {
