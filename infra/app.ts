@@ -14,9 +14,13 @@ export function propsFromContext(app: App): ControlPlaneProps {
   const lockMode = ctx('objectLockMode', 'GOVERNANCE');
   if (lockMode !== 'GOVERNANCE' && lockMode !== 'COMPLIANCE') throw new Error('objectLockMode must be GOVERNANCE or COMPLIANCE');
   if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error('recordingRetentionDays must be a whole number of days');
+  const oidcAudience = ctx('oidcAudience', 'twokey');
+  const dataPlaneAudience = ctx('dataPlaneAudience', 'twokey-data');
+  if (oidcAudience === dataPlaneAudience) throw new Error('oidcAudience (the HTTP API) and dataPlaneAudience (agents) must differ');
   return {
     oidcIssuer: ctx('oidcIssuer', 'https://login.example.com'),
-    oidcAudience: ctx('oidcAudience', 'twokey'),
+    oidcAudience,
+    dataPlaneAudience,
     groupsClaim: ctx('groupsClaim', 'groups'),
     adminGroup: ctx('adminGroup', 'admin'),
     auditorGroup: ctx('auditorGroup', 'auditor'),

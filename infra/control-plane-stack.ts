@@ -38,7 +38,10 @@ export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
 export interface ControlPlaneProps extends StackProps {
   /** OIDC issuer whose tokens admins, auditors and callers present. */
   readonly oidcIssuer: string;
+  /** The HTTP API's audience. */
   readonly oidcAudience: string;
+  /** The agents' audience (tokens used as psql passwords): refused by the HTTP API. */
+  readonly dataPlaneAudience: string;
   readonly groupsClaim: string;
   readonly adminGroup: string;
   readonly auditorGroup: string;
@@ -162,7 +165,7 @@ export class ControlPlaneStack extends Stack {
       [TABLES.sessions.envVar]: this.tables.sessions.tableName,
       [TABLES.auditEvents.envVar]: this.tables.auditEvents.tableName,
       LINK_KEY_SECRET_ID: linkKey.secretArn,
-      OIDC_ISSUERS: JSON.stringify([{ issuer: props.oidcIssuer, audience: props.oidcAudience, groupsClaim: props.groupsClaim }]),
+      OIDC_ISSUERS: JSON.stringify([{ issuer: props.oidcIssuer, audience: props.oidcAudience, refusedAudiences: [props.dataPlaneAudience], groupsClaim: props.groupsClaim }]),
       ADMIN_GROUP: props.adminGroup,
       AUDITOR_GROUP: props.auditorGroup,
       WS_MANAGEMENT_ENDPOINT: wsStage.callbackUrl,

@@ -15,7 +15,7 @@ import { LOCAL_STATE_MACHINE_ARN, LocalStepFunctions } from './aws/step-function
 import { startLocalS3, type LocalS3 } from './aws/s3';
 import { serveHttpApi, sendJson } from './gateway/http-api';
 import { LocalWebSocketApi, MANAGEMENT_PREFIX, TUNNEL_PATH } from './gateway/websocket-api';
-import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, issuerDocuments, loadOrCreateSigningKey, type DevSigningKey } from './oidc/dev-issuer';
+import { devIssuerConfig, issuerDocuments, loadOrCreateSigningKey, type DevSigningKey } from './oidc/dev-issuer';
 
 export const OIDC_PATH = '/oidc';
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -122,7 +122,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     LINK_KEY_SECRET_ID,
     PUBLIC_URL: httpUrl,
     SENDER_EMAIL: 'twokey@localhost',
-    OIDC_ISSUERS: JSON.stringify([{ issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }]),
+    OIDC_ISSUERS: JSON.stringify([devIssuerConfig(issuer, 'api')]),
     WS_MANAGEMENT_ENDPOINT: httpUrl,
     RECORDINGS_BUCKET: s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',

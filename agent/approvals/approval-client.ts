@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ApprovalAsk, ApprovalKind } from '../../core/approval/request';
+import { principalKey } from '../../core/identity/identity';
 import type { Logger } from '../../core/log';
 import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
 import type { TunnelClient } from '../tunnel/tunnel-client';
@@ -87,7 +88,7 @@ export class ApprovalClient {
     const waiter = this.waiting.get(requestId);
     this.waiting.delete(requestId);
     let decision = message;
-    if (message.kind !== asked.kind || message.target !== asked.target || message.sha256 !== asked.sha256) {
+    if (message.kind !== asked.kind || message.target !== asked.target || message.sha256 !== asked.sha256 || principalKey(message) !== asked.principal) {
       this.log.error('approval.decision.mismatch', { requestId, kind: message.kind, target: message.target });
       decision = { ...message, outcome: 'failed', decidedBy: [], comment: 'the decision does not match the request' };
     }
@@ -111,14 +112,11 @@ export class ApprovalClient {
     return true;
   }
 
-  /**
-   * Sends the request on behalf of `principal` (see principalKey); resolves once the control plane
-   * accepted it (or refused, or could not be reached).
-   */
-  submit(ask: ApprovalAsk, principal: string): Promise<SubmitResult> {
+  /** Sends the request; resolves once the control plane accepted it (or refused, or could not be reached). */
+  submit(ask: ApprovalAsk): Promise<SubmitResult> {
     if (!this.tunnel.connected) return Promise.resolve({ ok: false, reason: 'the control plane cannot be reached, so no approval can be requested' });
     const until = this.now() + ask.approval.timeoutSeconds * 1000 + DECISION_GRACE_MS;
-    if (!this.remember(this.asked, ask.requestId, { principal, target: ask.target, kind: ask.kind, sha256: ask.sha256, until })) {
+    if (!this.remember(this.asked, ask.requestId, { principal: principalKey(ask.requester), target: ask.target, kind: ask.kind, sha256: ask.sha256, until })) {
       return Promise.resolve({ ok: false, reason: 'this agent has too many requests awaiting a decision' });
     }
     return new Promise((resolve) => {

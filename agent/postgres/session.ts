@@ -26,7 +26,7 @@ import {
   terminateMessage,
   type ErrorFields,
 } from './protocol/writer';
-import type { ApprovalKind } from '../../core/approval/request';
+import { requesterOf, type ApprovalKind } from '../../core/approval/request';
 import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
 import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
 import { runOnWriteConnection, type ResultTransform } from './approval/run-approved';
@@ -751,11 +751,11 @@ export class ClientSession {
       sha256,
       class: h.cls,
       rule: h.decision.rule,
-      requester: { subject: identity.subject, name: identity.name, email: identity.email, groups: identity.groups },
+      requester: requesterOf(identity),
       reason: this.reason,
       blastRadius,
       approval: { groups: approval.groups, min: approval.min, timeoutSeconds: approval.timeoutSeconds },
-    }, principal);
+    });
     if (!submitted.ok) return refuse(`twokey: approval required but unavailable: ${submitted.reason}`);
     this.inject(
       noticeResponse({

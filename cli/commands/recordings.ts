@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { oneLine, plainVisible } from '../../core/approval/visible-text';
 import { decodeChunk, verifyChain } from '../../core/recording/chunk';
 import { parse, UsageError } from '../args';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS, type ClientOptions } from '../control-plane-client';
@@ -57,7 +58,7 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
   }
   console.log(['SESSION'.padEnd(36), 'TARGET'.padEnd(12), 'USER'.padEnd(20), 'STARTED'.padEnd(24), 'STATUS'.padEnd(10), 'CHUNKS'].join(' '));
   for (const s of (json as { sessions: SessionView[] }).sessions) {
-    console.log([s.sessionId.padEnd(36), s.target.padEnd(12), (s.identity.email ?? s.user).padEnd(20), s.startedAt.padEnd(24), s.status.padEnd(10), String(s.chunkCount ?? '-')].join(' '));
+    console.log([s.sessionId.padEnd(36), s.target.padEnd(12), oneLine(s.identity.email ?? s.user, 40).padEnd(20), s.startedAt.padEnd(24), s.status.padEnd(10), String(s.chunkCount ?? '-')].join(' '));
   }
   return 0;
 }
@@ -156,7 +157,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
       }
       const stamp = at !== undefined && first !== undefined ? `[+${((at - first) / 1000).toFixed(3)}s] ` : '';
       if (e.e === 'session.start' && typeof e.database === 'string' && e.database) prompt.db = e.database;
-      process.stdout.write(transcriptLine(e, stamp, prompt.db));
+      // Callers wrote the statements, rows and names: escape sequences must not drive the auditor's terminal.
+      process.stdout.write(plainVisible(transcriptLine(e, stamp, prompt.db), true));
     }
   }
   return 0;

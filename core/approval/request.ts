@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { ActionClass } from '../policy/schema';
+import type { Identity } from '../identity/identity';
+import type { Reviewer } from './reviewers';
 import type { ApprovalOutcome, Vote } from './votes';
 
 export type ApprovalKind = 'statement' | 'script' | 'window';
 export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed';
 
+/** The verified caller who asks, as the agent's token verifier saw them. */
 export interface Requester {
+  readonly issuer: string;
   readonly subject: string;
   readonly name: string;
   readonly email?: string;
@@ -34,13 +38,19 @@ export interface ApprovalAsk {
 export interface ApprovalRecord extends ApprovalAsk {
   readonly agent: string;
   readonly status: ApprovalStatus;
-  readonly reviewers: readonly string[];
+  readonly reviewers: readonly Reviewer[];
+  /** Keyed by the reviewer's principal key: one vote per person. */
   readonly votes: Readonly<Record<string, Vote>>;
   readonly createdAt: string;
   readonly expiresAt: string;
   readonly decidedAt?: string;
   readonly linksSent: boolean;
   readonly delivered: boolean;
+}
+
+/** What an approval request says of its requester: the whole verified identity, issuer included. */
+export function requesterOf(identity: Identity): Requester {
+  return { issuer: identity.issuer, subject: identity.subject, name: identity.name, email: identity.email, groups: [...identity.groups] };
 }
 
 /**

@@ -32,7 +32,8 @@ const approvalAsk = z.strictObject({
   class: z.enum(['control', 'read', 'write', 'ddl', 'admin', 'unknown']),
   rule: z.string().max(128),
   requester: z.strictObject({
-    subject: z.string().max(256),
+    issuer: z.string().min(1).max(1024),
+    subject: z.string().min(1).max(256),
     name: z.string().max(256),
     email: z.string().max(256).optional(),
     groups: z.array(z.string().max(128)).max(100),
@@ -121,6 +122,8 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
     comment: z.string().max(1024).optional(),
     kind: z.enum(['statement', 'script', 'window']),
     target: targetName,
+    /** The requester's principal: a grant or window is theirs only at this issuer. */
+    issuer: z.string(),
     subject: z.string(),
     sha256: z.string(),
     /** Until when an approval can still be used (a one-time grant, or a write window). */

@@ -1,5 +1,5 @@
 import { targetsOfAgent } from '../../core/policy/decide';
-import type { Identity } from '../../core/identity/identity';
+import { principalKey, type Identity } from '../../core/identity/identity';
 import { agentOfKey, keyMatchesHash, newAgentKey } from './agent-keys';
 import { parseStoredPolicy } from './policies';
 import type { ControlPlaneDeps } from './deps';
@@ -31,12 +31,12 @@ export async function registerAgent(
       name: input.name,
       keyHash: hash,
       createdAt: existing?.createdAt ?? deps.clock().toISOString(),
-      createdBy: existing?.createdBy ?? by.subject,
+      createdBy: existing?.createdBy ?? principalKey(by),
       targets: existing?.targets ?? [],
     },
     rotate,
   );
-  deps.log.info('agent.registered', { agent: input.name, by: by.subject, rotated: rotate });
+  deps.log.info('agent.registered', { agent: input.name, by: principalKey(by), rotated: rotate });
   return { name: input.name, key };
 }
 

@@ -3,7 +3,16 @@ import type { IssuerConfig } from '../../core/identity/verifier';
 import { TABLES } from '../store/table-definitions';
 
 const issuersSchema = z
-  .array(z.strictObject({ issuer: z.string().url(), audience: z.string().min(1), groupsClaim: z.string().optional() }))
+  .array(
+    z.strictObject({
+      issuer: z.string().url(),
+      /** The HTTP API's own audience; data-plane tokens carry another. */
+      audience: z.string().min(1),
+      /** The data plane's audience: a token naming it is refused here. */
+      refusedAudiences: z.array(z.string().min(1)).optional(),
+      groupsClaim: z.string().optional(),
+    }),
+  )
   .min(1);
 
 export interface ControlPlaneConfig {
@@ -32,7 +41,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     return value;
   };
   const issuers = issuersSchema.safeParse(JSON.parse(need('OIDC_ISSUERS')));
-  if (!issuers.success) throw new ConfigError('OIDC_ISSUERS is not a list of {issuer, audience, groupsClaim?}');
+  if (!issuers.success) throw new ConfigError('OIDC_ISSUERS is not a list of {issuer, audience, refusedAudiences?, groupsClaim?}');
   return {
     tables: {
       agents: need(TABLES.agents.envVar),

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { Identity } from '../../core/identity/identity';
+import { principalKey, type Identity } from '../../core/identity/identity';
 import type { Logger } from '../domain/deps';
 import {
   AgentExistsError,
@@ -75,7 +75,7 @@ export async function requireCaller(event: APIGatewayProxyEventV2, runtime: Runt
   }
   // An empty list means any authenticated caller; the route filters what they see.
   if (groups.length > 0 && !groups.some((g) => verified.value.groups.includes(g))) {
-    runtime.deps.log.warn('http.forbidden', { subject: verified.value.subject, path: event.rawPath });
+    runtime.deps.log.warn('http.forbidden', { principal: principalKey(verified.value), path: event.rawPath });
     throw new ForbiddenError(`requires group ${groups.join(' or ')}`);
   }
   return verified.value;

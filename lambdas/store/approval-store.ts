@@ -1,6 +1,7 @@
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalRecord, ApprovalStatus } from '../../core/approval/request';
 import type { Vote } from '../../core/approval/votes';
+import { principalKey } from '../../core/identity/identity';
 import { isConditionFailure, putIfAbsent, scanTable } from './dynamo-table';
 
 export interface ApprovalStore {
@@ -57,7 +58,7 @@ export class DynamoApprovalStore implements ApprovalStore {
           Key: { requestId },
           UpdateExpression: 'SET votes.#r = :v',
           ConditionExpression: '#s = :pending AND attribute_not_exists(votes.#r)',
-          ExpressionAttributeNames: { '#r': vote.reviewer, '#s': 'status' },
+          ExpressionAttributeNames: { '#r': principalKey(vote.reviewer), '#s': 'status' },
           ExpressionAttributeValues: { ':v': vote, ':pending': 'pending' },
         }),
       );
@@ -65,7 +66,7 @@ export class DynamoApprovalStore implements ApprovalStore {
     } catch (e) {
       if (!isConditionFailure(e)) throw e;
       const current = await this.get(requestId);
-      return current?.votes[vote.reviewer] ? 'duplicate' : 'closed';
+      return current?.votes[principalKey(vote.reviewer)] ? 'duplicate' : 'closed';
     }
   }
 

@@ -57,4 +57,29 @@ describe('the approval page in a real browser', () => {
     await page.goto(mail.link);
     expect(await page.textContent('h1')).toBe('Already decided');
   });
+
+  it('shows hidden characters as escapes and who asks by subject, issuer and groups; a CR/LF in the name stays out of the headers', async () => {
+    const { host, port } = stack.endpoint('test-pg');
+    const token = await stack.token('alice', ['support'], { name: 'Alice\r\nBcc: everyone@example.com' });
+    // U+202E reverses what follows it on screen; U+200B is invisible: the reviewer must see both.
+    const statement = "UPDATE orders SET status = 'paid\u202E' WHERE id = 43 /*\u200B*/";
+    const psql = new Promise<{ stdout: string; stderr: string }>((resolve) => {
+      execFile('psql', [`host=${host} port=${port} dbname=demo user=alice`, '-X', '-c', statement], { env: { ...process.env, PGPASSWORD: token } }, (_e, stdout, stderr) => resolve({ stdout, stderr }));
+    });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'id = 43');
+    expect(mail.text).not.toMatch(/^Bcc:/m);
+    expect(mail.subject).toBe('[twokey] Alice\\u000D\\u000ABcc: everyone@example.com asks to run a write on test-pg');
+
+    const page = await browser.newPage();
+    await page.goto(mail.link);
+    expect(await page.textContent('#statement')).toBe("UPDATE orders SET status = 'paid\\u202E' WHERE id = 43 /*\\u200B*/");
+    expect(await page.locator('#statement mark.hidden-char').allTextContents()).toEqual(['\\u202E', '\\u200B']);
+    const requester = (await page.textContent('#requester')) ?? '';
+    expect(requester).toContain(`subject alice at ${stack.cp.issuer}`);
+    expect(requester).toContain('groups: support');
+    expect(requester).toContain('Alice\\u000D\\u000ABcc: everyone@example.com');
+    await Promise.all([page.waitForNavigation(), page.click('button[value="deny"]')]);
+    expect(await page.textContent('h1')).toBe('Denied');
+    expect((await psql).stderr).toMatch(/denied by bob@example.com/);
+  });
 });

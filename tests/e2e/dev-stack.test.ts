@@ -33,7 +33,7 @@ describe('twokey dev (npm start) end to end', () => {
 
   it('shows the demo agent connected to an admin within 10 s', async () => {
     const started = Date.now();
-    const token = (await twokey(['token', '--user', 'root', '--data-dir', dataDir])).stdout.trim();
+    const token = (await twokey(['token', '--user', 'root', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
     const agent = await waitFor(async () => {
       const res = await twokey(['agents', 'list', '--json', '--data-dir', dataDir], { TWOKEY_TOKEN: token });
       expect(res.code).toBe(0);
@@ -45,12 +45,33 @@ describe('twokey dev (npm start) end to end', () => {
   });
 
   it('refuses agents list to a non-admin and without a token', async () => {
-    const alice = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const alice = (await twokey(['token', '--user', 'alice', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
     const forbidden = await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: alice });
     expect(forbidden.code).toBe(1);
     expect(forbidden.stderr).toMatch(/HTTP 403/);
     const anonymous = await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: '' });
     expect(anonymous.stderr).toMatch(/no token/);
+  });
+
+  it("keeps the planes' tokens apart: a psql password cannot call the API, an API token is no psql password", async () => {
+    const [host, port] = (dev.info.targets['demo-pg']?.endpoint ?? '').split(':');
+    const rootData = (await twokey(['token', '--user', 'root', '--data-dir', dataDir])).stdout.trim();
+    const rootApi = (await twokey(['token', '--user', 'root', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
+    const refused = await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: rootData });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/HTTP 401.*--audience api/);
+    expect((await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: rootApi })).code).toBe(0);
+
+    const asPassword = new pg.Client({ host, port: Number(port), database: 'demo', user: 'root', password: rootApi });
+    await expect(asPassword.connect()).rejects.toThrow(/password authentication failed/);
+    const alice = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const ok = new pg.Client({ host, port: Number(port), database: 'demo', user: 'alice', password: alice });
+    await ok.connect();
+    expect((await ok.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await ok.end();
+    const unknown = await twokey(['token', '--user', 'root', '--audience', 'admin', '--data-dir', dataDir]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/--audience takes data or api/);
   });
 
   it('serves the demo database with the deterministic data and a read-only role', async () => {
@@ -69,7 +90,7 @@ describe('twokey dev (npm start) end to end', () => {
   });
 
   it('stores a new policy through the CLI and reports a bad one with its line', async () => {
-    const root = (await twokey(['token', '--user', 'root', '--data-dir', dataDir])).stdout.trim();
+    const root = (await twokey(['token', '--user', 'root', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
     const current = await twokey(['policies', 'get', '--json', '--data-dir', dataDir], { TWOKEY_TOKEN: root });
     expect(JSON.parse(current.stdout).version).toBe(1);
     const badFile = join(dataDir, 'bad.yaml');

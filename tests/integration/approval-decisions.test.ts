@@ -8,7 +8,8 @@ import { decodeAgentMessage, encodeFrame, TUNNEL_PROTOCOL_VERSION, type AgentMes
 import { waitFor } from '../support/control-plane';
 
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const ALICE = principalKey({ issuer: 'https://idp.example.com', subject: 'alice' });
+const ISSUER = 'https://idp.example.com';
+const ALICE = principalKey({ issuer: ISSUER, subject: 'alice' });
 const SHA = 'a'.repeat(64);
 
 /**
@@ -87,7 +88,7 @@ describe('approval decisions from the control plane, delivered more than once', 
     sha256: SHA,
     class: 'write',
     rule: 'support',
-    requester: { subject: 'alice', name: 'Alice', groups: ['support'] },
+    requester: { issuer: ISSUER, subject: 'alice', name: 'Alice', groups: ['support'] },
     approval: { groups: ['dba'], min: 1, timeoutSeconds: 60 },
     windowMinutes: kind === 'window' ? 5 : undefined,
   });
@@ -100,6 +101,7 @@ describe('approval decisions from the control plane, delivered more than once', 
     decidedBy: ['bob@example.com'],
     kind: a.kind,
     target: a.target,
+    issuer: ISSUER,
     subject: 'alice',
     sha256,
     validUntil: new Date(Date.now() + 600_000).toISOString(),
@@ -114,7 +116,7 @@ describe('approval decisions from the control plane, delivered more than once', 
 
   it('runs a late approval once, though the decision arrives again after the grant was used', async () => {
     const a = ask();
-    expect((await approvals.submit(a, ALICE)).ok).toBe(true);
+    expect((await approvals.submit(a)).ok).toBe(true);
     await deliver(decision(a));
     expect(approvals.takeOneTimeGrant(ALICE, a.target, a.sha256)).toBe(true);
     await deliver(decision(a));
@@ -123,7 +125,7 @@ describe('approval decisions from the control plane, delivered more than once', 
 
   it('wakes the waiting caller once and keeps no grant, though the decision arrives twice', async () => {
     const a = ask();
-    expect((await approvals.submit(a, ALICE)).ok).toBe(true);
+    expect((await approvals.submit(a)).ok).toBe(true);
     const waited = approvals.waitForDecision(a.requestId, 5_000);
     await deliver(decision(a));
     expect((await waited)?.outcome).toBe('approved');
@@ -133,7 +135,7 @@ describe('approval decisions from the control plane, delivered more than once', 
 
   it('keeps a grant only for the principal that asked: the same subject from another issuer gets nothing', async () => {
     const a = ask();
-    expect((await approvals.submit(a, ALICE)).ok).toBe(true);
+    expect((await approvals.submit(a)).ok).toBe(true);
     await deliver(decision(a));
     expect(approvals.takeOneTimeGrant(principalKey({ issuer: 'https://other.example.com', subject: 'alice' }), a.target, a.sha256)).toBe(false);
     expect(approvals.takeOneTimeGrant(ALICE, 'other-db', a.sha256)).toBe(false);
@@ -149,16 +151,24 @@ describe('approval decisions from the control plane, delivered more than once', 
 
   it('treats a decision about another statement than the one asked as failed, and grants nothing', async () => {
     const a = ask();
-    expect((await approvals.submit(a, ALICE)).ok).toBe(true);
+    expect((await approvals.submit(a)).ok).toBe(true);
     const waited = approvals.waitForDecision(a.requestId, 5_000);
     await deliver(decision(a, 'approved', 'c'.repeat(64)));
     expect((await waited)?.outcome).toBe('failed');
     expect(approvals.takeOneTimeGrant(ALICE, a.target, 'c'.repeat(64))).toBe(false);
   });
 
+  it('treats a decision that names another requester than the one who asked as failed', async () => {
+    const a = ask();
+    expect((await approvals.submit(a)).ok).toBe(true);
+    const waited = approvals.waitForDecision(a.requestId, 5_000);
+    await deliver({ ...decision(a), issuer: 'https://other.example.com' });
+    expect((await waited)?.outcome).toBe('failed');
+  });
+
   it('acts on the first decision only: an approval arriving after a denial of the same request opens no window', async () => {
     const denied = ask('window');
-    expect((await approvals.submit(denied, ALICE)).ok).toBe(true);
+    expect((await approvals.submit(denied)).ok).toBe(true);
     await deliver(decision(denied, 'denied'));
     await deliver(decision(denied, 'approved'));
     expect(approvals.windowOpen(ALICE, denied.target)).toBe(false);
@@ -166,7 +176,7 @@ describe('approval decisions from the control plane, delivered more than once', 
 
   it('opens a write window for the principal that asked only', async () => {
     const a = ask('window');
-    expect((await approvals.submit(a, ALICE)).ok).toBe(true);
+    expect((await approvals.submit(a)).ok).toBe(true);
     await deliver(decision(a));
     expect(approvals.windowOpen(ALICE, a.target)).toBe(true);
     expect(approvals.windowOpen(principalKey({ issuer: 'https://other.example.com', subject: 'alice' }), a.target)).toBe(false);

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEvent, DynamoDBStreamEvent } from 'aws-lambda';
+import { importJWK, SignJWT } from 'jose';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as agentsHttp from '../../lambdas/agents-http';
@@ -7,6 +8,7 @@ import * as policyStream from '../../lambdas/policy-stream';
 import * as tunnelWs from '../../lambdas/tunnel-ws';
 import { getRuntime } from '../../lambdas/shared/runtime';
 import type { LocalControlPlane } from '../../local/control-plane';
+import { DEV_AUDIENCES } from '../../local/oidc/dev-issuer';
 import { startTestControlPlane, TEST_POLICY, tokenFor } from '../support/control-plane';
 
 function fixture<T>(name: string): T {
@@ -48,6 +50,19 @@ describe('control-plane handlers with API Gateway events', () => {
       const result = await put(TEST_POLICY, forged);
       expect(result.statusCode).toBe(401);
       expect(parse(result.body)).toEqual({ error: { code: 'unauthorized', message: 'a valid bearer token is required' } });
+    });
+
+    it("refuses an admin's data-plane token, and one that names both planes' audiences", async () => {
+      const dataToken = await tokenFor(cp, 'root', ['admin'], { audience: 'data' });
+      expect((await put(TEST_POLICY, dataToken)).statusCode).toBe(401);
+      const both = await new SignJWT({ groups: ['admin'] })
+        .setProtectedHeader({ alg: 'ES256', kid: cp.signingKey.kid })
+        .setIssuer(cp.issuer)
+        .setAudience([DEV_AUDIENCES.api, DEV_AUDIENCES.data])
+        .setSubject('root')
+        .setExpirationTime('5m')
+        .sign(await importJWK(cp.signingKey.privateJwk, 'ES256'));
+      expect((await put(TEST_POLICY, both)).statusCode).toBe(401);
     });
 
     it('rejects an invalid document with 400, the path and the line', async () => {

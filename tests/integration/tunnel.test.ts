@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig } from '../../agent/config';
 import type { LocalControlPlane } from '../../local/control-plane';
-import { DEV_AUDIENCE } from '../../local/oidc/dev-issuer';
+import { devIssuerConfig } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
 import { identity } from '../support/identities';
 
@@ -16,7 +16,7 @@ function agentConfig(cp: LocalControlPlane, stateDir: string, targets: string[] 
     name: 'edge-1',
     controlPlane: { url: cp.wsUrl, keyEnv: 'TEST_EDGE1_KEY' },
     stateDir,
-    identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
+    identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
     targets: targets.map((name, i) => ({
       name,
       protocol: 'postgres' as const,
@@ -116,12 +116,40 @@ describe('agent <-> local control plane over a real WebSocket', () => {
         sha256: 'a'.repeat(64),
         class: 'write',
         rule: 'support',
-        requester: { subject: 'alice', name: 'alice', groups: ['support'] },
+        requester: { issuer: cp.issuer, subject: 'alice', name: 'alice', groups: ['support'] },
         approval: { groups: ['dba'], min: 1, timeoutSeconds: 60 },
       }),
     );
     await waitFor(() => received.length >= 1 || undefined, 5_000, 'reply');
     expect(received[0]).toMatchObject({ type: 'error', code: 'target-not-served', inReplyTo: '11111111-2222-3333-4444-555555555555' });
+    ws.close();
+  });
+
+  it('refuses a request id reused for the same action by another requester', async () => {
+    const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}` } });
+    const received: Record<string, unknown>[] = [];
+    ws.on('message', (d) => received.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise((r) => ws.once('open', r));
+    const ask = (subject: string): string =>
+      JSON.stringify({
+        type: 'approval.request',
+        v: 1,
+        requestId: '22222222-3333-4444-5555-666666666666',
+        kind: 'statement',
+        target: 'orders-db',
+        protocol: 'postgres',
+        text: 'DELETE FROM t WHERE id = 2',
+        sha256: 'b'.repeat(64),
+        class: 'write',
+        rule: 'support',
+        requester: { issuer: cp.issuer, subject, name: subject, groups: ['support'] },
+        approval: { groups: ['dba'], min: 1, timeoutSeconds: 60 },
+      });
+    ws.send(ask('alice'));
+    await waitFor(() => received.length >= 1 || undefined, 5_000, 'first reply');
+    ws.send(ask('mallory'));
+    await waitFor(() => received.length >= 2 || undefined, 5_000, 'second reply');
+    expect(received.map((m) => m.type === 'error' ? m.code : m.type)).toEqual(['approval.pending', 'request-conflict']);
     ws.close();
   });
 
