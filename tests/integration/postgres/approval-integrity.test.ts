@@ -19,7 +19,7 @@ targets:
   - { name: test-pg, protocol: postgres, agent: pg-agent }
   - { name: test-pg-remote, protocol: postgres, agent: pg-agent }
 reviewers:
-  dba: [bob@example.com]
+  dba: [{ subject: bob, email: bob@example.com }]
 rules:
   - name: support
     targets: [test-pg, test-pg-remote]
