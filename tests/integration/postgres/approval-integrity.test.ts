@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { MAX_PASSWORD_MESSAGE_BYTES } from '../../../agent/postgres/session';
 import { int32, startupMessage } from '../../../agent/postgres/protocol/writer';
 import { demoCustomer } from '../../../local/demo/seed';
 import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
+import { testCertificate } from '../../support/certificate';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
 import { errorMessageOf, WireClient, wire, type WireMessage } from '../../support/pg-wire';
 
@@ -45,13 +46,9 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
   let stack: PgStack;
   let outbox: string;
   let alice: string;
-  let certDir: string;
 
   beforeAll(async () => {
-    certDir = mkdtempSync(join(tmpdir(), 'tk-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], {
-      stdio: 'ignore',
-    });
+    const tls = testCertificate();
     stack = await startPgStack({
       policy: POLICY,
       prepare: async (admin) => {
@@ -71,7 +68,7 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
           upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
           readCredential: p.read,
           writeCredential: p.write,
-          tls: { certFile: join(certDir, 'cert.pem'), keyFile: join(certDir, 'key.pem') },
+          tls,
         },
       ],
     });
@@ -159,6 +156,17 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
       c.close();
     }
     expect(await nameOf(3)).toBe(demoCustomer(3).name);
+  });
+
+  it('ends the session on a Terminate inside a held batch, and runs nothing', async () => {
+    const seen = mailFiles();
+    const c = await login();
+    c.write(wire.parse('', UPDATE), wire.bindWith('', '', ['gone', '4']), wire.execute(''), wire.terminate(), wire.sync());
+    await c.until(() => false, 0, 2_000).catch(() => undefined);
+    expect(c.closed).toBe(true);
+    c.close();
+    expect(await nameOf(4)).toBe(demoCustomer(4).name);
+    expect([...mailFiles()].filter((f) => !seen.has(f))).toEqual([]);
   });
 
   it('runs a late approval once, for the same caller and the identical statement and parameters only', async () => {

@@ -1,12 +1,10 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgresListener } from '../../../agent/postgres/listener';
 import { ReadCredentialError } from '../../../agent/postgres/read-credential';
 import { cancelRequest, int32, message } from '../../../agent/postgres/protocol/writer';
+import { testCertificate } from '../../support/certificate';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
 import { errorMessageOf, WireClient, wire } from '../../support/pg-wire';
 
@@ -33,10 +31,7 @@ describe('Postgres data plane through the agent', () => {
   let conn: (target?: string, user?: string) => string;
 
   beforeAll(async () => {
-    // A throw-away certificate, made for this run only.
-    const certDir = mkdtempSync(join(tmpdir(), 'tk-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
+    const tls = testCertificate();
     stack = await startPgStack({
       extraTargets: (p) => [
         {
@@ -54,7 +49,7 @@ describe('Postgres data plane through the agent', () => {
           upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
           readCredential: p.read,
           writeCredential: p.write,
-          tls: { certFile: join(certDir, 'cert.pem'), keyFile: join(certDir, 'key.pem') },
+          tls,
         },
       ],
     });
