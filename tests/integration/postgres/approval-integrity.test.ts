@@ -12,7 +12,7 @@ import { int32, startupMessage } from '../../../agent/postgres/protocol/writer';
 import { demoCustomer } from '../../../local/demo/seed';
 import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
 import { testCertificate } from '../../support/certificate';
-import { startPgStack, type PgStack } from '../../support/pg-stack';
+import { pgTarget, startPgStack, type PgStack } from '../../support/pg-stack';
 import { errorMessageOf, WireClient, wire, type WireMessage } from '../../support/pg-wire';
 
 const POLICY = `
@@ -60,17 +60,7 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
         await admin.query('GRANT SELECT ON shadow.customers TO twokey_read');
         await admin.query('GRANT SELECT, UPDATE ON shadow.customers TO twokey_write');
       },
-      extraTargets: (p) => [
-        {
-          name: 'test-pg-remote',
-          protocol: 'postgres',
-          listen: { host: '0.0.0.0', port: 0 },
-          upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
-          readCredential: p.read,
-          writeCredential: p.write,
-          tls,
-        },
-      ],
+      extraTargets: (p) => [pgTarget(p, 'test-pg-remote', { listen: { host: '0.0.0.0', port: 0 }, tls })],
     });
     outbox = stack.cp.outboxDir;
     alice = await stack.token('alice', ['support']);
@@ -291,9 +281,10 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
     });
 
     it('will not start a listener other hosts can reach without a TLS certificate', async () => {
-      const target = { name: 'open', protocol: 'postgres' as const, listen: { host: '0.0.0.0', port: 0 }, upstream: { host: '127.0.0.1', port: stack.pg.port, database: 'demo' }, readCredential: stack.pg.read, writeCredential: stack.pg.write };
-      await expect(startPostgresListener(target, stack.agent.context)).rejects.toThrow(AgentConfigError);
-      await expect(startPostgresListener({ ...target, listen: { host: '127.0.0.1', port: 0 }, upstream: { ...target.upstream, database: undefined } }, stack.agent.context)).rejects.toThrow(/upstream.database is required/);
+      const open = pgTarget(stack.pg, 'open', { listen: { host: '0.0.0.0', port: 0 } });
+      await expect(startPostgresListener(open, stack.agent.context)).rejects.toThrow(AgentConfigError);
+      const anyDatabase = pgTarget(stack.pg, 'any-database');
+      await expect(startPostgresListener({ ...anyDatabase, upstream: { ...anyDatabase.upstream, database: undefined } }, stack.agent.context)).rejects.toThrow(/upstream.database is required/);
     });
 
     it('ends a session whose password message is larger than any token, before reading it', async () => {

@@ -5,7 +5,7 @@ import { startPostgresListener } from '../../../agent/postgres/listener';
 import { ReadCredentialError } from '../../../agent/postgres/read-credential';
 import { cancelRequest, int32, message } from '../../../agent/postgres/protocol/writer';
 import { testCertificate } from '../../support/certificate';
-import { startPgStack, type PgStack } from '../../support/pg-stack';
+import { pgTarget, startPgStack, type PgStack } from '../../support/pg-stack';
 import { errorMessageOf, WireClient, wire } from '../../support/pg-wire';
 
 interface Run {
@@ -33,25 +33,7 @@ describe('Postgres data plane through the agent', () => {
   beforeAll(async () => {
     const tls = testCertificate();
     stack = await startPgStack({
-      extraTargets: (p) => [
-        {
-          name: 'test-pg-rw',
-          protocol: 'postgres',
-          listen: { host: '127.0.0.1', port: 0 },
-          upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
-          readCredential: p.read,
-          writeCredential: p.write,
-        },
-        {
-          name: 'test-pg-tls',
-          protocol: 'postgres',
-          listen: { host: '127.0.0.1', port: 0 },
-          upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
-          readCredential: p.read,
-          writeCredential: p.write,
-          tls,
-        },
-      ],
+      extraTargets: (p) => [pgTarget(p, 'test-pg-rw'), pgTarget(p, 'test-pg-tls', { tls })],
     });
     alice = await stack.token('alice', ['support']);
     dave = await stack.token('dave', ['analyst']);
