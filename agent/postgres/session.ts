@@ -12,7 +12,7 @@ import { CLASS_RANK, type Classification } from './classify/classify';
 import { AUTH, BACKEND as BACKEND_CODES, FRONTEND as FRONTEND_CODES, SQLSTATE, STARTUP, type TransactionStatus } from './protocol/codes';
 import { MessageFramer, takeStartupPacket, type FramerError } from './protocol/framer';
 import { SliceRun } from './protocol/slice-run';
-import { bodyOf as readBody, BodyReader, ProtocolReadError, readBind, readBindStatementName, readCommandTag, readErrorFields, readParse, readStartupParams, readTarget, RecentCstring } from './protocol/reader';
+import { bodyOf as readBody, BodyReader, ProtocolReadError, readBindStatementName, readCommandTag, readErrorFields, readParse, readStartupParams, readTarget, RecentCstring } from './protocol/reader';
 import {
   authenticationRequest,
   backendKeyData,
@@ -30,7 +30,7 @@ import { requesterOf, type ApprovalKind } from '../../core/approval/request';
 import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
 import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
 import { runOnWriteConnection, type ResultTransform } from './approval/run-approved';
-import { approvalHash, approvedMessages, heldExtendedStatement, MAX_HELD_BATCH_MESSAGES, simpleStatement, type ApprovedStatement } from './approval/approved-request';
+import { approvalHash, approvedMessages, HELD_BATCH_RULE, heldExtendedStatement, MAX_HELD_BATCH_MESSAGES, simpleStatement, type ApprovedStatement } from './approval/approved-request';
 import type { PgSessionEvents, StatementEvent } from './events';
 import { DeferredObserver } from './deferred-observer';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
@@ -149,7 +149,6 @@ export class ClientSession {
   /** An extended-protocol batch whose Parse needs approval, collected up to its Sync (to be read, never replayed). */
   private collecting: { messages: Buffer[]; decision: Extract<Decision, { kind: 'approve' }>; cls: ActionClass } | undefined;
   private readonly drainWaiters: (() => void)[] = [];
-  private readonly serverParams = new Map<string, string>();
   /** `SET twokey.reason = '...'`: kept by the agent, never sent upstream. */
   private reason: string | undefined;
   private readonly abort = new AbortController();
@@ -215,24 +214,23 @@ export class ClientSession {
     });
   }
 
-  private readonly onClientData = (chunk: Buffer): void =>
-    this.guarded(() => {
+  private readonly onClientData = (chunk: Buffer): void => {
+    try {
       if (this.state === 'startup') this.onStartupData(chunk);
       else if (this.state === 'auth') this.pushClient(chunk, (buf, start, end, code) => this.onAuthMessage(buf, start, end, code), this.authFramer);
       else if (this.state === 'ready') this.onReadyData(chunk);
       else if (this.state === 'connecting') this.fatal(SQLSTATE.protocolViolation, 'twokey: message before start-up finished');
-    });
-
-  /** Runs client input handling; a malformed message ends this session with an error, never the agent. */
-  private guarded(handle: () => void): void {
-    try {
-      handle();
     } catch (e) {
-      if (e instanceof ProtocolReadError) this.fatal(SQLSTATE.protocolViolation, `twokey: invalid message: ${e.message}`);
-      else {
-        this.deps.log.error('pg.session.failed', { sessionId: this.id, error: String(e) });
-        this.fatal(SQLSTATE.internalError, 'twokey: internal error');
-      }
+      this.inputFailed(e);
+    }
+  };
+
+  /** A malformed client message (or a bug while handling one) ends this session with an error, never the agent. */
+  private inputFailed(e: unknown): void {
+    if (e instanceof ProtocolReadError) this.fatal(SQLSTATE.protocolViolation, `twokey: invalid message: ${e.message}`);
+    else {
+      this.deps.log.error('pg.session.failed', { sessionId: this.id, error: String(e) });
+      this.fatal(SQLSTATE.internalError, 'twokey: internal error');
     }
   }
 
@@ -358,7 +356,6 @@ export class ClientSession {
     this.upstream = upstream;
     this.transactionStatus = upstream.transactionStatus;
     this.standardConformingStrings = upstream.parameters.get('standard_conforming_strings') !== 'off';
-    for (const [k, v] of upstream.parameters) this.serverParams.set(k, v);
     this.keyData = this.deps.register(this);
     const hello: Buffer[] = [authenticationRequest(AUTH.Ok)];
     for (const [k, v] of upstream.parameters) hello.push(parameterStatus(k, v));
@@ -529,7 +526,7 @@ export class ClientSession {
           return;
         }
         if (verdict.kind === 'approve') {
-          return this.refuseInBatch(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'twokey: a statement that needs approval must be sent in a batch of its own (Parse ... Sync)' }));
+          return this.refuseInBatch(errorResponse({ severity: 'ERROR', code: SQLSTATE.featureNotSupported, message: HELD_BATCH_RULE, detail: 'other messages came before its Parse in the batch' }));
         }
         return this.refuseInBatch(errorResponse(refusal(verdict)));
       }
@@ -838,9 +835,11 @@ export class ClientSession {
     this.held = false;
     if (this.closed) return;
     // If a replayed statement is held again, the messages after it queue up behind it, in order.
-    this.guarded(() => {
+    try {
       for (const m of this.heldMessages.splice(0)) this.onClientMessage(m, 0, m.length, m[0] as number);
-    });
+    } catch (e) {
+      this.inputFailed(e);
+    }
     if (this.upstream) this.flushOutgoing(this.upstream.socket);
     if (!this.held) this.client.resume();
   }
@@ -996,7 +995,6 @@ export class ClientSession {
         const r = bodyOf(buf, start, end);
         const name = r.cstring();
         const value = r.cstring();
-        this.serverParams.set(name, value);
         if (name === 'standard_conforming_strings') this.standardConformingStrings = value !== 'off';
         break;
       }
