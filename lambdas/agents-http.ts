@@ -1,4 +1,4 @@
-import { listAgents, registerAgent } from './domain/agents';
+import { deleteAgent, listAgents, registerAgent } from './domain/agents';
 import { bodyJson, httpRoute, json, requireCaller } from './shared/http';
 import { getRuntime } from './shared/runtime';
 
@@ -14,4 +14,11 @@ export const register = httpRoute('agents', getRuntime, async (event, rt) => {
 export const list = httpRoute('agents', getRuntime, async (event, rt) => {
   await requireCaller(event, rt, [rt.config.adminGroup]);
   return json(200, { agents: await listAgents(rt.deps) });
+});
+
+/** DELETE /agents/{name} (admin): removes the agent; its key stops working and its connections are closed. */
+export const remove = httpRoute('agents', getRuntime, async (event, rt) => {
+  const admin = await requireCaller(event, rt, [rt.config.adminGroup]);
+  await deleteAgent(rt.deps, event.pathParameters?.name ?? '', admin);
+  return json(200, { deleted: event.pathParameters?.name });
 });

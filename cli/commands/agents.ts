@@ -10,7 +10,7 @@ interface AgentRow {
 
 const common = CONTROL_PLANE_OPTIONS;
 
-/** `twokey agents list [--json]` and `twokey agents register NAME [--rotate]`. */
+/** `twokey agents list [--json]`, `twokey agents register NAME [--rotate]` and `twokey agents delete NAME`. */
 export async function agentsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'list') {
@@ -38,10 +38,21 @@ export async function agentsCommand(argv: string[]): Promise<number> {
       JSON.stringify({ name, rotate: values.rotate }),
       { 'content-type': 'application/json' },
     );
-    const agent = json as { name: string; key: string };
+    const agent = json as { name: string; key: string; connectionsClosed: number };
     if (values.json) console.log(JSON.stringify(agent));
-    else console.log(`agent ${agent.name} registered. Its key is shown once; keep it secret:\n${agent.key}`);
+    else {
+      if (values.rotate) console.log(`the old key no longer connects; ${agent.connectionsClosed} open connection(s) of ${agent.name} closed`);
+      console.log(`agent ${agent.name} registered. Its key is shown once; keep it secret:\n${agent.key}`);
+    }
     return 0;
   }
-  throw new UsageError('usage: twokey agents list|register');
+  if (sub === 'delete') {
+    const { values, positionals } = parse(rest, common);
+    const name = positionals[0];
+    if (!name) throw new UsageError('usage: twokey agents delete NAME');
+    await apiCall(clientOptions(values), 'DELETE', `/agents/${encodeURIComponent(name)}`);
+    console.log(`agent ${name} deleted; its key no longer connects and its open connections are closed`);
+    return 0;
+  }
+  throw new UsageError('usage: twokey agents list|register|delete');
 }

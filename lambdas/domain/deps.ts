@@ -34,6 +34,9 @@ export interface Mailer {
 /** Sends one message to one agent connection. `gone` means the connection no longer exists. */
 export type AgentPusher = (connectionId: string, message: ControlMessage) => Promise<'sent' | 'gone'>;
 
+/** Closes one agent connection (the Management API's DeleteConnection). `gone` means it was closed already. */
+export type AgentDisconnector = (connectionId: string) => Promise<'closed' | 'gone'>;
+
 /** Everything a control-plane domain function may touch, injected by the handler. */
 export interface ControlPlaneDeps {
   readonly agents: AgentStore;
@@ -52,6 +55,7 @@ export interface ControlPlaneDeps {
   /** Base URL of the HTTP API, for links in emails. */
   readonly publicUrl: string;
   readonly push: AgentPusher;
+  readonly disconnect: AgentDisconnector;
   readonly clock: () => Date;
   readonly log: Logger;
 }

@@ -1,4 +1,4 @@
-import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -7,7 +7,7 @@ import { ExecutionAlreadyExists, SendTaskSuccessCommand, SFNClient, StartExecuti
 import { fetchJson } from '../../core/identity/fetch-json';
 import { TokenVerifier } from '../../core/identity/verifier';
 import { encodeFrame } from '../../core/tunnel/messages';
-import type { AgentPusher, ApprovalWorkflow, ControlPlaneDeps, Mailer } from '../domain/deps';
+import type { AgentDisconnector, AgentPusher, ApprovalWorkflow, ControlPlaneDeps, Mailer } from '../domain/deps';
 import { DynamoApprovalStore } from '../store/approval-store';
 import { DynamoAuditStore, DynamoSessionStore } from '../store/session-store';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -25,6 +25,8 @@ export interface Runtime {
   readonly verifier: TokenVerifier;
 }
 
+const isGone = (e: unknown): boolean => e instanceof GoneException || (e as { name?: string }).name === 'GoneException';
+
 function pusherFor(client: ApiGatewayManagementApiClient | undefined): AgentPusher {
   return async (connectionId, message) => {
     if (!client) throw new Error('WS_MANAGEMENT_ENDPOINT is not configured');
@@ -34,7 +36,20 @@ function pusherFor(client: ApiGatewayManagementApiClient | undefined): AgentPush
       await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(frame.value) }));
       return 'sent';
     } catch (e) {
-      if (e instanceof GoneException || (e as { name?: string }).name === 'GoneException') return 'gone';
+      if (isGone(e)) return 'gone';
+      throw e;
+    }
+  };
+}
+
+function disconnectorFor(client: ApiGatewayManagementApiClient | undefined): AgentDisconnector {
+  return async (connectionId) => {
+    if (!client) throw new Error('WS_MANAGEMENT_ENDPOINT is not configured');
+    try {
+      await client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      return 'closed';
+    } catch (e) {
+      if (isGone(e)) return 'gone';
       throw e;
     }
   };
@@ -145,6 +160,7 @@ export function getRuntime(component: string): Runtime {
       linkKey: linkKeyFor(new SecretsManagerClient({ requestHandler: REQUEST_HANDLER }), config.linkKeySecretId),
       publicUrl: config.publicUrl,
       push: pusherFor(management),
+      disconnect: disconnectorFor(management),
       clock: () => new Date(),
       log: jsonLogger(component),
     },

@@ -1,4 +1,5 @@
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { PolicyChangeResult } from '../../core/approval/policy-change';
 import type { ApprovalRecord, ApprovalStatus } from '../../core/approval/request';
 import type { Vote } from '../../core/approval/votes';
 import { principalKey } from '../../core/identity/identity';
@@ -17,6 +18,8 @@ export interface ApprovalStore {
   /** Moves a pending request to its outcome once; false if it was already decided. */
   finalize(requestId: string, status: Exclude<ApprovalStatus, 'pending'>, at: string): Promise<boolean>;
   markDelivered(requestId: string): Promise<void>;
+  /** Records what became of an approved policy change, once; false if a result was recorded already. */
+  setPolicyChangeResult(requestId: string, result: PolicyChangeResult): Promise<boolean>;
   list(): Promise<ApprovalRecord[]>;
 }
 
@@ -91,6 +94,25 @@ export class DynamoApprovalStore implements ApprovalStore {
 
   async markDelivered(requestId: string): Promise<void> {
     await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET delivered = :y', ExpressionAttributeValues: { ':y': true } }));
+  }
+
+  async setPolicyChangeResult(requestId: string, result: PolicyChangeResult): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { requestId },
+          UpdateExpression: 'SET policyChange.#r = :r',
+          ConditionExpression: 'attribute_exists(policyChange) AND attribute_not_exists(policyChange.#r)',
+          ExpressionAttributeNames: { '#r': 'result' },
+          ExpressionAttributeValues: { ':r': result },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
   }
 
   async list(): Promise<ApprovalRecord[]> {

@@ -40,6 +40,11 @@ export class DynamoAgentStore implements AgentStore {
     return out.Item as AgentRecord | undefined;
   }
 
+  async delete(name: string): Promise<boolean> {
+    const out = await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { name }, ReturnValues: 'ALL_OLD' }));
+    return out.Attributes !== undefined;
+  }
+
   list(): Promise<AgentRecord[]> {
     return scanTable<AgentRecord>(this.ddb, this.table);
   }
@@ -119,8 +124,9 @@ export class DynamoConnectionStore implements ConnectionStore {
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { connectionId } }));
   }
 
+  /** Read consistently: closing an agent's connections after a key rotation must see one recorded a moment ago. */
   list(): Promise<ConnectionRecord[]> {
-    return scanTable<ConnectionRecord>(this.ddb, this.table);
+    return scanTable<ConnectionRecord>(this.ddb, this.table, { consistentRead: true });
   }
 }
 
@@ -167,5 +173,8 @@ export function toPolicyRecord(item: Record<string, unknown>): PolicyRecord {
     source: String(item.source),
     updatedAt: String(item.updatedAt),
     updatedBy: String(item.updatedBy),
+    ...(typeof item.changeRequest === 'string' ? { changeRequest: item.changeRequest } : {}),
+    ...(Array.isArray(item.approvedBy) ? { approvedBy: item.approvedBy.map(String) } : {}),
+    ...(typeof item.emergencyReason === 'string' ? { emergencyReason: item.emergencyReason } : {}),
   };
 }

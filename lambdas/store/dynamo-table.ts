@@ -4,11 +4,11 @@ import { PutCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/l
 /** Tables here stay small (agents, connections, approvals); a scan is bounded by this many pages. */
 export const MAX_SCAN_PAGES = 100;
 
-export async function scanTable<T>(ddb: DynamoDBDocumentClient, table: string): Promise<T[]> {
+export async function scanTable<T>(ddb: DynamoDBDocumentClient, table: string, options: { consistentRead?: boolean } = {}): Promise<T[]> {
   const items: T[] = [];
   let start: Record<string, unknown> | undefined;
   for (let page = 0; page < MAX_SCAN_PAGES; page++) {
-    const out = await ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
+    const out = await ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: options.consistentRead }));
     items.push(...((out.Items ?? []) as T[]));
     start = out.LastEvaluatedKey;
     if (!start) break;

@@ -15,6 +15,8 @@ export interface AgentStore {
   /** Creates the agent; with `replace`, overwrites the key of an existing one. Throws AgentExistsError otherwise. */
   create(record: AgentRecord, replace: boolean): Promise<void>;
   get(name: string): Promise<AgentRecord | undefined>;
+  /** Removes the agent; false if there was none. */
+  delete(name: string): Promise<boolean>;
   list(): Promise<AgentRecord[]>;
   markConnected(name: string, connectionId: string, at: string): Promise<void>;
   /** Clears the connection only if it is still this one (a newer connection may have replaced it). */
@@ -41,6 +43,11 @@ export interface PolicyRecord {
   readonly source: string;
   readonly updatedAt: string;
   readonly updatedBy: string;
+  /** The approval request that made this version (absent for the first policy and emergency changes). */
+  readonly changeRequest?: string;
+  /** Who approved it, or `emergency` with the reason. */
+  readonly approvedBy?: readonly string[];
+  readonly emergencyReason?: string;
 }
 
 export interface PolicyStore {

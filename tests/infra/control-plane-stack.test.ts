@@ -65,7 +65,7 @@ describe('ControlPlaneStack', () => {
     const hash = machine?.Properties.DefinitionS3Location.Key.replace(/\.json$/, '') ?? '';
     const staged = readFileSync(join(app.synth().directory, `asset.${hash}.json`), 'utf8');
     expect(createHash('sha256').update(staged).digest('hex')).toBe(createHash('sha256').update(asl).digest('hex'));
-    expect(Object.keys(machine?.Properties.DefinitionSubstitutions ?? {}).sort()).toEqual(['NotifyAgentFunction', 'NotifyReviewersFunction', 'RecordOutcomeFunction', 'RecordPendingFunction']);
+    expect(Object.keys(machine?.Properties.DefinitionSubstitutions ?? {}).sort()).toEqual(['ApplyPolicyChangeFunction', 'NotifyAgentFunction', 'NotifyReviewersFunction', 'RecordOutcomeFunction', 'RecordPendingFunction']);
     const definition = JSON.parse(asl) as { States: Record<string, { Resource?: string; TimeoutSecondsPath?: string; TimeoutSeconds?: number; Catch?: { ErrorEquals: string[] }[] }> };
     const callback = Object.values(definition.States).find((st) => st.Resource?.endsWith('.waitForTaskToken'));
     expect(callback?.TimeoutSecondsPath ?? callback?.TimeoutSeconds).toBeDefined();
