@@ -5,7 +5,7 @@ import { startPostgresListener } from '../../../agent/postgres/listener';
 import { ReadCredentialError } from '../../../agent/postgres/read-credential';
 import { cancelRequest, int32, message } from '../../../agent/postgres/protocol/writer';
 import { testCertificate } from '../../support/certificate';
-import { pgTarget, startPgStack, type PgStack } from '../../support/pg-stack';
+import { PG_TEST_POLICY, pgTarget, startPgStack, type PgStack } from '../../support/pg-stack';
 import { errorMessageOf, WireClient, wire } from '../../support/pg-wire';
 
 interface Run {
@@ -33,6 +33,8 @@ describe('Postgres data plane through the agent', () => {
   beforeAll(async () => {
     const tls = testCertificate();
     stack = await startPgStack({
+      // The loader may also create the temporary table its allowed COPY writes into (the read role writes nothing else).
+      policy: PG_TEST_POLICY.replace('actions: { read: allow, write: allow }', 'actions: { read: allow, write: allow, ddl: allow }'),
       extraTargets: (p) => [pgTarget(p, 'test-pg-rw'), pgTarget(p, 'test-pg-tls', { tls })],
     });
     alice = await stack.token('alice', ['support']);
