@@ -61,10 +61,17 @@ export function requesterOf(identity: Identity): Requester {
   return { issuer: identity.issuer, subject: identity.subject, name: identity.name, email: identity.email, groups: [...identity.groups] };
 }
 
-/** The hash a reviewer approves: the text and every parameter, unambiguously framed. */
-export function actionHash(text: string, params: readonly (string | null)[] = []): string {
+/**
+ * The hash a reviewer approves (and an agent redeems a grant by): the kind of request, the text, and
+ * for a statement sent with parameters (the extended protocol) their count and every value, each
+ * unambiguously framed. A statement without `params` is one simple Query of the text.
+ */
+export function actionHash(action: { readonly kind: RequestKind; readonly text: string; readonly params?: readonly (string | null)[] | undefined }): string {
   const h = createHash('sha256');
-  h.update(`text:${Buffer.byteLength(text)}:`).update(text);
-  for (const p of params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
+  h.update(`kind:${action.kind}|text:${Buffer.byteLength(action.text)}:`).update(action.text);
+  if (action.params) {
+    h.update(`|params:${action.params.length}`);
+    for (const p of action.params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
+  }
   return h.digest('hex');
 }

@@ -48,6 +48,19 @@ export interface PgStack {
   stop(): Promise<void>;
 }
 
+/** A target on the test server's demo database, listening on loopback, with the demo roles; `extra` overrides. */
+export function pgTarget(server: TestPostgres, name: string, extra: Partial<TargetConfig> = {}): TargetConfig {
+  return {
+    name,
+    protocol: 'postgres',
+    listen: { host: '127.0.0.1', port: 0 },
+    upstream: { host: '127.0.0.1', port: server.port, database: 'demo' },
+    readCredential: server.read,
+    writeCredential: server.write,
+    ...extra,
+  };
+}
+
 /** Extra targets need extra database roles; `prepare` runs as the superuser before the agent starts. */
 export async function startPgStack(
   options: {
@@ -68,14 +81,7 @@ export async function startPgStack(
   await api(cp, root, 'PUT', '/policies', withDevIssuer(options.policy ?? PG_TEST_POLICY, cp.issuer), { 'if-match': '"0"' });
   const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
   process.env.PG_AGENT_KEY = key;
-  const base: TargetConfig = {
-    name: 'test-pg',
-    protocol: 'postgres',
-    listen: { host: '127.0.0.1', port: 0 },
-    upstream: { host: '127.0.0.1', port: pgServer.port, database: 'demo' },
-    readCredential: pgServer.read,
-    writeCredential: pgServer.write,
-  };
+  const base = pgTarget(pgServer, 'test-pg');
   const stateDir = mkdtempSync(join(tmpdir(), 'tk-pg-agent-'));
   const config: AgentConfig = {
     name: 'pg-agent',
