@@ -404,7 +404,7 @@ export class ClientSession {
     catalog.keepFresh();
     const mayReload = this.reloadedFor !== sql;
     // A catalog invalidated by DDL is reloaded before it decides anything (once per statement).
-    const verdict = !catalog.ready && mayReload ? ({ kind: 'reload' } as const) : checkStatement(sql, masker.profile, catalog, mayReload);
+    const verdict = !catalog.ready && mayReload ? ({ kind: 'reload' } as const) : checkStatement(sql, masker.profile, catalog, mayReload, (name) => masker.knowsPrepared(name));
     if (verdict.kind !== 'reload') {
       this.reloadedFor = undefined;
       return verdict;
@@ -500,6 +500,7 @@ export class ClientSession {
         }
         if (verdict.kind === 'allow') {
           this.rememberNamedStatement(parse.name);
+          this.expectReply(code, buf, start, end);
           return this.forwardInBatch(buf, start, end);
         }
         if (verdict.kind === 'approve' && !this.openBatch) {
@@ -524,6 +525,7 @@ export class ClientSession {
           const target = readTarget(bodyOf(buf, start, end));
           if (target.kind === 'S') this.forgetNamedStatement(target.name);
         }
+        this.expectReply(code, buf, start, end);
         return this.forwardInBatch(buf, start, end);
       case FRONTEND.Flush:
         return this.forwardInBatch(buf, start, end);

@@ -7,7 +7,7 @@ const contacts: RelationShape = {
   schema: 'public',
   name: 'contacts',
   columns: ['id', 'mail'],
-  view: { outputs: [{ name: 'id', sources: new Set(['public.customers.id']), plain: true }, { name: 'mail', sources: new Set(['public.customers.email']), plain: true }], uses: new Map() },
+  view: { outputs: [{ name: 'id', sources: new Set(['public.customers.id']), plain: true }, { name: 'mail', sources: new Set(['public.customers.email']), plain: true }], uses: new Map(), exact: true },
 };
 const lookup = (schema: string | undefined, name: string): RelationShape[] => [customers, orders, contacts].filter((r) => r.name === name && (!schema || r.schema === schema));
 
