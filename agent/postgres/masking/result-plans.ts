@@ -85,9 +85,9 @@ export class ResultPlanner {
     else this.portals.delete(name);
   }
 
-  /** Whether a SQL-level EXECUTE of `name` runs a statement this session prepared (through the agent). */
+  /** Whether a SQL-level EXECUTE of `name` runs a statement this session prepared (by PREPARE or Parse). */
   knowsPrepared(name: string): boolean {
-    return this.sqlPrepared.has(name);
+    return this.sqlPrepared.has(name) || (name !== '' && this.statements.has(name));
   }
 
   private statement(node: Node, lineage: Lineage, profile: MaskingProfile): ResultPlan {
@@ -96,7 +96,7 @@ export class ResultPlanner {
     const declare = node.DeclareCursorStmt as Node | undefined;
     if (declare) remember(this.cursors, String(declare.portalname), this.lineagePlan(lineage, profile));
     const execute = node.ExecuteStmt as Node | undefined;
-    if (execute) return this.sqlPrepared.get(String(execute.name)) ?? untracedPlan(profile);
+    if (execute) return this.sqlPrepared.get(String(execute.name)) ?? this.statements.get(String(execute.name)) ?? untracedPlan(profile);
     const fetch = node.FetchStmt as Node | undefined;
     if (fetch) return this.cursors.get(String(fetch.portalname)) ?? untracedPlan(profile);
     const deallocate = node.DeallocateStmt as Node | undefined;
