@@ -150,9 +150,10 @@ class LineageWalker {
     const source = asNode(body.sourceRelation);
     if (source) scope.items.push(...this.fromItem(source, scope));
     for (const key of Object.keys(body)) {
-      if (key !== 'returningList' && key !== 'withClause') this.expression(body[key], scope, 'a write');
+      if (key !== 'returningClause' && key !== 'withClause') this.expression(body[key], scope, 'a write');
     }
-    return list(body.returningList).flatMap((t) => this.target(asNode(t.ResTarget) ?? {}, scope));
+    // PostgreSQL 18's RETURNING clause (with its OLD/NEW aliases) holds the list.
+    return list(asNode(body.returningClause)?.exprs).flatMap((t) => this.target(asNode(t.ResTarget) ?? {}, scope));
   }
 
   private copy(body: Node, scope: Scope): Lineage {
