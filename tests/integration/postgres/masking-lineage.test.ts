@@ -1,26 +1,20 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { DEMO_CUSTOMERS, demoCustomer } from '../../../local/demo/seed';
+import { createSsnReaders, psqlAs } from '../../support/masked-psql';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
 import { WireClient, errorMessageOf, wire, type WireMessage } from '../../support/pg-wire';
 
 const MASKS = 'columns: [public.customers.email, public.customers.ssn, public.customers.card_number]';
+const ACTIONS = (unknown: string): string => `{ read: allow, write: allow, ddl: deny, admin: deny, unknown: ${unknown} }`;
 const POLICY = `
-targets:
-  - { name: test-pg, protocol: postgres, agent: pg-agent }
-reviewers: { dba: [bob@example.com] }
-rules:
-  - name: support
-    targets: [test-pg]
-    subjects: { groups: [support, analyst] }
-    actions: { read: allow, write: allow, ddl: deny, admin: deny, unknown: deny }
-  - name: ops
-    targets: [test-pg]
-    subjects: { groups: [ops, dba] }
-    actions: { read: allow, write: allow, ddl: deny, admin: deny, unknown: allow }
 masks:
   - { name: pii-support, targets: [test-pg], subjects: { groups: [support, ops] }, ${MASKS}, style: partial }
   - { name: pii-analyst, targets: [test-pg], subjects: { groups: [analyst] }, ${MASKS}, style: full, strict: true }
+rules:
+  - { name: support, targets: [test-pg], subjects: { groups: [support, analyst] }, actions: ${ACTIONS('deny')} }
+  - { name: ops, targets: [test-pg], subjects: { groups: [ops, dba] }, actions: ${ACTIONS('allow')} }
+targets: [{ name: test-pg, protocol: postgres, agent: pg-agent }]
+reviewers: { dba: [bob@example.com] }
 `;
 
 /** Customers the probes read (WHERE id <= 3): their values are looked for in every form below. */
@@ -123,8 +117,7 @@ describe('masking follows the data (lineage)', () => {
     stack = await startPgStack({
       policy: POLICY,
       prepare: async (admin) => {
-        await admin.query(`CREATE FUNCTION ssn_of(i int) RETURNS text LANGUAGE sql STABLE AS 'SELECT ssn FROM customers WHERE id = i'`);
-        await admin.query('CREATE VIEW customer_ssns AS SELECT id, ssn_of(id) AS s FROM customers');
+        await createSsnReaders(admin);
         await admin.query(`CREATE FUNCTION echo_pl(t text) RETURNS text LANGUAGE plpgsql AS 'BEGIN RETURN t; END'`);
         await admin.query(`CREATE FUNCTION noisy(t text) RETURNS int LANGUAGE plpgsql AS $$BEGIN RAISE NOTICE 'value %', t USING DETAIL = t, HINT = t; RETURN 1; END$$`);
         await admin.query('ANALYZE customers');
@@ -133,16 +126,8 @@ describe('masking follows the data (lineage)', () => {
   }, 120_000);
   afterAll(() => stack?.stop());
 
-  /** psql's whole output, stdout and stderr (it prints the statement it sent itself: the probes hold no values). */
-  async function psql(user: string, groups: string[], sql: string): Promise<{ stdout: string; stderr: string }> {
-    const { host, port } = stack.endpoint('test-pg');
-    const token = await stack.token(user, groups);
-    return new Promise((resolve) =>
-      execFile('psql', [`host=${host} port=${port} dbname=demo user=${user}`, '-X', '-A', '-c', sql], { env: { ...process.env, PGPASSWORD: token }, encoding: 'latin1' }, (_e, stdout, stderr) =>
-        resolve({ stdout: String(stdout), stderr: String(stderr) }),
-      ),
-    );
-  }
+  /** psql prints the statement it sent itself (in errors): the probes hold no values, so all its output is checked. */
+  const psql = (user: string, groups: string[], sql: string) => psqlAs(stack, user, groups, sql);
 
   /** Every byte a raw protocol client receives for one simple Query. */
   async function rawQuery(groups: string[], sql: string): Promise<{ bytes: Buffer; codes: string; messages: WireMessage[] }> {
