@@ -153,7 +153,7 @@ export class ClientSession {
   private observer: DeferredObserver | undefined;
   private catalog: PgCatalog | undefined;
   /** Masked sessions copy what they send into one buffer per server chunk (rewritten rows are new bytes). */
-  private readonly maskedOut = new ByteBatch((bytes) => this.writeClient(bytes));
+  private readonly maskedOut = new ByteBatch((bytes, written) => this.writeClient(bytes, written));
   /** After a result that could not be masked, the rest of its cycle is dropped up to ReadyForQuery. */
   private refusingResult = false;
   /** Server messages that arrived while the catalog reloads for a description it did not know. */
@@ -1039,9 +1039,9 @@ export class ClientSession {
       });
   }
 
-  private writeClient(bytes: Buffer): void {
+  private writeClient(bytes: Buffer, written?: () => void): void {
     if (this.state === 'closed') return;
-    if (!this.client.write(bytes)) this.upstream?.socket.pause();
+    if (!this.client.write(bytes, written)) this.upstream?.socket.pause();
   }
 
   // ---- endings ----
