@@ -10,8 +10,8 @@
  * relation the statement mentions: unsure means masked.
  */
 import { UNKNOWN_SOURCE } from '../../../core/masking/profile';
+import { asNode, commonColumnNames, EMPTY, itemSources, list, only, renameColumns, STATISTICS_RELATIONS, stringValue, union, UNKNOWN, type Column, type Node, type Scope, type ScopeItem } from './lineage-scope';
 
-type Node = Record<string, unknown>;
 
 export interface Output {
   readonly name: string | undefined;
@@ -46,34 +46,6 @@ export type RelationLookup = (schema: string | undefined, name: string) => reado
 /** Source columns a user-defined function reads (its body's lineage), or undefined for built-ins. */
 export type FunctionLookup = (schema: string | undefined, name: string) => ReadonlySet<string> | undefined;
 
-interface Column {
-  readonly name: string;
-  readonly sources: ReadonlySet<string>;
-  readonly plain: boolean;
-}
-
-interface ScopeItem {
-  readonly alias: string;
-  readonly columns: readonly Column[];
-  /** Columns cannot be known (a function in FROM, an unknown relation): lookups fall back to names. */
-  readonly opaque: boolean;
-  /** Of an opaque item: sources that may flow into any of its columns (a function's arguments). */
-  readonly derived?: ReadonlySet<string>;
-}
-
-interface Scope {
-  readonly items: ScopeItem[];
-  readonly outer: Scope | undefined;
-  readonly ctes: Map<string, readonly Column[]>;
-}
-
-const EMPTY: ReadonlySet<string> = new Set();
-const UNKNOWN: ReadonlySet<string> = new Set([UNKNOWN_SOURCE]);
-/**
- * System relations that show values of user columns (the planner's statistics: most common values,
- * histogram bounds): whatever they show counts as an unknown source, masked for subjects with masks.
- */
-const STATISTICS_RELATIONS = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data']);
 /** Nested SELECTs analyzed before the statement is refused as too deep. */
 const MAX_NESTING_DEPTH = 64;
 
@@ -485,41 +457,3 @@ class LineageWalker {
   }
 }
 
-function renameColumns(columns: readonly Column[], alias: Node | undefined): Column[] {
-  const names = list(alias?.colnames).map(stringValue);
-  return columns.map((c, i) => (names[i] ? { ...c, name: names[i] } : c));
-}
-
-/** Every source an item's columns show (an opaque item's: what flows into it). */
-function itemSources(item: ScopeItem): ReadonlySet<string>[] {
-  return item.opaque ? [item.derived ?? UNKNOWN] : item.columns.map((c) => c.sources);
-}
-
-function commonColumnNames(left: readonly ScopeItem[], right: readonly ScopeItem[]): string[] {
-  const l = new Set(left.flatMap((i) => i.columns.map((c) => c.name)));
-  return [...new Set(right.flatMap((i) => i.columns.map((c) => c.name)))].filter((n) => l.has(n));
-}
-
-function union(...sets: ReadonlySet<string>[]): Set<string> {
-  const out = new Set<string>();
-  for (const s of sets) for (const v of s) out.add(v);
-  return out;
-}
-
-function only(node: Node): [string | undefined, Node] {
-  const key = Object.keys(node)[0];
-  return [key, (key ? asNode(node[key]) : undefined) ?? {}];
-}
-
-function asNode(v: unknown): Node | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Node) : undefined;
-}
-
-function list(v: unknown): Node[] {
-  return Array.isArray(v) ? (v as Node[]) : [];
-}
-
-function stringValue(n: Node): string {
-  const s = asNode(n.String);
-  return s ? String(s.sval ?? '') : '';
-}

@@ -1,9 +1,8 @@
 import { UNKNOWN_SOURCE, type ColumnMask, type MaskingProfile } from '../../../core/masking/profile';
 import type { PgCatalog } from './catalog';
 import type { Lineage } from './lineage';
+import type { Node } from './lineage-scope';
 import { analyzeSql } from './statement-analysis';
-
-type Node = Record<string, unknown>;
 
 /** What a statement's lineage says about the result it returns and the messages it raises. */
 export interface ResultPlan {

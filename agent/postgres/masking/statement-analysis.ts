@@ -1,8 +1,7 @@
 import { parseSync } from 'libpg-query';
 import type { PgCatalog } from './catalog';
 import { analyzeStatement, type Lineage, type RelationShape } from './lineage';
-
-type Node = Record<string, unknown>;
+import type { Node } from './lineage-scope';
 
 export interface AnalyzedStatement {
   readonly node: Node;
