@@ -31,6 +31,7 @@ import { runOnWriteConnection, type ResultTransform } from './approval/run-appro
 import type { PgSessionEvents, StatementEvent } from './events';
 import { DeferredObserver } from './deferred-observer';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
+import { ReadBuffers } from './upstream/read-buffers';
 import type { PgCatalog } from './masking/catalog';
 import type { SessionMasking } from './masking/masking-service';
 import { ResultMasker } from './masking/result-masker';
@@ -316,14 +317,11 @@ export class ClientSession {
     this.database = database;
     let upstream: UpstreamConnection;
     try {
-      upstream = await connectUpstream({
-        host: target.upstream.host,
-        port: target.upstream.port,
-        user: target.read.user,
-        password: target.read.password,
-        database,
-        params,
-      });
+      upstream = await connectUpstream(
+        { host: target.upstream.host, port: target.upstream.port, user: target.read.user, password: target.read.password, database, params },
+        // Every handler of a read has run when it returns; the bytes live on only in a client write not yet taken.
+        new ReadBuffers(() => this.client.writableLength === 0),
+      );
     } catch (e) {
       this.deps.log.error('pg.upstream.connect-failed', { sessionId: this.id, target: target.name, error: e instanceof Error ? e.message : String(e) });
       const detail = e instanceof UpstreamError && e.fields?.M ? e.fields.M : undefined;
