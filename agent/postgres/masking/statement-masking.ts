@@ -2,9 +2,9 @@ import { UNKNOWN_SOURCE, type ColumnMask, type MaskingProfile } from '../../../c
 import type { PgCatalog } from './catalog';
 import type { CopyPlan } from './copy-rows';
 import type { Lineage } from './lineage';
+import type { Node } from './lineage-scope';
 import { analyzeSql } from './statement-analysis';
 
-type Node = Record<string, unknown>;
 
 export type StatementMasking =
   | { readonly kind: 'ok'; readonly copy: CopyPlan | undefined }
@@ -47,14 +47,43 @@ export function checkStatement(sql: string, profile: MaskingProfile, catalog: Pg
   return copy ? { kind: 'ok', copy } : OK;
 }
 
+/**
+ * Built-in functions that run SQL given as text, or read a relation given by name (PostgreSQL docs,
+ * "Mapping Tables to XML" and "Text Search Functions"): what they read is not in the parse tree.
+ */
+const SQL_TEXT_FUNCTIONS = new Set([
+  'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
+  'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema',
+  'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat', 'ts_rewrite',
+]);
+
 /** Why a statement's reads cannot be traced (it runs SQL the agent never sees), or undefined. */
 function untracedRoute(stmt: Node, knowsPrepared: (name: string) => boolean): string | undefined {
   if (stmt.DoStmt) return 'twokey: DO blocks run SQL the agent cannot read, so they cannot be masked; run the statements themselves';
+  const sqlText = sqlTextFunction(stmt);
+  if (sqlText) return `twokey: ${sqlText}() runs SQL the agent cannot read, so its result cannot be masked`;
   const execute = stmt.ExecuteStmt as Node | undefined;
   if (execute && !knowsPrepared(String(execute.name))) {
     return `twokey: EXECUTE of "${String(execute.name)}", which was not prepared through twokey in this session, cannot be masked`;
   }
   return undefined;
+}
+
+/** The first call in the tree of a function that runs SQL text, or undefined. */
+function sqlTextFunction(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const found = sqlTextFunction(v);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  const call = (value as Node).FuncCall as Node | undefined;
+  const names = (call?.funcname as Node[] | undefined) ?? [];
+  const name = String(((names[names.length - 1]?.String as Node | undefined)?.sval as string | undefined) ?? '');
+  if (SQL_TEXT_FUNCTIONS.has(name)) return name;
+  return sqlTextFunction(Object.values(value));
 }
 
 function strictViolation(lineage: Lineage, profile: MaskingProfile): string | undefined {

@@ -213,15 +213,20 @@ describe('masking follows the data (lineage)', () => {
     expect(plain.stderr).toContain('invalid input syntax for type integer: "abc"');
   });
 
-  it('refuses for masked subjects what runs SQL it cannot trace: DO blocks and EXECUTE of a statement it did not see prepared', async () => {
+  it('refuses for masked subjects what runs SQL it cannot trace: DO blocks, functions that run SQL text, EXECUTE of a statement it did not see prepared', async () => {
     const done = await psql('carol', ['ops'], "DO $$BEGIN RAISE NOTICE '%', (SELECT reverse(ssn) FROM customers WHERE id = 1); END$$");
     expect(done.stderr).toMatch(/twokey: DO blocks run SQL the agent cannot read/);
     expect(leaks(done.stdout + done.stderr)).toEqual([]);
+    const asXml = await psql('carol', ['ops'], "SELECT query_to_xml('SELECT reverse(ssn) FROM customers WHERE id <= 3', true, false, '')");
+    expect(asXml.stderr).toMatch(/twokey: query_to_xml\(\) runs SQL the agent cannot read/);
+    expect(leaks(asXml.stdout + asXml.stderr)).toEqual([]);
     const executed = await psql('carol', ['ops'], 'EXECUTE never_prepared');
     expect(executed.stderr).toMatch(/twokey: EXECUTE of "never_prepared", which was not prepared through twokey/);
     // Without masks the same DO runs (the refusal is masking's, not the policy's).
     const unmasked = await psql('bob', ['dba'], "DO $$BEGIN RAISE NOTICE 'ran'; END$$");
     expect(unmasked.stderr).toContain('NOTICE:  ran');
+    const unmaskedXml = await psql('bob', ['dba'], "SELECT query_to_xml('SELECT reverse(ssn) FROM customers WHERE id <= 3', true, false, '')");
+    expect(leaks(unmaskedXml.stdout).length).toBeGreaterThan(0);
   });
 
   it('lets a statement prepared through the agent run by EXECUTE, masked by its lineage', async () => {
