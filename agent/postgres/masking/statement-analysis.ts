@@ -1,7 +1,7 @@
 import { parseSync } from 'libpg-query';
 import type { PgCatalog } from './catalog';
 import { analyzeStatement, type Lineage, type RelationShape } from './lineage';
-import type { Node } from './lineage-scope';
+import { isSystemName, type Node } from './lineage-scope';
 
 export interface AnalyzedStatement {
   readonly node: Node;
@@ -62,8 +62,4 @@ function analyze(sql: string, catalog: PgCatalog): AnalyzedSql {
     }
   }
   return { kind: 'ok', statements, missing };
-}
-
-function isSystemName(schema: string | undefined, name: string): boolean {
-  return schema === 'pg_catalog' || schema === 'information_schema' || name.startsWith('pg_');
 }
