@@ -30,7 +30,10 @@ export const agentConfigSchema = z.strictObject({
   }),
   stateDir: z.string(),
   identity: z.strictObject({
-    issuers: z.array(z.strictObject({ issuer: z.string().url(), audience: z.string(), groupsClaim: z.string().optional() })).min(1),
+    // `audience` is the data plane's; `refusedAudiences` names the control plane API's, so an admin token is no psql password.
+    issuers: z
+      .array(z.strictObject({ issuer: z.string().url(), audience: z.string(), refusedAudiences: z.array(z.string().min(1)).optional(), groupsClaim: z.string().optional() }))
+      .min(1),
   }),
   targets: z.array(target).default([]),
   recording: z.strictObject({ spoolCapBytes: z.number().int().min(1).optional() }).optional(),

@@ -7,7 +7,7 @@ import { startLocalControlPlane, type LocalControlPlane } from './control-plane'
 import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
 import { DEV_INFO_FILE, type DevInfo } from './dev-config';
 import { freePort } from './free-port';
-import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from './oidc/dev-issuer';
+import { devIssuerConfig, mintDevToken, withDevIssuer } from './oidc/dev-issuer';
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_TARGET = 'demo-pg';
@@ -35,7 +35,7 @@ export interface DevStack {
 }
 
 async function adminCall(cp: LocalControlPlane, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<unknown> {
-  const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'twokey-dev', groups: ['admin'], ttlSeconds: 300 });
+  const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'twokey-dev', groups: ['admin'], audience: 'api', ttlSeconds: 300 });
   const res = await fetch(`${cp.httpUrl}${path}`, { method, body, headers: { authorization: `Bearer ${token}`, ...headers } });
   const json = (await res.json()) as unknown;
   if (res.status === 404 && method === 'GET') return undefined;
@@ -84,9 +84,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     });
     stoppers.push(() => controlPlane.stop());
 
+    // A deployment's first policy is stored at once (nothing to protect yet); later changes need a
+    // second admin. The demo policy is seeded that way, once: a restart keeps whatever is stored.
     const current = (await adminCall(controlPlane, 'GET', '/policies')) as { version?: number } | undefined;
     if (!current?.version) {
-      const source = await readFile(options.policyFile, 'utf8');
+      const source = withDevIssuer(await readFile(options.policyFile, 'utf8'), controlPlane.issuer);
       await adminCall(controlPlane, 'PUT', '/policies', source, { 'if-match': '"0"', 'content-type': 'application/yaml' });
     }
     const registered = (await adminCall(controlPlane, 'POST', '/agents', JSON.stringify({ name: DEMO_AGENT, rotate: true }), {
@@ -109,7 +111,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       name: DEMO_AGENT,
       controlPlane: { url: controlPlane.wsUrl, keyFile: 'agent.key' },
       stateDir: 'state',
-      identity: { issuers: [{ issuer: controlPlane.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }] },
+      identity: { issuers: [devIssuerConfig(controlPlane.issuer, 'data')] },
       targets: postgres
         ? [
             {

@@ -24,7 +24,7 @@ import {
   terminateMessage,
   type ErrorFields,
 } from './protocol/writer';
-import { actionHash } from '../../core/approval/request';
+import { actionHash, requesterOf } from '../../core/approval/request';
 import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
 import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
 import { runOnWriteConnection, type ResultTransform } from './approval/run-approved';
@@ -725,7 +725,7 @@ export class ClientSession {
       sha256,
       class: h.cls,
       rule: h.decision.rule,
-      requester: { subject: identity.subject, name: identity.name, email: identity.email, groups: identity.groups },
+      requester: requesterOf(identity),
       reason: this.reason,
       blastRadius,
       approval: { groups: approval.groups, min: approval.min, timeoutSeconds: approval.timeoutSeconds },

@@ -1,11 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { ActionClass } from '../policy/schema';
+import type { Identity } from '../identity/identity';
+import type { Reviewer } from './reviewers';
+import type { PolicyChangeDetails } from './policy-change';
 import type { ApprovalOutcome, Vote } from './votes';
 
+/** What an agent asks to approve. */
 export type ApprovalKind = 'statement' | 'script' | 'window';
-export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed';
+/** What a stored request is: an agent's ask, or a policy change an admin proposed. */
+export type RequestKind = ApprovalKind | 'policy-change';
+/** `emergency`: a policy change an admin applied without approval (recorded so that it is listed). */
+export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed' | 'emergency';
 
+/** The verified caller who asks, as the agent's token verifier saw them. */
 export interface Requester {
+  readonly issuer: string;
   readonly subject: string;
   readonly name: string;
   readonly email?: string;
@@ -31,16 +40,25 @@ export interface ApprovalAsk {
   readonly windowMinutes?: number;
 }
 
-export interface ApprovalRecord extends ApprovalAsk {
+export interface ApprovalRecord extends Omit<ApprovalAsk, 'kind'> {
+  readonly kind: RequestKind;
   readonly agent: string;
   readonly status: ApprovalStatus;
-  readonly reviewers: readonly string[];
+  readonly reviewers: readonly Reviewer[];
+  /** Keyed by the reviewer's principal key: one vote per person. */
   readonly votes: Readonly<Record<string, Vote>>;
   readonly createdAt: string;
   readonly expiresAt: string;
   readonly decidedAt?: string;
   readonly linksSent: boolean;
   readonly delivered: boolean;
+  /** Present on policy-change requests only. */
+  readonly policyChange?: PolicyChangeDetails;
+}
+
+/** What an approval request says of its requester: the whole verified identity, issuer included. */
+export function requesterOf(identity: Identity): Requester {
+  return { issuer: identity.issuer, subject: identity.subject, name: identity.name, email: identity.email, groups: [...identity.groups] };
 }
 
 /** The hash a reviewer approves: the text and every parameter, unambiguously framed. */

@@ -8,7 +8,7 @@ import { startPgStack, type PgStack } from '../../support/pg-stack';
 const POLICY = `
 targets:
   - { name: test-pg, protocol: postgres, agent: pg-agent }
-reviewers: { dba: [bob@example.com] }
+reviewers: { dba: [{ subject: bob, email: bob@example.com }] }
 rules:
   - name: support
     targets: [test-pg]
@@ -173,7 +173,7 @@ describe('masking through the Postgres agent', () => {
   it('records what dave saw: masked', async () => {
     await dave('SELECT * FROM customers ORDER BY id LIMIT 20', `SELECT '${demoCustomer(3).ssn}'::int`);
     await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'recording shipped');
-    const erin = await stack.token('erin', ['auditor']);
+    const erin = await stack.apiToken('erin', ['auditor']);
     const cli = (args: string[]) => twokey([...args, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
     const list = await cli(['sessions', 'list', '--user', 'dave', '--json']);
     const sessions = (JSON.parse(list.stdout) as { sessions: { sessionId: string }[] }).sessions;
