@@ -8,7 +8,7 @@ import { SliceRun } from './slice-run';
  */
 /** One output buffer; a rewritten message larger than this gets its own. */
 const BATCH_BYTES = 64 * 1024;
-/** Output buffers kept for reuse once the socket has taken their bytes. */
+/** Output buffers kept for reuse once the socket has taken their bytes (fresh ones stay as the allocator's memory). */
 const MAX_POOLED_BATCHES = 8;
 
 /** Sends bytes; calls `written` once the socket no longer needs them. */

@@ -7,9 +7,8 @@ const MAX_HELD_READ_BUFFERS = 16;
 
 /**
  * Buffers a database socket reads into (Node's `onread`), reused once nothing holds the bytes of the
- * last read. Node's default reads into a fresh buffer each time, so a large result streamed
- * through the agent left hundreds of MB of freed 64 KB buffers that the C allocator kept as the
- * process's memory. `reusable` says whether nothing holds the bytes of earlier reads any more (no
+ * last read. Node's default reads into a fresh buffer each time, and a large result streamed through
+ * the agent left its freed 64 KB buffers as memory the C allocator kept (bench/RESULTS.md). `reusable` says whether nothing holds the bytes of earlier reads any more (no
  * client write waiting for its socket); until it does, their buffers wait, and are reused after.
  */
 export class ReadBuffers {
