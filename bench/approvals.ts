@@ -11,7 +11,7 @@ import { startPostgresListener } from '../agent/postgres/listener';
 import { startLocalControlPlane } from '../local/control-plane';
 import { DEMO_DATABASE, startDemoPostgres } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
-import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from '../local/oidc/dev-issuer';
+import { devIssuerConfig, mintDevToken } from '../local/oidc/dev-issuer';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
@@ -49,14 +49,14 @@ async function main(): Promise<void> {
         name: 'demo-agent',
         controlPlane: { url: cp.wsUrl, keyEnv: 'BENCH_AGENT_KEY' },
         stateDir: join(work, 'agent'),
-        identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }] },
+        identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
         targets: [{ name: 'demo-pg', protocol: 'postgres', listen: { host: HOST, port: 0 }, upstream: { host: HOST, port: db.port, database: DEMO_DATABASE }, readCredential: db.read, writeCredential: db.write }],
       },
       { listenerFactories: { postgres: (t, c) => startPostgresListener(t, c) }, log: quiet },
     );
     while (!agent.policy.policy) await new Promise((r) => setTimeout(r, 20));
     const [host, port] = (agent.listeners[0]?.endpoint ?? '').split(':');
-    const client = new pg.Client({ host, port: Number(port), database: DEMO_DATABASE, user: 'alice', password: await mintDevToken(cp.issuer, cp.signingKey, { user: 'alice', groups: ['support'] }) });
+    const client = new pg.Client({ host, port: Number(port), database: DEMO_DATABASE, user: 'alice', password: await mintDevToken(cp.issuer, cp.signingKey, { user: 'alice', groups: ['support'], audience: 'data' }) });
     await client.connect();
     const seen = new Set<string>();
     const toMail: number[] = [];

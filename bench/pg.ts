@@ -6,7 +6,7 @@
  * Never part of `npm test`. Installs pgbouncer with apt-get when missing (as root).
  *
  * Environment: BENCH_MODES (simple,prepared | none), BENCH_CLIENTS (1,8), BENCH_SECONDS (per cell),
- * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
+ * BENCH_ONLY=recording (only the recording-overhead cells) or selects (only the 1,000,000-row SELECTs), BENCH_SIDE=on|off (only one side of them,
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent, of its
  * main thread and of the whole machine, the agent's context switches), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent, e.g. --perf-basic-prof for perf), BENCH_RATE
  * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (2 per
@@ -28,7 +28,8 @@ import { queryMessage } from '../agent/postgres/protocol/writer';
 import { connectUpstream } from '../agent/postgres/upstream/connect';
 import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
-import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
+import { devIssuerConfig, mintDevToken, withDevIssuer, type DevSigningKey } from '../local/oidc/dev-issuer';
+import { postDecision, waitForMail } from '../tests/support/outbox';
 import { CONFIDENCE, offFirst, pairedOverhead } from './paired';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
@@ -325,7 +326,7 @@ async function largeSelects(s: {
   await adminClient.connect();
   await adminClient.query(MASKED_ROWS_SQL);
   await adminClient.end();
-  const dave = await mintDevToken(cp.issuer, cp.signingKey, { user: 'dave', groups: ['analyst'], ttlSeconds: 3600 });
+  const dave = await mintDevToken(cp.issuer, cp.signingKey, { user: 'dave', groups: ['analyst'], audience: 'data', ttlSeconds: 3600 });
   // Alternated and repeated: the median of MASKED_ROUNDS runs each way.
   const directRuns: number[] = [];
   const agentRuns: number[] = [];
@@ -397,7 +398,7 @@ async function main(): Promise<void> {
     const cp = await controlPlaneInfo(cpProcess);
     const { adminHeaders, agentKey: key } = await seedDemoControlPlane(cp);
     let policy = { version: 1, recorded: CALIBRATE ? undefined : recordedIn(0).recorded };
-    policy.version = await putBenchPolicy(cp.httpUrl, adminHeaders, policy.recorded, policy.version);
+    policy.version = await putBenchPolicy(cp, join(work, 'outbox'), adminHeaders, policy.recorded, policy.version);
     const agentPort = await freePort(HOST);
     const twinPort = await freePort(HOST);
     const agentDir = join(work, 'agent');
@@ -409,7 +410,7 @@ async function main(): Promise<void> {
         name: 'demo-agent',
         controlPlane: { url: cp.wsUrl },
         stateDir: 'state',
-        identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }] },
+        identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
         targets: [
           { name: DEMO_TARGET, protocol: 'postgres', listen: { host: HOST, port: agentPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
           { name: TWIN_TARGET, protocol: 'postgres', listen: { host: HOST, port: twinPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
@@ -430,7 +431,7 @@ async function main(): Promise<void> {
     const agentStarted = Date.now();
     await waitForPort(agentPort);
     // bob (dba) reads without masks: these cells measure the proxy and recording; masking has its own line below.
-    const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'bob', groups: ['dba'], ttlSeconds: 3600 });
+    const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'bob', groups: ['dba'], audience: 'data', ttlSeconds: 3600 });
 
     // Reference: a bare Node TCP relay with no logic at all, the floor for any proxy written in Node here.
     const relayPort = await freePort(HOST);
@@ -447,6 +448,10 @@ async function main(): Promise<void> {
     const idleRssMb = currentRssMb(agent.pid as number);
     const only = process.env.BENCH_ONLY;
     const selectLines = only === 'recording' ? [] : await largeSelects({ pg, cp, agentPid: agent.pid as number, agentPort, token, idleRssMb });
+    if (only === 'selects') {
+      appendResults('BENCH_ONLY=selects npm run bench:pg (the 1,000,000-row SELECTs only)', selectLines);
+      return;
+    }
     resetPeakRss(agent.pid as number);
     await untilAgentHasPolicy(viaAgent, token);
     // Warm-up, so that every column is measured in steady state (JIT, connection caches).
@@ -508,7 +513,7 @@ async function main(): Promise<void> {
     // Between blocks: the policy records the other target, and short probes of both show when the agent has it.
     const recordInTurn = async (roles: Roles): Promise<void> => {
       if (CALIBRATE || policy.recorded === roles.recorded) return;
-      policy = { version: await putBenchPolicy(cp.httpUrl, adminHeaders, roles.recorded, policy.version), recorded: roles.recorded };
+      policy = { version: await putBenchPolicy(cp, join(work, 'outbox'), adminHeaders, roles.recorded, policy.version), recorded: roles.recorded };
       const deadline = Date.now() + POLICY_SWITCH_TIMEOUT_MS;
       for (;;) {
         let asSet = true;
@@ -635,20 +640,29 @@ interface OverheadCell {
 /**
  * The demo policy with demo-pg's twin beside it (the same rules reach it) and recording off but on
  * `recorded` (undefined: off on both, as in calibration). First put before the agent starts, so it
- * serves by it from hello. Returns the policy's new version.
+ * serves by it from hello. Returns the policy's new version, once the second demo admin approved it.
  */
-async function putBenchPolicy(httpUrl: string, headers: Record<string, string>, recorded: string | undefined, version: number): Promise<number> {
+async function putBenchPolicy(cp: { httpUrl: string; issuer: string }, outboxDir: string, headers: Record<string, string>, recorded: string | undefined, version: number): Promise<number> {
   type Doc = { targets: { name: string; recording?: { mode: string } }[]; rules: { targets: string[] }[] };
-  const doc = fromYaml(readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8')) as Doc;
+  const doc = fromYaml(withDevIssuer(readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8'), cp.issuer)) as Doc;
   const demo = doc.targets.find((t) => t.name === DEMO_TARGET);
   if (!demo) throw new Error('examples/dev/policy.yaml has no demo-pg target');
   const twin: Doc['targets'][number] = { ...demo, name: TWIN_TARGET };
   doc.targets.push(twin);
   for (const t of [demo, twin]) if (t.name !== recorded) t.recording = { mode: 'off' };
   for (const rule of doc.rules) if (rule.targets.includes(DEMO_TARGET)) rule.targets.push(TWIN_TARGET);
-  const res = await fetch(`${httpUrl}/policies`, { method: 'PUT', headers: { ...headers, 'if-match': `"${version}"` }, body: toYaml(doc) });
-  if (!res.ok) throw new Error(`PUT /policies: HTTP ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { version: number }).version;
+  const res = await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...headers, 'if-match': `"${version}"` }, body: toYaml(doc) });
+  if (res.status !== 202) throw new Error(`PUT /policies: HTTP ${res.status} ${await res.text()}`);
+  // A change waits for a second admin: grace approves it through the link mailed to the local outbox.
+  const { requestId } = (await res.json()) as { requestId: string };
+  const mail = await waitForMail(outboxDir, 'grace@example.com', requestId);
+  const decided = await postDecision(mail.link, mail.token, 'approve');
+  if (decided.status !== 200) throw new Error(`approving the bench policy: HTTP ${decided.status}`);
+  for (const deadline = Date.now() + POLICY_SWITCH_TIMEOUT_MS; Date.now() < deadline; await new Promise((r) => setTimeout(r, SETTLE_POLL_MS))) {
+    const current = (await (await fetch(`${cp.httpUrl}/policies`, { headers })).json()) as { version: number };
+    if (current.version === version + 1) return current.version;
+  }
+  throw new Error(`the approved bench policy did not become version ${version + 1}`);
 }
 
 async function sessionsOfCell(httpUrl: string, headers: Record<string, string>, c: OverheadCell): Promise<{ status: string }[]> {

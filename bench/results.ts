@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { mintDevToken, type DevSigningKey } from '../local/oidc/dev-issuer';
+import { mintDevToken, withDevIssuer, type DevSigningKey } from '../local/oidc/dev-issuer';
 
 const RESULTS_FILE = join(__dirname, 'RESULTS.md');
 
@@ -42,8 +42,8 @@ export function runBench(main: () => Promise<void>): void {
  * the `demo-agent`. Returns the admin's headers and the agent's key.
  */
 export async function seedDemoControlPlane(cp: { httpUrl: string; issuer: string; signingKey: DevSigningKey }): Promise<{ adminHeaders: Record<string, string>; agentKey: string }> {
-  const adminHeaders = { authorization: `Bearer ${await mintDevToken(cp.issuer, cp.signingKey, { user: 'root', groups: ['admin'] })}` };
-  const policy = readFileSync(resolve(__dirname, '..', 'examples/dev/policy.yaml'), 'utf8');
+  const adminHeaders = { authorization: `Bearer ${await mintDevToken(cp.issuer, cp.signingKey, { user: 'root', groups: ['admin'], audience: 'api' })}` };
+  const policy = withDevIssuer(readFileSync(resolve(__dirname, '..', 'examples/dev/policy.yaml'), 'utf8'), cp.issuer);
   await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...adminHeaders, 'if-match': '"0"' }, body: policy });
   const registered = await fetch(`${cp.httpUrl}/agents`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ name: 'demo-agent' }) });
   return { adminHeaders, agentKey: ((await registered.json()) as { key: string }).key };

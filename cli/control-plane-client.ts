@@ -29,11 +29,11 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls the control plane HTTP API: URL from --url or dev.json, token from --token or TWOKEY_TOKEN. */
+/** Calls the control plane HTTP API: URL from --url or dev.json, token (for the API's audience) from --token or TWOKEY_TOKEN. */
 export async function apiCall(options: ClientOptions, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; headers: Headers }> {
   const base = options.url ?? (await readDevInfo(options.dataDir ?? DEFAULT_DATA_DIR)).controlPlane.httpUrl;
   const token = options.token ?? process.env.TWOKEY_TOKEN;
-  if (!token) throw new ApiError(0, 'no_token', 'no token: pass --token or set TWOKEY_TOKEN (e.g. TWOKEY_TOKEN=$(twokey token --user root))');
+  if (!token) throw new ApiError(0, 'no_token', 'no token: pass --token or set TWOKEY_TOKEN (e.g. TWOKEY_TOKEN=$(twokey token --user root --audience api))');
   const res = await fetch(`${base.replace(/\/$/, '')}${path}`, {
     method,
     body,
@@ -50,7 +50,8 @@ export async function apiCall(options: ClientOptions, method: string, path: stri
   if (!res.ok) {
     const error = (json as { error?: { code?: string; message?: string; details?: unknown } }).error;
     const details = error?.details ? `\n${JSON.stringify(error.details, null, 2)}` : '';
-    throw new ApiError(res.status, error?.code ?? 'http_error', `HTTP ${res.status}: ${error?.message ?? text}${details}`);
+    const hint = res.status === 401 ? ' (the API takes a token for its own audience: twokey token --audience api)' : '';
+    throw new ApiError(res.status, error?.code ?? 'http_error', `HTTP ${res.status}: ${error?.message ?? text}${hint}${details}`);
   }
   return { status: res.status, json, headers: res.headers };
 }

@@ -14,9 +14,12 @@ const USAGE = `usage: twokey <command> [options]
   logout                                                     revoke and forget the cached login
   token                                                      print a fresh token from the login (psql password, kubectl, ssh)
   token --client-credentials --issuer URL --client-id ID     a service's token (secret in TWOKEY_CLIENT_SECRET)
-  token --user NAME [--groups a,b] [--email E]               print a token from the dev issuer
-  agents list [--json] | register NAME [--rotate]            agents (admin)
-  policies get [--json] | put FILE [--expected-version N]    the policy (admin)
+  token --user NAME [--audience data|api] [--groups a,b]     print a token from the dev issuer (data: psql, exec;
+        [--email E]                                          api: TWOKEY_TOKEN for the control plane)
+  agents list [--json] | register NAME [--rotate]            agents (admin); rotating a key closes the agent's connections
+  agents delete NAME                                         remove an agent; its key stops working at once
+  policies get [--json] | put FILE [--reason R] [--wait]     the policy (admin); a change waits for another admin (exit 5)
+  policies put FILE --emergency --reason R                   store at once, telling every admin and auditor
   approvals list [--json]                                    pending and recent approval requests
   exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)
   request-access --target T --minutes M --reason R           ask for a time-boxed write window
@@ -24,7 +27,8 @@ const USAGE = `usage: twokey <command> [options]
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
   replay <id> [--speed N]                                    a Postgres session as a transcript
 
-Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN).`;
+Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN, an
+API token); exec and request-access connect to an agent with --token (or PGPASSWORD, a data-plane token).`;
 
 type Command = (argv: string[]) => Promise<number>;
 

@@ -14,8 +14,9 @@ export interface TargetOptions {
 /** Connects to a target's agent endpoint as the caller (the token is the password), like psql would. */
 export async function connectToTarget(options: TargetOptions): Promise<pg.Client> {
   if (!options.target) throw new UsageError('--target is required');
-  const token = options.token ?? process.env.TWOKEY_TOKEN;
-  if (!token) throw new UsageError('no token: pass --token or set TWOKEY_TOKEN (e.g. TWOKEY_TOKEN=$(twokey token --user alice))');
+  // A data-plane token, like psql's password: the control plane's API token (TWOKEY_TOKEN) is refused by agents.
+  const token = options.token ?? process.env.PGPASSWORD;
+  if (!token) throw new UsageError('no token: pass --token or set PGPASSWORD (e.g. PGPASSWORD=$(twokey token --user alice))');
   let host = options.host;
   let port = options.port ? Number(options.port) : undefined;
   let database = options.database;

@@ -42,9 +42,9 @@ export const signInCallback = httpRoute('approvals', getRuntime, async (event, r
   return { statusCode: 303, headers: { location: finished.location, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' }, cookies: finished.cookies, body: '' };
 });
 
-/** GET /approvals (OIDC): pending and recent requests the caller reviews or made; all of them for admins. */
+/** GET /approvals (OIDC): pending and recent requests the caller reviews or made; all of them for admins, policy changes for auditors. */
 export const list = httpRoute('approvals', getRuntime, async (event, rt) => {
   const caller = await requireCaller(event, rt, []);
-  const approvals = await listApprovals(rt.deps, caller, caller.groups.includes(rt.config.adminGroup));
+  const approvals = await listApprovals(rt.deps, caller, { admin: caller.groups.includes(rt.config.adminGroup), auditor: caller.groups.includes(rt.config.auditorGroup) });
   return json(200, { approvals });
 });

@@ -16,10 +16,11 @@ import { startLocalS3, type LocalS3 } from './aws/s3';
 import { serveHttpApi, sendJson } from './gateway/http-api';
 import { LocalWebSocketApi, MANAGEMENT_PREFIX, TUNNEL_PATH } from './gateway/websocket-api';
 import type { IssuerConfig } from '../core/identity/verifier';
-import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, issuerDocuments, loadOrCreateSigningKey, type DevSigningKey } from './oidc/dev-issuer';
+import { DEV_AUDIENCES, devIssuerConfig, issuerDocuments, loadOrCreateSigningKey, type DevSigningKey } from './oidc/dev-issuer';
 
 export const OIDC_PATH = '/oidc';
 const REQUEST_TIMEOUT_MS = 30_000;
+const LOCAL_SDK_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface ControlPlaneOptions {
   /** Directory for on-disk state; undefined keeps everything in memory (DynamoDB) or in a temp dir (S3). */
@@ -125,6 +126,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     [TABLES.policies.envVar]: dynamo.tableNames.policies,
     [TABLES.approvals.envVar]: dynamo.tableNames.approvals,
     [TABLES.sessions.envVar]: dynamo.tableNames.sessions,
+    [TABLES.recordingChunks.envVar]: dynamo.tableNames.recordingChunks,
     [TABLES.auditEvents.envVar]: dynamo.tableNames.auditEvents,
     AWS_ENDPOINT_URL_SFN: `${httpUrl}${SFN_PREFIX}`,
     AWS_ENDPOINT_URL_SESV2: `${httpUrl}${SES_PREFIX}`,
@@ -133,13 +135,17 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     LINK_KEY_SECRET_ID,
     PUBLIC_URL: httpUrl,
     SENDER_EMAIL: 'twokey@localhost',
-    OIDC_ISSUERS: JSON.stringify([{ issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }, ...(options.extraIssuers ?? [])]),
+    OIDC_ISSUERS: JSON.stringify([devIssuerConfig(issuer, 'api'), ...(options.extraIssuers ?? [])]),
     WS_MANAGEMENT_ENDPOINT: httpUrl,
+    TUNNEL_URL: `ws://${domain}${TUNNEL_PATH}`,
+    // The stand-ins share this machine with the agent, the database and tests: a loaded moment is no outage.
+    SDK_REQUEST_TIMEOUT_MS: String(LOCAL_SDK_REQUEST_TIMEOUT_MS),
     RECORDINGS_BUCKET: s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',
   });
   // The control plane's own tokens (SAML sign-ins) are signed with the dev issuer's key, whose JWKS agents already trust.
-  process.env.LOCAL_TOKEN_SIGNER = JSON.stringify({ issuer, audience: DEV_AUDIENCE, privateJwk: signingKey.privateJwk });
+  // A SAML sign-in's token is a psql password (what `twokey token` prints): the data plane's audience.
+  process.env.LOCAL_TOKEN_SIGNER = JSON.stringify({ issuer, audience: DEV_AUDIENCES.data, privateJwk: signingKey.privateJwk });
   if (options.samlIdp) process.env.SAML_IDP = JSON.stringify(options.samlIdp);
   else delete process.env.SAML_IDP;
   if (options.reviewerOidc) process.env.REVIEWER_OIDC = JSON.stringify(options.reviewerOidc);

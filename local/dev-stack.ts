@@ -9,9 +9,9 @@ import { startLocalControlPlane, type LocalControlPlane } from './control-plane'
 import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
 import { DEV_INFO_FILE, readDevUsers, type DevInfo } from './dev-config';
 import { freePort } from './free-port';
-import { IDP_AUDIENCE, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCE } from './idp/oidc-idp';
+import { IDP_AUDIENCES, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCES } from './idp/oidc-idp';
 import { spawnOidcIdp, type OidcIdpProcess } from './idp/oidc-idp-process';
-import { DEV_AUDIENCE, DEV_GROUPS_CLAIM, mintDevToken } from './oidc/dev-issuer';
+import { devIssuerConfig, mintDevToken, planeIssuerConfig, withDevIssuer } from './oidc/dev-issuer';
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_TARGET = 'demo-pg';
@@ -44,7 +44,7 @@ export interface DevStack {
 }
 
 async function adminCall(cp: LocalControlPlane, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<unknown> {
-  const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'twokey-dev', groups: ['admin'], ttlSeconds: 300 });
+  const token = await mintDevToken(cp.issuer, cp.signingKey, { user: 'twokey-dev', groups: ['admin'], audience: 'api', ttlSeconds: 300 });
   const res = await fetch(`${cp.httpUrl}${path}`, { method, body, headers: { authorization: `Bearer ${token}`, ...headers } });
   const json = (await res.json()) as unknown;
   if (res.status === 404 && method === 'GET') return undefined;
@@ -106,11 +106,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   try {
     const idp = options.idp === 'oidc' ? await startDevIdp(dataDir, options.autoPorts ? 0 : DEFAULT_PORTS.idp) : undefined;
     if (idp) stoppers.push(() => idp.stop());
-    const idpIssuers = idp ? [{ issuer: idp.issuer, audience: IDP_AUDIENCE, groupsClaim: IDP_GROUPS_CLAIM }] : [];
     const slack = options.slack ? await startDevSlack(host) : undefined;
     if (slack) stoppers.push(() => slack.stand.stop());
     const controlPlane = await startLocalControlPlane({
-      extraIssuers: idpIssuers,
+      extraIssuers: idp ? [planeIssuerConfig(idp.issuer, IDP_AUDIENCES, 'api', IDP_GROUPS_CLAIM)] : [],
       slack: slack?.settings,
       dataDir: options.memory ? undefined : dataDir,
       s3Dir: join(dataDir, 's3'),
@@ -122,9 +121,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     stoppers.push(() => controlPlane.stop());
     if (slack) slack.stand.interactionsUrl = `${controlPlane.httpUrl}/slack/interactions`;
 
+    // A deployment's first policy is stored at once (nothing to protect yet); later changes need a
+    // second admin. The demo policy is seeded that way, once: a restart keeps whatever is stored.
     const current = (await adminCall(controlPlane, 'GET', '/policies')) as { version?: number } | undefined;
     if (!current?.version) {
-      const source = await readFile(options.policyFile, 'utf8');
+      const source = withDevIssuer(await readFile(options.policyFile, 'utf8'), controlPlane.issuer);
       await adminCall(controlPlane, 'PUT', '/policies', source, { 'if-match': '"0"', 'content-type': 'application/yaml' });
     }
     const registered = (await adminCall(controlPlane, 'POST', '/agents', JSON.stringify({ name: DEMO_AGENT, rotate: true }), {
@@ -147,7 +148,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       name: DEMO_AGENT,
       controlPlane: { url: controlPlane.wsUrl, keyFile: 'agent.key' },
       stateDir: 'state',
-      identity: { issuers: [{ issuer: controlPlane.issuer, audience: DEV_AUDIENCE, groupsClaim: DEV_GROUPS_CLAIM }, ...idpIssuers] },
+      identity: { issuers: [devIssuerConfig(controlPlane.issuer, 'data'), ...(idp ? [planeIssuerConfig(idp.issuer, IDP_AUDIENCES, 'data', IDP_GROUPS_CLAIM)] : [])] },
       targets: postgres
         ? [
             {
@@ -188,7 +189,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         : {},
       pid: process.pid,
       ...(slack ? { slack: { viewer: slack.settings.apiUrl.replace(/api\/$/, '') } } : {}),
-      ...(idp ? { idp: { issuer: idp.issuer, clientId: IDP_CLI_CLIENT_ID, resource: IDP_RESOURCE } } : {}),
+      ...(idp ? { idp: { issuer: idp.issuer, clientId: IDP_CLI_CLIENT_ID, resource: IDP_RESOURCES.data } } : {}),
     };
     await writeFile(join(dataDir, DEV_INFO_FILE), JSON.stringify(info, null, 2), { mode: 0o600 });
     stoppers.push(() => rm(join(dataDir, DEV_INFO_FILE), { force: true }));

@@ -1,4 +1,5 @@
 import type { ApprovalRecord } from '../../core/approval/request';
+import { oneLine } from '../../core/approval/visible-text';
 import { parse, UsageError } from '../args';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS } from '../control-plane-client';
 
@@ -16,8 +17,10 @@ export async function approvalsCommand(argv: string[]): Promise<number> {
   console.log(['REQUEST'.padEnd(36), 'STATUS'.padEnd(9), 'TARGET'.padEnd(14), 'REQUESTER'.padEnd(20), 'VOTES'.padEnd(6), 'STATEMENT'].join(' '));
   for (const a of approvals) {
     const votes = `${Object.values(a.votes).filter((v) => v.decision === 'approve').length}/${a.approval.min}`;
-    const text = a.text.replace(/\s+/g, ' ').slice(0, 60);
-    console.log([a.requestId.padEnd(36), a.status.padEnd(9), a.target.padEnd(14), (a.requester.email ?? a.requester.subject).padEnd(20), votes.padEnd(6), text].join(' '));
+    // Requester-written text reaches a terminal: control characters (escape sequences) are shown escaped.
+    const change = a.policyChange;
+    const text = change ? `policy version ${change.baseVersion} → ${change.baseVersion + 1} (+${change.added} -${change.removed} lines)` : oneLine(a.text.replace(/\s+/g, ' '), 60);
+    console.log([a.requestId.padEnd(36), a.status.padEnd(9), a.target.padEnd(14), oneLine(a.requester.subject, 20).padEnd(20), votes.padEnd(6), text].join(' '));
   }
   return 0;
 }

@@ -49,7 +49,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       stack.info.idp ? `  OpenID provider ${stack.info.idp.issuer} (twokey login${dd}; any password)` : '',
       '',
       'Try (in another terminal):',
-      `  export TWOKEY_TOKEN=$(npx twokey token --user root${dd})`,
+      `  export TWOKEY_TOKEN=$(npx twokey token --user root --audience api${dd})`,
       `  npx twokey agents list --json${dd}`,
       pg?.endpoint
         ? `  PGPASSWORD=$(npx twokey token --user alice${dd}) psql "host=${pgHost} port=${pgPort} dbname=demo user=alice"`

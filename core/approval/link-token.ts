@@ -8,6 +8,7 @@ import { err, ok, type Result } from '../result';
  */
 export interface LinkClaims {
   readonly requestId: string;
+  /** The reviewer's principal key (`principalKey`), never an address. */
   readonly reviewer: string;
   /** Expiry, seconds since the epoch. */
   readonly exp: number;

@@ -1,11 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { ActionClass } from '../policy/schema';
+import type { Identity } from '../identity/identity';
+import type { Reviewer } from './reviewers';
+import type { PolicyChangeDetails } from './policy-change';
 import type { ApprovalOutcome, Vote } from './votes';
 
+/** What an agent asks to approve. */
 export type ApprovalKind = 'statement' | 'script' | 'window';
-export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed';
+/** What a stored request is: an agent's ask, or a policy change an admin proposed. */
+export type RequestKind = ApprovalKind | 'policy-change';
+/** `emergency`: a policy change an admin applied without approval (recorded so that it is listed). */
+export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed' | 'emergency';
 
+/** The verified caller who asks, as the agent's token verifier saw them. */
 export interface Requester {
+  readonly issuer: string;
   readonly subject: string;
   readonly name: string;
   readonly email?: string;
@@ -31,22 +40,38 @@ export interface ApprovalAsk {
   readonly windowMinutes?: number;
 }
 
-export interface ApprovalRecord extends ApprovalAsk {
+export interface ApprovalRecord extends Omit<ApprovalAsk, 'kind'> {
+  readonly kind: RequestKind;
   readonly agent: string;
   readonly status: ApprovalStatus;
-  readonly reviewers: readonly string[];
+  readonly reviewers: readonly Reviewer[];
+  /** Keyed by the reviewer's principal key: one vote per person. */
   readonly votes: Readonly<Record<string, Vote>>;
   readonly createdAt: string;
   readonly expiresAt: string;
   readonly decidedAt?: string;
   readonly linksSent: boolean;
   readonly delivered: boolean;
+  /** Present on policy-change requests only. */
+  readonly policyChange?: PolicyChangeDetails;
 }
 
-/** The hash a reviewer approves: the text and every parameter, unambiguously framed. */
-export function actionHash(text: string, params: readonly (string | null)[] = []): string {
+/** What an approval request says of its requester: the whole verified identity, issuer included. */
+export function requesterOf(identity: Identity): Requester {
+  return { issuer: identity.issuer, subject: identity.subject, name: identity.name, email: identity.email, groups: [...identity.groups] };
+}
+
+/**
+ * The hash a reviewer approves (and an agent redeems a grant by): the kind of request, the text, and
+ * for a statement sent with parameters (the extended protocol) their count and every value, each
+ * unambiguously framed. A statement without `params` is one simple Query of the text.
+ */
+export function actionHash(action: { readonly kind: RequestKind; readonly text: string; readonly params?: readonly (string | null)[] | undefined }): string {
   const h = createHash('sha256');
-  h.update(`text:${Buffer.byteLength(text)}:`).update(text);
-  for (const p of params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
+  h.update(`kind:${action.kind}|text:${Buffer.byteLength(action.text)}:`).update(action.text);
+  if (action.params) {
+    h.update(`|params:${action.params.length}`);
+    for (const p of action.params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
+  }
   return h.digest('hex');
 }

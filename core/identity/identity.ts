@@ -2,6 +2,7 @@
 export interface Identity {
   readonly subject: string;
   readonly name: string;
+  /** Only an address the issuer marked `email_verified: true`; display and policy `{ email }` names only. */
   readonly email: string | undefined;
   readonly groups: readonly string[];
   readonly issuer: string;

@@ -14,7 +14,13 @@ const MAX_JWKS_KEYS = 100;
 
 export interface IssuerConfig {
   readonly issuer: string;
+  /** The one audience this component accepts (the control plane's API, or the data plane). */
   readonly audience: string;
+  /**
+   * The other plane's audience: a token that also names one of these is refused, so that one token
+   * can never serve both as a psql password and as an admin API credential.
+   */
+  readonly refusedAudiences?: readonly string[];
   /** Claim path holding the caller's groups (`groups`, `roles`, `cognito:groups`, `realm_access.roles`; see claim-path.ts). */
   readonly groupsClaim?: string;
 }
@@ -59,6 +65,8 @@ interface KeyCache {
  */
 export class TokenVerifier {
   private readonly caches = new Map<string, KeyCache>();
+  /** One JWKS fetch per issuer at a time: a burst of tokens with unknown `kid`s waits for the same one. */
+  private readonly refreshing = new Map<string, Promise<KeyCache>>();
   private readonly issuers: Map<string, IssuerConfig>;
 
   constructor(
@@ -104,6 +112,9 @@ export class TokenVerifier {
       currentDate: new Date(this.deps.nowMs()),
       requiredClaims: ['sub', 'exp'],
     });
+    const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
+    const other = audiences.find((a) => config.refusedAudiences?.includes(a));
+    if (other !== undefined) throw new TokenRejectedError('bad-claims', `token is also for audience ${other}, which this service refuses`);
     return toIdentity(payload, config);
   }
 
@@ -113,10 +124,19 @@ export class TokenVerifier {
     const now = this.deps.nowMs();
     const stale = !cache || now - cache.fetchedAt > JWKS_MAX_AGE_MS;
     const unknownKidMayRefetch = cache !== undefined && !cache.keys.has(kid) && now - cache.fetchedAt >= JWKS_REFETCH_COOLDOWN_MS;
-    if (stale || unknownKidMayRefetch) cache = await this.refresh(issuer, cache);
+    if (stale || unknownKidMayRefetch) cache = await this.refreshOnce(issuer, cache);
     const entry = cache?.keys.get(kid);
     if (!entry) throw new TokenRejectedError('unknown-key', `no key ${kid} in the issuer's JWKS`);
     return entry;
+  }
+
+  private refreshOnce(issuer: string, previous: KeyCache | undefined): Promise<KeyCache> {
+    let pending = this.refreshing.get(issuer);
+    if (!pending) {
+      pending = this.refresh(issuer, previous).finally(() => this.refreshing.delete(issuer));
+      this.refreshing.set(issuer, pending);
+    }
+    return pending;
   }
 
   private async refresh(issuer: string, previous: KeyCache | undefined): Promise<KeyCache> {
@@ -182,7 +202,9 @@ function toIdentity(payload: JWTPayload, config: IssuerConfig): Identity {
   return {
     subject,
     name: str(payload.name) ?? str(payload.preferred_username) ?? subject,
-    email: payload.email_verified === false ? undefined : str(payload.email),
+    // Only an address the issuer vouches for (OIDC Core 5.1: `email_verified` is a JSON boolean). Entra's
+    // optional `email` claim, for one, is user-editable and comes without it.
+    email: payload.email_verified === true ? str(payload.email) : undefined,
     groups,
     issuer: config.issuer,
   };

@@ -1,6 +1,6 @@
-import type { Identity } from '../identity/identity';
+import { principalKey, type Identity } from '../identity/identity';
 import { matchesAny } from '../glob';
-import type { ActionClass, BlockableStatement, DecisionSpec, PolicyDocument, PolicyMask, PolicyRule, RecordingSettings } from './schema';
+import type { ActionClass, BlockableStatement, DecisionSpec, PolicyDocument, PolicyMask, PolicyRule, RecordingSettings, UserName } from './schema';
 
 /** What the caller wants to do, as the protocol classifier understood it. */
 export interface Action {
@@ -25,9 +25,20 @@ export type Decision =
   | { readonly kind: 'approve'; readonly rule: string; readonly approval: ApprovalRequirement; readonly masks: readonly PolicyMask[] }
   | { readonly kind: 'deny'; readonly rule: string | undefined; readonly reason: string };
 
-export function subjectMatches(subjects: { users: readonly string[]; groups: readonly string[] }, identity: Identity): boolean {
-  const email = identity.email?.toLowerCase();
-  if (subjects.users.some((u) => u === identity.subject || (email !== undefined && u.toLowerCase() === email))) return true;
+/**
+ * Whether a policy name is this caller: the same subject at the same issuer, or (for `{ email }`) a
+ * verified address at that issuer. Subjects are compared exactly: a `sub` is case-sensitive.
+ */
+export function userMatches(user: UserName, identity: Identity, defaultIssuer: string | undefined): boolean {
+  const named = typeof user === 'string' ? { subject: user } : user;
+  const issuer = named.issuer ?? defaultIssuer;
+  if (issuer === undefined) return false;
+  if ('subject' in named) return principalKey({ issuer, subject: named.subject }) === principalKey(identity);
+  return issuer === identity.issuer && identity.email !== undefined && identity.email.toLowerCase() === named.email.toLowerCase();
+}
+
+export function subjectMatches(subjects: { users: readonly UserName[]; groups: readonly string[] }, identity: Identity, defaultIssuer: string | undefined): boolean {
+  if (subjects.users.some((u) => userMatches(u, identity, defaultIssuer))) return true;
   return subjects.groups.some((g) => identity.groups.includes(g));
 }
 
@@ -60,7 +71,7 @@ export function decide(identity: Identity, target: string, action: Action, polic
   }
   for (const block of policy.blocks) {
     if (!matchesAny(block.targets, target)) continue;
-    if (block.subjects && !subjectMatches(block.subjects, identity)) continue;
+    if (block.subjects && !subjectMatches(block.subjects, identity, policy.issuer)) continue;
     const hit =
       action.statements?.find((s) => block.statements.includes(s)) ??
       action.tables?.find((t) => matchesAny(block.tables, t)) ??
@@ -70,7 +81,7 @@ export function decide(identity: Identity, target: string, action: Action, polic
 
   let chosen: { rule: PolicyRule; spec: DecisionSpec } | undefined;
   for (const rule of policy.rules) {
-    if (!matchesAny(rule.targets, target) || !subjectMatches(rule.subjects, identity)) continue;
+    if (!matchesAny(rule.targets, target) || !subjectMatches(rule.subjects, identity, policy.issuer)) continue;
     const spec = specFor(rule, action.class);
     if (spec === undefined) continue;
     if (!chosen || isStricter(spec, chosen.spec)) chosen = { rule, spec };
@@ -86,7 +97,7 @@ export function decide(identity: Identity, target: string, action: Action, polic
 
 /** The mask rules that apply to a subject on a target. */
 export function masksFor(identity: Identity, target: string, policy: PolicyDocument): PolicyMask[] {
-  return policy.masks.filter((m) => matchesAny(m.targets, target) && subjectMatches(m.subjects, identity));
+  return policy.masks.filter((m) => matchesAny(m.targets, target) && subjectMatches(m.subjects, identity, policy.issuer));
 }
 
 function severity(spec: DecisionSpec): number {

@@ -10,6 +10,7 @@ export function policyForAgent(policy: PolicyDocument, agent: string): PolicyDoc
   const names = targets.map((t) => t.name);
   const concerns = (globs: readonly string[]): boolean => names.some((n) => matchesAny(globs, n));
   return {
+    ...(policy.issuer === undefined ? {} : { issuer: policy.issuer }),
     targets,
     reviewers: Object.fromEntries(Object.keys(policy.reviewers).map((g) => [g, []])),
     rules: policy.rules.filter((r) => concerns(r.targets)),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { slackSettingsSchema } from './slack-settings';
+import { principalKey } from '../identity/identity';
 import { DETECTOR_NAMES } from '../masking/detectors';
 
 /** Action classes in increasing privilege. `control` (BEGIN, harmless SET) takes the `read` decision unless a rule names it. */
@@ -12,14 +13,44 @@ export type Protocol = (typeof PROTOCOLS)[number];
 export const MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600;
 export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 900;
 export const DEFAULT_RESULT_ROWS_RECORDED = 1000;
+export const MAX_REVIEWERS_PER_GROUP = 100;
 
 const name = z.string().min(1).max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore only');
 const glob = z.string().min(1).max(256);
-const email = z.string().regex(/^[^\s@]+@[^\s@]+$/, 'an email address');
+/** No whitespace or control characters: an address ends up in mail headers. */
+const email = z.string().max(254).regex(/^[^\s@\p{C}]+@[^\s@\p{C}]+$/u, 'an email address');
+const issuer = z.string().url().max(1024);
+const subject = z.string().min(1).max(256);
+
+/**
+ * How a policy names a person. A bare string is a subject (`sub`) at the policy's `issuer`;
+ * `{ subject, issuer }` names another issuer; `{ email }` matches only an address the issuer marked
+ * verified. Never a bare address: `sub` and `email` are different claims, and a string that means
+ * either could be satisfied by a claim the person controls.
+ */
+export const userName = z.union([
+  subject,
+  z.strictObject({ subject, issuer: issuer.optional() }),
+  z.strictObject({ email, issuer: issuer.optional() }),
+]);
+export type UserName = z.infer<typeof userName>;
+
+/**
+ * One reviewer: who they are at the IdP (`subject`, at `issuer` or the policy's) and the mailbox their
+ * links go to. The subject is what keeps requesters from reviewing themselves; the address alone
+ * proves only that someone reads that mailbox.
+ */
+const reviewer = z.strictObject(
+  { subject, email, issuer: issuer.optional() },
+  {
+    error: (issue) =>
+      typeof issue.input === 'string' ? 'a reviewer is { subject, email } (issuer optional): a bare address cannot be told apart from the requester' : undefined,
+  },
+);
 
 const subjects = z
   .strictObject({
-    users: z.array(z.string().min(1)).default([]),
+    users: z.array(userName).default([]),
     groups: z.array(z.string().min(1)).default([]),
   })
   .refine((s) => s.users.length + s.groups.length > 0, 'name at least one user or group');
@@ -99,45 +130,88 @@ const mask = z.strictObject({
   strict: z.boolean().default(false),
 });
 
-export const policySchema = z
-  .strictObject({
-    targets: z.array(target).default([]),
-    reviewers: z.record(z.string().min(1), z.array(email)).default({}),
-    slack: slackSettingsSchema.optional(),
-    /** Reviewer groups whose votes count only from a reviewer signed in with the IdP on the review page. */
-    reviewerSignIn: z.array(z.string().min(1)).optional(),
-    rules: z.array(rule).default([]),
-    blocks: z.array(block).default([]),
-    masks: z.array(mask).default([]),
-    recording: z
-      .strictObject({
-        mode: z.enum(RECORDING_MODES).default(DEFAULT_RECORDING.mode),
-        maxRowsPerStatement: maxRowsPerStatement.default(DEFAULT_RECORDING.maxRowsPerStatement),
-      })
-      .default(DEFAULT_RECORDING),
-  })
-  .superRefine((p, ctx) => {
-    const seen = new Set<string>();
-    p.targets.forEach((t, i) => {
-      if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target ${t.name}` });
-      seen.add(t.name);
-    });
-    p.rules.forEach((r, i) => {
-      for (const [cls, spec] of Object.entries(r.actions)) {
-        if (spec && typeof spec === 'object') {
-          for (const g of spec.approve.groups) {
-            if (!p.reviewers[g]) {
-              ctx.addIssue({
-                code: 'custom',
-                path: ['rules', i, 'actions', cls, 'approve', 'groups'],
-                message: `approver group ${g} has no entry in reviewers`,
-              });
-            }
+const policyShape = z.strictObject({
+  /** The issuer of every user and reviewer that names none (the deployment's IdP). */
+  issuer: issuer.optional(),
+  targets: z.array(target).default([]),
+  /** Approver group -> its reviewers. */
+  reviewers: z.record(z.string().min(1), z.array(reviewer).max(MAX_REVIEWERS_PER_GROUP)).default({}),
+  slack: slackSettingsSchema.optional(),
+  /** Reviewer groups whose votes count only from a reviewer signed in with the IdP on the review page. */
+  reviewerSignIn: z.array(z.string().min(1)).optional(),
+  rules: z.array(rule).default([]),
+  blocks: z.array(block).default([]),
+  masks: z.array(mask).default([]),
+  recording: z
+    .strictObject({
+      mode: z.enum(RECORDING_MODES).default(DEFAULT_RECORDING.mode),
+      maxRowsPerStatement: maxRowsPerStatement.default(DEFAULT_RECORDING.maxRowsPerStatement),
+    })
+    .default(DEFAULT_RECORDING),
+});
+
+export const policySchema = policyShape.superRefine((p, ctx) => {
+  checkNames(p, ctx);
+  const seen = new Set<string>();
+  p.targets.forEach((t, i) => {
+    if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target ${t.name}` });
+    seen.add(t.name);
+  });
+  p.rules.forEach((r, i) => {
+    for (const [cls, spec] of Object.entries(r.actions)) {
+      if (spec && typeof spec === 'object') {
+        for (const g of spec.approve.groups) {
+          if (!p.reviewers[g]) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['rules', i, 'actions', cls, 'approve', 'groups'],
+              message: `approver group ${g} has no entry in reviewers`,
+            });
           }
         }
       }
-    });
+    }
   });
+});
+
+type PolicyInput = z.infer<typeof policyShape>;
+
+/**
+ * Every name resolves to one issuer (its own or the policy's), and the reviewers directory is one to
+ * one: a principal has one mailbox and a mailbox one principal, so that one person holds one vote.
+ */
+function checkNames(p: PolicyInput, ctx: z.RefinementCtx): void {
+  const needsIssuer = (path: (string | number)[]): void => {
+    if (p.issuer === undefined) ctx.addIssue({ code: 'custom', path, message: 'names no issuer and the policy has no top-level issuer' });
+  };
+  const checkSubjects = (s: { users: readonly UserName[] } | undefined, path: (string | number)[]): void =>
+    s?.users.forEach((u, i) => (typeof u === 'string' || u.issuer === undefined) && needsIssuer([...path, 'subjects', 'users', i]));
+  p.rules.forEach((r, i) => checkSubjects(r.subjects, ['rules', i]));
+  p.blocks.forEach((b, i) => checkSubjects(b.subjects, ['blocks', i]));
+  p.masks.forEach((m, i) => checkSubjects(m.subjects, ['masks', i]));
+  const listed = new Set(Object.values(p.reviewers).flatMap((entries) => entries.map((r) => principalKey({ issuer: r.issuer ?? p.issuer ?? '', subject: r.subject }))));
+  for (const [slackUser, who] of Object.entries(p.slack?.users ?? {})) {
+    const named = typeof who === 'string' ? { subject: who, issuer: p.issuer } : { subject: who.subject, issuer: who.issuer ?? p.issuer };
+    if (named.issuer === undefined) needsIssuer(['slack', 'users', slackUser]);
+    else if (!listed.has(principalKey({ issuer: named.issuer, subject: named.subject }))) {
+      ctx.addIssue({ code: 'custom', path: ['slack', 'users', slackUser], message: `subject ${named.subject} is not in reviewers` });
+    }
+  }
+  const mailboxOf = new Map<string, string>();
+  const principalOf = new Map<string, string>();
+  for (const [group, entries] of Object.entries(p.reviewers)) {
+    entries.forEach((r, i) => {
+      const path = ['reviewers', group, i];
+      if (r.issuer === undefined) needsIssuer(path);
+      const principal = principalKey({ issuer: r.issuer ?? p.issuer ?? '', subject: r.subject });
+      const mailbox = r.email.toLowerCase();
+      if ((mailboxOf.get(principal) ?? mailbox) !== mailbox) ctx.addIssue({ code: 'custom', path, message: `subject ${r.subject} has two addresses in reviewers` });
+      if ((principalOf.get(mailbox) ?? principal) !== principal) ctx.addIssue({ code: 'custom', path, message: `${r.email} belongs to two subjects in reviewers` });
+      mailboxOf.set(principal, mailbox);
+      principalOf.set(mailbox, principal);
+    });
+  }
+}
 
 export type PolicyDocument = z.infer<typeof policySchema>;
 export type PolicyRule = PolicyDocument['rules'][number];

@@ -1,17 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { signLinkToken, verifyLinkToken } from '../../core/approval/link-token';
 import type { ApprovalAsk, ApprovalRecord } from '../../core/approval/request';
-import { evaluateVotes, reviewersFor } from '../../core/approval/votes';
-import type { Identity } from '../../core/identity/identity';
+import { reviewersFor, type Reviewer } from '../../core/approval/reviewers';
+import { oneLine } from '../../core/approval/visible-text';
+import { evaluateVotes } from '../../core/approval/votes';
+import { principalKey, type Identity } from '../../core/identity/identity';
 import { targetsOfAgent } from '../../core/policy/decide';
 import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
-import { escapeHtml, messagePage, reviewPage } from './approval-page';
+import { approvalMail } from './approval-mail';
+import { messagePage, reviewPage } from './approval-page';
 import { parseStoredPolicy } from './policies';
+import { policyChangeMail } from './policy-change-notices';
+import { policyChangePage } from './policy-change-page';
+import { applyPolicyChange } from './policy-changes';
 import type { ControlPlaneDeps } from './deps';
 import { reviewSignIn, signInRefusal } from './reviewer-sign-in';
 
 /** How long an approval stays usable once decided (a one-time grant when the caller had left). */
 export const GRANT_VALIDITY_SECONDS = 3600;
+/** A reviewer's comment, in UTF-16 units: it must fit the decision message's 1024. */
+export const MAX_COMMENT_CHARS = 1000;
 /** Leaves the workflow a moment to start waiting before the timeout counts from a restart. */
 const MIN_REMAINING_WAIT_SECONDS = 1;
 
@@ -30,10 +38,12 @@ export async function intakeApproval(deps: ControlPlaneDeps, agent: string, ask:
     deps.log.warn('approval.refused', { agent, target: ask.target, requestId: ask.requestId, reason: 'agent does not serve target' });
     return errorReply(ask.requestId, 'target-not-served', `agent ${agent} does not serve ${ask.target}`);
   }
-  const reviewers = reviewersFor(parsed.value.reviewers, ask.approval.groups, ask.requester);
-  if (reviewers.length < ask.approval.min) {
-    return errorReply(ask.requestId, 'not-enough-reviewers', `${ask.approval.min} approval(s) needed but only ${reviewers.length} reviewer(s) other than the requester exist`);
+  const selected = reviewersFor(parsed.value, ask.approval.groups, ask.approval.min, ask.requester);
+  if (!selected.ok) {
+    deps.log.warn('approval.refused', { agent, target: ask.target, requestId: ask.requestId, reason: selected.error.code });
+    return errorReply(ask.requestId, selected.error.code, selected.error.message);
   }
+  const reviewers = selected.value;
   const now = deps.clock();
   const record: ApprovalRecord = {
     ...ask,
@@ -48,11 +58,12 @@ export async function intakeApproval(deps: ControlPlaneDeps, agent: string, ask:
   };
   const created = await deps.approvals.create(record);
   const stored = created === 'created' ? record : await deps.approvals.get(ask.requestId);
-  if (!stored || stored.agent !== agent || stored.sha256 !== ask.sha256) {
+  // A retried request is the same action by the same person; anything else reusing the id is refused.
+  if (!stored || stored.agent !== agent || stored.sha256 !== ask.sha256 || principalKey(stored.requester) !== principalKey(ask.requester)) {
     return errorReply(ask.requestId, 'request-conflict', 'a different request with this id exists');
   }
   await deps.workflow.start(ask.requestId);
-  deps.log.info('approval.requested', { requestId: ask.requestId, agent, target: ask.target, requester: ask.requester.subject, class: ask.class });
+  deps.log.info('approval.requested', { requestId: ask.requestId, agent, target: ask.target, requester: principalKey(ask.requester), class: ask.class });
   return {
     type: 'approval.pending',
     v: TUNNEL_PROTOCOL_VERSION,
@@ -64,11 +75,11 @@ export async function intakeApproval(deps: ControlPlaneDeps, agent: string, ask:
 }
 
 /** Workflow step 1: the request is pending; how long to wait for reviewers from now. */
-export async function recordPending(deps: Pick<ControlPlaneDeps, 'approvals' | 'clock'>, requestId: string): Promise<{ status: string; timeoutSeconds: number }> {
+export async function recordPending(deps: Pick<ControlPlaneDeps, 'approvals' | 'clock'>, requestId: string): Promise<{ status: string; kind: string; timeoutSeconds: number }> {
   const record = await deps.approvals.get(requestId);
   if (!record) throw new Error(`approval ${requestId} not found`);
   const remaining = Math.ceil((Date.parse(record.expiresAt) - deps.clock().getTime()) / 1000);
-  return { status: record.status, timeoutSeconds: Math.max(MIN_REMAINING_WAIT_SECONDS, remaining) };
+  return { status: record.status, kind: record.kind, timeoutSeconds: Math.max(MIN_REMAINING_WAIT_SECONDS, remaining) };
 }
 
 /** Workflow step 2: keep the task token here and send each reviewer a link of their own (once). */
@@ -79,22 +90,9 @@ export async function notifyReviewers(deps: ControlPlaneDeps, requestId: string,
   const key = await deps.linkKey();
   const exp = Math.floor(Date.parse(record.expiresAt) / 1000);
   for (const reviewer of record.reviewers) {
-    const token = signLinkToken({ requestId, reviewer, exp, nonce: randomBytes(9).toString('base64url') }, key);
+    const token = signLinkToken({ requestId, reviewer: principalKey(reviewer), exp, nonce: randomBytes(9).toString('base64url') }, key);
     const link = `${deps.publicUrl}/approvals/review?t=${encodeURIComponent(token)}`;
-    const subject = `[twokey] ${record.requester.name} asks to run a ${record.class} on ${record.target}`;
-    const text = [
-      `${record.requester.name} <${record.requester.email ?? record.requester.subject}> asks to run on ${record.target}:`,
-      '',
-      record.text,
-      '',
-      `Reason: ${record.reason ?? '(none given)'}`,
-      `Blast radius: ${record.blastRadius ?? 'unknown'}`,
-      `Expires: ${record.expiresAt}`,
-      '',
-      `Review it (the page asks before anything happens): ${link}`,
-    ].join('\n');
-    const html = `<p>${escapeHtml(record.requester.name)} asks to run on <b>${escapeHtml(record.target)}</b>:</p><pre>${escapeHtml(record.text)}</pre><p><a href="${escapeHtml(link)}">Review the request</a> (expires ${escapeHtml(record.expiresAt)}).</p>`;
-    await deps.mailer.send({ to: reviewer, subject, text, html });
+    await deps.mailer.send(record.kind === 'policy-change' ? policyChangeMail(record, reviewer, link) : approvalMail(record, reviewer, link));
   }
   await deps.approvals.markLinksSent(requestId);
   deps.log.info('approval.notified', { requestId, reviewers: record.reviewers.length });
@@ -107,7 +105,8 @@ export async function recordOutcome(deps: Pick<ControlPlaneDeps, 'approvals' | '
 }
 
 export function decisionMessage(record: ApprovalRecord): ControlMessage | undefined {
-  if (record.status === 'pending') return undefined;
+  // A policy change is no agent's to run: the control plane applies it (applyPolicyChange).
+  if (record.status === 'pending' || record.status === 'emergency' || record.kind === 'policy-change') return undefined;
   const decidedAt = Date.parse(record.decidedAt ?? record.expiresAt);
   const validUntil = record.kind === 'window' ? decidedAt + (record.windowMinutes ?? 0) * 60_000 : Math.max(Date.parse(record.expiresAt), decidedAt + GRANT_VALIDITY_SECONDS * 1000);
   const votes = Object.values(record.votes);
@@ -116,10 +115,11 @@ export function decisionMessage(record: ApprovalRecord): ControlMessage | undefi
     v: TUNNEL_PROTOCOL_VERSION,
     requestId: record.requestId,
     outcome: record.status,
-    decidedBy: votes.filter((v) => (record.status === 'denied' ? v.decision === 'deny' : v.decision === 'approve')).map((v) => v.reviewer),
+    decidedBy: votes.filter((v) => (record.status === 'denied' ? v.decision === 'deny' : v.decision === 'approve')).map((v) => v.reviewer.email),
     comment: votes.find((v) => v.comment)?.comment,
     kind: record.kind,
     target: record.target,
+    issuer: record.requester.issuer,
     subject: record.requester.subject,
     sha256: record.sha256,
     validUntil: new Date(validUntil).toISOString(),
@@ -131,7 +131,7 @@ export async function notifyAgent(deps: ControlPlaneDeps, requestId: string): Pr
   const record = await deps.approvals.get(requestId);
   const message = record && decisionMessage(record);
   if (!record || !message) return;
-  const connections = (await deps.connections.list()).filter((c) => c.agent === record.agent);
+  const connections = await deps.connections.listForAgent(record.agent);
   for (const c of connections) {
     const sent = await deps.push(c.connectionId, message).catch(() => 'gone' as const);
     if (sent === 'gone') await deps.connections.delete(c.connectionId);
@@ -140,7 +140,7 @@ export async function notifyAgent(deps: ControlPlaneDeps, requestId: string): Pr
 
 /** Decisions an agent has not acknowledged yet, for its hello. */
 export async function undeliveredDecisions(deps: Pick<ControlPlaneDeps, 'approvals'>, agent: string): Promise<ControlMessage[]> {
-  const records = (await deps.approvals.list()).filter((r) => r.agent === agent && r.status !== 'pending' && !r.delivered);
+  const records = await deps.approvals.undelivered(agent);
   return records.map(decisionMessage).filter((m): m is ControlMessage => m !== undefined);
 }
 
@@ -155,7 +155,9 @@ export async function reviewLinkPage(deps: ControlPlaneDeps, token: string, cook
   if ('page' in checked) return checked.page;
   const { record, reviewer } = checked;
   if (record.status !== 'pending') return { status: 409, html: messagePage('Already decided', `This request is ${record.status}. Nothing was changed.`) };
-  if (record.votes[reviewer]) return { status: 409, html: messagePage('Already recorded', `Your ${record.votes[reviewer]?.decision} was recorded. Nothing was changed.`) };
+  const mine = record.votes[principalKey(reviewer)];
+  if (mine) return { status: 409, html: messagePage('Already recorded', `Your ${mine.decision} was recorded. Nothing was changed.`) };
+  if (record.kind === 'policy-change') return { status: 200, html: policyChangePage(record, reviewer, token) };
   return { status: 200, html: reviewPage(record, reviewer, token, await reviewSignIn(deps, record, reviewer, token, cookies)) };
 }
 
@@ -173,28 +175,41 @@ export async function voteFromLink(deps: ControlPlaneDeps, token: string, decisi
       return { status: 409, html: messagePage('Already recorded', 'Your vote on this request was recorded before. Nothing was changed.') };
     case 'closed':
       return { status: 409, html: messagePage('Already decided', 'This request is no longer pending. Nothing was changed.') };
-    case 'decided':
-      return { status: 200, html: messagePage(result.outcome === 'approved' ? 'Approved' : 'Denied', `Request ${record.requestId} is ${result.outcome}. The requester's agent is told now.`) };
+    case 'not-a-reviewer':
+      return { status: 403, html: messagePage('Invalid link', 'This approval link is not valid. Nothing was changed.') };
+    case 'decided': {
+      const next =
+        record.kind === 'policy-change' ? (result.outcome === 'approved' ? 'The change is applied now, if the version it replaces is still current.' : 'The policy stays as it is.') : "The requester's agent is told now.";
+      return { status: 200, html: messagePage(result.outcome === 'approved' ? 'Approved' : 'Denied', `Request ${record.requestId} is ${result.outcome}. ${next}`) };
+    }
     case 'recorded':
       return { status: 200, html: messagePage('Vote recorded', `Your ${decision} is recorded: ${result.approvals} of ${record.approval.min} approvals so far.`) };
   }
 }
 
 export type VoteResult =
-  | { readonly kind: 'duplicate' | 'closed' }
+  | { readonly kind: 'duplicate' | 'closed' | 'not-a-reviewer' }
   | { readonly kind: 'decided'; readonly outcome: 'approved' | 'denied' }
   | { readonly kind: 'recorded'; readonly approvals: number };
 
 /**
- * One vote by a reviewer of the request, whatever carried it (a link, a Slack button): counted once,
- * and when it decides the request, the workflow (or, without one, the agent) is told.
+ * One vote by a reviewer of the request, whatever carried it (a link, a Slack button): counted once
+ * per principal, and when it decides the request, the workflow (or, without one, the agent) is told.
+ * Only a principal among the request's reviewers votes (never the requester: reviewersFor left them
+ * out), whichever way the carrier resolved them.
  */
-export async function castVote(deps: ControlPlaneDeps, record: ApprovalRecord, reviewer: string, decision: 'approve' | 'deny', comment: string | undefined): Promise<VoteResult> {
+export async function castVote(deps: ControlPlaneDeps, record: ApprovalRecord, reviewer: Reviewer, decision: 'approve' | 'deny', comment: string | undefined): Promise<VoteResult> {
+  const key = principalKey(reviewer);
+  if (!record.reviewers.some((r) => principalKey(r) === key) || key === principalKey(record.requester)) {
+    deps.log.warn('approval.vote.refused', { requestId: record.requestId, reviewer: key, reason: 'not a reviewer of this request' });
+    return { kind: 'not-a-reviewer' };
+  }
   const at = deps.clock();
-  const vote = { reviewer, decision, at: at.toISOString(), ...(comment ? { comment: comment.slice(0, 1000) } : {}) } as const;
+  // The comment reaches the requester's terminal in an error message: one line, hidden characters escaped.
+  const vote = { reviewer, decision, at: at.toISOString(), ...(comment ? { comment: oneLine(comment, MAX_COMMENT_CHARS) } : {}) } as const;
   const recorded = await deps.approvals.addVote(record.requestId, vote);
   if (recorded === 'duplicate' || recorded === 'closed') return { kind: recorded };
-  deps.log.info('approval.vote', { requestId: record.requestId, reviewer, decision });
+  deps.log.info('approval.vote', { requestId: record.requestId, reviewer: principalKey(reviewer), decision });
   const updated = await deps.approvals.get(record.requestId);
   const outcome = updated ? evaluateVotes(Object.values(updated.votes), updated.approval.min, updated.expiresAt, at) : 'pending';
   if (outcome === 'approved' || outcome === 'denied') {
@@ -209,15 +224,15 @@ export async function castVote(deps: ControlPlaneDeps, record: ApprovalRecord, r
             },
           )
         : false;
-      // The decision is recorded either way; without a waiting workflow the agent is told here.
-      if (!resumed) await notifyAgent(deps, record.requestId);
+      // The decision is recorded either way; without a waiting workflow its last step runs here.
+      if (!resumed) await (record.kind === 'policy-change' ? applyPolicyChange(deps, record.requestId) : notifyAgent(deps, record.requestId));
     }
     return { kind: 'decided', outcome };
   }
   return { kind: 'recorded', approvals: Object.values(updated?.votes ?? {}).filter((v) => v.decision === 'approve').length };
 }
 
-async function checkLink(deps: ControlPlaneDeps, token: string): Promise<{ record: ApprovalRecord; reviewer: string } | { page: PageResult }> {
+async function checkLink(deps: ControlPlaneDeps, token: string): Promise<{ record: ApprovalRecord; reviewer: Reviewer } | { page: PageResult }> {
   const verified = verifyLinkToken(token, await deps.linkKey(), deps.clock());
   if (!verified.ok) {
     deps.log.warn('approval.link.rejected', { reason: verified.error });
@@ -228,18 +243,22 @@ async function checkLink(deps: ControlPlaneDeps, token: string): Promise<{ recor
     return { page };
   }
   const record = await deps.approvals.get(verified.value.requestId);
-  if (!record || !record.reviewers.includes(verified.value.reviewer)) {
+  const reviewer = record?.reviewers.find((r) => principalKey(r) === verified.value.reviewer);
+  if (!record || !reviewer) {
     deps.log.warn('approval.link.rejected', { reason: 'unknown request or reviewer', requestId: verified.value.requestId });
     return { page: { status: 403, html: messagePage('Invalid link', 'This approval link is not valid. Nothing was changed.') } };
   }
-  return { record, reviewer: verified.value.reviewer };
+  return { record, reviewer };
 }
 
-/** Pending and recent requests, for reviewers and admins. */
-export async function listApprovals(deps: Pick<ControlPlaneDeps, 'approvals'>, caller: Identity, isAdmin: boolean): Promise<ApprovalRecord[]> {
-  const email = caller.email?.toLowerCase();
+/**
+ * Pending and recent requests the caller reviews or made (by principal, never by address); every one
+ * for admins; every policy change (emergencies included) for auditors.
+ */
+export async function listApprovals(deps: Pick<ControlPlaneDeps, 'approvals'>, caller: Identity, role: { admin: boolean; auditor: boolean }): Promise<ApprovalRecord[]> {
+  const me = principalKey(caller);
   const all = await deps.approvals.list();
   return all
-    .filter((r) => isAdmin || (email !== undefined && r.reviewers.includes(email)) || r.requester.subject === caller.subject)
+    .filter((r) => role.admin || (role.auditor && r.kind === 'policy-change') || r.reviewers.some((v) => principalKey(v) === me) || principalKey(r.requester) === me)
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }

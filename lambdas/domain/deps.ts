@@ -3,7 +3,7 @@ import type { ControlMessage } from '../../core/tunnel/messages';
 import type { Logger } from '../../core/log';
 import type { ApprovalStore } from '../store/approval-store';
 import type { SamlStore } from '../store/saml-store';
-import type { AuditStore, SessionStore } from '../store/session-store';
+import type { AuditStore, ChunkStore, SessionStore } from '../store/session-store';
 import type { AgentStore, ConnectionStore, PolicyStore } from '../store/stores';
 
 /** Step Functions, as the approval domain uses it. */
@@ -14,12 +14,24 @@ export interface ApprovalWorkflow {
   complete(taskToken: string, output: { outcome: 'approved' | 'denied' }): Promise<void>;
 }
 
-/** The recordings bucket, as the domain uses it (S3 behind it; presigned URLs for agents and auditors). */
+/** What an upload URL is signed for: S3 stores exactly these bytes under its key, or nothing. */
+export interface SignedContent {
+  /** SHA-256 of the body, hex. */
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+/**
+ * The recordings bucket, as the domain uses it (S3 behind it; presigned URLs for agents and auditors).
+ * It has Object Lock: every write carries a checksum (S3 refuses one without).
+ */
 export interface RecordingBucket {
-  presignPut(key: string, expiresSeconds: number): Promise<string>;
+  presignPut(key: string, expiresSeconds: number, content: SignedContent): Promise<string>;
   presignGet(key: string, expiresSeconds: number): Promise<string>;
-  get(key: string): Promise<Buffer | undefined>;
-  put(key: string, body: Buffer, contentType: string): Promise<void>;
+  /** The size of every object under `prefix`, by key. */
+  sizes(prefix: string): Promise<Map<string, number>>;
+  /** Writes an object unless its key holds one already (`exists`: nothing is replaced). */
+  putOnce(key: string, body: Buffer, contentType: string): Promise<'written' | 'exists'>;
 }
 
 export interface Mail {
@@ -52,6 +64,9 @@ export interface TokenSigner {
   sign(identity: { subject: string; name: string; email: string | undefined; groups: readonly string[] }, ttlSeconds: number): Promise<string>;
 }
 
+/** Closes one agent connection (the Management API's DeleteConnection). `gone` means it was closed already. */
+export type AgentDisconnector = (connectionId: string) => Promise<'closed' | 'gone'>;
+
 /** Everything a control-plane domain function may touch, injected by the handler. */
 export interface ControlPlaneDeps {
   readonly agents: AgentStore;
@@ -61,6 +76,8 @@ export interface ControlPlaneDeps {
   readonly recentPolicy: Pick<PolicyStore, 'latest'>;
   readonly approvals: ApprovalStore;
   readonly sessions: SessionStore;
+  /** Each recording chunk's digest and length, as declared when its upload URL was signed. */
+  readonly chunks: ChunkStore;
   readonly audit: AuditStore;
   readonly recordings: RecordingBucket;
   readonly workflow: ApprovalWorkflow;
@@ -70,6 +87,7 @@ export interface ControlPlaneDeps {
   /** Base URL of the HTTP API, for links in emails. */
   readonly publicUrl: string;
   readonly push: AgentPusher;
+  readonly disconnect: AgentDisconnector;
   readonly clock: () => Date;
   readonly log: Logger;
   /** Approvals in Slack, when the deployment has an app (bot token and signing secret in Secrets Manager). */

@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { ApprovalRecord } from '../../core/approval/request';
+import { entriesOf, type Reviewer } from '../../core/approval/reviewers';
 import { fetchJson } from '../../core/identity/fetch-json';
 import { principalKey } from '../../core/identity/identity';
 import { TokenVerifier } from '../../core/identity/verifier';
@@ -9,6 +10,7 @@ import type { PageResult } from './approvals';
 import type { ControlPlaneDeps } from './deps';
 import { ForbiddenError, InvalidRequestError, NotFoundError } from './errors';
 import { parseStoredPolicy } from './policies';
+import type { PolicyStore } from '../store/stores';
 
 /** A reviewer's sign-in lasts this long on the review pages; the IdP round trip must finish within the second. */
 export const REVIEWER_SESSION_SECONDS = 15 * 60;
@@ -61,13 +63,19 @@ function cookie(deps: Pick<ControlPlaneDeps, 'publicUrl'>, name: string, value: 
   return `${name}=${value}; Path=${COOKIE_PATH}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure}`;
 }
 
-/** Whether the reviewer's vote on this request counts only once signed in: a group of the request that the policy marks and the reviewer belongs to. */
-export async function signInRequired(deps: Pick<ControlPlaneDeps, 'policies'>, record: ApprovalRecord, reviewer: string): Promise<boolean> {
+/**
+ * Whether the reviewer's vote on this request counts only once signed in: a group of the request that
+ * the policy marks and whose directory entries hold the reviewer's principal. A reviewer no longer in
+ * any of the request's groups (the directory changed since) signs in when any of them is marked.
+ */
+export async function signInRequired(deps: { readonly policies: Pick<PolicyStore, 'latest'> }, record: ApprovalRecord, reviewer: Reviewer): Promise<boolean> {
   const stored = await deps.policies.latest();
   const parsed = stored ? parseStoredPolicy(stored) : undefined;
   if (!parsed?.ok) return true; // fail closed: without a policy we cannot tell that sign-in is not needed
   const marked = new Set(parsed.value.reviewerSignIn ?? []);
-  return record.approval.groups.some((g) => marked.has(g) && (parsed.value.reviewers[g] ?? []).some((e) => e.toLowerCase() === reviewer));
+  const key = principalKey(reviewer);
+  const own = record.approval.groups.filter((g) => entriesOf(parsed.value, [g]).some((e) => principalKey(e) === key));
+  return (own.length > 0 ? own : record.approval.groups).some((g) => marked.has(g));
 }
 
 /** The signed-in reviewer from the session cookie, if any (not yet compared with a link's reviewer). */
@@ -76,28 +84,32 @@ export async function signedInReviewer(deps: Pick<ControlPlaneDeps, 'linkKey' | 
 }
 
 /**
- * The link's reviewer is the signed-in person when the IdP vouches for the same address (a verified
- * `email`). The session names the subject (issuer and subject) for the audit log.
+ * The link's reviewer is the signed-in person when the IdP names the same principal (issuer and
+ * subject) as the link's directory entry. An address, even a verified one, is not enough: it proves a
+ * mailbox, and the directory ties each mailbox to one principal only for the links it sends.
  */
-export function isLinkReviewer(session: ReviewerSession, reviewer: string): boolean {
-  return session.email !== undefined && session.email.toLowerCase() === reviewer;
+export function isLinkReviewer(session: ReviewerSession, reviewer: Pick<Reviewer, 'issuer' | 'subject'>): boolean {
+  return principalKey({ issuer: session.iss, subject: session.sub }) === principalKey(reviewer);
 }
 
+/** How the page names a signed-in person: their verified address, else subject at issuer. */
+const signedInName = (session: ReviewerSession): string => session.email ?? `${session.sub} at ${session.iss}`;
+
 /** What the review page shows about sign-in, or undefined when the reviewer's groups do not require it. */
-export async function reviewSignIn(deps: ControlPlaneDeps, record: ApprovalRecord, reviewer: string, token: string, cookies: readonly string[] | undefined): Promise<ReviewSignIn | undefined> {
+export async function reviewSignIn(deps: ControlPlaneDeps, record: ApprovalRecord, reviewer: Reviewer, token: string, cookies: readonly string[] | undefined): Promise<ReviewSignIn | undefined> {
   if (!(await signInRequired(deps, record, reviewer))) return undefined;
   const session = await signedInReviewer(deps, cookies);
-  return { signedInAs: session?.email ?? session?.sub, url: `${deps.publicUrl}/approvals/sign-in?t=${encodeURIComponent(token)}` };
+  return { signedInAs: session && signedInName(session), url: `${deps.publicUrl}/approvals/sign-in?t=${encodeURIComponent(token)}` };
 }
 
 /** The page that refuses a vote needing sign-in: nobody signed in, or someone other than the link's reviewer. */
-export async function signInRefusal(deps: ControlPlaneDeps, record: ApprovalRecord, reviewer: string, cookies: readonly string[] | undefined): Promise<PageResult | undefined> {
+export async function signInRefusal(deps: ControlPlaneDeps, record: ApprovalRecord, reviewer: Reviewer, cookies: readonly string[] | undefined): Promise<PageResult | undefined> {
   if (!(await signInRequired(deps, record, reviewer))) return undefined;
   const session = await signedInReviewer(deps, cookies);
   if (!session) return { status: 401, html: messagePage('Sign in to vote', 'Votes of this reviewer group count only from a signed-in reviewer. Nothing was changed.') };
   if (!isLinkReviewer(session, reviewer)) {
     deps.log.warn('reviewer.sign-in.mismatch', { requestId: record.requestId, principal: principalKey({ issuer: session.iss, subject: session.sub }) });
-    return { status: 403, html: messagePage('Not this link\'s reviewer', `You are signed in as ${session.email ?? session.sub}; this link is for another reviewer. Nothing was changed.`) };
+    return { status: 403, html: messagePage('Not this link\'s reviewer', `You are signed in as ${signedInName(session)}; this link is for another reviewer. Nothing was changed.`) };
   }
   return undefined;
 }

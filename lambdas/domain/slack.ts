@@ -1,15 +1,17 @@
+import { entriesOf, type Reviewer } from '../../core/approval/reviewers';
+import { principalKey } from '../../core/identity/identity';
+import type { PolicyDocument } from '../../core/policy/schema';
 import { approvalMessage, blockActionsSchema, outcomeMessage, APPROVE_ACTION_ID, type BlockActions } from '../../core/slack/approval-message';
 import { verifySlackRequest } from '../../core/slack/signature';
-import type { SlackSettings } from '../../core/policy/slack-settings';
 import { castVote } from './approvals';
 import type { ControlPlaneDeps, SlackApi } from './deps';
 import { ForbiddenError, InvalidRequestError, NotFoundError } from './errors';
 import { parseStoredPolicy } from './policies';
 
-async function slackSettings(deps: Pick<ControlPlaneDeps, 'policies'>): Promise<SlackSettings | undefined> {
+async function currentPolicy(deps: Pick<ControlPlaneDeps, 'policies'>): Promise<PolicyDocument | undefined> {
   const record = await deps.policies.latest();
   const parsed = record ? parseStoredPolicy(record) : undefined;
-  return parsed?.ok ? parsed.value.slack : undefined;
+  return parsed?.ok ? parsed.value : undefined;
 }
 
 /**
@@ -19,7 +21,7 @@ async function slackSettings(deps: Pick<ControlPlaneDeps, 'policies'>): Promise<
 export async function postToSlack(deps: ControlPlaneDeps, requestId: string): Promise<void> {
   if (!deps.slack) return;
   const record = await deps.approvals.get(requestId);
-  const settings = record?.status === 'pending' ? await slackSettings(deps) : undefined;
+  const settings = record?.status === 'pending' ? (await currentPolicy(deps))?.slack : undefined;
   if (!record || !settings) return;
   const places = new Set(record.approval.groups.flatMap((g) => { const s = settings.groups[g]; return s ? [...(s.channel ? [s.channel] : []), ...(s.users ?? [])] : []; }));
   const message = approvalMessage(record);
@@ -52,9 +54,31 @@ function parseInteraction(rawBody: string): BlockActions {
   return parsed.data;
 }
 
-/** The reviewer a Slack user is: the policy's explicit map first, else the email Slack has confirmed. */
-async function reviewerOf(api: SlackApi, settings: SlackSettings | undefined, userId: string): Promise<string | undefined> {
-  return settings?.users[userId] ?? (await api.confirmedEmail(userId))?.toLowerCase();
+type Principal = Pick<Reviewer, 'issuer' | 'subject'>;
+
+const NOT_A_REVIEWER = 'twokey: you are not a reviewer of this request. Nothing was changed.';
+
+/**
+ * The directory reviewer (a principal) a Slack user is: the policy's explicit map first; else the
+ * address Slack says the user confirmed, when exactly one directory entry has it. Slack's display
+ * name and an unconfirmed address name nobody.
+ */
+export async function reviewerOf(api: Pick<SlackApi, 'confirmedEmail'>, policy: PolicyDocument | undefined, userId: string): Promise<Principal | undefined> {
+  if (!policy) return undefined;
+  const mapped = policy.slack?.users[userId];
+  if (mapped !== undefined) {
+    const named = typeof mapped === 'string' ? { subject: mapped, issuer: undefined } : mapped;
+    return { subject: named.subject, issuer: named.issuer ?? policy.issuer ?? '' };
+  }
+  const email = (await api.confirmedEmail(userId))?.toLowerCase();
+  if (!email) return undefined;
+  const owners = new Map(
+    entriesOf(policy, Object.keys(policy.reviewers))
+      .filter((r) => r.email.toLowerCase() === email)
+      .map((r) => [principalKey(r), r] as const),
+  );
+  const [only, ...others] = owners.values();
+  return only && others.length === 0 ? { issuer: only.issuer, subject: only.subject } : undefined;
 }
 
 /**
@@ -77,10 +101,11 @@ export async function handleSlackInteraction(deps: ControlPlaneDeps, request: Sl
   const tell = (text: string): Promise<void> => slack.api.tellUser(channel, press.user.id, text);
   const record = await deps.approvals.get(action.value);
   if (!record) return tell('twokey: this request is unknown. Nothing was changed.');
-  const reviewer = await reviewerOf(slack.api, await slackSettings(deps), press.user.id);
-  if (!reviewer || !record.reviewers.includes(reviewer)) {
-    deps.log.warn('slack.vote.refused', { requestId: record.requestId, slackUser: press.user.id, reason: reviewer ? 'not a reviewer' : 'no confirmed email' });
-    return tell('twokey: you are not a reviewer of this request. Nothing was changed.');
+  const principal = await reviewerOf(slack.api, await currentPolicy(deps), press.user.id);
+  const reviewer = principal && record.reviewers.find((r) => principalKey(r) === principalKey(principal));
+  if (!reviewer) {
+    deps.log.warn('slack.vote.refused', { requestId: record.requestId, slackUser: press.user.id, reason: principal ? 'not a reviewer of this request' : 'not a directory reviewer' });
+    return tell(NOT_A_REVIEWER);
   }
   if (record.status === 'pending' && deps.clock().getTime() >= Date.parse(record.expiresAt)) {
     await slack.api.updateMessage(channel, ts, outcomeMessage(record, 'Expired'));
@@ -90,9 +115,11 @@ export async function handleSlackInteraction(deps: ControlPlaneDeps, request: Sl
   const result = await castVote(deps, record, reviewer, decision, undefined);
   switch (result.kind) {
     case 'decided':
-      return slack.api.updateMessage(channel, ts, outcomeMessage(record, `${result.outcome === 'approved' ? 'Approved' : 'Denied'} by ${reviewer}`));
+      return slack.api.updateMessage(channel, ts, outcomeMessage(record, `${result.outcome === 'approved' ? 'Approved' : 'Denied'} by ${reviewer.email}`));
     case 'recorded':
       return tell(`twokey: your ${decision} is recorded: ${result.approvals} of ${record.approval.min} approvals so far.`);
+    case 'not-a-reviewer':
+      return tell(NOT_A_REVIEWER);
     case 'duplicate':
       return tell('twokey: your vote on this request was recorded before. Nothing was changed.');
     case 'closed': {

@@ -3,15 +3,25 @@ import type { IssuerConfig } from '../../core/identity/verifier';
 import { reviewerOidcSchema, type ReviewerOidcConfig } from '../domain/reviewer-sign-in';
 import { samlIdpSchema, type SamlIdpConfig } from '../domain/saml';
 import { TABLES } from '../store/table-definitions';
+import { SDK_REQUEST_TIMEOUT_MS } from './sdk-limits';
 
 const localSignerSchema = z.strictObject({ issuer: z.string().url(), audience: z.string().min(1), privateJwk: z.record(z.string(), z.unknown()) });
 
 const issuersSchema = z
-  .array(z.strictObject({ issuer: z.string().url(), audience: z.string().min(1), groupsClaim: z.string().optional() }))
+  .array(
+    z.strictObject({
+      issuer: z.string().url(),
+      /** The HTTP API's own audience; data-plane tokens carry another. */
+      audience: z.string().min(1),
+      /** The data plane's audience: a token naming it is refused here. */
+      refusedAudiences: z.array(z.string().min(1)).optional(),
+      groupsClaim: z.string().optional(),
+    }),
+  )
   .min(1);
 
 export interface ControlPlaneConfig {
-  readonly tables: { agents: string; connections: string; policies: string; approvals: string; sessions: string; auditEvents: string };
+  readonly tables: { agents: string; connections: string; policies: string; approvals: string; sessions: string; recordingChunks: string; auditEvents: string };
   readonly recordingsBucket: string;
   readonly s3ForcePathStyle: boolean;
   readonly stateMachineArn: string | undefined;
@@ -22,18 +32,28 @@ export interface ControlPlaneConfig {
   readonly adminGroup: string;
   readonly auditorGroup: string;
   readonly wsManagementEndpoint: string | undefined;
-  /** Slack approvals: both secrets' ids, or neither (then Slack is off); the API URL only for a stand-in. */
   /** The SAML identity provider (SAML_IDP, JSON), if the control plane is a SAML service provider. */
   readonly samlIdp: SamlIdpConfig | undefined;
   /** Local mode's key for the control plane's own tokens (LOCAL_TOKEN_SIGNER, JSON: issuer, audience, privateJwk). */
   readonly localTokenSigner: { readonly issuer: string; readonly audience: string; readonly privateJwk: Record<string, unknown> } | undefined;
   /** The OpenID provider reviewers sign in with (REVIEWER_OIDC, JSON: issuer, clientId, clientSecret?). */
   readonly reviewerOidc: ReviewerOidcConfig | undefined;
+  /** Slack approvals: both secrets' ids, or neither (then Slack is off); the API URL only for a stand-in. */
   readonly slack: { readonly botTokenSecretId: string; readonly signingSecretId: string; readonly apiUrl: string | undefined } | undefined;
+  /** The WebSocket URL agents connect to (the stack's TunnelUrl), for a new agent's configuration. */
+  readonly tunnelUrl: string | undefined;
+  /** Each AWS SDK request's time limit: SDK_REQUEST_TIMEOUT_MS in Lambda; local mode's stand-ins on a busy machine get longer. */
+  readonly sdkRequestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+function timeoutMs(value: string | undefined): number {
+  if (value === undefined) return SDK_REQUEST_TIMEOUT_MS;
+  if (!/^\d{3,6}$/.test(value)) throw new ConfigError('SDK_REQUEST_TIMEOUT_MS must be a whole number of milliseconds');
+  return Number(value);
 }
 
 /** Reads the handlers' configuration from the environment the stack (or local mode) sets. Fails loudly at cold start. */
@@ -44,7 +64,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     return value;
   };
   const issuers = issuersSchema.safeParse(JSON.parse(need('OIDC_ISSUERS')));
-  if (!issuers.success) throw new ConfigError('OIDC_ISSUERS is not a list of {issuer, audience, groupsClaim?}');
+  if (!issuers.success) throw new ConfigError('OIDC_ISSUERS is not a list of {issuer, audience, refusedAudiences?, groupsClaim?}');
   return {
     tables: {
       agents: need(TABLES.agents.envVar),
@@ -52,6 +72,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
       policies: need(TABLES.policies.envVar),
       approvals: need(TABLES.approvals.envVar),
       sessions: need(TABLES.sessions.envVar),
+      recordingChunks: need(TABLES.recordingChunks.envVar),
       auditEvents: need(TABLES.auditEvents.envVar),
     },
     recordingsBucket: need('RECORDINGS_BUCKET'),
@@ -68,6 +89,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     samlIdp: readJsonEnv(env, 'SAML_IDP', samlIdpSchema),
     reviewerOidc: readJsonEnv(env, 'REVIEWER_OIDC', reviewerOidcSchema),
     localTokenSigner: readJsonEnv(env, 'LOCAL_TOKEN_SIGNER', localSignerSchema),
+    tunnelUrl: env.TUNNEL_URL,
+    sdkRequestTimeoutMs: timeoutMs(env.SDK_REQUEST_TIMEOUT_MS),
   };
 }
 
@@ -91,4 +114,16 @@ function readJsonEnv<T>(env: NodeJS.ProcessEnv, name: string, schema: z.ZodType<
   const result = schema.safeParse(parsed);
   if (!result.success) throw new ConfigError(`${name} is invalid: ${result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   return result.data;
+}
+
+/**
+ * The issuers as an agent is to trust them: the same identity providers, with the data plane's
+ * audience as its own and the API's refused (the mirror of the API's settings). An issuer whose
+ * data-plane audience the control plane does not know is left out: the admin fills it in.
+ */
+export function agentIssuers(config: Pick<ControlPlaneConfig, 'issuers'>): { issuer: string; audience: string; refusedAudiences: string[]; groupsClaim?: string }[] {
+  return config.issuers.flatMap((i) => {
+    const dataPlane = i.refusedAudiences?.[0];
+    return dataPlane ? [{ issuer: i.issuer, audience: dataPlane, refusedAudiences: [i.audience], ...(i.groupsClaim ? { groupsClaim: i.groupsClaim } : {}) }] : [];
+  });
 }

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Plane } from '../oidc/dev-issuer';
 
 /**
  * A real OpenID provider (`oidc-provider`, certified) for local mode and the tests: authorization
@@ -13,9 +14,12 @@ export const IDP_CLI_CLIENT_ID = 'twokey-cli';
 export const IDP_SERVICE_CLIENT_ID = 'twokey-ci';
 /** The control plane's client for reviewer sign-in on the review page (a confidential web client). */
 export const IDP_REVIEW_CLIENT_ID = 'twokey-review';
-/** The resource indicator (RFC 8707) the access tokens are for, and the audience they carry. */
-export const IDP_RESOURCE = 'urn:twokey';
-export const IDP_AUDIENCE = 'twokey';
+/**
+ * The resource indicators (RFC 8707) access tokens are issued for, one per plane, and the audience
+ * each carries: a data-plane token (psql password; the default) is never an API credential.
+ */
+export const IDP_RESOURCES: Readonly<Record<Plane, string>> = { data: 'urn:twokey:data', api: 'urn:twokey:api' };
+export const IDP_AUDIENCES: Readonly<Record<Plane, string>> = { data: 'twokey-data', api: 'twokey-api' };
 /** Keycloak's shape: roles nested under `realm_access`, so deployments exercise a claim path. */
 export const IDP_GROUPS_CLAIM = 'realm_access.roles';
 /** Lines of oidc-idp-main's stdio protocol start with this (oidc-provider prints its own notices there too). */
@@ -129,13 +133,14 @@ function buildProvider({ default: Provider, errors }: ProviderModule, issuer: st
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => IDP_RESOURCE,
+        defaultResource: () => IDP_RESOURCES.data,
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, resource) => {
-          if (resource !== IDP_RESOURCE) throw new errors.InvalidTarget();
+          const plane = (Object.keys(IDP_RESOURCES) as Plane[]).find((p) => IDP_RESOURCES[p] === resource);
+          if (!plane) throw new errors.InvalidTarget();
           return {
             scope: 'openid offline_access email profile groups',
-            audience: IDP_AUDIENCE,
+            audience: IDP_AUDIENCES[plane],
             accessTokenFormat: 'jwt',
             accessTokenTTL: options.accessTokenTtlSeconds ?? IDP_DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
             jwt: { sign: { alg: 'ES256' } },

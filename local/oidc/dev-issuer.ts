@@ -3,8 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseDocument } from 'yaml';
 
-export const DEV_AUDIENCE = 'twokey';
+/**
+ * Each plane accepts only its own audience: a token used as a psql password (and so kept in shell
+ * history, .pgpass, a driver's config) cannot call the admin and auditor HTTP API, and an API token is
+ * no psql password. Each plane also refuses a token that names the other's audience.
+ */
+export const DEV_AUDIENCES = { data: 'twokey-data', api: 'twokey-api' } as const;
+export type Plane = keyof typeof DEV_AUDIENCES;
 export const DEV_GROUPS_CLAIM = 'groups';
 export const DEV_TOKEN_TTL_SECONDS = 3600;
 const SIGNING_ALG = 'ES256';
@@ -42,28 +49,61 @@ export async function readSigningKey(dataDir: string): Promise<DevSigningKey> {
 
 export interface TokenRequest {
   readonly user: string;
+  /** The `name` claim (the user's own, editable at most IdPs); defaults to the user. */
+  readonly name?: string;
+  /** Which plane the token is for (its `aud`). */
+  readonly audience: Plane;
   readonly groups: readonly string[];
-  readonly email?: string;
+  /** Defaults to USER@example.com; null leaves the claim out (as Okta and Entra access tokens do). */
+  readonly email?: string | null;
+  /** `email_verified`, true unless said otherwise. */
+  readonly emailVerified?: boolean;
   readonly ttlSeconds?: number;
 }
 
 export async function mintDevToken(issuer: string, key: DevSigningKey, request: TokenRequest): Promise<string> {
   const privateKey = await importJWK(key.privateJwk, SIGNING_ALG);
   return new SignJWT({
-    name: request.user,
+    name: request.name ?? request.user,
     preferred_username: request.user,
-    email: request.email ?? `${request.user}@example.com`,
-    email_verified: true,
+    ...(request.email === null ? {} : { email: request.email ?? `${request.user}@example.com`, email_verified: request.emailVerified ?? true }),
     [DEV_GROUPS_CLAIM]: [...request.groups],
   })
     .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: 'JWT' })
     .setIssuer(issuer)
-    .setAudience(DEV_AUDIENCE)
+    .setAudience(DEV_AUDIENCES[request.audience])
     .setSubject(request.user)
     .setIssuedAt()
     .setExpirationTime(`${request.ttlSeconds ?? DEV_TOKEN_TTL_SECONDS}s`)
     .setJti(randomUUID())
     .sign(privateKey);
+}
+
+/** The verifier settings of one plane for an issuer with an audience per plane: its own audience, the other refused. */
+export function planeIssuerConfig(
+  issuer: string,
+  audiences: Readonly<Record<Plane, string>>,
+  plane: Plane,
+  groupsClaim: string,
+): { issuer: string; audience: string; refusedAudiences: string[]; groupsClaim: string } {
+  const other: Plane = plane === 'data' ? 'api' : 'data';
+  return { issuer, audience: audiences[plane], refusedAudiences: [audiences[other]], groupsClaim };
+}
+
+/** The verifier settings of one plane for the dev issuer. */
+export function devIssuerConfig(issuer: string, plane: Plane): ReturnType<typeof planeIssuerConfig> {
+  return planeIssuerConfig(issuer, DEV_AUDIENCES, plane, DEV_GROUPS_CLAIM);
+}
+
+/**
+ * A policy for the local stack: when it names no top-level `issuer`, the dev issuer becomes the issuer
+ * of its users and reviewers (its URL depends on the port, so the demo policy cannot carry it).
+ */
+export function withDevIssuer(source: string, issuer: string): string {
+  const doc = parseDocument(source);
+  if (doc.errors.length > 0 || doc.has('issuer')) return source;
+  doc.set('issuer', issuer);
+  return doc.toString();
 }
 
 /** Discovery document and JWKS (OpenID Connect Discovery 1.0), served under the issuer URL. */

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { waitFor } from '../support/control-plane';
 import { execFile } from 'node:child_process';
 import { startDev, twokey, type DevProcess } from '../support/cli';
-import { postDecision, waitForMail } from '../support/outbox';
+import { postDecision, readOutbox, waitForMail } from '../support/outbox';
 import { demoCustomer } from '../../local/demo/seed';
 
 function portOpen(host: string, port: number): Promise<boolean> {
@@ -33,7 +33,7 @@ describe('twokey dev (npm start) end to end', () => {
 
   it('shows the demo agent connected to an admin within 10 s', async () => {
     const started = Date.now();
-    const token = (await twokey(['token', '--user', 'root', '--data-dir', dataDir])).stdout.trim();
+    const token = (await twokey(['token', '--user', 'root', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
     const agent = await waitFor(async () => {
       const res = await twokey(['agents', 'list', '--json', '--data-dir', dataDir], { TWOKEY_TOKEN: token });
       expect(res.code).toBe(0);
@@ -45,12 +45,33 @@ describe('twokey dev (npm start) end to end', () => {
   });
 
   it('refuses agents list to a non-admin and without a token', async () => {
-    const alice = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const alice = (await twokey(['token', '--user', 'alice', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
     const forbidden = await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: alice });
     expect(forbidden.code).toBe(1);
     expect(forbidden.stderr).toMatch(/HTTP 403/);
     const anonymous = await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: '' });
     expect(anonymous.stderr).toMatch(/no token/);
+  });
+
+  it("keeps the planes' tokens apart: a psql password cannot call the API, an API token is no psql password", async () => {
+    const [host, port] = (dev.info.targets['demo-pg']?.endpoint ?? '').split(':');
+    const rootData = (await twokey(['token', '--user', 'root', '--data-dir', dataDir])).stdout.trim();
+    const rootApi = (await twokey(['token', '--user', 'root', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
+    const refused = await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: rootData });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/HTTP 401.*--audience api/);
+    expect((await twokey(['agents', 'list', '--data-dir', dataDir], { TWOKEY_TOKEN: rootApi })).code).toBe(0);
+
+    const asPassword = new pg.Client({ host, port: Number(port), database: 'demo', user: 'root', password: rootApi });
+    await expect(asPassword.connect()).rejects.toThrow(/password authentication failed/);
+    const alice = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const ok = new pg.Client({ host, port: Number(port), database: 'demo', user: 'alice', password: alice });
+    await ok.connect();
+    expect((await ok.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await ok.end();
+    const unknown = await twokey(['token', '--user', 'root', '--audience', 'admin', '--data-dir', dataDir]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/--audience takes data or api/);
   });
 
   it('serves the demo database with the deterministic data and a read-only role', async () => {
@@ -69,7 +90,7 @@ describe('twokey dev (npm start) end to end', () => {
   });
 
   it('stores a new policy through the CLI and reports a bad one with its line', async () => {
-    const root = (await twokey(['token', '--user', 'root', '--data-dir', dataDir])).stdout.trim();
+    const root = (await twokey(['token', '--user', 'root', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
     const current = await twokey(['policies', 'get', '--json', '--data-dir', dataDir], { TWOKEY_TOKEN: root });
     expect(JSON.parse(current.stdout).version).toBe(1);
     const badFile = join(dataDir, 'bad.yaml');
@@ -78,6 +99,53 @@ describe('twokey dev (npm start) end to end', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/targets\.0\.protocol/);
     expect(bad.stderr).toMatch(/"line": 2/);
+  });
+
+  it('puts a policy change through the CLI: submitted (exit 5), stored once a second admin approves, or at once as an emergency', async () => {
+    const root = (await twokey(['token', '--user', 'root', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
+    const asRoot = { TWOKEY_TOKEN: root };
+    const current = JSON.parse((await twokey(['policies', 'get', '--json', '--data-dir', dataDir], asRoot)).stdout) as { version: number; source: string };
+    const changed = (n: number) => {
+      const file = join(dataDir, `change-${n}.yaml`);
+      writeFileSync(file, `${current.source}# change ${n}\n`);
+      return file;
+    };
+
+    const submitted = await twokey(['policies', 'put', changed(1), '--reason', 'tidy up', '--data-dir', dataDir], asRoot);
+
+    expect(submitted.code).toBe(5);
+    const requestId = /request ([0-9a-f-]{36})/.exec(submitted.stdout)?.[1] ?? '';
+    const mail = await waitForMail(dev.info.outboxDir, 'grace@example.com', requestId);
+    expect(JSON.parse((await twokey(['policies', 'get', '--json', '--data-dir', dataDir], asRoot)).stdout).version).toBe(current.version);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    await waitFor(async () => (JSON.parse((await twokey(['policies', 'get', '--json', '--data-dir', dataDir], asRoot)).stdout).version === current.version + 1 ? true : undefined), 10_000, 'approved version');
+
+    const decideWaiting = async (n: number, decision: 'approve' | 'deny') => {
+      const seen = new Set(readOutbox(dev.info.outboxDir).map((m) => m.file));
+      const waiting = twokey(['policies', 'put', changed(n), '--wait', '--data-dir', dataDir], asRoot);
+      const asked = await waitForMail(dev.info.outboxDir, 'grace@example.com', `change ${n}`, seen);
+      await postDecision(asked.link, asked.token, decision, decision === 'deny' ? 'not today' : '');
+      return waiting;
+    };
+    expect((await twokey(['policies', 'get', '--data-dir', dataDir], asRoot)).stdout.split('\n')[0]).toMatch(/^# version \d+, \S+ by root, approved by grace@example\.com$/);
+    const approved = await decideWaiting(2, 'approve');
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toMatch(new RegExp(`approved by grace@example.com; policy version ${current.version + 2} stored`));
+    const denied = await decideWaiting(3, 'deny');
+    expect(denied.code).toBe(4);
+    expect(denied.stderr).toMatch(/denied by grace@example.com \(not today\); the policy is unchanged/);
+
+    const emergency = await twokey(['policies', 'put', changed(4), '--emergency', '--reason', 'INC-1 hotfix', '--data-dir', dataDir], asRoot);
+    expect(emergency.code).toBe(0);
+    expect(emergency.stdout).toContain(`policy version ${current.version + 3} stored (emergency change`);
+    expect((await twokey(['policies', 'get', '--data-dir', dataDir], asRoot)).stdout.split('\n')[0]).toMatch(/, EMERGENCY change without approval: INC-1 hotfix$/);
+    const told = await waitFor(() => {
+      const notices = readOutbox(dev.info.outboxDir).filter((m) => m.subject.includes('EMERGENCY'));
+      return notices.length >= 3 ? notices : undefined;
+    }, 5_000, 'emergency notices');
+    expect(told.map((m) => m.to).sort()).toEqual(['erin@example.com', 'grace@example.com', 'root@example.com']);
+    const listed = await twokey(['approvals', 'list', '--data-dir', dataDir], asRoot);
+    expect(listed.stdout).toMatch(new RegExp(`emergency +policy .*policy version ${current.version + 2} → ${current.version + 3} \\(\\+1 -1 lines\\)`));
   });
 
   it('walks through the README: alice reads, her UPDATE waits for bob, his link runs it, dave may not write', async () => {

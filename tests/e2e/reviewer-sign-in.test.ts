@@ -8,6 +8,14 @@ import { signInAs, startTestIdp, type TestIdp } from '../support/oidc-idp';
 import { waitForMail } from '../support/outbox';
 import { PG_TEST_POLICY, startPgStack, type PgStack } from '../support/pg-stack';
 
+const DEV_REVIEWERS = 'reviewers: { dba: [{ subject: bob, email: bob@example.com }] }';
+
+/** The test policy with its one reviewer, bob, at `issuer`. */
+function reviewersAt(issuer: string): string {
+  if (!PG_TEST_POLICY.includes(DEV_REVIEWERS)) throw new Error('the test policy changed its reviewers');
+  return PG_TEST_POLICY.replace(DEV_REVIEWERS, `reviewers: { dba: [{ subject: bob, email: bob@example.com, issuer: "${issuer}" }] }`);
+}
+
 describe('reviewer sign-in on the review page (policy reviewerSignIn, a real OpenID provider, headless Chromium)', () => {
   let idp: TestIdp;
   let stack: PgStack;
@@ -18,7 +26,8 @@ describe('reviewer sign-in on the review page (policy reviewerSignIn, a real Ope
     const secret = randomBytes(16).toString('hex');
     idp = await startTestIdp({ TWOKEY_IDP_REVIEW_SECRET: secret, TWOKEY_IDP_REVIEW_REDIRECT: `http://127.0.0.1:${port}/approvals/sign-in/callback` });
     [stack, browser] = await Promise.all([
-      startPgStack({ policy: `${PG_TEST_POLICY}\nreviewerSignIn: [dba]\n`, httpPort: port, reviewerOidc: { issuer: idp.issuer, clientId: IDP_REVIEW_CLIENT_ID, clientSecret: secret } }),
+      // bob's directory entry names him at the IdP reviewers sign in with: sign-in matches issuer and subject.
+      startPgStack({ policy: `${reviewersAt(idp.issuer)}\nreviewerSignIn: [dba]\n`, httpPort: port, reviewerOidc: { issuer: idp.issuer, clientId: IDP_REVIEW_CLIENT_ID, clientSecret: secret } }),
       launchChromium(),
     ]);
   }, 120_000);

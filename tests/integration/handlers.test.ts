@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEvent, DynamoDBStreamEvent } from 'aws-lambda';
+import { importJWK, SignJWT } from 'jose';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as agentsHttp from '../../lambdas/agents-http';
@@ -7,6 +8,7 @@ import * as policyStream from '../../lambdas/policy-stream';
 import * as tunnelWs from '../../lambdas/tunnel-ws';
 import { getRuntime } from '../../lambdas/shared/runtime';
 import type { LocalControlPlane } from '../../local/control-plane';
+import { DEV_AUDIENCES } from '../../local/oidc/dev-issuer';
 import { startTestControlPlane, TEST_POLICY, tokenFor } from '../support/control-plane';
 
 function fixture<T>(name: string): T {
@@ -50,6 +52,19 @@ describe('control-plane handlers with API Gateway events', () => {
       expect(parse(result.body)).toEqual({ error: { code: 'unauthorized', message: 'a valid bearer token is required' } });
     });
 
+    it("refuses an admin's data-plane token, and one that names both planes' audiences", async () => {
+      const dataToken = await tokenFor(cp, 'root', ['admin'], { audience: 'data' });
+      expect((await put(TEST_POLICY, dataToken)).statusCode).toBe(401);
+      const both = await new SignJWT({ groups: ['admin'] })
+        .setProtectedHeader({ alg: 'ES256', kid: cp.signingKey.kid })
+        .setIssuer(cp.issuer)
+        .setAudience([DEV_AUDIENCES.api, DEV_AUDIENCES.data])
+        .setSubject('root')
+        .setExpirationTime('5m')
+        .sign(await importJWK(cp.signingKey.privateJwk, 'ES256'));
+      expect((await put(TEST_POLICY, both)).statusCode).toBe(401);
+    });
+
     it('rejects an invalid document with 400, the path and the line', async () => {
       const result = await put('targets:\n  - { name: x, protocol: gopher, agent: a }\n', root);
       expect(result.statusCode).toBe(400);
@@ -86,15 +101,29 @@ describe('control-plane handlers with API Gateway events', () => {
       const event = fixture<APIGatewayRequestAuthorizerEvent>('ws-authorizer-request');
       const allow = await tunnelWs.authorize({ ...event, headers: { ...event.headers, Authorization: `Bearer ${key}` } });
       expect(allow.policyDocument.Statement[0]?.Effect).toBe('Allow');
-      expect(allow.context).toEqual({ agent: 'edge-1' });
+      expect(allow.context).toEqual({ agent: 'edge-1', keyHash: (await getRuntime('test').deps.agents.get('edge-1'))?.keyHash });
+      expect(JSON.stringify(allow)).not.toContain(key.split('.')[1]);
       for (const bad of [undefined, `${key}x`, 'tka_edge-2.abc', 'Basic xyz']) {
         const deny = await tunnelWs.authorize({ ...event, headers: { ...event.headers, ...(bad ? { Authorization: `Bearer ${bad}` } : {}) } });
         expect(deny.policyDocument.Statement[0]?.Effect).toBe('Deny');
       }
     });
 
+    /** The $connect event as API Gateway passes it on after the authorizer admitted `keyHash`. */
+    const connectEvent = (keyHash: string | undefined, connectionId = 'conn-1=') => {
+      const event = fixture<Parameters<typeof tunnelWs.connect>[0]>('ws-connect');
+      return { ...event, requestContext: { ...event.requestContext, connectionId, authorizer: { agent: 'edge-1', keyHash } } };
+    };
+
+    it('refuses $connect when the key was replaced after the authorizer admitted it', async () => {
+      const result = await tunnelWs.connect(connectEvent('0'.repeat(64), 'conn-stale='));
+
+      expect(result).toEqual({ statusCode: 401 });
+      expect(await getRuntime('test').deps.connections.get('conn-stale=')).toBeUndefined();
+    });
+
     it('records a connection and accepts only the targets the policy assigns in hello', async () => {
-      expect(await tunnelWs.connect(fixture('ws-connect'))).toEqual({ statusCode: 200 });
+      expect(await tunnelWs.connect(connectEvent((await getRuntime('test').deps.agents.get('edge-1'))?.keyHash))).toEqual({ statusCode: 200 });
       await tunnelWs.message(fixture('ws-message-hello'));
       const listed = await agentsHttp.list(withAuth(fixture<APIGatewayProxyEventV2>('http-get-agents'), root));
       expect(parse(listed.body).agents).toEqual([

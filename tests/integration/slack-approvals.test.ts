@@ -9,7 +9,7 @@ const BOT_TOKEN = `xoxb-${randomBytes(12).toString('hex')}`;
 const POLICY = `${PG_TEST_POLICY}
 slack:
   groups: { dba: { channel: C0DBA } }
-  users: { U0ONCALL: bob@example.com }
+  users: { U0ONCALL: bob }
 `;
 
 describe('approvals in Slack (the local Slack API stand-in, signed button presses)', () => {

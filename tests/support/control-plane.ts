@@ -1,8 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WebSocket } from 'ws';
 import { startLocalControlPlane, type ControlPlaneOptions, type LocalControlPlane } from '../../local/control-plane';
-import { mintDevToken } from '../../local/oidc/dev-issuer';
+import { mintDevToken, type TokenRequest } from '../../local/oidc/dev-issuer';
 
 /** The local control plane on free ports, in memory (or on disk in `dataDir`). */
 export async function startTestControlPlane(
@@ -23,8 +24,9 @@ export async function startTestControlPlane(
   });
 }
 
-export function tokenFor(cp: LocalControlPlane, user: string, groups: string[], ttlSeconds?: number): Promise<string> {
-  return mintDevToken(cp.issuer, cp.signingKey, { user, groups, ttlSeconds });
+/** A dev token for the control plane's API, or with `audience: 'data'` for an agent (a psql password). */
+export function tokenFor(cp: LocalControlPlane, user: string, groups: string[], options: Partial<TokenRequest> = {}): Promise<string> {
+  return mintDevToken(cp.issuer, cp.signingKey, { user, groups, audience: 'api', ...options });
 }
 
 export async function api(cp: LocalControlPlane, token: string | undefined, method: string, path: string, body?: string, headers: Record<string, string> = {}) {
@@ -41,7 +43,7 @@ export const TEST_POLICY = `
 targets:
   - { name: orders-db, protocol: postgres, agent: edge-1 }
   - { name: other-db, protocol: postgres, agent: edge-2 }
-reviewers: { dba: [bob@example.com] }
+reviewers: { dba: [{ subject: bob, email: bob@example.com, issuer: 'https://issuer.test' }] }
 rules:
   - name: support
     targets: [orders-db]
@@ -57,4 +59,14 @@ export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefi
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** An agent's tunnel connection with `key`, open. */
+export async function openTunnel(cp: LocalControlPlane, key: string): Promise<WebSocket> {
+  const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${key}` } });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return ws;
 }

@@ -6,7 +6,7 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig, TargetConfig } from '../../agent/config';
 import { startPostgresListener } from '../../agent/postgres/listener';
 import type { ControlPlaneOptions, LocalControlPlane } from '../../local/control-plane';
-import { DEV_AUDIENCE } from '../../local/oidc/dev-issuer';
+import { devIssuerConfig, withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
 import { startTestPostgres, type TestPostgres } from './postgres';
 
@@ -15,7 +15,7 @@ targets:
   - { name: test-pg, protocol: postgres, agent: pg-agent }
   - { name: test-pg-rw, protocol: postgres, agent: pg-agent }
   - { name: test-pg-tls, protocol: postgres, agent: pg-agent }
-reviewers: { dba: [bob@example.com] }
+reviewers: { dba: [{ subject: bob, email: bob@example.com }] }
 rules:
   - name: support
     targets: [test-pg, test-pg-tls]
@@ -41,8 +41,24 @@ export interface PgStack {
   readonly pg: TestPostgres;
   readonly agent: RunningAgent;
   endpoint(target: string): { host: string; port: number };
-  token(user: string, groups: string[]): Promise<string>;
+  /** A data-plane token (a psql password). */
+  token(user: string, groups: string[], claims?: Partial<TokenRequest>): Promise<string>;
+  /** A token for the control plane's HTTP API. */
+  apiToken(user: string, groups: string[], claims?: Partial<TokenRequest>): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** A target on the test server's demo database, listening on loopback, with the demo roles; `extra` overrides. */
+export function pgTarget(server: TestPostgres, name: string, extra: Partial<TargetConfig> = {}): TargetConfig {
+  return {
+    name,
+    protocol: 'postgres',
+    listen: { host: '127.0.0.1', port: 0 },
+    upstream: { host: '127.0.0.1', port: server.port, database: 'demo' },
+    readCredential: server.read,
+    writeCredential: server.write,
+    ...extra,
+  };
 }
 
 /** Extra targets need extra database roles; `prepare` runs as the superuser before the agent starts. */
@@ -66,23 +82,16 @@ export async function startPgStack(
   await admin.end();
   const cp = await startTestControlPlane(options.controlPlaneDir, options.httpPort ?? 0, true, { slack: options.slack, reviewerOidc: options.reviewerOidc });
   const root = await tokenFor(cp, 'root', ['admin']);
-  await api(cp, root, 'PUT', '/policies', options.policy ?? PG_TEST_POLICY, { 'if-match': '"0"' });
+  await api(cp, root, 'PUT', '/policies', withDevIssuer(options.policy ?? PG_TEST_POLICY, cp.issuer), { 'if-match': '"0"' });
   const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
   process.env.PG_AGENT_KEY = key;
-  const base: TargetConfig = {
-    name: 'test-pg',
-    protocol: 'postgres',
-    listen: { host: '127.0.0.1', port: 0 },
-    upstream: { host: '127.0.0.1', port: pgServer.port, database: 'demo' },
-    readCredential: pgServer.read,
-    writeCredential: pgServer.write,
-  };
+  const base = pgTarget(pgServer, 'test-pg');
   const stateDir = mkdtempSync(join(tmpdir(), 'tk-pg-agent-'));
   const config: AgentConfig = {
     name: 'pg-agent',
     controlPlane: { url: cp.wsUrl, keyEnv: 'PG_AGENT_KEY' },
     stateDir,
-    identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
+    identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
     targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
     recording: options.spoolCapBytes ? { spoolCapBytes: options.spoolCapBytes } : undefined,
   };
@@ -109,7 +118,8 @@ export async function startPgStack(
       const [host, port] = l.endpoint.split(':');
       return { host: host ?? '127.0.0.1', port: Number(port) };
     },
-    token: (user, groups) => tokenFor(stack.cp, user, groups),
+    token: (user, groups, claims) => tokenFor(stack.cp, user, groups, { ...claims, audience: 'data' }),
+    apiToken: (user, groups, claims) => tokenFor(stack.cp, user, groups, claims),
     async stop() {
       await agent.stop();
       await stack.cp.stop();

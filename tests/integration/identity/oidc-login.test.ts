@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { fetchJson } from '../../../core/identity/fetch-json';
 import { CLOCK_SKEW_SECONDS, JWKS_REFETCH_COOLDOWN_MS, TokenVerifier } from '../../../core/identity/verifier';
-import { IDP_AUDIENCE, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_SERVICE_CLIENT_ID } from '../../../local/idp/oidc-idp';
+import { IDP_AUDIENCES, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCES, IDP_SERVICE_CLIENT_ID } from '../../../local/idp/oidc-idp';
+import { planeIssuerConfig } from '../../../local/oidc/dev-issuer';
 import { launchChromium, loopbackContext } from '../../support/browser';
 import { twokey, type CliResult } from '../../support/cli';
 import { AUTHORIZATION_URL_LINE, confirmDeviceCode, DEVICE_URL_LINE, runLogin, signInAs, startTestIdp, type TestIdp } from '../../support/oidc-idp';
@@ -22,7 +23,7 @@ describe('twokey login against a real OpenID provider (oidc-provider)', () => {
   let configDir: string;
   const env = (): Record<string, string> => ({ TWOKEY_CONFIG_DIR: configDir });
   const loginFile = (): string => join(configDir, 'login.json');
-  const verifier = (audience = IDP_AUDIENCE, nowMs = Date.now): TokenVerifier =>
+  const verifier = (audience = IDP_AUDIENCES.data, nowMs = Date.now): TokenVerifier =>
     new TokenVerifier([{ issuer: idp.issuer, audience, groupsClaim: IDP_GROUPS_CLAIM }], { fetchJson, nowMs });
 
   /** A page in a fresh browser profile: each person signs in anew, with no session cookie of an earlier test. */
@@ -149,17 +150,30 @@ describe('twokey login against a real OpenID provider (oidc-provider)', () => {
     const exp = claims(token).exp as number;
 
     const otherAudience = await verifier('another-api').verify(token);
-    const expired = await verifier(IDP_AUDIENCE, () => (exp + CLOCK_SKEW_SECONDS + 1) * 1000).verify(token);
+    const expired = await verifier(IDP_AUDIENCES.data, () => (exp + CLOCK_SKEW_SECONDS + 1) * 1000).verify(token);
 
     expect(otherAudience).toMatchObject({ ok: false, error: { reason: 'bad-claims' } });
     expect(expired).toMatchObject({ ok: false, error: { reason: 'expired' } });
+  });
+
+  it('issues a data-plane token by default and an API token only for the API resource; each plane refuses the other', async () => {
+    const base = ['token', '--client-credentials', '--issuer', idp.issuer, '--client-id', IDP_SERVICE_CLIENT_ID];
+    const secret = { TWOKEY_CLIENT_SECRET: idp.serviceSecret };
+    const data = (await twokey(base, secret)).stdout.trim();
+    const api = (await twokey([...base, '--resource', IDP_RESOURCES.api], secret)).stdout.trim();
+    const plane = (p: 'data' | 'api'): TokenVerifier => new TokenVerifier([planeIssuerConfig(idp.issuer, IDP_AUDIENCES, p, IDP_GROUPS_CLAIM)], { fetchJson, nowMs: Date.now });
+
+    expect(await plane('data').verify(data)).toMatchObject({ ok: true });
+    expect(await plane('api').verify(api)).toMatchObject({ ok: true });
+    expect(await plane('api').verify(data)).toMatchObject({ ok: false, error: { reason: 'bad-claims' } });
+    expect(await plane('data').verify(api)).toMatchObject({ ok: false, error: { reason: 'bad-claims' } });
   });
 
   it('follows a rotated signing key: tokens under the new key verify, tokens under the retired key no longer do', async () => {
     expect((await browserLogin('alice')).code).toBe(0);
     const before = (await twokey(['token'], env())).stdout.trim();
     let now = Date.now();
-    const agent = verifier(IDP_AUDIENCE, () => now);
+    const agent = verifier(IDP_AUDIENCES.data, () => now);
     expect(await agent.verify(before)).toMatchObject({ ok: true });
 
     const kid = await idp.rotate();

@@ -1,7 +1,7 @@
 import { fetchJson } from '../../../core/identity/fetch-json';
 import { TokenVerifier } from '../../../core/identity/verifier';
 import type { LocalControlPlane } from '../../../local/control-plane';
-import { DEV_AUDIENCE } from '../../../local/oidc/dev-issuer';
+import { DEV_AUDIENCES } from '../../../local/oidc/dev-issuer';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ describe('the control plane as a SAML service provider (@node-saml/node-saml)', 
     return responseXml(signElement(assertion, idOf(assertion), keys), spec);
   }
 
-  const agentVerifier = (): TokenVerifier => new TokenVerifier([{ issuer: cp.issuer, audience: DEV_AUDIENCE, groupsClaim: 'groups' }], { fetchJson, nowMs: Date.now });
+  const agentVerifier = (): TokenVerifier => new TokenVerifier([{ issuer: cp.issuer, audience: DEV_AUDIENCES.data, groupsClaim: 'groups' }], { fetchJson, nowMs: Date.now });
 
   it('publishes its metadata with this entity id and assertion consumer service', async () => {
     const res = await fetch(`${cp.httpUrl}/saml/metadata`);

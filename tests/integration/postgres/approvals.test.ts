@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { signLinkToken } from '../../../core/approval/link-token';
+import { principalKey } from '../../../core/identity/identity';
 import { demoCustomer } from '../../../local/demo/seed';
 import { getRuntime } from '../../../lambdas/shared/runtime';
 import { waitFor } from '../../support/control-plane';
@@ -15,8 +16,10 @@ const POLICY = `
 targets:
   - { name: test-pg, protocol: postgres, agent: pg-agent }
 reviewers:
-  dba: [bob@example.com, carol@example.com]
-  security: [sam@example.com, sue@example.com]
+  dba: [{ subject: bob, email: bob@example.com }, { subject: carol, email: carol@example.com }]
+  security: [{ subject: sam, email: sam@example.com }, { subject: sue, email: sue@example.com }]
+  # Opaque subjects, as Okta and Entra issue them: nothing in them looks like the address.
+  ops: [{ subject: 00u-olga, email: olga@example.com }, { subject: 00u-omar, email: omar@example.com }]
 rules:
   - name: support
     targets: [test-pg]
@@ -26,6 +29,10 @@ rules:
     targets: [test-pg]
     subjects: { groups: [dba] }
     actions: { read: allow, write: { approve: { groups: [dba], min: 1, timeoutSeconds: 900 } } }
+  - name: ops-changes
+    targets: [test-pg]
+    subjects: { groups: [ops] }
+    actions: { read: allow, write: { approve: { groups: [ops], min: 1, timeoutSeconds: 900 } } }
   - name: two-keys
     targets: [test-pg]
     subjects: { users: [mallory] }
@@ -60,8 +67,8 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
     return `host=${host} port=${port} dbname=demo user=someone`;
   };
 
-  async function psql(user: string, groups: string[], ...commands: string[]): Promise<Psql> {
-    const token = await stack.token(user, groups);
+  async function psql(user: string | { user: string; email: null }, groups: string[], ...commands: string[]): Promise<Psql> {
+    const token = typeof user === 'string' ? await stack.token(user, groups) : await stack.token(user.user, groups, { email: user.email });
     let child!: ChildProcess;
     const done = new Promise<{ stdout: string; stderr: string }>((resolve) => {
       child = execFile('psql', [conninfo(), '-X', ...commands.flatMap((c) => ['-c', c])], { env: { ...process.env, PGPASSWORD: token }, timeout: 60_000 }, (_e, stdout, stderr) =>
@@ -115,18 +122,46 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
     expect(await adminQuery('SELECT name FROM customers WHERE id = 12')).toEqual([{ name: demoCustomer(12).name }]);
   });
 
+  /** Signs, with the deployment's real key, a link to the mail's request for `subject`, and approves with it. */
+  async function approveWithLinkFor(mail: { link: string; token: string }, subject: string): Promise<number> {
+    const key = await getRuntime('test').deps.linkKey();
+    const requestId = JSON.parse(Buffer.from(mail.token.split('.')[0] ?? '', 'base64url').toString()).requestId as string;
+    const link = signLinkToken({ requestId, reviewer: principalKey({ issuer: stack.cp.issuer, subject }), exp: Math.floor(Date.now() / 1000) + 600, nonce: subject }, key);
+    return (await postDecision(mail.link, link, 'approve')).status;
+  }
+
   it('never lets a requester approve their own write', async () => {
     const seen = new Set(readOutbox(outbox).map((m) => m.file));
     const run = await psql('bob', ['dba'], "UPDATE customers SET name = 'Self' WHERE id = 13");
     const mail = await waitForMail(outbox, 'carol@example.com', "'Self'", seen);
     expect(readOutbox(outbox).filter((m) => !seen.has(m.file)).map((m) => m.to)).toEqual(['carol@example.com']);
     // A link bob makes for himself with the real key is still refused: he is not a reviewer of his own request.
-    const key = await getRuntime('test').deps.linkKey();
-    const requestId = JSON.parse(Buffer.from(mail.token.split('.')[0] ?? '', 'base64url').toString()).requestId as string;
-    const forBob = signLinkToken({ requestId, reviewer: 'bob@example.com', exp: Math.floor(Date.now() / 1000) + 600, nonce: 'x' }, key);
-    expect((await postDecision(mail.link, forBob, 'approve')).status).toBe(403);
+    expect(await approveWithLinkFor(mail, 'bob')).toBe(403);
     expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
     expect((await run.done).stderr).toMatch(/denied by carol@example.com/);
+  });
+
+  it('never mails a reviewer their own request when their token has an opaque subject and no email claim', async () => {
+    const seen = new Set(readOutbox(outbox).map((m) => m.file));
+    const run = await psql({ user: '00u-olga', email: null }, ['ops'], "UPDATE customers SET name = 'Opaque' WHERE id = 25");
+    const mail = await waitForMail(outbox, 'omar@example.com', "'Opaque'", seen);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(readOutbox(outbox).filter((m) => !seen.has(m.file)).map((m) => m.to)).toEqual(['omar@example.com']);
+    const page = await (await fetch(mail.link)).text();
+    expect(page).toContain(`subject <code>00u-olga</code> at <code>${stack.cp.issuer}</code>`);
+    expect(page).toContain('verified email: <em>none</em>');
+    expect(await approveWithLinkFor(mail, '00u-olga')).toBe(403);
+    expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+    expect((await run.done).stderr).toMatch(/denied by omar@example.com/);
+  });
+
+  it('refuses a write from an approver-group member the directory does not know, and mails nobody', async () => {
+    const seen = new Set(readOutbox(outbox).map((m) => m.file));
+    const out = await (await psql({ user: 'olga-alias', email: null }, ['ops'], "UPDATE customers SET name = 'Alias' WHERE id = 26")).done;
+    expect(out.stderr).toMatch(/twokey: approval required but unavailable: .*you are in approver group ops, but the reviewers directory has no entry for subject olga-alias/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(readOutbox(outbox).filter((m) => !seen.has(m.file))).toEqual([]);
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 26')).toEqual([{ name: demoCustomer(26).name }]);
   });
 
   it('needs both reviewers under a 2-of-2 rule', async () => {
@@ -150,11 +185,11 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
     expect((await postDecision(mail.link, forged, 'approve')).status).toBe(403);
     const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as { requestId: string };
     const key = await getRuntime('test').deps.linkKey();
-    const expired = signLinkToken({ requestId: claims.requestId, reviewer: 'bob@example.com', exp: Math.floor(Date.now() / 1000) - 1, nonce: 'y' }, key);
+    const expired = signLinkToken({ requestId: claims.requestId, reviewer: principalKey({ issuer: stack.cp.issuer, subject: 'bob' }), exp: Math.floor(Date.now() / 1000) - 1, nonce: 'y' }, key);
     const expiredPost = await postDecision(mail.link, expired, 'approve');
     expect(expiredPost.status).toBe(410);
     expect(expiredPost.html).toMatch(/expired/);
-    const stranger = signLinkToken({ requestId: claims.requestId, reviewer: 'eve@example.com', exp: Math.floor(Date.now() / 1000) + 600, nonce: 'z' }, key);
+    const stranger = signLinkToken({ requestId: claims.requestId, reviewer: principalKey({ issuer: stack.cp.issuer, subject: 'eve' }), exp: Math.floor(Date.now() / 1000) + 600, nonce: 'z' }, key);
     expect((await postDecision(mail.link, stranger, 'approve')).status).toBe(403);
     expect(await adminQuery('SELECT name FROM customers WHERE id = 15')).toEqual([{ name: demoCustomer(15).name }]);
     await postDecision(mail.link, mail.token, 'deny');
@@ -226,7 +261,7 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
   describe('CLI', () => {
     const twokeyCli = async (args: string[], token: string): Promise<{ code: number; stdout: string; stderr: string }> => {
       const { host, port } = stack.endpoint('test-pg');
-      return twokey([...args, '--host', host, '--port', String(port), '--database', 'demo'], { TWOKEY_TOKEN: token });
+      return twokey([...args, '--host', host, '--port', String(port), '--database', 'demo'], { PGPASSWORD: token });
     };
 
     it('twokey exec submits a script, and runs it as one transaction once approved', async () => {
@@ -271,16 +306,19 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
       expect((await other.done).stderr).toMatch(/approval required[\s\S]*denied/);
     });
 
-    it('twokey approvals list shows a reviewer the requests they review', async () => {
-      const bob = await stack.token('bob', ['dba']);
-      const listed = await twokey(['approvals', 'list', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: bob });
-      const approvals = (JSON.parse(listed.stdout) as { approvals: { reviewers: string[]; status: string; taskToken?: string }[] }).approvals;
-      expect(approvals.length).toBeGreaterThan(3);
-      expect(approvals.every((a) => a.reviewers.includes('bob@example.com') || a.status)).toBe(true);
-      expect(listed.stdout).not.toContain('taskToken');
-      const erin = await stack.token('erin', ['auditor']);
-      const none = await twokey(['approvals', 'list', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
-      expect(JSON.parse(none.stdout)).toEqual({ approvals: [] });
+    it('twokey approvals list shows a reviewer the requests they review or made, by principal', async () => {
+      type Listed = { reviewers: { issuer: string; subject: string }[]; requester: { issuer: string; subject: string }; taskToken?: string };
+      const list = async (token: string): Promise<Listed[]> =>
+        (JSON.parse((await twokey(['approvals', 'list', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: token })).stdout) as { approvals: Listed[] }).approvals;
+      const isBob = (p: { issuer: string; subject: string }): boolean => p.issuer === stack.cp.issuer && p.subject === 'bob';
+      const forBob = await list(await stack.apiToken('bob', ['dba']));
+      expect(forBob.length).toBeGreaterThan(3);
+      expect(forBob.every((a) => a.reviewers.some(isBob) || isBob(a.requester))).toBe(true);
+      expect(forBob.some((a) => 'taskToken' in a)).toBe(false);
+      expect(await list(await stack.apiToken('erin', ['auditor']))).toEqual([]);
+      // bob's address, even verified, on another subject is not bob; nor is an unverified claim of it.
+      expect(await list(await stack.apiToken('mallet', ['dba'], { email: 'bob@example.com' }))).toEqual([]);
+      expect(await list(await stack.apiToken('mallet', ['dba'], { email: 'bob@example.com', emailVerified: false }))).toEqual([]);
     });
   });
 

@@ -1,14 +1,14 @@
-import { execFile } from 'node:child_process';
 import pg from 'pg';
 import { DEMO_CUSTOMERS, demoCustomer } from '../../../local/demo/seed';
 import { twokey } from '../../support/cli';
 import { waitFor } from '../../support/control-plane';
+import { createSsnReaders, psqlAs } from '../../support/masked-psql';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
 
 const POLICY = `
 targets:
   - { name: test-pg, protocol: postgres, agent: pg-agent }
-reviewers: { dba: [bob@example.com] }
+reviewers: { dba: [{ subject: bob, email: bob@example.com }] }
 rules:
   - name: support
     targets: [test-pg]
@@ -51,24 +51,12 @@ describe('masking through the Postgres agent', () => {
     stack = await startPgStack({
       policy: POLICY,
       // A SQL function that reads a masked column, and a view that shows it through the function.
-      prepare: async (admin) => {
-        await admin.query(`CREATE FUNCTION ssn_of(i int) RETURNS text LANGUAGE sql STABLE AS 'SELECT ssn FROM customers WHERE id = i'`);
-        await admin.query('CREATE VIEW customer_ssns AS SELECT id, ssn_of(id) AS s FROM customers');
-      },
+      prepare: createSsnReaders,
     });
   }, 120_000);
   afterAll(() => stack?.stop());
 
-  async function psql(user: string, groups: string[], ...commands: string[]): Promise<{ stdout: string; stderr: string }> {
-    const { host, port } = stack.endpoint('test-pg');
-    const token = await stack.token(user, groups);
-    return new Promise((resolve) =>
-      execFile('psql', [`host=${host} port=${port} dbname=demo user=${user}`, '-X', '-A', ...commands.flatMap((c) => ['-c', c])], { env: { ...process.env, PGPASSWORD: token }, maxBuffer: 64 * 1024 * 1024 }, (_e, stdout, stderr) =>
-        resolve({ stdout: String(stdout), stderr: String(stderr) }),
-      ),
-    );
-  }
-
+  const psql = (user: string, groups: string[], ...commands: string[]) => psqlAs(stack, user, groups, ...commands);
   const dave = (...commands: string[]) => psql('dave', ['analyst'], ...commands);
   const alice = (...commands: string[]) => psql('alice', ['support'], ...commands);
 
@@ -168,18 +156,24 @@ describe('masking through the Postgres agent', () => {
     expect(out.stderr).toMatch(/public\.customers\.email is masked \(strict\) and cannot be used in WHERE/);
   });
 
-  it('masks with a keyed hash that still joins', async () => {
+  it('masks with a keyed hash that still joins, and hashes values computed from the column', async () => {
     const out = await psql('gus', ['bi'], 'SELECT a.email, b.email FROM customers a JOIN customers b USING (id) WHERE a.id = 3');
     const [first, second] = (out.stdout.split('\n')[1] ?? '').split('|');
     expect(first).toMatch(/^hmac:[0-9a-f]{16}$/);
     expect(second).toBe(first);
     expect(leaks(out.stdout)).toEqual([]);
+    // A value computed from the column is hashed too (over the computed value), not shown.
+    const derived = await psql('gus', ['bi'], "SELECT upper(email) AS u, split_part(email, '@', 1) AS p FROM customers WHERE id = 3");
+    const [u, p] = (derived.stdout.split('\n')[1] ?? '').split('|');
+    expect(u).toMatch(/^hmac:[0-9a-f]{16}$/);
+    expect(p).toMatch(/^hmac:[0-9a-f]{16}$/);
+    expect(new Set([first, u, p]).size).toBe(3);
   });
 
   it('records what dave saw: masked', async () => {
     await dave('SELECT * FROM customers ORDER BY id LIMIT 20', `SELECT '${demoCustomer(3).ssn}'::int`);
     await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'recording shipped');
-    const erin = await stack.token('erin', ['auditor']);
+    const erin = await stack.apiToken('erin', ['auditor']);
     const cli = (args: string[]) => twokey([...args, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
     const list = await cli(['sessions', 'list', '--user', 'dave', '--json']);
     const sessions = (JSON.parse(list.stdout) as { sessions: { sessionId: string }[] }).sessions;

@@ -1,12 +1,11 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { ReadCredentialError, startPostgresListener } from '../../../agent/postgres/listener';
+import { startPostgresListener } from '../../../agent/postgres/listener';
+import { ReadCredentialError } from '../../../agent/postgres/read-credential';
 import { cancelRequest, int32, message } from '../../../agent/postgres/protocol/writer';
-import { startPgStack, type PgStack } from '../../support/pg-stack';
+import { testCertificate } from '../../support/certificate';
+import { PG_TEST_POLICY, pgTarget, startPgStack, type PgStack } from '../../support/pg-stack';
 import { errorMessageOf, WireClient, wire } from '../../support/pg-wire';
 
 interface Run {
@@ -32,36 +31,11 @@ describe('Postgres data plane through the agent', () => {
   let conn: (target?: string, user?: string) => string;
 
   beforeAll(async () => {
-    // A throw-away certificate, made for this run only.
-    const certDir = mkdtempSync(join(tmpdir(), 'tk-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
+    const tls = testCertificate();
     stack = await startPgStack({
-      prepare: async (admin) => {
-        await admin.query('CREATE TABLE scratch (id int, note text)');
-        await admin.query("CREATE ROLE tk_loader LOGIN PASSWORD 'loader-pw'");
-        await admin.query('GRANT SELECT, INSERT ON scratch TO tk_loader');
-        await admin.query('GRANT SELECT ON ALL TABLES IN SCHEMA public TO tk_loader');
-      },
-      extraTargets: (p) => [
-        {
-          name: 'test-pg-rw',
-          protocol: 'postgres',
-          listen: { host: '127.0.0.1', port: 0 },
-          upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
-          readCredential: { user: 'tk_loader', password: 'loader-pw' },
-          writeCredential: p.write,
-        },
-        {
-          name: 'test-pg-tls',
-          protocol: 'postgres',
-          listen: { host: '127.0.0.1', port: 0 },
-          upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
-          readCredential: p.read,
-          writeCredential: p.write,
-          tls: { certFile: join(certDir, 'cert.pem'), keyFile: join(certDir, 'key.pem') },
-        },
-      ],
+      // The loader may also create the temporary table its allowed COPY writes into (the read role writes nothing else).
+      policy: PG_TEST_POLICY.replace('actions: { read: allow, write: allow }', 'actions: { read: allow, write: allow, ddl: allow }'),
+      extraTargets: (p) => [pgTarget(p, 'test-pg-rw'), pgTarget(p, 'test-pg-tls', { tls })],
     });
     alice = await stack.token('alice', ['support']);
     dave = await stack.token('dave', ['analyst']);
@@ -114,12 +88,15 @@ describe('Postgres data plane through the agent', () => {
       expect(lines[0]).toBe('1,paid');
     });
 
-    it('passes COPY FROM STDIN through when policy allows the write', async () => {
-      const r = await run('psql', [conn('test-pg-rw', 'loader'), '-X', '-c', '\\copy scratch FROM STDIN WITH CSV'], { PGPASSWORD: loader }, '1,one\n2,two\n3,three\n');
+    it('passes COPY FROM STDIN through when policy allows the write (into a temporary table: the read role writes nothing else)', async () => {
+      const r = await run(
+        'psql',
+        [conn('test-pg-rw', 'loader'), '-X', '-A', '-t', '-c', 'BEGIN READ WRITE', '-c', 'CREATE TEMP TABLE scratch (id int, note text)', '-c', '\\copy scratch FROM STDIN WITH CSV', '-c', "SELECT string_agg(note, ',' ORDER BY id) FROM scratch"],
+        { PGPASSWORD: loader },
+        '1,one\n2,two\n3,three\n',
+      );
       expect(r.stderr).toBe('');
-      expect(r.stdout.trim()).toBe('COPY 3');
-      const check = await run('psql', [conn('test-pg-rw', 'loader'), '-X', '-A', '-t', '-c', 'SELECT string_agg(note, \',\' ORDER BY id) FROM scratch'], { PGPASSWORD: loader });
-      expect(check.stdout.trim()).toBe('one,two,three');
+      expect(r.stdout.trim().split('\n').slice(-2)).toEqual(['COPY 3', 'one,two,three']);
     });
 
     it('drops start-up options that would change the read-only default', async () => {

@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { stringify as toYaml } from 'yaml';
 import type { LocalControlPlane } from '../../../local/control-plane';
 import { freePort } from '../../../local/free-port';
-import { DEV_AUDIENCE } from '../../../local/oidc/dev-issuer';
+import { devIssuerConfig, withDevIssuer } from '../../../local/oidc/dev-issuer';
 import { twokey, TWOKEY_BIN } from '../../support/cli';
 import { api, startTestControlPlane, tokenFor, waitFor } from '../../support/control-plane';
 import { PG_TEST_POLICY } from '../../support/pg-stack';
@@ -66,7 +66,7 @@ describe('recording across kill -9 of the agent process', () => {
     pg = await startTestPostgres();
     cp = await startTestControlPlane();
     const root = await tokenFor(cp, 'root', ['admin']);
-    await api(cp, root, 'PUT', '/policies', PG_TEST_POLICY, { 'if-match': '"0"' });
+    await api(cp, root, 'PUT', '/policies', withDevIssuer(PG_TEST_POLICY, cp.issuer), { 'if-match': '"0"' });
     key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
     port = await freePort(HOST);
     const dir = mkdtempSync(join(tmpdir(), 'tk-crash-agent-'));
@@ -78,7 +78,7 @@ describe('recording across kill -9 of the agent process', () => {
         name: 'pg-agent',
         controlPlane: { url: cp.wsUrl },
         stateDir,
-        identity: { issuers: [{ issuer: cp.issuer, audience: DEV_AUDIENCE }] },
+        identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
         targets: [{ name: 'test-pg', protocol: 'postgres', listen: { host: HOST, port }, upstream: { host: HOST, port: pg.port, database: 'demo' }, readCredential: pg.read, writeCredential: pg.write }],
       }),
     );
@@ -92,7 +92,7 @@ describe('recording across kill -9 of the agent process', () => {
   });
 
   it('uploads every chunk spooled before the kill after a restart, verifies it, and marks the session incomplete', async () => {
-    const psql = openPsql(HOST, port, 'kit', await tokenFor(cp, 'kit', ['support']));
+    const psql = openPsql(HOST, port, 'kit', await tokenFor(cp, 'kit', ['support'], { audience: 'data' }));
     await psql.run("SELECT 'spooled-before-the-kill'", 'spooled-before-the-kill');
     await psql.run('SELECT name FROM customers WHERE id = 3', 'Dev Ahmed');
     // Once both statements' events are in the spool's file (within SPOOL_FLUSH_MS when the machine has a

@@ -59,7 +59,7 @@ describe('strict recording when a session lost events', () => {
 
   type Listed = { sessionId: string; status: string };
   const sessionsOf = async (user: string): Promise<Listed[]> => {
-    const auditor = await stack.token('erin', ['auditor']);
+    const auditor = await stack.apiToken('erin', ['auditor']);
     return ((await api(stack.cp, auditor, 'GET', `/sessions?user=${user}`)).body.sessions ?? []) as Listed[];
   };
 

@@ -29,7 +29,7 @@ describe('session recording for Postgres', () => {
 
   beforeAll(async () => {
     stack = await startPgStack();
-    erin = await stack.token('erin', ['auditor']);
+    erin = await stack.apiToken('erin', ['auditor']);
   }, 120_000);
   afterAll(() => stack?.stop());
 
@@ -81,6 +81,16 @@ describe('session recording for Postgres', () => {
     expect(replay.stdout).toContain('  1 | Ben Ahmed');
     expect(replay.stdout).toContain('SELECT 2 in');
     expect(replay.stdout).toMatch(/DROP TABLE orders\n.*-- ddl, deny by rule no-destructive: blocked by no-destructive \(drop\)/);
+  });
+
+  it('replays what callers wrote with terminal escape sequences shown, not run', async () => {
+    await psqlSession('esc', ['support'], "SELECT E'\\x1b]0;owned\\x07\\x1b[2J' AS t /* \u202E */");
+    await shipped();
+    const [session] = await sessionsOf('esc');
+    const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+    expect(replay).toContain('\\u001B]0;owned\\u0007\\u001B[2J');
+    expect(replay).toContain('/* \\u202E */');
+    expect(replay).not.toMatch(/[\u001B\u0007\u202E]/);
   });
 
   it('records every execution of a named prepared statement, not only its Parse', async () => {
@@ -168,7 +178,7 @@ describe('session recording for Postgres', () => {
   });
 
   it('requires an auditor (or admin) token', async () => {
-    const alice = await stack.token('alice', ['support']);
+    const alice = await stack.apiToken('alice', ['support']);
     const refused = await cli(['sessions', 'list', '--json'], alice);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/HTTP 403/);

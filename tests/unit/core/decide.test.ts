@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { decide, recordingFor, type Action } from '../../../core/policy/decide';
 import { parsePolicy } from '../../../core/policy/parse';
 import type { PolicyDocument } from '../../../core/policy/schema';
-import { identity } from '../../support/identities';
+import { withDevIssuer } from '../../../local/oidc/dev-issuer';
+import { identity, TEST_ISSUER } from '../../support/identities';
 
 function policy(source: string): PolicyDocument {
   const parsed = parsePolicy(source);
@@ -11,7 +12,7 @@ function policy(source: string): PolicyDocument {
   return parsed.value;
 }
 
-const demo = policy(readFileSync(join(__dirname, '../../../examples/dev/policy.yaml'), 'utf8'));
+const demo = policy(withDevIssuer(readFileSync(join(__dirname, '../../../examples/dev/policy.yaml'), 'utf8'), TEST_ISSUER));
 const alice = identity('alice', ['support']);
 const bob = identity('bob', ['dba']);
 const dave = identity('dave', ['analyst']);
@@ -60,12 +61,13 @@ describe('decide() on the demo policy', () => {
 
 describe('decide() resolution rules', () => {
   const layered = policy(`
+issuer: ${TEST_ISSUER}
 targets: [{ name: prod-db, protocol: postgres, agent: a }, { name: dev-db, protocol: postgres, agent: a }]
-reviewers: { dba: [bob@example.com], sec: [sam@example.com] }
+reviewers: { dba: [{ subject: bob, email: bob@example.com }], sec: [{ subject: sam, email: sam@example.com }] }
 rules:
   - { name: everyone-reads, targets: ['*'], subjects: { groups: [eng] }, actions: { read: allow, write: allow } }
   - { name: prod-writes-approved, targets: ['prod-*'], subjects: { groups: [eng] }, actions: { write: { approve: { groups: [dba] } } } }
-  - { name: prod-writes-two, targets: ['prod-*'], subjects: { users: [mallory@example.com] }, actions: { write: { approve: { groups: [dba, sec], min: 2 } } } }
+  - { name: prod-writes-two, targets: ['prod-*'], subjects: { users: [{ email: mallory@example.com }] }, actions: { write: { approve: { groups: [dba, sec], min: 2 } } } }
   - { name: contractors-no-writes, targets: ['*'], subjects: { groups: [contractor] }, actions: { write: deny } }
 blocks:
   - { name: no-pg-catalog, targets: ['*'], tables: ['pg_catalog.*'] }
@@ -81,7 +83,7 @@ blocks:
     expect(decide(contractor, 'dev-db', action('write'), layered)).toMatchObject({ kind: 'deny', rule: 'contractors-no-writes' });
   });
 
-  it('prefers the approval that needs more reviewers and matches users by email case-insensitively', () => {
+  it('prefers the approval that needs more reviewers and matches users by verified email case-insensitively', () => {
     expect(decide(mallory, 'prod-db', action('write'), layered)).toMatchObject({ kind: 'approve', approval: { min: 2 } });
   });
 
@@ -97,6 +99,51 @@ blocks:
 
   it('treats glob metacharacters in names literally', () => {
     expect(decide(eng, 'dev-db', action('read', { tables: ['pg_catalogXfoo'] }), layered).kind).toBe('allow');
+  });
+});
+
+describe('decide() names users by issuer and subject', () => {
+  const named = policy(`
+issuer: ${TEST_ISSUER}
+targets: [{ name: db, protocol: postgres, agent: a }]
+rules:
+  - { name: alice-writes, targets: [db], subjects: { users: [alice] }, actions: { read: allow, write: allow } }
+  - { name: partner-reads, targets: [db], subjects: { users: [{ subject: p-7, issuer: 'https://partner.test' }] }, actions: { read: allow } }
+  - { name: mailbox-reads, targets: [db], subjects: { users: [{ email: ops@example.com }] }, actions: { read: allow } }
+  - { name: by-address, targets: [db], subjects: { users: [carol@example.com] }, actions: { write: allow } }
+blocks:
+  - { name: no-drop-for-alice, targets: [db], subjects: { users: [alice] }, statements: [drop] }
+masks:
+  - { name: alice-masked, targets: [db], subjects: { users: [alice] }, columns: [public.t.secret] }
+`);
+  const at = (issuer: string, subject: string, email?: string): ReturnType<typeof identity> => ({ ...identity(subject, [], email), issuer });
+
+  it('matches a bare name as the subject at the policy issuer only', () => {
+    expect(decide(at(TEST_ISSUER, 'alice'), 'db', action('write'), named).kind).toBe('allow');
+    expect(decide(at('https://other.test', 'alice'), 'db', action('read'), named).kind).toBe('deny');
+    expect(decide(at(TEST_ISSUER, 'Alice'), 'db', action('read'), named).kind).toBe('deny');
+  });
+
+  it('applies blocks and masks by principal too', () => {
+    expect(decide(at(TEST_ISSUER, 'alice'), 'db', action('read', { statements: ['drop'] }), named)).toMatchObject({ kind: 'deny', rule: 'no-drop-for-alice' });
+    expect(decide(at('https://other.test', 'alice'), 'db', action('read', { statements: ['drop'] }), named).kind).toBe('deny');
+    const masked = decide(at(TEST_ISSUER, 'alice'), 'db', action('read'), named);
+    expect(masked.kind === 'allow' && masked.masks.map((m) => m.name)).toEqual(['alice-masked']);
+    const elsewhere = decide(at('https://partner.test', 'alice'), 'db', action('read'), named);
+    expect(elsewhere.kind).toBe('deny');
+  });
+
+  it('matches an explicit issuer, and an { email } name only on a verified address', () => {
+    expect(decide(at('https://partner.test', 'p-7'), 'db', action('read'), named).kind).toBe('allow');
+    expect(decide(at(TEST_ISSUER, 'p-7'), 'db', action('read'), named).kind).toBe('deny');
+    expect(decide(at(TEST_ISSUER, 'u-1', 'OPS@example.com'), 'db', action('read'), named).kind).toBe('allow');
+    expect(decide(at(TEST_ISSUER, 'u-1', undefined), 'db', action('read'), named).kind).toBe('deny');
+    expect(decide(at('https://partner.test', 'u-1', 'ops@example.com'), 'db', action('read'), named).kind).toBe('deny');
+  });
+
+  it('never reads a bare address as an email: a verified carol@example.com is not the subject carol@example.com', () => {
+    expect(decide(at(TEST_ISSUER, 'c-9', 'carol@example.com'), 'db', action('write'), named).kind).toBe('deny');
+    expect(decide(at(TEST_ISSUER, 'carol@example.com'), 'db', action('write'), named).kind).toBe('allow');
   });
 });
 

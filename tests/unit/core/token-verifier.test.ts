@@ -17,12 +17,13 @@ async function signingKey(kid: string, alg: 'ES256' | 'RS256' = 'ES256'): Promis
 }
 
 /** A fake issuer behind the injected fetch: its JWKS can be rotated and its fetches counted. */
-function issuerStub(keys: SigningKey[]) {
+function issuerStub(keys: SigningKey[], jwksDelayMs = 0) {
   const state = { keys, jwksFetches: 0 };
   const fetchJson = async (url: string): Promise<unknown> => {
     if (url === `${ISSUER}/.well-known/openid-configuration`) return { issuer: ISSUER, jwks_uri: `${ISSUER}/jwks` };
     if (url === `${ISSUER}/jwks`) {
       state.jwksFetches++;
+      await new Promise((r) => setTimeout(r, jwksDelayMs));
       return { keys: state.keys.map((k) => k.publicJwk) };
     }
     throw new Error(`unexpected fetch ${url}`);
@@ -34,10 +35,10 @@ const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('bas
 
 async function token(key: SigningKey, claims: Record<string, unknown> = {}, alg = 'ES256'): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ groups: ['support'], email: 'alice@example.com', ...claims })
+  return new SignJWT({ groups: ['support'], email: 'alice@example.com', email_verified: true, ...claims })
     .setProtectedHeader({ alg, kid: key.kid })
     .setIssuer((claims.iss as string) ?? ISSUER)
-    .setAudience((claims.aud as string) ?? AUDIENCE)
+    .setAudience((claims.aud as string | string[]) ?? AUDIENCE)
     .setSubject('alice')
     .setIssuedAt(now)
     .setExpirationTime((claims.exp as number) ?? now + 300)
@@ -68,6 +69,40 @@ describe('TokenVerifier', () => {
     const verifier = new TokenVerifier([{ issuer: ISSUER, audience: AUDIENCE, groupsClaim: 'roles' }], { fetchJson, nowMs });
     const result = await verifier.verify(await token(key1, { roles: 'dba ops' }));
     expect(result.ok && result.value.groups).toEqual(['dba', 'ops']);
+  });
+
+  it.each([
+    ['absent', undefined],
+    ['false', false],
+    ['the string "true"', 'true'],
+    ['the string "false"', 'false'],
+  ])('ignores the email claim when email_verified is %s', async (_label, verified) => {
+    const { fetchJson } = issuerStub([key1]);
+    const verifier = new TokenVerifier([{ issuer: ISSUER, audience: AUDIENCE }], { fetchJson, nowMs });
+    const result = await verifier.verify(await token(key1, { email: 'bob@example.com', email_verified: verified }));
+    expect(result.ok && result.value.email).toBeUndefined();
+  });
+
+  it('refuses a token that also names the other plane\'s audience, and takes one that names only its own', async () => {
+    const { fetchJson } = issuerStub([key1]);
+    const verifier = new TokenVerifier([{ issuer: ISSUER, audience: AUDIENCE, refusedAudiences: ['twokey-api'] }], { fetchJson, nowMs });
+    const both = await verifier.verify(await token(key1, { aud: [AUDIENCE, 'twokey-api'] }));
+    expect(!both.ok && both.error.reason).toBe('bad-claims');
+    expect((await verifier.verify(await token(key1, { aud: [AUDIENCE, 'https://issuer.test/userinfo'] }))).ok).toBe(true);
+  });
+
+  it('shares one JWKS fetch among concurrent tokens, cold and under a burst of unknown kids', async () => {
+    const { state, fetchJson } = issuerStub([key1], 20);
+    const verifier = new TokenVerifier([{ issuer: ISSUER, audience: AUDIENCE }], { fetchJson, nowMs });
+    const cold = await Promise.all(Array.from({ length: 10 }, async () => verifier.verify(await token(key1))));
+    expect(cold.every((r) => r.ok)).toBe(true);
+    expect(state.jwksFetches).toBe(1);
+
+    clock += JWKS_REFETCH_COOLDOWN_MS + 1;
+    const strangers = await Promise.all(Array.from({ length: 20 }, (_, i) => signingKey(`burst-${i}`)));
+    const burst = await Promise.all(strangers.map(async (k) => verifier.verify(await token(k))));
+    expect(burst.every((r) => !r.ok && r.error.reason === 'unknown-key')).toBe(true);
+    expect(state.jwksFetches).toBe(2);
   });
 
   describe('rejects attacks', () => {

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseStoredPolicy } from '../../../lambdas/domain/policies';
+import { withDevIssuer } from '../../../local/oidc/dev-issuer';
 
-const source = readFileSync(join(__dirname, '../../../examples/dev/policy.yaml'), 'utf8');
+const source = withDevIssuer(readFileSync(join(__dirname, '../../../examples/dev/policy.yaml'), 'utf8'), 'https://issuer.test');
 const record = (version: number, text: string) => ({ version, source: text, updatedAt: '2026-11-28T00:00:00.000Z', updatedBy: 'admin' });
 
 describe('stored policy parsing', () => {
