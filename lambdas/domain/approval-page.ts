@@ -57,7 +57,7 @@ ${params}<dt>Blast radius</dt><dd>${htmlVisible(record.blastRadius ?? 'unknown')
 <dt>Expires</dt><dd>${escapeHtml(record.expiresAt)}</dd>
 <dt>SHA-256</dt><dd><code>${escapeHtml(record.sha256)}</code></dd>
 </dl>
-${signIn ? signInSection(signIn) : ''}${signIn && signIn.signedInAs === undefined ? '' : decisionForm(reviewer, token)}`,
+${decisionSection(reviewer, token, signIn)}`,
   );
 }
 
@@ -71,8 +71,14 @@ name (their own claim): ${htmlVisible(r.name)}<br>verified email: ${r.email ? ht
 groups: ${r.groups.length ? r.groups.map((g) => `<code>${htmlVisible(g)}</code>`).join(', ') : '<em>none</em>'}</dd>`;
 }
 
+/** The decision form, after the sign-in section when the reviewer's group requires one (no form until signed in). */
+export function decisionSection(reviewer: Reviewer, token: string, signIn: ReviewSignIn | undefined): string {
+  if (!signIn) return decisionForm(reviewer, token);
+  return `${signInSection(signIn)}${signIn.signedInAs === undefined ? '' : decisionForm(reviewer, token)}`;
+}
+
 /** The decision form: only its POST decides (a GET of the link changes nothing). */
-export function decisionForm(reviewer: Reviewer, token: string): string {
+function decisionForm(reviewer: Reviewer, token: string): string {
   return `<form method="post">
 <input type="hidden" name="t" value="${escapeHtml(token)}">
 <p>Reviewing as <strong>${escapeHtml(reviewer.email)}</strong> (subject <code>${escapeHtml(reviewer.subject)}</code> at <code>${escapeHtml(reviewer.issuer)}</code>).</p>

@@ -157,8 +157,8 @@ export async function reviewLinkPage(deps: ControlPlaneDeps, token: string, cook
   if (record.status !== 'pending') return { status: 409, html: messagePage('Already decided', `This request is ${record.status}. Nothing was changed.`) };
   const mine = record.votes[principalKey(reviewer)];
   if (mine) return { status: 409, html: messagePage('Already recorded', `Your ${mine.decision} was recorded. Nothing was changed.`) };
-  if (record.kind === 'policy-change') return { status: 200, html: policyChangePage(record, reviewer, token) };
-  return { status: 200, html: reviewPage(record, reviewer, token, await reviewSignIn(deps, record, reviewer, token, cookies)) };
+  const signIn = await reviewSignIn(deps, record, reviewer, token, cookies);
+  return { status: 200, html: record.kind === 'policy-change' ? policyChangePage(record, reviewer, token, signIn) : reviewPage(record, reviewer, token, signIn) };
 }
 
 /** POST on a link: one vote by the reviewer the link was made for. */

@@ -1,7 +1,7 @@
 import type { ApprovalRecord } from '../../core/approval/request';
 import type { Reviewer } from '../../core/approval/reviewers';
 import { escapeHtml, htmlVisible } from '../../core/approval/visible-text';
-import { decisionForm, HIDDEN_CHARACTERS_NOTE, layout, requestedBy } from './approval-page';
+import { decisionSection, HIDDEN_CHARACTERS_NOTE, layout, requestedBy, type ReviewSignIn } from './approval-page';
 
 function diffLineClass(line: string): string | undefined {
   if (line.startsWith('+++ ') || line.startsWith('--- ')) return undefined;
@@ -26,7 +26,7 @@ function diffHtml(diff: string): string {
  * The review page of a policy change: who asks and why, the diff against the version it replaces and
  * the whole proposed document whose hash is approved. Applied only while that version is still current.
  */
-export function policyChangePage(record: ApprovalRecord, reviewer: Reviewer, token: string): string {
+export function policyChangePage(record: ApprovalRecord, reviewer: Reviewer, token: string, signIn?: ReviewSignIn): string {
   const change = record.policyChange;
   if (!change) throw new Error('not a policy change');
   const truncated = change.diffTruncated ? '<p><strong>The diff is longer than this page shows; the whole proposed document is below.</strong></p>' : '';
@@ -44,6 +44,6 @@ ${requestedBy(record)}
 <dt>Expires</dt><dd>${escapeHtml(record.expiresAt)}</dd>
 <dt>SHA-256</dt><dd><code>${escapeHtml(record.sha256)}</code></dd>
 </dl>
-${decisionForm(reviewer, token)}`,
+${decisionSection(reviewer, token, signIn)}`,
   );
 }

@@ -44,6 +44,17 @@ describe('the policy change review page and mail', () => {
     expect(html).toContain('<form method="post">');
   });
 
+  it('shows an admin of a sign-in group the sign-in link instead of the form until signed in, then who is signed in and the form', () => {
+    const url = 'https://cp.test/approvals/sign-in?t=tok';
+    const before = policyChangePage(change(''), GRACE, 'tok', { signedInAs: undefined, url });
+    const after = policyChangePage(change(''), GRACE, 'tok', { signedInAs: 'grace@example.com', url });
+
+    expect(before).toContain('Sign in to vote');
+    expect(before).not.toContain('<form');
+    expect(after).toContain('Signed in as <strong>grace@example.com</strong>');
+    expect(after).toContain('<form method="post">');
+  });
+
   it('cuts a long diff short in the mail and says how much it left out', () => {
     const lines = Array.from({ length: MAX_MAIL_DIFF_LINES + 50 }, (_, i) => `+line ${i}`).join('\n');
 
