@@ -167,6 +167,10 @@ describe('twokey login against a real OpenID provider (oidc-provider)', () => {
     expect(await plane('api').verify(api)).toMatchObject({ ok: true });
     expect(await plane('api').verify(data)).toMatchObject({ ok: false, error: { reason: 'bad-claims' } });
     expect(await plane('data').verify(api)).toMatchObject({ ok: false, error: { reason: 'bad-claims' } });
+    // --audience names a dev token's plane; a provider's token has the audience of its --resource.
+    const misleading = await twokey([...base, '--audience', 'api'], secret);
+    expect(misleading).toMatchObject({ code: 2, stdout: '' });
+    expect(misleading.stderr).toContain('--audience goes with --user');
   });
 
   it('follows a rotated signing key: tokens under the new key verify, tokens under the retired key no longer do', async () => {
