@@ -246,7 +246,7 @@ export function pgRecorder(service: RecordingService, target: string, settings: 
     sessionStart(e) {
       const { mode, maxRowsPerStatement } = settings();
       if (mode === 'off') return undefined;
-      const identity = { subject: e.identity.subject, name: e.identity.name, email: e.identity.email, groups: [...e.identity.groups] };
+      const identity = { subject: e.identity.subject, issuer: e.identity.issuer, name: e.identity.name, email: e.identity.email, groups: [...e.identity.groups] };
       service.begin({ sessionId: e.sessionId, target, protocol: 'postgres', format: 'ndjson', identity, startedAt: e.at.toISOString() });
       const startLine = JSON.stringify({ t: e.at.toISOString(), e: 'session.start', sessionId: e.sessionId, target, identity, startupUser: e.startupUser, database: e.database, application: e.applicationName, client: e.clientAddress });
       const pipe = pipeOf(service);

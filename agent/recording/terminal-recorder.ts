@@ -38,7 +38,7 @@ export class TerminalRecording {
     private readonly service: RecordingService,
     private readonly start: TerminalStart,
   ) {
-    const identity = { subject: start.identity.subject, name: start.identity.name, email: start.identity.email, groups: [...start.identity.groups] };
+    const identity = { subject: start.identity.subject, issuer: start.identity.issuer, name: start.identity.name, email: start.identity.email, groups: [...start.identity.groups] };
     const startedAt = new Date(this.started);
     this.spool = service.begin({ sessionId: start.sessionId, target: start.target, protocol: start.protocol, format: 'asciicast', identity, startedAt: startedAt.toISOString() });
     this.masker = start.scanner ? new StreamMasker(start.scanner) : undefined;

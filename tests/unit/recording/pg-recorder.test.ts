@@ -103,7 +103,7 @@ describe('Postgres recorder', () => {
       return rest;
     });
     expect(recorded).toEqual([
-      expect.objectContaining({ e: 'session.start', sessionId, target: 'demo-pg', application: 'psql', client: '127.0.0.1:5', startupUser: 'bob' }),
+      expect.objectContaining({ e: 'session.start', sessionId, target: 'demo-pg', application: 'psql', client: '127.0.0.1:5', startupUser: 'bob', identity: expect.objectContaining({ subject: 'bob', issuer: 'test' }) }),
       // Rows and result with nothing in between: folded into the statement's line.
       {
         e: 'statement',
