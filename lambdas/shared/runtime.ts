@@ -113,18 +113,31 @@ function bucketFor(s3: S3Client, bucket: string): RecordingBucket {
 /** No AWS call may hang a handler: bounded connect and request times for every client. */
 const REQUEST_HANDLER = { connectionTimeout: 3_000, requestTimeout: 10_000 } as const;
 
-let runtime: Runtime | undefined;
+let shared: Runtime | undefined;
+/** Each component's view of the shared runtime: the same clients, a logger that names the component. */
+const byComponent = new Map<string, Runtime>();
 
-/** SDK clients are built once per Lambda container (or once in local mode) and shared by invocations. */
+/**
+ * SDK clients are built once per Lambda container (or once in local mode) and shared by invocations
+ * and by every component in the process; each component gets its own logger.
+ */
 export function getRuntime(component: string): Runtime {
-  if (runtime) return runtime;
+  const cached = byComponent.get(component);
+  if (cached) return cached;
+  shared ??= buildRuntime();
+  const runtime: Runtime = { ...shared, deps: { ...shared.deps, log: jsonLogger(component) } };
+  byComponent.set(component, runtime);
+  return runtime;
+}
+
+function buildRuntime(): Runtime {
   const config = readConfig();
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler: REQUEST_HANDLER }), { marshallOptions: { removeUndefinedValues: true } });
   const management = config.wsManagementEndpoint
     ? new ApiGatewayManagementApiClient({ endpoint: config.wsManagementEndpoint, requestHandler: REQUEST_HANDLER })
     : undefined;
   const policies = new DynamoPolicyStore(ddb, config.tables.policies);
-  runtime = {
+  return {
     config,
     verifier: new TokenVerifier(config.issuers, { fetchJson, nowMs: Date.now }),
     deps: {
@@ -146,13 +159,13 @@ export function getRuntime(component: string): Runtime {
       publicUrl: config.publicUrl,
       push: pusherFor(management),
       clock: () => new Date(),
-      log: jsonLogger(component),
+      log: jsonLogger('control-plane'),
     },
   };
-  return runtime;
 }
 
 /** Local mode and tests build a fresh runtime after changing the environment. */
 export function resetRuntime(): void {
-  runtime = undefined;
+  shared = undefined;
+  byComponent.clear();
 }
