@@ -11,7 +11,7 @@ import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
 import { agentKeyOf, type AgentConfig, type TargetConfig } from './config';
 import { ApprovalClient } from './approvals/approval-client';
-import { RecordingService } from './recording/uploader';
+import { RecordingService } from './recording/recording-service';
 import { PolicyCache } from './policy/policy-cache';
 import { TunnelClient } from './tunnel/tunnel-client';
 

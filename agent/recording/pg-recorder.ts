@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ApprovalEvent, CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent } from '../postgres/events';
 import type { RecordingSettings } from '../../core/policy/schema';
+import { recordedIdentity } from '../sessions/events';
 import * as ring from './event-ring';
 import { newRingMemory, RecordWriter, RingWriter } from './event-ring';
 import * as records from './pg-event-records';
-import type { RecordingService } from './uploader';
+import type { RecordingService } from './recording-service';
 
 export { FOLDED_ROWS_MAX } from './pg-lines';
 
@@ -246,7 +247,7 @@ export function pgRecorder(service: RecordingService, target: string, settings: 
     sessionStart(e) {
       const { mode, maxRowsPerStatement } = settings();
       if (mode === 'off') return undefined;
-      const identity = { subject: e.identity.subject, name: e.identity.name, email: e.identity.email, groups: [...e.identity.groups] };
+      const identity = recordedIdentity(e.identity);
       service.begin({ sessionId: e.sessionId, target, protocol: 'postgres', format: 'ndjson', identity, startedAt: e.at.toISOString() });
       const startLine = JSON.stringify({ t: e.at.toISOString(), e: 'session.start', sessionId: e.sessionId, target, identity, startupUser: e.startupUser, database: e.database, application: e.applicationName, client: e.clientAddress });
       const pipe = pipeOf(service);

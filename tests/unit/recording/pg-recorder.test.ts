@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { FOLDED_ROWS_MAX, pgRecorder, RING_BYTES } from '../../../agent/recording/pg-recorder';
 import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, StatementEvent } from '../../../agent/postgres/events';
 import { readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
-import { RecordingService } from '../../../agent/recording/uploader';
+import { RecordingService } from '../../../agent/recording/recording-service';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
 import { decodeChunk } from '../../../core/recording/chunk';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { META_LOG_MAX_BYTES, readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS, writeMeta } from '../../../agent/recording/spool';
-import { RecordingService } from '../../../agent/recording/uploader';
+import { RecordingService } from '../../../agent/recording/recording-service';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
 import { decodeChunk, verifyChain } from '../../../core/recording/chunk';
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readMeta } from '../../../agent/recording/spool';
-import { RecordingService } from '../../../agent/recording/uploader';
+import { RecordingService } from '../../../agent/recording/recording-service';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
 import { MAX_PRESIGN_BATCH, TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../../core/tunnel/messages';
 
