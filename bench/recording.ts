@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readMeta } from '../agent/recording/spool';
-import { RecordingService } from '../agent/recording/uploader';
+import { RecordingService } from '../agent/recording/recording-service';
 import { pgRecorder } from '../agent/recording/pg-recorder';
 import type { TunnelClient } from '../agent/tunnel/tunnel-client';
 import { appendResults, benchWorkDir, runBench } from './results';
