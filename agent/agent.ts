@@ -13,6 +13,8 @@ import { agentKeyOf, type AgentConfig, type TargetConfig } from './config';
 import { ApprovalClient } from './approvals/approval-client';
 import { RecordingService } from './recording/recording-service';
 import { PolicyCache } from './policy/policy-cache';
+import { SessionRegistry } from './sessions/registry';
+import { enforceStrictRecording } from './sessions/strict-recording';
 import { TunnelClient } from './tunnel/tunnel-client';
 
 export const AGENT_VERSION = '0.1.0';
@@ -28,6 +30,8 @@ export interface AgentContext {
   readonly tunnel: TunnelClient;
   readonly approvals: ApprovalClient;
   readonly recording: RecordingService;
+  /** Every authenticated session of every protocol (strict recording is enforced on it). */
+  readonly sessions: SessionRegistry;
   /** The mask rules for a subject on a target (none without a policy: nothing is readable then anyway). */
   masks(identity: Identity, target: string): readonly PolicyMask[];
   /** The deployment's key for `hash` masks, once the control plane has sent it. */
@@ -115,6 +119,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     tunnel,
     approvals: new ApprovalClient(tunnel, log),
     recording: new RecordingService(join(config.stateDir, 'spool'), tunnel, log, config.recording?.spoolCapBytes),
+    sessions: new SessionRegistry(),
     masks(identity, target) {
       const current = policy.policy;
       return current ? masksFor(identity, target, current.document) : [];
@@ -125,6 +130,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       return current ? recordingFor(current.document, target) : DEFAULT_RECORDING;
     },
   };
+
+  enforceStrictRecording(context.sessions, context.recording, (target) => context.recordingSettings(target));
 
   const listeners: ProtocolListener[] = [];
   try {
@@ -152,6 +159,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     tunnel,
     listeners,
     async stop() {
+      context.sessions.closeAll('the agent is stopping');
       await Promise.all(listeners.map((l) => l.stop()));
       context.recording.stop();
       await tunnel.stop();
