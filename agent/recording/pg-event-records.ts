@@ -1,10 +1,7 @@
 import type { CycleEndEvent, StatementEvent } from '../postgres/events';
 import type { StatementTail } from './pg-lines';
-import * as ring from './event-ring';
-import type { RecordReader, RecordWriter } from './event-ring';
+import { RECORD_HEADER_BYTES, U32_BYTES, UINT_BYTES, utf8Max, type RecordReader, type RecordWriter } from './event-ring';
 
-/** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const { RECORD_HEADER_BYTES, U32_BYTES, UINT_BYTES, utf8Max } = ring;
 
 /**
  * The Postgres recorder's records, as the proxy's thread writes them into the ring and the recorder's

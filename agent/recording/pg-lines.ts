@@ -1,5 +1,5 @@
 import type { CycleEndEvent, StatementEvent } from '../postgres/events';
-import { MESSAGE_HEADER_BYTES as HEADER_BYTES } from '../postgres/protocol/framer';
+import { MESSAGE_HEADER_BYTES } from '../postgres/protocol/framer';
 import { JsonLineBuffer, jsonText } from './json-line-buffer';
 
 /** Where a session's lines go: a spool, or the recorder worker's lines waiting for compression (see EventLines). */
@@ -59,9 +59,6 @@ const tailBytes = (t: StatementTail): Buffer =>
   intern(jsonText(`,${JSON.stringify({ protocol: t.protocol, class: t.class, decision: t.decision, rule: t.rule, reason: t.reason }).slice(1, -1)}`));
 /** Rows folded into their statement's line; a larger result is written as row events. */
 export const FOLDED_ROWS_MAX = 8;
-
-/** Read for every row: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const MESSAGE_HEADER_BYTES = HEADER_BYTES;
 
 /** `{"t":"YYYY-MM-DDTHH:MM:SS.` is the same for a second's events; toISOString costs about 1 µs a call. */
 const ISO_TO_SECOND_LENGTH = 'YYYY-MM-DDTHH:MM:SS.'.length;

@@ -3,9 +3,8 @@ import { Worker } from 'node:worker_threads';
 import type { ApprovalEvent, CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent } from '../postgres/events';
 import type { RecordingSettings } from '../../core/policy/schema';
 import { recordedIdentity } from '../sessions/events';
-import * as ring from './event-ring';
-import { newRingMemory, RecordWriter, RingWriter } from './event-ring';
-import * as records from './pg-event-records';
+import { LENGTH_BYTES, newRingMemory, RECORD_HEADER_BYTES, RecordWriter, RingWriter, U32_BYTES, UINT_BYTES, utf8Max } from './event-ring';
+import { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } from './pg-event-records';
 import type { RecordingService } from './recording-service';
 
 export { FOLDED_ROWS_MAX } from './pg-lines';
@@ -22,9 +21,6 @@ export const RING_BYTES = 8 * 1024 * 1024;
 export const RING_FULL_WAIT_MS = 5_000;
 const WORKER_BOOT = join(__dirname, 'pg-recording-worker.cjs');
 
-/** Used for every event: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const { LENGTH_BYTES, RECORD_HEADER_BYTES, U32_BYTES, UINT_BYTES, utf8Max } = ring;
-const { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } = records;
 
 /** ISO time for the rare events. */
 const isoNow = (): string => new Date().toISOString();

@@ -3,7 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { gzipMember } from '../../core/recording/chunk';
 import { EventLines } from './event-lines';
 import { RecordReader, RingReader } from './event-ring';
-import * as records from './pg-event-records';
+import { END, LARGE, LINE, readStatementTail, RESULT, ResultReader, ROW, START, STATEMENT, STATEMENT_AGAIN } from './pg-event-records';
 import { PgLineWriter } from './pg-lines';
 import { pollDelayMs } from './ring-poll';
 import type { FromWorker, ToWorker } from './pg-recorder';
@@ -13,8 +13,6 @@ import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
 // session's JSON lines, and sends each session's lines as a gzip member within SPOOL_FLUSH_MS (or at
 // SPOOL_FLUSH_BYTES, or at the session's end).
 
-/** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const { END, LARGE, LINE, readStatementTail, RESULT, ResultReader, ROW, START, STATEMENT, STATEMENT_AGAIN } = records;
 /** The lowest priority: the worker takes CPU the proxy, PostgreSQL and the clients leave idle (Linux: per thread). */
 const NICENESS = 19;
 
@@ -22,7 +20,7 @@ interface Session {
   readonly sessionId: string;
   readonly lines: EventLines;
   readonly writer: PgLineWriter;
-  readonly results: InstanceType<typeof ResultReader>;
+  readonly results: ResultReader;
   flushTimer: NodeJS.Timeout | undefined;
 }
 

@@ -1,12 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHUNK_MAX_BYTES as MAX_CHUNK_EVENT_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
+import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
 import { EventLines } from './event-lines';
 import type { JsonLineBuffer } from './json-line-buffer';
-
-/** Read at every event: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const CHUNK_MAX_BYTES = MAX_CHUNK_EVENT_BYTES;
 
 /**
  * Events reach the spool file within this time, or sooner once this many bytes are waiting. Each
