@@ -1,4 +1,4 @@
-import { SHORT_COPY } from './json-line-buffer';
+import { SHORT_COPY } from './json-byte-buffer';
 
 /**
  * A single-producer, single-consumer ring of records in shared memory: the proxy's thread appends

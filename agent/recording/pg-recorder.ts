@@ -4,10 +4,10 @@ import type { ApprovalEvent, CycleEndEvent, PgSessionEvents, PgSessionObserver, 
 import type { RecordingSettings } from '../../core/policy/schema';
 import { recordedIdentity } from '../sessions/events';
 import { LENGTH_BYTES, newRingMemory, RECORD_HEADER_BYTES, RecordWriter, RingWriter, U32_BYTES, UINT_BYTES, utf8Max } from './event-ring';
-import { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } from './pg-event-records';
+import { END, LARGE, JSON_EVENT, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } from './pg-event-records';
 import type { RecordingService } from './recording-service';
 
-export { FOLDED_ROWS_MAX } from './pg-lines';
+export { FOLDED_ROWS_MAX } from './pg-ndjson-writer';
 
 /**
  * Bytes of events the proxy can be ahead of the recorder's worker: at eight pgbench clients the
@@ -33,7 +33,7 @@ export type ToWorker = { type: 'large'; id: number; record: Uint8Array };
  * Postgres recording in two halves. On the proxy's thread, each session's events are appended to a
  * ring in shared memory as plain stores; the session hands them over after its socket writes
  * (agent/postgres/deferred-observer.ts). A worker thread at the lowest priority reads them, writes the
- * JSON lines (pg-lines.ts), compresses them and hands each gzip member back to the session's spool
+ * JSON lines (pg-ndjson-writer.ts), compresses them and hands each gzip member back to the session's spool
  * here, which appends it to the open chunk: the encoding and gzip run on idle CPU instead of on every
  * transaction's path. Per pgbench transaction alone (`bench:recording`, 2 EPYC vCPUs): 1.6-1.8 µs in
  * all with simple queries, 0.8-0.9 with prepared statements, 0.3-0.5 of them on the proxy's thread; in
@@ -216,7 +216,7 @@ class PgSessionWriter implements PgSessionObserver {
 
   private line(event: object): void {
     const json = JSON.stringify(event);
-    const out = this.pipe.open(LINE, this.slot, RECORD_HEADER_BYTES + utf8Max(json));
+    const out = this.pipe.open(JSON_EVENT, this.slot, RECORD_HEADER_BYTES + utf8Max(json));
     if (!out) return;
     out.str(json);
     this.pipe.close(out);
