@@ -124,19 +124,20 @@ function blockedFacet(block: PolicyBlock, action: Action): string | undefined {
     action.tables?.find((t) => matchesAny(block.tables, t)) ??
     action.functions?.find((f) => matchesAny(block.functions, f));
   if (pg !== undefined) return pg;
-  if (action.kubernetes && block.requests.length) return blockedRequest(block, action.kubernetes);
+  if (action.kubernetes && block.requests) return blockedRequest(block.requests, action.kubernetes);
   const ssh = action.ssh;
   if (!ssh) return undefined;
-  if (ssh.command !== undefined && matchesAny(block.commands, ssh.command)) return ssh.command;
-  if (ssh.subsystem !== undefined && block.subsystems.includes(ssh.subsystem)) return ssh.subsystem;
-  return ssh.paths?.find((p) => matchesAny(block.paths, p));
+  if (ssh.command !== undefined && block.commands && matchesAny(block.commands, ssh.command)) return ssh.command;
+  if (ssh.subsystem !== undefined && block.subsystems?.includes(ssh.subsystem)) return ssh.subsystem;
+  const paths = block.paths;
+  return paths ? ssh.paths?.find((p) => matchesAny(paths, p)) : undefined;
 }
 
-/** A Kubernetes request a block names: every field the block's entry gives matches. */
-function blockedRequest(block: PolicyBlock, k: KubernetesRequest): string | undefined {
+/** A Kubernetes request one of a block's entries names: every field the entry gives matches. */
+function blockedRequest(requests: NonNullable<PolicyBlock['requests']>, k: KubernetesRequest): string | undefined {
   const resource = k.group ? `${k.group}/${k.resource}` : k.resource;
   const given = (v: readonly string[] | undefined): v is readonly string[] => v !== undefined && v.length > 0;
-  const named = block.requests.some(
+  const named = requests.some(
     (r) =>
       (!given(r.verbs) || r.verbs.includes(k.verb)) &&
       (!given(r.resources) || matchesAny(r.resources, resource)) &&

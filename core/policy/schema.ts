@@ -128,15 +128,17 @@ const block = z
     statements: z.array(z.enum(BLOCKABLE_STATEMENTS)).default([]),
     tables: z.array(glob).default([]),
     functions: z.array(glob).default([]),
-    // Kubernetes
-    requests: z.array(kubernetesRequest).default([]),
+    // Kubernetes and SSH facets stay absent unless named: the control plane sends agents the parsed
+    // document, and an agent from before these facets refuses a block carrying keys it does not know.
+    requests: z.array(kubernetesRequest).optional(),
     // SSH: command lines (globs), subsystems (`sftp`), and paths a file transfer touches (globs)
-    commands: z.array(glob).default([]),
-    subsystems: z.array(z.string().min(1)).default([]),
-    paths: z.array(glob).default([]),
+    commands: z.array(glob).optional(),
+    subsystems: z.array(z.string().min(1)).optional(),
+    paths: z.array(glob).optional(),
   })
   .refine(
-    (b) => b.statements.length + b.tables.length + b.functions.length + b.requests.length + b.commands.length + b.subsystems.length + b.paths.length > 0,
+    (b) =>
+      b.statements.length + b.tables.length + b.functions.length + (b.requests?.length ?? 0) + (b.commands?.length ?? 0) + (b.subsystems?.length ?? 0) + (b.paths?.length ?? 0) > 0,
     'a block names statements, tables, functions, Kubernetes requests, commands, subsystems or paths',
   );
 

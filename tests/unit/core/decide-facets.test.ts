@@ -74,6 +74,11 @@ describe('decide() with protocol facets', () => {
     expect(verdict('cluster', { class: 'write', kubernetes: { verb: 'delete', group: '', resource: 'configmaps' } })).toBe('allow');
   });
 
+  it('keeps the new facets out of a parsed block that does not name them (agents from before them accept the document)', () => {
+    const postgresOnly = doc.blocks.find((b) => b.name === 'no-drop');
+    expect(Object.keys(postgresOnly ?? {}).sort()).toEqual(['functions', 'name', 'statements', 'tables', 'targets']);
+  });
+
   it('refuses a block that names no facet, and a Kubernetes request entry that names nothing', () => {
     const empty = parsePolicy(withDevIssuer(`${POLICY}  - { name: nothing, targets: [host] }\n`, TEST_ISSUER));
     const emptyRequest = parsePolicy(withDevIssuer(`${POLICY}  - { name: vague, targets: [cluster], requests: [{}] }\n`, TEST_ISSUER));
