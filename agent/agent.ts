@@ -47,7 +47,8 @@ export interface ProtocolListener {
   stop(): Promise<void>;
 }
 
-export type ListenerFactory = (target: TargetConfig, context: AgentContext) => Promise<ProtocolListener>;
+/** The listener each protocol's targets are served by; each gets its own protocol's target config. */
+export type ListenerFactories = { readonly [P in TargetConfig['protocol']]?: (target: Extract<TargetConfig, { protocol: P }>, context: AgentContext) => Promise<ProtocolListener> };
 
 export interface RunningAgent {
   readonly context: AgentContext;
@@ -58,7 +59,7 @@ export interface RunningAgent {
 }
 
 export interface AgentOptions {
-  readonly listenerFactories?: Partial<Record<TargetConfig['protocol'], ListenerFactory>>;
+  readonly listenerFactories?: ListenerFactories;
   readonly heartbeatIntervalMs?: number;
   readonly log?: Logger;
 }
@@ -136,12 +137,11 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   const listeners: ProtocolListener[] = [];
   try {
     for (const target of config.targets) {
-      const factory = options.listenerFactories?.[target.protocol];
-      if (!factory) {
+      const listener = await startListener(options.listenerFactories ?? {}, target, context);
+      if (!listener) {
         log.warn('target.unsupported', { target: target.name, protocol: target.protocol });
         continue;
       }
-      const listener = await factory(target, context);
       listeners.push(listener);
       log.info('target.listening', { target: target.name, endpoint: listener.endpoint });
     }
@@ -165,6 +165,18 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       await tunnel.stop();
     },
   };
+}
+
+/** The target's listener, from its protocol's factory; undefined when this build serves no such protocol. */
+function startListener(factories: ListenerFactories, target: TargetConfig, context: AgentContext): Promise<ProtocolListener> | undefined {
+  switch (target.protocol) {
+    case 'postgres':
+      return factories.postgres?.(target, context);
+    case 'ssh':
+      return factories.ssh?.(target, context);
+    case 'kubernetes':
+      return factories.kubernetes?.(target, context);
+  }
 }
 
 /** `stateDir/endpoints.json`: where each target's listener actually bound (tools and `twokey dev` read it). */

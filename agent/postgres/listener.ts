@@ -4,7 +4,7 @@ import { connect as tcpConnect, createServer, type AddressInfo, type Server } fr
 import { createSecureContext } from 'node:tls';
 import type { AgentContext, ProtocolListener } from '../agent';
 import type { RecordingSettings } from '../../core/policy/schema';
-import { passwordOf, type TargetConfig } from '../config';
+import { AgentConfigError, passwordOf, type PostgresTargetConfig, type TargetConfig } from '../config';
 import { loadParser, StatementClassifier } from './classify/classifier';
 import type { PgSessionEvents } from './events';
 import { ClientSession, type SessionLimits } from './session';
@@ -27,7 +27,7 @@ export class ReadCredentialError extends Error {
  * Defense in depth: the read credential must not be able to write its way around twokey. A superuser
  * or a role that can create roles is refused at start-up, with the reason.
  */
-export async function checkReadCredential(target: TargetConfig): Promise<void> {
+export async function checkReadCredential(target: PostgresTargetConfig): Promise<void> {
   const rows = await querySimple(
     {
       host: target.upstream.host,
@@ -46,7 +46,7 @@ export async function checkReadCredential(target: TargetConfig): Promise<void> {
 const BLAST_RADIUS_TIMEOUT_MS = 3_000;
 
 /** The planner's row estimate for a write, planned as a SELECT on the read credential (nothing runs). */
-export async function estimateBlastRadius(target: TargetConfig, sql: string, searchPath: string | undefined): Promise<string> {
+export async function estimateBlastRadius(target: PostgresTargetConfig, sql: string, searchPath: string | undefined): Promise<string> {
   const counting = countingQuery(sql);
   if (!counting) return 'unknown (not estimated for this kind of statement)';
   if ('rows' in counting) return `${counting.rows} row(s) (VALUES list)`;
@@ -74,7 +74,9 @@ export interface PostgresListenerOptions {
 }
 
 /** The agent's PostgreSQL endpoint for one target. */
-export async function startPostgresListener(target: TargetConfig, context: AgentContext, options: PostgresListenerOptions = {}): Promise<ProtocolListener & { sessions: () => number }> {
+export async function startPostgresListener(config: TargetConfig, context: AgentContext, options: PostgresListenerOptions = {}): Promise<ProtocolListener & { sessions: () => number }> {
+  if (config.protocol !== 'postgres') throw new AgentConfigError(`target ${config.name}: a ${config.protocol} target has no Postgres listener`);
+  const target = config;
   await loadParser();
   await checkReadCredential(target);
   const tls = target.tls ? createSecureContext({ cert: readFileSync(target.tls.certFile), key: readFileSync(target.tls.keyFile) }) : undefined;
