@@ -16,9 +16,6 @@ type Payload = StatementEvent | Buffer | CycleEndEvent | ServerMessageEvent | Ap
  * catalog reload) go in a microtask. Order is kept; nothing is copied: a DataRow's buffer is a chunk as
  * read, or an output buffer of the session's, and neither is written into again once sent. The queue
  * is plain parallel arrays, reused, and holds at most one event per message of one read.
- * Tried and not kept: a response's events kept until the client's next request (the client woken mostly
- * runs on the agent's core and waits for them): the agent's CPU rose by 10 µs a transaction at one
- * client (bench/RESULTS.md).
  */
 export class DeferredObserver implements PgSessionObserver {
   private readonly kinds: number[] = [];

@@ -35,11 +35,9 @@ export type ToWorker = { type: 'large'; id: number; record: Uint8Array };
  * (agent/postgres/deferred-observer.ts). A worker thread at the lowest priority reads them, writes the
  * JSON lines (pg-ndjson-writer.ts), compresses them and hands each gzip member back to the session's spool
  * here, which appends it to the open chunk: the encoding and gzip run on idle CPU instead of on every
- * transaction's path. Per pgbench transaction alone (`bench:recording`, 2 EPYC vCPUs): 1.6-1.8 µs in
- * all with simple queries, 0.8-0.9 with prepared statements, 0.3-0.5 of them on the proxy's thread; in
- * place the agent's CPU rises by 1.4-3.0 µs (bench/RESULTS.md, with the slower VM's figures). Events
- * reach the spool file within SPOOL_FLUSH_MS plus the worker's poll; a crash loses what was in between
- * (the session is then marked incomplete).
+ * transaction's path (costs: `npm run bench:recording`, bench/RESULTS.md). Events reach the spool file
+ * within SPOOL_FLUSH_MS plus the worker's poll; a crash loses what was in between (the session is then
+ * marked incomplete).
  */
 class PgRecordingPipe {
   /** The worker and the ring it reads; both made again if the worker stops (its sessions are then ended incomplete). */

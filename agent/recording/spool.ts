@@ -6,9 +6,8 @@ import { PendingEvents } from './pending-events';
 
 /**
  * Events reach the spool file within this time, or sooner once this many bytes are waiting. Each
- * flush is a gzip member with its own compressor state, a file write and a digest update: at eight
- * pgbench clients, flushing every 200 ms or 64 KB cost the agent about 0.3 ms of CPU per flush, 10 µs
- * per transaction at 1,000 transactions a second. A crash loses at most this much of a session (for
+ * flush is a gzip member with its own compressor state, a file write and a digest update, a cost per
+ * flush that frequent small flushes multiply. A crash loses at most this much of a session (for
  * Postgres sessions, plus the recorder worker's poll: see pg-recorder.ts).
  */
 export const SPOOL_FLUSH_MS = 1000;
