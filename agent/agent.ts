@@ -9,7 +9,7 @@ import { DEFAULT_RECORDING, type PolicyMask, type RecordingSettings } from '../c
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
-import { agentKeyOf, type AgentConfig, type TargetConfig } from './config';
+import { AgentConfigError, agentKeyOf, controlPlaneUrlProblem, type AgentConfig, type TargetConfig } from './config';
 import { ApprovalClient } from './approvals/approval-client';
 import { RecordingService } from './recording/recording-service';
 import { PolicyCache } from './policy/policy-cache';
@@ -66,6 +66,8 @@ export interface AgentOptions {
 
 export async function startAgent(config: AgentConfig, options: AgentOptions = {}): Promise<RunningAgent> {
   const log = options.log ?? jsonLogger(`agent:${config.name}`);
+  const urlProblem = controlPlaneUrlProblem(config.controlPlane.url);
+  if (urlProblem) throw new AgentConfigError(`controlPlane.url: ${urlProblem}`);
   const policy = new PolicyCache(config.stateDir);
   /** From the control plane's hello.ok; until it arrives, `hash` masks are shown as full masks. */
   let maskingKey: Buffer | undefined;

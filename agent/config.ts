@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { isLoopback } from './net/loopback';
 
 const credential = z.strictObject({
   user: z.string().min(1),
@@ -60,13 +61,43 @@ const kubernetesTarget = z.strictObject({
   tls: tlsFiles.optional(),
 });
 
+/**
+ * What a Postgres target must say beyond its fields, or undefined: it pins its database (callers do
+ * not choose where approved writes go), and a listener other hosts can reach has TLS (the caller's
+ * token is its password). Checked when the file is read and again when a listener starts.
+ */
+export function targetProblem(t: Pick<z.infer<typeof postgresTarget>, 'listen' | 'upstream' | 'tls'>): string | undefined {
+  if (!t.upstream.database) return 'upstream.database is required: the agent serves one database per target';
+  if (!t.tls && !isLoopback(t.listen.host)) return `listen.host ${t.listen.host} is reachable from other hosts: configure tls (certFile, keyFile), or listen on 127.0.0.1`;
+  return undefined;
+}
+
 /** One target per protocol's shape: a field one protocol needs is not asked of the others. */
-const target = z.discriminatedUnion('protocol', [postgresTarget, sshTarget, kubernetesTarget]);
+const target = z.discriminatedUnion('protocol', [postgresTarget, sshTarget, kubernetesTarget]).superRefine((t, ctx) => {
+  const problem = t.protocol === 'postgres' ? targetProblem(t) : undefined;
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** The agent key travels in the WebSocket handshake: only over TLS, or to this machine. */
+export function controlPlaneUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'not a URL';
+  }
+  if (parsed.protocol === 'wss:') return undefined;
+  if (parsed.protocol === 'ws:') return isLoopback(parsed.hostname) ? undefined : 'ws:// sends the agent key in clear: use wss:// (ws:// only to 127.0.0.1 or localhost)';
+  return 'a ws:// or wss:// URL';
+}
 
 export const agentConfigSchema = z.strictObject({
   name: z.string().min(1).max(63),
   controlPlane: z.strictObject({
-    url: z.string().regex(/^wss?:\/\//, 'a ws:// or wss:// URL'),
+    url: z.string().superRefine((url, ctx) => {
+      const problem = controlPlaneUrlProblem(url);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
     keyFile: z.string().optional(),
     keyEnv: z.string().default('TWOKEY_AGENT_KEY'),
   }),
@@ -90,6 +121,19 @@ export type CredentialConfig = z.infer<typeof credential>;
 
 export class AgentConfigError extends Error {
   override name = 'AgentConfigError';
+}
+
+/** The target as a Postgres target; a config error for another protocol's. */
+export function asPostgresTarget(t: TargetConfig): PostgresTargetConfig {
+  if (t.protocol !== 'postgres') throw new AgentConfigError(`target ${t.name}: a ${t.protocol} target is not a Postgres target`);
+  return t;
+}
+
+/** The database a Postgres target serves; a config error when the target does not pin one. */
+export function pinnedDatabase(t: PostgresTargetConfig): string {
+  const problem = targetProblem(t);
+  if (problem || !t.upstream.database) throw new AgentConfigError(`target ${t.name}: ${problem ?? 'upstream.database is required'}`);
+  return t.upstream.database;
 }
 
 /** Loads an agent config file; relative paths inside it are relative to the file. */

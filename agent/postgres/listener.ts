@@ -4,7 +4,7 @@ import { connect as tcpConnect, createServer, type AddressInfo, type Server } fr
 import { createSecureContext } from 'node:tls';
 import type { AgentContext, ProtocolListener } from '../agent';
 import type { RecordingSettings } from '../../core/policy/schema';
-import { AgentConfigError, passwordOf, type PostgresTargetConfig, type TargetConfig } from '../config';
+import { asPostgresTarget, passwordOf, pinnedDatabase, type PostgresTargetConfig, type TargetConfig } from '../config';
 import { loadParser, StatementClassifier } from './classify/classifier';
 import type { PgSessionEvents } from './events';
 import { ClientSession, type SessionLimits } from './session';
@@ -13,40 +13,21 @@ import { querySimple } from './upstream/simple-query';
 import { pgRecorder } from '../recording/pg-recorder';
 import { countingQuery, planRows } from './approval/blast-radius';
 import { PgMaskingService } from './masking/masking-service';
+import { checkReadCredential } from './read-credential';
 
 /** Default cap on one client message: large enough for big COPY rows and long SQL, small enough to bound memory. */
 export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_SERVER_MESSAGE_BYTES = 256 * 1024 * 1024;
 export const MAX_SESSIONS_PER_TARGET = 500;
 
-export class ReadCredentialError extends Error {
-  override name = 'ReadCredentialError';
-}
-
-/**
- * Defense in depth: the read credential must not be able to write its way around twokey. A superuser
- * or a role that can create roles is refused at start-up, with the reason.
- */
-export async function checkReadCredential(target: PostgresTargetConfig): Promise<void> {
-  const rows = await querySimple(
-    {
-      host: target.upstream.host,
-      port: target.upstream.port,
-      user: target.readCredential.user,
-      password: passwordOf(target.readCredential),
-      database: target.upstream.database ?? 'postgres',
-    },
-    'SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = current_user',
-  );
-  const [superuser, createRole] = rows[0] ?? [];
-  if (superuser === 't') throw new ReadCredentialError(`target ${target.name}: the read credential ${target.readCredential.user} is a superuser; give it a role that can only SELECT`);
-  if (createRole === 't') throw new ReadCredentialError(`target ${target.name}: the read credential ${target.readCredential.user} can create roles; give it a role that can only SELECT`);
-}
-
 const BLAST_RADIUS_TIMEOUT_MS = 3_000;
 
-/** The planner's row estimate for a write, planned as a SELECT on the read credential (nothing runs). */
-export async function estimateBlastRadius(target: PostgresTargetConfig, sql: string, searchPath: string | undefined): Promise<string> {
+/**
+ * The planner's row estimate for a write, planned as a SELECT on the read credential (nothing runs),
+ * in the target's database under the role's defaults: like the approved run, nothing of the caller's
+ * session settings is used.
+ */
+export async function estimateBlastRadius(target: PostgresTargetConfig, sql: string): Promise<string> {
   const counting = countingQuery(sql);
   if (!counting) return 'unknown (not estimated for this kind of statement)';
   if ('rows' in counting) return `${counting.rows} row(s) (VALUES list)`;
@@ -57,8 +38,7 @@ export async function estimateBlastRadius(target: PostgresTargetConfig, sql: str
         port: target.upstream.port,
         user: target.readCredential.user,
         password: passwordOf(target.readCredential),
-        database: target.upstream.database ?? 'postgres',
-        params: searchPath ? { search_path: searchPath } : undefined,
+        database: pinnedDatabase(target),
       },
       `EXPLAIN (FORMAT JSON) ${counting.select}`,
     ),
@@ -75,8 +55,8 @@ export interface PostgresListenerOptions {
 
 /** The agent's PostgreSQL endpoint for one target. */
 export async function startPostgresListener(config: TargetConfig, context: AgentContext, options: PostgresListenerOptions = {}): Promise<ProtocolListener & { sessions: () => number }> {
-  if (config.protocol !== 'postgres') throw new AgentConfigError(`target ${config.name}: a ${config.protocol} target has no Postgres listener`);
-  const target = config;
+  const target = asPostgresTarget(config);
+  const database = pinnedDatabase(target);
   await loadParser();
   await checkReadCredential(target);
   const tls = target.tls ? createSecureContext({ cert: readFileSync(target.tls.certFile), key: readFileSync(target.tls.keyFile) }) : undefined;
@@ -114,13 +94,13 @@ export async function startPostgresListener(config: TargetConfig, context: Agent
     new ClientSession(socket, {
       target: {
         name: target.name,
-        upstream: { host: target.upstream.host, port: target.upstream.port, database: target.upstream.database },
+        upstream: { host: target.upstream.host, port: target.upstream.port, database },
         read: { user: target.readCredential.user, password: passwordOf(target.readCredential) },
         write: { user: target.writeCredential.user, password: passwordOf(target.writeCredential) },
         tls,
       },
       approvals: context.approvals,
-      estimateBlastRadius: (sql, searchPath) => estimateBlastRadius(target, sql, searchPath),
+      estimateBlastRadius: (sql) => estimateBlastRadius(target, sql),
       admit: () => (strictAndFull() ? `twokey: ${CANNOT_RECORD}` : undefined),
       limits,
       classifier,

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import type { Identity } from '../../core/identity/identity';
+import { principalKey, type Identity } from '../../core/identity/identity';
+import { MAX_TOKEN_BYTES } from '../../core/identity/verifier';
+import { isLoopback } from '../net/loopback';
 import type { Logger } from '../../core/log';
 import type { Action, Decision } from '../../core/policy/decide';
 import type { ActionClass } from '../../core/policy/schema';
@@ -24,10 +26,11 @@ import {
   terminateMessage,
   type ErrorFields,
 } from './protocol/writer';
-import { actionHash, requesterOf } from '../../core/approval/request';
+import { requesterOf, type ApprovalKind } from '../../core/approval/request';
 import { MAX_APPROVAL_TEXT_BYTES } from '../../core/tunnel/messages';
 import { newRequestId, type ApprovalClient } from '../approvals/approval-client';
 import { runOnWriteConnection, type ResultTransform } from './approval/run-approved';
+import { approvalHash, approvedMessages, heldExtendedStatement, MAX_HELD_BATCH_MESSAGES, simpleStatement, type ApprovedStatement } from './approval/approved-request';
 import type { PgSessionEvents, StatementEvent } from './events';
 import { DeferredObserver } from './deferred-observer';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
@@ -51,8 +54,11 @@ export const STARTUP_TIMEOUT_MS = 15_000;
 /** Start-up parameters passed on to the database; everything else (notably `options`) is dropped. */
 const FORWARDED_STARTUP_PARAMS = ['application_name', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits', 'search_path'];
 const MAX_PREPARED_PER_SESSION = 10_000;
+/** A password message carrying the largest token the verifier accepts, with room for its header and NUL. */
+export const MAX_PASSWORD_MESSAGE_BYTES = MAX_TOKEN_BYTES + 1024;
 export const HOLD_GRACE_SECONDS = 5;
 export const MAX_WINDOW_MINUTES = 24 * 60;
+const WRITE_CONNECTION_PARAMS = { application_name: 'twokey', client_encoding: 'UTF8' };
 
 export interface SessionLimits {
   /** Largest message a client may send (bytes, header included). */
@@ -63,7 +69,8 @@ export interface SessionLimits {
 
 export interface SessionTarget {
   readonly name: string;
-  readonly upstream: { host: string; port: number; database: string | undefined };
+  /** The one database this target serves (pinned in the agent's config). */
+  readonly upstream: { host: string; port: number; database: string };
   readonly read: { user: string; password: string | undefined };
   readonly write: { user: string; password: string | undefined };
   readonly tls: SecureContext | undefined;
@@ -79,7 +86,7 @@ export interface SessionDeps {
   readonly log: Logger;
   readonly approvals: ApprovalClient;
   /** The planner's estimate of what a write touches, from the read credential; best effort. */
-  readonly estimateBlastRadius: (sql: string, searchPath: string | undefined) => Promise<string>;
+  readonly estimateBlastRadius: (sql: string) => Promise<string>;
   /** A reason to refuse new sessions (strict recording with a full spool), or undefined. */
   readonly admit?: () => string | undefined;
   /** Registers the session for CancelRequest; returns the key data the client gets. */
@@ -119,6 +126,8 @@ export class ClientSession {
   private upstream: UpstreamConnection | undefined;
   private startupBuffer: Buffer = Buffer.alloc(0);
   private readonly clientFramer: MessageFramer;
+  /** Before authentication a client sends one password message (the token): capped to what a token can be. */
+  private readonly authFramer = new MessageFramer(MAX_PASSWORD_MESSAGE_BYTES);
   private readonly serverFramer: MessageFramer;
   private readonly startupTimer: NodeJS.Timeout;
   private identity: Identity | undefined;
@@ -137,8 +146,8 @@ export class ClientSession {
   /** While a statement waits for approval, later client messages wait here, in order. */
   private held = false;
   private readonly heldMessages: Buffer[] = [];
-  /** An extended-protocol batch whose Parse needs approval, collected up to its Sync. */
-  private collecting: { text: string; messages: Buffer[]; decision: Extract<Decision, { kind: 'approve' }>; cls: ActionClass } | undefined;
+  /** An extended-protocol batch whose Parse needs approval, collected up to its Sync (to be read, never replayed). */
+  private collecting: { messages: Buffer[]; decision: Extract<Decision, { kind: 'approve' }>; cls: ActionClass } | undefined;
   private readonly drainWaiters: (() => void)[] = [];
   private readonly serverParams = new Map<string, string>();
   /** `SET twokey.reason = '...'`: kept by the agent, never sent upstream. */
@@ -206,12 +215,18 @@ export class ClientSession {
     });
   }
 
-  private readonly onClientData = (chunk: Buffer): void => {
-    try {
+  private readonly onClientData = (chunk: Buffer): void =>
+    this.guarded(() => {
       if (this.state === 'startup') this.onStartupData(chunk);
-      else if (this.state === 'auth') this.pushClient(chunk, (buf, start, end, code) => this.onAuthMessage(buf, start, end, code));
+      else if (this.state === 'auth') this.pushClient(chunk, (buf, start, end, code) => this.onAuthMessage(buf, start, end, code), this.authFramer);
       else if (this.state === 'ready') this.onReadyData(chunk);
       else if (this.state === 'connecting') this.fatal(SQLSTATE.protocolViolation, 'twokey: message before start-up finished');
+    });
+
+  /** Runs client input handling; a malformed message ends this session with an error, never the agent. */
+  private guarded(handle: () => void): void {
+    try {
+      handle();
     } catch (e) {
       if (e instanceof ProtocolReadError) this.fatal(SQLSTATE.protocolViolation, `twokey: invalid message: ${e.message}`);
       else {
@@ -219,17 +234,17 @@ export class ClientSession {
         this.fatal(SQLSTATE.internalError, 'twokey: internal error');
       }
     }
-  };
-
-  private pushClient(chunk: Buffer, visit: (buf: Buffer, start: number, end: number, code: number) => void): void {
-    const problem = this.clientFramer.push(chunk, visit);
-    if (problem) this.rejectFrame(problem);
   }
 
-  private rejectFrame(problem: FramerError): void {
+  private pushClient(chunk: Buffer, visit: (buf: Buffer, start: number, end: number, code: number) => void, framer = this.clientFramer): void {
+    const problem = framer.push(chunk, visit);
+    if (problem) this.rejectFrame(problem, framer.maxMessageBytes);
+  }
+
+  private rejectFrame(problem: FramerError, limit: number): void {
     if (problem.kind === 'too-large') {
       this.deps.log.warn('pg.message.too-large', { sessionId: this.id, bytes: problem.length + 1 });
-      this.fatal(SQLSTATE.programLimitExceeded, `twokey: message of ${problem.length + 1} bytes exceeds the limit of ${this.deps.limits.maxClientMessageBytes} bytes`);
+      this.fatal(SQLSTATE.programLimitExceeded, `twokey: message of ${problem.length + 1} bytes exceeds the limit of ${limit} bytes`);
     } else this.fatal(SQLSTATE.protocolViolation, `twokey: invalid message length ${problem.length}`);
   }
 
@@ -271,6 +286,10 @@ export class ClientSession {
       this.client.write(message(BACKEND.NegotiateProtocolVersion, Buffer.concat([int32(0), int32(unsupported.length), ...unsupported.map((u) => Buffer.from(`${u}\0`))])));
     }
     if (this.startupParams.replication !== undefined) return this.fatal(SQLSTATE.featureNotSupported, 'twokey: replication connections are not supported');
+    // The password is the caller's token: it crosses the network only inside TLS (libpq's sslmode=prefer would fall back to clear).
+    if (!(this.client instanceof TLSSocket) && !isLoopback(this.client.remoteAddress ?? '')) {
+      return this.fatal(SQLSTATE.invalidAuthorizationSpecification, 'twokey: connections from other hosts must use TLS; connect with sslmode=require');
+    }
     this.state = 'auth';
     this.client.write(authenticationRequest(AUTH.CleartextPassword));
     if (packet.rest.length) this.onClientData(packet.rest);
@@ -312,7 +331,10 @@ export class ClientSession {
       const value = this.startupParams[key];
       if (value !== undefined) params[key] = value;
     }
-    const database = target.upstream.database ?? this.startupParams.database ?? this.startupParams.user ?? 'postgres';
+    const database = target.upstream.database;
+    const asked = this.startupParams.database;
+    // Checked after authentication, as PostgreSQL does, so that strangers do not learn the name.
+    if (asked !== undefined && asked !== database) return this.fatal(SQLSTATE.invalidCatalogName, `twokey: this endpoint serves database "${database}" only, not "${asked}"`);
     this.database = database;
     let upstream: UpstreamConnection;
     try {
@@ -357,7 +379,7 @@ export class ClientSession {
         target: target.name,
         identity: verified.value,
         startupUser: this.startupParams.user,
-        database: target.upstream.database ?? this.startupParams.database ?? '',
+        database,
         applicationName: this.startupParams.application_name,
         clientAddress: this.clientAddress,
         at: new Date(),
@@ -485,7 +507,7 @@ export class ClientSession {
           if (this.namedStatements.size > 0 && dropped !== 'all' && dropped.length === 1) cycle.deallocates = dropped[0];
           this.pending.push(cycle);
         } else if (verdict.kind === 'approve') {
-          this.hold({ kind: script ? 'script' : 'statement', text: sql, params: undefined, messages: Buffer.from(buf.subarray(start, end)), decision: verdict, cls: this.lastClass });
+          this.hold({ kind: script ? 'script' : 'statement', statement: simpleStatement(sql), decision: verdict, cls: this.lastClass });
         } else this.refuseCycle([errorResponse(refusal(verdict))]);
         return;
       }
@@ -503,7 +525,7 @@ export class ClientSession {
           return this.forwardInBatch(buf, start, end);
         }
         if (verdict.kind === 'approve' && !this.openBatch) {
-          this.collecting = { text: parse.query, messages: [Buffer.from(buf.subarray(start, end))], decision: verdict, cls: this.lastClass };
+          this.collecting = { messages: [Buffer.from(buf.subarray(start, end))], decision: verdict, cls: this.lastClass };
           return;
         }
         if (verdict.kind === 'approve') {
@@ -639,33 +661,34 @@ export class ClientSession {
         return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message })]);
       }
       const text = `write access to ${this.deps.target.name} for ${minutes} minute(s)`;
-      return this.hold({ kind: 'window', text, params: undefined, messages: Buffer.alloc(0), decision, cls: 'write', windowMinutes: minutes });
+      return this.hold({ kind: 'window', statement: simpleStatement(text), decision, cls: 'write', windowMinutes: minutes });
     }
     return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.featureNotSupported, message: `twokey: unknown setting twokey.${name}` })]);
   }
 
-  /** Collects the rest of an extended batch whose statement needs approval; holds it at its Sync. */
+  /**
+   * Collects the rest of an extended batch whose statement needs approval; at its Sync the batch is
+   * read into the one statement it runs (see approved-request.ts), or refused. A message that cannot
+   * belong to such a batch refuses it at once.
+   */
   private collect(buf: Buffer, start: number, end: number, code: number): void {
     const batch = this.collecting;
     if (!batch) return;
-    batch.messages.push(Buffer.from(buf.subarray(start, end)));
-    if (code === FRONTEND.Parse) {
+    if (code === FRONTEND.Terminate) {
       this.collecting = undefined;
-      this.skippingToSync = true;
-      return this.inject(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'twokey: a statement that needs approval must be sent in a batch of its own (Parse ... Sync)' }));
+      return this.teardown('client terminated');
     }
-    if (code !== FRONTEND.Sync) return;
+    batch.messages.push(Buffer.from(buf.subarray(start, end)));
+    const mayBelong = code === FRONTEND.Bind || code === FRONTEND.Describe || code === FRONTEND.Execute;
+    if (mayBelong && batch.messages.length < MAX_HELD_BATCH_MESSAGES) return;
     this.collecting = undefined;
-    const bind = batch.messages.find((m) => m[0] === FRONTEND.Bind);
-    let params: (string | null)[] = [];
-    if (bind) {
-      const b = readBind(bodyOf(bind, 0, bind.length));
-      if (b.paramFormats.some((f) => f !== 0)) {
-        return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.featureNotSupported, message: 'twokey: statements that need approval must send their parameters as text, so that reviewers can read them' })]);
-      }
-      params = b.params.map((p) => (p === null ? null : p.toString('utf8')));
-    }
-    this.hold({ kind: 'statement', text: batch.text, params, messages: Buffer.concat(batch.messages), decision: batch.decision, cls: batch.cls });
+    const held = heldExtendedStatement(batch.messages);
+    if (held.ok) return this.hold({ kind: 'statement', statement: held.statement, decision: batch.decision, cls: batch.cls });
+    const error = errorResponse({ severity: 'ERROR', ...held.refusal });
+    // A Query or FunctionCall is a cycle of its own (the caller waits for its ReadyForQuery); anything else skips to Sync.
+    if (code === FRONTEND.Sync || code === FRONTEND.Query || code === FRONTEND.FunctionCall) return this.refuseCycle([error]);
+    this.inject(error);
+    this.skippingToSync = true;
   }
 
   // ---- hold and run (approvals) ----
@@ -690,7 +713,9 @@ export class ClientSession {
     const identity = this.identity as Identity;
     const target = this.deps.target;
     const approvals = this.deps.approvals;
-    const sha256 = actionHash(h.text, h.params);
+    const sha256 = approvalHash(h.kind, h.statement);
+    const text = h.statement.text;
+    const params = h.statement.protocol === 'extended' ? h.statement.params : undefined;
     const finish = async (messages: Buffer[]): Promise<void> => {
       await this.drained();
       if (!this.closed) this.writeClient(Buffer.concat([...messages, readyForQuery(this.transactionStatus)]));
@@ -701,27 +726,28 @@ export class ClientSession {
     if (this.transactionStatus !== 'I' && h.kind === 'statement') {
       return refuse('twokey: a write inside a transaction block cannot wait for approval', 'Submit the whole script with `twokey exec --target ' + target.name + ' -f script.sql`; it runs as one transaction once approved.');
     }
-    if (h.kind !== 'window' && approvals.windowOpen(identity.subject, target.name)) {
+    const principal = principalKey(identity);
+    if (h.kind !== 'window' && approvals.windowOpen(principal, target.name)) {
       return this.runApproved(h, noticeResponse({ code: '00000', message: `twokey: running on the write credential inside your approved write window` }));
     }
-    if (h.kind !== 'window' && approvals.takeOneTimeGrant(identity.subject, target.name, sha256)) {
+    if (h.kind !== 'window' && approvals.takeOneTimeGrant(principal, target.name, sha256)) {
       return this.runApproved(h, noticeResponse({ code: '00000', message: 'twokey: running once under the approval given earlier for this exact statement' }));
     }
     const approval = h.decision.approval;
     if (approval.requireReason && !this.reason) {
       return refuse('twokey: this statement needs a reason before it can be sent for approval', "Run SET twokey.reason = 'why' first.");
     }
-    if (Buffer.byteLength(h.text) > MAX_APPROVAL_TEXT_BYTES) return refuse(`twokey: statements over ${MAX_APPROVAL_TEXT_BYTES} bytes cannot be sent for approval; use twokey exec`);
+    if (Buffer.byteLength(text) > MAX_APPROVAL_TEXT_BYTES) return refuse(`twokey: statements over ${MAX_APPROVAL_TEXT_BYTES} bytes cannot be sent for approval; use twokey exec`);
     const requestId = newRequestId();
-    const blastRadius = h.kind === 'statement' ? await this.deps.estimateBlastRadius(h.text, this.serverParams.get('search_path')).catch(() => 'unknown') : undefined;
+    const blastRadius = h.kind === 'statement' ? await this.deps.estimateBlastRadius(text).catch(() => 'unknown') : undefined;
     const submitted = await approvals.submit({
       requestId,
       kind: h.kind,
       windowMinutes: h.windowMinutes,
       target: target.name,
       protocol: 'postgres',
-      text: h.text,
-      params: h.params,
+      text,
+      params,
       sha256,
       class: h.cls,
       rule: h.decision.rule,
@@ -750,7 +776,6 @@ export class ClientSession {
       return refuse(`twokey: request ${requestId} ${decision.outcome}${who}${decision.comment ? `: ${decision.comment}` : ''}`);
     }
     if (h.kind === 'window') {
-      approvals.openWindow(identity.subject, target.name, Date.parse(decision.validUntil));
       return finish([
         noticeResponse({ code: '00000', message: `twokey: request ${requestId} approved by ${decision.decidedBy.join(', ')}; writes on ${target.name} run on the write credential until ${decision.validUntil}` }),
         commandComplete('SET'),
@@ -764,23 +789,19 @@ export class ClientSession {
     if (this.closed) return;
     this.writeClient(notice);
     const target = this.deps.target;
-    const params: Record<string, string> = {};
-    // The write connection resolves names as the caller's session would (PostgreSQL reports these settings).
-    for (const key of ['search_path', 'TimeZone', 'DateStyle', 'IntervalStyle', 'application_name']) {
-      const value = this.serverParams.get(key);
-      if (value !== undefined) params[key] = value;
-    }
     await runOnWriteConnection(
       {
         host: target.upstream.host,
         port: target.upstream.port,
         user: target.write.user,
         password: target.write.password,
-        database: target.upstream.database ?? this.startupParams.database ?? 'postgres',
-        params,
+        database: target.upstream.database,
+        // Nothing of the caller's session (search_path, DateStyle, ...) reaches the write connection: it runs
+        // under the write role's defaults, which the reviewer can know. The agent's bytes are UTF-8.
+        params: WRITE_CONNECTION_PARAMS,
       },
-      h.messages,
-      { write: (bytes) => this.client.write(bytes), onDrain: (resume) => this.client.once('drain', resume), transform: this.approvedRunMasking(h.messages) },
+      h.statement,
+      { write: (bytes) => this.client.write(bytes), onDrain: (resume) => this.client.once('drain', resume), transform: this.approvedRunMasking(h.statement) },
       this.deps.limits.maxServerMessageBytes,
     );
     // Approved DDL may change what a column is (or a view reads): masking reads the catalog again.
@@ -789,9 +810,10 @@ export class ClientSession {
   }
 
   /** Results of an approved run are masked like any other (with a masker of their own: another connection). */
-  private approvedRunMasking(messages: Buffer): ResultTransform | undefined {
+  private approvedRunMasking(statement: ApprovedStatement): ResultTransform | undefined {
     if (!this.masker || !this.catalog) return undefined;
     const masker = new ResultMasker(this.masker.profile, this.catalog);
+    const messages = approvedMessages(statement);
     new MessageFramer(messages.length + 1).push(messages, (buf, start, end, code) => {
       masker.expectClient(code, buf, start, end);
     });
@@ -816,7 +838,9 @@ export class ClientSession {
     this.held = false;
     if (this.closed) return;
     // If a replayed statement is held again, the messages after it queue up behind it, in order.
-    for (const m of this.heldMessages.splice(0)) this.onClientMessage(m, 0, m.length, m[0] as number);
+    this.guarded(() => {
+      for (const m of this.heldMessages.splice(0)) this.onClientMessage(m, 0, m.length, m[0] as number);
+    });
     if (this.upstream) this.flushOutgoing(this.upstream.socket);
     if (!this.held) this.client.resume();
   }
@@ -1086,12 +1110,10 @@ export class ClientSession {
 }
 
 interface Held {
-  readonly kind: 'statement' | 'script' | 'window';
+  readonly kind: ApprovalKind;
   readonly windowMinutes?: number;
-  readonly text: string;
-  readonly params: (string | null)[] | undefined;
-  /** The client's own messages for this statement, run as sent once approved. */
-  readonly messages: Buffer;
+  /** What the reviewer reads and, once approved, what the agent builds the write connection's messages from (a window's text is never run). */
+  readonly statement: ApprovedStatement;
   readonly decision: Extract<Decision, { kind: 'approve' }>;
   readonly cls: ActionClass;
 }

@@ -53,10 +53,17 @@ export function requesterOf(identity: Identity): Requester {
   return { issuer: identity.issuer, subject: identity.subject, name: identity.name, email: identity.email, groups: [...identity.groups] };
 }
 
-/** The hash a reviewer approves: the text and every parameter, unambiguously framed. */
-export function actionHash(text: string, params: readonly (string | null)[] = []): string {
+/**
+ * The hash a reviewer approves and a grant is redeemed by: what kind of request, how it is sent (a
+ * simple Query of the text, or the text with parameters over the extended protocol), the text and
+ * every parameter, each unambiguously framed.
+ */
+export function actionHash(action: { kind: ApprovalKind; protocol: 'simple' | 'extended'; text: string; params: readonly (string | null)[] | undefined }): string {
   const h = createHash('sha256');
-  h.update(`text:${Buffer.byteLength(text)}:`).update(text);
-  for (const p of params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
+  h.update(`kind:${action.kind}|protocol:${action.protocol}|text:${Buffer.byteLength(action.text)}:`).update(action.text);
+  if (action.params) {
+    h.update(`|params:${action.params.length}`);
+    for (const p of action.params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
+  }
   return h.digest('hex');
 }

@@ -28,7 +28,7 @@ rules:
   - name: loader
     targets: [test-pg-rw]
     subjects: { users: [loader] }
-    actions: { read: allow, write: allow }
+    actions: { read: allow, write: allow, ddl: allow }
 blocks:
   - { name: no-destructive, targets: ['*'], statements: [drop, truncate, delete-without-where, update-without-where] }
   - { name: no-kill, targets: ['*'], functions: ['pg_catalog.pg_terminate_backend'] }

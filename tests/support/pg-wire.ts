@@ -98,12 +98,29 @@ export const errorMessageOf = (m: WireMessage): Record<string, string> => {
   return fields;
 };
 
+const int16 = (n: number): Buffer => {
+  const b = Buffer.alloc(2);
+  b.writeInt16BE(n);
+  return b;
+};
+
+/** Bind with parameters (text unless `paramFormats` says otherwise) and result format codes. */
+function bindWith(portal: string, statement: string, params: readonly (string | Buffer | null)[], options: { paramFormats?: number[]; resultFormats?: number[] } = {}): Buffer {
+  const formats = options.paramFormats ?? [];
+  const results = options.resultFormats ?? [];
+  const values = params.map((p) => (p === null ? int32(-1) : Buffer.concat([int32(Buffer.byteLength(p)), Buffer.from(p)])));
+  return message(0x42, Buffer.concat([cstring(portal), cstring(statement), int16(formats.length), ...formats.map(int16), int16(params.length), ...values, int16(results.length), ...results.map(int16)]));
+}
+
 export const wire = {
   query: (sql: string) => message(0x51, cstring(sql)),
-  parse: (name: string, sql: string) => message(0x50, Buffer.concat([cstring(name), cstring(sql), Buffer.from([0, 0])])),
-  bind: (portal: string, statement: string) => message(0x42, Buffer.concat([cstring(portal), cstring(statement), Buffer.from([0, 0, 0, 0, 0, 0])])),
+  parse: (name: string, sql: string, types: number[] = []) => message(0x50, Buffer.concat([cstring(name), cstring(sql), int16(types.length), ...types.map(int32)])),
+  bind: (portal: string, statement: string) => bindWith(portal, statement, []),
+  bindWith,
   describePortal: (portal: string) => message(0x44, Buffer.concat([Buffer.from('P'), cstring(portal)])),
-  execute: (portal: string) => message(0x45, Buffer.concat([cstring(portal), int32(0)])),
+  describeStatement: (name: string) => message(0x44, Buffer.concat([Buffer.from('S'), cstring(name)])),
+  execute: (portal: string, maxRows = 0) => message(0x45, Buffer.concat([cstring(portal), int32(maxRows)])),
+  flush: () => message(0x48),
   closeStatement: (name: string) => message(0x43, Buffer.concat([Buffer.from('S'), cstring(name)])),
   sync: () => message(0x53),
   terminate: () => message(0x58),

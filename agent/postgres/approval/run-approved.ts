@@ -1,8 +1,10 @@
 import { BACKEND } from '../protocol/codes';
 import { MessageFramer } from '../protocol/framer';
 import { bodyOf, readErrorFields } from '../protocol/reader';
-import { terminateMessage } from '../protocol/writer';
+import { FRONTEND } from '../protocol/codes';
+import { cstring, message, terminateMessage } from '../protocol/writer';
 import { connectUpstream, type UpstreamOptions } from '../upstream/connect';
+import { approvedMessages, type ApprovedStatement } from './approved-request';
 
 /** Rewrites one result message for the caller: new bytes, null to drop it, undefined to pass it. */
 export type ResultTransform = (buf: Buffer, start: number, end: number, code: number) => Buffer | null | undefined;
@@ -20,13 +22,16 @@ export interface RunOutcome {
   readonly commandTags: readonly string[];
 }
 
+/** Sent when an approved statement asks for COPY FROM STDIN: nothing from the caller reaches the write connection. */
+export const COPY_IN_REFUSED = 'twokey: COPY FROM STDIN cannot run on the write credential (the rows were not reviewed); use INSERT, or twokey exec';
+
 /**
- * Runs exactly the approved protocol messages (a Query, or a Parse/Bind/Execute/Sync batch, as the
- * caller sent them) once, on a fresh connection with the write credential, and streams the results to
- * the caller. The database's own ReadyForQuery and ParameterStatus stay here: the caller's session is
- * the read connection, whose state the caller's ReadyForQuery reports.
+ * Runs the approved statement once, on a fresh connection with the write credential, as messages the
+ * agent builds from it (see `approvedMessages`), and streams the results to the caller. The database's
+ * own ReadyForQuery and ParameterStatus stay here: the caller's session is the read connection, whose
+ * state the caller's ReadyForQuery reports.
  */
-export async function runOnWriteConnection(options: UpstreamOptions, messages: Buffer, sink: ResultSink, maxMessageBytes: number): Promise<RunOutcome> {
+export async function runOnWriteConnection(options: UpstreamOptions, statement: ApprovedStatement, sink: ResultSink, maxMessageBytes: number): Promise<RunOutcome> {
   const conn = await connectUpstream(options);
   const { socket } = conn;
   return new Promise<RunOutcome>((resolve, reject) => {
@@ -46,6 +51,8 @@ export async function runOnWriteConnection(options: UpstreamOptions, messages: B
       const problem = framer.push(chunk, (buf, start, end, code) => {
         if (code === BACKEND.ReadyForQuery) return finish();
         if (code === BACKEND.ParameterStatus) return;
+        // The caller's CopyData would be bytes no reviewer saw: the server is told the copy failed instead.
+        if (code === BACKEND.CopyInResponse) return void socket.write(message(FRONTEND.CopyFail, cstring(COPY_IN_REFUSED)));
         if (code === BACKEND.ErrorResponse) errors.push(readErrorFields(bodyOf(buf, start, end)).M ?? 'error');
         if (code === BACKEND.CommandComplete) tags.push(bodyOf(buf, start, end).cstring());
         const replaced = sink.transform?.(buf, start, end, code);
@@ -59,6 +66,6 @@ export async function runOnWriteConnection(options: UpstreamOptions, messages: B
     });
     socket.on('error', (e) => finish(e));
     socket.on('close', () => finish(new Error('the database closed the write connection')));
-    socket.write(messages);
+    socket.write(approvedMessages(statement));
   });
 }

@@ -75,6 +75,7 @@ export const SQLSTATE = {
   queryCanceled: '57014',
   internalError: 'XX000',
   diskFull: '53100',
+  invalidCatalogName: '3D000',
 } as const;
 
 export type TransactionStatus = 'I' | 'T' | 'E';

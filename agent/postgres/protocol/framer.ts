@@ -18,7 +18,7 @@ export class MessageFramer {
   private header = Buffer.alloc(MESSAGE_HEADER_BYTES);
   private headerFilled = 0;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  constructor(readonly maxMessageBytes: number) {}
 
   /** True while part of a message is buffered. */
   get midMessage(): boolean {

@@ -4,7 +4,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { ReadCredentialError, startPostgresListener } from '../../../agent/postgres/listener';
+import { startPostgresListener } from '../../../agent/postgres/listener';
+import { ReadCredentialError } from '../../../agent/postgres/read-credential';
 import { cancelRequest, int32, message } from '../../../agent/postgres/protocol/writer';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
 import { errorMessageOf, WireClient, wire } from '../../support/pg-wire';
@@ -37,19 +38,13 @@ describe('Postgres data plane through the agent', () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
       '-subj', '/CN=localhost', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
     stack = await startPgStack({
-      prepare: async (admin) => {
-        await admin.query('CREATE TABLE scratch (id int, note text)');
-        await admin.query("CREATE ROLE tk_loader LOGIN PASSWORD 'loader-pw'");
-        await admin.query('GRANT SELECT, INSERT ON scratch TO tk_loader');
-        await admin.query('GRANT SELECT ON ALL TABLES IN SCHEMA public TO tk_loader');
-      },
       extraTargets: (p) => [
         {
           name: 'test-pg-rw',
           protocol: 'postgres',
           listen: { host: '127.0.0.1', port: 0 },
           upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
-          readCredential: { user: 'tk_loader', password: 'loader-pw' },
+          readCredential: p.read,
           writeCredential: p.write,
         },
         {
@@ -114,12 +109,15 @@ describe('Postgres data plane through the agent', () => {
       expect(lines[0]).toBe('1,paid');
     });
 
-    it('passes COPY FROM STDIN through when policy allows the write', async () => {
-      const r = await run('psql', [conn('test-pg-rw', 'loader'), '-X', '-c', '\\copy scratch FROM STDIN WITH CSV'], { PGPASSWORD: loader }, '1,one\n2,two\n3,three\n');
+    it('passes COPY FROM STDIN through when policy allows the write (into a temporary table: the read role writes nothing else)', async () => {
+      const r = await run(
+        'psql',
+        [conn('test-pg-rw', 'loader'), '-X', '-A', '-t', '-c', 'BEGIN READ WRITE', '-c', 'CREATE TEMP TABLE scratch (id int, note text)', '-c', '\\copy scratch FROM STDIN WITH CSV', '-c', "SELECT string_agg(note, ',' ORDER BY id) FROM scratch"],
+        { PGPASSWORD: loader },
+        '1,one\n2,two\n3,three\n',
+      );
       expect(r.stderr).toBe('');
-      expect(r.stdout.trim()).toBe('COPY 3');
-      const check = await run('psql', [conn('test-pg-rw', 'loader'), '-X', '-A', '-t', '-c', 'SELECT string_agg(note, \',\' ORDER BY id) FROM scratch'], { PGPASSWORD: loader });
-      expect(check.stdout.trim()).toBe('one,two,three');
+      expect(r.stdout.trim().split('\n').slice(-2)).toEqual(['COPY 3', 'one,two,three']);
     });
 
     it('drops start-up options that would change the read-only default', async () => {

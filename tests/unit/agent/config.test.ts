@@ -1,7 +1,60 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadAgentConfig } from '../../../agent/config';
+import { AgentConfigError, loadAgentConfig } from '../../../agent/config';
+import { isLoopback } from '../../../agent/net/loopback';
+
+const dir = mkdtempSync(join(tmpdir(), 'tk-agent-config-'));
+let n = 0;
+
+/** Writes an agent config with the given control-plane URL and target, and loads it. */
+function load(url: string, target: string): ReturnType<typeof loadAgentConfig> {
+  const file = join(dir, `agent-${++n}.yaml`);
+  writeFileSync(
+    file,
+    `name: edge
+controlPlane: { url: ${JSON.stringify(url)} }
+stateDir: state
+identity: { issuers: [{ issuer: https://login.example.com/, audience: twokey }] }
+targets:
+  - ${target}
+`,
+  );
+  return loadAgentConfig(file);
+}
+
+const PG = (listen: string, database = ', database: orders', tls = ''): string =>
+  `{ name: orders-db, protocol: postgres, listen: { host: ${JSON.stringify(listen)}, port: 6543 }, upstream: { host: db.internal, port: 5432${database} }, readCredential: { user: r }, writeCredential: { user: w }${tls} }`;
+
+describe('agent config', () => {
+  it('loads the shipped example', async () => {
+    await expect(loadAgentConfig(join(__dirname, '../../../examples/agent.yaml'))).resolves.toMatchObject({ name: 'orders-agent' });
+  });
+
+  it.each(['wss://cp.example.com/prod', 'ws://127.0.0.1:8080/', 'ws://localhost:8080/', 'ws://[::1]:8080/'])('accepts the control-plane URL %s', async (url) => {
+    await expect(load(url, PG('127.0.0.1'))).resolves.toMatchObject({ controlPlane: { url } });
+  });
+
+  it.each(['ws://cp.example.com/prod', 'ws://10.0.0.5:8080/', 'ws://0.0.0.0:8080/', 'http://127.0.0.1/'])('refuses the control-plane URL %s (the agent key would travel in clear)', async (url) => {
+    await expect(load(url, PG('127.0.0.1'))).rejects.toThrow(AgentConfigError);
+  });
+
+  it('refuses a Postgres target that does not pin its database', async () => {
+    await expect(load('wss://cp.example.com', PG('127.0.0.1', ''))).rejects.toThrow(/upstream.database is required/);
+    await expect(load('wss://cp.example.com', PG('127.0.0.1', ', database: ""'))).rejects.toThrow(/upstream.database is required/);
+  });
+
+  it('refuses a Postgres listener other hosts can reach without TLS, and accepts it with TLS', async () => {
+    await expect(load('wss://cp.example.com', PG('0.0.0.0'))).rejects.toThrow(/reachable from other hosts: configure tls/);
+    await expect(load('wss://cp.example.com', PG('10.1.2.3'))).rejects.toThrow(AgentConfigError);
+    await expect(load('wss://cp.example.com', PG('0.0.0.0', ', database: orders', ', tls: { certFile: c.pem, keyFile: k.pem }'))).resolves.toMatchObject({ targets: [{ listen: { host: '0.0.0.0' } }] });
+  });
+});
+
+describe('loopback addresses', () => {
+  it.each(['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1', '[::1]', 'localhost', 'LOCALHOST', '0:0:0:0:0:0:0:1'])('%s is loopback', (a) => expect(isLoopback(a)).toBe(true));
+  it.each(['0.0.0.0', '::', '10.0.0.1', '192.0.2.2', '::ffff:10.0.0.1', 'fd00::2', '128.0.0.1', 'localhost.example.com', '127.0.0.1.nip.io', ''])('%s is not loopback', (a) => expect(isLoopback(a)).toBe(false));
+});
 
 const HEADER = `
 name: edge-1
@@ -10,7 +63,7 @@ stateDir: state
 identity: { issuers: [{ issuer: 'https://issuer.example', audience: data }] }
 `;
 
-async function load(targets: string): Promise<Awaited<ReturnType<typeof loadAgentConfig>>> {
+async function loadTargets(targets: string): Promise<Awaited<ReturnType<typeof loadAgentConfig>>> {
   const dir = mkdtempSync(join(tmpdir(), 'tk-config-'));
   const file = join(dir, 'agent.yaml');
   writeFileSync(file, `${HEADER}targets:\n${targets}`);
@@ -19,7 +72,7 @@ async function load(targets: string): Promise<Awaited<ReturnType<typeof loadAgen
 
 describe('agent config targets (one shape per protocol)', () => {
   it('reads a Postgres, an SSH and a Kubernetes target, resolving their files against the config file', async () => {
-    const config = await load(`
+    const config = await loadTargets(`
   - name: db
     protocol: postgres
     listen: { port: 0 }
@@ -51,7 +104,7 @@ describe('agent config targets (one shape per protocol)', () => {
 
   it('asks no Postgres field of an SSH target, and refuses one there', async () => {
     await expect(
-      load(`
+      loadTargets(`
   - name: bastion
     protocol: ssh
     listen: { port: 0 }
@@ -65,11 +118,11 @@ describe('agent config targets (one shape per protocol)', () => {
   });
 
   it('refuses an SSH target without a pinned host key, and a Kubernetes token named twice', async () => {
-    await expect(load(`  - { name: b, protocol: ssh, listen: { port: 0 }, upstream: { host: h }, hostKey: any, readLogin: { user: a, keyFile: k }, writeLogin: { user: b, keyFile: k } }\n`)).rejects.toThrow(
+    await expect(loadTargets(`  - { name: b, protocol: ssh, listen: { port: 0 }, upstream: { host: h }, hostKey: any, readLogin: { user: a, keyFile: k }, writeLogin: { user: b, keyFile: k } }\n`)).rejects.toThrow(
       /hostKey: a SHA256: host key fingerprint/,
     );
     await expect(
-      load(`  - { name: c, protocol: kubernetes, listen: { port: 0 }, apiServer: 'https://k', readToken: { tokenFile: a, tokenEnv: B }, writeToken: { tokenEnv: W } }\n`),
+      loadTargets(`  - { name: c, protocol: kubernetes, listen: { port: 0 }, apiServer: 'https://k', readToken: { tokenFile: a, tokenEnv: B }, writeToken: { tokenEnv: W } }\n`),
     ).rejects.toThrow(/exactly one of tokenFile or tokenEnv/);
   });
 });
