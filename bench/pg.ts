@@ -6,7 +6,7 @@
  * Never part of `npm test`. Installs pgbouncer with apt-get when missing (as root).
  *
  * Environment: BENCH_MODES (simple,prepared | none), BENCH_CLIENTS (1,8), BENCH_SECONDS (per cell),
- * BENCH_ONLY=recording (only the recording-overhead cells), BENCH_SIDE=on|off (only one side of them,
+ * BENCH_ONLY=recording (only the recording-overhead cells) or selects (only the 1,000,000-row SELECTs), BENCH_SIDE=on|off (only one side of them,
  * for profiling), BENCH_VERBOSE (a line per overhead cell: TPS, CPU per transaction of the agent, of its
  * main thread and of the whole machine, the agent's context switches), BENCH_PROFILE=DIR (CPU profiles of the agent and, in DIR/control-plane, of the local stack), BENCH_AGENT_FLAGS (Node flags for the agent, e.g. --perf-basic-prof for perf), BENCH_RATE
  * (the overhead cells at a fixed rate), BENCH_OVERHEAD_CLIENTS (1,8), BENCH_OVERHEAD_SECONDS (2 per
@@ -452,6 +452,10 @@ async function main(): Promise<void> {
     const idleRssMb = currentRssMb(agent.pid as number);
     const only = process.env.BENCH_ONLY;
     const selectLines = only === 'recording' || only === 'baseline' ? [] : await largeSelects({ pg, cp, agentPid: agent.pid as number, agentPort, token, idleRssMb });
+    if (only === 'selects') {
+      appendResults('BENCH_ONLY=selects npm run bench:pg (the 1,000,000-row SELECTs only)', selectLines);
+      return;
+    }
     resetPeakRss(agent.pid as number);
     await untilAgentHasPolicy(viaAgent, token);
     /**

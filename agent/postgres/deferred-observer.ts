@@ -14,7 +14,8 @@ type Payload = StatementEvent | Buffer | CycleEndEvent | ServerMessageEvent | Ap
  * transaction waits for every microsecond on its path). The session's socket handlers `hold()` the
  * events they produce and `release()` them after their writes; events from anywhere else (approvals, a
  * catalog reload) go in a microtask. Order is kept; nothing is copied: a DataRow's buffer is a chunk as
- * read, or an output buffer of the session's, and neither is written into again once sent. The queue
+ * read, or an output buffer of the session's, and neither is written into again before the socket's
+ * write callback (a later tick than any delivery here; output buffers are then reused). The queue
  * is plain parallel arrays, reused, and holds at most one event per message of one read.
  */
 export class DeferredObserver implements PgSessionObserver {

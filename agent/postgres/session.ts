@@ -34,6 +34,7 @@ import { approvalHash, approvedMessages, heldExtendedStatement, MAX_HELD_BATCH_M
 import type { PgSessionEvents, StatementEvent } from './events';
 import { DeferredObserver } from './deferred-observer';
 import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
+import { ReadBuffers } from './upstream/read-buffers';
 import type { PgCatalog } from './masking/catalog';
 import type { SessionMasking } from './masking/masking-service';
 import { ResultMasker } from './masking/result-masker';
@@ -162,7 +163,7 @@ export class ClientSession {
   private observer: DeferredObserver | undefined;
   private catalog: PgCatalog | undefined;
   /** Masked sessions copy what they send into one buffer per server chunk (rewritten rows are new bytes). */
-  private readonly maskedOut = new ByteBatch((bytes) => this.writeClient(bytes));
+  private readonly maskedOut = new ByteBatch((bytes, written) => this.writeClient(bytes, written));
   /** After a result that could not be masked, the rest of its cycle is dropped up to ReadyForQuery. */
   private refusingResult = false;
   /** Server messages that arrived while the catalog reloads for a description it did not know. */
@@ -338,14 +339,11 @@ export class ClientSession {
     this.database = database;
     let upstream: UpstreamConnection;
     try {
-      upstream = await connectUpstream({
-        host: target.upstream.host,
-        port: target.upstream.port,
-        user: target.read.user,
-        password: target.read.password,
-        database,
-        params,
-      });
+      upstream = await connectUpstream(
+        { host: target.upstream.host, port: target.upstream.port, user: target.read.user, password: target.read.password, database, params },
+        // Every handler of a read has run when it returns; the bytes live on only in a client write not yet taken.
+        new ReadBuffers(() => this.client.writableLength === 0),
+      );
     } catch (e) {
       this.deps.log.error('pg.upstream.connect-failed', { sessionId: this.id, target: target.name, error: e instanceof Error ? e.message : String(e) });
       const detail = e instanceof UpstreamError && e.fields?.M ? e.fields.M : undefined;
@@ -426,7 +424,7 @@ export class ClientSession {
     catalog.keepFresh();
     const mayReload = this.reloadedFor !== sql;
     // A catalog invalidated by DDL is reloaded before it decides anything (once per statement).
-    const verdict = !catalog.ready && mayReload ? ({ kind: 'reload' } as const) : checkStatement(sql, masker.profile, catalog, mayReload);
+    const verdict = !catalog.ready && mayReload ? ({ kind: 'reload' } as const) : checkStatement(sql, masker.profile, catalog, mayReload, (name) => masker.knowsPrepared(name));
     if (verdict.kind !== 'reload') {
       this.reloadedFor = undefined;
       return verdict;
@@ -522,6 +520,7 @@ export class ClientSession {
         }
         if (verdict.kind === 'allow') {
           this.rememberNamedStatement(parse.name);
+          this.expectReply(code, buf, start, end);
           return this.forwardInBatch(buf, start, end);
         }
         if (verdict.kind === 'approve' && !this.openBatch) {
@@ -546,6 +545,7 @@ export class ClientSession {
           const target = readTarget(bodyOf(buf, start, end));
           if (target.kind === 'S') this.forgetNamedStatement(target.name);
         }
+        this.expectReply(code, buf, start, end);
         return this.forwardInBatch(buf, start, end);
       case FRONTEND.Flush:
         return this.forwardInBatch(buf, start, end);
@@ -1061,9 +1061,9 @@ export class ClientSession {
       });
   }
 
-  private writeClient(bytes: Buffer): void {
+  private writeClient(bytes: Buffer, written?: () => void): void {
     if (this.state === 'closed') return;
-    if (!this.client.write(bytes)) this.upstream?.socket.pause();
+    if (!this.client.write(bytes, written)) this.upstream?.socket.pause();
   }
 
   // ---- endings ----

@@ -2,7 +2,7 @@ import { globToRegExp } from '../glob';
 import type { PolicyMask } from '../policy/schema';
 import { DETECTOR_NAMES, type DetectorName } from './detectors';
 import { ContentScanner } from './scanner';
-import { constantMask, maskerFor, strongerStyle, type MaskStyle } from './styles';
+import { constantMask, maskerFor, strongerStyle, STYLE_STRENGTH, type MaskStyle } from './styles';
 
 /** Marks a source column that cannot be known: every rule applies to it. */
 export const UNKNOWN_SOURCE = '?';
@@ -68,17 +68,27 @@ export class MaskingProfile {
     return found;
   }
 
-  /** The mask for a value derived from several sources: any masked source masks it, in full unless it is one plain column. */
+  /**
+   * The mask for a value derived from several sources: any masked source masks it. One plain column
+   * keeps its rule's style; anything computed is masked in full, or hashed (over the computed value)
+   * when the strongest rule hashes: a partial mask of a transformed value would show part of it.
+   */
   derived(sources: Iterable<string>, plain: boolean): ColumnMask | undefined {
     let found: ColumnMask | undefined;
     let count = 0;
     for (const s of sources) {
       count++;
       const m = this.column(s);
-      if (m) found = found ? { ...found, strict: found.strict || m.strict } : m;
+      if (m) found = found ? { ...(STYLE_STRENGTH[m.style] > STYLE_STRENGTH[found.style] ? m : found), strict: found.strict || m.strict } : m;
     }
-    if (!found) return undefined;
-    return plain && count === 1 ? found : { ...found, style: 'full', mask: maskerFor('full', undefined), constant: constantMask('full', undefined) };
+    if (!found || (plain && count === 1)) return found;
+    const style: MaskStyle = found.style === 'hash' ? 'hash' : 'full';
+    return { ...found, style, mask: maskerFor(style, this.hashKey), constant: constantMask(style, this.hashKey) };
+  }
+
+  /** Whether any rule masks columns (a statement whose reads cannot be traced may then show them). */
+  get masksColumns(): boolean {
+    return this.column(UNKNOWN_SOURCE) !== undefined;
   }
 
   /** Whether the detectors run on a column (undefined: a computed column, always scanned). */

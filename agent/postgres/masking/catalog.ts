@@ -223,7 +223,11 @@ function viewLineage(raw: RawRelation, lookup: (schema: string | undefined, name
   try {
     const tree = parseSync(raw.view ?? '') as { stmts: { stmt: Record<string, unknown> }[] };
     const stmt = tree.stmts[0]?.stmt;
-    return stmt ? analyzeStatement(stmt, lookup, functions) : undefined;
+    const lineage = stmt ? analyzeStatement(stmt, lookup, functions) : undefined;
+    if (!lineage || (lineage.exact && lineage.outputs.length === (raw.columns ?? []).length)) return lineage;
+    // Outputs that cannot be matched to the view's columns: each column may show any of them.
+    const sources = new Set(lineage.outputs.flatMap((o) => [...o.sources]));
+    return { ...lineage, exact: true, outputs: (raw.columns ?? []).map(([, name]) => ({ name, sources, plain: false })) };
   } catch (e) {
     log.warn('pg.catalog.view-unreadable', { view: `${raw.schema}.${raw.name}`, error: String(e) });
     return undefined;
@@ -233,5 +237,5 @@ function viewLineage(raw: RawRelation, lookup: (schema: string | undefined, name
 /** A view whose definition cannot be analyzed: every column may show anything (masked in full). */
 function opaqueLineage(columns: number): Lineage {
   const sources = new Set([UNKNOWN_SOURCE]);
-  return { outputs: Array.from({ length: columns }, () => ({ name: undefined, sources, plain: false })), uses: new Map([[UNKNOWN_SOURCE, 'an unreadable view']]) };
+  return { outputs: Array.from({ length: columns }, () => ({ name: undefined, sources, plain: false })), uses: new Map([[UNKNOWN_SOURCE, 'an unreadable view']]), exact: true };
 }

@@ -1,6 +1,8 @@
 import { UNKNOWN_SOURCE, type ColumnMask, type MaskingProfile } from '../../../core/masking/profile';
+import { STYLE_STRENGTH } from '../../../core/masking/styles';
 import { BodyReader } from '../protocol/reader';
 import { FIRST_USER_OID, type PgCatalog } from './catalog';
+import type { ResultPlan } from './result-plans';
 
 /** Type OIDs (pg_type.h) whose text form cannot hold a detected value (no @, at most 10 digits, fixed grammar). */
 const UNSCANNABLE_TYPES = new Set([16, 21, 23, 26, 28, 29, 700, 701, 1082, 1083, 1114, 1184, 1186, 1266, 2950]);
@@ -54,14 +56,22 @@ export function unknownRelations(fields: readonly FieldDescription[], catalog: P
 }
 
 /**
- * Decides each column of a result: masked by its source column (through views, by their lineage),
- * scanned by the detectors, or passed. A column from a relation the catalog cannot name is masked in
- * full; a masked column in binary format is masked only when its type is text, refused otherwise.
+ * Decides each column of a result: masked by its source column (through views, by their lineage) and
+ * by the statement's lineage (a value computed from a masked column is masked in full), scanned by the
+ * detectors, or passed. A column the server names as a user table's column shows that column's value
+ * as is; any other (an expression, a system relation) is masked when the statement's lineage of that
+ * position reaches a masked column, or, when positions cannot be matched, when any of its outputs does.
+ * A column from a relation the catalog cannot name is masked in full; a masked column in binary
+ * format is masked only when its type is text, refused otherwise.
  */
-export function planColumns(fields: readonly FieldDescription[], profile: MaskingProfile, catalog: PgCatalog): ColumnPlan {
-  const actions = fields.map((f): ColumnAction => {
+export function planColumns(fields: readonly FieldDescription[], profile: MaskingProfile, catalog: PgCatalog, result: ResultPlan): ColumnPlan {
+  const byPosition = result.outputs?.length === fields.length ? result.outputs : undefined;
+  const actions = fields.map((f, i): ColumnAction => {
     const binary = f.format === 1;
-    const { mask, source } = sourceMask(f, profile, catalog);
+    const fromTable = sourceMask(f, profile, catalog);
+    const source = fromTable.source;
+    const fromLineage = byPosition ? byPosition[i] : f.tableOid >= FIRST_USER_OID ? undefined : result.fallback;
+    const mask = stronger(fromTable.mask, fromLineage);
     if (mask) {
       if (binary && !TEXT_TYPES.has(f.typeOid)) {
         return { kind: 'refuse', reason: `twokey: column "${f.name}" is masked and its type cannot be masked in binary format; request text format` };
@@ -72,6 +82,11 @@ export function planColumns(fields: readonly FieldDescription[], profile: Maskin
     return { kind: 'scan', type: f.typeOid, binary };
   });
   return { actions, passThrough: actions.every((a) => a.kind === 'pass') };
+}
+
+function stronger(a: ColumnMask | undefined, b: ColumnMask | undefined): ColumnMask | undefined {
+  if (!a || !b) return a ?? b;
+  return STYLE_STRENGTH[b.style] > STYLE_STRENGTH[a.style] ? b : a;
 }
 
 function sourceMask(f: FieldDescription, profile: MaskingProfile, catalog: PgCatalog): { mask: ColumnMask | undefined; source: string | undefined } {

@@ -10,8 +10,8 @@
  * relation the statement mentions: unsure means masked.
  */
 import { UNKNOWN_SOURCE } from '../../../core/masking/profile';
+import { asNode, commonColumnNames, EMPTY, itemSources, list, only, renameColumns, STATISTICS_RELATIONS, stringValue, union, UNKNOWN, type Column, type Node, type Scope, type ScopeItem } from './lineage-scope';
 
-type Node = Record<string, unknown>;
 
 export interface Output {
   readonly name: string | undefined;
@@ -24,6 +24,12 @@ export interface Lineage {
   readonly outputs: readonly Output[];
   /** Source columns used other than as an output, with the first place each was used. */
   readonly uses: ReadonlyMap<string, string>;
+  /**
+   * The outputs are the statement's result columns one for one. False when a `*` covers a relation
+   * of unknown shape (a function in FROM) or the statement's result is not a query's (CALL, SHOW):
+   * its outputs then only say which sources may show up somewhere.
+   */
+  readonly exact: boolean;
 }
 
 /** A relation as the catalog knows it: ordered columns, and for views the lineage of each column. */
@@ -40,26 +46,6 @@ export type RelationLookup = (schema: string | undefined, name: string) => reado
 /** Source columns a user-defined function reads (its body's lineage), or undefined for built-ins. */
 export type FunctionLookup = (schema: string | undefined, name: string) => ReadonlySet<string> | undefined;
 
-interface Column {
-  readonly name: string;
-  readonly sources: ReadonlySet<string>;
-  readonly plain: boolean;
-}
-
-interface ScopeItem {
-  readonly alias: string;
-  readonly columns: readonly Column[];
-  /** Columns cannot be known (a function in FROM, an unknown relation): lookups fall back to names. */
-  readonly opaque: boolean;
-}
-
-interface Scope {
-  readonly items: ScopeItem[];
-  readonly outer: Scope | undefined;
-  readonly ctes: Map<string, readonly Column[]>;
-}
-
-const EMPTY: ReadonlySet<string> = new Set();
 /** Nested SELECTs analyzed before the statement is refused as too deep. */
 const MAX_NESTING_DEPTH = 64;
 
@@ -72,6 +58,8 @@ class LineageWalker {
   /** Every column of every relation the statement names, by column name: the fallback for unresolved names. */
   private readonly byName = new Map<string, Set<string>>();
   private depth = 0;
+  /** A `*` covered an item of unknown shape: the outputs are not the result's columns one for one. */
+  private inexact = false;
 
   constructor(
     private readonly lookup: RelationLookup,
@@ -85,44 +73,75 @@ class LineageWalker {
     const [type, body] = only(stmt);
     const root: Scope = { items: [], outer: undefined, ctes: new Map() };
     switch (type) {
-      case 'SelectStmt':
-        return { outputs: this.select(body, root), uses: this.uses };
+      case 'SelectStmt': {
+        const outputs = this.select(body, root);
+        return { outputs, uses: this.uses, exact: !this.inexact };
+      }
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'DeleteStmt':
+      case 'MergeStmt': {
+        const outputs = this.modify(body, root);
+        return { outputs, uses: this.uses, exact: !this.inexact };
+      }
       case 'ExplainStmt':
       case 'DeclareCursorStmt':
       case 'PrepareStmt': {
         const inner = asNode(body.query);
-        const lineage = inner ? this.statement(inner) : { outputs: [], uses: this.uses };
+        const lineage = inner ? this.statement(inner) : this.noOutputs();
         // EXPLAIN shows plans, not values: its statement's outputs are not shown to the caller.
-        return type === 'ExplainStmt' ? { outputs: [], uses: this.uses } : lineage;
+        return type === 'ExplainStmt' ? this.noOutputs() : lineage;
       }
       case 'CopyStmt':
         return this.copy(body, root);
       case 'CreateTableAsStmt': {
         const inner = asNode(body.query);
         if (inner) this.useAll(this.statement(inner).outputs, 'CREATE TABLE AS');
-        return { outputs: [], uses: this.uses };
+        return this.noOutputs();
       }
       default:
         // Writes and anything else: every column reference counts as a use.
         this.expression(body, root, `a ${type ?? 'statement'}`);
-        return { outputs: [], uses: this.uses };
+        return this.noOutputs();
     }
+  }
+
+  /** A statement whose result columns, if any, the parse tree does not give (CALL, SHOW, FETCH). */
+  private noOutputs(): Lineage {
+    return { outputs: [], uses: this.uses, exact: false };
+  }
+
+  /** INSERT, UPDATE, DELETE, MERGE: every column they read is a use; RETURNING gives the outputs. */
+  private modify(body: Node, root: Scope): Output[] {
+    const scope: Scope = { items: [], outer: undefined, ctes: new Map(root.ctes) };
+    const withClause = asNode(body.withClause);
+    for (const cte of list(withClause?.ctes)) this.commonTable(asNode(cte.CommonTableExpr), scope, withClause?.recursive === true);
+    const relation = asNode(body.relation);
+    if (relation) scope.items.push(this.rangeVar(relation, scope));
+    for (const item of [...list(body.fromClause), ...list(body.usingClause)]) scope.items.push(...this.fromItem(item, scope));
+    const source = asNode(body.sourceRelation);
+    if (source) scope.items.push(...this.fromItem(source, scope));
+    for (const key of Object.keys(body)) {
+      if (key !== 'returningClause' && key !== 'withClause') this.expression(body[key], scope, 'a write');
+    }
+    // PostgreSQL 18's RETURNING clause (with its OLD/NEW aliases) holds the list.
+    return list(asNode(body.returningClause)?.exprs).flatMap((t) => this.target(asNode(t.ResTarget) ?? {}, scope));
   }
 
   private copy(body: Node, scope: Scope): Lineage {
     const query = asNode(body.query);
     if (query) {
       this.useAll(this.statement(query).outputs, 'COPY');
-      return { outputs: [], uses: this.uses };
+      return this.noOutputs();
     }
     const relation = asNode(body.relation);
     if (relation) {
       const item = this.rangeVar(relation, scope);
       const wanted = list(body.attlist).map(stringValue);
       const columns = wanted.length ? item.columns.filter((c) => wanted.includes(c.name)) : item.columns;
-      this.useAll(item.opaque ? [{ sources: new Set([UNKNOWN_SOURCE]) }] : columns, 'COPY');
+      this.useAll(item.opaque ? [{ sources: UNKNOWN }] : columns, 'COPY');
     }
-    return { outputs: [], uses: this.uses };
+    return this.noOutputs();
   }
 
   private select(s: Node, outer: Scope | undefined, outerCtes?: Map<string, readonly Column[]>): Output[] {
@@ -130,18 +149,7 @@ class LineageWalker {
     try {
       const scope: Scope = { items: [], outer, ctes: new Map(outerCtes ?? outer?.ctes ?? []) };
       const withClause = asNode(s.withClause);
-      for (const cte of list(withClause?.ctes)) {
-        const c = asNode(cte.CommonTableExpr);
-        if (!c) continue;
-        const name = String(c.ctename);
-        const query = asNode(c.ctequery);
-        const outputs = query ? this.subquery(query, scope) : [];
-        const renamed = list(c.aliascolnames).map(stringValue);
-        const columns = outputs.map((o, i) => ({ name: renamed[i] ?? o.name ?? '?column?', sources: o.sources, plain: o.plain }));
-        // A CTE or subquery that passes a column on may rename it: its outputs count as uses.
-        this.useAll(columns, `the WITH query ${name}`);
-        scope.ctes.set(name, columns);
-      }
+      for (const cte of list(withClause?.ctes)) this.commonTable(asNode(cte.CommonTableExpr), scope, withClause?.recursive === true);
       if (s.op && s.op !== 'SETOP_NONE') return this.setOperation(s, scope);
       for (const values of list(s.valuesLists)) this.expression(values, scope, 'VALUES');
       for (const item of list(s.fromClause)) scope.items.push(...this.fromItem(item, scope));
@@ -163,10 +171,36 @@ class LineageWalker {
     }
   }
 
+  /**
+   * One WITH query, added to `scope`. A recursive one is read twice: first to learn its columns, then
+   * with every column of its own name standing for all its sources (a recursive step may move any
+   * value to any column), which is then what each of its columns shows.
+   */
+  private commonTable(c: Node | undefined, scope: Scope, recursive: boolean): void {
+    if (!c) return;
+    const name = String(c.ctename);
+    const query = asNode(c.ctequery);
+    const renamed = list(c.aliascolnames).map(stringValue);
+    const read = (): Column[] => (query ? this.subquery(query, scope) : []).map((o, i) => ({ name: renamed[i] ?? o.name ?? '?column?', sources: o.sources, plain: o.plain }));
+    let columns = read();
+    if (recursive) {
+      const all = (cols: readonly Column[]): Column[] => {
+        const sources = union(...cols.map((col) => col.sources));
+        return cols.map((col) => ({ name: col.name, sources, plain: false }));
+      };
+      scope.ctes.set(name, all(columns));
+      columns = all(read());
+    }
+    // A CTE or subquery that passes a column on may rename it: its outputs count as uses.
+    this.useAll(columns, `the WITH query ${name}`);
+    scope.ctes.set(name, columns);
+  }
+
   private subquery(node: Node, scope: Scope): Output[] {
     const [type, body] = only(node);
     if (type === 'SelectStmt') return this.select(body, scope);
-    // INSERT/UPDATE/DELETE ... RETURNING inside WITH: its columns count as used.
+    // INSERT/UPDATE/DELETE ... RETURNING inside WITH.
+    if (type === 'InsertStmt' || type === 'UpdateStmt' || type === 'DeleteStmt' || type === 'MergeStmt') return this.modify(body, scope);
     this.expression(body, scope, `a ${type ?? 'statement'}`);
     return [];
   }
@@ -210,18 +244,27 @@ class LineageWalker {
         const common = body.isNatural ? commonColumnNames(left, right) : using;
         for (const name of common) for (const c of this.resolveName(name, joined)) this.use(c.sources, 'JOIN USING');
         const alias = asNode(body.alias);
-        return alias ? [{ alias: String(alias.aliasname), columns: [...left, ...right].flatMap((i) => i.columns), opaque: left.concat(right).some((i) => i.opaque) }] : [...left, ...right];
+        if (!alias) return [...left, ...right];
+        const items = [...left, ...right];
+        const opaque = items.some((i) => i.opaque);
+        return [{ alias: String(alias.aliasname), columns: items.flatMap((i) => i.columns), opaque, derived: opaque ? union(...items.flatMap(itemSources)) : undefined }];
       }
       case 'RangeFunction':
       case 'RangeTableFunc':
       case 'JsonTable': {
-        this.expression(body, scope, 'a function in FROM');
+        // Whatever its arguments (or a SQL function's body) read may come out in any of its columns.
+        const derived = new Set<string>();
+        this.expression(body, scope, 'a function in FROM', derived);
+        this.use(derived, 'a function in FROM');
         const alias = asNode(body.alias);
-        return [{ alias: String(alias?.aliasname ?? ''), columns: [], opaque: true }];
+        return [{ alias: String(alias?.aliasname ?? ''), columns: [], opaque: true, derived }];
       }
-      default:
-        this.expression(body, scope, 'FROM');
-        return [{ alias: '', columns: [], opaque: true }];
+      default: {
+        const derived = new Set<string>([UNKNOWN_SOURCE]);
+        this.expression(body, scope, 'FROM', derived);
+        this.use(derived, 'FROM');
+        return [{ alias: '', columns: [], opaque: true, derived }];
+      }
     }
   }
 
@@ -237,7 +280,7 @@ class LineageWalker {
       }
     }
     const relations = this.lookup(schema, name);
-    if (relations.length === 0) return { alias: aliasName, columns: [], opaque: true };
+    if (relations.length === 0) return { alias: aliasName, columns: [], opaque: true, derived: STATISTICS_RELATIONS.has(name) ? UNKNOWN : EMPTY };
     // Unqualified names may match relations in several schemas: count them all.
     const columns: Column[] = [];
     for (const rel of relations) {
@@ -264,7 +307,12 @@ class LineageWalker {
       if (last && 'A_Star' in last) {
         const qualifier = fields.length > 1 ? stringValue(fields[fields.length - 2] ?? {}) : undefined;
         const items = scope.items.filter((i) => qualifier === undefined || i.alias === qualifier);
-        return items.flatMap((i) => i.columns.map((c) => ({ name: c.name, sources: c.sources, plain: c.plain })));
+        return items.flatMap((i): Output[] => {
+          if (!i.opaque) return i.columns.map((c) => ({ name: c.name, sources: c.sources, plain: c.plain }));
+          // Columns of unknown number: one output stands for all of them.
+          this.inexact = true;
+          return [{ name: undefined, sources: i.derived ?? UNKNOWN, plain: false }];
+        });
       }
       const resolved = this.columnRef(fields, scope);
       return [{ name: name ?? resolved.name, sources: resolved.sources, plain: resolved.plain }];
@@ -307,7 +355,7 @@ class LineageWalker {
       const last = fields[fields.length - 1];
       const sources =
         last && 'A_Star' in last
-          ? union(...scope.items.filter((i) => fields.length === 1 || i.alias === stringValue(fields[0] ?? {})).flatMap((i) => i.columns.map((c) => c.sources)))
+          ? union(...scope.items.filter((i) => fields.length === 1 || i.alias === stringValue(fields[0] ?? {})).flatMap(itemSources))
           : this.columnRef(fields, scope).sources;
       this.flow(sources, where, into);
       return;
@@ -348,7 +396,7 @@ class LineageWalker {
       // A relation's name alone is a whole-row reference: every column, not plainly.
       for (let s: Scope | undefined = scope; s; s = s.outer) {
         const item = s.items.find((i) => i.alias === column);
-        if (item) return { name: column, sources: union(...item.columns.map((c) => c.sources)), plain: false };
+        if (item) return { name: column, sources: union(...itemSources(item)), plain: false };
       }
     } else {
       const qualifier = names[names.length - 2] ?? '';
@@ -357,6 +405,7 @@ class LineageWalker {
         if (!item) continue;
         const c = item.columns.find((col) => col.name === column);
         if (c) return c;
+        if (item.opaque) return { name: column, sources: union(item.derived ?? UNKNOWN, this.byName.get(column) ?? EMPTY), plain: false };
         break;
       }
     }
@@ -368,7 +417,12 @@ class LineageWalker {
     for (let s: Scope | undefined = scope; s; s = s.outer) {
       const found = s.items.flatMap((i) => i.columns.filter((c) => c.name === name));
       if (found.length) return found;
-      if (s.items.some((i) => i.opaque) && this.byName.has(name)) return [{ name, sources: this.byName.get(name) ?? EMPTY, plain: true }];
+      const opaque = s.items.filter((i) => i.opaque);
+      // A name no known column has may be a column of a function in FROM: it shows what that reads.
+      if (opaque.length) {
+        const sources = union(this.byName.get(name) ?? EMPTY, ...opaque.map((i) => i.derived ?? UNKNOWN));
+        if (sources.size) return [{ name, sources, plain: false }];
+      }
     }
     return [];
   }
@@ -403,36 +457,3 @@ class LineageWalker {
   }
 }
 
-function renameColumns(columns: readonly Column[], alias: Node | undefined): Column[] {
-  const names = list(alias?.colnames).map(stringValue);
-  return columns.map((c, i) => (names[i] ? { ...c, name: names[i] } : c));
-}
-
-function commonColumnNames(left: readonly ScopeItem[], right: readonly ScopeItem[]): string[] {
-  const l = new Set(left.flatMap((i) => i.columns.map((c) => c.name)));
-  return [...new Set(right.flatMap((i) => i.columns.map((c) => c.name)))].filter((n) => l.has(n));
-}
-
-function union(...sets: ReadonlySet<string>[]): Set<string> {
-  const out = new Set<string>();
-  for (const s of sets) for (const v of s) out.add(v);
-  return out;
-}
-
-function only(node: Node): [string | undefined, Node] {
-  const key = Object.keys(node)[0];
-  return [key, (key ? asNode(node[key]) : undefined) ?? {}];
-}
-
-function asNode(v: unknown): Node | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Node) : undefined;
-}
-
-function list(v: unknown): Node[] {
-  return Array.isArray(v) ? (v as Node[]) : [];
-}
-
-function stringValue(n: Node): string {
-  const s = asNode(n.String);
-  return s ? String(s.sval ?? '') : '';
-}

@@ -1,24 +1,36 @@
 import type { MaskingProfile } from '../../../core/masking/profile';
 import { BACKEND, FRONTEND } from '../protocol/codes';
-import { bodyOf, readTarget } from '../protocol/reader';
+import { bodyOf, readParse, readTarget } from '../protocol/reader';
 import type { PgCatalog } from './catalog';
 import { message } from '../protocol/writer';
 import type { ByteBatch } from '../protocol/byte-batch';
 import { binaryAsText, planColumns, readRowDescription, unknownRelations, JSONB, TEXT_TYPES, type ColumnPlan } from './column-plan';
 import { maskCopyRow, type CopyPlan } from './copy-rows';
+import { ResultPlanner, untracedPlan, type ResultPlan } from './result-plans';
 
-/** Client messages forwarded and still owed a response: the order in which the server answers. */
+/**
+ * Client messages forwarded and still owed a response: the order in which the server answers. Each
+ * carries what the lineage of its statement says (`masked`: errors about it are not shown).
+ */
 type Expectation =
-  | { readonly k: 'Q'; readonly copy: CopyPlan | undefined }
-  | { readonly k: 'B'; readonly portal: string }
-  | { readonly k: 'D'; readonly portal: string | undefined }
-  | { readonly k: 'E'; readonly portal: string }
-  | { readonly k: 'S' };
+  /** `next`: the statement of the query string whose results come next. */
+  | { readonly k: 'Q'; readonly copy: CopyPlan | undefined; readonly plans: readonly ResultPlan[]; next: number; readonly masked: boolean }
+  | { readonly k: 'P'; readonly masked: boolean }
+  | { readonly k: 'B'; readonly portal: string; readonly masked: boolean }
+  | { readonly k: 'D'; readonly portal: string | undefined; readonly plan: ResultPlan; readonly masked: boolean }
+  | { readonly k: 'E'; readonly portal: string; readonly masked: boolean }
+  | { readonly k: 'S'; readonly masked: boolean };
 
 /** Outstanding client messages a masked session may pipeline before the agent ends it. */
 export const MAX_OUTSTANDING_MESSAGES = 100_000;
 /** Error and notice fields that carry text a detector should read (severity, code, file, line do not). */
 const SCANNED_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'c', 't', 's']);
+/**
+ * Fields of an error about a statement that reads masked columns that may echo a value (message,
+ * detail, hint, context, internal query): replaced or left out. SQLSTATE, position and the names of
+ * the schema, table, column, type and constraint stay (PostgreSQL docs, "Error and Notice Message Fields").
+ */
+const VALUE_FIELDS = new Set(['M', 'D', 'H', 'W', 'q']);
 
 export type RowOutcome =
   | { readonly kind: 'pass' }
@@ -41,9 +53,12 @@ const RELOAD: MessageOutcome = { kind: 'reload' };
  */
 export class ResultMasker {
   private readonly expected: Expectation[] = [];
+  private readonly planner: ResultPlanner;
+  /** Whether a statement of the extended-protocol batch being sent reads masked columns (for its Sync). */
+  private batchMasked = false;
   private readonly portalPlans = new Map<string, ColumnPlan>();
   private current: ColumnPlan | undefined;
-  private last: { description: Buffer; plan: ColumnPlan; profile: MaskingProfile; catalogVersion: number } | undefined;
+  private last: { description: Buffer; plan: ColumnPlan; result: ResultPlan; profile: MaskingProfile; catalogVersion: number } | undefined;
   private copy: CopyPlan | undefined;
   private copyHeader = false;
   /** Replacement values of the row being rewritten (reused: no allocation per row). */
@@ -52,7 +67,14 @@ export class ResultMasker {
   constructor(
     public profile: MaskingProfile,
     private readonly catalog: PgCatalog,
-  ) {}
+  ) {
+    this.planner = new ResultPlanner(catalog);
+  }
+
+  /** Whether a SQL-level EXECUTE of `name` runs a statement this session prepared through the agent. */
+  knowsPrepared(name: string): boolean {
+    return this.planner.knowsPrepared(name);
+  }
 
   // ---- client messages, in the order they are forwarded ----
 
@@ -61,31 +83,49 @@ export class ResultMasker {
    * Sync). False when the client has too many messages outstanding (the session ends).
    */
   expectClient(code: number, buf: Buffer, start: number, end: number, copy?: CopyPlan): boolean {
-    let e: Expectation;
-    switch (code) {
-      case FRONTEND.Query:
-        e = { k: 'Q', copy };
-        break;
-      case FRONTEND.Bind:
-        e = { k: 'B', portal: bodyOf(buf, start, end).cstring() };
-        break;
-      case FRONTEND.Describe: {
-        const t = readTarget(bodyOf(buf, start, end));
-        e = { k: 'D', portal: t.kind === 'P' ? t.name : undefined };
-        break;
-      }
-      case FRONTEND.Execute:
-        e = { k: 'E', portal: bodyOf(buf, start, end).cstring() };
-        break;
-      case FRONTEND.Sync:
-        e = { k: 'S' };
-        break;
-      default:
-        return true;
-    }
+    const e = this.expectation(code, buf, start, end, copy);
+    if (!e) return true;
     if (this.expected.length >= MAX_OUTSTANDING_MESSAGES) return false;
+    this.batchMasked = e.k !== 'S' && e.k !== 'Q' && (this.batchMasked || e.masked);
     this.expected.push(e);
     return true;
+  }
+
+  private expectation(code: number, buf: Buffer, start: number, end: number, copy: CopyPlan | undefined): Expectation | undefined {
+    const profile = this.profile;
+    switch (code) {
+      case FRONTEND.Query: {
+        const plans = this.planner.query(bodyOf(buf, start, end).cstring(), profile);
+        return { k: 'Q', copy, plans, next: 0, masked: plans.some((p) => p.readsMasked) };
+      }
+      case FRONTEND.Parse: {
+        const parse = readParse(bodyOf(buf, start, end));
+        return { k: 'P', masked: this.planner.parse(parse.name, parse.query, profile).readsMasked };
+      }
+      case FRONTEND.Bind: {
+        const body = bodyOf(buf, start, end);
+        const portal = body.cstring();
+        return { k: 'B', portal, masked: this.planner.bind(portal, body.cstring(), profile).readsMasked };
+      }
+      case FRONTEND.Describe: {
+        const t = readTarget(bodyOf(buf, start, end));
+        const plan = t.kind === 'P' ? this.planner.portal(t.name, profile) : this.planner.preparedStatement(t.name, profile);
+        return { k: 'D', portal: t.kind === 'P' ? t.name : undefined, plan, masked: plan.readsMasked };
+      }
+      case FRONTEND.Execute: {
+        const portal = bodyOf(buf, start, end).cstring();
+        return { k: 'E', portal, masked: this.planner.portal(portal, profile).readsMasked };
+      }
+      case FRONTEND.Close: {
+        const t = readTarget(bodyOf(buf, start, end));
+        this.planner.close(t.kind, t.name);
+        return undefined;
+      }
+      case FRONTEND.Sync:
+        return { k: 'S', masked: this.batchMasked };
+      default:
+        return undefined;
+    }
   }
 
   // ---- server messages ----
@@ -100,6 +140,9 @@ export class ResultMasker {
     switch (code) {
       case BACKEND.RowDescription:
         return this.rowDescription(buf, start, end, planUnknown) ? PASS : RELOAD;
+      case BACKEND.ParseComplete:
+        if (this.expected[0]?.k === 'P') this.expected.shift();
+        return PASS;
       case BACKEND.NoData:
         this.noData();
         return PASS;
@@ -113,8 +156,10 @@ export class ResultMasker {
         return PASS;
       case BACKEND.ErrorResponse:
       case BACKEND.NoticeResponse: {
+        // Decided before error() moves past the statement the error is about.
+        const masked = this.expected[0]?.masked ?? false;
         if (code === BACKEND.ErrorResponse) this.error();
-        return written(this.fields(buf, start, end));
+        return written(masked ? hideValues(buf, start, end) : this.fields(buf, start, end));
       }
       case BACKEND.ReadyForQuery:
         this.ready(buf[start + 5] === 0x49);
@@ -136,9 +181,10 @@ export class ResultMasker {
 
   /** A RowDescription: true when it was planned, false when the catalog must be reloaded first. */
   rowDescription(buf: Buffer, start: number, end: number, planUnknown = false): boolean {
-    const plan = this.reusablePlan(buf, start, end) ?? this.newPlan(buf, start, end, planUnknown);
-    if (!plan) return false;
     const head = this.expected[0];
+    const result = head?.k === 'D' ? head.plan : head?.k === 'Q' ? (head.plans[head.next] ?? untracedPlan(this.profile)) : untracedPlan(this.profile);
+    const plan = this.reusablePlan(buf, start, end, result) ?? this.newPlan(buf, start, end, planUnknown, result);
+    if (!plan) return false;
     if (head?.k === 'D') {
       this.expected.shift();
       if (head.portal !== undefined) this.portalPlans.set(head.portal, plan);
@@ -147,17 +193,17 @@ export class ResultMasker {
   }
 
   /** The last plan, when this description is byte for byte the last one (a statement run again). */
-  private reusablePlan(buf: Buffer, start: number, end: number): ColumnPlan | undefined {
+  private reusablePlan(buf: Buffer, start: number, end: number, result: ResultPlan): ColumnPlan | undefined {
     const last = this.last;
-    if (!last || last.profile !== this.profile || last.catalogVersion !== this.catalog.version || !this.catalog.ready) return undefined;
+    if (!last || last.result !== result || last.profile !== this.profile || last.catalogVersion !== this.catalog.version || !this.catalog.ready) return undefined;
     return last.description.length === end - start && last.description.compare(buf, start, end) === 0 ? last.plan : undefined;
   }
 
-  private newPlan(buf: Buffer, start: number, end: number, planUnknown: boolean): ColumnPlan | undefined {
+  private newPlan(buf: Buffer, start: number, end: number, planUnknown: boolean, result: ResultPlan): ColumnPlan | undefined {
     const fields = readRowDescription(buf, start, end);
     if (!planUnknown && (!this.catalog.ready || unknownRelations(fields, this.catalog))) return undefined;
-    const plan = planColumns(fields, this.profile, this.catalog);
-    this.last = { description: Buffer.from(buf.subarray(start, end)), plan, profile: this.profile, catalogVersion: this.catalog.version };
+    const plan = planColumns(fields, this.profile, this.catalog, result);
+    this.last = { description: Buffer.from(buf.subarray(start, end)), plan, result, profile: this.profile, catalogVersion: this.catalog.version };
     return plan;
   }
 
@@ -184,6 +230,7 @@ export class ResultMasker {
   resultEnd(): void {
     const head = this.expected[0];
     if (head?.k === 'E') this.expected.shift();
+    else if (head?.k === 'Q') head.next++;
     this.current = undefined;
     this.copy = undefined;
   }
@@ -330,6 +377,28 @@ export class ResultMasker {
     if (masked === payload) return undefined;
     return message(BACKEND.NotificationResponse, Buffer.concat([buf.subarray(start + 5, channelEnd + 1), Buffer.from(`${masked}\0`, 'utf8')]));
   }
+}
+
+/**
+ * An ErrorResponse or NoticeResponse about a statement that reads masked columns: the fields that may
+ * echo a value are replaced by a generic message naming the SQLSTATE; the others pass.
+ */
+function hideValues(buf: Buffer, start: number, end: number): Buffer {
+  const parts: Buffer[] = [];
+  let sqlstate = '';
+  let at = start + 5;
+  while (at < end && buf[at] !== 0) {
+    const code = String.fromCharCode(buf[at] as number);
+    const nul = buf.indexOf(0, at + 1);
+    if (nul < 0 || nul >= end) break;
+    if (code === 'C') sqlstate = buf.toString('latin1', at + 1, nul);
+    if (!VALUE_FIELDS.has(code)) parts.push(buf.subarray(at, nul + 1));
+    at = nul + 1;
+  }
+  const what = buf[start] === BACKEND.ErrorResponse ? 'an error' : 'a notice';
+  const text = `twokey: the database raised ${what} (SQLSTATE ${sqlstate || 'unknown'}); its text is hidden because the statement reads masked columns`;
+  parts.push(Buffer.from(`M${text}\0`, 'utf8'), Buffer.from([0]));
+  return message(buf[start] as number, Buffer.concat(parts));
 }
 
 /** A signed big-endian Int32 without Buffer's method call and bounds checks (the framer bounded the message). */

@@ -1,10 +1,10 @@
-import { parseSync } from 'libpg-query';
 import { UNKNOWN_SOURCE, type ColumnMask, type MaskingProfile } from '../../../core/masking/profile';
 import type { PgCatalog } from './catalog';
 import type { CopyPlan } from './copy-rows';
-import { analyzeStatement, type Lineage, type RelationShape } from './lineage';
+import type { Lineage } from './lineage';
+import type { Node } from './lineage-scope';
+import { analyzeSql } from './statement-analysis';
 
-type Node = Record<string, unknown>;
 
 export type StatementMasking =
   | { readonly kind: 'ok'; readonly copy: CopyPlan | undefined }
@@ -15,34 +15,23 @@ export type StatementMasking =
 const OK: StatementMasking = { kind: 'ok', copy: undefined };
 
 /**
- * What masking asks of a statement before it runs: in strict mode, that no masked column is used
- * except as a plain output column (anything else could infer its value); for COPY TO STDOUT, how to
- * mask the copied rows, or a refusal when they cannot be masked by column.
+ * What masking asks of a statement before it runs: that it reads masked columns only through routes
+ * the agent can trace (not dynamic SQL in DO, nor an EXECUTE of a statement prepared out of its
+ * sight); in strict mode, that no masked column is used except as a plain output column (anything
+ * else could infer its value); for COPY TO STDOUT, how to mask the copied rows, or a refusal when they
+ * cannot be masked by column. `knowsPrepared` says whether the session prepared a name through the agent.
  */
-export function checkStatement(sql: string, profile: MaskingProfile, catalog: PgCatalog, mayReload: boolean): StatementMasking {
-  // Without strict rules only COPY needs the statement read (results are masked as they come back).
-  if (!profile.strict && !/copy/i.test(sql)) return OK;
-  let stmts: Node[];
-  try {
-    stmts = (parseSync(sql) as { stmts: { stmt: Node }[] }).stmts.map((s) => s.stmt);
-  } catch {
-    return { kind: 'deny', message: 'twokey: the statement cannot be parsed, so it cannot be masked' };
-  }
-  let missing = false;
-  const lookup = (schema: string | undefined, name: string): readonly RelationShape[] => {
-    const found = catalog.lookup(schema, name);
-    if (found.length === 0 && !isSystemName(schema, name)) missing = true;
-    return found;
-  };
+export function checkStatement(sql: string, profile: MaskingProfile, catalog: PgCatalog, mayReload: boolean, knowsPrepared: (name: string) => boolean): StatementMasking {
+  const analyzed = analyzeSql(sql, catalog);
+  if (analyzed.kind === 'error') return { kind: 'deny', message: analyzed.message };
+  if (analyzed.missing && mayReload) return { kind: 'reload' };
+  const preparedHere = new Set<string>();
   let copy: CopyPlan | undefined;
-  for (const stmt of stmts) {
-    let lineage: Lineage;
-    try {
-      lineage = analyzeStatement(stmt, lookup, catalog.functionSources);
-    } catch (e) {
-      return { kind: 'deny', message: `twokey: ${e instanceof Error ? e.message : String(e)}` };
-    }
-    if (missing && mayReload) return { kind: 'reload' };
+  for (const { node: stmt, lineage } of analyzed.statements) {
+    const untraced = untracedRoute(stmt, (name) => preparedHere.has(name) || knowsPrepared(name));
+    if (untraced && profile.masksColumns) return { kind: 'deny', message: untraced };
+    const prepare = stmt.PrepareStmt as Node | undefined;
+    if (prepare) preparedHere.add(String(prepare.name));
     if (profile.strict) {
       const violation = strictViolation(lineage, profile);
       if (violation) return { kind: 'deny', message: violation };
@@ -56,6 +45,45 @@ export function checkStatement(sql: string, profile: MaskingProfile, catalog: Pg
     }
   }
   return copy ? { kind: 'ok', copy } : OK;
+}
+
+/**
+ * Built-in functions that run SQL given as text, or read a relation given by name (PostgreSQL docs,
+ * "Mapping Tables to XML" and "Text Search Functions"): what they read is not in the parse tree.
+ */
+const SQL_TEXT_FUNCTIONS = new Set([
+  'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
+  'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema',
+  'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat', 'ts_rewrite',
+]);
+
+/** Why a statement's reads cannot be traced (it runs SQL the agent never sees), or undefined. */
+function untracedRoute(stmt: Node, knowsPrepared: (name: string) => boolean): string | undefined {
+  if (stmt.DoStmt) return 'twokey: DO blocks run SQL the agent cannot read, so they cannot be masked; run the statements themselves';
+  const sqlText = sqlTextFunction(stmt);
+  if (sqlText) return `twokey: ${sqlText}() runs SQL the agent cannot read, so its result cannot be masked`;
+  const execute = stmt.ExecuteStmt as Node | undefined;
+  if (execute && !knowsPrepared(String(execute.name))) {
+    return `twokey: EXECUTE of "${String(execute.name)}", which was not prepared through twokey in this session, cannot be masked`;
+  }
+  return undefined;
+}
+
+/** The first call in the tree of a function that runs SQL text, or undefined. */
+function sqlTextFunction(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const found = sqlTextFunction(v);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  const call = (value as Node).FuncCall as Node | undefined;
+  const names = (call?.funcname as Node[] | undefined) ?? [];
+  const name = String(((names[names.length - 1]?.String as Node | undefined)?.sval as string | undefined) ?? '');
+  if (SQL_TEXT_FUNCTIONS.has(name)) return name;
+  return sqlTextFunction(Object.values(value));
 }
 
 function strictViolation(lineage: Lineage, profile: MaskingProfile): string | undefined {
@@ -118,8 +146,4 @@ function copyPlan(copy: Node, lineage: Lineage, profile: MaskingProfile, catalog
     return 'twokey: this COPY of masked columns cannot be masked; use the default text or csv options';
   }
   return { format: format === 'csv' ? 'csv' : 'text', delimiter, header, columns };
-}
-
-function isSystemName(schema: string | undefined, name: string): boolean {
-  return schema === 'pg_catalog' || schema === 'information_schema' || name.startsWith('pg_');
 }

@@ -8,15 +8,21 @@ import { SliceRun } from './slice-run';
  */
 /** One output buffer; a rewritten message larger than this gets its own. */
 const BATCH_BYTES = 64 * 1024;
+/** Output buffers kept for reuse once the socket has taken their bytes. */
+const MAX_POOLED_BATCHES = 8;
+
+/** Sends bytes; calls `written` once the socket no longer needs them. */
+export type BatchEmitter = (bytes: Buffer, written?: () => void) => void;
 
 export class ByteBatch {
-  private buf = Buffer.allocUnsafe(BATCH_BYTES);
+  private buf: Buffer = Buffer.allocUnsafe(BATCH_BYTES);
+  private readonly pool: Buffer[] = [];
   private used = 0;
   /** While set, the pending range goes out as it is (nothing rewritten precedes it). */
   private direct = false;
   private readonly run = new SliceRun((slice) => (this.direct ? this.emit(slice) : this.copyIn(slice)));
 
-  constructor(private readonly emit: (bytes: Buffer) => void) {}
+  constructor(private readonly emit: BatchEmitter) {}
 
   add(src: Buffer, start: number, end: number): void {
     this.run.add(src, start, end);
@@ -61,8 +67,14 @@ export class ByteBatch {
 
   private flushBuffer(): void {
     if (this.used === 0) return;
-    this.emit(this.buf.subarray(0, this.used));
-    this.buf = Buffer.allocUnsafe(BATCH_BYTES);
+    const sent = this.buf;
+    if (sent.length === BATCH_BYTES) this.emit(sent.subarray(0, this.used), () => this.recycle(sent));
+    else this.emit(sent.subarray(0, this.used));
+    this.buf = this.pool.pop() ?? Buffer.allocUnsafe(BATCH_BYTES);
     this.used = 0;
+  }
+
+  private recycle(sent: Buffer): void {
+    if (this.pool.length < MAX_POOLED_BATCHES) this.pool.push(sent);
   }
 }

@@ -3,6 +3,7 @@ import { AUTH, BACKEND, type TransactionStatus } from '../protocol/codes';
 import { MessageFramer } from '../protocol/framer';
 import { bodyOf, readErrorFields } from '../protocol/reader';
 import { passwordMessage, saslInitialResponse, saslResponse, startupMessage } from '../protocol/writer';
+import type { ReadBuffers } from './read-buffers';
 import { md5PasswordResponse, SCRAM_MECHANISM, ScramClient } from './scram';
 
 export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
@@ -41,11 +42,25 @@ export class UpstreamError extends Error {
 
 /**
  * Opens an authenticated connection to PostgreSQL: start-up, then whichever of trust, cleartext, md5
- * or SCRAM-SHA-256 the server asks for; returns once the server is ready for a query.
+ * or SCRAM-SHA-256 the server asks for; returns once the server is ready for a query. With `reads`,
+ * the socket reads into its reused buffers and emits each read as a 'data' event as usual.
  */
-export function connectUpstream(options: UpstreamOptions): Promise<UpstreamConnection> {
+export function connectUpstream(options: UpstreamOptions, reads?: ReadBuffers): Promise<UpstreamConnection> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host: options.host, port: options.port });
+    const socket: Socket = reads
+      ? tcpConnect({
+          host: options.host,
+          port: options.port,
+          onread: {
+            buffer: reads.next,
+            // Reading goes on (true); the session pauses the socket itself under backpressure.
+            callback: (bytes, buf) => {
+              reads.read(buf, bytes, (chunk) => socket.emit('data', chunk));
+              return true;
+            },
+          },
+        })
+      : tcpConnect({ host: options.host, port: options.port });
     socket.setNoDelay(true);
     const framer = new MessageFramer(MAX_STARTUP_MESSAGE_BYTES);
     const parameters = new Map<string, string>();

@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import pg from 'pg';
 import { DEMO_CUSTOMERS, demoCustomer } from '../../../local/demo/seed';
 import { twokey } from '../../support/cli';
 import { waitFor } from '../../support/control-plane';
+import { createSsnReaders, psqlAs } from '../../support/masked-psql';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
 
 const POLICY = `
@@ -51,24 +51,12 @@ describe('masking through the Postgres agent', () => {
     stack = await startPgStack({
       policy: POLICY,
       // A SQL function that reads a masked column, and a view that shows it through the function.
-      prepare: async (admin) => {
-        await admin.query(`CREATE FUNCTION ssn_of(i int) RETURNS text LANGUAGE sql STABLE AS 'SELECT ssn FROM customers WHERE id = i'`);
-        await admin.query('CREATE VIEW customer_ssns AS SELECT id, ssn_of(id) AS s FROM customers');
-      },
+      prepare: createSsnReaders,
     });
   }, 120_000);
   afterAll(() => stack?.stop());
 
-  async function psql(user: string, groups: string[], ...commands: string[]): Promise<{ stdout: string; stderr: string }> {
-    const { host, port } = stack.endpoint('test-pg');
-    const token = await stack.token(user, groups);
-    return new Promise((resolve) =>
-      execFile('psql', [`host=${host} port=${port} dbname=demo user=${user}`, '-X', '-A', ...commands.flatMap((c) => ['-c', c])], { env: { ...process.env, PGPASSWORD: token }, maxBuffer: 64 * 1024 * 1024 }, (_e, stdout, stderr) =>
-        resolve({ stdout: String(stdout), stderr: String(stderr) }),
-      ),
-    );
-  }
-
+  const psql = (user: string, groups: string[], ...commands: string[]) => psqlAs(stack, user, groups, ...commands);
   const dave = (...commands: string[]) => psql('dave', ['analyst'], ...commands);
   const alice = (...commands: string[]) => psql('alice', ['support'], ...commands);
 

@@ -7,14 +7,14 @@ const contacts: RelationShape = {
   schema: 'public',
   name: 'contacts',
   columns: ['id', 'mail'],
-  view: { outputs: [{ name: 'id', sources: new Set(['public.customers.id']), plain: true }, { name: 'mail', sources: new Set(['public.customers.email']), plain: true }], uses: new Map() },
+  view: { outputs: [{ name: 'id', sources: new Set(['public.customers.id']), plain: true }, { name: 'mail', sources: new Set(['public.customers.email']), plain: true }], uses: new Map(), exact: true },
 };
 const lookup = (schema: string | undefined, name: string): RelationShape[] => [customers, orders, contacts].filter((r) => r.name === name && (!schema || r.schema === schema));
 
 function lineage(sql: string) {
   const stmt = (parseSync(sql) as { stmts: { stmt: Record<string, unknown> }[] }).stmts[0]?.stmt ?? {};
   const l = analyzeStatement(stmt, lookup);
-  return { outputs: l.outputs.map((o) => ({ name: o.name, sources: [...o.sources].sort(), plain: o.plain })), uses: Object.fromEntries(l.uses) };
+  return { outputs: l.outputs.map((o) => ({ name: o.name, sources: [...o.sources].sort(), plain: o.plain })), uses: Object.fromEntries(l.uses), exact: l.exact };
 }
 
 beforeAll(() => loadModule());
@@ -56,5 +56,33 @@ describe('column lineage', () => {
 
   it('counts an unresolvable name as every same-named column the statement can see', () => {
     expect(lineage('SELECT f.ssn FROM customers, generate_series(1, 2) f').outputs[0]?.sources).toEqual(['public.customers.ssn']);
+  });
+
+  it('carries what a function in FROM reads into its columns, and marks a * over it as inexact', () => {
+    expect(lineage('SELECT u FROM customers c, unnest(ARRAY[c.ssn]) u').outputs[0]).toEqual({ name: 'u', sources: ['public.customers.ssn'], plain: false });
+    expect(lineage('SELECT x.v FROM customers c, unnest(ARRAY[c.email]) AS x(v)').outputs[0]?.sources).toEqual(['public.customers.email']);
+    const star = lineage('SELECT * FROM unnest(ARRAY(SELECT ssn FROM customers))');
+    expect(star.exact).toBe(false);
+    expect(star.outputs[0]?.sources).toEqual(['public.customers.ssn']);
+    expect(lineage('SELECT c.* FROM customers c').exact).toBe(true);
+  });
+
+  it('lets a recursive CTE step move any of its values to any of its columns', () => {
+    const out = lineage("WITH RECURSIVE r(n, a, b) AS (SELECT 1, '', ssn FROM customers UNION ALL SELECT n + 1, b, '' FROM r WHERE n < 2) SELECT a FROM r").outputs[0];
+    expect(out).toEqual({ name: 'a', sources: ['public.customers.ssn'], plain: false });
+  });
+
+  it('gives RETURNING lists of writes their lineage', () => {
+    const l = lineage("UPDATE customers SET name = 'x' WHERE id = 1 RETURNING id, ssn, reverse(email)");
+    expect(l.exact).toBe(true);
+    expect(l.outputs).toEqual([
+      { name: 'id', sources: ['public.customers.id'], plain: true },
+      { name: 'ssn', sources: ['public.customers.ssn'], plain: true },
+      { name: undefined, sources: ['public.customers.email'], plain: false },
+    ]);
+  });
+
+  it('counts the planner statistics as showing unknown columns', () => {
+    expect(lineage('SELECT histogram_bounds FROM pg_stats').outputs[0]?.sources).toEqual(['?']);
   });
 });

@@ -1,0 +1,33 @@
+/** The size of one read from the database (what libuv asks for by default). */
+export const READ_BUFFER_BYTES = 64 * 1024;
+/** Read buffers kept for reuse; a read while all are taken gets a fresh one. */
+const MAX_POOLED_READ_BUFFERS = 4;
+
+/**
+ * Buffers a database socket reads into (Node's `onread`), reused once nothing holds the bytes of the
+ * last read. Node's default reads into a fresh buffer each time, so a large result streamed
+ * through the agent left hundreds of MB of freed 64 KB buffers that the C allocator kept as the
+ * process's memory. `reusable` says whether the bytes just handled are still referenced (a client
+ * write not yet taken by its socket): if they are, that buffer is left to the collector.
+ */
+export class ReadBuffers {
+  private readonly pool: Buffer[] = [];
+  private current: Buffer | undefined;
+
+  constructor(private readonly reusable: () => boolean = () => false) {}
+
+  /** The buffer the next read goes into (Node's `onread.buffer`, asked for before each read). */
+  readonly next = (): Buffer => (this.current = this.pool.pop() ?? Buffer.allocUnsafe(READ_BUFFER_BYTES));
+
+  /**
+   * One read of `bytes` into `into` (Node's `onread.callback`): handed to `emit`, then its buffer kept
+   * for the next read when nothing holds its bytes any more.
+   */
+  read(into: Uint8Array, bytes: number, emit: (chunk: Buffer) => void): void {
+    const buf = this.current;
+    if (!buf || into !== buf) return emit(Buffer.from(into.subarray(0, bytes)));
+    this.current = undefined;
+    emit(buf.subarray(0, bytes));
+    if (this.pool.length < MAX_POOLED_READ_BUFFERS && this.reusable()) this.pool.push(buf);
+  }
+}
