@@ -90,7 +90,7 @@ async function main(): Promise<void> {
       if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     }
     const proxy = mainThreadMicros() - proxyStarted;
-    for (const session of sessions) session.sessionEnd('done');
+    for (const session of sessions) session.end('done');
     await whenEnded(work.dir, ids);
     const used = process.cpuUsage(started);
     return { all: (used.user + used.system) / count, proxy: proxy / count };

@@ -15,7 +15,7 @@ export const MAX_WINDOW_MINUTES = 24 * 60;
 export interface ApprovalGate {
   windowOpen(principal: string, target: string): boolean;
   takeOneTimeGrant(principal: string, target: string, sha256: string): boolean;
-  submit(ask: ApprovalAsk, principal: string): Promise<SubmitResult>;
+  submit(ask: ApprovalAsk): Promise<SubmitResult>;
   waitForDecision(requestId: string, holdMs: number, signal?: AbortSignal): Promise<DecisionMessage | undefined>;
 }
 
@@ -95,8 +95,7 @@ export async function askApproval(q: ApprovalQuestion, wording: ApprovalWording,
   }
   const requestId = newRequestId();
   const blastRadius = q.blastRadius ? await q.blastRadius().catch(() => 'unknown') : undefined;
-  const submitted = await gate.submit(
-    {
+  const submitted = await gate.submit({
       requestId,
       kind: q.kind,
       windowMinutes: q.windowMinutes,
@@ -111,9 +110,7 @@ export async function askApproval(q: ApprovalQuestion, wording: ApprovalWording,
       reason: q.reason,
       blastRadius,
       approval: { groups: approval.groups, min: approval.min, timeoutSeconds: approval.timeoutSeconds },
-    },
-    principal,
-  );
+    });
   if (!submitted.ok) return refused(`twokey: approval required but unavailable: ${submitted.reason}`);
   options.record?.({ requestId, outcome: 'requested', reviewers: [] });
   // Waiting starts now, in this turn: a decision that arrived before anyone waited would become a grant instead.
@@ -140,10 +137,16 @@ export async function askApproval(q: ApprovalQuestion, wording: ApprovalWording,
   };
 }
 
-/** A caller's request for a write window, checked before it is sent: the refusal, or undefined. */
-export function windowRequestProblem(minutes: number, decision: Decision): ApprovalOutcome | undefined {
-  if (!Number.isInteger(minutes) || minutes < 1 || minutes > MAX_WINDOW_MINUTES) return refused(`twokey: a write window is 1 to ${MAX_WINDOW_MINUTES} minutes`);
-  if (decision.kind === 'allow') return refused('twokey: writes on this target need no approval');
-  if (decision.kind === 'deny') return refused(`twokey: ${decision.reason}`);
+/** Why a caller's request for a write window is not sent: a malformed request, or the policy's answer. */
+export interface WindowRequestProblem {
+  readonly kind: 'invalid' | 'policy';
+  readonly message: string;
+}
+
+/** A caller's request for a write window, checked before it is sent: the problem, or undefined. */
+export function windowRequestProblem(minutes: number, decision: Decision): WindowRequestProblem | undefined {
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > MAX_WINDOW_MINUTES) return { kind: 'invalid', message: `twokey: a write window is 1 to ${MAX_WINDOW_MINUTES} minutes` };
+  if (decision.kind === 'allow') return { kind: 'policy', message: 'twokey: writes on this target need no approval' };
+  if (decision.kind === 'deny') return { kind: 'policy', message: `twokey: ${decision.reason}` };
   return undefined;
 }

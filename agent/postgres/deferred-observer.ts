@@ -1,12 +1,13 @@
-import type { ApprovalEvent, CycleEndEvent, PgSessionObserver, ServerMessageEvent, StatementEvent } from './events';
+import type { SessionEvent } from '../sessions/events';
+import type { CycleEndEvent, PgSessionObserver, ServerMessageEvent, StatementEvent } from './events';
 
 const STATEMENT = 0;
 const DATA_ROW = 1;
 const CYCLE_END = 2;
 const SERVER_MESSAGE = 3;
-const APPROVAL = 4;
+const SESSION_EVENT = 4;
 
-type Payload = StatementEvent | Buffer | CycleEndEvent | ServerMessageEvent | ApprovalEvent;
+type Payload = StatementEvent | Buffer | CycleEndEvent | ServerMessageEvent | SessionEvent;
 
 /**
  * Hands a session's events to its observer once the bytes they describe have been written on to the
@@ -49,14 +50,14 @@ export class DeferredObserver implements PgSessionObserver {
     this.push(SERVER_MESSAGE, e, 0, 0);
   }
 
-  approval(e: ApprovalEvent): void {
-    this.push(APPROVAL, e, 0, 0);
+  event(e: SessionEvent): void {
+    this.push(SESSION_EVENT, e, 0, 0);
   }
 
   /** The last event: what is queued goes first, and the end is not deferred (the session is closing). */
-  sessionEnd(reason: string): void {
+  end(reason: string): void {
     this.drain();
-    this.inner.sessionEnd(reason);
+    this.inner.end(reason);
   }
 
   /** Events from now to `release()` wait for it (no microtask: node allocates two objects for each). */
@@ -102,7 +103,7 @@ export class DeferredObserver implements PgSessionObserver {
         inner.serverMessage(payload as ServerMessageEvent);
         break;
       default:
-        inner.approval(payload as ApprovalEvent);
+        inner.event(payload as SessionEvent);
     }
   }
 

@@ -70,17 +70,6 @@ export async function startPostgresListener(config: TargetConfig, context: Agent
   // Every session is recorded unless the policy turns recording off (for all targets or this one).
   const recording = (): RecordingSettings => context.recordingSettings(target.name);
   const events = pgRecorder(context.recording, target.name, recording);
-  const CANNOT_RECORD = "recording cannot proceed (the agent's spool is full) and the policy requires it";
-  const LOST_EVENTS = 'recording lost events of this session (the recorder fell behind or stopped) and the policy requires it';
-  const strictAndFull = (): boolean => recording().mode === 'strict' && context.recording.full();
-  context.recording.onFull(() => {
-    if (recording().mode !== 'strict') return;
-    for (const session of [...secrets.keys()]) session.close(CANNOT_RECORD);
-  });
-  context.recording.onLost((sessionId) => {
-    if (recording().mode !== 'strict') return;
-    for (const session of [...secrets.keys()]) if (session.id === sessionId) session.close(LOST_EVENTS);
-  });
 
   const masking = new PgMaskingService(
     target.name,
@@ -101,7 +90,7 @@ export async function startPostgresListener(config: TargetConfig, context: Agent
       },
       approvals: context.approvals,
       estimateBlastRadius: (sql) => estimateBlastRadius(target, sql),
-      admit: () => (strictAndFull() ? `twokey: ${CANNOT_RECORD}` : undefined),
+      sessions: context.sessions,
       limits,
       classifier,
       verifyToken: (token) => context.verifyToken(token),

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { ApprovalEvent, CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent } from '../postgres/events';
+import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent } from '../postgres/events';
 import type { RecordingSettings } from '../../core/policy/schema';
-import { recordedIdentity } from '../sessions/events';
+import { recordedIdentity, type SessionEvent } from '../sessions/events';
 import { LENGTH_BYTES, newRingMemory, RECORD_HEADER_BYTES, RecordWriter, RingWriter, U32_BYTES, UINT_BYTES, utf8Max } from './event-ring';
 import { END, LARGE, JSON_EVENT, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } from './pg-event-records';
 import type { RecordingService } from './recording-service';
@@ -204,11 +204,12 @@ class PgSessionWriter implements PgSessionObserver {
     this.line({ t: isoNow(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
   }
 
-  approval(e: ApprovalEvent): void {
-    this.line({ t: isoNow(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
+  /** The shared events: an approval's steps (decisions are the hot path's statement events). */
+  event(e: SessionEvent): void {
+    if (e.e === 'approval') this.line({ t: isoNow(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
   }
 
-  sessionEnd(reason: string): void {
+  end(reason: string): void {
     this.pipe.end(this.slot, JSON.stringify({ t: isoNow(), e: 'session.end', reason }));
   }
 

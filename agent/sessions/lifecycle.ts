@@ -10,6 +10,8 @@ export interface StartedSession<E> extends LiveSession {
   record(e: E): void;
   /** The one end: recorded with its reason, and the session leaves the registry. Later calls do nothing. */
   end(reason: string): void;
+  /** Starts the recording once the session is under way (a protocol that records only sessions that got that far). */
+  attach(recorder: SessionRecorder<E> | undefined): void;
 }
 
 export interface SessionOpening<E> {
@@ -19,8 +21,8 @@ export interface SessionOpening<E> {
   readonly identity: Identity;
   /** Ends the session from outside (shutdown, strict recording): the protocol closes its connection, then calls `end`. */
   readonly close: (reason: string) => void;
-  /** The session's recorder, made once it is admitted; undefined when nothing records it. */
-  readonly recorder: () => SessionRecorder<E> | undefined;
+  /** The session's recorder, made once it is admitted; undefined when nothing records it (or `attach` does later). */
+  readonly recorder?: () => SessionRecorder<E> | undefined;
 }
 
 /**
@@ -46,6 +48,9 @@ export function startSession<E>(registry: SessionRegistry, opening: SessionOpeni
         failed(error);
       }
     },
+    attach(attached) {
+      if (!ended) recorder = attached;
+    },
     end(reason) {
       if (ended) return;
       ended = true;
@@ -60,7 +65,7 @@ export function startSession<E>(registry: SessionRegistry, opening: SessionOpeni
   const refusal = registry.admit(session);
   if (refusal) return { ok: false, refusal };
   try {
-    recorder = opening.recorder();
+    recorder = opening.recorder?.();
   } catch (error) {
     failed(error);
   }
