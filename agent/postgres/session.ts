@@ -1,92 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Live, SessionDeps } from './session-deps';
 import type { Identity } from '../../core/identity/identity';
-import type { Logger } from '../../core/log';
-import type { Action, Decision } from '../../core/policy/decide';
-import type { ApprovalGate } from '../approvals/approval-flow';
 import type { SessionEvent } from '../sessions/events';
-import { startSession, type StartedSession } from '../sessions/lifecycle';
-import type { SessionRegistry } from '../sessions/registry';
+import type { StartedSession } from '../sessions/lifecycle';
 import { isLoopback } from '../net/loopback';
-import { AgentSettings, twokeySetting } from './agent-settings';
-import { heldExtendedStatement, MAX_HELD_BATCH_MESSAGES, simpleStatement } from './approval/approved-request';
-import { runHeld, type Held } from './approval/held-approvals';
-import type { StatementClassifier } from './classify/classifier';
+import { AgentSettings } from './agent-settings';
+import { collectStep, heldDepsFor, runHeld, type CollectedBatch, type Held } from './approval/held-approvals';
 import { DeferredObserver } from './deferred-observer';
-import type { PgSessionEvents } from './events';
-import type { SessionMasking } from './masking/masking-service';
-import type { CopyPlan } from './masking/copy-rows';
-import { PgSessionMasking, type StatementVerdict } from './masking/pg-session-masking';
-import { FRONTEND, SQLSTATE } from './protocol/codes';
+import { AUTH, FRONTEND, SQLSTATE } from './protocol/codes';
 import { MessageFramer, type FramerError } from './protocol/framer';
-import { bodyOf, ProtocolReadError, readParse, readTarget } from './protocol/reader';
+import { ProtocolReadError } from './protocol/reader';
 import { SliceRun } from './protocol/slice-run';
 import { authenticationRequest, backendKeyData, errorResponse, parameterStatus, readyForQuery, terminateMessage, type ErrorFields } from './protocol/writer';
-import { AUTH } from './protocol/codes';
 import { RecordingTap } from './recording-tap';
 import { ResponseOrder } from './response-order';
 import { ResponsePath } from './response-path';
+import { ClientPath } from './client-path';
 import { StartupHandshake, type StartupAction } from './startup/handshake';
+import { openSession } from './startup/open-session';
 import { StatementJudge } from './statement-judge';
-import { connectUpstream, UpstreamError, type UpstreamConnection } from './upstream/connect';
 import { ReadBuffers } from './upstream/read-buffers';
 
 export { MAX_PASSWORD_MESSAGE_BYTES } from './startup/handshake';
 
 /** Time a client has to finish TLS, start-up and authentication. */
 export const STARTUP_TIMEOUT_MS = 15_000;
-/** Start-up parameters passed on to the database; everything else (notably `options`) is dropped. */
-const FORWARDED_STARTUP_PARAMS = ['application_name', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits', 'search_path'];
-const WRITE_CONNECTION_PARAMS = { application_name: 'twokey', client_encoding: 'UTF8' };
-/** SQLSTATE too_many_connections: a target at its cap of sessions. */
-const TOO_MANY_CONNECTIONS = '53300';
-
-export interface SessionLimits {
-  /** Largest message a client may send (bytes, header included). */
-  readonly maxClientMessageBytes: number;
-  /** Largest single message accepted from the database (a DataRow is buffered whole only when split). */
-  readonly maxServerMessageBytes: number;
-}
-
-export interface SessionTarget {
-  readonly name: string;
-  /** The one database this target serves (pinned in the agent's config). */
-  readonly upstream: { host: string; port: number; database: string };
-  readonly read: { user: string; password: string | undefined };
-  readonly write: { user: string; password: string | undefined };
-  readonly tls: SecureContext | undefined;
-}
-
-export interface SessionDeps {
-  readonly target: SessionTarget;
-  readonly limits: SessionLimits;
-  readonly classifier: StatementClassifier;
-  readonly verifyToken: (token: string) => Promise<{ ok: true; value: Identity } | { ok: false; error: { reason: string } }>;
-  readonly decide: (identity: Identity, target: string, action: Action) => Decision;
-  readonly events: PgSessionEvents;
-  readonly log: Logger;
-  readonly approvals: ApprovalGate;
-  /** The planner's estimate of what a write touches, from the read credential; best effort. */
-  readonly estimateBlastRadius: (sql: string) => Promise<string>;
-  /** Every session of the agent: admits this one once its caller is known (strict recording, caps). */
-  readonly sessions: SessionRegistry;
-  /** Registers the session for CancelRequest; returns the key data the client gets. */
-  readonly register: (session: ClientSession) => { pid: number; secret: number };
-  readonly unregister: (session: ClientSession) => void;
-  readonly cancel: (pid: number, secret: number) => void;
-  /** Masking for subjects the policy masks; absent, nothing is masked. */
-  readonly masking?: SessionMasking;
-}
-
-/** What only a session past authentication has: the types say what is known when. */
-interface Live {
-  readonly identity: Identity;
-  readonly session: StartedSession<SessionEvent>;
-  readonly upstream: UpstreamConnection;
-  readonly judge: StatementJudge;
-  readonly masking: PgSessionMasking | undefined;
-}
 
 type Phase = { readonly kind: 'startup'; readonly handshake: StartupHandshake } | { readonly kind: 'connecting' } | { readonly kind: 'ready'; readonly live: Live } | { readonly kind: 'closed' };
 
@@ -108,13 +48,14 @@ export class ClientSession {
   private readonly order = new ResponseOrder();
   private readonly responses: ResponsePath;
   private readonly settings = new AgentSettings();
+  private readonly statements: ClientPath;
   private readonly outgoing: Buffer[] = [];
   private readonly outRun = new SliceRun((slice) => this.outgoing.push(slice));
   /** While a statement waits (approval, a catalog reload), later client messages wait here, in order. */
   private held = false;
   private readonly heldMessages: Buffer[] = [];
   /** An extended-protocol batch whose Parse needs approval, collected up to its Sync (to be read, never replayed). */
-  private collecting: { messages: Buffer[]; decision: Extract<Decision, { kind: 'approve' }>; cls: Held['cls'] } | undefined;
+  private collecting: CollectedBatch | undefined;
   private readonly abort = new AbortController();
   /** The session in the agent's registry, from admission to its end. */
   private lifecycle: StartedSession<SessionEvent> | undefined;
@@ -133,6 +74,24 @@ export class ClientSession {
       closed: () => this.closed,
       catalogFailed: (e) => this.catalogFailed(e),
     });
+    this.statements = new ClientPath(
+      {
+        forward: (buf, start, end) => this.forward(buf, start, end),
+        forwardInBatch: (buf, start, end) => this.forwardInBatch(buf, start, end),
+        refuseInBatch: (error) => this.refuseInBatch(error),
+        refuseCycle: (messages) => this.refuseCycle(messages),
+        write: (bytes) => this.writeClient(bytes),
+        hold: (live, held) => this.hold(live, held),
+        collect: (batch) => (this.collecting = batch),
+        holdUntil: (done, buf, start, end) => this.holdUntil(done, buf, start, end),
+        fatal: (code, message) => this.fatal(code, message),
+        terminate: (buf, start, end) => this.terminate(buf, start, end),
+        currentProfile: (live) => this.deps.masking?.profileFor(live.identity),
+      },
+      this.order,
+      this.responses,
+      this.settings,
+    );
     this.startupTimer = setTimeout(() => this.fatal(SQLSTATE.protocolViolation, 'twokey: start-up timed out'), STARTUP_TIMEOUT_MS);
     this.attachClient(socket);
   }
@@ -240,47 +199,21 @@ export class ClientSession {
   }
 
   private async authenticate(token: string, startup: Readonly<Record<string, string>>): Promise<void> {
-    const verified = await this.deps.verifyToken(token);
-    if (this.closed) return;
-    if (!verified.ok) {
-      this.deps.log.warn('pg.auth.rejected', { sessionId: this.id, reason: verified.error.reason, startupUser: startup.user, client: this.clientAddress });
-      // Same message as PostgreSQL's, which does not say why a password was wrong.
-      return this.fatal(SQLSTATE.invalidPassword, `password authentication failed for user "${startup.user ?? ''}"`);
-    }
-    const identity = verified.value;
+    const outcome = await openSession(this.deps, {
+      id: this.id,
+      token,
+      startup,
+      clientAddress: this.clientAddress,
+      // Every handler of a read has run when it returns; the bytes live on only in a client write not yet taken.
+      readBuffers: new ReadBuffers(() => this.client.writableLength === 0),
+      closed: () => this.closed,
+      close: (reason) => this.close(reason),
+      admitted: (session) => (this.lifecycle = session),
+    });
+    if (!outcome.ok) return outcome.fatal && this.fatal(outcome.fatal.code, outcome.fatal.message, outcome.fatal.detail);
+    const { identity, session, upstream, masking } = outcome.opened;
     const target = this.deps.target;
-    const admitted = startSession<SessionEvent>(this.deps.sessions, { id: this.id, target: target.name, protocol: 'postgres', identity, close: (reason) => this.close(reason) }, this.deps.log);
-    if (!admitted.ok) return this.fatal(admitted.refusal.kind === 'recording-unavailable' ? SQLSTATE.diskFull : TOO_MANY_CONNECTIONS, admitted.refusal.message);
-    const session = admitted.session;
-    this.lifecycle = session;
-    const params: Record<string, string> = {};
-    for (const key of FORWARDED_STARTUP_PARAMS) {
-      const value = startup[key];
-      if (value !== undefined) params[key] = value;
-    }
     const database = target.upstream.database;
-    const asked = startup.database;
-    // Checked after authentication, as PostgreSQL does, so that strangers do not learn the name.
-    if (asked !== undefined && asked !== database) return this.fatal(SQLSTATE.invalidCatalogName, `twokey: this endpoint serves database "${database}" only, not "${asked}"`);
-    let upstream: UpstreamConnection;
-    try {
-      upstream = await connectUpstream(
-        { host: target.upstream.host, port: target.upstream.port, user: target.read.user, password: target.read.password, database, params },
-        // Every handler of a read has run when it returns; the bytes live on only in a client write not yet taken.
-        new ReadBuffers(() => this.client.writableLength === 0),
-      );
-    } catch (e) {
-      this.deps.log.error('pg.upstream.connect-failed', { sessionId: this.id, target: target.name, error: e instanceof Error ? e.message : String(e) });
-      const detail = e instanceof UpstreamError && e.fields?.M ? e.fields.M : undefined;
-      return this.fatal(SQLSTATE.connectionFailure, `twokey: cannot connect to ${target.name}`, detail);
-    }
-    const masking = this.closed ? undefined : await PgSessionMasking.start(this.deps.masking, identity, database);
-    if (this.closed || masking instanceof Error) {
-      upstream.socket.destroy();
-      if (!(masking instanceof Error)) return;
-      this.deps.log.error('pg.masking.catalog-failed', { sessionId: this.id, error: String(masking) });
-      return this.fatal(SQLSTATE.connectionFailure, 'twokey: masking applies to this session, but the database catalog could not be read');
-    }
     const responses = this.responses;
     responses.transactionStatus = upstream.transactionStatus;
     responses.standardConformingStrings = upstream.parameters.get('standard_conforming_strings') !== 'off';
@@ -355,161 +288,37 @@ export class ClientSession {
       this.heldMessages.push(Buffer.from(buf.subarray(start, end)));
       return;
     }
-    if (this.collecting) return this.collect(buf, start, end, code);
-    const order = this.order;
-    if (order.skippingToSync && code !== FRONTEND.Sync && code !== FRONTEND.Terminate) return;
-    const tap = this.responses.tap;
-    switch (code) {
-      case FRONTEND.Query: {
-        const sql = bodyOf(buf, start, end).cstring();
-        const setting = twokeySetting(sql);
-        if (setting) return this.applySetting(live, setting.name, setting.value);
-        const script = this.settings.takeScript();
-        const judged = this.judge(live, sql, 'simple');
-        const verdict = judged.decision;
-        const masking = this.checkMasking(live, verdict, sql, buf, start, end);
-        if (!masking) return;
-        if (masking.kind === 'deny') return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: masking.message })]);
-        if (verdict.kind === 'allow') {
-          this.forward(buf, start, end);
-          this.expectReply(live, code, buf, start, end, masking.kind === 'ok' ? masking.copy : undefined);
-          const cycle = order.query();
-          if (tap) tap.dropsOnConfirm(cycle, judged.classification.deallocates);
-        } else if (verdict.kind === 'approve') {
-          this.hold(live, { kind: script ? 'script' : 'statement', statement: simpleStatement(sql), decision: verdict, cls: judged.class });
-        } else this.refuseCycle([errorResponse(refusal(verdict))]);
-        return;
-      }
-      case FRONTEND.Parse: {
-        const parse = readParse(bodyOf(buf, start, end));
-        const judged = this.judge(live, parse.query, 'extended');
-        const verdict = judged.decision;
-        const masking = this.checkMasking(live, verdict, parse.query, buf, start, end);
-        if (!masking) return;
-        if (masking.kind === 'deny' || masking.copy?.columns?.some((c) => c)) {
-          const message = masking.kind === 'deny' ? masking.message : 'twokey: COPY of masked columns must use the simple query protocol';
-          return this.refuseInBatch(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message }));
-        }
-        if (verdict.kind === 'allow') {
-          tap?.parsed(parse.name);
-          this.expectReply(live, code, buf, start, end);
-          return this.forwardInBatch(buf, start, end);
-        }
-        if (verdict.kind === 'approve' && !order.batchOpen) {
-          this.collecting = { messages: [Buffer.from(buf.subarray(start, end))], decision: verdict, cls: judged.class };
-          return;
-        }
-        if (verdict.kind === 'approve') {
-          return this.refuseInBatch(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'twokey: a statement that needs approval must be sent in a batch of its own (Parse ... Sync)' }));
-        }
-        return this.refuseInBatch(errorResponse(refusal(verdict)));
-      }
-      case FRONTEND.Bind:
-        if (tap !== undefined && tap.tracksNames) tap.bound(buf, start, end);
-        this.expectReply(live, code, buf, start, end);
-        return this.forwardInBatch(buf, start, end);
-      case FRONTEND.Describe:
-      case FRONTEND.Execute:
-        this.expectReply(live, code, buf, start, end);
-        return this.forwardInBatch(buf, start, end);
-      case FRONTEND.Close:
-        if (tap !== undefined && tap.tracksNames) {
-          const target = readTarget(bodyOf(buf, start, end));
-          if (target.kind === 'S') tap.closed(target.name);
-        }
-        this.expectReply(live, code, buf, start, end);
-        return this.forwardInBatch(buf, start, end);
-      case FRONTEND.Flush:
-        return this.forwardInBatch(buf, start, end);
-      case FRONTEND.Sync: {
-        tap?.synced();
-        const sync = order.sync(this.responses.transactionStatus);
-        if (!sync.forward) return sync.now && this.writeClient(sync.now);
-        this.forward(buf, start, end);
-        return this.expectReply(live, code, buf, start, end);
-      }
-      case FRONTEND.CopyData:
-      case FRONTEND.CopyDone:
-      case FRONTEND.CopyFail:
-        // Only meaningful after the server accepted a COPY FROM STDIN, which was decided as a statement.
-        return this.forward(buf, start, end);
-      case FRONTEND.FunctionCall:
-        return this.refuseCycle([errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'twokey: the fast-path function call protocol is not allowed' })]);
-      case FRONTEND.Terminate:
-        this.forward(buf, start, end);
-        this.flushOutgoing(live.upstream.socket);
-        return this.teardown('client terminated');
-      default:
-        return this.fatal(SQLSTATE.protocolViolation, `twokey: unexpected message type ${JSON.stringify(String.fromCharCode(code))}`);
-    }
+    if (this.collecting) return this.collect(live, this.collecting, buf, start, end, code);
+    this.statements.onMessage(live, buf, start, end, code);
   };
 
-  /** Classifies and decides one statement string and records it. */
-  private judge(live: Live, sql: string, protocol: 'simple' | 'extended'): ReturnType<StatementJudge['judge']> {
-    const judged = live.judge.judge(sql, this.responses.standardConformingStrings);
-    const tap = this.responses.tap;
-    if (tap) {
-      const decision = judged.decision;
-      tap.statement({
-        // A masked subject's recording holds what the detectors leave of the statement's literals.
-        text: live.masking ? live.masking.scrub(sql) : sql,
-        protocol,
-        class: judged.class,
-        decision: decision.kind,
-        rule: decision.rule,
-        reason: decision.kind === 'deny' ? decision.reason : judged.classification.reason,
-      });
-    }
-    return judged;
+  private terminate(buf: Buffer, start: number, end: number): void {
+    this.forward(buf, start, end);
+    const live = this.live;
+    if (live) this.flushOutgoing(live.upstream.socket);
+    this.teardown('client terminated');
   }
 
-  /** Masking's say on a statement (see PgSessionMasking.check); a reload holds the client until it is done. */
-  private checkMasking(live: Live, decision: Decision, sql: string, buf: Buffer, start: number, end: number): Exclude<StatementVerdict, { kind: 'reload' | 'reconnect' }> | undefined {
-    const verdict = PgSessionMasking.check(live.masking, decision, sql, () => this.deps.masking?.profileFor(live.identity));
-    if (verdict.kind === 'reconnect') return void this.fatal(SQLSTATE.insufficientPrivilege, 'twokey: masking now applies to this session; reconnect');
-    if (verdict.kind !== 'reload') return verdict;
+  /** Holds the client's input until `done` settles (a catalog reload), the statement first in line. */
+  private holdUntil(done: Promise<void>, buf: Buffer, start: number, end: number): void {
     this.held = true;
     this.client.pause();
     this.heldMessages.push(Buffer.from(buf.subarray(start, end)));
-    verdict.done.catch((e: unknown) => this.catalogFailed(e)).finally(() => this.release());
-    return undefined;
+    done.catch((e: unknown) => this.catalogFailed(e)).finally(() => this.release());
   }
 
-  /** Tells the result masker what the server will answer, in order; ends the session past the cap. */
-  private expectReply(live: Live, code: number, buf: Buffer, start: number, end: number, copy?: CopyPlan): void {
-    const masking = live.masking;
-    if (masking && !masking.masker.expectClient(code, buf, start, end, copy)) this.fatal(SQLSTATE.programLimitExceeded, 'twokey: too many messages awaiting a reply');
-  }
-
-  private applySetting(live: Live, name: string, value: string): void {
-    const outcome = this.settings.apply(name, value, live.judge, this.deps.target.name);
-    if (outcome.kind === 'hold') return this.hold(live, outcome.held);
-    this.refuseCycle(outcome.messages);
-  }
-
-  /**
-   * Collects the rest of an extended batch whose statement needs approval; at its Sync the batch is
-   * read into the one statement it runs (see approved-request.ts), or refused. A message that cannot
-   * belong to such a batch refuses it at once.
-   */
-  private collect(buf: Buffer, start: number, end: number, code: number): void {
-    const batch = this.collecting;
-    const live = this.live;
-    if (!batch || !live) return;
+  /** The rest of an extended batch held for approval (see collectStep). */
+  private collect(live: Live, batch: CollectedBatch, buf: Buffer, start: number, end: number, code: number): void {
     if (code === FRONTEND.Terminate) {
       this.collecting = undefined;
       return this.teardown('client terminated');
     }
-    batch.messages.push(Buffer.from(buf.subarray(start, end)));
-    const mayBelong = code === FRONTEND.Bind || code === FRONTEND.Describe || code === FRONTEND.Execute;
-    if (mayBelong && batch.messages.length < MAX_HELD_BATCH_MESSAGES) return;
+    const step = collectStep(batch, Buffer.from(buf.subarray(start, end)));
+    if (step.kind === 'more') return;
     this.collecting = undefined;
-    const held = heldExtendedStatement(batch.messages);
-    if (held.ok) return this.hold(live, { kind: 'statement', statement: held.statement, decision: batch.decision, cls: batch.cls });
-    const error = errorResponse({ severity: 'ERROR', ...held.refusal });
-    // A Query or FunctionCall is a cycle of its own (the caller waits for its ReadyForQuery); anything else skips to Sync.
-    if (code === FRONTEND.Sync || code === FRONTEND.Query || code === FRONTEND.FunctionCall) return this.refuseCycle([error]);
-    this.answer(error);
+    if (step.kind === 'hold') return this.hold(live, step.held);
+    if (step.kind === 'refuse-cycle') return this.refuseCycle([step.error]);
+    this.answer(step.error);
     this.order.skippingToSync = true;
   }
 
@@ -519,7 +328,6 @@ export class ClientSession {
     this.held = true;
     this.client.pause();
     const session = this;
-    const target = this.deps.target;
     void runHeld(
       h,
       {
@@ -539,16 +347,7 @@ export class ClientSession {
         record: (e) => live.session.record({ e: 'approval', ...e }),
         resultTransform: (statement) => live.masking?.approvedRunTransform(statement),
       },
-      {
-        target: target.name,
-        approvals: this.deps.approvals,
-        estimateBlastRadius: this.deps.estimateBlastRadius,
-        // Nothing of the caller's session (search_path, DateStyle, ...) reaches the write connection: it runs
-        // under the write role's defaults, which the reviewer can know. The agent's bytes are UTF-8.
-        writeConnection: { host: target.upstream.host, port: target.upstream.port, user: target.write.user, password: target.write.password, database: target.upstream.database, params: WRITE_CONNECTION_PARAMS },
-        maxServerMessageBytes: this.deps.limits.maxServerMessageBytes,
-        schemaMayHaveChanged: () => this.deps.masking?.invalidate(target.upstream.database),
-      },
+      heldDepsFor(this.deps),
     )
       .catch((e: unknown) => {
         this.deps.log.error('pg.approval.failed', { sessionId: this.id, error: String(e) });
@@ -652,18 +451,4 @@ export class ClientSession {
     setTimeout(() => this.client.destroy(), 1000).unref();
     this.lifecycle?.end(reason);
   }
-}
-
-/** The ErrorResponse for a statement twokey will not run now. */
-function refusal(decision: Exclude<Decision, { kind: 'allow' }>): ErrorFields {
-  if (decision.kind === 'deny') {
-    return { severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: `twokey: ${decision.reason}`, detail: decision.rule ? `rule: ${decision.rule}` : undefined };
-  }
-  const a = decision.approval;
-  return {
-    severity: 'ERROR',
-    code: SQLSTATE.insufficientPrivilege,
-    message: `twokey: approval required (rule ${decision.rule}): ${a.min} approval(s) from ${a.groups.join(', ')}`,
-    hint: 'This statement needs a reviewer’s approval before it can run.',
-  };
 }

@@ -5,9 +5,10 @@ import type { ActionClass } from '../../../core/policy/schema';
 import type { ApprovalKind } from '../../../core/approval/request';
 import { askApproval, type ApprovalGate, type ApprovalOutcome, type ApprovalWording } from '../../approvals/approval-flow';
 import type { ApprovalEvent } from '../../sessions/events';
-import { SQLSTATE, type TransactionStatus } from '../protocol/codes';
+import { FRONTEND, SQLSTATE, type TransactionStatus } from '../protocol/codes';
 import { commandComplete, errorResponse, noticeResponse, readyForQuery } from '../protocol/writer';
-import { approvalHash, type ApprovedStatement } from './approved-request';
+import type { SessionDeps } from '../session-deps';
+import { approvalHash, heldExtendedStatement, MAX_HELD_BATCH_MESSAGES, type ApprovedStatement } from './approved-request';
 import { runOnWriteConnection, type ResultTransform } from './run-approved';
 import type { UpstreamOptions } from '../upstream/connect';
 
@@ -119,4 +120,52 @@ async function runApproved(h: Held, s: HeldSession, deps: HeldDeps, notice: Buff
   );
   if (h.cls === 'ddl' || h.cls === 'unknown' || h.kind === 'script') deps.schemaMayHaveChanged();
   if (!s.closed) s.write(readyForQuery(s.transactionStatus));
+}
+
+/** An extended-protocol batch whose Parse needs approval, collected up to its Sync (to be read, never replayed). */
+export interface CollectedBatch {
+  readonly messages: Buffer[];
+  readonly decision: Extract<Decision, { kind: 'approve' }>;
+  readonly cls: ActionClass;
+}
+
+/** What the batch collected so far asks for after one more message. */
+export type CollectStep =
+  | { readonly kind: 'more' }
+  | { readonly kind: 'hold'; readonly held: Held }
+  /** Refused as a cycle of its own (the caller waits for its ReadyForQuery). */
+  | { readonly kind: 'refuse-cycle'; readonly error: Buffer }
+  /** Refused inside the batch: the rest is skipped up to Sync. */
+  | { readonly kind: 'refuse-to-sync'; readonly error: Buffer };
+
+/**
+ * Adds one message (`m`, a whole message) to a batch held for approval; at its Sync the batch is read
+ * into the one statement it runs (see approved-request.ts), or refused. A message that cannot belong
+ * to such a batch refuses it at once.
+ */
+export function collectStep(batch: CollectedBatch, m: Buffer): CollectStep {
+  const code = m[0] as number;
+  batch.messages.push(m);
+  const mayBelong = code === FRONTEND.Bind || code === FRONTEND.Describe || code === FRONTEND.Execute;
+  if (mayBelong && batch.messages.length < MAX_HELD_BATCH_MESSAGES) return { kind: 'more' };
+  const read = heldExtendedStatement(batch.messages);
+  if (read.ok) return { kind: 'hold', held: { kind: 'statement', statement: read.statement, decision: batch.decision, cls: batch.cls } };
+  const error = errorResponse({ severity: 'ERROR', ...read.refusal });
+  return code === FRONTEND.Sync || code === FRONTEND.Query || code === FRONTEND.FunctionCall ? { kind: 'refuse-cycle', error } : { kind: 'refuse-to-sync', error };
+}
+
+/** Nothing of the caller's session (search_path, DateStyle, ...) reaches the write connection: the write role's defaults, UTF-8. */
+const WRITE_CONNECTION_PARAMS = { application_name: 'twokey', client_encoding: 'UTF8' };
+
+/** The approval dependencies of a session on `target`. */
+export function heldDepsFor(deps: SessionDeps): HeldDeps {
+  const target = deps.target;
+  return {
+    target: target.name,
+    approvals: deps.approvals,
+    estimateBlastRadius: deps.estimateBlastRadius,
+    writeConnection: { host: target.upstream.host, port: target.upstream.port, user: target.write.user, password: target.write.password, database: target.upstream.database, params: WRITE_CONNECTION_PARAMS },
+    maxServerMessageBytes: deps.limits.maxServerMessageBytes,
+    schemaMayHaveChanged: () => deps.masking?.invalidate(target.upstream.database),
+  };
 }
