@@ -32,6 +32,7 @@ import { connectUpstream } from '../agent/postgres/upstream/connect';
 import { startDemoPostgres, DEMO_DATABASE } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { devIssuerConfig, mintDevToken, withDevIssuer, type DevSigningKey } from '../local/oidc/dev-issuer';
+import { postDecision, waitForMail } from '../tests/support/outbox';
 import { CONFIDENCE, offFirst, pairedOverhead } from './paired';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
@@ -403,7 +404,7 @@ async function main(): Promise<void> {
     const cp = await controlPlaneInfo(cpProcess);
     const { adminHeaders, agentKey: key } = await seedDemoControlPlane(cp);
     let policy = { version: 1, recorded: CALIBRATE ? undefined : recordedIn(0).recorded };
-    policy.version = await putBenchPolicy(cp, adminHeaders, policy.recorded, policy.version);
+    policy.version = await putBenchPolicy(cp, join(work, 'outbox'), adminHeaders, policy.recorded, policy.version);
     const agentPort = await freePort(HOST);
     const twinPort = await freePort(HOST);
     const agentDir = join(work, 'agent');
@@ -586,7 +587,7 @@ async function main(): Promise<void> {
     // Between blocks: the policy records the other target, and short probes of both show when the agent has it.
     const recordInTurn = async (roles: Roles): Promise<void> => {
       if (CALIBRATE || policy.recorded === roles.recorded) return;
-      policy = { version: await putBenchPolicy(cp, adminHeaders, roles.recorded, policy.version), recorded: roles.recorded };
+      policy = { version: await putBenchPolicy(cp, join(work, 'outbox'), adminHeaders, roles.recorded, policy.version), recorded: roles.recorded };
       const deadline = Date.now() + POLICY_SWITCH_TIMEOUT_MS;
       for (;;) {
         let asSet = true;
@@ -713,9 +714,9 @@ interface OverheadCell {
 /**
  * The demo policy with demo-pg's twin beside it (the same rules reach it) and recording off but on
  * `recorded` (undefined: off on both, as in calibration). First put before the agent starts, so it
- * serves by it from hello. Returns the policy's new version.
+ * serves by it from hello. Returns the policy's new version, once the second demo admin approved it.
  */
-async function putBenchPolicy(cp: { httpUrl: string; issuer: string }, headers: Record<string, string>, recorded: string | undefined, version: number): Promise<number> {
+async function putBenchPolicy(cp: { httpUrl: string; issuer: string }, outboxDir: string, headers: Record<string, string>, recorded: string | undefined, version: number): Promise<number> {
   type Doc = { targets: { name: string; recording?: { mode: string } }[]; rules: { targets: string[] }[] };
   const doc = fromYaml(withDevIssuer(readFileSync(join(REPO, 'examples/dev/policy.yaml'), 'utf8'), cp.issuer)) as Doc;
   const demo = doc.targets.find((t) => t.name === DEMO_TARGET);
@@ -725,8 +726,17 @@ async function putBenchPolicy(cp: { httpUrl: string; issuer: string }, headers: 
   for (const t of [demo, twin]) if (t.name !== recorded) t.recording = { mode: 'off' };
   for (const rule of doc.rules) if (rule.targets.includes(DEMO_TARGET)) rule.targets.push(TWIN_TARGET);
   const res = await fetch(`${cp.httpUrl}/policies`, { method: 'PUT', headers: { ...headers, 'if-match': `"${version}"` }, body: toYaml(doc) });
-  if (!res.ok) throw new Error(`PUT /policies: HTTP ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { version: number }).version;
+  if (res.status !== 202) throw new Error(`PUT /policies: HTTP ${res.status} ${await res.text()}`);
+  // A change waits for a second admin: grace approves it through the link mailed to the local outbox.
+  const { requestId } = (await res.json()) as { requestId: string };
+  const mail = await waitForMail(outboxDir, 'grace@example.com', requestId);
+  const decided = await postDecision(mail.link, mail.token, 'approve');
+  if (decided.status !== 200) throw new Error(`approving the bench policy: HTTP ${decided.status}`);
+  for (const deadline = Date.now() + POLICY_SWITCH_TIMEOUT_MS; Date.now() < deadline; await new Promise((r) => setTimeout(r, SETTLE_POLL_MS))) {
+    const current = (await (await fetch(`${cp.httpUrl}/policies`, { headers })).json()) as { version: number };
+    if (current.version === version + 1) return current.version;
+  }
+  throw new Error(`the approved bench policy did not become version ${version + 1}`);
 }
 
 async function sessionsOfCell(httpUrl: string, headers: Record<string, string>, c: OverheadCell): Promise<{ status: string }[]> {

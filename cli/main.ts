@@ -7,8 +7,10 @@ const USAGE = `usage: twokey <command> [options]
   agent --config FILE                                        run a data-plane agent
   token --user NAME [--audience data|api] [--groups a,b]     print a token from the dev issuer (data: psql, exec;
         [--email E]                                          api: TWOKEY_TOKEN for the control plane)
-  agents list [--json] | register NAME [--rotate]            agents (admin)
-  policies get [--json] | put FILE [--expected-version N]    the policy (admin)
+  agents list [--json] | register NAME [--rotate]            agents (admin); rotating a key closes the agent's connections
+  agents delete NAME                                         remove an agent; its key stops working at once
+  policies get [--json] | put FILE [--reason R] [--wait]     the policy (admin); a change waits for another admin (exit 5)
+  policies put FILE --emergency --reason R                   store at once, telling every admin and auditor
   approvals list [--json]                                    pending and recent approval requests
   exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)
   request-access --target T --minutes M --reason R           ask for a time-boxed write window

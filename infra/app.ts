@@ -4,27 +4,57 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { ControlPlaneStack, type ControlPlaneProps } from './control-plane-stack';
 import { applyNagSuppressions } from './nag-suppressions';
 
-/** Reads the deployment's context parameters (`cdk deploy -c key=value`), with defaults for synth. */
+export class DeploySettingsError extends Error {
+  override name = 'DeploySettingsError';
+}
+
+/** Domains reserved for documentation (RFC 2606, RFC 6761): a deployment that names one is not configured yet. */
+const PLACEHOLDER_HOST = /(^|\.)(example\.(com|org|net)|test|invalid|localhost)$/i;
+
+/**
+ * Reads the deployment's settings from context (`cdk.json`'s "context", which an admin edits once, or
+ * `cdk deploy -c key=value`). The issuer, its audience and the sender have no default: synth refuses
+ * without them, and refuses documentation placeholders unless `allowPlaceholders=true` (tests and
+ * `npm run synth` only), so that a redeploy cannot quietly point the authorizer somewhere else.
+ */
 export function propsFromContext(app: App): ControlPlaneProps {
-  const ctx = (key: string, fallback: string): string => {
+  const raw = (key: string): string | undefined => {
     const value: unknown = app.node.tryGetContext(key);
-    return value === undefined ? fallback : String(value);
+    return value === undefined || value === '' ? undefined : String(value);
   };
+  const ctx = (key: string, fallback: string): string => raw(key) ?? fallback;
+  const placeholdersAllowed = raw('allowPlaceholders') === 'true';
+  const required = (key: string, hostOf: (value: string) => string, example: string): string => {
+    const value = raw(key);
+    if (!value) throw new DeploySettingsError(`context ${key} is not set: add it to cdk.json's "context" or pass -c ${key}=${example}`);
+    if (!placeholdersAllowed && PLACEHOLDER_HOST.test(hostOf(value))) throw new DeploySettingsError(`context ${key} is a placeholder (${value}): set your own`);
+    return value;
+  };
+  const oidcIssuer = required('oidcIssuer', (v) => (URL.canParse(v) ? new URL(v).hostname : ''), 'https://login.example.com/');
+  if (!URL.canParse(oidcIssuer) || new URL(oidcIssuer).protocol !== 'https:') throw new DeploySettingsError('oidcIssuer must be an https URL');
+  const senderEmail = required('senderEmail', (v) => v.split('@')[1] ?? '', 'twokey@example.com');
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(senderEmail)) throw new DeploySettingsError('senderEmail must be an email address');
   const retentionDays = Number(ctx('recordingRetentionDays', '365'));
   const lockMode = ctx('objectLockMode', 'GOVERNANCE');
-  if (lockMode !== 'GOVERNANCE' && lockMode !== 'COMPLIANCE') throw new Error('objectLockMode must be GOVERNANCE or COMPLIANCE');
-  if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error('recordingRetentionDays must be a whole number of days');
-  const oidcAudience = ctx('oidcAudience', 'twokey');
+  if (lockMode !== 'GOVERNANCE' && lockMode !== 'COMPLIANCE') throw new DeploySettingsError('objectLockMode must be GOVERNANCE or COMPLIANCE');
+  if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new DeploySettingsError('recordingRetentionDays must be a whole number of days');
+  const sesIdentity = ctx('sesIdentity', 'domain');
+  if (sesIdentity !== 'domain' && sesIdentity !== 'email' && sesIdentity !== 'existing') throw new DeploySettingsError('sesIdentity must be domain, email or existing');
+  const oidcAudience = required('oidcAudience', () => '', 'twokey');
   const dataPlaneAudience = ctx('dataPlaneAudience', 'twokey-data');
-  if (oidcAudience === dataPlaneAudience) throw new Error('oidcAudience (the HTTP API) and dataPlaneAudience (agents) must differ');
+  if (oidcAudience === dataPlaneAudience) throw new DeploySettingsError('oidcAudience (the HTTP API) and dataPlaneAudience (agents) must differ');
   return {
-    oidcIssuer: ctx('oidcIssuer', 'https://login.example.com'),
+    oidcIssuer,
     oidcAudience,
     dataPlaneAudience,
     groupsClaim: ctx('groupsClaim', 'groups'),
     adminGroup: ctx('adminGroup', 'admin'),
     auditorGroup: ctx('auditorGroup', 'auditor'),
-    senderEmail: ctx('senderEmail', 'twokey@example.com'),
+    senderEmail,
+    sesIdentity,
+    sesIdentityName: raw('sesIdentityName'),
+    createApiGatewayAccount: ctx('createApiGatewayAccount', 'true') === 'true',
+    alarmEmail: raw('alarmEmail'),
     deletionProtection: ctx('deletionProtection', 'true') === 'true',
     recordingRetentionDays: retentionDays,
     objectLockMode: lockMode,

@@ -1,17 +1,22 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { CfnStage, HttpApi, HttpMethod, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer, WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Runtime, StartingPosition, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockMode, ObjectLockRetention, StorageClass } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { EmailIdentity, Identity } from 'aws-cdk-lib/aws-ses';
+import { EmailIdentity, Identity, type IEmailIdentity } from 'aws-cdk-lib/aws-ses';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct, IConstruct } from 'constructs';
 import { join } from 'node:path';
@@ -29,6 +34,13 @@ import { TABLES, type TableDefinition, type TableKey } from '../lambdas/store/ta
 export const LAMBDA_TIMEOUT_SECONDS = 10;
 export const LAMBDA_MEMORY_MB = 512;
 export const WS_STAGE = 'prod';
+export const ALARM_NAMESPACE = 'twokey';
+export const ALARM_PERIOD_MINUTES = 5;
+/**
+ * Each function's bundle carries the AWS SDK it was tested with (none is left to the runtime's copy,
+ * which changes under it): no external modules.
+ */
+export const LAMBDA_BUNDLING = { minify: true, sourceMap: true, target: 'node24', forceDockerBundling: false, externalModules: [] as string[] };
 /**
  * Lambda runs the handlers on Node 24: Lambda deprecated its Node 20 runtime on 2026-04-30 and then
  * blocks creating functions on it. The same code runs on Node 20 in the agent and in local mode.
@@ -45,8 +57,22 @@ export interface ControlPlaneProps extends StackProps {
   readonly groupsClaim: string;
   readonly adminGroup: string;
   readonly auditorGroup: string;
-  /** Address approval emails come from; its SES identity is created here. */
+  /** Address approval emails come from. */
   readonly senderEmail: string;
+  /**
+   * Its SES identity: `domain` (created here for the sender's domain with Easy DKIM; its three CNAME
+   * records are stack outputs), `email` (the address alone, verified by a link SES mails to it), or
+   * `existing` (an identity verified outside this stack, named by `sesIdentityName`).
+   */
+  readonly sesIdentity: 'domain' | 'email' | 'existing';
+  readonly sesIdentityName?: string;
+  /**
+   * Creates the account's API Gateway CloudWatch Logs role (`AWS::ApiGateway::Account`, one per account
+   * and region): stage access logging fails without it. Off for an account that has one.
+   */
+  readonly createApiGatewayAccount: boolean;
+  /** Where alarms are mailed (an SNS subscription to confirm); the topic exists either way. */
+  readonly alarmEmail?: string;
   readonly deletionProtection: boolean;
   readonly recordingRetentionDays: number;
   readonly objectLockMode: 'GOVERNANCE' | 'COMPLIANCE';
@@ -70,6 +96,10 @@ export class ControlPlaneStack extends Stack {
   readonly approvalWorkflow: StateMachine;
   readonly linkRoutes: IConstruct[] = [];
   workflowFunctions: NodejsFunction[] = [];
+  /** Each function's log group, by `entry-export`. */
+  readonly logGroups = new Map<string, LogGroup>();
+  apiGatewayRole: Role | undefined;
+  alarmTopic!: Topic;
 
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
     super(scope, id, props);
@@ -92,6 +122,7 @@ export class ControlPlaneStack extends Stack {
           encryption: TableEncryption.CUSTOMER_MANAGED,
           encryptionKey: dataKey,
           stream: def.stream ? StreamViewType.NEW_IMAGE : undefined,
+          timeToLiveAttribute: def.ttlAttribute,
           removalPolicy: props.deletionProtection ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
         }),
       ]),
@@ -137,7 +168,7 @@ export class ControlPlaneStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    const sender = new EmailIdentity(this, 'SenderIdentity', { identity: Identity.email(props.senderEmail) });
+    const sender = this.senderIdentity(props);
     // Approval links are signed with this key; handlers read it at cold start (it is in no template or variable).
     const linkKey = new Secret(this, 'LinkSigningKey', {
       description: 'twokey: signs approval links',
@@ -169,6 +200,7 @@ export class ControlPlaneStack extends Stack {
       ADMIN_GROUP: props.adminGroup,
       AUDITOR_GROUP: props.auditorGroup,
       WS_MANAGEMENT_ENDPOINT: wsStage.callbackUrl,
+      TUNNEL_URL: wsStage.url,
       RECORDINGS_BUCKET: this.recordings.bucketName,
       SENDER_EMAIL: props.senderEmail,
       NODE_OPTIONS: '--enable-source-maps',
@@ -190,31 +222,37 @@ export class ControlPlaneStack extends Stack {
         tracing: Tracing.ACTIVE,
         logGroup,
         environment,
-        bundling: { minify: true, sourceMap: true, target: 'node24', forceDockerBundling: false },
+        bundling: LAMBDA_BUNDLING,
       });
       cache.set(id, created);
       this.functions.push(created);
+      this.logGroups.set(id, logGroup);
       return created;
     };
-
-    // Least privilege per function: tunnel handlers touch agents, connections and (read) policies.
-    const authorizerFn = fn(WS_HANDLERS.authorizer);
-    this.tables.agents.grantReadData(authorizerFn);
-    for (const ref of [WS_HANDLERS.connect, WS_HANDLERS.disconnect, WS_HANDLERS.message]) {
-      const f = fn(ref);
-      this.tables.agents.grantReadWriteData(f);
-      this.tables.connections.grantReadWriteData(f);
-      this.tables.policies.grantReadData(f);
-      this.tables.approvals.grantReadWriteData(f);
-      this.tables.sessions.grantReadWriteData(f);
-      wsStage.grantManagementApiAccess(f);
-    }
-    // The message handler presigns chunk uploads (the agent's PUT runs with its permission), reads chunks
-    // back for the manifest and writes the manifest: put and get under recordings/, nothing else (no delete).
+    const t = this.tables;
     const recordingObjects = this.recordings.arnForObjects('recordings/*');
+
+    // Least privilege per function: each grant below names the one handler that needs it.
+    const authorizerFn = fn(WS_HANDLERS.authorizer);
+    t.agents.grantReadData(authorizerFn);
+    for (const ref of [WS_HANDLERS.connect, WS_HANDLERS.disconnect]) {
+      t.agents.grantReadWriteData(fn(ref));
+      t.connections.grantReadWriteData(fn(ref));
+    }
+    // The message handler answers hello (policy, pending decisions), takes approval requests, records
+    // sessions and presigns chunk uploads (the agent's PUT runs with its permission: put under
+    // recordings/ only, no read, no delete) and lists a session's chunks to end it.
     const messageFn = fn(WS_HANDLERS.message);
-    messageFn.addToRolePolicy(new PolicyStatement({ actions: ['s3:PutObject', 's3:GetObject'], resources: [recordingObjects] }));
-    dataKey.grantEncryptDecrypt(messageFn);
+    t.agents.grantReadWriteData(messageFn);
+    t.connections.grantReadData(messageFn);
+    t.policies.grantReadData(messageFn);
+    t.approvals.grantReadWriteData(messageFn);
+    t.sessions.grantReadWriteData(messageFn);
+    t.recordingChunks.grantReadWriteData(messageFn);
+    wsStage.grantManagementApiAccess(messageFn);
+    messageFn.addToRolePolicy(new PolicyStatement({ actions: ['s3:PutObject'], resources: [recordingObjects] }));
+    messageFn.addToRolePolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.recordings.bucketArn], conditions: { StringLike: { 's3:prefix': ['recordings/*'] } } }));
+    dataKey.grantEncrypt(messageFn);
     // The masking hash key that agents receive in hello.ok is derived from the link key.
     linkKey.grantRead(messageFn);
 
@@ -223,16 +261,16 @@ export class ControlPlaneStack extends Stack {
     });
     wsApi.addRoute('$connect', { integration: new WebSocketLambdaIntegration('Connect', fn(WS_HANDLERS.connect)), authorizer });
     wsApi.addRoute('$disconnect', { integration: new WebSocketLambdaIntegration('Disconnect', fn(WS_HANDLERS.disconnect)) });
-    const messageIntegration = new WebSocketLambdaIntegration('Message', fn(WS_HANDLERS.message));
+    const messageIntegration = new WebSocketLambdaIntegration('Message', messageFn);
     for (const route of [...WS_MESSAGE_ROUTES, '$default']) wsApi.addRoute(route, { integration: messageIntegration });
 
     const streamFn = fn(POLICY_STREAM_HANDLER);
-    this.tables.policies.grantReadData(streamFn);
-    this.tables.connections.grantReadWriteData(streamFn);
-    this.tables.agents.grantReadWriteData(streamFn);
+    t.policies.grantReadData(streamFn);
+    t.connections.grantReadWriteData(streamFn);
+    t.agents.grantReadWriteData(streamFn);
     wsStage.grantManagementApiAccess(streamFn);
     streamFn.addEventSource(
-      new DynamoEventSource(this.tables.policies, {
+      new DynamoEventSource(t.policies, {
         startingPosition: StartingPosition.LATEST,
         batchSize: 10,
         retryAttempts: 5,
@@ -242,15 +280,17 @@ export class ControlPlaneStack extends Stack {
     );
 
     // The approval workflow: the real ASL file, its task functions substituted in, least-privilege role.
-    const workflowFns = Object.fromEntries(Object.values(APPROVAL_WORKFLOW_TASKS).map((t) => [t.substitution, fn(t)]));
-    for (const f of Object.values(workflowFns)) {
-      this.tables.approvals.grantReadWriteData(f);
-      this.tables.connections.grantReadWriteData(f);
-    }
+    const workflowFns = Object.fromEntries(Object.values(APPROVAL_WORKFLOW_TASKS).map((task) => [task.substitution, fn(task)]));
+    for (const f of Object.values(workflowFns)) t.approvals.grantReadWriteData(f);
     const notifyFn = fn(APPROVAL_WORKFLOW_TASKS.NotifyReviewersAndWait);
-    sender.grantSendEmail(notifyFn);
+    this.grantSendFrom(notifyFn, sender, props.senderEmail);
     linkKey.grantRead(notifyFn);
-    wsStage.grantManagementApiAccess(fn(APPROVAL_WORKFLOW_TASKS.NotifyAgent));
+    const applyPolicyFn = fn(APPROVAL_WORKFLOW_TASKS.ApplyPolicyChange);
+    t.policies.grantReadWriteData(applyPolicyFn);
+    t.auditEvents.grantWriteData(applyPolicyFn);
+    const notifyAgentFn = fn(APPROVAL_WORKFLOW_TASKS.NotifyAgent);
+    t.connections.grantReadWriteData(notifyAgentFn);
+    wsStage.grantManagementApiAccess(notifyAgentFn);
     const workflowLogs = new LogGroup(this, 'ApprovalWorkflowLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
     this.approvalWorkflow = new StateMachine(this, 'ApprovalWorkflow', {
       definitionBody: DefinitionBody.fromFile(APPROVAL_ASL_FILE),
@@ -261,32 +301,60 @@ export class ControlPlaneStack extends Stack {
     });
     for (const f of Object.values(workflowFns)) f.grantInvoke(this.approvalWorkflow);
     this.workflowFunctions = Object.values(workflowFns);
-    const startsWorkflow = fn(WS_HANDLERS.message);
-    startsWorkflow.addEnvironment('APPROVAL_STATE_MACHINE_ARN', this.approvalWorkflow.stateMachineArn);
-    this.approvalWorkflow.grantStartExecution(startsWorkflow);
+    messageFn.addEnvironment('APPROVAL_STATE_MACHINE_ARN', this.approvalWorkflow.stateMachineArn);
+    this.approvalWorkflow.grantStartExecution(messageFn);
 
     const httpApi = new HttpApi(this, 'HttpApi', { apiName: 'twokey-http', createDefaultStage: true });
     const jwt = new HttpJwtAuthorizer('OidcAuthorizer', props.oidcIssuer, { jwtAudience: [props.oidcAudience] });
     notifyFn.addEnvironment('PUBLIC_URL', httpApi.apiEndpoint);
+    // Rotating or deleting an agent's key closes its open connections (Management API DeleteConnection).
+    const managesAgentKeys = (f: NodejsFunction): void => {
+      t.agents.grantReadWriteData(f);
+      t.connections.grantReadWriteData(f);
+      wsStage.grantManagementApiAccess(f);
+    };
+    const httpGrants: Record<string, (f: NodejsFunction) => void> = {
+      'agents-http.register': managesAgentKeys,
+      'agents-http.remove': managesAgentKeys,
+      'agents-http.list': (f) => {
+        t.agents.grantReadData(f);
+        t.policies.grantReadData(f);
+      },
+      // A policy change is an approval request (its workflow started here); an emergency change is stored at once, mailed to admins and audited.
+      'policies-http.put': (f) => {
+        t.policies.grantReadWriteData(f);
+        t.approvals.grantReadWriteData(f);
+        t.auditEvents.grantWriteData(f);
+        this.grantSendFrom(f, sender, props.senderEmail);
+        f.addEnvironment('APPROVAL_STATE_MACHINE_ARN', this.approvalWorkflow.stateMachineArn);
+        this.approvalWorkflow.grantStartExecution(f);
+      },
+      'policies-http.get': (f) => t.policies.grantReadData(f),
+      'approvals-http.list': (f) => t.approvals.grantReadData(f),
+      'approvals-http.review': (f) => {
+        t.approvals.grantReadData(f);
+        linkKey.grantRead(f);
+      },
+      'approvals-http.vote': (f) => {
+        t.approvals.grantReadWriteData(f);
+        linkKey.grantRead(f);
+        this.approvalWorkflow.grantTaskResponse(f);
+      },
+      'sessions-http.list': (f) => t.sessions.grantReadData(f),
+      'sessions-http.get': (f) => t.sessions.grantReadData(f),
+      // Presigned GET URLs for auditors carry this function's permission: read under recordings/ only.
+      'sessions-http.recording': (f) => {
+        t.sessions.grantReadData(f);
+        t.auditEvents.grantWriteData(f);
+        f.addToRolePolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [recordingObjects] }));
+        dataKey.grantDecrypt(f);
+      },
+    };
     for (const route of HTTP_ROUTES) {
       const f = fn(route);
-      if (route.entry === 'agents-http') this.tables.agents.grantReadWriteData(f);
-      if (route.entry === 'sessions-http') {
-        this.tables.sessions.grantReadData(f);
-        this.tables.auditEvents.grantWriteData(f);
-        // Presigned GET URLs for auditors carry this function's permission: read under recordings/ only.
-        f.addToRolePolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.recordings.arnForObjects('recordings/*')] }));
-        dataKey.grantDecrypt(f);
-      }
-      if (route.entry === 'approvals-http') {
-        this.tables.approvals.grantReadWriteData(f);
-        this.tables.connections.grantReadWriteData(f);
-        linkKey.grantRead(f);
-        wsStage.grantManagementApiAccess(f);
-        f.addEnvironment('APPROVAL_STATE_MACHINE_ARN', this.approvalWorkflow.stateMachineArn);
-        this.approvalWorkflow.grantTaskResponse(f);
-      }
-      this.tables.policies.grantReadWriteData(f);
+      const grant = httpGrants[`${route.entry}.${route.export}`];
+      if (!grant) throw new Error(`no grants declared for ${route.entry}.${route.export}`);
+      grant(f);
       const [added] = httpApi.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
@@ -311,9 +379,95 @@ export class ControlPlaneStack extends Stack {
     const httpStage = httpApi.defaultStage?.node.defaultChild as CfnStage;
     httpStage.accessLogSettings = { destinationArn: accessLogGroup.logGroupArn, format: accessFormat };
     httpStage.defaultRouteSettings = { throttlingRateLimit: 50, throttlingBurstLimit: 100 };
+    if (props.createApiGatewayAccount) {
+      const account = this.apiGatewayAccount();
+      wsStage.node.addDependency(account);
+      httpStage.node.addDependency(account);
+    }
 
-    new CfnOutput(this, 'HttpApiUrl', { value: httpApi.apiEndpoint });
-    new CfnOutput(this, 'TunnelUrl', { value: wsStage.url });
+    this.alarms(props, dataKey);
+
+    new CfnOutput(this, 'HttpApiUrl', { value: httpApi.apiEndpoint, description: 'Admin and auditor API (twokey --url), and the base of approval links' });
+    new CfnOutput(this, 'TunnelUrl', { value: wsStage.url, description: "Agents' controlPlane.url" });
     new CfnOutput(this, 'RecordingsBucketName', { value: this.recordings.bucketName });
+    new CfnOutput(this, 'RecordingsEndpoint', { value: `https://${this.recordings.bucketRegionalDomainName}`, description: 'The S3 endpoint agents upload recordings to (allow it outbound)' });
+  }
+
+  /** The sender's SES identity (see ControlPlaneProps.sesIdentity); a domain identity's DKIM records are outputs. */
+  private senderIdentity(props: ControlPlaneProps): IEmailIdentity {
+    const domain = props.senderEmail.split('@')[1] ?? '';
+    if (props.sesIdentity === 'existing') return EmailIdentity.fromEmailIdentityName(this, 'SenderIdentity', props.sesIdentityName ?? domain);
+    if (props.sesIdentity === 'email') return new EmailIdentity(this, 'SenderIdentity', { identity: Identity.email(props.senderEmail) });
+    const identity = new EmailIdentity(this, 'SenderIdentity', { identity: Identity.domain(domain) });
+    identity.dkimRecords.forEach((record, i) => new CfnOutput(this, `SenderDkimRecord${i + 1}`, { value: `${record.name} CNAME ${record.value}`, description: `DNS record ${i + 1} of 3 that verifies ${domain} for SES` }));
+    return identity;
+  }
+
+  /**
+   * SendEmail from the sender's address only. SES authorizes a send against every identity it
+   * involves: in the sandbox the recipients are verified identities too, so the resource is every
+   * identity of this account and region, and the condition pins the From address.
+   */
+  private grantSendFrom(f: NodejsFunction, sender: IEmailIdentity, address: string): void {
+    f.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ses:SendEmail', 'ses:SendRawEmail'],
+        resources: [sender.emailIdentityArn, this.sesIdentitiesArn],
+        conditions: { StringEquals: { 'ses:FromAddress': address } },
+      }),
+    );
+  }
+
+  get sesIdentitiesArn(): string {
+    return Arn.format({ service: 'ses', resource: 'identity', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME }, this);
+  }
+
+  /** The account's API Gateway CloudWatch Logs role; kept on stack deletion (other APIs of the account may log through it). */
+  private apiGatewayAccount(): CfnAccount {
+    const role = new Role(this, 'ApiGatewayCloudWatchRole', {
+      assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
+      managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
+    });
+    role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    this.apiGatewayRole = role;
+    const account = new CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
+    account.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    return account;
+  }
+
+  /**
+   * Alarms to an SNS topic: the approval workflow failing or timing out, agents dropping their tunnel,
+   * recordings ending incomplete or refused (from the handlers' structured logs).
+   */
+  private alarms(props: ControlPlaneProps, key: Key): void {
+    this.alarmTopic = new Topic(this, 'AlarmTopic', { displayName: 'twokey alarms', masterKey: key, enforceSSL: true });
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+    const action = new SnsAction(this.alarmTopic);
+    const alarm = (id: string, description: string, metric: IMetric): void => {
+      new Alarm(this, id, {
+        alarmDescription: description,
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }).addAlarmAction(action);
+    };
+    const period = Duration.minutes(ALARM_PERIOD_MINUTES);
+    alarm('ApprovalWorkflowFailedAlarm', 'An approval workflow execution failed, timed out or was aborted', this.approvalWorkflow.metricFailed({ period }).with({ statistic: 'Sum' }));
+    alarm('ApprovalWorkflowTimedOutAlarm', 'An approval workflow execution hit its overall timeout', this.approvalWorkflow.metricTimedOut({ period }).with({ statistic: 'Sum' }));
+    // The handlers' log lines are JSON in Lambda's text format (a prefix before them): term patterns match inside them.
+    const fromLogs = (id: string, description: string, sources: { handler: HandlerRef; terms: string[] }[]): void => {
+      for (const [i, source] of sources.entries()) {
+        const logGroup = this.logGroups.get(`${source.handler.entry}-${source.handler.export}`) as LogGroup;
+        new MetricFilter(this, `${id}Filter${i + 1}`, { logGroup, filterPattern: FilterPattern.allTerms(...source.terms), metricNamespace: ALARM_NAMESPACE, metricName: id, metricValue: '1' });
+      }
+      alarm(`${id}Alarm`, description, new Metric({ namespace: ALARM_NAMESPACE, metricName: id, period, statistic: 'Sum' }));
+    };
+    fromLogs('AgentDisconnects', 'An agent dropped its tunnel to the control plane', [{ handler: WS_HANDLERS.disconnect, terms: ['agent.disconnected'] }]);
+    fromLogs('RecordingGaps', 'A recording ended incomplete (chunks missing or events lost), or an agent declared other content for a chunk', [
+      { handler: WS_HANDLERS.message, terms: ['session.ended', 'incomplete'] },
+      { handler: WS_HANDLERS.message, terms: ['recording.chunk.conflict'] },
+    ]);
   }
 }

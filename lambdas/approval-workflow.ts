@@ -1,4 +1,5 @@
 import { notifyAgent, notifyReviewers, recordOutcome, recordPending } from './domain/approvals';
+import { applyPolicyChange } from './domain/policy-changes';
 import { getRuntime } from './shared/runtime';
 
 /** Task handlers of state-machines/approval.asl.json; each gets the state's `Payload`. */
@@ -8,7 +9,7 @@ interface StepInput {
   readonly outcome?: 'approved' | 'denied' | 'expired' | 'failed';
 }
 
-export async function pending(input: StepInput): Promise<{ status: string; timeoutSeconds: number }> {
+export async function pending(input: StepInput): Promise<{ status: string; kind: string; timeoutSeconds: number }> {
   return recordPending(getRuntime('approval-workflow').deps, input.requestId);
 }
 
@@ -25,4 +26,8 @@ export async function outcome(input: StepInput): Promise<void> {
 
 export async function agent(input: StepInput): Promise<void> {
   await notifyAgent(getRuntime('approval-workflow').deps, input.requestId);
+}
+
+export async function applyPolicy(input: StepInput): Promise<void> {
+  await applyPolicyChange(getRuntime('approval-workflow').deps, input.requestId);
 }

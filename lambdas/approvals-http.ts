@@ -29,9 +29,9 @@ export const vote = httpRoute('approvals', getRuntime, async (event, rt) => {
   return page(await voteFromLink(rt.deps, token, fields.get('decision') ?? undefined, fields.get('comment') ?? undefined));
 });
 
-/** GET /approvals (OIDC): pending and recent requests the caller reviews or made; all of them for admins. */
+/** GET /approvals (OIDC): pending and recent requests the caller reviews or made; all of them for admins, policy changes for auditors. */
 export const list = httpRoute('approvals', getRuntime, async (event, rt) => {
   const caller = await requireCaller(event, rt, []);
-  const approvals = await listApprovals(rt.deps, caller, caller.groups.includes(rt.config.adminGroup));
+  const approvals = await listApprovals(rt.deps, caller, { admin: caller.groups.includes(rt.config.adminGroup), auditor: caller.groups.includes(rt.config.auditorGroup) });
   return json(200, { approvals });
 });

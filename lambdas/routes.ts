@@ -18,6 +18,7 @@ export interface HttpRoute extends HandlerRef {
 export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'POST', path: '/agents', entry: 'agents-http', export: 'register', auth: 'oidc' },
   { method: 'GET', path: '/agents', entry: 'agents-http', export: 'list', auth: 'oidc' },
+  { method: 'DELETE', path: '/agents/{name}', entry: 'agents-http', export: 'remove', auth: 'oidc' },
   { method: 'PUT', path: '/policies', entry: 'policies-http', export: 'put', auth: 'oidc' },
   { method: 'GET', path: '/policies', entry: 'policies-http', export: 'get', auth: 'oidc' },
   { method: 'GET', path: '/approvals', entry: 'approvals-http', export: 'list', auth: 'oidc' },
@@ -49,4 +50,5 @@ export const APPROVAL_WORKFLOW_TASKS = {
   RecordExpired: { entry: 'approval-workflow', export: 'outcome', substitution: 'RecordOutcomeFunction' },
   RecordFailure: { entry: 'approval-workflow', export: 'outcome', substitution: 'RecordOutcomeFunction' },
   NotifyAgent: { entry: 'approval-workflow', export: 'agent', substitution: 'NotifyAgentFunction' },
+  ApplyPolicyChange: { entry: 'approval-workflow', export: 'applyPolicy', substitution: 'ApplyPolicyChangeFunction' },
 } as const satisfies Record<string, HandlerRef & { substitution: string }>;

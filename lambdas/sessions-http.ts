@@ -1,6 +1,6 @@
 import { getSession, listSessions, recordingDownload } from './domain/sessions';
 import { InvalidRequestError } from './domain/errors';
-import { httpRoute, json, requireCaller } from './shared/http';
+import { httpRoute, json, pageParams, queryNumber, requireCaller } from './shared/http';
 import { getRuntime } from './shared/runtime';
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/;
@@ -11,12 +11,12 @@ function instant(value: string | undefined, name: string): string | undefined {
   return value;
 }
 
-/** GET /sessions?target=&user=&from=&to= (auditor or admin). */
+/** GET /sessions?target=&user=&from=&to=&limit=&next= (auditor or admin): a page, newest first, and `next` while there are more. */
 export const list = httpRoute('sessions', getRuntime, async (event, rt) => {
   await requireCaller(event, rt, [rt.config.auditorGroup, rt.config.adminGroup]);
   const q = event.queryStringParameters ?? {};
-  const sessions = await listSessions(rt.deps, { target: q.target, user: q.user, from: instant(q.from, 'from'), to: instant(q.to, 'to') });
-  return json(200, { sessions });
+  const page = await listSessions(rt.deps, { target: q.target, user: q.user, from: instant(q.from, 'from'), to: instant(q.to, 'to') }, pageParams(event));
+  return json(200, page);
 });
 
 /** GET /sessions/{id} (auditor or admin). */
@@ -25,8 +25,9 @@ export const get = httpRoute('sessions', getRuntime, async (event, rt) => {
   return json(200, await getSession(rt.deps, event.pathParameters?.id ?? ''));
 });
 
-/** GET /sessions/{id}/recording (auditor or admin): short-lived URLs for the manifest and chunks. */
+/** GET /sessions/{id}/recording?from=&limit= (auditor or admin): short-lived URLs for the manifest and a page of chunks. */
 export const recording = httpRoute('sessions', getRuntime, async (event, rt) => {
   const caller = await requireCaller(event, rt, [rt.config.auditorGroup, rt.config.adminGroup]);
-  return json(200, await recordingDownload(rt.deps, event.pathParameters?.id ?? '', caller));
+  const q = event.queryStringParameters ?? {};
+  return json(200, await recordingDownload(rt.deps, event.pathParameters?.id ?? '', caller, { fromSeq: queryNumber(event, 'from'), limit: queryNumber(event, 'limit') }));
 });

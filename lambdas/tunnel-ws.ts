@@ -4,21 +4,22 @@ import type {
   APIGatewayProxyWebsocketEventV2,
   APIGatewayRequestAuthorizerEvent,
 } from 'aws-lambda';
-import { authenticateAgent } from './domain/agents';
+import { authenticateAgent, type AuthenticatedAgent } from './domain/agents';
 import { onAgentConnect, onAgentDisconnect, onAgentMessage } from './domain/tunnel';
 import { getRuntime } from './shared/runtime';
 
 type WebSocketEventWithAuth = APIGatewayProxyWebsocketEventV2 & {
-  requestContext: APIGatewayProxyWebsocketEventV2['requestContext'] & { authorizer?: { agent?: string } };
+  requestContext: APIGatewayProxyWebsocketEventV2['requestContext'] & { authorizer?: { agent?: string; keyHash?: string } };
 };
 
 const OK: APIGatewayProxyResultV2 = { statusCode: 200 };
 
-function policy(effect: 'Allow' | 'Deny', resource: string, agent: string | undefined): APIGatewayAuthorizerResult {
+function policy(effect: 'Allow' | 'Deny', resource: string, agent: AuthenticatedAgent | undefined): APIGatewayAuthorizerResult {
   return {
-    principalId: agent ?? 'anonymous',
+    principalId: agent?.name ?? 'anonymous',
     policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: effect, Resource: resource }] },
-    context: agent ? { agent } : undefined,
+    // The matched key's hash (not the key) lets $connect check that the key still counts.
+    context: agent ? { agent: agent.name, keyHash: agent.keyHash } : undefined,
   };
 }
 
@@ -33,10 +34,9 @@ export async function authorize(event: APIGatewayRequestAuthorizerEvent): Promis
 
 export async function connect(event: WebSocketEventWithAuth): Promise<APIGatewayProxyResultV2> {
   const rt = getRuntime('tunnel');
-  const agent = event.requestContext.authorizer?.agent;
-  if (!agent) return { statusCode: 401 };
-  await onAgentConnect(rt.deps, event.requestContext.connectionId, agent);
-  return OK;
+  const { agent, keyHash } = event.requestContext.authorizer ?? {};
+  if (!agent || !keyHash) return { statusCode: 401 };
+  return (await onAgentConnect(rt.deps, event.requestContext.connectionId, { name: agent, keyHash })) ? OK : { statusCode: 401 };
 }
 
 export async function disconnect(event: APIGatewayProxyWebsocketEventV2): Promise<APIGatewayProxyResultV2> {

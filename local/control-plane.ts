@@ -19,6 +19,7 @@ import { devIssuerConfig, issuerDocuments, loadOrCreateSigningKey, type DevSigni
 
 export const OIDC_PATH = '/oidc';
 const REQUEST_TIMEOUT_MS = 30_000;
+const LOCAL_SDK_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface ControlPlaneOptions {
   /** Directory for on-disk state; undefined keeps everything in memory (DynamoDB) or in a temp dir (S3). */
@@ -114,6 +115,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     [TABLES.policies.envVar]: dynamo.tableNames.policies,
     [TABLES.approvals.envVar]: dynamo.tableNames.approvals,
     [TABLES.sessions.envVar]: dynamo.tableNames.sessions,
+    [TABLES.recordingChunks.envVar]: dynamo.tableNames.recordingChunks,
     [TABLES.auditEvents.envVar]: dynamo.tableNames.auditEvents,
     AWS_ENDPOINT_URL_SFN: `${httpUrl}${SFN_PREFIX}`,
     AWS_ENDPOINT_URL_SESV2: `${httpUrl}${SES_PREFIX}`,
@@ -124,6 +126,9 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     SENDER_EMAIL: 'twokey@localhost',
     OIDC_ISSUERS: JSON.stringify([devIssuerConfig(issuer, 'api')]),
     WS_MANAGEMENT_ENDPOINT: httpUrl,
+    TUNNEL_URL: `ws://${domain}${TUNNEL_PATH}`,
+    // The stand-ins share this machine with the agent, the database and tests: a loaded moment is no outage.
+    SDK_REQUEST_TIMEOUT_MS: String(LOCAL_SDK_REQUEST_TIMEOUT_MS),
     RECORDINGS_BUCKET: s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',
   });

@@ -84,6 +84,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     });
     stoppers.push(() => controlPlane.stop());
 
+    // A deployment's first policy is stored at once (nothing to protect yet); later changes need a
+    // second admin. The demo policy is seeded that way, once: a restart keeps whatever is stored.
     const current = (await adminCall(controlPlane, 'GET', '/policies')) as { version?: number } | undefined;
     if (!current?.version) {
       const source = withDevIssuer(await readFile(options.policyFile, 'utf8'), controlPlane.issuer);

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../core/log';
-import { MAX_PRESIGN_BATCH, TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
+import { chunkDigest } from '../../core/recording/chunk';
+import { MAX_PRESIGN_BATCH, TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
 import type { TunnelClient } from '../tunnel/tunnel-client';
 import { genesisMeta, readMeta, recoverSession, sealedChunks, SessionSpool, writeMeta, type SessionMeta } from './spool';
 
@@ -9,10 +10,16 @@ export const DRAIN_INTERVAL_MS = 2_000;
 export const DEFAULT_SPOOL_CAP_BYTES = 1024 * 1024 * 1024;
 export const UPLOAD_TIMEOUT_MS = 30_000;
 const REPLY_TIMEOUT_MS = 10_000;
-/** A URL kept for a later chunk is used only while it has this long left: the upload must finish before it expires. */
-const KEPT_URL_MARGIN_MS = UPLOAD_TIMEOUT_MS;
 
-type Reply = Extract<ControlMessage, { type: 'recording.url' | 'session.ended' | 'error' }>;
+type Reply = Extract<ControlMessage, { type: 'session.started' | 'recording.url' | 'session.ended' | 'error' }>;
+
+/** A sealed chunk as it is uploaded: S3 is told its SHA-256 (base64 of the digest) and length through the signed URL. */
+interface ChunkUpload {
+  readonly seq: number;
+  readonly file: string;
+  readonly sha256: string;
+  readonly bytes: number;
+}
 
 /**
  * Recording on the agent: spools every session and ships sealed chunks to S3 with presigned PUT URLs
@@ -30,12 +37,6 @@ export class RecordingService {
   private readonly fullListeners = new Set<() => void>();
   private readonly stoppers: (() => void)[] = [];
   private readonly lostListeners = new Set<(sessionId: string) => void>();
-  /**
-   * Upload URLs per session for chunks `seq` onwards: each presign asks for the next chunks' URLs too
-   * (a request to the control plane per MAX_PRESIGN_BATCH chunks, not per chunk). Forgotten when an
-   * upload fails, so that a retry asks again.
-   */
-  private readonly kept = new Map<string, { seq: number; urls: string[]; expiresAt: number }>();
 
   constructor(
     readonly root: string,
@@ -135,14 +136,16 @@ export class RecordingService {
   }
 
   private onMessage(m: ControlMessage): void {
-    if (m.type === 'recording.url') this.waiters.get(`url:${m.sessionId}:${m.seq}`)?.(m);
+    if (m.type === 'session.started') this.waiters.get(`start:${m.sessionId}`)?.(m);
+    else if (m.type === 'recording.url') this.waiters.get(`url:${m.sessionId}:${m.seq}`)?.(m);
     else if (m.type === 'session.ended') this.waiters.get(`end:${m.sessionId}`)?.(m);
     else if (m.type === 'error' && m.inReplyTo) {
       for (const [k, w] of this.waiters) if (k.includes(`:${m.inReplyTo}`)) w(m);
     }
   }
 
-  private ask(key: string, send: () => void): Promise<Reply | undefined> {
+  /** Sends a request and waits for its answer (undefined when it could not be sent or none came in time). */
+  private ask(key: string, message: AgentMessage): Promise<Reply | undefined> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => done(undefined), REPLY_TIMEOUT_MS).unref();
       const done = (r: Reply | undefined): void => {
@@ -151,7 +154,7 @@ export class RecordingService {
         resolve(r);
       };
       this.waiters.set(key, done);
-      send();
+      if (!this.tunnel.send(message).ok) done(undefined);
     });
   }
 
@@ -176,48 +179,56 @@ export class RecordingService {
   private async drainOnce(): Promise<void> {
     for (const id of readdirSync(this.root)) {
       if (!this.tunnel.connected) return;
-      const dir = join(this.root, id);
-      const meta = readMeta(dir);
-      if (!meta) continue;
-      if (!meta.startSent) {
-        const sent = this.tunnel.send({ type: 'session.start', v: TUNNEL_PROTOCOL_VERSION, sessionId: meta.sessionId, target: meta.target, protocol: meta.protocol, format: meta.format, identity: meta.identity, startedAt: meta.startedAt });
-        if (!sent.ok) return;
-        this.setStartSent(dir, meta, true);
+      try {
+        await this.ship(join(this.root, id));
+      } catch (e) {
+        // One session's trouble (a refused start, an expired URL) waits for the next drain without holding up the others.
+        this.log.warn('recording.upload.deferred', { sessionId: id, error: e instanceof Error ? e.message : String(e) });
       }
-      const chunks = sealedChunks(dir);
-      for (const [i, chunk] of chunks.entries()) {
-        // An open session will seal more chunks (one every 10 s): URLs for them come in the same request.
-        // An ended one needs only those left; each URL is a signature the control plane computes.
-        const url = await this.uploadUrl(dir, meta, chunk.seq, meta.ended ? chunks.length - i : MAX_PRESIGN_BATCH);
-        try {
-          const res = await fetch(url, { method: 'PUT', body: readFileSync(chunk.file), headers: { 'content-type': 'application/gzip' }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
-          if (!res.ok) throw new Error(`upload of ${meta.sessionId}/${chunk.seq} failed: HTTP ${res.status}`);
-        } catch (e) {
-          // The URL may be what failed (expired, a skewed clock): the retry asks for new ones.
-          this.kept.delete(meta.sessionId);
-          throw e;
-        }
-        this.spooled = Math.max(0, this.spooled - statSync(chunk.file).size);
+    }
+  }
+
+  /** Announces a session (once the control plane confirms it, its chunks may be presigned), uploads its sealed chunks, ends it. */
+  private async ship(dir: string): Promise<void> {
+    const meta = readMeta(dir);
+    if (!meta) return;
+    if (!meta.startSent) {
+      const { sessionId, target, protocol, format, identity, startedAt } = meta;
+      const reply = await this.ask(`start:${sessionId}`, { type: 'session.start', v: TUNNEL_PROTOCOL_VERSION, sessionId, target, protocol, format, identity, startedAt });
+      if (reply?.type !== 'session.started') throw new Error(`session ${sessionId} not started${reply?.type === 'error' ? `: ${reply.message}` : ''}`);
+      this.setStartSent(dir, meta, true);
+    }
+    const chunks = sealedChunks(dir);
+    for (let i = 0; i < chunks.length; ) {
+      const batch = contiguousRun(chunks, i, MAX_PRESIGN_BATCH).map(describeChunk);
+      const urls = await this.uploadUrls(dir, meta, batch);
+      for (const [j, chunk] of batch.entries()) {
+        const res = await fetch(urls[j] as string, {
+          method: 'PUT',
+          body: readFileSync(chunk.file),
+          headers: { 'content-type': 'application/gzip', 'x-amz-checksum-sha256': Buffer.from(chunk.sha256, 'hex').toString('base64') },
+          signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS),
+        });
+        if (!res.ok) throw new Error(`upload of ${meta.sessionId}/${chunk.seq} failed: HTTP ${res.status}`);
+        this.spooled = Math.max(0, this.spooled - chunk.bytes);
         unlinkSync(chunk.file);
       }
-      const current = readMeta(dir);
-      if (current?.ended && sealedChunks(dir).length === 0 && !this.active.has(id)) {
-        const reply = await this.ask(`end:${current.sessionId}`, () =>
-          this.tunnel.send({
-            type: 'session.end',
-            v: TUNNEL_PROTOCOL_VERSION,
-            sessionId: current.sessionId,
-            endedAt: current.ended?.endedAt ?? new Date().toISOString(),
-            chunkCount: current.nextSeq,
-            finalDigest: current.prev,
-            complete: current.ended?.complete ?? false,
-          }),
-        );
-        if (reply?.type === 'session.ended') {
-          this.kept.delete(current.sessionId);
-          rmSync(dir, { recursive: true, force: true });
-          this.log.info('recording.shipped', { sessionId: current.sessionId, chunks: current.nextSeq, status: reply.status });
-        }
+      i += batch.length;
+    }
+    const current = readMeta(dir);
+    if (current?.ended && sealedChunks(dir).length === 0 && !this.active.has(current.sessionId)) {
+      const reply = await this.ask(`end:${current.sessionId}`, {
+        type: 'session.end',
+        v: TUNNEL_PROTOCOL_VERSION,
+        sessionId: current.sessionId,
+        endedAt: current.ended.endedAt,
+        chunkCount: current.nextSeq,
+        finalDigest: current.prev,
+        complete: current.ended.complete,
+      });
+      if (reply?.type === 'session.ended') {
+        rmSync(dir, { recursive: true, force: true });
+        this.log.info('recording.shipped', { sessionId: current.sessionId, chunks: current.nextSeq, status: reply.status });
       }
     }
   }
@@ -229,26 +240,45 @@ export class RecordingService {
   private setStartSent(dir: string, meta: SessionMeta, sent: boolean): void {
     meta.startSent = sent;
     const spool = this.active.get(meta.sessionId);
-    if (spool) spool.setStartSent(sent);
-    else writeMeta(dir, meta);
+    if (spool) return spool.setStartSent(sent);
+    // Read again: the session may have ended (and its spool written the end) while the answer was awaited.
+    const current = readMeta(dir) ?? meta;
+    writeMeta(dir, { ...current, startSent: sent });
   }
 
-  /** The chunk's upload URL: one kept from an earlier presign while it is still valid, else a new presign. */
-  private async uploadUrl(dir: string, meta: SessionMeta, seq: number, wanted: number): Promise<string> {
-    const kept = this.kept.get(meta.sessionId);
-    const keptUrl = kept && kept.expiresAt - Date.now() > KEPT_URL_MARGIN_MS ? kept.urls[seq - kept.seq] : undefined;
-    if (keptUrl) return keptUrl;
-    const reply = await this.ask(`url:${meta.sessionId}:${seq}`, () =>
-      this.tunnel.send({ type: 'recording.presign', v: TUNNEL_PROTOCOL_VERSION, sessionId: meta.sessionId, seq, count: Math.min(wanted, MAX_PRESIGN_BATCH) }),
-    );
+  /** One URL per chunk of the batch, each signed for that chunk's length and SHA-256. */
+  private async uploadUrls(dir: string, meta: SessionMeta, batch: readonly ChunkUpload[]): Promise<string[]> {
+    const first = batch[0] as ChunkUpload;
+    const reply = await this.ask(`url:${meta.sessionId}:${first.seq}`, {
+      type: 'recording.presign',
+      v: TUNNEL_PROTOCOL_VERSION,
+      sessionId: meta.sessionId,
+      seq: first.seq,
+      chunks: batch.map(({ sha256, bytes }) => ({ sha256, bytes })),
+    });
     if (reply?.type !== 'recording.url') {
-      if (reply?.type === 'error' && reply.code === 'unknown-session') {
-        this.setStartSent(dir, meta, false);
-      }
-      throw new Error(`no upload URL for ${meta.sessionId}/${seq}${reply?.type === 'error' ? `: ${reply.message}` : ''}`);
+      if (reply?.type === 'error' && reply.code === 'unknown-session') this.setStartSent(dir, meta, false);
+      throw new Error(`no upload URL for ${meta.sessionId}/${first.seq}${reply?.type === 'error' ? `: ${reply.message}` : ''}`);
     }
-    // An expiry that does not parse keeps nothing (NaN compares false).
-    this.kept.set(meta.sessionId, { seq, urls: [reply.url, ...(reply.following ?? [])], expiresAt: Date.parse(reply.expiresAt) });
-    return reply.url;
+    const urls = [reply.url, ...(reply.following ?? [])];
+    if (urls.length !== batch.length) throw new Error(`${urls.length} upload URLs for ${batch.length} chunks of ${meta.sessionId}`);
+    return urls;
   }
+}
+
+/** Up to `max` chunks from `from` whose numbers follow each other (a presign names a first seq and counts on). */
+function contiguousRun<T extends { seq: number }>(chunks: readonly T[], from: number, max: number): T[] {
+  const run: T[] = [];
+  for (let i = from; i < chunks.length && run.length < max; i++) {
+    const chunk = chunks[i] as T;
+    if (run.length > 0 && chunk.seq !== (run[run.length - 1] as T).seq + 1) break;
+    run.push(chunk);
+  }
+  return run;
+}
+
+/** The digest is of the file's bytes as they are uploaded: the chain's digest of the stored chunk. */
+function describeChunk(chunk: { seq: number; file: string }): ChunkUpload {
+  const body = readFileSync(chunk.file);
+  return { ...chunk, sha256: chunkDigest(body), bytes: body.length };
 }

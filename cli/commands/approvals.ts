@@ -18,7 +18,8 @@ export async function approvalsCommand(argv: string[]): Promise<number> {
   for (const a of approvals) {
     const votes = `${Object.values(a.votes).filter((v) => v.decision === 'approve').length}/${a.approval.min}`;
     // Requester-written text reaches a terminal: control characters (escape sequences) are shown escaped.
-    const text = oneLine(a.text.replace(/\s+/g, ' '), 60);
+    const change = a.policyChange;
+    const text = change ? `policy version ${change.baseVersion} → ${change.baseVersion + 1} (+${change.added} -${change.removed} lines)` : oneLine(a.text.replace(/\s+/g, ' '), 60);
     console.log([a.requestId.padEnd(36), a.status.padEnd(9), a.target.padEnd(14), oneLine(a.requester.subject, 20).padEnd(20), votes.padEnd(6), text].join(' '));
   }
   return 0;

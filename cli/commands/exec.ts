@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_DATA_DIR } from '../../local/dev-config';
 import { parse, UsageError } from '../args';
+import { EXIT } from '../exit-codes';
 import { connectToTarget, printResults } from '../target-connection';
 
-/** Exit codes of `twokey exec` and `twokey request-access`. */
-export const EXIT = { ran: 0, failed: 1, usage: 2, refused: 4, submitted: 5 } as const;
 
 const REQUEST_ID = /request ([0-9a-f-]{36})/;
 

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { oneLine, plainVisible } from '../../core/approval/visible-text';
 import { decodeChunk, verifyChain } from '../../core/recording/chunk';
 import { parse, UsageError } from '../args';
+import { addPage, PAGE_OPTIONS, tellNext } from '../page-options';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS, type ClientOptions } from '../control-plane-client';
 
 /** `recording get` and `verify` exit with this code when a recording was altered or is incomplete. */
@@ -41,12 +42,13 @@ function sinceToIso(since: string | undefined): string | undefined {
   return new Date(Date.now() - seconds * 1000).toISOString();
 }
 
-/** `twokey sessions list [--target T] [--user U] [--since 1h] [--json]` (auditors). */
+/** `twokey sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next TOKEN] [--json]` (auditors). */
 export async function sessionsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'list') throw new UsageError('usage: twokey sessions list [--target T] [--user U] [--since 1h] [--json]');
-  const { values } = parse(rest, { ...common, target: { type: 'string' }, user: { type: 'string' }, since: { type: 'string' } });
-  const q = new URLSearchParams();
+  const usage = 'usage: twokey sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next TOKEN] [--json]';
+  if (sub !== 'list') throw new UsageError(usage);
+  const { values } = parse(rest, { ...common, target: { type: 'string' }, user: { type: 'string' }, since: { type: 'string' }, ...PAGE_OPTIONS });
+  const q = addPage(new URLSearchParams(), values, usage);
   if (values.target) q.set('target', values.target);
   if (values.user) q.set('user', values.user);
   const from = sinceToIso(values.since);
@@ -56,28 +58,39 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
     console.log(JSON.stringify(json, null, 2));
     return 0;
   }
+  const page = json as { sessions: SessionView[]; next?: string };
   console.log(['SESSION'.padEnd(36), 'TARGET'.padEnd(12), 'USER'.padEnd(20), 'STARTED'.padEnd(24), 'STATUS'.padEnd(10), 'CHUNKS'].join(' '));
-  for (const s of (json as { sessions: SessionView[] }).sessions) {
+  for (const s of page.sessions) {
     console.log([s.sessionId.padEnd(36), s.target.padEnd(12), oneLine(s.identity.email ?? s.user, 40).padEnd(20), s.startedAt.padEnd(24), s.status.padEnd(10), String(s.chunkCount ?? '-')].join(' '));
   }
+  tellNext('twokey sessions list ...', page.next);
   return 0;
 }
 
 async function download(options: ClientOptions, sessionId: string, progress: boolean): Promise<Download> {
-  const { json } = await apiCall(options, 'GET', `/sessions/${encodeURIComponent(sessionId)}/recording`);
-  const links = json as { session: SessionView; manifestUrl: string; chunks: { seq: number; url: string }[] };
+  type Page = { session: SessionView; manifestUrl: string; chunks: { seq: number; url: string }[]; nextSeq?: number };
+  const page = async (fromSeq: number): Promise<Page> =>
+    (await apiCall(options, 'GET', `/sessions/${encodeURIComponent(sessionId)}/recording?from=${fromSeq}`)).json as Page;
   const fetchBytes = async (url: string): Promise<Buffer> => {
     const res = await fetch(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
     if (!res.ok) throw new Error(`download failed: HTTP ${res.status}`);
     return Buffer.from(await res.arrayBuffer());
   };
+  let links = await page(0);
   const manifest = JSON.parse((await fetchBytes(links.manifestUrl)).toString('utf8')) as Download['manifest'];
+  const total = links.session.chunkCount ?? 0;
   const chunks: string[] = [];
-  for (const [i, c] of links.chunks.entries()) {
-    chunks.push((await fetchBytes(c.url)).toString('base64'));
-    if (progress) process.stderr.write(`\rdownloading ${sessionId}: ${'#'.repeat(Math.round(((i + 1) / links.chunks.length) * 30)).padEnd(30, '.')} ${i + 1}/${links.chunks.length}`);
+  // The control plane gives the URLs a page at a time; each page's URLs are fetched before they expire.
+  for (;;) {
+    for (const c of links.chunks) {
+      chunks.push((await fetchBytes(c.url)).toString('base64'));
+      if (progress) process.stderr.write(`\rdownloading ${sessionId}: ${'#'.repeat(Math.round((chunks.length / Math.max(total, 1)) * 30)).padEnd(30, '.')} ${chunks.length}/${total}`);
+    }
+    if (links.nextSeq === undefined) break;
+    if (links.nextSeq !== chunks.length) throw new Error(`the recording's pages do not follow on (next ${links.nextSeq} after ${chunks.length} chunks)`);
+    links = await page(links.nextSeq);
   }
-  if (progress && links.chunks.length) process.stderr.write('\n');
+  if (progress && chunks.length) process.stderr.write('\n');
   return { twokey: 'recording-download', v: 1, session: links.session, manifest, chunks };
 }
 

@@ -2,10 +2,15 @@ import { createHash } from 'node:crypto';
 import type { ActionClass } from '../policy/schema';
 import type { Identity } from '../identity/identity';
 import type { Reviewer } from './reviewers';
+import type { PolicyChangeDetails } from './policy-change';
 import type { ApprovalOutcome, Vote } from './votes';
 
+/** What an agent asks to approve. */
 export type ApprovalKind = 'statement' | 'script' | 'window';
-export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed';
+/** What a stored request is: an agent's ask, or a policy change an admin proposed. */
+export type RequestKind = ApprovalKind | 'policy-change';
+/** `emergency`: a policy change an admin applied without approval (recorded so that it is listed). */
+export type ApprovalStatus = Exclude<ApprovalOutcome, 'pending'> | 'pending' | 'failed' | 'emergency';
 
 /** The verified caller who asks, as the agent's token verifier saw them. */
 export interface Requester {
@@ -35,7 +40,8 @@ export interface ApprovalAsk {
   readonly windowMinutes?: number;
 }
 
-export interface ApprovalRecord extends ApprovalAsk {
+export interface ApprovalRecord extends Omit<ApprovalAsk, 'kind'> {
+  readonly kind: RequestKind;
   readonly agent: string;
   readonly status: ApprovalStatus;
   readonly reviewers: readonly Reviewer[];
@@ -46,6 +52,8 @@ export interface ApprovalRecord extends ApprovalAsk {
   readonly decidedAt?: string;
   readonly linksSent: boolean;
   readonly delivered: boolean;
+  /** Present on policy-change requests only. */
+  readonly policyChange?: PolicyChangeDetails;
 }
 
 /** What an approval request says of its requester: the whole verified identity, issuer included. */
@@ -66,4 +74,9 @@ export function actionHash(action: { kind: ApprovalKind; protocol: 'simple' | 'e
     for (const p of action.params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
   }
   return h.digest('hex');
+}
+
+/** The hash a policy change is approved and applied by: the proposed document's text, framed by its length. */
+export function documentHash(text: string): string {
+  return createHash('sha256').update(`text:${Buffer.byteLength(text)}:`).update(text).digest('hex');
 }

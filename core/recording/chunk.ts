@@ -18,6 +18,8 @@ export const CHUNK_MAX_BYTES = 4 * 1024 * 1024;
 export const CHUNK_MAX_SECONDS = 10;
 /** Decompressed chunks larger than this are refused when reading (a gzip bomb is not a recording). */
 const MAX_INFLATED_CHUNK_BYTES = 64 * 1024 * 1024;
+/** The largest stored chunk an upload URL is signed for: one larger could not be read back anyway. */
+export const MAX_STORED_CHUNK_BYTES = MAX_INFLATED_CHUNK_BYTES;
 
 export type RecordingFormat = 'ndjson' | 'asciicast';
 

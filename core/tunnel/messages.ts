@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_STORED_CHUNK_BYTES } from '../recording/chunk';
 import { err, ok, type Result } from '../result';
 
 /** API Gateway WebSocket frames are limited to 32 KB; a sender refuses anything larger. */
@@ -6,8 +7,8 @@ export const MAX_FRAME_BYTES = 32 * 1024;
 export const TUNNEL_PROTOCOL_VERSION = 1;
 export const MAX_TARGETS_PER_AGENT = 200;
 /**
- * Upload URLs one presign request may ask for (a chunk's and those of the chunks after it): an agent
- * sealing a chunk every 10 s asks once a minute; six URLs of at most 4 KB fit in a frame.
+ * Upload URLs one presign request may ask for (sealed chunks waiting in the spool, in order): six URLs
+ * of at most 4 KB fit in a frame.
  */
 export const MAX_PRESIGN_BATCH = 6;
 const MAX_URL_CHARS = 4096;
@@ -67,7 +68,17 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
     identity: z.strictObject({ subject: z.string().max(256), name: z.string().max(256), email: z.string().max(256).optional(), groups: z.array(z.string().max(128)).max(100) }),
     startedAt: z.string().max(40),
   }),
-  z.strictObject({ type: z.literal('recording.presign'), v, sessionId: requestId, seq: z.number().int().min(0).max(1_000_000), count: z.number().int().min(1).max(MAX_PRESIGN_BATCH).optional() }),
+  z.strictObject({
+    type: z.literal('recording.presign'),
+    v,
+    sessionId: requestId,
+    seq: z.number().int().min(0).max(1_000_000),
+    /**
+     * Sealed chunks `seq`, `seq + 1`, ... as they will be uploaded: each URL signs in the length and the
+     * SHA-256 (the chain's digest of the stored bytes), so S3 stores those bytes or nothing.
+     */
+    chunks: z.array(z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().min(1).max(MAX_STORED_CHUNK_BYTES) })).min(1).max(MAX_PRESIGN_BATCH),
+  }),
   z.strictObject({
     type: z.literal('session.end'),
     v,
@@ -139,6 +150,8 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
     following: z.array(z.string().max(MAX_URL_CHARS)).max(MAX_PRESIGN_BATCH - 1).optional(),
     expiresAt: z.string(),
   }),
+  /** The session is recorded by the control plane: its chunks may be presigned now (an agent waits for this, so the two never race). */
+  z.strictObject({ type: z.literal('session.started'), v, sessionId: requestId }),
   z.strictObject({ type: z.literal('session.ended'), v, sessionId: requestId, status: z.enum(['complete', 'incomplete']) }),
   z.strictObject({
     type: z.literal('error'),

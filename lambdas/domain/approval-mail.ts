@@ -11,12 +11,12 @@ export const MAX_CLAIM_IN_BODY_CHARS = 256;
 const QUOTE = '| ';
 
 /** A URL in requester-written text must not become a second, clickable link next to ours. */
-function disarmLinks(text: string): string {
+export function disarmLinks(text: string): string {
   return text.replace(/([A-Za-z][A-Za-z0-9+.-]*):\/\//g, '$1[:]//');
 }
 
 /** Who asks, as the verified token says: subject and issuer (the identity), then the claims they may edit. */
-function requesterLines(record: ApprovalRecord): string[] {
+export function requesterLines(record: ApprovalRecord): string[] {
   const r = record.requester;
   return [
     `Requested by: ${oneLine(r.name, MAX_CLAIM_IN_BODY_CHARS)} (subject ${oneLine(r.subject, MAX_CLAIM_IN_BODY_CHARS)} at ${oneLine(r.issuer, MAX_CLAIM_IN_BODY_CHARS)})`,

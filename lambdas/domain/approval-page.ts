@@ -6,9 +6,10 @@ const STYLE = `body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:2r
 pre{background:#f4f4f4;padding:1rem;white-space:pre-wrap;word-break:break-word;border-radius:6px}
 dt{font-weight:600}dd{margin:0 0 .6rem}button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem;border-radius:6px;border:1px solid #888;cursor:pointer}
 .approve{background:#0a7d32;color:#fff}.deny{background:#b3261e;color:#fff}textarea{width:100%;min-height:4rem}
-mark.hidden-char{background:#ffd54f;color:#000;font-family:monospace;padding:0 .15em;border-radius:3px}.note{color:#555;font-size:.9em}`;
+mark.hidden-char{background:#ffd54f;color:#000;font-family:monospace;padding:0 .15em;border-radius:3px}.note{color:#555;font-size:.9em}
+.diff .add{background:#e6ffec;display:block}.diff .del{background:#ffebe9;display:block}.diff .hunk{color:#555;display:block}`;
 
-function layout(title: string, body: string): string {
+export function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
 }
 
@@ -23,7 +24,6 @@ export function messagePage(title: string, message: string): string {
  * email); every requester-written field shows hidden characters as highlighted `\uXXXX`.
  */
 export function reviewPage(record: ApprovalRecord, reviewer: Reviewer, token: string): string {
-  const r = record.requester;
   const approvals = Object.values(record.votes).filter((v) => v.decision === 'approve').length;
   const params = record.params?.length
     ? `<dt>Parameters</dt><dd><ol>${record.params.map((p) => `<li><code>${p === null ? 'NULL' : htmlVisible(p, true)}</code></li>`).join('')}</ol></dd>`
@@ -32,11 +32,9 @@ export function reviewPage(record: ApprovalRecord, reviewer: Reviewer, token: st
   return layout(
     `Approve ${record.class} on ${record.target}?`,
     `<h1>Approval requested</h1>
-<p class="note">Characters that would be invisible or reorder text are shown as <mark class="hidden-char">\\uXXXX</mark>.</p>
+${HIDDEN_CHARACTERS_NOTE}
 <dl>
-<dt>Requested by</dt><dd id="requester">subject <code>${htmlVisible(r.subject)}</code> at <code>${htmlVisible(r.issuer)}</code><br>
-name (their own claim): ${htmlVisible(r.name)}<br>verified email: ${r.email ? htmlVisible(r.email) : '<em>none</em>'}<br>
-groups: ${r.groups.length ? r.groups.map((g) => `<code>${htmlVisible(g)}</code>`).join(', ') : '<em>none</em>'}</dd>
+${requestedBy(record)}
 <dt>Target</dt><dd>${htmlVisible(record.target)} (${htmlVisible(record.protocol)})</dd>
 <dt>Why</dt><dd id="reason">${record.reason ? htmlVisible(record.reason, true) : '<em>no reason given</em>'}</dd>
 <dt>Class</dt><dd>${htmlVisible(record.class)} (rule ${htmlVisible(record.rule)})</dd>
@@ -46,11 +44,26 @@ ${params}<dt>Blast radius</dt><dd>${htmlVisible(record.blastRadius ?? 'unknown')
 <dt>Expires</dt><dd>${escapeHtml(record.expiresAt)}</dd>
 <dt>SHA-256</dt><dd><code>${escapeHtml(record.sha256)}</code></dd>
 </dl>
-<form method="post">
+${decisionForm(reviewer, token)}`,
+  );
+}
+
+export const HIDDEN_CHARACTERS_NOTE = '<p class="note">Characters that would be invisible or reorder text are shown as <mark class="hidden-char">\\uXXXX</mark>.</p>';
+
+/** Who asks, as every review page shows it: the identity the token proved, then the claims they can edit. */
+export function requestedBy(record: ApprovalRecord): string {
+  const r = record.requester;
+  return `<dt>Requested by</dt><dd id="requester">subject <code>${htmlVisible(r.subject)}</code> at <code>${htmlVisible(r.issuer)}</code><br>
+name (their own claim): ${htmlVisible(r.name)}<br>verified email: ${r.email ? htmlVisible(r.email) : '<em>none</em>'}<br>
+groups: ${r.groups.length ? r.groups.map((g) => `<code>${htmlVisible(g)}</code>`).join(', ') : '<em>none</em>'}</dd>`;
+}
+
+/** The decision form: only its POST decides (a GET of the link changes nothing). */
+export function decisionForm(reviewer: Reviewer, token: string): string {
+  return `<form method="post">
 <input type="hidden" name="t" value="${escapeHtml(token)}">
 <p>Reviewing as <strong>${escapeHtml(reviewer.email)}</strong> (subject <code>${escapeHtml(reviewer.subject)}</code> at <code>${escapeHtml(reviewer.issuer)}</code>).</p>
 <label>Comment (optional)<br><textarea name="comment" maxlength="1000"></textarea></label>
 <p><button class="approve" type="submit" name="decision" value="approve">Approve</button><button class="deny" type="submit" name="decision" value="deny">Deny</button></p>
-</form>`,
-  );
+</form>`;
 }

@@ -10,6 +10,9 @@ import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/
 import { approvalMail } from './approval-mail';
 import { messagePage, reviewPage } from './approval-page';
 import { parseStoredPolicy } from './policies';
+import { policyChangeMail } from './policy-change-notices';
+import { policyChangePage } from './policy-change-page';
+import { applyPolicyChange } from './policy-changes';
 import type { ControlPlaneDeps } from './deps';
 
 /** How long an approval stays usable once decided (a one-time grant when the caller had left). */
@@ -71,11 +74,11 @@ export async function intakeApproval(deps: ControlPlaneDeps, agent: string, ask:
 }
 
 /** Workflow step 1: the request is pending; how long to wait for reviewers from now. */
-export async function recordPending(deps: Pick<ControlPlaneDeps, 'approvals' | 'clock'>, requestId: string): Promise<{ status: string; timeoutSeconds: number }> {
+export async function recordPending(deps: Pick<ControlPlaneDeps, 'approvals' | 'clock'>, requestId: string): Promise<{ status: string; kind: string; timeoutSeconds: number }> {
   const record = await deps.approvals.get(requestId);
   if (!record) throw new Error(`approval ${requestId} not found`);
   const remaining = Math.ceil((Date.parse(record.expiresAt) - deps.clock().getTime()) / 1000);
-  return { status: record.status, timeoutSeconds: Math.max(MIN_REMAINING_WAIT_SECONDS, remaining) };
+  return { status: record.status, kind: record.kind, timeoutSeconds: Math.max(MIN_REMAINING_WAIT_SECONDS, remaining) };
 }
 
 /** Workflow step 2: keep the task token here and send each reviewer a link of their own (once). */
@@ -87,7 +90,8 @@ export async function notifyReviewers(deps: ControlPlaneDeps, requestId: string,
   const exp = Math.floor(Date.parse(record.expiresAt) / 1000);
   for (const reviewer of record.reviewers) {
     const token = signLinkToken({ requestId, reviewer: principalKey(reviewer), exp, nonce: randomBytes(9).toString('base64url') }, key);
-    await deps.mailer.send(approvalMail(record, reviewer, `${deps.publicUrl}/approvals/review?t=${encodeURIComponent(token)}`));
+    const link = `${deps.publicUrl}/approvals/review?t=${encodeURIComponent(token)}`;
+    await deps.mailer.send(record.kind === 'policy-change' ? policyChangeMail(record, reviewer, link) : approvalMail(record, reviewer, link));
   }
   await deps.approvals.markLinksSent(requestId);
   deps.log.info('approval.notified', { requestId, reviewers: record.reviewers.length });
@@ -100,7 +104,8 @@ export async function recordOutcome(deps: Pick<ControlPlaneDeps, 'approvals' | '
 }
 
 export function decisionMessage(record: ApprovalRecord): ControlMessage | undefined {
-  if (record.status === 'pending') return undefined;
+  // A policy change is no agent's to run: the control plane applies it (applyPolicyChange).
+  if (record.status === 'pending' || record.status === 'emergency' || record.kind === 'policy-change') return undefined;
   const decidedAt = Date.parse(record.decidedAt ?? record.expiresAt);
   const validUntil = record.kind === 'window' ? decidedAt + (record.windowMinutes ?? 0) * 60_000 : Math.max(Date.parse(record.expiresAt), decidedAt + GRANT_VALIDITY_SECONDS * 1000);
   const votes = Object.values(record.votes);
@@ -125,7 +130,7 @@ export async function notifyAgent(deps: ControlPlaneDeps, requestId: string): Pr
   const record = await deps.approvals.get(requestId);
   const message = record && decisionMessage(record);
   if (!record || !message) return;
-  const connections = (await deps.connections.list()).filter((c) => c.agent === record.agent);
+  const connections = await deps.connections.listForAgent(record.agent);
   for (const c of connections) {
     const sent = await deps.push(c.connectionId, message).catch(() => 'gone' as const);
     if (sent === 'gone') await deps.connections.delete(c.connectionId);
@@ -134,7 +139,7 @@ export async function notifyAgent(deps: ControlPlaneDeps, requestId: string): Pr
 
 /** Decisions an agent has not acknowledged yet, for its hello. */
 export async function undeliveredDecisions(deps: Pick<ControlPlaneDeps, 'approvals'>, agent: string): Promise<ControlMessage[]> {
-  const records = (await deps.approvals.list()).filter((r) => r.agent === agent && r.status !== 'pending' && !r.delivered);
+  const records = await deps.approvals.undelivered(agent);
   return records.map(decisionMessage).filter((m): m is ControlMessage => m !== undefined);
 }
 
@@ -151,7 +156,7 @@ export async function reviewLinkPage(deps: ControlPlaneDeps, token: string): Pro
   if (record.status !== 'pending') return { status: 409, html: messagePage('Already decided', `This request is ${record.status}. Nothing was changed.`) };
   const mine = record.votes[principalKey(reviewer)];
   if (mine) return { status: 409, html: messagePage('Already recorded', `Your ${mine.decision} was recorded. Nothing was changed.`) };
-  return { status: 200, html: reviewPage(record, reviewer, token) };
+  return { status: 200, html: record.kind === 'policy-change' ? policyChangePage(record, reviewer, token) : reviewPage(record, reviewer, token) };
 }
 
 /** POST on a link: one vote by the reviewer the link was made for. */
@@ -181,10 +186,11 @@ export async function voteFromLink(deps: ControlPlaneDeps, token: string, decisi
             },
           )
         : false;
-      // The decision is recorded either way; without a waiting workflow the agent is told here.
-      if (!resumed) await notifyAgent(deps, record.requestId);
+      // The decision is recorded either way; without a waiting workflow its last step runs here.
+      if (!resumed) await (record.kind === 'policy-change' ? applyPolicyChange(deps, record.requestId) : notifyAgent(deps, record.requestId));
     }
-    return { status: 200, html: messagePage(outcome === 'approved' ? 'Approved' : 'Denied', `Request ${record.requestId} is ${outcome}. The requester's agent is told now.`) };
+    const next = record.kind === 'policy-change' ? (outcome === 'approved' ? 'The change is applied now, if the version it replaces is still current.' : 'The policy stays as it is.') : "The requester's agent is told now.";
+    return { status: 200, html: messagePage(outcome === 'approved' ? 'Approved' : 'Denied', `Request ${record.requestId} is ${outcome}. ${next}`) };
   }
   const approvals = Object.values(updated?.votes ?? {}).filter((v) => v.decision === 'approve').length;
   return { status: 200, html: messagePage('Vote recorded', `Your ${decision} is recorded: ${approvals} of ${record.approval.min} approvals so far.`) };
@@ -209,11 +215,14 @@ async function checkLink(deps: ControlPlaneDeps, token: string): Promise<{ recor
   return { record, reviewer };
 }
 
-/** Pending and recent requests the caller reviews or made (by principal, never by address); every one for admins. */
-export async function listApprovals(deps: Pick<ControlPlaneDeps, 'approvals'>, caller: Identity, isAdmin: boolean): Promise<ApprovalRecord[]> {
+/**
+ * Pending and recent requests the caller reviews or made (by principal, never by address); every one
+ * for admins; every policy change (emergencies included) for auditors.
+ */
+export async function listApprovals(deps: Pick<ControlPlaneDeps, 'approvals'>, caller: Identity, role: { admin: boolean; auditor: boolean }): Promise<ApprovalRecord[]> {
   const me = principalKey(caller);
   const all = await deps.approvals.list();
   return all
-    .filter((r) => isAdmin || r.reviewers.some((v) => principalKey(v) === me) || principalKey(r.requester) === me)
+    .filter((r) => role.admin || (role.auditor && r.kind === 'policy-change') || r.reviewers.some((v) => principalKey(v) === me) || principalKey(r.requester) === me)
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }

@@ -1,7 +1,7 @@
 import type { ControlMessage } from '../../core/tunnel/messages';
 import type { Logger } from '../../core/log';
 import type { ApprovalStore } from '../store/approval-store';
-import type { AuditStore, SessionStore } from '../store/session-store';
+import type { AuditStore, ChunkStore, SessionStore } from '../store/session-store';
 import type { AgentStore, ConnectionStore, PolicyStore } from '../store/stores';
 
 /** Step Functions, as the approval domain uses it. */
@@ -12,12 +12,24 @@ export interface ApprovalWorkflow {
   complete(taskToken: string, output: { outcome: 'approved' | 'denied' }): Promise<void>;
 }
 
-/** The recordings bucket, as the domain uses it (S3 behind it; presigned URLs for agents and auditors). */
+/** What an upload URL is signed for: S3 stores exactly these bytes under its key, or nothing. */
+export interface SignedContent {
+  /** SHA-256 of the body, hex. */
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+/**
+ * The recordings bucket, as the domain uses it (S3 behind it; presigned URLs for agents and auditors).
+ * It has Object Lock: every write carries a checksum (S3 refuses one without).
+ */
 export interface RecordingBucket {
-  presignPut(key: string, expiresSeconds: number): Promise<string>;
+  presignPut(key: string, expiresSeconds: number, content: SignedContent): Promise<string>;
   presignGet(key: string, expiresSeconds: number): Promise<string>;
-  get(key: string): Promise<Buffer | undefined>;
-  put(key: string, body: Buffer, contentType: string): Promise<void>;
+  /** The size of every object under `prefix`, by key. */
+  sizes(prefix: string): Promise<Map<string, number>>;
+  /** Writes an object unless its key holds one already (`exists`: nothing is replaced). */
+  putOnce(key: string, body: Buffer, contentType: string): Promise<'written' | 'exists'>;
 }
 
 export interface Mail {
@@ -34,6 +46,9 @@ export interface Mailer {
 /** Sends one message to one agent connection. `gone` means the connection no longer exists. */
 export type AgentPusher = (connectionId: string, message: ControlMessage) => Promise<'sent' | 'gone'>;
 
+/** Closes one agent connection (the Management API's DeleteConnection). `gone` means it was closed already. */
+export type AgentDisconnector = (connectionId: string) => Promise<'closed' | 'gone'>;
+
 /** Everything a control-plane domain function may touch, injected by the handler. */
 export interface ControlPlaneDeps {
   readonly agents: AgentStore;
@@ -43,6 +58,8 @@ export interface ControlPlaneDeps {
   readonly recentPolicy: Pick<PolicyStore, 'latest'>;
   readonly approvals: ApprovalStore;
   readonly sessions: SessionStore;
+  /** Each recording chunk's digest and length, as declared when its upload URL was signed. */
+  readonly chunks: ChunkStore;
   readonly audit: AuditStore;
   readonly recordings: RecordingBucket;
   readonly workflow: ApprovalWorkflow;
@@ -52,6 +69,7 @@ export interface ControlPlaneDeps {
   /** Base URL of the HTTP API, for links in emails. */
   readonly publicUrl: string;
   readonly push: AgentPusher;
+  readonly disconnect: AgentDisconnector;
   readonly clock: () => Date;
   readonly log: Logger;
 }

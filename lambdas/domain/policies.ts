@@ -1,36 +1,33 @@
-import type { Identity } from '../../core/identity/identity';
 import { policyForAgent } from '../../core/policy/for-agent';
 import { parsePolicy } from '../../core/policy/parse';
 import { TUNNEL_PROTOCOL_VERSION, encodeFrame, type ControlMessage } from '../../core/tunnel/messages';
 import type { PolicyRecord } from '../store/stores';
 import type { ControlPlaneDeps } from './deps';
-import { InvalidRequestError, NotFoundError, VersionConflictError } from './errors';
+import { NotFoundError, VersionConflictError } from './errors';
 
-export async function putPolicy(
+/** Who made a version and how: everything of a policy record but its number, text and time. */
+export type PolicyProvenance = Omit<PolicyRecord, 'version' | 'source' | 'updatedAt'>;
+
+/**
+ * Stores `source` as the version after `baseVersion`. Throws VersionConflictError, naming the current
+ * version, when that is not `baseVersion` or another writer takes the number first.
+ */
+export async function storeNextVersion(
   deps: Pick<ControlPlaneDeps, 'policies' | 'clock' | 'log'>,
   source: string,
-  expectedVersion: number | undefined,
-  by: Identity,
+  baseVersion: number,
+  provenance: PolicyProvenance,
 ): Promise<PolicyRecord> {
-  const parsed = parsePolicy(source);
-  if (!parsed.ok) {
-    throw new InvalidRequestError('invalid policy', parsed.error.problems);
-  }
-  if (expectedVersion === undefined || !Number.isInteger(expectedVersion) || expectedVersion < 0) {
-    throw new InvalidRequestError('state the version you are replacing (If-Match header or ?expectedVersion=, 0 for the first policy)');
-  }
-  const current = await deps.policies.latest();
-  const currentVersion = current?.version ?? 0;
-  if (currentVersion !== expectedVersion) throw new VersionConflictError(currentVersion);
-  const record: PolicyRecord = { version: currentVersion + 1, source, updatedAt: deps.clock().toISOString(), updatedBy: by.subject };
+  const currentVersion = (await deps.policies.latest())?.version ?? 0;
+  if (currentVersion !== baseVersion) throw new VersionConflictError(currentVersion);
+  const record: PolicyRecord = { ...provenance, version: baseVersion + 1, source, updatedAt: deps.clock().toISOString() };
   try {
     await deps.policies.putVersion(record);
   } catch (e) {
-    // A concurrent writer took this version first.
     if (e instanceof VersionConflictError) throw new VersionConflictError((await deps.policies.latest())?.version ?? 0);
     throw e;
   }
-  deps.log.info('policy.updated', { version: record.version, by: by.subject });
+  deps.log.info('policy.updated', { version: record.version, by: record.updatedBy, changeRequest: record.changeRequest });
   return record;
 }
 

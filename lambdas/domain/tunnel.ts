@@ -1,16 +1,29 @@
 import { createHmac } from 'node:crypto';
 import { targetsOfAgent } from '../../core/policy/decide';
 import { TUNNEL_PROTOCOL_VERSION, decodeAgentMessage, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
+import type { AuthenticatedAgent } from './agents';
 import type { ControlPlaneDeps } from './deps';
 import { intakeApproval, undeliveredDecisions } from './approvals';
 import { policyMessageFor, parseStoredPolicy } from './policies';
 import { endSession, presignChunk, startSession } from './sessions';
 
-export async function onAgentConnect(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'clock' | 'log'>, connectionId: string, agent: string): Promise<void> {
+/**
+ * Records a connection the authorizer admitted, then checks that the key it matched is still the
+ * agent's: a key rotated or removed in between is refused here, and a rotation after this check finds
+ * the record and closes the connection. Either way no connection outlives its key. False: refused.
+ */
+export async function onAgentConnect(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'clock' | 'log'>, connectionId: string, admitted: AuthenticatedAgent): Promise<boolean> {
+  const agent = admitted.name;
   const at = deps.clock().toISOString();
   await deps.connections.put({ connectionId, agent, connectedAt: at });
+  if ((await deps.agents.get(agent))?.keyHash !== admitted.keyHash) {
+    await deps.connections.delete(connectionId);
+    deps.log.warn('agent.connect.refused', { agent, connectionId, reason: 'key replaced since the authorizer checked it' });
+    return false;
+  }
   await deps.agents.markConnected(agent, connectionId, at);
   deps.log.info('agent.connected', { agent, connectionId });
+  return true;
 }
 
 export async function onAgentDisconnect(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'log'>, connectionId: string): Promise<void> {

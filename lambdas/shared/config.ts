@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { IssuerConfig } from '../../core/identity/verifier';
 import { TABLES } from '../store/table-definitions';
+import { SDK_REQUEST_TIMEOUT_MS } from './sdk-limits';
 
 const issuersSchema = z
   .array(
@@ -16,7 +17,7 @@ const issuersSchema = z
   .min(1);
 
 export interface ControlPlaneConfig {
-  readonly tables: { agents: string; connections: string; policies: string; approvals: string; sessions: string; auditEvents: string };
+  readonly tables: { agents: string; connections: string; policies: string; approvals: string; sessions: string; recordingChunks: string; auditEvents: string };
   readonly recordingsBucket: string;
   readonly s3ForcePathStyle: boolean;
   readonly stateMachineArn: string | undefined;
@@ -27,10 +28,20 @@ export interface ControlPlaneConfig {
   readonly adminGroup: string;
   readonly auditorGroup: string;
   readonly wsManagementEndpoint: string | undefined;
+  /** The WebSocket URL agents connect to (the stack's TunnelUrl), for a new agent's configuration. */
+  readonly tunnelUrl: string | undefined;
+  /** Each AWS SDK request's time limit: SDK_REQUEST_TIMEOUT_MS in Lambda; local mode's stand-ins on a busy machine get longer. */
+  readonly sdkRequestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+function timeoutMs(value: string | undefined): number {
+  if (value === undefined) return SDK_REQUEST_TIMEOUT_MS;
+  if (!/^\d{3,6}$/.test(value)) throw new ConfigError('SDK_REQUEST_TIMEOUT_MS must be a whole number of milliseconds');
+  return Number(value);
 }
 
 /** Reads the handlers' configuration from the environment the stack (or local mode) sets. Fails loudly at cold start. */
@@ -49,6 +60,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
       policies: need(TABLES.policies.envVar),
       approvals: need(TABLES.approvals.envVar),
       sessions: need(TABLES.sessions.envVar),
+      recordingChunks: need(TABLES.recordingChunks.envVar),
       auditEvents: need(TABLES.auditEvents.envVar),
     },
     recordingsBucket: need('RECORDINGS_BUCKET'),
@@ -61,5 +73,19 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     adminGroup: env.ADMIN_GROUP ?? 'admin',
     auditorGroup: env.AUDITOR_GROUP ?? 'auditor',
     wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
+    tunnelUrl: env.TUNNEL_URL,
+    sdkRequestTimeoutMs: timeoutMs(env.SDK_REQUEST_TIMEOUT_MS),
   };
+}
+
+/**
+ * The issuers as an agent is to trust them: the same identity providers, with the data plane's
+ * audience as its own and the API's refused (the mirror of the API's settings). An issuer whose
+ * data-plane audience the control plane does not know is left out: the admin fills it in.
+ */
+export function agentIssuers(config: Pick<ControlPlaneConfig, 'issuers'>): { issuer: string; audience: string; refusedAudiences: string[]; groupsClaim?: string }[] {
+  return config.issuers.flatMap((i) => {
+    const dataPlane = i.refusedAudiences?.[0];
+    return dataPlane ? [{ issuer: i.issuer, audience: dataPlane, refusedAudiences: [i.audience], ...(i.groupsClaim ? { groupsClaim: i.groupsClaim } : {}) }] : [];
+  });
 }

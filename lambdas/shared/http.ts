@@ -9,6 +9,7 @@ import {
   UnauthorizedError,
   VersionConflictError,
 } from '../domain/errors';
+import { InvalidPageTokenError } from '../store/page-token';
 import type { Runtime } from './runtime';
 
 export const MAX_HTTP_BODY_BYTES = 256 * 1024;
@@ -33,11 +34,23 @@ export function errorResult(e: unknown, log: Logger): HttpResult {
   if (e instanceof ForbiddenError) return json(403, errorBody('forbidden', e.message));
   if (e instanceof NotFoundError) return json(404, errorBody('not_found', e.message));
   if (e instanceof InvalidRequestError) return json(400, errorBody('invalid_request', e.message, e.details));
+  if (e instanceof InvalidPageTokenError) return json(400, errorBody('invalid_request', e.message));
   if (e instanceof AgentExistsError) return json(409, errorBody('agent_exists', e.message));
   if (e instanceof VersionConflictError) return json(409, errorBody('version_conflict', e.message, { currentVersion: e.currentVersion }));
   log.error('http.unhandled', { error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
   return json(500, errorBody('internal', 'internal error'));
 }
+
+/** A whole-number query parameter (undefined when absent); anything else is the caller's error. */
+export function queryNumber(event: APIGatewayProxyEventV2, name: string): number | undefined {
+  const value = event.queryStringParameters?.[name];
+  if (value === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidRequestError(`${name} must be a whole number`);
+  return Number(value);
+}
+
+/** `?limit=&next=` of a paged listing. */
+export const pageParams = (event: APIGatewayProxyEventV2): { limit?: number; next?: string } => ({ limit: queryNumber(event, 'limit'), next: event.queryStringParameters?.next });
 
 export function bodyText(event: APIGatewayProxyEventV2): string {
   const raw = event.body ?? '';

@@ -1,4 +1,4 @@
-import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -7,16 +7,19 @@ import { ExecutionAlreadyExists, SendTaskSuccessCommand, SFNClient, StartExecuti
 import { fetchJson } from '../../core/identity/fetch-json';
 import { TokenVerifier } from '../../core/identity/verifier';
 import { encodeFrame } from '../../core/tunnel/messages';
-import type { AgentPusher, ApprovalWorkflow, ControlPlaneDeps, Mailer } from '../domain/deps';
+import type { AgentDisconnector, AgentPusher, ApprovalWorkflow, ControlPlaneDeps, Mailer } from '../domain/deps';
 import { DynamoApprovalStore } from '../store/approval-store';
-import { DynamoAuditStore, DynamoSessionStore } from '../store/session-store';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DynamoAuditStore, DynamoChunkStore, DynamoSessionStore } from '../store/session-store';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { MAX_CHUNKS_PER_SESSION } from '../domain/sessions';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { RecordingBucket } from '../domain/deps';
 import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../store/dynamo-stores';
 import { KnownConnections } from '../store/known-connections';
 import { RecentPolicy } from '../store/recent-policy';
 import { readConfig, type ControlPlaneConfig } from './config';
+import { SDK_CONNECTION_TIMEOUT_MS, SDK_MAX_ATTEMPTS } from './sdk-limits';
 import { jsonLogger } from '../../core/log';
 
 export interface Runtime {
@@ -24,6 +27,8 @@ export interface Runtime {
   readonly deps: ControlPlaneDeps;
   readonly verifier: TokenVerifier;
 }
+
+const isGone = (e: unknown): boolean => e instanceof GoneException || (e as { name?: string }).name === 'GoneException';
 
 function pusherFor(client: ApiGatewayManagementApiClient | undefined): AgentPusher {
   return async (connectionId, message) => {
@@ -34,7 +39,20 @@ function pusherFor(client: ApiGatewayManagementApiClient | undefined): AgentPush
       await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(frame.value) }));
       return 'sent';
     } catch (e) {
-      if (e instanceof GoneException || (e as { name?: string }).name === 'GoneException') return 'gone';
+      if (isGone(e)) return 'gone';
+      throw e;
+    }
+  };
+}
+
+function disconnectorFor(client: ApiGatewayManagementApiClient | undefined): AgentDisconnector {
+  return async (connectionId) => {
+    if (!client) throw new Error('WS_MANAGEMENT_ENDPOINT is not configured');
+    try {
+      await client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      return 'closed';
+    } catch (e) {
+      if (isGone(e)) return 'gone';
       throw e;
     }
   };
@@ -91,27 +109,50 @@ function linkKeyFor(secrets: SecretsManagerClient, secretId: string | undefined)
   };
 }
 
+/** S3 reads checksums as base64 of the digest's bytes; the chain keeps them as hex. */
+const base64OfHex = (hex: string): string => Buffer.from(hex, 'hex').toString('base64');
+/** Keys of one session's prefix, at most MAX_CHUNKS_PER_SESSION and the manifest: a list call returns 1,000. */
+const MAX_LIST_PAGES = Math.ceil(MAX_CHUNKS_PER_SESSION / 1000) + 1;
+
 function bucketFor(s3: S3Client, bucket: string): RecordingBucket {
   return {
-    presignPut: (key, expiresIn) => getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: 'application/gzip' }), { expiresIn }),
+    // The checksum header stays a signed header (not a query parameter): the uploader must send it, and S3 checks the body against it.
+    presignPut: (key, expiresIn, content) =>
+      getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: 'application/gzip', ContentLength: content.bytes, ChecksumSHA256: base64OfHex(content.sha256) }), {
+        expiresIn,
+        unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
+      }),
     presignGet: (key, expiresIn) => getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn }),
-    async get(key) {
+    async sizes(prefix) {
+      const sizes = new Map<string, number>();
+      let token: string | undefined;
+      for (let page = 0; page < MAX_LIST_PAGES; page++) {
+        const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of out.Contents ?? []) if (o.Key !== undefined) sizes.set(o.Key, o.Size ?? 0);
+        token = out.NextContinuationToken;
+        if (!token) return sizes;
+      }
+      throw new Error(`more than ${MAX_LIST_PAGES} pages of objects under ${prefix}`);
+    },
+    async putOnce(key, body, contentType) {
       try {
-        const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return out.Body ? Buffer.from(await out.Body.transformToByteArray()) : undefined;
+        const sha256 = createHash('sha256').update(body).digest('base64');
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ChecksumSHA256: sha256, IfNoneMatch: '*' }));
+        return 'written';
       } catch (e) {
-        if (e instanceof NoSuchKey || (e as { name?: string }).name === 'NoSuchKey') return undefined;
+        if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412) return 'exists';
         throw e;
       }
-    },
-    async put(key, body, contentType) {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
     },
   };
 }
 
-/** No AWS call may hang a handler: bounded connect and request times for every client. */
-const REQUEST_HANDLER = { connectionTimeout: 3_000, requestTimeout: 10_000 } as const;
+/**
+ * No AWS call may hang a handler: bounded connect and request times (a request past its time fails,
+ * which the SDK otherwise only logs), and attempts, for every client.
+ */
+export const clientLimits = (requestTimeoutMs: number) =>
+  ({ requestHandler: { connectionTimeout: SDK_CONNECTION_TIMEOUT_MS, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true }, maxAttempts: SDK_MAX_ATTEMPTS }) as const;
 
 let shared: Runtime | undefined;
 /** Each component's view of the shared runtime: the same clients, a logger that names the component. */
@@ -132,9 +173,10 @@ export function getRuntime(component: string): Runtime {
 
 function buildRuntime(): Runtime {
   const config = readConfig();
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler: REQUEST_HANDLER }), { marshallOptions: { removeUndefinedValues: true } });
+  const limits = clientLimits(config.sdkRequestTimeoutMs);
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(limits), { marshallOptions: { removeUndefinedValues: true } });
   const management = config.wsManagementEndpoint
-    ? new ApiGatewayManagementApiClient({ endpoint: config.wsManagementEndpoint, requestHandler: REQUEST_HANDLER })
+    ? new ApiGatewayManagementApiClient({ ...limits, endpoint: config.wsManagementEndpoint })
     : undefined;
   const policies = new DynamoPolicyStore(ddb, config.tables.policies);
   return {
@@ -147,17 +189,19 @@ function buildRuntime(): Runtime {
       recentPolicy: new RecentPolicy(policies, Date.now),
       approvals: new DynamoApprovalStore(ddb, config.tables.approvals),
       sessions: new DynamoSessionStore(ddb, config.tables.sessions),
+      chunks: new DynamoChunkStore(ddb, config.tables.recordingChunks),
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),
       // Checksums only when required: otherwise streamed bodies get aws-chunked framing some S3 stand-ins store verbatim.
       recordings: bucketFor(
-        new S3Client({ requestHandler: REQUEST_HANDLER, forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
+        new S3Client({ ...limits, forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
         config.recordingsBucket,
       ),
-      workflow: workflowFor(new SFNClient({ requestHandler: REQUEST_HANDLER }), config.stateMachineArn),
-      mailer: mailerFor(new SESv2Client({ requestHandler: REQUEST_HANDLER }), config.senderEmail),
-      linkKey: linkKeyFor(new SecretsManagerClient({ requestHandler: REQUEST_HANDLER }), config.linkKeySecretId),
+      workflow: workflowFor(new SFNClient(limits), config.stateMachineArn),
+      mailer: mailerFor(new SESv2Client(limits), config.senderEmail),
+      linkKey: linkKeyFor(new SecretsManagerClient(limits), config.linkKeySecretId),
       publicUrl: config.publicUrl,
       push: pusherFor(management),
+      disconnect: disconnectorFor(management),
       clock: () => new Date(),
       log: jsonLogger('control-plane'),
     },

@@ -1,8 +1,9 @@
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { PolicyChangeResult } from '../../core/approval/policy-change';
 import type { ApprovalRecord, ApprovalStatus } from '../../core/approval/request';
 import type { Vote } from '../../core/approval/votes';
 import { principalKey } from '../../core/identity/identity';
-import { isConditionFailure, putIfAbsent, scanTable } from './dynamo-table';
+import { isConditionFailure, putIfAbsent, queryAll, scanTable } from './dynamo-table';
 
 export interface ApprovalStore {
   /** Stores a new request; `exists` when one with this id is already stored (a retried request). */
@@ -17,8 +18,20 @@ export interface ApprovalStore {
   /** Moves a pending request to its outcome once; false if it was already decided. */
   finalize(requestId: string, status: Exclude<ApprovalStatus, 'pending'>, at: string): Promise<boolean>;
   markDelivered(requestId: string): Promise<void>;
+  /** Records what became of an approved policy change, once; false if a result was recorded already. */
+  setPolicyChangeResult(requestId: string, result: PolicyChangeResult): Promise<boolean>;
   list(): Promise<ApprovalRecord[]>;
+  /** Decided requests of `agent` whose decision it has not acknowledged (an index query, for every hello). */
+  undelivered(agent: string): Promise<ApprovalRecord[]>;
 }
+
+/** A decided request is kept this long after its decision, then DynamoDB's TTL deletes it (the audit trail is the recordings and logs). */
+export const DECIDED_APPROVAL_RETENTION_DAYS = 400;
+
+type StoredApproval = ApprovalRecord & { taskToken?: string; undeliveredAgent?: string; ttl?: number };
+
+/** The task token stays in the table; index and TTL attributes are storage's own. */
+const withoutStorage = ({ taskToken: _token, undeliveredAgent: _index, ttl: _ttl, ...record }: StoredApproval): ApprovalRecord => record;
 
 export class DynamoApprovalStore implements ApprovalStore {
   constructor(
@@ -76,10 +89,10 @@ export class DynamoApprovalStore implements ApprovalStore {
         new UpdateCommand({
           TableName: this.table,
           Key: { requestId },
-          UpdateExpression: 'SET #s = :s, decidedAt = :at',
+          UpdateExpression: 'SET #s = :s, decidedAt = :at, undeliveredAgent = #agent, #ttl = :ttl',
           ConditionExpression: '#s = :pending',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':s': status, ':at': at, ':pending': 'pending' },
+          ExpressionAttributeNames: { '#s': 'status', '#ttl': 'ttl', '#agent': 'agent' },
+          ExpressionAttributeValues: { ':s': status, ':at': at, ':pending': 'pending', ':ttl': Math.floor(Date.parse(at) / 1000) + DECIDED_APPROVAL_RETENTION_DAYS * 86_400 },
         }),
       );
       return true;
@@ -90,11 +103,39 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async markDelivered(requestId: string): Promise<void> {
-    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET delivered = :y', ExpressionAttributeValues: { ':y': true } }));
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET delivered = :y REMOVE undeliveredAgent', ExpressionAttributeValues: { ':y': true } }));
+  }
+
+  async setPolicyChangeResult(requestId: string, result: PolicyChangeResult): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { requestId },
+          UpdateExpression: 'SET policyChange.#r = :r',
+          ConditionExpression: 'attribute_exists(policyChange) AND attribute_not_exists(policyChange.#r)',
+          ExpressionAttributeNames: { '#r': 'result' },
+          ExpressionAttributeValues: { ':r': result },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
   }
 
   async list(): Promise<ApprovalRecord[]> {
-    const items = await scanTable<ApprovalRecord & { taskToken?: string }>(this.ddb, this.table);
-    return items.map(({ taskToken: _hidden, ...record }) => record);
+    return (await scanTable<StoredApproval>(this.ddb, this.table)).map(withoutStorage);
+  }
+
+  async undelivered(agent: string): Promise<ApprovalRecord[]> {
+    const items = await queryAll<StoredApproval>(this.ddb, {
+      TableName: this.table,
+      IndexName: 'undeliveredByAgent',
+      KeyConditionExpression: 'undeliveredAgent = :a',
+      ExpressionAttributeValues: { ':a': agent },
+    });
+    return items.map(withoutStorage);
   }
 }

@@ -3,11 +3,13 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { AgentExistsError, VersionConflictError } from '../domain/errors';
-import { isConditionFailure, scanTable } from './dynamo-table';
+import { isConditionFailure, queryAll, scanTable } from './dynamo-table';
+import { decodePageToken, encodePageToken, pageLimit } from './page-token';
 import type { AgentRecord, AgentStore, ConnectionRecord, ConnectionStore, PolicyRecord, PolicyStore } from './stores';
 
 /** All policy versions live under one partition; the deployment has one policy document. */
@@ -40,8 +42,16 @@ export class DynamoAgentStore implements AgentStore {
     return out.Item as AgentRecord | undefined;
   }
 
-  list(): Promise<AgentRecord[]> {
-    return scanTable<AgentRecord>(this.ddb, this.table);
+  async delete(name: string): Promise<boolean> {
+    const out = await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { name }, ReturnValues: 'ALL_OLD' }));
+    return out.Attributes !== undefined;
+  }
+
+  /** Every agent is the listing's subject, so a scan, but a page of one at a time (it never reads the table whole). */
+  async list(page: { limit: number; next?: string }): Promise<{ agents: AgentRecord[]; next?: string }> {
+    const start = page.next ? decodePageToken(page.next).key : undefined;
+    const out = await this.ddb.send(new ScanCommand({ TableName: this.table, Limit: pageLimit(page.limit), ExclusiveStartKey: start }));
+    return { agents: (out.Items ?? []) as AgentRecord[], ...(out.LastEvaluatedKey ? { next: encodePageToken({ key: out.LastEvaluatedKey as Record<string, string> }) } : {}) };
   }
 
   async markConnected(name: string, connectionId: string, at: string): Promise<void> {
@@ -107,22 +117,36 @@ export class DynamoConnectionStore implements ConnectionStore {
   ) {}
 
   async put(record: ConnectionRecord): Promise<void> {
-    await this.ddb.send(new PutCommand({ TableName: this.table, Item: record }));
+    // API Gateway closes a WebSocket connection after 2 hours at most: a record older than that is one whose $disconnect was lost.
+    const ttl = Math.floor(Date.parse(record.connectedAt) / 1000) + CONNECTION_RECORD_TTL_SECONDS;
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { ...record, ttl } }));
   }
 
   async get(connectionId: string): Promise<ConnectionRecord | undefined> {
     const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { connectionId }, ConsistentRead: true }));
-    return out.Item as ConnectionRecord | undefined;
+    return out.Item ? withoutTtl(out.Item as StoredConnection) : undefined;
   }
 
   async delete(connectionId: string): Promise<void> {
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { connectionId } }));
   }
 
-  list(): Promise<ConnectionRecord[]> {
-    return scanTable<ConnectionRecord>(this.ddb, this.table);
+  /** Read consistently: closing an agent's connections after a key rotation must see one recorded a moment ago. */
+  async list(): Promise<ConnectionRecord[]> {
+    return (await scanTable<StoredConnection>(this.ddb, this.table, { consistentRead: true })).map(withoutTtl);
+  }
+
+  /** By index (eventually consistent): a connection recorded a moment ago may be missing; its agent's hello gets what it missed. */
+  async listForAgent(agent: string): Promise<ConnectionRecord[]> {
+    const items = await queryAll<StoredConnection>(this.ddb, { TableName: this.table, IndexName: 'byAgent', KeyConditionExpression: '#a = :a', ExpressionAttributeNames: { '#a': 'agent' }, ExpressionAttributeValues: { ':a': agent } });
+    return items.map(withoutTtl);
   }
 }
+
+/** API Gateway's longest WebSocket connection (2 hours) and an hour's margin. */
+export const CONNECTION_RECORD_TTL_SECONDS = 3 * 3600;
+type StoredConnection = ConnectionRecord & { ttl?: number };
+const withoutTtl = ({ ttl: _ttl, ...record }: StoredConnection): ConnectionRecord => record;
 
 export class DynamoPolicyStore implements PolicyStore {
   constructor(
@@ -167,5 +191,8 @@ export function toPolicyRecord(item: Record<string, unknown>): PolicyRecord {
     source: String(item.source),
     updatedAt: String(item.updatedAt),
     updatedBy: String(item.updatedBy),
+    ...(typeof item.changeRequest === 'string' ? { changeRequest: item.changeRequest } : {}),
+    ...(Array.isArray(item.approvedBy) ? { approvedBy: item.approvedBy.map(String) } : {}),
+    ...(typeof item.emergencyReason === 'string' ? { emergencyReason: item.emergencyReason } : {}),
   };
 }

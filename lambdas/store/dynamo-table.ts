@@ -1,19 +1,38 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 
 /** Tables here stay small (agents, connections, approvals); a scan is bounded by this many pages. */
 export const MAX_SCAN_PAGES = 100;
 
-export async function scanTable<T>(ddb: DynamoDBDocumentClient, table: string): Promise<T[]> {
+export async function scanTable<T>(ddb: DynamoDBDocumentClient, table: string, options: { consistentRead?: boolean } = {}): Promise<T[]> {
   const items: T[] = [];
   let start: Record<string, unknown> | undefined;
   for (let page = 0; page < MAX_SCAN_PAGES; page++) {
-    const out = await ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
+    const out = await ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: options.consistentRead }));
     items.push(...((out.Items ?? []) as T[]));
     start = out.LastEvaluatedKey;
     if (!start) break;
   }
   return items;
+}
+
+/**
+ * Every item a query matches, page after page (DynamoDB stops a page at 1 MB and says where with
+ * LastEvaluatedKey). Bounded: a query that would need more pages than MAX_QUERY_PAGES fails loudly
+ * rather than answer with part of its items.
+ */
+export const MAX_QUERY_PAGES = 100;
+
+export async function queryAll<T>(ddb: DynamoDBDocumentClient, input: QueryCommandInput): Promise<T[]> {
+  const items: T[] = [];
+  let start: Record<string, unknown> | undefined;
+  for (let page = 0; page < MAX_QUERY_PAGES; page++) {
+    const out = await ddb.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+    items.push(...((out.Items ?? []) as T[]));
+    start = out.LastEvaluatedKey;
+    if (!start) return items;
+  }
+  throw new Error(`query of ${input.TableName} needs more than ${MAX_QUERY_PAGES} pages`);
 }
 
 /** A failed condition expression, from the SDK's typed error or from a stand-in that only sets the name. */

@@ -39,6 +39,10 @@ export class KnownConnections implements ConnectionStore {
     return this.store.list();
   }
 
+  listForAgent(agent: string): Promise<ConnectionRecord[]> {
+    return this.store.listForAgent(agent);
+  }
+
   private remember(record: ConnectionRecord): void {
     if (this.known.size >= this.max && !this.known.has(record.connectionId)) {
       const oldest = this.known.keys().next();

@@ -1,5 +1,6 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { putIfAbsent, scanTable } from './dynamo-table';
+import { isConditionFailure, putIfAbsent, queryAll } from './dynamo-table';
+import { decodePageToken, encodePageToken, pageLimit } from './page-token';
 
 export type SessionStatus = 'live' | 'complete' | 'incomplete';
 
@@ -27,11 +28,38 @@ export interface SessionFilter {
   readonly to?: string;
 }
 
+/** One page of a listing, newest first, and the token of the next page while there is one. */
+export interface SessionPage {
+  readonly sessions: SessionRecord[];
+  readonly next?: string;
+}
+
+/** A listing without a target or user walks months back from `to`: this many, when it names no `from`. */
+export const DEFAULT_LISTING_MONTHS = 12;
+
 export interface SessionStore {
   create(record: SessionRecord): Promise<'created' | 'exists'>;
   get(sessionId: string): Promise<SessionRecord | undefined>;
-  finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<void>;
-  query(filter: SessionFilter): Promise<SessionRecord[]>;
+  /** Ends a live session; `already-ended` when it had ended (nothing is changed then). */
+  finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<'finished' | 'already-ended'>;
+  /** Sessions matching `filter`, newest first, a page at a time (always an index query, never a scan). */
+  query(filter: SessionFilter, page: { limit: number; next?: string }): Promise<SessionPage>;
+}
+
+/** A chunk's upload as the agent declared it when its URL was signed; S3 stores exactly these bytes or none. */
+export interface ChunkRecord {
+  readonly sessionId: string;
+  readonly seq: number;
+  /** SHA-256 of the stored (gzipped) chunk, hex: the chain's digest. */
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+export interface ChunkStore {
+  /** Keeps the first declaration of a chunk: `same` for a repeat of it, `conflict` for other bytes under its number. */
+  declare(chunk: ChunkRecord): Promise<'declared' | 'same' | 'conflict'>;
+  /** The session's declared chunks with seq below `count`, in order. */
+  list(sessionId: string, count: number): Promise<ChunkRecord[]>;
 }
 
 export interface AuditEvent {
@@ -54,51 +82,96 @@ export class DynamoSessionStore implements SessionStore {
   ) {}
 
   create(record: SessionRecord): Promise<'created' | 'exists'> {
-    return putIfAbsent(this.ddb, this.table, { ...record }, 'sessionId');
+    return putIfAbsent(this.ddb, this.table, { ...record, month: monthOf(record.startedAt) }, 'sessionId');
   }
 
   async get(sessionId: string): Promise<SessionRecord | undefined> {
     const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { sessionId }, ConsistentRead: true }));
-    return out.Item as SessionRecord | undefined;
+    return out.Item ? withoutMonth(out.Item) : undefined;
   }
 
-  async finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<void> {
-    await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { sessionId },
-        UpdateExpression: 'SET endedAt = :e, #s = :s, chunkCount = :c, finalDigest = :d',
-        ConditionExpression: 'attribute_exists(sessionId)',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':e': fields.endedAt, ':s': fields.status, ':c': fields.chunkCount, ':d': fields.finalDigest },
-      }),
-    );
+  async finish(sessionId: string, fields: { endedAt: string; status: SessionStatus; chunkCount: number; finalDigest: string }): Promise<'finished' | 'already-ended'> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { sessionId },
+          UpdateExpression: 'SET endedAt = :e, #s = :s, chunkCount = :c, finalDigest = :d',
+          ConditionExpression: '#s = :live',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':e': fields.endedAt, ':s': fields.status, ':c': fields.chunkCount, ':d': fields.finalDigest, ':live': 'live' },
+        }),
+      );
+      return 'finished';
+    } catch (e) {
+      if (isConditionFailure(e)) return 'already-ended';
+      throw e;
+    }
   }
 
-  async query(filter: SessionFilter): Promise<SessionRecord[]> {
-    const index = filter.target ? { name: 'byTarget', key: 'target', value: filter.target } : filter.user ? { name: 'byUser', key: 'user', value: filter.user } : undefined;
-    let items: SessionRecord[];
-    if (index) {
+  async query(filter: SessionFilter, page: { limit: number; next?: string }): Promise<SessionPage> {
+    const position = page.next ? decodePageToken(page.next) : {};
+    const limit = pageLimit(page.limit);
+    const range = { ':from': filter.from ?? '0000', ':to': filter.to ?? '9999' };
+    if (filter.target || filter.user) {
+      // By target (and user, filtered) or by user: one partition of an index.
+      const [name, key, value] = filter.target ? ['byTarget', 'target', filter.target] : ['byUser', 'user', filter.user as string];
+      const also = filter.target && filter.user ? { FilterExpression: '#u = :u', names: { '#u': 'user' }, values: { ':u': filter.user } } : undefined;
       const out = await this.ddb.send(
         new QueryCommand({
           TableName: this.table,
-          IndexName: index.name,
+          IndexName: name,
           KeyConditionExpression: '#k = :v AND startedAt BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#k': index.key },
-          ExpressionAttributeValues: { ':v': index.value, ':from': filter.from ?? '0000', ':to': filter.to ?? '9999' },
+          FilterExpression: also?.FilterExpression,
+          ExpressionAttributeNames: { '#k': key, ...also?.names },
+          ExpressionAttributeValues: { ':v': value, ...range, ...also?.values },
           ScanIndexForward: false,
+          Limit: limit,
+          ExclusiveStartKey: position.key,
         }),
       );
-      items = (out.Items ?? []) as SessionRecord[];
-    } else items = await scanTable<SessionRecord>(this.ddb, this.table);
-    return items.filter(
-      (s) =>
-        (!filter.user || s.user === filter.user) &&
-        (!filter.target || s.target === filter.target) &&
-        (!filter.from || s.startedAt >= filter.from) &&
-        (!filter.to || s.startedAt <= filter.to),
-    );
+      return { sessions: (out.Items ?? []).map(withoutMonth), ...(out.LastEvaluatedKey ? { next: encodePageToken({ key: out.LastEvaluatedKey as Record<string, string> }) } : {}) };
+    }
+    // Everything: month by month (the byMonth index), newest first, from `to` back to `from`.
+    const to = filter.to ?? new Date().toISOString();
+    const last = monthOf(filter.from ?? monthsBefore(to, DEFAULT_LISTING_MONTHS));
+    const sessions: SessionRecord[] = [];
+    let month = position.partition ?? monthOf(to);
+    let start = position.key;
+    while (month >= last) {
+      const out = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'byMonth',
+          KeyConditionExpression: '#m = :m AND startedAt BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#m': 'month' },
+          ExpressionAttributeValues: { ':m': month, ...range },
+          ScanIndexForward: false,
+          Limit: limit - sessions.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      sessions.push(...(out.Items ?? []).map(withoutMonth));
+      start = out.LastEvaluatedKey as Record<string, string> | undefined;
+      if (!start) month = monthsBefore(`${month}-01`, 1).slice(0, 7);
+      if (sessions.length >= limit) break;
+    }
+    const more = start !== undefined || month >= last;
+    return { sessions, ...(more ? { next: encodePageToken({ partition: month, key: start }) } : {}) };
   }
+}
+
+type StoredSession = SessionRecord & { month?: string };
+const withoutMonth = (item: Record<string, unknown>): SessionRecord => {
+  const { month: _month, ...record } = item as unknown as StoredSession;
+  return record;
+};
+const monthOf = (iso: string): string => iso.slice(0, 7);
+/** The ISO date `months` calendar months before `iso` (UTC). */
+function monthsBefore(iso: string, months: number): string {
+  const d = new Date(iso);
+  const at = Number.isNaN(d.getTime()) ? new Date(0) : d;
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - months, 1)).toISOString();
 }
 
 export class DynamoAuditStore implements AuditStore {
@@ -109,5 +182,28 @@ export class DynamoAuditStore implements AuditStore {
 
   async put(event: AuditEvent): Promise<void> {
     await this.ddb.send(new PutCommand({ TableName: this.table, Item: event }));
+  }
+}
+
+export class DynamoChunkStore implements ChunkStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async declare(chunk: ChunkRecord): Promise<'declared' | 'same' | 'conflict'> {
+    if ((await putIfAbsent(this.ddb, this.table, { ...chunk }, 'sessionId')) === 'created') return 'declared';
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { sessionId: chunk.sessionId, seq: chunk.seq }, ConsistentRead: true }));
+    const held = out.Item as ChunkRecord | undefined;
+    return held?.sha256 === chunk.sha256 && held.bytes === chunk.bytes ? 'same' : 'conflict';
+  }
+
+  list(sessionId: string, count: number): Promise<ChunkRecord[]> {
+    return queryAll<ChunkRecord>(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'sessionId = :s AND seq < :n',
+      ExpressionAttributeValues: { ':s': sessionId, ':n': count },
+      ConsistentRead: true,
+    });
   }
 }

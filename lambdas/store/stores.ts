@@ -15,7 +15,10 @@ export interface AgentStore {
   /** Creates the agent; with `replace`, overwrites the key of an existing one. Throws AgentExistsError otherwise. */
   create(record: AgentRecord, replace: boolean): Promise<void>;
   get(name: string): Promise<AgentRecord | undefined>;
-  list(): Promise<AgentRecord[]>;
+  /** Removes the agent; false if there was none. */
+  delete(name: string): Promise<boolean>;
+  /** A page of agents in storage order, and the token of the next page while there is one. */
+  list(page: { limit: number; next?: string }): Promise<{ agents: AgentRecord[]; next?: string }>;
   markConnected(name: string, connectionId: string, at: string): Promise<void>;
   /** Clears the connection only if it is still this one (a newer connection may have replaced it). */
   markDisconnected(name: string, connectionId: string): Promise<void>;
@@ -34,6 +37,8 @@ export interface ConnectionStore {
   get(connectionId: string): Promise<ConnectionRecord | undefined>;
   delete(connectionId: string): Promise<void>;
   list(): Promise<ConnectionRecord[]>;
+  /** The connections of one agent (an index query). */
+  listForAgent(agent: string): Promise<ConnectionRecord[]>;
 }
 
 export interface PolicyRecord {
@@ -41,6 +46,11 @@ export interface PolicyRecord {
   readonly source: string;
   readonly updatedAt: string;
   readonly updatedBy: string;
+  /** The approval request that made this version (absent for the first policy and emergency changes). */
+  readonly changeRequest?: string;
+  /** Who approved it, or `emergency` with the reason. */
+  readonly approvedBy?: readonly string[];
+  readonly emergencyReason?: string;
 }
 
 export interface PolicyStore {

@@ -9,12 +9,20 @@ export interface TableDefinition {
   readonly partitionKey: { name: string; type: 'S' | 'N' };
   readonly sortKey?: { name: string; type: 'S' | 'N' };
   readonly stream?: boolean;
+  /** A number attribute (epoch seconds) after which DynamoDB deletes the item. */
+  readonly ttlAttribute?: string;
   readonly indexes?: readonly { name: string; partitionKey: { name: string; type: 'S' | 'N' }; sortKey: { name: string; type: 'S' | 'N' } }[];
 }
 
 export const TABLES = {
   agents: { logicalName: 'Agents', envVar: 'TABLE_AGENTS', partitionKey: { name: 'name', type: 'S' } },
-  connections: { logicalName: 'Connections', envVar: 'TABLE_CONNECTIONS', partitionKey: { name: 'connectionId', type: 'S' } },
+  connections: {
+    logicalName: 'Connections',
+    envVar: 'TABLE_CONNECTIONS',
+    partitionKey: { name: 'connectionId', type: 'S' },
+    ttlAttribute: 'ttl',
+    indexes: [{ name: 'byAgent', partitionKey: { name: 'agent', type: 'S' }, sortKey: { name: 'connectedAt', type: 'S' } }],
+  },
   policies: {
     logicalName: 'Policies',
     envVar: 'TABLE_POLICIES',
@@ -22,7 +30,14 @@ export const TABLES = {
     sortKey: { name: 'version', type: 'N' },
     stream: true,
   },
-  approvals: { logicalName: 'Approvals', envVar: 'TABLE_APPROVALS', partitionKey: { name: 'requestId', type: 'S' } },
+  approvals: {
+    logicalName: 'Approvals',
+    envVar: 'TABLE_APPROVALS',
+    partitionKey: { name: 'requestId', type: 'S' },
+    ttlAttribute: 'ttl',
+    // Sparse: a decided request is in it until its agent acknowledged the decision.
+    indexes: [{ name: 'undeliveredByAgent', partitionKey: { name: 'undeliveredAgent', type: 'S' }, sortKey: { name: 'decidedAt', type: 'S' } }],
+  },
   sessions: {
     logicalName: 'Sessions',
     envVar: 'TABLE_SESSIONS',
@@ -30,7 +45,15 @@ export const TABLES = {
     indexes: [
       { name: 'byTarget', partitionKey: { name: 'target', type: 'S' }, sortKey: { name: 'startedAt', type: 'S' } },
       { name: 'byUser', partitionKey: { name: 'user', type: 'S' }, sortKey: { name: 'startedAt', type: 'S' } },
+      // Every session by the month it started (yyyy-mm): listing without a target or user reads months, never the table.
+      { name: 'byMonth', partitionKey: { name: 'month', type: 'S' }, sortKey: { name: 'startedAt', type: 'S' } },
     ],
+  },
+  recordingChunks: {
+    logicalName: 'RecordingChunks',
+    envVar: 'TABLE_RECORDING_CHUNKS',
+    partitionKey: { name: 'sessionId', type: 'S' },
+    sortKey: { name: 'seq', type: 'N' },
   },
   auditEvents: { logicalName: 'AuditEvents', envVar: 'TABLE_AUDIT_EVENTS', partitionKey: { name: 'eventId', type: 'S' } },
 } as const satisfies Record<string, TableDefinition>;

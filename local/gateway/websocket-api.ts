@@ -16,6 +16,8 @@ import { sendJson } from './http-api';
 export const MAX_WS_MESSAGE_BYTES = 128 * 1024;
 export const TUNNEL_PATH = '/tunnel';
 export const MANAGEMENT_PREFIX = '/@connections/';
+/** After DeleteConnection, how long a client may take to answer the close frame before its socket is dropped. */
+export const DELETE_CLOSE_GRACE_MS = 1_000;
 
 type StatusResult = APIGatewayProxyResultV2 & { statusCode?: number };
 
@@ -104,6 +106,8 @@ export class LocalWebSocketApi {
     // a chain keeps one connection's messages in order, which the tunnel protocol expects.
     let chain = Promise.resolve();
     connection.socket.on('message', (data, isBinary) => {
+      // Like API Gateway, nothing is routed once the connection is closing (DeleteConnection included).
+      if (connection.socket.readyState !== WebSocket.OPEN) return;
       const body = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
       chain = chain.then(async () => {
         const text = isBinary ? body.toString('base64') : body.toString('utf8');
@@ -136,7 +140,9 @@ export class LocalWebSocketApi {
       return;
     }
     if (req.method === 'DELETE') {
+      // DeleteConnection ends the connection at once; a client that does not answer the close frame is cut off.
       connection.socket.close(1000, 'closed by the control plane');
+      setTimeout(() => connection.socket.terminate(), DELETE_CLOSE_GRACE_MS).unref();
       res.writeHead(204).end();
       return;
     }

@@ -3,8 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { api, tokenFor, waitFor } from '../support/control-plane';
 import { waitForMail } from '../support/outbox';
-import { startPgStack, type PgStack } from '../support/pg-stack';
+import { PG_TEST_POLICY, startPgStack, type PgStack } from '../support/pg-stack';
+import { proposePolicyChange, SECOND_ADMIN, withAdmins } from '../support/policy-change';
 
 /** Flags for headless Chromium on a machine without network or a sandbox-capable user (playwright adds a fresh profile). */
 const CHROMIUM_ARGS = [
@@ -22,7 +24,8 @@ describe('the approval page in a real browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    stack = await startPgStack();
+    // The stack serves the policy at its dev issuer; root and grace administer it (policy changes).
+    stack = await startPgStack({ policy: withAdmins(PG_TEST_POLICY) });
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       headless: true,
@@ -81,5 +84,29 @@ describe('the approval page in a real browser', () => {
     await Promise.all([page.waitForNavigation(), page.click('button[value="deny"]')]);
     expect(await page.textContent('h1')).toBe('Denied');
     expect((await psql).stderr).toMatch(/denied by bob@example.com/);
+  });
+
+  it('shows a policy change as a diff with the whole proposal, and a click approves it', async () => {
+    const root = await tokenFor(stack.cp, 'root', ['admin']);
+    const current = (await api(stack.cp, root, 'GET', '/policies')).body as { version: number; source: string };
+    const proposed = current.source.replace('write: allow', 'write: deny');
+    expect(proposed).not.toBe(current.source);
+    const requestId = await proposePolicyChange(stack.cp, root, proposed, current.version, '?reason=loader%20goes%20read-only');
+    const mail = await waitForMail(stack.cp.outboxDir, SECOND_ADMIN, requestId);
+
+    const page = await browser.newPage();
+    await page.goto(mail.link);
+    expect(await page.textContent('h1')).toBe('Policy change requested');
+    expect(await page.textContent('#reason')).toBe('loader goes read-only');
+    expect(await page.textContent('#diff .del')).toContain('-    actions: { read: allow, write: allow }');
+    expect(await page.textContent('#diff .add')).toContain('+    actions: { read: allow, write: deny }');
+    expect(await page.isVisible('#proposed')).toBe(false);
+    await page.click('summary');
+    expect(await page.textContent('#proposed')).toBe(proposed);
+    await Promise.all([page.waitForNavigation(), page.click('button[value="approve"]')]);
+    expect(await page.textContent('h1')).toBe('Approved');
+
+    await waitFor(async () => ((await api(stack.cp, root, 'GET', '/policies')).body.version === current.version + 1 ? true : undefined), 10_000, 'approved version');
+    expect((await api(stack.cp, root, 'GET', '/policies')).body.source).toBe(proposed);
   });
 });

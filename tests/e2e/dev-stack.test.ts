@@ -6,7 +6,7 @@ import pg from 'pg';
 import { waitFor } from '../support/control-plane';
 import { execFile } from 'node:child_process';
 import { startDev, twokey, type DevProcess } from '../support/cli';
-import { postDecision, waitForMail } from '../support/outbox';
+import { postDecision, readOutbox, waitForMail } from '../support/outbox';
 import { demoCustomer } from '../../local/demo/seed';
 
 function portOpen(host: string, port: number): Promise<boolean> {
@@ -99,6 +99,53 @@ describe('twokey dev (npm start) end to end', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/targets\.0\.protocol/);
     expect(bad.stderr).toMatch(/"line": 2/);
+  });
+
+  it('puts a policy change through the CLI: submitted (exit 5), stored once a second admin approves, or at once as an emergency', async () => {
+    const root = (await twokey(['token', '--user', 'root', '--audience', 'api', '--data-dir', dataDir])).stdout.trim();
+    const asRoot = { TWOKEY_TOKEN: root };
+    const current = JSON.parse((await twokey(['policies', 'get', '--json', '--data-dir', dataDir], asRoot)).stdout) as { version: number; source: string };
+    const changed = (n: number) => {
+      const file = join(dataDir, `change-${n}.yaml`);
+      writeFileSync(file, `${current.source}# change ${n}\n`);
+      return file;
+    };
+
+    const submitted = await twokey(['policies', 'put', changed(1), '--reason', 'tidy up', '--data-dir', dataDir], asRoot);
+
+    expect(submitted.code).toBe(5);
+    const requestId = /request ([0-9a-f-]{36})/.exec(submitted.stdout)?.[1] ?? '';
+    const mail = await waitForMail(dev.info.outboxDir, 'grace@example.com', requestId);
+    expect(JSON.parse((await twokey(['policies', 'get', '--json', '--data-dir', dataDir], asRoot)).stdout).version).toBe(current.version);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    await waitFor(async () => (JSON.parse((await twokey(['policies', 'get', '--json', '--data-dir', dataDir], asRoot)).stdout).version === current.version + 1 ? true : undefined), 10_000, 'approved version');
+
+    const decideWaiting = async (n: number, decision: 'approve' | 'deny') => {
+      const seen = new Set(readOutbox(dev.info.outboxDir).map((m) => m.file));
+      const waiting = twokey(['policies', 'put', changed(n), '--wait', '--data-dir', dataDir], asRoot);
+      const asked = await waitForMail(dev.info.outboxDir, 'grace@example.com', `change ${n}`, seen);
+      await postDecision(asked.link, asked.token, decision, decision === 'deny' ? 'not today' : '');
+      return waiting;
+    };
+    expect((await twokey(['policies', 'get', '--data-dir', dataDir], asRoot)).stdout.split('\n')[0]).toMatch(/^# version \d+, \S+ by root, approved by grace@example\.com$/);
+    const approved = await decideWaiting(2, 'approve');
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toMatch(new RegExp(`approved by grace@example.com; policy version ${current.version + 2} stored`));
+    const denied = await decideWaiting(3, 'deny');
+    expect(denied.code).toBe(4);
+    expect(denied.stderr).toMatch(/denied by grace@example.com \(not today\); the policy is unchanged/);
+
+    const emergency = await twokey(['policies', 'put', changed(4), '--emergency', '--reason', 'INC-1 hotfix', '--data-dir', dataDir], asRoot);
+    expect(emergency.code).toBe(0);
+    expect(emergency.stdout).toContain(`policy version ${current.version + 3} stored (emergency change`);
+    expect((await twokey(['policies', 'get', '--data-dir', dataDir], asRoot)).stdout.split('\n')[0]).toMatch(/, EMERGENCY change without approval: INC-1 hotfix$/);
+    const told = await waitFor(() => {
+      const notices = readOutbox(dev.info.outboxDir).filter((m) => m.subject.includes('EMERGENCY'));
+      return notices.length >= 3 ? notices : undefined;
+    }, 5_000, 'emergency notices');
+    expect(told.map((m) => m.to).sort()).toEqual(['erin@example.com', 'grace@example.com', 'root@example.com']);
+    const listed = await twokey(['approvals', 'list', '--data-dir', dataDir], asRoot);
+    expect(listed.stdout).toMatch(new RegExp(`emergency +policy .*policy version ${current.version + 2} → ${current.version + 3} \\(\\+1 -1 lines\\)`));
   });
 
   it('walks through the README: alice reads, her UPDATE waits for bob, his link runs it, dave may not write', async () => {

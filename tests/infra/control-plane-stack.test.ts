@@ -1,4 +1,4 @@
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Validations, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { mkdtempSync } from 'node:fs';
@@ -8,12 +8,18 @@ import { buildApp, propsFromContext } from '../../infra/app';
 import { ControlPlaneStack } from '../../infra/control-plane-stack';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { APPROVAL_ASL_FILE } from '../../infra/control-plane-stack';
-import { APPROVAL_WORKFLOW_TASKS, HTTP_ROUTES, POLICY_STREAM_HANDLER, WS_HANDLERS } from '../../lambdas/routes';
+import { APPROVAL_ASL_FILE, LAMBDA_BUNDLING, LAMBDA_TIMEOUT_SECONDS } from '../../infra/control-plane-stack';
+import { APPROVAL_WORKFLOW_TASKS, HTTP_ROUTES, POLICY_STREAM_HANDLER, WS_HANDLERS, type HttpRoute } from '../../lambdas/routes';
+import { SDK_CONNECTION_TIMEOUT_MS, SDK_MAX_ATTEMPTS, SDK_REQUEST_TIMEOUT_MS } from '../../lambdas/shared/sdk-limits';
+
+/** Deploy settings of a test deployment (documentation domains, so they must be allowed explicitly). */
+const SETTINGS = { oidcIssuer: 'https://login.example.com/', oidcAudience: 'twokey', senderEmail: 'twokey@example.com', allowPlaceholders: 'true' };
 
 /** Skips esbuild bundling: the template is the same apart from asset hashes, and synth is seconds faster. */
 const testApp = (context: Record<string, unknown> = {}) =>
-  new App({ outdir: mkdtempSync(join(tmpdir(), 'tk-cdk-')), context: { 'aws:cdk:bundling-stacks': [], ...context } });
+  new App({ outdir: mkdtempSync(join(tmpdir(), 'tk-cdk-')), context: { 'aws:cdk:bundling-stacks': [], ...SETTINGS, ...context } });
+
+type PolicyStatement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
 
 describe('ControlPlaneStack', () => {
   const { app, stack } = buildApp(testApp({ deletionProtection: 'true', recordingRetentionDays: '400', objectLockMode: 'COMPLIANCE' }));
@@ -65,7 +71,7 @@ describe('ControlPlaneStack', () => {
     const hash = machine?.Properties.DefinitionS3Location.Key.replace(/\.json$/, '') ?? '';
     const staged = readFileSync(join(app.synth().directory, `asset.${hash}.json`), 'utf8');
     expect(createHash('sha256').update(staged).digest('hex')).toBe(createHash('sha256').update(asl).digest('hex'));
-    expect(Object.keys(machine?.Properties.DefinitionSubstitutions ?? {}).sort()).toEqual(['NotifyAgentFunction', 'NotifyReviewersFunction', 'RecordOutcomeFunction', 'RecordPendingFunction']);
+    expect(Object.keys(machine?.Properties.DefinitionSubstitutions ?? {}).sort()).toEqual(['ApplyPolicyChangeFunction', 'NotifyAgentFunction', 'NotifyReviewersFunction', 'RecordOutcomeFunction', 'RecordPendingFunction']);
     const definition = JSON.parse(asl) as { States: Record<string, { Resource?: string; TimeoutSecondsPath?: string; TimeoutSeconds?: number; Catch?: { ErrorEquals: string[] }[] }> };
     const callback = Object.values(definition.States).find((st) => st.Resource?.endsWith('.waitForTaskToken'));
     expect(callback?.TimeoutSecondsPath ?? callback?.TimeoutSeconds).toBeDefined();
@@ -74,7 +80,7 @@ describe('ControlPlaneStack', () => {
   });
 
   it('keeps tables on demand, recoverable, encrypted and protected, with a stream on policies', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 6);
+    template.resourceCountIs('AWS::DynamoDB::Table', 7);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -83,6 +89,14 @@ describe('ControlPlaneStack', () => {
     });
     template.hasResourceProperties('AWS::DynamoDB::Table', { StreamSpecification: { StreamViewType: 'NEW_IMAGE' } });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { StartingPosition: 'LATEST', BisectBatchOnFunctionError: true });
+  });
+
+  it('expires stale connections and old decided requests by TTL, and indexes what hot paths look up', () => {
+    const ttl = Object.values(template.findResources('AWS::DynamoDB::Table', { Properties: { TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } } }));
+    expect(ttl).toHaveLength(2);
+    for (const index of ['byAgent', 'undeliveredByAgent', 'byMonth']) {
+      template.hasResourceProperties('AWS::DynamoDB::Table', { GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: index })]) });
+    }
   });
 
   it('stores recordings versioned, object-locked, KMS-encrypted, private and TLS-only', () => {
@@ -100,8 +114,9 @@ describe('ControlPlaneStack', () => {
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
   });
 
-  it('creates the SES sender identity from context and grants no AWS identity to agents', () => {
-    template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'twokey@example.com' });
+  it("creates the SES identity of the sender's domain with DKIM records as outputs, and grants no AWS identity to agents", () => {
+    template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'example.com' });
+    expect(Object.keys(template.findOutputs('*')).filter((k) => k.startsWith('SenderDkimRecord'))).toHaveLength(3);
     const roles = template.findResources('AWS::IAM::Role');
     for (const role of Object.values(roles)) {
       const principals = JSON.stringify((role as { Properties: { AssumeRolePolicyDocument: unknown } }).Properties.AssumeRolePolicyDocument);
@@ -111,5 +126,106 @@ describe('ControlPlaneStack', () => {
 
   it('rejects an invalid object-lock mode in context', () => {
     expect(() => propsFromContext(testApp({ objectLockMode: 'NONE' }))).toThrow(/objectLockMode/);
+  });
+
+  it('refuses to synthesize without the issuer, audience and sender, or with placeholders for them', () => {
+    const bare = (context: Record<string, unknown>) => new App({ outdir: mkdtempSync(join(tmpdir(), 'tk-cdk-')), context });
+    const real = { oidcIssuer: 'https://idp.acme.io/', oidcAudience: 'twokey', senderEmail: 'twokey@acme.io' };
+    for (const key of Object.keys(real)) {
+      const { [key as keyof typeof real]: _left, ...rest } = real;
+      expect(() => propsFromContext(bare(rest))).toThrow(new RegExp(`context ${key} is not set`));
+    }
+    expect(() => propsFromContext(bare({ ...real, oidcIssuer: 'https://login.example.com/' }))).toThrow(/oidcIssuer is a placeholder/);
+    expect(() => propsFromContext(bare({ ...real, senderEmail: 'twokey@example.com' }))).toThrow(/senderEmail is a placeholder/);
+    expect(() => propsFromContext(bare({ ...real, oidcIssuer: 'http://idp.acme.io/' }))).toThrow(/https/);
+    expect(propsFromContext(bare(real))).toMatchObject({ oidcIssuer: 'https://idp.acme.io/', senderEmail: 'twokey@acme.io', sesIdentity: 'domain' });
+  });
+
+  it("creates the account's API Gateway CloudWatch role before the stages that log, unless told the account has one", () => {
+    template.hasResourceProperties('AWS::ApiGateway::Account', { CloudWatchRoleArn: Match.objectLike({ 'Fn::GetAtt': Match.anyValue() }) });
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })] }),
+      ManagedPolicyArns: [Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([':iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'])]) })],
+    });
+    const stages = Object.values(template.findResources('AWS::ApiGatewayV2::Stage')) as { DependsOn?: string[]; Properties: { AccessLogSettings?: unknown } }[];
+    expect(stages.length).toBe(2);
+    for (const stage of stages) {
+      expect(stage.Properties.AccessLogSettings).toBeDefined();
+      expect(stage.DependsOn).toContain('ApiGatewayAccount');
+    }
+    const without = Template.fromStack(buildApp(testApp({ createApiGatewayAccount: 'false' })).stack);
+    without.resourceCountIs('AWS::ApiGateway::Account', 0);
+  });
+
+  /** The statements of the role policy of the function that serves `ref`. */
+  const statementsFor = (ref: { entry: string; export: string }): PolicyStatement[] => {
+    const name = `${ref.entry}-${ref.export}`.replace(/(^|-)(\w)/g, (_m, _d, c: string) => c.toUpperCase());
+    const fn = stack.node.findChild(`${name}Fn`);
+    const roleId = stack.getLogicalId((fn as unknown as { role: { node: { defaultChild: CfnElement } } }).role.node.defaultChild);
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as { Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: PolicyStatement[] } } }[];
+    return policies.filter((p) => p.Properties.Roles.some((r) => r.Ref === roleId)).flatMap((p) => p.Properties.PolicyDocument.Statement);
+  };
+  const allows = (statements: PolicyStatement[], action: string, resource = ''): boolean =>
+    statements.some((st) => [st.Action].flat().some((a) => a === action || (a.endsWith('*') && action.startsWith(a.slice(0, -1)))) && JSON.stringify(st.Resource).includes(resource));
+  const tableId = (key: keyof ControlPlaneStack['tables']) => stack.getLogicalId(stack.tables[key].node.defaultChild as CfnElement);
+
+  it('gives each function only the permissions its handler uses', () => {
+    const writers = [...HTTP_ROUTES].filter((r) => allows(statementsFor(r), 'dynamodb:PutItem', tableId('policies'))).map((r) => `${r.entry}.${r.export}`);
+    expect(writers).toEqual(['policies-http.put']);
+    for (const ref of HTTP_ROUTES.filter((r) => r.entry === 'sessions-http' && r.export !== 'recording')) {
+      const st = statementsFor(ref);
+      // (kms:Decrypt they hold: the tables are encrypted under the data key.)
+      expect([allows(st, 's3:GetObject'), allows(st, 's3:ListBucket'), allows(st, 'dynamodb:PutItem')]).toEqual([false, false, false]);
+    }
+    expect(allows(statementsFor(HTTP_ROUTES.find((r) => r.export === 'recording') as HttpRoute), 's3:GetObject')).toBe(true);
+    for (const ref of HTTP_ROUTES.filter((r) => r.entry === 'approvals-http' && r.export !== 'vote')) {
+      const st = statementsFor(ref);
+      expect([allows(st, 'states:SendTaskSuccess'), allows(st, 'execute-api:ManageConnections'), allows(st, 'dynamodb:PutItem')]).toEqual([false, false, false]);
+    }
+    expect(allows(statementsFor(HTTP_ROUTES.find((r) => r.export === 'list' && r.entry === 'approvals-http') as HttpRoute), 'secretsmanager:GetSecretValue')).toBe(false);
+    expect(allows(statementsFor(HTTP_ROUTES.find((r) => r.export === 'vote') as HttpRoute), 'states:SendTaskSuccess')).toBe(true);
+    // Agents upload through the message handler's presigned PUTs: it may put, never read or delete, a recording.
+    const message = statementsFor(WS_HANDLERS.message);
+    expect([allows(message, 's3:PutObject'), allows(message, 's3:GetObject'), allows(message, 's3:DeleteObject')]).toEqual([true, false, false]);
+    expect(allows(statementsFor(WS_HANDLERS.authorizer), 'dynamodb:PutItem')).toBe(false);
+  });
+
+  it('lets only the reviewer notifier and the emergency policy change send mail, from the sender address, in the SES sandbox too', () => {
+    const policyPut = HTTP_ROUTES.find((r) => r.entry === 'policies-http' && r.export === 'put') as HttpRoute;
+    for (const ref of [APPROVAL_WORKFLOW_TASKS.NotifyReviewersAndWait, policyPut]) {
+      const send = statementsFor(ref).find((st) => [st.Action].flat().includes('ses:SendEmail'));
+      expect(send?.Condition).toEqual({ StringEquals: { 'ses:FromAddress': 'twokey@example.com' } });
+      expect(JSON.stringify(send?.Resource)).toContain(':identity/*');
+    }
+    const others = [...HTTP_ROUTES.filter((r) => r !== policyPut), ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER, APPROVAL_WORKFLOW_TASKS.RecordPending, APPROVAL_WORKFLOW_TASKS.NotifyAgent, APPROVAL_WORKFLOW_TASKS.ApplyPolicyChange];
+    for (const ref of others) expect(allows(statementsFor(ref), 'ses:SendEmail')).toBe(false);
+  });
+
+  it('lets the functions that rotate or delete agent keys close connections, and a policy change start its workflow', () => {
+    for (const ref of HTTP_ROUTES.filter((r) => r.entry === 'agents-http' && r.export !== 'list')) expect(allows(statementsFor(ref), 'execute-api:ManageConnections')).toBe(true);
+    const policyPut = statementsFor(HTTP_ROUTES.find((r) => r.entry === 'policies-http' && r.export === 'put') as HttpRoute);
+    expect([allows(policyPut, 'states:StartExecution'), allows(policyPut, 'dynamodb:PutItem', tableId('approvals'))]).toEqual([true, true]);
+    expect(allows(statementsFor(APPROVAL_WORKFLOW_TASKS.ApplyPolicyChange), 'dynamodb:PutItem', tableId('policies'))).toBe(true);
+  });
+
+  it('alarms on approval workflow failures, agent disconnects and recording gaps', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ExecutionsFailed', Namespace: 'AWS/States', AlarmActions: Match.anyValue() });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ExecutionsTimedOut', Namespace: 'AWS/States' });
+    template.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '"agent.disconnected"', MetricTransformations: [Match.objectLike({ MetricName: 'AgentDisconnects' })] });
+    template.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '"session.ended" "incomplete"', MetricTransformations: [Match.objectLike({ MetricName: 'RecordingGaps' })] });
+    for (const metric of ['AgentDisconnects', 'RecordingGaps']) template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: metric, Namespace: 'twokey', AlarmActions: Match.anyValue() });
+  });
+
+  it('retries notifying reviewers before the request is marked failed, but never past its timeout', () => {
+    const definition = JSON.parse(readFileSync(APPROVAL_ASL_FILE, 'utf8')) as { States: Record<string, { Retry?: { ErrorEquals: string[]; MaxAttempts: number }[] }> };
+    const retry = definition.States.NotifyReviewersAndWait?.Retry ?? [];
+    expect(retry.flatMap((r) => r.ErrorEquals)).toEqual(['States.TaskFailed']);
+    expect(retry[0]?.MaxAttempts).toBeGreaterThanOrEqual(2);
+  });
+
+  it('bundles the AWS SDK into each function and bounds every SDK call below the function timeout', () => {
+    expect(LAMBDA_BUNDLING.externalModules).toEqual([]);
+    expect(SDK_MAX_ATTEMPTS * (SDK_CONNECTION_TIMEOUT_MS + SDK_REQUEST_TIMEOUT_MS)).toBeLessThan(LAMBDA_TIMEOUT_SECONDS * 1000);
   });
 });

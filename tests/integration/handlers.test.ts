@@ -101,15 +101,29 @@ describe('control-plane handlers with API Gateway events', () => {
       const event = fixture<APIGatewayRequestAuthorizerEvent>('ws-authorizer-request');
       const allow = await tunnelWs.authorize({ ...event, headers: { ...event.headers, Authorization: `Bearer ${key}` } });
       expect(allow.policyDocument.Statement[0]?.Effect).toBe('Allow');
-      expect(allow.context).toEqual({ agent: 'edge-1' });
+      expect(allow.context).toEqual({ agent: 'edge-1', keyHash: (await getRuntime('test').deps.agents.get('edge-1'))?.keyHash });
+      expect(JSON.stringify(allow)).not.toContain(key.split('.')[1]);
       for (const bad of [undefined, `${key}x`, 'tka_edge-2.abc', 'Basic xyz']) {
         const deny = await tunnelWs.authorize({ ...event, headers: { ...event.headers, ...(bad ? { Authorization: `Bearer ${bad}` } : {}) } });
         expect(deny.policyDocument.Statement[0]?.Effect).toBe('Deny');
       }
     });
 
+    /** The $connect event as API Gateway passes it on after the authorizer admitted `keyHash`. */
+    const connectEvent = (keyHash: string | undefined, connectionId = 'conn-1=') => {
+      const event = fixture<Parameters<typeof tunnelWs.connect>[0]>('ws-connect');
+      return { ...event, requestContext: { ...event.requestContext, connectionId, authorizer: { agent: 'edge-1', keyHash } } };
+    };
+
+    it('refuses $connect when the key was replaced after the authorizer admitted it', async () => {
+      const result = await tunnelWs.connect(connectEvent('0'.repeat(64), 'conn-stale='));
+
+      expect(result).toEqual({ statusCode: 401 });
+      expect(await getRuntime('test').deps.connections.get('conn-stale=')).toBeUndefined();
+    });
+
     it('records a connection and accepts only the targets the policy assigns in hello', async () => {
-      expect(await tunnelWs.connect(fixture('ws-connect'))).toEqual({ statusCode: 200 });
+      expect(await tunnelWs.connect(connectEvent((await getRuntime('test').deps.agents.get('edge-1'))?.keyHash))).toEqual({ statusCode: 200 });
       await tunnelWs.message(fixture('ws-message-hello'));
       const listed = await agentsHttp.list(withAuth(fixture<APIGatewayProxyEventV2>('http-get-agents'), root));
       expect(parse(listed.body).agents).toEqual([

@@ -6,8 +6,9 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig } from '../../agent/config';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig } from '../../local/oidc/dev-issuer';
-import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
+import { api, openTunnel, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
 import { identity } from '../support/identities';
+import { changePolicy, withAdmins } from '../support/policy-change';
 
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -37,11 +38,13 @@ describe('agent <-> local control plane over a real WebSocket', () => {
   let root: string;
   let agent: RunningAgent;
   let agentKey: string;
+  let policy: string;
 
   beforeAll(async () => {
     cp = await startTestControlPlane(dataDir);
     root = await tokenFor(cp, 'root', ['admin']);
-    expect((await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"0"' })).status).toBe(200);
+    policy = withAdmins(TEST_POLICY, cp.issuer);
+    expect((await api(cp, root, 'PUT', '/policies', policy, { 'if-match': '"0"' })).status).toBe(200);
     const registered = await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'edge-1' }));
     agentKey = registered.body.key as string;
     process.env.TEST_EDGE1_KEY = agentKey;
@@ -67,12 +70,15 @@ describe('agent <-> local control plane over a real WebSocket', () => {
     expect(agent.context.decide(identity('alice', ['support']), 'orders-db', { class: 'write' }).kind).toBe('approve');
   });
 
-  it('receives a policy change pushed by the control plane', async () => {
-    const changed = TEST_POLICY.replace('read: allow', 'read: deny');
+  it('receives a policy change pushed by the control plane once a second admin approves it', async () => {
+    const changed = policy.replace('read: allow', 'read: deny');
     const sent = Date.now();
-    expect((await api(cp, root, 'PUT', '/policies', changed, { 'if-match': '"1"' })).status).toBe(200);
+    const { requestId } = await changePolicy(cp, root, changed, 1);
+    const approved = Date.now();
     await waitFor(() => agent.policy.policy?.version === 2 || undefined, 5_000, 'pushed policy');
-    const latencyMs = Date.now() - sent;
+    const latencyMs = Date.now() - approved;
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(approved - sent).toBeLessThan(5_000);
     expect(latencyMs).toBeLessThan(2_000);
     expect(agent.context.decide(identity('alice', ['support']), 'orders-db', { class: 'read' }).kind).toBe('deny');
   });
@@ -154,13 +160,7 @@ describe('agent <-> local control plane over a real WebSocket', () => {
   });
 
   it('refuses a bad agent key at the handshake', async () => {
-    const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${agentKey}tampered` } });
-    const status = await new Promise<number | undefined>((resolve) => {
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
-      ws.on('open', () => resolve(101));
-      ws.on('error', () => resolve(undefined));
-    });
-    expect(status).toBe(403);
+    expect(await handshakeStatus(cp, `${agentKey}tampered`)).toBe(403);
   });
 
   it('reconnects after the control plane restarts and keeps its policy meanwhile', async () => {
@@ -178,7 +178,50 @@ describe('agent <-> local control plane over a real WebSocket', () => {
       const { body } = await api(cp, root, 'GET', '/agents');
       return (body.agents as { connected: boolean }[])[0]?.connected || undefined;
     }, 40_000, 'reconnect');
-    expect((await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"2"' })).status).toBe(200);
+    await changePolicy(cp, root, policy, 2);
     await waitFor(() => agent.policy.policy?.version === 3 || undefined, 5_000, 'policy after restart');
   }, 70_000);
+
+  it('closes every open connection of an agent whose key is rotated, and the old key no longer connects', async () => {
+    await waitFor(() => agent.tunnel.connected || undefined, 40_000, 'agent connected');
+    const second = await openTunnel(cp, agentKey);
+    const secondClosed = new Promise<void>((resolve) => second.once('close', () => resolve()));
+
+    const rotated = await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'edge-1', rotate: true }));
+
+    expect(rotated.status).toBe(201);
+    expect(rotated.body.connectionsClosed).toBe(2);
+    await secondClosed;
+    await waitFor(() => !agent.tunnel.connected || undefined, 5_000, 'agent disconnected');
+    expect(await handshakeStatus(cp, agentKey)).toBe(403);
+    const { body } = await api(cp, root, 'GET', '/agents');
+    expect(body.agents).toEqual([expect.objectContaining({ name: 'edge-1', connected: false })]);
+    agentKey = rotated.body.key as string;
+    expect(await handshakeStatus(cp, agentKey)).toBe(101);
+  }, 60_000);
+
+  it('closes the connections of a deleted agent and refuses its key from then on', async () => {
+    const open = await openTunnel(cp, agentKey);
+    const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
+
+    const deleted = await api(cp, root, 'DELETE', '/agents/edge-1');
+
+    expect(deleted.status).toBe(200);
+    await closed;
+    expect(await handshakeStatus(cp, agentKey)).toBe(403);
+    expect((await api(cp, root, 'DELETE', '/agents/edge-1')).status).toBe(404);
+  });
 });
+
+/** 101 when the tunnel handshake succeeds (the socket is closed again at once), else the HTTP status. */
+function handshakeStatus(cp: LocalControlPlane, key: string): Promise<number | undefined> {
+  const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${key}` } });
+  return new Promise<number | undefined>((resolve) => {
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('error', () => resolve(undefined));
+  });
+}

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WebSocket } from 'ws';
 import { startLocalControlPlane, type LocalControlPlane } from '../../local/control-plane';
 import { mintDevToken, type TokenRequest } from '../../local/oidc/dev-issuer';
 
@@ -52,4 +53,14 @@ export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefi
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** An agent's tunnel connection with `key`, open. */
+export async function openTunnel(cp: LocalControlPlane, key: string): Promise<WebSocket> {
+  const ws = new WebSocket(cp.wsUrl, { headers: { authorization: `Bearer ${key}` } });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return ws;
 }

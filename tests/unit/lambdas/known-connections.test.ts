@@ -10,6 +10,7 @@ function table() {
     get: async (id) => (reads++, rows.get(id)),
     delete: async (id) => void rows.delete(id),
     list: async () => [...rows.values()],
+    listForAgent: async (agent) => [...rows.values()].filter((r) => r.agent === agent),
   };
   return { rows, store, reads: () => reads };
 }
