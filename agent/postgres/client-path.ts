@@ -2,7 +2,7 @@ import type { MaskingProfile } from '../../core/masking/profile';
 import type { Decision } from '../../core/policy/decide';
 import type { AgentSettings } from './agent-settings';
 import { twokeySetting } from './agent-settings';
-import { simpleStatement } from './approval/approved-request';
+import { HELD_BATCH_RULE, simpleStatement } from './approval/approved-request';
 import type { CollectedBatch, Held } from './approval/held-approvals';
 import type { CopyPlan } from './masking/copy-rows';
 import { PgSessionMasking, type StatementVerdict } from './masking/pg-session-masking';
@@ -91,7 +91,7 @@ export class ClientPath {
           return this.port.collect({ messages: [Buffer.from(buf.subarray(start, end))], decision: verdict, cls: judged.class });
         }
         if (verdict.kind === 'approve') {
-          return this.port.refuseInBatch(errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'twokey: a statement that needs approval must be sent in a batch of its own (Parse ... Sync)' }));
+          return this.port.refuseInBatch(errorResponse({ severity: 'ERROR', code: SQLSTATE.featureNotSupported, message: HELD_BATCH_RULE, detail: 'other messages came before its Parse in the batch' }));
         }
         return this.port.refuseInBatch(errorResponse(refusal(verdict)));
       }

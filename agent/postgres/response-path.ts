@@ -22,12 +22,11 @@ export interface ResponseSink {
  * The database's messages on their way to the client: masked (for masked subjects), kept in order
  * with what the agent answered itself (ResponseOrder), counted and tapped for the recording, and
  * written in as few writes as the chunk allows. Tracks what the server reports about the session
- * (transaction status, parameters).
+ * (transaction status, standard_conforming_strings).
  */
 export class ResponsePath {
   transactionStatus: TransactionStatus = 'I';
   standardConformingStrings = true;
-  readonly serverParams = new Map<string, string>();
   /** Set once the session is recorded (and its tap, which only recorded sessions have). */
   observer: DeferredObserver | undefined;
   tap: RecordingTap | undefined;
@@ -103,10 +102,7 @@ export class ResponsePath {
       }
       case BACKEND.ParameterStatus: {
         const r = bodyOf(buf, start, end);
-        const name = r.cstring();
-        const value = r.cstring();
-        this.serverParams.set(name, value);
-        if (name === 'standard_conforming_strings') this.standardConformingStrings = value !== 'off';
+        if (r.cstring() === 'standard_conforming_strings') this.standardConformingStrings = r.cstring() !== 'off';
         break;
       }
       case BACKEND.ReadyForQuery: {

@@ -217,7 +217,6 @@ export class ClientSession {
     const responses = this.responses;
     responses.transactionStatus = upstream.transactionStatus;
     responses.standardConformingStrings = upstream.parameters.get('standard_conforming_strings') !== 'off';
-    for (const [k, v] of upstream.parameters) responses.serverParams.set(k, v);
     responses.masker = masking?.masker;
     this.phase = { kind: 'ready', live: { identity, session, upstream, judge: new StatementJudge(this.deps.classifier, this.deps.decide, target.name, identity), masking } };
     this.keyData = this.deps.register(this);

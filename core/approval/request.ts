@@ -62,21 +62,16 @@ export function requesterOf(identity: Identity): Requester {
 }
 
 /**
- * The hash a reviewer approves and a grant is redeemed by: what kind of request, how it is sent (a
- * simple Query of the text, or the text with parameters over the extended protocol), the text and
- * every parameter, each unambiguously framed.
+ * The hash a reviewer approves (and an agent redeems a grant by): the kind of request, the text, and
+ * for a statement sent with parameters (the extended protocol) their count and every value, each
+ * unambiguously framed. A statement without `params` is one simple Query of the text.
  */
-export function actionHash(action: { kind: ApprovalKind; protocol: 'simple' | 'extended'; text: string; params: readonly (string | null)[] | undefined }): string {
+export function actionHash(action: { readonly kind: RequestKind; readonly text: string; readonly params?: readonly (string | null)[] | undefined }): string {
   const h = createHash('sha256');
-  h.update(`kind:${action.kind}|protocol:${action.protocol}|text:${Buffer.byteLength(action.text)}:`).update(action.text);
+  h.update(`kind:${action.kind}|text:${Buffer.byteLength(action.text)}:`).update(action.text);
   if (action.params) {
     h.update(`|params:${action.params.length}`);
     for (const p of action.params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
   }
   return h.digest('hex');
-}
-
-/** The hash a policy change is approved and applied by: the proposed document's text, framed by its length. */
-export function documentHash(text: string): string {
-  return createHash('sha256').update(`text:${Buffer.byteLength(text)}:`).update(text).digest('hex');
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PolicyChangeDetails, PolicyChangeResult } from '../../core/approval/policy-change';
-import { documentHash, requesterOf, type ApprovalRecord, type ApprovalStatus } from '../../core/approval/request';
+import { actionHash, requesterOf, type ApprovalRecord, type ApprovalStatus } from '../../core/approval/request';
 import { reviewersFor, type Reviewer } from '../../core/approval/reviewers';
 import { principalKey, type Identity } from '../../core/identity/identity';
 import { unifiedLineDiff } from '../../core/line-diff';
@@ -112,7 +112,7 @@ export async function applyPolicyChange(deps: Pick<ControlPlaneDeps, 'approvals'
     .map((v) => v.reviewer.email);
   // The reviewers approved this hash; a stored text that does not match it is never applied.
   const result: PolicyChangeResult =
-    documentHash(record.text) === record.sha256 ? await storeApproved(deps, record, change.baseVersion, approvedBy) : { refused: 'the stored document does not match the approved hash' };
+    actionHash({ kind: record.kind, text: record.text }) === record.sha256 ? await storeApproved(deps, record, change.baseVersion, approvedBy) : { refused: 'the stored document does not match the approved hash' };
   if (!(await deps.approvals.setPolicyChangeResult(requestId, result))) return;
   const action = 'applied' in result ? 'policy.changed' : 'conflict' in result ? 'policy.change-conflict' : 'policy.change-refused';
   await audit(deps, record.requester, action, { requestId, baseVersion: change.baseVersion, approvedBy, ...result });
@@ -194,7 +194,7 @@ function changeRequest(now: Date, f: ChangeRequestFields): ApprovalRecord {
     target: POLICY_CHANGE_TARGET,
     protocol: 'policy',
     text: f.source,
-    sha256: documentHash(f.source),
+    sha256: actionHash({ kind: 'policy-change', text: f.source }),
     class: 'admin',
     rule: 'policy-change',
     requester: requesterOf(f.by),

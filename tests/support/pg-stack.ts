@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startAgent, type RunningAgent } from '../../agent/agent';
-import type { AgentConfig, TargetConfig } from '../../agent/config';
+import type { AgentConfig, PostgresTargetConfig, TargetConfig } from '../../agent/config';
 import { startPostgresListener } from '../../agent/postgres/listener';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig, withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
@@ -28,7 +28,7 @@ rules:
   - name: loader
     targets: [test-pg-rw]
     subjects: { users: [loader] }
-    actions: { read: allow, write: allow, ddl: allow }
+    actions: { read: allow, write: allow }
 blocks:
   - { name: no-destructive, targets: ['*'], statements: [drop, truncate, delete-without-where, update-without-where] }
   - { name: no-kill, targets: ['*'], functions: ['pg_catalog.pg_terminate_backend'] }
@@ -46,6 +46,19 @@ export interface PgStack {
   /** A token for the control plane's HTTP API. */
   apiToken(user: string, groups: string[], claims?: Partial<TokenRequest>): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** A target on the test server's demo database, listening on loopback, with the demo roles; `extra` overrides. */
+export function pgTarget(server: TestPostgres, name: string, extra: Partial<PostgresTargetConfig> = {}): PostgresTargetConfig {
+  return {
+    name,
+    protocol: 'postgres',
+    listen: { host: '127.0.0.1', port: 0 },
+    upstream: { host: '127.0.0.1', port: server.port, database: 'demo' },
+    readCredential: server.read,
+    writeCredential: server.write,
+    ...extra,
+  };
 }
 
 /** Extra targets need extra database roles; `prepare` runs as the superuser before the agent starts. */
@@ -68,14 +81,7 @@ export async function startPgStack(
   await api(cp, root, 'PUT', '/policies', withDevIssuer(options.policy ?? PG_TEST_POLICY, cp.issuer), { 'if-match': '"0"' });
   const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
   process.env.PG_AGENT_KEY = key;
-  const base: TargetConfig = {
-    name: 'test-pg',
-    protocol: 'postgres',
-    listen: { host: '127.0.0.1', port: 0 },
-    upstream: { host: '127.0.0.1', port: pgServer.port, database: 'demo' },
-    readCredential: pgServer.read,
-    writeCredential: pgServer.write,
-  };
+  const base = pgTarget(pgServer, 'test-pg');
   const stateDir = mkdtempSync(join(tmpdir(), 'tk-pg-agent-'));
   const config: AgentConfig = {
     name: 'pg-agent',

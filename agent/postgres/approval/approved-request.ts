@@ -94,9 +94,8 @@ function whole<T>(m: Buffer, read: (r: BodyReader) => T): T {
   return value;
 }
 
-/** The hash a reviewer approves and a grant is redeemed by: kind, protocol, text and every parameter. */
-export const approvalHash = (kind: ApprovalKind, s: ApprovedStatement): string =>
-  actionHash({ kind, protocol: s.protocol, text: s.text, params: s.protocol === 'extended' ? s.params : undefined });
+/** The hash a reviewer approves and a grant is redeemed by: kind, text, and (extended protocol) every parameter. */
+export const approvalHash = (kind: ApprovalKind, s: ApprovedStatement): string => actionHash({ kind, text: s.text, params: s.protocol === 'extended' ? s.params : undefined });
 
 /**
  * The bytes sent on the write connection, built from the approved values. Extended: the unnamed

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,8 @@ import { MAX_PASSWORD_MESSAGE_BYTES } from '../../../agent/postgres/session';
 import { int32, startupMessage } from '../../../agent/postgres/protocol/writer';
 import { demoCustomer } from '../../../local/demo/seed';
 import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
-import { startPgStack, type PgStack } from '../../support/pg-stack';
+import { testCertificate } from '../../support/certificate';
+import { pgTarget, startPgStack, type PgStack } from '../../support/pg-stack';
 import { errorMessageOf, WireClient, wire, type WireMessage } from '../../support/pg-wire';
 
 const POLICY = `
@@ -45,13 +46,9 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
   let stack: PgStack;
   let outbox: string;
   let alice: string;
-  let certDir: string;
 
   beforeAll(async () => {
-    certDir = mkdtempSync(join(tmpdir(), 'tk-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], {
-      stdio: 'ignore',
-    });
+    const tls = testCertificate();
     stack = await startPgStack({
       policy: POLICY,
       prepare: async (admin) => {
@@ -63,17 +60,7 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
         await admin.query('GRANT SELECT ON shadow.customers TO twokey_read');
         await admin.query('GRANT SELECT, UPDATE ON shadow.customers TO twokey_write');
       },
-      extraTargets: (p) => [
-        {
-          name: 'test-pg-remote',
-          protocol: 'postgres',
-          listen: { host: '0.0.0.0', port: 0 },
-          upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
-          readCredential: p.read,
-          writeCredential: p.write,
-          tls: { certFile: join(certDir, 'cert.pem'), keyFile: join(certDir, 'key.pem') },
-        },
-      ],
+      extraTargets: (p) => [pgTarget(p, 'test-pg-remote', { listen: { host: '0.0.0.0', port: 0 }, tls })],
     });
     outbox = stack.cp.outboxDir;
     alice = await stack.token('alice', ['support']);
@@ -141,6 +128,7 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
     ['a Flush before its Sync', [wire.parse('', UPDATE), wire.bindWith('', '', ['h', '3']), wire.execute(''), wire.flush(), wire.sync()], HELD_BATCH_RULE],
     ['a Describe of the statement', [wire.parse('', UPDATE), wire.describeStatement(''), wire.bindWith('', '', ['d', '3']), wire.execute(''), wire.sync()], HELD_BATCH_RULE],
     ['an Execute with a row limit', [wire.parse('', UPDATE), wire.bindWith('', '', ['r', '3']), wire.execute('', 1), wire.sync()], HELD_BATCH_RULE],
+    ['allowed messages before its Parse', [wire.parse('', 'SELECT 1'), wire.bind('', ''), wire.execute(''), wire.parse('', UPDATE), wire.bindWith('', '', ['a', '3']), wire.execute(''), wire.sync()], HELD_BATCH_RULE],
     ['no Bind (prepared for a later batch)', [wire.parse('', UPDATE), wire.sync()], HELD_BATCH_RULE],
     ['binary parameters', [wire.parse('', UPDATE), wire.bindWith('', '', ['b', Buffer.from([0, 0, 0, 3])], { paramFormats: [0, 1] }), wire.execute(''), wire.sync()], 'twokey: a statement that needs approval must send its parameters as text, so that reviewers can read them'],
     ['a named statement (pgbench -M prepared)', [wire.parse('P0_1', UPDATE), wire.bindWith('', 'P0_1', ['n', '3']), wire.execute(''), wire.sync()], expect.stringMatching(/cannot be prepared under a name/)],
@@ -159,6 +147,17 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
       c.close();
     }
     expect(await nameOf(3)).toBe(demoCustomer(3).name);
+  });
+
+  it('ends the session on a Terminate inside a held batch, and runs nothing', async () => {
+    const seen = mailFiles();
+    const c = await login();
+    c.write(wire.parse('', UPDATE), wire.bindWith('', '', ['gone', '4']), wire.execute(''), wire.terminate(), wire.sync());
+    await c.until(() => false, 0, 2_000).catch(() => undefined);
+    expect(c.closed).toBe(true);
+    c.close();
+    expect(await nameOf(4)).toBe(demoCustomer(4).name);
+    expect([...mailFiles()].filter((f) => !seen.has(f))).toEqual([]);
   });
 
   it('runs a late approval once, for the same caller and the identical statement and parameters only', async () => {
@@ -283,9 +282,10 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
     });
 
     it('will not start a listener other hosts can reach without a TLS certificate', async () => {
-      const target = { name: 'open', protocol: 'postgres' as const, listen: { host: '0.0.0.0', port: 0 }, upstream: { host: '127.0.0.1', port: stack.pg.port, database: 'demo' }, readCredential: stack.pg.read, writeCredential: stack.pg.write };
-      await expect(startPostgresListener(target, stack.agent.context)).rejects.toThrow(AgentConfigError);
-      await expect(startPostgresListener({ ...target, listen: { host: '127.0.0.1', port: 0 }, upstream: { ...target.upstream, database: undefined } }, stack.agent.context)).rejects.toThrow(/upstream.database is required/);
+      const open = pgTarget(stack.pg, 'open', { listen: { host: '0.0.0.0', port: 0 } });
+      await expect(startPostgresListener(open, stack.agent.context)).rejects.toThrow(AgentConfigError);
+      const anyDatabase = pgTarget(stack.pg, 'any-database');
+      await expect(startPostgresListener({ ...anyDatabase, upstream: { ...anyDatabase.upstream, database: undefined } }, stack.agent.context)).rejects.toThrow(/upstream.database is required/);
     });
 
     it('ends a session whose password message is larger than any token, before reading it', async () => {

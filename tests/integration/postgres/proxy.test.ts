@@ -1,13 +1,11 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgresListener } from '../../../agent/postgres/listener';
 import { ReadCredentialError } from '../../../agent/postgres/read-credential';
 import { cancelRequest, int32, message } from '../../../agent/postgres/protocol/writer';
-import { startPgStack, type PgStack } from '../../support/pg-stack';
+import { testCertificate } from '../../support/certificate';
+import { PG_TEST_POLICY, pgTarget, startPgStack, type PgStack } from '../../support/pg-stack';
 import { errorMessageOf, WireClient, wire } from '../../support/pg-wire';
 
 interface Run {
@@ -33,30 +31,11 @@ describe('Postgres data plane through the agent', () => {
   let conn: (target?: string, user?: string) => string;
 
   beforeAll(async () => {
-    // A throw-away certificate, made for this run only.
-    const certDir = mkdtempSync(join(tmpdir(), 'tk-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
+    const tls = testCertificate();
     stack = await startPgStack({
-      extraTargets: (p) => [
-        {
-          name: 'test-pg-rw',
-          protocol: 'postgres',
-          listen: { host: '127.0.0.1', port: 0 },
-          upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
-          readCredential: p.read,
-          writeCredential: p.write,
-        },
-        {
-          name: 'test-pg-tls',
-          protocol: 'postgres',
-          listen: { host: '127.0.0.1', port: 0 },
-          upstream: { host: '127.0.0.1', port: p.port, database: 'demo' },
-          readCredential: p.read,
-          writeCredential: p.write,
-          tls: { certFile: join(certDir, 'cert.pem'), keyFile: join(certDir, 'key.pem') },
-        },
-      ],
+      // The loader may also create the temporary table its allowed COPY writes into (the read role writes nothing else).
+      policy: PG_TEST_POLICY.replace('actions: { read: allow, write: allow }', 'actions: { read: allow, write: allow, ddl: allow }'),
+      extraTargets: (p) => [pgTarget(p, 'test-pg-rw'), pgTarget(p, 'test-pg-tls', { tls })],
     });
     alice = await stack.token('alice', ['support']);
     dave = await stack.token('dave', ['analyst']);
