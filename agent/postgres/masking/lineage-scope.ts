@@ -31,9 +31,22 @@ export const EMPTY: ReadonlySet<string> = new Set();
 export const UNKNOWN: ReadonlySet<string> = new Set([UNKNOWN_SOURCE]);
 /**
  * System relations that show values of user columns (the planner's statistics: most common values,
- * histogram bounds): whatever they show counts as an unknown source, masked for subjects with masks.
+ * histogram bounds).
  */
-export const STATISTICS_RELATIONS = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data']);
+const STATISTICS_RELATIONS = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data']);
+
+/** A system catalog or view: not in the agent's catalog of user relations, by design. */
+export function isSystemName(schema: string | undefined, name: string): boolean {
+  return schema === 'pg_catalog' || schema === 'information_schema' || name.startsWith('pg_');
+}
+
+/**
+ * What a relation the catalog does not know may show: a system relation nothing of the user's data
+ * (but the statistics), any other (a temporary table, one created since the catalog was read) anything.
+ */
+export function unknownRelationSources(schema: string | undefined, name: string): ReadonlySet<string> {
+  return isSystemName(schema, name) && !STATISTICS_RELATIONS.has(name) ? EMPTY : UNKNOWN;
+}
 
 export function renameColumns(columns: readonly Column[], alias: Node | undefined): Column[] {
   const names = list(alias?.colnames).map(stringValue);

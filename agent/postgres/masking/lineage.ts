@@ -10,7 +10,7 @@
  * relation the statement mentions: unsure means masked.
  */
 import { UNKNOWN_SOURCE } from '../../../core/masking/profile';
-import { asNode, commonColumnNames, EMPTY, itemSources, list, only, renameColumns, STATISTICS_RELATIONS, stringValue, union, UNKNOWN, type Column, type Node, type Scope, type ScopeItem } from './lineage-scope';
+import { asNode, commonColumnNames, EMPTY, itemSources, list, only, renameColumns, stringValue, union, UNKNOWN, type Column, type Node, type Scope, type ScopeItem, unknownRelationSources } from './lineage-scope';
 
 
 export interface Output {
@@ -182,6 +182,8 @@ class LineageWalker {
     const query = asNode(c.ctequery);
     const renamed = list(c.aliascolnames).map(stringValue);
     const read = (): Column[] => (query ? this.subquery(query, scope) : []).map((o, i) => ({ name: renamed[i] ?? o.name ?? '?column?', sources: o.sources, plain: o.plain }));
+    // A recursive query's reference to itself, on the first reading: a relation with no columns yet.
+    if (recursive) scope.ctes.set(name, []);
     let columns = read();
     if (recursive) {
       const all = (cols: readonly Column[]): Column[] => {
@@ -280,7 +282,7 @@ class LineageWalker {
       }
     }
     const relations = this.lookup(schema, name);
-    if (relations.length === 0) return { alias: aliasName, columns: [], opaque: true, derived: STATISTICS_RELATIONS.has(name) ? UNKNOWN : EMPTY };
+    if (relations.length === 0) return { alias: aliasName, columns: [], opaque: true, derived: unknownRelationSources(schema, name) };
     // Unqualified names may match relations in several schemas: count them all.
     const columns: Column[] = [];
     for (const rel of relations) {

@@ -1,17 +1,29 @@
 import { parseSync } from 'libpg-query';
 import type { PgCatalog } from './catalog';
 import { analyzeStatement, type Lineage, type RelationShape } from './lineage';
-import type { Node } from './lineage-scope';
+import { isSystemName, type Node } from './lineage-scope';
 
 export interface AnalyzedStatement {
   readonly node: Node;
   readonly lineage: Lineage;
+  /** The first function it calls that runs SQL given as text (what that reads is not in the tree). */
+  readonly sqlText: string | undefined;
 }
 
 export type AnalyzedSql =
   /** `missing`: a relation the statement names is not in the catalog (reload it and ask again). */
   | { readonly kind: 'ok'; readonly statements: readonly AnalyzedStatement[]; readonly missing: boolean }
   | { readonly kind: 'error'; readonly message: string };
+
+/**
+ * Built-in functions that run SQL given as text, or read a relation given by name (PostgreSQL docs,
+ * "Mapping Tables to XML" and "Text Search Functions"): what they read is not in the parse tree.
+ */
+const SQL_TEXT_FUNCTIONS = new Set([
+  'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
+  'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema',
+  'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat', 'ts_rewrite',
+]);
 
 /** Query strings whose analysis is kept per catalog (masked sessions repeat their statements). */
 const MAX_CACHED_ANALYSES = 512;
@@ -56,7 +68,7 @@ function analyze(sql: string, catalog: PgCatalog): AnalyzedSql {
   const statements: AnalyzedStatement[] = [];
   for (const node of nodes) {
     try {
-      statements.push({ node, lineage: analyzeStatement(node, lookup, catalog.functionSources) });
+      statements.push({ node, lineage: analyzeStatement(node, lookup, catalog.functionSources), sqlText: sqlTextFunction(node) });
     } catch (e) {
       return { kind: 'error', message: `twokey: ${e instanceof Error ? e.message : String(e)}` };
     }
@@ -64,6 +76,19 @@ function analyze(sql: string, catalog: PgCatalog): AnalyzedSql {
   return { kind: 'ok', statements, missing };
 }
 
-function isSystemName(schema: string | undefined, name: string): boolean {
-  return schema === 'pg_catalog' || schema === 'information_schema' || name.startsWith('pg_');
+/** The first call in the tree of a function that runs SQL text, or undefined. */
+function sqlTextFunction(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const found = sqlTextFunction(v);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  const call = (value as Node).FuncCall as Node | undefined;
+  const names = (call?.funcname as Node[] | undefined) ?? [];
+  const name = String(((names[names.length - 1]?.String as Node | undefined)?.sval as string | undefined) ?? '');
+  if (SQL_TEXT_FUNCTIONS.has(name)) return name;
+  return sqlTextFunction(Object.values(value));
 }

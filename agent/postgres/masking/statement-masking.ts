@@ -3,8 +3,7 @@ import type { PgCatalog } from './catalog';
 import type { CopyPlan } from './copy-rows';
 import type { Lineage } from './lineage';
 import type { Node } from './lineage-scope';
-import { analyzeSql } from './statement-analysis';
-
+import { analyzeSql, type AnalyzedStatement } from './statement-analysis';
 
 export type StatementMasking =
   | { readonly kind: 'ok'; readonly copy: CopyPlan | undefined }
@@ -16,8 +15,8 @@ const OK: StatementMasking = { kind: 'ok', copy: undefined };
 
 /**
  * What masking asks of a statement before it runs: that it reads masked columns only through routes
- * the agent can trace (not dynamic SQL in DO, nor an EXECUTE of a statement prepared out of its
- * sight); in strict mode, that no masked column is used except as a plain output column (anything
+ * the agent can trace (not dynamic SQL in DO or in functions that run SQL text, nor an EXECUTE of a
+ * statement prepared out of its sight); in strict mode, that no masked column is used except as a plain output column (anything
  * else could infer its value); for COPY TO STDOUT, how to mask the copied rows, or a refusal when they
  * cannot be masked by column. `knowsPrepared` says whether the session prepared a name through the agent.
  */
@@ -27,8 +26,9 @@ export function checkStatement(sql: string, profile: MaskingProfile, catalog: Pg
   if (analyzed.missing && mayReload) return { kind: 'reload' };
   const preparedHere = new Set<string>();
   let copy: CopyPlan | undefined;
-  for (const { node: stmt, lineage } of analyzed.statements) {
-    const untraced = untracedRoute(stmt, (name) => preparedHere.has(name) || knowsPrepared(name));
+  for (const analysis of analyzed.statements) {
+    const { node: stmt, lineage } = analysis;
+    const untraced = untracedRoute(analysis, (name) => preparedHere.has(name) || knowsPrepared(name));
     if (untraced && profile.masksColumns) return { kind: 'deny', message: untraced };
     const prepare = stmt.PrepareStmt as Node | undefined;
     if (prepare) preparedHere.add(String(prepare.name));
@@ -47,43 +47,15 @@ export function checkStatement(sql: string, profile: MaskingProfile, catalog: Pg
   return copy ? { kind: 'ok', copy } : OK;
 }
 
-/**
- * Built-in functions that run SQL given as text, or read a relation given by name (PostgreSQL docs,
- * "Mapping Tables to XML" and "Text Search Functions"): what they read is not in the parse tree.
- */
-const SQL_TEXT_FUNCTIONS = new Set([
-  'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
-  'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema',
-  'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat', 'ts_rewrite',
-]);
-
 /** Why a statement's reads cannot be traced (it runs SQL the agent never sees), or undefined. */
-function untracedRoute(stmt: Node, knowsPrepared: (name: string) => boolean): string | undefined {
+function untracedRoute({ node: stmt, sqlText }: AnalyzedStatement, knowsPrepared: (name: string) => boolean): string | undefined {
   if (stmt.DoStmt) return 'twokey: DO blocks run SQL the agent cannot read, so they cannot be masked; run the statements themselves';
-  const sqlText = sqlTextFunction(stmt);
   if (sqlText) return `twokey: ${sqlText}() runs SQL the agent cannot read, so its result cannot be masked`;
   const execute = stmt.ExecuteStmt as Node | undefined;
   if (execute && !knowsPrepared(String(execute.name))) {
     return `twokey: EXECUTE of "${String(execute.name)}", which was not prepared through twokey in this session, cannot be masked`;
   }
   return undefined;
-}
-
-/** The first call in the tree of a function that runs SQL text, or undefined. */
-function sqlTextFunction(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  if (Array.isArray(value)) {
-    for (const v of value) {
-      const found = sqlTextFunction(v);
-      if (found) return found;
-    }
-    return undefined;
-  }
-  const call = (value as Node).FuncCall as Node | undefined;
-  const names = (call?.funcname as Node[] | undefined) ?? [];
-  const name = String(((names[names.length - 1]?.String as Node | undefined)?.sval as string | undefined) ?? '');
-  if (SQL_TEXT_FUNCTIONS.has(name)) return name;
-  return sqlTextFunction(Object.values(value));
 }
 
 function strictViolation(lineage: Lineage, profile: MaskingProfile): string | undefined {

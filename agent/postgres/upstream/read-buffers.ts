@@ -2,16 +2,19 @@
 export const READ_BUFFER_BYTES = 64 * 1024;
 /** Read buffers kept for reuse; a read while all are taken gets a fresh one. */
 const MAX_POOLED_READ_BUFFERS = 4;
+/** Buffers kept while client writes still hold their bytes; past this, left to the collector. */
+const MAX_HELD_READ_BUFFERS = 16;
 
 /**
  * Buffers a database socket reads into (Node's `onread`), reused once nothing holds the bytes of the
  * last read. Node's default reads into a fresh buffer each time, so a large result streamed
  * through the agent left hundreds of MB of freed 64 KB buffers that the C allocator kept as the
- * process's memory. `reusable` says whether the bytes just handled are still referenced (a client
- * write not yet taken by its socket): if they are, that buffer is left to the collector.
+ * process's memory. `reusable` says whether nothing holds the bytes of earlier reads any more (no
+ * client write waiting for its socket); until it does, their buffers wait, and are reused after.
  */
 export class ReadBuffers {
   private readonly pool: Buffer[] = [];
+  private readonly held: Buffer[] = [];
   private current: Buffer | undefined;
 
   constructor(private readonly reusable: () => boolean = () => false) {}
@@ -28,6 +31,16 @@ export class ReadBuffers {
     if (!buf || into !== buf) return emit(Buffer.from(into.subarray(0, bytes)));
     this.current = undefined;
     emit(buf.subarray(0, bytes));
-    if (this.pool.length < MAX_POOLED_READ_BUFFERS && this.reusable()) this.pool.push(buf);
+    if (!this.reusable()) {
+      if (this.held.length < MAX_HELD_READ_BUFFERS) this.held.push(buf);
+      return;
+    }
+    // Writes complete in order: none of the held buffers is referenced any more either.
+    for (const b of this.held.splice(0)) this.keep(b);
+    this.keep(buf);
+  }
+
+  private keep(buf: Buffer): void {
+    if (this.pool.length < MAX_POOLED_READ_BUFFERS) this.pool.push(buf);
   }
 }

@@ -156,12 +156,18 @@ describe('masking through the Postgres agent', () => {
     expect(out.stderr).toMatch(/public\.customers\.email is masked \(strict\) and cannot be used in WHERE/);
   });
 
-  it('masks with a keyed hash that still joins', async () => {
+  it('masks with a keyed hash that still joins, and hashes values computed from the column', async () => {
     const out = await psql('gus', ['bi'], 'SELECT a.email, b.email FROM customers a JOIN customers b USING (id) WHERE a.id = 3');
     const [first, second] = (out.stdout.split('\n')[1] ?? '').split('|');
     expect(first).toMatch(/^hmac:[0-9a-f]{16}$/);
     expect(second).toBe(first);
     expect(leaks(out.stdout)).toEqual([]);
+    // A value computed from the column is hashed too (over the computed value), not shown.
+    const derived = await psql('gus', ['bi'], "SELECT upper(email) AS u, split_part(email, '@', 1) AS p FROM customers WHERE id = 3");
+    const [u, p] = (derived.stdout.split('\n')[1] ?? '').split('|');
+    expect(u).toMatch(/^hmac:[0-9a-f]{16}$/);
+    expect(p).toMatch(/^hmac:[0-9a-f]{16}$/);
+    expect(new Set([first, u, p]).size).toBe(3);
   });
 
   it('records what dave saw: masked', async () => {

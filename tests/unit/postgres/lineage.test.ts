@@ -82,7 +82,9 @@ describe('column lineage', () => {
     ]);
   });
 
-  it('counts the planner statistics as showing unknown columns', () => {
+  it('counts the planner statistics, and relations the catalog does not know, as showing unknown columns', () => {
     expect(lineage('SELECT histogram_bounds FROM pg_stats').outputs[0]?.sources).toEqual(['?']);
+    expect(lineage('SELECT x FROM made_since_the_catalog_was_read').outputs[0]?.sources).toEqual(['?']);
+    expect(lineage('SELECT relname FROM pg_class').outputs[0]?.sources).toEqual([]);
   });
 });
