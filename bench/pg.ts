@@ -534,7 +534,7 @@ async function main(): Promise<void> {
     }
     const baselineLines = BASELINE_DIR ? await compareWithBaseline(BASELINE_DIR) : [];
     if (only === 'baseline') {
-      appendResults(`npm run bench:pg, against a baseline agent (BENCH_ONLY=baseline; ${cpus().length} cores)`, baselineLines);
+      appendResults(`BENCH_ONLY=baseline npm run bench:pg, against a baseline agent (${cpus().length} cores)`, baselineLines);
       return;
     }
     const rows: string[] = [];

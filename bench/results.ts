@@ -27,7 +27,10 @@ const machineOf = (): string => `${cpus().length} × ${cpus()[0]?.model.trim() ?
  * machine), and the entry it replaces moves to the top of the journal.
  */
 export function appendResults(title: string, lines: readonly string[]): void {
-  const bench = /npm run (bench:[a-z]+)/.exec(title)?.[1] ?? title;
+  const name = /npm run (bench:[a-z]+)/.exec(title)?.[1] ?? title;
+  // A partial run (BENCH_ONLY=...) keeps an entry of its own: it does not replace the full run's figures.
+  const only = /BENCH_ONLY=([a-z]+)/.exec(title)?.[1];
+  const bench = only ? `${name} (BENCH_ONLY=${only})` : name;
   const text = existsSync(RESULTS_FILE) ? readFileSync(RESULTS_FILE, 'utf8') : SKELETON;
   const heading = `### npm run ${bench}\n`;
   const entry = `${heading}\n${new Date().toISOString().slice(0, 10)}, commit ${commitOf()}, ${machineOf()}: ${title}\n\n${lines.join('\n')}\n\n`;
