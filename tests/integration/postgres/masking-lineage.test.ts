@@ -14,7 +14,7 @@ rules:
   - { name: support, targets: [test-pg], subjects: { groups: [support, analyst] }, actions: ${ACTIONS('deny')} }
   - { name: ops, targets: [test-pg], subjects: { groups: [ops, dba] }, actions: ${ACTIONS('allow')} }
 targets: [{ name: test-pg, protocol: postgres, agent: pg-agent }]
-reviewers: { dba: [bob@example.com] }
+reviewers: { dba: [{ subject: bob, email: bob@example.com }] }
 `;
 
 /** Customers the probes read (WHERE id <= 3): their values are looked for in every form below. */
