@@ -193,6 +193,7 @@ export class ControlPlaneStack extends Stack {
       [TABLES.connections.envVar]: this.tables.connections.tableName,
       [TABLES.policies.envVar]: this.tables.policies.tableName,
       [TABLES.approvals.envVar]: this.tables.approvals.tableName,
+      [TABLES.approvalInbox.envVar]: this.tables.approvalInbox.tableName,
       [TABLES.sessions.envVar]: this.tables.sessions.tableName,
       [TABLES.auditEvents.envVar]: this.tables.auditEvents.tableName,
       LINK_KEY_SECRET_ID: linkKey.secretArn,
@@ -247,6 +248,7 @@ export class ControlPlaneStack extends Stack {
     t.connections.grantReadData(messageFn);
     t.policies.grantReadData(messageFn);
     t.approvals.grantReadWriteData(messageFn);
+    t.approvalInbox.grantWriteData(messageFn);
     t.sessions.grantReadWriteData(messageFn);
     t.recordingChunks.grantReadWriteData(messageFn);
     wsStage.grantManagementApiAccess(messageFn);
@@ -324,13 +326,17 @@ export class ControlPlaneStack extends Stack {
       'policies-http.put': (f) => {
         t.policies.grantReadWriteData(f);
         t.approvals.grantReadWriteData(f);
+        t.approvalInbox.grantWriteData(f);
         t.auditEvents.grantWriteData(f);
         this.grantSendFrom(f, sender, props.senderEmail);
         f.addEnvironment('APPROVAL_STATE_MACHINE_ARN', this.approvalWorkflow.stateMachineArn);
         this.approvalWorkflow.grantStartExecution(f);
       },
       'policies-http.get': (f) => t.policies.grantReadData(f),
-      'approvals-http.list': (f) => t.approvals.grantReadData(f),
+      'approvals-http.list': (f) => {
+        t.approvals.grantReadData(f);
+        t.approvalInbox.grantReadData(f);
+      },
       'approvals-http.review': (f) => {
         t.approvals.grantReadData(f);
         linkKey.grantRead(f);

@@ -174,7 +174,7 @@ export function getRuntime(component: string): Runtime {
       connections: new KnownConnections(new DynamoConnectionStore(ddb, config.tables.connections)),
       policies,
       recentPolicy: new RecentPolicy(policies, Date.now),
-      approvals: new DynamoApprovalStore(ddb, config.tables.approvals),
+      approvals: new DynamoApprovalStore(ddb, config.tables.approvals, config.tables.approvalInbox),
       sessions: new DynamoSessionStore(ddb, config.tables.sessions),
       chunks: new DynamoChunkStore(ddb, config.tables.recordingChunks),
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),

@@ -80,7 +80,7 @@ describe('ControlPlaneStack', () => {
   });
 
   it('keeps tables on demand, recoverable, encrypted and protected, with a stream on policies', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 7);
+    template.resourceCountIs('AWS::DynamoDB::Table', 8);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -93,10 +93,34 @@ describe('ControlPlaneStack', () => {
 
   it('expires stale connections and old decided requests by TTL, and indexes what hot paths look up', () => {
     const ttl = Object.values(template.findResources('AWS::DynamoDB::Table', { Properties: { TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } } }));
-    expect(ttl).toHaveLength(2);
+    expect(ttl).toHaveLength(3);
     for (const index of ['byAgent', 'undeliveredByAgent', 'byMonth']) {
       template.hasResourceProperties('AWS::DynamoDB::Table', { GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: index })]) });
     }
+  });
+
+  it('indexes approval requests by month and keeps an inbox per principal, expiring by TTL', () => {
+    const tables = template.findResources('AWS::DynamoDB::Table') as Record<string, { Properties: { GlobalSecondaryIndexes?: { IndexName: string; KeySchema: unknown }[]; KeySchema: unknown; TimeToLiveSpecification?: unknown } }>;
+    const approvals = tables[tableId('approvals')]?.Properties;
+    expect(approvals?.GlobalSecondaryIndexes?.find((ix) => ix.IndexName === 'byMonth')?.KeySchema).toEqual([
+      { AttributeName: 'month', KeyType: 'HASH' },
+      { AttributeName: 'createdAt', KeyType: 'RANGE' },
+    ]);
+    const inbox = tables[tableId('approvalInbox')]?.Properties;
+    expect(inbox?.KeySchema).toEqual([
+      { AttributeName: 'principal', KeyType: 'HASH' },
+      { AttributeName: 'entry', KeyType: 'RANGE' },
+    ]);
+    expect(inbox?.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
+  });
+
+  it('lets the approvals listing read the inbox, and only the two places that create requests write it', () => {
+    const list = statementsFor(HTTP_ROUTES.find((r) => r.entry === 'approvals-http' && r.export === 'list') as HttpRoute);
+    expect([allows(list, 'dynamodb:Query', tableId('approvalInbox')), allows(list, 'dynamodb:BatchGetItem', tableId('approvals')), allows(list, 'dynamodb:PutItem', tableId('approvalInbox'))]).toEqual([true, true, false]);
+    const writers = [...HTTP_ROUTES, ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER, ...Object.values(APPROVAL_WORKFLOW_TASKS)]
+      .filter((r) => allows(statementsFor(r), 'dynamodb:PutItem', tableId('approvalInbox')))
+      .map((r) => `${r.entry}.${r.export}`);
+    expect(writers.sort()).toEqual(['policies-http.put', 'tunnel-ws.message']);
   });
 
   it('stores recordings versioned, object-locked, KMS-encrypted, private and TLS-only', () => {
