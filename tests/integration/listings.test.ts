@@ -257,6 +257,9 @@ describe('listings and lookups on hot paths (local stack: dynalite)', () => {
     const erin = await tokenFor(cp, 'erin', ['auditor']);
     const res = await api(cp, erin, 'GET', `/sessions?next=${Buffer.from('{"partition":"drop table"}').toString('base64url')}`);
     expect(res.status).toBe(400);
+    // A position in another month than the one it names: DynamoDB would refuse the start key (a 500).
+    const elsewhere = { partition: '2026-12', key: { sessionId: 's', month: '2026-11', startedAt: '2026-11-02T08:00:00.000Z' } };
+    expect((await api(cp, erin, 'GET', `/sessions?next=${Buffer.from(JSON.stringify(elsewhere)).toString('base64url')}`)).status).toBe(400);
     const root = await tokenFor(cp, 'root', ['admin']);
     expect((await api(cp, root, 'GET', '/agents?next=not%20a%20token')).status).toBe(400);
     expect((await api(cp, root, 'GET', '/agents?limit=many')).status).toBe(400);
