@@ -125,7 +125,7 @@ async function storeApproved(deps: Pick<ControlPlaneDeps, 'policies' | 'clock' |
   // A retried step finds the version it stored before.
   if (current?.changeRequest === record.requestId) return { applied: current.version };
   try {
-    const stored = await storeNextVersion(deps, record.text, baseVersion, { updatedBy: principalKey(record.requester), changeRequest: record.requestId, approvedBy });
+    const stored = await storeNextVersion(deps, record.text, baseVersion, { updatedBy: record.requester.subject, changeRequest: record.requestId, approvedBy });
     return { applied: stored.version };
   } catch (e) {
     if (e instanceof VersionConflictError) return { conflict: e.currentVersion };
@@ -143,7 +143,7 @@ interface EmergencyChange {
 }
 
 async function applyEmergency(deps: ControlPlaneDeps, change: EmergencyChange, by: Identity, groups: AdminGroups): Promise<ProposalOutcome> {
-  const stored = await storeNextVersion(deps, change.source, change.current.version, { updatedBy: principalKey(by), emergencyReason: change.reason });
+  const stored = await storeNextVersion(deps, change.source, change.current.version, { updatedBy: by.subject, emergencyReason: change.reason });
   const details: PolicyChangeDetails = { ...change.details, emergencyReason: change.reason, result: { applied: stored.version } };
   const record = changeRequest(deps.clock(), { source: change.source, reason: change.reason, details, by, adminGroup: groups.admin, status: 'emergency', reviewers: [] });
   await audit(deps, by, 'policy.emergency-change', {
