@@ -188,14 +188,10 @@ export class ControlPlaneStack extends Stack {
       autoDeploy: true,
       throttle: { rateLimit: 50, burstLimit: 100 },
     });
+    // Every table's name from the one list the handlers' config reads, so none can be left out.
+    const tableNames = Object.fromEntries((Object.keys(TABLES) as TableKey[]).map((key) => [TABLES[key].envVar, this.tables[key].tableName]));
     const environment: Record<string, string> = {
-      [TABLES.agents.envVar]: this.tables.agents.tableName,
-      [TABLES.connections.envVar]: this.tables.connections.tableName,
-      [TABLES.policies.envVar]: this.tables.policies.tableName,
-      [TABLES.approvals.envVar]: this.tables.approvals.tableName,
-      [TABLES.approvalInbox.envVar]: this.tables.approvalInbox.tableName,
-      [TABLES.sessions.envVar]: this.tables.sessions.tableName,
-      [TABLES.auditEvents.envVar]: this.tables.auditEvents.tableName,
+      ...tableNames,
       LINK_KEY_SECRET_ID: linkKey.secretArn,
       OIDC_ISSUERS: JSON.stringify([{ issuer: props.oidcIssuer, audience: props.oidcAudience, refusedAudiences: [props.dataPlaneAudience], groupsClaim: props.groupsClaim }]),
       ADMIN_GROUP: props.adminGroup,

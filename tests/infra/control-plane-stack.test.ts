@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { APPROVAL_ASL_FILE, LAMBDA_BUNDLING, LAMBDA_TIMEOUT_SECONDS } from '../../infra/control-plane-stack';
 import { APPROVAL_WORKFLOW_TASKS, HTTP_ROUTES, POLICY_STREAM_HANDLER, WS_HANDLERS, type HttpRoute } from '../../lambdas/routes';
+import { readConfig } from '../../lambdas/shared/config';
 import { SDK_CONNECTION_TIMEOUT_MS, SDK_MAX_ATTEMPTS, SDK_REQUEST_TIMEOUT_MS } from '../../lambdas/shared/sdk-limits';
 
 /** Deploy settings of a test deployment (documentation domains, so they must be allowed explicitly). */
@@ -41,6 +42,21 @@ describe('ControlPlaneStack', () => {
     template.resourceCountIs('AWS::Lambda::Function', handlers.size);
     template.allResourcesProperties('AWS::Lambda::Function', { Runtime: 'nodejs24.x', TracingConfig: { Mode: 'Active' } });
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
+  });
+
+  it('gives every function the environment its configuration requires at cold start', () => {
+    const failures: string[] = [];
+    for (const [id, fn] of Object.entries(template.findResources('AWS::Lambda::Function'))) {
+      const variables = (fn.Properties?.Environment?.Variables ?? {}) as Record<string, unknown>;
+      // Deploy-time references (table names, ARNs) stand in as placeholders: only their presence matters here.
+      const env = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : `resolved-${k}`]));
+      try {
+        readConfig(env);
+      } catch (e) {
+        failures.push(`${id}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    expect(failures).toEqual([]);
   });
 
   it('routes agent messages on type and authorizes $connect with the agent-key authorizer', () => {
