@@ -786,7 +786,8 @@ export class ClientSession {
     if (this.closed) return;
     this.writeClient(notice);
     const target = this.deps.target;
-    await runOnWriteConnection(
+    const startedAt = Date.now();
+    const outcome = await runOnWriteConnection(
       {
         host: target.upstream.host,
         port: target.upstream.port,
@@ -798,12 +799,28 @@ export class ClientSession {
         params: WRITE_CONNECTION_PARAMS,
       },
       h.statement,
-      { write: (bytes) => this.client.write(bytes), onDrain: (resume) => this.client.once('drain', resume), transform: this.approvedRunMasking(h.statement) },
+      {
+        write: (bytes) => this.client.write(bytes),
+        onDrain: (resume) => this.client.once('drain', resume),
+        transform: this.approvedRunMasking(h.statement),
+        sent: (bytes, code) => this.recordApprovedRun(bytes, code),
+      },
       this.deps.limits.maxServerMessageBytes,
     );
+    const endedAt = Date.now();
+    this.observer?.cycleEnd({ endedAt, durationMs: endedAt - startedAt, commandTags: outcome.commandTags, rowsSent: outcome.rows, errors: outcome.errors });
     // Approved DDL may change what a column is (or a view reads): masking reads the catalog again.
     if (h.cls === 'ddl' || h.cls === 'unknown' || h.kind === 'script') this.deps.masking?.invalidate(this.database);
     if (!this.closed) this.writeClient(readyForQuery(this.transactionStatus));
+  }
+
+  /** What an approved run sent the caller is recorded like any result: its rows (as masked) and the server's errors and notices. */
+  private recordApprovedRun(bytes: Buffer, code: number): void {
+    if (!this.observer) return;
+    if (code === BACKEND.DataRow) this.observer.dataRow(bytes, 0, bytes.length);
+    else if (code === BACKEND.ErrorResponse || code === BACKEND.NoticeResponse) {
+      this.observer.serverMessage({ kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields: readErrorFields(bodyOf(bytes, 0, bytes.length)) });
+    }
   }
 
   /** Results of an approved run are masked like any other (with a masker of their own: another connection). */
