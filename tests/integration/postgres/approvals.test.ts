@@ -214,10 +214,31 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
     const pending = client.query('UPDATE customers SET name = $1 WHERE id = $2', ['From Params', 17]);
     const mail = await waitForMail(outbox, 'bob@example.com', 'SET name = $1 WHERE id = $2');
     const html = await (await fetch(mail.link)).text();
-    expect(html).toContain('<li><code>From Params</code></li><li><code>17</code></li>');
+    expect(html).toContain('<li><code class="param">&#39;From Params&#39;</code></li><li><code class="param">&#39;17&#39;</code></li>');
     await postDecision(mail.link, mail.token, 'approve');
     expect((await pending).rowCount).toBe(1);
     expect((await client.query('SELECT name FROM customers WHERE id = 17')).rows).toEqual([{ name: 'From Params' }]);
+    await client.end();
+  });
+
+  it('shows a NULL parameter apart from the text NULL, and a value with its spaces, in the page and the mail', async () => {
+    const { host, port } = stack.endpoint('test-pg');
+    const client = new pg.Client({ host, port, user: 'alice', password: await stack.token('alice', ['support']), database: 'demo' });
+    await client.connect();
+    // With $1 NULL and $2 the text 'NULL', customer 20 is renamed to the four letters N, U, L, L.
+    const pending = client.query('UPDATE customers SET name = coalesce($1, $2) WHERE id = 20 AND name <> $3', [null, 'NULL', ' two  spaces ']).catch((e: Error) => e);
+    const mail = await waitForMail(outbox, 'bob@example.com', 'coalesce($1, $2) WHERE id = 20');
+    const html = await (await fetch(mail.link)).text();
+    const items = [...html.matchAll(/<li>(.*?)<\/li>/g)].map((m) => m[1]);
+    expect(items).toHaveLength(3);
+    expect(items[0]).not.toEqual(items[1]);
+    expect(items[1]).toContain('&#39;NULL&#39;');
+    expect(items[2]).toContain('&#39; two  spaces &#39;');
+    expect(mail.text).toMatch(/\$1 = NULL\r?\n/);
+    expect(mail.text).toContain("$2 = 'NULL'");
+    expect(mail.text).toContain("$3 = ' two  spaces '");
+    await postDecision(mail.link, mail.token, 'deny');
+    expect(await pending).toBeInstanceOf(Error);
     await client.end();
   });
 
