@@ -724,7 +724,8 @@ export class ClientSession {
       return refuse('twokey: a write inside a transaction block cannot wait for approval', 'Submit the whole script with `twokey exec --target ' + target.name + ' -f script.sql`; it runs as one transaction once approved.');
     }
     const principal = principalKey(identity);
-    if (h.kind !== 'window' && approvals.windowOpen(principal, target.name)) {
+    // A window was approved under the rule for writes: other classes (ddl, admin, unknown) may need other reviewers.
+    if (h.kind !== 'window' && h.cls === 'write' && approvals.windowOpen(principal, target.name)) {
       return this.runApproved(h, noticeResponse({ code: '00000', message: `twokey: running on the write credential inside your approved write window` }));
     }
     if (h.kind !== 'window' && approvals.takeOneTimeGrant(principal, target.name, sha256)) {

@@ -45,6 +45,13 @@ rules:
     targets: [test-pg]
     subjects: { users: [rita] }
     actions: { read: allow, write: { approve: { groups: [dba], min: 1, requireReason: true } } }
+  - name: schema-changes-by-security
+    targets: [test-pg]
+    subjects: { users: [wendy] }
+    actions:
+      read: allow
+      write: { approve: { groups: [dba], min: 1, timeoutSeconds: 900 } }
+      ddl: { approve: { groups: [security], min: 2, timeoutSeconds: 900 } }
 `;
 
 interface Psql {
@@ -325,6 +332,22 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
       const mail2 = await waitForMail(outbox, 'bob@example.com', 'Not Dave');
       await postDecision(mail2.link, mail2.token, 'deny');
       expect((await other.done).stderr).toMatch(/approval required[\s\S]*denied/);
+    });
+
+    it('runs only writes inside a write window: a DDL statement still needs the approval its own rule asks for', async () => {
+      const opening = await psql('wendy', [], 'SET twokey.request_access = 7');
+      const mail = await waitForMail(outbox, 'bob@example.com', 'write access to test-pg for 7 minute(s)');
+      await postDecision(mail.link, mail.token, 'approve');
+      expect((await opening.done).stderr).toMatch(/writes on test-pg run on the write credential until/);
+      const write = await (await psql('wendy', [], "UPDATE customers SET name = 'Wendy Window' WHERE id = 25")).done;
+      expect(write.stderr).toMatch(/inside your approved write window/);
+      // ddl on this target needs two of security, not the one dba who opened the window.
+      const ddl = await psql('wendy', [], 'ALTER TABLE orders ADD COLUMN window_note text');
+      const asked = await waitForMail(outbox, 'sam@example.com', 'ADD COLUMN window_note');
+      expect(await adminQuery("SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'window_note'")).toEqual([]);
+      await postDecision(asked.link, asked.token, 'deny');
+      expect((await ddl.done).stderr).toMatch(/denied by sam@example.com/);
+      expect(await adminQuery("SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'window_note'")).toEqual([]);
     });
 
     it('twokey approvals list shows a reviewer the requests they review or made, by principal', async () => {
