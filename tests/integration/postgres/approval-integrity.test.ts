@@ -59,6 +59,9 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
         await admin.query('GRANT USAGE ON SCHEMA shadow TO twokey_read, twokey_write');
         await admin.query('GRANT SELECT ON shadow.customers TO twokey_read');
         await admin.query('GRANT SELECT, UPDATE ON shadow.customers TO twokey_write');
+        // The write role may become a more powerful role, as it often may become the tables' owner.
+        await admin.query('CREATE ROLE twokey_owner NOLOGIN');
+        await admin.query('GRANT twokey_owner TO twokey_write');
       },
       extraTargets: (p) => [pgTarget(p, 'test-pg-remote', { listen: { host: '0.0.0.0', port: 0 }, tls })],
     });
@@ -147,6 +150,24 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
       c.close();
     }
     expect(await nameOf(3)).toBe(demoCustomer(3).name);
+  });
+
+  it('refuses set_config of an admin setting as it refuses SET ROLE, before anyone is asked, even when a reviewer approves everything', async () => {
+    const seen = mailFiles();
+    const stop = approveEverything(seen);
+    const c = await login();
+    const from = c.received.length;
+    let reply: WireMessage[];
+    try {
+      c.write(wire.query("SELECT set_config('role', 'twokey_owner', false); SELECT current_user"));
+      reply = await c.until((m) => m.code === 'Z', from, 20_000);
+    } finally {
+      stop();
+      c.close();
+    }
+    expect(reply.some((m) => m.code === 'D')).toBe(false);
+    expect(errorsIn(reply)).toEqual([expect.objectContaining({ C: '42501', M: expect.stringMatching(/admin/) })]);
+    expect([...mailFiles()].filter((f) => !seen.has(f))).toEqual([]);
   });
 
   it('ends the session on a Terminate inside a held batch, and runs nothing', async () => {

@@ -91,7 +91,12 @@ const CASES: [string, string][] = [
   ['EXPLAIN (ANALYZE true, BUFFERS) DELETE FROM orders WHERE id = 1', 'write'],
   ["SELECT nextval('orders_id_seq')", 'write'],
   ["SELECT setval('orders_id_seq', 1)", 'write'],
-  ["SELECT set_config('role', 'postgres', false)", 'write'],
+  ["SELECT set_config('search_path', 'public', false)", 'write'],
+  // set_config(name, ...) is SET name: an admin setting stays admin, a name computed at run time is unknown.
+  ["SELECT set_config('role', 'postgres', false)", 'admin'],
+  ["SELECT pg_catalog.set_config('Session_Replication_Role'::text, 'replica', true)", 'admin'],
+  ["UPDATE customers SET name = set_config('role', 'postgres', true) WHERE id = 1", 'admin'],
+  ["SELECT set_config('ro' || 'le', 'postgres', false)", 'unknown'],
   ['SELECT pg_terminate_backend(123)', 'write'],
   ['SELECT pg_cancel_backend(123)', 'write'],
   ['SELECT lo_import(\'/etc/passwd\')', 'write'],
