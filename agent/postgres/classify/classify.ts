@@ -1,6 +1,6 @@
 import { parseSync } from 'libpg-query';
 import type { ActionClass, BlockableStatement } from '../../../core/policy/schema';
-import { READ_SAFE_FUNCTIONS } from './read-safe-functions';
+import { ADMIN_FUNCTIONS, READ_SAFE_FUNCTIONS } from './read-safe-functions';
 
 /** Privilege order: a multi-statement string takes its most privileged class. `unknown` is the top. */
 export const CLASS_RANK: Record<ActionClass, number> = { control: 0, read: 1, write: 2, ddl: 3, admin: 4, unknown: 5 };
@@ -241,7 +241,7 @@ class Walker {
     this.functions.add(schema ? `${schema}.${fn}` : `pg_catalog.${fn}`);
     const builtin = schema === undefined || schema === 'pg_catalog';
     const safe = builtin && READ_SAFE_FUNCTIONS.has(fn);
-    if (!safe) this.raise('write');
+    if (!safe) this.raise(builtin && ADMIN_FUNCTIONS.has(fn) ? 'admin' : 'write');
     // set_config(name, ...) is SET name: it takes that setting's class (set_config('role', ...) is SET ROLE).
     if (builtin && fn === 'set_config') {
       const name = constantText((call.args as Node[] | undefined)?.[0]);

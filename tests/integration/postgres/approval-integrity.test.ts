@@ -152,14 +152,17 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
     expect(await nameOf(3)).toBe(demoCustomer(3).name);
   });
 
-  it('refuses set_config of an admin setting as it refuses SET ROLE, before anyone is asked, even when a reviewer approves everything', async () => {
+  it.each([
+    ["set_config('role', ...), as it refuses SET ROLE", "SELECT set_config('role', 'twokey_owner', false); SELECT current_user"],
+    ['a function that administers the server', 'SELECT pg_cancel_backend(pg_backend_pid()), current_user'],
+  ])('refuses %s when admin is not granted, before anyone is asked, even when a reviewer approves everything', async (_what, sql) => {
     const seen = mailFiles();
     const stop = approveEverything(seen);
     const c = await login();
     const from = c.received.length;
     let reply: WireMessage[];
     try {
-      c.write(wire.query("SELECT set_config('role', 'twokey_owner', false); SELECT current_user"));
+      c.write(wire.query(sql));
       reply = await c.until((m) => m.code === 'Z', from, 20_000);
     } finally {
       stop();
