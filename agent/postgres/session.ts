@@ -345,6 +345,7 @@ export class ClientSession {
         answer: (bytes) => this.answer(bytes),
         record: (e) => live.session.record({ e: 'approval', ...e }),
         resultTransform: (statement) => live.masking?.approvedRunTransform(statement),
+        runRecorder: this.responses.observer,
       },
       heldDepsFor(this.deps),
     )

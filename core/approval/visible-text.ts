@@ -37,6 +37,12 @@ function reveal(text: string, multiline: boolean, shown: (s: string) => string, 
   return out + shown(text.slice(last));
 }
 
+/**
+ * A parameter's text value as a SQL literal (quoted, inner quotes doubled), so that a reviewer tells
+ * the text 'NULL' from SQL NULL, and sees a value's leading and trailing spaces.
+ */
+export const quotedValue = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+
 /** For a plain-text mail: hidden characters as `\uXXXX`. */
 export function plainVisible(text: string, multiline = false): string {
   return reveal(text, multiline, (s) => s, (e) => e);

@@ -1,6 +1,6 @@
 import type { ApprovalRecord } from '../../core/approval/request';
 import type { Reviewer } from '../../core/approval/reviewers';
-import { escapeHtml, htmlVisible, oneLine, plainVisible } from '../../core/approval/visible-text';
+import { escapeHtml, htmlVisible, oneLine, plainVisible, quotedValue } from '../../core/approval/visible-text';
 import type { Mail } from './deps';
 
 /** The requester's display name is their own claim: at most this much of it reaches a mail subject. */
@@ -34,7 +34,7 @@ export function approvalMail(record: ApprovalRecord, reviewer: Reviewer, link: s
   const what = `${record.kind === 'window' ? `a ${record.windowMinutes ?? 0}-minute write window` : `a ${record.class}`} on ${record.target}`;
   const subject = `[twokey] ${oneLine(record.requester.name, MAX_NAME_IN_SUBJECT_CHARS)} asks to run ${what}`;
   const body = plainVisible(disarmLinks(record.text), true);
-  const params = (record.params ?? []).map((p, i) => `$${i + 1} = ${p === null ? 'NULL' : oneLine(disarmLinks(p), MAX_CLAIM_IN_BODY_CHARS)}`);
+  const params = (record.params ?? []).map((p, i) => `$${i + 1} = ${p === null ? 'NULL' : oneLine(disarmLinks(quotedValue(p)), MAX_CLAIM_IN_BODY_CHARS)}`);
   const text = [
     `Approval requested: ${what} (rule ${oneLine(record.rule, MAX_CLAIM_IN_BODY_CHARS)}), request ${record.requestId}.`,
     '',

@@ -1,12 +1,12 @@
 import type { ApprovalRecord } from '../../core/approval/request';
 import type { Reviewer } from '../../core/approval/reviewers';
-import { escapeHtml, htmlVisible } from '../../core/approval/visible-text';
+import { escapeHtml, htmlVisible, quotedValue } from '../../core/approval/visible-text';
 
 const STYLE = `body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#111}
 pre{background:#f4f4f4;padding:1rem;white-space:pre-wrap;word-break:break-word;border-radius:6px}
 dt{font-weight:600}dd{margin:0 0 .6rem}button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem;border-radius:6px;border:1px solid #888;cursor:pointer}
 .approve{background:#0a7d32;color:#fff}.deny{background:#b3261e;color:#fff}textarea{width:100%;min-height:4rem}
-mark.hidden-char{background:#ffd54f;color:#000;font-family:monospace;padding:0 .15em;border-radius:3px}.note{color:#555;font-size:.9em}
+code.param{white-space:pre-wrap;background:#f4f4f4;padding:0 .2em}mark.hidden-char{background:#ffd54f;color:#000;font-family:monospace;padding:0 .15em;border-radius:3px}.note{color:#555;font-size:.9em}
 .diff .add{background:#e6ffec;display:block}.diff .del{background:#ffebe9;display:block}.diff .hunk{color:#555;display:block}`;
 
 export function layout(title: string, body: string): string {
@@ -17,6 +17,9 @@ export function layout(title: string, body: string): string {
 export function messagePage(title: string, message: string): string {
   return layout(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`);
 }
+
+/** SQL NULL, unquoted and named: text values are shown quoted. */
+const SQL_NULL = '<strong>NULL</strong> <span class="note">(SQL null, no value)</span>';
 
 /** When the reviewer's group requires sign-in: who is signed in (if anyone) and where to sign in. */
 export interface ReviewSignIn {
@@ -39,7 +42,7 @@ function signInSection(signIn: ReviewSignIn): string {
 export function reviewPage(record: ApprovalRecord, reviewer: Reviewer, token: string, signIn?: ReviewSignIn): string {
   const approvals = Object.values(record.votes).filter((v) => v.decision === 'approve').length;
   const params = record.params?.length
-    ? `<dt>Parameters</dt><dd><ol>${record.params.map((p) => `<li><code>${p === null ? 'NULL' : htmlVisible(p, true)}</code></li>`).join('')}</ol></dd>`
+    ? `<dt>Parameters</dt><dd><ol>${record.params.map((p) => `<li>${p === null ? SQL_NULL : `<code class="param">${htmlVisible(quotedValue(p), true)}</code>`}</li>`).join('')}</ol></dd>`
     : '';
   const window = record.kind === 'window' ? `<dt>Write window</dt><dd>${record.windowMinutes ?? 0} minutes</dd>` : '';
   return layout(

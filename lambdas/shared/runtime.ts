@@ -197,7 +197,7 @@ function buildRuntime(): Runtime {
       connections: new KnownConnections(new DynamoConnectionStore(ddb, config.tables.connections)),
       policies,
       recentPolicy: new RecentPolicy(policies, Date.now),
-      approvals: new DynamoApprovalStore(ddb, config.tables.approvals),
+      approvals: new DynamoApprovalStore(ddb, config.tables.approvals, config.tables.approvalInbox),
       sessions: new DynamoSessionStore(ddb, config.tables.sessions),
       chunks: new DynamoChunkStore(ddb, config.tables.recordingChunks),
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),

@@ -5,7 +5,9 @@ import type { ActionClass } from '../../../core/policy/schema';
 import type { ApprovalKind } from '../../../core/approval/request';
 import { askApproval, type ApprovalGate, type ApprovalOutcome, type ApprovalWording } from '../../approvals/approval-flow';
 import type { ApprovalEvent } from '../../sessions/events';
-import { FRONTEND, SQLSTATE, type TransactionStatus } from '../protocol/codes';
+import { BACKEND, FRONTEND, SQLSTATE, type TransactionStatus } from '../protocol/codes';
+import { bodyOf, readErrorFields } from '../protocol/reader';
+import type { PgSessionObserver } from '../events';
 import { commandComplete, errorResponse, noticeResponse, readyForQuery } from '../protocol/writer';
 import type { SessionDeps } from '../session-deps';
 import { approvalHash, heldExtendedStatement, MAX_HELD_BATCH_MESSAGES, type ApprovedStatement } from './approved-request';
@@ -40,6 +42,8 @@ export interface HeldSession {
   record(e: ApprovalEvent): void;
   /** The approved run's results masked as the session's own would be (undefined: not masked). */
   resultTransform(statement: ApprovedStatement): ResultTransform | undefined;
+  /** Where what the approved run sent the caller is recorded (undefined: the session is not recorded). */
+  readonly runRecorder: Pick<PgSessionObserver, 'dataRow' | 'serverMessage' | 'cycleEnd'> | undefined;
 }
 
 export interface HeldDeps {
@@ -112,14 +116,31 @@ async function runApproved(h: Held, s: HeldSession, deps: HeldDeps, notice: Buff
   await s.idle();
   if (s.closed) return;
   s.write(notice);
-  await runOnWriteConnection(
+  const recorder = s.runRecorder;
+  const startedAt = Date.now();
+  const outcome = await runOnWriteConnection(
     deps.writeConnection,
     h.statement,
-    { write: (bytes) => s.client.write(bytes), onDrain: (resume) => s.client.once('drain', resume), transform: s.resultTransform(h.statement) },
+    {
+      write: (bytes) => s.client.write(bytes),
+      onDrain: (resume) => s.client.once('drain', resume),
+      transform: s.resultTransform(h.statement),
+      sent: recorder && ((bytes, code) => recordSent(recorder, bytes, code)),
+    },
     deps.maxServerMessageBytes,
   );
+  const endedAt = Date.now();
+  recorder?.cycleEnd({ endedAt, durationMs: endedAt - startedAt, commandTags: outcome.commandTags, rowsSent: outcome.rows, errors: outcome.errors });
   if (h.cls === 'ddl' || h.cls === 'unknown' || h.kind === 'script') deps.schemaMayHaveChanged();
   if (!s.closed) s.write(readyForQuery(s.transactionStatus));
+}
+
+/** What an approved run sent the caller is recorded like any result: its rows (as masked), the server's errors and notices. */
+function recordSent(recorder: Pick<PgSessionObserver, 'dataRow' | 'serverMessage'>, bytes: Buffer, code: number): void {
+  if (code === BACKEND.DataRow) recorder.dataRow(bytes, 0, bytes.length);
+  else if (code === BACKEND.ErrorResponse || code === BACKEND.NoticeResponse) {
+    recorder.serverMessage({ kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields: readErrorFields(bodyOf(bytes, 0, bytes.length)) });
+  }
 }
 
 /** An extended-protocol batch whose Parse needs approval, collected up to its Sync (to be read, never replayed). */

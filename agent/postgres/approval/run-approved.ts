@@ -15,11 +15,15 @@ export interface ResultSink {
   onDrain(resume: () => void): void;
   /** Masking, when the caller's results are masked. */
   readonly transform?: ResultTransform | undefined;
+  /** Each message as written to the caller (after masking): for the session's recording. */
+  readonly sent?: ((bytes: Buffer, code: number) => void) | undefined;
 }
 
 export interface RunOutcome {
   readonly errors: readonly string[];
   readonly commandTags: readonly string[];
+  /** DataRows sent to the caller. */
+  readonly rows: number;
 }
 
 /** Sent when an approved statement asks for COPY FROM STDIN: nothing from the caller reaches the write connection. */
@@ -38,6 +42,7 @@ export async function runOnWriteConnection(options: UpstreamOptions, statement: 
     const framer = new MessageFramer(maxMessageBytes);
     const errors: string[] = [];
     const tags: string[] = [];
+    let rows = 0;
     let settled = false;
     const finish = (e?: Error): void => {
       if (settled) return;
@@ -45,7 +50,7 @@ export async function runOnWriteConnection(options: UpstreamOptions, statement: 
       socket.removeAllListeners('data');
       socket.end(terminateMessage());
       if (e) reject(e);
-      else resolve({ errors, commandTags: tags });
+      else resolve({ errors, commandTags: tags, rows });
     };
     socket.on('data', (chunk: Buffer) => {
       const problem = framer.push(chunk, (buf, start, end, code) => {
@@ -57,7 +62,11 @@ export async function runOnWriteConnection(options: UpstreamOptions, statement: 
         if (code === BACKEND.CommandComplete) tags.push(bodyOf(buf, start, end).cstring());
         const replaced = sink.transform?.(buf, start, end, code);
         if (replaced === null) return;
-        if (!sink.write(replaced ?? Buffer.from(buf.subarray(start, end)))) {
+        const bytes = replaced ?? Buffer.from(buf.subarray(start, end));
+        // Masking may have replaced a message with another (an error): what was sent is what counts.
+        if (bytes[0] === BACKEND.DataRow) rows++;
+        sink.sent?.(bytes, bytes[0] as number);
+        if (!sink.write(bytes)) {
           socket.pause();
           sink.onDrain(() => socket.resume());
         }

@@ -1,6 +1,6 @@
 import { parseSync } from 'libpg-query';
 import type { ActionClass, BlockableStatement } from '../../../core/policy/schema';
-import { READ_SAFE_FUNCTIONS } from './read-safe-functions';
+import { ADMIN_FUNCTIONS, READ_SAFE_FUNCTIONS } from './read-safe-functions';
 
 /** Privilege order: a multi-statement string takes its most privileged class. `unknown` is the top. */
 export const CLASS_RANK: Record<ActionClass, number> = { control: 0, read: 1, write: 2, ddl: 3, admin: 4, unknown: 5 };
@@ -181,8 +181,7 @@ class Walker {
       const writes = ((b.args ?? []) as Node[]).some((a) => (a.DefElem as Node | undefined)?.defname === 'transaction_read_only');
       return writes ? 'admin' : 'control';
     }
-    if (ADMIN_SETTINGS.has(name)) return 'admin';
-    return HARMLESS_SETTINGS.has(name) ? 'control' : 'unknown';
+    return settingClass(name);
   }
 
   merge(other: Walker): void {
@@ -240,8 +239,15 @@ class Walker {
     const schema = name.length > 1 ? name[name.length - 2] : undefined;
     const fn = name[name.length - 1] ?? '';
     this.functions.add(schema ? `${schema}.${fn}` : `pg_catalog.${fn}`);
-    const safe = (schema === undefined || schema === 'pg_catalog') && READ_SAFE_FUNCTIONS.has(fn);
-    if (!safe) this.raise('write');
+    const builtin = schema === undefined || schema === 'pg_catalog';
+    const safe = builtin && READ_SAFE_FUNCTIONS.has(fn);
+    if (!safe) this.raise(builtin && ADMIN_FUNCTIONS.has(fn) ? 'admin' : 'write');
+    // set_config(name, ...) is SET name: it takes that setting's class (set_config('role', ...) is SET ROLE).
+    if (builtin && fn === 'set_config') {
+      const name = constantText((call.args as Node[] | undefined)?.[0]);
+      if (name === undefined) this.raise('unknown', 'set_config of a setting named at run time');
+      else this.raise(settingClass(name.toLowerCase()));
+    }
   }
 
   private relation(rel: Node): void {
@@ -249,6 +255,21 @@ class Walker {
     const schema = typeof rel.schemaname === 'string' ? rel.schemaname : rel.relname.startsWith('pg_') ? 'pg_catalog' : 'public';
     this.tables.add(`${schema}.${rel.relname}`.toLowerCase());
   }
+}
+
+/** The class of changing one setting (SET or set_config): by name, unknown unless listed. */
+function settingClass(name: string): ActionClass {
+  if (ADMIN_SETTINGS.has(name)) return 'admin';
+  return HARMLESS_SETTINGS.has(name) ? 'control' : 'unknown';
+}
+
+/** A string constant, also under a cast ('role'::text); undefined for anything computed. */
+function constantText(arg: unknown): string | undefined {
+  const n = arg as Node | undefined;
+  const cast = n?.TypeCast as Node | undefined;
+  if (cast) return constantText(cast.arg);
+  const sval = ((n?.A_Const as Node | undefined)?.sval as Node | undefined)?.sval;
+  return typeof sval === 'string' ? sval : undefined;
 }
 
 function isFalse(arg: unknown): boolean {

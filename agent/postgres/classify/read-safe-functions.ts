@@ -51,3 +51,22 @@ export const READ_SAFE_FUNCTIONS: ReadonlySet<string> = new Set([
   'pg_get_replica_identity_index', 'pg_relation_filenode', 'pg_describe_object', 'pg_identify_object', 'pg_get_object_address',
   'array_agg', 'pg_stat_get_numscans', 'pg_get_publication_tables', 'pg_sequence_parameters', 'pg_get_triggerdef',
 ]);
+
+/**
+ * Functions that administer the server rather than change data: signalling other backends,
+ * configuration, server files, WAL and replication, statistics. A statement calling one is `admin`,
+ * as the statements that do the same are (a write role that may call one should still not, under
+ * a reviewer's approval of a write).
+ */
+export const ADMIN_FUNCTIONS: ReadonlySet<string> = new Set([
+  'pg_terminate_backend', 'pg_cancel_backend', 'pg_signal_backend', 'pg_reload_conf', 'pg_rotate_logfile', 'pg_promote',
+  'pg_log_backend_memory_contexts', 'pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'pg_ls_logdir',
+  'pg_ls_waldir', 'pg_ls_tmpdir', 'pg_ls_archive_statusdir', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink', 'lo_import',
+  'lo_export', 'pg_switch_wal', 'pg_create_restore_point', 'pg_backup_start', 'pg_backup_stop', 'pg_start_backup',
+  'pg_stop_backup', 'pg_wal_replay_pause', 'pg_wal_replay_resume', 'pg_create_physical_replication_slot',
+  'pg_create_logical_replication_slot', 'pg_drop_replication_slot', 'pg_copy_physical_replication_slot',
+  'pg_copy_logical_replication_slot', 'pg_replication_slot_advance', 'pg_logical_emit_message', 'pg_replication_origin_create',
+  'pg_replication_origin_drop', 'pg_stat_reset', 'pg_stat_reset_shared', 'pg_stat_reset_single_table_counters',
+  'pg_stat_reset_single_function_counters', 'pg_stat_reset_slru', 'pg_stat_reset_replication_slot',
+  'pg_import_system_collations',
+]);

@@ -59,6 +59,9 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
         await admin.query('GRANT USAGE ON SCHEMA shadow TO twokey_read, twokey_write');
         await admin.query('GRANT SELECT ON shadow.customers TO twokey_read');
         await admin.query('GRANT SELECT, UPDATE ON shadow.customers TO twokey_write');
+        // The write role may become a more powerful role, as it often may become the tables' owner.
+        await admin.query('CREATE ROLE twokey_owner NOLOGIN');
+        await admin.query('GRANT twokey_owner TO twokey_write');
       },
       extraTargets: (p) => [pgTarget(p, 'test-pg-remote', { listen: { host: '0.0.0.0', port: 0 }, tls })],
     });
@@ -100,24 +103,29 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
     };
   }
 
-  it('never runs a second Bind that rides along with a held statement, even when a reviewer approves everything', async () => {
+  /** Sends one cycle while every review mail is approved: its reply, and the mails it caused. */
+  async function sendApprovingEverything(...messages: Buffer[]): Promise<{ reply: WireMessage[]; mails: string[] }> {
     const seen = mailFiles();
     const stop = approveEverything(seen);
     const c = await login();
     const from = c.received.length;
-    let reply: WireMessage[];
     try {
-      c.write(wire.parse('', UPDATE), wire.bindWith('', '', ['Ada', '1']), wire.execute(''), wire.bindWith('', '', ['pwned', '2']), wire.execute(''), wire.sync());
-      reply = await c.until((m) => m.code === 'Z', from, 20_000);
+      c.write(...messages);
+      const reply = await c.until((m) => m.code === 'Z', from, 20_000);
+      return { reply, mails: [...mailFiles()].filter((f) => !seen.has(f)) };
     } finally {
       stop();
       c.close();
     }
+  }
+
+  it('never runs a second Bind that rides along with a held statement, even when a reviewer approves everything', async () => {
+    const { reply, mails } = await sendApprovingEverything(wire.parse('', UPDATE), wire.bindWith('', '', ['Ada', '1']), wire.execute(''), wire.bindWith('', '', ['pwned', '2']), wire.execute(''), wire.sync());
     expect(await nameOf(2)).toBe(demoCustomer(2).name);
     expect(await nameOf(1)).toBe(demoCustomer(1).name);
     expect(errorsIn(reply)).toEqual([expect.objectContaining({ C: '0A000', M: HELD_BATCH_RULE })]);
     // Refused before anyone was asked.
-    expect([...mailFiles()].filter((f) => !seen.has(f))).toEqual([]);
+    expect(mails).toEqual([]);
   });
 
   it.each([
@@ -147,6 +155,16 @@ describe('what a reviewer approves is exactly what runs, by exactly whom, once',
       c.close();
     }
     expect(await nameOf(3)).toBe(demoCustomer(3).name);
+  });
+
+  it.each([
+    ["set_config('role', ...), as it refuses SET ROLE", "SELECT set_config('role', 'twokey_owner', false); SELECT current_user"],
+    ['a function that administers the server', 'SELECT pg_cancel_backend(pg_backend_pid()), current_user'],
+  ])('refuses %s when admin is not granted, before anyone is asked, even when a reviewer approves everything', async (_what, sql) => {
+    const { reply, mails } = await sendApprovingEverything(wire.query(sql));
+    expect(reply.some((m) => m.code === 'D')).toBe(false);
+    expect(errorsIn(reply)).toEqual([expect.objectContaining({ C: '42501', M: expect.stringMatching(/admin/) })]);
+    expect(mails).toEqual([]);
   });
 
   it('ends the session on a Terminate inside a held batch, and runs nothing', async () => {

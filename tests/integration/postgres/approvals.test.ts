@@ -45,6 +45,13 @@ rules:
     targets: [test-pg]
     subjects: { users: [rita] }
     actions: { read: allow, write: { approve: { groups: [dba], min: 1, requireReason: true } } }
+  - name: schema-changes-by-security
+    targets: [test-pg]
+    subjects: { users: [wendy] }
+    actions:
+      read: allow
+      write: { approve: { groups: [dba], min: 1, timeoutSeconds: 900 } }
+      ddl: { approve: { groups: [security], min: 2, timeoutSeconds: 900 } }
 `;
 
 interface Psql {
@@ -214,10 +221,31 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
     const pending = client.query('UPDATE customers SET name = $1 WHERE id = $2', ['From Params', 17]);
     const mail = await waitForMail(outbox, 'bob@example.com', 'SET name = $1 WHERE id = $2');
     const html = await (await fetch(mail.link)).text();
-    expect(html).toContain('<li><code>From Params</code></li><li><code>17</code></li>');
+    expect(html).toContain('<li><code class="param">&#39;From Params&#39;</code></li><li><code class="param">&#39;17&#39;</code></li>');
     await postDecision(mail.link, mail.token, 'approve');
     expect((await pending).rowCount).toBe(1);
     expect((await client.query('SELECT name FROM customers WHERE id = 17')).rows).toEqual([{ name: 'From Params' }]);
+    await client.end();
+  });
+
+  it('shows a NULL parameter apart from the text NULL, and a value with its spaces, in the page and the mail', async () => {
+    const { host, port } = stack.endpoint('test-pg');
+    const client = new pg.Client({ host, port, user: 'alice', password: await stack.token('alice', ['support']), database: 'demo' });
+    await client.connect();
+    // With $1 NULL and $2 the text 'NULL', customer 20 is renamed to the four letters N, U, L, L.
+    const pending = client.query('UPDATE customers SET name = coalesce($1, $2) WHERE id = 20 AND name <> $3', [null, 'NULL', ' two  spaces ']).catch((e: Error) => e);
+    const mail = await waitForMail(outbox, 'bob@example.com', 'coalesce($1, $2) WHERE id = 20');
+    const html = await (await fetch(mail.link)).text();
+    const items = [...html.matchAll(/<li>(.*?)<\/li>/g)].map((m) => m[1]);
+    expect(items).toHaveLength(3);
+    expect(items[0]).not.toEqual(items[1]);
+    expect(items[1]).toContain('&#39;NULL&#39;');
+    expect(items[2]).toContain('&#39; two  spaces &#39;');
+    expect(mail.text).toMatch(/\$1 = NULL\r?\n/);
+    expect(mail.text).toContain("$2 = 'NULL'");
+    expect(mail.text).toContain("$3 = ' two  spaces '");
+    await postDecision(mail.link, mail.token, 'deny');
+    expect(await pending).toBeInstanceOf(Error);
     await client.end();
   });
 
@@ -304,6 +332,22 @@ describe('approvals for Postgres writes (hold-and-run)', () => {
       const mail2 = await waitForMail(outbox, 'bob@example.com', 'Not Dave');
       await postDecision(mail2.link, mail2.token, 'deny');
       expect((await other.done).stderr).toMatch(/approval required[\s\S]*denied/);
+    });
+
+    it('runs only writes inside a write window: a DDL statement still needs the approval its own rule asks for', async () => {
+      const opening = await psql('wendy', [], 'SET twokey.request_access = 7');
+      const mail = await waitForMail(outbox, 'bob@example.com', 'write access to test-pg for 7 minute(s)');
+      await postDecision(mail.link, mail.token, 'approve');
+      expect((await opening.done).stderr).toMatch(/writes on test-pg run on the write credential until/);
+      const write = await (await psql('wendy', [], "UPDATE customers SET name = 'Wendy Window' WHERE id = 25")).done;
+      expect(write.stderr).toMatch(/inside your approved write window/);
+      // ddl on this target needs two of security, not the one dba who opened the window.
+      const ddl = await psql('wendy', [], 'ALTER TABLE orders ADD COLUMN window_note text');
+      const asked = await waitForMail(outbox, 'sam@example.com', 'ADD COLUMN window_note');
+      expect(await adminQuery("SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'window_note'")).toEqual([]);
+      await postDecision(asked.link, asked.token, 'deny');
+      expect((await ddl.done).stderr).toMatch(/denied by sam@example.com/);
+      expect(await adminQuery("SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'window_note'")).toEqual([]);
     });
 
     it('twokey approvals list shows a reviewer the requests they review or made, by principal', async () => {

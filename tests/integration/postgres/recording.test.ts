@@ -14,6 +14,7 @@ import { waitFor } from '../../support/control-plane';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
 import { WireClient, wire } from '../../support/pg-wire';
 import { openPsql } from '../../support/psql';
+import { postDecision, waitForMail } from '../../support/outbox';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -81,6 +82,22 @@ describe('session recording for Postgres', () => {
     expect(replay.stdout).toContain('  1 | Ben Ahmed');
     expect(replay.stdout).toContain('SELECT 2 in');
     expect(replay.stdout).toMatch(/DROP TABLE orders\n.*-- ddl, deny by rule no-destructive: blocked by no-destructive \(drop\)/);
+  });
+
+  it('records what an approved statement did on the write credential: its rows, its command tag and its errors', async () => {
+    const done = psqlSession('rhea', ['support'], "UPDATE customers SET name = 'Recorded Rhea' WHERE id = 7 RETURNING id, name", "UPDATE customers SET name = NULL WHERE id = 8");
+    const update = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Recorded Rhea');
+    await postDecision(update.link, update.token, 'approve');
+    const failing = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'SET name = NULL WHERE id = 8');
+    await postDecision(failing.link, failing.token, 'approve');
+    await done;
+    await shipped();
+    const [session] = await sessionsOf('rhea');
+    const replay = (await cli(['replay', session?.sessionId ?? ''], erin)).stdout;
+    expect(replay).toContain('  7 | Recorded Rhea');
+    expect(replay).toContain('UPDATE 1 in');
+    // customers.name is NOT NULL: the write credential's error is the recorded outcome of the second request.
+    expect(replay).toMatch(/null value in column "name"/);
   });
 
   it('replays what callers wrote with terminal escape sequences shown, not run', async () => {
