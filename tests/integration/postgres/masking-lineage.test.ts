@@ -235,6 +235,40 @@ describe('masking follows the data (lineage)', () => {
     expect(leaks(bytes)).toEqual([]);
   });
 
+  /** Each step's messages written at once, then every byte received until as many ReadyForQuery as the step has Syncs or Queries. */
+  async function rawSteps(groups: string[], steps: Buffer[][]): Promise<Buffer> {
+    const { host, port } = stack.endpoint('test-pg');
+    const client = await WireClient.login(host, port, await stack.token('raw', groups));
+    try {
+      const from = client.received.length;
+      for (const step of steps) {
+        const at = client.received.length;
+        client.write(...step);
+        await client.readyCount(step.filter((m) => m[0] === 0x53 || m[0] === 0x51).length, at);
+      }
+      return Buffer.concat(client.received.slice(from).map((m) => Buffer.concat([Buffer.from(m.code), m.body])));
+    } finally {
+      client.close();
+    }
+  }
+
+  it('does not plan a statement or cursor by a definition the server refused or skipped', async () => {
+    const masked = 'SELECT reverse(ssn) FROM customers WHERE id <= 3';
+    const plain = "SELECT 'x'::text";
+    const fails = [wire.parse('z', 'SELECT 1/0'), wire.bind('', 'z'), wire.execute('')];
+    const run = [wire.bind('', 's'), wire.describePortal(''), wire.execute(''), wire.sync()];
+    const cases: [string, Buffer][] = [
+      ['PREPARE of a name in use', Buffer.from((await psqlAs(stack, 'alice', ['support'], `PREPARE s AS ${masked}`, `PREPARE s AS ${plain}`, 'EXECUTE s')).stdout)],
+      ['DECLARE WITH HOLD of a name in use', Buffer.from((await psqlAs(stack, 'alice', ['support'], `DECLARE s CURSOR WITH HOLD FOR ${masked}`, `DECLARE s CURSOR WITH HOLD FOR ${plain}`, 'FETCH ALL FROM s')).stdout)],
+      ['Parse of a name PREPARE holds', await rawSteps(['support'], [[wire.query(`PREPARE s AS ${masked}`)], [wire.parse('s', plain), wire.sync()], run])],
+      ['PREPARE after Close of a name Parse holds', await rawSteps(['support'], [[wire.query(`PREPARE s AS ${plain}`)], [wire.closeStatement('s'), wire.parse('s', masked), wire.sync()], [wire.query('EXECUTE s')]])],
+      ['Close and Parse skipped after an error', await rawSteps(['support'], [[wire.parse('s', masked), wire.sync()], [...fails, wire.closeStatement('s'), wire.parse('s', plain), wire.sync()], run])],
+      ['Parse skipped after an error, pipelined with its use', await rawSteps(['support'], [[wire.parse('s', masked), wire.sync()], [...fails, wire.closeStatement('s'), wire.parse('s', plain), wire.sync(), ...run]])],
+      ['PREPARE skipped after an error in the query string', await rawSteps(['support'], [[wire.query(`PREPARE s AS ${masked}`)], [wire.query(`SELECT 1/0; DEALLOCATE s; PREPARE s AS ${plain}`)], [wire.query('EXECUTE s')]])],
+    ];
+    expect(cases.map(([route, bytes]) => `${route}: ${leaks(bytes).length}`)).toEqual(cases.map(([route]) => `${route}: 0`));
+  });
+
   it('keeps every byte of a large result intact for a client that stops reading for a while (reused read buffers)', async () => {
     const { host, port } = stack.endpoint('test-pg');
     const rows = 200_000;
