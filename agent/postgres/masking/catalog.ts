@@ -36,6 +36,9 @@ export const FUNCTIONS_SQL = `SELECT json_build_object('schema', n.nspname, 'nam
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 WHERE p.oid >= ${FIRST_USER_OID} AND n.nspname <> 'information_schema' LIMIT ${MAX_CATALOG_RELATIONS}`;
 
+/** The names of the functions initdb made: what a call may name besides the user functions loaded above. */
+export const BUILTIN_FUNCTIONS_SQL = `SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p WHERE p.oid < ${FIRST_USER_OID}`;
+
 interface RawFunction {
   schema: string;
   name: string;
@@ -62,6 +65,7 @@ export class PgCatalog {
   private byOid = new Map<number, CatalogRelation>();
   private byName = new Map<string, CatalogRelation[]>();
   private functionsByName = new Map<string, { schema: string; sources: ReadonlySet<string> }[]>();
+  private builtinFunctions: ReadonlySet<string> = new Set();
   private loadedAt = 0;
   private inFlight: Promise<void> | undefined;
   private stale = true;
@@ -110,8 +114,13 @@ export class PgCatalog {
   /** What a user-defined function reads; undefined for names that are not user functions (built-ins). */
   functionSources = (schema: string | undefined, name: string): ReadonlySet<string> | undefined => sourcesOf(this.functionsByName, schema, name);
 
+  /** Whether a call may name a built-in function (unqualified, or in pg_catalog). */
+  isBuiltinFunction(schema: string | undefined, name: string): boolean {
+    return (schema === undefined || schema === 'pg_catalog') && this.builtinFunctions.has(name);
+  }
+
   private async load(): Promise<void> {
-    const [rows, functionRows] = await Promise.all([this.query(CATALOG_SQL), this.query(FUNCTIONS_SQL)]);
+    const [rows, functionRows, builtinRows] = await Promise.all([this.query(CATALOG_SQL), this.query(FUNCTIONS_SQL), this.query(BUILTIN_FUNCTIONS_SQL)]);
     // json_build_object renders an oid as a string.
     const raws: RawRelation[] = rows
       .map((r) => JSON.parse(r[0] ?? 'null') as RawRelation | null)
@@ -148,6 +157,7 @@ export class PgCatalog {
     }
     for (const raw of [...pending.values()]) resolveView(raw, 0, functions);
     this.functionsByName = functionsByName;
+    this.builtinFunctions = new Set(builtinRows.map((r) => r[0] ?? ''));
     this.byOid = byOid;
     this.byName = byName;
     this.loadedAt = this.now();

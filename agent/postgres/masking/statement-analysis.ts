@@ -1,7 +1,7 @@
 import { parseSync } from 'libpg-query';
 import type { PgCatalog } from './catalog';
 import { analyzeStatement, type Lineage, type RelationShape } from './lineage';
-import { isSystemName, type Node } from './lineage-scope';
+import { UNKNOWN, isSystemName, type Node } from './lineage-scope';
 
 export interface AnalyzedStatement {
   readonly node: Node;
@@ -65,10 +65,17 @@ function analyze(sql: string, catalog: PgCatalog): AnalyzedSql {
     if (found.length === 0 && !isSystemName(schema, name)) missing = true;
     return found;
   };
+  // A function neither built in nor in the catalog (made since it was read): reload, else it may read anything.
+  const functions = (schema: string | undefined, name: string): ReadonlySet<string> | undefined => {
+    const read = catalog.functionSources(schema, name);
+    if (read || catalog.isBuiltinFunction(schema, name)) return read;
+    missing = true;
+    return UNKNOWN;
+  };
   const statements: AnalyzedStatement[] = [];
   for (const node of nodes) {
     try {
-      statements.push({ node, lineage: analyzeStatement(node, lookup, catalog.functionSources), sqlText: sqlTextFunction(node) });
+      statements.push({ node, lineage: analyzeStatement(node, lookup, functions), sqlText: sqlTextFunction(node) });
     } catch (e) {
       return { kind: 'error', message: `twokey: ${e instanceof Error ? e.message : String(e)}` };
     }

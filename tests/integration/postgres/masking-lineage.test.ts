@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import pg from 'pg';
 import { DEMO_CUSTOMERS, demoCustomer } from '../../../local/demo/seed';
 import { createSsnReaders, psqlAs } from '../../support/masked-psql';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
@@ -267,6 +268,23 @@ describe('masking follows the data (lineage)', () => {
       ['PREPARE skipped after an error in the query string', await rawSteps(['support'], [[wire.query(`PREPARE s AS ${masked}`)], [wire.query(`SELECT 1/0; DEALLOCATE s; PREPARE s AS ${plain}`)], [wire.query('EXECUTE s')]])],
     ];
     expect(cases.map(([route, bytes]) => `${route}: ${leaks(bytes).length}`)).toEqual(cases.map(([route]) => `${route}: 0`));
+  });
+
+  it('masks what a function made outside twokey since the agent read the catalog returns', async () => {
+    // The agent has read the catalog for masked sessions before the function exists.
+    expect((await psql('alice', ['support'], 'SELECT ssn FROM customers WHERE id = 1')).stdout).toContain('****');
+    const admin = new pg.Client({ connectionString: stack.pg.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE FUNCTION fresh_ssn(i int) RETURNS text LANGUAGE plpgsql STABLE AS 'BEGIN RETURN (SELECT ssn FROM customers WHERE id = i); END'`);
+    } finally {
+      await admin.end();
+    }
+    const sql = 'SELECT reverse(fresh_ssn(1)), fresh_ssn(2)';
+    expect(leaks((await psql('bob', ['dba'], sql)).stdout).length).toBeGreaterThan(0);
+    const out = await psql('alice', ['support'], sql);
+    expect(out.stdout).toContain('****');
+    expect(leaks(out.stdout + out.stderr)).toEqual([]);
   });
 
   it('keeps every byte of a large result intact for a client that stops reading for a while (reused read buffers)', async () => {
