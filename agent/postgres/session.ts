@@ -418,6 +418,9 @@ export class ClientSession {
       return undefined;
     }
     if (decision.masks.length) masker.profile = this.deps.masking?.profileFor(this.identity as Identity) ?? masker.profile;
+    if (!this.standardConformingStrings && masker.profile.masksColumns) {
+      return { kind: 'deny', message: 'twokey: masking needs standard_conforming_strings on (the agent reads string literals as the server does only then); reconnect' };
+    }
     catalog.keepFresh();
     const mayReload = this.reloadedFor !== sql;
     // A catalog invalidated by DDL is reloaded before it decides anything (once per statement).

@@ -8,6 +8,8 @@ export interface AnalyzedStatement {
   readonly lineage: Lineage;
   /** The first function it calls that runs SQL given as text (what that reads is not in the tree). */
   readonly sqlText: string | undefined;
+  /** It may change standard_conforming_strings: how the server reads the string literals of what follows. */
+  readonly setsStringSyntax: boolean;
 }
 
 export type AnalyzedSql =
@@ -24,6 +26,9 @@ const SQL_TEXT_FUNCTIONS = new Set([
   'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema',
   'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat', 'ts_rewrite',
 ]);
+
+/** The setting that makes backslashes in string literals escapes: the parser here reads them with it on. */
+const STRING_SYNTAX_SETTING = 'standard_conforming_strings';
 
 /** Query strings whose analysis is kept per catalog (masked sessions repeat their statements). */
 const MAX_CACHED_ANALYSES = 512;
@@ -75,7 +80,7 @@ function analyze(sql: string, catalog: PgCatalog): AnalyzedSql {
   const statements: AnalyzedStatement[] = [];
   for (const node of nodes) {
     try {
-      statements.push({ node, lineage: analyzeStatement(node, lookup, functions), sqlText: sqlTextFunction(node) });
+      statements.push({ node, lineage: analyzeStatement(node, lookup, functions), sqlText: sqlTextFunction(node), setsStringSyntax: setsStringSyntax(node) });
     } catch (e) {
       return { kind: 'error', message: `twokey: ${e instanceof Error ? e.message : String(e)}` };
     }
@@ -84,18 +89,37 @@ function analyze(sql: string, catalog: PgCatalog): AnalyzedSql {
 }
 
 /** The first call in the tree of a function that runs SQL text, or undefined. */
-function sqlTextFunction(value: unknown): string | undefined {
+function sqlTextFunction(node: Node): string | undefined {
+  return findCall(node, (name) => SQL_TEXT_FUNCTIONS.has(name));
+}
+
+/** SET or RESET of the setting, or a set_config() whose first argument is not a literal naming another. */
+function setsStringSyntax(node: Node): boolean {
+  const set = node.VariableSetStmt as Node | undefined;
+  if (set && String(set.name ?? '').toLowerCase() === STRING_SYNTAX_SETTING) return true;
+  return findCall(node, (name, call) => {
+    if (name !== 'set_config') return false;
+    const first = ((call.args as Node[] | undefined) ?? [])[0]?.A_Const as Node | undefined;
+    const setting = (first?.sval as Node | undefined)?.sval;
+    return typeof setting !== 'string' || setting.toLowerCase() === STRING_SYNTAX_SETTING;
+  }) !== undefined;
+}
+
+/** The name of the first function call in the tree that `match` accepts, or undefined. */
+function findCall(value: unknown, match: (name: string, call: Node) => boolean): string | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   if (Array.isArray(value)) {
     for (const v of value) {
-      const found = sqlTextFunction(v);
+      const found = findCall(v, match);
       if (found) return found;
     }
     return undefined;
   }
   const call = (value as Node).FuncCall as Node | undefined;
-  const names = (call?.funcname as Node[] | undefined) ?? [];
-  const name = String(((names[names.length - 1]?.String as Node | undefined)?.sval as string | undefined) ?? '');
-  if (SQL_TEXT_FUNCTIONS.has(name)) return name;
-  return sqlTextFunction(Object.values(value));
+  if (call) {
+    const names = (call.funcname as Node[] | undefined) ?? [];
+    const name = String(((names[names.length - 1]?.String as Node | undefined)?.sval as string | undefined) ?? '');
+    if (match(name, call)) return name;
+  }
+  return findCall(Object.values(value), match);
 }

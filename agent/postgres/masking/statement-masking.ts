@@ -47,8 +47,12 @@ export function checkStatement(sql: string, profile: MaskingProfile, catalog: Pg
   return copy ? { kind: 'ok', copy } : OK;
 }
 
-/** Why a statement's reads cannot be traced (it runs SQL the agent never sees), or undefined. */
-function untracedRoute({ node: stmt, sqlText }: AnalyzedStatement, knowsPrepared: (name: string) => boolean): string | undefined {
+/** Why a statement's reads cannot be traced (it runs SQL the agent never sees, or changes how the server reads the SQL after it), or undefined. */
+function untracedRoute(analysis: AnalyzedStatement, knowsPrepared: (name: string) => boolean): string | undefined {
+  const { node: stmt, sqlText } = analysis;
+  if (analysis.setsStringSyntax) {
+    return 'twokey: standard_conforming_strings cannot be changed under masking (the agent reads string literals as the server does only with it on)';
+  }
   if (stmt.DoStmt) return 'twokey: DO blocks run SQL the agent cannot read, so they cannot be masked; run the statements themselves';
   if (sqlText) return `twokey: ${sqlText}() runs SQL the agent cannot read, so its result cannot be masked`;
   const execute = stmt.ExecuteStmt as Node | undefined;

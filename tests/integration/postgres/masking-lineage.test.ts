@@ -287,6 +287,30 @@ describe('masking follows the data (lineage)', () => {
     expect(leaks(out.stdout + out.stderr)).toEqual([]);
   });
 
+  it('refuses for masked subjects what turns standard_conforming_strings off, under which the server reads string literals otherwise than the agent', async () => {
+    // With it off the server sees reverse(ssn) as a column; read with it on, it is inside a literal.
+    const confusing = "SELECT 'a\\' || ' , reverse(ssn) AS r, '' AS z FROM customers WHERE id <= 3 --'";
+    const setConfig = "SELECT set_config('standard_conforming_strings', 'off', false)";
+    expect(leaks((await psqlAs(stack, 'bob', ['dba'], setConfig, confusing)).stdout).length).toBeGreaterThan(0);
+    for (const [user, groups, change] of [['alice', ['support'], setConfig], ['alice', ['support'], "SELECT set_config(lower('STANDARD_conforming_strings'), 'off', false)"], ['carol', ['ops'], 'SET standard_conforming_strings = off']] as const) {
+      const out = await psqlAs(stack, user, [...groups], change, confusing);
+      expect(out.stderr).toContain('twokey: standard_conforming_strings cannot be changed under masking');
+      expect(`${change}: ${leaks(out.stdout + out.stderr).join(', ')}`).toBe(`${change}: `);
+    }
+    // Off from the start (the database role's default): every statement of a masked session is refused.
+    const admin = new pg.Client({ connectionString: stack.pg.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER ROLE ${stack.pg.read.user} SET standard_conforming_strings = off`);
+      const out = await psql('alice', ['support'], confusing);
+      expect(out.stderr).toContain('twokey: masking needs standard_conforming_strings on');
+      expect(leaks(out.stdout + out.stderr)).toEqual([]);
+    } finally {
+      await admin.query(`ALTER ROLE ${stack.pg.read.user} RESET standard_conforming_strings`);
+      await admin.end();
+    }
+  });
+
   it('keeps every byte of a large result intact for a client that stops reading for a while (reused read buffers)', async () => {
     const { host, port } = stack.endpoint('test-pg');
     const rows = 200_000;
