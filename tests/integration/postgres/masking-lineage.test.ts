@@ -102,6 +102,8 @@ const PROBES: readonly [construct: string, sql: string][] = [
   ['view over a SQL function', 'SELECT reverse(s) FROM customer_ssns WHERE id <= 3'],
   ['SQL function', 'SELECT reverse(ssn_of(1))'],
   ['plpgsql function (untraceable) taking a masked column', 'SELECT echo_pl(ssn) FROM customers WHERE id <= 3'],
+  ['SQL function calling a plpgsql one that reads a masked column', 'SELECT reverse(wrapped_ssn(1))'],
+  ['plpgsql function running SQL built at run time', "SELECT reverse(field_of('customers', 'ssn', 1))"],
   ['planner statistics', "SELECT histogram_bounds::text FROM pg_stats WHERE tablename = 'customers' AND attname = 'ssn'"],
   ['error echoing a derived value', 'SELECT reverse(ssn)::int FROM customers WHERE id = 1'],
   ['error echoing a derived date', "SELECT (ssn || 'x')::date FROM customers WHERE id = 1"],
@@ -120,6 +122,11 @@ describe('masking follows the data (lineage)', () => {
       prepare: async (admin) => {
         await createSsnReaders(admin);
         await admin.query(`CREATE FUNCTION echo_pl(t text) RETURNS text LANGUAGE plpgsql AS 'BEGIN RETURN t; END'`);
+        await admin.query(`CREATE FUNCTION pl_ssn(i int) RETURNS text LANGUAGE plpgsql AS 'BEGIN RETURN (SELECT ssn FROM customers WHERE id = i); END'`);
+        await admin.query(`CREATE FUNCTION wrapped_ssn(i int) RETURNS text LANGUAGE sql AS 'SELECT pl_ssn(i)'`);
+        await admin.query(
+          `CREATE FUNCTION field_of(tbl text, col text, i int) RETURNS text LANGUAGE plpgsql AS $$DECLARE r text; BEGIN EXECUTE format('SELECT %I::text FROM %I WHERE id = $1', col, tbl) INTO r USING i; RETURN r; END$$`,
+        );
         await admin.query(`CREATE FUNCTION noisy(t text) RETURNS int LANGUAGE plpgsql AS $$BEGIN RAISE NOTICE 'value %', t USING DETAIL = t, HINT = t; RETURN 1; END$$`);
         await admin.query('ANALYZE customers');
       },
