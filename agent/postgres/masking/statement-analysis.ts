@@ -10,6 +10,8 @@ export interface AnalyzedStatement {
   readonly sqlText: string | undefined;
   /** It may change standard_conforming_strings: how the server reads the string literals of what follows. */
   readonly setsStringSyntax: boolean;
+  /** The first call in the tree of a function that keeps its arguments where a later statement reads them. */
+  readonly storesValues: string | undefined;
 }
 
 export type AnalyzedSql =
@@ -25,6 +27,16 @@ const SQL_TEXT_FUNCTIONS = new Set([
   'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
   'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema',
   'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat', 'ts_rewrite',
+]);
+
+/**
+ * Built-in functions that keep their arguments in server state a later statement (or another session)
+ * reads without lineage: settings, notification payloads, sequences, advisory lock keys, large objects.
+ */
+const VALUE_STORING_FUNCTIONS = new Set([
+  'set_config', 'pg_notify', 'setval', 'pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared',
+  'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared', 'pg_try_advisory_xact_lock', 'pg_try_advisory_xact_lock_shared',
+  'lo_from_bytea', 'lo_put', 'lowrite', 'pg_logical_emit_message',
 ]);
 
 /** The setting that makes backslashes in string literals escapes: the parser here reads them with it on. */
@@ -80,7 +92,7 @@ function analyze(sql: string, catalog: PgCatalog): AnalyzedSql {
   const statements: AnalyzedStatement[] = [];
   for (const node of nodes) {
     try {
-      statements.push({ node, lineage: analyzeStatement(node, lookup, functions), sqlText: sqlTextFunction(node), setsStringSyntax: setsStringSyntax(node) });
+      statements.push({ node, lineage: analyzeStatement(node, lookup, functions), sqlText: sqlTextFunction(node), setsStringSyntax: setsStringSyntax(node), storesValues: findCall(node, (name) => VALUE_STORING_FUNCTIONS.has(name)) });
     } catch (e) {
       return { kind: 'error', message: `twokey: ${e instanceof Error ? e.message : String(e)}` };
     }

@@ -3,6 +3,7 @@ import type { PgCatalog } from './catalog';
 import type { CopyPlan } from './copy-rows';
 import type { Lineage } from './lineage';
 import type { Node } from './lineage-scope';
+import { planFromLineage } from './result-plans';
 import { analyzeSql, type AnalyzedStatement } from './statement-analysis';
 
 export type StatementMasking =
@@ -30,6 +31,9 @@ export function checkStatement(sql: string, profile: MaskingProfile, catalog: Pg
     const { node: stmt, lineage } = analysis;
     const untraced = untracedRoute(analysis, (name) => preparedHere.has(name) || knowsPrepared(name));
     if (untraced && profile.masksColumns) return { kind: 'deny', message: untraced };
+    if (analysis.storesValues && planFromLineage(lineage, profile).readsMasked) {
+      return { kind: 'deny', message: `twokey: ${analysis.storesValues}() in a statement that reads masked columns would keep a value for later, unmasked` };
+    }
     const prepare = stmt.PrepareStmt as Node | undefined;
     if (prepare) preparedHere.add(String(prepare.name));
     if (profile.strict) {

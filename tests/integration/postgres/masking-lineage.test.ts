@@ -318,6 +318,31 @@ describe('masking follows the data (lineage)', () => {
     }
   });
 
+  it('refuses for masked subjects a statement that keeps a value read from a masked column in server state (a setting, a notification)', async () => {
+    const store = "SELECT set_config('my.v', (SELECT reverse(ssn) FROM customers WHERE id = 1), false)";
+    expect(leaks((await psqlAs(stack, 'bob', ['dba'], store, "SELECT current_setting('my.v')")).stdout).length).toBeGreaterThan(0);
+    const stored = await psqlAs(stack, 'alice', ['support'], store, "SELECT current_setting('my.v', true)");
+    expect(stored.stderr).toContain('twokey: set_config() in a statement that reads masked columns would keep a value for later');
+    expect(leaks(stored.stdout + stored.stderr)).toEqual([]);
+    // A notification reaches a listening session of the same subject outside any statement's lineage.
+    const { host, port } = stack.endpoint('test-pg');
+    const listener = await WireClient.login(host, port, await stack.token('alice', ['support']));
+    try {
+      const from = listener.received.length;
+      listener.write(wire.query('LISTEN ch'));
+      await listener.until((m) => m.code === 'Z', from);
+      const notified = await psql('alice', ['support'], "SELECT pg_notify('ch', reverse(ssn)) FROM customers WHERE id <= 3");
+      expect(notified.stderr).toContain('twokey: pg_notify() in a statement that reads masked columns');
+      await psql('alice', ['support'], "SELECT pg_notify('ch', 'plain')");
+      // Notifications arrive in order: the plain one is the last.
+      await listener.until((m) => m.code === 'A' && m.body.includes('plain'), from);
+      const got = Buffer.concat(listener.received.slice(from).map((m) => m.body));
+      expect(leaks(got)).toEqual([]);
+    } finally {
+      listener.close();
+    }
+  });
+
   it('keeps every byte of a large result intact for a client that stops reading for a while (reused read buffers)', async () => {
     const { host, port } = stack.endpoint('test-pg');
     const rows = 200_000;
