@@ -11,8 +11,10 @@ import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
 import { AgentConfigError, agentKeyOf, controlPlaneUrlProblem, type AgentConfig, type TargetConfig } from './config';
 import { ApprovalClient } from './approvals/approval-client';
-import { RecordingService } from './recording/uploader';
+import { RecordingService } from './recording/recording-service';
 import { PolicyCache } from './policy/policy-cache';
+import { SessionRegistry } from './sessions/registry';
+import { enforceStrictRecording } from './sessions/strict-recording';
 import { TunnelClient } from './tunnel/tunnel-client';
 
 export const AGENT_VERSION = '0.1.0';
@@ -28,6 +30,8 @@ export interface AgentContext {
   readonly tunnel: TunnelClient;
   readonly approvals: ApprovalClient;
   readonly recording: RecordingService;
+  /** Every authenticated session of every protocol (strict recording is enforced on it). */
+  readonly sessions: SessionRegistry;
   /** The mask rules for a subject on a target (none without a policy: nothing is readable then anyway). */
   masks(identity: Identity, target: string): readonly PolicyMask[];
   /** The deployment's key for `hash` masks, once the control plane has sent it. */
@@ -43,7 +47,8 @@ export interface ProtocolListener {
   stop(): Promise<void>;
 }
 
-export type ListenerFactory = (target: TargetConfig, context: AgentContext) => Promise<ProtocolListener>;
+/** The listener each protocol's targets are served by; each gets its own protocol's target config. */
+export type ListenerFactories = { readonly [P in TargetConfig['protocol']]?: (target: Extract<TargetConfig, { protocol: P }>, context: AgentContext) => Promise<ProtocolListener> };
 
 export interface RunningAgent {
   readonly context: AgentContext;
@@ -54,7 +59,7 @@ export interface RunningAgent {
 }
 
 export interface AgentOptions {
-  readonly listenerFactories?: Partial<Record<TargetConfig['protocol'], ListenerFactory>>;
+  readonly listenerFactories?: ListenerFactories;
   readonly heartbeatIntervalMs?: number;
   readonly log?: Logger;
 }
@@ -117,6 +122,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     tunnel,
     approvals: new ApprovalClient(tunnel, log),
     recording: new RecordingService(join(config.stateDir, 'spool'), tunnel, log, config.recording?.spoolCapBytes),
+    sessions: new SessionRegistry(),
     masks(identity, target) {
       const current = policy.policy;
       return current ? masksFor(identity, target, current.document) : [];
@@ -128,15 +134,16 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     },
   };
 
+  enforceStrictRecording(context.sessions, context.recording, (target) => context.recordingSettings(target));
+
   const listeners: ProtocolListener[] = [];
   try {
     for (const target of config.targets) {
-      const factory = options.listenerFactories?.[target.protocol];
-      if (!factory) {
+      const listener = await startListener(options.listenerFactories ?? {}, target, context);
+      if (!listener) {
         log.warn('target.unsupported', { target: target.name, protocol: target.protocol });
         continue;
       }
-      const listener = await factory(target, context);
       listeners.push(listener);
       log.info('target.listening', { target: target.name, endpoint: listener.endpoint });
     }
@@ -154,11 +161,24 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     tunnel,
     listeners,
     async stop() {
+      context.sessions.closeAll('the agent is stopping');
       await Promise.all(listeners.map((l) => l.stop()));
       context.recording.stop();
       await tunnel.stop();
     },
   };
+}
+
+/** The target's listener, from its protocol's factory; undefined when this build serves no such protocol. */
+function startListener(factories: ListenerFactories, target: TargetConfig, context: AgentContext): Promise<ProtocolListener> | undefined {
+  switch (target.protocol) {
+    case 'postgres':
+      return factories.postgres?.(target, context);
+    case 'ssh':
+      return factories.ssh?.(target, context);
+    case 'kubernetes':
+      return factories.kubernetes?.(target, context);
+  }
 }
 
 /** `stateDir/endpoints.json`: where each target's listener actually bound (tools and `twokey dev` read it). */

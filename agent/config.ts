@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { PROTOCOLS } from '../core/policy/schema';
 import { isLoopback } from './net/loopback';
 
 const credential = z.strictObject({
@@ -12,29 +11,70 @@ const credential = z.strictObject({
   passwordEnv: z.string().optional(),
 });
 
-const targetFields = z.strictObject({
-  name: z.string().min(1).max(128),
-  protocol: z.enum(PROTOCOLS),
-  listen: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }),
-  upstream: z.strictObject({ host: z.string(), port: z.number().int().min(1).max(65535), database: z.string().optional() }),
+const name = z.string().min(1).max(128);
+const listen = z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) });
+const upstreamPort = z.number().int().min(1).max(65535);
+/** A certificate and key (PEM files) the agent's listener presents to callers. */
+const tlsFiles = z.strictObject({ certFile: z.string(), keyFile: z.string() });
+
+/** A PostgreSQL database: callers' reads run on `readCredential`, approved writes on `writeCredential`. */
+const postgresTarget = z.strictObject({
+  name,
+  protocol: z.literal('postgres'),
+  listen,
+  upstream: z.strictObject({ host: z.string(), port: upstreamPort, database: z.string().optional() }),
   readCredential: credential,
   writeCredential: credential,
-  tls: z.strictObject({ certFile: z.string(), keyFile: z.string() }).optional(),
+  tls: tlsFiles.optional(),
+});
+
+/** An SSH login the agent uses upstream: a user and its private key. */
+const sshLogin = z.strictObject({ user: z.string().min(1), keyFile: z.string() });
+
+/** An SSH host: reads as `readLogin`, approved commands as `writeLogin`; the host key is pinned. */
+const sshTarget = z.strictObject({
+  name,
+  protocol: z.literal('ssh'),
+  listen,
+  upstream: z.strictObject({ host: z.string(), port: upstreamPort.default(22) }),
+  /** The upstream's host key fingerprint as `ssh-keygen -lf` prints it (`SHA256:` and 43 base64 characters): no other key is accepted. */
+  hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'a SHA256: host key fingerprint'),
+  readLogin: sshLogin,
+  writeLogin: sshLogin,
+});
+
+/** A service-account token, from a file (a projected token is rotated there) or an environment variable. */
+const serviceAccountToken = z
+  .strictObject({ tokenFile: z.string().optional(), tokenEnv: z.string().optional() })
+  .refine((t) => (t.tokenFile === undefined) !== (t.tokenEnv === undefined), 'exactly one of tokenFile or tokenEnv');
+
+/** A Kubernetes API server: reads with `readToken`, approved requests with `writeToken`. */
+const kubernetesTarget = z.strictObject({
+  name,
+  protocol: z.literal('kubernetes'),
+  listen,
+  apiServer: z.string().regex(/^https:\/\//, 'an https:// URL'),
+  /** The API server's CA (PEM); the system's CAs when absent. */
+  caFile: z.string().optional(),
+  readToken: serviceAccountToken,
+  writeToken: serviceAccountToken,
+  tls: tlsFiles.optional(),
 });
 
 /**
- * What a target must say beyond its fields, or undefined: a Postgres target pins its database (callers
- * do not choose where approved writes go), and a listener other hosts can reach has TLS (the caller's
+ * What a Postgres target must say beyond its fields, or undefined: it pins its database (callers do
+ * not choose where approved writes go), and a listener other hosts can reach has TLS (the caller's
  * token is its password). Checked when the file is read and again when a listener starts.
  */
-export function targetProblem(t: Pick<z.infer<typeof targetFields>, 'protocol' | 'listen' | 'upstream' | 'tls'>): string | undefined {
-  if (t.protocol === 'postgres' && !t.upstream.database) return 'upstream.database is required: the agent serves one database per target';
-  if (t.protocol === 'postgres' && !t.tls && !isLoopback(t.listen.host)) return `listen.host ${t.listen.host} is reachable from other hosts: configure tls (certFile, keyFile), or listen on 127.0.0.1`;
+export function targetProblem(t: Pick<z.infer<typeof postgresTarget>, 'listen' | 'upstream' | 'tls'>): string | undefined {
+  if (!t.upstream.database) return 'upstream.database is required: the agent serves one database per target';
+  if (!t.tls && !isLoopback(t.listen.host)) return `listen.host ${t.listen.host} is reachable from other hosts: configure tls (certFile, keyFile), or listen on 127.0.0.1`;
   return undefined;
 }
 
-const target = targetFields.superRefine((t, ctx) => {
-  const problem = targetProblem(t);
+/** One target per protocol's shape: a field one protocol needs is not asked of the others. */
+const target = z.discriminatedUnion('protocol', [postgresTarget, sshTarget, kubernetesTarget]).superRefine((t, ctx) => {
+  const problem = t.protocol === 'postgres' ? targetProblem(t) : undefined;
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
@@ -74,14 +114,23 @@ export const agentConfigSchema = z.strictObject({
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 export type TargetConfig = AgentConfig['targets'][number];
+export type PostgresTargetConfig = Extract<TargetConfig, { protocol: 'postgres' }>;
+export type SshTargetConfig = Extract<TargetConfig, { protocol: 'ssh' }>;
+export type KubernetesTargetConfig = Extract<TargetConfig, { protocol: 'kubernetes' }>;
 export type CredentialConfig = z.infer<typeof credential>;
 
 export class AgentConfigError extends Error {
   override name = 'AgentConfigError';
 }
 
+/** The target as a Postgres target; a config error for another protocol's. */
+export function asPostgresTarget(t: TargetConfig): PostgresTargetConfig {
+  if (t.protocol !== 'postgres') throw new AgentConfigError(`target ${t.name}: a ${t.protocol} target is not a Postgres target`);
+  return t;
+}
+
 /** The database a Postgres target serves; a config error when the target does not pin one. */
-export function pinnedDatabase(t: TargetConfig): string {
+export function pinnedDatabase(t: PostgresTargetConfig): string {
   const problem = targetProblem(t);
   if (problem || !t.upstream.database) throw new AgentConfigError(`target ${t.name}: ${problem ?? 'upstream.database is required'}`);
   return t.upstream.database;
@@ -101,8 +150,24 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     ...config,
     stateDir: resolve(base, config.stateDir),
     controlPlane: { ...config.controlPlane, keyFile: config.controlPlane.keyFile && resolve(base, config.controlPlane.keyFile) },
-    targets: config.targets.map((t) => ({ ...t, tls: t.tls && { certFile: resolve(base, t.tls.certFile), keyFile: resolve(base, t.tls.keyFile) } })),
+    targets: config.targets.map((t) => withPathsFrom(base, t)),
   };
+}
+
+/** A target with the files it names resolved against `base` (the config file's directory). */
+function withPathsFrom(base: string, t: TargetConfig): TargetConfig {
+  const file = (f: string): string => resolve(base, f);
+  const tls = (f: { certFile: string; keyFile: string } | undefined) => f && { certFile: file(f.certFile), keyFile: file(f.keyFile) };
+  switch (t.protocol) {
+    case 'postgres':
+      return { ...t, tls: tls(t.tls) };
+    case 'ssh':
+      return { ...t, readLogin: { ...t.readLogin, keyFile: file(t.readLogin.keyFile) }, writeLogin: { ...t.writeLogin, keyFile: file(t.writeLogin.keyFile) } };
+    case 'kubernetes': {
+      const token = (k: typeof t.readToken) => ({ ...k, tokenFile: k.tokenFile && file(k.tokenFile) });
+      return { ...t, caFile: t.caFile && file(t.caFile), readToken: token(t.readToken), writeToken: token(t.writeToken), tls: tls(t.tls) };
+    }
+  }
 }
 
 export function passwordOf(c: CredentialConfig): string | undefined {

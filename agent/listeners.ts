@@ -1,8 +1,7 @@
-import type { ListenerFactory } from './agent';
-import type { TargetConfig } from './config';
+import type { ListenerFactories } from './agent';
 import { startPostgresListener } from './postgres/listener';
 
 /** The protocol listener for each target protocol this agent build serves. */
-export const listenerFactories: Partial<Record<TargetConfig['protocol'], ListenerFactory>> = {
+export const listenerFactories: ListenerFactories = {
   postgres: (target, context) => startPostgresListener(target, context),
 };

@@ -14,13 +14,16 @@
  * alternates between them), BENCH_CALIBRATE=1 (both cells of every pair with recording off: what the
  * method reads when there is nothing to find), BENCH_SWAP_TARGETS=1 (the twin target recorded in the
  * first block instead of demo-pg), BENCH_CONTROL_PLANE=run (the local
- * control plane keeps running during the overhead cells instead of being paused), BENCH_KEEP (keep the work directory).
+ * control plane keeps running during the overhead cells instead of being paused), BENCH_KEEP (keep the work directory),
+ * BENCH_BASELINE=DIR (a second agent run from another checkout, DIR, e.g. `git worktree add DIR main`
+ * with its node_modules: this agent against it in BENCH_BASELINE_ROUNDS pairs of cells on an unrecorded
+ * target, a before/after comparison in one run; BENCH_ONLY=baseline runs only that).
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { parse as fromYaml, stringify as toYaml } from 'yaml';
 import { MessageFramer } from '../agent/postgres/protocol/framer';
@@ -104,6 +107,9 @@ const OVERHEAD_CLIENTS = (process.env.BENCH_OVERHEAD_CLIENTS ?? '1,8').split(','
 const OVERHEAD_RATE = Number(process.env.BENCH_RATE ?? 0) || undefined;
 /** BENCH_CALIBRATE=1: the "on" cells run with recording off too, so the overhead column shows the method's own spread. */
 const CALIBRATE = process.env.BENCH_CALIBRATE === '1';
+/** Another checkout whose agent this one is compared with, cell pair by cell pair (BENCH_BASELINE). */
+const BASELINE_DIR = process.env.BENCH_BASELINE;
+const BASELINE_ROUNDS = Number(process.env.BENCH_BASELINE_ROUNDS ?? 20);
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -404,19 +410,18 @@ async function main(): Promise<void> {
     const agentDir = join(work, 'agent');
     console.log(`agent directory: ${agentDir}`);
     execFileSync('mkdir', ['-p', agentDir]);
-    writeFileSync(
-      join(agentDir, 'agent.yaml'),
+    const agentConfig = (ports: { demo: number; twin: number }): string =>
       toYaml({
         name: 'demo-agent',
         controlPlane: { url: cp.wsUrl },
         stateDir: 'state',
         identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
         targets: [
-          { name: DEMO_TARGET, protocol: 'postgres', listen: { host: HOST, port: agentPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
-          { name: TWIN_TARGET, protocol: 'postgres', listen: { host: HOST, port: twinPort }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
+          { name: DEMO_TARGET, protocol: 'postgres', listen: { host: HOST, port: ports.demo }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
+          { name: TWIN_TARGET, protocol: 'postgres', listen: { host: HOST, port: ports.twin }, upstream: { host: HOST, port: pg.port, database: DEMO_DATABASE }, readCredential: pg.read, writeCredential: pg.write },
         ],
-      }),
-    );
+      });
+    writeFileSync(join(agentDir, 'agent.yaml'), agentConfig({ demo: agentPort, twin: twinPort }));
     const agentLog = require('node:fs').openSync(join(agentDir, 'agent.log'), 'a') as number;
     // BENCH_PROFILE=DIR writes a V8 CPU profile of the agent there, and of the stack above (open them in Chrome DevTools);
     // BENCH_AGENT_FLAGS adds Node flags to the agent (e.g. --trace-gc; its output lands in the agent's log).
@@ -447,13 +452,79 @@ async function main(): Promise<void> {
     const viaRelay = `host=${HOST} port=${relayPort} dbname=${DEMO_DATABASE} user=${pg.read.user}`;
     const idleRssMb = currentRssMb(agent.pid as number);
     const only = process.env.BENCH_ONLY;
-    const selectLines = only === 'recording' ? [] : await largeSelects({ pg, cp, agentPid: agent.pid as number, agentPort, token, idleRssMb });
+    const selectLines = only === 'recording' || only === 'baseline' ? [] : await largeSelects({ pg, cp, agentPid: agent.pid as number, agentPort, token, idleRssMb });
     if (only === 'selects') {
       appendResults('BENCH_ONLY=selects npm run bench:pg (the 1,000,000-row SELECTs only)', selectLines);
       return;
     }
     resetPeakRss(agent.pid as number);
     await untilAgentHasPolicy(viaAgent, token);
+    /**
+     * This agent against one run from another checkout (same config, same database and control plane,
+     * the target the policy does not record), in pairs of cells run back to back in ABBA order: the
+     * change is the median of the pairs' own (bench/paired.ts), positive when this agent is slower.
+     */
+    const compareWithBaseline = async (dir: string): Promise<string[]> => {
+      const ports = { demo: await freePort(HOST), twin: await freePort(HOST) };
+      const baselineDir = join(work, 'baseline-agent');
+      execFileSync('mkdir', ['-p', baselineDir]);
+      writeFileSync(join(baselineDir, 'agent.yaml'), agentConfig(ports));
+      const log = require('node:fs').openSync(join(baselineDir, 'agent.log'), 'a') as number;
+      const baseline = spawn(process.execPath, [join(dir, 'cli/bin.cjs'), 'agent', '--config', join(baselineDir, 'agent.yaml')], {
+        stdio: ['ignore', log, log],
+        env: { ...process.env, TWOKEY_AGENT_KEY: key, LOG_LEVEL: 'warn' },
+      });
+      children.push(baseline);
+      await waitForPort(ports.demo);
+      const target = recordedIn(0).unrecorded;
+      const viaBaseline = `host=${HOST} port=${target === TWIN_TARGET ? ports.twin : ports.demo} dbname=${DEMO_DATABASE} user=bob`;
+      await untilAgentHasPolicy(viaBaseline, token);
+      const commit = (cwd: string): string => {
+        try {
+          return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+        } catch {
+          return basename(cwd);
+        }
+      };
+      const sides = [
+        { pid: baseline.pid as number, conninfo: viaBaseline },
+        { pid: agent.pid as number, conninfo: conninfoOf(target) },
+      ];
+      for (const mode of modes) for (const side of sides) await pgbench(side.conninfo, mode, 2, { PGPASSWORD: token }, 2);
+      const cell = async (side: (typeof sides)[number], mode: string, clients: number): Promise<{ tps: number; cpuUs: number }> => {
+        const before = cpuSeconds(side.pid);
+        const r = await pgbench(side.conninfo, mode, clients, { PGPASSWORD: token }, OVERHEAD_CELL_SECONDS);
+        return { tps: r.tps, cpuUs: ((cpuSeconds(side.pid) - before) * 1e6) / r.transactions };
+      };
+      const lines = [
+        '',
+        `Against a baseline agent (BENCH_BASELINE, ${commit(dir)}; this agent ${commit(REPO)}): ${BASELINE_ROUNDS} pairs of ${OVERHEAD_CELL_SECONDS}-s cells per row on ${target} (not recorded), ABBA order.`,
+        '',
+        `| mode | clients | baseline TPS (median of ${BASELINE_ROUNDS}) | this agent TPS (median) | slowdown against the baseline (median of the pairs' own) | ${CONFIDENCE * 100}% interval of that median | baseline CPU µs/txn | this agent CPU µs/txn |`,
+        '|---|---|---|---|---|---|---|---|',
+      ];
+      for (const mode of modes) {
+        for (const clients of OVERHEAD_CLIENTS) {
+          const before: { tps: number; cpuUs: number }[] = [];
+          const after: { tps: number; cpuUs: number }[] = [];
+          for (let round = 0; round < BASELINE_ROUNDS; round++) {
+            for (const which of offFirst(round) ? [0, 1] : [1, 0]) (which === 0 ? before : after).push(await cell(sides[which] as (typeof sides)[number], mode, clients));
+          }
+          const paired = pairedOverhead(
+            before.map((c) => c.tps),
+            after.map((c) => c.tps),
+          );
+          const percent = (f: number | undefined): string => (f === undefined ? 'n/a' : `${(f * 100).toFixed(1)}%`);
+          const line = `| ${mode} | ${clients} | ${median(before.map((c) => c.tps)).toFixed(0)} | ${median(after.map((c) => c.tps)).toFixed(0)} | ${percent(paired?.median)} | ${paired?.interval ? `${percent(paired.interval[0])} to ${percent(paired.interval[1])}` : 'n/a'} | ${median(before.map((c) => c.cpuUs)).toFixed(1)} | ${median(after.map((c) => c.cpuUs)).toFixed(1)} |`;
+          console.log(line);
+          lines.push(line);
+        }
+      }
+      baseline.kill('SIGTERM');
+      return lines;
+    };
+    // BENCH_MODES=none skips the pgbench cells (the SELECT measurements still run).
+    const modes = (process.env.BENCH_MODES ?? 'simple,prepared').split(',').filter((m) => m && m !== 'none');
     // Warm-up, so that every column is measured in steady state (JIT, connection caches).
     for (const mode of ['simple', 'prepared']) {
       await pgbench(direct, mode, 2, { PGPASSWORD: pg.read.password }, 2);
@@ -461,13 +532,16 @@ async function main(): Promise<void> {
       await pgbench(viaTwin, mode, 2, { PGPASSWORD: token }, 2);
       await pgbench(viaRelay, mode, 2, { PGPASSWORD: pg.read.password }, 2);
     }
+    const baselineLines = BASELINE_DIR ? await compareWithBaseline(BASELINE_DIR) : [];
+    if (only === 'baseline') {
+      appendResults(`BENCH_ONLY=baseline npm run bench:pg, against a baseline agent (${cpus().length} cores)`, baselineLines);
+      return;
+    }
     const rows: string[] = [];
     const table: string[] = [
       '| mode | clients | direct TPS | pgbouncer TPS | bare Node relay TPS | agent TPS | agent/direct | agent/pgbouncer | agent/relay | direct lat ms | agent lat ms | added ms |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ];
-    // BENCH_MODES=none skips the pgbench cells (the SELECT measurements still run).
-    const modes = (process.env.BENCH_MODES ?? 'simple,prepared').split(',').filter((m) => m && m !== 'none');
     const clientCounts = (process.env.BENCH_CLIENTS ?? '1,8').split(',').map(Number);
     for (const mode of only === 'recording' ? [] : modes) {
       for (const clients of clientCounts) {
@@ -618,7 +692,7 @@ async function main(): Promise<void> {
     console.log(check);
     const pgbenchRss = `agent peak RSS over the pgbench cells (8 recorded sessions at a time): ${peakRssMb(agent.pid as number).toFixed(0)} MB`;
     console.log(pgbenchRss);
-    rows.push(...table, ...overhead, '', check, ...selectLines, '', pgbenchRss);
+    rows.push(...table, ...overhead, '', check, ...baselineLines, ...selectLines, '', pgbenchRss);
     appendResults(`npm run bench:pg (pgbench -S, ${PGBENCH_SECONDS} s per cell, scale ${PGBENCH_SCALE}; ${cpus().length} cores${CALIBRATE ? '; calibration: recording off on both sides' : ''})`, rows);
   } finally {
     for (const c of children) c.kill('SIGTERM');

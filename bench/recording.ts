@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readMeta } from '../agent/recording/spool';
-import { RecordingService } from '../agent/recording/uploader';
+import { RecordingService } from '../agent/recording/recording-service';
 import { pgRecorder } from '../agent/recording/pg-recorder';
 import type { TunnelClient } from '../agent/tunnel/tunnel-client';
 import { appendResults, benchWorkDir, runBench } from './results';
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
       if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     }
     const proxy = mainThreadMicros() - proxyStarted;
-    for (const session of sessions) session.sessionEnd('done');
+    for (const session of sessions) session.end('done');
     await whenEnded(work.dir, ids);
     const used = process.cpuUsage(started);
     return { all: (used.user + used.system) / count, proxy: proxy / count };

@@ -1,14 +1,53 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mintDevToken, withDevIssuer, type DevSigningKey } from '../local/oidc/dev-issuer';
 
 const RESULTS_FILE = join(__dirname, 'RESULTS.md');
+const LATEST = '## Latest';
+const JOURNAL = '## Journal';
+const SKELETON = `# Benchmark results\n\n${LATEST}\n\n${JOURNAL}\n`;
 
-/** Appends one dated section to bench/RESULTS.md (each run adds; nothing is overwritten). */
+/** The commit measured (`-dirty` when the work tree has changes), or `unknown` outside a git checkout. */
+function commitOf(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: __dirname, encoding: 'utf8' }).trim();
+    return dirty ? `${head}-dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const machineOf = (): string => `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`;
+
+/**
+ * Records one run in bench/RESULTS.md: it becomes its benchmark's entry under "Latest" (date, commit,
+ * machine), and the entry it replaces moves to the top of the journal.
+ */
 export function appendResults(title: string, lines: readonly string[]): void {
-  if (!existsSync(RESULTS_FILE)) writeFileSync(RESULTS_FILE, '# Benchmark results\n\nEach run appends a section. Same machine, same run for every column.\n');
-  appendFileSync(RESULTS_FILE, `\n## ${new Date().toISOString().slice(0, 10)}: ${title}\n\n${lines.join('\n')}\n`);
+  const name = /npm run (bench:[a-z]+)/.exec(title)?.[1] ?? title;
+  // A partial run (BENCH_ONLY=...) keeps an entry of its own: it does not replace the full run's figures.
+  const only = /BENCH_ONLY=([a-z]+)/.exec(title)?.[1];
+  const bench = only ? `${name} (BENCH_ONLY=${only})` : name;
+  const text = existsSync(RESULTS_FILE) ? readFileSync(RESULTS_FILE, 'utf8') : SKELETON;
+  const heading = `### npm run ${bench}\n`;
+  const entry = `${heading}\n${new Date().toISOString().slice(0, 10)}, commit ${commitOf()}, ${machineOf()}: ${title}\n\n${lines.join('\n')}\n\n`;
+  const latestAt = text.indexOf(`${LATEST}\n`);
+  const journalAt = text.indexOf(`${JOURNAL}\n`);
+  if (latestAt < 0 || journalAt < latestAt) throw new Error(`${RESULTS_FILE} has no "${LATEST}" section before "${JOURNAL}"`);
+  const oldAt = text.indexOf(heading, latestAt);
+  let latest: string;
+  let replaced = '';
+  if (oldAt >= 0 && oldAt < journalAt) {
+    const next = text.indexOf('\n### ', oldAt + heading.length);
+    const oldEnd = next >= 0 && next < journalAt ? next + 1 : journalAt;
+    replaced = text.slice(oldAt, oldEnd).replace(heading, `### ${bench}, replaced as the latest\n`).trimEnd();
+    latest = text.slice(0, oldAt) + entry + text.slice(oldEnd, journalAt);
+  } else latest = text.slice(0, journalAt) + entry;
+  const journal = text.slice(journalAt + JOURNAL.length + 1).replace(/^\n+/, '');
+  writeFileSync(RESULTS_FILE, `${latest}${JOURNAL}\n\n${replaced ? `${replaced}\n\n` : ''}${journal}`);
 }
 
 /**

@@ -1,9 +1,15 @@
 #!/usr/bin/env node
-// The `twokey` command: the TypeScript sources run directly through tsx (no build step to forget).
+// The `twokey` command: the TypeScript sources run directly through tsx (no build step to forget),
+// except `twokey agent`, which runs from a bundle built at start (see agent-bundle.cjs).
 require('./quiet-sdk-warning.cjs');
-require('tsx/cjs');
-const { main } = require('./main.ts');
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+let main;
+if (argv[0] === 'agent') main = require(require('./agent-bundle.cjs').buildAgent()).main;
+else {
+  require('tsx/cjs');
+  main = require('./main.ts').main;
+}
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },

@@ -188,13 +188,10 @@ export class ControlPlaneStack extends Stack {
       autoDeploy: true,
       throttle: { rateLimit: 50, burstLimit: 100 },
     });
+    // Every table's name from the one list the handlers' config reads, so none can be left out.
+    const tableNames = Object.fromEntries((Object.keys(TABLES) as TableKey[]).map((key) => [TABLES[key].envVar, this.tables[key].tableName]));
     const environment: Record<string, string> = {
-      [TABLES.agents.envVar]: this.tables.agents.tableName,
-      [TABLES.connections.envVar]: this.tables.connections.tableName,
-      [TABLES.policies.envVar]: this.tables.policies.tableName,
-      [TABLES.approvals.envVar]: this.tables.approvals.tableName,
-      [TABLES.sessions.envVar]: this.tables.sessions.tableName,
-      [TABLES.auditEvents.envVar]: this.tables.auditEvents.tableName,
+      ...tableNames,
       LINK_KEY_SECRET_ID: linkKey.secretArn,
       OIDC_ISSUERS: JSON.stringify([{ issuer: props.oidcIssuer, audience: props.oidcAudience, refusedAudiences: [props.dataPlaneAudience], groupsClaim: props.groupsClaim }]),
       ADMIN_GROUP: props.adminGroup,
@@ -247,6 +244,7 @@ export class ControlPlaneStack extends Stack {
     t.connections.grantReadData(messageFn);
     t.policies.grantReadData(messageFn);
     t.approvals.grantReadWriteData(messageFn);
+    t.approvalInbox.grantWriteData(messageFn);
     t.sessions.grantReadWriteData(messageFn);
     t.recordingChunks.grantReadWriteData(messageFn);
     wsStage.grantManagementApiAccess(messageFn);
@@ -324,13 +322,17 @@ export class ControlPlaneStack extends Stack {
       'policies-http.put': (f) => {
         t.policies.grantReadWriteData(f);
         t.approvals.grantReadWriteData(f);
+        t.approvalInbox.grantWriteData(f);
         t.auditEvents.grantWriteData(f);
         this.grantSendFrom(f, sender, props.senderEmail);
         f.addEnvironment('APPROVAL_STATE_MACHINE_ARN', this.approvalWorkflow.stateMachineArn);
         this.approvalWorkflow.grantStartExecution(f);
       },
       'policies-http.get': (f) => t.policies.grantReadData(f),
-      'approvals-http.list': (f) => t.approvals.grantReadData(f),
+      'approvals-http.list': (f) => {
+        t.approvals.grantReadData(f);
+        t.approvalInbox.grantReadData(f);
+      },
       'approvals-http.review': (f) => {
         t.approvals.grantReadData(f);
         linkKey.grantRead(f);

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { listApprovals, reviewLinkPage, voteFromLink, type PageResult } from './domain/approvals';
-import { bodyText, httpRoute, json, requireCaller, type HttpResult } from './shared/http';
+import { bodyText, httpRoute, json, pageParams, requireCaller, type HttpResult } from './shared/http';
 import { getRuntime } from './shared/runtime';
 
 /** The review page is served to any browser: lock it down (no scripts, no framing, no referrer). */
@@ -29,9 +29,9 @@ export const vote = httpRoute('approvals', getRuntime, async (event, rt) => {
   return page(await voteFromLink(rt.deps, token, fields.get('decision') ?? undefined, fields.get('comment') ?? undefined));
 });
 
-/** GET /approvals (OIDC): pending and recent requests the caller reviews or made; all of them for admins, policy changes for auditors. */
+/** GET /approvals?limit=&next= (OIDC): a page of the requests the caller reviews or made (all for admins, policy changes too for auditors), newest first, and `next` while there are more. */
 export const list = httpRoute('approvals', getRuntime, async (event, rt) => {
   const caller = await requireCaller(event, rt, []);
-  const approvals = await listApprovals(rt.deps, caller, { admin: caller.groups.includes(rt.config.adminGroup), auditor: caller.groups.includes(rt.config.auditorGroup) });
-  return json(200, { approvals });
+  const role = { admin: caller.groups.includes(rt.config.adminGroup), auditor: caller.groups.includes(rt.config.auditorGroup) };
+  return json(200, await listApprovals(rt.deps, caller, role, pageParams(event)));
 });

@@ -114,6 +114,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     [TABLES.connections.envVar]: dynamo.tableNames.connections,
     [TABLES.policies.envVar]: dynamo.tableNames.policies,
     [TABLES.approvals.envVar]: dynamo.tableNames.approvals,
+    [TABLES.approvalInbox.envVar]: dynamo.tableNames.approvalInbox,
     [TABLES.sessions.envVar]: dynamo.tableNames.sessions,
     [TABLES.recordingChunks.envVar]: dynamo.tableNames.recordingChunks,
     [TABLES.auditEvents.envVar]: dynamo.tableNames.auditEvents,
@@ -136,7 +137,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
   const runtime = getRuntime('local');
   // Requests still pending from before a restart: run their workflow again (it resumes at the wait,
   // with the time that is left, and sends no second email).
-  for (const pending of (await runtime.deps.approvals.list()).filter((r) => r.status === 'pending')) {
+  for (const pending of await runtime.deps.approvals.pending()) {
     await stepFunctions.startExecution(pending.requestId, JSON.stringify({ requestId: pending.requestId }));
   }
 

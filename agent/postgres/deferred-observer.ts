@@ -1,12 +1,13 @@
-import type { ApprovalEvent, CycleEndEvent, PgSessionObserver, ServerMessageEvent, StatementEvent } from './events';
+import type { SessionEvent } from '../sessions/events';
+import type { CycleEndEvent, PgSessionObserver, ServerMessageEvent, StatementEvent } from './events';
 
 const STATEMENT = 0;
 const DATA_ROW = 1;
 const CYCLE_END = 2;
 const SERVER_MESSAGE = 3;
-const APPROVAL = 4;
+const SESSION_EVENT = 4;
 
-type Payload = StatementEvent | Buffer | CycleEndEvent | ServerMessageEvent | ApprovalEvent;
+type Payload = StatementEvent | Buffer | CycleEndEvent | ServerMessageEvent | SessionEvent;
 
 /**
  * Hands a session's events to its observer once the bytes they describe have been written on to the
@@ -17,9 +18,6 @@ type Payload = StatementEvent | Buffer | CycleEndEvent | ServerMessageEvent | Ap
  * read, or an output buffer of the session's, and neither is written into again before the socket's
  * write callback (a later tick than any delivery here; output buffers are then reused). The queue
  * is plain parallel arrays, reused, and holds at most one event per message of one read.
- * Tried and not kept: a response's events kept until the client's next request (the client woken mostly
- * runs on the agent's core and waits for them): the agent's CPU rose by 10 µs a transaction at one
- * client (bench/RESULTS.md).
  */
 export class DeferredObserver implements PgSessionObserver {
   private readonly kinds: number[] = [];
@@ -52,14 +50,14 @@ export class DeferredObserver implements PgSessionObserver {
     this.push(SERVER_MESSAGE, e, 0, 0);
   }
 
-  approval(e: ApprovalEvent): void {
-    this.push(APPROVAL, e, 0, 0);
+  event(e: SessionEvent): void {
+    this.push(SESSION_EVENT, e, 0, 0);
   }
 
   /** The last event: what is queued goes first, and the end is not deferred (the session is closing). */
-  sessionEnd(reason: string): void {
+  end(reason: string): void {
     this.drain();
-    this.inner.sessionEnd(reason);
+    this.inner.end(reason);
   }
 
   /** Events from now to `release()` wait for it (no microtask: node allocates two objects for each). */
@@ -105,7 +103,7 @@ export class DeferredObserver implements PgSessionObserver {
         inner.serverMessage(payload as ServerMessageEvent);
         break;
       default:
-        inner.approval(payload as ApprovalEvent);
+        inner.event(payload as SessionEvent);
     }
   }
 

@@ -4,10 +4,11 @@ import { connect as tcpConnect, createServer, type AddressInfo, type Server } fr
 import { createSecureContext } from 'node:tls';
 import type { AgentContext, ProtocolListener } from '../agent';
 import type { RecordingSettings } from '../../core/policy/schema';
-import { passwordOf, pinnedDatabase, type TargetConfig } from '../config';
+import { asPostgresTarget, passwordOf, pinnedDatabase, type PostgresTargetConfig, type TargetConfig } from '../config';
 import { loadParser, StatementClassifier } from './classify/classifier';
 import type { PgSessionEvents } from './events';
-import { ClientSession, type SessionLimits } from './session';
+import { ClientSession } from './session';
+import type { SessionLimits } from './session-deps';
 import { cancelRequest } from './protocol/writer';
 import { querySimple } from './upstream/simple-query';
 import { pgRecorder } from '../recording/pg-recorder';
@@ -27,7 +28,7 @@ const BLAST_RADIUS_TIMEOUT_MS = 3_000;
  * in the target's database under the role's defaults: like the approved run, nothing of the caller's
  * session settings is used.
  */
-export async function estimateBlastRadius(target: TargetConfig, sql: string): Promise<string> {
+export async function estimateBlastRadius(target: PostgresTargetConfig, sql: string): Promise<string> {
   const counting = countingQuery(sql);
   if (!counting) return 'unknown (not estimated for this kind of statement)';
   if ('rows' in counting) return `${counting.rows} row(s) (VALUES list)`;
@@ -54,7 +55,8 @@ export interface PostgresListenerOptions {
 }
 
 /** The agent's PostgreSQL endpoint for one target. */
-export async function startPostgresListener(target: TargetConfig, context: AgentContext, options: PostgresListenerOptions = {}): Promise<ProtocolListener & { sessions: () => number }> {
+export async function startPostgresListener(config: TargetConfig, context: AgentContext, options: PostgresListenerOptions = {}): Promise<ProtocolListener & { sessions: () => number }> {
+  const target = asPostgresTarget(config);
   const database = pinnedDatabase(target);
   await loadParser();
   await checkReadCredential(target);
@@ -69,17 +71,6 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
   // Every session is recorded unless the policy turns recording off (for all targets or this one).
   const recording = (): RecordingSettings => context.recordingSettings(target.name);
   const events = pgRecorder(context.recording, target.name, recording);
-  const CANNOT_RECORD = "recording cannot proceed (the agent's spool is full) and the policy requires it";
-  const LOST_EVENTS = 'recording lost events of this session (the recorder fell behind or stopped) and the policy requires it';
-  const strictAndFull = (): boolean => recording().mode === 'strict' && context.recording.full();
-  context.recording.onFull(() => {
-    if (recording().mode !== 'strict') return;
-    for (const session of [...secrets.keys()]) session.close(CANNOT_RECORD);
-  });
-  context.recording.onLost((sessionId) => {
-    if (recording().mode !== 'strict') return;
-    for (const session of [...secrets.keys()]) if (session.id === sessionId) session.close(LOST_EVENTS);
-  });
 
   const masking = new PgMaskingService(
     target.name,
@@ -100,7 +91,7 @@ export async function startPostgresListener(target: TargetConfig, context: Agent
       },
       approvals: context.approvals,
       estimateBlastRadius: (sql) => estimateBlastRadius(target, sql),
-      admit: () => (strictAndFull() ? `twokey: ${CANNOT_RECORD}` : undefined),
+      sessions: context.sessions,
       limits,
       classifier,
       verifyToken: (token) => context.verifyToken(token),

@@ -1,4 +1,4 @@
-import { passwordOf, pinnedDatabase, type TargetConfig } from '../config';
+import { asPostgresTarget, passwordOf, pinnedDatabase, type TargetConfig } from '../config';
 import { querySimple } from './upstream/simple-query';
 
 export class ReadCredentialError extends Error {
@@ -52,7 +52,8 @@ LIMIT ${MAX_PROBLEMS_REPORTED}`;
  * enforces what the agent decides). A role that can do anything but read, itself or through a role
  * it belongs to, is refused at start-up with the reasons.
  */
-export async function checkReadCredential(target: TargetConfig): Promise<void> {
+export async function checkReadCredential(config: TargetConfig): Promise<void> {
+  const target = asPostgresTarget(config);
   const rows = await querySimple(
     {
       host: target.upstream.host,

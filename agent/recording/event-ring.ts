@@ -1,4 +1,4 @@
-import { SHORT_COPY as COPY_LOOP_MAX } from './json-line-buffer';
+import { SHORT_COPY } from './json-byte-buffer';
 
 /**
  * A single-producer, single-consumer ring of records in shared memory: the proxy's thread appends
@@ -32,8 +32,6 @@ export const UINT_BYTES = 8;
 export const LENGTH_BYTES = U32_BYTES;
 /** length, kind, slot */
 export const RECORD_HEADER_BYTES = LENGTH_BYTES + 1 + U32_BYTES;
-/** Read for every record: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const SHORT_COPY = COPY_LOOP_MAX;
 const TWO_32 = 2 ** 32;
 /** Numbers are stored least significant byte first, as RecordReader reads them. */
 const LITTLE_ENDIAN = true;

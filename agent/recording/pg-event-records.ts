@@ -1,10 +1,7 @@
 import type { CycleEndEvent, StatementEvent } from '../postgres/events';
-import type { StatementTail } from './pg-lines';
-import * as ring from './event-ring';
-import type { RecordReader, RecordWriter } from './event-ring';
+import type { StatementTail } from './pg-ndjson-writer';
+import { RECORD_HEADER_BYTES, U32_BYTES, UINT_BYTES, utf8Max, type RecordReader, type RecordWriter } from './event-ring';
 
-/** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const { RECORD_HEADER_BYTES, U32_BYTES, UINT_BYTES, utf8Max } = ring;
 
 /**
  * The Postgres recorder's records, as the proxy's thread writes them into the ring and the recorder's
@@ -15,7 +12,7 @@ const { RECORD_HEADER_BYTES, U32_BYTES, UINT_BYTES, utf8Max } = ring;
  * - STATEMENT_AGAIN: time (the session's last statement event again: a prepared statement's execution)
  * - ROW: the DataRow message's bytes, to the record's end
  * - RESULT: time, duration, rows sent, tags (count, then each), errors (count, then each)
- * - LINE: a rare event's whole JSON line (a notice, an error, an approval)
+ * - JSON_EVENT: a rare event, encoded as JSON already (a notice, an error, an approval)
  * - END: the session.end line
  * - LARGE: the id of a record too large for the ring, sent by message (its bytes are a whole record)
  */
@@ -24,7 +21,7 @@ export const STATEMENT = 2;
 export const STATEMENT_AGAIN = 3;
 export const ROW = 4;
 export const RESULT = 5;
-export const LINE = 6;
+export const JSON_EVENT = 6;
 export const END = 7;
 export const LARGE = 8;
 

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { ApprovalEvent, CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent } from '../postgres/events';
+import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, ServerMessageEvent, StatementEvent } from '../postgres/events';
 import type { RecordingSettings } from '../../core/policy/schema';
-import * as ring from './event-ring';
-import { newRingMemory, RecordWriter, RingWriter } from './event-ring';
-import * as records from './pg-event-records';
-import type { RecordingService } from './uploader';
+import { recordedIdentity, type SessionEvent } from '../sessions/events';
+import { LENGTH_BYTES, newRingMemory, RECORD_HEADER_BYTES, RecordWriter, RingWriter, U32_BYTES, UINT_BYTES, utf8Max } from './event-ring';
+import { END, LARGE, JSON_EVENT, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } from './pg-event-records';
+import type { RecordingService } from './recording-service';
 
-export { FOLDED_ROWS_MAX } from './pg-lines';
+export { FOLDED_ROWS_MAX } from './pg-ndjson-writer';
 
 /**
  * Bytes of events the proxy can be ahead of the recorder's worker: at eight pgbench clients the
@@ -21,9 +21,6 @@ export const RING_BYTES = 8 * 1024 * 1024;
 export const RING_FULL_WAIT_MS = 5_000;
 const WORKER_BOOT = join(__dirname, 'pg-recording-worker.cjs');
 
-/** Used for every event: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const { LENGTH_BYTES, RECORD_HEADER_BYTES, U32_BYTES, UINT_BYTES, utf8Max } = ring;
-const { END, LARGE, LINE, RESULT, resultMax, ROW, START, STATEMENT, STATEMENT_AGAIN, statementMax, writeResult, writeStatement } = records;
 
 /** ISO time for the rare events. */
 const isoNow = (): string => new Date().toISOString();
@@ -36,13 +33,11 @@ export type ToWorker = { type: 'large'; id: number; record: Uint8Array };
  * Postgres recording in two halves. On the proxy's thread, each session's events are appended to a
  * ring in shared memory as plain stores; the session hands them over after its socket writes
  * (agent/postgres/deferred-observer.ts). A worker thread at the lowest priority reads them, writes the
- * JSON lines (pg-lines.ts), compresses them and hands each gzip member back to the session's spool
+ * JSON lines (pg-ndjson-writer.ts), compresses them and hands each gzip member back to the session's spool
  * here, which appends it to the open chunk: the encoding and gzip run on idle CPU instead of on every
- * transaction's path. Per pgbench transaction alone (`bench:recording`, 2 EPYC vCPUs): 1.6-1.8 µs in
- * all with simple queries, 0.8-0.9 with prepared statements, 0.3-0.5 of them on the proxy's thread; in
- * place the agent's CPU rises by 1.4-3.0 µs (bench/RESULTS.md, with the slower VM's figures). Events
- * reach the spool file within SPOOL_FLUSH_MS plus the worker's poll; a crash loses what was in between
- * (the session is then marked incomplete).
+ * transaction's path (costs: `npm run bench:recording`, bench/RESULTS.md). Events reach the spool file
+ * within SPOOL_FLUSH_MS plus the worker's poll; a crash loses what was in between (the session is then
+ * marked incomplete).
  */
 class PgRecordingPipe {
   /** The worker and the ring it reads; both made again if the worker stops (its sessions are then ended incomplete). */
@@ -209,17 +204,18 @@ class PgSessionWriter implements PgSessionObserver {
     this.line({ t: isoNow(), e: e.kind, code: e.fields.C, message: e.fields.M, detail: e.fields.D });
   }
 
-  approval(e: ApprovalEvent): void {
-    this.line({ t: isoNow(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
+  /** The shared events: an approval's steps (decisions are the hot path's statement events). */
+  event(e: SessionEvent): void {
+    if (e.e === 'approval') this.line({ t: isoNow(), e: 'approval', requestId: e.requestId, outcome: e.outcome, reviewers: e.reviewers });
   }
 
-  sessionEnd(reason: string): void {
+  end(reason: string): void {
     this.pipe.end(this.slot, JSON.stringify({ t: isoNow(), e: 'session.end', reason }));
   }
 
   private line(event: object): void {
     const json = JSON.stringify(event);
-    const out = this.pipe.open(LINE, this.slot, RECORD_HEADER_BYTES + utf8Max(json));
+    const out = this.pipe.open(JSON_EVENT, this.slot, RECORD_HEADER_BYTES + utf8Max(json));
     if (!out) return;
     out.str(json);
     this.pipe.close(out);
@@ -246,7 +242,7 @@ export function pgRecorder(service: RecordingService, target: string, settings: 
     sessionStart(e) {
       const { mode, maxRowsPerStatement } = settings();
       if (mode === 'off') return undefined;
-      const identity = { subject: e.identity.subject, name: e.identity.name, email: e.identity.email, groups: [...e.identity.groups] };
+      const identity = recordedIdentity(e.identity);
       service.begin({ sessionId: e.sessionId, target, protocol: 'postgres', format: 'ndjson', identity, startedAt: e.at.toISOString() });
       const startLine = JSON.stringify({ t: e.at.toISOString(), e: 'session.start', sessionId: e.sessionId, target, identity, startupUser: e.startupUser, database: e.database, application: e.applicationName, client: e.clientAddress });
       const pipe = pipeOf(service);

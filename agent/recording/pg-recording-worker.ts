@@ -1,10 +1,10 @@
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipMember } from '../../core/recording/chunk';
-import { EventLines } from './event-lines';
+import { PendingEvents } from './pending-events';
 import { RecordReader, RingReader } from './event-ring';
-import * as records from './pg-event-records';
-import { PgLineWriter } from './pg-lines';
+import { END, LARGE, JSON_EVENT, readStatementTail, RESULT, ResultReader, ROW, START, STATEMENT, STATEMENT_AGAIN } from './pg-event-records';
+import { PgNdjsonWriter } from './pg-ndjson-writer';
 import { pollDelayMs } from './ring-poll';
 import type { FromWorker, ToWorker } from './pg-recorder';
 import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
@@ -13,16 +13,14 @@ import { PENDING_IDLE_BYTES, SPOOL_FLUSH_BYTES, SPOOL_FLUSH_MS } from './spool';
 // session's JSON lines, and sends each session's lines as a gzip member within SPOOL_FLUSH_MS (or at
 // SPOOL_FLUSH_BYTES, or at the session's end).
 
-/** Used for every record: local copies, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const { END, LARGE, LINE, readStatementTail, RESULT, ResultReader, ROW, START, STATEMENT, STATEMENT_AGAIN } = records;
 /** The lowest priority: the worker takes CPU the proxy, PostgreSQL and the clients leave idle (Linux: per thread). */
 const NICENESS = 19;
 
 interface Session {
   readonly sessionId: string;
-  readonly lines: EventLines;
-  readonly writer: PgLineWriter;
-  readonly results: InstanceType<typeof ResultReader>;
+  readonly pending: PendingEvents;
+  readonly writer: PgNdjsonWriter;
+  readonly results: ResultReader;
   flushTimer: NodeJS.Timeout | undefined;
 }
 
@@ -46,18 +44,18 @@ function post(m: FromWorker): void {
 function flush(s: Session): void {
   clearTimeout(s.flushTimer);
   s.flushTimer = undefined;
-  const events = s.lines.whole();
+  const events = s.pending.whole();
   if (events.length === 0) return;
   const member = gzipMember(events);
   post({ type: 'member', sessionId: s.sessionId, member, eventBytes: events.length });
-  s.lines.clear();
+  s.pending.clear();
 }
 
 function begin(slot: number, r: RecordReader): void {
   const cap = r.u32();
   const sessionId = r.str();
   const startLine = r.str();
-  const lines = new EventLines(
+  const pending = new PendingEvents(
     PENDING_IDLE_BYTES,
     (waiting) => {
       if (waiting >= SPOOL_FLUSH_BYTES) flush(session);
@@ -65,7 +63,7 @@ function begin(slot: number, r: RecordReader): void {
     },
     () => scheduleFlush(session),
   );
-  const session: Session = { sessionId, lines, writer: new PgLineWriter(lines, cap), results: new ResultReader(), flushTimer: undefined };
+  const session: Session = { sessionId, pending, writer: new PgNdjsonWriter(pending, cap), results: new ResultReader(), flushTimer: undefined };
   sessions.set(slot, session);
   session.writer.line(startLine);
 }
@@ -111,7 +109,7 @@ function handle(kind: number, slot: number, r: RecordReader): boolean {
     case RESULT:
       s.writer.cycleEnd(s.results.read(r));
       break;
-    case LINE:
+    case JSON_EVENT:
       s.writer.line(r.str());
       break;
     case END:

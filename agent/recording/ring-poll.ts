@@ -2,12 +2,9 @@
  * How often the Postgres recorder's worker reads the ring (see pg-recording-worker.ts).
  *
  * Each read wakes the worker and brings its code and sessions back into the CPU's caches, a cost per
- * read rather than per event (on this machine's VM, a wake-up costs tens of µs): at 5 ms a one-client
- * pgbench session's ~20 transactions shared it. Events reach the spool within SPOOL_FLUSH_MS anyway;
- * the ring holds far more than this long's events. A read that found nothing doubles the wait before
- * the next, up to IDLE_POLL_MAX_MS (idle sessions, or none). In place the reads at this rate cost the
- * proxy nothing measurable (no records written, the worker still reading every 25 ms: 0.9% of pgbench
- * -S throughput at one client, as with recording off on both sides; bench/RESULTS.md).
+ * read rather than per event, so reads are spaced: events reach the spool within SPOOL_FLUSH_MS
+ * anyway, and the ring holds far more than this long's events. A read that found nothing doubles the
+ * wait before the next, up to IDLE_POLL_MAX_MS (idle sessions, or none).
  */
 export const RING_POLL_MS = 25;
 export const IDLE_POLL_MAX_MS = 200;

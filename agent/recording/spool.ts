@@ -1,18 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHUNK_MAX_BYTES as MAX_CHUNK_EVENT_BYTES, CHUNK_MAX_SECONDS, chunkDigest, encodeChunk, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
-import { EventLines } from './event-lines';
-import type { JsonLineBuffer } from './json-line-buffer';
-
-/** Read at every event: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const CHUNK_MAX_BYTES = MAX_CHUNK_EVENT_BYTES;
+import { CHUNK_MAX_BYTES, CHUNK_MAX_SECONDS, chunkDigest, GENESIS_DIGEST, gzipMember, headerMember, wholeMembersLength, type ChunkHeader, type RecordingFormat } from '../../core/recording/chunk';
+import { PendingEvents } from './pending-events';
 
 /**
  * Events reach the spool file within this time, or sooner once this many bytes are waiting. Each
- * flush is a gzip member with its own compressor state, a file write and a digest update: at eight
- * pgbench clients, flushing every 200 ms or 64 KB cost the agent about 0.3 ms of CPU per flush, 10 µs
- * per transaction at 1,000 transactions a second. A crash loses at most this much of a session (for
+ * flush is a gzip member with its own compressor state, a file write and a digest update, a cost per
+ * flush that frequent small flushes multiply. A crash loses at most this much of a session (for
  * Postgres sessions, plus the recorder worker's poll: see pg-recorder.ts).
  */
 export const SPOOL_FLUSH_MS = 1000;
@@ -61,7 +56,7 @@ export function readMeta(dir: string): SessionMeta | undefined {
   try {
     log = readFileSync(join(dir, META), 'utf8');
   } catch {
-    return readLegacyMeta(dir);
+    return undefined;
   }
   for (let end = log.lastIndexOf('\n'); end > 0; end = log.lastIndexOf('\n', end - 1)) {
     const start = log.lastIndexOf('\n', end - 1) + 1;
@@ -72,21 +67,6 @@ export function readMeta(dir: string): SessionMeta | undefined {
     }
   }
   return undefined;
-}
-
-/**
- * Spools written before the meta log and compressed flushes (meta.json; events in open.log, not yet
- * compressed) are still read, so that an upgrade loses nothing a crash left behind.
- */
-const LEGACY_META = 'meta.json';
-const LEGACY_OPEN = 'open.log';
-
-function readLegacyMeta(dir: string): SessionMeta | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, LEGACY_META), 'utf8')) as SessionMeta;
-  } catch {
-    return undefined;
-  }
 }
 
 export function writeMeta(dir: string, meta: SessionMeta): void {
@@ -124,7 +104,7 @@ export class SessionSpool {
   /** The open chunk's file, opened at its first events. */
   private fd: number | undefined;
   /** Events not yet in the file. */
-  private readonly lines = new EventLines(
+  private readonly pending = new PendingEvents(
     PENDING_IDLE_BYTES,
     (waiting) => {
       if (this.chunkEventBytes + waiting >= CHUNK_MAX_BYTES) this.sealOrReport();
@@ -179,30 +159,7 @@ export class SessionSpool {
 
   /** One JSON line: an event object (ndjson) or an asciicast v2 header or event array. */
   append(event: object): void {
-    this.appendJson(JSON.stringify(event));
-  }
-
-  /** One line of JSON text the caller encoded itself; nothing once the session has ended. */
-  appendJson(json: string): void {
-    if (!this.ended) this.lines.appendJson(json);
-  }
-
-  /** The buffer one event is written into, in place; then `endLine()` (see EventLines). Undefined once the session has ended. */
-  beginLine(): JsonLineBuffer | undefined {
-    return this.ended ? undefined : this.lines.beginLine();
-  }
-
-  /** See EventLines. */
-  holdLine(close: Buffer): void {
-    this.lines.holdLine(close);
-  }
-
-  resumeLine(): JsonLineBuffer | undefined {
-    return this.lines.resumeLine();
-  }
-
-  endLine(): void {
-    this.lines.endLine();
+    if (!this.ended) this.pending.appendJson(JSON.stringify(event));
   }
 
   /**
@@ -230,10 +187,10 @@ export class SessionSpool {
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const events = this.lines.whole();
+    const events = this.pending.whole();
     if (events.length === 0) return;
     this.writeMember(gzipMember(events), events.length);
-    this.lines.clear();
+    this.pending.clear();
   }
 
   /** Appends a member of `eventBytes` events to the open chunk's file (opening it with its header member). */
@@ -280,8 +237,8 @@ export class SessionSpool {
   /** Events that cannot reach the disk are kept up to one chunk's worth, then dropped: the recording is incomplete. */
   private failed(e: unknown): void {
     this.onError(e);
-    if (this.lines.length < CHUNK_MAX_BYTES) return;
-    this.lines.clear();
+    if (this.pending.length < CHUNK_MAX_BYTES) return;
+    this.pending.clear();
     this.meta.lost = true;
   }
 
@@ -380,16 +337,6 @@ export function recoverSession(dir: string): SessionMeta | undefined {
       renameSync(open, join(dir, sealedName(meta.nextSeq)));
       advance(dir, meta, chunkDigest(stored.subarray(0, whole)));
     } else rmSync(open);
-  }
-  const legacyOpen = join(dir, LEGACY_OPEN);
-  if (existsSync(legacyOpen)) {
-    const events = readFileSync(legacyOpen);
-    if (events.length > 0) {
-      const chunk = encodeChunk(chunkHeader(meta), events);
-      writeAtomic(join(dir, sealedName(meta.nextSeq)), chunk);
-      advance(dir, meta, chunkDigest(chunk));
-    }
-    rmSync(legacyOpen);
   }
   if (!meta.ended) meta.ended = { endedAt: new Date().toISOString(), complete: false };
   writeMeta(dir, meta);

@@ -1,8 +1,10 @@
 import type { Identity } from '../../core/identity/identity';
 import type { ContentScanner } from '../../core/masking/scanner';
 import { StreamMasker } from '../../core/masking/stream';
+import { recordedIdentity, type SessionEvent } from '../sessions/events';
+import type { SessionRecorder } from './session-recorder';
 import type { SessionSpool } from './spool';
-import type { RecordingService } from './uploader';
+import type { RecordingService } from './recording-service';
 
 /** Output is masked with a look-behind: what is held back goes out after this much quiet. */
 export const TERMINAL_IDLE_FLUSH_MS = 50;
@@ -27,7 +29,7 @@ export interface TerminalStart {
  * a header line, then `[seconds, code, data]` events: `o` output, `i` input, `r` resize, `m` markers
  * for what twokey decided. Same spool, chunks and chain as Postgres sessions; only the lines differ.
  */
-export class TerminalRecording {
+export class TerminalRecording implements SessionRecorder {
   private readonly spool: SessionSpool;
   private readonly started = Date.now();
   private readonly masker: StreamMasker | undefined;
@@ -38,7 +40,7 @@ export class TerminalRecording {
     private readonly service: RecordingService,
     private readonly start: TerminalStart,
   ) {
-    const identity = { subject: start.identity.subject, name: start.identity.name, email: start.identity.email, groups: [...start.identity.groups] };
+    const identity = recordedIdentity(start.identity);
     const startedAt = new Date(this.started);
     this.spool = service.begin({ sessionId: start.sessionId, target: start.target, protocol: start.protocol, format: 'asciicast', identity, startedAt: startedAt.toISOString() });
     this.masker = start.scanner ? new StreamMasker(start.scanner) : undefined;
@@ -54,24 +56,30 @@ export class TerminalRecording {
 
   output(data: string): void {
     if (this.ended) return;
-    if (!this.masker) return this.event('o', data);
+    if (!this.masker) return this.line('o', data);
     const safe = this.masker.push(data);
-    if (safe) this.event('o', safe);
+    if (safe) this.line('o', safe);
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => this.flushOutput(), TERMINAL_IDLE_FLUSH_MS);
   }
 
   input(data: string): void {
-    if (this.start.recordInput) this.event('i', this.masker ? (this.start.scanner?.scanString(data) ?? data) : data);
+    if (this.start.recordInput) this.line('i', this.masker ? (this.start.scanner?.scanString(data) ?? data) : data);
   }
 
   resize(width: number, height: number): void {
-    this.event('r', `${width}x${height}`);
+    this.line('r', `${width}x${height}`);
   }
 
   /** A marker: what twokey decided (a blocked command, an approval), shown by players as a chapter. */
   mark(label: string): void {
-    this.event('m', label);
+    this.line('m', label);
+  }
+
+  /** A shared session event becomes a marker: decisions and approvals show as chapters. */
+  event(e: SessionEvent): void {
+    if (e.e === 'decision') this.mark(`${e.decision}${e.rule ? ` by ${e.rule}` : ''}: ${e.text}`);
+    else this.mark(`approval ${e.requestId} ${e.outcome}${e.reviewers.length ? ` by ${e.reviewers.join(', ')}` : ''}`);
   }
 
   end(reason: string): void {
@@ -86,10 +94,10 @@ export class TerminalRecording {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     const rest = this.masker?.flush();
-    if (rest) this.event('o', rest);
+    if (rest) this.line('o', rest);
   }
 
-  private event(code: 'o' | 'i' | 'r' | 'm', data: string): void {
+  private line(code: 'o' | 'i' | 'r' | 'm', data: string): void {
     if (this.ended) return;
     this.spool.append([Number(((Date.now() - this.started) / 1000).toFixed(6)), code, data]);
   }

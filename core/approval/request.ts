@@ -56,6 +56,16 @@ export interface ApprovalRecord extends Omit<ApprovalAsk, 'kind'> {
   readonly policyChange?: PolicyChangeDetails;
 }
 
+/**
+ * What a listing shows of a request: no statement or policy text beyond a short preview, no diff
+ * (a policy change carries whole policy texts; a page of them must stay far below Lambda's 6 MB).
+ */
+export interface ApprovalSummary extends Pick<ApprovalRecord, 'requestId' | 'kind' | 'agent' | 'target' | 'status' | 'requester' | 'reviewers' | 'votes' | 'approval' | 'reason' | 'createdAt' | 'expiresAt' | 'decidedAt'> {
+  /** The start of the statement, script or proposed policy. */
+  readonly preview: string;
+  readonly policyChange?: Pick<PolicyChangeDetails, 'baseVersion' | 'added' | 'removed' | 'result' | 'emergencyReason'>;
+}
+
 /** What an approval request says of its requester: the whole verified identity, issuer included. */
 export function requesterOf(identity: Identity): Requester {
   return { issuer: identity.issuer, subject: identity.subject, name: identity.name, email: identity.email, groups: [...identity.groups] };

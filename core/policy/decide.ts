@@ -1,16 +1,41 @@
 import { principalKey, type Identity } from '../identity/identity';
 import { matchesAny } from '../glob';
-import type { ActionClass, BlockableStatement, DecisionSpec, PolicyDocument, PolicyMask, PolicyRule, RecordingSettings, UserName } from './schema';
+import type { ActionClass, BlockableStatement, DecisionSpec, PolicyBlock, PolicyDocument, PolicyMask, PolicyRule, RecordingSettings, UserName } from './schema';
 
-/** What the caller wants to do, as the protocol classifier understood it. */
+/**
+ * What the caller wants to do, as the protocol's classifier understood it: a class every rule speaks
+ * to, and the facets of its protocol that block rules can name. One type for every protocol, so that
+ * one `decide()` serves them all.
+ */
 export interface Action {
   readonly class: ActionClass;
+  // Postgres (flat: the proxy builds one per statement)
   /** Statement kinds that block rules can name (e.g. `drop`, `update-without-where`). */
   readonly statements?: readonly BlockableStatement[];
   /** Schema-qualified relation names the action touches. */
   readonly tables?: readonly string[];
   /** Schema-qualified function names the action calls. */
   readonly functions?: readonly string[];
+  readonly kubernetes?: KubernetesRequest;
+  readonly ssh?: SshRequest;
+}
+
+/** A Kubernetes API request's attributes (the API conventions' verb, group, resource, ...). */
+export interface KubernetesRequest {
+  readonly verb: string;
+  /** API group; '' for the core group. */
+  readonly group: string;
+  readonly resource: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly subresource?: string;
+}
+
+/** An SSH channel request: a command, a subsystem, and the paths a file transfer touches. */
+export interface SshRequest {
+  readonly command?: string;
+  readonly subsystem?: string;
+  readonly paths?: readonly string[];
 }
 
 export interface ApprovalRequirement {
@@ -72,10 +97,7 @@ export function decide(identity: Identity, target: string, action: Action, polic
   for (const block of policy.blocks) {
     if (!matchesAny(block.targets, target)) continue;
     if (block.subjects && !subjectMatches(block.subjects, identity, policy.issuer)) continue;
-    const hit =
-      action.statements?.find((s) => block.statements.includes(s)) ??
-      action.tables?.find((t) => matchesAny(block.tables, t)) ??
-      action.functions?.find((f) => matchesAny(block.functions, f));
+    const hit = blockedFacet(block, action);
     if (hit !== undefined) return { kind: 'deny', rule: block.name, reason: `blocked by ${block.name} (${hit})` };
   }
 
@@ -93,6 +115,37 @@ export function decide(identity: Identity, target: string, action: Action, polic
   const masks = masksFor(identity, target, policy);
   if (chosen.spec === 'allow') return { kind: 'allow', rule: chosen.rule.name, masks };
   return { kind: 'approve', rule: chosen.rule.name, approval: approvalOf(chosen.spec), masks };
+}
+
+/** The facet of the action a block names (for the reason the caller is shown), or undefined. */
+function blockedFacet(block: PolicyBlock, action: Action): string | undefined {
+  const pg =
+    action.statements?.find((s) => block.statements.includes(s)) ??
+    action.tables?.find((t) => matchesAny(block.tables, t)) ??
+    action.functions?.find((f) => matchesAny(block.functions, f));
+  if (pg !== undefined) return pg;
+  if (action.kubernetes && block.requests) return blockedRequest(block.requests, action.kubernetes);
+  const ssh = action.ssh;
+  if (!ssh) return undefined;
+  if (ssh.command !== undefined && block.commands && matchesAny(block.commands, ssh.command)) return ssh.command;
+  if (ssh.subsystem !== undefined && block.subsystems?.includes(ssh.subsystem)) return ssh.subsystem;
+  const paths = block.paths;
+  return paths ? ssh.paths?.find((p) => matchesAny(paths, p)) : undefined;
+}
+
+/** A Kubernetes request one of a block's entries names: every field the entry gives matches. */
+function blockedRequest(requests: NonNullable<PolicyBlock['requests']>, k: KubernetesRequest): string | undefined {
+  const resource = k.group ? `${k.group}/${k.resource}` : k.resource;
+  const given = (v: readonly string[] | undefined): v is readonly string[] => v !== undefined && v.length > 0;
+  const named = requests.some(
+    (r) =>
+      (!given(r.verbs) || r.verbs.includes(k.verb)) &&
+      (!given(r.resources) || matchesAny(r.resources, resource)) &&
+      (!given(r.namespaces) || (k.namespace !== undefined && matchesAny(r.namespaces, k.namespace))) &&
+      (!given(r.names) || (k.name !== undefined && matchesAny(r.names, k.name))) &&
+      (!given(r.subresources) || (k.subresource !== undefined && r.subresources.includes(k.subresource))),
+  );
+  return named ? `${k.verb} ${resource}${k.subresource ? `/${k.subresource}` : ''}` : undefined;
 }
 
 /** The mask rules that apply to a subject on a target. */

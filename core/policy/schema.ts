@@ -105,16 +105,42 @@ const rule = z.strictObject({
   actions,
 });
 
+/**
+ * A Kubernetes API request a block names: every field given must match (verbs and subresources
+ * exactly, the rest as globs); `resources` are `group/resource`, or `resource` for the core group.
+ */
+const kubernetesRequest = z
+  .strictObject({
+    verbs: z.array(z.string().min(1)).optional(),
+    resources: z.array(glob).optional(),
+    namespaces: z.array(glob).optional(),
+    names: z.array(glob).optional(),
+    subresources: z.array(z.string().min(1)).optional(),
+  })
+  .refine((r) => Object.values(r).some((v) => v !== undefined && v.length > 0), 'a Kubernetes request names verbs, resources, namespaces, names or subresources');
+
 const block = z
   .strictObject({
     name,
     targets: z.array(glob).min(1),
     subjects: subjects.optional(),
+    // Postgres
     statements: z.array(z.enum(BLOCKABLE_STATEMENTS)).default([]),
     tables: z.array(glob).default([]),
     functions: z.array(glob).default([]),
+    // Kubernetes and SSH facets stay absent unless named: the control plane sends agents the parsed
+    // document, and an agent from before these facets refuses a block carrying keys it does not know.
+    requests: z.array(kubernetesRequest).optional(),
+    // SSH: command lines (globs), subsystems (`sftp`), and paths a file transfer touches (globs)
+    commands: z.array(glob).optional(),
+    subsystems: z.array(z.string().min(1)).optional(),
+    paths: z.array(glob).optional(),
   })
-  .refine((b) => b.statements.length + b.tables.length + b.functions.length > 0, 'a block names statements, tables or functions');
+  .refine(
+    (b) =>
+      b.statements.length + b.tables.length + b.functions.length + (b.requests?.length ?? 0) + (b.commands?.length ?? 0) + (b.subsystems?.length ?? 0) + (b.paths?.length ?? 0) > 0,
+    'a block names statements, tables, functions, Kubernetes requests, commands, subsystems or paths',
+  );
 
 const mask = z.strictObject({
   name,

@@ -65,7 +65,7 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
     target: targetName,
     protocol: z.string().max(32),
     format: z.enum(['ndjson', 'asciicast']),
-    identity: z.strictObject({ subject: z.string().max(256), name: z.string().max(256), email: z.string().max(256).optional(), groups: z.array(z.string().max(128)).max(100) }),
+    identity: z.strictObject({ subject: z.string().max(256), issuer: z.string().max(512).optional(), name: z.string().max(256), email: z.string().max(256).optional(), groups: z.array(z.string().max(128)).max(100) }),
     startedAt: z.string().max(40),
   }),
   z.strictObject({

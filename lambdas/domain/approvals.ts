@@ -13,6 +13,8 @@ import { parseStoredPolicy } from './policies';
 import { policyChangeMail } from './policy-change-notices';
 import { policyChangePage } from './policy-change-page';
 import { applyPolicyChange } from './policy-changes';
+import type { ApprovalPage } from '../store/approval-store';
+import { DEFAULT_PAGE_ITEMS } from '../store/page-token';
 import type { ControlPlaneDeps } from './deps';
 
 /** How long an approval stays usable once decided (a one-time grant when the caller had left). */
@@ -216,13 +218,14 @@ async function checkLink(deps: ControlPlaneDeps, token: string): Promise<{ recor
 }
 
 /**
- * Pending and recent requests the caller reviews or made (by principal, never by address); every one
- * for admins; every policy change (emergencies included) for auditors.
+ * A page of the requests the caller reviews or made (by principal, never by address), newest first;
+ * every one for admins; every policy change (emergencies included) and their own for auditors.
+ * Summaries only: the review page shows a request whole.
  */
-export async function listApprovals(deps: Pick<ControlPlaneDeps, 'approvals'>, caller: Identity, role: { admin: boolean; auditor: boolean }): Promise<ApprovalRecord[]> {
+export async function listApprovals(deps: Pick<ControlPlaneDeps, 'approvals'>, caller: Identity, role: { admin: boolean; auditor: boolean }, page: { limit?: number; next?: string } = {}): Promise<ApprovalPage> {
   const me = principalKey(caller);
-  const all = await deps.approvals.list();
-  return all
-    .filter((r) => role.admin || (role.auditor && r.kind === 'policy-change') || r.reviewers.some((v) => principalKey(v) === me) || principalKey(r.requester) === me)
-    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const bounds = { limit: page.limit ?? DEFAULT_PAGE_ITEMS, next: page.next };
+  if (role.admin) return deps.approvals.listAll(bounds);
+  if (role.auditor) return deps.approvals.listAll(bounds, { policyChangesOr: me });
+  return deps.approvals.listFor(me, bounds);
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { GENESIS_DIGEST, type RecordingFormat } from '../../core/recording/chunk';
-import type { Identity } from '../../core/identity/identity';
+import { principalKey, type Identity } from '../../core/identity/identity';
 import { targetsOfAgent } from '../../core/policy/decide';
 import { TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../core/tunnel/messages';
 import { type SessionFilter, type SessionPage, type SessionRecord, type SessionStatus } from '../store/session-store';
@@ -149,7 +149,7 @@ export async function recordingDownload(deps: ControlPlaneDeps, sessionId: strin
   const to = Math.min(count, from + Math.min(Math.max(1, page.limit ?? DOWNLOAD_PAGE_CHUNKS), DOWNLOAD_PAGE_CHUNKS));
   const chunks = [];
   for (let seq = from; seq < to; seq++) chunks.push({ seq, url: await deps.recordings.presignGet(chunkKey(session.prefix, seq, session.format), DOWNLOAD_URL_SECONDS) });
-  await deps.audit.put({ eventId: randomUUID(), at: deps.clock().toISOString(), actor: caller.subject, action: 'recording.download', subject: sessionId, detail: { fromSeq: from, chunks: chunks.length } });
+  await deps.audit.put({ eventId: randomUUID(), at: deps.clock().toISOString(), actor: principalKey(caller), action: 'recording.download', subject: sessionId, detail: { fromSeq: from, chunks: chunks.length } });
   return {
     session,
     manifestUrl: await deps.recordings.presignGet(`${session.prefix}manifest.json`, DOWNLOAD_URL_SECONDS),

@@ -17,7 +17,7 @@ const issuersSchema = z
   .min(1);
 
 export interface ControlPlaneConfig {
-  readonly tables: { agents: string; connections: string; policies: string; approvals: string; sessions: string; recordingChunks: string; auditEvents: string };
+  readonly tables: { agents: string; connections: string; policies: string; approvals: string; approvalInbox: string; sessions: string; recordingChunks: string; auditEvents: string };
   readonly recordingsBucket: string;
   readonly s3ForcePathStyle: boolean;
   readonly stateMachineArn: string | undefined;
@@ -59,6 +59,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
       connections: need(TABLES.connections.envVar),
       policies: need(TABLES.policies.envVar),
       approvals: need(TABLES.approvals.envVar),
+      approvalInbox: need(TABLES.approvalInbox.envVar),
       sessions: need(TABLES.sessions.envVar),
       recordingChunks: need(TABLES.recordingChunks.envVar),
       auditEvents: need(TABLES.auditEvents.envVar),

@@ -154,11 +154,24 @@ function bucketFor(s3: S3Client, bucket: string): RecordingBucket {
 export const clientLimits = (requestTimeoutMs: number) =>
   ({ requestHandler: { connectionTimeout: SDK_CONNECTION_TIMEOUT_MS, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true }, maxAttempts: SDK_MAX_ATTEMPTS }) as const;
 
-let runtime: Runtime | undefined;
+let shared: Runtime | undefined;
+/** Each component's view of the shared runtime: the same clients, a logger that names the component. */
+const byComponent = new Map<string, Runtime>();
 
-/** SDK clients are built once per Lambda container (or once in local mode) and shared by invocations. */
+/**
+ * SDK clients are built once per Lambda container (or once in local mode) and shared by invocations
+ * and by every component in the process; each component gets its own logger.
+ */
 export function getRuntime(component: string): Runtime {
-  if (runtime) return runtime;
+  const cached = byComponent.get(component);
+  if (cached) return cached;
+  shared ??= buildRuntime();
+  const runtime: Runtime = { ...shared, deps: { ...shared.deps, log: jsonLogger(component) } };
+  byComponent.set(component, runtime);
+  return runtime;
+}
+
+function buildRuntime(): Runtime {
   const config = readConfig();
   const limits = clientLimits(config.sdkRequestTimeoutMs);
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(limits), { marshallOptions: { removeUndefinedValues: true } });
@@ -166,7 +179,7 @@ export function getRuntime(component: string): Runtime {
     ? new ApiGatewayManagementApiClient({ ...limits, endpoint: config.wsManagementEndpoint })
     : undefined;
   const policies = new DynamoPolicyStore(ddb, config.tables.policies);
-  runtime = {
+  return {
     config,
     verifier: new TokenVerifier(config.issuers, { fetchJson, nowMs: Date.now }),
     deps: {
@@ -174,7 +187,7 @@ export function getRuntime(component: string): Runtime {
       connections: new KnownConnections(new DynamoConnectionStore(ddb, config.tables.connections)),
       policies,
       recentPolicy: new RecentPolicy(policies, Date.now),
-      approvals: new DynamoApprovalStore(ddb, config.tables.approvals),
+      approvals: new DynamoApprovalStore(ddb, config.tables.approvals, config.tables.approvalInbox),
       sessions: new DynamoSessionStore(ddb, config.tables.sessions),
       chunks: new DynamoChunkStore(ddb, config.tables.recordingChunks),
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),
@@ -190,13 +203,13 @@ export function getRuntime(component: string): Runtime {
       push: pusherFor(management),
       disconnect: disconnectorFor(management),
       clock: () => new Date(),
-      log: jsonLogger(component),
+      log: jsonLogger('control-plane'),
     },
   };
-  return runtime;
 }
 
 /** Local mode and tests build a fresh runtime after changing the environment. */
 export function resetRuntime(): void {
-  runtime = undefined;
+  shared = undefined;
+  byComponent.clear();
 }

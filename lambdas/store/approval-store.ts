@@ -1,9 +1,11 @@
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PolicyChangeResult } from '../../core/approval/policy-change';
-import type { ApprovalRecord, ApprovalStatus } from '../../core/approval/request';
+import type { ApprovalRecord, ApprovalStatus, ApprovalSummary } from '../../core/approval/request';
 import type { Vote } from '../../core/approval/votes';
 import { principalKey } from '../../core/identity/identity';
-import { isConditionFailure, putIfAbsent, queryAll, scanTable } from './dynamo-table';
+import { batchGetAll, isConditionFailure, putIfAbsent, queryAll, scanTable } from './dynamo-table';
+import { monthOf, pageByMonth } from './month-pages';
+import { decodePageToken, encodePageToken, InvalidPageTokenError, pageLimit } from './page-token';
 
 export interface ApprovalStore {
   /** Stores a new request; `exists` when one with this id is already stored (a retried request). */
@@ -20,34 +22,83 @@ export interface ApprovalStore {
   markDelivered(requestId: string): Promise<void>;
   /** Records what became of an approved policy change, once; false if a result was recorded already. */
   setPolicyChangeResult(requestId: string, result: PolicyChangeResult): Promise<boolean>;
-  list(): Promise<ApprovalRecord[]>;
+  /** Requests still pending (local mode resumes their workflows when it starts). */
+  pending(): Promise<ApprovalRecord[]>;
+  /** A page of the requests `principal` made or reviews, newest first (its inbox: one partition). */
+  listFor(principal: string, page: { limit: number; next?: string }): Promise<ApprovalPage>;
+  /** A page of every request, newest first (by month); with `policyChangesOr`, only policy changes and that principal's own. */
+  listAll(page: { limit: number; next?: string }, only?: { policyChangesOr: string }): Promise<ApprovalPage>;
   /** Decided requests of `agent` whose decision it has not acknowledged (an index query, for every hello). */
   undelivered(agent: string): Promise<ApprovalRecord[]>;
 }
 
+export interface ApprovalPage {
+  readonly approvals: ApprovalSummary[];
+  readonly next?: string;
+}
+
+export const MAX_PREVIEW_CHARS = 200;
+
+/** The attributes a summary is read with (a projection: the texts are never read for a listing). */
+const SUMMARY_ATTRIBUTES = ['requestId', 'kind', 'agent', 'target', 'status', 'requester', 'reviewers', 'votes', 'approval', 'reason', 'createdAt', 'expiresAt', 'decidedAt', 'preview', 'ttl'] as const;
+const SUMMARY_CHANGE_ATTRIBUTES = ['baseVersion', 'added', 'removed', 'result', 'emergencyReason'] as const;
+const SUMMARY_NAMES: Record<string, string> = Object.fromEntries([...SUMMARY_ATTRIBUTES, 'policyChange', ...SUMMARY_CHANGE_ATTRIBUTES].map((a) => [`#${a}`, a]));
+const SUMMARY_PROJECTION = [...SUMMARY_ATTRIBUTES.map((a) => `#${a}`), ...SUMMARY_CHANGE_ATTRIBUTES.map((a) => `#policyChange.#${a}`)].join(', ');
+
 /** A decided request is kept this long after its decision, then DynamoDB's TTL deletes it (the audit trail is the recordings and logs). */
 export const DECIDED_APPROVAL_RETENTION_DAYS = 400;
 
-type StoredApproval = ApprovalRecord & { taskToken?: string; undeliveredAgent?: string; ttl?: number };
+/** A listing walks the byMonth index back this far: every month a retained decided request can be from. */
+export const APPROVAL_LISTING_MONTHS = Math.ceil(DECIDED_APPROVAL_RETENTION_DAYS / 28) + 1;
+/** An inbox item outlives its request's latest possible decision by the retention, then TTL deletes it. */
+const INBOX_RETENTION_SECONDS = (DECIDED_APPROVAL_RETENTION_DAYS + 1) * 86_400;
 
-/** The task token stays in the table; index and TTL attributes are storage's own. */
-const withoutStorage = ({ taskToken: _token, undeliveredAgent: _index, ttl: _ttl, ...record }: StoredApproval): ApprovalRecord => record;
+type StoredApproval = ApprovalRecord & { taskToken?: string; undeliveredAgent?: string; ttl?: number; month?: string; preview?: string; principals?: string[] };
+
+/** The task token stays in the table; index, listing and TTL attributes are storage's own. */
+const withoutStorage = ({ taskToken: _token, undeliveredAgent: _index, ttl: _ttl, month: _month, preview: _preview, principals: _principals, ...record }: StoredApproval): ApprovalRecord => record;
+
+/** DynamoDB's TTL deletes within days of expiry, and dynalite never: an expired item is not listed. */
+const live = (item: { ttl?: unknown }, nowSeconds: number): boolean => typeof item.ttl !== 'number' || item.ttl > nowSeconds;
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+const summaryOf = (item: Record<string, unknown>): ApprovalSummary => {
+  const { ttl: _ttl, ...summary } = item as unknown as ApprovalSummary & { ttl?: number };
+  return summary;
+};
+
+/** The principals whose inboxes list a request: its requester and each reviewer. */
+const inboxPrincipals = (record: Pick<ApprovalRecord, 'requester' | 'reviewers'>): string[] => [...new Set([record.requester, ...record.reviewers].map(principalKey))];
 
 export class DynamoApprovalStore implements ApprovalStore {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     private readonly table: string,
+    private readonly inboxTable: string,
   ) {}
 
-  create(record: ApprovalRecord): Promise<'created' | 'exists'> {
-    return putIfAbsent(this.ddb, this.table, { ...record }, 'requestId');
+  /**
+   * The request, then an inbox item for each of its principals. A retry (the request exists) writes the
+   * stored request's inbox items again, so that a write lost between the two is made up, and never
+   * the retrying caller's (a different request reusing the id lists nothing of it for anyone).
+   */
+  async create(record: ApprovalRecord): Promise<'created' | 'exists'> {
+    const created = await putIfAbsent(this.ddb, this.table, { ...record, month: monthOf(record.createdAt), preview: record.text.slice(0, MAX_PREVIEW_CHARS), principals: inboxPrincipals(record) }, 'requestId');
+    const stored = created === 'created' ? record : await this.get(record.requestId);
+    if (stored) await this.writeInbox(stored);
+    return created;
+  }
+
+  private async writeInbox(record: ApprovalRecord): Promise<void> {
+    const ttl = Math.floor(Date.parse(record.expiresAt) / 1000) + INBOX_RETENTION_SECONDS;
+    for (const principal of inboxPrincipals(record)) {
+      await this.ddb.send(new PutCommand({ TableName: this.inboxTable, Item: { principal, entry: `${record.createdAt}|${record.requestId}`, requestId: record.requestId, ttl } }));
+    }
   }
 
   async get(requestId: string): Promise<ApprovalRecord | undefined> {
     const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { requestId }, ConsistentRead: true }));
-    if (!out.Item) return undefined;
-    const { taskToken: _hidden, ...record } = out.Item as ApprovalRecord & { taskToken?: string };
-    return record;
+    return out.Item ? withoutStorage(out.Item as StoredApproval) : undefined;
   }
 
   async setTaskToken(requestId: string, taskToken: string): Promise<void> {
@@ -125,8 +176,51 @@ export class DynamoApprovalStore implements ApprovalStore {
     }
   }
 
-  async list(): Promise<ApprovalRecord[]> {
-    return (await scanTable<StoredApproval>(this.ddb, this.table)).map(withoutStorage);
+  async pending(): Promise<ApprovalRecord[]> {
+    return (await scanTable<StoredApproval>(this.ddb, this.table)).filter((r) => r.status === 'pending').map(withoutStorage);
+  }
+
+  async listFor(principal: string, page: { limit: number; next?: string }): Promise<ApprovalPage> {
+    const position = page.next ? decodePageToken(page.next) : {};
+    // DynamoDB refuses a start key outside the queried partition (a 500): another inbox's position is a bad token.
+    if (position.partition !== undefined || (position.key && position.key.principal !== principal)) throw new InvalidPageTokenError('next is not a page token');
+    const now = nowSeconds();
+    const out = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.inboxTable,
+        KeyConditionExpression: '#p = :p',
+        FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now',
+        ExpressionAttributeNames: { '#p': 'principal', '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ':p': principal, ':now': now },
+        ScanIndexForward: false,
+        Limit: pageLimit(page.limit),
+        ExclusiveStartKey: position.key,
+      }),
+    );
+    const ids = (out.Items ?? []).map((i) => i.requestId as string);
+    const found = await batchGetAll(this.ddb, this.table, 'requestId', ids, { expression: SUMMARY_PROJECTION, names: SUMMARY_NAMES });
+    const byId = new Map(found.map((item) => [item.requestId as string, item]));
+    // The inbox says where to look; the request itself says who may see it.
+    const approvals = ids
+      .map((id) => byId.get(id))
+      .filter((item): item is Record<string, unknown> => item !== undefined && live(item, now))
+      .map(summaryOf)
+      .filter((r) => inboxPrincipals(r).includes(principal));
+    return { approvals, ...(out.LastEvaluatedKey ? { next: encodePageToken({ key: out.LastEvaluatedKey as Record<string, string> }) } : {}) };
+  }
+
+  async listAll(page: { limit: number; next?: string }, only?: { policyChangesOr: string }): Promise<ApprovalPage> {
+    const filter = {
+      expression: `(attribute_not_exists(#ttl) OR #ttl > :now)${only ? ' AND (#kind = :change OR contains(#principals, :me))' : ''}`,
+      names: { '#ttl': 'ttl', ...(only ? { '#kind': 'kind', '#principals': 'principals' } : {}) },
+      values: { ':now': nowSeconds(), ...(only ? { ':change': 'policy-change', ':me': only.policyChangesOr } : {}) },
+    };
+    const listed = await pageByMonth(
+      this.ddb,
+      { table: this.table, index: 'byMonth', sortKey: 'createdAt', months: APPROVAL_LISTING_MONTHS, filter, projection: SUMMARY_PROJECTION, projectionNames: SUMMARY_NAMES },
+      page,
+    );
+    return { approvals: listed.items.map(summaryOf), ...(listed.next ? { next: listed.next } : {}) };
   }
 
   async undelivered(agent: string): Promise<ApprovalRecord[]> {

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, PutCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 
 /** Tables here stay small (agents, connections, approvals); a scan is bounded by this many pages. */
 export const MAX_SCAN_PAGES = 100;
@@ -48,4 +48,29 @@ export async function putIfAbsent(ddb: DynamoDBDocumentClient, table: string, it
     if (isConditionFailure(e)) return 'exists';
     throw e;
   }
+}
+
+/** BatchGetItem takes this many keys a call; keys it leaves unprocessed (throttling) are asked for again, this many times. */
+const BATCH_GET_KEYS = 100;
+export const MAX_BATCH_GET_ROUNDS = 5;
+
+/** The items with these keys (one key attribute), in no particular order; missing ones are absent. */
+export async function batchGetAll(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  keyAttribute: string,
+  ids: readonly string[],
+  projection: { expression: string; names: Record<string, string> },
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for (let i = 0; i < ids.length; i += BATCH_GET_KEYS) {
+    let keys: Record<string, unknown>[] = [...new Set(ids.slice(i, i + BATCH_GET_KEYS))].map((id) => ({ [keyAttribute]: id }));
+    for (let round = 0; keys.length > 0; round++) {
+      if (round === MAX_BATCH_GET_ROUNDS) throw new Error(`batch read of ${table} left keys unprocessed ${MAX_BATCH_GET_ROUNDS} times`);
+      const out = await ddb.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ProjectionExpression: projection.expression, ExpressionAttributeNames: projection.names } } }));
+      items.push(...((out.Responses?.[table] ?? []) as Record<string, unknown>[]));
+      keys = (out.UnprocessedKeys?.[table]?.Keys ?? []) as Record<string, unknown>[];
+    }
+  }
+  return items;
 }

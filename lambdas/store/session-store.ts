@@ -1,5 +1,6 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure, putIfAbsent, queryAll } from './dynamo-table';
+import { monthOf, pageByMonth } from './month-pages';
 import { decodePageToken, encodePageToken, pageLimit } from './page-token';
 
 export type SessionStatus = 'live' | 'complete' | 'incomplete';
@@ -110,10 +111,9 @@ export class DynamoSessionStore implements SessionStore {
   }
 
   async query(filter: SessionFilter, page: { limit: number; next?: string }): Promise<SessionPage> {
-    const position = page.next ? decodePageToken(page.next) : {};
-    const limit = pageLimit(page.limit);
-    const range = { ':from': filter.from ?? '0000', ':to': filter.to ?? '9999' };
     if (filter.target || filter.user) {
+      const position = page.next ? decodePageToken(page.next) : {};
+      const range = { ':from': filter.from ?? '0000', ':to': filter.to ?? '9999' };
       // By target (and user, filtered) or by user: one partition of an index.
       const [name, key, value] = filter.target ? ['byTarget', 'target', filter.target] : ['byUser', 'user', filter.user as string];
       const also = filter.target && filter.user ? { FilterExpression: '#u = :u', names: { '#u': 'user' }, values: { ':u': filter.user } } : undefined;
@@ -126,38 +126,15 @@ export class DynamoSessionStore implements SessionStore {
           ExpressionAttributeNames: { '#k': key, ...also?.names },
           ExpressionAttributeValues: { ':v': value, ...range, ...also?.values },
           ScanIndexForward: false,
-          Limit: limit,
+          Limit: pageLimit(page.limit),
           ExclusiveStartKey: position.key,
         }),
       );
       return { sessions: (out.Items ?? []).map(withoutMonth), ...(out.LastEvaluatedKey ? { next: encodePageToken({ key: out.LastEvaluatedKey as Record<string, string> }) } : {}) };
     }
     // Everything: month by month (the byMonth index), newest first, from `to` back to `from`.
-    const to = filter.to ?? new Date().toISOString();
-    const last = monthOf(filter.from ?? monthsBefore(to, DEFAULT_LISTING_MONTHS));
-    const sessions: SessionRecord[] = [];
-    let month = position.partition ?? monthOf(to);
-    let start = position.key;
-    while (month >= last) {
-      const out = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: 'byMonth',
-          KeyConditionExpression: '#m = :m AND startedAt BETWEEN :from AND :to',
-          ExpressionAttributeNames: { '#m': 'month' },
-          ExpressionAttributeValues: { ':m': month, ...range },
-          ScanIndexForward: false,
-          Limit: limit - sessions.length,
-          ExclusiveStartKey: start,
-        }),
-      );
-      sessions.push(...(out.Items ?? []).map(withoutMonth));
-      start = out.LastEvaluatedKey as Record<string, string> | undefined;
-      if (!start) month = monthsBefore(`${month}-01`, 1).slice(0, 7);
-      if (sessions.length >= limit) break;
-    }
-    const more = start !== undefined || month >= last;
-    return { sessions, ...(more ? { next: encodePageToken({ partition: month, key: start }) } : {}) };
+    const listed = await pageByMonth(this.ddb, { table: this.table, index: 'byMonth', sortKey: 'startedAt', from: filter.from, to: filter.to, months: DEFAULT_LISTING_MONTHS }, page);
+    return { sessions: listed.items.map(withoutMonth), ...(listed.next ? { next: listed.next } : {}) };
   }
 }
 
@@ -166,13 +143,6 @@ const withoutMonth = (item: Record<string, unknown>): SessionRecord => {
   const { month: _month, ...record } = item as unknown as StoredSession;
   return record;
 };
-const monthOf = (iso: string): string => iso.slice(0, 7);
-/** The ISO date `months` calendar months before `iso` (UTC). */
-function monthsBefore(iso: string, months: number): string {
-  const d = new Date(iso);
-  const at = Number.isNaN(d.getTime()) ? new Date(0) : d;
-  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - months, 1)).toISOString();
-}
 
 export class DynamoAuditStore implements AuditStore {
   constructor(

@@ -36,7 +36,20 @@ export const TABLES = {
     partitionKey: { name: 'requestId', type: 'S' },
     ttlAttribute: 'ttl',
     // Sparse: a decided request is in it until its agent acknowledged the decision.
-    indexes: [{ name: 'undeliveredByAgent', partitionKey: { name: 'undeliveredAgent', type: 'S' }, sortKey: { name: 'decidedAt', type: 'S' } }],
+    indexes: [
+      { name: 'undeliveredByAgent', partitionKey: { name: 'undeliveredAgent', type: 'S' }, sortKey: { name: 'decidedAt', type: 'S' } },
+      // Every request by the month it was made (yyyy-mm): what admins and auditors list, never a scan.
+      { name: 'byMonth', partitionKey: { name: 'month', type: 'S' }, sortKey: { name: 'createdAt', type: 'S' } },
+    ],
+  },
+  // One small item per request for its requester and for each reviewer (a GSI cannot index a list of
+  // principals): a caller's listing is one partition, newest first.
+  approvalInbox: {
+    logicalName: 'ApprovalInbox',
+    envVar: 'TABLE_APPROVAL_INBOX',
+    partitionKey: { name: 'principal', type: 'S' },
+    sortKey: { name: 'entry', type: 'S' },
+    ttlAttribute: 'ttl',
   },
   sessions: {
     logicalName: 'Sessions',

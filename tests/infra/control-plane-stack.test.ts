@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { APPROVAL_ASL_FILE, LAMBDA_BUNDLING, LAMBDA_TIMEOUT_SECONDS } from '../../infra/control-plane-stack';
 import { APPROVAL_WORKFLOW_TASKS, HTTP_ROUTES, POLICY_STREAM_HANDLER, WS_HANDLERS, type HttpRoute } from '../../lambdas/routes';
+import { readConfig } from '../../lambdas/shared/config';
 import { SDK_CONNECTION_TIMEOUT_MS, SDK_MAX_ATTEMPTS, SDK_REQUEST_TIMEOUT_MS } from '../../lambdas/shared/sdk-limits';
 
 /** Deploy settings of a test deployment (documentation domains, so they must be allowed explicitly). */
@@ -41,6 +42,21 @@ describe('ControlPlaneStack', () => {
     template.resourceCountIs('AWS::Lambda::Function', handlers.size);
     template.allResourcesProperties('AWS::Lambda::Function', { Runtime: 'nodejs24.x', TracingConfig: { Mode: 'Active' } });
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
+  });
+
+  it('gives every function the environment its configuration requires at cold start', () => {
+    const failures: string[] = [];
+    for (const [id, fn] of Object.entries(template.findResources('AWS::Lambda::Function'))) {
+      const variables = (fn.Properties?.Environment?.Variables ?? {}) as Record<string, unknown>;
+      // Deploy-time references (table names, ARNs) stand in as placeholders: only their presence matters here.
+      const env = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : `resolved-${k}`]));
+      try {
+        readConfig(env);
+      } catch (e) {
+        failures.push(`${id}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    expect(failures).toEqual([]);
   });
 
   it('routes agent messages on type and authorizes $connect with the agent-key authorizer', () => {
@@ -80,7 +96,7 @@ describe('ControlPlaneStack', () => {
   });
 
   it('keeps tables on demand, recoverable, encrypted and protected, with a stream on policies', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 7);
+    template.resourceCountIs('AWS::DynamoDB::Table', 8);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -93,10 +109,34 @@ describe('ControlPlaneStack', () => {
 
   it('expires stale connections and old decided requests by TTL, and indexes what hot paths look up', () => {
     const ttl = Object.values(template.findResources('AWS::DynamoDB::Table', { Properties: { TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } } }));
-    expect(ttl).toHaveLength(2);
+    expect(ttl).toHaveLength(3);
     for (const index of ['byAgent', 'undeliveredByAgent', 'byMonth']) {
       template.hasResourceProperties('AWS::DynamoDB::Table', { GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: index })]) });
     }
+  });
+
+  it('indexes approval requests by month and keeps an inbox per principal, expiring by TTL', () => {
+    const tables = template.findResources('AWS::DynamoDB::Table') as Record<string, { Properties: { GlobalSecondaryIndexes?: { IndexName: string; KeySchema: unknown }[]; KeySchema: unknown; TimeToLiveSpecification?: unknown } }>;
+    const approvals = tables[tableId('approvals')]?.Properties;
+    expect(approvals?.GlobalSecondaryIndexes?.find((ix) => ix.IndexName === 'byMonth')?.KeySchema).toEqual([
+      { AttributeName: 'month', KeyType: 'HASH' },
+      { AttributeName: 'createdAt', KeyType: 'RANGE' },
+    ]);
+    const inbox = tables[tableId('approvalInbox')]?.Properties;
+    expect(inbox?.KeySchema).toEqual([
+      { AttributeName: 'principal', KeyType: 'HASH' },
+      { AttributeName: 'entry', KeyType: 'RANGE' },
+    ]);
+    expect(inbox?.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
+  });
+
+  it('lets the approvals listing read the inbox, and only the two places that create requests write it', () => {
+    const list = statementsFor(HTTP_ROUTES.find((r) => r.entry === 'approvals-http' && r.export === 'list') as HttpRoute);
+    expect([allows(list, 'dynamodb:Query', tableId('approvalInbox')), allows(list, 'dynamodb:BatchGetItem', tableId('approvals')), allows(list, 'dynamodb:PutItem', tableId('approvalInbox'))]).toEqual([true, true, false]);
+    const writers = [...HTTP_ROUTES, ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER, ...Object.values(APPROVAL_WORKFLOW_TASKS)]
+      .filter((r) => allows(statementsFor(r), 'dynamodb:PutItem', tableId('approvalInbox')))
+      .map((r) => `${r.entry}.${r.export}`);
+    expect(writers.sort()).toEqual(['policies-http.put', 'tunnel-ws.message']);
   });
 
   it('stores recordings versioned, object-locked, KMS-encrypted, private and TLS-only', () => {

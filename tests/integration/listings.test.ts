@@ -1,11 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { ApprovalRecord } from '../../core/approval/request';
+import type { ApprovalRecord, ApprovalSummary } from '../../core/approval/request';
 import { TUNNEL_PROTOCOL_VERSION, type ControlMessage } from '../../core/tunnel/messages';
 import { notifyAgent } from '../../lambdas/domain/approvals';
 import { onAgentMessage } from '../../lambdas/domain/tunnel';
 import { getRuntime } from '../../lambdas/shared/runtime';
-import { DECIDED_APPROVAL_RETENTION_DAYS } from '../../lambdas/store/approval-store';
+import { DECIDED_APPROVAL_RETENTION_DAYS, MAX_PREVIEW_CHARS } from '../../lambdas/store/approval-store';
 import { CONNECTION_RECORD_TTL_SECONDS } from '../../lambdas/store/dynamo-stores';
 import type { SessionRecord } from '../../lambdas/store/session-store';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
@@ -151,10 +151,115 @@ describe('listings and lookups on hot paths (local stack: dynalite)', () => {
     expect(pages).toBeGreaterThanOrEqual(2);
   });
 
+  describe('GET /approvals', () => {
+    /** A request made by `requester` for `reviewers` (subjects at the local issuer), made at `createdAt`. */
+    const request = (requestId: string, requester: string, reviewers: string[], createdAt: string, extra: Partial<ApprovalRecord> = {}): ApprovalRecord => ({
+      ...approval(requestId, 'edge-1'),
+      requester: { issuer: cp.issuer, subject: requester, name: requester, groups: ['support'] },
+      reviewers: reviewers.map((subject) => ({ issuer: cp.issuer, subject, email: `${subject}@example.com` })),
+      createdAt,
+      expiresAt: new Date(Date.parse(createdAt) + 900_000).toISOString(),
+      ...extra,
+    });
+    /** Every page of GET /approvals for `token`, `limit` at a time: the ids in order and each page's size. */
+    const everyPage = async (token: string, limit: number): Promise<{ ids: string[]; sizes: number[]; entries: ApprovalSummary[] }> => {
+      const entries: ApprovalSummary[] = [];
+      const sizes: number[] = [];
+      let next: string | undefined;
+      do {
+        const res = await api(cp, token, 'GET', `/approvals?${new URLSearchParams({ limit: String(limit), ...(next ? { next } : {}) })}`);
+        expect(res.status).toBe(200);
+        const page = res.body as { approvals: ApprovalSummary[]; next?: string };
+        sizes.push(page.approvals.length);
+        entries.push(...page.approvals);
+        next = page.next;
+      } while (next && sizes.length < 50);
+      return { ids: entries.map((e) => e.requestId), sizes, entries };
+    };
+    const made = [
+      ['ap-1', 'amy', ['ben'], '2026-10-05T09:00:00.000Z'],
+      ['ap-2', 'cal', ['ben', 'dee'], '2026-10-20T09:00:00.000Z'],
+      ['ap-3', 'amy', ['dee'], '2026-11-02T09:00:00.000Z'],
+      ['ap-4', 'dee', ['ben'], '2026-11-28T09:00:00.000Z'],
+      ['ap-5', 'ben', ['amy'], '2026-12-01T09:00:00.000Z'],
+    ] as const;
+
+    beforeAll(async () => {
+      for (const [id, requester, reviewers, createdAt] of made) await deps().approvals.create(request(id, requester, [...reviewers], createdAt));
+    });
+
+    it('lists the requests a caller made or reviews, newest first, a page at a time, by their inbox and never a table scan', async () => {
+      const ben = await tokenFor(cp, 'ben', ['dba']);
+      let listed: Awaited<ReturnType<typeof everyPage>> | undefined;
+      const commands = await commandsDuring(async () => (listed = await everyPage(ben, 2)));
+      expect(listed?.ids).toEqual(['ap-5', 'ap-4', 'ap-2', 'ap-1']);
+      expect(Math.max(...(listed?.sizes ?? []))).toBe(2);
+      expect(commands).not.toContain(ScanCommand.name);
+    });
+
+    it("never lists another caller's requests, whatever page token they send", async () => {
+      const amy = await tokenFor(cp, 'amy', ['support']);
+      expect((await everyPage(await tokenFor(cp, 'zed', ['dba']), 10)).ids).toEqual([]);
+      // amy's subject at another issuer is someone else.
+      await deps().approvals.create({ ...request('ap-other-issuer', 'amy', ['ivy'], '2026-12-03T09:00:00.000Z'), requester: { issuer: 'https://other.test', subject: 'amy', name: 'amy', groups: [] } });
+      expect((await everyPage(amy, 10)).ids).toEqual(['ap-5', 'ap-3', 'ap-1']);
+      // A position in ben's inbox does not open it to amy.
+      const ben = await tokenFor(cp, 'ben', ['dba']);
+      const benPage = (await api(cp, ben, 'GET', '/approvals?limit=1')).body as { next?: string };
+      expect(benPage.next).toBeDefined();
+      const res = await api(cp, amy, 'GET', `/approvals?next=${benPage.next}`);
+      expect(res.status).toBe(400);
+    });
+
+    it('lists every request for admins and policy changes and their own for auditors, newest first across months, by index', async () => {
+      await deps().approvals.create(request('ap-change', 'root', ['grace'], '2026-11-15T09:00:00.000Z', { kind: 'policy-change', target: 'policy' }));
+      const root = await tokenFor(cp, 'root', ['admin']);
+      let all: Awaited<ReturnType<typeof everyPage>> | undefined;
+      const commands = await commandsDuring(async () => (all = await everyPage(root, 2)));
+      expect(all?.ids.filter((id) => /^ap-(\d|change)/.test(id))).toEqual(['ap-5', 'ap-4', 'ap-change', 'ap-3', 'ap-2', 'ap-1']);
+      expect(Math.max(...(all?.sizes ?? []))).toBe(2);
+      expect(commands).not.toContain(ScanCommand.name);
+      const dee = await tokenFor(cp, 'dee', ['auditor']);
+      expect((await everyPage(dee, 2)).ids).toEqual(['ap-4', 'ap-change', 'ap-3', 'ap-2']);
+    });
+
+    it('lists summaries: a short preview and no policy text or diff, however large the request', async () => {
+      const yaml = `version: 1\n# ${'x'.repeat(200_000)}\n`;
+      const policyChange = { baseVersion: 1, diff: `+${'y'.repeat(100_000)}`, diffTruncated: false, added: 1, removed: 0 };
+      await deps().approvals.create(request('ap-large', 'fay', ['gil'], '2026-12-02T09:00:00.000Z', { kind: 'policy-change', target: 'policy', text: yaml, policyChange }));
+      const [entry] = (await everyPage(await tokenFor(cp, 'gil', ['admin-reviewer']), 10)).entries;
+      expect(entry).toMatchObject({ requestId: 'ap-large', preview: yaml.slice(0, MAX_PREVIEW_CHARS), policyChange: { baseVersion: 1, added: 1, removed: 0 } });
+      expect(entry && 'text' in entry).toBe(false);
+      expect(JSON.stringify(entry).length).toBeLessThan(2_000);
+    });
+
+    it('does not list a request whose retention has passed before DynamoDB has deleted it', async () => {
+      await deps().approvals.create(request('ap-old', 'hal', ['ida'], '2025-10-01T09:00:00.000Z'));
+      await deps().approvals.finalize('ap-old', 'approved', '2025-10-01T09:05:00.000Z');
+      expect((await everyPage(await tokenFor(cp, 'hal', ['support']), 10)).ids).toEqual([]);
+      expect((await everyPage(await tokenFor(cp, 'root', ['admin']), 100)).ids).not.toContain('ap-old');
+    });
+
+    it('pages through twokey approvals list with --limit and --next', async () => {
+      const ben = await tokenFor(cp, 'ben', ['dba']);
+      const first = await twokey(['approvals', 'list', '--limit', '3', '--url', cp.httpUrl], { TWOKEY_TOKEN: ben });
+      expect(first.code).toBe(0);
+      expect(first.stdout.split('\n').filter((l) => l.startsWith('ap-'))).toHaveLength(3);
+      const next = /--next (\S+)/.exec(first.stderr)?.[1];
+      expect(next).toBeDefined();
+      const second = await twokey(['approvals', 'list', '--json', '--limit', '3', '--next', next ?? '', '--url', cp.httpUrl], { TWOKEY_TOKEN: ben });
+      expect((JSON.parse(second.stdout) as { approvals: ApprovalSummary[]; next?: string })).toMatchObject({ approvals: [{ requestId: 'ap-1' }] });
+      expect((JSON.parse(second.stdout) as { next?: string }).next).toBeUndefined();
+    });
+  });
+
   it('answers a forged page token with 400', async () => {
     const erin = await tokenFor(cp, 'erin', ['auditor']);
     const res = await api(cp, erin, 'GET', `/sessions?next=${Buffer.from('{"partition":"drop table"}').toString('base64url')}`);
     expect(res.status).toBe(400);
+    // A position in another month than the one it names: DynamoDB would refuse the start key (a 500).
+    const elsewhere = { partition: '2026-12', key: { sessionId: 's', month: '2026-11', startedAt: '2026-11-02T08:00:00.000Z' } };
+    expect((await api(cp, erin, 'GET', `/sessions?next=${Buffer.from(JSON.stringify(elsewhere)).toString('base64url')}`)).status).toBe(400);
     const root = await tokenFor(cp, 'root', ['admin']);
     expect((await api(cp, root, 'GET', '/agents?next=not%20a%20token')).status).toBe(400);
     expect((await api(cp, root, 'GET', '/agents?limit=many')).status).toBe(400);

@@ -21,7 +21,7 @@ describe('session starts (local stack: dynalite)', () => {
     target,
     protocol: 'postgres',
     format: 'ndjson',
-    identity: { subject: 'alice', name: 'Alice', groups: ['support'] },
+    identity: { subject: 'alice', issuer: 'https://idp.example.test/', name: 'Alice', groups: ['support'] },
     startedAt: '2026-11-30T10:00:00.000Z',
   });
   const start = (recent: RecentPolicy, agent: string, target: string) => {
@@ -39,7 +39,7 @@ describe('session starts (local stack: dynalite)', () => {
     const recent = new RecentPolicy(deps().policies, Date.now, MAX_AGE_MS);
     const served = await start(recent, 'edge-1', 'orders-db');
     expect(served.replies).toEqual([{ type: 'session.started', v: TUNNEL_PROTOCOL_VERSION, sessionId: served.sessionId }]);
-    expect(served.stored).toMatchObject({ agent: 'edge-1', target: 'orders-db', status: 'live' });
+    expect(served.stored).toMatchObject({ agent: 'edge-1', target: 'orders-db', status: 'live', identity: { subject: 'alice', issuer: 'https://idp.example.test/' } });
     const other = await start(recent, 'edge-1', 'other-db');
     expect(other.replies).toEqual([expect.objectContaining({ type: 'error', code: 'target-not-served', inReplyTo: other.sessionId })]);
     expect(other.stored).toBeUndefined();

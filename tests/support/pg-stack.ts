@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startAgent, type RunningAgent } from '../../agent/agent';
-import type { AgentConfig, TargetConfig } from '../../agent/config';
+import type { AgentConfig, PostgresTargetConfig, TargetConfig } from '../../agent/config';
 import { startPostgresListener } from '../../agent/postgres/listener';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig, withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
@@ -49,7 +49,7 @@ export interface PgStack {
 }
 
 /** A target on the test server's demo database, listening on loopback, with the demo roles; `extra` overrides. */
-export function pgTarget(server: TestPostgres, name: string, extra: Partial<TargetConfig> = {}): TargetConfig {
+export function pgTarget(server: TestPostgres, name: string, extra: Partial<PostgresTargetConfig> = {}): PostgresTargetConfig {
   return {
     name,
     protocol: 'postgres',

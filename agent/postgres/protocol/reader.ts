@@ -105,11 +105,8 @@ export class BodyReader {
   }
 }
 
-/** Where a message's body begins: a local copy, read on hot paths (an imported binding is a getter chain under tsx, see session.ts). */
-const BODY_OFFSET = MESSAGE_HEADER_BYTES;
-
 /** `buf[start..end)` is a whole typed message; the reader starts after its 5-byte header. */
-export const bodyOf = (buf: Buffer, start: number, end: number): BodyReader => new BodyReader(buf, start + BODY_OFFSET, end);
+export const bodyOf = (buf: Buffer, start: number, end: number): BodyReader => new BodyReader(buf, start + MESSAGE_HEADER_BYTES, end);
 
 /**
  * Where the string beginning at `from` ends (its NUL) within `buf[..end)`. A loop, not indexOf: the
@@ -124,13 +121,13 @@ function cstringEnd(buf: Buffer, from: number, end: number): number {
 /** A Bind's statement name (message `buf[start..end)`, header included), without a reader: read for every execution of a recorded session. */
 export function readBindStatementName(buf: Buffer, start: number, end: number, recent: RecentCstring): string {
   // Portal name first: drivers send the unnamed portal (an empty string).
-  const nameStart = cstringEnd(buf, start + BODY_OFFSET, end) + 1;
+  const nameStart = cstringEnd(buf, start + MESSAGE_HEADER_BYTES, end) + 1;
   return recent.decode(buf, nameStart, cstringEnd(buf, nameStart, end));
 }
 
 /** A CommandComplete's tag (its body is that one string), without a reader. */
 export function readCommandTag(buf: Buffer, start: number, end: number, recent: RecentCstring): string {
-  return recent.decode(buf, start + BODY_OFFSET, cstringEnd(buf, start + BODY_OFFSET, end));
+  return recent.decode(buf, start + MESSAGE_HEADER_BYTES, cstringEnd(buf, start + MESSAGE_HEADER_BYTES, end));
 }
 
 export interface ParseMessage {

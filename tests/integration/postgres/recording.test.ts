@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
 import { TerminalRecording } from '../../../agent/recording/terminal-recorder';
-import { RecordingService } from '../../../agent/recording/uploader';
+import { RecordingService } from '../../../agent/recording/recording-service';
 import { ContentScanner } from '../../../core/masking/scanner';
 import { getRuntime } from '../../../lambdas/shared/runtime';
 import { startLocalS3 } from '../../../local/aws/s3';

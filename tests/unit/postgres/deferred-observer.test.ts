@@ -9,8 +9,8 @@ function listing(): { seen: string[]; observer: PgSessionObserver; deferred: Def
     dataRow: (buf, start, end) => seen.push(`row ${buf.toString('utf8', start, end)}`),
     cycleEnd: (e) => seen.push(`end ${e.commandTags.join(',')}`),
     serverMessage: (e) => seen.push(`${e.kind} ${e.fields.M}`),
-    approval: (e) => seen.push(`approval ${e.outcome}`),
-    sessionEnd: (reason) => seen.push(`session end ${reason}`),
+    event: (e) => seen.push(e.e === 'approval' ? `approval ${e.outcome}` : `decision ${e.decision}`),
+    end: (reason) => seen.push(`session end ${reason}`),
   };
   return { seen, observer, deferred: new DeferredObserver(observer, (e) => seen.push(`failed ${String(e)}`)) };
 }
@@ -27,7 +27,7 @@ describe("a session's events handed on after its bytes are written", () => {
     deferred.dataRow(chunk, 5, 7);
     deferred.serverMessage({ kind: 'notice', fields: { M: 'hello' } });
     deferred.cycleEnd({ endedAt: Date.now(), durationMs: 1, commandTags: ['SELECT 2'], rowsSent: 2, errors: [] });
-    deferred.approval({ requestId: 'r', outcome: 'approved', reviewers: ['bob'] });
+    deferred.event({ e: 'approval', requestId: 'r', outcome: 'approved', reviewers: ['bob'] });
     expect(seen).toEqual([]);
     await microtasks();
     expect(seen).toEqual(['statement select 1', 'row ab', 'row cd', 'notice hello', 'end SELECT 2', 'approval approved']);
@@ -45,7 +45,7 @@ describe("a session's events handed on after its bytes are written", () => {
     expect(seen).toEqual([]);
     deferred.release();
     expect(seen).toEqual(['statement select 1', 'end SELECT 1']);
-    deferred.approval({ requestId: 'r', outcome: 'denied', reviewers: ['bob'] });
+    deferred.event({ e: 'approval', requestId: 'r', outcome: 'denied', reviewers: ['bob'] });
     await microtasks();
     expect(seen.slice(2)).toEqual(['approval denied']);
   });
@@ -53,7 +53,7 @@ describe("a session's events handed on after its bytes are written", () => {
   it('ends the session at once, after what is still queued', () => {
     const { seen, deferred } = listing();
     deferred.statement(statement('select 1'));
-    deferred.sessionEnd('client terminated');
+    deferred.end('client terminated');
     expect(seen).toEqual(['statement select 1', 'session end client terminated']);
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { FOLDED_ROWS_MAX, pgRecorder, RING_BYTES } from '../../../agent/recording/pg-recorder';
 import type { CycleEndEvent, PgSessionEvents, PgSessionObserver, StatementEvent } from '../../../agent/postgres/events';
 import { readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
-import { RecordingService } from '../../../agent/recording/uploader';
+import { RecordingService } from '../../../agent/recording/recording-service';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
 import { decodeChunk } from '../../../core/recording/chunk';
 
@@ -88,7 +88,7 @@ describe('Postgres recorder', () => {
     const endedAt = testStarted;
     session.cycleEnd({ endedAt, durationMs: 1, commandTags: [], rowsSent: 0, errors: ['division by zero'] });
     await nextRound();
-    session.sessionEnd('client closed');
+    session.end('client closed');
     const dir = join(root, sessionId);
     const raw = await events(dir);
     expect(raw.find((e) => e.e === 'result')?.t).toBe(new Date(endedAt).toISOString());
@@ -103,7 +103,7 @@ describe('Postgres recorder', () => {
       return rest;
     });
     expect(recorded).toEqual([
-      expect.objectContaining({ e: 'session.start', sessionId, target: 'demo-pg', application: 'psql', client: '127.0.0.1:5', startupUser: 'bob' }),
+      expect.objectContaining({ e: 'session.start', sessionId, target: 'demo-pg', application: 'psql', client: '127.0.0.1:5', startupUser: 'bob', identity: expect.objectContaining({ subject: 'bob', issuer: 'test' }) }),
       // Rows and result with nothing in between: folded into the statement's line.
       {
         e: 'statement',
@@ -150,7 +150,7 @@ describe('Postgres recorder', () => {
     await nextRound();
     transaction('SELECT none', []);
     await nextRound();
-    session.sessionEnd('client closed');
+    session.end('client closed');
     const recorded = await events(join(root, sessionId));
     const statements = recorded.filter((e) => e.e === 'statement').map((e) => e.text);
     expect(statements).toEqual(['SELECT big', 'SELECT two', 'SELECT none']);
@@ -180,7 +180,7 @@ describe('Postgres recorder', () => {
     const wideRow = dataRow([wide, 'last']);
     session.dataRow(wideRow, 0, wideRow.length);
     session.cycleEnd({ endedAt: Date.now(), durationMs: 0, commandTags: ['SELECT 1', 'SELECT 2'], rowsSent: 2, errors: [] });
-    session.sessionEnd('client closed');
+    session.end('client closed');
     const recorded = await events(join(root, sessionId));
     expect(recorded.map((e) => (e.text === huge ? 'huge' : (e.text ?? e.e)))).toEqual(['session.start', 'SELECT 1', 'huge', 'row', 'row', 'result', 'session.end']);
     expect(recorded.filter((e) => e.e === 'row').map((e) => e.v)).toEqual([['after'], [wide, 'last']]);
@@ -222,8 +222,8 @@ describe('Postgres recorder', () => {
     const second = start(b);
     first?.statement(statement('SELECT 2'));
     second?.statement(statement('SELECT 3'));
-    first?.sessionEnd('client closed');
-    second?.sessionEnd('client closed');
+    first?.end('client closed');
+    second?.end('client closed');
     await nextRound();
     expect((await events(join(root, a))).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 1', 'SELECT 2', 'session.end']);
     expect((await events(join(root, b))).map((e) => e.text ?? e.e)).toEqual(['session.start', 'SELECT 3', 'session.end']);
@@ -243,7 +243,7 @@ describe('Postgres recorder', () => {
         s.cycleEnd({ ...resultOf(0), durationMs: i });
       });
     }
-    for (const s of sessions) s.sessionEnd('client closed');
+    for (const s of sessions) s.end('client closed');
     await nextRound();
     for (const [i, id] of ids.entries()) {
       const recorded = (await events(join(root, id))).filter((e) => e.e === 'statement');
@@ -272,8 +272,8 @@ describe('Postgres recorder', () => {
     } finally {
       clock.mockRestore();
     }
-    session.sessionEnd('client closed');
-    other.sessionEnd('client closed');
+    session.end('client closed');
+    other.end('client closed');
     await nextRound();
     const stamped = (await events(join(root, a))).filter((e) => e.e === 'statement');
     expect(stamped.map((e) => [e.text, e.t])).toEqual(times.map((time, i) => [`SELECT ${i}`, new Date(time).toISOString()]));
@@ -291,8 +291,8 @@ describe('Postgres recorder', () => {
     if (!session) throw new Error('recording is on');
     await drive(session);
     await nextRound();
-    session.sessionEnd('client closed');
-    other?.sessionEnd('client closed');
+    session.end('client closed');
+    other?.end('client closed');
     return (await events(join(root, sessionId)))
       .filter((e) => e.e !== 'session.start' && e.e !== 'session.end')
       .map(({ t: _t, ...rest }) => rest);

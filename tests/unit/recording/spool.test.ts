@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { META_LOG_MAX_BYTES, readMeta, recoverSession, sealedChunks, SPOOL_FLUSH_MS, writeMeta } from '../../../agent/recording/spool';
-import { RecordingService } from '../../../agent/recording/uploader';
+import { RecordingService } from '../../../agent/recording/recording-service';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
 import { decodeChunk, verifyChain } from '../../../core/recording/chunk';
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -37,7 +37,6 @@ describe('recording spool', () => {
     const spool = service.begin(meta(sessionId));
     spool.append({ e: 'before' });
     service.end(sessionId, true);
-    expect(spool.beginLine()).toBeUndefined();
     spool.append({ e: 'after' });
     spool.seal();
     const chunks = sealedChunks(join(root, sessionId)).map((c, i) => decodeChunk(readFileSync(c.file), i));
@@ -64,46 +63,6 @@ describe('recording spool', () => {
     expect(sealedChunks(dir)).toHaveLength(1);
     expect(readMeta(dir)).toMatchObject({ lost: true, ended: { complete: false } });
     expect(readdirSync(root)).toHaveLength(1);
-  });
-
-  it('never stores half an event: a line its writer left unfinished is dropped', () => {
-    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
-    const service = new RecordingService(root, offline, quiet);
-    const spool = service.begin(meta('66666666-6666-4666-8666-666666666666'));
-    spool.append({ e: 'one' });
-    // A writer that threw half way through its event.
-    spool.beginLine()?.json('{"half":');
-    spool.append({ e: 'two' });
-    spool.beginLine()?.json('{"half again":');
-    service.end('66666666-6666-4666-8666-666666666666', true);
-    const dir = join(root, '66666666-6666-4666-8666-666666666666');
-    const bodies = sealedChunks(dir).map((c, i) => {
-      const decoded = decodeChunk(readFileSync(c.file), i);
-      return decoded.ok ? decoded.value.body.toString('utf8') : decoded.error.reason;
-    });
-    expect(bodies).toEqual(['{"e":"one"}\n{"e":"two"}\n']);
-  });
-
-  it('ends a line held open as it stands when another line begins or the session ends, and resumes it only while held', () => {
-    const root = mkdtempSync(join(tmpdir(), 'tk-spool-'));
-    const service = new RecordingService(root, offline, quiet);
-    const sessionId = '99999999-9999-4999-8999-999999999999';
-    const spool = service.begin(meta(sessionId));
-    const line = (text: string) => spool.beginLine()?.json(text);
-    const close = Buffer.from('}');
-    line('{"e":"held","n":1');
-    spool.holdLine(close);
-    spool.resumeLine()?.json(',"more":true');
-    spool.holdLine(close);
-    // Another line: the held one is ended with its closing bytes first, and can no longer be resumed.
-    spool.append({ e: 'between' });
-    expect(spool.resumeLine()).toBeUndefined();
-    line('{"e":"held at the end"');
-    spool.holdLine(close);
-    service.end(sessionId, true);
-    const [chunk] = sealedChunks(join(root, sessionId));
-    const decoded = decodeChunk(readFileSync(chunk?.file ?? ''), 0);
-    expect(decoded.ok && decoded.value.body.toString('utf8')).toBe('{"e":"held","n":1,"more":true}\n{"e":"between"}\n{"e":"held at the end"}\n');
   });
 
   it('after a crash, seals what reached the open chunk file as the last chunk and marks the session incomplete', async () => {
@@ -185,19 +144,5 @@ describe('recording spool', () => {
     expect(largest).toBeGreaterThan(META_LOG_MAX_BYTES / 2);
     expect(readFileSync(join(dir, 'meta.log'), 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
     expect(readMeta(dir)?.nextSeq).toBe(seq);
-  });
-
-  it('recovers a spool left by the earlier format (meta.json, uncompressed open.log)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tk-legacy-'));
-    const sessionId = 'cccccccc-cccc-4ccc-8ccc-cccccccccccc';
-    writeFileSync(join(dir, 'meta.json'), JSON.stringify({ ...meta(sessionId), nextSeq: 0, prev: '0'.repeat(64), startSent: true }));
-    writeFileSync(join(dir, 'open.log'), '{"e":"left by the old agent"}\n');
-    const recovered = recoverSession(dir);
-    expect(recovered).toMatchObject({ sessionId, nextSeq: 1, ended: { complete: false } });
-    const chunks = sealedChunks(dir).map((c) => readFileSync(c.file));
-    const decoded = decodeChunk(chunks[0] as Buffer, 0);
-    expect(decoded.ok && decoded.value.body.toString('utf8')).toBe('{"e":"left by the old agent"}\n');
-    expect(verifyChain(chunks, { sessionId, finalDigest: recovered?.prev ?? '', chunkCount: 1 }).ok).toBe(true);
-    expect(readMeta(dir)?.nextSeq).toBe(1);
   });
 });

@@ -1,15 +1,7 @@
 import type { CycleEndEvent, StatementEvent } from '../postgres/events';
-import { MESSAGE_HEADER_BYTES as HEADER_BYTES } from '../postgres/protocol/framer';
-import { JsonLineBuffer, jsonText } from './json-line-buffer';
-
-/** Where a session's lines go: a spool, or the recorder worker's lines waiting for compression (see EventLines). */
-export interface LineSink {
-  beginLine(): JsonLineBuffer | undefined;
-  holdLine(close: Buffer): void;
-  resumeLine(): JsonLineBuffer | undefined;
-  endLine(): void;
-  appendJson(json: string): void;
-}
+import { MESSAGE_HEADER_BYTES } from '../postgres/protocol/framer';
+import { JsonByteBuffer, jsonText } from './json-byte-buffer';
+import type { PendingEvents } from './pending-events';
 
 // The hot events' constant parts, as bytes. The event shapes are those of the NDJSON format:
 // {"t":…,"e":"statement","text":…,"protocol":…,"class":…,"decision":…,"rule":…,"reason":…}
@@ -44,11 +36,11 @@ const FOLDED_RESULT_CLOSE = jsonText('}}');
 /** A kept result part's usual size at most (tags, rows, the duration's key); the scratch grows past it if need be. */
 const RESULT_SCRATCH_BYTES = 256;
 /** Where the kept part of a folded result's end is put together (one at a time: the worker has one thread). */
-const resultScratch = new JsonLineBuffer(RESULT_SCRATCH_BYTES);
+const resultScratch = new JsonByteBuffer(RESULT_SCRATCH_BYTES);
 /** A statement's text up to this size is kept in its session's buffer; a longer one in a buffer of its own. */
 const TEXT_SCRATCH_BYTES = 1024;
 /** Where a repeated statement's body is put together (see `statementAgain`). */
-const bodyScratch = new JsonLineBuffer(TEXT_SCRATCH_BYTES);
+const bodyScratch = new JsonByteBuffer(TEXT_SCRATCH_BYTES);
 const EMPTY = Buffer.alloc(0);
 
 /** A statement event's fields after its text. */
@@ -59,9 +51,6 @@ const tailBytes = (t: StatementTail): Buffer =>
   intern(jsonText(`,${JSON.stringify({ protocol: t.protocol, class: t.class, decision: t.decision, rule: t.rule, reason: t.reason }).slice(1, -1)}`));
 /** Rows folded into their statement's line; a larger result is written as row events. */
 export const FOLDED_ROWS_MAX = 8;
-
-/** Read for every row: a local copy, as an imported binding is a getter chain under tsx (see agent/postgres/session.ts). */
-const MESSAGE_HEADER_BYTES = HEADER_BYTES;
 
 /** `{"t":"YYYY-MM-DDTHH:MM:SS.` is the same for a second's events; toISOString costs about 1 µs a call. */
 const ISO_TO_SECOND_LENGTH = 'YYYY-MM-DDTHH:MM:SS.'.length;
@@ -75,7 +64,7 @@ let openAndSecond: Buffer | undefined;
  * closing `Z` (the caller's next constant begins with it). The part up to the second is built once a
  * second, the milliseconds written as digits.
  */
-function openLineWithTime(out: JsonLineBuffer, ms: number): void {
+function openLineWithTime(out: JsonByteBuffer, ms: number): void {
   const inSecond = ms - secondStartMs;
   if (inSecond >= 0 && inSecond < MS_PER_SECOND && openAndSecond) {
     out.raw(openAndSecond);
@@ -97,9 +86,9 @@ function openLineWithTime(out: JsonLineBuffer, ms: number): void {
  * the time it happened.
  *
  * The per-transaction events (statement, row, result) are written straight into the line buffer byte
- * by byte: no string, object or closure per event (see JsonLineBuffer).
+ * by byte: no string, object or closure per event (see JsonByteBuffer).
  */
-export class PgLineWriter {
+export class PgNdjsonWriter {
   /** The statement event's tail after its text (`,"protocol":…` to its last field), as the worker last read it. */
   private tail: Buffer = EMPTY;
   /** The current statement's text as UTF-8: a copy, for a repeat of it (see `statementAgain`). */
@@ -117,7 +106,7 @@ export class PgLineWriter {
   private lastResult = { tag: '', rows: -1, withRows: false, head: CLOSE };
 
   constructor(
-    private readonly spool: LineSink,
+    private readonly pending: PendingEvents,
     private readonly cap: number,
   ) {}
 
@@ -161,7 +150,7 @@ export class PgLineWriter {
   /** A rare event's whole line (JSON text with its time). */
   line(json: string): void {
     this.folding = false;
-    this.spool.appendJson(json);
+    this.pending.appendJson(json);
   }
 
   private keepText(src: Buffer, start: number, end: number): void {
@@ -181,48 +170,48 @@ export class PgLineWriter {
     return intern(Buffer.from(body.view()));
   }
 
-  private openStatementLine(ms: number): JsonLineBuffer | undefined {
-    const out = this.spool.beginLine();
+  private openStatementLine(ms: number): JsonByteBuffer | undefined {
+    const out = this.pending.beginLine();
     this.folding = false;
     if (out) openLineWithTime(out, ms);
     return out;
   }
 
   /** Ends a statement's line, or holds it open for its rows and result. */
-  private holdStatementLine(out: JsonLineBuffer): void {
+  private holdStatementLine(out: JsonByteBuffer): void {
     // A second statement before a result (a pipeline, a batch): its rows and result are not its own.
     if (this.statementsSinceResult++ > 0) {
       out.raw(CLOSE);
-      this.spool.endLine();
+      this.pending.endLine();
       return;
     }
     this.folding = true;
     this.foldedRows = 0;
-    this.spool.holdLine(CLOSE);
+    this.pending.holdLine(CLOSE);
   }
 
   private writeRow(buf: Buffer, start: number, end: number): void {
     if (this.folding && this.foldedRows < FOLDED_ROWS_MAX) {
-      const line = this.spool.resumeLine();
+      const line = this.pending.resumeLine();
       if (line) {
         line.raw(this.foldedRows++ === 0 ? FOLDED_ROWS_OPEN : FOLDED_ROWS_NEXT);
         writeRowValues(line, buf, start, end);
-        this.spool.holdLine(FOLDED_ROWS_CLOSE);
+        this.pending.holdLine(FOLDED_ROWS_CLOSE);
         return;
       }
     }
     this.folding = false;
-    const out = this.spool.beginLine();
+    const out = this.pending.beginLine();
     if (!out) return;
     out.raw(ROW_OPEN);
     writeRowValues(out, buf, start, end);
     out.raw(ROW_CLOSE);
-    this.spool.endLine();
+    this.pending.endLine();
   }
 
   private writeResult(e: CycleEndEvent): void {
     this.statementsSinceResult = 0;
-    const folded = this.folding ? this.spool.resumeLine() : undefined;
+    const folded = this.folding ? this.pending.resumeLine() : undefined;
     this.folding = false;
     if (folded) {
       if (!this.writeFoldedResultLikeLast(folded, e)) {
@@ -230,16 +219,16 @@ export class PgLineWriter {
         this.writeResultFields(folded, e);
         folded.raw(FOLDED_RESULT_CLOSE);
       }
-      this.spool.endLine();
+      this.pending.endLine();
       return;
     }
-    const out = this.spool.beginLine();
+    const out = this.pending.beginLine();
     if (!out) return;
     openLineWithTime(out, e.endedAt);
     out.raw(RESULT_TAGS);
     this.writeResultFields(out, e);
     out.raw(CLOSE);
-    this.spool.endLine();
+    this.pending.endLine();
   }
 
   /**
@@ -248,7 +237,7 @@ export class PgLineWriter {
    * (one copy for a dozen writes), and the duration, which differs from one transaction to the next
    * under load, is written as digits after it. False for any other result (written field by field).
    */
-  private writeFoldedResultLikeLast(out: JsonLineBuffer, e: CycleEndEvent): boolean {
+  private writeFoldedResultLikeLast(out: JsonByteBuffer, e: CycleEndEvent): boolean {
     const tags = e.commandTags;
     if (tags.length !== 1 || e.errors.length > 0 || e.rowsSent > this.cap) return false;
     const withRows = this.foldedRows > 0;
@@ -267,13 +256,13 @@ export class PgLineWriter {
   }
 
   /** Closes the folded rows (if any) and opens the line's result, up to its tags' items. */
-  private openFoldedResult(out: JsonLineBuffer, withRows: boolean): void {
+  private openFoldedResult(out: JsonByteBuffer, withRows: boolean): void {
     if (withRows) out.raw(FOLDED_ROWS_END);
     out.raw(FOLDED_RESULT_TAGS);
   }
 
   /** From the tags' items to the last field, without the closing brace. */
-  private writeResultFields(out: JsonLineBuffer, e: CycleEndEvent): void {
+  private writeResultFields(out: JsonByteBuffer, e: CycleEndEvent): void {
     this.writeResultUpToDuration(out, e);
     out.uint(e.durationMs);
     if (e.errors.length > 0) {
@@ -283,7 +272,7 @@ export class PgLineWriter {
   }
 
   /** From the tags' items to the duration's key (`,"durationMs":`), the part that repeats from one transaction to the next. */
-  private writeResultUpToDuration(out: JsonLineBuffer, e: CycleEndEvent): void {
+  private writeResultUpToDuration(out: JsonByteBuffer, e: CycleEndEvent): void {
     const tags = e.commandTags;
     for (let i = 0; i < tags.length; i++) {
       if (i > 0) out.raw(COMMA);
@@ -322,7 +311,7 @@ function intern(bytes: Buffer): Buffer {
 }
 
 /** A DataRow's values (`buf[start..end)`, header included) as JSON array items: strings or null. */
-function writeRowValues(out: JsonLineBuffer, buf: Buffer, start: number, end: number): void {
+function writeRowValues(out: JsonByteBuffer, buf: Buffer, start: number, end: number): void {
   if (end - start < MESSAGE_HEADER_BYTES + 2) return;
   let at = start + MESSAGE_HEADER_BYTES;
   const count = buf.readInt16BE(at);

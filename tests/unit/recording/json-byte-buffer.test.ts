@@ -1,13 +1,13 @@
-import { JsonLineBuffer, jsonText, MAX_IDLE_BUFFER_BYTES } from '../../../agent/recording/json-line-buffer';
+import { JsonByteBuffer, jsonText, MAX_IDLE_BUFFER_BYTES } from '../../../agent/recording/json-byte-buffer';
 
 /** What the buffer holds, parsed: every write must leave valid JSON that means what JSON.stringify would. */
-function parsed(write: (b: JsonLineBuffer) => void, initialBytes = 4): unknown {
-  const b = new JsonLineBuffer(initialBytes);
+function parsed(write: (b: JsonByteBuffer) => void, initialBytes = 4): unknown {
+  const b = new JsonByteBuffer(initialBytes);
   write(b);
   return JSON.parse(b.view().toString('utf8'));
 }
 
-describe('JsonLineBuffer', () => {
+describe('JsonByteBuffer', () => {
   const strings = [
     '',
     'SELECT abalance FROM pgbench_accounts WHERE aid = 1;',
@@ -46,7 +46,7 @@ describe('JsonLineBuffer', () => {
     [999, 3, '999'],
     [12, 2, '12'],
   ])('writes %d zero-padded to %d digits', (n, width, text) => {
-    const b = new JsonLineBuffer(1);
+    const b = new JsonByteBuffer(1);
     b.paddedUint(n, width);
     expect(b.view().toString('latin1')).toBe(text);
   });
@@ -58,7 +58,7 @@ describe('JsonLineBuffer', () => {
   });
 
   it('builds whole events from prepared pieces, growing as needed, and forgets a cut-short tail', () => {
-    const b = new JsonLineBuffer(2);
+    const b = new JsonByteBuffer(2);
     b.raw(jsonText('{"t":"'));
     b.ascii('2026-11-28T00:00:00.000Z');
     b.raw(jsonText('","v":['));
@@ -79,7 +79,7 @@ describe('JsonLineBuffer', () => {
 
   it('gives back what a large value made it grow to once emptied, and keeps a modest size', () => {
     const initialBytes = 1024;
-    const b = new JsonLineBuffer(initialBytes);
+    const b = new JsonByteBuffer(initialBytes);
     b.utf8(Buffer.alloc(MAX_IDLE_BUFFER_BYTES * 2, 0x61), 0, MAX_IDLE_BUFFER_BYTES * 2);
     expect(b.bytes.length).toBeGreaterThan(MAX_IDLE_BUFFER_BYTES);
     b.reset();
@@ -91,7 +91,7 @@ describe('JsonLineBuffer', () => {
   });
 
   it('keeps up to the idle size its owner gives (a spool fills it to its flush size between resets)', () => {
-    const b = new JsonLineBuffer(1024, MAX_IDLE_BUFFER_BYTES * 4);
+    const b = new JsonByteBuffer(1024, MAX_IDLE_BUFFER_BYTES * 4);
     b.utf8(Buffer.alloc(MAX_IDLE_BUFFER_BYTES * 2, 0x61), 0, MAX_IDLE_BUFFER_BYTES * 2);
     const grown = b.bytes;
     expect(grown.length).toBeGreaterThan(MAX_IDLE_BUFFER_BYTES * 2);

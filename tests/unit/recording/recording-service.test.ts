@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { readMeta } from '../../../agent/recording/spool';
 import { decodeChunk } from '../../../core/recording/chunk';
-import { RecordingService } from '../../../agent/recording/uploader';
+import { RecordingService } from '../../../agent/recording/recording-service';
 import type { TunnelClient } from '../../../agent/tunnel/tunnel-client';
 import { MAX_PRESIGN_BATCH, TUNNEL_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../../core/tunnel/messages';
 

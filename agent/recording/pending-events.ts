@@ -1,4 +1,4 @@
-import { JsonLineBuffer } from './json-line-buffer';
+import { JsonByteBuffer } from './json-byte-buffer';
 
 const INITIAL_PENDING_BYTES = 16 * 1024;
 
@@ -8,9 +8,9 @@ const INITIAL_PENDING_BYTES = 16 * 1024;
  * and then `clear()`s it; `lineEnded` tells it how much is waiting (to flush early, or to schedule a
  * flush), `held` that a line is waiting open.
  */
-export class EventLines {
+export class PendingEvents {
   /** Events not yet compressed: bytes, not strings (thousands of live strings a second would wake the old-generation collector). */
-  private readonly pending: JsonLineBuffer;
+  private readonly pending: JsonByteBuffer;
   /** Where the line being written began (-1: none open). */
   private lineStart = -1;
   /**
@@ -25,7 +25,7 @@ export class EventLines {
     private readonly lineEnded: (waiting: number) => void,
     private readonly held: () => void,
   ) {
-    this.pending = new JsonLineBuffer(INITIAL_PENDING_BYTES, idleBytes);
+    this.pending = new JsonByteBuffer(INITIAL_PENDING_BYTES, idleBytes);
   }
 
   /** Bytes waiting (whole lines, and any line being written). */
@@ -43,7 +43,7 @@ export class EventLines {
    * The buffer one event is written into, in place; then `endLine()`. A line left unfinished (its
    * writer failed) is dropped, so that half an event never reaches the file.
    */
-  beginLine(): JsonLineBuffer {
+  beginLine(): JsonByteBuffer {
     this.closeHeldLine();
     this.dropUnfinishedLine();
     this.lineStart = this.pending.length;
@@ -62,7 +62,7 @@ export class EventLines {
   }
 
   /** The line held open, to write more of it (then `endLine()` or `holdLine()` again); undefined once it was closed. */
-  resumeLine(): JsonLineBuffer | undefined {
+  resumeLine(): JsonByteBuffer | undefined {
     if (this.heldClose === undefined) return undefined;
     this.heldClose = undefined;
     return this.pending;

@@ -25,7 +25,7 @@ export const SHORT_COPY = 16;
  * buffers, values escaped only when they need it. The recorder's hot events (a statement, a row, a
  * result per transaction) are written this way without creating a string or an object each.
  */
-export class JsonLineBuffer {
+export class JsonByteBuffer {
   bytes: Buffer;
   length = 0;
 
