@@ -204,8 +204,9 @@ export class PgCatalog {
  * Source columns a function body reads. SQL bodies are analyzed like statements (with what the
  * functions they call read); PL/pgSQL bodies (and SQL ones the parser does not take) count every
  * column of every relation and what every user function their text names; an empty body, one that
- * runs SQL built at run time (EXECUTE) or in another language reads unknown columns (C and internal
- * functions: none).
+ * runs SQL built at run time (EXECUTE) or in another language reads unknown columns, C and internal
+ * ones included: a user-made C or internal function may run SQL it is given (dblink, a copy of
+ * query_to_xml), and built-ins are not loaded here.
  */
 function functionLineage(f: RawFunction, byName: ReadonlyMap<string, readonly CatalogRelation[]>, lookup: (schema: string | undefined, name: string) => readonly RelationShape[], calls: FunctionLookup, userFunctions: ReadonlySet<string>): ReadonlySet<string> {
   const sources = new Set<string>();
@@ -222,7 +223,6 @@ function functionLineage(f: RawFunction, byName: ReadonlyMap<string, readonly Ca
       // Parameters written as names, or a body the parser does not take: fall back to the text.
     }
   }
-  if (f.language === 'c' || f.language === 'internal') return sources;
   const words = new Set(body.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
   if (!body.trim() || (f.language !== 'plpgsql' && f.language !== 'sql') || words.has('execute')) return UNKNOWN_SOURCES;
   for (const word of words) {
