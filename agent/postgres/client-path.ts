@@ -154,7 +154,7 @@ export class ClientPath {
 
   /** Masking's say on a statement (see PgSessionMasking.check); a reload holds the client until it is done. */
   private checkMasking(live: Live, decision: Decision, sql: string, buf: Buffer, start: number, end: number): Exclude<StatementVerdict, { kind: 'reload' | 'reconnect' }> | undefined {
-    const verdict = PgSessionMasking.check(live.masking, decision, sql, () => this.port.currentProfile(live));
+    const verdict = PgSessionMasking.check(live.masking, decision, sql, () => this.port.currentProfile(live), this.responses.standardConformingStrings);
     if (verdict.kind === 'reconnect') return void this.port.fatal(SQLSTATE.insufficientPrivilege, 'twokey: masking now applies to this session; reconnect');
     if (verdict.kind !== 'reload') return verdict;
     this.port.holdUntil(verdict.done, buf, start, end);

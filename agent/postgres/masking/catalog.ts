@@ -36,6 +36,9 @@ export const FUNCTIONS_SQL = `SELECT json_build_object('schema', n.nspname, 'nam
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 WHERE p.oid >= ${FIRST_USER_OID} AND n.nspname <> 'information_schema' LIMIT ${MAX_CATALOG_RELATIONS}`;
 
+/** The names of the functions initdb made: what a call may name besides the user functions loaded above. */
+export const BUILTIN_FUNCTIONS_SQL = `SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p WHERE p.oid < ${FIRST_USER_OID}`;
+
 interface RawFunction {
   schema: string;
   name: string;
@@ -62,6 +65,7 @@ export class PgCatalog {
   private byOid = new Map<number, CatalogRelation>();
   private byName = new Map<string, CatalogRelation[]>();
   private functionsByName = new Map<string, { schema: string; sources: ReadonlySet<string> }[]>();
+  private builtinFunctions: ReadonlySet<string> = new Set();
   private loadedAt = 0;
   private inFlight: Promise<void> | undefined;
   private stale = true;
@@ -110,8 +114,13 @@ export class PgCatalog {
   /** What a user-defined function reads; undefined for names that are not user functions (built-ins). */
   functionSources = (schema: string | undefined, name: string): ReadonlySet<string> | undefined => sourcesOf(this.functionsByName, schema, name);
 
+  /** Whether a call may name a built-in function (unqualified, or in pg_catalog). */
+  isBuiltinFunction(schema: string | undefined, name: string): boolean {
+    return (schema === undefined || schema === 'pg_catalog') && this.builtinFunctions.has(name);
+  }
+
   private async load(): Promise<void> {
-    const [rows, functionRows] = await Promise.all([this.query(CATALOG_SQL), this.query(FUNCTIONS_SQL)]);
+    const [rows, functionRows, builtinRows] = await Promise.all([this.query(CATALOG_SQL), this.query(FUNCTIONS_SQL), this.query(BUILTIN_FUNCTIONS_SQL)]);
     // json_build_object renders an oid as a string.
     const raws: RawRelation[] = rows
       .map((r) => JSON.parse(r[0] ?? 'null') as RawRelation | null)
@@ -127,7 +136,7 @@ export class PgCatalog {
     // Views: analyzed against the catalog built so far, views over views in dependency order.
     const lookup = (schema: string | undefined, name: string): readonly CatalogRelation[] => {
       for (const raw of pending.values()) {
-        if (raw.name === name && (schema === undefined || raw.schema === schema)) resolveView(raw, 0);
+        if (raw.name === name && (schema === undefined || raw.schema === schema)) resolveView(raw, 0, calls);
       }
       const all = byName.get(name) ?? [];
       return schema === undefined ? all : all.filter((r) => r.schema === schema);
@@ -136,18 +145,34 @@ export class PgCatalog {
       if (!pending.delete(raw.oid)) return;
       this.add(byOid, byName, raw, depth > MAX_VIEW_NESTING ? undefined : viewLineage(raw, lookup, functions, this.log));
     };
-    // Functions before the views that call them (a function over a view resolves that view first).
+    // Functions before the views that call them (a function over a view resolves that view first), each
+    // when first called: bodies call each other in any order. A call cycle reads unknown columns.
+    const builtins = new Set(builtinRows.map((r) => r[0] ?? ''));
+    const raw = functionRows.map((r) => JSON.parse(r[0] ?? 'null') as RawFunction | null).filter((f): f is RawFunction => f !== null);
+    const userFunctions = new Set(raw.map((f) => f.name.toLowerCase()));
+    const resolved = new Map<RawFunction, ReadonlySet<string>>();
+    const resolving = new Set<RawFunction>();
+    const sourcesOfFunction = (f: RawFunction): ReadonlySet<string> => {
+      const done = resolved.get(f);
+      if (done) return done;
+      if (resolving.has(f)) return UNKNOWN_SOURCES;
+      resolving.add(f);
+      const sources = functionLineage(f, byName, lookup, calls, userFunctions);
+      resolving.delete(f);
+      resolved.set(f, sources);
+      return sources;
+    };
+    /** What a call in a body or view reads: a user function's sources, nothing for a built-in, anything for an unknown name. */
+    const calls = (schema: string | undefined, name: string): ReadonlySet<string> | undefined => {
+      const found = raw.filter((f) => f.name === name && (schema === undefined || f.schema === schema));
+      if (found.length) return new Set(found.flatMap((f) => [...sourcesOfFunction(f)]));
+      return (schema === undefined || schema === 'pg_catalog') && builtins.has(name) ? undefined : UNKNOWN_SOURCES;
+    };
     const functionsByName = new Map<string, { schema: string; sources: ReadonlySet<string> }[]>();
-    const functions = (schema: string | undefined, name: string): ReadonlySet<string> | undefined => sourcesOf(functionsByName, schema, name);
-    for (const row of functionRows) {
-      const f = JSON.parse(row[0] ?? 'null') as RawFunction | null;
-      if (!f) continue;
-      const list = functionsByName.get(f.name) ?? [];
-      list.push({ schema: f.schema, sources: functionLineage(f, byName, lookup) });
-      functionsByName.set(f.name, list);
-    }
-    for (const raw of [...pending.values()]) resolveView(raw, 0, functions);
+    for (const f of raw) functionsByName.set(f.name, [...(functionsByName.get(f.name) ?? []), { schema: f.schema, sources: sourcesOfFunction(f) }]);
+    for (const view of [...pending.values()]) resolveView(view, 0, calls);
     this.functionsByName = functionsByName;
+    this.builtinFunctions = builtins;
     this.byOid = byOid;
     this.byName = byName;
     this.loadedAt = this.now();
@@ -176,17 +201,20 @@ export class PgCatalog {
 }
 
 /**
- * Source columns a function body reads. SQL bodies are analyzed like statements; bodies in other
- * languages count every column of every relation their text names; an empty or unreadable body
- * (a SQL-standard BEGIN ATOMIC body, C) reads unknown columns.
+ * Source columns a function body reads. SQL bodies are analyzed like statements (with what the
+ * functions they call read); PL/pgSQL bodies (and SQL ones the parser does not take) count every
+ * column of every relation and what every user function their text names; an empty body, one that
+ * runs SQL built at run time (EXECUTE) or in another language reads unknown columns, C and internal
+ * ones included: a user-made C or internal function may run SQL it is given (dblink, a copy of
+ * query_to_xml), and built-ins are not loaded here.
  */
-function functionLineage(f: RawFunction, byName: ReadonlyMap<string, readonly CatalogRelation[]>, lookup: (schema: string | undefined, name: string) => readonly RelationShape[]): ReadonlySet<string> {
+function functionLineage(f: RawFunction, byName: ReadonlyMap<string, readonly CatalogRelation[]>, lookup: (schema: string | undefined, name: string) => readonly RelationShape[], calls: FunctionLookup, userFunctions: ReadonlySet<string>): ReadonlySet<string> {
   const sources = new Set<string>();
   const body = f.body ?? '';
   if (f.language === 'sql' && body.trim()) {
     try {
       for (const s of (parseSync(body) as { stmts: { stmt: Record<string, unknown> }[] }).stmts) {
-        const lineage = analyzeStatement(s.stmt, lookup);
+        const lineage = analyzeStatement(s.stmt, lookup, calls);
         for (const o of lineage.outputs) for (const source of o.sources) sources.add(source);
         for (const source of lineage.uses.keys()) sources.add(source);
       }
@@ -195,11 +223,11 @@ function functionLineage(f: RawFunction, byName: ReadonlyMap<string, readonly Ca
       // Parameters written as names, or a body the parser does not take: fall back to the text.
     }
   }
-  if (!body.trim() || f.language === 'c' || f.language === 'internal') {
-    if (f.language !== 'c' && f.language !== 'internal') sources.add(UNKNOWN_SOURCE);
-    return sources;
-  }
   const words = new Set(body.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
+  if (!body.trim() || (f.language !== 'plpgsql' && f.language !== 'sql') || words.has('execute')) return UNKNOWN_SOURCES;
+  for (const word of words) {
+    if (word !== f.name.toLowerCase() && userFunctions.has(word)) for (const s of calls(undefined, word) ?? []) sources.add(s);
+  }
   for (const [name, relations] of byName) {
     if (!words.has(name.toLowerCase())) continue;
     for (const rel of relations) rel.columns.forEach((col, i) => {
@@ -210,6 +238,8 @@ function functionLineage(f: RawFunction, byName: ReadonlyMap<string, readonly Ca
   }
   return sources;
 }
+
+const UNKNOWN_SOURCES: ReadonlySet<string> = new Set([UNKNOWN_SOURCE]);
 
 function sourcesOf(functions: ReadonlyMap<string, readonly { schema: string; sources: ReadonlySet<string> }[]>, schema: string | undefined, name: string): ReadonlySet<string> | undefined {
   const found = (functions.get(name) ?? []).filter((f) => schema === undefined || f.schema === schema);

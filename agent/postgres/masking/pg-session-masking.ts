@@ -50,17 +50,23 @@ export class PgSessionMasking {
     return new PgSessionMasking(new ResultMasker(profile, catalog), catalog);
   }
 
-  /** Masking's say on a statement the policy allows (a denied one is refused anyway). */
-  static check(masking: PgSessionMasking | undefined, decision: Decision, sql: string, currentProfile: () => MaskingProfile | undefined): StatementVerdict {
+  /**
+   * Masking's say on a statement the policy allows (a denied one is refused anyway).
+   * `standardConformingStrings`: the session's setting, as the server last reported it.
+   */
+  static check(masking: PgSessionMasking | undefined, decision: Decision, sql: string, currentProfile: () => MaskingProfile | undefined, standardConformingStrings: boolean): StatementVerdict {
     if (decision.kind === 'deny') return OK;
     if (!masking) return decision.masks.length === 0 ? OK : { kind: 'reconnect' };
-    return masking.check(decision, sql, currentProfile);
+    return masking.check(decision, sql, currentProfile, standardConformingStrings);
   }
 
-  private check(decision: Exclude<Decision, { kind: 'deny' }>, sql: string, currentProfile: () => MaskingProfile | undefined): StatementVerdict {
+  private check(decision: Exclude<Decision, { kind: 'deny' }>, sql: string, currentProfile: () => MaskingProfile | undefined, standardConformingStrings: boolean): StatementVerdict {
     const masker = this.masker;
     const catalog = this.catalog;
     if (decision.masks.length) masker.profile = currentProfile() ?? masker.profile;
+    if (!standardConformingStrings && masker.profile.masksColumns) {
+      return { kind: 'deny', message: 'twokey: masking needs standard_conforming_strings on (the agent reads string literals as the server does only then); reconnect' };
+    }
     catalog.keepFresh();
     const mayReload = this.reloadedFor !== sql;
     // A catalog invalidated by DDL is reloaded before it decides anything (once per statement).

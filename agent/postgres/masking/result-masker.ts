@@ -6,19 +6,19 @@ import { message } from '../protocol/writer';
 import type { ByteBatch } from '../protocol/byte-batch';
 import { binaryAsText, planColumns, readRowDescription, unknownRelations, JSONB, TEXT_TYPES, type ColumnPlan } from './column-plan';
 import { maskCopyRow, type CopyPlan } from './copy-rows';
-import { ResultPlanner, untracedPlan, type ResultPlan } from './result-plans';
+import { ResultPlanner, untracedPlan, type DefinedName, type ResultPlan } from './result-plans';
 
 /**
  * Client messages forwarded and still owed a response: the order in which the server answers. Each
  * carries what the lineage of its statement says (`masked`: errors about it are not shown).
  */
 type Expectation =
-  /** `next`: the statement of the query string whose results come next. */
-  | { readonly k: 'Q'; readonly copy: CopyPlan | undefined; readonly plans: readonly ResultPlan[]; next: number; readonly masked: boolean }
-  | { readonly k: 'P'; readonly masked: boolean }
-  | { readonly k: 'B'; readonly portal: string; readonly masked: boolean }
-  | { readonly k: 'D'; readonly portal: string | undefined; readonly plan: ResultPlan; readonly masked: boolean }
-  | { readonly k: 'E'; readonly portal: string; readonly masked: boolean }
+  /** `next`: the statement of the query string whose results come next; `defines`: the names each statement defines. */
+  | { readonly k: 'Q'; readonly copy: CopyPlan | undefined; plans: readonly ResultPlan[]; readonly defines: readonly (readonly DefinedName[])[]; next: number; masked: boolean }
+  | { readonly k: 'P'; readonly name: string; readonly masked: boolean }
+  | { readonly k: 'B'; readonly portal: string; masked: boolean }
+  | { readonly k: 'D'; readonly portal: string | undefined; plan: ResultPlan; masked: boolean }
+  | { readonly k: 'E'; readonly portal: string; masked: boolean }
   | { readonly k: 'S'; readonly masked: boolean };
 
 /** Outstanding client messages a masked session may pipeline before the agent ends it. */
@@ -95,12 +95,12 @@ export class ResultMasker {
     const profile = this.profile;
     switch (code) {
       case FRONTEND.Query: {
-        const plans = this.planner.query(bodyOf(buf, start, end).cstring(), profile);
-        return { k: 'Q', copy, plans, next: 0, masked: plans.some((p) => p.readsMasked) };
+        const { plans, defines } = this.planner.query(bodyOf(buf, start, end).cstring(), profile);
+        return { k: 'Q', copy, plans, defines, next: 0, masked: plans.some((p) => p.readsMasked) };
       }
       case FRONTEND.Parse: {
         const parse = readParse(bodyOf(buf, start, end));
-        return { k: 'P', masked: this.planner.parse(parse.name, parse.query, profile).readsMasked };
+        return { k: 'P', name: parse.name, masked: this.planner.parse(parse.name, parse.query, profile).readsMasked };
       }
       case FRONTEND.Bind: {
         const body = bodyOf(buf, start, end);
@@ -158,7 +158,10 @@ export class ResultMasker {
       case BACKEND.NoticeResponse: {
         // Decided before error() moves past the statement the error is about.
         const masked = this.expected[0]?.masked ?? false;
-        if (code === BACKEND.ErrorResponse) this.error();
+        if (code === BACKEND.ErrorResponse) {
+          this.forgetRefused();
+          this.error();
+        }
         return written(masked ? hideValues(buf, start, end) : this.fields(buf, start, end));
       }
       case BACKEND.ReadyForQuery:
@@ -233,6 +236,44 @@ export class ResultMasker {
     else if (head?.k === 'Q') head.next++;
     this.current = undefined;
     this.copy = undefined;
+  }
+
+  /**
+   * Before an error moves past them: the names defined by the statement or message that failed and by
+   * those the server skips after it (the rest of the query string, or of the batch up to its Sync)
+   * were noted when sent but never made, or not as planned (a PREPARE of a name in use fails and the
+   * old statement stays). They plan as untraced from now on; so does whatever the client already
+   * pipelined after them, since it was planned with them.
+   */
+  private forgetRefused(): void {
+    const head = this.expected[0];
+    const names: DefinedName[] = [];
+    let later = 1;
+    if (head?.k === 'Q') names.push(...head.defines.slice(head.next).flat());
+    else {
+      later = 0;
+      for (const e of this.expected) {
+        later++;
+        if (e.k === 'S' || e.k === 'Q') break;
+        if (e.k === 'P') names.push({ kind: 'S', name: e.name });
+        else if (e.k === 'B') names.push({ kind: 'P', name: e.portal });
+      }
+    }
+    if (names.length === 0) return;
+    this.planner.forget(names);
+    const untraced = untracedPlan(this.profile);
+    for (const e of this.expected.slice(later)) {
+      if (e.k === 'Q') {
+        e.plans = e.plans.map(() => untraced);
+        e.masked = true;
+      } else if (e.k === 'D') {
+        e.plan = untraced;
+        e.masked = true;
+      } else if (e.k === 'B') {
+        this.planner.close('P', e.portal);
+        e.masked = true;
+      } else if (e.k === 'E') e.masked = true;
+    }
   }
 
   /** After an error the server skips the rest of an extended batch, up to its Sync. */

@@ -3,6 +3,7 @@ import type { PgCatalog } from './catalog';
 import type { CopyPlan } from './copy-rows';
 import type { Lineage } from './lineage';
 import type { Node } from './lineage-scope';
+import { planFromLineage } from './result-plans';
 import { analyzeSql, type AnalyzedStatement } from './statement-analysis';
 
 export type StatementMasking =
@@ -30,6 +31,9 @@ export function checkStatement(sql: string, profile: MaskingProfile, catalog: Pg
     const { node: stmt, lineage } = analysis;
     const untraced = untracedRoute(analysis, (name) => preparedHere.has(name) || knowsPrepared(name));
     if (untraced && profile.masksColumns) return { kind: 'deny', message: untraced };
+    if (analysis.storesValues && planFromLineage(lineage, profile).readsMasked) {
+      return { kind: 'deny', message: `twokey: ${analysis.storesValues}() in a statement that reads masked columns would keep a value for later, unmasked` };
+    }
     const prepare = stmt.PrepareStmt as Node | undefined;
     if (prepare) preparedHere.add(String(prepare.name));
     if (profile.strict) {
@@ -47,8 +51,12 @@ export function checkStatement(sql: string, profile: MaskingProfile, catalog: Pg
   return copy ? { kind: 'ok', copy } : OK;
 }
 
-/** Why a statement's reads cannot be traced (it runs SQL the agent never sees), or undefined. */
-function untracedRoute({ node: stmt, sqlText }: AnalyzedStatement, knowsPrepared: (name: string) => boolean): string | undefined {
+/** Why a statement's reads cannot be traced (it runs SQL the agent never sees, or changes how the server reads the SQL after it), or undefined. */
+function untracedRoute(analysis: AnalyzedStatement, knowsPrepared: (name: string) => boolean): string | undefined {
+  const { node: stmt, sqlText } = analysis;
+  if (analysis.setsStringSyntax) {
+    return 'twokey: standard_conforming_strings cannot be changed under masking (the agent reads string literals as the server does only with it on)';
+  }
   if (stmt.DoStmt) return 'twokey: DO blocks run SQL the agent cannot read, so they cannot be masked; run the statements themselves';
   if (sqlText) return `twokey: ${sqlText}() runs SQL the agent cannot read, so its result cannot be masked`;
   const execute = stmt.ExecuteStmt as Node | undefined;

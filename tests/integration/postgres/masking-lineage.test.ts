@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import pg from 'pg';
 import { DEMO_CUSTOMERS, demoCustomer } from '../../../local/demo/seed';
 import { createSsnReaders, psqlAs } from '../../support/masked-psql';
 import { startPgStack, type PgStack } from '../../support/pg-stack';
@@ -101,6 +102,9 @@ const PROBES: readonly [construct: string, sql: string][] = [
   ['view over a SQL function', 'SELECT reverse(s) FROM customer_ssns WHERE id <= 3'],
   ['SQL function', 'SELECT reverse(ssn_of(1))'],
   ['plpgsql function (untraceable) taking a masked column', 'SELECT echo_pl(ssn) FROM customers WHERE id <= 3'],
+  ['SQL function calling a plpgsql one that reads a masked column', 'SELECT reverse(wrapped_ssn(1))'],
+  ['plpgsql function running SQL built at run time', "SELECT reverse(field_of('customers', 'ssn', 1))"],
+  ['internal-language function an admin made (runs SQL given as text)', "SELECT run_query('SELECT reverse(ssn) FROM customers WHERE id <= 3', false, false, '')"],
   ['planner statistics', "SELECT histogram_bounds::text FROM pg_stats WHERE tablename = 'customers' AND attname = 'ssn'"],
   ['error echoing a derived value', 'SELECT reverse(ssn)::int FROM customers WHERE id = 1'],
   ['error echoing a derived date', "SELECT (ssn || 'x')::date FROM customers WHERE id = 1"],
@@ -119,6 +123,12 @@ describe('masking follows the data (lineage)', () => {
       prepare: async (admin) => {
         await createSsnReaders(admin);
         await admin.query(`CREATE FUNCTION echo_pl(t text) RETURNS text LANGUAGE plpgsql AS 'BEGIN RETURN t; END'`);
+        await admin.query(`CREATE FUNCTION pl_ssn(i int) RETURNS text LANGUAGE plpgsql AS 'BEGIN RETURN (SELECT ssn FROM customers WHERE id = i); END'`);
+        await admin.query(`CREATE FUNCTION wrapped_ssn(i int) RETURNS text LANGUAGE sql AS 'SELECT pl_ssn(i)'`);
+        await admin.query(
+          `CREATE FUNCTION field_of(tbl text, col text, i int) RETURNS text LANGUAGE plpgsql AS $$DECLARE r text; BEGIN EXECUTE format('SELECT %I::text FROM %I WHERE id = $1', col, tbl) INTO r USING i; RETURN r; END$$`,
+        );
+        await admin.query(`CREATE FUNCTION run_query(q text, n bool, f bool, ns text) RETURNS xml LANGUAGE internal STABLE AS 'query_to_xml'`);
         await admin.query(`CREATE FUNCTION noisy(t text) RETURNS int LANGUAGE plpgsql AS $$BEGIN RAISE NOTICE 'value %', t USING DETAIL = t, HINT = t; RETURN 1; END$$`);
         await admin.query('ANALYZE customers');
       },
@@ -233,6 +243,107 @@ describe('masking follows the data (lineage)', () => {
     const { bytes } = await rawQuery(['ops'], 'PREPARE q AS SELECT id, reverse(ssn) FROM customers WHERE id <= 3; EXECUTE q');
     expect(bytes.includes('****')).toBe(true);
     expect(leaks(bytes)).toEqual([]);
+  });
+
+  /** Each step's messages written at once, then every byte received until as many ReadyForQuery as the step has Syncs or Queries. */
+  async function rawSteps(groups: string[], steps: Buffer[][]): Promise<Buffer> {
+    const { host, port } = stack.endpoint('test-pg');
+    const client = await WireClient.login(host, port, await stack.token('raw', groups));
+    try {
+      const from = client.received.length;
+      for (const step of steps) {
+        const at = client.received.length;
+        client.write(...step);
+        await client.readyCount(step.filter((m) => m[0] === 0x53 || m[0] === 0x51).length, at);
+      }
+      return Buffer.concat(client.received.slice(from).map((m) => Buffer.concat([Buffer.from(m.code), m.body])));
+    } finally {
+      client.close();
+    }
+  }
+
+  it('does not plan a statement or cursor by a definition the server refused or skipped', async () => {
+    const masked = 'SELECT reverse(ssn) FROM customers WHERE id <= 3';
+    const plain = "SELECT 'x'::text";
+    const fails = [wire.parse('z', 'SELECT 1/0'), wire.bind('', 'z'), wire.execute('')];
+    const run = [wire.bind('', 's'), wire.describePortal(''), wire.execute(''), wire.sync()];
+    const cases: [string, Buffer][] = [
+      ['PREPARE of a name in use', Buffer.from((await psqlAs(stack, 'alice', ['support'], `PREPARE s AS ${masked}`, `PREPARE s AS ${plain}`, 'EXECUTE s')).stdout)],
+      ['DECLARE WITH HOLD of a name in use', Buffer.from((await psqlAs(stack, 'alice', ['support'], `DECLARE s CURSOR WITH HOLD FOR ${masked}`, `DECLARE s CURSOR WITH HOLD FOR ${plain}`, 'FETCH ALL FROM s')).stdout)],
+      ['Parse of a name PREPARE holds', await rawSteps(['support'], [[wire.query(`PREPARE s AS ${masked}`)], [wire.parse('s', plain), wire.sync()], run])],
+      ['PREPARE after Close of a name Parse holds', await rawSteps(['support'], [[wire.query(`PREPARE s AS ${plain}`)], [wire.closeStatement('s'), wire.parse('s', masked), wire.sync()], [wire.query('EXECUTE s')]])],
+      ['Close and Parse skipped after an error', await rawSteps(['support'], [[wire.parse('s', masked), wire.sync()], [...fails, wire.closeStatement('s'), wire.parse('s', plain), wire.sync()], run])],
+      ['Parse skipped after an error, pipelined with its use', await rawSteps(['support'], [[wire.parse('s', masked), wire.sync()], [...fails, wire.closeStatement('s'), wire.parse('s', plain), wire.sync(), ...run]])],
+      ['PREPARE skipped after an error in the query string', await rawSteps(['support'], [[wire.query(`PREPARE s AS ${masked}`)], [wire.query(`SELECT 1/0; DEALLOCATE s; PREPARE s AS ${plain}`)], [wire.query('EXECUTE s')]])],
+    ];
+    expect(cases.map(([route, bytes]) => `${route}: ${leaks(bytes).length}`)).toEqual(cases.map(([route]) => `${route}: 0`));
+  });
+
+  it('masks what a function made outside twokey since the agent read the catalog returns', async () => {
+    // The agent has read the catalog for masked sessions before the function exists.
+    expect((await psql('alice', ['support'], 'SELECT ssn FROM customers WHERE id = 1')).stdout).toContain('****');
+    const admin = new pg.Client({ connectionString: stack.pg.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE FUNCTION fresh_ssn(i int) RETURNS text LANGUAGE plpgsql STABLE AS 'BEGIN RETURN (SELECT ssn FROM customers WHERE id = i); END'`);
+    } finally {
+      await admin.end();
+    }
+    const sql = 'SELECT reverse(fresh_ssn(1)), fresh_ssn(2)';
+    expect(leaks((await psql('bob', ['dba'], sql)).stdout).length).toBeGreaterThan(0);
+    const out = await psql('alice', ['support'], sql);
+    expect(out.stdout).toContain('****');
+    expect(leaks(out.stdout + out.stderr)).toEqual([]);
+  });
+
+  it('refuses for masked subjects what turns standard_conforming_strings off, under which the server reads string literals otherwise than the agent', async () => {
+    // With it off the server sees reverse(ssn) as a column; read with it on, it is inside a literal.
+    const confusing = "SELECT 'a\\' || ' , reverse(ssn) AS r, '' AS z FROM customers WHERE id <= 3 --'";
+    const setConfig = "SELECT set_config('standard_conforming_strings', 'off', false)";
+    expect(leaks((await psqlAs(stack, 'bob', ['dba'], setConfig, confusing)).stdout).length).toBeGreaterThan(0);
+    // carol's rule allows what set_config is classed as (unknown): the refusal here is masking's own.
+    for (const [user, groups, change] of [['carol', ['ops'], setConfig], ['carol', ['ops'], "SELECT set_config(lower('STANDARD_conforming_strings'), 'off', false)"], ['carol', ['ops'], 'SET standard_conforming_strings = off']] as const) {
+      const out = await psqlAs(stack, user, [...groups], change, confusing);
+      expect(out.stderr).toContain('twokey: standard_conforming_strings cannot be changed under masking');
+      expect(`${change}: ${leaks(out.stdout + out.stderr).join(', ')}`).toBe(`${change}: `);
+    }
+    // Off from the start (the database role's default): every statement of a masked session is refused.
+    const admin = new pg.Client({ connectionString: stack.pg.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER ROLE ${stack.pg.read.user} SET standard_conforming_strings = off`);
+      const out = await psql('alice', ['support'], confusing);
+      expect(out.stderr).toContain('twokey: masking needs standard_conforming_strings on');
+      expect(leaks(out.stdout + out.stderr)).toEqual([]);
+    } finally {
+      await admin.query(`ALTER ROLE ${stack.pg.read.user} RESET standard_conforming_strings`);
+      await admin.end();
+    }
+  });
+
+  it('refuses for masked subjects a statement that keeps a value read from a masked column in server state (a setting, a notification)', async () => {
+    const store = "SELECT set_config('my.v', (SELECT reverse(ssn) FROM customers WHERE id = 1), false)";
+    expect(leaks((await psqlAs(stack, 'bob', ['dba'], store, "SELECT current_setting('my.v')")).stdout).length).toBeGreaterThan(0);
+    const stored = await psqlAs(stack, 'carol', ['ops'], store, "SELECT current_setting('my.v', true)");
+    expect(stored.stderr).toContain('twokey: set_config() in a statement that reads masked columns would keep a value for later');
+    expect(leaks(stored.stdout + stored.stderr)).toEqual([]);
+    // A notification reaches a listening session of the same subject outside any statement's lineage.
+    const { host, port } = stack.endpoint('test-pg');
+    const listener = await WireClient.login(host, port, await stack.token('alice', ['support']));
+    try {
+      const from = listener.received.length;
+      listener.write(wire.query('LISTEN ch'));
+      await listener.until((m) => m.code === 'Z', from);
+      const notified = await psql('alice', ['support'], "SELECT pg_notify('ch', reverse(ssn)) FROM customers WHERE id <= 3");
+      expect(notified.stderr).toContain('twokey: pg_notify() in a statement that reads masked columns');
+      await psql('alice', ['support'], "SELECT pg_notify('ch', 'plain')");
+      // Notifications arrive in order: the plain one is the last.
+      await listener.until((m) => m.code === 'A' && m.body.includes('plain'), from);
+      const got = Buffer.concat(listener.received.slice(from).map((m) => m.body));
+      expect(leaks(got)).toEqual([]);
+    } finally {
+      listener.close();
+    }
   });
 
   it('keeps every byte of a large result intact for a client that stops reading for a while (reused read buffers)', async () => {
