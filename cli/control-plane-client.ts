@@ -50,7 +50,7 @@ export async function apiCall(options: ClientOptions, method: string, path: stri
   if (!res.ok) {
     const error = (json as { error?: { code?: string; message?: string; details?: unknown } }).error;
     const details = error?.details ? `\n${JSON.stringify(error.details, null, 2)}` : '';
-    const hint = res.status === 401 ? ' (the API takes a token for its own audience: twokey token --audience api)' : '';
+    const hint = res.status === 401 ? ' (the API takes a token for its own audience: twokey token --user NAME --audience api, or twokey login --resource <the API audience>)' : '';
     throw new ApiError(res.status, error?.code ?? 'http_error', `HTTP ${res.status}: ${error?.message ?? text}${hint}${details}`);
   }
   return { status: res.status, json, headers: res.headers };

@@ -16,14 +16,16 @@ const USAGE = `usage: twokey <command> [options]
   token --client-credentials --issuer URL --client-id ID     a service's token (secret in TWOKEY_CLIENT_SECRET)
   token --user NAME [--audience data|api] [--groups a,b]     print a token from the dev issuer (data: psql, exec;
         [--email E]                                          api: TWOKEY_TOKEN for the control plane)
-  agents list [--json] | register NAME [--rotate]            agents (admin); rotating a key closes the agent's connections
+  agents list [--limit N] [--next T] [--json] | register NAME [--rotate] [-o FILE]
+                                                              agents (admin); rotating a key closes the agent's connections
   agents delete NAME                                         remove an agent; its key stops working at once
   policies get [--json] | put FILE [--reason R] [--wait]     the policy (admin); a change waits for another admin (exit 5)
   policies put FILE --emergency --reason R                   store at once, telling every admin and auditor
   approvals list [--json]                                    pending and recent approval requests
   exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)
   request-access --target T --minutes M --reason R           ask for a time-boxed write window
-  sessions list [--target T] [--user U] [--since 1h] [--json] recorded sessions (auditors)
+  sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next T] [--json]
+                                                             recorded sessions (auditors)
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
   replay <id> [--speed N]                                    a Postgres session as a transcript
 

@@ -37,6 +37,9 @@ export const LAMBDA_MEMORY_MB = 512;
 export const WS_STAGE = 'prod';
 export const ALARM_NAMESPACE = 'twokey';
 export const ALARM_PERIOD_MINUTES = 5;
+/** Steady request rate and burst each API stage admits before throttling (429). */
+export const API_RATE_LIMIT_PER_SECOND = 50;
+export const API_BURST_REQUESTS = 100;
 /**
  * Each function's bundle carries the AWS SDK it was tested with (none is left to the runtime's copy,
  * which changes under it): no external modules.
@@ -188,7 +191,7 @@ export class ControlPlaneStack extends Stack {
       webSocketApi: wsApi,
       stageName: WS_STAGE,
       autoDeploy: true,
-      throttle: { rateLimit: 50, burstLimit: 100 },
+      throttle: { rateLimit: API_RATE_LIMIT_PER_SECOND, burstLimit: API_BURST_REQUESTS },
     });
     // Every table's name from the one list the handlers' config reads, so none can be left out.
     const tableNames = Object.fromEntries((Object.keys(TABLES) as TableKey[]).map((key) => [TABLES[key].envVar, this.tables[key].tableName]));
@@ -394,7 +397,7 @@ export class ControlPlaneStack extends Stack {
     (wsStage.node.defaultChild as CfnStage).accessLogSettings = { destinationArn: accessLogGroup.logGroupArn, format: accessFormat };
     const httpStage = httpApi.defaultStage?.node.defaultChild as CfnStage;
     httpStage.accessLogSettings = { destinationArn: accessLogGroup.logGroupArn, format: accessFormat };
-    httpStage.defaultRouteSettings = { throttlingRateLimit: 50, throttlingBurstLimit: 100 };
+    httpStage.defaultRouteSettings = { throttlingRateLimit: API_RATE_LIMIT_PER_SECOND, throttlingBurstLimit: API_BURST_REQUESTS };
     if (props.createApiGatewayAccount) {
       const account = this.apiGatewayAccount();
       wsStage.node.addDependency(account);

@@ -28,6 +28,5 @@ export const get = httpRoute('sessions', getRuntime, async (event, rt) => {
 /** GET /sessions/{id}/recording?from=&limit= (auditor or admin): short-lived URLs for the manifest and a page of chunks. */
 export const recording = httpRoute('sessions', getRuntime, async (event, rt) => {
   const caller = await requireCaller(event, rt, [rt.config.auditorGroup, rt.config.adminGroup]);
-  const q = event.queryStringParameters ?? {};
   return json(200, await recordingDownload(rt.deps, event.pathParameters?.id ?? '', caller, { fromSeq: queryNumber(event, 'from'), limit: queryNumber(event, 'limit') }));
 });

@@ -15,11 +15,11 @@ import { pgRecorder } from '../recording/pg-recorder';
 import { countingQuery, planRows } from './approval/blast-radius';
 import { PgMaskingService } from './masking/masking-service';
 import { checkReadCredential } from './read-credential';
+import { MAX_SESSIONS_PER_TARGET } from '../sessions/registry';
 
 /** Default cap on one client message: large enough for big COPY rows and long SQL, small enough to bound memory. */
 export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_SERVER_MESSAGE_BYTES = 256 * 1024 * 1024;
-export const MAX_SESSIONS_PER_TARGET = 500;
 
 const BLAST_RADIUS_TIMEOUT_MS = 3_000;
 

@@ -95,7 +95,7 @@ export class ResponseOrder {
   /** The database's ReadyForQuery: the cycle it ends (with what goes before and after it), if any was owed. */
   ready(): Cycle | undefined {
     const done = this.pending.shift();
-    if (this.pending.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.pending.length === 0 && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
     return done;
   }
 

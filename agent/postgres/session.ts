@@ -27,6 +27,8 @@ export { MAX_PASSWORD_MESSAGE_BYTES } from './startup/handshake';
 
 /** Time a client has to finish TLS, start-up and authentication. */
 export const STARTUP_TIMEOUT_MS = 15_000;
+/** How long a closing client has to take its last bytes before its socket is destroyed. */
+const CLIENT_CLOSE_GRACE_MS = 1_000;
 
 type Phase = { readonly kind: 'startup'; readonly handshake: StartupHandshake } | { readonly kind: 'connecting' } | { readonly kind: 'ready'; readonly live: Live } | { readonly kind: 'closed' };
 
@@ -448,7 +450,7 @@ export class ClientSession {
       upstream.destroySoon();
     }
     if (!this.client.writableEnded) this.client.end();
-    setTimeout(() => this.client.destroy(), 1000).unref();
+    setTimeout(() => this.client.destroy(), CLIENT_CLOSE_GRACE_MS).unref();
     this.lifecycle?.end(reason);
   }
 }

@@ -98,7 +98,7 @@ export function sealedChunks(dir: string): { seq: number; file: string }[] {
  * stored: its header member (sequence, previous digest), then the events' members, which any gunzip
  * reads as one stream. Sealing (at CHUNK_MAX_BYTES of events or every CHUNK_MAX_SECONDS) renames it:
  * the events are compressed once and written once, and the open chunk lives on disk, not in memory.
- * Nothing is removed here: the uploader deletes a chunk only after its upload.
+ * Nothing is removed here: the recording service deletes a chunk only after its upload.
  */
 export class SessionSpool {
   /** The open chunk's file, opened at its first events. */
@@ -151,7 +151,7 @@ export class SessionSpool {
     return this.meta.sessionId;
   }
 
-  /** Whether the control plane knows the session: set by the uploader, kept in the meta this spool rewrites. */
+  /** Whether the control plane knows the session: set by the recording service, kept in the meta this spool rewrites. */
   setStartSent(sent: boolean): void {
     this.meta.startSent = sent;
     writeMeta(this.dir, this.meta);
@@ -254,7 +254,7 @@ export class SessionSpool {
   }
 
   /**
-   * Seals the open chunk without telling the uploader: the bytes now waiting for upload (0 when the
+   * Seals the open chunk without telling the recording service: the bytes now waiting for upload (0 when the
    * chunk had to be dropped), undefined when there was nothing to seal.
    */
   private sealChunk(): number | undefined {

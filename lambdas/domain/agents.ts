@@ -63,6 +63,8 @@ export async function deleteAgent(deps: Pick<ControlPlaneDeps, 'agents' | 'conne
  * keeps its record, so that rotating or deleting again finds it, and the call fails after trying all.
  */
 async function closeConnectionsOf(deps: Pick<ControlPlaneDeps, 'agents' | 'connections' | 'disconnect' | 'log'>, agent: string): Promise<number> {
+  // A consistent scan, not the byAgent index: a GSI is read eventually, and would miss a connection
+  // opened just before the rotation.
   const open = (await deps.connections.list()).filter((c) => c.agent === agent);
   let failed: unknown;
   for (const c of open) {

@@ -19,6 +19,9 @@ import type { ControlPlaneDeps } from './deps';
 import { reviewSignIn, signInRefusal } from './reviewer-sign-in';
 
 /** How long an approval stays usable once decided (a one-time grant when the caller had left). */
+/** The one answer to a link that is not valid, whatever was wrong with it (nothing more is said). */
+const INVALID_LINK: PageResult = { status: 403, html: messagePage('Invalid link', 'This approval link is not valid. Nothing was changed.') };
+
 export const GRANT_VALIDITY_SECONDS = 3600;
 /** A reviewer's comment, in UTF-16 units: it must fit the decision message's 1024. */
 export const MAX_COMMENT_CHARS = 1000;
@@ -178,7 +181,7 @@ export async function voteFromLink(deps: ControlPlaneDeps, token: string, decisi
     case 'closed':
       return { status: 409, html: messagePage('Already decided', 'This request is no longer pending. Nothing was changed.') };
     case 'not-a-reviewer':
-      return { status: 403, html: messagePage('Invalid link', 'This approval link is not valid. Nothing was changed.') };
+      return INVALID_LINK;
     case 'decided': {
       const next =
         record.kind === 'policy-change' ? (result.outcome === 'approved' ? 'The change is applied now, if the version it replaces is still current.' : 'The policy stays as it is.') : "The requester's agent is told now.";
@@ -211,7 +214,7 @@ export async function castVote(deps: ControlPlaneDeps, record: ApprovalRecord, r
   const vote = { reviewer, decision, at: at.toISOString(), ...(comment ? { comment: oneLine(comment, MAX_COMMENT_CHARS) } : {}) } as const;
   const recorded = await deps.approvals.addVote(record.requestId, vote);
   if (recorded === 'duplicate' || recorded === 'closed') return { kind: recorded };
-  deps.log.info('approval.vote', { requestId: record.requestId, reviewer: principalKey(reviewer), decision });
+  deps.log.info('approval.vote', { requestId: record.requestId, reviewer: key, decision });
   const updated = await deps.approvals.get(record.requestId);
   const outcome = updated ? evaluateVotes(Object.values(updated.votes), updated.approval.min, updated.expiresAt, at) : 'pending';
   if (outcome === 'approved' || outcome === 'denied') {
@@ -241,14 +244,14 @@ async function checkLink(deps: ControlPlaneDeps, token: string): Promise<{ recor
     const page =
       verified.error === 'expired'
         ? { status: 410, html: messagePage('Link expired', 'This approval link has expired. Nothing was changed.') }
-        : { status: 403, html: messagePage('Invalid link', 'This approval link is not valid. Nothing was changed.') };
+        : INVALID_LINK;
     return { page };
   }
   const record = await deps.approvals.get(verified.value.requestId);
   const reviewer = record?.reviewers.find((r) => principalKey(r) === verified.value.reviewer);
   if (!record || !reviewer) {
     deps.log.warn('approval.link.rejected', { reason: 'unknown request or reviewer', requestId: verified.value.requestId });
-    return { page: { status: 403, html: messagePage('Invalid link', 'This approval link is not valid. Nothing was changed.') } };
+    return { page: INVALID_LINK };
   }
   return { record, reviewer };
 }

@@ -119,8 +119,10 @@ const MIN_SLACK_SECRET_CHARS = 32;
 
 /** S3 reads checksums as base64 of the digest's bytes; the chain keeps them as hex. */
 const base64OfHex = (hex: string): string => Buffer.from(hex, 'hex').toString('base64');
-/** Keys of one session's prefix, at most MAX_CHUNKS_PER_SESSION and the manifest: a list call returns 1,000. */
-const MAX_LIST_PAGES = Math.ceil(MAX_CHUNKS_PER_SESSION / 1000) + 1;
+/** What one ListObjectsV2 call returns at most. */
+const S3_LIST_KEYS_PER_PAGE = 1000;
+/** Keys of one session's prefix: at most MAX_CHUNKS_PER_SESSION and the manifest. */
+const MAX_LIST_PAGES = Math.ceil(MAX_CHUNKS_PER_SESSION / S3_LIST_KEYS_PER_PAGE) + 1;
 
 function bucketFor(s3: S3Client, bucket: string): RecordingBucket {
   return {

@@ -51,7 +51,10 @@ export const DECIDED_APPROVAL_RETENTION_DAYS = 400;
 /** A listing walks the byMonth index back this far: every month a retained decided request can be from. */
 export const APPROVAL_LISTING_MONTHS = Math.ceil(DECIDED_APPROVAL_RETENTION_DAYS / 28) + 1;
 /** An inbox item outlives its request's latest possible decision by the retention, then TTL deletes it. */
-const INBOX_RETENTION_SECONDS = (DECIDED_APPROVAL_RETENTION_DAYS + 1) * 86_400;
+const SECONDS_PER_DAY = 86_400;
+const DECIDED_APPROVAL_RETENTION_SECONDS = DECIDED_APPROVAL_RETENTION_DAYS * SECONDS_PER_DAY;
+const INBOX_RETENTION_SECONDS = DECIDED_APPROVAL_RETENTION_SECONDS + SECONDS_PER_DAY;
+const epochSeconds = (iso: string): number => Math.floor(Date.parse(iso) / 1000);
 
 type StoredApproval = ApprovalRecord & { taskToken?: string; undeliveredAgent?: string; ttl?: number; month?: string; preview?: string; principals?: string[] };
 
@@ -90,7 +93,7 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   private async writeInbox(record: ApprovalRecord): Promise<void> {
-    const ttl = Math.floor(Date.parse(record.expiresAt) / 1000) + INBOX_RETENTION_SECONDS;
+    const ttl = epochSeconds(record.expiresAt) + INBOX_RETENTION_SECONDS;
     for (const principal of inboxPrincipals(record)) {
       await this.ddb.send(new PutCommand({ TableName: this.inboxTable, Item: { principal, entry: `${record.createdAt}|${record.requestId}`, requestId: record.requestId, ttl } }));
     }
@@ -143,7 +146,7 @@ export class DynamoApprovalStore implements ApprovalStore {
           UpdateExpression: 'SET #s = :s, decidedAt = :at, undeliveredAgent = #agent, #ttl = :ttl',
           ConditionExpression: '#s = :pending',
           ExpressionAttributeNames: { '#s': 'status', '#ttl': 'ttl', '#agent': 'agent' },
-          ExpressionAttributeValues: { ':s': status, ':at': at, ':pending': 'pending', ':ttl': Math.floor(Date.parse(at) / 1000) + DECIDED_APPROVAL_RETENTION_DAYS * 86_400 },
+          ExpressionAttributeValues: { ':s': status, ':at': at, ':pending': 'pending', ':ttl': epochSeconds(at) + DECIDED_APPROVAL_RETENTION_SECONDS },
         }),
       );
       return true;

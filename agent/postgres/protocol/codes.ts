@@ -75,6 +75,7 @@ export const SQLSTATE = {
   queryCanceled: '57014',
   internalError: 'XX000',
   diskFull: '53100',
+  tooManyConnections: '53300',
   invalidCatalogName: '3D000',
 } as const;
 

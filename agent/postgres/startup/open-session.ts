@@ -9,8 +9,6 @@ import type { ReadBuffers } from '../upstream/read-buffers';
 
 /** Start-up parameters passed on to the database; everything else (notably `options`) is dropped. */
 const FORWARDED_STARTUP_PARAMS = ['application_name', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits', 'search_path'];
-/** SQLSTATE too_many_connections: a target at its cap of sessions. */
-const TOO_MANY_CONNECTIONS = '53300';
 
 /** A session past authentication: who, in the agent's registry, on its upstream connection, masked or not. */
 export interface OpenedSession {
@@ -59,7 +57,7 @@ export async function openSession(deps: SessionDeps, r: OpenRequest): Promise<Op
   const identity = verified.value;
   const target = deps.target;
   const admitted = startSession<SessionEvent>(deps.sessions, { id: r.id, target: target.name, protocol: 'postgres', identity, close: r.close }, deps.log);
-  if (!admitted.ok) return refused(admitted.refusal.kind === 'recording-unavailable' ? SQLSTATE.diskFull : TOO_MANY_CONNECTIONS, admitted.refusal.message);
+  if (!admitted.ok) return refused(admitted.refusal.kind === 'recording-unavailable' ? SQLSTATE.diskFull : SQLSTATE.tooManyConnections, admitted.refusal.message);
   r.admitted(admitted.session);
   const database = target.upstream.database;
   const asked = r.startup.database;

@@ -7,9 +7,9 @@ const MAX_HELD_READ_BUFFERS = 16;
 
 /**
  * Buffers a database socket reads into (Node's `onread`), reused once nothing holds the bytes of the
- * last read. Node's default reads into a fresh buffer each time, and a large result streamed through
- * the agent left its freed 64 KB buffers as memory the C allocator kept (bench/RESULTS.md). `reusable` says whether nothing holds the bytes of earlier reads any more (no
- * client write waiting for its socket); until it does, their buffers wait, and are reused after.
+ * last read. Node reads into a fresh buffer each time by default, and a streamed result then piles up
+ * freed buffers as memory the C allocator keeps. `reusable` says whether nothing holds the bytes of
+ * earlier reads any more (no client write waiting for its socket); until it does, their buffers wait.
  */
 export class ReadBuffers {
   private readonly pool: Buffer[] = [];
@@ -35,7 +35,8 @@ export class ReadBuffers {
       return;
     }
     // Writes complete in order: none of the held buffers is referenced any more either.
-    for (const b of this.held.splice(0)) this.keep(b);
+    for (const b of this.held) this.keep(b);
+    this.held.length = 0;
     this.keep(buf);
   }
 
