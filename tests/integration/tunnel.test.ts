@@ -174,7 +174,9 @@ describe('agent <-> local control plane over a real WebSocket', () => {
     cp = await startTestControlPlane(dataDir, port);
     root = await tokenFor(cp, 'root', ['admin']);
     // Backoff is capped at 30 s with full jitter: the next attempt after the restart may be that far off.
+    // The agent's own view too: the control plane may still list the connection it had before the restart.
     await waitFor(async () => {
+      if (!agent.tunnel.connected) return undefined;
       const { body } = await api(cp, root, 'GET', '/agents');
       return (body.agents as { connected: boolean }[])[0]?.connected || undefined;
     }, 40_000, 'reconnect');
