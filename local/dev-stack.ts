@@ -11,7 +11,7 @@ import { DEV_INFO_FILE, readDevUsers, type DevInfo } from './dev-config';
 import { freePort } from './free-port';
 import { IDP_AUDIENCES, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCES } from './idp/oidc-idp';
 import { spawnOidcIdp, type OidcIdpProcess } from './idp/oidc-idp-process';
-import { devIssuerConfig, mintDevToken, planeIssuerConfig, withDevIssuer } from './oidc/dev-issuer';
+import { DEV_AUDIENCES, DEV_GROUPS_CLAIM, devIssuerConfig, mintDevToken, planeIssuerConfig, withDevIssuer } from './oidc/dev-issuer';
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_TARGET = 'demo-pg';
@@ -148,7 +148,14 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       name: DEMO_AGENT,
       controlPlane: { url: controlPlane.wsUrl, keyFile: 'agent.key' },
       stateDir: 'state',
-      identity: { issuers: [devIssuerConfig(controlPlane.issuer, 'data'), ...(idp ? [planeIssuerConfig(idp.issuer, IDP_AUDIENCES, 'data', IDP_GROUPS_CLAIM)] : [])] },
+      identity: {
+        issuers: [
+          devIssuerConfig(controlPlane.issuer, 'data'),
+          // The control plane's own tokens (SAML sign-ins), as on AWS.
+          planeIssuerConfig(controlPlane.tokenIssuer, DEV_AUDIENCES, 'data', DEV_GROUPS_CLAIM),
+          ...(idp ? [planeIssuerConfig(idp.issuer, IDP_AUDIENCES, 'data', IDP_GROUPS_CLAIM)] : []),
+        ],
+      },
       targets: postgres
         ? [
             {

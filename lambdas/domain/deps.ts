@@ -1,3 +1,4 @@
+import type { JWK } from 'jose';
 import type { SlackBlocks } from '../../core/slack/approval-message';
 import type { ControlMessage } from '../../core/tunnel/messages';
 import type { Logger } from '../../core/log';
@@ -62,6 +63,8 @@ export interface SlackApi {
 export interface TokenSigner {
   readonly issuer: string;
   sign(identity: { subject: string; name: string; email: string | undefined; groups: readonly string[] }, ttlSeconds: number): Promise<string>;
+  /** The public keys its tokens verify with (the issuer's JWKS). */
+  publicJwks(): Promise<JWK[]>;
 }
 
 /** Closes one agent connection (the Management API's DeleteConnection). `gone` means it was closed already. */
@@ -92,6 +95,8 @@ export interface ControlPlaneDeps {
   readonly log: Logger;
   /** Approvals in Slack, when the deployment has an app (bot token and signing secret in Secrets Manager). */
   readonly slack?: { readonly api: SlackApi; readonly signingSecret: () => Promise<string> };
+  /** The reviewer sign-in client's secret, when it is a confidential client whose secret is in Secrets Manager (AWS). */
+  readonly reviewerClientSecret?: () => Promise<string>;
   /** The SAML service provider, when an identity provider is configured. */
   readonly saml?: { readonly store: SamlStore; readonly signer: TokenSigner };
 }

@@ -186,7 +186,8 @@ export async function finishReviewerSignIn(
   if (!query.code) throw new ForbiddenError('the identity provider did not sign you in');
   const form = new URLSearchParams({ grant_type: 'authorization_code', code: query.code, redirect_uri: callbackUrl(deps), code_verifier: round.verifier });
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-  if (oidc.clientSecret) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(oidc.clientId)}:${encodeURIComponent(oidc.clientSecret)}`).toString('base64')}`;
+  const clientSecret = oidc.clientSecret ?? (await deps.reviewerClientSecret?.());
+  if (clientSecret) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(oidc.clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
   else form.set('client_id', oidc.clientId);
   const res = await fetch((await endpoints(oidc.issuer)).token_endpoint, { method: 'POST', headers, body: form, redirect: 'error', signal: AbortSignal.timeout(IDP_HTTP_TIMEOUT_MS) });
   const body = (await res.json().catch(() => ({}))) as { id_token?: unknown };

@@ -33,10 +33,10 @@ async function newKey(): Promise<DevSigningKey> {
   };
 }
 
-/** The dev issuer's key, kept in the data dir (0600) so tokens survive a restart; in memory when there is no data dir. */
-export async function loadOrCreateSigningKey(dataDir: string | undefined): Promise<DevSigningKey> {
+/** The dev issuer's key (or another local key, by file name), kept in the data dir (0600) so tokens survive a restart; in memory when there is no data dir. */
+export async function loadOrCreateSigningKey(dataDir: string | undefined, fileName = KEY_FILE): Promise<DevSigningKey> {
   if (!dataDir) return newKey();
-  const file = join(dataDir, KEY_FILE);
+  const file = join(dataDir, fileName);
   if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as DevSigningKey;
   const key = await newKey();
   await writeFile(file, JSON.stringify(key), { mode: 0o600 });
