@@ -4,6 +4,7 @@ import type { ControlMessage } from '../../core/tunnel/messages';
 import type { Logger } from '../../core/log';
 import type { ApprovalStore } from '../store/approval-store';
 import type { SamlStore } from '../store/saml-store';
+import type { SlackPostStore } from '../store/slack-post-store';
 import type { AuditStore, ChunkStore, SessionStore } from '../store/session-store';
 import type { AgentStore, ConnectionStore, PolicyStore } from '../store/stores';
 
@@ -94,7 +95,7 @@ export interface ControlPlaneDeps {
   readonly clock: () => Date;
   readonly log: Logger;
   /** Approvals in Slack, when the deployment has an app (bot token and signing secret in Secrets Manager). */
-  readonly slack?: { readonly api: SlackApi; readonly signingSecret: () => Promise<string> };
+  readonly slack?: { readonly api: SlackApi; readonly signingSecret: () => Promise<string>; readonly posts: SlackPostStore };
   /** The reviewer sign-in client's secret, when it is a confidential client whose secret is in Secrets Manager (AWS). */
   readonly reviewerClientSecret?: () => Promise<string>;
   /** The SAML service provider, when an identity provider is configured. */

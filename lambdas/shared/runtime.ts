@@ -23,6 +23,7 @@ import { slackWebApi } from './slack-web-api';
 import { jwkTokenSigner, kmsTokenSigner } from './token-signer';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoSamlStore } from '../store/saml-store';
+import { DynamoSlackPostStore } from '../store/slack-post-store';
 import { SDK_CONNECTION_TIMEOUT_MS, SDK_MAX_ATTEMPTS } from './sdk-limits';
 import { jsonLogger } from '../../core/log';
 
@@ -221,6 +222,7 @@ function buildRuntime(): Runtime {
             slack: {
               api: slackWebApi(secretFor(secrets, config.slack.botTokenSecretId, 'Slack bot token', 1), config.slack.apiUrl),
               signingSecret: secretFor(secrets, config.slack.signingSecretId, 'Slack signing', MIN_SLACK_SECRET_CHARS),
+              posts: new DynamoSlackPostStore(ddb, config.tables.approvals),
             },
           }
         : {}),
