@@ -2,6 +2,7 @@ import { UsageError } from './args';
 import { NotLoggedInError } from './auth/login-session';
 import { OAuthError } from './auth/oauth-client';
 import { LoginCacheError } from './auth/token-cache';
+import { LoginLockError } from './auth/login-lock';
 import { ApiError } from './control-plane-client';
 
 const USAGE = `usage: twokey <command> [options]
@@ -67,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`twokey ${name}: ${e.message}`);
       return 2;
     }
-    if (e instanceof ApiError || e instanceof OAuthError || e instanceof NotLoggedInError || e instanceof LoginCacheError) {
+    if (e instanceof ApiError || e instanceof OAuthError || e instanceof NotLoggedInError || e instanceof LoginCacheError || e instanceof LoginLockError) {
       console.error(`twokey ${name}: ${e.message}`);
       return 1;
     }
