@@ -96,13 +96,16 @@ export function devIssuerConfig(issuer: string, plane: Plane): ReturnType<typeof
 }
 
 /**
- * A policy for the local stack: when it names no top-level `issuer`, the dev issuer becomes the issuer
- * of its users and reviewers (its URL depends on the port, so the demo policy cannot carry it).
+ * A policy for the local stack: when it names no top-level `issuer`, `issuer` (the dev issuer, or the
+ * local OpenID provider with `--idp oidc`) becomes the issuer of its users and reviewers (its URL
+ * depends on the port, so the demo policy cannot carry it). `reviewerSignIn` groups, if given and the
+ * policy names none, vote only once signed in with that provider.
  */
-export function withDevIssuer(source: string, issuer: string): string {
+export function withDevIssuer(source: string, issuer: string, reviewerSignIn: readonly string[] = []): string {
   const doc = parseDocument(source);
   if (doc.errors.length > 0 || doc.has('issuer')) return source;
   doc.set('issuer', issuer);
+  if (reviewerSignIn.length > 0 && !doc.has('reviewerSignIn')) doc.set('reviewerSignIn', [...reviewerSignIn]);
   return doc.toString();
 }
 
