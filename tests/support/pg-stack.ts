@@ -73,6 +73,8 @@ export async function startPgStack(
     reviewerOidc?: ControlPlaneOptions['reviewerOidc'];
     /** The control plane's HTTP port (0: any), for an IdP that must know its redirect URI first. */
     httpPort?: number;
+    /** Issuers the agent trusts besides the dev issuer. */
+    extraIssuers?: AgentConfig['identity']['issuers'];
   } = {},
 ): Promise<PgStack> {
   const pgServer = await startTestPostgres();
@@ -91,7 +93,7 @@ export async function startPgStack(
     name: 'pg-agent',
     controlPlane: { url: cp.wsUrl, keyEnv: 'PG_AGENT_KEY' },
     stateDir,
-    identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
+    identity: { issuers: [devIssuerConfig(cp.issuer, 'data'), ...(options.extraIssuers ?? [])] },
     targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
     recording: options.spoolCapBytes ? { spoolCapBytes: options.spoolCapBytes } : undefined,
   };
