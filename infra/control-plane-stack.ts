@@ -32,6 +32,7 @@ import {
 } from '../lambdas/routes';
 import { TABLES, type TableDefinition, type TableKey } from '../lambdas/store/table-definitions';
 import type { SamlIdpConfig } from '../lambdas/domain/saml';
+import { controlPlaneIssuer } from '../lambdas/shared/config';
 
 export const LAMBDA_TIMEOUT_SECONDS = 10;
 export const LAMBDA_MEMORY_MB = 512;
@@ -495,6 +496,10 @@ export class ControlPlaneStack extends Stack {
     this.alarms(props, dataKey);
 
     new CfnOutput(this, 'HttpApiUrl', { value: httpApi.apiEndpoint, description: 'Admin and auditor API (twokey --url), and the base of approval links' });
+    for (const [role, secret] of Object.entries(this.identitySecrets)) {
+      new CfnOutput(this, `${role.charAt(0).toUpperCase()}${role.slice(1)}SecretArn`, { value: secret.secretArn, description: 'Put its value after the deploy (aws secretsmanager put-secret-value)' });
+    }
+    if (tokenKey) new CfnOutput(this, 'TokenIssuer', { value: controlPlaneIssuer(httpApi.apiEndpoint), description: "The issuer of the control plane's own tokens (SAML sign-ins), which agents trust" });
     new CfnOutput(this, 'TunnelUrl', { value: wsStage.url, description: "Agents' controlPlane.url" });
     new CfnOutput(this, 'RecordingsBucketName', { value: this.recordings.bucketName });
     new CfnOutput(this, 'RecordingsEndpoint', { value: `https://${this.recordings.bucketRegionalDomainName}`, description: 'The S3 endpoint agents upload recordings to (allow it outbound)' });

@@ -370,6 +370,10 @@ describe('ControlPlaneStack with Slack, SAML and reviewer sign-in', () => {
     expect(failures).toEqual([]);
   });
 
+  it('names the secrets to fill in and the token issuer in the outputs', () => {
+    expect(Object.keys(template.findOutputs('*')).filter((k) => k.endsWith('SecretArn') || k === 'TokenIssuer').sort()).toEqual(['ReviewerClientSecretSecretArn', 'SlackBotTokenSecretArn', 'SlackSigningSecretSecretArn', 'TokenIssuer']);
+  });
+
   it('routes Slack presses and the token issuer on the HTTP API without the JWT authorizer', () => {
     for (const key of ['POST /slack/interactions', 'GET /tokens/.well-known/openid-configuration', 'GET /tokens/jwks.json']) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key, AuthorizationType: 'NONE' });
