@@ -49,6 +49,7 @@ const SFN_PREFIX = '/@sfn';
 const TOKEN_KEY_FILE = 'token-signing-key.json';
 const SLACK_BOT_TOKEN_SECRET_ID = 'twokey/slack-bot-token';
 const SLACK_SIGNING_SECRET_ID = 'twokey/slack-signing-secret';
+const REVIEWER_CLIENT_SECRET_ID = 'twokey/reviewer-client-secret';
 
 export interface LocalControlPlane {
   readonly httpUrl: string;
@@ -159,8 +160,14 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
   else delete process.env.AWS_ENDPOINT_URL_KMS;
   if (options.samlIdp) process.env.SAML_IDP = JSON.stringify(options.samlIdp);
   else delete process.env.SAML_IDP;
-  if (options.reviewerOidc) process.env.REVIEWER_OIDC = JSON.stringify(options.reviewerOidc);
+  // The reviewer client's secret is read from Secrets Manager, as on AWS (never in the variable).
+  const { clientSecret, ...reviewerOidc } = options.reviewerOidc ?? {};
+  if (options.reviewerOidc) process.env.REVIEWER_OIDC = JSON.stringify(reviewerOidc);
   else delete process.env.REVIEWER_OIDC;
+  if (clientSecret) {
+    secrets.put(REVIEWER_CLIENT_SECRET_ID, clientSecret);
+    process.env.REVIEWER_OIDC_CLIENT_SECRET_ID = REVIEWER_CLIENT_SECRET_ID;
+  } else delete process.env.REVIEWER_OIDC_CLIENT_SECRET_ID;
   const slack = options.slack;
   if (slack) {
     secrets.put(SLACK_BOT_TOKEN_SECRET_ID, slack.botToken);

@@ -59,6 +59,7 @@ export async function showOutcomeInSlack(deps: ControlPlaneDeps, record: Approva
     try {
       await slack.api.updateMessage(post.channel, post.ts, message);
     } catch (e) {
+      await slack.posts.releaseOutcome(record.requestId, place);
       deps.log.warn('slack.update-failed', { requestId: record.requestId, channel: post.channel, error: e instanceof Error ? e.message : String(e) });
     }
   }

@@ -45,7 +45,7 @@ export interface ControlPlaneConfig {
   readonly samlIdp: SamlIdpConfig | undefined;
   /** The key of the control plane's own tokens, which it issues as controlPlaneIssuer(publicUrl) (TOKEN_SIGNER, JSON: audience and kmsKeyId or privateJwk). */
   readonly tokenSigner: TokenSignerConfig | undefined;
-  /** The OpenID provider reviewers sign in with (REVIEWER_OIDC, JSON: issuer, clientId, clientSecret?). */
+  /** The OpenID provider reviewers sign in with (REVIEWER_OIDC, JSON: issuer, clientId). */
   readonly reviewerOidc: ReviewerOidcConfig | undefined;
   /** Its client secret's Secrets Manager id (REVIEWER_OIDC_CLIENT_SECRET_ID), so that it is in no variable in clear. */
   readonly reviewerClientSecretId: string | undefined;

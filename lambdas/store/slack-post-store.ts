@@ -24,6 +24,8 @@ export interface SlackPostStore {
   list(requestId: string): Promise<Record<string, SlackPost>>;
   /** True for the first caller only, and only for a message that was posted: it shows `outcome`. */
   claimOutcome(requestId: string, place: string, outcome: string): Promise<boolean>;
+  /** The update failed: a later attempt may claim it again. */
+  releaseOutcome(requestId: string, place: string): Promise<void>;
 }
 
 const ATTRIBUTE = 'slackPosts';
@@ -75,5 +77,9 @@ export class DynamoSlackPostStore implements SlackPostStore {
 
   async claimOutcome(requestId: string, place: string, outcome: string): Promise<boolean> {
     return this.update(requestId, 'SET #posts.#p.#o = :o', { '#p': place, '#o': 'outcome', '#ts': 'ts' }, { ':o': outcome }, 'attribute_exists(#posts.#p.#ts) AND attribute_not_exists(#posts.#p.#o)');
+  }
+
+  async releaseOutcome(requestId: string, place: string): Promise<void> {
+    await this.update(requestId, 'REMOVE #posts.#p.#o', { '#p': place, '#o': 'outcome' }, {});
   }
 }
