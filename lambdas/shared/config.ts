@@ -143,6 +143,6 @@ export function agentIssuers(config: Pick<ControlPlaneConfig, 'issuers' | 'token
     return dataPlane ? [{ issuer: i.issuer, audience: dataPlane, refusedAudiences: [i.audience], ...(i.groupsClaim ? { groupsClaim: i.groupsClaim } : {}) }] : [];
   });
   // The control plane's own tokens (SAML sign-ins) are trusted like any issuer's.
-  const own = config.tokenSigner && { issuer: controlPlaneIssuer(config.publicUrl), audience: config.tokenSigner.audience, refusedAudiences: config.issuers.map((i) => i.audience), groupsClaim: 'groups' };
+  const own = config.tokenSigner && { issuer: controlPlaneIssuer(config.publicUrl), audience: config.tokenSigner.audience, refusedAudiences: [...new Set(config.issuers.map((i) => i.audience))], groupsClaim: 'groups' };
   return own ? [...providers, own] : providers;
 }
