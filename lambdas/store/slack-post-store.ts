@@ -29,6 +29,8 @@ export interface SlackPostStore {
 }
 
 const ATTRIBUTE = 'slackPosts';
+/** Every write names the request: an update of a missing item would create one. */
+const EXISTS = 'attribute_exists(requestId)';
 
 /** In the approvals table, as a map on the request's item (one place per key). */
 export class DynamoSlackPostStore implements SlackPostStore {
@@ -58,16 +60,16 @@ export class DynamoSlackPostStore implements SlackPostStore {
 
   async claim(requestId: string, place: string): Promise<boolean> {
     // A nested path needs its map to exist first (an update cannot create both in one expression).
-    await this.update(requestId, 'SET #posts = if_not_exists(#posts, :empty)', {}, { ':empty': {} }, 'attribute_exists(requestId)');
-    return this.update(requestId, 'SET #posts.#p = :claim', { '#p': place }, { ':claim': {} }, 'attribute_not_exists(#posts.#p)');
+    if (!(await this.update(requestId, 'SET #posts = if_not_exists(#posts, :empty)', {}, { ':empty': {} }, EXISTS))) return false;
+    return this.update(requestId, 'SET #posts.#p = :claim', { '#p': place }, { ':claim': {} }, `${EXISTS} AND attribute_not_exists(#posts.#p)`);
   }
 
   async release(requestId: string, place: string): Promise<void> {
-    await this.update(requestId, 'REMOVE #posts.#p', { '#p': place }, {});
+    await this.update(requestId, 'REMOVE #posts.#p', { '#p': place }, {}, EXISTS);
   }
 
   async posted(requestId: string, place: string, message: { channel: string; ts: string }): Promise<void> {
-    await this.update(requestId, 'SET #posts.#p = :m', { '#p': place }, { ':m': message });
+    await this.update(requestId, 'SET #posts.#p = :m', { '#p': place }, { ':m': message }, EXISTS);
   }
 
   async list(requestId: string): Promise<Record<string, SlackPost>> {
@@ -80,6 +82,6 @@ export class DynamoSlackPostStore implements SlackPostStore {
   }
 
   async releaseOutcome(requestId: string, place: string): Promise<void> {
-    await this.update(requestId, 'REMOVE #posts.#p.#o', { '#p': place, '#o': 'outcome' }, {});
+    await this.update(requestId, 'REMOVE #posts.#p.#o', { '#p': place, '#o': 'outcome' }, {}, EXISTS);
   }
 }
