@@ -105,7 +105,8 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async setTaskToken(requestId: string, taskToken: string): Promise<void> {
-    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET taskToken = :t', ExpressionAttributeValues: { ':t': taskToken } }));
+    // Conditional, as every write of a request after its creation: an update of a missing item would create one.
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET taskToken = :t', ConditionExpression: 'attribute_exists(requestId)', ExpressionAttributeValues: { ':t': taskToken } }));
   }
 
   async getTaskToken(requestId: string): Promise<string | undefined> {
@@ -114,7 +115,7 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async markLinksSent(requestId: string): Promise<void> {
-    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET linksSent = :y', ExpressionAttributeValues: { ':y': true } }));
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET linksSent = :y', ConditionExpression: 'attribute_exists(requestId)', ExpressionAttributeValues: { ':y': true } }));
   }
 
   async addVote(requestId: string, vote: Vote): Promise<'recorded' | 'duplicate' | 'closed'> {

@@ -2,9 +2,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
 import { startLocalDynamo, type LocalDynamo } from '../../local/aws/dynamo';
+import { DynamoApprovalStore } from '../../lambdas/store/approval-store';
 import { DynamoSlackPostStore } from '../../lambdas/store/slack-post-store';
 
-describe('the Slack messages of a request (conditional writes on the approvals table, dynalite)', () => {
+describe('conditional writes on the approvals table (dynalite)', () => {
   let dynamo: LocalDynamo;
   let ddb: DynamoDBDocumentClient;
   let store: DynamoSlackPostStore;
@@ -26,7 +27,7 @@ describe('the Slack messages of a request (conditional writes on the approvals t
     return requestId;
   }
 
-  it('lets one caller claim a place, and again only after it released the claim', async () => {
+  it('lets one caller claim a Slack post to a place, and again only after it released the claim', async () => {
     const id = await request();
 
     const [a, b] = await Promise.all([store.claim(id, 'C0DBA'), store.claim(id, 'C0DBA')]);
@@ -36,7 +37,7 @@ describe('the Slack messages of a request (conditional writes on the approvals t
     expect(await store.claim(id, 'C0DBA')).toBe(true);
   });
 
-  it('claims an outcome once, only for a message that was posted, and again after a release', async () => {
+  it("claims a Slack message's outcome once, only for a message that was posted, and again after a release", async () => {
     const id = await request();
     await store.claim(id, 'C0DBA');
     expect(await store.claimOutcome(id, 'C0DBA', 'approved')).toBe(false);
@@ -49,7 +50,16 @@ describe('the Slack messages of a request (conditional writes on the approvals t
     expect(await store.claimOutcome(id, 'C0DBA', 'approved')).toBe(true);
   });
 
-  it('claims nothing for a request that does not exist, and writes no item for it', async () => {
+  it('never creates a request by recording its task token or its sent links', async () => {
+    const approvals = new DynamoApprovalStore(ddb, dynamo.tableNames.approvals, dynamo.tableNames.approvalInbox);
+
+    await expect(approvals.setTaskToken('no-such-request', 'token')).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
+    await expect(approvals.markLinksSent('no-such-request')).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
+
+    expect(await approvals.get('no-such-request')).toBeUndefined();
+  });
+
+  it('claims no Slack post for a request that does not exist, and writes no item for it', async () => {
     expect(await store.claim('no-such-request', 'C0DBA')).toBe(false);
     await store.posted('no-such-request', 'C0DBA', { channel: 'C0DBA', ts: '1.1' });
     await store.release('no-such-request', 'C0DBA');
