@@ -4,7 +4,7 @@
  */
 export interface HandlerRef {
   /** File under lambdas/, without extension. */
-  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'sessions-http' | 'slack-http' | 'saml-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
+  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'sessions-http' | 'slack-http' | 'saml-http' | 'ssh-keys-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
   readonly export: string;
 }
 
@@ -30,6 +30,9 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'GET', path: '/saml/metadata', entry: 'saml-http', export: 'metadata', auth: 'saml' },
   { method: 'GET', path: '/saml/login', entry: 'saml-http', export: 'login', auth: 'saml' },
   { method: 'POST', path: '/saml/acs', entry: 'saml-http', export: 'acs', auth: 'saml' },
+  { method: 'POST', path: '/ssh-keys', entry: 'ssh-keys-http', export: 'add', auth: 'oidc' },
+  { method: 'GET', path: '/ssh-keys', entry: 'ssh-keys-http', export: 'list', auth: 'oidc' },
+  { method: 'DELETE', path: '/ssh-keys', entry: 'ssh-keys-http', export: 'remove', auth: 'oidc' },
   { method: 'GET', path: '/sessions', entry: 'sessions-http', export: 'list', auth: 'oidc' },
   { method: 'GET', path: '/sessions/{id}', entry: 'sessions-http', export: 'get', auth: 'oidc' },
   { method: 'GET', path: '/sessions/{id}/recording', entry: 'sessions-http', export: 'recording', auth: 'oidc' },

@@ -68,6 +68,15 @@ export const TABLES = {
     partitionKey: { name: 'sessionId', type: 'S' },
     sortKey: { name: 'seq', type: 'N' },
   },
+  // A caller's SSH public keys, one item per key under its fingerprint (one key names one identity);
+  // the index lists one caller's keys. Expired keys are deleted by TTL and filtered on read.
+  sshKeys: {
+    logicalName: 'SshKeys',
+    envVar: 'TABLE_SSH_KEYS',
+    partitionKey: { name: 'fingerprint', type: 'S' },
+    ttlAttribute: 'ttl',
+    indexes: [{ name: 'byPrincipal', partitionKey: { name: 'principal', type: 'S' }, sortKey: { name: 'createdAt', type: 'S' } }],
+  },
   auditEvents: { logicalName: 'AuditEvents', envVar: 'TABLE_AUDIT_EVENTS', partitionKey: { name: 'eventId', type: 'S' } },
 } as const satisfies Record<string, TableDefinition>;
 
