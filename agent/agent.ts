@@ -116,6 +116,9 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
           log.warn('policy.behind', { have: policy.policy?.version, current: message.policyVersion });
           tunnel.send({ type: 'policy.get', v: TUNNEL_PROTOCOL_VERSION });
         }
+        if (message.sshKeysChangedAt !== undefined && message.sshKeysChangedAt > registeredKeys.asOfMs) {
+          tunnel.send({ type: 'ssh.keys.get', v: TUNNEL_PROTOCOL_VERSION });
+        }
         return;
     }
   });

@@ -40,7 +40,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
 
 /** Agent messages are routed on `$request.body.type`. */
 export const WS_ROUTE_SELECTION_EXPRESSION = '$request.body.type';
-export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'heartbeat', 'approval.request', 'approval.ack', 'session.start', 'recording.presign', 'session.end'] as const;
+export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'ssh.keys.get', 'heartbeat', 'approval.request', 'approval.ack', 'session.start', 'recording.presign', 'session.end'] as const;
 
 export const WS_HANDLERS = {
   authorizer: { entry: 'tunnel-ws', export: 'authorize' },

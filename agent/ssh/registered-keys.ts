@@ -31,6 +31,11 @@ export class RegisteredKeys {
     return this.byFingerprint.size;
   }
 
+  /** When the control plane read the set in place (epoch ms); -1 before any arrived. */
+  get asOfMs(): number {
+    return this.asOf;
+  }
+
   /**
    * Takes one part of a snapshot. `applied`: the set was replaced; `partial`: waiting for more parts;
    * `stale`: a newer set is in place; `refused`: the part does not fit the snapshot it claims to be of.

@@ -56,6 +56,8 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
     policyVersion: z.number().int().nonnegative().optional(),
   }),
   z.strictObject({ type: z.literal('policy.get'), v }),
+  /** Asks for the registered SSH keys again (a heartbeat said they changed after the agent's copy). */
+  z.strictObject({ type: z.literal('ssh.keys.get'), v }),
   z.strictObject({ type: z.literal('heartbeat'), v, sentAt: z.number().int() }),
   approvalAsk,
   z.strictObject({ type: z.literal('approval.ack'), v, requestId }),
@@ -148,6 +150,8 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
     sentAt: z.number().int(),
     /** The current policy version, so an agent that missed a push notices within one heartbeat. */
     policyVersion: z.number().int().nonnegative().optional(),
+    /** When the registered SSH keys last changed (epoch ms), so an agent that missed a push asks again. */
+    sshKeysChangedAt: z.number().int().nonnegative().optional(),
   }),
   z.strictObject({
     type: z.literal('approval.pending'),

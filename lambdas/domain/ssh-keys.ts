@@ -89,7 +89,7 @@ export async function addSshKey(
   if (encodedBytes(registeredKeyOf(record)) > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) throw new InvalidRequestError('this identity (its groups) is too large to send to agents');
   await deps.sshKeys.put(record, now.toISOString());
   deps.log.info('ssh-key.added', { principal, fingerprint: record.fingerprint, expiresAt: record.expiresAt });
-  await pushSshKeysToAgents(deps);
+  await announceChange(deps);
   return view(record);
 }
 
@@ -114,7 +114,7 @@ export async function removeSshKey(
     throw new NotFoundError('no such SSH key of yours');
   }
   deps.log.info('ssh-key.removed', { principal, fingerprint: record.fingerprint });
-  await pushSshKeysToAgents(deps);
+  await announceChange(deps);
   return view(record);
 }
 
@@ -138,10 +138,16 @@ export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | '
 }
 
 /**
- * Sends the keys to every connected agent after a change. A failed push is logged: the agent still has
- * the set from before, and gets the current one on its next hello.
+ * After a change: marks the time (heartbeats carry it, so an agent that misses the push asks again
+ * within a heartbeat), then sends the keys to every connected agent.
  */
-export async function pushSshKeysToAgents(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log' | 'connections' | 'push'>): Promise<void> {
+async function announceChange(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log' | 'connections' | 'push'>): Promise<void> {
+  await deps.sshKeys.markChanged(deps.clock().getTime());
+  await pushSshKeysToAgents(deps);
+}
+
+/** Sends the keys to every connected agent. A failed push is logged: the agent asks again after its next heartbeat. */
+async function pushSshKeysToAgents(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log' | 'connections' | 'push'>): Promise<void> {
   const messages = await sshKeysMessages(deps);
   const connections = await deps.connections.list();
   await Promise.all(

@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SshKeyType } from '../../core/ssh/public-key';
 import { SshKeyTakenError } from '../domain/errors';
 import { isConditionFailure, queryAll, scanTable } from './dynamo-table';
@@ -36,7 +36,14 @@ export interface SshKeyStore {
   delete(fingerprint: string, principal: string): Promise<boolean>;
   /** Every stored key, read consistently (what agents are sent), expired ones included. */
   listAll(): Promise<SshKeyRecord[]>;
+  /** Records that the keys changed at `atMs` (epoch ms); later times only. */
+  markChanged(atMs: number): Promise<void>;
+  /** When the keys last changed, if ever. */
+  changedAt(): Promise<number | undefined>;
 }
+
+/** The item that says when keys last changed: under a key no fingerprint can be, and outside the principal index. */
+const CHANGED_MARKER = '#changed';
 
 type StoredSshKey = SshKeyRecord & { ttl?: number };
 const PRINCIPAL_IS = 'principal = :p';
@@ -86,7 +93,29 @@ export class DynamoSshKeyStore implements SshKeyStore {
   }
 
   async listAll(): Promise<SshKeyRecord[]> {
-    return (await scanTable<StoredSshKey>(this.ddb, this.table, { consistentRead: true })).map(withoutTtl);
+    const items = await scanTable<StoredSshKey>(this.ddb, this.table, { consistentRead: true });
+    return items.filter((item) => item.fingerprint !== CHANGED_MARKER).map(withoutTtl);
+  }
+
+  async markChanged(atMs: number): Promise<void> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { fingerprint: CHANGED_MARKER },
+          UpdateExpression: 'SET changedAt = :t',
+          ConditionExpression: 'attribute_not_exists(changedAt) OR changedAt < :t',
+          ExpressionAttributeValues: { ':t': atMs },
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
+  }
+
+  async changedAt(): Promise<number | undefined> {
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { fingerprint: CHANGED_MARKER }, ConsistentRead: true }));
+    return typeof out.Item?.changedAt === 'number' ? out.Item.changedAt : undefined;
   }
 }
 

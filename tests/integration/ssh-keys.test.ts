@@ -36,7 +36,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
   let bob: string;
   const add = (token: string, publicKey: string, ttlSeconds?: number) => api(cp, token, 'POST', '/ssh-keys', JSON.stringify({ publicKey, ttlSeconds }), json);
   const remove = (token: string, key: string) => api(cp, token, 'DELETE', `/ssh-keys?key=${encodeURIComponent(key)}`);
-  const startEdgeAgent = () =>
+  const startEdgeAgent = (heartbeatIntervalMs?: number) =>
     startAgent(
       {
         name: 'edge-1',
@@ -45,7 +45,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
         identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
         targets: [{ name: 'orders-db', protocol: 'postgres', listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: 5432 }, readCredential: { user: 'r' }, writeCredential: { user: 'w' } }],
       },
-      { listenerFactories: stubListener, log: quietLog },
+      { listenerFactories: stubListener, log: quietLog, heartbeatIntervalMs },
     );
 
   beforeAll(async () => {
@@ -163,5 +163,26 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     }
     expect((await add(alice, made.publicLine)).status).toBe(201);
     await waitFor(() => agent.context.registeredKeys.lookup('ssh-ed25519', key.blob)?.subject === 'alice' || undefined, 5_000, 'the key taken over');
+  });
+
+  it('brings an agent that missed a push up to date within a heartbeat', async () => {
+    const watcher = await startEdgeAgent(200);
+    try {
+      await waitFor(() => watcher.context.registeredKeys.size > 0 || undefined, 10_000, 'keys at hello');
+      // A key stored and marked changed with no push, as when a push to this agent was lost.
+      const made = sshKeygen(keys.dir, 'ed25519', undefined, 'unpushed');
+      const key = parsed(made.publicLine);
+      const at = Date.now();
+      await raw.send(
+        new PutCommand({
+          TableName: cp.dynamo.tableNames.sshKeys,
+          Item: { fingerprint: key.fingerprint, id: 'bbbbbbbbbbbb', principal: principalKey({ issuer: cp.issuer, subject: 'dave' }), keyType: key.type, publicKey: made.publicLine, comment: '', issuer: cp.issuer, subject: 'dave', name: 'dave', groups: [], createdAt: new Date(at).toISOString(), expiresAt: new Date(at + 3600_000).toISOString() },
+        }),
+      );
+      await raw.send(new PutCommand({ TableName: cp.dynamo.tableNames.sshKeys, Item: { fingerprint: '#changed', changedAt: at + 1 } }));
+      expect(await waitFor(() => watcher.context.registeredKeys.lookup('ssh-ed25519', key.blob), 10_000, 'the unpushed key')).toMatchObject({ subject: 'dave' });
+    } finally {
+      await watcher.stop();
+    }
   });
 });
