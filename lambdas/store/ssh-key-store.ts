@@ -1,7 +1,7 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SshKeyType } from '../../core/ssh/public-key';
 import { SshKeyTakenError } from '../domain/errors';
-import { isConditionFailure, queryAll, scanTable } from './dynamo-table';
+import { isConditionFailure, queryAll } from './dynamo-table';
 
 /** A caller's registered SSH public key: whose it is, as their token said at registration, and until when. */
 export interface SshKeyRecord {
@@ -34,7 +34,7 @@ export interface SshKeyStore {
   listForPrincipal(principal: string): Promise<SshKeyRecord[]>;
   /** Removes the key only if it is the principal's; false otherwise. */
   delete(fingerprint: string, principal: string): Promise<boolean>;
-  /** Every stored key, read consistently (what agents are sent), expired ones included. */
+  /** Every stored key, read consistently (what agents are sent; one partition, no scan), expired ones included. */
   listAll(): Promise<SshKeyRecord[]>;
   /** Records that the keys changed at `atMs` (epoch ms); later times only. */
   markChanged(atMs: number): Promise<void>;
@@ -42,12 +42,14 @@ export interface SshKeyStore {
   changedAt(): Promise<number | undefined>;
 }
 
-/** The item that says when keys last changed: under a key no fingerprint can be, and outside the principal index. */
-const CHANGED_MARKER = '#changed';
+/** The partition of every key, and the item that says when they last changed (outside the key partition and the principal index). */
+export const SSH_KEY_PARTITION = 'keys';
+const CHANGED_MARKER = { keySet: 'changed', fingerprint: 'changed' } as const;
 
-type StoredSshKey = SshKeyRecord & { ttl?: number };
+type StoredSshKey = SshKeyRecord & { keySet?: string; ttl?: number };
 const PRINCIPAL_IS = 'principal = :p';
-const withoutTtl = ({ ttl: _ttl, ...record }: StoredSshKey): SshKeyRecord => record;
+const asRecord = ({ keySet: _keySet, ttl: _ttl, ...record }: StoredSshKey): SshKeyRecord => record;
+const keyOf = (fingerprint: string) => ({ keySet: SSH_KEY_PARTITION, fingerprint });
 
 export class DynamoSshKeyStore implements SshKeyStore {
   constructor(
@@ -61,7 +63,7 @@ export class DynamoSshKeyStore implements SshKeyStore {
         new PutCommand({
           TableName: this.table,
           // DynamoDB's TTL deletes it some time after it expired; readers filter expired keys themselves.
-          Item: { ...record, ttl: Math.ceil(Date.parse(record.expiresAt) / 1000) },
+          Item: { ...keyOf(record.fingerprint), ...record, ttl: Math.ceil(Date.parse(record.expiresAt) / 1000) },
           ConditionExpression: 'attribute_not_exists(fingerprint) OR principal = :p OR expiresAt <= :now',
           ExpressionAttributeValues: { ':p': record.principal, ':now': now },
         }),
@@ -73,18 +75,18 @@ export class DynamoSshKeyStore implements SshKeyStore {
   }
 
   async get(fingerprint: string): Promise<SshKeyRecord | undefined> {
-    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { fingerprint }, ConsistentRead: true }));
-    return out.Item ? withoutTtl(out.Item as StoredSshKey) : undefined;
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: keyOf(fingerprint), ConsistentRead: true }));
+    return out.Item ? asRecord(out.Item as StoredSshKey) : undefined;
   }
 
   async listForPrincipal(principal: string): Promise<SshKeyRecord[]> {
     const items = await queryAll<StoredSshKey>(this.ddb, { TableName: this.table, IndexName: 'byPrincipal', KeyConditionExpression: PRINCIPAL_IS, ExpressionAttributeValues: { ':p': principal } });
-    return items.map(withoutTtl);
+    return items.map(asRecord);
   }
 
   async delete(fingerprint: string, principal: string): Promise<boolean> {
     try {
-      await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { fingerprint }, ConditionExpression: PRINCIPAL_IS, ExpressionAttributeValues: { ':p': principal } }));
+      await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: keyOf(fingerprint), ConditionExpression: PRINCIPAL_IS, ExpressionAttributeValues: { ':p': principal } }));
       return true;
     } catch (e) {
       if (isConditionFailure(e)) return false;
@@ -93,8 +95,8 @@ export class DynamoSshKeyStore implements SshKeyStore {
   }
 
   async listAll(): Promise<SshKeyRecord[]> {
-    const items = await scanTable<StoredSshKey>(this.ddb, this.table, { consistentRead: true });
-    return items.filter((item) => item.fingerprint !== CHANGED_MARKER).map(withoutTtl);
+    const items = await queryAll<StoredSshKey>(this.ddb, { TableName: this.table, KeyConditionExpression: 'keySet = :k', ExpressionAttributeValues: { ':k': SSH_KEY_PARTITION }, ConsistentRead: true });
+    return items.map(asRecord);
   }
 
   async markChanged(atMs: number): Promise<void> {
@@ -102,7 +104,7 @@ export class DynamoSshKeyStore implements SshKeyStore {
       await this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { fingerprint: CHANGED_MARKER },
+          Key: CHANGED_MARKER,
           UpdateExpression: 'SET changedAt = :t',
           ConditionExpression: 'attribute_not_exists(changedAt) OR changedAt < :t',
           ExpressionAttributeValues: { ':t': atMs },
@@ -114,7 +116,7 @@ export class DynamoSshKeyStore implements SshKeyStore {
   }
 
   async changedAt(): Promise<number | undefined> {
-    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { fingerprint: CHANGED_MARKER }, ConsistentRead: true }));
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: CHANGED_MARKER, ConsistentRead: true }));
     return typeof out.Item?.changedAt === 'number' ? out.Item.changedAt : undefined;
   }
 }

@@ -68,12 +68,14 @@ export const TABLES = {
     partitionKey: { name: 'sessionId', type: 'S' },
     sortKey: { name: 'seq', type: 'N' },
   },
-  // A caller's SSH public keys, one item per key under its fingerprint (one key names one identity);
-  // the index lists one caller's keys. Expired keys are deleted by TTL and filtered on read.
+  // Callers' SSH public keys: every key in one partition, by fingerprint (one key names one identity), so
+  // that an agent's hello reads the whole set with one consistent query; the index lists one caller's
+  // keys. Expired keys are deleted by TTL and filtered on read.
   sshKeys: {
     logicalName: 'SshKeys',
     envVar: 'TABLE_SSH_KEYS',
-    partitionKey: { name: 'fingerprint', type: 'S' },
+    partitionKey: { name: 'keySet', type: 'S' },
+    sortKey: { name: 'fingerprint', type: 'S' },
     ttlAttribute: 'ttl',
     indexes: [{ name: 'byPrincipal', partitionKey: { name: 'principal', type: 'S' }, sortKey: { name: 'createdAt', type: 'S' } }],
   },

@@ -156,7 +156,7 @@ describe('ControlPlaneStack', () => {
     const list = statementsFor(HTTP_ROUTES.find((r) => r.entry === 'ssh-keys-http' && r.export === 'list') as HttpRoute);
     expect([allows(list, 'dynamodb:Query', tableId('sshKeys')), allows(list, 'execute-api:ManageConnections')]).toEqual([true, false]);
     expect(allows(statementsFor(HTTP_ROUTES.find((r) => r.entry === 'ssh-keys-http' && r.export === 'add') as HttpRoute), 'execute-api:ManageConnections')).toBe(true);
-    expect(allows(statementsFor(WS_HANDLERS.message), 'dynamodb:Scan', tableId('sshKeys'))).toBe(true);
+    expect(allows(statementsFor(WS_HANDLERS.message), 'dynamodb:Query', tableId('sshKeys'))).toBe(true);
   });
 
   it('stores recordings versioned, object-locked, KMS-encrypted, private and TLS-only', () => {

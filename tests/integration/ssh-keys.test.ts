@@ -10,6 +10,7 @@ import { parsePublicKeyLine, type SshPublicKey } from '../../core/ssh/public-key
 import { sshString } from '../../core/ssh/wire';
 import { principalKey } from '../../core/identity/identity';
 import { MAX_SSH_KEY_TTL_SECONDS, MAX_SSH_KEYS_PER_PRINCIPAL } from '../../lambdas/domain/ssh-keys';
+import { SSH_KEY_PARTITION } from '../../lambdas/store/ssh-key-store';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig } from '../../local/oidc/dev-issuer';
@@ -75,7 +76,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     const expiresInMs = Date.parse(added.body.expiresAt as string) - Date.now();
     expect(expiresInMs).toBeGreaterThan(8 * 3600_000 - 60_000);
     expect(expiresInMs).toBeLessThanOrEqual(8 * 3600_000);
-    const stored = (await raw.send(new GetCommand({ TableName: cp.dynamo.tableNames.sshKeys, Key: { fingerprint: made.fingerprint } }))).Item;
+    const stored = (await raw.send(new GetCommand({ TableName: cp.dynamo.tableNames.sshKeys, Key: { keySet: SSH_KEY_PARTITION, fingerprint: made.fingerprint } }))).Item;
     expect(stored).toMatchObject({ principal: principalKey({ issuer: cp.issuer, subject: 'alice' }), groups: ['support'], ttl: Math.ceil(Date.parse(added.body.expiresAt as string) / 1000) });
     const who = await waitFor(() => agent.context.registeredKeys.lookup('ssh-ed25519', key.blob), 5_000, 'the key at the agent');
     expect(who).toMatchObject({ issuer: cp.issuer, subject: 'alice', groups: ['support'] });
@@ -97,7 +98,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
 
   it("refuses to register someone else's public key to another identity while theirs is unexpired", async () => {
     const [aliceKey] = (await api(cp, alice, 'GET', '/ssh-keys')).body.keys as { fingerprint: string }[];
-    const line = (await raw.send(new GetCommand({ TableName: cp.dynamo.tableNames.sshKeys, Key: { fingerprint: aliceKey?.fingerprint } }))).Item?.publicKey as string;
+    const line = (await raw.send(new GetCommand({ TableName: cp.dynamo.tableNames.sshKeys, Key: { keySet: SSH_KEY_PARTITION, fingerprint: aliceKey?.fingerprint } }))).Item?.publicKey as string;
     const taken = await add(bob, line);
     expect(taken).toMatchObject({ status: 409, body: { error: { code: 'key_taken' } } });
   });
@@ -148,7 +149,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     await raw.send(
       new PutCommand({
         TableName: cp.dynamo.tableNames.sshKeys,
-        Item: { fingerprint: key.fingerprint, id: 'aaaaaaaaaaaa', principal: principalKey({ issuer: cp.issuer, subject: 'bob' }), keyType: key.type, publicKey: made.publicLine, comment: '', issuer: cp.issuer, subject: 'bob', name: 'bob', groups: ['dba'], createdAt: past, expiresAt: past },
+        Item: { keySet: SSH_KEY_PARTITION, fingerprint: key.fingerprint, id: 'aaaaaaaaaaaa', principal: principalKey({ issuer: cp.issuer, subject: 'bob' }), keyType: key.type, publicKey: made.publicLine, comment: '', issuer: cp.issuer, subject: 'bob', name: 'bob', groups: ['dba'], createdAt: past, expiresAt: past },
       }),
     );
     expect((await api(cp, bob, 'GET', '/ssh-keys')).body.keys).toEqual([]);
@@ -176,10 +177,10 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
       await raw.send(
         new PutCommand({
           TableName: cp.dynamo.tableNames.sshKeys,
-          Item: { fingerprint: key.fingerprint, id: 'bbbbbbbbbbbb', principal: principalKey({ issuer: cp.issuer, subject: 'dave' }), keyType: key.type, publicKey: made.publicLine, comment: '', issuer: cp.issuer, subject: 'dave', name: 'dave', groups: [], createdAt: new Date(at).toISOString(), expiresAt: new Date(at + 3600_000).toISOString() },
+          Item: { keySet: SSH_KEY_PARTITION, fingerprint: key.fingerprint, id: 'bbbbbbbbbbbb', principal: principalKey({ issuer: cp.issuer, subject: 'dave' }), keyType: key.type, publicKey: made.publicLine, comment: '', issuer: cp.issuer, subject: 'dave', name: 'dave', groups: [], createdAt: new Date(at).toISOString(), expiresAt: new Date(at + 3600_000).toISOString() },
         }),
       );
-      await raw.send(new PutCommand({ TableName: cp.dynamo.tableNames.sshKeys, Item: { fingerprint: '#changed', changedAt: at + 1 } }));
+      await raw.send(new PutCommand({ TableName: cp.dynamo.tableNames.sshKeys, Item: { keySet: 'changed', fingerprint: 'changed', changedAt: at + 1 } }));
       expect(await waitFor(() => watcher.context.registeredKeys.lookup('ssh-ed25519', key.blob), 10_000, 'the unpushed key')).toMatchObject({ subject: 'dave' });
     } finally {
       await watcher.stop();
