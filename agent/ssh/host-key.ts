@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parsePublicKeyLine, publicKeyLine } from '../../core/ssh/public-key';
 import { SshWireReader, sshString } from '../../core/ssh/wire';
@@ -41,7 +41,11 @@ export async function loadOrCreateHostKey(stateDir: string, target: string): Pro
     if (e.code === 'ENOENT') return undefined;
     throw e;
   });
-  if (existing !== undefined) return { privateKey: existing, publicKeyLine: publicLineOfPrivateKey(existing, target) };
+  if (existing !== undefined) {
+    // As sshd does: a private key others could read may have leaked, and is not used.
+    if ((await stat(file)).mode & 0o077) throw new HostKeyError(`${file} is readable by others: make it 0600 (or replace the key)`);
+    return { privateKey: existing, publicKeyLine: publicLineOfPrivateKey(existing, target) };
+  }
   const made = makeEd25519HostKey(`twokey-${target}`);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // Write-then-rename: a crash never leaves half a key that the next start would refuse.

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { parse, UsageError } from '../args';
 import { durationSeconds } from '../duration';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS } from '../control-plane-client';
@@ -17,6 +17,22 @@ const MAX_PUBLIC_KEY_FILE_BYTES = 64 * 1024;
 const USAGE = 'usage: twokey ssh-keys add FILE.pub [--ttl 8h] | list [--json] | remove FINGERPRINT|ID';
 const common = CONTROL_PLANE_OPTIONS;
 
+/** The first `limit` bytes of a file (a device or a huge file is not read whole). */
+async function readAtMost(file: string, limit: number): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(limit);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, limit - length);
+      length += bytesRead;
+      if (bytesRead === 0 || length === limit) return buffer.subarray(0, length).toString('utf8');
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * `twokey ssh-keys add FILE [--ttl 8h]`, `list`, `remove FINGERPRINT|ID`: the caller's own SSH public keys,
  * which agents accept for the identity of the API token they were registered with, until they expire.
@@ -27,7 +43,7 @@ export async function sshKeysCommand(argv: string[]): Promise<number> {
     const { values, positionals } = parse(rest, { ...common, ttl: { type: 'string' } });
     const file = positionals[0];
     if (!file || positionals.length > 1) throw new UsageError(USAGE);
-    const text = await readFile(file, 'utf8');
+    const text = await readAtMost(file, MAX_PUBLIC_KEY_FILE_BYTES + 1);
     if (Buffer.byteLength(text) > MAX_PUBLIC_KEY_FILE_BYTES || /PRIVATE KEY/.test(text)) throw new UsageError(`${file} is not a public key file (give the .pub file)`);
     const body = { publicKey: text.trim(), ...(values.ttl ? { ttlSeconds: durationSeconds(values.ttl, '--ttl') } : {}) };
     const { json } = await apiCall(clientOptions(values), 'POST', '/ssh-keys', JSON.stringify(body), { 'content-type': 'application/json' });

@@ -53,6 +53,7 @@ describe('twokey ssh-keys against the local control plane', () => {
     const key = sshKeygen(keys.dir, 'ed25519', undefined, 'secret');
     const privateFile = await cli(['ssh-keys', 'add', key.privateKeyFile]);
     expect(privateFile).toMatchObject({ code: 2, stderr: expect.stringContaining('not a public key file') });
+    expect(await cli(['ssh-keys', 'add', '/dev/zero'])).toMatchObject({ code: 2, stderr: expect.stringContaining('not a public key file') });
     const dsa = join(keys.dir, 'dsa.pub');
     writeFileSync(dsa, `ssh-dss ${Buffer.alloc(64, 1).toString('base64')} old\n`);
     expect(await cli(['ssh-keys', 'add', dsa])).toMatchObject({ code: 1, stderr: expect.stringContaining('DSA keys are refused') });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostKeyError, hostKeyDir, loadOrCreateHostKey, readHostPublicKeyLine } from '../../../agent/ssh/host-key';
 import { tempKeyDir } from '../../support/ssh-keygen';
@@ -21,6 +21,12 @@ describe('agent SSH host key', () => {
     const first = await loadOrCreateHostKey(state.dir, 'web-2');
     const second = await loadOrCreateHostKey(state.dir, 'web-2');
     expect(second).toEqual(first);
+  });
+
+  it('refuses a host key file others can read', async () => {
+    await loadOrCreateHostKey(state.dir, 'web-3');
+    chmodSync(join(state.dir, 'ssh', 'web-3', 'host_key'), 0o644);
+    await expect(loadOrCreateHostKey(state.dir, 'web-3')).rejects.toThrow(/readable by others/);
   });
 
   it('has no public line for a target never served', async () => {
