@@ -139,7 +139,8 @@ describe('twokey known-hosts and twokey ssh with the real OpenSSH client and ser
 
   it('answers password and token prompts with the token, and no passphrase or other question', async () => {
     expect(await askpass([`${TEST_USER}@127.0.0.1's password: `], token)).toEqual({ code: 0, stdout: `${token}\n` });
-    expect(await askpass(['twokey token: '], token)).toEqual({ code: 0, stdout: `${token}\n` });
+    // The agent's keyboard-interactive prompt (agent/ssh/caller-auth.ts on the ssh-plane branch).
+    expect(await askpass(['Password (twokey token): '], token)).toEqual({ code: 0, stdout: `${token}\n` });
     expect((await askpass(["Enter passphrase for key '/root/.ssh/id_ed25519': "], token)).code).toBe(1);
     expect((await askpass(['Are you sure you want to continue connecting (yes/no/[fingerprint])? '], token)).code).toBe(1);
     expect((await askpass(['password: '], undefined)).code).toBe(1);
