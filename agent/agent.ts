@@ -4,7 +4,7 @@ import type { Identity } from '../core/identity/identity';
 import { TokenVerifier } from '../core/identity/verifier';
 import { jsonLogger, type Logger } from '../core/log';
 import { decide, masksFor, recordingFor, type Action, type Decision } from '../core/policy/decide';
-import { TUNNEL_PROTOCOL_VERSION } from '../core/tunnel/messages';
+import { SSH_KEYS_UNAVAILABLE, TUNNEL_PROTOCOL_VERSION } from '../core/tunnel/messages';
 import { DEFAULT_RECORDING, type PolicyMask, type RecordingSettings } from '../core/policy/schema';
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
@@ -110,6 +110,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       }
       case 'error':
         log.warn('control-plane.error', { code: message.code, message: message.message });
+        if (message.code === SSH_KEYS_UNAVAILABLE) registeredKeys.clear();
         return;
       case 'heartbeat.ok':
         if (message.policyVersion !== undefined && message.policyVersion > (policy.policy?.version ?? 0)) {

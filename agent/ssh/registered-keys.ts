@@ -57,6 +57,13 @@ export class RegisteredKeys {
     return 'applied';
   }
 
+  /** Trusts no key (the control plane could not send them); the next snapshot fills the set again. */
+  clear(): void {
+    this.byFingerprint = new Map();
+    this.assembly = undefined;
+    this.asOf = -1;
+  }
+
   /**
    * Who registered this key, if it is registered, unexpired, of an algorithm that goes with its type and
    * registered through an issuer this agent trusts. `publicKeyAlgo` is the key type or, for RSA, the

@@ -112,6 +112,8 @@ export const registeredSshKeySchema = z.strictObject({
 export type RegisteredSshKey = z.infer<typeof registeredSshKeySchema>;
 /** Frames one snapshot of the registered keys may take (a snapshot of more is not sent whole, so not at all). */
 export const MAX_SSH_KEYS_PARTS = 1000;
+/** The `error` code an agent gets when the keys cannot be sent (too many): it then trusts none. */
+export const SSH_KEYS_UNAVAILABLE = 'ssh-keys-unavailable';
 
 /** Control plane -> agent. */
 export const controlMessageSchema = z.discriminatedUnion('type', [

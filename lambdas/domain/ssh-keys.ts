@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { principalKey, type Identity } from '../../core/identity/identity';
 import { parsePublicKeyLine } from '../../core/ssh/public-key';
-import { MAX_FRAME_BYTES, MAX_SSH_KEYS_PARTS, TUNNEL_PROTOCOL_VERSION, type ControlMessage, type RegisteredSshKey } from '../../core/tunnel/messages';
+import { MAX_FRAME_BYTES, MAX_SSH_KEYS_PARTS, SSH_KEYS_UNAVAILABLE, TUNNEL_PROTOCOL_VERSION, type ControlMessage, type RegisteredSshKey } from '../../core/tunnel/messages';
 import type { SshKeyRecord } from '../store/ssh-key-store';
 import type { ControlPlaneDeps } from './deps';
 import { InvalidRequestError, NotFoundError } from './errors';
@@ -118,8 +118,11 @@ export async function removeSshKey(
   return view(record);
 }
 
-/** Every unexpired key as `ssh.keys` frames (at least one: an empty snapshot clears an agent's set). */
-export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock'>): Promise<ControlMessage[]> {
+/**
+ * Every unexpired key as `ssh.keys` frames (at least one: an empty snapshot clears an agent's set), or
+ * an `error` when they need more than `maxParts` frames (the rest of a hello still goes out).
+ */
+export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log'>, maxParts = MAX_SSH_KEYS_PARTS): Promise<ControlMessage[]> {
   const asOf = deps.clock().getTime();
   const keys = (await deps.sshKeys.listAll()).filter((r) => Date.parse(r.expiresAt) > asOf).map(registeredKeyOf);
   const frames: RegisteredSshKey[][] = [[]];
@@ -133,7 +136,10 @@ export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | '
     (frames[frames.length - 1] as RegisteredSshKey[]).push(key);
     bytes += size;
   }
-  if (frames.length > MAX_SSH_KEYS_PARTS) throw new Error(`the registered SSH keys need ${frames.length} frames, more than ${MAX_SSH_KEYS_PARTS}`);
+  if (frames.length > maxParts) {
+    deps.log.error('ssh-keys.too-many', { keys: keys.length, frames: frames.length, maxParts });
+    return [{ type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: SSH_KEYS_UNAVAILABLE, message: `the registered SSH keys need ${frames.length} frames, more than ${maxParts}` }];
+  }
   return frames.map((part, i) => ({ type: 'ssh.keys', v: TUNNEL_PROTOCOL_VERSION, asOf, part: i, parts: frames.length, keys: part }));
 }
 

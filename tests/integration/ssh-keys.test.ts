@@ -9,7 +9,9 @@ import type { AgentConfig } from '../../agent/config';
 import { parsePublicKeyLine, type SshPublicKey } from '../../core/ssh/public-key';
 import { sshString } from '../../core/ssh/wire';
 import { principalKey } from '../../core/identity/identity';
-import { MAX_SSH_KEY_TTL_SECONDS, MAX_SSH_KEYS_PER_PRINCIPAL } from '../../lambdas/domain/ssh-keys';
+import { MAX_SSH_KEY_TTL_SECONDS, MAX_SSH_KEYS_PER_PRINCIPAL, sshKeysMessages } from '../../lambdas/domain/ssh-keys';
+import { getRuntime } from '../../lambdas/shared/runtime';
+import { MAX_FRAME_BYTES, SSH_KEYS_UNAVAILABLE, type ControlMessage } from '../../core/tunnel/messages';
 import { SSH_KEY_PARTITION } from '../../lambdas/store/ssh-key-store';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/aws/credentials';
 import type { LocalControlPlane } from '../../local/control-plane';
@@ -182,6 +184,32 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
       );
       await raw.send(new PutCommand({ TableName: cp.dynamo.tableNames.sshKeys, Item: { keySet: 'changed', fingerprint: 'changed', changedAt: at + 1 } }));
       expect(await waitFor(() => watcher.context.registeredKeys.lookup('ssh-ed25519', key.blob), 10_000, 'the unpushed key')).toMatchObject({ subject: 'dave' });
+    } finally {
+      await watcher.stop();
+    }
+  });
+
+  it('sends keys in as many frames as they need, and an agent told they cannot be sent trusts none until they can', async () => {
+    const groups = Array.from({ length: 60 }, (_, i) => `group-${i}-${'g'.repeat(110)}`);
+    const erin = await tokenFor(cp, 'erin', groups);
+    const made = Array.from({ length: 9 }, (_, i) => sshKeygen(keys.dir, 'ed25519', undefined, `erin${i}`));
+    for (const key of made) expect((await add(erin, key.publicLine)).status).toBe(201);
+    const deps = getRuntime('test').deps;
+    const parts = await sshKeysMessages(deps);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    for (const part of parts) expect(Buffer.byteLength(JSON.stringify(part))).toBeLessThanOrEqual(MAX_FRAME_BYTES);
+
+    const before = new Set((await deps.connections.list()).map((c) => c.connectionId));
+    const watcher = await startEdgeAgent(200);
+    try {
+      const last = parsed((made[8] as { publicLine: string }).publicLine);
+      expect(await waitFor(() => watcher.context.registeredKeys.lookup('ssh-ed25519', last.blob), 10_000, 'every part')).toMatchObject({ subject: 'erin', groups });
+      const [unavailable] = await sshKeysMessages(deps, 1);
+      expect(unavailable).toMatchObject({ type: 'error', code: SSH_KEYS_UNAVAILABLE });
+      const [watcherConnection] = (await deps.connections.list()).filter((c) => !before.has(c.connectionId));
+      expect(await deps.push(watcherConnection?.connectionId ?? '', unavailable as ControlMessage)).toBe('sent');
+      await waitFor(() => watcher.context.registeredKeys.size === 0 || undefined, 5_000, 'the set cleared');
+      await waitFor(() => watcher.context.registeredKeys.lookup('ssh-ed25519', last.blob), 10_000, 'the set back after a heartbeat');
     } finally {
       await watcher.stop();
     }

@@ -91,4 +91,13 @@ describe('RegisteredKeys', () => {
     expect(registered.apply(snapshot(4, [entry(ed, 'alice')], 1, 2))).toBe('refused');
     expect(registered.size).toBe(0);
   });
+
+  it('trusts no key once cleared, and takes the next snapshot whatever its time', () => {
+    const registered = new RegisteredKeys([ISSUER]);
+    registered.apply(snapshot(9, [entry(ed, 'alice')]));
+    registered.clear();
+    expect(registered.lookup('ssh-ed25519', ed.blob, NOW)).toBeUndefined();
+    expect(registered.apply(snapshot(8, [entry(ed, 'alice')]))).toBe('applied');
+    expect(registered.lookup('ssh-ed25519', ed.blob, NOW)?.subject).toBe('alice');
+  });
 });
