@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { principalKey, type Identity } from '../../core/identity/identity';
 import { parsePublicKeyLine } from '../../core/ssh/public-key';
-import { MAX_FRAME_BYTES, MAX_SSH_KEYS_PARTS, SSH_KEYS_UNAVAILABLE, TUNNEL_PROTOCOL_VERSION, type ControlMessage, type RegisteredSshKey } from '../../core/tunnel/messages';
+import { MAX_FRAME_BYTES, MAX_SSH_KEYS_PARTS, registeredSshKeySchema, SSH_KEYS_UNAVAILABLE, TUNNEL_PROTOCOL_VERSION, type ControlMessage, type RegisteredSshKey } from '../../core/tunnel/messages';
 import type { SshKeyRecord } from '../store/ssh-key-store';
 import type { ControlPlaneDeps } from './deps';
 import { InvalidRequestError, NotFoundError } from './errors';
@@ -86,7 +86,10 @@ export async function addSshKey(
     createdAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
   };
-  if (encodedBytes(registeredKeyOf(record)) > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) throw new InvalidRequestError('this identity (its groups) is too large to send to agents');
+  // What agents would refuse (a group name too long, too many groups) would spoil the frame it is in for everyone.
+  const sent = registeredSshKeySchema.safeParse(registeredKeyOf(record));
+  if (!sent.success) throw new InvalidRequestError(`this identity cannot be sent to agents: ${sent.error.issues[0]?.path.join('.')} ${sent.error.issues[0]?.message ?? ''}`.trim());
+  if (encodedBytes(sent.data) > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) throw new InvalidRequestError('this identity (its groups) is too large to send to agents');
   await deps.sshKeys.put(record, now.toISOString());
   deps.log.info('ssh-key.added', { principal, fingerprint: record.fingerprint, expiresAt: record.expiresAt });
   await announceChange(deps);

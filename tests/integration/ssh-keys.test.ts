@@ -126,6 +126,16 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     expect((await api(cp, undefined, 'GET', '/ssh-keys')).status).toBe(401);
   });
 
+  it.each([
+    ['more groups than agents take', Array.from({ length: 101 }, (_, i) => `g${i}`)],
+    ['a group name longer than agents take', ['g'.repeat(129)]],
+  ])('refuses the key of an identity with %s (it would spoil the frame it is sent in)', async (_name, groups) => {
+    const odd = await tokenFor(cp, 'frank', groups);
+    const refused = await add(odd, sshKeygen(keys.dir, 'ed25519', undefined, `frank${groups.length}`).publicLine);
+    expect(refused.status).toBe(400);
+    expect((refused.body.error as { message: string }).message).toMatch(/cannot be sent to agents: groups/);
+  });
+
   it(`refuses an identity's key beyond ${MAX_SSH_KEYS_PER_PRINCIPAL}`, async () => {
     const carol = await tokenFor(cp, 'carol', []);
     for (let i = 0; i < MAX_SSH_KEYS_PER_PRINCIPAL; i++) expect((await add(carol, sshKeygen(keys.dir, 'ed25519', undefined, `carol${i}`).publicLine)).status).toBe(201);
