@@ -19,7 +19,11 @@ const SSH_DEFAULT_PORT = 22;
 
 /** known_hosts lines for the SSH targets an agent serves: its endpoint (or `host`) and the target's host key. */
 export async function knownHostsLines(stateDir: string, options: { target?: string; host?: string } = {}): Promise<string[]> {
-  const endpoints = JSON.parse(await readFile(join(stateDir, 'endpoints.json'), 'utf8').catch(() => '{}')) as Record<string, string>;
+  const text = await readFile(join(stateDir, 'endpoints.json'), 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return '{}';
+    throw e;
+  });
+  const endpoints = JSON.parse(text) as Record<string, string>;
   const targets = options.target ? [options.target] : Object.keys(endpoints).sort();
   const lines: string[] = [];
   for (const target of targets) {
