@@ -275,7 +275,7 @@ export class ControlPlaneStack extends Stack {
       t.agents.grantReadWriteData(fn(ref));
       t.connections.grantReadWriteData(fn(ref));
     }
-    // The message handler answers hello (policy, pending decisions), takes approval requests, records
+    // The message handler answers hello (policy, SSH keys, pending decisions), takes approval requests, records
     // sessions and presigns chunk uploads (the agent's PUT runs with its permission: put under
     // recordings/ only, no read, no delete) and lists a session's chunks to end it.
     const messageFn = fn(WS_HANDLERS.message);
@@ -286,6 +286,7 @@ export class ControlPlaneStack extends Stack {
     t.approvalInbox.grantWriteData(messageFn);
     t.sessions.grantReadWriteData(messageFn);
     t.recordingChunks.grantReadWriteData(messageFn);
+    t.sshKeys.grantReadData(messageFn);
     wsStage.grantManagementApiAccess(messageFn);
     messageFn.addToRolePolicy(new PolicyStatement({ actions: ['s3:PutObject'], resources: [recordingObjects] }));
     messageFn.addToRolePolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.recordings.bucketArn], conditions: { StringLike: { 's3:prefix': ['recordings/*'] } } }));
@@ -379,6 +380,11 @@ export class ControlPlaneStack extends Stack {
       t.connections.grantReadWriteData(f);
       wsStage.grantManagementApiAccess(f);
     };
+    const managesSshKeys = (f: NodejsFunction): void => {
+      t.sshKeys.grantReadWriteData(f);
+      t.connections.grantReadData(f);
+      wsStage.grantManagementApiAccess(f);
+    };
     const castsVotes = (f: NodejsFunction): void => {
       t.approvals.grantReadWriteData(f);
       t.policies.grantReadData(f);
@@ -448,6 +454,10 @@ export class ControlPlaneStack extends Stack {
       },
       'token-issuer-http.discovery': (f) => issuesTokens(f, []),
       'token-issuer-http.jwks': (f) => issuesTokens(f, ['kms:GetPublicKey']),
+      // A caller's own SSH keys; a change is pushed to every connected agent.
+      'ssh-keys-http.add': managesSshKeys,
+      'ssh-keys-http.remove': managesSshKeys,
+      'ssh-keys-http.list': (f) => t.sshKeys.grantReadData(f),
       'sessions-http.list': (f) => t.sessions.grantReadData(f),
       'sessions-http.get': (f) => t.sessions.grantReadData(f),
       // Presigned GET URLs for auditors carry this function's permission: read under recordings/ only.

@@ -4,7 +4,7 @@
  */
 export interface HandlerRef {
   /** File under lambdas/, without extension. */
-  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'sessions-http' | 'slack-http' | 'saml-http' | 'token-issuer-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
+  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'sessions-http' | 'slack-http' | 'saml-http' | 'ssh-keys-http' | 'token-issuer-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
   readonly export: string;
 }
 
@@ -33,6 +33,9 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   // The issuer of the control plane's own tokens (config.ts's controlPlaneIssuer: PUBLIC_URL + /tokens).
   { method: 'GET', path: '/tokens/.well-known/openid-configuration', entry: 'token-issuer-http', export: 'discovery', auth: 'public' },
   { method: 'GET', path: '/tokens/jwks.json', entry: 'token-issuer-http', export: 'jwks', auth: 'public' },
+  { method: 'POST', path: '/ssh-keys', entry: 'ssh-keys-http', export: 'add', auth: 'oidc' },
+  { method: 'GET', path: '/ssh-keys', entry: 'ssh-keys-http', export: 'list', auth: 'oidc' },
+  { method: 'DELETE', path: '/ssh-keys', entry: 'ssh-keys-http', export: 'remove', auth: 'oidc' },
   { method: 'GET', path: '/sessions', entry: 'sessions-http', export: 'list', auth: 'oidc' },
   { method: 'GET', path: '/sessions/{id}', entry: 'sessions-http', export: 'get', auth: 'oidc' },
   { method: 'GET', path: '/sessions/{id}/recording', entry: 'sessions-http', export: 'recording', auth: 'oidc' },
@@ -40,7 +43,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
 
 /** Agent messages are routed on `$request.body.type`. */
 export const WS_ROUTE_SELECTION_EXPRESSION = '$request.body.type';
-export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'heartbeat', 'approval.request', 'approval.ack', 'session.start', 'recording.presign', 'session.end'] as const;
+export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'ssh.keys.get', 'heartbeat', 'approval.request', 'approval.ack', 'session.start', 'recording.presign', 'session.end'] as const;
 
 export const WS_HANDLERS = {
   authorizer: { entry: 'tunnel-ws', export: 'authorize' },

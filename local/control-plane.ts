@@ -137,6 +137,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     [TABLES.sessions.envVar]: dynamo.tableNames.sessions,
     [TABLES.recordingChunks.envVar]: dynamo.tableNames.recordingChunks,
     [TABLES.auditEvents.envVar]: dynamo.tableNames.auditEvents,
+    [TABLES.sshKeys.envVar]: dynamo.tableNames.sshKeys,
     AWS_ENDPOINT_URL_SFN: `${httpUrl}${SFN_PREFIX}`,
     AWS_ENDPOINT_URL_SESV2: `${httpUrl}${SES_PREFIX}`,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: `${httpUrl}${SECRETS_PREFIX}`,

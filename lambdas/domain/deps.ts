@@ -5,6 +5,7 @@ import type { Logger } from '../../core/log';
 import type { ApprovalStore } from '../store/approval-store';
 import type { SamlStore } from '../store/saml-store';
 import type { SlackPostStore } from '../store/slack-post-store';
+import type { SshKeyStore } from '../store/ssh-key-store';
 import type { AuditStore, ChunkStore, SessionStore } from '../store/session-store';
 import type { AgentStore, ConnectionStore, PolicyStore } from '../store/stores';
 
@@ -83,6 +84,8 @@ export interface ControlPlaneDeps {
   /** Each recording chunk's digest and length, as declared when its upload URL was signed. */
   readonly chunks: ChunkStore;
   readonly audit: AuditStore;
+  /** Callers' registered SSH public keys. */
+  readonly sshKeys: SshKeyStore;
   readonly recordings: RecordingBucket;
   readonly workflow: ApprovalWorkflow;
   readonly mailer: Mailer;

@@ -30,7 +30,7 @@ const issuersSchema = z
   .min(1);
 
 export interface ControlPlaneConfig {
-  readonly tables: { agents: string; connections: string; policies: string; approvals: string; approvalInbox: string; sessions: string; recordingChunks: string; auditEvents: string };
+  readonly tables: { agents: string; connections: string; policies: string; approvals: string; approvalInbox: string; sessions: string; recordingChunks: string; auditEvents: string; sshKeys: string };
   readonly recordingsBucket: string;
   readonly s3ForcePathStyle: boolean;
   readonly stateMachineArn: string | undefined;
@@ -89,6 +89,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
       sessions: need(TABLES.sessions.envVar),
       recordingChunks: need(TABLES.recordingChunks.envVar),
       auditEvents: need(TABLES.auditEvents.envVar),
+      sshKeys: need(TABLES.sshKeys.envVar),
     },
     recordingsBucket: need('RECORDINGS_BUCKET'),
     s3ForcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',

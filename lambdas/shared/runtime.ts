@@ -18,6 +18,7 @@ import type { RecordingBucket } from '../domain/deps';
 import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../store/dynamo-stores';
 import { KnownConnections } from '../store/known-connections';
 import { RecentPolicy } from '../store/recent-policy';
+import { DynamoSshKeyStore } from '../store/ssh-key-store';
 import { controlPlaneIssuer, readConfig, type ControlPlaneConfig, type TokenSignerConfig } from './config';
 import { slackWebApi } from './slack-web-api';
 import { jwkTokenSigner, kmsTokenSigner } from './token-signer';
@@ -204,6 +205,7 @@ function buildRuntime(): Runtime {
       sessions: new DynamoSessionStore(ddb, config.tables.sessions),
       chunks: new DynamoChunkStore(ddb, config.tables.recordingChunks),
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),
+      sshKeys: new DynamoSshKeyStore(ddb, config.tables.sshKeys),
       // Checksums only when required: otherwise streamed bodies get aws-chunked framing some S3 stand-ins store verbatim.
       recordings: bucketFor(
         new S3Client({ ...limits, forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),

@@ -6,6 +6,7 @@ import * as policyStream from '../../lambdas/policy-stream';
 import * as samlHttp from '../../lambdas/saml-http';
 import * as sessionsHttp from '../../lambdas/sessions-http';
 import * as slackHttp from '../../lambdas/slack-http';
+import * as sshKeysHttp from '../../lambdas/ssh-keys-http';
 import type { HandlerRef } from '../../lambdas/routes';
 import * as tokenIssuerHttp from '../../lambdas/token-issuer-http';
 import * as tunnelWs from '../../lambdas/tunnel-ws';
@@ -20,6 +21,7 @@ const MODULES: Record<HandlerRef['entry'], Record<string, unknown>> = {
   'saml-http': samlHttp,
   'sessions-http': sessionsHttp,
   'slack-http': slackHttp,
+  'ssh-keys-http': sshKeysHttp,
   'token-issuer-http': tokenIssuerHttp,
   'tunnel-ws': tunnelWs,
 };

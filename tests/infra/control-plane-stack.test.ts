@@ -120,7 +120,7 @@ describe('ControlPlaneStack', () => {
   });
 
   it('keeps tables on demand, recoverable, encrypted and protected, with a stream on policies', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 8);
+    template.resourceCountIs('AWS::DynamoDB::Table', 9);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -133,8 +133,8 @@ describe('ControlPlaneStack', () => {
 
   it('expires stale connections and old decided requests by TTL, and indexes what hot paths look up', () => {
     const ttl = Object.values(template.findResources('AWS::DynamoDB::Table', { Properties: { TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } } }));
-    expect(ttl).toHaveLength(3);
-    for (const index of ['byAgent', 'undeliveredByAgent', 'byMonth']) {
+    expect(ttl).toHaveLength(4);
+    for (const index of ['byAgent', 'undeliveredByAgent', 'byMonth', 'byPrincipal']) {
       template.hasResourceProperties('AWS::DynamoDB::Table', { GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: index })]) });
     }
   });
@@ -161,6 +161,17 @@ describe('ControlPlaneStack', () => {
       .filter((r) => allows(statementsFor(r), 'dynamodb:PutItem', tableId('approvalInbox')))
       .map((r) => `${r.entry}.${r.export}`);
     expect(writers.sort()).toEqual(['policies-http.put', 'tunnel-ws.message']);
+  });
+
+  it('lets only the SSH key routes write registered keys, and the tunnel read them for hello', () => {
+    const writers = [...HTTP_ROUTES, ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER, ...Object.values(APPROVAL_WORKFLOW_TASKS)]
+      .filter((r) => allows(statementsFor(r), 'dynamodb:PutItem', tableId('sshKeys')) || allows(statementsFor(r), 'dynamodb:DeleteItem', tableId('sshKeys')))
+      .map((r) => `${r.entry}.${r.export}`);
+    expect(writers.sort()).toEqual(['ssh-keys-http.add', 'ssh-keys-http.remove']);
+    const list = statementsFor(HTTP_ROUTES.find((r) => r.entry === 'ssh-keys-http' && r.export === 'list') as HttpRoute);
+    expect([allows(list, 'dynamodb:Query', tableId('sshKeys')), allows(list, 'execute-api:ManageConnections')]).toEqual([true, false]);
+    expect(allows(statementsFor(HTTP_ROUTES.find((r) => r.entry === 'ssh-keys-http' && r.export === 'add') as HttpRoute), 'execute-api:ManageConnections')).toBe(true);
+    expect(allows(statementsFor(WS_HANDLERS.message), 'dynamodb:Query', tableId('sshKeys'))).toBe(true);
   });
 
   it('stores recordings versioned, object-locked, KMS-encrypted, private and TLS-only', () => {
