@@ -171,10 +171,9 @@ function maskContainer(container: unknown, kind: string, profile: MaskingProfile
   return out;
 }
 
+/** Keys are user data (a ConfigMap key may be `__proto__`): the copy defines them, never assigns. */
 function mapStrings(values: JsonObject, mask: (value: string, key: string) => string): JsonObject {
-  const out: JsonObject = {};
-  for (const [key, value] of Object.entries(values)) out[key] = typeof value === 'string' ? mask(value, key) : value;
-  return out;
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, typeof value === 'string' ? mask(value, key) : value]));
 }
 
 /** A base64 value masked as text; unchanged when nothing in it was masked (binary stays byte for byte). */

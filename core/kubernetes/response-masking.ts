@@ -27,6 +27,11 @@ export const MAX_ACCEPT_RANGES = 8;
 export const MAX_ACCEPT_RANGE_CHARS = 256;
 const JSON_MEDIA_TYPE = 'application/json';
 
+/** The masking of one request's responses: the caller's rules, and whether the request is for Secrets (core group). */
+export function kubeMaskingFor(info: KubeRequestInfo, profile: MaskingProfile | undefined): KubeMasking {
+  return { profile, secrets: info.kind === 'resource' && info.group === '' && info.resource === 'secrets' };
+}
+
 /** `masksActive`: mask rules apply to the caller (a pod's log is then masked through the detectors). */
 export function planResponse(info: KubeRequestInfo, clientAccept: string | undefined, masksActive: boolean): ResponsePlan {
   if (info.kind === 'non-resource' || info.verb === 'proxy') return { body: 'pass' };
