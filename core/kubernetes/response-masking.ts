@@ -17,8 +17,14 @@ import type { KubeRequestInfo } from './request-info';
  */
 export type ResponsePlan =
   | { readonly body: 'pass' }
-  | { readonly body: 'document' | 'watch'; readonly accept: string }
-  | { readonly body: 'log' };
+  | { readonly body: 'document' | 'watch'; readonly accept: string; readonly acceptEncoding: typeof IDENTITY }
+  | { readonly body: 'log'; readonly acceptEncoding: typeof IDENTITY };
+
+/**
+ * The Accept-Encoding to send upstream for a masked response: the API server gzips large responses for
+ * clients that accept it, and the masker reads plain bytes (it refuses an encoded body).
+ */
+const IDENTITY = 'identity';
 
 /** Subresources whose responses are channels (exec, attach, port-forward) or another server's content (proxy): recorded by the proxy, not masked here. */
 const CHANNEL_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
@@ -37,8 +43,8 @@ export function planResponse(info: KubeRequestInfo, clientAccept: string | undef
   if (info.kind === 'non-resource' || info.verb === 'proxy') return { body: 'pass' };
   const sub = info.subresource;
   if (sub !== undefined && CHANNEL_SUBRESOURCES.has(sub)) return { body: 'pass' };
-  if (sub === 'log') return masksActive ? { body: 'log' } : { body: 'pass' };
-  return { body: info.verb === 'watch' ? 'watch' : 'document', accept: upstreamAccept(clientAccept) };
+  if (sub === 'log') return masksActive ? { body: 'log', acceptEncoding: IDENTITY } : { body: 'pass' };
+  return { body: info.verb === 'watch' ? 'watch' : 'document', accept: upstreamAccept(clientAccept), acceptEncoding: IDENTITY };
 }
 
 /** The media type of a range or Content-Type, lower case, without parameters. */
@@ -71,17 +77,24 @@ export interface ResponseMasker {
   end(): Result<string, KubeResponseRefusal>;
 }
 
+/** The response headers the masker judges by (values as Node gives them). */
+export interface ResponseHeaders {
+  readonly contentType: string | undefined;
+  readonly contentEncoding: string | undefined;
+}
+
 /**
  * The masker for a response, or a refusal when its Content-Type is not one the plan can mask (a
- * protobuf answer to a request that asked for JSON is refused, never passed on). A missing
- * Content-Type is read as the plan's own form, which the masker then checks byte by byte.
+ * protobuf answer to a request that asked for JSON is refused, never passed on) or its body is
+ * encoded (gzip). A missing Content-Type is read as the plan's own form, which the masker then checks
+ * byte by byte.
  */
-export function responseMasker(
-  plan: Exclude<ResponsePlan, { body: 'pass' }>,
-  contentType: string | undefined,
-  masking: KubeMasking,
-): Result<ResponseMasker, KubeResponseRefusal> {
-  const type = contentType === undefined ? undefined : mediaTypeOf(contentType);
+export function responseMasker(plan: Exclude<ResponsePlan, { body: 'pass' }>, headers: ResponseHeaders, masking: KubeMasking): Result<ResponseMasker, KubeResponseRefusal> {
+  const encoding = headers.contentEncoding?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== IDENTITY) {
+    return err({ code: 'unmaskable', message: `twokey: the API server answered with ${encoding} content encoding, which the agent cannot mask` });
+  }
+  const type = headers.contentType === undefined ? undefined : mediaTypeOf(headers.contentType);
   if (type === JSON_MEDIA_TYPE || (type === undefined && plan.body !== 'log')) return ok(jsonMasker(plan.body === 'watch', masking));
   if (plan.body === 'log' && (type === undefined || type === 'text/plain') && masking.profile) return ok(textMasker(masking.profile));
   return err({ code: 'unmaskable', message: `twokey: the API server answered with ${type ?? 'no content type'}, which the agent cannot mask` });

@@ -45,7 +45,7 @@ const expectNoSecretValues = (text: string): void => {
 /** A response masked through the streaming masker, fed in the given chunks. */
 function maskResponse(plan: ResponsePlan, body: string | Buffer, masking: KubeMasking, chunks: (b: Buffer) => Buffer[] = (b) => [b], contentType = 'application/json'): string {
   if (plan.body === 'pass') throw new Error('plan passes the response through');
-  const masker = responseMasker(plan, contentType, masking);
+  const masker = responseMasker(plan, { contentType, contentEncoding: undefined }, masking);
   if (!masker.ok) throw new Error(masker.error.message);
   let out = '';
   for (const c of chunks(Buffer.isBuffer(body) ? body : Buffer.from(body))) {
@@ -58,8 +58,8 @@ function maskResponse(plan: ResponsePlan, body: string | Buffer, masking: KubeMa
   return out + end.value;
 }
 
-const DOCUMENT: ResponsePlan = { body: 'document', accept: 'application/json' };
-const WATCH: ResponsePlan = { body: 'watch', accept: 'application/json' };
+const DOCUMENT: ResponsePlan = { body: 'document', accept: 'application/json', acceptEncoding: 'identity' };
+const WATCH: ResponsePlan = { body: 'watch', accept: 'application/json', acceptEncoding: 'identity' };
 const split = (size: number) => (b: Buffer): Buffer[] => {
   const out: Buffer[] = [];
   for (let i = 0; i < b.length; i += size) out.push(b.subarray(i, i + size));
@@ -120,7 +120,7 @@ describe('Secret masking (whatever the policy says)', () => {
   });
 
   it('emits a list item as soon as it is complete, before the list ends', () => {
-    const masker = responseMasker(DOCUMENT, 'application/json', NO_RULES);
+    const masker = responseMasker(DOCUMENT, { contentType: 'application/json', contentEncoding: undefined }, NO_RULES);
     if (!masker.ok) throw new Error(masker.error.message);
     const first = masker.value.push(Buffer.from(`{"kind":"SecretList","apiVersion":"v1","metadata":{},"items":[${JSON.stringify(SECRET)},{"metadata":`));
     expect(first.ok && first.value).toMatch(/^\{"kind":"SecretList","apiVersion":"v1","metadata":\{\},"items":\[\{"kind":"Secret".*KioqKg==.*\}$/);
@@ -194,7 +194,7 @@ describe('watch streams (kubectl get -w)', () => {
   });
 
   it('emits an event as soon as it is complete', () => {
-    const masker = responseMasker(WATCH, 'application/json;stream=watch', NO_RULES);
+    const masker = responseMasker(WATCH, { contentType: 'application/json;stream=watch', contentEncoding: undefined }, NO_RULES);
     if (!masker.ok) throw new Error(masker.error.message);
     const out = masker.value.push(Buffer.from(`${JSON.stringify(events[0])}\n{"type":"MOD`));
     expect(out.ok && out.value.split('\n')).toHaveLength(2);
@@ -266,7 +266,7 @@ describe('ConfigMaps, workloads and annotations through the caller\'s mask rules
 });
 
 describe('pod logs (kubectl logs -f) through the stream detectors', () => {
-  const LOG: ResponsePlan = { body: 'log' };
+  const LOG: ResponsePlan = { body: 'log', acceptEncoding: 'identity' };
   it('masks a value split across chunks', () => {
     const text = 'starting\nuser ada@example.com logged in\nready\n';
     const out = maskResponse(LOG, text, RULES, at([15, 22]), 'text/plain');
@@ -279,7 +279,7 @@ describe('pod logs (kubectl logs -f) through the stream detectors', () => {
   });
 
   it('flushes what it held back when the stream idles', () => {
-    const masker = responseMasker(LOG, 'text/plain', RULES);
+    const masker = responseMasker(LOG, { contentType: 'text/plain', contentEncoding: undefined }, RULES);
     if (!masker.ok) throw new Error(masker.error.message);
     const pushed = masker.value.push(Buffer.from('short line\n'));
     expect(pushed.ok && pushed.value).toBe('');
@@ -324,7 +324,7 @@ describe('responses the agent refuses to pass on', () => {
   it('refuses an object over the size cap, and keeps refusing after', () => {
     const big = JSON.stringify({ kind: 'Secret', data: { a: 'x'.repeat(MAX_KUBE_OBJECT_BYTES) } });
     expect(refusal(big)).toMatch(/^twokey: an object in the response is over/);
-    const masker = responseMasker(DOCUMENT, 'application/json', NO_RULES);
+    const masker = responseMasker(DOCUMENT, { contentType: 'application/json', contentEncoding: undefined }, NO_RULES);
     if (!masker.ok) throw new Error('no masker');
     expect(masker.value.push(Buffer.from(big)).ok).toBe(false);
     expect(masker.value.push(Buffer.from('{}')).ok).toBe(false);
@@ -360,12 +360,18 @@ describe('responses the agent refuses to pass on', () => {
     ['YAML', 'application/yaml'],
     ['HTML', 'text/html'],
   ])('refuses a %s response to a request that must be masked', (_what, contentType) => {
-    const masker = responseMasker(DOCUMENT, contentType, NO_RULES);
+    const masker = responseMasker(DOCUMENT, { contentType, contentEncoding: undefined }, NO_RULES);
     expect(masker.ok ? 'masked' : masker.error.code).toBe('unmaskable');
   });
 
+  it('refuses a gzip-encoded body (the API server compresses large responses for clients that accept it)', () => {
+    const masker = responseMasker(DOCUMENT, { contentType: 'application/json', contentEncoding: 'gzip' }, NO_RULES);
+    expect(masker.ok ? 'masked' : masker.error.code).toBe('unmaskable');
+    expect(responseMasker(DOCUMENT, { contentType: 'application/json', contentEncoding: 'identity' }, NO_RULES).ok).toBe(true);
+  });
+
   it('refuses a log answered with a type that is neither text nor JSON', () => {
-    const masker = responseMasker({ body: 'log' }, 'application/octet-stream', RULES);
+    const masker = responseMasker({ body: 'log', acceptEncoding: 'identity' }, { contentType: 'application/octet-stream', contentEncoding: undefined }, RULES);
     expect(masker.ok ? 'masked' : masker.error.code).toBe('unmaskable');
   });
 });
@@ -380,7 +386,7 @@ describe('which responses are masked, and the Accept sent upstream', () => {
   };
 
   it('keeps kubectl get\'s Table request a Table request, in JSON', () => {
-    expect(plan('GET /api/v1/namespaces/default/secrets', KUBECTL_TABLE_ACCEPT)).toEqual({ body: 'document', accept: KUBECTL_TABLE_ACCEPT });
+    expect(plan('GET /api/v1/namespaces/default/secrets', KUBECTL_TABLE_ACCEPT)).toEqual({ body: 'document', accept: KUBECTL_TABLE_ACCEPT, acceptEncoding: 'identity' });
   });
 
   it('asks for JSON whatever protobuf or YAML the client asked for', () => {
@@ -413,6 +419,6 @@ describe('which responses are masked, and the Accept sent upstream', () => {
   });
 
   it('masks a pod log when mask rules apply', () => {
-    expect(plan('GET /api/v1/namespaces/default/pods/web/log?follow=true', undefined, true)).toEqual({ body: 'log' });
+    expect(plan('GET /api/v1/namespaces/default/pods/web/log?follow=true', undefined, true)).toEqual({ body: 'log', acceptEncoding: 'identity' });
   });
 });
