@@ -137,8 +137,14 @@ function maskLastApplied(value: string, asSecret: boolean, m: KubeMasking, depth
   return JSON.stringify(masked) + (value.endsWith('\n') ? '\n' : '');
 }
 
-/** Pod specs where workload kinds keep them: a Pod's `spec`, a template's, a CronJob's job template's. */
-const POD_SPEC_PATHS: readonly (readonly string[])[] = [['spec'], ['template', 'spec'], ['spec', 'template', 'spec'], ['spec', 'jobTemplate', 'spec', 'template', 'spec']];
+/** Pod specs where workload kinds keep them: a Pod's `spec`, a template's, a CronJob's job template's, a ControllerRevision's copy. */
+const POD_SPEC_PATHS: readonly (readonly string[])[] = [
+  ['spec'],
+  ['template', 'spec'],
+  ['spec', 'template', 'spec'],
+  ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
+  ['data', 'spec', 'template', 'spec'],
+];
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'];
 
 function maskPodSpecs(obj: JsonObject, kind: string, profile: MaskingProfile): JsonObject {

@@ -140,13 +140,6 @@ function getAt(doc: unknown, tokens: readonly string[]): { found: boolean; value
   return { found: true, value: at };
 }
 
-/** The container a pointer's last token is in, or an error. */
-function parentOf(doc: unknown, tokens: readonly string[]): Result<{ parent: unknown; last: string }, string> {
-  const parent = getAt(doc, tokens.slice(0, -1));
-  if (!parent.found || (!isObject(parent.value) && !Array.isArray(parent.value))) return err(`no such path /${tokens.slice(0, -1).join('/')}`);
-  return ok({ parent: parent.value, last: tokens[tokens.length - 1] as string });
-}
-
 function arrayIndex(arr: readonly unknown[], token: string, forAdd: boolean): number | undefined {
   if (forAdd && token === '-') return arr.length;
   if (!/^(0|[1-9][0-9]*)$/.test(token)) return undefined;
@@ -154,33 +147,37 @@ function arrayIndex(arr: readonly unknown[], token: string, forAdd: boolean): nu
   return i < arr.length || (forAdd && i === arr.length) ? i : undefined;
 }
 
+/** Where a pointer's last token lands: an array position or an object member. */
+type Slot = { readonly array: unknown[]; readonly index: number } | { readonly object: JsonObject; readonly key: string };
+
+function slotOf(doc: unknown, tokens: readonly string[], forAdd: boolean): Result<Slot, string> {
+  const parent = getAt(doc, tokens.slice(0, -1));
+  if (!parent.found || (!isObject(parent.value) && !Array.isArray(parent.value))) return err(`no such path /${tokens.slice(0, -1).join('/')}`);
+  const last = tokens[tokens.length - 1] as string;
+  if (!Array.isArray(parent.value)) {
+    if (!forAdd && !Object.hasOwn(parent.value, last)) return err(`no such path /${tokens.join('/')}`);
+    return ok({ object: parent.value, key: last });
+  }
+  const index = arrayIndex(parent.value, last, forAdd);
+  return index === undefined ? err(`index ${last} is out of range`) : ok({ array: parent.value, index });
+}
+
 function add(doc: unknown, tokens: readonly string[], value: unknown): Result<unknown, string> {
   if (tokens.length === 0) return ok(value);
-  const at = parentOf(doc, tokens);
-  if (!at.ok) return at;
-  const { parent, last } = at.value;
-  if (Array.isArray(parent)) {
-    const i = arrayIndex(parent, last, true);
-    if (i === undefined) return err(`index ${last} is out of range`);
-    parent.splice(i, 0, value);
-  } else setOwn(parent as JsonObject, last, value);
+  const slot = slotOf(doc, tokens, true);
+  if (!slot.ok) return slot;
+  if ('array' in slot.value) slot.value.array.splice(slot.value.index, 0, value);
+  else setOwn(slot.value.object, slot.value.key, value);
   return ok(doc);
 }
 
 function remove(doc: unknown, tokens: readonly string[]): Result<{ doc: unknown; removed: unknown }, string> {
   if (tokens.length === 0) return err('cannot remove the whole document');
-  const at = parentOf(doc, tokens);
-  if (!at.ok) return at;
-  const { parent, last } = at.value;
-  if (Array.isArray(parent)) {
-    const i = arrayIndex(parent, last, false);
-    if (i === undefined) return err(`index ${last} is out of range`);
-    return ok({ doc, removed: parent.splice(i, 1)[0] });
-  }
-  const obj = parent as JsonObject;
-  if (!Object.hasOwn(obj, last)) return err(`no such path /${tokens.join('/')}`);
-  const removed = obj[last];
-  delete obj[last];
+  const slot = slotOf(doc, tokens, false);
+  if (!slot.ok) return slot;
+  if ('array' in slot.value) return ok({ doc, removed: slot.value.array.splice(slot.value.index, 1)[0] });
+  const removed = slot.value.object[slot.value.key];
+  delete slot.value.object[slot.value.key];
   return ok({ doc, removed });
 }
 
@@ -198,11 +195,11 @@ function applyOperation(doc: unknown, op: unknown): Result<unknown, string> {
     case 'replace': {
       if (!('value' in op)) return err('replace needs a value');
       if (path.length === 0) return ok(structuredClone(op.value));
-      if (!getAt(doc, path).found) return err(`no such path ${String(op.path)}`);
       // In place: a replaced member keeps its position (the diff then shows one changed line).
-      const { parent, last } = (parentOf(doc, path) as { ok: true; value: { parent: unknown; last: string } }).value;
-      if (Array.isArray(parent)) parent[Number(last)] = structuredClone(op.value);
-      else setOwn(parent as JsonObject, last, structuredClone(op.value));
+      const slot = slotOf(doc, path, false);
+      if (!slot.ok) return slot;
+      if ('array' in slot.value) slot.value.array[slot.value.index] = structuredClone(op.value);
+      else setOwn(slot.value.object, slot.value.key, structuredClone(op.value));
       return ok(doc);
     }
     case 'move':

@@ -2,25 +2,14 @@ import { JsonStreamSplitter, MAX_KUBE_OBJECT_BYTES, type JsonPieces } from '../.
 import { LAST_APPLIED_ANNOTATION, maskKubeObject, SECRET_DATA_MASK, type KubeMasking } from '../../core/kubernetes/object-masking';
 import { requestInfo } from '../../core/kubernetes/request-info';
 import { planResponse, responseMasker, upstreamAccept, type ResponsePlan } from '../../core/kubernetes/response-masking';
-import { MaskingProfile } from '../../core/masking/profile';
-import { policySchema } from '../../core/policy/schema';
+import { base64 as b64, KUBE_TEST_PROFILE } from '../support/kube-masking';
 
 const KUBECTL_TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
 
-/** The caller's masks: every detector everywhere, and Deployment env vars named like passwords masked in full. */
-const profile = new MaskingProfile(
-  policySchema.parse({
-    masks: [
-      { name: 'detectors', targets: ['cluster'], subjects: { groups: ['g'] } },
-      { name: 'env-passwords', targets: ['cluster'], subjects: { groups: ['g'] }, columns: ['*.env.*PASSWORD*'], detectors: [] },
-    ],
-  }).masks,
-  undefined,
-);
+const profile = KUBE_TEST_PROFILE;
 const NO_RULES: KubeMasking = { profile: undefined, secrets: false };
 const RULES: KubeMasking = { profile, secrets: false };
 
-const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 function secret(name: string, values: Record<string, string>): Record<string, unknown> {
   const data = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, b64(v)]));
@@ -238,12 +227,12 @@ describe('ConfigMaps, workloads and annotations through the caller\'s mask rules
     expect(out.metadata.annotations['deployment.kubernetes.io/revision']).toBe('3');
   });
 
-  it('masks env values of a Pod and of a CronJob\'s job template', () => {
+  it('masks env values of a Pod, a CronJob\'s job template and a ControllerRevision\'s copy of a template', () => {
     const container = { name: 'c', env: [{ name: 'DB_PASSWORD', value: 'hunter2' }] };
     const pod = { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'p' }, spec: { containers: [container] } };
     const cron = { kind: 'CronJob', apiVersion: 'batch/v1', metadata: { name: 'c' }, spec: { schedule: '* * * * *', jobTemplate: { spec: { template: { spec: { containers: [container] } } } } } };
-    expect(JSON.stringify(maskKubeObject(pod, RULES))).not.toContain('hunter2');
-    expect(JSON.stringify(maskKubeObject(cron, RULES))).not.toContain('hunter2');
+    const revision = { kind: 'ControllerRevision', apiVersion: 'apps/v1', metadata: { name: 'r' }, revision: 2, data: { spec: { template: { spec: { containers: [container] } } } } };
+    for (const obj of [pod, cron, revision]) expect(JSON.stringify(maskKubeObject(obj, RULES))).not.toContain('hunter2');
   });
 
   it('masks ConfigMap data and binaryData through the detectors, binary left byte for byte when clean', () => {

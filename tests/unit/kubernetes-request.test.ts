@@ -221,10 +221,7 @@ describe('Kubernetes requests against policy blocks', () => {
 targets:
   - { name: cluster, protocol: kubernetes, agent: a }
 rules:
-  - name: ops
-    targets: ['*']
-    subjects: { groups: [ops] }
-    actions: { read: allow, write: allow, admin: allow }
+  - { name: ops, targets: [cluster], subjects: { groups: [ops] }, actions: { read: allow, write: allow, admin: allow } }
 blocks:
   - name: no-kube-system-secrets
     targets: [cluster]

@@ -3,20 +3,10 @@ import { applyJsonPatch, mergePatch, strategicMerge } from '../../core/kubernete
 import { requestInfo, type ResourceRequestInfo } from '../../core/kubernetes/request-info';
 import { kubeMaskingFor } from '../../core/kubernetes/response-masking';
 import { CHANGED_MARK, MAX_REVIEW_BODY_BYTES, PLACEHOLDER_MARK, reviewWrite, type WriteReview } from '../../core/kubernetes/write-review';
-import { MaskingProfile } from '../../core/masking/profile';
-import { policySchema } from '../../core/policy/schema';
+import { base64 as b64, KUBE_TEST_PROFILE } from '../support/kube-masking';
 
-const profile = new MaskingProfile(
-  policySchema.parse({
-    masks: [
-      { name: 'detectors', targets: ['cluster'], subjects: { groups: ['g'] } },
-      { name: 'env-passwords', targets: ['cluster'], subjects: { groups: ['g'] }, columns: ['*.env.*PASSWORD*'], detectors: [] },
-    ],
-  }).masks,
-  undefined,
-);
+const profile = KUBE_TEST_PROFILE;
 
-const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 function resource(request: string): ResourceRequestInfo {
   const [method, url] = request.split(' ') as [string, string];
