@@ -8,8 +8,8 @@ import type { KubeRequestInfo } from './request-info';
 
 /**
  * What the proxy does with a response, decided from the request alone (before anything is sent
- * upstream): pass it through, or mask it as JSON (a document, or a watch stream of events), or as
- * text (a pod's log). Every resource response the agent did not open a channel for is decoded and
+ * upstream): pass it through, mask it as JSON (a document, or a watch stream of events) or as text
+ * (a pod's log), or refuse the request. Every resource response the agent did not open a channel for is decoded and
  * masked, with or without mask rules: Secrets are masked whatever the policy says, and a Secret can
  * only be found in a response the agent reads. So the agent asks upstream for JSON, never protobuf or
  * YAML, whatever the client asked; Table and metadata-only requests (`as=Table`,
@@ -17,6 +17,8 @@ import type { KubeRequestInfo } from './request-info';
  */
 export type ResponsePlan =
   | { readonly body: 'pass' }
+  /** An upgrade (WebSocket) outside exec, attach, port-forward and proxy: a watch over WebSocket would be frames the masker cannot read. */
+  | { readonly body: 'refuse'; readonly message: string }
   | { readonly body: 'document' | 'watch'; readonly accept: string; readonly acceptEncoding: typeof IDENTITY }
   | { readonly body: 'log'; readonly acceptEncoding: typeof IDENTITY };
 
@@ -43,6 +45,7 @@ export function planResponse(info: KubeRequestInfo, clientAccept: string | undef
   if (info.kind === 'non-resource' || info.verb === 'proxy') return { body: 'pass' };
   const sub = info.subresource;
   if (sub !== undefined && CHANNEL_SUBRESOURCES.has(sub)) return { body: 'pass' };
+  if (info.upgrade) return { body: 'refuse', message: 'twokey: the agent serves watches and reads over plain HTTP, not upgraded connections' };
   if (sub === 'log') return masksActive ? { body: 'log', acceptEncoding: IDENTITY } : { body: 'pass' };
   return { body: info.verb === 'watch' ? 'watch' : 'document', accept: upstreamAccept(clientAccept), acceptEncoding: IDENTITY };
 }
@@ -89,7 +92,7 @@ export interface ResponseHeaders {
  * encoded (gzip). A missing Content-Type is read as the plan's own form, which the masker then checks
  * byte by byte.
  */
-export function responseMasker(plan: Exclude<ResponsePlan, { body: 'pass' }>, headers: ResponseHeaders, masking: KubeMasking): Result<ResponseMasker, KubeResponseRefusal> {
+export function responseMasker(plan: Exclude<ResponsePlan, { body: 'pass' | 'refuse' }>, headers: ResponseHeaders, masking: KubeMasking): Result<ResponseMasker, KubeResponseRefusal> {
   const encoding = headers.contentEncoding?.trim().toLowerCase();
   if (encoding !== undefined && encoding !== '' && encoding !== IDENTITY) {
     return err({ code: 'unmaskable', message: `twokey: the API server answered with ${encoding} content encoding, which the agent cannot mask` });

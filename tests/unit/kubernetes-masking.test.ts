@@ -33,7 +33,7 @@ const expectNoSecretValues = (text: string): void => {
 
 /** A response masked through the streaming masker, fed in the given chunks. */
 function maskResponse(plan: ResponsePlan, body: string | Buffer, masking: KubeMasking, chunks: (b: Buffer) => Buffer[] = (b) => [b], contentType = 'application/json'): string {
-  if (plan.body === 'pass') throw new Error('plan passes the response through');
+  if (plan.body === 'pass' || plan.body === 'refuse') throw new Error('the plan does not mask the response');
   const masker = responseMasker(plan, { contentType, contentEncoding: undefined }, masking);
   if (!masker.ok) throw new Error(masker.error.message);
   let out = '';
@@ -405,6 +405,18 @@ describe('which responses are masked, and the Accept sent upstream', () => {
     ['GET /openapi/v2', 'pass'],
   ])('%s without mask rules: %s', (request, body) => {
     expect(plan(request, 'application/vnd.kubernetes.protobuf').body).toBe(body);
+  });
+
+  it('refuses a watch over WebSocket (frames the masker cannot read), and passes exec\'s upgrade to the proxy', () => {
+    const upgraded = (request: string): ResponsePlan['body'] => {
+      const [method, url] = request.split(' ') as [string, string];
+      const [path, query = ''] = url.split('?') as [string, string?];
+      const info = requestInfo(method, path, query, { upgrade: 'websocket' });
+      if (!info.ok) throw new Error(info.error.message);
+      return planResponse(info.value, undefined, false).body;
+    };
+    expect(upgraded('GET /api/v1/namespaces/default/secrets?watch=true')).toBe('refuse');
+    expect(upgraded('GET /api/v1/namespaces/default/pods/web/exec?command=sh')).toBe('pass');
   });
 
   it('masks a pod log when mask rules apply', () => {
