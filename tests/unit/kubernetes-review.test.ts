@@ -104,6 +104,15 @@ describe('the reviewer diff of a held write', () => {
     expect(r.forward?.body).toBe(JSON.stringify(ops));
   });
 
+  it('masks the manifest kubectl apply (client-side) puts in its patch\'s last-applied annotation', () => {
+    const manifest = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'default' }, stringData: { password: 'correct horse' } };
+    const patch = { metadata: { annotations: { [LAST_APPLIED_ANNOTATION]: `${JSON.stringify(manifest)}\n` } }, stringData: { password: 'correct horse' } };
+    const r = review('PATCH /api/v1/namespaces/default/secrets/db?fieldManager=kubectl-client-side-apply', 'application/strategic-merge-patch+json', patch, secret);
+    expect(everything(r)).not.toMatch(/correct horse|Y29ycmVjdCBob3JzZQ/);
+    expect(r.diff).toContain(`+  password: ${SECRET_DATA_MASK}${CHANGED_MARK}\n`);
+    expect(JSON.parse(r.forward?.body ?? '')).toEqual(patch);
+  });
+
   it('calls out a Secret update that would store the mask itself (a manifest saved from a masked read)', () => {
     const saved = { ...secret, data: { password: SECRET_DATA_MASK, username: SECRET_DATA_MASK } };
     const r = review('PUT /api/v1/namespaces/default/secrets/db', 'application/json', saved, secret);
