@@ -3,6 +3,7 @@ import { LAST_APPLIED_ANNOTATION, maskKubeObject, SECRET_DATA_MASK, type KubeMas
 import { requestInfo } from '../../core/kubernetes/request-info';
 import { planResponse, responseMasker, upstreamAccept, type ResponsePlan } from '../../core/kubernetes/response-masking';
 import { base64 as b64, KUBE_TEST_PROFILE } from '../support/kube-masking';
+import { random } from '../support/random';
 
 const KUBECTL_TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
 
@@ -121,6 +122,51 @@ describe('Secret masking (whatever the policy says)', () => {
     expect(out.items[0]?.data).toEqual({ password: SECRET_DATA_MASK, username: SECRET_DATA_MASK });
     expect(out.items[1]?.data.owner).not.toContain('ada@example.com');
     expect(out.items[1]?.data.mode).toBe('fast');
+  });
+});
+
+describe('streaming is invisible: any split of any body masks to what the whole body masks to', () => {
+  /** Strings that stress the splitter: quotes, backslashes, brackets and commas inside strings, multi-byte UTF-8, escapes. */
+  const ATOMS = ['"', '\\', '{', '}', '[', ']', ',', ':', 'é', '💥', '\u0000', 'items', 'rows', 'hunter2', 'ada@example.com', ' '];
+  function text(rnd: () => number): string {
+    let out = '';
+    for (let n = Math.floor(rnd() * 6); n > 0; n--) out += ATOMS[Math.floor(rnd() * ATOMS.length)];
+    return out;
+  }
+  function value(rnd: () => number, depth: number): unknown {
+    const pick = rnd();
+    if (depth > 3 || pick < 0.3) return text(rnd);
+    if (pick < 0.4) return Math.floor(rnd() * 1000) - 500;
+    if (pick < 0.45) return null;
+    if (pick < 0.7) return Array.from({ length: Math.floor(rnd() * 3) }, () => value(rnd, depth + 1));
+    return Object.fromEntries(Array.from({ length: Math.floor(rnd() * 4) }, () => [text(rnd), value(rnd, depth + 1)]));
+  }
+  function item(rnd: () => number): Record<string, unknown> {
+    const data = Object.fromEntries(Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => [text(rnd) || 'k', b64(`SECRETVALUE${text(rnd)}`)]));
+    return { metadata: { name: text(rnd), annotations: { note: text(rnd), [LAST_APPLIED_ANNOTATION]: JSON.stringify({ kind: 'Secret', data }) } }, data, extra: value(rnd, 0) };
+  }
+  function body(rnd: () => number): { plan: ResponsePlan; text: string } {
+    const items = Array.from({ length: Math.floor(rnd() * 4) }, () => item(rnd));
+    const pick = rnd();
+    if (pick < 0.4) return { plan: DOCUMENT, text: JSON.stringify({ kind: 'SecretList', apiVersion: 'v1', metadata: { continue: text(rnd) }, items }, null, rnd() < 0.5 ? 0 : 1) };
+    if (pick < 0.7) {
+      const rows = items.map((object) => ({ cells: [text(rnd), value(rnd, 2)], object: { kind: 'Secret', ...object } }));
+      return { plan: DOCUMENT, text: JSON.stringify({ kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: {}, columnDefinitions: [{ name: text(rnd) }], rows }) };
+    }
+    return { plan: WATCH, text: items.map((object) => `${JSON.stringify({ type: 'ADDED', object: { kind: 'Secret', ...object } })}\n`).join('') };
+  }
+
+  it('holds for 300 generated lists, Tables and watch streams cut at random points', () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const rnd = random(seed);
+      const { plan, text: generated } = body(rnd);
+      const bytes = Buffer.from(generated);
+      const whole = maskResponse(plan, bytes, RULES);
+      const cuts = Array.from({ length: 1 + Math.floor(rnd() * 5) }, () => Math.floor(rnd() * bytes.length)).sort((a, b) => a - b);
+      expect({ seed, out: maskResponse(plan, bytes, RULES, at(cuts)) }).toEqual({ seed, out: whole });
+      expect({ seed, leaked: whole.includes(b64('SECRETVALUE').slice(0, 12)) }).toEqual({ seed, leaked: false });
+      if (plan.body === 'document') expect({ seed, doc: JSON.parse(whole) as unknown }).toEqual({ seed, doc: maskKubeObject(JSON.parse(generated), RULES) });
+    }
   });
 });
 
