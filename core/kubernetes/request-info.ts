@@ -48,7 +48,7 @@ export interface ResourceRequestInfo {
   readonly path: string;
   /** The query parameters (decoded). */
   readonly query: URLSearchParams;
-  /** `dryRun=All`: the API server validates without persisting. Still a write: it runs admission on the write credential. */
+  /** `dryRun=All` (the one value the API server accepts): it validates without persisting. Still a write: it runs admission on the write credential. */
   readonly dryRun: boolean;
   /** The request asks to switch protocols (exec, attach and port-forward over WebSocket or SPDY). */
   readonly upgrade: boolean;
@@ -222,7 +222,7 @@ function resourceRequest(method: string, all: readonly string[], query: URLSearc
     rest,
     path: joinPath(all, trailingSlash),
     query,
-    dryRun: query.has('dryRun'),
+    dryRun: query.get('dryRun') === 'All',
     upgrade,
   });
 }

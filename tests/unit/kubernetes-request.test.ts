@@ -131,6 +131,8 @@ describe('Kubernetes request attributes (the API conventions)', () => {
     const i = info('POST /api/v1/namespaces/default/configmaps?dryRun=All');
     expect(classifyRequest(i)).toBe('write');
     expect(i.kind === 'resource' && i.dryRun).toBe(true);
+    const other = info('POST /api/v1/namespaces/default/configmaps?dryRun=all');
+    expect(other.kind === 'resource' && other.dryRun).toBe(false);
   });
 
   it('rebuilds the path from the decoded segments (what the agent forwards), keeping a trailing slash', () => {
