@@ -53,7 +53,8 @@ export function maskKubeObject(doc: unknown, m: KubeMasking, kindHint?: string, 
     const itemKind = listItemKind(kind);
     return { ...doc, items: doc.items.map((item) => maskKubeObject(item, m, itemKind, depth + 1)) };
   }
-  return maskSingleObject(doc, kind ?? 'Object', m, depth);
+  // An item of a SecretList is a Secret whatever kind it claims.
+  return maskSingleObject(doc, kind ?? 'Object', kindHint === 'Secret' ? { ...m, secrets: true } : m, depth);
 }
 
 /** The kind of a list's items (`SecretList`: `Secret`); undefined for `List`, whose items each say theirs. */

@@ -116,6 +116,11 @@ describe('Secret masking (whatever the policy says)', () => {
     expect(first.ok && first.value).toMatch(/^\{"kind":"SecretList","apiVersion":"v1","metadata":\{\},"items":\[\{"kind":"Secret".*KioqKg==.*\}$/);
   });
 
+  it('masks an item of a SecretList as a Secret even when it claims another kind', () => {
+    const list = { kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [{ ...SECRET, kind: 'ConfigMap' }] };
+    expectNoSecretValues(JSON.stringify(maskKubeObject(list, NO_RULES)));
+  });
+
   it('masks Secrets in a mixed List (each item says its kind)', () => {
     const list = { kind: 'List', apiVersion: 'v1', metadata: {}, items: [SECRET, { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'c' }, data: { owner: 'ada@example.com', mode: 'fast' } }] };
     const out = JSON.parse(maskResponse(DOCUMENT, JSON.stringify(list), RULES)) as { items: { data: Record<string, string> }[] };
