@@ -54,12 +54,14 @@ const encodedBytes = (key: RegisteredSshKey): number => Buffer.byteLength(JSON.s
 /**
  * Registers the caller's public key for `ttlSeconds` (default 8 h). Registering a key again renews it.
  * The key is refused when malformed or of a refused type, when another identity holds it, when the
- * caller has MAX_SSH_KEYS_PER_PRINCIPAL keys already, or when the identity would not fit a tunnel frame.
+ * caller has MAX_SSH_KEYS_PER_PRINCIPAL keys already, when the identity would not fit a tunnel frame, or
+ * when the set with it would need more than `maxParts` frames.
  */
 export async function addSshKey(
   deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log' | 'connections' | 'push'>,
   caller: Identity,
   body: Record<string, unknown>,
+  maxParts = MAX_SSH_KEYS_PARTS,
 ): Promise<SshKeyView> {
   if (typeof body.publicKey !== 'string') throw new InvalidRequestError('publicKey must be the public key line (e.g. the contents of id_ed25519.pub)');
   const parsed = parsePublicKeyLine(body.publicKey);
@@ -90,6 +92,13 @@ export async function addSshKey(
   const sent = registeredSshKeySchema.safeParse(registeredKeyOf(record));
   if (!sent.success) throw new InvalidRequestError(`this identity cannot be sent to agents: ${sent.error.issues[0]?.path.join('.')} ${sent.error.issues[0]?.message ?? ''}`.trim());
   if (encodedBytes(sent.data) > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) throw new InvalidRequestError('this identity (its groups) is too large to send to agents');
+  // A set that no longer fits a snapshot is sent to no agent, and every agent then trusts no key: one
+  // more key (anyone's) must not do that to everyone else's.
+  const others = (await deps.sshKeys.listAll()).filter((r) => unexpired(r, now) && r.fingerprint !== record.fingerprint);
+  if (framesOf([...others.map(registeredKeyOf), sent.data]).length > maxParts) {
+    deps.log.error('ssh-keys.full', { keys: others.length, maxParts });
+    throw new InvalidRequestError('the deployment holds as many SSH keys as agents can be sent: try again once some expire or are removed');
+  }
   await deps.sshKeys.put(record, now.toISOString());
   deps.log.info('ssh-key.added', { principal, fingerprint: record.fingerprint, expiresAt: record.expiresAt });
   await announceChange(deps);
@@ -121,16 +130,11 @@ export async function removeSshKey(
   return view(record);
 }
 
-/**
- * Every unexpired key as `ssh.keys` frames (at least one: an empty snapshot clears an agent's set), or
- * an `error` when they need more than `maxParts` frames (the rest of a hello still goes out).
- */
-export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log'>, maxParts = MAX_SSH_KEYS_PARTS): Promise<ControlMessage[]> {
-  const asOf = deps.clock().getTime();
-  const keys = (await deps.sshKeys.listAll()).filter((r) => Date.parse(r.expiresAt) > asOf).map(registeredKeyOf);
+/** Keys in fingerprint order, in frames of at most MAX_FRAME_BYTES each (always at least one frame). */
+function framesOf(keys: readonly RegisteredSshKey[]): RegisteredSshKey[][] {
   const frames: RegisteredSshKey[][] = [[]];
   let bytes = 0;
-  for (const key of keys) {
+  for (const key of [...keys].sort((a, b) => (a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : 0))) {
     const size = encodedBytes(key);
     if (bytes + size > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) {
       frames.push([]);
@@ -139,6 +143,17 @@ export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | '
     (frames[frames.length - 1] as RegisteredSshKey[]).push(key);
     bytes += size;
   }
+  return frames;
+}
+
+/**
+ * Every unexpired key as `ssh.keys` frames (at least one: an empty snapshot clears an agent's set), or
+ * an `error` when they need more than `maxParts` frames (the rest of a hello still goes out).
+ */
+export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log'>, maxParts = MAX_SSH_KEYS_PARTS): Promise<ControlMessage[]> {
+  const asOf = deps.clock().getTime();
+  const keys = (await deps.sshKeys.listAll()).filter((r) => Date.parse(r.expiresAt) > asOf).map(registeredKeyOf);
+  const frames = framesOf(keys);
   if (frames.length > maxParts) {
     deps.log.error('ssh-keys.too-many', { keys: keys.length, frames: frames.length, maxParts });
     return [{ type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: SSH_KEYS_UNAVAILABLE, message: `the registered SSH keys need ${frames.length} frames, more than ${maxParts}` }];
