@@ -93,15 +93,16 @@ const JOURNAL_OPTIONAL_NEXT = new Set(['-b', '--boot', '-n', '--lines']);
 const JOURNAL_OFFSET = /^(?:[+-]?[0-9]+|[0-9a-fA-F]{32}|all)$/;
 
 const journalOptions: OptionSpec = {
-  // Not here: --vacuum-*, --rotate, --flush, --sync, --relinquish-var, --setup-keys, --update-catalog, --cursor-file.
+  // Not here: --vacuum-*, --rotate, --flush, --sync, --relinquish-var, --setup-keys, --update-catalog, --cursor-file,
+  // and --image (mounts a disk image) and -M (another machine).
   flags: 'aefrxqmklNh',
-  withValue: 'uUtTpoSgcDMiF',
+  withValue: 'uUtTpoSgcDiF',
   optionalValue: 'nb',
   long: {
     ...longFlags('all', 'follow', 'pager-end', 'reverse', 'catalog', 'quiet', 'merge', 'dmesg', 'full', 'no-full', 'fields', 'no-pager', 'no-hostname', 'no-tail',
       'utc', 'list-boots', 'disk-usage', 'header', 'system', 'user', 'show-cursor', 'verify', 'list-catalog', 'dump-catalog', 'list-namespaces', 'help', 'version'),
     ...longValues('unit', 'user-unit', 'identifier', 'exclude-identifier', 'priority', 'facility', 'output', 'output-fields', 'since', 'until', 'grep', 'cursor',
-      'after-cursor', 'directory', 'file', 'machine', 'root', 'image', 'namespace', 'field'),
+      'after-cursor', 'directory', 'file', 'root', 'namespace', 'field'),
     lines: 'optional',
     boot: 'optional',
     'case-sensitive': 'optional',

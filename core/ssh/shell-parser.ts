@@ -20,7 +20,6 @@ const PLAIN_BRACED_PARAMETER = /^#?(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])$/
 const NAME_START = /[A-Za-z_]/;
 const NAME_CHAR = /[A-Za-z0-9_]/;
 const SPECIAL_PARAMETER = /[0-9@*#?$!-]/;
-const BRACE_EXPANSION = /\{.*(?:,|\.\.).*\}/s;
 const ASSIGNMENT_PREFIX = /^([A-Za-z_][A-Za-z0-9_]*)=/;
 
 interface PendingHereDoc {
@@ -39,6 +38,16 @@ interface PendingHereDoc {
  */
 export function parseShell(source: string, depth = 0): ShellList {
   return new ShellParser(source).script(depth);
+}
+
+/** An unquoted `{`, then `,` or `..`, then `}`: a scan, not a backtracking regex, on untrusted text. */
+function bracesExpand(shape: string): boolean {
+  const open = shape.indexOf('{');
+  if (open < 0) return false;
+  const comma = shape.indexOf(',', open);
+  const dots = shape.indexOf('..', open);
+  const separator = comma < 0 ? dots : dots < 0 ? comma : Math.min(comma, dots);
+  return separator >= 0 && shape.indexOf('}', separator) >= 0;
 }
 
 class ShellParser {
@@ -121,6 +130,7 @@ class ShellParser {
   private command(depth: number): ShellCommand {
     if (this.peek() !== '(') return this.simple(depth);
     if (this.peek(1) === '(') throw new UnjudgeableShellError('an arithmetic command (( )) can run code');
+    if (this.continuationAt(1)) throw new ShellSyntaxError('a line continuation after (');
     this.pos++;
     const body = this.list(depth + 1, true);
     const redirections: Redirection[] = [];
@@ -232,10 +242,9 @@ class ShellParser {
         const escaped = this.peek(1);
         if (escaped === undefined) throw new ShellSyntaxError('a backslash at the end');
         this.pos += 2;
-        if (escaped !== '\n') {
-          value += escaped;
-          quoted = true;
-        }
+        if (escaped === '\n') continue;
+        value += escaped;
+        quoted = true;
       } else if (c === "'") {
         const close = this.src.indexOf("'", this.pos + 1);
         if (close < 0) throw new ShellSyntaxError('an unterminated single quote');
@@ -268,7 +277,7 @@ class ShellParser {
     }
     if (this.pos === start) throw new ShellSyntaxError(`unexpected ${first ?? 'end'}`);
     // Brace expansion (bash) turns `{a,b}` and `{1..3}` into several words; `{}` stays literal.
-    if (BRACE_EXPANSION.test(shape)) literal = false;
+    if (bracesExpand(shape)) literal = false;
     const source = this.src.slice(start, this.pos);
     return { word: { text: literal ? value : source, literal, quoted, substitutions }, source };
   }
@@ -315,8 +324,10 @@ class ShellParser {
   /** A `$` expansion at the cursor: consumes it and returns true, or returns false for a literal `$`. */
   private dollar(depth: number, substitutions: ShellList[], inDoubleQuotes: boolean): boolean {
     const next = this.peek(1);
+    if (this.continuationAt(1)) throw new ShellSyntaxError('a line continuation after $');
     if (next === '(') {
       if (this.peek(2) === '(') throw new UnjudgeableShellError('arithmetic expansion $(( )) can run code');
+      if (this.continuationAt(2)) throw new ShellSyntaxError('a line continuation after $(');
       this.pos += 2;
       substitutions.push(this.list(depth + 1, true));
       return true;
@@ -371,6 +382,14 @@ class ShellParser {
     }
     this.pos = i + 1;
     substitutions.push(new ShellParser(inner).script(depth + 1));
+  }
+
+  /**
+   * Whether a backslash-newline sits at the offset. The shell deletes these before it reads tokens,
+   * so `$\<newline>(` is `$(`; where a continuation would join such a pair the line is not guessed at.
+   */
+  private continuationAt(offset: number): boolean {
+    return this.peek(offset) === '\\' && this.peek(offset + 1) === '\n';
   }
 
   private skipBlanks(): void {

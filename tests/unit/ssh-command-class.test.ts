@@ -265,6 +265,14 @@ const BYPASSES: readonly [command: string, why: string][] = [
   ['xargs -I% sh -c "rm %"', 'xargs into a shell payload'],
   ["bash -c \"bash -c 'rm x'\"", 'a nested payload'],
   ['nice -n 1 nice -n 1 sudo -n timeout 5 rm x', 'wrappers stacked'],
+  ['echo "$\\\n(rm -rf /)"', 'a line continuation between $ and ( in quotes'],
+  ['cat $\\\n(rm x)', 'a line continuation between $ and ('],
+  ['find . $\\\n{x:--delete}', 'a line continuation between $ and {'],
+  ['cat $(\\\n(x))', 'a line continuation that makes $(( ))'],
+  ['(\\\n(x=1))', 'a line continuation that makes (( ))'],
+  ['ls &\\\n& rm x', 'a line continuation inside &&'],
+  ['cat x >\\\n> /etc/passwd', 'a line continuation inside >>'],
+  ['find . -{d..d}elete', 'a sequence expansion inside a find primary'],
 ];
 
 /** Text that cannot be read the way a shell would: `unknown`. */
@@ -310,6 +318,19 @@ describe('classifyCommand', () => {
   it('refuses to parse a command line over the size limit', () => {
     const command = `cat ${'a'.repeat(MAX_COMMAND_BYTES)}`;
     expect(classifyCommand(command)).toMatchObject({ class: 'unknown', reason: `longer than ${MAX_COMMAND_BYTES} bytes` });
+  });
+
+  it.each([
+    ['many opening braces', `sort ${'{'.repeat(60_000)}`],
+    ['many braces and commas', `sort ${'{,'.repeat(30_000)}`],
+    ['many unterminated parameter expansions', `cat ${'${'.repeat(30_000)}`],
+    ['many nested backquotes', `cat ${'\\`'.repeat(20_000)}`],
+    ['a long pipeline', Array.from({ length: 8_000 }, () => 'cat').join('|')],
+    ['many here-documents', `${'cat <<E '.repeat(4_000)}\n${'E\n'.repeat(4_000)}`],
+  ])('classifies adversarial input at the size limit in linear time (%s)', (_what, command) => {
+    const started = process.hrtime.bigint();
+    classifyCommand(command);
+    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2_000);
   });
 
   it('refuses substitutions nested past the depth limit and accepts them within it', () => {
