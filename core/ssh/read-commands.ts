@@ -1,5 +1,6 @@
 import type { ArgumentRule, NestedJudge } from './argument-rule';
 import { longFlags, longValues, parseOptions, shown, type OptionSpec, type ParsedOption } from './command-options';
+import { sedScriptWrites } from './sed-script';
 import type { ShellWord } from './shell-syntax';
 
 /**
@@ -162,10 +163,29 @@ const awk = withOptions(
   },
 );
 
-/** GNU sed with --sandbox refuses the e, w and r commands and the s///e and s///w flags. */
+/** sed: `-i` is not an option here; the scripts (from -e, or the first operand) must not write or run commands. */
 const sed = withOptions(
-  { flags: 'nEsuz', withValue: 'ef', long: { ...longFlags('quiet', 'silent', 'regexp-extended', 'separate', 'unbuffered', 'null-data', 'posix', 'debug', 'sandbox'), ...longValues('expression', 'file', 'line-length') } },
-  (options) => (has(options, '--sandbox') ? undefined : 'a sed script can write files (w) and run commands (e) unless --sandbox is given'),
+  {
+    flags: 'nrEsuzb',
+    withValue: 'efl',
+    long: {
+      ...longFlags('quiet', 'silent', 'regexp-extended', 'separate', 'unbuffered', 'null-data', 'posix', 'debug', 'sandbox', 'binary', 'follow-symlinks'),
+      ...longValues('expression', 'file', 'line-length'),
+    },
+  },
+  (options, operands) => {
+    // GNU sed's --sandbox refuses e, w and r itself.
+    if (has(options, '--sandbox')) return undefined;
+    if (has(options, '-f', '--file')) return 'a script file cannot be judged';
+    const given = options.filter((o) => o.name === '-e' || o.name === '--expression').map((o) => o.value ?? '');
+    const scripts = given.length > 0 ? given : operands.slice(0, 1).map((o) => o.text);
+    if (scripts.length === 0) return 'no script';
+    for (const script of scripts) {
+      const writes = sedScriptWrites(script);
+      if (writes !== undefined) return writes;
+    }
+    return undefined;
+  },
 );
 
 /** `scp -f` (source) sends files to the caller; `scp -t` (sink) receives an upload. */

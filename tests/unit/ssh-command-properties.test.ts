@@ -10,6 +10,9 @@ const READ_NAMES = ['cat', 'ls', 'grep', 'head', 'tail', 'wc', 'sort', 'stat', '
 const WRITE_NAMES = ['rm', 'tee', 'touch', 'mv', 'python3', 'eval', 'exec', 'export', 'alias'];
 const ARGUMENTS = ['a', '-n', '1', '*.log', '$HOME', '"$X"', "'q x'", '{a,b}', '~', '-o', 'out', '--output=out', '-i', 'x\\ y', '"a b"', 'in', '-f', '--', '-x'];
 const REDIRECTIONS = ['> out', '>> out', '2>/dev/null', '2>&1', '< in', '<<<x', '>/dev/null', '&>out', '>&2', '1<>f', '>|out', '<&0'];
+/** sed scripts, reads and writes, run by the real GNU sed on the seeded file `in` ("input"). */
+const SED_SCRIPTS = ['p', 's/in/out/g', 's/in/out/w out', '1e touch', 's/input/touch/e', 'w out', 'W out', '$!N;P;D', '/in/{p;w out\n}', '1a x;w out', 'r a', 'b e;w out', 'y/in/ni/', ':x;N;$!bx', '1r a\nw out'];
+const SED_OPTIONS = ['', '-n', '-E', '-i', '--sandbox', '-s', '-e'];
 const SEPARATORS = [';', ' && ', ' || ', ' | ', ' & ', '\n', '|&', ';\n'];
 const NOISE = ["'", '"', '\\', '$', '(', ')', '{', '}', '#', ';', '&', '|', '<', '>', '\n', ' ', '`', '\\\n', '*', '~', '=', '$('];
 const SEEDED = { a: 'alpha\n', in: 'input\n', 'x.log': 'log\n' } as const;
@@ -25,8 +28,14 @@ const quotedName = fc
     return name;
   });
 
-const { list } = fc.letrec<{ command: string; substitution: string; wrapped: string; list: string }>((tie) => ({
+const sedCommand = fc
+  .tuple(fc.constantFrom(...SED_OPTIONS), fc.constantFrom(...SED_SCRIPTS), fc.constantFrom('in', '< in', 'in a'))
+  .map(([option, script, input]) => `sed ${option} '${script}' ${input}`);
+
+const { list } = fc.letrec<{ command: string; simple: string; substitution: string; wrapped: string; list: string }>((tie) => ({
   command: fc
+    .oneof({ weight: 5, arbitrary: tie('simple') }, { weight: 1, arbitrary: sedCommand }),
+  simple: fc
     .tuple(quotedName, fc.array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...ARGUMENTS) }, { weight: 1, arbitrary: tie('substitution') }), { maxLength: 3 }), fc.array(fc.constantFrom(...REDIRECTIONS), { maxLength: 2 }))
     .map(([name, args, redirections]) => [name, ...args, ...redirections].join(' ')),
   substitution: fc.tuple(fc.constantFrom('$(%)', '`%`', '<(%)', '"$(%)"'), tie('command')).map(([form, inner]) => form.replace('%', inner)),
@@ -65,7 +74,7 @@ class StubSandbox {
       writeFileSync(stub, `#!/bin/sh\nprintf '%s\\n' ${name} >> '${this.log}'\n`);
       chmodSync(stub, 0o755);
     }
-    for (const [name, real] of [['sh', '/bin/dash'], ['bash', '/bin/bash'], ['nice', '/usr/bin/nice'], ['timeout', '/usr/bin/timeout'], ['env', '/usr/bin/env']]) {
+    for (const [name, real] of [['sh', '/bin/dash'], ['bash', '/bin/bash'], ['nice', '/usr/bin/nice'], ['timeout', '/usr/bin/timeout'], ['env', '/usr/bin/env'], ['sed', '/bin/sed']]) {
       symlinkSync(real as string, join(this.bin, name as string));
     }
   }
