@@ -7,6 +7,8 @@ import { ShellSyntaxError, UnjudgeableShellError, type Redirection, type ShellLi
 
 /** Exec command lines longer than this are not parsed (classified `unknown`). */
 export const MAX_COMMAND_BYTES = 64 * 1024;
+/** Lines that run more simple commands than this (wrapped and substituted ones included) are `unknown`. */
+export const MAX_SIMPLE_COMMANDS = 1024;
 
 export type CommandClass = 'read' | 'write' | 'unknown';
 
@@ -120,6 +122,7 @@ class CommandJudge {
 
   private argv(words: readonly ShellWord[], depth: number): void {
     if (depth > MAX_SHELL_NESTING_DEPTH) throw new ShellSyntaxError('commands nested too deeply');
+    if (this.commands.length >= MAX_SIMPLE_COMMANDS) throw new ShellSyntaxError(`more than ${MAX_SIMPLE_COMMANDS} commands`);
     this.commands.push(words.map((w) => w.text).join(' '));
     const [name, ...args] = words;
     if (name === undefined) return;

@@ -1,4 +1,4 @@
-import { classifyCommand, MAX_COMMAND_BYTES, type CommandClass } from '../../core/ssh/classify-command';
+import { classifyCommand, MAX_COMMAND_BYTES, MAX_SIMPLE_COMMANDS, type CommandClass } from '../../core/ssh/classify-command';
 import { MAX_SHELL_NESTING_DEPTH } from '../../core/ssh/shell-parser';
 
 /** Classified without a terminal unless a case says otherwise (the pager cases below). */
@@ -351,6 +351,12 @@ describe('classifyCommand', () => {
     const started = process.hrtime.bigint();
     classifyCommand(command);
     expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2_000);
+  });
+
+  it('refuses a line that runs more simple commands than the limit and accepts one at it', () => {
+    const commands = (n: number): string => Array.from({ length: n }, () => 'cat x').join(';');
+    expect(classOf(commands(MAX_SIMPLE_COMMANDS))).toBe('read');
+    expect(classifyCommand(commands(MAX_SIMPLE_COMMANDS + 1))).toMatchObject({ class: 'unknown', reason: `cannot be parsed: more than ${MAX_SIMPLE_COMMANDS} commands` });
   });
 
   it('refuses substitutions nested past the depth limit and accepts them within it', () => {
