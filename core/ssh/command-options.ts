@@ -48,6 +48,7 @@ export function shown(text: string): string {
 /**
  * Splits arguments into options and operands per `spec`. A computed word (`$X`, a glob) where an
  * option could stand is refused: unquoted, it may split into several words, any of them an option.
+ * Commands that stop at their first operand take a computed word as that operand.
  */
 export function parseOptions(args: readonly ShellWord[], spec: OptionSpec): ParsedOptions {
   const options: ParsedOption[] = [];
@@ -55,6 +56,12 @@ export function parseOptions(args: readonly ShellWord[], spec: OptionSpec): Pars
   const fail = (reason: string): ParsedOptions => ({ ok: false, reason });
   for (let i = 0; i < args.length; i++) {
     const word = args[i] as ShellWord;
+    // In stop-at-operand mode a computed word is the first operand: what follows it is not parsed
+    // as options here, and the caller judges it (a wrapper's command name must be literal).
+    if (!word.literal && spec.stopAtOperand) {
+      operands.push(...args.slice(i));
+      break;
+    }
     if (!word.literal) return fail(`the argument ${shown(word.text)} is computed when it runs`);
     const text = word.text;
     if (text === '--') {

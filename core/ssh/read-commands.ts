@@ -188,8 +188,11 @@ const sed = withOptions(
   },
 );
 
-/** `scp -f` (source) sends files to the caller; `scp -t` (sink) receives an upload. */
-const scp = withOptions({ flags: 'tfdrpvq' }, (options, operands, judge) => {
+/**
+ * `scp -f` (source) sends files to the caller; `scp -t` (sink) receives an upload. scp's getopt
+ * stops at the first operand, and with -f given it sends whatever a glob names, so paths may be computed.
+ */
+const scp = withOptions({ flags: 'tfdrpvq', stopAtOperand: true }, (options, operands, judge) => {
   for (const operand of operands) judge.touches(operand.text);
   const sink = has(options, '-t');
   const source = has(options, '-f');
