@@ -1,6 +1,6 @@
 import { computedWord, type ArgumentRule } from './argument-rule';
 import { longFlags, longValues, parseOptions, shown, type OptionSpec } from './command-options';
-import type { ShellWord } from './shell-syntax';
+import { ASSIGNMENT_WORD, type ShellWord } from './shell-syntax';
 
 /**
  * Commands that run another command (sudo, env, xargs, find -exec, sh -c, ...): their own options
@@ -15,7 +15,6 @@ const SAFE_VARIABLES = new Set(['LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'LC_ME
 /** Locale names and sizes; `/` only in TZ (zone names), since a locale name with `/` is a path to load. */
 const SAFE_VALUE = /^[A-Za-z0-9_.:@+,-]*$/;
 const SAFE_TZ_VALUE = /^[A-Za-z0-9_.:@+,/-]*$/;
-const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=/;
 
 /** Why setting `name` to `value` for a command is not a read, or undefined when it is harmless. */
 export function unsafeAssignment(name: string, value: ShellWord): string | undefined {
@@ -29,14 +28,13 @@ function afterAssignments(operands: readonly ShellWord[]): { reason?: string; co
   let i = 0;
   for (; i < operands.length; i++) {
     const word = operands[i] as ShellWord;
-    const match = word.literal ? ENV_ASSIGNMENT.exec(word.text) : null;
+    const match = word.literal ? ASSIGNMENT_WORD.exec(word.text) : null;
     if (!match?.[1]) break;
     const reason = unsafeAssignment(match[1], { ...word, text: word.text.slice(match[1].length + 1) });
     if (reason !== undefined) return { reason, command: [] };
   }
   return { command: operands.slice(i) };
 }
-
 
 /** A wrapper: its options, then the command it runs (which must be there unless `optionalCommand`). */
 function wrapper(spec: OptionSpec, optionalCommand = false, leading = 0): ArgumentRule {

@@ -1,4 +1,5 @@
 import {
+  ASSIGNMENT_WORD,
   ShellSyntaxError,
   UnjudgeableShellError,
   type Redirection,
@@ -20,7 +21,6 @@ const PLAIN_BRACED_PARAMETER = /^#?(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])$/
 const NAME_START = /[A-Za-z_]/;
 const NAME_CHAR = /[A-Za-z0-9_]/;
 const SPECIAL_PARAMETER = /[0-9@*#?$!-]/;
-const ASSIGNMENT_PREFIX = /^([A-Za-z_][A-Za-z0-9_]*)=/;
 
 interface PendingHereDoc {
   readonly delimiter: string;
@@ -162,7 +162,7 @@ class ShellParser {
       }
       if (this.peek() === '(') throw new ShellSyntaxError('unexpected ( in a command');
       const { word, source } = this.word(depth);
-      const assignment = words.length === 0 ? ASSIGNMENT_PREFIX.exec(source) : null;
+      const assignment = words.length === 0 ? ASSIGNMENT_WORD.exec(source) : null;
       if (assignment?.[1] !== undefined) {
         const skip = assignment[1].length + 1;
         assignments.push({ name: assignment[1], value: { ...word, text: word.text.slice(skip) } });

@@ -4,6 +4,9 @@
  * list may run, so a list is just its commands.
  */
 
+/** `NAME=value`: an assignment before a command name (XCU 2.9.1), and env's and sudo's operands of that form. */
+export const ASSIGNMENT_WORD = /^([A-Za-z_][A-Za-z0-9_]*)=/;
+
 /** One shell word after quote removal, or its source text when expansion decides its value. */
 export interface ShellWord {
   /** The value after quote removal when `literal`; otherwise the source text (for people and blocks). */
