@@ -92,6 +92,12 @@ const xargs: ArgumentRule = (args, judge) => {
   return undefined;
 };
 
+/**
+ * `set -o` settings that leave a payload meaning what the parser read; `keyword` (-k), for one,
+ * turns `NAME=value` arguments anywhere on a line into the command's environment.
+ */
+const SAFE_SHELL_SETTINGS = new Set(['errexit', 'nounset', 'pipefail', 'xtrace', 'verbose', 'noglob', 'noclobber', 'noexec']);
+
 /** `bash -c 'payload'`: the payload is parsed as shell again; a shell without -c reads a script. */
 const shell: ArgumentRule = (args, judge) => {
   const parsed = parseOptions(args, {
@@ -102,6 +108,8 @@ const shell: ArgumentRule = (args, judge) => {
     stopAtOperand: true,
   });
   if (!parsed.ok) return parsed.reason;
+  const setting = parsed.options.find((o) => o.name === '-o' && !SAFE_SHELL_SETTINGS.has(o.value ?? ''));
+  if (setting !== undefined) return `-o ${shown(setting.value ?? '')} is not known to leave the payload's meaning alone`;
   if (!parsed.options.some((o) => o.name === '-c')) return 'runs a script from a file or stdin';
   const payload = parsed.operands[0];
   if (payload === undefined) return 'no command after -c';
