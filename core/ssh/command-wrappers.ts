@@ -104,7 +104,7 @@ const shell: ArgumentRule = (args, judge) => {
     // -i (interactive), -s (script on stdin), --rcfile and --init-file run other code: not here.
     flags: 'ceuxvnflr',
     withValue: 'o',
-    long: longFlags('norc', 'noprofile', 'posix', 'restricted', 'login', 'noediting'),
+    long: longFlags('norc', 'noprofile', 'restricted', 'login', 'noediting'),
     stopAtOperand: true,
   });
   if (!parsed.ok) return parsed.reason;
