@@ -47,6 +47,12 @@ describe('classifySftp', () => {
     expect(classifySftp(request)).toEqual({ class: cls, reason, paths: request.paths });
   });
 
+  it('classes an OPEN as a read only with the read flag alone, for every combination of flags', () => {
+    for (let flags = 0; flags < 0x80; flags++) {
+      expect([flags, classifySftp(open(flags)).class]).toEqual([flags, flags === F.read ? 'read' : 'write']);
+    }
+  });
+
   it('classes an operation name it does not know as a write', () => {
     const request = { op: 'frobnicate', paths: ['/x'] } as unknown as SftpRequest;
     expect(classifySftp(request)).toEqual({ class: 'write', reason: 'FROBNICATE changes files', paths: ['/x'] });
