@@ -5,7 +5,7 @@ type FieldValue = string | Buffer | { readonly u32: number } | { readonly u64: n
 
 /** An SFTP packet (type byte and fields, unframed), built byte by byte as the draft lays them out. */
 function packet(type: number, ...fields: FieldValue[]): Buffer {
-  const parts = [Buffer.from([type])];
+  const parts: Buffer[] = [Buffer.from([type])];
   for (const field of fields) {
     if (typeof field === 'string' || Buffer.isBuffer(field)) {
       const bytes = typeof field === 'string' ? Buffer.from(field, 'utf8') : field;
