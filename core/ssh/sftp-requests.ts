@@ -235,6 +235,8 @@ export class SftpRequestTracker {
   private track(op: SftpOperationName, id: number, paths: readonly string[]): string | undefined {
     if ((op === 'open' || op === 'opendir') && paths[0] !== undefined) {
       if (this.handles.size + this.opening.size >= MAX_SFTP_TRACKED_HANDLES) return `more than ${MAX_SFTP_TRACKED_HANDLES} open handles`;
+      // Two opens awaiting replies under one id would let the first reply's handle name the second's path.
+      if (this.opening.has(id)) return `request id ${id} is already awaiting a handle`;
       this.opening.set(id, paths[0]);
     }
     if (op === 'realpath' && this.home === undefined && (paths[0] === '.' || paths[0] === '')) this.homeRequest = id;

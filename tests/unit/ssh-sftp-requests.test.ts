@@ -131,6 +131,12 @@ describe('SftpRequestTracker', () => {
     expect(new SftpRequestTracker().request(bytes)).toEqual(expected);
   });
 
+  it('refuses a second open under an id still awaiting its handle', () => {
+    const tracker = new SftpRequestTracker();
+    tracker.request(packet(T.open, { u32: 1 }, '/srv/a', { u32: F.read }, NO_ATTRS));
+    expect(tracker.request(packet(T.open, { u32: 1 }, '/etc/b', { u32: F.write }, NO_ATTRS))).toEqual({ kind: 'malformed', id: 1, reason: 'request id 1 is already awaiting a handle' });
+  });
+
   it('refuses to hold more handles than the limit', () => {
     const tracker = new SftpRequestTracker();
     for (let id = 0; id < MAX_SFTP_TRACKED_HANDLES; id++) expect(tracker.request(packet(T.opendir, { u32: id }, `/d${id}`)).kind).toBe('request');
