@@ -10,7 +10,7 @@ import type { ShellWord } from './shell-syntax';
 const ANY_ARGUMENTS = [
   'cat', 'tac', 'ls', 'dir', 'wc', 'head', 'tail', 'grep', 'egrep', 'fgrep', 'zcat', 'zgrep', 'stat', 'df', 'du',
   'free', 'uptime', 'whoami', 'id', 'groups', 'uname', 'arch', 'nproc', 'ps', 'pgrep', 'w', 'who', 'last', 'tty',
-  'echo', 'printf', 'true', 'false', 'pwd', 'basename', 'dirname', 'realpath', 'readlink', 'printenv', 'locale',
+  'echo', 'true', 'false', 'pwd', 'basename', 'dirname', 'realpath', 'readlink', 'printenv', 'locale',
   'getent', 'which', 'cut', 'tr', 'rev', 'nl', 'fold', 'paste', 'join', 'comm', 'cmp', 'diff', 'seq', 'strings', 'od',
   'hexdump', 'base64', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'b2sum', 'cksum', 'column', 'expand', 'sleep',
   'lsblk', 'lscpu', 'lsmem', 'lsof', 'findmnt', 'netstat', 'getfacl', 'lsattr', 'namei', 'jq', 'cd', 'test',
@@ -201,9 +201,19 @@ const scp = withOptions({ flags: 'tfdrpvq', stopAtOperand: true }, (options, ope
   return 'is not a server-side download (scp -f PATH)';
 });
 
+/**
+ * bash's printf builtin assigns with `-v NAME` (`printf -v PATH /tmp` picks the programs that later
+ * commands run), so its first argument must be a literal that is not an option.
+ */
+const printf: ArgumentRule = ([first]) => {
+  if (first === undefined || (first.literal && (first.text === '--' || !first.text.startsWith('-')))) return undefined;
+  return first.literal ? `option ${shown(first.text)} can assign a variable` : 'the first argument is computed and could be -v';
+};
+
 /** Allow-listed commands by name, each with the rule its arguments must pass. */
 export const READ_COMMANDS: ReadonlyMap<string, ArgumentRule> = new Map<string, ArgumentRule>([
   ...ANY_ARGUMENTS.map((name): [string, ArgumentRule] => [name, () => undefined]),
+  ['printf', printf],
   ['sort', sort],
   ['uniq', uniq],
   ['date', date],
