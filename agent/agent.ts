@@ -4,7 +4,7 @@ import type { Identity } from '../core/identity/identity';
 import { TokenVerifier } from '../core/identity/verifier';
 import { jsonLogger, type Logger } from '../core/log';
 import { decide, masksFor, recordingFor, type Action, type Decision } from '../core/policy/decide';
-import { TUNNEL_PROTOCOL_VERSION } from '../core/tunnel/messages';
+import { SSH_KEYS_UNAVAILABLE, TUNNEL_PROTOCOL_VERSION } from '../core/tunnel/messages';
 import { DEFAULT_RECORDING, type PolicyMask, type RecordingSettings } from '../core/policy/schema';
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
@@ -16,6 +16,7 @@ import { PolicyCache } from './policy/policy-cache';
 import { SessionRegistry } from './sessions/registry';
 import { enforceStrictRecording } from './sessions/strict-recording';
 import { TunnelClient } from './tunnel/tunnel-client';
+import { RegisteredKeys } from './ssh/registered-keys';
 
 export const AGENT_VERSION = '0.1.0';
 const POLICY_RETRY_MS = 3_000;
@@ -38,6 +39,8 @@ export interface AgentContext {
   maskingKey(): Buffer | undefined;
   /** How the current policy records a target's sessions (the defaults until a policy arrives). */
   recordingSettings(target: string): RecordingSettings;
+  /** SSH public keys callers registered through the control plane (empty until it has sent them). */
+  readonly registeredKeys: RegisteredKeys;
 }
 
 export interface ProtocolListener {
@@ -71,6 +74,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   const policy = new PolicyCache(config.stateDir);
   /** From the control plane's hello.ok; until it arrives, `hash` masks are shown as full masks. */
   let maskingKey: Buffer | undefined;
+  const registeredKeys = new RegisteredKeys(config.identity.issuers.map((i) => i.issuer));
   if (await policy.load()) log.info('policy.loaded-from-disk', { version: policy.policy?.version });
   const verifier = new TokenVerifier(config.identity.issuers, { fetchJson, nowMs: Date.now });
   const tunnel = new TunnelClient({
@@ -98,13 +102,23 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
           if (!policy.policy && tunnel.connected) tunnel.send({ type: 'policy.get', v: TUNNEL_PROTOCOL_VERSION });
         }, POLICY_RETRY_MS).unref();
         return;
+      case 'ssh.keys': {
+        const outcome = registeredKeys.apply(message);
+        if (outcome === 'applied') log.info('ssh-keys.applied', { keys: registeredKeys.size });
+        else if (outcome !== 'partial') log.warn('ssh-keys.ignored', { outcome, part: message.part, parts: message.parts });
+        return;
+      }
       case 'error':
         log.warn('control-plane.error', { code: message.code, message: message.message });
+        if (message.code === SSH_KEYS_UNAVAILABLE) registeredKeys.clear();
         return;
       case 'heartbeat.ok':
         if (message.policyVersion !== undefined && message.policyVersion > (policy.policy?.version ?? 0)) {
           log.warn('policy.behind', { have: policy.policy?.version, current: message.policyVersion });
           tunnel.send({ type: 'policy.get', v: TUNNEL_PROTOCOL_VERSION });
+        }
+        if (message.sshKeysChangedAt !== undefined && message.sshKeysChangedAt > registeredKeys.asOfMs) {
+          tunnel.send({ type: 'ssh.keys.get', v: TUNNEL_PROTOCOL_VERSION });
         }
         return;
     }
@@ -132,6 +146,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       const current = policy.policy;
       return current ? recordingFor(current.document, target) : DEFAULT_RECORDING;
     },
+    registeredKeys,
   };
 
   enforceStrictRecording(context.sessions, context.recording, (target) => context.recordingSettings(target));

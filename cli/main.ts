@@ -2,6 +2,7 @@ import { UsageError } from './args';
 import { NotLoggedInError } from './auth/login-session';
 import { OAuthError } from './auth/oauth-client';
 import { LoginCacheError } from './auth/token-cache';
+import { LoginLockError } from './auth/login-lock';
 import { ApiError } from './control-plane-client';
 
 const USAGE = `usage: twokey <command> [options]
@@ -28,6 +29,11 @@ const USAGE = `usage: twokey <command> [options]
                                                              recorded sessions (auditors)
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
   replay <id> [--speed N]                                    a Postgres session as a transcript
+  ssh-keys add FILE.pub [--ttl 8h] | list | remove FINGERPRINT|ID
+                                                             your SSH public keys (default 8 h, at most 24 h)
+  known-hosts [--target T] [--state-dir DIR] [--host NAME]   known_hosts lines of the agent's SSH endpoints
+  ssh TARGET [--user U] [--known-hosts FILE] [-- ssh args]   ssh to a target, the token (TWOKEY_SSH_TOKEN or the
+                                                             login's) given at the password prompt
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN, an
 API token); exec and request-access connect to an agent with --token (or PGPASSWORD, a data-plane token).`;
@@ -49,6 +55,9 @@ const COMMANDS: Record<string, () => Command> = {
   sessions: () => (require('./commands/recordings') as typeof import('./commands/recordings')).sessionsCommand,
   recording: () => (require('./commands/recordings') as typeof import('./commands/recordings')).recordingCommand,
   replay: () => (require('./commands/recordings') as typeof import('./commands/recordings')).replayCommand,
+  'ssh-keys': () => (require('./commands/ssh-keys') as typeof import('./commands/ssh-keys')).sshKeysCommand,
+  'known-hosts': () => (require('./commands/ssh') as typeof import('./commands/ssh')).knownHostsCommand,
+  ssh: () => (require('./commands/ssh') as typeof import('./commands/ssh')).sshCommand,
   'request-access': () => (require('./commands/exec') as typeof import('./commands/exec')).requestAccessCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -67,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`twokey ${name}: ${e.message}`);
       return 2;
     }
-    if (e instanceof ApiError || e instanceof OAuthError || e instanceof NotLoggedInError || e instanceof LoginCacheError) {
+    if (e instanceof ApiError || e instanceof OAuthError || e instanceof NotLoggedInError || e instanceof LoginCacheError || e instanceof LoginLockError) {
       console.error(`twokey ${name}: ${e.message}`);
       return 1;
     }

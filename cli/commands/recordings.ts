@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { oneLine, plainVisible } from '../../core/approval/visible-text';
 import { decodeChunk, verifyChain } from '../../core/recording/chunk';
 import { parse, UsageError } from '../args';
+import { durationSeconds } from '../duration';
 import { addPage, PAGE_OPTIONS, tellNext } from '../page-options';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS, type ClientOptions } from '../control-plane-client';
 
@@ -36,10 +37,7 @@ const client = clientOptions;
 
 function sinceToIso(since: string | undefined): string | undefined {
   if (!since) return undefined;
-  const m = /^(\d+)([smhd])$/.exec(since);
-  if (!m) throw new UsageError('--since takes a duration like 30m, 1h or 7d');
-  const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
-  return new Date(Date.now() - seconds * 1000).toISOString();
+  return new Date(Date.now() - durationSeconds(since, '--since') * 1000).toISOString();
 }
 
 /** `twokey sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next TOKEN] [--json]` (auditors). */

@@ -6,7 +6,7 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig, PostgresTargetConfig, TargetConfig } from '../../agent/config';
 import { startPostgresListener } from '../../agent/postgres/listener';
 import type { ControlPlaneOptions, LocalControlPlane } from '../../local/control-plane';
-import { devIssuerConfig, withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
+import { withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
 import { startTestPostgres, type TestPostgres } from './postgres';
 
@@ -73,6 +73,10 @@ export async function startPgStack(
     reviewerOidc?: ControlPlaneOptions['reviewerOidc'];
     /** The control plane's HTTP port (0: any), for an IdP that must know its redirect URI first. */
     httpPort?: number;
+    samlIdp?: ControlPlaneOptions['samlIdp'];
+    kmsTokenKey?: ControlPlaneOptions['kmsTokenKey'];
+    /** Issuers the agent trusts besides those registration lists. */
+    extraIssuers?: AgentConfig['identity']['issuers'];
   } = {},
 ): Promise<PgStack> {
   const pgServer = await startTestPostgres();
@@ -80,10 +84,11 @@ export async function startPgStack(
   await admin.connect();
   await options.prepare?.(admin);
   await admin.end();
-  const cp = await startTestControlPlane(options.controlPlaneDir, options.httpPort ?? 0, true, { slack: options.slack, reviewerOidc: options.reviewerOidc });
+  const cp = await startTestControlPlane(options.controlPlaneDir, options.httpPort ?? 0, true, { slack: options.slack, reviewerOidc: options.reviewerOidc, samlIdp: options.samlIdp, kmsTokenKey: options.kmsTokenKey });
   const root = await tokenFor(cp, 'root', ['admin']);
   await api(cp, root, 'PUT', '/policies', withDevIssuer(options.policy ?? PG_TEST_POLICY, cp.issuer), { 'if-match': '"0"' });
-  const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
+  const registered = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body as { key: string; setup: { issuers: AgentConfig['identity']['issuers'] } };
+  const key = registered.key;
   process.env.PG_AGENT_KEY = key;
   const base = pgTarget(pgServer, 'test-pg');
   const stateDir = mkdtempSync(join(tmpdir(), 'tk-pg-agent-'));
@@ -91,7 +96,8 @@ export async function startPgStack(
     name: 'pg-agent',
     controlPlane: { url: cp.wsUrl, keyEnv: 'PG_AGENT_KEY' },
     stateDir,
-    identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
+    // The issuers registration lists (the dev issuer, the control plane's own), as `twokey agents register -o` writes them.
+    identity: { issuers: [...registered.setup.issuers, ...(options.extraIssuers ?? [])] },
     targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
     recording: options.spoolCapBytes ? { spoolCapBytes: options.spoolCapBytes } : undefined,
   };
