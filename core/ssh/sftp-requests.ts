@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import type { SftpOperationName, SftpRequest } from './classify-sftp';
+import { sshString, SshWireReader } from './wire';
 
 /**
  * SFTP version 3 (draft-ietf-secsh-filexfer-02, the version OpenSSH speaks) read off the byte streams
@@ -109,15 +110,12 @@ export function framedSftpPacket(packet: Buffer): Buffer {
 
 /** An SSH_FXP_STATUS reply (framed) refusing or answering request `id`. */
 export function sftpStatusPacket(id: number, code: number, message: string): Buffer {
-  const text = Buffer.from(message, 'utf8');
-  const body = Buffer.alloc(1 + 4 + 4 + 4 + text.length + 4);
-  body.writeUInt8(SFTP_PACKET.status, 0);
-  body.writeUInt32BE(id, 1);
-  body.writeUInt32BE(code, 5);
-  body.writeUInt32BE(text.length, 9);
-  text.copy(body, 13);
-  body.writeUInt32BE(0, 13 + text.length);
-  return framedSftpPacket(body);
+  const numbers = Buffer.alloc(1 + 4 + 4);
+  numbers.writeUInt8(SFTP_PACKET.status, 0);
+  numbers.writeUInt32BE(id, 1);
+  numbers.writeUInt32BE(code, 5);
+  // The message, then an empty language tag.
+  return framedSftpPacket(Buffer.concat([numbers, sshString(Buffer.from(message, 'utf8')), sshString('')]));
 }
 
 export type SftpClientPacket =
@@ -125,30 +123,6 @@ export type SftpClientPacket =
   | { readonly kind: 'request'; readonly id: number; readonly request: SftpRequest }
   /** A packet that cannot be read; `id` when it got that far (the relay can answer it with a STATUS). */
   | { readonly kind: 'malformed'; readonly id?: number; readonly reason: string };
-
-/** Reads a packet's fields in order; every read is bounded by the packet (undefined past its end). */
-class FieldCursor {
-  private offset = 1;
-  constructor(private readonly packet: Buffer) {}
-
-  uint32(): number | undefined {
-    if (this.offset + 4 > this.packet.length) return undefined;
-    this.offset += 4;
-    return this.packet.readUInt32BE(this.offset - 4);
-  }
-
-  skip(bytes: number): boolean {
-    if (this.offset + bytes > this.packet.length) return false;
-    this.offset += bytes;
-    return true;
-  }
-
-  bytes(): Buffer | undefined {
-    const length = this.uint32();
-    if (length === undefined || !this.skip(length)) return undefined;
-    return this.packet.subarray(this.offset - length, this.offset);
-  }
-}
 
 /**
  * Follows one SFTP channel: decodes the client's requests into what `classifySftp` judges, and reads
@@ -163,7 +137,7 @@ export class SftpRequestTracker {
 
   request(packet: Buffer): SftpClientPacket {
     const type = packet[0];
-    const cursor = new FieldCursor(packet);
+    const cursor = new SshWireReader(packet.subarray(1));
     if (type === SFTP_PACKET.init) {
       const version = cursor.uint32();
       return version === undefined ? { kind: 'malformed', reason: 'a short INIT' } : { kind: 'init', version };
@@ -174,7 +148,7 @@ export class SftpRequestTracker {
     let fields: readonly Field[];
     let extension: string | undefined;
     if (type === SFTP_PACKET.extended) {
-      const name = cursor.bytes();
+      const name = cursor.string();
       if (name === undefined) return { kind: 'malformed', id, reason: 'an EXTENDED request without a name' };
       op = 'extended';
       extension = name.toString('utf8');
@@ -189,7 +163,7 @@ export class SftpRequestTracker {
     const short = (): SftpClientPacket => ({ kind: 'malformed', id, reason: `a short ${op}` });
     for (const field of fields) {
       if (field === 'uint64') {
-        if (!cursor.skip(8)) return short();
+        if (cursor.uint32() === undefined || cursor.uint32() === undefined) return short();
         continue;
       }
       if (field === 'uint32' || field === 'flags') {
@@ -198,7 +172,7 @@ export class SftpRequestTracker {
         if (field === 'flags') flags = value;
         continue;
       }
-      const bytes = cursor.bytes();
+      const bytes = cursor.string();
       if (bytes === undefined) return short();
       if (field === 'path') paths.push(this.resolve(bytes.toString('utf8')));
       if (field === 'handle') {
@@ -215,19 +189,19 @@ export class SftpRequestTracker {
 
   /** A server packet: learns handles and the home directory; replies it does not need are ignored. */
   response(packet: Buffer): void {
-    const cursor = new FieldCursor(packet);
+    const cursor = new SshWireReader(packet.subarray(1));
     const id = cursor.uint32();
     if (id === undefined) return;
     const path = this.opening.get(id);
     this.opening.delete(id);
     if (packet[0] === SFTP_PACKET.handle && path !== undefined) {
-      const handle = cursor.bytes();
+      const handle = cursor.string();
       if (handle !== undefined) this.handles.set(handle.toString('latin1'), path);
     }
     if (id === this.homeRequest) {
       this.homeRequest = undefined;
       const count = packet[0] === SFTP_PACKET.name ? cursor.uint32() : undefined;
-      const name = count === 1 ? cursor.bytes()?.toString('utf8') : undefined;
+      const name = count === 1 ? cursor.string()?.toString('utf8') : undefined;
       if (name?.startsWith('/')) this.home = posix.normalize(name);
     }
   }
