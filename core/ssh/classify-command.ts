@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { NestedJudge } from './argument-rule';
 import { shown } from './command-options';
 import { unsafeAssignment, WRAPPERS } from './command-wrappers';
@@ -116,8 +117,13 @@ class CommandJudge {
     if (READ_REDIRECTIONS.has(op)) return;
     if (op === '>&' && target.literal && DESCRIPTOR.test(target.text)) return;
     if (target.literal && target.text === DISCARD) return;
-    this.paths.push(target.text);
+    this.touches(target.text);
     this.note('write', `${op} ${shown(target.text)} writes a file`);
+  }
+
+  /** `//etc/../etc/motd` is `/etc/motd` to a block on `/etc/*`. */
+  private touches(path: string): void {
+    this.paths.push(posix.normalize(path));
   }
 
   private argv(words: readonly ShellWord[], depth: number): void {
@@ -142,7 +148,7 @@ class CommandJudge {
       pty: this.pty,
       argv: (words) => this.argv(words, depth),
       script: (text) => this.script(text, depth),
-      touches: (path) => void this.paths.push(path),
+      touches: (path) => this.touches(path),
     };
   }
 }

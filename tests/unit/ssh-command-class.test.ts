@@ -414,5 +414,7 @@ describe('classifyCommand', () => {
     expect(classifyCommand('cat a > /etc/motd 2>/dev/null').paths).toEqual(['/etc/motd']);
     expect(classifyCommand('scp -t /etc/cron.d').paths).toEqual(['/etc/cron.d']);
     expect(classifyCommand('scp -f /var/log/syslog').paths).toEqual(['/var/log/syslog']);
+    expect(classifyCommand('cat a > //etc/./motd').paths).toEqual(['/etc/motd']);
+    expect(classifyCommand('scp -t /tmp/../etc/cron.d').paths).toEqual(['/etc/cron.d']);
   });
 });
