@@ -50,16 +50,29 @@ export interface ProtocolListener {
 /** The listener each protocol's targets are served by; each gets its own protocol's target config. */
 export type ListenerFactories = { readonly [P in TargetConfig['protocol']]?: (target: Extract<TargetConfig, { protocol: P }>, context: AgentContext) => Promise<ProtocolListener> };
 
+/** An endpoint over all of the agent's targets (MCP), started after the targets' listeners. */
+export interface AgentEndpoint {
+  /** host:port it bound. */
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the MCP endpoint the config asks for, given the targets' listeners. */
+export type McpEndpointFactory<E extends AgentEndpoint = AgentEndpoint> = (mcp: NonNullable<AgentConfig['mcp']>, context: AgentContext, served: { config: AgentConfig; listeners: readonly ProtocolListener[] }) => Promise<E>;
+
 export interface RunningAgent {
   readonly context: AgentContext;
   readonly policy: PolicyCache;
   readonly tunnel: TunnelClient;
   readonly listeners: readonly ProtocolListener[];
+  /** The MCP endpoint, when the config has an `mcp` section and this build serves MCP. */
+  readonly mcp: AgentEndpoint | undefined;
   stop(): Promise<void>;
 }
 
 export interface AgentOptions {
   readonly listenerFactories?: ListenerFactories;
+  readonly mcpEndpoint?: McpEndpointFactory;
   readonly heartbeatIntervalMs?: number;
   readonly log?: Logger;
 }
@@ -137,6 +150,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   enforceStrictRecording(context.sessions, context.recording, (target) => context.recordingSettings(target));
 
   const listeners: ProtocolListener[] = [];
+  let mcp: AgentEndpoint | undefined;
   try {
     for (const target of config.targets) {
       const listener = await startListener(options.listenerFactories ?? {}, target, context);
@@ -146,6 +160,11 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       }
       listeners.push(listener);
       log.info('target.listening', { target: target.name, endpoint: listener.endpoint });
+    }
+    if (config.mcp && !options.mcpEndpoint) log.warn('mcp.unsupported', {});
+    if (config.mcp && options.mcpEndpoint) {
+      mcp = await options.mcpEndpoint(config.mcp, context, { config, listeners });
+      log.info('mcp.listening', { endpoint: mcp.endpoint });
     }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.stop()));
@@ -160,8 +179,10 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     policy,
     tunnel,
     listeners,
+    mcp,
     async stop() {
       context.sessions.closeAll('the agent is stopping');
+      await mcp?.stop();
       await Promise.all(listeners.map((l) => l.stop()));
       context.recording.stop();
       await tunnel.stop();
