@@ -27,7 +27,7 @@ const USAGE = `usage: twokey <command> [options]
   sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next T] [--json]
                                                              recorded sessions (auditors)
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
-  replay <id> [--speed N]                                    a Postgres session as a transcript
+  replay <id> [--speed N]                                    a Postgres or MCP session as a transcript
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN, an
 API token); exec and request-access connect to an agent with --token (or PGPASSWORD, a data-plane token).`;

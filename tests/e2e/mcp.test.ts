@@ -3,7 +3,9 @@ import pg from 'pg';
 import { demoCustomer } from '../../local/demo/seed';
 import { MAX_MCP_REQUEST_BYTES } from '../../agent/mcp/endpoint';
 import { MAX_TOOL_SQL_BYTES } from '../../agent/mcp/postgres/toolset';
-import { callTool, mcpClient } from '../support/mcp-client';
+import { twokey } from '../support/cli';
+import { waitFor } from '../support/control-plane';
+import { callTool, endSession, mcpClient } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
 import { pgTarget, startPgStack, type PgStack } from '../support/pg-stack';
 
@@ -214,6 +216,27 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { pad: 'x'.repeat(MAX_MCP_REQUEST_BYTES) } }),
     });
     expect(res.status).toBe(413);
+  });
+
+  it('records each tool call in the target recording, which twokey replay shows', async () => {
+    const rhea = await mcpClient(stack.mcpUrl(), await stack.token('rhea', ['support']), 'replay-agent');
+    await callTool(rhea, 'query', { target: 'test-pg', sql: 'SELECT id, ssn FROM customers WHERE id = 5' });
+    await callTool(rhea, 'query', { target: 'test-pg', sql: "DELETE FROM customers WHERE ssn = '123-45-6789'" });
+    await endSession(rhea);
+    await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'recording shipped');
+    const erin = await stack.apiToken('erin', ['auditor']);
+    const cli = (args: string[]) => twokey([...args, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
+    const listed = JSON.parse((await cli(['sessions', 'list', '--user', 'rhea', '--json'])).stdout) as { sessions: { sessionId: string; protocol: string }[] };
+    const session = listed.sessions.find((x) => x.protocol === 'mcp');
+    const replay = (await cli(['replay', session?.sessionId ?? ''])).stdout;
+    expect(replay).toContain('connected to test-pg from 127.0.0.1');
+    expect(replay).toContain('(MCP: replay-agent 1.0.0)');
+    expect(replay).toContain('mcp> query {"target":"test-pg","sql":"SELECT id, ssn FROM customers WHERE id = 5"}');
+    expect(replay).toMatch(/-- allow: SELECT 1; columns: id, ssn in \d+ ms/);
+    // The SSN the caller wrote is masked in the recording as a statement's literal would be.
+    expect(replay).not.toContain('123-45-6789');
+    expect(replay).toMatch(/-- deny, refused: twokey: query runs reads only, and this statement is classified write: use execute in \d+ ms/);
+    expect(replay).toContain('-- session ended (the MCP session ended)');
   });
 
   async function waitForStatus(client: Client, requestId: string, status: string): Promise<{ status: string; result?: any; message?: string }> {

@@ -23,3 +23,9 @@ export async function callTool(client: Client, name: string, args: Record<string
   if (!r.isError) json = JSON.parse(text);
   return { isError: r.isError === true, text, json };
 }
+
+/** Ends the MCP session as a client that says goodbye does (HTTP DELETE), then closes the client. */
+export async function endSession(client: Client): Promise<void> {
+  await (client.transport as StreamableHTTPClientTransport).terminateSession();
+  await client.close();
+}
