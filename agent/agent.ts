@@ -14,6 +14,7 @@ import { ApprovalClient } from './approvals/approval-client';
 import { RecordingService } from './recording/recording-service';
 import { PolicyCache } from './policy/policy-cache';
 import { SessionRegistry } from './sessions/registry';
+import { InProcessChannels } from './sessions/channels';
 import { enforceStrictRecording } from './sessions/strict-recording';
 import { TunnelClient } from './tunnel/tunnel-client';
 
@@ -32,6 +33,8 @@ export interface AgentContext {
   readonly recording: RecordingService;
   /** Every authenticated session of every protocol (strict recording is enforced on it). */
   readonly sessions: SessionRegistry;
+  /** Connections the agent opens to its own listeners for a caller (MCP), so that a listener knows the channel. */
+  readonly channels: InProcessChannels;
   /** The mask rules for a subject on a target (none without a policy: nothing is readable then anyway). */
   masks(identity: Identity, target: string): readonly PolicyMask[];
   /** The deployment's key for `hash` masks, once the control plane has sent it. */
@@ -136,6 +139,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     approvals: new ApprovalClient(tunnel, log),
     recording: new RecordingService(join(config.stateDir, 'spool'), tunnel, log, config.recording?.spoolCapBytes),
     sessions: new SessionRegistry(),
+    channels: new InProcessChannels(),
     masks(identity, target) {
       const current = policy.policy;
       return current ? masksFor(identity, target, current.document) : [];

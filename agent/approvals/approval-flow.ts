@@ -26,6 +26,8 @@ export interface ApprovalQuestion {
   readonly target: string;
   readonly protocol: string;
   readonly identity: Identity;
+  /** How the caller came, when not with the protocol's own client (shown to reviewers). */
+  readonly via?: string;
   /** What the reviewer reads (and, for statements and scripts, what runs once approved). */
   readonly text: string;
   readonly params?: readonly (string | null)[];
@@ -108,6 +110,7 @@ export async function askApproval(q: ApprovalQuestion, wording: ApprovalWording,
       class: q.class,
       rule: q.decision.rule,
       requester: requesterOf(q.identity),
+      via: q.via,
       reason: q.reason,
       blastRadius,
       approval: { groups: approval.groups, min: approval.min, timeoutSeconds: approval.timeoutSeconds },

@@ -28,6 +28,7 @@ export async function startAgentMcp(mcp: McpEndpointConfig, context: AgentContex
       masking: context,
       classifier: new StatementClassifier(),
       held: new HeldExecutions(),
+      channels: context.channels,
       addressOf(target) {
         const t = config.targets.find((x) => x.name === target);
         const endpoint = endpointOf(target);

@@ -20,6 +20,8 @@ export const MAX_MCP_SESSIONS = 200;
 /** An MCP session unused this long is closed (clients reconnect with a new session). */
 export const MCP_SESSION_IDLE_MS = 30 * 60_000;
 const IDLE_SWEEP_MS = 60_000;
+/** Of the client's self-given name and version (the handshake's), this much each reaches reviewers and recordings. */
+export const MAX_CLIENT_NAME_CHARS = 64;
 /** Time a client has to send its request headers and body. */
 const REQUEST_TIMEOUT_MS = 30_000;
 const MCP_PATH = '/mcp';
@@ -79,7 +81,7 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
     const server = new McpServer({ name: 'twokey', version: AGENT_VERSION }, { capabilities: { tools: {} } });
     const clientName = (): string => {
       const v = server.getClientVersion();
-      return v ? `${v.name} ${v.version}` : 'unknown MCP client';
+      return v ? `${v.name.slice(0, MAX_CLIENT_NAME_CHARS)} ${v.version.slice(0, MAX_CLIENT_NAME_CHARS)}` : 'unknown MCP client';
     };
     const session = new McpSession(context, registry, identity, only, clientAddress, clientName);
     const transport = new StreamableHTTPServerTransport({

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import pg from 'pg';
 import { demoCustomer } from '../../local/demo/seed';
@@ -12,7 +13,7 @@ import { pgTarget, startPgStack, type PgStack } from '../support/pg-stack';
 const POLICY = `
 targets:
   - { name: test-pg, protocol: postgres, agent: pg-agent }
-  - { name: test-pg-rw, protocol: postgres, agent: pg-agent }
+  - { name: test-pg-rw, protocol: postgres, agent: pg-agent, mcpWrites: { approve: { groups: [dba], timeoutSeconds: 900 } } }
 reviewers: { dba: [{ subject: bob, email: bob@example.com }, { subject: carol, email: carol@example.com }] }
 rules:
   - name: support
@@ -136,11 +137,19 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
     expect(await callTool(dave, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'x' WHERE id = 1" })).toMatchObject({ isError: true, text: 'twokey: execute is not available to you on target test-pg' });
   });
 
-  it('runs an allowed write on the read credential as psql would, so the target itself refuses what that role may not do', async () => {
-    const loader = await connect('loader', []);
-    const r = await callTool(loader, 'execute', { target: 'test-pg-rw', sql: "UPDATE customers SET name = 'Loaded' WHERE id = 30" });
-    expect(r).toMatchObject({ isError: true, text: 'cannot execute UPDATE in a read-only transaction' });
-    expect(await adminQuery('SELECT name FROM customers WHERE id = 30')).toEqual([{ name: demoCustomer(30).name }]);
+  it('holds an MCP write for review where the policy lets the same caller write freely (mcpWrites), and runs it once approved', async () => {
+    const loader = await connect('loader', [], 'ci-bot');
+    const held = await callTool(loader, 'execute', { target: 'test-pg-rw', sql: "UPDATE customers SET name = 'Loaded by AI' WHERE id = 30" });
+    expect(held.json).toMatchObject({ status: 'pending_approval', reviewers: ['dba'] });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Loaded by AI');
+    expect(mail.text).toContain('(rule mcpWrites)');
+    expect(mail.subject).toBe("[twokey] loader's AI agent asks to run a write on test-pg-rw");
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    expect((await waitForStatus(loader, held.json.request_id, 'approved', 'test-pg-rw')).result).toMatchObject({ command: 'UPDATE', row_count: 1 });
+    expect(await adminQuery('SELECT name FROM customers WHERE id = 30')).toEqual([{ name: 'Loaded by AI' }]);
+    // The same caller with psql, claiming to be the MCP bridge: allowed, so it runs on the read credential, which cannot write.
+    const psql = await psqlAs('loader', 'test-pg-rw', 'twokey-mcp', "UPDATE customers SET name = 'By hand' WHERE id = 30");
+    expect(psql.stderr).toContain('cannot execute UPDATE in a read-only transaction');
   });
 
   it('holds an execute for review, runs it once bob approves from the mailed link, and reports it in request_status', async () => {
@@ -154,6 +163,9 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
 
     const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Via MCP');
     expect(mail.text).toContain('ticket 42');
+    expect(mail.text).toContain('Sent by: an AI agent through MCP (client: claude-code 1.0.0)');
+    const page = await (await fetch(mail.link)).text();
+    expect(page).toContain('<dd id="via"><strong>an AI agent through MCP (client: claude-code 1.0.0)</strong></dd>');
     expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
     const done = await waitForStatus(alice, held.json.request_id, 'approved');
     expect(done.result).toMatchObject({ command: 'UPDATE', row_count: 1 });
@@ -223,11 +235,16 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
     await callTool(rhea, 'query', { target: 'test-pg', sql: 'SELECT id, ssn FROM customers WHERE id = 5' });
     await callTool(rhea, 'query', { target: 'test-pg', sql: "DELETE FROM customers WHERE ssn = '123-45-6789'" });
     await endSession(rhea);
-    await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'recording shipped');
     const erin = await stack.apiToken('erin', ['auditor']);
     const cli = (args: string[]) => twokey([...args, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
-    const listed = JSON.parse((await cli(['sessions', 'list', '--user', 'rhea', '--json'])).stdout) as { sessions: { sessionId: string; protocol: string }[] };
-    const session = listed.sessions.find((x) => x.protocol === 'mcp');
+    const session = await waitFor(
+      async () => {
+        const listed = JSON.parse((await cli(['sessions', 'list', '--user', 'rhea', '--json'])).stdout) as { sessions: { sessionId: string; protocol: string; status: string }[] };
+        return listed.sessions.find((x) => x.protocol === 'mcp' && x.status !== 'live');
+      },
+      30_000,
+      'the MCP session recorded and ended',
+    );
     const replay = (await cli(['replay', session?.sessionId ?? ''])).stdout;
     expect(replay).toContain('connected to test-pg from 127.0.0.1');
     expect(replay).toContain('(MCP: replay-agent 1.0.0)');
@@ -239,10 +256,30 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
     expect(replay).toContain('-- session ended (the MCP session ended)');
   });
 
-  async function waitForStatus(client: Client, requestId: string, status: string): Promise<{ status: string; result?: any; message?: string }> {
+  it('does not label a psql write as MCP even when its application_name says so', async () => {
+    const run = psqlAs('alice', 'test-pg', 'twokey-mcp', "UPDATE customers SET name = 'Psql Not MCP' WHERE id = 35");
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Psql Not MCP');
+    expect(mail.text).not.toContain('Sent by:');
+    expect(mail.subject).toBe('[twokey] alice asks to run a write on test-pg');
+    await postDecision(mail.link, mail.token, 'deny');
+    await run;
+  });
+
+  /** psql as `user` on a target with an application_name, one command. */
+  async function psqlAs(user: string, target: string, applicationName: string, command: string): Promise<{ stdout: string; stderr: string }> {
+    const { host, port } = stack.endpoint(target);
+    const token = await stack.token(user, user === 'loader' ? [] : ['support']);
+    return new Promise((resolve) =>
+      execFile('psql', [`host=${host} port=${port} dbname=demo user=${user} application_name=${applicationName}`, '-X', '-c', command], { env: { ...process.env, PGPASSWORD: token }, timeout: 60_000 }, (_e, stdout, stderr) =>
+        resolve({ stdout, stderr }),
+      ),
+    );
+  }
+
+  async function waitForStatus(client: Client, requestId: string, status: string, target = 'test-pg'): Promise<{ status: string; result?: any; message?: string }> {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const r = await callTool(client, 'request_status', { target: 'test-pg', request_id: requestId });
+      const r = await callTool(client, 'request_status', { target, request_id: requestId });
       if (r.json?.status === status) return r.json;
       if (Date.now() > deadline) throw new Error(`request ${requestId} is ${r.text}, not ${status}`);
       await new Promise((resolve) => setTimeout(resolve, 200));

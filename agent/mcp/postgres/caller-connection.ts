@@ -1,5 +1,7 @@
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { isLoopback } from '../../net/loopback';
+import type { CallerChannel, InProcessChannels } from '../../sessions/channels';
 
 /** Time to open the in-process connection (start-up, token check, the upstream connection). */
 export const CALLER_CONNECT_TIMEOUT_MS = 15_000;
@@ -27,7 +29,7 @@ export function listenerAddress(endpoint: string, database: string, hasTls: bool
  * masking, approvals and recording are the listener's, not a copy. Errors are the listener's
  * `twokey:` ErrorResponses.
  */
-export async function openCallerConnection(address: ListenerAddress, token: string, applicationName: string): Promise<pg.Client> {
+export async function openCallerConnection(address: ListenerAddress, token: string, applicationName: string, channel: { registry: InProcessChannels; is: CallerChannel }): Promise<pg.Client> {
   const client = new pg.Client({
     host: address.host,
     port: address.port,
@@ -40,7 +42,18 @@ export async function openCallerConnection(address: ListenerAddress, token: stri
     connectionTimeoutMillis: CALLER_CONNECT_TIMEOUT_MS,
   });
   client.on('error', () => undefined);
-  await client.connect();
+  let release = (): void => undefined;
+  // Registered when the socket connects (pg has just queued its start-up message): the listener asks only after the token check.
+  const connecting = client.connect();
+  const stream = (client as unknown as { connection: { stream: Socket } }).connection.stream;
+  stream.once('connect', () => (release = channel.registry.register(stream.localAddress ?? '', stream.localPort ?? 0, channel.is)));
+  client.once('end', () => release());
+  try {
+    await connecting;
+  } catch (e) {
+    release();
+    throw e;
+  }
   return client;
 }
 

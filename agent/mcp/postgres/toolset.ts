@@ -5,6 +5,7 @@ import type { Action, Decision } from '../../../core/policy/decide';
 import { parsePendingNotice, refusedOutcomeOf } from '../../approvals/approval-flow';
 import type { TargetConfig } from '../../config';
 import type { StatementClassifier } from '../../postgres/classify/classifier';
+import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
 import type { McpTool, McpToolset, ToolCall, ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
@@ -34,6 +35,8 @@ export interface PostgresToolDeps {
   /** The agent's own listener for a Postgres target; undefined when it is not listening. */
   addressOf(target: string): ListenerAddress | undefined;
   readonly held: HeldExecutions;
+  /** Where the in-process connections are registered as MCP's (the listener shows reviewers the channel, and applies `mcpWrites`). */
+  readonly channels: InProcessChannels;
 }
 
 type Refusal = Extract<ToolOutcome, { ok: false }>;
@@ -51,8 +54,10 @@ const rowsSummary = (r: RowsResult): string => `${r.command}${r.rowCount === nul
 
 /** The Postgres tools: `describe_schema`, `query` (reads), `execute` (writes, held for review), `request_status`. */
 export function postgresToolset(deps: PostgresToolDeps): McpToolset {
-  const reads = (identity: Identity, t: TargetConfig): boolean => deps.decide(identity, t.name, { class: 'read' }).kind === 'allow' && deps.addressOf(t.name) !== undefined;
-  const writes = (identity: Identity, t: TargetConfig): boolean => deps.decide(identity, t.name, { class: 'write' }).kind !== 'deny' && deps.addressOf(t.name) !== undefined;
+  const reads = (identity: Identity, t: TargetConfig): boolean => deps.decide(identity, t.name, { class: 'read', via: 'mcp' }).kind === 'allow' && deps.addressOf(t.name) !== undefined;
+  const writes = (identity: Identity, t: TargetConfig): boolean => deps.decide(identity, t.name, { class: 'write', via: 'mcp' }).kind !== 'deny' && deps.addressOf(t.name) !== undefined;
+  const open = (address: ListenerAddress, call: ToolCall): Promise<pg.Client> =>
+    openCallerConnection(address, call.token, APPLICATION_NAME, { registry: deps.channels, is: { via: 'mcp', client: call.client } });
 
   /** Opens the caller's connection, runs `work`, closes it; a failure becomes a tool error. */
   async function withConnection(call: ToolCall, work: (client: pg.Client) => Promise<ToolOutcome>): Promise<ToolOutcome> {
@@ -60,7 +65,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
     if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
     let client: pg.Client;
     try {
-      client = await openCallerConnection(address, call.token, APPLICATION_NAME);
+      client = await open(address, call);
     } catch (e) {
       return refusal('deny', messageOf(e));
     }
@@ -139,7 +144,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
       if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
       let client: pg.Client;
       try {
-        client = await openCallerConnection(address, call.token, APPLICATION_NAME);
+        client = await open(address, call);
         if (args.reason !== undefined) await client.query(`SET twokey.reason = ${client.escapeLiteral(args.reason)}`);
       } catch (e) {
         return refusal('deny', messageOf(e));
