@@ -9,7 +9,7 @@ import { DEFAULT_RECORDING, type PolicyMask, type RecordingSettings } from '../c
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
-import { AgentConfigError, agentKeyOf, controlPlaneUrlProblem, type AgentConfig, type TargetConfig } from './config';
+import { AgentConfigError, agentKeyOf, controlPlaneUrlProblem, MCP_ENDPOINT_FILE, type AgentConfig, type TargetConfig } from './config';
 import { ApprovalClient } from './approvals/approval-client';
 import { RecordingService } from './recording/recording-service';
 import { PolicyCache } from './policy/policy-cache';
@@ -174,7 +174,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     await Promise.all(listeners.map((l) => l.stop()));
     throw e;
   }
-  await writeEndpoints(config.stateDir, listeners);
+  await writeEndpoints(config.stateDir, listeners, mcp);
   tunnel.start();
   context.recording.start();
 
@@ -206,10 +206,17 @@ function startListener(factories: ListenerFactories, target: TargetConfig, conte
   }
 }
 
-/** `stateDir/endpoints.json`: where each target's listener actually bound (tools and `twokey dev` read it). */
-async function writeEndpoints(stateDir: string, listeners: readonly ProtocolListener[]): Promise<void> {
+/**
+ * `stateDir/endpoints.json`: where each target's listener actually bound (tools and `twokey dev` read
+ * it); before it, `stateDir/mcp.json` with the MCP endpoint's, when there is one.
+ */
+async function writeEndpoints(stateDir: string, listeners: readonly ProtocolListener[], mcp: AgentEndpoint | undefined): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const file = join(stateDir, 'endpoints.json');
-  await writeFile(`${file}.tmp`, JSON.stringify(Object.fromEntries(listeners.map((l) => [l.target, l.endpoint]))), { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
+  const write = async (name: string, content: unknown): Promise<void> => {
+    const file = join(stateDir, name);
+    await writeFile(`${file}.tmp`, JSON.stringify(content), { mode: 0o600 });
+    await rename(`${file}.tmp`, file);
+  };
+  if (mcp) await write(MCP_ENDPOINT_FILE, { endpoint: mcp.endpoint });
+  await write('endpoints.json', Object.fromEntries(listeners.map((l) => [l.target, l.endpoint])));
 }

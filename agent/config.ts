@@ -141,6 +141,8 @@ export type SshTargetConfig = Extract<TargetConfig, { protocol: 'ssh' }>;
 export type KubernetesTargetConfig = Extract<TargetConfig, { protocol: 'kubernetes' }>;
 export type CredentialConfig = z.infer<typeof credential>;
 export type McpEndpointConfig = z.infer<typeof mcpEndpoint>;
+/** In the agent's state directory: where its MCP endpoint bound (`{ "endpoint": "host:port" }`). */
+export const MCP_ENDPOINT_FILE = 'mcp.json';
 
 export class AgentConfigError extends Error {
   override name = 'AgentConfigError';

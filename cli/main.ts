@@ -28,6 +28,7 @@ const USAGE = `usage: twokey <command> [options]
                                                              recorded sessions (auditors)
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
   replay <id> [--speed N]                                    a Postgres or MCP session as a transcript
+  mcp [--target T] [--url URL] [--token T]                   MCP over stdio for AI clients, relayed to the agent's endpoint
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN, an
 API token); exec and request-access connect to an agent with --token (or PGPASSWORD, a data-plane token).`;
@@ -49,6 +50,7 @@ const COMMANDS: Record<string, () => Command> = {
   sessions: () => (require('./commands/recordings') as typeof import('./commands/recordings')).sessionsCommand,
   recording: () => (require('./commands/recordings') as typeof import('./commands/recordings')).recordingCommand,
   replay: () => (require('./commands/recordings') as typeof import('./commands/recordings')).replayCommand,
+  mcp: () => (require('./commands/mcp') as typeof import('./commands/mcp')).mcpCommand,
   'request-access': () => (require('./commands/exec') as typeof import('./commands/exec')).requestAccessCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */

@@ -4,7 +4,9 @@ import pg from 'pg';
 import { demoCustomer } from '../../local/demo/seed';
 import { MAX_MCP_REQUEST_BYTES } from '../../agent/mcp/endpoint';
 import { MAX_TOOL_SQL_BYTES } from '../../agent/mcp/postgres/toolset';
-import { twokey } from '../support/cli';
+import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { TWOKEY_BIN, twokey } from '../support/cli';
 import { waitFor } from '../support/control-plane';
 import { callTool, endSession, mcpClient } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
@@ -263,6 +265,31 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
     expect(mail.subject).toBe('[twokey] alice asks to run a write on test-pg');
     await postDecision(mail.link, mail.token, 'deny');
     await run;
+  });
+
+  /** The official SDK client launching `twokey mcp` as Claude Desktop or Cursor would. */
+  async function bridged(token: string, ...args: string[]): Promise<Client> {
+    const client = new SdkClient({ name: 'desktop-app', version: '2.0.0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [TWOKEY_BIN, 'mcp', '--url', stack.mcpUrl(), ...args], env: { ...(process.env as Record<string, string>), TWOKEY_MCP_TOKEN: token }, stderr: 'pipe' }));
+    return client;
+  }
+
+  it('serves the same tools through the stdio bridge, limited to the target it names', async () => {
+    const client = await bridged(await stack.token('alice', ['support']), '--target', 'test-pg');
+    clients.push(client);
+    expect(Object.keys(await toolTargets(client)).sort()).toEqual(['describe_schema', 'execute', 'list_targets', 'query', 'request_status']);
+    expect((await callTool(client, 'list_targets', {})).json).toEqual({ targets: [{ name: 'test-pg', protocol: 'postgres', tools: ['describe_schema', 'query', 'execute', 'request_status'] }] });
+    const r = await callTool(client, 'query', { target: 'test-pg', sql: 'SELECT ssn FROM customers WHERE id = 2' });
+    expect(r.json.rows).toHaveLength(1);
+    expect(r.json.rows[0][0]).not.toBe(demoCustomer(2).ssn);
+    const loader = await bridged(await stack.token('loader', []), '--target', 'test-pg');
+    clients.push(loader);
+    expect(Object.keys(await toolTargets(loader))).toEqual(['list_targets']);
+  });
+
+  it('answers through the bridge with the agent refusal of an expired token, not a hang', async () => {
+    const expired = await stack.token('alice', ['support'], { ttlSeconds: -120 });
+    await expect(bridged(expired)).rejects.toThrow(/twokey: the agent refused the request: .*token rejected \(expired\)/);
   });
 
   /** psql as `user` on a target with an application_name, one command. */
