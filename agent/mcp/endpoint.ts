@@ -17,6 +17,8 @@ import type { ToolOutcome, ToolRegistry } from './tool-registry';
 export const MAX_MCP_REQUEST_BYTES = 256 * 1024;
 /** MCP sessions the endpoint keeps at once (each may hold connections to listeners while it works). */
 export const MAX_MCP_SESSIONS = 200;
+/** MCP sessions one caller (principal) may hold at once, so that one caller cannot take all of them. */
+export const MAX_MCP_SESSIONS_PER_CALLER = 20;
 /** An MCP session unused this long is closed (clients reconnect with a new session). */
 export const MCP_SESSION_IDLE_MS = 30 * 60_000;
 const IDLE_SWEEP_MS = 60_000;
@@ -78,6 +80,10 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
 
   function newSession(identity: Identity, only: ReadonlySet<string> | undefined, clientAddress: string): Open {
     if (open.size >= MAX_MCP_SESSIONS) throw new HttpError(503, `twokey: the agent has ${MAX_MCP_SESSIONS} MCP sessions, the most it takes`);
+    const principal = principalKey(identity);
+    let mine = 0;
+    for (const e of open.values()) if (principalKey(e.session.identity) === principal) mine++;
+    if (mine >= MAX_MCP_SESSIONS_PER_CALLER) throw new HttpError(429, `twokey: you have ${MAX_MCP_SESSIONS_PER_CALLER} MCP sessions open, the most one caller may: end one (or wait for an idle one to close)`);
     const server = new McpServer({ name: 'twokey', version: AGENT_VERSION }, { capabilities: { tools: {} } });
     const clientName = (): string => {
       const v = server.getClientVersion();

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import pg from 'pg';
 import { demoCustomer } from '../../local/demo/seed';
-import { MAX_MCP_REQUEST_BYTES } from '../../agent/mcp/endpoint';
+import { MAX_MCP_REQUEST_BYTES, MAX_MCP_SESSIONS_PER_CALLER } from '../../agent/mcp/endpoint';
+import { MAX_RESULT_BYTES } from '../../agent/mcp/postgres/caller-connection';
 import { MAX_TOOL_SQL_BYTES } from '../../agent/mcp/postgres/toolset';
 import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -230,6 +231,33 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { pad: 'x'.repeat(MAX_MCP_REQUEST_BYTES) } }),
     });
     expect(res.status).toBe(413);
+  });
+
+  it('refuses a session id presented with another caller token, and a caller past their session cap', async () => {
+    const alice = await connect('alice', ['support']);
+    const sessionId = (alice.transport as { sessionId?: string }).sessionId ?? '';
+    const res = await fetch(stack.mcpUrl(), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await stack.token('dave', ['analyst'])}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18', 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'query', arguments: { target: 'test-pg', sql: 'SELECT ssn FROM customers' } } }),
+    });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ error: 'twokey: this MCP session belongs to someone else' });
+
+    const token = await stack.token('sam', ['support']);
+    const opened: Client[] = [];
+    for (let i = 0; i < MAX_MCP_SESSIONS_PER_CALLER; i++) opened.push(await mcpClient(stack.mcpUrl(), token));
+    await expect(mcpClient(stack.mcpUrl(), token)).rejects.toThrow(/you have 20 MCP sessions open/);
+    await endSession(opened[0] as Client);
+    opened[0] = await mcpClient(stack.mcpUrl(), token);
+    await Promise.all(opened.map((c) => endSession(c)));
+  });
+
+  it('keeps a query answer to MAX_RESULT_BYTES of values, flagged truncated', async () => {
+    const alice = await connect('alice', ['support']);
+    const r = await callTool(alice, 'query', { target: 'test-pg', sql: "SELECT repeat('x', 1048576) FROM generate_series(1, 10)" });
+    expect(r.json.rows).toHaveLength(MAX_RESULT_BYTES / 1048576);
+    expect(r.json.truncated).toBe(true);
   });
 
   it('records each tool call in the target recording, which twokey replay shows', async () => {

@@ -57,11 +57,14 @@ export async function openCallerConnection(address: ListenerAddress, token: stri
   return client;
 }
 
+/** Row values one answer keeps at most (an MCP result is one JSON message); later rows are dropped and flagged. */
+export const MAX_RESULT_BYTES = 4 * 1024 * 1024;
+
 export interface RowsResult {
   readonly columns: readonly string[];
   /** Values as psql shows them (text; NULL as null), at most `maxRows`. */
   readonly rows: (string | null)[][];
-  /** Rows the statement returned beyond `maxRows` (read and dropped, never kept). */
+  /** The statement returned more than `maxRows` rows or MAX_RESULT_BYTES of values (the rest read and dropped, never kept). */
   readonly truncated: boolean;
   readonly command: string;
   readonly rowCount: number | null;
@@ -80,9 +83,12 @@ export function runStatement(client: pg.Client, sql: string, maxRows: number, on
   return new Promise<RowsResult>((resolve, reject) => {
     const rows: (string | null)[][] = [];
     let truncated = false;
+    let bytes = 0;
     const query = new pg.Query({ text: sql, rowMode: 'array', types: AS_TEXT } as pg.QueryConfig);
     query.on('row', (row: (string | null)[]) => {
-      if (rows.length < maxRows) rows.push(row);
+      if (truncated) return;
+      for (const v of row) bytes += v === null ? 0 : v.length;
+      if (rows.length < maxRows && bytes <= MAX_RESULT_BYTES) rows.push(row);
       else truncated = true;
     });
     query.on('error', reject);

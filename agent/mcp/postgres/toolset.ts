@@ -19,6 +19,8 @@ export const MAX_QUERY_ROWS = 1_000;
 export const MAX_SCHEMA_COLUMNS = 5_000;
 /** The longest `execute` waits for a decision within one call: below MCP clients' usual 60 s request timeout. */
 export const MAX_WAIT_SECONDS = 50;
+/** The longest a query runs (below MCP clients' usual 60 s request timeout); then its connection is closed. */
+export const QUERY_TIMEOUT_MS = 50_000;
 /** Shown as the in-process connection's application_name (recorded with the Postgres session). */
 const APPLICATION_NAME = 'twokey-mcp';
 
@@ -121,8 +123,20 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
       if ('ok' in c) return c;
       if (c.cls !== 'read' && c.cls !== 'control') return refusal('deny', `twokey: query runs reads only, and this statement is classified ${c.cls}: use execute`);
       return withConnection(call, async (client) => {
-        const r = await runStatement(client, args.sql, args.max_rows ?? MAX_QUERY_ROWS);
-        return { ok: true, decision: 'allow', result: rowsJson(r), summary: rowsSummary(r) };
+        // The listener judges again, with its session's settings: should it hold this for review, or the
+        // statement run long, the call ends (closing the connection withdraws the statement) instead of hanging.
+        let stop: (why: string) => void = () => undefined;
+        const stopped = new Promise<Refusal>((resolve) => (stop = (why) => resolve(refusal('deny', why))));
+        const timer = setTimeout(() => stop(`twokey: the query ran longer than ${QUERY_TIMEOUT_MS / 1000}s and was stopped`), QUERY_TIMEOUT_MS);
+        const ran = runStatement(client, args.sql, args.max_rows ?? MAX_QUERY_ROWS, (notice) => {
+          if (parsePendingNotice(notice)) stop('twokey: this statement needs approval: send it with execute');
+        }).then((r): ToolOutcome => ({ ok: true, decision: 'allow', result: rowsJson(r), summary: rowsSummary(r) }));
+        try {
+          return await Promise.race([ran, stopped]);
+        } finally {
+          clearTimeout(timer);
+          ran.catch(() => undefined);
+        }
       });
     },
   };
