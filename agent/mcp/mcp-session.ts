@@ -5,7 +5,7 @@ import type { TargetConfig } from '../config';
 import { JsonSessionRecorder } from '../recording/session-recorder';
 import { startSession, type StartedSession } from '../sessions/lifecycle';
 import { sessionMaskingFor } from '../sessions/session-masking';
-import type { ToolOutcome, ToolRegistry } from './tool-registry';
+import type { SessionScope, ToolOutcome, ToolRegistry } from './tool-registry';
 
 /** One tool call as the target's MCP recording keeps it: arguments masked like a statement, the result as a summary. */
 export interface ToolCallEvent {
@@ -26,7 +26,17 @@ export interface ToolCallEvent {
  */
 export class McpSession {
   private readonly recorded = new Map<string, StartedSession<ToolCallEvent>>();
+  private readonly kept = new Map<string, { close(): void }>();
   private ended = false;
+  private readonly scope: SessionScope = {
+    get: <T extends { close(): void }>(key: string, create: () => T): T => {
+      const existing = this.kept.get(key) as T | undefined;
+      if (existing) return existing;
+      const made = create();
+      this.kept.set(key, made);
+      return made;
+    },
+  };
 
   constructor(
     private readonly context: AgentContext,
@@ -50,7 +60,7 @@ export class McpSession {
     const target = typeof targetName === 'string' ? this.registry.targetsFor(name, identity, this.only).find((t) => t.name === targetName) : undefined;
     const session = target && this.sessionFor(target);
     if (session && 'refused' in session) return { ok: false, decision: 'deny', message: session.refused };
-    const outcome = await this.registry.call(name, args, { identity, token, client: this.client() }, this.only);
+    const outcome = await this.registry.call(name, args, { identity, token, client: this.client(), scope: this.scope }, this.only);
     session?.record({
       e: 'tool',
       tool: name,
@@ -65,6 +75,8 @@ export class McpSession {
 
   end(reason: string): void {
     this.ended = true;
+    for (const k of this.kept.values()) k.close();
+    this.kept.clear();
     for (const s of this.recorded.values()) s.end(reason);
     this.recorded.clear();
   }

@@ -3,6 +3,11 @@ import type { Identity } from '../../core/identity/identity';
 import type { Protocol } from '../../core/policy/schema';
 import type { TargetConfig } from '../config';
 
+/** What a toolset keeps for one MCP session (its connections), closed when the session ends. */
+export interface SessionScope {
+  get<T extends { close(): void }>(key: string, create: () => T): T;
+}
+
 /** What a tool call knows of its caller and where it goes. */
 export interface ToolCall {
   readonly identity: Identity;
@@ -11,6 +16,7 @@ export interface ToolCall {
   readonly target: TargetConfig;
   /** The MCP client as its handshake named it (`name version`), for reviewers and recordings. */
   readonly client: string;
+  readonly scope: SessionScope;
 }
 
 /**

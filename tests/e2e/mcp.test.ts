@@ -263,6 +263,8 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
   it('records each tool call in the target recording, which twokey replay shows', async () => {
     const rhea = await mcpClient(stack.mcpUrl(), await stack.token('rhea', ['support']), 'replay-agent');
     await callTool(rhea, 'query', { target: 'test-pg', sql: 'SELECT id, ssn FROM customers WHERE id = 5' });
+    expect(await callTool(rhea, 'query', { target: 'test-pg', sql: 'SELECT nope FROM customers' })).toMatchObject({ isError: true, text: 'column "nope" does not exist' });
+    expect((await callTool(rhea, 'query', { target: 'test-pg', sql: 'SELECT 2 AS two' })).json.rows).toEqual([['2']]);
     await callTool(rhea, 'query', { target: 'test-pg', sql: "DELETE FROM customers WHERE ssn = '123-45-6789'" });
     await endSession(rhea);
     const erin = await stack.apiToken('erin', ['auditor']);
@@ -276,6 +278,14 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
       'the MCP session recorded and ended',
     );
     const replay = (await cli(['replay', session?.sessionId ?? ''])).stdout;
+    // The reads of one MCP session ran in one Postgres session (its statements and masked rows are recorded there).
+    const listed = JSON.parse((await cli(['sessions', 'list', '--user', 'rhea', '--json'])).stdout) as { sessions: { sessionId: string; protocol: string }[] };
+    const pgSessions = listed.sessions.filter((x) => x.protocol === 'postgres');
+    expect(pgSessions).toHaveLength(1);
+    const statements = (await cli(['replay', pgSessions[0]?.sessionId ?? ''])).stdout;
+    expect(statements).toContain('SELECT id, ssn FROM customers WHERE id = 5');
+    expect(statements).toContain('SELECT 2 AS two');
+    expect(statements).toContain('(twokey-mcp)');
     expect(replay).toContain('connected to test-pg from 127.0.0.1');
     expect(replay).toContain('(MCP: replay-agent 1.0.0)');
     expect(replay).toContain('mcp> query {"target":"test-pg","sql":"SELECT id, ssn FROM customers WHERE id = 5"}');

@@ -10,6 +10,7 @@ import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-ma
 import type { McpTool, McpToolset, ToolCall, ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
 import { HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, type Execution } from './held-executions';
+import { ReaderConnections } from './reader-connections';
 
 /** Largest SQL a tool takes (an approval's text is smaller still: MAX_APPROVAL_TEXT_BYTES). */
 export const MAX_TOOL_SQL_BYTES = 64 * 1024;
@@ -61,22 +62,21 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
   const open = (address: ListenerAddress, call: ToolCall): Promise<pg.Client> =>
     openCallerConnection(address, call.token, APPLICATION_NAME, { registry: deps.channels, is: { via: 'mcp', client: call.client } });
 
-  /** Opens the caller's connection, runs `work`, closes it; a failure becomes a tool error. */
-  async function withConnection(call: ToolCall, work: (client: pg.Client) => Promise<ToolOutcome>): Promise<ToolOutcome> {
-    const address = deps.addressOf(call.target.name);
-    if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
-    let client: pg.Client;
+  /** Runs `work` on the MCP session's read connection to the target; a failure becomes a tool error. `keep: false` closes the connection. */
+  async function withReader(call: ToolCall, work: (client: pg.Client) => Promise<{ value: ToolOutcome; keep: boolean }>): Promise<ToolOutcome> {
+    if (!deps.addressOf(call.target.name)) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
+    const readers = call.scope.get(
+      'postgres.readers',
+      () =>
+        new ReaderConnections((target, token) => {
+          const address = deps.addressOf(target);
+          return address ? open(address, { ...call, token }) : Promise.reject(new Error(`${target} is not served`));
+        }),
+    );
     try {
-      client = await open(address, call);
+      return await readers.use(call.target.name, call.token, work);
     } catch (e) {
       return refusal('deny', messageOf(e));
-    }
-    try {
-      return await work(client);
-    } catch (e) {
-      return refusal('deny', messageOf(e));
-    } finally {
-      void client.end().catch(() => undefined);
     }
   }
 
@@ -93,7 +93,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
     args: z.strictObject({ schema: z.string().max(63).optional().describe('Only this schema') }),
     available: reads,
     call: (args, call) =>
-      withConnection(call, async (client) => {
+      withReader(call, async (client) => {
         const filter = args.schema === undefined ? "NOT IN ('pg_catalog', 'information_schema')" : `= ${client.escapeLiteral(args.schema)}`;
         const r = await runStatement(
           client,
@@ -109,7 +109,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
           const mask = profile?.column(`${key}.${column}`);
           entry.columns.push({ name: column ?? '', type: type ?? '', ...(mask ? { masked: { style: mask.style, strict: mask.strict } } : {}) });
         }
-        return { ok: true, decision: 'allow', result: { tables: [...tables.values()], truncated: r.truncated }, summary: `${tables.size} tables${r.truncated ? ' (truncated)' : ''}` };
+        return { value: { ok: true, decision: 'allow', result: { tables: [...tables.values()], truncated: r.truncated }, summary: `${tables.size} tables${r.truncated ? ' (truncated)' : ''}` }, keep: true };
       }),
   };
 
@@ -122,7 +122,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
       const c = classOf(args.sql);
       if ('ok' in c) return c;
       if (c.cls !== 'read' && c.cls !== 'control') return refusal('deny', `twokey: query runs reads only, and this statement is classified ${c.cls}: use execute`);
-      return withConnection(call, async (client) => {
+      return withReader(call, async (client) => {
         // The listener judges again, with its session's settings: should it hold this for review, or the
         // statement run long, the call ends (closing the connection withdraws the statement) instead of hanging.
         let stop: (why: string) => void = () => undefined;
@@ -132,7 +132,9 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
           if (parsePendingNotice(notice)) stop('twokey: this statement needs approval: send it with execute');
         }).then((r): ToolOutcome => ({ ok: true, decision: 'allow', result: rowsJson(r), summary: rowsSummary(r) }));
         try {
-          return await Promise.race([ran, stopped]);
+          const value = await Promise.race([ran, stopped]);
+          // A stopped statement may still run: its connection is not used again.
+          return { value, keep: value.ok };
         } finally {
           clearTimeout(timer);
           ran.catch(() => undefined);
