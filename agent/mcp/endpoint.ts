@@ -24,6 +24,8 @@ export const MCP_SESSION_IDLE_MS = 30 * 60_000;
 const IDLE_SWEEP_MS = 60_000;
 /** Of the client's self-given name and version (the handshake's), this much each reaches reviewers and recordings. */
 export const MAX_CLIENT_NAME_CHARS = 64;
+/** Open HTTP connections at once (each MCP session needs one or two). */
+export const MAX_MCP_CONNECTIONS = 1_000;
 /** Time a client has to send its request headers and body. */
 const REQUEST_TIMEOUT_MS = 30_000;
 const MCP_PATH = '/mcp';
@@ -159,6 +161,7 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
   };
   const server: Server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
   server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.maxConnections = MAX_MCP_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.listen.port, config.listen.host, () => resolve());

@@ -162,6 +162,8 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
     expect(held.json.request_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(Date.parse(held.json.expires_at) - Date.now()).toBeGreaterThan(800_000);
     expect((await callTool(alice, 'request_status', { target: 'test-pg', request_id: held.json.request_id })).json).toMatchObject({ status: 'pending_approval' });
+    const other = await connect('sue', ['support']);
+    expect(await callTool(other, 'request_status', { target: 'test-pg', request_id: held.json.request_id })).toMatchObject({ isError: true, text: `twokey: no request ${held.json.request_id} of yours through MCP on test-pg` });
     expect(await adminQuery('SELECT name FROM customers WHERE id = 31')).toEqual([{ name: demoCustomer(31).name }]);
 
     const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Via MCP');
