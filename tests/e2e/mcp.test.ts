@@ -310,7 +310,13 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
   /** The official SDK client launching `twokey mcp` as Claude Desktop or Cursor would. */
   async function bridged(token: string, ...args: string[]): Promise<Client> {
     const client = new SdkClient({ name: 'desktop-app', version: '2.0.0' });
-    await client.connect(new StdioClientTransport({ command: process.execPath, args: [TWOKEY_BIN, 'mcp', '--url', stack.mcpUrl(), ...args], env: { ...(process.env as Record<string, string>), TWOKEY_MCP_TOKEN: token }, stderr: 'pipe' }));
+    const transport = new StdioClientTransport({ command: process.execPath, args: [TWOKEY_BIN, 'mcp', '--url', stack.mcpUrl(), ...args], env: { ...(process.env as Record<string, string>), TWOKEY_MCP_TOKEN: token }, stderr: 'pipe' });
+    try {
+      await client.connect(transport);
+    } catch (e) {
+      await transport.close();
+      throw e;
+    }
     return client;
   }
 
