@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       '',
       '| path | p50 ms | p95 ms |',
       '|---|---|---|',
-      `| MCP \`query\` tool call (SDK client, Streamable HTTP; a connection to the listener per call) | ${ms(percentile(viaMcp, 50))} | ${ms(percentile(viaMcp, 95))} |`,
+      `| MCP \`query\` tool call (SDK client, Streamable HTTP; the MCP session's kept connection to the listener) | ${ms(percentile(viaMcp, 50))} | ${ms(percentile(viaMcp, 95))} |`,
       `| psql in one session (its \`\\timing\` of the statement) | ${ms(percentile(viaPsql, 50))} | ${ms(percentile(viaPsql, 95))} |`,
       `| psql started per statement (process, connection, statement) | ${ms(percentile(viaPsqlFresh, 50))} | ${ms(percentile(viaPsqlFresh, 95))} |`,
       '',
