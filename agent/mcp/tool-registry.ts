@@ -56,7 +56,7 @@ export interface ListedTool {
  * targets the policy lets them use it on, and a call is checked again against the current policy.
  */
 export class ToolRegistry {
-  private readonly byName = new Map<string, { tool: McpTool; protocol: Protocol }>();
+  private readonly byName = new Map<string, { tool: McpTool; protocol: Protocol; schema: { properties?: Record<string, object>; required?: string[] } }>();
 
   constructor(
     toolsets: readonly McpToolset[],
@@ -65,7 +65,7 @@ export class ToolRegistry {
     for (const set of toolsets) {
       for (const tool of set.tools) {
         if (this.byName.has(tool.name)) throw new Error(`MCP tool ${tool.name} is defined twice`);
-        this.byName.set(tool.name, { tool, protocol: set.protocol });
+        this.byName.set(tool.name, { tool, protocol: set.protocol, schema: z.toJSONSchema(tool.args) as { properties?: Record<string, object>; required?: string[] } });
       }
     }
   }
@@ -92,10 +92,9 @@ export class ToolRegistry {
 
   list(identity: Identity, only?: ReadonlySet<string>): ListedTool[] {
     const listed: ListedTool[] = [];
-    for (const [name, { tool }] of this.byName) {
+    for (const [name, { tool, schema }] of this.byName) {
       const targets = this.targetsFor(name, identity, only).map((t) => t.name);
       if (!targets.length) continue;
-      const schema = z.toJSONSchema(tool.args) as { properties?: Record<string, object>; required?: string[] };
       listed.push({
         name,
         description: tool.description,
