@@ -29,6 +29,11 @@ export const MAX_MCP_CONNECTIONS = 1_000;
 /** Time a client has to send its request headers and body. */
 const REQUEST_TIMEOUT_MS = 30_000;
 const MCP_PATH = '/mcp';
+/** What the model is told of the server at the handshake (it decides nothing: the policy does). */
+const INSTRUCTIONS =
+  'twokey stands between you and these systems under a policy. Reads (query, describe_schema) run at once on a read-only account, with sensitive columns masked. ' +
+  'A write (execute) is held until a different person approves it: execute returns pending_approval with a request_id; poll request_status, or pass wait_seconds. ' +
+  'Refusals are tool errors whose text starts with "twokey:"; explaining or rewording a request does not change what the policy allows.';
 const LIST_TARGETS = 'list_targets';
 const LIST_TARGETS_TOOL = {
   name: LIST_TARGETS,
@@ -86,7 +91,7 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
     let mine = 0;
     for (const e of open.values()) if (principalKey(e.session.identity) === principal) mine++;
     if (mine >= MAX_MCP_SESSIONS_PER_CALLER) throw new HttpError(429, `twokey: you have ${MAX_MCP_SESSIONS_PER_CALLER} MCP sessions open, the most one caller may: end one (or wait for an idle one to close)`);
-    const server = new McpServer({ name: 'twokey', version: AGENT_VERSION }, { capabilities: { tools: {} } });
+    const server = new McpServer({ name: 'twokey', version: AGENT_VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
     const clientName = (): string => {
       const v = server.getClientVersion();
       return v ? `${v.name.slice(0, MAX_CLIENT_NAME_CHARS)} ${v.version.slice(0, MAX_CLIENT_NAME_CHARS)}` : 'unknown MCP client';

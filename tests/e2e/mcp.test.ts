@@ -94,6 +94,7 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
       execute: ['test-pg-rw'],
       request_status: ['test-pg-rw'],
     });
+    expect((await connect('erin', [])).getInstructions()).toMatch(/A write \(execute\) is held until a different person approves it/);
     const nobody = await connect('mallory', ['guests']);
     expect(await toolTargets(nobody)).toEqual({ list_targets: [] });
     expect((await callTool(nobody, 'list_targets', {})).json).toEqual({ targets: [] });
