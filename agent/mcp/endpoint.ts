@@ -129,8 +129,8 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
       return json(res, 200, protectedResourceMetadata(`${base}${MCP_PATH}`, issuers));
     }
     if (url.pathname !== MCP_PATH) return json(res, 404, { error: 'twokey: not found' });
-    const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
+    // RFC 6750 §2.1 (the scheme is case-insensitive, RFC 9110 §11.1).
+    const token = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
     if (!token) return unauthorized(res, metadataUrl(), undefined);
     const verified = await context.verifyToken(token);
     if (!verified.ok) {

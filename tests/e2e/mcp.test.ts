@@ -215,6 +215,8 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
     const metadata = (await (await fetch(metadataUrl)).json()) as { resource: string; authorization_servers: string[] };
     expect(metadata).toMatchObject({ resource: url, authorization_servers: [stack.cp.issuer] });
 
+    const lower = await fetch(url, { method: 'POST', headers: { authorization: `bearer ${await stack.token('alice', ['support'])}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '8' } } }) });
+    expect(lower.status).toBe(200);
     const expired = await stack.token('alice', ['support'], { ttlSeconds: -120 });
     await expect(mcpClient(url, expired)).rejects.toThrow(/token rejected \(expired\)/);
     const raw = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${expired}`, 'content-type': 'application/json' }, body: '{}' });
