@@ -9,11 +9,12 @@ import { DEFAULT_RECORDING, type PolicyMask, type RecordingSettings } from '../c
 import type { Result } from '../core/result';
 import type { TokenRejectedError } from '../core/identity/verifier';
 import { fetchJson } from '../core/identity/fetch-json';
-import { AgentConfigError, agentKeyOf, controlPlaneUrlProblem, type AgentConfig, type TargetConfig } from './config';
+import { AgentConfigError, agentKeyOf, controlPlaneUrlProblem, MCP_ENDPOINT_FILE, type AgentConfig, type TargetConfig } from './config';
 import { ApprovalClient } from './approvals/approval-client';
 import { RecordingService } from './recording/recording-service';
 import { PolicyCache } from './policy/policy-cache';
 import { SessionRegistry } from './sessions/registry';
+import { InProcessChannels } from './sessions/channels';
 import { enforceStrictRecording } from './sessions/strict-recording';
 import { TunnelClient } from './tunnel/tunnel-client';
 import { RegisteredKeys } from './ssh/registered-keys';
@@ -33,6 +34,8 @@ export interface AgentContext {
   readonly recording: RecordingService;
   /** Every authenticated session of every protocol (strict recording is enforced on it). */
   readonly sessions: SessionRegistry;
+  /** Connections the agent opens to its own listeners for a caller (MCP), so that a listener knows the channel. */
+  readonly channels: InProcessChannels;
   /** The mask rules for a subject on a target (none without a policy: nothing is readable then anyway). */
   masks(identity: Identity, target: string): readonly PolicyMask[];
   /** The deployment's key for `hash` masks, once the control plane has sent it. */
@@ -53,16 +56,29 @@ export interface ProtocolListener {
 /** The listener each protocol's targets are served by; each gets its own protocol's target config. */
 export type ListenerFactories = { readonly [P in TargetConfig['protocol']]?: (target: Extract<TargetConfig, { protocol: P }>, context: AgentContext) => Promise<ProtocolListener> };
 
+/** An endpoint over all of the agent's targets (MCP), started after the targets' listeners. */
+export interface AgentEndpoint {
+  /** host:port it bound. */
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the MCP endpoint the config asks for, given the targets' listeners. */
+export type McpEndpointFactory<E extends AgentEndpoint = AgentEndpoint> = (mcp: NonNullable<AgentConfig['mcp']>, context: AgentContext, served: { config: AgentConfig; listeners: readonly ProtocolListener[] }) => Promise<E>;
+
 export interface RunningAgent {
   readonly context: AgentContext;
   readonly policy: PolicyCache;
   readonly tunnel: TunnelClient;
   readonly listeners: readonly ProtocolListener[];
+  /** The MCP endpoint, when the config has an `mcp` section and this build serves MCP. */
+  readonly mcp: AgentEndpoint | undefined;
   stop(): Promise<void>;
 }
 
 export interface AgentOptions {
   readonly listenerFactories?: ListenerFactories;
+  readonly mcpEndpoint?: McpEndpointFactory;
   readonly heartbeatIntervalMs?: number;
   readonly log?: Logger;
 }
@@ -137,6 +153,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     approvals: new ApprovalClient(tunnel, log),
     recording: new RecordingService(join(config.stateDir, 'spool'), tunnel, log, config.recording?.spoolCapBytes),
     sessions: new SessionRegistry(),
+    channels: new InProcessChannels(),
     masks(identity, target) {
       const current = policy.policy;
       return current ? masksFor(identity, target, current.document) : [];
@@ -152,6 +169,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   enforceStrictRecording(context.sessions, context.recording, (target) => context.recordingSettings(target));
 
   const listeners: ProtocolListener[] = [];
+  let mcp: AgentEndpoint | undefined;
   try {
     for (const target of config.targets) {
       const listener = await startListener(options.listenerFactories ?? {}, target, context);
@@ -162,11 +180,16 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       listeners.push(listener);
       log.info('target.listening', { target: target.name, endpoint: listener.endpoint });
     }
+    if (config.mcp && !options.mcpEndpoint) log.warn('mcp.unsupported', {});
+    if (config.mcp && options.mcpEndpoint) {
+      mcp = await options.mcpEndpoint(config.mcp, context, { config, listeners });
+      log.info('mcp.listening', { endpoint: mcp.endpoint });
+    }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.stop()));
     throw e;
   }
-  await writeEndpoints(config.stateDir, listeners);
+  await writeEndpoints(config.stateDir, listeners, mcp);
   tunnel.start();
   context.recording.start();
 
@@ -175,8 +198,10 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     policy,
     tunnel,
     listeners,
+    mcp,
     async stop() {
       context.sessions.closeAll('the agent is stopping');
+      await mcp?.stop();
       await Promise.all(listeners.map((l) => l.stop()));
       context.recording.stop();
       await tunnel.stop();
@@ -196,10 +221,17 @@ function startListener(factories: ListenerFactories, target: TargetConfig, conte
   }
 }
 
-/** `stateDir/endpoints.json`: where each target's listener actually bound (tools and `twokey dev` read it). */
-async function writeEndpoints(stateDir: string, listeners: readonly ProtocolListener[]): Promise<void> {
+/**
+ * `stateDir/endpoints.json`: where each target's listener actually bound (tools and `twokey dev` read
+ * it); before it, `stateDir/mcp.json` with the MCP endpoint's, when there is one.
+ */
+async function writeEndpoints(stateDir: string, listeners: readonly ProtocolListener[], mcp: AgentEndpoint | undefined): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const file = join(stateDir, 'endpoints.json');
-  await writeFile(`${file}.tmp`, JSON.stringify(Object.fromEntries(listeners.map((l) => [l.target, l.endpoint]))), { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
+  const write = async (name: string, content: unknown): Promise<void> => {
+    const file = join(stateDir, name);
+    await writeFile(`${file}.tmp`, JSON.stringify(content), { mode: 0o600 });
+    await rename(`${file}.tmp`, file);
+  };
+  if (mcp) await write(MCP_ENDPOINT_FILE, { endpoint: mcp.endpoint });
+  await write('endpoints.json', Object.fromEntries(listeners.map((l) => [l.target, l.endpoint])));
 }

@@ -1,7 +1,11 @@
-import type { ListenerFactories } from './agent';
+import type { ListenerFactories, McpEndpointFactory } from './agent';
+import { startAgentMcp } from './mcp/agent-endpoint';
 import { startPostgresListener } from './postgres/listener';
 
 /** The protocol listener for each target protocol this agent build serves. */
 export const listenerFactories: ListenerFactories = {
   postgres: (target, context) => startPostgresListener(target, context),
 };
+
+/** The MCP endpoint over every target's tools. */
+export const mcpEndpoint: McpEndpointFactory = startAgentMcp;

@@ -28,12 +28,13 @@ const USAGE = `usage: twokey <command> [options]
   sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next T] [--json]
                                                              recorded sessions (auditors)
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
-  replay <id> [--speed N]                                    a Postgres session as a transcript
+  replay <id> [--speed N]                                    a Postgres or MCP session as a transcript
   ssh-keys add FILE.pub [--ttl 8h] | list | remove FINGERPRINT|ID
                                                              your SSH public keys (default 8 h, at most 24 h)
   known-hosts [--target T] [--state-dir DIR] [--host NAME]   known_hosts lines of the agent's SSH endpoints
   ssh TARGET [--user U] [--known-hosts FILE] [-- ssh args]   ssh to a target, the token (TWOKEY_SSH_TOKEN or the
                                                              login's) given at the password prompt
+  mcp [--target T] [--url URL] [--token T]                   MCP over stdio for AI clients, relayed to the agent's endpoint
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN, an
 API token); exec and request-access connect to an agent with --token (or PGPASSWORD, a data-plane token).`;
@@ -58,6 +59,7 @@ const COMMANDS: Record<string, () => Command> = {
   'ssh-keys': () => (require('./commands/ssh-keys') as typeof import('./commands/ssh-keys')).sshKeysCommand,
   'known-hosts': () => (require('./commands/ssh') as typeof import('./commands/ssh')).knownHostsCommand,
   ssh: () => (require('./commands/ssh') as typeof import('./commands/ssh')).sshCommand,
+  mcp: () => (require('./commands/mcp') as typeof import('./commands/mcp')).mcpCommand,
   'request-access': () => (require('./commands/exec') as typeof import('./commands/exec')).requestAccessCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */

@@ -4,6 +4,7 @@ import { existsSync, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
+import { MCP_ENDPOINT_FILE } from '../agent/config';
 import { LocalSlack } from './slack/slack-api';
 import { startLocalControlPlane, type LocalControlPlane } from './control-plane';
 import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
@@ -15,7 +16,7 @@ import { DEV_AUDIENCES, DEV_GROUPS_CLAIM, devIssuerConfig, mintDevToken, planeIs
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_TARGET = 'demo-pg';
-export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790 } as const;
+export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790, agentMcp: 6580 } as const;
 export const IDP_SERVICE_SECRET_FILE = 'idp-service-secret';
 const AGENT_READY_TIMEOUT_MS = 30_000;
 const AGENT_STOP_TIMEOUT_MS = 5_000;
@@ -164,6 +165,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     await writeFile(join(agentDir, 'agent.key'), registered.key, { mode: 0o600 });
     const endpointsFile = join(agentDir, 'state', 'endpoints.json');
     await rm(endpointsFile, { force: true });
+    await rm(join(agentDir, 'state', MCP_ENDPOINT_FILE), { force: true });
     const agentConfig = {
       name: DEMO_AGENT,
       controlPlane: { url: controlPlane.wsUrl, keyFile: 'agent.key' },
@@ -188,6 +190,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
             },
           ]
         : [],
+      mcp: { listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentMcp } },
     };
     const configFile = join(agentDir, 'agent.yaml');
     await writeFile(configFile, toYaml(agentConfig), { mode: 0o600 });
@@ -206,6 +209,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       clearTimeout(timer);
     });
     const endpoints = JSON.parse(await waitForFile(endpointsFile, agentProcess, AGENT_READY_TIMEOUT_MS)) as Record<string, string>;
+    const mcp = JSON.parse(await readFile(join(agentDir, 'state', MCP_ENDPOINT_FILE), 'utf8')) as { endpoint: string };
 
     const info: DevInfo = {
       controlPlane: { httpUrl: controlPlane.httpUrl, wsUrl: controlPlane.wsUrl },
@@ -215,6 +219,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         ? { [DEMO_TARGET]: { protocol: 'postgres', endpoint: endpoints[DEMO_TARGET] ?? null, adminUrl: postgres.adminUrl, database: DEMO_DATABASE } }
         : {},
       pid: process.pid,
+      mcp: { url: `http://${mcp.endpoint}/mcp` },
       ...(slack ? { slack: { viewer: slack.settings.apiUrl.replace(/api\/$/, '') } } : {}),
       ...(idp ? { idp: { issuer: idp.issuer, clientId: IDP_CLI_CLIENT_ID, resource: IDP_RESOURCES.data } } : {}),
     };

@@ -12,6 +12,8 @@ has pgbench || need+=(postgresql-15) # Debian 12 ships pgbench in the server pac
 command -v openssl >/dev/null 2>&1 || need+=(openssl) # test certificates are made at test time
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)       # twokey ssh runs the real ssh against a real sshd (and ssh-keygen makes test keys)
 [ -x /usr/bin/chromium ] || need+=(chromium)          # the approval page is tested in headless Chromium
+command -v sftp >/dev/null 2>&1 || need+=(openssh-client)          # SFTP requests are read off the real client
+[ -x /usr/lib/openssh/sftp-server ] || need+=(openssh-sftp-server) # and its real server
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then
     echo "installing ${need[*]} for the tests"

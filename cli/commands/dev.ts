@@ -44,6 +44,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  control plane  ${stack.info.controlPlane.httpUrl}   tunnel ${stack.info.controlPlane.wsUrl}`,
       `  OIDC issuer    ${stack.info.issuer}`,
       pg ? `  demo-pg        agent endpoint ${pg.endpoint ?? '(not served yet)'}   direct (superuser) ${pg.adminUrl}` : '',
+      stack.info.mcp ? `  MCP            ${stack.info.mcp.url}   (AI clients: npx twokey mcp --target demo-pg${dd})` : '',
       `  outbox         ${stack.info.outboxDir}`,
       stack.info.slack ? `  Slack stand-in ${stack.info.slack.viewer} (messages to #dba; press their buttons there)` : '',
       stack.info.idp ? `  OpenID provider ${stack.info.idp.issuer} (twokey login${dd}; any password)` : '',

@@ -137,7 +137,7 @@ export async function recordingCommand(argv: string[]): Promise<number> {
   throw new UsageError('usage: twokey recording get|verify');
 }
 
-/** `twokey replay <session-id> [--speed N]`: a Postgres session as a psql-like transcript with timing; a terminal session played back. */
+/** `twokey replay <session-id> [--speed N]`: a Postgres or MCP session as a transcript with timing; a terminal session played back. */
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...common, speed: { type: 'string', default: '0' } });
   const id = positionals[0];
@@ -219,6 +219,11 @@ function transcriptLine(e: Record<string, unknown>, stamp: string, database: str
     case 'error':
     case 'notice':
       return `${stamp}${e.e === 'error' ? 'ERROR' : 'NOTICE'}:  ${String(e.message)}\n`;
+    case 'tool': {
+      // An MCP tool call (agent/mcp/mcp-session.ts): what the AI agent asked, what twokey decided, and a summary of the answer.
+      const said = `${stamp}mcp> ${String(e.tool)} ${JSON.stringify(e.arguments ?? {})}\n`;
+      return `${said}${stamp}-- ${String(e.decision)}${e.ok ? '' : ', refused'}: ${String(e.summary)} in ${String(e.durationMs)} ms\n`;
+    }
     case 'approval':
       return `${stamp}-- approval ${String(e.requestId)}: ${String(e.outcome)}${(e.reviewers as string[]).length ? ` by ${(e.reviewers as string[]).join(', ')}` : ''}\n`;
     case 'session.end':

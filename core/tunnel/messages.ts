@@ -40,6 +40,7 @@ const approvalAsk = z.strictObject({
     email: z.string().max(256).optional(),
     groups: z.array(z.string().max(128)).max(100),
   }),
+  via: z.string().max(256).optional(),
   reason: z.string().max(1024).optional(),
   blastRadius: z.string().max(256).optional(),
   approval: z.strictObject({ groups: z.array(z.string().max(128)).min(1).max(20), min: z.number().int().min(1).max(10), timeoutSeconds: z.number().int().min(1) }),

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig, PostgresTargetConfig, TargetConfig } from '../../agent/config';
 import { startPostgresListener } from '../../agent/postgres/listener';
+import { startAgentMcp } from '../../agent/mcp/agent-endpoint';
 import type { ControlPlaneOptions, LocalControlPlane } from '../../local/control-plane';
 import { withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
@@ -41,6 +42,8 @@ export interface PgStack {
   readonly pg: TestPostgres;
   readonly agent: RunningAgent;
   endpoint(target: string): { host: string; port: number };
+  /** The agent's MCP URL (with `mcp: true`). */
+  mcpUrl(): string;
   /** A data-plane token (a psql password). */
   token(user: string, groups: string[], claims?: Partial<TokenRequest>): Promise<string>;
   /** A token for the control plane's HTTP API. */
@@ -77,6 +80,8 @@ export async function startPgStack(
     kmsTokenKey?: ControlPlaneOptions['kmsTokenKey'];
     /** Issuers the agent trusts besides those registration lists. */
     extraIssuers?: AgentConfig['identity']['issuers'];
+    /** Serve the agent's MCP endpoint too (on loopback). */
+    mcp?: boolean;
   } = {},
 ): Promise<PgStack> {
   const pgServer = await startTestPostgres();
@@ -100,12 +105,13 @@ export async function startPgStack(
     identity: { issuers: [...registered.setup.issuers, ...(options.extraIssuers ?? [])] },
     targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
     recording: options.spoolCapBytes ? { spoolCapBytes: options.spoolCapBytes } : undefined,
+    mcp: options.mcp ? { listen: { host: '127.0.0.1', port: 0 } } : undefined,
   };
   // Kept, not printed: shown only if the agent fails to get its policy.
   const lines: string[] = [];
   const keep = (level: string) => (event: string, fields?: Record<string, unknown>) => void lines.push(`${level} ${event} ${JSON.stringify(fields ?? {})}`);
   const quiet = { info: keep('info'), warn: keep('warn'), error: keep('error') };
-  const agent = await startAgent(config, { listenerFactories: { postgres: (t, ctx) => startPostgresListener(t, ctx) }, log: quiet });
+  const agent = await startAgent(config, { listenerFactories: { postgres: (t, ctx) => startPostgresListener(t, ctx) }, mcpEndpoint: startAgentMcp, log: quiet });
   await waitFor(() => agent.policy.policy, 30_000, 'policy').catch((e: unknown) => {
     throw new Error(`${String(e)}; agent log:\n${lines.join('\n')}`);
   });
@@ -123,6 +129,10 @@ export async function startPgStack(
       if (!l) throw new Error(`no listener for ${target}`);
       const [host, port] = l.endpoint.split(':');
       return { host: host ?? '127.0.0.1', port: Number(port) };
+    },
+    mcpUrl() {
+      if (!agent.mcp) throw new Error('the stack was started without mcp');
+      return `http://${agent.mcp.endpoint}/mcp`;
     },
     token: (user, groups, claims) => tokenFor(stack.cp, user, groups, { ...claims, audience: 'data' }),
     apiToken: (user, groups, claims) => tokenFor(stack.cp, user, groups, claims),
