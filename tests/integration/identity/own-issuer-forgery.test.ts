@@ -4,7 +4,7 @@ import { fetchJson } from '../../../core/identity/fetch-json';
 import { TokenVerifier, type IssuerConfig } from '../../../core/identity/verifier';
 import type { LocalControlPlane } from '../../../local/control-plane';
 import { api, startTestControlPlane, tokenFor } from '../../support/control-plane';
-import { assertionXml, IDP_ENTITY_ID, idOf, newSigningPair, requestIdOf, responseXml, signElement, type SigningPair } from '../../support/saml-idp';
+import { IDP_ENTITY_ID, newSigningPair, samlSignIn, type SigningPair } from '../../support/saml-idp';
 
 const json = { 'content-type': 'application/json' };
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -26,11 +26,7 @@ describe("forged and misused tokens of the control plane's own issuer", () => {
     const created = await api(cp, admin, 'POST', '/agents', JSON.stringify({ name: 'edge-forgery' }), json);
     agent = new TokenVerifier((created.body.setup as { issuers: IssuerConfig[] }).issuers, { fetchJson, nowMs: Date.now });
 
-    const login = await fetch(`${cp.httpUrl}/saml/login`, { redirect: 'manual' });
-    const spec = { nameId: 'carol@example.com', groups: ['support'], inResponseTo: requestIdOf(login.headers.get('location') as string), audience: `${cp.httpUrl}/saml/metadata`, recipient: `${cp.httpUrl}/saml/acs` };
-    const assertion = assertionXml(spec);
-    const form = new URLSearchParams({ SAMLResponse: Buffer.from(responseXml(signElement(assertion, idOf(assertion), idpKeys), spec)).toString('base64') });
-    token = ((await (await fetch(`${cp.httpUrl}/saml/acs`, { method: 'POST', body: form })).json()) as { token: string }).token;
+    token = ((await (await samlSignIn(cp.httpUrl, idpKeys, 'carol@example.com', ['support'])).json()) as { token: string }).token;
     [ownKey] = ((await (await fetch(`${cp.tokenIssuer}/jwks.json`)).json()) as { keys: JWK[] }).keys as [JWK];
   }, 60_000);
   afterAll(async () => {
