@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ export class LoginLockError extends Error {
 interface LockOwner {
   readonly pid: number;
   readonly host: string;
+  /** Tells this holder's lock from one that replaced it (the same process may take it again). */
+  readonly nonce: string;
 }
 
 /** A lock whose owner is gone: too old, or held by a process of this machine that no longer runs. */
@@ -74,9 +77,10 @@ export async function withLoginLock<T>(dir: string, work: () => Promise<T>, wait
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, LOGIN_LOCK_FILE);
   const deadline = Date.now() + waitMs;
+  const mine = JSON.stringify({ pid: process.pid, host: hostname(), nonce: randomUUID() } satisfies LockOwner);
   for (;;) {
     try {
-      await writeFile(file, JSON.stringify({ pid: process.pid, host: hostname() } satisfies LockOwner), { flag: 'wx', mode: 0o600 });
+      await writeFile(file, mine, { flag: 'wx', mode: 0o600 });
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -88,6 +92,8 @@ export async function withLoginLock<T>(dir: string, work: () => Promise<T>, wait
   try {
     return await work();
   } finally {
-    await rm(file, { force: true });
+    // Only our own lock: had this process stalled past STALE_LOGIN_LOCK_MS (a laptop asleep), another
+    // took the lock over, and removing theirs would let a third refresh beside them.
+    if ((await readFile(file, 'utf8').catch(() => undefined)) === mine) await rm(file, { force: true });
   }
 }

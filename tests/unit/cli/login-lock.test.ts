@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LOGIN_LOCK_FILE, withLoginLock } from '../../../cli/auth/login-lock';
@@ -37,5 +37,10 @@ describe('the CLI refresh lock', () => {
 
     expect(most).toBe(1);
     expect(existsSync(join(dir, LOGIN_LOCK_FILE))).toBe(false);
+  });
+  it("leaves the lock alone when, its holder having stalled, another took it over meanwhile", async () => {
+    const theirs = JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'the-next-holder' });
+    await withLoginLock(dir, async () => writeFileSync(join(dir, LOGIN_LOCK_FILE), theirs, { mode: 0o600 }));
+    expect(readFileSync(join(dir, LOGIN_LOCK_FILE), 'utf8')).toBe(theirs);
   });
 });
