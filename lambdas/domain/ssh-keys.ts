@@ -71,8 +71,6 @@ export async function addSshKey(
   const now = deps.clock();
   const principal = principalKey(caller);
   const existing = await deps.sshKeys.get(key.fingerprint);
-  const mine = (await deps.sshKeys.listForPrincipal(principal)).filter((r) => unexpired(r, now) && r.fingerprint !== key.fingerprint);
-  if (mine.length >= MAX_SSH_KEYS_PER_PRINCIPAL) throw new InvalidRequestError(`at most ${MAX_SSH_KEYS_PER_PRINCIPAL} SSH keys per identity: remove one first`);
   const record: SshKeyRecord = {
     fingerprint: key.fingerprint,
     id: existing?.principal === principal ? existing.id : randomBytes(KEY_ID_BYTES).toString('hex'),
@@ -92,17 +90,37 @@ export async function addSshKey(
   const sent = registeredSshKeySchema.safeParse(registeredKeyOf(record));
   if (!sent.success) throw new InvalidRequestError(`this identity cannot be sent to agents: ${sent.error.issues[0]?.path.join('.')} ${sent.error.issues[0]?.message ?? ''}`.trim());
   if (encodedBytes(sent.data) > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) throw new InvalidRequestError('this identity (its groups) is too large to send to agents');
-  // A set that no longer fits a snapshot is sent to no agent, and every agent then trusts no key: one
-  // more key (anyone's) must not do that to everyone else's.
-  const others = (await deps.sshKeys.listAll()).filter((r) => unexpired(r, now) && r.fingerprint !== record.fingerprint);
-  if (framesOf([...others.map(registeredKeyOf), sent.data]).length > maxParts) {
-    deps.log.error('ssh-keys.full', { keys: others.length, maxParts });
-    throw new InvalidRequestError('the deployment holds as many SSH keys as agents can be sent: try again once some expire or are removed');
+  const before = (await deps.sshKeys.listAll()).filter((r) => r.fingerprint !== record.fingerprint);
+  const refused = refusalOf([...before, record], principal, maxParts, now);
+  if (refused) {
+    deps.log.warn('ssh-key.refused', { principal, reason: refused });
+    throw new InvalidRequestError(refused);
   }
   await deps.sshKeys.put(record, now.toISOString());
-  deps.log.info('ssh-key.added', { principal, fingerprint: record.fingerprint, expiresAt: record.expiresAt });
+  // Concurrent registrations each passed the check above on a set without the others' keys: read the
+  // set again (consistently) and take a new key back if together they went over a limit.
+  const renewal = existing?.principal === principal && unexpired(existing, now);
+  const overshot = renewal ? undefined : refusalOf(await deps.sshKeys.listAll(), principal, maxParts, now);
+  if (overshot) {
+    deps.log.warn('ssh-key.refused', { principal, reason: overshot });
+    await deps.sshKeys.delete(record.fingerprint, principal);
+  }
+  else deps.log.info('ssh-key.added', { principal, fingerprint: record.fingerprint, expiresAt: record.expiresAt });
   await announceChange(deps);
+  if (overshot) throw new InvalidRequestError(overshot);
   return view(record);
+}
+
+/**
+ * Why a set of keys cannot be kept, if it cannot: a principal over MAX_SSH_KEYS_PER_PRINCIPAL, or more
+ * frames than a snapshot may take (such a set is sent to no agent, and every agent then trusts no key:
+ * one more key, anyone's, must not do that to everyone else's).
+ */
+function refusalOf(records: readonly SshKeyRecord[], principal: string, maxParts: number, now: Date): string | undefined {
+  const live = records.filter((r) => unexpired(r, now));
+  if (live.filter((r) => r.principal === principal).length > MAX_SSH_KEYS_PER_PRINCIPAL) return `at most ${MAX_SSH_KEYS_PER_PRINCIPAL} SSH keys per identity: remove one first`;
+  if (framesOf(live.map(registeredKeyOf)).length > maxParts) return 'the deployment holds as many SSH keys as agents can be sent: try again once some expire or are removed';
+  return undefined;
 }
 
 /** The caller's unexpired keys, newest first. */

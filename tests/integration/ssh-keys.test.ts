@@ -144,6 +144,16 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     expect((over.body.error as { message: string }).message).toMatch(/at most 10 SSH keys/);
   });
 
+  it(`keeps an identity to ${MAX_SSH_KEYS_PER_PRINCIPAL} keys when its registrations race`, async () => {
+    const racer = await tokenFor(cp, 'racer', []);
+    const made = Array.from({ length: MAX_SSH_KEYS_PER_PRINCIPAL + 6 }, (_, i) => sshKeygen(keys.dir, 'ed25519', undefined, `racer${i}`));
+    const statuses = (await Promise.all(made.map((key) => add(racer, key.publicLine)))).map((r) => r.status);
+    const listed = (await api(cp, racer, 'GET', '/ssh-keys')).body.keys as unknown[];
+    expect(listed.length).toBeLessThanOrEqual(MAX_SSH_KEYS_PER_PRINCIPAL);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(listed.length);
+    expect(statuses.filter((s) => s !== 201).every((s) => s === 400)).toBe(true);
+  });
+
   it('removes a key by id: the agent stops matching it', async () => {
     const made = sshKeygen(keys.dir, 'ecdsa', 256, 'alice2');
     const key = parsed(made.publicLine);
