@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
 import { request } from 'node:https';
+import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKubeFixture, writeKubeconfig, type KubeFixture } from '../support/kube-fixture';
-import { kubectl, kubectlEnv, spawnKubectl } from '../support/kubectl';
+import { PROMPT } from '../support/kube-fixture/streams/shell';
+import { kubectl, kubectlEnv, KUBECTL, spawnKubectl } from '../support/kubectl';
 
 const TOKENS = { 'read-token': { user: 'system:serviceaccount:twokey:reader', access: 'read' as const }, 'write-token': { user: 'system:serviceaccount:twokey:writer', access: 'write' as const } };
 
@@ -276,5 +279,106 @@ describe('logs', () => {
     }
     const tail = await kubectl(writer, ['logs', 'web-1', '--tail=1']);
     expect(tail.stdout).toBe('a line written later\n');
+  });
+});
+
+/** Runs kubectl under a pseudo-terminal (util-linux `script`), typing `keys` one line at a time. */
+function underTerminal(env: NodeJS.ProcessEnv, command: string, lines: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qfec', `${KUBECTL} ${command}`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    let next = 0;
+    const typeNext = (): void => {
+      const line = lines[next];
+      if (line === undefined) return;
+      if (output.split(PROMPT).length - 1 <= next) return;
+      next += 1;
+      child.stdin.write(`${line}\r`);
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString('utf8');
+      typeNext();
+    });
+    child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
+    child.on('exit', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+describe.each([
+  ['WebSocket (v5.channel.k8s.io)', 'true', 'GET'],
+  ['SPDY/3.1', 'false', 'POST'],
+])('exec over %s', (_name, websockets, method) => {
+  let env: NodeJS.ProcessEnv;
+  beforeAll(() => {
+    env = { ...writer, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: websockets };
+  });
+
+  it('runs a command and returns its output', async () => {
+    const out = await kubectl(env, ['exec', 'web-1', '--', 'ls']);
+    expect(out).toEqual({ code: 0, stdout: 'etc\nsecret\n', stderr: '' });
+    expect(fixture.state.requests.filter((r) => r.path.endsWith('/exec')).at(-1)).toEqual(expect.objectContaining({ method, status: 101 }));
+    expect((await kubectl(env, ['exec', 'web-1', '--', 'cat', '/secret'])).stdout).toBe('the-file-secret\n');
+    expect((await kubectl(env, ['exec', 'db-0', '--', 'env'])).stdout).toContain('POSTGRES_PASSWORD=pg-Pa55word-1234\n');
+  });
+
+  it('passes the exit code through the error channel Status', async () => {
+    const out = await kubectl(env, ['exec', 'web-1', '--', 'sh', '-c', 'echo on-stderr-too; exit 3']);
+    expect(out.code).toBe(3);
+    expect(out.stdout).toBe('on-stderr-too\n');
+    expect(out.stderr).toBe('command terminated with exit code 3\n');
+    const missing = await kubectl(env, ['exec', 'web-1', '--', 'nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('exec: "nope": executable file not found in $PATH');
+  });
+
+  it('feeds stdin to the command and ends it when stdin closes', async () => {
+    expect((await kubectl(env, ['exec', '-i', 'web-1', '--', 'cat'], 'echoed back\n')).stdout).toBe('echoed back\n');
+    const shell = await kubectl(env, ['exec', '-i', 'web-1', '--', 'sh'], 'echo from a script\nexit 4\n');
+    expect(shell.code).toBe(4);
+    expect(shell.stdout).toBe('from a script\n');
+  });
+
+  it('runs an interactive shell on a terminal with kubectl exec -it', async () => {
+    const session = await underTerminal(env, 'exec -it web-1 -- sh', ['echo typed-at-a-tty', 'cat /secret', 'exit 7']);
+    expect(session.code).toBe(7);
+    expect(session.output).toContain(`${PROMPT}echo typed-at-a-tty\r\ntyped-at-a-tty\r\n${PROMPT}`);
+    expect(session.output).toContain('the-file-secret');
+  });
+
+  it('refuses exec to the read token with a 403', async () => {
+    const out = await kubectl({ ...reader, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: websockets }, ['exec', 'web-1', '--', 'ls']);
+    expect(out.code).not.toBe(0);
+    expect(out.stderr).toContain('pods "web-1" is forbidden: User "system:serviceaccount:twokey:reader" cannot create resource "pods/exec" in API group "" in the namespace "default"');
+  });
+});
+
+/** Sends a line through a forwarded local port and returns what comes back. */
+function throughPort(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(line));
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      got += d.toString('utf8');
+      if (got.length >= line.length) socket.end();
+    });
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+  });
+}
+
+describe.each([
+  ['a WebSocket tunnel', 'true'],
+  ['SPDY/3.1', 'false'],
+])('port-forward over %s', (_name, websockets) => {
+  it('forwards a local port to a port the pod declares', async () => {
+    const forward = spawnKubectl({ ...writer, KUBECTL_PORT_FORWARD_WEBSOCKETS: websockets }, ['port-forward', 'pod/web-1', ':8080']);
+    try {
+      await forward.waitFor(/Forwarding from 127\.0\.0\.1:\d+ -> 8080/);
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(forward.output())?.[1]);
+      expect(await throughPort(port, 'through the tunnel\n')).toBe('through the tunnel\n');
+      await forward.waitFor('Handling connection for');
+    } finally {
+      await forward.stop();
+    }
   });
 });
