@@ -217,6 +217,22 @@ spec:
     expect(JSON.parse(stale.body)).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Operation cannot be fulfilled on configmaps "twice": the object has been modified; please apply your changes to the latest version and try again', reason: 'Conflict', details: { name: 'twice', kind: 'configmaps' }, code: 409 });
   });
 
+  it('decodes the protobuf bodies typed clients send (kubectl create secret, configmap, namespace, deployment)', async () => {
+    expect((await kubectl(writer, ['create', 'secret', 'generic', 'created', '--from-literal=token=abc123'])).stdout).toBe('secret/created created\n');
+    expect((await kubectl(writer, ['create', 'configmap', 'created', '--from-literal=k=v'])).stdout).toBe('configmap/created created\n');
+    expect((await kubectl(writer, ['create', 'namespace', 'team-a'])).stdout).toBe('namespace/team-a created\n');
+    expect((await kubectl(writer, ['create', 'deployment', 'made', '--image=nginx:1.27', '--replicas=0', '-n', 'team-a'])).stdout).toBe('deployment.apps/made created\n');
+    expect(fixture.state.requests.filter((r) => r.method === 'POST' && r.contentType === 'application/vnd.kubernetes.protobuf').length).toBeGreaterThanOrEqual(4);
+    expect(fixture.state.get('v1', 'Secret', 'default', 'created')?.data).toEqual({ token: Buffer.from('abc123').toString('base64') });
+    expect(fixture.state.get('v1', 'ConfigMap', 'default', 'created')?.data).toEqual({ k: 'v' });
+    expect(fixture.state.get('apps/v1', 'Deployment', 'team-a', 'made')?.spec).toEqual(expect.objectContaining({ replicas: 0, selector: { matchLabels: { app: 'made' } } }));
+    const invalid = await kubectl(writer, ['create', 'configmap', 'Bad_Name']);
+    expect(invalid.stderr).toContain('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"');
+    const deleted = await kubectl(writer, ['delete', 'namespace', 'team-a']);
+    expect(deleted.stdout).toBe('namespace "team-a" deleted\n');
+    expect(fixture.state.get('apps/v1', 'Deployment', 'team-a', 'made')).toBeUndefined();
+  });
+
   it('deletes objects and waits for them to be gone', async () => {
     await kubectl(writer, ['apply', '-f', manifest('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: doomed}\n')]);
     const out = await kubectl(writer, ['delete', 'configmap', 'doomed']);
