@@ -259,6 +259,24 @@ describe('authentication and authorization', () => {
   });
 });
 
+describe('bad requests', () => {
+  it('answers malformed, oversized and unknown-format bodies and bad paths with Status errors and keeps serving', async () => {
+    const post = (contentType: string, body: string): Promise<RawResponse> => raw('POST', '/api/v1/namespaces/default/configmaps', { 'content-type': contentType }, body);
+    expect(JSON.parse((await post('application/json', '{bad')).body)).toEqual(expect.objectContaining({ reason: 'BadRequest', code: 400 }));
+    const huge = await post('application/json', `{"data":{"k":"${'a'.repeat(4 * 1024 * 1024)}"}}`);
+    expect(huge.status).toBe(413);
+    expect(huge.headers.connection).toBe('close');
+    expect(JSON.parse((await post('text/plain', 'x')).body)).toEqual(expect.objectContaining({ reason: 'UnsupportedMediaType', code: 415 }));
+    expect((await raw('GET', '/api/v1/namespaces/%ZZ/pods', {})).status).toBe(400);
+    expect(JSON.parse((await raw('GET', '/api/v1/namespaces/default/pods?labelSelector=a%20in%20(((', {})).body).reason).toBe('BadRequest');
+    expect(JSON.parse((await raw('GET', '/apis/batch/v1/jobs', {})).body)).toEqual(expect.objectContaining({ reason: 'NotFound', code: 404 }));
+    expect(await raw('GET', '/metrics-nope', {})).toEqual(expect.objectContaining({ status: 404, body: '404 page not found\n' }));
+    const impersonating = await raw('GET', '/api/v1/pods', { 'impersonate-user': 'admin' });
+    expect(JSON.parse(impersonating.body).message).toBe('users "admin" is forbidden: User "system:serviceaccount:twokey:writer" cannot impersonate resource "users" in API group "" at the cluster scope');
+    expect((await kubectl(writer, ['get', 'pods', '-o', 'name'])).stdout).toContain('pod/web-1');
+  });
+});
+
 describe('watch', () => {
   it('streams changes to kubectl get -w as Table rows', async () => {
     const watch = spawnKubectl(writer, ['get', 'configmaps', '-w']);

@@ -54,6 +54,8 @@ export interface ServerOptions {
 
 function writeStatus(res: ServerResponse, status: KubeStatus): void {
   if (res.headersSent) return void res.end();
+  // A body refused half-read leaves bytes on the connection that are not a next request.
+  if (status.code === 413 || status.code === 408) res.setHeader('Connection', 'close');
   res.writeHead(status.code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   res.end(`${JSON.stringify(status)}\n`);
 }
@@ -230,6 +232,13 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       if (!info) {
         if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed();
         const doc = documentFor(url.pathname, req.headers.accept, req.headers.host ?? '', v3Hashes);
+        if (!doc && !/^\/(api|apis|openapi)(\/|$)/.test(url.pathname)) {
+          // Outside the API the server's mux answers Go's plain-text 404.
+          res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+          res.end('404 page not found\n');
+          record.status = 404;
+          return;
+        }
         if (!doc) throw pathNotFound();
         if (!doc.contentType && !acceptsJson(req.headers.accept)) throw notAcceptable(SERVED_TYPES);
         writeJson(res, 200, doc.value, doc.contentType);
