@@ -289,10 +289,6 @@ export async function startServer(options: ServerOptions, host: string, port: nu
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  server.on('secureConnection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const address = server.address() as AddressInfo;
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
