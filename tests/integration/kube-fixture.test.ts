@@ -301,6 +301,17 @@ describe('watch', () => {
   });
 });
 
+describe('watch with selectors', () => {
+  it('turns a change that moves an object out of a label selector into DELETED, and into it into ADDED', async () => {
+    fixture.state.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'moving', namespace: 'default', labels: { tier: 'a' } } });
+    const rv = JSON.parse((await raw('GET', '/api/v1/namespaces/default/configmaps', { accept: 'application/json' })).body).metadata.resourceVersion;
+    fixture.state.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'moving', namespace: 'default', labels: { tier: 'b' } } });
+    fixture.state.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'moving', namespace: 'default', labels: { tier: 'a' } } });
+    const watched = await raw('GET', `/api/v1/namespaces/default/configmaps?watch=1&labelSelector=tier%3Da&resourceVersion=${rv}&timeoutSeconds=1`, { accept: 'application/json' });
+    expect(watched.body.trim().split('\n').map((l) => JSON.parse(l).type)).toEqual(['DELETED', 'ADDED']);
+  });
+});
+
 describe('logs', () => {
   it('follows a pod log with kubectl logs -f, line by line as the container writes', async () => {
     const logs = spawnKubectl(writer, ['logs', '-f', 'web-1']);
@@ -313,6 +324,17 @@ describe('logs', () => {
     }
     const tail = await kubectl(writer, ['logs', 'web-1', '--tail=1']);
     expect(tail.stdout).toBe('a line written later\n');
+  });
+
+  it('serves a long log whole, honours --tail, --limit-bytes and --timestamps, and refuses an unknown container', async () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${'x'.repeat(100)}`);
+    fixture.state.appendLog('default', 'db-0', `${lines.join('\n')}\n`);
+    const all = await kubectl(writer, ['logs', 'db-0']);
+    expect(all.stdout).toBe(`${lines.join('\n')}\n`);
+    expect((await kubectl(writer, ['logs', 'db-0', '--limit-bytes=6'])).stdout).toBe('line 0');
+    expect((await kubectl(writer, ['logs', 'db-0', '--tail=1', '--timestamps'])).stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line 19999 x+\n$/);
+    const wrong = await raw('GET', '/api/v1/namespaces/default/pods/db-0/log?container=nope', {});
+    expect(JSON.parse(wrong.body)).toEqual(expect.objectContaining({ message: 'container nope is not valid for pod db-0', reason: 'BadRequest', code: 400 }));
   });
 });
 
@@ -377,6 +399,13 @@ describe.each([
     expect(session.code).toBe(7);
     expect(session.output).toContain(`${PROMPT}echo typed-at-a-tty\r\ntyped-at-a-tty\r\n${PROMPT}`);
     expect(session.output).toContain('the-file-secret');
+  });
+
+  it('attaches to the container with kubectl attach -i', async () => {
+    const out = await kubectl(env, ['attach', '-i', 'web-1'], 'echo attached\nexit 2\n');
+    expect(out.stdout).toContain('attached\n');
+    expect(out.code).toBe(2);
+    expect(fixture.state.requests.filter((r) => r.path.endsWith('/attach')).at(-1)).toEqual(expect.objectContaining({ method, status: 101 }));
   });
 
   it('refuses exec to the read token with a 403', async () => {

@@ -166,7 +166,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
     if (!rendering) throw notAcceptable(SERVED_TYPES);
     if (info.subresource === 'log' && info.kind.resource === 'pods') {
       const pod = rest.get(ctx, request).value;
-      state.logs.serve(pod, url.searchParams, res, closedPromise(req, res, stopping));
+      await state.logs.serve(pod, url.searchParams, res, closedPromise(req, res, stopping));
       return 200;
     }
     if (info.verb === 'watch') {
