@@ -5,13 +5,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { aggregatedContentType, aggregatedDiscovery, apiGroup, apiGroupList, apiVersions, resourceList, VERSION_INFO } from './discovery';
 import type { JsonObject } from './json';
 import { GROUPS, type ResourceKind } from './kinds';
-import { acceptsJson, chooseRendering, SERVED_TYPES, wantsAggregatedDiscovery } from './negotiation';
+import { acceptsJson, chooseRendering, SERVED_TYPES, wantsAggregatedDiscovery, type Rendering } from './negotiation';
 import { documentHash, openApiV2, openApiV3, openApiV3Index, V3_GROUP_VERSIONS } from './openapi';
 import { encode, renderValue } from './render';
-import { requestInfo, type RequestInfo } from './request-info';
+import { CONNECT_SUBRESOURCES, requestInfo, type RequestInfo } from './request-info';
 import * as rest from './rest';
 import { scale } from './scale';
-import { forbidden, internal, KubeStatusError, methodNotAllowed, notAcceptable, notFound, pathNotFound, unauthorized, type KubeStatus } from './status';
+import { forbidden, internal, KubeStatusError, methodNotAllowed, notAcceptable, pathNotFound, unauthorized, type KubeStatus } from './status';
 import type { FixtureState } from './state';
 import type { ServingCertificate } from './tls';
 import { serveWatch } from './watch';
@@ -205,9 +205,11 @@ export async function startServer(options: ServerOptions, host: string, port: nu
           throw methodNotAllowed();
       }
     }
-    const rendered = renderValue(info.subresource === 'scale' ? { ...info.kind, kind: 'Scale' } : info.kind, result.value, result.list === true, info.subresource === 'scale' && rendering.form === 'table' ? { form: 'object', encoding: 'json' } : rendering, ctx.now);
-    const contentType = rendering.form === 'table' || rendering.form === 'metadata' ? `application/json;as=${String(rendered.kind)};g=meta.k8s.io;v=${rendering.version}` : undefined;
-    const { body: text, contentType: encoded } = encode(rendered, rendering.form === 'object' ? rendering.encoding : 'json');
+    // The scale subresource answers its autoscaling/v1 Scale as an object, whatever form was asked.
+    const effective: Rendering = info.subresource === 'scale' ? { form: 'object', encoding: rendering.form === 'object' ? rendering.encoding : 'json' } : rendering;
+    const rendered = renderValue(info.kind, result.value, result.list === true, effective, ctx.now);
+    const contentType = effective.form === 'object' ? undefined : `application/json;as=${String(rendered.kind)};g=meta.k8s.io;v=${effective.version}`;
+    const { body: text, contentType: encoded } = encode(rendered, effective.form === 'object' ? effective.encoding : 'json');
     res.writeHead(result.status, { 'Content-Type': contentType ?? encoded, 'Cache-Control': 'no-cache, private' });
     res.end(text);
     return result.status;
@@ -250,7 +252,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       if (info.name === undefined && info.namespace !== undefined && !info.kind.namespaced) throw pathNotFound();
       const kinded = { ...info, kind: info.kind };
       if (!kinded.kind.namespaced && info.namespace !== undefined) throw pathNotFound();
-      if (info.subresource && ['exec', 'attach', 'portforward'].includes(info.subresource)) throw new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Upgrade request required', reason: 'BadRequest', code: 400 });
+      if (info.subresource && CONNECT_SUBRESOURCES.has(info.subresource)) throw new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Upgrade request required', reason: 'BadRequest', code: 400 });
       record.status = await handleResource(kinded, req, res, url);
     } catch (e) {
       const status = e instanceof KubeStatusError ? e.status : internal('the fixture failed to serve the request').status;
@@ -274,10 +276,8 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       record.user = token.user;
       refuseImpersonation(token, req);
       const info = requestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
-      if (!info?.kind || !info.subresource || !['exec', 'attach', 'portforward'].includes(info.subresource) || info.name === undefined) throw pathNotFound();
+      if (!info?.kind || !info.subresource || !CONNECT_SUBRESOURCES.has(info.subresource) || info.name === undefined) throw pathNotFound();
       authorize(token, info);
-      const pod = state.restContext.store.get(info.kind, info.namespace ?? '', info.name);
-      if (!pod) throw notFound('pods', '', info.name);
       record.status = 101;
       options.upgrade({ ...info, kind: info.kind }, req, socket, head, url);
     } catch (e) {

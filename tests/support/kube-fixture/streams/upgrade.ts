@@ -5,7 +5,7 @@ import { createWebSocketStream, WebSocketServer } from 'ws';
 import { nameOf, namespaceOf, type JsonObject } from '../json';
 import type { UpgradeHandler } from '../server';
 import type { FixtureState } from '../state';
-import { badRequest } from '../status';
+import { badRequest, notFound } from '../status';
 import { commandOptions, runSession, type CommandOptions, type SessionStreams } from './exec-session';
 import { SpdyConnection } from './spdy-connection';
 import { commandOverSpdy, portForwardOverSpdy } from './spdy-sessions';
@@ -40,7 +40,8 @@ export function streamUpgrades(state: FixtureState): UpgradeHandler {
   };
 
   return (info, req, socket: Socket, head, url) => {
-    const pod = state.restContext.store.get(info.kind, info.namespace ?? '', info.name ?? '') as JsonObject;
+    const pod = state.restContext.store.get(info.kind, info.namespace ?? '', info.name ?? '');
+    if (!pod) throw notFound('pods', '', info.name ?? '');
     const subresource = info.subresource ?? '';
     let options: CommandOptions | undefined;
     if (subresource !== 'portforward') {
