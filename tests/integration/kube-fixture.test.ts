@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { request } from 'node:https';
 import { connect } from 'node:net';
+import { WebSocket } from 'ws';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -412,6 +413,26 @@ describe.each([
     const out = await kubectl({ ...reader, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: websockets }, ['exec', 'web-1', '--', 'ls']);
     expect(out.code).not.toBe(0);
     expect(out.stderr).toContain('pods "web-1" is forbidden: User "system:serviceaccount:twokey:reader" cannot create resource "pods/exec" in API group "" in the namespace "default"');
+  });
+});
+
+describe('exec over the v4 WebSocket protocol (clients before 1.30)', () => {
+  it('negotiates v4.channel.k8s.io and reports the exit status on channel 3', async () => {
+    const url = `${fixture.url.replace('https', 'wss')}/api/v1/namespaces/default/pods/web-1/exec?command=sh&command=-c&command=echo%20v4%3B%20exit%205&stdout=true&stderr=true`;
+    const ws = new WebSocket(url, ['v4.channel.k8s.io'], { ca: fixture.caPem, headers: { authorization: 'Bearer write-token' } });
+    const channels = new Map<number, string>();
+    ws.on('message', (data: Buffer) => channels.set(data[0] ?? -1, (channels.get(data[0] ?? -1) ?? '') + data.subarray(1).toString()));
+    const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
+    expect(ws.protocol).toBe('v4.channel.k8s.io');
+    expect(code).toBe(1000);
+    expect(channels.get(1)).toBe('v4\n');
+    expect(JSON.parse(channels.get(3) ?? '')).toEqual(expect.objectContaining({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '5' }] } }));
+  });
+
+  it('refuses an upgrade that offers no protocol it speaks, before switching', async () => {
+    const ws = new WebSocket(`${fixture.url.replace('https', 'wss')}/api/v1/namespaces/default/pods/web-1/exec?command=ls&stdout=true`, ['base64.channel.k8s.io'], { ca: fixture.caPem, headers: { authorization: 'Bearer write-token' } });
+    const status = await new Promise<number | undefined>((resolve) => ws.on('unexpected-response', (_req, res) => resolve(res.statusCode)));
+    expect(status).toBe(400);
   });
 });
 

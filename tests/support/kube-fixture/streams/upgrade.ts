@@ -16,6 +16,8 @@ const SPDY_COMMAND_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 const SPDY_PORT_FORWARD = 'portforward.k8s.io';
 /** port-forward over WebSocket tunnels SPDY frames in binary messages (KEP-4006). */
 const TUNNELED_PORT_FORWARD = 'SPDY/3.1+portforward.k8s.io';
+/** The largest WebSocket message accepted: one tunnelled SPDY frame (24-bit length) and its header. */
+export const MAX_WEBSOCKET_MESSAGE_BYTES = 0xffffff + 8;
 
 const offered = (header: string | string[] | undefined): string[] => (Array.isArray(header) ? header : [header ?? '']).flatMap((h) => h.split(',')).map((p) => p.trim()).filter(Boolean);
 
@@ -25,7 +27,7 @@ const offered = (header: string | string[] | undefined): string[] => (Array.isAr
  * the pod is deleted.
  */
 export function streamUpgrades(state: FixtureState): UpgradeHandler {
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols: Set<string>, req: IncomingMessage) => chooseWebSocketProtocol(protocols, req) });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES, handleProtocols: (protocols: Set<string>, req: IncomingMessage) => chooseWebSocketProtocol(protocols, req) });
   const open = new Map<string, Set<() => void>>();
   state.onRemoved((k, object) => {
     if (k.resource !== 'pods') return;
