@@ -327,6 +327,15 @@ describe('logs', () => {
     expect(tail.stdout).toBe('a line written later\n');
   });
 
+  it('ends a follower when its pod is deleted', async () => {
+    fixture.state.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'short-lived', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } });
+    fixture.state.appendLog('default', 'short-lived', 'hello from a pod about to go\n');
+    const logs = spawnKubectl(writer, ['logs', '-f', 'short-lived']);
+    await logs.waitFor('about to go');
+    expect(fixture.state.remove('v1', 'Pod', 'default', 'short-lived')).toEqual(expect.objectContaining({ kind: 'Pod' }));
+    expect(await logs.exited).toBe(0);
+  });
+
   it('serves a long log whole, honours --tail, --limit-bytes and --timestamps, and refuses an unknown container', async () => {
     const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${'x'.repeat(100)}`);
     fixture.state.appendLog('default', 'db-0', `${lines.join('\n')}\n`);

@@ -196,7 +196,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
           result = rest.patch(ctx, request);
           break;
         case 'delete':
-          result = rest.remove(ctx, request, (ns) => state.emptyNamespace(ns));
+          result = rest.remove(ctx, request);
           break;
         case 'deletecollection':
           result = rest.removeCollection(ctx, request);
