@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { request } from 'node:https';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { WebSocket } from 'ws';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -442,6 +443,34 @@ describe('exec over the v4 WebSocket protocol (clients before 1.30)', () => {
     const ws = new WebSocket(`${fixture.url.replace('https', 'wss')}/api/v1/namespaces/default/pods/web-1/exec?command=ls&stdout=true`, ['base64.channel.k8s.io'], { ca: fixture.caPem, headers: { authorization: 'Bearer write-token' } });
     const status = await new Promise<number | undefined>((resolve) => ws.on('unexpected-response', (_req, res) => resolve(res.statusCode)));
     expect(status).toBe(400);
+  });
+});
+
+/** Upgrades a raw TLS connection to SPDY for exec and sends `frames`; resolves when the server closes it. */
+function spdyAttack(frames: Buffer[]): Promise<string> {
+  return new Promise((resolve) => {
+    const url = new URL(fixture.url);
+    const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: fixture.caPem, servername: 'localhost' }, () => {
+      socket.write(`POST /api/v1/namespaces/default/pods/web-1/exec?command=ls&stdout=true HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer write-token\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n`);
+    });
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      if (!got) for (const f of frames) socket.write(f);
+      got += d.toString('latin1');
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(got));
+  });
+}
+
+describe('SPDY from a hostile client', () => {
+  it('closes only the connection that sends unreadable frames (short RST_STREAM, short PING, a bad header block)', async () => {
+    const control = (type: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([0x80, 0x03, 0x00, type, 0x00, 0x00, 0x00, body.length]), body]);
+    for (const frame of [control(3, Buffer.alloc(0)), control(6, Buffer.from([1])), control(1, Buffer.concat([Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from('not zlib at all')]))]) {
+      const reply = await spdyAttack([frame]);
+      expect(reply.startsWith('HTTP/1.1 101 Switching Protocols')).toBe(true);
+    }
+    expect((await kubectl({ ...writer, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }, ['exec', 'web-1', '--', 'echo', 'still serving'])).stdout).toBe('still serving\n');
   });
 });
 
