@@ -21,6 +21,14 @@ export function ensure(object: JsonObject, key: string): JsonObject {
   return made;
 }
 
+/**
+ * Sets a field named by the client. A plain assignment to `__proto__` would replace the object's
+ * prototype; Kubernetes maps may hold that key like any other, so it is defined as an own field.
+ */
+export function setField(object: JsonObject, key: string, value: Json): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 export const text = (value: Json | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
 export const list = (value: Json | undefined): Json[] => (Array.isArray(value) ? value : []);
 export const objects = (value: Json | undefined): JsonObject[] => list(value).filter(isObject);

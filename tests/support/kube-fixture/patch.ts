@@ -1,4 +1,4 @@
-import { clone, isObject, type Json, type JsonObject } from './json';
+import { clone, isObject, setField, type Json, type JsonObject } from './json';
 import { badRequest, KubeStatusError } from './status';
 
 /** RFC 7386 JSON merge patch: objects merge, `null` deletes, everything else replaces. */
@@ -7,7 +7,7 @@ export function mergePatch(target: Json, patch: Json): Json {
   const result: JsonObject = isObject(target) ? clone(target) : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
-    else result[key] = mergePatch(result[key] ?? null, value);
+    else setField(result, key, mergePatch(result[key] ?? null, value));
   }
   return result;
 }
@@ -37,6 +37,7 @@ export function mergeKeyFor(field: string, item: JsonObject): string | undefined
 }
 
 const DIRECTIVE_PREFIXES = ['$setElementOrder/', '$deleteFromPrimitiveList/', '$retainKeys'];
+
 
 function mergeList(field: string, live: Json[], patch: Json[]): Json[] {
   const first = patch.find(isObject);
@@ -70,8 +71,8 @@ export function strategicMerge(target: Json, patch: Json): Json {
   for (const [key, value] of Object.entries(patch)) {
     if (key === '$patch' || DIRECTIVE_PREFIXES.some((p) => key.startsWith(p))) continue;
     if (value === null) delete result[key];
-    else if (Array.isArray(value)) result[key] = mergeList(key, Array.isArray(result[key]) ? result[key] : [], value);
-    else result[key] = strategicMerge(result[key] ?? null, value);
+    else if (Array.isArray(value)) setField(result, key, mergeList(key, Array.isArray(result[key]) ? result[key] : [], value));
+    else setField(result, key, strategicMerge(result[key] ?? null, value));
   }
   return result;
 }
@@ -120,7 +121,7 @@ function addAt(doc: Json, tokens: string[], value: Json, op: string): Json {
     const index = last === '-' ? parent.length : Number(last);
     if (!Number.isInteger(index) || index < 0 || index > parent.length) throw new KubeStatusError(jsonPatchFailure(`${op} operation does not apply: index out of bounds: ${last}`));
     parent.splice(index, 0, value);
-  } else parent[last] = value;
+  } else setField(parent, last, value);
   return doc;
 }
 

@@ -1,4 +1,4 @@
-import type { Json, JsonObject } from './json';
+import { setField, type Json, type JsonObject } from './json';
 import { badRequest, unsupportedMediaType } from './status';
 
 /**
@@ -165,7 +165,7 @@ function decodeMessage(name: string, bytes: Buffer, depth: number): JsonObject {
         else entry.skip(Number(entryTag & 7n));
       }
       const map = (out[field.name] ?? {}) as JsonObject;
-      map[key] = entryValue;
+      setField(map, key, entryValue);
       out[field.name] = map;
       continue;
     }
