@@ -116,6 +116,14 @@ describe('discovery and reads', () => {
     expect(containers.stdout).toContain('Container image name.');
   });
 
+  it('serves /openapi/v2 as gnostic protobuf to clients that ask for it (kubectl explain --output=plaintext-openapiv2, kubectl up to 1.28)', async () => {
+    const out = await kubectl(writer, ['explain', '--output=plaintext-openapiv2', 'deployment.spec.replicas']);
+    expect(out.stdout).toContain('FIELD:    replicas <integer>');
+    expect(fixture.state.requests.some((r) => r.path === '/openapi/v2' && r.accept?.startsWith('application/com.github.proto-openapi.spec.v2') && r.status === 200)).toBe(true);
+    const json = await raw('GET', '/openapi/v2', { accept: 'application/json' });
+    expect(JSON.parse(json.body).swagger).toBe('2.0');
+  });
+
   it('pages a list with limit and continue, and filters by label and field selectors', async () => {
     const first = JSON.parse((await raw('GET', '/api/v1/namespaces?limit=2', { accept: 'application/json' })).body);
     expect(first.items.map((n: { metadata: { name: string } }) => n.metadata.name)).toEqual(['default', 'kube-node-lease']);

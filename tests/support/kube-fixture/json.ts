@@ -39,7 +39,8 @@ export const metadataOf = (object: JsonObject): JsonObject => field(object, 'met
 export const nameOf = (object: JsonObject): string => text(metadataOf(object).name) ?? '';
 export const namespaceOf = (object: JsonObject): string => text(metadataOf(object).namespace) ?? '';
 export const labelsOf = (object: JsonObject): Record<string, string> => {
-  const labels: Record<string, string> = {};
+  // No prototype: a selector asking for a label named like an Object.prototype member finds nothing.
+  const labels: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(field(metadataOf(object), 'labels'))) if (typeof v === 'string') labels[k] = v;
   return labels;
 };

@@ -3,6 +3,7 @@ import { VERSION_INFO } from './discovery';
 import type { JsonObject } from './json';
 import { apiVersionOf, KINDS, type ResourceKind } from './kinds';
 import { DEFINITIONS, META, type Definition, type Prop } from './openapi-schemas';
+import { encodeOpenApiV2 } from './openapi-v2-protobuf';
 
 type Dialect = 'v2' | 'v3';
 
@@ -176,6 +177,14 @@ export function openApiV2(): JsonObject {
   const paths = Object.assign({}, ...KINDS.map((k) => pathsFor('v2', k))) as JsonObject;
   const definitions = Object.fromEntries(closure(rootsOf(KINDS)).map((n) => [n, renderDefinition('v2', DEFINITIONS[n] as Definition)]));
   return { swagger: '2.0', info: INFO, paths, definitions, securityDefinitions: { BearerToken: { description: 'Bearer Token authentication', type: 'apiKey', name: 'authorization', in: 'header' } }, security: [{ BearerToken: [] }] };
+}
+
+let v2Protobuf: Buffer | undefined;
+
+/** `/openapi/v2` as gnostic protobuf (built once: the document does not change). */
+export function openApiV2Protobuf(): Buffer {
+  v2Protobuf ??= encodeOpenApiV2(openApiV2());
+  return v2Protobuf;
 }
 
 /** `/openapi/v3/{api/v1|apis/apps/v1}`: the OpenAPI 3.0 document of one group version. */

@@ -5,8 +5,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { aggregatedContentType, aggregatedDiscovery, apiGroup, apiGroupList, apiVersions, resourceList, VERSION_INFO } from './discovery';
 import type { JsonObject } from './json';
 import { GROUPS, type ResourceKind } from './kinds';
-import { acceptsJson, chooseRendering, SERVED_TYPES, wantsAggregatedDiscovery, type Rendering } from './negotiation';
-import { documentHash, openApiV2, openApiV3, openApiV3Index, V3_GROUP_VERSIONS } from './openapi';
+import { acceptsJson, chooseRendering, SERVED_TYPES, wantsAggregatedDiscovery, wantsProtobufOpenApiV2, type Rendering } from './negotiation';
+import { documentHash, openApiV2, openApiV2Protobuf, openApiV3, openApiV3Index, V3_GROUP_VERSIONS } from './openapi';
 import { encode, renderValue } from './render';
 import { CONNECT_SUBRESOURCES, requestInfo, type RequestInfo } from './request-info';
 import * as rest from './rest';
@@ -113,7 +113,9 @@ function refuseImpersonation(token: FixtureToken, req: IncomingMessage): void {
 }
 
 /** The discovery and OpenAPI documents, by path (undefined: not one of them). */
-function documentFor(path: string, accept: string | undefined, host: string, v3Hashes: Record<string, string>): { value: JsonObject; contentType?: string } | undefined {
+type Document = { value: JsonObject; contentType?: string } | { bytes: Buffer; contentType: string };
+
+function documentFor(path: string, accept: string | undefined, host: string, v3Hashes: Record<string, string>): Document | undefined {
   if (path === '/version') return { value: VERSION_INFO };
   if (path === '/api' || path === '/apis') {
     const aggregated = wantsAggregatedDiscovery(accept);
@@ -125,7 +127,7 @@ function documentFor(path: string, accept: string | undefined, host: string, v3H
     if (path === `/apis/${g}`) return { value: apiGroup(g) };
     if (path === `/apis/${g}/v1`) return { value: resourceList(g) };
   }
-  if (path === '/openapi/v2') return { value: openApiV2() };
+  if (path === '/openapi/v2') return wantsProtobufOpenApiV2(accept) ? { bytes: openApiV2Protobuf(), contentType: 'application/octet-stream' } : { value: openApiV2() };
   if (path === '/openapi/v3') return { value: openApiV3Index(v3Hashes) };
   if (path.startsWith('/openapi/v3/')) {
     const doc = openApiV3(path.slice('/openapi/v3/'.length));
@@ -242,8 +244,13 @@ export async function startServer(options: ServerOptions, host: string, port: nu
           return;
         }
         if (!doc) throw pathNotFound();
-        if (!doc.contentType && !acceptsJson(req.headers.accept)) throw notAcceptable(SERVED_TYPES);
-        writeJson(res, 200, doc.value, doc.contentType);
+        if ('bytes' in doc) {
+          res.writeHead(200, { 'Content-Type': doc.contentType, 'Cache-Control': 'no-cache, private' });
+          res.end(doc.bytes);
+        } else {
+          if (!doc.contentType && !acceptsJson(req.headers.accept)) throw notAcceptable(SERVED_TYPES);
+          writeJson(res, 200, doc.value, doc.contentType);
+        }
         record.status = 200;
         return;
       }
