@@ -243,6 +243,22 @@ spec:
     expect(fixture.state.get('apps/v1', 'Deployment', 'team-a', 'made')).toBeUndefined();
   });
 
+  it('runs server-side dry runs without storing (apply --dry-run=server, diff) and deletes collections by selector', async () => {
+    const file = manifest('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry, labels: {batch: one}}\ndata: {a: "1"}\n');
+    expect((await kubectl(writer, ['apply', '--dry-run=server', '-f', file])).stdout).toBe('configmap/dry created (server dry run)\n');
+    expect(fixture.state.get('v1', 'ConfigMap', 'default', 'dry')).toBeUndefined();
+    await kubectl(writer, ['apply', '-f', file]);
+    const diff = await kubectl(writer, ['diff', '-f', manifest('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry, labels: {batch: one}}\ndata: {a: "2"}\n')]);
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toMatch(/^-  a: "1"$/m);
+    expect(diff.stdout).toMatch(/^\+  a: "2"$/m);
+    expect(fixture.state.get('v1', 'ConfigMap', 'default', 'dry')?.data).toEqual({ a: '1' });
+    fixture.state.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'dry-two', namespace: 'default', labels: { batch: 'one' } } });
+    const gone = JSON.parse((await raw('DELETE', '/api/v1/namespaces/default/configmaps?labelSelector=batch%3Done', { accept: 'application/json' })).body);
+    expect(gone.items.map((i: { metadata: { name: string } }) => i.metadata.name)).toEqual(['dry', 'dry-two']);
+    expect(fixture.state.get('v1', 'ConfigMap', 'default', 'dry-two')).toBeUndefined();
+  });
+
   it('deletes objects and waits for them to be gone', async () => {
     await kubectl(writer, ['apply', '-f', manifest('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: doomed}\n')]);
     const out = await kubectl(writer, ['delete', 'configmap', 'doomed']);
