@@ -8,7 +8,7 @@ import { recordUpdate, serverSideApply } from './managed-fields';
 import { jsonPatch, mergePatch, strategicMerge } from './patch';
 import type { RequestInfo } from './request-info';
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors';
-import { alreadyExists, badRequest, conflict, entityTooLarge, invalid, KubeStatusError, methodNotAllowed, notFound, STALE_OBJECT, unsupportedMediaType } from './status';
+import { alreadyExists, badRequest, conflict, entityTooLarge, gone, invalid, methodNotAllowed, notFound, STALE_OBJECT, unsupportedMediaType } from './status';
 import type { ObjectStore } from './store';
 
 /** The apiserver's request body limit (3 MiB). */
@@ -212,7 +212,7 @@ export function list(ctx: RestContext, req: ResourceRequest): ResourceResult {
     } catch {
       throw badRequest('continue key is not valid: illegal base64 data');
     }
-    if (parsed.rv < ctx.store.oldestResumable) throw new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.', reason: 'Expired', code: 410 });
+    if (parsed.rv < ctx.store.oldestResumable) throw gone('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
     resourceVersion = parsed.rv;
     items = items.filter((o) => sortKey(o) > parsed.after);
   }

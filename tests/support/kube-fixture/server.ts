@@ -11,7 +11,7 @@ import { encode, renderValue } from './render';
 import { CONNECT_SUBRESOURCES, requestInfo, type RequestInfo } from './request-info';
 import * as rest from './rest';
 import { scale } from './scale';
-import { forbidden, internal, KubeStatusError, methodNotAllowed, notAcceptable, pathNotFound, unauthorized, type KubeStatus } from './status';
+import { badRequest, entityTooLarge, forbidden, internal, KubeStatusError, requestTimeout, methodNotAllowed, notAcceptable, pathNotFound, unauthorized, type KubeStatus } from './status';
 import type { FixtureState } from './state';
 import type { ServingCertificate } from './tls';
 import { serveWatch } from './watch';
@@ -69,13 +69,13 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const timer = setTimeout(() => reject(new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'request body timed out', reason: 'Timeout', code: 408 })), REQUEST_BODY_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(requestTimeout()), REQUEST_BODY_TIMEOUT_MS);
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > rest.MAX_BODY_BYTES) {
         clearTimeout(timer);
         req.pause();
-        reject(new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Request entity too large: limit is 3145728', reason: 'RequestEntityTooLarge', code: 413 }));
+        reject(entityTooLarge());
         return;
       }
       chunks.push(chunk);
@@ -90,6 +90,8 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     });
   });
 }
+
+const recordOf = (req: IncomingMessage, url: URL): RecordedRequest => ({ method: req.method ?? '', path: url.pathname, query: url.search, user: undefined, accept: req.headers.accept, contentType: req.headers['content-type'] });
 
 /** The user a request's bearer token names, or a 401. */
 export function authenticate(tokens: Record<string, FixtureToken>, header: string | undefined): FixtureToken {
@@ -219,7 +221,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://fixture');
-    const record: RecordedRequest = { method: req.method ?? '', path: url.pathname, query: url.search, user: undefined, accept: req.headers.accept, contentType: req.headers['content-type'] };
+    const record = recordOf(req, url);
     state.record(record);
     res.setHeader('Audit-Id', randomUUID());
     try {
@@ -259,7 +261,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       if (info.name === undefined && info.namespace !== undefined && !info.kind.namespaced) throw pathNotFound();
       const kinded = { ...info, kind: info.kind };
       if (!kinded.kind.namespaced && info.namespace !== undefined) throw pathNotFound();
-      if (info.subresource && CONNECT_SUBRESOURCES.has(info.subresource)) throw new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Upgrade request required', reason: 'BadRequest', code: 400 });
+      if (info.subresource && CONNECT_SUBRESOURCES.has(info.subresource)) throw badRequest('Upgrade request required');
       record.status = await handleResource(kinded, req, res, url);
     } catch (e) {
       const status = e instanceof KubeStatusError ? e.status : internal('the fixture failed to serve the request').status;
@@ -271,7 +273,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
   const server = createServer({ key: options.tls.keyPem, cert: options.tls.certPem }, (req, res) => void handle(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'https://fixture');
-    const record: RecordedRequest = { method: req.method ?? '', path: url.pathname, query: url.search, user: undefined, accept: req.headers.accept, contentType: req.headers['content-type'] };
+    const record = recordOf(req, url);
     state.record(record);
     const refuse = (status: KubeStatus): void => {
       record.status = status.code;
