@@ -276,6 +276,13 @@ describe('authentication and authorization', () => {
     expect(scale.stderr).toContain('cannot patch resource "deployments/scale" in API group "apps"');
   });
 
+  it('answers kubectl auth can-i from the same rule (a SelfSubjectAccessReview any user may create)', async () => {
+    expect(await kubectl(writer, ['auth', 'can-i', 'delete', 'pods'])).toEqual(expect.objectContaining({ code: 0, stdout: 'yes\n' }));
+    expect(await kubectl(reader, ['auth', 'can-i', 'delete', 'pods'])).toEqual(expect.objectContaining({ code: 1, stdout: 'no\n' }));
+    expect(await kubectl(reader, ['auth', 'can-i', 'watch', 'secrets', '-n', 'kube-system'])).toEqual(expect.objectContaining({ code: 0, stdout: 'yes\n' }));
+    expect((await raw('GET', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {})).status).toBe(405);
+  });
+
   it('answers 401 Unauthorized to an unknown token', async () => {
     const stranger = kubectlEnv(writeKubeconfig({ url: fixture.url, caPem: fixture.caPem, token: 'nobody' }));
     const out = await kubectl(stranger, ['get', 'pods']);

@@ -3,8 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { aggregatedContentType, aggregatedDiscovery, apiGroup, apiGroupList, apiVersions, resourceList, VERSION_INFO } from './discovery';
-import type { JsonObject } from './json';
-import { GROUPS, type ResourceKind } from './kinds';
+import { allows, reviewAccess, type FixtureToken } from './access-review';
+import { isObject, type JsonObject } from './json';
+import { ACCESS_REVIEW, GROUPS, isStored, type ResourceKind } from './kinds';
 import { acceptsJson, chooseRendering, SERVED_TYPES, wantsAggregatedDiscovery, wantsProtobufOpenApiV2, type Rendering } from './negotiation';
 import { documentHash, openApiV2, openApiV2Protobuf, openApiV3, openApiV3Index, V3_GROUP_VERSIONS } from './openapi';
 import { encode, renderValue } from './render';
@@ -16,18 +17,11 @@ import type { FixtureState } from './state';
 import type { ServingCertificate } from './tls';
 import { serveWatch } from './watch';
 
-/** Who a bearer token is, and whether RBAC lets it write (`read`: get, list and watch only). */
-export interface FixtureToken {
-  user: string;
-  access: 'read' | 'write';
-}
-
 /** How long a request may take to send its body before the server gives up on it. */
 export const REQUEST_BODY_TIMEOUT_MS = 60_000;
 /** How many requests the fixture keeps in `state.requests` for tests to inspect. */
 export const MAX_RECORDED_REQUESTS = 10_000;
 
-const READ_VERBS = new Set(['get', 'list', 'watch']);
 const IMPERSONATION = /^impersonate-/i;
 
 export interface RecordedRequest {
@@ -101,9 +95,9 @@ export function authenticate(tokens: Record<string, FixtureToken>, header: strin
   return token;
 }
 
-/** RBAC for the fixture: `read` tokens may get, list and watch; `write` tokens may do anything. */
+/** Refuses what the token's RBAC does not allow (a self access review is open to every user, as `system:basic-user` makes it). */
 export function authorize(token: FixtureToken, info: RequestInfo): void {
-  if (token.access === 'write' || READ_VERBS.has(info.verb)) return;
+  if (allows(token, info.verb) || (info.resource === ACCESS_REVIEW && info.verb === 'create')) return;
   throw forbidden({ user: token.user, verb: info.verb, resource: info.resource, ...(info.subresource ? { subresource: info.subresource } : {}), group: info.apiGroup, ...(info.namespace !== undefined ? { namespace: info.namespace } : {}), ...(info.name !== undefined ? { name: info.name } : {}) });
 }
 
@@ -162,7 +156,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
   const v3Hashes = Object.fromEntries(V3_GROUP_VERSIONS.map((gv) => [gv, documentHash(JSON.stringify(openApiV3(gv)))]));
   const ctx = state.restContext;
 
-  async function handleResource(info: RequestInfo & { kind: ResourceKind }, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> {
+  async function handleResource(info: RequestInfo & { kind: ResourceKind }, token: FixtureToken, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> {
     const method = req.method ?? 'GET';
     const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req);
     const request: rest.ResourceRequest = { info, query: url.searchParams, contentType: String(req.headers['content-type'] ?? ''), body, userAgent: String(req.headers['user-agent'] ?? '') };
@@ -179,7 +173,12 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       return 200;
     }
     let result: rest.ResourceResult;
-    if (info.subresource === 'scale') result = scale(ctx, request, method);
+    if (!isStored(info.kind) && info.verb !== 'create') throw methodNotAllowed();
+    if (info.kind.resource === ACCESS_REVIEW) {
+      const review = rest.decodeBody(body, request.contentType);
+      if (!isObject(review)) throw badRequest('the body of the request must be a JSON object');
+      result = { status: 201, value: reviewAccess(token, review) };
+    } else if (info.subresource === 'scale') result = scale(ctx, request, method);
     else if (info.subresource && info.subresource !== 'status') throw methodNotAllowed();
     else {
       switch (info.verb) {
@@ -262,7 +261,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       const kinded = { ...info, kind: info.kind };
       if (!kinded.kind.namespaced && info.namespace !== undefined) throw pathNotFound();
       if (info.subresource && CONNECT_SUBRESOURCES.has(info.subresource)) throw badRequest('Upgrade request required');
-      record.status = await handleResource(kinded, req, res, url);
+      record.status = await handleResource(kinded, token, req, res, url);
     } catch (e) {
       const status = e instanceof KubeStatusError ? e.status : internal('the fixture failed to serve the request').status;
       record.status = status.code;
