@@ -213,7 +213,9 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
     const challenge = none.headers.get('www-authenticate') ?? '';
     const metadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)?.[1] ?? '';
     const metadata = (await (await fetch(metadataUrl)).json()) as { resource: string; authorization_servers: string[] };
-    expect(metadata).toMatchObject({ resource: url, authorization_servers: [stack.cp.issuer] });
+    // Every issuer the agent trusts: the IdP's, and the control plane's own (SAML sign-ins' tokens).
+    expect(metadata).toMatchObject({ resource: url });
+    expect([...metadata.authorization_servers].sort()).toEqual([stack.cp.issuer, `${stack.cp.httpUrl}/tokens`].sort());
 
     const lower = await fetch(url, { method: 'POST', headers: { authorization: `bearer ${await stack.token('alice', ['support'])}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '8' } } }) });
     expect(lower.status).toBe(200);
