@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { askApproval, type ApprovalOutcome } from '../approvals/approval-flow';
+import { readBounded } from './bounded-body';
+import { forward } from './forward';
+import type { JudgedRequest } from './judge';
+import type { KubeProxyDeps, Served } from './request-handler';
+import { sendStatus } from './status';
+import { upstreamHeaders } from './upstream-headers';
+
+/** Largest body a held write may have: it is shown to reviewers whole (or as a diff), and kept until the decision. */
+export const MAX_HELD_BODY_BYTES = 512 * 1024;
+/** The live object fetched for a reviewer's diff (read token) may be this large; a larger one is shown without a diff. */
+export const MAX_LIVE_OBJECT_BYTES = 1024 * 1024;
+
+const WORDING = {
+  noun: 'request',
+  reasonHint: 'kubectl cannot send a reason: use twokey exec --target T -f manifest.yaml --reason R',
+  tooLargeAdvice: 'apply it with twokey exec --target T -f manifest.yaml, or split it',
+} as const;
+
+/**
+ * A write the policy sends for approval: its body is read (bounded) and kept; the reviewer sees the
+ * verb, object, namespace and the body or its diff against the live object; the agent then sends
+ * what the reviewer saw once, on the write token, and returns the API server's answer to kubectl.
+ * The caller's connection stays open meanwhile; if it closes, the wait stops and the approval
+ * becomes a one-time grant for the identical request.
+ */
+export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req: IncomingMessage, res: ServerResponse): Promise<Served> {
+  if (judged.decision.kind !== 'approve') throw new Error('holdWrite needs an approve decision');
+  if (judged.classified.upgrade) {
+    sendStatus(res, 'Forbidden', 'twokey: this stream needs approval first: ask for a write window, or run it after approval with the same command');
+    return { status: 403, bytes: 0 };
+  }
+  const body = await readBounded(req, MAX_HELD_BODY_BYTES);
+  if (!body.ok) {
+    sendStatus(res, body.tooLarge ? 'RequestEntityTooLarge' : 'BadRequest', `twokey: ${body.reason}`);
+    return { status: body.tooLarge ? 413 : 400, bytes: 0, summary: body.reason };
+  }
+  const method = req.method ?? 'GET';
+  const contentType = req.headers['content-type'];
+  const live = ['update', 'patch'].includes(judged.classified.request.verb) ? await liveObject(deps, judged) : undefined;
+  const text = deps.rules.reviewText(judged.classified, body.value, contentType, live, judged.masking);
+  const sha256 = createHash('sha256').update(`kubernetes\n${method}\n${judged.url}\n${contentType ?? ''}\n`).update(body.value).digest('hex');
+  const abort = new AbortController();
+  res.once('close', () => abort.abort());
+  const { session } = judged.session;
+  const asked = await askApproval(
+    { kind: 'statement', target: deps.target, protocol: 'kubernetes', identity: session.identity, text, sha256, class: judged.classified.class, decision: judged.decision, reason: undefined },
+    WORDING,
+    { gate: deps.context.approvals, record: (e) => session.record({ e: 'approval', ...e }), signal: abort.signal },
+  );
+  let outcome: ApprovalOutcome;
+  if (asked.kind === 'pending') {
+    session.record({ e: 'held', requestId: asked.requestId, review: text });
+    outcome = await asked.outcome;
+  } else outcome = asked;
+  if (res.destroyed) return { status: 499, bytes: 0, summary: 'the caller left while the request was held' };
+  if (outcome.kind !== 'run') {
+    const message = outcome.kind === 'refused' ? `${outcome.message}${outcome.hint ? ` (${outcome.hint})` : ''}` : 'twokey: a write window is asked for with twokey request-access';
+    sendStatus(res, 'Forbidden', message);
+    return { status: 403, bytes: 0, summary: message };
+  }
+  const plan = deps.rules.responseMasking(judged.classified, judged.masking, req.headers.accept);
+  const headers = upstreamHeaders(req.headers, false);
+  delete headers['transfer-encoding'];
+  headers['content-length'] = String(body.value.length);
+  if (plan.kind === 'mask') headers.accept = plan.accept;
+  const forwarded = await forward(deps.upstream, { method, path: judged.url, headers, credential: 'write' }, body.value, res, () => {
+    if (plan.kind === 'none') return undefined;
+    if (plan.kind === 'refuse') return `twokey: ${plan.reason}`;
+    const t = plan.transform(undefined);
+    return typeof t === 'string' ? `twokey: ${t}` : t;
+  }, outcome.notice);
+  return { ...forwarded, summary: outcome.notice };
+}
+
+/** The object as it is now, read with the read token, for the reviewer's diff; undefined when it cannot be read. */
+async function liveObject(deps: KubeProxyDeps, judged: JudgedRequest): Promise<Buffer | undefined> {
+  const path = judged.url.split('?')[0] ?? judged.url;
+  try {
+    const req = await deps.upstream.request({ method: 'GET', path, headers: { accept: 'application/json' }, credential: 'read' });
+    req.end();
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      req.once('response', resolve);
+      req.once('error', reject);
+    });
+    if (res.statusCode !== 200) {
+      res.resume();
+      return undefined;
+    }
+    const body = await readBounded(res, MAX_LIVE_OBJECT_BYTES);
+    return body.ok ? body.value : undefined;
+  } catch {
+    return undefined;
+  }
+}
