@@ -29,6 +29,10 @@ export interface KubernetesRequest {
   readonly namespace?: string;
   readonly name?: string;
   readonly subresource?: string;
+  /** A collection request (list, watch, deletecollection, create): it touches every name, so blocks naming names apply. */
+  readonly everyName?: boolean;
+  /** A collection request across all namespaces (`kubectl get secrets -A`): blocks naming namespaces apply. */
+  readonly everyNamespace?: boolean;
 }
 
 /** An SSH channel request: a command, a subsystem, and the paths a file transfer touches. */
@@ -141,8 +145,8 @@ function blockedRequest(requests: NonNullable<PolicyBlock['requests']>, k: Kuber
     (r) =>
       (!given(r.verbs) || r.verbs.includes(k.verb)) &&
       (!given(r.resources) || matchesAny(r.resources, resource)) &&
-      (!given(r.namespaces) || (k.namespace !== undefined && matchesAny(r.namespaces, k.namespace))) &&
-      (!given(r.names) || (k.name !== undefined && matchesAny(r.names, k.name))) &&
+      (!given(r.namespaces) || (k.namespace !== undefined ? matchesAny(r.namespaces, k.namespace) : k.everyNamespace === true)) &&
+      (!given(r.names) || (k.name !== undefined ? matchesAny(r.names, k.name) : k.everyName === true)) &&
       (!given(r.subresources) || (k.subresource !== undefined && r.subresources.includes(k.subresource))),
   );
   return named ? `${k.verb} ${resource}${k.subresource ? `/${k.subresource}` : ''}` : undefined;
