@@ -12,7 +12,10 @@ const USAGE = `usage: twokey <command> [options]
   login [--device] [--issuer URL --client-id ID] [--use id]  sign in with the OpenID provider (browser + PKCE, or device code)
   login --saml [--url CONTROL_PLANE]                         sign in through the SAML IdP (the control plane issues the token)
   logout                                                     revoke and forget the cached login
-  token                                                      print a fresh token from the login (psql password, kubectl, ssh)
+  token [--kube]                                             print a fresh token from the login (psql password, kubectl, ssh);
+                                                             --kube: as a kubectl ExecCredential (any token option)
+  kubeconfig --target T [--user NAME] [--kubeconfig FILE]    a kubeconfig entry for an agent's Kubernetes target, its CA pinned
+        [--state-dir DIR | --server URL --ca-file F]         (twokey token --kube as its exec plugin)
   token --client-credentials --issuer URL --client-id ID     a service's token (secret in TWOKEY_CLIENT_SECRET)
   token --user NAME [--audience data|api] [--groups a,b]     print a token from the dev issuer (data: psql, exec;
         [--email E]                                          api: TWOKEY_TOKEN for the control plane)
@@ -40,6 +43,7 @@ const COMMANDS: Record<string, () => Command> = {
   dev: () => (require('./commands/dev') as typeof import('./commands/dev')).devCommand,
   agent: () => (require('./commands/agent') as typeof import('./commands/agent')).agentCommand,
   token: () => (require('./commands/token') as typeof import('./commands/token')).tokenCommand,
+  kubeconfig: () => (require('./commands/kubeconfig') as typeof import('./commands/kubeconfig')).kubeconfigCommand,
   login: () => (require('./commands/login') as typeof import('./commands/login')).loginCommand,
   logout: () => (require('./commands/login') as typeof import('./commands/login')).logoutCommand,
   agents: () => (require('./commands/agents') as typeof import('./commands/agents')).agentsCommand,

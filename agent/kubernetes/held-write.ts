@@ -28,7 +28,7 @@ const WORDING = {
  */
 export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req: IncomingMessage, res: ServerResponse): Promise<Served> {
   if (judged.decision.kind !== 'approve') throw new Error('holdWrite needs an approve decision');
-  if (judged.classified.upgrade) {
+  if (judged.classified.info.upgrade) {
     sendStatus(res, 'Forbidden', 'twokey: this stream needs approval first: ask for a write window, or run it after approval with the same command');
     return { status: 403, bytes: 0 };
   }
@@ -39,14 +39,14 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   }
   const method = req.method ?? 'GET';
   const contentType = req.headers['content-type'];
-  const live = ['update', 'patch'].includes(judged.classified.request.verb) ? await liveObject(deps, judged) : undefined;
+  const live = ['update', 'patch'].includes(judged.classified.info.verb) ? await liveObject(deps, judged) : undefined;
   const text = deps.rules.reviewText(judged.classified, body.value, contentType, live, judged.masking);
   const sha256 = createHash('sha256').update(`kubernetes\n${method}\n${judged.url}\n${contentType ?? ''}\n`).update(body.value).digest('hex');
   const abort = new AbortController();
   res.once('close', () => abort.abort());
   const { session } = judged.session;
   const asked = await askApproval(
-    { kind: 'statement', target: deps.target, protocol: 'kubernetes', identity: session.identity, text, sha256, class: judged.classified.class, decision: judged.decision, reason: undefined },
+    { kind: 'statement', target: deps.target, protocol: 'kubernetes', identity: session.identity, text, sha256, class: judged.classified.action.class, decision: judged.decision, reason: undefined },
     WORDING,
     { gate: deps.context.approvals, record: (e) => session.record({ e: 'approval', ...e }), signal: abort.signal },
   );

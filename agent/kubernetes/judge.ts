@@ -1,9 +1,11 @@
 import type { IncomingMessage } from 'node:http';
+import { kubernetesAction } from '../../core/kubernetes/classify';
+import { requestInfo, type KubeRequestRefusal } from '../../core/kubernetes/request-info';
 import type { Decision } from '../../core/policy/decide';
 import type { AgentContext } from '../agent';
 import { sessionMaskingFor, type SessionMaskingHandle } from '../sessions/session-masking';
 import type { ApiSession, ApiSessions } from './api-sessions';
-import type { ClassifiedRequest, KubeRules } from './kube-rules';
+import type { ClassifiedRequest } from './kube-rules';
 import type { StatusReason } from './status';
 
 /** Longest request target (path and query) the agent reads; the API's own paths are far shorter. */
@@ -28,6 +30,8 @@ export interface Refusal {
 
 export type Judgement = { readonly ok: true; readonly judged: JudgedRequest } | { readonly ok: false; readonly refusal: Refusal; readonly session?: ApiSession };
 
+const REFUSAL_STATUS: Record<KubeRequestRefusal['code'], StatusReason> = { 'too-large': 'RequestEntityTooLarge', malformed: 'BadRequest', impersonation: 'Forbidden' };
+
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
 
 /**
@@ -35,7 +39,7 @@ const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
  * their session, the request mapped by the API conventions, and the policy's decision, recorded.
  * Everything refused here is answered as a Status and never reaches the API server.
  */
-export async function judgeRequest(req: IncomingMessage, target: string, context: AgentContext, sessions: ApiSessions, rules: KubeRules): Promise<Judgement> {
+export async function judgeRequest(req: IncomingMessage, target: string, context: AgentContext, sessions: ApiSessions): Promise<Judgement> {
   const url = req.url ?? '';
   if (Buffer.byteLength(url) > MAX_URL_BYTES) return refuse('BadRequest', `the request path is over ${MAX_URL_BYTES} bytes`);
   if (!url.startsWith('/')) return refuse('BadRequest', 'the request path must start with /');
@@ -49,19 +53,17 @@ export async function judgeRequest(req: IncomingMessage, target: string, context
   const opened = sessions.open(identity, `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`);
   if (!opened.ok) return refuse(opened.refusal.kind === 'too-many-sessions' ? 'TooManyRequests' : 'ServiceUnavailable', opened.refusal.message);
   const session = opened.session;
-  const classified = rules.classify(req.method ?? '', url, req.headers);
   const masking = sessionMaskingFor(context, identity, target);
-  const decision: Decision = classified.refusal
-    ? { kind: 'deny', rule: undefined, reason: classified.refusal }
-    : context.decide(identity, target, { class: classified.class, kubernetes: classified.request });
-  session.session.record({
-    e: 'decision',
-    text: masking.value(`${req.method ?? ''} ${url}`),
-    class: classified.class,
-    decision: decision.kind,
-    rule: decision.rule,
-    reason: decision.kind === 'deny' ? decision.reason : undefined,
-  });
+  const text = masking.value(`${req.method ?? ''} ${url}`);
+  const query = url.indexOf('?');
+  const info = requestInfo(req.method ?? '', query < 0 ? url : url.slice(0, query), query < 0 ? '' : url.slice(query + 1), req.headers);
+  if (!info.ok) {
+    session.session.record({ e: 'decision', text, class: 'unknown', decision: 'deny', rule: undefined, reason: info.error.message });
+    return { ok: false, refusal: { reason: REFUSAL_STATUS[info.error.code], message: info.error.message }, session };
+  }
+  const classified = { info: info.value, action: kubernetesAction(info.value) };
+  const decision = context.decide(identity, target, classified.action);
+  session.session.record({ e: 'decision', text, class: classified.action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
   if (decision.kind === 'deny') return { ok: false, refusal: { reason: 'Forbidden', message: `twokey: ${decision.reason}` }, session };
   return { ok: true, judged: { session, classified, decision, masking, url } };
 }

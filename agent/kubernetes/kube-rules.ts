@@ -1,17 +1,12 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
-import type { KubernetesRequest } from '../../core/policy/decide';
-import type { ActionClass } from '../../core/policy/schema';
+import type { KubeRequestInfo } from '../../core/kubernetes/request-info';
+import type { Action } from '../../core/policy/decide';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
 
-/** One API request as the agent understood it (core/kubernetes maps it by the API conventions). */
+/** One API request as the agent understood it: its attributes by the API conventions and the policy action. */
 export interface ClassifiedRequest {
-  readonly class: ActionClass;
-  readonly request: KubernetesRequest;
-  /** Why it is refused whatever the policy says (impersonation headers, a path that cannot be understood), or undefined. */
-  readonly refusal?: string;
-  /** An upgrade to a stream (exec, attach, port-forward). */
-  readonly upgrade: boolean;
+  readonly info: KubeRequestInfo;
+  readonly action: Action;
 }
 
 /** How a response is masked for the caller: not at all, by a transform (with the Accept sent upstream), or refused. */
@@ -22,8 +17,16 @@ export type ResponseMasking =
 
 /** The Kubernetes knowledge the proxy applies; pure functions of core/kubernetes bound for the agent. */
 export interface KubeRules {
-  classify(method: string, url: string, headers: IncomingHttpHeaders): ClassifiedRequest;
   responseMasking(c: ClassifiedRequest, masking: SessionMaskingHandle, accept: string | undefined): ResponseMasking;
   /** What a reviewer reads for a held write: verb, object, namespace, and the body (a diff against `live` when there is one). */
   reviewText(c: ClassifiedRequest, body: Buffer, contentType: string | undefined, live: Buffer | undefined, masking: SessionMaskingHandle): string;
+}
+
+/** `verb group/resource[/subresource] namespace/name` (what a reviewer and a recording read first); the path for non-resource requests. */
+export function describeRequest(c: ClassifiedRequest): string {
+  const k = c.action.kubernetes;
+  if (!k) return `${c.info.verb} ${c.info.path}`;
+  const resource = `${k.group ? `${k.group}/` : ''}${k.resource}${k.subresource ? `/${k.subresource}` : ''}`;
+  const object = k.namespace !== undefined ? `${k.namespace}/${k.name ?? '*'}` : (k.name ?? (k.everyNamespace ? '(all namespaces)' : '*'));
+  return `${k.verb} ${resource} ${object}`;
 }

@@ -25,7 +25,7 @@ export interface KubeProxyDeps {
  */
 export async function handleApiRequest(deps: KubeProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
-  const judgement = await judgeRequest(req, deps.target, deps.context, deps.sessions, deps.rules);
+  const judgement = await judgeRequest(req, deps.target, deps.context, deps.sessions);
   if (!judgement.ok) {
     req.resume();
     sendStatus(res, judgement.refusal.reason, judgement.refusal.message);

@@ -7,6 +7,7 @@ import type { SessionEvent } from '../sessions/events';
 import { startSession } from '../sessions/lifecycle';
 import type { JudgedRequest } from './judge';
 import { judgeRequest } from './judge';
+import { describeRequest } from './kube-rules';
 import { writeRawStatus } from './raw-status';
 import type { KubeProxyDeps } from './request-handler';
 import { requestEvent } from './request-event';
@@ -26,14 +27,14 @@ const TERMINAL_SUBRESOURCES = new Set(['exec', 'attach']);
 export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const started = performance.now();
   socket.on('error', () => socket.destroy());
-  const judgement = await judgeRequest(req, deps.target, deps.context, deps.sessions, deps.rules);
+  const judgement = await judgeRequest(req, deps.target, deps.context, deps.sessions);
   if (!judgement.ok) {
     writeRawStatus(socket, judgement.refusal.reason, judgement.refusal.message);
     judgement.session?.session.record(requestEvent(req.method, req.url, 403, started, { summary: judgement.refusal.message }));
     return;
   }
   const judged = judgement.judged;
-  if (!judged.classified.upgrade) {
+  if (!judged.classified.info.upgrade) {
     writeRawStatus(socket, 'BadRequest', 'twokey: only exec, attach and port-forward are served over an upgraded connection');
     return;
   }
@@ -44,7 +45,7 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
     return;
   }
   const done = judged.session.begin((reason) => socket.destroy(new Error(reason)));
-  const terminal = TERMINAL_SUBRESOURCES.has(judged.classified.request.subresource ?? '') ? terminalTap(deps, judged, req) : undefined;
+  const terminal = TERMINAL_SUBRESOURCES.has(judged.classified.action.kubernetes?.subresource ?? '') ? terminalTap(deps, judged, req) : undefined;
   try {
     const isWebSocket = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
     const relayed = isWebSocket
@@ -72,7 +73,7 @@ async function credentialFor(deps: KubeProxyDeps, judged: JudgedRequest): Promis
       identity: session.identity,
       text: reviewLine(judged),
       sha256: createHash('sha256').update(`kubernetes\nupgrade\n${judged.url}`).digest('hex'),
-      class: judged.classified.class,
+      class: judged.classified.action.class,
       decision: judged.decision,
       reason: undefined,
     },
@@ -90,8 +91,7 @@ async function credentialFor(deps: KubeProxyDeps, judged: JudgedRequest): Promis
 }
 
 function reviewLine(judged: JudgedRequest): string {
-  const r = judged.classified.request;
-  return `${r.subresource ?? r.verb} on ${r.resource} ${r.namespace ?? ''}/${r.name ?? ''}\n${decodeURIComponent(judged.url)}`;
+  return `${describeRequest(judged.classified)}\n${judged.url}`;
 }
 
 /** The asciicast recording of an exec or attach: a session of its own, next to the API session. */
@@ -100,7 +100,6 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, req: IncomingMe
   const id = randomUUID();
   const query = new URL(judged.url, 'https://agent.invalid').searchParams;
   const command = query.getAll('command').join(' ');
-  const r = judged.classified.request;
   let recording: TerminalRecording | undefined;
   const started = startSession<SessionEvent>(
     deps.context.sessions,
@@ -119,7 +118,7 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, req: IncomingMe
           identity: session.identity,
           width: 80,
           height: 24,
-          command: `kubectl ${r.subresource ?? ''} ${r.namespace ?? ''}/${r.name ?? ''}${command ? ` -- ${command}` : ''}`,
+          command: `${describeRequest(judged.classified)}${command ? ` -- ${command}` : ''}`,
           scanner: judged.masking.profile?.scanner,
         });
         return recording;

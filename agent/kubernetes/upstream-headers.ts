@@ -13,7 +13,7 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, upgrade: boolean):
   const out: IncomingHttpHeaders = {};
   for (const name of upgrade ? [...PASSED, ...UPGRADE] : PASSED) {
     const v = headers[name];
-    if (v !== undefined) out[name] = v;
+    if (v !== undefined) (out as Record<string, string | string[]>)[name] = v;
   }
   return out;
 }

@@ -42,7 +42,6 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
         const up = new WebSocket(url, offered, {
           headers: { authorization: String((options.headers as Record<string, string>).authorization) },
           ca: options.ca,
-          servername: options.servername,
           maxPayload: MAX_WS_MESSAGE_BYTES,
           perMessageDeflate: false,
           handshakeTimeout: WS_HANDSHAKE_TIMEOUT_MS,
