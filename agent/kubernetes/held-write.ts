@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { askApproval, type ApprovalOutcome } from '../approvals/approval-flow';
 import { readBounded } from './bounded-body';
 import { forward } from './forward';
+import { heldBody } from './held-body';
 import type { JudgedRequest } from './judge';
 import type { KubeProxyDeps, Served } from './request-handler';
 import { sendStatus } from './status';
@@ -37,11 +38,17 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
     sendStatus(res, body.tooLarge ? 'RequestEntityTooLarge' : 'BadRequest', `twokey: ${body.reason}`);
     return { status: body.tooLarge ? 413 : 400, bytes: 0, summary: body.reason };
   }
+  const held = heldBody(req.headers['content-type'], body.value);
+  if (!held.ok) {
+    sendStatus(res, 'UnsupportedMediaType', `twokey: ${held.error}`);
+    return { status: 415, bytes: 0, summary: held.error };
+  }
+  const { contentType, bytes } = held.value;
   const method = req.method ?? 'GET';
-  const contentType = req.headers['content-type'];
   const live = ['update', 'patch'].includes(judged.classified.info.verb) ? await liveObject(deps, judged) : undefined;
-  const text = deps.rules.reviewText(judged.classified, body.value, contentType, live, judged.masking);
-  const sha256 = createHash('sha256').update(`kubernetes\n${method}\n${judged.url}\n${contentType ?? ''}\n`).update(body.value).digest('hex');
+  // The reviewer reads exactly what is sent: method, path with its query, content type, and the body (with a diff).
+  const text = `${method} ${judged.url}${contentType ? `\ncontent-type: ${contentType}` : ''}\n${deps.rules.reviewText(judged.classified, held.value, live, judged.masking)}`;
+  const sha256 = createHash('sha256').update(`kubernetes\n${method}\n${judged.url}\n${contentType ?? ''}\n`).update(bytes).digest('hex');
   const abort = new AbortController();
   res.once('close', () => abort.abort());
   const { session } = judged.session;
@@ -64,9 +71,10 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   const plan = deps.rules.responseMasking(judged.classified, judged.masking, req.headers.accept);
   const headers = upstreamHeaders(req.headers, false);
   delete headers['transfer-encoding'];
-  headers['content-length'] = String(body.value.length);
+  headers['content-length'] = String(bytes.length);
+  if (contentType) headers['content-type'] = contentType;
   if (plan.kind === 'mask') headers.accept = plan.accept;
-  const forwarded = await forward(deps.upstream, { method, path: judged.url, headers, credential: 'write' }, body.value, res, () => {
+  const forwarded = await forward(deps.upstream, { method, path: judged.url, headers, credential: 'write' }, bytes, res, () => {
     if (plan.kind === 'none') return undefined;
     if (plan.kind === 'refuse') return `twokey: ${plan.reason}`;
     const t = plan.transform(undefined);

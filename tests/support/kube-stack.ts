@@ -1,0 +1,105 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAgent, type RunningAgent } from '../../agent/agent';
+import type { AgentConfig, KubernetesTargetConfig } from '../../agent/config';
+import { startKubernetesListener } from '../../agent/kubernetes/listener';
+import { generatedTlsDir } from '../../agent/kubernetes/tls';
+import type { LocalControlPlane } from '../../local/control-plane';
+import { devIssuerConfig, withDevIssuer } from '../../local/oidc/dev-issuer';
+import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
+
+/** The API server the agent proxies: its URL, CA and the two service-account tokens it knows. */
+export interface KubeUpstreamForTest {
+  readonly url: string;
+  readonly caPem: string;
+  readonly readToken: string;
+  readonly writeToken: string;
+}
+
+export interface KubeStack {
+  readonly cp: LocalControlPlane;
+  readonly agent: RunningAgent;
+  readonly stateDir: string;
+  /** The control plane's data directory (holds the dev issuer's key, so `twokey token --user` works with --data-dir). */
+  readonly dataDir: string;
+  /** https://127.0.0.1:port of the target's listener. */
+  server(target: string): string;
+  /** The listener's CA (the certificate the agent made for the target). */
+  caFile(target: string): string;
+  token(user: string, groups: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Control plane, policy and an agent serving Kubernetes targets in front of `upstream`. */
+export async function startKubeStack(options: { policy: string; targets: readonly string[]; upstream: KubeUpstreamForTest }): Promise<KubeStack> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tk-kube-cp-'));
+  const cp = await startTestControlPlane(dataDir);
+  writeFileSync(join(dataDir, 'dev.json'), JSON.stringify({ controlPlane: { httpUrl: cp.httpUrl, wsUrl: cp.wsUrl }, issuer: cp.issuer, outboxDir: cp.outboxDir, targets: {}, pid: process.pid }));
+  const root = await tokenFor(cp, 'root', ['admin']);
+  await api(cp, root, 'PUT', '/policies', withDevIssuer(options.policy, cp.issuer), { 'if-match': '"0"' });
+  process.env.KUBE_AGENT_KEY = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'kube-agent' }))).body.key as string;
+  process.env.KUBE_READ_TOKEN = options.upstream.readToken;
+  process.env.KUBE_WRITE_TOKEN = options.upstream.writeToken;
+  const stateDir = mkdtempSync(join(tmpdir(), 'tk-kube-agent-'));
+  const caFile = join(stateDir, 'upstream-ca.pem');
+  writeFileSync(caFile, options.upstream.caPem);
+  const targets: KubernetesTargetConfig[] = options.targets.map((name) => ({
+    name,
+    protocol: 'kubernetes',
+    listen: { host: '127.0.0.1', port: 0 },
+    apiServer: options.upstream.url,
+    caFile,
+    readToken: { tokenEnv: 'KUBE_READ_TOKEN' },
+    writeToken: { tokenEnv: 'KUBE_WRITE_TOKEN' },
+  }));
+  const config: AgentConfig = { name: 'kube-agent', controlPlane: { url: cp.wsUrl, keyEnv: 'KUBE_AGENT_KEY' }, stateDir, identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] }, targets };
+  const lines: string[] = [];
+  const keep = (level: string) => (event: string, fields?: Record<string, unknown>) => void lines.push(`${level} ${event} ${JSON.stringify(fields ?? {})}`);
+  const agent = await startAgent(config, { listenerFactories: { kubernetes: (t, ctx) => startKubernetesListener(t, ctx) }, log: { info: keep('info'), warn: keep('warn'), error: keep('error') } });
+  await waitFor(() => agent.policy.policy, 30_000, 'policy').catch((e: unknown) => {
+    throw new Error(`${String(e)}; agent log:\n${lines.join('\n')}`);
+  });
+  const listener = (target: string) => {
+    const l = agent.listeners.find((x) => x.target === target);
+    if (!l) throw new Error(`no listener for ${target}`);
+    return l;
+  };
+  return {
+    cp,
+    agent,
+    stateDir,
+    dataDir,
+    server: (target) => `https://${listener(target).endpoint}`,
+    caFile: (target) => join(generatedTlsDir(stateDir, target), 'cert.pem'),
+    token: (user, groups) => tokenFor(cp, user, groups, { audience: 'data' }),
+    async stop() {
+      await agent.stop();
+      await cp.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface KubectlResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the real kubectl against a target's listener with a bearer token (no kubeconfig of the user's is read). */
+export function kubectl(stack: KubeStack, target: string, token: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
+  const flags = [`--server=${stack.server(target)}`, `--certificate-authority=${stack.caFile(target)}`, `--token=${token}`];
+  return runKubectl([...flags, ...args], { KUBECONFIG: '/dev/null' }, options);
+}
+
+export function runKubectl(args: readonly string[], env: NodeJS.ProcessEnv, options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
+  return new Promise((resolve) => {
+    const child = execFile('kubectl', [...args], { env: { ...process.env, ...env, HOME: tmpdir() }, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
