@@ -26,11 +26,13 @@ const USAGE = `usage: twokey <command> [options]
   policies put FILE --emergency --reason R                   store at once, telling every admin and auditor
   approvals list [--json]                                    pending and recent approval requests
   exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)
+  exec --target T -f manifest.yaml [--reason R] [-n NS]      server-side apply a manifest through a Kubernetes target,
+        [--server URL --ca-file F]                           waiting for approval however long it takes
   request-access --target T --minutes M --reason R           ask for a time-boxed write window
   sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next T] [--json]
                                                              recorded sessions (auditors)
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
-  replay <id> [--speed N]                                    a Postgres session as a transcript
+  replay <id> [--speed N]                                    a Postgres or Kubernetes API session as a transcript; a terminal session played back
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN, an
 API token); exec and request-access connect to an agent with --token (or PGPASSWORD, a data-plane token).`;

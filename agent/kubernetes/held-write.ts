@@ -11,12 +11,17 @@ import { upstreamHeaders } from './upstream-headers';
 
 /** Largest body a held write may have: it is shown to reviewers whole (or as a diff), and kept until the decision. */
 export const MAX_HELD_BODY_BYTES = 512 * 1024;
+/** The header `twokey exec` gives a reason in (kubectl sends none); never sent upstream. */
+export const REASON_HEADER = 'x-twokey-reason';
+/** The longest reason (the tunnel's limit). */
+export const MAX_REASON_CHARS = 1024;
+
 /** The live object fetched for a reviewer's diff (read token) may be this large; a larger one is shown without a diff. */
 export const MAX_LIVE_OBJECT_BYTES = 1024 * 1024;
 
 const WORDING = {
   noun: 'request',
-  reasonHint: 'kubectl cannot send a reason: use twokey exec --target T -f manifest.yaml --reason R',
+  reasonHint: 'kubectl cannot send a reason: apply it with twokey exec --target T -f manifest.yaml --reason R',
   tooLargeAdvice: 'apply it with twokey exec --target T -f manifest.yaml, or split it',
 } as const;
 
@@ -53,7 +58,7 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   res.once('close', () => abort.abort());
   const { session } = judged.session;
   const asked = await askApproval(
-    { kind: 'statement', target: deps.target, protocol: 'kubernetes', identity: session.identity, text, sha256, class: judged.classified.action.class, decision: judged.decision, reason: undefined },
+    { kind: 'statement', target: deps.target, protocol: 'kubernetes', identity: session.identity, text, sha256, class: judged.classified.action.class, decision: judged.decision, reason: reasonOf(req) },
     WORDING,
     { gate: deps.context.approvals, record: (e) => session.record({ e: 'approval', ...e }), signal: abort.signal },
   );
@@ -81,6 +86,12 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
     return typeof t === 'string' ? `twokey: ${t}` : t;
   }, outcome.notice);
   return { ...forwarded, summary: outcome.notice };
+}
+
+function reasonOf(req: IncomingMessage): string | undefined {
+  const v = req.headers[REASON_HEADER];
+  const reason = (Array.isArray(v) ? v[0] : v)?.trim();
+  return reason ? reason.slice(0, MAX_REASON_CHARS) : undefined;
 }
 
 /** The object as it is now, read with the read token, for the reviewer's diff; undefined when it cannot be read. */

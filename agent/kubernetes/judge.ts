@@ -20,6 +20,8 @@ export interface JudgedRequest {
   readonly decision: Decision;
   readonly masking: SessionMaskingHandle;
   readonly url: string;
+  /** The url as recordings show it (masked). */
+  readonly maskedPath: string;
 }
 
 /** A request refused before it reached the API server, as a Status. */
@@ -28,7 +30,8 @@ export interface Refusal {
   readonly message: string;
 }
 
-export type Judgement = { readonly ok: true; readonly judged: JudgedRequest } | { readonly ok: false; readonly refusal: Refusal; readonly session?: ApiSession };
+/** A refusal after the caller was known carries their session and the path masked for the recording. */
+export type Judgement = { readonly ok: true; readonly judged: JudgedRequest } | { readonly ok: false; readonly refusal: Refusal; readonly session?: ApiSession; readonly maskedPath?: string };
 
 const REFUSAL_STATUS: Record<KubeRequestRefusal['code'], StatusReason> = { 'too-large': 'RequestEntityTooLarge', malformed: 'BadRequest', impersonation: 'Forbidden' };
 
@@ -54,18 +57,19 @@ export async function judgeRequest(req: IncomingMessage, target: string, context
   if (!opened.ok) return refuse(opened.refusal.kind === 'too-many-sessions' ? 'TooManyRequests' : 'ServiceUnavailable', opened.refusal.message);
   const session = opened.session;
   const masking = sessionMaskingFor(context, identity, target);
-  const text = masking.value(`${req.method ?? ''} ${url}`);
+  const maskedPath = masking.value(url);
+  const text = `${req.method ?? ''} ${maskedPath}`;
   const query = url.indexOf('?');
   const info = requestInfo(req.method ?? '', query < 0 ? url : url.slice(0, query), query < 0 ? '' : url.slice(query + 1), req.headers);
   if (!info.ok) {
     session.session.record({ e: 'decision', text, class: 'unknown', decision: 'deny', rule: undefined, reason: info.error.message });
-    return { ok: false, refusal: { reason: REFUSAL_STATUS[info.error.code], message: info.error.message }, session };
+    return { ok: false, refusal: { reason: REFUSAL_STATUS[info.error.code], message: info.error.message }, session, maskedPath };
   }
   const classified = { info: info.value, action: kubernetesAction(info.value) };
   const decision = context.decide(identity, target, classified.action);
   session.session.record({ e: 'decision', text, class: classified.action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
-  if (decision.kind === 'deny') return { ok: false, refusal: { reason: 'Forbidden', message: `twokey: ${decision.reason}` }, session };
-  return { ok: true, judged: { session, classified, decision, masking, url } };
+  if (decision.kind === 'deny') return { ok: false, refusal: { reason: 'Forbidden', message: `twokey: ${decision.reason}` }, session, maskedPath };
+  return { ok: true, judged: { session, classified, decision, masking, url, maskedPath } };
 }
 
 function refuse(reason: StatusReason, message: string): Judgement {

@@ -11,12 +11,20 @@ export interface RequestOutcome {
 /** Longest path recorded (a longer one is cut; the full path is refused earlier anyway). */
 export const MAX_RECORDED_PATH_CHARS = 2048;
 
-/** One API request in the session's NDJSON recording: verb (the HTTP method), path, status and latency. */
-export function requestEvent(method: string | undefined, path: string | undefined, status: number, startedMs: number, outcome: RequestOutcome): ProtocolEvent {
+/** The request as recorded: the API verb when it was understood, the HTTP method and the path. */
+export interface RecordedRequest {
+  readonly verb?: string;
+  readonly method: string | undefined;
+  readonly path: string | undefined;
+}
+
+/** One API request in the session's NDJSON recording: verb, method, path, status and latency. */
+export function requestEvent(r: RecordedRequest, status: number, startedMs: number, outcome: RequestOutcome): ProtocolEvent {
   return {
     e: 'request',
-    method: method ?? '',
-    path: (path ?? '').slice(0, MAX_RECORDED_PATH_CHARS),
+    ...(r.verb ? { verb: r.verb } : {}),
+    method: r.method ?? '',
+    path: (r.path ?? '').slice(0, MAX_RECORDED_PATH_CHARS),
     status,
     latencyMs: Math.round((performance.now() - startedMs) * 100) / 100,
     ...(outcome.bytes !== undefined ? { bytes: outcome.bytes } : {}),

@@ -29,7 +29,7 @@ export async function handleApiRequest(deps: KubeProxyDeps, req: IncomingMessage
   if (!judgement.ok) {
     req.resume();
     sendStatus(res, judgement.refusal.reason, judgement.refusal.message);
-    judgement.session?.session.record(requestEvent(req.method, req.url, res.statusCode, started, { summary: judgement.refusal.message }));
+    judgement.session?.session.record(requestEvent({ method: req.method, path: judgement.maskedPath }, res.statusCode, started, { summary: judgement.refusal.message }));
     return;
   }
   const judged = judgement.judged;
@@ -39,11 +39,11 @@ export async function handleApiRequest(deps: KubeProxyDeps, req: IncomingMessage
   });
   try {
     const forwarded = judged.decision.kind === 'approve' ? await holdWrite(deps, judged, req, res) : await forwardRead(deps, judged, req, res);
-    judged.session.session.record(requestEvent(req.method, judged.url, forwarded.status, started, { bytes: forwarded.bytes, error: forwarded.error, summary: forwarded.summary }));
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, forwarded.status, started, { bytes: forwarded.bytes, error: forwarded.error, summary: forwarded.summary }));
   } catch (e) {
     deps.context.log.error('kubernetes.request-failed', { target: deps.target, error: String(e) });
     sendStatus(res, 'InternalError', 'twokey: the agent could not serve this request');
-    judged.session.session.record(requestEvent(req.method, judged.url, 500, started, { error: 'internal error' }));
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 500, started, { error: 'internal error' }));
   } finally {
     done();
   }

@@ -30,7 +30,7 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
   const judgement = await judgeRequest(req, deps.target, deps.context, deps.sessions);
   if (!judgement.ok) {
     writeRawStatus(socket, judgement.refusal.reason, judgement.refusal.message);
-    judgement.session?.session.record(requestEvent(req.method, req.url, 403, started, { summary: judgement.refusal.message }));
+    judgement.session?.session.record(requestEvent({ method: req.method, path: judgement.maskedPath }, 403, started, { summary: judgement.refusal.message }));
     return;
   }
   const judged = judgement.judged;
@@ -41,7 +41,7 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
   const credential = await credentialFor(deps, judged);
   if (credential.kind === 'refused') {
     writeRawStatus(socket, 'Forbidden', credential.message);
-    judged.session.session.record(requestEvent(req.method, judged.url, 403, started, { summary: credential.message }));
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 403, started, { summary: credential.message }));
     return;
   }
   const done = judged.session.begin((reason) => socket.destroy(new Error(reason)));
@@ -52,7 +52,7 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
       ? await relayWebSocket(deps.upstream, req, socket, head, judged.url, credential.credential, terminal)
       : await relaySpdy(deps.upstream, req, socket, head, judged.url, credential.credential);
     const summary = isWebSocket ? undefined : 'SPDY stream relayed; its content is not recorded';
-    judged.session.session.record(requestEvent(req.method, judged.url, relayed.status, started, { bytes: relayed.bytes, error: relayed.error, summary }));
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, relayed.status, started, { bytes: relayed.bytes, error: relayed.error, summary }));
   } finally {
     terminal?.end('stream closed');
     done();
