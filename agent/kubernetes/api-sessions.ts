@@ -12,15 +12,37 @@ export const API_SESSION_IDLE_MS = 30_000;
 export type KubeEvent = SessionEvent | ProtocolEvent;
 
 /** One caller's API session: recorded as NDJSON; requests in flight are cut when it is closed from outside. */
-export interface ApiSession {
-  readonly session: StartedSession<KubeEvent>;
-  /** Registers a request in flight; the returned function marks it done. `abort` is called if the session is closed. */
-  begin(abort: (reason: string) => void): () => void;
-}
+export class ApiSession {
+  private readonly inFlight = new Set<(reason: string) => void>();
+  private idle: NodeJS.Timeout | undefined;
 
-interface Entry extends ApiSession {
-  inFlight: Set<(reason: string) => void>;
-  idle: NodeJS.Timeout | undefined;
+  constructor(
+    readonly session: StartedSession<KubeEvent>,
+    private readonly onEnd: (s: ApiSession) => void,
+  ) {}
+
+  /** Registers a request in flight; the returned function marks it done. `abort` is called if the session is closed. */
+  begin(abort: (reason: string) => void): () => void {
+    clearTimeout(this.idle);
+    this.inFlight.add(abort);
+    return () => {
+      if (!this.inFlight.delete(abort) || this.inFlight.size > 0) return;
+      this.idle = setTimeout(() => this.end('idle'), API_SESSION_IDLE_MS);
+      this.idle.unref();
+    };
+  }
+
+  /** Closed from outside (shutdown, strict recording): requests in flight are cut. */
+  close(reason: string): void {
+    for (const abort of [...this.inFlight]) abort(reason);
+    this.end(reason);
+  }
+
+  private end(reason: string): void {
+    clearTimeout(this.idle);
+    this.onEnd(this);
+    this.session.end(reason);
+  }
 }
 
 /**
@@ -29,7 +51,7 @@ interface Entry extends ApiSession {
  * ends once the caller has been quiet for API_SESSION_IDLE_MS with nothing in flight.
  */
 export class ApiSessions {
-  private readonly byPrincipal = new Map<string, Entry>();
+  private readonly byPrincipal = new Map<string, ApiSession>();
 
   constructor(
     private readonly target: string,
@@ -42,7 +64,7 @@ export class ApiSessions {
     const existing = this.byPrincipal.get(key);
     if (existing) return { ok: true, session: existing };
     const id = randomUUID();
-    const entry = {} as Entry;
+    let api: ApiSession | undefined;
     const started = startSession<KubeEvent>(
       this.context.sessions,
       {
@@ -50,10 +72,7 @@ export class ApiSessions {
         target: this.target,
         protocol: 'kubernetes',
         identity,
-        close: (reason) => {
-          for (const abort of [...entry.inFlight]) abort(reason);
-          this.end(key, entry, reason);
-        },
+        close: (reason) => api?.close(reason),
         recorder: () =>
           this.context.recordingSettings(this.target).mode === 'off'
             ? undefined
@@ -62,31 +81,14 @@ export class ApiSessions {
       this.context.log,
     );
     if (!started.ok) return started;
-    Object.assign(entry, {
-      session: started.session,
-      inFlight: new Set(),
-      idle: undefined,
-      begin: (abort: (reason: string) => void) => {
-        clearTimeout(entry.idle);
-        entry.inFlight.add(abort);
-        return () => {
-          if (!entry.inFlight.delete(abort) || entry.inFlight.size > 0) return;
-          entry.idle = setTimeout(() => this.end(key, entry, 'idle'), API_SESSION_IDLE_MS);
-          entry.idle.unref();
-        };
-      },
+    api = new ApiSession(started.session, (s) => {
+      if (this.byPrincipal.get(key) === s) this.byPrincipal.delete(key);
     });
-    this.byPrincipal.set(key, entry);
-    return { ok: true, session: entry };
+    this.byPrincipal.set(key, api);
+    return { ok: true, session: api };
   }
 
   closeAll(reason: string): void {
-    for (const entry of [...this.byPrincipal.values()]) entry.session.close(reason);
-  }
-
-  private end(key: string, entry: Entry, reason: string): void {
-    clearTimeout(entry.idle);
-    if (this.byPrincipal.get(key) === entry) this.byPrincipal.delete(key);
-    entry.session.end(reason);
+    for (const api of [...this.byPrincipal.values()]) api.close(reason);
   }
 }

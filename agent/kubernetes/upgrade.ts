@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Result } from '../../core/result';
 import { askApproval } from '../approvals/approval-flow';
 import { TerminalRecording } from '../recording/terminal-recorder';
 import type { SessionEvent } from '../sessions/events';
@@ -44,17 +45,23 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 403, started, { summary: credential.message }));
     return;
   }
+  const terminal = TERMINAL_SUBRESOURCES.has(judged.classified.action.kubernetes?.subresource ?? '') ? terminalTap(deps, judged, socket) : undefined;
+  if (terminal && !terminal.ok) {
+    writeRawStatus(socket, 'ServiceUnavailable', terminal.error);
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 503, started, { summary: terminal.error }));
+    return;
+  }
+  const tap = terminal?.value;
   const done = judged.session.begin((reason) => socket.destroy(new Error(reason)));
-  const terminal = TERMINAL_SUBRESOURCES.has(judged.classified.action.kubernetes?.subresource ?? '') ? terminalTap(deps, judged, req) : undefined;
   try {
     const isWebSocket = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
     const relayed = isWebSocket
-      ? await relayWebSocket(deps.upstream, req, socket, head, judged.url, credential.credential, terminal)
+      ? await relayWebSocket(deps.upstream, req, socket, head, judged.url, credential.credential, tap)
       : await relaySpdy(deps.upstream, req, socket, head, judged.url, credential.credential);
     const summary = isWebSocket ? undefined : 'SPDY stream relayed; its content is not recorded';
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, relayed.status, started, { bytes: relayed.bytes, error: relayed.error, summary }));
   } finally {
-    terminal?.end('stream closed');
+    tap?.end('stream closed');
     done();
   }
 }
@@ -94,8 +101,8 @@ function reviewLine(judged: JudgedRequest): string {
   return `${describeRequest(judged.classified)}\n${judged.url}`;
 }
 
-/** The asciicast recording of an exec or attach: a session of its own, next to the API session. */
-function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, req: IncomingMessage): (TerminalTap & { end(reason: string): void }) | undefined {
+/** The asciicast recording of an exec or attach: a session of its own (admitted by the registry), next to the API session. */
+function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, socket: Duplex): Result<TerminalTap & { end(reason: string): void }, string> {
   const { session } = judged.session;
   const id = randomUUID();
   const query = new URL(judged.url, 'https://agent.invalid').searchParams;
@@ -108,7 +115,7 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, req: IncomingMe
       target: deps.target,
       protocol: 'kubernetes',
       identity: session.identity,
-      close: () => req.socket.destroy(),
+      close: (reason) => socket.destroy(new Error(reason)),
       recorder: () => {
         if (deps.context.recordingSettings(deps.target).mode === 'off') return undefined;
         recording = new TerminalRecording(deps.context.recording, {
@@ -126,12 +133,15 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, req: IncomingMe
     },
     deps.context.log,
   );
-  if (!started.ok) return undefined;
-  session.record({ e: 'terminal', sessionId: id, path: judged.url });
+  if (!started.ok) return { ok: false, error: started.refusal.message };
+  session.record({ e: 'terminal', sessionId: id, path: judged.maskedPath });
   return {
-    output: (text) => recording?.output(text),
-    input: (text) => recording?.input(text),
-    resize: (w, h) => recording?.resize(w, h),
-    end: (reason) => started.session.end(reason),
+    ok: true,
+    value: {
+      output: (text) => recording?.output(text),
+      input: (text) => recording?.input(text),
+      resize: (w, h) => recording?.resize(w, h),
+      end: (reason) => started.session.end(reason),
+    },
   };
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import { StringDecoder } from 'node:string_decoder';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { writeRawStatus } from './raw-status';
 import type { Credential, KubeUpstream } from './upstream';
 
@@ -76,14 +77,13 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
           const chosen = up.protocol;
           const server = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false, handleProtocols: () => chosen || false });
           server.handleUpgrade(req, socket, head, (client) => {
-            const subprotocol = chosen;
+            // Only the channel protocols carry a terminal; port-forward's bytes are not read.
+            const reader = tap && chosen.includes('channel.k8s.io') ? new ChannelReader(tap) : undefined;
             pipeMessages(up, client, (data, binary) => {
               bytes += data.length;
-              if (tap) tapOutput(tap, data, binary, subprotocol);
+              reader?.fromUpstream(data, binary);
             });
-            pipeMessages(client, up, (data, binary) => {
-              if (tap) tapInput(tap, data, binary, subprotocol);
-            });
+            pipeMessages(client, up, (data, binary) => reader?.fromCaller(data, binary));
             const closeBoth = (code: number, reason: Buffer): void => {
               const safe = code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 ? code : 1000;
               if (client.readyState === WebSocket.OPEN) client.close(safe, reason);
@@ -123,21 +123,34 @@ function channelOf(data: Buffer, binary: boolean): { channel: number; payload: B
   return { channel: (data[0] ?? 0) - 0x30, payload: Buffer.from(data.subarray(1).toString('latin1'), 'base64') };
 }
 
-function tapOutput(tap: TerminalTap, data: Buffer, binary: boolean, subprotocol: string): void {
-  if (!subprotocol.includes('channel.k8s.io')) return;
-  const m = channelOf(data, binary);
-  if (m && (m.channel === CHANNEL.stdout || m.channel === CHANNEL.stderr) && m.payload.length) tap.output(m.payload.toString('utf8'));
-}
+/**
+ * Reads a channel.k8s.io stream for the recording: stdout and stderr as output, stdin as input, resize
+ * messages; each channel decoded as UTF-8 on its own (a character may straddle two messages).
+ */
+class ChannelReader {
+  private readonly decoders = new Map<number, StringDecoder>();
 
-function tapInput(tap: TerminalTap, data: Buffer, binary: boolean, subprotocol: string): void {
-  if (!subprotocol.includes('channel.k8s.io')) return;
-  const m = channelOf(data, binary);
-  if (!m) return;
-  if (m.channel === CHANNEL.stdin && m.payload.length) tap.input(m.payload.toString('utf8'));
-  if (m.channel === CHANNEL.resize) {
+  constructor(private readonly tap: TerminalTap) {}
+
+  text(channel: number, payload: Buffer): string {
+    let d = this.decoders.get(channel);
+    if (!d) this.decoders.set(channel, (d = new StringDecoder('utf8')));
+    return d.write(payload);
+  }
+
+  fromUpstream(data: Buffer, binary: boolean): void {
+    const m = channelOf(data, binary);
+    if (m && (m.channel === CHANNEL.stdout || m.channel === CHANNEL.stderr) && m.payload.length) this.tap.output(this.text(m.channel, m.payload));
+  }
+
+  fromCaller(data: Buffer, binary: boolean): void {
+    const m = channelOf(data, binary);
+    if (!m) return;
+    if (m.channel === CHANNEL.stdin && m.payload.length) this.tap.input(this.text(m.channel, m.payload));
+    if (m.channel !== CHANNEL.resize) return;
     try {
       const size = JSON.parse(m.payload.toString('utf8')) as { Width?: unknown; Height?: unknown };
-      if (typeof size.Width === 'number' && typeof size.Height === 'number') tap.resize(size.Width, size.Height);
+      if (typeof size.Width === 'number' && typeof size.Height === 'number') this.tap.resize(size.Width, size.Height);
     } catch {
       // A malformed resize is the API server's to refuse; the recording skips it.
     }
