@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,8 @@ export interface KubeStack {
   server(target: string): string;
   /** The listener's CA (the certificate the agent made for the target). */
   caFile(target: string): string;
-  token(user: string, groups: string[]): Promise<string>;
+  /** A data-plane token; `ttlSeconds` negative for one that has expired. */
+  token(user: string, groups: string[], ttlSeconds?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -73,7 +74,7 @@ export async function startKubeStack(options: { policy: string; targets: readonl
     dataDir,
     server: (target) => `https://${listener(target).endpoint}`,
     caFile: (target) => join(generatedTlsDir(stateDir, target), 'cert.pem'),
-    token: (user, groups) => tokenFor(cp, user, groups, { audience: 'data' }),
+    token: (user, groups, ttlSeconds) => tokenFor(cp, user, groups, { audience: 'data', ttlSeconds }),
     async stop() {
       await agent.stop();
       await cp.stop();
@@ -89,17 +90,44 @@ export interface KubectlResult {
   readonly stderr: string;
 }
 
-/** Runs the real kubectl against a target's listener with a bearer token (no kubeconfig of the user's is read). */
+/** Runs the real kubectl against a target's listener with a bearer token (no kubeconfig of the user's is read; its cache is the stack's). */
 export function kubectl(stack: KubeStack, target: string, token: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
   const flags = [`--server=${stack.server(target)}`, `--certificate-authority=${stack.caFile(target)}`, `--token=${token}`];
-  return runKubectl([...flags, ...args], { KUBECONFIG: '/dev/null' }, options);
+  return runKubectl([...flags, ...args], { KUBECONFIG: '/dev/null', HOME: stack.dataDir }, options);
 }
 
 export function runKubectl(args: readonly string[], env: NodeJS.ProcessEnv, options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
   return new Promise((resolve) => {
-    const child = execFile('kubectl', [...args], { env: { ...process.env, ...env, HOME: tmpdir() }, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    const child = execFile('kubectl', [...args], { env: { ...process.env, ...env }, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
+}
+
+/** A kubectl that keeps running (`-w`, `logs -f`): its output so far, a wait for a pattern in it, and a stop. */
+export interface StreamingKubectl {
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function streamKubectl(stack: KubeStack, target: string, token: string, args: readonly string[]): StreamingKubectl {
+  const flags = [`--server=${stack.server(target)}`, `--certificate-authority=${stack.caFile(target)}`, `--token=${token}`];
+  const child = spawn('kubectl', [...flags, ...args], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    stdout: () => out,
+    stderr: () => err,
+    waitFor: (pattern, timeoutMs = 20_000) => waitFor(() => pattern.test(out) || undefined, timeoutMs, `kubectl output matching ${String(pattern)} (got: ${out.slice(-500)} ${err.slice(-500)})`).then(() => undefined),
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

@@ -1,0 +1,148 @@
+import { connect as tlsConnect } from 'node:tls';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
+import { kubectl, runKubectl, startKubeStack, streamKubectl, type KubeStack } from '../../support/kube-stack';
+import { postDecision, waitForMail } from '../../support/outbox';
+import { waitFor } from '../../support/control-plane';
+
+const POLICY = `
+targets:
+  - { name: k8s, protocol: kubernetes, agent: kube-agent }
+reviewers: { ops: [{ subject: bob, email: bob@example.com }] }
+rules:
+  - name: support
+    targets: [k8s]
+    subjects: { groups: [support] }
+    actions: { read: allow, write: { approve: { groups: [ops], timeoutSeconds: 600 } }, admin: { approve: { groups: [ops] } }, unknown: deny }
+  - name: viewers
+    targets: [k8s]
+    subjects: { groups: [viewer] }
+    actions: { read: allow, write: deny, admin: deny, unknown: deny }
+`;
+
+const READ_SA = 'read-sa-token';
+const WRITE_SA = 'write-sa-token';
+
+describe('kubectl through the agent (the fixture API server upstream)', () => {
+  let fixture: KubeFixture;
+  let stack: KubeStack;
+  let alice: string;
+  let vic: string;
+
+  /** kubectl straight at the fixture with the write token (the test's own changes, not the caller's). */
+  const direct = (args: string[]) => {
+    const ca = join(stack.dataDir, 'fixture-ca.pem');
+    writeFileSync(ca, fixture.caPem);
+    return runKubectl([`--server=${fixture.url}`, `--certificate-authority=${ca}`, `--token=${WRITE_SA}`, ...args], { KUBECONFIG: '/dev/null', HOME: stack.dataDir });
+  };
+  const upstreamUsers = (pathPart: string) => fixture.state.requests.filter((r) => r.path.includes(pathPart)).map((r) => `${r.method} ${r.user ?? ''}`);
+
+  beforeAll(async () => {
+    fixture = await startKubeFixture({ tokens: { [READ_SA]: { user: 'system:serviceaccount:twokey:reader', access: 'read' }, [WRITE_SA]: { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
+    stack = await startKubeStack({ policy: POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: READ_SA, writeToken: WRITE_SA } });
+    alice = await stack.token('alice', ['support']);
+    vic = await stack.token('vic', ['viewer']);
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await fixture?.stop();
+  });
+
+  it('lists, gets and describes pods on the read service account', async () => {
+    const list = await kubectl(stack, 'k8s', alice, ['get', 'pods']);
+    expect(list.stderr).toBe('');
+    expect(list.stdout).toMatch(/^NAME\s+READY\s+STATUS/);
+    expect(list.stdout).toContain('web-1');
+    const one = await kubectl(stack, 'k8s', alice, ['get', 'pod', 'web-1', '-o', 'jsonpath={.spec.containers[0].image}']);
+    expect(one.stdout).toBe('nginx:1.27');
+    const described = await kubectl(stack, 'k8s', alice, ['describe', 'pod', 'web-1']);
+    expect(described.code).toBe(0);
+    expect(described.stdout).toMatch(/Name:\s+web-1/);
+    expect(upstreamUsers('/pods')).not.toContainEqual(expect.stringContaining('writer'));
+  });
+
+  it('streams a watch event by event (kubectl get -w sees a pod created while it runs)', async () => {
+    const watch = streamKubectl(stack, 'k8s', alice, ['get', 'pods', '-w']);
+    try {
+      await watch.waitFor(/web-1/);
+      expect((await direct(['run', 'watched', '--image=busybox'])).code).toBe(0);
+      await watch.waitFor(/watched/);
+    } finally {
+      await watch.stop();
+    }
+  });
+
+  it('follows logs as lines are written (kubectl logs -f)', async () => {
+    const follow = streamKubectl(stack, 'k8s', alice, ['logs', '-f', 'web-1']);
+    try {
+      await waitFor(() => fixture.state.requests.some((r) => r.path.endsWith('/pods/web-1/log') && r.query.includes('follow=true')) || undefined, 20_000, 'the follow request upstream');
+      fixture.state.logs.append('default', 'web-1', 'web', 'a line written after kubectl started following\n', Date.now());
+      await follow.waitFor(/a line written after kubectl started following/);
+    } finally {
+      await follow.stop();
+    }
+  });
+
+  it('holds kubectl apply until a reviewer approves, then applies it once with the write service account', async () => {
+    const manifest = join(stack.dataDir, 'cm.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: approved-config, namespace: default }\ndata: { mode: approved }\n');
+    const applying = kubectl(stack, 'k8s', alice, ['apply', '-f', manifest]);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'approved-config', new Set(), 30_000);
+    expect(mail.text).toContain('/api/v1/namespaces/default/configmaps');
+    expect((await direct(['get', 'configmap', 'approved-config'])).code).not.toBe(0);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const applied = await applying;
+    expect(applied.stdout).toMatch(/configmap\/approved-config created/);
+    expect(applied.stderr).toMatch(/Warning: twokey: request [0-9a-f-]{36} approved by bob@example.com/);
+    expect((await direct(['get', 'configmap', 'approved-config', '-o', 'jsonpath={.data.mode}'])).stdout).toBe('approved');
+    expect(upstreamUsers('/configmaps').filter((u) => u.startsWith('POST'))).toEqual(['POST system:serviceaccount:twokey:writer']);
+  });
+
+  it('refuses kubectl delete for a read-only group with a Forbidden Status naming twokey, and deletes nothing', async () => {
+    const deleted = await kubectl(stack, 'k8s', vic, ['delete', 'pod', 'web-1']);
+    expect(deleted.code).not.toBe(0);
+    expect(deleted.stderr).toBe('Error from server (Forbidden): twokey: write denied by rule viewers\n');
+    expect((await direct(['get', 'pod', 'web-1'])).code).toBe(0);
+  });
+
+  it('refuses port-forward without an approval, telling the caller the request id', async () => {
+    const forwarded = await kubectl(stack, 'k8s', alice, ['port-forward', 'pod/web-1', '18080:8080'], { timeoutMs: 30_000 });
+    expect(forwarded.code).not.toBe(0);
+    expect(forwarded.stderr).toMatch(/twokey: approval required, request [0-9a-f-]{36}/);
+  });
+
+  it('refuses an expired token as Unauthorized (kubectl asks to log in)', async () => {
+    const expired = await stack.token('alice', ['support'], -120);
+    const got = await kubectl(stack, 'k8s', expired, ['get', 'pods']);
+    expect(got.code).not.toBe(0);
+    expect(got.stderr).toMatch(/You must be logged in to the server \(twokey: the token was rejected \(expired\)/);
+  });
+
+  it('refuses malformed and oversized requests with a Status while a watch on another connection keeps streaming', async () => {
+    const watch = streamKubectl(stack, 'k8s', alice, ['get', 'configmaps', '-w']);
+    try {
+      await watch.waitFor(/app-config/);
+      const raw = async (bytes: string | Buffer): Promise<string> => {
+        const url = new URL(stack.server('k8s'));
+        const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: readFileSync(stack.caFile('k8s')) });
+        await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+        let answer = '';
+        socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.write(bytes);
+        await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+        return answer;
+      };
+      expect(await raw('GARBAGE\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 BadRequest[\s\S]*"twokey: the request could not be read as HTTP"/);
+      expect(await raw(`GET /api/v1/pods HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(64 * 1024)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 4\d\d/);
+      expect(await raw(`GET /api/v1/namespaces/%2F/pods HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\nconnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400[\s\S]*"reason":"BadRequest"[\s\S]*twokey:/);
+      const big = Buffer.alloc(4 * 1024 * 1024, 0x61);
+      expect(await raw(Buffer.concat([Buffer.from(`POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\ncontent-type: application/json\r\ncontent-length: ${big.length}\r\nconnection: close\r\n\r\n`), big]))).toMatch(/^HTTP\/1\.1 413[\s\S]*twokey: /);
+      expect((await direct(['create', 'configmap', 'after-the-bad-requests'])).code).toBe(0);
+      await watch.waitFor(/after-the-bad-requests/);
+    } finally {
+      await watch.stop();
+    }
+  });
+});
