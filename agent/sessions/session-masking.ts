@@ -20,7 +20,7 @@ export interface SessionMaskingHandle {
   readonly active: boolean;
   /** The compiled profile (protocols with their own result masking, such as Postgres, plan with it). */
   readonly profile: MaskingProfile | undefined;
-  /** One value: masked by the rule naming `source` (`schema.table.column`, `kind.field`), else by the detectors. */
+  /** One value: masked by the rule naming `source` (`schema.table.column`, `kind.field`), else by the detectors (when they scan that source). */
   value(text: string, source?: string): string;
   stream(): MaskedStream;
   json(doc: unknown): unknown;
@@ -35,10 +35,7 @@ export function sessionMasking(masks: readonly PolicyMask[], hashKey: Buffer | u
   return {
     active: true,
     profile,
-    value(text, source) {
-      const rule = source === undefined ? undefined : profile.column(source);
-      return rule ? rule.mask(text) : profile.scanner.scanString(text);
-    },
+    value: (text, source) => (source === undefined ? profile.scanner.scanString(text) : profile.maskValue(text, source)),
     stream: () => new StreamMasker(profile.scanner),
     json: (doc) => maskJson(doc, profile),
   };

@@ -86,6 +86,13 @@ export class MaskingProfile {
     return { ...found, style, mask: maskerFor(style, this.hashKey), constant: constantMask(style, this.hashKey) };
   }
 
+  /** One value from a named source: masked by the rule naming it, else by the detectors when they scan that source. */
+  maskValue(text: string, source: string): string {
+    const rule = this.column(source);
+    if (rule) return rule.mask(text);
+    return this.scans(source) ? this.scanner.scanString(text) : text;
+  }
+
   /** Whether any rule masks columns (a statement whose reads cannot be traced may then show them). */
   get masksColumns(): boolean {
     return this.column(UNKNOWN_SOURCE) !== undefined;
