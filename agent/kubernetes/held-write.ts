@@ -78,7 +78,7 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   delete headers['transfer-encoding'];
   headers['content-length'] = String(bytes.length);
   if (contentType) headers['content-type'] = contentType;
-  if (plan.kind === 'mask') headers.accept = plan.accept;
+  if (plan.kind === 'mask' && plan.accept !== undefined) headers.accept = plan.accept;
   const forwarded = await forward(deps.upstream, { method, path: judged.url, headers, credential: 'write' }, bytes, res, () => {
     if (plan.kind === 'none') return undefined;
     if (plan.kind === 'refuse') return `twokey: ${plan.reason}`;

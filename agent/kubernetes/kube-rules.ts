@@ -14,7 +14,8 @@ export interface ClassifiedRequest {
 export type ResponseMasking =
   | { readonly kind: 'none' }
   | { readonly kind: 'refuse'; readonly reason: string }
-  | { readonly kind: 'mask'; readonly accept: string; readonly transform: (contentType: string | undefined) => Transform | string };
+  /** `accept`: what to ask upstream for instead of the caller's Accept (undefined: the caller's). */
+  | { readonly kind: 'mask'; readonly accept: string | undefined; readonly transform: (contentType: string | undefined) => Transform | string };
 
 /** The Kubernetes knowledge the proxy applies; pure functions of core/kubernetes bound for the agent. */
 export interface KubeRules {

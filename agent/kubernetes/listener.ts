@@ -38,7 +38,11 @@ export async function startKubernetesListener(target: KubernetesTargetConfig, co
     fail(e);
     writeRawStatus(socket, 'InternalError', 'twokey: the agent could not serve this request');
   }));
-  server.on('clientError', (_e, socket: Socket) => writeRawStatus(socket, 'BadRequest', 'twokey: the request could not be read as HTTP'));
+  server.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) =>
+    e.code === 'HPE_HEADER_OVERFLOW'
+      ? writeRawStatus(socket, 'RequestEntityTooLarge', `twokey: the request head is over ${MAX_HEADER_BYTES} bytes`)
+      : writeRawStatus(socket, 'BadRequest', 'twokey: the request could not be read as HTTP'),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(target.listen.port, target.listen.host, () => resolve());

@@ -63,7 +63,7 @@ async function forwardRead(deps: KubeProxyDeps, judged: JudgedRequest, req: Inco
     return { status: 403, bytes: 0, summary: plan.reason };
   }
   const headers = upstreamHeaders(req.headers, false);
-  if (plan.kind === 'mask') headers.accept = plan.accept;
+  if (plan.kind === 'mask' && plan.accept !== undefined) headers.accept = plan.accept;
   const limit = new ByteLimit(MAX_REQUEST_BODY_BYTES);
   const forwarded = await forward(deps.upstream, { method: req.method ?? 'GET', path: judged.url, headers, credential: 'read' }, req.pipe(limit), res, (answer) => {
     if (plan.kind !== 'mask') return undefined;

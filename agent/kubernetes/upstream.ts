@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { ClientRequest, IncomingHttpHeaders } from 'node:http';
 import type { KubernetesTargetConfig } from '../config';
@@ -57,7 +58,7 @@ export class KubeUpstream {
 
   constructor(target: KubernetesTargetConfig, ca: string | undefined) {
     this.url = new URL(target.apiServer);
-    this.agent = new Agent({ keepAlive: true, maxFreeSockets: MAX_IDLE_UPSTREAM_SOCKETS, ca, servername: this.url.hostname });
+    this.agent = new Agent({ keepAlive: true, maxFreeSockets: MAX_IDLE_UPSTREAM_SOCKETS, ca, servername: this.servername });
     this.tokens = { read: new ServiceAccountToken(target.readToken, 'read'), write: new ServiceAccountToken(target.writeToken, 'write') };
   }
 
@@ -84,7 +85,13 @@ export class KubeUpstream {
   /** An upgrade (exec, attach, port-forward) needs a connection of its own, not one from the pool. */
   async upgradeOptions(r: UpstreamRequest): Promise<RequestOptions> {
     const options = await this.options(r);
-    return { ...options, agent: false, ca: this.agent.options.ca, servername: this.url.hostname };
+    return { ...options, agent: false, ca: this.agent.options.ca, servername: this.servername };
+  }
+
+  /** SNI names a host, never an address (RFC 6066). */
+  private get servername(): string | undefined {
+    const host = this.url.hostname.replace(/^\[|\]$/g, '');
+    return isIP(host) ? undefined : host;
   }
 
   close(): void {

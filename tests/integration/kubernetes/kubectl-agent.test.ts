@@ -112,6 +112,13 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect(forwarded.stderr).toMatch(/twokey: approval required, request [0-9a-f-]{36}/);
   });
 
+  it('refuses to hold a write a reviewer could not read (kubectl create sends protobuf), saying to apply a manifest', async () => {
+    const created = await kubectl(stack, 'k8s', alice, ['create', 'configmap', 'unreadable', '--from-literal=a=b']);
+    expect(created.code).not.toBe(0);
+    expect(created.stderr).toMatch(/twokey: this write is encoded as protobuf .* use kubectl apply -f \(or twokey exec -f\)/);
+    expect(fixture.state.requests.some((r) => r.path.endsWith('/configmaps') && r.method === 'POST' && r.query.includes('kubectl-create'))).toBe(false);
+  });
+
   it('refuses an expired token as Unauthorized (kubectl asks to log in)', async () => {
     const expired = await stack.token('alice', ['support'], -120);
     const got = await kubectl(stack, 'k8s', expired, ['get', 'pods']);
@@ -134,12 +141,15 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
         await new Promise<void>((resolve) => socket.once('close', () => resolve()));
         return answer;
       };
-      expect(await raw('GARBAGE\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 BadRequest[\s\S]*"twokey: the request could not be read as HTTP"/);
-      expect(await raw(`GET /api/v1/pods HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(64 * 1024)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 4\d\d/);
-      expect(await raw(`GET /api/v1/namespaces/%2F/pods HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\nconnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400[\s\S]*"reason":"BadRequest"[\s\S]*twokey:/);
+      const status = (answer: string) => ({ code: Number(answer.slice(9, 12)), ...(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { kind: string; reason: string; message: string }) });
+      expect(status(await raw('GARBAGE\r\n\r\n'))).toMatchObject({ code: 400, kind: 'Status', reason: 'BadRequest', message: 'twokey: the request could not be read as HTTP' });
+      expect(status(await raw(`GET /api/v1/pods HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(64 * 1024)}\r\n\r\n`))).toMatchObject({ code: 413, reason: 'RequestEntityTooLarge', message: 'twokey: the request head is over 16384 bytes' });
+      expect(status(await raw(`GET /api/v1/namespaces/%2F/pods HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\nconnection: close\r\n\r\n`))).toMatchObject({ code: 400, reason: 'BadRequest', message: expect.stringMatching(/^twokey: the request path/) });
       const big = Buffer.alloc(4 * 1024 * 1024, 0x61);
-      expect(await raw(Buffer.concat([Buffer.from(`POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\ncontent-type: application/json\r\ncontent-length: ${big.length}\r\nconnection: close\r\n\r\n`), big]))).toMatch(/^HTTP\/1\.1 413[\s\S]*twokey: /);
-      expect((await direct(['create', 'configmap', 'after-the-bad-requests'])).code).toBe(0);
+      expect(status(await raw(Buffer.concat([Buffer.from(`POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\ncontent-type: application/json\r\ncontent-length: ${big.length}\r\nconnection: close\r\n\r\n`), big])))).toMatchObject({ code: 413, reason: 'RequestEntityTooLarge', message: 'twokey: the body is over 524288 bytes' });
+      const later = join(stack.dataDir, 'later.yaml');
+      writeFileSync(later, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: after-the-bad-requests, namespace: default }\n');
+      expect((await direct(['apply', '-f', later])).code).toBe(0);
       await watch.waitFor(/after-the-bad-requests/);
     } finally {
       await watch.stop();
