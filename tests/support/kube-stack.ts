@@ -1,5 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type RunningAgent } from '../../agent/agent';
@@ -130,4 +132,19 @@ export function streamKubectl(stack: KubeStack, target: string, token: string, a
       await exited;
     },
   };
+}
+
+/** One raw HTTPS request to a target's listener (the listener's certificate trusted), its whole answer read. */
+export function agentRequest(stack: KubeStack, target: string, method: string, path: string, headers: Record<string, string>, body?: Buffer | string): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  const url = new URL(stack.server(target));
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ hostname: url.hostname, port: url.port, method, path, headers, ca: readFileSync(stack.caFile(target)) }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
 }

@@ -2,7 +2,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
-import { kubectl, runKubectl, startKubeStack, streamKubectl, type KubeStack } from '../../support/kube-stack';
+import { agentRequest, kubectl, runKubectl, startKubeStack, streamKubectl, type KubeStack } from '../../support/kube-stack';
 import { postDecision, waitForMail } from '../../support/outbox';
 import { waitFor } from '../../support/control-plane';
 
@@ -117,6 +117,26 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect(created.code).not.toBe(0);
     expect(created.stderr).toMatch(/twokey: this write is encoded as protobuf .* use kubectl apply -f \(or twokey exec -f\)/);
     expect(fixture.state.requests.some((r) => r.path.endsWith('/configmaps') && r.method === 'POST' && r.query.includes('kubectl-create'))).toBe(false);
+  });
+
+  it('masks Secret values in kubectl get secret -o yaml and -o jsonpath', async () => {
+    const yaml = await kubectl(stack, 'k8s', alice, ['get', 'secret', 'db-credentials', '-o', 'yaml']);
+    expect(yaml.code).toBe(0);
+    expect(yaml.stdout).toMatch(/password: KioqKg==/);
+    expect(yaml.stdout).not.toContain(Buffer.from('s3cr3t-Pa55w0rd').toString('base64'));
+    const jsonpath = await kubectl(stack, 'k8s', alice, ['get', 'secret', 'db-credentials', '-o', 'jsonpath={.data.password}']);
+    expect(Buffer.from(jsonpath.stdout, 'base64').toString('utf8')).toBe('****');
+    const table = await kubectl(stack, 'k8s', alice, ['get', 'secrets']);
+    expect(table.stdout).toMatch(/db-credentials\s+Opaque\s+2/);
+  });
+
+  it('asks upstream for JSON and masks it when the client asks for protobuf', async () => {
+    const res = await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/secrets/db-credentials', { authorization: `Bearer ${alice}`, accept: 'application/vnd.kubernetes.protobuf, */*' });
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    const secret = JSON.parse(res.body) as { data: Record<string, string> };
+    expect(secret.data).toEqual({ username: 'KioqKg==', password: 'KioqKg==' });
+    const upstream = fixture.state.requests.filter((r) => r.path.endsWith('/secrets/db-credentials')).at(-1);
+    expect(upstream?.accept).toBe('application/json');
   });
 
   it('refuses an expired token as Unauthorized (kubectl asks to log in)', async () => {
