@@ -23,6 +23,9 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# The Kubernetes tests drive the real kubectl (1.31+ for WebSocket exec); Debian 12 has none that recent.
+command -v "${KUBECTL:-kubectl}" >/dev/null 2>&1 || { echo "the tests need kubectl 1.31+ on PATH (or KUBECTL=/path/to/kubectl)" >&2; exit 1; }
+
 [ -d node_modules ] || npm ci --no-audit --no-fund
 
 npx tsc --noEmit -p .

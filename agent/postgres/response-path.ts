@@ -95,7 +95,7 @@ export class ResponsePath {
         break;
       case BACKEND.ErrorResponse:
       case BACKEND.NoticeResponse: {
-        const fields = readErrorFields(bodyOf(buf, start, end));
+        const fields = readErrorFields(buf, start, end);
         if (code === BACKEND.ErrorResponse) cycle?.errors.push(fields.M ?? '');
         this.observer?.serverMessage({ kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields });
         break;

@@ -10,7 +10,7 @@ import { AgentSettings } from './agent-settings';
 import { collectStep, heldDepsFor, runHeld, type CollectedBatch, type Held } from './approval/held-approvals';
 import { DeferredObserver } from './deferred-observer';
 import { AUTH, FRONTEND, SQLSTATE } from './protocol/codes';
-import { MessageFramer, type FramerError } from './protocol/framer';
+import { framerErrorReport, MessageFramer, type FramerError } from './protocol/framer';
 import { ProtocolReadError } from './protocol/reader';
 import { SliceRun } from './protocol/slice-run';
 import { authenticationRequest, backendKeyData, errorResponse, parameterStatus, readyForQuery, terminateMessage, type ErrorFields } from './protocol/writer';
@@ -156,10 +156,9 @@ export class ClientSession {
   }
 
   private rejectFrame(problem: FramerError): void {
-    if (problem.kind === 'too-large') {
-      this.deps.log.warn('pg.message.too-large', { sessionId: this.id, bytes: problem.length + 1 });
-      this.fatal(SQLSTATE.programLimitExceeded, `twokey: message of ${problem.length + 1} bytes exceeds the limit of ${this.deps.limits.maxClientMessageBytes} bytes`);
-    } else this.fatal(SQLSTATE.protocolViolation, `twokey: invalid message length ${problem.length}`);
+    if (problem.kind === 'too-large') this.deps.log.warn('pg.message.too-large', { sessionId: this.id, bytes: problem.length + 1 });
+    const report = framerErrorReport(problem, this.deps.limits.maxClientMessageBytes, 'client');
+    this.fatal(report.sqlState, report.message);
   }
 
   // ---- start-up ----
@@ -409,7 +408,8 @@ export class ClientSession {
     }
     if (problem) {
       this.deps.log.error('pg.upstream.bad-message', { sessionId: this.id, kind: problem.kind, bytes: problem.length });
-      this.fatal(SQLSTATE.programLimitExceeded, 'twokey: the database sent a message over the size limit');
+      const report = framerErrorReport(problem, this.serverFramer.maxMessageBytes, 'database');
+      this.fatal(report.sqlState, report.message);
     }
   };
 

@@ -70,6 +70,9 @@ export class JsonStreamSplitter {
   private size = 0;
   // Document head: where the current top-level key starts in the head, what it was, whether a key comes next.
   private keyStart = -1;
+  /** The member name being read: its earlier chunks' bytes, and where it starts in the current chunk. */
+  private keyParts: Buffer[] = [];
+  private keyFrom = 0;
   private lastKey: string | undefined;
   private expectKey = false;
   private envelope: Record<string, unknown> = {};
@@ -91,14 +94,19 @@ export class JsonStreamSplitter {
     // Where the piece being collected starts in this chunk (-1: not collecting).
     let start = this.collecting() ? 0 : -1;
     for (let i = 0; i < chunk.length; i++) {
-      const b = chunk[i] as number;
       if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (b === B.Backslash) this.escaped = true;
-        else if (b === B.Quote) {
+        if (this.escaped) {
+          this.escaped = false;
+          continue;
+        }
+        // Strings are most of the bytes: skip to the next quote or backslash in a tight loop.
+        while (i < chunk.length && chunk[i] !== B.Quote && chunk[i] !== B.Backslash) i++;
+        if (i === chunk.length) break;
+        if (chunk[i] === B.Backslash) this.escaped = true;
+        else {
           this.inString = false;
           if (this.tracksKeys()) {
-            const key = this.decodeKey(chunk, start, i);
+            const key = this.decodeKey(chunk, i);
             if (key === undefined) return this.fail('malformed', 'the response has an invalid member name');
             this.lastKey = key;
             this.expectKey = false;
@@ -106,6 +114,7 @@ export class JsonStreamSplitter {
         }
         continue;
       }
+      const b = chunk[i] as number;
       if (this.mode === 'before' || this.mode === 'done' || (this.mode === 'items' && this.depth === 2)) {
         if (isSpace(b)) continue;
         if (this.mode === 'items' && this.afterItem) {
@@ -127,11 +136,14 @@ export class JsonStreamSplitter {
         if (this.depth === 1) this.expectKey = true;
         continue;
       }
-      if (this.size + (i - start) > this.maxPieceBytes) return this.fail('too-large', `an object in the response is over ${this.maxPieceBytes} bytes`);
       switch (b) {
         case B.Quote:
           this.inString = true;
-          if (this.tracksKeys()) this.keyStart = this.size + (i - start);
+          if (this.tracksKeys()) {
+            this.keyStart = this.size + (i - start);
+            this.keyFrom = i;
+            this.keyParts = [];
+          }
           break;
         case B.Comma:
           if (this.depth === 1 && this.mode === 'head') this.expectKey = true;
@@ -155,7 +167,7 @@ export class JsonStreamSplitter {
           this.depth--;
           if (this.depth < 0) return this.fail('malformed', 'the response has an unbalanced bracket');
           if (this.mode === 'items' && this.depth === 2) {
-            const item = this.decode(this.take(chunk, start, i + 1));
+            const item = this.decode(this.take(chunk, start, i + 1), true);
             if (!item.ok) return item;
             out += this.pieces.item(item.value, this.envelope, this.streamed, this.first);
             this.first = false;
@@ -167,7 +179,7 @@ export class JsonStreamSplitter {
               if (piece.toString('utf8').trim() !== '}') return this.fail('malformed', `the response has members after its ${this.streamed}`);
               out += this.pieces.close();
             } else {
-              const doc = this.decode(piece);
+              const doc = this.decode(piece, true);
               if (!doc.ok) return doc;
               out += this.pieces.whole(doc.value);
             }
@@ -177,6 +189,10 @@ export class JsonStreamSplitter {
           break;
         default:
       }
+    }
+    if (this.inString && this.tracksKeys()) {
+      this.keyParts.push(chunk.subarray(this.keyFrom));
+      this.keyFrom = 0;
     }
     if (start >= 0 && this.collecting()) {
       this.parts.push(chunk.subarray(start));
@@ -215,7 +231,9 @@ export class JsonStreamSplitter {
     return piece;
   }
 
-  private decode(piece: Buffer): Result<unknown, JsonStreamRefusal> {
+  /** `capped`: a piece of the body, bounded here (the size is checked per chunk while collecting, and once whole). */
+  private decode(piece: Buffer, capped = false): Result<unknown, JsonStreamRefusal> {
+    if (capped && piece.length > this.maxPieceBytes) return this.fail('too-large', `an object in the response is over ${this.maxPieceBytes} bytes`);
     try {
       return ok(JSON.parse(piece.toString('utf8')));
     } catch {
@@ -223,10 +241,13 @@ export class JsonStreamSplitter {
     }
   }
 
-  private decodeKey(chunk: Buffer, start: number, quoteAt: number): string | undefined {
-    const head = Buffer.concat([...this.parts, chunk.subarray(start, quoteAt + 1)]);
+  /** The member name that ends at `quoteAt` (its bytes only: a head with many members is not copied per member). */
+  private decodeKey(chunk: Buffer, quoteAt: number): string | undefined {
+    const bytes = this.keyParts.length === 0 ? chunk.subarray(this.keyFrom, quoteAt + 1) : Buffer.concat([...this.keyParts, chunk.subarray(this.keyFrom, quoteAt + 1)]);
+    this.keyParts = [];
+    if (!bytes.includes(B.Backslash)) return bytes.toString('utf8', 1, bytes.length - 1);
     try {
-      const key: unknown = JSON.parse(head.subarray(this.keyStart).toString('utf8'));
+      const key: unknown = JSON.parse(bytes.toString('utf8'));
       return typeof key === 'string' ? key : undefined;
     } catch {
       return undefined;

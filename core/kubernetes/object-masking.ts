@@ -53,7 +53,8 @@ export function maskKubeObject(doc: unknown, m: KubeMasking, kindHint?: string, 
     const itemKind = listItemKind(kind);
     return { ...doc, items: doc.items.map((item) => maskKubeObject(item, m, itemKind, depth + 1)) };
   }
-  return maskSingleObject(doc, kind ?? 'Object', m, depth);
+  // An item of a SecretList is a Secret whatever kind it claims.
+  return maskSingleObject(doc, kind ?? 'Object', kindHint === 'Secret' ? { ...m, secrets: true } : m, depth);
 }
 
 /** The kind of a list's items (`SecretList`: `Secret`); undefined for `List`, whose items each say theirs. */
@@ -137,8 +138,14 @@ function maskLastApplied(value: string, asSecret: boolean, m: KubeMasking, depth
   return JSON.stringify(masked) + (value.endsWith('\n') ? '\n' : '');
 }
 
-/** Pod specs where workload kinds keep them: a Pod's `spec`, a template's, a CronJob's job template's. */
-const POD_SPEC_PATHS: readonly (readonly string[])[] = [['spec'], ['template', 'spec'], ['spec', 'template', 'spec'], ['spec', 'jobTemplate', 'spec', 'template', 'spec']];
+/** Pod specs where workload kinds keep them: a Pod's `spec`, a template's, a CronJob's job template's, a ControllerRevision's copy. */
+const POD_SPEC_PATHS: readonly (readonly string[])[] = [
+  ['spec'],
+  ['template', 'spec'],
+  ['spec', 'template', 'spec'],
+  ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
+  ['data', 'spec', 'template', 'spec'],
+];
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'];
 
 function maskPodSpecs(obj: JsonObject, kind: string, profile: MaskingProfile): JsonObject {
@@ -171,10 +178,9 @@ function maskContainer(container: unknown, kind: string, profile: MaskingProfile
   return out;
 }
 
+/** Keys are user data (a ConfigMap key may be `__proto__`): the copy defines them, never assigns. */
 function mapStrings(values: JsonObject, mask: (value: string, key: string) => string): JsonObject {
-  const out: JsonObject = {};
-  for (const [key, value] of Object.entries(values)) out[key] = typeof value === 'string' ? mask(value, key) : value;
-  return out;
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, typeof value === 'string' ? mask(value, key) : value]));
 }
 
 /** A base64 value masked as text; unchanged when nothing in it was masked (binary stays byte for byte). */

@@ -44,11 +44,11 @@ export interface ResourceRequestInfo {
   readonly name?: string;
   /** Segments after the subresource (a `proxy` subresource's path on the pod, service or node). */
   readonly rest: readonly string[];
-  /** The path rebuilt from the decoded segments: what the agent forwards, never the caller's bytes. */
+  /** The path rebuilt from the decoded segments: what the agent forwards, never the caller's bytes (with `query.toString()`). */
   readonly path: string;
   /** The query parameters (decoded). */
   readonly query: URLSearchParams;
-  /** `dryRun=All`: the API server validates without persisting. Still a write: it runs admission on the write credential. */
+  /** `dryRun=All` (the one value the API server accepts): it validates without persisting. Still a write: it runs admission on the write credential. */
   readonly dryRun: boolean;
   /** The request asks to switch protocols (exec, attach and port-forward over WebSocket or SPDY). */
   readonly upgrade: boolean;
@@ -92,11 +92,12 @@ export function requestInfo(method: string, path: string, query: string, headers
   const params = queryParameters(query);
   if (!params.ok) return params;
   const upperMethod = method.toUpperCase();
+  const trailingSlash = path.endsWith('/');
   const upgrade = headerValues(headers, 'upgrade').length > 0;
   const parts = segments.value;
-  const resource = resourceRequest(upperMethod, parts, params.value, upgrade);
+  const resource = resourceRequest(upperMethod, parts, params.value, upgrade, trailingSlash);
   if (resource) return resource;
-  return ok({ kind: 'non-resource', verb: upperMethod.toLowerCase(), method: upperMethod, path: joinPath(parts), segments: parts, query: params.value, upgrade });
+  return ok({ kind: 'non-resource', verb: upperMethod.toLowerCase(), method: upperMethod, path: joinPath(parts, trailingSlash), segments: parts, query: params.value, upgrade });
 }
 
 /**
@@ -154,20 +155,31 @@ function pathSegments(path: string): Result<string[], KubeRequestRefusal> {
   return ok(out);
 }
 
+/**
+ * Go's url.ParseQuery drops a pair with `;` or an invalid percent-encoding, where URLSearchParams keeps
+ * it: `dryRun=%zz` would be a dry run to us and a real write to the API server. Both are refused.
+ */
 function queryParameters(query: string): Result<URLSearchParams, KubeRequestRefusal> {
-  // Go's url.ParseQuery rejects `;` (and the API server then ignores the pair); URLSearchParams keeps it literal.
   if (query.includes(';')) return refuse('malformed', 'the query string has a ";"');
+  for (const pair of query.split('&')) {
+    try {
+      decodeURIComponent(pair.replace(/\+/g, ' '));
+    } catch {
+      return refuse('malformed', 'the query string has an invalid percent-encoding');
+    }
+  }
   const params = new URLSearchParams(query);
   for (const p of SINGLE_VALUED_PARAMETERS) if (params.getAll(p).length > 1) return refuse('malformed', `the query parameter ${p} is given twice`);
   return ok(params);
 }
 
-const joinPath = (parts: readonly string[]): string => `/${parts.map(encodeURIComponent).join('/')}`;
+/** The canonical path; a trailing slash is kept (a proxied path may depend on it). */
+const joinPath = (parts: readonly string[], trailingSlash: boolean): string => `/${parts.map(encodeURIComponent).join('/')}${trailingSlash && parts.length > 0 ? '/' : ''}`;
 
 const METHOD_VERBS: Readonly<Record<string, ApiVerb>> = { POST: 'create', GET: 'get', HEAD: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
 /** The resource attributes of a path under `/api/{version}` or `/apis/{group}/{version}`, or undefined for any other path. */
-function resourceRequest(method: string, all: readonly string[], query: URLSearchParams, upgrade: boolean): Result<ResourceRequestInfo, KubeRequestRefusal> | undefined {
+function resourceRequest(method: string, all: readonly string[], query: URLSearchParams, upgrade: boolean, trailingSlash: boolean): Result<ResourceRequestInfo, KubeRequestRefusal> | undefined {
   const [prefix] = all;
   const grouped = prefix === GROUP_PREFIX;
   // `/api/v1` and `/apis/apps/v1` are discovery documents, not resources.
@@ -208,9 +220,9 @@ function resourceRequest(method: string, all: readonly string[], query: URLSearc
     ...(namespace !== undefined && { namespace }),
     ...(name !== undefined && { name }),
     rest,
-    path: joinPath(all),
+    path: joinPath(all, trailingSlash),
     query,
-    dryRun: query.has('dryRun'),
+    dryRun: query.get('dryRun') === 'All',
     upgrade,
   });
 }

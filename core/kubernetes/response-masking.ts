@@ -8,8 +8,8 @@ import type { KubeRequestInfo } from './request-info';
 
 /**
  * What the proxy does with a response, decided from the request alone (before anything is sent
- * upstream): pass it through, or mask it as JSON (a document, or a watch stream of events), or as
- * text (a pod's log). Every resource response the agent did not open a channel for is decoded and
+ * upstream): pass it through, mask it as JSON (a document, or a watch stream of events) or as text
+ * (a pod's log), or refuse the request. Every resource response the agent did not open a channel for is decoded and
  * masked, with or without mask rules: Secrets are masked whatever the policy says, and a Secret can
  * only be found in a response the agent reads. So the agent asks upstream for JSON, never protobuf or
  * YAML, whatever the client asked; Table and metadata-only requests (`as=Table`,
@@ -17,8 +17,16 @@ import type { KubeRequestInfo } from './request-info';
  */
 export type ResponsePlan =
   | { readonly body: 'pass' }
-  | { readonly body: 'document' | 'watch'; readonly accept: string }
-  | { readonly body: 'log' };
+  /** An upgrade (WebSocket) outside exec, attach, port-forward and proxy: a watch over WebSocket would be frames the masker cannot read. */
+  | { readonly body: 'refuse'; readonly message: string }
+  | { readonly body: 'document' | 'watch'; readonly accept: string; readonly acceptEncoding: typeof IDENTITY }
+  | { readonly body: 'log'; readonly acceptEncoding: typeof IDENTITY };
+
+/**
+ * The Accept-Encoding to send upstream for a masked response: the API server gzips large responses for
+ * clients that accept it, and the masker reads plain bytes (it refuses an encoded body).
+ */
+const IDENTITY = 'identity';
 
 /** Subresources whose responses are channels (exec, attach, port-forward) or another server's content (proxy): recorded by the proxy, not masked here. */
 const CHANNEL_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy']);
@@ -27,13 +35,19 @@ export const MAX_ACCEPT_RANGES = 8;
 export const MAX_ACCEPT_RANGE_CHARS = 256;
 const JSON_MEDIA_TYPE = 'application/json';
 
+/** The masking of one request's responses: the caller's rules, and whether the request is for Secrets (core group). */
+export function kubeMaskingFor(info: KubeRequestInfo, profile: MaskingProfile | undefined): KubeMasking {
+  return { profile, secrets: info.kind === 'resource' && info.group === '' && info.resource === 'secrets' };
+}
+
 /** `masksActive`: mask rules apply to the caller (a pod's log is then masked through the detectors). */
 export function planResponse(info: KubeRequestInfo, clientAccept: string | undefined, masksActive: boolean): ResponsePlan {
   if (info.kind === 'non-resource' || info.verb === 'proxy') return { body: 'pass' };
   const sub = info.subresource;
   if (sub !== undefined && CHANNEL_SUBRESOURCES.has(sub)) return { body: 'pass' };
-  if (sub === 'log') return masksActive ? { body: 'log' } : { body: 'pass' };
-  return { body: info.verb === 'watch' ? 'watch' : 'document', accept: upstreamAccept(clientAccept) };
+  if (info.upgrade) return { body: 'refuse', message: 'twokey: the agent serves watches and reads over plain HTTP, not upgraded connections' };
+  if (sub === 'log') return masksActive ? { body: 'log', acceptEncoding: IDENTITY } : { body: 'pass' };
+  return { body: info.verb === 'watch' ? 'watch' : 'document', accept: upstreamAccept(clientAccept), acceptEncoding: IDENTITY };
 }
 
 /** The media type of a range or Content-Type, lower case, without parameters. */
@@ -66,17 +80,24 @@ export interface ResponseMasker {
   end(): Result<string, KubeResponseRefusal>;
 }
 
+/** The response headers the masker judges by (values as Node gives them). */
+export interface ResponseHeaders {
+  readonly contentType: string | undefined;
+  readonly contentEncoding: string | undefined;
+}
+
 /**
  * The masker for a response, or a refusal when its Content-Type is not one the plan can mask (a
- * protobuf answer to a request that asked for JSON is refused, never passed on). A missing
- * Content-Type is read as the plan's own form, which the masker then checks byte by byte.
+ * protobuf answer to a request that asked for JSON is refused, never passed on) or its body is
+ * encoded (gzip). A missing Content-Type is read as the plan's own form, which the masker then checks
+ * byte by byte.
  */
-export function responseMasker(
-  plan: Exclude<ResponsePlan, { body: 'pass' }>,
-  contentType: string | undefined,
-  masking: KubeMasking,
-): Result<ResponseMasker, KubeResponseRefusal> {
-  const type = contentType === undefined ? undefined : mediaTypeOf(contentType);
+export function responseMasker(plan: Exclude<ResponsePlan, { body: 'pass' | 'refuse' }>, headers: ResponseHeaders, masking: KubeMasking): Result<ResponseMasker, KubeResponseRefusal> {
+  const encoding = headers.contentEncoding?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== IDENTITY) {
+    return err({ code: 'unmaskable', message: `twokey: the API server answered with ${encoding} content encoding, which the agent cannot mask` });
+  }
+  const type = headers.contentType === undefined ? undefined : mediaTypeOf(headers.contentType);
   if (type === JSON_MEDIA_TYPE || (type === undefined && plan.body !== 'log')) return ok(jsonMasker(plan.body === 'watch', masking));
   if (plan.body === 'log' && (type === undefined || type === 'text/plain') && masking.profile) return ok(textMasker(masking.profile));
   return err({ code: 'unmaskable', message: `twokey: the API server answered with ${type ?? 'no content type'}, which the agent cannot mask` });

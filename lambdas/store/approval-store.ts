@@ -5,7 +5,7 @@ import type { Vote } from '../../core/approval/votes';
 import { principalKey } from '../../core/identity/identity';
 import { batchGetAll, isConditionFailure, putIfAbsent, queryAll, scanTable } from './dynamo-table';
 import { monthOf, pageByMonth } from './month-pages';
-import { decodePageToken, encodePageToken, InvalidPageTokenError, pageLimit } from './page-token';
+import { encodePageToken, pageLimit, positionFor } from './page-token';
 
 export interface ApprovalStore {
   /** Stores a new request; `exists` when one with this id is already stored (a retried request). */
@@ -184,9 +184,7 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async listFor(principal: string, page: { limit: number; next?: string }): Promise<ApprovalPage> {
-    const position = page.next ? decodePageToken(page.next) : {};
-    // DynamoDB refuses a start key outside the queried partition (a 500): another inbox's position is a bad token.
-    if (position.partition !== undefined || (position.key && position.key.principal !== principal)) throw new InvalidPageTokenError('next is not a page token');
+    const position = positionFor(page.next, { keys: ['principal', 'entry'], equal: { principal } });
     const now = nowSeconds();
     const out = await this.ddb.send(
       new QueryCommand({
@@ -220,7 +218,7 @@ export class DynamoApprovalStore implements ApprovalStore {
     };
     const listed = await pageByMonth(
       this.ddb,
-      { table: this.table, index: 'byMonth', sortKey: 'createdAt', months: APPROVAL_LISTING_MONTHS, filter, projection: SUMMARY_PROJECTION, projectionNames: SUMMARY_NAMES },
+      { table: this.table, index: 'byMonth', sortKey: 'createdAt', tableKey: 'requestId', months: APPROVAL_LISTING_MONTHS, filter, projection: SUMMARY_PROJECTION, projectionNames: SUMMARY_NAMES },
       page,
     );
     return { approvals: listed.items.map(summaryOf), ...(listed.next ? { next: listed.next } : {}) };

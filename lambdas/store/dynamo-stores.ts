@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { AgentExistsError, VersionConflictError } from '../domain/errors';
 import { isConditionFailure, queryAll, scanTable } from './dynamo-table';
-import { decodePageToken, encodePageToken, pageLimit } from './page-token';
+import { encodePageToken, pageLimit, positionFor } from './page-token';
 import type { AgentRecord, AgentStore, ConnectionRecord, ConnectionStore, PolicyRecord, PolicyStore } from './stores';
 
 /** All policy versions live under one partition; the deployment has one policy document. */
@@ -49,7 +49,7 @@ export class DynamoAgentStore implements AgentStore {
 
   /** Every agent is the listing's subject, so a scan, but a page of one at a time (it never reads the table whole). */
   async list(page: { limit: number; next?: string }): Promise<{ agents: AgentRecord[]; next?: string }> {
-    const start = page.next ? decodePageToken(page.next).key : undefined;
+    const start = positionFor(page.next, { keys: ['name'] }).key;
     const out = await this.ddb.send(new ScanCommand({ TableName: this.table, Limit: pageLimit(page.limit), ExclusiveStartKey: start }));
     return { agents: (out.Items ?? []) as AgentRecord[], ...(out.LastEvaluatedKey ? { next: encodePageToken({ key: out.LastEvaluatedKey as Record<string, string> }) } : {}) };
   }

@@ -1,5 +1,5 @@
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { decodePageToken, encodePageToken, InvalidPageTokenError, pageLimit, type PagePosition } from './page-token';
+import { encodePageToken, InvalidPageTokenError, pageLimit, positionFor } from './page-token';
 
 /**
  * A time-ordered listing of everything in a table: a `month` (yyyy-mm) partition index sorted by an
@@ -10,6 +10,8 @@ export interface MonthListing {
   readonly index: string;
   /** The index's sort key (an ISO time). */
   readonly sortKey: string;
+  /** The table's own key, which DynamoDB adds to an index's positions. */
+  readonly tableKey: string;
   readonly from?: string;
   readonly to?: string;
   /** How many months back from `to` the listing reaches when it names no `from`. */
@@ -24,9 +26,9 @@ export interface MonthListing {
 export const MAX_QUERIES_PER_PAGE = 20;
 
 export async function pageByMonth(ddb: DynamoDBDocumentClient, q: MonthListing, page: { limit: number; next?: string }): Promise<{ items: Record<string, unknown>[]; next?: string }> {
-  const position: PagePosition = page.next ? decodePageToken(page.next) : {};
+  const position = positionFor(page.next, { keys: [q.tableKey, 'month', q.sortKey], partitioned: true });
   // A position in another month than the partition it names would be refused by DynamoDB (a 500): it is a bad token.
-  if (position.key && (position.partition === undefined || position.key.month !== position.partition)) throw new InvalidPageTokenError('next is not a page token');
+  if (position.key && position.key.month !== position.partition) throw new InvalidPageTokenError('next is not a page token');
   const limit = pageLimit(page.limit);
   const to = q.to ?? new Date().toISOString();
   const last = monthOf(q.from ?? monthsBefore(to, q.months));

@@ -40,3 +40,19 @@ export function decodePageToken(token: string): PagePosition {
   }
   return { partition: partition as string | undefined, key: key as Record<string, string> | undefined };
 }
+
+/**
+ * A token's position, checked against the query it continues: DynamoDB refuses (a 500) a start key
+ * whose attributes are not exactly the index's and table's key, or that lies outside the queried
+ * partition, so a token from another listing (or another caller's inbox) is a bad token here.
+ */
+export function positionFor(token: string | undefined, expected: { readonly keys: readonly string[]; readonly equal?: Readonly<Record<string, string>>; readonly partitioned?: boolean }): PagePosition {
+  if (token === undefined) return {};
+  const position = decodePageToken(token);
+  const names = position.key ? Object.keys(position.key).sort() : undefined;
+  const keysOk = names === undefined || (names.length === expected.keys.length && [...expected.keys].sort().every((k, i) => names[i] === k));
+  const valuesOk = position.key === undefined || Object.entries(expected.equal ?? {}).every(([k, v]) => position.key?.[k] === v);
+  const partitionOk = expected.partitioned ? position.partition !== undefined : position.partition === undefined;
+  if (!keysOk || !valuesOk || !partitionOk) throw new InvalidPageTokenError('next is not a page token');
+  return position;
+}

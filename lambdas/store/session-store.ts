@@ -1,7 +1,7 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure, putIfAbsent, queryAll } from './dynamo-table';
 import { monthOf, pageByMonth } from './month-pages';
-import { decodePageToken, encodePageToken, pageLimit } from './page-token';
+import { encodePageToken, pageLimit, positionFor } from './page-token';
 
 export type SessionStatus = 'live' | 'complete' | 'incomplete';
 
@@ -112,10 +112,10 @@ export class DynamoSessionStore implements SessionStore {
 
   async query(filter: SessionFilter, page: { limit: number; next?: string }): Promise<SessionPage> {
     if (filter.target || filter.user) {
-      const position = page.next ? decodePageToken(page.next) : {};
       const range = { ':from': filter.from ?? '0000', ':to': filter.to ?? '9999' };
       // By target (and user, filtered) or by user: one partition of an index.
       const [name, key, value] = filter.target ? ['byTarget', 'target', filter.target] : ['byUser', 'user', filter.user as string];
+      const position = positionFor(page.next, { keys: ['sessionId', key, 'startedAt'], equal: { [key]: value } });
       const also = filter.target && filter.user ? { FilterExpression: '#u = :u', names: { '#u': 'user' }, values: { ':u': filter.user } } : undefined;
       const out = await this.ddb.send(
         new QueryCommand({
@@ -133,7 +133,7 @@ export class DynamoSessionStore implements SessionStore {
       return { sessions: (out.Items ?? []).map(withoutMonth), ...(out.LastEvaluatedKey ? { next: encodePageToken({ key: out.LastEvaluatedKey as Record<string, string> }) } : {}) };
     }
     // Everything: month by month (the byMonth index), newest first, from `to` back to `from`.
-    const listed = await pageByMonth(this.ddb, { table: this.table, index: 'byMonth', sortKey: 'startedAt', from: filter.from, to: filter.to, months: DEFAULT_LISTING_MONTHS }, page);
+    const listed = await pageByMonth(this.ddb, { table: this.table, index: 'byMonth', sortKey: 'startedAt', tableKey: 'sessionId', from: filter.from, to: filter.to, months: DEFAULT_LISTING_MONTHS }, page);
     return { sessions: listed.items.map(withoutMonth), ...(listed.next ? { next: listed.next } : {}) };
   }
 }

@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
 import { request } from 'node:https';
+import { connect } from 'node:net';
+import { WebSocket } from 'ws';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKubeFixture, writeKubeconfig, type KubeFixture } from '../support/kube-fixture';
-import { kubectl, kubectlEnv, spawnKubectl } from '../support/kubectl';
+import { PROMPT } from '../support/kube-fixture/streams/shell';
+import { kubectl, kubectlEnv, KUBECTL, spawnKubectl } from '../support/kubectl';
 
 const TOKENS = { 'read-token': { user: 'system:serviceaccount:twokey:reader', access: 'read' as const }, 'write-token': { user: 'system:serviceaccount:twokey:writer', access: 'write' as const } };
 
@@ -214,6 +218,22 @@ spec:
     expect(JSON.parse(stale.body)).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Operation cannot be fulfilled on configmaps "twice": the object has been modified; please apply your changes to the latest version and try again', reason: 'Conflict', details: { name: 'twice', kind: 'configmaps' }, code: 409 });
   });
 
+  it('decodes the protobuf bodies typed clients send (kubectl create secret, configmap, namespace, deployment)', async () => {
+    expect((await kubectl(writer, ['create', 'secret', 'generic', 'created', '--from-literal=token=abc123'])).stdout).toBe('secret/created created\n');
+    expect((await kubectl(writer, ['create', 'configmap', 'created', '--from-literal=k=v'])).stdout).toBe('configmap/created created\n');
+    expect((await kubectl(writer, ['create', 'namespace', 'team-a'])).stdout).toBe('namespace/team-a created\n');
+    expect((await kubectl(writer, ['create', 'deployment', 'made', '--image=nginx:1.27', '--replicas=0', '-n', 'team-a'])).stdout).toBe('deployment.apps/made created\n');
+    expect(fixture.state.requests.filter((r) => r.method === 'POST' && r.contentType === 'application/vnd.kubernetes.protobuf').length).toBeGreaterThanOrEqual(4);
+    expect(fixture.state.get('v1', 'Secret', 'default', 'created')?.data).toEqual({ token: Buffer.from('abc123').toString('base64') });
+    expect(fixture.state.get('v1', 'ConfigMap', 'default', 'created')?.data).toEqual({ k: 'v' });
+    expect(fixture.state.get('apps/v1', 'Deployment', 'team-a', 'made')?.spec).toEqual(expect.objectContaining({ replicas: 0, selector: { matchLabels: { app: 'made' } } }));
+    const invalid = await kubectl(writer, ['create', 'configmap', 'Bad_Name']);
+    expect(invalid.stderr).toContain('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"');
+    const deleted = await kubectl(writer, ['delete', 'namespace', 'team-a']);
+    expect(deleted.stdout).toBe('namespace "team-a" deleted\n');
+    expect(fixture.state.get('apps/v1', 'Deployment', 'team-a', 'made')).toBeUndefined();
+  });
+
   it('deletes objects and waits for them to be gone', async () => {
     await kubectl(writer, ['apply', '-f', manifest('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: doomed}\n')]);
     const out = await kubectl(writer, ['delete', 'configmap', 'doomed']);
@@ -237,6 +257,24 @@ describe('authentication and authorization', () => {
     expect(out.stderr).toContain('error: You must be logged in to the server');
     const direct = await raw('GET', '/api/v1/pods', { authorization: 'Bearer nobody' });
     expect(JSON.parse(direct.body)).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+  });
+});
+
+describe('bad requests', () => {
+  it('answers malformed, oversized and unknown-format bodies and bad paths with Status errors and keeps serving', async () => {
+    const post = (contentType: string, body: string): Promise<RawResponse> => raw('POST', '/api/v1/namespaces/default/configmaps', { 'content-type': contentType }, body);
+    expect(JSON.parse((await post('application/json', '{bad')).body)).toEqual(expect.objectContaining({ reason: 'BadRequest', code: 400 }));
+    const huge = await post('application/json', `{"data":{"k":"${'a'.repeat(4 * 1024 * 1024)}"}}`);
+    expect(huge.status).toBe(413);
+    expect(huge.headers.connection).toBe('close');
+    expect(JSON.parse((await post('text/plain', 'x')).body)).toEqual(expect.objectContaining({ reason: 'UnsupportedMediaType', code: 415 }));
+    expect((await raw('GET', '/api/v1/namespaces/%ZZ/pods', {})).status).toBe(400);
+    expect(JSON.parse((await raw('GET', '/api/v1/namespaces/default/pods?labelSelector=a%20in%20(((', {})).body).reason).toBe('BadRequest');
+    expect(JSON.parse((await raw('GET', '/apis/batch/v1/jobs', {})).body)).toEqual(expect.objectContaining({ reason: 'NotFound', code: 404 }));
+    expect(await raw('GET', '/metrics-nope', {})).toEqual(expect.objectContaining({ status: 404, body: '404 page not found\n' }));
+    const impersonating = await raw('GET', '/api/v1/pods', { 'impersonate-user': 'admin' });
+    expect(JSON.parse(impersonating.body).message).toBe('users "admin" is forbidden: User "system:serviceaccount:twokey:writer" cannot impersonate resource "users" in API group "" at the cluster scope');
+    expect((await kubectl(writer, ['get', 'pods', '-o', 'name'])).stdout).toContain('pod/web-1');
   });
 });
 
@@ -264,6 +302,17 @@ describe('watch', () => {
   });
 });
 
+describe('watch with selectors', () => {
+  it('turns a change that moves an object out of a label selector into DELETED, and into it into ADDED', async () => {
+    fixture.state.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'moving', namespace: 'default', labels: { tier: 'a' } } });
+    const rv = JSON.parse((await raw('GET', '/api/v1/namespaces/default/configmaps', { accept: 'application/json' })).body).metadata.resourceVersion;
+    fixture.state.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'moving', namespace: 'default', labels: { tier: 'b' } } });
+    fixture.state.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'moving', namespace: 'default', labels: { tier: 'a' } } });
+    const watched = await raw('GET', `/api/v1/namespaces/default/configmaps?watch=1&labelSelector=tier%3Da&resourceVersion=${rv}&timeoutSeconds=1`, { accept: 'application/json' });
+    expect(watched.body.trim().split('\n').map((l) => JSON.parse(l).type)).toEqual(['DELETED', 'ADDED']);
+  });
+});
+
 describe('logs', () => {
   it('follows a pod log with kubectl logs -f, line by line as the container writes', async () => {
     const logs = spawnKubectl(writer, ['logs', '-f', 'web-1']);
@@ -276,5 +325,144 @@ describe('logs', () => {
     }
     const tail = await kubectl(writer, ['logs', 'web-1', '--tail=1']);
     expect(tail.stdout).toBe('a line written later\n');
+  });
+
+  it('serves a long log whole, honours --tail, --limit-bytes and --timestamps, and refuses an unknown container', async () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${'x'.repeat(100)}`);
+    fixture.state.appendLog('default', 'db-0', `${lines.join('\n')}\n`);
+    const all = await kubectl(writer, ['logs', 'db-0']);
+    expect(all.stdout).toBe(`${lines.join('\n')}\n`);
+    expect((await kubectl(writer, ['logs', 'db-0', '--limit-bytes=6'])).stdout).toBe('line 0');
+    expect((await kubectl(writer, ['logs', 'db-0', '--tail=1', '--timestamps'])).stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line 19999 x+\n$/);
+    const wrong = await raw('GET', '/api/v1/namespaces/default/pods/db-0/log?container=nope', {});
+    expect(JSON.parse(wrong.body)).toEqual(expect.objectContaining({ message: 'container nope is not valid for pod db-0', reason: 'BadRequest', code: 400 }));
+  });
+});
+
+/** Runs kubectl under a pseudo-terminal (util-linux `script`), typing `keys` one line at a time. */
+function underTerminal(env: NodeJS.ProcessEnv, command: string, lines: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qfec', `${KUBECTL} ${command}`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    let next = 0;
+    const typeNext = (): void => {
+      const line = lines[next];
+      if (line === undefined) return;
+      if (output.split(PROMPT).length - 1 <= next) return;
+      next += 1;
+      child.stdin.write(`${line}\r`);
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString('utf8');
+      typeNext();
+    });
+    child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
+    child.on('exit', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+describe.each([
+  ['WebSocket (v5.channel.k8s.io)', 'true', 'GET'],
+  ['SPDY/3.1', 'false', 'POST'],
+])('exec over %s', (_name, websockets, method) => {
+  let env: NodeJS.ProcessEnv;
+  beforeAll(() => {
+    env = { ...writer, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: websockets };
+  });
+
+  it('runs a command and returns its output', async () => {
+    const out = await kubectl(env, ['exec', 'web-1', '--', 'ls']);
+    expect(out).toEqual({ code: 0, stdout: 'etc\nsecret\n', stderr: '' });
+    expect(fixture.state.requests.filter((r) => r.path.endsWith('/exec')).at(-1)).toEqual(expect.objectContaining({ method, status: 101 }));
+    expect((await kubectl(env, ['exec', 'web-1', '--', 'cat', '/secret'])).stdout).toBe('the-file-secret\n');
+    expect((await kubectl(env, ['exec', 'db-0', '--', 'env'])).stdout).toContain('POSTGRES_PASSWORD=pg-Pa55word-1234\n');
+  });
+
+  it('passes the exit code through the error channel Status', async () => {
+    const out = await kubectl(env, ['exec', 'web-1', '--', 'sh', '-c', 'echo on-stderr-too; exit 3']);
+    expect(out.code).toBe(3);
+    expect(out.stdout).toBe('on-stderr-too\n');
+    expect(out.stderr).toBe('command terminated with exit code 3\n');
+    const missing = await kubectl(env, ['exec', 'web-1', '--', 'nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('exec: "nope": executable file not found in $PATH');
+  });
+
+  it('feeds stdin to the command and ends it when stdin closes', async () => {
+    expect((await kubectl(env, ['exec', '-i', 'web-1', '--', 'cat'], 'echoed back\n')).stdout).toBe('echoed back\n');
+    const shell = await kubectl(env, ['exec', '-i', 'web-1', '--', 'sh'], 'echo from a script\nexit 4\n');
+    expect(shell.code).toBe(4);
+    expect(shell.stdout).toBe('from a script\n');
+  });
+
+  it('runs an interactive shell on a terminal with kubectl exec -it', async () => {
+    const session = await underTerminal(env, 'exec -it web-1 -- sh', ['echo typed-at-a-tty', 'cat /secret', 'exit 7']);
+    expect(session.code).toBe(7);
+    expect(session.output).toContain(`${PROMPT}echo typed-at-a-tty\r\ntyped-at-a-tty\r\n${PROMPT}`);
+    expect(session.output).toContain('the-file-secret');
+  });
+
+  it('attaches to the container with kubectl attach -i', async () => {
+    const out = await kubectl(env, ['attach', '-i', 'web-1'], 'echo attached\nexit 2\n');
+    expect(out.stdout).toContain('attached\n');
+    expect(out.code).toBe(2);
+    expect(fixture.state.requests.filter((r) => r.path.endsWith('/attach')).at(-1)).toEqual(expect.objectContaining({ method, status: 101 }));
+  });
+
+  it('refuses exec to the read token with a 403', async () => {
+    const out = await kubectl({ ...reader, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: websockets }, ['exec', 'web-1', '--', 'ls']);
+    expect(out.code).not.toBe(0);
+    expect(out.stderr).toContain('pods "web-1" is forbidden: User "system:serviceaccount:twokey:reader" cannot create resource "pods/exec" in API group "" in the namespace "default"');
+  });
+});
+
+describe('exec over the v4 WebSocket protocol (clients before 1.30)', () => {
+  it('negotiates v4.channel.k8s.io and reports the exit status on channel 3', async () => {
+    const url = `${fixture.url.replace('https', 'wss')}/api/v1/namespaces/default/pods/web-1/exec?command=sh&command=-c&command=echo%20v4%3B%20exit%205&stdout=true&stderr=true`;
+    const ws = new WebSocket(url, ['v4.channel.k8s.io'], { ca: fixture.caPem, headers: { authorization: 'Bearer write-token' } });
+    const channels = new Map<number, string>();
+    ws.on('message', (data: Buffer) => channels.set(data[0] ?? -1, (channels.get(data[0] ?? -1) ?? '') + data.subarray(1).toString()));
+    const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
+    expect(ws.protocol).toBe('v4.channel.k8s.io');
+    expect(code).toBe(1000);
+    expect(channels.get(1)).toBe('v4\n');
+    expect(JSON.parse(channels.get(3) ?? '')).toEqual(expect.objectContaining({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '5' }] } }));
+  });
+
+  it('refuses an upgrade that offers no protocol it speaks, before switching', async () => {
+    const ws = new WebSocket(`${fixture.url.replace('https', 'wss')}/api/v1/namespaces/default/pods/web-1/exec?command=ls&stdout=true`, ['base64.channel.k8s.io'], { ca: fixture.caPem, headers: { authorization: 'Bearer write-token' } });
+    const status = await new Promise<number | undefined>((resolve) => ws.on('unexpected-response', (_req, res) => resolve(res.statusCode)));
+    expect(status).toBe(400);
+  });
+});
+
+/** Sends a line through a forwarded local port and returns what comes back. */
+function throughPort(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(line));
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      got += d.toString('utf8');
+      if (got.length >= line.length) socket.end();
+    });
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+  });
+}
+
+describe.each([
+  ['a WebSocket tunnel', 'true'],
+  ['SPDY/3.1', 'false'],
+])('port-forward over %s', (_name, websockets) => {
+  it('forwards a local port to a port the pod declares', async () => {
+    const forward = spawnKubectl({ ...writer, KUBECTL_PORT_FORWARD_WEBSOCKETS: websockets }, ['port-forward', 'pod/web-1', ':8080']);
+    try {
+      await forward.waitFor(/Forwarding from 127\.0\.0\.1:\d+ -> 8080/);
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(forward.output())?.[1]);
+      expect(await throughPort(port, 'through the tunnel\n')).toBe('through the tunnel\n');
+      await forward.waitFor('Handling connection for');
+    } finally {
+      await forward.stop();
+    }
   });
 });

@@ -264,4 +264,19 @@ describe('listings and lookups on hot paths (local stack: dynalite)', () => {
     expect((await api(cp, root, 'GET', '/agents?next=not%20a%20token')).status).toBe(400);
     expect((await api(cp, root, 'GET', '/agents?limit=many')).status).toBe(400);
   });
+
+  it("answers another listing's page token with 400, not a DynamoDB error", async () => {
+    const erin = await tokenFor(cp, 'erin', ['auditor']);
+    const token = (position: object): string => Buffer.from(JSON.stringify(position)).toString('base64url');
+    // The approvals listing's position (another table key) on /sessions.
+    const approvalsPosition = { partition: '2026-12', key: { requestId: 'ap-1', month: '2026-12', createdAt: '2026-12-01T09:00:00.000Z' } };
+    expect((await api(cp, erin, 'GET', `/sessions?next=${token(approvalsPosition)}`)).status).toBe(400);
+    // A by-target position continued on another target (outside the queried partition).
+    const byTarget = { key: { sessionId: 's', target: 'other-db', startedAt: '2026-11-02T08:00:00.000Z' } };
+    expect((await api(cp, erin, 'GET', `/sessions?target=orders-db&next=${token(byTarget)}`)).status).toBe(400);
+    expect((await api(cp, erin, 'GET', `/sessions?target=orders-db&next=${token({ key: { sessionId: 's' } })}`)).status).toBe(400);
+    const root = await tokenFor(cp, 'root', ['admin']);
+    expect((await api(cp, root, 'GET', `/agents?next=${token({ key: { sessionId: 's' } })}`)).status).toBe(400);
+    expect((await api(cp, root, 'GET', `/agents?next=${token({ partition: '2026-12', key: { name: 'a' } })}`)).status).toBe(400);
+  });
 });

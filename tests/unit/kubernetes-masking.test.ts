@@ -2,25 +2,15 @@ import { JsonStreamSplitter, MAX_KUBE_OBJECT_BYTES, type JsonPieces } from '../.
 import { LAST_APPLIED_ANNOTATION, maskKubeObject, SECRET_DATA_MASK, type KubeMasking } from '../../core/kubernetes/object-masking';
 import { requestInfo } from '../../core/kubernetes/request-info';
 import { planResponse, responseMasker, upstreamAccept, type ResponsePlan } from '../../core/kubernetes/response-masking';
-import { MaskingProfile } from '../../core/masking/profile';
-import { policySchema } from '../../core/policy/schema';
+import { base64 as b64, KUBE_TEST_PROFILE } from '../support/kube-masking';
+import { random } from '../support/random';
 
 const KUBECTL_TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
 
-/** The caller's masks: every detector everywhere, and Deployment env vars named like passwords masked in full. */
-const profile = new MaskingProfile(
-  policySchema.parse({
-    masks: [
-      { name: 'detectors', targets: ['cluster'], subjects: { groups: ['g'] } },
-      { name: 'env-passwords', targets: ['cluster'], subjects: { groups: ['g'] }, columns: ['*.env.*PASSWORD*'], detectors: [] },
-    ],
-  }).masks,
-  undefined,
-);
+const profile = KUBE_TEST_PROFILE;
 const NO_RULES: KubeMasking = { profile: undefined, secrets: false };
 const RULES: KubeMasking = { profile, secrets: false };
 
-const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 function secret(name: string, values: Record<string, string>): Record<string, unknown> {
   const data = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, b64(v)]));
@@ -44,8 +34,8 @@ const expectNoSecretValues = (text: string): void => {
 
 /** A response masked through the streaming masker, fed in the given chunks. */
 function maskResponse(plan: ResponsePlan, body: string | Buffer, masking: KubeMasking, chunks: (b: Buffer) => Buffer[] = (b) => [b], contentType = 'application/json'): string {
-  if (plan.body === 'pass') throw new Error('plan passes the response through');
-  const masker = responseMasker(plan, contentType, masking);
+  if (plan.body === 'pass' || plan.body === 'refuse') throw new Error('the plan does not mask the response');
+  const masker = responseMasker(plan, { contentType, contentEncoding: undefined }, masking);
   if (!masker.ok) throw new Error(masker.error.message);
   let out = '';
   for (const c of chunks(Buffer.isBuffer(body) ? body : Buffer.from(body))) {
@@ -58,8 +48,8 @@ function maskResponse(plan: ResponsePlan, body: string | Buffer, masking: KubeMa
   return out + end.value;
 }
 
-const DOCUMENT: ResponsePlan = { body: 'document', accept: 'application/json' };
-const WATCH: ResponsePlan = { body: 'watch', accept: 'application/json' };
+const DOCUMENT: ResponsePlan = { body: 'document', accept: 'application/json', acceptEncoding: 'identity' };
+const WATCH: ResponsePlan = { body: 'watch', accept: 'application/json', acceptEncoding: 'identity' };
 const split = (size: number) => (b: Buffer): Buffer[] => {
   const out: Buffer[] = [];
   for (let i = 0; i < b.length; i += size) out.push(b.subarray(i, i + size));
@@ -120,10 +110,15 @@ describe('Secret masking (whatever the policy says)', () => {
   });
 
   it('emits a list item as soon as it is complete, before the list ends', () => {
-    const masker = responseMasker(DOCUMENT, 'application/json', NO_RULES);
+    const masker = responseMasker(DOCUMENT, { contentType: 'application/json', contentEncoding: undefined }, NO_RULES);
     if (!masker.ok) throw new Error(masker.error.message);
     const first = masker.value.push(Buffer.from(`{"kind":"SecretList","apiVersion":"v1","metadata":{},"items":[${JSON.stringify(SECRET)},{"metadata":`));
     expect(first.ok && first.value).toMatch(/^\{"kind":"SecretList","apiVersion":"v1","metadata":\{\},"items":\[\{"kind":"Secret".*KioqKg==.*\}$/);
+  });
+
+  it('masks an item of a SecretList as a Secret even when it claims another kind', () => {
+    const list = { kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [{ ...SECRET, kind: 'ConfigMap' }] };
+    expectNoSecretValues(JSON.stringify(maskKubeObject(list, NO_RULES)));
   });
 
   it('masks Secrets in a mixed List (each item says its kind)', () => {
@@ -132,6 +127,51 @@ describe('Secret masking (whatever the policy says)', () => {
     expect(out.items[0]?.data).toEqual({ password: SECRET_DATA_MASK, username: SECRET_DATA_MASK });
     expect(out.items[1]?.data.owner).not.toContain('ada@example.com');
     expect(out.items[1]?.data.mode).toBe('fast');
+  });
+});
+
+describe('streaming is invisible: any split of any body masks to what the whole body masks to', () => {
+  /** Strings that stress the splitter: quotes, backslashes, brackets and commas inside strings, multi-byte UTF-8, escapes. */
+  const ATOMS = ['"', '\\', '{', '}', '[', ']', ',', ':', 'é', '💥', '\u0000', 'items', 'rows', 'hunter2', 'ada@example.com', ' '];
+  function text(rnd: () => number): string {
+    let out = '';
+    for (let n = Math.floor(rnd() * 6); n > 0; n--) out += ATOMS[Math.floor(rnd() * ATOMS.length)];
+    return out;
+  }
+  function value(rnd: () => number, depth: number): unknown {
+    const pick = rnd();
+    if (depth > 3 || pick < 0.3) return text(rnd);
+    if (pick < 0.4) return Math.floor(rnd() * 1000) - 500;
+    if (pick < 0.45) return null;
+    if (pick < 0.7) return Array.from({ length: Math.floor(rnd() * 3) }, () => value(rnd, depth + 1));
+    return Object.fromEntries(Array.from({ length: Math.floor(rnd() * 4) }, () => [text(rnd), value(rnd, depth + 1)]));
+  }
+  function item(rnd: () => number): Record<string, unknown> {
+    const data = Object.fromEntries(Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => [text(rnd) || 'k', b64(`SECRETVALUE${text(rnd)}`)]));
+    return { metadata: { name: text(rnd), annotations: { note: text(rnd), [LAST_APPLIED_ANNOTATION]: JSON.stringify({ kind: 'Secret', data }) } }, data, extra: value(rnd, 0) };
+  }
+  function body(rnd: () => number): { plan: ResponsePlan; text: string } {
+    const items = Array.from({ length: Math.floor(rnd() * 4) }, () => item(rnd));
+    const pick = rnd();
+    if (pick < 0.4) return { plan: DOCUMENT, text: JSON.stringify({ kind: 'SecretList', apiVersion: 'v1', metadata: { continue: text(rnd) }, items }, null, rnd() < 0.5 ? 0 : 1) };
+    if (pick < 0.7) {
+      const rows = items.map((object) => ({ cells: [text(rnd), value(rnd, 2)], object: { kind: 'Secret', ...object } }));
+      return { plan: DOCUMENT, text: JSON.stringify({ kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: {}, columnDefinitions: [{ name: text(rnd) }], rows }) };
+    }
+    return { plan: WATCH, text: items.map((object) => `${JSON.stringify({ type: 'ADDED', object: { kind: 'Secret', ...object } })}\n`).join('') };
+  }
+
+  it('holds for 300 generated lists, Tables and watch streams cut at random points', () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const rnd = random(seed);
+      const { plan, text: generated } = body(rnd);
+      const bytes = Buffer.from(generated);
+      const whole = maskResponse(plan, bytes, RULES);
+      const cuts = Array.from({ length: 1 + Math.floor(rnd() * 5) }, () => Math.floor(rnd() * bytes.length)).sort((a, b) => a - b);
+      expect({ seed, out: maskResponse(plan, bytes, RULES, at(cuts)) }).toEqual({ seed, out: whole });
+      expect({ seed, leaked: whole.includes(b64('SECRETVALUE').slice(0, 12)) }).toEqual({ seed, leaked: false });
+      if (plan.body === 'document') expect({ seed, doc: JSON.parse(whole) as unknown }).toEqual({ seed, doc: maskKubeObject(JSON.parse(generated), RULES) });
+    }
   });
 });
 
@@ -194,7 +234,7 @@ describe('watch streams (kubectl get -w)', () => {
   });
 
   it('emits an event as soon as it is complete', () => {
-    const masker = responseMasker(WATCH, 'application/json;stream=watch', NO_RULES);
+    const masker = responseMasker(WATCH, { contentType: 'application/json;stream=watch', contentEncoding: undefined }, NO_RULES);
     if (!masker.ok) throw new Error(masker.error.message);
     const out = masker.value.push(Buffer.from(`${JSON.stringify(events[0])}\n{"type":"MOD`));
     expect(out.ok && out.value.split('\n')).toHaveLength(2);
@@ -238,12 +278,12 @@ describe('ConfigMaps, workloads and annotations through the caller\'s mask rules
     expect(out.metadata.annotations['deployment.kubernetes.io/revision']).toBe('3');
   });
 
-  it('masks env values of a Pod and of a CronJob\'s job template', () => {
+  it('masks env values of a Pod, a CronJob\'s job template and a ControllerRevision\'s copy of a template', () => {
     const container = { name: 'c', env: [{ name: 'DB_PASSWORD', value: 'hunter2' }] };
     const pod = { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'p' }, spec: { containers: [container] } };
     const cron = { kind: 'CronJob', apiVersion: 'batch/v1', metadata: { name: 'c' }, spec: { schedule: '* * * * *', jobTemplate: { spec: { template: { spec: { containers: [container] } } } } } };
-    expect(JSON.stringify(maskKubeObject(pod, RULES))).not.toContain('hunter2');
-    expect(JSON.stringify(maskKubeObject(cron, RULES))).not.toContain('hunter2');
+    const revision = { kind: 'ControllerRevision', apiVersion: 'apps/v1', metadata: { name: 'r' }, revision: 2, data: { spec: { template: { spec: { containers: [container] } } } } };
+    for (const obj of [pod, cron, revision]) expect(JSON.stringify(maskKubeObject(obj, RULES))).not.toContain('hunter2');
   });
 
   it('masks ConfigMap data and binaryData through the detectors, binary left byte for byte when clean', () => {
@@ -266,7 +306,7 @@ describe('ConfigMaps, workloads and annotations through the caller\'s mask rules
 });
 
 describe('pod logs (kubectl logs -f) through the stream detectors', () => {
-  const LOG: ResponsePlan = { body: 'log' };
+  const LOG: ResponsePlan = { body: 'log', acceptEncoding: 'identity' };
   it('masks a value split across chunks', () => {
     const text = 'starting\nuser ada@example.com logged in\nready\n';
     const out = maskResponse(LOG, text, RULES, at([15, 22]), 'text/plain');
@@ -279,7 +319,7 @@ describe('pod logs (kubectl logs -f) through the stream detectors', () => {
   });
 
   it('flushes what it held back when the stream idles', () => {
-    const masker = responseMasker(LOG, 'text/plain', RULES);
+    const masker = responseMasker(LOG, { contentType: 'text/plain', contentEncoding: undefined }, RULES);
     if (!masker.ok) throw new Error(masker.error.message);
     const pushed = masker.value.push(Buffer.from('short line\n'));
     expect(pushed.ok && pushed.value).toBe('');
@@ -324,7 +364,7 @@ describe('responses the agent refuses to pass on', () => {
   it('refuses an object over the size cap, and keeps refusing after', () => {
     const big = JSON.stringify({ kind: 'Secret', data: { a: 'x'.repeat(MAX_KUBE_OBJECT_BYTES) } });
     expect(refusal(big)).toMatch(/^twokey: an object in the response is over/);
-    const masker = responseMasker(DOCUMENT, 'application/json', NO_RULES);
+    const masker = responseMasker(DOCUMENT, { contentType: 'application/json', contentEncoding: undefined }, NO_RULES);
     if (!masker.ok) throw new Error('no masker');
     expect(masker.value.push(Buffer.from(big)).ok).toBe(false);
     expect(masker.value.push(Buffer.from('{}')).ok).toBe(false);
@@ -341,6 +381,16 @@ describe('responses the agent refuses to pass on', () => {
     expect(new JsonStreamSplitter(pieces, false, 50).push(Buffer.from(list)).ok).toBe(false);
   });
 
+  it('reads a document with many top-level members in linear time (member names are decoded from their own bytes)', () => {
+    const members = Array.from({ length: 150_000 }, (_, i) => `"field${i}":${i}`).join(',');
+    const body = `{"kind":"Widget",${members}}`;
+    const started = Date.now();
+    const out = maskResponse(DOCUMENT, body, NO_RULES, split(64 * 1024));
+    expect((JSON.parse(out) as Record<string, number>).field149999).toBe(149_999);
+    // Linear is well under a second; copying the head per member would take minutes.
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
   it('accepts an empty body (HEAD, 204)', () => {
     expect(refusal('')).toBe('passed');
   });
@@ -350,12 +400,18 @@ describe('responses the agent refuses to pass on', () => {
     ['YAML', 'application/yaml'],
     ['HTML', 'text/html'],
   ])('refuses a %s response to a request that must be masked', (_what, contentType) => {
-    const masker = responseMasker(DOCUMENT, contentType, NO_RULES);
+    const masker = responseMasker(DOCUMENT, { contentType, contentEncoding: undefined }, NO_RULES);
     expect(masker.ok ? 'masked' : masker.error.code).toBe('unmaskable');
   });
 
+  it('refuses a gzip-encoded body (the API server compresses large responses for clients that accept it)', () => {
+    const masker = responseMasker(DOCUMENT, { contentType: 'application/json', contentEncoding: 'gzip' }, NO_RULES);
+    expect(masker.ok ? 'masked' : masker.error.code).toBe('unmaskable');
+    expect(responseMasker(DOCUMENT, { contentType: 'application/json', contentEncoding: 'identity' }, NO_RULES).ok).toBe(true);
+  });
+
   it('refuses a log answered with a type that is neither text nor JSON', () => {
-    const masker = responseMasker({ body: 'log' }, 'application/octet-stream', RULES);
+    const masker = responseMasker({ body: 'log', acceptEncoding: 'identity' }, { contentType: 'application/octet-stream', contentEncoding: undefined }, RULES);
     expect(masker.ok ? 'masked' : masker.error.code).toBe('unmaskable');
   });
 });
@@ -370,7 +426,7 @@ describe('which responses are masked, and the Accept sent upstream', () => {
   };
 
   it('keeps kubectl get\'s Table request a Table request, in JSON', () => {
-    expect(plan('GET /api/v1/namespaces/default/secrets', KUBECTL_TABLE_ACCEPT)).toEqual({ body: 'document', accept: KUBECTL_TABLE_ACCEPT });
+    expect(plan('GET /api/v1/namespaces/default/secrets', KUBECTL_TABLE_ACCEPT)).toEqual({ body: 'document', accept: KUBECTL_TABLE_ACCEPT, acceptEncoding: 'identity' });
   });
 
   it('asks for JSON whatever protobuf or YAML the client asked for', () => {
@@ -402,7 +458,19 @@ describe('which responses are masked, and the Accept sent upstream', () => {
     expect(plan(request, 'application/vnd.kubernetes.protobuf').body).toBe(body);
   });
 
+  it('refuses a watch over WebSocket (frames the masker cannot read), and passes exec\'s upgrade to the proxy', () => {
+    const upgraded = (request: string): ResponsePlan['body'] => {
+      const [method, url] = request.split(' ') as [string, string];
+      const [path, query = ''] = url.split('?') as [string, string?];
+      const info = requestInfo(method, path, query, { upgrade: 'websocket' });
+      if (!info.ok) throw new Error(info.error.message);
+      return planResponse(info.value, undefined, false).body;
+    };
+    expect(upgraded('GET /api/v1/namespaces/default/secrets?watch=true')).toBe('refuse');
+    expect(upgraded('GET /api/v1/namespaces/default/pods/web/exec?command=sh')).toBe('pass');
+  });
+
   it('masks a pod log when mask rules apply', () => {
-    expect(plan('GET /api/v1/namespaces/default/pods/web/log?follow=true', undefined, true)).toEqual({ body: 'log' });
+    expect(plan('GET /api/v1/namespaces/default/pods/web/log?follow=true', undefined, true)).toEqual({ body: 'log', acceptEncoding: 'identity' });
   });
 });

@@ -131,12 +131,20 @@ describe('Kubernetes request attributes (the API conventions)', () => {
     const i = info('POST /api/v1/namespaces/default/configmaps?dryRun=All');
     expect(classifyRequest(i)).toBe('write');
     expect(i.kind === 'resource' && i.dryRun).toBe(true);
+    const other = info('POST /api/v1/namespaces/default/configmaps?dryRun=all');
+    expect(other.kind === 'resource' && other.dryRun).toBe(false);
   });
 
-  it('rebuilds the path from the decoded segments (what the agent forwards)', () => {
-    const i = info('GET //api/v1/namespaces/de%66ault/pods/web/');
+  it('rebuilds the path from the decoded segments (what the agent forwards), keeping a trailing slash', () => {
+    const i = info('GET //api/v1/namespaces/de%66ault/pods/web');
     expect(i.path).toBe('/api/v1/namespaces/default/pods/web');
     expect(attributes(i)).toBe('get /v1 pods ns=default name=web');
+    expect(info('GET /api/v1/namespaces/default/services/web:80/proxy/').path).toBe('/api/v1/namespaces/default/services/web%3A80/proxy/');
+  });
+
+  it('refuses a dryRun the API server would not see (an invalid percent-encoding makes Go drop the pair)', () => {
+    const result = parse('POST /api/v1/namespaces/default/configmaps?dryRun=%zz');
+    expect(result.ok ? 'accepted' : result.error.code).toBe('malformed');
   });
 
   it('reads a name from a field selector only when it is the whole selector', () => {
@@ -215,10 +223,7 @@ describe('Kubernetes requests against policy blocks', () => {
 targets:
   - { name: cluster, protocol: kubernetes, agent: a }
 rules:
-  - name: ops
-    targets: ['*']
-    subjects: { groups: [ops] }
-    actions: { read: allow, write: allow, admin: allow }
+  - { name: ops, targets: [cluster], subjects: { groups: [ops] }, actions: { read: allow, write: allow, admin: allow } }
 blocks:
   - name: no-kube-system-secrets
     targets: [cluster]

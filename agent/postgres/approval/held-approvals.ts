@@ -6,7 +6,7 @@ import type { ApprovalKind } from '../../../core/approval/request';
 import { askApproval, type ApprovalGate, type ApprovalOutcome, type ApprovalWording } from '../../approvals/approval-flow';
 import type { ApprovalEvent } from '../../sessions/events';
 import { BACKEND, FRONTEND, SQLSTATE, type TransactionStatus } from '../protocol/codes';
-import { bodyOf, readErrorFields } from '../protocol/reader';
+import { readErrorFields } from '../protocol/reader';
 import type { PgSessionObserver } from '../events';
 import { commandComplete, errorResponse, noticeResponse, readyForQuery } from '../protocol/writer';
 import type { SessionDeps } from '../session-deps';
@@ -139,7 +139,7 @@ async function runApproved(h: Held, s: HeldSession, deps: HeldDeps, notice: Buff
 function recordSent(recorder: Pick<PgSessionObserver, 'dataRow' | 'serverMessage'>, bytes: Buffer, code: number): void {
   if (code === BACKEND.DataRow) recorder.dataRow(bytes, 0, bytes.length);
   else if (code === BACKEND.ErrorResponse || code === BACKEND.NoticeResponse) {
-    recorder.serverMessage({ kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields: readErrorFields(bodyOf(bytes, 0, bytes.length)) });
+    recorder.serverMessage({ kind: code === BACKEND.ErrorResponse ? 'error' : 'notice', fields: readErrorFields(bytes, 0, bytes.length) });
   }
 }
 

@@ -58,7 +58,7 @@ export async function runOnWriteConnection(options: UpstreamOptions, statement: 
         if (code === BACKEND.ParameterStatus) return;
         // The caller's CopyData would be bytes no reviewer saw: the server is told the copy failed instead.
         if (code === BACKEND.CopyInResponse) return void socket.write(message(FRONTEND.CopyFail, cstring(COPY_IN_REFUSED)));
-        if (code === BACKEND.ErrorResponse) errors.push(readErrorFields(bodyOf(buf, start, end)).M ?? 'error');
+        if (code === BACKEND.ErrorResponse) errors.push(readErrorFields(buf, start, end).M ?? 'error');
         if (code === BACKEND.CommandComplete) tags.push(bodyOf(buf, start, end).cstring());
         const replaced = sink.transform?.(buf, start, end, code);
         if (replaced === null) return;

@@ -1,6 +1,6 @@
 import type { MaskingProfile } from '../../../core/masking/profile';
 import { BACKEND, FRONTEND } from '../protocol/codes';
-import { bodyOf, readParse, readTarget } from '../protocol/reader';
+import { bodyOf, errorFieldRanges, readParse, readTarget } from '../protocol/reader';
 import type { PgCatalog } from './catalog';
 import { message } from '../protocol/writer';
 import type { ByteBatch } from '../protocol/byte-batch';
@@ -390,18 +390,15 @@ export class ResultMasker {
   fields(buf: Buffer, start: number, end: number): Buffer | undefined {
     const scanner = this.profile.scanner;
     if (scanner.empty) return undefined;
+    const fields = errorFieldRanges(buf, start, end);
+    if (!fields) return undefined;
     const parts: Buffer[] = [];
     let changed = false;
-    let at = start + 5;
-    while (at < end && buf[at] !== 0) {
-      const code = String.fromCharCode(buf[at] as number);
-      const nul = buf.indexOf(0, at + 1);
-      if (nul < 0 || nul >= end) return undefined;
-      const value = buf.toString('utf8', at + 1, nul);
+    for (const { code, valueStart, valueEnd } of fields) {
+      const value = buf.toString('utf8', valueStart, valueEnd);
       const masked = SCANNED_FIELDS.has(code) ? scanner.scanString(value) : value;
       if (masked !== value) changed = true;
       parts.push(Buffer.from(code, 'latin1'), Buffer.from(masked, 'utf8'), Buffer.from([0]));
-      at = nul + 1;
     }
     if (!changed) return undefined;
     parts.push(Buffer.from([0]));
@@ -427,14 +424,9 @@ export class ResultMasker {
 function hideValues(buf: Buffer, start: number, end: number): Buffer {
   const parts: Buffer[] = [];
   let sqlstate = '';
-  let at = start + 5;
-  while (at < end && buf[at] !== 0) {
-    const code = String.fromCharCode(buf[at] as number);
-    const nul = buf.indexOf(0, at + 1);
-    if (nul < 0 || nul >= end) break;
-    if (code === 'C') sqlstate = buf.toString('latin1', at + 1, nul);
-    if (!VALUE_FIELDS.has(code)) parts.push(buf.subarray(at, nul + 1));
-    at = nul + 1;
+  for (const { code, at, valueStart, valueEnd } of errorFieldRanges(buf, start, end) ?? []) {
+    if (code === 'C') sqlstate = buf.toString('latin1', valueStart, valueEnd);
+    if (!VALUE_FIELDS.has(code)) parts.push(buf.subarray(at, valueEnd + 1));
   }
   const what = buf[start] === BACKEND.ErrorResponse ? 'an error' : 'a notice';
   const text = `twokey: the database raised ${what} (SQLSTATE ${sqlstate || 'unknown'}); its text is hidden because the statement reads masked columns`;

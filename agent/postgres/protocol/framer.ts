@@ -1,3 +1,5 @@
+import { SQLSTATE } from './codes';
+
 /**
  * Splits a byte stream into protocol messages (type byte + Int32 length, the length counting itself).
  * No I/O and no copies on the fast path: complete messages are reported as ranges of the chunk they
@@ -8,6 +10,22 @@ export const MESSAGE_HEADER_BYTES = 5;
 export type FramerError =
   | { readonly kind: 'too-large'; readonly code: number; readonly length: number }
   | { readonly kind: 'malformed'; readonly code: number; readonly length: number };
+
+/**
+ * The SQLSTATE and message that end a session over a framing problem: a message over the cap is a
+ * limit (54000), a length that cannot be is a protocol violation (08P01). `from` names the sender.
+ */
+export function framerErrorReport(problem: FramerError, maxMessageBytes: number, from: 'client' | 'database'): { readonly sqlState: string; readonly message: string } {
+  const bytes = problem.length + 1;
+  if (from === 'client') {
+    return problem.kind === 'too-large'
+      ? { sqlState: SQLSTATE.programLimitExceeded, message: `twokey: message of ${bytes} bytes exceeds the limit of ${maxMessageBytes} bytes` }
+      : { sqlState: SQLSTATE.protocolViolation, message: `twokey: invalid message length ${problem.length}` };
+  }
+  return problem.kind === 'too-large'
+    ? { sqlState: SQLSTATE.programLimitExceeded, message: `twokey: the database sent a message of ${bytes} bytes, over the limit of ${maxMessageBytes} bytes` }
+    : { sqlState: SQLSTATE.protocolViolation, message: `twokey: the database sent a message with an invalid length ${problem.length}` };
+}
 
 /** `buf[start]` is the type byte; the message body is `buf[start + 5 .. end)`. */
 export type MessageVisitor = (buf: Buffer, start: number, end: number, code: number) => void;

@@ -193,12 +193,31 @@ export function readStartupParams(r: BodyReader): Record<string, string> {
   throw new ProtocolReadError('too many start-up parameters');
 }
 
-/** ErrorResponse/NoticeResponse fields by their one-letter codes. */
-export function readErrorFields(r: BodyReader): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (;;) {
-    const code = r.byte();
-    if (code === 0) return fields;
-    fields[String.fromCharCode(code)] = r.cstring();
+/** One field of an ErrorResponse or NoticeResponse: its one-letter code and where its value lies. */
+export interface ErrorFieldRange {
+  readonly code: string;
+  /** The code byte's offset; the value is `[valueStart, valueEnd)` and a NUL follows it. */
+  readonly at: number;
+  readonly valueStart: number;
+  readonly valueEnd: number;
+}
+
+/** The fields of the ErrorResponse/NoticeResponse at `buf[start..end)`, in order; undefined when one is not terminated. */
+export function errorFieldRanges(buf: Buffer, start: number, end: number): ErrorFieldRange[] | undefined {
+  const fields: ErrorFieldRange[] = [];
+  let at = start + MESSAGE_HEADER_BYTES;
+  while (at < end && buf[at] !== 0) {
+    const nul = buf.indexOf(0, at + 1);
+    if (nul < 0 || nul >= end) return undefined;
+    fields.push({ code: String.fromCharCode(buf[at] as number), at, valueStart: at + 1, valueEnd: nul });
+    at = nul + 1;
   }
+  return fields;
+}
+
+/** ErrorResponse/NoticeResponse fields by their one-letter codes (a malformed message's, as far as they go). */
+export function readErrorFields(buf: Buffer, start: number, end: number): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const f of errorFieldRanges(buf, start, end) ?? []) fields[f.code] = buf.toString('utf8', f.valueStart, f.valueEnd);
+  return fields;
 }

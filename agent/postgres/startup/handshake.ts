@@ -1,6 +1,6 @@
 import { MAX_TOKEN_BYTES } from '../../../core/identity/verifier';
 import { AUTH, BACKEND, FRONTEND, SQLSTATE, STARTUP } from '../protocol/codes';
-import { MessageFramer, takeStartupPacket } from '../protocol/framer';
+import { framerErrorReport, MessageFramer, takeStartupPacket } from '../protocol/framer';
 import { bodyOf, BodyReader, ProtocolReadError, readStartupParams } from '../protocol/reader';
 import { authenticationRequest, int32, message } from '../protocol/writer';
 
@@ -115,8 +115,8 @@ export class StartupHandshake {
       actions.push({ kind: 'verify', token: bodyOf(buf, start, end).cstring() });
     });
     if (!problem) return;
-    if (problem.kind === 'too-large') actions.push(fatal(SQLSTATE.programLimitExceeded, `twokey: message of ${problem.length + 1} bytes exceeds the limit of ${MAX_PASSWORD_MESSAGE_BYTES} bytes`));
-    else actions.push(fatal(SQLSTATE.protocolViolation, `twokey: invalid message length ${problem.length}`));
+    const report = framerErrorReport(problem, MAX_PASSWORD_MESSAGE_BYTES, 'client');
+    actions.push(fatal(report.sqlState, report.message));
   }
 }
 

@@ -111,7 +111,7 @@ export function connectUpstream(options: UpstreamOptions, reads?: ReadBuffers): 
           backendKey = { pid: r.int32(), secret: r.int32() };
           return;
         case BACKEND.ErrorResponse: {
-          const fields = readErrorFields(r);
+          const fields = readErrorFields(buf, start, end);
           throw new UpstreamError(fields.M ?? 'the database refused the connection', fields);
         }
         case BACKEND.ReadyForQuery: {

@@ -38,7 +38,7 @@ export async function querySimple(options: UpstreamOptions, sql: string): Promis
           }
           rows.push(row);
         } else if (code === BACKEND.ErrorResponse) {
-          const fields = readErrorFields(r);
+          const fields = readErrorFields(buf, start, end);
           error = new UpstreamError(fields.M ?? 'query failed', fields);
         } else if (code === BACKEND.ReadyForQuery) done(error);
       });

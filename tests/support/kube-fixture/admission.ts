@@ -140,7 +140,7 @@ function deploymentStatus(d: JsonObject, now: string): JsonObject {
 }
 
 const specOf = (o: JsonObject | undefined): string => JSON.stringify(o?.spec ?? null);
-const templateOf = (o: JsonObject | undefined): string => JSON.stringify(field(o?.spec as JsonObject | undefined, 'template'));
+const templateOf = (o: JsonObject | undefined): string => JSON.stringify(field(field(o, 'spec'), 'template'));
 
 export interface AdmitContext {
   now: number;

@@ -1,5 +1,6 @@
 import { seed } from './seed';
-import { startServer, type FixtureToken, type UpgradeHandler } from './server';
+import { startServer, type FixtureToken } from './server';
+import { streamUpgrades } from './streams/upgrade';
 import { FixtureState } from './state';
 import { servingCertificate } from './tls';
 
@@ -35,9 +36,6 @@ export async function startKubeFixture(options: KubeFixtureOptions): Promise<Kub
   const tls = servingCertificate();
   const state = new FixtureState();
   seed(state, options.demo ?? true);
-  const upgrade: UpgradeHandler = (_info, _req, socket) => {
-    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-  };
-  const running = await startServer({ tls, tokens: options.tokens, state, bookmarkIntervalMs: options.bookmarkIntervalMs ?? DEFAULT_BOOKMARK_INTERVAL_MS, upgrade }, options.host ?? '127.0.0.1', options.port ?? 0);
+  const running = await startServer({ tls, tokens: options.tokens, state, bookmarkIntervalMs: options.bookmarkIntervalMs ?? DEFAULT_BOOKMARK_INTERVAL_MS, upgrade: streamUpgrades(state) }, options.host ?? '127.0.0.1', options.port ?? 0);
   return { url: running.url, caPem: tls.caPem, stop: running.stop, state };
 }

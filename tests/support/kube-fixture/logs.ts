@@ -4,6 +4,8 @@ import { badRequest } from './status';
 
 /** The longest a pod's log grows before old lines are dropped (the kubelet rotates logs). */
 export const MAX_LOG_LINES_PER_CONTAINER = 100_000;
+/** What is logged already goes out in writes of about this size, not one per line. */
+const LOG_WRITE_CHUNK_CHARS = 64 * 1024;
 
 interface LogLine {
   at: string;
@@ -54,7 +56,7 @@ export class PodLogs {
    * `GET .../pods/{name}/log`: `container`, `tailLines`, `timestamps`, `limitBytes`, and `follow`,
    * which keeps the response open and writes each new line as it is appended.
    */
-  serve(pod: JsonObject, query: URLSearchParams, res: ServerResponse, closed: Promise<void>): void {
+  async serve(pod: JsonObject, query: URLSearchParams, res: ServerResponse, closed: Promise<void>): Promise<void> {
     const metadata = field(pod, 'metadata');
     const name = text(metadata.name) ?? '';
     const names = objects(field(pod, 'spec').containers).map((c) => text(c.name) ?? '');
@@ -67,18 +69,28 @@ export class PodLogs {
     let budget = query.get('limitBytes') ? Number(query.get('limitBytes')) : Infinity;
     const format = (l: LogLine): string => `${timestamps ? `${l.at} ` : ''}${l.text}\n`;
     res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
-    const write = (line: LogLine): boolean => {
-      const out = format(line);
+    /** Writes text within the `limitBytes` budget; false once it is spent. */
+    const write = (out: string): boolean => {
       const slice = Buffer.from(out).subarray(0, Math.max(0, budget));
       budget -= slice.length;
       res.write(slice);
       return budget > 0;
     };
     const start = tail !== null ? Math.max(0, log.lines.length - Number(tail)) : 0;
-    for (const line of log.lines.slice(start)) if (!write(line)) return void res.end();
+    let chunk = '';
+    for (const line of log.lines.slice(start)) {
+      chunk += format(line);
+      if (chunk.length < LOG_WRITE_CHUNK_CHARS) continue;
+      if (!write(chunk)) return void res.end();
+      chunk = '';
+      // Keep to the client's pace: a long log is not buffered whole in the response.
+      if (res.writableNeedDrain) await Promise.race([new Promise((resolve) => res.once('drain', resolve)), closed]);
+      if (res.destroyed) return;
+    }
+    if (chunk && !write(chunk)) return void res.end();
     if (query.get('follow') !== 'true') return void res.end();
     const follower = (line: LogLine | undefined): void => {
-      if (!line || !write(line)) {
+      if (!line || !write(format(line))) {
         log.followers.delete(follower);
         res.end();
       }

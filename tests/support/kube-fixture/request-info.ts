@@ -1,4 +1,5 @@
 import { findKind, type ResourceKind } from './kinds';
+import { badRequest } from './status';
 
 /** What a request addresses, by the API conventions' path layout (the apiserver's RequestInfo). */
 export interface RequestInfo {
@@ -19,10 +20,15 @@ export const CONNECT_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
 
 /**
  * `/api/v1/...` or `/apis/{group}/{version}/...` into a RequestInfo; undefined for anything that is
- * not a resource path (discovery documents and the like).
+ * not a resource path (discovery documents and the like); a 400 for a malformed escape.
  */
 export function requestInfo(method: string, pathname: string, query: URLSearchParams): RequestInfo | undefined {
-  const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw badRequest(`invalid URL escape in ${JSON.stringify(pathname)}`);
+  }
   let group: string;
   let version: string;
   let rest: string[];

@@ -1,4 +1,6 @@
 import { parse as parseYaml } from 'yaml';
+import { PROTOBUF_TYPE } from './negotiation';
+import { decodeProtobuf } from './protobuf';
 import { admit, generateName, timestamp, validate, type AdmitContext } from './admission';
 import { clone, ensure, field, isObject, metadataOf, nameOf, namespaceOf, text, type Json, type JsonObject } from './json';
 import { apiVersionOf, findKind, type ResourceKind } from './kinds';
@@ -37,10 +39,11 @@ export interface RestContext extends AdmitContext {
 
 const NAMESPACES = findKind('', 'v1', 'namespaces') as ResourceKind;
 
-/** Reads a request body as a real server decodes it: JSON or YAML; protobuf is not understood here. */
+/** Reads a request body as a real server decodes it: JSON, YAML, or protobuf for the kinds typed clients send. */
 export function decodeBody(body: Buffer, contentType: string): Json {
   if (body.length > MAX_BODY_BYTES) throw entityTooLarge();
   const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === PROTOBUF_TYPE) return decodeProtobuf(body);
   const textBody = body.toString('utf8');
   try {
     if (type === 'application/json' || type === 'application/json-patch+json' || type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') return JSON.parse(textBody) as Json;

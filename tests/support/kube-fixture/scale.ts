@@ -1,4 +1,4 @@
-import { clone, field, metadataOf, text, type JsonObject } from './json';
+import { clone, ensure, field, isObject, metadataOf, text, type Json, type JsonObject } from './json';
 import type { ResourceKind } from './kinds';
 import { jsonPatch, mergePatch } from './patch';
 import { decodeBody, get, update, type ResourceRequest, type ResourceResult, type RestContext } from './rest';
@@ -24,20 +24,21 @@ export function scale(ctx: RestContext, req: ResourceRequest & { info: { kind: R
   const owner = get(ctx, req).value;
   const current = scaleOf(owner);
   if (method === 'GET') return { status: 200, value: current };
-  let wanted: JsonObject;
-  if (method === 'PUT') wanted = decodeBody(req.body, req.contentType) as JsonObject;
+  let wanted: Json;
+  if (method === 'PUT') wanted = decodeBody(req.body, req.contentType);
   else {
     const type = req.contentType.split(';')[0]?.trim() ?? '';
     if (!SCALE_PATCH_TYPES.includes(type)) throw unsupportedMediaType(type, SCALE_PATCH_TYPES);
     const body = decodeBody(req.body, type);
-    wanted = (type === 'application/json-patch+json' ? jsonPatch(current, body) : mergePatch(current, body)) as JsonObject;
+    wanted = type === 'application/json-patch+json' ? jsonPatch(current, body) : mergePatch(current, body);
   }
+  if (!isObject(wanted)) throw badRequest('the scale must be an object');
   const replicas = field(wanted, 'spec').replicas;
   if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) throw badRequest('spec.replicas: Invalid value: must be a non-negative integer');
   const rv = text(metadataOf(wanted).resourceVersion);
   if (rv && rv !== metadataOf(owner).resourceVersion) throw conflict(req.info.kind.resource, req.info.kind.group, req.info.name ?? '', STALE_OBJECT);
   const next = clone(owner);
-  (next.spec as JsonObject).replicas = replicas;
+  ensure(next, 'spec').replicas = replicas;
   const written = update(ctx, { ...req, body: Buffer.from(JSON.stringify(next)), contentType: 'application/json' });
   return { status: 200, value: scaleOf(written.value) };
 }

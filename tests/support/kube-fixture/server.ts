@@ -5,13 +5,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { aggregatedContentType, aggregatedDiscovery, apiGroup, apiGroupList, apiVersions, resourceList, VERSION_INFO } from './discovery';
 import type { JsonObject } from './json';
 import { GROUPS, type ResourceKind } from './kinds';
-import { acceptsJson, chooseRendering, SERVED_TYPES, wantsAggregatedDiscovery } from './negotiation';
+import { acceptsJson, chooseRendering, SERVED_TYPES, wantsAggregatedDiscovery, type Rendering } from './negotiation';
 import { documentHash, openApiV2, openApiV3, openApiV3Index, V3_GROUP_VERSIONS } from './openapi';
 import { encode, renderValue } from './render';
-import { requestInfo, type RequestInfo } from './request-info';
+import { CONNECT_SUBRESOURCES, requestInfo, type RequestInfo } from './request-info';
 import * as rest from './rest';
 import { scale } from './scale';
-import { forbidden, internal, KubeStatusError, methodNotAllowed, notAcceptable, notFound, pathNotFound, unauthorized, type KubeStatus } from './status';
+import { forbidden, internal, KubeStatusError, methodNotAllowed, notAcceptable, pathNotFound, unauthorized, type KubeStatus } from './status';
 import type { FixtureState } from './state';
 import type { ServingCertificate } from './tls';
 import { serveWatch } from './watch';
@@ -54,6 +54,8 @@ export interface ServerOptions {
 
 function writeStatus(res: ServerResponse, status: KubeStatus): void {
   if (res.headersSent) return void res.end();
+  // A body refused half-read leaves bytes on the connection that are not a next request.
+  if (status.code === 413 || status.code === 408) res.setHeader('Connection', 'close');
   res.writeHead(status.code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   res.end(`${JSON.stringify(status)}\n`);
 }
@@ -164,7 +166,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
     if (!rendering) throw notAcceptable(SERVED_TYPES);
     if (info.subresource === 'log' && info.kind.resource === 'pods') {
       const pod = rest.get(ctx, request).value;
-      state.logs.serve(pod, url.searchParams, res, closedPromise(req, res, stopping));
+      await state.logs.serve(pod, url.searchParams, res, closedPromise(req, res, stopping));
       return 200;
     }
     if (info.verb === 'watch') {
@@ -203,9 +205,11 @@ export async function startServer(options: ServerOptions, host: string, port: nu
           throw methodNotAllowed();
       }
     }
-    const rendered = renderValue(info.subresource === 'scale' ? { ...info.kind, kind: 'Scale' } : info.kind, result.value, result.list === true, info.subresource === 'scale' && rendering.form === 'table' ? { form: 'object', encoding: 'json' } : rendering, ctx.now);
-    const contentType = rendering.form === 'table' || rendering.form === 'metadata' ? `application/json;as=${String(rendered.kind)};g=meta.k8s.io;v=${rendering.version}` : undefined;
-    const { body: text, contentType: encoded } = encode(rendered, rendering.form === 'object' ? rendering.encoding : 'json');
+    // The scale subresource answers its autoscaling/v1 Scale as an object, whatever form was asked.
+    const effective: Rendering = info.subresource === 'scale' ? { form: 'object', encoding: rendering.form === 'object' ? rendering.encoding : 'json' } : rendering;
+    const rendered = renderValue(info.kind, result.value, result.list === true, effective, ctx.now);
+    const contentType = effective.form === 'object' ? undefined : `application/json;as=${String(rendered.kind)};g=meta.k8s.io;v=${effective.version}`;
+    const { body: text, contentType: encoded } = encode(rendered, effective.form === 'object' ? effective.encoding : 'json');
     res.writeHead(result.status, { 'Content-Type': contentType ?? encoded, 'Cache-Control': 'no-cache, private' });
     res.end(text);
     return result.status;
@@ -230,6 +234,13 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       if (!info) {
         if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed();
         const doc = documentFor(url.pathname, req.headers.accept, req.headers.host ?? '', v3Hashes);
+        if (!doc && !/^\/(api|apis|openapi)(\/|$)/.test(url.pathname)) {
+          // Outside the API the server's mux answers Go's plain-text 404.
+          res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+          res.end('404 page not found\n');
+          record.status = 404;
+          return;
+        }
         if (!doc) throw pathNotFound();
         if (!doc.contentType && !acceptsJson(req.headers.accept)) throw notAcceptable(SERVED_TYPES);
         writeJson(res, 200, doc.value, doc.contentType);
@@ -241,7 +252,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       if (info.name === undefined && info.namespace !== undefined && !info.kind.namespaced) throw pathNotFound();
       const kinded = { ...info, kind: info.kind };
       if (!kinded.kind.namespaced && info.namespace !== undefined) throw pathNotFound();
-      if (info.subresource && ['exec', 'attach', 'portforward'].includes(info.subresource)) throw new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Upgrade request required', reason: 'BadRequest', code: 400 });
+      if (info.subresource && CONNECT_SUBRESOURCES.has(info.subresource)) throw new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Upgrade request required', reason: 'BadRequest', code: 400 });
       record.status = await handleResource(kinded, req, res, url);
     } catch (e) {
       const status = e instanceof KubeStatusError ? e.status : internal('the fixture failed to serve the request').status;
@@ -265,10 +276,8 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       record.user = token.user;
       refuseImpersonation(token, req);
       const info = requestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
-      if (!info?.kind || !info.subresource || !['exec', 'attach', 'portforward'].includes(info.subresource) || info.name === undefined) throw pathNotFound();
+      if (!info?.kind || !info.subresource || !CONNECT_SUBRESOURCES.has(info.subresource) || info.name === undefined) throw pathNotFound();
       authorize(token, info);
-      const pod = state.restContext.store.get(info.kind, info.namespace ?? '', info.name);
-      if (!pod) throw notFound('pods', '', info.name);
       record.status = 101;
       options.upgrade({ ...info, kind: info.kind }, req, socket, head, url);
     } catch (e) {
@@ -277,10 +286,6 @@ export async function startServer(options: ServerOptions, host: string, port: nu
   });
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  server.on('secureConnection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });

@@ -13,9 +13,13 @@ const col = (name: string, type: Column['type'], description: string, priority =
 
 const NAME = col('Name', 'string', 'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated.', 0, 'name');
 const AGE = col('Age', 'string', 'CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.');
-const CONTAINERS = col('Containers', 'string', 'Names of each container in the template.', 1);
-const IMAGES = col('Images', 'string', 'Images referenced by each container in the template.', 1);
-const SELECTOR = col('Selector', 'string', 'Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.', 1);
+/** Age and the wide columns of workloads with a pod template. */
+const TEMPLATE_COLUMNS = [
+  AGE,
+  col('Containers', 'string', 'Names of each container in the template.', 1),
+  col('Images', 'string', 'Images referenced by each container in the template.', 1),
+  col('Selector', 'string', 'Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.', 1),
+];
 
 /** `k8s.io/apimachinery/pkg/util/duration.HumanDuration`, which the server uses for Age cells. */
 export function humanDuration(ms: number): string {
@@ -43,7 +47,11 @@ const selectorText = (selector: JsonObject): string => {
   return parts.length ? parts.join(',') : '<none>';
 };
 
-const templateContainers = (o: JsonObject): JsonObject[] => objects(field(field(field(o, 'spec'), 'template'), 'spec').containers);
+/** The wide cells of a workload with a pod template: containers, images, selector. */
+function templateCells(o: JsonObject): Json[] {
+  const containers = objects(field(field(field(o, 'spec'), 'template'), 'spec').containers);
+  return [containers.map((c) => text(c.name)).join(','), containers.map((c) => text(c.image)).join(','), selectorText(field(field(o, 'spec'), 'selector'))];
+}
 
 function podCells(o: JsonObject, now: number): Json[] {
   const spec = field(o, 'spec');
@@ -111,24 +119,11 @@ export const TABLES: Record<string, TableShape> = {
       col('Ready', 'string', 'Number of the pod with ready state'),
       col('Up-to-date', 'integer', 'Total number of non-terminated pods targeted by this deployment that have the desired template spec.'),
       col('Available', 'integer', 'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.'),
-      AGE,
-      CONTAINERS,
-      IMAGES,
-      SELECTOR,
+      ...TEMPLATE_COLUMNS,
     ],
     cells: (o, now) => {
       const status = field(o, 'status');
-      const containers = templateContainers(o);
-      return [
-        metadataOf(o).name ?? '',
-        `${Number(status.readyReplicas ?? 0)}/${Number(field(o, 'spec').replicas ?? 0)}`,
-        Number(status.updatedReplicas ?? 0),
-        Number(status.availableReplicas ?? 0),
-        age(o, now),
-        containers.map((c) => text(c.name)).join(','),
-        containers.map((c) => text(c.image)).join(','),
-        selectorText(field(field(o, 'spec'), 'selector')),
-      ];
+      return [metadataOf(o).name ?? '', `${Number(status.readyReplicas ?? 0)}/${Number(field(o, 'spec').replicas ?? 0)}`, Number(status.updatedReplicas ?? 0), Number(status.availableReplicas ?? 0), age(o, now), ...templateCells(o)];
     },
   },
   replicasets: {
@@ -137,24 +132,11 @@ export const TABLES: Record<string, TableShape> = {
       col('Desired', 'integer', 'Number of desired pods.'),
       col('Current', 'integer', 'Number of actual replicas.'),
       col('Ready', 'integer', 'The number of ready replicas for this replica set.'),
-      AGE,
-      CONTAINERS,
-      IMAGES,
-      SELECTOR,
+      ...TEMPLATE_COLUMNS,
     ],
     cells: (o, now) => {
       const status = field(o, 'status');
-      const containers = templateContainers(o);
-      return [
-        metadataOf(o).name ?? '',
-        Number(field(o, 'spec').replicas ?? 0),
-        Number(status.replicas ?? 0),
-        Number(status.readyReplicas ?? 0),
-        age(o, now),
-        containers.map((c) => text(c.name)).join(','),
-        containers.map((c) => text(c.image)).join(','),
-        selectorText(field(field(o, 'spec'), 'selector')),
-      ];
+      return [metadataOf(o).name ?? '', Number(field(o, 'spec').replicas ?? 0), Number(status.replicas ?? 0), Number(status.readyReplicas ?? 0), age(o, now), ...templateCells(o)];
     },
   },
   namespaces: {

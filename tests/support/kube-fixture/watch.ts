@@ -42,7 +42,7 @@ export function serveWatch(ctx: RestContext, req: ResourceRequest, rendering: Ex
     const now = selected(e.object);
     const before = e.previous ? selected(e.previous) : false;
     lastSent = e.resourceVersion;
-    if (e.type === 'MODIFIED' && now !== before) send({ type: now ? 'ADDED' : 'DELETED', object: render(now ? e.object : { ...(e.previous as JsonObject), metadata: e.object.metadata ?? {} }) });
+    if (e.type === 'MODIFIED' && now !== before) send({ type: now ? 'ADDED' : 'DELETED', object: render(now || !e.previous ? e.object : { ...e.previous, metadata: e.object.metadata ?? {} }) });
     else if (now) send({ type: e.type, object: render(e.object) });
   };
   const bookmark = (annotations?: Record<string, string>): void =>

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_DIFF_EDITS, unifiedLineDiff } from '../../../core/line-diff';
+import { random } from '../../support/random';
 
 const LABELS = { before: 'version 1', after: 'proposed' };
 const dir = mkdtempSync(join(tmpdir(), 'tk-diff-'));
@@ -20,17 +21,6 @@ function patched(before: string, diff: string): string {
   writeFileSync(join(dir, 'change.diff'), diff);
   execFileSync('patch', ['--quiet', '--force', join(dir, 'target'), join(dir, 'change.diff')]);
   return readFileSync(join(dir, 'target'), 'utf8');
-}
-
-/** A deterministic pseudo-random generator, so that a failure names its seed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
 }
 
 function mutate(lines: string[], rnd: () => number): string[] {

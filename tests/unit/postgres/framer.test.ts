@@ -1,4 +1,4 @@
-import { MessageFramer, takeStartupPacket } from '../../../agent/postgres/protocol/framer';
+import { framerErrorReport, MessageFramer, takeStartupPacket } from '../../../agent/postgres/protocol/framer';
 import { BodyReader, bodyOf, readBind, readParse, RecentCstring } from '../../../agent/postgres/protocol/reader';
 import { cstring, int32, message, startupMessage } from '../../../agent/postgres/protocol/writer';
 
@@ -114,5 +114,23 @@ describe('RecentCstring', () => {
     r.skipCstring();
     expect(r.cstring()).toBe('statement');
     expect(r.remaining).toBe(0);
+  });
+});
+
+describe('framerErrorReport', () => {
+  const framer = new MessageFramer(1024);
+  const problemOf = (bytes: Buffer) => framer.push(bytes, () => undefined);
+
+  it('ends a session over an impossible length from the database as a protocol violation, not a limit', () => {
+    const problem = problemOf(Buffer.from([0x44, 0, 0, 0, 2]));
+    expect(problem?.kind).toBe('malformed');
+    expect(problem && framerErrorReport(problem, 1024, 'database')).toEqual({ sqlState: '08P01', message: 'twokey: the database sent a message with an invalid length 2' });
+  });
+
+  it('names the limit for a message over it, from either side', () => {
+    const problem = new MessageFramer(1024).push(Buffer.concat([Buffer.from([0x44]), int32(5000)]), () => undefined);
+    expect(problem?.kind).toBe('too-large');
+    expect(problem && framerErrorReport(problem, 1024, 'database')).toEqual({ sqlState: '54000', message: 'twokey: the database sent a message of 5001 bytes, over the limit of 1024 bytes' });
+    expect(problem && framerErrorReport(problem, 1024, 'client')).toEqual({ sqlState: '54000', message: 'twokey: message of 5001 bytes exceeds the limit of 1024 bytes' });
   });
 });
