@@ -1,4 +1,4 @@
-import { planResponse, responseMasker } from '../../core/kubernetes/response-masking';
+import { kubeMaskingFor, planResponse, responseMasker } from '../../core/kubernetes/response-masking';
 import type { KubeRules } from './kube-rules';
 import { describeRequest } from './kube-rules';
 import { MaskingTransform } from './masking-transform';
@@ -8,12 +8,13 @@ export const coreRules: KubeRules = {
   responseMasking(c, masking, accept) {
     const plan = planResponse(c.info, accept, masking.active);
     if (plan.body === 'pass') return { kind: 'none' };
-    const kubeMasking = { profile: masking.profile, secrets: c.info.kind === 'resource' && c.info.group === '' && c.info.resource === 'secrets' };
+    if (plan.body === 'refuse') return { kind: 'refuse', reason: plan.message };
+    const kubeMasking = kubeMaskingFor(c.info, masking.profile);
     return {
       kind: 'mask',
-      accept: plan.body === 'log' ? undefined : plan.accept,
-      transform(contentType) {
-        const masker = responseMasker(plan, contentType, kubeMasking);
+      headers: { ...(plan.body === 'log' ? {} : { accept: plan.accept }), 'accept-encoding': plan.acceptEncoding },
+      transform(answer) {
+        const masker = responseMasker(plan, { contentType: answer['content-type'], contentEncoding: answer['content-encoding'] }, kubeMasking);
         return masker.ok ? new MaskingTransform(masker.value, plan.body === 'log') : masker.error.message;
       },
     };

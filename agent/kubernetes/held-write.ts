@@ -5,7 +5,7 @@ import { readBounded } from './bounded-body';
 import { forward } from './forward';
 import { heldBody } from './held-body';
 import type { JudgedRequest } from './judge';
-import type { KubeProxyDeps, Served } from './request-handler';
+import { maskedResponse, type KubeProxyDeps, type Served } from './request-handler';
 import { sendStatus } from './status';
 import { upstreamHeaders } from './upstream-headers';
 
@@ -40,12 +40,12 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   }
   const body = await readBounded(req, MAX_HELD_BODY_BYTES);
   if (!body.ok) {
-    sendStatus(res, body.tooLarge ? 'RequestEntityTooLarge' : 'BadRequest', `twokey: ${body.reason}`);
+    sendStatus(res, body.tooLarge ? 'RequestEntityTooLarge' : 'BadRequest', body.reason);
     return { status: body.tooLarge ? 413 : 400, bytes: 0, summary: body.reason };
   }
   const held = heldBody(req.headers['content-type'], body.value);
   if (!held.ok) {
-    sendStatus(res, 'UnsupportedMediaType', `twokey: ${held.error}`);
+    sendStatus(res, 'UnsupportedMediaType', held.error);
     return { status: 415, bytes: 0, summary: held.error };
   }
   const { contentType, bytes } = held.value;
@@ -78,13 +78,8 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   delete headers['transfer-encoding'];
   headers['content-length'] = String(bytes.length);
   if (contentType) headers['content-type'] = contentType;
-  if (plan.kind === 'mask' && plan.accept !== undefined) headers.accept = plan.accept;
-  const forwarded = await forward(deps.upstream, { method, path: judged.url, headers, credential: 'write' }, bytes, res, () => {
-    if (plan.kind === 'none') return undefined;
-    if (plan.kind === 'refuse') return `twokey: ${plan.reason}`;
-    const t = plan.transform(undefined);
-    return typeof t === 'string' ? `twokey: ${t}` : t;
-  }, outcome.notice);
+  if (plan.kind === 'mask') Object.assign(headers, plan.headers);
+  const forwarded = await forward(deps.upstream, { method, path: judged.url, headers, credential: 'write' }, bytes, res, maskedResponse(plan), outcome.notice);
   return { ...forwarded, summary: outcome.notice };
 }
 

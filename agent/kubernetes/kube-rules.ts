@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
 import type { KubeRequestInfo } from '../../core/kubernetes/request-info';
 import type { Action } from '../../core/policy/decide';
@@ -14,8 +15,8 @@ export interface ClassifiedRequest {
 export type ResponseMasking =
   | { readonly kind: 'none' }
   | { readonly kind: 'refuse'; readonly reason: string }
-  /** `accept`: what to ask upstream for instead of the caller's Accept (undefined: the caller's). */
-  | { readonly kind: 'mask'; readonly accept: string | undefined; readonly transform: (contentType: string | undefined) => Transform | string };
+  /** `headers`: what to ask upstream for instead of what the caller asked (JSON, not compressed). */
+  | { readonly kind: 'mask'; readonly headers: Readonly<Record<string, string>>; readonly transform: (answer: IncomingHttpHeaders) => Transform | string };
 
 /** The Kubernetes knowledge the proxy applies; pure functions of core/kubernetes bound for the agent. */
 export interface KubeRules {

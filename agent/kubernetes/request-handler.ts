@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AgentContext } from '../agent';
 import type { ApiSessions } from './api-sessions';
-import { ByteLimit, forward, MAX_REQUEST_BODY_BYTES, type Forwarded } from './forward';
+import { ByteLimit, forward, MAX_REQUEST_BODY_BYTES, type Forwarded, type ResponseTransform } from './forward';
 import { holdWrite } from './held-write';
 import { judgeRequest, type JudgedRequest } from './judge';
-import type { KubeRules } from './kube-rules';
+import type { KubeRules, ResponseMasking } from './kube-rules';
 import { requestEvent } from './request-event';
 import { sendStatus } from './status';
 import type { KubeUpstream } from './upstream';
@@ -59,16 +59,17 @@ async function forwardRead(deps: KubeProxyDeps, judged: JudgedRequest, req: Inco
   const plan = deps.rules.responseMasking(judged.classified, judged.masking, req.headers.accept);
   if (plan.kind === 'refuse') {
     req.resume();
-    sendStatus(res, 'Forbidden', `twokey: ${plan.reason}`);
+    sendStatus(res, 'Forbidden', plan.reason);
     return { status: 403, bytes: 0, summary: plan.reason };
   }
   const headers = upstreamHeaders(req.headers, false);
-  if (plan.kind === 'mask' && plan.accept !== undefined) headers.accept = plan.accept;
+  if (plan.kind === 'mask') Object.assign(headers, plan.headers);
   const limit = new ByteLimit(MAX_REQUEST_BODY_BYTES);
-  const forwarded = await forward(deps.upstream, { method: req.method ?? 'GET', path: judged.url, headers, credential: 'read' }, req.pipe(limit), res, (answer) => {
-    if (plan.kind !== 'mask') return undefined;
-    const t = plan.transform(answer['content-type']);
-    return typeof t === 'string' ? `twokey: ${t}` : t;
-  });
+  const forwarded = await forward(deps.upstream, { method: req.method ?? 'GET', path: judged.url, headers, credential: 'read' }, req.pipe(limit), res, maskedResponse(plan));
   return { ...forwarded, summary: plan.kind === 'mask' ? 'masked' : undefined };
+}
+
+/** The response stage a masking plan asks for: none, the masking transform for the answer's content type, or a refusal. */
+export function maskedResponse(plan: ResponseMasking): ResponseTransform {
+  return (answer) => (plan.kind === 'none' ? undefined : plan.kind === 'refuse' ? plan.reason : plan.transform(answer));
 }

@@ -35,8 +35,11 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
     return;
   }
   const judged = judgement.judged;
-  if (!judged.classified.info.upgrade) {
-    writeRawStatus(socket, 'BadRequest', 'twokey: only exec, attach and port-forward are served over an upgraded connection');
+  // Only channels (exec, attach, port-forward) and proxies are relayed as they are; anything else (a
+  // watch over WebSocket) would carry responses the masking never reads.
+  if (deps.rules.responseMasking(judged.classified, judged.masking, req.headers.accept).kind !== 'none') {
+    writeRawStatus(socket, 'Forbidden', 'twokey: only exec, attach and port-forward are served over an upgraded connection');
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 403, started, { summary: 'upgrade refused' }));
     return;
   }
   const credential = await credentialFor(deps, judged);

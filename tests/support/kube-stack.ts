@@ -93,9 +93,9 @@ export interface KubectlResult {
 }
 
 /** Runs the real kubectl against a target's listener with a bearer token (no kubeconfig of the user's is read; its cache is the stack's). */
-export function kubectl(stack: KubeStack, target: string, token: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
+export function kubectl(stack: KubeStack, target: string, token: string, args: readonly string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<KubectlResult> {
   const flags = [`--server=${stack.server(target)}`, `--certificate-authority=${stack.caFile(target)}`, `--token=${token}`];
-  return runKubectl([...flags, ...args], { KUBECONFIG: '/dev/null', HOME: stack.dataDir }, options);
+  return runKubectl([...flags, ...args], { KUBECONFIG: '/dev/null', HOME: stack.dataDir, ...options.env }, options);
 }
 
 export function runKubectl(args: readonly string[], env: NodeJS.ProcessEnv, options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {

@@ -110,6 +110,10 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     const forwarded = await kubectl(stack, 'k8s', alice, ['port-forward', 'pod/web-1', '18080:8080'], { timeoutMs: 30_000 });
     expect(forwarded.code).not.toBe(0);
     expect(forwarded.stderr).toMatch(/twokey: approval required, request [0-9a-f-]{36}/);
+    expect(fixture.state.requests.some((r) => r.path.endsWith('/portforward'))).toBe(false);
+    // Decided, so that no approval workflow outlives the test.
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'portforward', new Set(), 30_000);
+    expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
   });
 
   it('refuses to hold a write a reviewer could not read (kubectl create sends protobuf), saying to apply a manifest', async () => {

@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
+import { kubectl, startKubeStack, type KubeStack } from '../../support/kube-stack';
+import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
+import { tokenFor, waitFor } from '../../support/control-plane';
+import { twokey } from '../../support/cli';
+
+const POLICY = `
+targets:
+  - { name: k8s, protocol: kubernetes, agent: kube-agent }
+reviewers: { ops: [{ subject: bob, email: bob@example.com }] }
+rules:
+  - name: support
+    targets: [k8s]
+    subjects: { groups: [support] }
+    actions: { read: allow, write: { approve: { groups: [ops] } }, admin: { approve: { groups: [ops] } }, unknown: deny }
+masks:
+  - { name: support-detectors, targets: [k8s], subjects: { groups: [support] }, columns: [], detectors: [email] }
+`;
+
+const PROMPT = '/ # ';
+
+/** kubectl under a pseudo-terminal (util-linux `script`), typing each line once the shell prompts for it. */
+function underTerminal(stack: KubeStack, token: string, args: string, lines: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; output: string }> {
+  const command = `kubectl --server=${stack.server('k8s')} --certificate-authority=${stack.caFile('k8s')} --token=${token} ${args}`;
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    let next = 0;
+    const typeNext = (): void => {
+      const line = lines[next];
+      if (line === undefined || output.split(PROMPT).length - 1 <= next) return;
+      next += 1;
+      child.stdin.write(`${line}\r`);
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString('utf8');
+      typeNext();
+    });
+    child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
+    child.on('exit', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+describe('kubectl exec through the agent', () => {
+  let fixture: KubeFixture;
+  let stack: KubeStack;
+  let alice: string;
+
+  beforeAll(async () => {
+    fixture = await startKubeFixture({ tokens: { 'read-sa': { user: 'system:serviceaccount:twokey:reader', access: 'read' }, 'write-sa': { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
+    stack = await startKubeStack({ policy: POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: 'read-sa', writeToken: 'write-sa' } });
+    alice = await stack.token('alice', ['support']);
+    fixture.state.files.set('/notes', 'write to ann@example.com\n');
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await fixture?.stop();
+  });
+
+  /** bob approves the request the mail about `mentions` is for; the decision reaches the agent over the tunnel and becomes a one-time grant. */
+  async function approve(mentions: string): Promise<void> {
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', mentions, new Set(), 30_000);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+
+  it('runs exec -it once approved on the write token, records it as asciicast (masked) and replays it', async () => {
+    const first = await underTerminal(stack, alice, 'exec -it web-1 -- sh', []);
+    expect(first.code).not.toBe(0);
+    expect(first.output).toMatch(/twokey: approval required, request [0-9a-f-]{36}, sent to ops.*run the same command again once it is approved/);
+    await approve('tty=true');
+    const session = await underTerminal(stack, alice, 'exec -it web-1 -- sh', ['echo typed-at-a-tty', 'cat /notes', 'exit 7']);
+    expect(session.output).toContain('typed-at-a-tty');
+    expect(session.output).toContain('write to ann@example.com');
+    expect(session.code).toBe(7);
+    expect(fixture.state.requests.filter((r) => r.path.endsWith('/exec')).map((r) => `${r.user ?? ''} ${r.status ?? ''}`)).toContain('system:serviceaccount:twokey:writer 101');
+
+    const again = await underTerminal(stack, alice, 'exec -it web-1 -- sh', ['exit 0']);
+    expect(again.output).toMatch(/twokey: approval required/);
+    const second = await waitFor(() => readOutbox(stack.cp.outboxDir).filter((m) => m.text.includes('tty=true'))[1], 30_000, 'the second request mailed');
+    expect((await postDecision(second.link, second.token, 'deny')).status).toBe(200);
+
+    await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 30_000, 'recordings shipped');
+    const erin = await tokenFor(stack.cp, 'erin', ['auditor']);
+    const listed = await twokey(['sessions', 'list', '--target', 'k8s', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
+    const sessions = (JSON.parse(listed.stdout) as { sessions: { sessionId: string; format: string }[] }).sessions;
+    const terminal = sessions.find((s) => s.format === 'asciicast');
+    expect(terminal).toBeDefined();
+    const replayed = await twokey(['replay', terminal?.sessionId ?? '', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
+    expect(replayed.stdout).toContain('typed-at-a-tty');
+    expect(replayed.stdout).toContain('write to ');
+    expect(replayed.stdout).not.toContain('ann@example.com');
+    expect(replayed.stderr).toContain('-- alice on k8s: get pods/exec default/web-1 -- sh');
+
+    const api = sessions.find((s) => s.format === 'ndjson');
+    const transcript = await twokey(['replay', api?.sessionId ?? '', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
+    expect(transcript.stdout).toMatch(/kubectl> GET \/api\/v1\/namespaces\/default\/pods\/web-1\/exec\?/);
+    expect(transcript.stdout).toMatch(/-- terminal session [0-9a-f-]{36}/);
+  });
+
+  it('relays exec over SPDY (older kubectl) once approved', async () => {
+    const spdy = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
+    const args = ['exec', 'web-1', '--', 'cat', '/etc/hostname'];
+    const first = await kubectl(stack, 'k8s', alice, args, { env: spdy });
+    expect(first.stderr).toMatch(/twokey: approval required, request [0-9a-f-]{36}/);
+    await approve('etc%2Fhostname');
+    const ran = await kubectl(stack, 'k8s', alice, args, { env: spdy });
+    expect(ran).toMatchObject({ code: 0, stdout: 'fixture\n' });
+    expect(fixture.state.requests.filter((r) => r.path.endsWith('/exec')).at(-1)).toEqual(expect.objectContaining({ method: 'POST', status: 101, user: 'system:serviceaccount:twokey:writer' }));
+  });
+});
