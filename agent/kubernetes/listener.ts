@@ -5,6 +5,7 @@ import type { AgentContext, ProtocolListener } from '../agent';
 import type { KubernetesTargetConfig } from '../config';
 import { ApiSessions } from './api-sessions';
 import { coreRules } from './core-rules';
+import { PendingStreamAsks } from './pending-asks';
 import { writeRawStatus } from './raw-status';
 import { handleApiRequest, type KubeProxyDeps } from './request-handler';
 import { listenerTls } from './tls';
@@ -29,7 +30,7 @@ export async function startKubernetesListener(target: KubernetesTargetConfig, co
   const ca = target.caFile ? await readFile(target.caFile, 'utf8') : undefined;
   const upstream = new KubeUpstream(target, ca);
   const sessions = new ApiSessions(target.name, context);
-  const deps: KubeProxyDeps = { target: target.name, context, upstream, sessions, rules: coreRules };
+  const deps: KubeProxyDeps = { target: target.name, context, upstream, sessions, rules: coreRules, pendingStreams: new PendingStreamAsks() };
   const server = createServer({ cert: tls.cert, key: tls.key, maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, noDelay: true });
   server.maxConnections = MAX_CONNECTIONS;
   const fail = (e: unknown): void => context.log.error('kubernetes.unhandled', { target: target.name, error: String(e) });

@@ -5,6 +5,7 @@ import { ByteLimit, forward, MAX_REQUEST_BODY_BYTES, type Forwarded, type Respon
 import { holdWrite } from './held-write';
 import { judgeRequest, type JudgedRequest } from './judge';
 import type { KubeRules, ResponseMasking } from './kube-rules';
+import type { PendingStreamAsks } from './pending-asks';
 import { requestEvent } from './request-event';
 import { sendStatus } from './status';
 import type { KubeUpstream } from './upstream';
@@ -16,6 +17,7 @@ export interface KubeProxyDeps {
   readonly upstream: KubeUpstream;
   readonly sessions: ApiSessions;
   readonly rules: KubeRules;
+  readonly pendingStreams: PendingStreamAsks;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { principalKey } from '../../core/identity/identity';
 import type { Result } from '../../core/result';
 import { askApproval } from '../approvals/approval-flow';
 import { TerminalRecording } from '../recording/terminal-recorder';
@@ -74,6 +75,16 @@ async function credentialFor(deps: KubeProxyDeps, judged: JudgedRequest): Promis
   if (judged.decision.kind === 'allow') return { kind: 'ok', credential: 'read' };
   if (judged.decision.kind !== 'approve') return { kind: 'refused', message: 'twokey: denied' };
   const { session } = judged.session;
+  const sha256 = createHash('sha256').update(`kubernetes\nupgrade\n${judged.url}`).digest('hex');
+  const key = `${principalKey(session.identity)}\n${sha256}`;
+  const pending = deps.pendingStreams.find(key);
+  if (pending !== undefined) {
+    if (!deps.context.approvals.takeOneTimeGrant(principalKey(session.identity), deps.target, sha256)) {
+      return { kind: 'refused', message: `twokey: this command was sent for approval as request ${pending}; run the same command again once it is approved` };
+    }
+    deps.pendingStreams.forget(key);
+    return { kind: 'ok', credential: 'write' };
+  }
   const stop = new AbortController();
   const asked = await askApproval(
     {
@@ -82,12 +93,12 @@ async function credentialFor(deps: KubeProxyDeps, judged: JudgedRequest): Promis
       protocol: 'kubernetes',
       identity: session.identity,
       text: reviewLine(judged),
-      sha256: createHash('sha256').update(`kubernetes\nupgrade\n${judged.url}`).digest('hex'),
+      sha256,
       class: judged.classified.action.class,
       decision: judged.decision,
       reason: undefined,
     },
-    { noun: 'request', reasonHint: 'kubectl cannot send a reason: ask for a write window with twokey request-access --reason R' },
+    { noun: 'request', reasonHint: 'kubectl sends no reason with exec, attach or port-forward' },
     { gate: deps.context.approvals, record: (e) => session.record({ e: 'approval', ...e }), signal: stop.signal },
   );
   if (asked.kind === 'run') return { kind: 'ok', credential: 'write' };
@@ -95,6 +106,7 @@ async function credentialFor(deps: KubeProxyDeps, judged: JudgedRequest): Promis
     // Not waited for: the approval becomes a one-time grant for the same command.
     stop.abort();
     void asked.outcome.catch(() => undefined);
+    deps.pendingStreams.add(key, asked.requestId, judged.decision.approval.timeoutSeconds * 1000);
     return { kind: 'refused', message: `${asked.notice}; run the same command again once it is approved` };
   }
   return { kind: 'refused', message: asked.kind === 'refused' ? `${asked.message}${asked.hint ? ` (${asked.hint})` : ''}` : 'twokey: not a write window request' };
