@@ -2,24 +2,11 @@ import { connect as tlsConnect } from 'node:tls';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
-import { agentRequest, kubectl, runKubectl, startKubeStack, streamKubectl, type KubeStack } from '../../support/kube-stack';
+import { agentRequest, KUBE_TEST_POLICY, kubectl, runKubectl, startKubeStack, streamKubectl, type KubeStack } from '../../support/kube-stack';
 import { postDecision, waitForMail } from '../../support/outbox';
 import { waitFor } from '../../support/control-plane';
 
-const POLICY = `
-targets:
-  - { name: k8s, protocol: kubernetes, agent: kube-agent }
-reviewers: { ops: [{ subject: bob, email: bob@example.com }] }
-rules:
-  - name: support
-    targets: [k8s]
-    subjects: { groups: [support] }
-    actions: { read: allow, write: { approve: { groups: [ops], timeoutSeconds: 600 } }, admin: { approve: { groups: [ops] } }, unknown: deny }
-  - name: viewers
-    targets: [k8s]
-    subjects: { groups: [viewer] }
-    actions: { read: allow, write: deny, admin: deny, unknown: deny }
-`;
+
 
 const READ_SA = 'read-sa-token';
 const WRITE_SA = 'write-sa-token';
@@ -40,7 +27,7 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
 
   beforeAll(async () => {
     fixture = await startKubeFixture({ tokens: { [READ_SA]: { user: 'system:serviceaccount:twokey:reader', access: 'read' }, [WRITE_SA]: { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
-    stack = await startKubeStack({ policy: POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: READ_SA, writeToken: WRITE_SA } });
+    stack = await startKubeStack({ policy: KUBE_TEST_POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: READ_SA, writeToken: WRITE_SA } });
     alice = await stack.token('alice', ['support']);
     vic = await stack.token('vic', ['viewer']);
   }, 120_000);
