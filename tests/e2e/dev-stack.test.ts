@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { waitFor } from '../support/control-plane';
 import { execFile } from 'node:child_process';
-import { startDev, twokey, type DevProcess } from '../support/cli';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { startDev, TWOKEY_BIN, twokey, type DevProcess } from '../support/cli';
 import { postDecision, readOutbox, waitForMail } from '../support/outbox';
 import { demoCustomer } from '../../local/demo/seed';
 
@@ -42,6 +44,21 @@ describe('twokey dev (npm start) end to end', () => {
     }, 10_000, 'demo agent connected');
     expect(agent.targets).toEqual(['demo-pg']);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('serves MCP to an AI client through `twokey mcp`, found from dev.json, masked as the demo policy says', async () => {
+    const token = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const client = new Client({ name: 'dev-test', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [TWOKEY_BIN, 'mcp', '--target', 'demo-pg', '--data-dir', dataDir], env: { ...(process.env as Record<string, string>), TWOKEY_MCP_TOKEN: token }, stderr: 'pipe' }));
+    try {
+      expect(dev.output()).toContain(`MCP            ${dev.info.mcp?.url ?? '?'}`);
+      const r = await client.callTool({ name: 'query', arguments: { target: 'demo-pg', sql: 'SELECT ssn FROM customers WHERE id = 1' } });
+      const rows = (JSON.parse((r.content as { text: string }[])[0]?.text ?? '{}') as { rows: string[][] }).rows;
+      expect(rows).toHaveLength(1);
+      expect(rows[0]?.[0]).not.toBe(demoCustomer(1).ssn);
+    } finally {
+      await client.close();
+    }
   });
 
   it('refuses agents list to a non-admin and without a token', async () => {
