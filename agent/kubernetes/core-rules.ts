@@ -1,6 +1,5 @@
 import { kubeMaskingFor, planResponse, responseMasker } from '../../core/kubernetes/response-masking';
 import type { KubeRules } from './kube-rules';
-import { describeRequest } from './kube-rules';
 import { MaskingTransform } from './masking-transform';
 
 /** The Kubernetes knowledge of core/kubernetes, bound for the proxy. */
@@ -19,5 +18,4 @@ export const coreRules: KubeRules = {
       },
     };
   },
-  reviewText: (c, body) => `${describeRequest(c)}\n\n${body.bytes.toString('utf8')}`,
 };

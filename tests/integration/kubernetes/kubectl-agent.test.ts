@@ -86,6 +86,19 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect(upstreamUsers('/configmaps').filter((u) => u.startsWith('POST'))).toEqual(['POST system:serviceaccount:twokey:writer']);
   });
 
+  it('shows a held Secret to the reviewer with its values masked, and stores the real values once approved', async () => {
+    const manifest = join(stack.dataDir, 'secret.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: Secret\nmetadata: { name: held-secret, namespace: default }\nstringData: { token: very-secret-value-42 }\n');
+    const applying = kubectl(stack, 'k8s', alice, ['apply', '-f', manifest]);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'held-secret', new Set(), 30_000);
+    expect(mail.text).not.toContain('very-secret-value-42');
+    expect(mail.text).not.toContain(Buffer.from('very-secret-value-42').toString('base64'));
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    expect((await applying).stdout).toMatch(/secret\/held-secret created/);
+    const stored = await direct(['get', 'secret', 'held-secret', '-o', 'jsonpath={.data.token}']);
+    expect(Buffer.from(stored.stdout, 'base64').toString('utf8')).toBe('very-secret-value-42');
+  });
+
   it('refuses kubectl delete for a read-only group with a Forbidden Status naming twokey, and deletes nothing', async () => {
     const deleted = await kubectl(stack, 'k8s', vic, ['delete', 'pod', 'web-1']);
     expect(deleted.code).not.toBe(0);
@@ -106,7 +119,7 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
   it('refuses to hold a write a reviewer could not read (kubectl create sends protobuf), saying to apply a manifest', async () => {
     const created = await kubectl(stack, 'k8s', alice, ['create', 'configmap', 'unreadable', '--from-literal=a=b']);
     expect(created.code).not.toBe(0);
-    expect(created.stderr).toMatch(/twokey: this write is encoded as protobuf .* use kubectl apply -f \(or twokey exec -f\)/);
+    expect(created.stderr).toMatch(/twokey: .*application\/vnd\.kubernetes\.protobuf: kubectl create and run send protobuf; write the object as a manifest and use kubectl apply -f \(or twokey exec -f\)/);
     expect(fixture.state.requests.some((r) => r.path.endsWith('/configmaps') && r.method === 'POST' && r.query.includes('kubectl-create'))).toBe(false);
   });
 
