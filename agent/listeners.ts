@@ -1,10 +1,12 @@
 import type { ListenerFactories, McpEndpointFactory } from './agent';
+import { startKubernetesListener } from './kubernetes/listener';
 import { startAgentMcp } from './mcp/agent-endpoint';
 import { startPostgresListener } from './postgres/listener';
 
 /** The protocol listener for each target protocol this agent build serves. */
 export const listenerFactories: ListenerFactories = {
   postgres: (target, context) => startPostgresListener(target, context),
+  kubernetes: (target, context) => startKubernetesListener(target, context),
 };
 
 /** The MCP endpoint over every target's tools. */
