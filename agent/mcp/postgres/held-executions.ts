@@ -24,8 +24,29 @@ export interface Execution {
  */
 export class HeldExecutions {
   private readonly byCaller = new Map<string, Map<string, Execution>>();
+  /** Per caller, `execute` calls under way whose request is not yet tracked (each holds a slot). */
+  private readonly starting = new Map<string, number>();
 
-  pendingCount(principal: string): number {
+  /**
+   * Takes one of the caller's MAX_PENDING_EXECUTIONS_PER_CALLER slots for an `execute` about to start,
+   * checked and taken at once so that concurrent calls cannot pass the cap together; undefined when none
+   * is free. The returned function frees the slot (once the request is tracked, or the call ended).
+   */
+  reserve(principal: string): (() => void) | undefined {
+    const starting = this.starting.get(principal) ?? 0;
+    if (this.pendingCount(principal) + starting >= MAX_PENDING_EXECUTIONS_PER_CALLER) return undefined;
+    this.starting.set(principal, starting + 1);
+    let freed = false;
+    return () => {
+      if (freed) return;
+      freed = true;
+      const left = (this.starting.get(principal) ?? 1) - 1;
+      if (left > 0) this.starting.set(principal, left);
+      else this.starting.delete(principal);
+    };
+  }
+
+  private pendingCount(principal: string): number {
     let n = 0;
     for (const e of this.byCaller.get(principal)?.values() ?? []) if (e.status === 'pending') n++;
     return n;

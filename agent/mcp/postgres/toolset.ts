@@ -153,19 +153,23 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
       if ('ok' in c) return c;
       if (c.cls === 'read' || c.cls === 'control') return refusal('error', 'twokey: this statement is a read: use query');
       const principal = principalKey(call.identity);
-      if (deps.held.pendingCount(principal) >= MAX_PENDING_EXECUTIONS_PER_CALLER) {
-        return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
-      }
       const address = deps.addressOf(call.target.name);
       if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
-      let client: pg.Client;
+      const slot = deps.held.reserve(principal);
+      if (!slot) return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
       try {
-        client = await open(address, call);
-        if (args.reason !== undefined) await client.query(`SET twokey.reason = ${client.escapeLiteral(args.reason)}`);
-      } catch (e) {
-        return refusal('deny', messageOf(e));
+        let client: pg.Client;
+        try {
+          client = await open(address, call);
+          if (args.reason !== undefined) await client.query(`SET twokey.reason = ${client.escapeLiteral(args.reason)}`);
+        } catch (e) {
+          return refusal('deny', messageOf(e));
+        }
+        return await runExecution(client, args.sql, args.wait_seconds ?? 0, call, principal);
+      } finally {
+        // A request sent for review is tracked as pending by now, and counts as such.
+        slot();
       }
-      return runExecution(client, args.sql, args.wait_seconds ?? 0, call, principal);
     },
   };
 
