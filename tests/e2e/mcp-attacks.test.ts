@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { demoCustomer } from '../../local/demo/seed';
 import { MAX_PENDING_EXECUTIONS_PER_CALLER } from '../../agent/mcp/postgres/held-executions';
+import { twokey } from '../support/cli';
 import { callTool, mcpClient } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
 import { startPgStack, type PgStack } from '../support/pg-stack';
@@ -137,4 +138,13 @@ describe('the MCP endpoint under attack', () => {
     const status = await callTool(alice, 'request_status', { target: 'test-pg', request_id: done.json.request_id });
     expect(JSON.stringify(status.json)).not.toContain(raw.ssn);
   }, 60_000);
+});
+
+describe('the twokey mcp bridge', () => {
+  it('refuses to send a token over http:// to another host, and names https://', async () => {
+    const r = await twokey(['mcp', '--url', 'http://agent.example:6580/mcp'], { TWOKEY_MCP_TOKEN: 'a-token' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('http://agent.example:6580 would carry your token in clear: use https:// (http:// only to 127.0.0.1 or localhost)');
+    expect(r.stderr).not.toContain('a-token');
+  });
 });
