@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { demoCustomer } from '../../local/demo/seed';
-import { MAX_PENDING_EXECUTIONS_PER_CALLER } from '../../agent/mcp/postgres/held-executions';
+import { MAX_PENDING_EXECUTIONS_PER_CALLER, MAX_TRACKED_RESULT_BYTES } from '../../agent/mcp/postgres/held-executions';
 import { twokey } from '../support/cli';
 import { callTool, mcpClient } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
@@ -137,6 +137,19 @@ describe('the MCP endpoint under attack', () => {
     expect(email).not.toBe(raw.email);
     const status = await callTool(alice, 'request_status', { target: 'test-pg', request_id: done.json.request_id });
     expect(JSON.stringify(status.json)).not.toContain(raw.ssn);
+  }, 60_000);
+
+  it('keeps of an approved result at most MAX_TRACKED_RESULT_BYTES for request_status, while the waiting call gets it all', async () => {
+    const alice = await connect('alice', ['support']);
+    const call = callTool(alice, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Big result' WHERE id BETWEEN 50 AND 69 RETURNING repeat('x', 10000)", wait_seconds: 45 });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Big result');
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const done = await call;
+    expect(done.json).toMatchObject({ status: 'approved', row_count: 20, truncated: false });
+    expect(done.json.rows).toHaveLength(20);
+    const status = await callTool(alice, 'request_status', { target: 'test-pg', request_id: done.json.request_id });
+    expect(status.json.result).toMatchObject({ row_count: 20, truncated: true });
+    expect(status.json.result.rows).toHaveLength(Math.floor(MAX_TRACKED_RESULT_BYTES / 10_000));
   }, 60_000);
 });
 

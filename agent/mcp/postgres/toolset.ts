@@ -9,7 +9,7 @@ import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
 import type { McpTool, McpToolset, ToolCall, ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
-import { HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, type Execution } from './held-executions';
+import { HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, trackedResult, type Execution } from './held-executions';
 import { ReaderConnections } from './reader-connections';
 
 /** Largest SQL a tool takes (an approval's text is smaller still: MAX_APPROVAL_TEXT_BYTES). */
@@ -191,7 +191,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
     });
     const settled = run.then(
       (r): ToolOutcome => {
-        if (execution) Object.assign(execution, { status: 'approved', result: rowsJson(r) });
+        if (execution) Object.assign(execution, { status: 'approved', result: rowsJson(trackedResult(r)) });
         return { ok: true, decision: execution ? 'approve' : 'allow', result: { status: execution ? 'approved' : 'done', request_id: execution?.requestId, ...rowsJson(r) }, summary: rowsSummary(r) };
       },
       (e: unknown): ToolOutcome => {
