@@ -38,6 +38,12 @@ export interface McpTool<A extends z.ZodObject = z.ZodObject> {
   call(args: z.infer<A>, call: ToolCall): Promise<ToolOutcome>;
 }
 
+/**
+ * A tool with its argument type erased, for a toolset's list. Sound because the registry calls `call`
+ * only with what `args` parsed.
+ */
+export const tool = <A extends z.ZodObject>(t: McpTool<A>): McpTool => t as unknown as McpTool;
+
 /** One protocol's tools: a new data plane (SSH, Kubernetes) adds its module here and nothing else changes. */
 export interface McpToolset {
   readonly protocol: Protocol;

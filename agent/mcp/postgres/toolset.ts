@@ -7,7 +7,7 @@ import type { TargetConfig } from '../../config';
 import type { StatementClassifier } from '../../postgres/classify/classifier';
 import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
-import type { McpTool, McpToolset, ToolCall, ToolOutcome } from '../tool-registry';
+import { tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
 import { HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, trackedResult, type Execution } from './held-executions';
 import { ReaderConnections } from './reader-connections';
@@ -221,7 +221,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
     },
   };
 
-  return { protocol: 'postgres', tools: [describeSchema, query, execute, requestStatus] as unknown as McpTool[] };
+  return { protocol: 'postgres', tools: [tool(describeSchema), tool(query), tool(execute), tool(requestStatus)] };
 }
 
 const pendingJson = (e: Execution) => ({ status: 'pending_approval', request_id: e.requestId, reviewers: e.reviewers, expires_at: e.expiresAt });
