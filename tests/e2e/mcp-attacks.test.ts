@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { demoCustomer } from '../../local/demo/seed';
+import { MAX_MCP_SESSIONS_PER_CALLER } from '../../agent/mcp/endpoint';
 import { MAX_PENDING_EXECUTIONS_PER_CALLER, MAX_TRACKED_RESULT_BYTES } from '../../agent/mcp/postgres/held-executions';
 import { twokey } from '../support/cli';
 import { callTool, mcpClient } from '../support/mcp-client';
@@ -71,6 +72,18 @@ describe('the MCP endpoint under attack', () => {
     expect(refused[0]?.text).toBe(`twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
   }, 120_000);
 
+  it('opens no more than MAX_MCP_SESSIONS_PER_CALLER sessions of one caller even when the initializes arrive at once', async () => {
+    const token = await stack.token('quinn', ['support']);
+    const sent = MAX_MCP_SESSIONS_PER_CALLER + 10;
+    const answers = await Promise.all(Array.from({ length: sent }, () => fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, authorization: `Bearer ${token}` }, body: INITIALIZE })));
+    const opened = answers.filter((a) => a.status === 200);
+    expect(opened).toHaveLength(MAX_MCP_SESSIONS_PER_CALLER);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(sent - MAX_MCP_SESSIONS_PER_CALLER);
+    await Promise.all(opened.map((a) => fetch(stack.mcpUrl(), { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': a.headers.get('mcp-session-id') ?? '', 'mcp-protocol-version': '2025-06-18' } })));
+    // The refused ones left nothing behind: the caller opens sessions again.
+    expect((await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, authorization: `Bearer ${token}` }, body: INITIALIZE })).status).toBe(200);
+  }, 60_000);
+
   it('refuses a request from a web page of another origin (DNS rebinding), and takes the endpoint own origin', async () => {
     const token = await stack.token('alice', ['support']);
     const foreign = await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, origin: 'http://rebound.example:80', authorization: `Bearer ${token}` }, body: INITIALIZE });
@@ -122,6 +135,24 @@ describe('the MCP endpoint under attack', () => {
     expect(page).not.toContain('<img src=x');
     expect(page).toContain('&#60;img src=x onerror=alert(1)&#62;');
     await postDecision(mail.link, mail.token, 'deny');
+  }, 60_000);
+
+  it('shows reviewers a reason with backslashes and quotes exactly as the caller gave it', async () => {
+    const alice = await connect('alice', ['support']);
+    const reason = "ticket C:\\queue\\7, it's urgent";
+    expect((await callTool(alice, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Odd reason' WHERE id = 43", reason })).json).toMatchObject({ status: 'pending_approval' });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Odd reason');
+    expect(mail.text).toContain(reason);
+    await postDecision(mail.link, mail.token, 'deny');
+  }, 60_000);
+
+  it('refuses a NUL in the SQL or the reason, which would cut what the listener and the reviewer see', async () => {
+    const alice = await connect('alice', ['support']);
+    const cut = await callTool(alice, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Cut here' WHERE id = 44\u0000; DELETE FROM customers" });
+    expect(cut).toEqual({ isError: true, text: 'twokey: invalid arguments: sql: no NUL characters (PostgreSQL text cannot hold them)', json: undefined });
+    const reason = await callTool(alice, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Cut reason' WHERE id = 44", reason: 'a\u0000b' });
+    expect(reason.text).toBe('twokey: invalid arguments: reason: no NUL characters (PostgreSQL text cannot hold them)');
+    expect((await callTool(alice, 'query', { target: 'test-pg', sql: 'SELECT 1\u0000; DELETE FROM customers' })).text).toMatch(/^twokey: invalid arguments: sql: no NUL/);
   }, 60_000);
 
   it('masks the rows an approved execute returns, in its answer and in request_status', async () => {
