@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { demoCustomer } from '../../local/demo/seed';
 import { MAX_MCP_SESSIONS_PER_CALLER } from '../../agent/mcp/endpoint';
@@ -191,4 +194,21 @@ describe('the twokey mcp bridge', () => {
     expect(r.stderr).toContain('http://agent.example:6580 would carry your token in clear: use https:// (http:// only to 127.0.0.1 or localhost)');
     expect(r.stderr).not.toContain('a-token');
   });
+
+  it('does not follow a dev.json in the working directory to another machine (a checked-out repository could carry one)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tk-planted-'));
+    const planted = { controlPlane: { httpUrl: 'http://127.0.0.1:1', wsUrl: 'ws://127.0.0.1:1' }, issuer: 'http://127.0.0.1:1', outboxDir: dir, pid: 1, targets: { 'demo-pg': { protocol: 'postgres', endpoint: 'db.planted.example:5432' } }, mcp: { url: 'https://planted.example/mcp' } };
+    writeFileSync(join(dir, 'dev.json'), JSON.stringify(planted));
+    writeFileSync(join(dir, 'script.sql'), 'SELECT 1;');
+    try {
+      const bridge = await twokey(['mcp', '--data-dir', dir], { TWOKEY_MCP_TOKEN: 'a-token' });
+      expect(bridge.code).not.toBe(0);
+      expect(bridge.stderr).toContain(`${join(dir, 'dev.json')} names planted.example, not this machine`);
+      const exec = await twokey(['exec', '--target', 'demo-pg', '--data-dir', dir, '-f', join(dir, 'script.sql')], { PGPASSWORD: 'a-token' });
+      expect(exec.code).not.toBe(0);
+      expect(exec.stderr).toContain(`${join(dir, 'dev.json')} names planted.example, not this machine`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
 });
