@@ -51,6 +51,14 @@ describe('the MCP endpoint under attack', () => {
   }
   const sessionIdOf = (client: Client): string => (client.transport as { sessionId?: string }).sessionId ?? '';
 
+  /** An execute that waits while bob approves it from the mailed link (found by `marker` in the statement). */
+  async function approvedExecute(client: Client, sql: string, marker: string): Promise<Awaited<ReturnType<typeof callTool>>> {
+    const call = callTool(client, 'execute', { target: 'test-pg', sql, wait_seconds: 45 });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', marker);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    return call;
+  }
+
   /** A POST to /mcp with headers given as raw name/value pairs (so a header may appear twice). */
   function rawPost(rawHeaders: [string, string][], body: string): Promise<{ status: number; body: string }> {
     const url = new URL(stack.mcpUrl());
@@ -160,10 +168,7 @@ describe('the MCP endpoint under attack', () => {
 
   it('masks the rows an approved execute returns, in its answer and in request_status', async () => {
     const alice = await connect('alice', ['support']);
-    const call = callTool(alice, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Returning ssn' WHERE id = 42 RETURNING ssn, email", wait_seconds: 45 });
-    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Returning ssn');
-    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
-    const done = await call;
+    const done = await approvedExecute(alice, "UPDATE customers SET name = 'Returning ssn' WHERE id = 42 RETURNING ssn, email", 'Returning ssn');
     expect(done.json).toMatchObject({ status: 'approved', command: 'UPDATE', row_count: 1 });
     const raw = demoCustomer(42);
     const [ssn, email] = done.json.rows[0] as string[];
@@ -175,10 +180,7 @@ describe('the MCP endpoint under attack', () => {
 
   it('keeps of an approved result at most MAX_TRACKED_RESULT_BYTES for request_status, while the waiting call gets it all', async () => {
     const alice = await connect('alice', ['support']);
-    const call = callTool(alice, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Big result' WHERE id BETWEEN 50 AND 69 RETURNING repeat('x', 10000)", wait_seconds: 45 });
-    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Big result');
-    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
-    const done = await call;
+    const done = await approvedExecute(alice, "UPDATE customers SET name = 'Big result' WHERE id BETWEEN 50 AND 69 RETURNING repeat('x', 10000)", 'Big result');
     expect(done.json).toMatchObject({ status: 'approved', row_count: 20, truncated: false });
     expect(done.json.rows).toHaveLength(20);
     const status = await callTool(alice, 'request_status', { target: 'test-pg', request_id: done.json.request_id });
