@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { isLoopback } from '../agent/net/loopback';
 
 /** `DIR/dev.json`: where a running `twokey dev` can be reached. CLI commands read it. */
 export interface DevInfo {
@@ -22,11 +23,26 @@ export const DEV_INFO_FILE = 'dev.json';
 export const DEFAULT_DATA_DIR = '.twokey';
 
 export async function readDevInfo(dataDir: string): Promise<DevInfo> {
+  let info: DevInfo;
   try {
-    return JSON.parse(await readFile(join(dataDir, DEV_INFO_FILE), 'utf8')) as DevInfo;
+    info = JSON.parse(await readFile(join(dataDir, DEV_INFO_FILE), 'utf8')) as DevInfo;
   } catch {
     throw new Error(`no ${DEV_INFO_FILE} in ${dataDir}: is \`twokey dev\` running? (or pass --url)`);
   }
+  const away = devInfoHosts(info).find((host) => !isLoopback(host));
+  if (away !== undefined) throw new Error(`${join(dataDir, DEV_INFO_FILE)} names ${away}, not this machine: \`twokey dev\` serves only on loopback, so it did not write this file (pass --url)`);
+  return info;
+}
+
+/**
+ * The hosts a dev.json sends callers to. The CLI reads it from the working directory and sends tokens
+ * there (a checked-out repository could carry one): only loopback hosts, as `twokey dev` writes, are taken.
+ */
+function devInfoHosts(info: DevInfo): string[] {
+  const urls = [info.controlPlane?.httpUrl, info.controlPlane?.wsUrl, info.issuer, info.mcp?.url, info.idp?.issuer, info.slack?.viewer];
+  const hosts = urls.filter((u): u is string => typeof u === 'string').map((u) => (URL.canParse(u) ? new URL(u).hostname : u));
+  for (const t of Object.values(info.targets ?? {})) if (typeof t?.endpoint === 'string') hosts.push(t.endpoint.slice(0, t.endpoint.lastIndexOf(':')));
+  return hosts;
 }
 
 /** A dev identity from examples/dev/users.yaml. */

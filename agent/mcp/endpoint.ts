@@ -129,6 +129,12 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
       return json(res, 200, protectedResourceMetadata(`${base}${MCP_PATH}`, issuers));
     }
     if (url.pathname !== MCP_PATH) return json(res, 404, { error: 'twokey: not found' });
+    // A web page's request (another site's, or one reaching a loopback endpoint by DNS rebinding) carries
+    // its Origin; MCP clients send none. Only the endpoint's own origin is taken (the MCP transport spec's check).
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== new URL(base).origin) return json(res, 403, { error: 'twokey: requests from a web page of another origin are refused' });
+    // Node keeps the first of repeated Authorization headers: two callers' tokens in one request are refused, not picked from.
+    if (req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'authorization').length > 1) return json(res, 400, { error: 'twokey: send one Authorization header' });
     // RFC 6750 §2.1 (the scheme is case-insensitive, RFC 9110 §11.1).
     const token = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
     if (!token) return unauthorized(res, metadataUrl(), undefined);

@@ -1,6 +1,7 @@
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { isJSONRPCRequest, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { isLoopback } from '../../agent/net/loopback';
 import { DEFAULT_DATA_DIR, readDevInfo } from '../../local/dev-config';
 import { parse, UsageError } from '../args';
 import { freshToken } from '../auth/login-session';
@@ -21,6 +22,10 @@ export async function mcpCommand(argv: string[]): Promise<number> {
   const given = values.url ?? process.env.TWOKEY_MCP_URL ?? (await readDevInfo(values['data-dir'])).mcp?.url;
   if (!given) throw new UsageError('no MCP endpoint: pass --url https://agent:port/mcp (or set TWOKEY_MCP_URL)');
   const url = new URL(given);
+  // The caller's token goes in every request: never in clear beyond this machine.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+    throw new UsageError(`${url.origin} would carry your token in clear: use https:// (http:// only to 127.0.0.1 or localhost)`);
+  }
   if (values.target) url.searchParams.set('target', values.target);
   const fixed = values.token ?? process.env.TWOKEY_MCP_TOKEN;
   const bearer = (): Promise<string> => (fixed ? Promise.resolve(fixed) : freshToken(configDir()));

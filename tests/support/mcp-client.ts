@@ -9,8 +9,8 @@ export interface ToolAnswer {
 }
 
 /** The official MCP SDK client over Streamable HTTP, presenting `token` as its bearer token. */
-export async function mcpClient(url: string, token: string, name = 'test-agent'): Promise<Client> {
-  const client = new Client({ name, version: '1.0.0' });
+export async function mcpClient(url: string, token: string, name = 'test-agent', version = '1.0.0'): Promise<Client> {
+  const client = new Client({ name, version });
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   return client;
 }

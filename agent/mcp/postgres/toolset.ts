@@ -9,7 +9,7 @@ import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
 import { tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
-import { HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, type Execution } from './held-executions';
+import { HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, trackedResult, type Execution } from './held-executions';
 import { ReaderConnections } from './reader-connections';
 
 /** Largest SQL a tool takes (an approval's text is smaller still: MAX_APPROVAL_TEXT_BYTES). */
@@ -25,10 +25,14 @@ export const QUERY_TIMEOUT_MS = 50_000;
 /** Shown as the in-process connection's application_name (recorded with the Postgres session). */
 const APPLICATION_NAME = 'twokey-mcp';
 
+/** Text for the wire: a NUL would end it there, so that the listener and the reviewer saw less than the caller sent. */
+const NO_NUL: [(s: string) => boolean, string] = [(s) => !s.includes('\0'), 'no NUL characters (PostgreSQL text cannot hold them)'];
+
 const sql = z
   .string()
   .min(1)
   .refine((s) => Buffer.byteLength(s) <= MAX_TOOL_SQL_BYTES, `at most ${MAX_TOOL_SQL_BYTES} bytes`)
+  .refine(...NO_NUL)
   .describe('One SQL statement');
 
 export interface PostgresToolDeps {
@@ -146,26 +150,32 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
   const execute: McpTool<z.ZodObject<{ sql: typeof sql; reason: z.ZodOptional<z.ZodString>; wait_seconds: z.ZodOptional<z.ZodNumber> }>> = {
     name: 'execute',
     description: `Runs one write (INSERT, UPDATE, DDL, ...) as the policy says: at once where writes are allowed, otherwise sent to reviewers. Returns status pending_approval with the request id, reviewer groups and expiry, or with wait_seconds (up to ${MAX_WAIT_SECONDS}) waits for the decision and returns the result. A reason is shown to reviewers.`,
-    args: z.strictObject({ sql, reason: z.string().min(1).max(1024).optional(), wait_seconds: z.number().int().min(0).max(MAX_WAIT_SECONDS).optional() }),
+    args: z.strictObject({ sql, reason: z.string().min(1).max(1024).refine(...NO_NUL).optional(), wait_seconds: z.number().int().min(0).max(MAX_WAIT_SECONDS).optional() }),
     available: writes,
     async call(args, call) {
       const c = classOf(args.sql);
       if ('ok' in c) return c;
       if (c.cls === 'read' || c.cls === 'control') return refusal('error', 'twokey: this statement is a read: use query');
       const principal = principalKey(call.identity);
-      if (deps.held.pendingCount(principal) >= MAX_PENDING_EXECUTIONS_PER_CALLER) {
-        return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
-      }
       const address = deps.addressOf(call.target.name);
       if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
-      let client: pg.Client;
+      const slot = deps.held.reserve(principal);
+      if (!slot) return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
       try {
-        client = await open(address, call);
-        if (args.reason !== undefined) await client.query(`SET twokey.reason = ${client.escapeLiteral(args.reason)}`);
-      } catch (e) {
-        return refusal('deny', messageOf(e));
+        let client: pg.Client | undefined;
+        try {
+          client = await open(address, call);
+          // Quoted as the listener reads its own setting (quotes doubled; an E'' literal would go upstream unread).
+          if (args.reason !== undefined) await client.query(`SET twokey.reason = '${args.reason.replaceAll("'", "''")}'`);
+        } catch (e) {
+          void client?.end().catch(() => undefined);
+          return refusal('deny', messageOf(e));
+        }
+        return await runExecution(client, args.sql, args.wait_seconds ?? 0, call, principal);
+      } finally {
+        // A request sent for review is tracked as pending by now, and counts as such.
+        slot();
       }
-      return runExecution(client, args.sql, args.wait_seconds ?? 0, call, principal);
     },
   };
 
@@ -187,7 +197,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
     });
     const settled = run.then(
       (r): ToolOutcome => {
-        if (execution) Object.assign(execution, { status: 'approved', result: rowsJson(r) });
+        if (execution) Object.assign(execution, { status: 'approved', result: rowsJson(trackedResult(r)) });
         return { ok: true, decision: execution ? 'approve' : 'allow', result: { status: execution ? 'approved' : 'done', request_id: execution?.requestId, ...rowsJson(r) }, summary: rowsSummary(r) };
       },
       (e: unknown): ToolOutcome => {

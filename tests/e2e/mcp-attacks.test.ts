@@ -1,0 +1,216 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { demoCustomer } from '../../local/demo/seed';
+import { MAX_MCP_SESSIONS_PER_CALLER } from '../../agent/mcp/endpoint';
+import { MAX_PENDING_EXECUTIONS_PER_CALLER, MAX_TRACKED_RESULT_BYTES } from '../../agent/mcp/postgres/held-executions';
+import { twokey } from '../support/cli';
+import { callTool, mcpClient } from '../support/mcp-client';
+import { postDecision, waitForMail } from '../support/outbox';
+import { startPgStack, type PgStack } from '../support/pg-stack';
+
+const POLICY = `
+targets:
+  - { name: test-pg, protocol: postgres, agent: pg-agent }
+reviewers: { dba: [{ subject: bob, email: bob@example.com }] }
+rules:
+  - name: support
+    targets: [test-pg]
+    subjects: { groups: [support] }
+    actions: { read: allow, write: { approve: { groups: [dba], timeoutSeconds: 900 } }, ddl: deny, admin: deny, unknown: deny }
+masks:
+  - name: pii-support
+    targets: [test-pg]
+    subjects: { groups: [support] }
+    columns: [public.customers.email, public.customers.ssn]
+    style: partial
+`;
+
+const INITIALIZE = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+const JSON_RPC_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+/** An outsider's attacks on the agent's MCP endpoint: raw HTTP and the official SDK client. */
+describe('the MCP endpoint under attack', () => {
+  let stack: PgStack;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    stack = await startPgStack({ policy: POLICY, mcp: true });
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await stack?.stop();
+  });
+
+  async function connect(user: string, groups: string[], name?: string, version?: string): Promise<Client> {
+    const client = await mcpClient(stack.mcpUrl(), await stack.token(user, groups), name, version);
+    clients.push(client);
+    return client;
+  }
+  const sessionIdOf = (client: Client): string => (client.transport as { sessionId?: string }).sessionId ?? '';
+
+  /** An execute that waits while bob approves it from the mailed link (found by `marker` in the statement). */
+  async function approvedExecute(client: Client, sql: string, marker: string): Promise<Awaited<ReturnType<typeof callTool>>> {
+    const call = callTool(client, 'execute', { target: 'test-pg', sql, wait_seconds: 45 });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', marker);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    return call;
+  }
+
+  /** A POST to /mcp with headers given as raw name/value pairs (so a header may appear twice). */
+  function rawPost(rawHeaders: [string, string][], body: string): Promise<{ status: number; body: string }> {
+    const url = new URL(stack.mcpUrl());
+    return new Promise((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: [['host', url.host], ...rawHeaders].flat() as unknown as Record<string, string> }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('holds no more than MAX_PENDING_EXECUTIONS_PER_CALLER writes of one caller even when the calls arrive at once', async () => {
+    const alice = await connect('pat', ['support']);
+    const sent = MAX_PENDING_EXECUTIONS_PER_CALLER + 5;
+    const answers = await Promise.all(Array.from({ length: sent }, (_, i) => callTool(alice, 'execute', { target: 'test-pg', sql: `UPDATE customers SET name = 'flood ${i}' WHERE id = ${100 + i}` })));
+    expect(answers.filter((a) => !a.isError && a.json.status === 'pending_approval')).toHaveLength(MAX_PENDING_EXECUTIONS_PER_CALLER);
+    const refused = answers.filter((a) => a.isError);
+    expect(refused).toHaveLength(sent - MAX_PENDING_EXECUTIONS_PER_CALLER);
+    expect(refused[0]?.text).toBe(`twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
+  }, 120_000);
+
+  it('opens no more than MAX_MCP_SESSIONS_PER_CALLER sessions of one caller even when the initializes arrive at once', async () => {
+    const token = await stack.token('quinn', ['support']);
+    const sent = MAX_MCP_SESSIONS_PER_CALLER + 10;
+    const answers = await Promise.all(Array.from({ length: sent }, () => fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, authorization: `Bearer ${token}` }, body: INITIALIZE })));
+    const opened = answers.filter((a) => a.status === 200);
+    expect(opened).toHaveLength(MAX_MCP_SESSIONS_PER_CALLER);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(sent - MAX_MCP_SESSIONS_PER_CALLER);
+    await Promise.all(opened.map((a) => fetch(stack.mcpUrl(), { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': a.headers.get('mcp-session-id') ?? '', 'mcp-protocol-version': '2025-06-18' } })));
+    // The refused ones left nothing behind: the caller opens sessions again.
+    expect((await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, authorization: `Bearer ${token}` }, body: INITIALIZE })).status).toBe(200);
+  }, 60_000);
+
+  it('refuses a request from a web page of another origin (DNS rebinding), and takes the endpoint own origin', async () => {
+    const token = await stack.token('alice', ['support']);
+    const foreign = await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, origin: 'http://rebound.example:80', authorization: `Bearer ${token}` }, body: INITIALIZE });
+    expect(foreign.status).toBe(403);
+    expect(await foreign.json()).toEqual({ error: 'twokey: requests from a web page of another origin are refused' });
+    const own = await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, origin: new URL(stack.mcpUrl()).origin, authorization: `Bearer ${token}` }, body: INITIALIZE });
+    expect(own.status).toBe(200);
+  });
+
+  it('refuses a request with two Authorization headers instead of picking one of the callers', async () => {
+    const alice = await stack.token('alice', ['support']);
+    const mallory = await stack.token('mallory', ['support']);
+    const r = await rawPost([['authorization', `Bearer ${alice}`], ['authorization', `Bearer ${mallory}`], ...Object.entries(JSON_RPC_HEADERS)], INITIALIZE);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body)).toEqual({ error: 'twokey: send one Authorization header' });
+  });
+
+  it('does not let another caller end a session (DELETE), and the session keeps serving its owner', async () => {
+    const alice = await connect('alice', ['support']);
+    const res = await fetch(stack.mcpUrl(), { method: 'DELETE', headers: { authorization: `Bearer ${await stack.token('mallory', ['support'])}`, 'mcp-session-id': sessionIdOf(alice), 'mcp-protocol-version': '2025-06-18' } });
+    expect(res.status).toBe(403);
+    expect((await callTool(alice, 'query', { target: 'test-pg', sql: 'SELECT 1 AS one' })).json.rows).toEqual([['1']]);
+  });
+
+  it('takes an expired token on a live session for no request, and the owner continues with a fresh token', async () => {
+    const alice = await connect('alice', ['support']);
+    const headers = (token: string) => ({ ...JSON_RPC_HEADERS, authorization: `Bearer ${token}`, 'mcp-session-id': sessionIdOf(alice), 'mcp-protocol-version': '2025-06-18' });
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'query', arguments: { target: 'test-pg', sql: 'SELECT 2 AS two' } } });
+    const expired = await fetch(stack.mcpUrl(), { method: 'POST', headers: headers(await stack.token('alice', ['support'], { ttlSeconds: -120 })), body: call });
+    expect(expired.status).toBe(401);
+    const fresh = await fetch(stack.mcpUrl(), { method: 'POST', headers: headers(await stack.token('alice', ['support'])), body: call });
+    expect(fresh.status).toBe(200);
+    expect(JSON.parse(((await fresh.json()) as { result: { content: { text: string }[] } }).result.content[0]?.text ?? '')).toMatchObject({ rows: [['2']] });
+  });
+
+  it('shows reviewers a hostile client name escaped and cut, never as markup, lines or reordered text', async () => {
+    const name = `Bob (human)\r\nApproved: yes\u202E<img src=x onerror=alert(1)>${'n'.repeat(10_000)}`;
+    const hostile = await connect('alice', ['support'], name, `9\u0007\u001b[31m${'v'.repeat(10_000)}`);
+    const held = await callTool(hostile, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Hostile name' WHERE id = 41" });
+    expect(held.json).toMatchObject({ status: 'pending_approval' });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Hostile name');
+    const sentBy = /^Sent by: (.*)$/m.exec(mail.text)?.[1] ?? '';
+    expect(sentBy).toMatch(/^an AI agent through MCP \(client: Bob \(human\)\\u000D\\u000AApproved: yes\\u202E<img/);
+    expect(sentBy.length).toBeLessThan(300);
+    expect(mail.text).not.toMatch(/^Approved: yes/m);
+    expect(mail.text).not.toContain('\u202E');
+    expect(mail.text).not.toContain('\u001b');
+    const page = await (await fetch(mail.link)).text();
+    expect(page).not.toContain('<img src=x');
+    expect(page).toContain('&#60;img src=x onerror=alert(1)&#62;');
+    await postDecision(mail.link, mail.token, 'deny');
+  }, 60_000);
+
+  it('shows reviewers a reason with backslashes and quotes exactly as the caller gave it', async () => {
+    const alice = await connect('alice', ['support']);
+    const reason = "ticket C:\\queue\\7, it's urgent";
+    expect((await callTool(alice, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Odd reason' WHERE id = 43", reason })).json).toMatchObject({ status: 'pending_approval' });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'Odd reason');
+    expect(mail.text).toContain(reason);
+    await postDecision(mail.link, mail.token, 'deny');
+  }, 60_000);
+
+  it('refuses a NUL in the SQL or the reason, which would cut what the listener and the reviewer see', async () => {
+    const alice = await connect('alice', ['support']);
+    const cut = await callTool(alice, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Cut here' WHERE id = 44\u0000; DELETE FROM customers" });
+    expect(cut).toEqual({ isError: true, text: 'twokey: invalid arguments: sql: no NUL characters (PostgreSQL text cannot hold them)', json: undefined });
+    const reason = await callTool(alice, 'execute', { target: 'test-pg', sql: "UPDATE customers SET name = 'Cut reason' WHERE id = 44", reason: 'a\u0000b' });
+    expect(reason.text).toBe('twokey: invalid arguments: reason: no NUL characters (PostgreSQL text cannot hold them)');
+    expect((await callTool(alice, 'query', { target: 'test-pg', sql: 'SELECT 1\u0000; DELETE FROM customers' })).text).toMatch(/^twokey: invalid arguments: sql: no NUL/);
+  }, 60_000);
+
+  it('masks the rows an approved execute returns, in its answer and in request_status', async () => {
+    const alice = await connect('alice', ['support']);
+    const done = await approvedExecute(alice, "UPDATE customers SET name = 'Returning ssn' WHERE id = 42 RETURNING ssn, email", 'Returning ssn');
+    expect(done.json).toMatchObject({ status: 'approved', command: 'UPDATE', row_count: 1 });
+    const raw = demoCustomer(42);
+    const [ssn, email] = done.json.rows[0] as string[];
+    expect(ssn).not.toBe(raw.ssn);
+    expect(email).not.toBe(raw.email);
+    const status = await callTool(alice, 'request_status', { target: 'test-pg', request_id: done.json.request_id });
+    expect(JSON.stringify(status.json)).not.toContain(raw.ssn);
+  }, 60_000);
+
+  it('keeps of an approved result at most MAX_TRACKED_RESULT_BYTES for request_status, while the waiting call gets it all', async () => {
+    const alice = await connect('alice', ['support']);
+    const done = await approvedExecute(alice, "UPDATE customers SET name = 'Big result' WHERE id BETWEEN 50 AND 69 RETURNING repeat('x', 10000)", 'Big result');
+    expect(done.json).toMatchObject({ status: 'approved', row_count: 20, truncated: false });
+    expect(done.json.rows).toHaveLength(20);
+    const status = await callTool(alice, 'request_status', { target: 'test-pg', request_id: done.json.request_id });
+    expect(status.json.result).toMatchObject({ row_count: 20, truncated: true });
+    expect(status.json.result.rows).toHaveLength(Math.floor(MAX_TRACKED_RESULT_BYTES / 10_000));
+  }, 60_000);
+});
+
+describe('the twokey mcp bridge', () => {
+  it('refuses to send a token over http:// to another host, and names https://', async () => {
+    const r = await twokey(['mcp', '--url', 'http://agent.example:6580/mcp'], { TWOKEY_MCP_TOKEN: 'a-token' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('http://agent.example:6580 would carry your token in clear: use https:// (http:// only to 127.0.0.1 or localhost)');
+    expect(r.stderr).not.toContain('a-token');
+  });
+
+  it('does not follow a dev.json in the working directory to another machine (a checked-out repository could carry one)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tk-planted-'));
+    const planted = { controlPlane: { httpUrl: 'http://127.0.0.1:1', wsUrl: 'ws://127.0.0.1:1' }, issuer: 'http://127.0.0.1:1', outboxDir: dir, pid: 1, targets: { 'demo-pg': { protocol: 'postgres', endpoint: 'db.planted.example:5432' } }, mcp: { url: 'https://planted.example/mcp' } };
+    writeFileSync(join(dir, 'dev.json'), JSON.stringify(planted));
+    writeFileSync(join(dir, 'script.sql'), 'SELECT 1;');
+    try {
+      const bridge = await twokey(['mcp', '--data-dir', dir], { TWOKEY_MCP_TOKEN: 'a-token' });
+      expect(bridge.code).not.toBe(0);
+      expect(bridge.stderr).toContain(`${join(dir, 'dev.json')} names planted.example, not this machine`);
+      const exec = await twokey(['exec', '--target', 'demo-pg', '--data-dir', dir, '-f', join(dir, 'script.sql')], { PGPASSWORD: 'a-token' });
+      expect(exec.code).not.toBe(0);
+      expect(exec.stderr).toContain(`${join(dir, 'dev.json')} names planted.example, not this machine`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
+});
