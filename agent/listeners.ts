@@ -1,7 +1,9 @@
 import type { ListenerFactories } from './agent';
 import { startPostgresListener } from './postgres/listener';
+import { startSshListener } from './ssh/listener';
 
 /** The protocol listener for each target protocol this agent build serves. */
 export const listenerFactories: ListenerFactories = {
   postgres: (target, context) => startPostgresListener(target, context),
+  ssh: (target, context) => startSshListener(target, context),
 };

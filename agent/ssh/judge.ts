@@ -1,0 +1,88 @@
+import { actionHash } from '../../core/approval/request';
+import { principalKey } from '../../core/identity/identity';
+import type { Action } from '../../core/policy/decide';
+import type { AgentContext } from '../agent';
+import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
+import type { StartedSession } from '../sessions/lifecycle';
+import { classifyCommand } from './command-class';
+import type { SshEvent } from './events';
+import type { UpstreamLogin } from './upstream';
+
+/** How long a write window an approved interactive shell opens (the shell on the write login ends with it). */
+export const SHELL_WINDOW_MINUTES = 60;
+/** The environment variable (`ssh -o SetEnv=TWOKEY_REASON=...`) that carries the caller's reason for an approval. */
+export const REASON_ENV = 'TWOKEY_REASON';
+
+/**
+ * Where an action runs, or why it does not. `stdin`: whether the caller's input reaches it. A command
+ * approved for the write login runs without it: the reviewer saw the command, not the bytes a caller
+ * would pipe into it.
+ */
+export type Verdict = { readonly kind: 'run'; readonly login: UpstreamLogin; readonly stdin: boolean } | { readonly kind: 'refused'; readonly message: string };
+
+export interface JudgeDeps {
+  readonly agent: AgentContext;
+  readonly target: string;
+  readonly session: StartedSession<SshEvent>;
+  /** One line for the caller (stderr), e.g. the pending approval's request id. */
+  notify(line: string): void;
+  /** Aborted when the caller goes away: a held action stops waiting. */
+  readonly signal: AbortSignal;
+  /** The caller's reason (TWOKEY_REASON), if given. */
+  readonly reason: string | undefined;
+}
+
+const WORDING: ApprovalWording = { noun: 'command', reasonHint: 'Give a reason with ssh -o SetEnv=TWOKEY_REASON="why".' };
+
+/** Decides one action and records the decision; the approval flow runs for `approve`. */
+function judge(deps: JudgeDeps, action: Action, text: string, question: Pick<ApprovalQuestion, 'kind' | 'windowMinutes'>): Verdict | ApprovalQuestion {
+  const { agent, target, session } = deps;
+  const decision = agent.decide(session.identity, target, action);
+  session.record({ e: 'decision', text, class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
+  if (decision.kind === 'deny') return { kind: 'refused', message: `twokey: ${decision.reason}` };
+  if (decision.kind === 'allow') return { kind: 'run', login: action.class === 'read' ? 'read' : 'write', stdin: true };
+  return { ...question, target, protocol: 'ssh', identity: session.identity, text, sha256: actionHash({ kind: question.kind, text }), class: action.class, decision, reason: deps.reason };
+}
+
+const isVerdict = (judged: Verdict | ApprovalQuestion): judged is Verdict => judged.kind === 'run' || judged.kind === 'refused';
+
+async function approved(deps: JudgeDeps, question: ApprovalQuestion, stdin: boolean): Promise<Verdict> {
+  const asked = await askApproval(question, WORDING, { gate: deps.agent.approvals, record: (e) => deps.session.record({ e: 'approval', ...e }), signal: deps.signal });
+  let outcome: ApprovalOutcome;
+  if (asked.kind === 'pending') {
+    deps.notify(asked.notice);
+    outcome = await asked.outcome;
+  } else outcome = asked;
+  if (outcome.kind === 'refused') return { kind: 'refused', message: outcome.hint ? `${outcome.message} (${outcome.hint})` : outcome.message };
+  deps.notify(outcome.notice);
+  if (!stdin) deps.notify('twokey: the approved command runs without your input (stdin is closed)');
+  return { kind: 'run', login: 'write', stdin };
+}
+
+/**
+ * An exec request: classified as shell words, decided by policy (blocks see the command line), run on
+ * the read login only when it is a read, on the write login when allowed or approved as a write.
+ */
+export async function judgeExec(deps: JudgeDeps, command: string): Promise<Verdict> {
+  const classified = classifyCommand(command);
+  const judged = judge(deps, { class: classified.class, ssh: { command } }, command, { kind: 'statement' });
+  return isVerdict(judged) ? judged : approved(deps, judged, false);
+}
+
+/**
+ * An interactive shell, its own policy class: allowed on the read login, or approved as a write window
+ * (SHELL_WINDOW_MINUTES) on the write login; a window already open for the caller lets it run at once.
+ */
+export async function judgeShell(deps: JudgeDeps): Promise<Verdict> {
+  const text = `interactive shell on ${deps.target}`;
+  const judged = judge(deps, { class: 'shell' }, text, { kind: 'window', windowMinutes: SHELL_WINDOW_MINUTES });
+  if (isVerdict(judged)) return judged;
+  if (deps.agent.approvals.windowOpen(principalKey(deps.session.identity), deps.target)) return { kind: 'run', login: 'write', stdin: true };
+  return approved(deps, judged, true);
+}
+
+/** A subsystem (only `sftp` is served): decided as a read with its name for blocks; what it does is checked per operation. */
+export function judgeSubsystem(deps: JudgeDeps, name: string): Verdict {
+  const judged = judge(deps, { class: 'read', ssh: { subsystem: name } }, `subsystem ${name}`, { kind: 'statement' });
+  return isVerdict(judged) ? judged : { kind: 'refused', message: `twokey: subsystem ${name} cannot be approved as a whole` };
+}
