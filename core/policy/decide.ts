@@ -34,6 +34,8 @@ export interface KubernetesRequest {
 /** An SSH channel request: a command, a subsystem, and the paths a file transfer touches. */
 export interface SshRequest {
   readonly command?: string;
+  /** Each simple command the command line runs (the classifier's `commands`), matched one by one. */
+  readonly commands?: readonly string[];
   readonly subsystem?: string;
   readonly paths?: readonly string[];
 }
@@ -127,7 +129,10 @@ function blockedFacet(block: PolicyBlock, action: Action): string | undefined {
   if (action.kubernetes && block.requests) return blockedRequest(block.requests, action.kubernetes);
   const ssh = action.ssh;
   if (!ssh) return undefined;
-  if (ssh.command !== undefined && block.commands && matchesAny(block.commands, ssh.command)) return ssh.command;
+  const commands = block.commands;
+  if (commands && ssh.command !== undefined && matchesAny(commands, ssh.command)) return ssh.command;
+  const command = commands ? ssh.commands?.find((c) => matchesAny(commands, c)) : undefined;
+  if (command !== undefined) return command;
   if (ssh.subsystem !== undefined && block.subsystems?.includes(ssh.subsystem)) return ssh.subsystem;
   const paths = block.paths;
   return paths ? ssh.paths?.find((p) => matchesAny(paths, p)) : undefined;
