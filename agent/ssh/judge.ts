@@ -1,10 +1,10 @@
 import { actionHash } from '../../core/approval/request';
 import { principalKey } from '../../core/identity/identity';
 import type { Action } from '../../core/policy/decide';
+import { classifyCommand } from '../../core/ssh/classify-command';
 import type { AgentContext } from '../agent';
 import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
 import type { StartedSession } from '../sessions/lifecycle';
-import { classifyCommand } from './command-class';
 import type { SshEvent } from './events';
 import type { UpstreamLogin } from './upstream';
 
@@ -60,12 +60,14 @@ async function approved(deps: JudgeDeps, question: ApprovalQuestion, stdin: bool
 }
 
 /**
- * An exec request: classified as shell words, decided by policy (blocks see the command line), run on
- * the read login only when it is a read, on the write login when allowed or approved as a write.
+ * An exec request: classified as shell words (`pty`: whether a terminal was requested, which makes
+ * pagers possible), decided by policy (blocks see the line and each simple command), run on the read
+ * login only when it is a read, on the write login when allowed or approved as a write.
  */
-export async function judgeExec(deps: JudgeDeps, command: string): Promise<Verdict> {
-  const classified = classifyCommand(command);
-  const judged = judge(deps, { class: classified.class, ssh: { command } }, command, { kind: 'statement' });
+export async function judgeExec(deps: JudgeDeps, command: string, pty: boolean): Promise<Verdict> {
+  const classified = classifyCommand(command, { pty });
+  const action: Action = { class: classified.class, ssh: { command, commands: classified.commands, paths: classified.paths } };
+  const judged = judge(deps, action, command, { kind: 'statement' });
   return isVerdict(judged) ? judged : approved(deps, judged, false);
 }
 

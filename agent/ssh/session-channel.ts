@@ -12,8 +12,6 @@ import { UpstreamError, type UpstreamLogin } from './upstream';
 export const ENV_ALLOW_LIST = ['LANG', 'LC_*', 'TZ', REASON_ENV] as const;
 export const MAX_ENV_VARS = 32;
 export const MAX_ENV_VALUE_BYTES = 4096;
-/** The longest exec command line taken (it is shown to reviewers whole). */
-export const MAX_COMMAND_BYTES = 32 * 1024;
 /** Exit status of a command twokey refused (as a shell reports a command it cannot run). */
 export const REFUSED_EXIT_STATUS = 126;
 /** Exit status when the target could not be reached (as `ssh` itself reports a connection failure). */
@@ -82,8 +80,7 @@ export class SessionChannel {
       reject?.();
     });
     // accept() must run in the handler's own turn (after an await ssh2 no longer hands out the channel).
-    session.on('exec', (accept, reject, { command }) => {
-      if (Buffer.byteLength(command) > MAX_COMMAND_BYTES) return reject?.();
+    session.on('exec', (accept, _reject, { command }) => {
       const channel = accept();
       if (channel) void this.start(channel, { kind: 'exec', command });
     });
@@ -142,7 +139,7 @@ export class SessionChannel {
   private verdictFor(deps: JudgeDeps, kind: Kind): Promise<Verdict> | Verdict {
     switch (kind.kind) {
       case 'exec':
-        return judgeExec(deps, kind.command);
+        return judgeExec(deps, kind.command, this.pty !== undefined);
       case 'shell':
         return judgeShell(deps);
       case 'subsystem':
