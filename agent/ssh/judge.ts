@@ -40,7 +40,8 @@ function judge(deps: JudgeDeps, action: Action, text: string, question: Pick<App
   const decision = agent.decide(session.identity, target, action);
   session.record({ e: 'decision', text, class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
   if (decision.kind === 'deny') return { kind: 'refused', message: `twokey: ${decision.reason}` };
-  if (decision.kind === 'allow') return { kind: 'run', login: action.class === 'read' ? 'read' : 'write', stdin: true };
+  // An allowed shell is the read account's: only an approved window puts a shell on the write login.
+  if (decision.kind === 'allow') return { kind: 'run', login: action.class === 'read' || action.class === 'shell' ? 'read' : 'write', stdin: true };
   return { ...question, target, protocol: 'ssh', identity: session.identity, text, sha256: actionHash({ kind: question.kind, text }), class: action.class, decision, reason: deps.reason };
 }
 

@@ -125,7 +125,8 @@ export async function runClient(
   program: 'ssh' | 'scp' | 'sftp',
   token: string,
   args: (dest: string) => string[],
-  options: { input?: string; extraOptions?: string[]; onStderr?: (text: string) => void } = {},
+  /** `input` is written to stdin and closes it; a promise keeps stdin open until it resolves. */
+  options: { input?: string | Promise<string>; extraOptions?: string[]; env?: Record<string, string>; onStderr?: (text: string) => void } = {},
 ): Promise<ClientRun> {
   const { host, port } = stack.endpoint(target);
   const knownHosts = await stack.knownHosts(target);
@@ -145,7 +146,7 @@ export async function runClient(
     'LogLevel=ERROR',
     ...(options.extraOptions ?? []),
   ];
-  const child = spawn('sshpass', ['-e', program, ...common, ...args(`caller@${host}`)], { env: { ...process.env, SSHPASS: token }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('sshpass', ['-e', program, ...common, ...args(`caller@${host}`)], { env: { ...process.env, ...options.env, SSHPASS: token }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -153,8 +154,7 @@ export async function runClient(
     stderr += c.toString('utf8');
     options.onStderr?.(c.toString('utf8'));
   });
-  if (options.input !== undefined) child.stdin.end(options.input);
-  else child.stdin.end();
+  void Promise.resolve(options.input ?? '').then((text) => child.stdin.end(text));
   const timer = setTimeout(() => child.kill('SIGKILL'), CLIENT_RUN_TIMEOUT_MS);
   const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
   clearTimeout(timer);
