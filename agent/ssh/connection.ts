@@ -103,6 +103,7 @@ export class CallerConnection {
       signal: this.abort.signal,
       upstream: (login) => this.upstream(login),
       terminal: (start) => this.terminal(session, start),
+      recordEvents: () => this.recordEvents(session),
       windowOpen: () => agent.approvals.windowOpen(principalKey(session.identity), target.name),
     };
   }
@@ -146,7 +147,7 @@ export class CallerConnection {
   }
 
   /** The session's JSON event recording (SFTP operations, forwards), when nothing records it yet. */
-  recordEvents(session: StartedSession<SshEvent>): void {
+  private recordEvents(session: StartedSession<SshEvent>): void {
     const { agent, target } = this.deps;
     if (this.recordingStarted || agent.recordingSettings(target.name).mode === 'off') return;
     this.recordingStarted = true;

@@ -1,6 +1,6 @@
 import { actionHash } from '../../core/approval/request';
 import { principalKey } from '../../core/identity/identity';
-import type { Action } from '../../core/policy/decide';
+import type { Action, Decision } from '../../core/policy/decide';
 import { classifyCommand } from '../../core/ssh/classify-command';
 import type { AgentContext } from '../agent';
 import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
@@ -34,11 +34,17 @@ export interface JudgeDeps {
 
 const WORDING: ApprovalWording = { noun: 'command', reasonHint: 'Give a reason with ssh -o SetEnv=TWOKEY_REASON="why".' };
 
-/** Decides one action and records the decision; the approval flow runs for `approve`. */
+/** Decides one action and records the decision (each SFTP request that names a path is one such event). */
+export function decideAndRecord(deps: Pick<JudgeDeps, 'agent' | 'target' | 'session'>, action: Action, text: string): Decision {
+  const decision = deps.agent.decide(deps.session.identity, deps.target, action);
+  deps.session.record({ e: 'decision', text, class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
+  return decision;
+}
+
+/** Decides one action and records the decision; an `approve` becomes the question for the approval flow. */
 function judge(deps: JudgeDeps, action: Action, text: string, question: Pick<ApprovalQuestion, 'kind' | 'windowMinutes'>): Verdict | ApprovalQuestion {
-  const { agent, target, session } = deps;
-  const decision = agent.decide(session.identity, target, action);
-  session.record({ e: 'decision', text, class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
+  const { target, session } = deps;
+  const decision = decideAndRecord(deps, action, text);
   if (decision.kind === 'deny') return { kind: 'refused', message: `twokey: ${decision.reason}` };
   // An allowed shell is the read account's: only an approved window puts a shell on the write login.
   if (decision.kind === 'allow') return { kind: 'run', login: action.class === 'read' || action.class === 'shell' ? 'read' : 'write', stdin: true };
@@ -56,7 +62,6 @@ async function approved(deps: JudgeDeps, question: ApprovalQuestion, stdin: bool
   } else outcome = asked;
   if (outcome.kind === 'refused') return { kind: 'refused', message: outcome.hint ? `${outcome.message} (${outcome.hint})` : outcome.message };
   deps.notify(outcome.notice);
-  if (!stdin) deps.notify('twokey: the approved command runs without your input (stdin is closed)');
   return { kind: 'run', login: 'write', stdin };
 }
 
@@ -69,7 +74,10 @@ export async function judgeExec(deps: JudgeDeps, command: string, pty: boolean):
   const classified = classifyCommand(command, { pty });
   const action: Action = { class: classified.class, ssh: { command, commands: classified.commands, paths: classified.paths } };
   const judged = judge(deps, action, command, { kind: 'statement' });
-  return isVerdict(judged) ? judged : approved(deps, judged, false);
+  if (isVerdict(judged)) return judged;
+  const verdict = await approved(deps, judged, false);
+  if (verdict.kind === 'run') deps.notify('twokey: the approved command runs without your input (stdin is closed)');
+  return verdict;
 }
 
 /**
@@ -88,4 +96,13 @@ export async function judgeShell(deps: JudgeDeps): Promise<Verdict> {
 export function judgeSubsystem(deps: JudgeDeps, name: string): Verdict {
   const judged = judge(deps, { class: 'read', ssh: { subsystem: name } }, `subsystem ${name}`, { kind: 'statement' });
   return isVerdict(judged) ? judged : { kind: 'refused', message: `twokey: subsystem ${name} cannot be approved as a whole` };
+}
+
+/**
+ * An SFTP request that changes files (an upload on its CLOSE, a remove, a rename, ...): decided with
+ * its paths, approved like a command when the policy says so (`text` is what the reviewer reads).
+ */
+export async function judgeFileChange(deps: JudgeDeps, paths: readonly string[], text: string): Promise<Verdict> {
+  const judged = judge(deps, { class: 'write', ssh: { subsystem: 'sftp', paths } }, text, { kind: 'statement' });
+  return isVerdict(judged) ? judged : approved(deps, judged, false);
 }

@@ -1,4 +1,4 @@
-import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTPWrapper } from 'ssh2';
 import { matchesAny } from '../../core/glob';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
 import type { StartedSession } from '../sessions/lifecycle';
@@ -6,6 +6,7 @@ import type { AgentContext } from '../agent';
 import type { SshEvent } from './events';
 import { judgeExec, judgeShell, judgeSubsystem, REASON_ENV, type JudgeDeps, type Verdict } from './judge';
 import { relayOutput } from './output-relay';
+import { SftpRelay } from './sftp/sftp-relay';
 import { UpstreamError, type UpstreamLogin } from './upstream';
 
 /** Environment variables a caller may pass (`SendEnv`/`SetEnv`); the rest are refused. TWOKEY_REASON stays with the agent. */
@@ -30,6 +31,8 @@ export interface ChannelHost {
   upstream(login: UpstreamLogin): Promise<Client>;
   /** Output of a terminal channel (shell or exec), masked as the caller saw it, for the recording. */
   terminal(start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): { output(text: string): void; resize(cols: number, rows: number): void };
+  /** Starts the session's JSON event recording (SFTP), unless a terminal recording already runs. */
+  recordEvents(): void;
   /** Whether the caller's write window on this target is still open. */
   windowOpen(): boolean;
 }
@@ -122,7 +125,7 @@ export class SessionChannel {
       const upstream = await this.host.upstream(verdict.login);
       if (abort.signal.aborted) return;
       const stream = await this.open(upstream, kind);
-      this.relay(channel, stream, kind, verdict, abort.signal);
+      this.relay(channel, stream, kind, verdict, deps);
       if (verdict.login === 'write') {
         channel.on('close', () => upstream.end());
         if (kind.kind === 'shell') this.endWithWindow(stream, notify);
@@ -165,35 +168,44 @@ export class SessionChannel {
   }
 
   /** Caller and target channels joined: stdin (unless the verdict keeps it back), output masked, exit status passed back. */
-  private relay(channel: ServerChannel, stream: ClientChannel, kind: Kind, verdict: Extract<Verdict, { kind: 'run' }>, signal: AbortSignal): void {
+  private relay(channel: ServerChannel, stream: ClientChannel, kind: Kind, verdict: Extract<Verdict, { kind: 'run' }>, deps: JudgeDeps): void {
     this.upstreamChannel = stream;
-    const terminal = kind.kind === 'subsystem' ? undefined : this.host.terminal({ command: kind.kind === 'exec' ? kind.command : undefined, pty: this.pty });
-    this.resize = terminal && ((cols, rows) => terminal.resize(cols, rows));
-    const tap = terminal ? (text: string) => terminal.output(text) : () => undefined;
-    // A subsystem speaks a binary protocol: it is relayed as is (its operations are judged on their own).
-    const masking = kind.kind === 'subsystem' ? { ...this.host.masking, active: false } : this.host.masking;
-    const out = relayOutput(stream, channel, masking, tap);
-    const err = relayOutput(stream.stderr, channel.stderr, masking, tap);
+    if (kind.kind === 'subsystem') {
+      this.host.recordEvents();
+      this.relaySftp(channel, stream, deps);
+      const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, () => undefined);
+      return passExit(stream, channel, () => err.finish(), deps.signal);
+    }
+    const terminal = this.host.terminal({ command: kind.kind === 'exec' ? kind.command : undefined, pty: this.pty });
+    this.resize = (cols, rows) => terminal.resize(cols, rows);
+    const tap = (text: string): void => terminal.output(text);
+    const out = relayOutput(stream, channel, this.host.masking, tap);
+    const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, tap);
     if (verdict.stdin) channel.pipe(stream);
     else stream.end();
-    let exit: { code: number } | { signal: string; dump: boolean; desc: string } | undefined;
-    stream.on('exit', (code: number | null, signalName?: string, dump?: boolean, desc?: string) => {
-      exit = code === null || code === undefined ? { signal: signalName ?? 'SIGKILL', dump: Boolean(dump), desc: desc ?? '' } : { code };
-    });
-    stream.on('close', () => {
+    passExit(stream, channel, () => {
       out.finish();
       err.finish();
-      if (exit && 'code' in exit) channel.exit(exit.code);
-      else if (exit) {
-        try {
-          channel.exit(exit.signal.replace(/^SIG/, ''), exit.dump, exit.desc);
-        } catch {
-          channel.exit(UPSTREAM_FAILED_EXIT_STATUS);
-        }
-      }
-      channel.end();
+    }, deps.signal);
+  }
+
+  /** SFTP judged per request; changes run on a write login connection of this channel's own, opened on first use. */
+  private relaySftp(channel: ServerChannel, stream: ClientChannel, deps: JudgeDeps): void {
+    let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+    const openWriter = async (): Promise<{ client: Client; sftp: SFTPWrapper }> => {
+      const client = await this.host.upstream('write');
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(new UpstreamError(`the target refused SFTP on the write login (${e.message})`)) : resolve(s))));
+      return { client, sftp };
+    };
+    channel.on('close', () => void writer?.then(({ client }) => client.end(), () => undefined));
+    new SftpRelay(channel, stream, {
+      judge: deps,
+      writer: async () => (await (writer ??= openWriter())).sftp,
+      fail: (reason) => {
+        deps.notify(reason);
+        stream.close();
+      },
     });
-    signal.addEventListener('abort', () => stream.close());
   }
 
   /** A shell on the write login lasts as long as the write window that let it start. */
@@ -206,4 +218,26 @@ export class SessionChannel {
     }, WINDOW_CHECK_INTERVAL_MS);
     stream.on('close', () => clearInterval(timer));
   }
+}
+
+/** The target's exit status or signal (RFC 4254 section 6.10) passed to the caller when its channel closes. */
+function passExit(stream: ClientChannel, channel: ServerChannel, beforeExit: () => void, signal: AbortSignal): void {
+  let exit: { code: number } | { signal: string; dump: boolean; desc: string } | undefined;
+  stream.on('exit', (code: number | null, signalName?: string, dump?: boolean, desc?: string) => {
+    exit = code === null || code === undefined ? { signal: signalName ?? 'SIGKILL', dump: Boolean(dump), desc: desc ?? '' } : { code };
+  });
+  stream.on('close', () => {
+    beforeExit();
+    if (exit && 'code' in exit) channel.exit(exit.code);
+    else if (exit) {
+      try {
+        channel.exit(exit.signal.replace(/^SIG/, ''), exit.dump, exit.desc);
+      } catch {
+        // ssh2 refuses a signal name RFC 4254 does not list: the caller gets a failure status instead.
+        channel.exit(UPSTREAM_FAILED_EXIT_STATUS);
+      }
+    }
+    channel.end();
+  });
+  signal.addEventListener('abort', () => stream.close());
 }

@@ -144,6 +144,9 @@ export async function runClient(
     'PreferredAuthentications=keyboard-interactive,password',
     '-o',
     'LogLevel=ERROR',
+    // `sftp -b` turns BatchMode on, which stops password prompts; the first value given wins.
+    '-o',
+    'BatchMode=no',
     ...(options.extraOptions ?? []),
   ];
   const child = spawn('sshpass', ['-e', program, ...common, ...args(`caller@${host}`)], { env: { ...process.env, ...options.env, SSHPASS: token }, stdio: ['pipe', 'pipe', 'pipe'] });
