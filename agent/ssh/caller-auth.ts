@@ -67,6 +67,8 @@ export class CallerAuthenticator {
   }
 
   private publicKey(ctx: PublicKeyAuthContext, methods: AuthContext['method'][]): void {
+    // ssh2 names an RSA key `ssh-rsa` for SHA-1 and SHA-2 signatures alike; only SHA-2 ones carry a hashAlgo.
+    if (ctx.key.algo === 'ssh-rsa' && !ctx.hashAlgo) return ctx.reject(methods);
     const identity = this.deps.keys?.lookup(ctx.key.algo, ctx.key.data);
     if (!identity) return ctx.reject(methods);
     // Without a signature the client only asks whether the key would do (RFC 4252 section 7).
