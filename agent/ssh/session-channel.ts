@@ -192,15 +192,22 @@ export class SessionChannel {
   /** SFTP judged per request; changes run on a write login connection of this channel's own, opened on first use. */
   private relaySftp(channel: ServerChannel, stream: ClientChannel, deps: JudgeDeps): void {
     let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
-    const openWriter = async (): Promise<{ client: Client; sftp: SFTPWrapper }> => {
-      const client = await this.host.upstream('write');
-      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(new UpstreamError(`the target refused SFTP on the write login (${e.message})`)) : resolve(s))));
+    let reader: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+    const openSftp = async (login: UpstreamLogin): Promise<{ client: Client; sftp: SFTPWrapper }> => {
+      const client = await this.host.upstream(login);
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(new UpstreamError(`the target refused SFTP on the ${login} login (${e.message})`)) : resolve(s))));
       return { client, sftp };
     };
-    channel.on('close', () => void writer?.then(({ client }) => client.end(), () => undefined));
+    channel.on('close', () => {
+      void writer?.then(({ client }) => client.end(), () => undefined);
+      // The read login's connection is shared: only this channel's SFTP session on it ends.
+      void reader?.then(({ sftp }) => sftp.end(), () => undefined);
+    });
     new SftpRelay(channel, stream, {
       judge: deps,
-      writer: async () => (await (writer ??= openWriter())).sftp,
+      masking: this.host.masking,
+      writer: async () => (await (writer ??= openSftp('write'))).sftp,
+      reader: async () => (await (reader ??= openSftp('read'))).sftp,
       fail: (reason) => {
         deps.notify(reason);
         stream.close();

@@ -12,7 +12,8 @@ export const REVIEW_PREVIEW_BYTES = 2048;
  */
 export class HeldUpload {
   private readonly parts: { readonly offset: number; readonly data: Buffer }[] = [];
-  private received = 0;
+  /** Bytes kept so far (what the caller sent, overlapping writes counted each time). */
+  received = 0;
   mode: number | undefined;
 
   constructor(readonly path: string) {}

@@ -52,7 +52,7 @@ export interface SftpAttrs {
 /** One request as the relay judges it: its id, the operation, the paths or handle it names. */
 export type SftpRequestPacket =
   | { readonly kind: 'init' }
-  | { readonly kind: 'request'; readonly id: number; readonly op: SftpOperationName; readonly paths: readonly string[]; readonly handle?: Buffer; readonly flags?: number; readonly attrs?: SftpAttrs; readonly extension?: string; readonly offset?: number; readonly data?: Buffer }
+  | { readonly kind: 'request'; readonly id: number; readonly op: SftpOperationName; readonly paths: readonly string[]; readonly handle?: Buffer; readonly flags?: number; readonly attrs?: SftpAttrs; readonly extension?: string; readonly offset?: number; readonly length?: number; readonly data?: Buffer }
   | { readonly kind: 'malformed'; readonly id: number | undefined };
 
 const ATTR = { size: 0x1, uidgid: 0x2, permissions: 0x4, acmodtime: 0x8, extended: 0x80000000 } as const;
@@ -101,7 +101,8 @@ export function parseRequest(packet: Buffer): SftpRequestPacket {
     case 'read': {
       const handle = r.string();
       const offset = r.uint64();
-      return handle && offset !== undefined && r.uint32() !== undefined ? { kind: 'request', id, op, paths: [], handle, offset } : bad;
+      const length = r.uint32();
+      return handle && offset !== undefined && length !== undefined ? { kind: 'request', id, op, paths: [], handle, offset, length } : bad;
     }
     case 'write': {
       const handle = r.string();
@@ -156,6 +157,15 @@ const uint32 = (n: number): Buffer => {
 
 export const statusPacket = (id: number, code: number, message: string): Buffer =>
   frame(SFTP_TYPE.status, uint32(id), uint32(code), sshString(Buffer.from(message, 'utf8')), sshString(''));
+
+export const dataPacket = (id: number, data: Buffer): Buffer => frame(SFTP_TYPE.data, uint32(id), sshString(data));
+
+/** ATTRS with the size and permissions only. */
+export const attrsPacket = (id: number, size: number, mode: number): Buffer => {
+  const sizeBytes = Buffer.alloc(8);
+  sizeBytes.writeBigUInt64BE(BigInt(size));
+  return frame(SFTP_TYPE.attrs, uint32(id), uint32(ATTR.size | ATTR.permissions), sizeBytes, uint32(mode));
+};
 
 export const handlePacket = (id: number, handle: Buffer): Buffer => frame(SFTP_TYPE.handle, uint32(id), sshString(handle));
 

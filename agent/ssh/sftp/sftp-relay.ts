@@ -1,13 +1,17 @@
 import type { ClientChannel, ServerChannel, SFTPWrapper } from 'ssh2';
 import { classifySftp } from '../../../core/ssh/classify-sftp';
 import { decideAndRecord, judgeFileChange, type JudgeDeps } from '../judge';
+import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
-import { framed, handlePacket, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
+import { MaskedDownload, MaskedDownloadError } from './masked-download';
+import { attrsPacket, dataPacket, framed, handlePacket, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
 
 /** Handles (upstream and held uploads) one SFTP channel may hold open. */
 export const MAX_SFTP_HANDLES = 256;
 /** OPEN/OPENDIR requests awaiting the target's HANDLE reply. */
 export const MAX_PENDING_OPENS = 256;
+/** Bytes one SFTP channel may hold at once across its held uploads and masked downloads. */
+export const MAX_SFTP_HELD_BYTES = 64 * 1024 * 1024;
 
 type Request = Extract<SftpRequestPacket, { kind: 'request' }>;
 
@@ -15,6 +19,10 @@ export interface SftpRelayDeps {
   readonly judge: JudgeDeps;
   /** The write login's SFTP session, opened for the first change that runs. */
   writer(): Promise<SFTPWrapper>;
+  /** The read login's SFTP session of the agent's own, opened for the first masked download. */
+  reader(): Promise<SFTPWrapper>;
+  /** The caller's masking: when active, files are read whole by the agent and served masked. */
+  readonly masking: SessionMaskingHandle;
   /** The relay could not go on (a packet over the limit, a malformed stream): the channel ends. */
   fail(reason: string): void;
 }
@@ -23,6 +31,7 @@ export interface SftpRelayDeps {
 type WriteRun = (sftp: SFTPWrapper, done: (e?: Error | null) => void) => void;
 
 const UPLOAD_HANDLE_PREFIX = 'twokey-upload-';
+const DOWNLOAD_HANDLE_PREFIX = 'twokey-masked-';
 
 /**
  * SFTP relayed per request (SFTP v3): reads (opens for reading, stats, listings, their handles) pass to
@@ -40,7 +49,10 @@ export class SftpRelay {
   /** Upstream handles by hex, with the path they were opened on. */
   private readonly handles = new Map<string, string>();
   private readonly uploads = new Map<string, HeldUpload>();
-  private nextUpload = 0;
+  private readonly downloads = new Map<string, MaskedDownload>();
+  private nextHandle = 0;
+  /** Bytes held now by this channel's uploads and masked downloads (MAX_SFTP_HELD_BYTES). */
+  private held = 0;
 
   constructor(
     private readonly caller: ServerChannel,
@@ -103,6 +115,8 @@ export class SftpRelay {
     const handleKey = request.handle?.toString('hex');
     const upload = handleKey === undefined ? undefined : this.uploads.get(handleKey);
     if (upload && handleKey !== undefined) return this.onUploadRequest(request, upload, handleKey);
+    const download = handleKey === undefined ? undefined : this.downloads.get(handleKey);
+    if (download && handleKey !== undefined) return this.onDownloadRequest(request, download, handleKey);
     const openedPath = handleKey === undefined ? undefined : this.handles.get(handleKey);
     if (request.handle && openedPath === undefined) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: no such handle'));
     const paths = openedPath === undefined ? request.paths : [openedPath];
@@ -123,9 +137,10 @@ export class SftpRelay {
     const decision = decideAndRecord(this.deps.judge, { class: 'read', ssh: { subsystem: 'sftp', paths } }, `sftp ${request.op} ${paths.join(' ')}`);
     if (decision.kind !== 'allow') return this.refuse(request, decision.kind === 'deny' ? `twokey: ${decision.reason}` : 'twokey: reads needing approval are not served over SFTP');
     if (request.op === 'open' || request.op === 'opendir') {
-      if (this.opening.size >= MAX_PENDING_OPENS || this.handles.size + this.uploads.size >= MAX_SFTP_HANDLES) {
+      if (this.opening.size >= MAX_PENDING_OPENS || this.openHandles() >= MAX_SFTP_HANDLES) {
         return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many open handles'));
       }
+      if (request.op === 'open' && this.deps.masking.active) return void this.openMasked(request, paths[0] ?? '');
       this.opening.set(request.id, paths[0] ?? '');
     }
     this.forward(packet);
@@ -140,8 +155,8 @@ export class SftpRelay {
       decideAndRecord(judge, { class: 'write', ssh: { subsystem: 'sftp', paths } }, `sftp open ${path} for writing`);
       return this.refuse(request, `twokey: ${decision.reason}`);
     }
-    if (this.handles.size + this.uploads.size >= MAX_SFTP_HANDLES) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many open handles'));
-    const handle = Buffer.from(`${UPLOAD_HANDLE_PREFIX}${this.nextUpload++}`);
+    if (this.openHandles() >= MAX_SFTP_HANDLES) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many open handles'));
+    const handle = Buffer.from(`${UPLOAD_HANDLE_PREFIX}${this.nextHandle++}`);
     const upload = new HeldUpload(path);
     upload.mode = request.attrs?.mode;
     this.uploads.set(handle.toString('hex'), upload);
@@ -150,20 +165,64 @@ export class SftpRelay {
 
   private onUploadRequest(request: Request, upload: HeldUpload, handleKey: string): void {
     switch (request.op) {
-      case 'write':
-        if (!upload.write(request.offset ?? 0, request.data ?? Buffer.alloc(0))) {
+      case 'write': {
+        const data = request.data ?? Buffer.alloc(0);
+        if (this.held + data.length > MAX_SFTP_HELD_BYTES || !upload.write(request.offset ?? 0, data)) {
           this.uploads.delete(handleKey);
+          this.held -= upload.received;
           return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: the upload is larger than an approval can hold'));
         }
+        this.held += data.length;
         return this.send(statusPacket(request.id, SFTP_STATUS.ok, ''));
+      }
       case 'fsetstat':
         if (request.attrs?.mode !== undefined) upload.mode = request.attrs.mode;
         return this.send(statusPacket(request.id, SFTP_STATUS.ok, ''));
       case 'close':
         this.uploads.delete(handleKey);
-        return void this.finishUpload(request, upload);
+        return void this.finishUpload(request, upload).finally(() => (this.held -= upload.received));
       default:
         return this.send(statusPacket(request.id, SFTP_STATUS.opUnsupported, `twokey: ${request.op} on an upload the agent holds is not supported`));
+    }
+  }
+
+  private openHandles(): number {
+    return this.handles.size + this.uploads.size + this.downloads.size;
+  }
+
+  /** OPEN for reading in a masked session: the agent reads the file whole, masks it and answers with a handle of its own. */
+  private async openMasked(request: Request, path: string): Promise<void> {
+    try {
+      const download = await MaskedDownload.load(await this.deps.reader(), path, this.deps.masking);
+      if (this.deps.judge.signal.aborted) return;
+      if (this.held + download.content.length > MAX_SFTP_HELD_BYTES || this.openHandles() >= MAX_SFTP_HANDLES) {
+        return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many masked downloads open at once'));
+      }
+      this.held += download.content.length;
+      const handle = Buffer.from(`${DOWNLOAD_HANDLE_PREFIX}${this.nextHandle++}`);
+      this.downloads.set(handle.toString('hex'), download);
+      this.send(handlePacket(request.id, handle));
+    } catch (e) {
+      const code = e instanceof MaskedDownloadError && e.code !== undefined ? e.code : SFTP_STATUS.failure;
+      this.send(statusPacket(request.id, code, `twokey: ${(e as Error).message}`));
+    }
+  }
+
+  /** Requests on a masked download: reads and stats served from the masked copy. */
+  private onDownloadRequest(request: Request, download: MaskedDownload, handleKey: string): void {
+    switch (request.op) {
+      case 'read': {
+        const data = download.read(request.offset ?? 0, request.length ?? 0);
+        return this.send(data ? dataPacket(request.id, data) : statusPacket(request.id, SFTP_STATUS.eof, ''));
+      }
+      case 'fstat':
+        return this.send(attrsPacket(request.id, download.content.length, download.mode));
+      case 'close':
+        this.downloads.delete(handleKey);
+        this.held -= download.content.length;
+        return this.send(statusPacket(request.id, SFTP_STATUS.ok, ''));
+      default:
+        return this.send(statusPacket(request.id, SFTP_STATUS.opUnsupported, `twokey: ${request.op} on a masked download is not supported`));
     }
   }
 

@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SFTPWrapper } from 'ssh2';
 import { parsePublicKeyLine } from '../../../core/ssh/public-key';
 import { sshKeygen, tempKeyDir, type GeneratedKey } from '../../support/ssh-keygen';
-import { startSshStack, CLIENT_RUN_TIMEOUT_MS, type ClientRun, type SshStack } from '../../support/ssh-stack';
+import { ssh2Caller } from '../../support/ssh2-caller';
+import { runClient, startSshStack, CLIENT_RUN_TIMEOUT_MS, type ClientRun, type SshStack } from '../../support/ssh-stack';
 
 /** Attacks on the SSH data plane as an outsider would make them, with the real OpenSSH clients and raw ssh2 callers. */
 describe('ssh data plane under attack', () => {
@@ -66,6 +69,48 @@ describe('ssh data plane under attack', () => {
       expect(run.code).toBe(255);
       expect(run.stderr).toMatch(/Permission denied \(publickey/);
       expect(existsSync(marker)).toBe(false);
+    });
+  });
+
+  describe('masking of SFTP downloads', () => {
+    const SECRET = 'AKIAIOSFODNN7EXAMPLE';
+    let local: string;
+    let secretFile: string;
+    beforeAll(() => {
+      local = mkdtempSync(join(tmpdir(), 'tk-attack-local-'));
+      secretFile = join(stack.sshd.dataDir, 'creds.txt');
+      writeFileSync(secretFile, `aws key ${SECRET} for ann@example.com\nline two\n`, { mode: 0o644 });
+    });
+
+    it('masks a file a masked caller downloads with scp and sftp', async () => {
+      const token = await stack.token('alice', ['support']);
+      const scp = await runClient(stack, 'box', 'scp', token, (dest) => [`${dest}:${secretFile}`, join(local, 'via-scp.txt')]);
+      expect(scp.code).toBe(0);
+      writeFileSync(join(local, 'get.batch'), `get ${secretFile} ${join(local, 'via-sftp.txt')}\n`);
+      const sftp = await runClient(stack, 'box', 'sftp', token, (dest) => ['-b', join(local, 'get.batch'), dest]);
+      expect(sftp.code).toBe(0);
+      for (const name of ['via-scp.txt', 'via-sftp.txt']) {
+        const got = readFileSync(join(local, name), 'utf8');
+        expect(got).not.toContain(SECRET);
+        expect(got).not.toContain('ann@example.com');
+        expect(got).toMatch(/^aws key \S+ for \S+\nline two\n$/);
+      }
+    });
+
+    it('masks a secret read at odd offsets and lengths through a raw SFTP client', async () => {
+      const client = await ssh2Caller(stack, 'box', await stack.token('alice', ['support']));
+      try {
+        const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))));
+        const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(secretFile, 'r', (e, h) => (e ? reject(e) : resolve(h))));
+        const read = (offset: number, length: number): Promise<string> =>
+          new Promise((resolve, reject) => sftp.read(handle, Buffer.alloc(length), 0, length, offset, (e, n, buf) => (e ? reject(e) : resolve(buf.subarray(0, n).toString('utf8')))));
+        let joined = '';
+        for (let offset = 0; offset < 40; offset += 3) joined += await read(offset, 3);
+        expect(joined).not.toContain(SECRET);
+        for (let cut = 9; cut < 28; cut++) expect((await read(8, cut - 8)) + (await read(cut, 30))).not.toContain(SECRET);
+      } finally {
+        client.end();
+      }
     });
   });
 });
