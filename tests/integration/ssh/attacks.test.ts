@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { SFTPWrapper } from 'ssh2';
 import { parsePublicKeyLine } from '../../../core/ssh/public-key';
 import { sshKeygen, tempKeyDir, type GeneratedKey } from '../../support/ssh-keygen';
+import { MAX_SFTP_HELD_BYTES } from '../../../agent/ssh/sftp/sftp-relay';
 import { ssh2Caller } from '../../support/ssh2-caller';
 import { runClient, startSshStack, CLIENT_RUN_TIMEOUT_MS, type ClientRun, type SshStack } from '../../support/ssh-stack';
 
@@ -112,5 +113,29 @@ describe('ssh data plane under attack', () => {
         client.end();
       }
     });
+  });
+
+  describe('SFTP uploads held in memory', () => {
+    const openSftp = async (user: string, groups: string[]): Promise<{ sftp: SFTPWrapper; end: () => void }> => {
+      const client = await ssh2Caller(stack, 'box', await stack.token(user, groups));
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))));
+      return { sftp, end: () => client.end() };
+    };
+    const openWrite = (sftp: SFTPWrapper, path: string): Promise<Buffer> => new Promise((resolve, reject) => sftp.open(path, 'w', (e, h) => (e ? reject(e) : resolve(h))));
+    const write = (sftp: SFTPWrapper, handle: Buffer, data: Buffer): Promise<Error | undefined> =>
+      new Promise((resolve) => sftp.write(handle, data, 0, data.length, 0, (e) => resolve(e ?? undefined)));
+
+    it('bounds what one channel holds across many uploads open at once', async () => {
+      const { sftp, end } = await openSftp('loader', []);
+      try {
+        const half = Buffer.alloc(MAX_SFTP_HELD_BYTES / 2 + 1024 * 1024, 0x61);
+        const first = await openWrite(sftp, join(stack.sshd.dataDir, 'held-1'));
+        const second = await openWrite(sftp, join(stack.sshd.dataDir, 'held-2'));
+        expect(await write(sftp, first, half)).toBeUndefined();
+        expect((await write(sftp, second, half))?.message).toMatch(/larger than an approval can hold/);
+      } finally {
+        end();
+      }
+    }, 60_000);
   });
 });
