@@ -10,6 +10,7 @@ import { startSession, type StartedSession } from '../sessions/lifecycle';
 import { sessionMaskingFor, type SessionMaskingHandle } from '../sessions/session-masking';
 import { CallerAuthenticator, type AuthMethod, type RegisteredKeyLookup } from './caller-auth';
 import { TerminalSessionRecorder, type SshEvent } from './events';
+import { openForward } from './forward';
 import { REFUSED_EXIT_STATUS, SessionChannel, type ChannelHost } from './session-channel';
 import { connectUpstream, type UpstreamLogin } from './upstream';
 
@@ -29,8 +30,7 @@ type Live = { readonly session: StartedSession<SshEvent>; readonly masking: Sess
 /**
  * One caller's SSH connection: authenticated (token or registered key), admitted as a session, its
  * channels served. The read login's upstream connection is opened on first use and shared by the
- * channels; a write login's is opened per approved action. Remote forwarding (`tcpip-forward`) has no
- * handler here, so ssh2 refuses it.
+ * channels; a write login's is opened per approved action.
  */
 export class CallerConnection {
   private live: Live | undefined;
@@ -60,7 +60,25 @@ export class CallerConnection {
       if ('refusal' in this.live) return this.refuseSession(session, this.live.refusal);
       new SessionChannel(this.host(this.live.session, this.live.masking), session);
     });
-    client.on('tcpip', (_accept, reject) => reject());
+    client.on('tcpip', (accept, reject, info) => {
+      if (!this.live || !('session' in this.live) || this.channels >= MAX_CHANNELS_PER_CONNECTION) return reject();
+      const { session } = this.live;
+      this.recordEvents(session);
+      const counted = (): ServerChannel | undefined => {
+        const channel = accept();
+        if (channel) {
+          this.channels++;
+          channel.once('close', () => this.channels--);
+        }
+        return channel;
+      };
+      openForward({ agent: deps.agent, target: deps.target.name, session, upstream: () => this.upstream('read') }, info, counted, reject);
+    });
+    // Remote forwarding (`ssh -R`) and other global requests: refused (no reason field exists in REQUEST_FAILURE), recorded.
+    client.on('request', (_accept, reject, name) => {
+      reject?.();
+      if (this.live && 'session' in this.live) this.live.session.record({ e: 'refused', request: name, reason: 'remote forwarding is refused' });
+    });
     client.on('error', () => this.end('connection error'));
     client.on('close', () => this.end('client closed'));
   }

@@ -160,7 +160,12 @@ export class SessionChannel {
     const pty = this.pty ? { rows: this.pty.rows, cols: this.pty.cols, width: this.pty.width, height: this.pty.height, term: this.pty.term, modes: this.pty.modes } : undefined;
     const env = { ...this.env };
     return new Promise<ClientChannel>((resolve, reject) => {
-      const done = (e: Error | undefined, stream: ClientChannel): void => (e ? reject(new UpstreamError(`the target refused the channel (${e.message})`)) : resolve(stream));
+      const done = (e: Error | undefined, stream: ClientChannel): void => {
+        if (e) return reject(new UpstreamError(`the target refused the channel (${e.message})`));
+        // ssh2 may parse the exit status in the same read as this reply, before an awaiting caller runs.
+        watchExit(stream);
+        resolve(stream);
+      };
       if (kind.kind === 'exec') upstream.exec(kind.command, { env, pty }, done);
       else if (kind.kind === 'shell') upstream.shell(pty ?? false, { env }, done);
       else upstream.subsys(kind.name, done);
@@ -220,14 +225,21 @@ export class SessionChannel {
   }
 }
 
-/** The target's exit status or signal (RFC 4254 section 6.10) passed to the caller when its channel closes. */
-function passExit(stream: ClientChannel, channel: ServerChannel, beforeExit: () => void, signal: AbortSignal): void {
-  let exit: { code: number } | { signal: string; dump: boolean; desc: string } | undefined;
+type Exit = { readonly code: number } | { readonly signal: string; readonly dump: boolean; readonly desc: string };
+const exits = new WeakMap<ClientChannel, Exit>();
+
+/** Keeps the exit status or signal a channel reports (RFC 4254 section 6.10), from the moment it opens. */
+function watchExit(stream: ClientChannel): void {
   stream.on('exit', (code: number | null, signalName?: string, dump?: boolean, desc?: string) => {
-    exit = code === null || code === undefined ? { signal: signalName ?? 'SIGKILL', dump: Boolean(dump), desc: desc ?? '' } : { code };
+    exits.set(stream, code === null || code === undefined ? { signal: signalName ?? 'SIGKILL', dump: Boolean(dump), desc: desc ?? '' } : { code });
   });
+}
+
+/** The target's exit status or signal passed to the caller when the target's channel closes. */
+function passExit(stream: ClientChannel, channel: ServerChannel, beforeExit: () => void, signal: AbortSignal): void {
   stream.on('close', () => {
     beforeExit();
+    const exit = exits.get(stream);
     if (exit && 'code' in exit) channel.exit(exit.code);
     else if (exit) {
       try {

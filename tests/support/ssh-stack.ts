@@ -21,6 +21,7 @@ rules:
     targets: [box, box-mismatch]
     subjects: { groups: [support] }
     actions: { read: allow, write: { approve: { groups: [dba], timeoutSeconds: 60 } }, shell: allow, unknown: deny }
+    forwards: ['127.0.0.1:*']
   - name: analysts
     targets: [box]
     subjects: { groups: [analyst] }
