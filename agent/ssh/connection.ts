@@ -11,7 +11,7 @@ import { sessionMaskingFor, type SessionMaskingHandle } from '../sessions/sessio
 import { CallerAuthenticator, type AuthMethod, type RegisteredKeyLookup } from './caller-auth';
 import { TerminalSessionRecorder, type SshEvent } from './events';
 import { openForward } from './forward';
-import { REFUSED_EXIT_STATUS, SessionChannel, type ChannelHost } from './session-channel';
+import { REFUSED_EXIT_STATUS, SessionChannel, type ChannelHost, type TerminalTap } from './session-channel';
 import { connectUpstream, type UpstreamLogin } from './upstream';
 
 /** Channels one caller connection may hold open at once. */
@@ -144,7 +144,7 @@ export class CallerConnection {
    * terminal; output of later terminal channels is added to it). A session whose first channel was
    * SFTP or a forward records JSON events, and later terminal output only as decisions.
    */
-  private terminal(session: StartedSession<SshEvent>, start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): { output(text: string): void; resize(cols: number, rows: number): void } {
+  private terminal(session: StartedSession<SshEvent>, start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): TerminalTap {
     const { agent, target } = this.deps;
     if (!this.recordingStarted && agent.recordingSettings(target.name).mode !== 'off') {
       this.terminalRecording = new TerminalRecording(agent.recording, {
@@ -152,8 +152,9 @@ export class CallerConnection {
         target: target.name,
         protocol: 'ssh',
         identity: session.identity,
-        width: start.pty?.cols ?? 80,
-        height: start.pty?.rows ?? 24,
+        // A client without a terminal of its own (ssh -tt from a pipe) asks for a 0x0 pty.
+        width: start.pty?.cols || 80,
+        height: start.pty?.rows || 24,
         command: start.command,
         term: start.pty?.term,
       });

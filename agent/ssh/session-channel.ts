@@ -30,11 +30,17 @@ export interface ChannelHost {
   /** The read login's connection is shared by the connection's channels; a write login's is this channel's own. */
   upstream(login: UpstreamLogin): Promise<Client>;
   /** Output of a terminal channel (shell or exec), masked as the caller saw it, for the recording. */
-  terminal(start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): { output(text: string): void; resize(cols: number, rows: number): void };
+  terminal(start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): TerminalTap;
   /** Starts the session's JSON event recording (SFTP), unless a terminal recording already runs. */
   recordEvents(): void;
   /** Whether the caller's write window on this target is still open. */
   windowOpen(): boolean;
+}
+
+/** Where a terminal channel's output and size changes go in the recording. */
+export interface TerminalTap {
+  output(text: string): void;
+  resize(cols: number, rows: number): void;
 }
 
 type Kind = { readonly kind: 'exec'; readonly command: string } | { readonly kind: 'shell' } | { readonly kind: 'subsystem'; readonly name: string };
@@ -119,13 +125,16 @@ export class SessionChannel {
     channel.on('close', () => abort.abort());
     const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason };
     try {
+      // The recording starts before the decision, so that the decision is in it.
+      if (kind.kind === 'subsystem') this.host.recordEvents();
+      const terminal = kind.kind === 'subsystem' ? undefined : this.host.terminal({ command: kind.kind === 'exec' ? kind.command : undefined, pty: this.pty });
       const verdict = await this.verdictFor(deps, kind);
       if (abort.signal.aborted) return;
       if (verdict.kind === 'refused') return this.finish(channel, notify, verdict.message, REFUSED_EXIT_STATUS);
       const upstream = await this.host.upstream(verdict.login);
       if (abort.signal.aborted) return;
       const stream = await this.open(upstream, kind);
-      this.relay(channel, stream, kind, verdict, deps);
+      this.relay(channel, stream, terminal, verdict, deps);
       if (verdict.login === 'write') {
         channel.on('close', () => upstream.end());
         if (kind.kind === 'shell') this.endWithWindow(stream, notify);
@@ -173,15 +182,13 @@ export class SessionChannel {
   }
 
   /** Caller and target channels joined: stdin (unless the verdict keeps it back), output masked, exit status passed back. */
-  private relay(channel: ServerChannel, stream: ClientChannel, kind: Kind, verdict: Extract<Verdict, { kind: 'run' }>, deps: JudgeDeps): void {
+  private relay(channel: ServerChannel, stream: ClientChannel, terminal: TerminalTap | undefined, verdict: Extract<Verdict, { kind: 'run' }>, deps: JudgeDeps): void {
     this.upstreamChannel = stream;
-    if (kind.kind === 'subsystem') {
-      this.host.recordEvents();
+    if (!terminal) {
       this.relaySftp(channel, stream, deps);
       const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, () => undefined);
       return passExit(stream, channel, () => err.finish(), deps.signal);
     }
-    const terminal = this.host.terminal({ command: kind.kind === 'exec' ? kind.command : undefined, pty: this.pty });
     this.resize = (cols, rows) => terminal.resize(cols, rows);
     const tap = (text: string): void => terminal.output(text);
     const out = relayOutput(stream, channel, this.host.masking, tap);
