@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { ClientChannel } from 'ssh2';
 import { freePort } from '../../../local/free-port';
+import { collect, ssh2Caller } from '../../support/ssh2-caller';
 import { waitFor } from '../../support/control-plane';
 import { runClient, startSshStack, type SshStack } from '../../support/ssh-stack';
 
@@ -88,5 +90,24 @@ describe('ssh port forwarding, concurrency and malformed input through the agent
 
     const run = await runClient(stack, 'box', 'ssh', await stack.token('alice', ['support']), (dest) => [dest, 'echo still serving']);
     expect(run.stdout).toBe('still serving\n');
+  });
+
+  it('answers a malformed SFTP request with BAD_MESSAGE and ends a channel that announces an oversized packet', async () => {
+    const client = await ssh2Caller(stack, 'box', await stack.token('alice', ['support']));
+    const channel = await new Promise<ClientChannel>((resolve, reject) => client.subsys('sftp', (e, c) => (e ? reject(e) : resolve(c))));
+    const done = collect(channel);
+    const replies: Buffer[] = [];
+    channel.on('data', (c: Buffer) => replies.push(c));
+    const frame = (body: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, body.length]), body]);
+    // INIT (version 3), then an OPEN cut short after its id.
+    channel.write(frame(Buffer.from([1, 0, 0, 0, 3])));
+    channel.write(frame(Buffer.from([3, 0, 0, 0, 42, 0, 0])));
+    await waitFor(() => Buffer.concat(replies).includes(Buffer.from('twokey: malformed request')), 10_000, 'the BAD_MESSAGE status');
+    channel.write(Buffer.from([0x7f, 0xff, 0xff, 0xff]));
+    const { stderr } = await done;
+    client.end();
+    expect(stderr).toBe('twokey: an SFTP packet length of 2147483647 bytes is refused (limit 263168)\n');
+    const run = await runClient(stack, 'box', 'ssh', await stack.token('alice', ['support']), (dest) => [dest, 'echo unharmed']);
+    expect(run.stdout).toBe('unharmed\n');
   });
 });
