@@ -67,6 +67,8 @@ export class CallerAuthenticator {
   }
 
   private publicKey(ctx: PublicKeyAuthContext, methods: AuthContext['method'][]): void {
+    // `ssh-rsa` as a signature algorithm is RSA with SHA-1 (RFC 8332): refused; rsa-sha2-256/512 sign with the same keys.
+    if (ctx.key.algo === 'ssh-rsa') return ctx.reject(methods);
     const identity = this.deps.keys?.lookup(ctx.key.algo, ctx.key.data);
     if (!identity) return ctx.reject(methods);
     // Without a signature the client only asks whether the key would do (RFC 4252 section 7).
