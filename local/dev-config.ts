@@ -8,7 +8,8 @@ export interface DevInfo {
   readonly controlPlane: { httpUrl: string; wsUrl: string };
   readonly issuer: string;
   readonly outboxDir: string;
-  readonly targets: Record<string, { protocol: string; endpoint: string | null; adminUrl?: string; database?: string }>;
+  /** `dataDir`: an SSH target's directory that its write login may change. */
+  readonly targets: Record<string, { protocol: string; endpoint: string | null; adminUrl?: string; database?: string; dataDir?: string }>;
   readonly pid: number;
   /** With `--idp oidc`: the local OpenID provider `twokey login` uses by default. */
   readonly idp?: { readonly issuer: string; readonly clientId: string; readonly resource?: string };

@@ -7,6 +7,7 @@ import { stringify as toYaml } from 'yaml';
 import { LocalSlack } from './slack/slack-api';
 import { startLocalControlPlane, type LocalControlPlane } from './control-plane';
 import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
+import { canRunSshd, startDemoSshd, type DemoSshd } from './demo/sshd';
 import { DEV_INFO_FILE, readDevUsers, type DevInfo } from './dev-config';
 import { freePort } from './free-port';
 import { IDP_AUDIENCES, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCES } from './idp/oidc-idp';
@@ -15,7 +16,8 @@ import { devIssuerConfig, mintDevToken, planeIssuerConfig, withDevIssuer } from 
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_TARGET = 'demo-pg';
-export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790 } as const;
+export const DEMO_SSH_TARGET = 'demo-ssh';
+export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790, sshd: 2223, agentSsh: 2222 } as const;
 export const IDP_SERVICE_SECRET_FILE = 'idp-service-secret';
 const AGENT_READY_TIMEOUT_MS = 30_000;
 const AGENT_STOP_TIMEOUT_MS = 5_000;
@@ -138,6 +140,13 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       const pgServer = postgres;
       stoppers.push(() => pgServer.stop());
     }
+    // The demo SSH target needs OpenSSH's server (and root, to add its read and write users).
+    let sshd: DemoSshd | undefined;
+    if (options.demo && canRunSshd()) {
+      sshd = await startDemoSshd({ dir: join(dataDir, 'sshd'), host, port: await port(DEFAULT_PORTS.sshd), log: options.log });
+      const sshServer = sshd;
+      stoppers.push(() => sshServer.stop());
+    }
 
     const agentDir = join(dataDir, 'agent');
     await mkdir(agentDir, { recursive: true, mode: 0o700 });
@@ -149,18 +158,33 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       controlPlane: { url: controlPlane.wsUrl, keyFile: 'agent.key' },
       stateDir: 'state',
       identity: { issuers: [devIssuerConfig(controlPlane.issuer, 'data'), ...(idp ? [planeIssuerConfig(idp.issuer, IDP_AUDIENCES, 'data', IDP_GROUPS_CLAIM)] : [])] },
-      targets: postgres
-        ? [
-            {
-              name: DEMO_TARGET,
-              protocol: 'postgres',
-              listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentPostgres },
-              upstream: { host, port: postgres.port, database: DEMO_DATABASE },
-              readCredential: postgres.read,
-              writeCredential: postgres.write,
-            },
-          ]
-        : [],
+      targets: [
+        ...(postgres
+          ? [
+              {
+                name: DEMO_TARGET,
+                protocol: 'postgres',
+                listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentPostgres },
+                upstream: { host, port: postgres.port, database: DEMO_DATABASE },
+                readCredential: postgres.read,
+                writeCredential: postgres.write,
+              },
+            ]
+          : []),
+        ...(sshd
+          ? [
+              {
+                name: DEMO_SSH_TARGET,
+                protocol: 'ssh',
+                listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentSsh },
+                upstream: { host, port: sshd.port },
+                hostKey: sshd.hostKey,
+                readLogin: sshd.readLogin,
+                writeLogin: sshd.writeLogin,
+              },
+            ]
+          : []),
+      ],
     };
     const configFile = join(agentDir, 'agent.yaml');
     await writeFile(configFile, toYaml(agentConfig), { mode: 0o600 });
@@ -184,9 +208,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       controlPlane: { httpUrl: controlPlane.httpUrl, wsUrl: controlPlane.wsUrl },
       issuer: controlPlane.issuer,
       outboxDir,
-      targets: postgres
-        ? { [DEMO_TARGET]: { protocol: 'postgres', endpoint: endpoints[DEMO_TARGET] ?? null, adminUrl: postgres.adminUrl, database: DEMO_DATABASE } }
-        : {},
+      targets: {
+        ...(postgres ? { [DEMO_TARGET]: { protocol: 'postgres', endpoint: endpoints[DEMO_TARGET] ?? null, adminUrl: postgres.adminUrl, database: DEMO_DATABASE } } : {}),
+        ...(sshd ? { [DEMO_SSH_TARGET]: { protocol: 'ssh', endpoint: endpoints[DEMO_SSH_TARGET] ?? null, dataDir: sshd.dataDir } } : {}),
+      },
       pid: process.pid,
       ...(slack ? { slack: { viewer: slack.settings.apiUrl.replace(/api\/$/, '') } } : {}),
       ...(idp ? { idp: { issuer: idp.issuer, clientId: IDP_CLI_CLIENT_ID, resource: IDP_RESOURCES.data } } : {}),

@@ -11,6 +11,8 @@ has psql || need+=(postgresql-client)
 has pgbench || need+=(postgresql-15) # Debian 12 ships pgbench in the server package
 command -v openssl >/dev/null 2>&1 || need+=(openssl) # test certificates are made at test time
 [ -x /usr/bin/chromium ] || need+=(chromium)          # the approval page is tested in headless Chromium
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)       # the SSH target (with ssh, scp, sftp as callers)
+command -v sshpass >/dev/null 2>&1 || need+=(sshpass)  # types tokens at ssh's password prompt
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then
     echo "installing ${need[*]} for the tests"

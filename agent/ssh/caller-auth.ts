@@ -51,7 +51,7 @@ export class CallerAuthenticator {
       case 'password':
         return this.token(ctx, ctx.password, methods);
       case 'keyboard-interactive':
-        return ctx.prompt([{ prompt: TOKEN_PROMPT, echo: false }], 'twokey', (answers) => this.token(ctx, answers[0] ?? '', methods));
+        return ctx.prompt([{ prompt: TOKEN_PROMPT, echo: false }], (answers) => this.token(ctx, answers[0] ?? '', methods));
       case 'publickey':
         return this.publicKey(ctx, methods);
       default:

@@ -10,7 +10,8 @@ import { startSession, type StartedSession } from '../sessions/lifecycle';
 import { sessionMaskingFor, type SessionMaskingHandle } from '../sessions/session-masking';
 import { CallerAuthenticator, type AuthMethod, type RegisteredKeyLookup } from './caller-auth';
 import { TerminalSessionRecorder, type SshEvent } from './events';
-import { REFUSED_EXIT_STATUS, SessionChannel, type ChannelHost } from './session-channel';
+import { openForward } from './forward';
+import { REFUSED_EXIT_STATUS, SessionChannel, type ChannelHost, type TerminalTap } from './session-channel';
 import { connectUpstream, type UpstreamLogin } from './upstream';
 
 /** Channels one caller connection may hold open at once. */
@@ -29,8 +30,7 @@ type Live = { readonly session: StartedSession<SshEvent>; readonly masking: Sess
 /**
  * One caller's SSH connection: authenticated (token or registered key), admitted as a session, its
  * channels served. The read login's upstream connection is opened on first use and shared by the
- * channels; a write login's is opened per approved action. Remote forwarding (`tcpip-forward`) has no
- * handler here, so ssh2 refuses it.
+ * channels; a write login's is opened per approved action.
  */
 export class CallerConnection {
   private live: Live | undefined;
@@ -60,7 +60,25 @@ export class CallerConnection {
       if ('refusal' in this.live) return this.refuseSession(session, this.live.refusal);
       new SessionChannel(this.host(this.live.session, this.live.masking), session);
     });
-    client.on('tcpip', (_accept, reject) => reject());
+    client.on('tcpip', (accept, reject, info) => {
+      if (!this.live || !('session' in this.live) || this.channels >= MAX_CHANNELS_PER_CONNECTION) return reject();
+      const { session } = this.live;
+      this.recordEvents(session);
+      const counted = (): ServerChannel | undefined => {
+        const channel = accept();
+        if (channel) {
+          this.channels++;
+          channel.once('close', () => this.channels--);
+        }
+        return channel;
+      };
+      openForward({ agent: deps.agent, target: deps.target.name, session, upstream: () => this.upstream('read') }, info, counted, reject);
+    });
+    // Remote forwarding (`ssh -R`) and other global requests: refused (no reason field exists in REQUEST_FAILURE), recorded.
+    client.on('request', (_accept, reject, name) => {
+      reject?.();
+      if (this.live && 'session' in this.live) this.live.session.record({ e: 'refused', request: name, reason: 'remote forwarding is refused' });
+    });
     client.on('error', () => this.end('connection error'));
     client.on('close', () => this.end('client closed'));
   }
@@ -126,7 +144,7 @@ export class CallerConnection {
    * terminal; output of later terminal channels is added to it). A session whose first channel was
    * SFTP or a forward records JSON events, and later terminal output only as decisions.
    */
-  private terminal(session: StartedSession<SshEvent>, start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): { output(text: string): void; resize(cols: number, rows: number): void } {
+  private terminal(session: StartedSession<SshEvent>, start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): TerminalTap {
     const { agent, target } = this.deps;
     if (!this.recordingStarted && agent.recordingSettings(target.name).mode !== 'off') {
       this.terminalRecording = new TerminalRecording(agent.recording, {
@@ -134,8 +152,9 @@ export class CallerConnection {
         target: target.name,
         protocol: 'ssh',
         identity: session.identity,
-        width: start.pty?.cols ?? 80,
-        height: start.pty?.rows ?? 24,
+        // A client without a terminal of its own (ssh -tt from a pipe) asks for a 0x0 pty.
+        width: start.pty?.cols || 80,
+        height: start.pty?.rows || 24,
         command: start.command,
         term: start.pty?.term,
       });

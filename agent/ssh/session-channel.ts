@@ -30,11 +30,17 @@ export interface ChannelHost {
   /** The read login's connection is shared by the connection's channels; a write login's is this channel's own. */
   upstream(login: UpstreamLogin): Promise<Client>;
   /** Output of a terminal channel (shell or exec), masked as the caller saw it, for the recording. */
-  terminal(start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): { output(text: string): void; resize(cols: number, rows: number): void };
+  terminal(start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): TerminalTap;
   /** Starts the session's JSON event recording (SFTP), unless a terminal recording already runs. */
   recordEvents(): void;
   /** Whether the caller's write window on this target is still open. */
   windowOpen(): boolean;
+}
+
+/** Where a terminal channel's output and size changes go in the recording. */
+export interface TerminalTap {
+  output(text: string): void;
+  resize(cols: number, rows: number): void;
 }
 
 type Kind = { readonly kind: 'exec'; readonly command: string } | { readonly kind: 'shell' } | { readonly kind: 'subsystem'; readonly name: string };
@@ -119,13 +125,16 @@ export class SessionChannel {
     channel.on('close', () => abort.abort());
     const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason };
     try {
+      // The recording starts before the decision, so that the decision is in it.
+      if (kind.kind === 'subsystem') this.host.recordEvents();
+      const terminal = kind.kind === 'subsystem' ? undefined : this.host.terminal({ command: kind.kind === 'exec' ? kind.command : undefined, pty: this.pty });
       const verdict = await this.verdictFor(deps, kind);
       if (abort.signal.aborted) return;
       if (verdict.kind === 'refused') return this.finish(channel, notify, verdict.message, REFUSED_EXIT_STATUS);
       const upstream = await this.host.upstream(verdict.login);
       if (abort.signal.aborted) return;
       const stream = await this.open(upstream, kind);
-      this.relay(channel, stream, kind, verdict, deps);
+      this.relay(channel, stream, terminal, verdict, deps);
       if (verdict.login === 'write') {
         channel.on('close', () => upstream.end());
         if (kind.kind === 'shell') this.endWithWindow(stream, notify);
@@ -160,7 +169,12 @@ export class SessionChannel {
     const pty = this.pty ? { rows: this.pty.rows, cols: this.pty.cols, width: this.pty.width, height: this.pty.height, term: this.pty.term, modes: this.pty.modes } : undefined;
     const env = { ...this.env };
     return new Promise<ClientChannel>((resolve, reject) => {
-      const done = (e: Error | undefined, stream: ClientChannel): void => (e ? reject(new UpstreamError(`the target refused the channel (${e.message})`)) : resolve(stream));
+      const done = (e: Error | undefined, stream: ClientChannel): void => {
+        if (e) return reject(new UpstreamError(`the target refused the channel (${e.message})`));
+        // ssh2 may parse the exit status in the same read as this reply, before an awaiting caller runs.
+        watchExit(stream);
+        resolve(stream);
+      };
       if (kind.kind === 'exec') upstream.exec(kind.command, { env, pty }, done);
       else if (kind.kind === 'shell') upstream.shell(pty ?? false, { env }, done);
       else upstream.subsys(kind.name, done);
@@ -168,15 +182,13 @@ export class SessionChannel {
   }
 
   /** Caller and target channels joined: stdin (unless the verdict keeps it back), output masked, exit status passed back. */
-  private relay(channel: ServerChannel, stream: ClientChannel, kind: Kind, verdict: Extract<Verdict, { kind: 'run' }>, deps: JudgeDeps): void {
+  private relay(channel: ServerChannel, stream: ClientChannel, terminal: TerminalTap | undefined, verdict: Extract<Verdict, { kind: 'run' }>, deps: JudgeDeps): void {
     this.upstreamChannel = stream;
-    if (kind.kind === 'subsystem') {
-      this.host.recordEvents();
+    if (!terminal) {
       this.relaySftp(channel, stream, deps);
       const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, () => undefined);
       return passExit(stream, channel, () => err.finish(), deps.signal);
     }
-    const terminal = this.host.terminal({ command: kind.kind === 'exec' ? kind.command : undefined, pty: this.pty });
     this.resize = (cols, rows) => terminal.resize(cols, rows);
     const tap = (text: string): void => terminal.output(text);
     const out = relayOutput(stream, channel, this.host.masking, tap);
@@ -227,14 +239,21 @@ export class SessionChannel {
   }
 }
 
-/** The target's exit status or signal (RFC 4254 section 6.10) passed to the caller when its channel closes. */
-function passExit(stream: ClientChannel, channel: ServerChannel, beforeExit: () => void, signal: AbortSignal): void {
-  let exit: { code: number } | { signal: string; dump: boolean; desc: string } | undefined;
+type Exit = { readonly code: number } | { readonly signal: string; readonly dump: boolean; readonly desc: string };
+const exits = new WeakMap<ClientChannel, Exit>();
+
+/** Keeps the exit status or signal a channel reports (RFC 4254 section 6.10), from the moment it opens. */
+function watchExit(stream: ClientChannel): void {
   stream.on('exit', (code: number | null, signalName?: string, dump?: boolean, desc?: string) => {
-    exit = code === null || code === undefined ? { signal: signalName ?? 'SIGKILL', dump: Boolean(dump), desc: desc ?? '' } : { code };
+    exits.set(stream, code === null || code === undefined ? { signal: signalName ?? 'SIGKILL', dump: Boolean(dump), desc: desc ?? '' } : { code });
   });
+}
+
+/** The target's exit status or signal passed to the caller when the target's channel closes. */
+function passExit(stream: ClientChannel, channel: ServerChannel, beforeExit: () => void, signal: AbortSignal): void {
   stream.on('close', () => {
     beforeExit();
+    const exit = exits.get(stream);
     if (exit && 'code' in exit) channel.exit(exit.code);
     else if (exit) {
       try {

@@ -37,6 +37,8 @@ export async function devCommand(argv: string[]): Promise<number> {
   const dd = dir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${dir}`;
   const pg = stack.info.targets['demo-pg'];
   const [pgHost, pgPort] = (pg?.endpoint ?? '127.0.0.1:?').split(':');
+  const ssh = stack.info.targets['demo-ssh'];
+  const [sshHost, sshPort] = (ssh?.endpoint ?? '127.0.0.1:?').split(':');
   console.log(
     [
       '',
@@ -44,6 +46,9 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  control plane  ${stack.info.controlPlane.httpUrl}   tunnel ${stack.info.controlPlane.wsUrl}`,
       `  OIDC issuer    ${stack.info.issuer}`,
       pg ? `  demo-pg        agent endpoint ${pg.endpoint ?? '(not served yet)'}   direct (superuser) ${pg.adminUrl}` : '',
+      ssh
+        ? `  demo-ssh       agent endpoint ${ssh.endpoint ?? '(not served yet)'}   files in ${ssh.dataDir ?? '?'}`
+        : '  demo-ssh       not started: install openssh-server (/usr/sbin/sshd) and run as root to add the demo SSH target',
       `  outbox         ${stack.info.outboxDir}`,
       stack.info.slack ? `  Slack stand-in ${stack.info.slack.viewer} (messages to #dba; press their buttons there)` : '',
       stack.info.idp ? `  OpenID provider ${stack.info.idp.issuer} (twokey login${dd}; any password)` : '',
@@ -53,6 +58,9 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  npx twokey agents list --json${dd}`,
       pg?.endpoint
         ? `  PGPASSWORD=$(npx twokey token --user alice${dd}) psql "host=${pgHost} port=${pgPort} dbname=demo user=alice"`
+        : '',
+      ssh?.endpoint
+        ? `  SSHPASS=$(npx twokey token --user alice${dd}) sshpass -e ssh -p ${sshPort} -o StrictHostKeyChecking=accept-new alice@${sshHost} 'ls -la ${ssh.dataDir ?? '/'}'`
         : '',
       '',
       'Ctrl-C stops everything.',

@@ -108,6 +108,8 @@ const rule = z.strictObject({
   targets: z.array(glob).min(1),
   subjects,
   actions,
+  /** SSH `-L` destinations (`host:port` globs) this rule lets its subjects reach, under its `read` decision; none when absent. */
+  forwards: z.array(glob).optional(),
 });
 
 /**

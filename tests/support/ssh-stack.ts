@@ -21,6 +21,7 @@ rules:
     targets: [box, box-mismatch]
     subjects: { groups: [support] }
     actions: { read: allow, write: { approve: { groups: [dba], timeoutSeconds: 60 } }, shell: allow, unknown: deny }
+    forwards: ['127.0.0.1:*']
   - name: analysts
     targets: [box]
     subjects: { groups: [analyst] }
@@ -125,13 +126,14 @@ export async function runClient(
   program: 'ssh' | 'scp' | 'sftp',
   token: string,
   args: (dest: string) => string[],
-  /** `input` is written to stdin and closes it; a promise keeps stdin open until it resolves. */
+  /** `input` is written to stdin and closes it; a promise keeps stdin open until it resolves. `extraOptions` come first (ssh takes the first value of an option). */
   options: { input?: string | Promise<string>; extraOptions?: string[]; env?: Record<string, string>; onStderr?: (text: string) => void } = {},
 ): Promise<ClientRun> {
   const { host, port } = stack.endpoint(target);
   const knownHosts = await stack.knownHosts(target);
   const portFlag = program === 'ssh' ? '-p' : '-P';
   const common = [
+    ...(options.extraOptions ?? []),
     portFlag,
     String(port),
     '-o',
@@ -147,7 +149,6 @@ export async function runClient(
     // `sftp -b` turns BatchMode on, which stops password prompts; the first value given wins.
     '-o',
     'BatchMode=no',
-    ...(options.extraOptions ?? []),
   ];
   const child = spawn('sshpass', ['-e', program, ...common, ...args(`caller@${host}`)], { env: { ...process.env, ...options.env, SSHPASS: token }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';

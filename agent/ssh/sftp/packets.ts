@@ -20,20 +20,20 @@ export const SFTP_STATUS = { ok: 0, eof: 1, noSuchFile: 2, permissionDenied: 3, 
 
 const OPERATION_OF = new Map<number, SftpOperationName>(SFTP_OPERATIONS.map((op) => [SFTP_TYPE[op], op]));
 
-/** Cuts a byte stream into whole packets (length-prefixed); a length over the cap is an error. */
+/** Cuts a byte stream into whole packets (length-prefixed); a length of zero or over the cap is an error. */
 export class SftpFramer {
   private buffered: Buffer[] = [];
   private size = 0;
 
-  /** The whole packets now available (each without its length prefix), or the oversized length. */
-  push(chunk: Buffer): { packets: Buffer[] } | { tooLarge: number } {
+  /** The whole packets now available (each without its length prefix), or a length that is zero or over the cap. */
+  push(chunk: Buffer): { packets: Buffer[] } | { invalidLength: number } {
     this.buffered.push(chunk);
     this.size += chunk.length;
     const packets: Buffer[] = [];
     let data = this.buffered.length === 1 ? (this.buffered[0] as Buffer) : Buffer.concat(this.buffered);
     while (data.length >= 4) {
       const length = data.readUInt32BE(0);
-      if (length > MAX_SFTP_PACKET_BYTES || length === 0) return { tooLarge: length };
+      if (length > MAX_SFTP_PACKET_BYTES || length === 0) return { invalidLength: length };
       if (data.length < 4 + length) break;
       packets.push(data.subarray(4, 4 + length));
       data = data.subarray(4 + length);

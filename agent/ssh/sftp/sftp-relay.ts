@@ -5,7 +5,7 @@ import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
 import { MaskedDownload, MaskedDownloadError } from './masked-download';
 import { shown, sftpText } from './review-text';
-import { attrsPacket, dataPacket, framed, handlePacket, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
+import { attrsPacket, dataPacket, framed, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
 
 /** Handles (upstream and held uploads) one SFTP channel may hold open. */
 export const MAX_SFTP_HANDLES = 256;
@@ -54,6 +54,7 @@ export class SftpRelay {
   private nextHandle = 0;
   /** Bytes held now by this channel's uploads and masked downloads (MAX_SFTP_HELD_BYTES). */
   private held = 0;
+  private failed = false;
 
   constructor(
     private readonly caller: ServerChannel,
@@ -85,9 +86,17 @@ export class SftpRelay {
     this.send(statusPacket(request.id, SFTP_STATUS.permissionDenied, message));
   }
 
+  /** Ends the relay once: what arrives after it is not read. */
+  private fail(reason: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.deps.fail(reason);
+  }
+
   private onTargetBytes(chunk: Buffer): void {
+    if (this.failed) return;
     const cut = this.fromTarget.push(chunk);
-    if ('tooLarge' in cut) return this.deps.fail(`the target sent an SFTP packet of ${cut.tooLarge} bytes`);
+    if ('invalidLength' in cut) return this.fail(`twokey: the target sent an SFTP packet length of ${cut.invalidLength} bytes`);
     for (const packet of cut.packets) {
       const reply = parseReply(packet);
       const path = reply.id === undefined ? undefined : this.opening.get(reply.id);
@@ -100,13 +109,14 @@ export class SftpRelay {
   }
 
   private onCallerBytes(chunk: Buffer): void {
+    if (this.failed) return;
     const cut = this.fromCaller.push(chunk);
-    if ('tooLarge' in cut) return this.deps.fail(`twokey: SFTP packet of ${cut.tooLarge} bytes is over the limit`);
+    if ('invalidLength' in cut) return this.fail(`twokey: an SFTP packet length of ${cut.invalidLength} bytes is refused (limit ${MAX_SFTP_PACKET_BYTES})`);
     for (const packet of cut.packets) {
       const request = parseRequest(packet);
       if (request.kind === 'init') this.forward(packet);
       else if (request.kind === 'malformed') {
-        if (request.id === undefined) return this.deps.fail('twokey: malformed SFTP packet');
+        if (request.id === undefined) return this.fail('twokey: malformed SFTP packet');
         this.send(statusPacket(request.id, SFTP_STATUS.badMessage, 'twokey: malformed request'));
       } else this.onRequest(request, packet);
     }
