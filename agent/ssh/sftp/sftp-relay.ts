@@ -4,6 +4,7 @@ import { decideAndRecord, judgeFileChange, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
 import { MaskedDownload, MaskedDownloadError } from './masked-download';
+import { judgedPath } from './paths';
 import { shown, sftpText } from './review-text';
 import { attrsPacket, dataPacket, framed, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
 
@@ -130,8 +131,11 @@ export class SftpRelay {
     if (download && handleKey !== undefined) return this.onDownloadRequest(request, download, handleKey);
     const openedPath = handleKey === undefined ? undefined : this.handles.get(handleKey);
     if (request.handle && openedPath === undefined) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: no such handle'));
-    const paths = openedPath === undefined ? request.paths : [openedPath];
-    const classified = classifySftp({ op: request.op, paths, flags: request.flags, extension: request.extension });
+    const classified = classifySftp({ op: request.op, paths: request.paths, flags: request.flags, extension: request.extension });
+    const judged = openedPath === undefined ? request.paths.map((p) => judgedPath(p, request.extension ?? request.op, classified.class === 'write')) : [{ path: openedPath }];
+    const refusal = judged.find((j) => 'refusal' in j);
+    if (refusal && 'refusal' in refusal) return this.refuse(request, refusal.refusal);
+    const paths = judged.map((j) => ('path' in j ? j.path : ''));
     if (classified.class === 'read') {
       if (request.handle) {
         if (request.op === 'close' && handleKey !== undefined) this.handles.delete(handleKey);

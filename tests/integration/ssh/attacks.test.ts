@@ -8,7 +8,7 @@ import { sshKeygen, tempKeyDir, type GeneratedKey } from '../../support/ssh-keyg
 import { MAX_SFTP_HELD_BYTES } from '../../../agent/ssh/sftp/sftp-relay';
 import { postDecision, waitForMail } from '../../support/outbox';
 import { ssh2Caller } from '../../support/ssh2-caller';
-import { runClient, startSshStack, CLIENT_RUN_TIMEOUT_MS, type ClientRun, type SshStack } from '../../support/ssh-stack';
+import { runClient, startSshStack, CLIENT_RUN_TIMEOUT_MS, SSH_TEST_POLICY, type ClientRun, type SshStack } from '../../support/ssh-stack';
 
 /** Attacks on the SSH data plane as an outsider would make them, with the real OpenSSH clients and raw ssh2 callers. */
 describe('ssh data plane under attack', () => {
@@ -16,7 +16,7 @@ describe('ssh data plane under attack', () => {
   const keys = tempKeyDir();
 
   beforeAll(async () => {
-    stack = await startSshStack();
+    stack = await startSshStack({ policy: SSH_TEST_POLICY.replace('blocks:\n', "blocks:\n  - { name: no-etc, targets: [box], paths: ['/etc/**'] }\n") });
   }, 120_000);
   afterAll(async () => {
     await stack?.stop();
@@ -183,5 +183,36 @@ describe('ssh data plane under attack', () => {
         end();
       }
     }, 60_000);
+  });
+
+  describe('SFTP paths a block names, spelled otherwise', () => {
+    const withSftp = async <T>(user: string, groups: string[], use: (sftp: SFTPWrapper) => Promise<T>): Promise<T> => {
+      const client = await ssh2Caller(stack, 'box', await stack.token(user, groups));
+      try {
+        return await use(await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s)))));
+      } finally {
+        client.end();
+      }
+    };
+    const stat = (sftp: SFTPWrapper, path: string): Promise<string> => new Promise((resolve) => sftp.stat(path, (e) => resolve(e ? e.message : 'ok')));
+    const upload = (sftp: SFTPWrapper, path: string): Promise<string> =>
+      new Promise((resolve) => sftp.writeFile(path, 'x\n', (e) => resolve(e ? e.message : 'ok')));
+
+    it('blocks the plain path, and the same path with doubled slashes or dot segments', async () => {
+      const results = await withSftp('alice', ['support'], async (sftp) => [await stat(sftp, '/etc/passwd'), await stat(sftp, '//etc/passwd'), await stat(sftp, '/etc/./passwd'), await stat(sftp, '/./etc//passwd')]);
+      for (const result of results) expect(result).toBe('twokey: blocked by no-etc (/etc/passwd)');
+    });
+
+    it('refuses paths with .. segments, which the target resolves after symlinks', async () => {
+      const result = await withSftp('alice', ['support'], (sftp) => stat(sftp, `${stack.sshd.dataDir}/../../../../../../etc/passwd`));
+      expect(result).toBe('twokey: SFTP paths with .. are refused; give the path without it');
+    });
+
+    it('refuses an upload to a relative path or a path with a NUL', async () => {
+      const [relative, nul] = await withSftp('loader', [], async (sftp) => [await upload(sftp, 'relative.txt'), await upload(sftp, `${stack.sshd.dataDir}/ok.txt\u0000.sh`)]);
+      expect(relative).toBe('twokey: changes over SFTP need an absolute path');
+      expect(nul).toBe('twokey: SFTP paths with a NUL or bytes that are not UTF-8 are refused');
+      expect(existsSync(join(stack.sshd.dataDir, 'ok.txt'))).toBe(false);
+    });
   });
 });
