@@ -6,6 +6,7 @@ import type { AgentContext } from '../agent';
 import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
 import type { StartedSession } from '../sessions/lifecycle';
 import type { SshEvent } from './events';
+import { blockSpellings } from './paths';
 import type { UpstreamLogin } from './upstream';
 
 /** How long a write window an approved interactive shell opens (the shell on the write login ends with it). */
@@ -72,7 +73,7 @@ async function approved(deps: JudgeDeps, question: ApprovalQuestion, stdin: bool
  */
 export async function judgeExec(deps: JudgeDeps, command: string, pty: boolean): Promise<Verdict> {
   const classified = classifyCommand(command, { pty });
-  const action: Action = { class: classified.class, ssh: { command, commands: classified.commands, paths: classified.paths } };
+  const action: Action = { class: classified.class, ssh: { command, commands: classified.commands, paths: blockSpellings(classified.paths) } };
   const judged = judge(deps, action, command, { kind: 'statement' });
   if (isVerdict(judged)) return judged;
   const verdict = await approved(deps, judged, false);

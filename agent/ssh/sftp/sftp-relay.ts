@@ -4,7 +4,7 @@ import { decideAndRecord, judgeFileChange, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
 import { MaskedDownload, MaskedDownloadError } from './masked-download';
-import { judgedPath } from './paths';
+import { judgedPath } from '../paths';
 import { shown, sftpText } from './review-text';
 import { attrsPacket, dataPacket, framed, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
 

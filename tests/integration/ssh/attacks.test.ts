@@ -215,4 +215,13 @@ describe('ssh data plane under attack', () => {
       expect(existsSync(join(stack.sshd.dataDir, 'ok.txt'))).toBe(false);
     });
   });
+
+  it('blocks a command line writing a blocked path spelled with doubled slashes or dot segments', async () => {
+    const token = await stack.token('loader', []);
+    for (const spelled of ['//etc/twokey-probe', '/tmp/../etc/twokey-probe', '/etc/./twokey-probe']) {
+      const run = await runClient(stack, 'box', 'ssh', token, (dest) => [dest, `echo x > ${spelled}`]);
+      expect(run.code).toBe(126);
+      expect(run.stderr).toMatch(/^twokey: blocked by no-etc \(\/etc\/(\.\/)?twokey-probe\)\n$/);
+    }
+  });
 });

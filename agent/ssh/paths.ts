@@ -18,3 +18,12 @@ export function judgedPath(path: string, op: string, change: boolean): { readonl
   const normalized = posix.normalize(path);
   return { path: normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized };
 }
+
+/**
+ * The paths a command line writes, as blocks match them: each as written and, when absolute, with
+ * `.`, `..` and doubled slashes collapsed, so that `> //etc/x` or `> /tmp/../etc/x` meets a block on
+ * `/etc/**` (a shell resolves them itself; a block matching either spelling refuses the line).
+ */
+export function blockSpellings(paths: readonly string[]): string[] {
+  return [...new Set(paths.flatMap((p) => (p.startsWith('/') ? [p, posix.normalize(p)] : [p])))];
+}
