@@ -57,17 +57,21 @@ export class SessionChannel {
   private readonly refusals: string[] = [];
   private upstreamChannel: ClientChannel | undefined;
   private resize: ((cols: number, rows: number) => void) | undefined;
+  private started = false;
 
   constructor(
     private readonly host: ChannelHost,
     session: Session,
   ) {
-    session.on('pty', (accept, _reject, info) => {
+    // A pty or variable sent after the exec, shell or subsystem is refused: the action was judged without it
+    // (a read judged without a terminal must not get one, where a pager offers a shell).
+    session.on('pty', (accept, reject, info) => {
+      if (this.started) return reject?.();
       this.pty = info;
       accept?.();
     });
     session.on('env', (accept, reject, { key, val }) => {
-      if (!this.takeEnv(key, val)) return reject?.();
+      if (this.started || !this.takeEnv(key, val)) return reject?.();
       accept?.();
     });
     session.on('window-change', (accept, _reject, info) => {
@@ -116,6 +120,7 @@ export class SessionChannel {
   }
 
   private async start(channel: ServerChannel, kind: Kind): Promise<void> {
+    this.started = true;
     const eol = this.pty ? '\r\n' : '\n';
     const notify = (line: string): void => void channel.stderr.write(`${line}${eol}`);
     for (const refusal of this.refusals) notify(refusal);

@@ -2,12 +2,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SFTPWrapper } from 'ssh2';
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { parsePublicKeyLine } from '../../../core/ssh/public-key';
 import { sshKeygen, tempKeyDir, type GeneratedKey } from '../../support/ssh-keygen';
 import { MAX_SFTP_HELD_BYTES } from '../../../agent/ssh/sftp/sftp-relay';
 import { postDecision, waitForMail } from '../../support/outbox';
-import { ssh2Caller } from '../../support/ssh2-caller';
+import { collect, ssh2Caller } from '../../support/ssh2-caller';
 import { runClient, startSshStack, CLIENT_RUN_TIMEOUT_MS, SSH_TEST_POLICY, type ClientRun, type SshStack } from '../../support/ssh-stack';
 
 /** Attacks on the SSH data plane as an outsider would make them, with the real OpenSSH clients and raw ssh2 callers. */
@@ -222,6 +222,22 @@ describe('ssh data plane under attack', () => {
       const run = await runClient(stack, 'box', 'ssh', token, (dest) => [dest, `echo x > ${spelled}`]);
       expect(run.code).toBe(126);
       expect(run.stderr).toMatch(/^twokey: blocked by no-etc \(\/etc\/(\.\/)?twokey-probe\)\n$/);
+    }
+  });
+
+  it('keeps a command to the terminal it was judged with: a pty requested after the exec is refused', async () => {
+    // An analyst may run reads but no shell: a pager a pty would start offers one (`!sh` in less).
+    const client = await ssh2Caller(stack, 'box', await stack.token('ann', ['analyst']));
+    try {
+      const stream = await new Promise<ClientChannel>((resolve, reject) => client.exec('ls -l /proc/self/fd/0', (e, s) => (e ? reject(e) : resolve(s))));
+      // ssh2's client sends a pty-req only before an exec; its protocol layer sends one on the open channel.
+      const protocol = (client as unknown as { _protocol: { pty(chan: number, rows: number, cols: number, height: number, width: number, term: string, modes: null, wantReply: boolean): void } })._protocol;
+      protocol.pty((stream as unknown as { outgoing: { id: number } }).outgoing.id, 24, 80, 0, 0, 'xterm', null, false);
+      const run = await collect(stream);
+      expect(run.code).toBe(0);
+      expect(run.stdout).not.toContain('/dev/pts');
+    } finally {
+      client.end();
     }
   });
 });
