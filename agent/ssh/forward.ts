@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Client, ClientChannel, ServerChannel, TcpipRequestInfo } from 'ssh2';
 import type { AgentContext } from '../agent';
 import type { StartedSession } from '../sessions/lifecycle';
@@ -20,6 +21,10 @@ export interface ForwardDeps {
  * The bytes pass as they are (a forwarded protocol is not judged); opening and closing are recorded.
  */
 export function openForward(deps: ForwardDeps, info: TcpipRequestInfo, accept: () => ServerChannel | undefined, reject: () => void): void {
+  if (!plainDestinationHost(info.destIP)) {
+    deps.session.record({ e: 'forward.refused', destination: `${info.destIP}:${info.destPort}`, reason: 'not an IP address or a plain host name' });
+    return reject();
+  }
   const destination = `${info.destIP}:${info.destPort}`;
   const decision = decideAndRecord(deps, { class: 'read', ssh: { forward: destination } }, `forward to ${destination}`);
   if (decision.kind !== 'allow') return reject();
@@ -54,4 +59,22 @@ export function openForward(deps: ForwardDeps, info: TcpipRequestInfo, accept: (
         reject();
       },
     );
+}
+
+const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
+/** A first label the target's resolver would read as part of an address (`10.1`, `0x7f.1`, `2130706433`). */
+const NUMERIC_LABEL = /^(0x[0-9a-f]*|[0-9]+)$/i;
+const MAX_HOST_NAME_CHARS = 253;
+
+/**
+ * Whether a forward's host is an IP address or a plain DNS name. A policy glob sees the text, the
+ * target's resolver the address: a name that starts like an address (`10.0.0.evil.example` matches
+ * `10.0.0.*:5432` and resolves anywhere), other spellings of an address, a trailing dot, or anything a
+ * resolver might read otherwise are refused.
+ */
+export function plainDestinationHost(host: string): boolean {
+  if (isIP(host)) return true;
+  if (host.length > MAX_HOST_NAME_CHARS) return false;
+  const labels = host.split('.');
+  return labels.every((l) => LABEL.test(l)) && !NUMERIC_LABEL.test(labels[0] ?? '');
 }

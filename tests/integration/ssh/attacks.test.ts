@@ -16,7 +16,9 @@ describe('ssh data plane under attack', () => {
   const keys = tempKeyDir();
 
   beforeAll(async () => {
-    stack = await startSshStack({ policy: SSH_TEST_POLICY.replace('blocks:\n', "blocks:\n  - { name: no-etc, targets: [box], paths: ['/etc/**'] }\n") });
+    const prefixForwarder = "  - { name: prefix-forwarder, targets: [box], subjects: { users: [fwd] }, actions: { read: allow }, forwards: ['127.0.0.*:*'] }\n";
+    const policy = SSH_TEST_POLICY.replace('blocks:\n', `${prefixForwarder}blocks:\n  - { name: no-etc, targets: [box], paths: ['/etc/**'] }\n`);
+    stack = await startSshStack({ policy });
   }, 120_000);
   afterAll(async () => {
     await stack?.stop();
@@ -236,6 +238,26 @@ describe('ssh data plane under attack', () => {
       const run = await collect(stream);
       expect(run.code).toBe(0);
       expect(run.stdout).not.toContain('/dev/pts');
+    } finally {
+      client.end();
+    }
+  });
+
+  it('forwards to an address a glob names, and refuses another spelling of one that the glob also matches', async () => {
+    const client = await ssh2Caller(stack, 'box', await stack.token('fwd', []));
+    const forward = (host: string): Promise<string> =>
+      new Promise((resolve) =>
+        client.forwardOut('127.0.0.1', 0, host, stack.sshd.port, (e, stream) => {
+          if (e) return resolve(`refused: ${e.message}`);
+          stream.once('data', (banner: Buffer) => {
+            resolve(banner.toString('latin1').slice(0, 8));
+            stream.close();
+          });
+        }),
+      );
+    try {
+      expect(await forward('127.0.0.1')).toBe('SSH-2.0-');
+      for (const spelled of ['127.0.0.0x1', '127.0.0.1.', '127.0.0.1.example.test']) expect(await forward(spelled)).toMatch(/^refused: /);
     } finally {
       client.end();
     }
