@@ -15,22 +15,29 @@ export class HeldUpload {
   private readonly parts: { readonly offset: number; readonly data: Buffer }[] = [];
   /** Bytes kept so far (what the caller sent, overlapping writes counted each time). */
   received = 0;
+  /** The end of the bytes written so far; each WRITE starts within it. */
+  private extent = 0;
   mode: number | undefined;
 
   constructor(readonly path: string) {}
 
-  /** Keeps one WRITE; false when the upload would pass MAX_HELD_UPLOAD_BYTES. */
-  write(offset: number, data: Buffer): boolean {
-    if (this.received + data.length > MAX_HELD_UPLOAD_BYTES || offset + data.length > MAX_HELD_UPLOAD_BYTES) return false;
+  /**
+   * Keeps one WRITE. `too-large`: the upload would pass MAX_HELD_UPLOAD_BYTES; `gap`: it starts past
+   * what was written so far (the agent writes the whole file, so a gap would become zeros over what
+   * the file held: a resume or a write into the middle is not an upload it can hold).
+   */
+  write(offset: number, data: Buffer): 'kept' | 'too-large' | 'gap' {
+    if (this.received + data.length > MAX_HELD_UPLOAD_BYTES || offset + data.length > MAX_HELD_UPLOAD_BYTES) return 'too-large';
+    if (offset > this.extent) return 'gap';
     this.received += data.length;
+    this.extent = Math.max(this.extent, offset + data.length);
     this.parts.push({ offset, data: Buffer.from(data) });
-    return true;
+    return 'kept';
   }
 
-  /** The file as the writes left it (later writes over earlier ones, gaps as zeros, as a file would). */
+  /** The file as the writes left it (later writes over earlier ones, as a file would). */
   content(): Buffer {
-    const size = this.parts.reduce((max, p) => Math.max(max, p.offset + p.data.length), 0);
-    const file = Buffer.alloc(size);
+    const file = Buffer.alloc(this.extent);
     for (const p of this.parts) p.data.copy(file, p.offset);
     return file;
   }

@@ -1,5 +1,5 @@
 import type { ClientChannel, ServerChannel, SFTPWrapper } from 'ssh2';
-import { classifySftp } from '../../../core/ssh/classify-sftp';
+import { classifySftp, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
 import { decideAndRecord, judgeFileChange, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
@@ -164,6 +164,8 @@ export class SftpRelay {
   /** OPEN for writing: refused at once if the policy denies writes there, else the agent holds the upload. */
   private openUpload(request: Request, paths: readonly string[]): void {
     const path = paths[0] ?? '';
+    // The agent writes the held bytes as the whole file: an append would replace what the file held.
+    if ((request.flags ?? 0) & SFTP_OPEN_FLAGS.append) return this.refuse(request, 'twokey: only whole-file uploads are held (written from the start, no append or resume)');
     const judge = this.deps.judge;
     const decision = judge.agent.decide(judge.session.identity, judge.target, { class: 'write', ssh: { subsystem: 'sftp', paths } });
     if (decision.kind === 'deny') {
@@ -182,10 +184,12 @@ export class SftpRelay {
     switch (request.op) {
       case 'write': {
         const data = request.data ?? Buffer.alloc(0);
-        if (this.held + data.length > MAX_SFTP_HELD_BYTES || !upload.write(request.offset ?? 0, data)) {
+        const kept = this.held + data.length > MAX_SFTP_HELD_BYTES ? 'too-large' : upload.write(request.offset ?? 0, data);
+        if (kept !== 'kept') {
           this.uploads.delete(handleKey);
           this.held -= upload.received;
-          return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: the upload is larger than an approval can hold'));
+          const message = kept === 'gap' ? 'twokey: only whole-file uploads are held (written from the start, no append or resume)' : 'twokey: the upload is larger than an approval can hold';
+          return this.refuse(request, message);
         }
         this.held += data.length;
         return this.send(statusPacket(request.id, SFTP_STATUS.ok, ''));

@@ -124,9 +124,9 @@ describe('ssh data plane under attack', () => {
       const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))));
       return { sftp, end: () => client.end() };
     };
-    const openWrite = (sftp: SFTPWrapper, path: string): Promise<Buffer> => new Promise((resolve, reject) => sftp.open(path, 'w', (e, h) => (e ? reject(e) : resolve(h))));
-    const write = (sftp: SFTPWrapper, handle: Buffer, data: Buffer): Promise<Error | undefined> =>
-      new Promise((resolve) => sftp.write(handle, data, 0, data.length, 0, (e) => resolve(e ?? undefined)));
+    const openWrite = (sftp: SFTPWrapper, path: string, flags: 'w' | 'r+' = 'w'): Promise<Buffer> => new Promise((resolve, reject) => sftp.open(path, flags, (e, h) => (e ? reject(e) : resolve(h))));
+    const write = (sftp: SFTPWrapper, handle: Buffer, data: Buffer, position = 0): Promise<Error | undefined> =>
+      new Promise((resolve) => sftp.write(handle, data, 0, data.length, position, (e) => resolve(e ?? undefined)));
 
     it('shows the reviewer an upload path with a line break quoted, so it cannot pass for the size and SHA-256 lines', async () => {
       const { sftp, end } = await openSftp('alice', ['support']);
@@ -172,6 +172,22 @@ describe('ssh data plane under attack', () => {
         end();
       }
     }, 20_000);
+
+    it('refuses an append or a resume, which the agent would write as a whole file over what was there', async () => {
+      const existing = join(stack.sshd.dataDir, 'ledger.txt');
+      writeFileSync(existing, 'entry one\nentry two\n', { mode: 0o644 });
+      const { sftp, end } = await openSftp('loader', []);
+      try {
+        const refusal = 'twokey: only whole-file uploads are held (written from the start, no append or resume)';
+        const appended = await new Promise<string>((resolve) => sftp.open(existing, 'a', (e) => resolve(e ? e.message : 'opened')));
+        expect(appended).toBe(refusal);
+        const resumed = await openWrite(sftp, existing, 'r+');
+        expect((await write(sftp, resumed, Buffer.from('entry three\n'), 20))?.message).toBe(refusal);
+        expect(readFileSync(existing, 'utf8')).toBe('entry one\nentry two\n');
+      } finally {
+        end();
+      }
+    });
 
     it('bounds what one channel holds across many uploads open at once', async () => {
       const { sftp, end } = await openSftp('loader', []);
