@@ -3,7 +3,7 @@ import { classifySftp, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
 import { decideAndRecord, judgeFileChange, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
-import { MaskedDownload, MaskedDownloadError } from './masked-download';
+import { MAX_MASKED_DOWNLOAD_BYTES, MaskedDownload, MaskedDownloadError } from './masked-download';
 import { judgedPath } from '../paths';
 import { shown, sftpText } from './review-text';
 import { attrsPacket, dataPacket, framed, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
@@ -211,12 +211,14 @@ export class SftpRelay {
 
   /** OPEN for reading in a masked session: the agent reads the file whole, masks it and answers with a handle of its own. */
   private async openMasked(request: Request, path: string): Promise<void> {
+    // A load may read up to MAX_MASKED_DOWNLOAD_BYTES: that much is set aside while it runs, so that
+    // OPENs sent together cannot load more than the channel may hold.
+    if (this.held + MAX_MASKED_DOWNLOAD_BYTES > MAX_SFTP_HELD_BYTES) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many masked downloads open at once'));
+    this.held += MAX_MASKED_DOWNLOAD_BYTES;
     try {
       const download = await MaskedDownload.load(await this.deps.reader(), path, this.deps.masking);
       if (this.deps.judge.signal.aborted) return;
-      if (this.held + download.content.length > MAX_SFTP_HELD_BYTES || this.openHandles() >= MAX_SFTP_HANDLES) {
-        return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many masked downloads open at once'));
-      }
+      if (this.openHandles() >= MAX_SFTP_HANDLES) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many open handles'));
       this.held += download.content.length;
       const handle = Buffer.from(`${DOWNLOAD_HANDLE_PREFIX}${this.nextHandle++}`);
       this.downloads.set(handle.toString('hex'), download);
@@ -224,6 +226,8 @@ export class SftpRelay {
     } catch (e) {
       const code = e instanceof MaskedDownloadError && e.code !== undefined ? e.code : SFTP_STATUS.failure;
       this.send(statusPacket(request.id, code, `twokey: ${(e as Error).message}`));
+    } finally {
+      this.held -= MAX_MASKED_DOWNLOAD_BYTES;
     }
   }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { parsePublicKeyLine } from '../../../core/ssh/public-key';
 import { sshKeygen, tempKeyDir, type GeneratedKey } from '../../support/ssh-keygen';
+import { MAX_MASKED_DOWNLOAD_BYTES } from '../../../agent/ssh/sftp/masked-download';
 import { MAX_SFTP_HELD_BYTES } from '../../../agent/ssh/sftp/sftp-relay';
 import { postDecision, waitForMail } from '../../support/outbox';
 import { collect, ssh2Caller } from '../../support/ssh2-caller';
@@ -117,6 +118,25 @@ describe('ssh data plane under attack', () => {
       }
     });
   });
+
+  it('keeps room for a whole file before a masked download loads, so OPENs sent together stay within what a channel holds', async () => {
+    const client = await ssh2Caller(stack, 'box', await stack.token('alice', ['support']));
+    try {
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))));
+      // Files that leave less than one whole masked download of room once open.
+      const count = Math.floor(MAX_SFTP_HELD_BYTES / MAX_MASKED_DOWNLOAD_BYTES);
+      const size = Math.floor((MAX_SFTP_HELD_BYTES - MAX_MASKED_DOWNLOAD_BYTES) / count) + 1024;
+      const open = (path: string): Promise<string> => new Promise((resolve) => sftp.open(path, 'r', (e) => resolve(e ? e.message : 'opened')));
+      for (let i = 0; i < count; i++) {
+        writeFileSync(join(stack.sshd.dataDir, `big-${i}.txt`), Buffer.alloc(size, 0x61), { mode: 0o644 });
+        expect(await open(join(stack.sshd.dataDir, `big-${i}.txt`))).toBe('opened');
+      }
+      writeFileSync(join(stack.sshd.dataDir, 'small.txt'), 'small\n', { mode: 0o644 });
+      expect(await open(join(stack.sshd.dataDir, 'small.txt'))).toBe('twokey: too many masked downloads open at once');
+    } finally {
+      client.end();
+    }
+  }, 60_000);
 
   describe('SFTP uploads held in memory', () => {
     const openSftp = async (user: string, groups: string[]): Promise<{ sftp: SFTPWrapper; end: () => void }> => {
