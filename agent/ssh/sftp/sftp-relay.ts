@@ -51,6 +51,10 @@ export class SftpRelay {
     caller.on('data', (chunk: Buffer) => this.onCallerBytes(chunk));
     target.on('data', (chunk: Buffer) => this.onTargetBytes(chunk));
     caller.on('end', () => target.end());
+    caller.on('close', () => {
+      for (const upload of this.uploads.values()) upload.release();
+      this.uploads.clear();
+    });
   }
 
   private send(bytes: Buffer): void {
@@ -162,6 +166,7 @@ export class SftpRelay {
     switch (request.op) {
       case 'write':
         if (!upload.write(request.offset ?? 0, request.data ?? Buffer.alloc(0))) {
+          upload.release();
           this.uploads.delete(handleKey);
           return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: the upload is larger than an approval can hold'));
         }
@@ -180,9 +185,13 @@ export class SftpRelay {
   /** The upload's CLOSE: judged with what the reviewer must see, written on the write login once allowed or approved. */
   private async finishUpload(request: Request, upload: HeldUpload): Promise<void> {
     const content = upload.content();
-    await this.runChange(request, [upload.path], HeldUpload.review(upload.path, content), (sftp, done) =>
-      sftp.writeFile(upload.path, content, upload.mode === undefined ? {} : { mode: upload.mode & 0o7777 }, done),
-    );
+    try {
+      await this.runChange(request, [upload.path], HeldUpload.review(upload.path, content), (sftp, done) =>
+        sftp.writeFile(upload.path, content, upload.mode === undefined ? {} : { mode: upload.mode & 0o7777 }, done),
+      );
+    } finally {
+      upload.release();
+    }
   }
 
   /** A request that changes files by path: judged, then run on the write login when it is one the agent can build. */
