@@ -167,7 +167,8 @@ async function main(): Promise<void> {
     appendResults(`npm run bench:ssh (${ROUNDS} rounds of ${FILE_MB} MB, ${KEYS} keys, local stack)`, lines);
     await sshd.stop();
   } finally {
-    for (const child of children) child.kill('SIGTERM');
+    // Stopped before the work dir goes: the control plane's S3 stand-in may still be writing into it.
+    await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((r) => child.once('exit', r).kill('SIGTERM')) : undefined)));
     remove();
   }
 }

@@ -62,7 +62,7 @@ export class CallerConnection {
     });
     client.on('tcpip', (accept, reject, info) => {
       if (!this.live || !('session' in this.live) || this.channels >= MAX_CHANNELS_PER_CONNECTION) return reject();
-      const { session } = this.live;
+      const { session, masking } = this.live;
       this.recordEvents(session);
       const counted = (): ServerChannel | undefined => {
         const channel = accept();
@@ -72,7 +72,7 @@ export class CallerConnection {
         }
         return channel;
       };
-      openForward({ agent: deps.agent, target: deps.target.name, session, upstream: () => this.upstream('read') }, info, counted, reject);
+      openForward({ agent: deps.agent, target: deps.target.name, session, masking, upstream: () => this.upstream('read') }, info, counted, reject);
     });
     // Remote forwarding (`ssh -R`) and other global requests: refused (no reason field exists in REQUEST_FAILURE), recorded.
     client.on('request', (_accept, reject, name) => {
@@ -162,7 +162,7 @@ export class CallerConnection {
       this.recordingStarted = true;
     }
     const recording = this.terminalRecording;
-    return { output: (text) => recording?.output(text), resize: (cols, rows) => recording?.resize(cols, rows) };
+    return { output: (text) => recording?.output(text), resize: (cols, rows) => recording?.resize(cols, rows), note: (text) => recording?.mark(text) };
   }
 
   /** The session's JSON event recording (SFTP operations, forwards), when nothing records it yet. */

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { Client, ClientChannel, ServerChannel, TcpipRequestInfo } from 'ssh2';
 import type { AgentContext } from '../agent';
 import type { StartedSession } from '../sessions/lifecycle';
+import type { SessionMaskingHandle } from '../sessions/session-masking';
 import type { SshEvent } from './events';
 import { decideAndRecord } from './judge';
 
@@ -12,6 +13,7 @@ export interface ForwardDeps {
   readonly agent: AgentContext;
   readonly target: string;
   readonly session: StartedSession<SshEvent>;
+  readonly masking: SessionMaskingHandle;
   upstream(): Promise<Client>;
 }
 

@@ -5,6 +5,7 @@ import { classifyCommand } from '../../core/ssh/classify-command';
 import type { AgentContext } from '../agent';
 import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
 import type { StartedSession } from '../sessions/lifecycle';
+import type { SessionMaskingHandle } from '../sessions/session-masking';
 import type { SshEvent } from './events';
 import { blockSpellings } from './paths';
 import type { UpstreamLogin } from './upstream';
@@ -31,14 +32,16 @@ export interface JudgeDeps {
   readonly signal: AbortSignal;
   /** The caller's reason (TWOKEY_REASON), if given. */
   readonly reason: string | undefined;
+  /** The session's masking: recorded decisions carry the action's text as masked (a command line may hold a secret). */
+  readonly masking: SessionMaskingHandle;
 }
 
 const WORDING: ApprovalWording = { noun: 'command', reasonHint: 'Give a reason with ssh -o SetEnv=TWOKEY_REASON="why".' };
 
 /** Decides one action and records the decision (each SFTP request that names a path is one such event). */
-export function decideAndRecord(deps: Pick<JudgeDeps, 'agent' | 'target' | 'session'>, action: Action, text: string): Decision {
+export function decideAndRecord(deps: Pick<JudgeDeps, 'agent' | 'target' | 'session' | 'masking'>, action: Action, text: string): Decision {
   const decision = deps.agent.decide(deps.session.identity, deps.target, action);
-  deps.session.record({ e: 'decision', text, class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
+  deps.session.record({ e: 'decision', text: deps.masking.value(text), class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
   return decision;
 }
 

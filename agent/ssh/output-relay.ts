@@ -14,9 +14,9 @@ export interface OutputRelay {
  * after TERMINAL_IDLE_FLUSH_MS of quiet or at the end. Masked output is UTF-8 text: binary output of
  * a masked caller does not survive, unmasked output passes byte for byte. `tap` sees what the caller saw.
  */
-export function relayOutput(from: Readable, to: Writable, masking: SessionMaskingHandle, tap: (text: string) => void): OutputRelay {
+export function relayOutput(from: Readable, to: Writable, masking: SessionMaskingHandle, tap: (data: Buffer | string) => void): OutputRelay {
   if (!masking.active) {
-    from.on('data', (chunk: Buffer) => tap(chunk.toString('utf8')));
+    from.on('data', (chunk: Buffer) => tap(chunk));
     from.pipe(to, { end: false });
     return { finish: () => undefined };
   }

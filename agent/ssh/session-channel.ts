@@ -17,6 +17,8 @@ export const MAX_ENV_VALUE_BYTES = 4096;
 export const REFUSED_EXIT_STATUS = 126;
 /** Exit status when the target could not be reached (as `ssh` itself reports a connection failure). */
 export const UPSTREAM_FAILED_EXIT_STATUS = 255;
+/** Output of one shell or exec channel recorded at most (the caller still gets all of it). */
+export const MAX_RECORDED_OUTPUT_BYTES = 1024 * 1024;
 /** How often a shell on the write login checks that its write window is still open. */
 export const WINDOW_CHECK_INTERVAL_MS = 5_000;
 
@@ -37,10 +39,11 @@ export interface ChannelHost {
   windowOpen(): boolean;
 }
 
-/** Where a terminal channel's output and size changes go in the recording. */
+/** Where a terminal channel's output, size changes and notes go in the recording. */
 export interface TerminalTap {
   output(text: string): void;
   resize(cols: number, rows: number): void;
+  note(text: string): void;
 }
 
 type Kind = { readonly kind: 'exec'; readonly command: string } | { readonly kind: 'shell' } | { readonly kind: 'subsystem'; readonly name: string };
@@ -128,11 +131,12 @@ export class SessionChannel {
     const onParentAbort = (): void => abort.abort();
     this.host.signal.addEventListener('abort', onParentAbort);
     channel.on('close', () => abort.abort());
-    const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason };
+    const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason, masking: this.host.masking };
     try {
       // The recording starts before the decision, so that the decision is in it.
       if (kind.kind === 'subsystem') this.host.recordEvents();
-      const terminal = kind.kind === 'subsystem' ? undefined : this.host.terminal({ command: kind.kind === 'exec' ? kind.command : undefined, pty: this.pty });
+      // The recording's title names the command, masked as every other recorded text.
+      const terminal = kind.kind === 'subsystem' ? undefined : this.host.terminal({ command: kind.kind === 'exec' ? this.host.masking.value(kind.command) : undefined, pty: this.pty });
       const verdict = await this.verdictFor(deps, kind);
       if (abort.signal.aborted) return;
       if (verdict.kind === 'refused') return this.finish(channel, notify, verdict.message, REFUSED_EXIT_STATUS);
@@ -195,7 +199,12 @@ export class SessionChannel {
       return passExit(stream, channel, () => err.finish(), deps.signal);
     }
     this.resize = (cols, rows) => terminal.resize(cols, rows);
-    const tap = (text: string): void => terminal.output(text);
+    // Like a statement's rows, a channel's output is recorded up to a cap (a 100 MB `cat` is not kept twice).
+    let seen = 0;
+    const tap = (data: Buffer | string): void => {
+      if (seen < MAX_RECORDED_OUTPUT_BYTES) terminal.output(typeof data === 'string' ? data : data.toString('utf8'));
+      seen += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    };
     const out = relayOutput(stream, channel, this.host.masking, tap);
     const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, tap);
     if (verdict.stdin) channel.pipe(stream);
@@ -203,6 +212,7 @@ export class SessionChannel {
     passExit(stream, channel, () => {
       out.finish();
       err.finish();
+      if (seen > MAX_RECORDED_OUTPUT_BYTES) terminal.note(`${seen - MAX_RECORDED_OUTPUT_BYTES} more bytes of output not recorded`);
     }, deps.signal);
   }
 

@@ -10,6 +10,7 @@ import { startDemoSshd, type DemoSshd } from '../../local/demo/sshd';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig, withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
+import { listenerEndpoint } from './pg-stack';
 
 export const SSH_TEST_POLICY = `
 targets:
@@ -84,12 +85,7 @@ export async function startSshStack(options: { policy?: string; extraTargets?: (
     sshd,
     agent,
     stateDir,
-    endpoint(target) {
-      const l = agent.listeners.find((x) => x.target === target);
-      if (!l) throw new Error(`no listener for ${target}`);
-      const [host, port] = l.endpoint.split(':');
-      return { host: host ?? '127.0.0.1', port: Number(port) };
-    },
+    endpoint: (target) => listenerEndpoint(agent, target),
     async knownHosts(target) {
       const { host, port } = stack.endpoint(target);
       const file = join(dir, `known_hosts.${target}`);

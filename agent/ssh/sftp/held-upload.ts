@@ -3,6 +3,11 @@ import { sftpText } from './review-text';
 
 /** The most an upload held for approval may hold in memory. */
 export const MAX_HELD_UPLOAD_BYTES = 64 * 1024 * 1024;
+/** The most all held uploads of the agent together may hold (many channels each under the cap above must not exhaust memory). */
+export const MAX_HELD_UPLOADS_TOTAL_BYTES = 256 * 1024 * 1024;
+
+/** Bytes held by every upload of this process. */
+let heldTotal = 0;
 /** What a reviewer sees of an upload's text: its first lines, within this many bytes. */
 export const REVIEW_PREVIEW_LINES = 10;
 export const REVIEW_PREVIEW_BYTES = 2048;
@@ -22,23 +27,37 @@ export class HeldUpload {
   constructor(readonly path: string) {}
 
   /**
-   * Keeps one WRITE. `too-large`: the upload would pass MAX_HELD_UPLOAD_BYTES; `gap`: it starts past
-   * what was written so far (the agent writes the whole file, so a gap would become zeros over what
-   * the file held: a resume or a write into the middle is not an upload it can hold).
+   * Keeps one WRITE. `too-large`: the upload would pass MAX_HELD_UPLOAD_BYTES, or all uploads
+   * MAX_HELD_UPLOADS_TOTAL_BYTES; `gap`: it starts past what was written so far (the agent writes the
+   * whole file, so a gap would become zeros over what the file held: a resume or a write into the
+   * middle is not an upload it can hold).
    */
   write(offset: number, data: Buffer): 'kept' | 'too-large' | 'gap' {
     if (this.received + data.length > MAX_HELD_UPLOAD_BYTES || offset + data.length > MAX_HELD_UPLOAD_BYTES) return 'too-large';
+    if (heldTotal + data.length > MAX_HELD_UPLOADS_TOTAL_BYTES) return 'too-large';
     if (offset > this.extent) return 'gap';
+    heldTotal += data.length;
     this.received += data.length;
     this.extent = Math.max(this.extent, offset + data.length);
     this.parts.push({ offset, data: Buffer.from(data) });
     return 'kept';
   }
 
-  /** The file as the writes left it (later writes over earlier ones, as a file would). */
+  /** Gives the held bytes back to the process's budget (the upload was closed, refused or its channel ended). Once. */
+  release(): void {
+    heldTotal -= this.received;
+    this.received = 0;
+    this.parts.length = 0;
+  }
+
+  /**
+   * The file as the writes left it (later writes over earlier ones, as a file would).
+   * Once: the parts are dropped; the bytes stay counted against the budget until `release`.
+   */
   content(): Buffer {
     const file = Buffer.alloc(this.extent);
     for (const p of this.parts) p.data.copy(file, p.offset);
+    this.parts.length = 0;
     return file;
   }
 

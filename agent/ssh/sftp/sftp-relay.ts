@@ -65,6 +65,10 @@ export class SftpRelay {
     caller.on('data', (chunk: Buffer) => this.onCallerBytes(chunk));
     target.on('data', (chunk: Buffer) => this.onTargetBytes(chunk));
     caller.on('end', () => target.end());
+    caller.on('close', () => {
+      for (const upload of this.uploads.values()) upload.release();
+      this.uploads.clear();
+    });
   }
 
   private send(bytes: Buffer): void {
@@ -188,6 +192,7 @@ export class SftpRelay {
         if (kept !== 'kept') {
           this.uploads.delete(handleKey);
           this.held -= upload.received;
+          upload.release();
           const message = kept === 'gap' ? 'twokey: only whole-file uploads are held (written from the start, no append or resume)' : 'twokey: the upload is larger than an approval can hold';
           return this.refuse(request, message);
         }
@@ -199,7 +204,7 @@ export class SftpRelay {
         return this.send(statusPacket(request.id, SFTP_STATUS.ok, ''));
       case 'close':
         this.uploads.delete(handleKey);
-        return void this.finishUpload(request, upload).finally(() => (this.held -= upload.received));
+        return void this.finishUpload(request, upload);
       default:
         return this.send(statusPacket(request.id, SFTP_STATUS.opUnsupported, `twokey: ${request.op} on an upload the agent holds is not supported`));
     }
@@ -252,9 +257,14 @@ export class SftpRelay {
   /** The upload's CLOSE: judged with what the reviewer must see, written on the write login once allowed or approved. */
   private async finishUpload(request: Request, upload: HeldUpload): Promise<void> {
     const content = upload.content();
-    await this.runChange(request, [upload.path], HeldUpload.review(upload.path, content, upload.mode), (sftp, done) =>
-      sftp.writeFile(upload.path, content, upload.mode === undefined ? {} : { mode: upload.mode & 0o7777 }, done),
-    );
+    try {
+      await this.runChange(request, [upload.path], HeldUpload.review(upload.path, content, upload.mode), (sftp, done) =>
+        sftp.writeFile(upload.path, content, upload.mode === undefined ? {} : { mode: upload.mode & 0o7777 }, done),
+      );
+    } finally {
+      this.held -= upload.received;
+      upload.release();
+    }
   }
 
   /** A request that changes files by path: judged, then run on the write login when it is one the agent can build. */

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { twokey } from '../../support/cli';
+import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/ssh/session-channel';
 import { tokenFor, waitFor } from '../../support/control-plane';
 import { runClient, startSshStack, type SshStack } from '../../support/ssh-stack';
 
@@ -46,5 +47,23 @@ describe('recordings of SSH sessions', () => {
     const replay = await cli(['replay', await onlySessionOf('sam')]);
     expect(replay.stdout).toContain(`sftp open ${stack.sshd.dataDir}/creds.txt`);
     expect(replay.stdout).toContain('-- read, allow by rule support');
+  });
+
+  it('records a command line with the secret it carries masked', async () => {
+    const token = await stack.token('tom', ['support']);
+    const run = await runClient(stack, 'box', 'ssh', token, (dest) => [dest, 'echo AKIAIOSFODNN7EXAMPLE']);
+    expect(run.code).toBe(0);
+    const replay = await cli(['replay', await onlySessionOf('tom')]);
+    expect(`${replay.stdout}${replay.stderr}`).not.toContain('AKIAIOSFODNN7EXAMPLE');
+    expect(replay.stderr).toMatch(/allow by support: echo \S+/);
+  });
+
+  it('records a channel\'s output up to its cap and notes how much more there was', async () => {
+    const token = await stack.token('loader', []);
+    const run = await runClient(stack, 'box', 'ssh', token, (dest) => [dest, 'yes | head -c 3000000']);
+    expect(run.stdout).toHaveLength(3_000_000);
+    const replay = await cli(['replay', await onlySessionOf('loader')]);
+    expect(replay.stdout.length).toBe(MAX_RECORDED_OUTPUT_BYTES);
+    expect(replay.stderr).toContain(`${3_000_000 - MAX_RECORDED_OUTPUT_BYTES} more bytes of output not recorded`);
   });
 });
