@@ -26,10 +26,7 @@ export function relayOutput(from: Readable, to: Writable, masking: SessionMaskin
   const emit = (text: string): void => {
     if (!text) return;
     tap(text);
-    if (!to.write(text)) {
-      from.pause();
-      to.once('drain', () => from.resume());
-    }
+    if (!to.write(text)) holdUntilDrained(from, to);
   };
   const flush = (): void => {
     clearTimeout(idle);
@@ -46,4 +43,11 @@ export function relayOutput(from: Readable, to: Writable, masking: SessionMaskin
       flush();
     },
   };
+}
+
+/** Flow control: `from` pauses until `to` drains (once, however many writes found it full). */
+export function holdUntilDrained(from: Readable, to: Writable): void {
+  if (from.isPaused()) return;
+  from.pause();
+  to.once('drain', () => from.resume());
 }

@@ -25,7 +25,10 @@ export class SftpFramer {
   private buffered: Buffer[] = [];
   private size = 0;
 
-  /** The whole packets now available (each without its length prefix), or a length that is zero or over the cap. */
+  /**
+   * The whole packets now available, each as its frame on the wire (length prefix included, so that a
+   * relay passes it on without a copy: `bodyOf` gives the packet), or a length that is zero or over the cap.
+   */
   push(chunk: Buffer): { packets: Buffer[] } | { invalidLength: number } {
     this.buffered.push(chunk);
     this.size += chunk.length;
@@ -35,7 +38,7 @@ export class SftpFramer {
       const length = data.readUInt32BE(0);
       if (length > MAX_SFTP_PACKET_BYTES || length === 0) return { invalidLength: length };
       if (data.length < 4 + length) break;
-      packets.push(data.subarray(4, 4 + length));
+      packets.push(data.subarray(0, 4 + length));
       data = data.subarray(4 + length);
     }
     this.buffered = data.length ? [data] : [];
@@ -177,5 +180,5 @@ export function parseReply(packet: Buffer): { readonly type: number; readonly id
   return type === SFTP_TYPE.handle ? { type, id, handle: r.string() } : { type, id };
 }
 
-/** A packet as it goes on the wire again (length prefix added back). */
-export const framed = (packet: Buffer): Buffer => Buffer.concat([uint32(packet.length), packet]);
+/** A framed packet's body: its type, id and fields. */
+export const bodyOf = (frame: Buffer): Buffer => frame.subarray(4);

@@ -1,12 +1,13 @@
 import type { ClientChannel, ServerChannel, SFTPWrapper } from 'ssh2';
 import { classifySftp, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
 import { decideAndRecord, judgeFileChange, type JudgeDeps } from '../judge';
+import { holdUntilDrained } from '../output-relay';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
 import { MAX_MASKED_DOWNLOAD_BYTES, MaskedDownload, MaskedDownloadError } from './masked-download';
 import { judgedPath } from '../paths';
 import { shown, sftpText } from './review-text';
-import { attrsPacket, dataPacket, framed, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
+import { attrsPacket, bodyOf, dataPacket, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
 
 /** Handles (upstream and held uploads) one SFTP channel may hold open. */
 export const MAX_SFTP_HANDLES = 256;
@@ -72,17 +73,11 @@ export class SftpRelay {
   }
 
   private send(bytes: Buffer): void {
-    if (!this.caller.write(bytes)) {
-      this.target.pause();
-      this.caller.once('drain', () => this.target.resume());
-    }
+    if (!this.caller.write(bytes)) holdUntilDrained(this.target, this.caller);
   }
 
   private forward(packet: Buffer): void {
-    if (!this.target.write(framed(packet))) {
-      this.caller.pause();
-      this.target.once('drain', () => this.caller.resume());
-    }
+    if (!this.target.write(packet)) holdUntilDrained(this.caller, this.target);
   }
 
   /** SFTP clients print a status code, not its message: the reason also goes to stderr. */
@@ -103,13 +98,13 @@ export class SftpRelay {
     const cut = this.fromTarget.push(chunk);
     if ('invalidLength' in cut) return this.fail(`twokey: the target sent an SFTP packet length of ${cut.invalidLength} bytes`);
     for (const packet of cut.packets) {
-      const reply = parseReply(packet);
+      const reply = parseReply(bodyOf(packet));
       const path = reply.id === undefined ? undefined : this.opening.get(reply.id);
       if (reply.id !== undefined && path !== undefined) {
         this.opening.delete(reply.id);
         if (reply.type === SFTP_TYPE.handle && reply.handle) this.handles.set(reply.handle.toString('hex'), path);
       }
-      this.send(framed(packet));
+      this.send(packet);
     }
   }
 
@@ -118,7 +113,7 @@ export class SftpRelay {
     const cut = this.fromCaller.push(chunk);
     if ('invalidLength' in cut) return this.fail(`twokey: an SFTP packet length of ${cut.invalidLength} bytes is refused (limit ${MAX_SFTP_PACKET_BYTES})`);
     for (const packet of cut.packets) {
-      const request = parseRequest(packet);
+      const request = parseRequest(bodyOf(packet));
       if (request.kind === 'init') this.forward(packet);
       else if (request.kind === 'malformed') {
         if (request.id === undefined) return this.fail('twokey: malformed SFTP packet');

@@ -1,5 +1,5 @@
 import { SshWireReader, sshString } from '../../../core/ssh/wire';
-import { framed, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket } from '../../../agent/ssh/sftp/packets';
+import { bodyOf, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket } from '../../../agent/ssh/sftp/packets';
 
 const uint32 = (n: number): Buffer => {
   const b = Buffer.alloc(4);
@@ -16,6 +16,7 @@ const packet = (type: number, ...parts: Buffer[]): Buffer => Buffer.concat([Buff
 const open = packet(SFTP_TYPE.open, uint32(7), sshString('/srv/data/report.txt'), uint32(0x1a), uint32(0x4), uint32(0o640));
 const write = packet(SFTP_TYPE.write, uint32(8), sshString('h1'), uint64(4096), sshString('hello'));
 const close = packet(SFTP_TYPE.close, uint32(9), sshString('h1'));
+const framed = (packet: Buffer): Buffer => Buffer.concat([uint32(packet.length), packet]);
 const stream = Buffer.concat([open, write, close].map(framed));
 
 function cutAt(points: number[]): Buffer[] {
@@ -25,7 +26,7 @@ function cutAt(points: number[]): Buffer[] {
   for (const to of [...points, stream.length]) {
     const cut = framer.push(stream.subarray(from, to));
     if ('invalidLength' in cut) throw new Error('unexpected');
-    out.push(...cut.packets);
+    out.push(...cut.packets.map(bodyOf));
     from = to;
   }
   return out;
