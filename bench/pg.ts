@@ -21,7 +21,6 @@
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { cpus } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { Client as PgClient } from 'pg';
@@ -34,6 +33,7 @@ import { freePort } from '../local/free-port';
 import { devIssuerConfig, mintDevToken, withDevIssuer, type DevSigningKey } from '../local/oidc/dev-issuer';
 import { postDecision, waitForMail } from '../tests/support/outbox';
 import { CONFIDENCE, offFirst, pairedOverhead } from './paired';
+import { controlPlaneInfo, currentRssMb, peakRssMb, resetPeakRss, waitForPort } from './processes';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
 const HOST = '127.0.0.1';
@@ -180,14 +180,6 @@ async function streamQuery(port: number, user: string, password: string, sql: st
   });
 }
 
-function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
-}
-const peakRssMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
-/** Resets the process's peak RSS (Linux: writing 5 to clear_refs), so that one phase's peak can be read. */
-const resetPeakRss = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5');
-const currentRssMb = (pid: number): number => procStatusMb(pid, 'VmRSS');
 /** CPU seconds (user + system, every thread) a process has used so far. */
 function cpuSeconds(pid: number): number {
   return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -283,32 +275,7 @@ function ensurePgbouncer(): string {
 }
 
 /** The first line the control-plane process prints: where it listens and the dev issuer's key. */
-async function controlPlaneInfo(child: ChildProcess): Promise<{ httpUrl: string; wsUrl: string; issuer: string; signingKey: DevSigningKey }> {
-  return new Promise((resolveInfo, reject) => {
-    let text = '';
-    child.once('exit', (code) => reject(new Error(`the control plane exited (code ${code})`)));
-    child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      const line = text.split('\n')[0];
-      if (text.includes('\n') && line) resolveInfo(JSON.parse(line) as { httpUrl: string; wsUrl: string; issuer: string; signingKey: DevSigningKey });
-    });
-  });
-}
 
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, HOST, () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} did not open`);
-}
 
 /**
  * The large SELECTs, run first, on an agent that has not yet held eight recorded pgbench sessions:

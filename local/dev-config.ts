@@ -9,7 +9,8 @@ export interface DevInfo {
   readonly controlPlane: { httpUrl: string; wsUrl: string };
   readonly issuer: string;
   readonly outboxDir: string;
-  readonly targets: Record<string, { protocol: string; endpoint: string | null; adminUrl?: string; database?: string }>;
+  /** `dataDir`: an SSH target's directory that its write login may change. */
+  readonly targets: Record<string, { protocol: string; endpoint: string | null; adminUrl?: string; database?: string; dataDir?: string }>;
   readonly pid: number;
   /** The agent's MCP endpoint (`twokey mcp` bridges to it). */
   readonly mcp?: { readonly url: string };

@@ -9,6 +9,7 @@ import { LocalSlack } from './slack/slack-api';
 import { startLocalControlPlane, type LocalControlPlane } from './control-plane';
 import { DEMO_KUBE_TARGET, startDemoKubernetes, type DemoKubernetes } from './demo/kubernetes';
 import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
+import { canRunSshd, startDemoSshd, type DemoSshd } from './demo/sshd';
 import { DEV_INFO_FILE, readDevUsers, type DevInfo } from './dev-config';
 import { freePort } from './free-port';
 import { IDP_AUDIENCES, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCES, IDP_REVIEW_CLIENT_ID } from './idp/oidc-idp';
@@ -17,7 +18,8 @@ import { DEV_AUDIENCES, DEV_GROUPS_CLAIM, devIssuerConfig, mintDevToken, planeIs
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_TARGET = 'demo-pg';
-export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790, agentMcp: 6580, agentKubernetes: 6443 } as const;
+export const DEMO_SSH_TARGET = 'demo-ssh';
+export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790, agentMcp: 6580, agentKubernetes: 6443, sshd: 2223, agentSsh: 2222 } as const;
 export const IDP_SERVICE_SECRET_FILE = 'idp-service-secret';
 const AGENT_READY_TIMEOUT_MS = 30_000;
 const AGENT_STOP_TIMEOUT_MS = 5_000;
@@ -160,6 +162,13 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       const pgServer = postgres;
       stoppers.push(() => pgServer.stop());
     }
+    // The demo SSH target needs OpenSSH's server (and root, to add its read and write users).
+    let sshd: DemoSshd | undefined;
+    if (options.demo && canRunSshd()) {
+      sshd = await startDemoSshd({ dir: join(dataDir, 'sshd'), host, port: await port(DEFAULT_PORTS.sshd), log: options.log });
+      const sshServer = sshd;
+      stoppers.push(() => sshServer.stop());
+    }
 
     const agentDir = join(dataDir, 'agent');
     await mkdir(agentDir, { recursive: true, mode: 0o700 });
@@ -185,19 +194,34 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
           ...(idp ? [planeIssuerConfig(idp.issuer, IDP_AUDIENCES, 'data', IDP_GROUPS_CLAIM)] : []),
         ],
       },
-      targets: postgres
-        ? [
-            {
-              name: DEMO_TARGET,
-              protocol: 'postgres',
-              listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentPostgres },
-              upstream: { host, port: postgres.port, database: DEMO_DATABASE },
-              readCredential: postgres.read,
-              writeCredential: postgres.write,
-            },
-            ...(kube ? [kube.target] : []),
-          ]
-        : [],
+      targets: [
+        ...(postgres
+          ? [
+              {
+                name: DEMO_TARGET,
+                protocol: 'postgres',
+                listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentPostgres },
+                upstream: { host, port: postgres.port, database: DEMO_DATABASE },
+                readCredential: postgres.read,
+                writeCredential: postgres.write,
+              },
+            ]
+          : []),
+        ...(kube ? [kube.target] : []),
+        ...(sshd
+          ? [
+              {
+                name: DEMO_SSH_TARGET,
+                protocol: 'ssh',
+                listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentSsh },
+                upstream: { host, port: sshd.port },
+                hostKey: sshd.hostKey,
+                readLogin: sshd.readLogin,
+                writeLogin: sshd.writeLogin,
+              },
+            ]
+          : []),
+      ],
       mcp: { listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentMcp } },
     };
     const configFile = join(agentDir, 'agent.yaml');
@@ -226,6 +250,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       targets: {
         ...(postgres ? { [DEMO_TARGET]: { protocol: 'postgres', endpoint: endpoints[DEMO_TARGET] ?? null, adminUrl: postgres.adminUrl, database: DEMO_DATABASE } } : {}),
         ...(kube ? { [DEMO_KUBE_TARGET]: { protocol: 'kubernetes', endpoint: endpoints[DEMO_KUBE_TARGET] ?? null } } : {}),
+        ...(sshd ? { [DEMO_SSH_TARGET]: { protocol: 'ssh', endpoint: endpoints[DEMO_SSH_TARGET] ?? null, dataDir: sshd.dataDir } } : {}),
       },
       pid: process.pid,
       mcp: { url: `http://${mcp.endpoint}/mcp` },

@@ -14,6 +14,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl) # test certificates are ma
 [ -x /usr/bin/chromium ] || need+=(chromium)          # the approval page is tested in headless Chromium
 command -v sftp >/dev/null 2>&1 || need+=(openssh-client)          # SFTP requests are read off the real client
 [ -x /usr/lib/openssh/sftp-server ] || need+=(openssh-sftp-server) # and its real server
+command -v sshpass >/dev/null 2>&1 || need+=(sshpass)  # types tokens at ssh's password prompt
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then
     echo "installing ${need[*]} for the tests"

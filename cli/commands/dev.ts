@@ -38,6 +38,8 @@ export async function devCommand(argv: string[]): Promise<number> {
   const pg = stack.info.targets['demo-pg'];
   const k8s = stack.info.targets['demo-k8s'];
   const [pgHost, pgPort] = (pg?.endpoint ?? '127.0.0.1:?').split(':');
+  const ssh = stack.info.targets['demo-ssh'];
+  const [sshHost, sshPort] = (ssh?.endpoint ?? '127.0.0.1:?').split(':');
   console.log(
     [
       '',
@@ -47,6 +49,9 @@ export async function devCommand(argv: string[]): Promise<number> {
       pg ? `  demo-pg        agent endpoint ${pg.endpoint ?? '(not served yet)'}   direct (superuser) ${pg.adminUrl}` : '',
       k8s ? `  demo-k8s       agent endpoint https://${k8s.endpoint ?? '(not served yet)'} (a Kubernetes API stand-in upstream, no real cluster)` : '',
       stack.info.mcp ? `  MCP            ${stack.info.mcp.url}   (AI clients: npx twokey mcp --target demo-pg${dd})` : '',
+      ssh
+        ? `  demo-ssh       agent endpoint ${ssh.endpoint ?? '(not served yet)'}   files in ${ssh.dataDir ?? '?'}`
+        : '  demo-ssh       not started: install openssh-server (/usr/sbin/sshd) and run as root to add the demo SSH target',
       `  outbox         ${stack.info.outboxDir}`,
       stack.info.slack ? `  Slack stand-in ${stack.info.slack.viewer} (messages to #dba; press their buttons there)` : '',
       stack.info.idp ? `  OpenID provider ${stack.info.idp.issuer} (twokey login${dd}; any password)` : '',
@@ -56,6 +61,9 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  npx twokey agents list --json${dd}`,
       pg?.endpoint
         ? `  PGPASSWORD=$(npx twokey token --user alice${dd}) psql "host=${pgHost} port=${pgPort} dbname=demo user=alice"`
+        : '',
+      ssh?.endpoint
+        ? `  SSHPASS=$(npx twokey token --user alice${dd}) sshpass -e ssh -p ${sshPort} -o StrictHostKeyChecking=accept-new alice@${sshHost} 'ls -la ${ssh.dataDir ?? '/'}'`
         : '',
       k8s?.endpoint
         ? `  npx twokey kubeconfig --target demo-k8s --user alice${dd} --kubeconfig ${join(dir, 'kubeconfig')} && KUBECONFIG=${join(dir, 'kubeconfig')} kubectl get pods`

@@ -237,6 +237,9 @@ function transcriptLine(e: Record<string, unknown>, stamp: string, database: str
       return `${stamp}-- approval ${String(e.requestId)}: ${String(e.outcome)}${(e.reviewers as string[]).length ? ` by ${(e.reviewers as string[]).join(', ')}` : ''}\n`;
     case 'session.end':
       return `${stamp}-- session ended (${String(e.reason)})\n`;
+    case 'decision':
+      // Another protocol's action (an SSH command, an SFTP request, a forward): its text, then what was decided.
+      return `${stamp}${String(e.text)}\n${stamp}-- ${String(e.class)}, ${String(e.decision)}${e.rule ? ` by rule ${String(e.rule)}` : ''}${e.reason ? `: ${String(e.reason)}` : ''}\n`;
     default:
       return '';
   }

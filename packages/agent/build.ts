@@ -11,8 +11,11 @@ const ROOT = join(__dirname, '..', '..');
 export const AGENT_PACKAGE_DIR = join(__dirname, 'dist');
 /** Loaded at run time from its own files (a WASM module): installed, not bundled. */
 const EXTERNAL = ['libpg-query'];
-/** Optional native speed-ups of `ws` and `pg` that the agent does without. */
-const OPTIONAL_ABSENT = ['bufferutil', 'utf-8-validate', 'pg-native'];
+/**
+ * Optional native speed-ups the agent does without: of `ws` and `pg`, and ssh2's crypto and
+ * cpu-features addons (`*.node`; ssh2 loads them in a try and falls back to Node's crypto).
+ */
+const OPTIONAL_ABSENT = ['bufferutil', 'utf-8-validate', 'pg-native', '*.node'];
 
 export async function buildAgentPackage(outDir = AGENT_PACKAGE_DIR): Promise<string> {
   const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; engines: Record<string, string>; dependencies: Record<string, string> };
@@ -25,7 +28,7 @@ export async function buildAgentPackage(outDir = AGENT_PACKAGE_DIR): Promise<str
   const manifest = {
     name: 'twokey-agent',
     version: root.version,
-    description: 'twokey data-plane agent: approvals, masking and recording in front of PostgreSQL',
+    description: 'twokey data-plane agent: approvals, masking and recording in front of PostgreSQL and SSH',
     license: 'UNLICENSED',
     bin: { 'twokey-agent': 'bin/twokey-agent.cjs' },
     files: ['bin/', 'twokey-agent.service', 'Dockerfile', 'agent.example.yaml'],

@@ -43,7 +43,7 @@ describe('twokey dev (npm start) end to end', () => {
       const agents = (JSON.parse(res.stdout) as { agents: { name: string; connected: boolean; targets: string[] }[] }).agents;
       return agents.find((a) => a.name === 'demo-agent' && a.connected);
     }, 10_000, 'demo agent connected');
-    expect(agent.targets).toEqual(['demo-pg', 'demo-k8s']);
+    expect(agent.targets).toEqual(['demo-pg', 'demo-k8s', 'demo-ssh']);
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
@@ -74,6 +74,21 @@ describe('twokey dev (npm start) end to end', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('serves the demo SSH target: support runs read commands, analysts may not write', async () => {
+    const [host, port] = (dev.info.targets['demo-ssh']?.endpoint ?? '').split(':');
+    const ssh = async (user: string, command: string): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+      const token = (await twokey(['token', '--user', user, '--data-dir', dataDir])).stdout.trim();
+      const args = ['-e', 'ssh', '-p', String(port), '-o', `UserKnownHostsFile=${join(dataDir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=accept-new', '-o', 'PubkeyAuthentication=no', '-o', 'LogLevel=ERROR', `${user}@${host}`, command];
+      return new Promise((resolve) => {
+        const child = execFile('sshpass', args, { env: { ...process.env, SSHPASS: token } }, (error, stdout, stderr) => resolve({ code: child.exitCode, stdout, stderr }));
+      });
+    };
+    expect(await ssh('alice', 'id -un')).toEqual({ code: 0, stdout: 'twokey-read\n', stderr: '' });
+    const refused = await ssh('dave', `touch ${dev.info.targets['demo-ssh']?.dataDir ?? ''}/dave`);
+    expect(refused.code).toBe(126);
+    expect(refused.stderr).toBe('twokey: write denied by rule analysts-ssh-read-only\n');
   });
 
   it('refuses agents list to a non-admin and without a token', async () => {

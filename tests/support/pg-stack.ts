@@ -35,6 +35,14 @@ blocks:
   - { name: no-kill, targets: ['*'], functions: ['pg_catalog.pg_terminate_backend'] }
 `;
 
+/** Where the agent's listener for a target bound. */
+export function listenerEndpoint(agent: RunningAgent, target: string): { host: string; port: number } {
+  const l = agent.listeners.find((x) => x.target === target);
+  if (!l) throw new Error(`no listener for ${target}`);
+  const [host, port] = l.endpoint.split(':');
+  return { host: host ?? '127.0.0.1', port: Number(port) };
+}
+
 export interface PgStack {
   cp: LocalControlPlane;
   /** Stops the control plane and starts it again on the same port with the same on-disk state. */
@@ -124,12 +132,7 @@ export async function startPgStack(
     },
     pg: pgServer,
     agent,
-    endpoint(target) {
-      const l = agent.listeners.find((x) => x.target === target);
-      if (!l) throw new Error(`no listener for ${target}`);
-      const [host, port] = l.endpoint.split(':');
-      return { host: host ?? '127.0.0.1', port: Number(port) };
-    },
+    endpoint: (target) => listenerEndpoint(agent, target),
     mcpUrl() {
       if (!agent.mcp) throw new Error('the stack was started without mcp');
       return `http://${agent.mcp.endpoint}/mcp`;

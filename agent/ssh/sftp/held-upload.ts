@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { sftpText } from './review-text';
+
+/** The most an upload held for approval may hold in memory. */
+export const MAX_HELD_UPLOAD_BYTES = 64 * 1024 * 1024;
+/** The most all held uploads of the agent together may hold (many channels each under the cap above must not exhaust memory). */
+export const MAX_HELD_UPLOADS_TOTAL_BYTES = 256 * 1024 * 1024;
+
+/** Bytes held by every upload of this process. */
+let heldTotal = 0;
+/** What a reviewer sees of an upload's text: its first lines, within this many bytes. */
+export const REVIEW_PREVIEW_LINES = 10;
+export const REVIEW_PREVIEW_BYTES = 2048;
+
+/**
+ * A file a caller uploads over SFTP, kept by the agent until its CLOSE is judged: the reviewer sees its
+ * path, size, SHA-256 and first lines, and the agent writes exactly these bytes on approval.
+ */
+export class HeldUpload {
+  private readonly parts: { readonly offset: number; readonly data: Buffer }[] = [];
+  /** Bytes kept so far (what the caller sent, overlapping writes counted each time). */
+  received = 0;
+  /** The end of the bytes written so far; each WRITE starts within it. */
+  private extent = 0;
+  mode: number | undefined;
+
+  constructor(readonly path: string) {}
+
+  /**
+   * Keeps one WRITE. `too-large`: the upload would pass MAX_HELD_UPLOAD_BYTES, or all uploads
+   * MAX_HELD_UPLOADS_TOTAL_BYTES; `gap`: it starts past what was written so far (the agent writes the
+   * whole file, so a gap would become zeros over what the file held: a resume or a write into the
+   * middle is not an upload it can hold).
+   */
+  write(offset: number, data: Buffer): 'kept' | 'too-large' | 'gap' {
+    if (this.received + data.length > MAX_HELD_UPLOAD_BYTES || offset + data.length > MAX_HELD_UPLOAD_BYTES) return 'too-large';
+    if (heldTotal + data.length > MAX_HELD_UPLOADS_TOTAL_BYTES) return 'too-large';
+    if (offset > this.extent) return 'gap';
+    heldTotal += data.length;
+    this.received += data.length;
+    this.extent = Math.max(this.extent, offset + data.length);
+    this.parts.push({ offset, data: Buffer.from(data) });
+    return 'kept';
+  }
+
+  /** Gives the held bytes back to the process's budget (the upload was closed, refused or its channel ended). Once. */
+  release(): void {
+    heldTotal -= this.received;
+    this.received = 0;
+    this.parts.length = 0;
+  }
+
+  /**
+   * The file as the writes left it (later writes over earlier ones, as a file would).
+   * Once: the parts are dropped; the bytes stay counted against the budget until `release`.
+   */
+  content(): Buffer {
+    const file = Buffer.alloc(this.extent);
+    for (const p of this.parts) p.data.copy(file, p.offset);
+    this.parts.length = 0;
+    return file;
+  }
+
+  /** What the reviewer reads: the operation, path, size, SHA-256 and the first lines (or that it is binary). */
+  static review(path: string, content: Buffer, mode: number | undefined): string {
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    const head = content.subarray(0, REVIEW_PREVIEW_BYTES);
+    const preview = head.includes(0)
+      ? '(binary content)'
+      : head.toString('utf8').split('\n').slice(0, REVIEW_PREVIEW_LINES).join('\n');
+    const shownMode = mode === undefined ? '' : ` mode ${(mode & 0o7777).toString(8)}`;
+    return `${sftpText('upload', [path])}${shownMode}\nsize: ${content.length} bytes\nsha256: ${sha256}\nfirst lines:\n${preview}`;
+  }
+}

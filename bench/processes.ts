@@ -1,0 +1,45 @@
+/** What the benchmarks read of the processes they start: memory from /proc, the control plane's info line, a port opening. */
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import type { DevSigningKey } from '../local/oidc/dev-issuer';
+
+const PORT_WAIT_TRIES = 200;
+const PORT_WAIT_INTERVAL_MS = 50;
+
+function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
+}
+export const peakRssMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
+/** Resets the process's peak RSS (Linux: writing 5 to clear_refs), so that one phase's peak can be read. */
+export const resetPeakRss = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5');
+export const currentRssMb = (pid: number): number => procStatusMb(pid, 'VmRSS');
+
+/** The first line control-plane-process.ts prints: its URLs, issuer and dev signing key. */
+export async function controlPlaneInfo(child: ChildProcess): Promise<{ httpUrl: string; wsUrl: string; issuer: string; signingKey: DevSigningKey }> {
+  return new Promise((resolveInfo, reject) => {
+    let text = '';
+    child.once('exit', (code) => reject(new Error(`the control plane exited (code ${code})`)));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const line = text.split('\n')[0];
+      if (text.includes('\n') && line) resolveInfo(JSON.parse(line) as { httpUrl: string; wsUrl: string; issuer: string; signingKey: DevSigningKey });
+    });
+  });
+}
+
+export async function waitForPort(port: number, host = '127.0.0.1'): Promise<void> {
+  for (let i = 0; i < PORT_WAIT_TRIES; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, host, () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, PORT_WAIT_INTERVAL_MS));
+  }
+  throw new Error(`port ${port} did not open`);
+}

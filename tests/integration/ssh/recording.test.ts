@@ -1,0 +1,69 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { twokey } from '../../support/cli';
+import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/ssh/session-channel';
+import { tokenFor, waitFor } from '../../support/control-plane';
+import { runClient, startSshStack, type SshStack } from '../../support/ssh-stack';
+
+describe('recordings of SSH sessions', () => {
+  let stack: SshStack;
+  let erin: string;
+  const cli = (args: string[]) => twokey([...args, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
+
+  beforeAll(async () => {
+    stack = await startSshStack();
+    erin = await tokenFor(stack.cp, 'erin', ['auditor']);
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  const shipped = (): Promise<true> => waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'recording shipped');
+
+  async function onlySessionOf(user: string): Promise<string> {
+    await shipped();
+    const out = await cli(['sessions', 'list', '--user', user, '--json']);
+    const sessions = (JSON.parse(out.stdout) as { sessions: { sessionId: string }[] }).sessions;
+    expect(sessions).toHaveLength(1);
+    return sessions[0]?.sessionId ?? '';
+  }
+
+  it('records a shell as asciicast, masked as the caller saw it, and replays it', async () => {
+    writeFileSync(join(stack.sshd.dataDir, 'creds.txt'), 'aws key AKIAIOSFODNN7EXAMPLE\n', { mode: 0o644 });
+    const token = await stack.token('rita', ['support']);
+    const run = await runClient(stack, 'box', 'ssh', token, (dest) => ['-tt', dest], { input: `cat ${stack.sshd.dataDir}/creds.txt; exit\n` });
+    expect(run.stdout).toContain('aws key ');
+    const id = await onlySessionOf('rita');
+    const replay = await cli(['replay', id, '--speed', '100']);
+    expect(replay.code).toBe(0);
+    expect(replay.stdout).toContain('aws key ');
+    expect(replay.stdout).not.toContain('AKIAIOSFODNN7EXAMPLE');
+    expect(replay.stderr).toContain('allow by support: interactive shell on box');
+    expect(replay.stderr).toMatch(/session ended/);
+  });
+
+  it('records each SFTP request as a JSON event', async () => {
+    const token = await stack.token('sam', ['support']);
+    const run = await runClient(stack, 'box', 'scp', token, (dest) => [`${dest}:${stack.sshd.dataDir}/creds.txt`, '/dev/null']);
+    expect(run.code).toBe(0);
+    const replay = await cli(['replay', await onlySessionOf('sam')]);
+    expect(replay.stdout).toContain(`sftp open ${stack.sshd.dataDir}/creds.txt`);
+    expect(replay.stdout).toContain('-- read, allow by rule support');
+  });
+
+  it('records a command line with the secret it carries masked', async () => {
+    const token = await stack.token('tom', ['support']);
+    const run = await runClient(stack, 'box', 'ssh', token, (dest) => [dest, 'echo AKIAIOSFODNN7EXAMPLE']);
+    expect(run.code).toBe(0);
+    const replay = await cli(['replay', await onlySessionOf('tom')]);
+    expect(`${replay.stdout}${replay.stderr}`).not.toContain('AKIAIOSFODNN7EXAMPLE');
+    expect(replay.stderr).toMatch(/allow by support: echo \S+/);
+  });
+
+  it('records a channel\'s output up to its cap and notes how much more there was', async () => {
+    const token = await stack.token('loader', []);
+    const run = await runClient(stack, 'box', 'ssh', token, (dest) => [dest, 'yes | head -c 3000000']);
+    expect(run.stdout).toHaveLength(3_000_000);
+    const replay = await cli(['replay', await onlySessionOf('loader')]);
+    expect(replay.stdout.length).toBe(MAX_RECORDED_OUTPUT_BYTES);
+    expect(replay.stderr).toContain(`${3_000_000 - MAX_RECORDED_OUTPUT_BYTES} more bytes of output not recorded`);
+  });
+});

@@ -1,0 +1,79 @@
+import { SshWireReader, sshString } from '../../../core/ssh/wire';
+import { bodyOf, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket } from '../../../agent/ssh/sftp/packets';
+
+const uint32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+};
+const uint64 = (n: number): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+};
+const packet = (type: number, ...parts: Buffer[]): Buffer => Buffer.concat([Buffer.from([type]), ...parts]);
+
+const open = packet(SFTP_TYPE.open, uint32(7), sshString('/srv/data/report.txt'), uint32(0x1a), uint32(0x4), uint32(0o640));
+const write = packet(SFTP_TYPE.write, uint32(8), sshString('h1'), uint64(4096), sshString('hello'));
+const close = packet(SFTP_TYPE.close, uint32(9), sshString('h1'));
+const framed = (packet: Buffer): Buffer => Buffer.concat([uint32(packet.length), packet]);
+const stream = Buffer.concat([open, write, close].map(framed));
+
+function cutAt(points: number[]): Buffer[] {
+  const framer = new SftpFramer();
+  const out: Buffer[] = [];
+  let from = 0;
+  for (const to of [...points, stream.length]) {
+    const cut = framer.push(stream.subarray(from, to));
+    if ('invalidLength' in cut) throw new Error('unexpected');
+    out.push(...cut.packets.map(bodyOf));
+    from = to;
+  }
+  return out;
+}
+
+describe('SFTP framing and request parsing', () => {
+  it('cuts the same packets at every split point and every pair of split points', () => {
+    for (let i = 0; i <= stream.length; i++) {
+      expect(cutAt([i])).toEqual([open, write, close]);
+      for (let j = i; j <= stream.length; j += 7) expect(cutAt([i, j])).toEqual([open, write, close]);
+    }
+  });
+
+  it('cuts the same packets from one byte at a time', () => {
+    expect(cutAt(Array.from({ length: stream.length }, (_, i) => i))).toEqual([open, write, close]);
+  });
+
+  it('refuses a length over the cap and a zero length before buffering the packet', () => {
+    expect(new SftpFramer().push(uint32(MAX_SFTP_PACKET_BYTES + 1))).toEqual({ invalidLength: MAX_SFTP_PACKET_BYTES + 1 });
+    expect(new SftpFramer().push(uint32(0))).toEqual({ invalidLength: 0 });
+  });
+
+  it('parses an OPEN with its path, flags and permission bits', () => {
+    expect(parseRequest(open)).toEqual({ kind: 'request', id: 7, op: 'open', paths: ['/srv/data/report.txt'], flags: 0x1a, attrs: { mode: 0o640 } });
+  });
+
+  it('parses a WRITE with its handle, offset and data', () => {
+    expect(parseRequest(write)).toMatchObject({ kind: 'request', id: 8, op: 'write', handle: Buffer.from('h1'), offset: 4096, data: Buffer.from('hello') });
+  });
+
+  it('calls a truncated request, an unknown type and trailing garbage in attributes malformed', () => {
+    expect(parseRequest(open.subarray(0, open.length - 2))).toEqual({ kind: 'malformed', id: 7 });
+    expect(parseRequest(packet(99, uint32(3)))).toEqual({ kind: 'malformed', id: 3 });
+    expect(parseRequest(packet(SFTP_TYPE.open, uint32(4), sshString('/x'), uint32(1), uint32(0x80000000), uint32(5)))).toEqual({ kind: 'malformed', id: 4 });
+  });
+
+  it('reads the second path of a posix-rename extension', () => {
+    const rename = packet(SFTP_TYPE.extended, uint32(11), sshString('posix-rename@openssh.com'), sshString('/a'), sshString('/b'));
+    expect(parseRequest(rename)).toMatchObject({ op: 'extended', extension: 'posix-rename@openssh.com', paths: ['/a', '/b'] });
+  });
+
+  it('builds a STATUS reply the parser reads back', () => {
+    const reply = statusPacket(5, SFTP_STATUS.permissionDenied, 'twokey: no');
+    const body = reply.subarray(4);
+    expect(parseReply(body)).toEqual({ type: SFTP_TYPE.status, id: 5 });
+    const r = new SshWireReader(body.subarray(5));
+    expect(r.uint32()).toBe(SFTP_STATUS.permissionDenied);
+    expect(r.string()?.toString()).toBe('twokey: no');
+  });
+});
