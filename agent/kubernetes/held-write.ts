@@ -51,8 +51,13 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   const { contentType, bytes } = held.value;
   const method = req.method ?? 'GET';
   const live = ['update', 'patch'].includes(judged.classified.info.verb) ? await liveObject(deps, judged) : undefined;
+  const review = deps.rules.reviewText(judged.classified, held.value, live, judged.masking);
+  if (!review.ok) {
+    sendStatus(res, 'BadRequest', review.error);
+    return { status: 400, bytes: 0, summary: review.error };
+  }
   // The reviewer reads exactly what is sent: method, path with its query, content type, and the body (with a diff).
-  const text = `${method} ${judged.url}${contentType ? `\ncontent-type: ${contentType}` : ''}\n${deps.rules.reviewText(judged.classified, held.value, live, judged.masking)}`;
+  const text = `${method} ${judged.url}${contentType ? `\ncontent-type: ${contentType}` : ''}\n${review.value}`;
   const sha256 = createHash('sha256').update(`kubernetes\n${method}\n${judged.url}\n${contentType ?? ''}\n`).update(bytes).digest('hex');
   const abort = new AbortController();
   res.once('close', () => abort.abort());
@@ -73,6 +78,12 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
     sendStatus(res, 'Forbidden', message);
     return { status: 403, bytes: 0, summary: message };
   }
+  // The reviewer approved a change to the object as it was: if it changed meanwhile, what would run is not what they saw.
+  if (live !== undefined && !sameObject(live, await liveObject(deps, judged))) {
+    const message = `twokey: ${objectName(judged)} changed after it was reviewed; nothing was sent: run the command again for a fresh review`;
+    sendStatus(res, 'Conflict', message);
+    return { status: 409, bytes: 0, summary: message };
+  }
   const plan = deps.rules.responseMasking(judged.classified, judged.masking, req.headers.accept);
   const headers = upstreamHeaders(req.headers, false);
   delete headers['transfer-encoding'];
@@ -81,6 +92,28 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   if (plan.kind === 'mask') Object.assign(headers, plan.headers);
   const forwarded = await forward(deps.upstream, { method, path: judged.url, headers, credential: 'write' }, bytes, res, maskedResponse(plan), outcome.notice);
   return { ...forwarded, summary: outcome.notice };
+}
+
+/** Two reads of the live object show the same object: the same resourceVersion (bytes alike when it has none). */
+function sameObject(reviewed: Buffer, now: Buffer | undefined): boolean {
+  if (now === undefined) return false;
+  const a = resourceVersion(reviewed);
+  const b = resourceVersion(now);
+  return a !== undefined && b !== undefined ? a === b : reviewed.equals(now);
+}
+
+function resourceVersion(object: Buffer): string | undefined {
+  try {
+    const doc = JSON.parse(object.toString('utf8')) as { metadata?: { resourceVersion?: unknown } };
+    return typeof doc.metadata?.resourceVersion === 'string' ? doc.metadata.resourceVersion : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function objectName(judged: JudgedRequest): string {
+  const k = judged.classified.action.kubernetes;
+  return `${k?.namespace !== undefined ? `${k.namespace}/` : ''}${k?.name ?? judged.url.split('?')[0] ?? ''}`;
 }
 
 function reasonOf(req: IncomingMessage): string | undefined {

@@ -1,0 +1,79 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
+import { agentRequest, kubectl, runKubectl, startKubeStack, type KubeStack } from '../../support/kube-stack';
+import { postDecision, waitForMail } from '../../support/outbox';
+
+/**
+ * An outsider's attacks on the Kubernetes proxy (held writes, review and run), each against the real
+ * agent, the fixture API server and the real kubectl.
+ */
+const POLICY = `
+targets:
+  - { name: k8s, protocol: kubernetes, agent: kube-agent }
+reviewers: { ops: [{ subject: bob, email: bob@example.com }] }
+rules:
+  - name: support
+    targets: [k8s]
+    subjects: { groups: [support] }
+    actions: { read: allow, write: { approve: { groups: [ops], timeoutSeconds: 600 } }, admin: { approve: { groups: [ops] } }, unknown: deny }
+`;
+
+const READ_SA = 'attack-read-sa';
+const WRITE_SA = 'attack-write-sa';
+
+describe('attacks on held Kubernetes writes', () => {
+  let fixture: KubeFixture;
+  let stack: KubeStack;
+  let alice: string;
+
+  const direct = (args: string[]) => {
+    const ca = join(stack.dataDir, 'fixture-ca.pem');
+    writeFileSync(ca, fixture.caPem);
+    return runKubectl([`--server=${fixture.url}`, `--certificate-authority=${ca}`, `--token=${WRITE_SA}`, ...args], { KUBECONFIG: '/dev/null', HOME: stack.dataDir });
+  };
+
+  beforeAll(async () => {
+    fixture = await startKubeFixture({ tokens: { [READ_SA]: { user: 'system:serviceaccount:twokey:reader', access: 'read' }, [WRITE_SA]: { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
+    stack = await startKubeStack({ policy: POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: READ_SA, writeToken: WRITE_SA } });
+    alice = await stack.token('alice', ['support']);
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await fixture?.stop();
+  });
+
+  it('never shows a held Secret write its values in the review mail, yet stores them once approved', async () => {
+    const manifest = join(stack.dataDir, 'secret.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: Secret\nmetadata: { name: reviewed-secret, namespace: default }\nstringData: { password: N3w-Pa55-under-review }\n');
+    const applying = kubectl(stack, 'k8s', alice, ['apply', '-f', manifest]);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'reviewed-secret', new Set(), 30_000);
+    expect(mail.text).not.toContain('N3w-Pa55-under-review');
+    expect(mail.text).not.toContain(Buffer.from('N3w-Pa55-under-review').toString('base64'));
+    expect(mail.text).toContain('password');
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    expect((await applying).stdout).toMatch(/secret\/reviewed-secret created/);
+    const stored = await direct(['get', 'secret', 'reviewed-secret', '-o', 'jsonpath={.data.password}']);
+    expect(Buffer.from(stored.stdout, 'base64').toString('utf8')).toBe('N3w-Pa55-under-review');
+  });
+
+  it('shows a held patch as a diff against the live object, and refuses to run it once the object changed after the review', async () => {
+    const patching = kubectl(stack, 'k8s', alice, ['patch', 'configmap', 'app-config', '--type=merge', '-p', '{"data":{"LOG_LEVEL":"debug"}}']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'app-config', new Set(), 30_000);
+    expect(mail.text).toMatch(/-\s*LOG_LEVEL: info/);
+    expect(mail.text).toMatch(/\+\s*LOG_LEVEL: debug/);
+    // Someone changes the object while the patch waits for its reviewer.
+    expect((await direct(['patch', 'configmap', 'app-config', '--type=merge', '-p', '{"data":{"EXTRA":"added-meanwhile"}}'])).code).toBe(0);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const patched = await patching;
+    expect(patched.code).not.toBe(0);
+    expect(patched.stderr).toMatch(/twokey: default\/app-config changed after it was reviewed/);
+    expect((await direct(['get', 'configmap', 'app-config', '-o', 'jsonpath={.data.LOG_LEVEL}'])).stdout).toBe('info');
+  });
+
+  it('answers a write whose body cannot be reviewed with a Status and sends nothing upstream', async () => {
+    const res = await agentRequest(stack, 'k8s', 'PATCH', '/api/v1/namespaces/default/configmaps/app-config', { authorization: `Bearer ${alice}`, 'content-type': 'application/json-patch+json' }, '{"not":"an array"}');
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: a JSON patch is an array of operations/) });
+  });
+});
