@@ -76,4 +76,54 @@ describe('attacks on held Kubernetes writes', () => {
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: a JSON patch is an array of operations/) });
   });
+
+  describe('reads that try to reach a Secret unmasked', () => {
+    const PLAIN = 'Direct-Pa55-kept-upstream';
+    const leaks = (text: string) => text.includes(PLAIN) || text.includes(Buffer.from(PLAIN).toString('base64'));
+    const get = (path: string, headers: Record<string, string> = {}) => agentRequest(stack, 'k8s', 'GET', path, { authorization: `Bearer ${alice}`, ...headers });
+
+    beforeAll(async () => {
+      const manifest = join(stack.dataDir, 'direct-secret.yaml');
+      // kubectl's client-side apply keeps the manifest, values and all, in an annotation.
+      writeFileSync(manifest, `apiVersion: v1\nkind: Secret\nmetadata: { name: direct-secret, namespace: default }\nstringData: { token: ${PLAIN} }\n`);
+      expect((await direct(['apply', '-f', manifest])).code).toBe(0);
+    });
+
+    it.each([
+      ['a canonical get', '/api/v1/namespaces/default/secrets/direct-secret', {}],
+      ['an encoded resource name', '/api/v1/namespaces/default/secret%73/direct-secret', {}],
+      ['a doubled leading slash', '//api/v1/namespaces/default/secrets/direct-secret', {}],
+      ['a trailing slash', '/api/v1/namespaces/default/secrets/direct-secret/', {}],
+      ['a list across namespaces', '/api/v1/secrets', {}],
+      ['a Table with whole objects', '/api/v1/namespaces/default/secrets?includeObject=Object', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }],
+      ['metadata only', '/api/v1/namespaces/default/secrets', { accept: 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io' }],
+      ['protobuf asked first, in odd case', '/api/v1/namespaces/default/secrets/direct-secret', { accept: 'Application/Vnd.Kubernetes.Protobuf, application/json' }],
+      ['YAML asked', '/api/v1/namespaces/default/secrets/direct-secret', { accept: 'application/yaml' }],
+      ['gzip asked', '/api/v1/namespaces/default/secrets/direct-secret', { 'accept-encoding': 'gzip' }],
+      ['a watch by query', '/api/v1/namespaces/default/secrets?watch=1&timeoutSeconds=1', {}],
+      ['a watch by path', '/api/v1/watch/namespaces/default/secrets?timeoutSeconds=1', {}],
+      ['a watch of one name', '/api/v1/namespaces/default/secrets?watch=true&fieldSelector=metadata.name%3Ddirect-secret&timeoutSeconds=1', {}],
+    ])('masks %s', async (_what, path, headers) => {
+      const res = await get(path, headers);
+      expect(res.status).toBe(200);
+      expect(res.headers['content-encoding']).toBeUndefined();
+      expect(res.body).toContain('direct-secret');
+      expect(leaks(res.body)).toBe(false);
+    });
+
+    it.each([
+      ['an upper-case prefix (not the API, so not a read)', '/API/v1/namespaces/default/secrets/direct-secret', {}, 403],
+      ['a dot segment', '/api/v1/namespaces/default/secrets/./direct-secret', {}, 400],
+      ['an encoded slash', '/api/v1/namespaces/default%2Fsecrets/direct-secret', {}, 400],
+      ['a ";" parameter', '/api/v1/namespaces/default/secrets/direct-secret?pretty=1;watch=1', {}, 400],
+      ['a method override', '/api/v1/namespaces/default/secrets/direct-secret', { 'X-HTTP-Method-Override': 'DELETE' }, 400],
+      ['an impersonation header in odd case', '/api/v1/namespaces/default/secrets/direct-secret', { 'iMPERSONATE-user': 'system:admin' }, 403],
+      ['a watch over WebSocket', '/api/v1/namespaces/default/secrets?watch=true', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' }, 403],
+    ])('refuses %s', async (_what, path, headers, status) => {
+      const res = await get(path, headers);
+      expect(res.status).toBe(status);
+      expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: /) });
+      expect(leaks(res.body)).toBe(false);
+    });
+  });
 });
