@@ -4,7 +4,7 @@ import { requestInfo, type KubeRequestRefusal } from '../../core/kubernetes/requ
 import type { Decision } from '../../core/policy/decide';
 import type { AgentContext } from '../agent';
 import { sessionMaskingFor, type SessionMaskingHandle } from '../sessions/session-masking';
-import type { ApiSession, ApiSessions } from './api-sessions';
+import { MAX_REQUESTS_IN_FLIGHT_PER_CALLER, type ApiSession, type ApiSessions } from './api-sessions';
 import type { ClassifiedRequest } from './kube-rules';
 import type { StatusReason } from './status';
 
@@ -57,6 +57,7 @@ export async function judgeRequest(req: IncomingMessage, target: string, context
   const opened = sessions.open(identity, `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`);
   if (!opened.ok) return refuse(opened.refusal.kind === 'too-many-sessions' ? 'TooManyRequests' : 'ServiceUnavailable', opened.refusal.message);
   const session = opened.session;
+  if (session.busy) return refuse('TooManyRequests', `you have ${MAX_REQUESTS_IN_FLIGHT_PER_CALLER} requests in flight on ${target} (watches and follows count): end some first`);
   const masking = sessionMaskingFor(context, identity, target);
   const maskedPath = masking.value(url);
   const text = `${req.method ?? ''} ${maskedPath}`;

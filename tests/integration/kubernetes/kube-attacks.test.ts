@@ -1,8 +1,12 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { ClientRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { MAX_REQUESTS_IN_FLIGHT_PER_CALLER } from '../../../agent/kubernetes/api-sessions';
 import { join } from 'node:path';
 import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
 import { agentRequest, kubectl, runKubectl, startKubeStack, type KubeStack } from '../../support/kube-stack';
 import { postDecision, waitForMail } from '../../support/outbox';
+import { waitFor } from '../../support/control-plane';
 
 /**
  * An outsider's attacks on the Kubernetes proxy (held writes, review and run), each against the real
@@ -76,6 +80,31 @@ describe('attacks on held Kubernetes writes', () => {
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: a JSON patch is an array of operations/) });
   });
+
+  it('bounds the watches one caller holds open, and keeps serving others meanwhile', async () => {
+    const url = new URL(stack.server('k8s'));
+    const ca = readFileSync(stack.caFile('k8s'));
+    const watches: ClientRequest[] = [];
+    const open = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpsRequest({ hostname: url.hostname, port: url.port, path: '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=120', headers: { authorization: `Bearer ${alice}` }, ca, agent: false }, (res) => resolve(res.statusCode ?? 0));
+        req.once('error', reject);
+        req.end();
+        watches.push(req);
+      });
+    try {
+      const opened = await Promise.all(Array.from({ length: MAX_REQUESTS_IN_FLIGHT_PER_CALLER }, open));
+      expect(opened.every((code) => code === 200)).toBe(true);
+      const refused = await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods', { authorization: `Bearer ${alice}` });
+      expect(refused.status).toBe(429);
+      expect(JSON.parse(refused.body)).toMatchObject({ kind: 'Status', reason: 'TooManyRequests', message: expect.stringMatching(/^twokey: you have 64 requests in flight/) });
+      const carol = await stack.token('carol', ['support']);
+      expect((await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods', { authorization: `Bearer ${carol}` })).status).toBe(200);
+    } finally {
+      for (const w of watches) w.destroy();
+    }
+    await waitFor(async () => ((await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods', { authorization: `Bearer ${alice}` })).status === 200 ? true : undefined), 30_000, 'alice served again once her watches closed');
+  }, 90_000);
 
   describe('reads that try to reach a Secret unmasked', () => {
     const PLAIN = 'Direct-Pa55-kept-upstream';
