@@ -81,6 +81,23 @@ describe('attacks on held Kubernetes writes', () => {
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: a JSON patch is an array of operations/) });
   });
 
+  it('masks the Secret a held server-side apply returns once approved, and shows describe secret without values', async () => {
+    const manifest = join(stack.dataDir, 'ssa-secret.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: Secret\nmetadata: { name: ssa-secret, namespace: default }\nstringData: { key: Ssa-Pa55-in-the-answer }\n');
+    const applying = kubectl(stack, 'k8s', alice, ['apply', '--server-side', '-f', manifest, '-o', 'yaml']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'ssa-secret', new Set(), 30_000);
+    expect(mail.text).toContain('server-side apply');
+    expect(mail.text).not.toContain('Ssa-Pa55-in-the-answer');
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const applied = await applying;
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/key: KioqKg==/);
+    expect(applied.stdout).not.toContain(Buffer.from('Ssa-Pa55-in-the-answer').toString('base64'));
+    const described = await kubectl(stack, 'k8s', alice, ['describe', 'secret', 'ssa-secret']);
+    expect(described.stdout).toMatch(/key:\s+4 bytes/);
+    expect((await direct(['get', 'secret', 'ssa-secret', '-o', 'jsonpath={.data.key}'])).stdout).toBe(Buffer.from('Ssa-Pa55-in-the-answer').toString('base64'));
+  });
+
   it('bounds the watches one caller holds open, and keeps serving others meanwhile', async () => {
     const url = new URL(stack.server('k8s'));
     const ca = readFileSync(stack.caFile('k8s'));
