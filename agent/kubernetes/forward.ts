@@ -68,8 +68,10 @@ export async function forward(upstream: KubeUpstream, request: UpstreamRequest, 
       up.destroy(new UpstreamUnavailableError('the API server did not answer in time'));
     }, UPSTREAM_HEADERS_TIMEOUT_MS);
     res.once('close', () => {
+      // Only a caller gone early cuts the upstream request; a finished one leaves its socket to the keep-alive pool.
+      if (res.writableFinished) return done({ status: res.statusCode, bytes: sent });
       up.destroy();
-      done({ status: res.statusCode, bytes: sent, error: res.writableFinished ? undefined : 'the caller went away' });
+      done({ status: res.statusCode, bytes: sent, error: 'the caller went away' });
     });
     up.once('error', (e) => {
       if (!res.headersSent) sendStatus(res, e instanceof UpstreamUnavailableError ? 'Timeout' : 'ServiceUnavailable', `twokey: the API server cannot be reached: ${e.message}`);
@@ -97,7 +99,9 @@ export async function forward(upstream: KubeUpstream, request: UpstreamRequest, 
       // kubectl prints Warning headers (RFC 7234 299 warnings) to stderr: how the caller learns of the approval.
       if (notice) headers.warning = [...[headers.warning ?? []].flat(), `299 - ${JSON.stringify(notice)}`];
       res.writeHead(status, headers);
-      res.flushHeaders();
+      // A stream (watch, logs -f) has no length: its headers go out now, even before its first event.
+      // A sized body goes with its headers (a separate small write would wait on the client's delayed ACK).
+      if (answer.headers['content-length'] === undefined) res.flushHeaders();
       const stages: (Readable | Transform)[] = [answer, ...(masking ? [masking] : [])];
       const last = stages[stages.length - 1] as Readable;
       last.on('data', (chunk: Buffer | string) => {

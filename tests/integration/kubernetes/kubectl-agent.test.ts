@@ -109,7 +109,7 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
   it('refuses port-forward without an approval, telling the caller the request id', async () => {
     const forwarded = await kubectl(stack, 'k8s', alice, ['port-forward', 'pod/web-1', '18080:8080'], { timeoutMs: 30_000 });
     expect(forwarded.code).not.toBe(0);
-    expect(forwarded.stderr).toMatch(/twokey: approval required, request [0-9a-f-]{36}/);
+    expect(forwarded.stderr).toMatch(/twokey: .*request [0-9a-f-]{36}.*run the same command again once it is approved/);
     expect(fixture.state.requests.some((r) => r.path.endsWith('/portforward'))).toBe(false);
     // Decided, so that no approval workflow outlives the test.
     const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'portforward', new Set(), 30_000);
