@@ -52,11 +52,16 @@ export async function relaySpdy(upstream: KubeUpstream, req: IncomingMessage, so
         writeRawStatus(socket, 'ServiceUnavailable', `twokey: the API server's answer head is over ${MAX_UPGRADE_ANSWER_HEAD_BYTES} bytes`);
         return;
       }
-      socket.write(answer);
-      if (SWITCHED.test(answer.subarray(0, end).toString('latin1'))) {
+      const answerHead = answer.subarray(0, end).toString('latin1');
+      if (SWITCHED.test(answerHead)) {
+        socket.write(answer);
         if (head.length) up.write(head);
         socket.pipe(up);
-      } else socket.resume();
+      } else {
+        // A refusal passes without a redirect, as plain answers do (forward.ts): clients follow one with the caller's token.
+        socket.write(Buffer.concat([Buffer.from(answerHead.split('\r\n').filter((line) => !/^location:/i.test(line)).join('\r\n'), 'latin1'), answer.subarray(end)]));
+        socket.resume();
+      }
       up.pipe(socket);
     };
     up.on('data', onAnswer);
