@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { MAX_REQUESTS_IN_FLIGHT_PER_CALLER } from '../../../agent/kubernetes/api-sessions';
 import { join } from 'node:path';
 import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
@@ -98,6 +99,26 @@ describe('attacks on held Kubernetes writes', () => {
     expect((await direct(['get', 'secret', 'ssa-secret', '-o', 'jsonpath={.data.key}'])).stdout).toBe(Buffer.from('Ssa-Pa55-in-the-answer').toString('base64'));
   });
 
+  it.each([
+    ['both Transfer-Encoding and Content-Length', 'transfer-encoding: chunked\r\ncontent-length: 4\r\n\r\n0\r\n\r\n'],
+    ['two different Content-Lengths', 'content-length: 2\r\ncontent-length: 40\r\n\r\n{}'],
+    ['a Transfer-Encoding that does not end in chunked', 'transfer-encoding: chunked, identity\r\n\r\n0\r\n\r\n'],
+  ])('refuses a body framed two ways (%s) before it is judged, and serves the next connection', async (_what, framing) => {
+    const url = new URL(stack.server('k8s'));
+    const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: readFileSync(stack.caFile('k8s')) });
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    let answer = '';
+    socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(`POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\ncontent-type: application/json\r\n${framing}GET /api/v1/namespaces/default/secrets/db-credentials HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\n\r\n`);
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ kind: 'Status', message: 'twokey: the request could not be read as HTTP' });
+    expect((await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods', { authorization: `Bearer ${alice}` })).status).toBe(200);
+  });
+
   it('bounds the watches one caller holds open, and keeps serving others meanwhile', async () => {
     const url = new URL(stack.server('k8s'));
     const ca = readFileSync(stack.caFile('k8s'));
@@ -137,6 +158,7 @@ describe('attacks on held Kubernetes writes', () => {
 
     it.each([
       ['a canonical get', '/api/v1/namespaces/default/secrets/direct-secret', {}],
+      ['a pretty-printed get', '/api/v1/namespaces/default/secrets/direct-secret?pretty=true', {}],
       ['an encoded resource name', '/api/v1/namespaces/default/secret%73/direct-secret', {}],
       ['a doubled leading slash', '//api/v1/namespaces/default/secrets/direct-secret', {}],
       ['a trailing slash', '/api/v1/namespaces/default/secrets/direct-secret/', {}],
