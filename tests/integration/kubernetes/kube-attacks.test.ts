@@ -119,6 +119,20 @@ describe('attacks on held Kubernetes writes', () => {
     expect((await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods', { authorization: `Bearer ${alice}` })).status).toBe(200);
   });
 
+  it.each(['Exec', 'execute', 'exec.', 'attach2'])('refuses a stream upgrade to the odd subresource %s as unknown, sending nothing upstream', async (sub) => {
+    const res = await agentRequest(stack, 'k8s', 'GET', `/api/v1/namespaces/default/pods/web-1/${sub}?command=sh&stdout=true`, {
+      authorization: `Bearer ${alice}`,
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-protocol': 'v5.channel.k8s.io',
+    });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: 'twokey: unknown denied by rule support' });
+    expect(fixture.state.requests.some((r) => r.path.endsWith(`/${sub}`))).toBe(false);
+  });
+
   it('bounds the watches one caller holds open, and keeps serving others meanwhile', async () => {
     const url = new URL(stack.server('k8s'));
     const ca = readFileSync(stack.caFile('k8s'));
