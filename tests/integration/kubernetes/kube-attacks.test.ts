@@ -4,8 +4,9 @@ import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { MAX_REQUESTS_IN_FLIGHT_PER_CALLER } from '../../../agent/kubernetes/api-sessions';
 import { join } from 'node:path';
-import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
-import { agentRequest, kubectl, runKubectl, startKubeStack, type KubeStack } from '../../support/kube-stack';
+import type { KubeFixture } from '../../support/kube-fixture';
+import { startFixtureStack, type FixtureStack } from '../../support/kube-fixture-stack';
+import { agentRequest, kubectl, type KubeStack } from '../../support/kube-stack';
 import { postDecision, waitForMail } from '../../support/outbox';
 import { waitFor } from '../../support/control-plane';
 
@@ -24,28 +25,20 @@ rules:
     actions: { read: allow, write: { approve: { groups: [ops], timeoutSeconds: 600 } }, admin: { approve: { groups: [ops] } }, unknown: deny }
 `;
 
-const READ_SA = 'attack-read-sa';
-const WRITE_SA = 'attack-write-sa';
-
 describe('attacks on held Kubernetes writes', () => {
+  let running: FixtureStack;
   let fixture: KubeFixture;
   let stack: KubeStack;
   let alice: string;
-
-  const direct = (args: string[]) => {
-    const ca = join(stack.dataDir, 'fixture-ca.pem');
-    writeFileSync(ca, fixture.caPem);
-    return runKubectl([`--server=${fixture.url}`, `--certificate-authority=${ca}`, `--token=${WRITE_SA}`, ...args], { KUBECONFIG: '/dev/null', HOME: stack.dataDir });
-  };
+  const direct = (args: string[]) => running.direct(args);
 
   beforeAll(async () => {
-    fixture = await startKubeFixture({ tokens: { [READ_SA]: { user: 'system:serviceaccount:twokey:reader', access: 'read' }, [WRITE_SA]: { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
-    stack = await startKubeStack({ policy: POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: READ_SA, writeToken: WRITE_SA } });
+    running = await startFixtureStack(POLICY);
+    ({ fixture, stack } = running);
     alice = await stack.token('alice', ['support']);
   }, 120_000);
   afterAll(async () => {
-    await stack?.stop();
-    await fixture?.stop();
+    await running?.stop();
   });
 
   it('never shows a held Secret write its values in the review mail, yet stores them once approved', async () => {
