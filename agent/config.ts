@@ -68,8 +68,7 @@ const kubernetesTarget = z.strictObject({
  */
 export function targetProblem(t: Pick<z.infer<typeof postgresTarget>, 'listen' | 'upstream' | 'tls'>): string | undefined {
   if (!t.upstream.database) return 'upstream.database is required: the agent serves one database per target';
-  if (!t.tls && !isLoopback(t.listen.host)) return `listen.host ${t.listen.host} is reachable from other hosts: configure tls (certFile, keyFile), or listen on 127.0.0.1`;
-  return undefined;
+  return listenerTlsProblem(t);
 }
 
 /** One target per protocol's shape: a field one protocol needs is not asked of the others. */
@@ -77,6 +76,28 @@ const target = z.discriminatedUnion('protocol', [postgresTarget, sshTarget, kube
   const problem = t.protocol === 'postgres' ? targetProblem(t) : undefined;
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
+
+/**
+ * The agent's MCP endpoint (Streamable HTTP at `/mcp`) for AI agents, over every target this agent
+ * serves. The caller's bearer token travels in each request: TLS unless it listens on loopback.
+ */
+const mcpEndpoint = z
+  .strictObject({
+    listen,
+    tls: tlsFiles.optional(),
+    /** The URL callers use (protected-resource metadata names it); `http(s)://listen.host:port` when absent. */
+    publicUrl: z.string().url().optional(),
+  })
+  .superRefine((m, ctx) => {
+    const problem = listenerTlsProblem(m);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** A listener that takes callers' tokens must have TLS unless only this machine can reach it. */
+export function listenerTlsProblem(l: { listen: { host: string }; tls?: unknown }): string | undefined {
+  if (!l.tls && !isLoopback(l.listen.host)) return `listen.host ${l.listen.host} is reachable from other hosts: configure tls (certFile, keyFile), or listen on 127.0.0.1`;
+  return undefined;
+}
 
 /** The agent key travels in the WebSocket handshake: only over TLS, or to this machine. */
 export function controlPlaneUrlProblem(url: string): string | undefined {
@@ -110,6 +131,7 @@ export const agentConfigSchema = z.strictObject({
   }),
   targets: z.array(target).default([]),
   recording: z.strictObject({ spoolCapBytes: z.number().int().min(1).optional() }).optional(),
+  mcp: mcpEndpoint.optional(),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -118,6 +140,9 @@ export type PostgresTargetConfig = Extract<TargetConfig, { protocol: 'postgres' 
 export type SshTargetConfig = Extract<TargetConfig, { protocol: 'ssh' }>;
 export type KubernetesTargetConfig = Extract<TargetConfig, { protocol: 'kubernetes' }>;
 export type CredentialConfig = z.infer<typeof credential>;
+export type McpEndpointConfig = z.infer<typeof mcpEndpoint>;
+/** In the agent's state directory: where its MCP endpoint bound (`{ "endpoint": "host:port" }`). */
+export const MCP_ENDPOINT_FILE = 'mcp.json';
 
 export class AgentConfigError extends Error {
   override name = 'AgentConfigError';
@@ -151,6 +176,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     stateDir: resolve(base, config.stateDir),
     controlPlane: { ...config.controlPlane, keyFile: config.controlPlane.keyFile && resolve(base, config.controlPlane.keyFile) },
     targets: config.targets.map((t) => withPathsFrom(base, t)),
+    mcp: config.mcp && { ...config.mcp, tls: config.mcp.tls && { certFile: resolve(base, config.mcp.tls.certFile), keyFile: resolve(base, config.mcp.tls.keyFile) } },
   };
 }
 

@@ -1,5 +1,6 @@
-import type { ListenerFactories } from './agent';
+import type { ListenerFactories, McpEndpointFactory } from './agent';
 import { startKubernetesListener } from './kubernetes/listener';
+import { startAgentMcp } from './mcp/agent-endpoint';
 import { startPostgresListener } from './postgres/listener';
 
 /** The protocol listener for each target protocol this agent build serves. */
@@ -7,3 +8,6 @@ export const listenerFactories: ListenerFactories = {
   postgres: (target, context) => startPostgresListener(target, context),
   kubernetes: (target, context) => startKubernetesListener(target, context),
 };
+
+/** The MCP endpoint over every target's tools. */
+export const mcpEndpoint: McpEndpointFactory = startAgentMcp;

@@ -2,6 +2,7 @@ import { UsageError } from './args';
 import { NotLoggedInError } from './auth/login-session';
 import { OAuthError } from './auth/oauth-client';
 import { LoginCacheError } from './auth/token-cache';
+import { LoginLockError } from './auth/login-lock';
 import { ApiError } from './control-plane-client';
 
 const USAGE = `usage: twokey <command> [options]
@@ -32,7 +33,13 @@ const USAGE = `usage: twokey <command> [options]
   sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next T] [--json]
                                                              recorded sessions (auditors)
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
-  replay <id> [--speed N]                                    a Postgres or Kubernetes API session as a transcript; a terminal session played back
+  replay <id> [--speed N]                                    a Postgres, Kubernetes API or MCP session as a transcript; a terminal session played back
+  ssh-keys add FILE.pub [--ttl 8h] | list | remove FINGERPRINT|ID
+                                                             your SSH public keys (default 8 h, at most 24 h)
+  known-hosts [--target T] [--state-dir DIR] [--host NAME]   known_hosts lines of the agent's SSH endpoints
+  ssh TARGET [--user U] [--known-hosts FILE] [-- ssh args]   ssh to a target, the token (TWOKEY_SSH_TOKEN or the
+                                                             login's) given at the password prompt
+  mcp [--target T] [--url URL] [--token T]                   MCP over stdio for AI clients, relayed to the agent's endpoint
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN, an
 API token); exec and request-access connect to an agent with --token (or PGPASSWORD, a data-plane token).`;
@@ -55,6 +62,10 @@ const COMMANDS: Record<string, () => Command> = {
   sessions: () => (require('./commands/recordings') as typeof import('./commands/recordings')).sessionsCommand,
   recording: () => (require('./commands/recordings') as typeof import('./commands/recordings')).recordingCommand,
   replay: () => (require('./commands/recordings') as typeof import('./commands/recordings')).replayCommand,
+  'ssh-keys': () => (require('./commands/ssh-keys') as typeof import('./commands/ssh-keys')).sshKeysCommand,
+  'known-hosts': () => (require('./commands/ssh') as typeof import('./commands/ssh')).knownHostsCommand,
+  ssh: () => (require('./commands/ssh') as typeof import('./commands/ssh')).sshCommand,
+  mcp: () => (require('./commands/mcp') as typeof import('./commands/mcp')).mcpCommand,
   'request-access': () => (require('./commands/exec') as typeof import('./commands/exec')).requestAccessCommand,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -73,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`twokey ${name}: ${e.message}`);
       return 2;
     }
-    if (e instanceof ApiError || e instanceof OAuthError || e instanceof NotLoggedInError || e instanceof LoginCacheError) {
+    if (e instanceof ApiError || e instanceof OAuthError || e instanceof NotLoggedInError || e instanceof LoginCacheError || e instanceof LoginLockError) {
       console.error(`twokey ${name}: ${e.message}`);
       return 1;
     }

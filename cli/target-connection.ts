@@ -11,25 +11,25 @@ export interface TargetOptions {
   readonly dataDir?: string;
 }
 
+/** Where a target's agent listens: --host and --port, or the running dev stack's endpoint for it. */
+export async function targetEndpoint(options: Pick<TargetOptions, 'target' | 'host' | 'port' | 'dataDir'>): Promise<{ host: string; port: number; database?: string }> {
+  if (!options.target) throw new UsageError('--target is required');
+  if (options.host && options.port) return { host: options.host, port: Number(options.port) };
+  const info = await readDevInfo(options.dataDir ?? DEFAULT_DATA_DIR);
+  const target = info.targets[options.target];
+  if (!target?.endpoint) throw new UsageError(`target ${options.target} is not served in this dev stack (or pass --host and --port)`);
+  const [h, p] = target.endpoint.split(':');
+  return { host: options.host ?? (h as string), port: options.port ? Number(options.port) : Number(p), database: target.database };
+}
+
 /** Connects to a target's agent endpoint as the caller (the token is the password), like psql would. */
 export async function connectToTarget(options: TargetOptions): Promise<pg.Client> {
   if (!options.target) throw new UsageError('--target is required');
   // A data-plane token, like psql's password: the control plane's API token (TWOKEY_TOKEN) is refused by agents.
   const token = options.token ?? process.env.PGPASSWORD;
   if (!token) throw new UsageError('no token: pass --token or set PGPASSWORD (e.g. PGPASSWORD=$(twokey token --user alice))');
-  let host = options.host;
-  let port = options.port ? Number(options.port) : undefined;
-  let database = options.database;
-  if (!host || !port) {
-    const info = await readDevInfo(options.dataDir ?? DEFAULT_DATA_DIR);
-    const target = info.targets[options.target];
-    if (!target?.endpoint) throw new UsageError(`target ${options.target} is not served in this dev stack (or pass --host and --port)`);
-    const [h, p] = target.endpoint.split(':');
-    host ??= h;
-    port ??= Number(p);
-    database ??= target.database;
-  }
-  const client = new pg.Client({ host, port, database: database ?? 'postgres', user: process.env.USER || 'twokey', password: token, application_name: 'twokey-cli' });
+  const endpoint = await targetEndpoint(options);
+  const client = new pg.Client({ host: endpoint.host, port: endpoint.port, database: options.database ?? endpoint.database ?? 'postgres', user: process.env.USER || 'twokey', password: token, application_name: 'twokey-cli' });
   await client.connect();
   return client;
 }

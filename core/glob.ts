@@ -12,7 +12,8 @@ export function globToRegExp(glob: string): RegExp {
     .split('')
     .map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
     .join('');
-  re = new RegExp(`^${body}$`, 'i');
+  // `s`: a `*` spans newlines too, so a name with a newline in it cannot slip past a block.
+  re = new RegExp(`^${body}$`, 'is');
   if (compiled.size >= MAX_CACHED_GLOBS) compiled.clear();
   compiled.set(glob, re);
   return re;

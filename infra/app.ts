@@ -3,6 +3,15 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ControlPlaneStack, type ControlPlaneProps } from './control-plane-stack';
 import { applyNagSuppressions } from './nag-suppressions';
+import { z } from 'zod';
+import { samlIdpSchema } from '../lambdas/domain/saml';
+
+/**
+ * The reviewer sign-in client as a deployment names it: no `clientSecret` here (it would sit in the
+ * template and in a variable in clear); a confidential client's secret is a Secrets Manager secret
+ * (`reviewerOidcClientSecret=true`).
+ */
+const reviewerOidcContextSchema = z.strictObject({ issuer: z.string().url().startsWith('https://'), clientId: z.string().min(1) });
 
 export class DeploySettingsError extends Error {
   override name = 'DeploySettingsError';
@@ -24,6 +33,22 @@ export function propsFromContext(app: App): ControlPlaneProps {
   };
   const ctx = (key: string, fallback: string): string => raw(key) ?? fallback;
   const placeholdersAllowed = raw('allowPlaceholders') === 'true';
+  /** An object setting: from cdk.json as an object, or from `-c key='{...}'` as JSON text. */
+  const jsonContext = <T>(key: string, schema: z.ZodType<T>): T | undefined => {
+    const value: unknown = app.node.tryGetContext(key);
+    if (value === undefined || value === '') return undefined;
+    let parsed: unknown = value;
+    if (typeof value === 'string') {
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        throw new DeploySettingsError(`context ${key} is not JSON`);
+      }
+    }
+    const result = schema.safeParse(parsed);
+    if (!result.success) throw new DeploySettingsError(`context ${key} is invalid: ${result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+    return result.data;
+  };
   const required = (key: string, hostOf: (value: string) => string, example: string): string => {
     const value = raw(key);
     if (!value) throw new DeploySettingsError(`context ${key} is not set: add it to cdk.json's "context" or pass -c ${key}=${example}`);
@@ -43,7 +68,15 @@ export function propsFromContext(app: App): ControlPlaneProps {
   const oidcAudience = required('oidcAudience', () => '', 'twokey');
   const dataPlaneAudience = ctx('dataPlaneAudience', 'twokey-data');
   if (oidcAudience === dataPlaneAudience) throw new DeploySettingsError('oidcAudience (the HTTP API) and dataPlaneAudience (agents) must differ');
+  const samlIdp = jsonContext('samlIdp', samlIdpSchema);
+  const reviewerOidc = jsonContext('reviewerOidc', reviewerOidcContextSchema);
+  const reviewerOidcClientSecret = ctx('reviewerOidcClientSecret', 'false') === 'true';
+  if (reviewerOidcClientSecret && !reviewerOidc) throw new DeploySettingsError('reviewerOidcClientSecret needs reviewerOidc');
   return {
+    slack: ctx('slack', 'false') === 'true',
+    samlIdp,
+    reviewerOidc,
+    reviewerOidcClientSecret,
     oidcIssuer,
     oidcAudience,
     dataPlaneAudience,

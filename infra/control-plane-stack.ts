@@ -7,7 +7,7 @@ import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption } fr
 import { Alarm, ComparisonOperator, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Runtime, StartingPosition, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -31,6 +31,8 @@ import {
   type HttpRoute,
 } from '../lambdas/routes';
 import { TABLES, type TableDefinition, type TableKey } from '../lambdas/store/table-definitions';
+import type { SamlIdpConfig } from '../lambdas/domain/saml';
+import { controlPlaneIssuer } from '../lambdas/shared/config';
 
 export const LAMBDA_TIMEOUT_SECONDS = 10;
 export const LAMBDA_MEMORY_MB = 512;
@@ -81,6 +83,17 @@ export interface ControlPlaneProps extends StackProps {
   readonly recordingRetentionDays: number;
   readonly objectLockMode: 'GOVERNANCE' | 'COMPLIANCE';
   readonly logRetention: RetentionDays;
+  /**
+   * Slack approvals: the app's bot token and signing secret become Secrets Manager secrets (their values
+   * are put after the deploy, never in the template or a variable); off without.
+   */
+  readonly slack: boolean;
+  /** The SAML identity provider the control plane is a service provider of; its sign-ins get tokens a KMS key signs. */
+  readonly samlIdp?: SamlIdpConfig;
+  /** The OpenID provider reviewers sign in with (a public client with PKCE, or `reviewerOidcClientSecret` for a confidential one). */
+  readonly reviewerOidc?: { readonly issuer: string; readonly clientId: string };
+  /** The reviewer client's secret, as a Secrets Manager secret whose value is put after the deploy. */
+  readonly reviewerOidcClientSecret: boolean;
 }
 
 const LAMBDAS_DIR = join(__dirname, '..', 'lambdas');
@@ -105,6 +118,10 @@ export class ControlPlaneStack extends Stack {
   readonly logGroups = new Map<string, LogGroup>();
   apiGatewayRole: Role | undefined;
   alarmTopic!: Topic;
+  /** The asymmetric key that signs the control plane's own tokens (with SAML configured). */
+  readonly tokenSigningKey: Key | undefined;
+  /** Secrets whose values an admin puts after the deploy (Slack's, the reviewer client's), by role. */
+  readonly identitySecrets: { slackBotToken?: Secret; slackSigningSecret?: Secret; reviewerClientSecret?: Secret } = {};
 
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
     super(scope, id, props);
@@ -181,6 +198,23 @@ export class ControlPlaneStack extends Stack {
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
     });
 
+    // Put after the deploy (`aws secretsmanager put-secret-value`); until then Slack's signature checks fail closed.
+    const laterSecret = (id: string, description: string): Secret => new Secret(this, id, { description, encryptionKey: dataKey });
+    if (props.slack) {
+      this.identitySecrets.slackBotToken = laterSecret('SlackBotToken', "twokey: the Slack app's bot token (xoxb-...)");
+      this.identitySecrets.slackSigningSecret = laterSecret('SlackSigningSecret', "twokey: the Slack app's signing secret");
+    }
+    if (props.reviewerOidc && props.reviewerOidcClientSecret) this.identitySecrets.reviewerClientSecret = laterSecret('ReviewerOidcClientSecret', "twokey: the reviewer sign-in client's secret");
+    // ES256 on a KMS key: the private key never leaves KMS; the issuer's JWKS is derived from GetPublicKey.
+    this.tokenSigningKey = props.samlIdp
+      ? new Key(this, 'TokenSigningKey', {
+          description: "twokey: signs the control plane's own tokens (SAML sign-ins), which agents trust",
+          keySpec: KeySpec.ECC_NIST_P256,
+          keyUsage: KeyUsage.SIGN_VERIFY,
+          removalPolicy: RemovalPolicy.RETAIN,
+        })
+      : undefined;
+
     // WebSocket API first: the functions need its management endpoint.
     const wsApi = new WebSocketApi(this, 'TunnelApi', {
       apiName: 'twokey-tunnel',
@@ -241,7 +275,7 @@ export class ControlPlaneStack extends Stack {
       t.agents.grantReadWriteData(fn(ref));
       t.connections.grantReadWriteData(fn(ref));
     }
-    // The message handler answers hello (policy, pending decisions), takes approval requests, records
+    // The message handler answers hello (policy, SSH keys, pending decisions), takes approval requests, records
     // sessions and presigns chunk uploads (the agent's PUT runs with its permission: put under
     // recordings/ only, no read, no delete) and lists a session's chunks to end it.
     const messageFn = fn(WS_HANDLERS.message);
@@ -252,6 +286,7 @@ export class ControlPlaneStack extends Stack {
     t.approvalInbox.grantWriteData(messageFn);
     t.sessions.grantReadWriteData(messageFn);
     t.recordingChunks.grantReadWriteData(messageFn);
+    t.sshKeys.grantReadData(messageFn);
     wsStage.grantManagementApiAccess(messageFn);
     messageFn.addToRolePolicy(new PolicyStatement({ actions: ['s3:PutObject'], resources: [recordingObjects] }));
     messageFn.addToRolePolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.recordings.bucketArn], conditions: { StringLike: { 's3:prefix': ['recordings/*'] } } }));
@@ -288,6 +323,9 @@ export class ControlPlaneStack extends Stack {
     const notifyFn = fn(APPROVAL_WORKFLOW_TASKS.NotifyReviewersAndWait);
     this.grantSendFrom(notifyFn, sender, props.senderEmail);
     linkKey.grantRead(notifyFn);
+    // Slack: the notifier posts the request, the outcome recorder updates the posts (link, button or timeout).
+    this.usesSlack(notifyFn, []);
+    this.usesSlack(fn(APPROVAL_WORKFLOW_TASKS.RecordDecision), []);
     const applyPolicyFn = fn(APPROVAL_WORKFLOW_TASKS.ApplyPolicyChange);
     t.policies.grantReadWriteData(applyPolicyFn);
     t.auditEvents.grantWriteData(applyPolicyFn);
@@ -309,11 +347,42 @@ export class ControlPlaneStack extends Stack {
 
     const httpApi = new HttpApi(this, 'HttpApi', { apiName: 'twokey-http', createDefaultStage: true });
     const jwt = new HttpJwtAuthorizer('OidcAuthorizer', props.oidcIssuer, { jwtAudience: [props.oidcAudience] });
-    notifyFn.addEnvironment('PUBLIC_URL', httpApi.apiEndpoint);
+    // Links, SAML's entity id and ACS, the reviewer sign-in's redirect and the token issuer are URLs under the API's.
+    const publicUrl = (f: NodejsFunction): void => {
+      f.addEnvironment('PUBLIC_URL', httpApi.apiEndpoint);
+    };
+    publicUrl(notifyFn);
+    const tokenKey = this.tokenSigningKey;
+    /** The control plane's token issuer (PUBLIC_URL/tokens) and its KMS key; `actions` are the KMS calls this function makes. */
+    const issuesTokens = (f: NodejsFunction, actions: ('kms:Sign' | 'kms:GetPublicKey')[]): void => {
+      publicUrl(f);
+      if (!tokenKey) return;
+      f.addEnvironment('TOKEN_SIGNER', this.toJsonString({ audience: props.dataPlaneAudience, kmsKeyId: tokenKey.keyArn }));
+      if (actions.length > 0) tokenKey.grant(f, ...actions);
+    };
+    const samlSp = (f: NodejsFunction, actions: ('kms:Sign' | 'kms:GetPublicKey')[]): void => {
+      issuesTokens(f, actions);
+      if (props.samlIdp) f.addEnvironment('SAML_IDP', JSON.stringify(props.samlIdp));
+    };
+    /** Reviewer sign-in: the provider's settings; the client secret (if any) only where the code is exchanged. */
+    const reviewerSignIn = (f: NodejsFunction, exchangesCode: boolean): void => {
+      publicUrl(f);
+      if (props.reviewerOidc) f.addEnvironment('REVIEWER_OIDC', JSON.stringify(props.reviewerOidc));
+      const secret = this.identitySecrets.reviewerClientSecret;
+      if (secret && exchangesCode) {
+        f.addEnvironment('REVIEWER_OIDC_CLIENT_SECRET_ID', secret.secretArn);
+        secret.grantRead(f);
+      }
+    };
     // Rotating or deleting an agent's key closes its open connections (Management API DeleteConnection).
     const managesAgentKeys = (f: NodejsFunction): void => {
       t.agents.grantReadWriteData(f);
       t.connections.grantReadWriteData(f);
+      wsStage.grantManagementApiAccess(f);
+    };
+    const managesSshKeys = (f: NodejsFunction): void => {
+      t.sshKeys.grantReadWriteData(f);
+      t.connections.grantReadData(f);
       wsStage.grantManagementApiAccess(f);
     };
     const castsVotes = (f: NodejsFunction): void => {
@@ -323,7 +392,11 @@ export class ControlPlaneStack extends Stack {
       this.approvalWorkflow.grantTaskResponse(f);
     };
     const httpGrants: Record<string, (f: NodejsFunction) => void> = {
-      'agents-http.register': managesAgentKeys,
+      // A new agent's setup lists the issuers it is to trust: the control plane's own among them.
+      'agents-http.register': (f) => {
+        managesAgentKeys(f);
+        issuesTokens(f, []);
+      },
       'agents-http.remove': managesAgentKeys,
       'agents-http.list': (f) => {
         t.agents.grantReadData(f);
@@ -349,16 +422,42 @@ export class ControlPlaneStack extends Stack {
         t.approvals.grantReadData(f);
         t.policies.grantReadData(f);
         linkKey.grantRead(f);
+        publicUrl(f);
       },
-      'approvals-http.vote': castsVotes,
-      'approvals-http.signIn': (f) => linkKey.grantRead(f),
-      'approvals-http.signInCallback': (f) => linkKey.grantRead(f),
-      // A Slack button press votes as a link does (the policy maps the Slack user to a reviewer).
-      'slack-http.interactions': castsVotes,
+      'approvals-http.vote': (f) => {
+        castsVotes(f);
+        publicUrl(f);
+      },
+      'approvals-http.signIn': (f) => {
+        linkKey.grantRead(f);
+        reviewerSignIn(f, false);
+      },
+      'approvals-http.signInCallback': (f) => {
+        linkKey.grantRead(f);
+        reviewerSignIn(f, true);
+      },
+      // A Slack button press votes as a link does (the policy maps the Slack user to a reviewer), checked with the signing secret.
+      'slack-http.interactions': (f) => {
+        castsVotes(f);
+        this.usesSlack(f, ['signingSecret']);
+      },
       // SAML requests sent and assertions accepted (the replay cache) are kept as audit events; the metadata reads nothing.
-      'saml-http.metadata': () => undefined,
-      'saml-http.login': (f) => t.auditEvents.grantReadWriteData(f),
-      'saml-http.acs': (f) => t.auditEvents.grantReadWriteData(f),
+      // Only the ACS signs (a token per accepted assertion); its kid is the public key's thumbprint.
+      'saml-http.metadata': (f) => samlSp(f, []),
+      'saml-http.login': (f) => {
+        t.auditEvents.grantReadWriteData(f);
+        samlSp(f, []);
+      },
+      'saml-http.acs': (f) => {
+        t.auditEvents.grantReadWriteData(f);
+        samlSp(f, ['kms:Sign', 'kms:GetPublicKey']);
+      },
+      'token-issuer-http.discovery': (f) => issuesTokens(f, []),
+      'token-issuer-http.jwks': (f) => issuesTokens(f, ['kms:GetPublicKey']),
+      // A caller's own SSH keys; a change is pushed to every connected agent.
+      'ssh-keys-http.add': managesSshKeys,
+      'ssh-keys-http.remove': managesSshKeys,
+      'ssh-keys-http.list': (f) => t.sshKeys.grantReadData(f),
       'sessions-http.list': (f) => t.sessions.grantReadData(f),
       'sessions-http.get': (f) => t.sessions.grantReadData(f),
       // Presigned GET URLs for auditors carry this function's permission: read under recordings/ only.
@@ -407,9 +506,26 @@ export class ControlPlaneStack extends Stack {
     this.alarms(props, dataKey);
 
     new CfnOutput(this, 'HttpApiUrl', { value: httpApi.apiEndpoint, description: 'Admin and auditor API (twokey --url), and the base of approval links' });
+    for (const [role, secret] of Object.entries(this.identitySecrets)) {
+      new CfnOutput(this, `${role.charAt(0).toUpperCase()}${role.slice(1)}SecretArn`, { value: secret.secretArn, description: 'Put its value after the deploy (aws secretsmanager put-secret-value)' });
+    }
+    if (tokenKey) new CfnOutput(this, 'TokenIssuer', { value: controlPlaneIssuer(httpApi.apiEndpoint), description: "The issuer of the control plane's own tokens (SAML sign-ins), which agents trust" });
     new CfnOutput(this, 'TunnelUrl', { value: wsStage.url, description: "Agents' controlPlane.url" });
     new CfnOutput(this, 'RecordingsBucketName', { value: this.recordings.bucketName });
     new CfnOutput(this, 'RecordingsEndpoint', { value: `https://${this.recordings.bucketRegionalDomainName}`, description: 'The S3 endpoint agents upload recordings to (allow it outbound)' });
+  }
+
+  /**
+   * Slack's secret ids (both, as the handlers' configuration wants them together); the bot token is read
+   * by every Slack user, the signing secret only by those named (the interactions route).
+   */
+  private usesSlack(f: NodejsFunction, alsoReads: 'signingSecret'[]): void {
+    const { slackBotToken, slackSigningSecret } = this.identitySecrets;
+    if (!slackBotToken || !slackSigningSecret) return;
+    f.addEnvironment('SLACK_BOT_TOKEN_SECRET_ID', slackBotToken.secretArn);
+    f.addEnvironment('SLACK_SIGNING_SECRET_ID', slackSigningSecret.secretArn);
+    slackBotToken.grantRead(f);
+    if (alsoReads.includes('signingSecret')) slackSigningSecret.grantRead(f);
   }
 
   /** The sender's SES identity (see ControlPlaneProps.sesIdentity); a domain identity's DKIM records are outputs. */

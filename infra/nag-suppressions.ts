@@ -32,6 +32,7 @@ const SELF_AUTHENTICATION: Record<Exclude<HttpRoute['auth'], 'oidc'>, string> = 
   link: 'Approval review routes are reached from an email link by reviewers who may hold no session: the signed, expiring, single-use link token bound to one reviewer and one request is the credential, checked by the handler before anything is shown or decided.',
   slack: "Slack's interactivity requests carry no bearer token: the handler verifies Slack's HMAC signature over the exact body with the app's signing secret and a timestamp within five minutes before reading anything.",
   saml: 'SAML sign-in routes are reached by browsers before the user holds any token: metadata is public, the login route only redirects to the IdP, and the ACS accepts nothing but an assertion signed by the configured IdP for this service provider, answering a request it sent, once.',
+  public: "The control plane's token issuer publishes its discovery document and public keys for agents to verify its tokens with, as every OpenID issuer does: nothing secret, nothing changed.",
 };
 
 export function applyNagSuppressions(stack: ControlPlaneStack): void {
@@ -110,6 +111,12 @@ export function applyNagSuppressions(stack: ControlPlaneStack): void {
     'AwsSolutions-SMG4',
     'The approval-link signing key is not rotated automatically: rotation would invalidate every outstanding link mid-review. Links expire with their request (7 days at most); operators rotate by setting a new value between approval windows.',
   );
+  for (const secret of Object.values(stack.identitySecrets)) {
+    ack(secret, 'AwsSolutions-SMG4', "Issued by another system (Slack's app settings, the identity provider's client): it is rotated there and its new value put here; Secrets Manager has no rotation function for it.");
+  }
+  if (stack.tokenSigningKey) {
+    ack(stack.tokenSigningKey, 'AwsSolutions-KMS5', "KMS rotates symmetric keys only; this asymmetric signing key is replaced by a new key (agents refetch the issuer's JWKS on an unknown kid).");
+  }
   ack(
     stack.tunnelApi,
     'AwsSolutions-APIG4',

@@ -1,5 +1,5 @@
 import { notifyAgent, notifyReviewers, recordOutcome, recordPending } from './domain/approvals';
-import { postToSlack } from './domain/slack';
+import { postToSlack, showOutcomeInSlack } from './domain/slack';
 import { applyPolicyChange } from './domain/policy-changes';
 import { getRuntime } from './shared/runtime';
 
@@ -24,7 +24,10 @@ export async function notify(input: StepInput): Promise<void> {
 export async function outcome(input: StepInput): Promise<void> {
   const value = input.outcome;
   if (value !== 'approved' && value !== 'denied' && value !== 'expired' && value !== 'failed') throw new Error('unknown outcome');
-  await recordOutcome(getRuntime('approval-workflow').deps, input.requestId, value);
+  const { deps } = getRuntime('approval-workflow');
+  await recordOutcome(deps, input.requestId, value);
+  const record = deps.slack && (await deps.approvals.get(input.requestId));
+  if (record) await showOutcomeInSlack(deps, record);
 }
 
 export async function agent(input: StepInput): Promise<void> {

@@ -4,15 +4,15 @@
  */
 export interface HandlerRef {
   /** File under lambdas/, without extension. */
-  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'sessions-http' | 'slack-http' | 'saml-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
+  readonly entry: 'agents-http' | 'policies-http' | 'approvals-http' | 'sessions-http' | 'slack-http' | 'saml-http' | 'ssh-keys-http' | 'token-issuer-http' | 'approval-workflow' | 'tunnel-ws' | 'policy-stream';
   readonly export: string;
 }
 
 export interface HttpRoute extends HandlerRef {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   readonly path: string;
-  /** `oidc`: a bearer token (API Gateway's JWT authorizer, then the handler); `link`: the signed approval link is the credential; `slack`: Slack's request signature; `saml`: the IdP's signed assertion (or nothing secret: metadata, the login redirect). */
-  readonly auth: 'oidc' | 'link' | 'slack' | 'saml';
+  /** `oidc`: a bearer token (API Gateway's JWT authorizer, then the handler); `link`: the signed approval link is the credential; `slack`: Slack's request signature; `saml`: the IdP's signed assertion (or nothing secret: metadata, the login redirect); `public`: nothing secret (the control plane's token issuer's discovery document and public keys). */
+  readonly auth: 'oidc' | 'link' | 'slack' | 'saml' | 'public';
 }
 
 export const HTTP_ROUTES: readonly HttpRoute[] = [
@@ -30,6 +30,12 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'GET', path: '/saml/metadata', entry: 'saml-http', export: 'metadata', auth: 'saml' },
   { method: 'GET', path: '/saml/login', entry: 'saml-http', export: 'login', auth: 'saml' },
   { method: 'POST', path: '/saml/acs', entry: 'saml-http', export: 'acs', auth: 'saml' },
+  // The issuer of the control plane's own tokens (config.ts's controlPlaneIssuer: PUBLIC_URL + /tokens).
+  { method: 'GET', path: '/tokens/.well-known/openid-configuration', entry: 'token-issuer-http', export: 'discovery', auth: 'public' },
+  { method: 'GET', path: '/tokens/jwks.json', entry: 'token-issuer-http', export: 'jwks', auth: 'public' },
+  { method: 'POST', path: '/ssh-keys', entry: 'ssh-keys-http', export: 'add', auth: 'oidc' },
+  { method: 'GET', path: '/ssh-keys', entry: 'ssh-keys-http', export: 'list', auth: 'oidc' },
+  { method: 'DELETE', path: '/ssh-keys', entry: 'ssh-keys-http', export: 'remove', auth: 'oidc' },
   { method: 'GET', path: '/sessions', entry: 'sessions-http', export: 'list', auth: 'oidc' },
   { method: 'GET', path: '/sessions/{id}', entry: 'sessions-http', export: 'get', auth: 'oidc' },
   { method: 'GET', path: '/sessions/{id}/recording', entry: 'sessions-http', export: 'recording', auth: 'oidc' },
@@ -37,7 +43,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
 
 /** Agent messages are routed on `$request.body.type`. */
 export const WS_ROUTE_SELECTION_EXPRESSION = '$request.body.type';
-export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'heartbeat', 'approval.request', 'approval.ack', 'session.start', 'recording.presign', 'session.end'] as const;
+export const WS_MESSAGE_ROUTES = ['hello', 'policy.get', 'ssh.keys.get', 'heartbeat', 'approval.request', 'approval.ack', 'session.start', 'recording.presign', 'session.end'] as const;
 
 export const WS_HANDLERS = {
   authorizer: { entry: 'tunnel-ws', export: 'authorize' },

@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { controlPlaneIssuer } from '../lambdas/shared/config';
 import { getRuntime, resetRuntime } from '../lambdas/shared/runtime';
 import { DynamoPolicyStore } from '../lambdas/store/dynamo-stores';
 import { TABLES } from '../lambdas/store/table-definitions';
@@ -37,19 +38,25 @@ export interface ControlPlaneOptions {
   readonly slack?: { readonly apiUrl: string; readonly botToken: string; readonly signingSecret: string };
   /** A SAML identity provider (SAML_IDP): the control plane acts as its service provider. */
   readonly samlIdp?: Record<string, unknown>;
+  /** Sign the control plane's own tokens with this KMS key (a stand-in's endpoint), as on AWS, instead of a local key. */
+  readonly kmsTokenKey?: { readonly endpoint: string; readonly keyId: string };
   /** The OpenID provider reviewers sign in with (REVIEWER_OIDC). */
   readonly reviewerOidc?: { readonly issuer: string; readonly clientId: string; readonly clientSecret?: string };
   readonly log: (line: string) => void;
 }
 
 const SFN_PREFIX = '/@sfn';
+const TOKEN_KEY_FILE = 'token-signing-key.json';
 const SLACK_BOT_TOKEN_SECRET_ID = 'twokey/slack-bot-token';
 const SLACK_SIGNING_SECRET_ID = 'twokey/slack-signing-secret';
+const REVIEWER_CLIENT_SECRET_ID = 'twokey/reviewer-client-secret';
 
 export interface LocalControlPlane {
   readonly httpUrl: string;
   readonly wsUrl: string;
   readonly issuer: string;
+  /** The issuer of the control plane's own tokens (SAML sign-ins), which agents trust like any issuer. */
+  readonly tokenIssuer: string;
   readonly signingKey: DevSigningKey;
   readonly dynamo: LocalDynamo;
   readonly s3: LocalS3;
@@ -76,6 +83,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
   const dynamo = await startLocalDynamo({ path: options.dataDir ? join(options.dataDir, 'dynamodb') : undefined, port: options.ports.dynamo, host: options.host });
   const s3 = await startLocalS3({ directory: options.s3Dir, port: options.ports.s3, host: options.host });
   const signingKey = await loadOrCreateSigningKey(options.dataDir);
+  const tokenKey = await loadOrCreateSigningKey(options.dataDir, TOKEN_KEY_FILE);
 
   let domain = `${options.host}:${options.ports.http}`;
   const wsApi = new LocalWebSocketApi(() => domain);
@@ -129,6 +137,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     [TABLES.sessions.envVar]: dynamo.tableNames.sessions,
     [TABLES.recordingChunks.envVar]: dynamo.tableNames.recordingChunks,
     [TABLES.auditEvents.envVar]: dynamo.tableNames.auditEvents,
+    [TABLES.sshKeys.envVar]: dynamo.tableNames.sshKeys,
     AWS_ENDPOINT_URL_SFN: `${httpUrl}${SFN_PREFIX}`,
     AWS_ENDPOINT_URL_SESV2: `${httpUrl}${SES_PREFIX}`,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: `${httpUrl}${SECRETS_PREFIX}`,
@@ -144,13 +153,22 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     RECORDINGS_BUCKET: s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',
   });
-  // The control plane's own tokens (SAML sign-ins) are signed with the dev issuer's key, whose JWKS agents already trust.
-  // A SAML sign-in's token is a psql password (what `twokey token` prints): the data plane's audience.
-  process.env.LOCAL_TOKEN_SIGNER = JSON.stringify({ issuer, audience: DEV_AUDIENCES.data, privateJwk: signingKey.privateJwk });
+  // The control plane's own tokens (SAML sign-ins) are signed with a local key of their own (a KMS key on AWS) and
+  // verified through the control plane's issuer routes. A SAML sign-in's token is a psql password: the data plane's audience.
+  const kms = options.kmsTokenKey;
+  process.env.TOKEN_SIGNER = JSON.stringify({ audience: DEV_AUDIENCES.data, ...(kms ? { kmsKeyId: kms.keyId } : { privateJwk: tokenKey.privateJwk }) });
+  if (kms) process.env.AWS_ENDPOINT_URL_KMS = kms.endpoint;
+  else delete process.env.AWS_ENDPOINT_URL_KMS;
   if (options.samlIdp) process.env.SAML_IDP = JSON.stringify(options.samlIdp);
   else delete process.env.SAML_IDP;
-  if (options.reviewerOidc) process.env.REVIEWER_OIDC = JSON.stringify(options.reviewerOidc);
+  // The reviewer client's secret is read from Secrets Manager, as on AWS (never in the variable).
+  const { clientSecret, ...reviewerOidc } = options.reviewerOidc ?? {};
+  if (options.reviewerOidc) process.env.REVIEWER_OIDC = JSON.stringify(reviewerOidc);
   else delete process.env.REVIEWER_OIDC;
+  if (clientSecret) {
+    secrets.put(REVIEWER_CLIENT_SECRET_ID, clientSecret);
+    process.env.REVIEWER_OIDC_CLIENT_SECRET_ID = REVIEWER_CLIENT_SECRET_ID;
+  } else delete process.env.REVIEWER_OIDC_CLIENT_SECRET_ID;
   const slack = options.slack;
   if (slack) {
     secrets.put(SLACK_BOT_TOKEN_SECRET_ID, slack.botToken);
@@ -180,6 +198,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
     httpUrl,
     wsUrl: `ws://${domain}${TUNNEL_PATH}`,
     issuer,
+    tokenIssuer: controlPlaneIssuer(httpUrl),
     signingKey,
     dynamo,
     s3,

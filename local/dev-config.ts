@@ -10,6 +10,8 @@ export interface DevInfo {
   readonly outboxDir: string;
   readonly targets: Record<string, { protocol: string; endpoint: string | null; adminUrl?: string; database?: string }>;
   readonly pid: number;
+  /** The agent's MCP endpoint (`twokey mcp` bridges to it). */
+  readonly mcp?: { readonly url: string };
   /** With `--idp oidc`: the local OpenID provider `twokey login` uses by default. */
   readonly idp?: { readonly issuer: string; readonly clientId: string; readonly resource?: string };
   /** With `--slack`: the Slack stand-in's page, where its messages' buttons are pressed. */

@@ -4,19 +4,20 @@ import { existsSync, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
+import { MCP_ENDPOINT_FILE } from '../agent/config';
 import { LocalSlack } from './slack/slack-api';
 import { startLocalControlPlane, type LocalControlPlane } from './control-plane';
 import { DEMO_KUBE_TARGET, startDemoKubernetes, type DemoKubernetes } from './demo/kubernetes';
 import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
 import { DEV_INFO_FILE, readDevUsers, type DevInfo } from './dev-config';
 import { freePort } from './free-port';
-import { IDP_AUDIENCES, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCES } from './idp/oidc-idp';
+import { IDP_AUDIENCES, IDP_CLI_CLIENT_ID, IDP_GROUPS_CLAIM, IDP_RESOURCES, IDP_REVIEW_CLIENT_ID } from './idp/oidc-idp';
 import { spawnOidcIdp, type OidcIdpProcess } from './idp/oidc-idp-process';
-import { devIssuerConfig, mintDevToken, planeIssuerConfig, withDevIssuer } from './oidc/dev-issuer';
+import { DEV_AUDIENCES, DEV_GROUPS_CLAIM, devIssuerConfig, mintDevToken, planeIssuerConfig, withDevIssuer } from './oidc/dev-issuer';
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_TARGET = 'demo-pg';
-export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790, agentKubernetes: 6443 } as const;
+export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790, agentMcp: 6580, agentKubernetes: 6443 } as const;
 export const IDP_SERVICE_SECRET_FILE = 'idp-service-secret';
 const AGENT_READY_TIMEOUT_MS = 30_000;
 const AGENT_STOP_TIMEOUT_MS = 5_000;
@@ -63,12 +64,26 @@ async function waitForFile(file: string, child: ChildProcess, timeoutMs: number)
   throw new Error(`the agent did not start within ${timeoutMs / 1000}s`);
 }
 
-/** The local OpenID provider; its service client's secret goes to DIR/idp-service-secret (0600) for client-credentials tries. */
-async function startDevIdp(dataDir: string, port: number): Promise<OidcIdpProcess> {
+/**
+ * The local OpenID provider; its service client's secret goes to DIR/idp-service-secret (0600) for
+ * client-credentials tries. Its review client is the control plane's, for reviewers' sign-in.
+ */
+async function startDevIdp(dataDir: string, port: number, controlPlaneUrl: string): Promise<{ provider: OidcIdpProcess; reviewerOidc: { issuer: string; clientId: string; clientSecret: string } }> {
   const secret = randomBytes(24).toString('base64url');
+  const reviewSecret = randomBytes(24).toString('base64url');
   await writeFile(join(dataDir, IDP_SERVICE_SECRET_FILE), secret, { mode: 0o600 });
-  return spawnOidcIdp({ TWOKEY_IDP_PORT: String(port), TWOKEY_IDP_SERVICE_SECRET: secret, TWOKEY_IDP_SERVICE_GROUPS: 'ci' });
+  const provider = await spawnOidcIdp({
+    TWOKEY_IDP_PORT: String(port),
+    TWOKEY_IDP_SERVICE_SECRET: secret,
+    TWOKEY_IDP_SERVICE_GROUPS: 'ci',
+    TWOKEY_IDP_REVIEW_SECRET: reviewSecret,
+    TWOKEY_IDP_REVIEW_REDIRECT: `${controlPlaneUrl}/approvals/sign-in/callback`,
+  });
+  return { provider, reviewerOidc: { issuer: provider.issuer, clientId: IDP_REVIEW_CLIENT_ID, clientSecret: reviewSecret } };
 }
+
+/** With `--idp oidc` the demo's users and reviewers are the provider's, and dba reviewers sign in with it to vote. */
+const IDP_REVIEWER_SIGN_IN_GROUPS = ['dba'];
 
 /** The Slack stand-in with the dev users (U0ALICE, U0BOB, ...; emails confirmed) and the demo policy's channel. */
 async function startDevSlack(host: string): Promise<{ stand: LocalSlack; settings: { apiUrl: string; botToken: string; signingSecret: string } }> {
@@ -105,7 +120,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   };
 
   try {
-    const idp = options.idp === 'oidc' ? await startDevIdp(dataDir, options.autoPorts ? 0 : DEFAULT_PORTS.idp) : undefined;
+    // The control plane's port is chosen first: the provider's review client redirects to it.
+    const httpPort = await port(DEFAULT_PORTS.http);
+    const devIdp = options.idp === 'oidc' ? await startDevIdp(dataDir, options.autoPorts ? 0 : DEFAULT_PORTS.idp, `http://${host}:${httpPort}`) : undefined;
+    const idp = devIdp?.provider;
     if (idp) stoppers.push(() => idp.stop());
     const slack = options.slack ? await startDevSlack(host) : undefined;
     if (slack) stoppers.push(() => slack.stand.stop());
@@ -116,7 +134,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       s3Dir: join(dataDir, 's3'),
       outboxDir,
       host,
-      ports: options.autoPorts ? { http: 0, dynamo: 0, s3: 0 } : DEFAULT_PORTS,
+      ports: options.autoPorts ? { http: httpPort, dynamo: 0, s3: 0 } : DEFAULT_PORTS,
+      reviewerOidc: devIdp?.reviewerOidc,
       log: options.log,
     });
     stoppers.push(() => controlPlane.stop());
@@ -126,7 +145,9 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     // second admin. The demo policy is seeded that way, once: a restart keeps whatever is stored.
     const current = (await adminCall(controlPlane, 'GET', '/policies')) as { version?: number } | undefined;
     if (!current?.version) {
-      const source = withDevIssuer(await readFile(options.policyFile, 'utf8'), controlPlane.issuer);
+      const source = idp
+        ? withDevIssuer(await readFile(options.policyFile, 'utf8'), idp.issuer, IDP_REVIEWER_SIGN_IN_GROUPS)
+        : withDevIssuer(await readFile(options.policyFile, 'utf8'), controlPlane.issuer);
       await adminCall(controlPlane, 'PUT', '/policies', source, { 'if-match': '"0"', 'content-type': 'application/yaml' });
     }
     const registered = (await adminCall(controlPlane, 'POST', '/agents', JSON.stringify({ name: DEMO_AGENT, rotate: true }), {
@@ -151,11 +172,19 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     await writeFile(join(agentDir, 'agent.key'), registered.key, { mode: 0o600 });
     const endpointsFile = join(agentDir, 'state', 'endpoints.json');
     await rm(endpointsFile, { force: true });
+    await rm(join(agentDir, 'state', MCP_ENDPOINT_FILE), { force: true });
     const agentConfig = {
       name: DEMO_AGENT,
       controlPlane: { url: controlPlane.wsUrl, keyFile: 'agent.key' },
       stateDir: 'state',
-      identity: { issuers: [devIssuerConfig(controlPlane.issuer, 'data'), ...(idp ? [planeIssuerConfig(idp.issuer, IDP_AUDIENCES, 'data', IDP_GROUPS_CLAIM)] : [])] },
+      identity: {
+        issuers: [
+          devIssuerConfig(controlPlane.issuer, 'data'),
+          // The control plane's own tokens (SAML sign-ins), as on AWS.
+          planeIssuerConfig(controlPlane.tokenIssuer, DEV_AUDIENCES, 'data', DEV_GROUPS_CLAIM),
+          ...(idp ? [planeIssuerConfig(idp.issuer, IDP_AUDIENCES, 'data', IDP_GROUPS_CLAIM)] : []),
+        ],
+      },
       targets: postgres
         ? [
             {
@@ -169,6 +198,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
             ...(kube ? [kube.target] : []),
           ]
         : [],
+      mcp: { listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentMcp } },
     };
     const configFile = join(agentDir, 'agent.yaml');
     await writeFile(configFile, toYaml(agentConfig), { mode: 0o600 });
@@ -187,6 +217,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       clearTimeout(timer);
     });
     const endpoints = JSON.parse(await waitForFile(endpointsFile, agentProcess, AGENT_READY_TIMEOUT_MS)) as Record<string, string>;
+    const mcp = JSON.parse(await readFile(join(agentDir, 'state', MCP_ENDPOINT_FILE), 'utf8')) as { endpoint: string };
 
     const info: DevInfo = {
       controlPlane: { httpUrl: controlPlane.httpUrl, wsUrl: controlPlane.wsUrl },
@@ -197,6 +228,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         ...(kube ? { [DEMO_KUBE_TARGET]: { protocol: 'kubernetes', endpoint: endpoints[DEMO_KUBE_TARGET] ?? null } } : {}),
       },
       pid: process.pid,
+      mcp: { url: `http://${mcp.endpoint}/mcp` },
       ...(slack ? { slack: { viewer: slack.settings.apiUrl.replace(/api\/$/, '') } } : {}),
       ...(idp ? { idp: { issuer: idp.issuer, clientId: IDP_CLI_CLIENT_ID, resource: IDP_RESOURCES.data } } : {}),
     };

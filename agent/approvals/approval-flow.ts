@@ -26,6 +26,8 @@ export interface ApprovalQuestion {
   readonly target: string;
   readonly protocol: string;
   readonly identity: Identity;
+  /** How the caller came, when not with the protocol's own client (shown to reviewers). */
+  readonly via?: string;
   /** What the reviewer reads (and, for statements and scripts, what runs once approved). */
   readonly text: string;
   readonly params?: readonly (string | null)[];
@@ -108,6 +110,7 @@ export async function askApproval(q: ApprovalQuestion, wording: ApprovalWording,
       class: q.class,
       rule: q.decision.rule,
       requester: requesterOf(q.identity),
+      via: q.via,
       reason: q.reason,
       blastRadius,
       approval: { groups: approval.groups, min: approval.min, timeoutSeconds: approval.timeoutSeconds },
@@ -119,7 +122,7 @@ export async function askApproval(q: ApprovalQuestion, wording: ApprovalWording,
   return {
     kind: 'pending',
     requestId,
-    notice: `twokey: approval required, request ${requestId}, sent to ${approval.groups.join(', ')}, waiting up to ${approval.timeoutSeconds}s`,
+    notice: pendingNotice(requestId, approval.groups, approval.timeoutSeconds),
     outcome: decided.then((decision): ApprovalOutcome => {
       if (!decision) {
         return refused(`twokey: no decision on request ${requestId} within ${approval.timeoutSeconds}s`, `The request stays open: once approved, sending the identical ${wording.noun} runs it once.`);
@@ -136,6 +139,23 @@ export async function askApproval(q: ApprovalQuestion, wording: ApprovalWording,
       return { kind: 'run', notice: `twokey: request ${requestId} approved by ${by}; running it once on the write credential` };
     }),
   };
+}
+
+/** What a caller is told when a request is sent for review (clients read the request id from it). */
+export function pendingNotice(requestId: string, groups: readonly string[], timeoutSeconds: number): string {
+  return `twokey: approval required, request ${requestId}, sent to ${groups.join(', ')}, waiting up to ${timeoutSeconds}s`;
+}
+
+/** The request id, reviewer groups and wait of a `pendingNotice`, for a client in this process (MCP) that sees only the text. */
+export function parsePendingNotice(text: string): { requestId: string; groups: string[]; timeoutSeconds: number } | undefined {
+  const m = /^twokey: approval required, request ([0-9a-f-]{36}), sent to (.+), waiting up to (\d+)s$/.exec(text);
+  return m ? { requestId: m[1] as string, groups: (m[2] as string).split(', '), timeoutSeconds: Number(m[3]) } : undefined;
+}
+
+/** The outcome a refusal of a decided request names (`denied`, `expired`, ...), from its message. */
+export function refusedOutcomeOf(message: string, requestId: string): string | undefined {
+  const prefix = `twokey: request ${requestId} `;
+  return message.startsWith(prefix) ? /^[a-z-]+/.exec(message.slice(prefix.length))?.[0] : undefined;
 }
 
 /** Why a caller's request for a write window is not sent: a malformed request, or the policy's answer. */

@@ -1,7 +1,5 @@
 import { kubeMaskingFor, planResponse, responseMasker } from '../../core/kubernetes/response-masking';
-import { reviewWrite } from '../../core/kubernetes/write-review';
 import type { KubeRules } from './kube-rules';
-import { describeRequest } from './kube-rules';
 import { MaskingTransform } from './masking-transform';
 
 /** The Kubernetes knowledge of core/kubernetes, bound for the proxy. */
@@ -20,21 +18,4 @@ export const coreRules: KubeRules = {
       },
     };
   },
-  reviewText(c, body, live, masking) {
-    // A write outside the resource API (only reachable when a policy approves `unknown`) carries no objects: its body through the detectors.
-    if (c.info.kind !== 'resource') return { ok: true, value: `${describeRequest(c)}\n\n${masking.value(body.bytes.toString('utf8'))}` };
-    const review = reviewWrite({ info: c.info, contentType: body.contentType, body: body.bytes, live: parsedLive(live) }, kubeMaskingFor(c.info, masking.profile));
-    if (!review.ok) return { ok: false, error: review.error.message };
-    const { title, notes, diff } = review.value;
-    return { ok: true, value: [title, ...notes.map((n) => `note: ${n}`), '', review.value.body, ...(diff ? [diff] : [])].join('\n') };
-  },
 };
-
-function parsedLive(live: Buffer | undefined): unknown {
-  if (live === undefined) return undefined;
-  try {
-    return JSON.parse(live.toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}

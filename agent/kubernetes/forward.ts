@@ -5,6 +5,8 @@ import type { KubeUpstream, UpstreamRequest } from './upstream';
 
 /** Time the API server has to start answering; watches and follows then stream for as long as they last. */
 export const UPSTREAM_HEADERS_TIMEOUT_MS = 60_000;
+/** What a caller is told when the API server cannot be reached (the cause is recorded, not shown). */
+export const UPSTREAM_UNREACHABLE = 'twokey: the API server cannot be reached';
 /** Request bodies the agent passes on (the API server's own limit is 3 MiB). */
 export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -77,7 +79,8 @@ export async function forward(upstream: KubeUpstream, request: UpstreamRequest, 
       done({ status: res.statusCode, bytes: sent, error: 'the caller went away' });
     });
     up.once('error', (e) => {
-      if (!res.headersSent) sendStatus(res, e instanceof UpstreamUnavailableError ? 'Timeout' : 'ServiceUnavailable', `twokey: the API server cannot be reached: ${e.message}`);
+      // The cause (an address, a TLS error) goes to the recording, not to the caller.
+      if (!res.headersSent) sendStatus(res, e instanceof UpstreamUnavailableError ? 'Timeout' : 'ServiceUnavailable', e instanceof UpstreamUnavailableError ? `twokey: ${e.message}` : UPSTREAM_UNREACHABLE);
       else res.destroy();
       done({ status: res.headersSent ? res.statusCode : 503, bytes: sent, error: e.message });
     });

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { kubeMaskingFor } from '../../core/kubernetes/response-masking';
+import { reviewWrite, type ReviewRefusal } from '../../core/kubernetes/write-review';
 import { askApproval, type ApprovalOutcome } from '../approvals/approval-flow';
 import { readBounded } from './bounded-body';
 import { forward } from './forward';
-import { heldBody } from './held-body';
 import type { JudgedRequest } from './judge';
 import { maskedResponse, type KubeProxyDeps, type Served } from './request-handler';
-import { sendStatus } from './status';
+import { sendStatus, STATUS_REASONS, type StatusReason } from './status';
 import { upstreamHeaders } from './upstream-headers';
 
 /** Largest body a held write may have: it is shown to reviewers whole (or as a diff), and kept until the decision. */
@@ -19,6 +20,11 @@ export const MAX_REASON_CHARS = 1024;
 /** The live object fetched for a reviewer's diff (read token) may be this large; a larger one is shown without a diff. */
 export const MAX_LIVE_OBJECT_BYTES = 1024 * 1024;
 
+/** Writes whose reviewer sees a diff from the object as it is (a create makes a new one). */
+const LIVE_VERBS = new Set(['update', 'patch', 'delete']);
+const PROTOBUF = 'application/vnd.kubernetes.protobuf';
+const REVIEW_REFUSAL_STATUS: Record<ReviewRefusal['code'], StatusReason> = { 'too-large': 'RequestEntityTooLarge', unreviewable: 'UnsupportedMediaType', malformed: 'BadRequest' };
+
 const WORDING = {
   noun: 'request',
   reasonHint: 'kubectl cannot send a reason: apply it with twokey exec --target T -f manifest.yaml --reason R',
@@ -26,16 +32,20 @@ const WORDING = {
 } as const;
 
 /**
- * A write the policy sends for approval: its body is read (bounded) and kept; the reviewer sees the
- * verb, object, namespace and the body or its diff against the live object; the agent then sends
- * what the reviewer saw once, on the write token, and returns the API server's answer to kubectl.
+ * A write the policy sends for approval: its body is read (bounded) and reviewed by core/kubernetes
+ * (decoded, masked, diffed against the live object read with the read token); the reviewer sees the
+ * method, path, verb, object, namespace, body and diff; on approval the agent sends the body it
+ * decoded and showed (re-encoded, never the caller's bytes) once, on the write token, and returns the
+ * API server's answer to kubectl.
  * The caller's connection stays open meanwhile; if it closes, the wait stops and the approval
  * becomes a one-time grant for the identical request.
  */
 export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req: IncomingMessage, res: ServerResponse): Promise<Served> {
   if (judged.decision.kind !== 'approve') throw new Error('holdWrite needs an approve decision');
-  if (judged.classified.info.upgrade) {
-    sendStatus(res, 'Forbidden', 'twokey: this stream needs approval first: ask for a write window, or run it after approval with the same command');
+  const info = judged.classified.info;
+  if (info.kind !== 'resource') {
+    req.resume();
+    sendStatus(res, 'Forbidden', 'twokey: only requests on API resources can be shown to a reviewer');
     return { status: 403, bytes: 0 };
   }
   const body = await readBounded(req, MAX_HELD_BODY_BYTES);
@@ -43,21 +53,25 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
     sendStatus(res, body.tooLarge ? 'RequestEntityTooLarge' : 'BadRequest', body.reason);
     return { status: body.tooLarge ? 413 : 400, bytes: 0, summary: body.reason };
   }
-  const held = heldBody(req.headers['content-type'], body.value);
-  if (!held.ok) {
-    sendStatus(res, 'UnsupportedMediaType', held.error);
-    return { status: 415, bytes: 0, summary: held.error };
-  }
-  const { contentType, bytes } = held.value;
   const method = req.method ?? 'GET';
-  const live = ['update', 'patch'].includes(judged.classified.info.verb) ? await liveObject(deps, judged) : undefined;
-  const review = deps.rules.reviewText(judged.classified, held.value, live, judged.masking);
-  if (!review.ok) {
-    sendStatus(res, 'BadRequest', review.error);
-    return { status: 400, bytes: 0, summary: review.error };
+  const live = LIVE_VERBS.has(info.verb) ? await liveObject(deps, judged) : undefined;
+  const reviewed = reviewWrite({ info, contentType: req.headers['content-type'], body: body.value, live }, kubeMaskingFor(info, judged.masking.profile));
+  if (!reviewed.ok) {
+    const { code, message } = reviewed.error;
+    const protobuf = (req.headers['content-type'] ?? '').startsWith(PROTOBUF);
+    const shown = protobuf ? `${message}: kubectl create and run send protobuf; write the object as a manifest and use kubectl apply -f (or twokey exec -f)` : message;
+    const reason = REVIEW_REFUSAL_STATUS[code];
+    sendStatus(res, reason, shown);
+    return { status: STATUS_REASONS[reason], bytes: 0, summary: shown };
   }
-  // The reviewer reads exactly what is sent: method, path with its query, content type, and the body (with a diff).
-  const text = `${method} ${judged.url}${contentType ? `\ncontent-type: ${contentType}` : ''}\n${review.value}`;
+  const review = reviewed.value;
+  const sent = review.forward;
+  // The reviewer reads exactly what is sent: method, path with its query, content type and body (masked), and the diff.
+  const text = [`${method} ${judged.url}`, review.title, ...review.notes.map((n) => `note: ${n}`), review.body && `body${sent ? ` (${sent.contentType})` : ''}:\n${review.body}`, review.diff]
+    .filter(Boolean)
+    .join('\n');
+  const bytes = Buffer.from(sent?.body ?? '');
+  const contentType = sent?.contentType;
   const sha256 = createHash('sha256').update(`kubernetes\n${method}\n${judged.url}\n${contentType ?? ''}\n`).update(bytes).digest('hex');
   const abort = new AbortController();
   res.once('close', () => abort.abort());
@@ -80,13 +94,14 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   }
   // The reviewer approved a change to the object as it was: if it changed meanwhile, what would run is not what they saw.
   if (live !== undefined && !sameObject(live, await liveObject(deps, judged))) {
-    const message = `twokey: ${objectName(judged)} changed after it was reviewed; nothing was sent: run the command again for a fresh review`;
+    const message = `twokey: ${info.namespace !== undefined ? `${info.namespace}/` : ''}${info.name ?? info.path} changed after it was reviewed; nothing was sent: run the command again for a fresh review`;
     sendStatus(res, 'Conflict', message);
     return { status: 409, bytes: 0, summary: message };
   }
   const plan = deps.rules.responseMasking(judged.classified, judged.masking, req.headers.accept);
   const headers = upstreamHeaders(req.headers, false);
   delete headers['transfer-encoding'];
+  delete headers['content-type'];
   headers['content-length'] = String(bytes.length);
   if (contentType) headers['content-type'] = contentType;
   if (plan.kind === 'mask') Object.assign(headers, plan.headers);
@@ -94,26 +109,17 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   return { ...forwarded, summary: outcome.notice };
 }
 
-/** Two reads of the live object show the same object: the same resourceVersion (bytes alike when it has none). */
-function sameObject(reviewed: Buffer, now: Buffer | undefined): boolean {
-  if (now === undefined) return false;
+/** Two reads of the live object show the same object: the same resourceVersion (the same document when it has none). */
+function sameObject(reviewed: unknown, now: unknown): boolean {
   const a = resourceVersion(reviewed);
   const b = resourceVersion(now);
-  return a !== undefined && b !== undefined ? a === b : reviewed.equals(now);
+  return a !== undefined || b !== undefined ? a === b : JSON.stringify(reviewed) === JSON.stringify(now);
 }
 
-function resourceVersion(object: Buffer): string | undefined {
-  try {
-    const doc = JSON.parse(object.toString('utf8')) as { metadata?: { resourceVersion?: unknown } };
-    return typeof doc.metadata?.resourceVersion === 'string' ? doc.metadata.resourceVersion : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function objectName(judged: JudgedRequest): string {
-  const k = judged.classified.action.kubernetes;
-  return `${k?.namespace !== undefined ? `${k.namespace}/` : ''}${k?.name ?? judged.url.split('?')[0] ?? ''}`;
+function resourceVersion(object: unknown): string | undefined {
+  const metadata = typeof object === 'object' && object !== null ? (object as { metadata?: unknown }).metadata : undefined;
+  const version = typeof metadata === 'object' && metadata !== null ? (metadata as { resourceVersion?: unknown }).resourceVersion : undefined;
+  return typeof version === 'string' ? version : undefined;
 }
 
 function reasonOf(req: IncomingMessage): string | undefined {
@@ -123,7 +129,7 @@ function reasonOf(req: IncomingMessage): string | undefined {
 }
 
 /** The object as it is now, read with the read token, for the reviewer's diff; undefined when it cannot be read. */
-async function liveObject(deps: KubeProxyDeps, judged: JudgedRequest): Promise<Buffer | undefined> {
+async function liveObject(deps: KubeProxyDeps, judged: JudgedRequest): Promise<unknown> {
   const path = judged.url.split('?')[0] ?? judged.url;
   try {
     const req = await deps.upstream.request({ method: 'GET', path, headers: { accept: 'application/json' }, credential: 'read' });
@@ -137,7 +143,7 @@ async function liveObject(deps: KubeProxyDeps, judged: JudgedRequest): Promise<B
       return undefined;
     }
     const body = await readBounded(res, MAX_LIVE_OBJECT_BYTES);
-    return body.ok ? body.value : undefined;
+    return body.ok ? (JSON.parse(body.value.toString('utf8')) as unknown) : undefined;
   } catch {
     return undefined;
   }

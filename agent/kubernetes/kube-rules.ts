@@ -2,9 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
 import type { KubeRequestInfo } from '../../core/kubernetes/request-info';
 import type { Action } from '../../core/policy/decide';
-import type { Result } from '../../core/result';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
-import type { HeldBody } from './held-body';
 
 /** One API request as the agent understood it: its attributes by the API conventions and the policy action. */
 export interface ClassifiedRequest {
@@ -22,11 +20,6 @@ export type ResponseMasking =
 /** The Kubernetes knowledge the proxy applies; pure functions of core/kubernetes bound for the agent. */
 export interface KubeRules {
   responseMasking(c: ClassifiedRequest, masking: SessionMaskingHandle, accept: string | undefined): ResponseMasking;
-  /**
-   * What a reviewer reads for a held write: verb, object, namespace, and the body (a diff against `live` when there is one), Secret values masked;
-   * an error (the write is refused) when the body cannot be shown as what it will do.
-   */
-  reviewText(c: ClassifiedRequest, body: HeldBody, live: Buffer | undefined, masking: SessionMaskingHandle): Result<string, string>;
 }
 
 /** `verb group/resource[/subresource] namespace/name` (what a reviewer and a recording read first); the path for non-resource requests. */

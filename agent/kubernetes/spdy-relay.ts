@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connect } from 'node:tls';
+import { UPSTREAM_UNREACHABLE } from './forward';
 import { writeRawStatus } from './raw-status';
 import type { Credential, KubeUpstream } from './upstream';
 import { upstreamHeaders } from './upstream-headers';
@@ -21,7 +22,7 @@ export async function relaySpdy(upstream: KubeUpstream, req: IncomingMessage, so
   try {
     options = await upstream.upgradeOptions({ method: req.method ?? 'POST', path, headers: upstreamHeaders(req.headers, true), credential });
   } catch (e) {
-    writeRawStatus(socket, 'ServiceUnavailable', `twokey: ${e instanceof Error ? e.message : String(e)}`);
+    writeRawStatus(socket, 'ServiceUnavailable', UPSTREAM_UNREACHABLE);
     return { status: 503, bytes: 0, error: String(e) };
   }
   return new Promise<Relayed>((resolve) => {
@@ -69,7 +70,7 @@ export async function relaySpdy(upstream: KubeUpstream, req: IncomingMessage, so
       bytes += c.length;
     });
     up.once('error', (e) => {
-      if (bytes === 0) writeRawStatus(socket, 'ServiceUnavailable', `twokey: the API server cannot be reached: ${e.message}`);
+      if (bytes === 0) writeRawStatus(socket, 'ServiceUnavailable', UPSTREAM_UNREACHABLE);
       else socket.destroy();
       finish({ status: 503, error: e.message });
     });

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { UPSTREAM_UNREACHABLE } from './forward';
 import { writeRawStatus } from './raw-status';
 import type { Credential, KubeUpstream } from './upstream';
 
@@ -70,7 +71,7 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
           up.terminate();
         });
         up.once('error', (e) => {
-          if (up.readyState === WebSocket.CONNECTING || !settled) writeRawStatus(socket, 'ServiceUnavailable', `twokey: the API server cannot be reached: ${e.message}`);
+          if (up.readyState === WebSocket.CONNECTING || !settled) writeRawStatus(socket, 'ServiceUnavailable', UPSTREAM_UNREACHABLE);
           finish({ status: 503, bytes, error: e.message });
         });
         up.once('open', () => {
@@ -97,7 +98,7 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
         });
       }),
     (e: unknown) => {
-      writeRawStatus(socket, 'ServiceUnavailable', `twokey: ${e instanceof Error ? e.message : String(e)}`);
+      writeRawStatus(socket, 'ServiceUnavailable', UPSTREAM_UNREACHABLE);
       return { status: 503, bytes: 0, error: String(e) };
     },
   );

@@ -98,6 +98,7 @@ export async function startPostgresListener(config: TargetConfig, context: Agent
       decide: (identity, t, action) => context.decide(identity, t, action),
       events: options.events ?? events,
       masking,
+      channelOf: (address, port) => context.channels.of(address, port),
       log: context.log,
       register(session) {
         let pid: number;

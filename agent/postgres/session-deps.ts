@@ -13,6 +13,7 @@ import type { StartedSession } from '../sessions/lifecycle';
 import type { PgSessionMasking } from './masking/pg-session-masking';
 import type { StatementJudge } from './statement-judge';
 import type { UpstreamConnection } from './upstream/connect';
+import type { CallerChannel } from '../sessions/channels';
 
 export interface SessionLimits {
   /** Largest message a client may send (bytes, header included). */
@@ -49,6 +50,8 @@ export interface SessionDeps {
   readonly cancel: (pid: number, secret: number) => void;
   /** Masking for subjects the policy masks; absent, nothing is masked. */
   readonly masking?: SessionMasking;
+  /** The channel of a connection the agent itself opened for a caller (MCP), by the client socket's address and port. */
+  readonly channelOf?: (remoteAddress: string | undefined, remotePort: number | undefined) => CallerChannel | undefined;
 }
 
 /** What only a session past authentication has: the types say what is known when. */
@@ -58,4 +61,6 @@ export interface Live {
   readonly upstream: UpstreamConnection;
   readonly judge: StatementJudge;
   readonly masking: PgSessionMasking | undefined;
+  /** How the caller came (an AI agent through MCP), when not with a Postgres client of their own. */
+  readonly channel: CallerChannel | undefined;
 }

@@ -219,7 +219,8 @@ export class ClientSession {
     responses.transactionStatus = upstream.transactionStatus;
     responses.standardConformingStrings = upstream.parameters.get('standard_conforming_strings') !== 'off';
     responses.masker = masking?.masker;
-    this.phase = { kind: 'ready', live: { identity, session, upstream, judge: new StatementJudge(this.deps.classifier, this.deps.decide, target.name, identity), masking } };
+    const channel = this.deps.channelOf?.(this.client.remoteAddress, this.client.remotePort);
+    this.phase = { kind: 'ready', live: { identity, session, upstream, judge: new StatementJudge(this.deps.classifier, this.deps.decide, target.name, identity, channel), masking, channel } };
     this.keyData = this.deps.register(this);
     const hello: Buffer[] = [authenticationRequest(AUTH.Ok)];
     for (const [k, v] of upstream.parameters) hello.push(parameterStatus(k, v));
@@ -332,6 +333,7 @@ export class ClientSession {
       h,
       {
         identity: live.identity,
+        channel: live.channel,
         reason: this.settings.reason,
         get transactionStatus() {
           return session.responses.transactionStatus;

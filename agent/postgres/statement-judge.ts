@@ -2,6 +2,7 @@ import type { Identity } from '../../core/identity/identity';
 import type { Action, Decision } from '../../core/policy/decide';
 import type { ActionClass } from '../../core/policy/schema';
 import type { StatementClassifier } from './classify/classifier';
+import type { CallerChannel } from '../sessions/channels';
 import { CLASS_RANK, type Classification } from './classify/classify';
 
 /** SQL-level PREPAREd names a session keeps the class of (more are not tracked: their EXECUTE is `unknown`). */
@@ -28,19 +29,21 @@ export class StatementJudge {
     private readonly decide: (identity: Identity, target: string, action: Action) => Decision,
     private readonly target: string,
     private readonly identity: Identity,
+    /** The policy may ask more of an AI agent's writes (a target's `mcpWrites`). */
+    private readonly channel?: CallerChannel,
   ) {}
 
   judge(sql: string, standardConformingStrings: boolean): Judgement {
     const classification = this.classifier.classify(sql, standardConformingStrings);
     const cls = this.effectiveClass(classification);
-    const decision = this.decide(this.identity, this.target, { class: cls, statements: classification.statements, tables: classification.tables, functions: classification.functions });
+    const decision = this.decide(this.identity, this.target, { class: cls, statements: classification.statements, tables: classification.tables, functions: classification.functions, via: this.channel?.via });
     if (decision.kind === 'allow') this.track(classification);
     return { decision, class: cls, classification };
   }
 
   /** The policy's decision for an action the agent itself stands for (a write window asks for `write`). */
   decideClass(cls: ActionClass): Decision {
-    return this.decide(this.identity, this.target, { class: cls });
+    return this.decide(this.identity, this.target, { class: cls, via: this.channel?.via });
   }
 
   /** EXECUTE takes the class its statement was prepared with; an unknown name is `unknown`. */

@@ -1,4 +1,5 @@
 import { discover, jwtPayload, OAuthError, tokenRequest, type TokenResponse } from './oauth-client';
+import { withLoginLock } from './login-lock';
 import { readLogin, writeLogin, type CachedLogin, type LoginSettings } from './token-cache';
 
 /** A token this close to its expiry is refreshed first: psql or kubectl may take a moment to use it. */
@@ -32,32 +33,42 @@ export function toCachedLogin(settings: LoginSettings, tokens: TokenResponse, no
   return { ...login, expiresAt: typeof exp === 'number' ? exp : Math.floor(nowMs / 1000) + fromResponse };
 }
 
+const isFresh = (login: CachedLogin, nowMs: number): boolean => {
+  const token = chosenToken(login);
+  return token !== undefined && login.expiresAt - REFRESH_MARGIN_SECONDS > nowMs / 1000;
+};
+
 /**
  * A valid token from the cached login, refreshed with the refresh token when it is about to expire
- * (the rotated refresh token replaces the old one in the cache).
+ * (the rotated refresh token replaces the old one in the cache). One process refreshes at a time:
+ * whoever waited for the lock reads the cache again and uses what the other one got.
  */
 export async function freshToken(dir: string, nowMs: () => number = Date.now): Promise<string> {
-  const login = await readLogin(dir);
-  if (!login) throw new NotLoggedInError('not logged in: run twokey login');
-  const token = chosenToken(login);
-  if (token !== undefined && login.expiresAt - REFRESH_MARGIN_SECONDS > nowMs() / 1000) return token;
-  if (login.refreshToken === undefined) throw new NotLoggedInError('the login has expired and has no refresh token: run twokey login');
-  const metadata = await discover(login.issuer);
-  let tokens: TokenResponse;
-  try {
-    // No `scope`: RFC 6749 §6 keeps the granted scope, and providers refuse any they did not grant.
-    tokens = await tokenRequest(
-      metadata,
-      { grant_type: 'refresh_token', refresh_token: login.refreshToken, resource: login.resource },
-      { clientId: login.clientId },
-    );
-  } catch (e) {
-    if (e instanceof OAuthError && e.code === 'invalid_grant') throw new NotLoggedInError('the login has expired or was revoked: run twokey login', { cause: e });
-    throw e;
-  }
-  const refreshed = toCachedLogin(login, tokens, nowMs(), login);
-  await writeLogin(dir, refreshed);
-  return chosenToken(refreshed) as string;
+  const cached = await readLogin(dir);
+  if (!cached) throw new NotLoggedInError('not logged in: run twokey login');
+  if (isFresh(cached, nowMs())) return chosenToken(cached) as string;
+  return withLoginLock(dir, async () => {
+    const login = await readLogin(dir);
+    if (!login) throw new NotLoggedInError('not logged in: run twokey login');
+    if (isFresh(login, nowMs())) return chosenToken(login) as string;
+    if (login.refreshToken === undefined) throw new NotLoggedInError('the login has expired and has no refresh token: run twokey login');
+    const metadata = await discover(login.issuer);
+    let tokens: TokenResponse;
+    try {
+      // No `scope`: RFC 6749 §6 keeps the granted scope, and providers refuse any they did not grant.
+      tokens = await tokenRequest(
+        metadata,
+        { grant_type: 'refresh_token', refresh_token: login.refreshToken, resource: login.resource },
+        { clientId: login.clientId },
+      );
+    } catch (e) {
+      if (e instanceof OAuthError && e.code === 'invalid_grant') throw new NotLoggedInError('the login has expired or was revoked: run twokey login', { cause: e });
+      throw e;
+    }
+    const refreshed = toCachedLogin(login, tokens, nowMs(), login);
+    await writeLogin(dir, refreshed);
+    return chosenToken(refreshed) as string;
+  });
 }
 
 export interface ServiceCredentials {

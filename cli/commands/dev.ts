@@ -46,6 +46,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  OIDC issuer    ${stack.info.issuer}`,
       pg ? `  demo-pg        agent endpoint ${pg.endpoint ?? '(not served yet)'}   direct (superuser) ${pg.adminUrl}` : '',
       k8s ? `  demo-k8s       agent endpoint https://${k8s.endpoint ?? '(not served yet)'} (a Kubernetes API stand-in upstream, no real cluster)` : '',
+      stack.info.mcp ? `  MCP            ${stack.info.mcp.url}   (AI clients: npx twokey mcp --target demo-pg${dd})` : '',
       `  outbox         ${stack.info.outboxDir}`,
       stack.info.slack ? `  Slack stand-in ${stack.info.slack.viewer} (messages to #dba; press their buttons there)` : '',
       stack.info.idp ? `  OpenID provider ${stack.info.idp.issuer} (twokey login${dd}; any password)` : '',

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { oneLine, plainVisible } from '../../core/approval/visible-text';
 import { decodeChunk, verifyChain } from '../../core/recording/chunk';
 import { parse, UsageError } from '../args';
+import { durationSeconds } from '../duration';
 import { addPage, PAGE_OPTIONS, tellNext } from '../page-options';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS, type ClientOptions } from '../control-plane-client';
 
@@ -36,10 +37,7 @@ const client = clientOptions;
 
 function sinceToIso(since: string | undefined): string | undefined {
   if (!since) return undefined;
-  const m = /^(\d+)([smhd])$/.exec(since);
-  if (!m) throw new UsageError('--since takes a duration like 30m, 1h or 7d');
-  const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
-  return new Date(Date.now() - seconds * 1000).toISOString();
+  return new Date(Date.now() - durationSeconds(since, '--since') * 1000).toISOString();
 }
 
 /** `twokey sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next TOKEN] [--json]` (auditors). */
@@ -139,7 +137,7 @@ export async function recordingCommand(argv: string[]): Promise<number> {
   throw new UsageError('usage: twokey recording get|verify');
 }
 
-/** `twokey replay <session-id> [--speed N]`: a Postgres or Kubernetes API session as a transcript with timing; a terminal session (SSH, kubectl exec) played back. */
+/** `twokey replay <session-id> [--speed N]`: a Postgres, Kubernetes API or MCP session as a transcript with timing; a terminal session (SSH, kubectl exec) played back. */
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...common, speed: { type: 'string', default: '0' } });
   const id = positionals[0];
@@ -230,6 +228,11 @@ function transcriptLine(e: Record<string, unknown>, stamp: string, database: str
       return `${stamp}-- held as request ${String(e.requestId)}; the reviewer read:\n${String(e.review)}\n`;
     case 'terminal':
       return `${stamp}-- terminal session ${String(e.sessionId)} (twokey replay ${String(e.sessionId)})\n`;
+    case 'tool': {
+      // An MCP tool call (agent/mcp/mcp-session.ts): what the AI agent asked, what twokey decided, and a summary of the answer.
+      const said = `${stamp}mcp> ${String(e.tool)} ${JSON.stringify(e.arguments ?? {})}\n`;
+      return `${said}${stamp}-- ${String(e.decision)}${e.ok ? '' : ', refused'}: ${String(e.summary)} in ${String(e.durationMs)} ms\n`;
+    }
     case 'approval':
       return `${stamp}-- approval ${String(e.requestId)}: ${String(e.outcome)}${(e.reviewers as string[]).length ? ` by ${(e.reviewers as string[]).join(', ')}` : ''}\n`;
     case 'session.end':

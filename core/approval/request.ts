@@ -34,6 +34,8 @@ export interface ApprovalAsk {
   readonly class: ActionClass;
   readonly rule: string;
   readonly requester: Requester;
+  /** How the requester came when not with the protocol's own client (an AI agent through MCP, and its client's name). */
+  readonly via?: string;
   readonly reason?: string;
   readonly blastRadius?: string;
   readonly approval: { readonly groups: readonly string[]; readonly min: number; readonly timeoutSeconds: number };

@@ -18,7 +18,12 @@ export interface Action {
   readonly functions?: readonly string[];
   readonly kubernetes?: KubernetesRequest;
   readonly ssh?: SshRequest;
+  /** Set when the action came from an AI agent through the agent's MCP endpoint (never from what a caller sends). */
+  readonly via?: 'mcp';
 }
+
+/** Classes that change nothing: everything else is a write for `mcpWrites`. */
+const READ_ONLY_CLASSES: readonly ActionClass[] = ['control', 'read'];
 
 /** A Kubernetes API request's attributes (the API conventions' verb, group, resource, ...). */
 export interface KubernetesRequest {
@@ -38,6 +43,8 @@ export interface KubernetesRequest {
 /** An SSH channel request: a command, a subsystem, and the paths a file transfer touches. */
 export interface SshRequest {
   readonly command?: string;
+  /** Each simple command the command line runs (the classifier's `commands`), matched one by one. */
+  readonly commands?: readonly string[];
   readonly subsystem?: string;
   readonly paths?: readonly string[];
 }
@@ -117,7 +124,12 @@ export function decide(identity: Identity, target: string, action: Action, polic
     return { kind: 'deny', rule: chosen.rule.name, reason: `${action.class} denied by rule ${chosen.rule.name}` };
   }
   const masks = masksFor(identity, target, policy);
-  if (chosen.spec === 'allow') return { kind: 'allow', rule: chosen.rule.name, masks };
+  if (chosen.spec === 'allow') {
+    const mcpWrites = action.via === 'mcp' && !READ_ONLY_CLASSES.includes(action.class) ? policy.targets.find((t) => t.name === target)?.mcpWrites : undefined;
+    // Named for what asked for the approval (the target's mcpWrites), in the policy's own name syntax.
+    if (mcpWrites) return { kind: 'approve', rule: 'mcpWrites', approval: approvalOf(mcpWrites), masks };
+    return { kind: 'allow', rule: chosen.rule.name, masks };
+  }
   return { kind: 'approve', rule: chosen.rule.name, approval: approvalOf(chosen.spec), masks };
 }
 
@@ -131,7 +143,10 @@ function blockedFacet(block: PolicyBlock, action: Action): string | undefined {
   if (action.kubernetes && block.requests) return blockedRequest(block.requests, action.kubernetes);
   const ssh = action.ssh;
   if (!ssh) return undefined;
-  if (ssh.command !== undefined && block.commands && matchesAny(block.commands, ssh.command)) return ssh.command;
+  const commands = block.commands;
+  if (commands && ssh.command !== undefined && matchesAny(commands, ssh.command)) return ssh.command;
+  const command = commands ? ssh.commands?.find((c) => matchesAny(commands, c)) : undefined;
+  if (command !== undefined) return command;
   if (ssh.subsystem !== undefined && block.subsystems?.includes(ssh.subsystem)) return ssh.subsystem;
   const paths = block.paths;
   return paths ? ssh.paths?.find((p) => matchesAny(paths, p)) : undefined;

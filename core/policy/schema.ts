@@ -97,6 +97,8 @@ const target = z.strictObject({
   description: z.string().max(1024).optional(),
   /** Overrides the policy's recording section for this target's sessions, field by field. */
   recording: z.strictObject({ mode: z.enum(RECORDING_MODES).optional(), maxRowsPerStatement: maxRowsPerStatement.optional() }).optional(),
+  /** Writes from AI agents (through the agent's MCP endpoint) need this approval even where a rule allows the caller to write. */
+  mcpWrites: approve.optional(),
 });
 
 const rule = z.strictObject({

@@ -62,6 +62,29 @@ export function outcomeMessage(record: ApprovalRecord, status: string): SlackBlo
   };
 }
 
+/** Where a decided request stands, in words: who decided it, or that no one did in time. */
+export function outcomeText(record: Pick<ApprovalRecord, 'status' | 'votes'>): string {
+  const by = (decision: 'approve' | 'deny'): string =>
+    Object.values(record.votes)
+      .filter((v) => v.decision === decision)
+      .map((v) => v.reviewer.email)
+      .join(', ');
+  switch (record.status) {
+    case 'approved':
+      return `Approved by ${by('approve')}`;
+    case 'denied':
+      return `Denied by ${by('deny')}`;
+    case 'expired':
+      return 'Expired: no decision in time';
+    case 'failed':
+      return 'Failed: nothing was run';
+    case 'pending':
+      return 'Pending';
+    default:
+      return `Closed: ${record.status}`;
+  }
+}
+
 /** The part of a `block_actions` interaction payload twokey reads; anything else is refused. */
 export const blockActionsSchema = z.object({
   type: z.literal('block_actions'),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_STORED_CHUNK_BYTES } from '../recording/chunk';
+import { SSH_KEY_TYPES } from '../ssh/public-key';
 import { err, ok, type Result } from '../result';
 
 /** API Gateway WebSocket frames are limited to 32 KB; a sender refuses anything larger. */
@@ -39,6 +40,7 @@ const approvalAsk = z.strictObject({
     email: z.string().max(256).optional(),
     groups: z.array(z.string().max(128)).max(100),
   }),
+  via: z.string().max(256).optional(),
   reason: z.string().max(1024).optional(),
   blastRadius: z.string().max(256).optional(),
   approval: z.strictObject({ groups: z.array(z.string().max(128)).min(1).max(20), min: z.number().int().min(1).max(10), timeoutSeconds: z.number().int().min(1) }),
@@ -55,6 +57,8 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
     policyVersion: z.number().int().nonnegative().optional(),
   }),
   z.strictObject({ type: z.literal('policy.get'), v }),
+  /** Asks for the registered SSH keys again (a heartbeat said they changed after the agent's copy). */
+  z.strictObject({ type: z.literal('ssh.keys.get'), v }),
   z.strictObject({ type: z.literal('heartbeat'), v, sentAt: z.number().int() }),
   approvalAsk,
   z.strictObject({ type: z.literal('approval.ack'), v, requestId }),
@@ -91,6 +95,27 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * One registered SSH key as agents learn it: its fingerprint (agents match the key a caller offers by
+ * it) and the identity it stands for, as the registering token said it.
+ */
+export const registeredSshKeySchema = z.strictObject({
+  fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/),
+  keyType: z.enum(SSH_KEY_TYPES),
+  /** Epoch milliseconds; the key never matches from then on. */
+  expiresAt: z.number().int().nonnegative(),
+  issuer: z.string().min(1).max(1024),
+  subject: z.string().min(1).max(256),
+  name: z.string().max(256),
+  email: z.string().max(256).optional(),
+  groups: z.array(z.string().max(128)).max(100),
+});
+export type RegisteredSshKey = z.infer<typeof registeredSshKeySchema>;
+/** Frames one snapshot of the registered keys may take (a snapshot of more is not sent whole, so not at all). */
+export const MAX_SSH_KEYS_PARTS = 1000;
+/** The `error` code an agent gets when the keys cannot be sent (too many): it then trusts none. */
+export const SSH_KEYS_UNAVAILABLE = 'ssh-keys-unavailable';
+
 /** Control plane -> agent. */
 export const controlMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -109,12 +134,27 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
     /** The policy document reduced to what concerns this agent's targets; the agent validates it again. */
     document: z.unknown(),
   }),
+  /**
+   * Every registered SSH key, in `parts` frames (a frame is 32 KB at most), sent on hello and after each
+   * change. A snapshot replaces the agent's set only once all its parts arrived, and only if its `asOf`
+   * (epoch milliseconds when it was read) is not older than the set it has.
+   */
+  z.strictObject({
+    type: z.literal('ssh.keys'),
+    v,
+    asOf: z.number().int().nonnegative(),
+    part: z.number().int().min(0).max(MAX_SSH_KEYS_PARTS - 1),
+    parts: z.number().int().min(1).max(MAX_SSH_KEYS_PARTS),
+    keys: z.array(registeredSshKeySchema),
+  }),
   z.strictObject({
     type: z.literal('heartbeat.ok'),
     v,
     sentAt: z.number().int(),
     /** The current policy version, so an agent that missed a push notices within one heartbeat. */
     policyVersion: z.number().int().nonnegative().optional(),
+    /** When the registered SSH keys last changed (epoch ms), so an agent that missed a push asks again. */
+    sshKeysChangedAt: z.number().int().nonnegative().optional(),
   }),
   z.strictObject({
     type: z.literal('approval.pending'),

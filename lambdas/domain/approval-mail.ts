@@ -22,6 +22,7 @@ export function requesterLines(record: ApprovalRecord): string[] {
     `Requested by: ${oneLine(r.name, MAX_CLAIM_IN_BODY_CHARS)} (subject ${oneLine(r.subject, MAX_CLAIM_IN_BODY_CHARS)} at ${oneLine(r.issuer, MAX_CLAIM_IN_BODY_CHARS)})`,
     `Verified email: ${r.email ? oneLine(r.email, MAX_CLAIM_IN_BODY_CHARS) : '(none)'}`,
     `Groups: ${r.groups.length ? oneLine(r.groups.join(', '), MAX_CLAIM_IN_BODY_CHARS) : '(none)'}`,
+    ...(record.via ? [`Sent by: ${oneLine(disarmLinks(record.via), MAX_CLAIM_IN_BODY_CHARS)}`] : []),
   ];
 }
 
@@ -32,7 +33,7 @@ export function requesterLines(record: ApprovalRecord): string[] {
  */
 export function approvalMail(record: ApprovalRecord, reviewer: Reviewer, link: string): Mail {
   const what = `${record.kind === 'window' ? `a ${record.windowMinutes ?? 0}-minute write window` : `a ${record.class}`} on ${record.target}`;
-  const subject = `[twokey] ${oneLine(record.requester.name, MAX_NAME_IN_SUBJECT_CHARS)} asks to run ${what}`;
+  const subject = `[twokey] ${oneLine(record.requester.name, MAX_NAME_IN_SUBJECT_CHARS)}${record.via ? "'s AI agent" : ''} asks to run ${what}`;
   const body = plainVisible(disarmLinks(record.text), true);
   const params = (record.params ?? []).map((p, i) => `$${i + 1} = ${p === null ? 'NULL' : oneLine(disarmLinks(quotedValue(p)), MAX_CLAIM_IN_BODY_CHARS)}`);
   const text = [

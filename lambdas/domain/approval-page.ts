@@ -71,7 +71,9 @@ export function requestedBy(record: ApprovalRecord): string {
   const r = record.requester;
   return `<dt>Requested by</dt><dd id="requester">subject <code>${htmlVisible(r.subject)}</code> at <code>${htmlVisible(r.issuer)}</code><br>
 name (their own claim): ${htmlVisible(r.name)}<br>verified email: ${r.email ? htmlVisible(r.email) : '<em>none</em>'}<br>
-groups: ${r.groups.length ? r.groups.map((g) => `<code>${htmlVisible(g)}</code>`).join(', ') : '<em>none</em>'}</dd>`;
+groups: ${r.groups.length ? r.groups.map((g) => `<code>${htmlVisible(g)}</code>`).join(', ') : '<em>none</em>'}</dd>${
+    record.via ? `\n<dt>Sent by</dt><dd id="via"><strong>${htmlVisible(record.via)}</strong></dd>` : ''
+  }`;
 }
 
 /** The decision form, after the sign-in section when the reviewer's group requires one (no form until signed in). */

@@ -1,8 +1,11 @@
+import type { JWK } from 'jose';
 import type { SlackBlocks } from '../../core/slack/approval-message';
 import type { ControlMessage } from '../../core/tunnel/messages';
 import type { Logger } from '../../core/log';
 import type { ApprovalStore } from '../store/approval-store';
 import type { SamlStore } from '../store/saml-store';
+import type { SlackPostStore } from '../store/slack-post-store';
+import type { SshKeyStore } from '../store/ssh-key-store';
 import type { AuditStore, ChunkStore, SessionStore } from '../store/session-store';
 import type { AgentStore, ConnectionStore, PolicyStore } from '../store/stores';
 
@@ -62,6 +65,8 @@ export interface SlackApi {
 export interface TokenSigner {
   readonly issuer: string;
   sign(identity: { subject: string; name: string; email: string | undefined; groups: readonly string[] }, ttlSeconds: number): Promise<string>;
+  /** The public keys its tokens verify with (the issuer's JWKS). */
+  publicJwks(): Promise<JWK[]>;
 }
 
 /** Closes one agent connection (the Management API's DeleteConnection). `gone` means it was closed already. */
@@ -79,6 +84,8 @@ export interface ControlPlaneDeps {
   /** Each recording chunk's digest and length, as declared when its upload URL was signed. */
   readonly chunks: ChunkStore;
   readonly audit: AuditStore;
+  /** Callers' registered SSH public keys. */
+  readonly sshKeys: SshKeyStore;
   readonly recordings: RecordingBucket;
   readonly workflow: ApprovalWorkflow;
   readonly mailer: Mailer;
@@ -91,7 +98,9 @@ export interface ControlPlaneDeps {
   readonly clock: () => Date;
   readonly log: Logger;
   /** Approvals in Slack, when the deployment has an app (bot token and signing secret in Secrets Manager). */
-  readonly slack?: { readonly api: SlackApi; readonly signingSecret: () => Promise<string> };
+  readonly slack?: { readonly api: SlackApi; readonly signingSecret: () => Promise<string>; readonly posts: SlackPostStore };
+  /** The reviewer sign-in client's secret, when it is a confidential client whose secret is in Secrets Manager (AWS). */
+  readonly reviewerClientSecret?: () => Promise<string>;
   /** The SAML service provider, when an identity provider is configured. */
   readonly saml?: { readonly store: SamlStore; readonly signer: TokenSigner };
 }

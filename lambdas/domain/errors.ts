@@ -27,3 +27,7 @@ export class VersionConflictError extends Error {
     super(`the current policy version is ${currentVersion}`);
   }
 }
+/** The SSH key is registered to another identity (one key names one identity). */
+export class SshKeyTakenError extends Error {
+  override name = 'SshKeyTakenError';
+}

@@ -21,11 +21,13 @@ const COOKIE_PATH = '/approvals';
 const MAX_COOKIE_CHARS = 4096;
 const IDP_HTTP_TIMEOUT_MS = 5_000;
 
-/** The OpenID provider reviewers sign in with (REVIEWER_OIDC, JSON); the control plane is its client. */
+/**
+ * The OpenID provider reviewers sign in with (REVIEWER_OIDC, JSON); the control plane is its client.
+ * A confidential client's secret is in Secrets Manager (deps.reviewerClientSecret), never here.
+ */
 export const reviewerOidcSchema = z.strictObject({
   issuer: z.string().url(),
   clientId: z.string().min(1),
-  clientSecret: z.string().min(1).optional(),
 });
 export type ReviewerOidcConfig = z.infer<typeof reviewerOidcSchema>;
 
@@ -186,7 +188,8 @@ export async function finishReviewerSignIn(
   if (!query.code) throw new ForbiddenError('the identity provider did not sign you in');
   const form = new URLSearchParams({ grant_type: 'authorization_code', code: query.code, redirect_uri: callbackUrl(deps), code_verifier: round.verifier });
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-  if (oidc.clientSecret) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(oidc.clientId)}:${encodeURIComponent(oidc.clientSecret)}`).toString('base64')}`;
+  const clientSecret = await deps.reviewerClientSecret?.();
+  if (clientSecret) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(oidc.clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
   else form.set('client_id', oidc.clientId);
   const res = await fetch((await endpoints(oidc.issuer)).token_endpoint, { method: 'POST', headers, body: form, redirect: 'error', signal: AbortSignal.timeout(IDP_HTTP_TIMEOUT_MS) });
   const body = (await res.json().catch(() => ({}))) as { id_token?: unknown };

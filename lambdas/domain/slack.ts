@@ -1,7 +1,8 @@
 import { entriesOf, type Reviewer } from '../../core/approval/reviewers';
 import { principalKey } from '../../core/identity/identity';
 import type { PolicyDocument } from '../../core/policy/schema';
-import { approvalMessage, blockActionsSchema, outcomeMessage, APPROVE_ACTION_ID, type BlockActions } from '../../core/slack/approval-message';
+import type { ApprovalRecord } from '../../core/approval/request';
+import { approvalMessage, blockActionsSchema, outcomeMessage, outcomeText, APPROVE_ACTION_ID, type BlockActions } from '../../core/slack/approval-message';
 import { verifySlackRequest } from '../../core/slack/signature';
 import { castVote } from './approvals';
 import type { ControlPlaneDeps, SlackApi } from './deps';
@@ -16,23 +17,52 @@ async function currentPolicy(deps: Pick<ControlPlaneDeps, 'policies'>): Promise<
 
 /**
  * Workflow step 2, after the mails: the request with Approve/Deny buttons in each place the policy
- * names for its reviewer groups. Mail already went out, so a Slack failure is logged, not fatal.
+ * names for its reviewer groups, once per place however often the step is retried. Mail already went
+ * out, so a Slack failure is logged, not fatal.
  */
 export async function postToSlack(deps: ControlPlaneDeps, requestId: string): Promise<void> {
-  if (!deps.slack) return;
+  const slack = deps.slack;
+  if (!slack) return;
   const record = await deps.approvals.get(requestId);
   const settings = record?.status === 'pending' ? (await currentPolicy(deps))?.slack : undefined;
   if (!record || !settings) return;
   const places = new Set(record.approval.groups.flatMap((g) => { const s = settings.groups[g]; return s ? [...(s.channel ? [s.channel] : []), ...(s.users ?? [])] : []; }));
   const message = approvalMessage(record);
+  let posted = 0;
   for (const place of places) {
+    if (!(await slack.posts.claim(requestId, place))) continue;
     try {
-      await deps.slack.api.postMessage(place, message);
+      await slack.posts.posted(requestId, place, await slack.api.postMessage(place, message));
+      posted++;
     } catch (e) {
+      await slack.posts.release(requestId, place);
       deps.log.warn('slack.post-failed', { requestId, channel: place, error: e instanceof Error ? e.message : String(e) });
     }
   }
-  if (places.size > 0) deps.log.info('slack.posted', { requestId, places: places.size });
+  if (posted > 0) deps.log.info('slack.posted', { requestId, places: posted });
+  // Decided while the posts went out: they show the outcome too.
+  const now = await deps.approvals.get(requestId);
+  if (now && now.status !== 'pending') await showOutcomeInSlack(deps, now);
+}
+
+/**
+ * Every message of a decided request shows its outcome instead of the buttons, once, whichever way it
+ * was decided (a button, a mailed link, the timeout). A failed update is logged: the decision stands.
+ */
+export async function showOutcomeInSlack(deps: ControlPlaneDeps, record: ApprovalRecord): Promise<void> {
+  const slack = deps.slack;
+  if (!slack || record.status === 'pending') return;
+  const message = outcomeMessage(record, outcomeText(record));
+  for (const [place, post] of Object.entries(await slack.posts.list(record.requestId))) {
+    if (!post.channel || !post.ts || post.outcome) continue;
+    if (!(await slack.posts.claimOutcome(record.requestId, place, record.status))) continue;
+    try {
+      await slack.api.updateMessage(post.channel, post.ts, message);
+    } catch (e) {
+      await slack.posts.releaseOutcome(record.requestId, place);
+      deps.log.warn('slack.update-failed', { requestId: record.requestId, channel: post.channel, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
 }
 
 export interface SlackRequest {
@@ -85,7 +115,7 @@ export async function reviewerOf(api: Pick<SlackApi, 'confirmedEmail'>, policy: 
  * A press of Approve or Deny. The request must carry Slack's signature over its exact body, made
  * within the timestamp window; the presser must map to a reviewer of the request (never its
  * requester, who is not among them); then it is one vote under the same rules as a link, and the
- * message shows the outcome.
+ * request's messages show the outcome once it is decided.
  */
 export async function handleSlackInteraction(deps: ControlPlaneDeps, request: SlackRequest): Promise<void> {
   const slack = deps.slack;
@@ -107,25 +137,22 @@ export async function handleSlackInteraction(deps: ControlPlaneDeps, request: Sl
     deps.log.warn('slack.vote.refused', { requestId: record.requestId, slackUser: press.user.id, reason: principal ? 'not a reviewer of this request' : 'not a directory reviewer' });
     return tell(NOT_A_REVIEWER);
   }
-  if (record.status === 'pending' && deps.clock().getTime() >= Date.parse(record.expiresAt)) {
-    await slack.api.updateMessage(channel, ts, outcomeMessage(record, 'Expired'));
-    return tell('twokey: this request has expired. Nothing was changed.');
-  }
+  // The workflow's timeout records the expiry and updates the messages.
+  if (record.status === 'pending' && deps.clock().getTime() >= Date.parse(record.expiresAt)) return tell('twokey: this request has expired. Nothing was changed.');
   const decision = action.action_id === APPROVE_ACTION_ID ? 'approve' : 'deny';
   const result = await castVote(deps, record, reviewer, decision, undefined);
   switch (result.kind) {
-    case 'decided':
-      return slack.api.updateMessage(channel, ts, outcomeMessage(record, `${result.outcome === 'approved' ? 'Approved' : 'Denied'} by ${reviewer.email}`));
     case 'recorded':
       return tell(`twokey: your ${decision} is recorded: ${result.approvals} of ${record.approval.min} approvals so far.`);
     case 'not-a-reviewer':
       return tell(NOT_A_REVIEWER);
     case 'duplicate':
       return tell('twokey: your vote on this request was recorded before. Nothing was changed.');
+    case 'decided':
     case 'closed': {
       const now = await deps.approvals.get(record.requestId);
-      await slack.api.updateMessage(channel, ts, outcomeMessage(record, `Already ${now?.status ?? 'decided'}`));
-      return tell('twokey: this request is no longer pending. Nothing was changed.');
+      if (now) await showOutcomeInSlack(deps, now);
+      if (result.kind === 'closed') return tell('twokey: this request is no longer pending. Nothing was changed.');
     }
   }
 }

@@ -6,6 +6,7 @@ import type { ControlPlaneDeps } from './deps';
 import { intakeApproval, undeliveredDecisions } from './approvals';
 import { policyMessageFor, parseStoredPolicy } from './policies';
 import { endSession, presignChunk, startSession } from './sessions';
+import { sshKeysMessages } from './ssh-keys';
 
 /**
  * Records a connection the authorizer admitted, then checks that the key it matched is still the
@@ -70,6 +71,7 @@ async function replyTo(deps: ControlPlaneDeps, agent: string, message: AgentMess
       return [
         { type: 'hello.ok', v: TUNNEL_PROTOCOL_VERSION, agent, accepted, rejected, maskingKey: await maskingKeyOf(deps) },
         policyMessageFor(record, agent),
+        ...(await sshKeysMessages(deps)),
         ...(await undeliveredDecisions(deps, agent)),
       ];
     }
@@ -77,9 +79,11 @@ async function replyTo(deps: ControlPlaneDeps, agent: string, message: AgentMess
       return [policyMessageFor(await deps.policies.latest(), agent)];
     case 'heartbeat': {
       await deps.agents.touch(agent, at);
-      const latest = await deps.policies.latest();
-      return [{ type: 'heartbeat.ok', v: TUNNEL_PROTOCOL_VERSION, sentAt: message.sentAt, policyVersion: latest?.version }];
+      const [latest, sshKeysChangedAt] = await Promise.all([deps.policies.latest(), deps.sshKeys.changedAt()]);
+      return [{ type: 'heartbeat.ok', v: TUNNEL_PROTOCOL_VERSION, sentAt: message.sentAt, policyVersion: latest?.version, sshKeysChangedAt }];
     }
+    case 'ssh.keys.get':
+      return sshKeysMessages(deps);
     case 'approval.request': {
       const { type: _type, v: _v, ...ask } = message;
       return [await intakeApproval(deps, agent, ask)];

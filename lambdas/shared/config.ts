@@ -5,7 +5,16 @@ import { samlIdpSchema, type SamlIdpConfig } from '../domain/saml';
 import { TABLES } from '../store/table-definitions';
 import { SDK_REQUEST_TIMEOUT_MS } from './sdk-limits';
 
-const localSignerSchema = z.strictObject({ issuer: z.string().url(), audience: z.string().min(1), privateJwk: z.record(z.string(), z.unknown()) });
+/** The key of the control plane's own tokens: a KMS key on AWS, a private JWK in local mode. */
+const tokenSignerSchema = z.union([
+  z.strictObject({ audience: z.string().min(1), kmsKeyId: z.string().min(1) }),
+  z.strictObject({ audience: z.string().min(1), privateJwk: z.record(z.string(), z.unknown()) }),
+]);
+export type TokenSignerConfig = z.infer<typeof tokenSignerSchema>;
+
+/** The control plane's own issuer: its discovery document and JWKS are routes of the HTTP API (lambdas/routes.ts). */
+export const TOKEN_ISSUER_PATH = '/tokens';
+export const controlPlaneIssuer = (publicUrl: string): string => `${publicUrl}${TOKEN_ISSUER_PATH}`;
 
 const issuersSchema = z
   .array(
@@ -21,7 +30,7 @@ const issuersSchema = z
   .min(1);
 
 export interface ControlPlaneConfig {
-  readonly tables: { agents: string; connections: string; policies: string; approvals: string; approvalInbox: string; sessions: string; recordingChunks: string; auditEvents: string };
+  readonly tables: { agents: string; connections: string; policies: string; approvals: string; approvalInbox: string; sessions: string; recordingChunks: string; auditEvents: string; sshKeys: string };
   readonly recordingsBucket: string;
   readonly s3ForcePathStyle: boolean;
   readonly stateMachineArn: string | undefined;
@@ -34,10 +43,12 @@ export interface ControlPlaneConfig {
   readonly wsManagementEndpoint: string | undefined;
   /** The SAML identity provider (SAML_IDP, JSON), if the control plane is a SAML service provider. */
   readonly samlIdp: SamlIdpConfig | undefined;
-  /** Local mode's key for the control plane's own tokens (LOCAL_TOKEN_SIGNER, JSON: issuer, audience, privateJwk). */
-  readonly localTokenSigner: { readonly issuer: string; readonly audience: string; readonly privateJwk: Record<string, unknown> } | undefined;
-  /** The OpenID provider reviewers sign in with (REVIEWER_OIDC, JSON: issuer, clientId, clientSecret?). */
+  /** The key of the control plane's own tokens, which it issues as controlPlaneIssuer(publicUrl) (TOKEN_SIGNER, JSON: audience and kmsKeyId or privateJwk). */
+  readonly tokenSigner: TokenSignerConfig | undefined;
+  /** The OpenID provider reviewers sign in with (REVIEWER_OIDC, JSON: issuer, clientId). */
   readonly reviewerOidc: ReviewerOidcConfig | undefined;
+  /** Its client secret's Secrets Manager id (REVIEWER_OIDC_CLIENT_SECRET_ID), so that it is in no variable in clear. */
+  readonly reviewerClientSecretId: string | undefined;
   /** Slack approvals: both secrets' ids, or neither (then Slack is off); the API URL only for a stand-in. */
   readonly slack: { readonly botTokenSecretId: string; readonly signingSecretId: string; readonly apiUrl: string | undefined } | undefined;
   /** The WebSocket URL agents connect to (the stack's TunnelUrl), for a new agent's configuration. */
@@ -65,6 +76,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
   };
   const issuers = issuersSchema.safeParse(JSON.parse(need('OIDC_ISSUERS')));
   if (!issuers.success) throw new ConfigError('OIDC_ISSUERS is not a list of {issuer, audience, refusedAudiences?, groupsClaim?}');
+  // SAML's entity id and ACS, the reviewer sign-in's redirect and the token issuer are URLs under PUBLIC_URL.
+  const publicUrl = (env.PUBLIC_URL ?? '').replace(/\/$/, '');
+  for (const name of ['SAML_IDP', 'REVIEWER_OIDC', 'TOKEN_SIGNER']) if (env[name] && !publicUrl) throw new ConfigError(`${name} needs PUBLIC_URL`);
   return {
     tables: {
       agents: need(TABLES.agents.envVar),
@@ -75,13 +89,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
       sessions: need(TABLES.sessions.envVar),
       recordingChunks: need(TABLES.recordingChunks.envVar),
       auditEvents: need(TABLES.auditEvents.envVar),
+      sshKeys: need(TABLES.sshKeys.envVar),
     },
     recordingsBucket: need('RECORDINGS_BUCKET'),
     s3ForcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
     stateMachineArn: env.APPROVAL_STATE_MACHINE_ARN,
     linkKeySecretId: env.LINK_KEY_SECRET_ID,
     senderEmail: env.SENDER_EMAIL ?? 'twokey@example.com',
-    publicUrl: (env.PUBLIC_URL ?? '').replace(/\/$/, ''),
+    publicUrl,
     issuers: issuers.data,
     adminGroup: env.ADMIN_GROUP ?? 'admin',
     auditorGroup: env.AUDITOR_GROUP ?? 'auditor',
@@ -89,7 +104,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     slack: readSlackConfig(env),
     samlIdp: readJsonEnv(env, 'SAML_IDP', samlIdpSchema),
     reviewerOidc: readJsonEnv(env, 'REVIEWER_OIDC', reviewerOidcSchema),
-    localTokenSigner: readJsonEnv(env, 'LOCAL_TOKEN_SIGNER', localSignerSchema),
+    reviewerClientSecretId: env.REVIEWER_OIDC_CLIENT_SECRET_ID,
+    tokenSigner: readJsonEnv(env, 'TOKEN_SIGNER', tokenSignerSchema),
     tunnelUrl: env.TUNNEL_URL,
     sdkRequestTimeoutMs: timeoutMs(env.SDK_REQUEST_TIMEOUT_MS),
   };
@@ -122,9 +138,12 @@ function readJsonEnv<T>(env: NodeJS.ProcessEnv, name: string, schema: z.ZodType<
  * audience as its own and the API's refused (the mirror of the API's settings). An issuer whose
  * data-plane audience the control plane does not know is left out: the admin fills it in.
  */
-export function agentIssuers(config: Pick<ControlPlaneConfig, 'issuers'>): { issuer: string; audience: string; refusedAudiences: string[]; groupsClaim?: string }[] {
-  return config.issuers.flatMap((i) => {
+export function agentIssuers(config: Pick<ControlPlaneConfig, 'issuers' | 'tokenSigner' | 'publicUrl'>): { issuer: string; audience: string; refusedAudiences: string[]; groupsClaim?: string }[] {
+  const providers = config.issuers.flatMap((i) => {
     const dataPlane = i.refusedAudiences?.[0];
     return dataPlane ? [{ issuer: i.issuer, audience: dataPlane, refusedAudiences: [i.audience], ...(i.groupsClaim ? { groupsClaim: i.groupsClaim } : {}) }] : [];
   });
+  // The control plane's own tokens (SAML sign-ins) are trusted like any issuer's.
+  const own = config.tokenSigner && { issuer: controlPlaneIssuer(config.publicUrl), audience: config.tokenSigner.audience, refusedAudiences: [...new Set(config.issuers.map((i) => i.audience))], groupsClaim: 'groups' };
+  return own ? [...providers, own] : providers;
 }

@@ -6,6 +6,7 @@ import {
   ForbiddenError,
   InvalidRequestError,
   NotFoundError,
+  SshKeyTakenError,
   UnauthorizedError,
   VersionConflictError,
 } from '../domain/errors';
@@ -36,6 +37,7 @@ export function errorResult(e: unknown, log: Logger): HttpResult {
   if (e instanceof InvalidRequestError) return json(400, errorBody('invalid_request', e.message, e.details));
   if (e instanceof InvalidPageTokenError) return json(400, errorBody('invalid_request', e.message));
   if (e instanceof AgentExistsError) return json(409, errorBody('agent_exists', e.message));
+  if (e instanceof SshKeyTakenError) return json(409, errorBody('key_taken', e.message));
   if (e instanceof VersionConflictError) return json(409, errorBody('version_conflict', e.message, { currentVersion: e.currentVersion }));
   log.error('http.unhandled', { error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
   return json(500, errorBody('internal', 'internal error'));

@@ -7,7 +7,7 @@ import { ExecutionAlreadyExists, SendTaskSuccessCommand, SFNClient, StartExecuti
 import { fetchJson } from '../../core/identity/fetch-json';
 import { TokenVerifier } from '../../core/identity/verifier';
 import { encodeFrame } from '../../core/tunnel/messages';
-import type { AgentDisconnector, AgentPusher, ApprovalWorkflow, ControlPlaneDeps, Mailer } from '../domain/deps';
+import type { AgentDisconnector, AgentPusher, ApprovalWorkflow, ControlPlaneDeps, Mailer, TokenSigner } from '../domain/deps';
 import { DynamoApprovalStore } from '../store/approval-store';
 import { DynamoAuditStore, DynamoChunkStore, DynamoSessionStore } from '../store/session-store';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -18,11 +18,13 @@ import type { RecordingBucket } from '../domain/deps';
 import { DynamoAgentStore, DynamoConnectionStore, DynamoPolicyStore } from '../store/dynamo-stores';
 import { KnownConnections } from '../store/known-connections';
 import { RecentPolicy } from '../store/recent-policy';
-import { readConfig, type ControlPlaneConfig } from './config';
+import { DynamoSshKeyStore } from '../store/ssh-key-store';
+import { controlPlaneIssuer, readConfig, type ControlPlaneConfig, type TokenSignerConfig } from './config';
 import { slackWebApi } from './slack-web-api';
-import { jwkTokenSigner } from './token-signer';
+import { jwkTokenSigner, kmsTokenSigner } from './token-signer';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoSamlStore } from '../store/saml-store';
-import type { JWK } from 'jose';
+import { DynamoSlackPostStore } from '../store/slack-post-store';
 import { SDK_CONNECTION_TIMEOUT_MS, SDK_MAX_ATTEMPTS } from './sdk-limits';
 import { jsonLogger } from '../../core/log';
 
@@ -203,6 +205,7 @@ function buildRuntime(): Runtime {
       sessions: new DynamoSessionStore(ddb, config.tables.sessions),
       chunks: new DynamoChunkStore(ddb, config.tables.recordingChunks),
       audit: new DynamoAuditStore(ddb, config.tables.auditEvents),
+      sshKeys: new DynamoSshKeyStore(ddb, config.tables.sshKeys),
       // Checksums only when required: otherwise streamed bodies get aws-chunked framing some S3 stand-ins store verbatim.
       recordings: bucketFor(
         new S3Client({ ...limits, forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
@@ -221,19 +224,21 @@ function buildRuntime(): Runtime {
             slack: {
               api: slackWebApi(secretFor(secrets, config.slack.botTokenSecretId, 'Slack bot token', 1), config.slack.apiUrl),
               signingSecret: secretFor(secrets, config.slack.signingSecretId, 'Slack signing', MIN_SLACK_SECRET_CHARS),
+              posts: new DynamoSlackPostStore(ddb, config.tables.approvals),
             },
           }
         : {}),
-      ...(config.localTokenSigner
-        ? {
-            saml: {
-              store: new DynamoSamlStore(ddb, config.tables.auditEvents),
-              signer: jwkTokenSigner(config.localTokenSigner.issuer, config.localTokenSigner.audience, config.localTokenSigner.privateJwk as unknown as JWK),
-            },
-          }
-        : {}),
+      ...(config.reviewerClientSecretId ? { reviewerClientSecret: secretFor(secrets, config.reviewerClientSecretId, 'reviewer sign-in client', 1) } : {}),
+      ...(config.tokenSigner ? { saml: { store: new DynamoSamlStore(ddb, config.tables.auditEvents), signer: tokenSignerFor(config.tokenSigner, config.publicUrl, limits) } } : {}),
     },
   };
+}
+
+function tokenSignerFor(settings: TokenSignerConfig, publicUrl: string, limits: ReturnType<typeof clientLimits>): TokenSigner {
+  const issuer = controlPlaneIssuer(publicUrl);
+  return 'kmsKeyId' in settings
+    ? kmsTokenSigner(new KMSClient(limits), settings.kmsKeyId, issuer, settings.audience)
+    : jwkTokenSigner(issuer, settings.audience, settings.privateJwk);
 }
 
 /** Local mode and tests build a fresh runtime after changing the environment. */

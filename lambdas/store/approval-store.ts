@@ -56,10 +56,10 @@ const DECIDED_APPROVAL_RETENTION_SECONDS = DECIDED_APPROVAL_RETENTION_DAYS * SEC
 const INBOX_RETENTION_SECONDS = DECIDED_APPROVAL_RETENTION_SECONDS + SECONDS_PER_DAY;
 const epochSeconds = (iso: string): number => Math.floor(Date.parse(iso) / 1000);
 
-type StoredApproval = ApprovalRecord & { taskToken?: string; undeliveredAgent?: string; ttl?: number; month?: string; preview?: string; principals?: string[] };
+type StoredApproval = ApprovalRecord & { taskToken?: string; undeliveredAgent?: string; ttl?: number; month?: string; preview?: string; principals?: string[]; slackPosts?: unknown };
 
-/** The task token stays in the table; index, listing and TTL attributes are storage's own. */
-const withoutStorage = ({ taskToken: _token, undeliveredAgent: _index, ttl: _ttl, month: _month, preview: _preview, principals: _principals, ...record }: StoredApproval): ApprovalRecord => record;
+/** The task token stays in the table; index, listing and TTL attributes and the Slack messages (slack-post-store.ts) are storage's own. */
+const withoutStorage = ({ taskToken: _token, undeliveredAgent: _index, ttl: _ttl, month: _month, preview: _preview, principals: _principals, slackPosts: _slack, ...record }: StoredApproval): ApprovalRecord => record;
 
 /** DynamoDB's TTL deletes within days of expiry, and dynalite never: an expired item is not listed. */
 const live = (item: { ttl?: unknown }, nowSeconds: number): boolean => typeof item.ttl !== 'number' || item.ttl > nowSeconds;
@@ -105,7 +105,8 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async setTaskToken(requestId: string, taskToken: string): Promise<void> {
-    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET taskToken = :t', ExpressionAttributeValues: { ':t': taskToken } }));
+    // Conditional, as every write of a request after its creation: an update of a missing item would create one.
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET taskToken = :t', ConditionExpression: 'attribute_exists(requestId)', ExpressionAttributeValues: { ':t': taskToken } }));
   }
 
   async getTaskToken(requestId: string): Promise<string | undefined> {
@@ -114,7 +115,7 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async markLinksSent(requestId: string): Promise<void> {
-    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET linksSent = :y', ExpressionAttributeValues: { ':y': true } }));
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { requestId }, UpdateExpression: 'SET linksSent = :y', ConditionExpression: 'attribute_exists(requestId)', ExpressionAttributeValues: { ':y': true } }));
   }
 
   async addVote(requestId: string, vote: Vote): Promise<'recorded' | 'duplicate' | 'closed'> {

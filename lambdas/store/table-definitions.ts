@@ -68,6 +68,17 @@ export const TABLES = {
     partitionKey: { name: 'sessionId', type: 'S' },
     sortKey: { name: 'seq', type: 'N' },
   },
+  // Callers' SSH public keys: every key in one partition, by fingerprint (one key names one identity), so
+  // that an agent's hello reads the whole set with one consistent query; the index lists one caller's
+  // keys. Expired keys are deleted by TTL and filtered on read.
+  sshKeys: {
+    logicalName: 'SshKeys',
+    envVar: 'TABLE_SSH_KEYS',
+    partitionKey: { name: 'keySet', type: 'S' },
+    sortKey: { name: 'fingerprint', type: 'S' },
+    ttlAttribute: 'ttl',
+    indexes: [{ name: 'byPrincipal', partitionKey: { name: 'principal', type: 'S' }, sortKey: { name: 'createdAt', type: 'S' } }],
+  },
   auditEvents: { logicalName: 'AuditEvents', envVar: 'TABLE_AUDIT_EVENTS', partitionKey: { name: 'eventId', type: 'S' } },
 } as const satisfies Record<string, TableDefinition>;
 

@@ -6,7 +6,9 @@ import * as policyStream from '../../lambdas/policy-stream';
 import * as samlHttp from '../../lambdas/saml-http';
 import * as sessionsHttp from '../../lambdas/sessions-http';
 import * as slackHttp from '../../lambdas/slack-http';
+import * as sshKeysHttp from '../../lambdas/ssh-keys-http';
 import type { HandlerRef } from '../../lambdas/routes';
+import * as tokenIssuerHttp from '../../lambdas/token-issuer-http';
 import * as tunnelWs from '../../lambdas/tunnel-ws';
 
 /** The handler modules, imported statically so the type checker sees every entry the route table names. */
@@ -19,6 +21,8 @@ const MODULES: Record<HandlerRef['entry'], Record<string, unknown>> = {
   'saml-http': samlHttp,
   'sessions-http': sessionsHttp,
   'slack-http': slackHttp,
+  'ssh-keys-http': sshKeysHttp,
+  'token-issuer-http': tokenIssuerHttp,
   'tunnel-ws': tunnelWs,
 };
 

@@ -33,10 +33,10 @@ async function newKey(): Promise<DevSigningKey> {
   };
 }
 
-/** The dev issuer's key, kept in the data dir (0600) so tokens survive a restart; in memory when there is no data dir. */
-export async function loadOrCreateSigningKey(dataDir: string | undefined): Promise<DevSigningKey> {
+/** The dev issuer's key (or another local key, by file name), kept in the data dir (0600) so tokens survive a restart; in memory when there is no data dir. */
+export async function loadOrCreateSigningKey(dataDir: string | undefined, fileName = KEY_FILE): Promise<DevSigningKey> {
   if (!dataDir) return newKey();
-  const file = join(dataDir, KEY_FILE);
+  const file = join(dataDir, fileName);
   if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as DevSigningKey;
   const key = await newKey();
   await writeFile(file, JSON.stringify(key), { mode: 0o600 });
@@ -96,13 +96,16 @@ export function devIssuerConfig(issuer: string, plane: Plane): ReturnType<typeof
 }
 
 /**
- * A policy for the local stack: when it names no top-level `issuer`, the dev issuer becomes the issuer
- * of its users and reviewers (its URL depends on the port, so the demo policy cannot carry it).
+ * A policy for the local stack: when it names no top-level `issuer`, `issuer` (the dev issuer, or the
+ * local OpenID provider with `--idp oidc`) becomes the issuer of its users and reviewers (its URL
+ * depends on the port, so the demo policy cannot carry it). `reviewerSignIn` groups, if given and the
+ * policy names none, vote only once signed in with that provider.
  */
-export function withDevIssuer(source: string, issuer: string): string {
+export function withDevIssuer(source: string, issuer: string, reviewerSignIn: readonly string[] = []): string {
   const doc = parseDocument(source);
   if (doc.errors.length > 0 || doc.has('issuer')) return source;
   doc.set('issuer', issuer);
+  if (reviewerSignIn.length > 0 && !doc.has('reviewerSignIn')) doc.set('reviewerSignIn', [...reviewerSignIn]);
   return doc.toString();
 }
 

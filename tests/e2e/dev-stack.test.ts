@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { waitFor } from '../support/control-plane';
 import { execFile } from 'node:child_process';
-import { startDev, twokey, type DevProcess } from '../support/cli';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { startDev, TWOKEY_BIN, twokey, type DevProcess } from '../support/cli';
 import { postDecision, readOutbox, waitForMail } from '../support/outbox';
 import { demoCustomer } from '../../local/demo/seed';
 
@@ -40,8 +42,37 @@ describe('twokey dev (npm start) end to end', () => {
       const agents = (JSON.parse(res.stdout) as { agents: { name: string; connected: boolean; targets: string[] }[] }).agents;
       return agents.find((a) => a.name === 'demo-agent' && a.connected);
     }, 10_000, 'demo agent connected');
-    expect(agent.targets).toEqual(['demo-pg']);
+    expect(agent.targets).toEqual(['demo-pg', 'demo-k8s']);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('serves kubectl through the kubeconfig twokey kubeconfig writes (exec plugin, pinned CA), Secrets masked', async () => {
+    const kubeconfig = join(dataDir, 'kubeconfig');
+    expect((await twokey(['kubeconfig', '--target', 'demo-k8s', '--user', 'alice', '--data-dir', dataDir, '--kubeconfig', kubeconfig])).code).toBe(0);
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile('kubectl', args, { env: { ...process.env, KUBECONFIG: kubeconfig, HOME: dataDir } }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
+      });
+    const pods = await run(['get', 'pods']);
+    expect(pods.stderr).toBe('');
+    expect(pods.stdout).toMatch(/web-1\s+1\/1\s+Running/);
+    const password = await run(['get', 'secret', 'db-credentials', '-o', 'jsonpath={.data.password}']);
+    expect(Buffer.from(password.stdout, 'base64').toString('utf8')).toBe('****');
+  });
+
+  it('serves MCP to an AI client through `twokey mcp`, found from dev.json, masked as the demo policy says', async () => {
+    const token = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const client = new Client({ name: 'dev-test', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [TWOKEY_BIN, 'mcp', '--target', 'demo-pg', '--data-dir', dataDir], env: { ...(process.env as Record<string, string>), TWOKEY_MCP_TOKEN: token }, stderr: 'pipe' }));
+    try {
+      expect(dev.output()).toContain(`MCP            ${dev.info.mcp?.url ?? '?'}`);
+      const r = await client.callTool({ name: 'query', arguments: { target: 'demo-pg', sql: 'SELECT ssn FROM customers WHERE id = 1' } });
+      const rows = (JSON.parse((r.content as { text: string }[])[0]?.text ?? '{}') as { rows: string[][] }).rows;
+      expect(rows).toHaveLength(1);
+      expect(rows[0]?.[0]).not.toBe(demoCustomer(1).ssn);
+    } finally {
+      await client.close();
+    }
   });
 
   it('refuses agents list to a non-admin and without a token', async () => {

@@ -8,7 +8,8 @@ import { IDP_SERVICE_SECRET_FILE } from '../../local/dev-stack';
 import { launchChromium, loopbackContext } from '../support/browser';
 import { startDev, twokey, type DevProcess } from '../support/cli';
 import { waitFor } from '../support/control-plane';
-import { confirmDeviceCode, DEVICE_URL_LINE, runLogin } from '../support/oidc-idp';
+import { confirmDeviceCode, DEVICE_URL_LINE, runLogin, signInAs } from '../support/oidc-idp';
+import { waitForMail } from '../support/outbox';
 
 function psql(endpoint: string, token: string, sql: string): Promise<{ stdout: string; stderr: string }> {
   const [host, port] = endpoint.split(':');
@@ -76,5 +77,23 @@ describe('the README path with the local OpenID provider and the Slack stand-in 
 
     expect((await held).stdout).toContain('UPDATE 1');
     expect(await page.textContent('body')).toContain('Approved by bob@example.com');
+  });
+
+  it('lets bob, signed in through the local OpenID provider, approve alice\'s write from the mailed link', async () => {
+    const token = (await twokey(['token', '--user', 'alice', '--data-dir', dataDir])).stdout.trim();
+    const held = psql(dev.info.targets['demo-pg']?.endpoint as string, token, "UPDATE customers SET name = 'Signed-in Approved' WHERE id = 1");
+    const mail = await waitForMail(dev.info.outboxDir, 'bob@example.com', 'Signed-in Approved');
+    const page = await (await loopbackContext(browser)).newPage();
+    await page.goto(mail.link);
+    expect(await page.textContent('#sign-in')).toContain('Sign in to vote');
+
+    await Promise.all([page.waitForNavigation(), page.click('#sign-in a')]);
+    await signInAs(page, 'bob');
+    await page.waitForURL(/\/approvals\/review\?t=/);
+    expect(await page.textContent('#sign-in')).toContain('Signed in as bob@example.com');
+    await Promise.all([page.waitForNavigation(), page.click('button[value="approve"]')]);
+
+    expect(await page.textContent('h1')).toBe('Approved');
+    expect((await held).stdout).toContain('UPDATE 1');
   });
 });

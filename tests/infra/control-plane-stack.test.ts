@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp, propsFromContext } from '../../infra/app';
 import { ControlPlaneStack } from '../../infra/control-plane-stack';
+import type { Key } from 'aws-cdk-lib/aws-kms';
+import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { APPROVAL_ASL_FILE, LAMBDA_BUNDLING, LAMBDA_TIMEOUT_SECONDS } from '../../infra/control-plane-stack';
@@ -21,6 +23,17 @@ const testApp = (context: Record<string, unknown> = {}) =>
   new App({ outdir: mkdtempSync(join(tmpdir(), 'tk-cdk-')), context: { 'aws:cdk:bundling-stacks': [], ...SETTINGS, ...context } });
 
 type PolicyStatement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
+
+/** The statements of the role policy of the function that serves `ref`. */
+function roleStatements(stack: ControlPlaneStack, template: Template, ref: { entry: string; export: string }): PolicyStatement[] {
+  const fn = stack.node.findChild(`${functionName(ref)}Fn`);
+  const roleId = stack.getLogicalId((fn as unknown as { role: { node: { defaultChild: CfnElement } } }).role.node.defaultChild);
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')) as { Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: PolicyStatement[] } } }[];
+  return policies.filter((p) => p.Properties.Roles.some((r) => r.Ref === roleId)).flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+const functionName = (ref: { entry: string; export: string }): string => `${ref.entry}-${ref.export}`.replace(/(^|-)(\w)/g, (_m, _d, c: string) => c.toUpperCase());
+const allows = (statements: PolicyStatement[], action: string, resource = ''): boolean =>
+  statements.some((st) => [st.Action].flat().some((a) => a === action || (a.endsWith('*') && action.startsWith(a.slice(0, -1)))) && JSON.stringify(st.Resource).includes(resource));
 
 describe('ControlPlaneStack', () => {
   const { app, stack } = buildApp(testApp({ deletionProtection: 'true', recordingRetentionDays: '400', objectLockMode: 'COMPLIANCE' }));
@@ -68,7 +81,7 @@ describe('ControlPlaneStack', () => {
     }
   });
 
-  it('puts every admin route behind the OIDC JWT authorizer, and only review links, Slack presses and SAML sign-in outside it', () => {
+  it("puts every admin route behind the OIDC JWT authorizer, and only review links, Slack presses, SAML sign-in and the token issuer's public keys outside it", () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerType: 'JWT', JwtConfiguration: { Audience: ['twokey'] } });
     for (const route of HTTP_ROUTES) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
@@ -85,6 +98,8 @@ describe('ControlPlaneStack', () => {
       'saml GET /saml/metadata',
       'saml GET /saml/login',
       'saml POST /saml/acs',
+      'public GET /tokens/.well-known/openid-configuration',
+      'public GET /tokens/jwks.json',
     ]);
   });
 
@@ -105,7 +120,7 @@ describe('ControlPlaneStack', () => {
   });
 
   it('keeps tables on demand, recoverable, encrypted and protected, with a stream on policies', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 8);
+    template.resourceCountIs('AWS::DynamoDB::Table', 9);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -118,8 +133,8 @@ describe('ControlPlaneStack', () => {
 
   it('expires stale connections and old decided requests by TTL, and indexes what hot paths look up', () => {
     const ttl = Object.values(template.findResources('AWS::DynamoDB::Table', { Properties: { TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } } }));
-    expect(ttl).toHaveLength(3);
-    for (const index of ['byAgent', 'undeliveredByAgent', 'byMonth']) {
+    expect(ttl).toHaveLength(4);
+    for (const index of ['byAgent', 'undeliveredByAgent', 'byMonth', 'byPrincipal']) {
       template.hasResourceProperties('AWS::DynamoDB::Table', { GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: index })]) });
     }
   });
@@ -146,6 +161,17 @@ describe('ControlPlaneStack', () => {
       .filter((r) => allows(statementsFor(r), 'dynamodb:PutItem', tableId('approvalInbox')))
       .map((r) => `${r.entry}.${r.export}`);
     expect(writers.sort()).toEqual(['policies-http.put', 'tunnel-ws.message']);
+  });
+
+  it('lets only the SSH key routes write registered keys, and the tunnel read them for hello', () => {
+    const writers = [...HTTP_ROUTES, ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER, ...Object.values(APPROVAL_WORKFLOW_TASKS)]
+      .filter((r) => allows(statementsFor(r), 'dynamodb:PutItem', tableId('sshKeys')) || allows(statementsFor(r), 'dynamodb:DeleteItem', tableId('sshKeys')))
+      .map((r) => `${r.entry}.${r.export}`);
+    expect(writers.sort()).toEqual(['ssh-keys-http.add', 'ssh-keys-http.remove']);
+    const list = statementsFor(HTTP_ROUTES.find((r) => r.entry === 'ssh-keys-http' && r.export === 'list') as HttpRoute);
+    expect([allows(list, 'dynamodb:Query', tableId('sshKeys')), allows(list, 'execute-api:ManageConnections')]).toEqual([true, false]);
+    expect(allows(statementsFor(HTTP_ROUTES.find((r) => r.entry === 'ssh-keys-http' && r.export === 'add') as HttpRoute), 'execute-api:ManageConnections')).toBe(true);
+    expect(allows(statementsFor(WS_HANDLERS.message), 'dynamodb:Query', tableId('sshKeys'))).toBe(true);
   });
 
   it('stores recordings versioned, object-locked, KMS-encrypted, private and TLS-only', () => {
@@ -206,16 +232,7 @@ describe('ControlPlaneStack', () => {
     without.resourceCountIs('AWS::ApiGateway::Account', 0);
   });
 
-  /** The statements of the role policy of the function that serves `ref`. */
-  const statementsFor = (ref: { entry: string; export: string }): PolicyStatement[] => {
-    const name = `${ref.entry}-${ref.export}`.replace(/(^|-)(\w)/g, (_m, _d, c: string) => c.toUpperCase());
-    const fn = stack.node.findChild(`${name}Fn`);
-    const roleId = stack.getLogicalId((fn as unknown as { role: { node: { defaultChild: CfnElement } } }).role.node.defaultChild);
-    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as { Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: PolicyStatement[] } } }[];
-    return policies.filter((p) => p.Properties.Roles.some((r) => r.Ref === roleId)).flatMap((p) => p.Properties.PolicyDocument.Statement);
-  };
-  const allows = (statements: PolicyStatement[], action: string, resource = ''): boolean =>
-    statements.some((st) => [st.Action].flat().some((a) => a === action || (a.endsWith('*') && action.startsWith(a.slice(0, -1)))) && JSON.stringify(st.Resource).includes(resource));
+  const statementsFor = (ref: { entry: string; export: string }): PolicyStatement[] => roleStatements(stack, template, ref);
   const tableId = (key: keyof ControlPlaneStack['tables']) => stack.getLogicalId(stack.tables[key].node.defaultChild as CfnElement);
 
   it('gives each function only the permissions its handler uses', () => {
@@ -276,5 +293,111 @@ describe('ControlPlaneStack', () => {
   it('bundles the AWS SDK into each function and bounds every SDK call below the function timeout', () => {
     expect(LAMBDA_BUNDLING.externalModules).toEqual([]);
     expect(SDK_MAX_ATTEMPTS * (SDK_CONNECTION_TIMEOUT_MS + SDK_REQUEST_TIMEOUT_MS)).toBeLessThan(LAMBDA_TIMEOUT_SECONDS * 1000);
+  });
+});
+
+describe('ControlPlaneStack with Slack, SAML and reviewer sign-in', () => {
+  const SAML_IDP = { entryPoint: 'https://idp.example.com/sso', idpIssuer: 'https://idp.example.com/saml', idpCert: 'MIIC-test-certificate-body' };
+  const REVIEWER_OIDC = { issuer: 'https://login.example.com/', clientId: 'twokey-reviewers' };
+  const { app, stack } = buildApp(testApp({ slack: 'true', samlIdp: JSON.stringify(SAML_IDP), reviewerOidc: REVIEWER_OIDC, reviewerOidcClientSecret: 'true' }));
+  const template = Template.fromStack(stack);
+  const statementsFor = (ref: { entry: string; export: string }): PolicyStatement[] => roleStatements(stack, template, ref);
+  const route = (entry: string, name: string): HttpRoute => HTTP_ROUTES.find((r) => r.entry === entry && r.export === name) as HttpRoute;
+  const everyHandler = [...HTTP_ROUTES, ...Object.values(WS_HANDLERS), POLICY_STREAM_HANDLER, ...Object.values(APPROVAL_WORKFLOW_TASKS)];
+  const envOf = (ref: { entry: string; export: string }): Record<string, unknown> => {
+    const fn = stack.node.findChild(`${functionName(ref)}Fn`);
+    const id = stack.getLogicalId(fn.node.defaultChild as CfnElement);
+    return (template.findResources('AWS::Lambda::Function')[id]?.Properties?.Environment?.Variables ?? {}) as Record<string, unknown>;
+  };
+  const id = (construct: { node: { defaultChild?: unknown } }): string => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+  const holders = (action: string, resource: string): string[] =>
+    [...new Set(everyHandler.filter((r) => allows(statementsFor(r), action, resource)).map((r) => `${r.entry}.${r.export}`))].sort();
+
+  it('passes the cdk-nag AwsSolutions pack with the identity settings too', () => {
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it("keeps Slack's bot token and signing secret in Secrets Manager under the data key, with no value in the template", () => {
+    const secrets = template.findResources('AWS::SecretsManager::Secret');
+    const slack = [stack.identitySecrets.slackBotToken, stack.identitySecrets.slackSigningSecret].map((s) => secrets[id(s as Secret)]?.Properties as Record<string, unknown>);
+    for (const secret of slack) {
+      expect(JSON.stringify(secret.KmsKeyId)).toContain('DataKey');
+      expect(secret).not.toHaveProperty('SecretString');
+    }
+  });
+
+  it("names secrets to the functions only by id, and lets each read only the ones it uses", () => {
+    const bot = id(stack.identitySecrets.slackBotToken as Secret);
+    const signing = id(stack.identitySecrets.slackSigningSecret as Secret);
+    const client = id(stack.identitySecrets.reviewerClientSecret as Secret);
+    expect(holders('secretsmanager:GetSecretValue', signing)).toEqual(['slack-http.interactions']);
+    expect(holders('secretsmanager:GetSecretValue', bot)).toEqual(['approval-workflow.notify', 'approval-workflow.outcome', 'slack-http.interactions']);
+    expect(holders('secretsmanager:GetSecretValue', client)).toEqual(['approvals-http.signInCallback']);
+    expect(envOf(route('slack-http', 'interactions'))).toMatchObject({ SLACK_BOT_TOKEN_SECRET_ID: { Ref: bot }, SLACK_SIGNING_SECRET_ID: { Ref: signing } });
+    expect(envOf(route('approvals-http', 'signInCallback'))).toMatchObject({ REVIEWER_OIDC_CLIENT_SECRET_ID: { Ref: client }, REVIEWER_OIDC: JSON.stringify(REVIEWER_OIDC) });
+    expect(envOf(route('approvals-http', 'signIn'))).not.toHaveProperty('REVIEWER_OIDC_CLIENT_SECRET_ID');
+    // Every reference to a secret in any function's environment is its id, under a *_SECRET_ID name.
+    for (const ref of everyHandler) {
+      for (const [name, value] of Object.entries(envOf(ref))) {
+        if ([bot, signing, client].some((s) => JSON.stringify(value).includes(s))) expect(name).toMatch(/_SECRET_ID$/);
+      }
+    }
+  });
+
+  it("signs the control plane's tokens with an ECC_NIST_P256 KMS key that only the assertion consumer may sign with", () => {
+    const key = id(stack.tokenSigningKey as Key);
+    template.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+    expect(holders('kms:Sign', key)).toEqual(['saml-http.acs']);
+    expect(holders('kms:GetPublicKey', key)).toEqual(['saml-http.acs', 'token-issuer-http.jwks']);
+    for (const action of ['kms:Decrypt', 'kms:Encrypt', 'kms:Verify', 'kms:*']) expect(holders(action, key)).toEqual([]);
+    // The key policy names the account alone: every use goes through the one function's role policy above.
+    const policy = template.findResources('AWS::KMS::Key')[key]?.Properties?.KeyPolicy as { Statement: { Principal: unknown }[] };
+    expect(policy.Statement.map((st) => JSON.stringify(st.Principal))).toEqual([expect.stringContaining(':root')]);
+  });
+
+  it('tells the SAML, issuer and agent-registration functions the token issuer and key, and the SAML ones the IdP', () => {
+    const key = id(stack.tokenSigningKey as Key);
+    for (const ref of [...HTTP_ROUTES.filter((r) => r.entry === 'saml-http' || r.entry === 'token-issuer-http'), route('agents-http', 'register')]) {
+      const env = envOf(ref);
+      expect(JSON.stringify(env.TOKEN_SIGNER)).toContain(key);
+      expect(JSON.stringify(env.TOKEN_SIGNER)).toContain('twokey-data');
+      expect(env.PUBLIC_URL).toBeDefined();
+      expect(env.SAML_IDP === undefined).toBe(ref.entry !== 'saml-http');
+    }
+    expect(JSON.parse(envOf(route('saml-http', 'acs')).SAML_IDP as string)).toMatchObject(SAML_IDP);
+    for (const ref of [route('approvals-http', 'review'), route('approvals-http', 'vote'), APPROVAL_WORKFLOW_TASKS.NotifyReviewersAndWait]) expect(envOf(ref).PUBLIC_URL).toBeDefined();
+  });
+
+  it('gives every function the environment its configuration requires at cold start', () => {
+    const failures: string[] = [];
+    for (const ref of everyHandler) {
+      const env = Object.fromEntries(Object.entries(envOf(ref)).map(([k, v]) => [k, typeof v === 'string' ? v : k === 'TOKEN_SIGNER' ? JSON.stringify({ audience: 'twokey-data', kmsKeyId: 'arn' }) : `resolved-${k}`]));
+      try {
+        readConfig(env);
+      } catch (e) {
+        failures.push(`${ref.entry}.${ref.export}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('names the secrets to fill in and the token issuer in the outputs', () => {
+    expect(Object.keys(template.findOutputs('*')).filter((k) => k.endsWith('SecretArn') || k === 'TokenIssuer').sort()).toEqual(['ReviewerClientSecretSecretArn', 'SlackBotTokenSecretArn', 'SlackSigningSecretSecretArn', 'TokenIssuer']);
+  });
+
+  it('routes Slack presses and the token issuer on the HTTP API without the JWT authorizer', () => {
+    for (const key of ['POST /slack/interactions', 'GET /tokens/.well-known/openid-configuration', 'GET /tokens/jwks.json']) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key, AuthorizationType: 'NONE' });
+    }
+  });
+
+  it('refuses identity settings that are invalid or would put a secret in the template', () => {
+    expect(() => propsFromContext(testApp({ samlIdp: '{"entryPoint":"not a url"}' }))).toThrow(/context samlIdp is invalid/);
+    expect(() => propsFromContext(testApp({ samlIdp: '{' }))).toThrow(/samlIdp is not JSON/);
+    expect(() => propsFromContext(testApp({ reviewerOidc: { ...REVIEWER_OIDC, clientSecret: 'in-clear' } }))).toThrow(/reviewerOidc is invalid/);
+    expect(() => propsFromContext(testApp({ reviewerOidcClientSecret: 'true' }))).toThrow(/needs reviewerOidc/);
+    const plain = Template.fromStack(buildApp(testApp()).stack);
+    plain.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    expect(Object.values(plain.findResources('AWS::KMS::Key')).map((k) => (k.Properties as { KeyUsage?: string }).KeyUsage)).not.toContain('SIGN_VERIFY');
   });
 });

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { request } from 'node:https';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { WebSocket } from 'ws';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -113,6 +114,14 @@ describe('discovery and reads', () => {
     expect(out.stdout).toContain('FIELD: replicas <integer>');
     const containers = await kubectl(writer, ['explain', 'pods.spec.containers.image']);
     expect(containers.stdout).toContain('Container image name.');
+  });
+
+  it('serves /openapi/v2 as gnostic protobuf to clients that ask for it (kubectl explain --output=plaintext-openapiv2, kubectl up to 1.28)', async () => {
+    const out = await kubectl(writer, ['explain', '--output=plaintext-openapiv2', 'deployment.spec.replicas']);
+    expect(out.stdout).toContain('FIELD:    replicas <integer>');
+    expect(fixture.state.requests.some((r) => r.path === '/openapi/v2' && r.accept?.startsWith('application/com.github.proto-openapi.spec.v2') && r.status === 200)).toBe(true);
+    const json = await raw('GET', '/openapi/v2', { accept: 'application/json' });
+    expect(JSON.parse(json.body).swagger).toBe('2.0');
   });
 
   it('pages a list with limit and continue, and filters by label and field selectors', async () => {
@@ -234,6 +243,22 @@ spec:
     expect(fixture.state.get('apps/v1', 'Deployment', 'team-a', 'made')).toBeUndefined();
   });
 
+  it('runs server-side dry runs without storing (apply --dry-run=server, diff) and deletes collections by selector', async () => {
+    const file = manifest('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry, labels: {batch: one}}\ndata: {a: "1"}\n');
+    expect((await kubectl(writer, ['apply', '--dry-run=server', '-f', file])).stdout).toBe('configmap/dry created (server dry run)\n');
+    expect(fixture.state.get('v1', 'ConfigMap', 'default', 'dry')).toBeUndefined();
+    await kubectl(writer, ['apply', '-f', file]);
+    const diff = await kubectl(writer, ['diff', '-f', manifest('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry, labels: {batch: one}}\ndata: {a: "2"}\n')]);
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toMatch(/^-  a: "1"$/m);
+    expect(diff.stdout).toMatch(/^\+  a: "2"$/m);
+    expect(fixture.state.get('v1', 'ConfigMap', 'default', 'dry')?.data).toEqual({ a: '1' });
+    fixture.state.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'dry-two', namespace: 'default', labels: { batch: 'one' } } });
+    const gone = JSON.parse((await raw('DELETE', '/api/v1/namespaces/default/configmaps?labelSelector=batch%3Done', { accept: 'application/json' })).body);
+    expect(gone.items.map((i: { metadata: { name: string } }) => i.metadata.name)).toEqual(['dry', 'dry-two']);
+    expect(fixture.state.get('v1', 'ConfigMap', 'default', 'dry-two')).toBeUndefined();
+  });
+
   it('deletes objects and waits for them to be gone', async () => {
     await kubectl(writer, ['apply', '-f', manifest('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: doomed}\n')]);
     const out = await kubectl(writer, ['delete', 'configmap', 'doomed']);
@@ -249,6 +274,13 @@ describe('authentication and authorization', () => {
     expect((await kubectl(reader, ['get', 'pod', 'web-1', '-o', 'name'])).stdout).toBe('pod/web-1\n');
     const scale = await kubectl(reader, ['scale', 'deployment', 'web', '--replicas=1']);
     expect(scale.stderr).toContain('cannot patch resource "deployments/scale" in API group "apps"');
+  });
+
+  it('answers kubectl auth can-i from the same rule (a SelfSubjectAccessReview any user may create)', async () => {
+    expect(await kubectl(writer, ['auth', 'can-i', 'delete', 'pods'])).toEqual(expect.objectContaining({ code: 0, stdout: 'yes\n' }));
+    expect(await kubectl(reader, ['auth', 'can-i', 'delete', 'pods'])).toEqual(expect.objectContaining({ code: 1, stdout: 'no\n' }));
+    expect(await kubectl(reader, ['auth', 'can-i', 'watch', 'secrets', '-n', 'kube-system'])).toEqual(expect.objectContaining({ code: 0, stdout: 'yes\n' }));
+    expect((await raw('GET', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {})).status).toBe(405);
   });
 
   it('answers 401 Unauthorized to an unknown token', async () => {
@@ -325,6 +357,15 @@ describe('logs', () => {
     }
     const tail = await kubectl(writer, ['logs', 'web-1', '--tail=1']);
     expect(tail.stdout).toBe('a line written later\n');
+  });
+
+  it('ends a follower when its pod is deleted', async () => {
+    fixture.state.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'short-lived', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } });
+    fixture.state.appendLog('default', 'short-lived', 'hello from a pod about to go\n');
+    const logs = spawnKubectl(writer, ['logs', '-f', 'short-lived']);
+    await logs.waitFor('about to go');
+    expect(fixture.state.remove('v1', 'Pod', 'default', 'short-lived')).toEqual(expect.objectContaining({ kind: 'Pod' }));
+    expect(await logs.exited).toBe(0);
   });
 
   it('serves a long log whole, honours --tail, --limit-bytes and --timestamps, and refuses an unknown container', async () => {
@@ -433,6 +474,34 @@ describe('exec over the v4 WebSocket protocol (clients before 1.30)', () => {
     const ws = new WebSocket(`${fixture.url.replace('https', 'wss')}/api/v1/namespaces/default/pods/web-1/exec?command=ls&stdout=true`, ['base64.channel.k8s.io'], { ca: fixture.caPem, headers: { authorization: 'Bearer write-token' } });
     const status = await new Promise<number | undefined>((resolve) => ws.on('unexpected-response', (_req, res) => resolve(res.statusCode)));
     expect(status).toBe(400);
+  });
+});
+
+/** Upgrades a raw TLS connection to SPDY for exec and sends `frames`; resolves when the server closes it. */
+function spdyAttack(frames: Buffer[]): Promise<string> {
+  return new Promise((resolve) => {
+    const url = new URL(fixture.url);
+    const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: fixture.caPem, servername: 'localhost' }, () => {
+      socket.write(`POST /api/v1/namespaces/default/pods/web-1/exec?command=ls&stdout=true HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer write-token\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n`);
+    });
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      if (!got) for (const f of frames) socket.write(f);
+      got += d.toString('latin1');
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(got));
+  });
+}
+
+describe('SPDY from a hostile client', () => {
+  it('closes only the connection that sends unreadable frames (short RST_STREAM, short PING, a bad header block)', async () => {
+    const control = (type: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([0x80, 0x03, 0x00, type, 0x00, 0x00, 0x00, body.length]), body]);
+    for (const frame of [control(3, Buffer.alloc(0)), control(6, Buffer.from([1])), control(1, Buffer.concat([Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from('not zlib at all')]))]) {
+      const reply = await spdyAttack([frame]);
+      expect(reply.startsWith('HTTP/1.1 101 Switching Protocols')).toBe(true);
+    }
+    expect((await kubectl({ ...writer, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }, ['exec', 'web-1', '--', 'echo', 'still serving'])).stdout).toBe('still serving\n');
   });
 });
 

@@ -1,12 +1,22 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { LocalSlack, type SlackMessage } from '../../local/slack/slack-api';
+import { notify } from '../../lambdas/approval-workflow';
+import { getRuntime } from '../../lambdas/shared/runtime';
 import { waitFor } from '../support/control-plane';
+import { postDecision, readOutbox, waitForMail } from '../support/outbox';
 import { PG_TEST_POLICY, startPgStack, type PgStack } from '../support/pg-stack';
 
 const SIGNING_SECRET = randomBytes(16).toString('hex');
 const BOT_TOKEN = `xoxb-${randomBytes(12).toString('hex')}`;
-const POLICY = `${PG_TEST_POLICY}
+const POLICY = `${PG_TEST_POLICY.replace(
+  'blocks:',
+  `  - name: quick
+    targets: [test-pg]
+    subjects: { groups: [quick] }
+    actions: { read: allow, write: { approve: { groups: [dba], timeoutSeconds: 10 } } }
+blocks:`,
+)}
 slack:
   groups: { dba: { channel: C0DBA } }
   users: { U0ONCALL: bob }
@@ -38,9 +48,9 @@ describe('approvals in Slack (the local Slack API stand-in, signed button presse
   });
 
   /** alice's UPDATE through the agent, held for approval; resolves with psql's output once decided. */
-  async function heldUpdate(status: string): Promise<{ out: Promise<string>; message: SlackMessage }> {
+  async function heldUpdate(status: string, groups = ['support']): Promise<{ out: Promise<string>; message: SlackMessage }> {
     const { host, port } = stack.endpoint('test-pg');
-    const token = await stack.token('alice', ['support']);
+    const token = await stack.token('alice', groups);
     const sql = `UPDATE orders SET status = '${status}' WHERE id = 42`;
     const out = new Promise<string>((resolve) => {
       execFile('psql', [`host=${host} port=${port} dbname=demo user=alice`, '-X', '-c', sql], { env: { ...process.env, PGPASSWORD: token } }, (_e, stdout, stderr) => resolve(stdout + stderr));
@@ -94,5 +104,45 @@ describe('approvals in Slack (the local Slack API stand-in, signed button presse
     expect(await slack.press(message, 'approve', 'U0ONCALL')).toBe(200);
     expect(await out).toMatch(/UPDATE 1/);
     expect(JSON.stringify(message.blocks)).toContain('Approved by bob@example.com');
+  });
+
+  it('updates the message with the outcome when a mailed link decides the request', async () => {
+    const { out, message } = await heldUpdate('link-approved');
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'link-approved');
+
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+
+    expect(await out).toMatch(/UPDATE 1/);
+    await waitFor(() => message.updates > 0, 15_000, 'the message update');
+    expect(JSON.stringify(message.blocks)).toContain('Approved by bob@example.com');
+    expect(JSON.stringify(message.blocks)).not.toContain('twokey_approve');
+    expect(message.updates).toBe(1);
+  });
+
+  it('updates the message when the request expires without a decision', async () => {
+    const { out, message } = await heldUpdate('slack-expired', ['quick']);
+
+    expect(await out).toMatch(/expired/i);
+
+    await waitFor(() => message.updates > 0, 15_000, 'the message update');
+    expect(JSON.stringify(message.blocks)).toContain('Expired: no decision in time');
+    expect(JSON.stringify(message.blocks)).not.toContain('twokey_deny');
+  }, 40_000);
+
+  it('posts once however often the notify step runs for a request', async () => {
+    const { out, message } = await heldUpdate('slack-retried');
+    const requestId = String((message.blocks.find((b) => b.type === 'actions') as { elements: { value: string }[] }).elements[0]?.value);
+    const { deps } = getRuntime('approval-workflow');
+    const mails = readOutbox(stack.cp.outboxDir).length;
+
+    // What Step Functions does when the step is retried: the same request, the same task token.
+    await notify({ requestId, taskToken: (await deps.approvals.getTaskToken(requestId)) as string });
+    await notify({ requestId, taskToken: (await deps.approvals.getTaskToken(requestId)) as string });
+
+    expect(slack.messages.filter((m) => JSON.stringify(m.blocks).includes('slack-retried'))).toHaveLength(1);
+    expect(readOutbox(stack.cp.outboxDir)).toHaveLength(mails);
+    expect(await slack.press(message, 'deny', 'U0BOB')).toBe(200);
+    expect(await out).toContain('denied by bob@example.com');
+    expect(message.updates).toBe(1);
   });
 });

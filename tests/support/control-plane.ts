@@ -10,7 +10,7 @@ export async function startTestControlPlane(
   dataDir?: string,
   httpPort = 0,
   policyStream = true,
-  extra: Pick<ControlPlaneOptions, 'slack' | 'samlIdp' | 'reviewerOidc'> = {},
+  extra: Pick<ControlPlaneOptions, 'slack' | 'samlIdp' | 'reviewerOidc' | 'kmsTokenKey'> = {},
 ): Promise<LocalControlPlane> {
   return startLocalControlPlane({
     ...extra,

@@ -12,6 +12,27 @@ import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig, withDevIssuer } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
 
+/**
+ * The Kubernetes tests' policy: support reads, and needs an ops approval for writes and for exec,
+ * attach and port-forward (their output masked by the email detector); viewers only read.
+ */
+export const KUBE_TEST_POLICY = `
+targets:
+  - { name: k8s, protocol: kubernetes, agent: kube-agent }
+reviewers: { ops: [{ subject: bob, email: bob@example.com }] }
+rules:
+  - name: support
+    targets: [k8s]
+    subjects: { groups: [support] }
+    actions: { read: allow, write: { approve: { groups: [ops], timeoutSeconds: 600 } }, admin: { approve: { groups: [ops] } }, unknown: deny }
+  - name: viewers
+    targets: [k8s]
+    subjects: { groups: [viewer] }
+    actions: { read: allow, write: deny, admin: deny, unknown: deny }
+masks:
+  - { name: support-detectors, targets: [k8s], subjects: { groups: [support] }, columns: [], detectors: [email] }
+`;
+
 /** The API server the agent proxies: its URL, CA and the two service-account tokens it knows. */
 export interface KubeUpstreamForTest {
   readonly url: string;

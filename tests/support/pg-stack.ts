@@ -5,8 +5,9 @@ import pg from 'pg';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig, PostgresTargetConfig, TargetConfig } from '../../agent/config';
 import { startPostgresListener } from '../../agent/postgres/listener';
+import { startAgentMcp } from '../../agent/mcp/agent-endpoint';
 import type { ControlPlaneOptions, LocalControlPlane } from '../../local/control-plane';
-import { devIssuerConfig, withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
+import { withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
 import { startTestPostgres, type TestPostgres } from './postgres';
 
@@ -41,6 +42,8 @@ export interface PgStack {
   readonly pg: TestPostgres;
   readonly agent: RunningAgent;
   endpoint(target: string): { host: string; port: number };
+  /** The agent's MCP URL (with `mcp: true`). */
+  mcpUrl(): string;
   /** A data-plane token (a psql password). */
   token(user: string, groups: string[], claims?: Partial<TokenRequest>): Promise<string>;
   /** A token for the control plane's HTTP API. */
@@ -73,6 +76,12 @@ export async function startPgStack(
     reviewerOidc?: ControlPlaneOptions['reviewerOidc'];
     /** The control plane's HTTP port (0: any), for an IdP that must know its redirect URI first. */
     httpPort?: number;
+    samlIdp?: ControlPlaneOptions['samlIdp'];
+    kmsTokenKey?: ControlPlaneOptions['kmsTokenKey'];
+    /** Issuers the agent trusts besides those registration lists. */
+    extraIssuers?: AgentConfig['identity']['issuers'];
+    /** Serve the agent's MCP endpoint too (on loopback). */
+    mcp?: boolean;
   } = {},
 ): Promise<PgStack> {
   const pgServer = await startTestPostgres();
@@ -80,10 +89,11 @@ export async function startPgStack(
   await admin.connect();
   await options.prepare?.(admin);
   await admin.end();
-  const cp = await startTestControlPlane(options.controlPlaneDir, options.httpPort ?? 0, true, { slack: options.slack, reviewerOidc: options.reviewerOidc });
+  const cp = await startTestControlPlane(options.controlPlaneDir, options.httpPort ?? 0, true, { slack: options.slack, reviewerOidc: options.reviewerOidc, samlIdp: options.samlIdp, kmsTokenKey: options.kmsTokenKey });
   const root = await tokenFor(cp, 'root', ['admin']);
   await api(cp, root, 'PUT', '/policies', withDevIssuer(options.policy ?? PG_TEST_POLICY, cp.issuer), { 'if-match': '"0"' });
-  const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body.key as string;
+  const registered = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'pg-agent' }))).body as { key: string; setup: { issuers: AgentConfig['identity']['issuers'] } };
+  const key = registered.key;
   process.env.PG_AGENT_KEY = key;
   const base = pgTarget(pgServer, 'test-pg');
   const stateDir = mkdtempSync(join(tmpdir(), 'tk-pg-agent-'));
@@ -91,15 +101,17 @@ export async function startPgStack(
     name: 'pg-agent',
     controlPlane: { url: cp.wsUrl, keyEnv: 'PG_AGENT_KEY' },
     stateDir,
-    identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] },
+    // The issuers registration lists (the dev issuer, the control plane's own), as `twokey agents register -o` writes them.
+    identity: { issuers: [...registered.setup.issuers, ...(options.extraIssuers ?? [])] },
     targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
     recording: options.spoolCapBytes ? { spoolCapBytes: options.spoolCapBytes } : undefined,
+    mcp: options.mcp ? { listen: { host: '127.0.0.1', port: 0 } } : undefined,
   };
   // Kept, not printed: shown only if the agent fails to get its policy.
   const lines: string[] = [];
   const keep = (level: string) => (event: string, fields?: Record<string, unknown>) => void lines.push(`${level} ${event} ${JSON.stringify(fields ?? {})}`);
   const quiet = { info: keep('info'), warn: keep('warn'), error: keep('error') };
-  const agent = await startAgent(config, { listenerFactories: { postgres: (t, ctx) => startPostgresListener(t, ctx) }, log: quiet });
+  const agent = await startAgent(config, { listenerFactories: { postgres: (t, ctx) => startPostgresListener(t, ctx) }, mcpEndpoint: startAgentMcp, log: quiet });
   await waitFor(() => agent.policy.policy, 30_000, 'policy').catch((e: unknown) => {
     throw new Error(`${String(e)}; agent log:\n${lines.join('\n')}`);
   });
@@ -117,6 +129,10 @@ export async function startPgStack(
       if (!l) throw new Error(`no listener for ${target}`);
       const [host, port] = l.endpoint.split(':');
       return { host: host ?? '127.0.0.1', port: Number(port) };
+    },
+    mcpUrl() {
+      if (!agent.mcp) throw new Error('the stack was started without mcp');
+      return `http://${agent.mcp.endpoint}/mcp`;
     },
     token: (user, groups, claims) => tokenFor(stack.cp, user, groups, { ...claims, audience: 'data' }),
     apiToken: (user, groups, claims) => tokenFor(stack.cp, user, groups, claims),

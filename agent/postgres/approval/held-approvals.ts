@@ -5,6 +5,7 @@ import type { ActionClass } from '../../../core/policy/schema';
 import type { ApprovalKind } from '../../../core/approval/request';
 import { askApproval, type ApprovalGate, type ApprovalOutcome, type ApprovalWording } from '../../approvals/approval-flow';
 import type { ApprovalEvent } from '../../sessions/events';
+import { channelText, type CallerChannel } from '../../sessions/channels';
 import { BACKEND, FRONTEND, SQLSTATE, type TransactionStatus } from '../protocol/codes';
 import { readErrorFields } from '../protocol/reader';
 import type { PgSessionObserver } from '../events';
@@ -27,6 +28,7 @@ export interface Held {
 /** What running a held request needs of its session. */
 export interface HeldSession {
   readonly identity: Identity;
+  readonly channel: CallerChannel | undefined;
   readonly reason: string | undefined;
   readonly transactionStatus: TransactionStatus;
   readonly closed: boolean;
@@ -81,6 +83,7 @@ export async function runHeld(h: Held, s: HeldSession, deps: HeldDeps): Promise<
       target: deps.target,
       protocol: 'postgres',
       identity: s.identity,
+      via: s.channel && channelText(s.channel),
       text,
       params: h.statement.protocol === 'extended' ? h.statement.params : undefined,
       sha256: approvalHash(h.kind, h.statement),

@@ -1,4 +1,7 @@
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { freshToken } from '../../../cli/auth/login-session';
+import { LOGIN_LOCK_FILE, withLoginLock } from '../../../cli/auth/login-lock';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -9,6 +12,9 @@ import { planeIssuerConfig } from '../../../local/oidc/dev-issuer';
 import { launchChromium, loopbackContext } from '../../support/browser';
 import { twokey, type CliResult } from '../../support/cli';
 import { AUTHORIZATION_URL_LINE, confirmDeviceCode, DEVICE_URL_LINE, runLogin, signInAs, startTestIdp, type TestIdp } from '../../support/oidc-idp';
+
+/** Above Linux's default pid_max (4194304 at most): no process has it. */
+const DEAD_PID = 2 ** 22 + 1;
 
 function header(token: string): { kid?: string } {
   return JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString()) as { kid?: string };
@@ -93,6 +99,37 @@ describe('twokey login against a real OpenID provider (oidc-provider)', () => {
     expect(after.expiresAt).toBe(claims(token).exp);
     expect(after.refreshToken).not.toBe(cached.refreshToken); // rotated for a public client
     expect(statSync(loginFile()).mode & 0o777).toBe(0o600);
+  });
+
+  it('refreshes once when two twokey token calls find the token expiring at the same moment, and the login keeps working', async () => {
+    expect((await browserLogin('bob')).code).toBe(0);
+    const cached = JSON.parse(readFileSync(loginFile(), 'utf8')) as { expiresAt: number; refreshToken: string };
+    writeFileSync(loginFile(), JSON.stringify({ ...cached, expiresAt: 0 }), { mode: 0o600 });
+
+    // In one process both read the cache before either writes it: the race is certain, not left to scheduling.
+    const [a, b] = await Promise.all([freshToken(configDir), freshToken(configDir)]);
+    const [c, d] = await Promise.all([twokey(['token'], env()), twokey(['token'], env())]);
+
+    expect(a).toBe(b);
+    expect(await verifier().verify(a)).toMatchObject({ ok: true, value: { subject: 'bob' } });
+    expect([c.code, d.code, c.stderr, d.stderr]).toEqual([0, 0, '', '']);
+    writeFileSync(loginFile(), JSON.stringify({ ...JSON.parse(readFileSync(loginFile(), 'utf8')), expiresAt: 0 }), { mode: 0o600 });
+    const later = await twokey(['token'], env());
+    expect(later).toMatchObject({ code: 0, stderr: '' });
+    expect(existsSync(join(configDir, LOGIN_LOCK_FILE))).toBe(false);
+  });
+
+  it('takes over the lock of a refresh whose process died, and waits a bounded time for a live one', async () => {
+    expect((await browserLogin('bob')).code).toBe(0);
+    const cached = JSON.parse(readFileSync(loginFile(), 'utf8')) as Record<string, unknown>;
+    writeFileSync(loginFile(), JSON.stringify({ ...cached, expiresAt: 0 }), { mode: 0o600 });
+    writeFileSync(join(configDir, LOGIN_LOCK_FILE), JSON.stringify({ pid: DEAD_PID, host: hostname() }), { mode: 0o600 });
+
+    expect(await twokey(['token'], env())).toMatchObject({ code: 0, stderr: '' });
+
+    writeFileSync(loginFile(), JSON.stringify({ ...cached, expiresAt: 0 }), { mode: 0o600 });
+    writeFileSync(join(configDir, LOGIN_LOCK_FILE), JSON.stringify({ pid: process.pid, host: hostname() }), { mode: 0o600 });
+    await expect(withLoginLock(configDir, async () => 'never', 300)).rejects.toThrow(/another twokey has been refreshing/);
   });
 
   it('logs in with the device authorization grant (--device) when there is no browser on this machine', async () => {

@@ -50,7 +50,7 @@ describe('the control plane as a SAML service provider (@node-saml/node-saml)', 
     return responseXml(signElement(assertion, idOf(assertion), keys), spec);
   }
 
-  const agentVerifier = (): TokenVerifier => new TokenVerifier([{ issuer: cp.issuer, audience: DEV_AUDIENCES.data, groupsClaim: 'groups' }], { fetchJson, nowMs: Date.now });
+  const agentVerifier = (): TokenVerifier => new TokenVerifier([{ issuer: cp.tokenIssuer, audience: DEV_AUDIENCES.data, groupsClaim: 'groups' }], { fetchJson, nowMs: Date.now });
 
   it('publishes its metadata with this entity id and assertion consumer service', async () => {
     const res = await fetch(`${cp.httpUrl}/saml/metadata`);
@@ -66,7 +66,7 @@ describe('the control plane as a SAML service provider (@node-saml/node-saml)', 
     expect(result.status).toBe(200);
     expect(result.body).toMatchObject({ subject: 'alice@example.com', expiresIn: 900 });
     const verified = await agentVerifier().verify(result.body.token as string);
-    expect(verified).toMatchObject({ ok: true, value: { subject: 'alice@example.com', email: 'alice@example.com', groups: ['support'], issuer: cp.issuer } });
+    expect(verified).toMatchObject({ ok: true, value: { subject: 'alice@example.com', email: 'alice@example.com', groups: ['support'], issuer: cp.tokenIssuer } });
   });
 
   it('hands the token to the CLI\'s loopback listener named in RelayState, and to no other address', async () => {

@@ -14,16 +14,6 @@ import { waitFor } from '../../support/control-plane';
  * An outsider's attacks on the Kubernetes proxy (held writes, review and run), each against the real
  * agent, the fixture API server and the real kubectl.
  */
-const POLICY = `
-targets:
-  - { name: k8s, protocol: kubernetes, agent: kube-agent }
-reviewers: { ops: [{ subject: bob, email: bob@example.com }] }
-rules:
-  - name: support
-    targets: [k8s]
-    subjects: { groups: [support] }
-    actions: { read: allow, write: { approve: { groups: [ops], timeoutSeconds: 600 } }, admin: { approve: { groups: [ops] } }, unknown: deny }
-`;
 
 describe('attacks on held Kubernetes writes', () => {
   let running: FixtureStack;
@@ -33,7 +23,7 @@ describe('attacks on held Kubernetes writes', () => {
   const direct = (args: string[]) => running.direct(args);
 
   beforeAll(async () => {
-    running = await startFixtureStack(POLICY);
+    running = await startFixtureStack();
     ({ fixture, stack } = running);
     alice = await stack.token('alice', ['support']);
   }, 120_000);

@@ -7,20 +7,6 @@ import { agentRequest, kubectl, streamKubectl, type KubeStack } from '../../supp
 import { postDecision, waitForMail } from '../../support/outbox';
 import { waitFor } from '../../support/control-plane';
 
-const POLICY = `
-targets:
-  - { name: k8s, protocol: kubernetes, agent: kube-agent }
-reviewers: { ops: [{ subject: bob, email: bob@example.com }] }
-rules:
-  - name: support
-    targets: [k8s]
-    subjects: { groups: [support] }
-    actions: { read: allow, write: { approve: { groups: [ops], timeoutSeconds: 600 } }, admin: { approve: { groups: [ops] } }, unknown: deny }
-  - name: viewers
-    targets: [k8s]
-    subjects: { groups: [viewer] }
-    actions: { read: allow, write: deny, admin: deny, unknown: deny }
-`;
 
 describe('kubectl through the agent (the fixture API server upstream)', () => {
   let running: FixtureStack;
@@ -33,7 +19,7 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
   const upstreamUsers = (pathPart: string) => fixture.state.requests.filter((r) => r.path.includes(pathPart)).map((r) => `${r.method} ${r.user ?? ''}`);
 
   beforeAll(async () => {
-    running = await startFixtureStack(POLICY);
+    running = await startFixtureStack();
     ({ fixture, stack } = running);
     alice = await stack.token('alice', ['support']);
     vic = await stack.token('vic', ['viewer']);
@@ -92,6 +78,19 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect(upstreamUsers('/configmaps').filter((u) => u.startsWith('POST'))).toEqual(['POST system:serviceaccount:twokey:writer']);
   });
 
+  it('shows a held Secret to the reviewer with its values masked, and stores the real values once approved', async () => {
+    const manifest = join(stack.dataDir, 'secret.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: Secret\nmetadata: { name: held-secret, namespace: default }\nstringData: { token: very-secret-value-42 }\n');
+    const applying = kubectl(stack, 'k8s', alice, ['apply', '-f', manifest]);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'held-secret', new Set(), 30_000);
+    expect(mail.text).not.toContain('very-secret-value-42');
+    expect(mail.text).not.toContain(Buffer.from('very-secret-value-42').toString('base64'));
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    expect((await applying).stdout).toMatch(/secret\/held-secret created/);
+    const stored = await direct(['get', 'secret', 'held-secret', '-o', 'jsonpath={.data.token}']);
+    expect(Buffer.from(stored.stdout, 'base64').toString('utf8')).toBe('very-secret-value-42');
+  });
+
   it('refuses kubectl delete for a read-only group with a Forbidden Status naming twokey, and deletes nothing', async () => {
     const deleted = await kubectl(stack, 'k8s', vic, ['delete', 'pod', 'web-1']);
     expect(deleted.code).not.toBe(0);
@@ -112,7 +111,7 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
   it('refuses to hold a write a reviewer could not read (kubectl create sends protobuf), saying to apply a manifest', async () => {
     const created = await kubectl(stack, 'k8s', alice, ['create', 'configmap', 'unreadable', '--from-literal=a=b']);
     expect(created.code).not.toBe(0);
-    expect(created.stderr).toMatch(/twokey: this write is encoded as protobuf .* use kubectl apply -f \(or twokey exec -f\)/);
+    expect(created.stderr).toMatch(/twokey: .*application\/vnd\.kubernetes\.protobuf: kubectl create and run send protobuf; write the object as a manifest and use kubectl apply -f \(or twokey exec -f\)/);
     expect(fixture.state.requests.some((r) => r.path.endsWith('/configmaps') && r.method === 'POST' && r.query.includes('kubectl-create'))).toBe(false);
   });
 

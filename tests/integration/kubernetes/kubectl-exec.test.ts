@@ -1,47 +1,18 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
-import { kubectl, startKubeStack, type KubeStack } from '../../support/kube-stack';
+import { KUBE_TEST_POLICY, kubectl, startKubeStack, type KubeStack } from '../../support/kube-stack';
 import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
 import { tokenFor, waitFor } from '../../support/control-plane';
 import { twokey } from '../../support/cli';
+import { underTerminal } from '../../support/terminal';
 
-const POLICY = `
-targets:
-  - { name: k8s, protocol: kubernetes, agent: kube-agent }
-reviewers: { ops: [{ subject: bob, email: bob@example.com }] }
-rules:
-  - name: support
-    targets: [k8s]
-    subjects: { groups: [support] }
-    actions: { read: allow, write: { approve: { groups: [ops] } }, admin: { approve: { groups: [ops] } }, unknown: deny }
-masks:
-  - { name: support-detectors, targets: [k8s], subjects: { groups: [support] }, columns: [], detectors: [email] }
-`;
+
 
 const PROMPT = '/ # ';
 
-/** kubectl under a pseudo-terminal (util-linux `script`), typing each line once the shell prompts for it. */
-function underTerminal(stack: KubeStack, token: string, args: string, lines: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; output: string }> {
-  const command = `kubectl --server=${stack.server('k8s')} --certificate-authority=${stack.caFile('k8s')} --token=${token} ${args}`;
-  return new Promise((resolve) => {
-    const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    let next = 0;
-    const typeNext = (): void => {
-      const line = lines[next];
-      if (line === undefined || output.split(PROMPT).length - 1 <= next) return;
-      next += 1;
-      child.stdin.write(`${line}\r`);
-    };
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString('utf8');
-      typeNext();
-    });
-    child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
-    child.on('exit', (code) => resolve({ code: code ?? 1, output }));
-  });
-}
+/** kubectl under a pseudo-terminal, typing each line once the fixture's shell prompts for it. */
+const kubectlInTerminal = (stack: KubeStack, token: string, args: string, lines: readonly string[]) =>
+  underTerminal(`kubectl --server=${stack.server('k8s')} --certificate-authority=${stack.caFile('k8s')} --token=${token} ${args}`, lines, PROMPT, { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir });
 
 describe('kubectl exec through the agent', () => {
   let fixture: KubeFixture;
@@ -50,7 +21,7 @@ describe('kubectl exec through the agent', () => {
 
   beforeAll(async () => {
     fixture = await startKubeFixture({ tokens: { 'read-sa': { user: 'system:serviceaccount:twokey:reader', access: 'read' }, 'write-sa': { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
-    stack = await startKubeStack({ policy: POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: 'read-sa', writeToken: 'write-sa' } });
+    stack = await startKubeStack({ policy: KUBE_TEST_POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: 'read-sa', writeToken: 'write-sa' } });
     alice = await stack.token('alice', ['support']);
     fixture.state.files.set('/notes', 'write to ann@example.com\n');
   }, 120_000);
@@ -67,19 +38,19 @@ describe('kubectl exec through the agent', () => {
   }
 
   it('runs exec -it once approved on the write token, records it as asciicast (masked) and replays it', async () => {
-    const first = await underTerminal(stack, alice, 'exec -it web-1 -- sh', []);
+    const first = await kubectlInTerminal(stack, alice, 'exec -it web-1 -- sh', []);
     expect(first.code).not.toBe(0);
     expect(first.output).toMatch(/twokey: .*request [0-9a-f-]{36}.*run the same command again once it is approved/);
     await approve('tty=true');
     // kubectl retried the refused WebSocket over SPDY: still one request, one mail.
     expect(readOutbox(stack.cp.outboxDir).filter((m) => m.text.includes('tty=true')).length).toBe(1);
-    const session = await underTerminal(stack, alice, 'exec -it web-1 -- sh', ['echo typed-at-a-tty', 'cat /notes', 'exit 7']);
+    const session = await kubectlInTerminal(stack, alice, 'exec -it web-1 -- sh', ['echo typed-at-a-tty', 'cat /notes', 'exit 7']);
     expect(session.output).toContain('typed-at-a-tty');
     expect(session.output).toContain('write to ann@example.com');
     expect(session.code).toBe(7);
     expect(fixture.state.requests.filter((r) => r.path.endsWith('/exec')).map((r) => `${r.user ?? ''} ${r.status ?? ''}`)).toContain('system:serviceaccount:twokey:writer 101');
 
-    const again = await underTerminal(stack, alice, 'exec -it web-1 -- sh', ['exit 0']);
+    const again = await kubectlInTerminal(stack, alice, 'exec -it web-1 -- sh', ['exit 0']);
     expect(again.output).toMatch(/twokey: .*request [0-9a-f-]{36}/);
     const second = await waitFor(() => readOutbox(stack.cp.outboxDir).filter((m) => m.text.includes('tty=true'))[1], 30_000, 'the second request mailed');
     expect((await postDecision(second.link, second.token, 'deny')).status).toBe(200);

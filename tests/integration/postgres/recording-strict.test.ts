@@ -3,6 +3,7 @@ import { startLocalS3 } from '../../../local/aws/s3';
 import { api, waitFor } from '../../support/control-plane';
 import { PG_TEST_POLICY, startPgStack, type PgStack } from '../../support/pg-stack';
 import { openPsql } from '../../support/psql';
+import { callTool, endSession, mcpClient } from '../../support/mcp-client';
 
 describe('strict recording', () => {
   let stack: PgStack;
@@ -15,6 +16,7 @@ describe('strict recording', () => {
     stack = await startPgStack({
       policy,
       spoolCapBytes: 1,
+      mcp: true,
       extraTargets: (p) => [{ name: 'test-pg-rw', protocol: 'postgres', listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: p.port, database: 'demo' }, readCredential: p.read, writeCredential: p.write }],
     });
   }, 120_000);
@@ -44,6 +46,24 @@ describe('strict recording', () => {
     const back = await startLocalS3({ directory: s3.directory, port, host: '127.0.0.1' });
     await waitFor(() => (!stack.agent.context.recording.full() ? true : undefined), 20_000, 'spool drained');
     expect((await psql('SELECT 3')).stdout.trim()).toBe('3');
+    await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'shipped');
+    await back.stop();
+  }, 60_000);
+
+  it('refuses an MCP tool call on a strict target as a tool error while recording cannot proceed', async () => {
+    const s3 = stack.cp.s3;
+    const port = Number(new URL(s3.endpoint).port);
+    const client = await mcpClient(stack.mcpUrl(), await stack.token('alice', ['support']));
+    await s3.stop();
+    expect((await psql('SELECT 1')).stdout.trim()).toBe('1');
+    await waitFor(() => stack.agent.context.recording.full() || undefined, 10_000, 'spool full');
+    const refused = await callTool(client, 'query', { target: 'test-pg', sql: 'SELECT 5' });
+    expect(refused).toMatchObject({ isError: true, text: "twokey: recording cannot proceed (the agent's spool is full) and the policy requires it" });
+
+    const back = await startLocalS3({ directory: s3.directory, port, host: '127.0.0.1' });
+    await waitFor(() => (!stack.agent.context.recording.full() ? true : undefined), 20_000, 'spool drained');
+    expect((await callTool(client, 'query', { target: 'test-pg', sql: 'SELECT 6' })).json.rows).toEqual([['6']]);
+    await endSession(client);
     await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'shipped');
     await back.stop();
   }, 60_000);

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ensure, field, isObject, metadataOf, objects, text, type Json, type JsonObject } from './json';
+import { ensure, field, isObject, metadataOf, objects, setField, text, type Json, type JsonObject } from './json';
 import type { ResourceKind } from './kinds';
 import type { FieldProblem } from './status';
 
@@ -186,7 +186,7 @@ export function admit(k: ResourceKind, object: JsonObject, existing: JsonObject 
       const stringData = field(object, 'stringData');
       if (Object.keys(stringData).length) {
         const data = ensure(object, 'data');
-        for (const [key, v] of Object.entries(stringData)) data[key] = Buffer.from(String(v)).toString('base64');
+        for (const [key, v] of Object.entries(stringData)) setField(data, key, Buffer.from(String(v)).toString('base64'));
       }
       delete object.stringData;
       break;

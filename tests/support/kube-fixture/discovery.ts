@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { GROUPS, KINDS, type ResourceKind } from './kinds';
+import { GROUPS, isStored, KINDS, type ResourceKind } from './kinds';
 import type { JsonObject } from './json';
 
 /** `/version` of the release the fixture imitates. */
@@ -24,7 +24,7 @@ const storageHash = (k: ResourceKind): string => createHash('sha256').update(`${
 export function resourceList(group: string): JsonObject {
   const resources: JsonObject[] = [];
   for (const k of kindsOf(group)) {
-    resources.push({ name: k.resource, singularName: k.singular, namespaced: k.namespaced, kind: k.kind, verbs: [...verbsOf(k)], ...(k.shortNames.length ? { shortNames: k.shortNames } : {}), ...(k.categories.length ? { categories: k.categories } : {}), storageVersionHash: storageHash(k) });
+    resources.push({ name: k.resource, singularName: k.singular, namespaced: k.namespaced, kind: k.kind, verbs: k.verbs, ...(k.shortNames.length ? { shortNames: k.shortNames } : {}), ...(k.categories.length ? { categories: k.categories } : {}), ...(isStored(k) ? { storageVersionHash: storageHash(k) } : {}) });
     for (const s of k.subresources) {
       resources.push({ name: `${k.resource}/${s.name}`, singularName: '', namespaced: k.namespaced, ...(s.group !== k.group ? { group: s.group, version: s.version } : {}), kind: s.kind, verbs: s.verbs });
     }
@@ -33,7 +33,6 @@ export function resourceList(group: string): JsonObject {
   return group ? { kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources } : { kind: 'APIResourceList', groupVersion, resources };
 }
 
-export const verbsOf = (k: ResourceKind): string[] => (k.resource === 'namespaces' ? ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] : ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']);
 
 const groupVersionEntry = (group: string): JsonObject => ({ groupVersion: `${group}/v1`, version: 'v1' });
 
@@ -52,7 +51,7 @@ function aggregatedGroup(group: string): JsonObject {
     responseKind: { group: k.group, version: k.version, kind: k.kind },
     scope: k.namespaced ? 'Namespaced' : 'Cluster',
     singularResource: k.singular,
-    verbs: verbsOf(k),
+    verbs: k.verbs,
     ...(k.shortNames.length ? { shortNames: k.shortNames } : {}),
     ...(k.categories.length ? { categories: k.categories } : {}),
     ...(k.subresources.length ? { subresources: k.subresources.map((s) => ({ subresource: s.name, responseKind: { group: s.group, version: s.version, kind: s.kind }, verbs: s.verbs })) } : {}),

@@ -1,10 +1,12 @@
 import { seed } from './seed';
-import { startServer, type FixtureToken } from './server';
+import type { FixtureToken } from './access-review';
+import { startServer } from './server';
 import { streamUpgrades } from './streams/upgrade';
 import { FixtureState } from './state';
 import { servingCertificate } from './tls';
 
-export type { FixtureToken, RecordedRequest } from './server';
+export type { FixtureToken } from './access-review';
+export type { RecordedRequest } from './server';
 export { FixtureState } from './state';
 export { DEMO_OBJECTS, DEMO_WEB_LOG, SYSTEM_NAMESPACES } from './seed';
 export { kubeconfigYaml, writeKubeconfig, type KubeconfigOptions } from './kubeconfig';

@@ -21,6 +21,14 @@ export function ensure(object: JsonObject, key: string): JsonObject {
   return made;
 }
 
+/**
+ * Sets a field named by the client. A plain assignment to `__proto__` would replace the object's
+ * prototype; Kubernetes maps may hold that key like any other, so it is defined as an own field.
+ */
+export function setField(object: JsonObject, key: string, value: Json): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 export const text = (value: Json | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
 export const list = (value: Json | undefined): Json[] => (Array.isArray(value) ? value : []);
 export const objects = (value: Json | undefined): JsonObject[] => list(value).filter(isObject);
@@ -31,7 +39,8 @@ export const metadataOf = (object: JsonObject): JsonObject => field(object, 'met
 export const nameOf = (object: JsonObject): string => text(metadataOf(object).name) ?? '';
 export const namespaceOf = (object: JsonObject): string => text(metadataOf(object).namespace) ?? '';
 export const labelsOf = (object: JsonObject): Record<string, string> => {
-  const labels: Record<string, string> = {};
+  // No prototype: a selector asking for a label named like an Object.prototype member finds nothing.
+  const labels: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(field(metadataOf(object), 'labels'))) if (typeof v === 'string') labels[k] = v;
   return labels;
 };

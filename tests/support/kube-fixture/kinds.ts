@@ -18,21 +18,25 @@ export interface ResourceKind {
   shortNames: string[];
   categories: string[];
   subresources: Subresource[];
+  /** What discovery lists and the server serves. */
+  verbs: string[];
 }
 
-export const READ_VERBS = ['get', 'list', 'watch'] as const;
-export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+const STORED_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const STATUS_VERBS = ['get', 'patch', 'update'];
 
 const sub = (name: string, kind: string, verbs: string[], group = '', version = 'v1'): Subresource => ({ name, kind, group, version, verbs });
 
-function kind(group: string, resource: string, singular: string, k: string, namespaced: boolean, shortNames: string[], categories: string[], subresources: Subresource[] = []): ResourceKind {
-  return { group, version: 'v1', resource, singular, kind: k, namespaced, shortNames, categories, subresources };
+function kind(group: string, resource: string, singular: string, k: string, namespaced: boolean, shortNames: string[], categories: string[], subresources: Subresource[] = [], verbs = STORED_VERBS): ResourceKind {
+  return { group, version: 'v1', resource, singular, kind: k, namespaced, shortNames, categories, subresources, verbs };
 }
+
+/** A review that is answered, never stored (authorization.k8s.io): `kubectl auth can-i`. */
+export const ACCESS_REVIEW = 'selfsubjectaccessreviews';
 
 /** Everything the fixture serves; kinds a real cluster has but this list lacks answer 404 like an absent CRD. */
 export const KINDS: readonly ResourceKind[] = [
-  kind('', 'namespaces', 'namespace', 'Namespace', false, ['ns'], [], [sub('status', 'Namespace', STATUS_VERBS), sub('finalize', 'Namespace', ['update'])]),
+  kind('', 'namespaces', 'namespace', 'Namespace', false, ['ns'], [], [sub('status', 'Namespace', STATUS_VERBS), sub('finalize', 'Namespace', ['update'])], STORED_VERBS.filter((v) => v !== 'deletecollection')),
   kind('', 'pods', 'pod', 'Pod', true, ['po'], ['all'], [
     sub('attach', 'PodAttachOptions', ['create', 'get']),
     sub('exec', 'PodExecOptions', ['create', 'get']),
@@ -52,9 +56,13 @@ export const KINDS: readonly ResourceKind[] = [
     sub('scale', 'Scale', STATUS_VERBS, 'autoscaling'),
     sub('status', 'ReplicaSet', STATUS_VERBS, 'apps'),
   ]),
+  kind('authorization.k8s.io', ACCESS_REVIEW, 'selfsubjectaccessreview', 'SelfSubjectAccessReview', false, [], [], [], ['create']),
 ];
 
-export const GROUPS = ['apps'] as const;
+export const GROUPS = ['apps', 'authorization.k8s.io'] as const;
+
+/** Whether objects of the kind are kept (a review is only answered). */
+export const isStored = (k: ResourceKind): boolean => k.verbs.includes('get');
 
 export const apiVersionOf = (k: { group: string; version: string }): string => (k.group ? `${k.group}/${k.version}` : k.version);
 

@@ -1,6 +1,6 @@
 import { clone, field, isObject, metadataOf, objects, type Json, type JsonObject } from './json';
 import { mergeKeyFor, strategicMerge } from './patch';
-import { KubeStatusError } from './status';
+import { applyConflict } from './status';
 
 /**
  * Field ownership as server-side apply tracks it (`metadata.managedFields`, FieldsV1): which manager
@@ -170,7 +170,7 @@ export function serverSideApply(live: JsonObject | undefined, config: JsonObject
     const causes = conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.owner.manager}"${c.owner.operation === 'Update' ? ` using ${c.owner.apiVersion}` : ''}`, field: describePath(c.path) }));
     const lines = causes.map((c) => `- ${c.message}: ${c.field}`).join('\n');
     const message = `Apply failed with ${conflicts.length} conflict${conflicts.length === 1 ? '' : 's'}: ${conflicts.length === 1 ? `${causes[0]?.message}: ${causes[0]?.field}` : `\n${lines}`}`;
-    throw new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Conflict', details: { causes }, code: 409 });
+    throw applyConflict(message, causes);
   }
   for (const c of conflicts) c.owner.paths.delete(c.key);
   const me = ownerFor(owners, manager, 'Apply', apiVersion, subresource);

@@ -5,6 +5,8 @@ export interface MediaType {
   q: number;
 }
 
+import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_ALT } from './openapi-v2-protobuf';
+
 export const JSON_TYPE = 'application/json';
 export const YAML_TYPE = 'application/yaml';
 export const PROTOBUF_TYPE = 'application/vnd.kubernetes.protobuf';
@@ -81,6 +83,15 @@ export function wantsAggregatedDiscovery(header: string | undefined): 'v2' | 'v2
     if (matchesJson(m)) return undefined;
   }
   return undefined;
+}
+
+/** Whether the client's first acceptable form of `/openapi/v2` is gnostic protobuf (kubectl up to 1.28). */
+export function wantsProtobufOpenApiV2(header: string | undefined): boolean {
+  for (const m of parseAccept(header)) {
+    if (m.type === OPENAPI_V2_PROTOBUF || m.type === OPENAPI_V2_PROTOBUF_ALT) return true;
+    if (matchesJson(m) && m.params.as === undefined) return false;
+  }
+  return false;
 }
 
 /** Whether any entry accepts plain JSON (for non-resource documents such as /version). */

@@ -202,6 +202,25 @@ export const DEFINITIONS: Record<string, Definition> = {
   ]),
 };
 
+const AUTHZ = 'io.k8s.api.authorization.v1';
+DEFINITIONS[`${AUTHZ}.SelfSubjectAccessReview`] = topLevel('authorization.k8s.io', 'SelfSubjectAccessReview', 'SelfSubjectAccessReview checks whether or the current user can perform an action.', {
+  spec: ref(`${AUTHZ}.SelfSubjectAccessReviewSpec`, 'Spec holds information about the request being evaluated.  user and groups must be empty'),
+  status: ref(`${AUTHZ}.SubjectAccessReviewStatus`, 'Status is filled in by the server and indicates whether the request is allowed or not'),
+});
+DEFINITIONS[`${AUTHZ}.SelfSubjectAccessReviewSpec`] = {
+  description: 'SelfSubjectAccessReviewSpec is a description of the access request.  Exactly one of ResourceAuthorizationAttributes and NonResourceAuthorizationAttributes must be set',
+  properties: { resourceAttributes: ref(`${AUTHZ}.ResourceAttributes`, 'ResourceAuthorizationAttributes describes information for a resource access request') },
+};
+DEFINITIONS[`${AUTHZ}.ResourceAttributes`] = {
+  description: 'ResourceAttributes includes the authorization attributes available for resource requests to the Authorizer interface',
+  properties: Object.fromEntries(['group', 'name', 'namespace', 'resource', 'subresource', 'verb', 'version'].map((f) => [f, str(`${f.charAt(0).toUpperCase()}${f.slice(1)} of the action being requested.`)])),
+};
+DEFINITIONS[`${AUTHZ}.SubjectAccessReviewStatus`] = {
+  description: 'SubjectAccessReviewStatus',
+  required: ['allowed'],
+  properties: { allowed: bool('Allowed is required. True if the action would be allowed, false otherwise.'), denied: bool('Denied is optional. True if the action would be denied, otherwise false.'), reason: str('Reason is optional.  It indicates why a request was allowed or denied.') },
+};
+
 DEFINITIONS[`${META}.Patch`] = { description: 'Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.', properties: {} };
 DEFINITIONS[`${META}.DeleteOptions`] = {
   description: 'DeleteOptions may be provided when deleting an API object.',

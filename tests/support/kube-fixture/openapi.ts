@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { VERSION_INFO } from './discovery';
 import type { JsonObject } from './json';
-import { apiVersionOf, KINDS, type ResourceKind } from './kinds';
+import { apiVersionOf, isStored, KINDS, type ResourceKind } from './kinds';
 import { DEFINITIONS, META, type Definition, type Prop } from './openapi-schemas';
+import { encodeOpenApiV2 } from './openapi-v2-protobuf';
 
 type Dialect = 'v2' | 'v3';
 
@@ -59,10 +60,9 @@ function closure(roots: string[]): string[] {
   return [...seen].sort();
 }
 
-const schemaName = (k: { group: string; kind: string }): string => {
-  const prefix = k.group === '' ? 'io.k8s.api.core.v1' : k.group === 'autoscaling' ? 'io.k8s.api.autoscaling.v1' : `io.k8s.api.${k.group}.v1`;
-  return `${prefix}.${k.kind}`;
-};
+/** The Go package of a group (`core`, `apps`, `authorization`): schema names and operation ids use it. */
+const packageOf = (group: string): string => (group === '' ? 'core' : (group.split('.')[0] ?? group));
+const schemaName = (k: { group: string; kind: string }): string => `io.k8s.api.${packageOf(k.group)}.v1.${k.kind}`;
 
 const QUERY = {
   dryRun: 'When present, indicates that modifications should not be persisted. An invalid or unrecognized dryRun directive will result in an error response and no further processing of the request. Valid values are: - All: all dry run stages will be processed',
@@ -109,7 +109,7 @@ function renderOperation(dialect: Dialect, id: string, op: Operation): JsonObjec
       : { parameters: op.query.map((q) => parameter(dialect, q)), requestBody: { content: Object.fromEntries(consumes.map((t) => [t, { schema: { $ref: refTo(dialect, op.body ?? '') } }])), required: true } }
     : { parameters: op.query.map((q) => parameter(dialect, q)) };
   return {
-    tags: [op.kind.group ? `${op.kind.group}_v1` : 'core_v1'],
+    tags: [`${packageOf(op.kind.group)}_v1`],
     description: `${op.verb} ${op.kind.kind}`,
     operationId: id,
     ...body,
@@ -132,8 +132,10 @@ function pathsFor(dialect: Dialect, k: ResourceKind): Record<string, JsonObject>
   const collection = k.namespaced ? `${base}/namespaces/{namespace}/${k.resource}` : `${base}/${k.resource}`;
   const gvk = { group: k.group, version: k.version, kind: k.kind };
   const type = schemaName(k);
-  const idKind = `${k.group ? k.group.charAt(0).toUpperCase() + k.group.slice(1) : 'Core'}V1${k.namespaced ? 'Namespaced' : ''}${k.kind}`;
+  const pkg = packageOf(k.group);
+  const idKind = `${pkg.charAt(0).toUpperCase() + pkg.slice(1)}V1${k.namespaced ? 'Namespaced' : ''}${k.kind}`;
   const scope = k.namespaced ? ['namespace'] : [];
+  if (!isStored(k)) return { [collection]: { post: renderOperation(dialect, `create${idKind}`, { action: 'post', verb: 'create a', kind: gvk, body: type, response: type, query: WRITE_QUERY }) } };
   const paths: Record<string, JsonObject> = {
     [collection]: {
       get: renderOperation(dialect, `list${idKind}`, { action: 'list', verb: 'list or watch objects of kind', kind: gvk, response: `${type}List`, query: LIST_QUERY }),
@@ -167,7 +169,7 @@ function pathsFor(dialect: Dialect, k: ResourceKind): Record<string, JsonObject>
 const INFO = { title: 'Kubernetes', version: VERSION_INFO.gitVersion };
 
 function rootsOf(kinds: readonly ResourceKind[]): string[] {
-  const roots = kinds.flatMap((k) => [schemaName(k), `${schemaName(k)}List`, ...k.subresources.filter((s) => s.name === 'scale').map((s) => schemaName(s))]);
+  const roots = kinds.flatMap((k) => [schemaName(k), ...(isStored(k) ? [`${schemaName(k)}List`] : []), ...k.subresources.filter((s) => s.name === 'scale').map((s) => schemaName(s))]);
   return [...roots, `${META}.Status`, `${META}.Patch`, `${META}.DeleteOptions`];
 }
 
@@ -176,6 +178,14 @@ export function openApiV2(): JsonObject {
   const paths = Object.assign({}, ...KINDS.map((k) => pathsFor('v2', k))) as JsonObject;
   const definitions = Object.fromEntries(closure(rootsOf(KINDS)).map((n) => [n, renderDefinition('v2', DEFINITIONS[n] as Definition)]));
   return { swagger: '2.0', info: INFO, paths, definitions, securityDefinitions: { BearerToken: { description: 'Bearer Token authentication', type: 'apiKey', name: 'authorization', in: 'header' } }, security: [{ BearerToken: [] }] };
+}
+
+let v2Protobuf: Buffer | undefined;
+
+/** `/openapi/v2` as gnostic protobuf (built once: the document does not change). */
+export function openApiV2Protobuf(): Buffer {
+  v2Protobuf ??= encodeOpenApiV2(openApiV2());
+  return v2Protobuf;
 }
 
 /** `/openapi/v3/{api/v1|apis/apps/v1}`: the OpenAPI 3.0 document of one group version. */
@@ -187,7 +197,7 @@ export function openApiV3(groupVersion: string): JsonObject | undefined {
   return { openapi: '3.0.0', info: INFO, paths, components: { schemas, securitySchemes: { BearerToken: { type: 'apiKey', description: 'Bearer Token authentication', name: 'authorization', in: 'header' } } } };
 }
 
-export const V3_GROUP_VERSIONS = ['api/v1', 'apis/apps/v1'];
+export const V3_GROUP_VERSIONS = ['api/v1', 'apis/apps/v1', 'apis/authorization.k8s.io/v1'];
 
 /** A content hash as the real index carries it, so clients can cache documents by URL. */
 export const documentHash = (body: string): string => createHash('sha512').update(body).digest('hex').toUpperCase();

@@ -1,5 +1,5 @@
-import { clone, isObject, type Json, type JsonObject } from './json';
-import { badRequest, KubeStatusError } from './status';
+import { clone, isObject, setField, type Json, type JsonObject } from './json';
+import { badRequest, patchRejected } from './status';
 
 /** RFC 7386 JSON merge patch: objects merge, `null` deletes, everything else replaces. */
 export function mergePatch(target: Json, patch: Json): Json {
@@ -7,7 +7,7 @@ export function mergePatch(target: Json, patch: Json): Json {
   const result: JsonObject = isObject(target) ? clone(target) : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
-    else result[key] = mergePatch(result[key] ?? null, value);
+    else setField(result, key, mergePatch(result[key] ?? null, value));
   }
   return result;
 }
@@ -37,6 +37,7 @@ export function mergeKeyFor(field: string, item: JsonObject): string | undefined
 }
 
 const DIRECTIVE_PREFIXES = ['$setElementOrder/', '$deleteFromPrimitiveList/', '$retainKeys'];
+
 
 function mergeList(field: string, live: Json[], patch: Json[]): Json[] {
   const first = patch.find(isObject);
@@ -70,8 +71,8 @@ export function strategicMerge(target: Json, patch: Json): Json {
   for (const [key, value] of Object.entries(patch)) {
     if (key === '$patch' || DIRECTIVE_PREFIXES.some((p) => key.startsWith(p))) continue;
     if (value === null) delete result[key];
-    else if (Array.isArray(value)) result[key] = mergeList(key, Array.isArray(result[key]) ? result[key] : [], value);
-    else result[key] = strategicMerge(result[key] ?? null, value);
+    else if (Array.isArray(value)) setField(result, key, mergeList(key, Array.isArray(result[key]) ? result[key] : [], value));
+    else setField(result, key, strategicMerge(result[key] ?? null, value));
   }
   return result;
 }
@@ -88,20 +89,19 @@ function resolveParent(doc: Json, tokens: string[], op: string): { parent: JsonO
   let node = doc;
   for (const t of tokens.slice(0, -1)) {
     const next = Array.isArray(node) ? node[Number(t)] : isObject(node) ? node[t] : undefined;
-    if (next === undefined) throw new KubeStatusError(jsonPatchFailure(`${op} operation does not apply: doc is missing path: /${tokens.join('/')}: missing value`));
+    if (next === undefined) throw patchRejected(`${op} operation does not apply: doc is missing path: /${tokens.join('/')}: missing value`);
     node = next;
   }
-  if (!Array.isArray(node) && !isObject(node)) throw new KubeStatusError(jsonPatchFailure(`${op} operation does not apply: doc is missing path: /${tokens.join('/')}`));
+  if (!Array.isArray(node) && !isObject(node)) throw patchRejected(`${op} operation does not apply: doc is missing path: /${tokens.join('/')}`);
   return { parent: node, last: tokens[tokens.length - 1] ?? '' };
 }
 
-const jsonPatchFailure = (message: string): KubeStatusError['status'] => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `the server rejected our request due to an error in our request`, reason: 'BadRequest', details: { causes: [{ reason: 'FieldValueInvalid', message }] }, code: 422 });
 
 function getAt(doc: Json, tokens: string[], op: string): Json {
   if (tokens.length === 0) return doc;
   const { parent, last } = resolveParent(doc, tokens, op);
   const value = Array.isArray(parent) ? parent[Number(last)] : parent[last];
-  if (value === undefined) throw new KubeStatusError(jsonPatchFailure(`${op} operation does not apply: doc is missing path: /${tokens.join('/')}`));
+  if (value === undefined) throw patchRejected(`${op} operation does not apply: doc is missing path: /${tokens.join('/')}`);
   return value;
 }
 
@@ -118,9 +118,9 @@ function addAt(doc: Json, tokens: string[], value: Json, op: string): Json {
   const { parent, last } = resolveParent(doc, tokens, op);
   if (Array.isArray(parent)) {
     const index = last === '-' ? parent.length : Number(last);
-    if (!Number.isInteger(index) || index < 0 || index > parent.length) throw new KubeStatusError(jsonPatchFailure(`${op} operation does not apply: index out of bounds: ${last}`));
+    if (!Number.isInteger(index) || index < 0 || index > parent.length) throw patchRejected(`${op} operation does not apply: index out of bounds: ${last}`);
     parent.splice(index, 0, value);
-  } else parent[last] = value;
+  } else setField(parent, last, value);
   return doc;
 }
 
@@ -156,7 +156,7 @@ export function jsonPatch(target: Json, operations: Json): Json {
         break;
       }
       case 'test':
-        if (JSON.stringify(getAt(doc, path, op)) !== JSON.stringify(operation.value ?? null)) throw new KubeStatusError(jsonPatchFailure(`testing value /${path.join('/')} failed: test failed`));
+        if (JSON.stringify(getAt(doc, path, op)) !== JSON.stringify(operation.value ?? null)) throw patchRejected(`testing value /${path.join('/')} failed: test failed`);
         break;
       default:
         throw badRequest(`Unexpected kind: ${op}`);

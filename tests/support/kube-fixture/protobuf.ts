@@ -1,4 +1,4 @@
-import type { Json, JsonObject } from './json';
+import { setField, type Json, type JsonObject } from './json';
 import { badRequest, unsupportedMediaType } from './status';
 
 /**
@@ -64,13 +64,17 @@ const SCHEMAS: Record<string, Schema> = {
   },
   DeploymentStrategy: { 1: f('type', 'string'), 2: f('rollingUpdate', msg('RollingUpdateDeployment')) },
   RollingUpdateDeployment: { 1: f('maxUnavailable', 'intOrString'), 2: f('maxSurge', 'intOrString') },
+  SelfSubjectAccessReview: { 1: f('metadata', msg('ObjectMeta')), 2: f('spec', msg('SelfSubjectAccessReviewSpec')) },
+  SelfSubjectAccessReviewSpec: { 1: f('resourceAttributes', msg('ResourceAttributes')), 2: f('nonResourceAttributes', msg('NonResourceAttributes')) },
+  ResourceAttributes: { 1: f('namespace', 'string'), 2: f('verb', 'string'), 3: f('group', 'string'), 4: f('version', 'string'), 5: f('resource', 'string'), 6: f('subresource', 'string'), 7: f('name', 'string') },
+  NonResourceAttributes: { 1: f('path', 'string'), 2: f('verb', 'string') },
   Time: { 1: f('seconds', 'int64'), 2: f('nanos', 'int32') },
   IntOrString: { 1: f('type', 'int64'), 2: f('intVal', 'int32'), 3: f('strVal', 'string') },
   Quantity: { 1: f('string', 'string') },
 };
 
 /** The kinds whose protobuf bodies the fixture decodes, by apiVersion/kind. */
-const DECODABLE = new Set(['v1/ConfigMap', 'v1/Secret', 'v1/Namespace', 'v1/Service', 'v1/Pod', 'apps/v1/Deployment']);
+const DECODABLE = new Set(['v1/ConfigMap', 'v1/Secret', 'v1/Namespace', 'v1/Service', 'v1/Pod', 'apps/v1/Deployment', 'authorization.k8s.io/v1/SelfSubjectAccessReview']);
 
 class Reader {
   offset = 0;
@@ -165,7 +169,7 @@ function decodeMessage(name: string, bytes: Buffer, depth: number): JsonObject {
         else entry.skip(Number(entryTag & 7n));
       }
       const map = (out[field.name] ?? {}) as JsonObject;
-      map[key] = entryValue;
+      setField(map, key, entryValue);
       out[field.name] = map;
       continue;
     }

@@ -3,12 +3,12 @@ import { PROTOBUF_TYPE } from './negotiation';
 import { decodeProtobuf } from './protobuf';
 import { admit, generateName, timestamp, validate, type AdmitContext } from './admission';
 import { clone, ensure, field, isObject, metadataOf, nameOf, namespaceOf, text, type Json, type JsonObject } from './json';
-import { apiVersionOf, findKind, type ResourceKind } from './kinds';
+import { apiVersionOf, findKind, KINDS, type ResourceKind } from './kinds';
 import { recordUpdate, serverSideApply } from './managed-fields';
 import { jsonPatch, mergePatch, strategicMerge } from './patch';
 import type { RequestInfo } from './request-info';
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors';
-import { alreadyExists, badRequest, conflict, entityTooLarge, invalid, KubeStatusError, methodNotAllowed, notFound, STALE_OBJECT, unsupportedMediaType } from './status';
+import { alreadyExists, badRequest, conflict, entityTooLarge, gone, invalid, methodNotAllowed, notFound, STALE_OBJECT, unsupportedMediaType } from './status';
 import type { ObjectStore } from './store';
 
 /** The apiserver's request body limit (3 MiB). */
@@ -212,7 +212,7 @@ export function list(ctx: RestContext, req: ResourceRequest): ResourceResult {
     } catch {
       throw badRequest('continue key is not valid: illegal base64 data');
     }
-    if (parsed.rv < ctx.store.oldestResumable) throw new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.', reason: 'Expired', code: 410 });
+    if (parsed.rv < ctx.store.oldestResumable) throw gone('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
     resourceVersion = parsed.rv;
     items = items.filter((o) => sortKey(o) > parsed.after);
   }
@@ -244,7 +244,7 @@ function removeObject(ctx: RestContext, k: ResourceKind, object: JsonObject): Js
   return gone;
 }
 
-export function remove(ctx: RestContext, req: ResourceRequest, namespaced: (namespace: string) => void): ResourceResult {
+export function remove(ctx: RestContext, req: ResourceRequest): ResourceResult {
   const k = req.info.kind;
   const current = live(ctx, req);
   const options = req.body.length ? decodeBody(req.body, req.contentType || 'application/json') : {};
@@ -253,7 +253,7 @@ export function remove(ctx: RestContext, req: ResourceRequest, namespaced: (name
   if (text(preconditions.uid) && preconditions.uid !== uid) throw conflict(k.resource, k.group, req.info.name ?? '', `Precondition failed: UID in precondition: ${String(preconditions.uid)}, UID in object meta: ${uid ?? ''}`);
   if (text(preconditions.resourceVersion) && preconditions.resourceVersion !== metadataOf(current).resourceVersion) throw conflict(k.resource, k.group, req.info.name ?? '', `Precondition failed: ResourceVersion in precondition: ${String(preconditions.resourceVersion)}, ResourceVersion in object meta: ${String(metadataOf(current).resourceVersion)}`);
   if (dryRun(req)) return { status: 200, value: deletionAnswer(k, current) };
-  if (k.resource === 'namespaces') namespaced(nameOf(current));
+  if (k.resource === 'namespaces') emptyNamespace(ctx, nameOf(current));
   return { status: 200, value: deletionAnswer(k, removeObject(ctx, k, current)) };
 }
 
@@ -267,6 +267,6 @@ export function removeCollection(ctx: RestContext, req: ResourceRequest): Resour
 }
 
 /** Deletes everything in a namespace being deleted (the namespace controller, done at once). */
-export function emptyNamespace(ctx: RestContext, kinds: readonly ResourceKind[], namespace: string): void {
-  for (const k of kinds.filter((kind) => kind.namespaced)) for (const o of ctx.store.list(k, namespace)) removeObject(ctx, k, o);
+function emptyNamespace(ctx: RestContext, namespace: string): void {
+  for (const k of KINDS.filter((kind) => kind.namespaced)) for (const o of ctx.store.list(k, namespace)) removeObject(ctx, k, o);
 }

@@ -3,31 +3,25 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { aggregatedContentType, aggregatedDiscovery, apiGroup, apiGroupList, apiVersions, resourceList, VERSION_INFO } from './discovery';
-import type { JsonObject } from './json';
-import { GROUPS, type ResourceKind } from './kinds';
-import { acceptsJson, chooseRendering, SERVED_TYPES, wantsAggregatedDiscovery, type Rendering } from './negotiation';
-import { documentHash, openApiV2, openApiV3, openApiV3Index, V3_GROUP_VERSIONS } from './openapi';
+import { allows, reviewAccess, type FixtureToken } from './access-review';
+import { isObject, type JsonObject } from './json';
+import { ACCESS_REVIEW, GROUPS, isStored, type ResourceKind } from './kinds';
+import { acceptsJson, chooseRendering, SERVED_TYPES, wantsAggregatedDiscovery, wantsProtobufOpenApiV2, type Rendering } from './negotiation';
+import { documentHash, openApiV2, openApiV2Protobuf, openApiV3, openApiV3Index, V3_GROUP_VERSIONS } from './openapi';
 import { encode, renderValue } from './render';
 import { CONNECT_SUBRESOURCES, requestInfo, type RequestInfo } from './request-info';
 import * as rest from './rest';
 import { scale } from './scale';
-import { forbidden, internal, KubeStatusError, methodNotAllowed, notAcceptable, pathNotFound, unauthorized, type KubeStatus } from './status';
+import { badRequest, entityTooLarge, forbidden, internal, KubeStatusError, requestTimeout, methodNotAllowed, notAcceptable, pathNotFound, unauthorized, type KubeStatus } from './status';
 import type { FixtureState } from './state';
 import type { ServingCertificate } from './tls';
 import { serveWatch } from './watch';
-
-/** Who a bearer token is, and whether RBAC lets it write (`read`: get, list and watch only). */
-export interface FixtureToken {
-  user: string;
-  access: 'read' | 'write';
-}
 
 /** How long a request may take to send its body before the server gives up on it. */
 export const REQUEST_BODY_TIMEOUT_MS = 60_000;
 /** How many requests the fixture keeps in `state.requests` for tests to inspect. */
 export const MAX_RECORDED_REQUESTS = 10_000;
 
-const READ_VERBS = new Set(['get', 'list', 'watch']);
 const IMPERSONATION = /^impersonate-/i;
 
 export interface RecordedRequest {
@@ -69,13 +63,13 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const timer = setTimeout(() => reject(new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'request body timed out', reason: 'Timeout', code: 408 })), REQUEST_BODY_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(requestTimeout()), REQUEST_BODY_TIMEOUT_MS);
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > rest.MAX_BODY_BYTES) {
         clearTimeout(timer);
         req.pause();
-        reject(new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Request entity too large: limit is 3145728', reason: 'RequestEntityTooLarge', code: 413 }));
+        reject(entityTooLarge());
         return;
       }
       chunks.push(chunk);
@@ -91,6 +85,8 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
+const recordOf = (req: IncomingMessage, url: URL): RecordedRequest => ({ method: req.method ?? '', path: url.pathname, query: url.search, user: undefined, accept: req.headers.accept, contentType: req.headers['content-type'] });
+
 /** The user a request's bearer token names, or a 401. */
 export function authenticate(tokens: Record<string, FixtureToken>, header: string | undefined): FixtureToken {
   const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
@@ -99,9 +95,9 @@ export function authenticate(tokens: Record<string, FixtureToken>, header: strin
   return token;
 }
 
-/** RBAC for the fixture: `read` tokens may get, list and watch; `write` tokens may do anything. */
+/** Refuses what the token's RBAC does not allow (a self access review is open to every user, as `system:basic-user` makes it). */
 export function authorize(token: FixtureToken, info: RequestInfo): void {
-  if (token.access === 'write' || READ_VERBS.has(info.verb)) return;
+  if (allows(token, info.verb) || (info.resource === ACCESS_REVIEW && info.verb === 'create')) return;
   throw forbidden({ user: token.user, verb: info.verb, resource: info.resource, ...(info.subresource ? { subresource: info.subresource } : {}), group: info.apiGroup, ...(info.namespace !== undefined ? { namespace: info.namespace } : {}), ...(info.name !== undefined ? { name: info.name } : {}) });
 }
 
@@ -113,7 +109,9 @@ function refuseImpersonation(token: FixtureToken, req: IncomingMessage): void {
 }
 
 /** The discovery and OpenAPI documents, by path (undefined: not one of them). */
-function documentFor(path: string, accept: string | undefined, host: string, v3Hashes: Record<string, string>): { value: JsonObject; contentType?: string } | undefined {
+type Document = { value: JsonObject; contentType?: string } | { bytes: Buffer; contentType: string };
+
+function documentFor(path: string, accept: string | undefined, host: string, v3Hashes: Record<string, string>): Document | undefined {
   if (path === '/version') return { value: VERSION_INFO };
   if (path === '/api' || path === '/apis') {
     const aggregated = wantsAggregatedDiscovery(accept);
@@ -125,7 +123,7 @@ function documentFor(path: string, accept: string | undefined, host: string, v3H
     if (path === `/apis/${g}`) return { value: apiGroup(g) };
     if (path === `/apis/${g}/v1`) return { value: resourceList(g) };
   }
-  if (path === '/openapi/v2') return { value: openApiV2() };
+  if (path === '/openapi/v2') return wantsProtobufOpenApiV2(accept) ? { bytes: openApiV2Protobuf(), contentType: 'application/octet-stream' } : { value: openApiV2() };
   if (path === '/openapi/v3') return { value: openApiV3Index(v3Hashes) };
   if (path.startsWith('/openapi/v3/')) {
     const doc = openApiV3(path.slice('/openapi/v3/'.length));
@@ -158,7 +156,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
   const v3Hashes = Object.fromEntries(V3_GROUP_VERSIONS.map((gv) => [gv, documentHash(JSON.stringify(openApiV3(gv)))]));
   const ctx = state.restContext;
 
-  async function handleResource(info: RequestInfo & { kind: ResourceKind }, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> {
+  async function handleResource(info: RequestInfo & { kind: ResourceKind }, token: FixtureToken, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> {
     const method = req.method ?? 'GET';
     const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req);
     const request: rest.ResourceRequest = { info, query: url.searchParams, contentType: String(req.headers['content-type'] ?? ''), body, userAgent: String(req.headers['user-agent'] ?? '') };
@@ -175,7 +173,12 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       return 200;
     }
     let result: rest.ResourceResult;
-    if (info.subresource === 'scale') result = scale(ctx, request, method);
+    if (!isStored(info.kind) && info.verb !== 'create') throw methodNotAllowed();
+    if (info.kind.resource === ACCESS_REVIEW) {
+      const review = rest.decodeBody(body, request.contentType);
+      if (!isObject(review)) throw badRequest('the body of the request must be a JSON object');
+      result = { status: 201, value: reviewAccess(token, review) };
+    } else if (info.subresource === 'scale') result = scale(ctx, request, method);
     else if (info.subresource && info.subresource !== 'status') throw methodNotAllowed();
     else {
       switch (info.verb) {
@@ -196,7 +199,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
           result = rest.patch(ctx, request);
           break;
         case 'delete':
-          result = rest.remove(ctx, request, (ns) => state.emptyNamespace(ns));
+          result = rest.remove(ctx, request);
           break;
         case 'deletecollection':
           result = rest.removeCollection(ctx, request);
@@ -217,7 +220,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://fixture');
-    const record: RecordedRequest = { method: req.method ?? '', path: url.pathname, query: url.search, user: undefined, accept: req.headers.accept, contentType: req.headers['content-type'] };
+    const record = recordOf(req, url);
     state.record(record);
     res.setHeader('Audit-Id', randomUUID());
     try {
@@ -242,8 +245,13 @@ export async function startServer(options: ServerOptions, host: string, port: nu
           return;
         }
         if (!doc) throw pathNotFound();
-        if (!doc.contentType && !acceptsJson(req.headers.accept)) throw notAcceptable(SERVED_TYPES);
-        writeJson(res, 200, doc.value, doc.contentType);
+        if ('bytes' in doc) {
+          res.writeHead(200, { 'Content-Type': doc.contentType, 'Cache-Control': 'no-cache, private' });
+          res.end(doc.bytes);
+        } else {
+          if (!doc.contentType && !acceptsJson(req.headers.accept)) throw notAcceptable(SERVED_TYPES);
+          writeJson(res, 200, doc.value, doc.contentType);
+        }
         record.status = 200;
         return;
       }
@@ -252,8 +260,8 @@ export async function startServer(options: ServerOptions, host: string, port: nu
       if (info.name === undefined && info.namespace !== undefined && !info.kind.namespaced) throw pathNotFound();
       const kinded = { ...info, kind: info.kind };
       if (!kinded.kind.namespaced && info.namespace !== undefined) throw pathNotFound();
-      if (info.subresource && CONNECT_SUBRESOURCES.has(info.subresource)) throw new KubeStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Upgrade request required', reason: 'BadRequest', code: 400 });
-      record.status = await handleResource(kinded, req, res, url);
+      if (info.subresource && CONNECT_SUBRESOURCES.has(info.subresource)) throw badRequest('Upgrade request required');
+      record.status = await handleResource(kinded, token, req, res, url);
     } catch (e) {
       const status = e instanceof KubeStatusError ? e.status : internal('the fixture failed to serve the request').status;
       record.status = status.code;
@@ -264,7 +272,7 @@ export async function startServer(options: ServerOptions, host: string, port: nu
   const server = createServer({ key: options.tls.keyPem, cert: options.tls.certPem }, (req, res) => void handle(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'https://fixture');
-    const record: RecordedRequest = { method: req.method ?? '', path: url.pathname, query: url.search, user: undefined, accept: req.headers.accept, contentType: req.headers['content-type'] };
+    const record = recordOf(req, url);
     state.record(record);
     const refuse = (status: KubeStatus): void => {
       record.status = status.code;

@@ -1,8 +1,8 @@
 import { admit, validate } from './admission';
 import { clone, field, metadataOf, objects, nameOf, namespaceOf, text, type JsonObject } from './json';
-import { KINDS, kindByName, type ResourceKind } from './kinds';
+import { kindByName, type ResourceKind } from './kinds';
 import { PodLogs } from './logs';
-import { emptyNamespace, withType, type RestContext } from './rest';
+import { withType, type RestContext } from './rest';
 import { MAX_RECORDED_REQUESTS, type RecordedRequest } from './server';
 import { badRequest, invalid } from './status';
 import { ObjectStore } from './store';
@@ -68,15 +68,20 @@ export class FixtureState {
     return k && found ? withType(k, found) : undefined;
   }
 
+  /** Deletes an object as the API would (watchers see DELETED; a pod's log followers and streams end). */
+  remove(apiVersion: string, kind: string, namespace: string, name: string): JsonObject | undefined {
+    const k = kindByName(apiVersion, kind);
+    const gone = k ? this.store.remove(k, k.namespaced ? namespace : '', name) : undefined;
+    if (!k || !gone) return undefined;
+    this.restContext.onRemoved(k, gone);
+    return withType(k, gone);
+  }
+
   /** Appends text to a pod container's log (the first container when none is named); followers see it at once. */
   appendLog(namespace: string, pod: string, chunk: string, container?: string): void {
     const k = kindByName('v1', 'Pod') as ResourceKind;
     const found = this.store.get(k, namespace, pod);
     const first = text(objects(field(found, 'spec').containers)[0]?.name);
     this.logs.append(namespace, pod, container ?? first ?? pod, chunk, Date.now());
-  }
-
-  emptyNamespace(namespace: string): void {
-    emptyNamespace(this.restContext, KINDS, namespace);
   }
 }

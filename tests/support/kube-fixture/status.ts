@@ -99,5 +99,10 @@ export const unsupportedMediaType = (contentType: string, supported: readonly st
   failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${supported.join(', ')}`, { causes: [{ reason: 'UnsupportedMediaType', message: contentType }] });
 export const pathNotFound = (): KubeStatusError => failure(404, 'NotFound', 'the server could not find the requested resource');
 export const entityTooLarge = (): KubeStatusError => failure(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728');
+export const requestTimeout = (): KubeStatusError => failure(408, 'Timeout', 'request body timed out');
 export const gone = (message: string): KubeStatusError => failure(410, 'Expired', message);
+/** A patch that cannot apply: the generic 422 with the patch library's error as the cause. */
+export const patchRejected = (cause: string): KubeStatusError => failure(422, 'Invalid', 'the server rejected our request due to an error in our request', { causes: [{ reason: 'FieldValueInvalid', message: cause }] });
+/** Server-side apply's field manager conflicts (409), one cause per contested field. */
+export const applyConflict = (message: string, causes: NonNullable<StatusDetails['causes']>): KubeStatusError => failure(409, 'Conflict', message, { causes });
 export const internal = (message: string): KubeStatusError => failure(500, 'InternalError', `Internal error occurred: ${message}`);

@@ -4,6 +4,7 @@ import { apiVersionOf } from './kinds';
 import type { Rendering } from './negotiation';
 import { renderValue } from './render';
 import { selection, withType, type ResourceRequest, type RestContext } from './rest';
+import { gone, type KubeStatus } from './status';
 import type { StoredEvent } from './store';
 
 /** The longest a watch stays open when the client names no timeout (the apiserver picks 30-60 min). */
@@ -13,10 +14,8 @@ export interface WatchOptions {
   bookmarkIntervalMs: number;
 }
 
-const expired = (requested: number, oldest: number): JsonObject => ({
-  type: 'ERROR',
-  object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${requested} (${oldest})`, reason: 'Expired', code: 410 },
-});
+/** The watch cache's answer to a resourceVersion older than it keeps: an ERROR event holding a 410. */
+const expired = (requested: number, oldest: number): { type: 'ERROR'; object: KubeStatus } => ({ type: 'ERROR', object: gone(`too old resource version: ${requested} (${oldest})`).status });
 
 /**
  * `?watch=1`: a chunked stream of `{"type","object"}` lines. Without a resourceVersion (or "0") it
@@ -33,7 +32,7 @@ export function serveWatch(ctx: RestContext, req: ResourceRequest, rendering: Ex
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
   res.flushHeaders();
   const render = (o: JsonObject): JsonObject => (rendering.form === 'table' ? renderValue(k, withType(k, o), false, rendering, ctx.now) : withType(k, o));
-  const send = (event: JsonObject): void => {
+  const send = (event: object): void => {
     res.write(`${JSON.stringify(event)}\n`);
   };
   let lastSent = ctx.store.resourceVersion;

@@ -126,3 +126,20 @@ describe('agent config targets (one shape per protocol)', () => {
     ).rejects.toThrow(/exactly one of tokenFile or tokenEnv/);
   });
 });
+
+describe('agent config: the MCP endpoint', () => {
+  const withMcp = (mcp: string): ReturnType<typeof loadAgentConfig> => {
+    const file = join(dir, `agent-mcp-${++n}.yaml`);
+    writeFileSync(file, `name: edge\ncontrolPlane: { url: "wss://cp.example.com/" }\nstateDir: state\nidentity: { issuers: [{ issuer: https://login.example.com/, audience: twokey }] }\nmcp: ${mcp}\n`);
+    return loadAgentConfig(file);
+  };
+
+  it('takes an MCP endpoint on loopback without TLS, and resolves its TLS files against the config file', async () => {
+    await expect(withMcp('{ listen: { host: 127.0.0.1, port: 6580 } }')).resolves.toMatchObject({ mcp: { listen: { host: '127.0.0.1', port: 6580 } } });
+    await expect(withMcp('{ listen: { host: 0.0.0.0, port: 8443 }, tls: { certFile: mcp.crt, keyFile: mcp.key } }')).resolves.toMatchObject({ mcp: { tls: { certFile: join(dir, 'mcp.crt') } } });
+  });
+
+  it('refuses an MCP endpoint other hosts can reach without TLS (the bearer token would travel in clear)', async () => {
+    await expect(withMcp('{ listen: { host: 0.0.0.0, port: 8443 } }')).rejects.toThrow(/mcp: listen.host 0.0.0.0 is reachable from other hosts: configure tls/);
+  });
+});

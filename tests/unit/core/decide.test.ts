@@ -172,3 +172,28 @@ recording: { mode: strict, maxRowsPerStatement: 50 }
     expect(parsePolicy('targets: [{ name: t, protocol: postgres, agent: a, recording: { rows: 5 } }]\n').ok).toBe(false);
   });
 });
+
+describe('decide() for writes from AI agents (a target mcpWrites)', () => {
+  const withMcpWrites = policy(`
+issuer: ${TEST_ISSUER}
+targets:
+  - { name: dev-db, protocol: postgres, agent: a, mcpWrites: { approve: { groups: [dba], timeoutSeconds: 600 } } }
+  - { name: other-db, protocol: postgres, agent: a }
+reviewers: { dba: [{ subject: bob, email: bob@example.com }] }
+rules:
+  - { name: eng-writes, targets: ['*'], subjects: { groups: [eng] }, actions: { read: allow, write: allow, ddl: allow, admin: deny } }
+`);
+  const eng = identity('eve', ['eng']);
+
+  it('holds an MCP write the rules allow for approval by the target mcpWrites reviewers', () => {
+    expect(decide(eng, 'dev-db', action('write', { via: 'mcp' }), withMcpWrites)).toMatchObject({ kind: 'approve', rule: 'mcpWrites', approval: { groups: ['dba'], min: 1, timeoutSeconds: 600 } });
+    expect(decide(eng, 'dev-db', action('ddl', { via: 'mcp' }), withMcpWrites)).toMatchObject({ kind: 'approve', rule: 'mcpWrites' });
+  });
+
+  it('leaves reads, human writes, denials and targets without mcpWrites as the rules say', () => {
+    expect(decide(eng, 'dev-db', action('read', { via: 'mcp' }), withMcpWrites)).toMatchObject({ kind: 'allow', rule: 'eng-writes' });
+    expect(decide(eng, 'dev-db', action('write'), withMcpWrites)).toMatchObject({ kind: 'allow', rule: 'eng-writes' });
+    expect(decide(eng, 'dev-db', action('admin', { via: 'mcp' }), withMcpWrites)).toMatchObject({ kind: 'deny' });
+    expect(decide(eng, 'other-db', action('write', { via: 'mcp' }), withMcpWrites)).toMatchObject({ kind: 'allow' });
+  });
+});

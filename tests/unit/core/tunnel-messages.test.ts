@@ -28,4 +28,14 @@ describe('tunnel frames', () => {
     const decoded = decodeControlMessage(Buffer.alloc(MAX_FRAME_BYTES + 1, 0x20));
     expect(!decoded.ok && decoded.error.code).toBe('frame-too-large');
   });
+
+  it('round-trips a part of the registered SSH keys and refuses a key without a SHA256 fingerprint', () => {
+    const key = { fingerprint: `SHA256:${'A'.repeat(43)}`, keyType: 'ssh-ed25519' as const, expiresAt: 1, issuer: 'https://i', subject: 'alice', name: 'Alice', groups: ['support'] };
+    const frame = encodeFrame({ type: 'ssh.keys', v: 1, asOf: 5, part: 0, parts: 1, keys: [key] });
+    expect(frame.ok && decodeControlMessage(frame.value)).toEqual({ ok: true, value: { type: 'ssh.keys', v: 1, asOf: 5, part: 0, parts: 1, keys: [key] } });
+    const bad = decodeControlMessage(JSON.stringify({ type: 'ssh.keys', v: 1, asOf: 5, part: 0, parts: 1, keys: [{ ...key, fingerprint: 'MD5:aa' }] }));
+    expect(!bad.ok && bad.error.code).toBe('malformed-frame');
+    const dsa = decodeControlMessage(JSON.stringify({ type: 'ssh.keys', v: 1, asOf: 5, part: 0, parts: 1, keys: [{ ...key, keyType: 'ssh-dss' }] }));
+    expect(dsa.ok).toBe(false);
+  });
 });

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { clientLimits } from '../../../lambdas/shared/runtime';
 import { readConfig } from '../../../lambdas/shared/config';
 import { SDK_MAX_ATTEMPTS, SDK_REQUEST_TIMEOUT_MS } from '../../../lambdas/shared/sdk-limits';
+import { TABLES } from '../../../lambdas/store/table-definitions';
 
 describe('AWS SDK limits of the handlers', () => {
   let server: Server;
@@ -31,7 +32,7 @@ describe('AWS SDK limits of the handlers', () => {
   });
 
   it('uses the Lambda limit unless the environment names another', () => {
-    const env = { TABLE_AGENTS: 'a', TABLE_CONNECTIONS: 'c', TABLE_POLICIES: 'p', TABLE_APPROVALS: 'ap', TABLE_APPROVAL_INBOX: 'ai', TABLE_SESSIONS: 's', TABLE_RECORDING_CHUNKS: 'rc', TABLE_AUDIT_EVENTS: 'e', RECORDINGS_BUCKET: 'b', OIDC_ISSUERS: JSON.stringify([{ issuer: 'https://i.test/', audience: 'api' }]) };
+    const env = { ...Object.fromEntries(Object.values(TABLES).map((t) => [t.envVar, t.logicalName])), RECORDINGS_BUCKET: 'b', OIDC_ISSUERS: JSON.stringify([{ issuer: 'https://i.test/', audience: 'api' }]) };
     expect(readConfig(env).sdkRequestTimeoutMs).toBe(SDK_REQUEST_TIMEOUT_MS);
     expect(readConfig({ ...env, SDK_REQUEST_TIMEOUT_MS: '30000' }).sdkRequestTimeoutMs).toBe(30_000);
     expect(() => readConfig({ ...env, SDK_REQUEST_TIMEOUT_MS: 'soon' })).toThrow(/SDK_REQUEST_TIMEOUT_MS/);

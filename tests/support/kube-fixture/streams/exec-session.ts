@@ -52,6 +52,9 @@ function environment(pod: JsonObject, container: string): Record<string, string>
 
 const success = (): ExitStatus => ({ metadata: {}, status: 'Success' });
 
+/** The Status a session that broke (not the command's failure) ends with; no internals in it. */
+export const SESSION_FAILED: ExitStatus = { metadata: {}, status: 'Failure', message: 'Internal error occurred: the session failed', reason: 'InternalError', code: 500 };
+
 function exitStatus(code: number, command: string[]): ExitStatus {
   if (code === 0) return success();
   return {

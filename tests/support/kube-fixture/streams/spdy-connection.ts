@@ -48,9 +48,9 @@ export class SpdyConnection {
     transport.on('data', (chunk: Buffer) => {
       try {
         this.framer.push(chunk, (frame) => this.onFrame(frame));
-      } catch (e) {
-        if (e instanceof SpdyProtocolError) this.close();
-        else throw e;
+      } catch {
+        // Whatever the peer sent that cannot be read ends its connection, and only its connection.
+        this.close();
       }
     });
     transport.on('close', () => this.closed || this.finish());
@@ -105,6 +105,7 @@ export class SpdyConnection {
         return;
       }
       case CONTROL.RST_STREAM: {
+        if (frame.body.length < 8) throw new SpdyProtocolError('short RST_STREAM');
         const s = this.streams.get(frame.body.readUInt32BE(0) & 0x7fffffff);
         if (s) {
           s.localEnded = true;
@@ -113,6 +114,7 @@ export class SpdyConnection {
         return;
       }
       case CONTROL.PING:
+        if (frame.body.length < 4) throw new SpdyProtocolError('short PING');
         this.send(encodePing(frame.body.readUInt32BE(0)));
         return;
       case CONTROL.GOAWAY:

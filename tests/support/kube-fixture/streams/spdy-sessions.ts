@@ -1,5 +1,5 @@
 import { field, objects, text, type JsonObject } from '../json';
-import { InputChannel, type CommandOptions, type ExitStatus, type SessionStreams } from './exec-session';
+import { InputChannel, SESSION_FAILED, type CommandOptions, type ExitStatus, type SessionStreams } from './exec-session';
 import type { SpdyConnection, SpdyStream } from './spdy-connection';
 
 /** How long the server waits for the client to open the streams a session needs. */
@@ -26,13 +26,15 @@ export function commandOverSpdy(options: CommandOptions, run: (streams: SessionS
     input?.onData((d) => stdin.push(d));
     input?.onEnd(() => stdin.end());
     const write = (type: string) => (data: Buffer) => streams.get(type)?.write(data);
-    void run({ stdout: write('stdout'), stderr: write('stderr'), onStdin: (l) => stdin.onData(l), onStdinEnd: (l) => stdin.onEnd(l) }).then((status) => {
-      streams.get('error')?.write(Buffer.from(JSON.stringify(status)));
-      for (const s of streams.values()) s.end();
-      // The client closes the connection once it has read every stream; a GOAWAY now could beat
-      // the data to its readers.
-      setTimeout(() => connection?.close(), CLOSE_GRACE_MS).unref();
-    });
+    void run({ stdout: write('stdout'), stderr: write('stderr'), onStdin: (l) => stdin.onData(l), onStdinEnd: (l) => stdin.onEnd(l) })
+      .catch(() => SESSION_FAILED)
+      .then((status) => {
+        streams.get('error')?.write(Buffer.from(JSON.stringify(status)));
+        for (const s of streams.values()) s.end();
+        // The client closes the connection once it has read every stream; a GOAWAY now could beat
+        // the data to its readers.
+        setTimeout(() => connection?.close(), CLOSE_GRACE_MS).unref();
+      });
   };
   return {
     attach: (c) => {

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { InputChannel, type ExitStatus, type SessionStreams } from './exec-session';
+import { InputChannel, SESSION_FAILED, type ExitStatus, type SessionStreams } from './exec-session';
 
 /** The channel-numbered WebSocket subprotocols of remotecommand (k8s.io/apimachinery/pkg/util/remotecommand). */
 export const CHANNEL_V5 = 'v5.channel.k8s.io';
@@ -30,8 +30,10 @@ export function serveChannels(ws: WebSocket, protocol: string, run: (streams: Se
   const send = (channel: number, data: Buffer): void => {
     if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([channel]), data]));
   };
-  void run({ stdout: (d) => send(STDOUT, d), stderr: (d) => send(STDERR, d), onStdin: (l) => stdin.onData(l), onStdinEnd: (l) => stdin.onEnd(l) }).then((status) => {
-    send(ERROR, Buffer.from(JSON.stringify(status)));
-    if (ws.readyState === ws.OPEN) ws.close(1000);
-  });
+  void run({ stdout: (d) => send(STDOUT, d), stderr: (d) => send(STDERR, d), onStdin: (l) => stdin.onData(l), onStdinEnd: (l) => stdin.onEnd(l) })
+    .catch(() => SESSION_FAILED)
+    .then((status) => {
+      send(ERROR, Buffer.from(JSON.stringify(status)));
+      if (ws.readyState === ws.OPEN) ws.close(1000);
+    });
 }

@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Server as McpServer } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { principalKey, type Identity } from '../../core/identity/identity';
+import { AGENT_VERSION, type AgentContext } from '../agent';
+import type { McpEndpointConfig } from '../config';
+import { McpSession } from './mcp-session';
+import { PROTECTED_RESOURCE_PATH, protectedResourceMetadata, unauthorized } from './protected-resource';
+import type { ToolOutcome, ToolRegistry } from './tool-registry';
+
+/** Largest JSON-RPC request body (a tool's SQL is capped lower still: MAX_TOOL_SQL_BYTES). */
+export const MAX_MCP_REQUEST_BYTES = 256 * 1024;
+/** MCP sessions the endpoint keeps at once (each may hold connections to listeners while it works). */
+export const MAX_MCP_SESSIONS = 200;
+/** MCP sessions one caller (principal) may hold at once, so that one caller cannot take all of them. */
+export const MAX_MCP_SESSIONS_PER_CALLER = 20;
+/** An MCP session unused this long is closed (clients reconnect with a new session). */
+export const MCP_SESSION_IDLE_MS = 30 * 60_000;
+const IDLE_SWEEP_MS = 60_000;
+/** Of the client's self-given name and version (the handshake's), this much each reaches reviewers and recordings. */
+export const MAX_CLIENT_NAME_CHARS = 64;
+/** Open HTTP connections at once (each MCP session needs one or two). */
+export const MAX_MCP_CONNECTIONS = 1_000;
+/** Time a client has to send its request headers and body. */
+const REQUEST_TIMEOUT_MS = 30_000;
+const MCP_PATH = '/mcp';
+/** What the model is told of the server at the handshake (it decides nothing: the policy does). */
+const INSTRUCTIONS =
+  'twokey stands between you and these systems under a policy. Reads (query, describe_schema) run at once on a read-only account, with sensitive columns masked. ' +
+  'A write (execute) is held until a different person approves it: execute returns pending_approval with a request_id; poll request_status, or pass wait_seconds. ' +
+  'Refusals are tool errors whose text starts with "twokey:"; explaining or rewording a request does not change what the policy allows.';
+const LIST_TARGETS = 'list_targets';
+const LIST_TARGETS_TOOL = {
+  name: LIST_TARGETS,
+  description: 'The targets you may reach through this agent, with the tools you may use on each.',
+  inputSchema: { type: 'object' as const, properties: {} },
+};
+
+export interface McpEndpoint {
+  /** host:port the endpoint bound. */
+  readonly endpoint: string;
+  /** The MCP URL callers use. */
+  readonly url: string;
+  sessions(): number;
+  stop(): Promise<void>;
+}
+
+interface Open {
+  readonly session: McpSession;
+  readonly transport: StreamableHTTPServerTransport;
+  readonly server: McpServer;
+  lastUsed: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The verified caller of a request, as the SDK hands it to the request handlers (`extra.authInfo`). */
+interface CallerAuth {
+  token: string;
+  clientId: string;
+  scopes: string[];
+  extra: { identity: Identity };
+}
+
+/**
+ * The agent's MCP endpoint (Streamable HTTP): every request carries the caller's OIDC bearer token,
+ * verified like every endpoint's; a session belongs to the principal that opened it; tools are those
+ * the registry lists for the caller. Denials are tool errors (`isError`) with twokey's messages.
+ */
+export async function startMcpEndpoint(config: McpEndpointConfig, context: AgentContext, registry: ToolRegistry, issuers: readonly string[]): Promise<McpEndpoint> {
+  const open = new Map<string, Open>();
+  const tls = config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  let base = '';
+  const metadataUrl = (): string => `${base}${PROTECTED_RESOURCE_PATH}${MCP_PATH}`;
+
+  function newSession(identity: Identity, only: ReadonlySet<string> | undefined, clientAddress: string): Open {
+    if (open.size >= MAX_MCP_SESSIONS) throw new HttpError(503, `twokey: the agent has ${MAX_MCP_SESSIONS} MCP sessions, the most it takes`);
+    const principal = principalKey(identity);
+    let mine = 0;
+    for (const e of open.values()) if (principalKey(e.session.identity) === principal) mine++;
+    if (mine >= MAX_MCP_SESSIONS_PER_CALLER) throw new HttpError(429, `twokey: you have ${MAX_MCP_SESSIONS_PER_CALLER} MCP sessions open, the most one caller may: end one (or wait for an idle one to close)`);
+    const server = new McpServer({ name: 'twokey', version: AGENT_VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+    const clientName = (): string => {
+      const v = server.getClientVersion();
+      return v ? `${v.name.slice(0, MAX_CLIENT_NAME_CHARS)} ${v.version.slice(0, MAX_CLIENT_NAME_CHARS)}` : 'unknown MCP client';
+    };
+    const session = new McpSession(context, registry, identity, only, clientAddress, clientName);
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      enableJsonResponse: true,
+      onsessioninitialized: (id) => void open.set(id, entry),
+    });
+    const entry: Open = { session, transport, server, lastUsed: Date.now() };
+    transport.onclose = () => {
+      if (transport.sessionId) open.delete(transport.sessionId);
+      session.end('the MCP session ended');
+    };
+    // Each request's own verified caller decides (same principal as the session's; groups may have changed since).
+    const callerOf = (extra: { authInfo?: unknown }): CallerAuth | undefined => extra.authInfo as CallerAuth | undefined;
+    server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => {
+      const caller = callerOf(extra);
+      return { tools: caller ? [LIST_TARGETS_TOOL, ...registry.list(caller.extra.identity, only)] : [] };
+    });
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+      const caller = callerOf(extra);
+      if (!caller) return toolResult({ ok: false, decision: 'deny', message: 'twokey: not authenticated' });
+      if (request.params.name === LIST_TARGETS) return toolResult({ ok: true, decision: 'allow', result: { targets: session.listTargets(caller.extra.identity) }, summary: '' });
+      return toolResult(await session.call(request.params.name, request.params.arguments, caller.extra.identity, caller.token));
+    });
+    void server.connect(transport);
+    return entry;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    if (req.method === 'GET' && (url.pathname === PROTECTED_RESOURCE_PATH || url.pathname === `${PROTECTED_RESOURCE_PATH}${MCP_PATH}`)) {
+      return json(res, 200, protectedResourceMetadata(`${base}${MCP_PATH}`, issuers));
+    }
+    if (url.pathname !== MCP_PATH) return json(res, 404, { error: 'twokey: not found' });
+    // RFC 6750 §2.1 (the scheme is case-insensitive, RFC 9110 §11.1).
+    const token = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (!token) return unauthorized(res, metadataUrl(), undefined);
+    const verified = await context.verifyToken(token);
+    if (!verified.ok) {
+      context.log.warn('mcp.auth.rejected', { reason: verified.error.reason });
+      return unauthorized(res, metadataUrl(), `token rejected (${verified.error.reason})`);
+    }
+    const identity = verified.value;
+    const body = req.method === 'POST' ? await readJson(req) : undefined;
+    const sessionId = req.headers['mcp-session-id'];
+    let entry: Open | undefined;
+    if (typeof sessionId === 'string') {
+      entry = open.get(sessionId);
+      if (!entry) return json(res, 404, { jsonrpc: '2.0', error: { code: -32001, message: 'twokey: no such MCP session (it ended): start a new one' }, id: null });
+      if (principalKey(entry.session.identity) !== principalKey(identity)) return json(res, 403, { error: 'twokey: this MCP session belongs to someone else' });
+    } else {
+      const target = url.searchParams.get('target');
+      entry = newSession(identity, target === null ? undefined : new Set([target]), `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`);
+    }
+    entry.lastUsed = Date.now();
+    const auth: CallerAuth = { token, clientId: identity.subject, scopes: [], extra: { identity } };
+    await entry.transport.handleRequest(Object.assign(req, { auth }), res, body);
+    // An initialize the transport refused leaves a session that never got an id.
+    if (!entry.transport.sessionId) void entry.transport.close();
+  }
+
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    handle(req, res).catch((e: unknown) => {
+      if (e instanceof HttpError) return json(res, e.status, { error: e.message });
+      context.log.error('mcp.request.failed', { error: e instanceof Error ? e.message : String(e) });
+      if (!res.headersSent) json(res, 500, { error: 'twokey: internal error' });
+      else res.destroy();
+    });
+  };
+  const server: Server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.maxConnections = MAX_MCP_CONNECTIONS;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  base = config.publicUrl?.replace(/\/+$/, '') ?? `${tls ? 'https' : 'http'}://${host}:${port}`;
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const entry of open.values()) if (now - entry.lastUsed > MCP_SESSION_IDLE_MS) void entry.transport.close();
+  }, IDLE_SWEEP_MS).unref();
+
+  return {
+    endpoint: `${config.listen.host}:${port}`,
+    url: `${base}${MCP_PATH}`,
+    sessions: () => open.size,
+    async stop() {
+      clearInterval(sweep);
+      await Promise.all([...open.values()].map((e) => e.transport.close()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function toolResult(outcome: ToolOutcome): CallToolResult {
+  if (!outcome.ok) return { isError: true, content: [{ type: 'text', text: outcome.message }] };
+  return { content: [{ type: 'text', text: JSON.stringify(outcome.result) }] };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** The request's JSON body, refused past MAX_MCP_REQUEST_BYTES (413) or when it is not JSON (400). */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_MCP_REQUEST_BYTES) throw new HttpError(413, `twokey: MCP requests are limited to ${MAX_MCP_REQUEST_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_MCP_REQUEST_BYTES) throw new HttpError(413, `twokey: MCP requests are limited to ${MAX_MCP_REQUEST_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new HttpError(400, 'twokey: the request body is not JSON');
+  }
+}

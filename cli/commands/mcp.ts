@@ -1,0 +1,55 @@
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { isJSONRPCRequest, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { DEFAULT_DATA_DIR, readDevInfo } from '../../local/dev-config';
+import { parse, UsageError } from '../args';
+import { freshToken } from '../auth/login-session';
+import { configDir } from '../auth/token-cache';
+
+/** JSON-RPC's code for a server error (-32000 to -32099 are the implementation's). */
+const UPSTREAM_ERROR_CODE = -32000;
+
+/**
+ * `twokey mcp [--target T] [--url URL] [--token TOKEN]`: an MCP server on stdin/stdout for clients that
+ * launch a command (Claude Desktop, Claude Code, Cursor), relaying every message to the agent's MCP
+ * endpoint with the caller's token: `--token` or TWOKEY_MCP_TOKEN (a workload identity's), else a
+ * fresh token from `twokey login` for each request. `--target` limits the tools to one target. The
+ * agent decides everything; this only carries messages.
+ */
+export async function mcpCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { target: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' }, 'data-dir': { type: 'string', default: DEFAULT_DATA_DIR } });
+  const given = values.url ?? process.env.TWOKEY_MCP_URL ?? (await readDevInfo(values['data-dir'])).mcp?.url;
+  if (!given) throw new UsageError('no MCP endpoint: pass --url https://agent:port/mcp (or set TWOKEY_MCP_URL)');
+  const url = new URL(given);
+  if (values.target) url.searchParams.set('target', values.target);
+  const fixed = values.token ?? process.env.TWOKEY_MCP_TOKEN;
+  const bearer = (): Promise<string> => (fixed ? Promise.resolve(fixed) : freshToken(configDir()));
+
+  const upstream = new StreamableHTTPClientTransport(url, {
+    fetch: async (input, init) => {
+      const headers = new Headers(init?.headers);
+      headers.set('authorization', `Bearer ${await bearer()}`);
+      return fetch(input, { ...init, headers });
+    },
+  });
+  const local = new StdioServerTransport();
+  // A request the agent could not take (refused token, endpoint down) is answered, so the client is not left waiting.
+  const relay = (message: JSONRPCMessage): void => {
+    upstream.send(message).catch((e: unknown) => {
+      const text = e instanceof Error ? e.message : String(e);
+      process.stderr.write(`twokey mcp: ${text}\n`);
+      if (isJSONRPCRequest(message)) void local.send({ jsonrpc: '2.0', id: message.id, error: { code: UPSTREAM_ERROR_CODE, message: `twokey: the agent refused the request: ${text}` } });
+    });
+  };
+  local.onmessage = relay;
+  upstream.onmessage = (message) => void local.send(message);
+  upstream.onerror = (e) => process.stderr.write(`twokey mcp: ${e.message}\n`);
+  const closed = new Promise<void>((resolve) => (local.onclose = resolve));
+  process.stdin.once('end', () => void local.close());
+  await upstream.start();
+  await local.start();
+  await closed;
+  await upstream.terminateSession().catch(() => undefined);
+  await upstream.close();
+  return 0;
+}

@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto';
+import { principalKey, type Identity } from '../../core/identity/identity';
+import { parsePublicKeyLine } from '../../core/ssh/public-key';
+import { MAX_FRAME_BYTES, MAX_SSH_KEYS_PARTS, registeredSshKeySchema, SSH_KEYS_UNAVAILABLE, TUNNEL_PROTOCOL_VERSION, type ControlMessage, type RegisteredSshKey } from '../../core/tunnel/messages';
+import type { SshKeyRecord } from '../store/ssh-key-store';
+import type { ControlPlaneDeps } from './deps';
+import { InvalidRequestError, NotFoundError } from './errors';
+
+/**
+ * A key's identity (and groups) is the registering token's, frozen for the key's life: a caller removed
+ * from a group keeps that group over SSH until the key expires. Lifetimes are short for that reason.
+ */
+export const DEFAULT_SSH_KEY_TTL_SECONDS = 8 * 3600;
+export const MAX_SSH_KEY_TTL_SECONDS = 24 * 3600;
+export const MIN_SSH_KEY_TTL_SECONDS = 60;
+export const MAX_SSH_KEYS_PER_PRINCIPAL = 10;
+/** What a frame's envelope (`type`, `asOf`, `part`...) takes besides its keys. */
+const SSH_KEYS_ENVELOPE_BYTES = 256;
+const KEY_ID_BYTES = 6;
+
+export interface SshKeyView {
+  readonly id: string;
+  readonly fingerprint: string;
+  readonly type: string;
+  readonly comment: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+}
+
+const view = (r: SshKeyRecord): SshKeyView => ({ id: r.id, fingerprint: r.fingerprint, type: r.keyType, comment: r.comment, createdAt: r.createdAt, expiresAt: r.expiresAt });
+const unexpired = (r: SshKeyRecord, now: Date): boolean => Date.parse(r.expiresAt) > now.getTime();
+
+function ttlSecondsOf(value: unknown): number {
+  if (value === undefined) return DEFAULT_SSH_KEY_TTL_SECONDS;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_SSH_KEY_TTL_SECONDS || value > MAX_SSH_KEY_TTL_SECONDS) {
+    throw new InvalidRequestError(`ttlSeconds must be a whole number from ${MIN_SSH_KEY_TTL_SECONDS} to ${MAX_SSH_KEY_TTL_SECONDS}`);
+  }
+  return value;
+}
+
+/** What an agent learns of a key. */
+const registeredKeyOf = (r: SshKeyRecord): RegisteredSshKey => ({
+  fingerprint: r.fingerprint,
+  keyType: r.keyType,
+  expiresAt: Date.parse(r.expiresAt),
+  issuer: r.issuer,
+  subject: r.subject,
+  name: r.name,
+  ...(r.email !== undefined ? { email: r.email } : {}),
+  groups: [...r.groups],
+});
+const encodedBytes = (key: RegisteredSshKey): number => Buffer.byteLength(JSON.stringify(key), 'utf8') + 1;
+
+/**
+ * Registers the caller's public key for `ttlSeconds` (default 8 h). Registering a key again renews it.
+ * The key is refused when malformed or of a refused type, when another identity holds it, when the
+ * caller has MAX_SSH_KEYS_PER_PRINCIPAL keys already, or when the identity would not fit a tunnel frame.
+ */
+export async function addSshKey(
+  deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log' | 'connections' | 'push'>,
+  caller: Identity,
+  body: Record<string, unknown>,
+): Promise<SshKeyView> {
+  if (typeof body.publicKey !== 'string') throw new InvalidRequestError('publicKey must be the public key line (e.g. the contents of id_ed25519.pub)');
+  const parsed = parsePublicKeyLine(body.publicKey);
+  if (!parsed.ok) throw new InvalidRequestError(parsed.error.message);
+  const ttlSeconds = ttlSecondsOf(body.ttlSeconds);
+  const key = parsed.value;
+  const now = deps.clock();
+  const principal = principalKey(caller);
+  const existing = await deps.sshKeys.get(key.fingerprint);
+  const mine = (await deps.sshKeys.listForPrincipal(principal)).filter((r) => unexpired(r, now) && r.fingerprint !== key.fingerprint);
+  if (mine.length >= MAX_SSH_KEYS_PER_PRINCIPAL) throw new InvalidRequestError(`at most ${MAX_SSH_KEYS_PER_PRINCIPAL} SSH keys per identity: remove one first`);
+  const record: SshKeyRecord = {
+    fingerprint: key.fingerprint,
+    id: existing?.principal === principal ? existing.id : randomBytes(KEY_ID_BYTES).toString('hex'),
+    principal,
+    keyType: key.type,
+    publicKey: `${key.type} ${key.blob.toString('base64')}`,
+    comment: key.comment,
+    issuer: caller.issuer,
+    subject: caller.subject,
+    name: caller.name,
+    ...(caller.email !== undefined ? { email: caller.email } : {}),
+    groups: [...caller.groups],
+    createdAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
+  };
+  // What agents would refuse (a group name too long, too many groups) would spoil the frame it is in for everyone.
+  const sent = registeredSshKeySchema.safeParse(registeredKeyOf(record));
+  if (!sent.success) throw new InvalidRequestError(`this identity cannot be sent to agents: ${sent.error.issues[0]?.path.join('.')} ${sent.error.issues[0]?.message ?? ''}`.trim());
+  if (encodedBytes(sent.data) > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) throw new InvalidRequestError('this identity (its groups) is too large to send to agents');
+  await deps.sshKeys.put(record, now.toISOString());
+  deps.log.info('ssh-key.added', { principal, fingerprint: record.fingerprint, expiresAt: record.expiresAt });
+  await announceChange(deps);
+  return view(record);
+}
+
+/** The caller's unexpired keys, newest first. */
+export async function listSshKeys(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock'>, caller: Identity): Promise<SshKeyView[]> {
+  const now = deps.clock();
+  const keys = (await deps.sshKeys.listForPrincipal(principalKey(caller))).filter((r) => unexpired(r, now));
+  return keys.sort((a, b) => b.createdAt.localeCompare(a.createdAt)).map(view);
+}
+
+/** Removes one of the caller's keys, named by fingerprint or id; anyone else's key is not found. */
+export async function removeSshKey(
+  deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log' | 'connections' | 'push'>,
+  caller: Identity,
+  fingerprintOrId: string,
+): Promise<SshKeyView> {
+  const principal = principalKey(caller);
+  const record = fingerprintOrId.startsWith('SHA256:')
+    ? await deps.sshKeys.get(fingerprintOrId)
+    : (await deps.sshKeys.listForPrincipal(principal)).find((r) => r.id === fingerprintOrId);
+  if (!record || record.principal !== principal || !(await deps.sshKeys.delete(record.fingerprint, principal))) {
+    throw new NotFoundError('no such SSH key of yours');
+  }
+  deps.log.info('ssh-key.removed', { principal, fingerprint: record.fingerprint });
+  await announceChange(deps);
+  return view(record);
+}
+
+/**
+ * Every unexpired key as `ssh.keys` frames (at least one: an empty snapshot clears an agent's set), or
+ * an `error` when they need more than `maxParts` frames (the rest of a hello still goes out).
+ */
+export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log'>, maxParts = MAX_SSH_KEYS_PARTS): Promise<ControlMessage[]> {
+  const asOf = deps.clock().getTime();
+  const keys = (await deps.sshKeys.listAll()).filter((r) => Date.parse(r.expiresAt) > asOf).map(registeredKeyOf);
+  const frames: RegisteredSshKey[][] = [[]];
+  let bytes = 0;
+  for (const key of keys) {
+    const size = encodedBytes(key);
+    if (bytes + size > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) {
+      frames.push([]);
+      bytes = 0;
+    }
+    (frames[frames.length - 1] as RegisteredSshKey[]).push(key);
+    bytes += size;
+  }
+  if (frames.length > maxParts) {
+    deps.log.error('ssh-keys.too-many', { keys: keys.length, frames: frames.length, maxParts });
+    return [{ type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: SSH_KEYS_UNAVAILABLE, message: `the registered SSH keys need ${frames.length} frames, more than ${maxParts}` }];
+  }
+  return frames.map((part, i) => ({ type: 'ssh.keys', v: TUNNEL_PROTOCOL_VERSION, asOf, part: i, parts: frames.length, keys: part }));
+}
+
+/**
+ * After a change: marks the time (heartbeats carry it, so an agent that misses the push asks again
+ * within a heartbeat), then sends the keys to every connected agent.
+ */
+async function announceChange(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log' | 'connections' | 'push'>): Promise<void> {
+  await deps.sshKeys.markChanged(deps.clock().getTime());
+  await pushSshKeysToAgents(deps);
+}
+
+/** Sends the keys to every connected agent. A failed push is logged: the agent asks again after its next heartbeat. */
+async function pushSshKeysToAgents(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log' | 'connections' | 'push'>): Promise<void> {
+  const messages = await sshKeysMessages(deps);
+  const connections = await deps.connections.list();
+  await Promise.all(
+    connections.map(async (c) => {
+      try {
+        for (const message of messages) if ((await deps.push(c.connectionId, message)) === 'gone') return;
+      } catch (e) {
+        deps.log.error('ssh-keys.push.failed', { agent: c.agent, connectionId: c.connectionId, error: String(e) });
+      }
+    }),
+  );
+}

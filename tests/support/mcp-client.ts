@@ -1,0 +1,31 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+export interface ToolAnswer {
+  readonly isError: boolean;
+  readonly text: string;
+  /** The text parsed as JSON (successful calls), else undefined. */
+  readonly json: any;
+}
+
+/** The official MCP SDK client over Streamable HTTP, presenting `token` as its bearer token. */
+export async function mcpClient(url: string, token: string, name = 'test-agent'): Promise<Client> {
+  const client = new Client({ name, version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
+/** Calls a tool and reads its one text content. */
+export async function callTool(client: Client, name: string, args: Record<string, unknown>): Promise<ToolAnswer> {
+  const r = await client.callTool({ name, arguments: args });
+  const text = (r.content as { type: string; text: string }[]).map((c) => c.text).join('');
+  let json: unknown;
+  if (!r.isError) json = JSON.parse(text);
+  return { isError: r.isError === true, text, json };
+}
+
+/** Ends the MCP session as a client that says goodbye does (HTTP DELETE), then closes the client. */
+export async function endSession(client: Client): Promise<void> {
+  await (client.transport as StreamableHTTPClientTransport).terminateSession();
+  await client.close();
+}
