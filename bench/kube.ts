@@ -17,6 +17,8 @@ import { startKubeFixture } from '../tests/support/kube-fixture';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
 const HOST = '127.0.0.1';
+/** The kubectl measured (KUBECTL overrides the one on PATH, as in the tests). */
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 const REPO = resolve(__dirname, '..');
 const KUBECTL_RUNS = Number(process.env.BENCH_KUBECTL_RUNS ?? 50);
 const WATCH_EVENTS = Number(process.env.BENCH_WATCH_EVENTS ?? 10_000);
@@ -40,7 +42,7 @@ interface Endpoint {
 function kubectlOnce(e: Endpoint, args: string[], home: string): Promise<{ wallMs: number; requestMs: number }> {
   const started = performance.now();
   return new Promise((resolvePromise, reject) => {
-    execFile('kubectl', [`--server=${e.url}`, `--certificate-authority=${e.caFile}`, `--token=${e.token}`, '-v=6', ...args], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: home } }, (error, _out, err) => {
+    execFile(KUBECTL, [`--server=${e.url}`, `--certificate-authority=${e.caFile}`, `--token=${e.token}`, '-v=6', ...args], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: home } }, (error, _out, err) => {
       if (error) return reject(error);
       const requestMs = [...err.matchAll(/ in (\d+) milliseconds/g)].reduce((sum, m) => sum + Number(m[1]), 0);
       resolvePromise({ wallMs: performance.now() - started, requestMs });

@@ -124,11 +124,12 @@ export async function forward(upstream: KubeUpstream, request: UpstreamRequest, 
     else if (Buffer.isBuffer(body)) up.end(body);
     else
       pipeline(body, up, (e) => {
-        if (!e) return;
+        // An upstream failure is answered by the upstream error handler above (it ran first).
+        if (!e || settled) return;
         up.destroy();
         if (e instanceof RequestTooLargeError) sendStatus(res, 'RequestEntityTooLarge', e.message);
         else res.destroy();
-        done({ status: 413, bytes: sent, error: e.message });
+        done({ status: e instanceof RequestTooLargeError ? 413 : 400, bytes: sent, error: e.message });
       });
   });
 }

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { startDev, TWOKEY_BIN, twokey, type DevProcess } from '../support/cli';
+import { KUBECTL } from '../support/kubectl';
 import { postDecision, readOutbox, waitForMail } from '../support/outbox';
 import { demoCustomer } from '../../local/demo/seed';
 
@@ -51,7 +52,7 @@ describe('twokey dev (npm start) end to end', () => {
     expect((await twokey(['kubeconfig', '--target', 'demo-k8s', '--user', 'alice', '--data-dir', dataDir, '--kubeconfig', kubeconfig])).code).toBe(0);
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile('kubectl', args, { env: { ...process.env, KUBECONFIG: kubeconfig, HOME: dataDir } }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
+        execFile(KUBECTL, args, { env: { ...process.env, KUBECONFIG: kubeconfig, HOME: dataDir } }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
       });
     const pods = await run(['get', 'pods']);
     expect(pods.stderr).toBe('');

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { request } from 'node:https';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -9,6 +8,7 @@ import { join } from 'node:path';
 import { startKubeFixture, writeKubeconfig, type KubeFixture } from '../support/kube-fixture';
 import { PROMPT } from '../support/kube-fixture/streams/shell';
 import { kubectl, kubectlEnv, KUBECTL, spawnKubectl } from '../support/kubectl';
+import { underTerminal } from '../support/terminal';
 
 const TOKENS = { 'read-token': { user: 'system:serviceaccount:twokey:reader', access: 'read' as const }, 'write-token': { user: 'system:serviceaccount:twokey:writer', access: 'write' as const } };
 
@@ -380,27 +380,8 @@ describe('logs', () => {
   });
 });
 
-/** Runs kubectl under a pseudo-terminal (util-linux `script`), typing `keys` one line at a time. */
-function underTerminal(env: NodeJS.ProcessEnv, command: string, lines: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('script', ['-qfec', `${KUBECTL} ${command}`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    let next = 0;
-    const typeNext = (): void => {
-      const line = lines[next];
-      if (line === undefined) return;
-      if (output.split(PROMPT).length - 1 <= next) return;
-      next += 1;
-      child.stdin.write(`${line}\r`);
-    };
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString('utf8');
-      typeNext();
-    });
-    child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
-    child.on('exit', (code) => resolve({ code: code ?? 1, output }));
-  });
-}
+/** Runs kubectl under a pseudo-terminal, typing `lines` one at a time as the shell prompts. */
+const kubectlInTerminal = (env: NodeJS.ProcessEnv, command: string, lines: string[]) => underTerminal(`${KUBECTL} ${command}`, lines, PROMPT, env);
 
 describe.each([
   ['WebSocket (v5.channel.k8s.io)', 'true', 'GET'],
@@ -437,7 +418,7 @@ describe.each([
   });
 
   it('runs an interactive shell on a terminal with kubectl exec -it', async () => {
-    const session = await underTerminal(env, 'exec -it web-1 -- sh', ['echo typed-at-a-tty', 'cat /secret', 'exit 7']);
+    const session = await kubectlInTerminal(env, 'exec -it web-1 -- sh', ['echo typed-at-a-tty', 'cat /secret', 'exit 7']);
     expect(session.code).toBe(7);
     expect(session.output).toContain(`${PROMPT}echo typed-at-a-tty\r\ntyped-at-a-tty\r\n${PROMPT}`);
     expect(session.output).toContain('the-file-secret');

@@ -11,6 +11,7 @@ import { generatedTlsDir } from '../../agent/kubernetes/tls';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig, withDevIssuer } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
+import { KUBECTL } from './kubectl';
 
 /**
  * The Kubernetes tests' policy: support reads, and needs an ops approval for writes and for exec,
@@ -121,7 +122,7 @@ export function kubectl(stack: KubeStack, target: string, token: string, args: r
 
 export function runKubectl(args: readonly string[], env: NodeJS.ProcessEnv, options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
   return new Promise((resolve) => {
-    const child = execFile('kubectl', [...args], { env: { ...process.env, ...env }, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    const child = execFile(KUBECTL, [...args], { env: { ...process.env, ...env }, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
     if (options.input !== undefined) child.stdin?.end(options.input);
@@ -138,7 +139,7 @@ export interface StreamingKubectl {
 
 export function streamKubectl(stack: KubeStack, target: string, token: string, args: readonly string[]): StreamingKubectl {
   const flags = [`--server=${stack.server(target)}`, `--certificate-authority=${stack.caFile(target)}`, `--token=${token}`];
-  const child = spawn('kubectl', [...flags, ...args], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(KUBECTL, [...flags, ...args], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));

@@ -6,6 +6,7 @@ import { startFixtureStack, type FixtureStack } from '../../support/kube-fixture
 import { agentRequest, kubectl, streamKubectl, type KubeStack } from '../../support/kube-stack';
 import { postDecision, waitForMail } from '../../support/outbox';
 import { waitFor } from '../../support/control-plane';
+import { twokey } from '../../support/cli';
 
 
 describe('kubectl through the agent (the fixture API server upstream)', () => {
@@ -56,8 +57,9 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     const follow = streamKubectl(stack, 'k8s', alice, ['logs', '-f', 'web-1']);
     try {
       await waitFor(() => fixture.state.requests.some((r) => r.path.endsWith('/pods/web-1/log') && r.query.includes('follow=true')) || undefined, 20_000, 'the follow request upstream');
-      fixture.state.logs.append('default', 'web-1', 'web', 'a line written after kubectl started following\n', Date.now());
-      await follow.waitFor(/a line written after kubectl started following/);
+      fixture.state.logs.append('default', 'web-1', 'web', 'a line written after kubectl started following, for ann@example.com\n', Date.now());
+      await follow.waitFor(/a line written after kubectl started following, for \S+/);
+      expect(follow.stdout()).not.toContain('ann@example.com');
     } finally {
       await follow.stop();
     }
@@ -89,6 +91,22 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect((await applying).stdout).toMatch(/secret\/held-secret created/);
     const stored = await direct(['get', 'secret', 'held-secret', '-o', 'jsonpath={.data.token}']);
     expect(Buffer.from(stored.stdout, 'base64').toString('utf8')).toBe('very-secret-value-42');
+  });
+
+  it('applies a manifest with twokey exec -f, waiting for the approval with the reason the reviewer reads', async () => {
+    const manifest = join(stack.dataDir, 'app.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: exec-applied }\ndata: { via: twokey-exec }\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web, namespace: default }\nspec: { replicas: 4 }\n');
+    const running = twokey(['exec', '--target', 'k8s', '-f', manifest, '--reason', 'OPS-7 scale for the sale', '--server', stack.server('k8s'), '--ca-file', stack.caFile('k8s'), '--token', alice]);
+    const first = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'exec-applied', new Set(), 30_000);
+    expect(first.text).toContain('OPS-7 scale for the sale');
+    expect(first.text).toContain('fieldManager=twokey');
+    await postDecision(first.link, first.token, 'approve');
+    const second = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'replicas', new Set([first.file]), 30_000);
+    await postDecision(second.link, second.token, 'approve');
+    const done = await running;
+    expect(done.stdout).toBe('ConfigMap default/exec-applied applied\nDeployment default/web applied\n');
+    expect(done.code).toBe(0);
+    expect((await direct(['get', 'deployment', 'web', '-o', 'jsonpath={.spec.replicas}'])).stdout).toBe('4');
   });
 
   it('refuses kubectl delete for a read-only group with a Forbidden Status naming twokey, and deletes nothing', async () => {

@@ -4,6 +4,7 @@ import { KUBE_TEST_POLICY, kubectl, startKubeStack, type KubeStack } from '../..
 import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
 import { tokenFor, waitFor } from '../../support/control-plane';
 import { twokey } from '../../support/cli';
+import { KUBECTL } from '../../support/kubectl';
 import { underTerminal } from '../../support/terminal';
 
 
@@ -12,7 +13,7 @@ const PROMPT = '/ # ';
 
 /** kubectl under a pseudo-terminal, typing each line once the fixture's shell prompts for it. */
 const kubectlInTerminal = (stack: KubeStack, token: string, args: string, lines: readonly string[]) =>
-  underTerminal(`kubectl --server=${stack.server('k8s')} --certificate-authority=${stack.caFile('k8s')} --token=${token} ${args}`, lines, PROMPT, { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir });
+  underTerminal(`${KUBECTL} --server=${stack.server('k8s')} --certificate-authority=${stack.caFile('k8s')} --token=${token} ${args}`, lines, PROMPT, { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir });
 
 describe('kubectl exec through the agent', () => {
   let fixture: KubeFixture;
