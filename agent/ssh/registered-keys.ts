@@ -38,12 +38,14 @@ export class RegisteredKeys {
 
   /**
    * Takes one part of a snapshot. `applied`: the set was replaced; `partial`: waiting for more parts;
-   * `stale`: a newer set is in place; `refused`: the part does not fit the snapshot it claims to be of.
+   * `stale`: a newer set is in place or being assembled; `refused`: the part does not fit the snapshot it claims to be of.
    * A part 0 starts a new snapshot (and drops one half received); other parts of another snapshot are ignored.
    */
   apply(message: SshKeysMessage): 'applied' | 'partial' | 'stale' | 'refused' {
     if (message.part >= message.parts) return 'refused';
-    if (message.asOf < this.asOf) return 'stale';
+    // Older than the set in place, or than a snapshot being assembled: two pushes may interleave, and an
+    // older first part must not drop a newer snapshot half received (one that removed a key, say).
+    if (message.asOf < this.asOf || (this.assembly !== undefined && message.asOf < this.assembly.asOf)) return 'stale';
     if (message.part === 0) this.assembly = { asOf: message.asOf, parts: message.parts, received: new Map() };
     const assembly = this.assembly;
     if (!assembly || assembly.asOf !== message.asOf || assembly.parts !== message.parts) return 'refused';

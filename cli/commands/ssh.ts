@@ -13,6 +13,8 @@ import { targetEndpoint } from '../target-connection';
 /** The askpass program ssh runs for the token (see askpass.cjs); the token reaches it in this variable. */
 export const ASKPASS_PROGRAM = resolve(__dirname, '..', 'askpass.cjs');
 export const ASKPASS_TOKEN_ENV = 'TWOKEY_ASKPASS_TOKEN';
+/** The pid of the process that started ssh: askpass answers only the ssh this process started (not a jump host's). */
+export const ASKPASS_OWNER_ENV = 'TWOKEY_ASKPASS_OWNER';
 /** Where `twokey dev` keeps its agent's state (local/dev-stack.ts: DIR/agent, stateDir `state`). */
 const devAgentStateDir = (dataDir: string): string => join(dataDir, 'agent', 'state');
 const SSH_DEFAULT_PORT = 22;
@@ -98,7 +100,7 @@ export async function sshCommand(argv: string[]): Promise<number> {
     ];
     const child = spawn('ssh', args, {
       stdio: 'inherit',
-      env: { ...process.env, SSH_ASKPASS: ASKPASS_PROGRAM, SSH_ASKPASS_REQUIRE: 'force', [ASKPASS_TOKEN_ENV]: token },
+      env: { ...process.env, SSH_ASKPASS: ASKPASS_PROGRAM, SSH_ASKPASS_REQUIRE: 'force', [ASKPASS_TOKEN_ENV]: token, [ASKPASS_OWNER_ENV]: String(process.pid) },
     });
     // ssh decides what an interrupt means (a remote program may want it); this process waits for ssh.
     const ignore = (): void => undefined;

@@ -54,12 +54,14 @@ const encodedBytes = (key: RegisteredSshKey): number => Buffer.byteLength(JSON.s
 /**
  * Registers the caller's public key for `ttlSeconds` (default 8 h). Registering a key again renews it.
  * The key is refused when malformed or of a refused type, when another identity holds it, when the
- * caller has MAX_SSH_KEYS_PER_PRINCIPAL keys already, or when the identity would not fit a tunnel frame.
+ * caller has MAX_SSH_KEYS_PER_PRINCIPAL keys already, when the identity would not fit a tunnel frame, or
+ * when the set with it would need more than `maxParts` frames.
  */
 export async function addSshKey(
   deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log' | 'connections' | 'push'>,
   caller: Identity,
   body: Record<string, unknown>,
+  maxParts = MAX_SSH_KEYS_PARTS,
 ): Promise<SshKeyView> {
   if (typeof body.publicKey !== 'string') throw new InvalidRequestError('publicKey must be the public key line (e.g. the contents of id_ed25519.pub)');
   const parsed = parsePublicKeyLine(body.publicKey);
@@ -69,8 +71,6 @@ export async function addSshKey(
   const now = deps.clock();
   const principal = principalKey(caller);
   const existing = await deps.sshKeys.get(key.fingerprint);
-  const mine = (await deps.sshKeys.listForPrincipal(principal)).filter((r) => unexpired(r, now) && r.fingerprint !== key.fingerprint);
-  if (mine.length >= MAX_SSH_KEYS_PER_PRINCIPAL) throw new InvalidRequestError(`at most ${MAX_SSH_KEYS_PER_PRINCIPAL} SSH keys per identity: remove one first`);
   const record: SshKeyRecord = {
     fingerprint: key.fingerprint,
     id: existing?.principal === principal ? existing.id : randomBytes(KEY_ID_BYTES).toString('hex'),
@@ -90,10 +90,37 @@ export async function addSshKey(
   const sent = registeredSshKeySchema.safeParse(registeredKeyOf(record));
   if (!sent.success) throw new InvalidRequestError(`this identity cannot be sent to agents: ${sent.error.issues[0]?.path.join('.')} ${sent.error.issues[0]?.message ?? ''}`.trim());
   if (encodedBytes(sent.data) > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) throw new InvalidRequestError('this identity (its groups) is too large to send to agents');
+  const before = (await deps.sshKeys.listAll()).filter((r) => r.fingerprint !== record.fingerprint);
+  const refused = refusalOf([...before, record], principal, maxParts, now);
+  if (refused) {
+    deps.log.warn('ssh-key.refused', { principal, reason: refused });
+    throw new InvalidRequestError(refused);
+  }
   await deps.sshKeys.put(record, now.toISOString());
-  deps.log.info('ssh-key.added', { principal, fingerprint: record.fingerprint, expiresAt: record.expiresAt });
+  // Concurrent registrations each passed the check above on a set without the others' keys: read the
+  // set again (consistently) and take a new key back if together they went over a limit.
+  const renewal = existing?.principal === principal && unexpired(existing, now);
+  const overshot = renewal ? undefined : refusalOf(await deps.sshKeys.listAll(), principal, maxParts, now);
+  if (overshot) {
+    deps.log.warn('ssh-key.refused', { principal, reason: overshot });
+    await deps.sshKeys.delete(record.fingerprint, principal);
+  }
+  else deps.log.info('ssh-key.added', { principal, fingerprint: record.fingerprint, expiresAt: record.expiresAt });
   await announceChange(deps);
+  if (overshot) throw new InvalidRequestError(overshot);
   return view(record);
+}
+
+/**
+ * Why a set of keys cannot be kept, if it cannot: a principal over MAX_SSH_KEYS_PER_PRINCIPAL, or more
+ * frames than a snapshot may take (such a set is sent to no agent, and every agent then trusts no key:
+ * one more key, anyone's, must not do that to everyone else's).
+ */
+function refusalOf(records: readonly SshKeyRecord[], principal: string, maxParts: number, now: Date): string | undefined {
+  const live = records.filter((r) => unexpired(r, now));
+  if (live.filter((r) => r.principal === principal).length > MAX_SSH_KEYS_PER_PRINCIPAL) return `at most ${MAX_SSH_KEYS_PER_PRINCIPAL} SSH keys per identity: remove one first`;
+  if (framesOf(live.map(registeredKeyOf)).length > maxParts) return 'the deployment holds as many SSH keys as agents can be sent: try again once some expire or are removed';
+  return undefined;
 }
 
 /** The caller's unexpired keys, newest first. */
@@ -121,16 +148,11 @@ export async function removeSshKey(
   return view(record);
 }
 
-/**
- * Every unexpired key as `ssh.keys` frames (at least one: an empty snapshot clears an agent's set), or
- * an `error` when they need more than `maxParts` frames (the rest of a hello still goes out).
- */
-export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log'>, maxParts = MAX_SSH_KEYS_PARTS): Promise<ControlMessage[]> {
-  const asOf = deps.clock().getTime();
-  const keys = (await deps.sshKeys.listAll()).filter((r) => Date.parse(r.expiresAt) > asOf).map(registeredKeyOf);
+/** Keys in fingerprint order, in frames of at most MAX_FRAME_BYTES each (always at least one frame). */
+function framesOf(keys: readonly RegisteredSshKey[]): RegisteredSshKey[][] {
   const frames: RegisteredSshKey[][] = [[]];
   let bytes = 0;
-  for (const key of keys) {
+  for (const key of [...keys].sort((a, b) => (a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : 0))) {
     const size = encodedBytes(key);
     if (bytes + size > MAX_FRAME_BYTES - SSH_KEYS_ENVELOPE_BYTES) {
       frames.push([]);
@@ -139,6 +161,17 @@ export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | '
     (frames[frames.length - 1] as RegisteredSshKey[]).push(key);
     bytes += size;
   }
+  return frames;
+}
+
+/**
+ * Every unexpired key as `ssh.keys` frames (at least one: an empty snapshot clears an agent's set), or
+ * an `error` when they need more than `maxParts` frames (the rest of a hello still goes out).
+ */
+export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log'>, maxParts = MAX_SSH_KEYS_PARTS): Promise<ControlMessage[]> {
+  const asOf = deps.clock().getTime();
+  const keys = (await deps.sshKeys.listAll()).filter((r) => Date.parse(r.expiresAt) > asOf).map(registeredKeyOf);
+  const frames = framesOf(keys);
   if (frames.length > maxParts) {
     deps.log.error('ssh-keys.too-many', { keys: keys.length, frames: frames.length, maxParts });
     return [{ type: 'error', v: TUNNEL_PROTOCOL_VERSION, code: SSH_KEYS_UNAVAILABLE, message: `the registered SSH keys need ${frames.length} frames, more than ${maxParts}` }];

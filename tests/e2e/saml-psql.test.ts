@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { KmsStandIn } from '../support/kms-stand-in';
 import { PG_TEST_POLICY, startPgStack, type PgStack } from '../support/pg-stack';
-import { assertionXml, IDP_ENTITY_ID, idOf, newSigningPair, requestIdOf, responseXml, signElement, type SigningPair } from '../support/saml-idp';
+import { IDP_ENTITY_ID, newSigningPair, samlSignIn, type SigningPair } from '../support/saml-idp';
 
 describe('a SAML sign-in to psql, the token signed by a KMS key as on AWS (KMS stand-in through the SDK)', () => {
   const kms = new KmsStandIn();
@@ -25,12 +25,7 @@ describe('a SAML sign-in to psql, the token signed by a KMS key as on AWS (KMS s
 
   /** What the browser does: /saml/login, the IdP's signed answer posted to the ACS, the token back. */
   async function samlToken(nameId: string, groups: string[]): Promise<string> {
-    const { httpUrl } = stack.cp;
-    const login = await fetch(`${httpUrl}/saml/login`, { redirect: 'manual' });
-    const spec = { nameId, groups, inResponseTo: requestIdOf(login.headers.get('location') as string), audience: `${httpUrl}/saml/metadata`, recipient: `${httpUrl}/saml/acs` };
-    const assertion = assertionXml(spec);
-    const form = new URLSearchParams({ SAMLResponse: Buffer.from(responseXml(signElement(assertion, idOf(assertion), idpKeys), spec)).toString('base64') });
-    const res = await fetch(`${httpUrl}/saml/acs`, { method: 'POST', body: form });
+    const res = await samlSignIn(stack.cp.httpUrl, idpKeys, nameId, groups);
     expect(res.status).toBe(200);
     return ((await res.json()) as { token: string }).token;
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadOrCreateHostKey } from '../../agent/ssh/host-key';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { freePort } from '../../local/free-port';
-import { ASKPASS_PROGRAM, ASKPASS_TOKEN_ENV } from '../../cli/commands/ssh';
+import { ASKPASS_OWNER_ENV, ASKPASS_PROGRAM, ASKPASS_TOKEN_ENV } from '../../cli/commands/ssh';
 import { startTestControlPlane, tokenFor, waitFor } from '../support/control-plane';
 import { twokey } from '../support/cli';
 import { sshKeygen, tempKeyDir } from '../support/ssh-keygen';
@@ -13,11 +13,11 @@ import { sshKeygen, tempKeyDir } from '../support/ssh-keygen';
 /** A Linux account of this test's own: its password is the caller's token, so a real sshd checks what askpass gave. */
 const TEST_USER = 'twokey-askpass';
 
-function askpass(prompt: string[], token: string | undefined): Promise<{ code: number; stdout: string }> {
+/** Runs askpass as ssh would: a child of a child (a shell standing in for ssh) of `owner`, this process by default. */
+function askpass(prompt: string[], token: string | undefined, owner = process.pid): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(ASKPASS_PROGRAM, prompt, { env: { PATH: process.env.PATH, ...(token ? { [ASKPASS_TOKEN_ENV]: token } : {}) } }, (error, stdout) =>
-      resolve({ code: error ? Number(error.code) : 0, stdout }),
-    );
+    const env = { PATH: process.env.PATH, [ASKPASS_OWNER_ENV]: String(owner), ...(token ? { [ASKPASS_TOKEN_ENV]: token } : {}) };
+    execFile('sh', ['-c', '"$0" "$@"; exit $?', ASKPASS_PROGRAM, ...prompt], { env }, (error, stdout) => resolve({ code: error ? Number(error.code) : 0, stdout }));
   });
 }
 
@@ -76,6 +76,8 @@ describe('twokey known-hosts and twokey ssh with the real OpenSSH client and ser
   let port: number;
   let sshd: ChildProcess;
   let hostKeyLine: string;
+  let sshdLog = '';
+  const acceptedLogins = (): number => sshdLog.split('\n').filter((l) => l.startsWith(`Accepted password for ${TEST_USER}`)).length;
   beforeAll(async () => {
     try {
       execFileSync('id', [TEST_USER], { stdio: 'ignore' });
@@ -93,9 +95,8 @@ describe('twokey known-hosts and twokey ssh with the real OpenSSH client and ser
     );
     execFileSync('mkdir', ['-p', '/run/sshd']);
     sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    sshd.stderr?.on('data', (d) => (log += String(d)));
-    await waitFor(() => log.includes('Server listening') || (sshd.exitCode !== null ? Promise.reject(new Error(log)) : undefined), 20_000, 'sshd');
+    sshd.stderr?.on('data', (d) => (sshdLog += String(d)));
+    await waitFor(() => sshdLog.includes('Server listening') || (sshd.exitCode !== null ? Promise.reject(new Error(sshdLog)) : undefined), 20_000, 'sshd');
   });
   afterAll(() => {
     sshd?.kill();
@@ -124,6 +125,16 @@ describe('twokey known-hosts and twokey ssh with the real OpenSSH client and ser
     expect(out.stderr).toMatch(/Permission denied/);
   });
 
+  it('gives the token to no other server: a jump host asking for a password through the same askpass gets nothing', async () => {
+    const before = acceptedLogins();
+    // The jump host is the same sshd with the same password, so a login to it would show that it received the token.
+    const jump = `ssh -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o PreferredAuthentications=password -o NumberOfPasswordPrompts=1 -p ${port} ${TEST_USER}@127.0.0.1 -W %h:%p`;
+    const out = await twokey(['ssh', 'web', '--state-dir', state.dir, '--host', '127.0.0.1', '--port', String(port), '--user', TEST_USER, '--', '-o', `ProxyCommand=${jump}`, 'true'], { TWOKEY_SSH_TOKEN: token });
+    expect(out.code).toBe(255);
+    expect(acceptedLogins()).toBe(before);
+    expect(out.stderr).not.toContain(token);
+  });
+
   it('refuses a server whose host key is not the agent\'s', async () => {
     const other = tempKeyDir();
     try {
@@ -144,5 +155,10 @@ describe('twokey known-hosts and twokey ssh with the real OpenSSH client and ser
     expect((await askpass(["Enter passphrase for key '/root/.ssh/id_ed25519': "], token)).code).toBe(1);
     expect((await askpass(['Are you sure you want to continue connecting (yes/no/[fingerprint])? '], token)).code).toBe(1);
     expect((await askpass(['password: '], undefined)).code).toBe(1);
+  });
+
+  it('answers no ssh but the one twokey started (a program ssh runs, such as a jump host\'s ssh, gets nothing)', async () => {
+    expect((await askpass([`${TEST_USER}@127.0.0.1's password: `], token, process.ppid)).code).toBe(1);
+    expect((await askpass([`${TEST_USER}@127.0.0.1's password: `], token, 1)).code).toBe(1);
   });
 });

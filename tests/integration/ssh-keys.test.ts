@@ -9,7 +9,7 @@ import type { AgentConfig } from '../../agent/config';
 import { parsePublicKeyLine, type SshPublicKey } from '../../core/ssh/public-key';
 import { sshString } from '../../core/ssh/wire';
 import { principalKey } from '../../core/identity/identity';
-import { MAX_SSH_KEY_TTL_SECONDS, MAX_SSH_KEYS_PER_PRINCIPAL, sshKeysMessages } from '../../lambdas/domain/ssh-keys';
+import { addSshKey, MAX_SSH_KEY_TTL_SECONDS, MAX_SSH_KEYS_PER_PRINCIPAL, sshKeysMessages } from '../../lambdas/domain/ssh-keys';
 import { getRuntime } from '../../lambdas/shared/runtime';
 import { MAX_FRAME_BYTES, SSH_KEYS_UNAVAILABLE, type ControlMessage } from '../../core/tunnel/messages';
 import { SSH_KEY_PARTITION } from '../../lambdas/store/ssh-key-store';
@@ -144,6 +144,16 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     expect((over.body.error as { message: string }).message).toMatch(/at most 10 SSH keys/);
   });
 
+  it(`keeps an identity to ${MAX_SSH_KEYS_PER_PRINCIPAL} keys when its registrations race`, async () => {
+    const racer = await tokenFor(cp, 'racer', []);
+    const made = Array.from({ length: MAX_SSH_KEYS_PER_PRINCIPAL + 6 }, (_, i) => sshKeygen(keys.dir, 'ed25519', undefined, `racer${i}`));
+    const statuses = (await Promise.all(made.map((key) => add(racer, key.publicLine)))).map((r) => r.status);
+    const listed = (await api(cp, racer, 'GET', '/ssh-keys')).body.keys as unknown[];
+    expect(listed.length).toBeLessThanOrEqual(MAX_SSH_KEYS_PER_PRINCIPAL);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(listed.length);
+    expect(statuses.filter((s) => s !== 201).every((s) => s === 400)).toBe(true);
+  });
+
   it('removes a key by id: the agent stops matching it', async () => {
     const made = sshKeygen(keys.dir, 'ecdsa', 256, 'alice2');
     const key = parsed(made.publicLine);
@@ -223,5 +233,21 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     } finally {
       await watcher.stop();
     }
+  });
+  it('refuses a key that would make the set too large to send, so that agents keep trusting everyone else\'s', async () => {
+    const runtime = getRuntime('test');
+    const deps = runtime.deps;
+    const limit = (await sshKeysMessages(deps)).length;
+    const groups = Array.from({ length: 60 }, (_, i) => `big-${i}-${'b'.repeat(110)}`);
+    const frank = await runtime.verifier.verify(await tokenFor(cp, 'frank', groups));
+    if (!frank.ok) throw frank.error;
+    const outcomes: string[] = [];
+    for (let i = 0; i < MAX_SSH_KEYS_PER_PRINCIPAL; i++) {
+      const key = sshKeygen(keys.dir, 'ed25519', undefined, `oversize${i}`);
+      outcomes.push(await addSshKey(deps, frank.value, { publicKey: key.publicLine }, limit).then(() => 'added', (e: Error) => e.message));
+    }
+    expect(outcomes).toContainEqual(expect.stringContaining('as many SSH keys as agents can be sent'));
+    const sent = await sshKeysMessages(deps, limit);
+    expect(sent.every((m) => m.type === 'ssh.keys')).toBe(true);
   });
 });

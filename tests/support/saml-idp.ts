@@ -82,3 +82,12 @@ export function responseXml(inner: string, spec: Pick<AssertionSpec, 'inResponse
     `</samlp:Response>`
   );
 }
+
+/** What a browser does: /saml/login, the IdP's signed answer posted to the ACS; the ACS's answer. */
+export async function samlSignIn(httpUrl: string, idpKeys: SigningPair, nameId: string, groups: readonly string[]): Promise<Response> {
+  const login = await fetch(`${httpUrl}/saml/login`, { redirect: 'manual' });
+  const spec = { nameId, groups, inResponseTo: requestIdOf(login.headers.get('location') as string), audience: `${httpUrl}/saml/metadata`, recipient: `${httpUrl}/saml/acs` };
+  const assertion = assertionXml(spec);
+  const form = new URLSearchParams({ SAMLResponse: Buffer.from(responseXml(signElement(assertion, idOf(assertion), idpKeys), spec)).toString('base64') });
+  return fetch(`${httpUrl}/saml/acs`, { method: 'POST', body: form });
+}

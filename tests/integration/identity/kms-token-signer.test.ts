@@ -9,7 +9,7 @@ import { DEV_AUDIENCES } from '../../../local/oidc/dev-issuer';
 import { joseSignatureOf, kmsTokenSigner } from '../../../lambdas/shared/token-signer';
 import { api, startTestControlPlane, tokenFor } from '../../support/control-plane';
 import { KmsStandIn, type StandInKey } from '../../support/kms-stand-in';
-import { assertionXml, IDP_ENTITY_ID, idOf, newSigningPair, requestIdOf, responseXml, signElement, type SigningPair } from '../../support/saml-idp';
+import { IDP_ENTITY_ID, newSigningPair, samlSignIn, type SigningPair } from '../../support/saml-idp';
 
 const IDENTITY = { subject: 'carol@example.com', name: 'carol', email: 'carol@example.com', groups: ['dba'] };
 
@@ -83,13 +83,9 @@ describe('the control plane signs its own tokens with a KMS key (AWS SDK against
     });
 
     it("gives a token that an agent verifies through the control plane's discovery document and JWKS", async () => {
-      const login = await fetch(`${cp.httpUrl}/saml/login`, { redirect: 'manual' });
-      const spec = { nameId: 'carol@example.com', groups: ['dba'], inResponseTo: requestIdOf(login.headers.get('location') as string), audience: `${cp.httpUrl}/saml/metadata`, recipient: `${cp.httpUrl}/saml/acs` };
-      const assertion = assertionXml(spec);
-      const form = new URLSearchParams({ SAMLResponse: Buffer.from(responseXml(signElement(assertion, idOf(assertion), idpKeys), spec)).toString('base64') });
       const signsBefore = kms.signCalls;
 
-      const res = await fetch(`${cp.httpUrl}/saml/acs`, { method: 'POST', body: form });
+      const res = await samlSignIn(cp.httpUrl, idpKeys, 'carol@example.com', ['dba']);
       const { token } = (await res.json()) as { token: string };
 
       expect(res.status).toBe(200);

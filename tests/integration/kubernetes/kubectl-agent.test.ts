@@ -80,6 +80,17 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect(upstreamUsers('/configmaps').filter((u) => u.startsWith('POST'))).toEqual(['POST system:serviceaccount:twokey:writer']);
   });
 
+  it('runs an apply kubectl gave up waiting for once it is approved, when the same command is sent again', async () => {
+    const manifest = join(stack.dataDir, 'late.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: approved-late, namespace: default }\ndata: { mode: late }\n');
+    const impatient = await kubectl(stack, 'k8s', alice, ['apply', '-f', manifest, '--request-timeout=2s']);
+    expect(impatient.code).not.toBe(0);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'approved-late', new Set(), 30_000);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    await waitFor(async () => ((await kubectl(stack, 'k8s', alice, ['apply', '-f', manifest, '--request-timeout=2s'])).code === 0 ? true : undefined), 20_000, 'the approved apply');
+    expect((await direct(['get', 'configmap', 'approved-late', '-o', 'jsonpath={.data.mode}'])).stdout).toBe('late');
+  });
+
   it('shows a held Secret to the reviewer with its values masked, and stores the real values once approved', async () => {
     const manifest = join(stack.dataDir, 'secret.yaml');
     writeFileSync(manifest, 'apiVersion: v1\nkind: Secret\nmetadata: { name: held-secret, namespace: default }\nstringData: { token: very-secret-value-42 }\n');

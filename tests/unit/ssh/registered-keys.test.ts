@@ -83,6 +83,18 @@ describe('RegisteredKeys', () => {
     expect(registered.lookup('ssh-ed25519', ed.blob, NOW)).toBeUndefined();
   });
 
+  it('keeps assembling the newer snapshot when the first part of an older one arrives in between (two pushes interleaved)', () => {
+    const registered = new RegisteredKeys([ISSUER]);
+    registered.apply(snapshot(1, [entry(ed, 'alice')]));
+    // The removal's snapshot (asOf 3, without alice's key) and an older one read before it (asOf 2, with it).
+    expect(registered.apply(snapshot(3, [entry(rsa, 'bob')], 0, 2))).toBe('partial');
+    expect(registered.apply(snapshot(2, [entry(ed, 'alice')], 0, 2))).toBe('stale');
+    expect(registered.apply(snapshot(3, [], 1, 2))).toBe('applied');
+    expect(registered.apply(snapshot(2, [], 1, 2))).not.toBe('applied');
+    expect(registered.lookup('ssh-ed25519', ed.blob, NOW)).toBeUndefined();
+    expect(registered.lookup('ssh-rsa', rsa.blob, NOW)?.subject).toBe('bob');
+  });
+
   it('refuses parts of a snapshot it did not see start, and a part beyond the count', () => {
     const registered = new RegisteredKeys([ISSUER]);
     expect(registered.apply(snapshot(3, [entry(ed, 'alice')], 1, 2))).toBe('refused');
