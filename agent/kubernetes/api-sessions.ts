@@ -9,6 +9,9 @@ import type { AdmissionRefusal } from '../sessions/registry';
 /** A caller's API session ends after this long without a request (one `kubectl` run is one session). */
 export const API_SESSION_IDLE_MS = 30_000;
 
+/** Requests one caller may have in flight on a target at once (watches and follows included): kubectl uses a few. */
+export const MAX_REQUESTS_IN_FLIGHT_PER_CALLER = 64;
+
 export type KubeEvent = SessionEvent | ProtocolEvent;
 
 /** One caller's API session: recorded as NDJSON; requests in flight are cut when it is closed from outside. */
@@ -20,6 +23,11 @@ export class ApiSession {
     readonly session: StartedSession<KubeEvent>,
     private readonly onEnd: (s: ApiSession) => void,
   ) {}
+
+  /** The caller has MAX_REQUESTS_IN_FLIGHT_PER_CALLER requests in flight: another is refused before it is judged further. */
+  get busy(): boolean {
+    return this.inFlight.size >= MAX_REQUESTS_IN_FLIGHT_PER_CALLER;
+  }
 
   /** Registers a request in flight; the returned function marks it done. `abort` is called if the session is closed. */
   begin(abort: (reason: string) => void): () => void {

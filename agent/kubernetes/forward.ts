@@ -13,6 +13,9 @@ export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
 /** Response headers passed back to the caller; the rest (cookies, upstream auth hints) stay with the agent. */
 const RESPONSE_HEADERS = ['content-type', 'warning', 'audit-id', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid', 'cache-control', 'location', 'retry-after'] as const;
 
+/** A Location that is a path on the same host (`/...`, not `//host` nor a scheme), free of backslashes and controls. */
+const SAME_HOST_LOCATION = /^\/(?![/\\])[\x21-\x7e]*$/;
+
 /** What became of a forwarded request, for its recording. */
 export interface Forwarded {
   readonly status: number;
@@ -97,6 +100,8 @@ export async function forward(upstream: KubeUpstream, request: UpstreamRequest, 
         const v = answer.headers[name];
         if (v !== undefined) headers[name] = v;
       }
+      // client-go follows a redirect with the caller's token whatever the host: only a path on the agent itself is passed on.
+      if (typeof headers.location === 'string' && !SAME_HOST_LOCATION.test(headers.location)) delete headers.location;
       // A masked body's length differs from the API server's; without a length it is sent chunked.
       if (!masking && answer.headers['content-length'] !== undefined) headers['content-length'] = answer.headers['content-length'];
       // kubectl prints Warning headers (RFC 7234 299 warnings) to stderr: how the caller learns of the approval.

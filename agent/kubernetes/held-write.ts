@@ -92,6 +92,12 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
     sendStatus(res, 'Forbidden', message);
     return { status: 403, bytes: 0, summary: message };
   }
+  // The reviewer approved a change to the object as it was: if it changed meanwhile, what would run is not what they saw.
+  if (live !== undefined && !sameObject(live, await liveObject(deps, judged))) {
+    const message = `twokey: ${info.namespace !== undefined ? `${info.namespace}/` : ''}${info.name ?? info.path} changed after it was reviewed; nothing was sent: run the command again for a fresh review`;
+    sendStatus(res, 'Conflict', message);
+    return { status: 409, bytes: 0, summary: message };
+  }
   const plan = deps.rules.responseMasking(judged.classified, judged.masking, req.headers.accept);
   const headers = upstreamHeaders(req.headers, false);
   delete headers['transfer-encoding'];
@@ -101,6 +107,19 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   if (plan.kind === 'mask') Object.assign(headers, plan.headers);
   const forwarded = await forward(deps.upstream, { method, path: judged.url, headers, credential: 'write' }, bytes, res, maskedResponse(plan), outcome.notice);
   return { ...forwarded, summary: outcome.notice };
+}
+
+/** Two reads of the live object show the same object: the same resourceVersion (the same document when it has none). */
+function sameObject(reviewed: unknown, now: unknown): boolean {
+  const a = resourceVersion(reviewed);
+  const b = resourceVersion(now);
+  return a !== undefined || b !== undefined ? a === b : JSON.stringify(reviewed) === JSON.stringify(now);
+}
+
+function resourceVersion(object: unknown): string | undefined {
+  const metadata = typeof object === 'object' && object !== null ? (object as { metadata?: unknown }).metadata : undefined;
+  const version = typeof metadata === 'object' && metadata !== null ? (metadata as { resourceVersion?: unknown }).resourceVersion : undefined;
+  return typeof version === 'string' ? version : undefined;
 }
 
 function reasonOf(req: IncomingMessage): string | undefined {

@@ -4,7 +4,7 @@ import { requestInfo, type KubeRequestRefusal } from '../../core/kubernetes/requ
 import type { Decision } from '../../core/policy/decide';
 import type { AgentContext } from '../agent';
 import { sessionMaskingFor, type SessionMaskingHandle } from '../sessions/session-masking';
-import type { ApiSession, ApiSessions } from './api-sessions';
+import { MAX_REQUESTS_IN_FLIGHT_PER_CALLER, type ApiSession, type ApiSessions } from './api-sessions';
 import type { ClassifiedRequest } from './kube-rules';
 import type { StatusReason } from './status';
 
@@ -19,6 +19,7 @@ export interface JudgedRequest {
   readonly classified: ClassifiedRequest;
   readonly decision: Decision;
   readonly masking: SessionMaskingHandle;
+  /** The path and query sent upstream: rebuilt from what the agent read, never the caller's bytes. */
   readonly url: string;
   /** The url as recordings show it (masked). */
   readonly maskedPath: string;
@@ -56,11 +57,12 @@ export async function judgeRequest(req: IncomingMessage, target: string, context
   const opened = sessions.open(identity, `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`);
   if (!opened.ok) return refuse(opened.refusal.kind === 'too-many-sessions' ? 'TooManyRequests' : 'ServiceUnavailable', opened.refusal.message);
   const session = opened.session;
+  if (session.busy) return refuse('TooManyRequests', `you have ${MAX_REQUESTS_IN_FLIGHT_PER_CALLER} requests in flight on ${target} (watches and follows count): end some first`);
   const masking = sessionMaskingFor(context, identity, target);
   const maskedPath = masking.value(url);
   const text = `${req.method ?? ''} ${maskedPath}`;
-  const query = url.indexOf('?');
-  const info = requestInfo(req.method ?? '', query < 0 ? url : url.slice(0, query), query < 0 ? '' : url.slice(query + 1), req.headers);
+  const at = url.indexOf('?');
+  const info = requestInfo(req.method ?? '', at < 0 ? url : url.slice(0, at), at < 0 ? '' : url.slice(at + 1), req.headers);
   if (!info.ok) {
     session.session.record({ e: 'decision', text, class: 'unknown', decision: 'deny', rule: undefined, reason: info.error.message });
     return { ok: false, refusal: { reason: REFUSAL_STATUS[info.error.code], message: info.error.message }, session, maskedPath };
@@ -69,7 +71,10 @@ export async function judgeRequest(req: IncomingMessage, target: string, context
   const decision = context.decide(identity, target, classified.action);
   session.session.record({ e: 'decision', text, class: classified.action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
   if (decision.kind === 'deny') return { ok: false, refusal: { reason: 'Forbidden', message: `twokey: ${decision.reason}` }, session, maskedPath };
-  return { ok: true, judged: { session, classified, decision, masking, url, maskedPath } };
+  // What goes upstream is the request as the agent read it (decoded segments and parameters encoded again), never the caller's bytes.
+  const query = info.value.query.toString();
+  const canonical = `${info.value.path}${query ? `?${query}` : ''}`;
+  return { ok: true, judged: { session, classified, decision, masking, url: canonical, maskedPath: masking.value(canonical) } };
 }
 
 function refuse(reason: StatusReason, message: string): Judgement {

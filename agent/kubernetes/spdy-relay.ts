@@ -7,6 +7,10 @@ import type { Credential, KubeUpstream } from './upstream';
 import { upstreamHeaders } from './upstream-headers';
 import type { Relayed } from './websocket-relay';
 
+/** Longest answer head (status line and headers) the agent reads from the API server before relaying. */
+export const MAX_UPGRADE_ANSWER_HEAD_BYTES = 16 * 1024;
+const SWITCHED = /^HTTP\/1\.1 101 /;
+
 /**
  * An SPDY/3.1 upgrade (older kubectl's exec, attach and port-forward): the agent sends the request
  * upstream itself (its own headers and token), then relays bytes both ways with pipe's backpressure.
@@ -35,12 +39,33 @@ export async function relaySpdy(upstream: KubeUpstream, req: IncomingMessage, so
     for (const [name, value] of Object.entries(options.headers ?? {})) {
       for (const v of [value].flat()) if (v !== undefined) lines.push(`${name}: ${String(v)}`);
     }
-    up.once('secureConnect', () => {
-      up.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length) up.write(head);
+    up.once('secureConnect', () => up.write(`${lines.join('\r\n')}\r\n\r\n`));
+    // The caller's bytes go upstream only once the API server switched protocols: before that they
+    // would be read as further HTTP requests on the agent's connection, which the agent never judged.
+    let answer = Buffer.alloc(0);
+    const onAnswer = (c: Buffer): void => {
+      answer = Buffer.concat([answer, c]);
+      const end = answer.indexOf('\r\n\r\n');
+      if (end < 0 && answer.length <= MAX_UPGRADE_ANSWER_HEAD_BYTES) return;
+      up.off('data', onAnswer);
+      if (end < 0) {
+        up.destroy();
+        writeRawStatus(socket, 'ServiceUnavailable', `twokey: the API server's answer head is over ${MAX_UPGRADE_ANSWER_HEAD_BYTES} bytes`);
+        return;
+      }
+      const answerHead = answer.subarray(0, end).toString('latin1');
+      if (SWITCHED.test(answerHead)) {
+        socket.write(answer);
+        if (head.length) up.write(head);
+        socket.pipe(up);
+      } else {
+        // A refusal passes without a redirect, as plain answers do (forward.ts): clients follow one with the caller's token.
+        socket.write(Buffer.concat([Buffer.from(answerHead.split('\r\n').filter((line) => !/^location:/i.test(line)).join('\r\n'), 'latin1'), answer.subarray(end)]));
+        socket.resume();
+      }
       up.pipe(socket);
-      socket.pipe(up);
-    });
+    };
+    up.on('data', onAnswer);
     up.on('data', (c: Buffer) => {
       bytes += c.length;
     });

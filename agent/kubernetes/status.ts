@@ -9,6 +9,7 @@ export const STATUS_REASONS = {
   Unauthorized: 401,
   Forbidden: 403,
   NotFound: 404,
+  Conflict: 409,
   RequestEntityTooLarge: 413,
   UnsupportedMediaType: 415,
   TooManyRequests: 429,

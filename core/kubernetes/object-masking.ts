@@ -89,6 +89,8 @@ function maskSingleObject(obj: JsonObject, kind: string, m: KubeMasking, depth: 
   if (asSecret) {
     if ('data' in obj) out.data = maskSecretValues(obj.data, SECRET_DATA_MASK);
     if ('stringData' in obj) out.stringData = maskSecretValues(obj.stringData, SECRET_STRING_MASK);
+    const values = secretValues(obj);
+    if (values.length > 0 && isObject(out.metadata)) out.metadata = maskCopies(out.metadata, values, 0) as JsonObject;
     return out;
   }
   const profile = m.profile;
@@ -98,6 +100,29 @@ function maskSingleObject(obj: JsonObject, kind: string, m: KubeMasking, depth: 
     if (isObject(obj.binaryData)) out.binaryData = mapStrings(obj.binaryData, (v, key) => maskBase64(v, (text) => profile.maskValue(text, `ConfigMap.binaryData.${key}`)));
   }
   return maskPodSpecs(out, kind, profile);
+}
+
+/** A Secret value shorter than this is masked elsewhere in the Secret only where it is the whole string (a longer one wherever it appears). */
+export const MIN_SECRET_VALUE_SEARCH_CHARS = 8;
+
+/** Maps within a Secret's metadata (managed fields' field sets nest a level per field): deeper is not an API response. */
+export const MAX_METADATA_NESTING = 32;
+
+/** The Secret's values as stored (`data`, base64) and as given (`stringData`). */
+function secretValues(obj: JsonObject): string[] {
+  return [obj.data, obj.stringData].flatMap((values) => (isObject(values) ? Object.values(values).filter((v): v is string => typeof v === 'string' && v.length > 0) : []));
+}
+
+/**
+ * A Secret's metadata with any string that holds one of its values masked: an approved JSON patch can
+ * `copy` a value from `data` into an annotation or an owner reference, where a read would show it.
+ */
+function maskCopies(value: unknown, secrets: readonly string[], depth: number): unknown {
+  if (depth > MAX_METADATA_NESTING) throw new ObjectMaskingError('the response nests metadata too deeply to mask');
+  if (typeof value === 'string') return secrets.some((v) => value === v || (v.length >= MIN_SECRET_VALUE_SEARCH_CHARS && value.includes(v))) ? SECRET_STRING_MASK : value;
+  if (Array.isArray(value)) return value.map((v) => maskCopies(v, secrets, depth + 1));
+  if (!isObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskCopies(v, secrets, depth + 1)]));
 }
 
 /** Every value replaced, keys kept; anything that is not a map of strings is replaced whole. */

@@ -58,6 +58,14 @@ const split = (size: number) => (b: Buffer): Buffer[] => {
 const at = (points: number[]) => (b: Buffer): Buffer[] => [0, ...points, b.length].slice(1).map((end, i, ends) => b.subarray(i === 0 ? 0 : (ends[i - 1] as number), end));
 
 describe('Secret masking (whatever the policy says)', () => {
+  it('masks a Secret value copied elsewhere into the Secret (an annotation, an owner reference) by an approved JSON patch', () => {
+    const copied = { ...SECRET, metadata: { ...(SECRET.metadata as object), annotations: { team: 'payments', copy: b64('hunter2'), wrapped: `pw=${b64('hunter2')};` }, ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: b64('hunter2'), uid: 'u' }] } };
+    const out = JSON.stringify(maskKubeObject(copied, NO_RULES));
+    for (const clear of CLEAR_VALUES) expect(out).not.toContain(clear);
+    expect(out).toContain('"team":"payments"');
+    expect(out).toContain('"name":"db"');
+  });
+
   it('replaces every data value by base64 of **** and every stringData value by ****, keeping the keys', () => {
     const masked = maskKubeObject({ ...SECRET, stringData: { token: 'abc' } }, NO_RULES) as Record<string, Record<string, string>>;
     expect(masked.data).toEqual({ password: SECRET_DATA_MASK, username: SECRET_DATA_MASK });

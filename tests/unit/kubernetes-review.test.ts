@@ -58,6 +58,17 @@ const secret = {
 };
 
 describe('the reviewer diff of a held write', () => {
+  it('never shows a Secret value a JSON patch copies out of data (the diff masks the copy)', () => {
+    const live = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'default', resourceVersion: '3' }, data: { password: b64('hunter2-long') } };
+    const r = review('PATCH /api/v1/namespaces/default/secrets/db', 'application/json-patch+json', [{ op: 'copy', from: '/data/password', path: '/metadata/annotations' }], live);
+    const copied = review('PATCH /api/v1/namespaces/default/secrets/db', 'application/json-patch+json', [{ op: 'add', path: '/metadata/annotations', value: {} }, { op: 'copy', from: '/data/password', path: '/metadata/annotations/leak' }], live);
+    for (const shown of [everything(r), everything(copied)]) {
+      expect(shown).not.toContain(b64('hunter2-long'));
+      expect(shown).not.toContain('hunter2-long');
+    }
+    expect(copied.diff).toMatch(/\+\s+leak: /);
+  });
+
   it('shows kubectl scale as the replicas changing on the scale subresource', () => {
     const scale = { kind: 'Scale', apiVersion: 'autoscaling/v1', metadata: { name: 'web', namespace: 'default' }, spec: { replicas: 1 }, status: { replicas: 1 } };
     const r = review('PATCH /apis/apps/v1/namespaces/default/deployments/web/scale', 'application/merge-patch+json', { spec: { replicas: 3 } }, scale);

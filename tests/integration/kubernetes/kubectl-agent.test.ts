@@ -1,40 +1,32 @@
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
-import { agentRequest, KUBE_TEST_POLICY, kubectl, runKubectl, startKubeStack, streamKubectl, type KubeStack } from '../../support/kube-stack';
+import type { KubeFixture } from '../../support/kube-fixture';
+import { startFixtureStack, type FixtureStack } from '../../support/kube-fixture-stack';
+import { agentRequest, kubectl, streamKubectl, type KubeStack } from '../../support/kube-stack';
 import { postDecision, waitForMail } from '../../support/outbox';
 import { waitFor } from '../../support/control-plane';
 import { twokey } from '../../support/cli';
 
 
-
-const READ_SA = 'read-sa-token';
-const WRITE_SA = 'write-sa-token';
-
 describe('kubectl through the agent (the fixture API server upstream)', () => {
+  let running: FixtureStack;
   let fixture: KubeFixture;
   let stack: KubeStack;
   let alice: string;
   let vic: string;
 
-  /** kubectl straight at the fixture with the write token (the test's own changes, not the caller's). */
-  const direct = (args: string[]) => {
-    const ca = join(stack.dataDir, 'fixture-ca.pem');
-    writeFileSync(ca, fixture.caPem);
-    return runKubectl([`--server=${fixture.url}`, `--certificate-authority=${ca}`, `--token=${WRITE_SA}`, ...args], { KUBECONFIG: '/dev/null', HOME: stack.dataDir });
-  };
+  const direct = (args: string[]) => running.direct(args);
   const upstreamUsers = (pathPart: string) => fixture.state.requests.filter((r) => r.path.includes(pathPart)).map((r) => `${r.method} ${r.user ?? ''}`);
 
   beforeAll(async () => {
-    fixture = await startKubeFixture({ tokens: { [READ_SA]: { user: 'system:serviceaccount:twokey:reader', access: 'read' }, [WRITE_SA]: { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
-    stack = await startKubeStack({ policy: KUBE_TEST_POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: READ_SA, writeToken: WRITE_SA } });
+    running = await startFixtureStack();
+    ({ fixture, stack } = running);
     alice = await stack.token('alice', ['support']);
     vic = await stack.token('vic', ['viewer']);
   }, 120_000);
   afterAll(async () => {
-    await stack?.stop();
-    await fixture?.stop();
+    await running?.stop();
   });
 
   it('lists, gets and describes pods on the read service account', async () => {
