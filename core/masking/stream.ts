@@ -4,6 +4,12 @@ import type { ContentScanner } from './scanner';
 export const STREAM_LOOK_BEHIND_CHARS = 8192;
 
 /**
+ * Text a push waits to gather beyond the look-behind before it scans and emits: each character is then
+ * searched about twice rather than once per small chunk (a 55-byte log line rescanned 8 KB).
+ */
+export const STREAM_EMIT_BATCH_CHARS = STREAM_LOOK_BEHIND_CHARS;
+
+/**
  * Masks a text stream (terminal output) whose chunks split values anywhere. The last
  * `STREAM_LOOK_BEHIND_CHARS` of what arrived are held back, because a value may continue in the next
  * chunk; `flush` releases them (the caller flushes when the stream goes idle or ends, trading the last
@@ -15,12 +21,13 @@ export class StreamMasker {
   constructor(
     private readonly scanner: ContentScanner,
     private readonly lookBehindChars = STREAM_LOOK_BEHIND_CHARS,
+    private readonly emitBatchChars = Math.min(STREAM_EMIT_BATCH_CHARS, lookBehindChars),
   ) {}
 
   /** Masked text that is safe to emit now. */
   push(chunk: string): string {
     const text = this.carry + chunk;
-    if (text.length <= this.lookBehindChars) {
+    if (text.length <= this.lookBehindChars + this.emitBatchChars) {
       this.carry = text;
       return '';
     }

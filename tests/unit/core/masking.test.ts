@@ -91,4 +91,32 @@ describe('stream masking', () => {
     out += stream.flush();
     expect(out).toBe('hello [X] and more text after it');
   });
+
+  it('searches each character of a stream of small chunks a bounded number of times, not once per chunk', () => {
+    const scanner = new ContentScanner(['email'], () => '[X]');
+    let searched = 0;
+    const matchRanges = scanner.matchRanges.bind(scanner);
+    scanner.matchRanges = (text: string) => {
+      searched += text.length;
+      return matchRanges(text);
+    };
+    const stream = new StreamMasker(scanner);
+    const line = 'INFO served /api/v1/x for ada@example.com in 12 ms\n';
+    let out = '';
+    for (let i = 0; i < 5_000; i++) out += stream.push(line);
+    out += stream.flush();
+    expect(out).toBe('INFO served /api/v1/x for [X] in 12 ms\n'.repeat(5_000));
+    expect(searched).toBeLessThan(3 * line.length * 5_000);
+  });
+});
+
+describe('detector cost', () => {
+  it('finds an address beside a long run of one letter in linear time', () => {
+    const scanner = new ContentScanner(['email'], () => '[X]');
+    const text = `${'x'.repeat(100_000)} ada@example.com`;
+    const started = performance.now();
+    expect(scanner.scanString(text)).toBe(`${'x'.repeat(100_000)} [X]`);
+    // Was 20 s (every start inside the run scanned the rest of it); linear is a few ms.
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
 });
