@@ -19,6 +19,8 @@ describe('recordings of SSH sessions', () => {
   const shipped = (): Promise<true> => waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'recording shipped');
 
   async function onlySessionOf(user: string): Promise<string> {
+    // The client has gone; the agent ends the session (and its recording) a moment later.
+    await waitFor(() => (stack.agent.context.sessions.count('box') === 0 ? true : undefined), 20_000, 'session ended');
     await shipped();
     const out = await cli(['sessions', 'list', '--user', user, '--json']);
     const sessions = (JSON.parse(out.stdout) as { sessions: { sessionId: string }[] }).sessions;
