@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { AgentContext, ProtocolListener } from '../agent';
 import type { KubernetesTargetConfig } from '../config';
 import { ApiSessions } from './api-sessions';
@@ -11,6 +11,7 @@ import { handleApiRequest, type KubeProxyDeps } from './request-handler';
 import { listenerTls } from './tls';
 import { handleUpgrade } from './upgrade';
 import { KubeUpstream } from './upstream';
+import { listenOn } from '../net/listen';
 
 /** Largest request head (request line and headers) accepted: kubectl's are about 1 KiB. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -44,11 +45,7 @@ export async function startKubernetesListener(target: KubernetesTargetConfig, co
       ? writeRawStatus(socket, 'RequestEntityTooLarge', `twokey: the request head is over ${MAX_HEADER_BYTES} bytes`)
       : writeRawStatus(socket, 'BadRequest', 'twokey: the request could not be read as HTTP'),
   );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(target.listen.port, target.listen.host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
+  const address = await listenOn(server, target.listen);
   return {
     target: target.name,
     endpoint: `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,

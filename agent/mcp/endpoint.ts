@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { Server as McpServer } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -12,6 +11,7 @@ import type { McpEndpointConfig } from '../config';
 import { McpSession } from './mcp-session';
 import { PROTECTED_RESOURCE_PATH, protectedResourceMetadata, unauthorized } from './protected-resource';
 import type { ToolOutcome, ToolRegistry } from './tool-registry';
+import { listenOn } from '../net/listen';
 
 /** Largest JSON-RPC request body (a tool's SQL is capped lower still: MAX_TOOL_SQL_BYTES). */
 export const MAX_MCP_REQUEST_BYTES = 256 * 1024;
@@ -173,11 +173,8 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
   const server: Server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.maxConnections = MAX_MCP_CONNECTIONS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const address = await listenOn(server, config.listen);
+  const { port } = address;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   base = config.publicUrl?.replace(/\/+$/, '') ?? `${tls ? 'https' : 'http'}://${host}:${port}`;
   const sweep = setInterval(() => {

@@ -1,6 +1,6 @@
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { connect as tcpConnect, createServer, type AddressInfo, type Server } from 'node:net';
+import { connect as tcpConnect, createServer, type Server } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { AgentContext, ProtocolListener } from '../agent';
 import type { RecordingSettings } from '../../core/policy/schema';
@@ -16,6 +16,7 @@ import { countingQuery, planRows } from './approval/blast-radius';
 import { PgMaskingService } from './masking/masking-service';
 import { checkReadCredential } from './read-credential';
 import { MAX_SESSIONS_PER_TARGET } from '../sessions/registry';
+import { listenOn } from '../net/listen';
 
 /** Default cap on one client message: large enough for big COPY rows and long SQL, small enough to bound memory. */
 export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -132,11 +133,7 @@ export async function startPostgresListener(config: TargetConfig, context: Agent
     });
   });
   server.maxConnections = MAX_SESSIONS_PER_TARGET;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(target.listen.port, target.listen.host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
+  const address = await listenOn(server, target.listen);
   return {
     target: target.name,
     endpoint: `${target.listen.host}:${address.port}`,

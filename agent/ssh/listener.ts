@@ -1,9 +1,10 @@
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { Server } from 'ssh2';
 import type { AgentContext, ProtocolListener } from '../agent';
 import type { SshTargetConfig } from '../config';
 import { CallerConnection } from './connection';
 import { loadOrCreateHostKey } from './host-key';
+import { listenOn } from '../net/listen';
 
 /** Connections that have not authenticated yet, per listener (beyond it new ones are dropped at once). */
 export const MAX_PENDING_HANDSHAKES = 64;
@@ -49,11 +50,8 @@ export async function startSshListener(target: SshTargetConfig, context: AgentCo
     });
   });
   ssh.on('error', (e: Error) => context.log.warn('ssh.listener.error', { target: target.name, error: e.message }));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(target.listen.port, target.listen.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const address = await listenOn(server, target.listen);
+  const { port } = address;
   return {
     target: target.name,
     endpoint: `${target.listen.host}:${port}`,
