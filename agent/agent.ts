@@ -26,6 +26,8 @@ const POLICY_RETRY_MS = 3_000;
 export interface AgentContext {
   readonly name: string;
   readonly log: Logger;
+  /** The agent's state directory (a protocol keeps what must survive restarts there, e.g. SSH host keys). */
+  readonly stateDir: string;
   verifyToken(token: string): Promise<Result<Identity, TokenRejectedError>>;
   /** Fails closed: without a policy every action is denied. */
   decide(identity: Identity, target: string, action: Action): Decision;
@@ -143,6 +145,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   const context: AgentContext = {
     name: config.name,
     log,
+    stateDir: config.stateDir,
     verifyToken: (token) => verifier.verify(token),
     decide(identity, target, action) {
       const current = policy.policy;

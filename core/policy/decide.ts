@@ -47,6 +47,8 @@ export interface SshRequest {
   readonly commands?: readonly string[];
   readonly subsystem?: string;
   readonly paths?: readonly string[];
+  /** A `direct-tcpip` destination (`host:port`): only rules whose `forwards` name it speak to it. */
+  readonly forward?: string;
 }
 
 export interface ApprovalRequirement {
@@ -115,11 +117,16 @@ export function decide(identity: Identity, target: string, action: Action, polic
   let chosen: { rule: PolicyRule; spec: DecisionSpec } | undefined;
   for (const rule of policy.rules) {
     if (!matchesAny(rule.targets, target) || !subjectMatches(rule.subjects, identity, policy.issuer)) continue;
+    const forward = action.ssh?.forward;
+    if (forward !== undefined && !(rule.forwards && matchesAny(rule.forwards, forward))) continue;
     const spec = specFor(rule, action.class);
     if (spec === undefined) continue;
     if (!chosen || isStricter(spec, chosen.spec)) chosen = { rule, spec };
   }
-  if (!chosen) return { kind: 'deny', rule: undefined, reason: `no rule grants ${action.class} on ${target}` };
+  if (!chosen) {
+    const what = action.ssh?.forward !== undefined ? `forwarding to ${action.ssh.forward}` : action.class;
+    return { kind: 'deny', rule: undefined, reason: `no rule grants ${what} on ${target}` };
+  }
   if (chosen.spec === 'deny') {
     return { kind: 'deny', rule: chosen.rule.name, reason: `${action.class} denied by rule ${chosen.rule.name}` };
   }

@@ -3,8 +3,11 @@ import { slackSettingsSchema } from './slack-settings';
 import { principalKey } from '../identity/identity';
 import { DETECTOR_NAMES } from '../masking/detectors';
 
-/** Action classes in increasing privilege. `control` (BEGIN, harmless SET) takes the `read` decision unless a rule names it. */
-export const ACTION_CLASSES = ['control', 'read', 'write', 'ddl', 'admin', 'unknown'] as const;
+/**
+ * Action classes in increasing privilege. `control` (BEGIN, harmless SET) takes the `read` decision unless a rule names it.
+ * `shell` is an interactive SSH shell: nothing can be judged inside it, so only a rule naming it decides.
+ */
+export const ACTION_CLASSES = ['control', 'read', 'write', 'ddl', 'admin', 'shell', 'unknown'] as const;
 export type ActionClass = (typeof ACTION_CLASSES)[number];
 
 export const PROTOCOLS = ['postgres', 'kubernetes', 'ssh'] as const;
@@ -72,6 +75,7 @@ const actions = z.strictObject({
   write: decisionSpec.optional(),
   ddl: decisionSpec.optional(),
   admin: decisionSpec.optional(),
+  shell: decisionSpec.optional(),
   unknown: decisionSpec.optional(),
 });
 
@@ -106,6 +110,8 @@ const rule = z.strictObject({
   targets: z.array(glob).min(1),
   subjects,
   actions,
+  /** SSH `-L` destinations (`host:port` globs) this rule lets its subjects reach, under its `read` decision; none when absent. */
+  forwards: z.array(glob).optional(),
 });
 
 /**

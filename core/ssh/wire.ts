@@ -11,6 +11,14 @@ export class SshWireReader {
     return this.data.readUInt32BE(this.offset - 4);
   }
 
+  /** A uint64 as a number; undefined past 2^53 (no file offset or size here comes near it). */
+  uint64(): number | undefined {
+    if (this.offset + 8 > this.data.length) return undefined;
+    const value = this.data.readBigUInt64BE(this.offset);
+    this.offset += 8;
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
+  }
+
   string(): Buffer | undefined {
     const length = this.uint32();
     if (length === undefined || length > this.data.length - this.offset) return undefined;

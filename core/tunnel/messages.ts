@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MAX_STORED_CHUNK_BYTES } from '../recording/chunk';
 import { SSH_KEY_TYPES } from '../ssh/public-key';
 import { err, ok, type Result } from '../result';
+import { ACTION_CLASSES } from '../policy/schema';
 
 /** API Gateway WebSocket frames are limited to 32 KB; a sender refuses anything larger. */
 export const MAX_FRAME_BYTES = 32 * 1024;
@@ -31,7 +32,7 @@ const approvalAsk = z.strictObject({
   text: z.string().max(MAX_APPROVAL_TEXT_BYTES),
   params: z.array(z.string().max(4096).nullable()).max(100).optional(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  class: z.enum(['control', 'read', 'write', 'ddl', 'admin', 'unknown']),
+  class: z.enum(ACTION_CLASSES),
   rule: z.string().max(128),
   requester: z.strictObject({
     issuer: z.string().min(1).max(1024),

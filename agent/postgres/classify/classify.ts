@@ -3,7 +3,7 @@ import type { ActionClass, BlockableStatement } from '../../../core/policy/schem
 import { ADMIN_FUNCTIONS, READ_SAFE_FUNCTIONS } from './read-safe-functions';
 
 /** Privilege order: a multi-statement string takes its most privileged class. `unknown` is the top. */
-export const CLASS_RANK: Record<ActionClass, number> = { control: 0, read: 1, write: 2, ddl: 3, admin: 4, unknown: 5 };
+export const CLASS_RANK: Record<ActionClass, number> = { control: 0, read: 1, write: 2, ddl: 3, admin: 4, shell: 5, unknown: 6 };
 
 export interface Classification {
   readonly class: ActionClass;
@@ -286,7 +286,7 @@ function isFalse(arg: unknown): boolean {
   return text === 'false' || text === 'off' || text === '0';
 }
 
-const RANKED: ActionClass[] = ['control', 'read', 'write', 'ddl', 'admin', 'unknown'];
+const RANKED: ActionClass[] = ['control', 'read', 'write', 'ddl', 'admin', 'shell', 'unknown'];
 const rankToClass = (rank: number): ActionClass => RANKED[rank] ?? 'unknown';
 
 export function unknownClassification(reason: string): Classification {

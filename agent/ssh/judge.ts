@@ -1,0 +1,108 @@
+import { actionHash } from '../../core/approval/request';
+import { principalKey } from '../../core/identity/identity';
+import type { Action, Decision } from '../../core/policy/decide';
+import { classifyCommand } from '../../core/ssh/classify-command';
+import type { AgentContext } from '../agent';
+import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
+import type { StartedSession } from '../sessions/lifecycle';
+import type { SshEvent } from './events';
+import type { UpstreamLogin } from './upstream';
+
+/** How long a write window an approved interactive shell opens (the shell on the write login ends with it). */
+export const SHELL_WINDOW_MINUTES = 60;
+/** The environment variable (`ssh -o SetEnv=TWOKEY_REASON=...`) that carries the caller's reason for an approval. */
+export const REASON_ENV = 'TWOKEY_REASON';
+
+/**
+ * Where an action runs, or why it does not. `stdin`: whether the caller's input reaches it. A command
+ * approved for the write login runs without it: the reviewer saw the command, not the bytes a caller
+ * would pipe into it.
+ */
+export type Verdict = { readonly kind: 'run'; readonly login: UpstreamLogin; readonly stdin: boolean } | { readonly kind: 'refused'; readonly message: string };
+
+export interface JudgeDeps {
+  readonly agent: AgentContext;
+  readonly target: string;
+  readonly session: StartedSession<SshEvent>;
+  /** One line for the caller (stderr), e.g. the pending approval's request id. */
+  notify(line: string): void;
+  /** Aborted when the caller goes away: a held action stops waiting. */
+  readonly signal: AbortSignal;
+  /** The caller's reason (TWOKEY_REASON), if given. */
+  readonly reason: string | undefined;
+}
+
+const WORDING: ApprovalWording = { noun: 'command', reasonHint: 'Give a reason with ssh -o SetEnv=TWOKEY_REASON="why".' };
+
+/** Decides one action and records the decision (each SFTP request that names a path is one such event). */
+export function decideAndRecord(deps: Pick<JudgeDeps, 'agent' | 'target' | 'session'>, action: Action, text: string): Decision {
+  const decision = deps.agent.decide(deps.session.identity, deps.target, action);
+  deps.session.record({ e: 'decision', text, class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
+  return decision;
+}
+
+/** Decides one action and records the decision; an `approve` becomes the question for the approval flow. */
+function judge(deps: JudgeDeps, action: Action, text: string, question: Pick<ApprovalQuestion, 'kind' | 'windowMinutes'>): Verdict | ApprovalQuestion {
+  const { target, session } = deps;
+  const decision = decideAndRecord(deps, action, text);
+  if (decision.kind === 'deny') return { kind: 'refused', message: `twokey: ${decision.reason}` };
+  // An allowed shell is the read account's: only an approved window puts a shell on the write login.
+  if (decision.kind === 'allow') return { kind: 'run', login: action.class === 'read' || action.class === 'shell' ? 'read' : 'write', stdin: true };
+  return { ...question, target, protocol: 'ssh', identity: session.identity, text, sha256: actionHash({ kind: question.kind, text }), class: action.class, decision, reason: deps.reason };
+}
+
+const isVerdict = (judged: Verdict | ApprovalQuestion): judged is Verdict => judged.kind === 'run' || judged.kind === 'refused';
+
+async function approved(deps: JudgeDeps, question: ApprovalQuestion, stdin: boolean): Promise<Verdict> {
+  const asked = await askApproval(question, WORDING, { gate: deps.agent.approvals, record: (e) => deps.session.record({ e: 'approval', ...e }), signal: deps.signal });
+  let outcome: ApprovalOutcome;
+  if (asked.kind === 'pending') {
+    deps.notify(asked.notice);
+    outcome = await asked.outcome;
+  } else outcome = asked;
+  if (outcome.kind === 'refused') return { kind: 'refused', message: outcome.hint ? `${outcome.message} (${outcome.hint})` : outcome.message };
+  deps.notify(outcome.notice);
+  return { kind: 'run', login: 'write', stdin };
+}
+
+/**
+ * An exec request: classified as shell words (`pty`: whether a terminal was requested, which makes
+ * pagers possible), decided by policy (blocks see the line and each simple command), run on the read
+ * login only when it is a read, on the write login when allowed or approved as a write.
+ */
+export async function judgeExec(deps: JudgeDeps, command: string, pty: boolean): Promise<Verdict> {
+  const classified = classifyCommand(command, { pty });
+  const action: Action = { class: classified.class, ssh: { command, commands: classified.commands, paths: classified.paths } };
+  const judged = judge(deps, action, command, { kind: 'statement' });
+  if (isVerdict(judged)) return judged;
+  const verdict = await approved(deps, judged, false);
+  if (verdict.kind === 'run') deps.notify('twokey: the approved command runs without your input (stdin is closed)');
+  return verdict;
+}
+
+/**
+ * An interactive shell, its own policy class: allowed on the read login, or approved as a write window
+ * (SHELL_WINDOW_MINUTES) on the write login; a window already open for the caller lets it run at once.
+ */
+export async function judgeShell(deps: JudgeDeps): Promise<Verdict> {
+  const text = `interactive shell on ${deps.target}`;
+  const judged = judge(deps, { class: 'shell' }, text, { kind: 'window', windowMinutes: SHELL_WINDOW_MINUTES });
+  if (isVerdict(judged)) return judged;
+  if (deps.agent.approvals.windowOpen(principalKey(deps.session.identity), deps.target)) return { kind: 'run', login: 'write', stdin: true };
+  return approved(deps, judged, true);
+}
+
+/** A subsystem (only `sftp` is served): decided as a read with its name for blocks; what it does is checked per operation. */
+export function judgeSubsystem(deps: JudgeDeps, name: string): Verdict {
+  const judged = judge(deps, { class: 'read', ssh: { subsystem: name } }, `subsystem ${name}`, { kind: 'statement' });
+  return isVerdict(judged) ? judged : { kind: 'refused', message: `twokey: subsystem ${name} cannot be approved as a whole` };
+}
+
+/**
+ * An SFTP request that changes files (an upload on its CLOSE, a remove, a rename, ...): decided with
+ * its paths, approved like a command when the policy says so (`text` is what the reviewer reads).
+ */
+export async function judgeFileChange(deps: JudgeDeps, paths: readonly string[], text: string): Promise<Verdict> {
+  const judged = judge(deps, { class: 'write', ssh: { subsystem: 'sftp', paths } }, text, { kind: 'statement' });
+  return isVerdict(judged) ? judged : approved(deps, judged, false);
+}

@@ -1,0 +1,255 @@
+import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTPWrapper } from 'ssh2';
+import { matchesAny } from '../../core/glob';
+import type { SessionMaskingHandle } from '../sessions/session-masking';
+import type { StartedSession } from '../sessions/lifecycle';
+import type { AgentContext } from '../agent';
+import type { SshEvent } from './events';
+import { judgeExec, judgeShell, judgeSubsystem, REASON_ENV, type JudgeDeps, type Verdict } from './judge';
+import { relayOutput } from './output-relay';
+import { SftpRelay } from './sftp/sftp-relay';
+import { UpstreamError, type UpstreamLogin } from './upstream';
+
+/** Environment variables a caller may pass (`SendEnv`/`SetEnv`); the rest are refused. TWOKEY_REASON stays with the agent. */
+export const ENV_ALLOW_LIST = ['LANG', 'LC_*', 'TZ', REASON_ENV] as const;
+export const MAX_ENV_VARS = 32;
+export const MAX_ENV_VALUE_BYTES = 4096;
+/** Exit status of a command twokey refused (as a shell reports a command it cannot run). */
+export const REFUSED_EXIT_STATUS = 126;
+/** Exit status when the target could not be reached (as `ssh` itself reports a connection failure). */
+export const UPSTREAM_FAILED_EXIT_STATUS = 255;
+/** How often a shell on the write login checks that its write window is still open. */
+export const WINDOW_CHECK_INTERVAL_MS = 5_000;
+
+/** What a session channel needs of its connection. */
+export interface ChannelHost {
+  readonly agent: AgentContext;
+  readonly target: string;
+  readonly session: StartedSession<SshEvent>;
+  readonly masking: SessionMaskingHandle;
+  readonly signal: AbortSignal;
+  /** The read login's connection is shared by the connection's channels; a write login's is this channel's own. */
+  upstream(login: UpstreamLogin): Promise<Client>;
+  /** Output of a terminal channel (shell or exec), masked as the caller saw it, for the recording. */
+  terminal(start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): { output(text: string): void; resize(cols: number, rows: number): void };
+  /** Starts the session's JSON event recording (SFTP), unless a terminal recording already runs. */
+  recordEvents(): void;
+  /** Whether the caller's write window on this target is still open. */
+  windowOpen(): boolean;
+}
+
+type Kind = { readonly kind: 'exec'; readonly command: string } | { readonly kind: 'shell' } | { readonly kind: 'subsystem'; readonly name: string };
+
+/**
+ * One `session` channel (RFC 4254 section 6): pty, environment, window changes and signals are kept
+ * and passed on; the one shell, exec or subsystem request is judged, then relayed to the target on
+ * the login the verdict names. X11 and agent forwarding are refused with a line on stderr.
+ */
+export class SessionChannel {
+  private pty: PseudoTtyInfo | undefined;
+  private readonly env: Record<string, string> = {};
+  private reason: string | undefined;
+  private readonly refusals: string[] = [];
+  private upstreamChannel: ClientChannel | undefined;
+  private resize: ((cols: number, rows: number) => void) | undefined;
+
+  constructor(
+    private readonly host: ChannelHost,
+    session: Session,
+  ) {
+    session.on('pty', (accept, _reject, info) => {
+      this.pty = info;
+      accept?.();
+    });
+    session.on('env', (accept, reject, { key, val }) => {
+      if (!this.takeEnv(key, val)) return reject?.();
+      accept?.();
+    });
+    session.on('window-change', (accept, _reject, info) => {
+      if (this.pty) this.pty = { ...this.pty, ...info };
+      this.upstreamChannel?.setWindow(info.rows, info.cols, info.height, info.width);
+      this.resize?.(info.cols, info.rows);
+      accept?.();
+    });
+    session.on('signal', (accept, _reject, { name }) => {
+      this.upstreamChannel?.signal(name);
+      accept?.();
+    });
+    session.on('x11', (_accept, reject) => {
+      this.refusals.push('twokey: X11 forwarding is refused (the agent forwards no display)');
+      reject?.();
+    });
+    session.on('auth-agent', (_accept, reject) => {
+      this.refusals.push('twokey: agent forwarding is refused (your keys stay on your machine)');
+      reject?.();
+    });
+    // accept() must run in the handler's own turn (after an await ssh2 no longer hands out the channel).
+    session.on('exec', (accept, _reject, { command }) => {
+      const channel = accept();
+      if (channel) void this.start(channel, { kind: 'exec', command });
+    });
+    session.on('shell', (accept) => {
+      const channel = accept();
+      if (channel) void this.start(channel, { kind: 'shell' });
+    });
+    session.on('subsystem', (accept, reject, { name }) => {
+      if (name !== 'sftp') return reject?.();
+      const channel = accept();
+      if (channel) void this.start(channel, { kind: 'subsystem', name });
+    });
+  }
+
+  private takeEnv(key: string, value: string): boolean {
+    if (Buffer.byteLength(value) > MAX_ENV_VALUE_BYTES || !matchesAny(ENV_ALLOW_LIST, key)) return false;
+    if (key === REASON_ENV) {
+      this.reason = value.trim() || undefined;
+      return true;
+    }
+    if (!(key in this.env) && Object.keys(this.env).length >= MAX_ENV_VARS) return false;
+    this.env[key] = value;
+    return true;
+  }
+
+  private async start(channel: ServerChannel, kind: Kind): Promise<void> {
+    const eol = this.pty ? '\r\n' : '\n';
+    const notify = (line: string): void => void channel.stderr.write(`${line}${eol}`);
+    for (const refusal of this.refusals) notify(refusal);
+    const abort = new AbortController();
+    const onParentAbort = (): void => abort.abort();
+    this.host.signal.addEventListener('abort', onParentAbort);
+    channel.on('close', () => abort.abort());
+    const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason };
+    try {
+      const verdict = await this.verdictFor(deps, kind);
+      if (abort.signal.aborted) return;
+      if (verdict.kind === 'refused') return this.finish(channel, notify, verdict.message, REFUSED_EXIT_STATUS);
+      const upstream = await this.host.upstream(verdict.login);
+      if (abort.signal.aborted) return;
+      const stream = await this.open(upstream, kind);
+      this.relay(channel, stream, kind, verdict, deps);
+      if (verdict.login === 'write') {
+        channel.on('close', () => upstream.end());
+        if (kind.kind === 'shell') this.endWithWindow(stream, notify);
+      }
+    } catch (e) {
+      const message = e instanceof UpstreamError ? `twokey: ${e.message}` : 'twokey: the target could not run this';
+      if (!(e instanceof UpstreamError)) this.host.agent.log.error('ssh.channel.failed', { sessionId: this.host.session.id, error: String(e) });
+      this.finish(channel, notify, message, UPSTREAM_FAILED_EXIT_STATUS);
+    } finally {
+      this.host.signal.removeEventListener('abort', onParentAbort);
+    }
+  }
+
+  private verdictFor(deps: JudgeDeps, kind: Kind): Promise<Verdict> | Verdict {
+    switch (kind.kind) {
+      case 'exec':
+        return judgeExec(deps, kind.command, this.pty !== undefined);
+      case 'shell':
+        return judgeShell(deps);
+      case 'subsystem':
+        return judgeSubsystem(deps, kind.name);
+    }
+  }
+
+  private finish(channel: ServerChannel, notify: (line: string) => void, message: string, status: number): void {
+    notify(message);
+    channel.exit(status);
+    channel.end();
+  }
+
+  private open(upstream: Client, kind: Kind): Promise<ClientChannel> {
+    const pty = this.pty ? { rows: this.pty.rows, cols: this.pty.cols, width: this.pty.width, height: this.pty.height, term: this.pty.term, modes: this.pty.modes } : undefined;
+    const env = { ...this.env };
+    return new Promise<ClientChannel>((resolve, reject) => {
+      const done = (e: Error | undefined, stream: ClientChannel): void => {
+        if (e) return reject(new UpstreamError(`the target refused the channel (${e.message})`));
+        // ssh2 may parse the exit status in the same read as this reply, before an awaiting caller runs.
+        watchExit(stream);
+        resolve(stream);
+      };
+      if (kind.kind === 'exec') upstream.exec(kind.command, { env, pty }, done);
+      else if (kind.kind === 'shell') upstream.shell(pty ?? false, { env }, done);
+      else upstream.subsys(kind.name, done);
+    });
+  }
+
+  /** Caller and target channels joined: stdin (unless the verdict keeps it back), output masked, exit status passed back. */
+  private relay(channel: ServerChannel, stream: ClientChannel, kind: Kind, verdict: Extract<Verdict, { kind: 'run' }>, deps: JudgeDeps): void {
+    this.upstreamChannel = stream;
+    if (kind.kind === 'subsystem') {
+      this.host.recordEvents();
+      this.relaySftp(channel, stream, deps);
+      const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, () => undefined);
+      return passExit(stream, channel, () => err.finish(), deps.signal);
+    }
+    const terminal = this.host.terminal({ command: kind.kind === 'exec' ? kind.command : undefined, pty: this.pty });
+    this.resize = (cols, rows) => terminal.resize(cols, rows);
+    const tap = (text: string): void => terminal.output(text);
+    const out = relayOutput(stream, channel, this.host.masking, tap);
+    const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, tap);
+    if (verdict.stdin) channel.pipe(stream);
+    else stream.end();
+    passExit(stream, channel, () => {
+      out.finish();
+      err.finish();
+    }, deps.signal);
+  }
+
+  /** SFTP judged per request; changes run on a write login connection of this channel's own, opened on first use. */
+  private relaySftp(channel: ServerChannel, stream: ClientChannel, deps: JudgeDeps): void {
+    let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+    const openWriter = async (): Promise<{ client: Client; sftp: SFTPWrapper }> => {
+      const client = await this.host.upstream('write');
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(new UpstreamError(`the target refused SFTP on the write login (${e.message})`)) : resolve(s))));
+      return { client, sftp };
+    };
+    channel.on('close', () => void writer?.then(({ client }) => client.end(), () => undefined));
+    new SftpRelay(channel, stream, {
+      judge: deps,
+      writer: async () => (await (writer ??= openWriter())).sftp,
+      fail: (reason) => {
+        deps.notify(reason);
+        stream.close();
+      },
+    });
+  }
+
+  /** A shell on the write login lasts as long as the write window that let it start. */
+  private endWithWindow(stream: ClientChannel, notify: (line: string) => void): void {
+    const timer = setInterval(() => {
+      if (this.host.windowOpen()) return;
+      clearInterval(timer);
+      notify('twokey: your write window ended; the shell on the write login closes');
+      stream.close();
+    }, WINDOW_CHECK_INTERVAL_MS);
+    stream.on('close', () => clearInterval(timer));
+  }
+}
+
+type Exit = { readonly code: number } | { readonly signal: string; readonly dump: boolean; readonly desc: string };
+const exits = new WeakMap<ClientChannel, Exit>();
+
+/** Keeps the exit status or signal a channel reports (RFC 4254 section 6.10), from the moment it opens. */
+function watchExit(stream: ClientChannel): void {
+  stream.on('exit', (code: number | null, signalName?: string, dump?: boolean, desc?: string) => {
+    exits.set(stream, code === null || code === undefined ? { signal: signalName ?? 'SIGKILL', dump: Boolean(dump), desc: desc ?? '' } : { code });
+  });
+}
+
+/** The target's exit status or signal passed to the caller when the target's channel closes. */
+function passExit(stream: ClientChannel, channel: ServerChannel, beforeExit: () => void, signal: AbortSignal): void {
+  stream.on('close', () => {
+    beforeExit();
+    const exit = exits.get(stream);
+    if (exit && 'code' in exit) channel.exit(exit.code);
+    else if (exit) {
+      try {
+        channel.exit(exit.signal.replace(/^SIG/, ''), exit.dump, exit.desc);
+      } catch {
+        // ssh2 refuses a signal name RFC 4254 does not list: the caller gets a failure status instead.
+        channel.exit(UPSTREAM_FAILED_EXIT_STATUS);
+      }
+    }
+    channel.end();
+  });
+  signal.addEventListener('abort', () => stream.close());
+}

@@ -1,0 +1,171 @@
+import { SshWireReader, sshString } from '../../../core/ssh/wire';
+import { SFTP_OPERATIONS, type SftpOperationName } from '../../../core/ssh/classify-sftp';
+
+/**
+ * SFTP version 3 packets (draft-ietf-secsh-filexfer-02, the version OpenSSH speaks): a framer that cuts
+ * the byte stream into packets, a parser of the requests the relay judges, and the replies it builds.
+ * No I/O here.
+ */
+
+/** The largest packet taken either way: OpenSSH's sftp-server limit (256 KiB) plus headers. */
+export const MAX_SFTP_PACKET_BYTES = 256 * 1024 + 1024;
+
+export const SFTP_TYPE = {
+  init: 1, version: 2, open: 3, close: 4, read: 5, write: 6, lstat: 7, fstat: 8, setstat: 9, fsetstat: 10, opendir: 11, readdir: 12,
+  remove: 13, mkdir: 14, rmdir: 15, realpath: 16, stat: 17, rename: 18, readlink: 19, symlink: 20, link: 21,
+  status: 101, handle: 102, data: 103, name: 104, attrs: 105, extended: 200, extendedReply: 201,
+} as const;
+
+export const SFTP_STATUS = { ok: 0, eof: 1, noSuchFile: 2, permissionDenied: 3, failure: 4, badMessage: 5, opUnsupported: 8 } as const;
+
+const OPERATION_OF = new Map<number, SftpOperationName>(SFTP_OPERATIONS.map((op) => [SFTP_TYPE[op], op]));
+
+/** Cuts a byte stream into whole packets (length-prefixed); a length over the cap is an error. */
+export class SftpFramer {
+  private buffered: Buffer[] = [];
+  private size = 0;
+
+  /** The whole packets now available (each without its length prefix), or the oversized length. */
+  push(chunk: Buffer): { packets: Buffer[] } | { tooLarge: number } {
+    this.buffered.push(chunk);
+    this.size += chunk.length;
+    const packets: Buffer[] = [];
+    let data = this.buffered.length === 1 ? (this.buffered[0] as Buffer) : Buffer.concat(this.buffered);
+    while (data.length >= 4) {
+      const length = data.readUInt32BE(0);
+      if (length > MAX_SFTP_PACKET_BYTES || length === 0) return { tooLarge: length };
+      if (data.length < 4 + length) break;
+      packets.push(data.subarray(4, 4 + length));
+      data = data.subarray(4 + length);
+    }
+    this.buffered = data.length ? [data] : [];
+    this.size = data.length;
+    return { packets };
+  }
+}
+
+/** File attributes as far as the relay needs them: the permission bits an upload asks for. */
+export interface SftpAttrs {
+  readonly mode?: number;
+}
+
+/** One request as the relay judges it: its id, the operation, the paths or handle it names. */
+export type SftpRequestPacket =
+  | { readonly kind: 'init' }
+  | { readonly kind: 'request'; readonly id: number; readonly op: SftpOperationName; readonly paths: readonly string[]; readonly handle?: Buffer; readonly flags?: number; readonly attrs?: SftpAttrs; readonly extension?: string; readonly offset?: number; readonly data?: Buffer }
+  | { readonly kind: 'malformed'; readonly id: number | undefined };
+
+const ATTR = { size: 0x1, uidgid: 0x2, permissions: 0x4, acmodtime: 0x8, extended: 0x80000000 } as const;
+
+function readAttrs(r: SshWireReader): SftpAttrs | undefined {
+  const flags = r.uint32();
+  if (flags === undefined) return undefined;
+  if (flags & ATTR.size && r.uint64() === undefined) return undefined;
+  if (flags & ATTR.uidgid && (r.uint32() === undefined || r.uint32() === undefined)) return undefined;
+  const mode = flags & ATTR.permissions ? r.uint32() : undefined;
+  if (flags & ATTR.permissions && mode === undefined) return undefined;
+  if (flags & ATTR.acmodtime && (r.uint32() === undefined || r.uint32() === undefined)) return undefined;
+  if (flags & ATTR.extended) {
+    const count = r.uint32();
+    if (count === undefined) return undefined;
+    for (let i = 0; i < count; i++) if (r.string() === undefined || r.string() === undefined) return undefined;
+  }
+  return { mode };
+}
+
+const text = (b: Buffer | undefined): string | undefined => b?.toString('utf8');
+
+/** Parses one request packet; anything that does not parse whole is `malformed` (answered with BAD_MESSAGE). */
+export function parseRequest(packet: Buffer): SftpRequestPacket {
+  const type = packet[0];
+  const r = new SshWireReader(packet.subarray(1));
+  if (type === SFTP_TYPE.init) return { kind: 'init' };
+  const id = r.uint32();
+  const op = type === undefined ? undefined : OPERATION_OF.get(type);
+  if (id === undefined || !op) return { kind: 'malformed', id };
+  const bad = { kind: 'malformed', id } as const;
+  const path = (): string | undefined => text(r.string());
+  switch (op) {
+    case 'open': {
+      const p = path();
+      const flags = r.uint32();
+      const attrs = readAttrs(r);
+      return p === undefined || flags === undefined || !attrs ? bad : { kind: 'request', id, op, paths: [p], flags, attrs };
+    }
+    case 'close':
+    case 'fstat':
+    case 'readdir': {
+      const handle = r.string();
+      return handle ? { kind: 'request', id, op, paths: [], handle } : bad;
+    }
+    case 'read': {
+      const handle = r.string();
+      const offset = r.uint64();
+      return handle && offset !== undefined && r.uint32() !== undefined ? { kind: 'request', id, op, paths: [], handle, offset } : bad;
+    }
+    case 'write': {
+      const handle = r.string();
+      const offset = r.uint64();
+      const data = r.string();
+      return handle && offset !== undefined && data ? { kind: 'request', id, op, paths: [], handle, offset, data } : bad;
+    }
+    case 'fsetstat': {
+      const handle = r.string();
+      const attrs = readAttrs(r);
+      return handle && attrs ? { kind: 'request', id, op, paths: [], handle, attrs } : bad;
+    }
+    case 'setstat':
+    case 'mkdir': {
+      const p = path();
+      const attrs = readAttrs(r);
+      return p !== undefined && attrs ? { kind: 'request', id, op, paths: [p], attrs } : bad;
+    }
+    case 'rename':
+    case 'symlink':
+    case 'link': {
+      const a = path();
+      const b = path();
+      return a !== undefined && b !== undefined ? { kind: 'request', id, op, paths: [a, b] } : bad;
+    }
+    case 'extended': {
+      const extension = text(r.string());
+      if (extension === undefined) return bad;
+      // The OpenSSH extensions that name paths carry them first (posix-rename, hardlink, statvfs, ...).
+      const a = text(r.string());
+      const b = extension === 'posix-rename@openssh.com' || extension === 'hardlink@openssh.com' ? text(r.string()) : undefined;
+      return { kind: 'request', id, op, paths: [a, b].filter((p): p is string => p !== undefined), extension };
+    }
+    default: {
+      const p = path();
+      return p !== undefined ? { kind: 'request', id, op, paths: [p] } : bad;
+    }
+  }
+}
+
+const frame = (type: number, ...parts: Buffer[]): Buffer => {
+  const body = Buffer.concat([Buffer.from([type]), ...parts]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(body.length);
+  return Buffer.concat([length, body]);
+};
+const uint32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+};
+
+export const statusPacket = (id: number, code: number, message: string): Buffer =>
+  frame(SFTP_TYPE.status, uint32(id), uint32(code), sshString(Buffer.from(message, 'utf8')), sshString(''));
+
+export const handlePacket = (id: number, handle: Buffer): Buffer => frame(SFTP_TYPE.handle, uint32(id), sshString(handle));
+
+/** A reply's type and id, and for HANDLE the handle (the relay learns which path a handle names). */
+export function parseReply(packet: Buffer): { readonly type: number; readonly id: number | undefined; readonly handle?: Buffer } {
+  const type = packet[0] ?? 0;
+  const r = new SshWireReader(packet.subarray(1));
+  const id = type === SFTP_TYPE.version ? undefined : r.uint32();
+  return type === SFTP_TYPE.handle ? { type, id, handle: r.string() } : { type, id };
+}
+
+/** A packet as it goes on the wire again (length prefix added back). */
+export const framed = (packet: Buffer): Buffer => Buffer.concat([uint32(packet.length), packet]);

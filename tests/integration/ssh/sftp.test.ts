@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from '../../support/control-plane';
+import { postDecision, waitForMail } from '../../support/outbox';
+import { runClient, startSshStack, type SshStack } from '../../support/ssh-stack';
+
+describe('sftp and scp through the agent, judged per SFTP request', () => {
+  let stack: SshStack;
+  let local: string;
+
+  beforeAll(async () => {
+    stack = await startSshStack();
+    local = mkdtempSync(join(tmpdir(), 'tk-sftp-local-'));
+    writeFileSync(join(stack.sshd.dataDir, 'report.txt'), 'line one\nline two\n', { mode: 0o644 });
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  const batch = (name: string, lines: string[]): string => {
+    const file = join(local, name);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    return file;
+  };
+
+  it('downloads with sftp and scp on the read login', async () => {
+    const token = await stack.token('alice', ['support']);
+    const viaSftp = await runClient(stack, 'box', 'sftp', token, (dest) => ['-b', batch('get.batch', [`get ${stack.sshd.dataDir}/report.txt ${local}/via-sftp.txt`]), dest]);
+    expect(viaSftp.code).toBe(0);
+    const viaScp = await runClient(stack, 'box', 'scp', token, (dest) => [`${dest}:${stack.sshd.dataDir}/report.txt`, `${local}/via-scp.txt`]);
+    expect(viaScp.code).toBe(0);
+    expect(readFileSync(join(local, 'via-sftp.txt'), 'utf8')).toBe('line one\nline two\n');
+    expect(readFileSync(join(local, 'via-scp.txt'), 'utf8')).toBe('line one\nline two\n');
+  });
+
+  it('holds an scp upload until a reviewer who saw its size, SHA-256 and first lines approves it, then writes it on the write login', async () => {
+    const token = await stack.token('alice', ['support']);
+    const content = 'first line of the upload\nsecond line\n';
+    writeFileSync(join(local, 'upload.txt'), content);
+    const remote = join(stack.sshd.dataDir, 'uploaded.txt');
+    const running = runClient(stack, 'box', 'scp', token, (dest) => [join(local, 'upload.txt'), `${dest}:${remote}`]);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', remote);
+    expect(mail.text).toContain(`size: ${Buffer.byteLength(content)} bytes`);
+    expect(mail.text).toContain(`sha256: ${createHash('sha256').update(content).digest('hex')}`);
+    expect(mail.text).toContain('first line of the upload');
+    expect(existsSync(remote)).toBe(false);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const run = await running;
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/^twokey: approval required, request [0-9a-f-]{36}, sent to dba, waiting up to 60s\n/);
+    expect(readFileSync(remote, 'utf8')).toBe(content);
+    expect(statSync(remote).uid).toBe(statSync(stack.sshd.dataDir).uid);
+  });
+
+  it('leaves no file behind when the reviewer denies an sftp upload', async () => {
+    const token = await stack.token('alice', ['support']);
+    writeFileSync(join(local, 'nope.txt'), 'never\n');
+    const remote = join(stack.sshd.dataDir, 'nope.txt');
+    const running = runClient(stack, 'box', 'sftp', token, (dest) => ['-b', batch('put.batch', [`put ${local}/nope.txt ${remote}`]), dest]);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', remote);
+    expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+    const run = await running;
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/twokey: request [0-9a-f-]{36} denied by bob@example.com/);
+    expect(existsSync(remote)).toBe(false);
+  });
+
+  it('refuses an upload the policy denies at its open, with the reason on stderr', async () => {
+    const token = await stack.token('ann', ['analyst']);
+    writeFileSync(join(local, 'ann.txt'), 'ann\n');
+    const run = await runClient(stack, 'box', 'scp', token, (dest) => [join(local, 'ann.txt'), `${dest}:${stack.sshd.dataDir}/ann.txt`]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('twokey: write denied by rule analysts');
+    expect(existsSync(join(stack.sshd.dataDir, 'ann.txt'))).toBe(false);
+  });
+
+  it('holds an sftp remove, runs it once approved', async () => {
+    const token = await stack.token('alice', ['support']);
+    const victim = join(stack.sshd.dataDir, 'old.log');
+    writeFileSync(victim, 'old\n', { mode: 0o644 });
+    const running = runClient(stack, 'box', 'sftp', token, (dest) => ['-b', batch('rm.batch', [`rm ${victim}`]), dest]);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', `sftp remove ${victim}`);
+    expect(existsSync(victim)).toBe(true);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    expect((await running).code).toBe(0);
+    await waitFor(() => !existsSync(victim), 5_000, 'the file removed');
+  });
+
+  it('lets an allowed writer upload without approval', async () => {
+    const token = await stack.token('loader', []);
+    writeFileSync(join(local, 'load.csv'), 'a,b\n1,2\n');
+    const run = await runClient(stack, 'box', 'scp', token, (dest) => [join(local, 'load.csv'), `${dest}:${stack.sshd.dataDir}/load.csv`]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(readFileSync(join(stack.sshd.dataDir, 'load.csv'), 'utf8')).toBe('a,b\n1,2\n');
+  });
+});
