@@ -4,6 +4,7 @@ import type { Action, Decision } from '../../core/policy/decide';
 import { classifyCommand } from '../../core/ssh/classify-command';
 import type { AgentContext } from '../agent';
 import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
+import { channelText, type CallerChannel } from '../sessions/channels';
 import type { StartedSession } from '../sessions/lifecycle';
 import type { SshEvent } from './events';
 import type { UpstreamLogin } from './upstream';
@@ -30,13 +31,15 @@ export interface JudgeDeps {
   readonly signal: AbortSignal;
   /** The caller's reason (TWOKEY_REASON), if given. */
   readonly reason: string | undefined;
+  /** How the caller came when the agent opened the connection for them (MCP): policy and reviewers see it. */
+  readonly channel?: CallerChannel;
 }
 
 const WORDING: ApprovalWording = { noun: 'command', reasonHint: 'Give a reason with ssh -o SetEnv=TWOKEY_REASON="why".' };
 
 /** Decides one action and records the decision (each SFTP request that names a path is one such event). */
-export function decideAndRecord(deps: Pick<JudgeDeps, 'agent' | 'target' | 'session'>, action: Action, text: string): Decision {
-  const decision = deps.agent.decide(deps.session.identity, deps.target, action);
+export function decideAndRecord(deps: Pick<JudgeDeps, 'agent' | 'target' | 'session' | 'channel'>, action: Action, text: string): Decision {
+  const decision = deps.agent.decide(deps.session.identity, deps.target, { ...action, via: deps.channel?.via });
   deps.session.record({ e: 'decision', text, class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
   return decision;
 }
@@ -48,7 +51,7 @@ function judge(deps: JudgeDeps, action: Action, text: string, question: Pick<App
   if (decision.kind === 'deny') return { kind: 'refused', message: `twokey: ${decision.reason}` };
   // An allowed shell is the read account's: only an approved window puts a shell on the write login.
   if (decision.kind === 'allow') return { kind: 'run', login: action.class === 'read' || action.class === 'shell' ? 'read' : 'write', stdin: true };
-  return { ...question, target, protocol: 'ssh', identity: session.identity, text, sha256: actionHash({ kind: question.kind, text }), class: action.class, decision, reason: deps.reason };
+  return { ...question, target, protocol: 'ssh', identity: session.identity, via: deps.channel && channelText(deps.channel), text, sha256: actionHash({ kind: question.kind, text }), class: action.class, decision, reason: deps.reason };
 }
 
 const isVerdict = (judged: Verdict | ApprovalQuestion): judged is Verdict => judged.kind === 'run' || judged.kind === 'refused';

@@ -1,5 +1,6 @@
 import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTPWrapper } from 'ssh2';
 import { matchesAny } from '../../core/glob';
+import type { CallerChannel } from '../sessions/channels';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
 import type { StartedSession } from '../sessions/lifecycle';
 import type { AgentContext } from '../agent';
@@ -35,6 +36,8 @@ export interface ChannelHost {
   recordEvents(): void;
   /** Whether the caller's write window on this target is still open. */
   windowOpen(): boolean;
+  /** The channel of a connection the agent opened for a caller (MCP). */
+  readonly channel: CallerChannel | undefined;
 }
 
 type Kind = { readonly kind: 'exec'; readonly command: string } | { readonly kind: 'shell' } | { readonly kind: 'subsystem'; readonly name: string };
@@ -117,7 +120,7 @@ export class SessionChannel {
     const onParentAbort = (): void => abort.abort();
     this.host.signal.addEventListener('abort', onParentAbort);
     channel.on('close', () => abort.abort());
-    const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason };
+    const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason, channel: this.host.channel };
     try {
       const verdict = await this.verdictFor(deps, kind);
       if (abort.signal.aborted) return;

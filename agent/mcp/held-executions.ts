@@ -1,0 +1,75 @@
+import type { ToolOutcome } from './tool-registry';
+
+/** Requests one caller may have awaiting a decision through MCP (each holds a connection to the listener). */
+export const MAX_PENDING_EXECUTIONS_PER_CALLER = 10;
+/** Decided requests kept per caller for `request_status` (the oldest are forgotten first). */
+export const MAX_TRACKED_EXECUTIONS_PER_CALLER = 100;
+
+export type ExecutionStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'failed';
+
+/** A write an MCP caller sent for review, as `execute` and `request_status` report it. */
+export interface Execution {
+  readonly requestId: string;
+  readonly target: string;
+  readonly reviewers: readonly string[];
+  readonly expiresAt: string;
+  status: ExecutionStatus;
+  /** Once approved and run: what it returned. */
+  result?: unknown;
+  /** Once refused: the `twokey:` message (a reviewer's comment included). */
+  message?: string;
+}
+
+/**
+ * The writes each caller (by principal) sent for review through MCP, so that `request_status` answers
+ * after `execute` returned `pending_approval`, in this MCP session or a later one. Bounded per caller.
+ */
+export class HeldExecutions {
+  private readonly byCaller = new Map<string, Map<string, Execution>>();
+
+  pendingCount(principal: string): number {
+    let n = 0;
+    for (const e of this.byCaller.get(principal)?.values() ?? []) if (e.status === 'pending') n++;
+    return n;
+  }
+
+  track(principal: string, execution: Execution): void {
+    const mine = this.byCaller.get(principal) ?? new Map<string, Execution>();
+    this.byCaller.set(principal, mine);
+    mine.set(execution.requestId, execution);
+    for (const [id, e] of mine) {
+      if (mine.size <= MAX_TRACKED_EXECUTIONS_PER_CALLER) break;
+      if (e.status !== 'pending') mine.delete(id);
+    }
+  }
+
+  get(principal: string, requestId: string): Execution | undefined {
+    return this.byCaller.get(principal)?.get(requestId);
+  }
+}
+
+export const pendingJson = (e: Execution) => ({ status: 'pending_approval', request_id: e.requestId, reviewers: e.reviewers, expires_at: e.expiresAt });
+
+/** `request_status`'s answer for one of the caller's requests on a target (any protocol's). */
+export function statusOutcome(e: Execution | undefined, requestId: string, target: string): ToolOutcome {
+  if (!e || e.target !== target) return { ok: false, decision: 'error', message: `twokey: no request ${requestId} of yours through MCP on ${target}` };
+  if (e.status === 'pending') return { ok: true, decision: 'approve', result: pendingJson(e), summary: `pending ${e.requestId}` };
+  return { ok: true, decision: 'approve', result: { status: e.status, request_id: e.requestId, ...(e.message ? { message: e.message } : {}), ...(e.result ? { result: e.result } : {}) }, summary: `${e.status} ${e.requestId}` };
+}
+
+/**
+ * A held action's tool answer: its end when it ends before a request is sent; once `pending` says the
+ * request is out, its end within `waitSeconds`, or else `pending_approval` (the action waits on).
+ */
+export async function answerWithin(settled: Promise<ToolOutcome>, pending: Promise<Execution>, waitSeconds: number): Promise<ToolOutcome> {
+  const first = await Promise.race([settled, pending]);
+  if ('ok' in first) return first;
+  const waited = await Promise.race([settled, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), waitSeconds * 1000).unref())]);
+  if (waited) return waited;
+  return { ok: true, decision: 'approve', result: pendingJson(first), summary: `pending_approval ${first.requestId}` };
+}
+
+/** A refused request's status from its `twokey:` message. */
+export function refusedStatus(outcome: string | undefined): ExecutionStatus {
+  return outcome === 'denied' || outcome === 'expired' ? outcome : 'failed';
+}
