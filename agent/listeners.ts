@@ -1,4 +1,5 @@
 import type { ListenerFactories, McpEndpointFactory } from './agent';
+import { startKubernetesListener } from './kubernetes/listener';
 import { startAgentMcp } from './mcp/agent-endpoint';
 import { startPostgresListener } from './postgres/listener';
 import { startSshListener } from './ssh/listener';
@@ -7,6 +8,7 @@ import { startSshListener } from './ssh/listener';
 export const listenerFactories: ListenerFactories = {
   postgres: (target, context) => startPostgresListener(target, context),
   ssh: (target, context) => startSshListener(target, context),
+  kubernetes: (target, context) => startKubernetesListener(target, context),
 };
 
 /** The MCP endpoint over every target's tools. */

@@ -13,7 +13,10 @@ const USAGE = `usage: twokey <command> [options]
   login [--device] [--issuer URL --client-id ID] [--use id]  sign in with the OpenID provider (browser + PKCE, or device code)
   login --saml [--url CONTROL_PLANE]                         sign in through the SAML IdP (the control plane issues the token)
   logout                                                     revoke and forget the cached login
-  token                                                      print a fresh token from the login (psql password, kubectl, ssh)
+  token [--kube]                                             print a fresh token from the login (psql password, kubectl, ssh);
+                                                             --kube: as a kubectl ExecCredential (any token option)
+  kubeconfig --target T [--user NAME] [--kubeconfig FILE]    a kubeconfig entry for an agent's Kubernetes target, its CA pinned
+        [--state-dir DIR | --server URL --ca-file F]         (twokey token --kube as its exec plugin)
   token --client-credentials --issuer URL --client-id ID     a service's token (secret in TWOKEY_CLIENT_SECRET)
   token --user NAME [--audience data|api] [--groups a,b]     print a token from the dev issuer (data: psql, exec;
         [--email E]                                          api: TWOKEY_TOKEN for the control plane)
@@ -24,11 +27,13 @@ const USAGE = `usage: twokey <command> [options]
   policies put FILE --emergency --reason R                   store at once, telling every admin and auditor
   approvals list [--json]                                    pending and recent approval requests
   exec --target T -f script.sql [--reason R] [--wait]        run a whole script once approved (one transaction)
+  exec --target T -f manifest.yaml [--reason R] [-n NS]      server-side apply a manifest through a Kubernetes target,
+        [--server URL --ca-file F]                           waiting for approval however long it takes
   request-access --target T --minutes M --reason R           ask for a time-boxed write window
   sessions list [--target T] [--user U] [--since 1h] [--limit N] [--next T] [--json]
                                                              recorded sessions (auditors)
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
-  replay <id> [--speed N]                                    a Postgres or MCP session as a transcript
+  replay <id> [--speed N]                                    a Postgres, Kubernetes API or MCP session as a transcript; a terminal session played back
   ssh-keys add FILE.pub [--ttl 8h] | list | remove FINGERPRINT|ID
                                                              your SSH public keys (default 8 h, at most 24 h)
   known-hosts [--target T] [--state-dir DIR] [--host NAME]   known_hosts lines of the agent's SSH endpoints
@@ -47,6 +52,7 @@ const COMMANDS: Record<string, () => Command> = {
   dev: () => (require('./commands/dev') as typeof import('./commands/dev')).devCommand,
   agent: () => (require('./commands/agent') as typeof import('./commands/agent')).agentCommand,
   token: () => (require('./commands/token') as typeof import('./commands/token')).tokenCommand,
+  kubeconfig: () => (require('./commands/kubeconfig') as typeof import('./commands/kubeconfig')).kubeconfigCommand,
   login: () => (require('./commands/login') as typeof import('./commands/login')).loginCommand,
   logout: () => (require('./commands/login') as typeof import('./commands/login')).logoutCommand,
   agents: () => (require('./commands/agents') as typeof import('./commands/agents')).agentsCommand,

@@ -7,6 +7,7 @@ import { stringify as toYaml } from 'yaml';
 import { MCP_ENDPOINT_FILE } from '../agent/config';
 import { LocalSlack } from './slack/slack-api';
 import { startLocalControlPlane, type LocalControlPlane } from './control-plane';
+import { DEMO_KUBE_TARGET, startDemoKubernetes, type DemoKubernetes } from './demo/kubernetes';
 import { startDemoPostgres, DEMO_DATABASE, type DemoPostgres } from './demo/postgres';
 import { DEV_INFO_FILE, readDevUsers, type DevInfo } from './dev-config';
 import { freePort } from './free-port';
@@ -16,7 +17,7 @@ import { DEV_AUDIENCES, DEV_GROUPS_CLAIM, devIssuerConfig, mintDevToken, planeIs
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_TARGET = 'demo-pg';
-export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790, agentMcp: 6580 } as const;
+export const DEFAULT_PORTS = { http: 8787, dynamo: 8788, s3: 8789, postgres: 5433, agentPostgres: 6543, idp: 8790, agentMcp: 6580, agentKubernetes: 6443 } as const;
 export const IDP_SERVICE_SECRET_FILE = 'idp-service-secret';
 const AGENT_READY_TIMEOUT_MS = 30_000;
 const AGENT_STOP_TIMEOUT_MS = 5_000;
@@ -99,8 +100,8 @@ async function startDevSlack(host: string): Promise<{ stand: LocalSlack; setting
 }
 
 /**
- * `twokey dev`: the control plane with its stand-ins, the demo database, and one agent (a child
- * process running `twokey agent`) serving `demo-pg`. Writes `DIR/dev.json` with the real endpoints.
+ * `twokey dev`: the control plane with its stand-ins, the demo database and Kubernetes API server (the
+ * test fixture), and one agent (a child process running `twokey agent`) serving `demo-pg` and `demo-k8s`. Writes `DIR/dev.json` with the real endpoints.
  */
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
   const host = options.host ?? '127.0.0.1';
@@ -162,6 +163,12 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
 
     const agentDir = join(dataDir, 'agent');
     await mkdir(agentDir, { recursive: true, mode: 0o700 });
+    let kube: DemoKubernetes | undefined;
+    if (options.demo) {
+      kube = await startDemoKubernetes(agentDir, host, await port(DEFAULT_PORTS.agentKubernetes));
+      const kubeServer = kube;
+      stoppers.push(() => kubeServer.stop());
+    }
     await writeFile(join(agentDir, 'agent.key'), registered.key, { mode: 0o600 });
     const endpointsFile = join(agentDir, 'state', 'endpoints.json');
     await rm(endpointsFile, { force: true });
@@ -188,6 +195,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
               readCredential: postgres.read,
               writeCredential: postgres.write,
             },
+            ...(kube ? [kube.target] : []),
           ]
         : [],
       mcp: { listen: { host, port: options.autoPorts ? 0 : DEFAULT_PORTS.agentMcp } },
@@ -215,9 +223,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       controlPlane: { httpUrl: controlPlane.httpUrl, wsUrl: controlPlane.wsUrl },
       issuer: controlPlane.issuer,
       outboxDir,
-      targets: postgres
-        ? { [DEMO_TARGET]: { protocol: 'postgres', endpoint: endpoints[DEMO_TARGET] ?? null, adminUrl: postgres.adminUrl, database: DEMO_DATABASE } }
-        : {},
+      targets: {
+        ...(postgres ? { [DEMO_TARGET]: { protocol: 'postgres', endpoint: endpoints[DEMO_TARGET] ?? null, adminUrl: postgres.adminUrl, database: DEMO_DATABASE } } : {}),
+        ...(kube ? { [DEMO_KUBE_TARGET]: { protocol: 'kubernetes', endpoint: endpoints[DEMO_KUBE_TARGET] ?? null } } : {}),
+      },
       pid: process.pid,
       mcp: { url: `http://${mcp.endpoint}/mcp` },
       ...(slack ? { slack: { viewer: slack.settings.apiUrl.replace(/api\/$/, '') } } : {}),

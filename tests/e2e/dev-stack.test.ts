@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { startDev, TWOKEY_BIN, twokey, type DevProcess } from '../support/cli';
+import { KUBECTL } from '../support/kubectl';
 import { postDecision, readOutbox, waitForMail } from '../support/outbox';
 import { demoCustomer } from '../../local/demo/seed';
 
@@ -42,8 +43,22 @@ describe('twokey dev (npm start) end to end', () => {
       const agents = (JSON.parse(res.stdout) as { agents: { name: string; connected: boolean; targets: string[] }[] }).agents;
       return agents.find((a) => a.name === 'demo-agent' && a.connected);
     }, 10_000, 'demo agent connected');
-    expect(agent.targets).toEqual(['demo-pg']);
+    expect(agent.targets).toEqual(['demo-pg', 'demo-k8s']);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('serves kubectl through the kubeconfig twokey kubeconfig writes (exec plugin, pinned CA), Secrets masked', async () => {
+    const kubeconfig = join(dataDir, 'kubeconfig');
+    expect((await twokey(['kubeconfig', '--target', 'demo-k8s', '--user', 'alice', '--data-dir', dataDir, '--kubeconfig', kubeconfig])).code).toBe(0);
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(KUBECTL, args, { env: { ...process.env, KUBECONFIG: kubeconfig, HOME: dataDir } }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
+      });
+    const pods = await run(['get', 'pods']);
+    expect(pods.stderr).toBe('');
+    expect(pods.stdout).toMatch(/web-1\s+1\/1\s+Running/);
+    const password = await run(['get', 'secret', 'db-credentials', '-o', 'jsonpath={.data.password}']);
+    expect(Buffer.from(password.stdout, 'base64').toString('utf8')).toBe('****');
   });
 
   it('serves MCP to an AI client through `twokey mcp`, found from dev.json, masked as the demo policy says', async () => {

@@ -14,7 +14,7 @@ describe('parsePolicy', () => {
     expect(problemsOf(demo)).toContain('reviewers.dba.0: names no issuer and the policy has no top-level issuer');
     const result = parsePolicy(withDevIssuer(demo, 'https://issuer.test'));
     if (!result.ok) throw result.error;
-    expect(result.value.targets.map((t) => t.name)).toEqual(['demo-pg']);
+    expect(result.value.targets.map((t) => t.name)).toEqual(['demo-pg', 'demo-k8s']);
     expect(result.value.rules[0]?.actions.write).toEqual({ approve: { groups: ['dba'], min: 1, timeoutSeconds: 900, requireReason: false } });
     expect(result.value.masks.find((m) => m.name === 'customer-pii-analyst')?.strict).toBe(true);
   });

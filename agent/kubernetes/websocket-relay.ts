@@ -1,0 +1,159 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { UPSTREAM_UNREACHABLE } from './forward';
+import { writeRawStatus } from './raw-status';
+import type { Credential, KubeUpstream } from './upstream';
+
+/** Largest WebSocket message relayed (kubectl sends stdin and resize in small frames; the API server 32 KiB stdout frames). */
+export const MAX_WS_MESSAGE_BYTES = 1024 * 1024;
+/** Bytes queued toward one side before the other side is paused (backpressure across the relay). */
+export const MAX_WS_BUFFERED_BYTES = 1024 * 1024;
+/** Time the API server has to accept the upgrade. */
+export const WS_HANDSHAKE_TIMEOUT_MS = 30_000;
+
+/** The channels of the v4/v5.channel.k8s.io protocols (first byte of each binary message). */
+const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4 } as const;
+
+/** Where a terminal's bytes are recorded. */
+export interface TerminalTap {
+  output(text: string): void;
+  input(text: string): void;
+  resize(width: number, height: number): void;
+}
+
+export interface Relayed {
+  readonly status: number;
+  readonly bytes: number;
+  readonly error?: string;
+}
+
+/**
+ * A WebSocket stream (exec, attach, port-forward; the channel.k8s.io family): the agent opens the
+ * upstream socket first, with the subprotocols the caller offered, then accepts the caller with the
+ * one the API server chose; messages pass one by one both ways, each side paused while the other's
+ * queue is full. A refused upstream handshake (a Status) is passed back as it came.
+ */
+export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, socket: Duplex, head: Buffer, path: string, credential: Credential, tap: TerminalTap | undefined): Promise<Relayed> {
+  return upstream.upgradeOptions({ method: 'GET', path, headers: {}, credential }).then(
+    (options) =>
+      new Promise<Relayed>((resolve) => {
+        const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+        const url = `wss://${String(options.hostname)}:${String(options.port)}${String(options.path)}`;
+        const up = new WebSocket(url, offered, {
+          headers: { authorization: String((options.headers as Record<string, string>).authorization) },
+          ca: options.ca,
+          maxPayload: MAX_WS_MESSAGE_BYTES,
+          perMessageDeflate: false,
+          handshakeTimeout: WS_HANDSHAKE_TIMEOUT_MS,
+        });
+        let bytes = 0;
+        let settled = false;
+        const finish = (r: Relayed): void => {
+          if (settled) return;
+          settled = true;
+          resolve({ ...r, bytes });
+        };
+        socket.once('close', () => {
+          up.terminate();
+          finish({ status: 101, bytes });
+        });
+        up.once('unexpected-response', (_r, answer: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          answer.on('data', (c: Buffer) => chunks.length < 64 && chunks.push(c));
+          answer.once('end', () => {
+            const body = Buffer.concat(chunks);
+            const headLines = `HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}\r\ncontent-type: ${answer.headers['content-type'] ?? 'application/json'}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+            socket.end(Buffer.concat([Buffer.from(headLines), body]));
+            finish({ status: answer.statusCode ?? 502, bytes: body.length });
+          });
+          up.terminate();
+        });
+        up.once('error', (e) => {
+          if (up.readyState === WebSocket.CONNECTING || !settled) writeRawStatus(socket, 'ServiceUnavailable', UPSTREAM_UNREACHABLE);
+          finish({ status: 503, bytes, error: e.message });
+        });
+        up.once('open', () => {
+          const chosen = up.protocol;
+          const server = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false, handleProtocols: () => chosen || false });
+          server.handleUpgrade(req, socket, head, (client) => {
+            // Only the channel protocols carry a terminal; port-forward's bytes are not read.
+            const reader = tap && chosen.includes('channel.k8s.io') ? new ChannelReader(tap) : undefined;
+            pipeMessages(up, client, (data, binary) => {
+              bytes += data.length;
+              reader?.fromUpstream(data, binary);
+            });
+            pipeMessages(client, up, (data, binary) => reader?.fromCaller(data, binary));
+            const closeBoth = (code: number, reason: Buffer): void => {
+              const safe = code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 ? code : 1000;
+              if (client.readyState === WebSocket.OPEN) client.close(safe, reason);
+              if (up.readyState === WebSocket.OPEN) up.close(safe, reason);
+              finish({ status: 101, bytes });
+            };
+            up.once('close', closeBoth);
+            client.once('close', closeBoth);
+            client.once('error', () => up.terminate());
+          });
+        });
+      }),
+    (e: unknown) => {
+      writeRawStatus(socket, 'ServiceUnavailable', UPSTREAM_UNREACHABLE);
+      return { status: 503, bytes: 0, error: String(e) };
+    },
+  );
+}
+
+/** Each message from `from` is sent on to `to`; `from` pauses while `to` has MAX_WS_BUFFERED_BYTES queued. */
+function pipeMessages(from: WebSocket, to: WebSocket, seen: (data: Buffer, binary: boolean) => void): void {
+  from.on('message', (raw: RawData, binary: boolean) => {
+    const data = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw as ArrayBuffer);
+    seen(data, binary);
+    if (to.readyState !== WebSocket.OPEN) return;
+    to.send(data, { binary }, () => {
+      if (from.isPaused && to.bufferedAmount < MAX_WS_BUFFERED_BYTES / 2) from.resume();
+    });
+    if (to.bufferedAmount >= MAX_WS_BUFFERED_BYTES) from.pause();
+  });
+}
+
+/** The channel and payload of one message: binary protocols prefix a byte, base64 ones an ASCII digit. */
+function channelOf(data: Buffer, binary: boolean): { channel: number; payload: Buffer } | undefined {
+  if (data.length === 0) return undefined;
+  if (binary) return { channel: data[0] ?? -1, payload: data.subarray(1) };
+  return { channel: (data[0] ?? 0) - 0x30, payload: Buffer.from(data.subarray(1).toString('latin1'), 'base64') };
+}
+
+/**
+ * Reads a channel.k8s.io stream for the recording: stdout and stderr as output, stdin as input, resize
+ * messages; each channel decoded as UTF-8 on its own (a character may straddle two messages).
+ */
+class ChannelReader {
+  private readonly decoders = new Map<number, StringDecoder>();
+
+  constructor(private readonly tap: TerminalTap) {}
+
+  text(channel: number, payload: Buffer): string {
+    let d = this.decoders.get(channel);
+    if (!d) this.decoders.set(channel, (d = new StringDecoder('utf8')));
+    return d.write(payload);
+  }
+
+  fromUpstream(data: Buffer, binary: boolean): void {
+    const m = channelOf(data, binary);
+    if (m && (m.channel === CHANNEL.stdout || m.channel === CHANNEL.stderr) && m.payload.length) this.tap.output(this.text(m.channel, m.payload));
+  }
+
+  fromCaller(data: Buffer, binary: boolean): void {
+    const m = channelOf(data, binary);
+    if (!m) return;
+    if (m.channel === CHANNEL.stdin && m.payload.length) this.tap.input(this.text(m.channel, m.payload));
+    if (m.channel !== CHANNEL.resize) return;
+    try {
+      const size = JSON.parse(m.payload.toString('utf8')) as { Width?: unknown; Height?: unknown };
+      if (typeof size.Width === 'number' && typeof size.Height === 'number') this.tap.resize(size.Width, size.Height);
+    } catch {
+      // A malformed resize is the API server's to refuse; the recording skips it.
+    }
+  }
+}
