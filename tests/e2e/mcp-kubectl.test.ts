@@ -2,7 +2,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startKubeFixture, type KubeFixture } from '../support/kube-fixture';
 import { KUBE_TEST_POLICY, startKubeStack, type KubeStack } from '../support/kube-stack';
 import { waitFor } from '../support/control-plane';
-import { callTool, mcpClient } from '../support/mcp-client';
+import { callTool, McpCallers } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
 
 const READ_SA = 'read-sa-token';
@@ -11,23 +11,20 @@ const WRITE_SA = 'write-sa-token';
 describe('the kubectl tool through the MCP endpoint (official SDK client, the fixture API server upstream)', () => {
   let fixture: KubeFixture;
   let stack: KubeStack;
-  const clients: Client[] = [];
+  let callers: McpCallers;
+  const connect = (user: string, groups: string[], name?: string): Promise<Client> => callers.connect(user, groups, name);
 
   beforeAll(async () => {
     fixture = await startKubeFixture({ tokens: { [READ_SA]: { user: 'system:serviceaccount:twokey:reader', access: 'read' }, [WRITE_SA]: { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
     stack = await startKubeStack({ policy: KUBE_TEST_POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: READ_SA, writeToken: WRITE_SA }, mcp: true });
+    callers = new McpCallers(stack);
   }, 120_000);
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await callers?.closeAll();
     await stack?.stop();
     await fixture?.stop();
   });
 
-  async function connect(user: string, groups: string[], name?: string): Promise<Client> {
-    const client = await mcpClient(stack.mcpUrl(), await stack.token(user, groups), name);
-    clients.push(client);
-    return client;
-  }
   const upstreamWrites = (pathPart: string) => fixture.state.requests.filter((r) => r.path.includes(pathPart) && r.method !== 'GET').map((r) => `${r.method} ${r.user ?? ''}`);
 
   it('gets a Secret with its values masked, on the read service account', async () => {

@@ -4,7 +4,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { MAX_SSH_STDIN_BYTES } from '../../agent/mcp/ssh/toolset';
 import { SSH_TEST_POLICY, startSshStack, type SshStack } from '../support/ssh-stack';
 import { waitFor } from '../support/control-plane';
-import { callTool, mcpClient } from '../support/mcp-client';
+import { callTool, McpCallers } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
 
 // The SSH test policy, with every MCP write on box-mcp held for review even for callers who may write freely.
@@ -12,7 +12,8 @@ const POLICY = `${SSH_TEST_POLICY.replace('  - { name: box-mismatch, protocol: s
 
 describe('ssh_exec through the MCP endpoint (official SDK client, real sshd)', () => {
   let stack: SshStack;
-  const clients: Client[] = [];
+  let callers: McpCallers;
+  const connect = (user: string, groups: string[], name?: string): Promise<Client> => callers.connect(user, groups, name);
 
   beforeAll(async () => {
     stack = await startSshStack({
@@ -20,17 +21,12 @@ describe('ssh_exec through the MCP endpoint (official SDK client, real sshd)', (
       mcp: true,
       extraTargets: (sshd) => [{ name: 'box-mcp', protocol: 'ssh', listen: { host: '127.0.0.1', port: 0 }, upstream: { host: sshd.host, port: sshd.port }, hostKey: sshd.hostKey, readLogin: sshd.readLogin, writeLogin: sshd.writeLogin }],
     });
+    callers = new McpCallers(stack);
   }, 120_000);
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await callers?.closeAll();
     await stack?.stop();
   });
-
-  async function connect(user: string, groups: string[], name?: string): Promise<Client> {
-    const client = await mcpClient(stack.mcpUrl(), await stack.token(user, groups), name);
-    clients.push(client);
-    return client;
-  }
 
   const sshTargets = async (client: Client): Promise<string[]> => {
     const { tools } = await client.listTools();

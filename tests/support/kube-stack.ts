@@ -8,6 +8,7 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig, KubernetesTargetConfig } from '../../agent/config';
 import { startKubernetesListener } from '../../agent/kubernetes/listener';
 import { startAgentMcp } from '../../agent/mcp/agent-endpoint';
+import { agentMcpUrl } from './mcp-client';
 import { generatedTlsDir } from '../../agent/kubernetes/tls';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig, withDevIssuer } from '../../local/oidc/dev-issuer';
@@ -102,10 +103,7 @@ export async function startKubeStack(options: { policy: string; targets: readonl
     server: (target) => `https://${listener(target).endpoint}`,
     caFile: (target) => join(generatedTlsDir(stateDir, target), 'cert.pem'),
     token: (user, groups, ttlSeconds) => tokenFor(cp, user, groups, { audience: 'data', ttlSeconds }),
-    mcpUrl() {
-      if (!agent.mcp) throw new Error('the stack was started without mcp');
-      return `http://${agent.mcp.endpoint}/mcp`;
-    },
+    mcpUrl: () => agentMcpUrl(agent),
     async stop() {
       await agent.stop();
       await cp.stop();

@@ -7,6 +7,7 @@ import type { SshTargetConfig } from '../../agent/config';
 import { readHostPublicKeyLine } from '../../agent/ssh/host-key';
 import { startSshListener } from '../../agent/ssh/listener';
 import { startAgentMcp } from '../../agent/mcp/agent-endpoint';
+import { agentMcpUrl } from './mcp-client';
 import { startDemoSshd, type DemoSshd } from '../../local/demo/sshd';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig, withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
@@ -100,10 +101,7 @@ export async function startSshStack(options: { policy?: string; extraTargets?: (
       return file;
     },
     token: (user, groups, claims) => tokenFor(cp, user, groups, { ...claims, audience: 'data' }),
-    mcpUrl() {
-      if (!agent.mcp) throw new Error('the stack was started without mcp');
-      return `http://${agent.mcp.endpoint}/mcp`;
-    },
+    mcpUrl: () => agentMcpUrl(agent),
     async stop() {
       await agent.stop();
       await cp.stop();
