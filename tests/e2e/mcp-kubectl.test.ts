@@ -2,6 +2,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startKubeFixture, type KubeFixture } from '../support/kube-fixture';
 import { KUBE_TEST_POLICY, startKubeStack, type KubeStack } from '../support/kube-stack';
 import { waitFor } from '../support/control-plane';
+import { MAX_PENDING_EXECUTIONS_PER_CALLER } from '../../agent/mcp/held-executions';
 import { callTool, McpCallers } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
 
@@ -51,7 +52,7 @@ describe('the kubectl tool through the MCP endpoint (official SDK client, the fi
   it('holds a write as an AI agent\'s, returns pending_approval, and creates the object once approved from the mailed link', async () => {
     const alice = await connect('alice', ['support'], 'claude-code');
     const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'mcp-config', namespace: 'default' }, data: { mode: 'approved' } };
-    const held = await callTool(alice, 'kubectl', { target: 'k8s', verb: 'create', resource: 'configmaps', namespace: 'default', body, wait_seconds: 1 });
+    const held = await callTool(alice, 'kubectl', { target: 'k8s', verb: 'create', resource: 'configmaps', namespace: 'default', body, wait_seconds: 2 });
     expect(held.json).toMatchObject({ status: 'pending_approval' });
     const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'mcp-config', new Set(), 30_000);
     expect(mail.text).toContain('Sent by: an AI agent through MCP (client: claude-code 1.0.0)');
@@ -59,5 +60,14 @@ describe('the kubectl tool through the MCP endpoint (official SDK client, the fi
     expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
     await waitFor(() => upstreamWrites('/configmaps').length > 0 || undefined, 30_000, 'the approved create');
     expect(upstreamWrites('/configmaps')).toEqual(['POST system:serviceaccount:twokey:writer']);
+  });
+
+  it('refuses a caller\'s write while they already have the most writes awaiting review through MCP', async () => {
+    const carl = await connect('carl', ['support']);
+    const create = (i: number) => callTool(carl, 'kubectl', { target: 'k8s', verb: 'create', resource: 'configmaps', namespace: 'default', body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `carl-${i}` } }, wait_seconds: 2 });
+    for (let i = 0; i < MAX_PENDING_EXECUTIONS_PER_CALLER; i++) expect((await create(i)).json).toMatchObject({ status: 'pending_approval' });
+    expect(await create(MAX_PENDING_EXECUTIONS_PER_CALLER)).toMatchObject({ isError: true, text: `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} writes awaiting review through MCP, the most one caller may` });
+    const alice = await connect('alice', ['support']);
+    expect((await callTool(alice, 'kubectl', { target: 'k8s', verb: 'list', resource: 'pods', namespace: 'default' })).isError).toBe(false);
   });
 });

@@ -1,10 +1,11 @@
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { z } from 'zod';
-import type { Identity } from '../../../core/identity/identity';
+import { principalKey, type Identity } from '../../../core/identity/identity';
 import type { Action, Decision } from '../../../core/policy/decide';
 import type { TargetConfig } from '../../config';
 import type { InProcessChannels } from '../../sessions/channels';
+import { MAX_PENDING_EXECUTIONS_PER_CALLER } from '../held-executions';
 import { tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 
 /** Bytes of a response body one call keeps (an MCP result is one JSON message); more is refused as truncated. */
@@ -13,6 +14,11 @@ export const MAX_KUBE_RESPONSE_BYTES = 4 * 1024 * 1024;
 export const MAX_KUBE_BODY_BYTES = 128 * 1024;
 /** The longest a call waits for the listener's answer (a held write waits on after it): below MCP clients' usual 60 s. */
 export const MAX_KUBE_WAIT_SECONDS = 50;
+/**
+ * The shortest wait for a write's answer: the listener says nothing while it holds a write, so only its
+ * silence tells a held write from one refused at once, and a refusal must have time to arrive.
+ */
+export const MIN_KUBE_WAIT_SECONDS = 2;
 /** Time for a read's answer. */
 export const KUBE_READ_TIMEOUT_MS = 50_000;
 
@@ -41,7 +47,7 @@ const args = z.strictObject({
   replicas: z.number().int().min(0).max(10_000).optional().describe('For scale'),
   label_selector: z.string().max(1024).optional(),
   reason: z.string().min(1).max(1024).optional().describe('Shown to reviewers of a write'),
-  wait_seconds: z.number().int().min(0).max(MAX_KUBE_WAIT_SECONDS).optional().describe(`How long to wait for a held write's decision (default ${MAX_KUBE_WAIT_SECONDS})`),
+  wait_seconds: z.number().int().min(MIN_KUBE_WAIT_SECONDS).max(MAX_KUBE_WAIT_SECONDS).optional().describe(`How long to wait for a held write's decision (default ${MAX_KUBE_WAIT_SECONDS})`),
 });
 type Args = z.infer<typeof args>;
 
@@ -140,6 +146,14 @@ export function kubernetesToolset(deps: KubeToolDeps): McpToolset {
   const available = (identity: Identity, t: TargetConfig): boolean =>
     deps.addressOf(t.name) !== undefined && (['read', 'write'] as const).some((cls) => deps.decide(identity, t.name, { class: cls, via: 'mcp' }).kind !== 'deny');
 
+  /** Held writes each caller has waiting after their call returned (each holds a connection to the listener). */
+  const waiting = new Map<string, number>();
+  const count = (principal: string, delta: number): void => {
+    const n = (waiting.get(principal) ?? 0) + delta;
+    if (n > 0) waiting.set(principal, n);
+    else waiting.delete(principal);
+  };
+
   const kubectl: McpTool<typeof args> = {
     name: 'kubectl',
     description: `One Kubernetes API request in a structured form (not a shell line): get, list, create, apply, patch, delete or scale a resource. Reads run on the read service account, masked (Secret values included); writes run at once where allowed, otherwise are held for reviewers: the call waits up to wait_seconds (default and limit ${MAX_KUBE_WAIT_SECONDS}) and then returns status pending_approval while the write waits on and runs once approved. Answers are the API server's JSON (at most 4 MiB).`,
@@ -151,6 +165,10 @@ export function kubernetesToolset(deps: KubeToolDeps): McpToolset {
       if (req.body !== undefined && Buffer.byteLength(req.body) > MAX_KUBE_BODY_BYTES) return refusal('error', `twokey: the body is over ${MAX_KUBE_BODY_BYTES} bytes`);
       const address = deps.addressOf(call.target.name);
       if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
+      const principal = principalKey(call.identity);
+      if (!READ_VERBS.includes(a.verb) && (waiting.get(principal) ?? 0) >= MAX_PENDING_EXECUTIONS_PER_CALLER) {
+        return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} writes awaiting review through MCP, the most one caller may`);
+      }
       const answered = send(address, call, req, a.reason, deps.channels);
       const waitMs = READ_VERBS.includes(a.verb) ? KUBE_READ_TIMEOUT_MS : (a.wait_seconds ?? MAX_KUBE_WAIT_SECONDS) * 1000;
       const late = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), waitMs).unref());
@@ -158,7 +176,9 @@ export function kubernetesToolset(deps: KubeToolDeps): McpToolset {
       const summary = `${req.method} ${req.path.split('?')[0] ?? ''}`;
       if (!answer) {
         if (READ_VERBS.includes(a.verb)) return refusal('error', `twokey: no answer within ${KUBE_READ_TIMEOUT_MS / 1000}s`);
-        return { ok: true, decision: 'approve', result: { status: 'pending_approval', message: 'twokey: the write is held for review; it runs once approved (reviewers were mailed)' }, summary: `pending ${summary}` };
+        count(principal, 1);
+        void answered.then(() => count(principal, -1));
+        return { ok: true, decision: 'approve', result: { status: 'pending_approval', message: `twokey: no answer within ${waitMs / 1000}s: the write is held for review, and runs once approved` }, summary: `pending ${summary}` };
       }
       if (answer.kind === 'too-large') return refusal('error', `twokey: the answer is over ${MAX_KUBE_RESPONSE_BYTES} bytes; narrow it (a name, a namespace, a label_selector)`);
       if (answer.kind === 'failed') return refusal('error', 'twokey: the Kubernetes listener could not be reached');
