@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { kubeMaskingFor } from '../../core/kubernetes/response-masking';
 import { reviewWrite, type ReviewRefusal } from '../../core/kubernetes/write-review';
 import { askApproval, type ApprovalOutcome } from '../approvals/approval-flow';
+import { channelText } from '../sessions/channels';
 import { readBounded } from './bounded-body';
 import { forward } from './forward';
 import type { JudgedRequest } from './judge';
@@ -77,7 +78,7 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   res.once('close', () => abort.abort());
   const { session } = judged.session;
   const asked = await askApproval(
-    { kind: 'statement', target: deps.target, protocol: 'kubernetes', identity: session.identity, text, sha256, class: judged.classified.action.class, decision: judged.decision, reason: reasonOf(req) },
+    { kind: 'statement', target: deps.target, protocol: 'kubernetes', identity: session.identity, via: judged.channel && channelText(judged.channel), text, sha256, class: judged.classified.action.class, decision: judged.decision, reason: reasonOf(req) },
     WORDING,
     { gate: deps.context.approvals, record: (e) => session.record({ e: 'approval', ...e }), signal: abort.signal },
   );

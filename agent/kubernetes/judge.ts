@@ -3,6 +3,7 @@ import { kubernetesAction } from '../../core/kubernetes/classify';
 import { requestInfo, type KubeRequestRefusal } from '../../core/kubernetes/request-info';
 import type { Decision } from '../../core/policy/decide';
 import type { AgentContext } from '../agent';
+import type { CallerChannel } from '../sessions/channels';
 import { sessionMaskingFor, type SessionMaskingHandle } from '../sessions/session-masking';
 import { MAX_REQUESTS_IN_FLIGHT_PER_CALLER, type ApiSession, type ApiSessions } from './api-sessions';
 import type { ClassifiedRequest } from './kube-rules';
@@ -23,6 +24,8 @@ export interface JudgedRequest {
   readonly url: string;
   /** The url as recordings show it (masked). */
   readonly maskedPath: string;
+  /** How the caller came when the agent opened the connection for them (MCP). */
+  readonly channel: CallerChannel | undefined;
 }
 
 /** A request refused before it reached the API server, as a Status. */
@@ -68,13 +71,14 @@ export async function judgeRequest(req: IncomingMessage, target: string, context
     return { ok: false, refusal: { reason: REFUSAL_STATUS[info.error.code], message: info.error.message }, session, maskedPath };
   }
   const classified = { info: info.value, action: kubernetesAction(info.value) };
-  const decision = context.decide(identity, target, classified.action);
+  const channel = context.channels.of(req.socket.remoteAddress, req.socket.remotePort);
+  const decision = context.decide(identity, target, { ...classified.action, via: channel?.via });
   session.session.record({ e: 'decision', text, class: classified.action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
   if (decision.kind === 'deny') return { ok: false, refusal: { reason: 'Forbidden', message: `twokey: ${decision.reason}` }, session, maskedPath };
   // What goes upstream is the request as the agent read it (decoded segments and parameters encoded again), never the caller's bytes.
   const query = info.value.query.toString();
   const canonical = `${info.value.path}${query ? `?${query}` : ''}`;
-  return { ok: true, judged: { session, classified, decision, masking, url: canonical, maskedPath: masking.value(canonical) } };
+  return { ok: true, judged: { session, classified, decision, masking, url: canonical, maskedPath: masking.value(canonical), channel } };
 }
 
 function refuse(reason: StatusReason, message: string): Judgement {

@@ -123,6 +123,7 @@ export class CallerConnection {
       terminal: (start) => this.terminal(session, start),
       recordEvents: () => this.recordEvents(session),
       windowOpen: () => agent.approvals.windowOpen(principalKey(session.identity), target.name),
+      channel: agent.channels.of(this.info.ip, this.info.port),
     };
   }
 

@@ -4,6 +4,7 @@ import type { Action, Decision } from '../../core/policy/decide';
 import { classifyCommand } from '../../core/ssh/classify-command';
 import type { AgentContext } from '../agent';
 import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
+import { channelText, type CallerChannel } from '../sessions/channels';
 import type { StartedSession } from '../sessions/lifecycle';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
 import type { SshEvent } from './events';
@@ -34,13 +35,15 @@ export interface JudgeDeps {
   readonly reason: string | undefined;
   /** The session's masking: recorded decisions carry the action's text as masked (a command line may hold a secret). */
   readonly masking: SessionMaskingHandle;
+  /** How the caller came when the agent opened the connection for them (MCP): policy and reviewers see it. */
+  readonly channel?: CallerChannel;
 }
 
 const WORDING: ApprovalWording = { noun: 'command', reasonHint: 'Give a reason with ssh -o SetEnv=TWOKEY_REASON="why".' };
 
 /** Decides one action and records the decision (each SFTP request that names a path is one such event). */
-export function decideAndRecord(deps: Pick<JudgeDeps, 'agent' | 'target' | 'session' | 'masking'>, action: Action, text: string): Decision {
-  const decision = deps.agent.decide(deps.session.identity, deps.target, action);
+export function decideAndRecord(deps: Pick<JudgeDeps, 'agent' | 'target' | 'session' | 'masking' | 'channel'>, action: Action, text: string): Decision {
+  const decision = deps.agent.decide(deps.session.identity, deps.target, { ...action, via: deps.channel?.via });
   deps.session.record({ e: 'decision', text: deps.masking.value(text), class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
   return decision;
 }
@@ -52,7 +55,7 @@ function judge(deps: JudgeDeps, action: Action, text: string, question: Pick<App
   if (decision.kind === 'deny') return { kind: 'refused', message: `twokey: ${decision.reason}` };
   // An allowed shell is the read account's: only an approved window puts a shell on the write login.
   if (decision.kind === 'allow') return { kind: 'run', login: action.class === 'read' || action.class === 'shell' ? 'read' : 'write', stdin: true };
-  return { ...question, target, protocol: 'ssh', identity: session.identity, text, sha256: actionHash({ kind: question.kind, text }), class: action.class, decision, reason: deps.reason };
+  return { ...question, target, protocol: 'ssh', identity: session.identity, via: deps.channel && channelText(deps.channel), text, sha256: actionHash({ kind: question.kind, text }), class: action.class, decision, reason: deps.reason };
 }
 
 const isVerdict = (judged: Verdict | ApprovalQuestion): judged is Verdict => judged.kind === 'run' || judged.kind === 'refused';

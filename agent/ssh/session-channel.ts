@@ -1,5 +1,6 @@
 import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTPWrapper } from 'ssh2';
 import { matchesAny } from '../../core/glob';
+import type { CallerChannel } from '../sessions/channels';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
 import type { StartedSession } from '../sessions/lifecycle';
 import type { AgentContext } from '../agent';
@@ -37,6 +38,8 @@ export interface ChannelHost {
   recordEvents(): void;
   /** Whether the caller's write window on this target is still open. */
   windowOpen(): boolean;
+  /** The channel of a connection the agent opened for a caller (MCP). */
+  readonly channel: CallerChannel | undefined;
 }
 
 /** Where a terminal channel's output, size changes and notes go in the recording. */
@@ -131,7 +134,7 @@ export class SessionChannel {
     const onParentAbort = (): void => abort.abort();
     this.host.signal.addEventListener('abort', onParentAbort);
     channel.on('close', () => abort.abort());
-    const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason, masking: this.host.masking };
+    const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason, masking: this.host.masking, channel: this.host.channel };
     try {
       // The recording starts before the decision, so that the decision is in it.
       if (kind.kind === 'subsystem') this.host.recordEvents();

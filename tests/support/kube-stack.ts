@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig, KubernetesTargetConfig } from '../../agent/config';
 import { startKubernetesListener } from '../../agent/kubernetes/listener';
+import { startAgentMcp } from '../../agent/mcp/agent-endpoint';
+import { agentMcpUrl } from './mcp-client';
 import { generatedTlsDir } from '../../agent/kubernetes/tls';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig, withDevIssuer } from '../../local/oidc/dev-issuer';
@@ -54,11 +56,13 @@ export interface KubeStack {
   caFile(target: string): string;
   /** A data-plane token; `ttlSeconds` negative for one that has expired. */
   token(user: string, groups: string[], ttlSeconds?: number): Promise<string>;
+  /** The agent's MCP URL (with `mcp: true`). */
+  mcpUrl(): string;
   stop(): Promise<void>;
 }
 
 /** Control plane, policy and an agent serving Kubernetes targets in front of `upstream`. */
-export async function startKubeStack(options: { policy: string; targets: readonly string[]; upstream: KubeUpstreamForTest }): Promise<KubeStack> {
+export async function startKubeStack(options: { policy: string; targets: readonly string[]; upstream: KubeUpstreamForTest; mcp?: boolean }): Promise<KubeStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tk-kube-cp-'));
   const cp = await startTestControlPlane(dataDir);
   writeFileSync(join(dataDir, 'dev.json'), JSON.stringify({ controlPlane: { httpUrl: cp.httpUrl, wsUrl: cp.wsUrl }, issuer: cp.issuer, outboxDir: cp.outboxDir, targets: {}, pid: process.pid }));
@@ -79,10 +83,10 @@ export async function startKubeStack(options: { policy: string; targets: readonl
     readToken: { tokenEnv: 'KUBE_READ_TOKEN' },
     writeToken: { tokenEnv: 'KUBE_WRITE_TOKEN' },
   }));
-  const config: AgentConfig = { name: 'kube-agent', controlPlane: { url: cp.wsUrl, keyEnv: 'KUBE_AGENT_KEY' }, stateDir, identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] }, targets };
+  const config: AgentConfig = { name: 'kube-agent', controlPlane: { url: cp.wsUrl, keyEnv: 'KUBE_AGENT_KEY' }, stateDir, identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] }, targets, mcp: options.mcp ? { listen: { host: '127.0.0.1', port: 0 } } : undefined };
   const lines: string[] = [];
   const keep = (level: string) => (event: string, fields?: Record<string, unknown>) => void lines.push(`${level} ${event} ${JSON.stringify(fields ?? {})}`);
-  const agent = await startAgent(config, { listenerFactories: { kubernetes: (t, ctx) => startKubernetesListener(t, ctx) }, log: { info: keep('info'), warn: keep('warn'), error: keep('error') } });
+  const agent = await startAgent(config, { listenerFactories: { kubernetes: (t, ctx) => startKubernetesListener(t, ctx) }, mcpEndpoint: startAgentMcp, log: { info: keep('info'), warn: keep('warn'), error: keep('error') } });
   await waitFor(() => agent.policy.policy, 30_000, 'policy').catch((e: unknown) => {
     throw new Error(`${String(e)}; agent log:\n${lines.join('\n')}`);
   });
@@ -99,6 +103,7 @@ export async function startKubeStack(options: { policy: string; targets: readonl
     server: (target) => `https://${listener(target).endpoint}`,
     caFile: (target) => join(generatedTlsDir(stateDir, target), 'cert.pem'),
     token: (user, groups, ttlSeconds) => tokenFor(cp, user, groups, { audience: 'data', ttlSeconds }),
+    mcpUrl: () => agentMcpUrl(agent),
     async stop() {
       await agent.stop();
       await cp.stop();

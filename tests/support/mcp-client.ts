@@ -29,3 +29,26 @@ export async function endSession(client: Client): Promise<void> {
   await (client.transport as StreamableHTTPClientTransport).terminateSession();
   await client.close();
 }
+
+/** The MCP URL of a test agent started with an `mcp` section. */
+export function agentMcpUrl(agent: { readonly mcp: { readonly endpoint: string } | undefined }): string {
+  if (!agent.mcp) throw new Error('the stack was started without mcp');
+  return `http://${agent.mcp.endpoint}/mcp`;
+}
+
+/** SDK clients a test suite opens as callers of one stack (each with a fresh token), closed together after it. */
+export class McpCallers {
+  private readonly clients: Client[] = [];
+
+  constructor(private readonly stack: { mcpUrl(): string; token(user: string, groups: string[]): Promise<string> }) {}
+
+  async connect(user: string, groups: string[], name?: string): Promise<Client> {
+    const client = await mcpClient(this.stack.mcpUrl(), await this.stack.token(user, groups), name);
+    this.clients.push(client);
+    return client;
+  }
+
+  closeAll(): Promise<void[]> {
+    return Promise.all(this.clients.map((c) => c.close()));
+  }
+}

@@ -6,6 +6,7 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { AgentConfig, PostgresTargetConfig, TargetConfig } from '../../agent/config';
 import { startPostgresListener } from '../../agent/postgres/listener';
 import { startAgentMcp } from '../../agent/mcp/agent-endpoint';
+import { agentMcpUrl } from './mcp-client';
 import type { ControlPlaneOptions, LocalControlPlane } from '../../local/control-plane';
 import { withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, tokenFor, waitFor } from './control-plane';
@@ -133,10 +134,7 @@ export async function startPgStack(
     pg: pgServer,
     agent,
     endpoint: (target) => listenerEndpoint(agent, target),
-    mcpUrl() {
-      if (!agent.mcp) throw new Error('the stack was started without mcp');
-      return `http://${agent.mcp.endpoint}/mcp`;
-    },
+    mcpUrl: () => agentMcpUrl(agent),
     token: (user, groups, claims) => tokenFor(stack.cp, user, groups, { ...claims, audience: 'data' }),
     apiToken: (user, groups, claims) => tokenFor(stack.cp, user, groups, claims),
     async stop() {

@@ -6,6 +6,8 @@ import { startAgent, type RunningAgent } from '../../agent/agent';
 import type { SshTargetConfig } from '../../agent/config';
 import { readHostPublicKeyLine } from '../../agent/ssh/host-key';
 import { startSshListener } from '../../agent/ssh/listener';
+import { startAgentMcp } from '../../agent/mcp/agent-endpoint';
+import { agentMcpUrl } from './mcp-client';
 import { startDemoSshd, type DemoSshd } from '../../local/demo/sshd';
 import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig, withDevIssuer, type TokenRequest } from '../../local/oidc/dev-issuer';
@@ -50,11 +52,13 @@ export interface SshStack {
   /** A known_hosts file naming the agent's host key for a target. */
   knownHosts(target: string): Promise<string>;
   token(user: string, groups: string[], claims?: Partial<TokenRequest>): Promise<string>;
+  /** The agent's MCP URL (with `mcp: true`). */
+  mcpUrl(): string;
   stop(): Promise<void>;
 }
 
 /** A real sshd (read and write users), the local control plane with the SSH test policy, and an agent serving `box`. */
-export async function startSshStack(options: { policy?: string; extraTargets?: (sshd: DemoSshd) => SshTargetConfig[] } = {}): Promise<SshStack> {
+export async function startSshStack(options: { policy?: string; extraTargets?: (sshd: DemoSshd) => SshTargetConfig[]; mcp?: boolean } = {}): Promise<SshStack> {
   const dir = mkdtempSync(join(tmpdir(), 'tk-ssh-'));
   // The target's users reach their authorized keys and the data directory through it.
   chmodSync(dir, 0o755);
@@ -76,8 +80,8 @@ export async function startSshStack(options: { policy?: string; extraTargets?: (
   };
   const quiet = { info: () => undefined, warn: () => undefined, error: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`agent error ${event} ${JSON.stringify(fields ?? {})}\n`) };
   const agent = await startAgent(
-    { name: 'ssh-agent', controlPlane: { url: cp.wsUrl, keyEnv: 'SSH_AGENT_KEY' }, stateDir, identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] }, targets: [box, ...(options.extraTargets?.(sshd) ?? [])] },
-    { listenerFactories: { ssh: (t, ctx) => startSshListener(t, ctx) }, log: quiet },
+    { name: 'ssh-agent', controlPlane: { url: cp.wsUrl, keyEnv: 'SSH_AGENT_KEY' }, stateDir, identity: { issuers: [devIssuerConfig(cp.issuer, 'data')] }, targets: [box, ...(options.extraTargets?.(sshd) ?? [])], mcp: options.mcp ? { listen: { host: '127.0.0.1', port: 0 } } : undefined },
+    { listenerFactories: { ssh: (t, ctx) => startSshListener(t, ctx) }, mcpEndpoint: startAgentMcp, log: quiet },
   );
   await waitFor(() => agent.policy.policy, 30_000, 'policy');
   const stack: SshStack = {
@@ -93,6 +97,7 @@ export async function startSshStack(options: { policy?: string; extraTargets?: (
       return file;
     },
     token: (user, groups, claims) => tokenFor(cp, user, groups, { ...claims, audience: 'data' }),
+    mcpUrl: () => agentMcpUrl(agent),
     async stop() {
       await agent.stop();
       await cp.stop();

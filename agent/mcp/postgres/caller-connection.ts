@@ -16,11 +16,17 @@ export interface ListenerAddress {
 }
 
 /** A listener's bound `host:port`, as a connection from this process reaches it (a wildcard bind via loopback). */
-export function listenerAddress(endpoint: string, database: string, hasTls: boolean): ListenerAddress {
+export function endpointAddress(endpoint: string): { host: string; port: number } {
   const at = endpoint.lastIndexOf(':');
   const bound = endpoint.slice(0, at);
   const host = bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' || bound === '[::]' ? '::1' : bound;
-  return { host, port: Number(endpoint.slice(at + 1)), database, tls: hasTls && !isLoopback(host) };
+  return { host, port: Number(endpoint.slice(at + 1)) };
+}
+
+/** A Postgres listener's address for the in-process connection. */
+export function listenerAddress(endpoint: string, database: string, hasTls: boolean): ListenerAddress {
+  const { host, port } = endpointAddress(endpoint);
+  return { host, port, database, tls: hasTls && !isLoopback(host) };
 }
 
 /**

@@ -9,7 +9,8 @@ import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
 import { tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
-import { HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, trackedResult, type Execution } from './held-executions';
+import { answerWithin, HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, refusedStatus, statusOutcome, type Execution } from '../held-executions';
+import { trackedResult } from './tracked-result';
 import { ReaderConnections } from './reader-connections';
 
 /** Largest SQL a tool takes (an approval's text is smaller still: MAX_APPROVAL_TEXT_BYTES). */
@@ -202,16 +203,12 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
       },
       (e: unknown): ToolOutcome => {
         const message = messageOf(e);
-        if (execution) Object.assign(execution, { status: asStatus(refusedOutcomeOf(message, execution.requestId)), message });
+        if (execution) Object.assign(execution, { status: refusedStatus(refusedOutcomeOf(message, execution.requestId)), message });
         return refusal(execution ? 'approve' : 'deny', message);
       },
     );
     void settled.finally(() => client.end().catch(() => undefined));
-    const first = await Promise.race([settled, pending]);
-    if ('ok' in first) return first;
-    const waited = await Promise.race([settled, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), waitSeconds * 1000).unref())]);
-    if (waited) return waited;
-    return { ok: true, decision: 'approve', result: pendingJson(first), summary: `pending_approval ${first.requestId}` };
+    return answerWithin(settled, pending, waitSeconds);
   }
 
   const requestStatus: McpTool<z.ZodObject<{ request_id: z.ZodString }>> = {
@@ -219,19 +216,8 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
     description: 'The state of a write sent for review through execute: pending, approved (with its result), denied (with the reviewer comment), expired or failed.',
     args: z.strictObject({ request_id: z.string().uuid() }),
     available: writes,
-    async call(args, call) {
-      const e = deps.held.get(principalKey(call.identity), args.request_id);
-      if (!e || e.target !== call.target.name) return refusal('error', `twokey: no request ${args.request_id} of yours through MCP on ${call.target.name}`);
-      if (e.status === 'pending') return { ok: true, decision: 'approve', result: pendingJson(e), summary: `pending ${e.requestId}` };
-      return { ok: true, decision: 'approve', result: { status: e.status, request_id: e.requestId, ...(e.message ? { message: e.message } : {}), ...(e.result ? { result: e.result } : {}) }, summary: `${e.status} ${e.requestId}` };
-    },
+    call: async (args, call) => statusOutcome(deps.held.get(principalKey(call.identity), args.request_id), args.request_id, call.target.name),
   };
 
   return { protocol: 'postgres', tools: [tool(describeSchema), tool(query), tool(execute), tool(requestStatus)] };
-}
-
-const pendingJson = (e: Execution) => ({ status: 'pending_approval', request_id: e.requestId, reviewers: e.reviewers, expires_at: e.expiresAt });
-
-function asStatus(outcome: string | undefined): Execution['status'] {
-  return outcome === 'denied' || outcome === 'expired' ? outcome : 'failed';
 }

@@ -1,25 +1,9 @@
-import type { RowsResult } from './caller-connection';
+import type { ToolOutcome } from './tool-registry';
 
 /** Requests one caller may have awaiting a decision through MCP (each holds a connection to the listener). */
 export const MAX_PENDING_EXECUTIONS_PER_CALLER = 10;
 /** Decided requests kept per caller for `request_status` (the oldest are forgotten first). */
 export const MAX_TRACKED_EXECUTIONS_PER_CALLER = 100;
-
-/**
- * Row values a decided request keeps for `request_status` (kept for up to MAX_TRACKED_EXECUTIONS_PER_CALLER
- * requests per caller, so far less than one answer's MAX_RESULT_BYTES); later rows are dropped and flagged.
- */
-export const MAX_TRACKED_RESULT_BYTES = 64 * 1024;
-
-/** A run's result as a tracked request keeps it: rows up to MAX_TRACKED_RESULT_BYTES of values, `truncated` when some were dropped. */
-export function trackedResult(r: RowsResult): RowsResult {
-  let bytes = 0;
-  for (const [i, row] of r.rows.entries()) {
-    for (const v of row) bytes += v === null ? 0 : v.length;
-    if (bytes > MAX_TRACKED_RESULT_BYTES) return { ...r, rows: r.rows.slice(0, i), truncated: true };
-  }
-  return r;
-}
 
 export type ExecutionStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'failed';
 
@@ -42,11 +26,11 @@ export interface Execution {
  */
 export class HeldExecutions {
   private readonly byCaller = new Map<string, Map<string, Execution>>();
-  /** Per caller, `execute` calls under way whose request is not yet tracked (each holds a slot). */
+  /** Per caller, calls under way whose request is not yet tracked (each holds a slot). */
   private readonly starting = new Map<string, number>();
 
   /**
-   * Takes one of the caller's MAX_PENDING_EXECUTIONS_PER_CALLER slots for an `execute` about to start,
+   * Takes one of the caller's MAX_PENDING_EXECUTIONS_PER_CALLER slots for a held action about to start,
    * checked and taken at once so that concurrent calls cannot pass the cap together; undefined when none
    * is free. The returned function frees the slot (once the request is tracked, or the call ended).
    */
@@ -83,4 +67,30 @@ export class HeldExecutions {
   get(principal: string, requestId: string): Execution | undefined {
     return this.byCaller.get(principal)?.get(requestId);
   }
+}
+
+export const pendingJson = (e: Execution) => ({ status: 'pending_approval', request_id: e.requestId, reviewers: e.reviewers, expires_at: e.expiresAt });
+
+/** `request_status`'s answer for one of the caller's requests on a target (any protocol's). */
+export function statusOutcome(e: Execution | undefined, requestId: string, target: string): ToolOutcome {
+  if (!e || e.target !== target) return { ok: false, decision: 'error', message: `twokey: no request ${requestId} of yours through MCP on ${target}` };
+  if (e.status === 'pending') return { ok: true, decision: 'approve', result: pendingJson(e), summary: `pending ${e.requestId}` };
+  return { ok: true, decision: 'approve', result: { status: e.status, request_id: e.requestId, ...(e.message ? { message: e.message } : {}), ...(e.result ? { result: e.result } : {}) }, summary: `${e.status} ${e.requestId}` };
+}
+
+/**
+ * A held action's tool answer: its end when it ends before a request is sent; once `pending` says the
+ * request is out, its end within `waitSeconds`, or else `pending_approval` (the action waits on).
+ */
+export async function answerWithin(settled: Promise<ToolOutcome>, pending: Promise<Execution>, waitSeconds: number): Promise<ToolOutcome> {
+  const first = await Promise.race([settled, pending]);
+  if ('ok' in first) return first;
+  const waited = await Promise.race([settled, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), waitSeconds * 1000).unref())]);
+  if (waited) return waited;
+  return { ok: true, decision: 'approve', result: pendingJson(first), summary: `pending_approval ${first.requestId}` };
+}
+
+/** A refused request's status from its `twokey:` message. */
+export function refusedStatus(outcome: string | undefined): ExecutionStatus {
+  return outcome === 'denied' || outcome === 'expired' ? outcome : 'failed';
 }

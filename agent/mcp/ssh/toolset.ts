@@ -1,0 +1,147 @@
+import type { Client } from 'ssh2';
+import { z } from 'zod';
+import { principalKey, type Identity } from '../../../core/identity/identity';
+import type { Action, Decision } from '../../../core/policy/decide';
+import { HOLD_GRACE_SECONDS, parsePendingNotice, refusedOutcomeOf } from '../../approvals/approval-flow';
+import type { TargetConfig } from '../../config';
+import type { InProcessChannels } from '../../sessions/channels';
+import { REFUSED_EXIT_STATUS } from '../../ssh/session-channel';
+import { answerWithin, HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, refusedStatus, statusOutcome, type Execution } from '../held-executions';
+import { tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
+import { openCallerSsh, runExec, type ExecOutput } from './caller-exec';
+
+/** Largest command line `ssh_exec` takes (OpenSSH's own limit on a command is larger; a review is smaller still). */
+export const MAX_SSH_COMMAND_BYTES = 16 * 1024;
+/** Largest stdin `ssh_exec` passes to a command (within one MCP request; an approved write runs without it, as with `ssh`). */
+export const MAX_SSH_STDIN_BYTES = 128 * 1024;
+/** The longest `ssh_exec` waits for a decision within one call: below MCP clients' usual 60 s request timeout. */
+export const MAX_SSH_WAIT_SECONDS = 50;
+/** The longest a command runs once it runs (below MCP clients' usual 60 s request timeout); then its connection is closed. */
+export const SSH_EXEC_TIMEOUT_MS = 50_000;
+
+export interface SshToolDeps {
+  decide(identity: Identity, target: string, action: Action): Decision;
+  /** The agent's own SSH listener for a target; undefined when it is not listening. */
+  addressOf(target: string): { host: string; port: number } | undefined;
+  readonly held: HeldExecutions;
+  /** Where the in-process connections are registered as MCP's (the listener shows reviewers the channel, and applies `mcpWrites`). */
+  readonly channels: InProcessChannels;
+}
+
+type Refusal = Extract<ToolOutcome, { ok: false }>;
+const refusal = (decision: Refusal['decision'], message: string): Refusal => ({ ok: false, decision, message });
+
+const outputJson = (o: ExecOutput) => ({ exit_code: o.exitCode, signal: o.signal, stdout: o.stdout, stderr: o.stderr, truncated: o.truncated });
+const outputSummary = (o: ExecOutput): string => `exit ${o.exitCode ?? o.signal}; stdout ${Buffer.byteLength(o.stdout)} bytes, stderr ${Buffer.byteLength(o.stderr)} bytes${o.truncated ? '; truncated' : ''}`;
+
+/**
+ * The listener's refusal, when the exec ended as one: nothing ran (no stdout), status 126 and only
+ * `twokey:` lines on stderr. Its last line is the reason (a reviewer's comment included).
+ */
+function refusalOf(o: ExecOutput): string | undefined {
+  if (o.exitCode !== REFUSED_EXIT_STATUS || o.stdout !== '') return undefined;
+  const lines = o.stderr.split(/\r?\n/).filter((l) => l !== '');
+  return lines.length && lines.every((l) => l.startsWith('twokey: ')) ? lines[lines.length - 1] : undefined;
+}
+
+/** The SSH tools: `ssh_exec` (one command through the agent's own SSH listener) and `ssh_request_status`. */
+export function sshToolset(deps: SshToolDeps): McpToolset {
+  /** Listed where the policy lets the caller do anything over SSH through MCP (each command is still judged by the listener). */
+  const available = (identity: Identity, t: TargetConfig): boolean =>
+    deps.addressOf(t.name) !== undefined && (['read', 'write'] as const).some((cls) => deps.decide(identity, t.name, { class: cls, via: 'mcp' }).kind !== 'deny');
+
+  const sshExec: McpTool<z.ZodObject<{ command: z.ZodString; stdin: z.ZodOptional<z.ZodString>; wait_seconds: z.ZodOptional<z.ZodNumber> }>> = {
+    name: 'ssh_exec',
+    description: `Runs one command on the target over SSH as the policy says: reads on the read login; writes at once where allowed, otherwise sent to reviewers (status pending_approval with the request id; with wait_seconds up to ${MAX_SSH_WAIT_SECONDS}, waits for the decision). Returns exit_code or signal, stdout and stderr (masked, at most 1 MiB each, truncated set when there was more). stdin (up to ${MAX_SSH_STDIN_BYTES} bytes) is passed to reads and allowed writes only: an approved command runs without it.`,
+    args: z.strictObject({
+      command: z
+        .string()
+        .min(1)
+        .refine((s) => Buffer.byteLength(s) <= MAX_SSH_COMMAND_BYTES, `at most ${MAX_SSH_COMMAND_BYTES} bytes`)
+        .describe('The command line, as ssh would send it'),
+      stdin: z
+        .string()
+        .refine((s) => Buffer.byteLength(s) <= MAX_SSH_STDIN_BYTES, `at most ${MAX_SSH_STDIN_BYTES} bytes`)
+        .optional()
+        .describe('Text for the command to read on stdin'),
+      wait_seconds: z.number().int().min(0).max(MAX_SSH_WAIT_SECONDS).optional(),
+    }),
+    available,
+    async call(args, call) {
+      const principal = principalKey(call.identity);
+      const address = deps.addressOf(call.target.name);
+      if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
+      const slot = deps.held.reserve(principal);
+      if (!slot) return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
+      try {
+        let client: Client;
+        try {
+          client = await openCallerSsh(address, call.token, { registry: deps.channels, is: { via: 'mcp', client: call.client } });
+        } catch {
+          return refusal('deny', `twokey: the SSH listener for ${call.target.name} did not accept you`);
+        }
+        return await runHeldExec(client, args.command, args.stdin, args.wait_seconds ?? 0, call, principal);
+      } finally {
+        // A command sent for review is tracked as pending by now, and counts as such.
+        slot();
+      }
+    },
+  };
+
+  /**
+   * The command on its own connection: its end (or refusal) is the answer; once the listener says a
+   * request is pending, the call waits up to `waitSeconds`, then returns `pending_approval` while the
+   * connection waits on for the decision and the approved run. Every run is bounded in time.
+   */
+  function runHeldExec(client: Client, command: string, stdin: string | undefined, waitSeconds: number, call: ToolCall, principal: string): Promise<ToolOutcome> {
+    let execution: Execution | undefined;
+    let onPending: (e: Execution) => void = () => undefined;
+    const pending = new Promise<Execution>((resolve) => (onPending = resolve));
+    let timedOut = false;
+    const stop = (ms: number): NodeJS.Timeout =>
+      setTimeout(() => {
+        timedOut = true;
+        client.end();
+      }, ms).unref();
+    let timer = stop(SSH_EXEC_TIMEOUT_MS);
+    const run = runExec(client, command, stdin, (line) => {
+      const p = parsePendingNotice(line);
+      if (!p || execution) return;
+      execution = { requestId: p.requestId, target: call.target.name, reviewers: p.groups, expiresAt: new Date(Date.now() + p.timeoutSeconds * 1000).toISOString(), status: 'pending' };
+      deps.held.track(principal, execution);
+      clearTimeout(timer);
+      timer = stop((p.timeoutSeconds + HOLD_GRACE_SECONDS) * 1000 + SSH_EXEC_TIMEOUT_MS);
+      onPending(execution);
+    });
+    const settled = run.then(
+      (o): ToolOutcome => {
+        const refused = timedOut ? `twokey: the command ran longer than ${SSH_EXEC_TIMEOUT_MS / 1000}s and was stopped` : refusalOf(o);
+        if (refused !== undefined) {
+          if (execution) Object.assign(execution, { status: refusedStatus(refusedOutcomeOf(refused, execution.requestId)), message: refused });
+          return refusal(execution ? 'approve' : 'deny', refused);
+        }
+        if (execution) Object.assign(execution, { status: 'approved', result: outputJson(o) });
+        return { ok: true, decision: execution ? 'approve' : 'allow', result: { status: execution ? 'approved' : 'done', request_id: execution?.requestId, ...outputJson(o) }, summary: outputSummary(o) };
+      },
+      (): ToolOutcome => {
+        if (execution) Object.assign(execution, { status: 'failed', message: 'twokey: the connection to the SSH listener failed' });
+        return refusal(execution ? 'approve' : 'error', 'twokey: the connection to the SSH listener failed');
+      },
+    );
+    void settled.finally(() => {
+      clearTimeout(timer);
+      client.end();
+    });
+    return answerWithin(settled, pending, waitSeconds);
+  }
+
+  const requestStatus: McpTool<z.ZodObject<{ request_id: z.ZodString }>> = {
+    name: 'ssh_request_status',
+    description: 'The state of a command sent for review through ssh_exec: pending, approved (with its output), denied (with the reviewer comment), expired or failed.',
+    args: z.strictObject({ request_id: z.string().uuid() }),
+    available,
+    call: async (args, call) => statusOutcome(deps.held.get(principalKey(call.identity), args.request_id), args.request_id, call.target.name),
+  };
+
+  return { protocol: 'ssh', tools: [tool(sshExec), tool(requestStatus)] };
+}

@@ -1,0 +1,73 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { startKubeFixture, type KubeFixture } from '../support/kube-fixture';
+import { KUBE_TEST_POLICY, startKubeStack, type KubeStack } from '../support/kube-stack';
+import { waitFor } from '../support/control-plane';
+import { MAX_PENDING_EXECUTIONS_PER_CALLER } from '../../agent/mcp/held-executions';
+import { callTool, McpCallers } from '../support/mcp-client';
+import { postDecision, waitForMail } from '../support/outbox';
+
+const READ_SA = 'read-sa-token';
+const WRITE_SA = 'write-sa-token';
+
+describe('the kubectl tool through the MCP endpoint (official SDK client, the fixture API server upstream)', () => {
+  let fixture: KubeFixture;
+  let stack: KubeStack;
+  let callers: McpCallers;
+  const connect = (user: string, groups: string[], name?: string): Promise<Client> => callers.connect(user, groups, name);
+
+  beforeAll(async () => {
+    fixture = await startKubeFixture({ tokens: { [READ_SA]: { user: 'system:serviceaccount:twokey:reader', access: 'read' }, [WRITE_SA]: { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
+    stack = await startKubeStack({ policy: KUBE_TEST_POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: READ_SA, writeToken: WRITE_SA }, mcp: true });
+    callers = new McpCallers(stack);
+  }, 120_000);
+  afterAll(async () => {
+    await callers?.closeAll();
+    await stack?.stop();
+    await fixture?.stop();
+  });
+
+  const upstreamWrites = (pathPart: string) => fixture.state.requests.filter((r) => r.path.includes(pathPart) && r.method !== 'GET').map((r) => `${r.method} ${r.user ?? ''}`);
+
+  it('gets a Secret with its values masked, on the read service account', async () => {
+    const alice = await connect('alice', ['support']);
+    const got = await callTool(alice, 'kubectl', { target: 'k8s', verb: 'get', resource: 'secrets', namespace: 'default', name: 'db-credentials' });
+    expect(got.isError).toBe(false);
+    expect(got.json.status).toBe(200);
+    expect(got.json.object.data.password).toBe(Buffer.from('****').toString('base64'));
+    expect(got.text).not.toContain(Buffer.from('s3cr3t-Pa55w0rd').toString('base64'));
+  });
+
+  it('refuses a write the policy denies with the listener\'s Forbidden message, and a malformed form before sending', async () => {
+    const vic = await connect('vic', ['viewer']);
+    const denied = await callTool(vic, 'kubectl', { target: 'k8s', verb: 'delete', resource: 'pods', namespace: 'default', name: 'web-1' });
+    expect(denied.isError).toBe(true);
+    expect(denied.text).toMatch(/^twokey: /);
+    expect(upstreamWrites('/pods/web-1')).toEqual([]);
+    const malformed = await callTool(vic, 'kubectl', { target: 'k8s', verb: 'get', resource: 'pods', namespace: 'default' });
+    expect(malformed).toMatchObject({ isError: true, text: 'twokey: get needs a name' });
+    const shell = await callTool(vic, 'kubectl', { target: 'k8s', verb: 'get', resource: 'pods; rm -rf /', name: 'x' });
+    expect(shell.isError).toBe(true);
+  });
+
+  it('holds a write as an AI agent\'s, returns pending_approval, and creates the object once approved from the mailed link', async () => {
+    const alice = await connect('alice', ['support'], 'claude-code');
+    const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'mcp-config', namespace: 'default' }, data: { mode: 'approved' } };
+    const held = await callTool(alice, 'kubectl', { target: 'k8s', verb: 'create', resource: 'configmaps', namespace: 'default', body, wait_seconds: 2 });
+    expect(held.json).toMatchObject({ status: 'pending_approval' });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'mcp-config', new Set(), 30_000);
+    expect(mail.text).toContain('Sent by: an AI agent through MCP (client: claude-code 1.0.0)');
+    expect(upstreamWrites('/configmaps')).toEqual([]);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    await waitFor(() => upstreamWrites('/configmaps').length > 0 || undefined, 30_000, 'the approved create');
+    expect(upstreamWrites('/configmaps')).toEqual(['POST system:serviceaccount:twokey:writer']);
+  });
+
+  it('refuses a caller\'s write while they already have the most writes awaiting review through MCP', async () => {
+    const carl = await connect('carl', ['support']);
+    const create = (i: number) => callTool(carl, 'kubectl', { target: 'k8s', verb: 'create', resource: 'configmaps', namespace: 'default', body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `carl-${i}` } }, wait_seconds: 2 });
+    for (let i = 0; i < MAX_PENDING_EXECUTIONS_PER_CALLER; i++) expect((await create(i)).json).toMatchObject({ status: 'pending_approval' });
+    expect(await create(MAX_PENDING_EXECUTIONS_PER_CALLER)).toMatchObject({ isError: true, text: `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} writes awaiting review through MCP, the most one caller may` });
+    const alice = await connect('alice', ['support']);
+    expect((await callTool(alice, 'kubectl', { target: 'k8s', verb: 'list', resource: 'pods', namespace: 'default' })).isError).toBe(false);
+  });
+});
