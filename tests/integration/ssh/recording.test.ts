@@ -22,10 +22,15 @@ describe('recordings of SSH sessions', () => {
     // The client has gone; the agent ends the session (and its recording) a moment later.
     await waitFor(() => (stack.agent.context.sessions.count('box') === 0 ? true : undefined), 20_000, 'session ended');
     await shipped();
-    const out = await cli(['sessions', 'list', '--user', user, '--json']);
-    const sessions = (JSON.parse(out.stdout) as { sessions: { sessionId: string }[] }).sessions;
-    expect(sessions).toHaveLength(1);
-    return sessions[0]?.sessionId ?? '';
+    // The recording's last chunk (the session's end) may still be on its way: wait until it is listed as ended.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const out = await cli(['sessions', 'list', '--user', user, '--json']);
+      const sessions = (JSON.parse(out.stdout) as { sessions: { sessionId: string; status: string }[] }).sessions;
+      expect(sessions).toHaveLength(1);
+      if (sessions[0]?.status !== 'live' || Date.now() > deadline) return sessions[0]?.sessionId ?? '';
+      await shipped();
+    }
   }
 
   it('records a shell as asciicast, masked as the caller saw it, and replays it', async () => {
