@@ -1,4 +1,4 @@
-import type { ToolOutcome } from './tool-registry';
+import { refusal, type ToolOutcome } from './tool-registry';
 
 /** Requests one caller may have awaiting a decision through MCP (each holds a connection to the listener). */
 export const MAX_PENDING_EXECUTIONS_PER_CALLER = 10;
@@ -66,6 +66,20 @@ export class HeldExecutions {
 
   get(principal: string, requestId: string): Execution | undefined {
     return this.byCaller.get(principal)?.get(requestId);
+  }
+}
+
+/**
+ * Runs a held action with one of the caller's slots taken (refused when MAX_PENDING_EXECUTIONS_PER_CALLER
+ * are awaiting review); the slot is freed once `run` answered, when a request it sent is tracked as pending.
+ */
+export async function withHeldSlot(held: HeldExecutions, principal: string, run: () => Promise<ToolOutcome>): Promise<ToolOutcome> {
+  const slot = held.reserve(principal);
+  if (!slot) return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
+  try {
+    return await run();
+  } finally {
+    slot();
   }
 }
 

@@ -28,6 +28,14 @@ export type ToolOutcome =
   | { readonly ok: true; readonly decision: 'allow' | 'approve'; readonly result: unknown; readonly summary: string }
   | { readonly ok: false; readonly decision: 'deny' | 'approve' | 'error'; readonly message: string };
 
+export type Refusal = Extract<ToolOutcome, { ok: false }>;
+
+/** A tool error the caller's agent can reason about: a `twokey:` message and how it was decided. */
+export const refusal = (decision: Refusal['decision'], message: string): Refusal => ({ ok: false, decision, message });
+
+/** The answer when the target's own listener is not up on this agent (no tool call goes anywhere else). */
+export const notServed = (target: string): Refusal => refusal('error', `twokey: ${target} is not served by this agent right now`);
+
 export interface McpTool<A extends z.ZodObject = z.ZodObject> {
   readonly name: string;
   readonly description: string;

@@ -6,7 +6,7 @@ import type { Action, Decision } from '../../../core/policy/decide';
 import type { TargetConfig } from '../../config';
 import type { InProcessChannels } from '../../sessions/channels';
 import { MAX_PENDING_EXECUTIONS_PER_CALLER } from '../held-executions';
-import { tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
+import { notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 
 /** Bytes of a response body one call keeps (an MCP result is one JSON message); more is refused as truncated. */
 export const MAX_KUBE_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -51,8 +51,6 @@ const args = z.strictObject({
 });
 type Args = z.infer<typeof args>;
 
-type Refusal = Extract<ToolOutcome, { ok: false }>;
-const refusal = (decision: Refusal['decision'], message: string): Refusal => ({ ok: false, decision, message });
 
 /** The HTTP request a structured call stands for, or why it is malformed. */
 export function kubeRequest(a: Args): { method: string; path: string; contentType?: string; body?: string } | string {
@@ -164,7 +162,7 @@ export function kubernetesToolset(deps: KubeToolDeps): McpToolset {
       if (typeof req === 'string') return refusal('error', `twokey: ${req}`);
       if (req.body !== undefined && Buffer.byteLength(req.body) > MAX_KUBE_BODY_BYTES) return refusal('error', `twokey: the body is over ${MAX_KUBE_BODY_BYTES} bytes`);
       const address = deps.addressOf(call.target.name);
-      if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
+      if (!address) return notServed(call.target.name);
       const principal = principalKey(call.identity);
       const write = !READ_VERBS.includes(a.verb);
       if (write && (waiting.get(principal) ?? 0) >= MAX_PENDING_EXECUTIONS_PER_CALLER) {

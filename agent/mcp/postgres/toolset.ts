@@ -7,9 +7,9 @@ import type { TargetConfig } from '../../config';
 import type { StatementClassifier } from '../../postgres/classify/classifier';
 import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
-import { tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
+import { notServed, refusal, tool, type McpTool, type McpToolset, type Refusal, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
-import { answerWithin, HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, refusedStatus, statusOutcome, type Execution } from '../held-executions';
+import { answerWithin, HeldExecutions, refusedStatus, statusOutcome, withHeldSlot, type Execution } from '../held-executions';
 import { trackedResult } from './tracked-result';
 import { ReaderConnections } from './reader-connections';
 
@@ -47,8 +47,6 @@ export interface PostgresToolDeps {
   readonly channels: InProcessChannels;
 }
 
-type Refusal = Extract<ToolOutcome, { ok: false }>;
-const refusal = (decision: Refusal['decision'], message: string): Refusal => ({ ok: false, decision, message });
 
 /** A database's error as psql would show it; anything else (no connection) as twokey's own. */
 function messageOf(e: unknown): string {
@@ -69,7 +67,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
 
   /** Runs `work` on the MCP session's read connection to the target; a failure becomes a tool error. `keep: false` closes the connection. */
   async function withReader(call: ToolCall, work: (client: pg.Client) => Promise<{ value: ToolOutcome; keep: boolean }>): Promise<ToolOutcome> {
-    if (!deps.addressOf(call.target.name)) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
+    if (!deps.addressOf(call.target.name)) return notServed(call.target.name);
     const readers = call.scope.get(
       'postgres.readers',
       () =>
@@ -159,10 +157,8 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
       if (c.cls === 'read' || c.cls === 'control') return refusal('error', 'twokey: this statement is a read: use query');
       const principal = principalKey(call.identity);
       const address = deps.addressOf(call.target.name);
-      if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
-      const slot = deps.held.reserve(principal);
-      if (!slot) return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
-      try {
+      if (!address) return notServed(call.target.name);
+      return withHeldSlot(deps.held, principal, async () => {
         let client: pg.Client | undefined;
         try {
           client = await open(address, call);
@@ -172,11 +168,8 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
           void client?.end().catch(() => undefined);
           return refusal('deny', messageOf(e));
         }
-        return await runExecution(client, args.sql, args.wait_seconds ?? 0, call, principal);
-      } finally {
-        // A request sent for review is tracked as pending by now, and counts as such.
-        slot();
-      }
+        return runExecution(client, args.sql, args.wait_seconds ?? 0, call, principal);
+      });
     },
   };
 

@@ -6,8 +6,8 @@ import { HOLD_GRACE_SECONDS, parsePendingNotice, refusedOutcomeOf } from '../../
 import type { TargetConfig } from '../../config';
 import type { InProcessChannels } from '../../sessions/channels';
 import { REFUSED_EXIT_STATUS } from '../../ssh/session-channel';
-import { answerWithin, HeldExecutions, MAX_PENDING_EXECUTIONS_PER_CALLER, refusedStatus, statusOutcome, type Execution } from '../held-executions';
-import { tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
+import { answerWithin, HeldExecutions, refusedStatus, statusOutcome, withHeldSlot, type Execution } from '../held-executions';
+import { notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerSsh, runExec, type ExecOutput } from './caller-exec';
 
 /** Largest command line `ssh_exec` takes (OpenSSH's own limit on a command is larger; a review is smaller still). */
@@ -28,8 +28,6 @@ export interface SshToolDeps {
   readonly channels: InProcessChannels;
 }
 
-type Refusal = Extract<ToolOutcome, { ok: false }>;
-const refusal = (decision: Refusal['decision'], message: string): Refusal => ({ ok: false, decision, message });
 
 const outputJson = (o: ExecOutput) => ({ exit_code: o.exitCode, signal: o.signal, stdout: o.stdout, stderr: o.stderr, truncated: o.truncated });
 const outputSummary = (o: ExecOutput): string => `exit ${o.exitCode ?? o.signal}; stdout ${Buffer.byteLength(o.stdout)} bytes, stderr ${Buffer.byteLength(o.stderr)} bytes${o.truncated ? '; truncated' : ''}`;
@@ -70,21 +68,16 @@ export function sshToolset(deps: SshToolDeps): McpToolset {
     async call(args, call) {
       const principal = principalKey(call.identity);
       const address = deps.addressOf(call.target.name);
-      if (!address) return refusal('error', `twokey: ${call.target.name} is not served by this agent right now`);
-      const slot = deps.held.reserve(principal);
-      if (!slot) return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} requests awaiting review through MCP, the most one caller may`);
-      try {
+      if (!address) return notServed(call.target.name);
+      return withHeldSlot(deps.held, principal, async () => {
         let client: Client;
         try {
           client = await openCallerSsh(address, call.token, { registry: deps.channels, is: { via: 'mcp', client: call.client } });
         } catch {
           return refusal('deny', `twokey: the SSH listener for ${call.target.name} did not accept you`);
         }
-        return await runHeldExec(client, args.command, args.stdin, args.wait_seconds ?? 0, call, principal);
-      } finally {
-        // A command sent for review is tracked as pending by now, and counts as such.
-        slot();
-      }
+        return runHeldExec(client, args.command, args.stdin, args.wait_seconds ?? 0, call, principal);
+      });
     },
   };
 
