@@ -205,8 +205,10 @@ export class SessionChannel {
     // Like a statement's rows, a channel's output is recorded up to a cap (a 100 MB `cat` is not kept twice).
     let seen = 0;
     const tap = (data: Buffer | string): void => {
-      if (seen < MAX_RECORDED_OUTPUT_BYTES) terminal.output(typeof data === 'string' ? data : data.toString('utf8'));
-      seen += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      // Cut at the cap exactly (a character split there shows as U+FFFD): the note counts what was left out.
+      if (seen < MAX_RECORDED_OUTPUT_BYTES) terminal.output(bytes.subarray(0, MAX_RECORDED_OUTPUT_BYTES - seen).toString('utf8'));
+      seen += bytes.length;
     };
     const out = relayOutput(stream, channel, this.host.masking, tap);
     const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, tap);
