@@ -49,14 +49,14 @@ export interface Detector {
    * The way to the few places in a long text where the pattern can match (see scanner.ts); absent
    * for a pattern that may span lines (a PEM block), which runs over the whole text.
    *
-   * `anchor` (global, no look-behind, never empty) is found in every match, ending inside it: the
-   * text around each anchor is cheap to find while the pattern's leading look-behind is tried at every
-   * position. `span` (the body of an ASCII character class, without a line end) holds every character
-   * a match is made of and every character its look-arounds reject. A match then lies in one run of
-   * span characters, and the pattern run on that run alone finds exactly what it finds in the whole
-   * text: just outside the run is a character its look-arounds accept, as they accept the text's edge.
+   * `span` (the body of an ASCII character class, without a line end) holds every character a match is
+   * made of and every character its look-arounds reject. A match then lies in one run of span
+   * characters, and the pattern run on that run alone finds exactly what it finds in the whole text:
+   * just outside the run is a character its look-arounds accept, as they accept the text's edge. The
+   * runs worth running it on are found by `anchor` (global, no look-behind, never empty), found in
+   * every match and ending inside it, or by length: every match is at least `minRun` span characters.
    */
-  readonly prefilter?: { readonly anchor: RegExp; readonly span: string };
+  readonly prefilter?: { readonly span: string } & ({ readonly anchor: RegExp } | { readonly minRun: number });
 }
 
 /** ISO/IEC 7812-1 check digit over the digits of `s` (separators ignored). */
@@ -199,8 +199,7 @@ export const DETECTORS: Readonly<Record<DetectorName, Detector>> = {
     name: 'aws-secret-access-key',
     pattern: /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g,
     mayOccur: (c) => c.upper + c.lower + c.digits + c.plus + c.slash >= 40,
-    // Forty characters after the start of a run (or of the text): linear, where forty from anywhere is not.
-    prefilter: { anchor: /(?:^|[^A-Za-z0-9/+=])[A-Za-z0-9/+]{40}/g, span: 'A-Za-z0-9/+=' },
+    prefilter: { minRun: 40, span: 'A-Za-z0-9/+=' },
     valid: awsSecretValid,
   },
   jwt: {

@@ -32,10 +32,11 @@ CLASS_OF_BYTE[40] = Cls.Paren;
 /** Texts at least this long skip the counting pass: it rules nothing out in them, and the anchors are cheaper. */
 export const COUNT_PASS_MAX_CHARS = 1024;
 
-/** A detector's prefilter, compiled: the anchor, and its span as a table over ASCII codes. */
+/** A detector's prefilter, compiled: its span as a table over ASCII codes, and how runs are found. */
 interface Prefilter {
-  readonly anchor: RegExp;
   readonly span: Uint8Array;
+  readonly anchor?: RegExp;
+  readonly minRun: number;
 }
 
 function compilePrefilter(d: Detector): Prefilter | undefined {
@@ -43,25 +44,41 @@ function compilePrefilter(d: Detector): Prefilter | undefined {
   const member = new RegExp(`[${d.prefilter.span}]`);
   const span = new Uint8Array(128);
   for (let c = 0; c < 128; c++) span[c] = member.test(String.fromCharCode(c)) ? 1 : 0;
-  return { anchor: d.prefilter.anchor, span };
+  return 'anchor' in d.prefilter ? { span, anchor: d.prefilter.anchor, minRun: 1 } : { span, minRun: d.prefilter.minRun };
+}
+
+/** The run of span characters around `at` (a span character), as [from, to). */
+function runAround(text: string, span: Uint8Array, at: number): [number, number] {
+  let from = at;
+  let to = at + 1;
+  while (from > 0 && span[text.charCodeAt(from - 1)] === 1) from--;
+  while (to < text.length && span[text.charCodeAt(to)] === 1) to++;
+  return [from, to];
 }
 
 /**
- * The runs of span characters around each anchor in `text`, in order, as [from, to) offsets. The
- * anchor ends inside a match, so its last character is in the run of the match it belongs to; the
- * search goes on from the run's end.
+ * The runs of span characters in `text` a match may lie in, in order, as [from, to) offsets: around
+ * each anchor (its last character is in the run of the match it belongs to), or at least `minRun`
+ * long. A run that long holds one of every `minRun`-th character, so only those are looked at until
+ * one is in the span. Each search goes on from the end of the run it found.
  */
 function candidateRuns(text: string, p: Prefilter): [number, number][] {
   const runs: [number, number][] = [];
-  const { anchor, span } = p;
-  anchor.lastIndex = 0;
-  for (let m = anchor.exec(text); m !== null; m = anchor.exec(text)) {
-    let from = m.index + m[0].length - 1;
-    let to = from + 1;
-    while (from > 0 && span[text.charCodeAt(from - 1)] === 1) from--;
-    while (to < text.length && span[text.charCodeAt(to)] === 1) to++;
-    runs.push([from, to]);
-    anchor.lastIndex = to;
+  const { anchor, span, minRun } = p;
+  if (anchor) {
+    anchor.lastIndex = 0;
+    for (let m = anchor.exec(text); m !== null; m = anchor.exec(text)) {
+      const run = runAround(text, span, m.index + m[0].length - 1);
+      runs.push(run);
+      anchor.lastIndex = run[1];
+    }
+    return runs;
+  }
+  for (let at = minRun - 1; at < text.length; at += minRun) {
+    if (span[text.charCodeAt(at)] !== 1) continue;
+    const run = runAround(text, span, at);
+    if (run[1] - run[0] >= minRun) runs.push(run);
+    at = run[1];
   }
   return runs;
 }

@@ -70,6 +70,15 @@ describe('detector prefilters', () => {
     expect(DETECTORS['pem-private-key'].prefilter).toBeUndefined();
   });
 
+  it('find a value of the shortest length whatever short runs come before it', () => {
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    const scanner = new ContentScanner(['aws-secret-access-key'], () => '[X]');
+    for (let k = 0; k < 2 * secret.length; k++) {
+      const filler = `${' '.repeat(k)}a `;
+      expect(scanner.scanString(`${filler}${secret} ${'b'.repeat(COUNT_PASS_MAX_CHARS)}`)).toBe(`${filler}[X] ${'b'.repeat(COUNT_PASS_MAX_CHARS)}`);
+    }
+  });
+
   it('mask a long text of many small runs and no values in linear time', () => {
     const scanner = new ContentScanner(DETECTOR_NAMES, mask);
     const text = 'a1 b2-c3.d4:e5+f6/g7=h8@ '.repeat(40_000);
