@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { DETECTOR_NAMES, DETECTORS, type DetectorName } from '../../../core/masking/detectors';
 import { COUNT_PASS_MAX_CHARS, ContentScanner } from '../../../core/masking/scanner';
-import { StreamMasker, STREAM_LOOK_BEHIND_CHARS } from '../../../core/masking/stream';
+import { MAX_OPEN_VALUE_CHARS, StreamMasker, STREAM_LOOK_BEHIND_CHARS } from '../../../core/masking/stream';
 
 /**
  * The plain detector pass, as the scanner ran before its prefilters: each detector's pattern over the
@@ -117,6 +117,38 @@ describe('stream masking in line batches', () => {
     for (let i = 0; i < text.length; i += 50) out += stream.push(text.slice(i, i + 50));
     out += stream.flush();
     expect(out).toBe(`${'log line\n'.repeat(30)}[KEY]\n${'after\n'.repeat(30)}`);
+  });
+
+  it('masks every line after a private key header that never ends, rescanning a bounded amount', () => {
+    const scanner = new ContentScanner(DETECTOR_NAMES, () => '[K]');
+    let searched = 0;
+    const matchRanges = scanner.matchRanges.bind(scanner);
+    scanner.matchRanges = (text: string, lineSpanningOnly?: boolean) => {
+      searched += text.length;
+      return matchRanges(text, lineSpanningOnly);
+    };
+    const stream = new StreamMasker(scanner);
+    const lines = Array.from({ length: 400 }, (_, i) => `key material line ${i} MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n`).join('');
+    let out = stream.push('-----BEGIN PRIVATE KEY-----\n');
+    const pushed = 40 * lines.length;
+    for (let i = 0; i < 40; i++) out += stream.push(lines);
+    // Was: the first batch masked to its end, every later line passed as it came.
+    expect(out).not.toContain('key material');
+    expect(out.length).toBeGreaterThan(0);
+    expect(searched).toBeLessThan(3 * pushed);
+    expect(stream.flush()).not.toContain('key material');
+  });
+
+  it('shows what follows the END line of a key held back past its bound', () => {
+    const stream = new StreamMasker(new ContentScanner(['pem-private-key', 'email'], () => '[K]'));
+    const body = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n'.repeat(Math.ceil((2 * MAX_OPEN_VALUE_CHARS) / 33));
+    const text = `before\n-----BEGIN PRIVATE KEY-----\n${body}-----END PRIVATE KEY-----\nafter ada@example.com\n${'tail line\n'.repeat(3000)}`;
+    let out = '';
+    for (let i = 0; i < text.length; i += 4096) out += stream.push(text.slice(i, i + 4096));
+    out += stream.flush();
+    expect(out).not.toContain('MIIE');
+    expect(out.startsWith('before\n[K]')).toBe(true);
+    expect(out).toContain(`[K]\nafter [K]\n${'tail line\n'.repeat(3000)}`);
   });
 
   it('cuts a line longer than the look-behind outside the values it holds', () => {
