@@ -1,18 +1,9 @@
 import { Duplex } from 'node:stream';
 import type { ClientChannel, ServerChannel } from 'ssh2';
 import { sshString } from '../../../core/ssh/wire';
+import { uint32, wirePacket } from '../../support/sftp-bytes';
 import { SFTP_STATUS, SFTP_TYPE, statusPacket } from '../../../agent/ssh/sftp/packets';
 import { SftpRelay, type SftpRelayDeps } from '../../../agent/ssh/sftp/sftp-relay';
-
-const uint32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const framed = (type: number, ...parts: Buffer[]): Buffer => {
-  const body = Buffer.concat([Buffer.from([type]), ...parts]);
-  return Buffer.concat([uint32(body.length), body]);
-};
 
 /**
  * One side of the relay as a byte stream: what the test pushes comes out as the peer's bytes, what the
@@ -56,7 +47,7 @@ const deps: SftpRelayDeps = {
 /** Lets the streams deliver what was pushed (a stream starts flowing, and emits drain, on a later tick). */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-const fstatUnknown = (id: number): Buffer => framed(SFTP_TYPE.fstat, uint32(id), sshString('not-a-handle'));
+const fstatUnknown = (id: number): Buffer => wirePacket(SFTP_TYPE.fstat, uint32(id), sshString('not-a-handle'));
 const noSuchHandle = (id: number): Buffer => statusPacket(id, SFTP_STATUS.failure, 'twokey: no such handle');
 
 describe('SFTP relay streams', () => {
@@ -64,7 +55,7 @@ describe('SFTP relay streams', () => {
     const caller = peer();
     const target = peer();
     new SftpRelay(caller.channel as unknown as ServerChannel, target.channel as unknown as ClientChannel, deps);
-    const data = framed(SFTP_TYPE.data, uint32(5), sshString(Buffer.alloc(1000, 0x61)));
+    const data = wirePacket(SFTP_TYPE.data, uint32(5), sshString(Buffer.alloc(1000, 0x61)));
 
     target.channel.push(data.subarray(0, 100));
     await settle();

@@ -1,23 +1,14 @@
 import { sshString } from '../../../core/ssh/wire';
+import { uint32, wirePacket } from '../../support/sftp-bytes';
 import { MAX_SFTP_PACKET_BYTES, SFTP_TYPE } from '../../../agent/ssh/sftp/packets';
 import { SftpReplyStream, type ReplyPiece } from '../../../agent/ssh/sftp/reply-stream';
 
-const uint32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const framed = (type: number, ...parts: Buffer[]): Buffer => {
-  const body = Buffer.concat([Buffer.from([type]), ...parts]);
-  return Buffer.concat([uint32(body.length), body]);
-};
-
-const version = framed(SFTP_TYPE.version, uint32(3));
-const handle = framed(SFTP_TYPE.handle, uint32(7), sshString('h-7'));
-const data = framed(SFTP_TYPE.data, uint32(8), sshString(Buffer.alloc(40, 0xab)));
-const status = framed(SFTP_TYPE.status, uint32(9), uint32(0), sshString('ok'), sshString(''));
+const version = wirePacket(SFTP_TYPE.version, uint32(3));
+const handle = wirePacket(SFTP_TYPE.handle, uint32(7), sshString('h-7'));
+const data = wirePacket(SFTP_TYPE.data, uint32(8), sshString(Buffer.alloc(40, 0xab)));
+const status = wirePacket(SFTP_TYPE.status, uint32(9), uint32(0), sshString('ok'), sshString(''));
 /** A reply shorter than a head: its length and type only. */
-const tiny = framed(SFTP_TYPE.status);
+const tiny = wirePacket(SFTP_TYPE.status);
 const replies = [version, handle, data, tiny, status];
 const stream = Buffer.concat(replies);
 /** Offsets in `stream` where a reply ends. */
@@ -81,7 +72,7 @@ describe('SFTP reply stream', () => {
 
   it('gives a wanted reply that is all head as soon as it is complete', () => {
     const replyStream = new SftpReplyStream(() => true);
-    const short = framed(SFTP_TYPE.status, uint32(7));
+    const short = wirePacket(SFTP_TYPE.status, uint32(7));
     expect(replyStream.push(short)).toEqual({ pieces: [{ bytes: short, whole: true, boundary: short.length }] });
   });
 
