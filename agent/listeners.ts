@@ -1,18 +1,15 @@
 import type { ListenerFactories, McpEndpointFactory } from './agent';
 
-// Each protocol's code, with its libraries (the Postgres parser's WebAssembly, ssh2, the MCP SDK), is
-// loaded when a target needs it: an agent serving one protocol does not hold the others in memory.
-const postgres = () => require('./postgres/listener') as typeof import('./postgres/listener');
-const kubernetes = () => require('./kubernetes/listener') as typeof import('./kubernetes/listener');
-const ssh = () => require('./ssh/listener') as typeof import('./ssh/listener');
-const mcp = () => require('./mcp/agent-endpoint') as typeof import('./mcp/agent-endpoint');
-
-/** The protocol listener for each target protocol this agent build serves. */
+/* eslint-disable @typescript-eslint/no-require-imports */
+/**
+ * The protocol listener for each target protocol this agent build serves, each loaded when a target
+ * of its protocol starts: an agent carries only the protocols it serves (their libraries hold memory).
+ */
 export const listenerFactories: ListenerFactories = {
-  postgres: (target, context) => postgres().startPostgresListener(target, context),
-  kubernetes: (target, context) => kubernetes().startKubernetesListener(target, context),
-  ssh: (target, context) => ssh().startSshListener(target, context),
+  postgres: (target, context) => (require('./postgres/listener') as typeof import('./postgres/listener')).startPostgresListener(target, context),
+  kubernetes: (target, context) => (require('./kubernetes/listener') as typeof import('./kubernetes/listener')).startKubernetesListener(target, context),
+  ssh: (target, context) => (require('./ssh/listener') as typeof import('./ssh/listener')).startSshListener(target, context),
 };
 
-/** The MCP endpoint over every target's tools. */
-export const mcpEndpoint: McpEndpointFactory = (config, context, served) => mcp().startAgentMcp(config, context, served);
+/** The MCP endpoint over every target's tools, loaded when the configuration asks for it. */
+export const mcpEndpoint: McpEndpointFactory = (...args) => (require('./mcp/agent-endpoint') as typeof import('./mcp/agent-endpoint')).startAgentMcp(...args);
