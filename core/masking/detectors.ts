@@ -184,7 +184,7 @@ export const DETECTORS: Readonly<Record<DetectorName, Detector>> = {
   },
   ipv6: {
     name: 'ipv6',
-    pattern: /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|[0-9]{1,3}(?:\.[0-9]{1,3}){3})?(?![0-9A-Fa-f:])/g,
+    pattern: /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Fa-f:])/g,
     mayOccur: (c) => c.colon >= 2,
     prefilter: { anchor: /:[0-9A-Fa-f]{0,4}:/g, span: '0-9A-Fa-f:.' },
     valid: ipv6Valid,
