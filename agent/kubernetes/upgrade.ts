@@ -132,7 +132,8 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, socket: Duplex)
       identity: session.identity,
       close: (reason) => socket.destroy(new Error(reason)),
       recorder: () => {
-        if (deps.context.recordingSettings(deps.target).mode === 'off') return undefined;
+        const settings = deps.context.recordingSettings(deps.target);
+        if (settings.mode === 'off') return undefined;
         recording = new TerminalRecording(deps.context.recording, {
           sessionId: id,
           target: deps.target,
@@ -142,6 +143,7 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, socket: Duplex)
           height: 24,
           command: `${describeRequest(judged.classified)}${command ? ` -- ${command}` : ''}`,
           scanner: judged.masking.profile?.scanner,
+          recordInput: settings.input,
         });
         return recording;
       },

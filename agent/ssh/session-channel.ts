@@ -7,6 +7,7 @@ import type { AgentContext } from '../agent';
 import type { SshEvent } from './events';
 import { judgeExec, judgeShell, judgeSubsystem, REASON_ENV, type JudgeDeps, type Verdict } from './judge';
 import { relayOutput } from './output-relay';
+import { recordedTap } from './recorded-tap';
 import { SftpRelay } from './sftp/sftp-relay';
 import { UpstreamError, type UpstreamLogin } from './upstream';
 
@@ -20,6 +21,8 @@ export const REFUSED_EXIT_STATUS = 126;
 export const UPSTREAM_FAILED_EXIT_STATUS = 255;
 /** Output of one shell or exec channel recorded at most (the caller still gets all of it). */
 export const MAX_RECORDED_OUTPUT_BYTES = 1024 * 1024;
+/** The caller's input into one shell or exec channel recorded at most, when the policy records input. */
+export const MAX_RECORDED_INPUT_BYTES = 1024 * 1024;
 /** How often a shell on the write login checks that its write window is still open. */
 export const WINDOW_CHECK_INTERVAL_MS = 5_000;
 
@@ -42,9 +45,10 @@ export interface ChannelHost {
   readonly channel: CallerChannel | undefined;
 }
 
-/** Where a terminal channel's output, size changes and notes go in the recording. */
+/** Where a terminal channel's output, size changes and notes go in the recording; `input` only when the policy records keystrokes. */
 export interface TerminalTap {
   output(text: string): void;
+  readonly input: ((text: string) => void) | undefined;
   resize(cols: number, rows: number): void;
   note(text: string): void;
 }
@@ -202,22 +206,19 @@ export class SessionChannel {
       return passExit(stream, channel, () => err.finish(), deps.signal);
     }
     this.resize = (cols, rows) => terminal.resize(cols, rows);
-    // Like a statement's rows, a channel's output is recorded up to a cap (a 100 MB `cat` is not kept twice).
-    let seen = 0;
-    const tap = (data: Buffer | string): void => {
-      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-      // Cut at the cap exactly (a character split there shows as U+FFFD): the note counts what was left out.
-      if (seen < MAX_RECORDED_OUTPUT_BYTES) terminal.output(bytes.subarray(0, MAX_RECORDED_OUTPUT_BYTES - seen).toString('utf8'));
-      seen += bytes.length;
-    };
-    const out = relayOutput(stream, channel, this.host.masking, tap);
-    const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, tap);
+    const output = recordedTap(MAX_RECORDED_OUTPUT_BYTES, (text) => terminal.output(text));
+    const out = relayOutput(stream, channel, this.host.masking, (data) => output.tap(data));
+    const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, (data) => output.tap(data));
+    const record = terminal.input;
+    const input = record && verdict.stdin ? recordedTap(MAX_RECORDED_INPUT_BYTES, record) : undefined;
+    if (input) channel.on('data', (data: Buffer) => input.tap(data));
     if (verdict.stdin) channel.pipe(stream);
     else stream.end();
     passExit(stream, channel, () => {
       out.finish();
       err.finish();
-      if (seen > MAX_RECORDED_OUTPUT_BYTES) terminal.note(`${seen - MAX_RECORDED_OUTPUT_BYTES} more bytes of output not recorded`);
+      if (output.left) terminal.note(`${output.left} more bytes of output not recorded`);
+      if (input?.left) terminal.note(`${input.left} more bytes of input not recorded`);
     }, deps.signal);
   }
 

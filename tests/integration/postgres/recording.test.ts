@@ -194,6 +194,26 @@ describe('session recording for Postgres', () => {
     expect(replay.stderr).toMatch(/-- \[\d+\.\d{3}s\] blocked: rm -rf \//);
   });
 
+  it('records keystrokes when asked, a value typed key by key masked whole', async () => {
+    const recording = new TerminalRecording(stack.agent.context.recording, {
+      sessionId: randomUUID(),
+      target: 'test-pg',
+      protocol: 'ssh',
+      identity: { subject: 'tina', name: 'tina', email: 'tina@example.com', groups: ['support'], issuer: stack.cp.issuer },
+      width: 80,
+      height: 24,
+      recordInput: true,
+      inputScanner: new ContentScanner(['email'], () => '****'),
+    });
+    for (const key of 'mail ada@example.com\r') recording.input(key);
+    recording.end('client closed');
+    await shipped();
+    const [session] = await sessionsOf('tina');
+    const replay = await cli(['replay', session?.sessionId ?? ''], erin);
+    expect(replay.stderr).toMatch(/-- \[\d+\.\d{3}s\] typed mail \*\*\*\*\\u000D/);
+    expect(replay.stderr).not.toContain('example.com');
+  });
+
   it('requires an auditor (or admin) token', async () => {
     const alice = await stack.apiToken('alice', ['support']);
     const refused = await cli(['sessions', 'list', '--json'], alice);
