@@ -1,5 +1,6 @@
 import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTPWrapper } from 'ssh2';
 import { matchesAny } from '../../core/glob';
+import { parseScpSinkCommand, type ScpSinkCommand } from '../../core/ssh/scp-sink-command';
 import type { CallerChannel } from '../sessions/channels';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
 import type { StartedSession } from '../sessions/lifecycle';
@@ -9,6 +10,8 @@ import { judgeExec, judgeShell, judgeSubsystem, REASON_ENV, type JudgeDeps, type
 import { relayOutput } from './output-relay';
 import { recordedTap } from './recorded-tap';
 import { SftpRelay } from './sftp/sftp-relay';
+import { serveScpUpload } from './scp/scp-upload';
+import { openSftp } from './sftp/write-change';
 import { UpstreamError, type UpstreamLogin } from './upstream';
 
 /** Environment variables a caller may pass (`SendEnv`/`SetEnv`); the rest are refused. TWOKEY_REASON stays with the agent. */
@@ -140,6 +143,8 @@ export class SessionChannel {
     channel.on('close', () => abort.abort());
     const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason, masking: this.host.masking, channel: this.host.channel };
     try {
+      const scpSink = kind.kind === 'exec' ? parseScpSinkCommand(kind.command) : undefined;
+      if (kind.kind === 'exec' && scpSink) return await this.serveScp(channel, kind.command, scpSink, deps);
       // The recording starts before the decision, so that the decision is in it.
       if (kind.kind === 'subsystem') this.host.recordEvents();
       // The recording's title names the command, masked as every other recorded text.
@@ -164,7 +169,15 @@ export class SessionChannel {
     }
   }
 
-  private verdictFor(deps: JudgeDeps, kind: Kind): Promise<Verdict> | Verdict {
+  /** An scp upload (`scp -t`) is served by the agent as the sink: its files are judged like SFTP uploads. */
+  private async serveScp(channel: ServerChannel, command: string, sink: ScpSinkCommand, deps: JudgeDeps): Promise<void> {
+    this.host.recordEvents();
+    const status = await serveScpUpload(channel, command, sink, { judge: deps, upstream: (login) => this.host.upstream(login) });
+    channel.exit(status);
+    channel.end();
+  }
+
+    private verdictFor(deps: JudgeDeps, kind: Kind): Promise<Verdict> | Verdict {
     switch (kind.kind) {
       case 'exec':
         return judgeExec(deps, kind.command, this.pty !== undefined);
@@ -226,11 +239,7 @@ export class SessionChannel {
   private relaySftp(channel: ServerChannel, stream: ClientChannel, deps: JudgeDeps): void {
     let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
     let reader: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
-    const openSftp = async (login: UpstreamLogin): Promise<{ client: Client; sftp: SFTPWrapper }> => {
-      const client = await this.host.upstream(login);
-      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(new UpstreamError(`the target refused SFTP on the ${login} login (${e.message})`)) : resolve(s))));
-      return { client, sftp };
-    };
+    const upstream = (login: UpstreamLogin): Promise<Client> => this.host.upstream(login);
     channel.on('close', () => {
       void writer?.then(({ client }) => client.end(), () => undefined);
       // The read login's connection is shared: only this channel's SFTP session on it ends.
@@ -239,8 +248,8 @@ export class SessionChannel {
     new SftpRelay(channel, stream, {
       judge: deps,
       masking: this.host.masking,
-      writer: async () => (await (writer ??= openSftp('write'))).sftp,
-      reader: async () => (await (reader ??= openSftp('read'))).sftp,
+      writer: async () => (await (writer ??= openSftp(upstream, 'write'))).sftp,
+      reader: async () => (await (reader ??= openSftp(upstream, 'read'))).sftp,
       fail: (reason) => {
         deps.notify(reason);
         stream.close();
