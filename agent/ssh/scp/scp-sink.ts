@@ -132,7 +132,8 @@ class ScpSink {
     const kind = await this.deps.kind(placed.path);
     if (kind === 'file') return this.refuse(`twokey: ${shown(placed.path)} is not a directory`);
     if (kind === 'missing') {
-      const refused = this.deps.denied(placed.path) ?? (await this.deps.mkdir(placed.path, mode & 0o7777));
+      // As scp.c's sink does, the owner may always enter and fill a directory it made (mode | 0700).
+      const refused = this.deps.denied(placed.path) ?? (await this.deps.mkdir(placed.path, (mode & 0o7777) | 0o700));
       // The source skips a directory refused here, with everything in it.
       if (refused) return this.refuse(refused);
     }
@@ -160,6 +161,8 @@ class ScpSink {
       }
       const status = await this.input.byte();
       if (status === undefined) throw new ScpProtocolError('the upload ended inside a file');
+      // After the bytes: a zero byte, or the source's error line (`\x01` or `\x02` and a message) when it could not read them.
+      if (status !== 0 && status !== 1 && status !== 2) throw new ScpProtocolError('a file not followed by its zero byte');
       if (status !== 0) {
         await this.input.line(MAX_SCP_RECORD_BYTES);
         return this.refuse(`twokey: ${shown(placed.path)} was not written (scp could not read all of it)`);

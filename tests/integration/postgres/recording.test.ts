@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
-import { TerminalRecording } from '../../../agent/recording/terminal-recorder';
+import { TerminalRecording, type TerminalStart } from '../../../agent/recording/terminal-recorder';
 import { RecordingService } from '../../../agent/recording/recording-service';
 import { ContentScanner } from '../../../core/masking/scanner';
 import { getRuntime } from '../../../lambdas/shared/runtime';
@@ -170,17 +170,20 @@ describe('session recording for Postgres', () => {
     expect(replay).toContain('prepared statement "s2" does not exist');
   });
 
-  it('records a terminal session as asciicast v2, masked, and plays it back', async () => {
-    const recording = new TerminalRecording(stack.agent.context.recording, {
+  /** A terminal recording (as SSH starts one) of `user` on test-pg. */
+  const terminalOf = (user: string, options: Partial<TerminalStart>): TerminalRecording =>
+    new TerminalRecording(stack.agent.context.recording, {
       sessionId: randomUUID(),
       target: 'test-pg',
       protocol: 'ssh',
-      identity: { subject: 'tom', name: 'tom', email: 'tom@example.com', groups: ['support'], issuer: stack.cp.issuer },
+      identity: { subject: user, name: user, email: `${user}@example.com`, groups: ['support'], issuer: stack.cp.issuer },
       width: 80,
       height: 24,
-      command: 'bash',
-      scanner: new ContentScanner(['email'], () => '****'),
+      ...options,
     });
+
+  it('records a terminal session as asciicast v2, masked, and plays it back', async () => {
+    const recording = terminalOf('tom', { command: 'bash', scanner: new ContentScanner(['email'], () => '****') });
     recording.output('$ cat contacts\r\nada@exa');
     recording.output('mple.com\r\n');
     recording.mark('blocked: rm -rf /');
@@ -195,16 +198,7 @@ describe('session recording for Postgres', () => {
   });
 
   it('records keystrokes when asked, a value typed key by key masked whole', async () => {
-    const recording = new TerminalRecording(stack.agent.context.recording, {
-      sessionId: randomUUID(),
-      target: 'test-pg',
-      protocol: 'ssh',
-      identity: { subject: 'tina', name: 'tina', email: 'tina@example.com', groups: ['support'], issuer: stack.cp.issuer },
-      width: 80,
-      height: 24,
-      recordInput: true,
-      inputScanner: new ContentScanner(['email'], () => '****'),
-    });
+    const recording = terminalOf('tina', { recordInput: true, inputScanner: new ContentScanner(['email'], () => '****') });
     for (const key of 'mail ada@example.com\r') recording.input(key);
     recording.end('client closed');
     await shipped();

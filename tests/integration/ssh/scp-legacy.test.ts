@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ClientChannel } from 'ssh2';
 import { MAX_HELD_UPLOAD_BYTES } from '../../../agent/ssh/sftp/held-upload';
 import { waitFor } from '../../support/control-plane';
 import { postDecision, readOutbox, waitForMail, type OutboxMail } from '../../support/outbox';
+import { collect, ssh2Caller } from '../../support/ssh2-caller';
 import { runClient, startSshStack, type SshStack } from '../../support/ssh-stack';
 
 /** `scp -O`: the legacy scp protocol, where the client runs `scp -t` (upload) or `scp -f` (download) on the target. */
@@ -102,6 +104,28 @@ describe('legacy scp (scp -O) through the agent', () => {
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain('twokey: write denied by rule analysts');
     expect(existsSync(join(stack.sshd.dataDir, 'ann.txt'))).toBe(false);
+  });
+
+  it.each([
+    ['a record it does not understand', 'X marks the spot\n', 'an scp record it does not understand'],
+    ['more bytes than the file declared', 'C0644 2 extra.txt\nabcdef\0', 'a file not followed by its zero byte'],
+    ['a record with no end', `C0644 1 ${'n'.repeat(4096)}`, 'an scp record longer than'],
+    ['a name that climbs out', 'C0644 2 ..\nab\0', 'unsafe name'],
+  ])('answers a raw caller that sends %s with an scp error line, writes nothing, and goes on serving', async (_label, stream, message) => {
+    const client = await ssh2Caller(stack, 'box', await stack.token('loader', []));
+    try {
+      const channel = await new Promise<ClientChannel>((resolve, reject) => client.exec(`scp -t ${stack.sshd.dataDir}/raw`, (e, c) => (e ? reject(e) : resolve(c))));
+      const done = collect(channel);
+      channel.end(stream);
+      const result = await done;
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(new RegExp(`^\\0[^]*\x01twokey: [^\n]*${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      expect(existsSync(join(stack.sshd.dataDir, 'raw'))).toBe(false);
+      expect(existsSync(join(stack.sshd.dataDir, 'extra.txt'))).toBe(false);
+    } finally {
+      client.end();
+    }
+    expect((await scp('alice', ['support'], (dest) => [`${dest}:${stack.sshd.dataDir}/report.txt`, join(local, 'after.txt')])).code).toBe(0);
   });
 
   it('refuses an upload to a relative path (the write login has another home)', async () => {

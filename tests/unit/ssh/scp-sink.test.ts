@@ -123,6 +123,7 @@ describe('the scp sink the agent serves', () => {
     ['a directory without -r', 'D0755 0 d\n', /a directory sent without -r/, false],
     ['a record without its end', `C0644 1 ${'n'.repeat(MAX_SCP_RECORD_BYTES)}`, /longer than/, true],
     ['a stream that ends inside a file', 'C0644 10 a\nshort', /ended inside a file/, true],
+    ['a file longer than its record says', 'C0644 1 a\nxyz\0', /not followed by its zero byte/, true],
     ['too many files', 'C0644 0 a\n\0'.repeat(MAX_SCP_ENTRIES + 1), /more than 256 files/, true],
     ['nesting deeper than the cap', 'D0755 0 d\n'.repeat(40), /nested deeper/, true],
   ])('ends the upload on %s with an scp error line', async (_label, stream, message, recursive) => {
