@@ -177,7 +177,7 @@ export class SessionChannel {
     channel.end();
   }
 
-    private verdictFor(deps: JudgeDeps, kind: Kind): Promise<Verdict> | Verdict {
+  private verdictFor(deps: JudgeDeps, kind: Kind): Promise<Verdict> | Verdict {
     switch (kind.kind) {
       case 'exec':
         return judgeExec(deps, kind.command, this.pty !== undefined);
