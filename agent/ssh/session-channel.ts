@@ -173,6 +173,7 @@ export class SessionChannel {
   private async serveScp(channel: ServerChannel, command: string, sink: ScpSinkCommand, deps: JudgeDeps): Promise<void> {
     this.host.recordEvents();
     const status = await serveScpUpload(channel, command, sink, { judge: deps, upstream: (login) => this.host.upstream(login) });
+    if (deps.signal.aborted) return;
     channel.exit(status);
     channel.end();
   }

@@ -43,7 +43,8 @@ export async function serveScpUpload(channel: ServerChannel, command: string, si
   };
   try {
     return await serveScpSink(new BytePuller(channel, SCP_READ_AHEAD_BYTES), sink, {
-      send: (bytes) => void channel.write(bytes),
+      // A caller that went away (mid-review, say) gets nothing more.
+      send: (bytes) => void (judge.signal.aborted || channel.write(bytes)),
       async kind(path) {
         const { sftp } = await (reader ??= openSftp(upstream, 'read'));
         // What the read login cannot see counts as missing: a write there fails on the write login, or is judged as new.

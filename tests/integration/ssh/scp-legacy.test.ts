@@ -128,6 +128,23 @@ describe('legacy scp (scp -O) through the agent', () => {
     expect((await scp('alice', ['support'], (dest) => [`${dest}:${stack.sshd.dataDir}/report.txt`, join(local, 'after.txt')])).code).toBe(0);
   });
 
+  it('stops waiting when the caller goes away during the review, writes nothing, and goes on serving', async () => {
+    const remote = join(stack.sshd.dataDir, 'abandoned.txt');
+    const client = await ssh2Caller(stack, 'box', await stack.token('alice', ['support']));
+    const channel = await new Promise<ClientChannel>((resolve, reject) => client.exec(`scp -t ${remote}`, (e, c) => (e ? reject(e) : resolve(c))));
+    channel.write('C0644 4 abandoned.txt\nbye\n\0');
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', `scp upload ${remote}`);
+    channel.close();
+    // The same connection goes on: a read on a new channel.
+    const after = await new Promise<ClientChannel>((resolve, reject) => client.exec(`cat ${stack.sshd.dataDir}/report.txt`, (e, c) => (e ? reject(e) : resolve(c))));
+    expect(await collect(after)).toMatchObject({ code: 0, stdout: 'line one\nline two\n' });
+    client.end();
+    await waitFor(() => (stack.agent.context.sessions.count('box') === 0 ? true : undefined), 20_000, 'the session ended');
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    expect((await scp('alice', ['support'], (dest) => [`${dest}:${stack.sshd.dataDir}/report.txt`, join(local, 'later.txt')])).code).toBe(0);
+    expect(existsSync(remote)).toBe(false);
+  });
+
   it('refuses an upload to a relative path (the write login has another home)', async () => {
     writeFileSync(join(local, 'rel.txt'), 'rel\n');
     const run = await scp('loader', [], (dest) => [join(local, 'rel.txt'), `${dest}:rel.txt`]);
