@@ -52,7 +52,7 @@ function keyProofFor(token: string | undefined, publicKeyLine: string, signedAt:
   const claims = token ? jwtPayload(token) : undefined;
   if (typeof claims?.iss !== 'string' || typeof claims.sub !== 'string') throw new UsageError('ssh-keys add needs the API token (--token or TWOKEY_TOKEN): the key signs a statement naming its issuer and subject');
   const key = parsePublicKeyLine(publicKeyLine);
-  if (!key.ok) throw new UsageError(`${key.error.message}`);
+  if (!key.ok) throw new UsageError(key.error.message);
   return keyProofStatement({ issuer: claims.iss, subject: claims.sub }, key.value, signedAt);
 }
 
@@ -63,6 +63,8 @@ function signKeyProof(privateKey: string, statement: string): Promise<string> {
       if (e) reject(new UsageError(`ssh-keygen could not sign with ${privateKey} (give the private key with --identity): ${stderr.trim() || e.message}`));
       else resolve(stdout);
     });
+    // ssh-keygen may exit (a key it cannot load) before it reads the statement: its exit status says why, not the broken pipe.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(statement);
   });
 }
