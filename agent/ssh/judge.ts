@@ -55,7 +55,10 @@ function judge(deps: JudgeDeps, action: Action, text: string, question: Pick<App
   if (decision.kind === 'deny') return { kind: 'refused', message: `twokey: ${decision.reason}` };
   // An allowed shell is the read account's: only an approved window puts a shell on the write login.
   if (decision.kind === 'allow') return { kind: 'run', login: action.class === 'read' || action.class === 'shell' ? 'read' : 'write', stdin: true };
-  return { ...question, target, protocol: 'ssh', identity: session.identity, via: deps.channel && channelText(deps.channel), text, sha256: actionHash({ kind: question.kind, text }), class: action.class, decision, reason: deps.reason };
+  // A file change is hashed in a scope of its own: its review text run as a command (an upload's first
+  // lines are a script) must not redeem the grant a late approval of the change left.
+  const scope = action.ssh?.subsystem === undefined ? undefined : `file change over ${action.ssh.subsystem}`;
+  return { ...question, target, protocol: 'ssh', identity: session.identity, via: deps.channel && channelText(deps.channel), text, sha256: actionHash({ kind: question.kind, text, scope }), class: action.class, decision, reason: deps.reason };
 }
 
 const isVerdict = (judged: Verdict | ApprovalQuestion): judged is Verdict => judged.kind === 'run' || judged.kind === 'refused';
