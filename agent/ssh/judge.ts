@@ -2,6 +2,7 @@ import { actionHash } from '../../core/approval/request';
 import { principalKey } from '../../core/identity/identity';
 import type { Action, Decision } from '../../core/policy/decide';
 import { classifyCommand } from '../../core/ssh/classify-command';
+import { runsScpSink } from '../../core/ssh/scp-sink-command';
 import type { AgentContext } from '../agent';
 import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
 import { channelText, type CallerChannel } from '../sessions/channels';
@@ -83,6 +84,12 @@ async function approved(deps: JudgeDeps, question: ApprovalQuestion, stdin: bool
 export async function judgeExec(deps: JudgeDeps, command: string, pty: boolean): Promise<Verdict> {
   const classified = classifyCommand(command, { pty });
   const action: Action = { class: classified.class, ssh: { command, commands: classified.commands, paths: blockSpellings(classified.paths) } };
+  // The agent serves scp's sink itself (scp/scp-upload.ts); any other spelling of it is refused whatever the policy.
+  if (classified.commands.some(runsScpSink)) {
+    const reason = 'an scp upload runs only as the command scp sends (scp [-r] [-d] [-p] -t PATH), which the agent serves itself';
+    deps.session.record({ e: 'decision', text: deps.masking.value(command), class: action.class, decision: 'deny', rule: undefined, reason });
+    return { kind: 'refused', message: `twokey: ${reason}` };
+  }
   const judged = judge(deps, action, command, { kind: 'statement' });
   if (isVerdict(judged)) return judged;
   const verdict = await approved(deps, judged, false);

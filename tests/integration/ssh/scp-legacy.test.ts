@@ -172,6 +172,24 @@ describe('legacy scp (scp -O) through the agent', () => {
     expect(readFileSync(remote, 'utf8')).toBe(content);
   });
 
+  it.each(['nice scp -t', '/usr/bin/scp -t', 'env scp -p -t', 'scp -S x -t --'])(
+    'refuses scp\'s sink spelled as %s PATH instead of running the real one on the write login with the caller\'s stream',
+    async (spelling) => {
+      const client = await ssh2Caller(stack, 'box', await stack.token('loader', []));
+      try {
+        const channel = await new Promise<ClientChannel>((resolve, reject) => client.exec(`${spelling} ${stack.sshd.dataDir}`, (e, c) => (e ? reject(e) : resolve(c))));
+        const done = collect(channel);
+        channel.end('C0644 3 unjudged.txt\nabc\0');
+        const result = await done;
+        expect(result.code).not.toBe(0);
+        expect(result.stderr).toContain('twokey: an scp upload runs only as the command scp sends');
+      } finally {
+        client.end();
+      }
+      expect(existsSync(join(stack.sshd.dataDir, 'unjudged.txt'))).toBe(false);
+    },
+  );
+
   it('refuses an upload to a relative path (the write login has another home)', async () => {
     writeFileSync(join(local, 'rel.txt'), 'rel\n');
     const run = await scp('loader', [], (dest) => [join(local, 'rel.txt'), `${dest}:rel.txt`]);
