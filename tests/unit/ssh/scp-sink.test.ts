@@ -29,11 +29,11 @@ describe('recognizing the command of an scp upload', () => {
 });
 
 describe('finding scp\'s sink among the commands a line runs', () => {
-  it.each(['scp -t /x', 'scp -rt /x', '/usr/bin/scp -t /x', '/bin/scp -d -t /x', 'scp -S prog -t /x', 'scp -i -t /x'])('finds it in %s', (command) => {
+  it.each(['scp -t /x', 'scp -rt /x', '/usr/bin/scp -t /x', '/bin/scp -d -t /x', 'scp -S prog -t /x', 'scp -i -t /x', 'scp $X /x', 'scp {-t,/x}', 'scp -[t] /x'])('finds it in %s', (command) => {
     expect(runsScpSink(command)).toBe(true);
   });
 
-  it.each(['scp -f /x', 'scp -f -- -t', 'scp /x host:/y', '/tmp/scp -t /x', 'rscp -t /x', 'nice scp -t /x'])('finds none in %s', (command) => {
+  it.each(['scp -f /x', 'scp -f -- -t', 'scp -f /data/*.log', 'scp -rf /srv/$USER', 'scp /x host:/y', '/tmp/scp -t /x', 'rscp -t /x', 'nice scp -t /x'])('finds none in %s', (command) => {
     expect(runsScpSink(command)).toBe(false);
   });
 });
