@@ -6,13 +6,14 @@ import type { SessionRecorder } from './session-recorder';
 import type { SessionSpool } from './spool';
 import type { RecordingService } from './recording-service';
 
-/** Output is masked with a look-behind: what is held back goes out after this much quiet. */
+/** Output a caller watches is masked with a look-behind: what is held back goes out after this much quiet. */
 export const TERMINAL_IDLE_FLUSH_MS = 50;
 /**
- * Input is masked with the same look-behind, released after a longer quiet: a person types a secret
- * key by key (slower than a terminal prints one), and no one waits on the recording of what they typed.
+ * The recording masks both of its tracks with the same look-behind, released after a longer quiet: a
+ * person types a secret key by key (slower than a terminal prints one) and the terminal echoes each key
+ * as output, so a short quiet would record the echoed secret a key at a time; no one waits on a recording.
  */
-export const TERMINAL_INPUT_IDLE_FLUSH_MS = 5_000;
+export const TERMINAL_RECORDING_IDLE_FLUSH_MS = 5_000;
 
 export interface TerminalStart {
   readonly sessionId: string;
@@ -23,12 +24,10 @@ export interface TerminalStart {
   readonly height: number;
   readonly command?: string;
   readonly term?: string;
-  /** Detectors for the output, when the subject's output is masked. */
+  /** Detectors for the output and the input, when the subject is masked (output masked before it is recorded is masked again: a typed secret comes back as its echo). */
   readonly scanner?: ContentScanner;
   /** Keystrokes are recorded only when the policy asks (`recording: { input: true }`: they may hold passwords typed at prompts). */
   readonly recordInput?: boolean;
-  /** Detectors for the input (default: `scanner`); a protocol that masks output before it is recorded (SSH) still needs the input masked here. */
-  readonly inputScanner?: ContentScanner;
 }
 
 /**
@@ -50,8 +49,8 @@ export class TerminalRecording implements SessionRecorder {
     const identity = recordedIdentity(start.identity);
     const startedAt = new Date(this.started);
     this.spool = service.begin({ sessionId: start.sessionId, target: start.target, protocol: start.protocol, format: 'asciicast', identity, startedAt: startedAt.toISOString() });
-    this.out = new MaskedTrack(start.scanner, TERMINAL_IDLE_FLUSH_MS, (text) => this.line('o', text));
-    this.in = start.recordInput ? new MaskedTrack(start.inputScanner ?? start.scanner, TERMINAL_INPUT_IDLE_FLUSH_MS, (text) => this.line('i', text)) : undefined;
+    this.out = new MaskedTrack(start.scanner, TERMINAL_RECORDING_IDLE_FLUSH_MS, (text) => this.line('o', text));
+    this.in = start.recordInput ? new MaskedTrack(start.scanner, TERMINAL_RECORDING_IDLE_FLUSH_MS, (text) => this.line('i', text)) : undefined;
     this.spool.append({
       version: 2,
       width: start.width,

@@ -159,9 +159,10 @@ export class CallerConnection {
         height: start.pty?.rows || 24,
         command: start.command,
         term: start.pty?.term,
-        // Output reaches the recording masked as the caller saw it; keystrokes are masked by the recording.
+        // Keystrokes are masked by the recording, and so is the output again (masked as the caller saw
+        // it, a packet at a time): the echo of a secret typed key by key is whole only there.
         recordInput: settings.input,
-        inputScanner: masking.profile?.scanner,
+        scanner: masking.profile?.scanner,
       });
       session.attach(new TerminalSessionRecorder(this.terminalRecording));
       this.recordingStarted = true;

@@ -2,6 +2,7 @@ import { actionHash } from '../../core/approval/request';
 import { principalKey } from '../../core/identity/identity';
 import type { Action, Decision } from '../../core/policy/decide';
 import { classifyCommand } from '../../core/ssh/classify-command';
+import { runsScpSink } from '../../core/ssh/scp-sink-command';
 import type { AgentContext } from '../agent';
 import { askApproval, type ApprovalOutcome, type ApprovalQuestion, type ApprovalWording } from '../approvals/approval-flow';
 import { channelText, type CallerChannel } from '../sessions/channels';
@@ -55,7 +56,10 @@ function judge(deps: JudgeDeps, action: Action, text: string, question: Pick<App
   if (decision.kind === 'deny') return { kind: 'refused', message: `twokey: ${decision.reason}` };
   // An allowed shell is the read account's: only an approved window puts a shell on the write login.
   if (decision.kind === 'allow') return { kind: 'run', login: action.class === 'read' || action.class === 'shell' ? 'read' : 'write', stdin: true };
-  return { ...question, target, protocol: 'ssh', identity: session.identity, via: deps.channel && channelText(deps.channel), text, sha256: actionHash({ kind: question.kind, text }), class: action.class, decision, reason: deps.reason };
+  // A file change is hashed in a scope of its own: its review text run as a command (an upload's first
+  // lines are a script) must not redeem the grant a late approval of the change left.
+  const scope = action.ssh?.subsystem === undefined ? undefined : `file change over ${action.ssh.subsystem}`;
+  return { ...question, target, protocol: 'ssh', identity: session.identity, via: deps.channel && channelText(deps.channel), text, sha256: actionHash({ kind: question.kind, text, scope }), class: action.class, decision, reason: deps.reason };
 }
 
 const isVerdict = (judged: Verdict | ApprovalQuestion): judged is Verdict => judged.kind === 'run' || judged.kind === 'refused';
@@ -80,6 +84,12 @@ async function approved(deps: JudgeDeps, question: ApprovalQuestion, stdin: bool
 export async function judgeExec(deps: JudgeDeps, command: string, pty: boolean): Promise<Verdict> {
   const classified = classifyCommand(command, { pty });
   const action: Action = { class: classified.class, ssh: { command, commands: classified.commands, paths: blockSpellings(classified.paths) } };
+  // The agent serves scp's sink itself (scp/scp-upload.ts); any other spelling of it is refused whatever the policy.
+  if (classified.commands.some(runsScpSink)) {
+    const reason = 'an scp upload runs only as the command scp sends (scp [-r] [-d] [-p] -t PATH), which the agent serves itself';
+    deps.session.record({ e: 'decision', text: deps.masking.value(command), class: action.class, decision: 'deny', rule: undefined, reason });
+    return { kind: 'refused', message: `twokey: ${reason}` };
+  }
   const judged = judge(deps, action, command, { kind: 'statement' });
   if (isVerdict(judged)) return judged;
   const verdict = await approved(deps, judged, false);

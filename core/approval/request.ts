@@ -76,14 +76,17 @@ export function requesterOf(identity: Identity): Requester {
 /**
  * The hash a reviewer approves (and an agent redeems a grant by): the kind of request, the text, and
  * for a statement sent with parameters (the extended protocol) their count and every value, each
- * unambiguously framed. A statement without `params` is one simple Query of the text.
+ * unambiguously framed. A statement without `params` is one simple Query of the text. `scope` names
+ * what the text describes when one protocol reviews different things as statements (an SSH command,
+ * an SFTP or scp file change): the same text in another scope is another action.
  */
-export function actionHash(action: { readonly kind: RequestKind; readonly text: string; readonly params?: readonly (string | null)[] | undefined }): string {
+export function actionHash(action: { readonly kind: RequestKind; readonly text: string; readonly params?: readonly (string | null)[] | undefined; readonly scope?: string }): string {
   const h = createHash('sha256');
   h.update(`kind:${action.kind}|text:${Buffer.byteLength(action.text)}:`).update(action.text);
   if (action.params) {
     h.update(`|params:${action.params.length}`);
     for (const p of action.params) h.update(p === null ? '|null' : `|${Buffer.byteLength(p)}:${p}`);
   }
+  if (action.scope !== undefined) h.update(`|scope:${Buffer.byteLength(action.scope)}:${action.scope}`);
   return h.digest('hex');
 }

@@ -45,3 +45,28 @@ export function parseScpSinkCommand(command: string): ScpSinkCommand | undefined
   if (!flags.has('t') || operands.length !== 1 || [...flags].some((f) => f !== 't' && !SINK_FLAGS.has(f))) return undefined;
   return { path: operands[0] as string, directory: flags.has('d'), recursive: flags.has('r') };
 }
+
+/** Where a system program lives (`/usr/bin/scp` is scp). */
+const SYSTEM_PATH = /^(?:\/usr)?\/s?bin\//;
+
+/** Where the shell computes or expands a word (`$X`, `{-t,/x}`, `-[t]`). */
+const EXPANDED = /[$`{*?[]/;
+/** A word that is, or may become, an option naming `t` (`/data/*.log` stays a path: it starts with `/`). */
+const sinkOption = (word: string): boolean => (word.length > 1 && word.startsWith('-') && /[t$`{*?[]/.test(word)) || EXPANDED.test(word.charAt(0));
+
+/**
+ * Whether one simple command (its argv joined by spaces, as the classifier lists it) runs scp's sink:
+ * any option word before `--` holding `t`, or a word the shell expands into one (an option's value, `scp -S x -t`,
+ * is skipped over, so a value such as `-i -t` counts too: refused rather than missed). Such a command
+ * that is not the one the agent serves itself (behind `nice`, `env`, `sudo`, or as `/usr/bin/scp`) would
+ * run the real sink on the write login with the caller's stream: each file it writes unjudged.
+ */
+export function runsScpSink(simpleCommand: string): boolean {
+  const [program = '', ...args] = simpleCommand.split(' ');
+  if (program.replace(SYSTEM_PATH, '') !== 'scp') return false;
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (sinkOption(arg)) return true;
+  }
+  return false;
+}

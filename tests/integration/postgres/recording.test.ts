@@ -198,7 +198,7 @@ describe('session recording for Postgres', () => {
   });
 
   it('records keystrokes when asked, a value typed key by key masked whole', async () => {
-    const recording = terminalOf('tina', { recordInput: true, inputScanner: new ContentScanner(['email'], () => '****') });
+    const recording = terminalOf('tina', { recordInput: true, scanner: new ContentScanner(['email'], () => '****') });
     for (const key of 'mail ada@example.com\r') recording.input(key);
     recording.end('client closed');
     await shipped();

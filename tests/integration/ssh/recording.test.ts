@@ -1,8 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { twokey } from '../../support/cli';
+import type { ClientChannel } from 'ssh2';
+import { TERMINAL_IDLE_FLUSH_MS } from '../../../agent/recording/terminal-recorder';
 import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/recording/output-cap';
 import { tokenFor, waitFor } from '../../support/control-plane';
+import { collect, ssh2Caller } from '../../support/ssh2-caller';
 import { runClient, SSH_TEST_POLICY, startSshStack, type SshStack } from '../../support/ssh-stack';
 
 /** The test policy with `box-typed`: the same host, every rule, block and mask of `box`, and keystrokes recorded. */
@@ -62,6 +65,27 @@ describe('recordings of SSH sessions', () => {
     const replay = await cli(['replay', await onlySessionOf('ursula', 'box-typed'), '--speed', '100']);
     expect(replay.code).toBe(0);
     expect(replay.stderr).toMatch(/typed echo typed-marker \S+; exit\\u000A/);
+    expect(`${replay.stdout}${replay.stderr}`).not.toContain('AKIAIOSFODNN7EXAMPLE');
+  });
+
+  it('keeps a secret typed key by key out of the recording, though the shell echoes each key as it comes', async () => {
+    const client = await ssh2Caller(stack, 'box-typed', await stack.token('uma', ['support']));
+    try {
+      const shell = await new Promise<ClientChannel>((resolve, reject) => client.shell({ term: 'dumb', rows: 24, cols: 80 }, (e, c) => (e ? reject(e) : resolve(c))));
+      const done = collect(shell);
+      // Slower than the caller's output masking waits (TERMINAL_IDLE_FLUSH_MS): each echoed key reaches the caller alone.
+      for (const key of 'echo AKIAIOSFODNN7EXAMPLE\n') {
+        shell.write(key);
+        await new Promise((resolve) => setTimeout(resolve, 3 * TERMINAL_IDLE_FLUSH_MS));
+      }
+      shell.end('exit\n');
+      expect((await done).code).toBe(0);
+    } finally {
+      client.end();
+    }
+    const replay = await cli(['replay', await onlySessionOf('uma', 'box-typed'), '--speed', '100']);
+    expect(replay.code).toBe(0);
+    expect(replay.stdout).toContain('echo ****');
     expect(`${replay.stdout}${replay.stderr}`).not.toContain('AKIAIOSFODNN7EXAMPLE');
   });
 

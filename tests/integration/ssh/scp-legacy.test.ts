@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientChannel } from 'ssh2';
-import { MAX_HELD_UPLOAD_BYTES } from '../../../agent/ssh/sftp/held-upload';
+import { HeldUpload, MAX_HELD_UPLOAD_BYTES } from '../../../agent/ssh/sftp/held-upload';
+import { getRuntime } from '../../../lambdas/shared/runtime';
 import { waitFor } from '../../support/control-plane';
 import { postDecision, readOutbox, waitForMail, type OutboxMail } from '../../support/outbox';
 import { collect, ssh2Caller } from '../../support/ssh2-caller';
@@ -144,6 +145,67 @@ describe('legacy scp (scp -O) through the agent', () => {
     expect((await scp('alice', ['support'], (dest) => [`${dest}:${stack.sshd.dataDir}/report.txt`, join(local, 'later.txt')])).code).toBe(0);
     expect(existsSync(remote)).toBe(false);
   });
+
+  it('redeems a late approval of an upload only by the same upload, never by a command whose text is its review', async () => {
+    const remote = join(stack.sshd.dataDir, 'late-notes.txt');
+    const ran = join(stack.sshd.dataDir, 'granted-as-command');
+    const content = `touch ${ran}\n`;
+    const upload = `C0644 ${content.length} late-notes.txt\n${content}\0`;
+    const alice = await stack.token('alice', ['support']);
+    /** A raw caller's channel running `command` and sending `stream`, until its stderr matches `until` or it closes. */
+    const raw = async (command: string, stream: string, until: RegExp): Promise<string> => {
+      const client = await ssh2Caller(stack, 'box', alice);
+      try {
+        const channel = await new Promise<ClientChannel>((resolve, reject) => client.exec(command, (e, c) => (e ? reject(e) : resolve(c))));
+        let stderr = '';
+        await new Promise<void>((resolve) => {
+          channel.stderr.on('data', (c: Buffer) => {
+            stderr += c.toString('utf8');
+            if (until.test(stderr)) resolve();
+          });
+          channel.on('close', () => resolve());
+          channel.write(stream);
+        });
+        return stderr;
+      } finally {
+        client.end();
+      }
+    };
+    // The caller leaves while the upload is held: the approval given later becomes a one-time grant.
+    const held = await raw(`scp -t ${stack.sshd.dataDir}`, upload, /approval required, request ([0-9a-f-]{36})/);
+    const requestId = /request ([0-9a-f-]{36})/.exec(held)?.[1] ?? '';
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', `scp upload ${remote}`);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    await waitFor(async () => ((await getRuntime('test').deps.approvals.get(requestId))?.delivered ? true : undefined), 15_000, 'the decision delivered to the agent');
+    // The review text run as a shell script would run its first lines (the file's content).
+    const review = HeldUpload.review(remote, Buffer.from(content), 0o644, 'scp');
+    const asCommand = await raw(review, '', /approval required|running once/);
+    expect(asCommand).toMatch(/approval required, request/);
+    expect(existsSync(ran)).toBe(false);
+    // The identical upload still runs once under the grant.
+    const again = await raw(`scp -t ${stack.sshd.dataDir}`, upload, /running once|approval required/);
+    expect(again).toContain('running once under the approval given earlier');
+    await waitFor(() => (existsSync(remote) ? true : undefined), 15_000, 'the upload written');
+    expect(readFileSync(remote, 'utf8')).toBe(content);
+  });
+
+  it.each(['nice scp -t', '/usr/bin/scp -t', 'env scp -p -t', 'scp -S x -t --'])(
+    'refuses scp\'s sink spelled as %s PATH instead of running the real one on the write login with the caller\'s stream',
+    async (spelling) => {
+      const client = await ssh2Caller(stack, 'box', await stack.token('loader', []));
+      try {
+        const channel = await new Promise<ClientChannel>((resolve, reject) => client.exec(`${spelling} ${stack.sshd.dataDir}`, (e, c) => (e ? reject(e) : resolve(c))));
+        const done = collect(channel);
+        channel.end('C0644 3 unjudged.txt\nabc\0');
+        const result = await done;
+        expect(result.code).not.toBe(0);
+        expect(result.stderr).toContain('twokey: an scp upload runs only as the command scp sends');
+      } finally {
+        client.end();
+      }
+      expect(existsSync(join(stack.sshd.dataDir, 'unjudged.txt'))).toBe(false);
+    },
+  );
 
   it('refuses an upload to a relative path (the write login has another home)', async () => {
     writeFileSync(join(local, 'rel.txt'), 'rel\n');

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { BytePuller } from '../../../agent/ssh/scp/byte-puller';
 import { MAX_SCP_ENTRIES, MAX_SCP_RECORD_BYTES, serveScpSink, type PathKind, type ScpSinkDeps } from '../../../agent/ssh/scp/scp-sink';
-import { parseScpSinkCommand, type ScpSinkCommand } from '../../../core/ssh/scp-sink-command';
+import { parseScpSinkCommand, runsScpSink, type ScpSinkCommand } from '../../../core/ssh/scp-sink-command';
 
 describe('recognizing the command of an scp upload', () => {
   it.each([
@@ -25,6 +25,16 @@ describe('recognizing the command of an scp upload', () => {
     'scp -t "/x',
   ])('leaves %s to the command classifier', (command) => {
     expect(parseScpSinkCommand(command)).toBeUndefined();
+  });
+});
+
+describe('finding scp\'s sink among the commands a line runs', () => {
+  it.each(['scp -t /x', 'scp -rt /x', '/usr/bin/scp -t /x', '/bin/scp -d -t /x', 'scp -S prog -t /x', 'scp -i -t /x', 'scp $X /x', 'scp {-t,/x}', 'scp -[t] /x'])('finds it in %s', (command) => {
+    expect(runsScpSink(command)).toBe(true);
+  });
+
+  it.each(['scp -f /x', 'scp -f -- -t', 'scp -f /data/*.log', 'scp -rf /srv/$USER', 'scp /x host:/y', '/tmp/scp -t /x', 'rscp -t /x', 'nice scp -t /x'])('finds none in %s', (command) => {
+    expect(runsScpSink(command)).toBe(false);
   });
 });
 
