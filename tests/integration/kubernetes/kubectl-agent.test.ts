@@ -137,11 +137,39 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
   });
 
-  it('refuses to hold a write a reviewer could not read (kubectl create sends protobuf), saying to apply a manifest', async () => {
-    const created = await kubectl(stack, 'k8s', alice, ['create', 'configmap', 'unreadable', '--from-literal=a=b']);
+  it('holds kubectl create configmap (a protobuf body), shows it decoded, and creates what the reviewer saw as JSON on the write token', async () => {
+    const creating = kubectl(stack, 'k8s', alice, ['create', 'configmap', 'created-typed', '--from-literal=colour=teal-for-review']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'created-typed', new Set(), 30_000);
+    expect(mail.text).toContain('create configmaps default/created-typed');
+    expect(mail.text).toContain('colour: teal-for-review');
+    expect(mail.text).toContain('body (application/json)');
+    expect((await direct(['get', 'configmap', 'created-typed'])).code).not.toBe(0);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const created = await creating;
+    expect(created.stdout).toBe('configmap/created-typed created\n');
+    expect((await direct(['get', 'configmap', 'created-typed', '-o', 'jsonpath={.data.colour}'])).stdout).toBe('teal-for-review');
+    const upstream = fixture.state.requests.filter((r) => r.path === '/api/v1/namespaces/default/configmaps' && r.method === 'POST' && r.query.includes('kubectl-create'));
+    expect(upstream.map((r) => `${r.user ?? ''} ${r.contentType ?? ''}`)).toEqual(['system:serviceaccount:twokey:writer application/json']);
+  });
+
+  it('holds kubectl create secret with its values masked for the reviewer, and stores the real values once approved', async () => {
+    const creating = kubectl(stack, 'k8s', alice, ['create', 'secret', 'generic', 'created-secret', '--from-literal=token=typed-secret-value-77']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'created-secret', new Set(), 30_000);
+    expect(mail.text).not.toContain('typed-secret-value-77');
+    expect(mail.text).not.toContain(Buffer.from('typed-secret-value-77').toString('base64'));
+    expect(mail.text).toContain('token: KioqKg==');
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const created = await creating;
+    expect(created.stdout).toBe('secret/created-secret created\n');
+    const stored = await direct(['get', 'secret', 'created-secret', '-o', 'jsonpath={.data.token}']);
+    expect(Buffer.from(stored.stdout, 'base64').toString('utf8')).toBe('typed-secret-value-77');
+  });
+
+  it('refuses to hold a protobuf write of a kind the agent cannot read whole (kubectl create deployment), saying to apply a manifest', async () => {
+    const created = await kubectl(stack, 'k8s', alice, ['create', 'deployment', 'unreadable', '--image=busybox']);
     expect(created.code).not.toBe(0);
-    expect(created.stderr).toMatch(/twokey: .*application\/vnd\.kubernetes\.protobuf: kubectl create and run send protobuf; write the object as a manifest and use kubectl apply -f \(or twokey exec -f\)/);
-    expect(fixture.state.requests.some((r) => r.path.endsWith('/configmaps') && r.method === 'POST' && r.query.includes('kubectl-create'))).toBe(false);
+    expect(created.stderr).toMatch(/twokey: the agent reads protobuf bodies of ConfigMap, Secret, Namespace, ServiceAccount, not Deployment: kubectl create sends protobuf; write the object as a manifest and use kubectl apply -f \(or twokey exec -f\)/);
+    expect(fixture.state.requests.some((r) => r.path.endsWith('/deployments') && r.method === 'POST')).toBe(false);
   });
 
   it('masks Secret values in kubectl get secret -o yaml and -o jsonpath', async () => {
