@@ -90,6 +90,7 @@ export function reviewWrite(req: WriteRequest, masking: KubeMasking): Result<Wri
     const labels = { before: live === undefined ? '(no live object)' : `live ${ref}`, after: after === undefined ? '(deleted)' : `after this ${info.verb}` };
     diff = unifiedLineDiff(render(before, notes), render(shown, notes), labels).text;
   }
+  if (info.verb === 'delete' && live === undefined) notes.push('the object to delete could not be read with the read token (absent, unreadable, or too large): only its name is shown');
   if (info.verb === 'deletecollection') notes.push('deletes every object the request selects (no diff is shown for a collection)');
   if (info.dryRun) notes.push('dry run: the API server validates and runs admission, and stores nothing');
   return ok({

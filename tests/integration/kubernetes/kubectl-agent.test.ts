@@ -127,6 +127,38 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect((await direct(['get', 'pod', 'web-1'])).code).toBe(0);
   });
 
+  it('holds kubectl delete secret showing the reviewer the live Secret (values masked), then deletes it on the write token', async () => {
+    expect((await direct(['create', 'secret', 'generic', 'doomed-secret', '--from-literal=key=live-secret-value-31', '--from-literal=owner=ann@example.com'])).code).toBe(0);
+    const deleting = kubectl(stack, 'k8s', alice, ['delete', 'secret', 'doomed-secret']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'doomed-secret', new Set(), 30_000);
+    expect(mail.text).toContain('delete secrets default/doomed-secret');
+    expect(mail.text).toContain('--- live default/doomed-secret');
+    expect(mail.text).toContain('+++ (deleted)');
+    expect(mail.text).toMatch(/^-\s+key: KioqKg==$/m);
+    expect(mail.text).toMatch(/^-\s+owner: KioqKg==$/m);
+    expect(mail.text).not.toContain(Buffer.from('live-secret-value-31').toString('base64'));
+    expect(mail.text).not.toContain('live-secret-value-31');
+    expect((await direct(['get', 'secret', 'doomed-secret'])).code).toBe(0);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    expect((await deleting).stdout).toBe('secret "doomed-secret" deleted\n');
+    expect((await direct(['get', 'secret', 'doomed-secret'])).code).not.toBe(0);
+    const upstream = fixture.state.requests.filter((r) => r.path.endsWith('/secrets/doomed-secret')).map((r) => `${r.method} ${r.user ?? ''}`);
+    expect(upstream).toContain('GET system:serviceaccount:twokey:reader');
+    expect(upstream.filter((u) => u.startsWith('DELETE'))).toEqual(['DELETE system:serviceaccount:twokey:writer']);
+  });
+
+  it('holds kubectl delete of a ConfigMap showing its live values through the caller\'s detectors', async () => {
+    expect((await direct(['create', 'configmap', 'doomed-config', '--from-literal=contact=ann@example.com', '--from-literal=mode=live-mode'])).code).toBe(0);
+    const deleting = kubectl(stack, 'k8s', alice, ['delete', 'configmap', 'doomed-config']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'doomed-config', new Set(), 30_000);
+    expect(mail.text).toMatch(/^-\s+mode: live-mode$/m);
+    expect(mail.text).toMatch(/^-\s+contact: /m);
+    expect(mail.text).not.toContain('ann@example.com');
+    expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+    expect((await deleting).code).not.toBe(0);
+    expect((await direct(['get', 'configmap', 'doomed-config'])).code).toBe(0);
+  });
+
   it('refuses port-forward without an approval, telling the caller the request id', async () => {
     const forwarded = await kubectl(stack, 'k8s', alice, ['port-forward', 'pod/web-1', '18080:8080'], { timeoutMs: 30_000 });
     expect(forwarded.code).not.toBe(0);
