@@ -12,8 +12,11 @@ import { underTerminal } from '../../support/terminal';
 const PROMPT = '/ # ';
 
 /** kubectl under a pseudo-terminal, typing each line once the fixture's shell prompts for it. */
-const kubectlInTerminal = (stack: KubeStack, token: string, args: string, lines: readonly string[]) =>
-  underTerminal(`${KUBECTL} --server=${stack.server('k8s')} --certificate-authority=${stack.caFile('k8s')} --token=${token} ${args}`, lines, PROMPT, { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir });
+const kubectlInTerminal = (stack: KubeStack, token: string, args: string, lines: readonly string[], env: NodeJS.ProcessEnv = {}) =>
+  underTerminal(`${KUBECTL} --server=${stack.server('k8s')} --certificate-authority=${stack.caFile('k8s')} --token=${token} ${args}`, lines, PROMPT, { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir, ...env });
+
+/** kubectl 1.32 speaks SPDY (as older kubectl does) when its WebSocket remote command is switched off. */
+const SPDY = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
 
 describe('kubectl exec through the agent', () => {
   let fixture: KubeFixture;
@@ -77,7 +80,7 @@ describe('kubectl exec through the agent', () => {
   });
 
   it('relays exec over SPDY (older kubectl) once approved', async () => {
-    const spdy = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
+    const spdy = SPDY;
     const args = ['exec', 'web-1', '--', 'cat', '/etc/hostname'];
     const first = await kubectl(stack, 'k8s', alice, args, { env: spdy });
     expect(first.stderr).toMatch(/twokey: .*request [0-9a-f-]{36}/);
@@ -85,5 +88,32 @@ describe('kubectl exec through the agent', () => {
     const ran = await kubectl(stack, 'k8s', alice, args, { env: spdy });
     expect(ran).toMatchObject({ code: 0, stdout: 'fixture\n' });
     expect(fixture.state.requests.filter((r) => r.path.endsWith('/exec')).at(-1)).toEqual(expect.objectContaining({ method: 'POST', status: 101, user: 'system:serviceaccount:twokey:writer' }));
+  });
+
+  /** The asciicast sessions recorded so far, replayed by an auditor. */
+  async function replayedTerminals(): Promise<{ stdout: string; stderr: string }[]> {
+    stack.agent.context.sessions.closeAll('the test reads the recordings');
+    await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 30_000, 'recordings shipped');
+    const erin = await tokenFor(stack.cp, 'erin', ['auditor']);
+    const listed = await twokey(['sessions', 'list', '--target', 'k8s', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
+    const sessions = (JSON.parse(listed.stdout) as { sessions: { sessionId: string; format: string }[] }).sessions.filter((s) => s.format === 'asciicast');
+    return Promise.all(sessions.map((s) => twokey(['replay', s.sessionId, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin })));
+  }
+
+  it('records exec -it over SPDY as asciicast (output masked) and replays it', async () => {
+    const args = 'exec -it web-1 -- /bin/sh';
+    const first = await kubectlInTerminal(stack, alice, args, [], SPDY);
+    expect(first.output).toMatch(/twokey: .*request [0-9a-f-]{36}/);
+    await approve('command=%2Fbin%2Fsh');
+    const session = await kubectlInTerminal(stack, alice, args, ['echo typed-over-spdy', 'cat /notes', 'exit 3'], SPDY);
+    expect(session.output).toContain('typed-over-spdy');
+    expect(session.output).toContain('write to ann@example.com');
+    expect(session.code).toBe(3);
+    expect(fixture.state.requests.filter((r) => r.path.endsWith('/exec')).at(-1)).toEqual(expect.objectContaining({ method: 'POST', status: 101, user: 'system:serviceaccount:twokey:writer' }));
+    const replayed = (await replayedTerminals()).find((r) => r.stdout.includes('typed-over-spdy'));
+    expect(replayed).toBeDefined();
+    expect(replayed?.stdout).toContain('write to ');
+    expect(replayed?.stdout).not.toContain('ann@example.com');
+    expect(replayed?.stderr).toContain('-- alice on k8s: create pods/exec default/web-1 -- /bin/sh');
   });
 });
