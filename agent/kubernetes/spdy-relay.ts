@@ -18,12 +18,13 @@ export interface SpdyObserver {
 }
 
 /**
- * An SPDY/3.1 upgrade (older kubectl's exec, attach and port-forward): the agent sends the request
- * upstream itself (its own headers and token), then relays bytes both ways with pipe's backpressure.
- * An exec or attach is read on the way by `observer` (its recording), each chunk before it is passed
- * on; a connection it cannot read is closed.
+ * An upgrade relayed byte for byte: SPDY/3.1 (older kubectl's exec, attach and port-forward) and
+ * port-forward's SPDY tunnelled in WebSocket. The agent sends the request upstream itself (its own
+ * headers and token), then relays bytes both ways with pipe's backpressure. An exec or attach over
+ * SPDY is read on the way by `observer` (its recording), each chunk before it is passed on; a
+ * connection it cannot read is closed.
  */
-export async function relaySpdy(upstream: KubeUpstream, req: IncomingMessage, socket: Duplex, head: Buffer, path: string, credential: Credential, observer: SpdyObserver | undefined): Promise<Relayed> {
+export async function relayUpgradeBytes(upstream: KubeUpstream, req: IncomingMessage, socket: Duplex, head: Buffer, path: string, credential: Credential, observer: SpdyObserver | undefined): Promise<Relayed> {
   let options;
   try {
     options = await upstream.upgradeOptions({ method: req.method ?? 'POST', path, headers: upstreamHeaders(req.headers, true), credential });

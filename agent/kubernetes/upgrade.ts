@@ -13,11 +13,11 @@ import { describeRequest } from './kube-rules';
 import { writeRawStatus } from './raw-status';
 import type { KubeProxyDeps } from './request-handler';
 import { requestEvent } from './request-event';
-import { relaySpdy } from './spdy-relay';
+import { relayUpgradeBytes } from './spdy-relay';
 import type { Credential } from './upstream';
 import { SpdyTerminalReader } from './spdy-terminal';
 import { TerminalFeed, type TerminalTap } from './terminal-feed';
-import { relayWebSocket } from './websocket-relay';
+import { relayWebSocket, unrelayableSubprotocol } from './websocket-relay';
 
 /** Subresources whose streams are a terminal (recorded as asciicast); port-forward carries other bytes. */
 const TERMINAL_SUBRESOURCES = new Set(['exec', 'attach']);
@@ -45,13 +45,22 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 403, started, { summary: 'upgrade refused' }));
     return;
   }
+  const isWebSocket = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+  const isTerminal = TERMINAL_SUBRESOURCES.has(judged.classified.action.kubernetes?.subresource ?? '');
+  // Checked before an approval is spent on it: a terminal's WebSocket is relayed message by message.
+  const unrelayable = isWebSocket && isTerminal ? unrelayableSubprotocol(req) : undefined;
+  if (unrelayable) {
+    writeRawStatus(socket, 'BadRequest', unrelayable);
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 400, started, { summary: unrelayable }));
+    return;
+  }
   const credential = await credentialFor(deps, judged);
   if (credential.kind === 'refused') {
     writeRawStatus(socket, 'Forbidden', credential.message);
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 403, started, { summary: credential.message }));
     return;
   }
-  const terminal = TERMINAL_SUBRESOURCES.has(judged.classified.action.kubernetes?.subresource ?? '') ? terminalTap(deps, judged, socket) : undefined;
+  const terminal = isTerminal ? terminalTap(deps, judged, socket) : undefined;
   if (terminal && !terminal.ok) {
     writeRawStatus(socket, 'ServiceUnavailable', terminal.error);
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 503, started, { summary: terminal.error }));
@@ -61,10 +70,12 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
   const done = judged.session.begin((reason) => socket.destroy(new Error(reason)));
   let ended = 'stream closed';
   try {
-    const isWebSocket = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
-    const relayed = isWebSocket
-      ? await relayWebSocket(deps.upstream, req, socket, head, judged.url, credential.credential, tap)
-      : await relaySpdy(deps.upstream, req, socket, head, judged.url, credential.credential, tap && new SpdyTerminalReader(new TerminalFeed(tap)));
+    // A terminal over WebSocket is read message by message; anything else (SPDY, port-forward's SPDY
+    // tunnelled in WebSocket, whose subprotocol is no token the WebSocket library accepts) byte for byte.
+    const relayed =
+      isWebSocket && tap
+        ? await relayWebSocket(deps.upstream, req, socket, head, judged.url, credential.credential, tap)
+        : await relayUpgradeBytes(deps.upstream, req, socket, head, judged.url, credential.credential, tap && !isWebSocket ? new SpdyTerminalReader(new TerminalFeed(tap)) : undefined);
     if (relayed.error) ended = relayed.error;
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, relayed.status, started, { bytes: relayed.bytes, error: relayed.error }));
   } finally {

@@ -22,17 +22,32 @@ export interface Relayed {
   readonly error?: string;
 }
 
+/** A subprotocol is an RFC 6455 token (RFC 7230 tchar), which the WebSocket library insists on. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Why a terminal's WebSocket cannot be relayed message by message (a subprotocol that is no token), or undefined. */
+export function unrelayableSubprotocol(req: IncomingMessage): string | undefined {
+  const bad = offeredSubprotocols(req).find((p) => !TOKEN.test(p));
+  return bad === undefined ? undefined : `twokey: the WebSocket subprotocol ${JSON.stringify(bad.slice(0, 64))} is not a token`;
+}
+
+const offeredSubprotocols = (req: IncomingMessage): string[] =>
+  (req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+
 /**
- * A WebSocket stream (exec, attach, port-forward; the channel.k8s.io family): the agent opens the
+ * A WebSocket terminal (exec, attach; the channel.k8s.io family): the agent opens the
  * upstream socket first, with the subprotocols the caller offered, then accepts the caller with the
  * one the API server chose; messages pass one by one both ways, each side paused while the other's
  * queue is full. A refused upstream handshake (a Status) is passed back as it came.
  */
-export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, socket: Duplex, head: Buffer, path: string, credential: Credential, tap: TerminalTap | undefined): Promise<Relayed> {
+export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, socket: Duplex, head: Buffer, path: string, credential: Credential, tap: TerminalTap): Promise<Relayed> {
   return upstream.upgradeOptions({ method: 'GET', path, headers: {}, credential }).then(
     (options) =>
       new Promise<Relayed>((resolve) => {
-        const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+        const offered = offeredSubprotocols(req);
         const url = `wss://${String(options.hostname)}:${String(options.port)}${String(options.path)}`;
         const up = new WebSocket(url, offered, {
           headers: { authorization: String((options.headers as Record<string, string>).authorization) },
@@ -71,8 +86,8 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
           const chosen = up.protocol;
           const server = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false, handleProtocols: () => chosen || false });
           server.handleUpgrade(req, socket, head, (client) => {
-            // Only the channel protocols carry a terminal; port-forward's bytes are not read.
-            const reader = tap && chosen.includes('channel.k8s.io') ? new ChannelReader(new TerminalFeed(tap)) : undefined;
+            // Only the channel protocols carry a terminal.
+            const reader = chosen.includes('channel.k8s.io') ? new ChannelReader(new TerminalFeed(tap)) : undefined;
             pipeMessages(up, client, (data, binary) => {
               bytes += data.length;
               reader?.fromUpstream(data, binary);
