@@ -1,39 +1,6 @@
 import { decodeProtobufObject } from '../../../core/kubernetes/protobuf-object';
+import { bytesField, entry, envelope, objectMeta, varintField } from '../../support/kube-protobuf';
 
-/** Protobuf as Go's generated marshalers write it: fields in number order, empty non-pointer fields written too. */
-const varint = (n: number): Buffer => {
-  const out: number[] = [];
-  let v = n;
-  while (v > 0x7f) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-};
-const bytesField = (num: number, value: Buffer | string): Buffer => {
-  const b = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8');
-  return Buffer.concat([varint((num << 3) | 2), varint(b.length), b]);
-};
-const varintField = (num: number, value: number): Buffer => Buffer.concat([varint(num << 3), varint(value)]);
-const entry = (num: number, key: string, value: Buffer | string): Buffer => bytesField(num, Buffer.concat([bytesField(1, key), bytesField(2, value)]));
-
-/** ObjectMeta with every non-pointer field (empty but the name, namespace and labels given). */
-const objectMeta = (name: string, extra: Buffer[] = []): Buffer =>
-  Buffer.concat([
-    bytesField(1, name),
-    bytesField(2, ''),
-    bytesField(3, 'default'),
-    bytesField(4, ''),
-    bytesField(5, ''),
-    bytesField(6, ''),
-    varintField(7, 0),
-    bytesField(8, Buffer.alloc(0)),
-    ...extra,
-  ]);
-
-const envelope = (apiVersion: string, kind: string, raw: Buffer): Buffer =>
-  Buffer.concat([Buffer.from('k8s\u0000', 'latin1'), bytesField(1, Buffer.concat([bytesField(1, apiVersion), bytesField(2, kind)])), bytesField(2, raw), bytesField(3, ''), bytesField(4, '')]);
 
 describe('protobuf request bodies read for review', () => {
   it('reads a ConfigMap as kubectl create configmap sends it into the JSON object it encodes', () => {
