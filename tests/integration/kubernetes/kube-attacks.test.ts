@@ -22,6 +22,15 @@ describe('attacks on held Kubernetes writes', () => {
   let stack: KubeStack;
   let alice: string;
   const direct = (args: string[]) => running.direct(args);
+  /** The headers of alice's WebSocket upgrade offering `protocols`. */
+  const webSocketUpgrade = (protocols: string): Record<string, string> => ({
+    authorization: `Bearer ${alice}`,
+    connection: 'Upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-version': '13',
+    'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    'sec-websocket-protocol': protocols,
+  });
 
   beforeAll(async () => {
     running = await startFixtureStack();
@@ -90,14 +99,7 @@ describe('attacks on held Kubernetes writes', () => {
   });
 
   it.each(['Exec', 'execute', 'exec.', 'attach2'])('refuses a stream upgrade to the odd subresource %s as unknown, sending nothing upstream', async (sub) => {
-    const res = await agentRequest(stack, 'k8s', 'GET', `/api/v1/namespaces/default/pods/web-1/${sub}?command=sh&stdout=true`, {
-      authorization: `Bearer ${alice}`,
-      connection: 'Upgrade',
-      upgrade: 'websocket',
-      'sec-websocket-version': '13',
-      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-      'sec-websocket-protocol': 'v5.channel.k8s.io',
-    });
+    const res = await agentRequest(stack, 'k8s', 'GET', `/api/v1/namespaces/default/pods/web-1/${sub}?command=sh&stdout=true`, webSocketUpgrade('v5.channel.k8s.io'));
     expect(res.status).toBe(403);
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: 'twokey: unknown denied by rule support' });
     expect(fixture.state.requests.some((r) => r.path.endsWith(`/${sub}`))).toBe(false);
@@ -116,14 +118,7 @@ describe('attacks on held Kubernetes writes', () => {
   });
 
   it('refuses a terminal WebSocket offering a subprotocol that is no token before asking anyone', async () => {
-    const res = await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods/web-1/exec?command=sh&stdout=true&container=odd-protocol', {
-      authorization: `Bearer ${alice}`,
-      connection: 'Upgrade',
-      upgrade: 'websocket',
-      'sec-websocket-version': '13',
-      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-      'sec-websocket-protocol': 'v5.channel.k8s.io, v4/channel',
-    });
+    const res = await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods/web-1/exec?command=sh&stdout=true&container=odd-protocol', webSocketUpgrade('v5.channel.k8s.io, v4/channel'));
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: 'twokey: the WebSocket subprotocol "v4/channel" is not a token' });
     expect(readOutbox(stack.cp.outboxDir).some((m) => m.text.includes('odd-protocol'))).toBe(false);
