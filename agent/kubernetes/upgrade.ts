@@ -75,7 +75,7 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
     const relayed =
       isWebSocket && tap
         ? await relayWebSocket(deps.upstream, req, socket, head, judged.url, credential.credential, tap)
-        : await relayUpgradeBytes(deps.upstream, req, socket, head, judged.url, credential.credential, tap && !isWebSocket ? new SpdyTerminalReader(new TerminalFeed(tap)) : undefined);
+        : await relayUpgradeBytes(deps.upstream, req, socket, head, judged.url, credential.credential, tap && new SpdyTerminalReader(new TerminalFeed(tap)));
     if (relayed.error) ended = relayed.error;
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, relayed.status, started, { bytes: relayed.bytes, error: relayed.error }));
   } finally {

@@ -178,6 +178,13 @@ describe('the reviewer diff of a held write', () => {
     expect(everything(r)).not.toMatch(/hunter2|aHVudGVyMg/);
   });
 
+  it('shows a JSON patch value keyed __proto__ through the caller\'s detectors (an assigned key would vanish from the review yet be sent)', () => {
+    const patch = JSON.parse('[{"op":"add","path":"/data","value":{"__proto__":"sent-and-shown","plain":"x"}}]') as unknown;
+    const r = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/json-patch+json', patch, { kind: 'ConfigMap', metadata: { name: 'x' }, data: {} }, true);
+    expect(r.body).toContain('__proto__: sent-and-shown');
+    expect(r.forward?.body).toContain('"__proto__":"sent-and-shown"');
+  });
+
   it('tells the reviewer when the object a delete names could not be read, rather than showing an empty diff', () => {
     const r = review('DELETE /api/v1/namespaces/default/secrets/gone', 'application/json', { propagationPolicy: 'Background' }, undefined);
     expect(r.diff).toBe('');

@@ -19,6 +19,12 @@ describe('protobuf request bodies read for review', () => {
     });
   });
 
+  it('keeps a data key named __proto__ as data, shown and sent like any other', () => {
+    const raw = Buffer.concat([bytesField(1, objectMeta('odd-keys')), entry(2, '__proto__', 'kept')]);
+    const read = decodeProtobufObject(envelope('v1', 'ConfigMap', raw));
+    expect(read.ok && JSON.stringify(read.value)).toBe('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"odd-keys","namespace":"default"},"data":{"__proto__":"kept"}}');
+  });
+
   it('refuses a field number it does not know instead of skipping it', () => {
     const raw = Buffer.concat([bytesField(1, objectMeta('x')), entry(2, 'a', 'b'), bytesField(9, 'hidden')]);
     expect(decodeProtobufObject(envelope('v1', 'ConfigMap', raw))).toEqual({ ok: false, error: 'the protobuf body cannot be read: ConfigMap has a field (9) the agent does not know' });
