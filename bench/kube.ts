@@ -2,7 +2,7 @@
  * `npm run bench:kube`: kubectl and raw API clients straight at the Kubernetes API stand-in (the test
  * fixture; no real cluster runs here) and through the agent, in one run: `kubectl get pods` latency
  * (p50 of BENCH_KUBECTL_RUNS each, alternating), a watch of BENCH_WATCH_EVENTS events with the agent's
- * peak RSS, and a BENCH_LOG_MB MB `logs` stream (unmasked for an analyst, through the detectors for
+ * peak RSS, and a BENCH_LOG_MB MB `logs` stream read BENCH_LOG_ROUNDS times (unmasked for an analyst, through the detectors for
  * support). The agent runs as `twokey agent` in its own process (its RSS is its own). Prints ratios and
  * appends the results to bench/RESULTS.md. Never part of `npm test`.
  */
@@ -23,13 +23,26 @@ const REPO = resolve(__dirname, '..');
 const KUBECTL_RUNS = Number(process.env.BENCH_KUBECTL_RUNS ?? 50);
 const WATCH_EVENTS = Number(process.env.BENCH_WATCH_EVENTS ?? 10_000);
 const LOG_MB = Number(process.env.BENCH_LOG_MB ?? 100);
+/** Rounds of the three log reads (direct, unmasked, masked), each round in a rotated order. */
+const LOG_ROUNDS = Number(process.env.BENCH_LOG_ROUNDS ?? 5);
+/** Extra node flags for the agent's process (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it). */
+/** The log reads made (a subset, e.g. `direct,unmasked`, to profile one path). */
+const LOG_READERS = (process.env.BENCH_LOG_READERS ?? 'direct,unmasked,masked').split(',');
+const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** A log line of this many bytes (with its newline); the fixture keeps 100,000 lines per container. */
 const LOG_LINE_BYTES = 1024;
 const AGENT_READY_MS = 60_000;
 
 const procMb = (pid: number, field: 'VmHWM' | 'VmRSS'): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+/** The process's CPU time so far in seconds (user and system; /proc counts in ticks of 10 ms). */
+const cpuSeconds = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const resetPeak = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5');
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+/** A ratio's median over the rounds and its range (with 5 rounds, the range holds the median with 94% confidence). */
+const spread = (xs: number[]): string => `${median(xs).toFixed(2)}x (rounds ${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
 
 interface Endpoint {
   readonly url: string;
@@ -95,7 +108,7 @@ async function main(): Promise<void> {
     targets: [{ name: 'demo-k8s', protocol: 'kubernetes', listen: { host: HOST, port: 0 }, apiServer: fixture.url, caFile: 'fixture-ca.pem', readToken: { tokenEnv: 'BENCH_KUBE_READ' }, writeToken: { tokenEnv: 'BENCH_KUBE_WRITE' } }],
   };
   writeFileSync(join(work.dir, 'agent.yaml'), toYaml(config));
-  const agent = spawn(process.execPath, [join(REPO, 'cli/bin.cjs'), 'agent', '--config', join(work.dir, 'agent.yaml')], {
+  const agent = spawn(process.execPath, [...AGENT_NODE_ARGS, join(REPO, 'cli/bin.cjs'), 'agent', '--config', join(work.dir, 'agent.yaml')], {
     env: { ...process.env, BENCH_KUBE_READ: 'bench-read', BENCH_KUBE_WRITE: 'bench-write', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -108,6 +121,7 @@ async function main(): Promise<void> {
     }
     // The policy arrives over the tunnel just after the listener starts.
     await new Promise((r) => setTimeout(r, 2_000));
+    const startedRss = procMb(agent.pid as number, 'VmRSS');
     const agentCaFile = join(work.dir, 'state', 'kubernetes', 'demo-k8s', 'cert.pem');
     const agentUrl = `https://${(JSON.parse(readFileSync(endpointsFile, 'utf8')) as Record<string, string>)['demo-k8s'] ?? ''}`;
     const token = (user: string, groups: string[]) => mintDevToken(cp.issuer, cp.signingKey, { user, groups, audience: 'data' });
@@ -150,9 +164,9 @@ async function main(): Promise<void> {
       if (i % 500 === 0) await new Promise((r) => setImmediate(r));
     }
     const watched = await watching;
-    say(`watch of ${WATCH_EVENTS} events through the agent (alice, masked): ${seen} events, ${(watched.bytes / 1e6).toFixed(1)} MB in ${watched.seconds.toFixed(2)} s; agent peak RSS ${procMb(agentPid, 'VmHWM').toFixed(0)} MB`);
+    say(`watch of ${WATCH_EVENTS} events through the agent (alice, masked): ${seen} events, ${(watched.bytes / 1e6).toFixed(1)} MB in ${watched.seconds.toFixed(2)} s; agent peak RSS ${procMb(agentPid, 'VmHWM').toFixed(0)} MB (${startedRss.toFixed(0)} MB after start-up)`);
 
-    // A LOG_MB MB log, read whole: direct, through the agent unmasked (dave) and masked (alice).
+    // A LOG_MB MB log, read whole LOG_ROUNDS times each: direct, through the agent unmasked (dave) and masked (alice).
     const total = Math.floor((LOG_MB * 1e6) / LOG_LINE_BYTES);
     for (let i = 0; i < total; i += 1000) {
       let chunk = '';
@@ -160,14 +174,31 @@ async function main(): Promise<void> {
       fixture.state.appendLog('default', 'web-1', chunk);
     }
     const logPath = '/api/v1/namespaces/default/pods/web-1/log';
-    const read = (e: Endpoint) => stream(e, logPath, () => false);
-    const d = await read(direct);
+    const readers = { direct, unmasked: dave, masked: alice };
+    const kinds = (Object.keys(readers) as (keyof typeof readers)[]).filter((k) => LOG_READERS.includes(k));
+    const seconds: Record<keyof typeof readers, number[]> = { direct: [], unmasked: [], masked: [] };
+    const agentCpu: Record<keyof typeof readers, number[]> = { direct: [], unmasked: [], masked: [] };
+    const ratios: Record<'unmasked' | 'masked', number[]> = { unmasked: [], masked: [] };
+    let bytes: Record<keyof typeof readers, number> = { direct: 0, unmasked: 0, masked: 0 };
     resetPeak(agentPid);
-    const u = await read(dave);
-    const m = await read(alice);
+    for (let round = 0; round < LOG_ROUNDS; round += 1) {
+      const took: Partial<Record<keyof typeof readers, number>> = {};
+      for (let k = 0; k < kinds.length; k += 1) {
+        const kind = kinds[(round + k) % kinds.length] as keyof typeof readers;
+        const cpuBefore = cpuSeconds(agentPid);
+        const r = await stream(readers[kind], logPath, () => false);
+        agentCpu[kind].push(cpuSeconds(agentPid) - cpuBefore);
+        took[kind] = r.seconds;
+        seconds[kind].push(r.seconds);
+        bytes = { ...bytes, [kind]: r.bytes };
+      }
+      ratios.unmasked.push((took.direct ?? NaN) / (took.unmasked ?? NaN));
+      ratios.masked.push((took.direct ?? NaN) / (took.masked ?? NaN));
+    }
     const mb = (b: number) => (b / 1e6).toFixed(0);
+    const s = (kind: keyof typeof readers) => `${median(seconds[kind]).toFixed(2)} s (${(bytes[kind] / 1e6 / median(seconds[kind])).toFixed(0)} MB/s${kind === 'direct' ? '' : `, agent CPU ${median(agentCpu[kind]).toFixed(2)} s`})`;
     say(
-      `${mb(d.bytes)} MB logs: direct ${d.seconds.toFixed(2)} s; agent unmasked (dave) ${u.seconds.toFixed(2)} s, ${mb(u.bytes)} MB, ${(d.seconds / u.seconds).toFixed(2)}x direct; agent masked (alice, detectors) ${m.seconds.toFixed(2)} s, ${mb(m.bytes)} MB, ${(d.seconds / m.seconds).toFixed(2)}x direct; agent peak RSS ${procMb(agentPid, 'VmHWM').toFixed(0)} MB`,
+      `${mb(bytes.direct)} MB logs, median of ${LOG_ROUNDS} rounds (direct, agent unmasked for dave, agent masked for alice; order rotated each round): direct ${s('direct')}; agent unmasked ${s('unmasked')}, ${mb(bytes.unmasked)} MB, ${spread(ratios.unmasked)} direct; agent masked (detectors) ${s('masked')}, ${mb(bytes.masked)} MB, ${spread(ratios.masked)} direct; agent peak RSS ${procMb(agentPid, 'VmHWM').toFixed(0)} MB`,
     );
     appendResults('npm run bench:kube (the fixture API server upstream; kubectl 1.32)', lines);
   } finally {

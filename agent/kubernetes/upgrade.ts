@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { principalKey } from '../../core/identity/identity';
 import type { Result } from '../../core/result';
 import { askApproval } from '../approvals/approval-flow';
+import { RecordedOutputCap } from '../recording/output-cap';
 import { TerminalRecording } from '../recording/terminal-recorder';
 import type { SessionEvent } from '../sessions/events';
 import { startSession } from '../sessions/lifecycle';
@@ -164,13 +165,18 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, socket: Duplex)
   );
   if (!started.ok) return { ok: false, error: started.refusal.message };
   session.record({ e: 'terminal', sessionId: id, path: judged.maskedPath });
+  // As an SSH channel's, the output is recorded up to a cap, with a note of what was left out.
+  const recorded = new RecordedOutputCap({ output: (text) => recording?.output(text), note: (text) => recording?.mark(text) });
   return {
     ok: true,
     value: {
-      output: (text) => recording?.output(text),
+      output: (text) => recorded.add(text),
       input: (text) => recording?.input(text),
       resize: (w, h) => recording?.resize(w, h),
-      end: (reason) => started.session.end(reason),
+      end: (reason) => {
+        recorded.finish();
+        started.session.end(reason);
+      },
     },
   };
 }

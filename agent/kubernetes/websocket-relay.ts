@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { UPSTREAM_UNREACHABLE } from './forward';
 import { writeRawStatus } from './raw-status';
+import { kubeStatus } from './status';
 import { TerminalFeed, type TerminalTap } from './terminal-feed';
 import type { Credential, KubeUpstream } from './upstream';
 
@@ -58,6 +59,8 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
         });
         let bytes = 0;
         let settled = false;
+        /** The caller, once its socket speaks WebSocket (an HTTP answer written on it then would read as a corrupt frame). */
+        let caller: WebSocket | undefined;
         const finish = (r: Relayed): void => {
           if (settled) return;
           settled = true;
@@ -78,14 +81,17 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
           });
           up.terminate();
         });
-        up.once('error', (e) => {
-          if (up.readyState === WebSocket.CONNECTING || !settled) writeRawStatus(socket, 'ServiceUnavailable', UPSTREAM_UNREACHABLE);
+        up.once('error', (e: Error & { code?: string }) => {
+          // After the upgrade the caller learns why on the error channel; the upstream's close (1009 for an oversized message) follows.
+          if (caller) sendErrorStatus(caller, up.protocol, e.code === OVERSIZED_MESSAGE ? `twokey: the API server sent a message over ${MAX_WS_MESSAGE_BYTES} bytes, which the agent does not relay` : UPSTREAM_UNREACHABLE);
+          else if (up.readyState === WebSocket.CONNECTING || !settled) writeRawStatus(socket, 'ServiceUnavailable', UPSTREAM_UNREACHABLE);
           finish({ status: 503, bytes, error: e.message });
         });
         up.once('open', () => {
           const chosen = up.protocol;
           const server = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false, handleProtocols: () => chosen || false });
           server.handleUpgrade(req, socket, head, (client) => {
+            caller = client;
             // Only the channel protocols carry a terminal.
             const reader = chosen.includes('channel.k8s.io') ? new ChannelReader(new TerminalFeed(tap)) : undefined;
             pipeMessages(up, client, (data, binary) => {
@@ -110,6 +116,18 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
       return { status: 503, bytes: 0, error: String(e) };
     },
   );
+}
+
+/** The `ws` error code of a message over `maxPayload`. */
+const OVERSIZED_MESSAGE = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+
+/** A Status on the error channel, as the API server reports a failed stream: kubectl prints its message and fails. */
+function sendErrorStatus(client: WebSocket, protocol: string, message: string): void {
+  if (!protocol.includes('channel.k8s.io') || client.readyState !== WebSocket.OPEN) return;
+  const status = Buffer.from(JSON.stringify(kubeStatus('InternalError', message)));
+  // The base64 protocols send text: the channel as an ASCII digit, then the payload in base64.
+  if (protocol.startsWith('base64.')) client.send(`${CHANNEL.error}${status.toString('base64')}`);
+  else client.send(Buffer.concat([Buffer.from([CHANNEL.error]), status]), { binary: true });
 }
 
 /** Each message from `from` is sent on to `to`; `from` pauses while `to` has MAX_WS_BUFFERED_BYTES queued. */

@@ -6,6 +6,7 @@ import type { StartedSession } from '../sessions/lifecycle';
 import type { AgentContext } from '../agent';
 import type { SshEvent } from './events';
 import { judgeExec, judgeShell, judgeSubsystem, REASON_ENV, type JudgeDeps, type Verdict } from './judge';
+import { RecordedOutputCap } from '../recording/output-cap';
 import { relayOutput } from './output-relay';
 import { SftpRelay } from './sftp/sftp-relay';
 import { UpstreamError, type UpstreamLogin } from './upstream';
@@ -18,8 +19,6 @@ export const MAX_ENV_VALUE_BYTES = 4096;
 export const REFUSED_EXIT_STATUS = 126;
 /** Exit status when the target could not be reached (as `ssh` itself reports a connection failure). */
 export const UPSTREAM_FAILED_EXIT_STATUS = 255;
-/** Output of one shell or exec channel recorded at most (the caller still gets all of it). */
-export const MAX_RECORDED_OUTPUT_BYTES = 1024 * 1024;
 /** How often a shell on the write login checks that its write window is still open. */
 export const WINDOW_CHECK_INTERVAL_MS = 5_000;
 
@@ -202,14 +201,9 @@ export class SessionChannel {
       return passExit(stream, channel, () => err.finish(), deps.signal);
     }
     this.resize = (cols, rows) => terminal.resize(cols, rows);
-    // Like a statement's rows, a channel's output is recorded up to a cap (a 100 MB `cat` is not kept twice).
-    let seen = 0;
-    const tap = (data: Buffer | string): void => {
-      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-      // Cut at the cap exactly (a character split there shows as U+FFFD): the note counts what was left out.
-      if (seen < MAX_RECORDED_OUTPUT_BYTES) terminal.output(bytes.subarray(0, MAX_RECORDED_OUTPUT_BYTES - seen).toString('utf8'));
-      seen += bytes.length;
-    };
+    // Like a statement's rows, a channel's output is recorded up to a cap.
+    const recorded = new RecordedOutputCap(terminal);
+    const tap = (data: Buffer | string): void => recorded.add(data);
     const out = relayOutput(stream, channel, this.host.masking, tap);
     const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, tap);
     if (verdict.stdin) channel.pipe(stream);
@@ -217,7 +211,7 @@ export class SessionChannel {
     passExit(stream, channel, () => {
       out.finish();
       err.finish();
-      if (seen > MAX_RECORDED_OUTPUT_BYTES) terminal.note(`${seen - MAX_RECORDED_OUTPUT_BYTES} more bytes of output not recorded`);
+      recorded.finish();
     }, deps.signal);
   }
 

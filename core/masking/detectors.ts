@@ -45,6 +45,18 @@ export interface Detector {
   readonly mayOccur: (c: CharacterCounts) => boolean;
   /** A second look at a candidate match; absent when the pattern is the whole definition. */
   readonly valid?: (match: string) => boolean;
+  /**
+   * The way to the few places in a long text where the pattern can match (see scanner.ts); absent
+   * for a pattern that may span lines (a PEM block), which runs over the whole text.
+   *
+   * `span` (the body of an ASCII character class, without a line end) holds every character a match is
+   * made of and every character its look-arounds reject. A match then lies in one run of span
+   * characters, and the pattern run on that run alone finds exactly what it finds in the whole text:
+   * just outside the run is a character its look-arounds accept, as they accept the text's edge. The
+   * runs worth running it on are found by `anchor` (global, no look-behind, never empty), found in
+   * every match and ending inside it, or by length: every match is at least `minRun` span characters.
+   */
+  readonly prefilter?: { readonly span: string } & ({ readonly anchor: RegExp } | { readonly minRun: number });
 }
 
 /** ISO/IEC 7812-1 check digit over the digits of `s` (separators ignored). */
@@ -120,6 +132,10 @@ function awsSecretValid(s: string): boolean {
   return /[A-Z]/.test(s) && /[a-z]/.test(s) && /[0-9/+]/.test(s);
 }
 
+const AWS_KEY_PREFIX = '(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)';
+/** Thirteen digits, each but the first after an optional space or dash (unrolled: much faster than a counted group). */
+const THIRTEEN_DIGITS = `[0-9]${'[ -]?[0-9]'.repeat(12)}`;
+
 const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])';
 
 export const DETECTORS: Readonly<Record<DetectorName, Detector>> = {
@@ -129,23 +145,27 @@ export const DETECTORS: Readonly<Record<DetectorName, Detector>> = {
     // start would scan the rest of the run again (quadratic; 100 KB of one letter took 20 s).
     pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g,
     mayOccur: (c) => c.at > 0,
+    prefilter: { anchor: /@/g, span: 'A-Za-z0-9._%+@\\-' },
   },
   'card-number': {
     name: 'card-number',
     pattern: /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])/g,
     mayOccur: (c) => c.digits >= 13,
+    prefilter: { anchor: new RegExp(THIRTEEN_DIGITS, 'g'), span: '0-9 \\-' },
     valid: luhnValid,
   },
   'us-ssn': {
     name: 'us-ssn',
     pattern: /(?<![0-9-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9-])/g,
     mayOccur: (c) => c.digits >= 9 && c.dash >= 2,
+    prefilter: { anchor: /[0-9]-[0-9]{2}-[0-9]/g, span: '0-9\\-' },
     valid: ssnValid,
   },
   iban: {
     name: 'iban',
     pattern: /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])/g,
     mayOccur: (c) => c.length >= 15 && c.digits >= 2 && c.upper >= 2,
+    prefilter: { anchor: /[A-Z]{2}[0-9]{2}/g, span: 'A-Za-z0-9 ' },
     valid: ibanValid,
   },
   phone: {
@@ -153,33 +173,40 @@ export const DETECTORS: Readonly<Record<DetectorName, Detector>> = {
     // E.164 (a leading +, 8 to 15 digits, single separators) or the North American 3-3-4 form.
     pattern: /(?<![\w+])(?:\+[1-9](?:[ .-]?[0-9]){7,14}|(?:\([0-9]{3}\) ?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4})(?![0-9])/g,
     mayOccur: (c) => c.digits >= 8 && (c.plus > 0 || c.separators >= 2),
+    // Either form ends in a separator and four digits, or starts with + and a digit.
+    prefilter: { anchor: /\+[1-9]|[ .-][0-9]{4}/g, span: '\\w+ .()\\-' },
   },
   ipv4: {
     name: 'ipv4',
     pattern: new RegExp(`(?<![0-9.])(?:${OCTET}\\.){3}${OCTET}(?![0-9])(?!\\.[0-9])`, 'g'),
     mayOccur: (c) => c.dot >= 3 && c.digits >= 4,
+    prefilter: { anchor: /\.[0-9]{1,3}\.[0-9]/g, span: '0-9.' },
   },
   ipv6: {
     name: 'ipv6',
-    pattern: /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|[0-9]{1,3}(?:\.[0-9]{1,3}){3})?(?![0-9A-Fa-f:])/g,
+    pattern: /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Fa-f:])/g,
     mayOccur: (c) => c.colon >= 2,
+    prefilter: { anchor: /:[0-9A-Fa-f]{0,4}:/g, span: '0-9A-Fa-f:.' },
     valid: ipv6Valid,
   },
   'aws-access-key-id': {
     name: 'aws-access-key-id',
-    pattern: /(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16}(?![A-Z0-9])/g,
+    pattern: new RegExp(`(?<![A-Z0-9])${AWS_KEY_PREFIX}[A-Z2-7]{16}(?![A-Z0-9])`, 'g'),
     mayOccur: (c) => c.length >= 20 && c.upper >= 4,
+    prefilter: { anchor: new RegExp(AWS_KEY_PREFIX, 'g'), span: 'A-Z0-9' },
   },
   'aws-secret-access-key': {
     name: 'aws-secret-access-key',
     pattern: /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g,
     mayOccur: (c) => c.upper + c.lower + c.digits + c.plus + c.slash >= 40,
+    prefilter: { minRun: 40, span: 'A-Za-z0-9/+=' },
     valid: awsSecretValid,
   },
   jwt: {
     name: 'jwt',
     pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
     mayOccur: (c) => c.upper + c.lower + c.digits >= 20 && c.dot >= 2,
+    prefilter: { anchor: /eyJ/g, span: 'A-Za-z0-9_.\\-' },
     valid: jwtValid,
   },
   'pem-private-key': {

@@ -10,10 +10,20 @@ export const STREAM_LOOK_BEHIND_CHARS = 8192;
 export const STREAM_EMIT_BATCH_CHARS = STREAM_LOOK_BEHIND_CHARS;
 
 /**
- * Masks a text stream (terminal output) whose chunks split values anywhere. The last
- * `STREAM_LOOK_BEHIND_CHARS` of what arrived are held back, because a value may continue in the next
- * chunk; `flush` releases them (the caller flushes when the stream goes idle or ends, trading the last
- * partial value's protection for latency, which a terminal needs).
+ * Longest a value still open at the end of what arrived (a PEM block without its END line) is held
+ * back. Past it, what arrived is masked with the value running to its end, and the rest of the value
+ * is masked as a value of its own, from its first line again, until it ends: memory and rescans stay
+ * bounded, and nothing of the block passes unmasked.
+ */
+export const MAX_OPEN_VALUE_CHARS = 64 * 1024;
+
+/**
+ * Masks a text stream (terminal output, a pod's log) whose chunks split values anywhere. Text is
+ * scanned in batches that end at a line end: a value does not continue past one (except a PEM block,
+ * which is held back whole while it is open, up to MAX_OPEN_VALUE_CHARS), so each line is scanned once and masked exactly as in
+ * the whole text. A line longer than `STREAM_LOOK_BEHIND_CHARS` is cut there instead, never inside a
+ * value the scanner recognizes. `flush` releases what is held (the caller flushes when the stream goes
+ * idle or ends, trading the last partial value's protection for latency, which a terminal needs).
  */
 export class StreamMasker {
   private carry = '';
@@ -31,9 +41,22 @@ export class StreamMasker {
       this.carry = text;
       return '';
     }
-    let cut = text.length - this.lookBehindChars;
-    // Never cut inside a value the scanner recognizes: it is kept whole for the next round.
-    for (const [from, to] of this.scanner.matchRanges(text)) if (from < cut && to > cut) cut = from;
+    const lineEnd = text.lastIndexOf('\n') + 1;
+    const atLineEnd = lineEnd > 0 && text.length - lineEnd <= this.lookBehindChars;
+    let cut = atLineEnd ? lineEnd : text.length - this.lookBehindChars;
+    let open: number | undefined;
+    // Never cut inside a value the scanner recognizes, nor after the start of one that runs to the end
+    // of the text (it may go on): it is kept whole for the next round.
+    for (const [from, to] of this.scanner.matchRanges(text, atLineEnd)) {
+      if (from >= cut) continue;
+      if (to >= text.length) open = Math.min(open ?? from, from);
+      if (to > cut || to >= text.length) cut = Math.min(cut, from);
+    }
+    if (open !== undefined && text.length - open > MAX_OPEN_VALUE_CHARS) {
+      const firstLineEnd = text.indexOf('\n', open);
+      this.carry = firstLineEnd < 0 ? '' : text.slice(open, firstLineEnd + 1);
+      return this.scanner.scanString(text);
+    }
     this.carry = text.slice(cut);
     return this.scanner.scanString(text.slice(0, cut));
   }

@@ -1,8 +1,10 @@
 import { join } from 'node:path';
+import { MAX_WS_MESSAGE_BYTES } from '../../../agent/kubernetes/websocket-relay';
+import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/recording/output-cap';
 import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
-import { KUBE_TEST_POLICY, kubectl, runKubectl, startKubeStack, streamKubectl, type KubeStack } from '../../support/kube-stack';
+import { KUBE_TEST_POLICY, kubectl, runKubectl, startKubeStack, streamKubectl, type KubectlResult, type KubeStack } from '../../support/kube-stack';
 import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
 import { tokenFor, waitFor } from '../../support/control-plane';
 import { twokey } from '../../support/cli';
@@ -94,12 +96,8 @@ describe('kubectl exec through the agent', () => {
 
   /** The asciicast sessions recorded so far, replayed by an auditor. */
   async function replayedTerminals(): Promise<{ stdout: string; stderr: string }[]> {
-    stack.agent.context.sessions.closeAll('the test reads the recordings');
-    await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 30_000, 'recordings shipped');
     const erin = await tokenFor(stack.cp, 'erin', ['auditor']);
-    const listed = await twokey(['sessions', 'list', '--target', 'k8s', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
-    const sessions = (JSON.parse(listed.stdout) as { sessions: { sessionId: string; format: string }[] }).sessions.filter((s) => s.format === 'asciicast');
-    return Promise.all(sessions.map((s) => twokey(['replay', s.sessionId, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin })));
+    return Promise.all((await terminalSessions(erin)).map((id) => twokey(['replay', id, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin })));
   }
 
   it('records exec -it over SPDY as asciicast (output masked) and replays it', async () => {
@@ -168,5 +166,51 @@ describe('kubectl exec through the agent', () => {
     }
     const upstream = fixture.state.requests.filter((r) => r.path.endsWith('/portforward')).slice(before);
     expect(upstream.map((r) => `${r.method} ${r.user ?? ''} ${r.status ?? ''}`)).toEqual([`${method} system:serviceaccount:twokey:writer 101`]);
+  });
+
+  /** Runs `kubectl exec web-1 -- cat FILES` once bob has approved it (the grant is for one run). */
+  async function approvedCat(files: readonly string[], mentions: string): Promise<KubectlResult> {
+    const args = ['exec', 'web-1', '--', 'cat', ...files];
+    const first = await kubectl(stack, 'k8s', alice, args);
+    expect(first.stderr).toMatch(/twokey: .*request [0-9a-f-]{36}/);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', mentions, new Set(), 30_000);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    // Until the decision reaches the agent over the tunnel, a retry is told the request is still pending.
+    return waitFor(async () => {
+      const run = await kubectl(stack, 'k8s', alice, args);
+      return /sent for approval/.test(run.stderr) ? undefined : run;
+    }, 30_000, 'the approved exec');
+  }
+
+  /** The asciicast sessions recorded on the target so far. */
+  async function terminalSessions(auditor: string): Promise<string[]> {
+    stack.agent.context.sessions.closeAll('the test reads the recordings');
+    await waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 30_000, 'recordings shipped');
+    const listed = await twokey(['sessions', 'list', '--target', 'k8s', '--json', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: auditor });
+    return (JSON.parse(listed.stdout) as { sessions: { sessionId: string; format: string }[] }).sessions.filter((s) => s.format === 'asciicast').map((s) => s.sessionId);
+  }
+
+  it("records an exec's output up to the cap and notes how much more there was, while the caller gets all of it", async () => {
+    // Four files of 750,000 bytes: each one WebSocket message from the fixture, under the agent's message limit.
+    const files = ['/big1', '/big2', '/big3', '/big4'];
+    for (const f of files) fixture.state.files.set(f, `${'y'.repeat(999)}\n`.repeat(750));
+    const erin = await tokenFor(stack.cp, 'erin', ['auditor']);
+    const before = new Set(await terminalSessions(erin));
+    const ran = await approvedCat(files, '%2Fbig4');
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toHaveLength(3_000_000);
+    const recorded = (await terminalSessions(erin)).find((id) => !before.has(id));
+    const replayed = await twokey(['replay', recorded ?? '', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
+    expect(replayed.stdout.length).toBe(MAX_RECORDED_OUTPUT_BYTES);
+    expect(replayed.stderr).toContain(`${3_000_000 - MAX_RECORDED_OUTPUT_BYTES} more bytes of output not recorded`);
+  });
+
+  it('tells the caller on the error channel when the API server sends a message over the limit, not in a corrupt frame', async () => {
+    fixture.state.files.set('/huge', 'z'.repeat(MAX_WS_MESSAGE_BYTES + 1));
+    const ran = await approvedCat(['/huge'], '%2Fhuge');
+    expect(ran.code).not.toBe(0);
+    // Was an HTTP 503 written into the WebSocket stream, which kubectl read as a corrupt frame.
+    expect(ran.stderr).not.toMatch(/RSV1|FIN not set/);
+    expect(ran.stderr).toContain(`twokey: the API server sent a message over ${MAX_WS_MESSAGE_BYTES} bytes`);
   });
 });

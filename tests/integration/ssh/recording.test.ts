@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { twokey } from '../../support/cli';
-import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/ssh/session-channel';
+import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/recording/output-cap';
 import { tokenFor, waitFor } from '../../support/control-plane';
 import { runClient, startSshStack, type SshStack } from '../../support/ssh-stack';
 

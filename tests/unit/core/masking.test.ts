@@ -42,6 +42,10 @@ describe('content detectors', () => {
     });
   }
 
+  it('masks an IPv6 address with an embedded IPv4 part whole, not up to its first dot', () => {
+    expect(scannerFor('ipv6').scanString('from ::ffff:192.0.2.128 and 64:ff9b::10.1.2.3.')).toBe('from [X] and [X].');
+  });
+
   it('reports nothing for clean bytes without allocating a string', () => {
     const all = new ContentScanner(DETECTOR_NAMES, () => '*');
     const bytes = Buffer.from('Ada Ahmed');
