@@ -34,8 +34,9 @@ const USAGE = `usage: twokey <command> [options]
                                                              recorded sessions (auditors)
   recording get <id> [-o FILE] | verify FILE                 download and verify a recording (exit 3 if altered)
   replay <id> [--speed N]                                    a Postgres, Kubernetes API or MCP session as a transcript; a terminal session played back
-  ssh-keys add FILE.pub [--ttl 8h] | list | remove FINGERPRINT|ID
-                                                             your SSH public keys (default 8 h, at most 24 h)
+  ssh-keys add FILE.pub [--identity KEY] [--ttl 8h] | list | remove FINGERPRINT|ID
+                                                             your SSH public keys (default 8 h, at most 24 h); add signs
+                                                             with the private key (FILE without .pub, KEY or ssh-agent)
   known-hosts [--target T] [--state-dir DIR] [--host NAME]   known_hosts lines of the agent's SSH endpoints
   ssh TARGET [--user U] [--known-hosts FILE] [-- ssh args]   ssh to a target, the token (TWOKEY_SSH_TOKEN or the
                                                              login's) given at the password prompt

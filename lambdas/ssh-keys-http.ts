@@ -3,7 +3,7 @@ import { InvalidRequestError } from './domain/errors';
 import { bodyJson, httpRoute, json, requireCaller } from './shared/http';
 import { getRuntime } from './shared/runtime';
 
-/** POST /ssh-keys {publicKey, ttlSeconds?} (any signed-in caller): registers the caller's own key. */
+/** POST /ssh-keys {publicKey, signedAt, signature, ttlSeconds?} (any signed-in caller): registers the caller's own key, its possession proven. */
 export const add = httpRoute('ssh-keys', getRuntime, async (event, rt) => {
   const caller = await requireCaller(event, rt, []);
   return json(201, await addSshKey(rt.deps, caller, bodyJson(event)));

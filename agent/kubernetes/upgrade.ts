@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { principalKey } from '../../core/identity/identity';
 import type { Result } from '../../core/result';
 import { askApproval } from '../approvals/approval-flow';
-import { RecordedOutputCap } from '../recording/output-cap';
+import { RecordedCap } from '../recording/output-cap';
 import { TerminalRecording } from '../recording/terminal-recorder';
 import type { SessionEvent } from '../sessions/events';
 import { startSession } from '../sessions/lifecycle';
@@ -147,7 +147,8 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, socket: Duplex)
       identity: session.identity,
       close: (reason) => socket.destroy(new Error(reason)),
       recorder: () => {
-        if (deps.context.recordingSettings(deps.target).mode === 'off') return undefined;
+        const settings = deps.context.recordingSettings(deps.target);
+        if (settings.mode === 'off') return undefined;
         recording = new TerminalRecording(deps.context.recording, {
           sessionId: id,
           target: deps.target,
@@ -157,6 +158,7 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, socket: Duplex)
           height: 24,
           command: `${describeRequest(judged.classified)}${command ? ` -- ${command}` : ''}`,
           scanner: judged.masking.profile?.scanner,
+          recordInput: settings.input,
         });
         return recording;
       },
@@ -165,16 +167,19 @@ function terminalTap(deps: KubeProxyDeps, judged: JudgedRequest, socket: Duplex)
   );
   if (!started.ok) return { ok: false, error: started.refusal.message };
   session.record({ e: 'terminal', sessionId: id, path: judged.maskedPath });
-  // As an SSH channel's, the output is recorded up to a cap, with a note of what was left out.
-  const recorded = new RecordedOutputCap({ output: (text) => recording?.output(text), note: (text) => recording?.mark(text) });
+  // As an SSH channel's, output and input are recorded up to a cap, with a note of what was left out.
+  const note = (text: string): void => recording?.mark(text);
+  const recorded = new RecordedCap((text) => recording?.output(text), note);
+  const typed = new RecordedCap((text) => recording?.input(text), note, 'input');
   return {
     ok: true,
     value: {
       output: (text) => recorded.add(text),
-      input: (text) => recording?.input(text),
+      input: (text) => typed.add(text),
       resize: (w, h) => recording?.resize(w, h),
       end: (reason) => {
         recorded.finish();
+        typed.finish();
         started.session.end(reason);
       },
     },

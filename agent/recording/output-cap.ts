@@ -1,28 +1,36 @@
+import { StringDecoder } from 'node:string_decoder';
+
 /** A terminal's output recorded at most, per SSH channel or `kubectl exec`/`attach` (the caller still gets all of it). */
 export const MAX_RECORDED_OUTPUT_BYTES = 1024 * 1024;
+/** The caller's input into one terminal recorded at most, when the policy records input. */
+export const MAX_RECORDED_INPUT_BYTES = 1024 * 1024;
 
 /**
- * A terminal's output on its way to the recording, cut at `max` bytes exactly (a character split there
- * shows as U+FFFD): a 100 MB `cat` is not kept a second time. `finish` notes what was left out.
+ * One direction of a terminal on its way to the recording, up to a cap: a 100 MB `cat` is not kept a
+ * second time. Bytes are decoded as UTF-8 across chunks (a character split between packets is kept
+ * whole) and cut at the cap exactly (one split there shows as U+FFFD); `finish` notes what was left out.
  */
-export class RecordedOutputCap {
+export class RecordedCap {
+  private readonly decoder = new StringDecoder('utf8');
   private seen = 0;
 
   constructor(
-    private readonly sink: { output(text: string): void; note(text: string): void },
-    private readonly max = MAX_RECORDED_OUTPUT_BYTES,
+    private readonly record: (text: string) => void,
+    private readonly note: (text: string) => void,
+    private readonly what: 'output' | 'input' = 'output',
+    private readonly max = what === 'input' ? MAX_RECORDED_INPUT_BYTES : MAX_RECORDED_OUTPUT_BYTES,
   ) {}
 
   add(data: Buffer | string): void {
-    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const room = this.max - this.seen;
-    this.seen += length;
+    this.seen += bytes.length;
     if (room <= 0) return;
-    if (length <= room) this.sink.output(typeof data === 'string' ? data : data.toString('utf8'));
-    else this.sink.output((typeof data === 'string' ? Buffer.from(data) : data).subarray(0, room).toString('utf8'));
+    const text = bytes.length <= room ? this.decoder.write(bytes) : this.decoder.write(bytes.subarray(0, room)) + this.decoder.end();
+    if (text) this.record(text);
   }
 
   finish(): void {
-    if (this.seen > this.max) this.sink.note(`${this.seen - this.max} more bytes of output not recorded`);
+    if (this.seen > this.max) this.note(`${this.seen - this.max} more bytes of ${this.what} not recorded`);
   }
 }

@@ -8,6 +8,11 @@ import type { RecordingService } from './recording-service';
 
 /** Output is masked with a look-behind: what is held back goes out after this much quiet. */
 export const TERMINAL_IDLE_FLUSH_MS = 50;
+/**
+ * Input is masked with the same look-behind, released after a longer quiet: a person types a secret
+ * key by key (slower than a terminal prints one), and no one waits on the recording of what they typed.
+ */
+export const TERMINAL_INPUT_IDLE_FLUSH_MS = 5_000;
 
 export interface TerminalStart {
   readonly sessionId: string;
@@ -20,8 +25,10 @@ export interface TerminalStart {
   readonly term?: string;
   /** Detectors for the output, when the subject's output is masked. */
   readonly scanner?: ContentScanner;
-  /** Keystrokes are recorded only when asked (they may hold passwords typed at prompts). */
+  /** Keystrokes are recorded only when the policy asks (`recording: { input: true }`: they may hold passwords typed at prompts). */
   readonly recordInput?: boolean;
+  /** Detectors for the input (default: `scanner`); a protocol that masks output before it is recorded (SSH) still needs the input masked here. */
+  readonly inputScanner?: ContentScanner;
 }
 
 /**
@@ -32,8 +39,8 @@ export interface TerminalStart {
 export class TerminalRecording implements SessionRecorder {
   private readonly spool: SessionSpool;
   private readonly started = Date.now();
-  private readonly masker: StreamMasker | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly out: MaskedTrack;
+  private readonly in: MaskedTrack | undefined;
   private ended = false;
 
   constructor(
@@ -43,7 +50,8 @@ export class TerminalRecording implements SessionRecorder {
     const identity = recordedIdentity(start.identity);
     const startedAt = new Date(this.started);
     this.spool = service.begin({ sessionId: start.sessionId, target: start.target, protocol: start.protocol, format: 'asciicast', identity, startedAt: startedAt.toISOString() });
-    this.masker = start.scanner ? new StreamMasker(start.scanner) : undefined;
+    this.out = new MaskedTrack(start.scanner, TERMINAL_IDLE_FLUSH_MS, (text) => this.line('o', text));
+    this.in = start.recordInput ? new MaskedTrack(start.inputScanner ?? start.scanner, TERMINAL_INPUT_IDLE_FLUSH_MS, (text) => this.line('i', text)) : undefined;
     this.spool.append({
       version: 2,
       width: start.width,
@@ -54,17 +62,17 @@ export class TerminalRecording implements SessionRecorder {
     });
   }
 
+  /** Whether keystrokes are recorded (protocols skip tapping their input when not). */
+  get recordsInput(): boolean {
+    return this.in !== undefined;
+  }
+
   output(data: string): void {
-    if (this.ended) return;
-    if (!this.masker) return this.line('o', data);
-    const safe = this.masker.push(data);
-    if (safe) this.line('o', safe);
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.flushOutput(), TERMINAL_IDLE_FLUSH_MS);
+    if (!this.ended) this.out.push(data);
   }
 
   input(data: string): void {
-    if (this.start.recordInput) this.line('i', this.masker ? (this.start.scanner?.scanString(data) ?? data) : data);
+    if (!this.ended) this.in?.push(data);
   }
 
   resize(width: number, height: number): void {
@@ -84,21 +92,44 @@ export class TerminalRecording implements SessionRecorder {
 
   end(reason: string): void {
     if (this.ended) return;
-    this.flushOutput();
+    this.out.flush();
+    this.in?.flush();
     this.mark(`session ended (${reason})`);
     this.ended = true;
     this.service.end(this.start.sessionId, true);
   }
 
-  private flushOutput(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-    const rest = this.masker?.flush();
-    if (rest) this.line('o', rest);
-  }
-
   private line(code: 'o' | 'i' | 'r' | 'm', data: string): void {
     if (this.ended) return;
     this.spool.append([Number(((Date.now() - this.started) / 1000).toFixed(6)), code, data]);
+  }
+}
+
+/** One direction of a terminal (output or input) masked with the stream masker's look-behind; what it holds goes out after `idleFlushMs` of quiet. */
+class MaskedTrack {
+  private readonly masker: StreamMasker | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    scanner: ContentScanner | undefined,
+    private readonly idleFlushMs: number,
+    private readonly emit: (text: string) => void,
+  ) {
+    this.masker = scanner ? new StreamMasker(scanner) : undefined;
+  }
+
+  push(data: string): void {
+    if (!this.masker) return this.emit(data);
+    const safe = this.masker.push(data);
+    if (safe) this.emit(safe);
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.flush(), this.idleFlushMs);
+  }
+
+  flush(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const rest = this.masker?.flush();
+    if (rest) this.emit(rest);
   }
 }

@@ -120,7 +120,7 @@ export class CallerConnection {
       masking,
       signal: this.abort.signal,
       upstream: (login) => this.upstream(login),
-      terminal: (start) => this.terminal(session, start),
+      terminal: (start) => this.terminal(session, masking, start),
       recordEvents: () => this.recordEvents(session),
       windowOpen: () => agent.approvals.windowOpen(principalKey(session.identity), target.name),
       channel: agent.channels.of(this.info.ip, this.info.port),
@@ -145,9 +145,10 @@ export class CallerConnection {
    * terminal; output of later terminal channels is added to it). A session whose first channel was
    * SFTP or a forward records JSON events, and later terminal output only as decisions.
    */
-  private terminal(session: StartedSession<SshEvent>, start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): TerminalTap {
+  private terminal(session: StartedSession<SshEvent>, masking: SessionMaskingHandle, start: { readonly command?: string; readonly pty: PseudoTtyInfo | undefined }): TerminalTap {
     const { agent, target } = this.deps;
-    if (!this.recordingStarted && agent.recordingSettings(target.name).mode !== 'off') {
+    const settings = agent.recordingSettings(target.name);
+    if (!this.recordingStarted && settings.mode !== 'off') {
       this.terminalRecording = new TerminalRecording(agent.recording, {
         sessionId: session.id,
         target: target.name,
@@ -158,12 +159,20 @@ export class CallerConnection {
         height: start.pty?.rows || 24,
         command: start.command,
         term: start.pty?.term,
+        // Output reaches the recording masked as the caller saw it; keystrokes are masked by the recording.
+        recordInput: settings.input,
+        inputScanner: masking.profile?.scanner,
       });
       session.attach(new TerminalSessionRecorder(this.terminalRecording));
       this.recordingStarted = true;
     }
     const recording = this.terminalRecording;
-    return { output: (text) => recording?.output(text), resize: (cols, rows) => recording?.resize(cols, rows), note: (text) => recording?.mark(text) };
+    return {
+      output: (text) => recording?.output(text),
+      input: recording?.recordsInput ? (text) => recording.input(text) : undefined,
+      resize: (cols, rows) => recording?.resize(cols, rows),
+      note: (text) => recording?.mark(text),
+    };
   }
 
   /** The session's JSON event recording (SFTP operations, forwards), when nothing records it yet. */

@@ -1,14 +1,17 @@
 import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTPWrapper } from 'ssh2';
 import { matchesAny } from '../../core/glob';
+import { parseScpSinkCommand, type ScpSinkCommand } from '../../core/ssh/scp-sink-command';
 import type { CallerChannel } from '../sessions/channels';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
 import type { StartedSession } from '../sessions/lifecycle';
 import type { AgentContext } from '../agent';
 import type { SshEvent } from './events';
 import { judgeExec, judgeShell, judgeSubsystem, REASON_ENV, type JudgeDeps, type Verdict } from './judge';
-import { RecordedOutputCap } from '../recording/output-cap';
+import { RecordedCap } from '../recording/output-cap';
 import { relayOutput } from './output-relay';
 import { SftpRelay } from './sftp/sftp-relay';
+import { serveScpUpload } from './scp/scp-upload';
+import { openSftp } from './sftp/write-change';
 import { UpstreamError, type UpstreamLogin } from './upstream';
 
 /** Environment variables a caller may pass (`SendEnv`/`SetEnv`); the rest are refused. TWOKEY_REASON stays with the agent. */
@@ -41,9 +44,10 @@ export interface ChannelHost {
   readonly channel: CallerChannel | undefined;
 }
 
-/** Where a terminal channel's output, size changes and notes go in the recording. */
+/** Where a terminal channel's output, size changes and notes go in the recording; `input` only when the policy records keystrokes. */
 export interface TerminalTap {
   output(text: string): void;
+  readonly input: ((text: string) => void) | undefined;
   resize(cols: number, rows: number): void;
   note(text: string): void;
 }
@@ -135,6 +139,8 @@ export class SessionChannel {
     channel.on('close', () => abort.abort());
     const deps: JudgeDeps = { agent: this.host.agent, target: this.host.target, session: this.host.session, notify, signal: abort.signal, reason: this.reason, masking: this.host.masking, channel: this.host.channel };
     try {
+      const scpSink = kind.kind === 'exec' ? parseScpSinkCommand(kind.command) : undefined;
+      if (kind.kind === 'exec' && scpSink) return await this.serveScp(channel, kind.command, scpSink, deps);
       // The recording starts before the decision, so that the decision is in it.
       if (kind.kind === 'subsystem') this.host.recordEvents();
       // The recording's title names the command, masked as every other recorded text.
@@ -157,6 +163,15 @@ export class SessionChannel {
     } finally {
       this.host.signal.removeEventListener('abort', onParentAbort);
     }
+  }
+
+  /** An scp upload (`scp -t`) is served by the agent as the sink: its files are judged like SFTP uploads. */
+  private async serveScp(channel: ServerChannel, command: string, sink: ScpSinkCommand, deps: JudgeDeps): Promise<void> {
+    this.host.recordEvents();
+    const status = await serveScpUpload(channel, command, sink, { judge: deps, upstream: (login) => this.host.upstream(login) });
+    if (deps.signal.aborted) return;
+    channel.exit(status);
+    channel.end();
   }
 
   private verdictFor(deps: JudgeDeps, kind: Kind): Promise<Verdict> | Verdict {
@@ -201,17 +216,22 @@ export class SessionChannel {
       return passExit(stream, channel, () => err.finish(), deps.signal);
     }
     this.resize = (cols, rows) => terminal.resize(cols, rows);
-    // Like a statement's rows, a channel's output is recorded up to a cap.
-    const recorded = new RecordedOutputCap(terminal);
-    const tap = (data: Buffer | string): void => recorded.add(data);
+    // Like a statement's rows, a channel's output (and input, when recorded) is recorded up to a cap.
+    const note = (text: string): void => terminal.note(text);
+    const output = new RecordedCap((text) => terminal.output(text), note);
+    const tap = (data: Buffer | string): void => output.add(data);
     const out = relayOutput(stream, channel, this.host.masking, tap);
     const err = relayOutput(stream.stderr, channel.stderr, this.host.masking, tap);
+    const record = terminal.input;
+    const input = record && verdict.stdin ? new RecordedCap(record, note, 'input') : undefined;
+    if (input) channel.on('data', (data: Buffer) => input.add(data));
     if (verdict.stdin) channel.pipe(stream);
     else stream.end();
     passExit(stream, channel, () => {
       out.finish();
       err.finish();
-      recorded.finish();
+      output.finish();
+      input?.finish();
     }, deps.signal);
   }
 
@@ -219,11 +239,7 @@ export class SessionChannel {
   private relaySftp(channel: ServerChannel, stream: ClientChannel, deps: JudgeDeps): void {
     let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
     let reader: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
-    const openSftp = async (login: UpstreamLogin): Promise<{ client: Client; sftp: SFTPWrapper }> => {
-      const client = await this.host.upstream(login);
-      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(new UpstreamError(`the target refused SFTP on the ${login} login (${e.message})`)) : resolve(s))));
-      return { client, sftp };
-    };
+    const upstream = (login: UpstreamLogin): Promise<Client> => this.host.upstream(login);
     channel.on('close', () => {
       void writer?.then(({ client }) => client.end(), () => undefined);
       // The read login's connection is shared: only this channel's SFTP session on it ends.
@@ -232,8 +248,8 @@ export class SessionChannel {
     new SftpRelay(channel, stream, {
       judge: deps,
       masking: this.host.masking,
-      writer: async () => (await (writer ??= openSftp('write'))).sftp,
-      reader: async () => (await (reader ??= openSftp('read'))).sftp,
+      writer: async () => (await (writer ??= openSftp(upstream, 'write'))).sftp,
+      reader: async () => (await (reader ??= openSftp(upstream, 'read'))).sftp,
       fail: (reason) => {
         deps.notify(reason);
         stream.close();

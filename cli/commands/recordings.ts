@@ -177,7 +177,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
 
 /**
  * Terminal sessions: asciicast v2 lines played back as they were shown (output to stdout at the
- * recorded pace divided by `speed`, or at once with speed 0); the header and markers go to stderr.
+ * recorded pace divided by `speed`, or at once with speed 0); the header, markers and input go to stderr.
  * Returns the time of the last event, so that playback continues across chunks.
  */
 async function playAsciicast(body: string, speed: number, last: number | undefined): Promise<number | undefined> {
@@ -194,6 +194,8 @@ async function playAsciicast(body: string, speed: number, last: number | undefin
     if (speed > 0 && previous !== undefined) await sleep(Math.min(5_000, ((seconds - previous) * 1000) / speed));
     previous = seconds;
     if (code === 'o') process.stdout.write(data);
+    // Keystrokes (recorded when the policy asks) on a line of their own: control keys shown as escapes, never sent to the auditor's terminal.
+    else if (code === 'i') process.stderr.write(`\n-- [${seconds.toFixed(3)}s] typed ${plainVisible(data)}\n`);
     else if (code === 'm') process.stderr.write(`\n-- [${seconds.toFixed(3)}s] ${data}\n`);
   }
   return previous;

@@ -1,4 +1,9 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { keyProofStatement, SSH_KEY_PROOF_NAMESPACE } from '../../core/ssh/key-possession';
+import { parsePublicKeyLine } from '../../core/ssh/public-key';
+import { jwtPayload } from '../auth/oauth-client';
 import { parse, UsageError } from '../args';
 import { durationSeconds } from '../duration';
 import { apiCall, clientOptions, CONTROL_PLANE_OPTIONS } from '../control-plane-client';
@@ -14,7 +19,9 @@ interface SshKeyRow {
 
 /** A public key file is one line; anything much larger is not one (the control plane refuses over 8 KB). */
 const MAX_PUBLIC_KEY_FILE_BYTES = 64 * 1024;
-const USAGE = 'usage: twokey ssh-keys add FILE.pub [--ttl 8h] | list [--json] | remove FINGERPRINT|ID';
+const USAGE = 'usage: twokey ssh-keys add FILE.pub [--identity PRIVATE_KEY] [--ttl 8h] | list [--json] | remove FINGERPRINT|ID';
+/** How long ssh-keygen may take to sign (a passphrase prompt included). */
+const SIGN_TIMEOUT_MS = 120_000;
 const common = CONTROL_PLANE_OPTIONS;
 
 /** The first `limit` bytes of a file (a device or a huge file is not read whole). */
@@ -33,19 +40,53 @@ async function readAtMost(file: string, limit: number): Promise<string> {
   }
 }
 
+/** The private key that signs for FILE.pub: --identity, else FILE without `.pub` when it exists, else FILE itself (ssh-keygen then asks ssh-agent). */
+function privateKeyOf(file: string, identity: string | undefined): string {
+  if (identity) return identity;
+  const bare = file.replace(/\.pub$/, '');
+  return bare !== file && existsSync(bare) ? bare : file;
+}
+
+/** The statement the key signs: it names the identity of the API token (read from the token; the control plane checks it against the verified one). */
+function keyProofFor(token: string | undefined, publicKeyLine: string, signedAt: string): string {
+  const claims = token ? jwtPayload(token) : undefined;
+  if (typeof claims?.iss !== 'string' || typeof claims.sub !== 'string') throw new UsageError('ssh-keys add needs the API token (--token or TWOKEY_TOKEN): the key signs a statement naming its issuer and subject');
+  const key = parsePublicKeyLine(publicKeyLine);
+  if (!key.ok) throw new UsageError(key.error.message);
+  return keyProofStatement({ issuer: claims.iss, subject: claims.sub }, key.value, signedAt);
+}
+
+/** Signs with OpenSSH's own `ssh-keygen -Y sign` (it prompts for a passphrase on the terminal, or uses ssh-agent). */
+function signKeyProof(privateKey: string, statement: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('ssh-keygen', ['-Y', 'sign', '-f', privateKey, '-n', SSH_KEY_PROOF_NAMESPACE], { timeout: SIGN_TIMEOUT_MS }, (e, stdout, stderr) => {
+      if (e) reject(new UsageError(`ssh-keygen could not sign with ${privateKey} (give the private key with --identity): ${stderr.trim() || e.message}`));
+      else resolve(stdout);
+    });
+    // ssh-keygen may exit (a key it cannot load) before it reads the statement: its exit status says why, not the broken pipe.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(statement);
+  });
+}
+
 /**
- * `twokey ssh-keys add FILE [--ttl 8h]`, `list`, `remove FINGERPRINT|ID`: the caller's own SSH public keys,
+ * `twokey ssh-keys add FILE [--identity KEY] [--ttl 8h]`, `list`, `remove FINGERPRINT|ID`: the caller's own SSH public keys,
  * which agents accept for the identity of the API token they were registered with, until they expire.
+ * Adding one proves possession of the private key: it signs a statement naming the token's identity.
  */
 export async function sshKeysCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'add') {
-    const { values, positionals } = parse(rest, { ...common, ttl: { type: 'string' } });
+    const { values, positionals } = parse(rest, { ...common, ttl: { type: 'string' }, identity: { type: 'string' } });
     const file = positionals[0];
     if (!file || positionals.length > 1) throw new UsageError(USAGE);
     const text = await readAtMost(file, MAX_PUBLIC_KEY_FILE_BYTES + 1);
     if (Buffer.byteLength(text) > MAX_PUBLIC_KEY_FILE_BYTES || /PRIVATE KEY/.test(text)) throw new UsageError(`${file} is not a public key file (give the .pub file)`);
-    const body = { publicKey: text.trim(), ...(values.ttl ? { ttlSeconds: durationSeconds(values.ttl, '--ttl') } : {}) };
+    const publicKey = text.trim();
+    const ttl = values.ttl ? { ttlSeconds: durationSeconds(values.ttl, '--ttl') } : {};
+    const signedAt = new Date().toISOString();
+    const signature = await signKeyProof(privateKeyOf(file, values.identity), keyProofFor(values.token ?? process.env.TWOKEY_TOKEN, publicKey, signedAt));
+    const body = { publicKey, signedAt, signature, ...ttl };
     const { json } = await apiCall(clientOptions(values), 'POST', '/ssh-keys', JSON.stringify(body), { 'content-type': 'application/json' });
     const key = json as SshKeyRow;
     if (values.json) console.log(JSON.stringify(key));

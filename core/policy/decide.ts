@@ -194,7 +194,7 @@ function isStricter(a: DecisionSpec, b: DecisionSpec): boolean {
 export function recordingFor(policy: PolicyDocument, target: string): RecordingSettings {
   const own = policy.targets.find((t) => t.name === target)?.recording;
   if (!own) return policy.recording;
-  return { mode: own.mode ?? policy.recording.mode, maxRowsPerStatement: own.maxRowsPerStatement ?? policy.recording.maxRowsPerStatement };
+  return { mode: own.mode ?? policy.recording.mode, maxRowsPerStatement: own.maxRowsPerStatement ?? policy.recording.maxRowsPerStatement, input: own.input ?? policy.recording.input };
 }
 
 /** Targets the policy assigns to an agent. */

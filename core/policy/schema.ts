@@ -91,6 +91,8 @@ export const BLOCKABLE_STATEMENTS = [
 
 const RECORDING_MODES = ['strict', 'best-effort', 'off'] as const;
 const maxRowsPerStatement = z.number().int().min(0).max(1_000_000);
+/** Whether terminal sessions (SSH shells and execs, kubectl exec) record the caller's keystrokes too (off unless asked: they may hold passwords typed at prompts). */
+const recordInput = z.boolean();
 /** Recording when a policy says nothing of it (and on an agent that has no policy yet). */
 export const DEFAULT_RECORDING = { mode: 'best-effort', maxRowsPerStatement: DEFAULT_RESULT_ROWS_RECORDED } as const;
 
@@ -100,7 +102,7 @@ const target = z.strictObject({
   agent: name,
   description: z.string().max(1024).optional(),
   /** Overrides the policy's recording section for this target's sessions, field by field. */
-  recording: z.strictObject({ mode: z.enum(RECORDING_MODES).optional(), maxRowsPerStatement: maxRowsPerStatement.optional() }).optional(),
+  recording: z.strictObject({ mode: z.enum(RECORDING_MODES).optional(), maxRowsPerStatement: maxRowsPerStatement.optional(), input: recordInput.optional() }).optional(),
   /** Writes from AI agents (through the agent's MCP endpoint) need this approval even where a rule allows the caller to write. */
   mcpWrites: approve.optional(),
 });
@@ -180,6 +182,7 @@ const policyShape = z.strictObject({
     .strictObject({
       mode: z.enum(RECORDING_MODES).default(DEFAULT_RECORDING.mode),
       maxRowsPerStatement: maxRowsPerStatement.default(DEFAULT_RECORDING.maxRowsPerStatement),
+      input: recordInput.optional(),
     })
     .default(DEFAULT_RECORDING),
 });

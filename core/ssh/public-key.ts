@@ -1,4 +1,4 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { err, ok, type Result } from '../result';
 import { SshWireReader } from './wire';
 
@@ -66,9 +66,16 @@ export function parsePublicKeyLine(line: string): Result<SshPublicKey, InvalidPu
   const blob = Buffer.from(base64, 'base64');
   // Node's decoder skips what it does not understand; only a blob that encodes back to the same text is the text.
   if (base64.length % 4 !== 0 || blob.toString('base64') !== base64) return fail('the key is not canonical base64');
-  const bits = validateBlob(type, blob);
-  if (!bits.ok) return bits;
-  return ok({ type, blob, comment: comment.trim(), fingerprint: sshFingerprint(blob), bits: bits.value });
+  const valid = validateBlob(type, blob);
+  if (!valid.ok) return valid;
+  return ok({ type, blob, comment: comment.trim(), fingerprint: sshFingerprint(blob), bits: valid.value.bits });
+}
+
+/** A parsed key as a JWK (what Node's crypto verifies with). */
+export function publicKeyJwk(key: Pick<SshPublicKey, 'type' | 'blob'>): JsonWebKey {
+  const valid = validateBlob(key.type, key.blob);
+  if (!valid.ok) throw valid.error;
+  return valid.value.jwk;
 }
 
 /** A positive mpint in its minimal encoding (RFC 4251 §5): a leading zero byte only before a set high bit. */
@@ -82,13 +89,17 @@ function bitLength(magnitude: Buffer): number {
   return (magnitude.length - 1) * 8 + (32 - Math.clz32(magnitude[0] as number));
 }
 
-function validateBlob(type: SshKeyType, blob: Buffer): Result<number, InvalidPublicKeyError> {
+/** Checks a key blob whole; gives its size in bits and the key as a JWK. */
+function validateBlob(type: SshKeyType, blob: Buffer): Result<{ bits: number; jwk: JsonWebKey }, InvalidPublicKeyError> {
   const reader = new SshWireReader(blob);
   if (reader.string()?.toString('latin1') !== type) return fail(`the key's encoded type is not ${type}`);
   let bits: number;
+  let jwk: JsonWebKey;
   if (type === 'ssh-ed25519') {
-    if (reader.string()?.length !== ED25519_KEY_BYTES) return fail('an Ed25519 key is 32 bytes');
+    const point = reader.string();
+    if (point?.length !== ED25519_KEY_BYTES) return fail('an Ed25519 key is 32 bytes');
     bits = 256;
+    jwk = { kty: 'OKP', crv: 'Ed25519', x: point.toString('base64url') };
   } else if (type === 'ssh-rsa') {
     const e = positiveMpint(reader.string());
     const n = positiveMpint(reader.string());
@@ -98,6 +109,7 @@ function validateBlob(type: SshKeyType, blob: Buffer): Result<number, InvalidPub
     if (bits > MAX_RSA_BITS) return fail(`RSA keys longer than ${MAX_RSA_BITS} bits are refused`);
     // An even or tiny exponent is no RSA key anyone's ssh-keygen makes.
     if (e.length > 8 || !((e[e.length - 1] as number) & 1) || (e.length === 1 && (e[0] as number) < 3)) return fail('the RSA exponent is not acceptable');
+    jwk = { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') };
   } else {
     const curve = EC_CURVES[type];
     if (reader.string()?.toString('latin1') !== curve.id) return fail(`the key's curve is not ${curve.id}`);
@@ -106,16 +118,17 @@ function validateBlob(type: SshKeyType, blob: Buffer): Result<number, InvalidPub
     if (!point || point.length !== 1 + 2 * curve.coordinateBytes || point[0] !== 0x04) return fail('the ECDSA point is malformed');
     const x = point.subarray(1, 1 + curve.coordinateBytes).toString('base64url');
     const y = point.subarray(1 + curve.coordinateBytes).toString('base64url');
+    jwk = { kty: 'EC', crv: curve.jwk, x, y };
     try {
       // OpenSSL checks that the point is on the curve.
-      createPublicKey({ key: { kty: 'EC', crv: curve.jwk, x, y }, format: 'jwk' });
+      createPublicKey({ key: jwk, format: 'jwk' });
     } catch {
       return fail('the ECDSA point is not on its curve');
     }
     bits = curve.coordinateBytes === 66 ? 521 : curve.coordinateBytes * 8;
   }
   if (!reader.done) return fail('the key has trailing bytes');
-  return ok(bits);
+  return ok({ bits, jwk });
 }
 
 /**

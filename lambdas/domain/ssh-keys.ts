@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { principalKey, type Identity } from '../../core/identity/identity';
+import { SSH_KEY_PROOF_NAMESPACE, verifyKeyProof } from '../../core/ssh/key-possession';
 import { parsePublicKeyLine } from '../../core/ssh/public-key';
 import { MAX_FRAME_BYTES, MAX_SSH_KEYS_PARTS, registeredSshKeySchema, SSH_KEYS_UNAVAILABLE, TUNNEL_PROTOCOL_VERSION, type ControlMessage, type RegisteredSshKey } from '../../core/tunnel/messages';
 import type { SshKeyRecord } from '../store/ssh-key-store';
@@ -53,7 +54,8 @@ const encodedBytes = (key: RegisteredSshKey): number => Buffer.byteLength(JSON.s
 
 /**
  * Registers the caller's public key for `ttlSeconds` (default 8 h). Registering a key again renews it.
- * The key is refused when malformed or of a refused type, when another identity holds it, when the
+ * The key is refused when malformed or of a refused type, without a fresh signature by it over the
+ * statement naming the caller (core/ssh/key-possession.ts), when another identity holds it, when the
  * caller has MAX_SSH_KEYS_PER_PRINCIPAL keys already, when the identity would not fit a tunnel frame, or
  * when the set with it would need more than `maxParts` frames.
  */
@@ -69,6 +71,11 @@ export async function addSshKey(
   const ttlSeconds = ttlSecondsOf(body.ttlSeconds);
   const key = parsed.value;
   const now = deps.clock();
+  if (typeof body.signedAt !== 'string' || typeof body.signature !== 'string') {
+    throw new InvalidRequestError(`signedAt and signature must prove possession of the private key (ssh-keygen -Y sign -n ${SSH_KEY_PROOF_NAMESPACE}; twokey ssh-keys add does it)`);
+  }
+  const proven = verifyKeyProof(caller, key, body.signedAt, body.signature, now);
+  if (!proven.ok) throw new InvalidRequestError(`no proof of possession of the private key: ${proven.error}`);
   const principal = principalKey(caller);
   const existing = await deps.sshKeys.get(key.fingerprint);
   const record: SshKeyRecord = {

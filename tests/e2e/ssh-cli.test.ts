@@ -49,15 +49,29 @@ describe('twokey ssh-keys against the local control plane', () => {
     expect(JSON.parse((await cli(['ssh-keys', 'list', '--json'])).stdout)).toEqual({ keys: [] });
   });
 
-  it('refuses a private key file before sending it, and says why the control plane refused a key', async () => {
+  it('refuses a private key file before sending it, and says why a key cannot be registered', async () => {
     const key = sshKeygen(keys.dir, 'ed25519', undefined, 'secret');
     const privateFile = await cli(['ssh-keys', 'add', key.privateKeyFile]);
     expect(privateFile).toMatchObject({ code: 2, stderr: expect.stringContaining('not a public key file') });
     expect(await cli(['ssh-keys', 'add', '/dev/zero'])).toMatchObject({ code: 2, stderr: expect.stringContaining('not a public key file') });
     const dsa = join(keys.dir, 'dsa.pub');
     writeFileSync(dsa, `ssh-dss ${Buffer.alloc(64, 1).toString('base64')} old\n`);
-    expect(await cli(['ssh-keys', 'add', dsa])).toMatchObject({ code: 1, stderr: expect.stringContaining('DSA keys are refused') });
+    expect(await cli(['ssh-keys', 'add', dsa])).toMatchObject({ code: 2, stderr: expect.stringContaining('DSA keys are refused') });
     expect(await cli(['ssh-keys', 'add', `${key.privateKeyFile}.pub`, '--ttl', '2w'])).toMatchObject({ code: 2 });
+  });
+
+  it('proves possession with the private key beside the .pub, or the one --identity names, and is refused with another', async () => {
+    const key = sshKeygen(keys.dir, 'ecdsa', 384, 'proven');
+    const other = sshKeygen(keys.dir, 'ed25519', undefined, 'not-proven');
+    const forged = await cli(['ssh-keys', 'add', `${key.privateKeyFile}.pub`, '--identity', other.privateKeyFile]);
+    expect(forged).toMatchObject({ code: 1, stderr: expect.stringContaining('HTTP 400: no proof of possession of the private key: the signature was made by another key') });
+    const detached = join(keys.dir, 'detached.pub');
+    writeFileSync(detached, `${key.publicLine}\n`);
+    expect(await cli(['ssh-keys', 'add', detached, '--identity', key.privateKeyFile])).toMatchObject({ code: 0, stdout: expect.stringContaining(`registered ${key.fingerprint}`) });
+    const lost = join(keys.dir, 'lost.pub');
+    writeFileSync(lost, `${other.publicLine}\n`);
+    // No private key beside it and none in an agent: ssh-keygen cannot sign, nothing is sent.
+    expect(await cli(['ssh-keys', 'add', lost])).toMatchObject({ code: 2, stderr: expect.stringContaining('ssh-keygen could not sign') });
   });
 
   it("cannot remove another person's key", async () => {

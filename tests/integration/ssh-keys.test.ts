@@ -18,7 +18,7 @@ import type { LocalControlPlane } from '../../local/control-plane';
 import { devIssuerConfig } from '../../local/oidc/dev-issuer';
 import { api, startTestControlPlane, TEST_POLICY, tokenFor, waitFor } from '../support/control-plane';
 import { withAdmins } from '../support/policy-change';
-import { sshKeygen, tempKeyDir } from '../support/ssh-keygen';
+import { provenKeyBody, sshKeygen, tempKeyDir, tokenIdentity, type GeneratedKey } from '../support/ssh-keygen';
 
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const stubListener = { postgres: async (t: AgentConfig['targets'][number]) => ({ target: t.name, endpoint: 'none', stop: async () => undefined }) };
@@ -37,7 +37,9 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
   let raw: DynamoDBDocumentClient;
   let alice: string;
   let bob: string;
-  const add = (token: string, publicKey: string, ttlSeconds?: number) => api(cp, token, 'POST', '/ssh-keys', JSON.stringify({ publicKey, ttlSeconds }), json);
+  /** Registers a key made by ssh-keygen with its proof of possession, or sends a bare line (refused before any proof is looked at). */
+  const add = (token: string, key: GeneratedKey | string, ttlSeconds?: number) =>
+    api(cp, token, 'POST', '/ssh-keys', JSON.stringify({ ...(typeof key === 'string' ? { publicKey: key } : provenKeyBody(key, tokenIdentity(token))), ttlSeconds }), json);
   const remove = (token: string, key: string) => api(cp, token, 'DELETE', `/ssh-keys?key=${encodeURIComponent(key)}`);
   const startEdgeAgent = (heartbeatIntervalMs?: number) =>
     startAgent(
@@ -72,7 +74,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
   it('registers a key for its caller, stores its fingerprint as ssh-keygen prints it, and the agent then knows who it is', async () => {
     const made = sshKeygen(keys.dir, 'ed25519', undefined, 'alice1');
     const key = parsed(made.publicLine);
-    const added = await add(alice, made.publicLine);
+    const added = await add(alice, made);
     expect(added.status).toBe(201);
     expect(added.body).toMatchObject({ fingerprint: made.fingerprint, type: 'ssh-ed25519', comment: 'alice1@test', id: expect.stringMatching(/^[0-9a-f]{12}$/) });
     const expiresInMs = Date.parse(added.body.expiresAt as string) - Date.now();
@@ -101,7 +103,8 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
   it("refuses to register someone else's public key to another identity while theirs is unexpired", async () => {
     const [aliceKey] = (await api(cp, alice, 'GET', '/ssh-keys')).body.keys as { fingerprint: string }[];
     const line = (await raw.send(new GetCommand({ TableName: cp.dynamo.tableNames.sshKeys, Key: { keySet: SSH_KEY_PARTITION, fingerprint: aliceKey?.fingerprint } }))).Item?.publicKey as string;
-    const taken = await add(bob, line);
+    // Bob holds a copy of alice's private key: he can prove possession, and still not take her registration.
+    const taken = await add(bob, { privateKeyFile: join(keys.dir, 'alice1'), publicLine: line, fingerprint: aliceKey?.fingerprint ?? '' });
     expect(taken).toMatchObject({ status: 409, body: { error: { code: 'key_taken' } } });
   });
 
@@ -119,9 +122,23 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     expect((refused.body.error as { message: string }).message).toMatch(why);
   });
 
+  it('refuses a key without a proof of possession, or with one signed by another key, with a 400 that says why', async () => {
+    const made = sshKeygen(keys.dir, 'ed25519', undefined, 'alice-unproven');
+    const bare = await add(alice, made.publicLine);
+    expect(bare).toMatchObject({ status: 400, body: { error: { message: expect.stringContaining('signedAt and signature must prove possession of the private key') } } });
+    const other = sshKeygen(keys.dir, 'ed25519', undefined, 'alice-other');
+    const forged = provenKeyBody(made, tokenIdentity(alice), { signer: other.privateKeyFile });
+    const refused = await api(cp, alice, 'POST', '/ssh-keys', JSON.stringify(forged), json);
+    expect(refused).toMatchObject({ status: 400, body: { error: { message: 'no proof of possession of the private key: the signature was made by another key' } } });
+    // A proof made for alice does not register the key for bob.
+    const forAlice = await api(cp, bob, 'POST', '/ssh-keys', JSON.stringify(provenKeyBody(made, tokenIdentity(alice))), json);
+    expect(forAlice).toMatchObject({ status: 400, body: { error: { message: 'no proof of possession of the private key: the signature does not verify' } } });
+    expect((await api(cp, alice, 'GET', '/ssh-keys')).body.keys).not.toContainEqual(expect.objectContaining({ fingerprint: made.fingerprint }));
+  });
+
   it('refuses a TTL above the maximum and a body without a key', async () => {
     const made = sshKeygen(keys.dir, 'ed25519', undefined, 'alice-ttl');
-    expect((await add(alice, made.publicLine, MAX_SSH_KEY_TTL_SECONDS + 1)).status).toBe(400);
+    expect((await add(alice, made, MAX_SSH_KEY_TTL_SECONDS + 1)).status).toBe(400);
     expect((await api(cp, alice, 'POST', '/ssh-keys', '{}', json)).status).toBe(400);
     expect((await api(cp, undefined, 'GET', '/ssh-keys')).status).toBe(401);
   });
@@ -131,15 +148,15 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     ['a group name longer than agents take', ['g'.repeat(129)]],
   ])('refuses the key of an identity with %s (it would spoil the frame it is sent in)', async (_name, groups) => {
     const odd = await tokenFor(cp, 'frank', groups);
-    const refused = await add(odd, sshKeygen(keys.dir, 'ed25519', undefined, `frank${groups.length}`).publicLine);
+    const refused = await add(odd, sshKeygen(keys.dir, 'ed25519', undefined, `frank${groups.length}`));
     expect(refused.status).toBe(400);
     expect((refused.body.error as { message: string }).message).toMatch(/cannot be sent to agents: groups/);
   });
 
   it(`refuses an identity's key beyond ${MAX_SSH_KEYS_PER_PRINCIPAL}`, async () => {
     const carol = await tokenFor(cp, 'carol', []);
-    for (let i = 0; i < MAX_SSH_KEYS_PER_PRINCIPAL; i++) expect((await add(carol, sshKeygen(keys.dir, 'ed25519', undefined, `carol${i}`).publicLine)).status).toBe(201);
-    const over = await add(carol, sshKeygen(keys.dir, 'ed25519', undefined, 'carol-over').publicLine);
+    for (let i = 0; i < MAX_SSH_KEYS_PER_PRINCIPAL; i++) expect((await add(carol, sshKeygen(keys.dir, 'ed25519', undefined, `carol${i}`))).status).toBe(201);
+    const over = await add(carol, sshKeygen(keys.dir, 'ed25519', undefined, 'carol-over'));
     expect(over.status).toBe(400);
     expect((over.body.error as { message: string }).message).toMatch(/at most 10 SSH keys/);
   });
@@ -147,7 +164,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
   it(`keeps an identity to ${MAX_SSH_KEYS_PER_PRINCIPAL} keys when its registrations race`, async () => {
     const racer = await tokenFor(cp, 'racer', []);
     const made = Array.from({ length: MAX_SSH_KEYS_PER_PRINCIPAL + 6 }, (_, i) => sshKeygen(keys.dir, 'ed25519', undefined, `racer${i}`));
-    const statuses = (await Promise.all(made.map((key) => add(racer, key.publicLine)))).map((r) => r.status);
+    const statuses = (await Promise.all(made.map((key) => add(racer, key)))).map((r) => r.status);
     const listed = (await api(cp, racer, 'GET', '/ssh-keys')).body.keys as unknown[];
     expect(listed.length).toBeLessThanOrEqual(MAX_SSH_KEYS_PER_PRINCIPAL);
     expect(statuses.filter((s) => s === 201)).toHaveLength(listed.length);
@@ -157,7 +174,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
   it('removes a key by id: the agent stops matching it', async () => {
     const made = sshKeygen(keys.dir, 'ecdsa', 256, 'alice2');
     const key = parsed(made.publicLine);
-    const { body } = await add(alice, made.publicLine);
+    const { body } = await add(alice, made);
     await waitFor(() => agent.context.registeredKeys.lookup('ecdsa-sha2-nistp256', key.blob), 5_000, 'the key at the agent');
     const removed = await remove(alice, body.id as string);
     expect(removed).toMatchObject({ status: 200, body: { removed: { fingerprint: made.fingerprint } } });
@@ -184,7 +201,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     } finally {
       await fresh.stop();
     }
-    expect((await add(alice, made.publicLine)).status).toBe(201);
+    expect((await add(alice, made)).status).toBe(201);
     await waitFor(() => agent.context.registeredKeys.lookup('ssh-ed25519', key.blob)?.subject === 'alice' || undefined, 5_000, 'the key taken over');
   });
 
@@ -213,7 +230,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     const groups = Array.from({ length: 60 }, (_, i) => `group-${i}-${'g'.repeat(110)}`);
     const erin = await tokenFor(cp, 'erin', groups);
     const made = Array.from({ length: 9 }, (_, i) => sshKeygen(keys.dir, 'ed25519', undefined, `erin${i}`));
-    for (const key of made) expect((await add(erin, key.publicLine)).status).toBe(201);
+    for (const key of made) expect((await add(erin, key)).status).toBe(201);
     const deps = getRuntime('test').deps;
     const parts = await sshKeysMessages(deps);
     expect(parts.length).toBeGreaterThanOrEqual(3);
@@ -244,7 +261,7 @@ describe('registered SSH keys: HTTP API, DynamoDB, and the agent over the tunnel
     const outcomes: string[] = [];
     for (let i = 0; i < MAX_SSH_KEYS_PER_PRINCIPAL; i++) {
       const key = sshKeygen(keys.dir, 'ed25519', undefined, `oversize${i}`);
-      outcomes.push(await addSshKey(deps, frank.value, { publicKey: key.publicLine }, limit).then(() => 'added', (e: Error) => e.message));
+      outcomes.push(await addSshKey(deps, frank.value, provenKeyBody(key, frank.value), limit).then(() => 'added', (e: Error) => e.message));
     }
     expect(outcomes).toContainEqual(expect.stringContaining('as many SSH keys as agents can be sent'));
     const sent = await sshKeysMessages(deps, limit);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { sftpText } from './review-text';
+import { shown } from './review-text';
 
 /** The most an upload held for approval may hold in memory. */
 export const MAX_HELD_UPLOAD_BYTES = 64 * 1024 * 1024;
@@ -13,7 +13,7 @@ export const REVIEW_PREVIEW_LINES = 10;
 export const REVIEW_PREVIEW_BYTES = 2048;
 
 /**
- * A file a caller uploads over SFTP, kept by the agent until its CLOSE is judged: the reviewer sees its
+ * A file a caller uploads over SFTP (or scp), kept by the agent until its CLOSE (or its end) is judged: the reviewer sees its
  * path, size, SHA-256 and first lines, and the agent writes exactly these bytes on approval.
  */
 export class HeldUpload {
@@ -61,14 +61,14 @@ export class HeldUpload {
     return file;
   }
 
-  /** What the reviewer reads: the operation, path, size, SHA-256 and the first lines (or that it is binary). */
-  static review(path: string, content: Buffer, mode: number | undefined): string {
+  /** What the reviewer reads: the operation (an SFTP or an scp upload), path, size, SHA-256 and the first lines (or that it is binary). */
+  static review(path: string, content: Buffer, mode: number | undefined, via: 'sftp' | 'scp' = 'sftp'): string {
     const sha256 = createHash('sha256').update(content).digest('hex');
     const head = content.subarray(0, REVIEW_PREVIEW_BYTES);
     const preview = head.includes(0)
       ? '(binary content)'
       : head.toString('utf8').split('\n').slice(0, REVIEW_PREVIEW_LINES).join('\n');
     const shownMode = mode === undefined ? '' : ` mode ${(mode & 0o7777).toString(8)}`;
-    return `${sftpText('upload', [path])}${shownMode}\nsize: ${content.length} bytes\nsha256: ${sha256}\nfirst lines:\n${preview}`;
+    return `${via} upload ${shown(path)}${shownMode}\nsize: ${content.length} bytes\nsha256: ${sha256}\nfirst lines:\n${preview}`;
   }
 }

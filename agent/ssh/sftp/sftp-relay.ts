@@ -1,8 +1,9 @@
 import type { ClientChannel, ServerChannel, SFTPWrapper } from 'ssh2';
 import { classifySftp, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
-import { decideAndRecord, judgeFileChange, type JudgeDeps } from '../judge';
+import { decideAndRecord, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
+import { judgeAndWrite, type WriteRun } from './write-change';
 import { MAX_MASKED_DOWNLOAD_BYTES, MaskedDownload, MaskedDownloadError } from './masked-download';
 import { judgedPath } from '../paths';
 import { shown, sftpText } from './review-text';
@@ -29,9 +30,6 @@ export interface SftpRelayDeps {
   /** The relay could not go on (a packet over the limit, a malformed stream): the channel ends. */
   fail(reason: string): void;
 }
-
-/** A change as the agent runs it on the write login's SFTP session. */
-type WriteRun = (sftp: SFTPWrapper, done: (e?: Error | null) => void) => void;
 
 const UPLOAD_HANDLE_PREFIX = 'twokey-upload-';
 const DOWNLOAD_HANDLE_PREFIX = 'twokey-masked-';
@@ -341,16 +339,11 @@ export class SftpRelay {
   }
 
   private async runChange(request: Request, paths: readonly string[], text: string, run: WriteRun): Promise<void> {
-    const verdict = await judgeFileChange(this.deps.judge, paths, text);
+    const outcome = await judgeAndWrite(this.deps.judge, () => this.deps.writer(), paths, text, run);
     if (this.deps.judge.signal.aborted) return;
-    if (verdict.kind === 'refused') return this.refuse(request, verdict.message);
-    try {
-      const sftp = await this.deps.writer();
-      await new Promise<void>((resolve, reject) => run(sftp, (e) => (e ? reject(e) : resolve())));
-      this.send(statusPacket(request.id, SFTP_STATUS.ok, ''));
-    } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      this.send(statusPacket(request.id, typeof code === 'number' ? code : SFTP_STATUS.failure, `twokey: the write login could not do it (${(e as Error).message})`));
-    }
+    if (outcome.kind === 'refused') return this.refuse(request, outcome.message);
+    if (outcome.kind === 'done') return this.send(statusPacket(request.id, SFTP_STATUS.ok, ''));
+    const code = (outcome.error as { code?: unknown }).code;
+    this.send(statusPacket(request.id, typeof code === 'number' ? code : SFTP_STATUS.failure, `twokey: the write login could not do it (${outcome.error.message})`));
   }
 }

@@ -14,6 +14,8 @@ import { underTerminal } from '../../support/terminal';
 
 
 const PROMPT = '/ # ';
+/** The test policy with keystrokes recorded on `k8s`. */
+const TYPED_POLICY = KUBE_TEST_POLICY.replace('{ name: k8s, protocol: kubernetes, agent: kube-agent }', '{ name: k8s, protocol: kubernetes, agent: kube-agent, recording: { input: true } }');
 
 /** kubectl under a pseudo-terminal, typing each line once the fixture's shell prompts for it. */
 const kubectlInTerminal = (stack: KubeStack, token: string, args: string, lines: readonly string[], env: NodeJS.ProcessEnv = {}) =>
@@ -29,7 +31,7 @@ describe('kubectl exec through the agent', () => {
 
   beforeAll(async () => {
     fixture = await startKubeFixture({ tokens: { 'read-sa': { user: 'system:serviceaccount:twokey:reader', access: 'read' }, 'write-sa': { user: 'system:serviceaccount:twokey:writer', access: 'write' } } });
-    stack = await startKubeStack({ policy: KUBE_TEST_POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: 'read-sa', writeToken: 'write-sa' } });
+    stack = await startKubeStack({ policy: TYPED_POLICY, targets: ['k8s'], upstream: { url: fixture.url, caPem: fixture.caPem, readToken: 'read-sa', writeToken: 'write-sa' } });
     alice = await stack.token('alice', ['support']);
     fixture.state.files.set('/notes', 'write to ann@example.com\n');
   }, 120_000);
@@ -76,6 +78,8 @@ describe('kubectl exec through the agent', () => {
     expect(replayed.stdout).toContain('write to ');
     expect(replayed.stdout).not.toContain('ann@example.com');
     expect(replayed.stderr).toContain('-- alice on k8s: get pods/exec default/web-1 -- sh');
+    // The policy records keystrokes on this target: what alice typed, masked like the output.
+    expect(replayed.stderr).toMatch(/-- \[\d+\.\d{3}s\] typed [^\n]*echo typed-at-a-tty\\u000D/);
 
     const api = sessions.find((s) => s.format === 'ndjson');
     const transcript = await twokey(['replay', api?.sessionId ?? '', '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });

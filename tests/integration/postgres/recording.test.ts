@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { SPOOL_FLUSH_MS } from '../../../agent/recording/spool';
-import { TerminalRecording } from '../../../agent/recording/terminal-recorder';
+import { TerminalRecording, type TerminalStart } from '../../../agent/recording/terminal-recorder';
 import { RecordingService } from '../../../agent/recording/recording-service';
 import { ContentScanner } from '../../../core/masking/scanner';
 import { getRuntime } from '../../../lambdas/shared/runtime';
@@ -170,17 +170,20 @@ describe('session recording for Postgres', () => {
     expect(replay).toContain('prepared statement "s2" does not exist');
   });
 
-  it('records a terminal session as asciicast v2, masked, and plays it back', async () => {
-    const recording = new TerminalRecording(stack.agent.context.recording, {
+  /** A terminal recording (as SSH starts one) of `user` on test-pg. */
+  const terminalOf = (user: string, options: Partial<TerminalStart>): TerminalRecording =>
+    new TerminalRecording(stack.agent.context.recording, {
       sessionId: randomUUID(),
       target: 'test-pg',
       protocol: 'ssh',
-      identity: { subject: 'tom', name: 'tom', email: 'tom@example.com', groups: ['support'], issuer: stack.cp.issuer },
+      identity: { subject: user, name: user, email: `${user}@example.com`, groups: ['support'], issuer: stack.cp.issuer },
       width: 80,
       height: 24,
-      command: 'bash',
-      scanner: new ContentScanner(['email'], () => '****'),
+      ...options,
     });
+
+  it('records a terminal session as asciicast v2, masked, and plays it back', async () => {
+    const recording = terminalOf('tom', { command: 'bash', scanner: new ContentScanner(['email'], () => '****') });
     recording.output('$ cat contacts\r\nada@exa');
     recording.output('mple.com\r\n');
     recording.mark('blocked: rm -rf /');
@@ -192,6 +195,17 @@ describe('session recording for Postgres', () => {
     expect(replay.stdout).toBe('$ cat contacts\r\n****\r\n');
     expect(replay.stderr).toContain('-- tom on test-pg: bash (80x24)');
     expect(replay.stderr).toMatch(/-- \[\d+\.\d{3}s\] blocked: rm -rf \//);
+  });
+
+  it('records keystrokes when asked, a value typed key by key masked whole', async () => {
+    const recording = terminalOf('tina', { recordInput: true, inputScanner: new ContentScanner(['email'], () => '****') });
+    for (const key of 'mail ada@example.com\r') recording.input(key);
+    recording.end('client closed');
+    await shipped();
+    const [session] = await sessionsOf('tina');
+    const replay = await cli(['replay', session?.sessionId ?? ''], erin);
+    expect(replay.stderr).toMatch(/-- \[\d+\.\d{3}s\] typed mail \*\*\*\*\\u000D/);
+    expect(replay.stderr).not.toContain('example.com');
   });
 
   it('requires an auditor (or admin) token', async () => {

@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { twokey } from '../../support/cli';
 import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/recording/output-cap';
 import { tokenFor, waitFor } from '../../support/control-plane';
-import { runClient, startSshStack, type SshStack } from '../../support/ssh-stack';
+import { runClient, SSH_TEST_POLICY, startSshStack, type SshStack } from '../../support/ssh-stack';
+
+/** The test policy with `box-typed`: the same host, every rule, block and mask of `box`, and keystrokes recorded. */
+const TYPED_POLICY = SSH_TEST_POLICY.replace(
+  '  - { name: box-mismatch, protocol: ssh, agent: ssh-agent }\n',
+  '  - { name: box-mismatch, protocol: ssh, agent: ssh-agent }\n  - { name: box-typed, protocol: ssh, agent: ssh-agent, recording: { input: true } }\n',
+).replaceAll('targets: [box', 'targets: [box-typed, box');
 
 describe('recordings of SSH sessions', () => {
   let stack: SshStack;
@@ -11,16 +17,16 @@ describe('recordings of SSH sessions', () => {
   const cli = (args: string[]) => twokey([...args, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin });
 
   beforeAll(async () => {
-    stack = await startSshStack();
+    stack = await startSshStack({ policy: TYPED_POLICY, extraTargets: (sshd) => [{ name: 'box-typed', protocol: 'ssh', listen: { host: '127.0.0.1', port: 0 }, upstream: { host: sshd.host, port: sshd.port }, hostKey: sshd.hostKey, readLogin: sshd.readLogin, writeLogin: sshd.writeLogin }] });
     erin = await tokenFor(stack.cp, 'erin', ['auditor']);
   }, 120_000);
   afterAll(() => stack?.stop());
 
   const shipped = (): Promise<true> => waitFor(() => (stack.agent.context.recording.pending().sessions === 0 ? true : undefined), 20_000, 'recording shipped');
 
-  async function onlySessionOf(user: string): Promise<string> {
+  async function onlySessionOf(user: string, target = 'box'): Promise<string> {
     // The client has gone; the agent ends the session (and its recording) a moment later.
-    await waitFor(() => (stack.agent.context.sessions.count('box') === 0 ? true : undefined), 20_000, 'session ended');
+    await waitFor(() => (stack.agent.context.sessions.count(target) === 0 ? true : undefined), 20_000, 'session ended');
     await shipped();
     // The recording's last chunk (the session's end) may still be on its way: wait until it is listed as ended.
     const deadline = Date.now() + 20_000;
@@ -45,6 +51,18 @@ describe('recordings of SSH sessions', () => {
     expect(replay.stdout).not.toContain('AKIAIOSFODNN7EXAMPLE');
     expect(replay.stderr).toContain('allow by support: interactive shell on box');
     expect(replay.stderr).toMatch(/session ended/);
+    // Keystrokes are recorded only where the policy asks.
+    expect(replay.stderr).not.toContain('typed');
+  });
+
+  it('records what the caller typed into a shell where the policy records input, masked like the output', async () => {
+    const token = await stack.token('ursula', ['support']);
+    const run = await runClient(stack, 'box-typed', 'ssh', token, (dest) => ['-tt', dest], { input: 'echo typed-marker AKIAIOSFODNN7EXAMPLE; exit\n' });
+    expect(run.code).toBe(0);
+    const replay = await cli(['replay', await onlySessionOf('ursula', 'box-typed'), '--speed', '100']);
+    expect(replay.code).toBe(0);
+    expect(replay.stderr).toMatch(/typed echo typed-marker \S+; exit\\u000A/);
+    expect(`${replay.stdout}${replay.stderr}`).not.toContain('AKIAIOSFODNN7EXAMPLE');
   });
 
   it('records each SFTP request as a JSON event', async () => {

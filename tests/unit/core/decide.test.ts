@@ -171,6 +171,19 @@ recording: { mode: strict, maxRowsPerStatement: 50 }
     expect(parsePolicy('targets: [{ name: t, protocol: postgres, agent: a, recording: { mode: sometimes } }]\n').ok).toBe(false);
     expect(parsePolicy('targets: [{ name: t, protocol: postgres, agent: a, recording: { rows: 5 } }]\n').ok).toBe(false);
   });
+
+  it('records keystrokes only where the policy or the target turns input on', () => {
+    const typed = policy(`
+targets:
+  - { name: box, protocol: ssh, agent: a }
+  - { name: quiet-box, protocol: ssh, agent: a, recording: { input: false } }
+recording: { input: true }
+`);
+    expect(recordingFor(typed, 'box').input).toBe(true);
+    expect(recordingFor(typed, 'quiet-box').input).toBe(false);
+    expect(recordingFor(recorded, 'prod-db').input).toBeFalsy();
+    expect(parsePolicy('targets: [{ name: t, protocol: ssh, agent: a, recording: { input: yes-please } }]\n').ok).toBe(false);
+  });
 });
 
 describe('decide() for writes from AI agents (a target mcpWrites)', () => {

@@ -1,0 +1,70 @@
+import type { Client, ServerChannel, SFTPWrapper } from 'ssh2';
+import type { Action } from '../../../core/policy/decide';
+import { classifyCommand } from '../../../core/ssh/classify-command';
+import type { ScpSinkCommand } from '../../../core/ssh/scp-sink-command';
+import { decideAndRecord, type JudgeDeps } from '../judge';
+import { blockSpellings } from '../paths';
+import { HeldUpload } from '../sftp/held-upload';
+import { shown } from '../sftp/review-text';
+import { judgeAndWrite, openSftp, type WriteRun } from '../sftp/write-change';
+import type { UpstreamLogin } from '../upstream';
+import { BytePuller } from './byte-puller';
+import { serveScpSink, type PathKind } from './scp-sink';
+
+/** Bytes of the caller's scp stream read ahead of the sink (the rest waits in SSH flow control). */
+export const SCP_READ_AHEAD_BYTES = 256 * 1024;
+
+export interface ScpUploadDeps {
+  readonly judge: JudgeDeps;
+  upstream(login: UpstreamLogin): Promise<Client>;
+}
+
+/**
+ * An `scp -t` upload (legacy protocol, `scp -O`): the agent is the sink, so nothing of the caller's
+ * stream reaches the target. The command line first meets the policy (a block on it, or writes denied,
+ * refuses the upload before any byte); then each file and directory is judged with what the reviewer
+ * reads and written on the write login from the bytes the agent kept. Returns the exit status.
+ */
+export async function serveScpUpload(channel: ServerChannel, command: string, sink: ScpSinkCommand, deps: ScpUploadDeps): Promise<number> {
+  const { judge } = deps;
+  const classified = classifyCommand(command, { pty: false });
+  const commandDenied = denial(judge, { class: 'write', ssh: { command, commands: classified.commands, paths: blockSpellings(classified.paths) } }, command);
+  if (commandDenied) {
+    channel.write(`\x01${commandDenied}\n`);
+    return 1;
+  }
+  let reader: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+  let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+  const upstream = (login: UpstreamLogin): Promise<Client> => deps.upstream(login);
+  const change = async (path: string, text: string, run: WriteRun): Promise<string | undefined> => {
+    const outcome = await judgeAndWrite(judge, async () => (await (writer ??= openSftp(upstream, 'write'))).sftp, [path], text, run);
+    if (outcome.kind === 'done') return undefined;
+    return outcome.kind === 'refused' ? outcome.message : `twokey: the write login could not do it (${outcome.error.message})`;
+  };
+  try {
+    return await serveScpSink(new BytePuller(channel, SCP_READ_AHEAD_BYTES), sink, {
+      // A caller that went away (mid-review, say) gets nothing more.
+      send: (bytes) => void (judge.signal.aborted || channel.write(bytes)),
+      async kind(path) {
+        const { sftp } = await (reader ??= openSftp(upstream, 'read'));
+        // What the read login cannot see counts as missing: a write there fails on the write login, or is judged as new.
+        return new Promise<PathKind>((resolve) => sftp.stat(path, (e, stats) => resolve(e ? 'missing' : stats.isDirectory() ? 'directory' : 'file')));
+      },
+      denied: (path) => denial(judge, { class: 'write', ssh: { subsystem: 'sftp', paths: [path] } }, `scp upload ${shown(path)}`),
+      mkdir: (path, mode) => change(path, `scp mkdir ${shown(path)} mode ${mode.toString(8)}`, (sftp, done) => sftp.mkdir(path, { mode }, done)),
+      upload: (path, content, mode) => change(path, HeldUpload.review(path, content, mode, 'scp'), (sftp, done) => sftp.writeFile(path, content, { mode }, done)),
+    });
+  } finally {
+    // The read login's connection is shared: only this upload's SFTP session on it ends.
+    void reader?.then(({ sftp }) => sftp.end(), () => undefined);
+    void writer?.then(({ client }) => client.end(), () => undefined);
+  }
+}
+
+/** The refusal when the policy denies the action outright (recorded); an allow or approve is judged later, with the bytes. */
+function denial(judge: JudgeDeps, action: Action, text: string): string | undefined {
+  const decision = judge.agent.decide(judge.session.identity, judge.target, { ...action, via: judge.channel?.via });
+  if (decision.kind !== 'deny') return undefined;
+  decideAndRecord(judge, action, text);
+  return `twokey: ${decision.reason}`;
+}
