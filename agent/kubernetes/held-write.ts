@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { kubeMaskingFor } from '../../core/kubernetes/response-masking';
+import { PROTOBUF_MEDIA_TYPE } from '../../core/kubernetes/protobuf-object';
 import { reviewWrite, type ReviewRefusal } from '../../core/kubernetes/write-review';
 import { askApproval, type ApprovalOutcome } from '../approvals/approval-flow';
 import { channelText } from '../sessions/channels';
@@ -23,7 +24,6 @@ export const MAX_LIVE_OBJECT_BYTES = 1024 * 1024;
 
 /** Writes whose reviewer sees a diff from the object as it is (a create makes a new one). */
 const LIVE_VERBS = new Set(['update', 'patch', 'delete']);
-const PROTOBUF = 'application/vnd.kubernetes.protobuf';
 const REVIEW_REFUSAL_STATUS: Record<ReviewRefusal['code'], StatusReason> = { 'too-large': 'RequestEntityTooLarge', unreviewable: 'UnsupportedMediaType', malformed: 'BadRequest' };
 
 const WORDING = {
@@ -59,8 +59,8 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   const reviewed = reviewWrite({ info, contentType: req.headers['content-type'], body: body.value, live }, kubeMaskingFor(info, judged.masking.profile));
   if (!reviewed.ok) {
     const { code, message } = reviewed.error;
-    const protobuf = (req.headers['content-type'] ?? '').startsWith(PROTOBUF);
-    const shown = protobuf ? `${message}: kubectl create and run send protobuf; write the object as a manifest and use kubectl apply -f (or twokey exec -f)` : message;
+    const protobuf = (req.headers['content-type'] ?? '').startsWith(PROTOBUF_MEDIA_TYPE);
+    const shown = protobuf ? `${message}: kubectl create sends protobuf; write the object as a manifest and use kubectl apply -f (or twokey exec -f)` : message;
     const reason = REVIEW_REFUSAL_STATUS[code];
     sendStatus(res, reason, shown);
     return { status: STATUS_REASONS[reason], bytes: 0, summary: shown };

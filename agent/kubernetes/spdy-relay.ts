@@ -11,13 +11,20 @@ import type { Relayed } from './websocket-relay';
 export const MAX_UPGRADE_ANSWER_HEAD_BYTES = 16 * 1024;
 const SWITCHED = /^HTTP\/1\.1 101 /;
 
+/** Reads the bytes of a switched connection as they pass (a terminal's recording); returns why when it cannot. */
+export interface SpdyObserver {
+  fromCaller(chunk: Buffer): string | undefined;
+  fromUpstream(chunk: Buffer): string | undefined;
+}
+
 /**
- * An SPDY/3.1 upgrade (older kubectl's exec, attach and port-forward): the agent sends the request
- * upstream itself (its own headers and token), then relays bytes both ways with pipe's backpressure.
- * SPDY compresses its stream headers with a shared dictionary, so the agent does not read the streams:
- * the session records the request, not the terminal.
+ * An upgrade relayed byte for byte: SPDY/3.1 (older kubectl's exec, attach and port-forward) and
+ * port-forward's SPDY tunnelled in WebSocket. The agent sends the request upstream itself (its own
+ * headers and token), then relays bytes both ways with pipe's backpressure. An exec or attach over
+ * SPDY is read on the way by `observer` (its recording), each chunk before it is passed on; a
+ * connection it cannot read is closed.
  */
-export async function relaySpdy(upstream: KubeUpstream, req: IncomingMessage, socket: Duplex, head: Buffer, path: string, credential: Credential): Promise<Relayed> {
+export async function relayUpgradeBytes(upstream: KubeUpstream, req: IncomingMessage, socket: Duplex, head: Buffer, path: string, credential: Credential, observer: SpdyObserver | undefined): Promise<Relayed> {
   let options;
   try {
     options = await upstream.upgradeOptions({ method: req.method ?? 'POST', path, headers: upstreamHeaders(req.headers, true), credential });
@@ -55,8 +62,14 @@ export async function relaySpdy(upstream: KubeUpstream, req: IncomingMessage, so
       }
       const answerHead = answer.subarray(0, end).toString('latin1');
       if (SWITCHED.test(answerHead)) {
+        const rest = answer.subarray(end + 4);
+        if (observer && !(observe(observer.fromUpstream(rest)) && observe(observer.fromCaller(head)))) return;
         socket.write(answer);
         if (head.length) up.write(head);
+        if (observer) {
+          socket.on('data', (c: Buffer) => observe(observer.fromCaller(c)));
+          up.on('data', (c: Buffer) => observe(observer.fromUpstream(c)));
+        }
         socket.pipe(up);
       } else {
         // A refusal passes without a redirect, as plain answers do (forward.ts): clients follow one with the caller's token.
@@ -64,6 +77,16 @@ export async function relaySpdy(upstream: KubeUpstream, req: IncomingMessage, so
         socket.resume();
       }
       up.pipe(socket);
+    };
+    // Registered before the pipes, an observer reads each chunk before it is passed on.
+    const observe = (failure: string | undefined): boolean => {
+      if (failure === undefined || settled) return !settled;
+      socket.unpipe(up);
+      up.unpipe(socket);
+      up.destroy();
+      socket.destroy();
+      finish({ status: 101, error: `twokey: ${failure}; the connection was closed` });
+      return false;
     };
     up.on('data', onAnswer);
     up.on('data', (c: Buffer) => {

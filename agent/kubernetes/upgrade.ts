@@ -14,9 +14,11 @@ import { describeRequest } from './kube-rules';
 import { writeRawStatus } from './raw-status';
 import type { KubeProxyDeps } from './request-handler';
 import { requestEvent } from './request-event';
-import { relaySpdy } from './spdy-relay';
+import { relayUpgradeBytes } from './spdy-relay';
 import type { Credential } from './upstream';
-import { relayWebSocket, type TerminalTap } from './websocket-relay';
+import { SpdyTerminalReader } from './spdy-terminal';
+import { TerminalFeed, type TerminalTap } from './terminal-feed';
+import { relayWebSocket, unrelayableSubprotocol } from './websocket-relay';
 
 /** Subresources whose streams are a terminal (recorded as asciicast); port-forward carries other bytes. */
 const TERMINAL_SUBRESOURCES = new Set(['exec', 'attach']);
@@ -25,7 +27,7 @@ const TERMINAL_SUBRESOURCES = new Set(['exec', 'attach']);
  * An upgrade (exec, attach, port-forward over WebSocket or SPDY): judged like any request; `admin`
  * by the API mapping. An upgrade that needs approval is not held (a terminal cannot wait on a
  * reviewer): it is submitted and refused with the request id; once approved, the same command runs
- * once on the write token. exec and attach over WebSocket are recorded as asciicast.
+ * once on the write token. exec and attach (over WebSocket or SPDY) are recorded as asciicast.
  */
 export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const started = performance.now();
@@ -44,13 +46,22 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 403, started, { summary: 'upgrade refused' }));
     return;
   }
+  const isWebSocket = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+  const isTerminal = TERMINAL_SUBRESOURCES.has(judged.classified.action.kubernetes?.subresource ?? '');
+  // Checked before an approval is spent on it: a terminal's WebSocket is relayed message by message.
+  const unrelayable = isWebSocket && isTerminal ? unrelayableSubprotocol(req) : undefined;
+  if (unrelayable) {
+    writeRawStatus(socket, 'BadRequest', unrelayable);
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 400, started, { summary: unrelayable }));
+    return;
+  }
   const credential = await credentialFor(deps, judged);
   if (credential.kind === 'refused') {
     writeRawStatus(socket, 'Forbidden', credential.message);
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 403, started, { summary: credential.message }));
     return;
   }
-  const terminal = TERMINAL_SUBRESOURCES.has(judged.classified.action.kubernetes?.subresource ?? '') ? terminalTap(deps, judged, socket) : undefined;
+  const terminal = isTerminal ? terminalTap(deps, judged, socket) : undefined;
   if (terminal && !terminal.ok) {
     writeRawStatus(socket, 'ServiceUnavailable', terminal.error);
     judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 503, started, { summary: terminal.error }));
@@ -58,15 +69,18 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
   }
   const tap = terminal?.value;
   const done = judged.session.begin((reason) => socket.destroy(new Error(reason)));
+  let ended = 'stream closed';
   try {
-    const isWebSocket = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
-    const relayed = isWebSocket
-      ? await relayWebSocket(deps.upstream, req, socket, head, judged.url, credential.credential, tap)
-      : await relaySpdy(deps.upstream, req, socket, head, judged.url, credential.credential);
-    const summary = isWebSocket ? undefined : 'SPDY stream relayed; its content is not recorded';
-    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, relayed.status, started, { bytes: relayed.bytes, error: relayed.error, summary }));
+    // A terminal over WebSocket is read message by message; anything else (SPDY, port-forward's SPDY
+    // tunnelled in WebSocket, whose subprotocol is no token the WebSocket library accepts) byte for byte.
+    const relayed =
+      isWebSocket && tap
+        ? await relayWebSocket(deps.upstream, req, socket, head, judged.url, credential.credential, tap)
+        : await relayUpgradeBytes(deps.upstream, req, socket, head, judged.url, credential.credential, tap && new SpdyTerminalReader(new TerminalFeed(tap)));
+    if (relayed.error) ended = relayed.error;
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, relayed.status, started, { bytes: relayed.bytes, error: relayed.error }));
   } finally {
-    tap?.end('stream closed');
+    tap?.end(ended);
     done();
   }
 }

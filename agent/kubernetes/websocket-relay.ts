@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { UPSTREAM_UNREACHABLE } from './forward';
 import { writeRawStatus } from './raw-status';
 import { kubeStatus } from './status';
+import { TerminalFeed, type TerminalTap } from './terminal-feed';
 import type { Credential, KubeUpstream } from './upstream';
 
 /** Largest WebSocket message relayed (kubectl sends stdin and resize in small frames; the API server 32 KiB stdout frames). */
@@ -17,30 +17,38 @@ export const WS_HANDSHAKE_TIMEOUT_MS = 30_000;
 /** The channels of the v4/v5.channel.k8s.io protocols (first byte of each binary message). */
 const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4 } as const;
 
-/** Where a terminal's bytes are recorded. */
-export interface TerminalTap {
-  output(text: string): void;
-  input(text: string): void;
-  resize(width: number, height: number): void;
-}
-
 export interface Relayed {
   readonly status: number;
   readonly bytes: number;
   readonly error?: string;
 }
 
+/** A subprotocol is an RFC 6455 token (RFC 7230 tchar), which the WebSocket library insists on. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Why a terminal's WebSocket cannot be relayed message by message (a subprotocol that is no token), or undefined. */
+export function unrelayableSubprotocol(req: IncomingMessage): string | undefined {
+  const bad = offeredSubprotocols(req).find((p) => !TOKEN.test(p));
+  return bad === undefined ? undefined : `twokey: the WebSocket subprotocol ${JSON.stringify(bad.slice(0, 64))} is not a token`;
+}
+
+const offeredSubprotocols = (req: IncomingMessage): string[] =>
+  (req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+
 /**
- * A WebSocket stream (exec, attach, port-forward; the channel.k8s.io family): the agent opens the
+ * A WebSocket terminal (exec, attach; the channel.k8s.io family): the agent opens the
  * upstream socket first, with the subprotocols the caller offered, then accepts the caller with the
  * one the API server chose; messages pass one by one both ways, each side paused while the other's
  * queue is full. A refused upstream handshake (a Status) is passed back as it came.
  */
-export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, socket: Duplex, head: Buffer, path: string, credential: Credential, tap: TerminalTap | undefined): Promise<Relayed> {
+export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, socket: Duplex, head: Buffer, path: string, credential: Credential, tap: TerminalTap): Promise<Relayed> {
   return upstream.upgradeOptions({ method: 'GET', path, headers: {}, credential }).then(
     (options) =>
       new Promise<Relayed>((resolve) => {
-        const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+        const offered = offeredSubprotocols(req);
         const url = `wss://${String(options.hostname)}:${String(options.port)}${String(options.path)}`;
         const up = new WebSocket(url, offered, {
           headers: { authorization: String((options.headers as Record<string, string>).authorization) },
@@ -84,8 +92,8 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
           const server = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false, handleProtocols: () => chosen || false });
           server.handleUpgrade(req, socket, head, (client) => {
             caller = client;
-            // Only the channel protocols carry a terminal; port-forward's bytes are not read.
-            const reader = tap && chosen.includes('channel.k8s.io') ? new ChannelReader(tap) : undefined;
+            // Only the channel protocols carry a terminal.
+            const reader = chosen.includes('channel.k8s.io') ? new ChannelReader(new TerminalFeed(tap)) : undefined;
             pipeMessages(up, client, (data, binary) => {
               bytes += data.length;
               reader?.fromUpstream(data, binary);
@@ -142,36 +150,19 @@ function channelOf(data: Buffer, binary: boolean): { channel: number; payload: B
   return { channel: (data[0] ?? 0) - 0x30, payload: Buffer.from(data.subarray(1).toString('latin1'), 'base64') };
 }
 
-/**
- * Reads a channel.k8s.io stream for the recording: stdout and stderr as output, stdin as input, resize
- * messages; each channel decoded as UTF-8 on its own (a character may straddle two messages).
- */
+/** Reads a channel.k8s.io stream for the recording: stdout and stderr as output, stdin as input, resize messages. */
 class ChannelReader {
-  private readonly decoders = new Map<number, StringDecoder>();
-
-  constructor(private readonly tap: TerminalTap) {}
-
-  text(channel: number, payload: Buffer): string {
-    let d = this.decoders.get(channel);
-    if (!d) this.decoders.set(channel, (d = new StringDecoder('utf8')));
-    return d.write(payload);
-  }
+  constructor(private readonly feed: TerminalFeed) {}
 
   fromUpstream(data: Buffer, binary: boolean): void {
     const m = channelOf(data, binary);
-    if (m && (m.channel === CHANNEL.stdout || m.channel === CHANNEL.stderr) && m.payload.length) this.tap.output(this.text(m.channel, m.payload));
+    if (m?.channel === CHANNEL.stdout) this.feed.output('stdout', m.payload);
+    if (m?.channel === CHANNEL.stderr) this.feed.output('stderr', m.payload);
   }
 
   fromCaller(data: Buffer, binary: boolean): void {
     const m = channelOf(data, binary);
-    if (!m) return;
-    if (m.channel === CHANNEL.stdin && m.payload.length) this.tap.input(this.text(m.channel, m.payload));
-    if (m.channel !== CHANNEL.resize) return;
-    try {
-      const size = JSON.parse(m.payload.toString('utf8')) as { Width?: unknown; Height?: unknown };
-      if (typeof size.Width === 'number' && typeof size.Height === 'number') this.tap.resize(size.Width, size.Height);
-    } catch {
-      // A malformed resize is the API server's to refuse; the recording skips it.
-    }
+    if (m?.channel === CHANNEL.stdin) this.feed.input(m.payload);
+    if (m?.channel === CHANNEL.resize) this.feed.resize(m.payload);
   }
 }

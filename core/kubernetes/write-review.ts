@@ -3,6 +3,7 @@ import { unifiedLineDiff } from '../line-diff';
 import { maskJson } from '../masking/json';
 import { err, ok, type Result } from '../result';
 import { maskKubeObject, SECRET_DATA_MASK, SECRET_STRING_MASK, type KubeMasking } from './object-masking';
+import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf-object';
 import { applyJsonPatch, mergePatch, strategicMerge } from './patch';
 import type { ResourceRequestInfo } from './request-info';
 
@@ -26,7 +27,9 @@ const PATCH_TYPES = {
   'application/apply-patch+yaml': 'server-side apply',
 } as const;
 type PatchContentType = keyof typeof PATCH_TYPES;
-const OBJECT_TYPES = new Set(['application/json', 'application/yaml']);
+const OBJECT_TYPES = new Set(['application/json', 'application/yaml', PROTOBUF_MEDIA_TYPE]);
+/** Bodies sent on as JSON: YAML, and protobuf (read for a few kinds), are shown and sent as the JSON the agent decoded. */
+const SENT_AS_JSON = new Set(['application/yaml', PROTOBUF_MEDIA_TYPE]);
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 
 export const CHANGED_MARK = ' (changed)';
@@ -87,6 +90,7 @@ export function reviewWrite(req: WriteRequest, masking: KubeMasking): Result<Wri
     const labels = { before: live === undefined ? '(no live object)' : `live ${ref}`, after: after === undefined ? '(deleted)' : `after this ${info.verb}` };
     diff = unifiedLineDiff(render(before, notes), render(shown, notes), labels).text;
   }
+  if (info.verb === 'delete' && live === undefined) notes.push('the object to delete could not be read with the read token (absent, unreadable, or too large): only its name is shown');
   if (info.verb === 'deletecollection') notes.push('deletes every object the request selects (no diff is shown for a collection)');
   if (info.dryRun) notes.push('dry run: the API server validates and runs admission, and stores nothing');
   return ok({
@@ -94,7 +98,7 @@ export function reviewWrite(req: WriteRequest, masking: KubeMasking): Result<Wri
     body: body === undefined ? '' : render(maskBody(body, mediaType, m, kind), notes),
     diff,
     notes: [...new Set(notes)],
-    forward: body === undefined ? undefined : { contentType: mediaType === 'application/yaml' ? 'application/json' : mediaType, body: JSON.stringify(body) },
+    forward: body === undefined ? undefined : { contentType: SENT_AS_JSON.has(mediaType) ? 'application/json' : mediaType, body: JSON.stringify(body) },
   });
 }
 
@@ -105,6 +109,10 @@ function decodeBody(info: ResourceRequestInfo, mediaType: string, raw: Buffer): 
   const patch = info.verb === 'patch';
   if (patch ? !(mediaType in PATCH_TYPES) : !OBJECT_TYPES.has(mediaType)) {
     return refuse('unreviewable', `the agent shows ${patch ? 'JSON, merge, strategic merge and apply patches' : 'JSON and YAML bodies'}, not ${mediaType || 'a body without a content type'}`);
+  }
+  if (mediaType === PROTOBUF_MEDIA_TYPE) {
+    const read = decodeProtobufObject(raw);
+    return read.ok ? read : refuse('unreviewable', read.error);
   }
   const text = raw.toString('utf8');
   let value: unknown;

@@ -17,7 +17,6 @@ export function maskJson(doc: unknown, profile: MaskingProfile, path = '', depth
   }
   if (Array.isArray(doc)) return doc.map((item) => maskJson(item, profile, path, depth + 1));
   if (doc === null || typeof doc !== 'object') return doc;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(doc)) out[key] = maskJson(value, profile, path ? `${path}.${key}` : key, depth + 1);
-  return out;
+  // Keys are data (`__proto__` too): the copy defines them, never assigns (an assigned __proto__ would vanish from what is shown).
+  return Object.fromEntries(Object.entries(doc).map(([key, value]) => [key, maskJson(value, profile, path ? `${path}.${key}` : key, depth + 1)]));
 }

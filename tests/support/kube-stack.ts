@@ -142,9 +142,9 @@ export interface StreamingKubectl {
   stop(): Promise<void>;
 }
 
-export function streamKubectl(stack: KubeStack, target: string, token: string, args: readonly string[]): StreamingKubectl {
+export function streamKubectl(stack: KubeStack, target: string, token: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): StreamingKubectl {
   const flags = [`--server=${stack.server(target)}`, `--certificate-authority=${stack.caFile(target)}`, `--token=${token}`];
-  const child = spawn(KUBECTL, [...flags, ...args], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(KUBECTL, [...flags, ...args], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));

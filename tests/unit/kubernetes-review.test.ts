@@ -178,6 +178,20 @@ describe('the reviewer diff of a held write', () => {
     expect(everything(r)).not.toMatch(/hunter2|aHVudGVyMg/);
   });
 
+  it('shows a JSON patch value keyed __proto__ through the caller\'s detectors (an assigned key would vanish from the review yet be sent)', () => {
+    const patch = JSON.parse('[{"op":"add","path":"/data","value":{"__proto__":"sent-and-shown","plain":"x"}}]') as unknown;
+    const r = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/json-patch+json', patch, { kind: 'ConfigMap', metadata: { name: 'x' }, data: {} }, true);
+    expect(r.body).toContain('__proto__: sent-and-shown');
+    expect(r.forward?.body).toContain('"__proto__":"sent-and-shown"');
+  });
+
+  it('tells the reviewer when the object a delete names could not be read, rather than showing an empty diff', () => {
+    const r = review('DELETE /api/v1/namespaces/default/secrets/gone', 'application/json', { propagationPolicy: 'Background' }, undefined);
+    expect(r.diff).toBe('');
+    expect(r.notes).toContain('the object to delete could not be read with the read token (absent, unreadable, or too large): only its name is shown');
+    expect(review('DELETE /api/v1/namespaces/default/secrets/db', undefined, undefined, secret).notes.join('\n')).not.toContain('could not be read');
+  });
+
   it('says a JSON patch that does not apply will be refused, and shows only the patch', () => {
     const r = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/json-patch+json', [{ op: 'test', path: '/data/a', value: 'c' }], { kind: 'ConfigMap', data: { a: 'b' } });
     expect(r.diff).toBe('');

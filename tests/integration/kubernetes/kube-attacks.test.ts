@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { KubeFixture } from '../../support/kube-fixture';
 import { startFixtureStack, type FixtureStack } from '../../support/kube-fixture-stack';
 import { agentRequest, kubectl, type KubeStack } from '../../support/kube-stack';
-import { postDecision, waitForMail } from '../../support/outbox';
+import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
+import { bytesField, entry, envelope, objectMeta } from '../../support/kube-protobuf';
 import { waitFor } from '../../support/control-plane';
 
 /**
@@ -21,6 +22,15 @@ describe('attacks on held Kubernetes writes', () => {
   let stack: KubeStack;
   let alice: string;
   const direct = (args: string[]) => running.direct(args);
+  /** The headers of alice's WebSocket upgrade offering `protocols`. */
+  const webSocketUpgrade = (protocols: string): Record<string, string> => ({
+    authorization: `Bearer ${alice}`,
+    connection: 'Upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-version': '13',
+    'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    'sec-websocket-protocol': protocols,
+  });
 
   beforeAll(async () => {
     running = await startFixtureStack();
@@ -89,17 +99,60 @@ describe('attacks on held Kubernetes writes', () => {
   });
 
   it.each(['Exec', 'execute', 'exec.', 'attach2'])('refuses a stream upgrade to the odd subresource %s as unknown, sending nothing upstream', async (sub) => {
-    const res = await agentRequest(stack, 'k8s', 'GET', `/api/v1/namespaces/default/pods/web-1/${sub}?command=sh&stdout=true`, {
-      authorization: `Bearer ${alice}`,
-      connection: 'Upgrade',
-      upgrade: 'websocket',
-      'sec-websocket-version': '13',
-      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-      'sec-websocket-protocol': 'v5.channel.k8s.io',
-    });
+    const res = await agentRequest(stack, 'k8s', 'GET', `/api/v1/namespaces/default/pods/web-1/${sub}?command=sh&stdout=true`, webSocketUpgrade('v5.channel.k8s.io'));
     expect(res.status).toBe(403);
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: 'twokey: unknown denied by rule support' });
     expect(fixture.state.requests.some((r) => r.path.endsWith(`/${sub}`))).toBe(false);
+  });
+
+  it('refuses a protobuf body that hides a field the reviewer would not be shown, asking nobody and sending nothing upstream', async () => {
+    const smuggled = envelope('v1', 'ConfigMap', Buffer.concat([bytesField(1, objectMeta('smuggled-config')), entry(2, 'shown', 'yes'), bytesField(9, 'a field no reviewer sees')]));
+    const res = await agentRequest(stack, 'k8s', 'POST', '/api/v1/namespaces/default/configmaps', { authorization: `Bearer ${alice}`, 'content-type': 'application/vnd.kubernetes.protobuf' }, smuggled);
+    expect(res.status).toBe(415);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', reason: 'UnsupportedMediaType', message: expect.stringContaining('twokey: the protobuf body cannot be read: ConfigMap has a field (9) the agent does not know') });
+    const twice = envelope('v1', 'Secret', Buffer.concat([bytesField(1, objectMeta('retyped')), bytesField(3, 'Opaque'), bytesField(3, 'kubernetes.io/service-account-token')]));
+    const again = await agentRequest(stack, 'k8s', 'POST', '/api/v1/namespaces/default/secrets', { authorization: `Bearer ${alice}`, 'content-type': 'application/vnd.kubernetes.protobuf' }, twice);
+    expect(again.status).toBe(415);
+    expect(readOutbox(stack.cp.outboxDir).some((m) => m.text.includes('smuggled-config') || m.text.includes('retyped'))).toBe(false);
+    expect(fixture.state.requests.some((r) => r.method === 'POST' && (r.path.endsWith('/configmaps') || r.path.endsWith('/secrets')) && r.contentType?.includes('protobuf'))).toBe(false);
+  });
+
+  it('refuses a terminal WebSocket offering a subprotocol that is no token before asking anyone', async () => {
+    const res = await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods/web-1/exec?command=sh&stdout=true&container=odd-protocol', webSocketUpgrade('v5.channel.k8s.io, v4/channel'));
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: 'twokey: the WebSocket subprotocol "v4/channel" is not a token' });
+    expect(readOutbox(stack.cp.outboxDir).some((m) => m.text.includes('odd-protocol'))).toBe(false);
+  });
+
+  it('closes an approved exec over SPDY whose frames cannot be read, rather than relay a terminal it cannot record', async () => {
+    const path = '/api/v1/namespaces/default/pods/web-1/exec?command=sh&stdin=true&stdout=true&container=web&unreadable=spdy';
+    const upgrade = async (frames: Buffer): Promise<{ answer: string; closed: boolean }> => {
+      const url = new URL(stack.server('k8s'));
+      const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: readFileSync(stack.caFile('k8s')) });
+      await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+      let answer = '';
+      socket.on('data', (c: Buffer) => {
+        answer += c.toString('latin1');
+        if (answer.startsWith('HTTP/1.1 101 ')) socket.write(frames);
+      });
+      socket.on('error', () => undefined);
+      const closed = new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)));
+      socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\nx-stream-protocol-version: v4.channel.k8s.io\r\n\r\n`);
+      const ended = await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+      return { answer, closed: ended };
+    };
+    const first = await upgrade(Buffer.alloc(0));
+    expect(first.answer).toMatch(/^HTTP\/1\.1 403 [\s\S]*approval required/);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'unreadable=spdy', new Set(), 30_000);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    // The head of a data frame over the agent's frame limit (the fixture, like SPDY, would wait for its 2 MiB).
+    const oversized = Buffer.from([0x00, 0x00, 0x00, 0x01, 0x00, 0x20, 0x00, 0x00]);
+    const granted = await waitFor(async () => {
+      const r = await upgrade(oversized);
+      return r.answer.startsWith('HTTP/1.1 101 ') ? r : undefined;
+    }, 20_000, 'the approved upgrade');
+    expect(granted.closed).toBe(true);
+    expect(fixture.state.requests.filter((r) => r.query.includes('unreadable=spdy')).map((r) => `${r.user ?? ''} ${r.status ?? ''}`)).toEqual(['system:serviceaccount:twokey:writer 101']);
   });
 
   it('bounds the watches one caller holds open, and keeps serving others meanwhile', async () => {

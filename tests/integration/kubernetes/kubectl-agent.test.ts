@@ -53,6 +53,26 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     }
   });
 
+  it('masks a Secret watch event by event (kubectl get secret -w -o yaml): added and modified values never show', async () => {
+    const watch = streamKubectl(stack, 'k8s', alice, ['get', 'secret', '-w', '-o', 'yaml']);
+    try {
+      await watch.waitFor(/name: db-credentials/);
+      expect((await direct(['create', 'secret', 'generic', 'watched-secret', '--from-literal=api-key=first-watched-value-58'])).code).toBe(0);
+      await watch.waitFor(/api-key: KioqKg==\n(?:.*\n)*?\s+name: watched-secret/);
+      expect((await direct(['patch', 'secret', 'watched-secret', '-p', JSON.stringify({ stringData: { 'api-key': 'second-watched-value-59', extra: 'added-later-60' } })])).code).toBe(0);
+      await watch.waitFor(/extra: KioqKg==/);
+      const shown = watch.stdout();
+      for (const value of ['s3cr3t-Pa55w0rd', 'first-watched-value-58', 'second-watched-value-59', 'added-later-60']) {
+        expect(shown).not.toContain(value);
+        expect(shown).not.toContain(Buffer.from(value).toString('base64'));
+      }
+      // Every event came as its own document: the initial list, the creation and the change.
+      expect(shown.match(/name: watched-secret/g)?.length).toBe(2);
+    } finally {
+      await watch.stop();
+    }
+  });
+
   it('follows logs as lines are written (kubectl logs -f)', async () => {
     const follow = streamKubectl(stack, 'k8s', alice, ['logs', '-f', 'web-1']);
     try {
@@ -127,6 +147,38 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect((await direct(['get', 'pod', 'web-1'])).code).toBe(0);
   });
 
+  it('holds kubectl delete secret showing the reviewer the live Secret (values masked), then deletes it on the write token', async () => {
+    expect((await direct(['create', 'secret', 'generic', 'doomed-secret', '--from-literal=key=live-secret-value-31', '--from-literal=owner=ann@example.com'])).code).toBe(0);
+    const deleting = kubectl(stack, 'k8s', alice, ['delete', 'secret', 'doomed-secret']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'doomed-secret', new Set(), 30_000);
+    expect(mail.text).toContain('delete secrets default/doomed-secret');
+    expect(mail.text).toContain('--- live default/doomed-secret');
+    expect(mail.text).toContain('+++ (deleted)');
+    expect(mail.text).toMatch(/^-\s+key: KioqKg==$/m);
+    expect(mail.text).toMatch(/^-\s+owner: KioqKg==$/m);
+    expect(mail.text).not.toContain(Buffer.from('live-secret-value-31').toString('base64'));
+    expect(mail.text).not.toContain('live-secret-value-31');
+    expect((await direct(['get', 'secret', 'doomed-secret'])).code).toBe(0);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    expect((await deleting).stdout).toBe('secret "doomed-secret" deleted\n');
+    expect((await direct(['get', 'secret', 'doomed-secret'])).code).not.toBe(0);
+    const upstream = fixture.state.requests.filter((r) => r.path.endsWith('/secrets/doomed-secret')).map((r) => `${r.method} ${r.user ?? ''}`);
+    expect(upstream).toContain('GET system:serviceaccount:twokey:reader');
+    expect(upstream.filter((u) => u.startsWith('DELETE'))).toEqual(['DELETE system:serviceaccount:twokey:writer']);
+  });
+
+  it('holds kubectl delete of a ConfigMap showing its live values through the caller\'s detectors', async () => {
+    expect((await direct(['create', 'configmap', 'doomed-config', '--from-literal=contact=ann@example.com', '--from-literal=mode=live-mode'])).code).toBe(0);
+    const deleting = kubectl(stack, 'k8s', alice, ['delete', 'configmap', 'doomed-config']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'doomed-config', new Set(), 30_000);
+    expect(mail.text).toMatch(/^-\s+mode: live-mode$/m);
+    expect(mail.text).toMatch(/^-\s+contact: /m);
+    expect(mail.text).not.toContain('ann@example.com');
+    expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+    expect((await deleting).code).not.toBe(0);
+    expect((await direct(['get', 'configmap', 'doomed-config'])).code).toBe(0);
+  });
+
   it('refuses port-forward without an approval, telling the caller the request id', async () => {
     const forwarded = await kubectl(stack, 'k8s', alice, ['port-forward', 'pod/web-1', '18080:8080'], { timeoutMs: 30_000 });
     expect(forwarded.code).not.toBe(0);
@@ -137,11 +189,40 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
   });
 
-  it('refuses to hold a write a reviewer could not read (kubectl create sends protobuf), saying to apply a manifest', async () => {
-    const created = await kubectl(stack, 'k8s', alice, ['create', 'configmap', 'unreadable', '--from-literal=a=b']);
+  it('holds kubectl create configmap (a protobuf body), shows it decoded, and creates what the reviewer saw as JSON on the write token', async () => {
+    const before = fixture.state.requests.length;
+    const creating = kubectl(stack, 'k8s', alice, ['create', 'configmap', 'created-typed', '--from-literal=colour=teal-for-review']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'created-typed', new Set(), 30_000);
+    expect(mail.text).toContain('create configmaps default/created-typed');
+    expect(mail.text).toContain('colour: teal-for-review');
+    expect(mail.text).toContain('body (application/json)');
+    expect((await direct(['get', 'configmap', 'created-typed'])).code).not.toBe(0);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const created = await creating;
+    expect(created.stdout).toBe('configmap/created-typed created\n');
+    expect((await direct(['get', 'configmap', 'created-typed', '-o', 'jsonpath={.data.colour}'])).stdout).toBe('teal-for-review');
+    const upstream = fixture.state.requests.slice(before).filter((r) => r.path === '/api/v1/namespaces/default/configmaps' && r.method === 'POST');
+    expect(upstream.map((r) => `${r.user ?? ''} ${r.contentType ?? ''}`)).toEqual(['system:serviceaccount:twokey:writer application/json']);
+  });
+
+  it('holds kubectl create secret with its values masked for the reviewer, and stores the real values once approved', async () => {
+    const creating = kubectl(stack, 'k8s', alice, ['create', 'secret', 'generic', 'created-secret', '--from-literal=token=typed-secret-value-77']);
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'created-secret', new Set(), 30_000);
+    expect(mail.text).not.toContain('typed-secret-value-77');
+    expect(mail.text).not.toContain(Buffer.from('typed-secret-value-77').toString('base64'));
+    expect(mail.text).toContain('token: KioqKg==');
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const created = await creating;
+    expect(created.stdout).toBe('secret/created-secret created\n');
+    const stored = await direct(['get', 'secret', 'created-secret', '-o', 'jsonpath={.data.token}']);
+    expect(Buffer.from(stored.stdout, 'base64').toString('utf8')).toBe('typed-secret-value-77');
+  });
+
+  it('refuses to hold a protobuf write of a kind the agent cannot read whole (kubectl create deployment), saying to apply a manifest', async () => {
+    const created = await kubectl(stack, 'k8s', alice, ['create', 'deployment', 'unreadable', '--image=busybox']);
     expect(created.code).not.toBe(0);
-    expect(created.stderr).toMatch(/twokey: .*application\/vnd\.kubernetes\.protobuf: kubectl create and run send protobuf; write the object as a manifest and use kubectl apply -f \(or twokey exec -f\)/);
-    expect(fixture.state.requests.some((r) => r.path.endsWith('/configmaps') && r.method === 'POST' && r.query.includes('kubectl-create'))).toBe(false);
+    expect(created.stderr).toMatch(/twokey: the agent reads protobuf bodies of ConfigMap, Secret, Namespace, ServiceAccount, not Deployment: kubectl create sends protobuf; write the object as a manifest and use kubectl apply -f \(or twokey exec -f\)/);
+    expect(fixture.state.requests.some((r) => r.path.endsWith('/deployments') && r.method === 'POST')).toBe(false);
   });
 
   it('masks Secret values in kubectl get secret -o yaml and -o jsonpath', async () => {

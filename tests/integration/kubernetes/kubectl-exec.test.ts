@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import { MAX_WS_MESSAGE_BYTES } from '../../../agent/kubernetes/websocket-relay';
 import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/recording/output-cap';
 import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
-import { KUBE_TEST_POLICY, kubectl, startKubeStack, type KubectlResult, type KubeStack } from '../../support/kube-stack';
+import { connect } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { KUBE_TEST_POLICY, kubectl, runKubectl, startKubeStack, streamKubectl, type KubectlResult, type KubeStack } from '../../support/kube-stack';
 import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
 import { tokenFor, waitFor } from '../../support/control-plane';
 import { twokey } from '../../support/cli';
@@ -16,8 +18,11 @@ const PROMPT = '/ # ';
 const TYPED_POLICY = KUBE_TEST_POLICY.replace('{ name: k8s, protocol: kubernetes, agent: kube-agent }', '{ name: k8s, protocol: kubernetes, agent: kube-agent, recording: { input: true } }');
 
 /** kubectl under a pseudo-terminal, typing each line once the fixture's shell prompts for it. */
-const kubectlInTerminal = (stack: KubeStack, token: string, args: string, lines: readonly string[]) =>
-  underTerminal(`${KUBECTL} --server=${stack.server('k8s')} --certificate-authority=${stack.caFile('k8s')} --token=${token} ${args}`, lines, PROMPT, { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir });
+const kubectlInTerminal = (stack: KubeStack, token: string, args: string, lines: readonly string[], env: NodeJS.ProcessEnv = {}) =>
+  underTerminal(`${KUBECTL} --server=${stack.server('k8s')} --certificate-authority=${stack.caFile('k8s')} --token=${token} ${args}`, lines, PROMPT, { ...process.env, KUBECONFIG: '/dev/null', HOME: stack.dataDir, ...env });
+
+/** kubectl 1.32 speaks SPDY (as older kubectl does) when its WebSocket remote command is switched off. */
+const SPDY = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
 
 describe('kubectl exec through the agent', () => {
   let fixture: KubeFixture;
@@ -83,7 +88,7 @@ describe('kubectl exec through the agent', () => {
   });
 
   it('relays exec over SPDY (older kubectl) once approved', async () => {
-    const spdy = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
+    const spdy = SPDY;
     const args = ['exec', 'web-1', '--', 'cat', '/etc/hostname'];
     const first = await kubectl(stack, 'k8s', alice, args, { env: spdy });
     expect(first.stderr).toMatch(/twokey: .*request [0-9a-f-]{36}/);
@@ -91,6 +96,80 @@ describe('kubectl exec through the agent', () => {
     const ran = await kubectl(stack, 'k8s', alice, args, { env: spdy });
     expect(ran).toMatchObject({ code: 0, stdout: 'fixture\n' });
     expect(fixture.state.requests.filter((r) => r.path.endsWith('/exec')).at(-1)).toEqual(expect.objectContaining({ method: 'POST', status: 101, user: 'system:serviceaccount:twokey:writer' }));
+  });
+
+  /** The asciicast sessions recorded so far, replayed by an auditor. */
+  async function replayedTerminals(): Promise<{ stdout: string; stderr: string }[]> {
+    const erin = await tokenFor(stack.cp, 'erin', ['auditor']);
+    return Promise.all((await terminalSessions(erin)).map((id) => twokey(['replay', id, '--url', stack.cp.httpUrl], { TWOKEY_TOKEN: erin })));
+  }
+
+  it('records exec -it over SPDY as asciicast (output masked) and replays it', async () => {
+    const args = 'exec -it web-1 -- /bin/sh';
+    const first = await kubectlInTerminal(stack, alice, args, [], SPDY);
+    expect(first.output).toMatch(/twokey: .*request [0-9a-f-]{36}/);
+    await approve('command=%2Fbin%2Fsh');
+    const session = await kubectlInTerminal(stack, alice, args, ['echo typed-over-spdy', 'cat /notes', 'exit 3'], SPDY);
+    expect(session.output).toContain('typed-over-spdy');
+    expect(session.output).toContain('write to ann@example.com');
+    expect(session.code).toBe(3);
+    expect(fixture.state.requests.filter((r) => r.path.endsWith('/exec')).at(-1)).toEqual(expect.objectContaining({ method: 'POST', status: 101, user: 'system:serviceaccount:twokey:writer' }));
+    const replayed = (await replayedTerminals()).find((r) => r.stdout.includes('typed-over-spdy'));
+    expect(replayed).toBeDefined();
+    expect(replayed?.stdout).toContain('write to ');
+    expect(replayed?.stdout).not.toContain('ann@example.com');
+    expect(replayed?.stderr).toContain('-- alice on k8s: create pods/exec default/web-1 -- /bin/sh');
+  });
+
+  it('runs kubectl attach -it once approved and records it as asciicast', async () => {
+    // A pod whose container has a terminal (attach -t needs one); made straight at the fixture.
+    const ca = join(stack.dataDir, 'fixture-ca.pem');
+    writeFileSync(ca, fixture.caPem);
+    const manifest = join(stack.dataDir, 'term.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: Pod\nmetadata: { name: term-1, namespace: default }\nspec: { containers: [{ name: main, image: busybox, stdin: true, tty: true }] }\n');
+    expect((await runKubectl([`--server=${fixture.url}`, `--certificate-authority=${ca}`, '--token=write-sa', 'apply', '-f', manifest], { KUBECONFIG: '/dev/null', HOME: stack.dataDir })).code).toBe(0);
+    const first = await kubectlInTerminal(stack, alice, 'attach -it term-1', []);
+    expect(first.code).not.toBe(0);
+    expect(first.output).toMatch(/twokey: .*request [0-9a-f-]{36}.*run the same command again once it is approved/);
+    await approve('/attach?');
+    const attached = await kubectlInTerminal(stack, alice, 'attach -it term-1', ['echo attached-and-typing', 'exit 0']);
+    expect(attached.output).toContain('attached-and-typing');
+    expect(fixture.state.requests.filter((r) => r.path.endsWith('/attach')).map((r) => `${r.user ?? ''} ${r.status ?? ''}`)).toContain('system:serviceaccount:twokey:writer 101');
+    const replayed = (await replayedTerminals()).find((r) => r.stdout.includes('attached-and-typing'));
+    expect(replayed?.stderr).toContain('-- alice on k8s: get pods/attach default/term-1');
+  });
+
+  const seenForwards = new Set<string>();
+  /** kubectl 1.32 forwards over WebSocket (SPDY tunnelled in it); with this it forwards over SPDY, as older kubectl does. */
+  const FORWARDS = [
+    { transport: 'WebSocket', env: {}, method: 'GET' },
+    { transport: 'SPDY', env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' }, method: 'POST' },
+  ];
+
+  it.each(FORWARDS)('relays kubectl port-forward over $transport once approved: bytes pass both ways through the forwarded port', async ({ env, method }) => {
+    const refused = await kubectl(stack, 'k8s', alice, ['port-forward', 'pod/web-1', ':8080'], { timeoutMs: 30_000, env });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/twokey: .*request [0-9a-f-]{36}/);
+    const before = fixture.state.requests.filter((r) => r.path.endsWith('/portforward')).length;
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', '/portforward', seenForwards, 30_000);
+    seenForwards.add(mail.file);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    const forwarding = streamKubectl(stack, 'k8s', alice, ['port-forward', 'pod/web-1', ':8080'], env);
+    try {
+      await forwarding.waitFor(/Forwarding from 127\.0\.0\.1:\d+ -> 8080/);
+      const port = Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(forwarding.stdout())?.[1]);
+      const socket = connect({ host: '127.0.0.1', port });
+      let echoed = '';
+      socket.on('data', (c: Buffer) => (echoed += c.toString('utf8')));
+      socket.write('bytes through the approved forward\n');
+      await waitFor(() => (echoed.includes('bytes through the approved forward') ? true : undefined), 20_000, 'the echo through the forward');
+      socket.destroy();
+    } finally {
+      await forwarding.stop();
+    }
+    const upstream = fixture.state.requests.filter((r) => r.path.endsWith('/portforward')).slice(before);
+    expect(upstream.map((r) => `${r.method} ${r.user ?? ''} ${r.status ?? ''}`)).toEqual([`${method} system:serviceaccount:twokey:writer 101`]);
   });
 
   /** Runs `kubectl exec web-1 -- cat FILES` once bob has approved it (the grant is for one run). */

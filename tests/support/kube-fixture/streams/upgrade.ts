@@ -16,6 +16,11 @@ const SPDY_COMMAND_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 const SPDY_PORT_FORWARD = 'portforward.k8s.io';
 /** port-forward over WebSocket tunnels SPDY frames in binary messages (KEP-4006). */
 const TUNNELED_PORT_FORWARD = 'SPDY/3.1+portforward.k8s.io';
+/**
+ * That name is no RFC 6455 token ('/'), which the ws library refuses in a handshake while Go's
+ * servers accept it: the handshake is read under this alias and answered with the real name.
+ */
+const TUNNELED_ALIAS = 'SPDY-3.1-portforward.k8s.io';
 /** The largest WebSocket message accepted: one tunnelled SPDY frame (24-bit length) and its header. */
 export const MAX_WEBSOCKET_MESSAGE_BYTES = 0xffffff + 8;
 
@@ -28,6 +33,11 @@ const offered = (header: string | string[] | undefined): string[] => (Array.isAr
  */
 export function streamUpgrades(state: FixtureState): UpgradeHandler {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES, handleProtocols: (protocols: Set<string>, req: IncomingMessage) => chooseWebSocketProtocol(protocols, req) });
+  wss.on('headers', (headers: string[], req: IncomingMessage) => {
+    if (!req.url?.includes('/portforward')) return;
+    const at = headers.findIndex((h) => h.toLowerCase() === `sec-websocket-protocol: ${TUNNELED_ALIAS.toLowerCase()}`);
+    if (at >= 0) headers[at] = `Sec-WebSocket-Protocol: ${TUNNELED_PORT_FORWARD}`;
+  });
   const open = new Map<string, Set<() => void>>();
   state.onRemoved((k, object) => {
     if (k.resource !== 'pods') return;
@@ -57,6 +67,7 @@ export function streamUpgrades(state: FixtureState): UpgradeHandler {
       const protocols = offered(req.headers['sec-websocket-protocol']);
       const wanted = subresource === 'portforward' ? [TUNNELED_PORT_FORWARD] : CHANNEL_PROTOCOLS;
       if (!protocols.some((p) => wanted.includes(p))) throw badRequest(`unable to upgrade: no supported subprotocol among ${JSON.stringify(protocols)}`);
+      if (subresource === 'portforward') req.headers['sec-websocket-protocol'] = TUNNELED_ALIAS;
       wss.handleUpgrade(req, socket, head, (ws) => {
         track(pod, () => ws.terminate(), socket);
         if (subresource === 'portforward') {
@@ -86,6 +97,6 @@ export function streamUpgrades(state: FixtureState): UpgradeHandler {
 }
 
 function chooseWebSocketProtocol(protocols: Set<string>, req: IncomingMessage): string | false {
-  const wanted = req.url?.includes('/portforward') ? [TUNNELED_PORT_FORWARD] : CHANNEL_PROTOCOLS;
+  const wanted = req.url?.includes('/portforward') ? [TUNNELED_ALIAS] : CHANNEL_PROTOCOLS;
   return wanted.find((p) => protocols.has(p)) ?? false;
 }
