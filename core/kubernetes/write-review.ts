@@ -92,9 +92,10 @@ export function reviewWrite(req: WriteRequest, masking: KubeMasking): Result<Wri
   }
   if (info.verb === 'delete' && live === undefined) notes.push('the object to delete could not be read with the read token (absent, unreadable, or too large): only its name is shown');
   if (info.verb === 'deletecollection') notes.push('deletes every object the request selects (no diff is shown for a collection)');
-  if (info.dryRun) notes.push('dry run: the API server validates and runs admission, and stores nothing');
+  const dryRun = isDryRun(info, body, notes);
+  if (dryRun) notes.push('dry run: the API server validates and runs admission, and stores nothing');
   return ok({
-    title: titleOf(info, ref, mediaType),
+    title: titleOf(info, ref, mediaType, dryRun),
     body: body === undefined ? '' : render(maskBody(body, mediaType, m, kind), notes),
     diff,
     notes: [...new Set(notes)],
@@ -222,10 +223,21 @@ function render(obj: unknown, notes: string[]): string {
   return stringify(obj, { lineWidth: 0 });
 }
 
-function titleOf(info: ResourceRequestInfo, ref: string, mediaType: string): string {
+/**
+ * Whether the request is a dry run. A delete's options come from its body when it has one, and the API
+ * server then ignores the query (`?dryRun=All` with a body is a real delete); else from the query.
+ */
+function isDryRun(info: ResourceRequestInfo, body: unknown, notes: string[]): boolean {
+  if ((info.verb !== 'delete' && info.verb !== 'deletecollection') || body === undefined) return info.dryRun;
+  const dryRun = isObject(body) && Array.isArray(body.dryRun) && body.dryRun.includes('All');
+  if (info.query.has('dryRun') && !dryRun) notes.push("the query's dryRun is ignored: the API server reads a delete's options from its body, which asks for a real delete");
+  return dryRun;
+}
+
+function titleOf(info: ResourceRequestInfo, ref: string, mediaType: string, dryRun: boolean): string {
   const resource = `${info.group ? `${info.group}/` : ''}${info.resource}${info.subresource ? `/${info.subresource}` : ''}`;
   const how = info.verb === 'patch' && mediaType in PATCH_TYPES ? ` (${PATCH_TYPES[mediaType as PatchContentType]})` : '';
-  return `${info.verb} ${resource} ${info.verb === 'deletecollection' ? info.namespace ?? '(all namespaces)' : ref}${how}${info.dryRun ? ' [dry run]' : ''}`;
+  return `${info.verb} ${resource} ${info.verb === 'deletecollection' ? info.namespace ?? '(all namespaces)' : ref}${how}${dryRun ? ' [dry run]' : ''}`;
 }
 
 const kindOf = (v: unknown): string | undefined => (isObject(v) && typeof v.kind === 'string' ? v.kind : undefined);

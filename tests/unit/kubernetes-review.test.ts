@@ -185,6 +185,19 @@ describe('the reviewer diff of a held write', () => {
     expect(review('DELETE /api/v1/namespaces/default/secrets/db', undefined, undefined, secret).notes.join('\n')).not.toContain('could not be read');
   });
 
+  it('calls a delete with a body a dry run only when its body says so: the API server ignores the query\'s dryRun then', () => {
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: { a: 'b' } };
+    const real = review('DELETE /api/v1/namespaces/default/configmaps/x?dryRun=All', 'application/json', { propagationPolicy: 'Background' }, cm);
+    expect(real.title).toBe('delete configmaps default/x');
+    expect(real.notes.join('\n')).not.toContain('stores nothing');
+    expect(real.notes).toContain('the query\'s dryRun is ignored: the API server reads a delete\'s options from its body, which asks for a real delete');
+    const collection = review('DELETE /api/v1/namespaces/default/configmaps?dryRun=All&labelSelector=a%3Db', 'application/json', {}, undefined);
+    expect(collection.title).toBe('deletecollection configmaps default');
+    const dry = review('DELETE /api/v1/namespaces/default/configmaps/x', 'application/json', { dryRun: ['All'] }, cm);
+    expect(dry.title).toBe('delete configmaps default/x [dry run]');
+    expect(review('DELETE /api/v1/namespaces/default/configmaps/x?dryRun=All', undefined, undefined, cm).title).toBe('delete configmaps default/x [dry run]');
+  });
+
   it('says a JSON patch that does not apply will be refused, and shows only the patch', () => {
     const r = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/json-patch+json', [{ op: 'test', path: '/data/a', value: 'c' }], { kind: 'ConfigMap', data: { a: 'b' } });
     expect(r.diff).toBe('');
