@@ -121,7 +121,12 @@ function headerPairs(block: Buffer): Result<Map<string, string>, string> {
     const name = next();
     const value = next();
     if (name === undefined || value === undefined) return err('a SPDY header block is cut short');
-    headers.set(name.toString('utf8').toLowerCase(), value.toString('utf8'));
+    // Go's SPDY reader keeps a repeated name's values, and splits a value at NUL, and readers take the
+    // first: `streamtype: stdin` then `streamtype: error` is stdin to the API server. Both are refused.
+    const key = name.toString('utf8').toLowerCase();
+    if (headers.has(key)) return err(`a SPDY header block names ${key} twice`);
+    if (value.includes(0)) return err(`a SPDY header block packs several values into ${key}`);
+    headers.set(key, value.toString('utf8'));
   }
   if (offset !== block.length) return err('a SPDY header block has bytes after its headers');
   return ok(headers);

@@ -96,4 +96,20 @@ describe('reading an exec over SPDY for its recording', () => {
     const huge = h.compress(new Map([['x-filler', 'a'.repeat(MAX_SPDY_HEADER_BYTES)]]));
     expect(reader.fromCaller(encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, huge])))).toBe(`SPDY header blocks over ${MAX_SPDY_HEADER_BYTES} bytes on one connection`);
   });
+  it('refuses a header block that names a header twice or packs several values in one: Go keeps the first, so stdin would pass unrecorded', () => {
+    const block = (pairs: [string, string][]): Buffer => {
+      const parts = [Buffer.alloc(4)];
+      parts[0]?.writeUInt32BE(pairs.length);
+      for (const [n, v] of pairs) for (const s of [n, v]) parts.push(Buffer.from([0, 0, 0, s.length]), Buffer.from(s));
+      return Buffer.concat(parts);
+    };
+    const syn = (pairs: [string, string][]): Buffer => {
+      const fixed = Buffer.alloc(10);
+      fixed.writeUInt32BE(1, 0);
+      return encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, deflateSync(block(pairs), { dictionary: SPDY_HEADER_DICTIONARY, finishFlush: constants.Z_SYNC_FLUSH })]));
+    };
+    expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin'], ['streamtype', 'error']]))).toBe('a SPDY header block names streamtype twice');
+    expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin'], ['StreamType', 'error']]))).toBe('a SPDY header block names streamtype twice');
+    expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin\u0000error']]))).toBe('a SPDY header block packs several values into streamtype');
+  });
 });
