@@ -14,6 +14,12 @@ export const MAX_SPDY_FRAME_BYTES = 1024 * 1024;
 export const MAX_SPDY_HEADER_BYTES = 64 * 1024;
 /** What those may inflate to. */
 export const MAX_SPDY_HEADER_TEXT_BYTES = 256 * 1024;
+/**
+ * Header blocks one direction may send: each is read by inflating all before it again, so their count
+ * bounds the work (kubectl opens five streams; 8,000 empty blocks after one that inflates to 200 KB
+ * took two seconds of the event loop).
+ */
+export const MAX_SPDY_HEADER_BLOCKS = 64;
 /** Header pairs in one block. */
 export const MAX_SPDY_HEADER_PAIRS = 64;
 
@@ -81,13 +87,15 @@ export const SPDY_HEADER_DICTIONARY = Buffer.concat([...[...DICTIONARY_WORDS.spl
 /**
  * One direction's header blocks, decoded in order. Node's zlib has no synchronous streaming inflate,
  * so each block is read by inflating everything this direction sent so far and keeping the new text;
- * MAX_SPDY_HEADER_BYTES keeps that cheap (a stream's headers are a few dozen bytes).
+ * MAX_SPDY_HEADER_BYTES and MAX_SPDY_HEADER_BLOCKS keep that cheap (a stream's headers are a few dozen bytes).
  */
 export class SpdyHeaderReader {
   private compressed: Buffer = Buffer.alloc(0);
   private produced = 0;
+  private blocks = 0;
 
   read(block: Buffer): Result<Map<string, string>, string> {
+    if (++this.blocks > MAX_SPDY_HEADER_BLOCKS) return err(`over ${MAX_SPDY_HEADER_BLOCKS} SPDY header blocks on one connection`);
     this.compressed = Buffer.concat([this.compressed, block]);
     if (this.compressed.length > MAX_SPDY_HEADER_BYTES) return err(`SPDY header blocks over ${MAX_SPDY_HEADER_BYTES} bytes on one connection`);
     let text: Buffer;

@@ -1,5 +1,5 @@
 import { deflateSync, constants } from 'node:zlib';
-import { MAX_SPDY_FRAME_BYTES, MAX_SPDY_HEADER_BYTES, SPDY_HEADER_DICTIONARY } from '../../../core/kubernetes/spdy-frames';
+import { MAX_SPDY_FRAME_BYTES, MAX_SPDY_HEADER_BLOCKS, MAX_SPDY_HEADER_BYTES, SPDY_HEADER_DICTIONARY } from '../../../core/kubernetes/spdy-frames';
 import { MAX_SPDY_TERMINAL_STREAMS, SpdyTerminalReader } from '../../../agent/kubernetes/spdy-terminal';
 import { TerminalFeed } from '../../../agent/kubernetes/terminal-feed';
 import { CONTROL, encodeControl, encodeData, HEADER_DICTIONARY, HeaderCompressor } from '../../support/kube-fixture/streams/spdy-codec';
@@ -111,5 +111,14 @@ describe('reading an exec over SPDY for its recording', () => {
     expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin'], ['streamtype', 'error']]))).toBe('a SPDY header block names streamtype twice');
     expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin'], ['StreamType', 'error']]))).toBe('a SPDY header block names streamtype twice');
     expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin\u0000error']]))).toBe('a SPDY header block packs several values into streamtype');
+  });
+  it('bounds the header blocks one connection may send (each is read by inflating all before it again)', () => {
+    const { reader } = recorder();
+    const h = new HeaderCompressor();
+    const id = Buffer.alloc(4);
+    id.writeUInt32BE(1, 0);
+    const frames = [synStream(h, 1, 'stdout'), ...Array.from({ length: MAX_SPDY_HEADER_BLOCKS - 1 }, () => encodeControl(CONTROL.HEADERS, 0, Buffer.concat([id, h.compress(new Map())])))];
+    expect(reader.fromCaller(Buffer.concat(frames))).toBeUndefined();
+    expect(reader.fromCaller(encodeControl(CONTROL.HEADERS, 0, Buffer.concat([id, h.compress(new Map())])))).toBe(`over ${MAX_SPDY_HEADER_BLOCKS} SPDY header blocks on one connection`);
   });
 });
