@@ -69,6 +69,9 @@ function mergeStrategic(target: unknown, patch: unknown, apply: boolean, state: 
   if (!isObject(patch)) return patch;
   const { [DIRECTIVE]: directive, ...fields } = patch;
   if (directive === 'replace') return fields;
+  // As the API server reads a map's directive: `delete` empties the map; any other value it refuses.
+  if (directive === 'delete') return {};
+  if (directive !== undefined) state.approximate = true;
   const out: JsonObject = isObject(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(fields)) {
     if (key.startsWith(DELETE_FROM_PRIMITIVE_LIST)) {
@@ -93,6 +96,10 @@ function mergeStrategic(target: unknown, patch: unknown, apply: boolean, state: 
 }
 
 function mergeList(key: string, current: unknown, patch: readonly unknown[], apply: boolean, state: { approximate: boolean }): unknown[] {
+  // A `{$patch: replace}` item makes the list the patch's other items, whatever was there.
+  if (patch.some((item) => isObject(item) && item[DIRECTIVE] === 'replace')) {
+    return patch.filter((item) => !(isObject(item) && DIRECTIVE in item)).map((item) => mergeStrategic(undefined, item, apply, state));
+  }
   if (!Array.isArray(current)) return patch.filter((item) => !(isObject(item) && item[DIRECTIVE] === 'delete')).map((item) => mergeStrategic(undefined, item, apply, state));
   if (MERGED_SCALAR_LISTS.has(key)) return [...current, ...patch.filter((v) => !current.includes(v))];
   const mergeKey = (MERGE_KEYS[key] ?? []).find((k) => patch.some((item) => isObject(item) && k in item));

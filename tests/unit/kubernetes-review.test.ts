@@ -98,6 +98,16 @@ describe('the reviewer diff of a held write', () => {
     expect(r.notes).toEqual(['metadata.managedFields is left out']);
   });
 
+  it('shows what a strategic patch\'s $patch: delete on a map and $patch: replace in a list do: the map emptied, the list replaced', () => {
+    const wiped = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/strategic-merge-patch+json', { data: { $patch: 'delete' } }, { kind: 'ConfigMap', metadata: { name: 'x' }, data: { a: 'b' } });
+    expect(changedLines(wiped)).toEqual(['-data:', '-  a: b', '+data: {}']);
+    const patch = { spec: { template: { spec: { containers: [{ name: 'app', image: 'web:2' }, { $patch: 'replace' }] } } } };
+    const replaced = strategicMerge(deployment, patch).result as typeof deployment;
+    expect(replaced.spec.template.spec.containers).toEqual([{ name: 'app', image: 'web:2' }]);
+    const odd = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/strategic-merge-patch+json', { data: { $patch: 'merge', a: 'c' } }, { kind: 'ConfigMap', data: { a: 'b' } });
+    expect(odd.notes.join('\n')).toContain('approximate');
+  });
+
   it('says a strategic merge result is approximate when the patch orders lists', () => {
     const patch = { spec: { template: { spec: { $setElementOrder: [{ name: 'sidecar' }, { name: 'app' }], containers: [{ name: 'app', image: 'web:2' }] } } } };
     const r = review('PATCH /apis/apps/v1/namespaces/default/deployments/web', 'application/strategic-merge-patch+json', patch, deployment);
