@@ -11,6 +11,12 @@ import { err, ok, type Result } from '../result';
 
 /** kube-apiserver's own limit on the operations of one JSON patch. */
 export const MAX_JSON_PATCH_OPERATIONS = 10_000;
+/**
+ * Bytes (as JSON) the `copy` operations of one patch may duplicate: a copy of the root doubles the
+ * document, so 40 of them would need terabytes. The API server bounds copies too (json-patch's
+ * accumulated copy size limit).
+ */
+export const MAX_JSON_PATCH_COPY_BYTES = 3 * 1024 * 1024;
 
 type JsonObject = Record<string, unknown>;
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -123,8 +129,9 @@ export function applyJsonPatch(target: unknown, operations: unknown): Result<unk
   if (!Array.isArray(operations)) return err({ operation: -1, message: 'a JSON patch is an array of operations' });
   if (operations.length > MAX_JSON_PATCH_OPERATIONS) return err({ operation: -1, message: `a JSON patch has at most ${MAX_JSON_PATCH_OPERATIONS} operations` });
   let doc = structuredClone(target);
+  const copies = { bytes: 0 };
   for (const [index, op] of operations.entries()) {
-    const applied = applyOperation(doc, op);
+    const applied = applyOperation(doc, op, copies);
     if (!applied.ok) return err({ operation: index, message: applied.error });
     doc = applied.value;
   }
@@ -188,7 +195,7 @@ function remove(doc: unknown, tokens: readonly string[]): Result<{ doc: unknown;
   return ok({ doc, removed });
 }
 
-function applyOperation(doc: unknown, op: unknown): Result<unknown, string> {
+function applyOperation(doc: unknown, op: unknown, copies: { bytes: number }): Result<unknown, string> {
   if (!isObject(op)) return err('an operation is an object');
   const path = pointer(op.path);
   if (path === undefined) return err('path is not a JSON pointer');
@@ -215,7 +222,11 @@ function applyOperation(doc: unknown, op: unknown): Result<unknown, string> {
       if (from === undefined) return err('from is not a JSON pointer');
       const source = getAt(doc, from);
       if (!source.found) return err(`no such path ${String(op.from)}`);
-      if (op.op === 'copy') return add(doc, path, structuredClone(source.value));
+      if (op.op === 'copy') {
+        copies.bytes += JSON.stringify(source.value)?.length ?? 0;
+        if (copies.bytes > MAX_JSON_PATCH_COPY_BYTES) return err(`copies over ${MAX_JSON_PATCH_COPY_BYTES} bytes in one patch`);
+        return add(doc, path, structuredClone(source.value));
+      }
       if (path.length > from.length && from.every((t, i) => path[i] === t)) return err('cannot move a value into itself');
       const r = remove(doc, from);
       return r.ok ? add(r.value.doc, path, r.value.removed) : r;

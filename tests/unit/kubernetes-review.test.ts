@@ -1,5 +1,5 @@
 import { LAST_APPLIED_ANNOTATION, SECRET_DATA_MASK } from '../../core/kubernetes/object-masking';
-import { applyJsonPatch, mergePatch, strategicMerge } from '../../core/kubernetes/patch';
+import { applyJsonPatch, MAX_JSON_PATCH_COPY_BYTES, mergePatch, strategicMerge } from '../../core/kubernetes/patch';
 import { requestInfo, type ResourceRequestInfo } from '../../core/kubernetes/request-info';
 import { kubeMaskingFor } from '../../core/kubernetes/response-masking';
 import { CHANGED_MARK, MAX_REVIEW_BODY_BYTES, PLACEHOLDER_MARK, reviewWrite, type WriteReview } from '../../core/kubernetes/write-review';
@@ -269,6 +269,17 @@ describe('patch arithmetic', () => {
   ])('refuses %s', (_what, ops) => {
     expect(applyJsonPatch({ a: [1], b: { c: 1 } }, ops).ok).toBe(false);
   });
+
+  it('refuses a JSON patch whose copies duplicate more than a bound (each copy of the root doubled the document: 40 operations, terabytes)', () => {
+    const ops = Array.from({ length: 40 }, (_, i) => ({ op: 'copy', from: '', path: `/c${i}` }));
+    const started = performance.now();
+    const applied = applyJsonPatch({ kind: 'ConfigMap', data: { a: 'x'.repeat(1000) } }, ops);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(applied).toEqual({ ok: false, error: { operation: expect.any(Number), message: `copies over ${MAX_JSON_PATCH_COPY_BYTES} bytes in one patch` } });
+    const r = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/json-patch+json', ops, { kind: 'ConfigMap', data: { a: 'b' } });
+    expect(r.notes.join('\n')).toContain(`copies over ${MAX_JSON_PATCH_COPY_BYTES} bytes in one patch`);
+    expect(applyJsonPatch({ a: { b: 1 } }, [{ op: 'copy', from: '/a', path: '/c' }])).toEqual({ ok: true, value: { a: { b: 1 }, c: { b: 1 } } });
+  }, 60_000);
 
   it('keeps a __proto__ key a key in merge and strategic patches', () => {
     const patch = JSON.parse('{"data":{"__proto__":{"polluted":true}}}') as unknown;
