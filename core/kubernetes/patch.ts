@@ -110,16 +110,25 @@ function mergeList(key: string, current: unknown, patch: readonly unknown[], app
   if (MERGED_SCALAR_LISTS.has(key)) return [...current, ...patch.filter((v) => !current.includes(v))];
   const mergeKey = (MERGE_KEYS[key] ?? []).find((k) => patch.some((item) => isObject(item) && k in item));
   if (mergeKey === undefined) return patch.map((item) => mergeStrategic(undefined, item, apply, state));
+  // Items found by their key through an index: searching the list for each patch item was quadratic
+  // (a held 512 KB patch of 29,000 env entries took 8 s of the event loop).
   const out = [...current];
+  const indexOf = new Map<unknown, number>();
+  out.forEach((c, i) => isObject(c) && !indexOf.has(c[mergeKey]) && indexOf.set(c[mergeKey], i));
+  const deleted = new Set<number>();
   for (const item of patch) {
     if (!isObject(item)) continue;
-    const at = out.findIndex((c) => isObject(c) && c[mergeKey] === item[mergeKey]);
+    const at = indexOf.get(item[mergeKey]);
     if (item[DIRECTIVE] === 'delete') {
-      if (at >= 0) out.splice(at, 1);
-    } else if (at >= 0) out[at] = mergeStrategic(out[at], item, apply, state);
-    else out.push(mergeStrategic(undefined, item, apply, state));
+      if (at !== undefined) deleted.add(at);
+      indexOf.delete(item[mergeKey]);
+    } else if (at !== undefined) out[at] = mergeStrategic(out[at], item, apply, state);
+    else {
+      indexOf.set(item[mergeKey], out.length);
+      out.push(mergeStrategic(undefined, item, apply, state));
+    }
   }
-  return out;
+  return deleted.size ? out.filter((_, i) => !deleted.has(i)) : out;
 }
 
 export type JsonPatchProblem = { readonly operation: number; readonly message: string };

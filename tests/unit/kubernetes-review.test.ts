@@ -281,6 +281,15 @@ describe('patch arithmetic', () => {
     expect(applyJsonPatch({ a: { b: 1 } }, [{ op: 'copy', from: '/a', path: '/c' }])).toEqual({ ok: true, value: { a: { b: 1 }, c: { b: 1 } } });
   }, 60_000);
 
+  it('merges a strategic patch of 30,000 keyed list items in linear time, deleting and adding by key', () => {
+    const env = Array.from({ length: 30_000 }, (_, i) => ({ name: `v${i}`, value: 'x' }));
+    const started = performance.now();
+    const merged = strategicMerge({ env: [{ name: 'A', value: '1' }, { name: 'v7', value: 'old' }] }, { env: [...env, { name: 'A', $patch: 'delete' }] }).result as { env: { name: string; value: string }[] };
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(merged.env).toHaveLength(30_000);
+    expect(merged.env.slice(0, 2)).toEqual([{ name: 'v7', value: 'x' }, { name: 'v0', value: 'x' }]);
+  }, 60_000);
+
   it('keeps a __proto__ key a key in merge and strategic patches', () => {
     const patch = JSON.parse('{"data":{"__proto__":{"polluted":true}}}') as unknown;
     const merged = mergePatch({ data: {} }, patch) as { data: Record<string, unknown> };
