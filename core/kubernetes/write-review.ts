@@ -17,6 +17,8 @@ import type { ResourceRequestInfo } from './request-info';
  * showed, encoded again, never the caller's bytes.
  */
 
+/** Deepest nesting of objects and lists in a body (manifests nest a few dozen levels); the review's steps recurse, so deeper would exhaust the stack. */
+export const MAX_BODY_NESTING = 512;
 /** kube-apiserver's own limit on a request body. */
 export const MAX_REVIEW_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -132,10 +134,23 @@ function decodeBody(info: ResourceRequestInfo, mediaType: string, raw: Buffer): 
       return refuse('malformed', 'the body is not valid JSON');
     }
   }
+  if (nestedDeeperThan(value, MAX_BODY_NESTING)) return refuse('malformed', `the body nests deeper than ${MAX_BODY_NESTING} levels`);
   if (hasUnsafeNumber(value)) return refuse('unreviewable', 'the body has an integer beyond 2^53, which the agent cannot show and send back exactly');
   const wantArray = mediaType === 'application/json-patch+json';
   if (wantArray ? !Array.isArray(value) : !isObject(value)) return refuse('malformed', wantArray ? 'a JSON patch is an array of operations' : 'the body is not an object');
   return ok(value);
+}
+
+/** Whether a parsed body nests deeper than `limit`, found without recursion (the steps after it recurse). */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [v, depth] = next;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(v)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function hasUnsafeNumber(v: unknown): boolean {

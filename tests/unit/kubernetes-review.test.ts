@@ -2,7 +2,7 @@ import { LAST_APPLIED_ANNOTATION, SECRET_DATA_MASK } from '../../core/kubernetes
 import { applyJsonPatch, MAX_JSON_PATCH_COPY_BYTES, mergePatch, strategicMerge } from '../../core/kubernetes/patch';
 import { requestInfo, type ResourceRequestInfo } from '../../core/kubernetes/request-info';
 import { kubeMaskingFor } from '../../core/kubernetes/response-masking';
-import { CHANGED_MARK, MAX_REVIEW_BODY_BYTES, PLACEHOLDER_MARK, reviewWrite, type WriteReview } from '../../core/kubernetes/write-review';
+import { CHANGED_MARK, MAX_BODY_NESTING, MAX_REVIEW_BODY_BYTES, PLACEHOLDER_MARK, reviewWrite, type WriteReview } from '../../core/kubernetes/write-review';
 import { base64 as b64, KUBE_TEST_PROFILE } from '../support/kube-masking';
 
 const profile = KUBE_TEST_PROFILE;
@@ -237,6 +237,14 @@ describe('writes the agent cannot show are refused', () => {
     ['a read', 'GET /api/v1/namespaces/default/configmaps/x', 'application/json', '{}', 'unreviewable'],
   ])('refuses %s', (_what, request, contentType, body, expected) => {
     expect(code(attempt(request, contentType, body, undefined))).toBe(expected);
+  });
+
+  it('refuses a body nested deeper than the review can walk, as a bad request rather than a stack overflow', () => {
+    const deep = (depth: number) => `{"kind":"ConfigMap","data":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const refused = attempt('PUT /api/v1/namespaces/default/configmaps/x', 'application/json', deep(100_000), undefined);
+    expect(refused).toEqual({ ok: false, error: { code: 'malformed', message: `twokey: the body nests deeper than ${MAX_BODY_NESTING} levels` } });
+    expect(code(attempt('PATCH /api/v1/namespaces/default/configmaps/x', 'application/merge-patch+json', `{"data":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`, { kind: 'ConfigMap' }))).toBe('malformed');
+    expect(code(attempt('PUT /api/v1/namespaces/default/configmaps/x', 'application/json', deep(MAX_BODY_NESTING - 2), undefined))).toBe('shown');
   });
 
   it('refuses a body over the API server\'s own limit', () => {
