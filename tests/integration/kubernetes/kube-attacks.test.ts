@@ -51,6 +51,30 @@ describe('attacks on held Kubernetes writes', () => {
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: a JSON patch is an array of operations/) });
   });
 
+  it('shows a held delete with a body and ?dryRun=All as the real delete the API server runs (it reads a delete\'s options from the body)', async () => {
+    expect((await direct(['create', 'configmap', 'dry-run-victim', '--from-literal=a=b'])).code).toBe(0);
+    const deleting = agentRequest(stack, 'k8s', 'DELETE', '/api/v1/namespaces/default/configmaps/dry-run-victim?dryRun=All', { authorization: `Bearer ${alice}`, 'content-type': 'application/json', 'content-length': '34' }, '{"propagationPolicy":"Background"}');
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'dry-run-victim', new Set(), 30_000);
+    expect(mail.text).toContain('delete configmaps default/dry-run-victim');
+    expect(mail.text).not.toContain('[dry run]');
+    expect(mail.text).not.toContain('stores nothing');
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    expect((await deleting).status).toBe(200);
+    expect((await direct(['get', 'configmap', 'dry-run-victim'])).code).not.toBe(0);
+  });
+
+  it('holds a JSON patch whose copies would double the document without computing it, and keeps serving meanwhile', async () => {
+    const ops = Array.from({ length: 40 }, (_, i) => ({ op: 'copy', from: '', path: `/c${i}` }));
+    const patching = agentRequest(stack, 'k8s', 'PATCH', '/api/v1/namespaces/default/configmaps/app-config', { authorization: `Bearer ${alice}`, 'content-type': 'application/json-patch+json' }, JSON.stringify(ops));
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', '/c39', new Set(), 30_000);
+    expect(mail.text).toContain('copies over');
+    expect((await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods', { authorization: `Bearer ${alice}` })).status).toBe(200);
+    expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+    const refused = await patching;
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: /) });
+  });
+
   it('masks the Secret a held server-side apply returns once approved, and shows describe secret without values', async () => {
     const manifest = join(stack.dataDir, 'ssa-secret.yaml');
     writeFileSync(manifest, 'apiVersion: v1\nkind: Secret\nmetadata: { name: ssa-secret, namespace: default }\nstringData: { key: Ssa-Pa55-in-the-answer }\n');
