@@ -93,6 +93,7 @@ export function reviewWrite(req: WriteRequest, masking: KubeMasking): Result<Wri
     diff = unifiedLineDiff(render(before, notes), render(shown, notes), labels).text;
   }
   if (info.verb === 'delete' && live === undefined) notes.push('the object to delete could not be read with the read token (absent, unreadable, or too large): only its name is shown');
+  if (info.verb === 'delete' && info.group === '' && info.resource === 'namespaces' && info.subresource === undefined) notes.push('deleting a namespace deletes every object in it');
   if (info.verb === 'deletecollection') notes.push('deletes every object the request selects (no diff is shown for a collection)');
   const dryRun = isDryRun(info, body, notes);
   if (dryRun) notes.push('dry run: the API server validates and runs admission, and stores nothing');

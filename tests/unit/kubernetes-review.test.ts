@@ -182,6 +182,12 @@ describe('the reviewer diff of a held write', () => {
     expect(review('DELETE /api/v1/namespaces/default/configmaps/x', undefined, undefined, cm).forward).toBeUndefined();
   });
 
+  it('tells the reviewer that deleting a namespace deletes everything in it (the diff shows only the Namespace)', () => {
+    const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } };
+    expect(review('DELETE /api/v1/namespaces/prod', undefined, undefined, ns).notes).toContain('deleting a namespace deletes every object in it');
+    expect(review('DELETE /api/v1/namespaces/prod/configmaps/x', undefined, undefined, { kind: 'ConfigMap' }).notes.join('\n')).not.toContain('every object in it');
+  });
+
   it('masks a deleted Secret in the diff', () => {
     const r = review('DELETE /api/v1/namespaces/default/secrets/db', undefined, undefined, secret);
     expect(r.diff).toContain(`-  password: ${SECRET_DATA_MASK}`);
