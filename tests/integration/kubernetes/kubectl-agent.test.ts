@@ -170,6 +170,7 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
   });
 
   it('holds kubectl create configmap (a protobuf body), shows it decoded, and creates what the reviewer saw as JSON on the write token', async () => {
+    const before = fixture.state.requests.length;
     const creating = kubectl(stack, 'k8s', alice, ['create', 'configmap', 'created-typed', '--from-literal=colour=teal-for-review']);
     const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'created-typed', new Set(), 30_000);
     expect(mail.text).toContain('create configmaps default/created-typed');
@@ -180,7 +181,8 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     const created = await creating;
     expect(created.stdout).toBe('configmap/created-typed created\n');
     expect((await direct(['get', 'configmap', 'created-typed', '-o', 'jsonpath={.data.colour}'])).stdout).toBe('teal-for-review');
-    const upstream = fixture.state.requests.filter((r) => r.path === '/api/v1/namespaces/default/configmaps' && r.method === 'POST' && r.query.includes('kubectl-create'));
+    // Only this test's requests: an earlier test creates a ConfigMap directly (kubectl create, protobuf, on the write token).
+    const upstream = fixture.state.requests.slice(before).filter((r) => r.path === '/api/v1/namespaces/default/configmaps' && r.method === 'POST' && r.query.includes('kubectl-create'));
     expect(upstream.map((r) => `${r.user ?? ''} ${r.contentType ?? ''}`)).toEqual(['system:serviceaccount:twokey:writer application/json']);
   });
 
