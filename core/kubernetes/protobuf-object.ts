@@ -191,7 +191,8 @@ function decodeMessage(name: string, bytes: Buffer, depth: number): JsonObject {
       const [key, value] = mapEntry(reader.bytesField(), type.map);
       const map = (out[f.name] ?? {}) as JsonObject;
       if (Object.hasOwn(map, key)) throw new ProtobufError(`${name}.${f.name} has the key ${JSON.stringify(key)} twice`);
-      map[key] = value;
+      // Defined, not assigned: `__proto__` is a valid key, which an assignment would drop.
+      Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
       out[f.name] = map;
       continue;
     }

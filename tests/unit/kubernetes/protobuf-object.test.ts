@@ -97,4 +97,10 @@ describe('protobuf request bodies read for review', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(read.ok && (read.value.metadata as { finalizers: string[] }).finalizers).toHaveLength(items);
   }, 60_000);
+  it('keeps a map key named __proto__ a key (a valid ConfigMap key, which an assignment would drop silently)', () => {
+    const raw = Buffer.concat([bytesField(1, objectMeta('odd')), entry(2, '__proto__', 'kept'), entry(2, 'b', 'c')]);
+    const read = decodeProtobufObject(envelope('v1', 'ConfigMap', raw));
+    expect(read.ok && JSON.stringify(read.value.data)).toBe('{"__proto__":"kept","b":"c"}');
+    expect(decodeProtobufObject(envelope('v1', 'ConfigMap', Buffer.concat([raw, entry(2, '__proto__', 'again')])))).toMatchObject({ ok: false });
+  });
 });
