@@ -11,6 +11,16 @@ function synStream(compressor: HeaderCompressor, streamId: number, type: string)
   return encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, compressor.compress(new Map([['streamtype', type]]))]));
 }
 
+/** A SYN_STREAM opening stream 1 with `pairs` (any names, repeated or not) deflated by zlib, as Go's writer compresses. */
+function deflatedSynStream(pairs: [string, string][]): Buffer {
+  const parts = [Buffer.alloc(4)];
+  parts[0]?.writeUInt32BE(pairs.length);
+  for (const [n, v] of pairs) for (const s of [n, v]) parts.push(Buffer.from([0, 0, 0, s.length]), Buffer.from(s));
+  const fixed = Buffer.alloc(10);
+  fixed.writeUInt32BE(1, 0);
+  return encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, deflateSync(Buffer.concat(parts), { dictionary: SPDY_HEADER_DICTIONARY, finishFlush: constants.Z_SYNC_FLUSH })]));
+}
+
 function recorder() {
   const seen: string[] = [];
   const reader = new SpdyTerminalReader(new TerminalFeed({ output: (t) => seen.push(`o ${t}`), input: (t) => seen.push(`i ${t}`), resize: (w, h) => seen.push(`r ${w}x${h}`) }));
@@ -35,20 +45,8 @@ describe('reading an exec over SPDY for its recording', () => {
   });
 
   it('reads a header block deflated by zlib (not only the stored blocks the fixture writes)', () => {
-    const block = (pairs: [string, string][]): Buffer => {
-      const parts = [Buffer.alloc(4)];
-      parts[0]?.writeUInt32BE(pairs.length);
-      for (const [n, v] of pairs) for (const s of [n, v]) parts.push(Buffer.from([0, 0, 0, s.length]), Buffer.from(s));
-      return Buffer.concat(parts);
-    };
-    const fixed = (id: number) => {
-      const b = Buffer.alloc(10);
-      b.writeUInt32BE(id, 0);
-      return b;
-    };
     const flushed = recorder();
-    const first = deflateSync(block([['streamtype', 'stdout']]), { dictionary: SPDY_HEADER_DICTIONARY, finishFlush: constants.Z_SYNC_FLUSH });
-    expect(flushed.reader.fromCaller(encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed(1), first])))).toBeUndefined();
+    expect(flushed.reader.fromCaller(deflatedSynStream([['streamtype', 'stdout']]))).toBeUndefined();
     expect(flushed.reader.fromUpstream(encodeData(1, Buffer.from('hello')))).toBeUndefined();
     expect(flushed.seen).toEqual(['o hello']);
   });
@@ -96,18 +94,9 @@ describe('reading an exec over SPDY for its recording', () => {
     const huge = h.compress(new Map([['x-filler', 'a'.repeat(MAX_SPDY_HEADER_BYTES)]]));
     expect(reader.fromCaller(encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, huge])))).toBe(`SPDY header blocks over ${MAX_SPDY_HEADER_BYTES} bytes on one connection`);
   });
+
   it('refuses a header block that names a header twice or packs several values in one: Go keeps the first, so stdin would pass unrecorded', () => {
-    const block = (pairs: [string, string][]): Buffer => {
-      const parts = [Buffer.alloc(4)];
-      parts[0]?.writeUInt32BE(pairs.length);
-      for (const [n, v] of pairs) for (const s of [n, v]) parts.push(Buffer.from([0, 0, 0, s.length]), Buffer.from(s));
-      return Buffer.concat(parts);
-    };
-    const syn = (pairs: [string, string][]): Buffer => {
-      const fixed = Buffer.alloc(10);
-      fixed.writeUInt32BE(1, 0);
-      return encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, deflateSync(block(pairs), { dictionary: SPDY_HEADER_DICTIONARY, finishFlush: constants.Z_SYNC_FLUSH })]));
-    };
+    const syn = deflatedSynStream;
     expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin'], ['streamtype', 'error']]))).toBe('a SPDY header block names streamtype twice');
     expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin'], ['StreamType', 'error']]))).toBe('a SPDY header block names streamtype twice');
     expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin\u0000error']]))).toBe('a SPDY header block packs several values into streamtype');
