@@ -85,6 +85,7 @@ describe('unifiedLineDiff', () => {
     expect(diff).toMatchObject({ added: MAX_DIFF_EDITS, removed: MAX_DIFF_EDITS });
     expect(patched(before, diff.text)).toBe(after);
   });
+
   it('diffs a text of half a million lines in one hunk (a held Kubernetes create of a 512 KB body) instead of overflowing the stack', () => {
     const after = `${Array.from({ length: 500_000 }, () => '- ""').join('\n')}\n`;
     const diff = unifiedLineDiff('', after, LABELS);

@@ -101,6 +101,7 @@ describe('reading an exec over SPDY for its recording', () => {
     expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin'], ['StreamType', 'error']]))).toBe('a SPDY header block names streamtype twice');
     expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin\u0000error']]))).toBe('a SPDY header block packs several values into streamtype');
   });
+
   it('bounds the header blocks one connection may send (each is read by inflating all before it again)', () => {
     const { reader } = recorder();
     const h = new HeaderCompressor();
@@ -110,6 +111,7 @@ describe('reading an exec over SPDY for its recording', () => {
     expect(reader.fromCaller(Buffer.concat(frames))).toBeUndefined();
     expect(reader.fromCaller(encodeControl(CONTROL.HEADERS, 0, Buffer.concat([id, h.compress(new Map())])))).toBe(`over ${MAX_SPDY_HEADER_BLOCKS} SPDY header blocks on one connection`);
   });
+
   it('reads a frame of the largest size sent 16 bytes at a time without copying what arrived on every chunk', () => {
     const { seen, reader } = recorder();
     expect(reader.fromCaller(synStream(new HeaderCompressor(), 1, 'stdout'))).toBeUndefined();
