@@ -75,6 +75,9 @@ export function reviewWrite(req: WriteRequest, masking: KubeMasking): Result<Wri
   const decoded = decodeBody(info, mediaType, req.body);
   if (!decoded.ok) return decoded;
   const body = decoded.value;
+  // `?propagationPolicy=Orphan` beside a body would read as dependents kept, and be a cascading delete.
+  const ignored = isDelete(info) && body !== undefined ? DELETE_OPTION_PARAMETERS.filter((p) => info.query.has(p)) : [];
+  if (ignored.length) return refuse('malformed', `a delete with a body takes its options from the body and the API server ignores the query's ${ignored.join(', ')}: send them in the body`);
   const notes: string[] = [];
   const computed = objectAfter(info, live, mediaType, body, notes);
   if (!computed.ok) return computed;
@@ -95,7 +98,7 @@ export function reviewWrite(req: WriteRequest, masking: KubeMasking): Result<Wri
   if (info.verb === 'delete' && live === undefined) notes.push('the object to delete could not be read with the read token (absent, unreadable, or too large): only its name is shown');
   if (info.verb === 'delete' && info.group === '' && info.resource === 'namespaces' && info.subresource === undefined) notes.push('deleting a namespace deletes every object in it');
   if (info.verb === 'deletecollection') notes.push('deletes every object the request selects (no diff is shown for a collection)');
-  const dryRun = isDryRun(info, body, notes);
+  const dryRun = isDryRun(info, body);
   if (dryRun) notes.push('dry run: the API server validates and runs admission, and stores nothing');
   return ok({
     title: titleOf(info, ref, mediaType, dryRun),
@@ -239,16 +242,15 @@ function render(obj: unknown, notes: string[]): string {
   return stringify(obj, { lineWidth: 0 });
 }
 
-/**
- * Whether the request is a dry run. A delete's options come from its body when it has one, and the API
- * server then ignores the query (`?dryRun=All` with a body is a real delete); else from the query.
- */
-function isDryRun(info: ResourceRequestInfo, body: unknown, notes: string[]): boolean {
-  if ((info.verb !== 'delete' && info.verb !== 'deletecollection') || body === undefined) return info.dryRun;
-  const dryRun = isObject(body) && Array.isArray(body.dryRun) && body.dryRun.includes('All');
-  if (info.query.has('dryRun') && !dryRun) notes.push("the query's dryRun is ignored: the API server reads a delete's options from its body, which asks for a real delete");
-  return dryRun;
+/** Whether the request is a dry run: a delete's options come from its body when it has one (the API server then ignores the query), else from the query. */
+function isDryRun(info: ResourceRequestInfo, body: unknown): boolean {
+  if (!isDelete(info) || body === undefined) return info.dryRun;
+  return isObject(body) && Array.isArray(body.dryRun) && body.dryRun.includes('All');
 }
+
+const isDelete = (info: ResourceRequestInfo): boolean => info.verb === 'delete' || info.verb === 'deletecollection';
+/** DeleteOptions a query may carry; with a body the API server reads none of them. */
+const DELETE_OPTION_PARAMETERS = ['dryRun', 'gracePeriodSeconds', 'propagationPolicy', 'orphanDependents', 'ignoreStoreReadErrorWithClusterBreakingPotential'];
 
 function titleOf(info: ResourceRequestInfo, ref: string, mediaType: string, dryRun: boolean): string {
   const resource = `${info.group ? `${info.group}/` : ''}${info.resource}${info.subresource ? `/${info.subresource}` : ''}`;

@@ -201,17 +201,17 @@ describe('the reviewer diff of a held write', () => {
     expect(review('DELETE /api/v1/namespaces/default/secrets/db', undefined, undefined, secret).notes.join('\n')).not.toContain('could not be read');
   });
 
-  it('calls a delete with a body a dry run only when its body says so: the API server ignores the query\'s dryRun then', () => {
+  it('refuses a delete with both a body and options in its query: the API server reads only the body\'s then', () => {
     const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: { a: 'b' } };
-    const real = review('DELETE /api/v1/namespaces/default/configmaps/x?dryRun=All', 'application/json', { propagationPolicy: 'Background' }, cm);
-    expect(real.title).toBe('delete configmaps default/x');
-    expect(real.notes.join('\n')).not.toContain('stores nothing');
-    expect(real.notes).toContain('the query\'s dryRun is ignored: the API server reads a delete\'s options from its body, which asks for a real delete');
-    const collection = review('DELETE /api/v1/namespaces/default/configmaps?dryRun=All&labelSelector=a%3Db', 'application/json', {}, undefined);
-    expect(collection.title).toBe('deletecollection configmaps default');
+    const real = attempt('DELETE /api/v1/namespaces/default/configmaps/x?dryRun=All', 'application/json', { propagationPolicy: 'Background' }, cm);
+    expect(real).toEqual({ ok: false, error: { code: 'malformed', message: "twokey: a delete with a body takes its options from the body and the API server ignores the query's dryRun: send them in the body" } });
+    const orphan = attempt('DELETE /apis/apps/v1/namespaces/default/deployments/web?propagationPolicy=Orphan&gracePeriodSeconds=0', 'application/json', {}, deployment);
+    expect(orphan.ok || orphan.error.message).toMatch(/ignores the query's gracePeriodSeconds, propagationPolicy:/);
+    expect(attempt('DELETE /api/v1/namespaces/default/configmaps?dryRun=All&labelSelector=a%3Db', 'application/json', {}, undefined).ok).toBe(false);
     const dry = review('DELETE /api/v1/namespaces/default/configmaps/x', 'application/json', { dryRun: ['All'] }, cm);
     expect(dry.title).toBe('delete configmaps default/x [dry run]');
     expect(review('DELETE /api/v1/namespaces/default/configmaps/x?dryRun=All', undefined, undefined, cm).title).toBe('delete configmaps default/x [dry run]');
+    expect(review('DELETE /api/v1/namespaces/default/configmaps/x?propagationPolicy=Orphan', undefined, undefined, cm).title).toBe('delete configmaps default/x');
   });
 
   it('says a JSON patch that does not apply will be refused, and shows only the patch', () => {

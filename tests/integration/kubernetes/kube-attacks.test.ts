@@ -51,16 +51,14 @@ describe('attacks on held Kubernetes writes', () => {
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: a JSON patch is an array of operations/) });
   });
 
-  it('shows a held delete with a body and ?dryRun=All as the real delete the API server runs (it reads a delete\'s options from the body)', async () => {
+  it('refuses a delete with a body and ?dryRun=All with a Status (the API server would ignore the query and delete for real), sending nothing upstream', async () => {
     expect((await direct(['create', 'configmap', 'dry-run-victim', '--from-literal=a=b'])).code).toBe(0);
-    const deleting = agentRequest(stack, 'k8s', 'DELETE', '/api/v1/namespaces/default/configmaps/dry-run-victim?dryRun=All', { authorization: `Bearer ${alice}`, 'content-type': 'application/json', 'content-length': '34' }, '{"propagationPolicy":"Background"}');
-    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', 'dry-run-victim', new Set(), 30_000);
-    expect(mail.text).toContain('delete configmaps default/dry-run-victim');
-    expect(mail.text).not.toContain('[dry run]');
-    expect(mail.text).not.toContain('stores nothing');
-    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
-    expect((await deleting).status).toBe(200);
-    expect((await direct(['get', 'configmap', 'dry-run-victim'])).code).not.toBe(0);
+    const before = fixture.state.requests.length;
+    const res = await agentRequest(stack, 'k8s', 'DELETE', '/api/v1/namespaces/default/configmaps/dry-run-victim?dryRun=All', { authorization: `Bearer ${alice}`, 'content-type': 'application/json', 'content-length': '34' }, '{"propagationPolicy":"Background"}');
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', reason: 'BadRequest', message: "twokey: a delete with a body takes its options from the body and the API server ignores the query's dryRun: send them in the body" });
+    expect(fixture.state.requests.slice(before).some((r) => r.method === 'DELETE')).toBe(false);
+    expect((await direct(['get', 'configmap', 'dry-run-victim'])).code).toBe(0);
   });
 
   it('holds a JSON patch whose copies would double the document without computing it, and keeps serving meanwhile', async () => {
