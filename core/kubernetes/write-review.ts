@@ -138,23 +138,31 @@ function decodeBody(info: ResourceRequestInfo, mediaType: string, raw: Buffer): 
       return refuse('malformed', 'the body is not valid JSON');
     }
   }
-  if (nestedDeeperThan(value, MAX_BODY_NESTING)) return refuse('malformed', `the body nests deeper than ${MAX_BODY_NESTING} levels`);
+  const tooMuch = shapeProblem(value, raw.length);
+  if (tooMuch) return refuse(tooMuch.code, tooMuch.message);
   if (hasUnsafeNumber(value)) return refuse('unreviewable', 'the body has an integer beyond 2^53, which the agent cannot show and send back exactly');
   const wantArray = mediaType === 'application/json-patch+json';
   if (wantArray ? !Array.isArray(value) : !isObject(value)) return refuse('malformed', wantArray ? 'a JSON patch is an array of operations' : 'the body is not an object');
   return ok(value);
 }
 
-/** Whether a parsed body nests deeper than `limit`, found without recursion (the steps after it recurse). */
-function nestedDeeperThan(value: unknown, limit: number): boolean {
+/**
+ * What makes a parsed body too much to review, found without recursion (the steps after it recurse):
+ * nesting past MAX_BODY_NESTING, or more values than the body has bytes. Each value written takes a
+ * byte at least, so only YAML aliases repeating a node get there: 99 aliases of a long list made a
+ * 150 KB body a 17 MB object to render and send.
+ */
+function shapeProblem(value: unknown, bytes: number): ReviewRefusal | undefined {
   const pending: [unknown, number][] = [[value, 0]];
+  let values = 0;
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [v, depth] = next;
+    if (++values > bytes) return { code: 'too-large', message: `the body's aliases expand it to more values than its ${bytes} bytes` };
     if (typeof v !== 'object' || v === null) continue;
-    if (depth >= limit) return true;
+    if (depth >= MAX_BODY_NESTING) return { code: 'malformed', message: `the body nests deeper than ${MAX_BODY_NESTING} levels` };
     for (const child of Object.values(v)) pending.push([child, depth + 1]);
   }
-  return false;
+  return undefined;
 }
 
 function hasUnsafeNumber(v: unknown): boolean {

@@ -253,6 +253,15 @@ describe('writes the agent cannot show are refused', () => {
     expect(code(attempt('PUT /api/v1/namespaces/default/configmaps/x', 'application/json', deep(MAX_BODY_NESTING - 2), undefined))).toBe('shown');
   });
 
+  it('refuses a YAML body whose aliases repeat a node into more values than the body has bytes, and reads ordinary aliases', () => {
+    const list = Array.from({ length: 2_000 }, (_, i) => `k${i}`).join(', ');
+    const text = `kind: ConfigMap\nmetadata: {name: x}\nanchor: &a [${list}]\n${Array.from({ length: 99 }, (_, i) => `x${i}: *a`).join('\n')}\n`;
+    const refused = attempt('PATCH /api/v1/namespaces/default/configmaps/x', 'application/apply-patch+yaml', text, undefined);
+    expect(refused).toEqual({ ok: false, error: { code: 'too-large', message: `twokey: the body's aliases expand it to more values than its ${text.length} bytes` } });
+    const ordinary = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/apply-patch+yaml', 'kind: ConfigMap\nmetadata: {name: x, labels: &l {app: web}}\nspec: {selector: *l}\n', undefined);
+    expect(ordinary.forward?.body).toBe('{"kind":"ConfigMap","metadata":{"name":"x","labels":{"app":"web"}},"spec":{"selector":{"app":"web"}}}');
+  });
+
   it('refuses a body over the API server\'s own limit', () => {
     const big = JSON.stringify({ kind: 'ConfigMap', data: { a: 'x'.repeat(MAX_REVIEW_BODY_BYTES) } });
     expect(code(attempt('PUT /api/v1/namespaces/default/configmaps/x', 'application/json', big, undefined))).toBe('too-large');
