@@ -139,7 +139,9 @@ function hunks(ops: readonly Op[], context: number): string[] {
     const to = Math.min(ops.length, last + context + 1);
     const start = linesBefore[from] as { a: number; b: number };
     const end = linesBefore[to] as { a: number; b: number };
-    out.push(`@@ -${range(start.a, end.a - start.a)} +${range(start.b, end.b - start.b)} @@`, ...ops.slice(from, to).map((o) => `${o.op}${o.line}`));
+    // One push per line: spreading a hunk of a few hundred thousand lines as arguments overflows the stack.
+    out.push(`@@ -${range(start.a, end.a - start.a)} +${range(start.b, end.b - start.b)} @@`);
+    for (const o of ops.slice(from, to)) out.push(`${o.op}${o.line}`);
     i = j;
   }
   return out;

@@ -202,7 +202,7 @@ function decodeMessage(name: string, bytes: Buffer, depth: number): JsonObject {
     }
     const value = typeof type === 'object' ? decodeMessage(type.message, reader.bytesField(), depth + 1) : scalar(type, reader);
     if (value === undefined) continue;
-    if (f.repeated) out[f.name] = [...((out[f.name] as Json[] | undefined) ?? []), value];
+    if (f.repeated) ((out[f.name] ??= []) as Json[]).push(value);
     else if (f.pointer || !isEmpty(value)) out[f.name] = value;
   }
   return out;

@@ -14,6 +14,12 @@ export const MAX_SPDY_FRAME_BYTES = 1024 * 1024;
 export const MAX_SPDY_HEADER_BYTES = 64 * 1024;
 /** What those may inflate to. */
 export const MAX_SPDY_HEADER_TEXT_BYTES = 256 * 1024;
+/**
+ * Header blocks one direction may send: each is read by inflating all before it again, so their count
+ * bounds the work (kubectl opens five streams; 8,000 empty blocks after one that inflates to 200 KB
+ * took two seconds of the event loop).
+ */
+export const MAX_SPDY_HEADER_BLOCKS = 64;
 /** Header pairs in one block. */
 export const MAX_SPDY_HEADER_PAIRS = 64;
 
@@ -93,13 +99,15 @@ export const SPDY_HEADER_DICTIONARY = Buffer.concat([...[...DICTIONARY_WORDS.spl
 /**
  * One direction's header blocks, decoded in order. Node's zlib has no synchronous streaming inflate,
  * so each block is read by inflating everything this direction sent so far and keeping the new text;
- * MAX_SPDY_HEADER_BYTES keeps that cheap (a stream's headers are a few dozen bytes).
+ * MAX_SPDY_HEADER_BYTES and MAX_SPDY_HEADER_BLOCKS keep that cheap (a stream's headers are a few dozen bytes).
  */
 export class SpdyHeaderReader {
   private compressed: Buffer = Buffer.alloc(0);
   private produced = 0;
+  private blocks = 0;
 
   read(block: Buffer): Result<Map<string, string>, string> {
+    if (++this.blocks > MAX_SPDY_HEADER_BLOCKS) return err(`over ${MAX_SPDY_HEADER_BLOCKS} SPDY header blocks on one connection`);
     this.compressed = Buffer.concat([this.compressed, block]);
     if (this.compressed.length > MAX_SPDY_HEADER_BYTES) return err(`SPDY header blocks over ${MAX_SPDY_HEADER_BYTES} bytes on one connection`);
     let text: Buffer;
@@ -133,7 +141,12 @@ function headerPairs(block: Buffer): Result<Map<string, string>, string> {
     const name = next();
     const value = next();
     if (name === undefined || value === undefined) return err('a SPDY header block is cut short');
-    headers.set(name.toString('utf8').toLowerCase(), value.toString('utf8'));
+    // Go's SPDY reader keeps a repeated name's values, and splits a value at NUL, and readers take the
+    // first: `streamtype: stdin` then `streamtype: error` is stdin to the API server. Both are refused.
+    const key = name.toString('utf8').toLowerCase();
+    if (headers.has(key)) return err(`a SPDY header block names ${key} twice`);
+    if (value.includes(0)) return err(`a SPDY header block packs several values into ${key}`);
+    headers.set(key, value.toString('utf8'));
   }
   if (offset !== block.length) return err('a SPDY header block has bytes after its headers');
   return ok(headers);

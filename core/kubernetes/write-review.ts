@@ -17,6 +17,8 @@ import type { ResourceRequestInfo } from './request-info';
  * showed, encoded again, never the caller's bytes.
  */
 
+/** Deepest nesting of objects and lists in a body (manifests nest a few dozen levels); the review's steps recurse, so deeper would exhaust the stack. */
+export const MAX_BODY_NESTING = 512;
 /** kube-apiserver's own limit on a request body. */
 export const MAX_REVIEW_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -73,6 +75,9 @@ export function reviewWrite(req: WriteRequest, masking: KubeMasking): Result<Wri
   const decoded = decodeBody(info, mediaType, req.body);
   if (!decoded.ok) return decoded;
   const body = decoded.value;
+  // `?propagationPolicy=Orphan` beside a body would read as dependents kept, and be a cascading delete.
+  const ignored = isDelete(info) && body !== undefined ? DELETE_OPTION_PARAMETERS.filter((p) => info.query.has(p)) : [];
+  if (ignored.length) return refuse('malformed', `a delete with a body takes its options from the body and the API server ignores the query's ${ignored.join(', ')}: send them in the body`);
   const notes: string[] = [];
   const computed = objectAfter(info, live, mediaType, body, notes);
   if (!computed.ok) return computed;
@@ -91,10 +96,12 @@ export function reviewWrite(req: WriteRequest, masking: KubeMasking): Result<Wri
     diff = unifiedLineDiff(render(before, notes), render(shown, notes), labels).text;
   }
   if (info.verb === 'delete' && live === undefined) notes.push('the object to delete could not be read with the read token (absent, unreadable, or too large): only its name is shown');
+  if (info.verb === 'delete' && info.group === '' && info.resource === 'namespaces' && info.subresource === undefined) notes.push('deleting a namespace deletes every object in it');
   if (info.verb === 'deletecollection') notes.push('deletes every object the request selects (no diff is shown for a collection)');
-  if (info.dryRun) notes.push('dry run: the API server validates and runs admission, and stores nothing');
+  const dryRun = isDryRun(info, body);
+  if (dryRun) notes.push('dry run: the API server validates and runs admission, and stores nothing');
   return ok({
-    title: titleOf(info, ref, mediaType),
+    title: titleOf(info, ref, mediaType, dryRun),
     body: body === undefined ? '' : render(maskBody(body, mediaType, m, kind), notes),
     diff,
     notes: [...new Set(notes)],
@@ -131,10 +138,31 @@ function decodeBody(info: ResourceRequestInfo, mediaType: string, raw: Buffer): 
       return refuse('malformed', 'the body is not valid JSON');
     }
   }
+  const tooMuch = shapeProblem(value, raw.length);
+  if (tooMuch) return refuse(tooMuch.code, tooMuch.message);
   if (hasUnsafeNumber(value)) return refuse('unreviewable', 'the body has an integer beyond 2^53, which the agent cannot show and send back exactly');
   const wantArray = mediaType === 'application/json-patch+json';
   if (wantArray ? !Array.isArray(value) : !isObject(value)) return refuse('malformed', wantArray ? 'a JSON patch is an array of operations' : 'the body is not an object');
   return ok(value);
+}
+
+/**
+ * What makes a parsed body too much to review, found without recursion (the steps after it recurse):
+ * nesting past MAX_BODY_NESTING, or more values than the body has bytes. Each value written takes a
+ * byte at least, so only YAML aliases repeating a node get there: 99 aliases of a long list made a
+ * 150 KB body a 17 MB object to render and send.
+ */
+function shapeProblem(value: unknown, bytes: number): ReviewRefusal | undefined {
+  const pending: [unknown, number][] = [[value, 0]];
+  let values = 0;
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [v, depth] = next;
+    if (++values > bytes) return { code: 'too-large', message: `the body's aliases expand it to more values than its ${bytes} bytes` };
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_BODY_NESTING) return { code: 'malformed', message: `the body nests deeper than ${MAX_BODY_NESTING} levels` };
+    for (const child of Object.values(v)) pending.push([child, depth + 1]);
+  }
+  return undefined;
 }
 
 function hasUnsafeNumber(v: unknown): boolean {
@@ -222,10 +250,20 @@ function render(obj: unknown, notes: string[]): string {
   return stringify(obj, { lineWidth: 0 });
 }
 
-function titleOf(info: ResourceRequestInfo, ref: string, mediaType: string): string {
+/** Whether the request is a dry run: a delete's options come from its body when it has one (the API server then ignores the query), else from the query. */
+function isDryRun(info: ResourceRequestInfo, body: unknown): boolean {
+  if (!isDelete(info) || body === undefined) return info.dryRun;
+  return isObject(body) && Array.isArray(body.dryRun) && body.dryRun.includes('All');
+}
+
+const isDelete = (info: ResourceRequestInfo): boolean => info.verb === 'delete' || info.verb === 'deletecollection';
+/** DeleteOptions a query may carry; with a body the API server reads none of them. */
+const DELETE_OPTION_PARAMETERS = ['dryRun', 'gracePeriodSeconds', 'propagationPolicy', 'orphanDependents', 'ignoreStoreReadErrorWithClusterBreakingPotential'];
+
+function titleOf(info: ResourceRequestInfo, ref: string, mediaType: string, dryRun: boolean): string {
   const resource = `${info.group ? `${info.group}/` : ''}${info.resource}${info.subresource ? `/${info.subresource}` : ''}`;
   const how = info.verb === 'patch' && mediaType in PATCH_TYPES ? ` (${PATCH_TYPES[mediaType as PatchContentType]})` : '';
-  return `${info.verb} ${resource} ${info.verb === 'deletecollection' ? info.namespace ?? '(all namespaces)' : ref}${how}${info.dryRun ? ' [dry run]' : ''}`;
+  return `${info.verb} ${resource} ${info.verb === 'deletecollection' ? info.namespace ?? '(all namespaces)' : ref}${how}${dryRun ? ' [dry run]' : ''}`;
 }
 
 const kindOf = (v: unknown): string | undefined => (isObject(v) && typeof v.kind === 'string' ? v.kind : undefined);

@@ -1,8 +1,8 @@
 import { LAST_APPLIED_ANNOTATION, SECRET_DATA_MASK } from '../../core/kubernetes/object-masking';
-import { applyJsonPatch, mergePatch, strategicMerge } from '../../core/kubernetes/patch';
+import { applyJsonPatch, MAX_JSON_PATCH_COPY_BYTES, mergePatch, strategicMerge } from '../../core/kubernetes/patch';
 import { requestInfo, type ResourceRequestInfo } from '../../core/kubernetes/request-info';
 import { kubeMaskingFor } from '../../core/kubernetes/response-masking';
-import { CHANGED_MARK, MAX_REVIEW_BODY_BYTES, PLACEHOLDER_MARK, reviewWrite, type WriteReview } from '../../core/kubernetes/write-review';
+import { CHANGED_MARK, MAX_BODY_NESTING, MAX_REVIEW_BODY_BYTES, PLACEHOLDER_MARK, reviewWrite, type WriteReview } from '../../core/kubernetes/write-review';
 import { base64 as b64, KUBE_TEST_PROFILE } from '../support/kube-masking';
 
 const profile = KUBE_TEST_PROFILE;
@@ -98,6 +98,16 @@ describe('the reviewer diff of a held write', () => {
     expect(r.notes).toEqual(['metadata.managedFields is left out']);
   });
 
+  it('shows what a strategic patch\'s $patch: delete on a map and $patch: replace in a list do: the map emptied, the list replaced', () => {
+    const wiped = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/strategic-merge-patch+json', { data: { $patch: 'delete' } }, { kind: 'ConfigMap', metadata: { name: 'x' }, data: { a: 'b' } });
+    expect(changedLines(wiped)).toEqual(['-data:', '-  a: b', '+data: {}']);
+    const patch = { spec: { template: { spec: { containers: [{ name: 'app', image: 'web:2' }, { $patch: 'replace' }] } } } };
+    const replaced = strategicMerge(deployment, patch).result as typeof deployment;
+    expect(replaced.spec.template.spec.containers).toEqual([{ name: 'app', image: 'web:2' }]);
+    const odd = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/strategic-merge-patch+json', { data: { $patch: 'merge', a: 'c' } }, { kind: 'ConfigMap', data: { a: 'b' } });
+    expect(odd.notes.join('\n')).toContain('approximate');
+  });
+
   it('says a strategic merge result is approximate when the patch orders lists', () => {
     const patch = { spec: { template: { spec: { $setElementOrder: [{ name: 'sidecar' }, { name: 'app' }], containers: [{ name: 'app', image: 'web:2' }] } } } };
     const r = review('PATCH /apis/apps/v1/namespaces/default/deployments/web', 'application/strategic-merge-patch+json', patch, deployment);
@@ -172,6 +182,12 @@ describe('the reviewer diff of a held write', () => {
     expect(review('DELETE /api/v1/namespaces/default/configmaps/x', undefined, undefined, cm).forward).toBeUndefined();
   });
 
+  it('tells the reviewer that deleting a namespace deletes everything in it (the diff shows only the Namespace)', () => {
+    const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } };
+    expect(review('DELETE /api/v1/namespaces/prod', undefined, undefined, ns).notes).toContain('deleting a namespace deletes every object in it');
+    expect(review('DELETE /api/v1/namespaces/prod/configmaps/x', undefined, undefined, { kind: 'ConfigMap' }).notes.join('\n')).not.toContain('every object in it');
+  });
+
   it('masks a deleted Secret in the diff', () => {
     const r = review('DELETE /api/v1/namespaces/default/secrets/db', undefined, undefined, secret);
     expect(r.diff).toContain(`-  password: ${SECRET_DATA_MASK}`);
@@ -190,6 +206,19 @@ describe('the reviewer diff of a held write', () => {
     expect(r.diff).toBe('');
     expect(r.notes).toContain('the object to delete could not be read with the read token (absent, unreadable, or too large): only its name is shown');
     expect(review('DELETE /api/v1/namespaces/default/secrets/db', undefined, undefined, secret).notes.join('\n')).not.toContain('could not be read');
+  });
+
+  it('refuses a delete with both a body and options in its query: the API server reads only the body\'s then', () => {
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: { a: 'b' } };
+    const real = attempt('DELETE /api/v1/namespaces/default/configmaps/x?dryRun=All', 'application/json', { propagationPolicy: 'Background' }, cm);
+    expect(real).toEqual({ ok: false, error: { code: 'malformed', message: "twokey: a delete with a body takes its options from the body and the API server ignores the query's dryRun: send them in the body" } });
+    const orphan = attempt('DELETE /apis/apps/v1/namespaces/default/deployments/web?propagationPolicy=Orphan&gracePeriodSeconds=0', 'application/json', {}, deployment);
+    expect(orphan.ok || orphan.error.message).toMatch(/ignores the query's gracePeriodSeconds, propagationPolicy:/);
+    expect(attempt('DELETE /api/v1/namespaces/default/configmaps?dryRun=All&labelSelector=a%3Db', 'application/json', {}, undefined).ok).toBe(false);
+    const dry = review('DELETE /api/v1/namespaces/default/configmaps/x', 'application/json', { dryRun: ['All'] }, cm);
+    expect(dry.title).toBe('delete configmaps default/x [dry run]');
+    expect(review('DELETE /api/v1/namespaces/default/configmaps/x?dryRun=All', undefined, undefined, cm).title).toBe('delete configmaps default/x [dry run]');
+    expect(review('DELETE /api/v1/namespaces/default/configmaps/x?propagationPolicy=Orphan', undefined, undefined, cm).title).toBe('delete configmaps default/x');
   });
 
   it('says a JSON patch that does not apply will be refused, and shows only the patch', () => {
@@ -223,6 +252,23 @@ describe('writes the agent cannot show are refused', () => {
     expect(code(attempt(request, contentType, body, undefined))).toBe(expected);
   });
 
+  it('refuses a body nested deeper than the review can walk, as a bad request rather than a stack overflow', () => {
+    const deep = (depth: number) => `{"kind":"ConfigMap","data":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const refused = attempt('PUT /api/v1/namespaces/default/configmaps/x', 'application/json', deep(100_000), undefined);
+    expect(refused).toEqual({ ok: false, error: { code: 'malformed', message: `twokey: the body nests deeper than ${MAX_BODY_NESTING} levels` } });
+    expect(code(attempt('PATCH /api/v1/namespaces/default/configmaps/x', 'application/merge-patch+json', `{"data":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`, { kind: 'ConfigMap' }))).toBe('malformed');
+    expect(code(attempt('PUT /api/v1/namespaces/default/configmaps/x', 'application/json', deep(MAX_BODY_NESTING - 2), undefined))).toBe('shown');
+  });
+
+  it('refuses a YAML body whose aliases repeat a node into more values than the body has bytes, and reads ordinary aliases', () => {
+    const list = Array.from({ length: 2_000 }, (_, i) => `k${i}`).join(', ');
+    const text = `kind: ConfigMap\nmetadata: {name: x}\nanchor: &a [${list}]\n${Array.from({ length: 99 }, (_, i) => `x${i}: *a`).join('\n')}\n`;
+    const refused = attempt('PATCH /api/v1/namespaces/default/configmaps/x', 'application/apply-patch+yaml', text, undefined);
+    expect(refused).toEqual({ ok: false, error: { code: 'too-large', message: `twokey: the body's aliases expand it to more values than its ${text.length} bytes` } });
+    const ordinary = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/apply-patch+yaml', 'kind: ConfigMap\nmetadata: {name: x, labels: &l {app: web}}\nspec: {selector: *l}\n', undefined);
+    expect(ordinary.forward?.body).toBe('{"kind":"ConfigMap","metadata":{"name":"x","labels":{"app":"web"}},"spec":{"selector":{"app":"web"}}}');
+  });
+
   it('refuses a body over the API server\'s own limit', () => {
     const big = JSON.stringify({ kind: 'ConfigMap', data: { a: 'x'.repeat(MAX_REVIEW_BODY_BYTES) } });
     expect(code(attempt('PUT /api/v1/namespaces/default/configmaps/x', 'application/json', big, undefined))).toBe('too-large');
@@ -253,6 +299,26 @@ describe('patch arithmetic', () => {
   ])('refuses %s', (_what, ops) => {
     expect(applyJsonPatch({ a: [1], b: { c: 1 } }, ops).ok).toBe(false);
   });
+
+  it('refuses a JSON patch whose copies duplicate more than a bound (each copy of the root doubled the document: 40 operations, terabytes)', () => {
+    const ops = Array.from({ length: 40 }, (_, i) => ({ op: 'copy', from: '', path: `/c${i}` }));
+    const started = performance.now();
+    const applied = applyJsonPatch({ kind: 'ConfigMap', data: { a: 'x'.repeat(1000) } }, ops);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(applied).toEqual({ ok: false, error: { operation: expect.any(Number), message: `copies over ${MAX_JSON_PATCH_COPY_BYTES} bytes in one patch` } });
+    const r = review('PATCH /api/v1/namespaces/default/configmaps/x', 'application/json-patch+json', ops, { kind: 'ConfigMap', data: { a: 'b' } });
+    expect(r.notes.join('\n')).toContain(`copies over ${MAX_JSON_PATCH_COPY_BYTES} bytes in one patch`);
+    expect(applyJsonPatch({ a: { b: 1 } }, [{ op: 'copy', from: '/a', path: '/c' }])).toEqual({ ok: true, value: { a: { b: 1 }, c: { b: 1 } } });
+  }, 60_000);
+
+  it('merges a strategic patch of 30,000 keyed list items in linear time, deleting and adding by key', () => {
+    const env = Array.from({ length: 30_000 }, (_, i) => ({ name: `v${i}`, value: 'x' }));
+    const started = performance.now();
+    const merged = strategicMerge({ env: [{ name: 'A', value: '1' }, { name: 'v7', value: 'old' }] }, { env: [...env, { name: 'A', $patch: 'delete' }] }).result as { env: { name: string; value: string }[] };
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(merged.env).toHaveLength(30_000);
+    expect(merged.env.slice(0, 2)).toEqual([{ name: 'v7', value: 'x' }, { name: 'v0', value: 'x' }]);
+  }, 60_000);
 
   it('keeps a __proto__ key a key in merge and strategic patches', () => {
     const patch = JSON.parse('{"data":{"__proto__":{"polluted":true}}}') as unknown;

@@ -61,6 +61,28 @@ describe('attacks on held Kubernetes writes', () => {
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: a JSON patch is an array of operations/) });
   });
 
+  it('refuses a delete with a body and ?dryRun=All with a Status (the API server would ignore the query and delete for real), sending nothing upstream', async () => {
+    expect((await direct(['create', 'configmap', 'dry-run-victim', '--from-literal=a=b'])).code).toBe(0);
+    const before = fixture.state.requests.length;
+    const res = await agentRequest(stack, 'k8s', 'DELETE', '/api/v1/namespaces/default/configmaps/dry-run-victim?dryRun=All', { authorization: `Bearer ${alice}`, 'content-type': 'application/json', 'content-length': '34' }, '{"propagationPolicy":"Background"}');
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', reason: 'BadRequest', message: "twokey: a delete with a body takes its options from the body and the API server ignores the query's dryRun: send them in the body" });
+    expect(fixture.state.requests.slice(before).some((r) => r.method === 'DELETE')).toBe(false);
+    expect((await direct(['get', 'configmap', 'dry-run-victim'])).code).toBe(0);
+  });
+
+  it('holds a JSON patch whose copies would double the document without computing it, and keeps serving meanwhile', async () => {
+    const ops = Array.from({ length: 40 }, (_, i) => ({ op: 'copy', from: '', path: `/c${i}` }));
+    const patching = agentRequest(stack, 'k8s', 'PATCH', '/api/v1/namespaces/default/configmaps/app-config', { authorization: `Bearer ${alice}`, 'content-type': 'application/json-patch+json' }, JSON.stringify(ops));
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', '/c39', new Set(), 30_000);
+    expect(mail.text).toContain('copies over');
+    expect((await agentRequest(stack, 'k8s', 'GET', '/api/v1/namespaces/default/pods', { authorization: `Bearer ${alice}` })).status).toBe(200);
+    expect((await postDecision(mail.link, mail.token, 'deny')).status).toBe(200);
+    const refused = await patching;
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body)).toMatchObject({ kind: 'Status', message: expect.stringMatching(/^twokey: /) });
+  });
+
   it('masks the Secret a held server-side apply returns once approved, and shows describe secret without values', async () => {
     const manifest = join(stack.dataDir, 'ssa-secret.yaml');
     writeFileSync(manifest, 'apiVersion: v1\nkind: Secret\nmetadata: { name: ssa-secret, namespace: default }\nstringData: { key: Ssa-Pa55-in-the-answer }\n');

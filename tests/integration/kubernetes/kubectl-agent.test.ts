@@ -201,7 +201,8 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     const created = await creating;
     expect(created.stdout).toBe('configmap/created-typed created\n');
     expect((await direct(['get', 'configmap', 'created-typed', '-o', 'jsonpath={.data.colour}'])).stdout).toBe('teal-for-review');
-    const upstream = fixture.state.requests.slice(before).filter((r) => r.path === '/api/v1/namespaces/default/configmaps' && r.method === 'POST');
+    // Only this test's requests: an earlier test creates a ConfigMap directly (kubectl create, protobuf, on the write token).
+    const upstream = fixture.state.requests.slice(before).filter((r) => r.path === '/api/v1/namespaces/default/configmaps' && r.method === 'POST' && r.query.includes('kubectl-create'));
     expect(upstream.map((r) => `${r.user ?? ''} ${r.contentType ?? ''}`)).toEqual(['system:serviceaccount:twokey:writer application/json']);
   });
 

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_WS_MESSAGE_BYTES } from '../../../agent/kubernetes/websocket-relay';
 import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/recording/output-cap';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { CONTROL, encodeControl, encodeData, HeaderCompressor } from '../../support/kube-fixture/streams/spdy-codec';
 import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
@@ -217,4 +220,40 @@ describe('kubectl exec through the agent', () => {
     expect(ran.stderr).not.toMatch(/RSV1|FIN not set/);
     expect(ran.stderr).toContain(`twokey: the API server sent a message over ${MAX_WS_MESSAGE_BYTES} bytes`);
   });
+  it('closes an exec over SPDY whose stdin stream is named in a way the recording would read as another stream, and keeps serving', async () => {
+    const path = '/api/v1/namespaces/default/pods/web-1/exec?command=sh&stdin=true&stdout=true&tty=false';
+    const first = await spdyUpgrade(path);
+    expect(first.head).toMatch(/^HTTP\/1\.1 403 /);
+    first.socket.destroy();
+    await approve('command=sh&stdin=true');
+    const relayed = await spdyUpgrade(path);
+    expect(relayed.head).toMatch(/^HTTP\/1\.1 101 /);
+    const headers = new HeaderCompressor();
+    const syn = (id: number, type: string) => {
+      const fixed = Buffer.alloc(10);
+      fixed.writeUInt32BE(id, 0);
+      return encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, headers.compress(new Map([['streamtype', type]]))]));
+    };
+    let closed = false;
+    relayed.socket.once('close', () => (closed = true));
+    // The API server (as Go reads SPDY headers) takes the first of NUL-separated values: this is stdin to it.
+    relayed.socket.write(Buffer.concat([syn(1, 'error'), syn(3, 'stdin\u0000error'), syn(5, 'stdout'), encodeData(3, Buffer.from('echo typed-unrecorded\n'))]));
+    await waitFor(() => (closed ? true : undefined), 20_000, 'the agent to close the connection');
+    expect(relayed.received()).not.toContain('typed-unrecorded');
+    const pods = await kubectl(stack, 'k8s', alice, ['get', 'pods', '-o', 'name']);
+    expect(pods).toMatchObject({ code: 0, stdout: expect.stringContaining('pod/web-1') });
+  });
+
+  /** A raw SPDY upgrade to the agent: the answer's head, then the socket and what arrived after it. */
+  async function spdyUpgrade(path: string): Promise<{ head: string; socket: TLSSocket; received: () => string }> {
+    const url = new URL(stack.server('k8s'));
+    const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: readFileSync(stack.caFile('k8s')) });
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\nx-stream-protocol-version: v4.channel.k8s.io\r\ncontent-length: 0\r\n\r\n`);
+    let data = Buffer.alloc(0);
+    socket.on('data', (c: Buffer) => (data = Buffer.concat([data, c])));
+    const head = await waitFor(() => (data.includes('\r\n\r\n') ? data.subarray(0, data.indexOf('\r\n\r\n')).toString('latin1') : undefined), 30_000, 'the upgrade answer');
+    return { head, socket, received: () => data.toString('latin1') };
+  }
 });

@@ -81,6 +81,13 @@ function checkIdentity(req: ResourceRequest, object: JsonObject): void {
 }
 
 const dryRun = (req: ResourceRequest): boolean => req.query.getAll('dryRun').includes('All');
+/** A delete's options are its body's when it has one (the query is then ignored, as kube-apiserver does), else the query's. */
+function deleteOptions(req: ResourceRequest): { options: JsonObject; dryRun: boolean } {
+  if (!req.body.length) return { options: {}, dryRun: dryRun(req) };
+  const body = decodeBody(req.body, req.contentType || 'application/json');
+  const options = isObject(body) ? body : {};
+  return { options, dryRun: Array.isArray(options.dryRun) && options.dryRun.includes('All') };
+}
 const managerOf = (req: ResourceRequest): string => req.query.get('fieldManager') || req.userAgent.split('/')[0] || 'unknown';
 
 function requireNamespace(ctx: RestContext, req: ResourceRequest): void {
@@ -247,12 +254,12 @@ function removeObject(ctx: RestContext, k: ResourceKind, object: JsonObject): Js
 export function remove(ctx: RestContext, req: ResourceRequest): ResourceResult {
   const k = req.info.kind;
   const current = live(ctx, req);
-  const options = req.body.length ? decodeBody(req.body, req.contentType || 'application/json') : {};
-  const preconditions = field(isObject(options) ? options : {}, 'preconditions');
+  const { options, dryRun: dry } = deleteOptions(req);
+  const preconditions = field(options, 'preconditions');
   const uid = text(metadataOf(current).uid);
   if (text(preconditions.uid) && preconditions.uid !== uid) throw conflict(k.resource, k.group, req.info.name ?? '', `Precondition failed: UID in precondition: ${String(preconditions.uid)}, UID in object meta: ${uid ?? ''}`);
   if (text(preconditions.resourceVersion) && preconditions.resourceVersion !== metadataOf(current).resourceVersion) throw conflict(k.resource, k.group, req.info.name ?? '', `Precondition failed: ResourceVersion in precondition: ${String(preconditions.resourceVersion)}, ResourceVersion in object meta: ${String(metadataOf(current).resourceVersion)}`);
-  if (dryRun(req)) return { status: 200, value: deletionAnswer(k, current) };
+  if (dry) return { status: 200, value: deletionAnswer(k, current) };
   if (k.resource === 'namespaces') emptyNamespace(ctx, nameOf(current));
   return { status: 200, value: deletionAnswer(k, removeObject(ctx, k, current)) };
 }
@@ -262,7 +269,7 @@ export function removeCollection(ctx: RestContext, req: ResourceRequest): Resour
   if (k.resource === 'namespaces') throw methodNotAllowed();
   const selected = selection(req);
   const doomed = ctx.store.list(k, req.info.namespace).filter(selected);
-  const items = dryRun(req) ? doomed : doomed.map((o) => removeObject(ctx, k, o));
+  const items = deleteOptions(req).dryRun ? doomed : doomed.map((o) => removeObject(ctx, k, o));
   return { status: 200, value: { kind: `${k.kind}List`, apiVersion: apiVersionOf(k), metadata: { resourceVersion: String(ctx.store.resourceVersion) }, items }, list: true };
 }
 

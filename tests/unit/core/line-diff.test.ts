@@ -85,4 +85,11 @@ describe('unifiedLineDiff', () => {
     expect(diff).toMatchObject({ added: MAX_DIFF_EDITS, removed: MAX_DIFF_EDITS });
     expect(patched(before, diff.text)).toBe(after);
   });
+
+  it('diffs a text of half a million lines in one hunk (a held Kubernetes create of a 512 KB body) instead of overflowing the stack', () => {
+    const after = `${Array.from({ length: 500_000 }, () => '- ""').join('\n')}\n`;
+    const diff = unifiedLineDiff('', after, LABELS);
+    expect(diff).toMatchObject({ added: 500_000, removed: 0 });
+    expect(diff.text.startsWith(`--- ${LABELS.before}\n+++ ${LABELS.after}\n@@ -0,0 +1,500000 @@\n+- ""\n`)).toBe(true);
+  });
 });

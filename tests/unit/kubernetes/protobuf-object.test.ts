@@ -60,4 +60,22 @@ describe('protobuf request bodies read for review', () => {
     const body = Buffer.concat([Buffer.from('k8s\u0000', 'latin1'), bytesField(1, Buffer.concat([bytesField(1, 'v1'), bytesField(2, 'ConfigMap')])), bytesField(2, bytesField(1, objectMeta('x'))), bytesField(3, 'gzip'), bytesField(4, '')]);
     expect(decodeProtobufObject(body)).toMatchObject({ ok: false, error: expect.stringContaining('encoding') });
   });
+
+  it('reads a held body of a quarter million repeated items in linear time (each item was copied into a new list: quadratic, minutes of a blocked agent)', () => {
+    const items = 250_000;
+    const finalizers = Buffer.alloc(items * 2);
+    for (let i = 0; i < items; i++) finalizers[2 * i] = (14 << 3) | 2; // ObjectMeta.finalizers, an empty string
+    const body = envelope('v1', 'ConfigMap', bytesField(1, Buffer.concat([objectMeta('many'), finalizers])));
+    const started = performance.now();
+    const read = decodeProtobufObject(body);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(read.ok && (read.value.metadata as { finalizers: string[] }).finalizers).toHaveLength(items);
+  }, 60_000);
+
+  it('keeps a map key named __proto__ a key (a valid ConfigMap key, which an assignment would drop silently)', () => {
+    const raw = Buffer.concat([bytesField(1, objectMeta('odd')), entry(2, '__proto__', 'kept'), entry(2, 'b', 'c')]);
+    const read = decodeProtobufObject(envelope('v1', 'ConfigMap', raw));
+    expect(read.ok && JSON.stringify(read.value.data)).toBe('{"__proto__":"kept","b":"c"}');
+    expect(decodeProtobufObject(envelope('v1', 'ConfigMap', Buffer.concat([raw, entry(2, '__proto__', 'again')])))).toMatchObject({ ok: false });
+  });
 });

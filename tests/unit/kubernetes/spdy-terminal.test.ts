@@ -1,5 +1,5 @@
 import { deflateSync, constants } from 'node:zlib';
-import { MAX_SPDY_FRAME_BYTES, MAX_SPDY_HEADER_BYTES, SPDY_HEADER_DICTIONARY } from '../../../core/kubernetes/spdy-frames';
+import { MAX_SPDY_FRAME_BYTES, MAX_SPDY_HEADER_BLOCKS, MAX_SPDY_HEADER_BYTES, SPDY_HEADER_DICTIONARY } from '../../../core/kubernetes/spdy-frames';
 import { MAX_SPDY_TERMINAL_STREAMS, SpdyTerminalReader } from '../../../agent/kubernetes/spdy-terminal';
 import { TerminalFeed } from '../../../agent/kubernetes/terminal-feed';
 import { CONTROL, encodeControl, encodeData, HEADER_DICTIONARY, HeaderCompressor } from '../../support/kube-fixture/streams/spdy-codec';
@@ -9,6 +9,16 @@ function synStream(compressor: HeaderCompressor, streamId: number, type: string)
   const fixed = Buffer.alloc(10);
   fixed.writeUInt32BE(streamId, 0);
   return encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, compressor.compress(new Map([['streamtype', type]]))]));
+}
+
+/** A SYN_STREAM opening stream 1 with `pairs` (any names, repeated or not) deflated by zlib, as Go's writer compresses. */
+function deflatedSynStream(pairs: [string, string][]): Buffer {
+  const parts = [Buffer.alloc(4)];
+  parts[0]?.writeUInt32BE(pairs.length);
+  for (const [n, v] of pairs) for (const s of [n, v]) parts.push(Buffer.from([0, 0, 0, s.length]), Buffer.from(s));
+  const fixed = Buffer.alloc(10);
+  fixed.writeUInt32BE(1, 0);
+  return encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, deflateSync(Buffer.concat(parts), { dictionary: SPDY_HEADER_DICTIONARY, finishFlush: constants.Z_SYNC_FLUSH })]));
 }
 
 function recorder() {
@@ -35,20 +45,8 @@ describe('reading an exec over SPDY for its recording', () => {
   });
 
   it('reads a header block deflated by zlib (not only the stored blocks the fixture writes)', () => {
-    const block = (pairs: [string, string][]): Buffer => {
-      const parts = [Buffer.alloc(4)];
-      parts[0]?.writeUInt32BE(pairs.length);
-      for (const [n, v] of pairs) for (const s of [n, v]) parts.push(Buffer.from([0, 0, 0, s.length]), Buffer.from(s));
-      return Buffer.concat(parts);
-    };
-    const fixed = (id: number) => {
-      const b = Buffer.alloc(10);
-      b.writeUInt32BE(id, 0);
-      return b;
-    };
     const flushed = recorder();
-    const first = deflateSync(block([['streamtype', 'stdout']]), { dictionary: SPDY_HEADER_DICTIONARY, finishFlush: constants.Z_SYNC_FLUSH });
-    expect(flushed.reader.fromCaller(encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed(1), first])))).toBeUndefined();
+    expect(flushed.reader.fromCaller(deflatedSynStream([['streamtype', 'stdout']]))).toBeUndefined();
     expect(flushed.reader.fromUpstream(encodeData(1, Buffer.from('hello')))).toBeUndefined();
     expect(flushed.seen).toEqual(['o hello']);
   });
@@ -96,4 +94,36 @@ describe('reading an exec over SPDY for its recording', () => {
     const huge = h.compress(new Map([['x-filler', 'a'.repeat(MAX_SPDY_HEADER_BYTES)]]));
     expect(reader.fromCaller(encodeControl(CONTROL.SYN_STREAM, 0, Buffer.concat([fixed, huge])))).toBe(`SPDY header blocks over ${MAX_SPDY_HEADER_BYTES} bytes on one connection`);
   });
+
+  it('refuses a header block that names a header twice or packs several values in one: Go keeps the first, so stdin would pass unrecorded', () => {
+    const syn = deflatedSynStream;
+    expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin'], ['streamtype', 'error']]))).toBe('a SPDY header block names streamtype twice');
+    expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin'], ['StreamType', 'error']]))).toBe('a SPDY header block names streamtype twice');
+    expect(recorder().reader.fromCaller(syn([['streamtype', 'stdin\u0000error']]))).toBe('a SPDY header block packs several values into streamtype');
+  });
+
+  it('bounds the header blocks one connection may send (each is read by inflating all before it again)', () => {
+    const { reader } = recorder();
+    const h = new HeaderCompressor();
+    const id = Buffer.alloc(4);
+    id.writeUInt32BE(1, 0);
+    const frames = [synStream(h, 1, 'stdout'), ...Array.from({ length: MAX_SPDY_HEADER_BLOCKS - 1 }, () => encodeControl(CONTROL.HEADERS, 0, Buffer.concat([id, h.compress(new Map())])))];
+    expect(reader.fromCaller(Buffer.concat(frames))).toBeUndefined();
+    expect(reader.fromCaller(encodeControl(CONTROL.HEADERS, 0, Buffer.concat([id, h.compress(new Map())])))).toBe(`over ${MAX_SPDY_HEADER_BLOCKS} SPDY header blocks on one connection`);
+  });
+
+  it('reads a frame of the largest size sent 16 bytes at a time without copying what arrived on every chunk', () => {
+    const { seen, reader } = recorder();
+    expect(reader.fromCaller(synStream(new HeaderCompressor(), 1, 'stdout'))).toBeUndefined();
+    const frame = encodeData(1, Buffer.alloc(MAX_SPDY_FRAME_BYTES, 'a'));
+    const started = performance.now();
+    const failures: string[] = [];
+    for (let at = 0; at < frame.length; at += 16) {
+      const failed = reader.fromUpstream(frame.subarray(at, at + 16));
+      if (failed !== undefined) failures.push(failed);
+    }
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(failures).toEqual([]);
+    expect(seen).toEqual([`o ${'a'.repeat(MAX_SPDY_FRAME_BYTES)}`]);
+  }, 60_000);
 });

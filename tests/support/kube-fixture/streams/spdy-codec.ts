@@ -127,7 +127,12 @@ function decodeHeaderBlock(block: Buffer): Headers {
   const count = block.readUInt32BE(0);
   offset = 4;
   if (count > MAX_HEADER_PAIRS) throw new SpdyProtocolError('too many headers');
-  for (let i = 0; i < count; i++) headers.set(read().toString('utf8').toLowerCase(), read().toString('utf8'));
+  // As Go's SPDY reader and http.Header.Get: a value splits at NUL, and a repeated name keeps its first value.
+  for (let i = 0; i < count; i++) {
+    const name = read().toString('utf8').toLowerCase();
+    const value = read().toString('utf8').split('\u0000')[0] ?? '';
+    if (!headers.has(name)) headers.set(name, value);
+  }
   return headers;
 }
 
