@@ -1,9 +1,18 @@
+import { refusedOutcomeOf } from '../approvals/approval-flow';
+import type { HeldRequest } from '../sessions/channels';
 import { refusal, type ToolOutcome } from './tool-registry';
 
 /** Requests one caller may have awaiting a decision through MCP (each holds a connection to the listener). */
 export const MAX_PENDING_EXECUTIONS_PER_CALLER = 10;
 /** Decided requests kept per caller for `request_status` (the oldest are forgotten first). */
 export const MAX_TRACKED_EXECUTIONS_PER_CALLER = 100;
+
+/**
+ * What a decided request keeps of its result for the status tools (kept for up to
+ * MAX_TRACKED_EXECUTIONS_PER_CALLER requests per caller, so far less than one answer); the call that
+ * waited got it whole.
+ */
+export const MAX_TRACKED_RESULT_BYTES = 64 * 1024;
 
 export type ExecutionStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'failed';
 
@@ -93,6 +102,54 @@ export function statusOutcome(e: Execution | undefined, requestId: string, targe
 }
 
 /**
+ * One call's held action as its toolset follows it: `sent` once the listener says its request went to
+ * reviewers (tracked as pending from then, for the status tools), then how it ended. Every protocol's
+ * toolset (Postgres, SSH, Kubernetes) reports through this, so their statuses mean the same.
+ */
+export class HeldAction {
+  private execution: Execution | undefined;
+  private resolvePending: (e: Execution) => void = () => undefined;
+  /** Resolves when the request is sent for review. */
+  readonly pending = new Promise<Execution>((resolve) => (this.resolvePending = resolve));
+
+  constructor(
+    private readonly held: HeldExecutions,
+    private readonly principal: string,
+    private readonly target: string,
+  ) {}
+
+  /** The request id, once the listener sent one for review. */
+  get requestId(): string | undefined {
+    return this.execution?.requestId;
+  }
+
+  /** The listener sent the request for review; false when this action's request was already known (one per call). */
+  sent(request: HeldRequest): boolean {
+    if (this.execution) return false;
+    const expiresAt = new Date(Date.now() + request.timeoutSeconds * 1000).toISOString();
+    this.execution = { requestId: request.requestId, target: this.target, reviewers: [...request.groups], expiresAt, status: 'pending' };
+    this.held.track(this.principal, this.execution);
+    this.resolvePending(this.execution);
+    return true;
+  }
+
+  /** The action ran (approved, when it was held): `tracked` is what the status tool keeps of its result. */
+  ran(tracked: unknown): void {
+    if (this.execution) Object.assign(this.execution, { status: 'approved', result: tracked });
+  }
+
+  /** The action was refused with a `twokey:` message: denied or expired by its reviewers, or failed. */
+  refused(message: string): void {
+    if (this.execution) Object.assign(this.execution, { status: refusedStatus(refusedOutcomeOf(message, this.execution.requestId)), message });
+  }
+
+  /** The action could not finish (its connection failed, it ran too long): failed, whatever its message says. */
+  failed(message: string): void {
+    if (this.execution) Object.assign(this.execution, { status: 'failed', message });
+  }
+}
+
+/**
  * A held action's tool answer: its end when it ends before a request is sent; once `pending` says the
  * request is out, its end within `waitSeconds`, or else `pending_approval` (the action waits on).
  */
@@ -104,7 +161,7 @@ export async function answerWithin(settled: Promise<ToolOutcome>, pending: Promi
   return { ok: true, decision: 'approve', result: pendingJson(first), summary: `pending_approval ${first.requestId}` };
 }
 
-/** A refused request's status from its `twokey:` message. */
-export function refusedStatus(outcome: string | undefined): ExecutionStatus {
+/** A refused request's status from the outcome its `twokey:` message names. */
+function refusedStatus(outcome: string | undefined): ExecutionStatus {
   return outcome === 'denied' || outcome === 'expired' ? outcome : 'failed';
 }
