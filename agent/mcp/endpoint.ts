@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
 import { Server as McpServer } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { principalKey, type Identity } from '../../core/identity/identity';
 import { AGENT_VERSION, type AgentContext } from '../agent';
-import type { McpEndpointConfig } from '../config';
+import { MCP_GENERATED_TLS_DIR, type McpEndpointConfig } from '../config';
+import { configuredOrGeneratedTls } from '../kubernetes/tls';
 import { McpSession } from './mcp-session';
 import { PROTECTED_RESOURCE_PATH, protectedResourceMetadata, unauthorized } from './protected-resource';
 import type { ToolOutcome, ToolRegistry } from './tool-registry';
@@ -81,7 +82,7 @@ interface CallerAuth {
  */
 export async function startMcpEndpoint(config: McpEndpointConfig, context: AgentContext, registry: ToolRegistry, issuers: readonly string[]): Promise<McpEndpoint> {
   const open = new Map<string, Open>();
-  const tls = config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  const tls = config.tls && (await configuredOrGeneratedTls(config.tls === 'generated' ? undefined : config.tls, join(context.stateDir, MCP_GENERATED_TLS_DIR), 'mcp', config.listen.host));
   let base = '';
   const metadataUrl = (): string => `${base}${PROTECTED_RESOURCE_PATH}${MCP_PATH}`;
 
