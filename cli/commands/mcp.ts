@@ -40,7 +40,11 @@ export async function mcpCommand(argv: string[]): Promise<number> {
     fetch: async (input, init) => {
       const headers = new Headers(init?.headers);
       headers.set('authorization', `Bearer ${await bearer()}`);
-      return send(input, { ...init, headers });
+      // fetch says only "fetch failed": the cause (a certificate not trusted, a refused connection) is what the user can act on.
+      return send(input, { ...init, headers }).catch((e: unknown) => {
+        const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message}` : '';
+        throw new Error(`${e instanceof Error ? e.message : String(e)}${cause}`);
+      });
     },
   });
   const local = new StdioServerTransport();

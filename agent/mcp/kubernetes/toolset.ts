@@ -153,7 +153,7 @@ function send(address: { host: string; port: number }, call: ToolCall, req: { me
 }
 
 /** What the status tool keeps of an approved write's answer: the object only when it is small (MAX_TRACKED_RESULT_BYTES). */
-function trackedAnswer(status: number, object: unknown): unknown {
+export function trackedAnswer(status: number, object: unknown): unknown {
   const kept = Buffer.byteLength(JSON.stringify(object) ?? '') <= MAX_TRACKED_RESULT_BYTES;
   return kept ? { http_status: status, object } : { http_status: status, truncated: true };
 }

@@ -6,7 +6,7 @@ import { HOLD_GRACE_SECONDS, parsePendingNotice } from '../../approvals/approval
 import type { TargetConfig } from '../../config';
 import type { InProcessChannels } from '../../sessions/channels';
 import { REFUSED_EXIT_STATUS } from '../../ssh/session-channel';
-import { answerWithin, HeldAction, HeldExecutions, statusOutcome, withHeldSlot } from '../held-executions';
+import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, statusOutcome, withHeldSlot } from '../held-executions';
 import { notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerSsh, runExec, type ExecOutput } from './caller-exec';
 
@@ -30,6 +30,14 @@ export interface SshToolDeps {
 
 
 const outputJson = (o: ExecOutput) => ({ exit_code: o.exitCode, signal: o.signal, stdout: o.stdout, stderr: o.stderr, truncated: o.truncated });
+
+/** What ssh_request_status keeps of an approved command's output: MAX_TRACKED_RESULT_BYTES of stdout and stderr together, `truncated` when cut. */
+function trackedOutput(o: ExecOutput): ReturnType<typeof outputJson> {
+  const cut = (text: string): string => Buffer.from(text).subarray(0, MAX_TRACKED_RESULT_BYTES / 2).toString('utf8');
+  const stdout = cut(o.stdout);
+  const stderr = cut(o.stderr);
+  return outputJson({ ...o, stdout, stderr, truncated: o.truncated || stdout !== o.stdout || stderr !== o.stderr });
+}
 const outputSummary = (o: ExecOutput): string => `exit ${o.exitCode ?? o.signal}; stdout ${Buffer.byteLength(o.stdout)} bytes, stderr ${Buffer.byteLength(o.stderr)} bytes${o.truncated ? '; truncated' : ''}`;
 
 /**
@@ -108,7 +116,7 @@ export function sshToolset(deps: SshToolDeps): McpToolset {
           action.refused(refused);
           return refusal(action.requestId ? 'approve' : 'deny', refused);
         }
-        action.ran(outputJson(o));
+        action.ran(trackedOutput(o));
         const id = action.requestId;
         return { ok: true, decision: id ? 'approve' : 'allow', result: { status: id ? 'approved' : 'done', request_id: id, ...outputJson(o) }, summary: outputSummary(o) };
       },
