@@ -1,6 +1,8 @@
 import { refusedOutcomeOf } from '../approvals/approval-flow';
 import type { HeldRequest } from '../sessions/channels';
-import { refusal, type ToolOutcome } from './tool-registry';
+import { z } from 'zod';
+import { principalKey } from '../../core/identity/identity';
+import { refusal, tool, type McpTool, type ToolOutcome } from './tool-registry';
 
 /** Requests one caller may have awaiting a decision through MCP (each holds a connection to the listener). */
 export const MAX_PENDING_EXECUTIONS_PER_CALLER = 10;
@@ -94,8 +96,19 @@ export async function withHeldSlot(held: HeldExecutions, principal: string, run:
 
 export const pendingJson = (e: Execution) => ({ status: 'pending_approval', request_id: e.requestId, reviewers: e.reviewers, expires_at: e.expiresAt });
 
-/** `request_status`'s answer for one of the caller's requests on a target (any protocol's). */
-export function statusOutcome(e: Execution | undefined, requestId: string, target: string): ToolOutcome {
+/** A protocol's status tool (`request_status`, `ssh_request_status`, ...): the state of one of the caller's requests on a target. */
+export function requestStatusTool(name: string, description: string, held: HeldExecutions, available: McpTool['available']): McpTool {
+  return tool({
+    name,
+    description,
+    args: z.strictObject({ request_id: z.string().uuid() }),
+    available,
+    call: async (args, call) => statusOutcome(held.get(principalKey(call.identity), args.request_id), args.request_id, call.target.name),
+  });
+}
+
+/** A status tool's answer for one of the caller's requests on a target (any protocol's). */
+function statusOutcome(e: Execution | undefined, requestId: string, target: string): ToolOutcome {
   if (!e || e.target !== target) return { ok: false, decision: 'error', message: `twokey: no request ${requestId} of yours through MCP on ${target}` };
   if (e.status === 'pending') return { ok: true, decision: 'approve', result: pendingJson(e), summary: `pending ${e.requestId}` };
   return { ok: true, decision: 'approve', result: { status: e.status, request_id: e.requestId, ...(e.message ? { message: e.message } : {}), ...(e.result ? { result: e.result } : {}) }, summary: `${e.status} ${e.requestId}` };

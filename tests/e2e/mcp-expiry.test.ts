@@ -4,21 +4,13 @@ import { HOLD_GRACE_SECONDS } from '../../agent/approvals/approval-flow';
 import { demoCustomer } from '../../local/demo/seed';
 import { waitFor } from '../support/control-plane';
 import { callTool, mcpClient } from '../support/mcp-client';
-import { startPgStack, type PgStack } from '../support/pg-stack';
+import { PG_TEST_POLICY, startPgStack, type PgStack } from '../support/pg-stack';
 
 /** The shortest approval timeout the policy takes: the test waits it out. */
 const TIMEOUT_SECONDS = 10;
 
-const POLICY = `
-targets:
-  - { name: test-pg, protocol: postgres, agent: pg-agent }
-reviewers: { dba: [{ subject: bob, email: bob@example.com }] }
-rules:
-  - name: hasty
-    targets: [test-pg]
-    subjects: { groups: [hasty] }
-    actions: { read: allow, write: { approve: { groups: [dba], timeoutSeconds: ${TIMEOUT_SECONDS} } }, ddl: deny, admin: deny, unknown: deny }
-`;
+// The test policy with the shortest approval timeout for support's writes.
+const POLICY = PG_TEST_POLICY.replace('write: { approve: { groups: [dba] } }', `write: { approve: { groups: [dba], timeoutSeconds: ${TIMEOUT_SECONDS} } }`);
 
 describe('an MCP write whose approval timed out (official SDK client)', () => {
   let stack: PgStack;
@@ -26,7 +18,7 @@ describe('an MCP write whose approval timed out (official SDK client)', () => {
 
   beforeAll(async () => {
     stack = await startPgStack({ policy: POLICY, mcp: true });
-    client = await mcpClient(stack.mcpUrl(), await stack.token('hal', ['hasty']));
+    client = await mcpClient(stack.mcpUrl(), await stack.token('hal', ['support']));
   }, 120_000);
   afterAll(async () => {
     await client?.close();

@@ -10,17 +10,6 @@ import { TWOKEY_BIN } from '../support/cli';
 import { callTool } from '../support/mcp-client';
 import { startPgStack, type PgStack } from '../support/pg-stack';
 
-const POLICY = `
-targets:
-  - { name: test-pg, protocol: postgres, agent: pg-agent }
-reviewers: { dba: [{ subject: bob, email: bob@example.com }] }
-rules:
-  - name: support
-    targets: [test-pg]
-    subjects: { groups: [support] }
-    actions: { read: allow, write: { approve: { groups: [dba] } }, ddl: deny, admin: deny, unknown: deny }
-`;
-
 describe('the MCP endpoint over TLS with the certificate the agent generated', () => {
   let stack: PgStack;
   let caPem: string;
@@ -30,7 +19,7 @@ describe('the MCP endpoint over TLS with the certificate the agent generated', (
   const httpsUrl = (): string => `https://${endpoint()}/mcp`;
 
   beforeAll(async () => {
-    stack = await startPgStack({ policy: POLICY, mcp: true, mcpTls: 'generated' });
+    stack = await startPgStack({ mcp: true, mcpTls: 'generated' });
     caFile = join(stack.agent.context.stateDir, MCP_GENERATED_TLS_DIR, 'cert.pem');
     caPem = readFileSync(caFile, 'utf8');
   }, 120_000);

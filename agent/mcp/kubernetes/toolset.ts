@@ -6,7 +6,7 @@ import type { Action, Decision } from '../../../core/policy/decide';
 import type { TargetConfig } from '../../config';
 import { HOLD_GRACE_SECONDS } from '../../approvals/approval-flow';
 import type { CallerChannel, InProcessChannels } from '../../sessions/channels';
-import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, statusOutcome, withHeldSlot } from '../held-executions';
+import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
 import { notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 
 /** Bytes of a response body one call keeps (an MCP result is one JSON message); more is refused as truncated. */
@@ -236,13 +236,12 @@ export function kubernetesToolset(deps: KubeToolDeps): McpToolset {
     },
   };
 
-  const requestStatus: McpTool<z.ZodObject<{ request_id: z.ZodString }>> = {
-    name: 'kubectl_request_status',
-    description: 'The state of a write sent for review through kubectl: pending, approved (with the API server\'s answer), denied (with the reviewer comment), expired or failed.',
-    args: z.strictObject({ request_id: z.string().uuid() }),
+  const requestStatus = requestStatusTool(
+    'kubectl_request_status',
+    "The state of a write sent for review through kubectl: pending, approved (with the API server's answer), denied (with the reviewer comment), expired or failed.",
+    deps.held,
     available,
-    call: async (args, call) => statusOutcome(deps.held.get(principalKey(call.identity), args.request_id), args.request_id, call.target.name),
-  };
+  );
 
-  return { protocol: 'kubernetes', tools: [tool(kubectl), tool(requestStatus)] };
+  return { protocol: 'kubernetes', tools: [tool(kubectl), requestStatus] };
 }

@@ -9,7 +9,7 @@ import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
 import { notServed, refusal, tool, type McpTool, type McpToolset, type Refusal, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
-import { answerWithin, HeldAction, HeldExecutions, statusOutcome, withHeldSlot } from '../held-executions';
+import { answerWithin, HeldAction, HeldExecutions, requestStatusTool, withHeldSlot } from '../held-executions';
 import { trackedResult } from './tracked-result';
 import { ReaderConnections } from './reader-connections';
 
@@ -200,13 +200,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
     return answerWithin(settled, action.pending, waitSeconds);
   }
 
-  const requestStatus: McpTool<z.ZodObject<{ request_id: z.ZodString }>> = {
-    name: 'request_status',
-    description: 'The state of a write sent for review through execute: pending, approved (with its result), denied (with the reviewer comment), expired or failed.',
-    args: z.strictObject({ request_id: z.string().uuid() }),
-    available: writes,
-    call: async (args, call) => statusOutcome(deps.held.get(principalKey(call.identity), args.request_id), args.request_id, call.target.name),
-  };
+  const requestStatus = requestStatusTool('request_status', 'The state of a write sent for review through execute: pending, approved (with its result), denied (with the reviewer comment), expired or failed.', deps.held, writes);
 
-  return { protocol: 'postgres', tools: [tool(describeSchema), tool(query), tool(execute), tool(requestStatus)] };
+  return { protocol: 'postgres', tools: [tool(describeSchema), tool(query), tool(execute), requestStatus] };
 }

@@ -6,7 +6,7 @@ import { HOLD_GRACE_SECONDS, parsePendingNotice } from '../../approvals/approval
 import type { TargetConfig } from '../../config';
 import type { InProcessChannels } from '../../sessions/channels';
 import { REFUSED_EXIT_STATUS } from '../../ssh/session-channel';
-import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, statusOutcome, withHeldSlot } from '../held-executions';
+import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
 import { notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerSsh, runExec, type ExecOutput } from './caller-exec';
 
@@ -133,13 +133,7 @@ export function sshToolset(deps: SshToolDeps): McpToolset {
     return answerWithin(settled, action.pending, waitSeconds);
   }
 
-  const requestStatus: McpTool<z.ZodObject<{ request_id: z.ZodString }>> = {
-    name: 'ssh_request_status',
-    description: 'The state of a command sent for review through ssh_exec: pending, approved (with its output), denied (with the reviewer comment), expired or failed.',
-    args: z.strictObject({ request_id: z.string().uuid() }),
-    available,
-    call: async (args, call) => statusOutcome(deps.held.get(principalKey(call.identity), args.request_id), args.request_id, call.target.name),
-  };
+  const requestStatus = requestStatusTool('ssh_request_status', 'The state of a command sent for review through ssh_exec: pending, approved (with its output), denied (with the reviewer comment), expired or failed.', deps.held, available);
 
-  return { protocol: 'ssh', tools: [tool(sshExec), tool(requestStatus)] };
+  return { protocol: 'ssh', tools: [tool(sshExec), requestStatus] };
 }
