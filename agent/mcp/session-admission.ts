@@ -16,12 +16,15 @@ export type Admission<S extends HeldSession> =
   | { readonly ok: true; readonly reclaim?: S }
   | { readonly ok: false; readonly status: 429 | 503; readonly message: string };
 
+/** Which session goes first: an idle one, then the least recently used (so keeping every session busy does not keep them all). */
+const reclaimOrder = (x: HeldSession, y: HeldSession): number => Number(x.busy > 0) - Number(y.busy > 0) || x.lastUsed - y.lastUsed;
+
 /**
  * Whether `principal` may open another MCP session. Past MAX_MCP_SESSIONS_PER_CALLER, no. When the
  * agent holds MAX_MCP_SESSIONS, a few callers at their cap could keep everyone else out: the caller
  * holding the most sessions (more than the newcomer would, once admitted) gives up the one it used
- * least recently that is serving nothing (its client starts a new one, as MCP clients do when a
- * session ends), so the sessions end up shared evenly; when no one holds more, the agent is full.
+ * least recently, one serving nothing if it has one (its client starts a new one, as MCP clients do
+ * when a session ends), so the sessions end up shared evenly; when no one holds more, the agent is full.
  */
 export function admitSession<S extends HeldSession>(open: Iterable<S>, principal: string): Admission<S> {
   const byCaller = new Map<string, S[]>();
@@ -42,10 +45,9 @@ export function admitSession<S extends HeldSession>(open: Iterable<S>, principal
   let most = 0;
   for (const sessions of byCaller.values()) {
     if (sessions.length <= mine + 1) continue;
-    const idle = sessions.filter((s) => s.busy === 0).sort((x, y) => x.lastUsed - y.lastUsed)[0];
-    if (!idle) continue;
-    if (sessions.length > most || (sessions.length === most && reclaim !== undefined && idle.lastUsed < reclaim.lastUsed)) {
-      reclaim = idle;
+    const candidate = [...sessions].sort(reclaimOrder)[0] as S;
+    if (sessions.length > most || (sessions.length === most && reclaim !== undefined && reclaimOrder(candidate, reclaim) < 0)) {
+      reclaim = candidate;
       most = sessions.length;
     }
   }

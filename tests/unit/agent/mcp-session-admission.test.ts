@@ -19,7 +19,7 @@ describe('MCP session admission', () => {
     expect(admitted).toEqual({ ok: true, reclaim: open[0] });
   });
 
-  it('skips a session serving a request, and a caller who would hold no more than the newcomer', () => {
+  it('prefers an idle session to one serving a request, and takes no session of a caller who would hold no more than the newcomer', () => {
     const open = filledByHogs();
     const first = open[0] as HeldSession;
     open[0] = { ...first, busy: 1 };
@@ -27,6 +27,11 @@ describe('MCP session admission', () => {
     // Everyone holds one: nobody gives one up for a newcomer.
     const even = Array.from({ length: MAX_MCP_SESSIONS }, (_, i) => ({ principal: `user-${i}`, lastUsed: i, busy: 0 }));
     expect(admitSession(even, 'newcomer')).toMatchObject({ ok: false, status: 503, message: expect.stringMatching(/^twokey: the agent has 200 MCP sessions/) });
+  });
+
+  it('closes the least recently used busy session when the caller holding the most keeps every one busy', () => {
+    const open = filledByHogs().map((x) => ({ ...x, busy: 1 }));
+    expect(admitSession(open, 'newcomer')).toEqual({ ok: true, reclaim: open[0] });
   });
 
   it('does not let callers at the cap take sessions from each other, only even the shares out', () => {
