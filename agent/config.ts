@@ -92,6 +92,9 @@ const mcpEndpoint = z
   .superRefine((m, ctx) => {
     const problem = listenerTlsProblem(m);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    // A generated certificate names the listen host and the public URL's: on a wildcard bind, only the latter reaches other hosts.
+    const wildcard = m.listen.host === '0.0.0.0' || m.listen.host === '::';
+    if (m.tls === 'generated' && wildcard && !m.publicUrl) ctx.addIssue({ code: 'custom', message: `tls: generated on ${m.listen.host} needs publicUrl: the host name clients use goes into the certificate` });
   });
 
 /** A listener that takes callers' tokens must have TLS unless only this machine can reach it. */

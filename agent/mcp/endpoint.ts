@@ -86,7 +86,9 @@ interface CallerAuth {
  */
 export async function startMcpEndpoint(config: McpEndpointConfig, context: AgentContext, registry: ToolRegistry, issuers: readonly string[]): Promise<McpEndpoint> {
   const open = new Map<string, Open>();
-  const tls = config.tls && (await configuredOrGeneratedTls(config.tls === 'generated' ? undefined : config.tls, join(context.stateDir, MCP_GENERATED_TLS_DIR), 'mcp', config.listen.host));
+  // A generated certificate names the host of the public URL too: the name remote clients connect to.
+  const publicHost = config.publicUrl === undefined ? [] : [new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1')];
+  const tls = config.tls && (await configuredOrGeneratedTls(config.tls === 'generated' ? undefined : config.tls, join(context.stateDir, MCP_GENERATED_TLS_DIR), 'mcp', config.listen.host, publicHost));
   let base = '';
   const metadataUrl = (): string => `${base}${PROTECTED_RESOURCE_PATH}${MCP_PATH}`;
 

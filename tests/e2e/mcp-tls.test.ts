@@ -10,6 +10,9 @@ import { TWOKEY_BIN } from '../support/cli';
 import { callTool } from '../support/mcp-client';
 import { startPgStack, type PgStack } from '../support/pg-stack';
 
+/** The name clients use for the endpoint (metadata and the generated certificate name it). */
+const PUBLIC_URL = 'https://mcp.twokey.test:8443';
+
 describe('the MCP endpoint over TLS with the certificate the agent generated', () => {
   let stack: PgStack;
   let caPem: string;
@@ -19,7 +22,7 @@ describe('the MCP endpoint over TLS with the certificate the agent generated', (
   const httpsUrl = (): string => `https://${endpoint()}/mcp`;
 
   beforeAll(async () => {
-    stack = await startPgStack({ mcp: true, mcpTls: 'generated' });
+    stack = await startPgStack({ mcp: true, mcpOptions: { tls: 'generated', publicUrl: PUBLIC_URL } });
     caFile = join(stack.agent.context.stateDir, MCP_GENERATED_TLS_DIR, 'cert.pem');
     caPem = readFileSync(caFile, 'utf8');
   }, 120_000);
@@ -37,12 +40,12 @@ describe('the MCP endpoint over TLS with the certificate the agent generated', (
     return client;
   }
 
-  it('serves the SDK client over https when it pins the generated certificate, and names the https URL in its metadata', async () => {
+  it('serves the SDK client over https when it pins the generated certificate, and names the public https URL in its metadata', async () => {
     const client = await connect(httpsUrl(), pinnedFetch(caPem));
     const r = await callTool(client, 'query', { target: 'test-pg', sql: 'SELECT 41 + 1 AS answer' });
     expect(r.json).toMatchObject({ columns: ['answer'], rows: [['42']] });
     const metadata = await pinnedFetch(caPem)(`https://${endpoint()}/.well-known/oauth-protected-resource/mcp`);
-    expect(((await metadata.json()) as { resource: string }).resource).toBe(httpsUrl());
+    expect(((await metadata.json()) as { resource: string }).resource).toBe(`${PUBLIC_URL}/mcp`);
   });
 
   it('refuses a plain http client, a client trusting only the system roots, and one pinning another certificate', async () => {
@@ -53,13 +56,11 @@ describe('the MCP endpoint over TLS with the certificate the agent generated', (
     await expect(connect(httpsUrl(), pinnedFetch(other))).rejects.toThrow(/self[- ]signed certificate|unable to verify/);
   });
 
-  it('refuses a certificate that does not name the host the client connects to', async () => {
-    // The generated certificate names localhost and 127.0.0.1, the listen host: another name for the same address does not match.
-    const [, port] = endpoint().split(':');
-    const r = await new Promise<Error>((resolve) => {
-      pinnedFetch(caPem)(`https://127.0.0.1:${port}/mcp`, { headers: { host: 'agent.example' } }).then(() => resolve(new Error('answered')), resolve);
-    });
-    expect(r.message).toMatch(/Hostname\/IP does not match certificate's altnames: Host: agent\.example/);
+  it('presents a certificate naming the public URL host, and refuses to be taken for another host', async () => {
+    // The generated certificate names localhost, 127.0.0.1 (the listen host) and the public URL's host; no other name matches.
+    const as = (host: string): Promise<number | Error> => pinnedFetch(caPem)(httpsUrl(), { headers: { host } }).then((r) => r.status, (e: Error) => e);
+    expect(await as('mcp.twokey.test')).toBe(401);
+    expect(String(await as('agent.example'))).toMatch(/Hostname\/IP does not match certificate's altnames: Host: agent\.example/);
   });
 
   it('relays through the twokey mcp bridge when it pins the certificate with --ca, and reports the refusal without it', async () => {
