@@ -33,7 +33,7 @@ import { freePort } from '../local/free-port';
 import { devIssuerConfig, mintDevToken, withDevIssuer, type DevSigningKey } from '../local/oidc/dev-issuer';
 import { postDecision, waitForMail } from '../tests/support/outbox';
 import { CONFIDENCE, offFirst, pairedOverhead } from './paired';
-import { controlPlaneInfo, currentRssMb, peakRssMb, resetPeakRss, waitForPort } from './processes';
+import { CLOCK_TICKS, controlPlaneInfo, cpuSeconds, currentRssMb, peakRssMb, resetPeakRss, statCpuSeconds, statFields, waitForPort } from './processes';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
 
 const HOST = '127.0.0.1';
@@ -180,22 +180,6 @@ async function streamQuery(port: number, user: string, password: string, sql: st
   });
 }
 
-/** CPU seconds (user + system, every thread) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-}
-/** A /proc/<pid>/stat line's fields after the command name (which may hold spaces): utime is [11], stime [12]. */
-const statFields = (stat: string): string[] => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-/**
- * utime + stime from a /proc/<pid>/stat line (the fields after the command name, which may hold spaces);
- * with `endedChildren`, plus the CPU of its children that ended and were waited for (cutime [13],
- * cstime [14]): a cell's PostgreSQL backends and pgbench end with it.
- */
-function statCpuSeconds(stat: string, endedChildren = false): number {
-  const fields = statFields(stat);
-  const own = Number(fields[11]) + Number(fields[12]);
-  return (endedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) / CLOCK_TICKS;
-}
 /** CPU seconds of a process's main thread (the proxy's event loop), without its helper threads: in user space and in the kernel. */
 function mainThreadCpuSeconds(pid: number): { user: number; system: number } {
   const fields = statFields(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
@@ -255,7 +239,6 @@ function topCpu(before: Map<string, number>, after: Map<string, number>, transac
     .map(([name, us]) => `${name} ${us.toFixed(1)}`)
     .join(', ');
 }
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const BARE_NODE_RELAY = `
 const net = require('net');

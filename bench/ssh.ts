@@ -1,8 +1,11 @@
 /**
  * `npm run bench:ssh`: the SSH relay against a direct connection to the same sshd, in one run:
- * a 100 MB `cat` to /dev/null and a 100 MB `scp` download (median of BENCH_ROUNDS each, direct and
- * through the agent alternating), the keystroke round trip in a pty shell (p50 of BENCH_KEYS echoes,
- * direct and through the agent), and the agent's peak RSS. Appends to bench/RESULTS.md. Never part of `npm test`.
+ * a 100 MB `cat` to /dev/null and a 100 MB `scp` download (BENCH_ROUNDS rounds, direct and through the
+ * agent alternating; each round's own ratio, their median and range), the agent's CPU per transfer, the
+ * keystroke round trip in a pty shell (p50 of BENCH_KEYS echoes, direct and through the agent), and the
+ * agent's RSS after start-up and at its peak. Appends to bench/RESULTS.md. Never part of `npm test`.
+ * BENCH_PROFILE=DIR writes the agent's CPU profile there (node --cpu-prof), BENCH_AGENT_FLAGS adds Node
+ * flags to the agent (its output lands in the agent's log), BENCH_ONLY=cat or scp runs only that transfer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,15 +17,17 @@ import { sshFingerprint } from '../core/ssh/public-key';
 import { startDemoSshd } from '../local/demo/sshd';
 import { freePort } from '../local/free-port';
 import { devIssuerConfig, mintDevToken, withDevIssuer } from '../local/oidc/dev-issuer';
-import { controlPlaneInfo, peakRssMb, waitForPort } from './processes';
+import { controlPlaneInfo, cpuSeconds, currentRssMb, peakRssMb, waitForPort } from './processes';
 import { appendResults, benchWorkDir, runBench } from './results';
 
 const HOST = '127.0.0.1';
 const REPO = resolve(__dirname, '..');
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 100);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const KEYS = Number(process.env.BENCH_KEYS ?? 200);
 const POLICY_WAIT_MS = 30_000;
+const ONLY = process.env.BENCH_ONLY;
+const TRANSFERS = (['cat', 'scp'] as const).filter((t) => !ONLY || t === ONLY);
 
 /** The bench caller reads, writes and opens shells without approval and without masks: the relay alone is measured. */
 const POLICY = `
@@ -36,7 +41,11 @@ rules:
     actions: { read: allow, write: allow, shell: allow }
 `;
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2;
+};
 
 /** Runs a client program to completion, its output discarded, and returns its wall time in seconds. */
 function timed(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -101,7 +110,8 @@ async function main(): Promise<void> {
     const target = { name: 'bench-ssh', protocol: 'ssh', listen: { host: HOST, port: agentPort }, upstream: { host: sshd.host, port: sshd.port }, hostKey: sshd.hostKey, readLogin: sshd.readLogin, writeLogin: sshd.writeLogin };
     writeFileSync(join(agentDir, 'agent.yaml'), toYaml({ name: 'bench-agent', controlPlane: { url: info.wsUrl }, stateDir: 'state', identity: { issuers: [devIssuerConfig(info.issuer, 'data')] }, targets: [target] }));
     const agentLog = openSync(join(agentDir, 'agent.log'), 'a');
-    const agent = spawn(process.execPath, [join(REPO, 'cli/bin.cjs'), 'agent', '--config', join(agentDir, 'agent.yaml')], { stdio: ['ignore', agentLog, agentLog], env: { ...process.env, TWOKEY_AGENT_KEY: agentKey, LOG_LEVEL: 'warn' } });
+    const flags = [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), ...(process.env.BENCH_AGENT_FLAGS ?? '').split(' ').filter(Boolean)];
+    const agent = spawn(process.execPath, [...flags, join(REPO, 'cli/bin.cjs'), 'agent', '--config', join(agentDir, 'agent.yaml')], { stdio: ['ignore', agentLog, agentLog], env: { ...process.env, TWOKEY_AGENT_KEY: agentKey, LOG_LEVEL: 'warn' } });
     children.push(agent);
     await waitForPort(agentPort, HOST);
     const token = await mintDevToken(info.issuer, info.signingKey, { user: 'bench', groups: ['bench'], audience: 'data', ttlSeconds: 3600 });
@@ -117,8 +127,7 @@ async function main(): Promise<void> {
     /** A client through `path`: plain for the direct login (its key), under sshpass for the agent (the token). */
     const run = (path: Path, client: 'ssh' | 'scp', args: string[]): Promise<number> =>
       timed(path.viaAgent ? 'sshpass' : client, [...(path.viaAgent ? ['-e', client] : []), ...common, ...path.auth, client === 'ssh' ? '-p' : '-P', String(path.port), ...args], path.env);
-    const cat = (p: Path): Promise<number> => run(p, 'ssh', [`${p.user}@${HOST}`, `cat ${big}`]);
-    const scp = (p: Path): Promise<number> => run(p, 'scp', [`${p.user}@${HOST}:${big}`, '/dev/null']);
+    const transfer = { cat: (p: Path): Promise<number> => run(p, 'ssh', [`${p.user}@${HOST}`, `cat ${big}`]), scp: (p: Path): Promise<number> => run(p, 'scp', [`${p.user}@${HOST}:${big}`, '/dev/null']) };
 
     // Until the agent has its policy, every session is refused.
     const deadline = Date.now() + POLICY_WAIT_MS;
@@ -132,39 +141,56 @@ async function main(): Promise<void> {
       }
     }
 
-    const results: Record<string, { direct: number[]; agent: number[] }> = { cat: { direct: [], agent: [] }, scp: { direct: [], agent: [] } };
+    const pid = agent.pid as number;
+    const startRss = { now: currentRssMb(pid), peak: peakRssMb(pid) };
+    type Sample = { direct: number; agent: number; agentCpu: number };
+    const results = { cat: [] as Sample[], scp: [] as Sample[] };
+    /** A transfer through the agent: its wall time and the agent's CPU time during it. */
+    const viaAgentTimed = async (name: (typeof TRANSFERS)[number]): Promise<{ seconds: number; cpu: number }> => {
+      const cpu = cpuSeconds(pid);
+      const seconds = await transfer[name](viaAgent);
+      return { seconds, cpu: cpuSeconds(pid) - cpu };
+    };
     for (let round = 0; round < ROUNDS; round++) {
-      // Alternate which goes first, so that neither always meets a warmer cache.
-      const order: [keyof (typeof results)['cat'], Path][] = round % 2 === 0 ? [['direct', direct], ['agent', viaAgent]] : [['agent', viaAgent], ['direct', direct]];
-      for (const [side, path] of order) {
-        results.cat?.[side].push(await cat(path));
-        results.scp?.[side].push(await scp(path));
+      for (const name of TRANSFERS) {
+        // Alternate which goes first, so that neither always meets a warmer cache.
+        let d: number;
+        let a: { seconds: number; cpu: number };
+        if (round % 2 === 0) {
+          d = await transfer[name](direct);
+          a = await viaAgentTimed(name);
+        } else {
+          a = await viaAgentTimed(name);
+          d = await transfer[name](direct);
+        }
+        results[name].push({ direct: d, agent: a.seconds, agentCpu: a.cpu });
       }
       console.log(`round ${round + 1}/${ROUNDS}: ${JSON.stringify(results)}`);
     }
     const fingerprint = sshFingerprint(Buffer.from(agentPublic.split(' ')[1] ?? '', 'base64'));
     const keysDirect = await keystrokeP50({ host: HOST, port: sshd.port, username: sshd.readLogin.user, privateKey: readFileSync(sshd.readLogin.keyFile), hostVerifier: (k: Buffer) => sshFingerprint(k) === sshd.hostKey });
     const keysAgent = await keystrokeP50({ host: HOST, port: agentPort, username: 'bench', password: token, hostVerifier: (k: Buffer) => sshFingerprint(k) === fingerprint });
-    const rss = peakRssMb(agent.pid as number);
+    const rss = peakRssMb(pid);
 
-    const line = (name: string, what: string): string => {
-      const r = results[name] as { direct: number[]; agent: number[] };
-      const d = median(r.direct);
-      const a = median(r.agent);
-      return `| ${what} | ${d.toFixed(2)} s (${(FILE_MB / d).toFixed(0)} MB/s) | ${a.toFixed(2)} s (${(FILE_MB / a).toFixed(0)} MB/s) | ${(d / a).toFixed(2)} |`;
+    const what = { cat: '`ssh host cat FILE` (to /dev/null at the caller)', scp: '`scp host:FILE /dev/null` (SFTP)' };
+    const line = (name: (typeof TRANSFERS)[number]): string => {
+      const samples = results[name];
+      const d = median(samples.map((s) => s.direct));
+      const a = median(samples.map((s) => s.agent));
+      const ratios = samples.map((s) => s.direct / s.agent);
+      return `| ${what[name]} | ${d.toFixed(2)} s (${(FILE_MB / d).toFixed(0)} MB/s) | ${a.toFixed(2)} s (${(FILE_MB / a).toFixed(0)} MB/s) | ${median(ratios).toFixed(2)} | ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)} | ${median(samples.map((s) => s.agentCpu)).toFixed(2)} s |`;
     };
     const lines = [
-      `| ${FILE_MB} MB, median of ${ROUNDS} | direct | through the agent | agent/direct throughput |`,
-      '|---|---|---|---|',
-      line('cat', '`ssh host cat FILE` (to /dev/null at the caller)'),
-      line('scp', '`scp host:FILE /dev/null` (SFTP)'),
+      `| ${FILE_MB} MB, ${ROUNDS} rounds | direct (median) | through the agent (median) | agent/direct throughput (median of the rounds' own) | range over the rounds | agent CPU per transfer (median) |`,
+      '|---|---|---|---|---|---|',
+      ...TRANSFERS.map(line),
       '',
       `keystroke round trip in a pty shell, p50 of ${KEYS}: direct ${keysDirect.toFixed(2)} ms, through the agent ${keysAgent.toFixed(2)} ms, added ${(keysAgent - keysDirect).toFixed(2)} ms`,
       '',
-      `agent peak RSS over the run: ${rss.toFixed(0)} MB`,
+      `agent RSS after start-up ${startRss.now.toFixed(0)} MB (peak ${startRss.peak.toFixed(0)} MB while starting); peak over the run: ${rss.toFixed(0)} MB`,
     ];
     console.log(lines.join('\n'));
-    appendResults(`npm run bench:ssh (${ROUNDS} rounds of ${FILE_MB} MB, ${KEYS} keys, local stack)`, lines);
+    appendResults(`${ONLY ? `BENCH_ONLY=${ONLY} ` : ''}npm run bench:ssh (${ROUNDS} rounds of ${FILE_MB} MB, ${KEYS} keys, local stack)`, lines);
     await sshd.stop();
   } finally {
     // Stopped before the work dir goes: the control plane's S3 stand-in may still be writing into it.

@@ -1,8 +1,9 @@
 // The agent runs from one bundled file, not through tsx: bundled, a module's imports are plain
 // bindings (tsx's CommonJS interop turns each into a getter call on every use, which the Postgres hot
-// path felt). Built at every start (esbuild takes a fraction of a second), so that there is no build
+// path felt). Built at every start (esbuild takes a fraction of a second, in a child process: see
+// buildAgentApart), so that there is no build
 // step to forget. npm packages stay outside the bundle and load from node_modules as usual.
-const { buildSync } = require('esbuild');
+const { execFileSync } = require('node:child_process');
 const { mkdirSync, renameSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
@@ -15,6 +16,7 @@ const OUT_DIR = join(REPO, 'node_modules', '.cache', 'twokey-agent');
  * written whole and renamed into place: agents starting at the same time never read half a bundle.
  */
 function buildAgent() {
+  const { buildSync } = require('esbuild');
   const { outputFiles } = buildSync({
     entryPoints: {
       // The whole command line (its commands load on demand): `twokey agent` reports errors as every command does.
@@ -41,4 +43,15 @@ function buildAgent() {
   return join(OUT_DIR, 'agent.cjs');
 }
 
-module.exports = { buildAgent, OUT_DIR };
+/**
+ * buildAgent in a child process, for the process that then runs the agent: esbuild's build leaves
+ * about 17 MB resident in the process that ran it, which the agent would carry for its whole life.
+ */
+function buildAgentApart() {
+  execFileSync(process.execPath, [__filename], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return join(OUT_DIR, 'agent.cjs');
+}
+
+if (require.main === module) buildAgent();
+
+module.exports = { buildAgent, buildAgentApart, OUT_DIR };

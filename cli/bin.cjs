@@ -4,7 +4,7 @@
 require('./quiet-sdk-warning.cjs');
 const argv = process.argv.slice(2);
 let main;
-if (argv[0] === 'agent') main = require(require('./agent-bundle.cjs').buildAgent()).main;
+if (argv[0] === 'agent') main = require(require('./agent-bundle.cjs').buildAgentApart()).main;
 else {
   require('tsx/cjs');
   main = require('./main.ts').main;

@@ -10,6 +10,13 @@ import { listenOn } from '../net/listen';
 export const MAX_PENDING_HANDSHAKES = 64;
 /** Time a connection has to authenticate (OpenSSH's LoginGraceTime, shorter). */
 export const LOGIN_GRACE_MS = 30_000;
+/**
+ * Ciphers offered to callers: AES-GCM only. A client takes the first cipher of its own list that the
+ * server offers, and OpenSSH lists chacha20-poly1305 and AES-CTR first: offered, they would be chosen,
+ * and they cost the agent more per byte than AES-GCM on the CPU's AES instructions (ssh2's
+ * chacha20-poly1305 without its native addon, as in the agent package, is JavaScript).
+ */
+export const CALLER_CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'] as const;
 
 /**
  * The agent's SSH endpoint for one target: callers connect with plain `ssh`, `scp`, `sftp`; the
@@ -18,7 +25,7 @@ export const LOGIN_GRACE_MS = 30_000;
  */
 export async function startSshListener(target: SshTargetConfig, context: AgentContext): Promise<ProtocolListener> {
   const hostKey = await loadOrCreateHostKey(context.stateDir, target.name);
-  const ssh = new Server({ hostKeys: [hostKey.privateKey], ident: 'twokey' });
+  const ssh = new Server({ hostKeys: [hostKey.privateKey], ident: 'twokey', algorithms: { cipher: [...CALLER_CIPHERS] } });
   /** Sockets not authenticated yet, by their remote address and port (ssh2 names a connection by these). */
   const pending = new Map<string, { readonly socket: Socket; readonly timer: NodeJS.Timeout }>();
   const sockets = new Set<Socket>();

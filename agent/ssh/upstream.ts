@@ -42,5 +42,8 @@ export async function connectUpstream(target: SshTargetConfig, login: UpstreamLo
         return !hostKeyMismatch;
       },
     });
+    // Nagle's algorithm held back the small packets the agent sends on (SFTP READ requests, window
+    // adjustments) until the target acknowledged the last: the caller's socket has no delay either.
+    client.setNoDelay(true);
   });
 }

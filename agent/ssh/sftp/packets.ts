@@ -24,6 +24,8 @@ const OPERATION_OF = new Map<number, SftpOperationName>(SFTP_OPERATIONS.map((op)
 export class SftpFramer {
   private buffered: Buffer[] = [];
   private size = 0;
+  /** Frame length of the first packet buffered, once its length prefix is here (0 before). */
+  private needed = 0;
 
   /**
    * The whole packets now available, each as its frame on the wire (length prefix included, so that a
@@ -33,11 +35,17 @@ export class SftpFramer {
     this.buffered.push(chunk);
     this.size += chunk.length;
     const packets: Buffer[] = [];
-    let data = this.buffered.length === 1 ? (this.buffered[0] as Buffer) : Buffer.concat(this.buffered);
+    // A packet arriving in many chunks is joined once, when all of it is here.
+    if (this.size < Math.max(this.needed, 4)) return { packets };
+    let data = this.buffered.length === 1 ? (this.buffered[0] as Buffer) : Buffer.concat(this.buffered, this.size);
+    this.needed = 0;
     while (data.length >= 4) {
       const length = data.readUInt32BE(0);
       if (length > MAX_SFTP_PACKET_BYTES || length === 0) return { invalidLength: length };
-      if (data.length < 4 + length) break;
+      if (data.length < 4 + length) {
+        this.needed = 4 + length;
+        break;
+      }
       packets.push(data.subarray(0, 4 + length));
       data = data.subarray(4 + length);
     }
@@ -45,6 +53,19 @@ export class SftpFramer {
     this.size = data.length;
     return { packets };
   }
+}
+
+/** Whether `next` starts where `previous` ends in memory (two subarrays of one chunk). */
+const follows = (previous: Buffer, next: Buffer): boolean => previous.buffer === next.buffer && previous.byteOffset + previous.length === next.byteOffset;
+
+/**
+ * Adds `bytes` to a list of buffers to write, joined with the last one when it follows it in memory:
+ * packets cut from one chunk go out in one write (one SSH packet, not one per SFTP packet).
+ */
+export function appendJoined(parts: Buffer[], bytes: Buffer): void {
+  const last = parts[parts.length - 1];
+  if (last && follows(last, bytes)) parts[parts.length - 1] = Buffer.from(bytes.buffer, last.byteOffset, last.length + bytes.length);
+  else parts.push(bytes);
 }
 
 /** File attributes as far as the relay needs them: the permission bits an upload asks for. */

@@ -1,13 +1,13 @@
 import type { ClientChannel, ServerChannel, SFTPWrapper } from 'ssh2';
 import { classifySftp, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
 import { decideAndRecord, judgeFileChange, type JudgeDeps } from '../judge';
-import { holdUntilDrained } from '../output-relay';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
 import { MAX_MASKED_DOWNLOAD_BYTES, MaskedDownload, MaskedDownloadError } from './masked-download';
 import { judgedPath } from '../paths';
 import { shown, sftpText } from './review-text';
-import { attrsPacket, bodyOf, dataPacket, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
+import { SftpReplyStream } from './reply-stream';
+import { appendJoined, attrsPacket, bodyOf, dataPacket, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
 
 /** Handles (upstream and held uploads) one SFTP channel may hold open. */
 export const MAX_SFTP_HANDLES = 256;
@@ -46,7 +46,13 @@ const DOWNLOAD_HANDLE_PREFIX = 'twokey-masked-';
  */
 export class SftpRelay {
   private readonly fromCaller = new SftpFramer();
-  private readonly fromTarget = new SftpFramer();
+  private readonly fromTarget = new SftpReplyStream((_type, id) => id !== undefined && this.opening.has(id));
+  /** The agent's own replies, waiting for the end of the target's reply in progress (they cannot go inside it). */
+  private queued: Buffer[] = [];
+  /** Requests for the target cut from one read of the caller's bytes, sent together. */
+  private outbox: Buffer[] = [];
+  /** Why the caller's requests are not read now: its replies back up, or the target takes no more. */
+  private readonly callerHolds = new Set<'output' | 'queued' | 'target'>();
   /** OPEN/OPENDIR ids sent to the target, with their path (the HANDLE reply names it). */
   private readonly opening = new Map<number, string>();
   /** Upstream handles by hex, with the path they were opened on. */
@@ -72,12 +78,45 @@ export class SftpRelay {
     });
   }
 
+  /** A reply of the agent's own: it goes between the target's replies. */
   private send(bytes: Buffer): void {
-    if (!this.caller.write(bytes)) holdUntilDrained(this.target, this.caller);
+    if (this.fromTarget.atBoundary && this.queued.length === 0) return this.toCaller(bytes);
+    this.queued.push(bytes);
+    this.holdCaller('queued');
+  }
+
+  /** Like an SFTP server, the relay stops reading requests while the caller does not read its replies. */
+  private toCaller(bytes: Buffer): void {
+    if (this.caller.write(bytes) || this.callerHolds.has('output')) return;
+    this.target.pause();
+    this.holdCaller('output');
+    this.caller.once('drain', () => {
+      this.target.resume();
+      this.releaseCaller('output');
+    });
   }
 
   private forward(packet: Buffer): void {
-    if (!this.target.write(packet)) holdUntilDrained(this.caller, this.target);
+    appendJoined(this.outbox, packet);
+  }
+
+  private flushOutbox(): void {
+    const parts = this.outbox;
+    this.outbox = [];
+    for (const part of parts) {
+      if (this.target.write(part) || this.callerHolds.has('target')) continue;
+      this.holdCaller('target');
+      this.target.once('drain', () => this.releaseCaller('target'));
+    }
+  }
+
+  private holdCaller(reason: 'output' | 'queued' | 'target'): void {
+    if (this.callerHolds.size === 0) this.caller.pause();
+    this.callerHolds.add(reason);
+  }
+
+  private releaseCaller(reason: 'output' | 'queued' | 'target'): void {
+    if (this.callerHolds.delete(reason) && this.callerHolds.size === 0) this.caller.resume();
   }
 
   /** SFTP clients print a status code, not its message: the reason also goes to stderr. */
@@ -97,19 +136,37 @@ export class SftpRelay {
     if (this.failed) return;
     const cut = this.fromTarget.push(chunk);
     if ('invalidLength' in cut) return this.fail(`twokey: the target sent an SFTP packet length of ${cut.invalidLength} bytes`);
-    for (const packet of cut.packets) {
-      const reply = parseReply(bodyOf(packet));
-      const path = reply.id === undefined ? undefined : this.opening.get(reply.id);
-      if (reply.id !== undefined && path !== undefined) {
-        this.opening.delete(reply.id);
-        if (reply.type === SFTP_TYPE.handle && reply.handle) this.handles.set(reply.handle.toString('hex'), path);
+    for (const piece of cut.pieces) {
+      if (piece.whole) this.noteReply(piece.bytes);
+      if (this.queued.length === 0 || piece.boundary === 0) {
+        this.toCaller(piece.bytes);
+        continue;
       }
-      this.send(packet);
+      this.toCaller(piece.bytes.subarray(0, piece.boundary));
+      const queued = this.queued;
+      this.queued = [];
+      for (const reply of queued) this.toCaller(reply);
+      this.releaseCaller('queued');
+      if (piece.boundary < piece.bytes.length) this.toCaller(piece.bytes.subarray(piece.boundary));
     }
+  }
+
+  /** The target's reply to an OPEN or OPENDIR: its handle names the path opened. */
+  private noteReply(frame: Buffer): void {
+    const reply = parseReply(bodyOf(frame));
+    const path = reply.id === undefined ? undefined : this.opening.get(reply.id);
+    if (reply.id === undefined || path === undefined) return;
+    this.opening.delete(reply.id);
+    if (reply.type === SFTP_TYPE.handle && reply.handle) this.handles.set(reply.handle.toString('hex'), path);
   }
 
   private onCallerBytes(chunk: Buffer): void {
     if (this.failed) return;
+    this.onRequests(chunk);
+    this.flushOutbox();
+  }
+
+  private onRequests(chunk: Buffer): void {
     const cut = this.fromCaller.push(chunk);
     if ('invalidLength' in cut) return this.fail(`twokey: an SFTP packet length of ${cut.invalidLength} bytes is refused (limit ${MAX_SFTP_PACKET_BYTES})`);
     for (const packet of cut.packets) {

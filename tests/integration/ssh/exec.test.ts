@@ -19,6 +19,16 @@ describe('ssh exec through the agent (real ssh client, real sshd)', () => {
     expect(run).toEqual({ code: 3, stdout: 'twokey-write\n', stderr: 'oops\n' });
   });
 
+  it('agrees on AES-GCM with OpenSSH, whose own list puts chacha20-poly1305 first, and refuses a caller with no AES-GCM', async () => {
+    const token = await stack.token('alice', ['support']);
+    const run = await runClient(stack, 'box', 'ssh', token, (dest) => [dest, 'true'], { extraOptions: ['-o', 'LogLevel=DEBUG1'] });
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('kex: server->client cipher: aes128-gcm@openssh.com');
+    const chachaOnly = await runClient(stack, 'box', 'ssh', token, (dest) => [dest, 'true'], { extraOptions: ['-o', 'LogLevel=INFO', '-c', 'chacha20-poly1305@openssh.com'] });
+    expect(chachaOnly.code).toBe(255);
+    expect(chachaOnly.stderr).toMatch(/no matching cipher found/);
+  });
+
   it('runs a read on the read login with the caller\'s stdin', async () => {
     const token = await stack.token('alice', ['support']);
     const run = await runClient(stack, 'box', 'ssh', token, (dest) => [dest, 'id -un; cat'], { input: 'from stdin\n' });

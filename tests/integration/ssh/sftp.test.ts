@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SFTPWrapper } from 'ssh2';
 import { waitFor } from '../../support/control-plane';
 import { postDecision, waitForMail } from '../../support/outbox';
+import { ssh2Caller } from '../../support/ssh2-caller';
 import { runClient, startSshStack, type SshStack } from '../../support/ssh-stack';
 
 describe('sftp and scp through the agent, judged per SFTP request', () => {
@@ -95,4 +97,35 @@ describe('sftp and scp through the agent, judged per SFTP request', () => {
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(readFileSync(join(stack.sshd.dataDir, 'load.csv'), 'utf8')).toBe('a,b\n1,2\n');
   });
+
+  it("streams a download byte for byte, with the agent's own replies to requests sent in between", async () => {
+    // Reads larger than an SSH packet, so that the target's DATA replies span packets, with requests
+    // the agent answers itself (an unknown handle) sent in between.
+    const content = randomBytes(4 * 1024 * 1024);
+    writeFileSync(join(stack.sshd.dataDir, 'stream.bin'), content, { mode: 0o644 });
+    const client = await ssh2Caller(stack, 'box', await stack.token('loader', []));
+    try {
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))));
+      const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(join(stack.sshd.dataDir, 'stream.bin'), 'r', (e, h) => (e ? reject(e) : resolve(h))));
+      const READ_BYTES = 60 * 1024;
+      const IN_FLIGHT = 64;
+      const parts: Buffer[] = [];
+      const refusals: Promise<string>[] = [];
+      // Each read's reply sends the next read and a refused request, while the other reads' replies stream.
+      const readFrom = (offset: number): Promise<void> => {
+        if (offset >= content.length) return Promise.resolve();
+        const length = Math.min(READ_BYTES, content.length - offset);
+        return new Promise<Buffer>((resolve, reject) => sftp.read(handle, Buffer.alloc(length), 0, length, offset, (e, n, buf) => (e ? reject(e) : resolve(buf.subarray(0, n))))).then((part) => {
+          parts[offset / READ_BYTES] = part;
+          refusals.push(new Promise((resolve) => sftp.fstat(Buffer.from('not-a-handle'), (e) => resolve(e ? e.message : 'answered'))));
+          return readFrom(offset + IN_FLIGHT * READ_BYTES);
+        });
+      };
+      await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) => readFrom(i * READ_BYTES)));
+      expect(Buffer.concat(parts).equals(content)).toBe(true);
+      expect(new Set(await Promise.all(refusals))).toEqual(new Set(['twokey: no such handle']));
+    } finally {
+      client.end();
+    }
+  }, 60_000);
 });

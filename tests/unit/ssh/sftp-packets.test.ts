@@ -1,22 +1,10 @@
 import { SshWireReader, sshString } from '../../../core/ssh/wire';
+import { framed, packet, uint32, uint64 } from '../../support/sftp-bytes';
 import { bodyOf, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket } from '../../../agent/ssh/sftp/packets';
-
-const uint32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const uint64 = (n: number): Buffer => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
-};
-const packet = (type: number, ...parts: Buffer[]): Buffer => Buffer.concat([Buffer.from([type]), ...parts]);
 
 const open = packet(SFTP_TYPE.open, uint32(7), sshString('/srv/data/report.txt'), uint32(0x1a), uint32(0x4), uint32(0o640));
 const write = packet(SFTP_TYPE.write, uint32(8), sshString('h1'), uint64(4096), sshString('hello'));
 const close = packet(SFTP_TYPE.close, uint32(9), sshString('h1'));
-const framed = (packet: Buffer): Buffer => Buffer.concat([uint32(packet.length), packet]);
 const stream = Buffer.concat([open, write, close].map(framed));
 
 function cutAt(points: number[]): Buffer[] {
