@@ -8,7 +8,6 @@ import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } fr
 import { principalKey, type Identity } from '../../core/identity/identity';
 import { AGENT_VERSION, type AgentContext } from '../agent';
 import { MCP_GENERATED_TLS_DIR, type McpEndpointConfig } from '../config';
-import { configuredOrGeneratedTls } from '../kubernetes/tls';
 import { McpSession } from './mcp-session';
 import { admitSession, type HeldSession } from './session-admission';
 import { PROTECTED_RESOURCE_PATH, protectedResourceMetadata, unauthorized } from './protected-resource';
@@ -88,7 +87,10 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
   const open = new Map<string, Open>();
   // A generated certificate names the host of the public URL too: the name remote clients connect to.
   const publicHost = config.publicUrl === undefined ? [] : [new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1')];
-  const tls = config.tls && (await configuredOrGeneratedTls(config.tls === 'generated' ? undefined : config.tls, join(context.stateDir, MCP_GENERATED_TLS_DIR), 'mcp', config.listen.host, publicHost));
+  // Loaded only for TLS: the certificate maker brings node-forge, which a plain loopback endpoint does not need.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const certificates = (): typeof import('../kubernetes/tls') => require('../kubernetes/tls') as typeof import('../kubernetes/tls');
+  const tls = config.tls && (await certificates().configuredOrGeneratedTls(config.tls === 'generated' ? undefined : config.tls, join(context.stateDir, MCP_GENERATED_TLS_DIR), 'mcp', config.listen.host, publicHost));
   let base = '';
   const metadataUrl = (): string => `${base}${PROTECTED_RESOURCE_PATH}${MCP_PATH}`;
 
