@@ -84,13 +84,17 @@ const target = z.discriminatedUnion('protocol', [postgresTarget, sshTarget, kube
 const mcpEndpoint = z
   .strictObject({
     listen,
-    tls: tlsFiles.optional(),
+    /** A configured certificate, or `generated`: one the agent makes and keeps (MCP_GENERATED_TLS_DIR), for clients to pin. */
+    tls: z.union([tlsFiles, z.literal('generated')]).optional(),
     /** The URL callers use (protected-resource metadata names it); `http(s)://listen.host:port` when absent. */
     publicUrl: z.string().url().optional(),
   })
   .superRefine((m, ctx) => {
     const problem = listenerTlsProblem(m);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    // A generated certificate names the listen host and the public URL's: on a wildcard bind, only the latter reaches other hosts.
+    const wildcard = m.listen.host === '0.0.0.0' || m.listen.host === '::';
+    if (m.tls === 'generated' && wildcard && !m.publicUrl) ctx.addIssue({ code: 'custom', message: `tls: generated on ${m.listen.host} needs publicUrl: the host name clients use goes into the certificate` });
   });
 
 /** A listener that takes callers' tokens must have TLS unless only this machine can reach it. */
@@ -143,6 +147,8 @@ export type CredentialConfig = z.infer<typeof credential>;
 export type McpEndpointConfig = z.infer<typeof mcpEndpoint>;
 /** In the agent's state directory: where its MCP endpoint bound (`{ "endpoint": "host:port" }`). */
 export const MCP_ENDPOINT_FILE = 'mcp.json';
+/** In the agent's state directory: the MCP endpoint's generated certificate (`cert.pem`, its own CA) and key. */
+export const MCP_GENERATED_TLS_DIR = 'mcp';
 
 export class AgentConfigError extends Error {
   override name = 'AgentConfigError';
@@ -176,7 +182,7 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     stateDir: resolve(base, config.stateDir),
     controlPlane: { ...config.controlPlane, keyFile: config.controlPlane.keyFile && resolve(base, config.controlPlane.keyFile) },
     targets: config.targets.map((t) => withPathsFrom(base, t)),
-    mcp: config.mcp && { ...config.mcp, tls: config.mcp.tls && { certFile: resolve(base, config.mcp.tls.certFile), keyFile: resolve(base, config.mcp.tls.keyFile) } },
+    mcp: config.mcp && { ...config.mcp, tls: typeof config.mcp.tls === 'object' ? { certFile: resolve(base, config.mcp.tls.certFile), keyFile: resolve(base, config.mcp.tls.keyFile) } : config.mcp.tls },
   };
 }
 

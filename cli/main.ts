@@ -40,7 +40,7 @@ const USAGE = `usage: twokey <command> [options]
   known-hosts [--target T] [--state-dir DIR] [--host NAME]   known_hosts lines of the agent's SSH endpoints
   ssh TARGET [--user U] [--known-hosts FILE] [-- ssh args]   ssh to a target, the token (TWOKEY_SSH_TOKEN or the
                                                              login's) given at the password prompt
-  mcp [--target T] [--url URL] [--token T]                   MCP over stdio for AI clients, relayed to the agent's endpoint
+  mcp [--target T] [--url URL] [--token T] [--ca FILE]       MCP over stdio for AI clients, relayed to the agent's endpoint
 
 Commands that call the control plane take --url (default: from DIR/dev.json) and --token (or TWOKEY_TOKEN, an
 API token); exec and request-access connect to an agent with --token (or PGPASSWORD, a data-plane token).`;

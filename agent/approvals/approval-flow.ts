@@ -125,7 +125,7 @@ export async function askApproval(q: ApprovalQuestion, wording: ApprovalWording,
     notice: pendingNotice(requestId, approval.groups, approval.timeoutSeconds),
     outcome: decided.then((decision): ApprovalOutcome => {
       if (!decision) {
-        return refused(`twokey: no decision on request ${requestId} within ${approval.timeoutSeconds}s`, `The request stays open: once approved, sending the identical ${wording.noun} runs it once.`);
+        return refused(noDecisionMessage(requestId, approval.timeoutSeconds), `The request stays open: once approved, sending the identical ${wording.noun} runs it once.`);
       }
       options.record?.({ requestId, outcome: decision.outcome, reviewers: decision.decidedBy });
       if (decision.outcome !== 'approved') {
@@ -152,8 +152,20 @@ export function parsePendingNotice(text: string): { requestId: string; groups: s
   return m ? { requestId: m[1] as string, groups: (m[2] as string).split(', '), timeoutSeconds: Number(m[3]) } : undefined;
 }
 
-/** The outcome a refusal of a decided request names (`denied`, `expired`, ...), from its message. */
+const NO_DECISION = 'twokey: no decision on request';
+
+/** What a caller is told when no decision arrived within the request's timeout and the hold's grace. */
+export function noDecisionMessage(requestId: string, timeoutSeconds: number): string {
+  return `${NO_DECISION} ${requestId} within ${timeoutSeconds}s`;
+}
+
+/**
+ * The outcome a refusal of a request names (`denied`, `expired`, ...), from its message. No decision
+ * within the timeout and grace is `expired`: the control plane expires the request at its timeout,
+ * so its expiry was only late to arrive (the tunnel down or slow).
+ */
 export function refusedOutcomeOf(message: string, requestId: string): string | undefined {
+  if (message.startsWith(`${NO_DECISION} ${requestId} within `)) return 'expired';
   const prefix = `twokey: request ${requestId} `;
   return message.startsWith(prefix) ? /^[a-z-]+/.exec(message.slice(prefix.length))?.[0] : undefined;
 }

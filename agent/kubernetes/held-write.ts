@@ -85,6 +85,8 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   let outcome: ApprovalOutcome;
   if (asked.kind === 'pending') {
     session.record({ e: 'held', requestId: asked.requestId, review: text });
+    const { groups, timeoutSeconds } = judged.decision.approval;
+    judged.channel?.onHeld?.({ requestId: asked.requestId, groups, timeoutSeconds });
     outcome = await asked.outcome;
   } else outcome = asked;
   if (res.destroyed) return { status: 499, bytes: 0, summary: 'the caller left while the request was held' };

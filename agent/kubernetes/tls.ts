@@ -24,14 +24,22 @@ export function generatedTlsDir(stateDir: string, target: string): string {
  * target (self-signed, usable as its own CA so that `twokey kubeconfig` can pin it) and kept in the
  * state directory. It names localhost, 127.0.0.1 and the listen host.
  */
-export async function listenerTls(target: KubernetesTargetConfig, stateDir: string): Promise<ListenerTls> {
-  if (target.tls) return { cert: await readFile(target.tls.certFile, 'utf8'), key: await readFile(target.tls.keyFile, 'utf8') };
-  const dir = generatedTlsDir(stateDir, target.name);
+export function listenerTls(target: KubernetesTargetConfig, stateDir: string): Promise<ListenerTls> {
+  return configuredOrGeneratedTls(target.tls, generatedTlsDir(stateDir, target.name), target.name, target.listen.host);
+}
+
+/**
+ * A listener's certificate: the configured files, or one made for `name` and kept in `dir` (made anew
+ * when it is close to expiry or no longer names the listen host and `otherHosts`). Any listener of the
+ * agent (the MCP endpoint's too) gets its generated certificate this way.
+ */
+export async function configuredOrGeneratedTls(configured: { certFile: string; keyFile: string } | undefined, dir: string, name: string, listenHost: string, otherHosts: readonly string[] = []): Promise<ListenerTls> {
+  if (configured) return { cert: await readFile(configured.certFile, 'utf8'), key: await readFile(configured.keyFile, 'utf8') };
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
   const existing = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]).catch(() => undefined);
-  if (existing && stillValid(existing[0], target.listen.host)) return { cert: existing[0], key: existing[1] };
-  const made = selfSignedCertificate(target.name, hostsFor(target.listen.host));
+  if (existing && stillValid(existing[0], hostsFor(listenHost, otherHosts))) return { cert: existing[0], key: existing[1] };
+  const made = selfSignedCertificate(name, hostsFor(listenHost, otherHosts));
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(`${keyFile}.tmp`, made.key, { mode: 0o600 });
   await writeFile(`${certFile}.tmp`, made.cert, { mode: 0o644 });
@@ -40,18 +48,18 @@ export async function listenerTls(target: KubernetesTargetConfig, stateDir: stri
   return made;
 }
 
-function hostsFor(listenHost: string): string[] {
+function hostsFor(listenHost: string, otherHosts: readonly string[]): string[] {
   const any = listenHost === '0.0.0.0' || listenHost === '::';
-  return [...new Set(['localhost', '127.0.0.1', ...(any ? [] : [listenHost])])];
+  return [...new Set(['localhost', '127.0.0.1', ...(any ? [] : [listenHost]), ...otherHosts])];
 }
 
-function stillValid(certPem: string, listenHost: string): boolean {
+function stillValid(certPem: string, hosts: readonly string[]): boolean {
   try {
     const cert = forge.pki.certificateFromPem(certPem);
     if (cert.validity.notAfter.getTime() - Date.now() < RENEW_BEFORE_MS) return false;
     const san = cert.getExtension('subjectAltName') as { altNames?: { value?: string; ip?: string }[] } | undefined;
     const names = new Set((san?.altNames ?? []).map((n) => n.ip ?? n.value));
-    return hostsFor(listenHost).every((h) => names.has(h));
+    return hosts.every((h) => names.has(h));
   } catch {
     return false;
   }

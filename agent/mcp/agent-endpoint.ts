@@ -45,7 +45,7 @@ export async function startAgentMcp(mcp: McpEndpointConfig, context: AgentContex
       },
     }),
     sshToolset({ decide, held, channels: context.channels, addressOf: (target) => listenerOf(target, 'ssh') }),
-    kubernetesToolset({ decide, channels: context.channels, addressOf: (target) => listenerOf(target, 'kubernetes') }),
+    kubernetesToolset({ decide, held, channels: context.channels, addressOf: (target) => listenerOf(target, 'kubernetes') }),
   ];
   const registry = new ToolRegistry(toolsets, () => config.targets);
   return startMcpEndpoint(mcp, context, registry, config.identity.issuers.map((i) => i.issuer));

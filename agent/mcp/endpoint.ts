@@ -1,24 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
 import { Server as McpServer } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { principalKey, type Identity } from '../../core/identity/identity';
 import { AGENT_VERSION, type AgentContext } from '../agent';
-import type { McpEndpointConfig } from '../config';
+import { MCP_GENERATED_TLS_DIR, type McpEndpointConfig } from '../config';
 import { McpSession } from './mcp-session';
+import { admitSession, type HeldSession } from './session-admission';
 import { PROTECTED_RESOURCE_PATH, protectedResourceMetadata, unauthorized } from './protected-resource';
 import type { ToolOutcome, ToolRegistry } from './tool-registry';
 import { listenOn } from '../net/listen';
 
 /** Largest JSON-RPC request body (a tool's SQL is capped lower still: MAX_TOOL_SQL_BYTES). */
 export const MAX_MCP_REQUEST_BYTES = 256 * 1024;
-/** MCP sessions the endpoint keeps at once (each may hold connections to listeners while it works). */
-export const MAX_MCP_SESSIONS = 200;
-/** MCP sessions one caller (principal) may hold at once, so that one caller cannot take all of them. */
-export const MAX_MCP_SESSIONS_PER_CALLER = 20;
 /** An MCP session unused this long is closed (clients reconnect with a new session). */
 export const MCP_SESSION_IDLE_MS = 30 * 60_000;
 const IDLE_SWEEP_MS = 60_000;
@@ -50,17 +47,24 @@ export interface McpEndpoint {
   stop(): Promise<void>;
 }
 
-interface Open {
+interface Open extends HeldSession {
   readonly session: McpSession;
   readonly transport: StreamableHTTPServerTransport;
   readonly server: McpServer;
   lastUsed: number;
+  busy: number;
 }
 
+/** JSON-RPC's code for a server error (-32000 to -32099 are the implementation's), and for a body that is not JSON. */
+const SERVER_ERROR = -32000;
+const PARSE_ERROR = -32700;
+
+/** A request refused before the MCP transport saw it: an HTTP status with a JSON-RPC error (MCP clients show its message). */
 class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly code = SERVER_ERROR,
   ) {
     super(message);
   }
@@ -81,16 +85,24 @@ interface CallerAuth {
  */
 export async function startMcpEndpoint(config: McpEndpointConfig, context: AgentContext, registry: ToolRegistry, issuers: readonly string[]): Promise<McpEndpoint> {
   const open = new Map<string, Open>();
-  const tls = config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  // A generated certificate names the host of the public URL too: the name remote clients connect to.
+  const publicHost = config.publicUrl === undefined ? [] : [new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1')];
+  // Loaded only for TLS: the certificate maker brings node-forge, which a plain loopback endpoint does not need.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const certificates = (): typeof import('../kubernetes/tls') => require('../kubernetes/tls') as typeof import('../kubernetes/tls');
+  const tls = config.tls && (await certificates().configuredOrGeneratedTls(config.tls === 'generated' ? undefined : config.tls, join(context.stateDir, MCP_GENERATED_TLS_DIR), 'mcp', config.listen.host, publicHost));
   let base = '';
   const metadataUrl = (): string => `${base}${PROTECTED_RESOURCE_PATH}${MCP_PATH}`;
 
   function newSession(identity: Identity, only: ReadonlySet<string> | undefined, clientAddress: string): Open {
-    if (open.size >= MAX_MCP_SESSIONS) throw new HttpError(503, `twokey: the agent has ${MAX_MCP_SESSIONS} MCP sessions, the most it takes`);
     const principal = principalKey(identity);
-    let mine = 0;
-    for (const e of open.values()) if (principalKey(e.session.identity) === principal) mine++;
-    if (mine >= MAX_MCP_SESSIONS_PER_CALLER) throw new HttpError(429, `twokey: you have ${MAX_MCP_SESSIONS_PER_CALLER} MCP sessions open, the most one caller may: end one (or wait for an idle one to close)`);
+    const admitted = admitSession(open.values(), principal);
+    if (!admitted.ok) throw new HttpError(admitted.status, admitted.message);
+    if (admitted.reclaim?.transport.sessionId) {
+      open.delete(admitted.reclaim.transport.sessionId);
+      context.log.info('mcp.session.reclaimed', { for: identity.subject });
+      void admitted.reclaim.transport.close();
+    }
     const server = new McpServer({ name: 'twokey', version: AGENT_VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
     const clientName = (): string => {
       const v = server.getClientVersion();
@@ -102,7 +114,7 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
       enableJsonResponse: true,
       onsessioninitialized: (id) => void open.set(id, entry),
     });
-    const entry: Open = { session, transport, server, lastUsed: Date.now() };
+    const entry: Open = { principal, session, transport, server, lastUsed: Date.now(), busy: 0 };
     transport.onclose = () => {
       if (transport.sessionId) open.delete(transport.sessionId);
       session.end('the MCP session ended');
@@ -157,14 +169,21 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
     }
     entry.lastUsed = Date.now();
     const auth: CallerAuth = { token, clientId: identity.subject, scopes: [], extra: { identity } };
-    await entry.transport.handleRequest(Object.assign(req, { auth }), res, body);
+    // A POST is work under way; a GET is the stream the client listens on for as long as it likes.
+    const work = req.method === 'POST' ? 1 : 0;
+    entry.busy += work;
+    try {
+      await entry.transport.handleRequest(Object.assign(req, { auth }), res, body);
+    } finally {
+      entry.busy -= work;
+    }
     // An initialize the transport refused leaves a session that never got an id.
     if (!entry.transport.sessionId) void entry.transport.close();
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((e: unknown) => {
-      if (e instanceof HttpError) return json(res, e.status, { error: e.message });
+      if (e instanceof HttpError) return json(res, e.status, { jsonrpc: '2.0', error: { code: e.code, message: e.message }, id: null });
       context.log.error('mcp.request.failed', { error: e instanceof Error ? e.message : String(e) });
       if (!res.headersSent) json(res, 500, { error: 'twokey: internal error' });
       else res.destroy();
@@ -219,6 +238,6 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
-    throw new HttpError(400, 'twokey: the request body is not JSON');
+    throw new HttpError(400, 'twokey: the request body is not JSON', PARSE_ERROR);
   }
 }

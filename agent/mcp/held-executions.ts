@@ -1,9 +1,20 @@
-import { refusal, type ToolOutcome } from './tool-registry';
+import { refusedOutcomeOf } from '../approvals/approval-flow';
+import type { HeldRequest } from '../sessions/channels';
+import { z } from 'zod';
+import { principalKey } from '../../core/identity/identity';
+import { refusal, tool, type McpTool, type ToolOutcome } from './tool-registry';
 
 /** Requests one caller may have awaiting a decision through MCP (each holds a connection to the listener). */
 export const MAX_PENDING_EXECUTIONS_PER_CALLER = 10;
 /** Decided requests kept per caller for `request_status` (the oldest are forgotten first). */
 export const MAX_TRACKED_EXECUTIONS_PER_CALLER = 100;
+
+/**
+ * What a decided request keeps of its result for the status tools (kept for up to
+ * MAX_TRACKED_EXECUTIONS_PER_CALLER requests per caller, so far less than one answer); the call that
+ * waited got it whole.
+ */
+export const MAX_TRACKED_RESULT_BYTES = 64 * 1024;
 
 export type ExecutionStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'failed';
 
@@ -85,11 +96,70 @@ export async function withHeldSlot(held: HeldExecutions, principal: string, run:
 
 export const pendingJson = (e: Execution) => ({ status: 'pending_approval', request_id: e.requestId, reviewers: e.reviewers, expires_at: e.expiresAt });
 
-/** `request_status`'s answer for one of the caller's requests on a target (any protocol's). */
-export function statusOutcome(e: Execution | undefined, requestId: string, target: string): ToolOutcome {
+/** A protocol's status tool (`request_status`, `ssh_request_status`, ...): the state of one of the caller's requests on a target. */
+export function requestStatusTool(name: string, description: string, held: HeldExecutions, available: McpTool['available']): McpTool {
+  return tool({
+    name,
+    description,
+    args: z.strictObject({ request_id: z.string().uuid() }),
+    available,
+    call: async (args, call) => statusOutcome(held.get(principalKey(call.identity), args.request_id), args.request_id, call.target.name),
+  });
+}
+
+/** A status tool's answer for one of the caller's requests on a target (any protocol's). */
+function statusOutcome(e: Execution | undefined, requestId: string, target: string): ToolOutcome {
   if (!e || e.target !== target) return { ok: false, decision: 'error', message: `twokey: no request ${requestId} of yours through MCP on ${target}` };
   if (e.status === 'pending') return { ok: true, decision: 'approve', result: pendingJson(e), summary: `pending ${e.requestId}` };
   return { ok: true, decision: 'approve', result: { status: e.status, request_id: e.requestId, ...(e.message ? { message: e.message } : {}), ...(e.result ? { result: e.result } : {}) }, summary: `${e.status} ${e.requestId}` };
+}
+
+/**
+ * One call's held action as its toolset follows it: `sent` once the listener says its request went to
+ * reviewers (tracked as pending from then, for the status tools), then how it ended. Every protocol's
+ * toolset (Postgres, SSH, Kubernetes) reports through this, so their statuses mean the same.
+ */
+export class HeldAction {
+  private execution: Execution | undefined;
+  private resolvePending: (e: Execution) => void = () => undefined;
+  /** Resolves when the request is sent for review. */
+  readonly pending = new Promise<Execution>((resolve) => (this.resolvePending = resolve));
+
+  constructor(
+    private readonly held: HeldExecutions,
+    private readonly principal: string,
+    private readonly target: string,
+  ) {}
+
+  /** The request id, once the listener sent one for review. */
+  get requestId(): string | undefined {
+    return this.execution?.requestId;
+  }
+
+  /** The listener sent the request for review; false when this action's request was already known (one per call). */
+  sent(request: HeldRequest): boolean {
+    if (this.execution) return false;
+    const expiresAt = new Date(Date.now() + request.timeoutSeconds * 1000).toISOString();
+    this.execution = { requestId: request.requestId, target: this.target, reviewers: [...request.groups], expiresAt, status: 'pending' };
+    this.held.track(this.principal, this.execution);
+    this.resolvePending(this.execution);
+    return true;
+  }
+
+  /** The action ran (approved, when it was held): `tracked` is what the status tool keeps of its result. */
+  ran(tracked: unknown): void {
+    if (this.execution) Object.assign(this.execution, { status: 'approved', result: tracked });
+  }
+
+  /** The action was refused with a `twokey:` message: denied or expired by its reviewers, or failed. */
+  refused(message: string): void {
+    if (this.execution) Object.assign(this.execution, { status: refusedStatus(refusedOutcomeOf(message, this.execution.requestId)), message });
+  }
+
+  /** The action could not finish (its connection failed, it ran too long): failed, whatever its message says. */
+  failed(message: string): void {
+    if (this.execution) Object.assign(this.execution, { status: 'failed', message });
+  }
 }
 
 /**
@@ -104,7 +174,7 @@ export async function answerWithin(settled: Promise<ToolOutcome>, pending: Promi
   return { ok: true, decision: 'approve', result: pendingJson(first), summary: `pending_approval ${first.requestId}` };
 }
 
-/** A refused request's status from its `twokey:` message. */
-export function refusedStatus(outcome: string | undefined): ExecutionStatus {
+/** A refused request's status from the outcome its `twokey:` message names. */
+function refusedStatus(outcome: string | undefined): ExecutionStatus {
   return outcome === 'denied' || outcome === 'expired' ? outcome : 'failed';
 }

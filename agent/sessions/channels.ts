@@ -1,8 +1,21 @@
+/** A request a listener sent to reviewers on an in-process caller's behalf. */
+export interface HeldRequest {
+  readonly requestId: string;
+  /** The reviewer groups it went to. */
+  readonly groups: readonly string[];
+  readonly timeoutSeconds: number;
+}
+
 /** How a caller reached a protocol listener when it was not with that protocol's own client. */
 export interface CallerChannel {
   readonly via: 'mcp';
   /** The client as it named itself (the MCP handshake's name and version): shown, never trusted for access. */
   readonly client: string;
+  /**
+   * Told when the listener holds one of this connection's requests for review, for a protocol that
+   * cannot say so in-band (an HTTP request has no answer until the decision).
+   */
+  readonly onHeld?: (request: HeldRequest) => void;
 }
 
 /** What a reviewer reads about the channel. */

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { isJSONRPCRequest, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -6,19 +7,21 @@ import { DEFAULT_DATA_DIR, readDevInfo } from '../../local/dev-config';
 import { parse, UsageError } from '../args';
 import { freshToken } from '../auth/login-session';
 import { configDir } from '../auth/token-cache';
+import { pinnedFetch } from '../pinned-fetch';
 
 /** JSON-RPC's code for a server error (-32000 to -32099 are the implementation's). */
 const UPSTREAM_ERROR_CODE = -32000;
 
 /**
- * `twokey mcp [--target T] [--url URL] [--token TOKEN]`: an MCP server on stdin/stdout for clients that
+ * `twokey mcp [--target T] [--url URL] [--token TOKEN] [--ca FILE]`: an MCP server on stdin/stdout for clients that
  * launch a command (Claude Desktop, Claude Code, Cursor), relaying every message to the agent's MCP
  * endpoint with the caller's token: `--token` or TWOKEY_MCP_TOKEN (a workload identity's), else a
- * fresh token from `twokey login` for each request. `--target` limits the tools to one target. The
+ * fresh token from `twokey login` for each request. `--target` limits the tools to one target; `--ca`
+ * (or TWOKEY_MCP_CA) trusts only that certificate for the endpoint (the agent's generated one). The
  * agent decides everything; this only carries messages.
  */
 export async function mcpCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { target: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' }, 'data-dir': { type: 'string', default: DEFAULT_DATA_DIR } });
+  const { values } = parse(argv, { target: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' }, ca: { type: 'string' }, 'data-dir': { type: 'string', default: DEFAULT_DATA_DIR } });
   const given = values.url ?? process.env.TWOKEY_MCP_URL ?? (await readDevInfo(values['data-dir'])).mcp?.url;
   if (!given) throw new UsageError('no MCP endpoint: pass --url https://agent:port/mcp (or set TWOKEY_MCP_URL)');
   const url = new URL(given);
@@ -27,6 +30,9 @@ export async function mcpCommand(argv: string[]): Promise<number> {
     throw new UsageError(`${url.origin} would carry your token in clear: use https:// (http:// only to 127.0.0.1 or localhost)`);
   }
   if (values.target) url.searchParams.set('target', values.target);
+  const caFile = values.ca ?? process.env.TWOKEY_MCP_CA;
+  if (caFile && url.protocol !== 'https:') throw new UsageError('--ca pins the certificate of an https:// endpoint');
+  const send = caFile ? pinnedFetch(await readFile(caFile, 'utf8')) : fetch;
   const fixed = values.token ?? process.env.TWOKEY_MCP_TOKEN;
   const bearer = (): Promise<string> => (fixed ? Promise.resolve(fixed) : freshToken(configDir()));
 
@@ -34,7 +40,11 @@ export async function mcpCommand(argv: string[]): Promise<number> {
     fetch: async (input, init) => {
       const headers = new Headers(init?.headers);
       headers.set('authorization', `Bearer ${await bearer()}`);
-      return fetch(input, { ...init, headers });
+      // fetch says only "fetch failed": the cause (a certificate not trusted, a refused connection) is what the user can act on.
+      return send(input, { ...init, headers }).catch((e: unknown) => {
+        const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message}` : '';
+        throw new Error(`${e instanceof Error ? e.message : String(e)}${cause}`);
+      });
     },
   });
   const local = new StdioServerTransport();

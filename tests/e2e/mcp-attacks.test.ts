@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { demoCustomer } from '../../local/demo/seed';
-import { MAX_MCP_SESSIONS_PER_CALLER } from '../../agent/mcp/endpoint';
-import { MAX_PENDING_EXECUTIONS_PER_CALLER } from '../../agent/mcp/held-executions';
-import { MAX_TRACKED_RESULT_BYTES } from '../../agent/mcp/postgres/tracked-result';
+import { MAX_MCP_SESSIONS, MAX_MCP_SESSIONS_PER_CALLER } from '../../agent/mcp/session-admission';
+import { MAX_PENDING_EXECUTIONS_PER_CALLER, MAX_TRACKED_RESULT_BYTES } from '../../agent/mcp/held-executions';
 import { twokey } from '../support/cli';
-import { callTool, mcpClient } from '../support/mcp-client';
+import { callTool, endSession, mcpClient } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
 import { startPgStack, type PgStack } from '../support/pg-stack';
 
@@ -95,6 +94,38 @@ describe('the MCP endpoint under attack', () => {
     // The refused ones left nothing behind: the caller opens sessions again.
     expect((await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, authorization: `Bearer ${token}` }, body: INITIALIZE })).status).toBe(200);
   }, 60_000);
+
+  it('lets another caller in when a few callers at their session cap fill the agent, and tells a full agent apart with a JSON-RPC error', async () => {
+    // Ten callers at their cap fill the agent (with the sessions earlier tests left open, the last ones even the shares out).
+    const hogs: Client[] = [];
+    for (let h = 0; h < Math.ceil(MAX_MCP_SESSIONS / MAX_MCP_SESSIONS_PER_CALLER); h++) {
+      const token = await stack.token(`hog-${h}`, ['support']);
+      for (let i = 0; i < MAX_MCP_SESSIONS_PER_CALLER; i++) {
+        const client = await mcpClient(stack.mcpUrl(), token).catch(() => undefined);
+        if (!client) break;
+        hogs.push(client);
+      }
+    }
+    expect(hogs.length).toBeGreaterThan(MAX_MCP_SESSIONS - MAX_MCP_SESSIONS_PER_CALLER);
+    /** The hogs' clients whose session the agent ended. */
+    const ended = async (): Promise<Set<Client>> => new Set((await Promise.all(hogs.map((c) => c.listTools().then(() => undefined, () => c)))).filter((c) => c !== undefined));
+    const before = await ended();
+    try {
+      const newcomer = await mcpClient(stack.mcpUrl(), await stack.token('newcomer', ['support']));
+      hogs.push(newcomer);
+      expect((await callTool(newcomer, 'list_targets', {})).json).toMatchObject({ targets: [{ name: 'test-pg' }] });
+      // One hog session made room (the least recently used of a caller holding the most); its client is told to start anew.
+      const after = [...(await ended())].filter((c) => !before.has(c));
+      expect(after).toHaveLength(1);
+      await expect((after[0] as Client).listTools()).rejects.toThrow(/"code":-32001,"message":"twokey: no such MCP session \(it ended\): start a new one"/);
+      // The hogs cannot take sessions back from each other: the agent is full for them, and says so.
+      await expect(mcpClient(stack.mcpUrl(), await stack.token('hog-0', ['support']))).rejects.toThrow(
+        /"code":-32000,"message":"twokey: the agent has 200 MCP sessions, the most it takes, and no caller holds more than you would: try again later"/,
+      );
+    } finally {
+      await Promise.all(hogs.map((c) => endSession(c).catch(() => c.close())));
+    }
+  }, 120_000);
 
   it('refuses a request from a web page of another origin (DNS rebinding), and takes the endpoint own origin', async () => {
     const token = await stack.token('alice', ['support']);

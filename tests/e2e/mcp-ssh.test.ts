@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { MAX_TRACKED_RESULT_BYTES } from '../../agent/mcp/held-executions';
 import { MAX_SSH_STDIN_BYTES } from '../../agent/mcp/ssh/toolset';
 import { SSH_TEST_POLICY, startSshStack, type SshStack } from '../support/ssh-stack';
 import { waitFor } from '../support/control-plane';
@@ -90,6 +91,21 @@ describe('ssh_exec through the MCP endpoint (official SDK client, real sshd)', (
     );
     expect(done.result).toMatchObject({ exit_code: 0, stdout: 'twokey-write\n' });
     expect(readFileSync(file, 'utf8')).toBe('approved\n');
+  });
+
+  it('keeps of an approved command\'s output at most MAX_TRACKED_RESULT_BYTES for ssh_request_status, while the waiting call gets it all', async () => {
+    const alice = await connect('alice', ['support']);
+    const file = join(stack.sshd.dataDir, 'mcp-big-output');
+    const call = callTool(alice, 'ssh_exec', { target: 'box', command: `touch ${file} && seq 1 100000`, wait_seconds: 45 });
+    const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', file);
+    expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
+    const done = await call;
+    expect(done.json).toMatchObject({ status: 'approved', exit_code: 0, truncated: false });
+    expect(done.json.stdout).toHaveLength(588_895);
+    const status = await callTool(alice, 'ssh_request_status', { target: 'box', request_id: done.json.request_id });
+    expect(status.json.result).toMatchObject({ exit_code: 0, truncated: true });
+    expect(status.json.result.stdout).toHaveLength(MAX_TRACKED_RESULT_BYTES / 2);
+    expect((status.json.result.stdout as string).startsWith('1\n2\n3\n')).toBe(true);
   });
 
   it('returns a denied write as a tool error with the reviewer\'s comment when it waits for the decision', async () => {

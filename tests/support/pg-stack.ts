@@ -91,6 +91,8 @@ export async function startPgStack(
     extraIssuers?: AgentConfig['identity']['issuers'];
     /** Serve the agent's MCP endpoint too (on loopback). */
     mcp?: boolean;
+    /** The MCP endpoint's TLS and public URL (with `mcp`). */
+    mcpOptions?: Pick<NonNullable<AgentConfig['mcp']>, 'tls' | 'publicUrl'>;
   } = {},
 ): Promise<PgStack> {
   const pgServer = await startTestPostgres();
@@ -114,7 +116,7 @@ export async function startPgStack(
     identity: { issuers: [...registered.setup.issuers, ...(options.extraIssuers ?? [])] },
     targets: [base, ...(options.extraTargets?.(pgServer) ?? [])],
     recording: options.spoolCapBytes ? { spoolCapBytes: options.spoolCapBytes } : undefined,
-    mcp: options.mcp ? { listen: { host: '127.0.0.1', port: 0 } } : undefined,
+    mcp: options.mcp ? { listen: { host: '127.0.0.1', port: 0 }, ...options.mcpOptions } : undefined,
   };
   // Kept, not printed: shown only if the agent fails to get its policy.
   const lines: string[] = [];

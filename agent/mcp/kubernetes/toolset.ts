@@ -4,23 +4,19 @@ import { z } from 'zod';
 import { principalKey, type Identity } from '../../../core/identity/identity';
 import type { Action, Decision } from '../../../core/policy/decide';
 import type { TargetConfig } from '../../config';
-import type { InProcessChannels } from '../../sessions/channels';
-import { MAX_PENDING_EXECUTIONS_PER_CALLER } from '../held-executions';
+import { HOLD_GRACE_SECONDS } from '../../approvals/approval-flow';
+import type { CallerChannel, InProcessChannels } from '../../sessions/channels';
+import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
 import { notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 
 /** Bytes of a response body one call keeps (an MCP result is one JSON message); more is refused as truncated. */
 export const MAX_KUBE_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** Largest object body a call sends (the listener's own review limit is what holds a write). */
 export const MAX_KUBE_BODY_BYTES = 128 * 1024;
-/** The longest a call waits for the listener's answer (a held write waits on after it): below MCP clients' usual 60 s. */
+/** The longest a call waits for a held write's decision (the write waits on after it): below MCP clients' usual 60 s. */
 export const MAX_KUBE_WAIT_SECONDS = 50;
-/**
- * The shortest wait for a write's answer: the listener says nothing while it holds a write, so only its
- * silence tells a held write from one refused at once, and a refusal must have time to arrive.
- */
-export const MIN_KUBE_WAIT_SECONDS = 2;
-/** Time for a read's answer. */
-export const KUBE_READ_TIMEOUT_MS = 50_000;
+/** Time for the listener's answer, or for a write to be held; a held write gets its approval's timeout more. */
+export const KUBE_ANSWER_TIMEOUT_MS = 50_000;
 
 const VERBS = ['get', 'list', 'create', 'apply', 'patch', 'delete', 'scale'] as const;
 type Verb = (typeof VERBS)[number];
@@ -33,6 +29,8 @@ export interface KubeToolDeps {
   decide(identity: Identity, target: string, action: Action): Decision;
   /** The agent's own Kubernetes listener for a target; undefined when it is not listening. */
   addressOf(target: string): { host: string; port: number } | undefined;
+  readonly held: HeldExecutions;
+  /** Where the in-process connections are registered as MCP's (the listener shows reviewers the channel, and tells it of a hold). */
   readonly channels: InProcessChannels;
 }
 
@@ -47,7 +45,7 @@ const args = z.strictObject({
   replicas: z.number().int().min(0).max(10_000).optional().describe('For scale'),
   label_selector: z.string().max(1024).optional(),
   reason: z.string().min(1).max(1024).optional().describe('Shown to reviewers of a write'),
-  wait_seconds: z.number().int().min(MIN_KUBE_WAIT_SECONDS).max(MAX_KUBE_WAIT_SECONDS).optional().describe(`How long to wait for a held write's decision (default ${MAX_KUBE_WAIT_SECONDS})`),
+  wait_seconds: z.number().int().min(0).max(MAX_KUBE_WAIT_SECONDS).optional().describe("How long to wait for a held write's decision (default 0: pending_approval at once)"),
 });
 type Args = z.infer<typeof args>;
 
@@ -83,33 +81,41 @@ export function kubeRequest(a: Args): { method: string; path: string; contentTyp
 
 type Answer = { kind: 'answer'; status: number; json: unknown } | { kind: 'too-large' } | { kind: 'failed' };
 
+/** A request under way to the listener: its answer, and how to withdraw it (the connection is closed). */
+interface Sent {
+  readonly answered: Promise<Answer>;
+  abort(): void;
+}
+
 /**
  * One request to the agent's own Kubernetes listener as the caller (their token as the bearer token),
- * the socket registered as MCP's before the request is written, so the listener judges, masks, holds
- * and records it as it does kubectl's. Resolves when the listener answers.
+ * the socket registered as MCP's channel before the request is written, so the listener judges, masks,
+ * holds and records it as it does kubectl's, and tells `channel.onHeld` when it holds it for review.
  */
-function send(address: { host: string; port: number }, call: ToolCall, req: { method: string; path: string; contentType?: string; body?: string }, reason: string | undefined, channels: InProcessChannels): Promise<Answer> {
-  return new Promise<Answer>((resolve) => {
-    const body = req.body === undefined ? undefined : Buffer.from(req.body);
-    const r = httpsRequest({
-      host: address.host,
-      port: address.port,
-      method: req.method,
-      path: req.path,
-      agent: false,
-      // The listener is this process, reached over the socket just opened: its certificate proves nothing more.
-      rejectUnauthorized: false,
-      headers: {
-        authorization: `Bearer ${call.token}`,
-        accept: 'application/json',
-        'user-agent': `twokey-mcp (${call.client})`,
-        ...(body ? { 'content-type': req.contentType ?? 'application/json', 'content-length': String(body.length) } : {}),
-        ...(reason ? { 'x-twokey-reason': reason } : {}),
-      },
-    });
+function send(address: { host: string; port: number }, call: ToolCall, req: { method: string; path: string; contentType?: string; body?: string }, reason: string | undefined, channel: { registry: InProcessChannels; is: CallerChannel }): Sent {
+  const body = req.body === undefined ? undefined : Buffer.from(req.body);
+  const r = httpsRequest({
+    host: address.host,
+    port: address.port,
+    method: req.method,
+    path: req.path,
+    agent: false,
+    // The listener is this process, reached over the socket just opened: its certificate proves nothing more.
+    rejectUnauthorized: false,
+    headers: {
+      authorization: `Bearer ${call.token}`,
+      accept: 'application/json',
+      'user-agent': `twokey-mcp (${call.client})`,
+      ...(body ? { 'content-type': req.contentType ?? 'application/json', 'content-length': String(body.length) } : {}),
+      ...(reason ? { 'x-twokey-reason': reason } : {}),
+    },
+  });
+  let settle: (a: Answer) => void = () => undefined;
+  const answered = new Promise<Answer>((resolve) => {
+    settle = resolve;
     r.once('socket', (socket: TLSSocket) => {
       socket.once('secureConnect', () => {
-        const release = channels.register(socket.localAddress ?? '', socket.localPort ?? 0, { via: 'mcp', client: call.client });
+        const release = channel.registry.register(socket.localAddress ?? '', socket.localPort ?? 0, channel.is);
         socket.once('close', release);
       });
     });
@@ -135,8 +141,21 @@ function send(address: { host: string; port: number }, call: ToolCall, req: { me
         }
       });
     });
-    r.end(body);
   });
+  r.end(body);
+  return {
+    answered,
+    abort() {
+      settle({ kind: 'failed' });
+      r.destroy();
+    },
+  };
+}
+
+/** What the status tool keeps of an approved write's answer: the object only when it is small (MAX_TRACKED_RESULT_BYTES). */
+export function trackedAnswer(status: number, object: unknown): unknown {
+  const kept = Buffer.byteLength(JSON.stringify(object) ?? '') <= MAX_TRACKED_RESULT_BYTES;
+  return kept ? { http_status: status, object } : { http_status: status, truncated: true };
 }
 
 /** The `kubectl` tool: a structured verb/resource form sent as one API request through the agent's own listener. */
@@ -144,17 +163,61 @@ export function kubernetesToolset(deps: KubeToolDeps): McpToolset {
   const available = (identity: Identity, t: TargetConfig): boolean =>
     deps.addressOf(t.name) !== undefined && (['read', 'write'] as const).some((cls) => deps.decide(identity, t.name, { class: cls, via: 'mcp' }).kind !== 'deny');
 
-  /** Writes each caller has under way or waiting for review (each holds a connection to the listener). */
-  const waiting = new Map<string, number>();
-  const count = (principal: string, delta: number): void => {
-    const n = (waiting.get(principal) ?? 0) + delta;
-    if (n > 0) waiting.set(principal, n);
-    else waiting.delete(principal);
-  };
+  /** The listener's answer as a tool outcome (`held`: the request had been sent for review). */
+  function outcomeOf(answer: Answer, summary: string, action: HeldAction | undefined): ToolOutcome {
+    const held = action?.requestId !== undefined;
+    const refused = (decision: 'deny' | 'error', message: string): ToolOutcome => {
+      action?.refused(message);
+      return refusal(held ? 'approve' : decision, message);
+    };
+    if (answer.kind === 'too-large') return refused('error', `twokey: the answer is over ${MAX_KUBE_RESPONSE_BYTES} bytes; narrow it (a name, a namespace, a label_selector)`);
+    if (answer.kind === 'failed') return refused('error', 'twokey: the Kubernetes listener could not be reached, or did not answer in time');
+    if (answer.status >= 400) {
+      const message = (answer.json as { message?: unknown }).message;
+      return refused(answer.status === 403 ? 'deny' : 'error', typeof message === 'string' ? message : `twokey: the API answered ${answer.status}`);
+    }
+    action?.ran(trackedAnswer(answer.status, answer.json));
+    if (held) return { ok: true, decision: 'approve', result: { status: 'approved', request_id: action?.requestId, http_status: answer.status, object: answer.json }, summary: `${summary} ${answer.status}` };
+    return { ok: true, decision: 'allow', result: { status: answer.status, object: answer.json }, summary: `${summary} ${answer.status}` };
+  }
+
+  /** A read: the listener's answer within KUBE_ANSWER_TIMEOUT_MS. */
+  async function read(sent: Sent, summary: string): Promise<ToolOutcome> {
+    const timer = setTimeout(() => sent.abort(), KUBE_ANSWER_TIMEOUT_MS).unref();
+    try {
+      return outcomeOf(await sent.answered, summary, undefined);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A write as a held action: its answer is the outcome when it comes first; once the listener says
+   * it holds it, the call waits up to `waitSeconds` and otherwise returns `pending_approval` with the
+   * request id, while the request waits on for the decision and the approved run (bounded by the
+   * approval's timeout; then the status is `expired` or `failed`).
+   */
+  function write(send: (is: CallerChannel) => Sent, call: ToolCall, principal: string, summary: string, waitSeconds: number): Promise<ToolOutcome> {
+    const action = new HeldAction(deps.held, principal, call.target.name);
+    let timer: NodeJS.Timeout | undefined;
+    const sent = send({
+      via: 'mcp',
+      client: call.client,
+      onHeld(request) {
+        if (!action.sent(request)) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => sent.abort(), (request.timeoutSeconds + HOLD_GRACE_SECONDS) * 1000 + KUBE_ANSWER_TIMEOUT_MS).unref();
+      },
+    });
+    timer = setTimeout(() => sent.abort(), KUBE_ANSWER_TIMEOUT_MS).unref();
+    const settled = sent.answered.then((answer) => outcomeOf(answer, summary, action));
+    void settled.finally(() => clearTimeout(timer));
+    return answerWithin(settled, action.pending, waitSeconds);
+  }
 
   const kubectl: McpTool<typeof args> = {
     name: 'kubectl',
-    description: `One Kubernetes API request in a structured form (not a shell line): get, list, create, apply, patch, delete or scale a resource. Reads run on the read service account, masked (Secret values included); writes run at once where allowed, otherwise are held for reviewers: the call waits up to wait_seconds (default and limit ${MAX_KUBE_WAIT_SECONDS}) and then returns status pending_approval while the write waits on and runs once approved. Answers are the API server's JSON (at most 4 MiB).`,
+    description: `One Kubernetes API request in a structured form (not a shell line): get, list, create, apply, patch, delete or scale a resource. Reads run on the read service account, masked (Secret values included); writes run at once where allowed, otherwise are held for reviewers: the call returns status pending_approval with the request id, reviewer groups and expiry (or with wait_seconds, up to ${MAX_KUBE_WAIT_SECONDS}, waits for the decision), the write runs once approved, and kubectl_request_status follows it. Answers are the API server's JSON (at most 4 MiB).`,
     args,
     available,
     async call(a, call) {
@@ -163,32 +226,22 @@ export function kubernetesToolset(deps: KubeToolDeps): McpToolset {
       if (req.body !== undefined && Buffer.byteLength(req.body) > MAX_KUBE_BODY_BYTES) return refusal('error', `twokey: the body is over ${MAX_KUBE_BODY_BYTES} bytes`);
       const address = deps.addressOf(call.target.name);
       if (!address) return notServed(call.target.name);
-      const principal = principalKey(call.identity);
-      const write = !READ_VERBS.includes(a.verb);
-      if (write && (waiting.get(principal) ?? 0) >= MAX_PENDING_EXECUTIONS_PER_CALLER) {
-        return refusal('deny', `twokey: you have ${MAX_PENDING_EXECUTIONS_PER_CALLER} writes awaiting review through MCP, the most one caller may`);
-      }
-      // Counted from the moment it is sent (checked and taken at once): concurrent calls cannot pass the cap together.
-      if (write) count(principal, 1);
-      const answered = send(address, call, req, a.reason, deps.channels);
-      if (write) void answered.then(() => count(principal, -1), () => count(principal, -1));
-      const waitMs = READ_VERBS.includes(a.verb) ? KUBE_READ_TIMEOUT_MS : (a.wait_seconds ?? MAX_KUBE_WAIT_SECONDS) * 1000;
-      const late = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), waitMs).unref());
-      const answer = await Promise.race([answered, late]);
       const summary = `${req.method} ${req.path.split('?')[0] ?? ''}`;
-      if (!answer) {
-        if (READ_VERBS.includes(a.verb)) return refusal('error', `twokey: no answer within ${KUBE_READ_TIMEOUT_MS / 1000}s`);
-        return { ok: true, decision: 'approve', result: { status: 'pending_approval', message: `twokey: no answer within ${waitMs / 1000}s: the write is held for review, and runs once approved` }, summary: `pending ${summary}` };
-      }
-      if (answer.kind === 'too-large') return refusal('error', `twokey: the answer is over ${MAX_KUBE_RESPONSE_BYTES} bytes; narrow it (a name, a namespace, a label_selector)`);
-      if (answer.kind === 'failed') return refusal('error', 'twokey: the Kubernetes listener could not be reached');
-      if (answer.status >= 400) {
-        const message = (answer.json as { message?: unknown }).message;
-        return refusal(answer.status === 403 ? 'deny' : 'error', typeof message === 'string' ? message : `twokey: the API answered ${answer.status}`);
-      }
-      return { ok: true, decision: 'allow', result: { status: answer.status, object: answer.json }, summary: `${summary} ${answer.status}` };
+      const sendAs = (is: CallerChannel): Sent => send(address, call, req, a.reason, { registry: deps.channels, is });
+      // A read the policy lets through at once; anything else (a write, a read it holds) may wait for reviewers.
+      const allowedRead = READ_VERBS.includes(a.verb) && deps.decide(call.identity, call.target.name, { class: 'read', via: 'mcp' }).kind === 'allow';
+      if (allowedRead) return read(sendAs({ via: 'mcp', client: call.client }), summary);
+      const principal = principalKey(call.identity);
+      return withHeldSlot(deps.held, principal, () => write(sendAs, call, principal, summary, a.wait_seconds ?? 0));
     },
   };
 
-  return { protocol: 'kubernetes', tools: [tool(kubectl)] };
+  const requestStatus = requestStatusTool(
+    'kubectl_request_status',
+    "The state of a write sent for review through kubectl: pending, approved (with the API server's answer), denied (with the reviewer comment), expired or failed.",
+    deps.held,
+    available,
+  );
+
+  return { protocol: 'kubernetes', tools: [tool(kubectl), requestStatus] };
 }

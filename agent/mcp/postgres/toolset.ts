@@ -2,14 +2,14 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { principalKey, type Identity } from '../../../core/identity/identity';
 import type { Action, Decision } from '../../../core/policy/decide';
-import { parsePendingNotice, refusedOutcomeOf } from '../../approvals/approval-flow';
+import { parsePendingNotice } from '../../approvals/approval-flow';
 import type { TargetConfig } from '../../config';
 import type { StatementClassifier } from '../../postgres/classify/classifier';
 import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
 import { notServed, refusal, tool, type McpTool, type McpToolset, type Refusal, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
-import { answerWithin, HeldExecutions, refusedStatus, statusOutcome, withHeldSlot, type Execution } from '../held-executions';
+import { answerWithin, HeldAction, HeldExecutions, requestStatusTool, withHeldSlot } from '../held-executions';
 import { trackedResult } from './tracked-result';
 import { ReaderConnections } from './reader-connections';
 
@@ -179,38 +179,28 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
    * `pending_approval`, while the connection waits on for the decision (and the approved run).
    */
   async function runExecution(client: pg.Client, text: string, waitSeconds: number, call: ToolCall, principal: string): Promise<ToolOutcome> {
-    let execution: Execution | undefined;
-    let onPending: (e: Execution) => void = () => undefined;
-    const pending = new Promise<Execution>((resolve) => (onPending = resolve));
+    const action = new HeldAction(deps.held, principal, call.target.name);
     const run = runStatement(client, text, MAX_QUERY_ROWS, (notice) => {
       const p = parsePendingNotice(notice);
-      if (!p || execution) return;
-      execution = { requestId: p.requestId, target: call.target.name, reviewers: p.groups, expiresAt: new Date(Date.now() + p.timeoutSeconds * 1000).toISOString(), status: 'pending' };
-      deps.held.track(principal, execution);
-      onPending(execution);
+      if (p) action.sent(p);
     });
     const settled = run.then(
       (r): ToolOutcome => {
-        if (execution) Object.assign(execution, { status: 'approved', result: rowsJson(trackedResult(r)) });
-        return { ok: true, decision: execution ? 'approve' : 'allow', result: { status: execution ? 'approved' : 'done', request_id: execution?.requestId, ...rowsJson(r) }, summary: rowsSummary(r) };
+        action.ran(rowsJson(trackedResult(r)));
+        const id = action.requestId;
+        return { ok: true, decision: id ? 'approve' : 'allow', result: { status: id ? 'approved' : 'done', request_id: id, ...rowsJson(r) }, summary: rowsSummary(r) };
       },
       (e: unknown): ToolOutcome => {
         const message = messageOf(e);
-        if (execution) Object.assign(execution, { status: refusedStatus(refusedOutcomeOf(message, execution.requestId)), message });
-        return refusal(execution ? 'approve' : 'deny', message);
+        action.refused(message);
+        return refusal(action.requestId ? 'approve' : 'deny', message);
       },
     );
     void settled.finally(() => client.end().catch(() => undefined));
-    return answerWithin(settled, pending, waitSeconds);
+    return answerWithin(settled, action.pending, waitSeconds);
   }
 
-  const requestStatus: McpTool<z.ZodObject<{ request_id: z.ZodString }>> = {
-    name: 'request_status',
-    description: 'The state of a write sent for review through execute: pending, approved (with its result), denied (with the reviewer comment), expired or failed.',
-    args: z.strictObject({ request_id: z.string().uuid() }),
-    available: writes,
-    call: async (args, call) => statusOutcome(deps.held.get(principalKey(call.identity), args.request_id), args.request_id, call.target.name),
-  };
+  const requestStatus = requestStatusTool('request_status', 'The state of a write sent for review through execute: pending, approved (with its result), denied (with the reviewer comment), expired or failed.', deps.held, writes);
 
-  return { protocol: 'postgres', tools: [tool(describeSchema), tool(query), tool(execute), tool(requestStatus)] };
+  return { protocol: 'postgres', tools: [tool(describeSchema), tool(query), tool(execute), requestStatus] };
 }

@@ -2,11 +2,11 @@ import type { Client } from 'ssh2';
 import { z } from 'zod';
 import { principalKey, type Identity } from '../../../core/identity/identity';
 import type { Action, Decision } from '../../../core/policy/decide';
-import { HOLD_GRACE_SECONDS, parsePendingNotice, refusedOutcomeOf } from '../../approvals/approval-flow';
+import { HOLD_GRACE_SECONDS, parsePendingNotice } from '../../approvals/approval-flow';
 import type { TargetConfig } from '../../config';
 import type { InProcessChannels } from '../../sessions/channels';
 import { REFUSED_EXIT_STATUS } from '../../ssh/session-channel';
-import { answerWithin, HeldExecutions, refusedStatus, statusOutcome, withHeldSlot, type Execution } from '../held-executions';
+import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
 import { notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerSsh, runExec, type ExecOutput } from './caller-exec';
 
@@ -30,6 +30,14 @@ export interface SshToolDeps {
 
 
 const outputJson = (o: ExecOutput) => ({ exit_code: o.exitCode, signal: o.signal, stdout: o.stdout, stderr: o.stderr, truncated: o.truncated });
+
+/** What ssh_request_status keeps of an approved command's output: MAX_TRACKED_RESULT_BYTES of stdout and stderr together, `truncated` when cut. */
+function trackedOutput(o: ExecOutput): ReturnType<typeof outputJson> {
+  const cut = (text: string): string => Buffer.from(text).subarray(0, MAX_TRACKED_RESULT_BYTES / 2).toString('utf8');
+  const stdout = cut(o.stdout);
+  const stderr = cut(o.stderr);
+  return outputJson({ ...o, stdout, stderr, truncated: o.truncated || stdout !== o.stdout || stderr !== o.stderr });
+}
 const outputSummary = (o: ExecOutput): string => `exit ${o.exitCode ?? o.signal}; stdout ${Buffer.byteLength(o.stdout)} bytes, stderr ${Buffer.byteLength(o.stderr)} bytes${o.truncated ? '; truncated' : ''}`;
 
 /**
@@ -87,9 +95,7 @@ export function sshToolset(deps: SshToolDeps): McpToolset {
    * connection waits on for the decision and the approved run. Every run is bounded in time.
    */
   function runHeldExec(client: Client, command: string, stdin: string | undefined, waitSeconds: number, call: ToolCall, principal: string): Promise<ToolOutcome> {
-    let execution: Execution | undefined;
-    let onPending: (e: Execution) => void = () => undefined;
-    const pending = new Promise<Execution>((resolve) => (onPending = resolve));
+    const action = new HeldAction(deps.held, principal, call.target.name);
     let timedOut = false;
     const stop = (ms: number): NodeJS.Timeout =>
       setTimeout(() => {
@@ -99,42 +105,35 @@ export function sshToolset(deps: SshToolDeps): McpToolset {
     let timer = stop(SSH_EXEC_TIMEOUT_MS);
     const run = runExec(client, command, stdin, (line) => {
       const p = parsePendingNotice(line);
-      if (!p || execution) return;
-      execution = { requestId: p.requestId, target: call.target.name, reviewers: p.groups, expiresAt: new Date(Date.now() + p.timeoutSeconds * 1000).toISOString(), status: 'pending' };
-      deps.held.track(principal, execution);
+      if (!p || !action.sent(p)) return;
       clearTimeout(timer);
       timer = stop((p.timeoutSeconds + HOLD_GRACE_SECONDS) * 1000 + SSH_EXEC_TIMEOUT_MS);
-      onPending(execution);
     });
     const settled = run.then(
       (o): ToolOutcome => {
         const refused = timedOut ? `twokey: the command ran longer than ${SSH_EXEC_TIMEOUT_MS / 1000}s and was stopped` : refusalOf(o);
         if (refused !== undefined) {
-          if (execution) Object.assign(execution, { status: refusedStatus(refusedOutcomeOf(refused, execution.requestId)), message: refused });
-          return refusal(execution ? 'approve' : 'deny', refused);
+          action.refused(refused);
+          return refusal(action.requestId ? 'approve' : 'deny', refused);
         }
-        if (execution) Object.assign(execution, { status: 'approved', result: outputJson(o) });
-        return { ok: true, decision: execution ? 'approve' : 'allow', result: { status: execution ? 'approved' : 'done', request_id: execution?.requestId, ...outputJson(o) }, summary: outputSummary(o) };
+        action.ran(trackedOutput(o));
+        const id = action.requestId;
+        return { ok: true, decision: id ? 'approve' : 'allow', result: { status: id ? 'approved' : 'done', request_id: id, ...outputJson(o) }, summary: outputSummary(o) };
       },
       (): ToolOutcome => {
-        if (execution) Object.assign(execution, { status: 'failed', message: 'twokey: the connection to the SSH listener failed' });
-        return refusal(execution ? 'approve' : 'error', 'twokey: the connection to the SSH listener failed');
+        const message = 'twokey: the connection to the SSH listener failed';
+        action.failed(message);
+        return refusal(action.requestId ? 'approve' : 'error', message);
       },
     );
     void settled.finally(() => {
       clearTimeout(timer);
       client.end();
     });
-    return answerWithin(settled, pending, waitSeconds);
+    return answerWithin(settled, action.pending, waitSeconds);
   }
 
-  const requestStatus: McpTool<z.ZodObject<{ request_id: z.ZodString }>> = {
-    name: 'ssh_request_status',
-    description: 'The state of a command sent for review through ssh_exec: pending, approved (with its output), denied (with the reviewer comment), expired or failed.',
-    args: z.strictObject({ request_id: z.string().uuid() }),
-    available,
-    call: async (args, call) => statusOutcome(deps.held.get(principalKey(call.identity), args.request_id), args.request_id, call.target.name),
-  };
+  const requestStatus = requestStatusTool('ssh_request_status', 'The state of a command sent for review through ssh_exec: pending, approved (with its output), denied (with the reviewer comment), expired or failed.', deps.held, available);
 
-  return { protocol: 'ssh', tools: [tool(sshExec), tool(requestStatus)] };
+  return { protocol: 'ssh', tools: [tool(sshExec), requestStatus] };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { parsePendingNotice, pendingNotice, refusedOutcomeOf } from '../../../agent/approvals/approval-flow';
+import { noDecisionMessage, parsePendingNotice, pendingNotice, refusedOutcomeOf } from '../../../agent/approvals/approval-flow';
 
 describe('approval notices read back by an in-process client (MCP)', () => {
   it('reads the request id, reviewer groups and wait from the notice a held request sends', () => {
@@ -17,5 +17,12 @@ describe('approval notices read back by an in-process client (MCP)', () => {
     expect(refusedOutcomeOf(`twokey: request ${id} denied by carol@example.com: not today`, id)).toBe('denied');
     expect(refusedOutcomeOf(`twokey: request ${id} expired`, id)).toBe('expired');
     expect(refusedOutcomeOf(`twokey: request ${randomUUID()} denied by carol@example.com`, id)).toBeUndefined();
+  });
+
+  it('names a request that got no decision within its timeout and the grace expired, only for that request', () => {
+    const id = randomUUID();
+    expect(refusedOutcomeOf(noDecisionMessage(id, 10), id)).toBe('expired');
+    expect(refusedOutcomeOf(`${noDecisionMessage(id, 10)} (The request stays open: once approved, sending the identical request runs it once.)`, id)).toBe('expired');
+    expect(refusedOutcomeOf(noDecisionMessage(randomUUID(), 10), id)).toBeUndefined();
   });
 });

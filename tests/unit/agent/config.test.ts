@@ -139,6 +139,13 @@ describe('agent config: the MCP endpoint', () => {
     await expect(withMcp('{ listen: { host: 0.0.0.0, port: 8443 }, tls: { certFile: mcp.crt, keyFile: mcp.key } }')).resolves.toMatchObject({ mcp: { tls: { certFile: join(dir, 'mcp.crt') } } });
   });
 
+  it('takes a generated certificate for an MCP endpoint other hosts reach (on a wildcard bind with the public URL it names), and refuses another word for it', async () => {
+    await expect(withMcp('{ listen: { host: 0.0.0.0, port: 8443 }, tls: generated, publicUrl: "https://agent.acme.io:8443" }')).resolves.toMatchObject({ mcp: { tls: 'generated' } });
+    await expect(withMcp('{ listen: { host: 10.0.0.5, port: 8443 }, tls: generated }')).resolves.toMatchObject({ mcp: { tls: 'generated' } });
+    await expect(withMcp('{ listen: { host: 0.0.0.0, port: 8443 }, tls: generated }')).rejects.toThrow(/tls: generated on 0.0.0.0 needs publicUrl/);
+    await expect(withMcp('{ listen: { host: 0.0.0.0, port: 8443 }, tls: yes }')).rejects.toThrow(/mcp\.tls/);
+  });
+
   it('refuses an MCP endpoint other hosts can reach without TLS (the bearer token would travel in clear)', async () => {
     await expect(withMcp('{ listen: { host: 0.0.0.0, port: 8443 } }')).rejects.toThrow(/mcp: listen.host 0.0.0.0 is reachable from other hosts: configure tls/);
   });
