@@ -22,6 +22,8 @@ const ENTRY = /^([CD])([0-7]{4}) ([0-9]{1,19}) (.+)$/;
 export type PathKind = 'directory' | 'file' | 'missing';
 
 export interface ScpSinkDeps {
+  /** Whose upload it is (a principal key): held bytes count against that caller's share. */
+  readonly owner: string;
   send(bytes: Buffer | string): void;
   /** What a path is on the target (as the read login sees it). */
   kind(path: string): Promise<PathKind>;
@@ -149,7 +151,7 @@ class ScpSink {
     const denied = this.deps.denied(placed.path);
     if (denied) return this.refuse(denied);
     this.deps.send(OK);
-    const upload = new HeldUpload(placed.path);
+    const upload = new HeldUpload(placed.path, this.deps.owner);
     try {
       let kept = true;
       for (let offset = 0; offset < size; ) {

@@ -1,5 +1,6 @@
 import type { Client, ServerChannel, SFTPWrapper } from 'ssh2';
 import type { Action } from '../../../core/policy/decide';
+import { principalKey } from '../../../core/identity/identity';
 import { classifyCommand } from '../../../core/ssh/classify-command';
 import type { ScpSinkCommand } from '../../../core/ssh/scp-sink-command';
 import { decideAndRecord, type JudgeDeps } from '../judge';
@@ -43,6 +44,7 @@ export async function serveScpUpload(channel: ServerChannel, command: string, si
   };
   try {
     return await serveScpSink(new BytePuller(channel, SCP_READ_AHEAD_BYTES), sink, {
+      owner: principalKey(judge.session.identity),
       // A caller that went away (mid-review, say) gets nothing more.
       send: (bytes) => void (judge.signal.aborted || channel.write(bytes)),
       async kind(path) {

@@ -5,9 +5,12 @@ import { shown } from './review-text';
 export const MAX_HELD_UPLOAD_BYTES = 64 * 1024 * 1024;
 /** The most all held uploads of the agent together may hold (many channels each under the cap above must not exhaust memory). */
 export const MAX_HELD_UPLOADS_TOTAL_BYTES = 256 * 1024 * 1024;
+/** The most one caller's held uploads may hold together: one caller stalling uploads cannot take every other caller's share. */
+export const MAX_HELD_UPLOADS_PER_CALLER_BYTES = 96 * 1024 * 1024;
 
-/** Bytes held by every upload of this process. */
+/** Bytes held by every upload of this process, and by each caller's (principal key). */
 let heldTotal = 0;
+const heldByCaller = new Map<string, number>();
 /** What a reviewer sees of an upload's text: its first lines, within this many bytes. */
 export const REVIEW_PREVIEW_LINES = 10;
 export const REVIEW_PREVIEW_BYTES = 2048;
@@ -24,19 +27,25 @@ export class HeldUpload {
   private extent = 0;
   mode: number | undefined;
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    /** Whose upload it is (a principal key): counted against that caller's share. */
+    private readonly owner: string,
+  ) {}
 
   /**
-   * Keeps one WRITE. `too-large`: the upload would pass MAX_HELD_UPLOAD_BYTES, or all uploads
-   * MAX_HELD_UPLOADS_TOTAL_BYTES; `gap`: it starts past what was written so far (the agent writes the
+   * Keeps one WRITE. `too-large`: the upload would pass MAX_HELD_UPLOAD_BYTES, its caller's uploads
+   * MAX_HELD_UPLOADS_PER_CALLER_BYTES, or all uploads MAX_HELD_UPLOADS_TOTAL_BYTES; `gap`: it starts past what was written so far (the agent writes the
    * whole file, so a gap would become zeros over what the file held: a resume or a write into the
    * middle is not an upload it can hold).
    */
   write(offset: number, data: Buffer): 'kept' | 'too-large' | 'gap' {
     if (this.received + data.length > MAX_HELD_UPLOAD_BYTES || offset + data.length > MAX_HELD_UPLOAD_BYTES) return 'too-large';
-    if (heldTotal + data.length > MAX_HELD_UPLOADS_TOTAL_BYTES) return 'too-large';
+    const callers = heldByCaller.get(this.owner) ?? 0;
+    if (heldTotal + data.length > MAX_HELD_UPLOADS_TOTAL_BYTES || callers + data.length > MAX_HELD_UPLOADS_PER_CALLER_BYTES) return 'too-large';
     if (offset > this.extent) return 'gap';
     heldTotal += data.length;
+    heldByCaller.set(this.owner, callers + data.length);
     this.received += data.length;
     this.extent = Math.max(this.extent, offset + data.length);
     this.parts.push({ offset, data: Buffer.from(data) });
@@ -46,6 +55,9 @@ export class HeldUpload {
   /** Gives the held bytes back to the process's budget (the upload was closed, refused or its channel ended). Once. */
   release(): void {
     heldTotal -= this.received;
+    const left = (heldByCaller.get(this.owner) ?? 0) - this.received;
+    if (left > 0) heldByCaller.set(this.owner, left);
+    else heldByCaller.delete(this.owner);
     this.received = 0;
     this.parts.length = 0;
   }

@@ -1,5 +1,6 @@
 import type { ClientChannel, ServerChannel, SFTPWrapper } from 'ssh2';
 import { classifySftp, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
+import { principalKey } from '../../../core/identity/identity';
 import { decideAndRecord, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload } from './held-upload';
@@ -228,7 +229,7 @@ export class SftpRelay {
     }
     if (this.openHandles() >= MAX_SFTP_HANDLES) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many open handles'));
     const handle = Buffer.from(`${UPLOAD_HANDLE_PREFIX}${this.nextHandle++}`);
-    const upload = new HeldUpload(path);
+    const upload = new HeldUpload(path, principalKey(judge.session.identity));
     upload.mode = request.attrs?.mode;
     this.uploads.set(handle.toString('hex'), upload);
     this.send(handlePacket(request.id, handle));

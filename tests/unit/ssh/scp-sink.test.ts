@@ -56,6 +56,7 @@ async function serve(pieces: readonly (string | Buffer)[], command = sink(), ove
   const dirs: string[] = [];
   const kinds: Record<string, PathKind> = { '/srv': 'directory', '/srv/file': 'file' };
   const deps: ScpSinkDeps = {
+    owner: 'ada',
     send: (bytes) => (replies += bytes.toString()),
     kind: async (path) => kinds[path] ?? 'missing',
     denied: (path) => (path.startsWith('/srv/etc') ? 'twokey: blocked' : undefined),
