@@ -185,7 +185,8 @@ describe('legacy scp (scp -O) through the agent', () => {
     // The identical upload still runs once under the grant.
     const again = await raw(`scp -t ${stack.sshd.dataDir}`, upload, /running once|approval required/);
     expect(again).toContain('running once under the approval given earlier');
-    await waitFor(() => (existsSync(remote) ? true : undefined), 15_000, 'the upload written');
+    // The file shows up when it is opened, before its bytes are written.
+    await waitFor(() => (existsSync(remote) && readFileSync(remote).length >= content.length ? true : undefined), 15_000, 'the upload written');
     expect(readFileSync(remote, 'utf8')).toBe(content);
   });
 
