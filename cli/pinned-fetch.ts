@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 /**
  * `fetch` over HTTPS that trusts only `caPem` (an agent's generated certificate, or the CA that
  * signed its configured one) instead of the system's roots; the host name is checked against the
- * certificate as always. Bodies are the strings the MCP SDK sends; anything else is refused.
+ * certificate as always, and NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not lift the pin. Bodies are the strings the MCP SDK sends; anything else is refused.
  */
 export function pinnedFetch(caPem: string): typeof fetch {
   return (input, init) =>
@@ -12,7 +12,7 @@ export function pinnedFetch(caPem: string): typeof fetch {
       const url = new URL(input instanceof Request ? input.url : input);
       if (url.protocol !== 'https:') return reject(new TypeError(`twokey: a pinned CA is for https:// URLs, not ${url.protocol}`));
       if (init?.body !== undefined && init.body !== null && typeof init.body !== 'string') return reject(new TypeError('twokey: only text bodies are sent'));
-      const req = request(url, { method: init?.method ?? 'GET', headers: Object.fromEntries(new Headers(init?.headers)), ca: caPem, signal: init?.signal ?? undefined }, (res) => {
+      const req = request(url, { method: init?.method ?? 'GET', headers: Object.fromEntries(new Headers(init?.headers)), ca: caPem, rejectUnauthorized: true, signal: init?.signal ?? undefined }, (res) => {
         const headers = new Headers();
         for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
         const status = res.statusCode ?? 502;

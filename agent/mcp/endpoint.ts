@@ -98,11 +98,16 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
     const principal = principalKey(identity);
     const admitted = admitSession(open.values(), principal);
     if (!admitted.ok) throw new HttpError(admitted.status, admitted.message);
-    if (admitted.reclaim?.transport.sessionId) {
-      open.delete(admitted.reclaim.transport.sessionId);
+    // Another caller's session is closed only once this one is initialized: a request that opens none
+    // (a GET, a POST other than initialize) would otherwise end a session each time the agent is full.
+    const reclaim = (): void => {
+      const other = admitted.reclaim;
+      const id = other?.transport.sessionId;
+      if (!other || id === undefined || open.get(id) !== other) return;
+      open.delete(id);
       context.log.info('mcp.session.reclaimed', { for: identity.subject });
-      void admitted.reclaim.transport.close();
-    }
+      void other.transport.close();
+    };
     const server = new McpServer({ name: 'twokey', version: AGENT_VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
     const clientName = (): string => {
       const v = server.getClientVersion();
@@ -112,7 +117,10 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       enableJsonResponse: true,
-      onsessioninitialized: (id) => void open.set(id, entry),
+      onsessioninitialized: (id) => {
+        reclaim();
+        open.set(id, entry);
+      },
     });
     const entry: Open = { principal, session, transport, server, lastUsed: Date.now(), busy: 0 };
     transport.onclose = () => {

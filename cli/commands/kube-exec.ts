@@ -94,6 +94,8 @@ function send(endpoint: { url: URL; ca: string }, token: string, method: string,
         method,
         path,
         ca: endpoint.ca,
+        // Set here, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not lift the pin.
+        rejectUnauthorized: true,
         headers: {
           authorization: `Bearer ${token}`,
           accept: 'application/json',

@@ -127,6 +127,34 @@ describe('the MCP endpoint under attack', () => {
     }
   }, 120_000);
 
+  it('ends no other caller\'s session for a request that opens none (a GET or a non-initialize POST without a session id)', async () => {
+    const post = (token: string, body: string, sessionId?: string) =>
+      fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, authorization: `Bearer ${token}`, ...(sessionId ? { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' } : {}) }, body });
+    const PING = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' });
+    const held: { token: string; id: string }[] = [];
+    for (let h = 0; h < Math.ceil(MAX_MCP_SESSIONS / MAX_MCP_SESSIONS_PER_CALLER); h++) {
+      const token = await stack.token(`filler-${h}`, ['support']);
+      for (let i = 0; i < MAX_MCP_SESSIONS_PER_CALLER; i++) {
+        const res = await post(token, INITIALIZE);
+        if (res.status !== 200) break;
+        held.push({ token, id: res.headers.get('mcp-session-id') ?? '' });
+      }
+    }
+    const alive = async (): Promise<string[]> => (await Promise.all(held.map(async (s) => ((await post(s.token, PING, s.id)).status === 200 ? s.id : '')))).filter(Boolean);
+    const before = await alive();
+    try {
+      const intruder = await stack.token('intruder', ['support']);
+      for (let i = 0; i < 3; i++) {
+        const get = await fetch(stack.mcpUrl(), { headers: { accept: 'text/event-stream', authorization: `Bearer ${intruder}` } });
+        expect(get.status).toBe(400);
+        expect((await post(intruder, PING)).status).toBe(400);
+      }
+      expect(await alive()).toEqual(before);
+    } finally {
+      await Promise.all(held.map((s) => fetch(stack.mcpUrl(), { method: 'DELETE', headers: { authorization: `Bearer ${s.token}`, 'mcp-session-id': s.id, 'mcp-protocol-version': '2025-06-18' } })));
+    }
+  }, 120_000);
+
   it('refuses a request from a web page of another origin (DNS rebinding), and takes the endpoint own origin', async () => {
     const token = await stack.token('alice', ['support']);
     const foreign = await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, origin: 'http://rebound.example:80', authorization: `Bearer ${token}` }, body: INITIALIZE });

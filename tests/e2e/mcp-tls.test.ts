@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -80,5 +81,28 @@ describe('the MCP endpoint over TLS with the certificate the agent generated', (
     const client = await bridged('--ca', caFile, '--target', 'test-pg');
     expect((await callTool(client, 'query', { target: 'test-pg', sql: 'SELECT 1 AS one' })).json).toMatchObject({ rows: [['1']] });
     await expect(bridged('--target', 'test-pg')).rejects.toThrow(/twokey: the agent refused the request: .*fetch failed: self[- ]signed certificate/);
+  });
+
+  it('keeps the --ca pin when NODE_TLS_REJECT_UNAUTHORIZED=0 is in the environment: an endpoint with another certificate gets no token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twokey-pin-'));
+    try {
+      const otherFile = join(dir, 'other.pem');
+      writeFileSync(otherFile, selfSignedCertificate('impostor', ['127.0.0.1', 'localhost']).cert);
+      const token = await stack.token('alice', ['support']);
+      const client = new Client({ name: 'desktop-app', version: '2.0.0' });
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: [TWOKEY_BIN, 'mcp', '--url', httpsUrl(), '--ca', otherFile, '--target', 'test-pg'],
+        env: { ...(process.env as Record<string, string>), TWOKEY_MCP_TOKEN: token, NODE_TLS_REJECT_UNAUTHORIZED: '0' },
+        stderr: 'pipe',
+      });
+      try {
+        await expect(client.connect(transport)).rejects.toThrow(/twokey: the agent refused the request: .*(self[- ]signed certificate|unable to verify)/);
+      } finally {
+        await transport.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

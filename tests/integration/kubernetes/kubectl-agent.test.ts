@@ -7,6 +7,7 @@ import { agentRequest, kubectl, streamKubectl, type KubeStack } from '../../supp
 import { postDecision, waitForMail } from '../../support/outbox';
 import { waitFor } from '../../support/control-plane';
 import { twokey } from '../../support/cli';
+import { selfSignedCertificate } from '../../../agent/kubernetes/tls';
 
 
 describe('kubectl through the agent (the fixture API server upstream)', () => {
@@ -138,6 +139,18 @@ describe('kubectl through the agent (the fixture API server upstream)', () => {
     expect(done.stdout).toBe('ConfigMap default/exec-applied applied\nDeployment default/web applied\n');
     expect(done.code).toBe(0);
     expect((await direct(['get', 'deployment', 'web', '-o', 'jsonpath={.spec.replicas}'])).stdout).toBe('4');
+  });
+
+  it('keeps twokey exec --ca-file pinned when NODE_TLS_REJECT_UNAUTHORIZED=0 is in the environment: an agent with another certificate gets no token', async () => {
+    const manifest = join(stack.dataDir, 'pinned.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: pin-held }\ndata: { via: twokey-exec }\n');
+    const other = join(stack.dataDir, 'other-ca.pem');
+    writeFileSync(other, selfSignedCertificate('impostor', ['127.0.0.1', 'localhost']).cert);
+    const sent = fixture.state.requests.length;
+    const ran = await twokey(['exec', '--target', 'k8s', '-f', manifest, '--server', stack.server('k8s'), '--ca-file', other, '--token', alice], { NODE_TLS_REJECT_UNAUTHORIZED: '0' });
+    expect(ran.code).not.toBe(0);
+    expect(ran.stderr).toMatch(/self[- ]signed certificate|unable to verify/);
+    expect(fixture.state.requests.slice(sent).filter((r) => r.path.includes('pin-held'))).toEqual([]);
   });
 
   it('refuses kubectl delete for a read-only group with a Forbidden Status naming twokey, and deletes nothing', async () => {
