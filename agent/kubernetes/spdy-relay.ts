@@ -40,7 +40,7 @@ export async function relayUpgradeBytes(upstream: KubeUpstream, req: IncomingMes
       settled = true;
       resolve({ ...r, bytes });
     };
-    const up = connect({ host: String(options.hostname), port: Number(options.port), ca: options.ca, servername: options.servername, ALPNProtocols: ['http/1.1'] });
+    const up = connect({ host: String(options.hostname), port: Number(options.port), ca: options.ca, servername: options.servername, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
     up.setNoDelay(true);
     const lines = [`${options.method ?? 'POST'} ${String(options.path)} HTTP/1.1`];
     for (const [name, value] of Object.entries(options.headers ?? {})) {

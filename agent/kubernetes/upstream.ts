@@ -58,7 +58,8 @@ export class KubeUpstream {
 
   constructor(target: KubernetesTargetConfig, ca: string | undefined) {
     this.url = new URL(target.apiServer);
-    this.agent = new Agent({ keepAlive: true, maxFreeSockets: MAX_IDLE_UPSTREAM_SOCKETS, ca, servername: this.servername });
+    // Verified whatever NODE_TLS_REJECT_UNAUTHORIZED says: the tokens go to the pinned API server only.
+    this.agent = new Agent({ keepAlive: true, maxFreeSockets: MAX_IDLE_UPSTREAM_SOCKETS, ca, servername: this.servername, rejectUnauthorized: true });
     this.tokens = { read: new ServiceAccountToken(target.readToken, 'read'), write: new ServiceAccountToken(target.writeToken, 'write') };
   }
 
@@ -85,7 +86,7 @@ export class KubeUpstream {
   /** An upgrade (exec, attach, port-forward) needs a connection of its own, not one from the pool. */
   async upgradeOptions(r: UpstreamRequest): Promise<RequestOptions> {
     const options = await this.options(r);
-    return { ...options, agent: false, ca: this.agent.options.ca, servername: this.servername };
+    return { ...options, agent: false, ca: this.agent.options.ca, servername: this.servername, rejectUnauthorized: true };
   }
 
   /** SNI names a host, never an address (RFC 6066). */

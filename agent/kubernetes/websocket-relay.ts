@@ -53,6 +53,7 @@ export function relayWebSocket(upstream: KubeUpstream, req: IncomingMessage, soc
         const up = new WebSocket(url, offered, {
           headers: { authorization: String((options.headers as Record<string, string>).authorization) },
           ca: options.ca,
+          rejectUnauthorized: true,
           maxPayload: MAX_WS_MESSAGE_BYTES,
           perMessageDeflate: false,
           handshakeTimeout: WS_HANDSHAKE_TIMEOUT_MS,

@@ -91,6 +91,8 @@ export class TunnelClient {
     if (this.stopped) return;
     const socket = new WebSocket(this.options.url, {
       headers: { authorization: `Bearer ${this.options.key}` },
+      // The agent's key goes only to a verified control plane, whatever NODE_TLS_REJECT_UNAUTHORIZED says.
+      rejectUnauthorized: true,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       maxPayload: MAX_INCOMING_BYTES,
     });
