@@ -23,6 +23,8 @@ const IDLE_SWEEP_MS = 60_000;
 export const MAX_CLIENT_NAME_CHARS = 64;
 /** Open HTTP connections at once (each MCP session needs one or two). */
 export const MAX_MCP_CONNECTIONS = 1_000;
+/** POSTs one caller may have under way at once (a slow query each): one caller cannot hold every connection. */
+export const MAX_MCP_REQUESTS_IN_FLIGHT_PER_CALLER = 32;
 /** Time a client has to send its request headers and body. */
 const REQUEST_TIMEOUT_MS = 30_000;
 const MCP_PATH = '/mcp';
@@ -85,6 +87,8 @@ interface CallerAuth {
  */
 export async function startMcpEndpoint(config: McpEndpointConfig, context: AgentContext, registry: ToolRegistry, issuers: readonly string[]): Promise<McpEndpoint> {
   const open = new Map<string, Open>();
+  /** POSTs under way per principal. */
+  const inFlight = new Map<string, number>();
   // A generated certificate names the host of the public URL too: the name remote clients connect to.
   const publicHost = config.publicUrl === undefined ? [] : [new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1')];
   // Loaded only for TLS: the certificate maker brings node-forge, which a plain loopback endpoint does not need.
@@ -164,7 +168,24 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
       return unauthorized(res, metadataUrl(), `token rejected (${verified.error.reason})`);
     }
     const identity = verified.value;
-    const body = req.method === 'POST' ? await readJson(req) : undefined;
+    if (req.method !== 'POST') return serve(req, res, url, token, identity, undefined);
+    const principal = principalKey(identity);
+    const under = inFlight.get(principal) ?? 0;
+    if (under >= MAX_MCP_REQUESTS_IN_FLIGHT_PER_CALLER) {
+      return json(res, 429, { jsonrpc: '2.0', error: { code: -32000, message: `twokey: ${MAX_MCP_REQUESTS_IN_FLIGHT_PER_CALLER} of your requests are under way; send more once one has finished` }, id: null });
+    }
+    inFlight.set(principal, under + 1);
+    try {
+      return await serve(req, res, url, token, identity, await readJson(req));
+    } finally {
+      const left = (inFlight.get(principal) ?? 1) - 1;
+      if (left > 0) inFlight.set(principal, left);
+      else inFlight.delete(principal);
+    }
+  }
+
+  /** A verified caller's request (a POST's body read): to its session, or opening one. */
+  async function serve(req: IncomingMessage, res: ServerResponse, url: URL, token: string, identity: Identity, body: unknown): Promise<void> {
     const sessionId = req.headers['mcp-session-id'];
     let entry: Open | undefined;
     if (typeof sessionId === 'string') {

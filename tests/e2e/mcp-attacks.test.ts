@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { demoCustomer } from '../../local/demo/seed';
 import { MAX_MCP_SESSIONS, MAX_MCP_SESSIONS_PER_CALLER } from '../../agent/mcp/session-admission';
+import { MAX_MCP_REQUESTS_IN_FLIGHT_PER_CALLER } from '../../agent/mcp/endpoint';
 import { MAX_PENDING_EXECUTIONS_PER_CALLER, MAX_TRACKED_RESULT_BYTES } from '../../agent/mcp/held-executions';
 import { twokey } from '../support/cli';
 import { callTool, endSession, mcpClient } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
+import { waitFor } from '../support/control-plane';
 import { startPgStack, type PgStack } from '../support/pg-stack';
 
 const POLICY = `
@@ -162,6 +164,31 @@ describe('the MCP endpoint under attack', () => {
     expect(await foreign.json()).toEqual({ error: 'twokey: requests from a web page of another origin are refused' });
     const own = await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, origin: new URL(stack.mcpUrl()).origin, authorization: `Bearer ${token}` }, body: INITIALIZE });
     expect(own.status).toBe(200);
+  });
+
+  it('answers a caller past MAX_MCP_REQUESTS_IN_FLIGHT_PER_CALLER requests under way with 429, while another caller is served', async () => {
+    const mallory = await stack.token('mallory', ['support']);
+    const url = new URL(stack.mcpUrl());
+    // Requests whose bodies never finish: each holds a connection until the request timeout.
+    const stalled = Array.from({ length: MAX_MCP_REQUESTS_IN_FLIGHT_PER_CALLER }, () => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { ...JSON_RPC_HEADERS, authorization: `Bearer ${mallory}`, 'content-length': String(INITIALIZE.length) } });
+      req.on('error', () => undefined);
+      req.write(INITIALIZE.slice(0, 10));
+      return req;
+    });
+    try {
+      const refused = await waitFor(async () => {
+        const r = await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, authorization: `Bearer ${mallory}` }, body: INITIALIZE });
+        return r.status === 429 ? r : undefined;
+      }, 20_000, 'the caller refused past its requests under way');
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toContain(`twokey: ${MAX_MCP_REQUESTS_IN_FLIGHT_PER_CALLER} of your requests are under way`);
+      const alice = await connect('alice', ['support']);
+      expect((await callTool(alice, 'list_targets', {})).isError).toBeFalsy();
+    } finally {
+      for (const req of stalled) req.destroy();
+    }
+    // Once they are gone, the caller is served again.
+    await waitFor(async () => ((await fetch(stack.mcpUrl(), { method: 'POST', headers: { ...JSON_RPC_HEADERS, authorization: `Bearer ${mallory}` }, body: INITIALIZE })).status === 200 ? true : undefined), 20_000, 'the caller served again');
   });
 
   it('refuses a request with two Authorization headers instead of picking one of the callers', async () => {
