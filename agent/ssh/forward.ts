@@ -1,19 +1,11 @@
 import { isIP } from 'node:net';
 import type { Client, ClientChannel, ServerChannel, TcpipRequestInfo } from 'ssh2';
-import type { AgentContext } from '../agent';
-import type { StartedSession } from '../sessions/lifecycle';
-import type { SessionMaskingHandle } from '../sessions/session-masking';
-import type { SshEvent } from './events';
-import { decideAndRecord } from './judge';
+import { decideAndRecord, type SshSessionScope } from './judge';
 
 /** How long the target has to open a forwarded connection. */
 export const FORWARD_OPEN_TIMEOUT_MS = 15_000;
 
-export interface ForwardDeps {
-  readonly agent: AgentContext;
-  readonly target: string;
-  readonly session: StartedSession<SshEvent>;
-  readonly masking: SessionMaskingHandle;
+export interface ForwardDeps extends SshSessionScope {
   upstream(): Promise<Client>;
 }
 

@@ -24,18 +24,22 @@ export const REASON_ENV = 'TWOKEY_REASON';
  */
 export type Verdict = { readonly kind: 'run'; readonly login: UpstreamLogin; readonly stdin: boolean } | { readonly kind: 'refused'; readonly message: string };
 
-export interface JudgeDeps {
+/** One SSH session on one target: what judging, channels and forwards all need of it. */
+export interface SshSessionScope {
   readonly agent: AgentContext;
   readonly target: string;
   readonly session: StartedSession<SshEvent>;
+  /** The session's masking: recorded decisions carry the action's text as masked (a command line may hold a secret). */
+  readonly masking: SessionMaskingHandle;
+}
+
+export interface JudgeDeps extends SshSessionScope {
   /** One line for the caller (stderr), e.g. the pending approval's request id. */
   notify(line: string): void;
   /** Aborted when the caller goes away: a held action stops waiting. */
   readonly signal: AbortSignal;
   /** The caller's reason (TWOKEY_REASON), if given. */
   readonly reason: string | undefined;
-  /** The session's masking: recorded decisions carry the action's text as masked (a command line may hold a secret). */
-  readonly masking: SessionMaskingHandle;
   /** How the caller came when the agent opened the connection for them (MCP): policy and reviewers see it. */
   readonly channel?: CallerChannel;
 }

@@ -2,11 +2,7 @@ import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTP
 import { matchesAny } from '../../core/glob';
 import { parseScpSinkCommand, type ScpSinkCommand } from '../../core/ssh/scp-sink-command';
 import type { CallerChannel } from '../sessions/channels';
-import type { SessionMaskingHandle } from '../sessions/session-masking';
-import type { StartedSession } from '../sessions/lifecycle';
-import type { AgentContext } from '../agent';
-import type { SshEvent } from './events';
-import { judgeExec, judgeShell, judgeSubsystem, REASON_ENV, type JudgeDeps, type Verdict } from './judge';
+import { judgeExec, judgeShell, judgeSubsystem, REASON_ENV, type JudgeDeps, type SshSessionScope, type Verdict } from './judge';
 import { RecordedCap } from '../recording/output-cap';
 import { relayOutput } from './output-relay';
 import { SftpRelay } from './sftp/sftp-relay';
@@ -26,11 +22,7 @@ export const UPSTREAM_FAILED_EXIT_STATUS = 255;
 export const WINDOW_CHECK_INTERVAL_MS = 5_000;
 
 /** What a session channel needs of its connection. */
-export interface ChannelHost {
-  readonly agent: AgentContext;
-  readonly target: string;
-  readonly session: StartedSession<SshEvent>;
-  readonly masking: SessionMaskingHandle;
+export interface ChannelHost extends SshSessionScope {
   readonly signal: AbortSignal;
   /** The read login's connection is shared by the connection's channels; a write login's is this channel's own. */
   upstream(login: UpstreamLogin): Promise<Client>;
