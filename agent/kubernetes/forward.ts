@@ -80,7 +80,8 @@ export async function forward(upstream: KubeUpstream, request: UpstreamRequest, 
     });
     up.once('error', (e) => {
       // The cause (an address, a TLS error) goes to the recording, not to the caller.
-      if (!res.headersSent) sendStatus(res, e instanceof UpstreamUnavailableError ? 'Timeout' : 'ServiceUnavailable', e instanceof UpstreamUnavailableError ? `twokey: ${e.message}` : UPSTREAM_UNREACHABLE);
+      const timedOut = e instanceof UpstreamUnavailableError;
+      if (!res.headersSent) sendStatus(res, timedOut ? 'Timeout' : 'ServiceUnavailable', timedOut ? `twokey: ${e.message}` : UPSTREAM_UNREACHABLE);
       else res.destroy();
       done({ status: res.headersSent ? res.statusCode : 503, bytes: sent, error: e.message });
     });

@@ -51,8 +51,9 @@ export async function holdWrite(deps: KubeProxyDeps, judged: JudgedRequest, req:
   }
   const body = await readBounded(req, MAX_HELD_BODY_BYTES);
   if (!body.ok) {
-    sendStatus(res, body.tooLarge ? 'RequestEntityTooLarge' : 'BadRequest', body.reason);
-    return { status: body.tooLarge ? 413 : 400, bytes: 0, summary: body.reason };
+    const reason = body.tooLarge ? 'RequestEntityTooLarge' : 'BadRequest';
+    sendStatus(res, reason, body.reason);
+    return { status: STATUS_REASONS[reason], bytes: 0, summary: body.reason };
   }
   const method = req.method ?? 'GET';
   const live = LIVE_VERBS.has(info.verb) ? await liveObject(deps, judged) : undefined;

@@ -78,7 +78,7 @@ export async function judgeRequest(req: IncomingMessage, target: string, context
   // What goes upstream is the request as the agent read it (decoded segments and parameters encoded again), never the caller's bytes.
   const query = info.value.query.toString();
   const canonical = `${info.value.path}${query ? `?${query}` : ''}`;
-  return { ok: true, judged: { session, classified, decision, masking, url: canonical, maskedPath: masking.value(canonical), channel } };
+  return { ok: true, judged: { session, classified, decision, masking, url: canonical, maskedPath: canonical === url ? maskedPath : masking.value(canonical), channel } };
 }
 
 function refuse(reason: StatusReason, message: string): Judgement {

@@ -38,8 +38,9 @@ export async function configuredOrGeneratedTls(configured: { certFile: string; k
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
   const existing = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]).catch(() => undefined);
-  if (existing && stillValid(existing[0], hostsFor(listenHost, otherHosts))) return { cert: existing[0], key: existing[1] };
-  const made = selfSignedCertificate(name, hostsFor(listenHost, otherHosts));
+  const hosts = hostsFor(listenHost, otherHosts);
+  if (existing && stillValid(existing[0], hosts)) return { cert: existing[0], key: existing[1] };
+  const made = selfSignedCertificate(name, hosts);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(`${keyFile}.tmp`, made.key, { mode: 0o600 });
   await writeFile(`${certFile}.tmp`, made.cert, { mode: 0o644 });

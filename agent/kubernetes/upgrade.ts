@@ -39,11 +39,13 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
     return;
   }
   const judged = judgement.judged;
+  const record = (status: number, extra: Parameters<typeof requestEvent>[3]): void =>
+    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, status, started, extra));
   // Only channels (exec, attach, port-forward) and proxies are relayed as they are; anything else (a
   // watch over WebSocket) would carry responses the masking never reads.
   if (deps.rules.responseMasking(judged.classified, judged.masking, req.headers.accept).kind !== 'none') {
     writeRawStatus(socket, 'Forbidden', 'twokey: only exec, attach and port-forward are served over an upgraded connection');
-    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 403, started, { summary: 'upgrade refused' }));
+    record(403, { summary: 'upgrade refused' });
     return;
   }
   const isWebSocket = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
@@ -52,19 +54,19 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
   const unrelayable = isWebSocket && isTerminal ? unrelayableSubprotocol(req) : undefined;
   if (unrelayable) {
     writeRawStatus(socket, 'BadRequest', unrelayable);
-    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 400, started, { summary: unrelayable }));
+    record(400, { summary: unrelayable });
     return;
   }
   const credential = await credentialFor(deps, judged);
   if (credential.kind === 'refused') {
     writeRawStatus(socket, 'Forbidden', credential.message);
-    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 403, started, { summary: credential.message }));
+    record(403, { summary: credential.message });
     return;
   }
   const terminal = isTerminal ? terminalTap(deps, judged, socket) : undefined;
   if (terminal && !terminal.ok) {
     writeRawStatus(socket, 'ServiceUnavailable', terminal.error);
-    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, 503, started, { summary: terminal.error }));
+    record(503, { summary: terminal.error });
     return;
   }
   const tap = terminal?.value;
@@ -78,7 +80,7 @@ export async function handleUpgrade(deps: KubeProxyDeps, req: IncomingMessage, s
         ? await relayWebSocket(deps.upstream, req, socket, head, judged.url, credential.credential, tap)
         : await relayUpgradeBytes(deps.upstream, req, socket, head, judged.url, credential.credential, tap && new SpdyTerminalReader(new TerminalFeed(tap)));
     if (relayed.error) ended = relayed.error;
-    judged.session.session.record(requestEvent({ verb: judged.classified.info.verb, method: req.method, path: judged.maskedPath }, relayed.status, started, { bytes: relayed.bytes, error: relayed.error }));
+    record(relayed.status, { bytes: relayed.bytes, error: relayed.error });
   } finally {
     tap?.end(ended);
     done();

@@ -86,7 +86,7 @@ const SCHEMAS: Readonly<Record<string, Schema>> = {
 };
 
 /** The kinds read from protobuf, by apiVersion/kind: what `kubectl create` makes without a manifest, where the schema is small enough to list whole. */
-export const PROTOBUF_KINDS: ReadonlySet<string> = new Set(['v1/ConfigMap', 'v1/Secret', 'v1/Namespace', 'v1/ServiceAccount']);
+const PROTOBUF_KINDS: ReadonlySet<string> = new Set(['v1/ConfigMap', 'v1/Secret', 'v1/Namespace', 'v1/ServiceAccount']);
 
 type Json = string | number | boolean | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -211,7 +211,7 @@ function decodeMessage(name: string, bytes: Buffer, depth: number): JsonObject {
 const isEmpty = (v: Json): boolean => v === '' || v === 0 || v === false || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);
 
 /** Whether a body carries the protobuf magic. */
-export const isProtobufBody = (body: Buffer): boolean => body.subarray(0, MAGIC.length).equals(MAGIC);
+const isProtobufBody = (body: Buffer): boolean => body.subarray(0, MAGIC.length).equals(MAGIC);
 
 /** The JSON object a protobuf body encodes (apiVersion and kind first); an error naming what could not be read. */
 export function decodeProtobufObject(body: Buffer): Result<Record<string, unknown>, string> {

@@ -26,7 +26,6 @@ export const MAX_SPDY_HEADER_PAIRS = 64;
 const FRAME_HEADER_BYTES = 8;
 const SPDY_VERSION = 3;
 export const SPDY_CONTROL = { SYN_STREAM: 1, SYN_REPLY: 2, HEADERS: 8 } as const;
-export const SPDY_FLAG_FIN = 0x01;
 
 export type SpdyFrame = { readonly kind: 'data'; readonly streamId: number; readonly flags: number; readonly data: Buffer } | { readonly kind: 'control'; readonly type: number; readonly flags: number; readonly body: Buffer };
 

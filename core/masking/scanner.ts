@@ -114,12 +114,17 @@ export class ContentScanner {
     return masked === text ? undefined : masked;
   }
 
+  /** The character counts of `text` (as `countBytes` gathers them); false when no detector can match. */
+  private countString(text: string): boolean {
+    const bytes = Buffer.from(text, 'utf8');
+    return this.countBytes(bytes, 0, bytes.length);
+  }
+
   /** `text` with every detected value masked (the same string when nothing matched). */
   scanString(text: string): string {
     if (this.detectors.length === 0) return text;
     if (text.length >= COUNT_PASS_MAX_CHARS) return this.applyDetectors(text, false);
-    const bytes = Buffer.from(text, 'utf8');
-    return this.countBytes(bytes, 0, bytes.length) ? this.applyDetectors(text, true) : text;
+    return this.countString(text) ? this.applyDetectors(text, true) : text;
   }
 
   /**
@@ -130,10 +135,7 @@ export class ContentScanner {
     const ranges: [number, number][] = [];
     if (this.detectors.length === 0) return ranges;
     const counted = text.length < COUNT_PASS_MAX_CHARS;
-    if (counted) {
-      const bytes = Buffer.from(text, 'utf8');
-      if (!this.countBytes(bytes, 0, bytes.length)) return ranges;
-    }
+    if (counted && !this.countString(text)) return ranges;
     this.detectors.forEach((d, i) => {
       const prefilter = this.prefilters[i];
       if ((counted && !d.mayOccur(this.counts)) || (lineSpanningOnly && prefilter)) return;
