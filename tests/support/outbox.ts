@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getRuntime } from '../../lambdas/shared/runtime';
 import { waitFor } from './control-plane';
 
 export interface OutboxMail {
@@ -38,4 +39,10 @@ export async function postDecision(link: string, token: string, decision: 'appro
   const url = link.split('?')[0] ?? link;
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: token, decision, comment }).toString() });
   return { status: res.status, html: await res.text() };
+}
+
+/** Waits until the decision on the request a mail is about has been delivered to its agent (a grant it can use). */
+export function decisionDelivered(mail: OutboxMail, timeoutMs = 15_000): Promise<true> {
+  const requestId = /request ([0-9a-f-]{36})/.exec(mail.text)?.[1] ?? '';
+  return waitFor(async () => ((await getRuntime('test').deps.approvals.get(requestId))?.delivered ? true : undefined), timeoutMs, `the decision on ${requestId} delivered to the agent`);
 }

@@ -8,7 +8,7 @@ import { startKubeFixture, type KubeFixture } from '../../support/kube-fixture';
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { KUBE_TEST_POLICY, kubectl, runKubectl, startKubeStack, streamKubectl, type KubectlResult, type KubeStack } from '../../support/kube-stack';
-import { postDecision, readOutbox, waitForMail } from '../../support/outbox';
+import { decisionDelivered, postDecision, readOutbox, waitForMail } from '../../support/outbox';
 import { tokenFor, waitFor } from '../../support/control-plane';
 import { twokey } from '../../support/cli';
 import { KUBECTL } from '../../support/kubectl';
@@ -47,7 +47,7 @@ describe('kubectl exec through the agent', () => {
   async function approve(mentions: string): Promise<void> {
     const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', mentions, new Set(), 30_000);
     expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 500));
+    await decisionDelivered(mail);
   }
 
   it('runs exec -it once approved on the write token, records it as asciicast (masked) and replays it', async () => {
@@ -157,7 +157,7 @@ describe('kubectl exec through the agent', () => {
     const mail = await waitForMail(stack.cp.outboxDir, 'bob@example.com', '/portforward', seenForwards, 30_000);
     seenForwards.add(mail.file);
     expect((await postDecision(mail.link, mail.token, 'approve')).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 500));
+    await decisionDelivered(mail);
     const forwarding = streamKubectl(stack, 'k8s', alice, ['port-forward', 'pod/web-1', ':8080'], env);
     try {
       await forwarding.waitFor(/Forwarding from 127\.0\.0\.1:\d+ -> 8080/);
