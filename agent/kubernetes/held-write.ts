@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MAX_REASON_CHARS } from '../../core/tunnel/messages';
+import { REASON_HEADER } from '../../core/kubernetes/request-info';
 import { kubeMaskingFor } from '../../core/kubernetes/response-masking';
 import { PROTOBUF_MEDIA_TYPE } from '../../core/kubernetes/protobuf-object';
 import { reviewWrite, type ReviewRefusal } from '../../core/kubernetes/write-review';
@@ -14,10 +16,6 @@ import { upstreamHeaders } from './upstream-headers';
 
 /** Largest body a held write may have: it is shown to reviewers whole (or as a diff), and kept until the decision. */
 export const MAX_HELD_BODY_BYTES = 512 * 1024;
-/** The header `twokey exec` gives a reason in (kubectl sends none); never sent upstream. */
-export const REASON_HEADER = 'x-twokey-reason';
-/** The longest reason (the tunnel's limit). */
-export const MAX_REASON_CHARS = 1024;
 
 /** The live object fetched for a reviewer's diff (read token) may be this large; a larger one is shown without a diff. */
 export const MAX_LIVE_OBJECT_BYTES = 1024 * 1024;

@@ -191,7 +191,7 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
     if (typeof sessionId === 'string') {
       entry = open.get(sessionId);
       if (!entry) return json(res, 404, { jsonrpc: '2.0', error: { code: -32001, message: 'twokey: no such MCP session (it ended): start a new one' }, id: null });
-      if (principalKey(entry.session.identity) !== principalKey(identity)) return json(res, 403, { error: 'twokey: this MCP session belongs to someone else' });
+      if (entry.principal !== principalKey(identity)) return json(res, 403, { error: 'twokey: this MCP session belongs to someone else' });
     } else {
       const target = url.searchParams.get('target');
       entry = newSession(identity, target === null ? undefined : new Set([target]), `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`);

@@ -94,7 +94,7 @@ export async function withHeldSlot(held: HeldExecutions, principal: string, run:
   }
 }
 
-export const pendingJson = (e: Execution) => ({ status: 'pending_approval', request_id: e.requestId, reviewers: e.reviewers, expires_at: e.expiresAt });
+const pendingJson = (e: Execution) => ({ status: 'pending_approval', request_id: e.requestId, reviewers: e.reviewers, expires_at: e.expiresAt });
 
 /** A protocol's status tool (`request_status`, `ssh_request_status`, ...): the state of one of the caller's requests on a target. */
 export function requestStatusTool(name: string, description: string, held: HeldExecutions, available: McpTool['available']): McpTool {

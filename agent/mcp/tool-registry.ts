@@ -31,6 +31,9 @@ export type ToolOutcome =
 export type Refusal = Extract<ToolOutcome, { ok: false }>;
 
 /** A tool error the caller's agent can reason about: a `twokey:` message and how it was decided. */
+/** What one tool call may take in all (waiting for a decision, running): below MCP clients' usual 60 s request timeout. */
+export const MCP_CALL_BUDGET_SECONDS = 50;
+
 export const refusal = (decision: Refusal['decision'], message: string): Refusal => ({ ok: false, decision, message });
 
 /** The answer when the target's own listener is not up on this agent (no tool call goes anywhere else). */

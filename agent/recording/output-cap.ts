@@ -18,8 +18,11 @@ export class RecordedCap {
     private readonly record: (text: string) => void,
     private readonly note: (text: string) => void,
     private readonly what: 'output' | 'input' = 'output',
-    private readonly max = what === 'input' ? MAX_RECORDED_INPUT_BYTES : MAX_RECORDED_OUTPUT_BYTES,
   ) {}
+
+  private get max(): number {
+    return this.what === 'input' ? MAX_RECORDED_INPUT_BYTES : MAX_RECORDED_OUTPUT_BYTES;
+  }
 
   add(data: Buffer | string): void {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;

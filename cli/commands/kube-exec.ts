@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
-import { REASON_HEADER } from '../../agent/kubernetes/held-write';
+import { REASON_HEADER } from '../../core/kubernetes/request-info';
 import { generatedTlsDir } from '../../agent/kubernetes/tls';
 import { readDevInfo } from '../../local/dev-config';
 import { UsageError } from '../args';

@@ -1,5 +1,8 @@
 import { err, ok, type Result } from '../result';
 
+/** The header `twokey exec` (and the MCP kubectl tool) gives a reason in (kubectl sends none); never sent upstream. */
+export const REASON_HEADER = 'x-twokey-reason';
+
 /**
  * What a Kubernetes API request is, by the API conventions (the attributes kube-apiserver's
  * RequestInfoFactory derives and RBAC authorizes on). Pure: method, path, query and headers in,

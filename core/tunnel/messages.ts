@@ -21,6 +21,8 @@ const targetName = z.string().min(1).max(128);
 const requestId = z.string().regex(/^[A-Za-z0-9-]{8,64}$/);
 /** Statement text must leave room in a 32 KB frame for the rest of the request. */
 export const MAX_APPROVAL_TEXT_BYTES = 24 * 1024;
+/** The longest reason a caller gives for a request. */
+export const MAX_REASON_CHARS = 1024;
 
 const approvalAsk = z.strictObject({
   type: z.literal('approval.request'),
@@ -42,7 +44,7 @@ const approvalAsk = z.strictObject({
     groups: z.array(z.string().max(128)).max(100),
   }),
   via: z.string().max(256).optional(),
-  reason: z.string().max(1024).optional(),
+  reason: z.string().max(MAX_REASON_CHARS).optional(),
   blastRadius: z.string().max(256).optional(),
   approval: z.strictObject({ groups: z.array(z.string().max(128)).min(1).max(20), min: z.number().int().min(1).max(10), timeoutSeconds: z.number().int().min(1) }),
   windowMinutes: z.number().int().min(1).max(24 * 60).optional(),

@@ -176,8 +176,9 @@ function framesOf(keys: readonly RegisteredSshKey[]): RegisteredSshKey[][] {
  * an `error` when they need more than `maxParts` frames (the rest of a hello still goes out).
  */
 export async function sshKeysMessages(deps: Pick<ControlPlaneDeps, 'sshKeys' | 'clock' | 'log'>, maxParts = MAX_SSH_KEYS_PARTS): Promise<ControlMessage[]> {
-  const asOf = deps.clock().getTime();
-  const keys = (await deps.sshKeys.listAll()).filter((r) => Date.parse(r.expiresAt) > asOf).map(registeredKeyOf);
+  const now = deps.clock();
+  const asOf = now.getTime();
+  const keys = (await deps.sshKeys.listAll()).filter((r) => unexpired(r, now)).map(registeredKeyOf);
   const frames = framesOf(keys);
   if (frames.length > maxParts) {
     deps.log.error('ssh-keys.too-many', { keys: keys.length, frames: frames.length, maxParts });

@@ -113,7 +113,8 @@ export function joseSignatureOf(der: Buffer): Buffer {
     const n = length();
     const value = der.subarray(at, at + n);
     at += n;
-    const digits = value.subarray(value.findIndex((b) => b !== 0) === -1 ? value.length : value.findIndex((b) => b !== 0));
+    const first = value.findIndex((b) => b !== 0);
+    const digits = value.subarray(first === -1 ? value.length : first);
     if (value.length !== n || digits.length > P256_COORDINATE_BYTES) throw new TokenSignerError('ECDSA signature value out of range');
     return Buffer.concat([Buffer.alloc(P256_COORDINATE_BYTES - digits.length), digits]);
   };

@@ -1,22 +1,24 @@
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { z } from 'zod';
+import { REASON_HEADER } from '../../../core/kubernetes/request-info';
+import { MAX_REASON_CHARS } from '../../../core/tunnel/messages';
 import { principalKey, type Identity } from '../../../core/identity/identity';
 import type { Action, Decision } from '../../../core/policy/decide';
 import type { TargetConfig } from '../../config';
 import { HOLD_GRACE_SECONDS } from '../../approvals/approval-flow';
 import type { CallerChannel, InProcessChannels } from '../../sessions/channels';
 import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
-import { notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
+import { MCP_CALL_BUDGET_SECONDS, notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 
 /** Bytes of a response body one call keeps (an MCP result is one JSON message); more is refused as truncated. */
 export const MAX_KUBE_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** Largest object body a call sends (the listener's own review limit is what holds a write). */
 export const MAX_KUBE_BODY_BYTES = 128 * 1024;
-/** The longest a call waits for a held write's decision (the write waits on after it): below MCP clients' usual 60 s. */
-export const MAX_KUBE_WAIT_SECONDS = 50;
+/** The longest a call waits for a held write's decision (the write waits on after it). */
+export const MAX_KUBE_WAIT_SECONDS = MCP_CALL_BUDGET_SECONDS;
 /** Time for the listener's answer, or for a write to be held; a held write gets its approval's timeout more. */
-export const KUBE_ANSWER_TIMEOUT_MS = 50_000;
+export const KUBE_ANSWER_TIMEOUT_MS = MCP_CALL_BUDGET_SECONDS * 1000;
 
 const VERBS = ['get', 'list', 'create', 'apply', 'patch', 'delete', 'scale'] as const;
 type Verb = (typeof VERBS)[number];
@@ -44,14 +46,14 @@ const args = z.strictObject({
   body: z.record(z.string(), z.unknown()).optional().describe('The object (create, apply), the merge patch (patch)'),
   replicas: z.number().int().min(0).max(10_000).optional().describe('For scale'),
   label_selector: z.string().max(1024).optional(),
-  reason: z.string().min(1).max(1024).optional().describe('Shown to reviewers of a write'),
+  reason: z.string().min(1).max(MAX_REASON_CHARS).optional().describe('Shown to reviewers of a write'),
   wait_seconds: z.number().int().min(0).max(MAX_KUBE_WAIT_SECONDS).optional().describe("How long to wait for a held write's decision (default 0: pending_approval at once)"),
 });
 type Args = z.infer<typeof args>;
 
 
 /** The HTTP request a structured call stands for, or why it is malformed. */
-export function kubeRequest(a: Args): { method: string; path: string; contentType?: string; body?: string } | string {
+function kubeRequest(a: Args): { method: string; path: string; contentType?: string; body?: string } | string {
   const needsName = a.verb !== 'list' && a.verb !== 'create';
   if (needsName && !a.name) return `${a.verb} needs a name`;
   if (!needsName && a.name) return `${a.verb} takes no name`;
@@ -107,7 +109,7 @@ function send(address: { host: string; port: number }, call: ToolCall, req: { me
       accept: 'application/json',
       'user-agent': `twokey-mcp (${call.client})`,
       ...(body ? { 'content-type': req.contentType ?? 'application/json', 'content-length': String(body.length) } : {}),
-      ...(reason ? { 'x-twokey-reason': reason } : {}),
+      ...(reason ? { [REASON_HEADER]: reason } : {}),
     },
   });
   let settle: (a: Answer) => void = () => undefined;

@@ -1,13 +1,14 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { principalKey, type Identity } from '../../../core/identity/identity';
+import { MAX_REASON_CHARS } from '../../../core/tunnel/messages';
 import type { Action, Decision } from '../../../core/policy/decide';
 import { parsePendingNotice } from '../../approvals/approval-flow';
 import type { TargetConfig } from '../../config';
 import type { StatementClassifier } from '../../postgres/classify/classifier';
 import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
-import { notServed, refusal, tool, type McpTool, type McpToolset, type Refusal, type ToolCall, type ToolOutcome } from '../tool-registry';
+import { MCP_CALL_BUDGET_SECONDS, notServed, refusal, tool, type McpTool, type McpToolset, type Refusal, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
 import { answerWithin, HeldAction, HeldExecutions, requestStatusTool, withHeldSlot } from '../held-executions';
 import { trackedResult } from './tracked-result';
@@ -19,10 +20,10 @@ export const MAX_TOOL_SQL_BYTES = 64 * 1024;
 export const MAX_QUERY_ROWS = 1_000;
 /** Columns `describe_schema` lists at most. */
 export const MAX_SCHEMA_COLUMNS = 5_000;
-/** The longest `execute` waits for a decision within one call: below MCP clients' usual 60 s request timeout. */
-export const MAX_WAIT_SECONDS = 50;
-/** The longest a query runs (below MCP clients' usual 60 s request timeout); then its connection is closed. */
-export const QUERY_TIMEOUT_MS = 50_000;
+/** The longest `execute` waits for a decision within one call. */
+export const MAX_WAIT_SECONDS = MCP_CALL_BUDGET_SECONDS;
+/** The longest a query runs; then its connection is closed. */
+export const QUERY_TIMEOUT_MS = MCP_CALL_BUDGET_SECONDS * 1000;
 /** Shown as the in-process connection's application_name (recorded with the Postgres session). */
 const APPLICATION_NAME = 'twokey-mcp';
 
@@ -149,7 +150,7 @@ export function postgresToolset(deps: PostgresToolDeps): McpToolset {
   const execute: McpTool<z.ZodObject<{ sql: typeof sql; reason: z.ZodOptional<z.ZodString>; wait_seconds: z.ZodOptional<z.ZodNumber> }>> = {
     name: 'execute',
     description: `Runs one write (INSERT, UPDATE, DDL, ...) as the policy says: at once where writes are allowed, otherwise sent to reviewers. Returns status pending_approval with the request id, reviewer groups and expiry, or with wait_seconds (up to ${MAX_WAIT_SECONDS}) waits for the decision and returns the result. A reason is shown to reviewers.`,
-    args: z.strictObject({ sql, reason: z.string().min(1).max(1024).refine(...NO_NUL).optional(), wait_seconds: z.number().int().min(0).max(MAX_WAIT_SECONDS).optional() }),
+    args: z.strictObject({ sql, reason: z.string().min(1).max(MAX_REASON_CHARS).refine(...NO_NUL).optional(), wait_seconds: z.number().int().min(0).max(MAX_WAIT_SECONDS).optional() }),
     available: writes,
     async call(args, call) {
       const c = classOf(args.sql);

@@ -7,17 +7,17 @@ import type { TargetConfig } from '../../config';
 import type { InProcessChannels } from '../../sessions/channels';
 import { REFUSED_EXIT_STATUS } from '../../ssh/session-channel';
 import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
-import { notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
+import { MCP_CALL_BUDGET_SECONDS, notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerSsh, runExec, type ExecOutput } from './caller-exec';
 
 /** Largest command line `ssh_exec` takes (OpenSSH's own limit on a command is larger; a review is smaller still). */
 export const MAX_SSH_COMMAND_BYTES = 16 * 1024;
 /** Largest stdin `ssh_exec` passes to a command (within one MCP request; an approved write runs without it, as with `ssh`). */
 export const MAX_SSH_STDIN_BYTES = 128 * 1024;
-/** The longest `ssh_exec` waits for a decision within one call: below MCP clients' usual 60 s request timeout. */
-export const MAX_SSH_WAIT_SECONDS = 50;
-/** The longest a command runs once it runs (below MCP clients' usual 60 s request timeout); then its connection is closed. */
-export const SSH_EXEC_TIMEOUT_MS = 50_000;
+/** The longest `ssh_exec` waits for a decision within one call. */
+export const MAX_SSH_WAIT_SECONDS = MCP_CALL_BUDGET_SECONDS;
+/** The longest a command runs once it runs; then its connection is closed. */
+export const SSH_EXEC_TIMEOUT_MS = MCP_CALL_BUDGET_SECONDS * 1000;
 
 export interface SshToolDeps {
   decide(identity: Identity, target: string, action: Action): Decision;

@@ -11,9 +11,12 @@ export const MAX_HELD_UPLOADS_PER_CALLER_BYTES = 96 * 1024 * 1024;
 /** Bytes held by every upload of this process, and by each caller's (principal key). */
 let heldTotal = 0;
 const heldByCaller = new Map<string, number>();
-/** What a reviewer sees of an upload's text: its first lines, within this many bytes. */
+/** Lines of an upload's text a reviewer sees... */
 export const REVIEW_PREVIEW_LINES = 10;
+/** ...within this many bytes. */
 export const REVIEW_PREVIEW_BYTES = 2048;
+/** A file mode's permission bits (with setuid, setgid, sticky), as a change sets them. */
+export const PERMISSION_BITS = 0o7777;
 
 /**
  * A file a caller uploads over SFTP (or scp), kept by the agent until its CLOSE (or its end) is judged: the reviewer sees its
@@ -80,7 +83,7 @@ export class HeldUpload {
     const preview = head.includes(0)
       ? '(binary content)'
       : head.toString('utf8').split('\n').slice(0, REVIEW_PREVIEW_LINES).join('\n');
-    const shownMode = mode === undefined ? '' : ` mode ${(mode & 0o7777).toString(8)}`;
+    const shownMode = mode === undefined ? '' : ` mode ${(mode & PERMISSION_BITS).toString(8)}`;
     return `${via} upload ${shown(path)}${shownMode}\nsize: ${content.length} bytes\nsha256: ${sha256}\nfirst lines:\n${preview}`;
   }
 }

@@ -3,13 +3,17 @@ import { classifySftp, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
 import { principalKey } from '../../../core/identity/identity';
 import { decideAndRecord, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
-import { HeldUpload } from './held-upload';
+import { HeldUpload, PERMISSION_BITS } from './held-upload';
+
 import { judgeAndWrite, type WriteRun } from './write-change';
 import { MAX_MASKED_DOWNLOAD_BYTES, MaskedDownload, MaskedDownloadError } from './masked-download';
 import { judgedPath } from '../paths';
 import { shown, sftpText } from './review-text';
 import { SftpReplyStream } from './reply-stream';
 import { appendJoined, attrsPacket, bodyOf, dataPacket, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
+
+/** The agent writes held bytes as the whole file: appends and resumes are refused with this. */
+const WHOLE_FILES_ONLY = 'twokey: only whole-file uploads are held (written from the start, no append or resume)';
 
 /** Handles (upstream and held uploads) one SFTP channel may hold open. */
 export const MAX_SFTP_HANDLES = 256;
@@ -220,7 +224,7 @@ export class SftpRelay {
   private openUpload(request: Request, paths: readonly string[]): void {
     const path = paths[0] ?? '';
     // The agent writes the held bytes as the whole file: an append would replace what the file held.
-    if ((request.flags ?? 0) & SFTP_OPEN_FLAGS.append) return this.refuse(request, 'twokey: only whole-file uploads are held (written from the start, no append or resume)');
+    if ((request.flags ?? 0) & SFTP_OPEN_FLAGS.append) return this.refuse(request, WHOLE_FILES_ONLY);
     const judge = this.deps.judge;
     const decision = judge.agent.decide(judge.session.identity, judge.target, { class: 'write', ssh: { subsystem: 'sftp', paths } });
     if (decision.kind === 'deny') {
@@ -244,7 +248,7 @@ export class SftpRelay {
           this.uploads.delete(handleKey);
           this.held -= upload.received;
           upload.release();
-          const message = kept === 'gap' ? 'twokey: only whole-file uploads are held (written from the start, no append or resume)' : 'twokey: the upload is larger than an approval can hold';
+          const message = kept === 'gap' ? WHOLE_FILES_ONLY : 'twokey: the upload is larger than an approval can hold';
           return this.refuse(request, message);
         }
         this.held += data.length;
@@ -310,7 +314,7 @@ export class SftpRelay {
     const content = upload.content();
     try {
       await this.runChange(request, [upload.path], HeldUpload.review(upload.path, content, upload.mode), (sftp, done) =>
-        sftp.writeFile(upload.path, content, upload.mode === undefined ? {} : { mode: upload.mode & 0o7777 }, done),
+        sftp.writeFile(upload.path, content, upload.mode === undefined ? {} : { mode: upload.mode & PERMISSION_BITS }, done),
       );
     } finally {
       this.held -= upload.received;
@@ -322,7 +326,7 @@ export class SftpRelay {
   private async change(request: Request, paths: readonly string[]): Promise<void> {
     const [a = '', b = ''] = paths;
     const op = request.extension ?? request.op;
-    const mode = request.attrs?.mode === undefined ? undefined : request.attrs.mode & 0o7777;
+    const mode = request.attrs?.mode === undefined ? undefined : request.attrs.mode & PERMISSION_BITS;
     // The reviewer sees the permission bits that would be set (a setuid bit is a change of its own).
     const text = mode === undefined ? sftpText(op, paths) : `${sftpText(op, paths)} mode ${mode.toString(8)}`;
     const runs: Record<string, WriteRun> = {
