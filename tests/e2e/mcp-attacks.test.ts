@@ -122,7 +122,7 @@ describe('the MCP endpoint under attack', () => {
       await expect((after[0] as Client).listTools()).rejects.toThrow(/"code":-32001,"message":"twokey: no such MCP session \(it ended\): start a new one"/);
       // The hogs cannot take sessions back from each other: the agent is full for them, and says so.
       await expect(mcpClient(stack.mcpUrl(), await stack.token('hog-0', ['support']))).rejects.toThrow(
-        /"code":-32000,"message":"twokey: the agent has 200 MCP sessions, the most it takes, and no caller holds more than you would: try again later"/,
+        `"code":-32000,"message":"twokey: the agent has ${MAX_MCP_SESSIONS} MCP sessions, the most it takes, and no caller holds more than you would: try again later"`,
       );
     } finally {
       await Promise.all(hogs.map((c) => endSession(c).catch(() => c.close())));

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { freePort } from '../../../local/free-port';
 import { testCertificate } from '../../support/certificate';
 import { agentRequest, KUBE_TEST_POLICY, startKubeStack, type KubeStack } from '../../support/kube-stack';
 
@@ -10,10 +9,7 @@ describe('the agent in front of an API server that cannot be reached', () => {
 
   beforeAll(async () => {
     // A port that was free a moment ago: nothing listens there.
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
-    closedPort = (probe.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    closedPort = await freePort('127.0.0.1');
     const tls = testCertificate();
     stack = await startKubeStack({ policy: KUBE_TEST_POLICY, targets: ['k8s'], upstream: { url: `https://127.0.0.1:${closedPort}`, caPem: readFileSync(tls.certFile, 'utf8'), readToken: 'r', writeToken: 'w' } });
   }, 120_000);

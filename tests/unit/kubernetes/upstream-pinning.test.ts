@@ -11,6 +11,9 @@ const target: KubernetesTargetConfig = {
 } as KubernetesTargetConfig;
 
 describe('the Kubernetes upstream connection', () => {
+  afterEach(() => {
+    delete process.env.TK_TEST_READ;
+  });
   // NODE_TLS_REJECT_UNAUTHORIZED=0 (a common development setting) turns verification off for every
   // connection that does not ask for it: the service-account tokens must go only to the pinned server.
   it('asks for a verified certificate itself, on pooled requests and on upgrades', async () => {
