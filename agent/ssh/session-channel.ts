@@ -1,4 +1,4 @@
-import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTPWrapper } from 'ssh2';
+import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import { matchesAny } from '../../core/glob';
 import { parseScpSinkCommand, type ScpSinkCommand } from '../../core/ssh/scp-sink-command';
 import type { CallerChannel } from '../sessions/channels';
@@ -7,7 +7,7 @@ import { RecordedCap } from '../recording/output-cap';
 import { relayOutput } from './output-relay';
 import { SftpRelay } from './sftp/sftp-relay';
 import { serveScpUpload } from './scp/scp-upload';
-import { openSftp } from './sftp/write-change';
+import { lazySftp } from './sftp/write-change';
 import { UpstreamError, type UpstreamLogin } from './upstream';
 
 /** Environment variables a caller may pass (`SendEnv`/`SetEnv`); the rest are refused. TWOKEY_REASON stays with the agent. */
@@ -229,19 +229,13 @@ export class SessionChannel {
 
   /** SFTP judged per request; changes run on a write login connection of this channel's own, opened on first use. */
   private relaySftp(channel: ServerChannel, stream: ClientChannel, deps: JudgeDeps): void {
-    let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
-    let reader: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
-    const upstream = (login: UpstreamLogin): Promise<Client> => this.host.upstream(login);
-    channel.on('close', () => {
-      void writer?.then(({ client }) => client.end(), () => undefined);
-      // The read login's connection is shared: only this channel's SFTP session on it ends.
-      void reader?.then(({ sftp }) => sftp.end(), () => undefined);
-    });
+    const sessions = lazySftp((login) => this.host.upstream(login));
+    channel.on('close', () => sessions.end());
     new SftpRelay(channel, stream, {
       judge: deps,
       masking: this.host.masking,
-      writer: async () => (await (writer ??= openSftp(upstream, 'write'))).sftp,
-      reader: async () => (await (reader ??= openSftp(upstream, 'read'))).sftp,
+      writer: () => sessions.writer(),
+      reader: () => sessions.reader(),
       fail: (reason) => {
         deps.notify(reason);
         stream.close();

@@ -1,4 +1,4 @@
-import type { Client, ServerChannel, SFTPWrapper } from 'ssh2';
+import type { Client, ServerChannel } from 'ssh2';
 import type { Action } from '../../../core/policy/decide';
 import { principalKey } from '../../../core/identity/identity';
 import { classifyCommand } from '../../../core/ssh/classify-command';
@@ -7,7 +7,7 @@ import { decideAndRecord, type JudgeDeps } from '../judge';
 import { blockSpellings } from '../paths';
 import { HeldUpload } from '../sftp/held-upload';
 import { shown } from '../sftp/review-text';
-import { judgeAndWrite, openSftp, type WriteRun } from '../sftp/write-change';
+import { judgeAndWrite, lazySftp, type WriteRun } from '../sftp/write-change';
 import type { UpstreamLogin } from '../upstream';
 import { BytePuller } from './byte-puller';
 import { serveScpSink, type PathKind } from './scp-sink';
@@ -34,11 +34,9 @@ export async function serveScpUpload(channel: ServerChannel, command: string, si
     channel.write(`\x01${commandDenied}\n`);
     return 1;
   }
-  let reader: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
-  let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
-  const upstream = (login: UpstreamLogin): Promise<Client> => deps.upstream(login);
+  const sessions = lazySftp((login) => deps.upstream(login));
   const change = async (path: string, text: string, run: WriteRun): Promise<string | undefined> => {
-    const outcome = await judgeAndWrite(judge, async () => (await (writer ??= openSftp(upstream, 'write'))).sftp, [path], text, run);
+    const outcome = await judgeAndWrite(judge, () => sessions.writer(), [path], text, run);
     if (outcome.kind === 'done') return undefined;
     return outcome.kind === 'refused' ? outcome.message : `twokey: the write login could not do it (${outcome.error.message})`;
   };
@@ -48,7 +46,7 @@ export async function serveScpUpload(channel: ServerChannel, command: string, si
       // A caller that went away (mid-review, say) gets nothing more.
       send: (bytes) => void (judge.signal.aborted || channel.write(bytes)),
       async kind(path) {
-        const { sftp } = await (reader ??= openSftp(upstream, 'read'));
+        const sftp = await sessions.reader();
         // What the read login cannot see counts as missing: a write there fails on the write login, or is judged as new.
         return new Promise<PathKind>((resolve) => sftp.stat(path, (e, stats) => resolve(e ? 'missing' : stats.isDirectory() ? 'directory' : 'file')));
       },
@@ -57,9 +55,7 @@ export async function serveScpUpload(channel: ServerChannel, command: string, si
       upload: (path, content, mode) => change(path, HeldUpload.review(path, content, mode, 'scp'), (sftp, done) => sftp.writeFile(path, content, { mode }, done)),
     });
   } finally {
-    // The read login's connection is shared: only this upload's SFTP session on it ends.
-    void reader?.then(({ sftp }) => sftp.end(), () => undefined);
-    void writer?.then(({ client }) => client.end(), () => undefined);
+    sessions.end();
   }
 }
 

@@ -29,3 +29,20 @@ export async function openSftp(upstream: (login: UpstreamLogin) => Promise<Clien
   const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(new UpstreamError(`the target refused SFTP on the ${login} login (${e.message})`)) : resolve(s))));
   return { client, sftp };
 }
+
+/**
+ * One channel's SFTP sessions, each opened on first use: on the read login's shared connection (only
+ * the session ends with the channel) and on a write login connection of the channel's own (it ends).
+ */
+export function lazySftp(upstream: (login: UpstreamLogin) => Promise<Client>): { reader(): Promise<SFTPWrapper>; writer(): Promise<SFTPWrapper>; end(): void } {
+  let reader: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+  let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+  return {
+    reader: async () => (await (reader ??= openSftp(upstream, 'read'))).sftp,
+    writer: async () => (await (writer ??= openSftp(upstream, 'write'))).sftp,
+    end() {
+      void reader?.then(({ sftp }) => sftp.end(), () => undefined);
+      void writer?.then(({ client }) => client.end(), () => undefined);
+    },
+  };
+}
