@@ -5,6 +5,7 @@ import type { SshTargetConfig } from '../config';
 import { CallerConnection } from './connection';
 import { loadOrCreateHostKey } from './host-key';
 import { listenOn } from '../net/listen';
+import { relayScavenger } from '../net/scavenger';
 
 /** Connections that have not authenticated yet, per listener (beyond it new ones are dropped at once). */
 export const MAX_PENDING_HANDSHAKES = 64;
@@ -42,6 +43,7 @@ export async function startSshListener(target: SshTargetConfig, context: AgentCo
       sockets.delete(socket);
     });
     ssh.injectSocket(socket);
+    relayScavenger().watch(socket);
   });
   ssh.on('connection', (client, info) => {
     const key = `${info.ip}:${info.port}`;

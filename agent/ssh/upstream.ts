@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { Client } from 'ssh2';
 import type { SshTargetConfig } from '../config';
 import { sshFingerprint } from '../../core/ssh/public-key';
+import { relayScavenger } from '../net/scavenger';
 
 /** How long the upstream handshake and login may take. */
 export const UPSTREAM_READY_TIMEOUT_MS = 15_000;
@@ -30,9 +32,12 @@ export async function connectUpstream(target: SshTargetConfig, login: UpstreamLo
       client.end();
       reject(new UpstreamError(hostKeyMismatch ? `the host key of ${target.name} does not match the pinned ${target.hostKey}` : `${target.name} is unreachable or refused the ${login} login (${e.message})`));
     });
+    // Nagle's algorithm held back the small packets the agent sends on (SFTP READ requests, window
+    // adjustments) until the target acknowledged the last: the caller's socket has no delay either.
+    const sock = connect({ host: target.upstream.host, port: target.upstream.port, noDelay: true });
+    relayScavenger().watch(sock);
     client.connect({
-      host: target.upstream.host,
-      port: target.upstream.port,
+      sock,
       username: user,
       privateKey,
       readyTimeout: UPSTREAM_READY_TIMEOUT_MS,
@@ -42,8 +47,5 @@ export async function connectUpstream(target: SshTargetConfig, login: UpstreamLo
         return !hostKeyMismatch;
       },
     });
-    // Nagle's algorithm held back the small packets the agent sends on (SFTP READ requests, window
-    // adjustments) until the target acknowledged the last: the caller's socket has no delay either.
-    client.setNoDelay(true);
   });
 }
