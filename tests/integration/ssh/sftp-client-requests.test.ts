@@ -114,6 +114,8 @@ describe('SFTP requests from the real sftp client', () => {
     expect(writes()).toEqual([]);
     const reads = relay.seen.map((s) => `${s.op} ${s.paths.join(' ')}`);
     expect(reads).toEqual(expect.arrayContaining([`opendir ${home}/work`, `open ${home}/work/report.txt`, `extended ${home}/work/.`]));
+    // ls -l asks for owner names with users-groups-by-id, whose id lists are no path.
+    expect(relay.seen.filter((s) => s.paths.some((p) => p.includes('\0')))).toEqual([]);
     // Requests on a handle name no path of their own.
     expect(relay.seen.map((s) => s.op)).toEqual(expect.arrayContaining(['readdir', 'read', 'close']));
     expect(readFileSync(join(root, 'report.txt'), 'utf8')).toBe('quarterly numbers\n');

@@ -73,9 +73,20 @@ describe('SFTP framing and request parsing', () => {
     expect(parseRequest(bytes)).toMatchObject({ kind: 'request', id: 9, ...request });
   });
 
-  it('reads an extension it does not know by its name, which classifySftp calls a write', () => {
+  it('reads the handle of fstatvfs, and calls statvfs without its path malformed', () => {
+    const handle = Buffer.from([0, 0, 0, 1]);
+    expect(parseRequest(packet(SFTP_TYPE.extended, uint32(9), sshString('fstatvfs@openssh.com'), sshString(handle)))).toEqual({ kind: 'request', id: 9, op: 'extended', paths: [], handle, extension: 'fstatvfs@openssh.com' });
+    expect(parseRequest(packet(SFTP_TYPE.extended, uint32(9), sshString('statvfs@openssh.com')))).toEqual({ kind: 'malformed', id: 9 });
+  });
+
+  it('takes no path from an extension whose data is not one (the id lists of users-groups-by-id)', () => {
+    const ids = packet(SFTP_TYPE.extended, uint32(9), sshString('users-groups-by-id@openssh.com'), sshString(uint32(1000)), sshString(uint32(1000)));
+    expect(parseRequest(ids)).toEqual({ kind: 'request', id: 9, op: 'extended', paths: [], extension: 'users-groups-by-id@openssh.com' });
+  });
+
+  it('reads an extension it does not know by its name alone, which classifySftp calls a write', () => {
     const parsed = parseRequest(packet(SFTP_TYPE.extended, uint32(9), sshString('frob@example.com'), sshString('data')));
-    expect(parsed).toMatchObject({ kind: 'request', id: 9, op: 'extended', extension: 'frob@example.com' });
+    expect(parsed).toEqual({ kind: 'request', id: 9, op: 'extended', paths: [], extension: 'frob@example.com' });
     if (parsed.kind !== 'request') throw new Error(parsed.kind);
     expect(classifySftp(parsed).class).toBe('write');
   });
