@@ -8,6 +8,13 @@ import { refusal, tool, type McpTool, type ToolOutcome } from './tool-registry';
 export const MAX_PENDING_EXECUTIONS_PER_CALLER = 10;
 /** Decided requests kept per caller for `request_status` (the oldest are forgotten first). */
 export const MAX_TRACKED_EXECUTIONS_PER_CALLER = 100;
+/**
+ * Decided requests kept over all callers (the oldest forgotten first, whoever's): with
+ * MAX_TRACKED_RESULT_BYTES each, the status tools' memory stays within about 64 MiB however many
+ * callers there are. Pending requests are never forgotten (each caller has at most
+ * MAX_PENDING_EXECUTIONS_PER_CALLER).
+ */
+export const MAX_TRACKED_EXECUTIONS = 1_000;
 
 /**
  * What a decided request keeps of its result for the status tools (kept for up to
@@ -37,6 +44,8 @@ export interface Execution {
  */
 export class HeldExecutions {
   private readonly byCaller = new Map<string, Map<string, Execution>>();
+  /** Every tracked request in the order it was tracked, with its caller: the oldest are forgotten first. */
+  private readonly everyone = new Map<Execution, string>();
   /** Per caller, calls under way whose request is not yet tracked (each holds a slot). */
   private readonly starting = new Map<string, number>();
 
@@ -69,10 +78,22 @@ export class HeldExecutions {
     const mine = this.byCaller.get(principal) ?? new Map<string, Execution>();
     this.byCaller.set(principal, mine);
     mine.set(execution.requestId, execution);
-    for (const [id, e] of mine) {
+    this.everyone.set(execution, principal);
+    for (const e of mine.values()) {
       if (mine.size <= MAX_TRACKED_EXECUTIONS_PER_CALLER) break;
-      if (e.status !== 'pending') mine.delete(id);
+      if (e.status !== 'pending') this.forget(e, principal);
     }
+    for (const [e, caller] of this.everyone) {
+      if (this.everyone.size <= MAX_TRACKED_EXECUTIONS) break;
+      if (e.status !== 'pending') this.forget(e, caller);
+    }
+  }
+
+  private forget(execution: Execution, principal: string): void {
+    this.everyone.delete(execution);
+    const theirs = this.byCaller.get(principal);
+    theirs?.delete(execution.requestId);
+    if (theirs?.size === 0) this.byCaller.delete(principal);
   }
 
   get(principal: string, requestId: string): Execution | undefined {
