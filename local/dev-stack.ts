@@ -165,7 +165,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     // The demo SSH target needs OpenSSH's server (and root, to add its read and write users).
     let sshd: DemoSshd | undefined;
     if (options.demo && canRunSshd()) {
-      sshd = await startDemoSshd({ dir: join(dataDir, 'sshd'), host, port: await port(DEFAULT_PORTS.sshd), log: options.log });
+      sshd = await startDemoSshd({ dir: join(dataDir, 'sshd'), host, port: await port(DEFAULT_PORTS.sshd) });
       const sshServer = sshd;
       stoppers.push(() => sshServer.stop());
     }

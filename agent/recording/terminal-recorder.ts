@@ -2,6 +2,7 @@ import type { Identity } from '../../core/identity/identity';
 import type { ContentScanner } from '../../core/masking/scanner';
 import { StreamMasker } from '../../core/masking/stream';
 import { recordedIdentity, type SessionEvent } from '../sessions/events';
+import { IdleFlushedMasking } from '../sessions/idle-flushed-masking';
 import type { SessionRecorder } from './session-recorder';
 import type { SessionSpool } from './spool';
 import type { RecordingService } from './recording-service';
@@ -38,8 +39,8 @@ export interface TerminalStart {
 export class TerminalRecording implements SessionRecorder {
   private readonly spool: SessionSpool;
   private readonly started = Date.now();
-  private readonly out: MaskedTrack;
-  private readonly in: MaskedTrack | undefined;
+  private readonly out: Track;
+  private readonly in: Track | undefined;
   private ended = false;
 
   constructor(
@@ -49,8 +50,8 @@ export class TerminalRecording implements SessionRecorder {
     const identity = recordedIdentity(start.identity);
     const startedAt = new Date(this.started);
     this.spool = service.begin({ sessionId: start.sessionId, target: start.target, protocol: start.protocol, format: 'asciicast', identity, startedAt: startedAt.toISOString() });
-    this.out = new MaskedTrack(start.scanner, TERMINAL_RECORDING_IDLE_FLUSH_MS, (text) => this.line('o', text));
-    this.in = start.recordInput ? new MaskedTrack(start.scanner, TERMINAL_RECORDING_IDLE_FLUSH_MS, (text) => this.line('i', text)) : undefined;
+    this.out = this.track((text) => this.line('o', text));
+    this.in = start.recordInput ? this.track((text) => this.line('i', text)) : undefined;
     this.spool.append({
       version: 2,
       width: start.width,
@@ -102,33 +103,12 @@ export class TerminalRecording implements SessionRecorder {
     if (this.ended) return;
     this.spool.append([Number(((Date.now() - this.started) / 1000).toFixed(6)), code, data]);
   }
-}
 
-/** One direction of a terminal (output or input) masked with the stream masker's look-behind; what it holds goes out after `idleFlushMs` of quiet. */
-class MaskedTrack {
-  private readonly masker: StreamMasker | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
-
-  constructor(
-    scanner: ContentScanner | undefined,
-    private readonly idleFlushMs: number,
-    private readonly emit: (text: string) => void,
-  ) {
-    this.masker = scanner ? new StreamMasker(scanner) : undefined;
-  }
-
-  push(data: string): void {
-    if (!this.masker) return this.emit(data);
-    const safe = this.masker.push(data);
-    if (safe) this.emit(safe);
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.flush(), this.idleFlushMs);
-  }
-
-  flush(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-    const rest = this.masker?.flush();
-    if (rest) this.emit(rest);
+  /** One direction of the terminal (output or input), masked when the subject is. */
+  private track(emit: (text: string) => void): Track {
+    const scanner = this.start.scanner;
+    return scanner ? new IdleFlushedMasking(new StreamMasker(scanner), TERMINAL_RECORDING_IDLE_FLUSH_MS, emit) : { push: emit, flush: () => undefined };
   }
 }
+
+type Track = Pick<IdleFlushedMasking, 'push' | 'flush'>;

@@ -46,11 +46,32 @@ export interface JudgeDeps extends SshSessionScope {
 
 const WORDING: ApprovalWording = { noun: 'command', reasonHint: 'Give a reason with ssh -o SetEnv=TWOKEY_REASON="why".' };
 
-/** Decides one action and records the decision (each SFTP request that names a path is one such event). */
-export function decideAndRecord(deps: Pick<JudgeDeps, 'agent' | 'target' | 'session' | 'masking' | 'channel'>, action: Action, text: string): Decision {
-  const decision = deps.agent.decide(deps.session.identity, deps.target, { ...action, via: deps.channel?.via });
+type DecisionDeps = Pick<JudgeDeps, 'agent' | 'target' | 'session' | 'masking' | 'channel'>;
+
+/** The policy's decision on one action, with how the caller came (`via`) as every SSH check passes it. */
+const decideFor = (deps: DecisionDeps, action: Action): Decision => deps.agent.decide(deps.session.identity, deps.target, { ...action, via: deps.channel?.via });
+
+function recordDecision(deps: DecisionDeps, action: Action, text: string, decision: Decision): void {
   deps.session.record({ e: 'decision', text: deps.masking.value(text), class: action.class, decision: decision.kind, rule: decision.rule, reason: decision.kind === 'deny' ? decision.reason : undefined });
+}
+
+/** Decides one action and records the decision (each SFTP request that names a path is one such event). */
+export function decideAndRecord(deps: DecisionDeps, action: Action, text: string): Decision {
+  const decision = decideFor(deps, action);
+  recordDecision(deps, action, text, decision);
   return decision;
+}
+
+/**
+ * The refusal when the policy denies the action outright, decided once and recorded; undefined for an
+ * allow or approve, which is judged (and recorded) later with what the reviewer reads: an upload at its
+ * end, with its bytes.
+ */
+export function outrightRefusal(deps: DecisionDeps, action: Action, text: string): string | undefined {
+  const decision = decideFor(deps, action);
+  if (decision.kind !== 'deny') return undefined;
+  recordDecision(deps, action, text, decision);
+  return `twokey: ${decision.reason}`;
 }
 
 /** Decides one action and records the decision; an `approve` becomes the question for the approval flow. */
@@ -91,7 +112,7 @@ export async function judgeExec(deps: JudgeDeps, command: string, pty: boolean):
   // The agent serves scp's sink itself (scp/scp-upload.ts); any other spelling of it is refused whatever the policy.
   if (classified.commands.some(runsScpSink)) {
     const reason = 'an scp upload runs only as the command scp sends (scp [-r] [-d] [-p] -t PATH), which the agent serves itself';
-    deps.session.record({ e: 'decision', text: deps.masking.value(command), class: action.class, decision: 'deny', rule: undefined, reason });
+    recordDecision(deps, action, command, { kind: 'deny', rule: undefined, reason });
     return { kind: 'refused', message: `twokey: ${reason}` };
   }
   const judged = judge(deps, action, command, { kind: 'statement' });

@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable, Writable } from 'node:stream';
+import { IdleFlushedMasking } from '../sessions/idle-flushed-masking';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
 import { TERMINAL_IDLE_FLUSH_MS } from '../recording/terminal-recorder';
 
@@ -20,27 +21,16 @@ export function relayOutput(from: Readable, to: Writable, masking: SessionMaskin
     from.pipe(to, { end: false });
     return { finish: () => undefined };
   }
-  const masker = masking.stream();
   const decoder = new StringDecoder('utf8');
-  let idle: NodeJS.Timeout | undefined;
-  const emit = (text: string): void => {
-    if (!text) return;
+  const masked = new IdleFlushedMasking(masking.stream(), TERMINAL_IDLE_FLUSH_MS, (text) => {
     tap(text);
     if (!to.write(text)) holdUntilDrained(from, to);
-  };
-  const flush = (): void => {
-    clearTimeout(idle);
-    emit(masker.flush());
-  };
-  from.on('data', (chunk: Buffer) => {
-    emit(masker.push(decoder.write(chunk)));
-    clearTimeout(idle);
-    idle = setTimeout(flush, TERMINAL_IDLE_FLUSH_MS);
   });
+  from.on('data', (chunk: Buffer) => masked.push(decoder.write(chunk)));
   return {
     finish() {
-      emit(masker.push(decoder.end()));
-      flush();
+      masked.push(decoder.end());
+      masked.flush();
     },
   };
 }

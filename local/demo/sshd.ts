@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -51,11 +51,11 @@ async function keyPair(file: string, comment: string): Promise<string> {
   return (await readFile(`${file}.pub`, 'utf8')).trim();
 }
 
-function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs: number, logFile: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise<void>((resolve, reject) => {
     const attempt = (): void => {
-      if (child.exitCode !== null) return reject(new Error(`sshd exited with ${child.exitCode}`));
+      if (child.exitCode !== null) return reject(new Error(`sshd exited with ${child.exitCode} (its log: ${logFile})`));
       const socket = connect({ host, port });
       socket.once('connect', () => {
         socket.destroy();
@@ -63,7 +63,7 @@ function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs:
       });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error('sshd did not start listening'));
+        if (Date.now() > deadline) reject(new Error(`sshd did not start listening (its log: ${logFile})`));
         else setTimeout(attempt, 50);
       });
     };
@@ -77,7 +77,7 @@ function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs:
  * write user can change. Needs root (it adds the two users when missing); `dir`'s parents must be
  * traversable by those users.
  */
-export async function startDemoSshd(options: { dir: string; host?: string; port?: number; log?: (line: string) => void }): Promise<DemoSshd> {
+export async function startDemoSshd(options: { dir: string; host?: string; port?: number }): Promise<DemoSshd> {
   const host = options.host ?? '127.0.0.1';
   const { dir } = options;
   await mkdir(join(dir, 'authorized'), { recursive: true });
@@ -120,9 +120,13 @@ export async function startDemoSshd(options: { dir: string; host?: string; port?
     ].join('\n'),
   );
   await mkdir('/run/sshd', { recursive: true });
-  const child = spawn(SSHD_BINARY, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.on('data', (chunk: Buffer) => options.log?.(chunk.toString('utf8').trimEnd()));
-  await waitForPort(host, port, child, SSHD_START_TIMEOUT_MS);
+  // sshd's own log (-e) goes to a file beside its config: in the terminal, lines such as the readiness
+  // probe's closed connection would read as errors.
+  const logFile = join(dir, 'sshd.log');
+  const log = openSync(logFile, 'a', 0o600);
+  const child = spawn(SSHD_BINARY, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', log] });
+  closeSync(log);
+  await waitForPort(host, port, child, SSHD_START_TIMEOUT_MS, logFile);
   const blob = Buffer.from(hostPublic.split(' ')[1] ?? '', 'base64');
   return {
     host,

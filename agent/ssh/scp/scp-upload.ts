@@ -1,9 +1,8 @@
 import type { Client, ServerChannel } from 'ssh2';
-import type { Action } from '../../../core/policy/decide';
 import { principalKey } from '../../../core/identity/identity';
 import { classifyCommand } from '../../../core/ssh/classify-command';
 import type { ScpSinkCommand } from '../../../core/ssh/scp-sink-command';
-import { decideAndRecord, type JudgeDeps } from '../judge';
+import { outrightRefusal, type JudgeDeps } from '../judge';
 import { blockSpellings } from '../paths';
 import { HeldUpload } from '../sftp/held-upload';
 import { shown } from '../sftp/review-text';
@@ -29,7 +28,7 @@ export interface ScpUploadDeps {
 export async function serveScpUpload(channel: ServerChannel, command: string, sink: ScpSinkCommand, deps: ScpUploadDeps): Promise<number> {
   const { judge } = deps;
   const classified = classifyCommand(command, { pty: false });
-  const commandDenied = denial(judge, { class: 'write', ssh: { command, commands: classified.commands, paths: blockSpellings(classified.paths) } }, command);
+  const commandDenied = outrightRefusal(judge, { class: 'write', ssh: { command, commands: classified.commands, paths: blockSpellings(classified.paths) } }, command);
   if (commandDenied) {
     channel.write(`\x01${commandDenied}\n`);
     return 1;
@@ -50,19 +49,11 @@ export async function serveScpUpload(channel: ServerChannel, command: string, si
         // What the read login cannot see counts as missing: a write there fails on the write login, or is judged as new.
         return new Promise<PathKind>((resolve) => sftp.stat(path, (e, stats) => resolve(e ? 'missing' : stats.isDirectory() ? 'directory' : 'file')));
       },
-      denied: (path) => denial(judge, { class: 'write', ssh: { subsystem: 'sftp', paths: [path] } }, `scp upload ${shown(path)}`),
+      denied: (path) => outrightRefusal(judge, { class: 'write', ssh: { subsystem: 'sftp', paths: [path] } }, `scp upload ${shown(path)}`),
       mkdir: (path, mode) => change(path, `scp mkdir ${shown(path)} mode ${mode.toString(8)}`, (sftp, done) => sftp.mkdir(path, { mode }, done)),
       upload: (path, content, mode) => change(path, HeldUpload.review(path, content, mode, 'scp'), (sftp, done) => sftp.writeFile(path, content, { mode }, done)),
     });
   } finally {
     sessions.end();
   }
-}
-
-/** The refusal when the policy denies the action outright (recorded); an allow or approve is judged later, with the bytes. */
-function denial(judge: JudgeDeps, action: Action, text: string): string | undefined {
-  const decision = judge.agent.decide(judge.session.identity, judge.target, { ...action, via: judge.channel?.via });
-  if (decision.kind !== 'deny') return undefined;
-  decideAndRecord(judge, action, text);
-  return `twokey: ${decision.reason}`;
 }

@@ -99,6 +99,24 @@ function readAttrs(r: SshWireReader): SftpAttrs | undefined {
 
 const text = (b: Buffer | undefined): string | undefined => b?.toString('utf8');
 
+/**
+ * What the OpenSSH (PROTOCOL, "SFTP protocol changes") and filexfer extensions carry first after their
+ * name: how many paths, or a handle. Any other extension names no path: its data is not one
+ * (users-groups-by-id's are id lists), and it is refused unless classifySftp knows it only reports.
+ */
+const EXTENSION_ARGUMENTS: ReadonlyMap<string, 1 | 2 | 'handle'> = new Map<string, 1 | 2 | 'handle'>([
+  ['posix-rename@openssh.com', 2],
+  ['hardlink@openssh.com', 2],
+  ['statvfs@openssh.com', 1],
+  ['lsetstat@openssh.com', 1],
+  ['expand-path@openssh.com', 1],
+  ['check-file-name', 1],
+  ['space-available', 1],
+  ['fstatvfs@openssh.com', 'handle'],
+  ['fsync@openssh.com', 'handle'],
+  ['check-file-handle', 'handle'],
+]);
+
 /** Parses one request packet; anything that does not parse whole is `malformed` (answered with BAD_MESSAGE). */
 export function parseRequest(packet: Buffer): SftpRequestPacket {
   const type = packet[0];
@@ -155,10 +173,18 @@ export function parseRequest(packet: Buffer): SftpRequestPacket {
     case 'extended': {
       const extension = text(r.string());
       if (extension === undefined) return bad;
-      // The OpenSSH extensions that name paths carry them first (posix-rename, hardlink, statvfs, ...).
-      const a = text(r.string());
-      const b = extension === 'posix-rename@openssh.com' || extension === 'hardlink@openssh.com' ? text(r.string()) : undefined;
-      return { kind: 'request', id, op, paths: [a, b].filter((p): p is string => p !== undefined), extension };
+      const carries = EXTENSION_ARGUMENTS.get(extension) ?? 0;
+      if (carries === 'handle') {
+        const handle = r.string();
+        return handle ? { kind: 'request', id, op, paths: [], handle, extension } : bad;
+      }
+      const paths: string[] = [];
+      while (paths.length < carries) {
+        const p = path();
+        if (p === undefined) return bad;
+        paths.push(p);
+      }
+      return { kind: 'request', id, op, paths, extension };
     }
     default: {
       const p = path();

@@ -1,7 +1,7 @@
 import type { ClientChannel, ServerChannel, SFTPWrapper } from 'ssh2';
 import { classifySftp, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
 import { principalKey } from '../../../core/identity/identity';
-import { decideAndRecord, type JudgeDeps } from '../judge';
+import { decideAndRecord, outrightRefusal, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
 import { HeldUpload, PERMISSION_BITS } from './held-upload';
 
@@ -226,11 +226,8 @@ export class SftpRelay {
     // The agent writes the held bytes as the whole file: an append would replace what the file held.
     if ((request.flags ?? 0) & SFTP_OPEN_FLAGS.append) return this.refuse(request, WHOLE_FILES_ONLY);
     const judge = this.deps.judge;
-    const decision = judge.agent.decide(judge.session.identity, judge.target, { class: 'write', ssh: { subsystem: 'sftp', paths } });
-    if (decision.kind === 'deny') {
-      decideAndRecord(judge, { class: 'write', ssh: { subsystem: 'sftp', paths } }, `${sftpText('open', paths)} for writing`);
-      return this.refuse(request, `twokey: ${decision.reason}`);
-    }
+    const refusal = outrightRefusal(judge, { class: 'write', ssh: { subsystem: 'sftp', paths } }, `${sftpText('open', paths)} for writing`);
+    if (refusal !== undefined) return this.refuse(request, refusal);
     if (this.openHandles() >= MAX_SFTP_HANDLES) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: too many open handles'));
     const handle = Buffer.from(`${UPLOAD_HANDLE_PREFIX}${this.nextHandle++}`);
     const upload = new HeldUpload(path, principalKey(judge.session.identity));

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { SFTPWrapper } from 'ssh2';
 import { waitFor } from '../../support/control-plane';
@@ -35,6 +35,13 @@ describe('sftp and scp through the agent, judged per SFTP request', () => {
     expect(viaScp.code).toBe(0);
     expect(readFileSync(join(local, 'via-sftp.txt'), 'utf8')).toBe('line one\nline two\n');
     expect(readFileSync(join(local, 'via-scp.txt'), 'utf8')).toBe('line one\nline two\n');
+  });
+
+  it('lists a directory with ls -l, owners by name: the id lists of users-groups-by-id are not taken for a path', async () => {
+    const token = await stack.token('alice', ['support']);
+    const run = await runClient(stack, 'box', 'sftp', token, (dest) => ['-b', batch('ls.batch', [`ls -l ${stack.sshd.dataDir}/report.txt`]), dest]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(new RegExp(`\\s${userInfo().username}\\s.*report\\.txt`));
   });
 
   it('holds an scp upload until a reviewer who saw its size, SHA-256 and first lines approves it, then writes it on the write login', async () => {

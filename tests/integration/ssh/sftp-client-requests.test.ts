@@ -3,13 +3,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { classifySftp, type SftpClassification } from '../../core/ssh/classify-sftp';
-import { framedSftpPacket, SFTP_STATUS, sftpStatusPacket, SftpFramer, SftpRequestTracker } from '../../core/ssh/sftp-requests';
+import { classifySftp, type SftpClassification } from '../../../core/ssh/classify-sftp';
+import { bodyOf, parseRequest, SftpFramer, SFTP_STATUS, statusPacket } from '../../../agent/ssh/sftp/packets';
 
 /**
- * The real OpenSSH `sftp` client talks to the real `sftp-server` through a small relay built on
- * core/ssh alone (`sftp -D` runs a tap that connects to it): what the relay classifies is what the
- * client really sends.
+ * The real OpenSSH `sftp` client talks to the real `sftp-server` through a small relay built on the
+ * agent's SFTP packet parser and classifySftp (`sftp -D` runs a tap that connects to it): what the
+ * agent parses and classifies is what the client really sends (a request the parser calls malformed
+ * ends the connection, so that the test fails).
  */
 const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 
@@ -38,29 +39,24 @@ class SftpRelay {
     this.sockets.add(socket);
     const upstream = spawn(SFTP_SERVER, [], { cwd: this.home, env: { HOME: this.home }, stdio: ['pipe', 'pipe', 'ignore'] });
     const fromClient = new SftpFramer();
-    const fromServer = new SftpFramer();
-    const tracker = new SftpRequestTracker();
-    socket.on('data', (chunk) => {
+    socket.on('data', (chunk: Buffer) => {
       const framed = fromClient.push(chunk);
-      if (!framed.ok) return socket.destroy();
-      for (const packet of framed.packets) {
-        const decoded = tracker.request(packet);
-        if (decoded.kind === 'request') {
-          const classified = classifySftp(decoded.request);
-          this.seen.push({ op: decoded.request.op, class: classified.class, paths: classified.paths });
+      if ('invalidLength' in framed) return socket.destroy();
+      for (const frame of framed.packets) {
+        const request = parseRequest(bodyOf(frame));
+        if (request.kind === 'malformed') return socket.destroy();
+        if (request.kind === 'request') {
+          const classified = classifySftp(request);
+          this.seen.push({ op: request.op, class: classified.class, paths: classified.paths });
           if (classified.class === 'write' && this.refuseWrites) {
-            socket.write(sftpStatusPacket(decoded.id, SFTP_STATUS.permissionDenied, 'twokey: writes are held'));
+            socket.write(statusPacket(request.id, SFTP_STATUS.permissionDenied, 'twokey: writes are held'));
             continue;
           }
         }
-        upstream.stdin.write(framedSftpPacket(packet));
+        upstream.stdin.write(frame);
       }
     });
-    upstream.stdout.on('data', (chunk: Buffer) => {
-      const framed = fromServer.push(chunk);
-      if (framed.ok) for (const packet of framed.packets) tracker.response(packet);
-      socket.write(chunk);
-    });
+    upstream.stdout.pipe(socket);
     socket.on('end', () => upstream.stdin.end());
     socket.on('close', () => upstream.kill());
     upstream.stdout.on('end', () => socket.end());
@@ -112,12 +108,16 @@ describe('SFTP requests from the real sftp client', () => {
 
   const writes = (): Seen[] => relay.seen.filter((s) => s.class === 'write');
 
-  it('classes downloads, listings and stats as reads, naming the files', async () => {
+  it('classes downloads, listings and stats as reads, naming the files they open', async () => {
     const { status } = await sftp(['cd work', 'ls -l', 'get report.txt', 'df .']);
     expect(status).toBe(0);
     expect(writes()).toEqual([]);
     const reads = relay.seen.map((s) => `${s.op} ${s.paths.join(' ')}`);
-    expect(reads).toEqual(expect.arrayContaining([`opendir ${home}/work`, `open ${home}/work/report.txt`, `read ${home}/work/report.txt`, `close ${home}/work/report.txt`]));
+    expect(reads).toEqual(expect.arrayContaining([`opendir ${home}/work`, `open ${home}/work/report.txt`, `extended ${home}/work/.`]));
+    // ls -l asks for owner names with users-groups-by-id, whose id lists are no path.
+    expect(relay.seen.filter((s) => s.paths.some((p) => p.includes('\0')))).toEqual([]);
+    // Requests on a handle name no path of their own.
+    expect(relay.seen.map((s) => s.op)).toEqual(expect.arrayContaining(['readdir', 'read', 'close']));
     expect(readFileSync(join(root, 'report.txt'), 'utf8')).toBe('quarterly numbers\n');
   });
 
@@ -128,7 +128,6 @@ describe('SFTP requests from the real sftp client', () => {
     expect(writes().map((s) => `${s.op} ${s.paths.join(' ')}`)).toEqual(
       expect.arrayContaining([
         `open ${work}/upload.txt`,
-        `write ${work}/upload.txt`,
         `mkdir ${work}/d`,
         `extended ${work}/upload.txt ${work}/moved.txt`,
         `setstat ${work}/moved.txt`,
@@ -136,7 +135,7 @@ describe('SFTP requests from the real sftp client', () => {
         `rmdir ${work}/d`,
       ]),
     );
-    expect(writes().some((s) => s.op === 'symlink')).toBe(true);
+    expect(writes().map((s) => s.op)).toEqual(expect.arrayContaining(['write', 'symlink']));
   });
 
   it('leaves the target unchanged when the relay answers every write with a refusal', async () => {
