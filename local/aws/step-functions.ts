@@ -32,6 +32,9 @@ interface Waiter {
 /** The Lambda function each Task state invokes, by state name (its `Payload` in, its result out). */
 export type TaskFunctions = Readonly<Record<string, (payload: unknown) => Promise<unknown>>>;
 
+/** A Lambda invoke task's input is the function's event under `Payload` (the ASL's Parameters). */
+const payload = (input: Json): unknown => (input as { Payload: unknown }).Payload;
+
 /** The control plane's own handlers for the approval workflow's Task states. */
 const approvalWorkflowFunctions = (): TaskFunctions =>
   Object.fromEntries(Object.entries(APPROVAL_WORKFLOW_TASKS).map(([state, ref]) => [state, resolveHandler<unknown, unknown>(ref)]));
@@ -96,7 +99,6 @@ export class LocalStepFunctions {
   private handlers(token: string, waitingStates: ReadonlySet<string>): Record<string, (input: Json) => Promise<Json>> {
     const out: Record<string, (input: Json) => Promise<Json>> = {};
     for (const [state, fn] of Object.entries(this.functions)) {
-      const payload = (input: Json): unknown => (input as { Payload: unknown }).Payload;
       out[state] = waitingStates.has(state)
         ? (input) =>
             this.untilStopped(async () => {

@@ -1,3 +1,4 @@
+import { APPROVAL_WORKFLOW_TASKS } from '../../lambdas/routes';
 import { LocalStepFunctions, type TaskFunctions } from '../../local/aws/step-functions';
 
 /**
@@ -35,10 +36,10 @@ const PENDING = { status: 'pending', kind: 'access', timeoutSeconds: 900 };
 
 /** Task functions that record which states ran; `overrides` replace some of them. */
 function recordingFunctions(calls: string[], overrides: Record<string, (payload: unknown) => Promise<unknown>> = {}): TaskFunctions {
-  const states = ['RecordPending', 'NotifyReviewersAndWait', 'RecordDecision', 'RecordExpired', 'RecordFailure', 'NotifyAgent', 'ApplyPolicyChange'];
+  // RecordPending's answer. No other result is read: their ResultPath is null, and the waiting state's result is the decision sent back.
   const pass = async (): Promise<unknown> => PENDING;
   return Object.fromEntries(
-    states.map((state) => [
+    Object.keys(APPROVAL_WORKFLOW_TASKS).map((state) => [
       state,
       async (payload: unknown) => {
         calls.push(state);
