@@ -13,15 +13,11 @@ import { DEMO_DATABASE, startDemoPostgres } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { devIssuerConfig, mintDevToken } from '../local/oidc/dev-issuer';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
+import { percentile } from './stats';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const HOST = '127.0.0.1';
 const POLL_MS = 2;
-
-const percentile = (values: number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-};
 
 async function waitForNewMail(dir: string, seen: Set<string>): Promise<string> {
   for (;;) {

@@ -14,7 +14,9 @@ import { stringify as toYaml } from 'yaml';
 import { startLocalControlPlane } from '../local/control-plane';
 import { devIssuerConfig, mintDevToken } from '../local/oidc/dev-issuer';
 import { startKubeFixture } from '../tests/support/kube-fixture';
+import { cpuSeconds, currentRssMb, peakRssMb, resetPeakRss } from './processes';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
+import { median } from './stats';
 
 const HOST = '127.0.0.1';
 /** The kubectl measured (KUBECTL overrides the one on PATH, as in the tests). */
@@ -33,14 +35,6 @@ const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').fil
 const LOG_LINE_BYTES = 1024;
 const AGENT_READY_MS = 60_000;
 
-const procMb = (pid: number, field: 'VmHWM' | 'VmRSS'): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
-/** The process's CPU time so far in seconds (user and system; /proc counts in ticks of 10 ms). */
-const cpuSeconds = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
-const resetPeak = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5');
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 /** A ratio's median over the rounds and its range (with 5 rounds, the range holds the median with 94% confidence). */
 const spread = (xs: number[]): string => `${median(xs).toFixed(2)}x (rounds ${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
 
@@ -121,7 +115,7 @@ async function main(): Promise<void> {
     }
     // The policy arrives over the tunnel just after the listener starts.
     await new Promise((r) => setTimeout(r, 2_000));
-    const startedRss = procMb(agent.pid as number, 'VmRSS');
+    const startedRss = currentRssMb(agent.pid as number);
     const agentCaFile = join(work.dir, 'state', 'kubernetes', 'demo-k8s', 'cert.pem');
     const agentUrl = `https://${(JSON.parse(readFileSync(endpointsFile, 'utf8')) as Record<string, string>)['demo-k8s'] ?? ''}`;
     const token = (user: string, groups: string[]) => mintDevToken(cp.issuer, cp.signingKey, { user, groups, audience: 'data' });
@@ -151,7 +145,7 @@ async function main(): Promise<void> {
 
     // A watch of WATCH_EVENTS ConfigMaps created while it runs, through the agent (masked for alice).
     const agentPid = agent.pid as number;
-    resetPeak(agentPid);
+    resetPeakRss(agentPid);
     let seen = 0;
     const watching = stream(alice, '/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=0', (c) => {
       for (const b of c) if (b === 0x0a) seen += 1;
@@ -164,7 +158,7 @@ async function main(): Promise<void> {
       if (i % 500 === 0) await new Promise((r) => setImmediate(r));
     }
     const watched = await watching;
-    say(`watch of ${WATCH_EVENTS} events through the agent (alice, masked): ${seen} events, ${(watched.bytes / 1e6).toFixed(1)} MB in ${watched.seconds.toFixed(2)} s; agent peak RSS ${procMb(agentPid, 'VmHWM').toFixed(0)} MB (${startedRss.toFixed(0)} MB after start-up)`);
+    say(`watch of ${WATCH_EVENTS} events through the agent (alice, masked): ${seen} events, ${(watched.bytes / 1e6).toFixed(1)} MB in ${watched.seconds.toFixed(2)} s; agent peak RSS ${peakRssMb(agentPid).toFixed(0)} MB (${startedRss.toFixed(0)} MB after start-up)`);
 
     // A LOG_MB MB log, read whole LOG_ROUNDS times each: direct, through the agent unmasked (dave) and masked (alice).
     const total = Math.floor((LOG_MB * 1e6) / LOG_LINE_BYTES);
@@ -180,7 +174,7 @@ async function main(): Promise<void> {
     const agentCpu: Record<keyof typeof readers, number[]> = { direct: [], unmasked: [], masked: [] };
     const ratios: Record<'unmasked' | 'masked', number[]> = { unmasked: [], masked: [] };
     let bytes: Record<keyof typeof readers, number> = { direct: 0, unmasked: 0, masked: 0 };
-    resetPeak(agentPid);
+    resetPeakRss(agentPid);
     for (let round = 0; round < LOG_ROUNDS; round += 1) {
       const took: Partial<Record<keyof typeof readers, number>> = {};
       for (let k = 0; k < kinds.length; k += 1) {
@@ -198,7 +192,7 @@ async function main(): Promise<void> {
     const mb = (b: number) => (b / 1e6).toFixed(0);
     const s = (kind: keyof typeof readers) => `${median(seconds[kind]).toFixed(2)} s (${(bytes[kind] / 1e6 / median(seconds[kind])).toFixed(0)} MB/s${kind === 'direct' ? '' : `, agent CPU ${median(agentCpu[kind]).toFixed(2)} s`})`;
     say(
-      `${mb(bytes.direct)} MB logs, median of ${LOG_ROUNDS} rounds (direct, agent unmasked for dave, agent masked for alice; order rotated each round): direct ${s('direct')}; agent unmasked ${s('unmasked')}, ${mb(bytes.unmasked)} MB, ${spread(ratios.unmasked)} direct; agent masked (detectors) ${s('masked')}, ${mb(bytes.masked)} MB, ${spread(ratios.masked)} direct; agent peak RSS ${procMb(agentPid, 'VmHWM').toFixed(0)} MB`,
+      `${mb(bytes.direct)} MB logs, median of ${LOG_ROUNDS} rounds (direct, agent unmasked for dave, agent masked for alice; order rotated each round): direct ${s('direct')}; agent unmasked ${s('unmasked')}, ${mb(bytes.unmasked)} MB, ${spread(ratios.unmasked)} direct; agent masked (detectors) ${s('masked')}, ${mb(bytes.masked)} MB, ${spread(ratios.masked)} direct; agent peak RSS ${peakRssMb(agentPid).toFixed(0)} MB`,
     );
     appendResults('npm run bench:kube (the fixture API server upstream; kubectl 1.32)', lines);
   } finally {

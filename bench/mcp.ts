@@ -16,7 +16,9 @@ import { startLocalControlPlane } from '../local/control-plane';
 import { DEMO_DATABASE, startDemoPostgres } from '../local/demo/postgres';
 import { freePort } from '../local/free-port';
 import { devIssuerConfig, mintDevToken } from '../local/oidc/dev-issuer';
+import { currentRssMb, peakRssMb } from './processes';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
+import { percentile } from './stats';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 40);
 const HOST = '127.0.0.1';
@@ -24,12 +26,6 @@ const REPO = join(__dirname, '..');
 const SQL = 'SELECT * FROM customers ORDER BY id LIMIT 1000';
 const AGENT_READY_TIMEOUT_MS = 60_000;
 
-const percentile = (values: readonly number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-};
-
-const rssMb = (pid: number, field: 'VmHWM' | 'VmRSS'): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 
 /** psql's own `\timing` of each statement in one session (no process start or connection in it). */
 function psqlTimings(endpoint: string, token: string, runs: number): Promise<number[]> {
@@ -113,7 +109,7 @@ async function main(): Promise<void> {
     }
     for (let i = 0; i < 5; i++) await mcpCall(client);
     await psqlTimings(pgEndpoint, token, 5);
-    const idleRss = rssMb(pid, 'VmRSS');
+    const idleRss = currentRssMb(pid);
     writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
     const viaMcp: number[] = [];
@@ -134,7 +130,7 @@ async function main(): Promise<void> {
       if (mcpFirst) await mcpRound().then(psqlRound);
       else await psqlRound().then(mcpRound);
     }
-    const peakRss = rssMb(pid, 'VmHWM');
+    const peakRss = peakRssMb(pid);
     await (client.transport as StreamableHTTPClientTransport).terminateSession();
     await client.close();
 

@@ -1,3 +1,5 @@
+import { quantile } from './stats';
+
 /**
  * The overhead of one setting against another from cells run in pairs, each pair close in time: the
  * median of the pairs' own overheads, with the middle half of them as its spread. Cells of one build
@@ -16,19 +18,11 @@ export interface PairedOverhead {
 
 export const CONFIDENCE = 0.95;
 
-/** Linear interpolation between the closest ranks (the usual definition). */
-function percentile(sorted: readonly number[], p: number): number {
-  const at = (sorted.length - 1) * p;
-  const lo = Math.floor(at);
-  const hi = Math.ceil(at);
-  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (at - lo);
-}
-
 export function pairedOverhead(off: readonly number[], on: readonly number[]): PairedOverhead | undefined {
   const pairs = Math.min(off.length, on.length);
   if (pairs === 0) return undefined;
   const overheads = Array.from({ length: pairs }, (_, i) => ((off[i] as number) - (on[i] as number)) / (off[i] as number)).sort((a, b) => a - b);
-  return { median: percentile(overheads, 0.5), q1: percentile(overheads, 0.25), q3: percentile(overheads, 0.75), interval: medianInterval(overheads, CONFIDENCE) };
+  return { median: quantile(overheads, 0.5), q1: quantile(overheads, 0.25), q3: quantile(overheads, 0.75), interval: medianInterval(overheads, CONFIDENCE) };
 }
 
 /**

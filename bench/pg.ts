@@ -35,6 +35,7 @@ import { postDecision, waitForMail } from '../tests/support/outbox';
 import { CONFIDENCE, offFirst, pairedOverhead } from './paired';
 import { CLOCK_TICKS, controlPlaneInfo, cpuSeconds, currentRssMb, peakRssMb, resetPeakRss, statCpuSeconds, statFields, waitForPort } from './processes';
 import { appendResults, benchWorkDir, runBench, seedDemoControlPlane } from './results';
+import { median } from './stats';
 
 const HOST = '127.0.0.1';
 const PGBENCH_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -111,10 +112,6 @@ const CALIBRATE = process.env.BENCH_CALIBRATE === '1';
 const BASELINE_DIR = process.env.BENCH_BASELINE;
 const BASELINE_ROUNDS = Number(process.env.BENCH_BASELINE_ROUNDS ?? 20);
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
 const REPO = resolve(__dirname, '..');
 
 interface PgbenchResult {

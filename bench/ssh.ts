@@ -19,6 +19,7 @@ import { freePort } from '../local/free-port';
 import { devIssuerConfig, mintDevToken, withDevIssuer } from '../local/oidc/dev-issuer';
 import { controlPlaneInfo, cpuSeconds, currentRssMb, peakRssMb, waitForPort } from './processes';
 import { appendResults, benchWorkDir, runBench } from './results';
+import { median } from './stats';
 
 const HOST = '127.0.0.1';
 const REPO = resolve(__dirname, '..');
@@ -40,12 +41,6 @@ rules:
     subjects: { groups: [bench] }
     actions: { read: allow, write: allow, shell: allow }
 `;
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2;
-};
 
 /** Runs a client program to completion, its output discarded, and returns its wall time in seconds. */
 function timed(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {

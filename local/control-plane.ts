@@ -210,7 +210,7 @@ export async function startLocalControlPlane(options: ControlPlaneOptions): Prom
       stopped = true;
       stream.stop();
       stepFunctions.stop();
-      wsApi.closeAll();
+      await wsApi.closeAll();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       ddb.destroy();

@@ -7,7 +7,7 @@ import { PROTOBUF_MEDIA_TYPE } from '../../core/kubernetes/protobuf-object';
 import { reviewWrite, type ReviewRefusal } from '../../core/kubernetes/write-review';
 import { askApproval, type ApprovalOutcome } from '../approvals/approval-flow';
 import { channelText } from '../sessions/channels';
-import { readBounded } from './bounded-body';
+import { readBounded } from '../net/bounded-body';
 import { forward } from './forward';
 import type { JudgedRequest } from './judge';
 import { maskedResponse, type KubeProxyDeps, type Served } from './request-handler';

@@ -12,6 +12,7 @@ import { McpSession } from './mcp-session';
 import { admitSession, type HeldSession } from './session-admission';
 import { PROTECTED_RESOURCE_PATH, protectedResourceMetadata, unauthorized } from './protected-resource';
 import type { ToolOutcome, ToolRegistry } from './tool-registry';
+import { readBounded } from '../net/bounded-body';
 import { listenOn } from '../net/listen';
 
 /** Largest JSON-RPC request body (a tool's SQL is capped lower still: MAX_TOOL_SQL_BYTES). */
@@ -253,19 +254,12 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-/** The request's JSON body, refused past MAX_MCP_REQUEST_BYTES (413) or when it is not JSON (400). */
+/** The request's JSON body, refused past MAX_MCP_REQUEST_BYTES (413), when it does not arrive whole (400) or is not JSON (400). */
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_MCP_REQUEST_BYTES) throw new HttpError(413, `twokey: MCP requests are limited to ${MAX_MCP_REQUEST_BYTES} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_MCP_REQUEST_BYTES) throw new HttpError(413, `twokey: MCP requests are limited to ${MAX_MCP_REQUEST_BYTES} bytes`);
-    chunks.push(chunk);
-  }
+  const body = await readBounded(req, MAX_MCP_REQUEST_BYTES);
+  if (!body.ok) throw body.tooLarge ? new HttpError(413, `twokey: MCP requests are limited to ${MAX_MCP_REQUEST_BYTES} bytes`) : new HttpError(400, `twokey: ${body.reason}`);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(body.value.toString('utf8')) as unknown;
   } catch {
     throw new HttpError(400, 'twokey: the request body is not JSON', PARSE_ERROR);
   }

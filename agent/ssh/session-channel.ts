@@ -145,6 +145,8 @@ export class SessionChannel {
       const stream = await this.open(upstream, kind);
       this.relay(channel, stream, terminal, verdict, deps);
       if (verdict.login === 'write') {
+        // This action's own connection: done when the command is (an MCP call's channel may never report its close).
+        stream.once('close', () => upstream.end());
         channel.on('close', () => upstream.end());
         if (kind.kind === 'shell') this.endWithWindow(stream, notify);
       }

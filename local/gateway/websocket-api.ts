@@ -16,7 +16,7 @@ import { sendJson } from './http-api';
 export const MAX_WS_MESSAGE_BYTES = 128 * 1024;
 export const TUNNEL_PATH = '/tunnel';
 export const MANAGEMENT_PREFIX = '/@connections/';
-/** After DeleteConnection, how long a client may take to answer the close frame before its socket is dropped. */
+/** After DeleteConnection (or the stand-in stopping), how long a client may take to answer the close frame before its socket is dropped. */
 export const DELETE_CLOSE_GRACE_MS = 1_000;
 
 type StatusResult = APIGatewayProxyResultV2 & { statusCode?: number };
@@ -35,6 +35,8 @@ interface LocalConnection {
 export class LocalWebSocketApi {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES });
   private readonly connections = new Map<string, LocalConnection>();
+  /** Each closed connection's last routes (its messages, then `$disconnect`) while they run. */
+  private readonly finishing = new Set<Promise<void>>();
 
   constructor(private readonly domainName: () => string) {}
 
@@ -122,11 +124,14 @@ export class LocalWebSocketApi {
     connection.socket.on('close', () => {
       this.connections.delete(connectionId);
       const disconnect = resolveHandler<APIGatewayProxyWebsocketEventV2, StatusResult>(WS_HANDLERS.disconnect);
-      chain = chain.then(() =>
+      const last = chain.then(() =>
         disconnect({ requestContext: this.baseContext(connectionId, 'DISCONNECT', '$disconnect', connection), isBase64Encoded: false } as APIGatewayProxyWebsocketEventV2)
           .then(() => undefined)
           .catch(() => undefined),
       );
+      chain = last;
+      this.finishing.add(last);
+      void last.finally(() => this.finishing.delete(last));
     });
   }
 
@@ -141,8 +146,7 @@ export class LocalWebSocketApi {
     }
     if (req.method === 'DELETE') {
       // DeleteConnection ends the connection at once; a client that does not answer the close frame is cut off.
-      connection.socket.close(1000, 'closed by the control plane');
-      setTimeout(() => connection.socket.terminate(), DELETE_CLOSE_GRACE_MS).unref();
+      closeWithin(connection.socket, 1000, 'closed by the control plane');
       res.writeHead(204).end();
       return;
     }
@@ -170,10 +174,24 @@ export class LocalWebSocketApi {
     this.connections.clear();
   }
 
-  closeAll(): void {
-    for (const c of this.connections.values()) c.socket.close(1001, 'control plane stopping');
+  /**
+   * Closes every connection, as API Gateway going away would, and resolves once each one's `$disconnect`
+   * has run: the control plane closes its stores only after it, so no connection stays recorded as open.
+   */
+  async closeAll(): Promise<void> {
+    const closed = [...this.connections.values()].map((c) => new Promise<void>((resolve) => c.socket.once('close', () => resolve())));
+    for (const c of this.connections.values()) closeWithin(c.socket, 1001, 'control plane stopping');
     this.wss.close();
+    await Promise.all(closed);
+    await Promise.all(this.finishing);
   }
+}
+
+/** Sends a close frame; a client that does not answer it within DELETE_CLOSE_GRACE_MS is cut off. */
+function closeWithin(socket: WebSocket, code: number, reason: string): void {
+  socket.close(code, reason);
+  const drop = setTimeout(() => socket.terminate(), DELETE_CLOSE_GRACE_MS).unref();
+  socket.once('close', () => clearTimeout(drop));
 }
 
 function routeKeyOf(body: string): string {

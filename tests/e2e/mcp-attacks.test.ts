@@ -8,7 +8,7 @@ import { MAX_MCP_SESSIONS, MAX_MCP_SESSIONS_PER_CALLER } from '../../agent/mcp/s
 import { MAX_MCP_REQUESTS_IN_FLIGHT_PER_CALLER } from '../../agent/mcp/endpoint';
 import { MAX_PENDING_EXECUTIONS_PER_CALLER, MAX_TRACKED_RESULT_BYTES } from '../../agent/mcp/held-executions';
 import { twokey } from '../support/cli';
-import { callTool, endSession, mcpClient } from '../support/mcp-client';
+import { callTool, endSession, McpCallers, mcpClient } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
 import { waitFor } from '../support/control-plane';
 import { startPgStack, type PgStack } from '../support/pg-stack';
@@ -36,21 +36,18 @@ const JSON_RPC_HEADERS = { 'content-type': 'application/json', accept: 'applicat
 /** An outsider's attacks on the agent's MCP endpoint: raw HTTP and the official SDK client. */
 describe('the MCP endpoint under attack', () => {
   let stack: PgStack;
-  const clients: Client[] = [];
+  let callers: McpCallers;
+  const connect = (user: string, groups: string[], name?: string, version?: string): Promise<Client> => callers.connect(user, groups, name, version);
 
   beforeAll(async () => {
     stack = await startPgStack({ policy: POLICY, mcp: true });
+    callers = new McpCallers(stack);
   }, 120_000);
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await callers?.closeAll();
     await stack?.stop();
   });
 
-  async function connect(user: string, groups: string[], name?: string, version?: string): Promise<Client> {
-    const client = await mcpClient(stack.mcpUrl(), await stack.token(user, groups), name, version);
-    clients.push(client);
-    return client;
-  }
   const sessionIdOf = (client: Client): string => (client.transport as { sessionId?: string }).sessionId ?? '';
 
   /** An execute that waits while bob approves it from the mailed link (found by `marker` in the statement). */

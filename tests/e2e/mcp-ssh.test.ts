@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -28,6 +29,10 @@ describe('ssh_exec through the MCP endpoint (official SDK client, real sshd)', (
     await callers?.closeAll();
     await stack?.stop();
   });
+
+  /** The agent's open connections to the target's sshd (this stack's own port). */
+  const upstreamConnections = (): number =>
+    spawnSync('ss', ['-Htn', 'state', 'established', `( dport = :${stack.sshd.port} )`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length;
 
   const sshTargets = async (client: Client): Promise<string[]> => {
     const { tools } = await client.listTools();
@@ -72,7 +77,7 @@ describe('ssh_exec through the MCP endpoint (official SDK client, real sshd)', (
     expect(oversized).toMatchObject({ isError: true, text: `twokey: invalid arguments: stdin: at most ${MAX_SSH_STDIN_BYTES} bytes` });
   });
 
-  it('holds a write, says it came from an AI agent through MCP, and runs it once approved from the mailed link', async () => {
+  it('holds a write, says it came from an AI agent through MCP, runs it once approved from the mailed link, and leaves no write login connected', async () => {
     const alice = await connect('alice', ['support'], 'claude-code');
     const file = join(stack.sshd.dataDir, 'mcp-approved');
     const held = await callTool(alice, 'ssh_exec', { target: 'box', command: `echo approved > ${file} && id -un` });
@@ -91,6 +96,8 @@ describe('ssh_exec through the MCP endpoint (official SDK client, real sshd)', (
     );
     expect(done.result).toMatchObject({ exit_code: 0, stdout: 'twokey-write\n' });
     expect(readFileSync(file, 'utf8')).toBe('approved\n');
+    // The MCP call's connection to the listener has ended, and the write login's connection with it.
+    await waitFor(() => upstreamConnections() === 0 || undefined, 10_000, 'no connection to sshd');
   });
 
   it('keeps of an approved command\'s output at most MAX_TRACKED_RESULT_BYTES for ssh_request_status, while the waiting call gets it all', async () => {

@@ -10,7 +10,7 @@ import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { TWOKEY_BIN, twokey } from '../support/cli';
 import { waitFor } from '../support/control-plane';
-import { callTool, endSession, mcpClient } from '../support/mcp-client';
+import { callTool, endSession, McpCallers, mcpClient } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
 import { pgTarget, startPgStack, type PgStack } from '../support/pg-stack';
 
@@ -48,21 +48,17 @@ masks:
 
 describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)', () => {
   let stack: PgStack;
-  const clients: Client[] = [];
+  let callers: McpCallers;
+  const connect = (user: string, groups: string[], name?: string): Promise<Client> => callers.connect(user, groups, name);
 
   beforeAll(async () => {
     stack = await startPgStack({ policy: POLICY, mcp: true, extraTargets: (p) => [pgTarget(p, 'test-pg-rw')] });
+    callers = new McpCallers(stack);
   }, 120_000);
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await callers?.closeAll();
     await stack?.stop();
   });
-
-  async function connect(user: string, groups: string[], name?: string): Promise<Client> {
-    const client = await mcpClient(stack.mcpUrl(), await stack.token(user, groups), name);
-    clients.push(client);
-    return client;
-  }
 
   async function adminQuery(sql: string): Promise<unknown[]> {
     const c = new pg.Client({ connectionString: stack.pg.adminUrl });
@@ -327,15 +323,13 @@ describe('the MCP endpoint on the agent (official SDK client, Streamable HTTP)',
   }
 
   it('serves the same tools through the stdio bridge, limited to the target it names', async () => {
-    const client = await bridged(await stack.token('alice', ['support']), '--target', 'test-pg');
-    clients.push(client);
+    const client = callers.adopt(await bridged(await stack.token('alice', ['support']), '--target', 'test-pg'));
     expect(Object.keys(await toolTargets(client)).sort()).toEqual(['describe_schema', 'execute', 'list_targets', 'query', 'request_status']);
     expect((await callTool(client, 'list_targets', {})).json).toEqual({ targets: [{ name: 'test-pg', protocol: 'postgres', tools: ['describe_schema', 'query', 'execute', 'request_status'] }] });
     const r = await callTool(client, 'query', { target: 'test-pg', sql: 'SELECT ssn FROM customers WHERE id = 2' });
     expect(r.json.rows).toHaveLength(1);
     expect(r.json.rows[0][0]).not.toBe(demoCustomer(2).ssn);
-    const loader = await bridged(await stack.token('loader', []), '--target', 'test-pg');
-    clients.push(loader);
+    const loader = callers.adopt(await bridged(await stack.token('loader', []), '--target', 'test-pg'));
     expect(Object.keys(await toolTargets(loader))).toEqual(['list_targets']);
   });
 

@@ -1,6 +1,9 @@
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException } from '@aws-sdk/client-apigatewaymanagementapi';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { deleteAgent } from '../../lambdas/domain/agents';
 import { NotFoundError } from '../../lambdas/domain/errors';
 import { getRuntime } from '../../lambdas/shared/runtime';
@@ -88,5 +91,28 @@ describe('the local WebSocket API stand-in and closing agent connections', () =>
     await deleteAgent(real, 'edge-1', root);
     await Promise.all(closed);
     await expect(deleteAgent(real, 'edge-1', root)).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('the local control plane stopping with agents connected', () => {
+  it('runs each connection\'s $disconnect before its stores close, so that no agent stays recorded as connected', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tk-cp-'));
+    let cp = await startTestControlPlane(dataDir);
+    const root = await tokenFor(cp, 'root', ['admin']);
+    await api(cp, root, 'PUT', '/policies', TEST_POLICY, { 'if-match': '"0"' });
+    const key = (await api(cp, root, 'POST', '/agents', JSON.stringify({ name: 'edge-1' }))).body.key as string;
+    const tunnel = await openTunnel(cp, key);
+    await waitFor(async () => (await getRuntime('test').deps.connections.list())[0], 5_000, 'connection record');
+
+    await cp.stop();
+    tunnel.terminate();
+    cp = await startTestControlPlane(dataDir);
+
+    try {
+      expect(await getRuntime('test').deps.connections.list()).toEqual([]);
+      expect((await getRuntime('test').deps.agents.get('edge-1'))?.connectionId).toBeUndefined();
+    } finally {
+      await cp.stop();
+    }
   });
 });

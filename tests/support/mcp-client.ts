@@ -38,12 +38,16 @@ export function agentMcpUrl(agent: { readonly mcp: { readonly endpoint: string }
 
 /** SDK clients a test suite opens as callers of one stack (each with a fresh token), closed together after it. */
 export class McpCallers {
-  private readonly clients: Client[] = [];
+  private readonly clients: { close(): Promise<void> }[] = [];
 
   constructor(private readonly stack: { mcpUrl(): string; token(user: string, groups: string[]): Promise<string> }) {}
 
-  async connect(user: string, groups: string[], name?: string): Promise<Client> {
-    const client = await mcpClient(this.stack.mcpUrl(), await this.stack.token(user, groups), name);
+  async connect(user: string, groups: string[], name?: string, version?: string): Promise<Client> {
+    return this.adopt(await mcpClient(this.stack.mcpUrl(), await this.stack.token(user, groups), name, version));
+  }
+
+  /** Closes a client the suite connected another way (the stdio bridge) with the others. */
+  adopt<C extends { close(): Promise<void> }>(client: C): C {
     this.clients.push(client);
     return client;
   }

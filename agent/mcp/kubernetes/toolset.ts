@@ -3,12 +3,11 @@ import type { TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import { REASON_HEADER } from '../../../core/kubernetes/request-info';
 import { MAX_REASON_CHARS } from '../../../core/tunnel/messages';
-import { principalKey, type Identity } from '../../../core/identity/identity';
-import type { Action, Decision } from '../../../core/policy/decide';
-import type { TargetConfig } from '../../config';
+import { principalKey } from '../../../core/identity/identity';
 import { HOLD_GRACE_SECONDS } from '../../approvals/approval-flow';
 import type { CallerChannel, InProcessChannels } from '../../sessions/channels';
-import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
+import { answerWithin, HeldAction, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
+import { listedForAnyUse, type ToolsetDeps } from '../toolset-deps';
 import { MCP_CALL_BUDGET_SECONDS, notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 
 /** Bytes of a response body one call keeps (an MCP result is one JSON message); more is refused as truncated. */
@@ -26,15 +25,6 @@ const READ_VERBS: readonly Verb[] = ['get', 'list'];
 
 /** DNS-1123 subdomain (names, namespaces), as the API server requires. */
 const dnsName = z.string().max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS-1123 name');
-
-export interface KubeToolDeps {
-  decide(identity: Identity, target: string, action: Action): Decision;
-  /** The agent's own Kubernetes listener for a target; undefined when it is not listening. */
-  addressOf(target: string): { host: string; port: number } | undefined;
-  readonly held: HeldExecutions;
-  /** Where the in-process connections are registered as MCP's (the listener shows reviewers the channel, and tells it of a hold). */
-  readonly channels: InProcessChannels;
-}
 
 const args = z.strictObject({
   verb: z.enum(VERBS).describe('get (one object), list, create, apply (server-side), patch (JSON merge patch), delete, scale'),
@@ -161,9 +151,8 @@ export function trackedAnswer(status: number, object: unknown): unknown {
 }
 
 /** The `kubectl` tool: a structured verb/resource form sent as one API request through the agent's own listener. */
-export function kubernetesToolset(deps: KubeToolDeps): McpToolset {
-  const available = (identity: Identity, t: TargetConfig): boolean =>
-    deps.addressOf(t.name) !== undefined && (['read', 'write'] as const).some((cls) => deps.decide(identity, t.name, { class: cls, via: 'mcp' }).kind !== 'deny');
+export function kubernetesToolset(deps: ToolsetDeps): McpToolset {
+  const available = listedForAnyUse(deps);
 
   /** The listener's answer as a tool outcome (`held`: the request had been sent for review). */
   function outcomeOf(answer: Answer, summary: string, action: HeldAction | undefined): ToolOutcome {

@@ -2,15 +2,14 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { principalKey, type Identity } from '../../../core/identity/identity';
 import { MAX_REASON_CHARS } from '../../../core/tunnel/messages';
-import type { Action, Decision } from '../../../core/policy/decide';
 import { parsePendingNotice } from '../../approvals/approval-flow';
 import type { TargetConfig } from '../../config';
 import type { StatementClassifier } from '../../postgres/classify/classifier';
-import type { InProcessChannels } from '../../sessions/channels';
 import { sessionMaskingFor, type MaskingSource } from '../../sessions/session-masking';
+import type { ToolsetDeps } from '../toolset-deps';
 import { MCP_CALL_BUDGET_SECONDS, notServed, refusal, tool, type McpTool, type McpToolset, type Refusal, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerConnection, runStatement, type ListenerAddress, type RowsResult } from './caller-connection';
-import { answerWithin, HeldAction, HeldExecutions, requestStatusTool, withHeldSlot } from '../held-executions';
+import { answerWithin, HeldAction, requestStatusTool, withHeldSlot } from '../held-executions';
 import { trackedResult } from './tracked-result';
 import { ReaderConnections } from './reader-connections';
 
@@ -37,15 +36,10 @@ const sql = z
   .refine(...NO_NUL)
   .describe('One SQL statement');
 
-export interface PostgresToolDeps {
-  decide(identity: Identity, target: string, action: Action): Decision;
+/** A Postgres listener's address names its database too; the tools mask and classify as the listener does. */
+export interface PostgresToolDeps extends ToolsetDeps<ListenerAddress> {
   readonly masking: MaskingSource;
   readonly classifier: StatementClassifier;
-  /** The agent's own listener for a Postgres target; undefined when it is not listening. */
-  addressOf(target: string): ListenerAddress | undefined;
-  readonly held: HeldExecutions;
-  /** Where the in-process connections are registered as MCP's (the listener shows reviewers the channel, and applies `mcpWrites`). */
-  readonly channels: InProcessChannels;
 }
 
 

@@ -1,12 +1,10 @@
 import type { Client } from 'ssh2';
 import { z } from 'zod';
-import { principalKey, type Identity } from '../../../core/identity/identity';
-import type { Action, Decision } from '../../../core/policy/decide';
+import { principalKey } from '../../../core/identity/identity';
 import { HOLD_GRACE_SECONDS, parsePendingNotice } from '../../approvals/approval-flow';
-import type { TargetConfig } from '../../config';
-import type { InProcessChannels } from '../../sessions/channels';
 import { REFUSED_EXIT_STATUS } from '../../ssh/session-channel';
-import { answerWithin, HeldAction, HeldExecutions, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
+import { answerWithin, HeldAction, MAX_TRACKED_RESULT_BYTES, requestStatusTool, withHeldSlot } from '../held-executions';
+import { listedForAnyUse, type ToolsetDeps } from '../toolset-deps';
 import { MCP_CALL_BUDGET_SECONDS, notServed, refusal, tool, type McpTool, type McpToolset, type ToolCall, type ToolOutcome } from '../tool-registry';
 import { openCallerSsh, runExec, type ExecOutput } from './caller-exec';
 
@@ -18,16 +16,6 @@ export const MAX_SSH_STDIN_BYTES = 128 * 1024;
 export const MAX_SSH_WAIT_SECONDS = MCP_CALL_BUDGET_SECONDS;
 /** The longest a command runs once it runs; then its connection is closed. */
 export const SSH_EXEC_TIMEOUT_MS = MCP_CALL_BUDGET_SECONDS * 1000;
-
-export interface SshToolDeps {
-  decide(identity: Identity, target: string, action: Action): Decision;
-  /** The agent's own SSH listener for a target; undefined when it is not listening. */
-  addressOf(target: string): { host: string; port: number } | undefined;
-  readonly held: HeldExecutions;
-  /** Where the in-process connections are registered as MCP's (the listener shows reviewers the channel, and applies `mcpWrites`). */
-  readonly channels: InProcessChannels;
-}
-
 
 const outputJson = (o: ExecOutput) => ({ exit_code: o.exitCode, signal: o.signal, stdout: o.stdout, stderr: o.stderr, truncated: o.truncated });
 
@@ -51,10 +39,8 @@ function refusalOf(o: ExecOutput): string | undefined {
 }
 
 /** The SSH tools: `ssh_exec` (one command through the agent's own SSH listener) and `ssh_request_status`. */
-export function sshToolset(deps: SshToolDeps): McpToolset {
-  /** Listed where the policy lets the caller do anything over SSH through MCP (each command is still judged by the listener). */
-  const available = (identity: Identity, t: TargetConfig): boolean =>
-    deps.addressOf(t.name) !== undefined && (['read', 'write'] as const).some((cls) => deps.decide(identity, t.name, { class: cls, via: 'mcp' }).kind !== 'deny');
+export function sshToolset(deps: ToolsetDeps): McpToolset {
+  const available = listedForAnyUse(deps);
 
   const sshExec: McpTool<z.ZodObject<{ command: z.ZodString; stdin: z.ZodOptional<z.ZodString>; wait_seconds: z.ZodOptional<z.ZodNumber> }>> = {
     name: 'ssh_exec',

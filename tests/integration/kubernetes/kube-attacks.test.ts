@@ -162,7 +162,9 @@ describe('attacks on held Kubernetes writes', () => {
       socket.on('error', () => undefined);
       const closed = new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)));
       socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\nx-stream-protocol-version: v4.channel.k8s.io\r\n\r\n`);
-      const ended = await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([closed, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
+      clearTimeout(timer);
       return { answer, closed: ended };
     };
     const first = await upgrade(Buffer.alloc(0));

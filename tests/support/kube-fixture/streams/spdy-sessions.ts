@@ -12,7 +12,7 @@ export const CLOSE_GRACE_MS = 5_000;
  * `resize` streams as its options say; once all are there the session runs, the exit Status is
  * written on `error`, every stream is finished and the connection closed.
  */
-export function commandOverSpdy(options: CommandOptions, run: (streams: SessionStreams) => Promise<ExitStatus>): { onStream(stream: SpdyStream): void; attach(connection: SpdyConnection): void } {
+export function commandOverSpdy(options: CommandOptions, run: (streams: SessionStreams) => Promise<ExitStatus>): { onStream(stream: SpdyStream): void; attach(connection: SpdyConnection): void; closed(): void } {
   const expected = new Set(['error', ...(options.stdin ? ['stdin'] : []), ...(options.stdout ? ['stdout'] : []), ...(options.stderr && !options.tty ? ['stderr'] : []), ...(options.tty ? ['resize'] : [])]);
   const streams = new Map<string, SpdyStream>();
   const stdin = new InputChannel();
@@ -40,6 +40,8 @@ export function commandOverSpdy(options: CommandOptions, run: (streams: SessionS
     attach: (c) => {
       connection = c;
     },
+    /** The connection closed before the session's streams were all there: nothing is left to wait for. */
+    closed: () => clearTimeout(timer),
     onStream: (stream) => {
       const type = stream.headers.get('streamtype') ?? '';
       if (!expected.has(type) || streams.has(type) || started) return stream.end();

@@ -88,7 +88,10 @@ export function streamUpgrades(state: FixtureState): UpgradeHandler {
     if (subresource === 'portforward') connection = new SpdyConnection(socket, portForwardOverSpdy(pod), () => socket.destroy());
     else {
       const command = commandOverSpdy(options as CommandOptions, session);
-      connection = new SpdyConnection(socket, command.onStream, () => socket.destroy());
+      connection = new SpdyConnection(socket, command.onStream, () => {
+        command.closed();
+        socket.destroy();
+      });
       command.attach(connection);
     }
     track(pod, () => connection.close(), socket);
