@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -31,8 +30,14 @@ describe('ssh_exec through the MCP endpoint (official SDK client, real sshd)', (
   });
 
   /** The agent's open connections to the target's sshd (this stack's own port). */
-  const upstreamConnections = (): number =>
-    spawnSync('ss', ['-Htn', 'state', 'established', `( dport = :${stack.sshd.port} )`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length;
+  const upstreamConnections = (): number => {
+    // /proc/net/tcp{,6}: rem_address is HEX_IP:HEX_PORT, st 01 is ESTABLISHED (no iproute2 needed).
+    const port = stack.sshd.port.toString(16).toUpperCase().padStart(4, '0');
+    return ['/proc/net/tcp', '/proc/net/tcp6']
+      .flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1))
+      .map((line) => line.trim().split(/\s+/))
+      .filter((fields) => fields[2]?.endsWith(`:${port}`) && fields[3] === '01').length;
+  };
 
   const sshTargets = async (client: Client): Promise<string[]> => {
     const { tools } = await client.listTools();
