@@ -1,7 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { ClientChannel } from 'ssh2';
 import { dirname, join } from 'node:path';
 import { waitFor } from '../../support/control-plane';
+import { SFTP_TYPE } from '../../../agent/ssh/sftp/packets';
 import { ssh2Caller } from '../../support/ssh2-caller';
+import { uint32, wirePacket } from '../../support/sftp-bytes';
 import { startSshStack, type SshStack } from '../../support/ssh-stack';
 
 /** A write login's connection is opened for one action: however the caller leaves, none is left behind. */
@@ -42,5 +45,34 @@ describe('write login connections end with their action', () => {
     await waitFor(() => writeLogins() === before + 3 || undefined, 20_000, 'the write logins');
     // Each was opened for a command that never started: none may stay (keepalives would hold one forever).
     await waitFor(() => upstreamConnections() === 0 || undefined, 20_000, 'no connection to the target left');
+  }, 60_000);
+
+  /** A probe true once no connection to the target has been seen for a second. */
+  const noneForASecond = (): (() => true | undefined) => {
+    let since: number | undefined;
+    return () => {
+      if (upstreamConnections() > 0) since = undefined;
+      else since ??= Date.now();
+      return since !== undefined && Date.now() - since >= 1_000 ? true : undefined;
+    };
+  };
+
+  it('ends the write login connection of an allowed SFTP change whose channel closed as it was sent', async () => {
+    for (let i = 0; i < 3; i++) {
+      const victim = join(stack.sshd.dataDir, `removed-late-${i}`);
+      writeFileSync(victim, 'x');
+      const client = await ssh2Caller(stack, 'box', await stack.token('loader', []));
+      const channel = await new Promise<ClientChannel>((resolve, reject) => client.subsys('sftp', (e, c) => (e ? reject(e) : resolve(c))));
+      channel.write(wirePacket(SFTP_TYPE.init, uint32(3)));
+      // The relay is up once the target's VERSION is back.
+      await new Promise((resolve) => channel.once('data', resolve));
+      const path = Buffer.from(victim);
+      channel.write(wirePacket(SFTP_TYPE.remove, uint32(7), uint32(path.length), path));
+      channel.close();
+      await new Promise((resolve) => channel.once('close', resolve));
+      client.end();
+    }
+    // The agent starts a write login (if it does) as it reads the REMOVE: none may be open after a second of none.
+    await waitFor(noneForASecond(), 30_000, 'no connection to the target left');
   }, 60_000);
 });
