@@ -3,16 +3,19 @@ import type { ClientChannel } from 'ssh2';
 import { dirname, join } from 'node:path';
 import { waitFor } from '../../support/control-plane';
 import { SFTP_TYPE } from '../../../agent/ssh/sftp/packets';
-import { ssh2Caller } from '../../support/ssh2-caller';
+import { collect, ssh2Caller } from '../../support/ssh2-caller';
 import { uint32, wirePacket } from '../../support/sftp-bytes';
 import { startSshStack, type SshStack } from '../../support/ssh-stack';
 
-/** A write login's connection is opened for one action: however the caller leaves, none is left behind. */
-describe('write login connections end with their action', () => {
+/** Connections to the target end with what they were opened for: however the caller leaves or the target is refused, none is left behind. */
+describe('upstream connections end with what they were opened for', () => {
   let stack: SshStack;
 
   beforeAll(async () => {
-    stack = await startSshStack();
+    // box-mismatch pins a host key the target does not have.
+    stack = await startSshStack({
+      extraTargets: (sshd) => [{ name: 'box-mismatch', protocol: 'ssh', listen: { host: '127.0.0.1', port: 0 }, upstream: { host: sshd.host, port: sshd.port }, hostKey: `SHA256:${'A'.repeat(43)}`, readLogin: sshd.readLogin, writeLogin: sshd.writeLogin }],
+    });
   }, 120_000);
   afterAll(async () => {
     await stack?.stop();
@@ -73,6 +76,16 @@ describe('write login connections end with their action', () => {
       client.end();
     }
     // The agent starts a write login (if it does) as it reads the REMOVE: none may be open after a second of none.
+    await waitFor(noneForASecond(), 30_000, 'no connection to the target left');
+  }, 60_000);
+
+  it('leaves no connection to the target once it refused a caller for a host key that does not match', async () => {
+    for (let i = 0; i < 3; i++) {
+      const client = await ssh2Caller(stack, 'box-mismatch', await stack.token('alice', ['support']));
+      const channel = await new Promise<ClientChannel>((resolve, reject) => client.exec('id -un', (e, c) => (e ? reject(e) : resolve(c))));
+      expect((await collect(channel)).stderr).toMatch(/^twokey: the host key of box-mismatch does not match the pinned /);
+      client.end();
+    }
     await waitFor(noneForASecond(), 30_000, 'no connection to the target left');
   }, 60_000);
 });
