@@ -5,7 +5,7 @@ import { waitFor } from '../../support/control-plane';
 import { SFTP_TYPE } from '../../../agent/ssh/sftp/packets';
 import { collect, ssh2Caller } from '../../support/ssh2-caller';
 import { uint32, wirePacket } from '../../support/sftp-bytes';
-import { startSshStack, type SshStack } from '../../support/ssh-stack';
+import { startSshStack, targetConnections, type SshStack } from '../../support/ssh-stack';
 
 /** Connections to the target end with what they were opened for: however the caller leaves or the target is refused, none is left behind. */
 describe('upstream connections end with what they were opened for', () => {
@@ -21,14 +21,6 @@ describe('upstream connections end with what they were opened for', () => {
     await stack?.stop();
   });
 
-  /** The agent's open connections to this stack's sshd (/proc/net/tcp{,6}: rem_address HEX_IP:HEX_PORT, st 01 ESTABLISHED). */
-  const upstreamConnections = (): number => {
-    const port = stack.sshd.port.toString(16).toUpperCase().padStart(4, '0');
-    return ['/proc/net/tcp', '/proc/net/tcp6']
-      .flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1))
-      .map((line) => line.trim().split(/\s+/))
-      .filter((fields) => fields[2]?.endsWith(`:${port}`) && fields[3] === '01').length;
-  };
 
   /** Logins of the write user the target accepted so far (its sshd log). */
   const writeLogins = (): number => readFileSync(join(dirname(stack.sshd.writeLogin.keyFile), 'sshd.log'), 'utf8').split(`Accepted publickey for ${stack.sshd.writeLogin.user} `).length - 1;
@@ -47,14 +39,14 @@ describe('upstream connections end with what they were opened for', () => {
     }
     await waitFor(() => writeLogins() === before + 3 || undefined, 20_000, 'the write logins');
     // Each was opened for a command that never started: none may stay (keepalives would hold one forever).
-    await waitFor(() => upstreamConnections() === 0 || undefined, 20_000, 'no connection to the target left');
+    await waitFor(() => targetConnections(stack) === 0 || undefined, 20_000, 'no connection to the target left');
   }, 60_000);
 
   /** A probe true once no connection to the target has been seen for a second. */
   const noneForASecond = (): (() => true | undefined) => {
     let since: number | undefined;
     return () => {
-      if (upstreamConnections() > 0) since = undefined;
+      if (targetConnections(stack) > 0) since = undefined;
       else since ??= Date.now();
       return since !== undefined && Date.now() - since >= 1_000 ? true : undefined;
     };
