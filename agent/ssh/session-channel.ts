@@ -163,7 +163,8 @@ export class SessionChannel {
     } catch (e) {
       const message = e instanceof UpstreamError ? `twokey: ${e.message}` : 'twokey: the target could not run this';
       if (!(e instanceof UpstreamError)) this.host.agent.log.error('ssh.channel.failed', { sessionId: this.host.session.id, error: String(e) });
-      this.finish(channel, notify, message, UPSTREAM_FAILED_EXIT_STATUS);
+      // A caller that left gets nothing more (its connection opens no upstream once it ended).
+      if (!abort.signal.aborted) this.finish(channel, notify, message, UPSTREAM_FAILED_EXIT_STATUS);
     } finally {
       this.host.signal.removeEventListener('abort', onParentAbort);
     }
