@@ -12,7 +12,7 @@ import { CallerAuthenticator, type AuthMethod, type RegisteredKeyLookup } from '
 import { TerminalSessionRecorder, type SshEvent } from './events';
 import { openForward } from './forward';
 import { REFUSED_EXIT_STATUS, SessionChannel, type ChannelHost, type TerminalTap } from './session-channel';
-import { connectUpstream, type UpstreamLogin } from './upstream';
+import { connectUpstream, UpstreamError, type UpstreamLogin } from './upstream';
 
 /** Channels one caller connection may hold open at once. */
 export const MAX_CHANNELS_PER_CONNECTION = 16;
@@ -128,6 +128,8 @@ export class CallerConnection {
   }
 
   private upstream(login: UpstreamLogin): Promise<Client> {
+    // After the caller left nothing would end a connection opened for it.
+    if (this.ended) return Promise.reject(new UpstreamError('the caller has left'));
     if (login === 'write') return connectUpstream(this.deps.target, 'write');
     if (!this.readUpstream) {
       const opened = connectUpstream(this.deps.target, 'read');

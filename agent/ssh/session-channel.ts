@@ -141,19 +141,30 @@ export class SessionChannel {
       if (abort.signal.aborted) return;
       if (verdict.kind === 'refused') return this.finish(channel, notify, verdict.message, REFUSED_EXIT_STATUS);
       const upstream = await this.host.upstream(verdict.login);
-      if (abort.signal.aborted) return;
-      const stream = await this.open(upstream, kind);
+      // A write login's connection is this action's own: it ends with the action, however that ends
+      // (the caller gone while it was opened, the target refusing the channel, the command done).
+      const release = verdict.login === 'write' ? (): void => void upstream.end() : (): void => undefined;
+      if (abort.signal.aborted) return release();
+      const stream = await this.open(upstream, kind).catch((e: unknown) => {
+        release();
+        throw e;
+      });
+      if (abort.signal.aborted) {
+        stream.close();
+        return release();
+      }
       this.relay(channel, stream, terminal, verdict, deps);
       if (verdict.login === 'write') {
-        // This action's own connection: done when the command is (an MCP call's channel may never report its close).
-        stream.once('close', () => upstream.end());
-        channel.on('close', () => upstream.end());
+        // Done when the command is (an MCP call's channel may never report its close).
+        stream.once('close', release);
+        channel.on('close', release);
         if (kind.kind === 'shell') this.endWithWindow(stream, notify);
       }
     } catch (e) {
       const message = e instanceof UpstreamError ? `twokey: ${e.message}` : 'twokey: the target could not run this';
       if (!(e instanceof UpstreamError)) this.host.agent.log.error('ssh.channel.failed', { sessionId: this.host.session.id, error: String(e) });
-      this.finish(channel, notify, message, UPSTREAM_FAILED_EXIT_STATUS);
+      // A caller that left gets nothing more (its connection opens no upstream once it ended).
+      if (!abort.signal.aborted) this.finish(channel, notify, message, UPSTREAM_FAILED_EXIT_STATUS);
     } finally {
       this.host.signal.removeEventListener('abort', onParentAbort);
     }

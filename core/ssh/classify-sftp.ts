@@ -37,6 +37,12 @@ const READ_EXTENSIONS = new Set([
   'check-file-name', 'check-file-handle', 'space-available', 'vendor-id',
 ]);
 
+/**
+ * Read extensions answered from a file's bytes (hashes of ranges as small as 256 bytes): the target
+ * computes them from the file as stored, so a caller whose reads are masked must not get them.
+ */
+export const CONTENT_DIGEST_EXTENSIONS: ReadonlySet<string> = new Set(['check-file-name', 'check-file-handle']);
+
 /** Whether one SFTP request reads or writes. Anything not known to be a read is a write. */
 export function classifySftp(request: SftpRequest): SftpClassification {
   const paths = request.paths;

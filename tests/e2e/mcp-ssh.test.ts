@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { MAX_TRACKED_RESULT_BYTES } from '../../agent/mcp/held-executions';
 import { MAX_SSH_STDIN_BYTES } from '../../agent/mcp/ssh/toolset';
-import { SSH_TEST_POLICY, startSshStack, type SshStack } from '../support/ssh-stack';
+import { SSH_TEST_POLICY, startSshStack, targetConnections, type SshStack } from '../support/ssh-stack';
 import { waitFor } from '../support/control-plane';
 import { callTool, McpCallers } from '../support/mcp-client';
 import { postDecision, waitForMail } from '../support/outbox';
@@ -28,16 +28,6 @@ describe('ssh_exec through the MCP endpoint (official SDK client, real sshd)', (
     await callers?.closeAll();
     await stack?.stop();
   });
-
-  /** The agent's open connections to the target's sshd (this stack's own port). */
-  const upstreamConnections = (): number => {
-    // /proc/net/tcp{,6}: rem_address is HEX_IP:HEX_PORT, st 01 is ESTABLISHED (no iproute2 needed).
-    const port = stack.sshd.port.toString(16).toUpperCase().padStart(4, '0');
-    return ['/proc/net/tcp', '/proc/net/tcp6']
-      .flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1))
-      .map((line) => line.trim().split(/\s+/))
-      .filter((fields) => fields[2]?.endsWith(`:${port}`) && fields[3] === '01').length;
-  };
 
   const sshTargets = async (client: Client): Promise<string[]> => {
     const { tools } = await client.listTools();
@@ -102,7 +92,7 @@ describe('ssh_exec through the MCP endpoint (official SDK client, real sshd)', (
     expect(done.result).toMatchObject({ exit_code: 0, stdout: 'twokey-write\n' });
     expect(readFileSync(file, 'utf8')).toBe('approved\n');
     // The MCP call's connection to the listener has ended, and the write login's connection with it.
-    await waitFor(() => upstreamConnections() === 0 || undefined, 10_000, 'no connection to sshd');
+    await waitFor(() => targetConnections(stack) === 0 || undefined, 10_000, 'no connection to sshd');
   });
 
   it('keeps of an approved command\'s output at most MAX_TRACKED_RESULT_BYTES for ssh_request_status, while the waiting call gets it all', async () => {

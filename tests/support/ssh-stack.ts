@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type RunningAgent } from '../../agent/agent';
@@ -164,4 +164,14 @@ export async function runClient(
   const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, stdout, stderr };
+}
+
+/** Open TCP connections to the stack's sshd (its own port): the agent's, as tests run no other client of it. */
+export function targetConnections(stack: SshStack): number {
+  // /proc/net/tcp{,6}: rem_address is HEX_IP:HEX_PORT, st 01 is ESTABLISHED (no iproute2 needed).
+  const port = stack.sshd.port.toString(16).toUpperCase().padStart(4, '0');
+  return ['/proc/net/tcp', '/proc/net/tcp6']
+    .flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1))
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[2]?.endsWith(`:${port}`) && fields[3] === '01').length;
 }

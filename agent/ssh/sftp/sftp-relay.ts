@@ -1,5 +1,5 @@
 import type { ClientChannel, ServerChannel, SFTPWrapper } from 'ssh2';
-import { classifySftp, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
+import { classifySftp, CONTENT_DIGEST_EXTENSIONS, SFTP_OPEN_FLAGS } from '../../../core/ssh/classify-sftp';
 import { principalKey } from '../../../core/identity/identity';
 import { decideAndRecord, outrightRefusal, type JudgeDeps } from '../judge';
 import type { SessionMaskingHandle } from '../../sessions/session-masking';
@@ -191,6 +191,9 @@ export class SftpRelay {
     const openedPath = handleKey === undefined ? undefined : this.handles.get(handleKey);
     if (request.handle && openedPath === undefined) return this.send(statusPacket(request.id, SFTP_STATUS.failure, 'twokey: no such handle'));
     const classified = classifySftp({ op: request.op, paths: request.paths, flags: request.flags, extension: request.extension });
+    if (this.deps.masking.active && request.extension !== undefined && CONTENT_DIGEST_EXTENSIONS.has(request.extension)) {
+      return this.refuse(request, `twokey: ${request.extension} answers from the file as stored, unmasked; it is refused while your reads are masked`);
+    }
     const judged = openedPath === undefined ? request.paths.map((p) => judgedPath(p, request.extension ?? request.op, classified.class === 'write')) : [{ path: openedPath }];
     const refusal = judged.find((j) => 'refusal' in j);
     if (refusal && 'refusal' in refusal) return this.refuse(request, refusal.refusal);

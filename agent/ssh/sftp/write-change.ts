@@ -33,14 +33,19 @@ export async function openSftp(upstream: (login: UpstreamLogin) => Promise<Clien
 /**
  * One channel's SFTP sessions, each opened on first use: on the read login's shared connection (only
  * the session ends with the channel) and on a write login connection of the channel's own (it ends).
+ * None opens once `end` ran: a change the caller sent as its channel closed would open one that nothing ends.
  */
 export function lazySftp(upstream: (login: UpstreamLogin) => Promise<Client>): { reader(): Promise<SFTPWrapper>; writer(): Promise<SFTPWrapper>; end(): void } {
   let reader: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
   let writer: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+  let ended = false;
+  const open = (login: UpstreamLogin): Promise<{ client: Client; sftp: SFTPWrapper }> =>
+    ended ? Promise.reject(new UpstreamError('the channel has closed')) : openSftp(upstream, login);
   return {
-    reader: async () => (await (reader ??= openSftp(upstream, 'read'))).sftp,
-    writer: async () => (await (writer ??= openSftp(upstream, 'write'))).sftp,
+    reader: async () => (await (reader ??= open('read'))).sftp,
+    writer: async () => (await (writer ??= open('write'))).sftp,
     end() {
+      ended = true;
       void reader?.then(({ sftp }) => sftp.end(), () => undefined);
       void writer?.then(({ client }) => client.end(), () => undefined);
     },
