@@ -2,6 +2,8 @@ import { posix } from 'node:path';
 
 /** Operations that only ask the target to resolve a path (a client's `cd ..` sends one): `..` may stay in them. */
 const RESOLVING = new Set(['realpath', 'expand-path@openssh.com']);
+/** Whether an SFTP operation (or extension name) asks the target to resolve a path: its answer names the path, judged then. */
+export const resolvesPath = (op: string): boolean => RESOLVING.has(op);
 
 /**
  * A path from an SFTP request (or an scp upload) as the relay judges and runs it. Policy globs see it with `.` segments

@@ -49,6 +49,21 @@ export class RawSftp {
     return reply;
   }
 
+  /** Sends requests that all carry `id` at once, as a caller reusing an id would; resolves with that many replies to it, as they came. */
+  sameId(id: number, ...requests: Array<[number, ...Buffer[]]>): Promise<RawSftpReply[]> {
+    return new Promise((resolve) => {
+      const got: RawSftpReply[] = [];
+      const take = (reply: RawSftpReply): void => {
+        got.push(reply);
+        if (got.length === requests.length) resolve(got);
+        else this.waiting.set(id, take);
+      };
+      this.waiting.set(id, take);
+      // One write: the requests reach the relay together, before any answer can.
+      this.channel.write(Buffer.concat(requests.map(([type, ...fields]) => wirePacket(type, uint32(id), ...fields))));
+    });
+  }
+
   /** An EXTENDED request named `name` carrying `payload`. */
   extended(name: string | Buffer, ...payload: Buffer[]): Promise<RawSftpReply> {
     return this.request(SFTP_TYPE.extended, sshBytes(name), ...payload);

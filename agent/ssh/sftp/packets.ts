@@ -227,5 +227,19 @@ export function parseReply(packet: Buffer): { readonly type: number; readonly id
   return type === SFTP_TYPE.handle ? { type, id, handle: r.string() } : { type, id };
 }
 
+/** The file names of a NAME reply (its body after type and id: count, then name, long name, attributes each); undefined when it does not parse. */
+export function replyNames(packet: Buffer): string[] | undefined {
+  const r = new SshWireReader(packet.subarray(1 + 4));
+  const count = r.uint32();
+  if (count === undefined) return undefined;
+  const names: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = r.string();
+    if (name === undefined || r.string() === undefined || !readAttrs(r)) return undefined;
+    names.push(name.toString('utf8'));
+  }
+  return names;
+}
+
 /** A framed packet's body: its type, id and fields. */
 export const bodyOf = (frame: Buffer): Buffer => frame.subarray(4);

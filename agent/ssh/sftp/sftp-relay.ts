@@ -7,10 +7,10 @@ import { HeldUpload, PERMISSION_BITS } from './held-upload';
 
 import { judgeAndWrite, type WriteRun } from './write-change';
 import { MAX_MASKED_DOWNLOAD_BYTES, MaskedDownload, MaskedDownloadError } from './masked-download';
-import { judgedPath } from '../paths';
+import { judgedPath, resolvesPath } from '../paths';
 import { shown, sftpText } from './review-text';
 import { SftpReplyStream } from './reply-stream';
-import { appendJoined, attrsPacket, bodyOf, dataPacket, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
+import { appendJoined, attrsPacket, bodyOf, dataPacket, handlePacket, MAX_SFTP_PACKET_BYTES, parseReply, parseRequest, replyNames, SftpFramer, SFTP_STATUS, SFTP_TYPE, statusPacket, type SftpRequestPacket } from './packets';
 
 /** The agent writes held bytes as the whole file: appends and resumes are refused with this. */
 const WHOLE_FILES_ONLY = 'twokey: only whole-file uploads are held (written from the start, no append or resume)';
@@ -49,7 +49,7 @@ const DOWNLOAD_HANDLE_PREFIX = 'twokey-masked-';
  */
 export class SftpRelay {
   private readonly fromCaller = new SftpFramer();
-  private readonly fromTarget = new SftpReplyStream((_type, id) => id !== undefined && this.opening.has(id));
+  private readonly fromTarget = new SftpReplyStream((_type, id) => this.onReplyHead(id));
   /** The agent's own replies, waiting for the end of the target's reply in progress (they cannot go inside it). */
   private queued: Buffer[] = [];
   /** Requests for the target cut from one read of the caller's bytes, sent together. */
@@ -58,6 +58,14 @@ export class SftpRelay {
   private readonly callerHolds = new Set<'output' | 'queued' | 'target'>();
   /** OPEN/OPENDIR ids sent to the target, with their path (the HANDLE reply names it). */
   private readonly opening = new Map<number, string>();
+  /** Requests sent to the target and not answered yet, by id (a caller may reuse an id). */
+  private readonly inFlight = new Map<number, number>();
+  /**
+   * REALPATH and expand-path ids sent to the target: the name it answers is judged before the caller
+   * sees it (`/tmp/../etc/x`, a relative path or a symlink resolve on the target only). While one is
+   * out, its id is not reused, so that no other reply can pass for its answer.
+   */
+  private readonly resolving = new Set<number>();
   /** Upstream handles by hex, with the path they were opened on. */
   private readonly handles = new Map<string, string>();
   private readonly uploads = new Map<string, HeldUpload>();
@@ -101,6 +109,18 @@ export class SftpRelay {
 
   private forward(packet: Buffer): void {
     appendJoined(this.outbox, packet);
+    if (packet[4] === SFTP_TYPE.init) return;
+    const id = packet.readUInt32BE(5);
+    this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
+  }
+
+  /** A reply from the target starts: its request is answered; the relay reads it whole when it tracks the id. */
+  private onReplyHead(id: number | undefined): boolean {
+    if (id === undefined) return false;
+    const left = (this.inFlight.get(id) ?? 0) - 1;
+    if (left > 0) this.inFlight.set(id, left);
+    else this.inFlight.delete(id);
+    return this.opening.has(id) || this.resolving.has(id);
   }
 
   private flushOutbox(): void {
@@ -140,27 +160,49 @@ export class SftpRelay {
     const cut = this.fromTarget.push(chunk);
     if ('invalidLength' in cut) return this.fail(`twokey: the target sent an SFTP packet length of ${cut.invalidLength} bytes`);
     for (const piece of cut.pieces) {
-      if (piece.whole) this.noteReply(piece.bytes);
-      if (this.queued.length === 0 || piece.boundary === 0) {
-        this.toCaller(piece.bytes);
+      // A whole piece is one reply the relay reads (and may answer otherwise); it ends on a boundary.
+      const bytes = piece.whole ? this.readReply(piece.bytes) : piece.bytes;
+      const boundary = piece.whole ? bytes.length : piece.boundary;
+      if (this.queued.length === 0 || boundary === 0) {
+        this.toCaller(bytes);
         continue;
       }
-      this.toCaller(piece.bytes.subarray(0, piece.boundary));
+      this.toCaller(bytes.subarray(0, boundary));
       const queued = this.queued;
       this.queued = [];
       for (const reply of queued) this.toCaller(reply);
       this.releaseCaller('queued');
-      if (piece.boundary < piece.bytes.length) this.toCaller(piece.bytes.subarray(piece.boundary));
+      if (boundary < bytes.length) this.toCaller(bytes.subarray(boundary));
     }
   }
 
-  /** The target's reply to an OPEN or OPENDIR: its handle names the path opened. */
-  private noteReply(frame: Buffer): void {
+  /**
+   * A reply the relay tracks, and what the caller gets for it: a HANDLE names the path opened; a
+   * resolved name is judged like a path the caller sent, and refused the same way.
+   */
+  private readReply(frame: Buffer): Buffer {
     const reply = parseReply(bodyOf(frame));
-    const path = reply.id === undefined ? undefined : this.opening.get(reply.id);
-    if (reply.id === undefined || path === undefined) return;
+    if (reply.id === undefined) return frame;
+    if (this.resolving.delete(reply.id)) return this.resolvedReply(frame, reply.id, reply.type);
+    const path = this.opening.get(reply.id);
+    if (path === undefined) return frame;
     this.opening.delete(reply.id);
     if (reply.type === SFTP_TYPE.handle && reply.handle) this.handles.set(reply.handle.toString('hex'), path);
+    return frame;
+  }
+
+  private resolvedReply(frame: Buffer, id: number, type: number): Buffer {
+    if (type === SFTP_TYPE.status) return frame;
+    const names = type === SFTP_TYPE.name ? replyNames(bodyOf(frame)) : undefined;
+    if (!names) return statusPacket(id, SFTP_STATUS.failure, 'twokey: the target answered a path resolution with something other than a name');
+    const judged = names.map((name) => judgedPath(name, 'stat', false));
+    const unfit = judged.find((j) => 'refusal' in j);
+    const paths = judged.map((j) => ('path' in j ? j.path : ''));
+    const decision = unfit ? undefined : decideAndRecord(this.deps.judge, { class: 'read', ssh: { subsystem: 'sftp', paths } }, `${sftpText('realpath', paths)} (the name the target resolved)`);
+    if (decision?.kind === 'allow') return frame;
+    const message = decision?.kind === 'deny' ? `twokey: ${decision.reason}` : `twokey: the target resolved the path to a name that is refused`;
+    this.deps.judge.notify(message);
+    return statusPacket(id, SFTP_STATUS.permissionDenied, message);
   }
 
   private onCallerBytes(chunk: Buffer): void {
@@ -183,6 +225,7 @@ export class SftpRelay {
   }
 
   private onRequest(request: Request, packet: Buffer): void {
+    if (this.resolving.has(request.id)) return this.send(statusPacket(request.id, SFTP_STATUS.failure, `twokey: request id ${request.id} is waiting for its answer`));
     const handleKey = request.handle?.toString('hex');
     const upload = handleKey === undefined ? undefined : this.uploads.get(handleKey);
     if (upload && handleKey !== undefined) return this.onUploadRequest(request, upload, handleKey);
@@ -219,6 +262,10 @@ export class SftpRelay {
       }
       if (request.op === 'open' && this.deps.masking.active) return void this.openMasked(request, paths[0] ?? '');
       this.opening.set(request.id, paths[0] ?? '');
+    }
+    if (resolvesPath(request.extension ?? request.op)) {
+      if (this.inFlight.has(request.id)) return this.send(statusPacket(request.id, SFTP_STATUS.failure, `twokey: request id ${request.id} is waiting for its answer`));
+      this.resolving.add(request.id);
     }
     this.forward(packet);
   }

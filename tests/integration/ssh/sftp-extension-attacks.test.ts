@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SFTP_STATUS, SFTP_TYPE } from '../../../agent/ssh/sftp/packets';
 import { RawSftp, sshBytes } from '../../support/raw-sftp';
@@ -46,6 +46,32 @@ describe('SFTP extensions under attack', () => {
       const reply = await sftp.extended(name, sshBytes('/etc/passwd'));
       expect(reply).toMatchObject({ status: SFTP_STATUS.permissionDenied, message: 'twokey: blocked by no-etc (/etc/passwd)' });
     }
+  });
+
+  /** The first name of a NAME reply. */
+  const firstName = (reply: { rest: Buffer }): string => reply.rest.subarray(8, 8 + reply.rest.readUInt32BE(4)).toString('utf8');
+
+  it('judges the name a path resolution answers: .., a relative path or a symlink into a blocked place is refused like the place', async () => {
+    symlinkSync('/etc', join(stack.sshd.dataDir, 'etc-link'));
+    const sftp = await rawSftp('alice', ['support']);
+    for (const spelled of ['/tmp/../etc/passwd', '../../etc/passwd', join(stack.sshd.dataDir, 'etc-link', 'passwd')]) {
+      const reply = await sftp.request(SFTP_TYPE.realpath, sshBytes(spelled));
+      expect({ spelled, type: reply.type, status: reply.status, message: reply.message }).toEqual({ spelled, type: SFTP_TYPE.status, status: SFTP_STATUS.permissionDenied, message: 'twokey: blocked by no-etc (/etc/passwd)' });
+    }
+    const expanded = await sftp.extended('expand-path@openssh.com', sshBytes('~/../../etc/passwd'));
+    expect(expanded).toMatchObject({ status: SFTP_STATUS.permissionDenied, message: 'twokey: blocked by no-etc (/etc/passwd)' });
+    const allowed = await sftp.request(SFTP_TYPE.realpath, sshBytes(`${stack.sshd.dataDir}/./`));
+    expect(allowed.type).toBe(SFTP_TYPE.name);
+    expect(firstName(allowed)).toBe(stack.sshd.dataDir);
+  });
+
+  it('refuses a path resolution that reuses the id of a request still waiting for its answer, so no other reply passes for its answer', async () => {
+    const sftp = await rawSftp('alice', ['support']);
+    const replies = await sftp.sameId(1000, [SFTP_TYPE.stat, sshBytes('/tmp')], [SFTP_TYPE.realpath, sshBytes('/tmp/../etc/passwd')]);
+    expect(replies.map((r) => r.type).sort()).toEqual([SFTP_TYPE.status, SFTP_TYPE.attrs].sort());
+    expect(replies.find((r) => r.type === SFTP_TYPE.status)).toMatchObject({ status: SFTP_STATUS.failure, message: 'twokey: request id 1000 is waiting for its answer' });
+    const reused = await sftp.sameId(1001, [SFTP_TYPE.realpath, sshBytes('/tmp/../etc/passwd')], [SFTP_TYPE.stat, sshBytes('/tmp')]);
+    expect(reused.map((r) => r.message).sort()).toEqual(['twokey: blocked by no-etc (/etc/passwd)', 'twokey: request id 1001 is waiting for its answer']);
   });
 
   it('refuses copy-data, lsetstat, hardlink and read names spelled otherwise, and the target stays as it was', async () => {
