@@ -28,7 +28,9 @@ export async function connectUpstream(target: SshTargetConfig, login: UpstreamLo
   let hostKeyMismatch = false;
   return new Promise<Client>((resolve, reject) => {
     client.once('ready', () => resolve(client));
-    client.once('error', (e) => {
+    // Not once: ssh2 may report more than one error on a connection (after login as well), and an
+    // error event nobody listens to would end the agent.
+    client.on('error', (e) => {
       client.end();
       reject(new UpstreamError(hostKeyMismatch ? `the host key of ${target.name} does not match the pinned ${target.hostKey}` : `${target.name} is unreachable or refused the ${login} login (${e.message})`));
     });

@@ -6,6 +6,7 @@ import { SFTP_TYPE } from '../../../agent/ssh/sftp/packets';
 import { collect, ssh2Caller } from '../../support/ssh2-caller';
 import { uint32, wirePacket } from '../../support/sftp-bytes';
 import { startSshStack, targetConnections, type SshStack } from '../../support/ssh-stack';
+import { connectUpstream } from '../../../agent/ssh/upstream';
 
 /** Connections to the target end with what they were opened for: however the caller leaves or the target is refused, none is left behind. */
 describe('upstream connections end with what they were opened for', () => {
@@ -70,6 +71,15 @@ describe('upstream connections end with what they were opened for', () => {
     // The agent starts a write login (if it does) as it reads the REMOVE: none may be open after a second of none.
     await waitFor(noneForASecond(), 30_000, 'no connection to the target left');
   }, 60_000);
+
+  it('survives an upstream connection that reports more than one error after login, and ends it', async () => {
+    const { sshd } = stack;
+    const client = await connectUpstream({ name: 'box', protocol: 'ssh', listen: { host: '127.0.0.1', port: 0 }, upstream: { host: sshd.host, port: sshd.port }, hostKey: sshd.hostKey, readLogin: sshd.readLogin, writeLogin: sshd.writeLogin }, 'read');
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.emit('error', new Error('the first'));
+    expect(() => client.emit('error', new Error('the second'))).not.toThrow();
+    await closed;
+  });
 
   it('leaves no connection to the target once it refused a caller for a host key that does not match', async () => {
     for (let i = 0; i < 3; i++) {
