@@ -14,6 +14,7 @@ import { PROTECTED_RESOURCE_PATH, protectedResourceMetadata, unauthorized } from
 import type { ToolOutcome, ToolRegistry } from './tool-registry';
 import { readBounded } from '../net/bounded-body';
 import { listenOn } from '../net/listen';
+import { endSilentConnections } from '../net/silent-connections';
 
 /** Largest JSON-RPC request body (a tool's SQL is capped lower still: MAX_TOOL_SQL_BYTES). */
 export const MAX_MCP_REQUEST_BYTES = 256 * 1024;
@@ -28,6 +29,10 @@ export const MAX_MCP_CONNECTIONS = 1_000;
 export const MAX_MCP_REQUESTS_IN_FLIGHT_PER_CALLER = 32;
 /** Time a client has to send its request headers and body. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/** Time a client has for the TLS handshake, and from connecting to its request's headers: idle sockets do not hold a place long. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const HEADERS_TIMEOUT_MS = 10_000;
+const TIMEOUT_CHECK_MS = 1_000;
 const MCP_PATH = '/mcp';
 /** What the model is told of the server at the handshake (it decides nothing: the policy does). */
 const INSTRUCTIONS =
@@ -219,9 +224,11 @@ export async function startMcpEndpoint(config: McpEndpointConfig, context: Agent
       else res.destroy();
     });
   };
-  const server: Server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  // Node checks the header and request timeouts every connectionsCheckingInterval (30 s by default).
+  const timeouts = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS };
+  const server: Server = tls ? createHttpsServer({ ...tls, ...timeouts, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, listener) : createHttpServer(timeouts, listener);
   server.maxConnections = MAX_MCP_CONNECTIONS;
+  endSilentConnections(server, HEADERS_TIMEOUT_MS);
   const address = await listenOn(server, config.listen);
   const { port } = address;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;

@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -47,6 +48,28 @@ describe('the MCP endpoint under attack', () => {
     await callers?.closeAll();
     await stack?.stop();
   });
+
+  /** A TCP connection to the endpoint from `localAddress` that sends nothing; resolves once connected. */
+  const idleSocket = (localAddress: string): Promise<Socket> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(stack.mcpUrl());
+      const socket = connectTcp({ host: url.hostname, port: Number(url.port), localAddress });
+      socket.once('connect', () => resolve(socket)).once('error', reject);
+    });
+  const closed = (socket: Socket): Promise<void> => new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+
+  it('ends a connection that sends no request within the header timeout, and keeps serving meanwhile', async () => {
+    const silent = await Promise.all(Array.from({ length: 50 }, () => idleSocket('127.0.0.1')));
+    try {
+      const started = Date.now();
+      const answer = await fetch(stack.mcpUrl(), { method: 'POST', headers: JSON_RPC_HEADERS, body: INITIALIZE });
+      expect(answer.status).toBe(401);
+      await Promise.all(silent.map(closed));
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      for (const socket of silent) socket.destroy();
+    }
+  }, 30_000);
 
   const sessionIdOf = (client: Client): string => (client.transport as { sessionId?: string }).sessionId ?? '';
 
