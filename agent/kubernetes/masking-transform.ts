@@ -1,8 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { ResponseMasker } from '../../core/kubernetes/response-masking';
+import { LIVE_IDLE_FLUSH_MS } from '../sessions/idle-flushed-masking';
 
-/** A log being followed is masked with a look-behind; what is held back goes out after this much quiet. */
-export const LOG_IDLE_FLUSH_MS = 50;
 
 /**
  * A response masker (core/kubernetes) as a stream stage: each chunk masked as it arrives (objects,
@@ -28,7 +27,7 @@ export class MaskingTransform extends Transform {
       this.idle = setTimeout(() => {
         const held = this.masker.flush();
         if (held && !this.destroyed) this.push(held);
-      }, LOG_IDLE_FLUSH_MS);
+      }, LIVE_IDLE_FLUSH_MS);
     }
     done();
   }

@@ -7,8 +7,6 @@ import type { SessionRecorder } from './session-recorder';
 import type { SessionSpool } from './spool';
 import type { RecordingService } from './recording-service';
 
-/** Output a caller watches is masked with a look-behind: what is held back goes out after this much quiet. */
-export const TERMINAL_IDLE_FLUSH_MS = 50;
 /**
  * The recording masks both of its tracks with the same look-behind, released after a longer quiet: a
  * person types a secret key by key (slower than a terminal prints one) and the terminal echoes each key

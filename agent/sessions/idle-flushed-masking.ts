@@ -1,6 +1,12 @@
 import type { MaskedStream } from './session-masking';
 
 /**
+ * Output someone watches live (a terminal, a followed log) is masked with a look-behind: what is held
+ * back goes out after this much quiet, so that a prompt or a log's last line shows at once.
+ */
+export const LIVE_IDLE_FLUSH_MS = 50;
+
+/**
  * A text stream pushed through a stream masker: what is safe goes out at once; what its look-behind
  * holds back (a value that may go on in the next chunk) goes out after `idleFlushMs` of quiet, or at
  * `flush`. The quiet is the caller's: a live terminal must show a prompt soon, a recording can wait.

@@ -1,8 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable, Writable } from 'node:stream';
-import { IdleFlushedMasking } from '../sessions/idle-flushed-masking';
+import { IdleFlushedMasking, LIVE_IDLE_FLUSH_MS } from '../sessions/idle-flushed-masking';
 import type { SessionMaskingHandle } from '../sessions/session-masking';
-import { TERMINAL_IDLE_FLUSH_MS } from '../recording/terminal-recorder';
 
 /** A relayed output stream (stdout or stderr): `finish` releases what masking still holds. */
 export interface OutputRelay {
@@ -12,7 +11,7 @@ export interface OutputRelay {
 /**
  * Copies an upstream output stream to the caller with flow control. Under masking the text passes the
  * stream masker (a value split across packets is still found); what its look-behind holds goes out
- * after TERMINAL_IDLE_FLUSH_MS of quiet or at the end. Masked output is UTF-8 text: binary output of
+ * after LIVE_IDLE_FLUSH_MS of quiet or at the end. Masked output is UTF-8 text: binary output of
  * a masked caller does not survive, unmasked output passes byte for byte. `tap` sees what the caller saw.
  */
 export function relayOutput(from: Readable, to: Writable, masking: SessionMaskingHandle, tap: (data: Buffer | string) => void): OutputRelay {
@@ -22,7 +21,7 @@ export function relayOutput(from: Readable, to: Writable, masking: SessionMaskin
     return { finish: () => undefined };
   }
   const decoder = new StringDecoder('utf8');
-  const masked = new IdleFlushedMasking(masking.stream(), TERMINAL_IDLE_FLUSH_MS, (text) => {
+  const masked = new IdleFlushedMasking(masking.stream(), LIVE_IDLE_FLUSH_MS, (text) => {
     tap(text);
     if (!to.write(text)) holdUntilDrained(from, to);
   });

@@ -144,8 +144,18 @@ export class SftpRelay {
 
   /** SFTP clients print a status code, not its message: the reason also goes to stderr. */
   private refuse(request: Request, message: string): void {
+    this.send(this.refusal(request.id, message));
+  }
+
+  /** A refusal's reply (PERMISSION_DENIED), its message also on the caller's stderr. */
+  private refusal(id: number, message: string): Buffer {
     this.deps.judge.notify(message);
-    this.send(statusPacket(request.id, SFTP_STATUS.permissionDenied, message));
+    return statusPacket(id, SFTP_STATUS.permissionDenied, message);
+  }
+
+  /** The answer to a request reusing the id of a path resolution still out (or that a resolution would reuse). */
+  private idInUse(id: number): void {
+    this.send(statusPacket(id, SFTP_STATUS.failure, `twokey: request id ${id} is waiting for its answer`));
   }
 
   /** Ends the relay once: what arrives after it is not read. */
@@ -200,9 +210,7 @@ export class SftpRelay {
     const paths = judged.map((j) => ('path' in j ? j.path : ''));
     const decision = unfit ? undefined : decideAndRecord(this.deps.judge, { class: 'read', ssh: { subsystem: 'sftp', paths } }, `${sftpText('realpath', paths)} (the name the target resolved)`);
     if (decision?.kind === 'allow') return frame;
-    const message = decision?.kind === 'deny' ? `twokey: ${decision.reason}` : `twokey: the target resolved the path to a name that is refused`;
-    this.deps.judge.notify(message);
-    return statusPacket(id, SFTP_STATUS.permissionDenied, message);
+    return this.refusal(id, decision?.kind === 'deny' ? `twokey: ${decision.reason}` : 'twokey: the target resolved the path to a name that is refused');
   }
 
   private onCallerBytes(chunk: Buffer): void {
@@ -225,7 +233,7 @@ export class SftpRelay {
   }
 
   private onRequest(request: Request, packet: Buffer): void {
-    if (this.resolving.has(request.id)) return this.send(statusPacket(request.id, SFTP_STATUS.failure, `twokey: request id ${request.id} is waiting for its answer`));
+    if (this.resolving.has(request.id)) return this.idInUse(request.id);
     const handleKey = request.handle?.toString('hex');
     const upload = handleKey === undefined ? undefined : this.uploads.get(handleKey);
     if (upload && handleKey !== undefined) return this.onUploadRequest(request, upload, handleKey);
@@ -264,7 +272,7 @@ export class SftpRelay {
       this.opening.set(request.id, paths[0] ?? '');
     }
     if (resolvesPath(request.extension ?? request.op)) {
-      if (this.inFlight.has(request.id)) return this.send(statusPacket(request.id, SFTP_STATUS.failure, `twokey: request id ${request.id} is waiting for its answer`));
+      if (this.inFlight.has(request.id)) return this.idInUse(request.id);
       this.resolving.add(request.id);
     }
     this.forward(packet);

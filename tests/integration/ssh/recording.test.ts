@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { twokey } from '../../support/cli';
 import type { ClientChannel } from 'ssh2';
-import { TERMINAL_IDLE_FLUSH_MS } from '../../../agent/recording/terminal-recorder';
+import { LIVE_IDLE_FLUSH_MS } from '../../../agent/sessions/idle-flushed-masking';
 import { MAX_RECORDED_OUTPUT_BYTES } from '../../../agent/recording/output-cap';
 import { tokenFor, waitFor } from '../../support/control-plane';
 import { collect, ssh2Caller } from '../../support/ssh2-caller';
@@ -73,10 +73,10 @@ describe('recordings of SSH sessions', () => {
     try {
       const shell = await new Promise<ClientChannel>((resolve, reject) => client.shell({ term: 'dumb', rows: 24, cols: 80 }, (e, c) => (e ? reject(e) : resolve(c))));
       const done = collect(shell);
-      // Slower than the caller's output masking waits (TERMINAL_IDLE_FLUSH_MS): each echoed key reaches the caller alone.
+      // Slower than the caller's output masking waits (LIVE_IDLE_FLUSH_MS): each echoed key reaches the caller alone.
       for (const key of 'echo AKIAIOSFODNN7EXAMPLE\n') {
         shell.write(key);
-        await new Promise((resolve) => setTimeout(resolve, 3 * TERMINAL_IDLE_FLUSH_MS));
+        await new Promise((resolve) => setTimeout(resolve, 3 * LIVE_IDLE_FLUSH_MS));
       }
       shell.end('exit\n');
       expect((await done).code).toBe(0);

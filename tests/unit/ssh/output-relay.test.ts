@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import type { PolicyMask } from '../../../core/policy/schema';
-import { TERMINAL_IDLE_FLUSH_MS } from '../../../agent/recording/terminal-recorder';
+import { LIVE_IDLE_FLUSH_MS } from '../../../agent/sessions/idle-flushed-masking';
 import { relayOutput } from '../../../agent/ssh/output-relay';
 import { sessionMasking } from '../../../agent/sessions/session-masking';
 
@@ -23,7 +23,7 @@ describe('SSH output relayed under masking', () => {
   it('masks a secret split across packets that come within the idle flush of each other', async () => {
     const r = relay();
     r.from.write('key AKIAIOSF');
-    await jest.advanceTimersByTimeAsync(TERMINAL_IDLE_FLUSH_MS - 10);
+    await jest.advanceTimersByTimeAsync(LIVE_IDLE_FLUSH_MS - 10);
     expect(r.sent()).not.toContain('AKIAIOSF');
     r.from.write('ODNN7EXAMPLE mail ann@exa');
     await jest.advanceTimersByTimeAsync(5);
@@ -38,7 +38,7 @@ describe('SSH output relayed under masking', () => {
   it('sends what it held back once the output has been quiet for the idle flush (an interactive prompt shows)', async () => {
     const r = relay();
     r.from.write('password for ann: ');
-    await jest.advanceTimersByTimeAsync(TERMINAL_IDLE_FLUSH_MS + 1);
+    await jest.advanceTimersByTimeAsync(LIVE_IDLE_FLUSH_MS + 1);
     expect(r.sent()).toBe('password for ann: ');
   });
 });
